@@ -1,0 +1,261 @@
+/*
+ * policy/validator.c — independent re-check of a placement result. Shares no
+ * code with policy.c beyond the model's accessors; see validator.h for why.
+ */
+#include "policy/validator.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tp_violations_init(tp_violations_t *v)
+{
+    memset(v, 0, sizeof *v);
+}
+
+void tp_violations_fini(tp_violations_t *v)
+{
+    for (int i = 0; i < v->n; i++)
+        free(v->msgs[i]);
+    free(v->msgs);
+    memset(v, 0, sizeof *v);
+}
+
+typedef struct {
+    tp_violations_t *out;
+    int count;
+    int oom;
+} report_t;
+
+__attribute__((format(printf, 2, 3))) static void violation(report_t *r, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    r->count++;
+    if (!r->out)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (r->out->n == r->out->cap) {
+        int cap = r->out->cap ? 2 * r->out->cap : 16;
+        char **m = realloc(r->out->msgs, (size_t)cap * sizeof *m);
+        if (!m) {
+            r->oom = 1;
+            return;
+        }
+        r->out->msgs = m;
+        r->out->cap = cap;
+    }
+    if (!(r->out->msgs[r->out->n] = strdup(buf)))
+        r->oom = 1;
+    else
+        r->out->n++;
+}
+
+/* Per-GPU planning watts of workload w on node n (profile, else gpu_w). */
+static double watts(const tp_fleet_t *f, int n, const tp_workload_t *w)
+{
+    for (int i = 0; i < f->nprofiles; i++)
+        if (f->profiles[i].model == w->model && w->model >= 0 &&
+            f->profiles[i].gpu_model == f->nodes[n].gpu_model)
+            return f->profiles[i].watts;
+    return f->nodes[n].gpu_w;
+}
+
+/* The security and residency rules, restated. Returns the first broken rule. */
+static const char *security_breach(const tp_fleet_t *f, const tp_state_t *s, int n,
+                                   const tp_workload_t *w, int64_t now)
+{
+    const tp_node_t *node = &f->nodes[n];
+    const tp_node_obs_t *o = s ? &s->nodes[n] : NULL;
+    const tp_attestation_t *a = o && o->known && o->att.present ? &o->att : NULL;
+    bool fresh = a && now < a->expires_at && a->issued_at <= now + 60 &&
+                 (!w->req.attestation || w->req.max_age_s == 0 ||
+                  now - a->issued_at <= w->req.max_age_s);
+
+    if (!w->any_gpu_model) {
+        bool ok = false;
+        for (int i = 0; i < w->ngpu_models; i++)
+            ok |= w->gpu_models[i] == node->gpu_model;
+        if (!ok)
+            return "gpu_model not allowed";
+    }
+    if (w->req.attestation) {
+        if (!a)
+            return "attestation missing";
+        if (!fresh)
+            return "attestation stale";
+        int have = a->status == TP_ATT_AFFIRMING ? 2 : a->status == TP_ATT_WARNING ? 1 : 0;
+        int need = w->req.min_status == TP_ATT_AFFIRMING ? 2 : 1;
+        if (have < need)
+            return "attestation status too weak";
+    }
+    if (w->req.tee_mask) {
+        int tee = fresh ? (int)a->cpu_tee : (int)node->cpu_tee;
+        if (tee < 0 || !((w->req.tee_mask >> tee) & 1))
+            return "cpu_tee not allowed";
+    }
+    if (w->req.gpu_cc) {
+        bool cc = fresh ? a->gpu_cc == 1 : node->gpu_cc;
+        if (!cc)
+            return "gpu_cc not on";
+    }
+    if (w->req.residency != TP_RESIDENCY_NONE) {
+        bool in = false;
+        for (int i = 0; i < w->nresidency; i++)
+            in |= w->residency[i] == node->region;
+        if (!in)
+            return "region not in the workload's residency";
+        const char *c = o ? o->country : "";
+        if (c[0] && !tp_region_has_country(&f->regions[node->region], c))
+            return "BMC-reported country contradicts the declared region";
+        if (w->req.residency == TP_RESIDENCY_VERIFIED && !c[0])
+            return "residency unverified (no BMC-reported country)";
+    }
+    return NULL;
+}
+
+static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pending,
+               const tp_workloads_t *running, const tp_result_t *res, int64_t now,
+               report_t *r, int *used, double *node_w, double *dom_w, char *placed_on,
+               char *placed, char *preempted, char *listed)
+{
+    /* Running work, with the BMC's draw where it is higher, then minus preemptions. */
+    for (int n = 0; n < f->nnodes; n++)
+        node_w[n] = f->nodes[n].idle_w;
+    for (int i = 0; i < running->n; i++) {
+        const tp_workload_t *w = &running->w[i];
+        used[w->node] += w->gpus;
+        node_w[w->node] += w->gpus * watts(f, w->node, w);
+    }
+    for (int n = 0; s && n < f->nnodes; n++)
+        if (!isnan(s->nodes[n].draw_w) && s->nodes[n].draw_w > node_w[n])
+            node_w[n] = s->nodes[n].draw_w;
+    for (int i = 0; i < res->npreemptions; i++) {
+        const tp_preemption_t *p = &res->preemptions[i];
+        if (p->workload < 0 || p->workload >= running->n) {
+            violation(r, "preemption %d names no running workload", i);
+            continue;
+        }
+        const tp_workload_t *w = &running->w[p->workload];
+        if (preempted[p->workload]++) {
+            violation(r, "running workload %s preempted twice", w->id);
+            continue;
+        }
+        if (p->node != w->node)
+            violation(r, "preemption of %s names node %d, but it runs on %s", w->id, p->node,
+                      f->nodes[w->node].id);
+        if (!w->preemptible)
+            violation(r, "non-preemptible workload %s preempted", w->id);
+        used[w->node] -= w->gpus;
+        node_w[w->node] -= w->gpus * watts(f, w->node, w);
+    }
+    for (int i = 0; i < res->nplacements; i++) {
+        const tp_placement_t *p = &res->placements[i];
+        if (p->workload < 0 || p->workload >= pending->n || p->node < 0 ||
+            p->node >= f->nnodes) {
+            violation(r, "placement %d names no pending workload or no node", i);
+            continue;
+        }
+        const tp_workload_t *w = &pending->w[p->workload];
+        const tp_node_t *n = &f->nodes[p->node];
+        if (placed[p->workload]++) {
+            violation(r, "workload %s placed twice", w->id);
+            continue;
+        }
+        if (p->gpus != w->gpus)
+            violation(r, "workload %s placed with %d GPUs, needs %d", w->id, p->gpus, w->gpus);
+        const char *why = security_breach(f, s, p->node, w, now);
+        if (why)
+            violation(r, "workload %s on node %s: %s", w->id, n->id, why);
+        used[p->node] += w->gpus;
+        node_w[p->node] += w->gpus * watts(f, p->node, w);
+        placed_on[p->node] = 1;
+    }
+    /* Capacity and power. */
+    for (int n = 0; n < f->nnodes; n++) {
+        int healthy = s && s->nodes[n].gpus_healthy >= 0 ? s->nodes[n].gpus_healthy
+                                                         : f->nodes[n].gpus;
+        double cap = f->nodes[n].cap_w;
+        if (s && !isnan(s->nodes[n].cap_w) && s->nodes[n].cap_w < cap)
+            cap = s->nodes[n].cap_w;
+        if (placed_on[n] && used[n] > healthy)
+            violation(r, "node %s: %d GPUs in use, %d healthy", f->nodes[n].id, used[n],
+                      healthy);
+        if (node_w[n] > cap * (1 + 1e-9)) {
+            if (placed_on[n])
+                violation(r, "node %s: estimated draw %.1f W over its cap %.1f W",
+                          f->nodes[n].id, node_w[n], cap);
+            else if (r->out)
+                r->out->over_cap_by_running++;
+        }
+        for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent) {
+            dom_w[d] += node_w[n];
+            if (placed_on[n])
+                listed[d] = 1; /* a placement lies under domain d */
+        }
+    }
+    for (int d = 0; d < f->ndomains; d++) {
+        double cap = f->domains[d].cap_w;
+        if (s && !isnan(s->domain_cap_w[d]) && s->domain_cap_w[d] < cap)
+            cap = s->domain_cap_w[d];
+        if (dom_w[d] > cap * (1 + 1e-9)) {
+            if (listed[d])
+                violation(r, "power domain %s: estimated draw %.1f W over its cap %.1f W",
+                          f->domains[d].id, dom_w[d], cap);
+            else if (r->out)
+                r->out->over_cap_by_running++;
+        }
+    }
+    /* Every pending workload is placed or listed as pending, with reasons. */
+    memset(listed, 0, (size_t)(pending->n + 1));
+    for (int i = 0; i < res->npending; i++) {
+        const tp_pending_t *p = &res->pending[i];
+        int sum = 0;
+        if (p->workload < 0 || p->workload >= pending->n) {
+            violation(r, "pending entry %d names no pending workload", i);
+            continue;
+        }
+        if (placed[p->workload])
+            violation(r, "workload %s both placed and pending", pending->w[p->workload].id);
+        listed[p->workload] = 1;
+        for (int k = 0; k < TP_PRED_COUNT; k++)
+            sum += p->reasons[k];
+        if (sum == 0)
+            violation(r, "pending workload %s carries no reasons", pending->w[p->workload].id);
+    }
+    for (int i = 0; i < pending->n; i++)
+        if (!placed[i] && !listed[i])
+            violation(r, "workload %s neither placed nor pending", pending->w[i].id);
+    return 0;
+}
+
+int tp_validate(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pending,
+                const tp_workloads_t *running, const tp_result_t *res, int64_t now,
+                tp_violations_t *out)
+{
+    report_t r = {out, 0, 0};
+    size_t nn = (size_t)f->nnodes, nd = (size_t)f->ndomains;
+    size_t nl = nd > (size_t)pending->n ? nd : (size_t)pending->n;
+    int *used = calloc(nn, sizeof *used);
+    double *node_w = calloc(nn, sizeof *node_w), *dom_w = calloc(nd, sizeof *dom_w);
+    char *placed_on = calloc(nn, 1), *placed = calloc((size_t)pending->n + 1, 1);
+    char *preempted = calloc((size_t)running->n + 1, 1), *listed = calloc(nl + 1, 1);
+    int rc = TP_ENOMEM;
+    if (used && node_w && dom_w && placed_on && placed && preempted && listed) {
+        run(f, s, pending, running, res, now, &r, used, node_w, dom_w, placed_on, placed,
+            preempted, listed);
+        rc = r.oom ? TP_ENOMEM : r.count;
+    }
+    free(used);
+    free(node_w);
+    free(dom_w);
+    free(placed_on);
+    free(placed);
+    free(preempted);
+    free(listed);
+    return rc;
+}

@@ -1,0 +1,24 @@
+# tests/cli/lib.sh — sourced by the CLI test scripts. TP_BIN is the binary under
+# test; tp_ok/tp_fail count; tp_done prints "N passed, N failed, N skipped".
+set -u
+: "${TP_BIN:?TP_BIN must name the trustplace binary}"
+TP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
+TP_P=0 TP_F=0 TP_S=0
+TP_TMP=$(mktemp -d)
+trap 'rm -rf "$TP_TMP"' EXIT
+tp_ok() { TP_P=$((TP_P + 1)); echo "ok   $1"; }
+tp_fail() { TP_F=$((TP_F + 1)); echo "FAIL $1"; [ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/    /'; return 0; }
+tp_skip() { TP_S=$((TP_S + 1)); echo "skip $1: $2"; }
+tp_done() { echo "$TP_P passed, $TP_F failed, $TP_S skipped"; [ "$TP_F" -eq 0 ]; }
+# tp_run NAME EXPECTED_RC CMD... — runs CMD, keeps stdout in $OUT and stderr in $ERR.
+tp_run() {
+    name=$1 want=$2; shift 2
+    "$@" >"$TP_TMP/out" 2>"$TP_TMP/err"
+    rc=$?
+    OUT=$(cat "$TP_TMP/out") ERR=$(cat "$TP_TMP/err")
+    if [ "$rc" -ne "$want" ]; then
+        tp_fail "$name" "exit $rc, wanted $want; stderr: $ERR"
+        return 1
+    fi
+    return 0
+}

@@ -1,0 +1,59 @@
+#!/bin/sh
+# tests/run.sh BUILD_DIR... — runs every suite against each build directory
+# (plain, then sanitizers) and ends with one line "N passed, N failed, N skipped".
+# A suite is build/unit-tests, any extra test binary a module lists in
+# BUILD/test-bins.txt, or a tests/cli/*.sh script (given TP_BIN). Every suite
+# ends its output with its own "N passed, N failed[, N skipped]" line.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+export TP_SHARED="${TP_SHARED:-$root/../shared}"
+export TP_SRCDIR="$root/tests"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+P=0 F=0 S=0
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+
+run_suite() { # name cmd...
+    name=$1; shift
+    out="$log/out"
+    "$@" >"$out" 2>&1
+    rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    if [ -z "$line" ]; then
+        cat "$out"
+        echo "suite $name: no summary line (exit $rc)"
+        F=$((F + 1))
+        return
+    fi
+    p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+    s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p')
+    s=${s:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1 # crashed or leaked after its summary
+    fi
+    if [ "$f" -ne 0 ]; then
+        grep -vE '^(ok|skip) ' "$out"
+    fi
+    grep -E '^skip ' "$out" | sed "s/^/[$name] /"
+    echo "suite $name: $line"
+    P=$((P + p)) F=$((F + f)) S=$((S + s))
+}
+
+for b in "$@"; do
+    run_suite "$b/unit-tests" "$b/unit-tests"
+    if [ -f "$b/test-bins.txt" ]; then
+        while read -r bin; do
+            [ -n "$bin" ] && run_suite "$bin" "$bin"
+        done <"$b/test-bins.txt"
+    fi
+    for t in "$here"/cli/*.sh; do
+        [ -f "$t" ] || continue
+        case $(basename "$t") in lib.sh) continue ;; esac
+        TP_BIN="$root/$b/trustplace" run_suite "$b:$(basename "$t")" sh "$t"
+    done
+done
+echo "$P passed, $F failed, $S skipped"
+[ "$F" -eq 0 ]

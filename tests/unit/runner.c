@@ -1,0 +1,91 @@
+/* tests/unit/runner.c — registers, runs and counts the unit and property tests. */
+#include "tests/unit/tp_test.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#define MAX_TESTS 1024
+
+struct test {
+    const char *name;
+    tp_test_fn fn;
+};
+static struct test tests[MAX_TESTS];
+static int ntests;
+static int cur_failed, cur_skipped;
+
+void tp_test_register(const char *name, tp_test_fn fn)
+{
+    if (ntests == MAX_TESTS) {
+        fprintf(stderr, "too many tests\n");
+        exit(2);
+    }
+    tests[ntests].name = name;
+    tests[ntests].fn = fn;
+    ntests++;
+}
+
+void tp_test_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "  %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    cur_failed++;
+}
+
+void tp_test_skip(const char *reason)
+{
+    fprintf(stderr, "  skipped: %s\n", reason);
+    cur_skipped = 1;
+}
+
+const char *tp_test_shared(void)
+{
+    const char *d = getenv("TP_SHARED");
+    struct stat st;
+    if (!d || !*d)
+        d = "../shared";
+    return stat(d, &st) == 0 && S_ISDIR(st.st_mode) ? d : NULL;
+}
+
+const char *tp_test_srcdir(void)
+{
+    const char *d = getenv("TP_SRCDIR");
+    return d && *d ? d : "tests";
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct test *)a)->name, ((const struct test *)b)->name);
+}
+
+int main(int argc, char **argv)
+{
+    int passed = 0, failed = 0, skipped = 0;
+    const char *filter = argc > 1 ? argv[1] : NULL;
+
+    qsort(tests, (size_t)ntests, sizeof tests[0], by_name);
+    for (int i = 0; i < ntests; i++) {
+        if (filter && !strstr(tests[i].name, filter))
+            continue;
+        cur_failed = cur_skipped = 0;
+        tests[i].fn();
+        if (cur_failed) {
+            failed++;
+            printf("FAIL %s\n", tests[i].name);
+        } else if (cur_skipped) {
+            skipped++;
+            printf("skip %s\n", tests[i].name);
+        } else {
+            passed++;
+            printf("ok   %s\n", tests[i].name);
+        }
+        fflush(stdout);
+    }
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    return failed ? 1 : 0;
+}

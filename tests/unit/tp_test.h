@@ -1,0 +1,80 @@
+/*
+ * tests/unit/tp_test.h — the in-tree test runner's API.
+ *
+ *   TP_TEST(name) { TP_CHECK(x == 1); TP_CHECK_EQ_INT(a, b); TP_ASSERT(p != NULL); }
+ *
+ * Tests register themselves at start-up; build/unit-tests runs them all (or those
+ * whose name contains argv[1]) and prints "N passed, N failed, N skipped".
+ * TP_CHECK records a failure and goes on; TP_ASSERT records it and returns.
+ * TP_SKIP(reason) ends a test as skipped (use only for absent ../shared data).
+ */
+#ifndef TP_TEST_H
+#define TP_TEST_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef void (*tp_test_fn)(void);
+void tp_test_register(const char *name, tp_test_fn fn);
+void tp_test_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void tp_test_skip(const char *reason);
+/* Directory of the shared data (TP_SHARED, default ../shared); NULL when absent. */
+const char *tp_test_shared(void);
+/* Directory of the source tree's tests/ (for corpus files). */
+const char *tp_test_srcdir(void);
+
+#define TP_TEST(name)                                                                    \
+    static void name(void);                                                              \
+    __attribute__((constructor)) static void name##_register(void)                      \
+    {                                                                                    \
+        tp_test_register(#name, name);                                                   \
+    }                                                                                    \
+    static void name(void)
+
+#define TP_CHECK(cond)                                                                   \
+    do {                                                                                 \
+        if (!(cond))                                                                     \
+            tp_test_fail(__FILE__, __LINE__, "check failed: %s", #cond);                 \
+    } while (0)
+#define TP_ASSERT(cond)                                                                  \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            tp_test_fail(__FILE__, __LINE__, "assertion failed: %s", #cond);             \
+            return;                                                                      \
+        }                                                                                \
+    } while (0)
+#define TP_CHECK_EQ_INT(a, b)                                                            \
+    do {                                                                                 \
+        long long a_ = (long long)(a), b_ = (long long)(b);                              \
+        if (a_ != b_)                                                                    \
+            tp_test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, a_, b_);  \
+    } while (0)
+#define TP_CHECK_EQ_DBL(a, b, tol)                                                       \
+    do {                                                                                 \
+        double a_ = (double)(a), b_ = (double)(b);                                       \
+        if (!(a_ - b_ <= (tol) && b_ - a_ <= (tol)))                                     \
+            tp_test_fail(__FILE__, __LINE__, "%s == %s: %.9g != %.9g", #a, #b, a_, b_);  \
+    } while (0)
+#define TP_CHECK_STR(a, b)                                                               \
+    do {                                                                                 \
+        const char *a_ = (a), *b_ = (b);                                                 \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                           \
+            tp_test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,       \
+                         a_ ? a_ : "(null)", b_ ? b_ : "(null)");                        \
+    } while (0)
+#define TP_CHECK_CONTAINS(hay, needle)                                                   \
+    do {                                                                                 \
+        const char *h_ = (hay), *n_ = (needle);                                          \
+        if (!h_ || !strstr(h_, n_))                                                      \
+            tp_test_fail(__FILE__, __LINE__, "\"%s\" does not contain \"%s\"",           \
+                         h_ ? h_ : "(null)", n_);                                        \
+    } while (0)
+#define TP_SKIP(reason)                                                                  \
+    do {                                                                                 \
+        tp_test_skip(reason);                                                            \
+        return;                                                                          \
+    } while (0)
+
+#endif
