@@ -14,7 +14,8 @@ SAN      ?= 0
 CC       ?= cc
 MODULES  := util model policy gen cli
 # Modules added later list themselves here through their module.mk (MODULES += ...).
--include $(wildcard */module.mk)
+MODULE_MKS ?= $(wildcard */module.mk)
+-include $(MODULE_MKS)
 
 # pkg-config names; GLPK ships no .pc file, so it is linked by name.
 PKGS     := jansson libuv libcurl sqlite3 jose
@@ -84,7 +85,7 @@ test:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
 	@sh tests/run.sh build build/asan
 
-bench: all
+bench: all $(BENCH_TARGETS)
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' '*.cu' 2>/dev/null)
 format:

@@ -58,7 +58,8 @@ static void summarise(const tp_fleet_t *f)
         cc += f->nodes[n].gpu_cc;
     }
     printf("%s: valid\n", f->source);
-    printf("  nodes        %s (%s GPUs)\n", tp_fmt_int(a, f->nnodes), tp_fmt_int(b, gpus));
+    printf("  nodes        %s (%s GPUs)\n", tp_fmt_int(a, f->nnodes),
+           tp_fmt_int(b, gpus));
     printf("  GPU models  ");
     for (int m = 0; m < f->ngpu_models; m++) {
         int nn = 0, ng = 0;
@@ -91,11 +92,12 @@ static void summarise(const tp_fleet_t *f)
         if (f->domains[d].depth > depth)
             depth = f->domains[d].depth;
     }
-    printf("\n  power        %s domains, %d root%s, depth %d;", tp_fmt_int(a, f->ndomains), roots,
-           roots == 1 ? "" : "s", depth + 1);
+    printf("\n  power        %s domains, %d root%s, depth %d;",
+           tp_fmt_int(a, f->ndomains), roots, roots == 1 ? "" : "s", depth + 1);
     for (int d = 0; d < f->ndomains; d++)
         if (f->domains[d].parent < 0)
-            printf(" %s cap %s W;", f->domains[d].id, tp_fmt_int(a, (long long)f->domains[d].cap_w));
+            printf(" %s cap %s W;", f->domains[d].id,
+                   tp_fmt_int(a, (long long)f->domains[d].cap_w));
     printf("\n  classes\n");
     for (int c = 0; c < f->nclasses; c++) {
         describe_req(&f->classes[c].req, req, sizeof req);
@@ -106,10 +108,11 @@ static void summarise(const tp_fleet_t *f)
 
 static void check_usage(FILE *out)
 {
-    fprintf(out, "usage: trustplace check-config FILE [--state S] [--workloads W] "
-                 "[--running R]\n"
-                 "Validates a fleet file (and optionally state and workload files against\n"
-                 "it). Exit 0 with a summary when valid; exit 2 with the error otherwise.\n");
+    fprintf(out,
+            "usage: trustplace check-config FILE [--state S] [--workloads W] "
+            "[--running R]\n"
+            "Validates a fleet file (and optionally state and workload files against\n"
+            "it). Exit 0 with a summary when valid; exit 2 with the error otherwise.\n");
 }
 
 int tp_cmd_check_config(int argc, char **argv)
@@ -152,24 +155,27 @@ int tp_cmd_check_config(int argc, char **argv)
     if (in.state_path)
         printf("  state        %s: valid\n", in.state_path);
     if (in.workloads_path)
-        printf("  workloads    %s: valid, %d pending\n", in.workloads_path, in.pending->n);
+        printf("  workloads    %s: valid, %d pending\n", in.workloads_path,
+               in.pending->n);
     if (in.running_path)
         printf("  running      %s: valid, %d running\n", in.running_path, in.running->n);
     tp_inputs_fini(&in);
     return TP_EXIT_OK;
 }
 
-/* ---- explain ------------------------------------------------------------------------- */
+/* ---- explain -------------------------------------------------------------------------
+ */
 
 static void explain_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: trustplace explain --config F [--state S] --workloads W [--running R]\n"
-            "                          [--workload ID] [--now T] [--json]\n"
-            "For each workload: how many nodes are eligible now, and how many fail each\n"
-            "predicate (a node may fail several). Capacity and power are judged against\n"
-            "the running work (--running) and the observed draw. --now defaults to the\n"
-            "state's observed_at, else the current time.\n");
+    fprintf(
+        out,
+        "usage: trustplace explain --config F [--state S] --workloads W [--running R]\n"
+        "                          [--workload ID] [--now T] [--json]\n"
+        "For each workload: how many nodes are eligible now, and how many fail each\n"
+        "predicate (a node may fail several). Capacity and power are judged against\n"
+        "the running work (--running) and the observed draw. --now defaults to the\n"
+        "state's observed_at, else the current time.\n");
 }
 
 static void explain_text(const tp_inputs_t *in, int wi, int eligible, const int *counts)
@@ -187,25 +193,27 @@ static void explain_text(const tp_inputs_t *in, int wi, int eligible, const int 
             order[j] = order[j - 1];
             order[j - 1] = t;
         }
-    printf("%s (%s, %d GPU%s): %s/%s nodes eligible", w->id, in->fleet->classes[w->cls].name,
-           w->gpus, w->gpus == 1 ? "" : "s", tp_fmt_int(a, eligible),
-           tp_fmt_int(b, in->fleet->nnodes));
+    printf("%s (%s, %d GPU%s): %s/%s nodes eligible", w->id,
+           in->fleet->classes[w->cls].name, w->gpus, w->gpus == 1 ? "" : "s",
+           tp_fmt_int(a, eligible), tp_fmt_int(b, in->fleet->nnodes));
     for (int i = 0; i < k; i++)
         printf("%s %s %s", i ? "," : ":", tp_fmt_int(a, counts[order[i]]),
                tp_pred_name((tp_pred_t)order[i]));
     printf("\n");
 }
 
-static json_t *explain_json(const tp_inputs_t *in, int wi, int eligible, const int *counts)
+static json_t *explain_json(const tp_inputs_t *in, int wi, int eligible,
+                            const int *counts)
 {
     const tp_workload_t *w = &in->pending->w[wi];
     json_t *reasons = json_object();
     for (int p = 0; p < TP_PRED_COUNT; p++)
         if (counts[p])
-            json_object_set_new(reasons, tp_pred_name((tp_pred_t)p), json_integer(counts[p]));
+            json_object_set_new(reasons, tp_pred_name((tp_pred_t)p),
+                                json_integer(counts[p]));
     return json_pack("{s:s, s:s, s:i, s:i, s:i, s:o}", "workload", w->id, "sensitivity",
-                     in->fleet->classes[w->cls].name, "gpus", w->gpus, "eligible", eligible,
-                     "nodes", in->fleet->nnodes, "reasons", reasons);
+                     in->fleet->classes[w->cls].name, "gpus", w->gpus, "eligible",
+                     eligible, "nodes", in->fleet->nnodes, "reasons", reasons);
 }
 
 int tp_cmd_explain(int argc, char **argv)
@@ -269,7 +277,8 @@ int tp_cmd_explain(int argc, char **argv)
         rc = TP_EXIT_INPUT;
         goto out;
     }
-    if (!(load = tp_load_new(in.fleet, in.state, in.running)) || (json && !(list = json_array()))) {
+    if (!(load = tp_load_new(in.fleet, in.state, in.running)) ||
+        (json && !(list = json_array()))) {
         fprintf(stderr, "trustplace: out of memory\n");
         rc = TP_EXIT_INPUT;
         goto out;
@@ -278,7 +287,8 @@ int tp_cmd_explain(int argc, char **argv)
         int counts[TP_PRED_COUNT];
         if (only && strcmp(only, in.pending->w[i].id) != 0)
             continue;
-        int eligible = tp_policy_count(in.fleet, in.state, load, &in.pending->w[i], in.now, counts);
+        int eligible =
+            tp_policy_count(in.fleet, in.state, load, &in.pending->w[i], in.now, counts);
         with += eligible > 0;
         shown++;
         if (json)

@@ -19,12 +19,15 @@ typedef struct {
 static int parse(int argc, char **argv, const char *allowed, const char *usage,
                  gen_args_t *a)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'}, {"out", required_argument, 0, 'o'},
-        {"regions", required_argument, 0, 'r'}, {"nodes", required_argument, 0, 'n'},
-        {"count", required_argument, 0, 'k'},   {"seed", required_argument, 0, 's'},
-        {"now", required_argument, 0, 't'},     {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"regions", required_argument, 0, 'r'},
+                                         {"nodes", required_argument, 0, 'n'},
+                                         {"count", required_argument, 0, 'k'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"now", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     a->nodes = a->count = -1;
     a->seed = 1;
@@ -42,7 +45,8 @@ static int parse(int argc, char **argv, const char *allowed, const char *usage,
         }
         long long v = 0;
         if (strchr("nks", c) && (v = tp_parse_count(optarg)) < 0) {
-            fprintf(stderr, "trustplace %s: expected a non-negative integer, got \"%s\"\n",
+            fprintf(stderr,
+                    "trustplace %s: expected a non-negative integer, got \"%s\"\n",
                     argv[0], optarg);
             return -1;
         }
@@ -71,8 +75,8 @@ static int parse(int argc, char **argv, const char *allowed, const char *usage,
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "trustplace %s: unexpected argument \"%s\"\n%s", argv[0], argv[optind],
-                usage);
+        fprintf(stderr, "trustplace %s: unexpected argument \"%s\"\n%s", argv[0],
+                argv[optind], usage);
         return -1;
     }
     return 0;
@@ -130,7 +134,8 @@ int tp_cmd_gen_workloads(int argc, char **argv)
     if (rc)
         return rc > 0 ? TP_EXIT_OK : TP_EXIT_INPUT;
     if (!a.config || a.count < 0 || a.count > 10000000) {
-        fprintf(stderr, "trustplace gen-workloads: --config F and --count N are required\n");
+        fprintf(stderr,
+                "trustplace gen-workloads: --config F and --count N are required\n");
         return TP_EXIT_INPUT;
     }
     if (tp_fleet_load(a.config, &f, &err) < 0) {

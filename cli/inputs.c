@@ -57,9 +57,8 @@ int tp_inputs_load(tp_inputs_t *in)
     }
     return 0;
 fail:
-    fprintf(stderr, "trustplace: %s\n", err.code == TP_ENOMEM && !err.text[0]
-                                            ? "out of memory"
-                                            : err.text);
+    fprintf(stderr, "trustplace: %s\n",
+            err.code == TP_ENOMEM && !err.text[0] ? "out of memory" : err.text);
     tp_inputs_fini(in);
     return rc < 0 ? rc : TP_EINVAL;
 }

@@ -14,9 +14,9 @@ typedef struct {
     const char *config, *state_path, *workloads_path, *running_path; /* borrowed argv */
     const char *now_arg;                                             /* --now, or NULL */
     tp_fleet_t *fleet;
-    tp_state_t *state;         /* empty (nothing known) without --state */
-    tp_workloads_t *pending;   /* empty without --workloads */
-    tp_workloads_t *running;   /* empty without --running */
+    tp_state_t *state;       /* empty (nothing known) without --state */
+    tp_workloads_t *pending; /* empty without --workloads */
+    tp_workloads_t *running; /* empty without --running */
     int64_t now;
 } tp_inputs_t;
 

@@ -22,9 +22,9 @@ typedef struct {
     const char *gpu_model;
     int gpus;
     double gpu_w, idle_w, cap_w;
-    double weight;                /* share of racks */
-    double tee[TP_TEE_COUNT];     /* distribution of declared cpu_tee */
-    double cc;                    /* P(gpu_cc) given a TEE */
+    double weight;            /* share of racks */
+    double tee[TP_TEE_COUNT]; /* distribution of declared cpu_tee */
+    double cc;                /* P(gpu_cc) given a TEE */
 } server_t;
 
 static const server_t servers[] = {
@@ -41,20 +41,20 @@ static const struct {
     const char *model, *gpu_model;
     double tokens_per_s, watts;
 } profiles[] = {
-    {"llama-8b", "H100-SXM", 9800, 690},  {"llama-8b", "H200", 11200, 680},
-    {"llama-8b", "A100-80G", 4300, 390},  {"llama-8b", "L40S", 2600, 330},
-    {"llama-8b", "MI300X", 8900, 720},    {"llama-70b", "H100-SXM", 1900, 700},
-    {"llama-70b", "H200", 2500, 695},     {"llama-70b", "A100-80G", 760, 400},
-    {"llama-70b", "MI300X", 2100, 740},   {"mistral-7b", "H100-SXM", 10400, 680},
-    {"mistral-7b", "H200", 11900, 670},   {"mistral-7b", "L40S", 2900, 320},
+    {"llama-8b", "H100-SXM", 9800, 690}, {"llama-8b", "H200", 11200, 680},
+    {"llama-8b", "A100-80G", 4300, 390}, {"llama-8b", "L40S", 2600, 330},
+    {"llama-8b", "MI300X", 8900, 720},   {"llama-70b", "H100-SXM", 1900, 700},
+    {"llama-70b", "H200", 2500, 695},    {"llama-70b", "A100-80G", 760, 400},
+    {"llama-70b", "MI300X", 2100, 740},  {"mistral-7b", "H100-SXM", 10400, 680},
+    {"mistral-7b", "H200", 11900, 670},  {"mistral-7b", "L40S", 2900, 320},
 };
 
 static const struct {
     const char *region, *country;
 } known_regions[] = {
-    {"eu-de", "DE"},   {"eu-fr", "FR"},   {"eu-nl", "NL"}, {"eu-se", "SE"},
-    {"uk-south", "GB"}, {"us-east", "US"}, {"us-west", "US"}, {"ap-jp", "JP"},
-    {"ap-sg", "SG"},   {"ca-central", "CA"},
+    {"eu-de", "DE"},    {"eu-fr", "FR"},      {"eu-nl", "NL"},   {"eu-se", "SE"},
+    {"uk-south", "GB"}, {"us-east", "US"},    {"us-west", "US"}, {"ap-jp", "JP"},
+    {"ap-sg", "SG"},    {"ca-central", "CA"},
 };
 
 #define MAX_REGIONS 32
@@ -72,9 +72,11 @@ static int parse_regions(const char *spec, region_t *out, tp_error_t *err)
         size_t len = strcspn(p, ",");
         char item[80];
         if (len == 0 || len >= sizeof item)
-            return tp_error_set(err, TP_EUSAGE, "--regions: empty or overlong region name");
+            return tp_error_set(err, TP_EUSAGE,
+                                "--regions: empty or overlong region name");
         if (n == MAX_REGIONS)
-            return tp_error_set(err, TP_EUSAGE, "--regions: at most %d regions", MAX_REGIONS);
+            return tp_error_set(err, TP_EUSAGE, "--regions: at most %d regions",
+                                MAX_REGIONS);
         memcpy(item, p, len);
         item[len] = '\0';
         char *colon = strchr(item, ':');
@@ -82,12 +84,13 @@ static int parse_regions(const char *spec, region_t *out, tp_error_t *err)
         memset(r, 0, sizeof *r);
         if (colon) {
             *colon = '\0';
-            if (strlen(colon + 1) != 2 || colon[1] < 'A' || colon[1] > 'Z' || colon[2] < 'A' ||
-                colon[2] > 'Z')
-                return tp_error_set(err, TP_EUSAGE,
-                                    "--regions: \"%s\": expected NAME:CC with an upper-case "
-                                    "ISO 3166 alpha-2 code",
-                                    item);
+            if (strlen(colon + 1) != 2 || colon[1] < 'A' || colon[1] > 'Z' ||
+                colon[2] < 'A' || colon[2] > 'Z')
+                return tp_error_set(
+                    err, TP_EUSAGE,
+                    "--regions: \"%s\": expected NAME:CC with an upper-case "
+                    "ISO 3166 alpha-2 code",
+                    item);
             memcpy(r->country, colon + 1, 3);
         } else {
             for (size_t k = 0; k < sizeof known_regions / sizeof known_regions[0]; k++)
@@ -95,15 +98,16 @@ static int parse_regions(const char *spec, region_t *out, tp_error_t *err)
                     memcpy(r->country, known_regions[k].country, 3);
             if (!r->country[0])
                 return tp_error_set(err, TP_EUSAGE,
-                                    "--regions: unknown region \"%s\"; write it as %s:CC", item,
-                                    item);
+                                    "--regions: unknown region \"%s\"; write it as %s:CC",
+                                    item, item);
         }
         if (!*item || strlen(item) >= sizeof r->name)
             return tp_error_set(err, TP_EUSAGE, "--regions: bad region name");
         for (int k = 0; k < n; k++)
             if (!strcmp(out[k].name, item))
-                return tp_error_set(err, TP_EUSAGE, "--regions: \"%s\" given twice", item);
-        snprintf(r->name, sizeof r->name, "%s", item);
+                return tp_error_set(err, TP_EUSAGE, "--regions: \"%s\" given twice",
+                                    item);
+        memcpy(r->name, item, strlen(item) + 1); /* length checked above */
         n++;
         p += len;
         if (*p == ',')
@@ -166,18 +170,19 @@ json_t *tp_gen_fleet(const tp_gen_fleet_opts_t *o, tp_error_t *err)
         const server_t *sv = &servers[tp_rng_pick(&rng, weights, NSERVERS)];
         char row_id[96], rack_id[96];
         snprintf(row_id, sizeof row_id, "%.63s-row%02d", regions[r].name, row + 1);
-        snprintf(rack_id, sizeof rack_id, "%.63s-r%02d-k%d", regions[r].name, row + 1, slot + 1);
+        snprintf(rack_id, sizeof rack_id, "%.63s-r%02d-k%d", regions[r].name, row + 1,
+                 slot + 1);
         if (slot == 0) {
             char site[96];
             snprintf(site, sizeof site, "site-%.63s", regions[r].name);
-            json_array_append_new(domains, json_pack("{s:s, s:s, s:f}", "id", row_id, "parent",
-                                                     site, "cap_w", 0.0));
+            json_array_append_new(domains, json_pack("{s:s, s:s, s:f}", "id", row_id,
+                                                     "parent", site, "cap_w", 0.0));
         }
         int in_rack = o->nodes - made < NODES_PER_RACK ? o->nodes - made : NODES_PER_RACK;
         double full = in_rack * (sv->idle_w + sv->gpus * sv->gpu_w);
         double rack_cap = round_w(0.8 * full);
-        json_array_append_new(domains, json_pack("{s:s, s:s, s:f}", "id", rack_id, "parent",
-                                                 row_id, "cap_w", rack_cap));
+        json_array_append_new(domains, json_pack("{s:s, s:s, s:f}", "id", rack_id,
+                                                 "parent", row_id, "cap_w", rack_cap));
         for (int i = 0; i < in_rack; i++) {
             char id[128], url[192], cred[96], ver[96];
             int tee = tp_rng_pick(&rng, sv->tee, TP_TEE_COUNT);
@@ -187,13 +192,14 @@ json_t *tp_gen_fleet(const tp_gen_fleet_opts_t *o, tp_error_t *err)
             snprintf(cred, sizeof cred, "bmc-%.63s", regions[r].name);
             snprintf(ver, sizeof ver, "verifier-%.63s", regions[r].name);
             json_array_append_new(
-                nodes, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:b, s:f, s:f, s:f, "
-                                 "s:{s:s, s:s}, s:s}",
-                                 "id", id, "power_domain", rack_id, "region", regions[r].name,
-                                 "gpu_model", sv->gpu_model, "gpus", sv->gpus, "cpu_tee",
-                                 tp_tee_name((tp_tee_t)tee), "gpu_cc", cc, "cap_w", sv->cap_w,
-                                 "idle_w", sv->idle_w, "gpu_w", sv->gpu_w, "bmc", "url", url,
-                                 "credentials", cred, "verifier", ver));
+                nodes,
+                json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:b, s:f, s:f, s:f, "
+                          "s:{s:s, s:s}, s:s}",
+                          "id", id, "power_domain", rack_id, "region", regions[r].name,
+                          "gpu_model", sv->gpu_model, "gpus", sv->gpus, "cpu_tee",
+                          tp_tee_name((tp_tee_t)tee), "gpu_cc", cc, "cap_w", sv->cap_w,
+                          "idle_w", sv->idle_w, "gpu_w", sv->gpu_w, "bmc", "url", url,
+                          "credentials", cred, "verifier", ver));
             made++;
         }
     }
@@ -218,7 +224,8 @@ json_t *tp_gen_fleet(const tp_gen_fleet_opts_t *o, tp_error_t *err)
         json_t *parent = json_object_get(dom, "parent");
         if (parent)
             for (size_t p = 0; p < d; p++)
-                if (!strcmp(json_string_value(json_object_get(json_array_get(domains, p), "id")),
+                if (!strcmp(json_string_value(
+                                json_object_get(json_array_get(domains, p), "id")),
                             json_string_value(parent))) {
                     sum[p] += cap;
                     break;
@@ -226,21 +233,21 @@ json_t *tp_gen_fleet(const tp_gen_fleet_opts_t *o, tp_error_t *err)
     }
     free(sum);
 
-    classes = json_pack(
-        "{s:{}, s:{s:{s:s, s:i}}, s:{s:[s,s], s:b, s:{s:s, s:i}}, "
-        "s:{s:[s,s], s:b, s:{s:s, s:i}, s:b}}",
-        "public", "internal", "attestation", "min_status", "warning", "max_age_s", 86400,
-        "confidential", "cpu_tee", "tdx", "sev-snp", "gpu_cc", 1, "attestation", "min_status",
-        "affirming", "max_age_s", 3600, "regulated", "cpu_tee", "tdx", "sev-snp", "gpu_cc", 1,
-        "attestation", "min_status", "affirming", "max_age_s", 600, "residency", 1);
+    classes = json_pack("{s:{}, s:{s:{s:s, s:i}}, s:{s:[s,s], s:b, s:{s:s, s:i}}, "
+                        "s:{s:[s,s], s:b, s:{s:s, s:i}, s:b}}",
+                        "public", "internal", "attestation", "min_status", "warning",
+                        "max_age_s", 86400, "confidential", "cpu_tee", "tdx", "sev-snp",
+                        "gpu_cc", 1, "attestation", "min_status", "affirming",
+                        "max_age_s", 3600, "regulated", "cpu_tee", "tdx", "sev-snp",
+                        "gpu_cc", 1, "attestation", "min_status", "affirming",
+                        "max_age_s", 600, "residency", 1);
     json_object_set_new(doc, "policy", json_pack("{s:o}", "classes", classes));
     jprof = json_array();
     for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
-        json_array_append_new(jprof, json_pack("{s:s, s:s, s:f, s:f}", "model",
-                                               profiles[i].model, "gpu_model",
-                                               profiles[i].gpu_model, "tokens_per_s",
-                                               profiles[i].tokens_per_s, "watts",
-                                               profiles[i].watts));
+        json_array_append_new(
+            jprof, json_pack("{s:s, s:s, s:f, s:f}", "model", profiles[i].model,
+                             "gpu_model", profiles[i].gpu_model, "tokens_per_s",
+                             profiles[i].tokens_per_s, "watts", profiles[i].watts));
     json_object_set_new(doc, "profiles", jprof);
     return doc;
 }
@@ -281,13 +288,14 @@ json_t *tp_gen_workloads(const tp_fleet_t *f, int count, uint64_t seed, tp_error
         json_t *w;
         snprintf(id, sizeof id, "w-%06d", i + 1);
         snprintf(tenant, sizeof tenant, "tenant-%02d", (int)tp_rng_below(&rng, 24) + 1);
-        w = json_pack("{s:s, s:s, s:i, s:s, s:i, s:b}", "id", id, "tenant", tenant, "gpus",
-                      gpus, "sensitivity", f->classes[c].name, "priority",
+        w = json_pack("{s:s, s:s, s:i, s:s, s:i, s:b}", "id", id, "tenant", tenant,
+                      "gpus", gpus, "sensitivity", f->classes[c].name, "priority",
                       (int)(tp_rng_unit(&rng) * tp_rng_unit(&rng) * 10), "preemptible",
                       tp_rng_chance(&rng, 0.8));
         if (f->nmodels)
-            json_object_set_new(w, "model",
-                                json_string(f->models[tp_rng_below(&rng, (uint64_t)f->nmodels)]));
+            json_object_set_new(
+                w, "model",
+                json_string(f->models[tp_rng_below(&rng, (uint64_t)f->nmodels)]));
         if (req->residency != TP_RESIDENCY_NONE || tp_rng_chance(&rng, 0.1)) {
             json_t *res = json_array();
             int first = (int)tp_rng_below(&rng, (uint64_t)f->nregions);
@@ -328,7 +336,8 @@ json_t *tp_gen_state(const tp_fleet_t *f, uint64_t seed, int64_t now, tp_error_t
         o = json_object();
         double u = tp_rng_unit(&rng);
         int has_tee = n->cpu_tee != TP_TEE_NONE;
-        /* Attestation outcome: fresh affirming, warning, contraindicated, stale, missing. */
+        /* Attestation outcome: fresh affirming, warning, contraindicated, stale, missing.
+         */
         const char *status = "affirming";
         int64_t iat = now - tp_rng_range(&rng, 0, 500), exp = iat + 3600;
         int missing = 0;
@@ -354,17 +363,18 @@ json_t *tp_gen_state(const tp_fleet_t *f, uint64_t seed, int64_t now, tp_error_t
                      (unsigned long long)tp_rng_next(&rng));
             json_object_set_new(
                 o, "attestation",
-                json_pack("{s:s, s:s, s:b, s:I, s:I, s:s, s:s}", "status", status, "cpu_tee",
-                          tp_tee_name(tee), "gpu_cc", n->gpu_cc, "issued_at", (json_int_t)iat,
-                          "expires_at", (json_int_t)exp, "verifier",
+                json_pack("{s:s, s:s, s:b, s:I, s:I, s:s, s:s}", "status", status,
+                          "cpu_tee", tp_tee_name(tee), "gpu_cc", n->gpu_cc, "issued_at",
+                          (json_int_t)iat, "expires_at", (json_int_t)exp, "verifier",
                           n->verifier ? n->verifier : "verifier", "evidence", ev));
         }
         if (tp_rng_chance(&rng, 0.05))
             json_object_set_new(o, "cap_w", json_real(round_w(0.9 * n->cap_w)));
-        json_object_set_new(o, "draw_w",
-                            json_real(round(n->idle_w * (0.95 + 0.1 * tp_rng_unit(&rng)))));
-        json_object_set_new(o, "gpus_healthy",
-                            json_integer(tp_rng_chance(&rng, 0.03) ? n->gpus - 1 : n->gpus));
+        json_object_set_new(
+            o, "draw_w", json_real(round(n->idle_w * (0.95 + 0.1 * tp_rng_unit(&rng)))));
+        json_object_set_new(
+            o, "gpus_healthy",
+            json_integer(tp_rng_chance(&rng, 0.03) ? n->gpus - 1 : n->gpus));
         u = tp_rng_unit(&rng);
         if (u < 0.70) {
             json_object_set_new(o, "country", json_string(rg->countries[0]));
@@ -387,8 +397,7 @@ int tp_gen_write(FILE *out, const json_t *doc)
         size_t i;
         json_t *v;
         fputs("[", out);
-        json_array_foreach(doc, i, v)
-        {
+        json_array_foreach (doc, i, v) {
             fputs(i ? ",\n " : "\n ", out);
             json_dumpf(v, out, flags);
         }
@@ -398,21 +407,21 @@ int tp_gen_write(FILE *out, const json_t *doc)
         json_t *v;
         int first = 1;
         fputs("{", out);
-        json_object_foreach((json_t *)doc, k, v)
-        {
+        json_object_foreach ((json_t *)doc, k, v) {
             json_t *key = json_string(k);
             fputs(first ? "\n " : ",\n ", out);
             json_dumpf(key, out, JSON_ENCODE_ANY);
             json_decref(key);
             fputs(": ", out);
-            if ((json_is_array(v) && json_array_size(v)) || (json_is_object(v) && json_object_size(v) && (!strcmp(k, "nodes") || !strcmp(k, "regions")))) {
+            if ((json_is_array(v) && json_array_size(v)) ||
+                (json_is_object(v) && json_object_size(v) &&
+                 (!strcmp(k, "nodes") || !strcmp(k, "regions")))) {
                 /* second level, one per line */
                 if (json_is_array(v)) {
                     size_t i;
                     json_t *e;
                     fputs("[", out);
-                    json_array_foreach(v, i, e)
-                    {
+                    json_array_foreach (v, i, e) {
                         fputs(i ? ",\n  " : "\n  ", out);
                         json_dumpf(e, out, flags);
                     }
@@ -422,8 +431,7 @@ int tp_gen_write(FILE *out, const json_t *doc)
                     json_t *e;
                     int f2 = 1;
                     fputs("{", out);
-                    json_object_foreach(v, k2, e)
-                    {
+                    json_object_foreach (v, k2, e) {
                         json_t *key2 = json_string(k2);
                         fputs(f2 ? "\n  " : ",\n  ", out);
                         json_dumpf(key2, out, JSON_ENCODE_ANY);

@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 typedef struct {
-    int nodes;           /* ≥ 1 */
+    int nodes; /* ≥ 1 */
     uint64_t seed;
     const char *regions; /* "eu-de,eu-fr,us-east" or "name:CC,…"; NULL: that default */
 } tp_gen_fleet_opts_t;

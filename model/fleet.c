@@ -27,8 +27,7 @@ int tp__tee_list(jr_t *r, const json_t *obj, const char *path, const char *key,
         return jr_fail(r, TP_EINVAL, apath,
                        "expected a non-empty list of TEEs (none, tdx, sev-snp, cca)");
     *mask = 0;
-    json_array_foreach(arr, i, v)
-    {
+    json_array_foreach (arr, i, v) {
         jr_index_path(vpath, apath, i);
         int t = json_is_string(v) ? tp_tee_parse(json_string_value(v)) : -2;
         if (t < 0)
@@ -58,8 +57,8 @@ int tp__attestation_req(jr_t *r, const json_t *obj, const char *path, tp_req_t *
     int s = tp_att_status_parse(status);
     if (s != TP_ATT_AFFIRMING && s != TP_ATT_WARNING) {
         jr_key_path(spath, apath, "min_status");
-        return jr_fail(r, TP_EINVAL, spath, "expected \"affirming\" or \"warning\", got \"%s\"",
-                       status);
+        return jr_fail(r, TP_EINVAL, spath,
+                       "expected \"affirming\" or \"warning\", got \"%s\"", status);
     }
     req->attestation = true;
     req->min_status = (tp_att_status_t)s;
@@ -103,8 +102,7 @@ static int load_regions(jr_t *r, tp_fleet_t *f, const json_t *regions)
     f->region_ix = tp_strmap_new((size_t)f->nregions);
     if (!f->regions || !f->region_ix)
         return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
-    json_object_foreach((json_t *)regions, id, v)
-    {
+    json_object_foreach ((json_t *)regions, id, v) {
         tp_region_t *rg = &f->regions[i];
         char path[JR_PATH], cpath[JR_PATH], epath[JR_PATH];
         const json_t *cs, *c;
@@ -127,14 +125,14 @@ static int load_regions(jr_t *r, tp_fleet_t *f, const json_t *regions)
         rg->countries = calloc(json_array_size(cs), sizeof *rg->countries);
         if (!rg->countries)
             return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
-        json_array_foreach(cs, k, c)
-        {
+        json_array_foreach (cs, k, c) {
             const char *s = json_is_string(c) ? json_string_value(c) : "";
             jr_index_path(epath, cpath, k);
             if (strlen(s) != 2 || !isupper((unsigned char)s[0]) ||
                 !isupper((unsigned char)s[1]))
-                return jr_fail(r, TP_EINVAL, epath,
-                               "expected an ISO 3166 alpha-2 code in upper case (\"DE\")");
+                return jr_fail(
+                    r, TP_EINVAL, epath,
+                    "expected an ISO 3166 alpha-2 code in upper case (\"DE\")");
             if (tp_region_has_country(rg, s))
                 return jr_fail(r, TP_EDUP, epath, "country \"%s\" listed twice", s);
             if (jr_strdup(r, s, &rg->countries[rg->ncountries]) < 0)
@@ -153,15 +151,15 @@ static int load_domains(jr_t *r, tp_fleet_t *f, const json_t *domains)
     if (jr_array(r, domains, "$.power_domains") < 0)
         return r->err->code;
     if (json_array_size(domains) == 0)
-        return jr_fail(r, TP_EINVAL, "$.power_domains", "expected at least one power domain");
+        return jr_fail(r, TP_EINVAL, "$.power_domains",
+                       "expected at least one power domain");
     f->ndomains = (int)json_array_size(domains);
     f->domains = calloc((size_t)f->ndomains, sizeof *f->domains);
     f->domain_ix = tp_strmap_new((size_t)f->ndomains);
     if (!f->domains || !f->domain_ix)
         return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
     /* First pass: ids and caps; second: parents, once every id is known. */
-    json_array_foreach(domains, i, v)
-    {
+    json_array_foreach (domains, i, v) {
         tp_domain_t *d = &f->domains[i];
         char path[JR_PATH], ipath[JR_PATH];
         const char *id = NULL;
@@ -176,8 +174,7 @@ static int load_domains(jr_t *r, tp_fleet_t *f, const json_t *domains)
             return jr_fail(r, TP_EDUP, ipath, "duplicate power domain id \"%s\"", id);
         }
     }
-    json_array_foreach(domains, i, v)
-    {
+    json_array_foreach (domains, i, v) {
         const char *parent = NULL;
         char path[JR_PATH], ppath[JR_PATH];
         jr_index_path(path, "$.power_domains", i);
@@ -217,7 +214,8 @@ static int load_bmc(jr_t *r, tp_node_t *n, const json_t *v, const char *path)
     if (!b)
         return 0;
     jr_key_path(bpath, path, "bmc");
-    if (jr_object(r, b, bpath, keys) < 0 || jr_string(r, b, bpath, "url", true, &url) < 0 ||
+    if (jr_object(r, b, bpath, keys) < 0 ||
+        jr_string(r, b, bpath, "url", true, &url) < 0 ||
         jr_id(r, b, bpath, "credentials", false, &cred) < 0 ||
         jr_bool(r, b, bpath, "insecure", false, &n->bmc_insecure) < 0)
         return r->err->code;
@@ -234,10 +232,9 @@ static int load_bmc(jr_t *r, tp_node_t *n, const json_t *v, const char *path)
 
 static int load_nodes(jr_t *r, tp_fleet_t *f, const json_t *nodes)
 {
-    static const char *const keys[] = {"id",     "power_domain", "region", "gpu_model",
-                                       "gpus",   "cpu_tee",      "gpu_cc", "cap_w",
-                                       "idle_w", "gpu_w",        "bmc",    "verifier",
-                                       NULL};
+    static const char *const keys[] = {
+        "id",    "power_domain", "region", "gpu_model", "gpus",     "cpu_tee", "gpu_cc",
+        "cap_w", "idle_w",       "gpu_w",  "bmc",       "verifier", NULL};
     const json_t *v;
     size_t i;
     if (jr_array(r, nodes, "$.nodes") < 0)
@@ -249,8 +246,7 @@ static int load_nodes(jr_t *r, tp_fleet_t *f, const json_t *nodes)
     f->node_ix = tp_strmap_new((size_t)f->nnodes);
     if (!f->nodes || !f->node_ix)
         return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
-    json_array_foreach(nodes, i, v)
-    {
+    json_array_foreach (nodes, i, v) {
         tp_node_t *n = &f->nodes[i];
         char path[JR_PATH], kpath[JR_PATH];
         const char *id = NULL, *dom = NULL, *reg = NULL, *gm = NULL, *tee = "none",
@@ -311,7 +307,8 @@ static int load_class(jr_t *r, tp_class_t *c, const json_t *v, const char *path)
     static const char *const keys[] = {"cpu_tee", "gpu_cc", "attestation", "residency",
                                        NULL};
     const json_t *res;
-    if (jr_object(r, v, path, keys) < 0 || tp__tee_list(r, v, path, "cpu_tee", &c->req.tee_mask) < 0 ||
+    if (jr_object(r, v, path, keys) < 0 ||
+        tp__tee_list(r, v, path, "cpu_tee", &c->req.tee_mask) < 0 ||
         jr_bool(r, v, path, "gpu_cc", false, &c->req.gpu_cc) < 0 ||
         tp__attestation_req(r, v, path, &c->req) < 0)
         return r->err->code;
@@ -320,7 +317,8 @@ static int load_class(jr_t *r, tp_class_t *c, const json_t *v, const char *path)
         char rpath[JR_PATH];
         jr_key_path(rpath, path, "residency");
         if (json_is_boolean(res))
-            c->req.residency = json_is_true(res) ? TP_RESIDENCY_DECLARED : TP_RESIDENCY_NONE;
+            c->req.residency =
+                json_is_true(res) ? TP_RESIDENCY_DECLARED : TP_RESIDENCY_NONE;
         else if (json_is_string(res) && !strcmp(json_string_value(res), "verified"))
             c->req.residency = TP_RESIDENCY_VERIFIED;
         else
@@ -349,8 +347,7 @@ static int load_policy(jr_t *r, tp_fleet_t *f, const json_t *policy)
     f->class_ix = tp_strmap_new((size_t)f->nclasses);
     if (!f->classes || !f->class_ix)
         return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
-    json_object_foreach((json_t *)classes, name, v)
-    {
+    json_object_foreach ((json_t *)classes, name, v) {
         char path[JR_PATH];
         jr_key_path(path, "$.policy.classes", name);
         if (!*name || strlen(name) > 128)
@@ -366,7 +363,8 @@ static int load_policy(jr_t *r, tp_fleet_t *f, const json_t *policy)
 
 static int load_profiles(jr_t *r, tp_fleet_t *f, const json_t *profiles)
 {
-    static const char *const keys[] = {"model", "gpu_model", "tokens_per_s", "watts", NULL};
+    static const char *const keys[] = {"model", "gpu_model", "tokens_per_s", "watts",
+                                       NULL};
     const json_t *v;
     size_t i;
     if (jr_array(r, profiles, "$.profiles") < 0)
@@ -375,13 +373,13 @@ static int load_profiles(jr_t *r, tp_fleet_t *f, const json_t *profiles)
     f->profiles = calloc((size_t)f->nprofiles + 1, sizeof *f->profiles);
     if (!f->profiles)
         return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
-    json_array_foreach(profiles, i, v)
-    {
+    json_array_foreach (profiles, i, v) {
         tp_profile_t *p = &f->profiles[i];
         char path[JR_PATH];
         const char *model = NULL, *gm = NULL;
         jr_index_path(path, "$.profiles", i);
-        if (jr_object(r, v, path, keys) < 0 || jr_id(r, v, path, "model", true, &model) < 0 ||
+        if (jr_object(r, v, path, keys) < 0 ||
+            jr_id(r, v, path, "model", true, &model) < 0 ||
             jr_id(r, v, path, "gpu_model", true, &gm) < 0 ||
             jr_number(r, v, path, "tokens_per_s", true, 0, 1e9, &p->tokens_per_s) < 0 ||
             jr_number(r, v, path, "watts", true, 1e-3, 1e5, &p->watts) < 0)
@@ -391,7 +389,8 @@ static int load_profiles(jr_t *r, tp_fleet_t *f, const json_t *profiles)
         if (p->model < 0 || p->gpu_model < 0)
             return r->err->code;
         for (size_t j = 0; j < i; j++)
-            if (f->profiles[j].model == p->model && f->profiles[j].gpu_model == p->gpu_model)
+            if (f->profiles[j].model == p->model &&
+                f->profiles[j].gpu_model == p->gpu_model)
                 return jr_fail(r, TP_EDUP, path,
                                "a second profile for model \"%s\" on \"%s\" (first at "
                                "$.profiles[%zu])",
@@ -409,7 +408,8 @@ static int index_profiles(jr_t *r, tp_fleet_t *f)
     for (size_t i = 0; i < n; i++)
         f->profile_of[i] = -1;
     for (int i = 0; i < f->nprofiles; i++)
-        f->profile_of[f->profiles[i].model * f->ngpu_models + f->profiles[i].gpu_model] = i;
+        f->profile_of[f->profiles[i].model * f->ngpu_models + f->profiles[i].gpu_model] =
+            i;
     return 0;
 }
 

@@ -92,8 +92,7 @@ int jr_object(jr_t *r, const json_t *v, const char *path, const char *const *all
         return jr_fail(r, TP_EINVAL, path, "expected an object, got %s", jr_type_name(v));
     if (!allowed)
         return 0;
-    json_object_foreach((json_t *)v, key, val)
-    {
+    json_object_foreach ((json_t *)v, key, val) {
         bool ok = false;
         for (const char *const *a = allowed; *a; a++)
             if (!strcmp(*a, key))
@@ -106,8 +105,8 @@ int jr_object(jr_t *r, const json_t *v, const char *path, const char *const *all
                     strncat(list, ", ", sizeof list - strlen(list) - 1);
             }
             jr_key_path(child, path, key);
-            return jr_fail(r, TP_EINVAL, child, "unknown key \"%s\" (expected one of: %s)",
-                           key, list);
+            return jr_fail(r, TP_EINVAL, child,
+                           "unknown key \"%s\" (expected one of: %s)", key, list);
         }
     }
     return 0;
@@ -133,8 +132,8 @@ static const json_t *member(jr_t *r, const json_t *obj, const char *path, const 
     return v;
 }
 
-int jr_string(jr_t *r, const json_t *obj, const char *path, const char *key, bool required,
-              const char **out)
+int jr_string(jr_t *r, const json_t *obj, const char *path, const char *key,
+              bool required, const char **out)
 {
     int rc;
     const json_t *v = member(r, obj, path, key, required, &rc);
@@ -184,8 +183,8 @@ int jr_int(jr_t *r, const json_t *obj, const char *path, const char *key, bool r
         return rc;
     jr_key_path(child, path, key);
     if (!json_is_integer(v))
-        return jr_fail(r, TP_EINVAL, child, "expected an integer in %lld..%lld, got %s", min,
-                       max, jr_type_name(v));
+        return jr_fail(r, TP_EINVAL, child, "expected an integer in %lld..%lld, got %s",
+                       min, max, jr_type_name(v));
     long long x = json_integer_value(v);
     if (x < min || x > max)
         return jr_fail(r, TP_ERANGE, child, "expected an integer in %lld..%lld, got %lld",
@@ -194,8 +193,8 @@ int jr_int(jr_t *r, const json_t *obj, const char *path, const char *key, bool r
     return 0;
 }
 
-int jr_number(jr_t *r, const json_t *obj, const char *path, const char *key, bool required,
-              double min, double max, double *out)
+int jr_number(jr_t *r, const json_t *obj, const char *path, const char *key,
+              bool required, double min, double max, double *out)
 {
     int rc;
     const json_t *v = member(r, obj, path, key, required, &rc);
@@ -204,12 +203,12 @@ int jr_number(jr_t *r, const json_t *obj, const char *path, const char *key, boo
         return rc;
     jr_key_path(child, path, key);
     if (!json_is_number(v))
-        return jr_fail(r, TP_EINVAL, child, "expected a number in %g..%g, got %s", min, max,
-                       jr_type_name(v));
+        return jr_fail(r, TP_EINVAL, child, "expected a number in %g..%g, got %s", min,
+                       max, jr_type_name(v));
     double x = json_number_value(v);
     if (!(x >= min && x <= max))
-        return jr_fail(r, TP_ERANGE, child, "expected a number in %g..%g, got %g", min, max,
-                       x);
+        return jr_fail(r, TP_ERANGE, child, "expected a number in %g..%g, got %g", min,
+                       max, x);
     *out = x;
     return 0;
 }

@@ -40,15 +40,15 @@ int jr_array(jr_t *r, const json_t *v, const char *path);
 
 /* Members of object obj. When the key is absent: required → error, else *out is
  * left untouched and 0 returned (so callers preset defaults). */
-int jr_string(jr_t *r, const json_t *obj, const char *path, const char *key, bool required,
-              const char **out);
+int jr_string(jr_t *r, const json_t *obj, const char *path, const char *key,
+              bool required, const char **out);
 /* A non-empty string of at most maxlen bytes of printable ASCII (ids). */
 int jr_id(jr_t *r, const json_t *obj, const char *path, const char *key, bool required,
           const char **out);
 int jr_int(jr_t *r, const json_t *obj, const char *path, const char *key, bool required,
            long long min, long long max, long long *out);
-int jr_number(jr_t *r, const json_t *obj, const char *path, const char *key, bool required,
-              double min, double max, double *out);
+int jr_number(jr_t *r, const json_t *obj, const char *path, const char *key,
+              bool required, double min, double max, double *out);
 int jr_bool(jr_t *r, const json_t *obj, const char *path, const char *key, bool required,
             bool *out);
 

@@ -74,11 +74,11 @@ typedef enum {
         TP_PRED_COUNT
 } tp_pred_t;
 
-const char *tp_tee_name(tp_tee_t t);             /* "tdx", …; "unknown" */
-int tp_tee_parse(const char *s);                 /* tp_tee_t, or -2 when unknown */
+const char *tp_tee_name(tp_tee_t t); /* "tdx", …; "unknown" */
+int tp_tee_parse(const char *s);     /* tp_tee_t, or -2 when unknown */
 const char *tp_att_status_name(tp_att_status_t s);
-int tp_att_status_parse(const char *s);          /* tp_att_status_t, or -1 */
-int tp_att_rank(tp_att_status_t s);              /* affirming 2, warning 1, else 0 */
+int tp_att_status_parse(const char *s); /* tp_att_status_t, or -1 */
+int tp_att_rank(tp_att_status_t s);     /* affirming 2, warning 1, else 0 */
 const char *tp_pred_name(tp_pred_t p);
 
 /* ---- the fleet ---------------------------------------------------------------- */
@@ -126,8 +126,8 @@ typedef struct {
 } tp_node_t;
 
 typedef struct {
-    int model;     /* index into fleet->models */
-    int gpu_model; /* index into fleet->gpu_models */
+    int model;                  /* index into fleet->models */
+    int gpu_model;              /* index into fleet->gpu_models */
     double tokens_per_s, watts; /* per GPU */
 } tp_profile_t;
 
@@ -158,8 +158,8 @@ typedef struct {
  * frees with tp_fleet_free(); on failure *out is NULL and err says why. */
 int tp_fleet_load(const char *path, tp_fleet_t **out, tp_error_t *err);
 /* Same, from a JSON text in memory; name is used in messages. */
-int tp_fleet_load_buffer(const char *name, const char *text, size_t len,
-                         tp_fleet_t **out, tp_error_t *err);
+int tp_fleet_load_buffer(const char *name, const char *text, size_t len, tp_fleet_t **out,
+                         tp_error_t *err);
 void tp_fleet_free(tp_fleet_t *f);
 
 int tp_fleet_node(const tp_fleet_t *f, const char *id);   /* index or -1 */
@@ -201,30 +201,32 @@ typedef struct {
 } tp_state_t;
 
 /* Loads a state file against a fleet (every node id must be the fleet's). */
-int tp_state_load(const char *path, const tp_fleet_t *f, tp_state_t **out, tp_error_t *err);
+int tp_state_load(const char *path, const tp_fleet_t *f, tp_state_t **out,
+                  tp_error_t *err);
 int tp_state_load_buffer(const char *name, const char *text, size_t len,
                          const tp_fleet_t *f, tp_state_t **out, tp_error_t *err);
 /* A state in which nothing is known about any node. NULL on ENOMEM. */
 tp_state_t *tp_state_new_empty(const tp_fleet_t *f);
 void tp_state_free(tp_state_t *s);
 
-/* ---- workloads ---------------------------------------------------------------------- */
+/* ---- workloads ----------------------------------------------------------------------
+ */
 
 typedef struct {
     char *id, *tenant; /* tenant may be NULL */
     char *model_name;  /* may be NULL */
     int model;         /* fleet->models index, -1 when no profile names it */
     int gpus;
-    bool any_gpu_model;  /* false: only gpu_models[] are allowed */
-    int *gpu_models;     /* fleet->gpu_models indices (names the fleet lacks are dropped) */
+    bool any_gpu_model; /* false: only gpu_models[] are allowed */
+    int *gpu_models; /* fleet->gpu_models indices (names the fleet lacks are dropped) */
     int ngpu_models;
-    int cls;             /* fleet->classes index */
-    tp_req_t req;        /* effective: the class, tightened by the workload */
-    int *residency;      /* allowed regions (fleet->regions indices) */
+    int cls;        /* fleet->classes index */
+    tp_req_t req;   /* effective: the class, tightened by the workload */
+    int *residency; /* allowed regions (fleet->regions indices) */
     int nresidency;
-    int priority;        /* 0..100 */
+    int priority; /* 0..100 */
     bool preemptible;
-    int node;            /* running work: its node; pending work: -1 */
+    int node; /* running work: its node; pending work: -1 */
 } tp_workload_t;
 
 typedef struct {
@@ -248,7 +250,8 @@ int tp_workloads_find(const tp_workloads_t *ws, const char *id); /* index or -1 
 int tp_workloads_check_disjoint(const tp_workloads_t *pending,
                                 const tp_workloads_t *running, tp_error_t *err);
 
-/* ---- placement result ---------------------------------------------------------------- */
+/* ---- placement result ----------------------------------------------------------------
+ */
 
 typedef struct {
     int workload; /* pending index */
@@ -257,7 +260,7 @@ typedef struct {
 } tp_placement_t;
 
 typedef struct {
-    int workload;                /* pending index */
+    int workload;               /* pending index */
     int reasons[TP_PRED_COUNT]; /* nodes failing each predicate */
 } tp_pending_t;
 

@@ -61,14 +61,16 @@ static bool is_null(const json_t *obj, const char *key)
     return json_is_null(json_object_get(obj, key));
 }
 
-static int load_attestation(jr_t *r, tp_attestation_t *a, const json_t *v, const char *path)
+static int load_attestation(jr_t *r, tp_attestation_t *a, const json_t *v,
+                            const char *path)
 {
     static const char *const keys[] = {"status",     "cpu_tee",  "gpu_cc",   "issued_at",
                                        "expires_at", "verifier", "evidence", NULL};
     const char *status = NULL, *tee = NULL, *ver = NULL, *ev = NULL;
     long long iat = 0, exp = 0;
     char kpath[JR_PATH];
-    if (jr_object(r, v, path, keys) < 0 || jr_string(r, v, path, "status", true, &status) < 0 ||
+    if (jr_object(r, v, path, keys) < 0 ||
+        jr_string(r, v, path, "status", true, &status) < 0 ||
         jr_int(r, v, path, "issued_at", true, 0, MAX_TIME, &iat) < 0 ||
         jr_int(r, v, path, "expires_at", true, 0, MAX_TIME, &exp) < 0 ||
         jr_string(r, v, path, "verifier", false, &ver) < 0 ||
@@ -77,10 +79,11 @@ static int load_attestation(jr_t *r, tp_attestation_t *a, const json_t *v, const
     int s = tp_att_status_parse(status);
     if (s < 0) {
         jr_key_path(kpath, path, "status");
-        return jr_fail(r, TP_EINVAL, kpath,
-                       "expected \"affirming\", \"warning\", \"contraindicated\" or \"none\", "
-                       "got \"%s\"",
-                       status);
+        return jr_fail(
+            r, TP_EINVAL, kpath,
+            "expected \"affirming\", \"warning\", \"contraindicated\" or \"none\", "
+            "got \"%s\"",
+            status);
     }
     if (exp <= iat) {
         jr_key_path(kpath, path, "expires_at");
@@ -97,10 +100,11 @@ static int load_attestation(jr_t *r, tp_attestation_t *a, const json_t *v, const
             int t = tp_tee_parse(tee);
             if (t < 0) {
                 jr_key_path(kpath, path, "cpu_tee");
-                return jr_fail(r, TP_EINVAL, kpath,
-                               "expected one of \"none\", \"tdx\", \"sev-snp\", \"cca\" or "
-                               "null, got \"%s\"",
-                               tee);
+                return jr_fail(
+                    r, TP_EINVAL, kpath,
+                    "expected one of \"none\", \"tdx\", \"sev-snp\", \"cca\" or "
+                    "null, got \"%s\"",
+                    tee);
             }
             a->cpu_tee = (tp_tee_t)t;
         }
@@ -134,7 +138,8 @@ static int load_node(jr_t *r, const tp_node_t *n, tp_node_obs_t *o, const json_t
         if (load_attestation(r, &o->att, att, kpath) < 0)
             return r->err->code;
     }
-    if ((!is_null(v, "cap_w") && jr_number(r, v, path, "cap_w", false, 1, 1e9, &o->cap_w) < 0) ||
+    if ((!is_null(v, "cap_w") &&
+         jr_number(r, v, path, "cap_w", false, 1, 1e9, &o->cap_w) < 0) ||
         (!is_null(v, "draw_w") &&
          jr_number(r, v, path, "draw_w", false, 0, 1e9, &o->draw_w) < 0))
         return r->err->code;
@@ -152,10 +157,11 @@ static int load_node(jr_t *r, const tp_node_t *n, tp_node_obs_t *o, const json_t
             if (strlen(c) != 2 || !isupper((unsigned char)c[0]) ||
                 !isupper((unsigned char)c[1])) {
                 jr_key_path(kpath, path, "country");
-                return jr_fail(r, TP_EINVAL, kpath,
-                               "expected an ISO 3166 alpha-2 code in upper case or null, got "
-                               "\"%s\"",
-                               c);
+                return jr_fail(
+                    r, TP_EINVAL, kpath,
+                    "expected an ISO 3166 alpha-2 code in upper case or null, got "
+                    "\"%s\"",
+                    c);
             }
             memcpy(o->country, c, 3);
         }
@@ -172,14 +178,13 @@ static int load_domains(jr_t *r, const tp_fleet_t *f, tp_state_t *s, const json_
     json_t *v;
     if (jr_object(r, doms, "$.power_domains", NULL) < 0)
         return r->err->code;
-    json_object_foreach((json_t *)doms, id, v)
-    {
+    json_object_foreach ((json_t *)doms, id, v) {
         char path[JR_PATH];
         int d = tp_strmap_get(f->domain_ix, id);
         jr_key_path(path, "$.power_domains", id);
         if (d < 0)
-            return jr_fail(r, TP_EREF, path, "no power domain \"%s\" in the fleet (%s)", id,
-                           f->source);
+            return jr_fail(r, TP_EREF, path, "no power domain \"%s\" in the fleet (%s)",
+                           id, f->source);
         if (jr_object(r, v, path, keys) < 0 ||
             jr_number(r, v, path, "cap_w", true, 1, 1e9, &s->domain_cap_w[d]) < 0)
             return r->err->code;
@@ -205,13 +210,13 @@ static int load_root(jr_t *r, const tp_fleet_t *f, tp_state_t *s, const json_t *
         return jr_fail(r, TP_EINVAL, "$.nodes", "missing required key");
     if (jr_object(r, nodes, "$.nodes", NULL) < 0)
         return r->err->code;
-    json_object_foreach((json_t *)nodes, id, v)
-    {
+    json_object_foreach ((json_t *)nodes, id, v) {
         char path[JR_PATH];
         int n = tp_fleet_node(f, id);
         jr_key_path(path, "$.nodes", id);
         if (n < 0)
-            return jr_fail(r, TP_EREF, path, "no node \"%s\" in the fleet (%s)", id, f->source);
+            return jr_fail(r, TP_EREF, path, "no node \"%s\" in the fleet (%s)", id,
+                           f->source);
         if (load_node(r, &f->nodes[n], &s->nodes[n], v, path) < 0)
             return r->err->code;
     }
@@ -240,15 +245,16 @@ static int finish(jr_t *r, const tp_fleet_t *f, json_t *root, tp_state_t **out)
     return 0;
 }
 
-int tp_state_load(const char *path, const tp_fleet_t *f, tp_state_t **out, tp_error_t *err)
+int tp_state_load(const char *path, const tp_fleet_t *f, tp_state_t **out,
+                  tp_error_t *err)
 {
     jr_t r = {path, err};
     tp_error_clear(err);
     return finish(&r, f, jr_parse_file(&r, path), out);
 }
 
-int tp_state_load_buffer(const char *name, const char *text, size_t len, const tp_fleet_t *f,
-                         tp_state_t **out, tp_error_t *err)
+int tp_state_load_buffer(const char *name, const char *text, size_t len,
+                         const tp_fleet_t *f, tp_state_t **out, tp_error_t *err)
 {
     jr_t r = {name, err};
     tp_error_clear(err);

@@ -41,15 +41,16 @@ int tp_workloads_find(const tp_workloads_t *ws, const char *id)
     return tp_strmap_get(ws->ix, id);
 }
 
-int tp_workloads_check_disjoint(const tp_workloads_t *pending, const tp_workloads_t *running,
-                                tp_error_t *err)
+int tp_workloads_check_disjoint(const tp_workloads_t *pending,
+                                const tp_workloads_t *running, tp_error_t *err)
 {
     for (int i = 0; i < pending->n; i++)
         if (tp_workloads_find(running, pending->w[i].id) >= 0)
-            return tp_error_set(err, TP_EDUP,
-                                "workload \"%s\" is both pending and running: a workload id "
-                                "must be unique across --workloads and --running",
-                                pending->w[i].id);
+            return tp_error_set(
+                err, TP_EDUP,
+                "workload \"%s\" is both pending and running: a workload id "
+                "must be unique across --workloads and --running",
+                pending->w[i].id);
     return 0;
 }
 
@@ -78,10 +79,11 @@ static int tighten(jr_t *r, const tp_class_t *c, tp_req_t *req, const json_t *v,
             return r->err->code;
         if (req->gpu_cc && !cc) {
             jr_key_path(kpath, path, "gpu_cc");
-            return jr_fail(r, TP_EINVAL, kpath,
-                           "class \"%s\" requires gpu_cc; a workload may tighten its class, "
-                           "never loosen it",
-                           c->name);
+            return jr_fail(
+                r, TP_EINVAL, kpath,
+                "class \"%s\" requires gpu_cc; a workload may tighten its class, "
+                "never loosen it",
+                c->name);
         }
         req->gpu_cc = req->gpu_cc || cc;
     }
@@ -89,7 +91,8 @@ static int tighten(jr_t *r, const tp_class_t *c, tp_req_t *req, const json_t *v,
         return r->err->code;
     if (own.attestation) {
         jr_key_path(kpath, path, "attestation");
-        if (req->attestation && tp_att_rank(own.min_status) < tp_att_rank(req->min_status))
+        if (req->attestation &&
+            tp_att_rank(own.min_status) < tp_att_rank(req->min_status))
             return jr_fail(r, TP_EINVAL, kpath,
                            "min_status \"%s\" is weaker than class \"%s\"'s \"%s\"",
                            tp_att_status_name(own.min_status), c->name,
@@ -126,8 +129,7 @@ static int load_id_list(jr_t *r, const json_t *v, const char *path, const char *
     *out = calloc(json_array_size(arr), sizeof **out);
     if (!*out)
         return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
-    json_array_foreach(arr, i, e)
-    {
+    json_array_foreach (arr, i, e) {
         jr_index_path(epath, apath, i);
         if (!json_is_string(e) || !*json_string_value(e))
             return jr_fail(r, TP_EINVAL, epath, "expected a %s name", what);
@@ -148,12 +150,13 @@ static int load_one(jr_t *r, const tp_fleet_t *f, tp_wl_kind_t kind, tp_workload
                     const json_t *v, const char *path)
 {
     static const char *const pending_keys[] = {
-        "id",       "tenant",      "model",   "gpus",   "gpu_models",  "sensitivity",
-        "residency", "priority",   "preemptible", "cpu_tee", "gpu_cc", "attestation", NULL};
+        "id",          "tenant",      "model",    "gpus",        "gpu_models",
+        "sensitivity", "residency",   "priority", "preemptible", "cpu_tee",
+        "gpu_cc",      "attestation", NULL};
     static const char *const running_keys[] = {
-        "id",        "tenant",   "model",       "gpus",    "gpu_models", "sensitivity",
-        "residency", "priority", "preemptible", "cpu_tee", "gpu_cc",     "attestation",
-        "node",      NULL};
+        "id",          "tenant",      "model",    "gpus",        "gpu_models",
+        "sensitivity", "residency",   "priority", "preemptible", "cpu_tee",
+        "gpu_cc",      "attestation", "node",     NULL};
     const char *id = NULL, *tenant = NULL, *model = NULL, *sens = NULL, *node = NULL;
     long long gpus = 0, prio = 0;
     char kpath[JR_PATH];
@@ -196,17 +199,18 @@ static int load_one(jr_t *r, const tp_fleet_t *f, tp_wl_kind_t kind, tp_workload
             return r->err->code;
     }
     if (json_object_get(v, "residency")) {
-        if (load_id_list(r, v, path, "residency", f->region_ix, "region", true, &w->residency,
-                         &w->nresidency) < 0)
+        if (load_id_list(r, v, path, "residency", f->region_ix, "region", true,
+                         &w->residency, &w->nresidency) < 0)
             return r->err->code;
         if (w->req.residency == TP_RESIDENCY_NONE)
             w->req.residency = TP_RESIDENCY_DECLARED;
     } else if (w->req.residency != TP_RESIDENCY_NONE) {
         jr_key_path(kpath, path, "residency");
-        return jr_fail(r, TP_EINVAL, kpath,
-                       "class \"%s\" is residency-bound: the workload must list the regions "
-                       "its data may live in",
-                       c->name);
+        return jr_fail(
+            r, TP_EINVAL, kpath,
+            "class \"%s\" is residency-bound: the workload must list the regions "
+            "its data may live in",
+            c->name);
     }
     if (kind == TP_WL_RUNNING) {
         if (jr_id(r, v, path, "node", true, &node) < 0)
@@ -229,8 +233,7 @@ static int load_root(jr_t *r, const tp_fleet_t *f, tp_wl_kind_t kind, tp_workloa
     ws->w = calloc(json_array_size(root) + 1, sizeof *ws->w);
     if (!ws->w)
         return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
-    json_array_foreach(root, i, v)
-    {
+    json_array_foreach (root, i, v) {
         char path[JR_PATH];
         jr_index_path(path, "$", i);
         ws->n = (int)i + 1; /* so that free() sees the partly loaded entry */
@@ -240,8 +243,9 @@ static int load_root(jr_t *r, const tp_fleet_t *f, tp_wl_kind_t kind, tp_workloa
         if (rc == TP_EDUP) {
             char ipath[JR_PATH];
             jr_key_path(ipath, path, "id");
-            return jr_fail(r, TP_EDUP, ipath, "duplicate workload id \"%s\" (first at $[%d])",
-                           ws->w[i].id, tp_strmap_get(ws->ix, ws->w[i].id));
+            return jr_fail(r, TP_EDUP, ipath,
+                           "duplicate workload id \"%s\" (first at $[%d])", ws->w[i].id,
+                           tp_strmap_get(ws->ix, ws->w[i].id));
         }
         if (rc < 0)
             return tp_error_set(r->err, rc, "%s: out of memory", r->file);

@@ -18,7 +18,8 @@ static bool over_cap(double draw, double cap)
     return draw > cap * (1 + CAP_EPS);
 }
 
-tp_load_t *tp_load_new(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *running)
+tp_load_t *tp_load_new(const tp_fleet_t *f, const tp_state_t *s,
+                       const tp_workloads_t *running)
 {
     tp_load_t *l = calloc(1, sizeof *l);
     if (!l)
@@ -111,7 +112,8 @@ int tp_policy_gpus_healthy(const tp_fleet_t *f, const tp_state_t *s, int node)
     return seen >= 0 ? seen : f->nodes[node].gpus;
 }
 
-bool tp_policy_attestation_usable(const tp_node_obs_t *o, const tp_req_t *req, int64_t now)
+bool tp_policy_attestation_usable(const tp_node_obs_t *o, const tp_req_t *req,
+                                  int64_t now)
 {
     const tp_attestation_t *a = &o->att;
     if (!o->known || !a->present)
@@ -144,7 +146,8 @@ static bool region_allowed(const tp_workload_t *w, int region)
 tp_predset_t tp_policy_static(const tp_fleet_t *f, const tp_state_t *s, int node,
                               const tp_workload_t *w, int64_t now)
 {
-    static const tp_node_obs_t unknown = {.cap_w = NAN, .draw_w = NAN, .gpus_healthy = -1};
+    static const tp_node_obs_t unknown = {
+        .cap_w = NAN, .draw_w = NAN, .gpus_healthy = -1};
     const tp_node_t *n = &f->nodes[node];
     const tp_node_obs_t *o = s ? &s->nodes[node] : &unknown;
     const tp_req_t *req = &w->req;
@@ -184,8 +187,8 @@ tp_predset_t tp_policy_static(const tp_fleet_t *f, const tp_state_t *s, int node
     return fail;
 }
 
-tp_predset_t tp_policy_capacity(const tp_fleet_t *f, const tp_state_t *s, const tp_load_t *l,
-                                int node, const tp_workload_t *w)
+tp_predset_t tp_policy_capacity(const tp_fleet_t *f, const tp_state_t *s,
+                                const tp_load_t *l, int node, const tp_workload_t *w)
 {
     const tp_node_t *n = &f->nodes[node];
     tp_predset_t fail = 0;

@@ -27,10 +27,10 @@
 typedef unsigned tp_predset_t; /* bit (1u << tp_pred_t) per failed predicate */
 #define TP_PRED_BIT(p) (1u << (p))
 #define TP_PREDS_ATTESTATION                                                             \
-    (TP_PRED_BIT(TP_PRED_ATTESTATION_MISSING) | TP_PRED_BIT(TP_PRED_ATTESTATION_STALE) |  \
+    (TP_PRED_BIT(TP_PRED_ATTESTATION_MISSING) | TP_PRED_BIT(TP_PRED_ATTESTATION_STALE) | \
      TP_PRED_BIT(TP_PRED_ATTESTATION_STATUS))
 #define TP_PREDS_CAPACITY                                                                \
-    (TP_PRED_BIT(TP_PRED_GPU_CAPACITY) | TP_PRED_BIT(TP_PRED_POWER_NODE) |                \
+    (TP_PRED_BIT(TP_PRED_GPU_CAPACITY) | TP_PRED_BIT(TP_PRED_POWER_NODE) |               \
      TP_PRED_BIT(TP_PRED_POWER_DOMAIN))
 
 /* Work on the fleet: GPUs in use and estimated draw per node and per domain. */
@@ -65,8 +65,8 @@ int tp_policy_gpus_healthy(const tp_fleet_t *f, const tp_state_t *s, int node);
 tp_predset_t tp_policy_static(const tp_fleet_t *f, const tp_state_t *s, int node,
                               const tp_workload_t *w, int64_t now);
 /* GPU capacity and node/domain power against load l. */
-tp_predset_t tp_policy_capacity(const tp_fleet_t *f, const tp_state_t *s, const tp_load_t *l,
-                                int node, const tp_workload_t *w);
+tp_predset_t tp_policy_capacity(const tp_fleet_t *f, const tp_state_t *s,
+                                const tp_load_t *l, int node, const tp_workload_t *w);
 /* Both; 0 means eligible. */
 tp_predset_t tp_policy_check(const tp_fleet_t *f, const tp_state_t *s, const tp_load_t *l,
                              int node, const tp_workload_t *w, int64_t now);
@@ -77,6 +77,7 @@ int tp_policy_count(const tp_fleet_t *f, const tp_state_t *s, const tp_load_t *l
 
 /* Is the attestation of node n usable under req at `now` (present, unexpired, not
  * older than max_age_s, not from the future)? */
-bool tp_policy_attestation_usable(const tp_node_obs_t *o, const tp_req_t *req, int64_t now);
+bool tp_policy_attestation_usable(const tp_node_obs_t *o, const tp_req_t *req,
+                                  int64_t now);
 
 #endif

@@ -29,7 +29,8 @@ typedef struct {
     int oom;
 } report_t;
 
-__attribute__((format(printf, 2, 3))) static void violation(report_t *r, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void violation(report_t *r, const char *fmt,
+                                                            ...)
 {
     char buf[512];
     va_list ap;
@@ -88,7 +89,9 @@ static const char *security_breach(const tp_fleet_t *f, const tp_state_t *s, int
             return "attestation missing";
         if (!fresh)
             return "attestation stale";
-        int have = a->status == TP_ATT_AFFIRMING ? 2 : a->status == TP_ATT_WARNING ? 1 : 0;
+        int have = a->status == TP_ATT_AFFIRMING ? 2
+                   : a->status == TP_ATT_WARNING ? 1
+                                                 : 0;
         int need = w->req.min_status == TP_ATT_AFFIRMING ? 2 : 1;
         if (have < need)
             return "attestation status too weak";
@@ -146,8 +149,8 @@ static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *p
             continue;
         }
         if (p->node != w->node)
-            violation(r, "preemption of %s names node %d, but it runs on %s", w->id, p->node,
-                      f->nodes[w->node].id);
+            violation(r, "preemption of %s names node %d, but it runs on %s", w->id,
+                      p->node, f->nodes[w->node].id);
         if (!w->preemptible)
             violation(r, "non-preemptible workload %s preempted", w->id);
         used[w->node] -= w->gpus;
@@ -167,7 +170,8 @@ static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *p
             continue;
         }
         if (p->gpus != w->gpus)
-            violation(r, "workload %s placed with %d GPUs, needs %d", w->id, p->gpus, w->gpus);
+            violation(r, "workload %s placed with %d GPUs, needs %d", w->id, p->gpus,
+                      w->gpus);
         const char *why = security_breach(f, s, p->node, w, now);
         if (why)
             violation(r, "workload %s on node %s: %s", w->id, n->id, why);
@@ -220,12 +224,14 @@ static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *p
             continue;
         }
         if (placed[p->workload])
-            violation(r, "workload %s both placed and pending", pending->w[p->workload].id);
+            violation(r, "workload %s both placed and pending",
+                      pending->w[p->workload].id);
         listed[p->workload] = 1;
         for (int k = 0; k < TP_PRED_COUNT; k++)
             sum += p->reasons[k];
         if (sum == 0)
-            violation(r, "pending workload %s carries no reasons", pending->w[p->workload].id);
+            violation(r, "pending workload %s carries no reasons",
+                      pending->w[p->workload].id);
     }
     for (int i = 0; i < pending->n; i++)
         if (!placed[i] && !listed[i])

@@ -43,7 +43,7 @@ const char *tp_err_name(int err);
 
 /* Caller-owned detail of the last failure of a call. */
 typedef struct {
-    int code;                /* the TP_E* code, 0 when nothing failed */
+    int code;                 /* the TP_E* code, 0 when nothing failed */
     char text[TP_ERROR_TEXT]; /* "file:line:col: what was expected" */
 } tp_error_t;
 

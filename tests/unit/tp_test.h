@@ -27,7 +27,7 @@ const char *tp_test_srcdir(void);
 
 #define TP_TEST(name)                                                                    \
     static void name(void);                                                              \
-    __attribute__((constructor)) static void name##_register(void)                      \
+    __attribute__((constructor)) static void name##_register(void)                       \
     {                                                                                    \
         tp_test_register(#name, name);                                                   \
     }                                                                                    \

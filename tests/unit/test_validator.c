@@ -1,0 +1,272 @@
+/*
+ * tests/unit/test_validator.c — the validator accepts what the policy allows and
+ * refuses, with a precise message, every kind of violation; and it agrees with
+ * the policy (written separately) on thousands of random single placements.
+ */
+#include "tests/unit/tp_test.h"
+
+#include "gen/gen.h"
+#include "policy/policy.h"
+#include "policy/validator.h"
+#include "util/rng.h"
+
+#include <stdlib.h>
+
+typedef struct {
+    tp_fleet_t *f;
+    tp_state_t *s;
+    tp_workloads_t *pending, *running;
+    int64_t now;
+} world_t;
+
+static int load_generated(world_t *w, int nodes, int count, uint64_t seed)
+{
+    tp_error_t err;
+    tp_gen_fleet_opts_t o = {nodes, seed, "eu-de,eu-fr"};
+    json_t *fj = tp_gen_fleet(&o, &err);
+    char *ft = json_dumps(fj, 0);
+    int rc = tp_fleet_load_buffer("gen-fleet", ft, strlen(ft), &w->f, &err);
+    json_decref(fj);
+    free(ft);
+    if (rc < 0)
+        return rc;
+    json_t *sj = tp_gen_state(w->f, seed, TP_GEN_DEFAULT_NOW, &err);
+    json_t *wj = tp_gen_workloads(w->f, count, seed, &err);
+    char *st = json_dumps(sj, 0), *wt = json_dumps(wj, 0);
+    rc = tp_state_load_buffer("gen-state", st, strlen(st), w->f, &w->s, &err);
+    if (rc == 0)
+        rc = tp_workloads_load_buffer("gen-workloads", wt, strlen(wt), w->f,
+                                      TP_WL_PENDING, &w->pending, &err);
+    json_decref(sj);
+    json_decref(wj);
+    free(st);
+    free(wt);
+    w->running = tp_workloads_new_empty();
+    w->now = TP_GEN_DEFAULT_NOW;
+    if (rc < 0)
+        fprintf(stderr, "  %s\n", err.text);
+    return rc;
+}
+
+static void unload(world_t *w)
+{
+    tp_fleet_free(w->f);
+    tp_state_free(w->s);
+    tp_workloads_free(w->pending);
+    tp_workloads_free(w->running);
+}
+
+/* First fit with the policy; pending work gets its reasons against the final load. */
+static tp_result_t *greedy(const world_t *w)
+{
+    tp_result_t *r = tp_result_new();
+    tp_load_t *l = tp_load_new(w->f, w->s, w->running);
+    char *placed = calloc((size_t)w->pending->n + 1, 1);
+    for (int i = 0; i < w->pending->n; i++) {
+        const tp_workload_t *wl = &w->pending->w[i];
+        for (int n = 0; n < w->f->nnodes; n++)
+            if (!tp_policy_check(w->f, w->s, l, n, wl, w->now)) {
+                tp_result_add_placement(r, i, n, wl->gpus);
+                tp_load_apply(l, w->f, n, wl->gpus,
+                              tp_fleet_gpu_watts(w->f, n, wl->model), 1);
+                placed[i] = 1;
+                break;
+            }
+    }
+    for (int i = 0; i < w->pending->n; i++)
+        if (!placed[i]) {
+            int counts[TP_PRED_COUNT];
+            tp_policy_count(w->f, w->s, l, &w->pending->w[i], w->now, counts);
+            tp_result_add_pending(r, i, counts);
+        }
+    free(placed);
+    tp_load_free(l);
+    return r;
+}
+
+static int count_matching(const tp_violations_t *v, const char *needle)
+{
+    int k = 0;
+    for (int i = 0; i < v->n; i++)
+        k += strstr(v->msgs[i], needle) != NULL;
+    return k;
+}
+
+TP_TEST(validator_accepts_policy_greedy)
+{
+    world_t w = {0};
+    tp_violations_t v;
+    TP_ASSERT(load_generated(&w, 400, 600, 11) == 0);
+    tp_result_t *r = greedy(&w);
+    tp_violations_init(&v);
+    TP_CHECK(r->nplacements > 100);
+    TP_CHECK(r->npending > 0); /* caps and security leave some work waiting */
+    TP_CHECK_EQ_INT(tp_validate(w.f, w.s, w.pending, w.running, r, w.now, &v), 0);
+    for (int i = 0; i < v.n && i < 5; i++)
+        fprintf(stderr, "  %s\n", v.msgs[i]);
+    tp_violations_fini(&v);
+    tp_result_free(r);
+    unload(&w);
+}
+
+/* Finds a node that fails workload i on the predicates in `want` and no other. */
+static int ineligible_node(const world_t *w, int i, tp_predset_t want)
+{
+    for (int n = 0; n < w->f->nnodes; n++) {
+        tp_predset_t fail = tp_policy_static(w->f, w->s, n, &w->pending->w[i], w->now);
+        if (fail && !(fail & ~want))
+            return n;
+    }
+    return -1;
+}
+
+static int find_class(const world_t *w, const char *cls)
+{
+    for (int i = 0; i < w->pending->n; i++)
+        if (!strcmp(w->f->classes[w->pending->w[i].cls].name, cls))
+            return i;
+    return -1;
+}
+
+TP_TEST(validator_refuses_each_violation)
+{
+    world_t w = {0};
+    tp_violations_t v;
+    TP_ASSERT(load_generated(&w, 200, 300, 5) == 0);
+    tp_result_t *good = greedy(&w);
+    int reg = find_class(&w, "regulated");
+    TP_ASSERT(reg >= 0);
+
+    struct {
+        const char *name, *expect;
+    } cases[] = {
+        {"attestation", "attestation"}, {"residency", "residency"},
+        {"twice", "placed twice"},      {"gpus", "GPUs, needs"},
+        {"no-reasons", "no reasons"},   {"unlisted", "neither placed nor pending"},
+        {"capacity", "healthy"},        {"power", "over its cap"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        tp_result_t *r = tp_result_new();
+        const char *k = cases[c].name;
+        /* Start from the valid greedy result, then break one thing. */
+        for (int i = 0; i < good->nplacements; i++)
+            tp_result_add_placement(r, good->placements[i].workload,
+                                    good->placements[i].node, good->placements[i].gpus);
+        for (int i = 0; i < good->npending; i++)
+            tp_result_add_pending(r, good->pending[i].workload, good->pending[i].reasons);
+        if (!strcmp(k, "attestation") || !strcmp(k, "residency")) {
+            tp_predset_t want = !strcmp(k, "residency") ? TP_PRED_BIT(TP_PRED_RESIDENCY)
+                                                        : TP_PREDS_ATTESTATION;
+            /* Move the regulated workload onto a node that fails it. */
+            int n = ineligible_node(&w, reg, want);
+            TP_ASSERT(n >= 0);
+            int moved = 0;
+            for (int i = 0; i < r->nplacements; i++)
+                if (r->placements[i].workload == reg) {
+                    r->placements[i].node = n;
+                    moved = 1;
+                }
+            if (!moved) {
+                for (int i = 0; i < r->npending; i++)
+                    if (r->pending[i].workload == reg)
+                        r->pending[i] = r->pending[--r->npending];
+                tp_result_add_placement(r, reg, n, w.pending->w[reg].gpus);
+            }
+        } else if (!strcmp(k, "twice")) {
+            tp_result_add_placement(r, r->placements[0].workload, r->placements[0].node,
+                                    r->placements[0].gpus);
+        } else if (!strcmp(k, "gpus")) {
+            r->placements[0].gpus += 1;
+        } else if (!strcmp(k, "no-reasons")) {
+            TP_ASSERT(r->npending > 0);
+            memset(r->pending[0].reasons, 0, sizeof r->pending[0].reasons);
+        } else if (!strcmp(k, "unlisted")) {
+            TP_ASSERT(r->npending > 0);
+            r->npending--;
+        } else if (!strcmp(k, "capacity") || !strcmp(k, "power")) {
+            /* Pile public work onto one node, ignoring capacity and power. */
+            int node = r->placements[0].node;
+            for (int i = 0; i < r->nplacements; i++)
+                if (w.f->classes[w.pending->w[r->placements[i].workload].cls]
+                        .req.attestation == false)
+                    r->placements[i].node = node;
+        }
+        tp_violations_init(&v);
+        int nv = tp_validate(w.f, w.s, w.pending, w.running, r, w.now, &v);
+        if (nv <= 0 || count_matching(&v, cases[c].expect) == 0) {
+            tp_test_fail(__FILE__, __LINE__, "case %s: %d violations, none with \"%s\"",
+                         k, nv, cases[c].expect);
+            for (int i = 0; i < v.n && i < 3; i++)
+                fprintf(stderr, "    %s\n", v.msgs[i]);
+        }
+        tp_violations_fini(&v);
+        tp_result_free(r);
+    }
+    tp_result_free(good);
+    unload(&w);
+}
+
+TP_TEST(validator_preemption_rules)
+{
+    world_t w = {0};
+    tp_error_t err;
+    tp_violations_t v;
+    TP_ASSERT(load_generated(&w, 50, 0, 3) == 0);
+    tp_workloads_free(w.running);
+    char text[512];
+    snprintf(
+        text, sizeof text,
+        "[{\"id\":\"keep\",\"gpus\":1,\"sensitivity\":\"public\",\"preemptible\":false,"
+        "\"node\":\"%s\"},{\"id\":\"spot\",\"gpus\":1,\"sensitivity\":\"public\","
+        "\"node\":\"%s\"}]",
+        w.f->nodes[0].id, w.f->nodes[1].id);
+    TP_ASSERT(tp_workloads_load_buffer("running", text, strlen(text), w.f, TP_WL_RUNNING,
+                                       &w.running, &err) == 0);
+    tp_result_t *r = tp_result_new();
+    tp_result_add_preemption(r, 1, 1, "power_node:x");
+    TP_CHECK_EQ_INT(tp_validate(w.f, w.s, w.pending, w.running, r, w.now, NULL), 0);
+    tp_result_add_preemption(r, 0, 0, "power_node:y");
+    tp_violations_init(&v);
+    TP_CHECK_EQ_INT(tp_validate(w.f, w.s, w.pending, w.running, r, w.now, &v), 1);
+    TP_CHECK_EQ_INT(count_matching(&v, "non-preemptible workload keep preempted"), 1);
+    tp_violations_fini(&v);
+    tp_result_add_preemption(r, 1, 1, "again");
+    TP_CHECK_EQ_INT(tp_validate(w.f, w.s, w.pending, w.running, r, w.now, NULL), 2);
+    tp_result_free(r);
+    unload(&w);
+}
+
+/* Two implementations, one verdict: a single placement is valid exactly when the
+ * policy finds the node eligible. */
+TP_TEST(validator_agrees_with_policy)
+{
+    world_t w = {0};
+    tp_rng_t g;
+    int agree = 0, valid = 0, trials = 4000;
+    TP_ASSERT(load_generated(&w, 300, 200, 99) == 0);
+    tp_load_t *l = tp_load_new(w.f, w.s, w.running);
+    tp_rng_init(&g, 99);
+    int zero[TP_PRED_COUNT] = {1}; /* a pending entry with one reason */
+    for (int t = 0; t < trials; t++) {
+        int i = (int)tp_rng_below(&g, (uint64_t)w.pending->n);
+        int n = (int)tp_rng_below(&g, (uint64_t)w.f->nnodes);
+        tp_result_t *r = tp_result_new();
+        tp_result_add_placement(r, i, n, w.pending->w[i].gpus);
+        for (int k = 0; k < w.pending->n; k++)
+            if (k != i)
+                tp_result_add_pending(r, k, zero);
+        int nv = tp_validate(w.f, w.s, w.pending, w.running, r, w.now, NULL);
+        int ok = tp_policy_check(w.f, w.s, l, n, &w.pending->w[i], w.now) == 0;
+        agree += (nv == 0) == ok;
+        valid += ok;
+        if ((nv == 0) != ok && agree > t - 3)
+            fprintf(stderr, "  disagree: %s on %s: validator %d, policy %s\n",
+                    w.pending->w[i].id, w.f->nodes[n].id, nv,
+                    ok ? "eligible" : "ineligible");
+        tp_result_free(r);
+    }
+    TP_CHECK_EQ_INT(agree, trials);
+    TP_CHECK(valid > trials / 20);
+    tp_load_free(l);
+    unload(&w);
+}
