@@ -37,7 +37,7 @@ run_suite() { # name cmd...
     if [ "$f" -ne 0 ]; then
         grep -vE '^(ok|skip) ' "$out"
     fi
-    grep -E '^skip ' "$out" | sed "s/^/[$name] /"
+    grep -E '^skip ' "$out" | sed "s|^|[$name] |"
     echo "suite $name: $line"
     P=$((P + p)) F=$((F + f)) S=$((S + s))
 }
