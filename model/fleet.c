@@ -108,9 +108,8 @@ static int load_regions(jr_t *r, tp_fleet_t *f, const json_t *regions)
         const json_t *cs, *c;
         size_t k;
         jr_key_path(path, "$.regions", id);
-        if (!*id || strlen(id) > 128)
-            return jr_fail(r, TP_EINVAL, path, "expected a region id of 1..128 bytes");
-        if (jr_object(r, v, path, keys) < 0 || jr_strdup(r, id, &rg->id) < 0)
+        if (jr_check_id(r, path, id) < 0 || jr_object(r, v, path, keys) < 0 ||
+            jr_strdup(r, id, &rg->id) < 0)
             return r->err->code;
         tp_strmap_put(f->region_ix, rg->id, i);
         i++;
@@ -350,9 +349,8 @@ static int load_policy(jr_t *r, tp_fleet_t *f, const json_t *policy)
     json_object_foreach ((json_t *)classes, name, v) {
         char path[JR_PATH];
         jr_key_path(path, "$.policy.classes", name);
-        if (!*name || strlen(name) > 128)
-            return jr_fail(r, TP_EINVAL, path, "expected a class name of 1..128 bytes");
-        if (jr_strdup(r, name, &f->classes[i].name) < 0 ||
+        if (jr_check_id(r, path, name) < 0 ||
+            jr_strdup(r, name, &f->classes[i].name) < 0 ||
             load_class(r, &f->classes[i], v, path) < 0)
             return r->err->code;
         tp_strmap_put(f->class_ix, f->classes[i].name, i);

@@ -152,6 +152,19 @@ int jr_string(jr_t *r, const json_t *obj, const char *path, const char *key,
     return 0;
 }
 
+int jr_check_id(jr_t *r, const char *path, const char *s)
+{
+    if (!*s)
+        return jr_fail(r, TP_EINVAL, path, "expected a non-empty identifier");
+    if (strlen(s) > ID_MAX)
+        return jr_fail(r, TP_EINVAL, path, "identifier longer than %d bytes", ID_MAX);
+    for (const char *p = s; *p; p++)
+        if (!isgraph((unsigned char)*p))
+            return jr_fail(r, TP_EINVAL, path,
+                           "identifier \"%s\" has a space or control character", s);
+    return 0;
+}
+
 int jr_id(jr_t *r, const json_t *obj, const char *path, const char *key, bool required,
           const char **out)
 {
@@ -161,14 +174,8 @@ int jr_id(jr_t *r, const json_t *obj, const char *path, const char *key, bool re
     if (rc < 0 || !s)
         return rc;
     jr_key_path(child, path, key);
-    if (!*s)
-        return jr_fail(r, TP_EINVAL, child, "expected a non-empty identifier");
-    if (strlen(s) > ID_MAX)
-        return jr_fail(r, TP_EINVAL, child, "identifier longer than %d bytes", ID_MAX);
-    for (const char *p = s; *p; p++)
-        if (!isgraph((unsigned char)*p))
-            return jr_fail(r, TP_EINVAL, child,
-                           "identifier \"%s\" has a space or control character", s);
+    if (jr_check_id(r, child, s) < 0)
+        return r->err->code;
     *out = s;
     return 0;
 }

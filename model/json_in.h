@@ -42,7 +42,9 @@ int jr_array(jr_t *r, const json_t *v, const char *path);
  * left untouched and 0 returned (so callers preset defaults). */
 int jr_string(jr_t *r, const json_t *obj, const char *path, const char *key,
               bool required, const char **out);
-/* A non-empty string of at most maxlen bytes of printable ASCII (ids). */
+/* s must be an identifier: 1..128 bytes of printable ASCII, no space. */
+int jr_check_id(jr_t *r, const char *path, const char *s);
+/* A member that is an identifier (see jr_check_id). */
 int jr_id(jr_t *r, const json_t *obj, const char *path, const char *key, bool required,
           const char **out);
 int jr_int(jr_t *r, const json_t *obj, const char *path, const char *key, bool required,
