@@ -79,7 +79,7 @@ if tp_run "$t" 0 "$TP_BIN" gen-workloads --config "$TP_TMP/a.json" --count 200 -
     tp_run "$t" 0 "$TP_BIN" gen-state --config "$TP_TMP/a.json" --seed 3 --out "$TP_TMP/s2.json" &&
     tp_run "$t" 0 "$TP_BIN" check-config "$TP_TMP/a.json" --state "$TP_TMP/s1.json" --workloads "$TP_TMP/w1.json"; then
     cmp -s "$TP_TMP/w1.json" "$TP_TMP/w2.json" && cmp -s "$TP_TMP/s1.json" "$TP_TMP/s2.json" &&
-        echo "$OUT" | grep -q "200 pending" && tp_ok "$t" || tp_fail "$t" "$OUT"
+        echo "$OUT" | grep -q "valid, 200 pending" && tp_ok "$t" || tp_fail "$t" "$OUT"
 fi
 t="gen-fleet: 10,000 nodes load and explain"
 if tp_run "$t" 0 "$TP_BIN" gen-fleet --nodes 10000 --out "$TP_TMP/big.json" &&
