@@ -124,7 +124,7 @@ static const char *security_breach(const tp_fleet_t *f, const tp_state_t *s, int
 static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pending,
                const tp_workloads_t *running, const tp_result_t *res, int64_t now,
                report_t *r, int *used, double *node_w, double *dom_w, char *placed_on,
-               char *placed, char *preempted, char *listed)
+               char *dom_placed, char *placed, char *preempted, char *listed)
 {
     /* Running work, with the BMC's draw where it is higher, then minus preemptions. */
     for (int n = 0; n < f->nnodes; n++)
@@ -199,7 +199,7 @@ static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *p
         for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent) {
             dom_w[d] += node_w[n];
             if (placed_on[n])
-                listed[d] = 1; /* a placement lies under domain d */
+                dom_placed[d] = 1; /* a placement lies under domain d */
         }
     }
     for (int d = 0; d < f->ndomains; d++) {
@@ -207,7 +207,7 @@ static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *p
         if (s && !isnan(s->domain_cap_w[d]) && s->domain_cap_w[d] < cap)
             cap = s->domain_cap_w[d];
         if (dom_w[d] > cap * (1 + 1e-9)) {
-            if (listed[d])
+            if (dom_placed[d])
                 violation(r, "power domain %s: estimated draw %.1f W over its cap %.1f W",
                           f->domains[d].id, dom_w[d], cap);
             else if (r->out)
@@ -215,7 +215,6 @@ static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *p
         }
     }
     /* Every pending workload is placed or listed as pending, with reasons. */
-    memset(listed, 0, (size_t)(pending->n + 1));
     for (int i = 0; i < res->npending; i++) {
         const tp_pending_t *p = &res->pending[i];
         int sum = 0;
@@ -245,21 +244,23 @@ int tp_validate(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *
 {
     report_t r = {out, 0, 0};
     size_t nn = (size_t)f->nnodes, nd = (size_t)f->ndomains;
-    size_t nl = nd > (size_t)pending->n ? nd : (size_t)pending->n;
+    size_t np = (size_t)pending->n + 1;
     int *used = calloc(nn, sizeof *used);
     double *node_w = calloc(nn, sizeof *node_w), *dom_w = calloc(nd, sizeof *dom_w);
-    char *placed_on = calloc(nn, 1), *placed = calloc((size_t)pending->n + 1, 1);
-    char *preempted = calloc((size_t)running->n + 1, 1), *listed = calloc(nl + 1, 1);
+    char *placed_on = calloc(nn, 1), *dom_placed = calloc(nd, 1), *placed = calloc(np, 1);
+    char *preempted = calloc((size_t)running->n + 1, 1), *listed = calloc(np, 1);
     int rc = TP_ENOMEM;
-    if (used && node_w && dom_w && placed_on && placed && preempted && listed) {
-        run(f, s, pending, running, res, now, &r, used, node_w, dom_w, placed_on, placed,
-            preempted, listed);
+    if (used && node_w && dom_w && placed_on && dom_placed && placed && preempted &&
+        listed) {
+        run(f, s, pending, running, res, now, &r, used, node_w, dom_w, placed_on,
+            dom_placed, placed, preempted, listed);
         rc = r.oom ? TP_ENOMEM : r.count;
     }
     free(used);
     free(node_w);
     free(dom_w);
     free(placed_on);
+    free(dom_placed);
     free(placed);
     free(preempted);
     free(listed);
