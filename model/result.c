@@ -59,6 +59,7 @@ int tp_result_add_preemption(tp_result_t *r, int workload, int node, const char 
              sizeof *r->preemptions) < 0)
         return TP_ENOMEM;
     tp_preemption_t *p = &r->preemptions[r->npreemptions++];
+    memset(p, 0, sizeof *p); /* whole bytes: results compare equal with memcmp */
     p->workload = workload;
     p->node = node;
     snprintf(p->why, sizeof p->why, "%s", why);

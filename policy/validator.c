@@ -56,14 +56,11 @@ __attribute__((format(printf, 2, 3))) static void violation(report_t *r, const c
         r->out->n++;
 }
 
-/* Per-GPU planning watts of workload w on node n (profile, else gpu_w). */
+/* Per-GPU planning watts of workload w on node n (profile, else gpu_w): a data
+ * lookup in the model, not a rule, so the validator shares it. */
 static double watts(const tp_fleet_t *f, int n, const tp_workload_t *w)
 {
-    for (int i = 0; i < f->nprofiles; i++)
-        if (f->profiles[i].model == w->model && w->model >= 0 &&
-            f->profiles[i].gpu_model == f->nodes[n].gpu_model)
-            return f->profiles[i].watts;
-    return f->nodes[n].gpu_w;
+    return tp_fleet_gpu_watts(f, n, w->model);
 }
 
 /* The security and residency rules, restated. Returns the first broken rule. */
