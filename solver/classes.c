@@ -1,0 +1,367 @@
+/*
+ * solver/classes.c — aggregation: nodes and candidates that the static
+ * predicates cannot tell apart share a static class, so eligibility is
+ * computed once per pair of classes (by policy/policy.c itself, on a
+ * representative), never once per (node, workload) pair. Then the units of the
+ * aggregated LP: classes of identical candidates and groups of nodes of one
+ * static class under one leaf power domain.
+ *
+ * Why a representative is exact: tp_policy_static reads, of a node, its GPU
+ * model, GPU count, healthy GPUs, declared TEE and GPU CC, region, whether the
+ * BMC's country is absent / in the region / not, and the attestation (present,
+ * status, TEE, GPU CC, and whether it is usable — which depends on the times
+ * only through "usable under max_age_s = A" for the few ages A the candidates
+ * ask for); of a workload, its GPU count, requirements, allowed GPU models and
+ * residency. The keys below are exactly those facts.
+ */
+#include "solver/solver_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+double ctx_eff(const tp_fleet_t *f, int model, int gpu_model)
+{
+    const tp_profile_t *p = model >= 0 ? tp_fleet_profile(f, model, gpu_model) : NULL;
+    return p && p->watts > 0 ? p->tokens_per_s / p->watts : 0;
+}
+
+double tp_solver_value(const tp_fleet_t *f, const tp_workload_t *w, int node, double eps)
+{
+    double emax = 0;
+    for (int i = 0; i < f->nprofiles; i++)
+        if (f->profiles[i].watts > 0 &&
+            f->profiles[i].tokens_per_s / f->profiles[i].watts > emax)
+            emax = f->profiles[i].tokens_per_s / f->profiles[i].watts;
+    double v = (1.0 + w->priority) * w->gpus;
+    if (emax > 0)
+        v += eps * w->gpus * ctx_eff(f, w->model, f->nodes[node].gpu_model) / emax;
+    return v;
+}
+
+double ctx_value(const ctx_t *c, int ci, int n)
+{
+    const tp_workload_t *w = c->cw[ci];
+    double v = (1.0 + w->priority) * w->gpus;
+    if (c->emax > 0)
+        v += c->eps * w->gpus * ctx_eff(c->f, w->model, c->f->nodes[n].gpu_model) /
+             c->emax;
+    return v;
+}
+
+static void sort_ints(int *a, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && a[j] < a[j - 1]; j--) {
+            int t = a[j];
+            a[j] = a[j - 1];
+            a[j - 1] = t;
+        }
+}
+
+/* The distinct attestation ages the candidates' requirements ask for (0: none). */
+static int collect_ages(const ctx_t *c, int64_t **out)
+{
+    int n = 1;
+    int64_t *ages = malloc(((size_t)c->nc + 1) * sizeof *ages);
+    if (!ages)
+        return TP_ENOMEM;
+    ages[0] = 0;
+    for (int i = 0; i < c->nc; i++) {
+        const tp_req_t *q = &c->cw[i]->req;
+        int64_t a = q->attestation && q->max_age_s > 0 ? q->max_age_s : 0;
+        int k = 0;
+        while (k < n && ages[k] != a)
+            k++;
+        if (k == n)
+            ages[n++] = a;
+    }
+    *out = ages;
+    return n;
+}
+
+static int node_key(const ctx_t *c, int n, const int64_t *ages, int nages, int *key)
+{
+    const tp_fleet_t *f = c->f;
+    const tp_node_t *nd = &f->nodes[n];
+    const tp_node_obs_t *o = c->s ? &c->s->nodes[n] : NULL;
+    bool known = o && o->known, present = known && o->att.present;
+    int k = 0;
+    key[k++] = nd->gpu_model;
+    key[k++] = nd->gpus;
+    key[k++] = c->healthy[n];
+    key[k++] = (int)nd->cpu_tee;
+    key[k++] = nd->gpu_cc;
+    key[k++] = nd->region;
+    key[k++] = !o || !o->country[0]                                         ? 0
+               : tp_region_has_country(&f->regions[nd->region], o->country) ? 1
+                                                                            : 2;
+    key[k++] = known;
+    key[k++] = present;
+    key[k++] = present ? (int)o->att.status : 0;
+    key[k++] = present ? (int)o->att.cpu_tee : 0;
+    key[k++] = present ? o->att.gpu_cc : 0;
+    for (int a = 0; a < nages; a++) {
+        tp_req_t q = {.attestation = ages[a] > 0, .max_age_s = ages[a]};
+        key[k++] = o ? tp_policy_attestation_usable(o, &q, c->now) : 0;
+    }
+    return k;
+}
+
+static int wl_key(const tp_workload_t *w, int *key)
+{
+    int k = 0;
+    key[k++] = w->gpus;
+    key[k++] = (int)w->req.tee_mask;
+    key[k++] = w->req.gpu_cc;
+    key[k++] = w->req.attestation;
+    key[k++] = (int)w->req.min_status;
+    key[k++] = (int)(w->req.max_age_s >> 31);
+    key[k++] = (int)(w->req.max_age_s & 0x7fffffff);
+    key[k++] = (int)w->req.residency;
+    key[k++] = w->any_gpu_model;
+    key[k++] = w->any_gpu_model ? 0 : w->ngpu_models;
+    if (!w->any_gpu_model) {
+        for (int i = 0; i < w->ngpu_models; i++)
+            key[k + i] = w->gpu_models[i];
+        sort_ints(key + k, w->ngpu_models);
+        k += w->ngpu_models;
+    }
+    key[k++] = w->nresidency;
+    for (int i = 0; i < w->nresidency; i++)
+        key[k + i] = w->residency[i];
+    sort_ints(key + k, w->nresidency);
+    k += w->nresidency;
+    return k;
+}
+
+int ctx_build_static(ctx_t *c)
+{
+    const tp_fleet_t *f = c->f;
+    keytab_t nt, wt;
+    int64_t *ages = NULL;
+    int *key = NULL, rc = TP_ENOMEM, nages;
+    size_t maxkey = 16;
+    if (keytab_init(&nt, 64) < 0)
+        return TP_ENOMEM;
+    if (keytab_init(&wt, 64) < 0) {
+        keytab_fini(&nt);
+        return TP_ENOMEM;
+    }
+    if ((nages = collect_ages(c, &ages)) < 0)
+        goto out;
+    if (maxkey < (size_t)nages + 16)
+        maxkey = (size_t)nages + 16;
+    for (int i = 0; i < c->nc; i++) {
+        size_t need = 16 + (size_t)c->cw[i]->ngpu_models + (size_t)c->cw[i]->nresidency;
+        if (need > maxkey)
+            maxkey = need;
+    }
+    key = malloc(maxkey * sizeof *key);
+    c->node_sc = malloc(((size_t)f->nnodes + 1) * sizeof *c->node_sc);
+    c->cand_wsc = malloc(((size_t)c->nc + 1) * sizeof *c->cand_wsc);
+    c->nsc_rep = malloc(((size_t)f->nnodes + 1) * sizeof *c->nsc_rep);
+    c->wsc_rep = malloc(((size_t)c->nc + 1) * sizeof *c->wsc_rep);
+    if (!key || !c->node_sc || !c->cand_wsc || !c->nsc_rep || !c->wsc_rep)
+        goto out;
+    for (int n = 0; n < f->nnodes; n++) {
+        int before = nt.n, id = keytab_intern(&nt, key, node_key(c, n, ages, nages, key));
+        if (id < 0)
+            goto out;
+        if (nt.n > before)
+            c->nsc_rep[id] = n;
+        c->node_sc[n] = id;
+    }
+    for (int i = 0; i < c->nc; i++) {
+        int before = wt.n, id = keytab_intern(&wt, key, wl_key(c->cw[i], key));
+        if (id < 0)
+            goto out;
+        if (wt.n > before)
+            c->wsc_rep[id] = i;
+        c->cand_wsc[i] = id;
+    }
+    c->nnsc = nt.n;
+    c->nwsc = wt.n;
+    c->stat = malloc(((size_t)c->nnsc * (size_t)c->nwsc + 1) * sizeof *c->stat);
+    if (!c->stat)
+        goto out;
+    for (int w = 0; w < c->nwsc; w++)
+        for (int n = 0; n < c->nnsc; n++)
+            c->stat[(size_t)w * (size_t)c->nnsc + (size_t)n] =
+                tp_policy_static(f, c->s, c->nsc_rep[n], c->cw[c->wsc_rep[w]], c->now);
+    rc = 0;
+out:
+    free(ages);
+    free(key);
+    keytab_fini(&nt);
+    keytab_fini(&wt);
+    return rc;
+}
+
+/* Groups of every model's list, by descending efficiency of their GPU model for
+ * that AI model, then index. */
+static int build_by_model(ctx_t *c, const int *g_gm)
+{
+    const tp_fleet_t *f = c->f;
+    int nm = f->nmodels + 1;
+    c->g_by_model = calloc((size_t)nm, sizeof *c->g_by_model);
+    double *eff = malloc(((size_t)f->ngpu_models + 1) * sizeof *eff);
+    if (!c->g_by_model || !eff) {
+        free(eff);
+        return TP_ENOMEM;
+    }
+    for (int m = 0; m < nm; m++) {
+        int *list = malloc(((size_t)c->ng + 1) * sizeof *list);
+        if (!list) {
+            free(eff);
+            return TP_ENOMEM;
+        }
+        c->g_by_model[m] = list;
+        for (int g = 0; g < f->ngpu_models; g++)
+            eff[g] = ctx_eff(f, m - 1, g);
+        /* Counting sort by GPU model rank keeps the index order within a rank. */
+        int *rank = malloc(((size_t)f->ngpu_models + 1) * sizeof *rank);
+        if (!rank) {
+            free(eff);
+            return TP_ENOMEM;
+        }
+        for (int a = 0; a < f->ngpu_models; a++) {
+            rank[a] = 0;
+            for (int b = 0; b < f->ngpu_models; b++)
+                rank[a] += eff[b] > eff[a] || (eff[b] == eff[a] && b < a);
+        }
+        int k = 0;
+        for (int r = 0; r < f->ngpu_models; r++)
+            for (int j = 0; j < c->ng; j++)
+                if (rank[g_gm[j]] == r)
+                    list[k++] = j;
+        free(rank);
+    }
+    free(eff);
+    return 0;
+}
+
+/* The domain at depth `level` above node n (its own domain when shallower). */
+static int anchor(const tp_fleet_t *f, int n, int level)
+{
+    int d = f->nodes[n].domain;
+    while (f->domains[d].depth > level)
+        d = f->domains[d].parent;
+    return d;
+}
+
+/* Groups are (static class, domain at depth L): the deepest L that keeps their
+ * number at most TP_SOLVER_MAX_GROUPS. Domains at depth ≤ L contain whole
+ * groups and get exact rows in the LP; deeper ones bound each group's power
+ * (lp.c) and bind exactly in packing. Fills c->node_g and c->ng. */
+static int build_groups(ctx_t *c)
+{
+    const tp_fleet_t *f = c->f;
+    int maxdepth = 0;
+    for (int d = 0; d < f->ndomains; d++)
+        if (f->domains[d].depth > maxdepth)
+            maxdepth = f->domains[d].depth;
+    for (int level = maxdepth; level >= 0; level--) {
+        u64map_t m;
+        if (u64map_init(&m, 1024) < 0)
+            return TP_ENOMEM;
+        int n = 0;
+        for (; n < f->nnodes && (m.n <= TP_SOLVER_MAX_GROUPS || level == 0); n++) {
+            uint64_t key = (uint64_t)c->node_sc[n] << 32 | (uint32_t)anchor(f, n, level);
+            if ((c->node_g[n] = u64map_intern(&m, key)) < 0) {
+                u64map_fini(&m);
+                return TP_ENOMEM;
+            }
+        }
+        int groups = m.n;
+        u64map_fini(&m);
+        if (n == f->nnodes && (groups <= TP_SOLVER_MAX_GROUPS || level == 0)) {
+            c->group_level = level;
+            c->ng = groups;
+            return 0;
+        }
+    }
+    return TP_EINVAL; /* not reached: level 0 always succeeds */
+}
+
+int ctx_build_classes(ctx_t *c)
+{
+    const tp_fleet_t *f = c->f;
+    keytab_t kt;
+    int rc = TP_ENOMEM, *g_gm = NULL;
+    if (keytab_init(&kt, 64) < 0)
+        return TP_ENOMEM;
+    c->cand_k = malloc(((size_t)c->nc + 1) * sizeof *c->cand_k);
+    c->node_g = malloc(((size_t)f->nnodes + 1) * sizeof *c->node_g);
+    if (!c->cand_k || !c->node_g)
+        goto out;
+    for (int i = 0; i < c->nc; i++) {
+        const tp_workload_t *w = c->cw[i];
+        int key[4] = {c->cand_wsc[i], w->model, w->priority, c->corigin[i] >= 0};
+        if ((c->cand_k[i] = keytab_intern(&kt, key, 4)) < 0)
+            goto out;
+    }
+    if ((rc = build_groups(c)) < 0)
+        goto out;
+    rc = TP_ENOMEM;
+    c->nk = kt.n;
+    c->k_off = calloc((size_t)c->nk + 1, sizeof *c->k_off);
+    c->k_mem = malloc(((size_t)c->nc + 1) * sizeof *c->k_mem);
+    c->g_off = calloc((size_t)c->ng + 1, sizeof *c->g_off);
+    c->g_mem = malloc(((size_t)f->nnodes + 1) * sizeof *c->g_mem);
+    g_gm = malloc(((size_t)c->ng + 1) * sizeof *g_gm);
+    if (!c->k_off || !c->k_mem || !c->g_off || !c->g_mem || !g_gm)
+        goto out;
+    /* CSR by counting; members stay in ascending index order. */
+    for (int i = 0; i < c->nc; i++)
+        c->k_off[c->cand_k[i] + 1]++;
+    for (int k = 0; k < c->nk; k++)
+        c->k_off[k + 1] += c->k_off[k];
+    for (int n = 0; n < f->nnodes; n++)
+        c->g_off[c->node_g[n] + 1]++;
+    for (int g = 0; g < c->ng; g++)
+        c->g_off[g + 1] += c->g_off[g];
+    {
+        int *fill = malloc(((size_t)(c->nk > c->ng ? c->nk : c->ng) + 1) * sizeof *fill);
+        if (!fill)
+            goto out;
+        memcpy(fill, c->k_off, (size_t)c->nk * sizeof *fill);
+        for (int i = 0; i < c->nc; i++)
+            c->k_mem[fill[c->cand_k[i]]++] = i;
+        memcpy(fill, c->g_off, (size_t)c->ng * sizeof *fill);
+        for (int n = 0; n < f->nnodes; n++)
+            c->g_mem[fill[c->node_g[n]]++] = n;
+        free(fill);
+    }
+    c->g_anchor = malloc(((size_t)c->ng + 1) * sizeof *c->g_anchor);
+    if (!c->g_anchor)
+        goto out;
+    for (int g = 0; g < c->ng; g++) {
+        g_gm[g] = f->nodes[c->g_mem[c->g_off[g]]].gpu_model;
+        c->g_anchor[g] = anchor(f, c->g_mem[c->g_off[g]], c->group_level);
+    }
+    rc = build_by_model(c, g_gm);
+out:
+    free(g_gm);
+    keytab_fini(&kt);
+    return rc;
+}
+
+void ctx_free_classes(ctx_t *c)
+{
+    free(c->node_sc);
+    free(c->nsc_rep);
+    free(c->cand_wsc);
+    free(c->wsc_rep);
+    free(c->stat);
+    free(c->cand_k);
+    free(c->k_off);
+    free(c->k_mem);
+    free(c->node_g);
+    free(c->g_off);
+    free(c->g_mem);
+    free(c->g_anchor);
+    if (c->g_by_model)
+        for (int m = 0; m <= c->f->nmodels; m++)
+            free(c->g_by_model[m]);
+    free(c->g_by_model);
+}

@@ -1,0 +1,197 @@
+/*
+ * solver/heur.c — plans and the exact per-node step: does a candidate fit a node
+ * (GPUs, node cap, every ancestor domain cap), best-fit packing within a group,
+ * the repair pass that places what rounding left over, and the first-fit
+ * baseline. Everything here walks candidates, groups and nodes in index order,
+ * so the same input gives the same plan.
+ */
+#include "solver/solver_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CAP_EPS 1e-9 /* as policy.c: a sum landing exactly on a cap is not over */
+
+int plan_init(plan_t *p, const ctx_t *c)
+{
+    p->cnode = malloc(((size_t)c->nc + 1) * sizeof *p->cnode);
+    p->load = tp_load_copy(c->base);
+    if (!p->cnode || !p->load) {
+        plan_fini(p);
+        return TP_ENOMEM;
+    }
+    for (int i = 0; i < c->nc; i++)
+        p->cnode[i] = -1;
+    return 0;
+}
+
+void plan_fini(plan_t *p)
+{
+    free(p->cnode);
+    tp_load_free(p->load);
+    p->cnode = NULL;
+    p->load = NULL;
+}
+
+int plan_copy(plan_t *dst, const plan_t *src, const ctx_t *c)
+{
+    dst->cnode = malloc(((size_t)c->nc + 1) * sizeof *dst->cnode);
+    dst->load = tp_load_copy(src->load);
+    if (!dst->cnode || !dst->load) {
+        plan_fini(dst);
+        return TP_ENOMEM;
+    }
+    memcpy(dst->cnode, src->cnode, (size_t)c->nc * sizeof *dst->cnode);
+    return 0;
+}
+
+static bool over(double draw, double cap)
+{
+    return draw > cap * (1 + CAP_EPS);
+}
+
+bool ctx_fits(const ctx_t *c, const tp_load_t *l, const tp_workload_t *w, int n)
+{
+    if (c->healthy[n] - l->gpus_used[n] < w->gpus)
+        return false;
+    double add = tp_policy_work_w(c->f, n, w);
+    if (over(l->node_w[n] + add, c->ncap[n]))
+        return false;
+    for (int d = c->f->nodes[n].domain; d >= 0; d = c->f->domains[d].parent)
+        if (over(l->domain_w[d] + add, c->dcap[d]))
+            return false;
+    return true;
+}
+
+bool plan_fits(const ctx_t *c, const plan_t *p, int ci, int n)
+{
+    return ctx_fits(c, p->load, c->cw[ci], n);
+}
+
+bool ctx_over(double draw, double cap)
+{
+    return over(draw, cap);
+}
+
+void plan_place(const ctx_t *c, plan_t *p, int ci, int n)
+{
+    const tp_workload_t *w = c->cw[ci];
+    p->cnode[ci] = n;
+    tp_load_apply(p->load, c->f, n, w->gpus, tp_fleet_gpu_watts(c->f, n, w->model), +1);
+}
+
+int plan_best_fit(const ctx_t *c, const plan_t *p, int ci, int g)
+{
+    int best = -1, best_left = 0;
+    if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[g]]))
+        return -1;
+    for (int i = c->g_off[g]; i < c->g_off[g + 1]; i++) {
+        int n = c->g_mem[i];
+        int left = c->healthy[n] - p->load->gpus_used[n] - c->cw[ci]->gpus;
+        if (left < 0 || (best >= 0 && left >= best_left))
+            continue;
+        if (plan_fits(c, p, ci, n)) {
+            best = n;
+            best_left = left;
+        }
+    }
+    return best;
+}
+
+int plan_repair(const ctx_t *c, plan_t *p, const int *list, int n)
+{
+    /* Identical candidates (one class) make identical demands and loads only
+     * grow, so where one found no room the next will not either: each class
+     * keeps a cursor into its group order and gives up once it fails. */
+    int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor);
+    if (!cursor)
+        return TP_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        int ci = list[i], k = c->cand_k[ci];
+        const int *groups = c->g_by_model[c->cw[ci]->model + 1];
+        if (p->cnode[ci] >= 0 || cursor[k] < 0)
+            continue;
+        int j = cursor[k];
+        for (; j < c->ng; j++) {
+            int node = plan_best_fit(c, p, ci, groups[j]);
+            if (node >= 0) {
+                plan_place(c, p, ci, node);
+                break;
+            }
+        }
+        cursor[k] = j < c->ng ? j : -1;
+    }
+    free(cursor);
+    return 0;
+}
+
+typedef struct {
+    double weight;
+    int moved, idx;
+} order_t;
+
+static int by_weight(const void *a, const void *b)
+{
+    const order_t *x = a, *y = b;
+    if (x->weight != y->weight)
+        return x->weight > y->weight ? -1 : 1;
+    if (x->moved != y->moved)
+        return x->moved > y->moved ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+int *plan_unplaced_by_weight(const ctx_t *c, const plan_t *p, int *n)
+{
+    order_t *o = malloc(((size_t)c->nc + 1) * sizeof *o);
+    int *list = malloc(((size_t)c->nc + 1) * sizeof *list), k = 0;
+    if (!o || !list) {
+        free(o);
+        free(list);
+        return NULL;
+    }
+    for (int i = 0; i < c->nc; i++)
+        if (p->cnode[i] < 0)
+            o[k++] = (order_t){(1.0 + c->cw[i]->priority) * c->cw[i]->gpus,
+                               c->corigin[i] >= 0, i};
+    qsort(o, (size_t)k, sizeof *o, by_weight);
+    for (int i = 0; i < k; i++)
+        list[i] = o[i].idx;
+    free(o);
+    *n = k;
+    return list;
+}
+
+int plan_first_fit(const ctx_t *c, plan_t *p)
+{
+    /* The cursor only skips nodes that an identical candidate already found full;
+     * the outcome is exactly first fit in input order. */
+    int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor);
+    if (!cursor)
+        return TP_ENOMEM;
+    for (int ci = 0; ci < c->nc; ci++) {
+        int k = c->cand_k[ci], n = cursor[k];
+        if (p->cnode[ci] >= 0 || n < 0)
+            continue;
+        for (; n < c->f->nnodes; n++)
+            if (ctx_static_ok(c, ci, n) && plan_fits(c, p, ci, n)) {
+                plan_place(c, p, ci, n);
+                break;
+            }
+        cursor[k] = n < c->f->nnodes ? n : -1;
+    }
+    free(cursor);
+    return 0;
+}
+
+double plan_objective(const ctx_t *c, const plan_t *p, double *weighted)
+{
+    double v = 0, w = 0;
+    for (int i = 0; i < c->nc; i++)
+        if (p->cnode[i] >= 0) {
+            v += ctx_value(c, i, p->cnode[i]);
+            w += (1.0 + c->cw[i]->priority) * c->cw[i]->gpus;
+        }
+    if (weighted)
+        *weighted = w;
+    return v;
+}

@@ -1,0 +1,763 @@
+/*
+ * solver/lp.c — the aggregated model, solved as an LP with GLPK by column and
+ * row generation, then rounded and packed onto concrete nodes.
+ *
+ * Variables x[k][j] ≥ 0: how many candidates of class k go to group j; one per
+ * eligible (class, group) pair — ineligible pairs never get a column.
+ *   max  Σ c[k][j] x[k][j]           c = (1 + priority) gpus + ε gpus eff / eff_max
+ *   Σ_j x[k][j]               ≤ n_k          every class            (count)
+ *   Σ_k g_k x[k][j]           ≤ F_j          free GPUs of group j   (gpus)
+ *   Σ_{k: g_k ≥ s} x[k][j]    ≤ Σ_n ⌊free_n / s⌋   for each size s > 1 (whole-node fit)
+ *   Σ_k w[k][j] x[k][j]       ≤ Σ_n headroom_n     node caps, summed  (power)
+ *   Σ_{j under d} Σ_k w x     ≤ cap_d − draw_d     every domain       (power)
+ * Every row is a sum of true per-node constraints, so the LP is a relaxation of
+ * the real problem and its optimum bounds the objective from above.
+ *
+ * Only the columns and rows that matter are ever built: classes start with the
+ * groups a greedy reservation would use; rows are added when the LP's solution
+ * breaks them (cutting planes) and columns when their reduced cost is positive
+ * (pricing over every eligible pair). Each round also yields a Lagrangian bound
+ * z + Σ_k n_k max(0, max_j rc[k][j]), valid even when the time limit stops the
+ * generation early.
+ *
+ * Rounding takes ⌊x⌋ of each column; packing puts each candidate on the
+ * fullest node of its group that fits exactly (GPUs, node cap, every ancestor
+ * domain cap); what is left goes to plan_repair() in the caller.
+ */
+#include "solver/solver_internal.h"
+
+#include <glpk.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SIZES 8
+#define KADD 4 /* columns added per class per pricing round */
+#define MAX_ROUNDS 400
+#define RC_TOL 1e-9
+#define VIOL_TOL 1e-6
+
+typedef struct {
+    int k, j;
+    double c, w;
+    int knext, gnext; /* next column of the same class / group, -1 */
+} col_t;
+
+typedef struct {
+    const ctx_t *c;
+    plan_t *p;
+    lp_out_t *out;
+    glp_prob *P;
+    /* classes */
+    int *kn, *kg, *kprio, *kmodel;
+    int *khead; /* first column, -1 */
+    /* groups */
+    int *gfree, *gmaxfree, *gnsc, *ggm, *gcnt; /* gcnt[j * nsz + s] */
+    double *ghead, *gmaxhead, *gminw;
+    int *grow, *gcol; /* first row of the group's block (0: none); first column */
+    int nsz, sizes[MAX_SIZES];
+    /* domains */
+    int *drow;
+    double *dhead;
+    /* columns */
+    col_t *cols;
+    int ncols, capcols;
+    /* scratch */
+    double *ug, *uw, *us, *ud, *pg, *pw, *ps;
+    int *mark, *ind;
+    double *val;
+    size_t capind;
+    double *x; /* primal values of the columns */
+    struct kord *ko;
+} lp_t;
+
+static int brow(const lp_t *L)
+{
+    return 2 + L->nsz; /* rows in a group's block */
+}
+
+static const tp_workload_t *krep(const lp_t *L, int k)
+{
+    return L->c->cw[L->c->k_mem[L->c->k_off[k]]];
+}
+
+static double pair_watts(const lp_t *L, int k, int j)
+{
+    const tp_profile_t *pr =
+        L->kmodel[k] >= 0 ? tp_fleet_profile(L->c->f, L->kmodel[k], L->ggm[j]) : NULL;
+    return L->kg[k] * (pr ? pr->watts : L->gminw[j]);
+}
+
+static double pair_value(const lp_t *L, int k, int j)
+{
+    double v = (1.0 + L->kprio[k]) * L->kg[k];
+    if (L->c->emax > 0)
+        v +=
+            L->c->eps * L->kg[k] * ctx_eff(L->c->f, L->kmodel[k], L->ggm[j]) / L->c->emax;
+    return v;
+}
+
+/* May class k use group j at all? */
+static bool usable(const lp_t *L, int k, int j, double w)
+{
+    const ctx_t *c = L->c;
+    int wsc = c->cand_wsc[c->k_mem[c->k_off[k]]];
+    return c->stat[(size_t)wsc * (size_t)c->nnsc + (size_t)L->gnsc[j]] == 0 &&
+           L->kg[k] <= L->gmaxfree[j] && w <= L->gmaxhead[j] * (1 + 1e-9);
+}
+
+static int grow_ind(lp_t *L, size_t need)
+{
+    if (need <= L->capind)
+        return 0;
+    size_t cap = L->capind ? L->capind : 64;
+    while (cap < need)
+        cap *= 2;
+    int *ind = realloc(L->ind, cap * sizeof *ind);
+    if (!ind)
+        return TP_ENOMEM;
+    L->ind = ind;
+    double *val = realloc(L->val, cap * sizeof *val);
+    if (!val)
+        return TP_ENOMEM;
+    L->val = val;
+    L->capind = cap;
+    return 0;
+}
+
+static bool under(const ctx_t *c, int j, int d)
+{
+    for (int a = c->g_anchor[j]; a >= 0; a = c->f->domains[a].parent)
+        if (a == d)
+            return true;
+    return false;
+}
+
+static int add_col(lp_t *L, int k, int j)
+{
+    const ctx_t *c = L->c;
+    if (L->ncols == L->capcols) {
+        int cap = L->capcols ? 2 * L->capcols : 1024;
+        col_t *cols = realloc(L->cols, (size_t)cap * sizeof *cols);
+        double *x = realloc(L->x, ((size_t)cap + 1) * sizeof *x);
+        if (cols)
+            L->cols = cols;
+        if (x)
+            L->x = x;
+        if (!cols || !x)
+            return TP_ENOMEM;
+        L->capcols = cap;
+    }
+    if (grow_ind(L, 16 + (size_t)c->f->ndomains) < 0)
+        return TP_ENOMEM;
+    col_t *col = &L->cols[L->ncols];
+    col->k = k;
+    col->j = j;
+    col->w = pair_watts(L, k, j);
+    col->c = pair_value(L, k, j);
+    L->x[L->ncols] = 0;
+    col->knext = L->khead[k];
+    col->gnext = L->gcol[j];
+    L->khead[k] = L->ncols;
+    L->gcol[j] = L->ncols;
+    L->ncols++;
+    int len = 0;
+    L->ind[++len] = k + 1;
+    L->val[len] = 1;
+    if (L->grow[j]) {
+        int r = L->grow[j];
+        L->ind[++len] = r;
+        L->val[len] = L->kg[k];
+        for (int s = 0; s < L->nsz; s++)
+            if (L->kg[k] >= L->sizes[s]) {
+                L->ind[++len] = r + 1 + s;
+                L->val[len] = 1;
+            }
+        L->ind[++len] = r + 1 + L->nsz;
+        L->val[len] = col->w;
+    }
+    for (int d = c->g_anchor[j]; d >= 0; d = c->f->domains[d].parent)
+        if (L->drow[d]) {
+            L->ind[++len] = L->drow[d];
+            L->val[len] = col->w;
+        }
+    int cj = glp_add_cols(L->P, 1);
+    glp_set_col_bnds(L->P, cj, GLP_LO, 0, 0);
+    glp_set_obj_coef(L->P, cj, col->c);
+    glp_set_mat_col(L->P, cj, len, L->ind, L->val);
+    return 0;
+}
+
+static int add_group_rows(lp_t *L, int j)
+{
+    int r = glp_add_rows(L->P, brow(L));
+    L->grow[j] = r;
+    glp_set_row_bnds(L->P, r, GLP_UP, 0, L->gfree[j]);
+    for (int s = 0; s < L->nsz; s++)
+        glp_set_row_bnds(L->P, r + 1 + s, GLP_UP, 0, L->gcnt[(size_t)j * L->nsz + s]);
+    glp_set_row_bnds(L->P, r + 1 + L->nsz, GLP_UP, 0, L->ghead[j]);
+    for (int q = 0; q < brow(L); q++) {
+        int len = 0;
+        for (int i = L->gcol[j]; i >= 0; i = L->cols[i].gnext) {
+            const col_t *col = &L->cols[i];
+            double a = q == 0        ? L->kg[col->k]
+                       : q <= L->nsz ? (L->kg[col->k] >= L->sizes[q - 1] ? 1 : 0)
+                                     : col->w;
+            if (a == 0)
+                continue;
+            if (grow_ind(L, (size_t)len + 2) < 0)
+                return TP_ENOMEM;
+            L->ind[++len] = i + 1;
+            L->val[len] = a;
+        }
+        glp_set_mat_row(L->P, r + q, len, L->ind, L->val);
+    }
+    return 0;
+}
+
+static int add_domain_row(lp_t *L, int d)
+{
+    int r = glp_add_rows(L->P, 1), len = 0;
+    L->drow[d] = r;
+    glp_set_row_bnds(L->P, r, GLP_UP, 0, L->dhead[d]);
+    for (int i = 0; i < L->ncols; i++)
+        if (under(L->c, L->cols[i].j, d)) {
+            if (grow_ind(L, (size_t)len + 2) < 0)
+                return TP_ENOMEM;
+            L->ind[++len] = i + 1;
+            L->val[len] = L->cols[i].w;
+        }
+    glp_set_mat_row(L->P, r, len, L->ind, L->val);
+    return 0;
+}
+
+/* Group and domain capacities under the plan's (base) load. A group's power
+ * capacity sums, over the leaf domains its nodes hang from, the nodes' own
+ * headroom capped by the tightest domain above that leaf: valid even though the
+ * domains deeper than the group level get no row of their own. */
+static int measure(lp_t *L)
+{
+    const ctx_t *c = L->c;
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = L->p->load;
+    double *minanc = malloc(((size_t)f->ndomains + 1) * sizeof *minanc);
+    double *acc = malloc(((size_t)f->ndomains + 1) * sizeof *acc);
+    int *stamp = calloc((size_t)f->ndomains + 1, sizeof *stamp);
+    int *leaves = malloc(((size_t)f->ndomains + 1) * sizeof *leaves);
+    if (!minanc || !acc || !stamp || !leaves) {
+        free(minanc);
+        free(acc);
+        free(stamp);
+        free(leaves);
+        return TP_ENOMEM;
+    }
+    for (int d = 0; d < f->ndomains; d++) {
+        double h = c->dcap[d] - l->domain_w[d];
+        L->dhead[d] = h > 0 ? h : 0;
+    }
+    for (int d = 0; d < f->ndomains; d++) {
+        minanc[d] = INFINITY;
+        for (int a = d; a >= 0; a = f->domains[a].parent)
+            if (L->dhead[a] < minanc[d])
+                minanc[d] = L->dhead[a];
+    }
+    for (int j = 0; j < c->ng; j++) {
+        int first = c->g_mem[c->g_off[j]], nl = 0;
+        L->gnsc[j] = c->node_sc[first];
+        L->ggm[j] = f->nodes[first].gpu_model;
+        L->gminw[j] = INFINITY;
+        for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++) {
+            int n = c->g_mem[i], dom = f->nodes[n].domain;
+            int fr = c->healthy[n] - l->gpus_used[n];
+            double h = c->ncap[n] - l->node_w[n];
+            fr = fr > 0 ? fr : 0;
+            h = h > 0 ? h : 0;
+            if (stamp[dom] != j + 1) {
+                stamp[dom] = j + 1;
+                acc[dom] = 0;
+                leaves[nl++] = dom;
+            }
+            acc[dom] += h;
+            L->gfree[j] += fr;
+            if (fr > L->gmaxfree[j])
+                L->gmaxfree[j] = fr;
+            if (fmin(h, minanc[dom]) > L->gmaxhead[j])
+                L->gmaxhead[j] = fmin(h, minanc[dom]);
+            if (f->nodes[n].gpu_w < L->gminw[j])
+                L->gminw[j] = f->nodes[n].gpu_w;
+            for (int s = 0; s < L->nsz; s++)
+                L->gcnt[(size_t)j * L->nsz + s] += fr / L->sizes[s];
+        }
+        for (int a = 0; a < nl; a++)
+            L->ghead[j] += fmin(acc[leaves[a]], minanc[leaves[a]]);
+    }
+    free(minanc);
+    free(acc);
+    free(stamp);
+    free(leaves);
+    return 0;
+}
+
+typedef struct kord {
+    double w;
+    int k;
+} kord_t;
+
+static int by_kord(const void *a, const void *b)
+{
+    const kord_t *x = a, *y = b;
+    if (x->w != y->w)
+        return x->w > y->w ? -1 : 1;
+    return (x->k > y->k) - (x->k < y->k);
+}
+
+/* Initial columns: a greedy reservation, classes by priority, each walking its
+ * groups best GPU model first; a block of rows for every group it filled up and
+ * a row for every domain it brought near its cap. */
+static int seed(lp_t *L, const kord_t *ko)
+{
+    const ctx_t *c = L->c;
+    int rc = TP_ENOMEM;
+    double *rfree = malloc(((size_t)c->ng + 1) * sizeof *rfree);
+    double *rhead = malloc(((size_t)c->ng + 1) * sizeof *rhead);
+    double *rdom = calloc((size_t)c->f->ndomains + 1, sizeof *rdom);
+    char *full = calloc((size_t)c->ng + 1, 1);
+    if (!rfree || !rhead || !rdom || !full)
+        goto out;
+    for (int j = 0; j < c->ng; j++) {
+        rfree[j] = L->gfree[j];
+        rhead[j] = L->ghead[j];
+    }
+    for (int a = 0; a < c->nk; a++) {
+        int k = ko[a].k, left = L->kn[k], added = 0;
+        const int *groups = c->g_by_model[L->kmodel[k] + 1];
+        for (int b = 0; b < c->ng && left > 0; b++) {
+            int j = groups[b];
+            double w = pair_watts(L, k, j);
+            if (!usable(L, k, j, w))
+                continue;
+            double avail = floor(fmin(rfree[j] / L->kg[k], w > 0 ? rhead[j] / w : 1e18));
+            if (avail < 1 && added)
+                continue;
+            if (add_col(L, k, j) < 0)
+                goto out;
+            added++;
+            int take = avail < left ? (int)avail : left;
+            if (take < 0)
+                take = 0;
+            rfree[j] -= (double)take * L->kg[k];
+            rhead[j] -= take * w;
+            for (int d = c->g_anchor[j]; d >= 0; d = c->f->domains[d].parent)
+                rdom[d] += take * w;
+            left -= take;
+            if (rfree[j] < L->kg[k] || rhead[j] < w)
+                full[j] = 1;
+        }
+    }
+    for (int j = 0; j < c->ng; j++)
+        if (full[j] && L->gcol[j] >= 0 && add_group_rows(L, j) < 0)
+            goto out;
+    for (int d = 0; d < c->f->ndomains; d++)
+        if (rdom[d] > 0.9 * L->dhead[d] && add_domain_row(L, d) < 0)
+            goto out;
+    rc = 0;
+out:
+    free(rfree);
+    free(rhead);
+    free(rdom);
+    free(full);
+    return rc;
+}
+
+/* Adds rows for every constraint the current solution breaks; returns how many. */
+static int separate(lp_t *L)
+{
+    const ctx_t *c = L->c;
+    const tp_fleet_t *f = c->f;
+    int added = 0;
+    memset(L->ug, 0, (size_t)c->ng * sizeof *L->ug);
+    memset(L->uw, 0, (size_t)c->ng * sizeof *L->uw);
+    memset(L->us, 0, (size_t)c->ng * (size_t)L->nsz * sizeof *L->us);
+    memset(L->ud, 0, (size_t)f->ndomains * sizeof *L->ud);
+    for (int i = 0; i < L->ncols; i++) {
+        const col_t *col = &L->cols[i];
+        double x = L->x[i];
+        if (x <= 0)
+            continue;
+        L->ug[col->j] += x * L->kg[col->k];
+        L->uw[col->j] += x * col->w;
+        for (int s = 0; s < L->nsz; s++)
+            if (L->kg[col->k] >= L->sizes[s])
+                L->us[(size_t)col->j * L->nsz + s] += x;
+    }
+    for (int j = 0; j < c->ng; j++) {
+        if (L->uw[j] > 0)
+            for (int d = c->g_anchor[j]; d >= 0; d = f->domains[d].parent)
+                L->ud[d] += L->uw[j];
+        if (L->grow[j] || L->gcol[j] < 0)
+            continue;
+        bool bad = L->ug[j] > L->gfree[j] + VIOL_TOL ||
+                   L->uw[j] > L->ghead[j] * (1 + 1e-9) + VIOL_TOL;
+        for (int s = 0; s < L->nsz && !bad; s++)
+            bad = L->us[(size_t)j * L->nsz + s] >
+                  L->gcnt[(size_t)j * L->nsz + s] + VIOL_TOL;
+        if (bad) {
+            if (add_group_rows(L, j) < 0)
+                return TP_ENOMEM;
+            added++;
+        }
+    }
+    for (int d = 0; d < f->ndomains; d++)
+        if (!L->drow[d] && L->ud[d] > L->dhead[d] * (1 + 1e-9) + VIOL_TOL) {
+            if (add_domain_row(L, d) < 0)
+                return TP_ENOMEM;
+            added++;
+        }
+    return added;
+}
+
+/* Prices every eligible pair; adds the best KADD columns of each class with a
+ * positive reduced cost. Returns how many were added; *lagr gets the
+ * Lagrangian bound. */
+static int price(lp_t *L, double z, double *lagr)
+{
+    const ctx_t *c = L->c;
+    const tp_fleet_t *f = c->f;
+    int added = 0;
+    double bound = z;
+    for (int j = 0; j < c->ng; j++) {
+        int r = L->grow[j];
+        L->pg[j] = r ? glp_get_row_dual(L->P, r) : 0;
+        for (int s = 0; s < L->nsz; s++)
+            L->ps[(size_t)j * L->nsz + s] = r ? glp_get_row_dual(L->P, r + 1 + s) : 0;
+        double pw = r ? glp_get_row_dual(L->P, r + 1 + L->nsz) : 0;
+        for (int d = c->g_anchor[j]; d >= 0; d = f->domains[d].parent)
+            if (L->drow[d])
+                pw += glp_get_row_dual(L->P, L->drow[d]);
+        L->pw[j] = pw;
+    }
+    for (int k = 0; k < c->nk; k++) {
+        double mu = glp_get_row_dual(L->P, k + 1), best[KADD], delta = 0;
+        int bj[KADD], nb = 0;
+        const int *groups = c->g_by_model[L->kmodel[k] + 1];
+        for (int i = L->khead[k]; i >= 0; i = L->cols[i].knext)
+            L->mark[L->cols[i].j] = k + 1;
+        for (int b = 0; b < c->ng; b++) {
+            int j = groups[b];
+            double w = pair_watts(L, k, j);
+            if (!usable(L, k, j, w))
+                continue;
+            double rc = pair_value(L, k, j) - mu - L->kg[k] * L->pg[j] - w * L->pw[j];
+            for (int s = 0; s < L->nsz; s++)
+                if (L->kg[k] >= L->sizes[s])
+                    rc -= L->ps[(size_t)j * L->nsz + s];
+            if (rc > delta)
+                delta = rc;
+            if (rc <= RC_TOL || L->mark[j] == k + 1)
+                continue;
+            /* Keep the KADD best, ties to the earlier group in the order. */
+            if (nb < KADD) {
+                best[nb] = rc;
+                bj[nb++] = j;
+            } else if (rc > best[KADD - 1]) {
+                best[KADD - 1] = rc;
+                bj[KADD - 1] = j;
+            } else {
+                continue;
+            }
+            for (int q = nb - 1; q > 0 && best[q] > best[q - 1]; q--) {
+                double tb = best[q];
+                int tj = bj[q];
+                best[q] = best[q - 1];
+                bj[q] = bj[q - 1];
+                best[q - 1] = tb;
+                bj[q - 1] = tj;
+            }
+        }
+        bound += L->kn[k] * delta;
+        for (int i = 0; i < nb; i++) {
+            if (add_col(L, k, bj[i]) < 0)
+                return TP_ENOMEM;
+            added++;
+        }
+    }
+    *lagr = bound;
+    return added;
+}
+
+static int solve_lp(lp_t *L, int meth)
+{
+    glp_smcp parm;
+    glp_init_smcp(&parm);
+    parm.msg_lev = GLP_MSG_OFF;
+    parm.meth = meth;
+    parm.presolve = GLP_OFF;
+    double left = L->c->deadline - tp_now_ms();
+    parm.tm_lim = left > 1 ? (int)left : 1;
+    int ret = glp_simplex(L->P, &parm);
+    if (ret == GLP_ETMLIM)
+        L->out->time_limited = true;
+    if (ret != 0 && meth != GLP_PRIMAL && !L->out->time_limited) {
+        parm.meth = GLP_PRIMAL;
+        ret = glp_simplex(L->P, &parm);
+    }
+    return ret == 0 && glp_get_status(L->P) == GLP_OPT ? 0 : -1;
+}
+
+static int run(void *arg)
+{
+    lp_t *L = arg;
+    const ctx_t *c = L->c;
+    kord_t *ko = L->ko;
+    int rc = TP_ENOMEM, meth = GLP_PRIMAL;
+    L->P = glp_create_prob();
+    glp_set_obj_dir(L->P, GLP_MAX);
+    glp_add_rows(L->P, c->nk);
+    for (int k = 0; k < c->nk; k++) {
+        glp_set_row_bnds(L->P, k + 1, GLP_UP, 0, L->kn[k]);
+        ko[k] = (kord_t){1.0 + L->kprio[k], k};
+    }
+    qsort(ko, (size_t)c->nk, sizeof *ko, by_kord);
+    if (seed(L, ko) < 0)
+        goto out;
+    for (L->out->rounds = 0; L->out->rounds < MAX_ROUNDS && L->ncols > 0;
+         L->out->rounds++) {
+        int ok = solve_lp(L, meth) == 0;
+        for (int i = 0; i < L->ncols; i++)
+            L->x[i] = glp_get_col_prim(L->P, i + 1);
+        if (!ok)
+            break;
+        int n = separate(L);
+        if (n < 0)
+            goto out;
+        if (n > 0) {
+            meth = GLP_DUALP;
+            continue;
+        }
+        double z = glp_get_obj_val(L->P), lagr;
+        if ((n = price(L, z, &lagr)) < 0)
+            goto out;
+        if (lagr < L->out->bound)
+            L->out->bound = lagr;
+        if (n == 0) {
+            L->out->optimal = true;
+            L->out->bound = z;
+            break;
+        }
+        meth = GLP_PRIMAL;
+        if (tp_now_ms() > c->deadline) {
+            L->out->time_limited = true;
+            break;
+        }
+    }
+    rc = 0;
+out:
+    glp_delete_prob(L->P);
+    L->P = NULL;
+    return rc;
+}
+
+typedef struct {
+    double x;
+    double c;
+    int j;
+} take_t;
+
+static int by_take(const void *a, const void *b)
+{
+    const take_t *p = a, *q = b;
+    if (p->x != q->x)
+        return p->x > q->x ? -1 : 1;
+    if (p->c != q->c)
+        return p->c > q->c ? -1 : 1;
+    return (p->j > q->j) - (p->j < q->j);
+}
+
+typedef struct {
+    int gpus;
+    double weight;
+    int ci;
+} pk_t;
+
+static int by_pack(const void *a, const void *b)
+{
+    const pk_t *p = a, *q = b;
+    if (p->gpus != q->gpus)
+        return p->gpus > q->gpus ? -1 : 1;
+    if (p->weight != q->weight)
+        return p->weight > q->weight ? -1 : 1;
+    return (p->ci > q->ci) - (p->ci < q->ci);
+}
+
+/* ⌊x⌋ candidates of each class to each group, then best-fit packing per group. */
+static int round_and_pack(lp_t *L)
+{
+    const ctx_t *c = L->c;
+    int rc = TP_ENOMEM, *tgt = malloc(((size_t)c->nc + 1) * sizeof *tgt);
+    int *cnt = calloc((size_t)c->ng + 1, sizeof *cnt);
+    take_t *t = malloc(((size_t)L->ncols + 1) * sizeof *t);
+    pk_t *pk = malloc(((size_t)c->nc + 1) * sizeof *pk);
+    int *off = calloc((size_t)c->ng + 2, sizeof *off);
+    if (!tgt || !cnt || !t || !pk || !off)
+        goto out;
+    for (int i = 0; i < c->nc; i++)
+        tgt[i] = -1;
+    for (int k = 0; k < c->nk; k++) {
+        int nt = 0, m = c->k_off[k];
+        for (int i = L->khead[k]; i >= 0; i = L->cols[i].knext)
+            if (L->x[i] > 1e-6)
+                t[nt++] = (take_t){L->x[i], L->cols[i].c, L->cols[i].j};
+        qsort(t, (size_t)nt, sizeof *t, by_take);
+        for (int a = 0; a < nt; a++)
+            for (int q = (int)floor(t[a].x + 1e-6); q > 0 && m < c->k_off[k + 1]; q--)
+                tgt[c->k_mem[m++]] = t[a].j;
+    }
+    /* Bucket by group, then pack each group: big work first. */
+    for (int i = 0; i < c->nc; i++)
+        if (tgt[i] >= 0)
+            off[tgt[i] + 2]++;
+    for (int j = 0; j < c->ng; j++)
+        off[j + 2] += off[j + 1];
+    for (int i = 0; i < c->nc; i++)
+        if (tgt[i] >= 0)
+            pk[off[tgt[i] + 1]++] =
+                (pk_t){c->cw[i]->gpus, (1.0 + c->cw[i]->priority) * c->cw[i]->gpus, i};
+    for (int j = 0; j < c->ng; j++) {
+        int lo = off[j], hi = off[j + 1];
+        qsort(pk + lo, (size_t)(hi - lo), sizeof *pk, by_pack);
+        for (int a = lo; a < hi; a++) {
+            int n = plan_best_fit(c, L->p, pk[a].ci, j);
+            if (n >= 0)
+                plan_place(c, L->p, pk[a].ci, n);
+        }
+    }
+    rc = 0;
+out:
+    free(tgt);
+    free(cnt);
+    free(t);
+    free(pk);
+    free(off);
+    return rc;
+}
+
+static void lp_free(lp_t *L)
+{
+    free(L->kn);
+    free(L->kg);
+    free(L->kprio);
+    free(L->kmodel);
+    free(L->khead);
+    free(L->gfree);
+    free(L->gmaxfree);
+    free(L->gnsc);
+    free(L->ggm);
+    free(L->gcnt);
+    free(L->ghead);
+    free(L->gmaxhead);
+    free(L->gminw);
+    free(L->grow);
+    free(L->gcol);
+    free(L->drow);
+    free(L->dhead);
+    free(L->cols);
+    free(L->ug);
+    free(L->uw);
+    free(L->us);
+    free(L->ud);
+    free(L->pg);
+    free(L->pw);
+    free(L->ps);
+    free(L->mark);
+    free(L->ind);
+    free(L->val);
+    free(L->x);
+    free(L->ko);
+}
+
+int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msglen)
+{
+    lp_t L = {0};
+    size_t ng = (size_t)c->ng + 1, nk = (size_t)c->nk + 1,
+           nd = (size_t)c->f->ndomains + 1;
+    int rc = TP_ENOMEM;
+    out->bound = INFINITY;
+    out->rounds = 0;
+    out->time_limited = out->optimal = false;
+    L.c = c;
+    L.p = p;
+    L.out = out;
+    /* Sizes > 1 that some class asks for: the largest MAX_SIZES of them. */
+    for (int k = 0; k < c->nk; k++) {
+        int g = c->cw[c->k_mem[c->k_off[k]]]->gpus, s = 0;
+        if (g <= 1)
+            continue;
+        while (s < L.nsz && L.sizes[s] != g)
+            s++;
+        if (s < L.nsz)
+            continue;
+        if (L.nsz < MAX_SIZES)
+            L.sizes[L.nsz++] = g;
+        else {
+            int lo = 0;
+            for (int a = 1; a < L.nsz; a++)
+                if (L.sizes[a] < L.sizes[lo])
+                    lo = a;
+            if (g > L.sizes[lo])
+                L.sizes[lo] = g;
+        }
+    }
+    size_t nsz = (size_t)(L.nsz ? L.nsz : 1);
+    L.kn = malloc(nk * sizeof *L.kn);
+    L.kg = malloc(nk * sizeof *L.kg);
+    L.kprio = malloc(nk * sizeof *L.kprio);
+    L.kmodel = malloc(nk * sizeof *L.kmodel);
+    L.khead = malloc(nk * sizeof *L.khead);
+    L.gfree = calloc(ng, sizeof *L.gfree);
+    L.gmaxfree = calloc(ng, sizeof *L.gmaxfree);
+    L.gnsc = calloc(ng, sizeof *L.gnsc);
+    L.ggm = calloc(ng, sizeof *L.ggm);
+    L.gcnt = calloc(ng * nsz, sizeof *L.gcnt);
+    L.ghead = calloc(ng, sizeof *L.ghead);
+    L.gmaxhead = calloc(ng, sizeof *L.gmaxhead);
+    L.gminw = calloc(ng, sizeof *L.gminw);
+    L.grow = calloc(ng, sizeof *L.grow);
+    L.gcol = malloc(ng * sizeof *L.gcol);
+    L.drow = calloc(nd, sizeof *L.drow);
+    L.dhead = calloc(nd, sizeof *L.dhead);
+    L.ug = calloc(ng, sizeof *L.ug);
+    L.uw = calloc(ng, sizeof *L.uw);
+    L.us = calloc(ng * nsz, sizeof *L.us);
+    L.ud = calloc(nd, sizeof *L.ud);
+    L.pg = calloc(ng, sizeof *L.pg);
+    L.pw = calloc(ng, sizeof *L.pw);
+    L.ps = calloc(ng * nsz, sizeof *L.ps);
+    L.mark = calloc(ng, sizeof *L.mark);
+    L.ko = malloc(nk * sizeof *L.ko);
+    if (!L.ko || !L.kn || !L.kg || !L.kprio || !L.kmodel || !L.khead || !L.gfree ||
+        !L.gmaxfree || !L.gnsc || !L.ggm || !L.gcnt || !L.ghead || !L.gmaxhead ||
+        !L.gminw || !L.grow || !L.gcol || !L.drow || !L.dhead || !L.ug || !L.uw ||
+        !L.us || !L.ud || !L.pg || !L.pw || !L.ps || !L.mark)
+        goto out;
+    for (int k = 0; k < c->nk; k++) {
+        const tp_workload_t *w = krep(&L, k);
+        L.kn[k] = c->k_off[k + 1] - c->k_off[k];
+        L.kg[k] = w->gpus;
+        L.kprio[k] = w->priority;
+        L.kmodel[k] = w->model;
+        L.khead[k] = -1;
+    }
+    for (int j = 0; j < c->ng; j++)
+        L.gcol[j] = -1;
+    if (measure(&L) < 0)
+        goto out;
+    if (c->nk > 0) {
+        rc = glpk_guarded(run, &L, msg, msglen);
+        if (rc < 0)
+            goto out;
+    }
+    rc = round_and_pack(&L);
+out:
+    lp_free(&L);
+    return rc;
+}

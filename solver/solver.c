@@ -1,0 +1,447 @@
+/*
+ * solver/solver.c — tp_solve(): the phases, in order.
+ *
+ *   1. load of the running work; preemption while any cap is exceeded;
+ *   2. candidates = pending work + preempted work (to restart elsewhere);
+ *   3. aggregation (classes.c): static classes, classes, groups;
+ *   4. the placement: per-pair MILP when small (milp.c), else the aggregated LP
+ *      with rounding and packing (lp.c), then repair (heur.c); the greedy
+ *      baselines are kept as a safety net — the better plan wins;
+ *   5. reasons for everything left pending, against the final load;
+ *   6. the validator; a violation refuses the whole result.
+ */
+#include "solver/solver_internal.h"
+
+#include "policy/validator.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double tp_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int ctx_init(ctx_t *c)
+{
+    const tp_fleet_t *f = c->f;
+    c->ncap = malloc(((size_t)f->nnodes + 1) * sizeof *c->ncap);
+    c->dcap = malloc(((size_t)f->ndomains + 1) * sizeof *c->dcap);
+    c->healthy = malloc(((size_t)f->nnodes + 1) * sizeof *c->healthy);
+    if (!c->ncap || !c->dcap || !c->healthy)
+        return TP_ENOMEM;
+    for (int n = 0; n < f->nnodes; n++) {
+        c->ncap[n] = tp_policy_node_cap(f, c->s, n);
+        c->healthy[n] = tp_policy_gpus_healthy(f, c->s, n);
+    }
+    for (int d = 0; d < f->ndomains; d++)
+        c->dcap[d] = tp_policy_domain_cap(f, c->s, d);
+    c->base = tp_load_new(f, c->s, c->running);
+    return c->base ? 0 : TP_ENOMEM;
+}
+
+static void ctx_fini(ctx_t *c)
+{
+    ctx_free_classes(c);
+    free(c->ncap);
+    free(c->dcap);
+    free(c->healthy);
+    free(c->dn_off);
+    free(c->dn);
+    tp_load_free(c->base);
+    free(c->preempted);
+    free(c->cw);
+    free(c->cres);
+    free(c->corigin);
+}
+
+static int make_candidates(ctx_t *c)
+{
+    int nr = c->running ? c->running->n : 0, np = c->pending->n, k = 0;
+    c->cw = malloc(((size_t)np + (size_t)nr + 1) * sizeof *c->cw);
+    c->cres = malloc(((size_t)np + (size_t)nr + 1) * sizeof *c->cres);
+    c->corigin = malloc(((size_t)np + (size_t)nr + 1) * sizeof *c->corigin);
+    if (!c->cw || !c->cres || !c->corigin)
+        return TP_ENOMEM;
+    double gpus = 0;
+    for (int i = 0; i < np; i++, k++) {
+        c->cw[k] = &c->pending->w[i];
+        c->cres[k] = i;
+        c->corigin[k] = -1;
+        gpus += c->pending->w[i].gpus;
+    }
+    for (int i = 0; i < nr; i++)
+        if (c->preempted[i]) {
+            c->cw[k] = &c->running->w[i];
+            c->cres[k] = np + i;
+            c->corigin[k] = c->running->w[i].node;
+            gpus += c->running->w[i].gpus;
+            k++;
+        }
+    c->nc = k;
+    c->eps = 1.0 / (1.0 + gpus);
+    c->emax = 0;
+    for (int i = 0; i < c->f->nprofiles; i++) {
+        const tp_profile_t *p = &c->f->profiles[i];
+        if (p->watts > 0 && p->tokens_per_s / p->watts > c->emax)
+            c->emax = p->tokens_per_s / p->watts;
+    }
+    return 0;
+}
+
+/* Could some unplaced candidate of the plan be placed alone on the base load?
+ * If not, term (1) is already the most any plan can reach. */
+static bool improvable(const ctx_t *c, const plan_t *p)
+{
+    char *seen = calloc((size_t)c->nk + 1, 1);
+    bool any = false;
+    if (!seen)
+        return true;
+    for (int ci = 0; ci < c->nc && !any; ci++) {
+        int k = c->cand_k[ci];
+        if (p->cnode[ci] >= 0 || seen[k])
+            continue;
+        seen[k] = 1;
+        for (int n = 0; n < c->f->nnodes && !any; n++)
+            any = ctx_static_ok(c, ci, n) && ctx_fits(c, c->base, c->cw[ci], n);
+    }
+    free(seen);
+    return any;
+}
+
+/* Replaces *best with the plan `fresh` would produce when that is better. */
+static int try_plan(const ctx_t *c, plan_t *best, bool first_fit)
+{
+    plan_t q;
+    int rc = plan_init(&q, c);
+    if (rc < 0)
+        return rc;
+    if (first_fit) {
+        rc = plan_first_fit(c, &q);
+    } else {
+        int n, *list = plan_unplaced_by_weight(c, &q, &n);
+        rc = list ? plan_repair(c, &q, list, n) : TP_ENOMEM;
+        free(list);
+    }
+    if (rc == 0 && plan_objective(c, &q, NULL) > plan_objective(c, best, NULL) + 1e-9) {
+        plan_t t = *best;
+        *best = q;
+        q = t;
+    }
+    plan_fini(&q);
+    return rc;
+}
+
+static int repair_all(const ctx_t *c, plan_t *p)
+{
+    int n, *list = plan_unplaced_by_weight(c, p, &n);
+    int rc = list ? plan_repair(c, p, list, n) : TP_ENOMEM;
+    free(list);
+    return rc;
+}
+
+/* Reasons of every unplaced candidate against the plan's final load: the static
+ * predicates from the class table, the capacity ones from tp_policy_capacity —
+ * together exactly tp_policy_check — computed once per identical candidate. */
+static int add_pending(const ctx_t *c, const plan_t *p, tp_result_t *r)
+{
+    const tp_fleet_t *f = c->f;
+    keytab_t rk, ck;
+    int rc = TP_ENOMEM, ncnt = 0, ncap = 0;
+    int(*counts)[TP_PRED_COUNT] = NULL;
+    tp_predset_t **capbits = NULL;
+    if (keytab_init(&rk, 64) < 0)
+        return TP_ENOMEM;
+    if (keytab_init(&ck, 64) < 0) {
+        keytab_fini(&rk);
+        return TP_ENOMEM;
+    }
+    for (int ci = 0; ci < c->nc; ci++) {
+        if (p->cnode[ci] >= 0)
+            continue;
+        const tp_workload_t *w = c->cw[ci];
+        int key[2] = {c->cand_wsc[ci], w->model}, ckey[2] = {w->gpus, w->model};
+        int id = keytab_intern(&rk, key, 2);
+        if (id < 0)
+            goto out;
+        if (id == ncnt) {
+            int cid = keytab_intern(&ck, ckey, 2);
+            if (cid < 0)
+                goto out;
+            if (cid == ncap) {
+                tp_predset_t **cb = realloc(capbits, ((size_t)ncap + 1) * sizeof *cb);
+                if (!cb)
+                    goto out;
+                capbits = cb;
+                if (!(capbits[ncap] = malloc(((size_t)f->nnodes + 1) * sizeof **cb)))
+                    goto out;
+                ncap++;
+                for (int n = 0; n < f->nnodes; n++)
+                    capbits[cid][n] = tp_policy_capacity(f, c->s, p->load, n, w);
+            }
+            int(*cn)[TP_PRED_COUNT] = realloc(counts, ((size_t)ncnt + 1) * sizeof *cn);
+            if (!cn)
+                goto out;
+            counts = cn;
+            memset(counts[ncnt], 0, sizeof counts[ncnt]);
+            const tp_predset_t *st = c->stat + (size_t)c->cand_wsc[ci] * (size_t)c->nnsc;
+            for (int n = 0; n < f->nnodes; n++) {
+                tp_predset_t bits = st[c->node_sc[n]] | capbits[cid][n];
+                for (int q = 0; bits; q++, bits >>= 1)
+                    counts[ncnt][q] += bits & 1;
+            }
+            ncnt++;
+        }
+        if (tp_result_add_pending(r, c->cres[ci], counts[id]) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    for (int i = 0; i < ncap; i++)
+        free(capbits[i]);
+    free(capbits);
+    free(counts);
+    keytab_fini(&rk);
+    keytab_fini(&ck);
+    return rc;
+}
+
+/* The validator sees candidates as the pending list: pending work, then the
+ * preempted running work, so candidate index = validator index. */
+static int validate(const ctx_t *c, const plan_t *p, const tp_result_t *r,
+                    const tp_workloads_t *running, tp_error_t *err)
+{
+    tp_workload_t *w = malloc(((size_t)c->nc + 1) * sizeof *w);
+    tp_result_t *vr = tp_result_new();
+    tp_violations_t v;
+    int rc = TP_ENOMEM;
+    tp_violations_init(&v);
+    if (!w || !vr)
+        goto out;
+    for (int i = 0; i < c->nc; i++)
+        w[i] = *c->cw[i];
+    for (int i = 0; i < r->nplacements; i++)
+        if (tp_result_add_placement(vr, r->placements[i].workload, r->placements[i].node,
+                                    r->placements[i].gpus) < 0)
+            goto out;
+    for (int i = 0; i < r->npending; i++)
+        if (tp_result_add_pending(vr, r->pending[i].workload, r->pending[i].reasons) < 0)
+            goto out;
+    for (int i = 0; i < r->npreemptions; i++)
+        if (tp_result_add_preemption(vr, r->preemptions[i].workload,
+                                     r->preemptions[i].node, r->preemptions[i].why) < 0)
+            goto out;
+    /* Result indices of moved work → candidate indices. */
+    for (int ci = 0, np = c->pending->n; ci < c->nc; ci++)
+        if (c->cres[ci] >= np) {
+            for (int i = 0; i < vr->nplacements; i++)
+                if (vr->placements[i].workload == c->cres[ci])
+                    vr->placements[i].workload = ci;
+            for (int i = 0; i < vr->npending; i++)
+                if (vr->pending[i].workload == c->cres[ci])
+                    vr->pending[i].workload = ci;
+        }
+    tp_workloads_t ext = {.w = w, .n = c->nc};
+    int nv = tp_validate(c->f, c->s, &ext, running, vr, c->now, &v);
+    if (nv < 0)
+        rc = nv;
+    else if (nv > 0)
+        rc = tp_error_set(err, TP_EVIOLATION,
+                          "placement refused by the validator (%d violation%s): %s", nv,
+                          nv == 1 ? "" : "s", v.n ? v.msgs[0] : "?");
+    else
+        rc = 0;
+    (void)p;
+out:
+    tp_violations_fini(&v);
+    tp_result_free(vr);
+    free(w);
+    return rc;
+}
+
+static void sums(const ctx_t *c, const plan_t *p, tp_solution_t *sol)
+{
+    double tok = 0, watts = 0;
+    sol->placed_gpus = sol->weighted_gpus = 0;
+    for (int ci = 0; ci < c->nc; ci++) {
+        int n = p->cnode[ci];
+        if (n < 0)
+            continue;
+        const tp_workload_t *w = c->cw[ci];
+        const tp_profile_t *pr =
+            w->model >= 0 ? tp_fleet_profile(c->f, w->model, c->f->nodes[n].gpu_model)
+                          : NULL;
+        sol->placed_gpus += w->gpus;
+        sol->weighted_gpus += (1.0 + w->priority) * w->gpus;
+        tok += pr ? w->gpus * pr->tokens_per_s : 0;
+        watts += w->gpus * tp_fleet_gpu_watts(c->f, n, w->model);
+    }
+    sol->tokens_per_j = watts > 0 ? tok / watts : 0;
+}
+
+void tp_solution_free(tp_solution_t *sol)
+{
+    if (!sol)
+        return;
+    tp_result_free(sol->result);
+    for (int i = 0; i < sol->ncaps_unmet; i++)
+        free(sol->caps_unmet[i]);
+    free(sol->caps_unmet);
+    free(sol);
+}
+
+void tp_solution_meta(const tp_solution_t *sol, const tp_fleet_t *f,
+                      const tp_workloads_t *pending, const tp_workloads_t *running,
+                      tp_result_meta_t *m)
+{
+    memset(m, 0, sizeof *m);
+    m->nodes = f->nnodes;
+    m->workloads = pending ? pending->n : 0;
+    m->running = running ? running->n : 0;
+    m->method = sol->method;
+    m->placed_gpus = sol->placed_gpus;
+    m->weighted_gpus = sol->weighted_gpus;
+    m->tokens_per_j = sol->tokens_per_j;
+    m->caps_unmet = (const char *const *)sol->caps_unmet;
+    m->ncaps_unmet = sol->ncaps_unmet;
+}
+
+int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pending,
+             const tp_workloads_t *running, const tp_solver_opts_t *o,
+             tp_solution_t **out, tp_error_t *err)
+{
+    static const tp_workloads_t none = {0};
+    ctx_t c = {0};
+    plan_t best = {0};
+    tp_solution_t *sol = NULL;
+    char msg[256] = "";
+    double bound = NAN;
+    int rc;
+    tp_error_clear(err);
+    *out = NULL;
+    if (!f || !pending || !o || f->nnodes < 1)
+        return tp_error_set(err, TP_EINVAL,
+                            "tp_solve: missing fleet, workloads or options");
+    running = running ? running : &none;
+    c.f = f;
+    c.s = s;
+    c.pending = pending;
+    c.running = running;
+    c.now = o->now;
+    c.t0 = tp_now_ms();
+    c.deadline =
+        c.t0 + (o->time_limit_ms > 0 ? o->time_limit_ms : TP_SOLVER_DEFAULT_LIMIT_MS);
+    rc = TP_ENOMEM;
+    if (!(sol = calloc(1, sizeof *sol)) || !(sol->result = tp_result_new()) ||
+        ctx_init(&c) < 0)
+        goto fail;
+    if ((rc = preempt_run(&c, sol->result, &sol->caps_unmet, &sol->ncaps_unmet)) < 0 ||
+        (rc = make_candidates(&c)) < 0 || (rc = ctx_build_static(&c)) < 0 ||
+        (rc = ctx_build_classes(&c)) < 0 || (rc = plan_init(&best, &c)) < 0)
+        goto fail;
+    sol->node_groups = c.ng;
+    sol->workload_classes = c.nk;
+
+    tp_solver_method_t method = o->method;
+    if (method == TP_SOLVER_AUTO) {
+        long limit =
+            o->exact_max_pairs > 0 ? o->exact_max_pairs : TP_SOLVER_DEFAULT_EXACT_PAIRS;
+        method = milp_count_pairs(&c, &best, limit) <= limit ? TP_SOLVER_EXACT
+                                                             : TP_SOLVER_AGGREGATE;
+        if (method == TP_SOLVER_EXACT) { /* the small exact path, with a heuristic */
+            milp_out_t mo;
+            sol->method = "milp";
+            if ((rc = milp_pairs(&c, &best, true, o->mip_gap, &mo, msg, sizeof msg)) <
+                    0 ||
+                (rc = repair_all(&c, &best)) < 0)
+                goto fail;
+            bound = mo.bound;
+            sol->optimal = mo.optimal;
+            sol->time_limited = mo.time_limited;
+            method = TP_SOLVER_AUTO;
+        }
+    }
+    if (method == TP_SOLVER_GREEDY) {
+        sol->method = "greedy";
+        if ((rc = plan_first_fit(&c, &best)) < 0)
+            goto fail;
+    } else if (method == TP_SOLVER_EXACT) { /* the naive baseline: no help */
+        milp_out_t mo;
+        sol->method = "milp-naive";
+        if ((rc = milp_pairs(&c, &best, false, o->mip_gap, &mo, msg, sizeof msg)) < 0)
+            goto fail;
+        if (!mo.found) {
+            rc = tp_error_set(err, TP_ESOLVER,
+                              "GLPK found no integer solution within the time limit "
+                              "(%d binaries)",
+                              mo.pairs);
+            goto fail;
+        }
+        /* A time-limited incumbent may leave placeable work out; it is completed
+         * greedily so that every pending workload has a reason. */
+        if (mo.time_limited && (rc = repair_all(&c, &best)) < 0)
+            goto fail;
+        bound = mo.bound;
+        sol->optimal = mo.optimal;
+        sol->time_limited = mo.time_limited;
+    } else if (method == TP_SOLVER_AGGREGATE) {
+        lp_out_t lo;
+        sol->method = "lp+pack";
+        if ((rc = lp_aggregate(&c, &best, &lo, msg, sizeof msg)) < 0 ||
+            (rc = repair_all(&c, &best)) < 0)
+            goto fail;
+        bound = lo.bound;
+        sol->lp_rounds = lo.rounds;
+        sol->time_limited = lo.time_limited;
+    }
+    if ((o->method == TP_SOLVER_AUTO || o->method == TP_SOLVER_AGGREGATE) &&
+        !sol->optimal && improvable(&c, &best)) {
+        /* Safety net: never worse than the greedy orders. */
+        if ((rc = try_plan(&c, &best, true)) < 0 || (rc = try_plan(&c, &best, false)) < 0)
+            goto fail;
+    }
+
+    for (int ci = 0; ci < c.nc; ci++)
+        if (best.cnode[ci] >= 0 &&
+            (rc = tp_result_add_placement(sol->result, c.cres[ci], best.cnode[ci],
+                                          c.cw[ci]->gpus)) < 0)
+            goto fail;
+    if ((rc = add_pending(&c, &best, sol->result)) < 0)
+        goto fail;
+    sums(&c, &best, sol);
+    tp_result_t *r = sol->result;
+    r->objective = plan_objective(&c, &best, NULL);
+    if (sol->optimal)
+        bound = r->objective;
+    if (!isnan(bound) && isfinite(bound)) {
+        r->bound = bound < r->objective ? r->objective : bound;
+        r->gap = r->bound > 0 ? (r->bound - r->objective) / r->bound : 0;
+    } else {
+        r->bound = r->gap = NAN;
+    }
+    if ((rc = validate(&c, &best, r, running, err)) < 0)
+        goto fail;
+    r->solve_ms = tp_now_ms() - c.t0;
+    plan_fini(&best);
+    ctx_fini(&c);
+    *out = sol;
+    return 0;
+fail:
+    if (err && err->code)
+        ; /* the detail is already there */
+    else if (rc == TP_ESOLVER)
+        tp_error_set(err, rc, "GLPK failed: %s", msg[0] ? msg : "unknown error");
+    else if (rc == TP_ENOMEM)
+        tp_error_set(err, rc, "out of memory");
+    else if (!err || !err->code)
+        tp_error_set(err, rc, "%s", tp_strerror(rc));
+    plan_fini(&best);
+    ctx_fini(&c);
+    tp_solution_free(sol);
+    return rc;
+}

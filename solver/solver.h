@@ -1,0 +1,99 @@
+/*
+ * solver/solver.h — where pending work goes, what must stop to bring power back
+ * under the caps, and why the rest waits.
+ *
+ * tp_solve() takes the fleet, the observed state, the running and the pending
+ * work and returns a placement result (model/model.h, FORMATS.md) that has passed
+ * the independent validator (policy/validator.h): a result that fails it is a
+ * bug and is refused with TP_EVIOLATION, never returned.
+ *
+ * Hard constraints: only (node, workload) pairs that pass every static predicate
+ * of policy/policy.h exist at all; a workload runs whole on one node; GPU
+ * capacity; the power model of FORMATS.md at every node and every domain.
+ *
+ * Objective (maximised), in strict order of importance (docs/solver.md):
+ *   (1) priority-weighted GPUs placed, Σ (1 + priority) × gpus;
+ *   (2) fleet tokens per joule: Σ gpus × eff / eff_max × ε, ε = 1 / (1 + G),
+ *       eff = tokens_per_s / watts of the (workload model, node GPU model)
+ *       profile (0 without one), G = all GPUs asked for — so all of (2) together
+ *       is worth less than one unit of (1);
+ *   (3) stability: running work moves only when a cap forces it (preemption is a
+ *       separate, earlier phase that stops as little as it can);
+ *   (4) headroom and anti-fragmentation: ties go to the fullest node that fits
+ *       (best fit), so whole nodes stay whole for 8-GPU work.
+ * The reported objective is (1) + (2); (3) and (4) are tie-breakers.
+ *
+ * Workload indices in the result follow model/result_json.h: a preempted running
+ * workload that is started elsewhere appears as a placement (and one that cannot
+ * be, as pending) under index pending->n + its running index.
+ *
+ * Deterministic: the same input gives the same result (ties go to the lower
+ * index), unless a time limit cuts a GLPK solve short.
+ *
+ * Only solver/ includes glpk.h. GLPK runs with its error hook installed, so a
+ * GLPK failure becomes TP_ESOLVER, never an abort(); its terminal output is
+ * captured, never printed. GLPK keeps per-thread state: solve in one thread at a
+ * time per thread, any number of threads.
+ */
+#ifndef TP_SOLVER_H
+#define TP_SOLVER_H
+
+#include "model/model.h"
+#include "model/result_json.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+    TP_SOLVER_AUTO = 0,  /* per-pair MILP when small, else aggregated LP + packing */
+    TP_SOLVER_EXACT,     /* per-pair MILP (the naive workload × node model) */
+    TP_SOLVER_AGGREGATE, /* aggregated LP, rounding, exact per-node packing, repair */
+    TP_SOLVER_GREEDY     /* first fit in input order, same eligibility (a baseline) */
+} tp_solver_method_t;
+
+typedef struct {
+    int64_t now;          /* the time attestation freshness is judged at */
+    double time_limit_ms; /* budget for GLPK; ≤ 0: TP_SOLVER_DEFAULT_LIMIT_MS */
+    double mip_gap;       /* per-pair MILP: stop at this relative gap (0: optimal) */
+    tp_solver_method_t method;
+    int exact_max_pairs; /* AUTO: per-pair MILP up to this many eligible pairs;
+                            0: TP_SOLVER_DEFAULT_EXACT_PAIRS */
+} tp_solver_opts_t;
+
+#define TP_SOLVER_DEFAULT_LIMIT_MS 10000.0
+#define TP_SOLVER_DEFAULT_EXACT_PAIRS 600
+
+typedef struct {
+    tp_result_t *result;               /* owned; stats: solve_ms, objective, bound, gap */
+    const char *method;                /* "milp", "lp+pack", "greedy" (static string) */
+    bool optimal;                      /* the objective is proven optimal */
+    bool time_limited;                 /* a time limit cut a solve short */
+    double placed_gpus, weighted_gpus; /* term (1) is weighted_gpus */
+    double tokens_per_j;               /* Σ tokens/s ÷ Σ watts of the placed work */
+    int node_groups, workload_classes; /* sizes of the aggregated model */
+    int lp_rounds;                     /* column/row generation rounds */
+    char **caps_unmet; /* owned: caps running work still exceeds ("power_domain:…") */
+    int ncaps_unmet;
+} tp_solution_t;
+
+/* Solves. On success *out is a new solution (caller frees with
+ * tp_solution_free()); on failure *out is NULL and err says why: TP_ENOMEM,
+ * TP_ESOLVER (GLPK failed, or TP_SOLVER_EXACT found no integer solution in the
+ * time limit), TP_EVIOLATION (the validator refused the result — a
+ * bug; err names the first violation), TP_EINVAL (bad arguments). s may be NULL
+ * (nothing observed); running may be NULL (none). */
+int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pending,
+             const tp_workloads_t *running, const tp_solver_opts_t *o,
+             tp_solution_t **out, tp_error_t *err);
+void tp_solution_free(tp_solution_t *sol);
+
+/* Fills meta (borrowing from sol) for tp_result_to_json(). */
+void tp_solution_meta(const tp_solution_t *sol, const tp_fleet_t *f,
+                      const tp_workloads_t *pending, const tp_workloads_t *running,
+                      tp_result_meta_t *meta);
+
+/* The value of running workload w on node n in the objective above, with
+ * eps = 1 / (1 + G): what tp_solve() sums into result->objective. */
+double tp_solver_value(const tp_fleet_t *f, const tp_workload_t *w, int node, double eps);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * solver/solver_internal.h — what the solver's files share and nothing else uses
+ * (tests/unit/test_solver_*.c look inside to check the aggregation).
+ *
+ * Vocabulary:
+ *   candidate      a workload to place: every pending workload, then every
+ *                  running workload a power cap forced off its node;
+ *   static class   nodes (or candidates) that every static predicate of
+ *                  policy/policy.h treats alike — eligibility is computed once
+ *                  per (candidate class, node class) pair;
+ *   group          nodes of one static class under one power domain (at the
+ *                  deepest level that keeps groups few, see classes.c);
+ *   class (k)      candidates of one static class, AI model and priority: the
+ *                  units of the aggregated LP;
+ *   plan           a tentative assignment of candidates to nodes with its load.
+ */
+#ifndef TP_SOLVER_INTERNAL_H
+#define TP_SOLVER_INTERNAL_H
+
+#include "policy/policy.h"
+#include "solver/solver.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- interning of small integer vectors (aggregation keys) ---------------------- */
+
+typedef struct {
+    int *pool; /* keys, back to back, each prefixed by its length */
+    size_t npool, cappool;
+    int *off; /* [id] → offset of the key in pool */
+    int n, capn;
+    int *slots; /* open addressing: id + 1, 0 empty */
+    size_t nslots;
+} keytab_t;
+
+int keytab_init(keytab_t *t, size_t expected);
+void keytab_fini(keytab_t *t);
+/* The dense id of key[0..len), adding it when new; TP_ENOMEM on failure. */
+int keytab_intern(keytab_t *t, const int *key, int len);
+
+/* The same for single 64-bit keys (groups: static class × domain). */
+typedef struct {
+    uint64_t *keys;
+    int *ids; /* -1: empty */
+    size_t nslots;
+    int n;
+} u64map_t;
+
+int u64map_init(u64map_t *m, size_t expected);
+void u64map_fini(u64map_t *m);
+int u64map_intern(u64map_t *m, uint64_t key);
+
+/* ---- the solving context -------------------------------------------------------- */
+
+typedef struct {
+    /* Inputs, borrowed. */
+    const tp_fleet_t *f;
+    const tp_state_t *s;
+    const tp_workloads_t *pending, *running;
+    int64_t now;
+    double t0, deadline; /* monotonic milliseconds */
+
+    /* Effective caps (lower of declared and observed) and usable GPUs. */
+    double *ncap, *dcap;
+    int *healthy;
+    int *dn_off, *dn; /* CSR: the nodes beneath each domain */
+
+    /* Running work minus what preemption stopped. */
+    tp_load_t *base;
+    char *preempted; /* [running] */
+
+    /* Candidates. */
+    int nc;
+    const tp_workload_t **cw;
+    int *cres;    /* index in the result (pending, or pending->n + running) */
+    int *corigin; /* the node a preempted candidate ran on; -1 for pending work */
+    double eps;   /* weight of term (2): 1 / (1 + Σ gpus) */
+    double emax;  /* largest tokens/s per watt of any profile; 0: none */
+
+    /* Static classes. */
+    int nnsc, *node_sc, *nsc_rep;
+    int nwsc, *cand_wsc, *wsc_rep;
+    tp_predset_t *stat; /* [wsc * nnsc + nsc] */
+
+    /* Classes: (static class, model, priority, moved), members ascending (CSR). */
+    int nk, *cand_k, *k_off, *k_mem;
+    /* Groups: (node static class, domain at depth group_level), nodes ascending
+     * (CSR); g_anchor: that domain. */
+    int ng, *node_g, *g_off, *g_mem, *g_anchor, group_level;
+    /* Per AI model (index model + 1): every group, best GPU model first. */
+    int **g_by_model;
+} ctx_t;
+
+#define TP_SOLVER_MAX_GROUPS 512
+
+typedef struct {
+    int *cnode;      /* [nc]: node, or -1 */
+    tp_load_t *load; /* base load plus this plan's placements */
+} plan_t;
+
+double tp_now_ms(void);
+
+static inline bool ctx_static_ok(const ctx_t *c, int ci, int node)
+{
+    return c->stat[(size_t)c->cand_wsc[ci] * (size_t)c->nnsc +
+                   (size_t)c->node_sc[node]] == 0;
+}
+
+/* classes.c */
+int ctx_build_static(ctx_t *c);
+int ctx_build_classes(ctx_t *c);
+void ctx_free_classes(ctx_t *c);
+/* eff(model, gpu_model) = tokens/s per watt of the profile; 0 without one. */
+double ctx_eff(const tp_fleet_t *f, int model, int gpu_model);
+/* Objective value of candidate ci on node n. */
+double ctx_value(const ctx_t *c, int ci, int n);
+
+/* heur.c */
+int plan_init(plan_t *p, const ctx_t *c);
+void plan_fini(plan_t *p);
+int plan_copy(plan_t *dst, const plan_t *src, const ctx_t *c);
+/* Does candidate ci fit node n under p's load (GPUs, node cap, every ancestor
+ * domain cap)? Static eligibility is not checked here. */
+bool plan_fits(const ctx_t *c, const plan_t *p, int ci, int n);
+bool ctx_fits(const ctx_t *c, const tp_load_t *l, const tp_workload_t *w, int n);
+/* draw > cap, with policy.c's tolerance. */
+bool ctx_over(double draw, double cap);
+void plan_place(const ctx_t *c, plan_t *p, int ci, int n);
+/* The fullest node of group g where ci is eligible and fits; -1: none. */
+int plan_best_fit(const ctx_t *c, const plan_t *p, int ci, int g);
+/* Places candidates list[0..n) in that order, each on the best-valued group's
+ * best-fit node; a class that found no room once is not tried again. */
+int plan_repair(const ctx_t *c, plan_t *p, const int *list, int n);
+/* All unplaced candidates, by weight (1 + priority) × gpus descending, moved
+ * running work first among equals, then index. Caller frees. NULL on ENOMEM. */
+int *plan_unplaced_by_weight(const ctx_t *c, const plan_t *p, int *n);
+/* First fit in input order (the naive baseline): each candidate on the lowest
+ * indexed eligible node with room. */
+int plan_first_fit(const ctx_t *c, plan_t *p);
+double plan_objective(const ctx_t *c, const plan_t *p, double *weighted);
+
+/* lp.c: aggregated LP (column and row generation), rounding, packing. */
+typedef struct {
+    double bound; /* valid upper bound on the objective; INFINITY when none */
+    int rounds;
+    bool time_limited;
+    bool optimal; /* LP solved to optimality (bound is the LP's optimum) */
+} lp_out_t;
+int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msglen);
+
+/* milp.c: the per-pair MILP; heuristic: offer a greedy incumbent. */
+typedef struct {
+    double bound;
+    bool optimal, time_limited, found;
+    int pairs;
+} milp_out_t;
+int milp_pairs(const ctx_t *c, plan_t *p, bool heuristic, double mip_gap, milp_out_t *out,
+               char *msg, size_t msglen);
+/* Eligible pairs (static and fitting alone), counting up to limit + 1. */
+long milp_count_pairs(const ctx_t *c, const plan_t *p, long limit);
+
+/* glpk_guard.c: runs fn(arg) with GLPK's error hook installed: a GLPK error
+ * frees every GLPK object of this thread (glp_free_env) and returns
+ * TP_ESOLVER with GLPK's message in msg — then the caller must not touch any
+ * GLPK object fn made; otherwise fn's return value, which must be 0 or
+ * TP_ENOMEM (fn reports solver outcomes through arg, never as TP_ESOLVER). */
+int glpk_guarded(int (*fn)(void *arg), void *arg, char *msg, size_t msglen);
+/* Provokes a GLPK error inside the guard (tests). Returns TP_ESOLVER. */
+int glpk_fault_selftest(char *msg, size_t msglen);
+
+/* preempt.c: stops the least-priority preemptible running work until every cap
+ * holds (or nothing preemptible is left), then restarts in place what fits
+ * again. Fills c->preempted, updates c->base, appends preemptions to r, and
+ * returns the caps still exceeded in *unmet (caller frees each and the array). */
+int preempt_run(ctx_t *c, tp_result_t *r, char ***unmet, int *nunmet);
+
+#endif

@@ -1,0 +1,188 @@
+/* tests/unit/test_solver_fixture.c — see test_solver_fixture.h. */
+#include "tests/unit/test_solver_fixture.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const gms[] = {"H100", "H200", "L40S"};
+static const char *const tees[] = {"none", "tdx", "sev-snp"};
+static const char *const classes[] = {"public", "internal", "confidential", "regulated"};
+static const char *const models[] = {"llama-8b", "mistral-7b", "other"};
+
+static int pick(tp_rng_t *r, int n)
+{
+    return (int)tp_rng_below(r, (uint64_t)n);
+}
+
+static json_t *fleet_doc(tp_rng_t *r, const sf_opts_t *o)
+{
+    json_t *nodes = json_array();
+    double rack_full[2] = {0, 0};
+    for (int i = 0; i < o->nodes; i++) {
+        char id[16];
+        int gpus = (int[]){1, 2, 4, 8}[pick(r, 4)], rack = i % 2;
+        double gw = 300 + 100 * pick(r, 5), idle = 200 + 100 * pick(r, 8);
+        double full = idle + gpus * gw;
+        double cap = o->tight && tp_rng_chance(r, 0.5) ? idle + gpus * gw * 0.6 : full;
+        snprintf(id, sizeof id, "n%02d", i);
+        rack_full[rack] += full;
+        json_array_append_new(
+            nodes, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:b, s:f, s:f, s:f}", "id",
+                             id, "power_domain", rack ? "rack-b" : "rack-a", "region",
+                             tp_rng_chance(r, 0.7) ? "r-de" : "r-fr", "gpu_model",
+                             gms[pick(r, 3)], "gpus", gpus, "cpu_tee", tees[pick(r, 3)],
+                             "gpu_cc", tp_rng_chance(r, 0.5), "cap_w", cap, "idle_w",
+                             idle, "gpu_w", gw));
+    }
+    double share = o->tight ? 0.55 + 0.1 * pick(r, 4) : 1.0;
+    json_t *domains = json_pack(
+        "[{s:s, s:f}, {s:s, s:s, s:f}, {s:s, s:s, s:f}]", "id", "site", "cap_w",
+        (rack_full[0] + rack_full[1]) * (o->tight ? share : 1.0) + 1, "id", "rack-a",
+        "parent", "site", "cap_w", rack_full[0] * share + 1, "id", "rack-b", "parent",
+        "site", "cap_w", rack_full[1] * (o->tight ? 0.8 : 1.0) + 1);
+    json_t *cls = json_pack("{s:{}, s:{s:{s:s, s:i}}, s:{s:[s,s], s:b, s:{s:s, s:i}}, "
+                            "s:{s:[s,s], s:b, s:{s:s, s:i}, s:b}}",
+                            "public", "internal", "attestation", "min_status", "warning",
+                            "max_age_s", 86400, "confidential", "cpu_tee", "tdx",
+                            "sev-snp", "gpu_cc", 1, "attestation", "min_status",
+                            "affirming", "max_age_s", 3600, "regulated", "cpu_tee", "tdx",
+                            "sev-snp", "gpu_cc", 1, "attestation", "min_status",
+                            "affirming", "max_age_s", 600, "residency", 1);
+    json_t *prof = json_pack("[{s:s, s:s, s:f, s:f}, {s:s, s:s, s:f, s:f}, "
+                             "{s:s, s:s, s:f, s:f}, {s:s, s:s, s:f, s:f}]",
+                             "model", "llama-8b", "gpu_model", "H100", "tokens_per_s",
+                             9800.0, "watts", 690.0, "model", "llama-8b", "gpu_model",
+                             "H200", "tokens_per_s", 11200.0, "watts", 680.0, "model",
+                             "mistral-7b", "gpu_model", "H100", "tokens_per_s", 10400.0,
+                             "watts", 600.0, "model", "mistral-7b", "gpu_model", "L40S",
+                             "tokens_per_s", 2900.0, "watts", 320.0);
+    return json_pack("{s:i, s:{s:{s:[s]}, s:{s:[s]}}, s:o, s:o, s:{s:o}, s:o}", "version",
+                     1, "regions", "r-de", "countries", "DE", "r-fr", "countries", "FR",
+                     "power_domains", domains, "nodes", nodes, "policy", "classes", cls,
+                     "profiles", prof);
+}
+
+static json_t *state_doc(tp_rng_t *r, const tp_fleet_t *f, const sf_opts_t *o)
+{
+    json_t *nodes = json_object();
+    for (int i = 0; i < f->nnodes; i++) {
+        const tp_node_t *n = &f->nodes[i];
+        if (tp_rng_chance(r, 0.1))
+            continue;
+        json_t *ob = json_object();
+        if (tp_rng_chance(r, 0.8)) {
+            static const char *const st[] = {"affirming", "affirming", "affirming",
+                                             "warning", "contraindicated"};
+            long long age = tp_rng_chance(r, 0.8) ? pick(r, 500) : 700 + pick(r, 90000);
+            json_object_set_new(
+                ob, "attestation",
+                json_pack(
+                    "{s:s, s:s, s:b, s:I, s:I}", "status", st[pick(r, 5)], "cpu_tee",
+                    tp_tee_name(n->cpu_tee), "gpu_cc", n->gpu_cc, "issued_at",
+                    (json_int_t)(SF_NOW - age), "expires_at",
+                    (json_int_t)(SF_NOW - age + (tp_rng_chance(r, 0.9) ? 100000 : 10))));
+        }
+        if (tp_rng_chance(r, o->tight ? 0.3 : 0.05))
+            json_object_set_new(ob, "cap_w",
+                                json_real(n->cap_w * (0.6 + 0.1 * pick(r, 4))));
+        if (tp_rng_chance(r, 0.3))
+            json_object_set_new(ob, "draw_w",
+                                json_real(n->idle_w * (0.9 + 0.05 * pick(r, 4))));
+        if (tp_rng_chance(r, 0.1))
+            json_object_set_new(ob, "gpus_healthy", json_integer(pick(r, n->gpus + 1)));
+        if (tp_rng_chance(r, 0.6)) {
+            const char *c = n->region == 0 ? "DE" : "FR";
+            json_object_set_new(ob, "country",
+                                json_string(tp_rng_chance(r, 0.9) ? c : "US"));
+        }
+        json_object_set_new(nodes, n->id, ob);
+    }
+    json_t *doc =
+        json_pack("{s:I, s:o}", "observed_at", (json_int_t)SF_NOW, "nodes", nodes);
+    if (o->tight && tp_rng_chance(r, 0.3))
+        json_object_set_new(doc, "power_domains",
+                            json_pack("{s:{s:f}}", "rack-a", "cap_w",
+                                      f->domains[1].cap_w * (0.5 + 0.1 * pick(r, 4))));
+    return doc;
+}
+
+static json_t *wl(tp_rng_t *r, const char *prefix, int i)
+{
+    char id[16];
+    snprintf(id, sizeof id, "%s%02d", prefix, i);
+    int c = pick(r, 4);
+    json_t *w = json_pack("{s:s, s:i, s:s, s:i, s:b}", "id", id, "gpus",
+                          (int[]){1, 1, 2, 4, 8}[pick(r, 5)], "sensitivity", classes[c],
+                          "priority", pick(r, 11), "preemptible", tp_rng_chance(r, 0.7));
+    int m = pick(r, 4);
+    if (m < 3)
+        json_object_set_new(w, "model", json_string(models[m]));
+    if (c == 3 || tp_rng_chance(r, 0.1))
+        json_object_set_new(w, "residency",
+                            tp_rng_chance(r, 0.7) ? json_pack("[s]", "r-de")
+                                                  : json_pack("[s,s]", "r-de", "r-fr"));
+    if (tp_rng_chance(r, 0.2))
+        json_object_set_new(w, "gpu_models", json_pack("[s]", gms[pick(r, 3)]));
+    return w;
+}
+
+static int load(json_t *doc, const char *what, int kind, const tp_fleet_t *f, void *out)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    tp_error_t err;
+    int rc;
+    json_decref(doc);
+    if (!text)
+        return -1;
+    if (kind < 0)
+        rc = tp_fleet_load_buffer(what, text, strlen(text), (tp_fleet_t **)out, &err);
+    else if (kind == 2)
+        rc = tp_state_load_buffer(what, text, strlen(text), f, (tp_state_t **)out, &err);
+    else
+        rc = tp_workloads_load_buffer(what, text, strlen(text), f, (tp_wl_kind_t)kind,
+                                      (tp_workloads_t **)out, &err);
+    if (rc < 0)
+        fprintf(stderr, "fixture %s: %s\n%s\n", what, err.text, text);
+    free(text);
+    return rc;
+}
+
+int sf_make(tp_rng_t *r, const sf_opts_t *o, sf_inst_t *in)
+{
+    memset(in, 0, sizeof *in);
+    if (load(fleet_doc(r, o), "fleet", -1, NULL, &in->f) < 0 ||
+        load(state_doc(r, in->f, o), "state", 2, in->f, &in->s) < 0)
+        return -1;
+    json_t *p = json_array(), *run = json_array();
+    for (int i = 0; i < o->pending; i++)
+        json_array_append_new(p, wl(r, "p", i));
+    int *used = calloc((size_t)in->f->nnodes, sizeof *used);
+    for (int i = 0; i < o->running && used; i++) {
+        json_t *w = wl(r, "r", i);
+        int n = pick(r, in->f->nnodes),
+            g = (int)json_integer_value(json_object_get(w, "gpus"));
+        if (used[n] + g > in->f->nodes[n].gpus) {
+            json_decref(w);
+            continue;
+        }
+        used[n] += g;
+        json_object_set_new(w, "node", json_string(in->f->nodes[n].id));
+        json_array_append_new(run, w);
+    }
+    free(used);
+    if (load(p, "pending", TP_WL_PENDING, in->f, &in->pending) < 0 ||
+        load(run, "running", TP_WL_RUNNING, in->f, &in->running) < 0)
+        return -1;
+    return 0;
+}
+
+void sf_free(sf_inst_t *in)
+{
+    tp_fleet_free(in->f);
+    tp_state_free(in->s);
+    tp_workloads_free(in->pending);
+    tp_workloads_free(in->running);
+    memset(in, 0, sizeof *in);
+}

@@ -1,0 +1,32 @@
+/*
+ * tests/unit/test_solver_fixture.h — random small instances for the solver tests:
+ * fleets with two racks under a site, real policy classes, attestation states
+ * from fresh to stale to missing, lowered caps, failed GPUs, running work.
+ * Everything goes through the strict loaders, like a user's files.
+ */
+#ifndef TP_TEST_SOLVER_FIXTURE_H
+#define TP_TEST_SOLVER_FIXTURE_H
+
+#include "model/model.h"
+#include "util/rng.h"
+
+#include <stdbool.h>
+
+#define SF_NOW 1795000000LL
+
+typedef struct {
+    tp_fleet_t *f;
+    tp_state_t *s;
+    tp_workloads_t *pending, *running;
+} sf_inst_t;
+
+typedef struct {
+    int nodes, pending, running; /* counts (running: attempts) */
+    bool tight;                  /* caps that bind */
+} sf_opts_t;
+
+/* 0, or -1 with a message printed. */
+int sf_make(tp_rng_t *r, const sf_opts_t *o, sf_inst_t *in);
+void sf_free(sf_inst_t *in);
+
+#endif

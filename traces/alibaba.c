@@ -1,0 +1,513 @@
+/*
+ * traces/alibaba.c — reads the Alibaba GPU v2023 node and pod lists (CSV without
+ * quoting) into trustplace documents. See alibaba.h for what is synthesised.
+ */
+#include "traces/alibaba.h"
+
+#include "util/strmap.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FIELDS 16
+#define MAX_ID 64
+
+typedef struct {
+    const char *name; /* for messages */
+    const char *p, *end;
+    int line;
+    char buf[1024];
+    char *field[MAX_FIELDS];
+    int nfield;
+    tp_error_t *err;
+} csv_t;
+
+/* The next line split into fields; 1 when a line was read, 0 at the end, < 0 on
+ * error. A final newline is optional; an empty line elsewhere is an error. */
+static int csv_next(csv_t *c)
+{
+    if (c->p >= c->end)
+        return 0;
+    const char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
+    const char *stop = nl ? nl : c->end;
+    size_t len = (size_t)(stop - c->p);
+    c->line++;
+    if (len && c->p[len - 1] == '\r')
+        len--;
+    if (len >= sizeof c->buf)
+        return tp_error_set(c->err, TP_EPARSE, "%s:%d: line longer than %zu bytes",
+                            c->name, c->line, sizeof c->buf - 1);
+    memcpy(c->buf, c->p, len);
+    c->buf[len] = '\0';
+    c->p = nl ? nl + 1 : c->end;
+    if (len == 0)
+        return tp_error_set(c->err, TP_EPARSE, "%s:%d: empty line", c->name, c->line);
+    if (memchr(c->buf, '\0', len) != NULL || strchr(c->buf, '"'))
+        return tp_error_set(c->err, TP_EPARSE,
+                            "%s:%d: quoted fields or NUL bytes are not supported",
+                            c->name, c->line);
+    c->nfield = 0;
+    for (char *s = c->buf;;) {
+        if (c->nfield == MAX_FIELDS)
+            return tp_error_set(c->err, TP_EPARSE, "%s:%d: more than %d fields", c->name,
+                                c->line, MAX_FIELDS);
+        c->field[c->nfield++] = s;
+        char *comma = strchr(s, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        s = comma + 1;
+    }
+    return 1;
+}
+
+static int expect_header(csv_t *c, const char *const *cols, int ncols)
+{
+    int rc = csv_next(c);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return tp_error_set(c->err, TP_EPARSE, "%s: empty file (expected a CSV header)",
+                            c->name);
+    for (int i = 0; i < ncols; i++)
+        if (i >= c->nfield || strcmp(c->field[i], cols[i]) != 0)
+            return tp_error_set(
+                c->err, TP_EPARSE, "%s:1: header column %d: expected \"%s\", got \"%s\"",
+                c->name, i + 1, cols[i], i < c->nfield ? c->field[i] : "");
+    if (c->nfield != ncols)
+        return tp_error_set(c->err, TP_EPARSE, "%s:1: header has %d columns, expected %d",
+                            c->name, c->nfield, ncols);
+    return 0;
+}
+
+static int row_fields(csv_t *c, int ncols)
+{
+    if (c->nfield != ncols)
+        return tp_error_set(c->err, TP_EPARSE, "%s:%d: %d fields, expected %d", c->name,
+                            c->line, c->nfield, ncols);
+    return 0;
+}
+
+static int int_field(csv_t *c, int i, const char *col, long long lo, long long hi,
+                     long long *out)
+{
+    const char *s = c->field[i];
+    char *end;
+    bool digits = *s != '\0';
+    for (const char *q = s; *q; q++)
+        digits &= *q >= '0' && *q <= '9';
+    errno = 0;
+    long long v = digits ? strtoll(s, &end, 10) : 0;
+    if (!digits || errno || v < lo || v > hi)
+        return tp_error_set(
+            c->err, TP_EPARSE,
+            "%s:%d: column \"%s\": expected an integer %lld..%lld, got \"%s\"", c->name,
+            c->line, col, lo, hi, s);
+    *out = v;
+    return 0;
+}
+
+static bool ident(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > MAX_ID)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+            return false;
+    return true;
+}
+
+static int id_field(csv_t *c, int i, const char *col)
+{
+    if (!ident(c->field[i]))
+        return tp_error_set(c->err, TP_EPARSE,
+                            "%s:%d: column \"%s\": expected 1..%d of [A-Za-z0-9._-], got "
+                            "\"%s\"",
+                            c->name, c->line, col, MAX_ID, c->field[i]);
+    return 0;
+}
+
+/* Names seen so far, to reject duplicates (the map borrows the copies). */
+typedef struct {
+    tp_strmap_t *map;
+    char **names;
+    int n, cap;
+} seen_t;
+
+static int seen_add(seen_t *s, csv_t *c, const char *name, const char *col)
+{
+    if (tp_strmap_get(s->map, name) >= 0)
+        return tp_error_set(c->err, TP_EDUP, "%s:%d: column \"%s\": \"%s\" appears twice",
+                            c->name, c->line, col, name);
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 1024;
+        char **p = realloc(s->names, (size_t)cap * sizeof *p);
+        if (!p)
+            return tp_error_set(c->err, TP_ENOMEM, "out of memory");
+        s->names = p;
+        s->cap = cap;
+    }
+    if (!(s->names[s->n] = strdup(name)) ||
+        tp_strmap_put(s->map, s->names[s->n], s->n) < 0) {
+        free(s->names[s->n]);
+        return tp_error_set(c->err, TP_ENOMEM, "out of memory");
+    }
+    s->n++;
+    return 0;
+}
+
+static void seen_fini(seen_t *s)
+{
+    tp_strmap_free(s->map);
+    for (int i = 0; i < s->n; i++)
+        free(s->names[i]);
+    free(s->names);
+}
+
+static double gpu_watts(const char *model)
+{
+    static const struct {
+        const char *model;
+        double w;
+    } table[] = {
+        {"P100", 250}, {"V100M16", 300}, {"V100M32", 300}, {"T4", 70}, {"A10", 150}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(table[i].model, model))
+            return table[i].w;
+    return 300; /* G1, G2, G3 are undisclosed; assume a 300 W class accelerator */
+}
+
+static int read_file(const char *path, char **text, size_t *len, tp_error_t *err)
+{
+    FILE *fp = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    if (!fp)
+        return tp_error_set(err, TP_EIO, "%s: %s", path, strerror(errno));
+    for (;;) {
+        if (n + 65536 > cap) {
+            cap = cap ? 2 * cap : 1 << 20;
+            char *b = realloc(buf, cap + 1);
+            if (!b) {
+                free(buf);
+                fclose(fp);
+                return tp_error_set(err, TP_ENOMEM, "out of memory");
+            }
+            buf = b;
+        }
+        size_t got = fread(buf + n, 1, cap - n, fp);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int bad = ferror(fp);
+    fclose(fp);
+    if (bad) {
+        free(buf);
+        return tp_error_set(err, TP_EIO, "%s: read error", path);
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+/* ---- nodes ------------------------------------------------------------------------ */
+
+static int add_rack(json_t *domains, json_t *nodes, int rack, size_t first, double full)
+{
+    char id[32];
+    snprintf(id, sizeof id, "openb-rack-%03d", rack);
+    for (size_t i = first; i < json_array_size(nodes); i++)
+        if (json_object_set_new(json_array_get(nodes, i), "power_domain",
+                                json_string(id)))
+            return TP_ENOMEM;
+    return json_array_append_new(domains, json_pack("{s:s, s:s, s:f}", "id", id, "parent",
+                                                    "openb-site", "cap_w", full))
+               ? TP_ENOMEM
+               : 0;
+}
+
+int tp_alibaba_fleet_buffer(const char *name, const char *text, size_t len,
+                            const tp_alibaba_opts_t *o, json_t **out,
+                            tp_alibaba_stats_t *st, tp_error_t *err)
+{
+    static const char *const cols[] = {"sn", "cpu_milli", "memory_mib", "gpu", "model"};
+    csv_t c = {.name = name, .p = text, .end = text + len, .err = err};
+    seen_t seen = {tp_strmap_new(2048), NULL, 0, 0};
+    tp_alibaba_stats_t s = {0};
+    int per_rack = o && o->nodes_per_rack > 0 ? o->nodes_per_rack : 8;
+    double share = o && o->site_cap_share > 0 ? o->site_cap_share : 0.9;
+    json_t *doc = NULL, *domains = json_array(), *nodes = json_array();
+    int rc, rack = 0;
+    size_t rack_first = 0;
+    double rack_full = 0, total = 0;
+    tp_error_clear(err);
+    *out = NULL;
+    if (!seen.map || !domains || !nodes) {
+        rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = expect_header(&c, cols, 5)) < 0)
+        goto out;
+    while ((rc = csv_next(&c)) > 0) {
+        long long cpu, mem, gpus;
+        s.rows++;
+        if ((rc = row_fields(&c, 5)) < 0 || (rc = id_field(&c, 0, "sn")) < 0 ||
+            (rc = int_field(&c, 1, "cpu_milli", 0, 100000000, &cpu)) < 0 ||
+            (rc = int_field(&c, 2, "memory_mib", 0, 1LL << 40, &mem)) < 0 ||
+            (rc = int_field(&c, 3, "gpu", 0, 64, &gpus)) < 0 ||
+            (rc = seen_add(&seen, &c, c.field[0], "sn")) < 0)
+            goto out;
+        const char *model = c.field[4];
+        if (gpus == 0) {
+            if (*model) {
+                rc = tp_error_set(
+                    err, TP_EPARSE,
+                    "%s:%d: column \"model\": \"%s\" given for a node without "
+                    "GPUs",
+                    name, c.line, model);
+                goto out;
+            }
+            s.skipped++;
+            continue;
+        }
+        if (!ident(model)) {
+            rc = tp_error_set(
+                err, TP_EPARSE,
+                "%s:%d: column \"model\": expected a GPU model name for a node "
+                "with %lld GPUs, got \"%s\"",
+                name, c.line, gpus, model);
+            goto out;
+        }
+        double gw = gpu_watts(model), idle = 300 + 50.0 * (double)gpus;
+        double full = idle + (double)gpus * gw;
+        if (json_array_append_new(
+                nodes, json_pack("{s:s, s:s, s:s, s:I, s:s, s:b, s:f, s:f, s:f}", "id",
+                                 c.field[0], "region", "openb", "gpu_model", model,
+                                 "gpus", (json_int_t)gpus, "cpu_tee", "none", "gpu_cc", 0,
+                                 "cap_w", full, "idle_w", idle, "gpu_w", gw))) {
+            rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+            goto out;
+        }
+        s.kept++;
+        s.gpus += gpus;
+        rack_full += full;
+        total += full;
+        if (json_array_size(nodes) - rack_first == (size_t)per_rack) {
+            if (add_rack(domains, nodes, ++rack, rack_first, rack_full) < 0) {
+                rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+                goto out;
+            }
+            rack_first = json_array_size(nodes);
+            rack_full = 0;
+        }
+    }
+    if (rc < 0)
+        goto out;
+    if (s.kept == 0) {
+        rc = tp_error_set(err, TP_EINVAL, "%s: no node with GPUs", name);
+        goto out;
+    }
+    if (rack_first < json_array_size(nodes) &&
+        add_rack(domains, nodes, ++rack, rack_first, rack_full) < 0) {
+        rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (json_array_insert_new(
+            domains, 0,
+            json_pack("{s:s, s:f}", "id", "openb-site", "cap_w", share * total)) < 0 ||
+        !(doc = json_pack("{s:i, s:{s:{s:[s]}}, s:O, s:O, s:{s:{s:{}}}, s:[]}", "version",
+                          1, "regions", "openb", "countries", "CN", "power_domains",
+                          domains, "nodes", nodes, "policy", "classes", "public",
+                          "profiles"))) {
+        rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+        goto out;
+    }
+    *out = doc;
+    if (st)
+        *st = s;
+    rc = 0;
+out:
+    json_decref(domains);
+    json_decref(nodes);
+    seen_fini(&seen);
+    return rc;
+}
+
+int tp_alibaba_fleet(const char *path, const tp_alibaba_opts_t *o, json_t **out,
+                     tp_alibaba_stats_t *st, tp_error_t *err)
+{
+    char *text;
+    size_t len;
+    int rc = read_file(path, &text, &len, err);
+    *out = NULL;
+    if (rc < 0)
+        return rc;
+    rc = tp_alibaba_fleet_buffer(path, text, len, o, out, st, err);
+    free(text);
+    return rc;
+}
+
+/* ---- pods ---------------------------------------------------------------------------
+ */
+
+static int in_set(const char *s, const char *const *set)
+{
+    for (int i = 0; set[i]; i++)
+        if (!strcmp(s, set[i]))
+            return i;
+    return -1;
+}
+
+int tp_alibaba_pods_buffer(const char *name, const char *text, size_t len, json_t **out,
+                           tp_alibaba_stats_t *st, tp_error_t *err)
+{
+    static const char *const cols[] = {"name",          "cpu_milli",     "memory_mib",
+                                       "num_gpu",       "gpu_milli",     "gpu_spec",
+                                       "qos",           "pod_phase",     "creation_time",
+                                       "deletion_time", "scheduled_time"};
+    static const char *const qos[] = {"Guaranteed", "LS", "Burstable", "BE", NULL};
+    static const int prio[] = {90, 70, 40, 10};
+    static const char *const phases[] = {"Running", "Pending", "Succeeded", "Failed",
+                                         NULL};
+    csv_t c = {.name = name, .p = text, .end = text + len, .err = err};
+    seen_t seen = {tp_strmap_new(16384), NULL, 0, 0};
+    tp_alibaba_stats_t s = {0};
+    json_t *list = json_array();
+    int rc;
+    tp_error_clear(err);
+    *out = NULL;
+    if (!seen.map || !list) {
+        rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = expect_header(&c, cols, 11)) < 0)
+        goto out;
+    while ((rc = csv_next(&c)) > 0) {
+        long long v, gpus, milli, created, deleted, sched = -1;
+        s.rows++;
+        if ((rc = row_fields(&c, 11)) < 0 || (rc = id_field(&c, 0, "name")) < 0 ||
+            (rc = int_field(&c, 1, "cpu_milli", 0, 100000000, &v)) < 0 ||
+            (rc = int_field(&c, 2, "memory_mib", 0, 1LL << 40, &v)) < 0 ||
+            (rc = int_field(&c, 3, "num_gpu", 0, 64, &gpus)) < 0 ||
+            (rc = int_field(&c, 4, "gpu_milli", 0, 1000, &milli)) < 0 ||
+            (rc = int_field(&c, 8, "creation_time", 0, 1LL << 40, &created)) < 0 ||
+            (rc = int_field(&c, 9, "deletion_time", 0, 1LL << 40, &deleted)) < 0 ||
+            (c.field[10][0] &&
+             (rc = int_field(&c, 10, "scheduled_time", 0, 1LL << 40, &sched)) < 0) ||
+            (rc = seen_add(&seen, &c, c.field[0], "name")) < 0)
+            goto out;
+        int q = in_set(c.field[6], qos);
+        if (q < 0) {
+            rc = tp_error_set(
+                err, TP_EPARSE,
+                "%s:%d: column \"qos\": expected Guaranteed, LS, Burstable or "
+                "BE, got \"%s\"",
+                name, c.line, c.field[6]);
+            goto out;
+        }
+        if (in_set(c.field[7], phases) < 0) {
+            rc = tp_error_set(err, TP_EPARSE,
+                              "%s:%d: column \"pod_phase\": expected Running, Pending, "
+                              "Succeeded or Failed, got \"%s\"",
+                              name, c.line, c.field[7]);
+            goto out;
+        }
+        if (deleted < created || (sched >= 0 && sched < created)) {
+            rc = tp_error_set(err, TP_ERANGE,
+                              "%s:%d: times out of order (creation %lld, deletion %lld, "
+                              "scheduled %lld)",
+                              name, c.line, created, deleted, sched);
+            goto out;
+        }
+        if ((gpus == 0) != (milli == 0) || (gpus > 1 && milli != 1000)) {
+            rc = tp_error_set(
+                err, TP_EPARSE,
+                "%s:%d: column \"gpu_milli\": %lld does not match num_gpu %lld "
+                "(0 with 0 GPUs, 1000 per GPU for several)",
+                name, c.line, milli, gpus);
+            goto out;
+        }
+        if (gpus == 0) {
+            if (c.field[5][0]) {
+                rc = tp_error_set(
+                    err, TP_EPARSE,
+                    "%s:%d: column \"gpu_spec\": given for a pod without GPUs", name,
+                    c.line);
+                goto out;
+            }
+            s.skipped++;
+            continue;
+        }
+        json_t *w = json_pack("{s:s, s:s, s:I, s:s, s:i, s:b}", "id", c.field[0],
+                              "tenant", "openb", "gpus", (json_int_t)gpus, "sensitivity",
+                              "public", "priority", prio[q], "preemptible", q == 3);
+        if (!w || json_array_append_new(list, w)) {
+            rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (c.field[5][0]) {
+            json_t *gm = json_array();
+            if (!gm || json_object_set_new(w, "gpu_models", gm)) {
+                rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+                goto out;
+            }
+            for (char *spec = c.field[5], *bar;; spec = bar + 1) {
+                bar = strchr(spec, '|');
+                if (bar)
+                    *bar = '\0';
+                if (!ident(spec)) {
+                    rc = tp_error_set(
+                        err, TP_EPARSE,
+                        "%s:%d: column \"gpu_spec\": expected GPU model names "
+                        "separated by '|', got an empty or bad name \"%s\"",
+                        name, c.line, spec);
+                    goto out;
+                }
+                bool dup = false;
+                for (size_t i = 0; i < json_array_size(gm); i++)
+                    dup |= !strcmp(json_string_value(json_array_get(gm, i)), spec);
+                if (!dup && json_array_append_new(gm, json_string(spec))) {
+                    rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+                    goto out;
+                }
+                if (!bar)
+                    break;
+            }
+        }
+        s.kept++;
+        s.gpus += gpus;
+        s.fractional += milli < 1000;
+    }
+    if (rc < 0)
+        goto out;
+    *out = list;
+    list = NULL;
+    if (st)
+        *st = s;
+    rc = 0;
+out:
+    json_decref(list);
+    seen_fini(&seen);
+    return rc;
+}
+
+int tp_alibaba_pods(const char *path, json_t **out, tp_alibaba_stats_t *st,
+                    tp_error_t *err)
+{
+    char *text;
+    size_t len;
+    int rc = read_file(path, &text, &len, err);
+    *out = NULL;
+    if (rc < 0)
+        return rc;
+    rc = tp_alibaba_pods_buffer(path, text, len, out, st, err);
+    free(text);
+    return rc;
+}

@@ -1,0 +1,2 @@
+# traces/module.mk — readers of public cluster traces (Alibaba GPU v2023).
+MODULES += traces
