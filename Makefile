@@ -13,6 +13,9 @@ BUILD    ?= build
 SAN      ?= 0
 CC       ?= cc
 MODULES  := util model policy gen cli
+# The real data (DMTF mockups, tokens, traces) tests and benchmarks read in place.
+TP_SHARED ?= ../shared
+export TP_SHARED
 # Modules added later list themselves here through their module.mk (MODULES += ...).
 MODULE_MKS ?= $(wildcard */module.mk)
 -include $(MODULE_MKS)
@@ -75,9 +78,14 @@ $(BUILD)/unit-tests: $(TEST_OBJS) $(BUILD)/libtrustplace.a
 
 tests: $(BUILD)/trustplace $(BUILD)/unit-tests $(EXTRA_TEST_BINS)
 
+# The main job on the embedded demo (the service will take its place): why each
+# workload may or may not run where, then where it does run.
+DEMO := --config config/demo-fleet.json --state config/demo-state.json \
+        --workloads config/demo-workloads.json --running config/demo-running.json
 run: all
-	$(BUILD)/trustplace explain --config config/demo-fleet.json \
-	    --state config/demo-state.json --workloads config/demo-workloads.json
+	$(BUILD)/trustplace explain $(DEMO)
+	@echo
+	$(BUILD)/trustplace place $(DEMO)
 
 # The plain build, then the sanitizer build, then every suite against both.
 test:

@@ -11,4 +11,4 @@ $(BUILD)/bench-solver: $(BUILD)/obj/solver/bench/bench_solver.o $(BUILD)/libtrus
 # Sizes, traces and repeat counts: see docs/solver.md.
 BENCH_SOLVER_ARGS ?=
 bench-solver: $(BUILD)/bench-solver
-	$(BUILD)/bench-solver --shared ../shared $(BENCH_SOLVER_ARGS)
+	$(BUILD)/bench-solver --shared $(TP_SHARED) $(BENCH_SOLVER_ARGS)

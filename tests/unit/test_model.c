@@ -88,7 +88,7 @@ TP_TEST(model_demo_state_and_workloads)
         tp_workloads_load(demo("demo-workloads.json"), f, TP_WL_PENDING, &ws, &err) == 0);
     TP_ASSERT(
         tp_workloads_load(demo("demo-running.json"), f, TP_WL_RUNNING, &run, &err) == 0);
-    TP_CHECK_EQ_INT(ws->n, 7);
+    TP_CHECK_EQ_INT(ws->n, 8);
     const tp_workload_t *w = &ws->w[tp_workloads_find(ws, "pinned-tdx")];
     /* Tightened: cpu_tee narrowed to tdx, max age 300 s (class says 3600). */
     TP_CHECK_EQ_INT(w->req.tee_mask, 1u << TP_TEE_TDX);
