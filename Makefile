@@ -50,7 +50,7 @@ TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 DEPS_OK  := $(BUILD)/.deps-ok
 
-.PHONY: all run test tests check-deps bench format format-check clean
+.PHONY: all run test tests check-deps bench soak format format-check clean
 all: $(BUILD)/trustplace
 
 $(DEPS_OK): tools/deps.sh
@@ -94,6 +94,11 @@ test:
 	@sh tests/run.sh build build/asan
 
 bench: all $(BENCH_TARGETS)
+
+# The property tests with 50× the random instances (fresh seeds); not run by CI.
+SOAK ?= 50
+soak: $(BUILD)/unit-tests
+	TP_SOAK=$(SOAK) $(BUILD)/unit-tests
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' '*.cu' 2>/dev/null)
 format:

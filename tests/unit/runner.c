@@ -52,6 +52,13 @@ const char *tp_test_shared(void)
     return stat(d, &st) == 0 && S_ISDIR(st.st_mode) ? d : NULL;
 }
 
+int tp_test_soak(void)
+{
+    const char *s = getenv("TP_SOAK");
+    int k = s ? atoi(s) : 1;
+    return k >= 1 ? k : 1;
+}
+
 const char *tp_test_srcdir(void)
 {
     const char *d = getenv("TP_SRCDIR");

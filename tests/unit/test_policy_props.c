@@ -514,7 +514,7 @@ TP_TEST(policy_agrees_with_reference)
     tp_rng_t g;
     long triples = 0, eligible = 0, mismatches = 0, hist[TP_PRED_COUNT] = {0};
     tp_rng_init(&g, 20261123);
-    for (int round = 0; round < ROUNDS; round++) {
+    for (int round = 0; round < ROUNDS * tp_test_soak(); round++) {
         static world_t W;
         loaded_t L = {0};
         random_world(&g, &W);
@@ -613,7 +613,7 @@ TP_TEST(policy_tightening_never_widens)
     tp_rng_t g;
     long checked = 0, narrowed = 0;
     tp_rng_init(&g, 777);
-    for (int round = 0; round < ROUNDS / 2; round++) {
+    for (int round = 0; round < ROUNDS / 2 * tp_test_soak(); round++) {
         static world_t W;
         static rwl_t tight[NWL];
         loaded_t L = {0};
@@ -668,7 +668,7 @@ TP_TEST(policy_unusable_attestation_never_eligible)
     tp_rng_t g;
     long cases = 0;
     tp_rng_init(&g, 4242);
-    for (int round = 0; round < ROUNDS; round++) {
+    for (int round = 0; round < ROUNDS * tp_test_soak(); round++) {
         static world_t W;
         loaded_t L = {0};
         random_world(&g, &W);

@@ -118,7 +118,7 @@ TP_TEST(solver_props_random)
 {
     tp_rng_t rng;
     tp_rng_init(&rng, 20260317);
-    for (int round = 0; round < ROUNDS; round++) {
+    for (int round = 0; round < ROUNDS * tp_test_soak(); round++) {
         sf_opts_t o = {.nodes = 1 + (int)tp_rng_below(&rng, 12),
                        .pending = (int)tp_rng_below(&rng, 14),
                        .running = (int)tp_rng_below(&rng, 10),

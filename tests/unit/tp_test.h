@@ -22,6 +22,9 @@ void tp_test_fail(const char *file, int line, const char *fmt, ...)
 void tp_test_skip(const char *reason);
 /* Directory of the shared data (TP_SHARED, default ../shared); NULL when absent. */
 const char *tp_test_shared(void);
+/* How many times more random instances property tests run: TP_SOAK (default 1;
+ * `make soak` sets it). Each extra round uses fresh seeds. */
+int tp_test_soak(void);
 /* Directory of the source tree's tests/ (for corpus files). */
 const char *tp_test_srcdir(void);
 
