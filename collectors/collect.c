@@ -1,0 +1,1036 @@
+/*
+ * collectors/collect.c — one collection cycle over the fleet, on one libuv loop:
+ * a Redfish walk per BMC (nodes sharing a BMC URL share the walk; each picks its
+ * System), the latest attestation result per node from its verifier, and an
+ * optional dcgm-exporter scrape per node. Facts carry the time they were last
+ * read; a fact older than stale_after_s is written as unknown. An attestation
+ * result carries its own expiry; a verifier that cannot be reached leaves the
+ * last accepted result in place (it expires on its own), a result that fails
+ * verification removes it.
+ */
+#include "collectors/collectors.h"
+#include "collectors/http.h"
+
+#include <curl/curl.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_WAITING 64
+
+typedef enum { LOGIN_NONE, LOGIN_RUNNING, LOGIN_OK, LOGIN_FAILED } login_t;
+
+typedef struct {
+    int id;
+    const char *path; /* borrowed from the walk */
+} waiting_t;
+
+typedef struct bmc {
+    tp_collector_t *c;
+    char *origin, *hostport;
+    tp_http_host_t *host;
+    int *nodes;
+    int nnodes;
+    const tp_credential_t *cred;
+    tp_rf_walk_t *walk;
+    char *token, *session_uri;
+    login_t login;
+    bool relogged, finished, pumping, repump;
+    waiting_t waiting[MAX_WAITING];
+    int nwaiting;
+} bmc_t;
+
+typedef struct {
+    bmc_t *b;
+    int id;
+    const char *path;
+} get_t;
+
+typedef struct {
+    tp_collector_t *c;
+    int node;
+} node_rq_t;
+
+typedef struct {
+    char *body;
+    size_t len;
+    int node;
+} stash_t;
+
+typedef struct {
+    tp_collector_t *c;
+    const tp_verifier_cfg_t *cfg;
+    tp_http_host_t *host;
+    json_t *jwks; /* owned: the file's (incref) or the fetched one */
+    int64_t fetched_at;
+    bool fetching;
+    int *waiting; /* nodes waiting for the JWKS */
+    int nwaiting, cap_waiting;
+    stash_t *stash; /* bodies waiting for a refresh on an unknown kid */
+    int nstash, cap_stash;
+} vstate_t;
+
+typedef struct {
+    tp_rf_cap_state_t cap_state;
+    double cap_w, draw_w;
+    int gpus_healthy;
+    char country[3];
+    int64_t cap_at, draw_at, gpus_at, country_at; /* 0: never read */
+    tp_attestation_t att;
+    tp_dcgm_t tel;
+    bool has_tel;
+} facts_t;
+
+struct tp_collector {
+    uv_loop_t *loop;
+    const tp_fleet_t *f;
+    const tp_collect_cfg_t *cfg;
+    tp_http_t *http;
+    bmc_t *bmcs;
+    int nbmcs;
+    int *node_bmc; /* [node] → bmc index or -1 */
+    vstate_t *vs;
+    tp_http_host_t *tel_host;
+    facts_t *facts;
+    tp_state_t *state;
+    tp_collect_stats_t stats;
+    uv_timer_t defer;
+    int units;
+    /* BMC walks run at most max_walks at a time, so that each walk keeps its
+     * connections alive from request to request instead of all 10,000 BMCs
+     * advancing together and evicting each other's connections. */
+    int next_walk, active_walks, max_walks;
+    bool running, closing;
+    uint64_t cycle_start;
+    tp_collect_done_fn done;
+    void *done_arg;
+    int logouts;
+    void (*close_done)(void *);
+    void *close_arg;
+    tp_log_fn log;
+    void *log_arg;
+};
+
+static void cllog(tp_collector_t *c, tp_log_level_t lv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void cllog(tp_collector_t *c, tp_log_level_t lv, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    if (!c->log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->log(c->log_arg, lv, msg);
+}
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* "https://host:port/anything" → origin "https://host:port" and "host:port". */
+static int split_origin(const char *url, char **origin, char **hostport)
+{
+    const char *p = strstr(url, "://"), *e;
+    if (!p)
+        return -1;
+    p += 3;
+    e = p + strcspn(p, "/?#");
+    if (e == p)
+        return -1;
+    *origin = strndup(url, (size_t)(e - url));
+    *hostport = strndup(p, (size_t)(e - p));
+    if (!*origin || !*hostport) {
+        free(*origin);
+        free(*hostport);
+        return -1;
+    }
+    return 0;
+}
+
+/* Expands {node} (URL-escaped) and {bmc_host} in a template; caller frees. */
+static char *expand(const char *tpl, const char *node, const char *bmc_host)
+{
+    char *esc = curl_easy_escape(NULL, node, 0), *out;
+    size_t cap = strlen(tpl) + 1, o = 0;
+    const char *p;
+    if (!esc)
+        return NULL;
+    for (p = tpl; *p; p++)
+        if (*p == '{')
+            cap += strlen(esc) + (bmc_host ? strlen(bmc_host) : 0);
+    out = malloc(cap);
+    if (!out) {
+        curl_free(esc);
+        return NULL;
+    }
+    for (p = tpl; *p;) {
+        if (!strncmp(p, "{node}", 6)) {
+            o += (size_t)sprintf(out + o, "%s", esc);
+            p += 6;
+        } else if (!strncmp(p, "{bmc_host}", 10) && bmc_host) {
+            o += (size_t)sprintf(out + o, "%s", bmc_host);
+            p += 10;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+    curl_free(esc);
+    return out;
+}
+
+static void facts_init(facts_t *nf)
+{
+    memset(nf, 0, sizeof *nf);
+    nf->cap_w = nf->draw_w = NAN;
+    nf->gpus_healthy = -1;
+    nf->att.cpu_tee = TP_TEE_UNKNOWN;
+    nf->att.gpu_cc = -1;
+}
+
+static void att_clear(tp_attestation_t *a)
+{
+    free(a->verifier);
+    free(a->evidence);
+    memset(a, 0, sizeof *a);
+    a->cpu_tee = TP_TEE_UNKNOWN;
+    a->gpu_cc = -1;
+}
+
+/* ---- cycle bookkeeping
+ * -------------------------------------------------------------------- */
+
+static bool fresh(int64_t at, int64_t now, int stale)
+{
+    return at > 0 && now - at <= stale;
+}
+
+static void build_state(tp_collector_t *c)
+{
+    const tp_fleet_t *f = c->f;
+    tp_state_t *s = tp_state_new_empty(f);
+    int64_t now = now_s();
+    int stale = c->cfg->stale_after_s;
+    if (!s) {
+        cllog(c, TP_LOG_ERROR,
+              "out of memory building the state; keeping the previous one");
+        return;
+    }
+    s->observed_at = now;
+    for (int n = 0; n < f->nnodes; n++) {
+        facts_t *nf = &c->facts[n];
+        tp_node_obs_t *o = &s->nodes[n];
+        if (fresh(nf->cap_at, now, stale)) {
+            o->known = true;
+            if (nf->cap_state == TP_RF_CAP_SET)
+                o->cap_w = nf->cap_w;
+        }
+        if (fresh(nf->draw_at, now, stale)) {
+            o->known = true;
+            o->draw_w = nf->draw_w;
+        }
+        if (fresh(nf->gpus_at, now, stale)) {
+            o->known = true;
+            o->gpus_healthy = nf->gpus_healthy;
+            if (o->gpus_healthy > f->nodes[n].gpus) {
+                cllog(c, TP_LOG_WARN,
+                      "node %s: the BMC reports %d healthy GPUs, the fleet declares %d; "
+                      "counting %d",
+                      f->nodes[n].id, o->gpus_healthy, f->nodes[n].gpus,
+                      f->nodes[n].gpus);
+                o->gpus_healthy = f->nodes[n].gpus;
+            }
+        }
+        if (fresh(nf->country_at, now, stale)) {
+            o->known = true;
+            memcpy(o->country, nf->country, 3);
+        }
+        if (nf->att.present) {
+            o->known = true;
+            o->att = nf->att;
+            o->att.verifier = nf->att.verifier ? strdup(nf->att.verifier) : NULL;
+            o->att.evidence = nf->att.evidence ? strdup(nf->att.evidence) : NULL;
+        }
+    }
+    tp_state_free(c->state);
+    c->state = s;
+}
+
+static void on_defer(uv_timer_t *t)
+{
+    tp_collector_t *c = t->data;
+    const tp_http_stats_t *hs;
+    build_state(c);
+    hs = tp_http_stats(c->http);
+    c->stats.wall_s = (double)(uv_hrtime() - c->cycle_start) / 1e9;
+    c->stats.requests = hs->requests;
+    c->stats.failures = hs->failures;
+    c->stats.retries = hs->retries;
+    c->stats.bytes = hs->bytes;
+    c->stats.latency_sum_s = hs->latency_sum_s;
+    c->stats.max_inflight = hs->max_inflight;
+    c->running = false;
+    if (c->done)
+        c->done(c, c->done_arg);
+}
+
+static void unit_done(tp_collector_t *c)
+{
+    if (--c->units == 0 && !c->closing)
+        uv_timer_start(&c->defer, on_defer, 0, 0);
+}
+
+/* ---- Redfish
+ * ---------------------------------------------------------------------------------- */
+
+static void pump(bmc_t *b);
+
+static int on_get(void *arg, const tp_http_resp_t *r);
+
+static void issue_get(bmc_t *b, int id, const char *path)
+{
+    get_t *q = malloc(sizeof *q);
+    if (!q || tp_http_request(b->host, TP_HTTP_GET, path, NULL, on_get, q) < 0) {
+        free(q);
+        tp_rf_walk_feed_doc(b->walk, id, 0, NULL);
+        return;
+    }
+    *q = (get_t){b, id, path};
+}
+
+static void start_walks(tp_collector_t *c);
+
+static void finish_bmc(bmc_t *b)
+{
+    tp_collector_t *c = b->c;
+    int64_t now = now_s();
+    b->finished = true;
+    c->active_walks--;
+    c->stats.bmcs++;
+    if (tp_rf_walk_root_ok(b->walk))
+        c->stats.bmcs_ok++;
+    else
+        cllog(c, TP_LOG_WARN, "BMC %s: the service root did not answer; its facts age",
+              b->origin);
+    for (int k = 0; k < b->nnodes; k++) {
+        int n = b->nodes[k];
+        facts_t *nf = &c->facts[n];
+        tp_rf_facts_t rf;
+        tp_error_t err = {0};
+        if (!tp_rf_walk_root_ok(b->walk))
+            continue;
+        if (tp_rf_walk_facts(b->walk, c->cfg->node_system[n], &rf, &err) < 0) {
+            cllog(c, TP_LOG_WARN, "node %s (BMC %s): %s", c->f->nodes[n].id, b->origin,
+                  err.text);
+            continue;
+        }
+        if (rf.cap_state != TP_RF_CAP_UNKNOWN) {
+            nf->cap_state = rf.cap_state;
+            nf->cap_w = rf.cap_w;
+            nf->cap_at = now;
+        }
+        if (!isnan(rf.draw_w)) {
+            nf->draw_w = rf.draw_w;
+            nf->draw_at = now;
+        }
+        if (rf.gpus_healthy >= 0) {
+            nf->gpus_healthy = rf.gpus_healthy;
+            nf->gpus_at = now;
+            if (rf.gpus_partial)
+                cllog(c, TP_LOG_WARN,
+                      "node %s: a processor could not be read; %d healthy GPUs is a "
+                      "lower bound",
+                      c->f->nodes[n].id, rf.gpus_healthy);
+        }
+        memcpy(nf->country, rf.country, 3);
+        nf->country_at = now;
+    }
+    if (tp_rf_walk_failures(b->walk))
+        cllog(c, TP_LOG_DEBUG, "BMC %s: %d of %d requests failed", b->origin,
+              tp_rf_walk_failures(b->walk), tp_rf_walk_requests(b->walk));
+    tp_rf_walk_free(b->walk);
+    b->walk = NULL;
+    start_walks(c);
+    unit_done(c);
+}
+
+static int on_login(void *arg, const tp_http_resp_t *r)
+{
+    bmc_t *b = arg;
+    tp_collector_t *c = b->c;
+    if (r->cancelled || c->closing)
+        return TP_HTTP_DONE;
+    if ((r->status == 200 || r->status == 201) && r->auth_token) {
+        b->login = LOGIN_OK;
+        free(b->token);
+        b->token = strdup(r->auth_token);
+        tp_http_host_set_token(b->host, b->token);
+        free(b->session_uri);
+        b->session_uri = NULL;
+        if (r->location && (r->location[0] == '/' ||
+                            !strncmp(r->location, b->origin, strlen(b->origin))))
+            b->session_uri = strdup(r->location);
+    } else {
+        b->login = LOGIN_FAILED;
+        cllog(c, TP_LOG_ERROR, "BMC %s: session login failed (%s%d); its facts age",
+              b->origin, r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+    }
+    while (b->nwaiting > 0) {
+        waiting_t w = b->waiting[--b->nwaiting];
+        if (b->login == LOGIN_OK)
+            issue_get(b, w.id, w.path);
+        else
+            tp_rf_walk_feed_doc(b->walk, w.id, 401, NULL);
+    }
+    pump(b);
+    return TP_HTTP_DONE;
+}
+
+static void start_login(bmc_t *b)
+{
+    const char *sessions = tp_rf_walk_sessions(b->walk);
+    json_t *req;
+    char *body;
+    b->login = LOGIN_RUNNING;
+    if (!sessions) {
+        b->login = LOGIN_FAILED;
+        cllog(b->c, TP_LOG_ERROR,
+              "BMC %s: no Links.Sessions in the service root; cannot log in", b->origin);
+        return;
+    }
+    req = json_pack("{s:s,s:s}", "UserName", b->cred->username, "Password",
+                    b->cred->password);
+    body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!body || tp_http_request(b->host, TP_HTTP_POST, sessions, body, on_login, b) < 0)
+        b->login = LOGIN_FAILED;
+    if (body) {
+        memset(body, 0, strlen(body));
+        free(body);
+    }
+}
+
+static void pump_once(bmc_t *b)
+{
+    tp_collector_t *c = b->c;
+    for (;;) {
+        const char *path;
+        int id;
+        if (c->cfg->auth == TP_BMC_AUTH_SESSION && b->cred &&
+            tp_rf_walk_root_ok(b->walk) && b->login != LOGIN_OK &&
+            b->login != LOGIN_FAILED) {
+            if (b->login == LOGIN_NONE)
+                start_login(b);
+            if (b->login == LOGIN_RUNNING)
+                return;
+        }
+        id = tp_rf_walk_next(b->walk, &path);
+        if (id < 0)
+            return;
+        issue_get(b, id, path);
+    }
+}
+
+static void pump(bmc_t *b)
+{
+    if (b->pumping) {
+        b->repump = true;
+        return;
+    }
+    b->pumping = true;
+    do {
+        b->repump = false;
+        pump_once(b);
+    } while (b->repump);
+    b->pumping = false;
+    if (!b->finished && b->walk && tp_rf_walk_done(b->walk) && b->login != LOGIN_RUNNING)
+        finish_bmc(b);
+}
+
+static int on_get(void *arg, const tp_http_resp_t *r)
+{
+    get_t *q = arg;
+    bmc_t *b = q->b;
+    tp_collector_t *c = b->c;
+    json_t *doc = NULL;
+    if (r->cancelled || c->closing) {
+        free(q);
+        return TP_HTTP_DONE;
+    }
+    if (r->status == 401 && c->cfg->auth == TP_BMC_AUTH_SESSION && b->cred &&
+        b->nwaiting < MAX_WAITING && (!b->relogged || b->login == LOGIN_RUNNING)) {
+        /* The session timed out: log in again once, then repeat the request. */
+        if (!b->relogged) {
+            b->relogged = true;
+            if (b->login != LOGIN_RUNNING) {
+                b->login = LOGIN_NONE;
+                tp_http_host_set_token(b->host, NULL);
+                start_login(b);
+            }
+        }
+        if (b->login == LOGIN_RUNNING) {
+            b->waiting[b->nwaiting++] = (waiting_t){q->id, q->path};
+            free(q);
+            return TP_HTTP_DONE;
+        }
+    }
+    if (r->status >= 200 && r->status < 300) {
+        doc = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
+        if (!doc && !r->last) /* truncated or garbled: ask again */
+            return TP_HTTP_RETRY;
+    }
+    if (!doc)
+        cllog(c, TP_LOG_DEBUG, "BMC %s: GET %s: %s%d", b->origin, q->path,
+              r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+    tp_rf_walk_feed_doc(b->walk, q->id, r->status, doc);
+    json_decref(doc);
+    free(q);
+    pump(b);
+    return TP_HTTP_DONE;
+}
+
+static void start_bmc(bmc_t *b)
+{
+    b->walk = tp_rf_walk_new();
+    b->finished = b->relogged = false;
+    b->nwaiting = 0;
+    if (b->login == LOGIN_FAILED || b->login == LOGIN_RUNNING)
+        b->login = b->token ? LOGIN_OK : LOGIN_NONE;
+    b->c->active_walks++;
+    if (!b->walk) {
+        cllog(b->c, TP_LOG_ERROR, "out of memory");
+        b->finished = true;
+        b->c->active_walks--;
+        unit_done(b->c);
+        return;
+    }
+    pump(b);
+}
+
+/* Starts walks while there is room; each BMC is one unit of the cycle from the
+ * cycle's start, so the cycle cannot end with walks still waiting. */
+static void start_walks(tp_collector_t *c)
+{
+    while (!c->closing && c->active_walks < c->max_walks && c->next_walk < c->nbmcs)
+        start_bmc(&c->bmcs[c->next_walk++]);
+}
+
+/* ---- attestation
+ * ------------------------------------------------------------------------------ */
+
+static void issue_att(tp_collector_t *c, int n);
+
+static void verify_body(tp_collector_t *c, int n, const char *body, size_t len,
+                        bool may_refresh);
+
+static void fetch_jwks(tp_collector_t *c, vstate_t *vs);
+
+static void att_fail(tp_collector_t *c, int n)
+{
+    (void)n;
+    unit_done(c);
+}
+
+static int stash_push(vstate_t *vs, int n, const char *body, size_t len)
+{
+    if (vs->nstash == vs->cap_stash) {
+        int cap = vs->cap_stash ? 2 * vs->cap_stash : 8;
+        stash_t *p = realloc(vs->stash, (size_t)cap * sizeof *p);
+        if (!p)
+            return -1;
+        vs->stash = p;
+        vs->cap_stash = cap;
+    }
+    vs->stash[vs->nstash].body = malloc(len + 1);
+    if (!vs->stash[vs->nstash].body)
+        return -1;
+    memcpy(vs->stash[vs->nstash].body, body, len);
+    vs->stash[vs->nstash].body[len] = '\0';
+    vs->stash[vs->nstash].len = len;
+    vs->stash[vs->nstash].node = n;
+    vs->nstash++;
+    return 0;
+}
+
+static void verify_body(tp_collector_t *c, int n, const char *body, size_t len,
+                        bool may_refresh)
+{
+    const tp_node_t *nd = &c->f->nodes[n];
+    vstate_t *vs = &c->vs[c->cfg->node_verifier[n]];
+    const tp_verifier_cfg_t *v = vs->cfg;
+    facts_t *nf = &c->facts[n];
+    tp_att_opts_t o;
+    tp_att_result_t res;
+    int rc;
+    tp_att_opts_init(&o);
+    o.algs = v->algs;
+    o.jwks = vs->jwks;
+    o.roots = v->roots;
+    o.issuer = v->issuer;
+    o.verifier = v->name;
+    o.max_age_s = v->max_age_s;
+    o.require = v->require;
+    o.deny_test_keys = !v->allow_test_keys;
+    rc = tp_att_verify(body, len, &o, &res);
+    if (rc == 1 && res.reason == TP_ATT_R_KID_UNKNOWN && may_refresh && v->jwks_url &&
+        now_s() - vs->fetched_at >= v->jwks_refresh_s) {
+        /* A key we have not seen: refetch the JWKS (rate-limited), then decide. */
+        tp_att_result_fini(&res);
+        if (stash_push(vs, n, body, len) == 0) {
+            if (!vs->fetching)
+                fetch_jwks(c, vs);
+            return;
+        }
+        rc = tp_att_verify(body, len, &o, &res);
+    }
+    if (rc == 0) {
+        if (!nf->att.present || res.att.issued_at >= nf->att.issued_at) {
+            att_clear(&nf->att);
+            nf->att = res.att;
+            res.att.verifier = res.att.evidence = NULL;
+        } else {
+            cllog(c, TP_LOG_WARN,
+                  "node %s: verifier %s returned an older result; kept the newer", nd->id,
+                  v->name);
+        }
+        c->stats.nodes_attested++;
+        if (res.test_key)
+            cllog(c, TP_LOG_WARN, "node %s: result signed with a published TEST key",
+                  nd->id);
+    } else {
+        cllog(c, TP_LOG_WARN, "node %s: attestation result from %s rejected: %s: %s",
+              nd->id, v->name, rc == 1 ? tp_att_reason_name(res.reason) : "unusable",
+              res.detail);
+        att_clear(&nf->att);
+        c->stats.nodes_rejected++;
+    }
+    tp_att_result_fini(&res);
+    unit_done(c);
+}
+
+static int on_att(void *arg, const tp_http_resp_t *r)
+{
+    node_rq_t *q = arg;
+    tp_collector_t *c = q->c;
+    int n = q->node;
+    free(q);
+    if (r->cancelled || c->closing)
+        return TP_HTTP_DONE;
+    if (r->status != 200) {
+        cllog(c, TP_LOG_WARN,
+              "node %s: verifier unreachable (%s%d); the last result stands until "
+              "it expires",
+              c->f->nodes[n].id, r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+        att_fail(c, n);
+        return TP_HTTP_DONE;
+    }
+    verify_body(c, n, r->body, r->len, true);
+    return TP_HTTP_DONE;
+}
+
+static void issue_att(tp_collector_t *c, int n)
+{
+    vstate_t *vs = &c->vs[c->cfg->node_verifier[n]];
+    node_rq_t *q = malloc(sizeof *q);
+    char *url = expand(vs->cfg->url, c->f->nodes[n].id, NULL);
+    if (!q || !url || tp_http_request(vs->host, TP_HTTP_GET, url, NULL, on_att, q) < 0) {
+        free(q);
+        free(url);
+        att_fail(c, n);
+        return;
+    }
+    q->c = c;
+    q->node = n;
+    free(url);
+}
+
+static int on_jwks(void *arg, const tp_http_resp_t *r)
+{
+    vstate_t *vs = arg;
+    tp_collector_t *c = vs->c;
+    tp_error_t err = {0};
+    json_t *jwks = NULL;
+    if (r->cancelled || c->closing)
+        return TP_HTTP_DONE;
+    vs->fetching = false;
+    if (r->status == 200)
+        jwks = tp_jwks_parse(r->body, r->len, vs->cfg->jwks_url, &err);
+    if (jwks) {
+        json_decref(vs->jwks);
+        vs->jwks = jwks;
+    } else {
+        cllog(c, TP_LOG_ERROR, "verifier %s: JWKS %s unusable (%s)", vs->cfg->name,
+              vs->cfg->jwks_url,
+              r->status == 200 ? err.text : (r->error ? r->error : "HTTP error"));
+    }
+    /* Nodes that waited for keys, then bodies that waited for a refresh. */
+    while (vs->nwaiting > 0) {
+        int n = vs->waiting[--vs->nwaiting];
+        if (vs->jwks)
+            issue_att(c, n);
+        else
+            att_fail(c, n);
+    }
+    while (vs->nstash > 0) {
+        stash_t st = vs->stash[--vs->nstash];
+        verify_body(c, st.node, st.body, st.len, false);
+        free(st.body);
+    }
+    return TP_HTTP_DONE;
+}
+
+static void fetch_jwks(tp_collector_t *c, vstate_t *vs)
+{
+    vs->fetching = true;
+    vs->fetched_at = now_s();
+    if (tp_http_request(vs->host, TP_HTTP_GET, vs->cfg->jwks_url, NULL, on_jwks, vs) <
+        0) {
+        tp_http_resp_t r = {
+            0, "cannot queue the JWKS request", "", 0, NULL, NULL, 0, true, false};
+        (void)c;
+        on_jwks(vs, &r);
+    }
+}
+
+static void start_att(tp_collector_t *c, int n)
+{
+    vstate_t *vs = &c->vs[c->cfg->node_verifier[n]];
+    c->units++;
+    if (!vs->jwks) {
+        if (vs->nwaiting == vs->cap_waiting) {
+            int cap = vs->cap_waiting ? 2 * vs->cap_waiting : 64;
+            int *p = realloc(vs->waiting, (size_t)cap * sizeof *p);
+            if (!p) {
+                att_fail(c, n);
+                return;
+            }
+            vs->waiting = p;
+            vs->cap_waiting = cap;
+        }
+        vs->waiting[vs->nwaiting++] = n;
+        if (!vs->fetching)
+            fetch_jwks(c, vs);
+        return;
+    }
+    issue_att(c, n);
+}
+
+/* ---- telemetry
+ * -------------------------------------------------------------------------------- */
+
+static int on_tel(void *arg, const tp_http_resp_t *r)
+{
+    node_rq_t *q = arg;
+    tp_collector_t *c = q->c;
+    int n = q->node;
+    facts_t *nf;
+    tp_dcgm_t d;
+    tp_error_t err = {0};
+    free(q);
+    if (r->cancelled || c->closing)
+        return TP_HTTP_DONE;
+    nf = &c->facts[n];
+    if (r->status == 200 && tp_dcgm_parse(r->body, r->len, &d, &err) == 0) {
+        tp_dcgm_fini(&nf->tel);
+        nf->tel = d;
+        nf->has_tel = true;
+    } else {
+        cllog(c, TP_LOG_DEBUG, "node %s: dcgm-exporter: %s", c->f->nodes[n].id,
+              r->status == 200 ? err.text : (r->error ? r->error : "HTTP error"));
+        tp_dcgm_fini(&nf->tel);
+        nf->has_tel = false;
+    }
+    unit_done(c);
+    return TP_HTTP_DONE;
+}
+
+static void start_tel(tp_collector_t *c, int n)
+{
+    int bi = c->node_bmc[n];
+    node_rq_t *q = malloc(sizeof *q);
+    char *url =
+        expand(c->cfg->telemetry, c->f->nodes[n].id, bi >= 0 ? c->bmcs[bi].hostport : "");
+    c->units++;
+    if (!q || !url ||
+        tp_http_request(c->tel_host, TP_HTTP_GET, url, NULL, on_tel, q) < 0) {
+        free(q);
+        free(url);
+        unit_done(c);
+        return;
+    }
+    q->c = c;
+    q->node = n;
+    free(url);
+}
+
+/* ---- life cycle
+ * --------------------------------------------------------------------------------- */
+
+static int find_bmc(const tp_collector_t *c, const char *origin)
+{
+    for (int i = 0; i < c->nbmcs; i++)
+        if (!strcmp(c->bmcs[i].origin, origin))
+            return i;
+    return -1;
+}
+
+static void free_all(tp_collector_t *c)
+{
+    for (int i = 0; i < c->nbmcs; i++) {
+        bmc_t *b = &c->bmcs[i];
+        free(b->origin);
+        free(b->hostport);
+        free(b->nodes);
+        tp_rf_walk_free(b->walk);
+        free(b->token);
+        free(b->session_uri);
+    }
+    free(c->bmcs);
+    for (int i = 0; c->vs && i < c->cfg->nverifiers; i++) {
+        vstate_t *vs = &c->vs[i];
+        json_decref(vs->jwks);
+        free(vs->waiting);
+        for (int k = 0; k < vs->nstash; k++)
+            free(vs->stash[k].body);
+        free(vs->stash);
+    }
+    free(c->vs);
+    for (int n = 0; c->facts && n < c->f->nnodes; n++) {
+        att_clear(&c->facts[n].att);
+        tp_dcgm_fini(&c->facts[n].tel);
+    }
+    free(c->facts);
+    free(c->node_bmc);
+    tp_state_free(c->state);
+    free(c);
+}
+
+tp_collector_t *tp_collector_new(uv_loop_t *loop, const tp_fleet_t *f,
+                                 const tp_collect_cfg_t *cfg, tp_error_t *err)
+{
+    tp_collector_t *c = calloc(1, sizeof *c);
+    tp_error_clear(err);
+    if (!c) {
+        tp_error_set(err, TP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->loop = loop;
+    c->f = f;
+    c->cfg = cfg;
+    c->facts = calloc((size_t)f->nnodes + 1, sizeof *c->facts);
+    c->node_bmc = malloc(((size_t)f->nnodes + 1) * sizeof *c->node_bmc);
+    c->bmcs = calloc((size_t)f->nnodes + 1, sizeof *c->bmcs);
+    c->vs = calloc((size_t)cfg->nverifiers + 1, sizeof *c->vs);
+    c->state = tp_state_new_empty(f);
+    if (!c->facts || !c->node_bmc || !c->bmcs || !c->vs || !c->state)
+        goto nomem;
+    c->http = tp_http_new(loop, cfg->global_concurrency, cfg->backoff_ms,
+                          cfg->backoff_max_ms, cfg->max_body, cfg->seed, err);
+    if (!c->http)
+        goto fail;
+    for (int n = 0; n < f->nnodes; n++) {
+        const tp_node_t *nd = &f->nodes[n];
+        char *origin = NULL, *hostport = NULL;
+        int bi;
+        facts_init(&c->facts[n]);
+        c->node_bmc[n] = -1;
+        if (!nd->bmc_url)
+            continue;
+        if (split_origin(nd->bmc_url, &origin, &hostport) < 0) {
+            tp_error_set(err, TP_EINVAL, "node %s: bmc.url \"%s\" has no host", nd->id,
+                         nd->bmc_url);
+            goto fail;
+        }
+        bi = find_bmc(c, origin);
+        if (bi < 0) {
+            bmc_t *b = &c->bmcs[c->nbmcs];
+            const tp_credential_t *cred =
+                cfg->node_cred[n] >= 0 ? &cfg->creds[cfg->node_cred[n]] : NULL;
+            tp_http_host_opts_t o = {cfg->bmc_concurrency,
+                                     cfg->timeout_ms,
+                                     cfg->connect_timeout_ms,
+                                     cfg->retries,
+                                     cfg->ca_file,
+                                     nd->bmc_insecure,
+                                     NULL,
+                                     NULL};
+            if (cfg->auth == TP_BMC_AUTH_BASIC && cred) {
+                o.user = cred->username;
+                o.password = cred->password;
+            }
+            b->c = c;
+            b->origin = origin;
+            b->hostport = hostport;
+            b->cred = cfg->auth == TP_BMC_AUTH_NONE ? NULL : cred;
+            b->nodes = malloc(sizeof *b->nodes);
+            b->host = tp_http_host_new(c->http, origin, &o);
+            if (!b->nodes || !b->host)
+                goto nomem;
+            bi = c->nbmcs++;
+            if (nd->bmc_insecure)
+                cllog(c, TP_LOG_WARN,
+                      "TLS VERIFICATION IS OFF for BMC %s (node %s sets bmc.insecure): "
+                      "anyone on "
+                      "the path can forge its facts",
+                      origin, nd->id);
+        } else {
+            int *p = realloc(c->bmcs[bi].nodes, (size_t)(c->bmcs[bi].nnodes + 1) *
+                                                    sizeof *c->bmcs[bi].nodes);
+            free(origin);
+            free(hostport);
+            if (!p)
+                goto nomem;
+            c->bmcs[bi].nodes = p;
+        }
+        c->bmcs[bi].nodes[c->bmcs[bi].nnodes++] = n;
+        c->node_bmc[n] = bi;
+    }
+    for (int i = 0; i < cfg->nverifiers; i++) {
+        const tp_verifier_cfg_t *v = &cfg->verifiers[i];
+        tp_http_host_opts_t o = {v->concurrency,
+                                 cfg->timeout_ms,
+                                 cfg->connect_timeout_ms,
+                                 cfg->retries,
+                                 v->ca_file ? v->ca_file : cfg->ca_file,
+                                 v->insecure,
+                                 NULL,
+                                 NULL};
+        c->vs[i].c = c;
+        c->vs[i].cfg = v;
+        c->vs[i].jwks = json_incref(v->jwks);
+        c->vs[i].host = tp_http_host_new(c->http, "", &o);
+        if (!c->vs[i].host)
+            goto nomem;
+        if (v->insecure)
+            cllog(c, TP_LOG_WARN, "TLS VERIFICATION IS OFF for verifier %s (insecure)",
+                  v->name);
+    }
+    if (cfg->telemetry) {
+        tp_http_host_opts_t o = {
+            256, cfg->timeout_ms, cfg->connect_timeout_ms, 0, cfg->ca_file, false, NULL,
+            NULL};
+        if (!(c->tel_host = tp_http_host_new(c->http, "", &o)))
+            goto nomem;
+    }
+    c->max_walks = cfg->global_concurrency / cfg->bmc_concurrency;
+    if (c->max_walks < 1)
+        c->max_walks = 1;
+    uv_timer_init(loop, &c->defer);
+    c->defer.data = c;
+    return c;
+nomem:
+    tp_error_set(err, TP_ENOMEM, "out of memory");
+fail:
+    if (c->http) {
+        /* Nothing was started: the client closes without callbacks into c. */
+        tp_http_close(c->http, NULL, NULL);
+        c->http = NULL;
+    }
+    free_all(c);
+    return NULL;
+}
+
+void tp_collector_set_log(tp_collector_t *c, tp_log_fn fn, void *arg)
+{
+    c->log = fn;
+    c->log_arg = arg;
+}
+
+int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg)
+{
+    if (c->running || c->closing)
+        return TP_EINVAL;
+    c->running = true;
+    c->done = done;
+    c->done_arg = arg;
+    memset(&c->stats, 0, sizeof c->stats);
+    tp_http_stats_reset(c->http);
+    c->cycle_start = uv_hrtime();
+    c->units = 1 + c->nbmcs; /* one held until everything is started */
+    c->next_walk = 0;
+    c->active_walks = 0;
+    start_walks(c);
+    for (int n = 0; n < c->f->nnodes; n++) {
+        if (c->cfg->node_verifier[n] >= 0)
+            start_att(c, n);
+        if (c->tel_host && c->node_bmc[n] >= 0)
+            start_tel(c, n);
+    }
+    unit_done(c);
+    return 0;
+}
+
+const tp_state_t *tp_collector_state(const tp_collector_t *c)
+{
+    return c->state;
+}
+
+const tp_collect_stats_t *tp_collector_stats(const tp_collector_t *c)
+{
+    return &c->stats;
+}
+
+const tp_dcgm_t *tp_collector_telemetry(const tp_collector_t *c, int node)
+{
+    if (node < 0 || node >= c->f->nnodes || !c->facts[node].has_tel)
+        return NULL;
+    return &c->facts[node].tel;
+}
+
+static void defer_closed(uv_handle_t *h)
+{
+    tp_collector_t *c = h->data;
+    void (*done)(void *) = c->close_done;
+    void *arg = c->close_arg;
+    free_all(c);
+    if (done)
+        done(arg);
+}
+
+static void http_closed(void *arg)
+{
+    tp_collector_t *c = arg;
+    uv_close((uv_handle_t *)&c->defer, defer_closed);
+}
+
+static void logout_done(tp_collector_t *c)
+{
+    if (--c->logouts == 0)
+        tp_http_close(c->http, http_closed, c);
+}
+
+static int on_logout(void *arg, const tp_http_resp_t *r)
+{
+    bmc_t *b = arg;
+    if (!r->cancelled && r->status != 200 && r->status != 204)
+        cllog(b->c, TP_LOG_WARN, "BMC %s: session logout failed (%s%d)", b->origin,
+              r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+    logout_done(b->c);
+    return TP_HTTP_DONE;
+}
+
+void tp_collector_close(tp_collector_t *c, void (*done)(void *arg), void *arg)
+{
+    c->closing = true;
+    c->close_done = done;
+    c->close_arg = arg;
+    uv_timer_stop(&c->defer);
+    c->logouts = 1;
+    for (int i = 0; i < c->nbmcs; i++) {
+        bmc_t *b = &c->bmcs[i];
+        if (b->token && b->session_uri) {
+            c->logouts++;
+            if (tp_http_request(b->host, TP_HTTP_DELETE, b->session_uri, NULL, on_logout,
+                                b) < 0)
+                c->logouts--;
+        }
+    }
+    logout_done(c);
+}

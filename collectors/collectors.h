@@ -1,0 +1,331 @@
+/*
+ * collectors/collectors.h — the collectors' contract: turn BMCs (Redfish),
+ * verifiers (signed attestation results) and GPU exporters (dcgm-exporter) into
+ * the observed state of docs/formats.md, without ever widening what a node is
+ * eligible for.
+ *
+ * Four layers, each usable alone:
+ *   - pure readers of outside input, no I/O: the Redfish walk (JSON documents →
+ *     facts), the attestation-result verifier (token bytes + pinned keys →
+ *     normalised attestation), the Prometheus-text parser, ISO country codes;
+ *   - the configuration: the fleet file's "collectors" section, validated
+ *     strictly (tp_collect_config_load);
+ *   - the collector: one libuv loop drives libcurl's multi-socket interface;
+ *     per-BMC and global concurrency limits, per-request timeouts, jittered
+ *     exponential backoff, Redfish sessions, a staleness clock per fact;
+ *   - tp_state_t out (see model/state_json.h to write it).
+ *
+ * Only collectors/ includes curl.h. Facts that are missing, null, malformed or
+ * from a failed request are "unknown" (NAN, -1, ""), never zero.
+ */
+#ifndef TP_COLLECTORS_H
+#define TP_COLLECTORS_H
+
+#include "model/model.h"
+#include "util/error.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* ---- ISO 3166 ------------------------------------------------------------------- */
+
+/* "DE", "de", "DEU" → "DE" (an assigned alpha-2 code). 0, or -1 when `in` is
+ * not an ISO 3166-1 alpha-2/alpha-3 code (out is then ""). Names ("Germany")
+ * are not guessed at. */
+int tp_country_normalise(const char *in, char out[3]);
+
+/* ---- Redfish: JSON documents → facts (no I/O) ------------------------------------ */
+
+typedef enum {
+    TP_RF_CAP_UNKNOWN = 0, /* no source said anything */
+    TP_RF_CAP_NONE,        /* a source says capping is off (disabled, 0, null limit) */
+    TP_RF_CAP_SET          /* a power limit is in force */
+} tp_rf_cap_state_t;
+
+typedef enum {
+    TP_RF_SRC_NONE = 0,
+    TP_RF_SRC_CONTROL, /* Controls members with ControlType Power */
+    TP_RF_SRC_ENV,     /* EnvironmentMetrics PowerLimitWatts / PowerWatts */
+    TP_RF_SRC_LEGACY,  /* Power.PowerControl[] */
+    TP_RF_SRC_SENSOR   /* Sensors members with ReadingType Power */
+} tp_rf_source_t;
+
+const char *tp_rf_source_name(tp_rf_source_t s); /* "control", …, "none" */
+
+/* What one ComputerSystem of a BMC says about its node. */
+typedef struct {
+    char system_id[64];
+    tp_rf_cap_state_t cap_state;
+    double cap_w; /* with TP_RF_CAP_SET, else NAN */
+    tp_rf_source_t cap_source;
+    double draw_w; /* NAN when unknown */
+    tp_rf_source_t draw_source;
+    int gpus;          /* ProcessorType GPU present; -1 unknown */
+    int gpus_healthy;  /* of those, Status.Health "OK"; -1 unknown */
+    bool gpus_partial; /* a processor member failed: the counts are lower bounds */
+    char gpu_model[64];
+    char country[3]; /* ISO alpha-2, "" unknown */
+} tp_rf_facts_t;
+
+/* A walk of one BMC's tree by following @odata.id links from /redfish/v1. The
+ * walk hands out paths to GET and is fed their responses, in any order, so the
+ * same code runs on the HTTP transport and on a mockup directory. Bounded: at
+ * most TP_RF_MAX_REQUESTS requests per walk. */
+typedef struct tp_rf_walk tp_rf_walk_t;
+#define TP_RF_MAX_REQUESTS 512
+
+tp_rf_walk_t *tp_rf_walk_new(void); /* NULL on ENOMEM */
+void tp_rf_walk_free(tp_rf_walk_t *w);
+/* The next request: returns its id (≥ 0) and sets *path (an absolute path on the
+ * BMC, "/redfish/v1/…", borrowed until the walk is freed); -1 when nothing is
+ * ready now (waiting for responses, or done). */
+int tp_rf_walk_next(tp_rf_walk_t *w, const char **path);
+/* The response to request `id`: HTTP status (0: transport failure), body. */
+void tp_rf_walk_feed(tp_rf_walk_t *w, int id, int status, const char *body, size_t len);
+/* Same, with the body already parsed (borrowed; NULL: not JSON). */
+void tp_rf_walk_feed_doc(tp_rf_walk_t *w, int id, int status, const json_t *doc);
+bool tp_rf_walk_done(const tp_rf_walk_t *w);
+/* Links.Sessions of the service root (borrowed), NULL when not (yet) known. */
+const char *tp_rf_walk_sessions(const tp_rf_walk_t *w);
+/* Whether the root arrived (a BMC that fails it is unreachable). */
+bool tp_rf_walk_root_ok(const tp_rf_walk_t *w);
+int tp_rf_walk_requests(const tp_rf_walk_t *w); /* issued so far */
+int tp_rf_walk_failures(const tp_rf_walk_t *w); /* responses that were not usable */
+int tp_rf_walk_nsystems(const tp_rf_walk_t *w);
+/* Facts of the system whose Id is system_id (NULL: the BMC's only system).
+ * TP_ENOENT when there is no such system, TP_EINVAL when system_id is NULL and
+ * the BMC has several; err says which. On error *out holds unknowns. */
+int tp_rf_walk_facts(const tp_rf_walk_t *w, const char *system_id, tp_rf_facts_t *out,
+                     tp_error_t *err);
+void tp_rf_facts_init(tp_rf_facts_t *f); /* everything unknown */
+
+/* ---- attestation results ------------------------------------------------------------
+ */
+
+/* Signature algorithms a verifier may be allowed (bitmask of 1u << TP_JWS_*).
+ * Symmetric algorithms and "none" are not representable. */
+typedef enum {
+    TP_JWS_ES256 = 0,
+    TP_JWS_ES384,
+    TP_JWS_ES512,
+    TP_JWS_PS256,
+    TP_JWS_PS384,
+    TP_JWS_PS512,
+    TP_JWS_RS256,
+    TP_JWS_RS384,
+    TP_JWS_RS512,
+    TP_JWS_COUNT
+} tp_jws_alg_t;
+#define TP_JWS_ALL ((1u << TP_JWS_COUNT) - 1)
+const char *tp_jws_alg_name(tp_jws_alg_t a);
+int tp_jws_alg_parse(const char *s); /* tp_jws_alg_t or -1 */
+
+/* Why a result was rejected; names are stable ("sig_invalid", …). */
+#define TP_ATT_REASON_MAP(X)                                                             \
+    X(OK, "accepted")                                                                    \
+    X(MALFORMED, "malformed")                                                            \
+    X(ALG_REJECTED, "alg_rejected")                                                      \
+    X(KID_UNKNOWN, "kid_unknown")                                                        \
+    X(KID_MISSING, "kid_missing")                                                        \
+    X(HEADER_KEY_UNTRUSTED, "header_key_untrusted")                                      \
+    X(KEY_MISMATCH, "key_alg_mismatch")                                                  \
+    X(TEST_KEY, "test_key")                                                              \
+    X(SIG_INVALID, "sig_invalid")                                                        \
+    X(CLAIMS_INVALID, "claims_invalid")                                                  \
+    X(EXPIRED, "expired")                                                                \
+    X(FUTURE, "issued_in_future")                                                        \
+    X(ISSUER, "issuer_mismatch")                                                         \
+    X(DIGEST, "digest_mismatch")                                                         \
+    X(NONCE, "nonce_mismatch")                                                           \
+    X(TEST_TEE, "test_tee")
+
+typedef enum {
+#define TP_ATT_R_ENUM(n, s) TP_ATT_R_##n,
+    TP_ATT_REASON_MAP(TP_ATT_R_ENUM)
+#undef TP_ATT_R_ENUM
+        TP_ATT_R_COUNT
+} tp_att_reason_t;
+const char *tp_att_reason_name(tp_att_reason_t r);
+
+/* Components a node's result must carry (bitmask); a missing one counts "none". */
+#define TP_ATT_REQ_CPU 1u
+#define TP_ATT_REQ_GPU 2u
+
+typedef struct {
+    unsigned algs;        /* allowed algorithms; 0 = none allowed */
+    const json_t *jwks;   /* borrowed: {"keys": [JWK, …]} (public keys) */
+    void *roots;          /* borrowed X509_STORE * for header x5c chains, or NULL */
+    const char *issuer;   /* pinned "iss", or NULL */
+    const char *verifier; /* name written into the result, or NULL */
+    int64_t now;          /* Unix seconds */
+    int64_t skew_s;       /* tolerated clock skew (60) */
+    int64_t max_age_s;    /* lifetime cap and expiry of results without exp (3600) */
+    unsigned require;     /* TP_ATT_REQ_* */
+    bool deny_test_keys;  /* reject the published test keys (production) */
+} tp_att_opts_t;
+
+void tp_att_opts_init(tp_att_opts_t *o); /* algs all, skew 60, max age 3600, now time() */
+
+typedef struct {
+    tp_att_reason_t reason; /* TP_ATT_R_OK when accepted */
+    char detail[256];       /* human-readable, no secrets */
+    tp_attestation_t
+        att;        /* when accepted; verifier/evidence owned (tp_att_result_fini) */
+    char kid[128];  /* the key used, when known */
+    bool test_key;  /* signed by a published test key */
+    int components; /* submodules (EAR) or GPU tokens (NRAS) appraised */
+} tp_att_result_t;
+
+/* Verifies a body from a verifier: a compact JWS, a JSON object carrying one
+ * ("token", "jwt", "ear", "eat", "attestation_result"), or NVIDIA NRAS's
+ * [["JWT", overall], {"GPU-0": token, …}]. Returns 0 when accepted, 1 when
+ * rejected (res->reason, res->detail), TP_EINVAL when the body is none of the
+ * three forms (detail in res->detail), TP_ENOMEM. res must be fini'ed. */
+int tp_att_verify(const char *body, size_t len, const tp_att_opts_t *o,
+                  tp_att_result_t *res);
+void tp_att_result_fini(tp_att_result_t *res);
+
+/* Parses a JWKS file's text ({"keys": […]}, or a single JWK, which is wrapped).
+ * Private members are refused. New reference or NULL with err set. */
+json_t *tp_jwks_parse(const char *text, size_t len, const char *name, tp_error_t *err);
+/* Loads PEM certificates into a new X509_STORE (returned as void *). */
+void *tp_att_roots_load(const char *path, tp_error_t *err);
+void tp_att_roots_free(void *roots);
+/* JSON of the FORMATS.md attestation object (new reference). */
+json_t *tp_attestation_to_json(const tp_attestation_t *a);
+/* "sha256:<hex>" of data into out (≥ 72 bytes). */
+void tp_sha256_tag(const void *data, size_t len, char out[72]);
+
+/* ---- dcgm-exporter (Prometheus text) ------------------------------------------------
+ */
+
+typedef struct {
+    int gpu; /* the "gpu" label */
+    char uuid[64], model[96];
+    double power_w, util_pct, fb_free_mib, fb_used_mib; /* NAN when absent */
+} tp_dcgm_gpu_t;
+
+typedef struct {
+    char hostname[128];  /* Hostname= or hostname= label; "" when none */
+    tp_dcgm_gpu_t *gpus; /* ordered by gpu index */
+    int ngpus;
+    int samples, bad_lines;
+} tp_dcgm_t;
+
+#define TP_DCGM_MAX_GPUS 64
+/* Parses an exposition. Lines that are not well formed are counted and skipped;
+ * TP_EINVAL only when nothing usable is found in a non-empty text. */
+int tp_dcgm_parse(const char *text, size_t len, tp_dcgm_t *out, tp_error_t *err);
+void tp_dcgm_fini(tp_dcgm_t *d);
+
+/* ---- configuration -------------------------------------------------------------------
+ */
+
+typedef enum {
+    TP_BMC_AUTH_SESSION = 0,
+    TP_BMC_AUTH_BASIC,
+    TP_BMC_AUTH_NONE
+} tp_bmc_auth_t;
+
+typedef struct {
+    char *name;
+    char *username, *password; /* from the credentials file; never logged */
+} tp_credential_t;
+
+typedef struct {
+    char *name;
+    char *url;       /* template: {node} is replaced by the URL-escaped node id */
+    char *jwks_file; /* one of jwks_file / jwks_url */
+    char *jwks_url;
+    json_t *jwks; /* loaded from jwks_file at load time; NULL for jwks_url */
+    unsigned algs;
+    char *issuer;     /* NULL: not pinned */
+    char *roots_file; /* PEM trust anchors for header x5c, or NULL */
+    void *roots;      /* X509_STORE *, or NULL */
+    char *ca_file;    /* TLS CA for this verifier; NULL: the global one */
+    bool insecure;    /* TLS verification off (logged loudly) */
+    unsigned require; /* TP_ATT_REQ_* */
+    int64_t max_age_s;
+    int64_t jwks_refresh_s; /* at most one refetch per this many seconds (60) */
+    int concurrency;
+    bool allow_test_keys;
+} tp_verifier_cfg_t;
+
+typedef struct {
+    tp_credential_t *creds;
+    int ncreds;
+    tp_verifier_cfg_t *verifiers;
+    int nverifiers;
+    tp_bmc_auth_t auth;
+    int bmc_concurrency;    /* per BMC (2) */
+    int global_concurrency; /* all requests in flight (1024) */
+    int timeout_ms;         /* per request (10000) */
+    int connect_timeout_ms; /* (3000) */
+    int retries;            /* after the first attempt (2) */
+    int backoff_ms;         /* first backoff; doubles, ±50% jitter (200) */
+    int backoff_max_ms;     /* (5000) */
+    int interval_s;         /* continuous mode: one cycle per interval (60) */
+    int stale_after_s;      /* a BMC fact older than this becomes unknown (300) */
+    long max_body;          /* bytes per response (4 MiB) */
+    char *ca_file;          /* TLS CA file; NULL: the system's */
+    char *telemetry;        /* dcgm-exporter URL template, or NULL */
+    char **node_system;     /* [node] Redfish System Id, or NULL */
+    int nnodes;
+    uint64_t seed; /* jitter */
+    /* index into creds / verifiers per node, -1 when the node has none */
+    int *node_cred, *node_verifier;
+} tp_collect_cfg_t;
+
+/* Validates f->collectors against the schema of docs/collectors.md (unknown keys
+ * are errors), loads credentials files and JWKS files (relative paths are
+ * relative to the fleet file), and checks that every node's bmc.credentials and
+ * verifier name resolve. A fleet without a collectors section gets the defaults
+ * and fails if any node names credentials or a verifier. */
+int tp_collect_config_load(const tp_fleet_t *f, tp_collect_cfg_t **out, tp_error_t *err);
+void tp_collect_config_free(tp_collect_cfg_t *c);
+
+/* ---- the collector ------------------------------------------------------------------
+ */
+
+typedef enum { TP_LOG_DEBUG, TP_LOG_INFO, TP_LOG_WARN, TP_LOG_ERROR } tp_log_level_t;
+typedef void (*tp_log_fn)(void *arg, tp_log_level_t level, const char *msg);
+
+typedef struct {
+    double wall_s;        /* the last cycle */
+    int bmcs, bmcs_ok;    /* BMCs walked / whose root answered */
+    int nodes_attested;   /* accepted results this cycle */
+    int nodes_rejected;   /* results fetched but rejected */
+    uint64_t requests;    /* HTTP attempts */
+    uint64_t failures;    /* attempts that failed (transport, 5xx, 4xx) */
+    uint64_t retries;     /* attempts that were retries */
+    uint64_t bytes;       /* response bodies */
+    double latency_sum_s; /* sum of attempt durations */
+    int max_inflight;
+} tp_collect_stats_t;
+
+typedef struct tp_collector tp_collector_t;
+typedef void (*tp_collect_done_fn)(tp_collector_t *c, void *arg);
+
+/* A collector for fleet f with config cfg (both borrowed for its lifetime) on
+ * loop. NULL with err set on failure (curl or ENOMEM). */
+tp_collector_t *tp_collector_new(uv_loop_t *loop, const tp_fleet_t *f,
+                                 const tp_collect_cfg_t *cfg, tp_error_t *err);
+void tp_collector_set_log(tp_collector_t *c, tp_log_fn fn, void *arg);
+/* Starts one cycle; done is called on the loop when every BMC walk, attestation
+ * fetch and scrape has finished or failed. TP_EINVAL when a cycle is running. */
+int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg);
+/* The state as of the last finished cycle: facts older than stale_after_s are
+ * unknown; attestations keep their own expiry. Borrowed until the next cycle
+ * ends or the collector is closed. */
+const tp_state_t *tp_collector_state(const tp_collector_t *c);
+const tp_collect_stats_t *tp_collector_stats(const tp_collector_t *c);
+/* GPU telemetry of node n from the last cycle, or NULL. */
+const tp_dcgm_t *tp_collector_telemetry(const tp_collector_t *c, int node);
+/* Logs out of every Redfish session (DELETE), then releases everything; done
+ * (may be NULL) is called once all handles are closed. The collector must not
+ * be used afterwards. A running cycle is abandoned. */
+void tp_collector_close(tp_collector_t *c, void (*done)(void *arg), void *arg);
+
+#endif

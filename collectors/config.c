@@ -1,0 +1,510 @@
+/*
+ * collectors/config.c — the fleet file's "collectors" section: credentials
+ * files, verifiers (URL template, pinned JWKS, allowed algorithms, trust
+ * anchors), BMC polling limits, TLS and telemetry. Parsed strictly and
+ * all-or-nothing: unknown keys, bad ranges, dangling names and unreadable files
+ * are errors that name the JSON path. Schema: docs/collectors.md.
+ */
+#include "collectors/collectors.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_FILE (4u << 20)
+
+static void cfg_init(tp_collect_cfg_t *c)
+{
+    c->auth = TP_BMC_AUTH_SESSION;
+    c->bmc_concurrency = 2;
+    c->global_concurrency = 1024;
+    c->timeout_ms = 10000;
+    c->connect_timeout_ms = 3000;
+    c->retries = 2;
+    c->backoff_ms = 200;
+    c->backoff_max_ms = 5000;
+    c->interval_s = 60;
+    c->stale_after_s = 300;
+    c->max_body = 4L << 20;
+    c->seed = 1;
+}
+
+void tp_collect_config_free(tp_collect_cfg_t *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->ncreds; i++) {
+        free(c->creds[i].name);
+        free(c->creds[i].username);
+        if (c->creds[i].password) {
+            memset(c->creds[i].password, 0, strlen(c->creds[i].password));
+            free(c->creds[i].password);
+        }
+    }
+    free(c->creds);
+    for (int i = 0; i < c->nverifiers; i++) {
+        tp_verifier_cfg_t *v = &c->verifiers[i];
+        free(v->name);
+        free(v->url);
+        free(v->jwks_file);
+        free(v->jwks_url);
+        json_decref(v->jwks);
+        free(v->issuer);
+        free(v->roots_file);
+        tp_att_roots_free(v->roots);
+        free(v->ca_file);
+    }
+    free(c->verifiers);
+    free(c->ca_file);
+    free(c->telemetry);
+    for (int i = 0; c->node_system && i < c->nnodes; i++)
+        free(c->node_system[i]);
+    free(c->node_system);
+    free(c->node_cred);
+    free(c->node_verifier);
+    free(c);
+}
+
+/* A relative path is relative to the directory of the fleet file. */
+static char *resolve(const tp_fleet_t *f, const char *path)
+{
+    const char *slash = f->source ? strrchr(f->source, '/') : NULL;
+    size_t dl;
+    char *out;
+    if (path[0] == '/' || !slash)
+        return strdup(path);
+    dl = (size_t)(slash - f->source) + 1;
+    out = malloc(dl + strlen(path) + 1);
+    if (out) {
+        memcpy(out, f->source, dl);
+        strcpy(out + dl, path);
+    }
+    return out;
+}
+
+/* Reads a whole (small) file; caller frees. */
+static char *slurp(const char *path, size_t *len, tp_error_t *err)
+{
+    FILE *fp = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    if (!fp) {
+        tp_error_set(err, TP_EIO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        size_t r;
+        if (n + 4096 + 1 > cap) {
+            char *nb;
+            cap = cap ? 2 * cap : 8192;
+            nb = realloc(buf, cap);
+            if (!nb) {
+                tp_error_set(err, TP_ENOMEM, "%s: out of memory", path);
+                goto fail;
+            }
+            buf = nb;
+        }
+        r = fread(buf + n, 1, cap - n - 1, fp);
+        n += r;
+        if (n > MAX_FILE) {
+            tp_error_set(err, TP_ERANGE, "%s: larger than %u bytes", path, MAX_FILE);
+            goto fail;
+        }
+        if (r == 0)
+            break;
+    }
+    if (ferror(fp)) {
+        tp_error_set(err, TP_EIO, "%s: read error", path);
+        goto fail;
+    }
+    fclose(fp);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+fail:
+    fclose(fp);
+    free(buf);
+    return NULL;
+}
+
+static int bad(tp_error_t *err, const tp_fleet_t *f, const char *path, const char *fmt,
+               ...) __attribute__((format(printf, 4, 5)));
+static int bad(tp_error_t *err, const tp_fleet_t *f, const char *path, const char *fmt,
+               ...)
+{
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return tp_error_set(err, TP_EINVAL, "%s: %s: %s", f->source ? f->source : "fleet",
+                        path, msg);
+}
+
+static int unpack(tp_error_t *err, const tp_fleet_t *f, const char *path, json_t *v,
+                  const char *fmt, ...)
+{
+    json_error_t je;
+    va_list ap;
+    int rc;
+    if (!json_is_object(v))
+        return bad(err, f, path, "expected an object");
+    va_start(ap, fmt);
+    rc = json_vunpack_ex(v, &je, JSON_STRICT, fmt, ap);
+    va_end(ap);
+    if (rc < 0)
+        return bad(err, f, path, "%s", je.text);
+    return 0;
+}
+
+static bool http_url(const char *u)
+{
+    return u && (!strncmp(u, "https://", 8) || !strncmp(u, "http://", 7)) &&
+           !strchr(u, ' ');
+}
+
+static int range(tp_error_t *err, const tp_fleet_t *f, const char *path, const char *key,
+                 json_int_t v, json_int_t lo, json_int_t hi, int *out)
+{
+    if (v < lo || v > hi)
+        return bad(err, f, path, "%s %lld is outside [%lld, %lld]", key, (long long)v,
+                   (long long)lo, (long long)hi);
+    *out = (int)v;
+    return 0;
+}
+
+static int load_creds(const tp_fleet_t *f, tp_collect_cfg_t *c, json_t *creds,
+                      tp_error_t *err)
+{
+    const char *name;
+    json_t *v;
+    if (!json_is_object(creds))
+        return bad(err, f, "$.collectors.credentials", "expected an object");
+    c->creds = calloc(json_object_size(creds) + 1, sizeof *c->creds);
+    if (!c->creds)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    json_object_foreach (creds, name, v) {
+        char path[256], *file = NULL, *text;
+        const char *fname = NULL, *user = NULL, *pass = NULL;
+        tp_credential_t *cr = &c->creds[c->ncreds];
+        json_t *doc;
+        json_error_t je;
+        size_t len;
+        snprintf(path, sizeof path, "$.collectors.credentials.%s", name);
+        if (unpack(err, f, path, v, "{s:s}", "file", &fname) < 0)
+            return err->code;
+        cr->name = strdup(name);
+        c->ncreds++;
+        file = resolve(f, fname);
+        if (!cr->name || !file) {
+            free(file);
+            return tp_error_set(err, TP_ENOMEM, "out of memory");
+        }
+        text = slurp(file, &len, err);
+        if (!text) {
+            free(file);
+            return err->code;
+        }
+        doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+        memset(text, 0, len);
+        free(text);
+        if (!doc || json_unpack_ex(doc, &je, JSON_STRICT, "{s:s,s:s}", "username", &user,
+                                   "password", &pass) < 0) {
+            /* je.text may quote the file; say only where. */
+            tp_error_set(err, TP_EINVAL,
+                         "%s (%s): a credentials file holds exactly {\"username\": …, "
+                         "\"password\": …}",
+                         file, path);
+            json_decref(doc);
+            free(file);
+            return err->code;
+        }
+        cr->username = strdup(user);
+        cr->password = strdup(pass);
+        json_decref(doc);
+        free(file);
+        if (!cr->username || !cr->password)
+            return tp_error_set(err, TP_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static int load_verifier(const tp_fleet_t *f, tp_verifier_cfg_t *vc, const char *name,
+                         json_t *v, tp_error_t *err)
+{
+    char path[256];
+    const char *url = NULL, *jf = NULL, *ju = NULL, *iss = NULL, *roots = NULL,
+               *ca = NULL;
+    json_t *algs = NULL, *req = NULL, *a;
+    json_int_t max_age = 3600, refresh = 60, conc = 16;
+    int insecure = 0, allow_test = 0;
+    size_t i;
+    snprintf(path, sizeof path, "$.collectors.verifiers.%s", name);
+    if (unpack(err, f, path, v, "{s:s,s?s,s?s,s:o,s?s,s?s,s?s,s?b,s?o,s?I,s?I,s?I,s?b}",
+               "url", &url, "jwks_file", &jf, "jwks_url", &ju, "algs", &algs, "issuer",
+               &iss, "roots_file", &roots, "ca_file", &ca, "insecure", &insecure,
+               "require", &req, "max_age_s", &max_age, "jwks_refresh_s", &refresh,
+               "concurrency", &conc, "allow_test_keys", &allow_test) < 0)
+        return err->code;
+    vc->name = strdup(name);
+    if (!vc->name)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    if (!http_url(url) || !strstr(url, "{node}"))
+        return bad(err, f, path, "url must be an http(s) URL template containing {node}");
+    if (!jf == !ju)
+        return bad(err, f, path, "give exactly one of jwks_file and jwks_url");
+    if (ju && !http_url(ju))
+        return bad(err, f, path, "jwks_url must be an http(s) URL");
+    if (!json_is_array(algs) || json_array_size(algs) == 0)
+        return bad(err, f, path, "algs must be a non-empty list, e.g. [\"ES256\"]");
+    json_array_foreach (algs, i, a) {
+        int al = tp_jws_alg_parse(json_string_value(a));
+        if (al < 0)
+            return bad(err, f, path,
+                       "algs[%zu]: %s is not allowed (ES256/384/512, PS256/384/512, "
+                       "RS256/384/512; never none or HMAC)",
+                       i, json_is_string(a) ? json_string_value(a) : "a non-string");
+        vc->algs |= 1u << al;
+    }
+    if (req) {
+        if (!json_is_array(req))
+            return bad(err, f, path, "require must be a list of \"cpu\" / \"gpu\"");
+        json_array_foreach (req, i, a) {
+            const char *s = json_string_value(a);
+            if (s && !strcmp(s, "cpu"))
+                vc->require |= TP_ATT_REQ_CPU;
+            else if (s && !strcmp(s, "gpu"))
+                vc->require |= TP_ATT_REQ_GPU;
+            else
+                return bad(err, f, path, "require[%zu]: expected \"cpu\" or \"gpu\"", i);
+        }
+    }
+    if (max_age < 60 || max_age > 7 * 86400 || refresh < 1 || refresh > 86400 ||
+        conc < 1 || conc > 1024)
+        return bad(
+            err, f, path,
+            "max_age_s in [60, 604800], jwks_refresh_s in [1, 86400], concurrency in "
+            "[1, 1024]");
+    vc->max_age_s = max_age;
+    vc->jwks_refresh_s = refresh;
+    vc->concurrency = (int)conc;
+    vc->insecure = insecure;
+    vc->allow_test_keys = allow_test;
+    if (!(vc->url = strdup(url)) || (iss && !(vc->issuer = strdup(iss))) ||
+        (ju && !(vc->jwks_url = strdup(ju))) || (ca && !(vc->ca_file = resolve(f, ca))))
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    if (jf) {
+        size_t len;
+        char *text;
+        if (!(vc->jwks_file = resolve(f, jf)))
+            return tp_error_set(err, TP_ENOMEM, "out of memory");
+        if (!(text = slurp(vc->jwks_file, &len, err)))
+            return err->code;
+        vc->jwks = tp_jwks_parse(text, len, vc->jwks_file, err);
+        free(text);
+        if (!vc->jwks)
+            return err->code;
+    }
+    if (roots) {
+        if (!(vc->roots_file = resolve(f, roots)))
+            return tp_error_set(err, TP_ENOMEM, "out of memory");
+        if (!(vc->roots = tp_att_roots_load(vc->roots_file, err)))
+            return err->code;
+    }
+    return 0;
+}
+
+static int load_bmc(const tp_fleet_t *f, tp_collect_cfg_t *c, json_t *bmc,
+                    tp_error_t *err)
+{
+    const char *auth = NULL;
+    json_int_t conc = c->bmc_concurrency, tmo = c->timeout_ms,
+               ctmo = c->connect_timeout_ms, retries = c->retries, bo = c->backoff_ms,
+               bomax = c->backoff_max_ms, stale = c->stale_after_s, maxb = c->max_body;
+    const char *p = "$.collectors.bmc";
+    int tmp = 0;
+    if (unpack(err, f, p, bmc, "{s?s,s?I,s?I,s?I,s?I,s?I,s?I,s?I,s?I}", "auth", &auth,
+               "concurrency", &conc, "timeout_ms", &tmo, "connect_timeout_ms", &ctmo,
+               "retries", &retries, "backoff_ms", &bo, "backoff_max_ms", &bomax,
+               "stale_after_s", &stale, "max_body_bytes", &maxb) < 0)
+        return err->code;
+    if (auth) {
+        if (!strcmp(auth, "session"))
+            c->auth = TP_BMC_AUTH_SESSION;
+        else if (!strcmp(auth, "basic"))
+            c->auth = TP_BMC_AUTH_BASIC;
+        else if (!strcmp(auth, "none"))
+            c->auth = TP_BMC_AUTH_NONE;
+        else
+            return bad(err, f, p, "auth must be \"session\", \"basic\" or \"none\"");
+    }
+    if (range(err, f, p, "concurrency", conc, 1, 16, &c->bmc_concurrency) < 0 ||
+        range(err, f, p, "timeout_ms", tmo, 10, 600000, &c->timeout_ms) < 0 ||
+        range(err, f, p, "connect_timeout_ms", ctmo, 10, 600000, &c->connect_timeout_ms) <
+            0 ||
+        range(err, f, p, "retries", retries, 0, 10, &c->retries) < 0 ||
+        range(err, f, p, "backoff_ms", bo, 1, 600000, &c->backoff_ms) < 0 ||
+        range(err, f, p, "backoff_max_ms", bomax, 1, 600000, &c->backoff_max_ms) < 0 ||
+        range(err, f, p, "stale_after_s", stale, 1, 7 * 86400, &c->stale_after_s) < 0 ||
+        range(err, f, p, "max_body_bytes", maxb, 4096, 64 << 20, &tmp) < 0)
+        return err->code;
+    c->max_body = tmp;
+    return 0;
+}
+
+static int find_cred(const tp_collect_cfg_t *c, const char *name)
+{
+    for (int i = 0; i < c->ncreds; i++)
+        if (!strcmp(c->creds[i].name, name))
+            return i;
+    return -1;
+}
+
+static int find_verifier(const tp_collect_cfg_t *c, const char *name)
+{
+    for (int i = 0; i < c->nverifiers; i++)
+        if (!strcmp(c->verifiers[i].name, name))
+            return i;
+    return -1;
+}
+
+int tp_collect_config_load(const tp_fleet_t *f, tp_collect_cfg_t **out, tp_error_t *err)
+{
+    tp_collect_cfg_t *c = calloc(1, sizeof *c);
+    json_t *sec = f->collectors, *creds = NULL, *vers = NULL, *bmc = NULL, *tls = NULL,
+           *tel = NULL, *sys = NULL;
+    json_int_t gc = 1024, iv = 60, seed = 1;
+    const char *name;
+    json_t *v;
+    tp_error_clear(err);
+    *out = NULL;
+    if (!c)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    cfg_init(c);
+    c->nnodes = f->nnodes;
+    c->node_system = calloc((size_t)f->nnodes + 1, sizeof *c->node_system);
+    c->node_cred = malloc(((size_t)f->nnodes + 1) * sizeof *c->node_cred);
+    c->node_verifier = malloc(((size_t)f->nnodes + 1) * sizeof *c->node_verifier);
+    if (!c->node_system || !c->node_cred || !c->node_verifier) {
+        tp_error_set(err, TP_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (sec) {
+        if (unpack(err, f, "$.collectors", sec, "{s?o,s?o,s?o,s?I,s?I,s?o,s?o,s?o,s?I}",
+                   "credentials", &creds, "verifiers", &vers, "bmc", &bmc,
+                   "global_concurrency", &gc, "interval_s", &iv, "tls", &tls, "telemetry",
+                   &tel, "systems", &sys, "seed", &seed) < 0)
+            goto fail;
+        if (range(err, f, "$.collectors", "global_concurrency", gc, 1, 65536,
+                  &c->global_concurrency) < 0 ||
+            range(err, f, "$.collectors", "interval_s", iv, 1, 86400, &c->interval_s) < 0)
+            goto fail;
+        c->seed = (uint64_t)seed;
+        if (creds && load_creds(f, c, creds, err) < 0)
+            goto fail;
+        if (vers) {
+            if (!json_is_object(vers)) {
+                bad(err, f, "$.collectors.verifiers", "expected an object");
+                goto fail;
+            }
+            c->verifiers = calloc(json_object_size(vers) + 1, sizeof *c->verifiers);
+            if (!c->verifiers) {
+                tp_error_set(err, TP_ENOMEM, "out of memory");
+                goto fail;
+            }
+            json_object_foreach (vers, name, v) {
+                if (load_verifier(f, &c->verifiers[c->nverifiers++], name, v, err) < 0)
+                    goto fail;
+            }
+        }
+        if (bmc && load_bmc(f, c, bmc, err) < 0)
+            goto fail;
+        if (tls) {
+            const char *ca = NULL;
+            if (unpack(err, f, "$.collectors.tls", tls, "{s?s}", "ca_file", &ca) < 0)
+                goto fail;
+            if (ca && !(c->ca_file = resolve(f, ca))) {
+                tp_error_set(err, TP_ENOMEM, "out of memory");
+                goto fail;
+            }
+        }
+        if (tel) {
+            const char *url = NULL;
+            if (unpack(err, f, "$.collectors.telemetry", tel, "{s:s}", "url", &url) < 0)
+                goto fail;
+            if (!http_url(url) ||
+                (!strstr(url, "{node}") && !strstr(url, "{bmc_host}"))) {
+                bad(err, f, "$.collectors.telemetry.url",
+                    "an http(s) URL template with {node} or {bmc_host}");
+                goto fail;
+            }
+            if (!(c->telemetry = strdup(url))) {
+                tp_error_set(err, TP_ENOMEM, "out of memory");
+                goto fail;
+            }
+        }
+        if (sys) {
+            if (!json_is_object(sys)) {
+                bad(err, f, "$.collectors.systems", "expected an object");
+                goto fail;
+            }
+            json_object_foreach (sys, name, v) {
+                int n = tp_fleet_node(f, name);
+                const char *id = json_string_value(v);
+                if (n < 0) {
+                    bad(err, f, "$.collectors.systems", "no node \"%s\" in the fleet",
+                        name);
+                    goto fail;
+                }
+                if (!id || !id[0] || strlen(id) >= 64) {
+                    bad(err, f, "$.collectors.systems",
+                        "\"%s\": expected a Redfish System Id (1-63 characters)", name);
+                    goto fail;
+                }
+                if (!(c->node_system[n] = strdup(id))) {
+                    tp_error_set(err, TP_ENOMEM, "out of memory");
+                    goto fail;
+                }
+            }
+        }
+    }
+    for (int n = 0; n < f->nnodes; n++) {
+        const tp_node_t *nd = &f->nodes[n];
+        c->node_cred[n] = -1;
+        c->node_verifier[n] = -1;
+        if (nd->bmc_credentials) {
+            c->node_cred[n] = find_cred(c, nd->bmc_credentials);
+            if (c->node_cred[n] < 0) {
+                tp_error_set(err, TP_EREF,
+                             "%s: $.nodes[%d].bmc.credentials: \"%s\" is not in "
+                             "$.collectors.credentials",
+                             f->source, n, nd->bmc_credentials);
+                goto fail;
+            }
+        } else if (nd->bmc_url && c->auth != TP_BMC_AUTH_NONE) {
+            tp_error_set(err, TP_EREF,
+                         "%s: $.nodes[%d].bmc: names no credentials, and "
+                         "$.collectors.bmc.auth is not \"none\"",
+                         f->source, n);
+            goto fail;
+        }
+        if (nd->verifier) {
+            c->node_verifier[n] = find_verifier(c, nd->verifier);
+            if (c->node_verifier[n] < 0) {
+                tp_error_set(err, TP_EREF,
+                             "%s: $.nodes[%d].verifier: \"%s\" is not in "
+                             "$.collectors.verifiers",
+                             f->source, n, nd->verifier);
+                goto fail;
+            }
+        }
+    }
+    *out = c;
+    return 0;
+fail:
+    tp_collect_config_free(c);
+    return err->code ? err->code : TP_EINVAL;
+}

@@ -1,0 +1,979 @@
+/*
+ * collectors/redfish.c — the Redfish reader: a walk over one BMC's resource
+ * tree by following @odata.id links from /redfish/v1, and the facts it yields
+ * (power limit, power draw, GPUs, country). No I/O: the walk hands out paths and
+ * is fed responses, so the HTTP collector, the tests (mockup directories) and the
+ * fuzzer drive the same code.
+ *
+ * The walk proceeds in phases, each starting when every response of the one
+ * before is in (a BMC gets at most a handful of requests at a time anyway):
+ *   1. inventory: the service root, the Chassis and Systems collections (with
+ *      Members@odata.nextLink pages), and their members;
+ *   2. detail: per system its Processors collection and members; per chassis
+ *      that holds a system, EnvironmentMetrics, Controls (and members) and the
+ *      legacy Power resource; the Links.ContainedBy chain up to 4 levels for the
+ *      location of blades;
+ *   3. sensors, only for a chassis whose draw is still unknown: Sensors members
+ *      with ReadingType Power (at most 64).
+ * Only what is reached by links is fetched; no vendor path is assumed.
+ *
+ * Orders of preference (sources disagree within one BMC; the order is fixed):
+ *   power limit: a Control with ControlType Power at chassis level (the lowest
+ *     SetPoint in force) → EnvironmentMetrics.PowerLimitWatts.SetPoint → legacy
+ *     Power.PowerControl[].PowerLimit.LimitInWatts. The first source that says
+ *     anything wins; "capping off" (ControlMode/State Disabled, SetPoint 0,
+ *     null LimitInWatts) is an answer too (TP_RF_CAP_NONE).
+ *   power draw: EnvironmentMetrics.PowerWatts.Reading → the chassis-level power
+ *     Control's Sensor.Reading → PowerControl[].PowerConsumedWatts (enabled
+ *     entries) → a Sensor with ReadingType Power and PhysicalContext Chassis,
+ *     else the only Power sensor without a PhysicalContext.
+ */
+#include "collectors/collectors.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PATH_LEN 512
+#define MAX_CHASSIS 64
+#define MAX_SYSTEMS 32
+#define MAX_LINKS 4
+#define MAX_SENSORS 64
+#define MAX_CONTAINED_DEPTH 4
+
+typedef enum {
+    K_ROOT,
+    K_CHASSIS_COLL,
+    K_SYSTEMS_COLL,
+    K_CHASSIS,
+    K_SYSTEM,
+    K_PROCS_COLL,
+    K_PROC,
+    K_ENV,
+    K_CONTROLS_COLL,
+    K_CONTROL,
+    K_POWER,
+    K_SENSORS_COLL,
+    K_SENSOR
+} kind_t;
+
+typedef enum { PH_INVENTORY, PH_DETAIL, PH_SENSORS, PH_DONE } phase_t;
+
+typedef struct {
+    char *path;
+    kind_t kind;
+    int owner; /* chassis or system index, or -1 */
+    int depth; /* ContainedBy depth for K_CHASSIS */
+    bool done;
+} req_t;
+
+typedef struct {
+    char *path, *id;
+    char *env, *controls, *power, *sensors, *contained_by;
+    char *systems[MAX_LINKS]; /* Links.ComputerSystems */
+    int nsystems;
+    bool fetched, holds_system, detail_issued, sensors_issued;
+    char country[3];
+    bool has_location;
+    /* power, per source */
+    tp_rf_cap_state_t ctl_cap_state, env_cap_state, leg_cap_state;
+    double ctl_cap, env_cap, leg_cap;
+    double ctl_draw, env_draw, leg_draw;
+    double sensor_chassis_draw, sensor_free_draw;
+    int sensor_free_count;
+} chassis_t;
+
+typedef struct {
+    char *path, *id;
+    char *processors;
+    char *chassis[MAX_LINKS];
+    int nchassis;
+    bool fetched;
+    int procs_state; /* 0 unknown, 1 collection read, -1 failed */
+    int gpus, gpus_healthy;
+    bool partial;
+    char gpu_model[64];
+} system_t;
+
+struct tp_rf_walk {
+    char expand[32]; /* "?$expand=.($levels=1)" when the root advertises it, else "" */
+    int issued;
+    req_t *reqs;
+    int nreqs, cap_reqs;
+    int next;        /* first request not yet handed out */
+    int outstanding; /* handed out, not fed */
+    int failures;
+    phase_t phase;
+    bool root_ok;
+    char *chassis_coll, *systems_coll, *sessions;
+    chassis_t chassis[MAX_CHASSIS];
+    int nchassis;
+    system_t systems[MAX_SYSTEMS];
+    int nsystems;
+};
+
+const char *tp_rf_source_name(tp_rf_source_t s)
+{
+    switch (s) {
+    case TP_RF_SRC_CONTROL:
+        return "control";
+    case TP_RF_SRC_ENV:
+        return "environment_metrics";
+    case TP_RF_SRC_LEGACY:
+        return "power_control";
+    case TP_RF_SRC_SENSOR:
+        return "sensor";
+    default:
+        return "none";
+    }
+}
+
+void tp_rf_facts_init(tp_rf_facts_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->cap_w = NAN;
+    f->draw_w = NAN;
+    f->gpus = -1;
+    f->gpus_healthy = -1;
+}
+
+tp_rf_walk_t *tp_rf_walk_new(void)
+{
+    tp_rf_walk_t *w = calloc(1, sizeof *w);
+    return w;
+}
+
+static void free_chassis(chassis_t *c)
+{
+    free(c->path);
+    free(c->id);
+    free(c->env);
+    free(c->controls);
+    free(c->power);
+    free(c->sensors);
+    free(c->contained_by);
+    for (int i = 0; i < c->nsystems; i++)
+        free(c->systems[i]);
+}
+
+void tp_rf_walk_free(tp_rf_walk_t *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < w->nreqs; i++)
+        free(w->reqs[i].path);
+    free(w->reqs);
+    for (int i = 0; i < w->nchassis; i++)
+        free_chassis(&w->chassis[i]);
+    for (int i = 0; i < w->nsystems; i++) {
+        system_t *s = &w->systems[i];
+        free(s->path);
+        free(s->id);
+        free(s->processors);
+        for (int j = 0; j < s->nchassis; j++)
+            free(s->chassis[j]);
+    }
+    free(w->chassis_coll);
+    free(w->systems_coll);
+    free(w->sessions);
+    free(w);
+}
+
+/* ---- links ---------------------------------------------------------------------------
+ */
+
+/* Normalises an @odata.id into a fresh string: fragment stripped, trailing '/'
+ * removed, only paths under /redfish/v1 on the same BMC, no dot segments, no
+ * query, printable ASCII. NULL when unusable. */
+static char *norm_path(const char *s)
+{
+    size_t n;
+    char *out;
+    if (!s || strncmp(s, "/redfish/v1", 11) != 0 ||
+        (s[11] != '\0' && s[11] != '/' && s[11] != '#'))
+        return NULL;
+    n = strcspn(s, "#");
+    if (n > MAX_PATH_LEN)
+        return NULL;
+    while (n > 11 && s[n - 1] == '/')
+        n--;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '?' || ch == '\\' || ch == '%')
+            return NULL;
+        if (ch == '/' && s[i + 1] == '.' &&
+            (s[i + 2] == '/' || i + 2 >= n ||
+             (s[i + 2] == '.' && (s[i + 3] == '/' || i + 3 >= n))))
+            return NULL;
+    }
+    out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return out;
+}
+
+/* obj[key]["@odata.id"], normalised (fresh string) or NULL. */
+static char *link_of(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (json_is_object(v))
+        return norm_path(json_string_value(json_object_get(v, "@odata.id")));
+    return NULL;
+}
+
+static const char *str_of(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+/* A usable non-negative finite number, else NAN (null, strings, negative …). */
+static double num_of(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    double d;
+    if (!json_is_number(v))
+        return NAN;
+    d = json_number_value(v);
+    if (!isfinite(d) || d < 0 || d > 1e9)
+        return NAN;
+    return d;
+}
+
+/* Links.<key> as an array of @odata.id objects, or one object (some firmware). */
+static int links_of(const json_t *obj, const char *key, char **out, int max)
+{
+    const json_t *links = json_object_get(obj, "Links"), *v;
+    int n = 0;
+    size_t i;
+    if (!json_is_object(links))
+        return 0;
+    v = json_object_get(links, key);
+    if (json_is_object(v)) {
+        char *p = norm_path(json_string_value(json_object_get(v, "@odata.id")));
+        if (p)
+            out[n++] = p;
+        return n;
+    }
+    if (!json_is_array(v))
+        return 0;
+    for (i = 0; i < json_array_size(v) && n < max; i++) {
+        const json_t *e = json_array_get(v, i);
+        char *p = json_is_object(e) ? norm_path(str_of(e, "@odata.id")) : NULL;
+        if (p)
+            out[n++] = p;
+    }
+    return n;
+}
+
+/* ---- the request queue
+ * ----------------------------------------------------------------- */
+
+static bool requested(const tp_rf_walk_t *w, const char *path)
+{
+    for (int i = 0; i < w->nreqs; i++)
+        if (!strcmp(w->reqs[i].path, path))
+            return true;
+    return false;
+}
+
+/* Queues a GET of path (steals it; duplicates and overflow are dropped). */
+static void enqueue(tp_rf_walk_t *w, char *path, kind_t kind, int owner, int depth)
+{
+    if (!path)
+        return;
+    if (w->nreqs >= TP_RF_MAX_REQUESTS || requested(w, path)) {
+        free(path);
+        return;
+    }
+    if (w->nreqs == w->cap_reqs) {
+        int cap = w->cap_reqs ? 2 * w->cap_reqs : 16;
+        req_t *r = realloc(w->reqs, (size_t)cap * sizeof *r);
+        if (!r) {
+            free(path);
+            return;
+        }
+        w->reqs = r;
+        w->cap_reqs = cap;
+    }
+    w->reqs[w->nreqs++] = (req_t){path, kind, owner, depth, false};
+}
+
+static void enqueue_dup(tp_rf_walk_t *w, const char *path, kind_t kind, int owner,
+                        int depth)
+{
+    if (path)
+        enqueue(w, strdup(path), kind, owner, depth);
+}
+
+/* A collection, with its members inline when the service supports $expand. */
+static void enqueue_coll(tp_rf_walk_t *w, const char *path, kind_t kind, int owner)
+{
+    char *p;
+    if (!path)
+        return;
+    if (!w->expand[0]) {
+        enqueue_dup(w, path, kind, owner, 0);
+        return;
+    }
+    p = malloc(strlen(path) + sizeof w->expand);
+    if (!p)
+        return;
+    strcpy(p, path);
+    strcat(p, w->expand);
+    enqueue(w, p, kind, owner, 0);
+}
+
+/* Marks a path as read (a member that came inline), so it is not fetched. */
+static void mark_read(tp_rf_walk_t *w, const char *path, kind_t kind, int owner)
+{
+    int before = w->nreqs;
+    enqueue_dup(w, path, kind, owner, 0);
+    if (w->nreqs > before)
+        w->reqs[w->nreqs - 1].done = true;
+}
+
+/* ---- documents
+ * -------------------------------------------------------------------------- */
+
+static int find_chassis(const tp_rf_walk_t *w, const char *path)
+{
+    for (int i = 0; i < w->nchassis; i++)
+        if (!strcmp(w->chassis[i].path, path))
+            return i;
+    return -1;
+}
+
+static int add_chassis(tp_rf_walk_t *w, char *path)
+{
+    int i = find_chassis(w, path);
+    if (i >= 0 || w->nchassis >= MAX_CHASSIS) {
+        free(path);
+        return i;
+    }
+    memset(&w->chassis[w->nchassis], 0, sizeof w->chassis[0]);
+    w->chassis[w->nchassis].path = path;
+    w->chassis[w->nchassis].sensor_chassis_draw = NAN;
+    w->chassis[w->nchassis].sensor_free_draw = NAN;
+    w->chassis[w->nchassis].ctl_cap = w->chassis[w->nchassis].env_cap =
+        w->chassis[w->nchassis].leg_cap = NAN;
+    w->chassis[w->nchassis].ctl_draw = w->chassis[w->nchassis].env_draw =
+        w->chassis[w->nchassis].leg_draw = NAN;
+    return w->nchassis++;
+}
+
+static int add_system(tp_rf_walk_t *w, char *path)
+{
+    for (int i = 0; i < w->nsystems; i++)
+        if (!strcmp(w->systems[i].path, path)) {
+            free(path);
+            return i;
+        }
+    if (w->nsystems >= MAX_SYSTEMS) {
+        free(path);
+        return -1;
+    }
+    memset(&w->systems[w->nsystems], 0, sizeof w->systems[0]);
+    w->systems[w->nsystems].path = path;
+    return w->nsystems++;
+}
+
+static void dispatch(tp_rf_walk_t *w, const req_t *r, const json_t *doc);
+
+static void read_members(tp_rf_walk_t *w, const json_t *doc, kind_t coll_kind,
+                         kind_t member_kind, int owner, int max)
+{
+    const json_t *m = json_object_get(doc, "Members"), *e;
+    size_t i;
+    int n = 0;
+    json_array_foreach (m, i, e) {
+        char *p = json_is_object(e) ? norm_path(str_of(e, "@odata.id")) : NULL;
+        int own = owner;
+        if (!p)
+            continue;
+        if (n++ >= max) {
+            free(p);
+            break;
+        }
+        if (member_kind == K_CHASSIS)
+            own = add_chassis(w, strdup(p));
+        else if (member_kind == K_SYSTEM)
+            own = add_system(w, strdup(p));
+        if (json_object_size(e) > 1 && !requested(w, p)) {
+            /* Expanded: the member is here already. */
+            req_t r = {p, member_kind, own, 0, true};
+            mark_read(w, p, member_kind, own);
+            if (!json_object_get(e, "error"))
+                dispatch(w, &r, e);
+            free(p);
+        } else {
+            enqueue(w, p, member_kind, own, 0);
+        }
+    }
+    enqueue(w, norm_path(str_of(doc, "Members@odata.nextLink")), coll_kind, owner, 0);
+}
+
+/* Location: PostalAddress.Country (older), PhysicalAddress.ISOCountryCode or
+ * .Country (newer); alpha-2 or alpha-3. */
+static void read_location(chassis_t *c, const json_t *doc)
+{
+    const json_t *loc = json_object_get(doc, "Location");
+    static const char *const paths[][2] = {{"PhysicalAddress", "ISOCountryCode"},
+                                           {"PhysicalAddress", "Country"},
+                                           {"PostalAddress", "Country"}};
+    if (!json_is_object(loc))
+        return;
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        const json_t *a = json_object_get(loc, paths[i][0]);
+        char cc[3];
+        if (json_is_object(a) && tp_country_normalise(str_of(a, paths[i][1]), cc) == 0) {
+            memcpy(c->country, cc, 3);
+            c->has_location = true;
+            return;
+        }
+    }
+}
+
+static void read_chassis(tp_rf_walk_t *w, int ci, const json_t *doc, int depth)
+{
+    chassis_t *c;
+    char *cb[1] = {NULL};
+    if (ci < 0)
+        return;
+    c = &w->chassis[ci];
+    c->fetched = true;
+    if (!c->id && str_of(doc, "Id"))
+        c->id = strdup(str_of(doc, "Id"));
+    c->env = link_of(doc, "EnvironmentMetrics");
+    c->controls = link_of(doc, "Controls");
+    c->power = link_of(doc, "Power");
+    c->sensors = link_of(doc, "Sensors");
+    c->nsystems = links_of(doc, "ComputerSystems", c->systems, MAX_LINKS);
+    if (links_of(doc, "ContainedBy", cb, 1) == 1)
+        c->contained_by = cb[0];
+    read_location(c, doc);
+    /* During detail, keep climbing for a location. */
+    if (w->phase == PH_DETAIL && !c->has_location && c->contained_by &&
+        depth < MAX_CONTAINED_DEPTH) {
+        int p = add_chassis(w, strdup(c->contained_by));
+        if (p >= 0 && !w->chassis[p].fetched)
+            enqueue_dup(w, c->contained_by, K_CHASSIS, p, depth + 1);
+    }
+}
+
+static void read_system(tp_rf_walk_t *w, int si, const json_t *doc)
+{
+    system_t *s;
+    if (si < 0)
+        return;
+    s = &w->systems[si];
+    s->fetched = true;
+    if (!s->id && str_of(doc, "Id"))
+        s->id = strdup(str_of(doc, "Id"));
+    s->processors = link_of(doc, "Processors");
+    s->nchassis = links_of(doc, "Chassis", s->chassis, MAX_LINKS);
+}
+
+static bool state_off(const json_t *obj)
+{
+    const json_t *st = json_object_get(obj, "Status");
+    const char *state = json_is_object(st) ? str_of(st, "State") : NULL;
+    return state && (!strcmp(state, "Disabled") || !strcmp(state, "Absent") ||
+                     !strcmp(state, "UnavailableOffline") || !strcmp(state, "Deferring"));
+}
+
+static void read_processor(tp_rf_walk_t *w, int si, const json_t *doc)
+{
+    system_t *s;
+    const char *type = str_of(doc, "ProcessorType"), *model = str_of(doc, "Model");
+    const json_t *st = json_object_get(doc, "Status");
+    const char *health = json_is_object(st) ? str_of(st, "Health") : NULL;
+    const char *state = json_is_object(st) ? str_of(st, "State") : NULL;
+    if (si < 0 || !type || strcmp(type, "GPU") != 0)
+        return;
+    if (state && !strcmp(state, "Absent"))
+        return; /* an empty socket is no GPU */
+    s = &w->systems[si];
+    s->gpus++;
+    if (health && !strcmp(health, "OK") && !state_off(doc))
+        s->gpus_healthy++;
+    if (model && !s->gpu_model[0]) {
+        size_t n = strlen(model);
+        while (n > 0 && model[n - 1] == ' ')
+            n--;
+        if (n >= sizeof s->gpu_model)
+            n = sizeof s->gpu_model - 1;
+        memcpy(s->gpu_model, model, n);
+        s->gpu_model[n] = '\0';
+    }
+}
+
+/* A chassis-level control: no PhysicalContext, or one naming the whole box. */
+static bool node_level(const json_t *obj)
+{
+    const char *ctx = str_of(obj, "PhysicalContext");
+    return !ctx || !strcmp(ctx, "Chassis") || !strcmp(ctx, "SystemBoard") ||
+           !strcmp(ctx, "Rack") || !strcmp(ctx, "PowerSupply");
+}
+
+static void merge_cap(tp_rf_cap_state_t *state, double *cap, tp_rf_cap_state_t s,
+                      double v)
+{
+    if (s == TP_RF_CAP_SET) {
+        if (*state != TP_RF_CAP_SET || v < *cap)
+            *cap = v;
+        *state = TP_RF_CAP_SET;
+    } else if (s == TP_RF_CAP_NONE && *state == TP_RF_CAP_UNKNOWN) {
+        *state = TP_RF_CAP_NONE;
+    }
+}
+
+static void read_control(tp_rf_walk_t *w, int ci, const json_t *doc)
+{
+    chassis_t *c;
+    const char *type = str_of(doc, "ControlType"), *mode = str_of(doc, "ControlMode");
+    const json_t *sensor = json_object_get(doc, "Sensor");
+    double sp = num_of(doc, "SetPoint");
+    if (ci < 0 || !type || strcmp(type, "Power") != 0 || !node_level(doc))
+        return;
+    c = &w->chassis[ci];
+    if ((mode && !strcmp(mode, "Disabled")) || state_off(doc) || sp == 0)
+        merge_cap(&c->ctl_cap_state, &c->ctl_cap, TP_RF_CAP_NONE, NAN);
+    else if (!isnan(sp))
+        merge_cap(&c->ctl_cap_state, &c->ctl_cap, TP_RF_CAP_SET, sp);
+    if (json_is_object(sensor) && isnan(c->ctl_draw))
+        c->ctl_draw = num_of(sensor, "Reading");
+}
+
+static void read_env(tp_rf_walk_t *w, int ci, const json_t *doc)
+{
+    chassis_t *c;
+    const json_t *lim = json_object_get(doc, "PowerLimitWatts");
+    const json_t *pw = json_object_get(doc, "PowerWatts");
+    if (ci < 0)
+        return;
+    c = &w->chassis[ci];
+    if (json_is_object(lim)) {
+        const char *mode = str_of(lim, "ControlMode");
+        double sp = num_of(lim, "SetPoint");
+        if ((mode && !strcmp(mode, "Disabled")) || sp == 0)
+            merge_cap(&c->env_cap_state, &c->env_cap, TP_RF_CAP_NONE, NAN);
+        else if (!isnan(sp))
+            merge_cap(&c->env_cap_state, &c->env_cap, TP_RF_CAP_SET, sp);
+    }
+    if (json_is_object(pw))
+        c->env_draw = num_of(pw, "Reading");
+}
+
+static void read_power(tp_rf_walk_t *w, int ci, const json_t *doc)
+{
+    chassis_t *c;
+    const json_t *pcs = json_object_get(doc, "PowerControl"), *pc;
+    size_t i;
+    if (ci < 0)
+        return;
+    c = &w->chassis[ci];
+    json_array_foreach (pcs, i, pc) {
+        const json_t *lim, *limw;
+        double v;
+        if (!json_is_object(pc))
+            continue;
+        if (state_off(pc)) {
+            merge_cap(&c->leg_cap_state, &c->leg_cap, TP_RF_CAP_NONE, NAN);
+            continue;
+        }
+        lim = json_object_get(pc, "PowerLimit");
+        limw = json_is_object(lim) ? json_object_get(lim, "LimitInWatts") : NULL;
+        v = json_is_object(lim) ? num_of(lim, "LimitInWatts") : NAN;
+        if (!limw || json_is_null(limw) || v == 0)
+            merge_cap(&c->leg_cap_state, &c->leg_cap, TP_RF_CAP_NONE, NAN);
+        else if (!isnan(v))
+            merge_cap(&c->leg_cap_state, &c->leg_cap, TP_RF_CAP_SET, v);
+        if (isnan(c->leg_draw))
+            c->leg_draw = num_of(pc, "PowerConsumedWatts");
+    }
+}
+
+static void read_sensor(tp_rf_walk_t *w, int ci, const json_t *doc)
+{
+    chassis_t *c;
+    const char *type = str_of(doc, "ReadingType"), *ctx = str_of(doc, "PhysicalContext");
+    double v = num_of(doc, "Reading");
+    if (ci < 0 || !type || strcmp(type, "Power") != 0 || isnan(v) || state_off(doc))
+        return;
+    c = &w->chassis[ci];
+    if (ctx && !strcmp(ctx, "Chassis")) {
+        if (isnan(c->sensor_chassis_draw))
+            c->sensor_chassis_draw = v;
+    } else if (!ctx) {
+        c->sensor_free_count++;
+        c->sensor_free_draw = v;
+    }
+}
+
+static void read_root(tp_rf_walk_t *w, const json_t *doc)
+{
+    const json_t *links = json_object_get(doc, "Links");
+    const json_t *pf = json_object_get(doc, "ProtocolFeaturesSupported");
+    const json_t *ex = json_is_object(pf) ? json_object_get(pf, "ExpandQuery") : NULL;
+    w->root_ok = true;
+    w->chassis_coll = link_of(doc, "Chassis");
+    w->systems_coll = link_of(doc, "Systems");
+    if (json_is_object(links))
+        w->sessions = link_of(links, "Sessions");
+    /* $expand only where the service says it supports it (DSP0266 7.3). */
+    if (json_is_object(ex)) {
+        const char *what = json_is_true(json_object_get(ex, "NoLinks"))     ? "."
+                           : json_is_true(json_object_get(ex, "ExpandAll")) ? "*"
+                                                                            : NULL;
+        if (what)
+            snprintf(w->expand, sizeof w->expand, "?$expand=%s%s", what,
+                     json_is_true(json_object_get(ex, "Levels")) ? "($levels=1)" : "");
+    }
+    enqueue_coll(w, w->chassis_coll, K_CHASSIS_COLL, -1);
+    enqueue_coll(w, w->systems_coll, K_SYSTEMS_COLL, -1);
+}
+
+/* ---- phases
+ * ------------------------------------------------------------------------------ */
+
+/* The chassis of system si, into out (indices); by the system's Links.Chassis,
+ * else the chassis' Links.ComputerSystems, else equal Id, else the only one. */
+static int system_chassis(const tp_rf_walk_t *w, int si, int *out, int max)
+{
+    const system_t *s = &w->systems[si];
+    int n = 0;
+    for (int j = 0; j < s->nchassis && n < max; j++) {
+        int ci = find_chassis(w, s->chassis[j]);
+        if (ci >= 0 && w->chassis[ci].fetched)
+            out[n++] = ci;
+    }
+    if (n)
+        return n;
+    for (int ci = 0; ci < w->nchassis && n < max; ci++)
+        for (int j = 0; j < w->chassis[ci].nsystems; j++)
+            if (!strcmp(w->chassis[ci].systems[j], s->path)) {
+                out[n++] = ci;
+                break;
+            }
+    if (n)
+        return n;
+    for (int ci = 0; ci < w->nchassis && n < max; ci++)
+        if (s->id && w->chassis[ci].id && !strcmp(s->id, w->chassis[ci].id))
+            out[n++] = ci;
+    if (n)
+        return n;
+    if (w->nchassis == 1 && w->chassis[0].fetched)
+        out[n++] = 0;
+    return n;
+}
+
+static void start_detail(tp_rf_walk_t *w)
+{
+    int nch = w->nchassis;
+    for (int si = 0; si < w->nsystems; si++) {
+        system_t *s = &w->systems[si];
+        int cs[MAX_LINKS], n;
+        if (!s->fetched)
+            continue;
+        enqueue_coll(w, s->processors, K_PROCS_COLL, si);
+        n = system_chassis(w, si, cs, MAX_LINKS);
+        for (int k = 0; k < n; k++)
+            w->chassis[cs[k]].holds_system = true;
+    }
+    for (int ci = 0; ci < nch; ci++) {
+        chassis_t *c = &w->chassis[ci];
+        if (!c->holds_system || c->detail_issued)
+            continue;
+        c->detail_issued = true;
+        enqueue_dup(w, c->env, K_ENV, ci, 0);
+        enqueue_coll(w, c->controls, K_CONTROLS_COLL, ci);
+        enqueue_dup(w, c->power, K_POWER, ci, 0);
+        if (!c->has_location && c->contained_by) {
+            int p = add_chassis(w, strdup(c->contained_by));
+            if (p >= 0 && !w->chassis[p].fetched)
+                enqueue_dup(w, c->contained_by, K_CHASSIS, p, 1);
+        }
+    }
+}
+
+static double chassis_draw(const chassis_t *c, tp_rf_source_t *src)
+{
+    if (!isnan(c->env_draw)) {
+        *src = TP_RF_SRC_ENV;
+        return c->env_draw;
+    }
+    if (!isnan(c->ctl_draw)) {
+        *src = TP_RF_SRC_CONTROL;
+        return c->ctl_draw;
+    }
+    if (!isnan(c->leg_draw)) {
+        *src = TP_RF_SRC_LEGACY;
+        return c->leg_draw;
+    }
+    if (!isnan(c->sensor_chassis_draw)) {
+        *src = TP_RF_SRC_SENSOR;
+        return c->sensor_chassis_draw;
+    }
+    if (c->sensor_free_count == 1) {
+        *src = TP_RF_SRC_SENSOR;
+        return c->sensor_free_draw;
+    }
+    *src = TP_RF_SRC_NONE;
+    return NAN;
+}
+
+static void start_sensors(tp_rf_walk_t *w)
+{
+    for (int ci = 0; ci < w->nchassis; ci++) {
+        chassis_t *c = &w->chassis[ci];
+        tp_rf_source_t src;
+        if (c->holds_system && !c->sensors_issued && c->sensors &&
+            isnan(chassis_draw(c, &src))) {
+            c->sensors_issued = true;
+            enqueue_coll(w, c->sensors, K_SENSORS_COLL, ci);
+        }
+    }
+}
+
+static void advance(tp_rf_walk_t *w)
+{
+    while (w->next < w->nreqs && w->reqs[w->next].done)
+        w->next++;
+    while (w->outstanding == 0 && w->next == w->nreqs && w->phase != PH_DONE) {
+        if (!w->root_ok) {
+            w->phase = PH_DONE;
+            break;
+        }
+        w->phase++;
+        if (w->phase == PH_DETAIL)
+            start_detail(w);
+        else if (w->phase == PH_SENSORS)
+            start_sensors(w);
+    }
+}
+
+int tp_rf_walk_next(tp_rf_walk_t *w, const char **path)
+{
+    if (w->nreqs == 0 && w->phase == PH_INVENTORY)
+        enqueue_dup(w, "/redfish/v1", K_ROOT, -1, 0);
+    for (;;) {
+        while (w->next < w->nreqs && w->reqs[w->next].done)
+            w->next++; /* read inline already */
+        if (w->next < w->nreqs)
+            break;
+        advance(w);
+        if (w->next >= w->nreqs)
+            return -1;
+    }
+    *path = w->reqs[w->next].path;
+    w->outstanding++;
+    w->issued++;
+    return w->next++;
+}
+
+static void dispatch(tp_rf_walk_t *w, const req_t *r, const json_t *doc)
+{
+    switch (r->kind) {
+    case K_ROOT:
+        read_root(w, doc);
+        break;
+    case K_CHASSIS_COLL:
+        read_members(w, doc, K_CHASSIS_COLL, K_CHASSIS, -1, MAX_CHASSIS);
+        break;
+    case K_SYSTEMS_COLL:
+        read_members(w, doc, K_SYSTEMS_COLL, K_SYSTEM, -1, MAX_SYSTEMS);
+        break;
+    case K_CHASSIS:
+        read_chassis(w, r->owner, doc, r->depth);
+        break;
+    case K_SYSTEM:
+        read_system(w, r->owner, doc);
+        break;
+    case K_PROCS_COLL:
+        if (r->owner >= 0 && w->systems[r->owner].procs_state == 0)
+            w->systems[r->owner].procs_state = 1;
+        read_members(w, doc, K_PROCS_COLL, K_PROC, r->owner, 256);
+        break;
+    case K_PROC:
+        read_processor(w, r->owner, doc);
+        break;
+    case K_ENV:
+        read_env(w, r->owner, doc);
+        break;
+    case K_CONTROLS_COLL:
+        read_members(w, doc, K_CONTROLS_COLL, K_CONTROL, r->owner, 64);
+        break;
+    case K_CONTROL:
+        read_control(w, r->owner, doc);
+        break;
+    case K_POWER:
+        read_power(w, r->owner, doc);
+        break;
+    case K_SENSORS_COLL:
+        read_members(w, doc, K_SENSORS_COLL, K_SENSOR, r->owner, MAX_SENSORS);
+        break;
+    case K_SENSOR:
+        read_sensor(w, r->owner, doc);
+        break;
+    }
+}
+
+static void failed(tp_rf_walk_t *w, const req_t *r)
+{
+    const char *q = strchr(r->path, '?');
+    w->failures++;
+    /* A collection asked for with $expand that failed: once more without. */
+    if (q) {
+        enqueue(w, strndup(r->path, (size_t)(q - r->path)), r->kind, r->owner, r->depth);
+        return;
+    }
+    if (r->owner < 0)
+        return;
+    if (r->kind == K_PROCS_COLL)
+        w->systems[r->owner].procs_state = -1;
+    else if (r->kind == K_PROC)
+        w->systems[r->owner].partial = true;
+}
+
+void tp_rf_walk_feed_doc(tp_rf_walk_t *w, int id, int status, const json_t *doc)
+{
+    req_t *r;
+    if (id < 0 || id >= w->next || w->reqs[id].done)
+        return;
+    r = &w->reqs[id];
+    r->done = true;
+    w->outstanding--;
+    /* An error body ({"error": …}) is a failure whatever the status says. */
+    if (status < 200 || status >= 300 || !json_is_object(doc) ||
+        (json_object_get(doc, "error") && !json_object_get(doc, "@odata.id")))
+        failed(w, r);
+    else
+        dispatch(w, r, doc);
+    advance(w);
+}
+
+void tp_rf_walk_feed(tp_rf_walk_t *w, int id, int status, const char *body, size_t len)
+{
+    json_t *doc = NULL;
+    if (status >= 200 && status < 300 && body)
+        doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    tp_rf_walk_feed_doc(w, id, status, doc);
+    json_decref(doc);
+}
+
+bool tp_rf_walk_done(const tp_rf_walk_t *w)
+{
+    return w->phase == PH_DONE;
+}
+
+const char *tp_rf_walk_sessions(const tp_rf_walk_t *w)
+{
+    return w->sessions;
+}
+
+bool tp_rf_walk_root_ok(const tp_rf_walk_t *w)
+{
+    return w->root_ok;
+}
+
+int tp_rf_walk_requests(const tp_rf_walk_t *w)
+{
+    return w->issued;
+}
+
+int tp_rf_walk_failures(const tp_rf_walk_t *w)
+{
+    return w->failures;
+}
+
+int tp_rf_walk_nsystems(const tp_rf_walk_t *w)
+{
+    int n = 0;
+    for (int i = 0; i < w->nsystems; i++)
+        n += w->systems[i].fetched;
+    return n;
+}
+
+/* ---- facts
+ * -------------------------------------------------------------------------------- */
+
+static void country_of(const tp_rf_walk_t *w, int ci, char out[3])
+{
+    for (int depth = 0; ci >= 0 && depth <= MAX_CONTAINED_DEPTH; depth++) {
+        const chassis_t *c = &w->chassis[ci];
+        if (c->has_location) {
+            memcpy(out, c->country, 3);
+            return;
+        }
+        if (!c->contained_by)
+            return;
+        ci = find_chassis(w, c->contained_by);
+        if (ci >= 0 && !w->chassis[ci].fetched)
+            return;
+    }
+}
+
+static void cap_of(const chassis_t *c, tp_rf_facts_t *f)
+{
+    const struct {
+        tp_rf_cap_state_t st;
+        double v;
+        tp_rf_source_t src;
+    } order[] = {{c->ctl_cap_state, c->ctl_cap, TP_RF_SRC_CONTROL},
+                 {c->env_cap_state, c->env_cap, TP_RF_SRC_ENV},
+                 {c->leg_cap_state, c->leg_cap, TP_RF_SRC_LEGACY}};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (order[i].st != TP_RF_CAP_UNKNOWN) {
+            f->cap_state = order[i].st;
+            f->cap_w = order[i].st == TP_RF_CAP_SET ? order[i].v : NAN;
+            f->cap_source = order[i].src;
+            return;
+        }
+}
+
+int tp_rf_walk_facts(const tp_rf_walk_t *w, const char *system_id, tp_rf_facts_t *out,
+                     tp_error_t *err)
+{
+    int si = -1, cs[MAX_LINKS], n;
+    const system_t *s;
+    tp_rf_facts_init(out);
+    if (!w->root_ok)
+        return tp_error_set(err, TP_ENOENT,
+                            "the service root /redfish/v1 did not answer");
+    for (int i = 0; i < w->nsystems; i++) {
+        if (!w->systems[i].fetched)
+            continue;
+        if (system_id ? (w->systems[i].id && !strcmp(w->systems[i].id, system_id))
+                      : si < 0)
+            si = i;
+        else if (!system_id)
+            return tp_error_set(err, TP_EINVAL,
+                                "the BMC has several systems; name the node's system in "
+                                "collectors.systems");
+    }
+    if (si < 0)
+        return tp_error_set(err, TP_ENOENT, "no system %s%s%s among the BMC's %d",
+                            system_id ? "\"" : "", system_id ? system_id : "",
+                            system_id ? "\"" : "", tp_rf_walk_nsystems(w));
+    s = &w->systems[si];
+    snprintf(out->system_id, sizeof out->system_id, "%s", s->id ? s->id : "");
+    if (s->procs_state == 1) {
+        out->gpus = s->gpus;
+        out->gpus_healthy = s->gpus_healthy;
+        out->gpus_partial = s->partial;
+        memcpy(out->gpu_model, s->gpu_model, sizeof out->gpu_model);
+    }
+    n = system_chassis(w, si, cs, MAX_LINKS);
+    for (int k = 0; k < n; k++) {
+        const chassis_t *c = &w->chassis[cs[k]];
+        if (out->cap_state == TP_RF_CAP_UNKNOWN)
+            cap_of(c, out);
+        if (isnan(out->draw_w))
+            out->draw_w = chassis_draw(c, &out->draw_source);
+        if (!out->country[0])
+            country_of(w, cs[k], out->country);
+    }
+    return 0;
+}

@@ -1,0 +1,417 @@
+/*
+ * tests/unit/test_collect_faults.c — the collector against the test bed, in
+ * process: the farm and verifier run on a thread of their own, the collector on
+ * this thread's loop. Healthy BMCs give exact facts; BMC timeouts, 500s,
+ * truncated JSON, a 404 member, refused logins, closed ports and bad tokens
+ * give unknown facts; the cycle always completes; the affected nodes lose
+ * eligibility for work that needs those facts (policy), and every handle is
+ * released (uv_loop_close == 0; ASan checks the rest).
+ */
+#include "collectors/collectors.h"
+#include "model/state_json.h"
+#include "policy/policy.h"
+#include "tests/testbed/testbed.h"
+#include "tp_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *id, *region;
+    tb_fault_t fault;
+    tb_att_t att;
+    const char *country; /* NULL: the region's */
+    const char *mockup;
+} node_spec_t;
+
+typedef struct {
+    char dir[64];
+    tb_t *tb;
+    tb_bmc_t *bmcs;
+    tp_fleet_t *f;
+    tp_collect_cfg_t *cfg;
+} bed_t;
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* A fleet of the given nodes, each with a virtual BMC; verifier_port 0 uses the
+ * test bed's verifier, another value points the verifier at that port. */
+static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
+                     const char *extra, uint16_t verifier_port)
+{
+    tb_opts_t o = {0};
+    char err[256], path[256];
+    json_t *fleet, *jnodes, *jwks;
+    char *text;
+    tp_error_t e = {0};
+    memset(b, 0, sizeof *b);
+    snprintf(b->dir, sizeof b->dir, "/tmp/tp-collect-XXXXXX");
+    if (!mkdtemp(b->dir))
+        return -1;
+    b->bmcs = calloc((size_t)n, sizeof *b->bmcs);
+    for (int i = 0; i < n; i++) {
+        tb_bmc_t *x = &b->bmcs[i];
+        snprintf(x->id, sizeof x->id, "%s", nodes[i].id);
+        snprintf(x->country, sizeof x->country, "%s",
+                 nodes[i].country                    ? nodes[i].country
+                 : !strcmp(nodes[i].region, "eu-de") ? "DE"
+                                                     : "FR");
+        x->gpus = 8;
+        x->cap_w = 9800;
+        x->draw_w = 6100;
+        x->cpu_tee = "tdx";
+        x->gpu_cc = true;
+        x->fault = nodes[i].fault;
+        x->att = nodes[i].att;
+        x->mockup = nodes[i].mockup;
+    }
+    o.bmcs = b->bmcs;
+    o.nbmcs = n;
+    o.mockup_root = NULL;
+    if (tp_test_shared()) {
+        static char root[512];
+        snprintf(root, sizeof root, "%s/fixtures/redfish", tp_test_shared());
+        o.mockup_root = root;
+    }
+    o.latency_ms = 2;
+    o.jitter_ms = 1;
+    o.auth = auth;
+    o.verifier = true;
+    o.seed = 7;
+    if (tb_start(&o, &b->tb, err, sizeof err) < 0) {
+        tp_test_fail(__FILE__, __LINE__, "test bed: %s", err);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/cred.json", b->dir);
+    write_text(path, "{\"username\": \"admin\", \"password\": \"secret\"}");
+    snprintf(path, sizeof path, "%s/jwks.json", b->dir);
+    jwks = (json_t *)tb_jwks(b->tb);
+    json_dump_file(jwks, path, 0);
+    fleet = json_pack("{s:i,s:{s:{s:[s]},s:{s:[s]}},s:[{s:s,s:f}],s:{s:{s:{},s:{s:[s],s:"
+                      "b,s:{s:s,s:i},s:s}}}}",
+                      "version", 1, "regions", "eu-de", "countries", "DE", "eu-fr",
+                      "countries", "FR", "power_domains", "id", "site", "cap_w", 1e6,
+                      "policy", "classes", "public", "strict", "cpu_tee", "tdx", "gpu_cc",
+                      1, "attestation", "min_status", "affirming", "max_age_s", 600,
+                      "residency", "verified");
+    jnodes = json_array();
+    for (int i = 0; i < n; i++) {
+        char url[64];
+        snprintf(url, sizeof url, "http://127.0.0.1:%u", b->bmcs[i].port);
+        json_array_append_new(
+            jnodes,
+            json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:b,s:i,s:i,s:i,s:{s:s,s:s},s:s}", "id",
+                      nodes[i].id, "power_domain", "site", "region", nodes[i].region,
+                      "gpu_model", "H100", "gpus", 8, "cpu_tee", "tdx", "gpu_cc", 1,
+                      "cap_w", 10200, "idle_w", 1400, "gpu_w", 700, "bmc", "url", url,
+                      "credentials", "bmc", "verifier", "v1"));
+    }
+    json_object_set_new(fleet, "nodes", jnodes);
+    {
+        char vurl[96], coll[2048];
+        json_t *c;
+        snprintf(vurl, sizeof vurl, "http://127.0.0.1:%u/attestation/{node}",
+                 verifier_port ? verifier_port : tb_verifier_port(b->tb));
+        snprintf(
+            coll, sizeof coll,
+            "{\"credentials\": {\"bmc\": {\"file\": \"%s/cred.json\"}},"
+            " \"verifiers\": {\"v1\": {\"url\": \"%s\", \"jwks_file\": \"%s/jwks.json\","
+            " \"algs\": [\"ES256\"], \"require\": [\"cpu\", \"gpu\"]}},"
+            " \"bmc\": {\"auth\": \"%s\", \"timeout_ms\": 400, \"connect_timeout_ms\": "
+            "400,"
+            " \"retries\": 1, \"backoff_ms\": 5, \"stale_after_s\": 300}%s}",
+            b->dir, vurl, b->dir, auth ? "session" : "none", extra ? extra : "");
+        c = json_loads(coll, 0, NULL);
+        if (!c)
+            return -1;
+        json_object_set_new(fleet, "collectors", c);
+    }
+    text = json_dumps(fleet, 0);
+    json_decref(fleet);
+    snprintf(path, sizeof path, "%s/fleet.json", b->dir);
+    write_text(path, text);
+    free(text);
+    if (tp_fleet_load(path, &b->f, &e) < 0 ||
+        tp_collect_config_load(b->f, &b->cfg, &e) < 0) {
+        tp_test_fail(__FILE__, __LINE__, "fleet: %s", e.text);
+        return -1;
+    }
+    return 0;
+}
+
+static void bed_stop(bed_t *b)
+{
+    char cmd[128];
+    tb_stop(b->tb);
+    tp_collect_config_free(b->cfg);
+    tp_fleet_free(b->f);
+    free(b->bmcs);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", b->dir);
+}
+
+static void on_done(tp_collector_t *c, void *arg)
+{
+    (void)c;
+    ++*(int *)arg;
+}
+
+static void on_closed(void *arg)
+{
+    ++*(int *)arg;
+}
+
+static void quiet(void *arg, tp_log_level_t lv, const char *msg)
+{
+    (void)arg;
+    (void)lv;
+    (void)msg;
+}
+
+/* One cycle; the state is copied out through JSON (what `collect` writes). */
+static tp_state_t *run_cycle(bed_t *b, tp_collect_stats_t *stats, int cycles,
+                             int *tel_gpus, int tel_node)
+{
+    uv_loop_t loop;
+    tp_collector_t *c;
+    tp_error_t err = {0};
+    tp_state_t *s = NULL;
+    int done = 0, closed = 0;
+    char *text;
+    json_t *doc;
+    uv_loop_init(&loop);
+    c = tp_collector_new(&loop, b->f, b->cfg, &err);
+    if (!c) {
+        tp_test_fail(__FILE__, __LINE__, "collector: %s", err.text);
+        return NULL;
+    }
+    tp_collector_set_log(c, quiet, NULL);
+    for (int k = 0; k < cycles; k++) {
+        int before = done;
+        if (tp_collector_cycle(c, on_done, &done) < 0)
+            tp_test_fail(__FILE__, __LINE__, "cycle refused");
+        TP_CHECK_EQ_INT(tp_collector_cycle(c, on_done, &done),
+                        TP_EINVAL); /* one at a time */
+        while (done == before)
+            uv_run(&loop, UV_RUN_ONCE);
+    }
+    if (stats)
+        *stats = *tp_collector_stats(c);
+    if (tel_gpus) {
+        const tp_dcgm_t *d = tp_collector_telemetry(c, tel_node);
+        *tel_gpus = d ? d->ngpus : -1;
+    }
+    doc = tp_state_to_json(b->f, tp_collector_state(c));
+    text = json_dumps(doc, 0);
+    json_decref(doc);
+    if (tp_state_load_buffer("collected", text, strlen(text), b->f, &s, &err) < 0)
+        tp_test_fail(__FILE__, __LINE__, "state does not load back: %s", err.text);
+    free(text);
+    tp_collector_close(c, on_closed, &closed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    TP_CHECK_EQ_INT(closed, 1);
+    TP_CHECK_EQ_INT(uv_loop_close(&loop), 0);
+    return s;
+}
+
+static tp_workloads_t *strict_workload(const tp_fleet_t *f)
+{
+    static const char *const w =
+        "[{\"id\": \"w1\", \"gpus\": 1, \"sensitivity\": \"strict\", \"residency\": "
+        "[\"eu-de\"]},"
+        " {\"id\": \"w2\", \"gpus\": 1, \"sensitivity\": \"public\"}]";
+    tp_workloads_t *ws = NULL;
+    tp_error_t err = {0};
+    if (tp_workloads_load_buffer("w", w, strlen(w), f, TP_WL_PENDING, &ws, &err) < 0)
+        tp_test_fail(__FILE__, __LINE__, "workloads: %s", err.text);
+    return ws;
+}
+
+#define PB(p) TP_PRED_BIT(TP_PRED_##p)
+
+TP_TEST(collect_faults_bmcs)
+{
+    static const node_spec_t nodes[] = {
+        {"ok", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL},
+        {"hang", "eu-de", TB_FAULT_HANG, TB_ATT_GOOD, NULL, NULL},
+        {"e500", "eu-de", TB_FAULT_500, TB_ATT_GOOD, NULL, NULL},
+        {"trunc", "eu-de", TB_FAULT_TRUNCATED, TB_ATT_GOOD, NULL, NULL},
+        {"m404", "eu-de", TB_FAULT_404_MEMBER, TB_ATT_GOOD, NULL, NULL},
+        {"down", "eu-de", TB_FAULT_DOWN, TB_ATT_GOOD, NULL, NULL},
+        {"nologin", "eu-de", TB_FAULT_LOGIN, TB_ATT_GOOD, NULL, NULL},
+        {"fr-in-de", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, "FRA", NULL},
+        {"noloc", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, "", NULL},
+    };
+    bed_t b;
+    tp_state_t *s;
+    tp_workloads_t *ws;
+    tp_collect_stats_t st;
+    int64_t now = (int64_t)time(NULL);
+    int counts[TP_PRED_COUNT], tel = 0;
+    if (bed_start(&b, nodes, 9, true,
+                  ", \"telemetry\": {\"url\": \"http://{bmc_host}/metrics\"}", 0) < 0)
+        return;
+    s = run_cycle(&b, &st, 1, &tel, 0);
+    TP_ASSERT(s != NULL);
+    TP_CHECK_EQ_INT(tel, 8);
+    TP_CHECK_EQ_INT(st.bmcs, 9);
+    TP_CHECK_EQ_INT(st.bmcs_ok, 7); /* hang, down: no root; trunc's root is whole */
+    TP_CHECK_EQ_INT(st.nodes_attested, 9);
+    /* ok: every fact, exactly. */
+    TP_CHECK_EQ_DBL(s->nodes[0].cap_w, 9800, 0);
+    TP_CHECK_EQ_DBL(s->nodes[0].draw_w, 6100, 0);
+    TP_CHECK_EQ_INT(s->nodes[0].gpus_healthy, 8);
+    TP_CHECK_STR(s->nodes[0].country, "DE");
+    TP_CHECK(s->nodes[0].att.present && s->nodes[0].att.status == TP_ATT_AFFIRMING &&
+             s->nodes[0].att.cpu_tee == TP_TEE_TDX && s->nodes[0].att.gpu_cc == 1);
+    /* hang, 500, truncated, down, refused login: nothing known from the BMC. */
+    for (int n = 1; n <= 6; n++) {
+        if (n == 4)
+            continue;
+        if (!isnan(s->nodes[n].cap_w) || !isnan(s->nodes[n].draw_w) ||
+            s->nodes[n].gpus_healthy != -1 || s->nodes[n].country[0])
+            tp_test_fail(__FILE__, __LINE__, "node %s: BMC facts should be unknown",
+                         b.f->nodes[n].id);
+    }
+    /* 404 member: a lower bound, never more GPUs than seen. */
+    TP_CHECK_EQ_INT(s->nodes[4].gpus_healthy, 7);
+    TP_CHECK_EQ_DBL(s->nodes[4].cap_w, 9800, 0);
+    /* alpha-3 normalised; contradicts the declared region. */
+    TP_CHECK_STR(s->nodes[7].country, "FR");
+    TP_CHECK_STR(s->nodes[8].country, "");
+    ws = strict_workload(b.f);
+    TP_ASSERT(ws != NULL);
+    TP_CHECK_EQ_INT(tp_policy_static(b.f, s, 0, &ws->w[0], now), 0);
+    for (int n = 1; n <= 6; n++)
+        if (n != 4 &&
+            !(tp_policy_static(b.f, s, n, &ws->w[0], now) & PB(RESIDENCY_UNVERIFIED)))
+            tp_test_fail(__FILE__, __LINE__, "node %s should fail residency_unverified",
+                         b.f->nodes[n].id);
+    TP_CHECK(tp_policy_static(b.f, s, 7, &ws->w[0], now) & PB(RESIDENCY_MISMATCH));
+    TP_CHECK(tp_policy_static(b.f, s, 8, &ws->w[0], now) & PB(RESIDENCY_UNVERIFIED));
+    /* Public work does not depend on those facts. */
+    TP_CHECK_EQ_INT(tp_policy_static(b.f, s, 1, &ws->w[1], now), 0);
+    TP_CHECK_EQ_INT(tp_policy_count(b.f, s, NULL, &ws->w[0], now, counts),
+                    2); /* ok, m404 */
+    tp_workloads_free(ws);
+    tp_state_free(s);
+    bed_stop(&b);
+}
+
+TP_TEST(collect_faults_attestation)
+{
+    static const node_spec_t nodes[] = {
+        {"good", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL},
+        {"expired", "eu-de", TB_FAULT_NONE, TB_ATT_EXPIRED, NULL, NULL},
+        {"wrongkey", "eu-de", TB_FAULT_NONE, TB_ATT_WRONG_KEY, NULL, NULL},
+        {"unknownkid", "eu-de", TB_FAULT_NONE, TB_ATT_UNKNOWN_KID, NULL, NULL},
+        {"contra", "eu-de", TB_FAULT_NONE, TB_ATT_CONTRAINDICATED, NULL, NULL},
+        {"warn", "eu-de", TB_FAULT_NONE, TB_ATT_WARNING, NULL, NULL},
+        {"missing", "eu-de", TB_FAULT_NONE, TB_ATT_MISSING, NULL, NULL},
+    };
+    bed_t b;
+    tp_state_t *s;
+    tp_workloads_t *ws;
+    tp_collect_stats_t st;
+    int64_t now = (int64_t)time(NULL);
+    if (bed_start(&b, nodes, 7, false, NULL, 0) < 0)
+        return;
+    s = run_cycle(&b, &st, 1, NULL, 0);
+    TP_ASSERT(s != NULL);
+    TP_CHECK_EQ_INT(st.nodes_attested, 3);
+    TP_CHECK_EQ_INT(st.nodes_rejected, 3);
+    TP_CHECK(s->nodes[0].att.present && s->nodes[0].att.status == TP_ATT_AFFIRMING);
+    for (int n = 1; n <= 3; n++)
+        TP_CHECK(!s->nodes[n].att.present);
+    TP_CHECK(s->nodes[4].att.present && s->nodes[4].att.status == TP_ATT_CONTRAINDICATED);
+    TP_CHECK(s->nodes[5].att.present && s->nodes[5].att.status == TP_ATT_WARNING);
+    TP_CHECK(!s->nodes[6].att.present);
+    ws = strict_workload(b.f);
+    TP_ASSERT(ws != NULL);
+    TP_CHECK_EQ_INT(tp_policy_static(b.f, s, 0, &ws->w[0], now), 0);
+    for (int n = 1; n <= 6; n++) {
+        tp_predset_t p = tp_policy_static(b.f, s, n, &ws->w[0], now);
+        if (!(p & TP_PREDS_ATTESTATION))
+            tp_test_fail(__FILE__, __LINE__, "node %s stays eligible", b.f->nodes[n].id);
+    }
+    tp_workloads_free(ws);
+    tp_state_free(s);
+    bed_stop(&b);
+}
+
+TP_TEST(collect_faults_verifier_down)
+{
+    static const node_spec_t nodes[] = {
+        {"a", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL},
+        {"b", "eu-fr", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL},
+        {"closed", "eu-fr", TB_FAULT_DOWN, TB_ATT_GOOD, NULL, NULL},
+    };
+    bed_t b;
+    tp_state_t *s;
+    tp_collect_stats_t st;
+    int counts[TP_PRED_COUNT];
+    tp_workloads_t *ws;
+    /* The verifier URL points at a closed port: the down BMC's. */
+    if (bed_start(&b, nodes, 3, false, NULL, 1) < 0)
+        return;
+    tb_stop(b.tb);
+    b.tb = NULL;
+    s = run_cycle(&b, &st, 2, NULL, 0);
+    TP_ASSERT(s != NULL);
+    TP_CHECK_EQ_INT(st.nodes_attested, 0);
+    for (int n = 0; n < 3; n++) {
+        TP_CHECK(!s->nodes[n].att.present);
+        TP_CHECK(isnan(s->nodes[n].cap_w) && s->nodes[n].gpus_healthy == -1);
+    }
+    ws = strict_workload(b.f);
+    TP_CHECK_EQ_INT(tp_policy_count(b.f, s, NULL, &ws->w[0], (int64_t)time(NULL), counts),
+                    0);
+    TP_CHECK_EQ_INT(counts[TP_PRED_ATTESTATION_MISSING], 3);
+    tp_workloads_free(ws);
+    tp_state_free(s);
+    bed_stop(&b);
+}
+
+TP_TEST(collect_mockup_over_http)
+{
+    static const node_spec_t nodes[] = {
+        {"tower", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, "dmtf-public-tower"},
+        {"rack", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, "dmtf-public-rackmount1"},
+        {"hpe", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, "hpe-cray-ex235a"},
+    };
+    bed_t b;
+    tp_state_t *s;
+    tp_collect_stats_t st;
+    if (!tp_test_shared())
+        TP_SKIP("../shared absent: no Redfish mockups");
+    if (bed_start(&b, nodes, 3, true, NULL, 0) < 0)
+        return;
+    s = run_cycle(&b, &st, 1, NULL, 0);
+    TP_ASSERT(s != NULL);
+    TP_CHECK_EQ_DBL(s->nodes[0].cap_w, 1045, 0);
+    TP_CHECK_EQ_DBL(s->nodes[0].draw_w, 974, 0);
+    TP_CHECK_EQ_INT(s->nodes[0].gpus_healthy, 2);
+    TP_CHECK_STR(s->nodes[0].country, "US");
+    TP_CHECK_EQ_DBL(s->nodes[1].cap_w, 500, 0);
+    TP_CHECK_EQ_DBL(s->nodes[1].draw_w, 374, 0);
+    TP_CHECK(isnan(s->nodes[2].cap_w)); /* capping off */
+    TP_CHECK_EQ_DBL(s->nodes[2].draw_w, 736, 0);
+    TP_CHECK_EQ_INT(s->nodes[2].gpus_healthy, 8);
+    TP_CHECK_STR(s->nodes[2].country, "");
+    /* $expand: the DMTF mockups advertise it, so collections came with members. */
+    TP_CHECK(st.requests < 3 * 40);
+    tp_state_free(s);
+    bed_stop(&b);
+}

@@ -1,0 +1,391 @@
+/*
+ * tests/unit/test_collect_redfish.c — the Redfish reader on every DMTF and
+ * vendor mockup in ../shared/fixtures/redfish (each <path>/index.json is the GET
+ * of /redfish/v1/<path>), with the exact facts each holds, and on hand-made
+ * trees for the corner cases (disabled caps, null values, string numbers,
+ * error bodies, 404 members, alpha-3 countries, hostile links).
+ */
+#include "collectors/collectors.h"
+#include "tp_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf)
+        buf[n] = '\0';
+    *len = (size_t)n;
+    fclose(f);
+    return buf;
+}
+
+/* Runs a walk against a mockup directory: /redfish/v1/X → DIR/X/index.json,
+ * missing files answer 404. Returns the walk (caller frees). */
+static tp_rf_walk_t *walk_dir(const char *dir, int *requests)
+{
+    tp_rf_walk_t *w = tp_rf_walk_new();
+    const char *path;
+    int id, guard = 0;
+    while (!tp_rf_walk_done(w) && guard++ < 10000) {
+        while ((id = tp_rf_walk_next(w, &path)) >= 0) {
+            char file[1024];
+            size_t len = 0;
+            char *body;
+            /* Static files cannot $expand: the query is ignored, members come by link. */
+            snprintf(file, sizeof file, "%s%.*s/index.json", dir,
+                     (int)strcspn(path + strlen("/redfish/v1"), "?"),
+                     path + strlen("/redfish/v1"));
+            body = read_file(file, &len);
+            tp_rf_walk_feed(w, id, body ? 200 : 404, body, len);
+            free(body);
+        }
+    }
+    if (requests)
+        *requests = tp_rf_walk_requests(w);
+    return w;
+}
+
+typedef struct {
+    const char *mockup, *system;
+    tp_rf_cap_state_t cap_state;
+    double cap_w;
+    tp_rf_source_t cap_src;
+    double draw_w; /* NAN: unknown */
+    tp_rf_source_t draw_src;
+    int gpus, gpus_healthy;
+    const char *country; /* "" unknown */
+    const char *gpu_model;
+} mockup_case_t;
+
+static const mockup_case_t cases[] = {
+    /* Controls/PowerLimit 500 (also EnvironmentMetrics and legacy 500); draw 374
+     * from EnvironmentMetrics (legacy says 344); PhysicalAddress US / "USA". */
+    {"dmtf-public-rackmount1", NULL, TP_RF_CAP_SET, 500, TP_RF_SRC_CONTROL, 374,
+     TP_RF_SRC_ENV, 0, 0, "US", ""},
+    /* No legacy Power at all: Controls 500, EnvironmentMetrics 374, PostalAddress US. */
+    {"dmtf-public-liquid-cooled-server", NULL, TP_RF_CAP_SET, 500, TP_RF_SRC_CONTROL, 374,
+     TP_RF_SRC_ENV, 0, 0, "US", ""},
+    /* Legacy limit 1045 only; EnvironmentMetrics draw 974 (legacy 926); 2 GPUs. */
+    {"dmtf-public-tower", NULL, TP_RF_CAP_SET, 1045, TP_RF_SRC_LEGACY, 974, TP_RF_SRC_ENV,
+     2, 2, "US", "Nvidia(R) TU102"},
+    /* PowerControl Status Disabled: no cap, its 100 W not believed; the sensor's 196. */
+    {"gigabyte-h262-ami", NULL, TP_RF_CAP_NONE, NAN, TP_RF_SRC_LEGACY, 196,
+     TP_RF_SRC_SENSOR, 0, 0, "", ""},
+    /* Controls disabled with SetPoint 0: no cap; node control's sensor 736; 8 GPU
+     * processors (4 MI250X packages), no Location. */
+    {"hpe-cray-ex235a", NULL, TP_RF_CAP_NONE, NAN, TP_RF_SRC_CONTROL, 736,
+     TP_RF_SRC_CONTROL, 8, 8, "", "AMD INSTINCT MI200 (MCM) OAM LC"},
+    /* Blades: no power data anywhere; the enclosure's PostalAddress via ContainedBy. */
+    {"dmtf-public-bladed", "529QB9450R6", TP_RF_CAP_UNKNOWN, NAN, TP_RF_SRC_NONE, NAN,
+     TP_RF_SRC_NONE, 0, 0, "US", ""},
+    {"dmtf-public-bladed", "529QB9451R6", TP_RF_CAP_UNKNOWN, NAN, TP_RF_SRC_NONE, NAN,
+     TP_RF_SRC_NONE, 0, 0, "US", ""},
+    {"dmtf-public-bladed", "529QB9452R6", TP_RF_CAP_UNKNOWN, NAN, TP_RF_SRC_NONE, NAN,
+     TP_RF_SRC_NONE, 0, 0, "US", ""},
+    {"dmtf-public-bladed", "529QB9453R6", TP_RF_CAP_UNKNOWN, NAN, TP_RF_SRC_NONE, NAN,
+     TP_RF_SRC_NONE, 0, 0, "US", ""},
+};
+
+static void check_case(const mockup_case_t *k, const tp_rf_facts_t *f)
+{
+    char label[160];
+    snprintf(label, sizeof label, "%s/%s", k->mockup, k->system ? k->system : "-");
+    if (f->cap_state != k->cap_state || f->cap_source != k->cap_src ||
+        (k->cap_state == TP_RF_CAP_SET && f->cap_w != k->cap_w) ||
+        (k->cap_state != TP_RF_CAP_SET && !isnan(f->cap_w)))
+        tp_test_fail(__FILE__, __LINE__, "%s: cap state %d %g from %s", label,
+                     f->cap_state, f->cap_w, tp_rf_source_name(f->cap_source));
+    if (isnan(k->draw_w) ? !isnan(f->draw_w) : f->draw_w != k->draw_w)
+        tp_test_fail(__FILE__, __LINE__, "%s: draw %g, want %g", label, f->draw_w,
+                     k->draw_w);
+    if (f->draw_source != k->draw_src)
+        tp_test_fail(__FILE__, __LINE__, "%s: draw source %s", label,
+                     tp_rf_source_name(f->draw_source));
+    if (f->gpus != k->gpus || f->gpus_healthy != k->gpus_healthy || f->gpus_partial)
+        tp_test_fail(__FILE__, __LINE__, "%s: gpus %d healthy %d partial %d", label,
+                     f->gpus, f->gpus_healthy, f->gpus_partial);
+    if (strcmp(f->country, k->country) != 0)
+        tp_test_fail(__FILE__, __LINE__, "%s: country \"%s\", want \"%s\"", label,
+                     f->country, k->country);
+    if (strcmp(f->gpu_model, k->gpu_model) != 0)
+        tp_test_fail(__FILE__, __LINE__, "%s: gpu model \"%s\"", label, f->gpu_model);
+}
+
+TP_TEST(collect_redfish_mockups)
+{
+    const char *shared = tp_test_shared();
+    int seen = 0;
+    if (!shared)
+        TP_SKIP("../shared absent: no Redfish mockups");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[512];
+        tp_rf_walk_t *w;
+        tp_rf_facts_t f;
+        tp_error_t err = {0};
+        int reqs = 0;
+        snprintf(dir, sizeof dir, "%s/fixtures/redfish/%s", shared, cases[i].mockup);
+        w = walk_dir(dir, &reqs);
+        TP_ASSERT(w != NULL);
+        TP_CHECK(tp_rf_walk_done(w));
+        TP_CHECK(tp_rf_walk_root_ok(w));
+        TP_CHECK(reqs > 3 && reqs < 200);
+        if (tp_rf_walk_facts(w, cases[i].system, &f, &err) != 0)
+            tp_test_fail(__FILE__, __LINE__, "%s: %s", cases[i].mockup, err.text);
+        else
+            check_case(&cases[i], &f);
+        tp_rf_walk_free(w);
+        seen++;
+    }
+    TP_CHECK_EQ_INT(seen, 9);
+}
+
+/* Every mockup directory has a case (a new one must get its expected facts). */
+TP_TEST(collect_redfish_mockups_all_covered)
+{
+    static const char *const dirs[] = {
+        "dmtf-public-bladed",     "dmtf-public-liquid-cooled-server",
+        "dmtf-public-rackmount1", "dmtf-public-tower",
+        "gigabyte-h262-ami",      "hpe-cray-ex235a"};
+    const char *shared = tp_test_shared();
+    char cmd[600];
+    FILE *p;
+    int n = 0;
+    char line[256];
+    if (!shared)
+        TP_SKIP("../shared absent: no Redfish mockups");
+    snprintf(cmd, sizeof cmd, "ls '%s/fixtures/redfish'", shared);
+    p = popen(cmd, "r");
+    TP_ASSERT(p != NULL);
+    while (fgets(line, sizeof line, p)) {
+        bool known = false;
+        line[strcspn(line, "\n")] = '\0';
+        if (!strcmp(line, "README.txt") || !strcmp(line, "README.md"))
+            continue;
+        for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+            known |= !strcmp(dirs[i], line);
+        if (!known)
+            tp_test_fail(__FILE__, __LINE__, "mockup %s has no expected facts", line);
+        n++;
+    }
+    pclose(p);
+    TP_CHECK_EQ_INT(n, 6);
+}
+
+TP_TEST(collect_redfish_bladed_needs_system)
+{
+    const char *shared = tp_test_shared();
+    char dir[512];
+    tp_rf_walk_t *w;
+    tp_rf_facts_t f;
+    tp_error_t err = {0};
+    if (!shared)
+        TP_SKIP("../shared absent: no Redfish mockups");
+    snprintf(dir, sizeof dir, "%s/fixtures/redfish/dmtf-public-bladed", shared);
+    w = walk_dir(dir, NULL);
+    TP_CHECK_EQ_INT(tp_rf_walk_nsystems(w), 4);
+    TP_CHECK_EQ_INT(tp_rf_walk_facts(w, NULL, &f, &err), TP_EINVAL);
+    TP_CHECK(isnan(f.cap_w) && f.gpus == -1 && !f.country[0]);
+    TP_CHECK_EQ_INT(tp_rf_walk_facts(w, "nope", &f, &err), TP_ENOENT);
+    TP_CHECK_STR(tp_rf_walk_sessions(w), "/redfish/v1/SessionService/Sessions");
+    tp_rf_walk_free(w);
+}
+
+/* ---- synthetic trees
+ * -------------------------------------------------------------------- */
+
+typedef struct {
+    const char *path, *body;
+    int status;
+} doc_t;
+
+static tp_rf_walk_t *walk_docs(const doc_t *docs)
+{
+    tp_rf_walk_t *w = tp_rf_walk_new();
+    const char *path;
+    int id, guard = 0;
+    while (!tp_rf_walk_done(w) && guard++ < 1000)
+        while ((id = tp_rf_walk_next(w, &path)) >= 0) {
+            const doc_t *d = NULL;
+            for (int i = 0; docs[i].path; i++)
+                if (!strcmp(docs[i].path, path))
+                    d = &docs[i];
+            if (d)
+                tp_rf_walk_feed(w, id, d->status ? d->status : 200, d->body,
+                                strlen(d->body));
+            else
+                tp_rf_walk_feed(w, id, 404, "", 0);
+        }
+    return w;
+}
+
+#define ROOT                                                                             \
+    {                                                                                    \
+        "/redfish/v1",                                                                   \
+            "{\"Chassis\":{\"@odata.id\":\"/redfish/v1/Chassis/"                         \
+            "\"},\"Systems\":{\"@odata.id\":"                                            \
+            "\"/redfish/v1/Systems\"}}",                                                 \
+            0                                                                            \
+    }
+#define COLLS                                                                            \
+    {"/redfish/v1/Chassis", "{\"Members\":[{\"@odata.id\":\"/redfish/v1/Chassis/C\"}]}", \
+     0},                                                                                 \
+    {                                                                                    \
+        "/redfish/v1/Systems",                                                           \
+            "{\"Members\":[{\"@odata.id\":\"/redfish/v1/Systems/S\"}]}", 0               \
+    }
+#define SYSTEM                                                                           \
+    {                                                                                    \
+        "/redfish/v1/Systems/S",                                                         \
+            "{\"Id\":\"S\",\"Processors\":{\"@odata.id\":\"/redfish/v1/Systems/S/"       \
+            "Processors\"},"                                                             \
+            "\"Links\":{\"Chassis\":[{\"@odata.id\":\"/redfish/v1/Chassis/C\"}]}}",      \
+            0                                                                            \
+    }
+
+TP_TEST(collect_redfish_unknown_is_not_zero)
+{
+    /* null limit and reading, a string-typed number, an error body for the
+     * environment metrics: the cap is "none" (null LimitInWatts), the draw unknown. */
+    static const doc_t docs[] = {
+        ROOT,
+        COLLS,
+        SYSTEM,
+        {"/redfish/v1/Chassis/C",
+         "{\"Id\":\"C\",\"Power\":{\"@odata.id\":\"/redfish/v1/Chassis/C/Power\"},"
+         "\"EnvironmentMetrics\":{\"@odata.id\":\"/redfish/v1/Chassis/C/"
+         "EnvironmentMetrics\"},"
+         "\"Location\":{\"PostalAddress\":{\"Country\":\"Germany\"}}}",
+         0},
+        {"/redfish/v1/Chassis/C/Power",
+         "{\"PowerControl\":[{\"PowerConsumedWatts\":null,\"PowerLimit\":{"
+         "\"LimitInWatts\":null},"
+         "\"Oem\":{\"x\":\"123\"}}]}",
+         0},
+        {"/redfish/v1/Chassis/C/EnvironmentMetrics",
+         "{\"error\":{\"code\":\"Base.1.0.GeneralError\"}}", 0},
+        {"/redfish/v1/Systems/S/Processors", "{\"Members\":[]}", 0},
+        {NULL, NULL, 0}};
+    tp_rf_walk_t *w = walk_docs(docs);
+    tp_rf_facts_t f;
+    tp_error_t err = {0};
+    TP_ASSERT(tp_rf_walk_facts(w, NULL, &f, &err) == 0);
+    TP_CHECK_EQ_INT(f.cap_state, TP_RF_CAP_NONE);
+    TP_CHECK(isnan(f.cap_w));
+    TP_CHECK(isnan(f.draw_w));
+    TP_CHECK_EQ_INT(f.gpus, 0);
+    TP_CHECK_STR(f.country, ""); /* a name is not a code */
+    TP_CHECK_EQ_INT(tp_rf_walk_failures(w), 1);
+    tp_rf_walk_free(w);
+}
+
+TP_TEST(collect_redfish_404_member_is_lower_bound)
+{
+    static const doc_t docs[] = {
+        ROOT,
+        COLLS,
+        SYSTEM,
+        {"/redfish/v1/Chassis/C",
+         "{\"Id\":\"C\",\"Controls\":{\"@odata.id\":\"/redfish/v1/Chassis/C/Controls\"},"
+         "\"Location\":{\"PhysicalAddress\":{\"ISOCountryCode\":\"DEU\"}}}",
+         0},
+        {"/redfish/v1/Chassis/C/Controls",
+         "{\"Members\":[{\"@odata.id\":\"/redfish/v1/Chassis/C/Controls/P\"},"
+         "{\"@odata.id\":\"/redfish/v1/Chassis/C/Controls/GPU0\"}]}",
+         0},
+        {"/redfish/v1/Chassis/C/Controls/P",
+         "{\"ControlType\":\"Power\",\"ControlMode\":\"Automatic\",\"SetPoint\":9800,"
+         "\"Sensor\":{\"Reading\":6100.5}}",
+         0},
+        {"/redfish/v1/Chassis/C/Controls/GPU0",
+         "{\"ControlType\":\"Power\",\"PhysicalContext\":\"GPU\",\"SetPoint\":300}", 0},
+        {"/redfish/v1/Systems/S/Processors",
+         "{\"Members\":[{\"@odata.id\":\"/redfish/v1/Systems/S/Processors/G0\"},"
+         "{\"@odata.id\":\"/redfish/v1/Systems/S/Processors/G1\"},"
+         "{\"@odata.id\":\"/redfish/v1/Systems/S/Processors/G2\"},"
+         "{\"@odata.id\":\"/redfish/v1/Systems/S/Processors/G3\"}]}",
+         0},
+        {"/redfish/v1/Systems/S/Processors/G0",
+         "{\"ProcessorType\":\"GPU\",\"Model\":\"H100\",\"Status\":{\"Health\":\"OK\"}}",
+         0},
+        {"/redfish/v1/Systems/S/Processors/G1",
+         "{\"ProcessorType\":\"GPU\",\"Model\":\"H100\",\"Status\":{\"Health\":"
+         "\"Critical\","
+         "\"State\":\"Enabled\"}}",
+         0},
+        {"/redfish/v1/Systems/S/Processors/G2",
+         "{\"ProcessorType\":\"GPU\",\"Status\":{\"State\":\"Absent\"}}", 0},
+        /* G3 answers 404 */
+        {NULL, NULL, 0}};
+    tp_rf_walk_t *w = walk_docs(docs);
+    tp_rf_facts_t f;
+    tp_error_t err = {0};
+    TP_ASSERT(tp_rf_walk_facts(w, "S", &f, &err) == 0);
+    TP_CHECK_EQ_INT(f.cap_state, TP_RF_CAP_SET);
+    TP_CHECK_EQ_DBL(f.cap_w, 9800, 0);
+    TP_CHECK_EQ_DBL(f.draw_w, 6100.5, 0);
+    TP_CHECK_EQ_INT(f.draw_source, TP_RF_SRC_CONTROL);
+    TP_CHECK_EQ_INT(f.gpus, 2);
+    TP_CHECK_EQ_INT(f.gpus_healthy, 1);
+    TP_CHECK(f.gpus_partial);
+    TP_CHECK_STR(f.country, "DE");
+    TP_CHECK_STR(f.gpu_model, "H100");
+    tp_rf_walk_free(w);
+}
+
+TP_TEST(collect_redfish_hostile_links)
+{
+    /* Links off the BMC, dot segments, queries and garbage are never followed;
+     * a root that is not JSON ends the walk with nothing known. */
+    static const doc_t docs[] = {
+        {"/redfish/v1",
+         "{\"Chassis\":{\"@odata.id\":\"https://evil.example/redfish/v1/Chassis\"},"
+         "\"Systems\":{\"@odata.id\":\"/redfish/v1/../../etc/passwd\"},"
+         "\"Links\":{\"Sessions\":{\"@odata.id\":\"/redfish/v1/S?x=1\"}}}",
+         0},
+        {NULL, NULL, 0}};
+    static const doc_t bad_root[] = {{"/redfish/v1", "{\"truncated\": ", 0},
+                                     {NULL, NULL, 0}};
+    tp_rf_walk_t *w = walk_docs(docs);
+    tp_rf_facts_t f;
+    tp_error_t err = {0};
+    TP_CHECK_EQ_INT(tp_rf_walk_requests(w), 1);
+    TP_CHECK(tp_rf_walk_sessions(w) == NULL);
+    TP_CHECK_EQ_INT(tp_rf_walk_facts(w, NULL, &f, &err), TP_ENOENT);
+    tp_rf_walk_free(w);
+    w = walk_docs(bad_root);
+    TP_CHECK(tp_rf_walk_done(w));
+    TP_CHECK(!tp_rf_walk_root_ok(w));
+    TP_CHECK_EQ_INT(tp_rf_walk_facts(w, NULL, &f, &err), TP_ENOENT);
+    TP_CHECK(isnan(f.cap_w) && isnan(f.draw_w) && f.gpus == -1);
+    tp_rf_walk_free(w);
+}
+
+TP_TEST(collect_country_normalise)
+{
+    char cc[3];
+    TP_CHECK(tp_country_normalise("DE", cc) == 0 && !strcmp(cc, "DE"));
+    TP_CHECK(tp_country_normalise("deu", cc) == 0 && !strcmp(cc, "DE"));
+    TP_CHECK(tp_country_normalise(" USA ", cc) == 0 && !strcmp(cc, "US"));
+    TP_CHECK(tp_country_normalise("FRA", cc) == 0 && !strcmp(cc, "FR"));
+    TP_CHECK(tp_country_normalise("XX", cc) < 0 && !cc[0]);
+    TP_CHECK(tp_country_normalise("Germany", cc) < 0);
+    TP_CHECK(tp_country_normalise("", cc) < 0);
+    TP_CHECK(tp_country_normalise(NULL, cc) < 0);
+    TP_CHECK(tp_country_normalise("D1", cc) < 0);
+}
