@@ -2,9 +2,12 @@
  * cli/cmd_bench.c — `trustplace bench`: runs the reference decoder (workload/)
  * on a checkpoint or a synthetic shape, per batch size, and reports tokens/s,
  * energy per token, time to first token and memory bandwidth; writes a fleet
- * `profiles` file with --out. See docs/workload.md.
+ * `profiles` file with --out. See docs/workload.md. The Redfish meter samples
+ * one node's draw through the collectors' Redfish code (--config, --node).
  */
 #include "cli/commands.h"
+#include "collectors/collectors.h"
+#include "model/model.h"
 #include "workload/workload.h"
 
 #include <errno.h>
@@ -21,6 +24,8 @@
 typedef struct {
     const char *model_dir, *shape, *dtype, *cache, *out, *report, *write_ckpt;
     const char *model_name, *gpu_model, *isa;
+    const char *fleet, *node; /* --meter redfish: the fleet config and the node */
+    int meter_ms;             /* --meter-interval: sampling / poll period */
     tp_backend_kind_t backend;
     tp_meter_kind_t meter;
     int batch[MAX_BATCHES], nbatch;
@@ -55,6 +60,11 @@ static void usage(FILE *f)
         "  --temperature T     0 = greedy (default), else seeded sampling\n"
         "  --meter M           energy meter (default auto: nvml for cuda, rapl\n"
         "                      for cpu, else none)\n"
+        "  --config FLEET      --meter redfish: the fleet file whose collectors\n"
+        "                      section reaches the BMC (credentials, TLS)\n"
+        "  --node ID           --meter redfish: the node whose BMC draw is sampled\n"
+        "  --meter-interval MS meter poll / sampling period (default: the meter's;\n"
+        "                      1000 for redfish)\n"
         "  --out FILE          write a fleet `profiles` array (needs a meter)\n"
         "  --profile-batch N   batch size whose figures go in --out (default: the\n"
         "                      one with the most tokens per joule)\n"
@@ -172,7 +182,14 @@ static int parse_args(int argc, char **argv, opts_t *o)
             o->gpu_model = v;
         else if (!strcmp(name, "--cpu-isa"))
             o->isa = v;
-        else if (!strcmp(name, "--backend")) {
+        else if (!strcmp(name, "--config"))
+            o->fleet = v;
+        else if (!strcmp(name, "--node"))
+            o->node = v;
+        else if (!strcmp(name, "--meter-interval")) {
+            if (!parse_int(v, 10, 60000, &o->meter_ms))
+                return bad("--meter-interval: '%s' is not in 10..60000 ms%s", v, "");
+        } else if (!strcmp(name, "--backend")) {
             if (!strcmp(v, "cpu"))
                 o->backend = TP_BACKEND_CPU;
             else if (!strcmp(v, "cuda"))
@@ -226,6 +243,12 @@ static int parse_args(int argc, char **argv, opts_t *o)
     tp_dtype_t dt;
     if (o->dtype && tp_dtype_parse(o->dtype, &dt))
         return bad("--dtype: '%s' is not bf16, f16 or f32%s", o->dtype, "");
+    if (o->meter == TP_METER_REDFISH && (!o->fleet || !o->node))
+        return bad("--meter redfish samples a node's BMC: give --config FLEET and "
+                   "--node ID%s%s",
+                   "", "");
+    if ((o->fleet || o->node) && o->meter != TP_METER_REDFISH)
+        return bad("--config and --node go with --meter redfish%s%s", "", "");
     if (o->out && o->meter == TP_METER_NONE)
         return bad("--out writes measured watts, which --meter none cannot give; pick a "
                    "meter%s%s",
@@ -397,6 +420,36 @@ static int run_check(const opts_t *o)
     return status;
 }
 
+static void sampler_log(void *arg, tp_log_level_t lv, const char *msg)
+{
+    (void)arg;
+    fprintf(stderr, "trustplace bench: %s%s\n", lv >= TP_LOG_ERROR ? "error: " : "", msg);
+}
+
+/* The Redfish meter's sampler for --node of --config: the fleet, its collectors
+ * section (credentials files, TLS) and a sampler that borrows both. */
+typedef struct {
+    tp_fleet_t *f;
+    tp_collect_cfg_t *cfg;
+    tp_power_sampler_t *s;
+} redfish_t;
+
+static int redfish_open(const opts_t *o, redfish_t *r, tp_error_t *err)
+{
+    int rc;
+    if ((rc = tp_fleet_load(o->fleet, &r->f, err)) ||
+        (rc = tp_collect_config_load(r->f, &r->cfg, err)))
+        return rc == TP_EIO ? TP_EINVAL : rc; /* an unreadable config is bad input */
+    return tp_power_sampler_new(r->f, r->cfg, o->node, sampler_log, NULL, &r->s, err);
+}
+
+static void redfish_close(redfish_t *r)
+{
+    tp_power_sampler_free(r->s);
+    tp_collect_config_free(r->cfg);
+    tp_fleet_free(r->f);
+}
+
 static int exit_for(int rc)
 {
     return rc == TP_EUNSUPPORTED || rc == TP_EVIOLATION || rc == TP_EIO ? TP_EXIT_NO
@@ -417,6 +470,7 @@ int tp_cmd_bench(int argc, char **argv)
     tp_decoder_t *d = NULL;
     tp_bench_result_t res[MAX_BATCHES];
     json_t *rep = NULL;
+    redfish_t rf = {0};
 
     if (o.write_ckpt) {
         tp_llama_config_t cfg;
@@ -427,7 +481,13 @@ int tp_cmd_bench(int argc, char **argv)
                o.write_ckpt);
         return TP_EXIT_OK;
     }
-    tp_meter_opts_t mo = {.nvml_device = o.device};
+    tp_meter_opts_t mo = {.nvml_device = o.device, .poll_ms = o.meter_ms};
+    if (o.meter == TP_METER_REDFISH) {
+        if ((rc = redfish_open(&o, &rf, &err)))
+            goto fail;
+        mo.redfish_sample = tp_power_sampler_read;
+        mo.redfish_ctx = rf.s;
+    }
     if ((rc = tp_meter_open(o.meter, o.backend == TP_BACKEND_CUDA, &mo, &meter, &err)))
         goto fail;
     if (o.out && tp_meter_kind(meter) == TP_METER_NONE) {
@@ -561,6 +621,7 @@ fail:
 done:
     tp_decoder_free(d);
     tp_meter_close(meter);
+    redfish_close(&rf);
     tp_model_free(m);
     return status;
 }

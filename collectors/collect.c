@@ -38,8 +38,12 @@ typedef struct bmc {
     const tp_credential_t *cred;
     tp_rf_walk_t *walk;
     char *token, *session_uri;
+    unsigned token_gen; /* bumped by every login, so a 401 to an older token is told
+                           from a 401 to the current one */
     login_t login;
     bool relogged, finished, pumping, repump;
+    bool insecure;         /* bmc.insecure of the node that introduced it */
+    char first_error[192]; /* of this walk, for the log: "GET /path: reason" */
     waiting_t waiting[MAX_WAITING];
     int nwaiting;
 } bmc_t;
@@ -48,6 +52,7 @@ typedef struct {
     bmc_t *b;
     int id;
     const char *path;
+    unsigned gen; /* b->token_gen when queued */
 } get_t;
 
 typedef struct {
@@ -65,9 +70,9 @@ typedef struct {
     tp_collector_t *c;
     const tp_verifier_cfg_t *cfg;
     tp_http_host_t *host;
-    json_t *jwks; /* owned: the file's (incref) or the fetched one */
-    int64_t fetched_at;
-    bool fetching;
+    json_t *jwks;        /* owned: the file's (incref) or the fetched one */
+    uint64_t fetched_ms; /* loop time of the last fetch's start (monotonic) */
+    bool fetched, fetching;
     int *waiting; /* nodes waiting for the JWKS */
     int nwaiting, cap_waiting;
     stash_t *stash; /* bodies waiting for a refresh on an unknown kid */
@@ -80,6 +85,7 @@ typedef struct {
     int gpus_healthy;
     char country[3];
     int64_t cap_at, draw_at, gpus_at, country_at; /* 0: never read */
+    uint64_t draw_cycle;                          /* the cycle that read draw_w */
     tp_attestation_t att;
     tp_dcgm_t tel;
     bool has_tel;
@@ -104,6 +110,8 @@ struct tp_collector {
      * connections alive from request to request instead of all 10,000 BMCs
      * advancing together and evicting each other's connections. */
     int next_walk, active_walks, max_walks;
+    int only_bmc; /* tp_collector_restrict: walk this BMC only; -1 all */
+    uint64_t cycle_no;
     bool running, closing;
     uint64_t cycle_start;
     tp_collect_done_fn done;
@@ -302,7 +310,7 @@ static void issue_get(bmc_t *b, int id, const char *path)
         tp_rf_walk_feed_doc(b->walk, id, 0, NULL);
         return;
     }
-    *q = (get_t){b, id, path};
+    *q = (get_t){b, id, path, b->token_gen};
 }
 
 static void start_walks(tp_collector_t *c);
@@ -317,8 +325,9 @@ static void finish_bmc(bmc_t *b)
     if (tp_rf_walk_root_ok(b->walk))
         c->stats.bmcs_ok++;
     else
-        cllog(c, TP_LOG_WARN, "BMC %s: the service root did not answer; its facts age",
-              b->origin);
+        cllog(c, TP_LOG_WARN,
+              "BMC %s: the service root did not answer (%s); its facts age", b->origin,
+              b->first_error[0] ? b->first_error : "no response");
     for (int k = 0; k < b->nnodes; k++) {
         int n = b->nodes[k];
         facts_t *nf = &c->facts[n];
@@ -327,8 +336,9 @@ static void finish_bmc(bmc_t *b)
         if (!tp_rf_walk_root_ok(b->walk))
             continue;
         if (tp_rf_walk_facts(b->walk, c->cfg->node_system[n], &rf, &err) < 0) {
-            cllog(c, TP_LOG_WARN, "node %s (BMC %s): %s", c->f->nodes[n].id, b->origin,
-                  err.text);
+            cllog(c, TP_LOG_WARN, "node %s (BMC %s): %s%s%s", c->f->nodes[n].id,
+                  b->origin, err.text, b->first_error[0] ? "; first failure: " : "",
+                  b->first_error);
             continue;
         }
         if (rf.cap_state != TP_RF_CAP_UNKNOWN) {
@@ -339,6 +349,7 @@ static void finish_bmc(bmc_t *b)
         if (!isnan(rf.draw_w)) {
             nf->draw_w = rf.draw_w;
             nf->draw_at = now;
+            nf->draw_cycle = c->cycle_no;
         }
         if (rf.gpus_healthy >= 0) {
             nf->gpus_healthy = rf.gpus_healthy;
@@ -371,6 +382,7 @@ static int on_login(void *arg, const tp_http_resp_t *r)
         b->login = LOGIN_OK;
         free(b->token);
         b->token = strdup(r->auth_token);
+        b->token_gen++;
         tp_http_host_set_token(b->host, b->token);
         free(b->session_uri);
         b->session_uri = NULL;
@@ -465,10 +477,24 @@ static int on_get(void *arg, const tp_http_resp_t *r)
         return TP_HTTP_DONE;
     }
     if (r->status == 401 && c->cfg->auth == TP_BMC_AUTH_SESSION && b->cred &&
+        b->login == LOGIN_OK && q->gen != b->token_gen) {
+        /* Sent with the token a re-login has since replaced: send it again (once:
+         * the copy carries the current generation). */
+        int id = q->id;
+        const char *path = q->path;
+        free(q);
+        issue_get(b, id, path);
+        return TP_HTTP_DONE;
+    }
+    if (r->status == 401 && c->cfg->auth == TP_BMC_AUTH_SESSION && b->cred &&
         b->nwaiting < MAX_WAITING && (!b->relogged || b->login == LOGIN_RUNNING)) {
-        /* The session timed out: log in again once, then repeat the request. */
+        /* The session timed out: log in again once per walk, then repeat the
+         * request. A BMC that answers 401 to the new token too gets no third
+         * login: its requests fail and its facts become unknown. */
         if (!b->relogged) {
             b->relogged = true;
+            cllog(c, TP_LOG_INFO, "BMC %s: session rejected (401); logging in again",
+                  b->origin);
             if (b->login != LOGIN_RUNNING) {
                 b->login = LOGIN_NONE;
                 tp_http_host_set_token(b->host, NULL);
@@ -486,9 +512,19 @@ static int on_get(void *arg, const tp_http_resp_t *r)
         if (!doc && !r->last) /* truncated or garbled: ask again */
             return TP_HTTP_RETRY;
     }
-    if (!doc)
+    if (!doc) {
         cllog(c, TP_LOG_DEBUG, "BMC %s: GET %s: %s%d", b->origin, q->path,
               r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+        if (!b->first_error[0]) {
+            if (r->error)
+                snprintf(b->first_error, sizeof b->first_error, "GET %s: %s", q->path,
+                         r->error);
+            else
+                snprintf(b->first_error, sizeof b->first_error, "GET %s: HTTP %d%s",
+                         q->path, r->status,
+                         r->status >= 200 && r->status < 300 ? " (unparsable body)" : "");
+        }
+    }
     tp_rf_walk_feed_doc(b->walk, q->id, r->status, doc);
     json_decref(doc);
     free(q);
@@ -501,6 +537,7 @@ static void start_bmc(bmc_t *b)
     b->walk = tp_rf_walk_new();
     b->finished = b->relogged = false;
     b->nwaiting = 0;
+    b->first_error[0] = '\0';
     if (b->login == LOGIN_FAILED || b->login == LOGIN_RUNNING)
         b->login = b->token ? LOGIN_OK : LOGIN_NONE;
     b->c->active_walks++;
@@ -580,14 +617,23 @@ static void verify_body(tp_collector_t *c, int n, const char *body, size_t len,
     o.deny_test_keys = !v->allow_test_keys;
     rc = tp_att_verify(body, len, &o, &res);
     if (rc == 1 && res.reason == TP_ATT_R_KID_UNKNOWN && may_refresh && v->jwks_url &&
-        now_s() - vs->fetched_at >= v->jwks_refresh_s) {
-        /* A key we have not seen: refetch the JWKS (rate-limited), then decide. */
-        tp_att_result_fini(&res);
+        (vs->fetching || !vs->fetched ||
+         uv_now(c->loop) - vs->fetched_ms >= (uint64_t)v->jwks_refresh_s * 1000)) {
+        /* A key we have not seen (the verifier rotated its key?): wait for the
+         * fetch in flight, or refetch the JWKS if the last fetch is older than
+         * jwks_refresh_s, then decide once with what came back. Within the
+         * interval an unknown kid is rejected without a request, so a stream of
+         * them costs one fetch per interval at most. */
         if (stash_push(vs, n, body, len) == 0) {
-            if (!vs->fetching)
+            if (!vs->fetching) {
+                cllog(c, TP_LOG_INFO, "verifier %s: unknown kid \"%s\"; refetching %s",
+                      v->name, res.kid, v->jwks_url);
                 fetch_jwks(c, vs);
+            }
+            tp_att_result_fini(&res);
             return;
         }
+        tp_att_result_fini(&res);
         rc = tp_att_verify(body, len, &o, &res);
     }
     if (rc == 0) {
@@ -689,7 +735,9 @@ static int on_jwks(void *arg, const tp_http_resp_t *r)
 static void fetch_jwks(tp_collector_t *c, vstate_t *vs)
 {
     vs->fetching = true;
-    vs->fetched_at = now_s();
+    vs->fetched = true;
+    vs->fetched_ms = uv_now(c->loop);
+    c->stats.jwks_fetches++;
     if (tp_http_request(vs->host, TP_HTTP_GET, vs->cfg->jwks_url, NULL, on_jwks, vs) <
         0) {
         tp_http_resp_t r = {
@@ -873,13 +921,8 @@ tp_collector_t *tp_collector_new(uv_loop_t *loop, const tp_fleet_t *f,
             b->host = tp_http_host_new(c->http, origin, &o);
             if (!b->nodes || !b->host)
                 goto nomem;
+            b->insecure = nd->bmc_insecure;
             bi = c->nbmcs++;
-            if (nd->bmc_insecure)
-                cllog(c, TP_LOG_WARN,
-                      "TLS VERIFICATION IS OFF for BMC %s (node %s sets bmc.insecure): "
-                      "anyone on "
-                      "the path can forge its facts",
-                      origin, nd->id);
         } else {
             int *p = realloc(c->bmcs[bi].nodes, (size_t)(c->bmcs[bi].nnodes + 1) *
                                                     sizeof *c->bmcs[bi].nodes);
@@ -908,9 +951,6 @@ tp_collector_t *tp_collector_new(uv_loop_t *loop, const tp_fleet_t *f,
         c->vs[i].host = tp_http_host_new(c->http, "", &o);
         if (!c->vs[i].host)
             goto nomem;
-        if (v->insecure)
-            cllog(c, TP_LOG_WARN, "TLS VERIFICATION IS OFF for verifier %s (insecure)",
-                  v->name);
     }
     if (cfg->telemetry) {
         tp_http_host_opts_t o = {
@@ -919,6 +959,7 @@ tp_collector_t *tp_collector_new(uv_loop_t *loop, const tp_fleet_t *f,
         if (!(c->tel_host = tp_http_host_new(c->http, "", &o)))
             goto nomem;
     }
+    c->only_bmc = -1;
     c->max_walks = cfg->global_concurrency / cfg->bmc_concurrency;
     if (c->max_walks < 1)
         c->max_walks = 1;
@@ -937,6 +978,26 @@ fail:
     return NULL;
 }
 
+/* Said at the start of the first cycle (tp_collector_new runs before the caller
+ * can set the log), so that every run says it. */
+static void warn_insecure(tp_collector_t *c)
+{
+    for (int i = 0; i < c->nbmcs; i++) {
+        const bmc_t *b = &c->bmcs[i];
+        if (b->insecure && (c->only_bmc < 0 || c->only_bmc == i))
+            cllog(c, TP_LOG_WARN,
+                  "TLS VERIFICATION IS OFF for BMC %s (node %s sets bmc.insecure): "
+                  "anyone on the path can forge its facts",
+                  b->origin, c->f->nodes[b->nodes[0]].id);
+    }
+    for (int i = 0; c->only_bmc < 0 && i < c->cfg->nverifiers; i++)
+        if (c->cfg->verifiers[i].insecure)
+            cllog(c, TP_LOG_WARN,
+                  "TLS VERIFICATION IS OFF for verifier %s (insecure): anyone on the "
+                  "path can forge its results",
+                  c->cfg->verifiers[i].name);
+}
+
 void tp_collector_set_log(tp_collector_t *c, tp_log_fn fn, void *arg)
 {
     c->log = fn;
@@ -953,9 +1014,18 @@ int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg)
     memset(&c->stats, 0, sizeof c->stats);
     tp_http_stats_reset(c->http);
     c->cycle_start = uv_hrtime();
+    if (++c->cycle_no == 1)
+        warn_insecure(c);
+    c->active_walks = 0;
+    if (c->only_bmc >= 0) { /* one BMC's walk, nothing else */
+        c->units = 2;
+        c->next_walk = c->nbmcs;
+        start_bmc(&c->bmcs[c->only_bmc]);
+        unit_done(c);
+        return 0;
+    }
     c->units = 1 + c->nbmcs; /* one held until everything is started */
     c->next_walk = 0;
-    c->active_walks = 0;
     start_walks(c);
     for (int n = 0; n < c->f->nnodes; n++) {
         if (c->cfg->node_verifier[n] >= 0)
@@ -965,6 +1035,24 @@ int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg)
     }
     unit_done(c);
     return 0;
+}
+
+int tp_collector_restrict(tp_collector_t *c, int node)
+{
+    if (c->running || node < -1 || node >= c->f->nnodes ||
+        (node >= 0 && c->node_bmc[node] < 0))
+        return TP_EINVAL;
+    c->only_bmc = node >= 0 ? c->node_bmc[node] : -1;
+    return 0;
+}
+
+double tp_collector_draw_now(const tp_collector_t *c, int node)
+{
+    const facts_t *nf;
+    if (node < 0 || node >= c->f->nnodes)
+        return NAN;
+    nf = &c->facts[node];
+    return nf->draw_cycle == c->cycle_no && !c->running ? nf->draw_w : NAN;
 }
 
 const tp_state_t *tp_collector_state(const tp_collector_t *c)

@@ -303,6 +303,7 @@ typedef struct {
     uint64_t bytes;       /* response bodies */
     double latency_sum_s; /* sum of attempt durations */
     int max_inflight;
+    int jwks_fetches; /* JWKS URL fetches started this cycle (first load, unknown kid) */
 } tp_collect_stats_t;
 
 typedef struct tp_collector tp_collector_t;
@@ -320,6 +321,14 @@ int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg);
  * unknown; attestations keep their own expiry. Borrowed until the next cycle
  * ends or the collector is closed. */
 const tp_state_t *tp_collector_state(const tp_collector_t *c);
+/* Restricts every later cycle to the Redfish walk of node's BMC (no other BMC,
+ * no attestation, no telemetry): what sampling one node's power draw needs.
+ * node -1 lifts the restriction. TP_EINVAL while a cycle runs, for a node out
+ * of range or without a bmc.url. */
+int tp_collector_restrict(tp_collector_t *c, int node);
+/* Node's power draw (W) as read by the last finished cycle; NAN when that cycle
+ * did not read it (whatever older reading the state may still hold). */
+double tp_collector_draw_now(const tp_collector_t *c, int node);
 const tp_collect_stats_t *tp_collector_stats(const tp_collector_t *c);
 /* GPU telemetry of node n from the last cycle, or NULL. */
 const tp_dcgm_t *tp_collector_telemetry(const tp_collector_t *c, int node);
@@ -327,5 +336,28 @@ const tp_dcgm_t *tp_collector_telemetry(const tp_collector_t *c, int node);
  * (may be NULL) is called once all handles are closed. The collector must not
  * be used afterwards. A running cycle is abandoned. */
 void tp_collector_close(tp_collector_t *c, void (*done)(void *arg), void *arg);
+
+/* ---- power sampling (the Redfish energy meter of `trustplace bench`) ---------------
+ */
+
+/* Samples one node's power draw through its BMC with the collector's Redfish code
+ * (discovery, sessions, TLS settings and the draw's order of preference of
+ * docs/collectors.md): each sample is one restricted collector cycle on a
+ * private libuv loop, so the session is reused from sample to sample. The
+ * sampler blocks its caller while the cycle runs: call it from a thread that
+ * runs no other loop (the meter's polling thread), never from a loop callback. */
+typedef struct tp_power_sampler tp_power_sampler_t;
+
+/* f and cfg are borrowed for the sampler's lifetime. TP_ENOENT: no node node_id;
+ * TP_EINVAL: the node has no bmc.url; TP_ENOMEM. Log messages of WARN and above
+ * go to log (may be NULL). */
+int tp_power_sampler_new(const tp_fleet_t *f, const tp_collect_cfg_t *cfg,
+                         const char *node_id, tp_log_fn log, void *log_arg,
+                         tp_power_sampler_t **out, tp_error_t *err);
+/* One sample (a tp_power_sample_fn of workload/workload.h: ctx is the sampler).
+ * TP_EIO when this cycle read no draw (BMC unreachable, no source). */
+int tp_power_sampler_read(void *ctx, double *watts, tp_error_t *err);
+/* Logs out of the BMC's session and frees; NULL is fine. */
+void tp_power_sampler_free(tp_power_sampler_t *s);
 
 #endif

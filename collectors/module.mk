@@ -4,8 +4,9 @@
 MODULES += collectors
 .DEFAULT_GOAL := all
 
-# SHA-256 and X.509 chains for attestation results (OpenSSL, under libjose).
-EXTRA_LIBS += $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
+# SHA-256 and X.509 chains for attestation results (OpenSSL, under libjose); the
+# test bed's HTTPS mode (libssl) for the TLS tests.
+EXTRA_LIBS += $(shell pkg-config --libs libssl libcrypto 2>/dev/null || echo -lssl -lcrypto)
 
 # ---- the test bed (tests/testbed/) ----------------------------------------------------
 # The farm and token code link into build/unit-tests (in-process fault tests) and

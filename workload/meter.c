@@ -457,8 +457,10 @@ int tp_meter_begin(tp_meter_t *m, tp_error_t *err)
     if (m->counter) /* re-read the baselines */
         rc = m->kind == TP_METER_RAPL ? rapl_poll(m, &dj, err) : nvml_poll(m, &dj, err);
     else {
-        m->last_t = now_s();
+        /* The window starts when the sample is in hand, i.e. when the caller
+         * starts its work: a slow sample (a BMC walk) must not widen it. */
         rc = read_watts(m, &m->last_w, err);
+        m->last_t = now_s();
     }
     if (rc)
         return rc;

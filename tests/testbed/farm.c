@@ -8,7 +8,9 @@
  */
 #include "tests/testbed/testbed.h"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include <ctype.h>
@@ -24,6 +26,7 @@
 
 #define MAX_REQUEST (64 * 1024)
 #define MAX_MOCKUP_FILES 4096
+#define TLS_READ_CHUNK 16384
 
 typedef struct {
     char *path; /* "" for /redfish/v1, "Chassis/1U", … */
@@ -56,11 +59,16 @@ typedef struct conn {
     bool busy, hung, close_after, closing;
     int handles;
     struct conn *prev, *next;
+    /* HTTPS: the TLS state over memory BIOs; ciphertext is read into cbuf and
+     * plaintext requests land in buf, as on a plain connection. */
+    SSL *ssl;
+    char *cbuf;
 } conn_t;
 
 typedef struct {
     char token[40];
     unsigned session;
+    uint64_t login_ms; /* loop time of the login, for session_ttl_ms */
 } bmc_rt_t;
 
 typedef struct {
@@ -82,8 +90,13 @@ struct tb {
     bmc_rt_t *rt;
     idx_t *by_id; /* bmcs sorted by id */
     uint64_t rng;
+    /* key_mu guards key_good, kid and jwks_text: tb_rotate_key swaps them from
+     * another thread. */
+    uv_mutex_t key_mu;
     json_t *key_good, *key_wrong, *key_unknown, *jwks;
     char *jwks_text;
+    char kid[64];
+    SSL_CTX *ssl_ctx; /* BMC listeners speak HTTPS when set */
     char basic[256];
     conn_t *conns;
     int nconns;
@@ -413,21 +426,26 @@ static void url_decode(char *s)
 static char *token_for(struct tb *tb, const tb_bmc_t *b, size_t *len)
 {
     int64_t now = (int64_t)time(NULL), iat = now, exp = now + 300;
-    const char *status = "affirming", *kid = "tb-1";
-    const json_t *key = tb->key_good;
-    char jti[96], header[128], *payload, *tok;
+    const char *status = "affirming", *kid;
+    json_t *key;
+    char jti[96], header[160], *payload, *tok;
     json_t *claims;
+    uv_mutex_lock(&tb->key_mu);
+    key = json_incref(tb->key_good);
+    kid = tb->kid;
     switch (b->att) {
     case TB_ATT_EXPIRED:
         iat = now - 7200;
         exp = now - 3600;
         break;
-    case TB_ATT_WRONG_KEY:
-        key = tb->key_wrong;
+    case TB_ATT_WRONG_KEY: /* the kid in use, another key */
+        json_decref(key);
+        key = json_incref(tb->key_wrong);
         break;
-    case TB_ATT_UNKNOWN_KID:
-        key = tb->key_unknown;
-        kid = "tb-2";
+    case TB_ATT_UNKNOWN_KID: /* a kid the JWKS never holds */
+        json_decref(key);
+        key = json_incref(tb->key_unknown);
+        kid = "tb-never";
         break;
     case TB_ATT_CONTRAINDICATED:
         status = "contraindicated";
@@ -445,7 +463,9 @@ static char *token_for(struct tb *tb, const tb_bmc_t *b, size_t *len)
     json_decref(claims);
     snprintf(header, sizeof header, "{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"%s\"}",
              kid);
+    uv_mutex_unlock(&tb->key_mu);
     tok = payload ? tb_sign(key, header, payload) : NULL;
+    json_decref(key);
     free(payload);
     if (tok)
         *len = strlen(tok);
@@ -472,6 +492,8 @@ static void on_conn_closed(uv_handle_t *h)
 {
     conn_t *c = h->data;
     if (--c->handles == 0) {
+        SSL_free(c->ssl);
+        free(c->cbuf);
         free(c->buf);
         free(c->out);
         free(c);
@@ -493,6 +515,60 @@ static void conn_close(conn_t *c)
     tb->nconns--;
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+}
+
+/* ---- HTTPS over memory BIOs ---- */
+
+typedef struct {
+    uv_write_t w;
+    char data[];
+} tls_write_t;
+
+static void on_tls_flushed(uv_write_t *w, int status)
+{
+    (void)status;
+    free(w);
+}
+
+/* The ciphertext OpenSSL has queued (handshake records, alerts), written out. */
+static int tls_flush(conn_t *c)
+{
+    size_t n = BIO_ctrl_pending(SSL_get_wbio(c->ssl));
+    tls_write_t *fw;
+    uv_buf_t b;
+    if (!n)
+        return 0;
+    if (!(fw = malloc(sizeof *fw + n)))
+        return -1;
+    if (BIO_read(SSL_get_wbio(c->ssl), fw->data, (int)n) != (int)n) {
+        free(fw);
+        return -1;
+    }
+    b = uv_buf_init(fw->data, (unsigned)n);
+    if (uv_write(&fw->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_flushed) < 0) {
+        free(fw);
+        return -1;
+    }
+    return 0;
+}
+
+/* Replaces the plaintext response in c->out by its TLS records. */
+static int tls_seal(conn_t *c)
+{
+    BIO *wb = SSL_get_wbio(c->ssl);
+    size_t n;
+    char *ct;
+    if (c->outlen && SSL_write(c->ssl, c->out, (int)c->outlen) != (int)c->outlen)
+        return -1;
+    n = BIO_ctrl_pending(wb);
+    if (!(ct = malloc(n ? n : 1)) || BIO_read(wb, ct, (int)n) != (int)n) {
+        free(ct);
+        return -1;
+    }
+    free(c->out);
+    c->out = ct;
+    c->outlen = n;
+    return 0;
 }
 
 static const char *reason(int status)
@@ -536,7 +612,12 @@ static void on_written(uv_write_t *w, int status)
 static void on_delay(uv_timer_t *t)
 {
     conn_t *c = t->data;
-    uv_buf_t b = uv_buf_init(c->out, (unsigned)c->outlen);
+    uv_buf_t b;
+    if (c->ssl && tls_seal(c) < 0) {
+        conn_close(c);
+        return;
+    }
+    b = uv_buf_init(c->out, (unsigned)c->outlen);
     c->wr.data = c;
     if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0)
         conn_close(c);
@@ -577,8 +658,16 @@ static bool authorised(struct tb *tb, int bi, const http_req_t *r)
 {
     const bmc_rt_t *rt = &tb->rt[bi];
     if (r->token && rt->token[0] && r->token_len == strlen(rt->token) &&
-        !memcmp(r->token, rt->token, r->token_len))
+        !memcmp(r->token, rt->token, r->token_len)) {
+        /* A stale session: the BMC forgot it, the client still sends it. */
+        if (tb->o.bmcs[bi].fault == TB_FAULT_STALE ||
+            (tb->o.session_ttl_ms > 0 &&
+             uv_now(&tb->loop) - rt->login_ms >= (uint64_t)tb->o.session_ttl_ms)) {
+            tb->stats.expired_tokens++;
+            return false;
+        }
         return true;
+    }
     return r->auth && r->auth_len == strlen(tb->basic) &&
            !memcmp(r->auth, tb->basic, r->auth_len);
 }
@@ -679,6 +768,7 @@ static void serve_bmc(conn_t *c, http_req_t *r)
             return;
         }
         rt->session = ++tb->next_session;
+        rt->login_ms = uv_now(&tb->loop);
         snprintf(rt->token, sizeof rt->token, "tb%08x%08x", rt->session,
                  (unsigned)(urand(tb) * 4294967295.0));
         snprintf(
@@ -742,7 +832,10 @@ static void serve_verifier(conn_t *c, http_req_t *r)
     char *body;
     int bi;
     if (!strcmp(r->target, "/.well-known/jwks.json")) {
+        uv_mutex_lock(&tb->key_mu);
         body = strdup(tb->jwks_text);
+        uv_mutex_unlock(&tb->key_mu);
+        tb->stats.jwks_fetches++;
         respond(c, 200, "application/json", body, body ? strlen(body) : 0, NULL);
         return;
     }
@@ -844,32 +937,67 @@ static void process(conn_t *c)
     c->len -= total;
 }
 
+/* Room for at least 4 KiB more of request in c->buf; -1 past the cap. */
+static int reserve(conn_t *c)
+{
+    if (c->cap - c->len < 4096) {
+        size_t nc = c->cap ? c->cap * 2 : 4096;
+        char *p = nc <= 2 * MAX_REQUEST ? realloc(c->buf, nc) : NULL;
+        if (!p)
+            return -1;
+        c->buf = p;
+        c->cap = nc;
+    }
+    return 0;
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     conn_t *c = h->data;
     (void)hint;
-    if (c->cap - c->len < 4096) {
-        size_t nc = c->cap ? c->cap * 2 : 4096;
-        char *p = nc <= 2 * MAX_REQUEST ? realloc(c->buf, nc) : NULL;
-        if (!p) {
-            *b = uv_buf_init(NULL, 0);
-            return;
+    if (c->ssl)
+        *b = uv_buf_init(c->cbuf, TLS_READ_CHUNK);
+    else if (reserve(c) < 0)
+        *b = uv_buf_init(NULL, 0);
+    else
+        *b = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+/* Ciphertext in, plaintext into c->buf; handshake records out. */
+static int tls_read(conn_t *c, size_t n)
+{
+    if (BIO_write(SSL_get_rbio(c->ssl), c->cbuf, (int)n) != (int)n)
+        return -1;
+    for (;;) {
+        int r, e;
+        if (reserve(c) < 0)
+            return -1;
+        r = SSL_read(c->ssl, c->buf + c->len, (int)(c->cap - c->len));
+        if (r > 0) {
+            c->len += (size_t)r;
+            continue;
         }
-        c->buf = p;
-        c->cap = nc;
+        e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ)
+            return tls_flush(c);
+        if (!SSL_is_init_finished(c->ssl))
+            c->tb->stats.tls_failures++;
+        tls_flush(c); /* the alert, if any */
+        ERR_clear_error();
+        return -1;
     }
-    *b = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     conn_t *c = s->data;
     (void)b;
-    if (n < 0) {
+    if (n < 0 || (c->ssl && n > 0 && tls_read(c, (size_t)n) < 0)) {
         conn_close(c);
         return;
     }
-    c->len += (size_t)n;
+    if (!c->ssl)
+        c->len += (size_t)n;
     process(c);
 }
 
@@ -885,6 +1013,21 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     c->tb = tb;
     c->bmc = l->bmc;
+    if (tb->ssl_ctx && l->bmc >= 0) {
+        BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+        c->ssl = SSL_new(tb->ssl_ctx);
+        c->cbuf = malloc(TLS_READ_CHUNK);
+        if (!c->ssl || !rb || !wb || !c->cbuf) {
+            BIO_free(rb);
+            BIO_free(wb);
+            SSL_free(c->ssl);
+            free(c->cbuf);
+            free(c);
+            return;
+        }
+        SSL_set_bio(c->ssl, rb, wb);
+        SSL_set_accept_state(c->ssl);
+    }
     uv_tcp_init(&tb->loop, &c->tcp);
     uv_timer_init(&tb->loop, &c->timer);
     c->handles = 2;
@@ -967,7 +1110,57 @@ static void tb_free(struct tb *tb)
     json_decref(tb->key_unknown);
     json_decref(tb->jwks);
     free(tb->jwks_text);
+    SSL_CTX_free(tb->ssl_ctx);
+    uv_mutex_destroy(&tb->key_mu);
     free(tb);
+}
+
+/* The BMCs' TLS context from a PEM chain and key. */
+static SSL_CTX *tls_context(const char *cert, const char *key, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        char e[160];
+        ERR_error_string_n(ERR_get_error(), e, sizeof e);
+        snprintf(err, errlen, "TLS certificate %s / key %s: %s", cert, key, e);
+        SSL_CTX_free(ctx);
+        ERR_clear_error();
+        return NULL;
+    }
+    return ctx;
+}
+
+int tb_rotate_key(tb_t *tb, const char *kid)
+{
+    json_t *key = tb_key_new("P-256", kid), *pub = key ? tb_key_public(key) : NULL;
+    json_t *prev = NULL, *jwks = NULL;
+    char *text = NULL;
+    int rc = -1;
+    uv_mutex_lock(&tb->key_mu);
+    if (pub) {
+        json_object_set_new(pub, "alg", json_string("ES256"));
+        prev = json_array_get(json_object_get(tb->jwks, "keys"), 0);
+        jwks = json_pack("{s:[O,O]}", "keys", pub, prev);
+        text = jwks ? json_dumps(jwks, JSON_COMPACT) : NULL;
+    }
+    if (text) {
+        json_decref(tb->key_good);
+        tb->key_good = json_incref(key);
+        json_decref(tb->jwks);
+        tb->jwks = json_incref(jwks);
+        free(tb->jwks_text);
+        tb->jwks_text = text;
+        snprintf(tb->kid, sizeof tb->kid, "%s", kid);
+        rc = 0;
+    }
+    uv_mutex_unlock(&tb->key_mu);
+    json_decref(jwks);
+    json_decref(pub);
+    json_decref(key);
+    return rc;
 }
 
 static void raise_nofile(void)
@@ -990,12 +1183,19 @@ int tb_start(const tb_opts_t *o, tb_t **out, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (uv_mutex_init(&tb->key_mu) != 0) {
+        snprintf(err, errlen, "uv_mutex_init failed");
+        free(tb);
+        return -1;
+    }
     tb->o = *o;
+    snprintf(tb->kid, sizeof tb->kid, "tb-1");
     tb->rng = o->seed ? o->seed : 0x9e3779b97f4a7c15ULL;
     tb->t0 = (int64_t)time(NULL);
     raise_nofile();
     if (uv_loop_init(&tb->loop) < 0) {
         snprintf(err, errlen, "uv_loop_init failed");
+        uv_mutex_destroy(&tb->key_mu);
         free(tb);
         return -1;
     }
@@ -1021,6 +1221,10 @@ int tb_start(const tb_opts_t *o, tb_t **out, char *err, size_t errlen)
         }
     }
     qsort(tb->by_id, (size_t)o->nbmcs, sizeof *tb->by_id, by_id_cmp);
+    if (o->tls_cert &&
+        !(tb->ssl_ctx = tls_context(o->tls_cert, o->tls_key ? o->tls_key : o->tls_cert,
+                                    err, errlen)))
+        goto fail_early;
     if (o->verifier) {
         json_t *pub = NULL;
         tb->key_good = tb_key_new("P-256", "tb-1");

@@ -38,7 +38,12 @@ static void usage(FILE *f)
         "  --hang-rate P        random requests never answered\n"
         "  --auth               require credentials (admin/secret; Basic or sessions)\n"
         "  --cap-change S       generated caps drop by 10%% steps every S seconds\n"
-        "  --fault NODE=KIND    hang|500|truncated|404member|login|down (repeatable)\n"
+        "  --fault NODE=KIND    hang|500|truncated|404member|login|down|stale "
+        "(repeatable;\n"
+        "                       stale: logins succeed, every token is answered 401)\n"
+        "  --session-ttl MS     a session's token is answered 401 MS after its login\n"
+        "  --tls CERT[,KEY]     the BMCs speak HTTPS with this PEM chain and key\n"
+        "                       (OUT's bmc URLs are https://127.0.0.1:PORT)\n"
         "  --att NODE=KIND      "
         "expired|wrongkey|unknownkid|contraindicated|warning|missing\n"
         "  --no-verifier        no emulated verifier\n"
@@ -54,9 +59,9 @@ static void usage(FILE *f)
 
 static int parse_fault(const char *s)
 {
-    static const char *const names[] = {"none",      "hang",  "500", "truncated",
-                                        "404member", "login", "down"};
-    for (int i = 0; i < 7; i++)
+    static const char *const names[] = {"none",      "hang",  "500",  "truncated",
+                                        "404member", "login", "down", "stale"};
+    for (int i = 0; i < 8; i++)
         if (!strcmp(s, names[i]))
             return i;
     return -1;
@@ -142,6 +147,8 @@ int main(int argc, char **argv)
         {"ready", required_argument, 0, 'r'},
         {"duration", required_argument, 0, 'd'},
         {"seed", required_argument, 0, 's'},
+        {"session-ttl", required_argument, 0, 'S'},
+        {"tls", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *fleet_path = NULL, *out_path = NULL, *mockups = NULL, *ready = NULL;
@@ -154,7 +161,8 @@ int main(int argc, char **argv)
     tb_bmc_t *bmcs = NULL;
     tb_t *tb = NULL;
     json_t *doc = NULL, *nodes, *node, *vers, *coll;
-    char errbuf[256], cred_path[1024], jwks_path[1024];
+    char errbuf[512], cred_path[1024], jwks_path[1024], tls_cert[1024] = "";
+    const char *tls_key = NULL;
     static const char *const single_system[] = {
         "dmtf-public-rackmount1", "dmtf-public-liquid-cooled-server", "dmtf-public-tower",
         "gigabyte-h262-ami", "hpe-cray-ex235a"};
@@ -227,6 +235,23 @@ int main(int argc, char **argv)
         case 's':
             o.seed = strtoull(optarg, NULL, 10);
             break;
+        case 'S':
+            o.session_ttl_ms = atoi(optarg);
+            if (o.session_ttl_ms < 1)
+                goto bad;
+            break;
+        case 't': {
+            const char *comma = strchr(optarg, ',');
+            size_t cl = comma ? (size_t)(comma - optarg) : strlen(optarg);
+            if (!cl || cl >= sizeof tls_cert)
+                goto bad;
+            memcpy(tls_cert, optarg, cl);
+            tls_cert[cl] = '\0';
+            tls_key = comma ? comma + 1 : tls_cert;
+            o.tls_cert = tls_cert;
+            o.tls_key = tls_key;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -295,7 +320,8 @@ int main(int argc, char **argv)
     json_array_foreach (nodes, i, node) {
         char url[64];
         const char *ver = json_string_value(json_object_get(node, "verifier"));
-        snprintf(url, sizeof url, "http://127.0.0.1:%u", bmcs[i].port);
+        snprintf(url, sizeof url, "%s://127.0.0.1:%u", o.tls_cert ? "https" : "http",
+                 bmcs[i].port);
         json_object_set_new(node, "bmc",
                             json_pack("{s:s,s:s}", "url", url, "credentials", "testbed"));
         if (ver && o.verifier && !json_object_get(vers, ver)) {
@@ -337,16 +363,17 @@ int main(int argc, char **argv)
         struct timespec ts = {duration, 0};
         int sig = sigtimedwait(&sigs, NULL, &ts);
         tb_stats_t st = tb_stats(tb);
-        fprintf(
-            stderr,
-            "tp-testbed: %s; %llu requests, %llu responses, %llu errors, %llu hangs, "
-            "%llu "
-            "truncated, %llu logins, %llu logouts, %llu tokens, %d connections at most\n",
-            sig > 0 ? "signal" : "duration over", (unsigned long long)st.requests,
-            (unsigned long long)st.responses, (unsigned long long)st.errors,
-            (unsigned long long)st.hangs, (unsigned long long)st.malformed,
-            (unsigned long long)st.logins, (unsigned long long)st.logouts,
-            (unsigned long long)st.tokens, st.max_connections);
+        fprintf(stderr,
+                "tp-testbed: %s; %llu requests, %llu responses, %llu errors, %llu hangs, "
+                "%llu "
+                "truncated, %llu logins, %llu logouts, %llu tokens, %llu stale tokens, "
+                "%llu TLS failures, %d connections at most\n",
+                sig > 0 ? "signal" : "duration over", (unsigned long long)st.requests,
+                (unsigned long long)st.responses, (unsigned long long)st.errors,
+                (unsigned long long)st.hangs, (unsigned long long)st.malformed,
+                (unsigned long long)st.logins, (unsigned long long)st.logouts,
+                (unsigned long long)st.tokens, (unsigned long long)st.expired_tokens,
+                (unsigned long long)st.tls_failures, st.max_connections);
     }
     rc = 0;
 out:

@@ -32,7 +32,8 @@ typedef enum {
     TB_FAULT_TRUNCATED,  /* every body but the root's cut in half */
     TB_FAULT_404_MEMBER, /* the first GPU processor answers 404 */
     TB_FAULT_LOGIN,      /* session login refused (401) */
-    TB_FAULT_DOWN        /* nothing listens on its port */
+    TB_FAULT_DOWN,       /* nothing listens on its port */
+    TB_FAULT_STALE       /* logins succeed, but every token is answered 401 */
 } tb_fault_t;
 
 typedef enum {
@@ -74,10 +75,18 @@ typedef struct {
     double verifier_latency_ms;
     uint16_t port_base; /* 0: kernel-assigned ports */
     uint64_t seed;
+    int session_ttl_ms; /* a session's token is answered 401 this long after its
+                           login (0: sessions never expire) */
+    /* PEM certificate chain and key: the BMCs speak HTTPS (TLS 1.2+) instead of
+     * plain HTTP; the verifier stays plain HTTP. NULL: plain HTTP. */
+    const char *tls_cert, *tls_key;
 } tb_opts_t;
 
 typedef struct {
     uint64_t requests, responses, errors, hangs, malformed, logins, logouts, tokens;
+    uint64_t expired_tokens; /* requests answered 401 for a stale session token */
+    uint64_t jwks_fetches;   /* GET /.well-known/jwks.json */
+    uint64_t tls_failures;   /* TLS handshakes that failed */
     int max_connections;
 } tb_stats_t;
 
@@ -92,6 +101,11 @@ uint16_t tb_verifier_port(const tb_t *tb);
 const json_t *tb_jwks(const tb_t *tb);
 /* A copy of the counters (thread-safe enough for tests: read after the fact). */
 tb_stats_t tb_stats(const tb_t *tb);
+/* Key rotation at the verifier: a new ES256 signing key with kid `kid` signs
+ * every later token; the published JWKS holds the new key and the previous
+ * one. Thread-safe (called from a test's thread while the farm serves). 0, or
+ * -1 when no key could be generated. */
+int tb_rotate_key(tb_t *tb, const char *kid);
 
 /* ---- tokens (also used by tests that need their own)
  * ----------------------------------- */

@@ -5,7 +5,12 @@
  * truncated JSON, a 404 member, refused logins, closed ports and bad tokens
  * give unknown facts; the cycle always completes; the affected nodes lose
  * eligibility for work that needs those facts (policy), and every handle is
- * released (uv_loop_close == 0; ASan checks the rest).
+ * released (uv_loop_close == 0; ASan checks the rest). Then, over several
+ * cycles of one collector: a JWKS fetched from the verifier's URL follows a key
+ * rotation with one refetch and no more than one per interval; an expired
+ * Redfish session costs one re-login, a BMC that rejects every token costs one
+ * re-login per cycle and leaves its facts unknown; the power sampler of the
+ * Redfish energy meter reads a node's draw.
  */
 #include "collectors/collectors.h"
 #include "model/state_json.h"
@@ -45,11 +50,19 @@ static void write_text(const char *path, const char *text)
     }
 }
 
+/* Farm and verifier settings beyond the defaults (bed_start's knobs may be NULL). */
+typedef struct {
+    int session_ttl_ms; /* the farm's session lifetime (0: forever) */
+    bool jwks_url;      /* the verifier's JWKS from its URL, refreshed at most once a
+                           second, instead of a file */
+} knobs_t;
+
 /* A fleet of the given nodes, each with a virtual BMC; verifier_port 0 uses the
  * test bed's verifier, another value points the verifier at that port. */
 static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
-                     const char *extra, uint16_t verifier_port)
+                     const char *extra, uint16_t verifier_port, const knobs_t *knobs)
 {
+    char jwks_src[160];
     tb_opts_t o = {0};
     char err[256], path[256];
     json_t *fleet, *jnodes, *jwks;
@@ -89,6 +102,7 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
     o.auth = auth;
     o.verifier = true;
     o.seed = 7;
+    o.session_ttl_ms = knobs ? knobs->session_ttl_ms : 0;
     if (tb_start(&o, &b->tb, err, sizeof err) < 0) {
         tp_test_fail(__FILE__, __LINE__, "test bed: %s", err);
         return -1;
@@ -123,15 +137,23 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
         json_t *c;
         snprintf(vurl, sizeof vurl, "http://127.0.0.1:%u/attestation/{node}",
                  verifier_port ? verifier_port : tb_verifier_port(b->tb));
+        if (knobs && knobs->jwks_url)
+            snprintf(jwks_src, sizeof jwks_src,
+                     "\"jwks_url\": \"http://127.0.0.1:%u/.well-known/jwks.json\","
+                     " \"jwks_refresh_s\": 1",
+                     tb_verifier_port(b->tb));
+        else
+            snprintf(jwks_src, sizeof jwks_src, "\"jwks_file\": \"%s/jwks.json\"",
+                     b->dir);
         snprintf(
             coll, sizeof coll,
             "{\"credentials\": {\"bmc\": {\"file\": \"%s/cred.json\"}},"
-            " \"verifiers\": {\"v1\": {\"url\": \"%s\", \"jwks_file\": \"%s/jwks.json\","
+            " \"verifiers\": {\"v1\": {\"url\": \"%s\", %s,"
             " \"algs\": [\"ES256\"], \"require\": [\"cpu\", \"gpu\"]}},"
             " \"bmc\": {\"auth\": \"%s\", \"timeout_ms\": 400, \"connect_timeout_ms\": "
             "400,"
             " \"retries\": 1, \"backoff_ms\": 5, \"stale_after_s\": 300}%s}",
-            b->dir, vurl, b->dir, auth ? "session" : "none", extra ? extra : "");
+            b->dir, vurl, jwks_src, auth ? "session" : "none", extra ? extra : "");
         c = json_loads(coll, 0, NULL);
         if (!c)
             return -1;
@@ -261,7 +283,8 @@ TP_TEST(collect_faults_bmcs)
     int64_t now = (int64_t)time(NULL);
     int counts[TP_PRED_COUNT], tel = 0;
     if (bed_start(&b, nodes, 9, true,
-                  ", \"telemetry\": {\"url\": \"http://{bmc_host}/metrics\"}", 0) < 0)
+                  ", \"telemetry\": {\"url\": \"http://{bmc_host}/metrics\"}", 0,
+                  NULL) < 0)
         return;
     s = run_cycle(&b, &st, 1, &tel, 0);
     TP_ASSERT(s != NULL);
@@ -326,7 +349,7 @@ TP_TEST(collect_faults_attestation)
     tp_workloads_t *ws;
     tp_collect_stats_t st;
     int64_t now = (int64_t)time(NULL);
-    if (bed_start(&b, nodes, 7, false, NULL, 0) < 0)
+    if (bed_start(&b, nodes, 7, false, NULL, 0, NULL) < 0)
         return;
     s = run_cycle(&b, &st, 1, NULL, 0);
     TP_ASSERT(s != NULL);
@@ -364,7 +387,7 @@ TP_TEST(collect_faults_verifier_down)
     int counts[TP_PRED_COUNT];
     tp_workloads_t *ws;
     /* The verifier URL points at a closed port: the down BMC's. */
-    if (bed_start(&b, nodes, 3, false, NULL, 1) < 0)
+    if (bed_start(&b, nodes, 3, false, NULL, 1, NULL) < 0)
         return;
     tb_stop(b.tb);
     b.tb = NULL;
@@ -396,7 +419,7 @@ TP_TEST(collect_mockup_over_http)
     tp_collect_stats_t st;
     if (!tp_test_shared())
         TP_SKIP("../shared absent: no Redfish mockups");
-    if (bed_start(&b, nodes, 3, true, NULL, 0) < 0)
+    if (bed_start(&b, nodes, 3, true, NULL, 0, NULL) < 0)
         return;
     s = run_cycle(&b, &st, 1, NULL, 0);
     TP_ASSERT(s != NULL);
@@ -413,5 +436,223 @@ TP_TEST(collect_mockup_over_http)
     /* $expand: the DMTF mockups advertise it, so collections came with members. */
     TP_CHECK(st.requests < 3 * 40);
     tp_state_free(s);
+    bed_stop(&b);
+}
+
+/* ---- one collector over several cycles
+ * ------------------------------------------------- */
+
+typedef struct {
+    uv_loop_t loop;
+    tp_collector_t *c;
+    int done;
+} live_t;
+
+static int live_open(live_t *l, bed_t *b)
+{
+    tp_error_t err = {0};
+    l->done = 0;
+    uv_loop_init(&l->loop);
+    if (!(l->c = tp_collector_new(&l->loop, b->f, b->cfg, &err))) {
+        tp_test_fail(__FILE__, __LINE__, "collector: %s", err.text);
+        uv_loop_close(&l->loop);
+        return -1;
+    }
+    tp_collector_set_log(l->c, quiet, NULL);
+    return 0;
+}
+
+static tp_collect_stats_t live_cycle(live_t *l)
+{
+    int before = l->done;
+    if (tp_collector_cycle(l->c, on_done, &l->done) < 0)
+        tp_test_fail(__FILE__, __LINE__, "cycle refused");
+    while (l->done == before)
+        uv_run(&l->loop, UV_RUN_ONCE);
+    return *tp_collector_stats(l->c);
+}
+
+static void live_close(live_t *l)
+{
+    int closed = 0;
+    tp_collector_close(l->c, on_closed, &closed);
+    uv_run(&l->loop, UV_RUN_DEFAULT);
+    TP_CHECK_EQ_INT(closed, 1);
+    TP_CHECK_EQ_INT(uv_loop_close(&l->loop), 0);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The verifier rotates its signing key; the JWKS comes from its URL with
+ * jwks_refresh_s 1. "ghost" is signed under a kid the JWKS never holds. */
+TP_TEST(collect_jwks_url_key_rotation)
+{
+    static const node_spec_t nodes[] = {
+        {"a", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL},
+        {"b", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL},
+        {"ghost", "eu-de", TB_FAULT_NONE, TB_ATT_UNKNOWN_KID, NULL, NULL},
+    };
+    const knobs_t knobs = {0, true};
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    if (bed_start(&b, nodes, 3, false, NULL, 0, &knobs) < 0)
+        return;
+    TP_CHECK(b.cfg->verifiers[0].jwks == NULL && b.cfg->verifiers[0].jwks_url != NULL);
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    /* 1: the first fetch; ghost's unknown kid comes within the interval: no refetch. */
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.jwks_fetches, 1);
+    TP_CHECK_EQ_INT(st.nodes_attested, 2);
+    TP_CHECK_EQ_INT(st.nodes_rejected, 1);
+    TP_CHECK_EQ_INT((int)tb_stats(b.tb).jwks_fetches, 1);
+    /* 2: rotated; every token names the new kid, still within the interval of
+     * fetch 1: three unknown kids, no request, all rejected. */
+    TP_ASSERT(tb_rotate_key(b.tb, "tb-rotated") == 0);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.jwks_fetches, 0);
+    TP_CHECK_EQ_INT(st.nodes_attested, 0);
+    TP_CHECK_EQ_INT(st.nodes_rejected, 3);
+    TP_CHECK_EQ_INT((int)tb_stats(b.tb).jwks_fetches, 1);
+    TP_CHECK(!tp_collector_state(l.c)->nodes[0].att.present);
+    /* 3: past the interval: the first unknown kid refetches once, the others
+     * wait for that fetch; the new kid is accepted, ghost's is not. */
+    sleep_ms(1100);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.jwks_fetches, 1);
+    TP_CHECK_EQ_INT(st.nodes_attested, 2);
+    TP_CHECK_EQ_INT(st.nodes_rejected, 1);
+    TP_CHECK_EQ_INT((int)tb_stats(b.tb).jwks_fetches, 2);
+    /* 4: right away: ghost's kid is still unknown, and asks for nothing. */
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.jwks_fetches, 0);
+    TP_CHECK_EQ_INT(st.nodes_attested, 2);
+    TP_CHECK_EQ_INT(st.nodes_rejected, 1);
+    TP_CHECK_EQ_INT((int)tb_stats(b.tb).jwks_fetches, 2);
+    {
+        const tp_state_t *s = tp_collector_state(l.c);
+        TP_CHECK(s->nodes[0].att.present && s->nodes[0].att.status == TP_ATT_AFFIRMING);
+        TP_CHECK(s->nodes[1].att.present);
+        TP_CHECK(!s->nodes[2].att.present);
+    }
+    live_close(&l);
+    bed_stop(&b);
+}
+
+/* The BMC forgets sessions 300 ms after login: the next cycle's stale token is
+ * answered 401, the collector logs in once more and reads every fact. */
+TP_TEST(collect_session_expiry_relogin)
+{
+    static const node_spec_t nodes[] = {
+        {"exp", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL},
+    };
+    const knobs_t knobs = {300, false};
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    tb_stats_t ts;
+    if (bed_start(&b, nodes, 1, true, NULL, 0, &knobs) < 0)
+        return;
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_ok, 1);
+    TP_CHECK_EQ_DBL(tp_collector_draw_now(l.c, 0), 6100, 0);
+    ts = tb_stats(b.tb);
+    TP_CHECK_EQ_INT((int)ts.logins, 1);
+    TP_CHECK_EQ_INT((int)ts.expired_tokens, 0);
+    sleep_ms(400);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_ok, 1);
+    ts = tb_stats(b.tb);
+    TP_CHECK_EQ_INT((int)ts.logins, 2); /* exactly one re-login */
+    TP_CHECK(ts.expired_tokens >= 1);
+    /* Read in this cycle, not left over from the first. */
+    TP_CHECK_EQ_DBL(tp_collector_draw_now(l.c, 0), 6100, 0);
+    {
+        const tp_state_t *s = tp_collector_state(l.c);
+        TP_CHECK_EQ_DBL(s->nodes[0].cap_w, 9800, 0);
+        TP_CHECK_EQ_INT(s->nodes[0].gpus_healthy, 8);
+        TP_CHECK_STR(s->nodes[0].country, "DE");
+    }
+    live_close(&l);
+    bed_stop(&b);
+}
+
+/* A BMC whose logins succeed but which answers 401 to every token: one
+ * re-login per cycle, never a loop; the cycle ends, the facts are unknown. */
+TP_TEST(collect_session_always_401)
+{
+    static const node_spec_t nodes[] = {
+        {"stale", "eu-de", TB_FAULT_STALE, TB_ATT_GOOD, NULL, NULL},
+        {"ok", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL},
+    };
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    if (bed_start(&b, nodes, 2, true, NULL, 0, NULL) < 0)
+        return;
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    for (int cycle = 1; cycle <= 2; cycle++) {
+        const tp_state_t *s;
+        st = live_cycle(&l);
+        TP_CHECK_EQ_INT(st.bmcs, 2);
+        s = tp_collector_state(l.c);
+        TP_CHECK(isnan(tp_collector_draw_now(l.c, 0)));
+        TP_CHECK(isnan(s->nodes[0].cap_w) && isnan(s->nodes[0].draw_w) &&
+                 s->nodes[0].gpus_healthy == -1 && !s->nodes[0].country[0]);
+        TP_CHECK_EQ_DBL(s->nodes[1].draw_w, 6100, 0);
+        /* "ok" logs in once in all; "stale" logs in, then once more per cycle
+         * when its token is refused (2, 3), never again within a cycle. */
+        TP_CHECK_EQ_INT((int)tb_stats(b.tb).logins, 1 + 1 + cycle);
+    }
+    live_close(&l);
+    bed_stop(&b);
+}
+
+/* The Redfish meter's sampler: a node's draw, read afresh on every sample; a
+ * BMC that is down gives an error, not a stale or zero reading. */
+TP_TEST(collect_power_sampler)
+{
+    static const node_spec_t nodes[] = {
+        {"n1", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL},
+        {"down", "eu-de", TB_FAULT_DOWN, TB_ATT_GOOD, NULL, NULL},
+    };
+    bed_t b;
+    tp_power_sampler_t *ps = NULL;
+    tp_error_t err = {0};
+    double w = -1;
+    if (bed_start(&b, nodes, 2, true, NULL, 0, NULL) < 0)
+        return;
+    TP_CHECK_EQ_INT(tp_power_sampler_new(b.f, b.cfg, "nope", NULL, NULL, &ps, &err),
+                    TP_ENOENT);
+    TP_ASSERT(tp_power_sampler_new(b.f, b.cfg, "n1", NULL, NULL, &ps, &err) == 0);
+    for (int i = 0; i < 3; i++) {
+        w = -1;
+        TP_CHECK_EQ_INT(tp_power_sampler_read(ps, &w, &err), 0);
+        TP_CHECK_EQ_DBL(w, 6100, 0);
+    }
+    tp_power_sampler_free(ps);
+    /* One login, reused by all three samples, and logged out at the end; no
+     * attestation fetched, the other BMC never asked. */
+    TP_CHECK_EQ_INT((int)tb_stats(b.tb).logins, 1);
+    TP_CHECK_EQ_INT((int)tb_stats(b.tb).logouts, 1);
+    TP_CHECK_EQ_INT((int)tb_stats(b.tb).tokens, 0);
+    TP_ASSERT(tp_power_sampler_new(b.f, b.cfg, "down", NULL, NULL, &ps, &err) == 0);
+    TP_CHECK_EQ_INT(tp_power_sampler_read(ps, &w, &err), TP_EIO);
+    TP_CHECK(isnan(w));
+    tp_power_sampler_free(ps);
     bed_stop(&b);
 }
