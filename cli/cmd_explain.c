@@ -218,12 +218,8 @@ static json_t *explain_json(const tp_inputs_t *in, int wi, int eligible,
 
 int tp_cmd_explain(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"state", required_argument, 0, 's'},
-                                         {"workloads", required_argument, 0, 'w'},
-                                         {"running", required_argument, 0, 'r'},
+    static const struct option opts[] = {TP_INPUT_LONG_OPTIONS,
                                          {"workload", required_argument, 0, 'i'},
-                                         {"now", required_argument, 0, 'n'},
                                          {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -234,24 +230,11 @@ int tp_cmd_explain(int argc, char **argv)
     json_t *list = NULL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (tp_inputs_option(&in, c, optarg))
+            continue;
         switch (c) {
-        case 'c':
-            in.config = optarg;
-            break;
-        case 's':
-            in.state_path = optarg;
-            break;
-        case 'w':
-            in.workloads_path = optarg;
-            break;
-        case 'r':
-            in.running_path = optarg;
-            break;
         case 'i':
             only = optarg;
-            break;
-        case 'n':
-            in.now_arg = optarg;
             break;
         case 'j':
             json = 1;

@@ -96,13 +96,9 @@ static void print_table(const tp_inputs_t *in, const tp_solution_t *sol)
 
 int tp_cmd_place(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"state", required_argument, 0, 's'},
-                                         {"workloads", required_argument, 0, 'w'},
-                                         {"running", required_argument, 0, 'r'},
+    static const struct option opts[] = {TP_INPUT_LONG_OPTIONS,
                                          {"time-limit-ms", required_argument, 0, 't'},
                                          {"method", required_argument, 0, 'm'},
-                                         {"now", required_argument, 0, 'n'},
                                          {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -113,19 +109,9 @@ int tp_cmd_place(int argc, char **argv)
     int c, json = 0, rc = TP_EXIT_OK;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (tp_inputs_option(&in, c, optarg))
+            continue;
         switch (c) {
-        case 'c':
-            in.config = optarg;
-            break;
-        case 's':
-            in.state_path = optarg;
-            break;
-        case 'w':
-            in.workloads_path = optarg;
-            break;
-        case 'r':
-            in.running_path = optarg;
-            break;
         case 't': {
             long long t = tp_parse_count(optarg);
             if (t < 1 || t > 3600000) {
@@ -154,9 +140,6 @@ int tp_cmd_place(int argc, char **argv)
                         optarg);
                 return TP_EXIT_INPUT;
             }
-            break;
-        case 'n':
-            in.now_arg = optarg;
             break;
         case 'j':
             json = 1;

@@ -17,6 +17,28 @@ long long tp_parse_count(const char *s)
     return errno || *end ? -1 : v;
 }
 
+int tp_inputs_option(tp_inputs_t *in, int c, const char *arg)
+{
+    switch (c) {
+    case 'c':
+        in->config = arg;
+        return 1;
+    case 's':
+        in->state_path = arg;
+        return 1;
+    case 'w':
+        in->workloads_path = arg;
+        return 1;
+    case 'r':
+        in->running_path = arg;
+        return 1;
+    case 'n':
+        in->now_arg = arg;
+        return 1;
+    }
+    return 0;
+}
+
 int tp_inputs_load(tp_inputs_t *in)
 {
     tp_error_t err;

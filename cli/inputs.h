@@ -7,6 +7,7 @@
 
 #include "model/model.h"
 
+#include <getopt.h>
 #include <stdio.h>
 
 /* The inputs of explain/place/… . Everything is owned; tp_inputs_fini() frees. */
@@ -19,6 +20,20 @@ typedef struct {
     tp_workloads_t *running; /* empty without --running */
     int64_t now;
 } tp_inputs_t;
+
+/* getopt_long entries for the input options; list them first in a command's table. */
+// clang-format off
+#define TP_INPUT_LONG_OPTIONS                      \
+    {"config", required_argument, 0, 'c'},         \
+    {"state", required_argument, 0, 's'},          \
+    {"workloads", required_argument, 0, 'w'},      \
+    {"running", required_argument, 0, 'r'},        \
+    {"now", required_argument, 0, 'n'}
+// clang-format on
+
+/* Takes option c (with its argument) when it is one of TP_INPUT_LONG_OPTIONS;
+ * returns 1 if it was, 0 if not. */
+int tp_inputs_option(tp_inputs_t *in, int c, const char *arg);
 
 /* Loads what the paths name; prints the error to stderr and returns a negative
  * code on failure. `now`: --now, else the state's observed_at, else time(). */
