@@ -22,5 +22,6 @@ int tp_cmd_place(int argc, char **argv);   /* solver/: cli/cmd_place.c */
 int tp_cmd_collect(int argc, char **argv); /* collectors/: cli/cmd_collect.c */
 int tp_cmd_attest(int argc, char **argv);  /* collectors/: cli/cmd_attest.c */
 int tp_cmd_bench(int argc, char **argv);   /* workload/: cli/cmd_bench.c */
+int tp_cmd_sim(int argc, char **argv);     /* sim/: cli/cmd_sim.c */
 
 #endif

@@ -20,6 +20,7 @@ static const struct {
     {"collect", tp_cmd_collect, "poll BMCs and verifiers into an observed state"},
     {"attest", tp_cmd_attest, "verify an attestation result (attest verify …)"},
     {"bench", tp_cmd_bench, "measure tokens per watt with the reference decoder"},
+    {"sim", tp_cmd_sim, "what-if simulation of policies over traces and events"},
 };
 
 static void usage(FILE *f)

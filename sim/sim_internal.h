@@ -1,0 +1,206 @@
+/*
+ * sim/sim_internal.h — what the files of sim/ share: the compiled scenario
+ * variant (sim_setup_t), the engine's entry point and the policies' helpers.
+ */
+#ifndef TP_SIM_INTERNAL_H
+#define TP_SIM_INTERNAL_H
+
+#include "policy/policy.h"
+#include "sim/sim.h"
+#include "sim/traces.h"
+#include "util/rng.h"
+
+#define SIM_US 1000000LL
+#define SIM_MAX_CLASSES 16
+#define SIM_MAX_REGIONS 32
+#define SIM_MAX_SIZES 8
+#define SIM_HIST_BINS 96
+
+/* Security predicates: a placement failing any of these is a security violation. */
+#define SIM_PREDS_SECURITY                                                               \
+    (TP_PRED_BIT(TP_PRED_CPU_TEE) | TP_PRED_BIT(TP_PRED_GPU_CC) |                        \
+     TP_PRED_BIT(TP_PRED_ATTESTATION_MISSING) | TP_PRED_BIT(TP_PRED_ATTESTATION_STALE) | \
+     TP_PRED_BIT(TP_PRED_ATTESTATION_STATUS) | TP_PRED_BIT(TP_PRED_RESIDENCY) |          \
+     TP_PRED_BIT(TP_PRED_RESIDENCY_MISMATCH) |                                           \
+     TP_PRED_BIT(TP_PRED_RESIDENCY_UNVERIFIED))
+
+typedef struct {
+    char *id;
+    int model;      /* fleet model index (stable: profiles never change) */
+    int cls;        /* class index */
+    int *res, nres; /* residency regions; nres 0: none */
+    int gpus, min_replicas, max_replicas, priority;
+    double prefill_weight; /* decode-token cost of one context token */
+} sim_deployment_t;
+
+typedef enum { SRC_AZURE, SRC_ALIBABA, SRC_REQUESTS, SRC_JOBS, SRC_LIST } sim_src_kind_t;
+
+/* One job of a "list" source. */
+typedef struct {
+    char *id;
+    int64_t at_us, dur_us;
+    int gpus, cls, model, priority;
+    bool preemptible;
+    int res[SIM_MAX_REGIONS], nres;
+    int gm[16], ngm; /* union GPU model indices; ngm 0: any */
+} sim_listjob_t;
+
+typedef struct {
+    double amplitude, peak_hour; /* rate × (1 + a·cos(2π(h − peak)/24)) */
+} sim_diurnal_t;
+
+typedef struct {
+    sim_src_kind_t kind;
+    char *label; /* "azure:conv.csv", … */
+    /* azure */
+    const tp_azure_trace_t *azure; /* borrowed from the scenario's trace cache */
+    double speedup;
+    int repeat; /* passes over the trace; 0: until the end of the run */
+    int64_t offset_us;
+    long long limit; /* rows (azure) or pods (alibaba); 0: all */
+    double *dep_w;   /* [ndeployments] routing weights (requests, azure) */
+    /* alibaba */
+    const tp_pod_list_t *pods;
+    double duration_scale;
+    bool use_gpu_spec;
+    char **gpu_map_from; /* Alibaba type names … */
+    int *gpu_map_to;     /* … → union fleet gpu model index */
+    int ngpu_map;
+    /* requests */
+    double rate_per_s;
+    sim_diurnal_t diurnal;
+    double ctx_mean, gen_mean;
+    /* jobs */
+    double rate_per_h;
+    int sizes[SIM_MAX_SIZES];
+    double size_w[SIM_MAX_SIZES];
+    int nsizes;
+    double dur_mean_s, dur_sigma;
+    int prio_lo, prio_hi;
+    double preemptible;
+    /* jobs and alibaba: the mixes (weights; all-zero model_w: no model) */
+    double class_w[SIM_MAX_CLASSES];
+    double region_w[SIM_MAX_REGIONS];
+    double *model_w; /* [nmodels] */
+    /* list */
+    sim_listjob_t *jobs;
+    int njobs;
+} sim_source_t;
+
+typedef enum {
+    EV_POWER_CAP,
+    EV_GPU_FAILURE,
+    EV_ATT_REVOKE,
+    EV_ATT_EXPIRE,
+    EV_VERIFIER_OUTAGE,
+    EV_BMC_OUTAGE,
+    EV_ADD_NODES,
+    EV_RETIRE_NODES,
+    EV_RESIDENCY_RULE,
+    EV_NKINDS
+} sim_ev_kind_t;
+
+typedef struct {
+    sim_ev_kind_t kind;
+    int64_t at_us, dur_us; /* dur_us 0: permanent */
+    char *label;           /* for the report: "power_cap site-fra ×0.8" */
+    int domain;
+    double factor, cap_w; /* power: factor of the declared cap, or cap_w (>0) */
+    int *nodes, nnodes;   /* selected union nodes */
+    int count;            /* >0: pick this many of nodes at random (seeded) */
+    int gpus;             /* gpu_failure: per node */
+    char *verifier;
+    int region;
+    unsigned class_mask;
+    tp_residency_t mode;
+} sim_event_t;
+
+typedef struct {
+    char *name;
+    uint64_t seed;
+    int64_t start_s, duration_us, tick_us, sample_us;
+    int64_t renew_us, ttl_us;
+    int state_mode;     /* 0 attested, 1 generated, 2 file */
+    tp_state_t *state0; /* for state_mode 2 (and 1): against the union fleet */
+    double target_util, window_s, drain_s, cooldown_s;
+    tp_fleet_t *fleet;  /* the union fleet: every node any event adds */
+    json_t *fleet_doc;  /* its document */
+    bool *present0;     /* [union node] present at the start */
+    bool fleet_changes; /* any add/retire event */
+    sim_deployment_t *deps;
+    int ndeps;
+    sim_source_t *srcs;
+    int nsrcs;
+    sim_event_t *events;
+    int nevents;
+    char **policies;
+    int npolicies;
+    tp_sim_policy_opts_t solver; /* method points at a static string */
+    json_t *params;              /* this variant's grid values {"/path": value} */
+} sim_setup_t;
+
+struct tp_scenario {
+    char *name, *source, *base_dir;
+    json_t *doc;
+    json_t *grid; /* [{"path", "values"}] or NULL */
+    int nvariants;
+    /* Trace cache: each file read once, shared by the variants. */
+    char **trace_paths;
+    void **traces;
+    int *trace_kind; /* 0 azure, 1 pods */
+    int ntraces;
+};
+
+/* Compiles variant v of the scenario (0 ≤ v < nvariants), with the seed override.
+ * Caller frees with sim_setup_free(). */
+int sim_setup_new(struct tp_scenario *sc, int v, bool seed_set, uint64_t seed,
+                  sim_setup_t **out, tp_error_t *err);
+void sim_setup_free(sim_setup_t *s);
+
+/* KPIs of one (variant, policy) run; see docs/sim.md. */
+typedef struct {
+    long long hist[SIM_HIST_BINS];
+    long long n;
+    double sum, max;
+} sim_hist_t;
+
+void sim_hist_add(sim_hist_t *h, double v);
+double sim_hist_quantile(const sim_hist_t *h, double q);
+
+/* One simulation: setup under one policy. Appends its timeseries rows to csv
+ * (variant v, policy name) and returns its summary object in *kpis. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} sim_buf_t;
+int sim_buf_printf(sim_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int sim_buf_put(sim_buf_t *b, const char *s);
+
+typedef struct {
+    void (*progress)(void *arg, double done, const char *what);
+    void *progress_arg;
+    double done0, done_span; /* the share of the whole run this simulation is */
+    bool no_validate;
+} sim_run_opts_t;
+
+int sim_simulate(const sim_setup_t *s, int variant, const char *policy,
+                 const sim_run_opts_t *o, sim_buf_t *csv, json_t **kpis,
+                 long long *events, tp_error_t *err);
+/* The CSV header line of timeseries.csv (with its newline). */
+const char *sim_csv_header(void);
+
+/* Shared by the policies: shape-keyed caching of pending reasons, the
+ * cap-drop preemption rule of the baselines, and node scoring. */
+int sim_policy_preempt_over_cap(const tp_sim_view_t *v, tp_load_t *l, tp_result_t *r);
+int sim_policy_pending_reasons(const tp_sim_view_t *v, const tp_load_t *l,
+                               const char *placed, tp_result_t *r);
+/* Makes p a greedy policy: pending work in arrival order, each onto the most
+ * efficient (else the first) eligible node; with spill, onto any node with room
+ * when no eligible one has. */
+int sim_greedy_init(tp_sim_policy_t *p, bool efficient, bool spill, tp_error_t *err);
+/* The trustplace policy: the solver (sim/policy_trustplace.c). */
+int sim_trustplace_new(tp_sim_policy_t *p, const tp_sim_policy_opts_t *o,
+                       tp_error_t *err);
+
+#endif

@@ -1,0 +1,423 @@
+/*
+ * sim/traces.c — the Azure LLM and Alibaba pod-list CSV readers of
+ * sim/traces.h. Strict: the header must be exactly the published one, every
+ * field is range-checked, and the first bad row fails the whole file with its
+ * line number. CRLF line endings (as the Azure files have) are accepted.
+ */
+#include "sim/traces.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FIELDS 16
+#define MAX_TRACE_BYTES (1LL << 31)
+
+/* Reads a whole file into a NUL-terminated buffer (caller frees). */
+static int slurp(const char *path, char **text, size_t *len, tp_error_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    long size;
+    if (!f)
+        return tp_error_set(err, TP_EIO, "%s: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || size > MAX_TRACE_BYTES ||
+        fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return tp_error_set(err, TP_EIO, "%s: cannot size the file (or over 2 GiB)",
+                            path);
+    }
+    *text = malloc((size_t)size + 1);
+    if (!*text) {
+        fclose(f);
+        return tp_error_set(err, TP_ENOMEM, "%s: out of memory", path);
+    }
+    *len = fread(*text, 1, (size_t)size, f);
+    (*text)[*len] = '\0';
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(*text);
+        return tp_error_set(err, TP_EIO, "%s: read error", path);
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    const char *p, *end;
+    int line;
+    char buf[1024];
+    char *field[MAX_FIELDS];
+    int nfields;
+} csv_t;
+
+/* Next line split at commas into c->field; 0 at end of input, 1 for a line,
+ * negative with err set for an overlong line or a NUL byte. */
+static int next_line(csv_t *c, tp_error_t *err)
+{
+    if (c->p >= c->end)
+        return 0;
+    const char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
+    const char *stop = nl ? nl : c->end;
+    size_t len = (size_t)(stop - c->p);
+    c->line++;
+    if (len && c->p[len - 1] == '\r')
+        len--;
+    if (len >= sizeof c->buf)
+        return tp_error_set(err, TP_EPARSE, "%s:%d: line longer than %zu bytes", c->name,
+                            c->line, sizeof c->buf - 1);
+    if (memchr(c->p, '\0', len))
+        return tp_error_set(err, TP_EPARSE, "%s:%d: NUL byte in the line", c->name,
+                            c->line);
+    memcpy(c->buf, c->p, len);
+    c->buf[len] = '\0';
+    c->p = nl ? nl + 1 : c->end;
+    c->nfields = 0;
+    char *s = c->buf;
+    for (;;) {
+        if (c->nfields == MAX_FIELDS)
+            return tp_error_set(err, TP_EPARSE, "%s:%d: more than %d fields", c->name,
+                                c->line, MAX_FIELDS);
+        c->field[c->nfields++] = s;
+        char *comma = strchr(s, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        s = comma + 1;
+    }
+    return 1;
+}
+
+/* A decimal integer in [lo, hi] filling the whole field. */
+static int field_int(csv_t *c, int i, const char *col, long long lo, long long hi,
+                     long long *out, tp_error_t *err)
+{
+    const char *s = c->field[i];
+    char *e;
+    errno = 0;
+    long long v = strtoll(s, &e, 10);
+    if (!*s || *e || errno || v < lo || v > hi || *s == '+' || *s == ' ')
+        return tp_error_set(err, TP_EPARSE,
+                            "%s:%d: %s: expected an integer in %lld..%lld, got \"%s\"",
+                            c->name, c->line, col, lo, hi, s);
+    *out = v;
+    return 0;
+}
+
+static int check_header(csv_t *c, const char *want, tp_error_t *err)
+{
+    int rc = next_line(c, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return tp_error_set(err, TP_EPARSE, "%s:1: empty file (expected the header %s)",
+                            c->name, want);
+    /* Rebuild the joined header to compare with the published one. */
+    char joined[1024] = "";
+    size_t used = 0;
+    for (int i = 0; i < c->nfields; i++)
+        used += (size_t)snprintf(joined + used, sizeof joined - used, "%s%s",
+                                 i ? "," : "", c->field[i]);
+    if (strcmp(joined, want) != 0)
+        return tp_error_set(err, TP_EPARSE,
+                            "%s:1: expected the header \"%s\", got \"%s\"", c->name, want,
+                            joined);
+    return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* "YYYY-MM-DD HH:MM:SS[.f…][Z|+00:00]" → µs since 1970; -1 when malformed. */
+static int64_t parse_timestamp(const char *s)
+{
+    int y, mo, d, h, mi, se;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (strlen(s) < 19 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
+        s[7] != '-' || digits(s + 8, 2, &d) || (s[10] != ' ' && s[10] != 'T') ||
+        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
+        digits(s + 17, 2, &se))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || se > 60)
+        return -1;
+    const char *p = s + 19;
+    int64_t frac = 0;
+    if (*p == '.') {
+        int n = 0;
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            if (n < 6)
+                frac = frac * 10 + (*p - '0');
+            n++;
+            p++;
+        }
+        if (n == 0 || n > 9)
+            return -1;
+        for (int k = n; k < 6; k++)
+            frac *= 10;
+    }
+    if (*p == 'Z')
+        p++;
+    else if (!strcmp(p, "+00:00"))
+        p += 6;
+    if (*p)
+        return -1;
+    int64_t days = days_from_civil(y, mo, d);
+    return ((days * 86400 + h * 3600 + mi * 60 + se) * 1000000) + frac;
+}
+
+int tp_sim_azure_parse(const char *name, const char *text, size_t len,
+                       tp_azure_trace_t *out, tp_error_t *err)
+{
+    csv_t c = {.name = name, .p = text, .end = text + len};
+    size_t cap = 1024;
+    int rc;
+    int64_t last = -1;
+    memset(out, 0, sizeof *out);
+    tp_error_clear(err);
+    if ((rc = check_header(&c, "TIMESTAMP,ContextTokens,GeneratedTokens", err)) < 0)
+        return rc;
+    out->req = malloc(cap * sizeof *out->req);
+    if (!out->req)
+        return tp_error_set(err, TP_ENOMEM, "%s: out of memory", name);
+    while ((rc = next_line(&c, err)) > 0) {
+        long long ctx, gen;
+        if (c.nfields == 1 && !c.field[0][0] && c.p >= c.end)
+            break; /* a trailing empty line */
+        if (c.nfields != 3) {
+            rc = tp_error_set(err, TP_EPARSE, "%s:%d: expected 3 fields, got %d", name,
+                              c.line, c.nfields);
+            break;
+        }
+        int64_t t = parse_timestamp(c.field[0]);
+        if (t < 0) {
+            rc = tp_error_set(
+                err, TP_EPARSE,
+                "%s:%d: TIMESTAMP: expected \"YYYY-MM-DD HH:MM:SS.fffffff\", "
+                "got \"%s\"",
+                name, c.line, c.field[0]);
+            break;
+        }
+        if (last >= 0 && t < last) {
+            rc = tp_error_set(err, TP_EPARSE,
+                              "%s:%d: TIMESTAMP: \"%s\" is earlier than the row before "
+                              "(the trace must be sorted)",
+                              name, c.line, c.field[0]);
+            break;
+        }
+        if ((rc = field_int(&c, 1, "ContextTokens", 0, 10000000, &ctx, err)) < 0 ||
+            (rc = field_int(&c, 2, "GeneratedTokens", 0, 10000000, &gen, err)) < 0)
+            break;
+        if (out->n == cap) {
+            tp_azure_req_t *g = realloc(out->req, 2 * cap * sizeof *g);
+            if (!g) {
+                rc = tp_error_set(err, TP_ENOMEM, "%s: out of memory", name);
+                break;
+            }
+            out->req = g;
+            cap *= 2;
+        }
+        if (last < 0)
+            out->epoch_us = t;
+        last = t;
+        out->req[out->n++] =
+            (tp_azure_req_t){t - out->epoch_us, (int32_t)ctx, (int32_t)gen};
+    }
+    if (rc == 0 && out->n == 0)
+        rc = tp_error_set(err, TP_EPARSE, "%s:2: no requests after the header", name);
+    if (rc < 0) {
+        tp_sim_azure_fini(out);
+        return rc;
+    }
+    return 0;
+}
+
+int tp_sim_azure_load(const char *path, tp_azure_trace_t *out, tp_error_t *err)
+{
+    char *text;
+    size_t len;
+    memset(out, 0, sizeof *out);
+    int rc = slurp(path, &text, &len, err);
+    if (rc < 0)
+        return rc;
+    rc = tp_sim_azure_parse(path, text, len, out, err);
+    free(text);
+    return rc;
+}
+
+void tp_sim_azure_fini(tp_azure_trace_t *t)
+{
+    free(t->req);
+    memset(t, 0, sizeof *t);
+}
+
+static const char pod_header[] =
+    "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,"
+    "pod_phase,creation_time,deletion_time,scheduled_time";
+
+static int parse_pod(csv_t *c, tp_pod_t *p, tp_error_t *err)
+{
+    const char *name = c->name;
+    long long v;
+    int rc;
+    if (c->nfields != 11)
+        return tp_error_set(err, TP_EPARSE, "%s:%d: expected 11 fields, got %d", name,
+                            c->line, c->nfields);
+    size_t nl = strlen(c->field[0]);
+    if (nl == 0 || nl >= sizeof p->name)
+        return tp_error_set(err, TP_EPARSE, "%s:%d: name: expected 1..%zu characters",
+                            name, c->line, sizeof p->name - 1);
+    memcpy(p->name, c->field[0], nl + 1);
+    if ((rc = field_int(c, 1, "cpu_milli", 0, 100000000, &v, err)) < 0 ||
+        (rc = field_int(c, 2, "memory_mib", 0, 1LL << 40, &v, err)) < 0)
+        return rc;
+    if ((rc = field_int(c, 3, "num_gpu", 0, 64, &v, err)) < 0)
+        return rc;
+    p->num_gpu = (int)v;
+    if ((rc = field_int(c, 4, "gpu_milli", 0, 1000, &v, err)) < 0)
+        return rc;
+    p->gpu_milli = (int)v;
+    if (p->num_gpu > 1 && p->gpu_milli != 1000)
+        return tp_error_set(
+            err, TP_EPARSE,
+            "%s:%d: gpu_milli: expected 1000 for a pod with %d GPUs, got %d", name,
+            c->line, p->num_gpu, p->gpu_milli);
+    size_t sl = strlen(c->field[5]);
+    if (sl >= sizeof p->gpu_spec)
+        return tp_error_set(err, TP_EPARSE, "%s:%d: gpu_spec: longer than %zu characters",
+                            name, c->line, sizeof p->gpu_spec - 1);
+    for (const char *s = c->field[5]; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+              (*s >= '0' && *s <= '9') || *s == '|' || *s == '-' || *s == '_'))
+            return tp_error_set(err, TP_EPARSE,
+                                "%s:%d: gpu_spec: expected GPU type names joined by '|', "
+                                "got \"%s\"",
+                                name, c->line, c->field[5]);
+    memcpy(p->gpu_spec, c->field[5], sl + 1);
+    const char *q = c->field[6];
+    if (!strcmp(q, "LS"))
+        p->qos = TP_QOS_LS;
+    else if (!strcmp(q, "Burstable"))
+        p->qos = TP_QOS_BURSTABLE;
+    else if (!strcmp(q, "BE"))
+        p->qos = TP_QOS_BE;
+    else if (!strcmp(q, "Guaranteed"))
+        p->qos = TP_QOS_GUARANTEED;
+    else
+        return tp_error_set(err, TP_EPARSE,
+                            "%s:%d: qos: expected LS, Burstable, BE or Guaranteed, got "
+                            "\"%s\"",
+                            name, c->line, q);
+    const char *ph = c->field[7];
+    if (strcmp(ph, "Running") && strcmp(ph, "Succeeded") && strcmp(ph, "Failed") &&
+        strcmp(ph, "Pending"))
+        return tp_error_set(err, TP_EPARSE,
+                            "%s:%d: pod_phase: expected Running, Succeeded, Failed or "
+                            "Pending, got \"%s\"",
+                            name, c->line, ph);
+    if ((rc = field_int(c, 8, "creation_time", 0, 1LL << 40, &v, err)) < 0)
+        return rc;
+    p->creation_s = v;
+    if ((rc = field_int(c, 9, "deletion_time", 0, 1LL << 40, &v, err)) < 0)
+        return rc;
+    p->deletion_s = v;
+    if (p->deletion_s < p->creation_s)
+        return tp_error_set(
+            err, TP_EPARSE, "%s:%d: deletion_time: %lld is before creation_time %lld",
+            name, c->line, (long long)p->deletion_s, (long long)p->creation_s);
+    p->scheduled_s = -1;
+    if (c->field[10][0]) {
+        if ((rc = field_int(c, 10, "scheduled_time", 0, 1LL << 40, &v, err)) < 0)
+            return rc;
+        if (v < p->creation_s || v > p->deletion_s)
+            return tp_error_set(
+                err, TP_EPARSE,
+                "%s:%d: scheduled_time: %lld is outside creation..deletion "
+                "(%lld..%lld)",
+                name, c->line, v, (long long)p->creation_s, (long long)p->deletion_s);
+        p->scheduled_s = v;
+    } else if (!strcmp(ph, "Running") || !strcmp(ph, "Succeeded")) {
+        return tp_error_set(err, TP_EPARSE,
+                            "%s:%d: scheduled_time: empty, but the pod is %s", name,
+                            c->line, ph);
+    }
+    return 0;
+}
+
+int tp_sim_pods_parse(const char *name, const char *text, size_t len, tp_pod_list_t *out,
+                      tp_error_t *err)
+{
+    csv_t c = {.name = name, .p = text, .end = text + len};
+    size_t cap = 1024;
+    int rc;
+    memset(out, 0, sizeof *out);
+    tp_error_clear(err);
+    if ((rc = check_header(&c, pod_header, err)) < 0)
+        return rc;
+    out->pod = malloc(cap * sizeof *out->pod);
+    if (!out->pod)
+        return tp_error_set(err, TP_ENOMEM, "%s: out of memory", name);
+    while ((rc = next_line(&c, err)) > 0) {
+        if (c.nfields == 1 && !c.field[0][0] && c.p >= c.end)
+            break;
+        if (out->n == cap) {
+            tp_pod_t *g = realloc(out->pod, 2 * cap * sizeof *g);
+            if (!g) {
+                rc = tp_error_set(err, TP_ENOMEM, "%s: out of memory", name);
+                break;
+            }
+            out->pod = g;
+            cap *= 2;
+        }
+        if ((rc = parse_pod(&c, &out->pod[out->n], err)) < 0)
+            break;
+        out->n++;
+    }
+    if (rc == 0 && out->n == 0)
+        rc = tp_error_set(err, TP_EPARSE, "%s:2: no pods after the header", name);
+    if (rc < 0) {
+        tp_sim_pods_fini(out);
+        return rc;
+    }
+    return 0;
+}
+
+int tp_sim_pods_load(const char *path, tp_pod_list_t *out, tp_error_t *err)
+{
+    char *text;
+    size_t len;
+    memset(out, 0, sizeof *out);
+    int rc = slurp(path, &text, &len, err);
+    if (rc < 0)
+        return rc;
+    rc = tp_sim_pods_parse(path, text, len, out, err);
+    free(text);
+    return rc;
+}
+
+void tp_sim_pods_fini(tp_pod_list_t *p)
+{
+    free(p->pod);
+    memset(p, 0, sizeof *p);
+}
