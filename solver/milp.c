@@ -11,8 +11,9 @@
  * Exact, and what AUTO uses on small instances (the exactness tests compare it
  * with exhaustive search). At fleet scale it is the naive baseline the
  * benchmark shows failing: millions of binaries and a weak relaxation.
- * With `heuristic`, the priority-ordered greedy plan is handed to GLPK as an
- * incumbent (glp_ios_heur_sol) so a time limit still leaves a good answer.
+ * With `heuristic`, a plan (AUTO: the aggregated one; else the priority-ordered
+ * greedy) is handed to GLPK as an incumbent (glp_ios_heur_sol), and node limits
+ * end the search once term (1) is proven optimal (see callback()).
  */
 #include "solver/solver_internal.h"
 
@@ -27,6 +28,7 @@ typedef struct {
     milp_out_t *out;
     bool heuristic, given;
     double mip_gap, cb_bound, lp_bound;
+    int proof_nodes; /* tree size when term (1) was proven; -1: not yet */
     glp_prob *P;
     int npairs, *pc, *pn;
     double *hx; /* heuristic solution, 1-based */
@@ -52,10 +54,17 @@ long milp_count_pairs(const ctx_t *c, const plan_t *p, long limit)
     return n;
 }
 
+/* Term (1) moves in integer steps of at least 1 and all of term (2) is worth
+ * less than 1, so an incumbent whose term (1) is W = ⌊value⌋ is optimal in term
+ * (1) as soon as the best open node's bound is below W + 1. What remains then is
+ * the ε-term (tokens per joule) alone: on symmetric nodes (a rack of identical
+ * servers) closing that last ε-gap can take thousands of nodes, so it gets
+ * MILP_POLISH_NODES more and no more. */
 static void callback(glp_tree *T, void *info)
 {
     mp_t *m = info;
-    if (glp_ios_reason(T) == GLP_IHEUR && m->heuristic && !m->given) {
+    int reason = glp_ios_reason(T);
+    if (reason == GLP_IHEUR && m->heuristic && !m->given) {
         m->given = true;
         glp_ios_heur_sol(T, m->hx);
     }
@@ -64,6 +73,19 @@ static void callback(glp_tree *T, void *info)
         double nb = glp_ios_node_bound(T, b);
         if (nb < m->cb_bound)
             m->cb_bound = nb;
+    }
+    if (!m->heuristic || reason == GLP_IBINGO)
+        return;
+    int active, current, total;
+    glp_ios_tree_size(T, &active, &current, &total);
+    m->out->nodes = total;
+    if (m->proof_nodes < 0 && glp_mip_status(m->P) == GLP_FEAS && b &&
+        m->cb_bound < floor(glp_mip_obj_val(m->P) + 1e-6) + 1 - 1e-6)
+        m->proof_nodes = total;
+    if ((m->proof_nodes >= 0 && total - m->proof_nodes >= MILP_POLISH_NODES) ||
+        total >= MILP_NODE_BUDGET) {
+        m->out->stopped = true;
+        glp_ios_terminate(T);
     }
 }
 
@@ -190,9 +212,13 @@ static int run(void *arg)
     ret = glp_intopt(m->P, &ip);
     m->out->time_limited = ret == GLP_ETMLIM;
     int st = glp_mip_status(m->P);
-    if ((ret == 0 || ret == GLP_ETMLIM) && (st == GLP_OPT || st == GLP_FEAS)) {
+    if ((ret == 0 || ret == GLP_ETMLIM || ret == GLP_ESTOP) &&
+        (st == GLP_OPT || st == GLP_FEAS)) {
         m->out->found = true;
         m->out->optimal = ret == 0 && st == GLP_OPT && m->mip_gap == 0;
+        m->out->term1_optimal =
+            m->out->optimal || fmin(m->lp_bound, m->cb_bound) <
+                                   floor(glp_mip_obj_val(m->P) + 1e-6) + 1 - 1e-6;
         for (int i = 0; i < m->npairs; i++)
             m->placed[i] = glp_mip_col_val(m->P, i + 1) > 0.5;
     }
@@ -203,8 +229,8 @@ out:
     return rc;
 }
 
-int milp_pairs(const ctx_t *c, plan_t *p, bool heuristic, double mip_gap, milp_out_t *out,
-               char *msg, size_t msglen)
+int milp_pairs(const ctx_t *c, plan_t *p, bool heuristic, const plan_t *inc,
+               double mip_gap, milp_out_t *out, char *msg, size_t msglen)
 {
     mp_t m = {0};
     plan_t h = {0};
@@ -218,6 +244,7 @@ int milp_pairs(const ctx_t *c, plan_t *p, bool heuristic, double mip_gap, milp_o
     m.heuristic = heuristic;
     m.mip_gap = mip_gap;
     m.cb_bound = m.lp_bound = INFINITY;
+    m.proof_nodes = -1;
     m.pc = malloc(cap * sizeof *m.pc);
     m.pn = malloc(cap * sizeof *m.pn);
     if (!m.pc || !m.pn)
@@ -262,7 +289,10 @@ int milp_pairs(const ctx_t *c, plan_t *p, bool heuristic, double mip_gap, milp_o
     if (!m.placed || !m.hx || !m.crow || !m.gsum || !m.wsum || !m.dsum || !m.grow ||
         !m.wrow || !m.drow)
         goto out;
-    if (heuristic) {
+    if (heuristic && inc) {
+        for (int i = 0; i < m.npairs; i++)
+            m.hx[i + 1] = inc->cnode[m.pc[i]] == m.pn[i];
+    } else if (heuristic) {
         int nl;
         int *list = NULL;
         if (plan_copy(&h, p, c) < 0 || !(list = plan_unplaced_by_weight(c, &h, &nl)))

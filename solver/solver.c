@@ -4,9 +4,10 @@
  *   1. load of the running work; preemption while any cap is exceeded;
  *   2. candidates = pending work + preempted work (to restart elsewhere);
  *   3. aggregation (classes.c): static classes, classes, groups;
- *   4. the placement: per-pair MILP when small (milp.c), else the aggregated LP
- *      with rounding and packing (lp.c), then repair (heur.c); the greedy
- *      baselines are kept as a safety net — the better plan wins;
+ *   4. the placement: the aggregated LP with rounding and packing (lp.c), then
+ *      repair (heur.c); AUTO on small inputs then runs the per-pair MILP (milp.c)
+ *      from that plan; the greedy baselines are kept as a safety net — the
+ *      better plan wins;
  *   5. reasons for everything left pending, against the final load;
  *   6. the validator; a violation refuses the whole result.
  */
@@ -349,22 +350,48 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
 
     tp_solver_method_t method = o->method;
     if (method == TP_SOLVER_AUTO) {
+        /* The aggregated path first (milliseconds, never worse than the greedy
+         * orders); then, when small, the per-pair MILP starting from that plan as
+         * its incumbent — so AUTO is never worse than AGGREGATE — and stopping once
+         * term (1) is proven optimal (milp.c). */
         long limit =
             o->exact_max_pairs > 0 ? o->exact_max_pairs : TP_SOLVER_DEFAULT_EXACT_PAIRS;
-        method = milp_count_pairs(&c, &best, limit) <= limit ? TP_SOLVER_EXACT
-                                                             : TP_SOLVER_AGGREGATE;
-        if (method == TP_SOLVER_EXACT) { /* the small exact path, with a heuristic */
-            milp_out_t mo;
-            sol->method = "milp";
-            if ((rc = milp_pairs(&c, &best, true, o->mip_gap, &mo, msg, sizeof msg)) <
-                    0 ||
-                (rc = repair_all(&c, &best)) < 0)
-                goto fail;
-            bound = mo.bound;
-            sol->optimal = mo.optimal;
-            sol->time_limited = mo.time_limited;
-            method = TP_SOLVER_AUTO;
+        bool small = milp_count_pairs(&c, &best, limit) <= limit;
+        plan_t agg = {0};
+        lp_out_t lo;
+        milp_out_t mo;
+        if ((rc = plan_copy(&agg, &best, &c)) < 0)
+            goto fail;
+        if ((rc = lp_aggregate(&c, &agg, &lo, msg, sizeof msg)) < 0 ||
+            (rc = repair_all(&c, &agg)) < 0 ||
+            (improvable(&c, &agg) && ((rc = try_plan(&c, &agg, true)) < 0 ||
+                                      (rc = try_plan(&c, &agg, false)) < 0)) ||
+            (small && ((rc = milp_pairs(&c, &best, true, &agg, o->mip_gap, &mo, msg,
+                                        sizeof msg)) < 0 ||
+                       (rc = repair_all(&c, &best)) < 0))) {
+            plan_fini(&agg);
+            goto fail;
         }
+        sol->lp_rounds = lo.rounds;
+        bound = lo.bound;
+        sol->time_limited = lo.time_limited;
+        if (small) {
+            if (mo.bound < bound)
+                bound = mo.bound;
+            sol->optimal = mo.optimal;
+            sol->time_limited |= mo.time_limited;
+        }
+        if (!small ||
+            plan_objective(&c, &agg, NULL) > plan_objective(&c, &best, NULL) + 1e-9) {
+            plan_t t = best;
+            best = agg;
+            agg = t;
+            sol->method = "lp+pack";
+            sol->optimal = false;
+        } else {
+            sol->method = "milp";
+        }
+        plan_fini(&agg);
     }
     if (method == TP_SOLVER_GREEDY) {
         sol->method = "greedy";
@@ -373,7 +400,8 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
     } else if (method == TP_SOLVER_EXACT) { /* the naive baseline: no help */
         milp_out_t mo;
         sol->method = "milp-naive";
-        if ((rc = milp_pairs(&c, &best, false, o->mip_gap, &mo, msg, sizeof msg)) < 0)
+        if ((rc = milp_pairs(&c, &best, false, NULL, o->mip_gap, &mo, msg, sizeof msg)) <
+            0)
             goto fail;
         if (!mo.found) {
             rc = tp_error_set(err, TP_ESOLVER,
@@ -399,8 +427,7 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
         sol->lp_rounds = lo.rounds;
         sol->time_limited = lo.time_limited;
     }
-    if ((o->method == TP_SOLVER_AUTO || o->method == TP_SOLVER_AGGREGATE) &&
-        !sol->optimal && improvable(&c, &best)) {
+    if (o->method == TP_SOLVER_AGGREGATE && improvable(&c, &best)) {
         /* Safety net: never worse than the greedy orders. */
         if ((rc = try_plan(&c, &best, true)) < 0 || (rc = try_plan(&c, &best, false)) < 0)
             goto fail;

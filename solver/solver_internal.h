@@ -150,14 +150,23 @@ typedef struct {
 } lp_out_t;
 int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msglen);
 
-/* milp.c: the per-pair MILP; heuristic: offer a greedy incumbent. */
+/* milp.c: the per-pair MILP; heuristic: offer an incumbent — `inc` when given
+ * (a complete plan on the same base load, e.g. the aggregated one), else the
+ * priority-ordered greedy — and stop once term (1) is proven optimal and a
+ * few more nodes (MILP_POLISH_NODES) did not settle term (2), or after
+ * MILP_NODE_BUDGET nodes: deterministic work limits, the time limit stays a
+ * safety net. */
+#define MILP_POLISH_NODES 32
+#define MILP_NODE_BUDGET 100
 typedef struct {
     double bound;
     bool optimal, time_limited, found;
-    int pairs;
+    bool term1_optimal; /* term (1) of the answer is proven optimal */
+    bool stopped;       /* a node limit ended the search early */
+    int pairs, nodes;
 } milp_out_t;
-int milp_pairs(const ctx_t *c, plan_t *p, bool heuristic, double mip_gap, milp_out_t *out,
-               char *msg, size_t msglen);
+int milp_pairs(const ctx_t *c, plan_t *p, bool heuristic, const plan_t *inc,
+               double mip_gap, milp_out_t *out, char *msg, size_t msglen);
 /* Eligible pairs (static and fitting alone), counting up to limit + 1. */
 long milp_count_pairs(const ctx_t *c, const plan_t *p, long limit);
 

@@ -271,3 +271,66 @@ TP_TEST(solver_glpk_error_hook_does_not_abort)
     tp_solution_free(sol);
     unload(&in);
 }
+
+/* Power binds and tokens per joule pulls the wrong way: the H200 node is twice as
+ * efficient per joule but draws 700 W a GPU, the A100 nodes 400 W. With 4,800 W of
+ * site headroom, the efficient node holds 6 one-GPU workloads, the A100s 12. First
+ * fit (fleet order: the H200 first) places 7; every solver method must place all
+ * 12 — term (1) dominates term (2) — and AUTO must prove it without a time limit. */
+TP_TEST(solver_adversarial_power_binds_efficiency_never_costs_gpus)
+{
+    const char *fleet =
+        "{\"version\": 1, \"regions\": {\"r-de\": {\"countries\": [\"DE\"]}}, "
+        "\"power_domains\": [{\"id\": \"site\", \"cap_w\": 7800}], \"nodes\": ["
+        "{\"id\": \"hi1\", \"power_domain\": \"site\", \"region\": \"r-de\", "
+        "\"gpu_model\": \"H200\", \"gpus\": 8, \"cap_w\": 10000, \"idle_w\": 1000, "
+        "\"gpu_w\": 700},"
+        "{\"id\": \"lo1\", \"power_domain\": \"site\", \"region\": \"r-de\", "
+        "\"gpu_model\": \"A100\", \"gpus\": 8, \"cap_w\": 10000, \"idle_w\": 1000, "
+        "\"gpu_w\": 400},"
+        "{\"id\": \"lo2\", \"power_domain\": \"site\", \"region\": \"r-de\", "
+        "\"gpu_model\": \"A100\", \"gpus\": 8, \"cap_w\": 10000, \"idle_w\": 1000, "
+        "\"gpu_w\": 400}], "
+        "\"policy\": {\"classes\": {\"public\": {}}}, \"profiles\": ["
+        "{\"model\": \"m\", \"gpu_model\": \"H200\", \"tokens_per_s\": 14000, "
+        "\"watts\": 700},"
+        "{\"model\": \"m\", \"gpu_model\": \"A100\", \"tokens_per_s\": 4000, "
+        "\"watts\": 400}]}";
+    char pending[4096] = "[";
+    for (int i = 0; i < 12; i++) {
+        char buf[200];
+        snprintf(buf, sizeof buf,
+                 "%s{\"id\": \"w%02d\", \"gpus\": 1, \"sensitivity\": \"public\", "
+                 "\"model\": \"m\", \"priority\": %d}",
+                 i ? ", " : "", i, 10 + i % 3);
+        strcat(pending, buf);
+    }
+    strcat(pending, "]");
+    inst_t in;
+    TP_ASSERT(load(&in, fleet, "{\"observed_at\": 1795000000, \"nodes\": {}}", pending,
+                   "[]") == 0);
+    double greedy = -1;
+    static const tp_solver_method_t ms[] = {TP_SOLVER_GREEDY, TP_SOLVER_AGGREGATE,
+                                            TP_SOLVER_AUTO};
+    for (int i = 0; i < 3; i++) {
+        tp_solver_opts_t o = {.now = NOW, .time_limit_ms = 20000, .method = ms[i]};
+        tp_solution_t *sol = NULL;
+        tp_error_t err;
+        if (tp_solve(in.f, in.s, in.pending, in.running, &o, &sol, &err) < 0) {
+            tp_test_fail(__FILE__, __LINE__, "tp_solve: %s", err.text);
+            continue;
+        }
+        if (ms[i] == TP_SOLVER_GREEDY) {
+            greedy = sol->weighted_gpus;
+            TP_CHECK_EQ_INT((int)sol->placed_gpus, 7);
+        } else {
+            TP_CHECK(sol->weighted_gpus >= greedy);
+            TP_CHECK_EQ_INT((int)sol->placed_gpus, 12);
+            TP_CHECK(!sol->time_limited);
+        }
+        if (ms[i] == TP_SOLVER_AUTO)
+            TP_CHECK(sol->optimal);
+        tp_solution_free(sol);
+    }
+    unload(&in);
+}

@@ -137,6 +137,12 @@ TP_TEST(solver_props_random)
             if (a->weighted_gpus + 1e-9 < gr->weighted_gpus)
                 tp_test_fail(__FILE__, __LINE__, "round %d: %g weighted GPUs < greedy %g",
                              round, a->weighted_gpus, gr->weighted_gpus);
+            /* AUTO starts from the aggregated plan: never worse in term (1). */
+            if (a->weighted_gpus + 1e-9 < agg->weighted_gpus ||
+                a->result->objective + 1e-9 < agg->result->objective)
+                tp_test_fail(__FILE__, __LINE__,
+                             "round %d: AUTO %g weighted GPUs < AGGREGATE %g", round,
+                             a->weighted_gpus, agg->weighted_gpus);
             if (a->optimal) {
                 double opt = a->result->objective;
                 if (agg->result->bound < opt - 1e-6)
