@@ -81,9 +81,8 @@ int sim_trustplace_new(tp_sim_policy_t *p, const tp_sim_policy_opts_t *o, tp_err
     solver_stats_t *st = calloc(1, sizeof *st);
     if (!(p->ctx = st))
         return tp_error_set(err, TP_ENOMEM, "out of memory");
-    /* The fleet-scale method by default: per-pair MILP solves may run to their
-     * time limit, which costs minutes per simulated day and makes a run depend
-     * on the machine's speed (docs/sim.md). */
+    /* The fleet-scale method by default: "auto" adds a bounded per-pair MILP
+     * polish on small inputs, for about 9x the solver time (docs/sim.md). */
     st->method = TP_SOLVER_AGGREGATE;
     if (o && o->method && !strcmp(o->method, "auto"))
         st->method = TP_SOLVER_AUTO;

@@ -350,7 +350,7 @@ int main(int argc, char **argv)
         char text[256], tmp[1100];
         snprintf(text, sizeof text,
                  "{\"pid\": %ld, \"verifier_port\": %u, \"bmcs\": %d}\n", (long)getpid(),
-                 o.verifier ? tb_verifier_port(tb) : 0, o.nbmcs);
+                 o.verifier ? tb_verifier_port(tb) : 0u, o.nbmcs);
         snprintf(tmp, sizeof tmp, "%s.tmp", ready);
         if (write_file(tmp, text) < 0 || rename(tmp, ready) != 0)
             goto out;
