@@ -3,7 +3,10 @@
  * a Redfish walk per BMC (nodes sharing a BMC URL share the walk; each picks its
  * System), the latest attestation result per node from its verifier, and an
  * optional dcgm-exporter scrape per node. Facts carry the time they were last
- * read; a fact older than stale_after_s is written as unknown. An attestation
+ * read; a fact older than stale_after_s is written as unknown, except facts that
+ * only narrow eligibility (a lowered cap, fewer healthy GPUs, a country that
+ * contradicts the declared region), which are kept until a fresh read replaces
+ * them: a collector failure never widens eligibility. An attestation
  * result carries its own expiry; a verifier that cannot be reached leaves the
  * last accepted result in place (it expires on its own), a result that fails
  * verification removes it.
@@ -235,7 +238,12 @@ static void build_state(tp_collector_t *c)
     for (int n = 0; n < f->nnodes; n++) {
         facts_t *nf = &c->facts[n];
         tp_node_obs_t *o = &s->nodes[n];
-        if (fresh(nf->cap_at, now, stale)) {
+        /* Facts that can only narrow what a node may take (a lowered cap, fewer
+         * healthy GPUs, a country that contradicts the declared region) outlive
+         * staleness: losing a BMC must never widen eligibility. Facts that widen
+         * it (a country that verifies the region) and the draw expire. */
+        if (nf->cap_at > 0 &&
+            (fresh(nf->cap_at, now, stale) || nf->cap_state == TP_RF_CAP_SET)) {
             o->known = true;
             if (nf->cap_state == TP_RF_CAP_SET)
                 o->cap_w = nf->cap_w;
@@ -244,7 +252,7 @@ static void build_state(tp_collector_t *c)
             o->known = true;
             o->draw_w = nf->draw_w;
         }
-        if (fresh(nf->gpus_at, now, stale)) {
+        if (nf->gpus_at > 0) {
             o->known = true;
             o->gpus_healthy = nf->gpus_healthy;
             if (o->gpus_healthy > f->nodes[n].gpus) {
@@ -256,7 +264,9 @@ static void build_state(tp_collector_t *c)
                 o->gpus_healthy = f->nodes[n].gpus;
             }
         }
-        if (fresh(nf->country_at, now, stale)) {
+        if (fresh(nf->country_at, now, stale) ||
+            (nf->country_at > 0 && nf->country[0] &&
+             !tp_region_has_country(&f->regions[f->nodes[n].region], nf->country))) {
             o->known = true;
             memcpy(o->country, nf->country, 3);
         }

@@ -31,6 +31,7 @@ typedef struct {
     tb_att_t att;
     const char *country; /* NULL: the region's */
     const char *mockup;
+    int gpus; /* GPUs the BMC reports (0: 8, the declared count) */
 } node_spec_t;
 
 typedef struct {
@@ -55,6 +56,7 @@ typedef struct {
     int session_ttl_ms; /* the farm's session lifetime (0: forever) */
     bool jwks_url;      /* the verifier's JWKS from its URL, refreshed at most once a
                            second, instead of a file */
+    int stale_after_s;  /* the collector's staleness clock (0: 300 s) */
 } knobs_t;
 
 /* A fleet of the given nodes, each with a virtual BMC; verifier_port 0 uses the
@@ -80,7 +82,7 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
                  nodes[i].country                    ? nodes[i].country
                  : !strcmp(nodes[i].region, "eu-de") ? "DE"
                                                      : "FR");
-        x->gpus = 8;
+        x->gpus = nodes[i].gpus ? nodes[i].gpus : 8;
         x->cap_w = 9800;
         x->draw_w = 6100;
         x->cpu_tee = "tdx";
@@ -152,8 +154,10 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
             " \"algs\": [\"ES256\"], \"require\": [\"cpu\", \"gpu\"]}},"
             " \"bmc\": {\"auth\": \"%s\", \"timeout_ms\": 400, \"connect_timeout_ms\": "
             "400,"
-            " \"retries\": 1, \"backoff_ms\": 5, \"stale_after_s\": 300}%s}",
-            b->dir, vurl, jwks_src, auth ? "session" : "none", extra ? extra : "");
+            " \"retries\": 1, \"backoff_ms\": 5, \"stale_after_s\": %d}%s}",
+            b->dir, vurl, jwks_src, auth ? "session" : "none",
+            knobs && knobs->stale_after_s ? knobs->stale_after_s : 300,
+            extra ? extra : "");
         c = json_loads(coll, 0, NULL);
         if (!c)
             return -1;
@@ -654,5 +658,60 @@ TP_TEST(collect_power_sampler)
     TP_CHECK_EQ_INT(tp_power_sampler_read(ps, &w, &err), TP_EIO);
     TP_CHECK(isnan(w));
     tp_power_sampler_free(ps);
+    bed_stop(&b);
+}
+
+/* Every BMC goes dark after one good cycle, and stays dark past the staleness
+ * clock: what only narrows eligibility (the lowered cap, the failed GPUs, the
+ * country that contradicts the declared region) is kept; what would widen it
+ * (a country that verifies the region) and the draw become unknown. */
+TP_TEST(collect_bmc_outage_never_widens)
+{
+    static const node_spec_t nodes[] = {
+        {"moved", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, "FR", NULL, 6},
+        {"home", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    const knobs_t knobs = {0, false, 1};
+    bed_t b;
+    live_t l;
+    if (bed_start(&b, nodes, 2, true, NULL, 0, &knobs) < 0)
+        return;
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    live_cycle(&l);
+    const tp_state_t *s = tp_collector_state(l.c);
+    int moved = tp_fleet_node(b.f, "moved"), home = tp_fleet_node(b.f, "home");
+    TP_ASSERT(s && moved >= 0 && home >= 0);
+    TP_CHECK_EQ_DBL(s->nodes[moved].cap_w, 9800, 0);
+    TP_CHECK_EQ_INT(s->nodes[moved].gpus_healthy, 6);
+    TP_CHECK_STR(s->nodes[moved].country, "FR");
+    TP_CHECK_STR(s->nodes[home].country, "DE");
+    TP_CHECK(!isnan(s->nodes[home].draw_w));
+
+    tb_stop(b.tb); /* every BMC and the verifier are gone */
+    b.tb = NULL;
+    sleep_ms(2100); /* past stale_after_s = 1 */
+    live_cycle(&l);
+    s = tp_collector_state(l.c);
+    TP_ASSERT(s != NULL);
+    TP_CHECK_EQ_DBL(s->nodes[moved].cap_w, 9800, 0);
+    TP_CHECK_EQ_DBL(tp_policy_node_cap(b.f, s, moved), 9800, 0);
+    TP_CHECK_EQ_INT(s->nodes[moved].gpus_healthy, 6);
+    TP_CHECK_EQ_INT(tp_policy_gpus_healthy(b.f, s, moved), 6);
+    TP_CHECK_STR(s->nodes[moved].country, "FR");
+    TP_CHECK_STR(s->nodes[home].country, "");
+    TP_CHECK(isnan(s->nodes[home].draw_w));
+    /* The residency-bound class still excludes the contradicted node, and the
+     * verified mode no longer accepts the node whose country went stale. */
+    tp_workloads_t *ws = strict_workload(b.f);
+    TP_ASSERT(ws != NULL);
+    TP_CHECK(tp_policy_static(b.f, s, moved, &ws->w[0], s->observed_at) &
+             TP_PRED_BIT(TP_PRED_RESIDENCY_MISMATCH));
+    TP_CHECK(tp_policy_static(b.f, s, home, &ws->w[0], s->observed_at) &
+             TP_PRED_BIT(TP_PRED_RESIDENCY_UNVERIFIED));
+    tp_workloads_free(ws);
+    live_close(&l);
     bed_stop(&b);
 }
