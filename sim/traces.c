@@ -6,91 +6,18 @@
  */
 #include "sim/traces.h"
 
+#include "util/csv.h"
+#include "util/file.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_FIELDS 16
 #define MAX_TRACE_BYTES (1LL << 31)
 
-/* Reads a whole file into a NUL-terminated buffer (caller frees). */
-static int slurp(const char *path, char **text, size_t *len, tp_error_t *err)
-{
-    FILE *f = fopen(path, "rb");
-    long size;
-    if (!f)
-        return tp_error_set(err, TP_EIO, "%s: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || size > MAX_TRACE_BYTES ||
-        fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return tp_error_set(err, TP_EIO, "%s: cannot size the file (or over 2 GiB)",
-                            path);
-    }
-    *text = malloc((size_t)size + 1);
-    if (!*text) {
-        fclose(f);
-        return tp_error_set(err, TP_ENOMEM, "%s: out of memory", path);
-    }
-    *len = fread(*text, 1, (size_t)size, f);
-    (*text)[*len] = '\0';
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(*text);
-        return tp_error_set(err, TP_EIO, "%s: read error", path);
-    }
-    return 0;
-}
-
-typedef struct {
-    const char *name;
-    const char *p, *end;
-    int line;
-    char buf[1024];
-    char *field[MAX_FIELDS];
-    int nfields;
-} csv_t;
-
-/* Next line split at commas into c->field; 0 at end of input, 1 for a line,
- * negative with err set for an overlong line or a NUL byte. */
-static int next_line(csv_t *c, tp_error_t *err)
-{
-    if (c->p >= c->end)
-        return 0;
-    const char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
-    const char *stop = nl ? nl : c->end;
-    size_t len = (size_t)(stop - c->p);
-    c->line++;
-    if (len && c->p[len - 1] == '\r')
-        len--;
-    if (len >= sizeof c->buf)
-        return tp_error_set(err, TP_EPARSE, "%s:%d: line longer than %zu bytes", c->name,
-                            c->line, sizeof c->buf - 1);
-    if (memchr(c->p, '\0', len))
-        return tp_error_set(err, TP_EPARSE, "%s:%d: NUL byte in the line", c->name,
-                            c->line);
-    memcpy(c->buf, c->p, len);
-    c->buf[len] = '\0';
-    c->p = nl ? nl + 1 : c->end;
-    c->nfields = 0;
-    char *s = c->buf;
-    for (;;) {
-        if (c->nfields == MAX_FIELDS)
-            return tp_error_set(err, TP_EPARSE, "%s:%d: more than %d fields", c->name,
-                                c->line, MAX_FIELDS);
-        c->field[c->nfields++] = s;
-        char *comma = strchr(s, ',');
-        if (!comma)
-            break;
-        *comma = '\0';
-        s = comma + 1;
-    }
-    return 1;
-}
-
 /* A decimal integer in [lo, hi] filling the whole field. */
-static int field_int(csv_t *c, int i, const char *col, long long lo, long long hi,
+static int field_int(tp_csv_t *c, int i, const char *col, long long lo, long long hi,
                      long long *out, tp_error_t *err)
 {
     const char *s = c->field[i];
@@ -105,9 +32,9 @@ static int field_int(csv_t *c, int i, const char *col, long long lo, long long h
     return 0;
 }
 
-static int check_header(csv_t *c, const char *want, tp_error_t *err)
+static int check_header(tp_csv_t *c, const char *want, tp_error_t *err)
 {
-    int rc = next_line(c, err);
+    int rc = tp_csv_next(c, err);
     if (rc < 0)
         return rc;
     if (rc == 0)
@@ -116,7 +43,7 @@ static int check_header(csv_t *c, const char *want, tp_error_t *err)
     /* Rebuild the joined header to compare with the published one. */
     char joined[1024] = "";
     size_t used = 0;
-    for (int i = 0; i < c->nfields; i++)
+    for (int i = 0; i < c->nfield; i++)
         used += (size_t)snprintf(joined + used, sizeof joined - used, "%s%s",
                                  i ? "," : "", c->field[i]);
     if (strcmp(joined, want) != 0)
@@ -190,7 +117,8 @@ static int64_t parse_timestamp(const char *s)
 int tp_sim_azure_parse(const char *name, const char *text, size_t len,
                        tp_azure_trace_t *out, tp_error_t *err)
 {
-    csv_t c = {.name = name, .p = text, .end = text + len};
+    tp_csv_t c;
+    tp_csv_init(&c, name, text, len);
     size_t cap = 1024;
     int rc;
     int64_t last = -1;
@@ -201,13 +129,13 @@ int tp_sim_azure_parse(const char *name, const char *text, size_t len,
     out->req = malloc(cap * sizeof *out->req);
     if (!out->req)
         return tp_error_set(err, TP_ENOMEM, "%s: out of memory", name);
-    while ((rc = next_line(&c, err)) > 0) {
+    while ((rc = tp_csv_next(&c, err)) > 0) {
         long long ctx, gen;
-        if (c.nfields == 1 && !c.field[0][0] && c.p >= c.end)
+        if (tp_csv_blank(&c) && tp_csv_at_end(&c))
             break; /* a trailing empty line */
-        if (c.nfields != 3) {
+        if (c.nfield != 3) {
             rc = tp_error_set(err, TP_EPARSE, "%s:%d: expected 3 fields, got %d", name,
-                              c.line, c.nfields);
+                              c.line, c.nfield);
             break;
         }
         int64_t t = parse_timestamp(c.field[0]);
@@ -258,7 +186,7 @@ int tp_sim_azure_load(const char *path, tp_azure_trace_t *out, tp_error_t *err)
     char *text;
     size_t len;
     memset(out, 0, sizeof *out);
-    int rc = slurp(path, &text, &len, err);
+    int rc = tp_file_read(path, MAX_TRACE_BYTES, &text, &len, err);
     if (rc < 0)
         return rc;
     rc = tp_sim_azure_parse(path, text, len, out, err);
@@ -276,14 +204,14 @@ static const char pod_header[] =
     "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,"
     "pod_phase,creation_time,deletion_time,scheduled_time";
 
-static int parse_pod(csv_t *c, tp_pod_t *p, tp_error_t *err)
+static int parse_pod(tp_csv_t *c, tp_pod_t *p, tp_error_t *err)
 {
     const char *name = c->name;
     long long v;
     int rc;
-    if (c->nfields != 11)
+    if (c->nfield != 11)
         return tp_error_set(err, TP_EPARSE, "%s:%d: expected 11 fields, got %d", name,
-                            c->line, c->nfields);
+                            c->line, c->nfield);
     size_t nl = strlen(c->field[0]);
     if (nl == 0 || nl >= sizeof p->name)
         return tp_error_set(err, TP_EPARSE, "%s:%d: name: expected 1..%zu characters",
@@ -368,7 +296,8 @@ static int parse_pod(csv_t *c, tp_pod_t *p, tp_error_t *err)
 int tp_sim_pods_parse(const char *name, const char *text, size_t len, tp_pod_list_t *out,
                       tp_error_t *err)
 {
-    csv_t c = {.name = name, .p = text, .end = text + len};
+    tp_csv_t c;
+    tp_csv_init(&c, name, text, len);
     size_t cap = 1024;
     int rc;
     memset(out, 0, sizeof *out);
@@ -378,8 +307,8 @@ int tp_sim_pods_parse(const char *name, const char *text, size_t len, tp_pod_lis
     out->pod = malloc(cap * sizeof *out->pod);
     if (!out->pod)
         return tp_error_set(err, TP_ENOMEM, "%s: out of memory", name);
-    while ((rc = next_line(&c, err)) > 0) {
-        if (c.nfields == 1 && !c.field[0][0] && c.p >= c.end)
+    while ((rc = tp_csv_next(&c, err)) > 0) {
+        if (tp_csv_blank(&c) && tp_csv_at_end(&c))
             break;
         if (out->n == cap) {
             tp_pod_t *g = realloc(out->pod, 2 * cap * sizeof *g);
@@ -408,7 +337,7 @@ int tp_sim_pods_load(const char *path, tp_pod_list_t *out, tp_error_t *err)
     char *text;
     size_t len;
     memset(out, 0, sizeof *out);
-    int rc = slurp(path, &text, &len, err);
+    int rc = tp_file_read(path, MAX_TRACE_BYTES, &text, &len, err);
     if (rc < 0)
         return rc;
     rc = tp_sim_pods_parse(path, text, len, out, err);

@@ -4,6 +4,8 @@
  */
 #include "traces/alibaba.h"
 
+#include "util/csv.h"
+#include "util/file.h"
 #include "util/strmap.h"
 
 #include <errno.h>
@@ -12,55 +14,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_FIELDS 16
 #define MAX_ID 64
+#define MAX_TRACE_BYTES ((size_t)1 << 31)
 
 typedef struct {
-    const char *name; /* for messages */
-    const char *p, *end;
-    int line;
-    char buf[1024];
-    char *field[MAX_FIELDS];
-    int nfield;
+    tp_csv_t in;
     tp_error_t *err;
 } csv_t;
 
 /* The next line split into fields; 1 when a line was read, 0 at the end, < 0 on
- * error. A final newline is optional; an empty line elsewhere is an error. */
+ * error. A final newline is optional; an empty line elsewhere is an error, and
+ * so is a quote character (the trace is unquoted CSV). */
 static int csv_next(csv_t *c)
 {
-    if (c->p >= c->end)
-        return 0;
-    const char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
-    const char *stop = nl ? nl : c->end;
-    size_t len = (size_t)(stop - c->p);
-    c->line++;
-    if (len && c->p[len - 1] == '\r')
-        len--;
-    if (len >= sizeof c->buf)
-        return tp_error_set(c->err, TP_EPARSE, "%s:%d: line longer than %zu bytes",
-                            c->name, c->line, sizeof c->buf - 1);
-    memcpy(c->buf, c->p, len);
-    c->buf[len] = '\0';
-    c->p = nl ? nl + 1 : c->end;
-    if (len == 0)
-        return tp_error_set(c->err, TP_EPARSE, "%s:%d: empty line", c->name, c->line);
-    if (memchr(c->buf, '\0', len) != NULL || strchr(c->buf, '"'))
-        return tp_error_set(c->err, TP_EPARSE,
-                            "%s:%d: quoted fields or NUL bytes are not supported",
-                            c->name, c->line);
-    c->nfield = 0;
-    for (char *s = c->buf;;) {
-        if (c->nfield == MAX_FIELDS)
-            return tp_error_set(c->err, TP_EPARSE, "%s:%d: more than %d fields", c->name,
-                                c->line, MAX_FIELDS);
-        c->field[c->nfield++] = s;
-        char *comma = strchr(s, ',');
-        if (!comma)
-            break;
-        *comma = '\0';
-        s = comma + 1;
-    }
+    int rc = tp_csv_next(&c->in, c->err);
+    if (rc <= 0)
+        return rc;
+    if (tp_csv_blank(&c->in))
+        return tp_error_set(c->err, TP_EPARSE, "%s:%d: empty line", c->in.name,
+                            c->in.line);
+    for (int i = 0; i < c->in.nfield; i++)
+        if (strchr(c->in.field[i], '"'))
+            return tp_error_set(c->err, TP_EPARSE,
+                                "%s:%d: quoted fields are not supported", c->in.name,
+                                c->in.line);
     return 1;
 }
 
@@ -71,30 +48,30 @@ static int expect_header(csv_t *c, const char *const *cols, int ncols)
         return rc;
     if (rc == 0)
         return tp_error_set(c->err, TP_EPARSE, "%s: empty file (expected a CSV header)",
-                            c->name);
+                            c->in.name);
     for (int i = 0; i < ncols; i++)
-        if (i >= c->nfield || strcmp(c->field[i], cols[i]) != 0)
+        if (i >= c->in.nfield || strcmp(c->in.field[i], cols[i]) != 0)
             return tp_error_set(
                 c->err, TP_EPARSE, "%s:1: header column %d: expected \"%s\", got \"%s\"",
-                c->name, i + 1, cols[i], i < c->nfield ? c->field[i] : "");
-    if (c->nfield != ncols)
+                c->in.name, i + 1, cols[i], i < c->in.nfield ? c->in.field[i] : "");
+    if (c->in.nfield != ncols)
         return tp_error_set(c->err, TP_EPARSE, "%s:1: header has %d columns, expected %d",
-                            c->name, c->nfield, ncols);
+                            c->in.name, c->in.nfield, ncols);
     return 0;
 }
 
 static int row_fields(csv_t *c, int ncols)
 {
-    if (c->nfield != ncols)
-        return tp_error_set(c->err, TP_EPARSE, "%s:%d: %d fields, expected %d", c->name,
-                            c->line, c->nfield, ncols);
+    if (c->in.nfield != ncols)
+        return tp_error_set(c->err, TP_EPARSE, "%s:%d: %d fields, expected %d",
+                            c->in.name, c->in.line, c->in.nfield, ncols);
     return 0;
 }
 
 static int int_field(csv_t *c, int i, const char *col, long long lo, long long hi,
                      long long *out)
 {
-    const char *s = c->field[i];
+    const char *s = c->in.field[i];
     char *end;
     bool digits = *s != '\0';
     for (const char *q = s; *q; q++)
@@ -104,8 +81,8 @@ static int int_field(csv_t *c, int i, const char *col, long long lo, long long h
     if (!digits || errno || v < lo || v > hi)
         return tp_error_set(
             c->err, TP_EPARSE,
-            "%s:%d: column \"%s\": expected an integer %lld..%lld, got \"%s\"", c->name,
-            c->line, col, lo, hi, s);
+            "%s:%d: column \"%s\": expected an integer %lld..%lld, got \"%s\"",
+            c->in.name, c->in.line, col, lo, hi, s);
     *out = v;
     return 0;
 }
@@ -124,11 +101,11 @@ static bool ident(const char *s)
 
 static int id_field(csv_t *c, int i, const char *col)
 {
-    if (!ident(c->field[i]))
+    if (!ident(c->in.field[i]))
         return tp_error_set(c->err, TP_EPARSE,
                             "%s:%d: column \"%s\": expected 1..%d of [A-Za-z0-9._-], got "
                             "\"%s\"",
-                            c->name, c->line, col, MAX_ID, c->field[i]);
+                            c->in.name, c->in.line, col, MAX_ID, c->in.field[i]);
     return 0;
 }
 
@@ -143,7 +120,7 @@ static int seen_add(seen_t *s, csv_t *c, const char *name, const char *col)
 {
     if (tp_strmap_get(s->map, name) >= 0)
         return tp_error_set(c->err, TP_EDUP, "%s:%d: column \"%s\": \"%s\" appears twice",
-                            c->name, c->line, col, name);
+                            c->in.name, c->in.line, col, name);
     if (s->n == s->cap) {
         int cap = s->cap ? 2 * s->cap : 1024;
         char **p = realloc(s->names, (size_t)cap * sizeof *p);
@@ -182,41 +159,6 @@ static double gpu_watts(const char *model)
     return 300; /* G1, G2, G3 are undisclosed; assume a 300 W class accelerator */
 }
 
-static int read_file(const char *path, char **text, size_t *len, tp_error_t *err)
-{
-    FILE *fp = fopen(path, "rb");
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    if (!fp)
-        return tp_error_set(err, TP_EIO, "%s: %s", path, strerror(errno));
-    for (;;) {
-        if (n + 65536 > cap) {
-            cap = cap ? 2 * cap : 1 << 20;
-            char *b = realloc(buf, cap + 1);
-            if (!b) {
-                free(buf);
-                fclose(fp);
-                return tp_error_set(err, TP_ENOMEM, "out of memory");
-            }
-            buf = b;
-        }
-        size_t got = fread(buf + n, 1, cap - n, fp);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(fp);
-    fclose(fp);
-    if (bad) {
-        free(buf);
-        return tp_error_set(err, TP_EIO, "%s: read error", path);
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return 0;
-}
-
 /* ---- nodes ------------------------------------------------------------------------ */
 
 static int add_rack(json_t *domains, json_t *nodes, int rack, size_t first, double full)
@@ -238,7 +180,8 @@ int tp_alibaba_fleet_buffer(const char *name, const char *text, size_t len,
                             tp_alibaba_stats_t *st, tp_error_t *err)
 {
     static const char *const cols[] = {"sn", "cpu_milli", "memory_mib", "gpu", "model"};
-    csv_t c = {.name = name, .p = text, .end = text + len, .err = err};
+    csv_t c = {.err = err};
+    tp_csv_init(&c.in, name, text, len);
     seen_t seen = {tp_strmap_new(2048), NULL, 0, 0};
     tp_alibaba_stats_t s = {0};
     int per_rack = o && o->nodes_per_rack > 0 ? o->nodes_per_rack : 8;
@@ -262,16 +205,16 @@ int tp_alibaba_fleet_buffer(const char *name, const char *text, size_t len,
             (rc = int_field(&c, 1, "cpu_milli", 0, 100000000, &cpu)) < 0 ||
             (rc = int_field(&c, 2, "memory_mib", 0, 1LL << 40, &mem)) < 0 ||
             (rc = int_field(&c, 3, "gpu", 0, 64, &gpus)) < 0 ||
-            (rc = seen_add(&seen, &c, c.field[0], "sn")) < 0)
+            (rc = seen_add(&seen, &c, c.in.field[0], "sn")) < 0)
             goto out;
-        const char *model = c.field[4];
+        const char *model = c.in.field[4];
         if (gpus == 0) {
             if (*model) {
                 rc = tp_error_set(
                     err, TP_EPARSE,
                     "%s:%d: column \"model\": \"%s\" given for a node without "
                     "GPUs",
-                    name, c.line, model);
+                    name, c.in.line, model);
                 goto out;
             }
             s.skipped++;
@@ -282,14 +225,14 @@ int tp_alibaba_fleet_buffer(const char *name, const char *text, size_t len,
                 err, TP_EPARSE,
                 "%s:%d: column \"model\": expected a GPU model name for a node "
                 "with %lld GPUs, got \"%s\"",
-                name, c.line, gpus, model);
+                name, c.in.line, gpus, model);
             goto out;
         }
         double gw = gpu_watts(model), idle = 300 + 50.0 * (double)gpus;
         double full = idle + (double)gpus * gw;
         if (json_array_append_new(
                 nodes, json_pack("{s:s, s:s, s:s, s:I, s:s, s:b, s:f, s:f, s:f}", "id",
-                                 c.field[0], "region", "openb", "gpu_model", model,
+                                 c.in.field[0], "region", "openb", "gpu_model", model,
                                  "gpus", (json_int_t)gpus, "cpu_tee", "none", "gpu_cc", 0,
                                  "cap_w", full, "idle_w", idle, "gpu_w", gw))) {
             rc = tp_error_set(err, TP_ENOMEM, "out of memory");
@@ -345,7 +288,7 @@ int tp_alibaba_fleet(const char *path, const tp_alibaba_opts_t *o, json_t **out,
 {
     char *text;
     size_t len;
-    int rc = read_file(path, &text, &len, err);
+    int rc = tp_file_read(path, MAX_TRACE_BYTES, &text, &len, err);
     *out = NULL;
     if (rc < 0)
         return rc;
@@ -376,7 +319,8 @@ int tp_alibaba_pods_buffer(const char *name, const char *text, size_t len, json_
     static const int prio[] = {90, 70, 40, 10};
     static const char *const phases[] = {"Running", "Pending", "Succeeded", "Failed",
                                          NULL};
-    csv_t c = {.name = name, .p = text, .end = text + len, .err = err};
+    csv_t c = {.err = err};
+    tp_csv_init(&c.in, name, text, len);
     seen_t seen = {tp_strmap_new(16384), NULL, 0, 0};
     tp_alibaba_stats_t s = {0};
     json_t *list = json_array();
@@ -399,31 +343,31 @@ int tp_alibaba_pods_buffer(const char *name, const char *text, size_t len, json_
             (rc = int_field(&c, 4, "gpu_milli", 0, 1000, &milli)) < 0 ||
             (rc = int_field(&c, 8, "creation_time", 0, 1LL << 40, &created)) < 0 ||
             (rc = int_field(&c, 9, "deletion_time", 0, 1LL << 40, &deleted)) < 0 ||
-            (c.field[10][0] &&
+            (c.in.field[10][0] &&
              (rc = int_field(&c, 10, "scheduled_time", 0, 1LL << 40, &sched)) < 0) ||
-            (rc = seen_add(&seen, &c, c.field[0], "name")) < 0)
+            (rc = seen_add(&seen, &c, c.in.field[0], "name")) < 0)
             goto out;
-        int q = in_set(c.field[6], qos);
+        int q = in_set(c.in.field[6], qos);
         if (q < 0) {
             rc = tp_error_set(
                 err, TP_EPARSE,
                 "%s:%d: column \"qos\": expected Guaranteed, LS, Burstable or "
                 "BE, got \"%s\"",
-                name, c.line, c.field[6]);
+                name, c.in.line, c.in.field[6]);
             goto out;
         }
-        if (in_set(c.field[7], phases) < 0) {
+        if (in_set(c.in.field[7], phases) < 0) {
             rc = tp_error_set(err, TP_EPARSE,
                               "%s:%d: column \"pod_phase\": expected Running, Pending, "
                               "Succeeded or Failed, got \"%s\"",
-                              name, c.line, c.field[7]);
+                              name, c.in.line, c.in.field[7]);
             goto out;
         }
         if (deleted < created || (sched >= 0 && sched < created)) {
             rc = tp_error_set(err, TP_ERANGE,
                               "%s:%d: times out of order (creation %lld, deletion %lld, "
                               "scheduled %lld)",
-                              name, c.line, created, deleted, sched);
+                              name, c.in.line, created, deleted, sched);
             goto out;
         }
         if ((gpus == 0) != (milli == 0) || (gpus > 1 && milli != 1000)) {
@@ -431,34 +375,34 @@ int tp_alibaba_pods_buffer(const char *name, const char *text, size_t len, json_
                 err, TP_EPARSE,
                 "%s:%d: column \"gpu_milli\": %lld does not match num_gpu %lld "
                 "(0 with 0 GPUs, 1000 per GPU for several)",
-                name, c.line, milli, gpus);
+                name, c.in.line, milli, gpus);
             goto out;
         }
         if (gpus == 0) {
-            if (c.field[5][0]) {
+            if (c.in.field[5][0]) {
                 rc = tp_error_set(
                     err, TP_EPARSE,
                     "%s:%d: column \"gpu_spec\": given for a pod without GPUs", name,
-                    c.line);
+                    c.in.line);
                 goto out;
             }
             s.skipped++;
             continue;
         }
-        json_t *w = json_pack("{s:s, s:s, s:I, s:s, s:i, s:b}", "id", c.field[0],
+        json_t *w = json_pack("{s:s, s:s, s:I, s:s, s:i, s:b}", "id", c.in.field[0],
                               "tenant", "openb", "gpus", (json_int_t)gpus, "sensitivity",
                               "public", "priority", prio[q], "preemptible", q == 3);
         if (!w || json_array_append_new(list, w)) {
             rc = tp_error_set(err, TP_ENOMEM, "out of memory");
             goto out;
         }
-        if (c.field[5][0]) {
+        if (c.in.field[5][0]) {
             json_t *gm = json_array();
             if (!gm || json_object_set_new(w, "gpu_models", gm)) {
                 rc = tp_error_set(err, TP_ENOMEM, "out of memory");
                 goto out;
             }
-            for (char *spec = c.field[5], *bar;; spec = bar + 1) {
+            for (char *spec = c.in.field[5], *bar;; spec = bar + 1) {
                 bar = strchr(spec, '|');
                 if (bar)
                     *bar = '\0';
@@ -467,7 +411,7 @@ int tp_alibaba_pods_buffer(const char *name, const char *text, size_t len, json_
                         err, TP_EPARSE,
                         "%s:%d: column \"gpu_spec\": expected GPU model names "
                         "separated by '|', got an empty or bad name \"%s\"",
-                        name, c.line, spec);
+                        name, c.in.line, spec);
                     goto out;
                 }
                 bool dup = false;
@@ -503,7 +447,7 @@ int tp_alibaba_pods(const char *path, json_t **out, tp_alibaba_stats_t *st,
 {
     char *text;
     size_t len;
-    int rc = read_file(path, &text, &len, err);
+    int rc = tp_file_read(path, MAX_TRACE_BYTES, &text, &len, err);
     *out = NULL;
     if (rc < 0)
         return rc;
