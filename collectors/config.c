@@ -6,6 +6,7 @@
  * are errors that name the JSON path. Schema: docs/collectors.md.
  */
 #include "collectors/collectors.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -85,51 +86,6 @@ static char *resolve(const tp_fleet_t *f, const char *path)
     return out;
 }
 
-/* Reads a whole (small) file; caller frees. */
-static char *slurp(const char *path, size_t *len, tp_error_t *err)
-{
-    FILE *fp = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    if (!fp) {
-        tp_error_set(err, TP_EIO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    for (;;) {
-        size_t r;
-        if (n + 4096 + 1 > cap) {
-            char *nb;
-            cap = cap ? 2 * cap : 8192;
-            nb = realloc(buf, cap);
-            if (!nb) {
-                tp_error_set(err, TP_ENOMEM, "%s: out of memory", path);
-                goto fail;
-            }
-            buf = nb;
-        }
-        r = fread(buf + n, 1, cap - n - 1, fp);
-        n += r;
-        if (n > MAX_FILE) {
-            tp_error_set(err, TP_ERANGE, "%s: larger than %u bytes", path, MAX_FILE);
-            goto fail;
-        }
-        if (r == 0)
-            break;
-    }
-    if (ferror(fp)) {
-        tp_error_set(err, TP_EIO, "%s: read error", path);
-        goto fail;
-    }
-    fclose(fp);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-fail:
-    fclose(fp);
-    free(buf);
-    return NULL;
-}
-
 static int bad(tp_error_t *err, const tp_fleet_t *f, const char *path, const char *fmt,
                ...) __attribute__((format(printf, 4, 5)));
 static int bad(tp_error_t *err, const tp_fleet_t *f, const char *path, const char *fmt,
@@ -203,8 +159,7 @@ static int load_creds(const tp_fleet_t *f, tp_collect_cfg_t *c, json_t *creds,
             free(file);
             return tp_error_set(err, TP_ENOMEM, "out of memory");
         }
-        text = slurp(file, &len, err);
-        if (!text) {
+        if (tp_file_read(file, MAX_FILE, &text, &len, err) < 0) {
             free(file);
             return err->code;
         }
@@ -301,7 +256,7 @@ static int load_verifier(const tp_fleet_t *f, tp_verifier_cfg_t *vc, const char 
         char *text;
         if (!(vc->jwks_file = resolve(f, jf)))
             return tp_error_set(err, TP_ENOMEM, "out of memory");
-        if (!(text = slurp(vc->jwks_file, &len, err)))
+        if (tp_file_read(vc->jwks_file, MAX_FILE, &text, &len, err) < 0)
             return err->code;
         vc->jwks = tp_jwks_parse(text, len, vc->jwks_file, err);
         free(text);

@@ -8,6 +8,7 @@
  * the document (and CSV) the unsharded run writes.
  */
 #include "sim/sim_internal.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,6 +16,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#define MAX_SHARD_BYTES ((size_t)1 << 30) /* one shard's summary.json or timeseries.csv  \
+                                           */
 
 struct tp_sim_out {
     json_t *summary;
@@ -358,34 +362,12 @@ void tp_sim_out_print(const tp_sim_out_t *o, FILE *f)
 /* ---- merge ----------------------------------------------------------------------------
  */
 
+/* A shard's file, whole; caller frees. NULL with err set on failure. */
 static char *read_text(const char *path, tp_error_t *err)
 {
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    if (!f) {
-        tp_error_set(err, TP_EIO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    for (;;) {
-        if (len + 65536 > cap) {
-            char *g = realloc(text, cap = 2 * cap + 65536);
-            if (!g) {
-                free(text);
-                fclose(f);
-                tp_error_set(err, TP_ENOMEM, "out of memory");
-                return NULL;
-            }
-            text = g;
-        }
-        size_t got = fread(text + len, 1, cap - len - 1, f);
-        len += got;
-        if (!got)
-            break;
-    }
-    fclose(f);
-    text[len] = '\0';
-    return text;
+    char *text;
+    size_t len;
+    return tp_file_read(path, MAX_SHARD_BYTES, &text, &len, err) < 0 ? NULL : text;
 }
 
 static int cmp_variant(const void *a, const void *b)

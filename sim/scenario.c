@@ -10,11 +10,14 @@
 #include "sim/sim_internal.h"
 
 #include "gen/gen.h"
+#include "util/file.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define MAX_SCENARIO_BYTES ((size_t)64 << 20)
 
 #define PATHLEN 256
 
@@ -1508,29 +1511,13 @@ int tp_scenario_load_buffer(const char *name, const char *text, size_t len,
 
 int tp_scenario_load(const char *path, tp_scenario_t **out, tp_error_t *err)
 {
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    size_t len = 0, cap = 0;
+    char *text;
+    size_t len;
     *out = NULL;
     tp_error_clear(err);
-    if (!f)
-        return tp_error_set(err, TP_EIO, "%s: cannot open", path);
-    for (;;) {
-        if (len + 4096 > cap) {
-            char *g = realloc(text, cap = 2 * cap + 8192);
-            if (!g) {
-                free(text);
-                fclose(f);
-                return tp_error_set(err, TP_ENOMEM, "out of memory");
-            }
-            text = g;
-        }
-        size_t got = fread(text + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
+    int rc = tp_file_read(path, MAX_SCENARIO_BYTES, &text, &len, err);
+    if (rc < 0)
+        return rc;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -1538,7 +1525,7 @@ int tp_scenario_load(const char *path, tp_scenario_t **out, tp_error_t *err)
         *slash = '\0';
     else
         snprintf(dir, sizeof dir, ".");
-    int rc = tp_scenario_load_buffer(path, text, len, dir, out, err);
+    rc = tp_scenario_load_buffer(path, text, len, dir, out, err);
     free(text);
     return rc;
 }

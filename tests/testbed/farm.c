@@ -7,6 +7,7 @@
  * for a seed.
  */
 #include "tests/testbed/testbed.h"
+#include "util/file.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -137,30 +138,6 @@ static char *xprintf(size_t *len, const char *fmt, ...)
     return s;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    fclose(f);
-    return buf;
-}
-
 /* ---- mockups
  * ----------------------------------------------------------------------------------- */
 
@@ -176,11 +153,13 @@ static void load_tree(mockup_t *m, const char *root, const char *rel, int depth)
     struct dirent *e;
     size_t len;
     char *body;
+    tp_error_t rerr;
     if (depth > 16 || m->ndocs >= MAX_MOCKUP_FILES)
         return;
     snprintf(dir, sizeof dir, "%s%s%s", root, rel[0] ? "/" : "", rel);
     snprintf(file, sizeof file, "%s/index.json", dir);
-    if ((body = slurp(file, &len))) {
+    /* A folder without index.json is only a step on the way to its children. */
+    if (tp_file_read(file, (size_t)16 << 20, &body, &len, &rerr) == 0) {
         if (m->ndocs == m->cap) {
             int cap = m->cap ? 2 * m->cap : 64;
             mdoc_t *p = realloc(m->docs, (size_t)cap * sizeof *p);

@@ -1,6 +1,8 @@
 /* tests/unit/runner.c — registers, runs and counts the unit and property tests. */
 #include "tests/unit/tp_test.h"
 
+#include "util/file.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -50,6 +52,18 @@ const char *tp_test_shared(void)
     if (!d || !*d)
         d = "../shared";
     return stat(d, &st) == 0 && S_ISDIR(st.st_mode) ? d : NULL;
+}
+
+char *tp_test_slurp(const char *path, size_t *len)
+{
+    char *text;
+    size_t n;
+    tp_error_t err;
+    if (tp_file_read(path, (size_t)1 << 30, &text, &n, &err) < 0)
+        return NULL;
+    if (len)
+        *len = n;
+    return text;
 }
 
 int tp_test_soak(void)

@@ -18,29 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = '\0';
-    if (len)
-        *len = (size_t)n;
-    fclose(f);
-    return buf;
-}
-
 static int verify_str(const char *tok, const tp_att_opts_t *o, tp_att_result_t *res)
 {
     return tp_att_verify(tok, strlen(tok), o, res);
@@ -63,7 +40,7 @@ TP_TEST(attest_fixture_tokens_match_manifest)
     TP_ASSERT(manifest != NULL);
     snprintf(path, sizeof path, "%s/fixtures/attestation/veraison-ear/keys/pkey.json",
              shared);
-    text = slurp(path, &len);
+    text = tp_test_slurp(path, &len);
     TP_ASSERT(text != NULL);
     jwks = tp_jwks_parse(text, len, path, &err);
     free(text);
@@ -82,7 +59,7 @@ TP_TEST(attest_fixture_tokens_match_manifest)
         o.now = 1666091373 + 30; /* the tokens' iat: fresh */
         snprintf(path, sizeof path, "%s/fixtures/attestation/veraison-ear/%s", shared,
                  file);
-        tok = slurp(path, &len);
+        tok = tp_test_slurp(path, &len);
         TP_ASSERT(tok != NULL);
         rc = tp_att_verify(tok, len, &o, &res);
         if (want_accept) {
@@ -358,7 +335,7 @@ TP_TEST(attest_ietf_draft_claims_underscore)
         tp_att_result_t res;
         snprintf(path, sizeof path, "%s/fixtures/attestation/ietf-ear-draft-03/%s",
                  shared, cases[i].file);
-        claims = slurp(path, NULL);
+        claims = tp_test_slurp(path, NULL);
         TP_ASSERT(claims != NULL);
         t = tb_sign(k.key, H256, claims);
         tp_att_opts_init(&o);
@@ -386,7 +363,7 @@ TP_TEST(attest_trustee_example_contraindicated)
         TP_SKIP("../shared absent: no Trustee example");
     snprintf(path, sizeof path,
              "%s/fixtures/attestation/trustee-ear/example.token.claims.json", shared);
-    claims = slurp(path, NULL);
+    claims = tp_test_slurp(path, NULL);
     TP_ASSERT(claims != NULL);
     kit_init(&k, "P-256", "k1");
     t = tb_sign(k.key, H256, claims);
@@ -486,11 +463,11 @@ TP_TEST(attest_nras_array)
     snprintf(path, sizeof path,
              "%s/fixtures/attestation/nvidia-nras-claims/detached_claims_remote.json",
              shared);
-    gpu_c = slurp(path, NULL);
+    gpu_c = tp_test_slurp(path, NULL);
     snprintf(path, sizeof path,
              "%s/fixtures/attestation/nvidia-nras-claims/overall_claims_remote.json",
              shared);
-    overall_c = slurp(path, NULL);
+    overall_c = tp_test_slurp(path, NULL);
     TP_ASSERT(gpu_c && overall_c);
     gpu_tok = tb_sign(k.key, h384, gpu_c);
     tp_sha256_tag(gpu_tok, strlen(gpu_tok), tag);

@@ -14,28 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = '\0';
-    *len = (size_t)n;
-    fclose(f);
-    return buf;
-}
-
 TP_TEST(collect_dcgm_fixtures)
 {
     const char *shared = tp_test_shared();
@@ -49,7 +27,7 @@ TP_TEST(collect_dcgm_fixtures)
         tp_dcgm_t d;
         tp_error_t err = {0};
         snprintf(path, sizeof path, "%s/fixtures/dcgm-exporter/%s", shared, files[i]);
-        text = slurp(path, &len);
+        text = tp_test_slurp(path, &len);
         TP_ASSERT(text != NULL);
         TP_ASSERT(tp_dcgm_parse(text, len, &d, &err) == 0);
         TP_CHECK_EQ_INT(d.ngpus, 1);
@@ -77,7 +55,7 @@ TP_TEST(collect_dcgm_h100x8)
         TP_SKIP("../shared absent: no dcgm-exporter scrapes");
     snprintf(path, sizeof path, "%s/fixtures/dcgm-exporter/metrics-h100x8-sampled.txt",
              shared);
-    text = slurp(path, &len);
+    text = tp_test_slurp(path, &len);
     TP_ASSERT(text != NULL);
     TP_ASSERT(tp_dcgm_parse(text, len, &d, &err) == 0);
     TP_CHECK_EQ_INT(d.ngpus, 8);

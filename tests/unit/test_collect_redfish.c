@@ -13,28 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = '\0';
-    *len = (size_t)n;
-    fclose(f);
-    return buf;
-}
-
 /* Runs a walk against a mockup directory: /redfish/v1/X → DIR/X/index.json,
  * missing files answer 404. Returns the walk (caller frees). */
 static tp_rf_walk_t *walk_dir(const char *dir, int *requests)
@@ -51,7 +29,7 @@ static tp_rf_walk_t *walk_dir(const char *dir, int *requests)
             snprintf(file, sizeof file, "%s%.*s/index.json", dir,
                      (int)strcspn(path + strlen("/redfish/v1"), "?"),
                      path + strlen("/redfish/v1"));
-            body = read_file(file, &len);
+            body = tp_test_slurp(file, &len);
             tp_rf_walk_feed(w, id, body ? 200 : 404, body, len);
             free(body);
         }

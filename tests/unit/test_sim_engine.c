@@ -273,23 +273,6 @@ TP_TEST(sim_same_seed_same_summary)
     tp_scenario_free(sc);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = calloc((size_t)n + 1, 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    fclose(f);
-    return s;
-}
-
 TP_TEST(sim_shard_merge_equals_unsharded)
 {
     tp_error_t err;
@@ -343,7 +326,7 @@ TP_TEST(sim_shard_merge_equals_unsharded)
         char pa[400], pb[400];
         snprintf(pa, sizeof pa, "%s/%s", dall, files[i]);
         snprintf(pb, sizeof pb, "%s/%s", dm, files[i]);
-        char *a = slurp(pa), *b = slurp(pb);
+        char *a = tp_test_slurp(pa, NULL), *b = tp_test_slurp(pb, NULL);
         TP_CHECK(a && b && !strcmp(a, b));
         free(a);
         free(b);

@@ -22,6 +22,9 @@ void tp_test_fail(const char *file, int line, const char *fmt, ...)
 void tp_test_skip(const char *reason);
 /* Directory of the shared data (TP_SHARED, default ../shared); NULL when absent. */
 const char *tp_test_shared(void);
+/* A whole file, NUL-terminated (caller frees), or NULL when it cannot be read.
+ * len may be NULL. */
+char *tp_test_slurp(const char *path, size_t *len);
 /* How many times more random instances property tests run: TP_SOAK (default 1;
  * `make soak` sets it). Each extra round uses fresh seeds. */
 int tp_test_soak(void);
