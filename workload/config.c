@@ -94,67 +94,79 @@ uint16_t tp_f32_to_f16(float f)
 
 /* ---- named shapes ---- */
 
+static const struct {
+    const char *name;
+    tp_llama_config_t cfg;
+} shapes[] = {
+    /* Small enough for unit tests, but with every feature: GQA, untied head, a
+     * head_dim that is not hidden / heads, odd sizes for tails. */
+    {"tiny",
+     {.hidden = 64,
+      .intermediate = 136,
+      .layers = 2,
+      .heads = 4,
+      .kv_heads = 2,
+      .head_dim = 20,
+      .vocab = 251,
+      .max_pos = 512,
+      .rms_eps = 1e-5,
+      .rope_theta = 10000.0,
+      .tied = false,
+      .dtype = TP_DT_BF16}},
+    /* Llama 3.2 1B */
+    {"llama-1b",
+     {.hidden = 2048,
+      .intermediate = 8192,
+      .layers = 16,
+      .heads = 32,
+      .kv_heads = 8,
+      .head_dim = 64,
+      .vocab = 128256,
+      .max_pos = 131072,
+      .rms_eps = 1e-5,
+      .rope_theta = 500000.0,
+      .tied = true,
+      .dtype = TP_DT_BF16,
+      .rope_factor = 32.0,
+      .rope_low_freq = 1.0,
+      .rope_high_freq = 4.0,
+      .rope_orig_max_pos = 8192}},
+    /* Llama 3.1 8B */
+    {"llama-8b",
+     {.hidden = 4096,
+      .intermediate = 14336,
+      .layers = 32,
+      .heads = 32,
+      .kv_heads = 8,
+      .head_dim = 128,
+      .vocab = 128256,
+      .max_pos = 131072,
+      .rms_eps = 1e-5,
+      .rope_theta = 500000.0,
+      .tied = false,
+      .dtype = TP_DT_BF16,
+      .rope_factor = 8.0,
+      .rope_low_freq = 1.0,
+      .rope_high_freq = 4.0,
+      .rope_orig_max_pos = 8192}},
+};
+#define NSHAPES (sizeof shapes / sizeof shapes[0])
+
 int tp_llama_shape(const char *name, tp_llama_config_t *cfg, tp_error_t *err)
 {
+    for (size_t i = 0; i < NSHAPES; i++)
+        if (!strcmp(name, shapes[i].name)) {
+            *cfg = shapes[i].cfg;
+            return 0;
+        }
     memset(cfg, 0, sizeof *cfg);
-    cfg->rms_eps = 1e-5;
-    cfg->dtype = TP_DT_BF16;
-    if (!strcmp(name, "tiny")) {
-        /* Small enough for unit tests, but with every feature: GQA, untied
-         * head, a head_dim that is not hidden / heads, odd sizes for tails. */
-        cfg->hidden = 64;
-        cfg->intermediate = 136;
-        cfg->layers = 2;
-        cfg->heads = 4;
-        cfg->kv_heads = 2;
-        cfg->head_dim = 20;
-        cfg->vocab = 251;
-        cfg->max_pos = 512;
-        cfg->rope_theta = 10000.0;
-        cfg->tied = false;
-        return 0;
-    }
-    if (!strcmp(name, "llama-1b")) { /* Llama 3.2 1B */
-        cfg->hidden = 2048;
-        cfg->intermediate = 8192;
-        cfg->layers = 16;
-        cfg->heads = 32;
-        cfg->kv_heads = 8;
-        cfg->head_dim = 64;
-        cfg->vocab = 128256;
-        cfg->max_pos = 131072;
-        cfg->rope_theta = 500000.0;
-        cfg->tied = true;
-        cfg->rope_factor = 32.0;
-        cfg->rope_low_freq = 1.0;
-        cfg->rope_high_freq = 4.0;
-        cfg->rope_orig_max_pos = 8192;
-        return 0;
-    }
-    if (!strcmp(name, "llama-8b")) { /* Llama 3.1 8B */
-        cfg->hidden = 4096;
-        cfg->intermediate = 14336;
-        cfg->layers = 32;
-        cfg->heads = 32;
-        cfg->kv_heads = 8;
-        cfg->head_dim = 128;
-        cfg->vocab = 128256;
-        cfg->max_pos = 131072;
-        cfg->rope_theta = 500000.0;
-        cfg->tied = false;
-        cfg->rope_factor = 8.0;
-        cfg->rope_low_freq = 1.0;
-        cfg->rope_high_freq = 4.0;
-        cfg->rope_orig_max_pos = 8192;
-        return 0;
-    }
     return tp_error_set(err, TP_ENOENT, "unknown shape '%s' (known: %s)", name,
                         tp_llama_shape_names());
 }
 
 const char *tp_llama_shape_names(void)
 {
-    return "tiny llama-1b llama-8b";
+    return "tiny llama-1b llama-8b"; /* the names of shapes[], in order */
 }
 
 int tp_llama_config_check(const tp_llama_config_t *c, tp_error_t *err)
