@@ -2,7 +2,7 @@
 #ifndef TP_MODEL_INTERNAL_H
 #define TP_MODEL_INTERNAL_H
 
-#include "model/json_in.h"
+#include "util/json_in.h"
 #include "model/model.h"
 
 /* obj[key]: a non-empty array of distinct cpu_tee names → bit mask. Absent: 0. */

@@ -11,6 +11,7 @@
 
 #include "gen/gen.h"
 #include "util/file.h"
+#include "util/json_in.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -19,126 +20,29 @@
 
 #define MAX_SCENARIO_BYTES ((size_t)64 << 20)
 
-#define PATHLEN 256
-
-typedef struct {
-    const char *name;
-    tp_error_t *err;
-} sj_t;
-
-__attribute__((format(printf, 3, 4))) static int fail(sj_t *j, const char *path,
-                                                      const char *fmt, ...)
-{
-    char msg[TP_ERROR_TEXT];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return tp_error_set(j->err, TP_EINVAL, "%s: %s: %s", j->name, path, msg);
-}
-
-/* Paths longer than PATHLEN are cut (they only ever appear in messages). */
-static void kpath(char *out, const char *parent, const char *key)
-{
-    if (snprintf(out, PATHLEN, "%s.%s", parent, key) >= PATHLEN)
-        out[PATHLEN - 1] = '\0';
-}
-
-static void ipath(char *out, const char *parent, size_t i)
-{
-    if (snprintf(out, PATHLEN, "%s[%zu]", parent, i) >= PATHLEN)
-        out[PATHLEN - 1] = '\0';
-}
-
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
-}
-
-static int keys(sj_t *j, const json_t *v, const char *path, const char *const *allowed)
-{
-    const char *k;
-    json_t *x;
-    if (!json_is_object(v))
-        return fail(j, path, "expected an object, got %s", type_name(v));
-    json_object_foreach ((json_t *)v, k, x) {
-        bool ok = !allowed;
-        for (int i = 0; allowed && allowed[i]; i++)
-            ok |= !strcmp(allowed[i], k);
-        if (!ok) {
-            char p[PATHLEN];
-            kpath(p, path, k);
-            return fail(j, p, "unknown key");
-        }
-    }
-    return 0;
-}
-
-static int num(sj_t *j, const json_t *obj, const char *path, const char *key, bool req,
-               double lo, double hi, double *out)
-{
-    const json_t *v = json_object_get(obj, key);
-    char p[PATHLEN];
-    kpath(p, path, key);
-    if (!v)
-        return req ? fail(j, p, "missing required key") : 0;
-    if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi ||
-        isnan(json_number_value(v)))
-        return fail(j, p, "expected a number in %g..%g, got %s", lo, hi,
-                    json_is_number(v) ? "one outside" : type_name(v));
-    *out = json_number_value(v);
-    return 0;
-}
-
-static int integer(sj_t *j, const json_t *obj, const char *path, const char *key,
-                   bool req, long long lo, long long hi, long long *out)
-{
-    const json_t *v = json_object_get(obj, key);
-    char p[PATHLEN];
-    kpath(p, path, key);
-    if (!v)
-        return req ? fail(j, p, "missing required key") : 0;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return fail(j, p, "expected an integer in %lld..%lld", lo, hi);
-    *out = json_integer_value(v);
-    return 0;
-}
-
-static int str(sj_t *j, const json_t *obj, const char *path, const char *key, bool req,
+/* A non-empty string member. */
+static int str(jr_t *j, const json_t *obj, const char *path, const char *key, bool req,
                const char **out)
 {
-    const json_t *v = json_object_get(obj, key);
-    char p[PATHLEN];
-    kpath(p, path, key);
-    if (!v)
-        return req ? fail(j, p, "missing required key") : 0;
-    if (!json_is_string(v) || !*json_string_value(v))
-        return fail(j, p, "expected a non-empty string, got %s", type_name(v));
-    *out = json_string_value(v);
+    const char *s = NULL;
+    char p[JR_PATH];
+    if (jr_string(j, obj, path, key, req, &s) < 0)
+        return j->err->code;
+    if (s && !*s) {
+        jr_key_path(p, path, key);
+        return jr_fail(j, TP_EINVAL, p, "expected a non-empty string");
+    }
+    if (s)
+        *out = s;
     return 0;
 }
 
 /* Seconds (a number) → µs. */
-static int secs(sj_t *j, const json_t *obj, const char *path, const char *key, bool req,
+static int secs(jr_t *j, const json_t *obj, const char *path, const char *key, bool req,
                 double lo, double hi, int64_t *out)
 {
     double v = NAN;
-    if (num(j, obj, path, key, req, lo, hi, &v) < 0)
+    if (jr_number(j, obj, path, key, req, lo, hi, &v) < 0)
         return TP_EINVAL;
     if (!isnan(v))
         *out = (int64_t)llround(v * SIM_US);
@@ -206,7 +110,7 @@ static const char *const node_keys[] = {
     "cap_w", "idle_w",       "gpu_w",  "bmc",       "verifier", NULL};
 
 /* Adds the nodes (and domains) of the add_nodes events to the fleet document. */
-static int add_event_nodes(sj_t *j, json_t *fleet, const json_t *events)
+static int add_event_nodes(jr_t *j, json_t *fleet, const json_t *events)
 {
     json_t *nodes = json_object_get(fleet, "nodes"),
            *doms = json_object_get(fleet, "power_domains");
@@ -215,49 +119,50 @@ static int add_event_nodes(sj_t *j, json_t *fleet, const json_t *events)
     if (!json_is_array(nodes) || !json_is_array(doms))
         return 0; /* the fleet loader reports it */
     json_array_foreach (events, i, e) {
-        char path[PATHLEN], p2[PATHLEN];
+        char path[JR_PATH], p2[JR_PATH];
         const json_t *t = json_object_get(e, "type");
         if (!json_is_string(t) || strcmp(json_string_value(t), "add_nodes"))
             continue;
-        ipath(path, "$.events", i);
+        jr_index_path(path, "$.events", i);
         const json_t *nl = json_object_get(e, "nodes"),
                      *tmpl = json_object_get(e, "template");
         const json_t *pd = json_object_get(e, "power_domains");
         if (pd) {
-            kpath(p2, path, "power_domains");
+            jr_key_path(p2, path, "power_domains");
             if (!json_is_array(pd))
-                return fail(j, p2, "expected an array of power domains");
+                return jr_fail(j, TP_EINVAL, p2, "expected an array of power domains");
             json_array_extend(doms, (json_t *)pd);
         }
         if (!!nl == !!tmpl) {
-            kpath(p2, path, "nodes");
-            return fail(j, p2,
-                        "give either \"nodes\" (a list of fleet nodes) or "
-                        "\"template\" with \"count\"");
+            jr_key_path(p2, path, "nodes");
+            return jr_fail(j, TP_EINVAL, p2,
+                           "give either \"nodes\" (a list of fleet nodes) or "
+                           "\"template\" with \"count\"");
         }
         if (nl) {
-            kpath(p2, path, "nodes");
+            jr_key_path(p2, path, "nodes");
             if (!json_is_array(nl) || json_array_size(nl) == 0)
-                return fail(j, p2, "expected a non-empty array of fleet nodes");
+                return jr_fail(j, TP_EINVAL, p2,
+                               "expected a non-empty array of fleet nodes");
             const json_t *n;
             size_t k;
             json_array_foreach (nl, k, n) {
-                char p3[PATHLEN];
-                ipath(p3, p2, k);
-                if (keys(j, n, p3, node_keys) < 0)
+                char p3[JR_PATH];
+                jr_index_path(p3, p2, k);
+                if (jr_object(j, n, p3, node_keys) < 0)
                     return TP_EINVAL;
                 json_array_append(nodes, (json_t *)n);
             }
         } else {
             long long count = 0;
             const char *prefix = NULL;
-            kpath(p2, path, "template");
-            if (keys(j, tmpl, p2, node_keys) < 0)
+            jr_key_path(p2, path, "template");
+            if (jr_object(j, tmpl, p2, node_keys) < 0)
                 return TP_EINVAL;
             if (json_object_get(tmpl, "id"))
-                return fail(j, p2,
-                            "a template has no \"id\" (ids are id_prefix + number)");
-            if (integer(j, e, path, "count", true, 1, 100000, &count) < 0 ||
+                return jr_fail(j, TP_EINVAL, p2,
+                               "a template has no \"id\" (ids are id_prefix + number)");
+            if (jr_int(j, e, path, "count", true, 1, 100000, &count) < 0 ||
                 str(j, e, path, "id_prefix", true, &prefix) < 0)
                 return TP_EINVAL;
             for (long long k = 0; k < count; k++) {
@@ -272,19 +177,19 @@ static int add_event_nodes(sj_t *j, json_t *fleet, const json_t *events)
     return 0;
 }
 
-static int load_fleet(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_setup_t *s)
+static int load_fleet(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setup_t *s)
 {
     const json_t *fv = json_object_get(root, "fleet");
     json_t *doc = NULL;
     int base_nodes;
     if (!fv)
-        return fail(j, "$.fleet", "missing required key");
+        return jr_fail(j, TP_EINVAL, "$.fleet", "missing required key");
     if (json_is_string(fv)) {
         char *path = resolve(sc->base_dir, json_string_value(fv));
         json_error_t je;
         doc = path ? json_load_file(path, JSON_REJECT_DUPLICATES, &je) : NULL;
         if (!doc) {
-            int rc = tp_error_set(j->err, TP_EINVAL, "%s: $.fleet: %s:%d:%d: %s", j->name,
+            int rc = tp_error_set(j->err, TP_EINVAL, "%s: $.fleet: %s:%d:%d: %s", j->file,
                                   path ? path : "?", je.line, je.column, je.text);
             free(path);
             return rc;
@@ -296,20 +201,20 @@ static int load_fleet(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_s
         const json_t *g = json_object_get(fv, "generate");
         long long nodes = 0, seed = 1;
         const char *regions = NULL;
-        if (keys(j, fv, "$.fleet", k1) < 0)
+        if (jr_object(j, fv, "$.fleet", k1) < 0)
             return TP_EINVAL;
         if (!g)
-            return fail(j, "$.fleet.generate",
-                        "missing required key (or give a file name)");
-        if (keys(j, g, "$.fleet.generate", k2) < 0 ||
-            integer(j, g, "$.fleet.generate", "nodes", true, 1, 200000, &nodes) < 0 ||
+            return jr_fail(j, TP_EINVAL, "$.fleet.generate",
+                           "missing required key (or give a file name)");
+        if (jr_object(j, g, "$.fleet.generate", k2) < 0 ||
+            jr_int(j, g, "$.fleet.generate", "nodes", true, 1, 200000, &nodes) < 0 ||
             str(j, g, "$.fleet.generate", "regions", false, &regions) < 0 ||
-            integer(j, g, "$.fleet.generate", "seed", false, 0, INT64_MAX, &seed) < 0)
+            jr_int(j, g, "$.fleet.generate", "seed", false, 0, INT64_MAX, &seed) < 0)
             return TP_EINVAL;
         tp_gen_fleet_opts_t o = {(int)nodes, (uint64_t)seed, regions};
         tp_error_t ge;
         if (!(doc = tp_gen_fleet(&o, &ge)))
-            return fail(j, "$.fleet.generate", "%s", ge.text);
+            return jr_fail(j, TP_EINVAL, "$.fleet.generate", "%s", ge.text);
     }
     base_nodes = json_is_array(json_object_get(doc, "nodes"))
                      ? (int)json_array_size(json_object_get(doc, "nodes"))
@@ -327,7 +232,7 @@ static int load_fleet(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_s
     if (rc < 0) {
         json_decref(doc);
         return tp_error_set(j->err, rc, "%s: $.fleet (with the nodes events add): %s",
-                            j->name, fe.text);
+                            j->file, fe.text);
     }
     s->fleet_doc = doc;
     s->present0 = calloc((size_t)s->fleet->nnodes, sizeof *s->present0);
@@ -341,7 +246,7 @@ static int load_fleet(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_s
 
 /* ---- the initial state ------------------------------------------------------------- */
 
-static int load_state(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_setup_t *s)
+static int load_state(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setup_t *s)
 {
     const json_t *v = json_object_get(root, "state");
     tp_error_t se;
@@ -358,22 +263,24 @@ static int load_state(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_s
         free(text);
         json_decref(doc);
         if (rc < 0)
-            return tp_error_set(j->err, rc, "%s: $.state: %s", j->name, se.text);
+            return tp_error_set(j->err, rc, "%s: $.state: %s", j->file, se.text);
         s->state_mode = 1;
         return 0;
     }
     static const char *const k[] = {"file", NULL};
     const char *file = NULL;
     if (!json_is_object(v))
-        return fail(j, "$.state",
-                    "expected \"attested\", \"generated\" or {\"file\": \"state.json\"}");
-    if (keys(j, v, "$.state", k) < 0 || str(j, v, "$.state", "file", true, &file) < 0)
+        return jr_fail(
+            j, TP_EINVAL, "$.state",
+            "expected \"attested\", \"generated\" or {\"file\": \"state.json\"}");
+    if (jr_object(j, v, "$.state", k) < 0 ||
+        str(j, v, "$.state", "file", true, &file) < 0)
         return TP_EINVAL;
     char *path = resolve(sc->base_dir, file);
     int rc = tp_state_load(path, s->fleet, &s->state0, &se);
     free(path);
     if (rc < 0)
-        return tp_error_set(j->err, rc, "%s: $.state.file: %s", j->name, se.text);
+        return tp_error_set(j->err, rc, "%s: $.state.file: %s", j->file, se.text);
     s->state_mode = 2;
     return 0;
 }
@@ -382,63 +289,64 @@ static int load_state(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_s
  */
 
 /* obj[key]: {"name": weight, …} resolved through ix into w[] (n entries). */
-static int mix(sj_t *j, const json_t *obj, const char *path, const char *key,
+static int mix(jr_t *j, const json_t *obj, const char *path, const char *key,
                const tp_strmap_t *ix, const char *what, double *w, int n, bool *given)
 {
     const json_t *m = json_object_get(obj, key), *x;
     const char *name;
-    char p[PATHLEN];
+    char p[JR_PATH];
     double sum = 0;
     if (given)
         *given = m != NULL;
     if (!m)
         return 0;
-    kpath(p, path, key);
-    if (keys(j, m, p, NULL) < 0)
+    jr_key_path(p, path, key);
+    if (jr_object(j, m, p, NULL) < 0)
         return TP_EINVAL;
     json_object_foreach ((json_t *)m, name, x) {
-        char p2[PATHLEN];
-        kpath(p2, p, name);
+        char p2[JR_PATH];
+        jr_key_path(p2, p, name);
         int i = tp_strmap_get(ix, name);
         if (i < 0 || i >= n)
-            return fail(j, p2, "no %s \"%s\" in the fleet", what, name);
+            return jr_fail(j, TP_EINVAL, p2, "no %s \"%s\" in the fleet", what, name);
         if (!json_is_number(x) || json_number_value(x) < 0)
-            return fail(j, p2, "expected a non-negative weight");
+            return jr_fail(j, TP_EINVAL, p2, "expected a non-negative weight");
         w[i] = json_number_value(x);
         sum += w[i];
     }
     if (sum <= 0)
-        return fail(j, p, "expected at least one positive weight");
+        return jr_fail(j, TP_EINVAL, p, "expected at least one positive weight");
     return 0;
 }
 
-static int region_list(sj_t *j, const tp_fleet_t *f, const json_t *obj, const char *path,
+static int region_list(jr_t *j, const tp_fleet_t *f, const json_t *obj, const char *path,
                        const char *key, int **out, int *nout)
 {
     const json_t *a = json_object_get(obj, key), *x;
-    char p[PATHLEN];
+    char p[JR_PATH];
     size_t i;
     *nout = 0;
     if (!a)
         return 0;
-    kpath(p, path, key);
+    jr_key_path(p, path, key);
     if (!json_is_array(a) || json_array_size(a) == 0)
-        return fail(j, p, "expected a non-empty array of region names");
+        return jr_fail(j, TP_EINVAL, p, "expected a non-empty array of region names");
     *out = calloc(json_array_size(a), sizeof **out);
     if (!*out)
         return tp_error_set(j->err, TP_ENOMEM, "out of memory");
     json_array_foreach (a, i, x) {
-        char p2[PATHLEN];
-        ipath(p2, p, i);
+        char p2[JR_PATH];
+        jr_index_path(p2, p, i);
         int r = json_is_string(x) ? tp_fleet_region(f, json_string_value(x)) : -1;
         if (r < 0)
-            return fail(j, p2, "expected the name of a region of the fleet");
+            return jr_fail(j, TP_EINVAL, p2,
+                           "expected the name of a region of the fleet");
         (*out)[(*nout)++] = r;
     }
     return 0;
 }
 
-static int load_deployments(sj_t *j, const json_t *root, sim_setup_t *s)
+static int load_deployments(jr_t *j, const json_t *root, sim_setup_t *s)
 {
     static const char *const k[] = {
         "id",           "model",        "sensitivity", "residency",      "gpus",
@@ -448,31 +356,32 @@ static int load_deployments(sj_t *j, const json_t *root, sim_setup_t *s)
     if (!a)
         return 0;
     if (!json_is_array(a))
-        return fail(j, "$.deployments", "expected an array");
+        return jr_fail(j, TP_EINVAL, "$.deployments", "expected an array");
     s->deps = calloc(json_array_size(a) + 1, sizeof *s->deps);
     if (!s->deps)
         return tp_error_set(j->err, TP_ENOMEM, "out of memory");
     json_array_foreach (a, i, d) {
         sim_deployment_t *dp = &s->deps[i];
-        char path[PATHLEN], p2[PATHLEN];
+        char path[JR_PATH], p2[JR_PATH];
         const char *id = NULL, *model = NULL, *sens = NULL;
         long long gpus = 1, mn = 0, mx = 1000, prio = 50;
-        ipath(path, "$.deployments", i);
+        jr_index_path(path, "$.deployments", i);
         s->ndeps = (int)i + 1;
         dp->prefill_weight = 0.1;
-        if (keys(j, d, path, k) < 0 || str(j, d, path, "id", true, &id) < 0 ||
+        if (jr_object(j, d, path, k) < 0 || str(j, d, path, "id", true, &id) < 0 ||
             str(j, d, path, "model", true, &model) < 0 ||
             str(j, d, path, "sensitivity", true, &sens) < 0 ||
-            integer(j, d, path, "gpus", false, 1, 64, &gpus) < 0 ||
-            integer(j, d, path, "min_replicas", false, 0, 100000, &mn) < 0 ||
-            integer(j, d, path, "max_replicas", false, 1, 100000, &mx) < 0 ||
-            integer(j, d, path, "priority", false, 0, 100, &prio) < 0 ||
-            num(j, d, path, "prefill_weight", false, 0, 10, &dp->prefill_weight) < 0)
+            jr_int(j, d, path, "gpus", false, 1, 64, &gpus) < 0 ||
+            jr_int(j, d, path, "min_replicas", false, 0, 100000, &mn) < 0 ||
+            jr_int(j, d, path, "max_replicas", false, 1, 100000, &mx) < 0 ||
+            jr_int(j, d, path, "priority", false, 0, 100, &prio) < 0 ||
+            jr_number(j, d, path, "prefill_weight", false, 0, 10, &dp->prefill_weight) <
+                0)
             return TP_EINVAL;
         for (size_t q = 0; q < i; q++)
             if (!strcmp(s->deps[q].id, id)) {
-                kpath(p2, path, "id");
-                return fail(j, p2, "duplicate deployment id \"%s\"", id);
+                jr_key_path(p2, path, "id");
+                return jr_fail(j, TP_EINVAL, p2, "duplicate deployment id \"%s\"", id);
             }
         dp->id = strdup(id);
         dp->gpus = (int)gpus;
@@ -480,88 +389,94 @@ static int load_deployments(sj_t *j, const json_t *root, sim_setup_t *s)
         dp->max_replicas = (int)mx;
         dp->priority = (int)prio;
         if ((dp->model = tp_strmap_get(s->fleet->model_ix, model)) < 0) {
-            kpath(p2, path, "model");
-            return fail(j, p2, "no profile in the fleet names model \"%s\"", model);
+            jr_key_path(p2, path, "model");
+            return jr_fail(j, TP_EINVAL, p2, "no profile in the fleet names model \"%s\"",
+                           model);
         }
         if ((dp->cls = tp_fleet_class(s->fleet, sens)) < 0) {
-            kpath(p2, path, "sensitivity");
-            return fail(j, p2, "no class \"%s\" in the fleet's policy", sens);
+            jr_key_path(p2, path, "sensitivity");
+            return jr_fail(j, TP_EINVAL, p2, "no class \"%s\" in the fleet's policy",
+                           sens);
         }
         if (region_list(j, s->fleet, d, path, "residency", &dp->res, &dp->nres) < 0)
             return TP_EINVAL;
         if (s->fleet->classes[dp->cls].req.residency != TP_RESIDENCY_NONE && !dp->nres) {
-            kpath(p2, path, "residency");
-            return fail(j, p2, "class \"%s\" is residency-bound: list the regions", sens);
+            jr_key_path(p2, path, "residency");
+            return jr_fail(j, TP_EINVAL, p2,
+                           "class \"%s\" is residency-bound: list the regions", sens);
         }
         if (mn > mx) {
-            kpath(p2, path, "min_replicas");
-            return fail(j, p2, "greater than max_replicas");
+            jr_key_path(p2, path, "min_replicas");
+            return jr_fail(j, TP_EINVAL, p2, "greater than max_replicas");
         }
     }
     return 0;
 }
 
 /* {"dep": weight} over the deployments. */
-static int dep_mix(sj_t *j, const json_t *obj, const char *path, sim_setup_t *s,
+static int dep_mix(jr_t *j, const json_t *obj, const char *path, sim_setup_t *s,
                    sim_source_t *src)
 {
     const json_t *m = json_object_get(obj, "deployments"), *x;
     const char *name;
-    char p[PATHLEN];
+    char p[JR_PATH];
     double sum = 0;
-    kpath(p, path, "deployments");
+    jr_key_path(p, path, "deployments");
     src->dep_w = calloc((size_t)s->ndeps + 1, sizeof *src->dep_w);
     if (!src->dep_w)
         return tp_error_set(j->err, TP_ENOMEM, "out of memory");
     if (!m)
-        return fail(j, p, "missing required key (requests are routed to deployments)");
-    if (keys(j, m, p, NULL) < 0)
+        return jr_fail(j, TP_EINVAL, p,
+                       "missing required key (requests are routed to deployments)");
+    if (jr_object(j, m, p, NULL) < 0)
         return TP_EINVAL;
     json_object_foreach ((json_t *)m, name, x) {
-        char p2[PATHLEN];
+        char p2[JR_PATH];
         int d = -1;
-        kpath(p2, p, name);
+        jr_key_path(p2, p, name);
         for (int q = 0; q < s->ndeps; q++)
             if (!strcmp(s->deps[q].id, name))
                 d = q;
         if (d < 0)
-            return fail(j, p2, "no deployment \"%s\" in $.deployments", name);
+            return jr_fail(j, TP_EINVAL, p2, "no deployment \"%s\" in $.deployments",
+                           name);
         if (!json_is_number(x) || json_number_value(x) < 0)
-            return fail(j, p2, "expected a non-negative weight");
+            return jr_fail(j, TP_EINVAL, p2, "expected a non-negative weight");
         src->dep_w[d] = json_number_value(x);
         sum += src->dep_w[d];
     }
     if (sum <= 0)
-        return fail(j, p, "expected at least one positive weight");
+        return jr_fail(j, TP_EINVAL, p, "expected at least one positive weight");
     return 0;
 }
 
-static int diurnal(sj_t *j, const json_t *obj, const char *path, sim_diurnal_t *d)
+static int diurnal(jr_t *j, const json_t *obj, const char *path, sim_diurnal_t *d)
 {
     static const char *const k[] = {"amplitude", "peak_hour", NULL};
     const json_t *v = json_object_get(obj, "diurnal");
-    char p[PATHLEN];
+    char p[JR_PATH];
     d->amplitude = 0;
     d->peak_hour = 14;
     if (!v)
         return 0;
-    kpath(p, path, "diurnal");
-    return keys(j, v, p, k) < 0 ||
-                   num(j, v, p, "amplitude", true, 0, 1, &d->amplitude) < 0 ||
-                   num(j, v, p, "peak_hour", false, 0, 24, &d->peak_hour) < 0
+    jr_key_path(p, path, "diurnal");
+    return jr_object(j, v, p, k) < 0 ||
+                   jr_number(j, v, p, "amplitude", true, 0, 1, &d->amplitude) < 0 ||
+                   jr_number(j, v, p, "peak_hour", false, 0, 24, &d->peak_hour) < 0
                ? TP_EINVAL
                : 0;
 }
 
 /* The sensitivity / residency / model mixes of jobs and alibaba sources. */
-static int job_mixes(sj_t *j, const json_t *v, const char *path, sim_setup_t *s,
+static int job_mixes(jr_t *j, const json_t *v, const char *path, sim_setup_t *s,
                      sim_source_t *src)
 {
     const tp_fleet_t *f = s->fleet;
     bool given;
     if (f->nclasses > SIM_MAX_CLASSES || f->nregions > SIM_MAX_REGIONS)
-        return fail(j, path, "the simulator handles at most %d classes and %d regions",
-                    SIM_MAX_CLASSES, SIM_MAX_REGIONS);
+        return jr_fail(j, TP_EINVAL, path,
+                       "the simulator handles at most %d classes and %d regions",
+                       SIM_MAX_CLASSES, SIM_MAX_REGIONS);
     src->model_w = calloc((size_t)f->nmodels + 1, sizeof *src->model_w);
     if (!src->model_w)
         return tp_error_set(j->err, TP_ENOMEM, "out of memory");
@@ -581,7 +496,7 @@ static int job_mixes(sj_t *j, const json_t *v, const char *path, sim_setup_t *s,
 }
 
 /* "jobs": [{"id", "at_s", "gpus", "duration_s", "sensitivity", …}] in time order. */
-static int load_list(sj_t *j, const json_t *v, const char *path, sim_setup_t *s,
+static int load_list(jr_t *j, const json_t *v, const char *path, sim_setup_t *s,
                      sim_source_t *src)
 {
     static const char *const k[] = {"id",          "at_s",       "gpus",  "duration_s",
@@ -589,41 +504,41 @@ static int load_list(sj_t *j, const json_t *v, const char *path, sim_setup_t *s,
                                     "preemptible", "gpu_models", NULL};
     const json_t *a = json_object_get(v, "jobs"), *x;
     const tp_fleet_t *f = s->fleet;
-    char p[PATHLEN];
+    char p[JR_PATH];
     size_t i;
-    kpath(p, path, "jobs");
+    jr_key_path(p, path, "jobs");
     if (!json_is_array(a) || !json_array_size(a))
-        return fail(j, p, "expected a non-empty array of jobs");
+        return jr_fail(j, TP_EINVAL, p, "expected a non-empty array of jobs");
     src->jobs = calloc(json_array_size(a), sizeof *src->jobs);
     if (!src->jobs)
         return tp_error_set(j->err, TP_ENOMEM, "out of memory");
     json_array_foreach (a, i, x) {
         sim_listjob_t *lj = &src->jobs[i];
-        char jp[PATHLEN], kp[PATHLEN];
+        char jp[JR_PATH], kp[JR_PATH];
         const char *id = NULL, *sens = NULL, *model = NULL;
         long long gpus = 0, prio = 0;
         bool pre = true;
         int *res = NULL, nres = 0;
-        ipath(jp, p, i);
+        jr_index_path(jp, p, i);
         src->njobs = (int)i + 1;
-        if (keys(j, x, jp, k) < 0 || str(j, x, jp, "id", true, &id) < 0 ||
+        if (jr_object(j, x, jp, k) < 0 || str(j, x, jp, "id", true, &id) < 0 ||
             secs(j, x, jp, "at_s", true, 0, 1e10, &lj->at_us) < 0 ||
-            integer(j, x, jp, "gpus", true, 1, 64, &gpus) < 0 ||
+            jr_int(j, x, jp, "gpus", true, 1, 64, &gpus) < 0 ||
             secs(j, x, jp, "duration_s", true, 0.001, 1e10, &lj->dur_us) < 0 ||
             str(j, x, jp, "sensitivity", true, &sens) < 0 ||
             str(j, x, jp, "model", false, &model) < 0 ||
-            integer(j, x, jp, "priority", false, 0, 100, &prio) < 0)
+            jr_int(j, x, jp, "priority", false, 0, 100, &prio) < 0)
             return TP_EINVAL;
         const json_t *pb = json_object_get(x, "preemptible");
         if (pb) {
-            kpath(kp, jp, "preemptible");
+            jr_key_path(kp, jp, "preemptible");
             if (!json_is_boolean(pb))
-                return fail(j, kp, "expected true or false");
+                return jr_fail(j, TP_EINVAL, kp, "expected true or false");
             pre = json_is_true(pb);
         }
         if (i > 0 && lj->at_us < src->jobs[i - 1].at_us) {
-            kpath(kp, jp, "at_s");
-            return fail(j, kp, "jobs must be listed in time order");
+            jr_key_path(kp, jp, "at_s");
+            return jr_fail(j, TP_EINVAL, kp, "jobs must be listed in time order");
         }
         lj->id = strdup(id);
         lj->gpus = (int)gpus;
@@ -631,12 +546,14 @@ static int load_list(sj_t *j, const json_t *v, const char *path, sim_setup_t *s,
         lj->preemptible = pre;
         lj->model = -1;
         if ((lj->cls = tp_fleet_class(f, sens)) < 0) {
-            kpath(kp, jp, "sensitivity");
-            return fail(j, kp, "no class \"%s\" in the fleet's policy", sens);
+            jr_key_path(kp, jp, "sensitivity");
+            return jr_fail(j, TP_EINVAL, kp, "no class \"%s\" in the fleet's policy",
+                           sens);
         }
         if (model && (lj->model = tp_strmap_get(f->model_ix, model)) < 0) {
-            kpath(kp, jp, "model");
-            return fail(j, kp, "no profile in the fleet names model \"%s\"", model);
+            jr_key_path(kp, jp, "model");
+            return jr_fail(j, TP_EINVAL, kp, "no profile in the fleet names model \"%s\"",
+                           model);
         }
         if (region_list(j, f, x, jp, "residency", &res, &nres) < 0) {
             free(res);
@@ -647,21 +564,23 @@ static int load_list(sj_t *j, const json_t *v, const char *path, sim_setup_t *s,
         lj->nres = nres;
         free(res);
         if (f->classes[lj->cls].req.residency != TP_RESIDENCY_NONE && !nres) {
-            kpath(kp, jp, "residency");
-            return fail(j, kp, "class \"%s\" is residency-bound: list the regions", sens);
+            jr_key_path(kp, jp, "residency");
+            return jr_fail(j, TP_EINVAL, kp,
+                           "class \"%s\" is residency-bound: list the regions", sens);
         }
         const json_t *gm = json_object_get(x, "gpu_models"), *g;
         size_t q;
         if (gm) {
-            kpath(kp, jp, "gpu_models");
+            jr_key_path(kp, jp, "gpu_models");
             if (!json_is_array(gm) || !json_array_size(gm) || json_array_size(gm) > 16)
-                return fail(j, kp, "expected 1..16 GPU model names");
+                return jr_fail(j, TP_EINVAL, kp, "expected 1..16 GPU model names");
             json_array_foreach (gm, q, g) {
                 int x2 = json_is_string(g)
                              ? tp_strmap_get(f->gpu_model_ix, json_string_value(g))
                              : -1;
                 if (x2 < 0)
-                    return fail(j, kp, "names a GPU model no node of the fleet has");
+                    return jr_fail(j, TP_EINVAL, kp,
+                                   "names a GPU model no node of the fleet has");
                 lj->gm[lj->ngm++] = x2;
             }
         }
@@ -669,7 +588,7 @@ static int load_list(sj_t *j, const json_t *v, const char *path, sim_setup_t *s,
     return 0;
 }
 
-static int load_source(sj_t *j, struct tp_scenario *sc, const json_t *v, const char *path,
+static int load_source(jr_t *j, struct tp_scenario *sc, const json_t *v, const char *path,
                        sim_setup_t *s, sim_source_t *src)
 {
     static const char *const k_azure[] = {"type",     "file",  "speedup",     "repeat",
@@ -685,9 +604,9 @@ static int load_source(sj_t *j, struct tp_scenario *sc, const json_t *v, const c
         "residency", "models",     "priority", "preemptible", NULL};
     static const char *const k_list[] = {"type", "jobs", NULL};
     const char *type = NULL, *file = NULL;
-    char p[PATHLEN], label[512];
+    char p[JR_PATH], label[512];
     if (!json_is_object(v))
-        return fail(j, path, "expected an object");
+        return jr_fail(j, TP_EINVAL, path, "expected an object");
     if (str(j, v, path, "type", true, &type) < 0)
         return TP_EINVAL;
     src->speedup = 1;
@@ -696,11 +615,11 @@ static int load_source(sj_t *j, struct tp_scenario *sc, const json_t *v, const c
         long long repeat = 1, limit = 0;
         bool azure = type[1] == 'z';
         src->kind = azure ? SRC_AZURE : SRC_ALIBABA;
-        if (keys(j, v, path, azure ? k_azure : k_ali) < 0 ||
+        if (jr_object(j, v, path, azure ? k_azure : k_ali) < 0 ||
             str(j, v, path, "file", true, &file) < 0 ||
-            num(j, v, path, "speedup", false, 1e-6, 1e9, &src->speedup) < 0 ||
+            jr_number(j, v, path, "speedup", false, 1e-6, 1e9, &src->speedup) < 0 ||
             secs(j, v, path, "offset_s", false, 0, 1e9, &src->offset_us) < 0 ||
-            integer(j, v, path, "limit", false, 0, INT64_MAX, &limit) < 0)
+            jr_int(j, v, path, "limit", false, 0, INT64_MAX, &limit) < 0)
             return TP_EINVAL;
         src->limit = limit;
         char *fpath = resolve(sc->base_dir, file);
@@ -710,27 +629,27 @@ static int load_source(sj_t *j, struct tp_scenario *sc, const json_t *v, const c
                  strrchr(file, '/') ? strrchr(file, '/') + 1 : file);
         free(fpath);
         if (!t) {
-            kpath(p, path, "file");
+            jr_key_path(p, path, "file");
             return tp_error_set(j->err, te.code ? te.code : TP_ENOMEM, "%s: %s: %s",
-                                j->name, p, te.text);
+                                j->file, p, te.text);
         }
         if (azure) {
             src->azure = t;
-            if (integer(j, v, path, "repeat", false, 0, 1000000, &repeat) < 0 ||
+            if (jr_int(j, v, path, "repeat", false, 0, 1000000, &repeat) < 0 ||
                 dep_mix(j, v, path, s, src) < 0)
                 return TP_EINVAL;
             src->repeat = (int)repeat;
         } else {
             src->pods = t;
-            if (num(j, v, path, "duration_scale", false, 1e-9, 1e9,
-                    &src->duration_scale) < 0 ||
+            if (jr_number(j, v, path, "duration_scale", false, 1e-9, 1e9,
+                          &src->duration_scale) < 0 ||
                 job_mixes(j, v, path, s, src) < 0)
                 return TP_EINVAL;
             const json_t *gm = json_object_get(v, "gpu_map"), *x;
             const char *name;
             if (gm) {
-                kpath(p, path, "gpu_map");
-                if (keys(j, gm, p, NULL) < 0)
+                jr_key_path(p, path, "gpu_map");
+                if (jr_object(j, gm, p, NULL) < 0)
                     return TP_EINVAL;
                 src->use_gpu_spec = true;
                 src->gpu_map_from = calloc(json_object_size(gm) + 1, sizeof(char *));
@@ -738,14 +657,14 @@ static int load_source(sj_t *j, struct tp_scenario *sc, const json_t *v, const c
                 if (!src->gpu_map_from || !src->gpu_map_to)
                     return tp_error_set(j->err, TP_ENOMEM, "out of memory");
                 json_object_foreach ((json_t *)gm, name, x) {
-                    char p2[PATHLEN];
-                    kpath(p2, p, name);
+                    char p2[JR_PATH];
+                    jr_key_path(p2, p, name);
                     int g = json_is_string(x) ? tp_strmap_get(s->fleet->gpu_model_ix,
                                                               json_string_value(x))
                                               : -1;
                     if (g < 0)
-                        return fail(j, p2,
-                                    "expected the name of a GPU model of the fleet");
+                        return jr_fail(j, TP_EINVAL, p2,
+                                       "expected the name of a GPU model of the fleet");
                     src->gpu_map_from[src->ngpu_map] = strdup(name);
                     src->gpu_map_to[src->ngpu_map++] = g;
                 }
@@ -756,11 +675,12 @@ static int load_source(sj_t *j, struct tp_scenario *sc, const json_t *v, const c
         src->ctx_mean = 1000;
         src->gen_mean = 200;
         snprintf(label, sizeof label, "requests");
-        if (keys(j, v, path, k_req) < 0 ||
-            num(j, v, path, "rate_per_s", true, 0, 1e7, &src->rate_per_s) < 0 ||
+        if (jr_object(j, v, path, k_req) < 0 ||
+            jr_number(j, v, path, "rate_per_s", true, 0, 1e7, &src->rate_per_s) < 0 ||
             diurnal(j, v, path, &src->diurnal) < 0 ||
-            num(j, v, path, "context_tokens", false, 0, 1e7, &src->ctx_mean) < 0 ||
-            num(j, v, path, "generated_tokens", false, 0, 1e7, &src->gen_mean) < 0 ||
+            jr_number(j, v, path, "context_tokens", false, 0, 1e7, &src->ctx_mean) < 0 ||
+            jr_number(j, v, path, "generated_tokens", false, 0, 1e7, &src->gen_mean) <
+                0 ||
             dep_mix(j, v, path, s, src) < 0)
             return TP_EINVAL;
     } else if (!strcmp(type, "jobs")) {
@@ -776,26 +696,27 @@ static int load_source(sj_t *j, struct tp_scenario *sc, const json_t *v, const c
         src->prio_hi = 10;
         src->preemptible = 0.8;
         snprintf(label, sizeof label, "jobs");
-        if (keys(j, v, path, k_jobs) < 0 ||
-            num(j, v, path, "rate_per_h", true, 0, 1e9, &src->rate_per_h) < 0 ||
+        if (jr_object(j, v, path, k_jobs) < 0 ||
+            jr_number(j, v, path, "rate_per_h", true, 0, 1e9, &src->rate_per_h) < 0 ||
             diurnal(j, v, path, &src->diurnal) < 0 ||
-            num(j, v, path, "preemptible", false, 0, 1, &src->preemptible) < 0 ||
+            jr_number(j, v, path, "preemptible", false, 0, 1, &src->preemptible) < 0 ||
             job_mixes(j, v, path, s, src) < 0)
             return TP_EINVAL;
         if (g) {
-            kpath(p, path, "gpus");
-            if (keys(j, g, p, NULL) < 0)
+            jr_key_path(p, path, "gpus");
+            if (jr_object(j, g, p, NULL) < 0)
                 return TP_EINVAL;
             json_object_foreach ((json_t *)g, name, x) {
-                char p2[PATHLEN], *e;
+                char p2[JR_PATH], *e;
                 long n = strtol(name, &e, 10);
-                kpath(p2, p, name);
+                jr_key_path(p2, p, name);
                 if (*e || n < 1 || n > 64)
-                    return fail(j, p2, "expected a GPU count 1..64 as the key");
+                    return jr_fail(j, TP_EINVAL, p2,
+                                   "expected a GPU count 1..64 as the key");
                 if (src->nsizes == SIM_MAX_SIZES)
-                    return fail(j, p2, "at most %d sizes", SIM_MAX_SIZES);
+                    return jr_fail(j, TP_EINVAL, p2, "at most %d sizes", SIM_MAX_SIZES);
                 if (!json_is_number(x) || json_number_value(x) < 0)
-                    return fail(j, p2, "expected a non-negative weight");
+                    return jr_fail(j, TP_EINVAL, p2, "expected a non-negative weight");
                 src->sizes[src->nsizes] = (int)n;
                 src->size_w[src->nsizes++] = json_number_value(x);
             }
@@ -806,32 +727,32 @@ static int load_source(sj_t *j, struct tp_scenario *sc, const json_t *v, const c
             src->nsizes = 4;
         }
         if (d) {
-            kpath(p, path, "duration_s");
-            if (keys(j, d, p, kd) < 0 ||
-                num(j, d, p, "mean", true, 1, 1e8, &src->dur_mean_s) < 0 ||
-                num(j, d, p, "sigma", false, 0, 4, &src->dur_sigma) < 0)
+            jr_key_path(p, path, "duration_s");
+            if (jr_object(j, d, p, kd) < 0 ||
+                jr_number(j, d, p, "mean", true, 1, 1e8, &src->dur_mean_s) < 0 ||
+                jr_number(j, d, p, "sigma", false, 0, 4, &src->dur_sigma) < 0)
                 return TP_EINVAL;
         }
         if (pr) {
-            kpath(p, path, "priority");
+            jr_key_path(p, path, "priority");
             if (!json_is_array(pr) || json_array_size(pr) != 2 ||
                 !json_is_integer(json_array_get(pr, 0)) ||
                 !json_is_integer(json_array_get(pr, 1)))
-                return fail(j, p, "expected [lowest, highest] priorities");
+                return jr_fail(j, TP_EINVAL, p, "expected [lowest, highest] priorities");
             src->prio_lo = (int)json_integer_value(json_array_get(pr, 0));
             src->prio_hi = (int)json_integer_value(json_array_get(pr, 1));
             if (src->prio_lo < 0 || src->prio_hi > 100 || src->prio_lo > src->prio_hi)
-                return fail(j, p, "expected 0 ≤ lowest ≤ highest ≤ 100");
+                return jr_fail(j, TP_EINVAL, p, "expected 0 ≤ lowest ≤ highest ≤ 100");
         }
     } else if (!strcmp(type, "list")) {
         src->kind = SRC_LIST;
         snprintf(label, sizeof label, "list");
-        if (keys(j, v, path, k_list) < 0 || load_list(j, v, path, s, src) < 0)
+        if (jr_object(j, v, path, k_list) < 0 || load_list(j, v, path, s, src) < 0)
             return TP_EINVAL;
     } else {
-        kpath(p, path, "type");
-        return fail(
-            j, p,
+        jr_key_path(p, path, "type");
+        return jr_fail(
+            j, TP_EINVAL, p,
             "expected \"azure\", \"alibaba\", \"requests\", \"jobs\" or \"list\", "
             "got \"%s\"",
             type);
@@ -845,35 +766,36 @@ static int load_source(sj_t *j, struct tp_scenario *sc, const json_t *v, const c
 
 /* The nodes an event names: "nodes", "domain", "region", "gpu_model", "cpu_tee"
  * (all given filters must hold; none: every node) and an optional "count". */
-static int selector(sj_t *j, const tp_fleet_t *f, const json_t *e, const char *path,
+static int selector(jr_t *j, const tp_fleet_t *f, const json_t *e, const char *path,
                     sim_event_t *ev)
 {
     const json_t *ids = json_object_get(e, "nodes");
     const char *dom = NULL, *reg = NULL, *gm = NULL, *tee = NULL;
     long long count = 0;
     int d = -1, r = -1, g = -1, t = -2;
-    char p[PATHLEN];
+    char p[JR_PATH];
     if (str(j, e, path, "domain", false, &dom) < 0 ||
         str(j, e, path, "region", false, &reg) < 0 ||
         str(j, e, path, "gpu_model", false, &gm) < 0 ||
         str(j, e, path, "cpu_tee", false, &tee) < 0 ||
-        integer(j, e, path, "count", false, 1, 1000000, &count) < 0)
+        jr_int(j, e, path, "count", false, 1, 1000000, &count) < 0)
         return TP_EINVAL;
     if (dom && (d = tp_strmap_get(f->domain_ix, dom)) < 0) {
-        kpath(p, path, "domain");
-        return fail(j, p, "no power domain \"%s\" in the fleet", dom);
+        jr_key_path(p, path, "domain");
+        return jr_fail(j, TP_EINVAL, p, "no power domain \"%s\" in the fleet", dom);
     }
     if (reg && (r = tp_fleet_region(f, reg)) < 0) {
-        kpath(p, path, "region");
-        return fail(j, p, "no region \"%s\" in the fleet", reg);
+        jr_key_path(p, path, "region");
+        return jr_fail(j, TP_EINVAL, p, "no region \"%s\" in the fleet", reg);
     }
     if (gm && (g = tp_strmap_get(f->gpu_model_ix, gm)) < 0) {
-        kpath(p, path, "gpu_model");
-        return fail(j, p, "no node of GPU model \"%s\" in the fleet", gm);
+        jr_key_path(p, path, "gpu_model");
+        return jr_fail(j, TP_EINVAL, p, "no node of GPU model \"%s\" in the fleet", gm);
     }
     if (tee && (t = tp_tee_parse(tee)) < 0) {
-        kpath(p, path, "cpu_tee");
-        return fail(j, p, "expected one of \"none\", \"tdx\", \"sev-snp\", \"cca\"");
+        jr_key_path(p, path, "cpu_tee");
+        return jr_fail(j, TP_EINVAL, p,
+                       "expected one of \"none\", \"tdx\", \"sev-snp\", \"cca\"");
     }
     ev->nodes = calloc((size_t)f->nnodes, sizeof *ev->nodes);
     char *in = calloc((size_t)f->nnodes, 1);
@@ -884,18 +806,18 @@ static int selector(sj_t *j, const tp_fleet_t *f, const json_t *e, const char *p
     if (ids) {
         const json_t *x;
         size_t i;
-        kpath(p, path, "nodes");
+        jr_key_path(p, path, "nodes");
         if (!json_is_array(ids) || !json_array_size(ids)) {
             free(in);
-            return fail(j, p, "expected a non-empty array of node ids");
+            return jr_fail(j, TP_EINVAL, p, "expected a non-empty array of node ids");
         }
         json_array_foreach (ids, i, x) {
-            char p2[PATHLEN];
+            char p2[JR_PATH];
             int n = json_is_string(x) ? tp_fleet_node(f, json_string_value(x)) : -1;
-            ipath(p2, p, i);
+            jr_index_path(p2, p, i);
             if (n < 0) {
                 free(in);
-                return fail(j, p2, "no node with that id in the fleet");
+                return jr_fail(j, TP_EINVAL, p2, "no node with that id in the fleet");
             }
             in[n] = 1;
         }
@@ -914,11 +836,11 @@ static int selector(sj_t *j, const tp_fleet_t *f, const json_t *e, const char *p
     free(in);
     ev->count = (int)count;
     if (ev->nnodes == 0)
-        return fail(j, path, "selects no node");
+        return jr_fail(j, TP_EINVAL, path, "selects no node");
     return 0;
 }
 
-static int push_event(sj_t *j, sim_setup_t *s, const sim_event_t *ev)
+static int push_event(jr_t *j, sim_setup_t *s, const sim_event_t *ev)
 {
     sim_event_t *g = realloc(s->events, (size_t)(s->nevents + 1) * sizeof *g);
     if (!g)
@@ -928,7 +850,7 @@ static int push_event(sj_t *j, sim_setup_t *s, const sim_event_t *ev)
     return 0;
 }
 
-static int load_event(sj_t *j, const json_t *e, const char *path, sim_setup_t *s)
+static int load_event(jr_t *j, const json_t *e, const char *path, sim_setup_t *s)
 {
     static const char *const k_cap[] = {"type",   "at_s",  "duration_s", "domain",
                                         "factor", "cap_w", NULL};
@@ -944,31 +866,32 @@ static int load_event(sj_t *j, const json_t *e, const char *path, sim_setup_t *s
     const tp_fleet_t *f = s->fleet;
     const char *type = NULL;
     sim_event_t ev = {0};
-    char p[PATHLEN], label[256];
+    char p[JR_PATH], label[256];
     if (!json_is_object(e))
-        return fail(j, path, "expected an object");
+        return jr_fail(j, TP_EINVAL, path, "expected an object");
     if (str(j, e, path, "type", true, &type) < 0 ||
         secs(j, e, path, "at_s", true, 0, 1e10, &ev.at_us) < 0)
         return TP_EINVAL;
     if (!strcmp(type, "power_cap") || !strcmp(type, "demand_response")) {
         bool dr = type[0] == 'd';
         const char *dom = NULL;
-        if (keys(j, e, path, dr ? k_dr : k_cap) < 0 ||
+        if (jr_object(j, e, path, dr ? k_dr : k_cap) < 0 ||
             str(j, e, path, "domain", true, &dom) < 0)
             return TP_EINVAL;
         ev.kind = EV_POWER_CAP;
         if ((ev.domain = tp_strmap_get(f->domain_ix, dom)) < 0) {
-            kpath(p, path, "domain");
-            return fail(j, p, "no power domain \"%s\" in the fleet", dom);
+            jr_key_path(p, path, "domain");
+            return jr_fail(j, TP_EINVAL, p, "no power domain \"%s\" in the fleet", dom);
         }
         if (!dr) {
             ev.factor = NAN;
             if (secs(j, e, path, "duration_s", false, 1, 1e10, &ev.dur_us) < 0 ||
-                num(j, e, path, "factor", false, 0.01, 10, &ev.factor) < 0 ||
-                num(j, e, path, "cap_w", false, 1, 1e9, &ev.cap_w) < 0)
+                jr_number(j, e, path, "factor", false, 0.01, 10, &ev.factor) < 0 ||
+                jr_number(j, e, path, "cap_w", false, 1, 1e9, &ev.cap_w) < 0)
                 return TP_EINVAL;
             if (isnan(ev.factor) == (ev.cap_w == 0))
-                return fail(j, path, "give exactly one of \"factor\" and \"cap_w\"");
+                return jr_fail(j, TP_EINVAL, path,
+                               "give exactly one of \"factor\" and \"cap_w\"");
             if (isnan(ev.factor))
                 ev.factor = 0;
             if (ev.cap_w)
@@ -981,23 +904,25 @@ static int load_event(sj_t *j, const json_t *e, const char *path, sim_setup_t *s
         /* A demand-response curve: [[offset_s, factor], …] → one cap change per point. */
         const json_t *c = json_object_get(e, "curve"), *pt;
         size_t i;
-        kpath(p, path, "curve");
+        jr_key_path(p, path, "curve");
         if (!json_is_array(c) || !json_array_size(c))
-            return fail(j, p, "expected a non-empty array of [offset_s, factor] points");
+            return jr_fail(j, TP_EINVAL, p,
+                           "expected a non-empty array of [offset_s, factor] points");
         double last = -1;
         json_array_foreach (c, i, pt) {
-            char p2[PATHLEN];
-            ipath(p2, p, i);
+            char p2[JR_PATH];
+            jr_index_path(p2, p, i);
             if (!json_is_array(pt) || json_array_size(pt) != 2 ||
                 !json_is_number(json_array_get(pt, 0)) ||
                 !json_is_number(json_array_get(pt, 1)))
-                return fail(j, p2, "expected [offset_s, factor]");
+                return jr_fail(j, TP_EINVAL, p2, "expected [offset_s, factor]");
             double off = json_number_value(json_array_get(pt, 0));
             double fac = json_number_value(json_array_get(pt, 1));
             if (off < 0 || off <= last)
-                return fail(j, p2, "offsets must be non-negative and increasing");
+                return jr_fail(j, TP_EINVAL, p2,
+                               "offsets must be non-negative and increasing");
             if (fac < 0.01 || fac > 10)
-                return fail(j, p2, "expected a factor in 0.01..10");
+                return jr_fail(j, TP_EINVAL, p2, "expected a factor in 0.01..10");
             last = off;
             sim_event_t pe = ev;
             pe.at_us = ev.at_us + (int64_t)llround(off * SIM_US);
@@ -1013,9 +938,9 @@ static int load_event(sj_t *j, const json_t *e, const char *path, sim_setup_t *s
         !strcmp(type, "attestation_expire") || !strcmp(type, "bmc_outage") ||
         !strcmp(type, "retire_nodes")) {
         long long gpus = 1;
-        if (keys(j, e, path, k_sel) < 0 ||
+        if (jr_object(j, e, path, k_sel) < 0 ||
             secs(j, e, path, "duration_s", false, 1, 1e10, &ev.dur_us) < 0 ||
-            integer(j, e, path, "gpus", false, 1, 64, &gpus) < 0 ||
+            jr_int(j, e, path, "gpus", false, 1, 64, &gpus) < 0 ||
             selector(j, f, e, path, &ev) < 0) {
             free(ev.nodes);
             return TP_EINVAL;
@@ -1028,13 +953,14 @@ static int load_event(sj_t *j, const json_t *e, const char *path, sim_setup_t *s
                                     : EV_ATT_EXPIRE;
         if (json_object_get(e, "gpus") && ev.kind != EV_GPU_FAILURE) {
             free(ev.nodes);
-            kpath(p, path, "gpus");
-            return fail(j, p, "only a gpu_failure has \"gpus\"");
+            jr_key_path(p, path, "gpus");
+            return jr_fail(j, TP_EINVAL, p, "only a gpu_failure has \"gpus\"");
         }
         if (ev.kind == EV_RETIRE_NODES && ev.dur_us) {
             free(ev.nodes);
-            kpath(p, path, "duration_s");
-            return fail(j, p, "retired nodes do not come back (add them again)");
+            jr_key_path(p, path, "duration_s");
+            return jr_fail(j, TP_EINVAL, p,
+                           "retired nodes do not come back (add them again)");
         }
         snprintf(label, sizeof label, "%s (%d node%s)", type,
                  ev.count ? ev.count : ev.nnodes,
@@ -1044,15 +970,17 @@ static int load_event(sj_t *j, const json_t *e, const char *path, sim_setup_t *s
     }
     if (!strcmp(type, "verifier_outage")) {
         const char *ver = NULL;
-        if (keys(j, e, path, k_ver) < 0 || str(j, e, path, "verifier", true, &ver) < 0 ||
+        if (jr_object(j, e, path, k_ver) < 0 ||
+            str(j, e, path, "verifier", true, &ver) < 0 ||
             secs(j, e, path, "duration_s", false, 1, 1e10, &ev.dur_us) < 0)
             return TP_EINVAL;
         bool any = false;
         for (int n = 0; n < f->nnodes; n++)
             any |= f->nodes[n].verifier && !strcmp(f->nodes[n].verifier, ver);
         if (!any) {
-            kpath(p, path, "verifier");
-            return fail(j, p, "no node of the fleet names verifier \"%s\"", ver);
+            jr_key_path(p, path, "verifier");
+            return jr_fail(j, TP_EINVAL, p, "no node of the fleet names verifier \"%s\"",
+                           ver);
         }
         ev.kind = EV_VERIFIER_OUTAGE;
         ev.verifier = strdup(ver);
@@ -1061,7 +989,7 @@ static int load_event(sj_t *j, const json_t *e, const char *path, sim_setup_t *s
         return push_event(j, s, &ev);
     }
     if (!strcmp(type, "add_nodes")) {
-        if (keys(j, e, path, k_add) < 0)
+        if (jr_object(j, e, path, k_add) < 0)
             return TP_EINVAL;
         /* The nodes were appended to the union fleet in event order; find them. */
         ev.kind = EV_ADD_NODES;
@@ -1071,46 +999,48 @@ static int load_event(sj_t *j, const json_t *e, const char *path, sim_setup_t *s
         const char *reg = NULL, *mode = "declared";
         const json_t *cl = json_object_get(e, "classes"), *x;
         size_t i;
-        if (keys(j, e, path, k_res) < 0 || str(j, e, path, "region", true, &reg) < 0 ||
+        if (jr_object(j, e, path, k_res) < 0 ||
+            str(j, e, path, "region", true, &reg) < 0 ||
             str(j, e, path, "mode", false, &mode) < 0)
             return TP_EINVAL;
         ev.kind = EV_RESIDENCY_RULE;
         if ((ev.region = tp_fleet_region(f, reg)) < 0) {
-            kpath(p, path, "region");
-            return fail(j, p, "no region \"%s\" in the fleet", reg);
+            jr_key_path(p, path, "region");
+            return jr_fail(j, TP_EINVAL, p, "no region \"%s\" in the fleet", reg);
         }
-        kpath(p, path, "mode");
+        jr_key_path(p, path, "mode");
         if (!strcmp(mode, "declared"))
             ev.mode = TP_RESIDENCY_DECLARED;
         else if (!strcmp(mode, "verified"))
             ev.mode = TP_RESIDENCY_VERIFIED;
         else
-            return fail(j, p, "expected \"declared\" or \"verified\"");
-        kpath(p, path, "classes");
+            return jr_fail(j, TP_EINVAL, p, "expected \"declared\" or \"verified\"");
+        jr_key_path(p, path, "classes");
         if (!json_is_array(cl) || !json_array_size(cl))
-            return fail(j, p, "expected a non-empty array of class names");
+            return jr_fail(j, TP_EINVAL, p, "expected a non-empty array of class names");
         json_array_foreach (cl, i, x) {
-            char p2[PATHLEN];
+            char p2[JR_PATH];
             int c = json_is_string(x) ? tp_fleet_class(f, json_string_value(x)) : -1;
-            ipath(p2, p, i);
+            jr_index_path(p2, p, i);
             if (c < 0)
-                return fail(j, p2, "expected a class of the fleet's policy");
+                return jr_fail(j, TP_EINVAL, p2,
+                               "expected a class of the fleet's policy");
             ev.class_mask |= 1u << c;
         }
         snprintf(label, sizeof label, "residency %s %s", reg, mode);
         ev.label = strdup(label);
         return push_event(j, s, &ev);
     }
-    kpath(p, path, "type");
-    return fail(j, p,
-                "unknown event type \"%s\" (power_cap, demand_response, gpu_failure, "
-                "attestation_revoke, attestation_expire, verifier_outage, bmc_outage, "
-                "add_nodes, retire_nodes, residency_rule)",
-                type);
+    jr_key_path(p, path, "type");
+    return jr_fail(j, TP_EINVAL, p,
+                   "unknown event type \"%s\" (power_cap, demand_response, gpu_failure, "
+                   "attestation_revoke, attestation_expire, verifier_outage, bmc_outage, "
+                   "add_nodes, retire_nodes, residency_rule)",
+                   type);
 }
 
 /* add_nodes events own the union nodes appended after the base fleet, in order. */
-static int assign_added(sj_t *j, const json_t *events, sim_setup_t *s)
+static int assign_added(jr_t *j, const json_t *events, sim_setup_t *s)
 {
     int next = 0;
     while (next < s->fleet->nnodes && s->present0[next])
@@ -1150,7 +1080,7 @@ static int assign_added(sj_t *j, const json_t *events, sim_setup_t *s)
 /* ---- the document --------------------------------------------------------------------
  */
 
-static int compile(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_setup_t *s)
+static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setup_t *s)
 {
     static const char *const k[] = {
         "version",  "name",        "description", "fleet",       "state",
@@ -1165,15 +1095,15 @@ static int compile(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
     const char *name = NULL;
     const json_t *a, *x;
     size_t i;
-    if (keys(j, root, "$", k) < 0 ||
-        integer(j, root, "$", "version", true, 1, 1, &version) < 0 ||
+    if (jr_object(j, root, "$", k) < 0 ||
+        jr_int(j, root, "$", "version", true, 1, 1, &version) < 0 ||
         str(j, root, "$", "name", true, &name) < 0 ||
-        integer(j, root, "$", "seed", false, 0, INT64_MAX, &seed) < 0 ||
-        integer(j, root, "$", "start", false, 0, 1LL << 40, &start) < 0)
+        jr_int(j, root, "$", "seed", false, 0, INT64_MAX, &seed) < 0 ||
+        jr_int(j, root, "$", "start", false, 0, 1LL << 40, &start) < 0)
         return TP_EINVAL;
     if (json_object_get(root, "description") &&
         !json_is_string(json_object_get(root, "description")))
-        return fail(j, "$.description", "expected a string");
+        return jr_fail(j, TP_EINVAL, "$.description", "expected a string");
     s->name = strdup(name);
     if (!s->seed)
         s->seed = (uint64_t)seed;
@@ -1194,30 +1124,33 @@ static int compile(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
     if (secs(j, root, "$", "sample_s", false, 0.001, 86400 * 30.0, &s->sample_us) < 0)
         return TP_EINVAL;
     if (s->duration_us / s->sample_us > 100000)
-        return fail(j, "$.sample_s", "more than 100,000 samples; sample less often");
+        return jr_fail(j, TP_EINVAL, "$.sample_s",
+                       "more than 100,000 samples; sample less often");
     if ((a = json_object_get(root, "attestation")) &&
-        (keys(j, a, "$.attestation", k_att) < 0 ||
+        (jr_object(j, a, "$.attestation", k_att) < 0 ||
          secs(j, a, "$.attestation", "renew_s", false, 1, 86400, &s->renew_us) < 0 ||
          secs(j, a, "$.attestation", "ttl_s", false, 1, 30 * 86400.0, &s->ttl_us) < 0))
         return TP_EINVAL;
     if ((a = json_object_get(root, "autoscaler")) &&
-        (keys(j, a, "$.autoscaler", k_as) < 0 ||
-         num(j, a, "$.autoscaler", "target_util", false, 0.05, 1, &s->target_util) < 0 ||
-         num(j, a, "$.autoscaler", "window_s", false, 1, 86400, &s->window_s) < 0 ||
-         num(j, a, "$.autoscaler", "drain_s", false, 1, 86400, &s->drain_s) < 0 ||
-         num(j, a, "$.autoscaler", "cooldown_s", false, 0, 86400, &s->cooldown_s) < 0))
+        (jr_object(j, a, "$.autoscaler", k_as) < 0 ||
+         jr_number(j, a, "$.autoscaler", "target_util", false, 0.05, 1, &s->target_util) <
+             0 ||
+         jr_number(j, a, "$.autoscaler", "window_s", false, 1, 86400, &s->window_s) < 0 ||
+         jr_number(j, a, "$.autoscaler", "drain_s", false, 1, 86400, &s->drain_s) < 0 ||
+         jr_number(j, a, "$.autoscaler", "cooldown_s", false, 0, 86400, &s->cooldown_s) <
+             0))
         return TP_EINVAL;
     s->solver.method = "aggregate";
     if ((a = json_object_get(root, "solver"))) {
         const char *m = NULL;
-        if (keys(j, a, "$.solver", k_sol) < 0 ||
+        if (jr_object(j, a, "$.solver", k_sol) < 0 ||
             str(j, a, "$.solver", "method", false, &m) < 0 ||
-            num(j, a, "$.solver", "time_limit_ms", false, 1, 3.6e6,
-                &s->solver.time_limit_ms) < 0)
+            jr_number(j, a, "$.solver", "time_limit_ms", false, 1, 3.6e6,
+                      &s->solver.time_limit_ms) < 0)
             return TP_EINVAL;
         if (m && strcmp(m, "aggregate") && strcmp(m, "auto") && strcmp(m, "exact"))
-            return fail(j, "$.solver.method",
-                        "expected \"aggregate\", \"auto\" or \"exact\"");
+            return jr_fail(j, TP_EINVAL, "$.solver.method",
+                           "expected \"aggregate\", \"auto\" or \"exact\"");
         if (m)
             s->solver.method = !strcmp(m, "auto")    ? "auto"
                                : !strcmp(m, "exact") ? "exact"
@@ -1226,24 +1159,25 @@ static int compile(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
     /* Policies. */
     a = json_object_get(root, "policies");
     if (a && (!json_is_array(a) || !json_array_size(a)))
-        return fail(j, "$.policies", "expected a non-empty array of policy names");
+        return jr_fail(j, TP_EINVAL, "$.policies",
+                       "expected a non-empty array of policy names");
     s->policies = calloc(a ? json_array_size(a) + 1 : 5, sizeof *s->policies);
     if (!s->policies)
         return tp_error_set(j->err, TP_ENOMEM, "out of memory");
     if (a) {
         json_array_foreach (a, i, x) {
-            char p[PATHLEN];
+            char p[JR_PATH];
             bool ok = false;
-            ipath(p, "$.policies", i);
+            jr_index_path(p, "$.policies", i);
             for (int q = 0; json_is_string(x) && tp_sim_policy_names[q]; q++)
                 ok |= !strcmp(tp_sim_policy_names[q], json_string_value(x));
             if (!ok)
-                return fail(j, p,
-                            "expected one of trustplace, capacity-first, first-fit, "
-                            "efficiency-greedy");
+                return jr_fail(j, TP_EINVAL, p,
+                               "expected one of trustplace, capacity-first, first-fit, "
+                               "efficiency-greedy");
             for (int q = 0; q < s->npolicies; q++)
                 if (!strcmp(s->policies[q], json_string_value(x)))
-                    return fail(j, p, "listed twice");
+                    return jr_fail(j, TP_EINVAL, p, "listed twice");
             s->policies[s->npolicies++] = strdup(json_string_value(x));
         }
     } else {
@@ -1257,13 +1191,13 @@ static int compile(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
     a = json_object_get(root, "sources");
     if (a) {
         if (!json_is_array(a))
-            return fail(j, "$.sources", "expected an array");
+            return jr_fail(j, TP_EINVAL, "$.sources", "expected an array");
         s->srcs = calloc(json_array_size(a) + 1, sizeof *s->srcs);
         if (!s->srcs)
             return tp_error_set(j->err, TP_ENOMEM, "out of memory");
         json_array_foreach (a, i, x) {
-            char p[PATHLEN];
-            ipath(p, "$.sources", i);
+            char p[JR_PATH];
+            jr_index_path(p, "$.sources", i);
             s->nsrcs = (int)i + 1;
             if (load_source(j, sc, x, p, s, &s->srcs[i]) < 0)
                 return j->err->code;
@@ -1273,10 +1207,10 @@ static int compile(sj_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
     a = json_object_get(root, "events");
     if (a) {
         if (!json_is_array(a))
-            return fail(j, "$.events", "expected an array");
+            return jr_fail(j, TP_EINVAL, "$.events", "expected an array");
         json_array_foreach (a, i, x) {
-            char p[PATHLEN];
-            ipath(p, "$.events", i);
+            char p[JR_PATH];
+            jr_index_path(p, "$.events", i);
             if (load_event(j, x, p, s) < 0)
                 return j->err->code;
         }
@@ -1333,7 +1267,7 @@ void sim_setup_free(sim_setup_t *s)
  * exist, and for arrays the index too. */
 static int pointer_set(json_t *doc, const char *ptr, json_t *value)
 {
-    char buf[PATHLEN], *save = NULL;
+    char buf[JR_PATH], *save = NULL;
     json_t *cur = doc;
     if (ptr[0] != '/' || strlen(ptr) >= sizeof buf)
         return -1;
@@ -1366,7 +1300,7 @@ static int pointer_set(json_t *doc, const char *ptr, json_t *value)
 int sim_setup_new(struct tp_scenario *sc, int v, bool seed_set, uint64_t seed,
                   sim_setup_t **out, tp_error_t *err)
 {
-    sj_t j = {sc->source, err};
+    jr_t j = {sc->source, err};
     sim_setup_t *s = calloc(1, sizeof *s);
     json_t *doc = json_deep_copy(sc->doc);
     *out = NULL;
@@ -1387,11 +1321,12 @@ int sim_setup_new(struct tp_scenario *sc, int v, bool seed_set, uint64_t seed,
             json_t *val = json_array_get(vals, (size_t)rest % nv);
             rest /= (int)nv;
             if (pointer_set(doc, ptr, val) < 0) {
-                char p[PATHLEN];
-                ipath(p, "$.grid", g);
+                char p[JR_PATH];
+                jr_index_path(p, "$.grid", g);
                 sim_setup_free(s);
                 json_decref(doc);
-                return fail(&j, p, "path \"%s\" names nothing in the scenario", ptr);
+                return jr_fail(&j, TP_EINVAL, p,
+                               "path \"%s\" names nothing in the scenario", ptr);
             }
         }
         for (size_t g = 0; g < json_array_size(sc->grid); g++) {
@@ -1399,7 +1334,7 @@ int sim_setup_new(struct tp_scenario *sc, int v, bool seed_set, uint64_t seed,
             const char *ptr = json_string_value(json_object_get(e, "path"));
             json_t *cur = doc;
             /* read the value back for the summary */
-            char buf[PATHLEN], *save = NULL;
+            char buf[JR_PATH], *save = NULL;
             snprintf(buf, sizeof buf, "%s", ptr + 1);
             for (char *tok = strtok_r(buf, "/", &save); tok && cur;
                  tok = strtok_r(NULL, "/", &save))
@@ -1425,7 +1360,7 @@ int sim_setup_new(struct tp_scenario *sc, int v, bool seed_set, uint64_t seed,
 /* ---- the scenario object ------------------------------------------------------------
  */
 
-static int check_grid(sj_t *j, struct tp_scenario *sc)
+static int check_grid(jr_t *j, struct tp_scenario *sc)
 {
     static const char *const k[] = {"path", "values", NULL};
     const json_t *g = json_object_get(sc->doc, "grid"), *e;
@@ -1435,23 +1370,25 @@ static int check_grid(sj_t *j, struct tp_scenario *sc)
     if (!g)
         return 0;
     if (!json_is_array(g) || !json_array_size(g))
-        return fail(j, "$.grid", "expected a non-empty array of {\"path\", \"values\"}");
+        return jr_fail(j, TP_EINVAL, "$.grid",
+                       "expected a non-empty array of {\"path\", \"values\"}");
     json_array_foreach (g, i, e) {
-        char p[PATHLEN], p2[PATHLEN];
+        char p[JR_PATH], p2[JR_PATH];
         const char *ptr = NULL;
-        ipath(p, "$.grid", i);
-        if (keys(j, e, p, k) < 0 || str(j, e, p, "path", true, &ptr) < 0)
+        jr_index_path(p, "$.grid", i);
+        if (jr_object(j, e, p, k) < 0 || str(j, e, p, "path", true, &ptr) < 0)
             return TP_EINVAL;
-        kpath(p2, p, "path");
+        jr_key_path(p2, p, "path");
         if (ptr[0] != '/' || !strncmp(ptr, "/grid", 5))
-            return fail(j, p2, "expected a JSON pointer such as \"/events/0/factor\"");
+            return jr_fail(j, TP_EINVAL, p2,
+                           "expected a JSON pointer such as \"/events/0/factor\"");
         const json_t *vals = json_object_get(e, "values");
-        kpath(p2, p, "values");
+        jr_key_path(p2, p, "values");
         if (!json_is_array(vals) || !json_array_size(vals))
-            return fail(j, p2, "expected a non-empty array of values");
+            return jr_fail(j, TP_EINVAL, p2, "expected a non-empty array of values");
         variants *= (long long)json_array_size(vals);
         if (variants > 100000)
-            return fail(j, "$.grid", "more than 100,000 variants");
+            return jr_fail(j, TP_EINVAL, "$.grid", "more than 100,000 variants");
     }
     sc->grid = json_incref((json_t *)g);
     sc->nvariants = (int)variants;
@@ -1460,11 +1397,11 @@ static int check_grid(sj_t *j, struct tp_scenario *sc)
 
 static int finish(struct tp_scenario *sc, json_t *doc, tp_error_t *err)
 {
-    sj_t j = {sc->source, err};
+    jr_t j = {sc->source, err};
     const json_t *name;
     sc->doc = doc;
     if (!json_is_object(doc))
-        return fail(&j, "$", "expected an object");
+        return jr_fail(&j, TP_EINVAL, "$", "expected an object");
     name = json_object_get(doc, "name");
     sc->name = strdup(json_is_string(name) ? json_string_value(name) : "scenario");
     if (check_grid(&j, sc) < 0)

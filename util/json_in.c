@@ -1,5 +1,5 @@
 /* model/json_in.c — strict typed getters over jansson, with JSON-path errors. */
-#include "model/json_in.h"
+#include "util/json_in.h"
 
 #include <ctype.h>
 #include <stdarg.h>
