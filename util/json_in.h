@@ -1,8 +1,8 @@
 /*
- * util/json_in.h — strict, typed reading of a parsed JSON document, for every
- * loader of user files (model/, sim/). Each getter checks the type and range of one
- * member and, on failure, writes "FILE: $.json.path: expected …, got …" into the reader's
- * error. Objects are checked for unknown keys against an allow-list.
+ * util/json_in.h — strict, typed reading of a parsed JSON document, for the
+ * loaders of user files (model/, sim/). Each getter checks the type and range of
+ * one member and, on failure, writes "FILE: $.json.path: expected …, got …" into
+ * the reader's error. Objects are checked for unknown keys against an allow-list.
  */
 #ifndef TP_UTIL_JSON_IN_H
 #define TP_UTIL_JSON_IN_H
