@@ -29,7 +29,7 @@ fi
 t="explain demo in words"
 # shellcheck disable=SC2086
 if tp_run "$t" 0 "$TP_BIN" explain $demo; then
-    want="bank-kyc-de (regulated, 2 GPUs): 2/14 nodes eligible: 8 gpu_cc, 6 cpu_tee, 6 attestation_missing, 5 residency, 2 attestation_stale, 1 attestation_status, 1 residency_mismatch"
+    want="bank-kyc-de (regulated, 2 GPUs): 2/14 nodes eligible: 10 gpu_cc, 9 cpu_tee, 6 attestation_missing, 5 residency, 2 attestation_stale, 1 attestation_status, 1 residency_mismatch"
     echo "$OUT" | grep -qF "$want" && echo "$OUT" | grep -qF "batch-embed (internal, 4 GPUs): 5/14 nodes eligible" &&
         tp_ok "$t" || tp_fail "$t" "$OUT"
 fi
@@ -44,7 +44,7 @@ d = json.load(open(sys.argv[1]))
 assert d["now"] == 1795000000 and d["nodes"] == 14, d
 (w,) = d["workloads"]
 assert w["workload"] == "health-fr" and w["eligible"] == 1, w
-assert w["reasons"] == {"residency": 9, "gpu_cc": 8, "cpu_tee": 6, "attestation_missing": 6,
+assert w["reasons"] == {"residency": 9, "gpu_cc": 10, "cpu_tee": 9, "attestation_missing": 6,
                         "attestation_stale": 2, "attestation_status": 1,
                         "residency_mismatch": 1}, w["reasons"]
 PY

@@ -270,3 +270,108 @@ TP_TEST(validator_agrees_with_policy)
     tp_load_free(l);
     unload(&w);
 }
+
+/* The fleet file's cpu_tee / gpu_cc are claims: every node below claims TDX and GPU
+ * CC, but only a usable warning or affirming result that attests them meets a TEE
+ * or CC requirement — with or without an attestation requirement. Policy and
+ * validator are asked separately, per class and node. */
+TP_TEST(validator_and_policy_never_trust_claims)
+{
+    static const struct {
+        const char *node, *att; /* att: the state's attestation object, or NULL */
+        bool ok;
+    } nodes[] = {
+        {"claim-only", NULL, false},
+        {"contraindicated",
+         "{\"status\":\"contraindicated\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,"
+         "\"issued_at\":1794999900,\"expires_at\":1795003500}",
+         false},
+        {"status-none",
+         "{\"status\":\"none\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,"
+         "\"issued_at\":1794999900,\"expires_at\":1795003500}",
+         false},
+        {"expired",
+         "{\"status\":\"affirming\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,"
+         "\"issued_at\":1794990000,\"expires_at\":1795000000}",
+         false},
+        {"expired-said-none",
+         "{\"status\":\"affirming\",\"cpu_tee\":\"none\",\"gpu_cc\":false,"
+         "\"issued_at\":1794990000,\"expires_at\":1794999999}",
+         false},
+        {"future",
+         "{\"status\":\"affirming\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,"
+         "\"issued_at\":1795000600,\"expires_at\":1795004200}",
+         false},
+        {"unsaid",
+         "{\"status\":\"affirming\",\"issued_at\":1794999900,\"expires_at\":1795003500}",
+         false},
+        {"affirming",
+         "{\"status\":\"affirming\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,"
+         "\"issued_at\":1794999900,\"expires_at\":1795003500}",
+         true},
+        {"warning",
+         "{\"status\":\"warning\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,"
+         "\"issued_at\":1794999900,\"expires_at\":1795003500}",
+         true},
+    };
+    static const char *const classes[] = {"tee", "cc", "tee-att", "cc-att"};
+    enum { NN = sizeof nodes / sizeof nodes[0], NC = 4 };
+    char fleet[8192], state[8192], wl[1024];
+    int fl = snprintf(fleet, sizeof fleet,
+                      "{\"version\":1,\"regions\":{\"eu-de\":{\"countries\":[\"DE\"]}},"
+                      "\"power_domains\":[{\"id\":\"site\",\"cap_w\":1e6}],\"nodes\":[");
+    int sl = snprintf(state, sizeof state, "{\"observed_at\":1795000000,\"nodes\":{");
+    for (int i = 0; i < NN; i++) {
+        fl += snprintf(fleet + fl, sizeof fleet - (size_t)fl,
+                       "%s{\"id\":\"%s\",\"power_domain\":\"site\",\"region\":\"eu-de\","
+                       "\"gpu_model\":\"H100\",\"gpus\":8,\"cpu_tee\":\"tdx\","
+                       "\"gpu_cc\":true,\"cap_w\":10000,\"idle_w\":100,\"gpu_w\":500}",
+                       i ? "," : "", nodes[i].node);
+        if (nodes[i].att)
+            sl += snprintf(state + sl, sizeof state - (size_t)sl,
+                           "%s\"%s\":{\"attestation\":%s}", sl > 40 ? "," : "",
+                           nodes[i].node, nodes[i].att);
+    }
+    snprintf(fleet + fl, sizeof fleet - (size_t)fl,
+             "],\"policy\":{\"classes\":{\"tee\":{\"cpu_tee\":[\"tdx\"]},"
+             "\"cc\":{\"gpu_cc\":true},"
+             "\"tee-att\":{\"cpu_tee\":[\"tdx\"],\"attestation\":{\"min_status\":"
+             "\"warning\"}},"
+             "\"cc-att\":{\"gpu_cc\":true,\"attestation\":{\"min_status\":\"warning\"}}"
+             "}}}");
+    snprintf(state + sl, sizeof state - (size_t)sl, "}}");
+    snprintf(wl, sizeof wl,
+             "[{\"id\":\"w-tee\",\"gpus\":1,\"sensitivity\":\"tee\"},"
+             "{\"id\":\"w-cc\",\"gpus\":1,\"sensitivity\":\"cc\"},"
+             "{\"id\":\"w-tee-att\",\"gpus\":1,\"sensitivity\":\"tee-att\"},"
+             "{\"id\":\"w-cc-att\",\"gpus\":1,\"sensitivity\":\"cc-att\"}]");
+    world_t w = {0};
+    tp_error_t err;
+    TP_ASSERT(tp_fleet_load_buffer("fleet", fleet, strlen(fleet), &w.f, &err) == 0);
+    TP_ASSERT(tp_state_load_buffer("state", state, strlen(state), w.f, &w.s, &err) == 0);
+    TP_ASSERT(tp_workloads_load_buffer("wl", wl, strlen(wl), w.f, TP_WL_PENDING,
+                                       &w.pending, &err) == 0);
+    w.running = tp_workloads_new_empty();
+    w.now = TP_GEN_DEFAULT_NOW;
+    for (int c = 0; c < NC; c++)
+        for (int n = 0; n < NN; n++) {
+            const tp_workload_t *wk = &w.pending->w[c];
+            tp_workloads_t one = {w.pending->w + c, 1, NULL};
+            tp_result_t *r = tp_result_new();
+            tp_result_add_placement(r, 0, n, wk->gpus);
+            tp_violations_t v;
+            tp_violations_init(&v);
+            int nv = tp_validate(w.f, w.s, &one, w.running, r, w.now, &v);
+            tp_predset_t fail = tp_policy_static(w.f, w.s, n, wk, w.now);
+            if ((nv == 0) != nodes[n].ok || (fail == 0) != nodes[n].ok)
+                tp_test_fail(__FILE__, __LINE__,
+                             "class %s on %s: validator %d violation(s)%s%s, policy "
+                             "fails 0x%x; want %s",
+                             classes[c], nodes[n].node, nv, v.n ? ": " : "",
+                             v.n ? v.msgs[0] : "", fail,
+                             nodes[n].ok ? "eligible" : "refused");
+            tp_violations_fini(&v);
+            tp_result_free(r);
+        }
+    unload(&w);
+}
