@@ -133,8 +133,10 @@ static int verify(int argc, char **argv)
             jwks_path = optarg;
             break;
         case 'n':
-            if ((v = tp_parse_count(optarg)) < 0) {
-                fprintf(stderr, "trustplace attest verify: --now wants Unix seconds\n");
+            /* Bounded, so that now ± skew and iat + max-age cannot overflow. */
+            if ((v = tp_parse_count(optarg)) < 0 || v > (1LL << 40)) {
+                fprintf(stderr, "trustplace attest verify: --now wants Unix seconds "
+                                "(0..1099511627776)\n");
                 return TP_EXIT_INPUT;
             }
             o.now = v;
@@ -154,8 +156,9 @@ static int verify(int argc, char **argv)
             roots_path = optarg;
             break;
         case 'm':
-            if ((v = tp_parse_count(optarg)) < 1) {
-                fprintf(stderr, "trustplace attest verify: --max-age wants seconds\n");
+            if ((v = tp_parse_count(optarg)) < 1 || v > 31622400) {
+                fprintf(stderr, "trustplace attest verify: --max-age wants seconds "
+                                "(1..31622400, at most 366 days)\n");
                 return TP_EXIT_INPUT;
             }
             o.max_age_s = v;

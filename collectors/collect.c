@@ -396,13 +396,20 @@ static int on_login(void *arg, const tp_http_resp_t *r)
         tp_http_host_set_token(b->host, b->token);
         free(b->session_uri);
         b->session_uri = NULL;
-        if (r->location && (r->location[0] == '/' ||
-                            !strncmp(r->location, b->origin, strlen(b->origin))))
+        /* The session is deleted at logout, with the token: only on this origin. */
+        if (r->location && ((r->location[0] == '/' && r->location[1] != '/') ||
+                            tp_http_same_origin(r->location, b->origin)))
             b->session_uri = strdup(r->location);
+        else if (r->location)
+            cllog(c, TP_LOG_WARN,
+                  "BMC %s: session Location is on another origin; it gets no token "
+                  "(no logout)",
+                  b->origin);
     } else {
+        char why[32];
         b->login = LOGIN_FAILED;
-        cllog(c, TP_LOG_ERROR, "BMC %s: session login failed (%s%d); its facts age",
-              b->origin, r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+        cllog(c, TP_LOG_ERROR, "BMC %s: session login failed (%s); its facts age",
+              b->origin, tp_http_why(r, why, sizeof why));
     }
     while (b->nwaiting > 0) {
         waiting_t w = b->waiting[--b->nwaiting];
@@ -523,8 +530,9 @@ static int on_get(void *arg, const tp_http_resp_t *r)
             return TP_HTTP_RETRY;
     }
     if (!doc) {
-        cllog(c, TP_LOG_DEBUG, "BMC %s: GET %s: %s%d", b->origin, q->path,
-              r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+        char why[32];
+        cllog(c, TP_LOG_DEBUG, "BMC %s: GET %s: %s", b->origin, q->path,
+              tp_http_why(r, why, sizeof why));
         if (!b->first_error[0]) {
             if (r->error)
                 snprintf(b->first_error, sizeof b->first_error, "GET %s: %s", q->path,
@@ -680,10 +688,11 @@ static int on_att(void *arg, const tp_http_resp_t *r)
     if (r->cancelled || c->closing)
         return TP_HTTP_DONE;
     if (r->status != 200) {
+        char why[32];
         cllog(c, TP_LOG_WARN,
-              "node %s: verifier unreachable (%s%d); the last result stands until "
+              "node %s: verifier unreachable (%s); the last result stands until "
               "it expires",
-              c->f->nodes[n].id, r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+              c->f->nodes[n].id, tp_http_why(r, why, sizeof why));
         att_fail(c, n);
         return TP_HTTP_DONE;
     }
@@ -893,6 +902,8 @@ tp_collector_t *tp_collector_new(uv_loop_t *loop, const tp_fleet_t *f,
                           cfg->backoff_max_ms, cfg->max_body, cfg->seed, err);
     if (!c->http)
         goto fail;
+    if (tp_http_set_proxy(c->http, cfg->proxy) < 0)
+        goto nomem;
     for (int n = 0; n < f->nnodes; n++) {
         const tp_node_t *nd = &f->nodes[n];
         char *origin = NULL, *hostport = NULL;
@@ -998,6 +1009,12 @@ static void warn_insecure(tp_collector_t *c)
             cllog(c, TP_LOG_WARN,
                   "TLS VERIFICATION IS OFF for BMC %s (node %s sets bmc.insecure): "
                   "anyone on the path can forge its facts",
+                  b->origin, c->f->nodes[b->nodes[0]].id);
+        if (b->cred && !strncmp(b->origin, "http://", 7) &&
+            (c->only_bmc < 0 || c->only_bmc == i))
+            cllog(c, TP_LOG_WARN,
+                  "CREDENTIALS GO IN CLEAR TEXT to BMC %s (node %s: bmc.url is "
+                  "http://): anyone on the path can read and reuse them",
                   b->origin, c->f->nodes[b->nodes[0]].id);
     }
     for (int i = 0; c->only_bmc < 0 && i < c->cfg->nverifiers; i++)
@@ -1107,9 +1124,10 @@ static void logout_done(tp_collector_t *c)
 static int on_logout(void *arg, const tp_http_resp_t *r)
 {
     bmc_t *b = arg;
+    char why[32];
     if (!r->cancelled && r->status != 200 && r->status != 204)
-        cllog(b->c, TP_LOG_WARN, "BMC %s: session logout failed (%s%d)", b->origin,
-              r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+        cllog(b->c, TP_LOG_WARN, "BMC %s: session logout failed (%s)", b->origin,
+              tp_http_why(r, why, sizeof why));
     logout_done(b->c);
     return TP_HTTP_DONE;
 }

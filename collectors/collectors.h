@@ -271,7 +271,8 @@ typedef struct {
     long max_body;          /* bytes per response (4 MiB) */
     char *ca_file;          /* TLS CA file; NULL: the system's */
     char *telemetry;        /* dcgm-exporter URL template, or NULL */
-    char **node_system;     /* [node] Redfish System Id, or NULL */
+    char *proxy; /* every request's HTTP proxy; NULL: none (the environment's ignored) */
+    char **node_system; /* [node] Redfish System Id, or NULL */
     int nnodes;
     uint64_t seed; /* jitter */
     /* index into creds / verifiers per node, -1 when the node has none */

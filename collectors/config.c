@@ -6,6 +6,7 @@
  * are errors that name the JSON path. Schema: docs/collectors.md.
  */
 #include "collectors/collectors.h"
+#include "collectors/http.h"
 #include "util/file.h"
 
 #include <errno.h>
@@ -61,6 +62,7 @@ void tp_collect_config_free(tp_collect_cfg_t *c)
     free(c->verifiers);
     free(c->ca_file);
     free(c->telemetry);
+    free(c->proxy);
     for (int i = 0; c->node_system && i < c->nnodes; i++)
         free(c->node_system[i]);
     free(c->node_system);
@@ -120,6 +122,23 @@ static bool http_url(const char *u)
 {
     return u && (!strncmp(u, "https://", 8) || !strncmp(u, "http://", 7)) &&
            !strchr(u, ' ');
+}
+
+/* A URL with a user name or password in it would carry them into every log line
+ * that names the URL: refused wherever a URL is configured. */
+static int no_userinfo(tp_error_t *err, const tp_fleet_t *f, const char *path,
+                       const char *url)
+{
+    tp_http_url_t u;
+    const char *a = url ? strstr(url, "://") : NULL;
+    /* libcurl's parser, and for templates it cannot parse ({bmc_host}) an '@'
+     * anywhere in the authority. */
+    if (url && ((tp_http_url_parts(url, &u) == 0 && u.userinfo) ||
+                (a && memchr(a + 3, '@', strcspn(a + 3, "/?#")))))
+        return bad(err, f, path,
+                   "a user name or password in the URL is not allowed (it would end up "
+                   "in logs); use credentials");
+    return 0;
 }
 
 static int range(tp_error_t *err, const tp_fleet_t *f, const char *path, const char *key,
@@ -213,6 +232,8 @@ static int load_verifier(const tp_fleet_t *f, tp_verifier_cfg_t *vc, const char 
         return bad(err, f, path, "give exactly one of jwks_file and jwks_url");
     if (ju && !http_url(ju))
         return bad(err, f, path, "jwks_url must be an http(s) URL");
+    if (no_userinfo(err, f, path, url) < 0 || no_userinfo(err, f, path, ju) < 0)
+        return err->code;
     if (!json_is_array(algs) || json_array_size(algs) == 0)
         return bad(err, f, path, "algs must be a non-empty list, e.g. [\"ES256\"]");
     json_array_foreach (algs, i, a) {
@@ -326,13 +347,61 @@ static int find_verifier(const tp_collect_cfg_t *c, const char *name)
     return -1;
 }
 
+/* Every node's bmc.url parses, carries no user name or password, and nodes that
+ * share a BMC origin (scheme, host and port, compared exactly) agree on its
+ * settings: the collector keeps one connection set per origin, so a node must not
+ * inherit another's insecure flag or credentials. */
+static int check_bmc_urls(const tp_fleet_t *f, tp_error_t *err)
+{
+    tp_http_url_t *u = calloc((size_t)f->nnodes + 1, sizeof *u);
+    char path[96], first[96];
+    int rc = 0;
+    if (!u)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    for (int n = 0; n < f->nnodes && rc == 0; n++) {
+        const tp_node_t *nd = &f->nodes[n];
+        if (!nd->bmc_url)
+            continue;
+        snprintf(path, sizeof path, "$.nodes[%d].bmc.url", n);
+        if (tp_http_url_parts(nd->bmc_url, &u[n]) < 0) {
+            rc = bad(err, f, path, "not a URL libcurl can use");
+            break;
+        }
+        if ((rc = no_userinfo(err, f, path, nd->bmc_url)) < 0)
+            break;
+        for (int m = 0; m < n; m++) {
+            const tp_node_t *o = &f->nodes[m];
+            const char *what = NULL;
+            if (!o->bmc_url || strcmp(u[m].origin, u[n].origin) != 0)
+                continue;
+            if (o->bmc_insecure != nd->bmc_insecure)
+                what = "insecure";
+            else if ((o->bmc_credentials == NULL) != (nd->bmc_credentials == NULL) ||
+                     (o->bmc_credentials &&
+                      strcmp(o->bmc_credentials, nd->bmc_credentials) != 0))
+                what = "credentials";
+            if (what) {
+                snprintf(path, sizeof path, "$.nodes[%d].bmc.%s", n, what);
+                snprintf(first, sizeof first, "$.nodes[%d].bmc.%s", m, what);
+                rc = bad(err, f, path,
+                         "conflicts with %s: both nodes' BMC is %s, and one origin has "
+                         "one setting",
+                         first, u[n].origin);
+                break;
+            }
+        }
+    }
+    free(u);
+    return rc;
+}
+
 int tp_collect_config_load(const tp_fleet_t *f, tp_collect_cfg_t **out, tp_error_t *err)
 {
     tp_collect_cfg_t *c = calloc(1, sizeof *c);
     json_t *sec = f->collectors, *creds = NULL, *vers = NULL, *bmc = NULL, *tls = NULL,
            *tel = NULL, *sys = NULL;
     json_int_t gc = 1024, iv = 60, seed = 1;
-    const char *name;
+    const char *name, *proxy = NULL;
     json_t *v;
     tp_error_clear(err);
     *out = NULL;
@@ -348,11 +417,22 @@ int tp_collect_config_load(const tp_fleet_t *f, tp_collect_cfg_t **out, tp_error
         goto fail;
     }
     if (sec) {
-        if (unpack(err, f, "$.collectors", sec, "{s?o,s?o,s?o,s?I,s?I,s?o,s?o,s?o,s?I}",
-                   "credentials", &creds, "verifiers", &vers, "bmc", &bmc,
-                   "global_concurrency", &gc, "interval_s", &iv, "tls", &tls, "telemetry",
-                   &tel, "systems", &sys, "seed", &seed) < 0)
+        if (unpack(err, f, "$.collectors", sec,
+                   "{s?o,s?o,s?o,s?I,s?I,s?o,s?o,s?o,s?I,s?s}", "credentials", &creds,
+                   "verifiers", &vers, "bmc", &bmc, "global_concurrency", &gc,
+                   "interval_s", &iv, "tls", &tls, "telemetry", &tel, "systems", &sys,
+                   "seed", &seed, "proxy", &proxy) < 0)
             goto fail;
+        if (proxy &&
+            (!http_url(proxy) || no_userinfo(err, f, "$.collectors.proxy", proxy) < 0)) {
+            if (!err->code)
+                bad(err, f, "$.collectors.proxy", "expected an http(s) proxy URL");
+            goto fail;
+        }
+        if (proxy && !(c->proxy = strdup(proxy))) {
+            tp_error_set(err, TP_ENOMEM, "out of memory");
+            goto fail;
+        }
         if (range(err, f, "$.collectors", "global_concurrency", gc, 1, 65536,
                   &c->global_concurrency) < 0 ||
             range(err, f, "$.collectors", "interval_s", iv, 1, 86400, &c->interval_s) < 0)
@@ -396,6 +476,8 @@ int tp_collect_config_load(const tp_fleet_t *f, tp_collect_cfg_t **out, tp_error
                     "an http(s) URL template with {node} or {bmc_host}");
                 goto fail;
             }
+            if (no_userinfo(err, f, "$.collectors.telemetry.url", url) < 0)
+                goto fail;
             if (!(c->telemetry = strdup(url))) {
                 tp_error_set(err, TP_ENOMEM, "out of memory");
                 goto fail;
@@ -426,6 +508,8 @@ int tp_collect_config_load(const tp_fleet_t *f, tp_collect_cfg_t **out, tp_error
             }
         }
     }
+    if (check_bmc_urls(f, err) < 0)
+        goto fail;
     for (int n = 0; n < f->nnodes; n++) {
         const tp_node_t *nd = &f->nodes[n];
         c->node_cred[n] = -1;

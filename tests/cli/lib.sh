@@ -22,3 +22,18 @@ tp_run() {
     fi
     return 0
 }
+# tp_tb_start FLEET OPTION... — starts tp-testbed (beside $TP_BIN) in the background
+# with --fleet-out $TP_TMP/tb.json, its log in $TP_TMP/tb.log, and waits up to 10 s
+# for it to serve (status 1 if it does not); tp_tb_stop stops it by its pid.
+TBPID=""
+tp_tb_stop() { [ -n "$TBPID" ] && kill "$TBPID" 2>/dev/null && wait "$TBPID" 2>/dev/null; TBPID=""; }
+tp_tb_start() {
+    fleet=$1; shift
+    rm -f "$TP_TMP/ready"
+    "$(dirname "$TP_BIN")/tp-testbed" --fleet "$fleet" --fleet-out "$TP_TMP/tb.json" \
+        --ready "$TP_TMP/ready" "$@" 2>"$TP_TMP/tb.log" &
+    TBPID=$!
+    i=0
+    while [ ! -f "$TP_TMP/ready" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -f "$TP_TMP/ready" ]
+}

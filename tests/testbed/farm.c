@@ -651,6 +651,17 @@ static bool authorised(struct tb *tb, int bi, const http_req_t *r)
            !memcmp(r->auth, tb->basic, r->auth_len);
 }
 
+/* A token that another BMC of the farm issued, sent here: a leak. */
+static void count_foreign(struct tb *tb, int bi, const http_req_t *r)
+{
+    for (int j = 0; j < tb->o.nbmcs; j++)
+        if (j != bi && tb->rt[j].token[0] && r->token_len == strlen(tb->rt[j].token) &&
+            !memcmp(r->token, tb->rt[j].token, r->token_len)) {
+            tb->stats.foreign_tokens++;
+            return;
+        }
+}
+
 /* The document at rel (relative to /redfish/v1) of BMC bi; *status 200 or 404. */
 static char *lookup(struct tb *tb, int bi, const char *rel, size_t *len, int *status)
 {
@@ -750,10 +761,17 @@ static void serve_bmc(conn_t *c, http_req_t *r)
         rt->login_ms = uv_now(&tb->loop);
         snprintf(rt->token, sizeof rt->token, "tb%08x%08x", rt->session,
                  (unsigned)(urand(tb) * 4294967295.0));
-        snprintf(
-            extra, sizeof extra,
-            "X-Auth-Token: %s\r\nLocation: /redfish/v1/SessionService/Sessions/%u\r\n",
-            rt->token, rt->session);
+        if (b->fault == TB_FAULT_XORIGIN)
+            snprintf(extra, sizeof extra,
+                     "X-Auth-Token: %s\r\nLocation: http://127.0.0.1:%u@127.0.0.1:%u"
+                     "/redfish/v1/SessionService/Sessions/%u\r\n",
+                     rt->token, b->port, tb->o.bmcs[(c->bmc + 1) % tb->o.nbmcs].port,
+                     rt->session);
+        else
+            snprintf(extra, sizeof extra,
+                     "X-Auth-Token: %s\r\nLocation: "
+                     "/redfish/v1/SessionService/Sessions/%u\r\n",
+                     rt->token, rt->session);
         body = xprintf(
             &len,
             "{\"@odata.id\":\"/redfish/v1/SessionService/Sessions/%u\",\"Id\":\"%u\"}",
@@ -907,6 +925,8 @@ static void process(conn_t *c)
     r.body_len = clen;
     c->busy = true;
     c->tb->stats.requests++;
+    if (r.token && c->bmc >= 0)
+        count_foreign(c->tb, c->bmc, &r);
     if (c->bmc < 0)
         serve_verifier(c, &r);
     else

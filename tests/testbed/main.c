@@ -40,7 +40,8 @@ static void usage(FILE *f)
         "  --cap-change S       generated caps drop by 10%% steps every S seconds\n"
         "  --fault NODE=KIND    hang|500|truncated|404member|login|down|stale "
         "(repeatable;\n"
-        "                       stale: logins succeed, every token is answered 401)\n"
+        "                       stale: logins succeed, every token is answered 401;\n"
+        "                       xorigin: the session Location is the next BMC's)\n"
         "  --session-ttl MS     a session's token is answered 401 MS after its login\n"
         "  --tls CERT[,KEY]     the BMCs speak HTTPS with this PEM chain and key\n"
         "                       (OUT's bmc URLs are https://127.0.0.1:PORT)\n"
@@ -59,9 +60,10 @@ static void usage(FILE *f)
 
 static int parse_fault(const char *s)
 {
-    static const char *const names[] = {"none",      "hang",  "500",  "truncated",
-                                        "404member", "login", "down", "stale"};
-    for (int i = 0; i < 8; i++)
+    static const char *const names[] = {"none",      "hang",      "500",
+                                        "truncated", "404member", "login",
+                                        "down",      "stale",     "xorigin"};
+    for (int i = 0; i < 9; i++)
         if (!strcmp(s, names[i]))
             return i;
     return -1;
@@ -367,13 +369,14 @@ int main(int argc, char **argv)
                 "tp-testbed: %s; %llu requests, %llu responses, %llu errors, %llu hangs, "
                 "%llu "
                 "truncated, %llu logins, %llu logouts, %llu tokens, %llu stale tokens, "
-                "%llu TLS failures, %d connections at most\n",
+                "%llu TLS failures, %llu foreign tokens, %d connections at most\n",
                 sig > 0 ? "signal" : "duration over", (unsigned long long)st.requests,
                 (unsigned long long)st.responses, (unsigned long long)st.errors,
                 (unsigned long long)st.hangs, (unsigned long long)st.malformed,
                 (unsigned long long)st.logins, (unsigned long long)st.logouts,
                 (unsigned long long)st.tokens, (unsigned long long)st.expired_tokens,
-                (unsigned long long)st.tls_failures, st.max_connections);
+                (unsigned long long)st.tls_failures,
+                (unsigned long long)st.foreign_tokens, st.max_connections);
     }
     rc = 0;
 out:

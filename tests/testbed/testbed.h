@@ -33,7 +33,10 @@ typedef enum {
     TB_FAULT_404_MEMBER, /* the first GPU processor answers 404 */
     TB_FAULT_LOGIN,      /* session login refused (401) */
     TB_FAULT_DOWN,       /* nothing listens on its port */
-    TB_FAULT_STALE       /* logins succeed, but every token is answered 401 */
+    TB_FAULT_STALE,      /* logins succeed, but every token is answered 401 */
+    TB_FAULT_XORIGIN     /* the session Location names the next BMC's origin,
+                            spelled to pass a prefix check:
+                            http://127.0.0.1:OWN@127.0.0.1:NEXT/… */
 } tb_fault_t;
 
 typedef enum {
@@ -85,6 +88,7 @@ typedef struct {
 typedef struct {
     uint64_t requests, responses, errors, hangs, malformed, logins, logouts, tokens;
     uint64_t expired_tokens; /* requests answered 401 for a stale session token */
+    uint64_t foreign_tokens; /* requests carrying a session token another BMC issued */
     uint64_t jwks_fetches;   /* GET /.well-known/jwks.json */
     uint64_t tls_failures;   /* TLS handshakes that failed */
     int max_connections;
