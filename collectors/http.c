@@ -46,7 +46,7 @@ struct req {
     req_t *next; /* host queue */
     tp_http_method_t method;
     char *url, *body;
-    bool own_origin; /* url is on the host's origin: credentials may go with it */
+    bool own_origin; /* a path on the host's origin (credentials may go with it) */
     tp_http_cb cb;
     void *arg;
     int attempt;
@@ -430,6 +430,8 @@ static int start(tp_http_t *h, req_t *r)
         hd = curl_slist_append(hd, "Content-Type: application/json");
     /* Credentials go only to the host's own origin: never to an absolute URL
      * elsewhere (a session Location, a link) that a BMC handed us. */
+    if (!r->own_origin && (host->token || host->user))
+        r->own_origin = tp_http_same_origin(r->url, host->origin);
     if (r->own_origin && host->token) {
         size_t tl = strlen(host->token) + 16;
         char *line = malloc(tl);
@@ -816,7 +818,7 @@ int tp_http_request(tp_http_host_t *host, tp_http_method_t m, const char *target
     }
     memcpy(r->url, host->origin, ol);
     memcpy(r->url + ol, target, tl + 1);
-    r->own_origin = ol > 0 || tp_http_same_origin(target, host->origin);
+    r->own_origin = ol > 0; /* an absolute URL is judged in start(), if it matters */
     r->host = host;
     r->method = m;
     r->cb = cb;
