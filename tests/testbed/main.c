@@ -329,9 +329,9 @@ int main(int argc, char **argv)
             snprintf(vurl, sizeof vurl, "http://127.0.0.1:%u/attestation/{node}",
                      tb_verifier_port(tb));
             json_object_set_new(vers, ver,
-                                json_pack("{s:s,s:s,s:[s],s:i}", "url", vurl, "jwks_file",
-                                          base_name(jwks_path), "algs", "ES256",
-                                          "concurrency", 256));
+                                json_pack("{s:s,s:s,s:[s],s:i,s:b}", "url", vurl,
+                                          "jwks_file", base_name(jwks_path), "algs",
+                                          "ES256", "concurrency", 256, "allow_http", 1));
         } else if (ver && !o.verifier) {
             json_object_del(node, "verifier");
         }

@@ -151,7 +151,8 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
             coll, sizeof coll,
             "{\"credentials\": {\"bmc\": {\"file\": \"%s/cred.json\"}},"
             " \"verifiers\": {\"v1\": {\"url\": \"%s\", %s,"
-            " \"algs\": [\"ES256\"], \"require\": [\"cpu\", \"gpu\"]}},"
+            " \"algs\": [\"ES256\"], \"require\": [\"cpu\", \"gpu\"],"
+            " \"allow_http\": true}},"
             " \"bmc\": {\"auth\": \"%s\", \"timeout_ms\": 400, \"connect_timeout_ms\": "
             "400,"
             " \"retries\": 1, \"backoff_ms\": 5, \"stale_after_s\": %d}%s}",
