@@ -592,3 +592,104 @@ TP_TEST(attest_x5c_chain_for_signing)
     json_decref(root);
     json_decref(leaf);
 }
+
+/* ---- verifier configuration ---------------------------------------------------- */
+
+static int load_collectors(const char *section, tp_collect_cfg_t **c, tp_error_t *err)
+{
+    char text[4096];
+    tp_fleet_t *f = NULL;
+    int rc;
+    snprintf(text, sizeof text,
+             "{\"version\": 1, \"regions\": {\"eu-de\": {\"countries\": [\"DE\"]}},"
+             " \"power_domains\": [{\"id\": \"site\", \"cap_w\": 100000}],"
+             " \"nodes\": [{\"id\": \"n1\", \"power_domain\": \"site\", \"region\": "
+             "\"eu-de\", \"gpu_model\": \"H100\", \"gpus\": 8, \"cap_w\": 10200, "
+             "\"idle_w\": 1400, \"gpu_w\": 700, \"verifier\": \"v\"}],"
+             " \"policy\": {\"classes\": {\"public\": {}}}, \"collectors\": %s}",
+             section);
+    *c = NULL;
+    if (tp_fleet_load_buffer("fleet", text, strlen(text), &f, err) < 0)
+        return -100;
+    rc = tp_collect_config_load(f, c, err);
+    tp_fleet_free(f);
+    return rc;
+}
+
+TP_TEST(attest_verifier_config_fails_closed)
+{
+    static const struct {
+        const char *v;      /* the verifier "v" */
+        const char *needle; /* in the error; NULL: valid */
+    } cases[] = {
+        {"{\"url\": \"http://a.example/{node}\", \"jwks_url\": \"https://a.example/j\", "
+         "\"algs\": [\"ES256\"]}",
+         "$.collectors.verifiers.v.url: plain http://"},
+        {"{\"url\": \"https://a.example/{node}\", \"jwks_url\": \"http://a.example/j\", "
+         "\"algs\": [\"ES256\"]}",
+         "$.collectors.verifiers.v.jwks_url: plain http://"},
+        {"{\"url\": \"https://a.example/{node}\", \"jwks_url\": \"http://a.example/j\", "
+         "\"algs\": [\"ES256\"], \"allow_http\": true}",
+         NULL},
+        {"{\"url\": \"https://u:p@a.example/{node}\", \"jwks_url\": "
+         "\"https://a.example/j\", "
+         "\"algs\": [\"ES256\"]}",
+         "user:password@"},
+        {"{\"url\": \"https://a.example/{node}\", \"jwks_url\": "
+         "\"https://a.example@evil.example/j\", \"algs\": [\"ES256\"]}",
+         "user:password@"},
+        {"{\"url\": \"ftp://a.example/{node}\", \"jwks_url\": \"https://a.example/j\", "
+         "\"algs\": [\"ES256\"]}",
+         "expected an https:// URL"},
+        {"{\"url\": \"https://a.example/{node}\", \"jwks_url\": \"https://a.example/j\", "
+         "\"algs\": [\"ES256\"], \"bind\": \"ueid\", \"identities\": {\"n9\": [\"1\"]}}",
+         "no node \"n9\""},
+        {"{\"url\": \"https://a.example/{node}\", \"jwks_url\": \"https://a.example/j\", "
+         "\"algs\": [\"ES256\"], \"bind\": \"ueid\", \"node_claim\": \"sub\", "
+         "\"identities\": {\"n1\": [\"1\"]}}",
+         "node_claim is only used with bind \"claim\""},
+        {"{\"url\": \"https://a.example/{node}?n={nonce}\", \"jwks_url\": "
+         "\"https://a.example/j\", \"algs\": [\"ES256\"]}",
+         "{nonce} in url go together"},
+        {"{\"url\": \"https://a.example/{node}\", \"jwks_url\": \"https://a.example/j\", "
+         "\"algs\": [\"ES256\"], \"format\": \"ita\", \"verifier_id\": {\"developer\": "
+         "\"x\"}}",
+         "only EAR results carry a verifier id"},
+        {"{\"url\": \"https://a.example/{node}\", \"format\": \"keylime\"}", NULL},
+        {"{\"url\": \"https://a.example/{node}\", \"format\": \"keylime\", \"bind\": "
+         "\"claim\"}",
+         "bind \"url\" or \"none\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char section[2048];
+        tp_collect_cfg_t *c = NULL;
+        tp_error_t err = {0};
+        int rc;
+        snprintf(section, sizeof section, "{\"verifiers\": {\"v\": %s}}", cases[i].v);
+        rc = load_collectors(section, &c, &err);
+        if (cases[i].needle && (rc >= 0 || !strstr(err.text, cases[i].needle)))
+            tp_test_fail(__FILE__, __LINE__, "case %zu: rc %d, %s", i, rc, err.text);
+        if (!cases[i].needle && rc != 0)
+            tp_test_fail(__FILE__, __LINE__, "case %zu: %s", i, err.text);
+        tp_collect_config_free(c);
+    }
+    /* What a valid verifier carries into the collector. */
+    {
+        tp_collect_cfg_t *c = NULL;
+        tp_error_t err = {0};
+        TP_ASSERT(load_collectors("{\"verifiers\": {\"v\": {\"url\": "
+                                  "\"https://a.example/{node}?n={nonce}\", \"jwks_url\": "
+                                  "\"https://a.example/j\", \"algs\": [\"ES384\"], "
+                                  "\"format\": \"nras\", \"bind\": \"ueid\", \"nonce\": "
+                                  "true, \"identities\": {\"n1\": [\"42\"]}}}}",
+                                  &c, &err) == 0);
+        TP_CHECK_EQ_INT(c->verifiers[0].format, TP_ATT_FMT_NRAS);
+        TP_CHECK_EQ_INT(c->verifiers[0].bind, TP_ATT_BIND_UEID);
+        TP_CHECK(c->verifiers[0].nonce);
+        TP_CHECK(!c->verifiers[0].allow_http);
+        TP_CHECK_STR(json_string_value(json_array_get(
+                         json_object_get(c->verifiers[0].identities, "n1"), 0)),
+                     "42");
+        tp_collect_config_free(c);
+    }
+}
