@@ -1341,54 +1341,72 @@ static int ita_normalise(const json_t *claims, const char *tok, size_t len,
     return 0;
 }
 
-/* Microsoft Azure Attestation, confidential VMs ("x-ms-attestation-type":
- * "azurevm"): the TEE is x-ms-isolation-tee (sevsnpvm or tdxvm), affirming
- * when Azure calls it compliant, warning otherwise or without secure boot;
- * a debuggable TEE or enabled debuggers are contraindicated. A VM with no
- * isolation TEE (trusted launch) attests nothing a placement needs: none. */
+/* Microsoft Azure Attestation. Three shapes: a confidential VM's guest
+ * attestation ("x-ms-attestation-type": "azurevm", the TEE under
+ * x-ms-isolation-tee), and SEV-SNP or TDX evidence attested directly
+ * ("sevsnpvm" / "tdxvm" at the top). Affirming when Azure calls the TEE
+ * compliant ("azure-compliant-cvm"), warning otherwise (or, for a VM, without
+ * secure boot); a debuggable TEE, enabled debuggers or a TCB status that is
+ * not current (TDX, as for Intel Trust Authority) lower it further. A VM with
+ * no isolation TEE (trusted launch) attests nothing a placement needs: none. */
 static int maa_normalise(const json_t *claims, const char *tok, size_t len,
                          const tp_att_opts_t *o, tp_att_result_t *res)
 {
-    const char *type =
-        json_string_value(json_object_get(claims, "x-ms-attestation-type"));
-    const json_t *iso = json_object_get(claims, "x-ms-isolation-tee"), *v;
-    const char *itype, *comp;
+    const char *type = json_string_value(json_object_get(claims, "x-ms-attestation-type"));
+    const json_t *tee_c = claims, *v;
+    const char *itype, *comp, *dbgstat;
     times_t t;
     tp_att_status_t status = TP_ATT_AFFIRMING;
     int tee = TP_TEE_UNKNOWN;
+    bool vm;
     if (check_times(claims, o, res, &t) || check_issuer(claims, o, res) ||
         check_nonce(claims, o, res))
         return 1;
-    if (!type || strcmp(type, "azurevm") != 0)
+    vm = type && !strcmp(type, "azurevm");
+    if (!type || (!vm && strcmp(type, "sevsnpvm") != 0 && strcmp(type, "tdxvm") != 0))
         return reject(res, TP_ATT_R_CLAIMS_INVALID,
                       "x-ms-attestation-type \"%.32s\": not a confidential VM token",
                       type ? type : "(none)");
-    if (iso && !json_is_object(iso))
-        return reject(res, TP_ATT_R_CLAIMS_INVALID,
-                      "x-ms-isolation-tee is not an object");
-    itype = json_string_value(json_object_get(iso, "x-ms-attestation-type"));
+    if (vm) {
+        tee_c = json_object_get(claims, "x-ms-isolation-tee");
+        if (tee_c && !json_is_object(tee_c))
+            return reject(res, TP_ATT_R_CLAIMS_INVALID,
+                          "x-ms-isolation-tee is not an object");
+    }
+    itype = json_string_value(json_object_get(tee_c, "x-ms-attestation-type"));
     if (itype && !strcmp(itype, "sevsnpvm"))
         tee = TP_TEE_SEV_SNP;
     else if (itype && !strcmp(itype, "tdxvm"))
         tee = TP_TEE_TDX;
     else
         status = TP_ATT_NONE;
-    comp = json_string_value(json_object_get(iso, "x-ms-compliance-status"));
+    comp = json_string_value(json_object_get(tee_c, "x-ms-compliance-status"));
     if (!comp || strcmp(comp, "azure-compliant-cvm") != 0)
         status = worse(status, TP_ATT_WARNING);
-    if (!json_is_true(json_object_get(claims, "secureboot")))
-        status = worse(status, TP_ATT_WARNING);
-    v = json_object_get(iso, "x-ms-sevsnpvm-is-debuggable");
+    if (json_object_get(tee_c, "attester_tcb_status"))
+        status = worse(status, ita_tcb_status(json_string_value(
+                                   json_object_get(tee_c, "attester_tcb_status"))));
+    v = json_object_get(tee_c, "x-ms-sevsnpvm-is-debuggable");
     if (v && !json_is_false(v))
         status = TP_ATT_CONTRAINDICATED;
-    v = json_object_get(claims, "x-ms-azurevm-debuggersdisabled");
-    if (v && !json_is_true(v))
+    v = json_object_get(tee_c, "tdx_td_attributes_debug");
+    if (v && !json_is_false(v))
         status = TP_ATT_CONTRAINDICATED;
-    for (int i = 0; i < 2; i++) {
-        v = json_object_get(claims, i ? "x-ms-azurevm-kerneldebug-enabled"
-                                      : "x-ms-azurevm-bootdebug-enabled");
-        if (v && !json_is_false(v))
+    dbgstat = json_string_value(json_object_get(tee_c, "dbgstat"));
+    if (json_object_get(tee_c, "dbgstat") && (!dbgstat || strcmp(dbgstat, "disabled")))
+        status = TP_ATT_CONTRAINDICATED;
+    if (vm) {
+        if (!json_is_true(json_object_get(claims, "secureboot")))
+            status = worse(status, TP_ATT_WARNING);
+        v = json_object_get(claims, "x-ms-azurevm-debuggersdisabled");
+        if (v && !json_is_true(v))
             status = TP_ATT_CONTRAINDICATED;
+        for (int i = 0; i < 2; i++) {
+            v = json_object_get(claims, i ? "x-ms-azurevm-kerneldebug-enabled"
+                                          : "x-ms-azurevm-bootdebug-enabled");
+            if (v && !json_is_false(v))
+                status = TP_ATT_CONTRAINDICATED;
+        }
     }
     res->components = 1;
     if (o->require & TP_ATT_REQ_GPU)
