@@ -58,7 +58,7 @@ done:
 }
 
 /* NRAS: the fuzzed claims are GPU-0's token; the overall token binds it. */
-static char *nras_body(const char *claims, size_t n)
+static char *nras_body(const char *claims, size_t n, const char *nonce)
 {
     static const char *const h = "{\"alg\":\"ES256\",\"kid\":\"fz\"}";
     char *gpu = sign(h, claims, n), *ov = NULL, *ovc = NULL, *body = NULL, tag[72];
@@ -67,9 +67,8 @@ static char *nras_body(const char *claims, size_t n)
         return NULL;
     tp_sha256_tag(gpu, strlen(gpu), tag);
     o = json_pack("{s:i,s:i,s:b,s:s,s:{s:[s,[s,s]]}}", "iat", 1795000000, "exp",
-                  1795000600, "x-nvidia-overall-att-result", 1, "eat_nonce",
-                  "00112233445566778899aabbccddeeff", "submods", "GPU-0", "DIGEST",
-                  "SHA-256", tag + 7);
+                  1795000600, "x-nvidia-overall-att-result", 1, "eat_nonce", nonce,
+                  "submods", "GPU-0", "DIGEST", "SHA-256", tag + 7);
     ovc = o ? json_dumps(o, JSON_COMPACT) : NULL;
     ov = ovc ? sign(h, ovc, strlen(ovc)) : NULL;
     arr = ov ? json_pack("[[s,s],{s:s}]", "JWT", ov, "GPU-0", gpu) : NULL;
@@ -91,7 +90,7 @@ static void signed_path(const uint8_t *data, size_t size)
     int fmt = data[1] - '0', bind = size > 2 ? data[2] - '0' : 0;
     const char *claims = (const char *)data + 3;
     size_t n = size - 3;
-    char *body;
+    char *body, gpu_nonce[80] = "00112233445566778899aabbccddeeff";
     if (size < 3 || fmt < 1 || fmt > 5)
         return;
     tp_att_opts_init(&o);
@@ -101,12 +100,19 @@ static void signed_path(const uint8_t *data, size_t size)
      * years old) reach the normalisers instead of dying as expired. */
     o.now = 1795000000;
     o.max_age_s = (int64_t)1 << 40;
+    o.nonce = (bind & 2) ? "00112233445566778899aabbccddeeff" : NULL;
     {
         json_t *c = json_loadb(claims, n, 0, NULL);
         const json_t *iat = json_object_get(c, "iat");
         if (fmt == 5)
             iat = json_object_get(json_object_get(c, "results"),
                                   "last_successful_attestation");
+        const char *gn = json_string_value(json_object_get(c, "eat_nonce"));
+        /* NRAS: the overall token repeats the GPU's nonce (it must). */
+        if (fmt == 2 && gn && strlen(gn) < sizeof gpu_nonce)
+            snprintf(gpu_nonce, sizeof gpu_nonce, "%s", gn);
+        if (fmt == 2 && o.nonce)
+            o.nonce = gpu_nonce;
         if (json_is_integer(iat) && json_integer_value(iat) > 0 &&
             json_integer_value(iat) < ((json_int_t)1 << 40) && fmt != 2)
             o.now = json_integer_value(iat) + 1;
@@ -115,7 +121,6 @@ static void signed_path(const uint8_t *data, size_t size)
     o.node_id = "node-a";
     o.node_ids = (bind & 1) ? ids : NULL;
     o.n_node_ids = (bind & 1) ? 2 : 0;
-    o.nonce = (bind & 2) ? "00112233445566778899aabbccddeeff" : NULL;
     o.bind = fmt == 5     ? TP_ATT_BIND_URL
              : (bind & 4) ? TP_ATT_BIND_UEID
              : (bind & 8) ? TP_ATT_BIND_NONE
@@ -124,7 +129,7 @@ static void signed_path(const uint8_t *data, size_t size)
     if (fmt == 5)
         body = strndup(claims, n);
     else if (fmt == 2)
-        body = nras_body(claims, n);
+        body = nras_body(claims, n, o.nonce ? o.nonce : gpu_nonce);
     else
         body = sign("{\"alg\":\"ES256\",\"kid\":\"fz\"}", claims, n);
     if (body && tp_att_verify(body, strlen(body), &o, &res) == 0) {
