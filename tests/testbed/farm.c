@@ -438,8 +438,11 @@ static char *token_for(struct tb *tb, const tb_bmc_t *b, size_t *len)
     snprintf(jti, sizeof jti, "tb-%s-%" PRIu64, b->id, ++tb->stats.tokens);
     claims =
         tb_ear_claims(b->cpu_tee ? b->cpu_tee : "tdx", b->gpu_cc, status, iat, exp, jti);
-    if (claims) /* the node the result is for (verifiers bind by "sub") */
-        json_object_set_new(claims, "sub", json_string(b->id));
+    /* The node the result is for (verifiers bind by "sub"). */
+    if (claims && b->att != TB_ATT_UNNAMED)
+        json_object_set_new(
+            claims, "sub",
+            json_string(b->att == TB_ATT_OTHER_NODE ? "another-node" : b->id));
     payload = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
     json_decref(claims);
     snprintf(header, sizeof header, "{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"%s\"}",

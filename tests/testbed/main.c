@@ -45,7 +45,8 @@ static void usage(FILE *f)
         "  --tls CERT[,KEY]     the BMCs speak HTTPS with this PEM chain and key\n"
         "                       (OUT's bmc URLs are https://127.0.0.1:PORT)\n"
         "  --att NODE=KIND      "
-        "expired|wrongkey|unknownkid|contraindicated|warning|missing\n"
+        "expired|wrongkey|unknownkid|contraindicated|warning|missing|\n"
+        "                       othernode|unnamed\n"
         "  --no-verifier        no emulated verifier\n"
         "  --no-expand          generated trees neither advertise nor honour $expand\n"
         "  --collect-timeout-ms MS, --global-concurrency N, --retries N: written into\n"
@@ -71,8 +72,8 @@ static int parse_att(const char *s)
 {
     static const char *const names[] = {"good",       "expired",         "wrongkey",
                                         "unknownkid", "contraindicated", "warning",
-                                        "missing"};
-    for (int i = 0; i < 7; i++)
+                                        "missing",    "othernode",       "unnamed"};
+    for (int i = 0; i < 9; i++)
         if (!strcmp(s, names[i]))
             return i;
     return -1;

@@ -43,7 +43,9 @@ typedef enum {
     TB_ATT_UNKNOWN_KID,
     TB_ATT_CONTRAINDICATED,
     TB_ATT_WARNING,
-    TB_ATT_MISSING /* 404 */
+    TB_ATT_MISSING,    /* 404 */
+    TB_ATT_OTHER_NODE, /* a good token whose "sub" names another node */
+    TB_ATT_UNNAMED     /* a good token that names no node */
 } tb_att_t;
 
 typedef struct {

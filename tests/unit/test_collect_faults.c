@@ -348,18 +348,24 @@ TP_TEST(collect_faults_attestation)
         {"contra", "eu-de", TB_FAULT_NONE, TB_ATT_CONTRAINDICATED, NULL, NULL},
         {"warn", "eu-de", TB_FAULT_NONE, TB_ATT_WARNING, NULL, NULL},
         {"missing", "eu-de", TB_FAULT_NONE, TB_ATT_MISSING, NULL, NULL},
+        {"othernode", "eu-de", TB_FAULT_NONE, TB_ATT_OTHER_NODE, NULL, NULL},
+        {"unnamed", "eu-de", TB_FAULT_NONE, TB_ATT_UNNAMED, NULL, NULL},
     };
     bed_t b;
     tp_state_t *s;
     tp_workloads_t *ws;
     tp_collect_stats_t st;
     int64_t now = (int64_t)time(NULL);
-    if (bed_start(&b, nodes, 7, false, NULL, 0, NULL) < 0)
+    if (bed_start(&b, nodes, 9, false, NULL, 0, NULL) < 0)
         return;
     s = run_cycle(&b, &st, 1, NULL, 0);
     TP_ASSERT(s != NULL);
-    TP_CHECK_EQ_INT(st.nodes_attested, 3);
-    TP_CHECK_EQ_INT(st.nodes_rejected, 3);
+    TP_CHECK_EQ_INT(st.nodes_attested, 4);
+    TP_CHECK_EQ_INT(st.nodes_rejected, 4);
+    /* Issued for another node: rejected; naming no node: none, no TEE. */
+    TP_CHECK(!s->nodes[7].att.present);
+    TP_CHECK(s->nodes[8].att.present && s->nodes[8].att.status == TP_ATT_NONE &&
+             s->nodes[8].att.cpu_tee == TP_TEE_UNKNOWN);
     TP_CHECK(s->nodes[0].att.present && s->nodes[0].att.status == TP_ATT_AFFIRMING);
     for (int n = 1; n <= 3; n++)
         TP_CHECK(!s->nodes[n].att.present);
@@ -369,7 +375,7 @@ TP_TEST(collect_faults_attestation)
     ws = strict_workload(b.f);
     TP_ASSERT(ws != NULL);
     TP_CHECK_EQ_INT(tp_policy_static(b.f, s, 0, &ws->w[0], now), 0);
-    for (int n = 1; n <= 6; n++) {
+    for (int n = 1; n <= 8; n++) {
         tp_predset_t p = tp_policy_static(b.f, s, n, &ws->w[0], now);
         if (!(p & TP_PREDS_ATTESTATION))
             tp_test_fail(__FILE__, __LINE__, "node %s stays eligible", b.f->nodes[n].id);
