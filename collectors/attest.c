@@ -967,10 +967,11 @@ static const json_t *claim_at(const json_t *claims, const char *path)
     return v;
 }
 
-static bool node_names(const tp_att_opts_t *o, const char *id)
+/* Whether id names the node: one of its identities, or (by_name) its id. */
+static bool node_names(const tp_att_opts_t *o, const char *id, bool by_name)
 {
-    if (o->n_node_ids == 0)
-        return o->node_id && !strcmp(id, o->node_id);
+    if (by_name && o->node_id && !strcmp(id, o->node_id))
+        return true;
     for (size_t i = 0; i < o->n_node_ids; i++)
         if (o->node_ids[i] && !strcmp(id, o->node_ids[i]))
             return true;
@@ -1025,7 +1026,7 @@ static int bind_node(const json_t *claims, const ueids_t *extra, const tp_att_op
         }
         if (!json_is_string(v))
             return reject(res, TP_ATT_R_NODE, "claim %.60s is not a string", name);
-        if (!node_names(o, json_string_value(v)))
+        if (!node_names(o, json_string_value(v), true))
             return reject(res, TP_ATT_R_NODE,
                           "claim %.60s is \"%.60s\": issued for another node, not %.60s",
                           name, json_string_value(v), o->node_id);
@@ -1047,7 +1048,7 @@ static int bind_node(const json_t *claims, const ueids_t *extra, const tp_att_op
             return 0;
         }
         for (size_t i = 0; i < u->n; i++)
-            if (o->n_node_ids == 0 || !node_names(o, u->v[i]))
+            if (!node_names(o, u->v[i], false))
                 return reject(res, TP_ATT_R_NODE, "ueid %.60s is not one of node %.60s's",
                               u->v[i], o->node_id);
     }

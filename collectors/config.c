@@ -207,7 +207,9 @@ static const char *verifier_url_problem(const char *u, bool allow_http)
                "(https:// required; \"allow_http\": true for test beds)";
     else
         return "expected an https:// URL";
-    end = host + strcspn(host, "/?#");
+    end = host + strcspn(host, "/?#\\");
+    if (*end == '\\')
+        return "a backslash in a URL's authority is not allowed";
     if (memchr(host, '@', (size_t)(end - host)))
         return "user:password@ in a URL is not allowed (it would be logged)";
     if (end == host)

@@ -470,3 +470,47 @@ TP_TEST(attest_jwks_real_x5c_chain)
     json_decref(key);
     json_decref(dev);
 }
+
+/* A token of one verifier presented as another's result is refused, never
+ * read with the wrong rules. */
+TP_TEST(attest_format_confusion_refused)
+{
+    json_t *ita = load(FIX "ita/tdx-v1-pilot.claims.raw.json");
+    json_t *maa = load(FIX "maa/tdxvm-docs.claims.json");
+    json_t *ear = json_pack("{s:s,s:{s:s,s:s},s:I,s:{s:{s:s}}}", "eat_profile",
+                            "tag:github.com,2023:veraison/ear", "ear.verifier-id",
+                            "developer", "d", "build", "b", "iat", (json_int_t)1706769511,
+                            "submods", "cpu0", "ear.status", "affirming");
+    static const struct {
+        int doc; /* 0 ita, 1 maa, 2 ear */
+        tp_att_format_t as;
+        tp_att_reason_t why;
+    } cases[] = {
+        {0, TP_ATT_FMT_EAR, TP_ATT_R_PROFILE},
+        {0, TP_ATT_FMT_AUTO, TP_ATT_R_PROFILE},
+        {0, TP_ATT_FMT_MAA, TP_ATT_R_CLAIMS_INVALID},
+        {1, TP_ATT_FMT_ITA, TP_ATT_R_CLAIMS_INVALID},
+        {1, TP_ATT_FMT_EAR, TP_ATT_R_PROFILE},
+        {2, TP_ATT_FMT_ITA, TP_ATT_R_CLAIMS_INVALID},
+        {2, TP_ATT_FMT_MAA, TP_ATT_R_CLAIMS_INVALID},
+        {2, TP_ATT_FMT_NRAS, TP_ATT_R_MALFORMED},
+    };
+    TP_ASSERT(ita && maa && ear);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const json_t *c = cases[i].doc == 0 ? ita : cases[i].doc == 1 ? maa : ear;
+        rig_t r;
+        tp_att_result_t res;
+        int rc;
+        rig_init(&r, cases[i].as, json_integer_value(json_object_get(c, "iat")) + 10);
+        rc = run(&r, c, &res);
+        if (rc != 1 || res.reason != cases[i].why)
+            tp_test_fail(__FILE__, __LINE__, "case %zu: rc %d, %s (%s)", i, rc,
+                         tp_att_reason_name(res.reason), res.detail);
+        if (rc == 0)
+            tp_att_result_fini(&res);
+        rig_fini(&r);
+    }
+    json_decref(ita);
+    json_decref(maa);
+    json_decref(ear);
+}

@@ -638,6 +638,9 @@ TP_TEST(attest_verifier_config_fails_closed)
         {"{\"url\": \"https://a.example/{node}\", \"jwks_url\": "
          "\"https://a.example@evil.example/j\", \"algs\": [\"ES256\"]}",
          "user:password@"},
+        {"{\"url\": \"https://a.example\\\\@evil.example/{node}\", \"jwks_url\": "
+         "\"https://a.example/j\", \"algs\": [\"ES256\"]}",
+         "backslash"},
         {"{\"url\": \"ftp://a.example/{node}\", \"jwks_url\": \"https://a.example/j\", "
          "\"algs\": [\"ES256\"]}",
          "expected an https:// URL"},
