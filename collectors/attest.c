@@ -1042,7 +1042,8 @@ static int bind_node(const json_t *claims, const ueids_t *extra, const tp_att_op
             u = &own;
         }
         if (u->bad)
-            return reject(res, TP_ATT_R_NODE, "a ueid claim is not a string (or too many)");
+            return reject(res, TP_ATT_R_NODE,
+                          "a ueid claim is not a string (or too many)");
         if (u->n == 0) {
             res->unbound = true;
             return 0;
@@ -1141,12 +1142,16 @@ static int ear_normalise(const json_t *claims, const char *tok, size_t len,
 /* ---- NVIDIA NRAS
  * ------------------------------------------------------------------------------ */
 
-/* Any member (at any depth) named *-signature-verified, *-nonce-match or
- * *-arch-check that is false. */
+/* Any member (at any depth) named like one of NRAS's checks (*-verified,
+ * *-match, *-arch-check, *-validated, *-fetched, *-no-conflict, *-available,
+ * *-parsed) that is not true. */
 static bool nras_any_false(const json_t *obj, int depth)
 {
-    static const char *const sfx[] = {"-signature-verified", "-nonce-match",
-                                      "-arch-check"};
+    /* Every check NRAS reports: "-match" covers nonce, version, fwid and
+     * measurements (measres alone is not trusted to say so). */
+    static const char *const sfx[] = {"-verified",  "-match",   "-arch-check",
+                                      "-validated", "-fetched", "-no-conflict",
+                                      "-available", "-parsed"};
     const char *k;
     const json_t *v;
     if (depth > 4)
@@ -1278,8 +1283,8 @@ out:
  * tokens, with "nvgpu" beside them) or at the top (TDX-only tokens).
  * attester_tcb_status decides: UpToDate affirming; the *Needed states (the
  * TCB is current but needs configuration or software hardening) warning;
- * OutOfDate*, Revoked and anything unknown contraindicated; a debuggable TD
- * is contraindicated. */
+ * OutOfDate*, Revoked and anything unknown contraindicated; a debuggable TD,
+ * or a policy listed in policy_ids_unmatched, is contraindicated. */
 static tp_att_status_t ita_tcb_status(const char *tcb)
 {
     static const char *const warn[] = {"SWHardeningNeeded", "ConfigurationNeeded",
@@ -1324,6 +1329,12 @@ static int ita_normalise(const json_t *claims, const char *tok, size_t len,
     if ((dbg && !json_is_false(dbg)) || (attrs && !json_is_false(attrs)) ||
         (json_object_get(tdx, "dbgstat") && (!dbgstat || strcmp(dbgstat, "disabled"))))
         status = TP_ATT_CONTRAINDICATED;
+    /* An appraisal policy the relying party asked for that the TD failed. */
+    for (int i = 0; i < 2; i++) {
+        const json_t *un = json_object_get(i ? tdx : claims, "policy_ids_unmatched");
+        if (un && !json_is_null(un) && !(json_is_array(un) && json_array_size(un) == 0))
+            status = TP_ATT_CONTRAINDICATED;
+    }
     res->components = 1;
     if (gpu) {
         tp_att_status_t g;
@@ -1353,7 +1364,8 @@ static int ita_normalise(const json_t *claims, const char *tok, size_t len,
 static int maa_normalise(const json_t *claims, const char *tok, size_t len,
                          const tp_att_opts_t *o, tp_att_result_t *res)
 {
-    const char *type = json_string_value(json_object_get(claims, "x-ms-attestation-type"));
+    const char *type =
+        json_string_value(json_object_get(claims, "x-ms-attestation-type"));
     const json_t *tee_c = claims, *v;
     const char *itype, *comp, *dbgstat;
     times_t t;

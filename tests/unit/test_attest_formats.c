@@ -104,6 +104,12 @@ TP_TEST(attest_ita_tdx_claims_normalised)
         {"tdx_is_debuggable", "true", TP_ATT_CONTRAINDICATED},
         {"tdx_td_attributes_debug", "true", TP_ATT_CONTRAINDICATED},
         {"dbgstat", "\"enabled\"", TP_ATT_CONTRAINDICATED},
+        {"policy_ids_unmatched",
+         "[{\"id\": \"8500e95a-58da-4b8a-a585-274730576d31\", "
+         "\"version\": \"v1\"}]",
+         TP_ATT_CONTRAINDICATED},
+        {"policy_ids_unmatched", "[]", TP_ATT_AFFIRMING},
+        {"policy_ids_unmatched", "null", TP_ATT_AFFIRMING},
     };
     json_t *real = load(FIX "ita/tdx-v1-pilot.claims.raw.json");
     rig_t r;
@@ -195,6 +201,15 @@ TP_TEST(attest_ita_composite_nvgpu)
     TP_CHECK_EQ_INT(res.att.cpu_tee, TP_TEE_TDX);
     TP_CHECK_EQ_INT(res.att.gpu_cc, 1);
     tp_att_result_fini(&res);
+    /* Measurements that do not match, nested as ITA nests NRAS's detailed
+     * result, with measres still "success": contraindicated. */
+    json_object_set_new(gpu, "x-nvidia-attestation-detailed-result",
+                        json_pack("{s:b,s:[i]}", "x-nvidia-gpu-measurements-match", 0,
+                                  "x-nvidia-mismatch-indexes", 9));
+    TP_ASSERT(run(&r, c, &res) == 0);
+    TP_CHECK_EQ_INT(res.att.status, TP_ATT_CONTRAINDICATED);
+    tp_att_result_fini(&res);
+    json_object_del(gpu, "x-nvidia-attestation-detailed-result");
     /* The GPU in debug mode: contraindicated, and nothing attested. */
     json_object_set_new(gpu, "dbgstat", json_string("enabled"));
     TP_ASSERT(run(&r, c, &res) == 0);
