@@ -46,7 +46,7 @@ static void usage(FILE *f)
         "                       (OUT's bmc URLs are https://127.0.0.1:PORT)\n"
         "  --att NODE=KIND      "
         "expired|wrongkey|unknownkid|contraindicated|warning|missing|\n"
-        "                       othernode|unnamed\n"
+        "                       othernode|unnamed|badnonce\n"
         "  --no-verifier        no emulated verifier\n"
         "  --no-expand          generated trees neither advertise nor honour $expand\n"
         "  --collect-timeout-ms MS, --global-concurrency N, --retries N: written into\n"
@@ -70,10 +70,10 @@ static int parse_fault(const char *s)
 
 static int parse_att(const char *s)
 {
-    static const char *const names[] = {"good",       "expired",         "wrongkey",
-                                        "unknownkid", "contraindicated", "warning",
-                                        "missing",    "othernode",       "unnamed"};
-    for (int i = 0; i < 9; i++)
+    static const char *const names[] = {
+        "good",    "expired", "wrongkey",  "unknownkid", "contraindicated",
+        "warning", "missing", "othernode", "unnamed",    "badnonce"};
+    for (int i = 0; i < 10; i++)
         if (!strcmp(s, names[i]))
             return i;
     return -1;

@@ -45,7 +45,8 @@ typedef enum {
     TB_ATT_WARNING,
     TB_ATT_MISSING,    /* 404 */
     TB_ATT_OTHER_NODE, /* a good token whose "sub" names another node */
-    TB_ATT_UNNAMED     /* a good token that names no node */
+    TB_ATT_UNNAMED,    /* a good token that names no node */
+    TB_ATT_BAD_NONCE   /* asked for a nonce (?nonce=), returns another */
 } tb_att_t;
 
 typedef struct {

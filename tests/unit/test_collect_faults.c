@@ -57,6 +57,7 @@ typedef struct {
     bool jwks_url;      /* the verifier's JWKS from its URL, refreshed at most once a
                            second, instead of a file */
     int stale_after_s;  /* the collector's staleness clock (0: 300 s) */
+    bool nonce;         /* the verifier is sent a nonce and must return it */
 } knobs_t;
 
 /* A fleet of the given nodes, each with a virtual BMC; verifier_port 0 uses the
@@ -137,8 +138,9 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
     {
         char vurl[96], coll[2048];
         json_t *c;
-        snprintf(vurl, sizeof vurl, "http://127.0.0.1:%u/attestation/{node}",
-                 verifier_port ? verifier_port : tb_verifier_port(b->tb));
+        snprintf(vurl, sizeof vurl, "http://127.0.0.1:%u/attestation/{node}%s",
+                 verifier_port ? verifier_port : tb_verifier_port(b->tb),
+                 knobs && knobs->nonce ? "?nonce={nonce}" : "");
         if (knobs && knobs->jwks_url)
             snprintf(jwks_src, sizeof jwks_src,
                      "\"jwks_url\": \"http://127.0.0.1:%u/.well-known/jwks.json\","
@@ -150,13 +152,14 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
         snprintf(
             coll, sizeof coll,
             "{\"credentials\": {\"bmc\": {\"file\": \"%s/cred.json\"}},"
-            " \"verifiers\": {\"v1\": {\"url\": \"%s\", %s,"
+            " \"verifiers\": {\"v1\": {\"url\": \"%s\", %s%s,"
             " \"algs\": [\"ES256\"], \"require\": [\"cpu\", \"gpu\"],"
             " \"allow_http\": true}},"
             " \"bmc\": {\"auth\": \"%s\", \"timeout_ms\": 400, \"connect_timeout_ms\": "
             "400,"
             " \"retries\": 1, \"backoff_ms\": 5, \"stale_after_s\": %d}%s}",
-            b->dir, vurl, jwks_src, auth ? "session" : "none",
+            b->dir, vurl, jwks_src, knobs && knobs->nonce ? ", \"nonce\": true" : "",
+            auth ? "session" : "none",
             knobs && knobs->stale_after_s ? knobs->stale_after_s : 300,
             extra ? extra : "");
         c = json_loads(coll, 0, NULL);
@@ -381,6 +384,31 @@ TP_TEST(collect_faults_attestation)
             tp_test_fail(__FILE__, __LINE__, "node %s stays eligible", b.f->nodes[n].id);
     }
     tp_workloads_free(ws);
+    tp_state_free(s);
+    bed_stop(&b);
+}
+
+/* A relying-party nonce per request: the one sent must come back. */
+TP_TEST(collect_attestation_nonce)
+{
+    static const node_spec_t nodes[] = {
+        {"good", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL},
+        {"badnonce", "eu-de", TB_FAULT_NONE, TB_ATT_BAD_NONCE, NULL, NULL},
+    };
+    knobs_t k = {0};
+    bed_t b;
+    tp_state_t *s;
+    tp_collect_stats_t st;
+    k.nonce = true;
+    if (bed_start(&b, nodes, 2, false, NULL, 0, &k) < 0)
+        return;
+    TP_CHECK(b.cfg->verifiers[0].nonce);
+    s = run_cycle(&b, &st, 1, NULL, 0);
+    TP_ASSERT(s != NULL);
+    TP_CHECK_EQ_INT(st.nodes_attested, 1);
+    TP_CHECK_EQ_INT(st.nodes_rejected, 1);
+    TP_CHECK(s->nodes[0].att.present && s->nodes[0].att.status == TP_ATT_AFFIRMING);
+    TP_CHECK(!s->nodes[1].att.present);
     tp_state_free(s);
     bed_stop(&b);
 }
