@@ -984,6 +984,7 @@ typedef struct {
     char v[MAX_NRAS_GPUS + 16][128];
     size_t n;
     bool bad;
+    bool missing; /* an NRAS GPU token named no UEID: the node is not named */
 } ueids_t;
 
 static void collect_ueids(const json_t *claims, ueids_t *u, int depth)
@@ -1037,14 +1038,14 @@ static int bind_node(const json_t *claims, const ueids_t *extra, const tp_att_op
         const ueids_t *u = extra;
         if (!u) {
             own.n = 0;
-            own.bad = false;
+            own.bad = own.missing = false;
             collect_ueids(claims, &own, 0);
             u = &own;
         }
         if (u->bad)
             return reject(res, TP_ATT_R_NODE,
                           "a ueid claim is not a string (or too many)");
-        if (u->n == 0) {
+        if (u->n == 0 || u->missing) {
             res->unbound = true;
             return 0;
         }
@@ -1197,7 +1198,7 @@ static int nras_verify(const json_t *arr, const tp_att_opts_t *o, tp_att_result_
     ueids_t u;
     int rc = 1;
     u.n = 0;
-    u.bad = false;
+    u.bad = u.missing = false;
     if (json_array_size(arr) != 2 || json_array_size(head) != 2 ||
         strcmp(json_string_value(json_array_get(head, 0))
                    ? json_string_value(json_array_get(head, 0))
@@ -1257,6 +1258,8 @@ static int nras_verify(const json_t *arr, const tp_att_opts_t *o, tp_att_result_
             goto out;
         }
         status = worse(status, nras_gpu_status(gc));
+        if (!json_object_get(gc, "ueid"))
+            u.missing = true;
         collect_ueids(gc, &u, 2);
         if (gt.expires_at < t.expires_at)
             t.expires_at = gt.expires_at;

@@ -57,35 +57,47 @@ static void opts(tp_att_opts_t *o, const json_t *jwks)
 
 /* ---- NRAS --------------------------------------------------------------------- */
 
-/* An NRAS body [["JWT", overall], {"GPU-0": gpu}] over the given GPU claims,
- * with the overall claims of the nvtrust fixture and the digest bound. */
-static char *nras_body(const json_t *key, const json_t *gpu_claims, const char *shared)
+/* An NRAS body [["JWT", overall], {"GPU-0": gpu, …}] over the given GPU
+ * claims, with the overall claims of the nvtrust fixture and the digests bound. */
+static char *nras_body_n(const json_t *key, json_t *const *gpus, int n,
+                         const char *shared)
 {
     static const char *const h384 = "{\"alg\":\"ES384\",\"kid\":\"nv1\"}";
-    char path[1024], tag[72], *gp, *gt, *op, *ot, *body;
-    json_t *oc, *arr;
+    char path[1024], *op, *ot, *body;
+    json_t *oc, *arr, *toks;
     snprintf(path, sizeof path,
              "%s/fixtures/attestation/nvidia-nras-claims/overall_claims_remote.json",
              shared);
     oc = json_load_file(path, 0, NULL);
     if (!oc)
         return NULL;
-    gp = json_dumps(gpu_claims, JSON_COMPACT);
-    gt = tb_sign(key, h384, gp);
-    tp_sha256_tag(gt, strlen(gt), tag);
-    json_object_set_new(json_object_get(oc, "submods"), "GPU-0",
-                        json_pack("[s,[s,s]]", "DIGEST", "SHA-256", tag + 7));
+    toks = json_object();
+    json_object_clear(json_object_get(oc, "submods"));
+    for (int i = 0; i < n; i++) {
+        char label[16], tag[72], *gp = json_dumps(gpus[i], JSON_COMPACT);
+        char *gt = tb_sign(key, h384, gp);
+        snprintf(label, sizeof label, "GPU-%d", i);
+        tp_sha256_tag(gt, strlen(gt), tag);
+        json_object_set_new(json_object_get(oc, "submods"), label,
+                            json_pack("[s,[s,s]]", "DIGEST", "SHA-256", tag + 7));
+        json_object_set_new(toks, label, json_string(gt));
+        free(gp);
+        free(gt);
+    }
     op = json_dumps(oc, JSON_COMPACT);
     ot = tb_sign(key, h384, op);
-    arr = json_pack("[[s,s],{s:s}]", "JWT", ot, "GPU-0", gt);
+    arr = json_pack("[[s,s],o]", "JWT", ot, toks);
     body = json_dumps(arr, 0);
     json_decref(arr);
     json_decref(oc);
-    free(gp);
-    free(gt);
     free(op);
     free(ot);
     return body;
+}
+
+static char *nras_body(const json_t *key, json_t *gpu_claims, const char *shared)
+{
+    return nras_body_n(key, &gpu_claims, 1, shared);
 }
 
 static json_t *nras_gpu_fixture(const char *shared)
@@ -184,6 +196,25 @@ TP_TEST(attest_nras_bound_by_ueid)
     o.nonce = "00112233445566778899aabbccddeeff";
     TP_CHECK_EQ_INT(verify_s(body, &o, &res), 1);
     TP_CHECK_EQ_INT(res.reason, TP_ATT_R_NONCE);
+    /* Two GPUs, one naming no UEID: the node is not named by all of them. */
+    {
+        json_t *two[2] = {gc, json_deep_copy(gc)};
+        o.nonce = NULL;
+        json_object_del(two[1], "ueid");
+        free(body);
+        body = nras_body_n(key, two, 2, shared);
+        TP_CHECK_EQ_INT(verify_s(body, &o, &res), 0);
+        TP_CHECK(res.unbound);
+        TP_CHECK_EQ_INT(res.att.status, TP_ATT_NONE);
+        tp_att_result_fini(&res);
+        /* Both named, one by another node's GPU: rejected. */
+        json_object_set_new(two[1], "ueid", json_string(other[0]));
+        free(body);
+        body = nras_body_n(key, two, 2, shared);
+        TP_CHECK_EQ_INT(verify_s(body, &o, &res), 1);
+        TP_CHECK_EQ_INT(res.reason, TP_ATT_R_NODE);
+        json_decref(two[1]);
+    }
     /* No UEID at all: cannot be bound, status none, nothing attested. */
     free(body);
     json_object_del(gc, "ueid");
