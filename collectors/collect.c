@@ -61,12 +61,14 @@ typedef struct {
 typedef struct {
     tp_collector_t *c;
     int node;
+    char nonce[33]; /* attestation requests: the nonce sent, "" when none */
 } node_rq_t;
 
 typedef struct {
     char *body;
     size_t len;
     int node;
+    char nonce[33];
 } stash_t;
 
 typedef struct {
@@ -583,7 +585,7 @@ static void start_walks(tp_collector_t *c)
 static void issue_att(tp_collector_t *c, int n);
 
 static void verify_body(tp_collector_t *c, int n, const char *body, size_t len,
-                        bool may_refresh);
+                        const char *nonce, bool may_refresh);
 
 static void fetch_jwks(tp_collector_t *c, vstate_t *vs);
 
@@ -593,7 +595,8 @@ static void att_fail(tp_collector_t *c, int n)
     unit_done(c);
 }
 
-static int stash_push(vstate_t *vs, int n, const char *body, size_t len)
+static int stash_push(vstate_t *vs, int n, const char *body, size_t len,
+                      const char *nonce)
 {
     if (vs->nstash == vs->cap_stash) {
         int cap = vs->cap_stash ? 2 * vs->cap_stash : 8;
@@ -610,21 +613,36 @@ static int stash_push(vstate_t *vs, int n, const char *body, size_t len)
     vs->stash[vs->nstash].body[len] = '\0';
     vs->stash[vs->nstash].len = len;
     vs->stash[vs->nstash].node = n;
+    snprintf(vs->stash[vs->nstash].nonce, sizeof vs->stash[vs->nstash].nonce, "%s",
+             nonce ? nonce : "");
     vs->nstash++;
     return 0;
 }
 
 static void verify_body(tp_collector_t *c, int n, const char *body, size_t len,
-                        bool may_refresh)
+                        const char *nonce, bool may_refresh)
 {
     const tp_node_t *nd = &c->f->nodes[n];
     vstate_t *vs = &c->vs[c->cfg->node_verifier[n]];
     const tp_verifier_cfg_t *v = vs->cfg;
     facts_t *nf = &c->facts[n];
+    const json_t *ids = json_object_get(v->identities, nd->id);
+    const char *idv[64];
     tp_att_opts_t o;
     tp_att_result_t res;
     int rc;
     tp_att_opts_init(&o);
+    /* The result must name this node (docs/collectors.md, binding). */
+    o.format = v->format;
+    o.bind = v->bind;
+    o.node_claim = v->node_claim;
+    o.node_id = nd->id;
+    for (size_t i = 0; i < json_array_size(ids) && i < 64; i++)
+        idv[o.n_node_ids++] = json_string_value(json_array_get(ids, i));
+    o.node_ids = o.n_node_ids ? idv : NULL;
+    o.nonce = v->nonce ? nonce : NULL;
+    o.verifier_developer = v->verifier_developer;
+    o.verifier_build = v->verifier_build;
     o.algs = v->algs;
     o.jwks = vs->jwks;
     o.roots = v->roots;
@@ -642,7 +660,7 @@ static void verify_body(tp_collector_t *c, int n, const char *body, size_t len,
          * jwks_refresh_s, then decide once with what came back. Within the
          * interval an unknown kid is rejected without a request, so a stream of
          * them costs one fetch per interval at most. */
-        if (stash_push(vs, n, body, len) == 0) {
+        if (stash_push(vs, n, body, len, nonce) == 0) {
             if (!vs->fetching) {
                 cllog(c, TP_LOG_INFO, "verifier %s: unknown kid \"%s\"; refetching %s",
                       v->name, res.kid, v->jwks_url);
@@ -665,6 +683,11 @@ static void verify_body(tp_collector_t *c, int n, const char *body, size_t len,
                   v->name);
         }
         c->stats.nodes_attested++;
+        if (res.unbound)
+            cllog(c, TP_LOG_WARN,
+                  "node %s: the result from %s does not name its node; taken as status "
+                  "none",
+                  nd->id, v->name);
         if (res.test_key)
             cllog(c, TP_LOG_WARN, "node %s: result signed with a published TEST key",
                   nd->id);
@@ -684,6 +707,8 @@ static int on_att(void *arg, const tp_http_resp_t *r)
     node_rq_t *q = arg;
     tp_collector_t *c = q->c;
     int n = q->node;
+    char nonce[33];
+    memcpy(nonce, q->nonce, sizeof nonce);
     free(q);
     if (r->cancelled || c->closing)
         return TP_HTTP_DONE;
@@ -696,16 +721,27 @@ static int on_att(void *arg, const tp_http_resp_t *r)
         att_fail(c, n);
         return TP_HTTP_DONE;
     }
-    verify_body(c, n, r->body, r->len, true);
+    verify_body(c, n, r->body, r->len, nonce, true);
     return TP_HTTP_DONE;
 }
 
 static void issue_att(tp_collector_t *c, int n)
 {
     vstate_t *vs = &c->vs[c->cfg->node_verifier[n]];
-    node_rq_t *q = malloc(sizeof *q);
-    char *url = expand(vs->cfg->url, c->f->nodes[n].id, NULL);
-    if (!q || !url || tp_http_request(vs->host, TP_HTTP_GET, url, NULL, on_att, q) < 0) {
+    node_rq_t *q = calloc(1, sizeof *q);
+    char *url = expand(vs->cfg->url, c->f->nodes[n].id, NULL), *np;
+    /* A fresh relying-party nonce per request ({nonce}: 32 hex characters). */
+    if (q && url && vs->cfg->nonce && tp_att_nonce_new(q->nonce) == 0 &&
+        (np = strstr(url, "{nonce}")) != NULL) {
+        char *u2 = malloc(strlen(url) + 32);
+        if (u2) {
+            sprintf(u2, "%.*s%s%s", (int)(np - url), url, q->nonce, np + 7);
+            free(url);
+            url = u2;
+        }
+    }
+    if (!q || !url || (vs->cfg->nonce && strstr(url, "{nonce}")) ||
+        tp_http_request(vs->host, TP_HTTP_GET, url, NULL, on_att, q) < 0) {
         free(q);
         free(url);
         att_fail(c, n);
@@ -745,7 +781,7 @@ static int on_jwks(void *arg, const tp_http_resp_t *r)
     }
     while (vs->nstash > 0) {
         stash_t st = vs->stash[--vs->nstash];
-        verify_body(c, st.node, st.body, st.len, false);
+        verify_body(c, st.node, st.body, st.len, st.nonce, false);
         free(st.body);
     }
     return TP_HTTP_DONE;
@@ -1017,12 +1053,24 @@ static void warn_insecure(tp_collector_t *c)
                   "http://): anyone on the path can read and reuse them",
                   b->origin, c->f->nodes[b->nodes[0]].id);
     }
-    for (int i = 0; c->only_bmc < 0 && i < c->cfg->nverifiers; i++)
-        if (c->cfg->verifiers[i].insecure)
+    for (int i = 0; c->only_bmc < 0 && i < c->cfg->nverifiers; i++) {
+        const tp_verifier_cfg_t *v = &c->cfg->verifiers[i];
+        if (v->insecure)
             cllog(c, TP_LOG_WARN,
                   "TLS VERIFICATION IS OFF for verifier %s (insecure): anyone on the "
                   "path can forge its results",
-                  c->cfg->verifiers[i].name);
+                  v->name);
+        if (v->allow_http)
+            cllog(c, TP_LOG_WARN,
+                  "PLAIN HTTP ALLOWED for verifier %s (allow_http): its results and keys "
+                  "can be replaced by anyone on the path",
+                  v->name);
+        if (v->bind == TP_ATT_BIND_NONE)
+            cllog(c, TP_LOG_WARN,
+                  "RESULTS NOT BOUND TO NODES for verifier %s (bind \"none\"): a result "
+                  "issued for one node is accepted for another",
+                  v->name);
+    }
 }
 
 void tp_collector_set_log(tp_collector_t *c, tp_log_fn fn, void *arg)

@@ -139,7 +139,9 @@ int tp_jws_alg_parse(const char *s); /* tp_jws_alg_t or -1 */
     X(ISSUER, "issuer_mismatch")                                                         \
     X(DIGEST, "digest_mismatch")                                                         \
     X(NONCE, "nonce_mismatch")                                                           \
-    X(TEST_TEE, "test_tee")
+    X(TEST_TEE, "test_tee")                                                              \
+    X(NODE, "node_mismatch")                                                             \
+    X(PROFILE, "profile_rejected")
 
 typedef enum {
 #define TP_ATT_R_ENUM(n, s) TP_ATT_R_##n,
@@ -153,6 +155,27 @@ const char *tp_att_reason_name(tp_att_reason_t r);
 #define TP_ATT_REQ_CPU 1u
 #define TP_ATT_REQ_GPU 2u
 
+/* Result formats (what the verifier returns). AUTO: an NRAS array or an EAR. */
+typedef enum {
+    TP_ATT_FMT_AUTO = 0,
+    TP_ATT_FMT_EAR,     /* IETF RATS EAR (Veraison, Trustee) */
+    TP_ATT_FMT_NRAS,    /* NVIDIA NRAS [["JWT", overall], {"GPU-0": …}] */
+    TP_ATT_FMT_ITA,     /* Intel Trust Authority token (TDX) */
+    TP_ATT_FMT_MAA,     /* Microsoft Azure Attestation token (confidential VM) */
+    TP_ATT_FMT_KEYLIME, /* Keylime verifier GET /agents/{id} (unsigned JSON) */
+    TP_ATT_FMT_COUNT
+} tp_att_format_t;
+const char *tp_att_format_name(tp_att_format_t f);
+int tp_att_format_parse(const char *s); /* tp_att_format_t or -1 */
+
+/* How a result names the node it was issued for. */
+typedef enum {
+    TP_ATT_BIND_CLAIM = 0, /* a claim (node_claim) equals the node id or one of ids */
+    TP_ATT_BIND_UEID,      /* every ueid in the result is one of ids (at least one) */
+    TP_ATT_BIND_URL,       /* unsigned results: bound by the request URL (Keylime) */
+    TP_ATT_BIND_NONE       /* not bound (configured explicitly, logged loudly) */
+} tp_att_bind_t;
+
 typedef struct {
     unsigned algs;        /* allowed algorithms; 0 = none allowed */
     const json_t *jwks;   /* borrowed: {"keys": [JWK, …]} (public keys) */
@@ -164,6 +187,16 @@ typedef struct {
     int64_t max_age_s;    /* lifetime cap and expiry of results without exp (3600) */
     unsigned require;     /* TP_ATT_REQ_* */
     bool deny_test_keys;  /* reject the published test keys (production) */
+    tp_att_format_t format;
+    /* Binding (see tp_att_bind_t). node_id NULL: nothing to bind to, so the
+     * result is status none unless bind is TP_ATT_BIND_NONE. */
+    tp_att_bind_t bind;
+    const char *node_claim;      /* claim name, or a JSON pointer "/a/b"; NULL: "sub" */
+    const char *node_id;         /* the node the result was fetched for */
+    const char *const *node_ids; /* identities of that node (UEIDs, names), or NULL */
+    size_t n_node_ids;
+    const char *nonce; /* sent to the verifier; must come back, or NULL */
+    const char *verifier_developer, *verifier_build; /* pinned EAR verifier id */
 } tp_att_opts_t;
 
 void tp_att_opts_init(tp_att_opts_t *o); /* algs all, skew 60, max age 3600, now time() */
@@ -176,7 +209,11 @@ typedef struct {
     char kid[128];  /* the key used, when known */
     bool test_key;  /* signed by a published test key */
     int components; /* submodules (EAR) or GPU tokens (NRAS) appraised */
+    bool unbound;   /* no node identity in the result: status forced to none */
 } tp_att_result_t;
+
+/* A fresh relying-party nonce: 32 hex characters from the OpenSSL RNG. */
+int tp_att_nonce_new(char out[33]);
 
 /* Verifies a body from a verifier: a compact JWS, a JSON object carrying one
  * ("token", "jwt", "ear", "eat", "attestation_result"), or NVIDIA NRAS's
@@ -251,6 +288,13 @@ typedef struct {
     int64_t jwks_refresh_s; /* at most one refetch per this many seconds (60) */
     int concurrency;
     bool allow_test_keys;
+    bool allow_http; /* http:// url / jwks_url allowed (logged loudly) */
+    tp_att_format_t format;
+    tp_att_bind_t bind;
+    char *node_claim; /* TP_ATT_BIND_CLAIM: claim name or JSON pointer ("sub") */
+    char *verifier_developer, *verifier_build; /* pinned EAR verifier id, or NULL */
+    bool nonce;         /* url carries {nonce}: a fresh nonce per request */
+    json_t *identities; /* {node: [id, …]} (owned), or NULL */
 } tp_verifier_cfg_t;
 
 typedef struct {

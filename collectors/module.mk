@@ -46,6 +46,7 @@ fuzz: fuzz-build
 	    i=0; for f in $$(find $(TP_SHARED)/fixtures/redfish -name index.json); do \
 	        i=$$((i+1)); cp $$f $(FUZZ_DIR)/fuzz_redfish.corpus/seed$$i.json; done; \
 	    cp $(TP_SHARED)/fixtures/attestation/veraison-ear/tokens/*.jwt $(FUZZ_DIR)/fuzz_token.corpus/; \
+	    tests/fuzz/token_seeds.sh $(TP_SHARED) $(FUZZ_DIR)/fuzz_token.corpus; \
 	    cp $(TP_SHARED)/fixtures/dcgm-exporter/*.txt $(FUZZ_DIR)/fuzz_prom.corpus/; \
 	fi
 	@for t in fuzz_redfish fuzz_token fuzz_prom; do \

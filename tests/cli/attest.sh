@@ -17,7 +17,7 @@ import json,sys
 m=json.load(open('$D/MANIFEST.json'))
 print(next(x['expect'] for x in m['tokens'] if x['file']=='tokens/$name'))")
     case $expect in accept*) want=0 ;; *) want=1 ;; esac
-    if tp_run "$name" "$want" "$TP_BIN" attest verify --jwks "$D/keys/pkey.json" --now "$NOW" "$t"; then
+    if tp_run "$name" "$want" "$TP_BIN" attest verify --jwks "$D/keys/pkey.json" --bind none --now "$NOW" "$t"; then
         if [ "$want" = 0 ]; then
             case $OUT in *'"status": "affirming"'*'"issued_at": 1666091373'*) tp_ok "$name" ;;
             *) tp_fail "$name" "$OUT" ;; esac
@@ -35,9 +35,15 @@ tp_run "alg allow-list" 1 "$TP_BIN" attest verify --jwks "$D/keys/pkey.json" --n
 tp_run "test keys denied" 1 "$TP_BIN" attest verify --jwks "$D/keys/pkey.json" --now $NOW --deny-test-keys \
     "$D/tokens/pos-tv-ok.es256.jwt" && tp_ok "test keys denied"
 printf '{"token": "%s"}' "$(cat "$D/tokens/pos-tv-ok.es256.jwt")" >"$TP_TMP/wrapped.json"
-tp_run "JSON carrying a token" 0 "$TP_BIN" attest verify --jwks "$D/keys/pkey.json" --now $NOW \
+tp_run "JSON carrying a token" 0 "$TP_BIN" attest verify --jwks "$D/keys/pkey.json" --now $NOW --bind none \
     "$TP_TMP/wrapped.json" && tp_ok "JSON carrying a token"
-tp_run "stdin" 0 sh -c "cat '$D/tokens/pos-tv-ok.es256.jwt' | '$TP_BIN' attest verify --jwks '$D/keys/pkey.json' --now $NOW -" && tp_ok "stdin"
+tp_run "stdin" 0 sh -c "cat '$D/tokens/pos-tv-ok.es256.jwt' | '$TP_BIN' attest verify --jwks '$D/keys/pkey.json' --bind none --now $NOW -" && tp_ok "stdin"
+# A result that names no node is status none, never affirming.
+if tp_run "unbound result is none" 0 "$TP_BIN" attest verify --jwks "$D/keys/pkey.json" --now $NOW \
+    --node n1 "$D/tokens/pos-tv-ok.es256.jwt"; then
+    case $OUT$ERR in *'"status": "none"'*'names no node'*) tp_ok "unbound result is none" ;;
+    *) tp_fail "unbound result is none" "$OUT$ERR" ;; esac
+fi
 echo "not a token" >"$TP_TMP/junk"
 tp_run "unusable input" 2 "$TP_BIN" attest verify --jwks "$D/keys/pkey.json" "$TP_TMP/junk" && tp_ok "unusable input"
 tp_run "missing file" 2 "$TP_BIN" attest verify --jwks "$D/keys/pkey.json" "$TP_TMP/nope" && tp_ok "missing file"

@@ -34,6 +34,9 @@ if tp_run "collect --once to stdout" 0 "$TP_BIN" collect --config "$TP_TMP/tb.js
     printf '%s\n' "$OUT" >"$TP_TMP/state1.json"
     case $OUT in *'"observed_at"'*'"attestation"'*'"country"'*) tp_ok "collect --once to stdout" ;;
     *) tp_fail "collect --once to stdout" "$OUT" ;; esac
+    # The test bed's verifier is plain HTTP (allow_http): said at every start.
+    case $ERR in *"PLAIN HTTP ALLOWED for verifier"*) tp_ok "allow_http is logged loudly" ;;
+    *) tp_fail "allow_http is logged loudly" "$ERR" ;; esac
 fi
 if tp_run "the state loads back" 0 "$TP_BIN" check-config "$TP_TMP/tb.json" --state "$TP_TMP/state1.json"; then
     tp_ok "the state loads back"

@@ -50,4 +50,12 @@ fi
 if tp_run "corpus: missing file" 2 "$TP_BIN" check-config "$TP_TMP/nope.json"; then
     case $ERR in *nope.json*) tp_ok "corpus: missing file" ;; *) tp_fail "corpus: missing file" "$ERR" ;; esac
 fi
+# The collectors section is validated as collect loads it; allowed but insecure
+# settings are warned about.
+if tp_run "corpus: collectors section summarised" 0 "$TP_BIN" check-config "$C/fleet-collectors-valid.json"; then
+    case $OUT in *"2 verifiers"*"bind claim, nonce"*"keylime, bind url"*) ;;
+    *) tp_fail "corpus: collectors section summarised" "$OUT" ;; esac
+    case $ERR in *"verifier kl: plain http allowed"*) tp_ok "corpus: collectors section summarised" ;;
+    *) tp_fail "corpus: collectors section summarised" "$ERR" ;; esac
+fi
 tp_done

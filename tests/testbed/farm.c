@@ -402,7 +402,7 @@ static void url_decode(char *s)
     *o = '\0';
 }
 
-static char *token_for(struct tb *tb, const tb_bmc_t *b, size_t *len)
+static char *token_for(struct tb *tb, const tb_bmc_t *b, const char *nonce, size_t *len)
 {
     int64_t now = (int64_t)time(NULL), iat = now, exp = now + 300;
     const char *status = "affirming", *kid;
@@ -438,6 +438,16 @@ static char *token_for(struct tb *tb, const tb_bmc_t *b, size_t *len)
     snprintf(jti, sizeof jti, "tb-%s-%" PRIu64, b->id, ++tb->stats.tokens);
     claims =
         tb_ear_claims(b->cpu_tee ? b->cpu_tee : "tdx", b->gpu_cc, status, iat, exp, jti);
+    /* The node the result is for (verifiers bind by "sub"). */
+    /* A relying-party nonce (?nonce=) comes back as eat_nonce. */
+    if (claims && nonce)
+        json_object_set_new(
+            claims, "eat_nonce",
+            json_string(b->att == TB_ATT_BAD_NONCE ? "not-the-nonce-sent" : nonce));
+    if (claims && b->att != TB_ATT_UNNAMED)
+        json_object_set_new(
+            claims, "sub",
+            json_string(b->att == TB_ATT_OTHER_NODE ? "another-node" : b->id));
     payload = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
     json_decref(claims);
     snprintf(header, sizeof header, "{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"%s\"}",
@@ -826,7 +836,8 @@ static void serve_verifier(conn_t *c, http_req_t *r)
 {
     struct tb *tb = c->tb;
     size_t len = 0;
-    char *body;
+    char *body, *q;
+    const char *nonce = NULL;
     int bi;
     if (!strcmp(r->target, "/.well-known/jwks.json")) {
         uv_mutex_lock(&tb->key_mu);
@@ -840,6 +851,11 @@ static void serve_verifier(conn_t *c, http_req_t *r)
         respond(c, 404, "application/json", xprintf(&len, "{}"), len, NULL);
         return;
     }
+    if ((q = strchr(r->target, '?')) != NULL) {
+        *q = '\0';
+        if (!strncmp(q + 1, "nonce=", 6))
+            nonce = q + 7;
+    }
     url_decode(r->target + 13);
     bi = find_node(tb, r->target + 13);
     if (bi < 0 || tb->o.bmcs[bi].att == TB_ATT_MISSING) {
@@ -847,7 +863,7 @@ static void serve_verifier(conn_t *c, http_req_t *r)
                 len, NULL);
         return;
     }
-    body = token_for(tb, &tb->o.bmcs[bi], &len);
+    body = token_for(tb, &tb->o.bmcs[bi], nonce, &len);
     if (!body)
         respond(c, 500, "application/json", xprintf(&len, "{}"), len, NULL);
     else

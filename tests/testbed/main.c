@@ -46,7 +46,8 @@ static void usage(FILE *f)
         "  --tls CERT[,KEY]     the BMCs speak HTTPS with this PEM chain and key\n"
         "                       (OUT's bmc URLs are https://127.0.0.1:PORT)\n"
         "  --att NODE=KIND      "
-        "expired|wrongkey|unknownkid|contraindicated|warning|missing\n"
+        "expired|wrongkey|unknownkid|contraindicated|warning|missing|\n"
+        "                       othernode|unnamed|badnonce\n"
         "  --no-verifier        no emulated verifier\n"
         "  --no-expand          generated trees neither advertise nor honour $expand\n"
         "  --collect-timeout-ms MS, --global-concurrency N, --retries N: written into\n"
@@ -71,10 +72,10 @@ static int parse_fault(const char *s)
 
 static int parse_att(const char *s)
 {
-    static const char *const names[] = {"good",       "expired",         "wrongkey",
-                                        "unknownkid", "contraindicated", "warning",
-                                        "missing"};
-    for (int i = 0; i < 7; i++)
+    static const char *const names[] = {
+        "good",    "expired", "wrongkey",  "unknownkid", "contraindicated",
+        "warning", "missing", "othernode", "unnamed",    "badnonce"};
+    for (int i = 0; i < 10; i++)
         if (!strcmp(s, names[i]))
             return i;
     return -1;
@@ -331,9 +332,9 @@ int main(int argc, char **argv)
             snprintf(vurl, sizeof vurl, "http://127.0.0.1:%u/attestation/{node}",
                      tb_verifier_port(tb));
             json_object_set_new(vers, ver,
-                                json_pack("{s:s,s:s,s:[s],s:i}", "url", vurl, "jwks_file",
-                                          base_name(jwks_path), "algs", "ES256",
-                                          "concurrency", 256));
+                                json_pack("{s:s,s:s,s:[s],s:i,s:b}", "url", vurl,
+                                          "jwks_file", base_name(jwks_path), "algs",
+                                          "ES256", "concurrency", 256, "allow_http", 1));
         } else if (ver && !o.verifier) {
             json_object_del(node, "verifier");
         }

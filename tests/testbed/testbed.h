@@ -46,7 +46,10 @@ typedef enum {
     TB_ATT_UNKNOWN_KID,
     TB_ATT_CONTRAINDICATED,
     TB_ATT_WARNING,
-    TB_ATT_MISSING /* 404 */
+    TB_ATT_MISSING,    /* 404 */
+    TB_ATT_OTHER_NODE, /* a good token whose "sub" names another node */
+    TB_ATT_UNNAMED,    /* a good token that names no node */
+    TB_ATT_BAD_NONCE   /* asked for a nonce (?nonce=), returns another */
 } tb_att_t;
 
 typedef struct {
@@ -123,5 +126,14 @@ char *tb_sign(const json_t *jwk, const char *header, const char *payload);
 /* An EAR claims-set (Trustee style) for a node: new reference. */
 json_t *tb_ear_claims(const char *tee, bool gpu, const char *status, int64_t iat,
                       int64_t exp, const char *jti);
+/* A new RSA private JWK of exactly `bits` bits (OpenSSL), kid may be NULL. */
+json_t *tb_rsa_key_new(int bits, const char *kid);
+/* A certificate for subject's public key signed by issuer (issuer == subject:
+ * self-signed), valid [nb, na], as base64 DER (an x5c entry; caller frees).
+ * ca: basicConstraints CA; ku / eku: OpenSSL extension values ("digitalSignature",
+ * "serverAuth") or NULL for none. */
+char *tb_cert_new(const json_t *subject, const json_t *issuer, const char *cn,
+                  const char *issuer_cn, bool ca, const char *ku, const char *eku,
+                  int64_t nb, int64_t na);
 
 #endif

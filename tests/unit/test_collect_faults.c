@@ -57,6 +57,7 @@ typedef struct {
     bool jwks_url;      /* the verifier's JWKS from its URL, refreshed at most once a
                            second, instead of a file */
     int stale_after_s;  /* the collector's staleness clock (0: 300 s) */
+    bool nonce;         /* the verifier is sent a nonce and must return it */
 } knobs_t;
 
 /* A fleet of the given nodes, each with a virtual BMC; verifier_port 0 uses the
@@ -137,8 +138,9 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
     {
         char vurl[96], coll[2048];
         json_t *c;
-        snprintf(vurl, sizeof vurl, "http://127.0.0.1:%u/attestation/{node}",
-                 verifier_port ? verifier_port : tb_verifier_port(b->tb));
+        snprintf(vurl, sizeof vurl, "http://127.0.0.1:%u/attestation/{node}%s",
+                 verifier_port ? verifier_port : tb_verifier_port(b->tb),
+                 knobs && knobs->nonce ? "?nonce={nonce}" : "");
         if (knobs && knobs->jwks_url)
             snprintf(jwks_src, sizeof jwks_src,
                      "\"jwks_url\": \"http://127.0.0.1:%u/.well-known/jwks.json\","
@@ -150,12 +152,14 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
         snprintf(
             coll, sizeof coll,
             "{\"credentials\": {\"bmc\": {\"file\": \"%s/cred.json\"}},"
-            " \"verifiers\": {\"v1\": {\"url\": \"%s\", %s,"
-            " \"algs\": [\"ES256\"], \"require\": [\"cpu\", \"gpu\"]}},"
+            " \"verifiers\": {\"v1\": {\"url\": \"%s\", %s%s,"
+            " \"algs\": [\"ES256\"], \"require\": [\"cpu\", \"gpu\"],"
+            " \"allow_http\": true}},"
             " \"bmc\": {\"auth\": \"%s\", \"timeout_ms\": 400, \"connect_timeout_ms\": "
             "400,"
             " \"retries\": 1, \"backoff_ms\": 5, \"stale_after_s\": %d}%s}",
-            b->dir, vurl, jwks_src, auth ? "session" : "none",
+            b->dir, vurl, jwks_src, knobs && knobs->nonce ? ", \"nonce\": true" : "",
+            auth ? "session" : "none",
             knobs && knobs->stale_after_s ? knobs->stale_after_s : 300,
             extra ? extra : "");
         c = json_loads(coll, 0, NULL);
@@ -347,18 +351,24 @@ TP_TEST(collect_faults_attestation)
         {"contra", "eu-de", TB_FAULT_NONE, TB_ATT_CONTRAINDICATED, NULL, NULL},
         {"warn", "eu-de", TB_FAULT_NONE, TB_ATT_WARNING, NULL, NULL},
         {"missing", "eu-de", TB_FAULT_NONE, TB_ATT_MISSING, NULL, NULL},
+        {"othernode", "eu-de", TB_FAULT_NONE, TB_ATT_OTHER_NODE, NULL, NULL},
+        {"unnamed", "eu-de", TB_FAULT_NONE, TB_ATT_UNNAMED, NULL, NULL},
     };
     bed_t b;
     tp_state_t *s;
     tp_workloads_t *ws;
     tp_collect_stats_t st;
     int64_t now = (int64_t)time(NULL);
-    if (bed_start(&b, nodes, 7, false, NULL, 0, NULL) < 0)
+    if (bed_start(&b, nodes, 9, false, NULL, 0, NULL) < 0)
         return;
     s = run_cycle(&b, &st, 1, NULL, 0);
     TP_ASSERT(s != NULL);
-    TP_CHECK_EQ_INT(st.nodes_attested, 3);
-    TP_CHECK_EQ_INT(st.nodes_rejected, 3);
+    TP_CHECK_EQ_INT(st.nodes_attested, 4);
+    TP_CHECK_EQ_INT(st.nodes_rejected, 4);
+    /* Issued for another node: rejected; naming no node: none, no TEE. */
+    TP_CHECK(!s->nodes[7].att.present);
+    TP_CHECK(s->nodes[8].att.present && s->nodes[8].att.status == TP_ATT_NONE &&
+             s->nodes[8].att.cpu_tee == TP_TEE_UNKNOWN);
     TP_CHECK(s->nodes[0].att.present && s->nodes[0].att.status == TP_ATT_AFFIRMING);
     for (int n = 1; n <= 3; n++)
         TP_CHECK(!s->nodes[n].att.present);
@@ -368,12 +378,37 @@ TP_TEST(collect_faults_attestation)
     ws = strict_workload(b.f);
     TP_ASSERT(ws != NULL);
     TP_CHECK_EQ_INT(tp_policy_static(b.f, s, 0, &ws->w[0], now), 0);
-    for (int n = 1; n <= 6; n++) {
+    for (int n = 1; n <= 8; n++) {
         tp_predset_t p = tp_policy_static(b.f, s, n, &ws->w[0], now);
         if (!(p & TP_PREDS_ATTESTATION))
             tp_test_fail(__FILE__, __LINE__, "node %s stays eligible", b.f->nodes[n].id);
     }
     tp_workloads_free(ws);
+    tp_state_free(s);
+    bed_stop(&b);
+}
+
+/* A relying-party nonce per request: the one sent must come back. */
+TP_TEST(collect_attestation_nonce)
+{
+    static const node_spec_t nodes[] = {
+        {"good", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL},
+        {"badnonce", "eu-de", TB_FAULT_NONE, TB_ATT_BAD_NONCE, NULL, NULL},
+    };
+    knobs_t k = {0};
+    bed_t b;
+    tp_state_t *s;
+    tp_collect_stats_t st;
+    k.nonce = true;
+    if (bed_start(&b, nodes, 2, false, NULL, 0, &k) < 0)
+        return;
+    TP_CHECK(b.cfg->verifiers[0].nonce);
+    s = run_cycle(&b, &st, 1, NULL, 0);
+    TP_ASSERT(s != NULL);
+    TP_CHECK_EQ_INT(st.nodes_attested, 1);
+    TP_CHECK_EQ_INT(st.nodes_rejected, 1);
+    TP_CHECK(s->nodes[0].att.present && s->nodes[0].att.status == TP_ATT_AFFIRMING);
+    TP_CHECK(!s->nodes[1].att.present);
     tp_state_free(s);
     bed_stop(&b);
 }

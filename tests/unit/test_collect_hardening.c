@@ -130,7 +130,7 @@ TP_TEST(collect_config_refuses_userinfo_and_origin_conflicts)
          "$.nodes[1].bmc.url: a user name or password"},
         {"{\"url\":\"https://10.0.0.1\",\"credentials\":\"c1\"}",
          "{\"url\":\"https://10.0.0.2\",\"credentials\":\"c1\"}", verifier,
-         "$.collectors.verifiers.v: a user name or password"},
+         "$.collectors.verifiers.v.url: user:password@ in a URL is not allowed"},
         {"{\"url\":\"https://10.0.0.1\",\"credentials\":\"c1\"}",
          "{\"url\":\"https://10.0.0.2\",\"credentials\":\"c1\"}",
          ",\"telemetry\":{\"url\":\"http://u:p@{bmc_host}:9400/metrics\"}",
