@@ -10,6 +10,16 @@
  * result carries its own expiry; a verifier that cannot be reached leaves the
  * last accepted result in place (it expires on its own), a result that fails
  * verification removes it.
+ *
+ * Steady state: a BMC's first walk discovers its tree; a clean walk (every
+ * request answered) is kept as the BMC's map, and later cycles poll only the
+ * documents its changing facts (power limit, draw, GPU health) were decided
+ * by (tp_rf_poll_new). A poll that fails or finds the tree changed
+ * (tp_rf_poll_ok) is thrown away and the BMC is walked again in the same
+ * cycle, so its facts are exactly what a walk gives; the whole tree is walked
+ * again anyway every bmc.rediscover_s. Each BMC's walk (and poll) in a cycle
+ * has a budget, bmc.walk_timeout_ms: past it the walk is abandoned (late
+ * responses are dropped), its facts age, and the cycle goes on.
  */
 #include "collectors/collectors.h"
 #include "collectors/http.h"
@@ -49,13 +59,19 @@ typedef struct bmc {
     char first_error[192]; /* of this walk, for the log: "GET /path: reason" */
     waiting_t waiting[MAX_WAITING];
     int nwaiting;
+    tp_rf_walk_t *map;    /* the last clean discovery: what polls fetch */
+    uint64_t map_ms;      /* loop time of that discovery */
+    uint64_t deadline_ms; /* loop time when this cycle's walk budget ends */
+    unsigned walk_gen;    /* bumped when a walk is abandoned: late answers dropped */
+    bool polling;         /* b->walk polls b->map */
 } bmc_t;
 
 typedef struct {
     bmc_t *b;
     int id;
     const char *path;
-    unsigned gen; /* b->token_gen when queued */
+    unsigned gen;      /* b->token_gen when queued */
+    unsigned walk_gen; /* b->walk_gen when queued */
 } get_t;
 
 typedef struct {
@@ -108,6 +124,7 @@ struct tp_collector {
     tp_state_t *state;
     tp_collect_stats_t stats;
     uv_timer_t defer;
+    uv_timer_t sweep; /* cuts off walks past bmc.walk_timeout_ms */
     int units;
     /* BMC walks run at most max_walks at a time, so that each walk keeps its
      * connections alive from request to request instead of all 10,000 BMCs
@@ -295,6 +312,7 @@ static void on_defer(uv_timer_t *t)
     c->stats.latency_sum_s = hs->latency_sum_s;
     c->stats.max_inflight = hs->max_inflight;
     c->running = false;
+    uv_timer_stop(&c->sweep);
     if (c->done)
         c->done(c, c->done_arg);
 }
@@ -320,18 +338,63 @@ static void issue_get(bmc_t *b, int id, const char *path)
         tp_rf_walk_feed_doc(b->walk, id, 0, NULL);
         return;
     }
-    *q = (get_t){b, id, path, b->token_gen};
+    *q = (get_t){b, id, path, b->token_gen, b->walk_gen};
 }
 
 static void start_walks(tp_collector_t *c);
+
+/* A walk for b: a poll of its map while the map is younger than
+ * rediscover_s, else a discovery. False on ENOMEM. */
+static bool new_walk(bmc_t *b)
+{
+    tp_collector_t *c = b->c;
+    b->polling = false;
+    if (b->map && c->cfg->rediscover_s > 0 &&
+        uv_now(c->loop) - b->map_ms < (uint64_t)c->cfg->rediscover_s * 1000)
+        b->walk = tp_rf_poll_new(b->map);
+    if (b->walk)
+        b->polling = true;
+    else
+        b->walk = tp_rf_walk_new();
+    return b->walk != NULL;
+}
+
+/* The end of b's part of the cycle (after its facts are taken, or not). */
+static void bmc_done(bmc_t *b)
+{
+    tp_collector_t *c = b->c;
+    b->finished = true;
+    c->active_walks--;
+    c->stats.bmcs++;
+    start_walks(c);
+    unit_done(c);
+}
 
 static void finish_bmc(bmc_t *b)
 {
     tp_collector_t *c = b->c;
     int64_t now = now_s();
+    if (b->polling && !tp_rf_poll_ok(b->walk)) {
+        /* A poll request failed or the tree changed: its answers are not used;
+         * the BMC is walked again now, within the same budget. */
+        cllog(c, TP_LOG_INFO, "BMC %s: poll: %s; walking its tree again", b->origin,
+              b->first_error[0] ? b->first_error : "its sources changed");
+        c->stats.rediscoveries++;
+        tp_rf_walk_free(b->walk);
+        b->walk = NULL;
+        tp_rf_walk_free(b->map);
+        b->map = NULL;
+        b->polling = false;
+        b->first_error[0] = '\0';
+        if (!(b->walk = tp_rf_walk_new())) {
+            cllog(c, TP_LOG_ERROR, "out of memory");
+            bmc_done(b);
+            return;
+        }
+        pump(b);
+        return;
+    }
     b->finished = true;
-    c->active_walks--;
-    c->stats.bmcs++;
     if (tp_rf_walk_root_ok(b->walk))
         c->stats.bmcs_ok++;
     else
@@ -376,10 +439,57 @@ static void finish_bmc(bmc_t *b)
     if (tp_rf_walk_failures(b->walk))
         cllog(c, TP_LOG_DEBUG, "BMC %s: %d of %d requests failed", b->origin,
               tp_rf_walk_failures(b->walk), tp_rf_walk_requests(b->walk));
+    if (b->polling) {
+        c->stats.bmcs_polled++;
+        tp_rf_walk_free(b->walk);
+    } else {
+        /* A clean discovery becomes the map; any other drops the old one. */
+        tp_rf_walk_free(b->map);
+        b->map = NULL;
+        if (c->cfg->rediscover_s > 0 && tp_rf_walk_root_ok(b->walk) &&
+            tp_rf_walk_failures(b->walk) == 0) {
+            b->map = b->walk;
+            b->map_ms = uv_now(c->loop);
+        } else {
+            tp_rf_walk_free(b->walk);
+        }
+    }
+    b->walk = NULL;
+    bmc_done(b);
+}
+
+/* b's walk ran past bmc.walk_timeout_ms: abandoned, its facts age. */
+static void abort_walk(bmc_t *b)
+{
+    tp_collector_t *c = b->c;
+    cllog(c, TP_LOG_WARN,
+          "BMC %s: %s longer than bmc.walk_timeout_ms (%d ms); stopped, its facts "
+          "age%s%s",
+          b->origin, b->polling ? "polling took" : "the walk took",
+          c->cfg->walk_timeout_ms, b->first_error[0] ? "; first failure: " : "",
+          b->first_error);
+    b->walk_gen++;
     tp_rf_walk_free(b->walk);
     b->walk = NULL;
-    start_walks(c);
-    unit_done(c);
+    b->nwaiting = 0;
+    if (!b->polling) { /* a discovery cut short: discover again next time */
+        tp_rf_walk_free(b->map);
+        b->map = NULL;
+    }
+    b->polling = false;
+    c->stats.walks_timed_out++;
+    bmc_done(b);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    tp_collector_t *c = t->data;
+    uint64_t now = uv_now(c->loop);
+    for (int i = 0; i < c->nbmcs && !c->closing; i++) {
+        bmc_t *b = &c->bmcs[i];
+        if (b->walk && !b->finished && now >= b->deadline_ms)
+            abort_walk(b);
+    }
 }
 
 static int on_login(void *arg, const tp_http_resp_t *r)
@@ -462,6 +572,8 @@ static void pump_once(bmc_t *b)
 
 static void pump(bmc_t *b)
 {
+    if (!b->walk || b->finished) /* abandoned (walk_timeout_ms), or over */
+        return;
     if (b->pumping) {
         b->repump = true;
         return;
@@ -482,8 +594,8 @@ static int on_get(void *arg, const tp_http_resp_t *r)
     bmc_t *b = q->b;
     tp_collector_t *c = b->c;
     json_t *doc = NULL;
-    if (r->cancelled || c->closing) {
-        free(q);
+    if (r->cancelled || c->closing || q->walk_gen != b->walk_gen || !b->walk) {
+        free(q); /* the walk it was for was abandoned */
         return TP_HTTP_DONE;
     }
     if (r->status == 401 && c->cfg->auth == TP_BMC_AUTH_SESSION && b->cred &&
@@ -544,18 +656,16 @@ static int on_get(void *arg, const tp_http_resp_t *r)
 
 static void start_bmc(bmc_t *b)
 {
-    b->walk = tp_rf_walk_new();
     b->finished = b->relogged = false;
     b->nwaiting = 0;
     b->first_error[0] = '\0';
     if (b->login == LOGIN_FAILED || b->login == LOGIN_RUNNING)
         b->login = b->token ? LOGIN_OK : LOGIN_NONE;
     b->c->active_walks++;
-    if (!b->walk) {
+    b->deadline_ms = uv_now(b->c->loop) + (uint64_t)b->c->cfg->walk_timeout_ms;
+    if (!new_walk(b)) {
         cllog(b->c, TP_LOG_ERROR, "out of memory");
-        b->finished = true;
-        b->c->active_walks--;
-        unit_done(b->c);
+        bmc_done(b);
         return;
     }
     pump(b);
@@ -846,7 +956,8 @@ static void free_all(tp_collector_t *c)
         free(b->origin);
         free(b->hostport);
         free(b->nodes);
-        tp_rf_walk_free(b->walk);
+        tp_rf_walk_free(b->walk); /* a poll borrows from the map: freed first */
+        tp_rf_walk_free(b->map);
         free(b->token);
         free(b->session_uri);
     }
@@ -975,6 +1086,8 @@ tp_collector_t *tp_collector_new(uv_loop_t *loop, const tp_fleet_t *f,
         c->max_walks = 1;
     uv_timer_init(loop, &c->defer);
     c->defer.data = c;
+    uv_timer_init(loop, &c->sweep);
+    c->sweep.data = c;
     return c;
 nomem:
     tp_error_set(err, TP_ENOMEM, "out of memory");
@@ -1027,6 +1140,12 @@ int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg)
     if (++c->cycle_no == 1)
         warn_insecure(c);
     c->active_walks = 0;
+    {
+        /* Checks the walks' budgets ten times per budget (10 ms .. 0.5 s). */
+        uint64_t every = (uint64_t)c->cfg->walk_timeout_ms / 10;
+        every = every < 10 ? 10 : every > 500 ? 500 : every;
+        uv_timer_start(&c->sweep, on_sweep, every, every);
+    }
     if (c->only_bmc >= 0) { /* one BMC's walk, nothing else */
         c->units = 2;
         c->next_walk = c->nbmcs;
@@ -1092,10 +1211,16 @@ static void defer_closed(uv_handle_t *h)
         done(arg);
 }
 
+static void sweep_closed(uv_handle_t *h)
+{
+    tp_collector_t *c = h->data;
+    uv_close((uv_handle_t *)&c->defer, defer_closed);
+}
+
 static void http_closed(void *arg)
 {
     tp_collector_t *c = arg;
-    uv_close((uv_handle_t *)&c->defer, defer_closed);
+    uv_close((uv_handle_t *)&c->sweep, sweep_closed);
 }
 
 static void logout_done(tp_collector_t *c)
@@ -1120,6 +1245,7 @@ void tp_collector_close(tp_collector_t *c, void (*done)(void *arg), void *arg)
     c->close_done = done;
     c->close_arg = arg;
     uv_timer_stop(&c->defer);
+    uv_timer_stop(&c->sweep);
     c->logouts = 1;
     for (int i = 0; i < c->nbmcs; i++) {
         bmc_t *b = &c->bmcs[i];
