@@ -64,6 +64,8 @@ typedef struct bmc {
     uint64_t deadline_ms; /* loop time when this cycle's walk budget ends */
     unsigned walk_gen;    /* bumped when a walk is abandoned: late answers dropped */
     bool polling;         /* b->walk polls b->map */
+    int slots;            /* of the cycle's walk slots, what this walk holds */
+    int inflight;         /* GETs of this walk in flight */
 } bmc_t;
 
 typedef struct {
@@ -126,10 +128,14 @@ struct tp_collector {
     uv_timer_t defer;
     uv_timer_t sweep; /* cuts off walks past bmc.walk_timeout_ms */
     int units;
-    /* BMC walks run at most max_walks at a time, so that each walk keeps its
-     * connections alive from request to request instead of all 10,000 BMCs
+    /* BMC walks run at most max_walks at a time (polls, which hold one
+     * connection each, bmc.concurrency times as many), so that each walk keeps
+     * its connections alive from request to request instead of all 10,000 BMCs
      * advancing together and evicting each other's connections. */
     int next_walk, active_walks, max_walks;
+    /* A walk holds bmc.concurrency slots of max_walks * bmc.concurrency, a poll
+     * one (its requests go one after the other, on one connection). */
+    int used_slots;
     int only_bmc; /* tp_collector_restrict: walk this BMC only; -1 all */
     uint64_t cycle_no;
     bool running, closing;
@@ -339,18 +345,26 @@ static void issue_get(bmc_t *b, int id, const char *path)
         return;
     }
     *q = (get_t){b, id, path, b->token_gen, b->walk_gen};
+    b->inflight++;
 }
 
 static void start_walks(tp_collector_t *c);
 
-/* A walk for b: a poll of its map while the map is younger than
- * rediscover_s, else a discovery. False on ENOMEM. */
+/* Whether b's next walk polls its map: there is one, younger than
+ * rediscover_s. */
+static bool will_poll(const bmc_t *b)
+{
+    const tp_collector_t *c = b->c;
+    return b->map && c->cfg->rediscover_s > 0 &&
+           uv_now(c->loop) - b->map_ms < (uint64_t)c->cfg->rediscover_s * 1000;
+}
+
+/* A walk for b: a poll of its map (will_poll), else a discovery. False on
+ * ENOMEM. */
 static bool new_walk(bmc_t *b)
 {
-    tp_collector_t *c = b->c;
     b->polling = false;
-    if (b->map && c->cfg->rediscover_s > 0 &&
-        uv_now(c->loop) - b->map_ms < (uint64_t)c->cfg->rediscover_s * 1000)
+    if (will_poll(b))
         b->walk = tp_rf_poll_new(b->map);
     if (b->walk)
         b->polling = true;
@@ -365,6 +379,7 @@ static void bmc_done(bmc_t *b)
     tp_collector_t *c = b->c;
     b->finished = true;
     c->active_walks--;
+    c->used_slots -= b->slots;
     c->stats.bmcs++;
     start_walks(c);
     unit_done(c);
@@ -385,6 +400,8 @@ static void finish_bmc(bmc_t *b)
         tp_rf_walk_free(b->map);
         b->map = NULL;
         b->polling = false;
+        c->used_slots += c->cfg->bmc_concurrency - b->slots;
+        b->slots = c->cfg->bmc_concurrency;
         b->first_error[0] = '\0';
         if (!(b->walk = tp_rf_walk_new())) {
             cllog(c, TP_LOG_ERROR, "out of memory");
@@ -563,6 +580,9 @@ static void pump_once(bmc_t *b)
             if (b->login == LOGIN_RUNNING)
                 return;
         }
+        /* A poll's few requests go one after the other: one connection. */
+        if (b->polling && b->inflight > 0)
+            return;
         id = tp_rf_walk_next(b->walk, &path);
         if (id < 0)
             return;
@@ -598,6 +618,7 @@ static int on_get(void *arg, const tp_http_resp_t *r)
         free(q); /* the walk it was for was abandoned */
         return TP_HTTP_DONE;
     }
+    b->inflight--;
     if (r->status == 401 && c->cfg->auth == TP_BMC_AUTH_SESSION && b->cred &&
         b->login == LOGIN_OK && q->gen != b->token_gen) {
         /* Sent with the token a re-login has since replaced: send it again (once:
@@ -662,12 +683,16 @@ static void start_bmc(bmc_t *b)
     if (b->login == LOGIN_FAILED || b->login == LOGIN_RUNNING)
         b->login = b->token ? LOGIN_OK : LOGIN_NONE;
     b->c->active_walks++;
+    b->inflight = 0;
+    b->slots = 0;
     b->deadline_ms = uv_now(b->c->loop) + (uint64_t)b->c->cfg->walk_timeout_ms;
     if (!new_walk(b)) {
         cllog(b->c, TP_LOG_ERROR, "out of memory");
         bmc_done(b);
         return;
     }
+    b->slots = b->polling ? 1 : b->c->cfg->bmc_concurrency;
+    b->c->used_slots += b->slots;
     pump(b);
 }
 
@@ -675,8 +700,15 @@ static void start_bmc(bmc_t *b)
  * cycle's start, so the cycle cannot end with walks still waiting. */
 static void start_walks(tp_collector_t *c)
 {
-    while (!c->closing && c->active_walks < c->max_walks && c->next_walk < c->nbmcs)
-        start_bmc(&c->bmcs[c->next_walk++]);
+    int cap = c->max_walks * c->cfg->bmc_concurrency;
+    while (!c->closing && c->next_walk < c->nbmcs) {
+        bmc_t *b = &c->bmcs[c->next_walk];
+        int cost = will_poll(b) ? 1 : c->cfg->bmc_concurrency;
+        if (c->used_slots > 0 && c->used_slots + cost > cap)
+            break;
+        c->next_walk++;
+        start_bmc(b);
+    }
 }
 
 /* ---- attestation
@@ -1139,7 +1171,7 @@ int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg)
     c->cycle_start = uv_hrtime();
     if (++c->cycle_no == 1)
         warn_insecure(c);
-    c->active_walks = 0;
+    c->active_walks = c->used_slots = 0;
     {
         /* Checks the walks' budgets ten times per budget (10 ms .. 0.5 s). */
         uint64_t every = (uint64_t)c->cfg->walk_timeout_ms / 10;

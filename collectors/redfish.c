@@ -108,6 +108,11 @@ typedef struct {
 typedef struct {
     char *path, *id;
     char *env, *controls, *power, *sensors, *contained_by, *pcie;
+    char *limit_uri;     /* EnvironmentMetrics.PowerLimitWatts.DataSourceUri */
+    char *power_control; /* the node-level power Control, when there is one */
+    int npower_controls;
+    bool ctl_via_env;         /* a poll: that Control's SetPoint comes from the excerpt in
+                                 EnvironmentMetrics.PowerLimitWatts (DataSourceUri) */
     char *systems[MAX_LINKS]; /* Links.ComputerSystems */
     int nsystems;
     bool fetched, holds_system, detail_issued, sensors_issued;
@@ -200,6 +205,8 @@ static void free_chassis(chassis_t *c)
     free(c->sensors);
     free(c->contained_by);
     free(c->pcie);
+    free(c->limit_uri);
+    free(c->power_control);
     for (int i = 0; i < c->nsystems; i++)
         free(c->systems[i]);
 }
@@ -777,7 +784,7 @@ static void merge_cap(tp_rf_cap_state_t *state, double *cap, tp_rf_cap_state_t s
     }
 }
 
-static bool read_control(tp_rf_walk_t *w, int ci, const json_t *doc)
+static bool read_control(tp_rf_walk_t *w, int ci, const char *path, const json_t *doc)
 {
     chassis_t *c;
     const char *type = str_of(doc, "ControlType"), *mode = str_of(doc, "ControlMode");
@@ -792,6 +799,10 @@ static bool read_control(tp_rf_walk_t *w, int ci, const json_t *doc)
         merge_cap(&c->ctl_cap_state, &c->ctl_cap, TP_RF_CAP_SET, sp);
     if (json_is_object(sensor) && isnan(c->ctl_draw))
         c->ctl_draw = num_of(sensor, "Reading");
+    if (!w->map) {
+        c->npower_controls++;
+        set_link(&c->power_control, strdup(path));
+    }
     return true;
 }
 
@@ -806,10 +817,17 @@ static void read_env(tp_rf_walk_t *w, int ci, const json_t *doc)
     if (json_is_object(lim)) {
         const char *mode = str_of(lim, "ControlMode");
         double sp = num_of(lim, "SetPoint");
-        if ((mode && !strcmp(mode, "Disabled")) || sp == 0)
-            merge_cap(&c->env_cap_state, &c->env_cap, TP_RF_CAP_NONE, NAN);
-        else if (!isnan(sp))
-            merge_cap(&c->env_cap_state, &c->env_cap, TP_RF_CAP_SET, sp);
+        tp_rf_cap_state_t st = (mode && !strcmp(mode, "Disabled")) || sp == 0
+                                   ? TP_RF_CAP_NONE
+                               : !isnan(sp) ? TP_RF_CAP_SET
+                                            : TP_RF_CAP_UNKNOWN;
+        merge_cap(&c->env_cap_state, &c->env_cap, st, sp);
+        /* PowerLimitWatts is an excerpt of a Control (DataSourceUri): a poll
+         * reads the Control's SetPoint from here (see tp_rf_poll_new). */
+        if (!w->map)
+            set_link(&c->limit_uri, norm_path(str_of(lim, "DataSourceUri")));
+        else if (c->ctl_via_env)
+            merge_cap(&c->ctl_cap_state, &c->ctl_cap, st, sp);
     }
     if (json_is_object(pw))
         c->env_draw = num_of(pw, "Reading");
@@ -1088,7 +1106,7 @@ static void dispatch(tp_rf_walk_t *w, const req_t *r, int id, const json_t *doc)
         read_members(w, id, doc, K_CONTROLS_COLL, K_CONTROL, r->owner, 64);
         break;
     case K_CONTROL:
-        if (read_control(w, r->owner, doc))
+        if (read_control(w, r->owner, r->path, doc))
             note_target(w, r, TP_RF_SRC_CONTROL);
         break;
     case K_POWER:
@@ -1331,6 +1349,7 @@ tp_rf_walk_t *tp_rf_poll_new(tp_rf_walk_t *map)
 {
     tp_rf_walk_t *w;
     unsigned *need; /* per chassis: the power sources some system decides by */
+    unsigned *need_draw;
     if (!map || map->map || map->phase != PH_DONE || !map->root_ok || map->failures > 0 ||
         map->ntargets == 0)
         return NULL;
@@ -1351,8 +1370,10 @@ tp_rf_walk_t *tp_rf_poll_new(tp_rf_walk_t *map)
     w->systems = malloc((size_t)(map->nsystems + 1) * sizeof *w->systems);
     w->pdevs = malloc((size_t)(map->npdevs + 1) * sizeof *w->pdevs);
     need = calloc((size_t)map->nchassis + 1, sizeof *need);
-    if (!w->chassis || !w->systems || !w->pdevs || !need) {
+    need_draw = calloc((size_t)map->nchassis + 1, sizeof *need_draw);
+    if (!w->chassis || !w->systems || !w->pdevs || !need || !need_draw) {
         free(need);
+        free(need_draw);
         tp_rf_walk_free(w);
         return NULL;
     }
@@ -1365,6 +1386,7 @@ tp_rf_walk_t *tp_rf_poll_new(tp_rf_walk_t *map)
         c->ctl_draw = c->env_draw = c->leg_draw = NAN;
         c->sensor_chassis_draw = c->sensor_free_draw = NAN;
         c->sensor_free_count = 0;
+        c->ctl_via_env = false;
     }
     w->nchassis = w->cap_chassis = map->nchassis;
     for (int i = 0; i < map->nsystems; i++) {
@@ -1390,8 +1412,23 @@ tp_rf_walk_t *tp_rf_poll_new(tp_rf_walk_t *map)
         tp_rf_facts_init(&f);
         facts_of(map, si, &f);
         n = system_chassis(map, si, cs, MAX_LINKS);
-        for (int k = 0; k < n; k++)
+        for (int k = 0; k < n; k++) {
             need[cs[k]] |= 1u << f.cap_source | 1u << f.draw_source;
+            need_draw[cs[k]] |= 1u << f.draw_source;
+        }
+    }
+    /* A cap decided by the chassis' only power Control, of which
+     * EnvironmentMetrics.PowerLimitWatts is an excerpt (its DataSourceUri): the
+     * EnvironmentMetrics document alone carries the cap and the draw. */
+    for (int ci = 0; ci < map->nchassis; ci++) {
+        const chassis_t *c = &map->chassis[ci];
+        const unsigned ctl = 1u << TP_RF_SRC_CONTROL;
+        if ((need[ci] & ctl) && !(need_draw[ci] & ctl) && c->npower_controls == 1 &&
+            c->env && c->limit_uri && c->power_control &&
+            !strcmp(c->limit_uri, c->power_control)) {
+            w->chassis[ci].ctl_via_env = true;
+            need[ci] = (need[ci] & ~ctl) | 1u << TP_RF_SRC_ENV;
+        }
     }
     for (int i = 0; i < map->ntargets; i++) {
         const target_t *t = &map->targets[i];
@@ -1401,6 +1438,7 @@ tp_rf_walk_t *tp_rf_poll_new(tp_rf_walk_t *map)
         enqueue_dup(w, t->path, t->kind, t->owner, 0);
     }
     free(need);
+    free(need_draw);
     return w;
 }
 

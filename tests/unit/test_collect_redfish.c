@@ -15,9 +15,8 @@
 
 /* Runs a walk against a mockup directory: /redfish/v1/X → DIR/X/index.json,
  * missing files answer 404. Returns the walk (caller frees). */
-static tp_rf_walk_t *walk_dir(const char *dir, int *requests)
+static void feed_dir(tp_rf_walk_t *w, const char *dir)
 {
-    tp_rf_walk_t *w = tp_rf_walk_new();
     const char *path;
     int id, guard = 0;
     while (!tp_rf_walk_done(w) && guard++ < 10000) {
@@ -34,6 +33,12 @@ static tp_rf_walk_t *walk_dir(const char *dir, int *requests)
             free(body);
         }
     }
+}
+
+static tp_rf_walk_t *walk_dir(const char *dir, int *requests)
+{
+    tp_rf_walk_t *w = tp_rf_walk_new();
+    feed_dir(w, dir);
     if (requests)
         *requests = tp_rf_walk_requests(w);
     return w;
@@ -665,4 +670,174 @@ TP_TEST(collect_redfish_gpus_listed_absent_and_failures)
         TP_CHECK_EQ_INT(f.gpus_healthy, -1);
         tp_rf_walk_free(w);
     }
+}
+
+/* ---- steady state: polling a map
+ * ------------------------------------------------------------------------ */
+
+static bool same_facts(const tp_rf_facts_t *a, const tp_rf_facts_t *b)
+{
+    return a->cap_state == b->cap_state && a->cap_source == b->cap_source &&
+           (isnan(a->cap_w) ? isnan(b->cap_w) : a->cap_w == b->cap_w) &&
+           (isnan(a->draw_w) ? isnan(b->draw_w) : a->draw_w == b->draw_w) &&
+           a->draw_source == b->draw_source && a->gpus == b->gpus &&
+           a->gpus_healthy == b->gpus_healthy && a->gpus_source == b->gpus_source &&
+           !strcmp(a->country, b->country) && !strcmp(a->gpu_model, b->gpu_model);
+}
+
+/* Every mockup: a poll of the discovered map gives exactly the walk's facts
+ * with at most half its requests (rackmount1: one document, EnvironmentMetrics,
+ * whose PowerLimitWatts is an excerpt of the deciding Control; the HPE node,
+ * static files without $expand, its 8 GPU processors one by one and its node
+ * Control). */
+TP_TEST(collect_redfish_poll_mockups)
+{
+    const char *shared = tp_test_shared();
+    if (!shared)
+        TP_SKIP("../shared absent: no Redfish mockups");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[512];
+        int reqs = 0;
+        tp_rf_walk_t *map, *poll;
+        tp_rf_facts_t a, b;
+        tp_error_t err = {0};
+        snprintf(dir, sizeof dir, "%s/fixtures/redfish/%s", shared, cases[i].mockup);
+        map = walk_dir(dir, &reqs);
+        TP_ASSERT(map != NULL);
+        TP_ASSERT(tp_rf_walk_facts(map, cases[i].system, &a, &err) == 0);
+        poll = tp_rf_poll_new(map);
+        if (!poll) { /* the bladed mockup: nothing that changes is known */
+            TP_CHECK(a.cap_state == TP_RF_CAP_UNKNOWN && isnan(a.draw_w) && a.gpus < 0);
+            tp_rf_walk_free(map);
+            continue;
+        }
+        feed_dir(poll, dir);
+        TP_CHECK(tp_rf_walk_done(poll));
+        TP_CHECK(tp_rf_poll_ok(poll));
+        if (tp_rf_walk_requests(poll) * 2 > reqs)
+            tp_test_fail(__FILE__, __LINE__, "%s: a poll of %d requests, discovery %d",
+                         cases[i].mockup, tp_rf_walk_requests(poll), reqs);
+        TP_ASSERT(tp_rf_walk_facts(poll, cases[i].system, &b, &err) == 0);
+        if (!same_facts(&a, &b))
+            tp_test_fail(__FILE__, __LINE__, "%s: the poll's facts differ",
+                         cases[i].mockup);
+        check_case(&cases[i], &b);
+        if (!strcmp(cases[i].mockup, "dmtf-public-rackmount1"))
+            TP_CHECK_EQ_INT(tp_rf_walk_requests(poll), 1);
+        tp_rf_walk_free(poll);
+        tp_rf_walk_free(map);
+    }
+}
+
+/* A poll of the synthetic tree (Control 9800 W with its sensor, GPUs G0..G3):
+ * values that change are read; a target that 404s, or a Control that stops
+ * saying anything (so the cap would come from another source), makes the poll
+ * not ok — the caller walks again. */
+TP_TEST(collect_redfish_poll_changes)
+{
+    static const doc_t base[] = {
+        ROOT,
+        COLLS,
+        SYSTEM,
+        {"/redfish/v1/Chassis/C",
+         "{\"Id\":\"C\",\"Controls\":{\"@odata.id\":\"/redfish/v1/Chassis/C/Controls\"},"
+         "\"Power\":{\"@odata.id\":\"/redfish/v1/Chassis/C/Power\"}}",
+         0},
+        {"/redfish/v1/Chassis/C/Controls",
+         "{\"Members\":[{\"@odata.id\":\"/redfish/v1/Chassis/C/Controls/P\"}]}", 0},
+        {"/redfish/v1/Chassis/C/Controls/P",
+         "{\"ControlType\":\"Power\",\"SetPoint\":9800,\"Sensor\":{\"Reading\":6100}}",
+         0},
+        {"/redfish/v1/Chassis/C/Power",
+         "{\"PowerControl\":[{\"PowerConsumedWatts\":6000,\"PowerLimit\":{"
+         "\"LimitInWatts\":9000}}]}",
+         0},
+        {"/redfish/v1/Systems/S/Processors",
+         "{\"Members\":[{\"@odata.id\":\"/redfish/v1/Systems/S/Processors/G0\"},"
+         "{\"@odata.id\":\"/redfish/v1/Systems/S/Processors/CPU\"}]}",
+         0},
+        {"/redfish/v1/Systems/S/Processors/G0",
+         "{\"ProcessorType\":\"GPU\",\"Status\":{\"Health\":\"OK\"}}", 0},
+        {"/redfish/v1/Systems/S/Processors/CPU",
+         "{\"ProcessorType\":\"CPU\",\"Status\":{\"Health\":\"OK\"}}", 0},
+        {NULL, NULL, 0}};
+    doc_t docs[16];
+    tp_rf_walk_t *map = walk_docs(base), *poll;
+    tp_rf_facts_t f;
+    tp_error_t err = {0};
+    int n = 0;
+    TP_ASSERT(tp_rf_walk_facts(map, NULL, &f, &err) == 0);
+    TP_CHECK_EQ_INT(f.cap_source, TP_RF_SRC_CONTROL);
+    TP_CHECK_EQ_INT(f.draw_source, TP_RF_SRC_CONTROL);
+    /* Changed values: the control, and the GPU fails. */
+    for (int i = 0; base[i].path; i++)
+        docs[n++] = base[i];
+    docs[n] = (doc_t){NULL, NULL, 0};
+    docs[6].body = "{\"ControlType\":\"Power\",\"SetPoint\":7000,\"Sensor\":{\"Reading\":"
+                   "5000}}";
+    docs[9].body = "{\"ProcessorType\":\"GPU\",\"Status\":{\"Health\":\"Critical\"}}";
+    poll = tp_rf_poll_new(map);
+    TP_ASSERT(poll != NULL);
+    {
+        const char *path;
+        int id, guard = 0;
+        while (!tp_rf_walk_done(poll) && guard++ < 100)
+            while ((id = tp_rf_walk_next(poll, &path)) >= 0) {
+                const doc_t *d = NULL;
+                for (int i = 0; docs[i].path; i++)
+                    if (!strcmp(docs[i].path, path))
+                        d = &docs[i];
+                tp_rf_walk_feed(poll, id, d ? 200 : 404, d ? d->body : "",
+                                d ? strlen(d->body) : 0);
+            }
+    }
+    TP_CHECK(tp_rf_poll_ok(poll));
+    TP_CHECK_EQ_INT(tp_rf_walk_requests(poll), 2); /* the control and the GPU */
+    TP_ASSERT(tp_rf_walk_facts(poll, NULL, &f, &err) == 0);
+    TP_CHECK_EQ_DBL(f.cap_w, 7000, 0);
+    TP_CHECK_EQ_DBL(f.draw_w, 5000, 0);
+    TP_CHECK_EQ_INT(f.gpus, 1);
+    TP_CHECK_EQ_INT(f.gpus_healthy, 0);
+    tp_rf_walk_free(poll);
+    /* The GPU's document is gone (404): not ok. */
+    docs[9].path = "/nowhere";
+    poll = tp_rf_poll_new(map);
+    TP_ASSERT(poll != NULL);
+    {
+        const char *path;
+        int id, guard = 0;
+        while (!tp_rf_walk_done(poll) && guard++ < 100)
+            while ((id = tp_rf_walk_next(poll, &path)) >= 0) {
+                const doc_t *d = NULL;
+                for (int i = 0; docs[i].path; i++)
+                    if (!strcmp(docs[i].path, path))
+                        d = &docs[i];
+                tp_rf_walk_feed(poll, id, d ? 200 : 404, d ? d->body : "",
+                                d ? strlen(d->body) : 0);
+            }
+    }
+    TP_CHECK(!tp_rf_poll_ok(poll));
+    tp_rf_walk_free(poll);
+    /* The control says nothing any more: the cap would come from the legacy
+     * Power, which the poll does not read: not ok. */
+    docs[9].path = base[9].path;
+    docs[6].body = "{\"ControlType\":\"Power\",\"Sensor\":{\"Reading\":5000}}";
+    poll = tp_rf_poll_new(map);
+    TP_ASSERT(poll != NULL);
+    {
+        const char *path;
+        int id, guard = 0;
+        while (!tp_rf_walk_done(poll) && guard++ < 100)
+            while ((id = tp_rf_walk_next(poll, &path)) >= 0) {
+                const doc_t *d = NULL;
+                for (int i = 0; docs[i].path; i++)
+                    if (!strcmp(docs[i].path, path))
+                        d = &docs[i];
+                tp_rf_walk_feed(poll, id, d ? 200 : 404, d ? d->body : "",
+                                d ? strlen(d->body) : 0);
+            }
+    }
+    TP_CHECK(!tp_rf_poll_ok(poll));
+    tp_rf_walk_free(poll);
+    tp_rf_walk_free(map);
 }
