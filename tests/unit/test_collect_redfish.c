@@ -202,9 +202,9 @@ typedef struct {
     int status;
 } doc_t;
 
-static tp_rf_walk_t *walk_docs(const doc_t *docs)
+/* Answers w's requests from docs (404 for a path not there). */
+static void feed_docs(tp_rf_walk_t *w, const doc_t *docs)
 {
-    tp_rf_walk_t *w = tp_rf_walk_new();
     const char *path;
     int id, guard = 0;
     while (!tp_rf_walk_done(w) && guard++ < 1000)
@@ -219,6 +219,12 @@ static tp_rf_walk_t *walk_docs(const doc_t *docs)
             else
                 tp_rf_walk_feed(w, id, 404, "", 0);
         }
+}
+
+static tp_rf_walk_t *walk_docs(const doc_t *docs)
+{
+    tp_rf_walk_t *w = tp_rf_walk_new();
+    feed_docs(w, docs);
     return w;
 }
 
@@ -778,19 +784,7 @@ TP_TEST(collect_redfish_poll_changes)
     docs[9].body = "{\"ProcessorType\":\"GPU\",\"Status\":{\"Health\":\"Critical\"}}";
     poll = tp_rf_poll_new(map);
     TP_ASSERT(poll != NULL);
-    {
-        const char *path;
-        int id, guard = 0;
-        while (!tp_rf_walk_done(poll) && guard++ < 100)
-            while ((id = tp_rf_walk_next(poll, &path)) >= 0) {
-                const doc_t *d = NULL;
-                for (int i = 0; docs[i].path; i++)
-                    if (!strcmp(docs[i].path, path))
-                        d = &docs[i];
-                tp_rf_walk_feed(poll, id, d ? 200 : 404, d ? d->body : "",
-                                d ? strlen(d->body) : 0);
-            }
-    }
+    feed_docs(poll, docs);
     TP_CHECK(tp_rf_poll_ok(poll));
     TP_CHECK_EQ_INT(tp_rf_walk_requests(poll), 2); /* the control and the GPU */
     TP_ASSERT(tp_rf_walk_facts(poll, NULL, &f, &err) == 0);
@@ -803,19 +797,7 @@ TP_TEST(collect_redfish_poll_changes)
     docs[9].path = "/nowhere";
     poll = tp_rf_poll_new(map);
     TP_ASSERT(poll != NULL);
-    {
-        const char *path;
-        int id, guard = 0;
-        while (!tp_rf_walk_done(poll) && guard++ < 100)
-            while ((id = tp_rf_walk_next(poll, &path)) >= 0) {
-                const doc_t *d = NULL;
-                for (int i = 0; docs[i].path; i++)
-                    if (!strcmp(docs[i].path, path))
-                        d = &docs[i];
-                tp_rf_walk_feed(poll, id, d ? 200 : 404, d ? d->body : "",
-                                d ? strlen(d->body) : 0);
-            }
-    }
+    feed_docs(poll, docs);
     TP_CHECK(!tp_rf_poll_ok(poll));
     tp_rf_walk_free(poll);
     /* The control says nothing any more: the cap would come from the legacy
@@ -824,19 +806,7 @@ TP_TEST(collect_redfish_poll_changes)
     docs[6].body = "{\"ControlType\":\"Power\",\"Sensor\":{\"Reading\":5000}}";
     poll = tp_rf_poll_new(map);
     TP_ASSERT(poll != NULL);
-    {
-        const char *path;
-        int id, guard = 0;
-        while (!tp_rf_walk_done(poll) && guard++ < 100)
-            while ((id = tp_rf_walk_next(poll, &path)) >= 0) {
-                const doc_t *d = NULL;
-                for (int i = 0; docs[i].path; i++)
-                    if (!strcmp(docs[i].path, path))
-                        d = &docs[i];
-                tp_rf_walk_feed(poll, id, d ? 200 : 404, d ? d->body : "",
-                                d ? strlen(d->body) : 0);
-            }
-    }
+    feed_docs(poll, docs);
     TP_CHECK(!tp_rf_poll_ok(poll));
     tp_rf_walk_free(poll);
     tp_rf_walk_free(map);
