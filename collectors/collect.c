@@ -61,6 +61,7 @@ typedef struct bmc {
     int nwaiting;
     tp_rf_walk_t *map;    /* the last clean discovery: what polls fetch */
     uint64_t map_ms;      /* loop time of that discovery */
+    int64_t map_at;       /* and its wall-clock time: when the location was read */
     uint64_t deadline_ms; /* loop time when this cycle's walk budget ends */
     unsigned walk_gen;    /* bumped when a walk is abandoned: late answers dropped */
     bool polling;         /* b->walk polls b->map */
@@ -351,12 +352,16 @@ static void issue_get(bmc_t *b, int id, const char *path)
 static void start_walks(tp_collector_t *c);
 
 /* Whether b's next walk polls its map: there is one, younger than
- * rediscover_s. */
+ * rediscover_s, and young enough that the location it holds (read by that
+ * walk, not by polls) cannot go stale before this cycle's walk budget ends. */
 static bool will_poll(const bmc_t *b)
 {
     const tp_collector_t *c = b->c;
-    return b->map && c->cfg->rediscover_s > 0 &&
-           uv_now(c->loop) - b->map_ms < (uint64_t)c->cfg->rediscover_s * 1000;
+    int64_t limit = (int64_t)c->cfg->rediscover_s * 1000;
+    int64_t fresh = (int64_t)c->cfg->stale_after_s * 1000 - c->cfg->walk_timeout_ms;
+    if (fresh < limit)
+        limit = fresh;
+    return b->map && uv_now(c->loop) - b->map_ms < (uint64_t)(limit > 0 ? limit : 0);
 }
 
 /* A walk for b: a poll of its map (will_poll), else a discovery. False on
@@ -451,7 +456,8 @@ static void finish_bmc(bmc_t *b)
                       c->f->nodes[n].id, rf.gpus_healthy);
         }
         memcpy(nf->country, rf.country, 3);
-        nf->country_at = now;
+        /* The location comes from the map when polling: as old as the map. */
+        nf->country_at = b->polling ? b->map_at : now;
     }
     if (tp_rf_walk_failures(b->walk))
         cllog(c, TP_LOG_DEBUG, "BMC %s: %d of %d requests failed", b->origin,
@@ -467,6 +473,7 @@ static void finish_bmc(bmc_t *b)
             tp_rf_walk_failures(b->walk) == 0) {
             b->map = b->walk;
             b->map_ms = uv_now(c->loop);
+            b->map_at = now;
         } else {
             tp_rf_walk_free(b->walk);
         }
@@ -1169,6 +1176,9 @@ int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg)
     memset(&c->stats, 0, sizeof c->stats);
     tp_http_stats_reset(c->http);
     c->cycle_start = uv_hrtime();
+    /* The loop's clock is cached: a caller that has not run the loop for a
+     * while would otherwise start every walk's budget in the past. */
+    uv_update_time(c->loop);
     if (++c->cycle_no == 1)
         warn_insecure(c);
     c->active_walks = c->used_slots = 0;

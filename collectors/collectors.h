@@ -289,8 +289,10 @@ typedef struct {
     int backoff_max_ms;     /* (5000) */
     int interval_s;         /* continuous mode: one cycle per interval (60) */
     int walk_timeout_ms;    /* a BMC's walk (or poll) in one cycle, in all (60000) */
-    int rediscover_s;       /* walk a BMC's whole tree again after this (600; 0:
-                               every cycle); between, poll its map */
+    int rediscover_s;       /* walk a BMC's whole tree again after this (240; 0:
+                               every cycle); between, poll its map. Capped at
+                               stale_after_s - walk_timeout_ms: the map's location
+                               must not go stale */
     int stale_after_s;      /* a BMC fact older than this becomes unknown (300) */
     long max_body;          /* bytes per response (4 MiB) */
     char *ca_file;          /* TLS CA file; NULL: the system's */

@@ -30,7 +30,7 @@ static void cfg_init(tp_collect_cfg_t *c)
     c->interval_s = 60;
     c->stale_after_s = 300;
     c->walk_timeout_ms = 60000;
-    c->rediscover_s = 600;
+    c->rediscover_s = 240;
     c->max_body = 4L << 20;
     c->seed = 1;
 }

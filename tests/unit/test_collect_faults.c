@@ -906,7 +906,7 @@ TP_TEST(collect_config_walk_keys)
     if (bed_start(&b, nodes, 1, false, NULL, 0, NULL) < 0)
         return;
     TP_CHECK_EQ_INT(b.cfg->walk_timeout_ms, 60000); /* the defaults */
-    TP_CHECK_EQ_INT(b.cfg->rediscover_s, 600);
+    TP_CHECK_EQ_INT(b.cfg->rediscover_s, 240);
     snprintf(path, sizeof path, "%s/fleet.json", b.dir);
     json_t *orig = json_load_file(path, 0, NULL);
     TP_ASSERT(orig != NULL);
@@ -928,5 +928,40 @@ TP_TEST(collect_config_walk_keys)
         tp_fleet_free(f);
     }
     json_decref(orig);
+    bed_stop(&b);
+}
+
+/* The location is not polled: it is as old as the map. Maps are walked again
+ * before it could go stale (here stale_after_s 2 and a 500 ms walk budget: a
+ * map polls for 1.5 s), so a polled BMC's country never lapses into unknown,
+ * nor is it ever presented as fresher than the walk that read it. */
+TP_TEST(collect_steady_state_location_never_stale)
+{
+    static const node_spec_t nodes[] = {
+        {"x", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    const knobs_t knobs = {0, false, 2, 0, ", \"walk_timeout_ms\": 500"};
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    if (bed_start(&b, nodes, 1, false, NULL, 0, &knobs) < 0)
+        return;
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    live_cycle(&l);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 1);
+    TP_CHECK_STR(tp_collector_state(l.c)->nodes[0].country, "DE");
+    sleep_ms(1600);
+    st = live_cycle(&l); /* the map is 1.6 s old: walked again */
+    TP_CHECK_EQ_INT(st.bmcs_polled, 0);
+    TP_CHECK_STR(tp_collector_state(l.c)->nodes[0].country, "DE");
+    sleep_ms(1100);
+    st = live_cycle(&l); /* polled; the walk that read DE is 1.1 s old: fresh */
+    TP_CHECK_EQ_INT(st.bmcs_polled, 1);
+    TP_CHECK_STR(tp_collector_state(l.c)->nodes[0].country, "DE");
+    live_close(&l);
     bed_stop(&b);
 }
