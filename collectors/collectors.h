@@ -54,6 +54,13 @@ typedef enum {
 
 const char *tp_rf_source_name(tp_rf_source_t s); /* "control", …, "none" */
 
+/* Where a GPU count came from. */
+typedef enum {
+    TP_RF_GPUS_UNKNOWN = 0, /* no GPU listed anywhere: the count is unknown */
+    TP_RF_GPUS_PROCESSORS,  /* Processors with ProcessorType GPU */
+    TP_RF_GPUS_PCIE         /* PCIe devices with a display/accelerator function */
+} tp_rf_gpus_source_t;
+
 /* What one ComputerSystem of a BMC says about its node. */
 typedef struct {
     char system_id[64];
@@ -62,9 +69,10 @@ typedef struct {
     tp_rf_source_t cap_source;
     double draw_w; /* NAN when unknown */
     tp_rf_source_t draw_source;
-    int gpus;          /* ProcessorType GPU present; -1 unknown */
+    int gpus;          /* GPUs present; -1 unknown (none listed anywhere) */
     int gpus_healthy;  /* of those, Status.Health "OK"; -1 unknown */
-    bool gpus_partial; /* a processor member failed: the counts are lower bounds */
+    bool gpus_partial; /* a member failed: the counts are lower bounds */
+    tp_rf_gpus_source_t gpus_source;
     char gpu_model[64];
     char country[3]; /* ISO alpha-2, "" unknown */
 } tp_rf_facts_t;
@@ -100,6 +108,19 @@ int tp_rf_walk_nsystems(const tp_rf_walk_t *w);
 int tp_rf_walk_facts(const tp_rf_walk_t *w, const char *system_id, tp_rf_facts_t *out,
                      tp_error_t *err);
 void tp_rf_facts_init(tp_rf_facts_t *f); /* everything unknown */
+
+/* Steady state. A finished walk is its BMC's map: tp_rf_poll_new returns a walk
+ * (driven like any other: next / feed / done / facts) that fetches only the
+ * documents the map's changing facts were decided by (power sources, GPU
+ * health) and borrows the rest (links, location) from the map, which must
+ * outlive it. NULL when the map cannot be polled (its walk had failures or
+ * read no changing fact; walk the tree again) or on ENOMEM. The first call
+ * frees the map's request list. tp_rf_poll_ok: every poll request came back
+ * and the facts were decided by the same sources as in the map; false means
+ * the tree changed (or a request failed) and the poll's facts must not be
+ * used: walk again. */
+tp_rf_walk_t *tp_rf_poll_new(tp_rf_walk_t *map);
+bool tp_rf_poll_ok(const tp_rf_walk_t *poll);
 
 /* ---- attestation results ------------------------------------------------------------
  */
@@ -311,6 +332,11 @@ typedef struct {
     int backoff_ms;         /* first backoff; doubles, ±50% jitter (200) */
     int backoff_max_ms;     /* (5000) */
     int interval_s;         /* continuous mode: one cycle per interval (60) */
+    int walk_timeout_ms;    /* a BMC's walk (or poll) in one cycle, in all (60000) */
+    int rediscover_s;       /* walk a BMC's whole tree again after this (240; 0:
+                               every cycle); between, poll its map. Capped at
+                               stale_after_s - walk_timeout_ms: the map's location
+                               must not go stale */
     int stale_after_s;      /* a BMC fact older than this becomes unknown (300) */
     long max_body;          /* bytes per response (4 MiB) */
     char *ca_file;          /* TLS CA file; NULL: the system's */
@@ -348,7 +374,10 @@ typedef struct {
     uint64_t bytes;       /* response bodies */
     double latency_sum_s; /* sum of attempt durations */
     int max_inflight;
-    int jwks_fetches; /* JWKS URL fetches started this cycle (first load, unknown kid) */
+    int jwks_fetches;  /* JWKS URL fetches started this cycle (first load, unknown kid) */
+    int bmcs_polled;   /* BMCs read by polling their map */
+    int rediscoveries; /* polls that failed or found the tree changed: walked again */
+    int walks_timed_out; /* BMCs cut off by bmc.walk_timeout_ms */
 } tp_collect_stats_t;
 
 typedef struct tp_collector tp_collector_t;

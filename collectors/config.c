@@ -30,6 +30,8 @@ static void cfg_init(tp_collect_cfg_t *c)
     c->backoff_max_ms = 5000;
     c->interval_s = 60;
     c->stale_after_s = 300;
+    c->walk_timeout_ms = 60000;
+    c->rediscover_s = 240;
     c->max_body = 4L << 20;
     c->seed = 1;
 }
@@ -432,13 +434,15 @@ static int load_bmc(const tp_fleet_t *f, tp_collect_cfg_t *c, json_t *bmc,
     const char *auth = NULL;
     json_int_t conc = c->bmc_concurrency, tmo = c->timeout_ms,
                ctmo = c->connect_timeout_ms, retries = c->retries, bo = c->backoff_ms,
-               bomax = c->backoff_max_ms, stale = c->stale_after_s, maxb = c->max_body;
+               bomax = c->backoff_max_ms, stale = c->stale_after_s, maxb = c->max_body,
+               walk = c->walk_timeout_ms, redisc = c->rediscover_s;
     const char *p = "$.collectors.bmc";
     int tmp = 0;
-    if (unpack(err, f, p, bmc, "{s?s,s?I,s?I,s?I,s?I,s?I,s?I,s?I,s?I}", "auth", &auth,
-               "concurrency", &conc, "timeout_ms", &tmo, "connect_timeout_ms", &ctmo,
-               "retries", &retries, "backoff_ms", &bo, "backoff_max_ms", &bomax,
-               "stale_after_s", &stale, "max_body_bytes", &maxb) < 0)
+    if (unpack(err, f, p, bmc, "{s?s,s?I,s?I,s?I,s?I,s?I,s?I,s?I,s?I,s?I,s?I}", "auth",
+               &auth, "concurrency", &conc, "timeout_ms", &tmo, "connect_timeout_ms",
+               &ctmo, "retries", &retries, "backoff_ms", &bo, "backoff_max_ms", &bomax,
+               "stale_after_s", &stale, "max_body_bytes", &maxb, "walk_timeout_ms", &walk,
+               "rediscover_s", &redisc) < 0)
         return err->code;
     if (auth) {
         if (!strcmp(auth, "session"))
@@ -458,7 +462,10 @@ static int load_bmc(const tp_fleet_t *f, tp_collect_cfg_t *c, json_t *bmc,
         range(err, f, p, "backoff_ms", bo, 1, 600000, &c->backoff_ms) < 0 ||
         range(err, f, p, "backoff_max_ms", bomax, 1, 600000, &c->backoff_max_ms) < 0 ||
         range(err, f, p, "stale_after_s", stale, 1, 7 * 86400, &c->stale_after_s) < 0 ||
-        range(err, f, p, "max_body_bytes", maxb, 4096, 64 << 20, &tmp) < 0)
+        range(err, f, p, "max_body_bytes", maxb, 4096, 64 << 20, &tmp) < 0 ||
+        range(err, f, p, "walk_timeout_ms", walk, 100, 3600000, &c->walk_timeout_ms) <
+            0 ||
+        range(err, f, p, "rediscover_s", redisc, 0, 7 * 86400, &c->rediscover_s) < 0)
         return err->code;
     c->max_body = tmp;
     return 0;

@@ -38,10 +38,12 @@ static void usage(FILE *f)
         "  --hang-rate P        random requests never answered\n"
         "  --auth               require credentials (admin/secret; Basic or sessions)\n"
         "  --cap-change S       generated caps drop by 10%% steps every S seconds\n"
-        "  --fault NODE=KIND    hang|500|truncated|404member|login|down|stale "
-        "(repeatable;\n"
-        "                       stale: logins succeed, every token is answered 401;\n"
-        "                       xorigin: the session Location is the next BMC's)\n"
+        "  --fault NODE=KIND    hang|500|truncated|404member|login|down|stale|xorigin|"
+        "slow|moved\n"
+        "                       (repeatable; stale: logins succeed, every token is\n"
+        "                       answered 401; xorigin: the session Location is the\n"
+        "                       next BMC's; slow: every answer 1 s late; moved:\n"
+        "                       EnvironmentMetrics at a new URI, the old one 404)\n"
         "  --session-ttl MS     a session's token is answered 401 MS after its login\n"
         "  --tls CERT[,KEY]     the BMCs speak HTTPS with this PEM chain and key\n"
         "                       (OUT's bmc URLs are https://127.0.0.1:PORT)\n"
@@ -61,10 +63,10 @@ static void usage(FILE *f)
 
 static int parse_fault(const char *s)
 {
-    static const char *const names[] = {"none",      "hang",      "500",
-                                        "truncated", "404member", "login",
-                                        "down",      "stale",     "xorigin"};
-    for (int i = 0; i < 9; i++)
+    static const char *const names[] = {"none",      "hang",  "500",     "truncated",
+                                        "404member", "login", "down",    "stale",
+                                        "xorigin",   "slow",  "moved"};
+    for (int i = 0; i < 11; i++)
         if (!strcmp(s, names[i]))
             return i;
     return -1;

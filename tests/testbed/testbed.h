@@ -34,9 +34,11 @@ typedef enum {
     TB_FAULT_LOGIN,      /* session login refused (401) */
     TB_FAULT_DOWN,       /* nothing listens on its port */
     TB_FAULT_STALE,      /* logins succeed, but every token is answered 401 */
-    TB_FAULT_XORIGIN     /* the session Location names the next BMC's origin,
+    TB_FAULT_XORIGIN,    /* the session Location names the next BMC's origin,
                             spelled to pass a prefix check:
                             http://127.0.0.1:OWN@127.0.0.1:NEXT/… */
+    TB_FAULT_SLOW,       /* every response 1 s late */
+    TB_FAULT_MOVED       /* EnvironmentMetrics moved to a new URI (the old one 404s) */
 } tb_fault_t;
 
 typedef enum {
@@ -57,6 +59,7 @@ typedef struct {
     const char *mockup; /* mockup directory name under mockup_root, or NULL: generated */
     char country[4];    /* generated tree: Location country ("" none; may be alpha-3) */
     int gpus;           /* generated tree */
+    int gpus_failed;    /* generated tree: the first N GPUs report Health Critical */
     double cap_w, draw_w;
     const char *cpu_tee; /* verifier: "tdx", "sev-snp" (NULL: "tdx") */
     bool gpu_cc;         /* verifier: add an NVIDIA gpu0 submodule */
@@ -108,6 +111,9 @@ uint16_t tb_verifier_port(const tb_t *tb);
 const json_t *tb_jwks(const tb_t *tb);
 /* A copy of the counters (thread-safe enough for tests: read after the fact). */
 tb_stats_t tb_stats(const tb_t *tb);
+/* Changes BMC bmc's cap_w, draw_w, gpus_failed and fault to v's while the farm
+ * serves (thread-safe). 0, or -1 for a BMC out of range. */
+int tb_set(tb_t *tb, int bmc, const tb_bmc_t *v);
 /* Key rotation at the verifier: a new ES256 signing key with kid `kid` signs
  * every later token; the published JWKS holds the new key and the previous
  * one. Thread-safe (called from a test's thread while the farm serves). 0, or

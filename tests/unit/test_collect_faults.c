@@ -57,6 +57,8 @@ typedef struct {
     bool jwks_url;      /* the verifier's JWKS from its URL, refreshed at most once a
                            second, instead of a file */
     int stale_after_s;  /* the collector's staleness clock (0: 300 s) */
+    int timeout_ms;     /* per request (0: 400 ms) */
+    const char *bmc;    /* more keys of collectors.bmc (", \"k\": v"), or NULL */
     bool nonce;         /* the verifier is sent a nonce and must return it */
 } knobs_t;
 
@@ -155,13 +157,13 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
             " \"verifiers\": {\"v1\": {\"url\": \"%s\", %s%s,"
             " \"algs\": [\"ES256\"], \"require\": [\"cpu\", \"gpu\"],"
             " \"allow_http\": true}},"
-            " \"bmc\": {\"auth\": \"%s\", \"timeout_ms\": 400, \"connect_timeout_ms\": "
+            " \"bmc\": {\"auth\": \"%s\", \"timeout_ms\": %d, \"connect_timeout_ms\": "
             "400,"
-            " \"retries\": 1, \"backoff_ms\": 5, \"stale_after_s\": %d}%s}",
+            " \"retries\": 1, \"backoff_ms\": 5, \"stale_after_s\": %d%s}%s}",
             b->dir, vurl, jwks_src, knobs && knobs->nonce ? ", \"nonce\": true" : "",
-            auth ? "session" : "none",
+            auth ? "session" : "none", knobs && knobs->timeout_ms ? knobs->timeout_ms : 400,
             knobs && knobs->stale_after_s ? knobs->stale_after_s : 300,
-            extra ? extra : "");
+            knobs && knobs->bmc ? knobs->bmc : "", extra ? extra : "");
         c = json_loads(coll, 0, NULL);
         if (!c)
             return -1;
@@ -747,6 +749,253 @@ TP_TEST(collect_bmc_outage_never_widens)
     TP_CHECK(tp_policy_static(b.f, s, home, &ws->w[0], s->observed_at) &
              TP_PRED_BIT(TP_PRED_RESIDENCY_UNVERIFIED));
     tp_workloads_free(ws);
+    live_close(&l);
+    bed_stop(&b);
+}
+
+/* BMC requests of a cycle: every HTTP attempt but the verifier's (one per node). */
+static int bmc_requests(const tp_collect_stats_t *st, int nodes)
+{
+    return (int)st->requests - nodes;
+}
+
+/* Steady state: the first cycle discovers each BMC's tree, later ones poll
+ * only what decides the changing facts — far fewer requests — and still read
+ * values that change between cycles exactly; a poll that 404s (the firmware
+ * moved a resource) walks that BMC again in the same cycle, with correct
+ * facts, and the next cycle polls again. */
+TP_TEST(collect_steady_state_polls_and_rediscovers)
+{
+    static const node_spec_t nodes[] = {
+        {"a", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+        {"b", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    const tp_state_t *s;
+    tb_bmc_t v;
+    int disc, poll;
+    if (bed_start(&b, nodes, 2, true, NULL, 0, NULL) < 0)
+        return;
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    /* 1: discovery. */
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_ok, 2);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 0);
+    disc = bmc_requests(&st, 2);
+    /* 2: polls, same facts. */
+    st = live_cycle(&l);
+    poll = bmc_requests(&st, 2);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 2);
+    TP_CHECK_EQ_INT(st.rediscoveries, 0);
+    TP_CHECK(poll > 0 && 2 * poll <= disc);
+    s = tp_collector_state(l.c);
+    for (int n = 0; n < 2; n++) {
+        TP_CHECK_EQ_DBL(s->nodes[n].cap_w, 9800, 0);
+        TP_CHECK_EQ_DBL(s->nodes[n].draw_w, 6100, 0);
+        TP_CHECK_EQ_INT(s->nodes[n].gpus_healthy, 8);
+        TP_CHECK_STR(s->nodes[n].country, "DE");
+    }
+    /* 3: a's cap, draw and GPU health change at the BMC: the poll reads them. */
+    v = b.bmcs[0];
+    v.cap_w = 8000;
+    v.draw_w = 5000;
+    v.gpus_failed = 3;
+    TP_ASSERT(tb_set(b.tb, 0, &v) == 0);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 2);
+    s = tp_collector_state(l.c);
+    TP_CHECK_EQ_DBL(s->nodes[0].cap_w, 8000, 0);
+    TP_CHECK_EQ_DBL(s->nodes[0].draw_w, 5000, 0);
+    TP_CHECK_EQ_DBL(tp_collector_draw_now(l.c, 0), 5000, 0);
+    TP_CHECK_EQ_INT(s->nodes[0].gpus_healthy, 5);
+    TP_CHECK_EQ_DBL(s->nodes[1].cap_w, 9800, 0);
+    /* 4: b's EnvironmentMetrics moves; its poll 404s: b is walked again. */
+    v = b.bmcs[1];
+    v.fault = TB_FAULT_MOVED;
+    v.draw_w = 5500;
+    TP_ASSERT(tb_set(b.tb, 1, &v) == 0);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.rediscoveries, 1);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 1);
+    TP_CHECK(bmc_requests(&st, 2) > poll);
+    s = tp_collector_state(l.c);
+    TP_CHECK_EQ_DBL(s->nodes[1].draw_w, 5500, 0);
+    TP_CHECK_EQ_DBL(tp_collector_draw_now(l.c, 1), 5500, 0);
+    TP_CHECK_EQ_DBL(s->nodes[1].cap_w, 9800, 0);
+    TP_CHECK_EQ_INT(s->nodes[1].gpus_healthy, 8);
+    TP_CHECK_STR(s->nodes[1].country, "DE");
+    /* 5: both poll again, the new map included. */
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 2);
+    TP_CHECK_EQ_INT(st.rediscoveries, 0);
+    TP_CHECK_EQ_INT(bmc_requests(&st, 2), poll);
+    TP_CHECK_EQ_DBL(tp_collector_state(l.c)->nodes[1].draw_w, 5500, 0);
+    live_close(&l);
+    bed_stop(&b);
+}
+
+/* A poll that fails never keeps old facts alive longer than a failed walk
+ * would: a BMC that goes down after its map was made is walked again (the
+ * root fails) and its facts age exactly as before. rediscover_s 0 walks every
+ * cycle (no map kept). */
+TP_TEST(collect_steady_state_failed_poll_is_a_failed_walk)
+{
+    static const node_spec_t nodes[] = {
+        {"x", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    const knobs_t every = {0, false, 0, 0, ", \"rediscover_s\": 0"};
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    tb_bmc_t v;
+    int first;
+    if (bed_start(&b, nodes, 1, false, NULL, 0, NULL) < 0)
+        return;
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    live_cycle(&l);
+    v = b.bmcs[0];
+    v.fault = TB_FAULT_500; /* the root still answers, nothing else does */
+    TP_ASSERT(tb_set(b.tb, 0, &v) == 0);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.rediscoveries, 1);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 0);
+    TP_CHECK(isnan(tp_collector_draw_now(l.c, 0)));
+    live_close(&l);
+    bed_stop(&b);
+
+    if (bed_start(&b, nodes, 1, false, NULL, 0, &every) < 0)
+        return;
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    st = live_cycle(&l);
+    first = bmc_requests(&st, 1);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 0);
+    TP_CHECK_EQ_INT(bmc_requests(&st, 1), first);
+    live_close(&l);
+    bed_stop(&b);
+}
+
+/* bmc.walk_timeout_ms: a BMC that answers slowly (1 s a response) and one that
+ * never answers are cut off at the walk's budget (300 ms), long before their
+ * requests would time out (5 s, one retry); their facts are unknown, the
+ * healthy BMC's are read, and the cycle ends. */
+TP_TEST(collect_walk_timeout)
+{
+    static const node_spec_t nodes[] = {
+        {"ok", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+        {"slow", "eu-de", TB_FAULT_SLOW, TB_ATT_GOOD, NULL, NULL, 0},
+        {"hang", "eu-de", TB_FAULT_HANG, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    const knobs_t knobs = {0, false, 0, 5000, ", \"walk_timeout_ms\": 300"};
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    const tp_state_t *s;
+    if (bed_start(&b, nodes, 3, true, NULL, 0, &knobs) < 0)
+        return;
+    TP_CHECK_EQ_INT(b.cfg->walk_timeout_ms, 300);
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    for (int cycle = 0; cycle < 2; cycle++) {
+        st = live_cycle(&l);
+        TP_CHECK_EQ_INT(st.bmcs, 3);
+        TP_CHECK_EQ_INT(st.walks_timed_out, 2);
+        s = tp_collector_state(l.c);
+        TP_CHECK_EQ_DBL(s->nodes[0].draw_w, 6100, 0);
+        for (int n = 1; n < 3; n++)
+            if (!isnan(s->nodes[n].cap_w) || !isnan(s->nodes[n].draw_w) ||
+                s->nodes[n].gpus_healthy != -1 || s->nodes[n].country[0])
+                tp_test_fail(__FILE__, __LINE__, "node %s: facts should be unknown",
+                             b.f->nodes[n].id);
+    }
+    live_close(&l);
+    bed_stop(&b);
+}
+
+TP_TEST(collect_config_walk_keys)
+{
+    static const node_spec_t nodes[] = {
+        {"x", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    static const struct {
+        const char *key;
+        int value;
+    } bad[] = {
+        {"walk_timeout_ms", 5}, {"walk_timeout_ms", 3600001}, {"rediscover_s", -1}};
+    bed_t b;
+    char path[300];
+    if (bed_start(&b, nodes, 1, false, NULL, 0, NULL) < 0)
+        return;
+    TP_CHECK_EQ_INT(b.cfg->walk_timeout_ms, 60000); /* the defaults */
+    TP_CHECK_EQ_INT(b.cfg->rediscover_s, 240);
+    snprintf(path, sizeof path, "%s/fleet.json", b.dir);
+    json_t *orig = json_load_file(path, 0, NULL);
+    TP_ASSERT(orig != NULL);
+    /* Out of range: refused, naming the key. */
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        tp_collect_cfg_t *cfg = NULL;
+        tp_fleet_t *f = NULL;
+        tp_error_t err = {0};
+        json_t *fleet = json_deep_copy(orig);
+        TP_ASSERT(fleet != NULL);
+        json_object_set_new(json_object_get(json_object_get(fleet, "collectors"), "bmc"),
+                            bad[k].key, json_integer(bad[k].value));
+        TP_ASSERT(json_dump_file(fleet, path, 0) == 0);
+        json_decref(fleet);
+        TP_ASSERT(tp_fleet_load(path, &f, &err) == 0);
+        TP_CHECK(tp_collect_config_load(f, &cfg, &err) < 0);
+        TP_CHECK(strstr(err.text, bad[k].key) != NULL);
+        tp_collect_config_free(cfg);
+        tp_fleet_free(f);
+    }
+    json_decref(orig);
+    bed_stop(&b);
+}
+
+/* The location is not polled: it is as old as the map. Maps are walked again
+ * before it could go stale (here stale_after_s 2 and a 500 ms walk budget: a
+ * map polls for 1.5 s), so a polled BMC's country never lapses into unknown,
+ * nor is it ever presented as fresher than the walk that read it. */
+TP_TEST(collect_steady_state_location_never_stale)
+{
+    static const node_spec_t nodes[] = {
+        {"x", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    const knobs_t knobs = {0, false, 2, 0, ", \"walk_timeout_ms\": 500"};
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    if (bed_start(&b, nodes, 1, false, NULL, 0, &knobs) < 0)
+        return;
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    live_cycle(&l);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 1);
+    TP_CHECK_STR(tp_collector_state(l.c)->nodes[0].country, "DE");
+    sleep_ms(1600);
+    st = live_cycle(&l); /* the map is 1.6 s old: walked again */
+    TP_CHECK_EQ_INT(st.bmcs_polled, 0);
+    TP_CHECK_STR(tp_collector_state(l.c)->nodes[0].country, "DE");
+    sleep_ms(1100);
+    st = live_cycle(&l); /* polled; the walk that read DE is 1.1 s old: fresh */
+    TP_CHECK_EQ_INT(st.bmcs_polled, 1);
+    TP_CHECK_STR(tp_collector_state(l.c)->nodes[0].country, "DE");
     live_close(&l);
     bed_stop(&b);
 }
