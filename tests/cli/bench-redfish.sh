@@ -9,11 +9,8 @@
 . "$(dirname "$0")/lib.sh"
 TB="$(dirname "$TP_BIN")/tp-testbed"
 C="$TP_TMP/cache"
-if [ ! -x "$TB" ] || ! command -v jq >/dev/null; then
-    tp_skip bench-redfish "needs $TB (make tests) and jq"
-    tp_done
-    exit $?
-fi
+tp_plan 9
+[ -x "$TB" ] || tp_skip_rest "needs $TB (make tests builds it)"
 TBPID=""
 stop_tb() { [ -n "$TBPID" ] && kill "$TBPID" 2>/dev/null && wait "$TBPID" 2>/dev/null; TBPID=""; }
 trap 'stop_tb; rm -rf "$TP_TMP"' EXIT
@@ -73,7 +70,8 @@ for args in "--meter redfish" "--meter redfish --config $TP_TMP/tb.json" \
     "--meter none --node x" "--meter redfish --config $TP_TMP/tb.json --node x --meter-interval 5"; do
     t="usage: bench $args"
     # shellcheck disable=SC2086
-    tp_run "$t" 2 "$TP_BIN" bench $args --cache "$C" && [ -n "$ERR" ] && tp_ok "$t"
+    tp_run "$t" 2 "$TP_BIN" bench $args --cache "$C" &&
+        { [ -n "$ERR" ] && tp_ok "$t" || tp_fail "$t" "exit 2 without a message"; }
 done
 t="--meter redfish with an unknown node is bad input"
 tp_run "$t" 2 "$TP_BIN" bench --shape tiny --gen 4 --cache "$C" --meter redfish \

