@@ -90,8 +90,8 @@ run: all
 # The plain build, then the sanitizer build, then every suite against both.
 test:
 	@$(MAKE) --no-print-directory tests
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
-	@sh tests/run.sh build build/asan
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 tests
+	@sh tests/run.sh $(BUILD) $(BUILD)/asan
 
 bench: all $(BENCH_TARGETS)
 
