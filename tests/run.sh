@@ -43,7 +43,11 @@ run_suite() { # name cmd...
         grep -vE '^(ok|skip) ' "$out"
     fi
     grep -E '^skip ' "$out" | sed "s|^|[$name] |"
-    echo "suite $name: $line"
+    if [ "$rc" -ne 0 ]; then
+        echo "suite $name: $line (exit $rc)"
+    else
+        echo "suite $name: $line"
+    fi
     P=$((P + p)) F=$((F + f)) S=$((S + s))
 }
 
