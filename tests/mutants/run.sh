@@ -131,7 +131,7 @@ one() { # name file from to run hole
         fuzz)
             if ! (cd "$S" && make --no-print-directory fuzz FUZZ_SECONDS="$FUZZ_SECONDS" \
                 FUZZ_DIR="$scratch/fuzz") >"$scratch/fuzz.log" 2>&1; then
-                echo "[fuzz] make fuzz: $(grep -m1 'failed (exit' "$scratch/fuzz.log")" >>"$scratch/caught"
+                echo "[fuzz] make fuzz: $(grep -m1 -o '^fuzz_[a-z]* failed (exit [0-9]*)' "$scratch/fuzz.log")" >>"$scratch/caught"
             fi
             rm -rf "$scratch/fuzz"
             ;;
