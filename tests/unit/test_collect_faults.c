@@ -63,7 +63,8 @@ typedef struct {
 } knobs_t;
 
 /* A fleet of the given nodes, each with a virtual BMC; verifier_port 0 uses the
- * test bed's verifier, another value points the verifier at that port. */
+ * test bed's verifier, another value points the verifier at that port. Callers
+ * TP_ASSERT it succeeds: a bed that does not start fails the test. */
 static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
                      const char *extra, uint16_t verifier_port, const knobs_t *knobs)
 {
@@ -292,10 +293,9 @@ TP_TEST(collect_faults_bmcs)
     tp_collect_stats_t st;
     int64_t now = (int64_t)time(NULL);
     int counts[TP_PRED_COUNT], tel = 0;
-    if (bed_start(&b, nodes, 9, true,
-                  ", \"telemetry\": {\"url\": \"http://{bmc_host}/metrics\"}", 0,
-                  NULL) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 9, true,
+                        ", \"telemetry\": {\"url\": \"http://{bmc_host}/metrics\"}", 0,
+                        NULL) == 0);
     s = run_cycle(&b, &st, 1, &tel, 0);
     TP_ASSERT(s != NULL);
     TP_CHECK_EQ_INT(tel, 8);
@@ -361,8 +361,7 @@ TP_TEST(collect_faults_attestation)
     tp_workloads_t *ws;
     tp_collect_stats_t st;
     int64_t now = (int64_t)time(NULL);
-    if (bed_start(&b, nodes, 9, false, NULL, 0, NULL) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 9, false, NULL, 0, NULL) == 0);
     s = run_cycle(&b, &st, 1, NULL, 0);
     TP_ASSERT(s != NULL);
     TP_CHECK_EQ_INT(st.nodes_attested, 4);
@@ -428,8 +427,7 @@ TP_TEST(collect_faults_verifier_down)
     int counts[TP_PRED_COUNT];
     tp_workloads_t *ws;
     /* The verifier URL points at a closed port: the down BMC's. */
-    if (bed_start(&b, nodes, 3, false, NULL, 1, NULL) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 3, false, NULL, 1, NULL) == 0);
     tb_stop(b.tb);
     b.tb = NULL;
     s = run_cycle(&b, &st, 2, NULL, 0);
@@ -460,8 +458,7 @@ TP_TEST(collect_mockup_over_http)
     tp_collect_stats_t st;
     if (!tp_test_shared())
         TP_SKIP("../shared absent: no Redfish mockups");
-    if (bed_start(&b, nodes, 3, true, NULL, 0, NULL) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 3, true, NULL, 0, NULL) == 0);
     s = run_cycle(&b, &st, 1, NULL, 0);
     TP_ASSERT(s != NULL);
     TP_CHECK_EQ_DBL(s->nodes[0].cap_w, 1045, 0);
@@ -541,8 +538,7 @@ TP_TEST(collect_jwks_url_key_rotation)
     bed_t b;
     live_t l;
     tp_collect_stats_t st;
-    if (bed_start(&b, nodes, 3, false, NULL, 0, &knobs) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 3, false, NULL, 0, &knobs) == 0);
     TP_CHECK(b.cfg->verifiers[0].jwks == NULL && b.cfg->verifiers[0].jwks_url != NULL);
     if (live_open(&l, &b) < 0) {
         bed_stop(&b);
@@ -599,8 +595,7 @@ TP_TEST(collect_session_expiry_relogin)
     live_t l;
     tp_collect_stats_t st;
     tb_stats_t ts;
-    if (bed_start(&b, nodes, 1, true, NULL, 0, &knobs) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 1, true, NULL, 0, &knobs) == 0);
     if (live_open(&l, &b) < 0) {
         bed_stop(&b);
         return;
@@ -640,8 +635,7 @@ TP_TEST(collect_session_always_401)
     bed_t b;
     live_t l;
     tp_collect_stats_t st;
-    if (bed_start(&b, nodes, 2, true, NULL, 0, NULL) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 2, true, NULL, 0, NULL) == 0);
     if (live_open(&l, &b) < 0) {
         bed_stop(&b);
         return;
@@ -675,8 +669,7 @@ TP_TEST(collect_power_sampler)
     tp_power_sampler_t *ps = NULL;
     tp_error_t err = {0};
     double w = -1;
-    if (bed_start(&b, nodes, 2, true, NULL, 0, NULL) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 2, true, NULL, 0, NULL) == 0);
     TP_CHECK_EQ_INT(tp_power_sampler_new(b.f, b.cfg, "nope", NULL, NULL, &ps, &err),
                     TP_ENOENT);
     TP_ASSERT(tp_power_sampler_new(b.f, b.cfg, "n1", NULL, NULL, &ps, &err) == 0);
@@ -711,8 +704,7 @@ TP_TEST(collect_bmc_outage_never_widens)
     const knobs_t knobs = {0, false, 1};
     bed_t b;
     live_t l;
-    if (bed_start(&b, nodes, 2, true, NULL, 0, &knobs) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 2, true, NULL, 0, &knobs) == 0);
     if (live_open(&l, &b) < 0) {
         bed_stop(&b);
         return;
