@@ -27,6 +27,7 @@
 #include "solver/solver_internal.h"
 
 #include <glpk.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,7 @@ typedef struct {
     double *val;
     size_t capind;
     double *x; /* primal values of the columns */
+    long iters; /* simplex iterations so far (the work budget) */
     struct kord *ko;
 } lp_t;
 
@@ -90,11 +92,8 @@ static double pair_watts(const lp_t *L, int k, int j)
 
 static double pair_value(const lp_t *L, int k, int j)
 {
-    double v = (1.0 + L->kprio[k]) * L->kg[k];
-    if (L->c->emax > 0)
-        v +=
-            L->c->eps * L->kg[k] * ctx_eff(L->c->f, L->kmodel[k], L->ggm[j]) / L->c->emax;
-    return v;
+    const ctx_t *c = L->c;
+    return ctx_value(c, c->k_mem[c->k_off[k]], c->g_mem[c->g_off[j]]);
 }
 
 /* May class k use group j at all? */
@@ -357,9 +356,11 @@ static int seed(lp_t *L, const kord_t *ko)
     for (int j = 0; j < c->ng; j++)
         if (full[j] && L->gcol[j] >= 0 && add_group_rows(L, j) < 0)
             goto out;
-    for (int d = 0; d < c->f->ndomains; d++)
+    for (int r = 0; r < c->f->ndomains; r++) {
+        int d = c->dord[r];
         if (rdom[d] > 0.9 * L->dhead[d] && add_domain_row(L, d) < 0)
             goto out;
+    }
     rc = 0;
 out:
     free(rfree);
@@ -407,12 +408,14 @@ static int separate(lp_t *L)
             added++;
         }
     }
-    for (int d = 0; d < f->ndomains; d++)
+    for (int r = 0; r < f->ndomains; r++) {
+        int d = c->dord[r];
         if (!L->drow[d] && L->ud[d] > L->dhead[d] * (1 + 1e-9) + VIOL_TOL) {
             if (add_domain_row(L, d) < 0)
                 return TP_ENOMEM;
             added++;
         }
+    }
     return added;
 }
 
@@ -493,13 +496,26 @@ static int solve_lp(lp_t *L, int meth)
     parm.meth = meth;
     parm.presolve = GLP_OFF;
     double left = L->c->deadline - tp_now_ms();
-    parm.tm_lim = left > 1 ? (int)left : 1;
-    int ret = glp_simplex(L->P, &parm);
-    if (ret == GLP_ETMLIM)
-        L->out->time_limited = true;
-    if (ret != 0 && meth != GLP_PRIMAL && !L->out->time_limited) {
-        parm.meth = GLP_PRIMAL;
+    parm.tm_lim = left > 1 ? (int)left : 1; /* safety net */
+    int ret;
+    for (int tries = 0;; tries++) {
+        long budget = L->c->it_budget - L->iters;
+        if (budget < 1) {
+            L->out->stopped = true;
+            return -1;
+        }
+        parm.it_lim = budget < INT_MAX ? (int)budget : INT_MAX;
+        int before = glp_get_it_cnt(L->P);
         ret = glp_simplex(L->P, &parm);
+        L->iters += glp_get_it_cnt(L->P) - before;
+        if (ret == GLP_ETMLIM)
+            L->out->time_limited = true;
+        if (ret == GLP_EITLIM)
+            L->out->stopped = true;
+        if (ret == 0 || tries > 0 || parm.meth == GLP_PRIMAL || ret == GLP_ETMLIM ||
+            ret == GLP_EITLIM)
+            break;
+        parm.meth = GLP_PRIMAL;
     }
     return ret == 0 && glp_get_status(L->P) == GLP_OPT ? 0 : -1;
 }
@@ -545,10 +561,6 @@ static int run(void *arg)
             break;
         }
         meth = GLP_PRIMAL;
-        if (tp_now_ms() > c->deadline) {
-            L->out->time_limited = true;
-            break;
-        }
     }
     rc = 0;
 out:
@@ -683,7 +695,7 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     int rc = TP_ENOMEM;
     out->bound = INFINITY;
     out->rounds = 0;
-    out->time_limited = out->optimal = false;
+    out->time_limited = out->optimal = out->stopped = false;
     L.c = c;
     L.p = p;
     L.out = out;
