@@ -30,6 +30,7 @@
 #include <glpk.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,11 +40,16 @@ typedef struct {
     lex_t *lx;
     long before; /* nodes of earlier stages */
     double cb_bound;
+    bool offer; /* offer lx->x as an incumbent (presolve off only) */
 } lexcb_t;
 
 static void lex_callback(glp_tree *T, void *info)
 {
     lexcb_t *cb = info;
+    if (glp_ios_reason(T) == GLP_IHEUR && cb->offer) {
+        cb->offer = false;
+        glp_ios_heur_sol(T, cb->lx->x);
+    }
     int b = glp_ios_best_node(T);
     if (b) {
         double nb = glp_ios_node_bound(T, b);
@@ -78,11 +84,11 @@ int lex_solve(glp_prob *P, lex_t *lx)
         return TP_ENOMEM;
     }
     for (int j = 0; j <= n; j++) {
-        lx->x[j] = 0;
+        lx->x[j] = lx->start ? lx->start[j] : 0;
         ind[j] = j;
     }
     lx->solved = 0;
-    lx->found = true; /* x = 0 is always feasible */
+    lx->found = true; /* x = 0 (or the start) is always feasible */
     for (int s = 0; s < lx->nstages; s++)
         lx->value[s] = dot(lx->obj[s], lx->x, n), lx->bound[s] = INFINITY;
     for (int s = 0; s < lx->nstages; s++) {
@@ -95,8 +101,9 @@ int lex_solve(glp_prob *P, lex_t *lx)
         /* GLPK 5.0's MIP presolver fails ("glp_add_cols: ncs = 0") on a problem
          * that carries a stage-fixing row and presolves to nothing; later stages
          * start from the LP optimum instead (the fixing row keeps them small). */
-        ip.presolve = s == 0 ? GLP_ON : GLP_OFF;
-        if (s > 0) {
+        ip.presolve = s == 0 && !lx->start ? GLP_ON : GLP_OFF;
+        cb.offer = !ip.presolve;
+        if (!ip.presolve) {
             glp_smcp sp;
             glp_init_smcp(&sp);
             sp.msg_lev = GLP_MSG_OFF;
@@ -307,6 +314,15 @@ static void fill_objectives(mp_t *m)
     }
 }
 
+/* Branch-and-bound nodes for AUTO's MILP: the work of a node grows with the
+ * binaries, so the budget is in pair-nodes — about one second's worth on
+ * one core (MILP_PAIR_NODES_PER_MS), less when the time limit is shorter. */
+static long milp_node_budget(const ctx_t *c, int npairs)
+{
+    double ms = fmin(MILP_MAX_MS, (c->deadline - c->t0));
+    return (long)fmax(50, ms * MILP_PAIR_NODES_PER_MS / (npairs > 0 ? npairs : 1));
+}
+
 /* The most each stage's objective can reach: every candidate at its best pair. */
 static double trivial_bound(const mp_t *m, int s)
 {
@@ -322,9 +338,10 @@ static double trivial_bound(const mp_t *m, int s)
     return b;
 }
 
-int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, double mip_gap, milp_out_t *out,
-               char *msg, size_t msglen)
+int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, const plan_t *inc, double mip_gap,
+               milp_out_t *out, char *msg, size_t msglen)
 {
+    double *start = NULL;
     mp_t m = {0};
     int rc = TP_ENOMEM;
     size_t cap = 1024;
@@ -384,11 +401,18 @@ int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, double mip_gap, milp_out_
         !m.drow)
         goto out;
     fill_objectives(&m);
+    if (inc) {
+        if (!(start = calloc((size_t)m.npairs + 1, sizeof *start)))
+            goto out;
+        for (int i = 0; i < m.npairs; i++)
+            start[i + 1] = inc->cnode[m.pc[i]] == m.pn[i];
+    }
     m.lx = (lex_t){.nstages = m.nstages,
                    .integral = {lexico, lexico, false},
                    .mip_gap = mip_gap,
-                   .node_budget = lexico ? c->node_budget : 0,
+                   .node_budget = lexico ? milp_node_budget(c, m.npairs) : 0,
                    .deadline = c->deadline,
+                   .start = start,
                    .x = m.x};
     for (int s = 0; s < m.nstages; s++)
         m.lx.obj[s] = m.obj[s];
@@ -421,6 +445,7 @@ int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, double mip_gap, milp_out_
             plan_place(c, p, m.pc[i], m.pn[i]);
     rc = 0;
 out:
+    free(start);
     free(m.pc);
     free(m.pn);
     for (int s = 0; s < 3; s++)

@@ -488,7 +488,7 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
             (improvable(&c, &agg) && ((rc = try_plan(&c, &agg, true)) < 0 ||
                                       (rc = try_plan(&c, &agg, false)) < 0)) ||
             (small &&
-             ((rc = milp_pairs(&c, &best, true, 0, &mo, msg, sizeof msg)) < 0 ||
+             ((rc = milp_pairs(&c, &best, true, NULL, 0, &mo, msg, sizeof msg)) < 0 ||
               (rc = repair_all(&c, &best)) < 0))) {
             plan_fini(&agg);
             goto fail;
@@ -521,7 +521,7 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
     } else if (method == TP_SOLVER_EXACT) { /* the naive baseline: no help */
         milp_out_t mo;
         sol->method = "milp-naive";
-        if ((rc = milp_pairs(&c, &best, false, o->mip_gap, &mo, msg, sizeof msg)) < 0)
+        if ((rc = milp_pairs(&c, &best, false, NULL, o->mip_gap, &mo, msg, sizeof msg)) < 0)
             goto fail;
         if (!mo.found) {
             rc = tp_error_set(err, TP_ESOLVER,

@@ -177,7 +177,8 @@ typedef struct {
     double mip_gap;
     long node_budget;
     double deadline;
-    double *x; /* [ncols + 1]: the answer (0 is always feasible) */
+    const double *start; /* [ncols + 1]: a feasible start, or NULL (x = 0) */
+    double *x; /* [ncols + 1]: the answer */
     /* out */
     int solved; /* stages proven optimal */
     bool found, time_limited, stopped;
@@ -189,7 +190,11 @@ int lex_solve(glp_prob_t *P, lex_t *lx);
 /* The per-pair MILP from p's load over p's unplaced candidates. lexico (AUTO):
  * the objective's terms one after another, stopped by c->node_budget; else
  * (the naive baseline) the weighted objective in one solve, stopped by the
- * time limit or mip_gap. Places the answer into p. */
+ * time limit or mip_gap. inc (or NULL): a complete plan on p's load that
+ * starts the search (then GLPK's presolver is off: it cannot take a start).
+ * Places the answer into p. */
+#define MILP_MAX_MS 1000.0
+#define MILP_PAIR_NODES_PER_MS 400.0
 typedef struct {
     double bound;
     bool optimal, time_limited, found;
@@ -197,8 +202,8 @@ typedef struct {
     bool stopped;       /* the node budget ended the search early */
     int pairs, nodes;
 } milp_out_t;
-int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, double mip_gap, milp_out_t *out,
-               char *msg, size_t msglen);
+int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, const plan_t *inc, double mip_gap,
+               milp_out_t *out, char *msg, size_t msglen);
 /* Eligible pairs (static and fitting alone), counting up to limit + 1. */
 long milp_count_pairs(const ctx_t *c, const plan_t *p, long limit);
 
