@@ -68,7 +68,7 @@ typedef struct {
     int *mark, *ind;
     double *val;
     size_t capind;
-    double *x; /* primal values of the columns */
+    double *x;  /* primal values of the columns */
     long iters; /* simplex iterations so far (the work budget) */
     struct kord *ko;
 } lp_t;

@@ -397,8 +397,7 @@ int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, const plan_t *inc, double
     m.grow = calloc((size_t)c->f->nnodes + 1, sizeof *m.grow);
     m.wrow = calloc((size_t)c->f->nnodes + 1, sizeof *m.wrow);
     m.drow = calloc((size_t)c->f->ndomains + 1, sizeof *m.drow);
-    if (!m.x || !m.crow || !m.gsum || !m.wsum || !m.dsum || !m.grow || !m.wrow ||
-        !m.drow)
+    if (!m.x || !m.crow || !m.gsum || !m.wsum || !m.dsum || !m.grow || !m.wrow || !m.drow)
         goto out;
     fill_objectives(&m);
     if (inc) {
@@ -441,7 +440,8 @@ int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, const plan_t *inc, double
         out->bound = b;
     }
     for (int i = 0; i < m.npairs; i++)
-        if (m.x[i + 1] > 0.5 && p->cnode[m.pc[i]] < 0 && plan_fits(c, p, m.pc[i], m.pn[i]))
+        if (m.x[i + 1] > 0.5 && p->cnode[m.pc[i]] < 0 &&
+            plan_fits(c, p, m.pc[i], m.pn[i]))
             plan_place(c, p, m.pc[i], m.pn[i]);
     rc = 0;
 out:

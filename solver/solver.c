@@ -43,7 +43,7 @@ static int by_id(const void *a, const void *b)
     return r ? r : (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-static int *order_by_id(int n, const char *(*id)(const void *, int), const void *arg)
+int *ctx_order_by_id(int n, const char *(*id)(const void *, int), const void *arg)
 {
     idord_t *o = malloc(((size_t)n + 1) * sizeof *o);
     int *out = malloc(((size_t)n + 1) * sizeof *out);
@@ -93,8 +93,8 @@ static int ctx_init(ctx_t *c)
     c->healthy = malloc(((size_t)f->nnodes + 1) * sizeof *c->healthy);
     c->trust = malloc(((size_t)f->nnodes + 1) * sizeof *c->trust);
     c->nrank = malloc(((size_t)f->nnodes + 1) * sizeof *c->nrank);
-    c->nord = order_by_id(f->nnodes, node_id, f);
-    c->dord = order_by_id(f->ndomains, domain_id, f);
+    c->nord = ctx_order_by_id(f->nnodes, node_id, f);
+    c->dord = ctx_order_by_id(f->ndomains, domain_id, f);
     if (!c->ncap || !c->dcap || !c->healthy || !c->trust || !c->nrank || !c->nord ||
         !c->dord)
         return TP_ENOMEM;
@@ -521,7 +521,8 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
     } else if (method == TP_SOLVER_EXACT) { /* the naive baseline: no help */
         milp_out_t mo;
         sol->method = "milp-naive";
-        if ((rc = milp_pairs(&c, &best, false, NULL, o->mip_gap, &mo, msg, sizeof msg)) < 0)
+        if ((rc = milp_pairs(&c, &best, false, NULL, o->mip_gap, &mo, msg, sizeof msg)) <
+            0)
             goto fail;
         if (!mo.found) {
             rc = tp_error_set(err, TP_ESOLVER,

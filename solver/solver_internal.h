@@ -115,6 +115,8 @@ typedef struct {
 } plan_t;
 
 double tp_now_ms(void);
+/* The indices 0..n) ordered by id(arg, i) (strcmp), then index. Caller frees. */
+int *ctx_order_by_id(int n, const char *(*id)(const void *, int), const void *arg);
 
 static inline bool ctx_static_ok(const ctx_t *c, int ci, int node)
 {
@@ -161,7 +163,7 @@ typedef struct {
     int rounds;
     bool time_limited; /* the safety-net clock cut it short */
     bool stopped;      /* the iteration budget (c->it_budget) cut it short */
-    bool optimal; /* LP solved to optimality (bound is the LP's optimum) */
+    bool optimal;      /* LP solved to optimality (bound is the LP's optimum) */
 } lp_out_t;
 int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msglen);
 
@@ -178,7 +180,7 @@ typedef struct {
     long node_budget;
     double deadline;
     const double *start; /* [ncols + 1]: a feasible start, or NULL (x = 0) */
-    double *x; /* [ncols + 1]: the answer */
+    double *x;           /* [ncols + 1]: the answer */
     /* out */
     int solved; /* stages proven optimal */
     bool found, time_limited, stopped;

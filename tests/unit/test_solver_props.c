@@ -281,8 +281,8 @@ static double exhaustive(const sf_inst_t *in)
     for (int i = np - 1; i >= 0; i--) {
         const tp_workload_t *w = &in->pending->w[x.order[i]];
         /* (1) plus the most (2) and (3) can add: 4 ε_s g + ε_e g < 5 ε_s g */
-        rest[i] = rest[i + 1] + (1.0 + w->priority) * w->gpus +
-                  5.0 * w->gpus / (1.0 + 4 * x.G);
+        rest[i] =
+            rest[i + 1] + (1.0 + w->priority) * w->gpus + 5.0 * w->gpus / (1.0 + 4 * x.G);
     }
     x.rest = rest;
     x.l = tp_load_new(in->f, in->s, in->running);
@@ -336,7 +336,8 @@ TP_TEST(solver_exact_vs_exhaustive)
     TP_CHECK(checked > 150);
 }
 
-/* ---- order independence ------------------------------------------------------------- */
+/* ---- order independence -------------------------------------------------------------
+ */
 
 /* "workload id → node id" of every placement, sorted: comparable across orders. */
 static char *placement_text(const sf_inst_t *in, const tp_result_t *r)
@@ -387,7 +388,8 @@ TP_TEST(solver_order_independent)
         for (int m = 0; m < 2; m++) {
             tp_solution_t *x = solve(&a, methods[m]), *y = solve(&b, methods[m]);
             if (x && y) {
-                char *tx = placement_text(&a, x->result), *ty = placement_text(&b, y->result);
+                char *tx = placement_text(&a, x->result),
+                     *ty = placement_text(&b, y->result);
                 if (fabs(x->result->objective - y->result->objective) > 1e-9 ||
                     strcmp(tx, ty) || x->result->npreemptions != y->result->npreemptions)
                     tp_test_fail(__FILE__, __LINE__,
