@@ -163,6 +163,7 @@ typedef struct {
     int rounds;
     bool time_limited; /* the safety-net clock cut it short */
     bool stopped;      /* the iteration budget (c->it_budget) cut it short */
+    bool gap_stop;     /* column generation stopped on a proven gap (LP_GAP_STOP) */
     bool optimal;      /* LP solved to optimality (bound is the LP's optimum) */
 } lp_out_t;
 int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msglen);
