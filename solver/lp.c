@@ -286,7 +286,7 @@ static int measure(lp_t *L)
         if (f->profiles[i].watts < pmin[f->profiles[i].gpu_model])
             pmin[f->profiles[i].gpu_model] = f->profiles[i].watts;
     for (int j = 0; j < c->ng; j++) {
-        int first = c->g_mem[c->g_off[j]], nl = 0;
+        int first = c->g_mem[c->g_off[j]], nl = 0, maxd = 0;
         L->gnsc[j] = c->node_sc[first];
         L->ggm[j] = f->nodes[first].gpu_model;
         L->gminw[j] = INFINITY;
@@ -299,16 +299,23 @@ static int measure(lp_t *L)
             h = h > 0 ? h : 0;
             /* GPUs the node can run within its own power headroom. */
             int u = wn > 0 ? (int)fmin(fr, floor(h / wn * (1 + 1e-9) + 1e-9)) : fr;
-            if (stamp[dom] != j + 1) {
-                stamp[dom] = j + 1;
-                acc[dom] = 0;
-                accg[dom] = 0;
-                wleaf[dom] = INFINITY;
-                leaves[nl++] = dom;
+            /* The leaf and every domain above it down to the group level. */
+            for (int d = dom; d >= 0; d = f->domains[d].parent) {
+                if (stamp[d] != j + 1) {
+                    stamp[d] = j + 1;
+                    acc[d] = 0;
+                    accg[d] = 0;
+                    wleaf[d] = INFINITY;
+                    leaves[nl++] = d;
+                    if (f->domains[d].depth > maxd)
+                        maxd = f->domains[d].depth;
+                }
+                wleaf[d] = fmin(wleaf[d], wn);
+                if (d != dom && f->domains[d].depth <= c->group_level)
+                    break;
             }
             acc[dom] += h;
             accg[dom] += u;
-            wleaf[dom] = fmin(wleaf[dom], wn);
             if (u > L->gmaxfree[j])
                 L->gmaxfree[j] = u;
             if (fmin(h, minanc[dom]) > L->gmaxhead[j])
@@ -318,14 +325,30 @@ static int measure(lp_t *L)
             for (int s = 0; s < L->nsz; s++)
                 L->gcnt[(size_t)j * L->nsz + s] += u / L->sizes[s];
         }
-        for (int a = 0; a < nl; a++) {
-            int d = leaves[a];
-            double cap = wleaf[d] > 0 && isfinite(minanc[d])
-                             ? floor(minanc[d] / wleaf[d] * (1 + 1e-9) + 1e-9)
-                             : accg[d];
-            L->ghead[j] += fmin(acc[d], minanc[d]);
-            L->gfree[j] += (int)fmin(accg[d], cap);
-        }
+        /* Bottom up: what passes through a domain is at most its headroom (and
+         * the GPUs that headroom can run); the group's capacity is what reaches
+         * the group level, capped by the tightest domain above. Each group
+         * alone respects every domain; groups that share one each count it. */
+        for (int depth = maxd; depth >= 0; depth--)
+            for (int a = 0; a < nl; a++) {
+                int d = leaves[a], par = f->domains[d].parent;
+                if (f->domains[d].depth != depth)
+                    continue;
+                double v = fmin(acc[d], L->dhead[d]);
+                double g =
+                    wleaf[d] > 0 && isfinite(wleaf[d])
+                        ? fmin(accg[d], floor(L->dhead[d] / wleaf[d] * (1 + 1e-9) + 1e-9))
+                        : accg[d];
+                bool top = depth <= c->group_level || par < 0 ||
+                           f->domains[par].depth < c->group_level || stamp[par] != j + 1;
+                if (!top && depth > c->group_level) {
+                    acc[par] += v;
+                    accg[par] += (int)g;
+                } else {
+                    L->ghead[j] += fmin(v, minanc[d]);
+                    L->gfree[j] += (int)g;
+                }
+            }
     }
     free(minanc);
     free(acc);
