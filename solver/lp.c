@@ -37,7 +37,7 @@
 #define MAX_ROUNDS 400
 #define RC_TOL 1e-9
 #define VIOL_TOL 1e-6
-#define LP_GAP_STOP 2e-3 /* column generation stops at this proven relative gap */
+#define LP_GAP_STOP 5e-3 /* column generation stops at this proven relative gap */
 
 typedef struct {
     int k, j;
