@@ -191,7 +191,8 @@ typedef struct {
 int lex_solve(glp_prob_t *P, lex_t *lx);
 
 /* The per-pair MILP from p's load over p's unplaced candidates. lexico (AUTO):
- * the objective's terms one after another, stopped by c->node_budget; else
+ * the objective's terms one after another, stopped by a budget of about a
+ * second's worth of branch-and-bound nodes (MILP_PAIR_NODES_PER_MS); else
  * (the naive baseline) the weighted objective in one solve, stopped by the
  * time limit or mip_gap. inc (or NULL): a complete plan on p's load that
  * starts the search (then GLPK's presolver is off: it cannot take a start).

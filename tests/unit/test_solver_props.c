@@ -9,8 +9,11 @@
  *   - the aggregated path's bound is never below the exact optimum, and neither
  *     path nor the baseline ever beats the exact optimum;
  *   - AUTO never places fewer priority-weighted GPUs than greedy first fit.
- * And exactness: on instances of ≤ 12 nodes and ≤ 10 workloads the objective
- * equals an exhaustive search written here.
+ * And exactness: on hundreds of instances of ≤ 12 nodes and ≤ 10 workloads,
+ * most with caps that bind, the objective equals an exhaustive search written
+ * here that scores plans from the formula in docs/solver.md (its own code, not
+ * the solver's). And order independence: the same instance with nodes, domains
+ * and workloads shuffled gives the same placements by id.
  */
 #include "tests/unit/tp_test.h"
 
@@ -296,12 +299,12 @@ TP_TEST(solver_exact_vs_exhaustive)
     tp_rng_t rng;
     int checked = 0;
     tp_rng_init(&rng, 77);
-    for (int round = 0; round < 300; round++) {
+    for (int round = 0; round < 500; round++) {
         bool big = round % 10 == 0;
         sf_opts_t o = {.nodes = big ? 12 : 2 + (int)tp_rng_below(&rng, 7),
                        .pending = big ? 10 : 1 + (int)tp_rng_below(&rng, 8),
-                       .running = (int)tp_rng_below(&rng, 6),
-                       .tight = tp_rng_chance(&rng, 0.6)};
+                       .running = (int)tp_rng_below(&rng, 4),
+                       .tight = tp_rng_chance(&rng, 0.8)};
         sf_inst_t in;
         TP_ASSERT(sf_make(&rng, &o, &in) == 0);
         tp_load_t *l = tp_load_new(in.f, in.s, in.running);
@@ -333,7 +336,7 @@ TP_TEST(solver_exact_vs_exhaustive)
         }
         sf_free(&in);
     }
-    TP_CHECK(checked > 150);
+    TP_CHECK(checked > 250);
 }
 
 /* ---- order independence -------------------------------------------------------------
