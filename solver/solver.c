@@ -224,6 +224,119 @@ static double candidate_bound(const ctx_t *c)
     return b;
 }
 
+typedef struct {
+    double w; /* (1 + priority): value per GPU of term (1) */
+    int k;
+} kw_t;
+
+static int by_kw(const void *a, const void *b)
+{
+    const kw_t *x = a, *y = b;
+    if (x->w != y->w)
+        return x->w > y->w ? -1 : 1;
+    return (x->k > y->k) - (x->k < y->k);
+}
+
+/* Per-domain knapsack bound: the domains at one depth partition the nodes, and
+ * the best plan places in each at most what a fractional knapsack puts there —
+ * the classes eligible on some node beneath it, most valuable per GPU first,
+ * into the GPUs its nodes can run within their own and every domain's power
+ * headroom at the lowest per-GPU draw there. Σ over the domains bounds every
+ * plan without counting a shared rack or row twice (the LP's weakness). The
+ * smallest over the depths; INFINITY when no depth covers every node. */
+static double domain_bound(const ctx_t *c)
+{
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = c->base;
+    int maxd = 0, nd = f->ndomains;
+    double best = INFINITY;
+    for (int d = 0; d < nd; d++)
+        maxd = f->domains[d].depth > maxd ? f->domains[d].depth : maxd;
+    double *pmin = malloc(((size_t)f->ngpu_models + 1) * sizeof *pmin);
+    double *head = malloc(((size_t)nd + 1) * sizeof *head);
+    double *gpus = malloc(((size_t)nd + 1) * sizeof *gpus);
+    double *wmin = malloc(((size_t)nd + 1) * sizeof *wmin);
+    int *unit = malloc(((size_t)f->nnodes + 1) * sizeof *unit);
+    int *stamp = calloc((size_t)c->nnsc + 1, sizeof *stamp);
+    char *elig = malloc(((size_t)c->nwsc + 1) * ((size_t)nd + 1));
+    kw_t *kw = malloc(((size_t)c->nk + 1) * sizeof *kw);
+    if (!pmin || !head || !gpus || !wmin || !unit || !stamp || !elig || !kw)
+        goto out;
+    for (int g = 0; g < f->ngpu_models; g++)
+        pmin[g] = INFINITY;
+    for (int i = 0; i < f->nprofiles; i++)
+        if (f->profiles[i].watts < pmin[f->profiles[i].gpu_model])
+            pmin[f->profiles[i].gpu_model] = f->profiles[i].watts;
+    for (int k = 0; k < c->nk; k++)
+        kw[k] = (kw_t){1.0 + c->cw[c->k_mem[c->k_off[k]]]->priority, k};
+    qsort(kw, (size_t)c->nk, sizeof *kw, by_kw);
+    for (int level = 0; level <= maxd; level++) {
+        bool covered = true;
+        for (int d = 0; d < nd; d++) {
+            head[d] = INFINITY;
+            for (int a = d; a >= 0; a = f->domains[a].parent)
+                head[d] = fmin(head[d], fmax(0, c->dcap[a] - l->domain_w[a]));
+            gpus[d] = 0;
+            wmin[d] = INFINITY;
+        }
+        memset(elig, 0, ((size_t)c->nwsc + 1) * ((size_t)nd + 1));
+        for (int n = 0; n < f->nnodes && covered; n++) {
+            int d = f->nodes[n].domain;
+            while (d >= 0 && f->domains[d].depth > level)
+                d = f->domains[d].parent;
+            covered = d >= 0 && f->domains[d].depth == level;
+            unit[n] = d;
+        }
+        if (!covered)
+            continue;
+        for (int n = 0; n < f->nnodes; n++) {
+            int d = unit[n];
+            int fr = c->healthy[n] - l->gpus_used[n];
+            double h = fmax(0, c->ncap[n] - l->node_w[n]);
+            double wn = fmin(f->nodes[n].gpu_w, pmin[f->nodes[n].gpu_model]);
+            fr = fr > 0 ? fr : 0;
+            gpus[d] += wn > 0 ? fmin(fr, floor(h / wn * (1 + 1e-9) + 1e-9)) : fr;
+            wmin[d] = fmin(wmin[d], wn);
+            /* Which candidate static classes some node of d can take. */
+            int nsc = c->node_sc[n];
+            if (stamp[nsc] == (level + 1) * (nd + 1) + d + 1)
+                continue;
+            stamp[nsc] = (level + 1) * (nd + 1) + d + 1;
+            for (int w = 0; w < c->nwsc; w++)
+                if (c->stat[(size_t)w * (size_t)c->nnsc + (size_t)nsc] == 0)
+                    elig[(size_t)d * (size_t)c->nwsc + (size_t)w] = 1;
+        }
+        double total = 0, per_gpu_eps = TP_TRUST_MAX * c->eps_s + c->eps_e;
+        for (int d = 0; d < nd; d++) {
+            if (f->domains[d].depth != level)
+                continue;
+            double cap = gpus[d];
+            if (wmin[d] > 0 && isfinite(wmin[d]))
+                cap = fmin(cap, floor(head[d] / wmin[d] * (1 + 1e-9) + 1e-9));
+            for (int a = 0; a < c->nk && cap > 0; a++) {
+                int k = kw[a].k, ci = c->k_mem[c->k_off[k]];
+                if (!elig[(size_t)d * (size_t)c->nwsc + (size_t)c->cand_wsc[ci]])
+                    continue;
+                double take =
+                    fmin(cap, (double)c->cw[ci]->gpus * (c->k_off[k + 1] - c->k_off[k]));
+                total += take * (kw[a].w + per_gpu_eps);
+                cap -= take;
+            }
+        }
+        best = fmin(best, total);
+    }
+out:
+    free(pmin);
+    free(head);
+    free(gpus);
+    free(wmin);
+    free(unit);
+    free(stamp);
+    free(elig);
+    free(kw);
+    return best;
+}
+
 /* Replaces *best with the plan `fresh` would produce when that is better. */
 static int try_plan(const ctx_t *c, plan_t *best, bool first_fit)
 {
@@ -567,7 +680,7 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
     if (sol->optimal)
         bound = r->objective;
     if (method != TP_SOLVER_GREEDY) {
-        double cb = candidate_bound(&c);
+        double cb = fmin(candidate_bound(&c), domain_bound(&c));
         bound = isnan(bound) || cb < bound ? cb : bound;
     }
     if (!isnan(bound) && isfinite(bound)) {
