@@ -317,7 +317,7 @@ static void fill_objectives(mp_t *m)
 /* Branch-and-bound nodes for AUTO's MILP: the work of a node grows with the
  * binaries, so the budget is in pair-nodes — about one second's worth on
  * one core (MILP_PAIR_NODES_PER_MS), less when the time limit is shorter. */
-static long milp_node_budget(const ctx_t *c, int npairs)
+long milp_node_budget(const ctx_t *c, int npairs)
 {
     double ms = fmin(MILP_MAX_MS, (c->deadline - c->t0));
     return (long)fmax(50, ms * MILP_PAIR_NODES_PER_MS / (npairs > 0 ? npairs : 1));

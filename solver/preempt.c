@@ -270,7 +270,7 @@ static int minimise(pre_t *P, const tp_load_t *orig)
             m.obj1[k + 1] = -P->v[k].watts;
             m.start[k + 1] = c->preempted[P->v[k].idx];
         }
-        m.budget = c->node_budget;
+        m.budget = milp_node_budget(c, m.nv);
         char msg[256];
         if ((rc = glpk_guarded(comp_run, &m, msg, sizeof msg)) < 0)
             goto out;

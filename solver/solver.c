@@ -568,7 +568,6 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
         c.deadline = c.t0 + lim;
         /* Work budgets from the time limit: they, not the clock, decide where a
          * solve stops, so a cut-short solve is still reproducible. */
-        c.node_budget = (long)fmax(100, lim * TP_SOLVER_NODES_PER_MS);
         c.it_budget = (long)fmax(1000, lim * TP_SOLVER_ITERS_PER_MS);
     }
     rc = TP_ENOMEM;

@@ -71,7 +71,6 @@ typedef struct {
 #define TP_SOLVER_DEFAULT_LIMIT_MS 10000.0
 #define TP_SOLVER_DEFAULT_EXACT_PAIRS 12000
 /* Work budgets per millisecond of time limit (docs/solver.md, Determinism). */
-#define TP_SOLVER_NODES_PER_MS 2.0
 #define TP_SOLVER_ITERS_PER_MS 20.0
 
 typedef struct {

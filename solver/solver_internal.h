@@ -64,7 +64,6 @@ typedef struct {
     const tp_workloads_t *pending, *running;
     int64_t now;
     double t0, deadline; /* monotonic milliseconds; deadline: safety net only */
-    long node_budget;    /* branch-and-bound nodes, all MILPs of one solve */
     long it_budget;      /* simplex iterations of the aggregated LP */
 
     /* Effective caps (lower of declared and observed) and usable GPUs. */
@@ -189,6 +188,9 @@ typedef struct {
     long nodes;
 } lex_t;
 int lex_solve(glp_prob_t *P, lex_t *lx);
+/* Branch-and-bound nodes worth about a second (less under a shorter time limit)
+ * for a MILP of nbin binaries: a deterministic budget. */
+long milp_node_budget(const ctx_t *c, int nbin);
 
 /* The per-pair MILP from p's load over p's unplaced candidates. lexico (AUTO):
  * the objective's terms one after another, stopped by a budget of about a
