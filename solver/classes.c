@@ -25,25 +25,13 @@ double ctx_eff(const tp_fleet_t *f, int model, int gpu_model)
     return p && p->watts > 0 ? p->tokens_per_s / p->watts : 0;
 }
 
-double tp_solver_value(const tp_fleet_t *f, const tp_workload_t *w, int node, double eps)
-{
-    double emax = 0;
-    for (int i = 0; i < f->nprofiles; i++)
-        if (f->profiles[i].watts > 0 &&
-            f->profiles[i].tokens_per_s / f->profiles[i].watts > emax)
-            emax = f->profiles[i].tokens_per_s / f->profiles[i].watts;
-    double v = (1.0 + w->priority) * w->gpus;
-    if (emax > 0)
-        v += eps * w->gpus * ctx_eff(f, w->model, f->nodes[node].gpu_model) / emax;
-    return v;
-}
-
 double ctx_value(const ctx_t *c, int ci, int n)
 {
     const tp_workload_t *w = c->cw[ci];
     double v = (1.0 + w->priority) * w->gpus;
+    v += c->eps_s * w->gpus * (TP_TRUST_MAX - c->trust[n]);
     if (c->emax > 0)
-        v += c->eps * w->gpus * ctx_eff(c->f, w->model, c->f->nodes[n].gpu_model) /
+        v += c->eps_e * w->gpus * ctx_eff(c->f, w->model, c->f->nodes[n].gpu_model) /
              c->emax;
     return v;
 }
@@ -163,7 +151,8 @@ int ctx_build_static(ctx_t *c)
     c->wsc_rep = malloc(((size_t)c->nc + 1) * sizeof *c->wsc_rep);
     if (!key || !c->node_sc || !c->cand_wsc || !c->nsc_rep || !c->wsc_rep)
         goto out;
-    for (int n = 0; n < f->nnodes; n++) {
+    for (int r = 0; r < f->nnodes; r++) {
+        int n = c->nord[r];
         int before = nt.n, id = keytab_intern(&nt, key, node_key(c, n, ages, nages, key));
         if (id < 0)
             goto out;
@@ -197,46 +186,50 @@ out:
     return rc;
 }
 
-/* Groups of every model's list, by descending efficiency of their GPU model for
- * that AI model, then index. */
+/* Groups of every model's list: least trust first (term (2) of the objective),
+ * then by descending efficiency of their GPU model for that AI model (term (3)),
+ * then index. */
 static int build_by_model(ctx_t *c, const int *g_gm)
 {
     const tp_fleet_t *f = c->f;
-    int nm = f->nmodels + 1;
+    int nm = f->nmodels + 1, ngm = f->ngpu_models;
     c->g_by_model = calloc((size_t)nm, sizeof *c->g_by_model);
-    double *eff = malloc(((size_t)f->ngpu_models + 1) * sizeof *eff);
-    if (!c->g_by_model || !eff) {
+    double *eff = malloc(((size_t)ngm + 1) * sizeof *eff);
+    int *rank = malloc(((size_t)ngm + 1) * sizeof *rank);
+    if (!c->g_by_model || !eff || !rank) {
         free(eff);
+        free(rank);
         return TP_ENOMEM;
     }
     for (int m = 0; m < nm; m++) {
         int *list = malloc(((size_t)c->ng + 1) * sizeof *list);
         if (!list) {
             free(eff);
+            free(rank);
             return TP_ENOMEM;
         }
         c->g_by_model[m] = list;
-        for (int g = 0; g < f->ngpu_models; g++)
+        for (int g = 0; g < ngm; g++)
             eff[g] = ctx_eff(f, m - 1, g);
-        /* Counting sort by GPU model rank keeps the index order within a rank. */
-        int *rank = malloc(((size_t)f->ngpu_models + 1) * sizeof *rank);
-        if (!rank) {
-            free(eff);
-            return TP_ENOMEM;
-        }
-        for (int a = 0; a < f->ngpu_models; a++) {
+        for (int a = 0; a < ngm; a++) {
             rank[a] = 0;
-            for (int b = 0; b < f->ngpu_models; b++)
-                rank[a] += eff[b] > eff[a] || (eff[b] == eff[a] && b < a);
+            for (int b = 0; b < ngm; b++)
+                rank[a] += eff[b] > eff[a] ||
+                           (eff[b] == eff[a] &&
+                            strcmp(f->gpu_models[b], f->gpu_models[a]) < 0) ||
+                           (eff[b] == eff[a] && b < a &&
+                            !strcmp(f->gpu_models[b], f->gpu_models[a]));
         }
+        /* Counting sort by (trust, GPU model rank) keeps the index order. */
         int k = 0;
-        for (int r = 0; r < f->ngpu_models; r++)
-            for (int j = 0; j < c->ng; j++)
-                if (rank[g_gm[j]] == r)
-                    list[k++] = j;
-        free(rank);
+        for (int t = 0; t <= TP_TRUST_MAX; t++)
+            for (int r = 0; r < ngm; r++)
+                for (int j = 0; j < c->ng; j++)
+                    if (rank[g_gm[j]] == r && c->trust[c->g_mem[c->g_off[j]]] == t)
+                        list[k++] = j;
     }
     free(eff);
+    free(rank);
     return 0;
 }
 
@@ -266,8 +259,10 @@ static int build_groups(ctx_t *c)
             return TP_ENOMEM;
         int n = 0;
         for (; n < f->nnodes && (m.n <= TP_SOLVER_MAX_GROUPS || level == 0); n++) {
-            uint64_t key = (uint64_t)c->node_sc[n] << 32 | (uint32_t)anchor(f, n, level);
-            if ((c->node_g[n] = u64map_intern(&m, key)) < 0) {
+            int node = c->nord[n];
+            uint64_t key =
+                (uint64_t)c->node_sc[node] << 32 | (uint32_t)anchor(f, node, level);
+            if ((c->node_g[node] = u64map_intern(&m, key)) < 0) {
                 u64map_fini(&m);
                 return TP_ENOMEM;
             }
@@ -311,7 +306,8 @@ int ctx_build_classes(ctx_t *c)
     g_gm = malloc(((size_t)c->ng + 1) * sizeof *g_gm);
     if (!c->k_off || !c->k_mem || !c->g_off || !c->g_mem || !g_gm)
         goto out;
-    /* CSR by counting; members stay in ascending index order. */
+    /* CSR by counting; candidates stay in (canonical) index order, nodes in
+     * canonical (id) order. */
     for (int i = 0; i < c->nc; i++)
         c->k_off[c->cand_k[i] + 1]++;
     for (int k = 0; k < c->nk; k++)
@@ -328,8 +324,8 @@ int ctx_build_classes(ctx_t *c)
         for (int i = 0; i < c->nc; i++)
             c->k_mem[fill[c->cand_k[i]]++] = i;
         memcpy(fill, c->g_off, (size_t)c->ng * sizeof *fill);
-        for (int n = 0; n < f->nnodes; n++)
-            c->g_mem[fill[c->node_g[n]]++] = n;
+        for (int r = 0; r < f->nnodes; r++)
+            c->g_mem[fill[c->node_g[c->nord[r]]]++] = c->nord[r];
         free(fill);
     }
     c->g_anchor = malloc(((size_t)c->ng + 1) * sizeof *c->g_anchor);

@@ -2,8 +2,8 @@
  * solver/heur.c — plans and the exact per-node step: does a candidate fit a node
  * (GPUs, node cap, every ancestor domain cap), best-fit packing within a group,
  * the repair pass that places what rounding left over, and the first-fit
- * baseline. Everything here walks candidates, groups and nodes in index order,
- * so the same input gives the same plan.
+ * baseline. Everything here walks candidates, groups and nodes in canonical
+ * order (ctx_t: by id), so the same input in any order gives the same plan.
  */
 #include "solver/solver_internal.h"
 
@@ -173,8 +173,8 @@ int plan_first_fit(const ctx_t *c, plan_t *p)
         if (p->cnode[ci] >= 0 || n < 0)
             continue;
         for (; n < c->f->nnodes; n++)
-            if (ctx_static_ok(c, ci, n) && plan_fits(c, p, ci, n)) {
-                plan_place(c, p, ci, n);
+            if (ctx_static_ok(c, ci, c->nord[n]) && plan_fits(c, p, ci, c->nord[n])) {
+                plan_place(c, p, ci, c->nord[n]);
                 break;
             }
         cursor[k] = n < c->f->nnodes ? n : -1;

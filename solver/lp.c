@@ -27,6 +27,7 @@
 #include "solver/solver_internal.h"
 
 #include <glpk.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 #define MAX_ROUNDS 400
 #define RC_TOL 1e-9
 #define VIOL_TOL 1e-6
+#define LP_GAP_STOP 5e-3 /* column generation stops at this proven relative gap */
 
 typedef struct {
     int k, j;
@@ -48,9 +50,14 @@ typedef struct {
     plan_t *p;
     lp_out_t *out;
     glp_prob *P;
-    /* classes */
-    int *kn, *kg, *kprio, *kmodel;
-    int *khead; /* first column, -1 */
+    /* super-classes K: candidates of one static class and AI model (so of one
+     * size, eligibility and draw per group); ctx's classes k are their
+     * priority buckets, one z column each (GLPK columns 1..nk) */
+    int nK, *kof;       /* [k] → K */
+    int *b_off, *b_mem; /* CSR: the classes k of K, priority descending */
+    int *kn, *kg, *kprio, *kmodel, *krep; /* per K: count, GPUs, top priority, model,
+                                             representative candidate */
+    int *khead;                           /* first x column of K, -1 */
     /* groups */
     int *gfree, *gmaxfree, *gnsc, *ggm, *gcnt; /* gcnt[j * nsz + s] */
     double *ghead, *gmaxhead, *gminw;
@@ -67,7 +74,8 @@ typedef struct {
     int *mark, *ind;
     double *val;
     size_t capind;
-    double *x; /* primal values of the columns */
+    double *x;  /* primal values of the columns */
+    long iters; /* simplex iterations so far (the work budget) */
     struct kord *ko;
 } lp_t;
 
@@ -76,9 +84,10 @@ static int brow(const lp_t *L)
     return 2 + L->nsz; /* rows in a group's block */
 }
 
-static const tp_workload_t *krep(const lp_t *L, int k)
+/* GLPK column of x column i (the z columns come first). */
+static int xcol(const lp_t *L, int i)
 {
-    return L->c->cw[L->c->k_mem[L->c->k_off[k]]];
+    return L->c->nk + i + 1;
 }
 
 static double pair_watts(const lp_t *L, int k, int j)
@@ -88,20 +97,21 @@ static double pair_watts(const lp_t *L, int k, int j)
     return L->kg[k] * (pr ? pr->watts : L->gminw[j]);
 }
 
+/* The objective of one unit of K on group j beyond (1 + priority) gpus, which
+ * the z columns carry: terms (2) and (3), the same for every member. */
 static double pair_value(const lp_t *L, int k, int j)
 {
-    double v = (1.0 + L->kprio[k]) * L->kg[k];
-    if (L->c->emax > 0)
-        v +=
-            L->c->eps * L->kg[k] * ctx_eff(L->c->f, L->kmodel[k], L->ggm[j]) / L->c->emax;
-    return v;
+    const ctx_t *c = L->c;
+    const tp_workload_t *w = c->cw[L->krep[k]];
+    return ctx_value(c, L->krep[k], c->g_mem[c->g_off[j]]) -
+           (1.0 + w->priority) * w->gpus;
 }
 
 /* May class k use group j at all? */
 static bool usable(const lp_t *L, int k, int j, double w)
 {
     const ctx_t *c = L->c;
-    int wsc = c->cand_wsc[c->k_mem[c->k_off[k]]];
+    int wsc = c->cand_wsc[L->krep[k]];
     return c->stat[(size_t)wsc * (size_t)c->nnsc + (size_t)L->gnsc[j]] == 0 &&
            L->kg[k] <= L->gmaxfree[j] && w <= L->gmaxhead[j] * (1 + 1e-9);
 }
@@ -163,7 +173,7 @@ static int add_col(lp_t *L, int k, int j)
     L->ncols++;
     int len = 0;
     L->ind[++len] = k + 1;
-    L->val[len] = 1;
+    L->val[len] = -1;
     if (L->grow[j]) {
         int r = L->grow[j];
         L->ind[++len] = r;
@@ -207,7 +217,7 @@ static int add_group_rows(lp_t *L, int j)
                 continue;
             if (grow_ind(L, (size_t)len + 2) < 0)
                 return TP_ENOMEM;
-            L->ind[++len] = i + 1;
+            L->ind[++len] = xcol(L, i);
             L->val[len] = a;
         }
         glp_set_mat_row(L->P, r + q, len, L->ind, L->val);
@@ -224,7 +234,7 @@ static int add_domain_row(lp_t *L, int d)
         if (under(L->c, L->cols[i].j, d)) {
             if (grow_ind(L, (size_t)len + 2) < 0)
                 return TP_ENOMEM;
-            L->ind[++len] = i + 1;
+            L->ind[++len] = xcol(L, i);
             L->val[len] = L->cols[i].w;
         }
     glp_set_mat_row(L->P, r, len, L->ind, L->val);
@@ -244,11 +254,17 @@ static int measure(lp_t *L)
     double *acc = malloc(((size_t)f->ndomains + 1) * sizeof *acc);
     int *stamp = calloc((size_t)f->ndomains + 1, sizeof *stamp);
     int *leaves = malloc(((size_t)f->ndomains + 1) * sizeof *leaves);
-    if (!minanc || !acc || !stamp || !leaves) {
+    int *accg = malloc(((size_t)f->ndomains + 1) * sizeof *accg);
+    double *wleaf = malloc(((size_t)f->ndomains + 1) * sizeof *wleaf);
+    double *pmin = malloc(((size_t)f->ngpu_models + 1) * sizeof *pmin);
+    if (!minanc || !acc || !stamp || !leaves || !accg || !wleaf || !pmin) {
         free(minanc);
         free(acc);
         free(stamp);
         free(leaves);
+        free(accg);
+        free(wleaf);
+        free(pmin);
         return TP_ENOMEM;
     }
     for (int d = 0; d < f->ndomains; d++) {
@@ -261,8 +277,16 @@ static int measure(lp_t *L)
             if (L->dhead[a] < minanc[d])
                 minanc[d] = L->dhead[a];
     }
+
+    /* The fewest watts a GPU of each model can draw (any profile, else gpu_w):
+     * a node cannot run more GPUs than its power headroom pays for at that. */
+    for (int g = 0; g < f->ngpu_models; g++)
+        pmin[g] = INFINITY;
+    for (int i = 0; i < f->nprofiles; i++)
+        if (f->profiles[i].watts < pmin[f->profiles[i].gpu_model])
+            pmin[f->profiles[i].gpu_model] = f->profiles[i].watts;
     for (int j = 0; j < c->ng; j++) {
-        int first = c->g_mem[c->g_off[j]], nl = 0;
+        int first = c->g_mem[c->g_off[j]], nl = 0, maxd = 0;
         L->gnsc[j] = c->node_sc[first];
         L->ggm[j] = f->nodes[first].gpu_model;
         L->gminw[j] = INFINITY;
@@ -270,31 +294,69 @@ static int measure(lp_t *L)
             int n = c->g_mem[i], dom = f->nodes[n].domain;
             int fr = c->healthy[n] - l->gpus_used[n];
             double h = c->ncap[n] - l->node_w[n];
+            double wn = fmin(f->nodes[n].gpu_w, pmin[f->nodes[n].gpu_model]);
             fr = fr > 0 ? fr : 0;
             h = h > 0 ? h : 0;
-            if (stamp[dom] != j + 1) {
-                stamp[dom] = j + 1;
-                acc[dom] = 0;
-                leaves[nl++] = dom;
+            /* GPUs the node can run within its own power headroom. */
+            int u = wn > 0 ? (int)fmin(fr, floor(h / wn * (1 + 1e-9) + 1e-9)) : fr;
+            /* The leaf and every domain above it down to the group level. */
+            for (int d = dom; d >= 0; d = f->domains[d].parent) {
+                if (stamp[d] != j + 1) {
+                    stamp[d] = j + 1;
+                    acc[d] = 0;
+                    accg[d] = 0;
+                    wleaf[d] = INFINITY;
+                    leaves[nl++] = d;
+                    if (f->domains[d].depth > maxd)
+                        maxd = f->domains[d].depth;
+                }
+                wleaf[d] = fmin(wleaf[d], wn);
+                if (d != dom && f->domains[d].depth <= c->group_level)
+                    break;
             }
             acc[dom] += h;
-            L->gfree[j] += fr;
-            if (fr > L->gmaxfree[j])
-                L->gmaxfree[j] = fr;
+            accg[dom] += u;
+            if (u > L->gmaxfree[j])
+                L->gmaxfree[j] = u;
             if (fmin(h, minanc[dom]) > L->gmaxhead[j])
                 L->gmaxhead[j] = fmin(h, minanc[dom]);
             if (f->nodes[n].gpu_w < L->gminw[j])
                 L->gminw[j] = f->nodes[n].gpu_w;
             for (int s = 0; s < L->nsz; s++)
-                L->gcnt[(size_t)j * L->nsz + s] += fr / L->sizes[s];
+                L->gcnt[(size_t)j * L->nsz + s] += u / L->sizes[s];
         }
-        for (int a = 0; a < nl; a++)
-            L->ghead[j] += fmin(acc[leaves[a]], minanc[leaves[a]]);
+        /* Bottom up: what passes through a domain is at most its headroom (and
+         * the GPUs that headroom can run); the group's capacity is what reaches
+         * the group level, capped by the tightest domain above. Each group
+         * alone respects every domain; groups that share one each count it. */
+        for (int depth = maxd; depth >= 0; depth--)
+            for (int a = 0; a < nl; a++) {
+                int d = leaves[a], par = f->domains[d].parent;
+                if (f->domains[d].depth != depth)
+                    continue;
+                double v = fmin(acc[d], L->dhead[d]);
+                double g =
+                    wleaf[d] > 0 && isfinite(wleaf[d])
+                        ? fmin(accg[d], floor(L->dhead[d] / wleaf[d] * (1 + 1e-9) + 1e-9))
+                        : accg[d];
+                bool top = depth <= c->group_level || par < 0 ||
+                           f->domains[par].depth < c->group_level || stamp[par] != j + 1;
+                if (!top && depth > c->group_level) {
+                    acc[par] += v;
+                    accg[par] += (int)g;
+                } else {
+                    L->ghead[j] += fmin(v, minanc[d]);
+                    L->gfree[j] += (int)g;
+                }
+            }
     }
     free(minanc);
     free(acc);
     free(stamp);
     free(leaves);
+    free(accg);
+    free(wleaf);
+    free(pmin);
     return 0;
 }
 
@@ -328,7 +390,7 @@ static int seed(lp_t *L, const kord_t *ko)
         rfree[j] = L->gfree[j];
         rhead[j] = L->ghead[j];
     }
-    for (int a = 0; a < c->nk; a++) {
+    for (int a = 0; a < L->nK; a++) {
         int k = ko[a].k, left = L->kn[k], added = 0;
         const int *groups = c->g_by_model[L->kmodel[k] + 1];
         for (int b = 0; b < c->ng && left > 0; b++) {
@@ -357,9 +419,11 @@ static int seed(lp_t *L, const kord_t *ko)
     for (int j = 0; j < c->ng; j++)
         if (full[j] && L->gcol[j] >= 0 && add_group_rows(L, j) < 0)
             goto out;
-    for (int d = 0; d < c->f->ndomains; d++)
+    for (int r = 0; r < c->f->ndomains; r++) {
+        int d = c->dord[r];
         if (rdom[d] > 0.9 * L->dhead[d] && add_domain_row(L, d) < 0)
             goto out;
+    }
     rc = 0;
 out:
     free(rfree);
@@ -407,12 +471,14 @@ static int separate(lp_t *L)
             added++;
         }
     }
-    for (int d = 0; d < f->ndomains; d++)
+    for (int r = 0; r < f->ndomains; r++) {
+        int d = c->dord[r];
         if (!L->drow[d] && L->ud[d] > L->dhead[d] * (1 + 1e-9) + VIOL_TOL) {
             if (add_domain_row(L, d) < 0)
                 return TP_ENOMEM;
             added++;
         }
+    }
     return added;
 }
 
@@ -436,8 +502,9 @@ static int price(lp_t *L, double z, double *lagr)
                 pw += glp_get_row_dual(L->P, L->drow[d]);
         L->pw[j] = pw;
     }
-    for (int k = 0; k < c->nk; k++) {
-        double mu = glp_get_row_dual(L->P, k + 1), best[KADD], delta = 0;
+    for (int k = 0; k < L->nK; k++) {
+        /* Row K reads Σ z − Σ x = 0: x's coefficient is −1. */
+        double mu = -glp_get_row_dual(L->P, k + 1), best[KADD], delta = 0;
         int bj[KADD], nb = 0;
         const int *groups = c->g_by_model[L->kmodel[k] + 1];
         for (int i = L->khead[k]; i >= 0; i = L->cols[i].knext)
@@ -493,13 +560,26 @@ static int solve_lp(lp_t *L, int meth)
     parm.meth = meth;
     parm.presolve = GLP_OFF;
     double left = L->c->deadline - tp_now_ms();
-    parm.tm_lim = left > 1 ? (int)left : 1;
-    int ret = glp_simplex(L->P, &parm);
-    if (ret == GLP_ETMLIM)
-        L->out->time_limited = true;
-    if (ret != 0 && meth != GLP_PRIMAL && !L->out->time_limited) {
-        parm.meth = GLP_PRIMAL;
+    parm.tm_lim = left > 1 ? (int)left : 1; /* safety net */
+    int ret;
+    for (int tries = 0;; tries++) {
+        long budget = L->c->it_budget - L->iters;
+        if (budget < 1) {
+            L->out->stopped = true;
+            return -1;
+        }
+        parm.it_lim = budget < INT_MAX ? (int)budget : INT_MAX;
+        int before = glp_get_it_cnt(L->P);
         ret = glp_simplex(L->P, &parm);
+        L->iters += glp_get_it_cnt(L->P) - before;
+        if (ret == GLP_ETMLIM)
+            L->out->time_limited = true;
+        if (ret == GLP_EITLIM)
+            L->out->stopped = true;
+        if (ret == 0 || tries > 0 || parm.meth == GLP_PRIMAL || ret == GLP_ETMLIM ||
+            ret == GLP_EITLIM)
+            break;
+        parm.meth = GLP_PRIMAL;
     }
     return ret == 0 && glp_get_status(L->P) == GLP_OPT ? 0 : -1;
 }
@@ -512,21 +592,33 @@ static int run(void *arg)
     int rc = TP_ENOMEM, meth = GLP_PRIMAL;
     L->P = glp_create_prob();
     glp_set_obj_dir(L->P, GLP_MAX);
-    glp_add_rows(L->P, c->nk);
-    for (int k = 0; k < c->nk; k++) {
-        glp_set_row_bnds(L->P, k + 1, GLP_UP, 0, L->kn[k]);
+    /* Row K: Σ_{k in K} z[k] − Σ_j x[K][j] = 0; z[k] ∈ [0, n_k] worth
+     * (1 + p_k) g each — the LP fills the highest priorities first. */
+    glp_add_rows(L->P, L->nK);
+    glp_add_cols(L->P, c->nk);
+    for (int k = 0; k < L->nK; k++) {
+        glp_set_row_bnds(L->P, k + 1, GLP_FX, 0, 0);
         ko[k] = (kord_t){1.0 + L->kprio[k], k};
     }
-    qsort(ko, (size_t)c->nk, sizeof *ko, by_kord);
+    for (int k = 0; k < c->nk; k++) {
+        const tp_workload_t *w = c->cw[c->k_mem[c->k_off[k]]];
+        int ind[2] = {0, L->kof[k] + 1};
+        double val[2] = {0, 1};
+        glp_set_col_bnds(L->P, k + 1, GLP_DB, 0, c->k_off[k + 1] - c->k_off[k]);
+        glp_set_obj_coef(L->P, k + 1, (1.0 + w->priority) * w->gpus);
+        glp_set_mat_col(L->P, k + 1, 1, ind, val);
+    }
+    qsort(ko, (size_t)L->nK, sizeof *ko, by_kord);
     if (seed(L, ko) < 0)
         goto out;
+    /* Column generation stops once the LP is within LP_GAP_STOP of its
+     * Lagrangian bound: packing loses more than that anyway. */
     for (L->out->rounds = 0; L->out->rounds < MAX_ROUNDS && L->ncols > 0;
          L->out->rounds++) {
-        int ok = solve_lp(L, meth) == 0;
+        if (solve_lp(L, meth) != 0)
+            break; /* the last optimal x stands */
         for (int i = 0; i < L->ncols; i++)
-            L->x[i] = glp_get_col_prim(L->P, i + 1);
-        if (!ok)
-            break;
+            L->x[i] = glp_get_col_prim(L->P, xcol(L, i));
         int n = separate(L);
         if (n < 0)
             goto out;
@@ -544,11 +636,11 @@ static int run(void *arg)
             L->out->bound = z;
             break;
         }
-        meth = GLP_PRIMAL;
-        if (tp_now_ms() > c->deadline) {
-            L->out->time_limited = true;
+        if (lagr - z <= LP_GAP_STOP * fabs(z)) {
+            L->out->gap_stop = true;
             break;
         }
+        meth = GLP_PRIMAL;
     }
     rc = 0;
 out:
@@ -582,10 +674,10 @@ typedef struct {
 static int by_pack(const void *a, const void *b)
 {
     const pk_t *p = a, *q = b;
-    if (p->gpus != q->gpus)
-        return p->gpus > q->gpus ? -1 : 1;
     if (p->weight != q->weight)
         return p->weight > q->weight ? -1 : 1;
+    if (p->gpus != q->gpus)
+        return p->gpus > q->gpus ? -1 : 1;
     return (p->ci > q->ci) - (p->ci < q->ci);
 }
 
@@ -597,39 +689,40 @@ static int round_and_pack(lp_t *L)
     int *cnt = calloc((size_t)c->ng + 1, sizeof *cnt);
     take_t *t = malloc(((size_t)L->ncols + 1) * sizeof *t);
     pk_t *pk = malloc(((size_t)c->nc + 1) * sizeof *pk);
-    int *off = calloc((size_t)c->ng + 2, sizeof *off);
-    if (!tgt || !cnt || !t || !pk || !off)
+    if (!tgt || !cnt || !t || !pk)
         goto out;
     for (int i = 0; i < c->nc; i++)
         tgt[i] = -1;
-    for (int k = 0; k < c->nk; k++) {
-        int nt = 0, m = c->k_off[k];
+    for (int k = 0; k < L->nK; k++) {
+        int nt = 0, b = L->b_off[k], m = 0;
         for (int i = L->khead[k]; i >= 0; i = L->cols[i].knext)
             if (L->x[i] > 1e-6)
                 t[nt++] = (take_t){L->x[i], L->cols[i].c, L->cols[i].j};
         qsort(t, (size_t)nt, sizeof *t, by_take);
+        /* Members by priority (the buckets are in that order), then index. */
         for (int a = 0; a < nt; a++)
-            for (int q = (int)floor(t[a].x + 1e-6); q > 0 && m < c->k_off[k + 1]; q--)
-                tgt[c->k_mem[m++]] = t[a].j;
+            for (int q = (int)floor(t[a].x + 1e-6); q > 0 && b < L->b_off[k + 1]; q--) {
+                int kk = L->b_mem[b];
+                tgt[c->k_mem[c->k_off[kk] + m]] = t[a].j;
+                if (++m == c->k_off[kk + 1] - c->k_off[kk]) {
+                    m = 0;
+                    b++;
+                }
+            }
     }
-    /* Bucket by group, then pack each group: big work first. */
+    /* Pack in one pass over every targeted candidate, most valuable per GPU
+     * first, big work first among equals — groups that share a rack or row
+     * then give its power to the better work — each on the fullest node of its
+     * target group that fits; what does not fit goes to repair. */
+    int np = 0;
     for (int i = 0; i < c->nc; i++)
         if (tgt[i] >= 0)
-            off[tgt[i] + 2]++;
-    for (int j = 0; j < c->ng; j++)
-        off[j + 2] += off[j + 1];
-    for (int i = 0; i < c->nc; i++)
-        if (tgt[i] >= 0)
-            pk[off[tgt[i] + 1]++] =
-                (pk_t){c->cw[i]->gpus, (1.0 + c->cw[i]->priority) * c->cw[i]->gpus, i};
-    for (int j = 0; j < c->ng; j++) {
-        int lo = off[j], hi = off[j + 1];
-        qsort(pk + lo, (size_t)(hi - lo), sizeof *pk, by_pack);
-        for (int a = lo; a < hi; a++) {
-            int n = plan_best_fit(c, L->p, pk[a].ci, j);
-            if (n >= 0)
-                plan_place(c, L->p, pk[a].ci, n);
-        }
+            pk[np++] = (pk_t){c->cw[i]->gpus, 1.0 + c->cw[i]->priority, i};
+    qsort(pk, (size_t)np, sizeof *pk, by_pack);
+    for (int a = 0; a < np; a++) {
+        int n = plan_best_fit(c, L->p, pk[a].ci, tgt[pk[a].ci]);
+        if (n >= 0)
+            plan_place(c, L->p, pk[a].ci, n);
     }
     rc = 0;
 out:
@@ -637,12 +730,15 @@ out:
     free(cnt);
     free(t);
     free(pk);
-    free(off);
     return rc;
 }
 
 static void lp_free(lp_t *L)
 {
+    free(L->kof);
+    free(L->b_off);
+    free(L->b_mem);
+    free(L->krep);
     free(L->kn);
     free(L->kg);
     free(L->kprio);
@@ -675,6 +771,69 @@ static void lp_free(lp_t *L)
     free(L->ko);
 }
 
+typedef struct {
+    int K, prio, moved, k;
+} bucket_t;
+
+static int by_bucket(const void *a, const void *b)
+{
+    const bucket_t *x = a, *y = b;
+    if (x->K != y->K)
+        return x->K - y->K;
+    if (x->prio != y->prio)
+        return x->prio > y->prio ? -1 : 1;
+    if (x->moved != y->moved)
+        return x->moved > y->moved ? -1 : 1;
+    return x->k - y->k;
+}
+
+/* Super-classes: ctx's classes of one static class and AI model. */
+static int super_classes(lp_t *L)
+{
+    const ctx_t *c = L->c;
+    keytab_t t;
+    bucket_t *bk = malloc(((size_t)c->nk + 1) * sizeof *bk);
+    int rc = TP_ENOMEM;
+    if (!bk)
+        return TP_ENOMEM;
+    if (keytab_init(&t, 64) < 0) {
+        free(bk);
+        return TP_ENOMEM;
+    }
+    for (int k = 0; k < c->nk; k++) {
+        int ci = c->k_mem[c->k_off[k]];
+        int key[2] = {c->cand_wsc[ci], c->cw[ci]->model};
+        if ((L->kof[k] = keytab_intern(&t, key, 2)) < 0)
+            goto out;
+        bk[k] = (bucket_t){L->kof[k], c->cw[ci]->priority, c->corigin[ci] >= 0, k};
+    }
+    L->nK = t.n;
+    qsort(bk, (size_t)c->nk, sizeof *bk, by_bucket);
+    for (int k = 0; k < L->nK; k++) {
+        L->kn[k] = 0;
+        L->khead[k] = -1;
+    }
+    for (int a = 0; a < c->nk; a++) {
+        int K = bk[a].K, k = bk[a].k, ci = c->k_mem[c->k_off[k]];
+        L->b_mem[a] = k;
+        L->b_off[K + 1]++;
+        if (L->kn[K] == 0) { /* the first bucket: the top priority */
+            L->krep[K] = ci;
+            L->kg[K] = c->cw[ci]->gpus;
+            L->kprio[K] = c->cw[ci]->priority;
+            L->kmodel[K] = c->cw[ci]->model;
+        }
+        L->kn[K] += c->k_off[k + 1] - c->k_off[k];
+    }
+    for (int K = 0; K < L->nK; K++)
+        L->b_off[K + 1] += L->b_off[K];
+    rc = 0;
+out:
+    keytab_fini(&t);
+    free(bk);
+    return rc;
+}
+
 int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msglen)
 {
     lp_t L = {0};
@@ -683,7 +842,7 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     int rc = TP_ENOMEM;
     out->bound = INFINITY;
     out->rounds = 0;
-    out->time_limited = out->optimal = false;
+    out->time_limited = out->optimal = out->stopped = out->gap_stop = false;
     L.c = c;
     L.p = p;
     L.out = out;
@@ -708,6 +867,10 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
         }
     }
     size_t nsz = (size_t)(L.nsz ? L.nsz : 1);
+    L.kof = malloc(nk * sizeof *L.kof);
+    L.b_off = calloc(nk + 1, sizeof *L.b_off);
+    L.b_mem = malloc(nk * sizeof *L.b_mem);
+    L.krep = malloc(nk * sizeof *L.krep);
     L.kn = malloc(nk * sizeof *L.kn);
     L.kg = malloc(nk * sizeof *L.kg);
     L.kprio = malloc(nk * sizeof *L.kprio);
@@ -734,19 +897,14 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     L.ps = calloc(ng * nsz, sizeof *L.ps);
     L.mark = calloc(ng, sizeof *L.mark);
     L.ko = malloc(nk * sizeof *L.ko);
-    if (!L.ko || !L.kn || !L.kg || !L.kprio || !L.kmodel || !L.khead || !L.gfree ||
-        !L.gmaxfree || !L.gnsc || !L.ggm || !L.gcnt || !L.ghead || !L.gmaxhead ||
-        !L.gminw || !L.grow || !L.gcol || !L.drow || !L.dhead || !L.ug || !L.uw ||
-        !L.us || !L.ud || !L.pg || !L.pw || !L.ps || !L.mark)
+    if (!L.kof || !L.b_off || !L.b_mem || !L.krep || !L.ko || !L.kn || !L.kg ||
+        !L.kprio || !L.kmodel || !L.khead || !L.gfree || !L.gmaxfree || !L.gnsc ||
+        !L.ggm || !L.gcnt || !L.ghead || !L.gmaxhead || !L.gminw || !L.grow || !L.gcol ||
+        !L.drow || !L.dhead || !L.ug || !L.uw || !L.us || !L.ud || !L.pg || !L.pw ||
+        !L.ps || !L.mark)
         goto out;
-    for (int k = 0; k < c->nk; k++) {
-        const tp_workload_t *w = krep(&L, k);
-        L.kn[k] = c->k_off[k + 1] - c->k_off[k];
-        L.kg[k] = w->gpus;
-        L.kprio[k] = w->priority;
-        L.kmodel[k] = w->model;
-        L.khead[k] = -1;
-    }
+    if (super_classes(&L) < 0)
+        goto out;
     for (int j = 0; j < c->ng; j++)
         L.gcol[j] = -1;
     if (measure(&L) < 0)

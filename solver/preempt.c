@@ -1,20 +1,36 @@
 /*
  * solver/preempt.c — when observed caps fall below the draw of the running work
- * (a demand-response event, a lost rack feed), stop the least valuable
- * preemptible work until every cap holds again.
+ * (a demand-response event, a lost rack feed), stop as little as possible until
+ * every cap holds again.
  *
- * Order: first every node over its own cap, then every domain over its cap,
- * deepest first (a rack before its row, a row before its site), so that a
- * domain only pays for what its children have not already shed. Within one
- * node or domain the victims are the preemptible running work beneath it by
- * priority ascending, then draw descending (fewer stops), then index. Stopping
- * may overshoot (the last victim may be larger than needed), so afterwards
- * every victim, highest priority first, is restarted in place if it fits again.
- * Non-preemptible work is never touched; a cap it alone exceeds is reported as
- * unmet rather than silently accepted.
+ * Minimal: the over-cap nodes and domains fall into independent components
+ * (everything under the highest over-cap domain, or one node). Per component,
+ * a small lexicographic MILP (milp.c's lex_solve) over one binary per
+ * preemptible running workload beneath it:
+ *   min  Σ (1 + priority) gpus y       then   min  Σ watts y
+ *   Σ_{i under e} watts_i y_i ≥ draw_e − cap_e     every over-cap node or domain e
+ * i.e. the fewest priority-weighted GPUs that restore every cap, then the
+ * fewest watts removed beyond need. Non-preemptible work gets no variable.
+ * Where even stopping everything preemptible cannot restore a cap, the row
+ * asks for what is possible and the cap is reported unmet.
+ *
+ * The greedy of earlier versions (nodes first, then domains deepest first;
+ * victims by priority ascending, draw descending, id) provides the MILP's
+ * start — so the answer is never worse than it — and closes any gap left by
+ * floating-point tolerances afterwards. Then every victim, highest priority
+ * first, restarts in place if it fits again.
+ *
+ * The load is the solver's (tp_load_new): a node's draw is the larger of the
+ * estimate and the BMC's measurement, so draw the BMC sees beyond the estimate
+ * is unexplained load that stays after preemption — only the stopped work's
+ * planned watts come off.
+ *
+ * Ties go by workload id (ctx_t's canonical order), never by input position.
  */
 #include "solver/solver_internal.h"
 
+#include <glpk.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +38,7 @@
 typedef struct {
     int prio;
     double watts;
+    int rank; /* the workload's rank by id */
     int idx;
 } victim_t;
 
@@ -32,7 +49,7 @@ static int by_victim(const void *a, const void *b)
         return x->prio < y->prio ? -1 : 1;
     if (x->watts != y->watts)
         return x->watts > y->watts ? -1 : 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
+    return (x->rank > y->rank) - (x->rank < y->rank);
 }
 
 static int by_readmit(const void *a, const void *b)
@@ -40,13 +57,8 @@ static int by_readmit(const void *a, const void *b)
     const victim_t *x = a, *y = b;
     if (x->prio != y->prio)
         return x->prio > y->prio ? -1 : 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
+    return (x->rank > y->rank) - (x->rank < y->rank);
 }
-
-typedef struct {
-    int ri;
-    char why[96];
-} stop_t;
 
 static int push_str(char ***arr, int *n, const char *kind, const char *id)
 {
@@ -77,127 +89,330 @@ static int nodes_beneath(ctx_t *c)
     c->dn = malloc(((size_t)c->dn_off[f->ndomains + 1] + 1) * sizeof *c->dn);
     if (!c->dn)
         return TP_ENOMEM;
-    for (int n = 0; n < f->nnodes; n++)
+    for (int r = 0; r < f->nnodes; r++) {
+        int n = c->nord[r];
         for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
             c->dn[c->dn_off[d + 1]++] = n;
+    }
     return 0;
+}
+
+typedef struct {
+    ctx_t *c;
+    const tp_workloads_t *run;
+    int nr, *r_off, *r_mem, *rrank, *dorder;
+    victim_t *v;
+    tp_load_t *l; /* the load being shed */
+} pre_t;
+
+static void stop(pre_t *P, int ri, int sign)
+{
+    const tp_workload_t *w = &P->run->w[ri];
+    P->c->preempted[ri] = sign < 0;
+    tp_load_apply(P->l, P->c->f, w->node, w->gpus,
+                  tp_fleet_gpu_watts(P->c->f, w->node, w->model), sign);
+}
+
+/* Entity e: a node (e < nnodes) or the domain e − nnodes. */
+static bool entity_over(const pre_t *P, const tp_load_t *l, int e)
+{
+    int nn = P->c->f->nnodes;
+    return e < nn ? ctx_over(l->node_w[e], P->c->ncap[e])
+                  : ctx_over(l->domain_w[e - nn], P->c->dcap[e - nn]);
+}
+
+/* The preemptible, still running work beneath entity e, into P->v. */
+static int gather(pre_t *P, int e, bool all)
+{
+    const ctx_t *c = P->c;
+    int nn = c->f->nnodes, nv = 0;
+    int lo = e < nn ? e : c->dn_off[e - nn], hi = e < nn ? e + 1 : c->dn_off[e - nn + 1];
+    for (int a = lo; a < hi; a++) {
+        int n = e < nn ? a : c->dn[a];
+        for (int b = P->r_off[n]; b < P->r_off[n + 1]; b++) {
+            int ri = P->r_mem[b];
+            const tp_workload_t *w = &P->run->w[ri];
+            if (w->preemptible && (all || !c->preempted[ri]))
+                P->v[nv++] = (victim_t){w->priority, tp_policy_work_w(c->f, n, w),
+                                        P->rrank[ri], ri};
+        }
+    }
+    return nv;
+}
+
+/* Nodes over their cap, then domains deepest first: stop the least priority,
+ * largest draw first, until the cap holds. */
+static void greedy(pre_t *P)
+{
+    const ctx_t *c = P->c;
+    int nn = c->f->nnodes;
+    for (int i = 0; i < nn + c->f->ndomains; i++) {
+        int e = i < nn ? c->nord[i] : nn + P->dorder[i - nn];
+        if (!entity_over(P, P->l, e))
+            continue;
+        int nv = gather(P, e, false);
+        qsort(P->v, (size_t)nv, sizeof *P->v, by_victim);
+        for (int k = 0; k < nv && entity_over(P, P->l, e); k++)
+            stop(P, P->v[k].idx, -1);
+    }
+}
+
+/* ---- the minimal-preemption MILP, one component at a time ------------------------- */
+
+typedef struct {
+    pre_t *P;
+    const tp_load_t *orig;
+    int *ents, nents; /* over-cap entities of the component */
+    int nv;           /* victims: P->v[0..nv) */
+    double *obj0, *obj1, *start, *x;
+    long budget, nodes;
+    bool stopped, time_limited;
+} comp_t;
+
+static bool beneath(const ctx_t *c, int node, int e)
+{
+    int nn = c->f->nnodes;
+    if (e < nn)
+        return node == e;
+    for (int d = c->f->nodes[node].domain; d >= 0; d = c->f->domains[d].parent)
+        if (d == e - nn)
+            return true;
+    return false;
+}
+
+static int comp_run(void *arg)
+{
+    comp_t *m = arg;
+    const ctx_t *c = m->P->c;
+    int nn = c->f->nnodes, rc = TP_ENOMEM;
+    int *ind = malloc(((size_t)m->nv + 1) * sizeof *ind);
+    double *val = malloc(((size_t)m->nv + 1) * sizeof *val);
+    glp_prob *G = glp_create_prob();
+    if (!ind || !val)
+        goto out;
+    glp_set_obj_dir(G, GLP_MAX);
+    glp_add_cols(G, m->nv);
+    for (int j = 1; j <= m->nv; j++)
+        glp_set_col_kind(G, j, GLP_BV);
+    glp_add_rows(G, m->nents);
+    for (int r = 0; r < m->nents; r++) {
+        int e = m->ents[r], len = 0;
+        double draw = e < nn ? m->orig->node_w[e] : m->orig->domain_w[e - nn];
+        double cap = e < nn ? c->ncap[e] : c->dcap[e - nn], avail = 0;
+        for (int k = 0; k < m->nv; k++)
+            if (beneath(c, m->P->run->w[m->P->v[k].idx].node, e)) {
+                ind[++len] = k + 1;
+                val[len] = m->P->v[k].watts;
+                avail += m->P->v[k].watts;
+            }
+        glp_set_row_bnds(G, r + 1, GLP_LO, fmin(draw - cap, avail), 0);
+        glp_set_mat_row(G, r + 1, len, ind, val);
+    }
+    lex_t lx = {.nstages = 2,
+                .obj = {m->obj0, m->obj1},
+                .integral = {true, false},
+                .node_budget = m->budget,
+                .deadline = c->deadline,
+                .start = m->start,
+                .x = m->x};
+    rc = lex_solve(G, &lx);
+    m->nodes = lx.nodes;
+    m->stopped = lx.stopped;
+    m->time_limited = lx.time_limited;
+out:
+    glp_delete_prob(G);
+    free(ind);
+    free(val);
+    return rc;
+}
+
+/* Replaces the greedy's choice in every component by the MILP's. */
+static int minimise(pre_t *P, const tp_load_t *orig)
+{
+    ctx_t *c = P->c;
+    const tp_fleet_t *f = c->f;
+    int nn = f->nnodes, ne = nn + f->ndomains, rc = TP_ENOMEM;
+    int *top = malloc(((size_t)ne + 1) * sizeof *top);
+    int *ents = malloc(((size_t)ne + 1) * sizeof *ents);
+    comp_t m = {.P = P, .orig = orig, .ents = ents};
+    size_t vcap = (size_t)P->nr + 1;
+    m.obj0 = malloc((vcap + 1) * sizeof *m.obj0);
+    m.obj1 = malloc((vcap + 1) * sizeof *m.obj1);
+    m.start = malloc((vcap + 1) * sizeof *m.start);
+    m.x = malloc((vcap + 1) * sizeof *m.x);
+    if (!top || !ents || !m.obj0 || !m.obj1 || !m.start || !m.x)
+        goto out;
+    /* The component of every over-cap entity: its highest over-cap ancestor. */
+    for (int e = 0; e < ne; e++) {
+        top[e] = -1;
+        if (!entity_over(P, orig, e))
+            continue;
+        top[e] = e;
+        for (int d = e < nn ? f->nodes[e].domain : f->domains[e - nn].parent; d >= 0;
+             d = f->domains[d].parent)
+            if (entity_over(P, orig, nn + d))
+                top[e] = nn + d;
+    }
+    for (int t = 0; t < ne; t++) {
+        if (top[t] != t)
+            continue;
+        m.nents = 0;
+        for (int e = 0; e < ne; e++)
+            if (top[e] == t)
+                ents[m.nents++] = e;
+        m.nv = gather(P, t, true);
+        if (m.nv == 0)
+            continue;
+        qsort(P->v, (size_t)m.nv, sizeof *P->v, by_victim); /* canonical columns */
+        for (int k = 0; k < m.nv; k++) {
+            const tp_workload_t *w = &P->run->w[P->v[k].idx];
+            m.obj0[k + 1] = -(1.0 + w->priority) * w->gpus;
+            m.obj1[k + 1] = -P->v[k].watts;
+            m.start[k + 1] = c->preempted[P->v[k].idx];
+        }
+        m.budget = milp_node_budget(c, m.nv);
+        char msg[256];
+        if ((rc = glpk_guarded(comp_run, &m, msg, sizeof msg)) < 0)
+            goto out;
+        for (int k = 0; k < m.nv; k++) {
+            int ri = P->v[k].idx;
+            bool want = m.x[k + 1] > 0.5;
+            if (want != (bool)c->preempted[ri])
+                stop(P, ri, want ? -1 : +1);
+        }
+    }
+    rc = 0;
+out:
+    free(top);
+    free(ents);
+    free(m.obj0);
+    free(m.obj1);
+    free(m.start);
+    free(m.x);
+    return rc;
+}
+
+/* Why ri was stopped: the deepest over-cap node or domain above it. */
+static void why(const pre_t *P, const tp_load_t *orig, int ri, char *buf, size_t len)
+{
+    const tp_fleet_t *f = P->c->f;
+    int n = P->run->w[ri].node;
+    if (entity_over(P, orig, n)) {
+        snprintf(buf, len, "power_node:%s", f->nodes[n].id);
+        return;
+    }
+    for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
+        if (entity_over(P, orig, f->nnodes + d)) {
+            snprintf(buf, len, "power_domain:%s", f->domains[d].id);
+            return;
+        }
+    snprintf(buf, len, "power_node:%s", f->nodes[n].id);
+}
+
+static const char *running_id(const void *run, int i)
+{
+    return ((const tp_workloads_t *)run)->w[i].id;
 }
 
 int preempt_run(ctx_t *c, tp_result_t *r, char ***unmet, int *nunmet)
 {
     const tp_fleet_t *f = c->f;
     const tp_workloads_t *run = c->running;
-    int nr = run ? run->n : 0, nstops = 0, rc = TP_ENOMEM;
-    int *r_off = calloc((size_t)f->nnodes + 1, sizeof *r_off);
-    int *r_mem = malloc(((size_t)nr + 1) * sizeof *r_mem);
-    int *dorder = malloc(((size_t)f->ndomains + 1) * sizeof *dorder);
-    victim_t *v = malloc(((size_t)(nr > f->ndomains ? nr : f->ndomains) + 1) * sizeof *v);
-    stop_t *stops = malloc(((size_t)nr + 1) * sizeof *stops);
-    tp_load_t *l = c->base;
+    int nr = run ? run->n : 0, rc = TP_ENOMEM;
+    pre_t P = {.c = c, .run = run, .nr = nr, .l = c->base};
+    tp_load_t *orig = NULL;
+    int *rord = NULL;
     bool any = false;
     *unmet = NULL;
     *nunmet = 0;
     c->preempted = calloc((size_t)nr + 1, 1);
+    if (!c->preempted)
+        return TP_ENOMEM;
     for (int n = 0; n < f->nnodes && !any; n++)
-        any = ctx_over(l->node_w[n], c->ncap[n]);
+        any = ctx_over(c->base->node_w[n], c->ncap[n]);
     for (int d = 0; d < f->ndomains && !any; d++)
-        any = ctx_over(l->domain_w[d], c->dcap[d]);
-    if (!any) { /* the common case: every cap holds */
-        rc = c->preempted ? 0 : TP_ENOMEM;
-        goto out;
-    }
-    if (!r_off || !r_mem || !dorder || !v || !stops || !c->preempted ||
+        any = ctx_over(c->base->domain_w[d], c->dcap[d]);
+    if (!any) /* the common case: every cap holds */
+        return 0;
+    P.r_off = calloc((size_t)f->nnodes + 1, sizeof *P.r_off);
+    P.r_mem = malloc(((size_t)nr + 1) * sizeof *P.r_mem);
+    P.rrank = malloc(((size_t)nr + 1) * sizeof *P.rrank);
+    P.dorder = malloc(((size_t)f->ndomains + 1) * sizeof *P.dorder);
+    P.v = malloc(((size_t)(nr > f->ndomains ? nr : f->ndomains) + 1) * sizeof *P.v);
+    rord = ctx_order_by_id(nr, running_id, run);
+    orig = tp_load_copy(c->base);
+    if (!P.r_off || !P.r_mem || !P.rrank || !P.dorder || !P.v || !rord || !orig ||
         nodes_beneath(c) < 0)
         goto out;
-    /* Running work by node (CSR, ascending). */
     for (int i = 0; i < nr; i++)
-        r_off[run->w[i].node + 1]++;
+        P.rrank[rord[i]] = i;
+    /* Running work by node (CSR, by id). */
+    for (int i = 0; i < nr; i++)
+        P.r_off[run->w[i].node + 1]++;
     for (int n = 0; n < f->nnodes; n++)
-        r_off[n + 1] += r_off[n];
+        P.r_off[n + 1] += P.r_off[n];
     {
         int *fill = malloc(((size_t)f->nnodes + 1) * sizeof *fill);
         if (!fill)
             goto out;
-        memcpy(fill, r_off, (size_t)f->nnodes * sizeof *fill);
+        memcpy(fill, P.r_off, (size_t)f->nnodes * sizeof *fill);
         for (int i = 0; i < nr; i++)
-            r_mem[fill[run->w[i].node]++] = i;
+            P.r_mem[fill[run->w[rord[i]].node]++] = rord[i];
         free(fill);
     }
-    /* Nodes over their cap, then domains deepest first. */
-    for (int d = 0; d < f->ndomains; d++)
-        v[d] = (victim_t){f->domains[d].depth, 0, d};
-    qsort(v, (size_t)f->ndomains, sizeof *v, by_readmit);
-    for (int d = 0; d < f->ndomains; d++)
-        dorder[d] = v[d].idx;
-    for (int e = 0; e < f->nnodes + f->ndomains; e++) {
-        bool node = e < f->nnodes;
-        int id = node ? e : -1, nv = 0;
-        if (!node)
-            id = dorder[e - f->nnodes];
-        double *draw = node ? &l->node_w[id] : &l->domain_w[id];
-        double cap = node ? c->ncap[id] : c->dcap[id];
-        if (!ctx_over(*draw, cap))
-            continue;
-        int lo = node ? id : c->dn_off[id], hi = node ? id + 1 : c->dn_off[id + 1];
-        for (int a = lo; a < hi; a++) {
-            int n = node ? a : c->dn[a];
-            for (int b = r_off[n]; b < r_off[n + 1]; b++) {
-                const tp_workload_t *w = &run->w[r_mem[b]];
-                if (w->preemptible && !c->preempted[r_mem[b]])
-                    v[nv++] =
-                        (victim_t){w->priority, tp_policy_work_w(f, n, w), r_mem[b]};
-            }
-        }
-        qsort(v, (size_t)nv, sizeof *v, by_victim);
-        for (int i = 0; i < nv && ctx_over(*draw, cap); i++) {
-            const tp_workload_t *w = &run->w[v[i].idx];
-            c->preempted[v[i].idx] = 1;
-            tp_load_apply(l, f, w->node, w->gpus,
-                          tp_fleet_gpu_watts(f, w->node, w->model), -1);
-            stops[nstops].ri = v[i].idx;
-            snprintf(stops[nstops].why, sizeof stops[nstops].why, "%s:%s",
-                     node ? "power_node" : "power_domain",
-                     node ? f->nodes[id].id : f->domains[id].id);
-            nstops++;
-        }
+    /* Domains deepest first, then by id. */
+    for (int i = 0; i < f->ndomains; i++) {
+        int d = c->dord[i];
+        P.v[i] = (victim_t){f->domains[d].depth, 0, i, d};
     }
+    qsort(P.v, (size_t)f->ndomains, sizeof *P.v, by_readmit);
+    for (int d = 0; d < f->ndomains; d++)
+        P.dorder[d] = P.v[d].idx;
+
+    greedy(&P);                        /* a feasible start */
+    if ((rc = minimise(&P, orig)) < 0) /* the fewest weighted GPUs, then watts */
+        goto out;
+    rc = TP_ENOMEM;
+    greedy(&P); /* closes what solver tolerances may have left open */
     /* Restart in place what fits again, most important first. */
     {
         int nv = 0;
-        for (int i = 0; i < nstops; i++) {
-            const tp_workload_t *w = &run->w[stops[i].ri];
-            v[nv++] = (victim_t){w->priority, 0, stops[i].ri};
-        }
-        qsort(v, (size_t)nv, sizeof *v, by_readmit);
+        for (int i = 0; i < nr; i++)
+            if (c->preempted[i])
+                P.v[nv++] = (victim_t){run->w[i].priority, 0, P.rrank[i], i};
+        qsort(P.v, (size_t)nv, sizeof *P.v, by_readmit);
         for (int i = 0; i < nv; i++) {
-            const tp_workload_t *w = &run->w[v[i].idx];
-            if (ctx_fits(c, l, w, w->node)) {
-                c->preempted[v[i].idx] = 0;
-                tp_load_apply(l, f, w->node, w->gpus,
-                              tp_fleet_gpu_watts(f, w->node, w->model), +1);
-            }
+            const tp_workload_t *w = &run->w[P.v[i].idx];
+            if (ctx_fits(c, P.l, w, w->node))
+                stop(&P, P.v[i].idx, +1);
         }
     }
-    for (int i = 0; i < nstops; i++)
-        if (c->preempted[stops[i].ri] &&
-            tp_result_add_preemption(r, stops[i].ri, run->w[stops[i].ri].node,
-                                     stops[i].why) < 0)
+    for (int i = 0; i < nr; i++) {
+        int ri = rord[i];
+        char buf[160];
+        if (!c->preempted[ri])
+            continue;
+        why(&P, orig, ri, buf, sizeof buf);
+        if (tp_result_add_preemption(r, ri, run->w[ri].node, buf) < 0)
             goto out;
+    }
     /* What still exceeds a cap: only non-preemptible work (or idle draw) is left. */
     for (int n = 0; n < f->nnodes; n++)
-        if (ctx_over(l->node_w[n], c->ncap[n]) &&
+        if (ctx_over(c->base->node_w[n], c->ncap[n]) &&
             push_str(unmet, nunmet, "power_node", f->nodes[n].id) < 0)
             goto out;
     for (int d = 0; d < f->ndomains; d++)
-        if (ctx_over(l->domain_w[d], c->dcap[d]) &&
+        if (ctx_over(c->base->domain_w[d], c->dcap[d]) &&
             push_str(unmet, nunmet, "power_domain", f->domains[d].id) < 0)
             goto out;
     rc = 0;
 out:
-    free(r_off);
-    free(r_mem);
-    free(dorder);
-    free(v);
-    free(stops);
+    tp_load_free(orig);
+    free(rord);
+    free(P.r_off);
+    free(P.r_mem);
+    free(P.rrank);
+    free(P.dorder);
+    free(P.v);
     return rc;
 }

@@ -28,22 +28,96 @@ double tp_now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* Sorting indices by the ids they name (qsort has no context argument). */
+typedef struct {
+    const char *id;
+    int moved, idx;
+} idord_t;
+
+static int by_id(const void *a, const void *b)
+{
+    const idord_t *x = a, *y = b;
+    if (x->moved != y->moved)
+        return x->moved - y->moved;
+    int r = strcmp(x->id ? x->id : "", y->id ? y->id : "");
+    return r ? r : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+int *ctx_order_by_id(int n, const char *(*id)(const void *, int), const void *arg)
+{
+    idord_t *o = malloc(((size_t)n + 1) * sizeof *o);
+    int *out = malloc(((size_t)n + 1) * sizeof *out);
+    if (!o || !out) {
+        free(o);
+        free(out);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        o[i] = (idord_t){id(arg, i), 0, i};
+    qsort(o, (size_t)n, sizeof *o, by_id);
+    for (int i = 0; i < n; i++)
+        out[i] = o[i].idx;
+    free(o);
+    return out;
+}
+
+static const char *node_id(const void *f, int i)
+{
+    return ((const tp_fleet_t *)f)->nodes[i].id;
+}
+
+static const char *domain_id(const void *f, int i)
+{
+    return ((const tp_fleet_t *)f)->domains[i].id;
+}
+
+/* trust(n), docs/solver.md: what scarce security a node offers. */
+static int node_trust(const tp_fleet_t *f, const tp_state_t *s, int n)
+{
+    const tp_node_t *nd = &f->nodes[n];
+    const tp_node_obs_t *o = s && s->nodes[n].known ? &s->nodes[n] : NULL;
+    bool att = o && o->att.present;
+    int t = 0;
+    t += nd->cpu_tee > TP_TEE_NONE || (att && o->att.cpu_tee > TP_TEE_NONE);
+    t += nd->gpu_cc || (att && o->att.gpu_cc == 1);
+    t += att && o->att.status == TP_ATT_AFFIRMING;
+    t += o && o->country[0] && tp_region_has_country(&f->regions[nd->region], o->country);
+    return t;
+}
+
 static int ctx_init(ctx_t *c)
 {
     const tp_fleet_t *f = c->f;
     c->ncap = malloc(((size_t)f->nnodes + 1) * sizeof *c->ncap);
     c->dcap = malloc(((size_t)f->ndomains + 1) * sizeof *c->dcap);
     c->healthy = malloc(((size_t)f->nnodes + 1) * sizeof *c->healthy);
-    if (!c->ncap || !c->dcap || !c->healthy)
+    c->trust = malloc(((size_t)f->nnodes + 1) * sizeof *c->trust);
+    c->nrank = malloc(((size_t)f->nnodes + 1) * sizeof *c->nrank);
+    c->nord = ctx_order_by_id(f->nnodes, node_id, f);
+    c->dord = ctx_order_by_id(f->ndomains, domain_id, f);
+    if (!c->ncap || !c->dcap || !c->healthy || !c->trust || !c->nrank || !c->nord ||
+        !c->dord)
         return TP_ENOMEM;
+    for (int r = 0; r < f->nnodes; r++)
+        c->nrank[c->nord[r]] = r;
     for (int n = 0; n < f->nnodes; n++) {
         c->ncap[n] = tp_policy_node_cap(f, c->s, n);
         c->healthy[n] = tp_policy_gpus_healthy(f, c->s, n);
+        c->trust[n] = node_trust(f, c->s, n);
     }
     for (int d = 0; d < f->ndomains; d++)
         c->dcap[d] = tp_policy_domain_cap(f, c->s, d);
     c->base = tp_load_new(f, c->s, c->running);
-    return c->base ? 0 : TP_ENOMEM;
+    if (!c->base)
+        return TP_ENOMEM;
+    /* The domain sums again, in canonical order: floating-point addition is not
+     * associative, and a last-bit difference in a headroom could tip a tie. */
+    for (int d = 0; d < f->ndomains; d++)
+        c->base->domain_w[d] = 0;
+    for (int r = 0; r < f->nnodes; r++)
+        for (int d = f->nodes[c->nord[r]].domain; d >= 0; d = f->domains[d].parent)
+            c->base->domain_w[d] += c->base->node_w[c->nord[r]];
+    return 0;
 }
 
 static void ctx_fini(ctx_t *c)
@@ -52,6 +126,10 @@ static void ctx_fini(ctx_t *c)
     free(c->ncap);
     free(c->dcap);
     free(c->healthy);
+    free(c->trust);
+    free(c->nord);
+    free(c->nrank);
+    free(c->dord);
     free(c->dn_off);
     free(c->dn);
     tp_load_free(c->base);
@@ -61,31 +139,38 @@ static void ctx_fini(ctx_t *c)
     free(c->corigin);
 }
 
+/* Candidates in canonical order: pending work by id, then preempted running
+ * work by id (input position only breaks ties between equal ids). */
 static int make_candidates(ctx_t *c)
 {
     int nr = c->running ? c->running->n : 0, np = c->pending->n, k = 0;
     c->cw = malloc(((size_t)np + (size_t)nr + 1) * sizeof *c->cw);
     c->cres = malloc(((size_t)np + (size_t)nr + 1) * sizeof *c->cres);
     c->corigin = malloc(((size_t)np + (size_t)nr + 1) * sizeof *c->corigin);
-    if (!c->cw || !c->cres || !c->corigin)
+    idord_t *o = malloc(((size_t)np + (size_t)nr + 1) * sizeof *o);
+    if (!c->cw || !c->cres || !c->corigin || !o) {
+        free(o);
         return TP_ENOMEM;
-    double gpus = 0;
-    for (int i = 0; i < np; i++, k++) {
-        c->cw[k] = &c->pending->w[i];
-        c->cres[k] = i;
-        c->corigin[k] = -1;
-        gpus += c->pending->w[i].gpus;
     }
+    for (int i = 0; i < np; i++)
+        o[k++] = (idord_t){c->pending->w[i].id, 0, i};
     for (int i = 0; i < nr; i++)
-        if (c->preempted[i]) {
-            c->cw[k] = &c->running->w[i];
-            c->cres[k] = np + i;
-            c->corigin[k] = c->running->w[i].node;
-            gpus += c->running->w[i].gpus;
-            k++;
-        }
+        if (c->preempted[i])
+            o[k++] = (idord_t){c->running->w[i].id, 1, np + i};
+    qsort(o, (size_t)k, sizeof *o, by_id);
+    double gpus = 0;
+    for (int i = 0; i < k; i++) {
+        int r = o[i].idx;
+        const tp_workload_t *w = r < np ? &c->pending->w[r] : &c->running->w[r - np];
+        c->cw[i] = w;
+        c->cres[i] = r;
+        c->corigin[i] = r < np ? -1 : w->node;
+        gpus += w->gpus;
+    }
+    free(o);
     c->nc = k;
-    c->eps = 1.0 / (1.0 + gpus);
+    c->eps_s = 1.0 / (1.0 + TP_TRUST_MAX * gpus);
+    c->eps_e = c->eps_s / (1.0 + gpus);
     c->emax = 0;
     for (int i = 0; i < c->f->nprofiles; i++) {
         const tp_profile_t *p = &c->f->profiles[i];
@@ -113,6 +198,143 @@ static bool improvable(const ctx_t *c, const plan_t *p)
     }
     free(seen);
     return any;
+}
+
+/* Σ over candidates of the best value any eligible node could give it alone:
+ * a bound on every plan (the LP's can exceed it where it double-counts). */
+static double candidate_bound(const ctx_t *c)
+{
+    double b = 0;
+    for (int k = 0; k < c->nk; k++) {
+        int ci = c->k_mem[c->k_off[k]];
+        double best = 0;
+        for (int j = 0; j < c->ng; j++) {
+            int n = c->g_mem[c->g_off[j]];
+            double v = ctx_value(c, ci, n);
+            if (v <= best || !ctx_static_ok(c, ci, n))
+                continue;
+            for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++)
+                if (ctx_fits(c, c->base, c->cw[ci], c->g_mem[i])) {
+                    best = v;
+                    break;
+                }
+        }
+        b += best * (c->k_off[k + 1] - c->k_off[k]);
+    }
+    return b;
+}
+
+typedef struct {
+    double w; /* (1 + priority): value per GPU of term (1) */
+    int k;
+} kw_t;
+
+static int by_kw(const void *a, const void *b)
+{
+    const kw_t *x = a, *y = b;
+    if (x->w != y->w)
+        return x->w > y->w ? -1 : 1;
+    return (x->k > y->k) - (x->k < y->k);
+}
+
+/* Per-domain knapsack bound: the domains at one depth partition the nodes, and
+ * the best plan places in each at most what a fractional knapsack puts there —
+ * the classes eligible on some node beneath it, most valuable per GPU first,
+ * into the GPUs its nodes can run within their own and every domain's power
+ * headroom at the lowest per-GPU draw there. Σ over the domains bounds every
+ * plan without counting a shared rack or row twice (the LP's weakness). The
+ * smallest over the depths; INFINITY when no depth covers every node. */
+static double domain_bound(const ctx_t *c)
+{
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = c->base;
+    int maxd = 0, nd = f->ndomains;
+    double best = INFINITY;
+    for (int d = 0; d < nd; d++)
+        maxd = f->domains[d].depth > maxd ? f->domains[d].depth : maxd;
+    double *pmin = malloc(((size_t)f->ngpu_models + 1) * sizeof *pmin);
+    double *head = malloc(((size_t)nd + 1) * sizeof *head);
+    double *gpus = malloc(((size_t)nd + 1) * sizeof *gpus);
+    double *wmin = malloc(((size_t)nd + 1) * sizeof *wmin);
+    int *unit = malloc(((size_t)f->nnodes + 1) * sizeof *unit);
+    int *stamp = calloc((size_t)c->nnsc + 1, sizeof *stamp);
+    char *elig = malloc(((size_t)c->nwsc + 1) * ((size_t)nd + 1));
+    kw_t *kw = malloc(((size_t)c->nk + 1) * sizeof *kw);
+    if (!pmin || !head || !gpus || !wmin || !unit || !stamp || !elig || !kw)
+        goto out;
+    for (int g = 0; g < f->ngpu_models; g++)
+        pmin[g] = INFINITY;
+    for (int i = 0; i < f->nprofiles; i++)
+        if (f->profiles[i].watts < pmin[f->profiles[i].gpu_model])
+            pmin[f->profiles[i].gpu_model] = f->profiles[i].watts;
+    for (int k = 0; k < c->nk; k++)
+        kw[k] = (kw_t){1.0 + c->cw[c->k_mem[c->k_off[k]]]->priority, k};
+    qsort(kw, (size_t)c->nk, sizeof *kw, by_kw);
+    for (int level = 0; level <= maxd; level++) {
+        bool covered = true;
+        for (int d = 0; d < nd; d++) {
+            head[d] = INFINITY;
+            for (int a = d; a >= 0; a = f->domains[a].parent)
+                head[d] = fmin(head[d], fmax(0, c->dcap[a] - l->domain_w[a]));
+            gpus[d] = 0;
+            wmin[d] = INFINITY;
+        }
+        memset(elig, 0, ((size_t)c->nwsc + 1) * ((size_t)nd + 1));
+        for (int n = 0; n < f->nnodes && covered; n++) {
+            int d = f->nodes[n].domain;
+            while (d >= 0 && f->domains[d].depth > level)
+                d = f->domains[d].parent;
+            covered = d >= 0 && f->domains[d].depth == level;
+            unit[n] = d;
+        }
+        if (!covered)
+            continue;
+        for (int n = 0; n < f->nnodes; n++) {
+            int d = unit[n];
+            int fr = c->healthy[n] - l->gpus_used[n];
+            double h = fmax(0, c->ncap[n] - l->node_w[n]);
+            double wn = fmin(f->nodes[n].gpu_w, pmin[f->nodes[n].gpu_model]);
+            fr = fr > 0 ? fr : 0;
+            gpus[d] += wn > 0 ? fmin(fr, floor(h / wn * (1 + 1e-9) + 1e-9)) : fr;
+            wmin[d] = fmin(wmin[d], wn);
+            /* Which candidate static classes some node of d can take. */
+            int nsc = c->node_sc[n];
+            if (stamp[nsc] == (level + 1) * (nd + 1) + d + 1)
+                continue;
+            stamp[nsc] = (level + 1) * (nd + 1) + d + 1;
+            for (int w = 0; w < c->nwsc; w++)
+                if (c->stat[(size_t)w * (size_t)c->nnsc + (size_t)nsc] == 0)
+                    elig[(size_t)d * (size_t)c->nwsc + (size_t)w] = 1;
+        }
+        double total = 0, per_gpu_eps = TP_TRUST_MAX * c->eps_s + c->eps_e;
+        for (int d = 0; d < nd; d++) {
+            if (f->domains[d].depth != level)
+                continue;
+            double cap = gpus[d];
+            if (wmin[d] > 0 && isfinite(wmin[d]))
+                cap = fmin(cap, floor(head[d] / wmin[d] * (1 + 1e-9) + 1e-9));
+            for (int a = 0; a < c->nk && cap > 0; a++) {
+                int k = kw[a].k, ci = c->k_mem[c->k_off[k]];
+                if (!elig[(size_t)d * (size_t)c->nwsc + (size_t)c->cand_wsc[ci]])
+                    continue;
+                double take =
+                    fmin(cap, (double)c->cw[ci]->gpus * (c->k_off[k + 1] - c->k_off[k]));
+                total += take * (kw[a].w + per_gpu_eps);
+                cap -= take;
+            }
+        }
+        best = fmin(best, total);
+    }
+out:
+    free(pmin);
+    free(head);
+    free(gpus);
+    free(wmin);
+    free(unit);
+    free(stamp);
+    free(elig);
+    free(kw);
+    return best;
 }
 
 /* Replaces *best with the plan `fresh` would produce when that is better. */
@@ -237,16 +459,22 @@ static int validate(const ctx_t *c, const plan_t *p, const tp_result_t *r,
         if (tp_result_add_preemption(vr, r->preemptions[i].workload,
                                      r->preemptions[i].node, r->preemptions[i].why) < 0)
             goto out;
-    /* Result indices of moved work → candidate indices. */
-    for (int ci = 0, np = c->pending->n; ci < c->nc; ci++)
-        if (c->cres[ci] >= np) {
-            for (int i = 0; i < vr->nplacements; i++)
-                if (vr->placements[i].workload == c->cres[ci])
-                    vr->placements[i].workload = ci;
-            for (int i = 0; i < vr->npending; i++)
-                if (vr->pending[i].workload == c->cres[ci])
-                    vr->pending[i].workload = ci;
-        }
+    /* Result indices → candidate indices (candidates are in canonical order). */
+    {
+        int nres = c->pending->n + (running ? running->n : 0);
+        int *ci_of = malloc(((size_t)nres + 1) * sizeof *ci_of);
+        if (!ci_of)
+            goto out;
+        for (int i = 0; i < nres; i++)
+            ci_of[i] = -1;
+        for (int ci = 0; ci < c->nc; ci++)
+            ci_of[c->cres[ci]] = ci;
+        for (int i = 0; i < vr->nplacements; i++)
+            vr->placements[i].workload = ci_of[vr->placements[i].workload];
+        for (int i = 0; i < vr->npending; i++)
+            vr->pending[i].workload = ci_of[vr->pending[i].workload];
+        free(ci_of);
+    }
     tp_workloads_t ext = {.w = w, .n = c->nc};
     int nv = tp_validate(c->f, c->s, &ext, running, vr, c->now, &v);
     if (nv < 0)
@@ -335,8 +563,13 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
     c.running = running;
     c.now = o->now;
     c.t0 = tp_now_ms();
-    c.deadline =
-        c.t0 + (o->time_limit_ms > 0 ? o->time_limit_ms : TP_SOLVER_DEFAULT_LIMIT_MS);
+    {
+        double lim = o->time_limit_ms > 0 ? o->time_limit_ms : TP_SOLVER_DEFAULT_LIMIT_MS;
+        c.deadline = c.t0 + lim;
+        /* Work budgets from the time limit: they, not the clock, decide where a
+         * solve stops, so a cut-short solve is still reproducible. */
+        c.it_budget = (long)fmax(1000, lim * TP_SOLVER_ITERS_PER_MS);
+    }
     rc = TP_ENOMEM;
     if (!(sol = calloc(1, sizeof *sol)) || !(sol->result = tp_result_new()) ||
         ctx_init(&c) < 0)
@@ -366,9 +599,9 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
             (rc = repair_all(&c, &agg)) < 0 ||
             (improvable(&c, &agg) && ((rc = try_plan(&c, &agg, true)) < 0 ||
                                       (rc = try_plan(&c, &agg, false)) < 0)) ||
-            (small && ((rc = milp_pairs(&c, &best, true, &agg, o->mip_gap, &mo, msg,
-                                        sizeof msg)) < 0 ||
-                       (rc = repair_all(&c, &best)) < 0))) {
+            (small &&
+             ((rc = milp_pairs(&c, &best, true, NULL, 0, &mo, msg, sizeof msg)) < 0 ||
+              (rc = repair_all(&c, &best)) < 0))) {
             plan_fini(&agg);
             goto fail;
         }
@@ -382,7 +615,7 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
             sol->time_limited |= mo.time_limited;
         }
         if (!small ||
-            plan_objective(&c, &agg, NULL) > plan_objective(&c, &best, NULL) + 1e-9) {
+            plan_objective(&c, &agg, NULL) > plan_objective(&c, &best, NULL) + 1e-12) {
             plan_t t = best;
             best = agg;
             agg = t;
@@ -445,6 +678,10 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
     r->objective = plan_objective(&c, &best, NULL);
     if (sol->optimal)
         bound = r->objective;
+    if (method != TP_SOLVER_GREEDY) {
+        double cb = fmin(candidate_bound(&c), domain_bound(&c));
+        bound = isnan(bound) || cb < bound ? cb : bound;
+    }
     if (!isnan(bound) && isfinite(bound)) {
         r->bound = bound < r->objective ? r->objective : bound;
         r->gap = r->bound > 0 ? (r->bound - r->objective) / r->bound : 0;

@@ -11,24 +11,32 @@
  * of policy/policy.h exist at all; a workload runs whole on one node; GPU
  * capacity; the power model of FORMATS.md at every node and every domain.
  *
- * Objective (maximised), in strict order of importance (docs/solver.md):
+ * Objective (maximised), in strict lexicographic order (docs/solver.md):
  *   (1) priority-weighted GPUs placed, Σ (1 + priority) × gpus;
- *   (2) fleet tokens per joule: Σ gpus × eff / eff_max × ε, ε = 1 / (1 + G),
- *       eff = tokens_per_s / watts of the (workload model, node GPU model)
- *       profile (0 without one), G = all GPUs asked for — so all of (2) together
- *       is worth less than one unit of (1);
- *   (3) stability: running work moves only when a cap forces it (preemption is a
+ *   (2) scarce trust kept free: Σ gpus × (TRUST_MAX − trust(node)) × ε_s, where
+ *       trust counts the node's CPU TEE, GPU CC, affirming attestation and
+ *       verified location — work goes to the least-trusted node that satisfies
+ *       it, so TEE/CC capacity stays free for sensitive work;
+ *   (3) fleet tokens per joule: Σ gpus × eff / eff_max × ε_e, eff =
+ *       tokens_per_s / watts of the (workload model, node GPU model) profile
+ *       (0 without one);
+ *   ε_s = 1 / (1 + 4G), ε_e = ε_s / (1 + G), G = all GPUs asked for, so all of
+ *   (2) is worth less than one unit of (1) and all of (3) less than one of (2);
+ *   (4) stability: running work moves only when a cap forces it (preemption is a
  *       separate, earlier phase that stops as little as it can);
- *   (4) headroom and anti-fragmentation: ties go to the fullest node that fits
+ *   (5) headroom and anti-fragmentation: ties go to the fullest node that fits
  *       (best fit), so whole nodes stay whole for 8-GPU work.
- * The reported objective is (1) + (2); (3) and (4) are tie-breakers.
+ * The reported objective is (1) + (2) + (3); (4) and (5) are tie-breakers.
  *
  * Workload indices in the result follow model/result_json.h: a preempted running
  * workload that is started elsewhere appears as a placement (and one that cannot
  * be, as pending) under index pending->n + its running index.
  *
- * Deterministic: the same input gives the same result (ties go to the lower
- * index), unless a time limit cuts a GLPK solve short.
+ * Deterministic and order-independent: nodes, domains and workloads are put in
+ * canonical order (by id) first, ties go to the lower id, and the time limit is
+ * turned into work budgets (simplex iterations, branch-and-bound nodes) that
+ * decide where a solve stops — the same input in any order gives the same
+ * result. GLPK's wall-clock limit stays only as a safety net (time_limited).
  *
  * Only solver/ includes glpk.h. GLPK runs with its error hook installed, so a
  * GLPK failure becomes TP_ESOLVER, never an abort(); its terminal output is
@@ -61,7 +69,9 @@ typedef struct {
 } tp_solver_opts_t;
 
 #define TP_SOLVER_DEFAULT_LIMIT_MS 10000.0
-#define TP_SOLVER_DEFAULT_EXACT_PAIRS 600
+#define TP_SOLVER_DEFAULT_EXACT_PAIRS 12000
+/* Work budgets per millisecond of time limit (docs/solver.md, Determinism). */
+#define TP_SOLVER_ITERS_PER_MS 20.0
 
 typedef struct {
     tp_result_t *result;               /* owned; stats: solve_ms, objective, bound, gap */
@@ -91,9 +101,5 @@ void tp_solution_free(tp_solution_t *sol);
 void tp_solution_meta(const tp_solution_t *sol, const tp_fleet_t *f,
                       const tp_workloads_t *pending, const tp_workloads_t *running,
                       tp_result_meta_t *meta);
-
-/* The value of running workload w on node n in the objective above, with
- * eps = 1 / (1 + G): what tp_solve() sums into result->objective. */
-double tp_solver_value(const tp_fleet_t *f, const tp_workload_t *w, int node, double eps);
 
 #endif

@@ -22,6 +22,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+/* glpk.h stays inside the .c files of solver/. */
+typedef struct glp_prob glp_prob_t;
 #include <stdint.h>
 
 /* ---- interning of small integer vectors (aggregation keys) ---------------------- */
@@ -60,11 +63,19 @@ typedef struct {
     const tp_state_t *s;
     const tp_workloads_t *pending, *running;
     int64_t now;
-    double t0, deadline; /* monotonic milliseconds */
+    double t0, deadline; /* monotonic milliseconds; deadline: safety net only */
+    long it_budget;      /* simplex iterations of the aggregated LP */
 
     /* Effective caps (lower of declared and observed) and usable GPUs. */
     double *ncap, *dcap;
     int *healthy;
+    /* Canonical orders (by id), so that the order of nodes, domains and
+     * workloads in the input files never changes the answer: nord[r] is the
+     * node of rank r, nrank its inverse; dord the domains by id. */
+    int *nord, *nrank, *dord;
+    /* trust(n) of docs/solver.md: CPU TEE + GPU CC + affirming attestation +
+     * BMC location inside the region (0..TP_TRUST_MAX). */
+    int *trust;
     int *dn_off, *dn; /* CSR: the nodes beneath each domain */
 
     /* Running work minus what preemption stopped. */
@@ -76,7 +87,8 @@ typedef struct {
     const tp_workload_t **cw;
     int *cres;    /* index in the result (pending, or pending->n + running) */
     int *corigin; /* the node a preempted candidate ran on; -1 for pending work */
-    double eps;   /* weight of term (2): 1 / (1 + Σ gpus) */
+    double eps_s; /* weight of term (2), scarce trust: 1 / (1 + TP_TRUST_MAX G) */
+    double eps_e; /* weight of term (3), tokens/J: eps_s / (1 + G) */
     double emax;  /* largest tokens/s per watt of any profile; 0: none */
 
     /* Static classes. */
@@ -94,6 +106,7 @@ typedef struct {
 } ctx_t;
 
 #define TP_SOLVER_MAX_GROUPS 512
+#define TP_TRUST_MAX 4
 
 typedef struct {
     int *cnode;      /* [nc]: node, or -1 */
@@ -101,6 +114,8 @@ typedef struct {
 } plan_t;
 
 double tp_now_ms(void);
+/* The indices 0..n) ordered by id(arg, i) (strcmp), then index. Caller frees. */
+int *ctx_order_by_id(int n, const char *(*id)(const void *, int), const void *arg);
 
 static inline bool ctx_static_ok(const ctx_t *c, int ci, int node)
 {
@@ -136,8 +151,8 @@ int plan_repair(const ctx_t *c, plan_t *p, const int *list, int n);
 /* All unplaced candidates, by weight (1 + priority) × gpus descending, moved
  * running work first among equals, then index. Caller frees. NULL on ENOMEM. */
 int *plan_unplaced_by_weight(const ctx_t *c, const plan_t *p, int *n);
-/* First fit in input order (the naive baseline): each candidate on the lowest
- * indexed eligible node with room. */
+/* First fit (the naive baseline): each candidate, in canonical order, on the
+ * first eligible node with room in canonical (id) order. */
 int plan_first_fit(const ctx_t *c, plan_t *p);
 double plan_objective(const ctx_t *c, const plan_t *p, double *weighted);
 
@@ -145,28 +160,56 @@ double plan_objective(const ctx_t *c, const plan_t *p, double *weighted);
 typedef struct {
     double bound; /* valid upper bound on the objective; INFINITY when none */
     int rounds;
-    bool time_limited;
-    bool optimal; /* LP solved to optimality (bound is the LP's optimum) */
+    bool time_limited; /* the safety-net clock cut it short */
+    bool stopped;      /* the iteration budget (c->it_budget) cut it short */
+    bool gap_stop;     /* column generation stopped on a proven gap (LP_GAP_STOP) */
+    bool optimal;      /* LP solved to optimality (bound is the LP's optimum) */
 } lp_out_t;
 int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msglen);
 
-/* milp.c: the per-pair MILP; heuristic: offer an incumbent — `inc` when given
- * (a complete plan on the same base load, e.g. the aggregated one), else the
- * priority-ordered greedy — and stop once term (1) is proven optimal and a
- * few more nodes (MILP_POLISH_NODES) did not settle term (2), or after
- * MILP_NODE_BUDGET nodes: deterministic work limits, the time limit stays a
- * safety net. */
-#define MILP_POLISH_NODES 32
-#define MILP_NODE_BUDGET 100
+/* milp.c: a lexicographic MILP over a GLPK problem whose columns are binaries:
+ * maximises obj[0]·x, fixes it at its optimum with a row, then obj[1], …;
+ * presolve and cuts on; all stages together stop after node_budget
+ * branch-and-bound nodes (0: no budget) — a deterministic work limit — or at
+ * the deadline (safety net, time_limited). Runs inside glpk_guarded(). */
+typedef struct {
+    int nstages;
+    const double *obj[3]; /* 1-based coefficients */
+    bool integral[3];     /* the stage's values are integers */
+    double mip_gap;
+    long node_budget;
+    double deadline;
+    const double *start; /* [ncols + 1]: a feasible start, or NULL (x = 0) */
+    double *x;           /* [ncols + 1]: the answer */
+    /* out */
+    int solved; /* stages proven optimal */
+    bool found, time_limited, stopped;
+    double value[3], bound[3];
+    long nodes;
+} lex_t;
+int lex_solve(glp_prob_t *P, lex_t *lx);
+/* Branch-and-bound nodes worth about a second (less under a shorter time limit)
+ * for a MILP of nbin binaries: a deterministic budget. */
+long milp_node_budget(const ctx_t *c, int nbin);
+
+/* The per-pair MILP from p's load over p's unplaced candidates. lexico (AUTO):
+ * the objective's terms one after another, stopped by a budget of about a
+ * second's worth of branch-and-bound nodes (MILP_PAIR_NODES_PER_MS); else
+ * (the naive baseline) the weighted objective in one solve, stopped by the
+ * time limit or mip_gap. inc (or NULL): a complete plan on p's load that
+ * starts the search (then GLPK's presolver is off: it cannot take a start).
+ * Places the answer into p. */
+#define MILP_MAX_MS 1000.0
+#define MILP_PAIR_NODES_PER_MS 400.0
 typedef struct {
     double bound;
     bool optimal, time_limited, found;
     bool term1_optimal; /* term (1) of the answer is proven optimal */
-    bool stopped;       /* a node limit ended the search early */
+    bool stopped;       /* the node budget ended the search early */
     int pairs, nodes;
 } milp_out_t;
-int milp_pairs(const ctx_t *c, plan_t *p, bool heuristic, const plan_t *inc,
-               double mip_gap, milp_out_t *out, char *msg, size_t msglen);
+int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, const plan_t *inc, double mip_gap,
+               milp_out_t *out, char *msg, size_t msglen);
 /* Eligible pairs (static and fitting alone), counting up to limit + 1. */
 long milp_count_pairs(const ctx_t *c, const plan_t *p, long limit);
 

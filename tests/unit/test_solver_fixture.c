@@ -128,12 +128,12 @@ static json_t *wl(tp_rng_t *r, const char *prefix, int i)
     return w;
 }
 
+/* Loads doc (borrowed). */
 static int load(json_t *doc, const char *what, int kind, const tp_fleet_t *f, void *out)
 {
     char *text = json_dumps(doc, JSON_COMPACT);
     tp_error_t err;
     int rc;
-    json_decref(doc);
     if (!text)
         return -1;
     if (kind < 0)
@@ -149,13 +149,25 @@ static int load(json_t *doc, const char *what, int kind, const tp_fleet_t *f, vo
     return rc;
 }
 
+/* Fisher-Yates on a JSON array, with its own generator. */
+static void shuffle(json_t *a, tp_rng_t *r)
+{
+    for (size_t i = json_array_size(a); i > 1; i--) {
+        size_t j = (size_t)tp_rng_below(r, i);
+        json_t *x = json_incref(json_array_get(a, i - 1)), *y = json_array_get(a, j);
+        json_array_set(a, i - 1, y);
+        json_array_set_new(a, j, x);
+    }
+}
+
 int sf_make(tp_rng_t *r, const sf_opts_t *o, sf_inst_t *in)
 {
+    int rc = -1;
     memset(in, 0, sizeof *in);
-    if (load(fleet_doc(r, o), "fleet", -1, NULL, &in->f) < 0 ||
-        load(state_doc(r, in->f, o), "state", 2, in->f, &in->s) < 0)
-        return -1;
-    json_t *p = json_array(), *run = json_array();
+    json_t *fd = fleet_doc(r, o), *sd = NULL, *p = json_array(), *run = json_array();
+    if (load(fd, "fleet", -1, NULL, &in->f) < 0 ||
+        load((sd = state_doc(r, in->f, o)), "state", 2, in->f, &in->s) < 0)
+        goto out;
     for (int i = 0; i < o->pending; i++)
         json_array_append_new(p, wl(r, "p", i));
     int *used = calloc((size_t)in->f->nnodes, sizeof *used);
@@ -172,10 +184,31 @@ int sf_make(tp_rng_t *r, const sf_opts_t *o, sf_inst_t *in)
         json_array_append_new(run, w);
     }
     free(used);
+    if (o->shuffle) {
+        /* The same documents with nodes, domains and workloads reordered. */
+        tp_rng_t sr;
+        tp_rng_init(&sr, o->shuffle);
+        shuffle(json_object_get(fd, "nodes"), &sr);
+        shuffle(json_object_get(fd, "power_domains"), &sr);
+        shuffle(p, &sr);
+        shuffle(run, &sr);
+        tp_state_free(in->s);
+        tp_fleet_free(in->f);
+        in->s = NULL;
+        if (load(fd, "fleet", -1, NULL, &in->f) < 0 ||
+            load(sd, "state", 2, in->f, &in->s) < 0)
+            goto out;
+    }
     if (load(p, "pending", TP_WL_PENDING, in->f, &in->pending) < 0 ||
         load(run, "running", TP_WL_RUNNING, in->f, &in->running) < 0)
-        return -1;
-    return 0;
+        goto out;
+    rc = 0;
+out:
+    json_decref(fd);
+    json_decref(sd);
+    json_decref(p);
+    json_decref(run);
+    return rc;
 }
 
 void sf_free(sf_inst_t *in)

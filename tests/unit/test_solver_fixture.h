@@ -11,6 +11,7 @@
 #include "util/rng.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define SF_NOW 1795000000LL
 
@@ -23,6 +24,8 @@ typedef struct {
 typedef struct {
     int nodes, pending, running; /* counts (running: attempts) */
     bool tight;                  /* caps that bind */
+    uint64_t shuffle;            /* ≠ 0: the same instance with nodes, domains and
+                                    workloads in an order drawn from this seed */
 } sf_opts_t;
 
 /* 0, or -1 with a message printed. */
