@@ -1,0 +1,7 @@
+# scheduler/module.mk — the scheduler service (issue 14): access tokens
+# (scheduler/access.c), the Kubernetes scheduler-extender logic (scheduler/k8s.c)
+# and, from the server's branch, the HTTP service and its journal.
+MODULES += scheduler
+
+# access.c: SHA-256, CRYPTO_memcmp and RAND_bytes (OpenSSL; libcrypto is already
+# linked through collectors/module.mk) and base64url from libjose (in PKGS).
