@@ -5,3 +5,7 @@ MODULES += scheduler
 
 # access.c: SHA-256, CRYPTO_memcmp and RAND_bytes (OpenSSL; libcrypto is already
 # linked through collectors/module.mk) and base64url from libjose (in PKGS).
+
+# The HTTP service (scheduler/httpd.c, serve.c, api.c, worker.c, world.c,
+# journal.c): H2O from Debian's libh2o-dev, the build on libuv (pkg-config libh2o).
+EXTRA_LIBS += $(shell pkg-config --libs libh2o 2>/dev/null || echo -lh2o)
