@@ -183,11 +183,17 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+/* H2O owns the handle's data pointer; the server is found through this. */
+typedef struct {
+    uv_tcp_t tcp; /* first: the close callback gets &conn->tcp */
+    tp_httpd_t *h;
+} conn_t;
+
 static void on_conn_close(uv_handle_t *hd)
 {
-    tp_httpd_t *h = hd->data;
-    h->nconn--;
-    free(hd);
+    conn_t *c = (conn_t *)hd;
+    c->h->nconn--;
+    free(c);
 }
 
 static void on_reject_close(uv_handle_t *hd)
@@ -200,22 +206,20 @@ static void on_accept(uv_stream_t *listener, int status)
     tp_httpd_t *h = listener->data;
     if (status != 0)
         return;
-    uv_tcp_t *conn = malloc(sizeof *conn);
+    conn_t *conn = malloc(sizeof *conn);
     if (!conn)
         return;
-    uv_tcp_init(h->loop, conn);
-    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-        uv_close((uv_handle_t *)conn, on_reject_close);
+    uv_tcp_init(h->loop, &conn->tcp);
+    if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0 ||
+        h->nconn >= h->o.max_connections || !h->listening) {
+        uv_close((uv_handle_t *)&conn->tcp,
+                 on_reject_close); /* over the limit: refused */
         return;
     }
-    if (h->nconn >= h->o.max_connections || !h->listening) {
-        uv_close((uv_handle_t *)conn, on_reject_close); /* over the limit: refused */
-        return;
-    }
-    uv_tcp_nodelay(conn, 1);
-    conn->data = h;
+    uv_tcp_nodelay(&conn->tcp, 1);
+    conn->h = h;
     h->nconn++;
-    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_close);
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&conn->tcp, on_conn_close);
     h2o_accept(&h->accept_ctx, sock);
 }
 

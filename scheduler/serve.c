@@ -14,9 +14,9 @@
 #include <time.h>
 
 /* Reachable after tp_serve_run returns: H2O's per-connection state hangs off
- * the loop until the process exits (see tp_httpd_free). */
+ * the loop and the server until the process exits (see tp_httpd_free). */
 static uv_loop_t g_loop;
-static svc_t *g_svc;
+tp_httpd_t *tp_serve_httpd_;
 
 /* ---- collectors ---- */
 
@@ -152,14 +152,15 @@ static void on_tick(uv_timer_t *t)
         else
             continue;
         op_t *op = calloc(1, sizeof *op);
-        if (!op || !(op->ev.domain_id = strdup(e->domain_id))) {
-            free(op);
+        if (!op)
             continue;
-        }
         op->kind = kind;
         op->event_id = e->id;
         op->ev = *e;
-        op->ev.domain_id = strdup(e->domain_id);
+        if (!(op->ev.domain_id = strdup(e->domain_id))) {
+            free(op);
+            continue;
+        }
         e->queued = true;
         op_enqueue(s, op);
     }
@@ -384,14 +385,61 @@ static int split_listen(const char *listen, char *host, size_t cap, int *port)
     return 0;
 }
 
+static void svc_free(svc_t *s)
+{
+    for (op_t *op = s->qhead, *next; op; op = next) {
+        next = op->next;
+        op_free(op);
+    }
+    tp_journal_close(s->journal);
+    tp_tokens_free(s->tokens);
+    json_decref(s->fleet_doc);
+    json_decref(s->profiles);
+    json_decref(s->preemptions);
+    tp_collect_config_free(s->ccfg);
+    tp_fleet_free(s->fleet);
+    tp_state_free(s->state);
+    tp_state_free(s->next_state);
+    tp_workloads_free(s->running);
+    tp_load_free(s->load);
+    for (int i = 0; i < s->nrecs; i++) {
+        free(s->recs[i].id);
+        free(s->recs[i].tenant);
+        free(s->recs[i].node);
+        free(s->recs[i].spec);
+        free(s->recs[i].decision);
+    }
+    free(s->recs);
+    tp_strmap_free(s->rec_ix);
+    for (int i = 0; i < s->nidem; i++) {
+        free(s->idem[i].key);
+        free(s->idem[i].hash);
+        free(s->idem[i].response);
+    }
+    free(s->idem);
+    tp_strmap_free(s->idem_ix);
+    for (int i = 0; i < s->nevents; i++)
+        free(s->events[i].domain_id);
+    free(s->events);
+    free(s);
+}
+
+static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err);
+
 int tp_serve_run(const tp_serve_opts_t *o, tp_error_t *err)
 {
     svc_t *s = calloc(1, sizeof *s);
-    char host[128];
-    int port, rc;
     if (!s)
         return tp_error_set(err, TP_ENOMEM, "out of memory");
-    g_svc = s;
+    int rc = serve(s, o, err);
+    svc_free(s);
+    return rc;
+}
+
+static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
+{
+    char host[128];
+    int port, rc;
     s->o = *o;
     if (!s->o.data_dir)
         s->o.data_dir = "./trustplace-data";
@@ -425,6 +473,7 @@ int tp_serve_run(const tp_serve_opts_t *o, tp_error_t *err)
                           .arg = s};
     if (!(s->http = tp_httpd_new(s->loop, &ho, err)))
         return err->code;
+    tp_serve_httpd_ = s->http;
     uv_timer_init(s->loop, &s->cycle_timer);
     uv_timer_init(s->loop, &s->tick_timer);
     s->cycle_timer.data = s->tick_timer.data = s;
@@ -452,8 +501,5 @@ int tp_serve_run(const tp_serve_opts_t *o, tp_error_t *err)
     svc_log(s, "listening on http://%s:%d%s", host, tp_httpd_port(s->http),
             o->ceiling ? " (ceiling: every request answered {})" : "");
     uv_run(s->loop, UV_RUN_DEFAULT);
-    if (s->journal)
-        tp_journal_close(s->journal);
-    s->journal = NULL;
     return 0;
 }

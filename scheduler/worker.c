@@ -54,10 +54,10 @@ void op_free(op_t *op)
 {
     if (!op)
         return;
-    tp_workloads_free(op->wl);
     for (int i = 0; op->specs && op->wl && i < op->wl->n; i++)
         free(op->specs[i]);
     free(op->specs);
+    tp_workloads_free(op->wl);
     free(op->workload);
     free(op->body);
     free(op->ev.domain_id);
@@ -201,22 +201,58 @@ static int journal_running(job_t *j, tp_error_t *err)
     return 0;
 }
 
+/* The independent re-check of a whole result (policy/validator.h). Moved
+ * running work (result index pending->n + running index) is shown to the
+ * validator as extra candidates after the pending work, as the solver does. */
 static int validate(job_t *j, const tp_state_t *eff, const tp_workloads_t *pending,
                     const tp_result_t *r, tp_error_t *err)
 {
+    const tp_workloads_t *run = j->s->running;
+    int np = pending->n, nc = np, rc = TP_ENOMEM, n = 0;
+    tp_workload_t *w = malloc(
+        ((size_t)np + (size_t)r->nplacements + (size_t)r->npending + 1) * sizeof *w);
+    int *cand = malloc(((size_t)run->n + 1) * sizeof *cand); /* running → candidate */
+    tp_result_t *vr = tp_result_new();
     tp_violations_t v;
     tp_violations_init(&v);
-    tp_workloads_t *none = pending ? NULL : tp_workloads_new_empty();
-    int n = tp_validate(j->s->fleet, eff, pending ? pending : none, j->s->running, r,
-                        j->now, &v);
+    if (!w || !cand || !vr)
+        goto out;
+    for (int i = 0; i < np; i++)
+        w[i] = pending->w[i];
+    for (int i = 0; i < run->n; i++)
+        cand[i] = -1;
+#define CAND(ix)                                                                         \
+    ((ix) < np ? (ix)                                                                    \
+               : (cand[(ix)-np] < 0 ? (w[nc] = run->w[(ix)-np], cand[(ix)-np] = nc++)    \
+                                    : cand[(ix)-np]))
+    for (int i = 0; i < r->nplacements; i++)
+        if (tp_result_add_placement(vr, CAND(r->placements[i].workload),
+                                    r->placements[i].node, r->placements[i].gpus) < 0)
+            goto out;
+    for (int i = 0; i < r->npending; i++)
+        if (tp_result_add_pending(vr, CAND(r->pending[i].workload),
+                                  r->pending[i].reasons) < 0)
+            goto out;
+#undef CAND
+    for (int i = 0; i < r->npreemptions; i++)
+        if (tp_result_add_preemption(vr, r->preemptions[i].workload,
+                                     r->preemptions[i].node, r->preemptions[i].why) < 0)
+            goto out;
+    tp_workloads_t ext = {.w = w, .n = nc};
+    n = tp_validate(j->s->fleet, eff, &ext, run, vr, j->now, &v);
     if (n > 0)
-        tp_error_set(err, TP_EVIOLATION, "the validator refused the decision: %s",
-                     v.msgs[0]);
+        rc = tp_error_set(err, TP_EVIOLATION, "the validator refused the decision: %s",
+                          v.n ? v.msgs[0] : "?");
     else if (n < 0)
-        tp_error_set(err, n, "validator: %s", tp_strerror(n));
+        rc = tp_error_set(err, n, "validator: %s", tp_strerror(n));
+    else
+        rc = 0;
+out:
     tp_violations_fini(&v);
-    tp_workloads_free(none);
-    return n == 0 ? 0 : (n < 0 ? n : TP_EVIOLATION);
+    tp_result_free(vr);
+    free(w);
+    free(cand);
+    return rc;
 }
 
 /* ---- placement batches ---- */
