@@ -962,6 +962,67 @@ out:
     return rc;
 }
 
+/* A DNS-1123 subdomain (pods, nodes: ≤ 253) or label (namespaces: ≤ 63). */
+static bool dns_name(const char *s, size_t max, bool dots)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max || s[0] == '-' || s[0] == '.' || s[n - 1] == '-' ||
+        s[n - 1] == '.')
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+              (dots && *p == '.')))
+            return false;
+    return true;
+}
+
+json_t *tp_k8s_binding(const json_t *args, char *path_out, size_t path_size,
+                       tp_error_t *err)
+{
+    static const char *const keys[] = {"PodName", "PodNamespace", "PodUID", "Node", NULL};
+    tp_error_t e;
+    jr_t r = {"request", &e};
+    const char *name, *ns, *uid, *node;
+    json_t *b = NULL;
+    tp_error_clear(&e);
+    if (strict_object(&r, args, "$", keys) < 0 ||
+        need_string(&r, args, "$", "PodName", &name) < 0 ||
+        need_string(&r, args, "$", "PodNamespace", &ns) < 0 ||
+        need_string(&r, args, "$", "PodUID", &uid) < 0 ||
+        need_string(&r, args, "$", "Node", &node) < 0)
+        goto out;
+    if (!dns_name(name, 253, true)) {
+        jr_fail(&r, TP_EINVAL, "$.PodName",
+                "expected a DNS-1123 subdomain, got \"%.64s\"", name);
+        goto out;
+    }
+    if (!dns_name(ns, 63, false)) {
+        jr_fail(&r, TP_EINVAL, "$.PodNamespace",
+                "expected a DNS-1123 label, got \"%.64s\"", ns);
+        goto out;
+    }
+    if (!dns_name(node, 253, true)) {
+        jr_fail(&r, TP_EINVAL, "$.Node", "expected a DNS-1123 subdomain, got \"%.64s\"",
+                node);
+        goto out;
+    }
+    int n =
+        snprintf(path_out, path_size, "/api/v1/namespaces/%s/pods/%s/binding", ns, name);
+    if (n < 0 || (size_t)n >= path_size) {
+        tp_error_set(&e, TP_ERANGE, "binding path longer than %zu bytes", path_size);
+        goto out;
+    }
+    b = json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:{s:s,s:s,s:s}}", "apiVersion", "v1", "kind",
+                  "Binding", "metadata", "name", name, "namespace", ns, "uid", uid,
+                  "target", "apiVersion", "v1", "kind", "Node", "name", node);
+    if (!b)
+        tp_error_set(&e, TP_ENOMEM, "out of memory");
+out:
+    if (!b && err)
+        *err = e;
+    return b;
+}
+
 json_t *tp_k8s_bind_result(const char *error_or_null)
 {
     return json_pack("{s:s}", "Error", error_or_null ? error_or_null : "");

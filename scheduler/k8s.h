@@ -124,6 +124,16 @@ int tp_k8s_bind_lookup(tp_k8s_t *k, const tp_fleet_t *f, int64_t now, const json
                        tp_workload_t *w_out, int *node_out, tp_error_t *err);
 /* Forgets a pod (after its bind was answered). 0, or TP_ENOENT. */
 int tp_k8s_forget(tp_k8s_t *k, const char *pod_uid);
+/* Kubernetes expects a binder extender to bind the pod itself. This builds
+ * what the server POSTs to the API server for that (as kube-scheduler's default
+ * binder does): the v1.Binding {"apiVersion": "v1", "kind": "Binding",
+ * "metadata": {"name", "namespace", "uid"}, "target": {"apiVersion": "v1",
+ * "kind": "Node", "name"}} from the same ExtenderBindingArgs, and its path
+ * "/api/v1/namespaces/NS/pods/NAME/binding" in path_out. Names are checked
+ * against Kubernetes' DNS rules, so nothing can escape the path. New reference,
+ * or NULL with err (TP_EINVAL; TP_ERANGE when path_size is too small). */
+json_t *tp_k8s_binding(const json_t *args, char *path_out, size_t path_size,
+                       tp_error_t *err);
 /* ExtenderBindingResult: {"Error": ""} or {"Error": msg}. New reference; NULL on
  * ENOMEM. */
 json_t *tp_k8s_bind_result(const char *error_or_null);
