@@ -207,7 +207,8 @@ static int load_one(jr_t *r, tp_tokens_t *t, const json_t *e, const char *path)
     for (int i = 0; ok && i < DIGEST_LEN; i++) {
         int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
         ok = hi >= 0 && lo >= 0;
-        digest[i] = (unsigned char)(hi << 4 | (lo & 15));
+        if (ok)
+            digest[i] = (unsigned char)(hi << 4 | lo);
     }
     if (!ok)
         return jr_fail(r, TP_EINVAL, kpath,
