@@ -263,8 +263,15 @@ out:
 int tp_tokens_load(const char *path, tp_tokens_t **out, tp_error_t *err)
 {
     jr_t r = {path, err};
+    struct stat st;
     tp_error_clear(err);
     *out = NULL;
+    /* Whoever can write the file can grant themselves any role. */
+    if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH))
+        return tp_error_set(err, TP_EINVAL,
+                            "%s: writable by every user, so anyone could add a token; "
+                            "refusing it (chmod o-w)",
+                            path);
     return load_root(&r, jr_parse_file(&r, path), out);
 }
 

@@ -227,6 +227,15 @@ TP_TEST(access_issue_save_load)
     TP_ASSERT(text != NULL);
     TP_CHECK(strstr(text, s1 + 3) == NULL && strstr(text, s2 + 3) == NULL);
     free(text);
+    /* A world-writable file is refused: anyone could add a token to it. */
+    tp_tokens_t *ww = NULL;
+    TP_ASSERT(chmod(path, 0666) == 0);
+    TP_CHECK(tp_tokens_load(path, &ww, &err) == TP_EINVAL);
+    TP_CHECK_CONTAINS(err.text, "writable by every user");
+    TP_CHECK(ww == NULL);
+    TP_ASSERT(chmod(path, 0640) == 0);
+    TP_CHECK(tp_tokens_load(path, &ww, &err) == 0);
+    tp_tokens_free(ww);
     /* Re-issuing a name replaces its secret and role: the old one stops working. */
     TP_CHECK_EQ_INT(tp_tokens_issue(u, "jupyter", TP_ROLE_VIEWER, s3, sizeof s3, &err),
                     0);
