@@ -335,6 +335,25 @@ TP_TEST(k8s_fixture_error_shapes)
     env_close(&e);
 }
 
+TP_TEST(k8s_fixture_preempt_is_not_served)
+{
+    env_t e;
+    int st;
+    tp_error_t err;
+    FIXTURE(req, "preempt-request.json");
+    TP_ASSERT(env_open(&e, "public"));
+    /* The shipped config sets no preemptVerb; a preemption body sent to filter
+     * is not mistaken for ExtenderArgs. */
+    json_t *res = tp_k8s_filter(e.k, &e.v, req, &st, &err);
+    TP_CHECK_EQ_INT(st, 400);
+    TP_CHECK_CONTAINS(json_string_value(json_object_get(res, "Error")),
+                      "request: $.NodeNameTo");
+    TP_CHECK_EQ_INT(tp_k8s_cached(e.k), 0);
+    json_decref(res);
+    json_decref(req);
+    env_close(&e);
+}
+
 TP_TEST(k8s_fixture_prioritize)
 {
     env_t e;
