@@ -90,10 +90,13 @@ void tp_k8s_workload_clear(tp_workload_t *w);
  *   - "FailedAndUnresolvableNodes": nodes failing any static predicate, and
  *     nodes not in the fleet;
  *   - "Error": "" — or the reason the pod cannot be judged at all.
- * *http_status: 200 (including a pod whose labels are bad: the Error then
- * reaches `kubectl describe pod`), 400 when args is not an ExtenderArgs (the
- * Error carries the JSON path). err (may be NULL) receives the same message.
- * A pod that passes is remembered for bind. */
+ * *http_status: 200 (including a pod that cannot become a workload — bad
+ * label values, a malformed pod, no GPU request: the Error then reaches
+ * `kubectl describe pod`), 400 when args is not an ExtenderArgs (not an object,
+ * an unknown key, Pod missing, a malformed or too long node list), 503 when the
+ * view has no fleet, state or load, 500 on ENOMEM. Errors carry the JSON path;
+ * err (may be NULL) receives the same message. A pod that could be judged is
+ * remembered for bind. */
 json_t *tp_k8s_filter(tp_k8s_t *k, const tp_k8s_view_t *v, const json_t *args,
                       int *http_status, tp_error_t *err);
 
@@ -105,9 +108,10 @@ json_t *tp_k8s_filter(tp_k8s_t *k, const tp_k8s_view_t *v, const json_t *args,
  * (1 for all when the pod names no model with profiles; 0 for a GPU model
  * without a profile), h = the power headroom left after placing the pod, the
  * least over the node's cap and every domain above it, as a fraction of that
- * cap. On error returns NULL, *http_status is 400 (not ExtenderArgs) or 422
- * (the pod cannot become a workload) and err says why; the scheduler ignores
- * prioritize errors. Does not touch the bind cache. */
+ * cap. On error returns NULL, *http_status is 400 (not ExtenderArgs), 422
+ * (the pod cannot become a workload), 503 (no fleet/state/load) or 500, and err
+ * says why; the scheduler ignores prioritize errors. Does not touch the bind
+ * cache. */
 json_t *tp_k8s_prioritize(tp_k8s_t *k, const tp_k8s_view_t *v, const json_t *args,
                           int *http_status, tp_error_t *err);
 
