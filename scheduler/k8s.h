@@ -90,10 +90,13 @@ void tp_k8s_workload_clear(tp_workload_t *w);
  *   - "FailedAndUnresolvableNodes": nodes failing any static predicate, and
  *     nodes not in the fleet;
  *   - "Error": "" — or the reason the pod cannot be judged at all.
- * *http_status: 200 (including a pod whose labels are bad: the Error then
- * reaches `kubectl describe pod`), 400 when args is not an ExtenderArgs (the
- * Error carries the JSON path). err (may be NULL) receives the same message.
- * A pod that passes is remembered for bind. */
+ * *http_status: 200 (including a pod that cannot become a workload — bad
+ * label values, a malformed pod, no GPU request: the Error then reaches
+ * `kubectl describe pod`), 400 when args is not an ExtenderArgs (not an object,
+ * an unknown key, Pod missing, a malformed or too long node list), 503 when the
+ * view has no fleet, state or load, 500 on ENOMEM. Errors carry the JSON path;
+ * err (may be NULL) receives the same message. A pod that could be judged is
+ * remembered for bind. */
 json_t *tp_k8s_filter(tp_k8s_t *k, const tp_k8s_view_t *v, const json_t *args,
                       int *http_status, tp_error_t *err);
 
@@ -105,9 +108,10 @@ json_t *tp_k8s_filter(tp_k8s_t *k, const tp_k8s_view_t *v, const json_t *args,
  * (1 for all when the pod names no model with profiles; 0 for a GPU model
  * without a profile), h = the power headroom left after placing the pod, the
  * least over the node's cap and every domain above it, as a fraction of that
- * cap. On error returns NULL, *http_status is 400 (not ExtenderArgs) or 422
- * (the pod cannot become a workload) and err says why; the scheduler ignores
- * prioritize errors. Does not touch the bind cache. */
+ * cap. On error returns NULL, *http_status is 400 (not ExtenderArgs), 422
+ * (the pod cannot become a workload), 503 (no fleet/state/load) or 500, and err
+ * says why; the scheduler ignores prioritize errors. Does not touch the bind
+ * cache. */
 json_t *tp_k8s_prioritize(tp_k8s_t *k, const tp_k8s_view_t *v, const json_t *args,
                           int *http_status, tp_error_t *err);
 
@@ -124,6 +128,16 @@ int tp_k8s_bind_lookup(tp_k8s_t *k, const tp_fleet_t *f, int64_t now, const json
                        tp_workload_t *w_out, int *node_out, tp_error_t *err);
 /* Forgets a pod (after its bind was answered). 0, or TP_ENOENT. */
 int tp_k8s_forget(tp_k8s_t *k, const char *pod_uid);
+/* Kubernetes expects a binder extender to bind the pod itself. This builds
+ * what the server POSTs to the API server for that (as kube-scheduler's default
+ * binder does): the v1.Binding {"apiVersion": "v1", "kind": "Binding",
+ * "metadata": {"name", "namespace", "uid"}, "target": {"apiVersion": "v1",
+ * "kind": "Node", "name"}} from the same ExtenderBindingArgs, and its path
+ * "/api/v1/namespaces/NS/pods/NAME/binding" in path_out. Names are checked
+ * against Kubernetes' DNS rules, so nothing can escape the path. New reference,
+ * or NULL with err (TP_EINVAL; TP_ERANGE when path_size is too small). */
+json_t *tp_k8s_binding(const json_t *args, char *path_out, size_t path_size,
+                       tp_error_t *err);
 /* ExtenderBindingResult: {"Error": ""} or {"Error": msg}. New reference; NULL on
  * ENOMEM. */
 json_t *tp_k8s_bind_result(const char *error_or_null);
