@@ -631,6 +631,60 @@ done:
     json_decref(doc);
 }
 
+/* ---- the Kubernetes scheduler extender (scheduler/k8s.h) ---- */
+
+static void k8s_call(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v, bool filter)
+{
+    json_t *args = body_json(req, v);
+    tp_error_t err = {0};
+    int status = 500;
+    int64_t now = (int64_t)time(NULL);
+    if (!args)
+        return;
+    tp_state_t *eff = state_effective(s, now);
+    tp_k8s_view_t view = {s->fleet, eff, svc_load(s), now};
+    json_t *out = filter ? tp_k8s_filter(s->k8s, &view, args, &status, &err)
+                         : tp_k8s_prioritize(s->k8s, &view, args, &status, &err);
+    state_effective_free(eff);
+    json_decref(args);
+    if (out)
+        respond_json(req, status, out);
+    else
+        tp_httpd_error(req, status, "k8s", NULL, "%s",
+                       err.text[0] ? err.text : "out of memory");
+}
+
+static void k8s_bind(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v)
+{
+    json_t *args = body_json(req, v);
+    tp_error_t err = {0};
+    tp_workload_t w = {0};
+    int node = -1;
+    if (!args)
+        return;
+    int rc =
+        tp_k8s_bind_lookup(s->k8s, s->fleet, (int64_t)time(NULL), args, &w, &node, &err);
+    if (rc < 0) {
+        respond_json(req, rc == TP_EINVAL ? 400 : 200, tp_k8s_bind_result(err.text));
+        json_decref(args);
+        return;
+    }
+    tp_k8s_forget(s->k8s, json_string_value(json_object_get(args, "PodUID")));
+    json_decref(args);
+    op_t *op = op_new(OP_BIND, req);
+    if (op && (op->wl = tp_workloads_new_empty()) &&
+        (op->specs = calloc(2, sizeof *op->specs)) && wl_append(op->wl, &w, -1) == 0)
+        op->specs[0] = json_text(wl_spec(s->fleet, &w));
+    tp_k8s_workload_clear(&w);
+    if (!op || !op->specs || !op->specs[0]) {
+        op_free(op);
+        respond_json(req, 500, tp_k8s_bind_result("out of memory"));
+        return;
+    }
+    op->node = node;
+    op_enqueue(s, op);
+}
+
 /* ---- health ---- */
 
 static void readyz(svc_t *s, tp_httpd_req_t *req)
@@ -667,7 +721,11 @@ void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v)
     bool get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), del = !strcmp(m, "DELETE");
     s->requests++;
     if (!strcmp(p, "/healthz")) {
-        respond_json(req, 200, json_pack("{s:s}", "status", "alive"));
+        respond_json(req, 200,
+                     json_pack("{s:s,s:I,s:I,s:i}", "status", "alive", "requests",
+                               (json_int_t)s->requests, "auth_refused",
+                               (json_int_t)s->auth_refused, "connections",
+                               tp_httpd_connections(s->http)));
         return;
     }
     if (s->draining && !get) {
@@ -738,6 +796,16 @@ void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v)
             goto method;
         if (authorize(s, req, v, TP_ACT_READ))
             respond_json(req, 200, json_pack("{s:O}", "preemptions", s->preemptions));
+    } else if (!strcmp(p, "/k8s/filter") || !strcmp(p, "/k8s/prioritize") ||
+               !strcmp(p, "/k8s/bind")) {
+        if (!post)
+            goto method;
+        if (authorize(s, req, v, TP_ACT_PLACE)) {
+            if (!strcmp(p, "/k8s/bind"))
+                k8s_bind(s, req, v);
+            else
+                k8s_call(s, req, v, !strcmp(p, "/k8s/filter"));
+        }
     } else if (!strcmp(p, "/v1/profiles")) {
         if (!post)
             goto method;

@@ -393,6 +393,7 @@ static void svc_free(svc_t *s)
     }
     tp_journal_close(s->journal);
     tp_tokens_free(s->tokens);
+    tp_k8s_free(s->k8s);
     json_decref(s->fleet_doc);
     json_decref(s->profiles);
     json_decref(s->preemptions);
@@ -458,6 +459,8 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
         return rc;
     if (o->tokens && (rc = tp_tokens_load(o->tokens, &s->tokens, err)) < 0)
         return rc;
+    if (!(s->k8s = tp_k8s_new(NULL)))
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
     if (!o->tokens && !o->ceiling)
         svc_log(s, "warning: no --tokens: every request is accepted without a token");
 

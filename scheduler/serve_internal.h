@@ -21,6 +21,7 @@
 #include "scheduler/access.h"
 #include "scheduler/httpd.h"
 #include "scheduler/journal.h"
+#include "scheduler/k8s.h"
 #include "scheduler/serve.h"
 
 #include <jansson.h>
@@ -66,6 +67,7 @@ typedef struct svc {
     tp_httpd_t *http;
     tp_journal_t *journal;
     tp_tokens_t *tokens;
+    tp_k8s_t *k8s;
 
     json_t *fleet_doc; /* the fleet file as parsed (profiles merged on top) */
     json_t *profiles;  /* journaled profile entries, in order */
@@ -136,6 +138,9 @@ int parse_workload(const tp_fleet_t *f, const json_t *obj, const char *prefix,
                    bool with_node, tp_workloads_t **out, tp_error_t *err, char *path,
                    size_t pathlen);
 const tp_load_t *svc_load(svc_t *s);
+/* The workload as a docs/formats.md object (for work that came without one,
+ * e.g. from a pod); new reference. */
+json_t *wl_spec(const tp_fleet_t *f, const tp_workload_t *w);
 idem_t *idem_find(svc_t *s, const char *key);
 idem_t *idem_add(svc_t *s, const char *key, const char *hash);
 int64_t pevent_add(svc_t *s, int64_t id, const char *domain, double cap_w, int64_t start,
@@ -149,7 +154,8 @@ typedef enum {
     OP_POWER_END,
     OP_PROFILES,
     OP_RELOAD,
-    OP_RECONCILE
+    OP_RECONCILE,
+    OP_BIND
 } op_kind_t;
 
 struct op {
@@ -163,6 +169,7 @@ struct op {
     idem_t *idem;
     /* OP_RELEASE */
     char *workload;
+    int node; /* OP_BIND: the node kube-scheduler chose */
     /* OP_POWER / OP_POWER_END */
     int64_t event_id;
     char *body;

@@ -511,6 +511,71 @@ static void do_power_end(job_t *j)
         j->commit_ok = true;
 }
 
+/* ---- Kubernetes bind: the node is kube-scheduler's choice, re-checked ---- */
+
+static void do_bind(job_t *j)
+{
+    svc_t *s = j->s;
+    op_t *op = j->ops;
+    const tp_workload_t *w = &op->wl->w[0];
+    tp_error_t err = {0};
+    tp_state_t *eff = state_effective(s, j->now);
+    tp_load_t *load = eff ? tp_load_new(s->fleet, eff, s->running) : NULL;
+    tp_result_t *r = tp_result_new();
+    rec_t *rec = rec_find(s, w->id);
+    char msg[512];
+    op->status = 200;
+    if (!eff || !load || !r) {
+        op_answer(op, 500, tp_k8s_bind_result("out of memory"));
+        goto out;
+    }
+    if (rec && rec->state == REC_RUNNING) {
+        snprintf(msg, sizeof msg, "workload %s already runs on %s", w->id, rec->node);
+        op_answer(op, 200, tp_k8s_bind_result(msg));
+        goto out;
+    }
+    tp_predset_t p = tp_policy_check(s->fleet, eff, load, op->node, w, j->now);
+    if (p) {
+        size_t o = (size_t)snprintf(msg, sizeof msg, "node %s may not run %s:",
+                                    s->fleet->nodes[op->node].id, w->id);
+        for (int i = 0; i < TP_PRED_COUNT && o < sizeof msg; i++)
+            if (p & TP_PRED_BIT(i))
+                o += (size_t)snprintf(msg + o, sizeof msg - o, " %s",
+                                      tp_pred_name((tp_pred_t)i));
+        op_answer(op, 200, tp_k8s_bind_result(msg));
+        goto out;
+    }
+    j->pending = tp_workloads_new_empty();
+    if (!j->pending || wl_append(j->pending, w, -1) < 0 ||
+        tp_result_add_placement(r, 0, op->node, w->gpus) < 0) {
+        op_answer(op, 500, tp_k8s_bind_result("out of memory"));
+        goto out;
+    }
+    if (validate(j, eff, j->pending, r, &err) < 0) {
+        op_answer(op, 500, tp_k8s_bind_result(err.text));
+        goto out;
+    }
+    json_t *d = json_pack("{s:s,s:s,s:s,s:i}", "workload", w->id, "state", "placed",
+                          "node", s->fleet->nodes[op->node].id, "gpus", w->gpus);
+    char *dtext = json_text(json_incref(d));
+    int rc = tp_journal_put_placement(s->journal, w->id, w->tenant, "running",
+                                      s->fleet->nodes[op->node].id, w->gpus, op->specs[0],
+                                      dtext ? dtext : "{}", j->now, &err);
+    free(dtext);
+    if (rc < 0) {
+        json_decref(d);
+        op_answer(op, 503, tp_k8s_bind_result(err.text));
+        goto out;
+    }
+    add_change(j, w->id, REC_RUNNING, op->node, w->gpus, 0, d);
+    j->commit_ok = true;
+    op_answer(op, 200, tp_k8s_bind_result(NULL));
+out:
+    tp_result_free(r);
+    tp_load_free(load);
+    state_effective_free(eff);
+}
+
 /* ---- release ---- */
 
 static void do_release(job_t *j)
@@ -662,6 +727,9 @@ static void run_job(uv_work_t *w)
         break;
     case OP_RECONCILE:
         do_reconcile(j);
+        break;
+    case OP_BIND:
+        do_bind(j);
         break;
     }
 }

@@ -422,3 +422,29 @@ int64_t pevent_add(svc_t *s, int64_t id, const char *domain, double cap_w, int64
     s->nevents++;
     return id;
 }
+
+json_t *wl_spec(const tp_fleet_t *f, const tp_workload_t *w)
+{
+    json_t *o = json_pack("{s:s,s:i,s:s,s:i,s:b}", "id", w->id, "gpus", w->gpus,
+                          "sensitivity", f->classes[w->cls].name, "priority", w->priority,
+                          "preemptible", w->preemptible);
+    if (!o)
+        return NULL;
+    if (w->tenant)
+        json_object_set_new(o, "tenant", json_string(w->tenant));
+    if (w->model_name)
+        json_object_set_new(o, "model", json_string(w->model_name));
+    if (!w->any_gpu_model) {
+        json_t *a = json_array();
+        for (int i = 0; i < w->ngpu_models; i++)
+            json_array_append_new(a, json_string(f->gpu_models[w->gpu_models[i]]));
+        json_object_set_new(o, "gpu_models", a);
+    }
+    if (w->nresidency) {
+        json_t *a = json_array();
+        for (int i = 0; i < w->nresidency; i++)
+            json_array_append_new(a, json_string(f->regions[w->residency[i]].id));
+        json_object_set_new(o, "residency", a);
+    }
+    return o;
+}
