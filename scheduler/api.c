@@ -721,6 +721,8 @@ void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v)
     bool get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), del = !strcmp(m, "DELETE");
     s->requests++;
     if (!strcmp(p, "/healthz")) {
+        if (!get)
+            goto method;
         respond_json(req, 200,
                      json_pack("{s:s,s:I,s:I,s:i}", "status", "alive", "requests",
                                (json_int_t)s->requests, "auth_refused",
@@ -732,7 +734,9 @@ void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v)
         tp_httpd_error(req, 503, "draining", NULL, "the service is shutting down");
         return;
     }
-    if (!strcmp(p, "/readyz") && get) {
+    if (!strcmp(p, "/readyz")) {
+        if (!get)
+            goto method;
         if (authorize(s, req, v, TP_ACT_READ))
             readyz(s, req);
     } else if (!strcmp(p, "/v1/placements")) {
