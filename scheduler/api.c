@@ -373,6 +373,13 @@ static void get_node(svc_t *s, tp_httpd_req_t *req, const char *id)
         return;
     }
     const tp_fleet_t *f = s->fleet;
+    if (!s->views && (s->views = calloc((size_t)f->nnodes, sizeof *s->views)))
+        s->nviews = f->nnodes;
+    struct node_view *cv = n < s->nviews ? &s->views[n] : NULL;
+    if (cv && cv->json && cv->at == now && cv->version == s->version) {
+        tp_httpd_respond(req, 200, cv->json, strlen(cv->json));
+        return;
+    }
     const tp_node_t *nd = &f->nodes[n];
     const tp_node_obs_t *o = &s->state->nodes[n];
     const tp_load_t *l = svc_load(s);
@@ -423,12 +430,24 @@ static void get_node(svc_t *s, tp_httpd_req_t *req, const char *id)
     json_t *running = json_array();
     for (int i = l ? s->run_first[n] : -1; i >= 0; i = s->run_next[i])
         json_array_append_new(running, json_string(s->running->w[i].id));
-    respond_json(req, 200,
-                 json_pack("{s:s,s:o,s:o,s:i,s:f,s:o,s:o}", "id", nd->id, "declared",
-                           declared, "observed", observed, "gpus_used",
-                           l ? l->gpus_used[n] : -1, "planned_draw_w",
-                           l ? l->node_w[n] : 0.0, "running", running, "eligibility",
-                           elig));
+    char *text = json_text(json_pack(
+        "{s:s,s:o,s:o,s:i,s:f,s:o,s:o}", "id", nd->id, "declared", declared, "observed",
+        observed, "gpus_used", l ? l->gpus_used[n] : -1, "planned_draw_w",
+        l ? l->node_w[n] : 0.0, "running", running, "eligibility", elig));
+    if (!text) {
+        tp_httpd_error(req, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    tp_httpd_respond(req, 200, text, strlen(text));
+    if (cv) { /* the answer stands for the rest of this second, unless the model changes
+               */
+        free(cv->json);
+        cv->json = text;
+        cv->at = now;
+        cv->version = s->version;
+    } else {
+        free(text);
+    }
 }
 
 static void list_nodes(svc_t *s, tp_httpd_req_t *req)

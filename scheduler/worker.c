@@ -736,6 +736,11 @@ static void run_job(uv_work_t *w)
 
 static void swap_world(svc_t *s, job_t *j)
 {
+    for (int i = 0; i < s->nviews; i++)
+        free(s->views[i].json);
+    free(s->views);
+    s->views = NULL;
+    s->nviews = 0;
     /* the old fleet may still be borrowed by a closing collector: serve.c
      * retires it */
     svc_retire_fleet(s, s->fleet);
@@ -815,6 +820,8 @@ static void apply(svc_t *s, job_t *j)
     if (j->nch) {
         svc_invalidate(s);
     }
+    if (j->kind == OP_POWER || j->kind == OP_POWER_END)
+        s->version++; /* caps changed: eligibility did */
     if (j->kind == OP_POWER) {
         op_t *op = j->ops;
         pevent_t *ev = NULL;
