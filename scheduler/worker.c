@@ -484,7 +484,7 @@ static void do_power(job_t *j)
     j->commit_ok = true;
     op->ev.started = now_starts;
     op_answer(op, now_starts ? 201 : 202,
-              json_pack("{s:I,s:s,s:f,s:I,s:I,s:s,s:o?}", "event",
+              json_pack("{s:I,s:s,s:f,s:I,s:I,s:s,s:o*}", "event",
                         (json_int_t)op->event_id, "domain", op->ev.domain_id, "cap_w",
                         op->ev.cap_w, "start", (json_int_t)op->ev.start, "end",
                         (json_int_t)op->ev.end, "state",
@@ -849,6 +849,11 @@ static void after_job(uv_work_t *w, int status)
         apply(s, j);
     for (op_t *op = j->ops, *next; op; op = next) {
         next = op->next;
+        if (op->kind == OP_POWER ||
+            op->kind == OP_POWER_END) /* done or failed: next tick */
+            for (int k = 0; k < s->nevents; k++)
+                if (s->events[k].id == op->event_id)
+                    s->events[k].queued = false;
         if (op->idem) {
             if (op->answer && op->status < 500 && j->commit_ok) {
                 op->idem->status = op->status;

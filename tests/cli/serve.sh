@@ -198,6 +198,25 @@ while [ $i -lt 120 ]; do
 done
 check "the cap is restored at its end" 200 'j["events"][0]["state"] == "ended"'
 
+# a scheduled event: answered 202, in force at its start, over at its end
+S=$(( $(date +%s) + 2 )); E=$(( S + 2 ))
+req POST /v1/power/events "{\"domain\":\"$DOM\",\"cap_w\":2,\"start\":$S,\"end\":$E}"
+check "a later event is scheduled (202, no plan yet)" 202 'j["state"] == "scheduled" and "plan" not in j'
+EV=$(printf '%s' "$BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["event"])')
+seen_active=0 i=0
+while [ $i -lt 150 ]; do
+    req GET /v1/power/events
+    st=$(printf '%s' "$BODY" | python3 -c "import json,sys; print([e['state'] for e in json.load(sys.stdin)['events'] if e['event'] == $EV][0])")
+    [ "$st" = active ] && seen_active=1
+    [ "$st" = ended ] && break
+    sleep 0.1; i=$((i + 1))
+done
+if [ "$seen_active" = 1 ] && [ "$st" = ended ]; then
+    tp_ok "a scheduled event starts, then ends"
+else
+    tp_fail "a scheduled event starts, then ends" "active seen: $seen_active, last state: $st"
+fi
+
 # profiles
 req POST /v1/profiles '[{"model":"new-model","gpu_model":"H100-SXM","tokens_per_s":1234,"watts":600}]'
 check "profiles accepted" 200 'j["accepted"] == 1 and j["profiles"] >= 1'
