@@ -21,8 +21,8 @@ int tp_cmd_gen_state(int argc, char **argv);
 int tp_cmd_place(int argc, char **argv);   /* solver/: cli/cmd_place.c */
 int tp_cmd_collect(int argc, char **argv); /* collectors/: cli/cmd_collect.c */
 int tp_cmd_attest(int argc, char **argv);  /* collectors/: cli/cmd_attest.c */
-int tp_cmd_token(int argc, char **argv);   /* scheduler/: cli/cmd_token.c */
 int tp_cmd_bench(int argc, char **argv);   /* workload/: cli/cmd_bench.c */
 int tp_cmd_sim(int argc, char **argv);     /* sim/: cli/cmd_sim.c */
+int tp_cmd_token(int argc, char **argv);   /* scheduler/: cli/cmd_token.c */
 
 #endif

@@ -19,9 +19,9 @@ static const struct {
     {"place", tp_cmd_place, "decide where pending work runs (GLPK)"},
     {"collect", tp_cmd_collect, "poll BMCs and verifiers into an observed state"},
     {"attest", tp_cmd_attest, "verify an attestation result (attest verify …)"},
-    {"token", tp_cmd_token, "manage the bearer tokens of `serve` (token add …)"},
     {"bench", tp_cmd_bench, "measure tokens per watt with the reference decoder"},
     {"sim", tp_cmd_sim, "what-if simulation of policies over traces and events"},
+    {"token", tp_cmd_token, "manage the bearer tokens of `serve` (token add …)"},
 };
 
 static void usage(FILE *f)
