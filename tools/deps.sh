@@ -3,14 +3,18 @@
 # As root it installs what is missing (one apt-get update first); otherwise it
 # prints the one command to run and fails.
 set -u
-PKGS="pkg-config libjansson-dev libglpk-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libjose-dev libssl-dev openssl jq"
-# jq: the CLI tests check JSON output with it.
+PKGS="pkg-config libjansson-dev libglpk-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libjose-dev libssl-dev openssl libh2o-dev jq curl python3"
+# jq: the CLI tests check JSON output with it; curl, python3: the service's
+# integration tests (HTTP round trips, concurrent load, kill -9 drivers); npm:
+# installs the OpenAPI linter into build/npm (any npm will do: Debian's package
+# is added only when no npm is on the PATH).
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
         missing="$missing $p"
     fi
 done
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
     echo "trustplace: installing missing packages:$missing" >&2

@@ -1,0 +1,298 @@
+/*
+ * scheduler/journal.c — SQLite (WAL, synchronous=FULL) behind the journal API.
+ */
+#include "scheduler/journal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define NCACHE 16
+
+struct tp_journal {
+    sqlite3 *db;
+    char *path;
+    /* prepared statements, keyed by the address of their (static) SQL text */
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } cache[NCACHE];
+};
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS placements(workload TEXT PRIMARY KEY, tenant TEXT,"
+    " state TEXT NOT NULL, node TEXT, gpus INTEGER NOT NULL, spec TEXT NOT NULL,"
+    " decision TEXT NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS idempotency(key TEXT PRIMARY KEY, hash TEXT NOT NULL,"
+    " status INTEGER NOT NULL, response TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS power_events(id INTEGER PRIMARY KEY, body TEXT NOT NULL,"
+    " start_at INTEGER NOT NULL, end_at INTEGER NOT NULL, state TEXT NOT NULL,"
+    " plan TEXT);"
+    "CREATE TABLE IF NOT EXISTS preemptions(id INTEGER PRIMARY KEY, workload TEXT NOT "
+    "NULL,"
+    " node TEXT NOT NULL, why TEXT NOT NULL, event INTEGER NOT NULL, at INTEGER NOT "
+    "NULL);"
+    "CREATE TABLE IF NOT EXISTS profiles(id INTEGER PRIMARY KEY, body TEXT NOT NULL,"
+    " at INTEGER NOT NULL);";
+
+static int fail(tp_journal_t *j, tp_error_t *err, const char *what)
+{
+    return tp_error_set(err, TP_EIO, "%s: %s: %s", j->path, what, sqlite3_errmsg(j->db));
+}
+
+static int exec(tp_journal_t *j, const char *sql, tp_error_t *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(j->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        tp_error_set(err, TP_EIO, "%s: %s", j->path, msg ? msg : "error");
+        sqlite3_free(msg);
+        return TP_EIO;
+    }
+    return 0;
+}
+
+int tp_journal_open(const char *dir, tp_journal_t **out, tp_error_t *err)
+{
+    *out = NULL;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return tp_error_set(err, TP_EIO, "--data %s: %s", dir, strerror(errno));
+    tp_journal_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    size_t n = strlen(dir) + 16;
+    j->path = malloc(n);
+    if (!j->path) {
+        free(j);
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    }
+    snprintf(j->path, n, "%s/journal.db", dir);
+    if (sqlite3_open_v2(j->path, &j->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        int rc = fail(j, err, "cannot open");
+        tp_journal_close(j);
+        return rc;
+    }
+    sqlite3_busy_timeout(j->db, 5000);
+    int rc = exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err);
+    if (!rc)
+        rc = exec(j, SCHEMA, err);
+    if (rc) {
+        tp_journal_close(j);
+        return rc;
+    }
+    *out = j;
+    return 0;
+}
+
+void tp_journal_close(tp_journal_t *j)
+{
+    if (!j)
+        return;
+    for (int i = 0; i < NCACHE; i++)
+        sqlite3_finalize(j->cache[i].st);
+    sqlite3_close(j->db);
+    free(j->path);
+    free(j);
+}
+
+int tp_journal_begin(tp_journal_t *j, tp_error_t *err)
+{
+    return exec(j, "BEGIN IMMEDIATE", err);
+}
+
+int tp_journal_commit(tp_journal_t *j, tp_error_t *err)
+{
+    return exec(j, "COMMIT", err);
+}
+
+void tp_journal_rollback(tp_journal_t *j)
+{
+    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* The prepared statement of sql (a string literal: cached by its address). */
+static sqlite3_stmt *prepared(tp_journal_t *j, const char *sql)
+{
+    int i;
+    for (i = 0; i < NCACHE && j->cache[i].sql; i++)
+        if (j->cache[i].sql == sql)
+            return j->cache[i].st;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    if (i < NCACHE) {
+        j->cache[i].sql = sql;
+        j->cache[i].st = st;
+    }
+    return st;
+}
+
+/* Binds "s" text (NULL → SQL NULL), "i" int64 per fmt, then steps once. */
+static int run(tp_journal_t *j, tp_error_t *err, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *st = prepared(j, sql);
+    bool cached = false;
+    va_list ap;
+    if (!st)
+        return fail(j, err, "prepare");
+    for (int i = 0; i < NCACHE; i++)
+        cached |= j->cache[i].st == st;
+    va_start(ap, fmt);
+    for (int i = 0; fmt[i]; i++) {
+        if (fmt[i] == 's') {
+            const char *s = va_arg(ap, const char *);
+            if (s)
+                sqlite3_bind_text(st, i + 1, s, -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(st, i + 1);
+        } else {
+            sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        }
+    }
+    va_end(ap);
+    int rc = sqlite3_step(st);
+    int out = rc == SQLITE_DONE ? 0 : fail(j, err, "write");
+    if (cached) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    } else {
+        sqlite3_finalize(st);
+    }
+    return out;
+}
+
+int tp_journal_put_placement(tp_journal_t *j, const char *workload, const char *tenant,
+                             const char *state, const char *node, int gpus,
+                             const char *spec, const char *decision, int64_t at,
+                             tp_error_t *err)
+{
+    return run(
+        j, err,
+        "INSERT OR REPLACE INTO placements(workload, tenant, state, node, gpus, spec,"
+        " decision, updated_at) VALUES(?,?,?,?,?,?,?,?)",
+        "ssssissi", workload, tenant, state, node, (int64_t)gpus, spec, decision, at);
+}
+
+int tp_journal_set_state(tp_journal_t *j, const char *workload, const char *state,
+                         int64_t at, tp_error_t *err)
+{
+    return run(j, err,
+               "UPDATE placements SET state = ?, updated_at = ? WHERE workload = ?",
+               "sis", state, at, workload);
+}
+
+int tp_journal_put_idempotency(tp_journal_t *j, const char *key, const char *hash,
+                               int status, const char *response, tp_error_t *err)
+{
+    return run(j, err,
+               "INSERT INTO idempotency(key, hash, status, response) VALUES(?,?,?,?)",
+               "ssis", key, hash, (int64_t)status, response);
+}
+
+int tp_journal_add_power_event(tp_journal_t *j, const char *body, int64_t start,
+                               int64_t end, int64_t *id, tp_error_t *err)
+{
+    int rc = run(j, err,
+                 "INSERT INTO power_events(body, start_at, end_at, state) "
+                 "VALUES(?,?,?,'scheduled')",
+                 "sii", body, start, end);
+    if (!rc)
+        *id = sqlite3_last_insert_rowid(j->db);
+    return rc;
+}
+
+int tp_journal_set_power_event(tp_journal_t *j, int64_t id, const char *state,
+                               const char *plan, tp_error_t *err)
+{
+    return run(j, err,
+               "UPDATE power_events SET state = ?, plan = coalesce(?, plan) WHERE id = ?",
+               "ssi", state, plan, id);
+}
+
+int tp_journal_add_preemption(tp_journal_t *j, const char *workload, const char *node,
+                              const char *why, int64_t event, int64_t at, tp_error_t *err)
+{
+    return run(
+        j, err,
+        "INSERT INTO preemptions(workload, node, why, event, at) VALUES(?,?,?,?,?)",
+        "sssii", workload, node, why, event, at);
+}
+
+int tp_journal_add_profiles(tp_journal_t *j, const char *body, int64_t at,
+                            tp_error_t *err)
+{
+    return run(j, err, "INSERT INTO profiles(body, at) VALUES(?,?)", "si", body, at);
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static int walk(tp_journal_t *j, const char *sql, int which, const tp_journal_load_t *cb,
+                tp_error_t *err)
+{
+    sqlite3_stmt *st;
+    int rc = 0, s;
+    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return fail(j, err, "prepare");
+    while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        switch (which) {
+        case 0:
+            rc = cb->placement(cb->arg, col(st, 0), col(st, 1), col(st, 2),
+                               sqlite3_column_int(st, 3), col(st, 4), col(st, 5));
+            break;
+        case 1:
+            rc = cb->idempotency(cb->arg, col(st, 0), col(st, 1),
+                                 sqlite3_column_int(st, 2), col(st, 3));
+            break;
+        case 2:
+            rc = cb->power_event(cb->arg, sqlite3_column_int64(st, 0), col(st, 1),
+                                 sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+                                 col(st, 4), col(st, 5));
+            break;
+        case 3:
+            rc = cb->preemption(cb->arg, col(st, 0), col(st, 1), col(st, 2),
+                                sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4));
+            break;
+        default:
+            rc = cb->profiles(cb->arg, col(st, 0));
+        }
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = fail(j, err, "read");
+    else if (rc < 0 && err && !err->code)
+        tp_error_set(err, rc, "%s: a journal row was refused", j->path);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int tp_journal_load(tp_journal_t *j, const tp_journal_load_t *cb, tp_error_t *err)
+{
+    int rc = 0;
+    tp_error_clear(err);
+    if (!rc && cb->profiles)
+        rc = walk(j, "SELECT body FROM profiles ORDER BY id", 4, cb, err);
+    if (!rc && cb->placement)
+        rc = walk(j,
+                  "SELECT workload, state, node, gpus, spec, decision FROM placements "
+                  "ORDER BY rowid",
+                  0, cb, err);
+    if (!rc && cb->idempotency)
+        rc = walk(j, "SELECT key, hash, status, response FROM idempotency", 1, cb, err);
+    if (!rc && cb->power_event)
+        rc = walk(j,
+                  "SELECT id, body, start_at, end_at, state, plan FROM power_events "
+                  "ORDER BY id",
+                  2, cb, err);
+    if (!rc && cb->preemption)
+        rc = walk(j, "SELECT workload, node, why, event, at FROM preemptions ORDER BY id",
+                  3, cb, err);
+    return rc;
+}
