@@ -211,14 +211,10 @@ int sim_arrival(world_t *w, int si)
         int64_t run_s =
             p->deletion_s - (p->scheduled_s >= 0 ? p->scheduled_s : p->creation_s);
         int64_t dur = (int64_t)((double)run_s * src->duration_scale * SIM_US);
-        int prio = p->qos == TP_QOS_GUARANTEED  ? 60
-                   : p->qos == TP_QOS_LS        ? 50
-                   : p->qos == TP_QOS_BURSTABLE ? 20
-                                                : 0;
         int gm[16], ngm = 0;
         bool any = true;
         if (src->use_gpu_spec && p->gpu_spec[0]) {
-            char spec[96], *save = NULL;
+            char spec[sizeof p->gpu_spec], *save = NULL;
             snprintf(spec, sizeof spec, "%s", p->gpu_spec);
             for (char *tok = strtok_r(spec, "|", &save); tok && ngm < 16;
                  tok = strtok_r(NULL, "|", &save))
@@ -232,9 +228,8 @@ int sim_arrival(world_t *w, int si)
                     }
             any = ngm == 0; /* no type maps onto the fleet: unconstrained */
         }
-        rc = new_batch_job(w, si, dur, p->num_gpu, cls, origin, model, prio,
-                           p->qos == TP_QOS_BE || p->qos == TP_QOS_BURSTABLE, gm, ngm,
-                           any, p->name);
+        rc = new_batch_job(w, si, dur, p->num_gpu, cls, origin, model, p->priority,
+                           p->preemptible, gm, ngm, any, p->name);
         w->src_count[si]++;
         /* The next pod with GPUs. */
         size_t nk = k + 1;

