@@ -66,7 +66,7 @@ static int new_batch_job(world_t *w, int si, int64_t dur_us, int gpus, int cls,
     j->model = model;
     j->priority = prio;
     j->preemptible = preempt;
-    j->remaining_us = dur_us < SIM_US ? SIM_US : dur_us;
+    j->remaining_us = j->work_us = dur_us < SIM_US ? SIM_US : dur_us;
     j->arrive_us = w->now_us;
     if (w->U->classes[cls].req.residency != TP_RESIDENCY_NONE && origin >= 0) {
         j->res[0] = origin;
@@ -74,18 +74,8 @@ static int new_batch_job(world_t *w, int si, int64_t dur_us, int gpus, int cls,
         j->res_mode = w->U->classes[cls].req.residency;
     }
     sim_apply_rules(w, j);
-    j->any_gm = any_gm;
-    if (!any_gm) {
-        j->gm_u = calloc((size_t)ngm + 1, sizeof *j->gm_u);
-        j->gm_cur = calloc((size_t)ngm + 1, sizeof *j->gm_cur);
-        if (!j->gm_u || !j->gm_cur)
-            return tp_error_set(w->err, TP_ENOMEM, "out of memory");
-        for (int g = 0; g < ngm; g++) {
-            j->gm_u[j->ngm++] = gm[g];
-            if (w->gm_map[gm[g]] >= 0)
-                j->gm_cur[j->ngm_cur++] = w->gm_map[gm[g]];
-        }
-    }
+    if (sim_job_gpu_models(w, j, gm, ngm, any_gm) < 0)
+        return TP_ENOMEM;
     w->jobs_arrived++;
     return sim_pend_add(w, j);
 }

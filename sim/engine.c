@@ -44,6 +44,7 @@ static void world_fini(world_t *w)
     free(w->n_of_u);
     free(w->u_of_n);
     free(w->gm_map);
+    free(w->ref_tps);
     free(w->present);
     free(w->obs);
     free(w->dcap);
@@ -93,7 +94,8 @@ static int world_init(world_t *w)
         !ALLOC(w->ev_nnodes, s->nevents) || !ALLOC(w->rng, s->nsrcs) ||
         !ALLOC(w->src_pos, s->nsrcs) || !ALLOC(w->src_pass, s->nsrcs) ||
         !ALLOC(w->pod_order, s->nsrcs) || !ALLOC(w->src_count, s->nsrcs) ||
-        !ALLOC(w->dr, s->ndeps) || !ALLOC(w->dom_min, nd) || !ALLOC(w->dom_sum, nd))
+        !ALLOC(w->dr, s->ndeps) || !ALLOC(w->ref_tps, U->nmodels) ||
+        !ALLOC(w->dom_min, nd) || !ALLOC(w->dom_sum, nd))
         return tp_error_set(w->err, TP_ENOMEM, "out of memory");
 #undef ALLOC
     int64_t t0 = s->start_s;
@@ -178,6 +180,9 @@ static int world_init(world_t *w)
                            K_EVENT, e, NULL, 0)) < 0)
             return rc;
     }
+    /* The reference speed of batch work per model (docs/sim.md). */
+    for (int m = 0; m < U->nmodels; m++)
+        w->ref_tps[m] = sim_reference_tps(s, m);
     for (int d = 0; d < s->ndeps; d++) {
         double best = 0;
         for (int g = 0; g < U->ngpu_models; g++) {

@@ -69,10 +69,14 @@ typedef struct sim_job {
     int origin;
     int res[SIM_MAX_REGIONS], nres;
     tp_residency_t res_mode;
-    bool any_gm;
-    int *gm_u, ngm; /* union GPU model indices */
+    bool any_gm, gm_from_model; /* from_model: the list is the model's profiles */
+    int *gm_u, ngm;             /* union GPU model indices */
     int *gm_cur, ngm_cur;
-    int64_t arrive_us, queued_us, started_us, remaining_us;
+    int64_t arrive_us, queued_us, started_us;
+    /* Batch: the work left and in all, in µs at the reference speed (docs/sim.md);
+     * speed: reference µs done per µs on the node it runs on now. */
+    int64_t remaining_us, work_us;
+    double speed;
     int node_u, ix, state;
     uint32_t gen;
     bool violating, moving;
@@ -106,6 +110,7 @@ typedef struct {
     tp_state_t *S;
     int nu;
     int *n_of_u, *u_of_n, *gm_map;
+    double *ref_tps; /* [model] the reference speed of batch work (tokens/s per GPU) */
     bool *present;
     tp_node_obs_t *obs; /* [u] the simulated facts */
     double *dcap;       /* [domain] observed cap; NAN: none */
@@ -146,6 +151,8 @@ typedef struct {
     long long decisions, validated, validator_flags, placements, preemptions,
         evictions[EVICT_COUNT], violations, viol_pred[TP_PRED_COUNT];
     long long jobs_arrived, jobs_done, req_arrived, req_served, replicas_started;
+    double work_done_gpu_s,
+        work_completed_gpu_s; /* reference GPU-seconds of batch work */
     sim_hist_t wait_cls[SIM_MAX_CLASSES], wait_reason[R_COUNT],
         req_wait_cls[SIM_MAX_CLASSES];
     double decide_ms_total;
@@ -182,6 +189,7 @@ void sim_fill_wl(const world_t *w, job_t *j, tp_workload_t *wl);
 int sim_grow(void **arr, int *cap, int need, size_t size);
 void sim_apply_rules(world_t *w, job_t *j);
 int sim_pend_add(world_t *w, job_t *j);
+int sim_job_gpu_models(world_t *w, job_t *j, const int *gm, int ngm, bool any);
 job_t *sim_job_new(world_t *w);
 void sim_load_add(world_t *w, job_t *j, int sign);
 int sim_stop_job(world_t *w, job_t *j, int why);

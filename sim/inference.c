@@ -68,6 +68,8 @@ static int new_replica(world_t *w, int di)
         j->res_mode = TP_RESIDENCY_NONE;
     j->origin = d->nres ? d->res[0] : -1;
     sim_apply_rules(w, j);
+    if (sim_job_gpu_models(w, j, NULL, 0, true) < 0)
+        return TP_ENOMEM;
     w->dr[di].pending++;
     return sim_pend_add(w, j);
 }

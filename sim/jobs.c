@@ -5,6 +5,7 @@
  */
 #include "sim/engine.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,13 +141,19 @@ int sim_stop_job(world_t *w, job_t *j, int why)
         return sim_pend_add(w, j);
     }
     if (why == STOP_COMPLETE) {
+        w->work_done_gpu_s += (double)j->gpus * (double)j->remaining_us / SIM_US;
+        w->work_completed_gpu_s += (double)j->gpus * (double)j->work_us / SIM_US;
+        j->remaining_us = 0;
         j->state = JS_DONE;
         w->jobs_done++;
         return 0;
     }
-    j->remaining_us -= w->now_us - j->started_us;
-    if (j->remaining_us < SIM_US)
-        j->remaining_us = SIM_US;
+    /* Preempted or evicted: the work done so far is kept (checkpointed). */
+    int64_t done = (int64_t)((double)(w->now_us - j->started_us) * j->speed);
+    if (done > j->remaining_us - 1)
+        done = j->remaining_us - 1;
+    w->work_done_gpu_s += (double)j->gpus * (double)done / SIM_US;
+    j->remaining_us -= done;
     j->violating = false;
     sim_apply_rules(w, j);
     return sim_pend_add(w, j);
@@ -191,6 +198,11 @@ int sim_start_job(world_t *w, job_t *j, int n)
     const tp_profile_t *p = tp_fleet_profile(w->U, j->model, w->U->nodes[u].gpu_model);
     if (j->kind == JOB_BATCH && p)
         j->tok_rate = j->gpus * p->tokens_per_s;
+    /* Work-conserving: on GPU G a job runs at tokens_per_s(model, G) / reference;
+     * jobs without a model, and wall-time scenarios, at the reference speed. */
+    j->speed = 1;
+    if (j->kind == JOB_BATCH && p && !w->s->wall_time_jobs && w->ref_tps[j->model] > 0)
+        j->speed = p->tokens_per_s / w->ref_tps[j->model];
     if (j->kind == JOB_REPLICA) {
         const sim_deployment_t *d = &w->s->deps[j->dep];
         j->cap = sim_replica_cap(w, d, u);
@@ -207,8 +219,34 @@ int sim_start_job(world_t *w, job_t *j, int n)
     sim_load_add(w, j, +1);
     w->placements++;
     if (j->kind == JOB_BATCH)
-        return sim_push(w, w->now_us + j->remaining_us, CLS_COMPLETE, K_COMPLETE, 0, j,
-                        j->gen);
+        return sim_push(w, w->now_us + (int64_t)ceil((double)j->remaining_us / j->speed),
+                        CLS_COMPLETE, K_COMPLETE, 0, j, j->gen);
+    return 0;
+}
+
+/* Sets the GPU models job j may run on: gm (union indices) unless any, and for
+ * work with a model only those where the model has a profile — no workload runs
+ * at zero speed (docs/sim.md). With no such model left, the job cannot run. */
+int sim_job_gpu_models(world_t *w, job_t *j, const int *gm, int ngm, bool any)
+{
+    const tp_fleet_t *U = w->U;
+    int n = any ? U->ngpu_models : ngm;
+    j->any_gm = any && j->model < 0;
+    if (j->any_gm)
+        return 0;
+    j->gm_from_model = any;
+    j->gm_u = calloc((size_t)n + 1, sizeof *j->gm_u);
+    j->gm_cur = calloc((size_t)n + 1, sizeof *j->gm_cur);
+    if (!j->gm_u || !j->gm_cur)
+        return tp_error_set(w->err, TP_ENOMEM, "out of memory");
+    for (int k = 0; k < n; k++) {
+        int g = any ? k : gm[k];
+        if (j->model >= 0 && !tp_fleet_profile(U, j->model, g))
+            continue;
+        j->gm_u[j->ngm++] = g;
+        if (w->gm_map[g] >= 0)
+            j->gm_cur[j->ngm_cur++] = w->gm_map[g];
+    }
     return 0;
 }
 

@@ -121,9 +121,10 @@ static int classify_pending(world_t *w, int counts[R_COUNT])
         job_t *j = w->pend[i];
         /* Consecutive jobs of one shape (replicas of a deployment) share a verdict. */
         if (prev && prev->kind == j->kind && prev->cls == j->cls &&
-            prev->gpus == j->gpus && prev->model == j->model && prev->any_gm &&
-            j->any_gm && prev->nres == j->nres &&
-            (!j->nres || prev->res[0] == j->res[0]) && prev->res_mode == j->res_mode) {
+            prev->gpus == j->gpus && prev->model == j->model &&
+            ((prev->any_gm && j->any_gm) || (prev->gm_from_model && j->gm_from_model)) &&
+            prev->nres == j->nres && (!j->nres || prev->res[0] == j->res[0]) &&
+            prev->res_mode == j->res_mode) {
             j->reason = prev->reason;
             counts[j->reason] += j->gpus;
             continue;
@@ -327,11 +328,23 @@ json_t *sim_summary(world_t *w)
         run_end += w->run[i]->kind == JOB_BATCH;
     for (int i = 0; i < w->npend; i++)
         pend_end += w->pend[i]->kind == JOB_BATCH;
+    /* Work of batch jobs, in GPU-hours at the reference speed: of the completed
+     * jobs, and done by the end (completed, preempted and still-running parts). */
+    double done = w->work_done_gpu_s;
+    for (int i = 0; i < w->nrun; i++) {
+        const job_t *j = w->run[i];
+        if (j->kind != JOB_BATCH)
+            continue;
+        double d = (double)(w->now_us - j->started_us) * j->speed;
+        done += j->gpus * fmin(d, (double)j->remaining_us) / SIM_US;
+    }
     json_object_set_new(
         o, "jobs",
-        json_pack("{s:I, s:I, s:I, s:I}", "arrived", (json_int_t)w->jobs_arrived,
-                  "completed", (json_int_t)w->jobs_done, "running_end",
-                  (json_int_t)run_end, "pending_end", (json_int_t)pend_end));
+        json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "arrived",
+                  (json_int_t)w->jobs_arrived, "completed", (json_int_t)w->jobs_done,
+                  "running_end", (json_int_t)run_end, "pending_end", (json_int_t)pend_end,
+                  "completed_work_gpu_h", r6(w->work_completed_gpu_s / 3600),
+                  "work_done_gpu_h", r6(done / 3600)));
     long long queued = 0;
     for (int d = 0; d < w->s->ndeps; d++)
         queued += (long long)w->dr[d].qn;

@@ -91,7 +91,8 @@ static const void *trace_get(struct tp_scenario *sc, const char *path, int kind,
         tp_error_set(err, TP_ENOMEM, "out of memory");
         return NULL;
     }
-    int rc = kind == 0 ? tp_sim_azure_load(path, t, err) : tp_alibaba_pod_list(path, t, NULL, err);
+    int rc = kind == 0 ? tp_sim_azure_load(path, t, err)
+                       : tp_alibaba_pod_list(path, t, NULL, err);
     if (rc < 0) {
         free(t);
         return NULL;
@@ -1077,6 +1078,48 @@ static int assign_added(jr_t *j, const json_t *events, sim_setup_t *s)
     return 0;
 }
 
+/* The reference GPU of batch work: a GPU model of the fleet on which every model
+ * a job source can emit has a profile (else a job's work has no stated speed). */
+static int reference_gpu(jr_t *j, sim_setup_t *s, const char *name)
+{
+    const tp_fleet_t *f = s->fleet;
+    s->ref_gpu = tp_strmap_get(f->gpu_model_ix, name);
+    if (s->ref_gpu < 0)
+        return jr_fail(j, TP_EINVAL, "$.batch.reference_gpu",
+                       "no GPU model \"%s\" in the fleet", name);
+    for (int i = 0; i < s->nsrcs; i++) {
+        const sim_source_t *src = &s->srcs[i];
+        for (int m = 0; m < f->nmodels; m++) {
+            bool used = src->model_w && src->model_w[m] > 0;
+            for (int k = 0; k < src->njobs; k++)
+                used |= src->jobs[k].model == m;
+            if (used && !tp_fleet_profile(f, m, s->ref_gpu))
+                return jr_fail(j, TP_EINVAL, "$.batch.reference_gpu",
+                               "model \"%s\" (a job source's) has no profile on %s",
+                               f->models[m], name);
+        }
+    }
+    return 0;
+}
+
+double sim_reference_tps(const sim_setup_t *s, int model)
+{
+    const tp_fleet_t *f = s->fleet;
+    if (s->ref_gpu >= 0) {
+        const tp_profile_t *p = tp_fleet_profile(f, model, s->ref_gpu);
+        return p ? p->tokens_per_s : 0;
+    }
+    double sum = 0, n = 0;
+    for (int u = 0; u < f->nnodes; u++) {
+        const tp_profile_t *p = tp_fleet_profile(f, model, f->nodes[u].gpu_model);
+        if (p && s->present0[u]) {
+            sum += f->nodes[u].gpus * p->tokens_per_s;
+            n += f->nodes[u].gpus;
+        }
+    }
+    return n > 0 ? sum / n : 0;
+}
+
 /* ---- the document --------------------------------------------------------------------
  */
 
@@ -1086,13 +1129,14 @@ static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
         "version",  "name",        "description", "fleet",       "state",
         "start",    "duration_s",  "tick_s",      "sample_s",    "seed",
         "policies", "attestation", "autoscaler",  "deployments", "sources",
-        "events",   "grid",        "solver",      NULL};
+        "events",   "grid",        "solver",      "batch",       NULL};
+    static const char *const k_batch[] = {"duration", "reference_gpu", NULL};
     static const char *const k_sol[] = {"method", "time_limit_ms", NULL};
     static const char *const k_att[] = {"renew_s", "ttl_s", NULL};
     static const char *const k_as[] = {"target_util", "window_s", "drain_s", "cooldown_s",
                                        NULL};
     long long version = 0, seed = 1, start = TP_GEN_DEFAULT_NOW;
-    const char *name = NULL;
+    const char *name = NULL, *ref_name = NULL;
     const json_t *a, *x;
     size_t i;
     if (jr_object(j, root, "$", k) < 0 ||
@@ -1141,6 +1185,18 @@ static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
              0))
         return TP_EINVAL;
     s->solver.method = "aggregate";
+    s->ref_gpu = -1;
+    if ((a = json_object_get(root, "batch"))) {
+        const char *d = NULL;
+        if (jr_object(j, a, "$.batch", k_batch) < 0 ||
+            str(j, a, "$.batch", "duration", false, &d) < 0 ||
+            str(j, a, "$.batch", "reference_gpu", false, &ref_name) < 0)
+            return TP_EINVAL;
+        if (d && strcmp(d, "work") && strcmp(d, "wall_time"))
+            return jr_fail(j, TP_EINVAL, "$.batch.duration",
+                           "expected \"work\" or \"wall_time\"");
+        s->wall_time_jobs = d && !strcmp(d, "wall_time");
+    }
     if ((a = json_object_get(root, "solver"))) {
         const char *m = NULL;
         if (jr_object(j, a, "$.solver", k_sol) < 0 ||
@@ -1220,7 +1276,7 @@ static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
     for (int e = 0; e < s->nevents; e++)
         if (s->events[e].kind == EV_RETIRE_NODES)
             s->fleet_changes = true;
-    return 0;
+    return ref_name ? reference_gpu(j, s, ref_name) : 0;
 }
 
 void sim_setup_free(sim_setup_t *s)

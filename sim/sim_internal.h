@@ -123,6 +123,11 @@ typedef struct {
     int state_mode;     /* 0 attested, 1 generated, 2 file */
     tp_state_t *state0; /* for state_mode 2 (and 1): against the union fleet */
     double target_util, window_s, drain_s, cooldown_s;
+    /* Batch jobs: work at a reference speed (default) or wall time. ref_gpu:
+     * the union GPU model whose profile is the reference; -1: the GPU-weighted
+     * mean profile of each job's model (sim_reference_tps). */
+    bool wall_time_jobs;
+    int ref_gpu;
     tp_fleet_t *fleet;  /* the union fleet: every node any event adds */
     json_t *fleet_doc;  /* its document */
     bool *present0;     /* [union node] present at the start */
@@ -156,6 +161,10 @@ struct tp_scenario {
 int sim_setup_new(struct tp_scenario *sc, int v, bool seed_set, uint64_t seed,
                   sim_setup_t **out, tp_error_t *err);
 void sim_setup_free(sim_setup_t *s);
+/* The reference speed of batch work of a model, tokens/s per GPU: its profile on
+ * batch.reference_gpu, else the GPU-weighted mean of its profiles over the GPUs
+ * present at the start that have one (0: none). */
+double sim_reference_tps(const sim_setup_t *s, int model);
 
 /* KPIs of one (variant, policy) run; see docs/sim.md. */
 typedef struct {

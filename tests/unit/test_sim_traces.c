@@ -97,7 +97,6 @@ TP_TEST(sim_pods_parse_and_reject)
     TP_CHECK_EQ_INT(pl.pod[1].qos, TP_QOS_BE);
     TP_CHECK_EQ_INT(pl.pod[2].num_gpu, 8);
     TP_CHECK_EQ_INT(pl.pod[2].deletion_s, 10769854);
-    tp_alibaba_pod_list_fini(&pl);
     TP_CHECK_EQ_INT(pl.pod[1].priority, 10); /* BE: the lowest, preemptible */
     TP_CHECK(pl.pod[1].preemptible);
     TP_CHECK_EQ_INT(pl.pod[2].priority, 40); /* Burstable: promised its requests */
@@ -122,7 +121,7 @@ TP_TEST(sim_pods_parse_and_reject)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = tp_alibaba_pod_list_buffer("p.csv", bad[i].text, strlen(bad[i].text),
                                             &pl, NULL, &err);
-        TP_CHECK_EQ_INT(rc, TP_EPARSE);
+        TP_CHECK(rc == TP_EPARSE || rc == TP_ERANGE);
         TP_CHECK_CONTAINS(err.text, bad[i].want);
         TP_CHECK(pl.pod == NULL && pl.n == 0);
     }

@@ -1,0 +1,221 @@
+/*
+ * tests/unit/test_sim_model.c — the simulation model: batch work is conserved
+ * whatever GPUs a job runs on and across preemption; wall-time jobs stay
+ * available; no workload with a model runs where the model has no profile.
+ */
+#include "tests/unit/tp_test.h"
+
+#include "sim/sim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Two 8-GPU nodes: "fast-1" (H100-SXM: model m at 2000 tokens/s per GPU) listed
+ * first, "slow-1" (A100-80G: m at 1000). Model n has a profile on H100 only. */
+static const char two_speed_fleet[] =
+    "{\"version\": 1, \"regions\": {\"eu-de\": {\"countries\": [\"DE\"]}},"
+    " \"power_domains\": [{\"id\": \"site\", \"cap_w\": 100000}],"
+    " \"nodes\": ["
+    "  {\"id\": \"fast-1\", \"power_domain\": \"site\", \"region\": \"eu-de\","
+    "   \"gpu_model\": \"H100-SXM\", \"gpus\": 8, \"cap_w\": 10000, \"idle_w\": 1000,"
+    "   \"gpu_w\": 700},"
+    "  {\"id\": \"slow-1\", \"power_domain\": \"site\", \"region\": \"eu-de\","
+    "   \"gpu_model\": \"A100-80G\", \"gpus\": 8, \"cap_w\": 10000, \"idle_w\": 1000,"
+    "   \"gpu_w\": 400}],"
+    " \"policy\": {\"classes\": {\"public\": {}}},"
+    " \"profiles\": ["
+    "  {\"model\": \"m\", \"gpu_model\": \"H100-SXM\", \"tokens_per_s\": 2000, "
+    "\"watts\": 700},"
+    "  {\"model\": \"m\", \"gpu_model\": \"A100-80G\", \"tokens_per_s\": 1000, "
+    "\"watts\": 400},"
+    "  {\"model\": \"n\", \"gpu_model\": \"H100-SXM\", \"tokens_per_s\": 3000, "
+    "\"watts\": 700}"
+    "]}";
+
+static char *fleet_path(void)
+{
+    static char path[256];
+    if (!path[0]) {
+        char dir[200];
+        snprintf(dir, sizeof dir, "/tmp/tp-sim-model-%d", (int)getpid());
+        mkdir(dir, 0777);
+        snprintf(path, sizeof path, "%s/fleet.json", dir);
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fputs(two_speed_fleet, f);
+            fclose(f);
+        }
+    }
+    return path;
+}
+
+/* Runs a first-fit scenario on the two-speed fleet; extra is spliced into the
+ * top-level object (sources, events, batch, …). Returns the policy's KPIs (a new
+ * reference) or NULL. */
+static json_t *run_ff(double duration_s, const char *extra)
+{
+    char text[8192];
+    snprintf(
+        text, sizeof text,
+        "{\"version\": 1, \"name\": \"model\", \"fleet\": \"%s\", \"duration_s\": %g,"
+        " \"tick_s\": 10, \"sample_s\": 100, \"policies\": [\"first-fit\"], %s}",
+        fleet_path(), duration_s, extra);
+    tp_error_t err;
+    tp_scenario_t *sc = NULL;
+    if (tp_scenario_load_buffer("model.json", text, strlen(text), ".", &sc, &err) < 0) {
+        fprintf(stderr, "  %s\n", err.text);
+        return NULL;
+    }
+    tp_sim_opts_t o = {0};
+    tp_sim_out_t *out = NULL;
+    json_t *k = NULL;
+    if (tp_sim_run(sc, &o, &out, &err) == 0) {
+        const json_t *r =
+            json_array_get(json_object_get(tp_sim_out_summary(out), "results"), 0);
+        k = json_incref(json_object_get(json_object_get(r, "policies"), "first-fit"));
+    } else {
+        fprintf(stderr, "  %s\n", err.text);
+    }
+    tp_sim_out_free(out);
+    tp_scenario_free(sc);
+    return k;
+}
+
+static double num(const json_t *o, const char *path)
+{
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *t = strtok_r(buf, ".", &save); t && o; t = strtok_r(NULL, ".", &save))
+        o = json_object_get(o, t);
+    return o ? json_number_value(o) : NAN;
+}
+
+/* One job of model m, 8 GPUs, 1000 s of work at the H100 reference. */
+#define ONE_JOB(model)                                                                   \
+    "\"sources\": [{\"type\": \"list\", \"jobs\": [{\"id\": \"J\", \"at_s\": 0, "        \
+    "\"gpus\": 8, \"duration_s\": 1000, \"sensitivity\": \"public\", \"model\": "        \
+    "\"" model "\"}]}]"
+#define REF_H100 "\"batch\": {\"reference_gpu\": \"H100-SXM\"}"
+#define SLOW_ONLY                                                                        \
+    "\"events\": [{\"type\": \"gpu_failure\", \"at_s\": 0, \"nodes\": [\"fast-1\"], "    \
+    "\"gpus\": 8}]"
+#define FAST_FAILS_AT_500                                                                \
+    "\"events\": [{\"type\": \"gpu_failure\", \"at_s\": 500, \"nodes\": [\"fast-1\"], "  \
+    "\"gpus\": 8}]"
+
+TP_TEST(sim_work_conserved_across_gpus_and_preemption)
+{
+    const double work_h = 8 * 1000 / 3600.0;
+    /* On the fast node: done at 1000 s. */
+    json_t *k = run_ff(1200, ONE_JOB("m") ", " REF_H100);
+    TP_ASSERT(k);
+    TP_CHECK_EQ_INT((long long)num(k, "jobs.completed"), 1);
+    TP_CHECK(fabs(num(k, "jobs.completed_work_gpu_h") - work_h) < 1e-3);
+    TP_CHECK(fabs(num(k, "jobs.work_done_gpu_h") - work_h) < 1e-3);
+    json_decref(k);
+    /* On the slow node only (half the speed): not done by 1200 s, done by 2100 s,
+     * and the work credited is the same. */
+    k = run_ff(1200, ONE_JOB("m") ", " REF_H100 ", " SLOW_ONLY);
+    TP_ASSERT(k);
+    TP_CHECK_EQ_INT((long long)num(k, "jobs.completed"), 0);
+    TP_CHECK(fabs(num(k, "jobs.work_done_gpu_h") - 8 * 600 / 3600.0) < 1e-3);
+    json_decref(k);
+    k = run_ff(2100, ONE_JOB("m") ", " REF_H100 ", " SLOW_ONLY);
+    TP_ASSERT(k);
+    TP_CHECK_EQ_INT((long long)num(k, "jobs.completed"), 1);
+    TP_CHECK(fabs(num(k, "jobs.completed_work_gpu_h") - work_h) < 1e-3);
+    TP_CHECK(fabs(num(k, "jobs.work_done_gpu_h") - work_h) < 1e-3);
+    json_decref(k);
+    /* Evicted at 500 s after half its work: the other half runs on the slow node
+     * (1000 s more), so it completes at 1500 s, not before, and nothing is lost
+     * or counted twice. */
+    k = run_ff(1490, ONE_JOB("m") ", " REF_H100 ", " FAST_FAILS_AT_500);
+    TP_ASSERT(k);
+    TP_CHECK_EQ_INT((long long)num(k, "evictions.gpu_failure"), 1);
+    TP_CHECK_EQ_INT((long long)num(k, "jobs.completed"), 0);
+    TP_CHECK(fabs(num(k, "jobs.work_done_gpu_h") - 8 * (500 + 495) / 3600.0) < 1e-3);
+    json_decref(k);
+    k = run_ff(1510, ONE_JOB("m") ", " REF_H100 ", " FAST_FAILS_AT_500);
+    TP_ASSERT(k);
+    TP_CHECK_EQ_INT((long long)num(k, "jobs.completed"), 1);
+    TP_CHECK(fabs(num(k, "jobs.completed_work_gpu_h") - work_h) < 1e-3);
+    TP_CHECK(fabs(num(k, "jobs.work_done_gpu_h") - work_h) < 1e-3);
+    json_decref(k);
+    /* The default reference is the GPU-weighted mean profile (1500 tokens/s here):
+     * on the slow node 1000 s of work take 1500 s. */
+    k = run_ff(1490, ONE_JOB("m") ", " SLOW_ONLY);
+    TP_ASSERT(k);
+    TP_CHECK_EQ_INT((long long)num(k, "jobs.completed"), 0);
+    json_decref(k);
+    k = run_ff(1510, ONE_JOB("m") ", " SLOW_ONLY);
+    TP_ASSERT(k);
+    TP_CHECK_EQ_INT((long long)num(k, "jobs.completed"), 1);
+    json_decref(k);
+}
+
+TP_TEST(sim_wall_time_jobs_stay_available)
+{
+    /* Wall time: 1000 s whatever the GPU, and across the eviction. */
+    json_t *k = run_ff(
+        1010, ONE_JOB("m") ", \"batch\": {\"duration\": \"wall_time\"}, " SLOW_ONLY);
+    TP_ASSERT(k);
+    TP_CHECK_EQ_INT((long long)num(k, "jobs.completed"), 1);
+    json_decref(k);
+    k = run_ff(
+        1010,
+        ONE_JOB("m") ", \"batch\": {\"duration\": \"wall_time\"}, " FAST_FAILS_AT_500);
+    TP_ASSERT(k);
+    TP_CHECK_EQ_INT((long long)num(k, "jobs.completed"), 1);
+    json_decref(k);
+    /* Bad batch settings are refused with their path. */
+    char text[2048];
+    tp_error_t err;
+    tp_scenario_t *sc = NULL;
+    static const struct {
+        const char *batch, *want;
+    } bad[] = {
+        {"{\"duration\": \"wall\"}", "$.batch.duration: expected \"work\" or"},
+        {"{\"reference_gpu\": \"B200\"}", "$.batch.reference_gpu: no GPU model \"B200\""},
+        {"{\"reference_gpu\": \"A100-80G\"}",
+         "model \"n\" (a job source's) has no profile"},
+        {"{\"speed\": 1}", "$.batch"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text,
+                 "{\"version\": 1, \"name\": \"b\", \"fleet\": \"%s\", \"duration_s\": "
+                 "60, " ONE_JOB("n") ", \"batch\": %s}",
+                 fleet_path(), bad[i].batch);
+        TP_CHECK(tp_scenario_load_buffer("b.json", text, strlen(text), ".", &sc, &err) <
+                 0);
+        TP_CHECK_CONTAINS(err.text, bad[i].want);
+    }
+}
+
+TP_TEST(sim_no_zero_capacity_placement)
+{
+    /* Model n has no profile on the slow node: with the fast one failed, its job
+     * and its deployment's replica wait (hardware) instead of running at 0. */
+    json_t *k = run_ff(600, ONE_JOB("n") ", " SLOW_ONLY);
+    TP_ASSERT(k);
+    TP_CHECK_EQ_INT((long long)num(k, "placements"), 0);
+    TP_CHECK(num(k, "pending_gpu_hours.by_reason.hardware") > 0);
+    json_decref(k);
+    k = run_ff(600,
+               "\"deployments\": [{\"id\": \"d\", \"model\": \"n\", \"sensitivity\": "
+               "\"public\", \"gpus\": 1, \"min_replicas\": 2}], " SLOW_ONLY);
+    TP_ASSERT(k);
+    TP_CHECK_EQ_INT((long long)num(k, "requests.replicas_started"), 0);
+    TP_CHECK(num(k, "pending_gpu_hours.by_reason.hardware") > 0);
+    json_decref(k);
+    /* Both nodes up: the replicas start, on the fast node. */
+    k = run_ff(600,
+               "\"deployments\": [{\"id\": \"d\", \"model\": \"n\", \"sensitivity\": "
+               "\"public\", \"gpus\": 1, \"min_replicas\": 2}]");
+    TP_ASSERT(k);
+    TP_CHECK_EQ_INT((long long)num(k, "requests.replicas_started"), 2);
+    json_decref(k);
+}
