@@ -184,13 +184,8 @@ static int world_init(world_t *w)
     for (int m = 0; m < U->nmodels; m++)
         w->ref_tps[m] = sim_reference_tps(s, m);
     for (int d = 0; d < s->ndeps; d++) {
-        double best = 0;
-        for (int g = 0; g < U->ngpu_models; g++) {
-            const tp_profile_t *p = tp_fleet_profile(U, s->deps[d].model, g);
-            if (p && p->tokens_per_s > best)
-                best = p->tokens_per_s;
-        }
-        w->dr[d].per_replica = s->deps[d].gpus * (best > 0 ? best : 1000);
+        double mean = sim_mean_tps(s, s->deps[d].model);
+        w->dr[d].per_replica = s->deps[d].gpus * (mean > 0 ? mean : 1000);
         w->dr[d].last_scale_us = -(int64_t)(s->cooldown_s * SIM_US) - 1;
     }
     for (int i = 0; i < s->nsrcs; i++) {

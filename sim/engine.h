@@ -96,7 +96,8 @@ typedef struct {
     req_t *q;
     size_t qh, qn, qcap;
     int running, pending, next_id;
-    double per_replica;
+    double per_replica; /* gpus × the fleet's GPU-weighted mean profile */
+    double need;        /* tokens/s the autoscaler last sized for */
 } dep_rt_t;
 
 typedef struct {

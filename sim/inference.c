@@ -74,6 +74,17 @@ static int new_replica(world_t *w, int di)
     return sim_pend_add(w, j);
 }
 
+/* The capacity a pending replica of deployment di is expected to add: the mean
+ * of its running replicas, else the fleet's GPU-weighted mean profile. */
+static double pending_cap(const world_t *w, int di)
+{
+    const dep_rt_t *r = &w->dr[di];
+    return r->running > 0 && r->cap > 0 ? r->cap / r->running : r->per_replica;
+}
+
+/* Sizes every deployment from the capacity of the replicas it has — the running
+ * ones at their GPUs' actual speed, the pending ones at pending_cap() — against
+ * the demand (docs/sim.md). */
 int sim_autoscale(world_t *w)
 {
     for (int di = 0; di < w->s->ndeps; di++) {
@@ -83,39 +94,51 @@ int sim_autoscale(world_t *w)
         double rate =
             r->rate * exp(-(double)(w->now_us - r->rate_us) / SIM_US / w->s->window_s);
         double need = rate / w->s->target_util + (r->arrived - r->served) / w->s->drain_s;
-        int want = (int)ceil(need / r->per_replica - 1e-9);
-        if (want < d->min_replicas)
-            want = d->min_replicas;
-        if (want > d->max_replicas)
-            want = d->max_replicas;
-        int have = r->running + r->pending;
-        if (want > have) {
-            for (int k = have; k < want; k++)
+        double est = pending_cap(w, di), have_cap = r->cap + r->pending * est;
+        int have = r->running + r->pending, add = 0;
+        if (need > have_cap + 1e-9)
+            add = (int)ceil((need - have_cap) / est - 1e-9);
+        if (have + add < d->min_replicas)
+            add = d->min_replicas - have;
+        if (have + add > d->max_replicas)
+            add = d->max_replicas - have;
+        r->need = need;
+        if (add > 0) {
+            for (int k = 0; k < add; k++)
                 if (new_replica(w, di) < 0)
                     return TP_ENOMEM;
             r->last_scale_us = w->now_us;
-        } else if (want < have &&
+        } else if ((add < 0 || have_cap - est >= need) &&
                    (double)(w->now_us - r->last_scale_us) / SIM_US >= w->s->cooldown_s) {
-            int drop = have - want;
-            /* Pending replicas first (newest first), then running ones. */
-            for (int i = w->npend - 1; i >= 0 && drop > 0; i--) {
+            /* Drop pending replicas (newest first), then running ones, while the
+             * rest still covers the need; above max_replicas, regardless. */
+            int before = have;
+            for (int i = w->npend - 1; i >= 0 && have > d->min_replicas; i--) {
                 job_t *j = w->pend[i];
-                if (j->kind == JOB_REPLICA && j->dep == di && j->state == JS_PENDING) {
-                    j->state = JS_DONE;
-                    w->pend_gpus_cls[j->cls] -= j->gpus;
-                    r->pending--;
-                    drop--;
-                }
+                if (j->kind != JOB_REPLICA || j->dep != di || j->state != JS_PENDING)
+                    continue;
+                if (have <= d->max_replicas && have_cap - est < need)
+                    break;
+                j->state = JS_DONE;
+                w->pend_gpus_cls[j->cls] -= j->gpus;
+                r->pending--;
+                have--;
+                have_cap -= est;
             }
             sim_pend_compact(w);
-            for (int i = w->nrun - 1; i >= 0 && drop > 0; i--) {
+            for (int i = w->nrun - 1; i >= 0 && have > d->min_replicas; i--) {
                 job_t *j = w->run[i];
-                if (j->kind == JOB_REPLICA && j->dep == di) {
-                    sim_stop_job(w, j, STOP_SCALE);
-                    drop--;
-                }
+                if (j->kind != JOB_REPLICA || j->dep != di)
+                    continue;
+                if (have <= d->max_replicas && have_cap - j->cap < need)
+                    continue;
+                have_cap -= j->cap;
+                have--;
+                if (sim_stop_job(w, j, STOP_SCALE) < 0)
+                    return TP_ENOMEM;
             }
-            r->last_scale_us = w->now_us;
+            if (have != before)
+                r->last_scale_us = w->now_us;
         }
     }
     return 0;

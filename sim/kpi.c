@@ -353,6 +353,16 @@ json_t *sim_summary(world_t *w)
         json_pack("{s:I, s:I, s:I, s:I}", "arrived", (json_int_t)w->req_arrived, "served",
                   (json_int_t)w->req_served, "queued_end", (json_int_t)queued,
                   "replicas_started", (json_int_t)w->replicas_started));
+    /* Each deployment at the end: its running replicas, their capacity and the
+     * capacity the autoscaler last sized for (tokens/s). */
+    json_t *deps = json_object();
+    for (int d = 0; d < w->s->ndeps; d++)
+        json_object_set_new(deps, w->s->deps[d].id,
+                            json_pack("{s:i, s:i, s:f, s:f}", "replicas_end",
+                                      w->dr[d].running, "pending_end", w->dr[d].pending,
+                                      "capacity_tps_end", r6(w->dr[d].cap),
+                                      "need_tps_end", r6(w->dr[d].need)));
+    json_object_set_new(o, "deployments", deps);
     json_t *wait = json_object(), *bc = json_object(), *br = json_object(),
            *rq = json_object();
     json_t *pgh = json_object(), *pc = json_object(), *pr = json_object();

@@ -1102,13 +1102,9 @@ static int reference_gpu(jr_t *j, sim_setup_t *s, const char *name)
     return 0;
 }
 
-double sim_reference_tps(const sim_setup_t *s, int model)
+double sim_mean_tps(const sim_setup_t *s, int model)
 {
     const tp_fleet_t *f = s->fleet;
-    if (s->ref_gpu >= 0) {
-        const tp_profile_t *p = tp_fleet_profile(f, model, s->ref_gpu);
-        return p ? p->tokens_per_s : 0;
-    }
     double sum = 0, n = 0;
     for (int u = 0; u < f->nnodes; u++) {
         const tp_profile_t *p = tp_fleet_profile(f, model, f->nodes[u].gpu_model);
@@ -1118,6 +1114,15 @@ double sim_reference_tps(const sim_setup_t *s, int model)
         }
     }
     return n > 0 ? sum / n : 0;
+}
+
+double sim_reference_tps(const sim_setup_t *s, int model)
+{
+    if (s->ref_gpu >= 0) {
+        const tp_profile_t *p = tp_fleet_profile(s->fleet, model, s->ref_gpu);
+        return p ? p->tokens_per_s : 0;
+    }
+    return sim_mean_tps(s, model);
 }
 
 /* ---- the document --------------------------------------------------------------------

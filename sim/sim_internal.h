@@ -165,6 +165,9 @@ void sim_setup_free(sim_setup_t *s);
  * batch.reference_gpu, else the GPU-weighted mean of its profiles over the GPUs
  * present at the start that have one (0: none). */
 double sim_reference_tps(const sim_setup_t *s, int model);
+/* The GPU-weighted mean of a model's profiles over the GPUs present at the start
+ * that have one (0: none). */
+double sim_mean_tps(const sim_setup_t *s, int model);
 
 /* KPIs of one (variant, policy) run; see docs/sim.md. */
 typedef struct {

@@ -219,3 +219,28 @@ TP_TEST(sim_no_zero_capacity_placement)
     TP_CHECK_EQ_INT((long long)num(k, "requests.replicas_started"), 2);
     json_decref(k);
 }
+
+TP_TEST(sim_autoscaler_sizes_from_actual_capacity)
+{
+    /* Only the slow node (1,000 tokens/s per GPU for m) is up; the fleet's best
+     * is 2,000. A steady ~3,000 tokens/s of requests needs ~4,300 at 70%: sized
+     * as if on the best GPU that would be 3 replicas, a standing backlog; sized
+     * from the replicas' actual capacity it is 5. */
+    json_t *k =
+        run_ff(3600, "\"deployments\": [{\"id\": \"d\", \"model\": \"m\", "
+                     "\"sensitivity\": \"public\", \"gpus\": 1, \"min_replicas\": 1}], "
+                     "\"sources\": [{\"type\": \"requests\", \"rate_per_s\": 10, "
+                     "\"context_tokens\": 1000, \"generated_tokens\": 200, "
+                     "\"deployments\": {\"d\": 1}}], " SLOW_ONLY);
+    TP_ASSERT(k);
+    double cap = num(k, "deployments.d.capacity_tps_end");
+    double need = num(k, "deployments.d.need_tps_end");
+    long long n = (long long)num(k, "deployments.d.replicas_end");
+    TP_CHECK(need > 3500 && need < 5500);
+    TP_CHECK_EQ_INT((long long)num(k, "deployments.d.pending_end"), 0);
+    TP_CHECK(fabs(cap - 1000.0 * (double)n) < 1e-6); /* every replica on the slow node */
+    TP_CHECK(cap >= need);       /* sized for what they really serve */
+    TP_CHECK(cap - 1000 < need); /* and not more (no cooldown lag here) */
+    TP_CHECK(num(k, "wait.requests_by_class.public.p95_s") < 60);
+    json_decref(k);
+}
