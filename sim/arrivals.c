@@ -58,7 +58,6 @@ static int new_batch_job(world_t *w, int si, int64_t dur_us, int gpus, int cls,
     if (!j)
         return tp_error_set(w->err, TP_ENOMEM, "out of memory");
     snprintf(j->id, sizeof j->id, "%s", name);
-    (void)si;
     j->kind = JOB_BATCH;
     j->cls = cls;
     j->gpus = gpus;
@@ -76,6 +75,7 @@ static int new_batch_job(world_t *w, int si, int64_t dur_us, int gpus, int cls,
     sim_apply_rules(w, j);
     if (sim_job_gpu_models(w, j, gm, ngm, any_gm) < 0)
         return TP_ENOMEM;
+    j->trace = w->s->srcs[si].kind != SRC_JOBS;
     w->jobs_arrived++;
     return sim_pend_add(w, j);
 }
@@ -101,7 +101,8 @@ static int request_arrival(world_t *w, const sim_source_t *src, int si, int ctx,
         d->qh = 0;
         d->qcap = c;
     }
-    d->q[(d->qh + d->qn) % d->qcap] = (req_t){w->now_us, d->arrived, gen};
+    d->q[(d->qh + d->qn) % d->qcap] =
+        (req_t){w->now_us, d->arrived, gen, src->kind != SRC_REQUESTS};
     d->qn++;
     d->arrived += size;
     double win = w->s->window_s;

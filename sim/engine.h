@@ -80,6 +80,7 @@ typedef struct sim_job {
     int node_u, ix, state;
     uint32_t gen;
     bool violating, moving;
+    bool trace; /* from a trace or an explicit list (else a generator) */
     int reason;
     double watts, tok_rate, cap;
 } job_t;
@@ -88,6 +89,7 @@ typedef struct {
     int64_t t_us;
     double start;
     int32_t gen_tokens;
+    bool trace; /* from a trace (else a generator) */
 } req_t;
 
 typedef struct {
@@ -143,10 +145,15 @@ typedef struct {
     long long events;
     /* running totals */
     double total_w, token_rate;
+    /* Draw of running work by kind (replicas, batch) and batch token rates by
+     * origin: served-request and batch tokens per joule are reported apart. */
+    double replica_w, batch_w, batch_rate_trace, batch_rate_gen;
     int busy_gpus, healthy_gpus, viol_gpus;
     int pend_gpus_cls[SIM_MAX_CLASSES];
     int ndom_over;
     /* KPIs */
+    double energy_replica_j, energy_batch_j;
+    double tok_req_trace, tok_req_gen, tok_batch_trace, tok_batch_gen;
     double energy_j, tokens, busy_gpu_s, healthy_gpu_s, viol_gpu_s, over_cap_s;
     double pend_gpu_s_cls[SIM_MAX_CLASSES], pend_gpu_s_reason[R_COUNT];
     long long decisions, validated, validator_flags, placements, preemptions,

@@ -35,6 +35,7 @@ void sim_dep_advance(world_t *w, int di, int64_t t)
         double wait = ts - (double)r->t_us / SIM_US;
         sim_hist_add(&w->req_wait_cls[dep->cls], wait > 0 ? wait : 0);
         w->tokens += r->gen_tokens;
+        *(r->trace ? &w->tok_req_trace : &w->tok_req_gen) += r->gen_tokens;
         w->req_served++;
         d->qh = (d->qh + 1) % d->qcap;
         d->qn--;

@@ -99,6 +99,12 @@ void sim_load_add(world_t *w, job_t *j, int sign)
     w->busy_gpus += sign * j->gpus;
     sim_node_power_add(w, u, sign * j->watts);
     w->token_rate += sign * j->tok_rate;
+    if (j->kind == JOB_REPLICA) {
+        w->replica_w += sign * j->watts;
+    } else {
+        w->batch_w += sign * j->watts;
+        *(j->trace ? &w->batch_rate_trace : &w->batch_rate_gen) += sign * j->tok_rate;
+    }
     if (j->violating)
         w->viol_gpus += sign * j->gpus;
     if (j->kind == JOB_REPLICA) {

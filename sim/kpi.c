@@ -89,7 +89,7 @@ const char *sim_csv_header(void)
            "pending_sensitive_gpus,pending_security,pending_residency,pending_hardware,"
            "pending_capacity,pending_power,pending_new,queued_requests,preemptions,min_"
            "headroom_kw,"
-           "tightest_domain,site_headroom_kw\n";
+           "tightest_domain,site_headroom_kw,seed\n";
 }
 
 static bool tee_now(const world_t *w, int n, int64_t now)
@@ -252,11 +252,12 @@ int sim_sample(world_t *w, bool final)
     int rc = sim_buf_printf(
         w->csv,
         "%d,%s,%.0f,%s,%s,%s,%s,%s,%s,%lld,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%lld,%lld,%s,%s,"
-        "%s\n",
+        "%s,%llu\n",
         w->variant, w->policy_name, (double)w->now_us / SIM_US, c[0], c[1], c[2], c[3],
         c[4], c[5], w->violations, w->viol_gpus, w->busy_gpus, pend, pend_sens,
         counts[R_SECURITY], counts[R_RESIDENCY], counts[R_HARDWARE], counts[R_CAPACITY],
-        counts[R_POWER], counts[R_TICK], queued, w->preemptions, c[6], dom, c[7]);
+        counts[R_POWER], counts[R_TICK], queued, w->preemptions, c[6], dom, c[7],
+        (unsigned long long)w->s->seed);
     if (rc < 0)
         return tp_error_set(w->err, TP_ENOMEM, "out of memory");
     if (w->opts->progress) {
@@ -266,14 +267,14 @@ int sim_sample(world_t *w, bool final)
         w->opts->progress(w->opts->progress_arg,
                           w->opts->done0 + w->opts->done_span * (double)w->now_us /
                                                (double)w->s->duration_us,
-                          what);
+                          what, w->opts->events0 + w->events);
     }
     if (!final && w->now_us + w->s->sample_us <= w->s->duration_us)
         return sim_push(w, w->now_us + w->s->sample_us, CLS_SAMPLE, K_SAMPLE, 0, NULL, 0);
     return 0;
 }
 
-static double r6(double v)
+double sim_r6(double v)
 {
     char b[40];
     if (isnan(v) || isinf(v))
@@ -285,8 +286,9 @@ static double r6(double v)
 static json_t *hist_json(const sim_hist_t *h)
 {
     return json_pack("{s:I, s:f, s:f, s:f, s:f}", "n", (json_int_t)h->n, "mean_s",
-                     r6(h->n ? h->sum / h->n : 0), "p50_s", r6(sim_hist_quantile(h, 0.5)),
-                     "p95_s", r6(sim_hist_quantile(h, 0.95)), "max_s", r6(h->max));
+                     sim_r6(h->n ? h->sum / h->n : 0), "p50_s",
+                     sim_r6(sim_hist_quantile(h, 0.5)), "p95_s",
+                     sim_r6(sim_hist_quantile(h, 0.95)), "max_s", sim_r6(h->max));
 }
 
 json_t *sim_summary(world_t *w)
@@ -304,7 +306,7 @@ json_t *sim_summary(world_t *w)
     json_object_set_new(o, "evictions", x);
     x = json_object();
     json_object_set_new(x, "placements", json_integer(w->violations));
-    json_object_set_new(x, "gpu_hours", json_real(r6(w->viol_gpu_s / 3600)));
+    json_object_set_new(x, "gpu_hours", json_real(sim_r6(w->viol_gpu_s / 3600)));
     json_t *bp = json_object();
     for (int p = 0; p < TP_PRED_COUNT; p++)
         if (w->viol_pred[p])
@@ -312,17 +314,36 @@ json_t *sim_summary(world_t *w)
     json_object_set_new(x, "by_predicate", bp);
     json_object_set_new(o, "security_violations", x);
     json_object_set_new(o, "tee_share",
-                        json_real(r6(w->tee_n ? w->tee_sum / w->tee_n : 0)));
+                        json_real(sim_r6(w->tee_n ? w->tee_sum / w->tee_n : 0)));
     json_object_set_new(
         o, "sensitive_in_tee",
-        json_real(r6(w->sens_tee_n ? w->sens_tee_sum / w->sens_tee_n : 0)));
+        json_real(sim_r6(w->sens_tee_n ? w->sens_tee_sum / w->sens_tee_n : 0)));
     json_object_set_new(
         o, "gpu_util",
-        json_real(r6(w->healthy_gpu_s ? w->busy_gpu_s / w->healthy_gpu_s : 0)));
-    json_object_set_new(o, "energy_kwh", json_real(r6(w->energy_j / 3.6e6)));
-    json_object_set_new(o, "tokens", json_real(r6(w->tokens)));
+        json_real(sim_r6(w->healthy_gpu_s ? w->busy_gpu_s / w->healthy_gpu_s : 0)));
+    json_object_set_new(o, "energy_kwh", json_real(sim_r6(w->energy_j / 3.6e6)));
+    json_object_set_new(o, "tokens", json_real(sim_r6(w->tokens)));
     json_object_set_new(o, "tokens_per_j",
-                        json_real(r6(w->energy_j ? w->tokens / w->energy_j : 0)));
+                        json_real(sim_r6(w->energy_j ? w->tokens / w->energy_j : 0)));
+    /* Served requests and batch work apart, each over the energy its own work
+     * drew (idle draw excluded), and where the tokens came from. */
+    double treq = w->tok_req_trace + w->tok_req_gen,
+           tbat = w->tok_batch_trace + w->tok_batch_gen;
+    json_object_set_new(
+        o, "tokens_per_j_requests",
+        json_real(sim_r6(w->energy_replica_j > 0 ? treq / w->energy_replica_j : 0)));
+    json_object_set_new(
+        o, "tokens_per_j_batch",
+        json_real(sim_r6(w->energy_batch_j > 0 ? tbat / w->energy_batch_j : 0)));
+    json_object_set_new(
+        o, "tokens_by_origin",
+        json_pack("{s:f, s:f, s:f, s:f, s:f}", "requests_trace", sim_r6(w->tok_req_trace),
+                  "requests_generated", sim_r6(w->tok_req_gen), "batch_trace",
+                  sim_r6(w->tok_batch_trace), "batch_generated", sim_r6(w->tok_batch_gen),
+                  "trace_share",
+                  sim_r6(treq + tbat > 0
+                             ? (w->tok_req_trace + w->tok_batch_trace) / (treq + tbat)
+                             : 0)));
     long long run_end = 0, pend_end = 0;
     for (int i = 0; i < w->nrun; i++)
         run_end += w->run[i]->kind == JOB_BATCH;
@@ -343,8 +364,8 @@ json_t *sim_summary(world_t *w)
         json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "arrived",
                   (json_int_t)w->jobs_arrived, "completed", (json_int_t)w->jobs_done,
                   "running_end", (json_int_t)run_end, "pending_end", (json_int_t)pend_end,
-                  "completed_work_gpu_h", r6(w->work_completed_gpu_s / 3600),
-                  "work_done_gpu_h", r6(done / 3600)));
+                  "completed_work_gpu_h", sim_r6(w->work_completed_gpu_s / 3600),
+                  "work_done_gpu_h", sim_r6(done / 3600)));
     long long queued = 0;
     for (int d = 0; d < w->s->ndeps; d++)
         queued += (long long)w->dr[d].qn;
@@ -360,44 +381,55 @@ json_t *sim_summary(world_t *w)
         json_object_set_new(deps, w->s->deps[d].id,
                             json_pack("{s:i, s:i, s:f, s:f}", "replicas_end",
                                       w->dr[d].running, "pending_end", w->dr[d].pending,
-                                      "capacity_tps_end", r6(w->dr[d].cap),
-                                      "need_tps_end", r6(w->dr[d].need)));
+                                      "capacity_tps_end", sim_r6(w->dr[d].cap),
+                                      "need_tps_end", sim_r6(w->dr[d].need)));
     json_object_set_new(o, "deployments", deps);
     json_t *wait = json_object(), *bc = json_object(), *br = json_object(),
            *rq = json_object();
     json_t *pgh = json_object(), *pc = json_object(), *pr = json_object();
+    double pend_total = 0, worst_job = 0, worst_req = 0;
     for (int c = 0; c < U->nclasses && c < SIM_MAX_CLASSES; c++) {
+        pend_total += w->pend_gpu_s_cls[c] / 3600;
+        if (w->wait_cls[c].n)
+            worst_job = fmax(worst_job, sim_hist_quantile(&w->wait_cls[c], 0.95));
+        if (w->req_wait_cls[c].n)
+            worst_req = fmax(worst_req, sim_hist_quantile(&w->req_wait_cls[c], 0.95));
         json_object_set_new(bc, U->classes[c].name, hist_json(&w->wait_cls[c]));
         if (w->req_wait_cls[c].n)
             json_object_set_new(rq, U->classes[c].name, hist_json(&w->req_wait_cls[c]));
         json_object_set_new(pc, U->classes[c].name,
-                            json_real(r6(w->pend_gpu_s_cls[c] / 3600)));
+                            json_real(sim_r6(w->pend_gpu_s_cls[c] / 3600)));
     }
     for (int r = 0; r < R_COUNT; r++) {
         if (w->wait_reason[r].n)
             json_object_set_new(br, reason_names[r], hist_json(&w->wait_reason[r]));
         json_object_set_new(pr, reason_names[r],
-                            json_real(r6(w->pend_gpu_s_reason[r] / 3600)));
+                            json_real(sim_r6(w->pend_gpu_s_reason[r] / 3600)));
     }
+    /* The worst class's p95 (jobs, requests): one figure per run, so seeds can be
+     * averaged on it. */
+    json_object_set_new(wait, "jobs_p95_worst_s", json_real(sim_r6(worst_job)));
+    json_object_set_new(wait, "requests_p95_worst_s", json_real(sim_r6(worst_req)));
     json_object_set_new(wait, "by_class", bc);
     json_object_set_new(wait, "by_reason", br);
     json_object_set_new(wait, "requests_by_class", rq);
     json_object_set_new(o, "wait", wait);
+    json_object_set_new(pgh, "total", json_real(sim_r6(pend_total)));
     json_object_set_new(pgh, "by_class", pc);
     json_object_set_new(pgh, "by_reason", pr);
     json_object_set_new(o, "pending_gpu_hours", pgh);
     json_t *pw = json_object(), *doms = json_object();
-    json_object_set_new(pw, "min_headroom_kw", json_real(r6(w->min_headroom / 1000)));
+    json_object_set_new(pw, "min_headroom_kw", json_real(sim_r6(w->min_headroom / 1000)));
     json_object_set_new(pw, "site_min_headroom_kw",
-                        json_real(r6(w->site_min_headroom / 1000)));
-    json_object_set_new(pw, "over_cap_s", json_real(r6(w->over_cap_s)));
+                        json_real(sim_r6(w->site_min_headroom / 1000)));
+    json_object_set_new(pw, "over_cap_s", json_real(sim_r6(w->over_cap_s)));
     for (int d = 0; d < U->ndomains; d++)
         if (U->domains[d].depth <= 1 || U->ndomains <= 32)
             json_object_set_new(
                 doms, U->domains[d].id,
-                json_pack("{s:f, s:f}", "min_headroom_kw", r6(w->dom_min[d] / 1000),
+                json_pack("{s:f, s:f}", "min_headroom_kw", sim_r6(w->dom_min[d] / 1000),
                           "mean_headroom_kw",
-                          r6(w->nsamples ? w->dom_sum[d] / w->nsamples / 1000 : 0)));
+                          sim_r6(w->nsamples ? w->dom_sum[d] / w->nsamples / 1000 : 0)));
     json_object_set_new(pw, "domains", doms);
     json_object_set_new(o, "power", pw);
     return o;

@@ -32,6 +32,10 @@ void sim_advance(world_t *w, int64_t t)
         return;
     w->energy_j += w->total_w * dt;
     w->tokens += w->token_rate * dt;
+    w->energy_replica_j += w->replica_w * dt;
+    w->energy_batch_j += w->batch_w * dt;
+    w->tok_batch_trace += w->batch_rate_trace * dt;
+    w->tok_batch_gen += w->batch_rate_gen * dt;
     w->busy_gpu_s += w->busy_gpus * dt;
     w->healthy_gpu_s += w->healthy_gpus * dt;
     w->viol_gpu_s += w->viol_gpus * dt;

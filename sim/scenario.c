@@ -1131,10 +1131,10 @@ double sim_reference_tps(const sim_setup_t *s, int model)
 static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setup_t *s)
 {
     static const char *const k[] = {
-        "version",  "name",        "description", "fleet",       "state",
-        "start",    "duration_s",  "tick_s",      "sample_s",    "seed",
-        "policies", "attestation", "autoscaler",  "deployments", "sources",
-        "events",   "grid",        "solver",      "batch",       NULL};
+        "version",    "name",        "description", "fleet",  "state",    "start",
+        "duration_s", "tick_s",      "sample_s",    "seed",   "policies", "attestation",
+        "autoscaler", "deployments", "sources",     "events", "grid",     "solver",
+        "batch",      "seeds",       NULL};
     static const char *const k_batch[] = {"duration", "reference_gpu", NULL};
     static const char *const k_sol[] = {"method", "time_limit_ms", NULL};
     static const char *const k_att[] = {"renew_s", "ttl_s", NULL};
@@ -1456,6 +1456,40 @@ static int check_grid(jr_t *j, struct tp_scenario *sc)
     return 0;
 }
 
+/* "seeds": "1-10" (or "1,4,9"), or an array of seeds. */
+static int load_seeds(jr_t *j, struct tp_scenario *sc)
+{
+    const json_t *s = json_object_get(sc->doc, "seeds"), *x;
+    size_t i;
+    tp_error_t e;
+    if (!s)
+        return 0;
+    if (json_is_string(s)) {
+        if (sim_seeds_parse(json_string_value(s), &sc->seeds, &sc->nseeds, &e) < 0)
+            return jr_fail(j, TP_EINVAL, "$.seeds", "%s", e.text);
+        return 0;
+    }
+    if (!json_is_array(s) || !json_array_size(s) || json_array_size(s) > SIM_MAX_SEEDS)
+        return jr_fail(j, TP_EINVAL, "$.seeds",
+                       "expected \"A-B\" or an array of 1..%d seeds", SIM_MAX_SEEDS);
+    char spec[32 * SIM_MAX_SEEDS / 4] = "";
+    size_t used = 0;
+    json_array_foreach (s, i, x) {
+        char p[JR_PATH];
+        jr_index_path(p, "$.seeds", i);
+        if (!json_is_integer(x) || json_integer_value(x) < 0)
+            return jr_fail(j, TP_EINVAL, p, "expected a seed (an integer ≥ 0)");
+        used +=
+            (size_t)snprintf(spec + used, used < sizeof spec ? sizeof spec - used : 0,
+                             "%s%lld", i ? "," : "", (long long)json_integer_value(x));
+        if (used >= sizeof spec)
+            return jr_fail(j, TP_EINVAL, p, "too many seeds");
+    }
+    if (sim_seeds_parse(spec, &sc->seeds, &sc->nseeds, &e) < 0)
+        return jr_fail(j, TP_EINVAL, "$.seeds", "%s", e.text);
+    return 0;
+}
+
 static int finish(struct tp_scenario *sc, json_t *doc, tp_error_t *err)
 {
     jr_t j = {sc->source, err};
@@ -1465,7 +1499,7 @@ static int finish(struct tp_scenario *sc, json_t *doc, tp_error_t *err)
         return jr_fail(&j, TP_EINVAL, "$", "expected an object");
     name = json_object_get(doc, "name");
     sc->name = strdup(json_is_string(name) ? json_string_value(name) : "scenario");
-    if (check_grid(&j, sc) < 0)
+    if (check_grid(&j, sc) < 0 || load_seeds(&j, sc) < 0)
         return TP_EINVAL;
     /* Compile every variant once so that a bad one fails now, not hours in (the
      * traces are read once and cached). */
@@ -1548,6 +1582,7 @@ void tp_scenario_free(tp_scenario_t *sc)
     free(sc->trace_paths);
     free(sc->traces);
     free(sc->trace_kind);
+    free(sc->seeds);
     free(sc);
 }
 

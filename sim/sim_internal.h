@@ -15,6 +15,7 @@
 #define SIM_MAX_REGIONS 32
 #define SIM_MAX_SIZES 8
 #define SIM_HIST_BINS 96
+#define SIM_MAX_SEEDS 1000
 
 /* Security predicates: a placement failing any of these is a security violation. */
 #define SIM_PREDS_SECURITY                                                               \
@@ -154,7 +155,35 @@ struct tp_scenario {
     void **traces;
     int *trace_kind; /* 0 azure, 1 pods */
     int ntraces;
+    uint64_t *seeds; /* the scenario's "seeds" (nseeds 0: none) */
+    int nseeds;
 };
+
+/* ---- seeds (sim/seeds.c) */
+/* "N", "A-B", or a comma-separated list of those → distinct seeds in order
+ * (caller frees *out); TP_EUSAGE with a message on a bad spec. */
+int sim_seeds_parse(const char *spec, uint64_t **out, int *n, tp_error_t *err);
+/* Two-sided 95% Student-t quantile for df degrees of freedom. */
+double sim_t975(int df);
+/* The aggregate of n per-seed values of one KPI tree: numbers → {"mean", "ci95",
+ * "n"}, objects recursed key by key over the runs that have the key, anything
+ * else dropped. A new reference, or NULL when nothing is numeric. */
+json_t *sim_aggregate(json_t *const *runs, int n);
+/* v rounded to six significant digits (0 for NaN and infinities): every number
+ * summary.json holds, so that it is the same on every platform. */
+double sim_r6(double v);
+
+/* The summary table's columns (sim/output.c), shared by the text table and the
+ * report: header, KPI path in a policy's object, scale, decimals. */
+typedef struct {
+    const char *head, *path;
+    double scale;
+    int prec;
+} sim_col_t;
+#define SIM_TABLE_NCOLS 13
+extern const sim_col_t sim_table_cols[SIM_TABLE_NCOLS];
+/* A KPI of a run (a number; *ci NAN) or of an aggregate ({"mean", "ci95"}). */
+double sim_kv(const json_t *k, const char *path, double *ci);
 
 /* Compiles variant v of the scenario (0 ≤ v < nvariants), with the seed override.
  * Caller frees with sim_setup_free(). */
@@ -190,10 +219,11 @@ int sim_buf_printf(sim_buf_t *b, const char *fmt, ...)
 int sim_buf_put(sim_buf_t *b, const char *s);
 
 typedef struct {
-    void (*progress)(void *arg, double done, const char *what);
+    void (*progress)(void *arg, double done, const char *what, long long events);
     void *progress_arg;
     double done0, done_span; /* the share of the whole run this simulation is */
     bool no_validate;
+    long long events0; /* events of the simulations before this one */
 } sim_run_opts_t;
 
 int sim_simulate(const sim_setup_t *s, int variant, const char *policy,
