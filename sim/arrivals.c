@@ -168,6 +168,32 @@ int sim_arrival(world_t *w, int si)
         next = poisson_next(w, si, src->rate_per_h / 3600, &src->diurnal, w->now_us);
         break;
     }
+    case SRC_JOBTRACE: {
+        size_t k = w->src_pos[si]++;
+        const tp_trace_job_t *tj = &src->jtrace->job[k];
+        /* Per-row randomness: the same row gets the same draws in every run. */
+        tp_rng_t pr;
+        tp_rng_init(&pr, w->s->seed ^ (0x9e3779b97f4a7c15ULL * (k + 1)) ^
+                             ((uint64_t)si << 32));
+        int cls =
+            src->jt_cls[k] >= 0 ? src->jt_cls[k] : pick(&pr, src->class_w, U->nclasses);
+        int origin = pick(&pr, src->region_w, U->nregions);
+        int model = src->jt_model[k] >= 0 ? src->jt_model[k]
+                                          : pick(&pr, src->model_w, U->nmodels);
+        int prio = (int)tp_rng_range(&pr, src->prio_lo, src->prio_hi);
+        bool pre = tp_rng_unit(&pr) < src->preemptible;
+        if (snprintf(name, sizeof name, "s%d-row%d", si, tj->line) >= (int)sizeof name)
+            name[sizeof name - 1] = '\0';
+        rc = new_batch_job(w, si, tj->dur_us, tj->gpus, cls, origin, model, prio, pre,
+                           NULL, 0, true, name);
+        w->src_count[si]++;
+        if (w->src_pos[si] < src->jtrace->n &&
+            (!src->limit || w->src_count[si] < src->limit))
+            next =
+                src->offset_us +
+                (int64_t)((double)src->jtrace->job[w->src_pos[si]].t_us / src->speedup);
+        break;
+    }
     case SRC_LIST: {
         const sim_listjob_t *lj = &src->jobs[w->src_pos[si]++];
         rc = new_batch_job(w, si, lj->dur_us, lj->gpus, lj->cls, -1, lj->model,
@@ -281,6 +307,9 @@ int sim_first_arrival(world_t *w, int si)
         break;
     case SRC_LIST:
         t = src->jobs[0].at_us;
+        break;
+    case SRC_JOBTRACE:
+        t = src->offset_us + (int64_t)((double)src->jtrace->job[0].t_us / src->speedup);
         break;
     case SRC_REQUESTS:
         t = poisson_next(w, si, src->rate_per_s, &src->diurnal, 0);

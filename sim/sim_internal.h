@@ -34,7 +34,14 @@ typedef struct {
     double prefill_weight; /* decode-token cost of one context token */
 } sim_deployment_t;
 
-typedef enum { SRC_AZURE, SRC_ALIBABA, SRC_REQUESTS, SRC_JOBS, SRC_LIST } sim_src_kind_t;
+typedef enum {
+    SRC_AZURE, /* a request trace: "azure" or "trace" */
+    SRC_ALIBABA,
+    SRC_REQUESTS,
+    SRC_JOBS,
+    SRC_LIST,
+    SRC_JOBTRACE /* "job_trace" */
+} sim_src_kind_t;
 
 /* One job of a "list" source. */
 typedef struct {
@@ -86,6 +93,10 @@ typedef struct {
     /* list */
     sim_listjob_t *jobs;
     int njobs;
+    /* job_trace: the trace and, per row, its class and model (-1: drawn from the
+     * mixes) */
+    const tp_job_trace_t *jtrace;
+    int *jt_cls, *jt_model;
 } sim_source_t;
 
 typedef enum {
@@ -153,7 +164,7 @@ struct tp_scenario {
     /* Trace cache: each file read once, shared by the variants. */
     char **trace_paths;
     void **traces;
-    int *trace_kind; /* 0 azure, 1 pods */
+    int *trace_kind; /* 0 request trace, 1 pods, 2 job trace */
     int ntraces;
     uint64_t *seeds; /* the scenario's "seeds" (nseeds 0: none) */
     int nseeds;
