@@ -92,7 +92,7 @@ cat >"$T/tr.json" <<JSON
  "sources": [{"type": "azure", "file": "t.csv", "deployments": {"d": 1}}]}
 JSON
 tp_run "$t" 2 "$TP_BIN" sim "$T/tr.json" &&
-    { echo "$ERR" | grep -q 't.csv:3: ContextTokens: expected an integer' && tp_ok "$t" || tp_fail "$t" "$ERR"; }
+    { echo "$ERR" | grep -q 't.csv:3: column "ContextTokens" (context): expected an integer' && tp_ok "$t" || tp_fail "$t" "$ERR"; }
 
 t="shipped scenarios are valid"
 if [ -d "${TP_SHARED:-../shared}/traces" ]; then
