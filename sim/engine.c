@@ -195,7 +195,8 @@ static int world_init(world_t *w)
     }
     if ((rc = sim_push(w, s->renew_us, CLS_STATE, K_RENEW, 0, NULL, 0)) < 0 ||
         (rc = sim_push(w, 0, CLS_TICK, K_TICK, 0, NULL, 0)) < 0 ||
-        (rc = sim_push(w, 0, CLS_SAMPLE, K_SAMPLE, 0, NULL, 0)) < 0)
+        (rc = sim_push(w, 0, CLS_SAMPLE, K_SAMPLE, 0, NULL, 0)) < 0 ||
+        (rc = sim_windows_init(w)) < 0)
         return rc;
     sim_check_caps(w);
     return 0;
@@ -254,6 +255,12 @@ int sim_simulate(const sim_setup_t *s, int variant, const char *policy,
         case K_SAMPLE:
             rc = sim_sample(&w, false);
             break;
+        case K_WINDOW:
+            sim_window_close(&w);
+            break;
+        case K_WARMUP:
+            sim_warmup_end(&w);
+            break;
         }
     }
     if (rc == 0) {
@@ -266,6 +273,7 @@ int sim_simulate(const sim_setup_t *s, int variant, const char *policy,
         /* Requests still in service count as served up to the end. */
         for (int d = 0; d < s->ndeps; d++)
             sim_dep_advance(&w, d, s->duration_us);
+        sim_window_close(&w); /* the last window ends with the run */
         *kpis = sim_summary(&w);
         if (!*kpis)
             rc = tp_error_set(err, TP_ENOMEM, "out of memory");

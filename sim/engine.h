@@ -45,7 +45,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum { CLS_FLEET, CLS_STATE, CLS_COMPLETE, CLS_ARRIVAL, CLS_TICK, CLS_SAMPLE };
+/* CLS_WINDOW first: a KPI window closes before anything at its boundary happens. */
+enum {
+    CLS_WINDOW,
+    CLS_FLEET,
+    CLS_STATE,
+    CLS_COMPLETE,
+    CLS_ARRIVAL,
+    CLS_TICK,
+    CLS_SAMPLE
+};
 enum {
     K_EVENT,     /* scenario event starts: arg = index */
     K_EVENT_END, /* … ends (duration_s) */
@@ -53,8 +62,27 @@ enum {
     K_COMPLETE,  /* ptr = job, gen */
     K_ARRIVAL,   /* arg = source */
     K_TICK,
-    K_SAMPLE
+    K_SAMPLE,
+    K_WINDOW, /* a KPI window closes (sim/windows.c) */
+    K_WARMUP  /* the warm-up ends: KPIs restart from zero */
 };
+
+/* Per-window KPIs: cumulative figures at a boundary; a window is the difference. */
+enum {
+    WK_PENDING_GPU_S,
+    WK_WORK_GPU_S,
+    WK_JOBS_DONE,
+    WK_ENERGY_J,
+    WK_PREEMPTIONS,
+    WK_VIOLATIONS,
+    WK_VIOL_GPU_S,
+    WK_REQ_SERVED,
+    WK_REQ_TOKENS,
+    WK_BUSY_GPU_S,
+    WK_HEALTHY_GPU_S,
+    WK_COUNT
+};
+#define SIM_MAX_WINDOWS 64
 enum { JOB_BATCH, JOB_REPLICA };
 enum { JS_PENDING, JS_RUNNING, JS_DONE };
 enum { STOP_COMPLETE, STOP_PREEMPT, STOP_EVICT, STOP_SCALE };
@@ -160,7 +188,14 @@ typedef struct {
         evictions[EVICT_COUNT], violations, viol_pred[TP_PRED_COUNT];
     long long jobs_arrived, jobs_done, req_arrived, req_served, replicas_started;
     double work_done_gpu_s,
-        work_completed_gpu_s; /* reference GPU-seconds of batch work */
+        work_completed_gpu_s;         /* reference GPU-seconds of batch work */
+    double work_rate, work_int_gpu_s; /* Σ gpus × speed of running batch; its integral */
+    /* KPI windows: boundaries [0, b1, …, duration], the figures at the last one,
+     * and each closed window's differences. */
+    int64_t win_b[SIM_MAX_WINDOWS + 1];
+    int nwin, win_closed;
+    double win_prev[WK_COUNT], win_val[SIM_MAX_WINDOWS][WK_COUNT];
+    bool win_warm[SIM_MAX_WINDOWS];
     sim_hist_t wait_cls[SIM_MAX_CLASSES], wait_reason[R_COUNT],
         req_wait_cls[SIM_MAX_CLASSES];
     double decide_ms_total;
@@ -215,6 +250,12 @@ int sim_first_arrival(world_t *w, int si);
 
 /* sim/tick.c */
 int sim_tick(world_t *w);
+
+/* sim/windows.c */
+int sim_windows_init(world_t *w);
+void sim_window_close(world_t *w);
+void sim_warmup_end(world_t *w);
+json_t *sim_windows_json(const world_t *w);
 
 /* sim/kpi.c */
 int sim_sample(world_t *w, bool final);

@@ -103,6 +103,7 @@ void sim_load_add(world_t *w, job_t *j, int sign)
         w->replica_w += sign * j->watts;
     } else {
         w->batch_w += sign * j->watts;
+        w->work_rate += sign * j->gpus * j->speed;
         *(j->trace ? &w->batch_rate_trace : &w->batch_rate_gen) += sign * j->tok_rate;
     }
     if (j->violating)

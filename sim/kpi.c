@@ -351,14 +351,7 @@ json_t *sim_summary(world_t *w)
         pend_end += w->pend[i]->kind == JOB_BATCH;
     /* Work of batch jobs, in GPU-hours at the reference speed: of the completed
      * jobs, and done by the end (completed, preempted and still-running parts). */
-    double done = w->work_done_gpu_s;
-    for (int i = 0; i < w->nrun; i++) {
-        const job_t *j = w->run[i];
-        if (j->kind != JOB_BATCH)
-            continue;
-        double d = (double)(w->now_us - j->started_us) * j->speed;
-        done += j->gpus * fmin(d, (double)j->remaining_us) / SIM_US;
-    }
+    double done = w->work_int_gpu_s;
     json_object_set_new(
         o, "jobs",
         json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "arrived",
@@ -384,6 +377,8 @@ json_t *sim_summary(world_t *w)
                                       "capacity_tps_end", sim_r6(w->dr[d].cap),
                                       "need_tps_end", sim_r6(w->dr[d].need)));
     json_object_set_new(o, "deployments", deps);
+    if (w->win_closed)
+        json_object_set_new(o, "windows", sim_windows_json(w));
     json_t *wait = json_object(), *bc = json_object(), *br = json_object(),
            *rq = json_object();
     json_t *pgh = json_object(), *pc = json_object(), *pr = json_object();

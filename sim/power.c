@@ -33,6 +33,7 @@ void sim_advance(world_t *w, int64_t t)
     w->energy_j += w->total_w * dt;
     w->tokens += w->token_rate * dt;
     w->energy_replica_j += w->replica_w * dt;
+    w->work_int_gpu_s += w->work_rate * dt;
     w->energy_batch_j += w->batch_w * dt;
     w->tok_batch_trace += w->batch_rate_trace * dt;
     w->tok_batch_gen += w->batch_rate_gen * dt;

@@ -1332,7 +1332,7 @@ static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
         "version",    "name",        "description", "fleet",  "state",    "start",
         "duration_s", "tick_s",      "sample_s",    "seed",   "policies", "attestation",
         "autoscaler", "deployments", "sources",     "events", "grid",     "solver",
-        "batch",      "seeds",       NULL};
+        "batch",      "seeds",       "warmup_s",    NULL};
     static const char *const k_batch[] = {"duration", "reference_gpu", NULL};
     static const char *const k_sol[] = {"method", "time_limit_ms", NULL};
     static const char *const k_att[] = {"renew_s", "ttl_s", NULL};
@@ -1363,8 +1363,11 @@ static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
     s->drain_s = 120;
     s->cooldown_s = 600;
     if (secs(j, root, "$", "duration_s", true, 1, 366 * 86400.0, &s->duration_us) < 0 ||
+        secs(j, root, "$", "warmup_s", false, 0, 366 * 86400.0, &s->warmup_us) < 0 ||
         secs(j, root, "$", "tick_s", false, 0.001, 86400, &s->tick_us) < 0)
         return TP_EINVAL;
+    if (s->warmup_us >= s->duration_us)
+        return jr_fail(j, TP_EINVAL, "$.warmup_s", "expected less than duration_s");
     s->sample_us = s->duration_us / 288;
     if (s->sample_us < s->tick_us)
         s->sample_us = s->tick_us;

@@ -140,6 +140,7 @@ typedef struct {
      * mean profile of each job's model (sim_reference_tps). */
     bool wall_time_jobs;
     int ref_gpu;
+    int64_t warmup_us;  /* KPIs exclude [0, warmup) (0: none) */
     tp_fleet_t *fleet;  /* the union fleet: every node any event adds */
     json_t *fleet_doc;  /* its document */
     bool *present0;     /* [union node] present at the start */

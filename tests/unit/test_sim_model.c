@@ -244,3 +244,45 @@ TP_TEST(sim_autoscaler_sizes_from_actual_capacity)
     TP_CHECK(num(k, "wait.requests_by_class.public.p95_s") < 60);
     json_decref(k);
 }
+
+TP_TEST(sim_per_window_kpis_and_warmup)
+{
+    /* The GPU failure at 500 s cuts the run into two windows: half the job's work
+     * before it, the other half (on the slow node) and the completion after. */
+    json_t *k = run_ff(1600, ONE_JOB("m") ", " REF_H100 ", " FAST_FAILS_AT_500);
+    TP_ASSERT(k);
+    const json_t *w0 = json_object_get(json_object_get(k, "windows"), "0-500"),
+                 *w1 = json_object_get(json_object_get(k, "windows"), "500-1600");
+    TP_ASSERT(w0 && w1);
+    TP_CHECK_EQ_INT(json_object_size(json_object_get(k, "windows")), 2);
+    TP_CHECK(fabs(num(w0, "work_done_gpu_h") - 8 * 500 / 3600.0) < 1e-3);
+    TP_CHECK(fabs(num(w1, "work_done_gpu_h") - 8 * 500 / 3600.0) < 1e-3);
+    TP_CHECK_EQ_INT((long long)num(w0, "jobs_completed"), 0);
+    TP_CHECK_EQ_INT((long long)num(w1, "jobs_completed"), 1);
+    TP_CHECK(fabs(num(w0, "energy_kwh") + num(w1, "energy_kwh") - num(k, "energy_kwh")) <
+             1e-3);
+    TP_CHECK(fabs(num(w0, "gpu_util") - 0.5) < 1e-3); /* 8 of 16 GPUs */
+    TP_CHECK(json_object_get(w0, "warmup") == NULL);
+    json_decref(k);
+    /* A warm-up of 500 s: the KPIs cover [500, 1600) only. */
+    k = run_ff(1600,
+               ONE_JOB("m") ", " REF_H100 ", " FAST_FAILS_AT_500 ", \"warmup_s\": 500");
+    TP_ASSERT(k);
+    TP_CHECK(fabs(num(k, "jobs.work_done_gpu_h") - 8 * 500 / 3600.0) < 1e-3);
+    TP_CHECK_EQ_INT((long long)num(k, "jobs.completed"), 1);
+    TP_CHECK_EQ_INT((long long)num(k, "placements"), 1); /* the one after the failure */
+    w0 = json_object_get(json_object_get(k, "windows"), "0-500");
+    TP_ASSERT(w0);
+    TP_CHECK(json_is_true(json_object_get(w0, "warmup")));
+    json_decref(k);
+    /* A warm-up must end before the run does. */
+    char text[2048];
+    tp_error_t err;
+    tp_scenario_t *sc = NULL;
+    snprintf(text, sizeof text,
+             "{\"version\": 1, \"name\": \"w\", \"fleet\": \"%s\", \"duration_s\": 60, "
+             "\"warmup_s\": 60}",
+             fleet_path());
+    TP_CHECK(tp_scenario_load_buffer("w.json", text, strlen(text), ".", &sc, &err) < 0);
+    TP_CHECK_CONTAINS(err.text, "$.warmup_s");
+}
