@@ -14,7 +14,7 @@
 #define SIM_MAX_CLASSES 16
 #define SIM_MAX_REGIONS 32
 #define SIM_MAX_SIZES 8
-#define SIM_HIST_BINS 96
+#define SIM_HIST_BINS 1200
 #define SIM_MAX_SEEDS 1000
 
 /* Security predicates: a placement failing any of these is a security violation. */
