@@ -223,6 +223,11 @@ static int read_jsonl(rows_t *r, const char *text, size_t len, row_fn fn, void *
 static int read_rows(rows_t *r, tp_trace_format_t f, const char *text, size_t len,
                      row_fn fn, void *ctx)
 {
+    /* A UTF-8 byte-order mark (spreadsheet exports) is not part of the header. */
+    if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) {
+        text += 3;
+        len -= 3;
+    }
     return f == TP_TRACE_JSONL ? read_jsonl(r, text, len, fn, ctx)
                                : read_csv(r, text, len, fn, ctx);
 }

@@ -229,6 +229,14 @@ TP_TEST(sim_generic_trace_csv_and_jsonl)
         tp_sim_request_trace_parse("o.csv", other, sizeof other - 1, &sp, &b, &err) == 0);
     TP_CHECK(same_requests(&a, &b, 1));
     tp_sim_azure_fini(&b);
+    /* The same from a spreadsheet export: a byte-order mark and CRLF lines. */
+    static const char bom[] =
+        "\xEF\xBB\xBFgen,id,t,ctx\r\n44,a,0,374\r\n109,b,4.314579,396\r\n"
+        "15,c,4.314579,879\r\n7,d,5.81941,12\r\n300,e,14.319411,2000\r\n";
+    TP_ASSERT(tp_sim_request_trace_parse("b.csv", bom, sizeof bom - 1, &sp, &b, &err) ==
+              0);
+    TP_CHECK(same_requests(&a, &b, 1));
+    tp_sim_azure_fini(&b);
     /* JSONL with ms times, written from the Azure rows. */
     char path[256];
     snprintf(path, sizeof path, "/tmp/tp-sim-trace-%d.jsonl", (int)getpid());
