@@ -375,6 +375,7 @@ static json_t *result_json(const tp_bench_result_t *r, double peak)
     if (r->energy_measured) {
         json_object_set_new(o, "joules", json_real(r->joules));
         json_object_set_new(o, "watts", json_real(r->watts));
+        json_object_set_new(o, "meter_readings", json_integer(r->meter_readings));
         json_object_set_new(o, "j_per_token", json_real(r->j_per_token));
         json_object_set_new(o, "tokens_per_j", json_real(r->tokens_per_j));
     }
