@@ -751,6 +751,14 @@ int tp_http_set_proxy(tp_http_t *h, const char *proxy)
     return 0;
 }
 
+/* An IDN host compares in its one ASCII spelling (bücher.example and
+ * xn--bcher-kva.example are one origin). */
+#ifdef CURLU_PUNYCODE
+#define PUNYCODE CURLU_PUNYCODE
+#else
+#define PUNYCODE 0
+#endif
+
 int tp_http_url_parts(const char *url, tp_http_url_t *out)
 {
     CURLU *u = curl_url();
@@ -760,8 +768,9 @@ int tp_http_url_parts(const char *url, tp_http_url_t *out)
     /* Non-ASCII or spaces are refused by curl's parser: the URL is not usable. */
     if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, PUNYCODE) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+        strcmp(port, "0") != 0 && /* no server listens there: a typo */
         (!strcmp(scheme, "http") || !strcmp(scheme, "https"))) {
         for (char *c = host; *c; c++)
             if (*c >= 'A' && *c <= 'Z')

@@ -18,10 +18,11 @@
 
 #define NOW 1795000000
 #define EAR_ID                                                                           \
-    "\"eat_profile\":\"tag:github.com,2024:confidential-containers/Trustee\","          \
-    "\"ear.verifier-id\":{\"developer\":\"https://confidentialcontainers.org\","        \
+    "\"eat_profile\":\"tag:github.com,2024:confidential-containers/Trustee\","           \
+    "\"ear.verifier-id\":{\"developer\":\"https://confidentialcontainers.org\","         \
     "\"build\":\"attestation-service 0.1.0\"},"
-#define TDX_SUB "{\"ear.status\":\"affirming\",\"ear.veraison.annotated-evidence\":{\"tdx\":{}}}"
+#define TDX_SUB                                                                          \
+    "{\"ear.status\":\"affirming\",\"ear.veraison.annotated-evidence\":{\"tdx\":{}}}"
 
 /* base64url of text (new string). */
 static char *b64(const char *text)
@@ -63,8 +64,8 @@ static char *ear_claims(const char *extra, const char *submod)
 {
     char *c = malloc(4096);
     if (c)
-        snprintf(c, 4096, "{" EAR_ID "%s\"iat\":%d,\"submods\":{\"cpu0\":%s}}", extra, NOW,
-                 submod ? submod : TDX_SUB);
+        snprintf(c, 4096, "{" EAR_ID "%s\"iat\":%d,\"submods\":{\"cpu0\":%s}}", extra,
+                 NOW, submod ? submod : TDX_SUB);
     return c;
 }
 
@@ -73,7 +74,8 @@ TP_TEST(attest_attack_forged_headers)
 {
     json_t *key = tb_key_new("P-256", "k1"), *other = tb_key_new("P-256", "k1");
     json_t *p384 = tb_key_new("P-384", "k384");
-    json_t *jwks = json_pack("{s:[o,o]}", "keys", tb_key_public(key), tb_key_public(p384));
+    json_t *jwks =
+        json_pack("{s:[o,o]}", "keys", tb_key_public(key), tb_key_public(p384));
     json_t *opub = tb_key_public(other);
     char *claims = ear_claims("", NULL), *ojwk = json_dumps(opub, JSON_COMPACT);
     tp_att_opts_t o;
@@ -155,7 +157,8 @@ TP_TEST(attest_attack_alg_confusion_and_shapes)
 {
     json_t *key = tb_key_new("P-256", "k1"), *pub = tb_key_public(key);
     json_t *jwks = json_pack("{s:[O]}", "keys", pub);
-    char *claims = ear_claims("", NULL), *good = tb_sign(key, "{\"alg\":\"ES256\"}", claims);
+    char *claims = ear_claims("", NULL),
+         *good = tb_sign(key, "{\"alg\":\"ES256\"}", claims);
     char *pubtext = json_dumps(pub, JSON_COMPACT | JSON_SORT_KEYS);
     tp_att_opts_t o;
     tp_att_result_t res;
@@ -227,8 +230,8 @@ TP_TEST(attest_attack_alg_confusion_and_shapes)
  * normaliser cannot read never defaults to something usable). */
 TP_TEST(attest_attack_claim_types)
 {
-    json_t *key = tb_key_new("P-256", "k1"), *jwks = json_pack("{s:[o]}", "keys",
-                                                               tb_key_public(key));
+    json_t *key = tb_key_new("P-256", "k1"),
+           *jwks = json_pack("{s:[o]}", "keys", tb_key_public(key));
     static const struct {
         const char *claims;
         tp_att_reason_t want;
@@ -244,11 +247,13 @@ TP_TEST(attest_attack_claim_types)
         {"{" EAR_ID "\"iat\":1795000000,\"exp\":1794999999,\"submods\":{\"cpu0\":" TDX_SUB
          "}}",
          TP_ATT_R_CLAIMS_INVALID},
-        {"{" EAR_ID "\"iat\":1795000000,\"exp\":-9223372036854775807,\"submods\":{\"cpu0\":"
-         TDX_SUB "}}",
+        {"{" EAR_ID
+         "\"iat\":1795000000,\"exp\":-9223372036854775807,\"submods\":{\"cpu0\":" TDX_SUB
+         "}}",
          TP_ATT_R_CLAIMS_INVALID},
-        {"{" EAR_ID "\"iat\":1795000000,\"nbf\":9223372036854775807,\"submods\":{\"cpu0\":"
-         TDX_SUB "}}",
+        {"{" EAR_ID
+         "\"iat\":1795000000,\"nbf\":9223372036854775807,\"submods\":{\"cpu0\":" TDX_SUB
+         "}}",
          TP_ATT_R_FUTURE},
         {"{" EAR_ID "\"iat\":1794990000,\"exp\":1794990001,\"submods\":{\"cpu0\":" TDX_SUB
          "}}",
@@ -257,18 +262,22 @@ TP_TEST(attest_attack_claim_types)
          TP_ATT_R_CLAIMS_INVALID},
         {"{" EAR_ID "\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear.status\":200}}}",
          TP_ATT_R_CLAIMS_INVALID},
-        {"{" EAR_ID "\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear.status\":\"Affirming\"}}}",
+        {"{" EAR_ID
+         "\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear.status\":\"Affirming\"}}}",
          TP_ATT_R_CLAIMS_INVALID},
-        {"{" EAR_ID "\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear.status\":\"affirming\","
+        {"{" EAR_ID
+         "\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear.status\":\"affirming\","
          "\"ear.trustworthiness-vector\":{\"hardware\":2.5}}}}",
          TP_ATT_R_CLAIMS_INVALID},
-        {"{" EAR_ID "\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear.status\":\"affirming\","
+        {"{" EAR_ID
+         "\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear.status\":\"affirming\","
          "\"ear.status\":\"contraindicated\"}}}",
          TP_ATT_R_CLAIMS_INVALID},
         {"{" EAR_ID "\"iat\":1795000000,\"iat\":1795000001,\"submods\":{\"cpu0\":" TDX_SUB
          "}}",
          TP_ATT_R_CLAIMS_INVALID},
-        {"{" EAR_ID "\"iat\":1795000000,\"submods\":[" TDX_SUB "]}", TP_ATT_R_CLAIMS_INVALID},
+        {"{" EAR_ID "\"iat\":1795000000,\"submods\":[" TDX_SUB "]}",
+         TP_ATT_R_CLAIMS_INVALID},
         {"{" EAR_ID "\"iat\":1795000000,\"submods\":{\"cpu0\":\"affirming\"}}",
          TP_ATT_R_CLAIMS_INVALID},
         {"[1]", TP_ATT_R_CLAIMS_INVALID},
@@ -295,8 +304,8 @@ TP_TEST(attest_attack_claim_types)
  * nonce or a nonce of the wrong type is refused. */
 TP_TEST(attest_attack_binding_and_nonce)
 {
-    json_t *key = tb_key_new("P-256", "k1"), *jwks = json_pack("{s:[o]}", "keys",
-                                                               tb_key_public(key));
+    json_t *key = tb_key_new("P-256", "k1"),
+           *jwks = json_pack("{s:[o]}", "keys", tb_key_public(key));
     static const char *const subs[] = {
         "\"sub\":\"n\\u043ede-1\",", /* Cyrillic o */
         "\"sub\":\"node-1 \",",      "\"sub\":\"Node-1\",", "\"sub\":\"node-1\\u0000\",",
@@ -326,7 +335,8 @@ TP_TEST(attest_attack_binding_and_nonce)
     o.bind = TP_ATT_BIND_NONE;
     o.nonce = "0123456789abcdef0123456789abcdef";
     for (size_t i = 0; i < sizeof nonces / sizeof nonces[0]; i++) {
-        char *c = ear_claims(nonces[i], NULL), *t = tb_sign(key, "{\"alg\":\"ES256\"}", c);
+        char *c = ear_claims(nonces[i], NULL),
+             *t = tb_sign(key, "{\"alg\":\"ES256\"}", c);
         TP_ASSERT(verify_s(t, &o, &res) != 0);
         TP_CHECK_EQ_INT(res.reason, TP_ATT_R_NONCE);
         free(t);
@@ -347,7 +357,8 @@ TP_TEST(attest_ear_no_claim_vector_entries_do_not_lower)
         const char *sub;
         tp_att_status_t want;
     } cases[] = {
-        {"{\"ear.status\":\"affirming\",\"ear.trustworthiness-vector\":{\"instance-identity"
+        {"{\"ear.status\":\"affirming\",\"ear.trustworthiness-vector\":{\"instance-"
+         "identity"
          "\":0,\"configuration\":2,\"executables\":3,\"file-system\":0,\"hardware\":2,"
          "\"runtime-opaque\":0,\"storage-opaque\":0,\"sourced-data\":0},"
          "\"ear.veraison.annotated-evidence\":{\"tdx\":{}}}",
@@ -365,13 +376,14 @@ TP_TEST(attest_ear_no_claim_vector_entries_do_not_lower)
         {"{\"ear.trustworthiness-vector\":{\"hardware\":0,\"executables\":2}}",
          TP_ATT_AFFIRMING},
     };
-    json_t *key = tb_key_new("P-256", "k1"), *jwks = json_pack("{s:[o]}", "keys",
-                                                               tb_key_public(key));
+    json_t *key = tb_key_new("P-256", "k1"),
+           *jwks = json_pack("{s:[o]}", "keys", tb_key_public(key));
     tp_att_opts_t o;
     opts(&o, jwks);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tp_att_result_t res;
-        char *c = ear_claims("", cases[i].sub), *t = tb_sign(key, "{\"alg\":\"ES256\"}", c);
+        char *c = ear_claims("", cases[i].sub),
+             *t = tb_sign(key, "{\"alg\":\"ES256\"}", c);
         TP_CHECK_EQ_INT(verify_s(t, &o, &res), 0);
         if (res.att.status != cases[i].want)
             tp_test_fail(__FILE__, __LINE__, "case %zu: %s, want %s", i,
