@@ -332,6 +332,52 @@ TP_TEST(attest_attack_binding_and_nonce)
         free(t);
         free(c);
     }
+    /* UEID binding: empty, listed, wrong-typed or foreign UEIDs anywhere in the
+     * result never bind; naming none leaves the result unbound (none). */
+    {
+        static const char *const mine[] = {"u1"};
+        static const struct {
+            const char *extra, *sub;
+            int rc; /* 0 accepted (then: bound?), 1 rejected */
+            bool bound;
+        } u[] = {
+            {"\"ueid\":\"u1\",", NULL, 0, true},
+            {"\"ueid\":\"\",", NULL, 1, false},
+            {"\"ueid\":[],", NULL, 1, false},
+            {"\"ueid\":[\"u1\"],", NULL, 1, false},
+            {"\"ueid\":\"U1\",", NULL, 1, false},
+            {"\"ueid\":\"u1\",",
+             "{\"ear.status\":\"affirming\",\"ueid\":\"u2\",\"ear.veraison.annotated-"
+             "evidence\":{\"tdx\":{}}}",
+             1, false},
+            {"", NULL, 0, false},
+        };
+        o.bind = TP_ATT_BIND_UEID;
+        o.node_ids = mine;
+        o.n_node_ids = 1;
+        for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
+            char *c = ear_claims(u[i].extra, u[i].sub),
+                 *t = tb_sign(key, "{\"alg\":\"ES256\"}", c);
+            int rc = verify_s(t, &o, &res);
+            if (rc != u[i].rc)
+                tp_test_fail(__FILE__, __LINE__, "ueid case %zu: rc %d (%s)", i, rc,
+                             res.detail);
+            if (rc == 0) {
+                TP_CHECK_EQ_INT(res.unbound, !u[i].bound);
+                TP_CHECK_EQ_INT(res.att.status,
+                                u[i].bound ? TP_ATT_AFFIRMING : TP_ATT_NONE);
+                TP_CHECK_EQ_INT(res.att.cpu_tee,
+                                u[i].bound ? TP_TEE_TDX : TP_TEE_UNKNOWN);
+                tp_att_result_fini(&res);
+            } else {
+                TP_CHECK_EQ_INT(res.reason, TP_ATT_R_NODE);
+            }
+            free(t);
+            free(c);
+        }
+        o.node_ids = NULL;
+        o.n_node_ids = 0;
+    }
     o.bind = TP_ATT_BIND_NONE;
     o.nonce = "0123456789abcdef0123456789abcdef";
     for (size_t i = 0; i < sizeof nonces / sizeof nonces[0]; i++) {
