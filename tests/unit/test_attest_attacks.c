@@ -444,3 +444,56 @@ TP_TEST(attest_ear_no_claim_vector_entries_do_not_lower)
     json_decref(jwks);
     json_decref(key);
 }
+
+/* RSA: a key pinned for RS256 never verifies PS256 (and back); a header that
+ * names one scheme over a signature made with the other does not verify. */
+TP_TEST(attest_attack_rsa_scheme_mixups)
+{
+    json_t *rk = tb_rsa_key_new(2048, "r1"), *pub, *jwks;
+    char *claims = ear_claims("", NULL), *t;
+    tp_att_opts_t o;
+    tp_att_result_t res;
+    TP_ASSERT(rk != NULL);
+    pub = tb_key_public(rk);
+    json_object_set_new(pub, "alg", json_string("RS256"));
+    jwks = json_pack("{s:[O]}", "keys", pub);
+    opts(&o, jwks);
+    t = tb_sign(rk, "{\"alg\":\"RS256\",\"kid\":\"r1\"}", claims);
+    TP_CHECK_EQ_INT(verify_s(t, &o, &res), 0);
+    tp_att_result_fini(&res);
+    free(t);
+    t = tb_sign(rk, "{\"alg\":\"PS256\",\"kid\":\"r1\"}", claims);
+    TP_CHECK_EQ_INT(verify_s(t, &o, &res), 1);
+    TP_CHECK_EQ_INT(res.reason, TP_ATT_R_KEY_MISMATCH);
+    free(t);
+    /* Signed PS256, relabelled RS256 (the key without alg: both schemes allowed). */
+    json_object_del(pub, "alg");
+    json_decref(jwks);
+    jwks = json_pack("{s:[O]}", "keys", pub);
+    o.jwks = jwks;
+    t = tb_sign(rk, "{\"alg\":\"PS256\",\"kid\":\"r1\"}", claims);
+    TP_CHECK_EQ_INT(verify_s(t, &o, &res), 0);
+    tp_att_result_fini(&res);
+    {
+        char *sig = strrchr(t, '.'),
+             *forged = raw_token("{\"alg\":\"RS256\",\"kid\":\"r1\"}", claims, sig + 1);
+        TP_CHECK_EQ_INT(verify_s(forged, &o, &res), 1);
+        TP_CHECK_EQ_INT(res.reason, TP_ATT_R_SIG_INVALID);
+        free(forged);
+    }
+    free(t);
+    /* An ES256 header against the RSA key. */
+    t = tb_sign(rk, "{\"alg\":\"RS256\",\"kid\":\"r1\"}", claims);
+    {
+        char *sig = strrchr(t, '.'),
+             *forged = raw_token("{\"alg\":\"ES256\",\"kid\":\"r1\"}", claims, sig + 1);
+        TP_CHECK_EQ_INT(verify_s(forged, &o, &res), 1);
+        TP_CHECK_EQ_INT(res.reason, TP_ATT_R_KEY_MISMATCH);
+        free(forged);
+    }
+    free(t);
+    free(claims);
+    json_decref(jwks);
+    json_decref(pub);
+    json_decref(rk);
+}
