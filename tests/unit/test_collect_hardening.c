@@ -245,6 +245,12 @@ TP_TEST(collect_config_url_forms_attack)
                                      "https://xn--bcher-kva.example"));
     }
     TP_CHECK(!tp_http_same_origin("https://h:0/x", "https://h:0"));
+    /* A link-local address on another interface is another machine. */
+    TP_CHECK(
+        !tp_http_same_origin("https://[fe80::1%25eth1]/x", "https://[fe80::1%25eth0]"));
+    TP_CHECK(!tp_http_same_origin("https://[fe80::1]/x", "https://[fe80::1%25eth0]"));
+    TP_CHECK(tp_http_same_origin("https://[fe80::1%25eth0]:443/x",
+                                 "https://[fe80::1%25eth0]"));
 }
 
 /* The old writer opened PATH.tmp with fopen(): a symlink planted there made it
