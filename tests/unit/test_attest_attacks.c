@@ -392,11 +392,11 @@ TP_TEST(attest_attack_binding_and_nonce)
     json_decref(key);
 }
 
-/* Trustee and Veraison write every trust claim, 0 ("no claim") for those the
- * policy did not set (the Trustee fixture does); Veraison's own
+/* Trustee writes every trust claim, 0 ("no claim") for those its policy did
+ * not set (the Trustee fixture does); Veraison's own
  * UpdateStatusFromTrustVector ignores claims in the none tier. An affirming
- * result with such zeros is affirming, not none; a made claim that is worse
- * still lowers it. */
+ * result with such zeros is affirming, not none; a made claim that is worse,
+ * or -1 (verifier malfunction) / 1 (unexpected evidence), still lowers it. */
 TP_TEST(attest_ear_no_claim_vector_entries_do_not_lower)
 {
     static const struct {
@@ -410,8 +410,11 @@ TP_TEST(attest_ear_no_claim_vector_entries_do_not_lower)
          "\"ear.veraison.annotated-evidence\":{\"tdx\":{}}}",
          TP_ATT_AFFIRMING},
         {"{\"ear.status\":\"affirming\",\"ear.trustworthiness-vector\":{\"hardware\":-1,"
+         "\"executables\":0}}",
+         TP_ATT_NONE},
+        {"{\"ear.status\":\"affirming\",\"ear.trustworthiness-vector\":{\"hardware\":2,"
          "\"executables\":1}}",
-         TP_ATT_AFFIRMING},
+         TP_ATT_NONE},
         {"{\"ear.status\":\"affirming\",\"ear.trustworthiness-vector\":{\"hardware\":0,"
          "\"executables\":33}}",
          TP_ATT_WARNING},
