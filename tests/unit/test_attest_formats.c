@@ -422,6 +422,23 @@ TP_TEST(attest_keylime_agent_status)
             json_decref(d);
         }
     }
+    /* Extra fields claiming a TEE or CC change nothing: a TPM attests neither. */
+    {
+        json_t *d = json_deep_copy(doc), *r = json_object_get(d, "results");
+        char *b;
+        json_object_set_new(r, "cpu_tee", json_string("tdx"));
+        json_object_set_new(r, "gpu_cc", json_true());
+        json_object_set_new(r, "tee", json_string("tdx"));
+        b = json_dumps(d, 0);
+        o.now = 1676644582 + 5;
+        TP_ASSERT(tp_att_verify(b, strlen(b), &o, &res) == 0);
+        TP_CHECK_EQ_INT(res.att.status, TP_ATT_AFFIRMING);
+        TP_CHECK_EQ_INT(res.att.cpu_tee, TP_TEE_UNKNOWN);
+        TP_CHECK_EQ_INT(res.att.gpu_cc, -1);
+        tp_att_result_fini(&res);
+        free(b);
+        json_decref(d);
+    }
     /* A TEE or GPU requirement is never met by a TPM: none. */
     o.now = 1676644582 + 5;
     o.require = TP_ATT_REQ_CPU;
