@@ -23,3 +23,19 @@ $(REDOCLY):
 	    npm install --no-audit --no-fund --loglevel=error @redocly/cli@$(REDOCLY_VERSION) >&2 || \
 	    echo "trustplace: npm could not install @redocly/cli; the OpenAPI lint will fail" >&2; \
 	else echo "trustplace: no npm: the OpenAPI lint is skipped" >&2; fi
+
+# The dashboard page (issue 15): scheduler/dashboard.html becomes a C string in
+# $(BUILD)/gen/dashboard_html.c (backslashes, quotes and '?' escaped; one
+# literal per line), linked into the library.
+DASHBOARD_C := $(BUILD)/gen/dashboard_html.c
+EXTRA_OBJS += $(BUILD)/obj/$(DASHBOARD_C:.c=.o)
+$(DASHBOARD_C): scheduler/dashboard.html scheduler/module.mk
+	@mkdir -p $(@D)
+	@{ echo '#include "scheduler/dashboard.h"'; echo 'const char tp_dashboard_html[] ='; \
+	   sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	   echo ';'; echo 'const size_t tp_dashboard_html_len = sizeof tp_dashboard_html - 1;'; } > $@
+
+# The audit log signs with OpenSSL's EVP (Ed25519, ECDSA); libcrypto is linked
+# already. `make test` checks /metrics with promtool (Debian's prometheus) and
+# the dashboard in headless Chromium (Debian's chromium); both suites skip
+# visibly when the tool is missing.

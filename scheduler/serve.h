@@ -26,6 +26,7 @@ typedef struct {
     int batch_max;          /* workloads per solve; 0: 512 */
     int reconcile_s;        /* re-check running work every this many seconds; 0: 5 */
     bool ceiling;           /* answer every request with {} (benchmark ceiling) */
+    const char *audit_key;  /* PEM private key signing audit records, or NULL */
     bool quiet;
 } tp_serve_opts_t;
 
