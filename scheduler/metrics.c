@@ -304,7 +304,8 @@ static void kpi_gauges(out_t *o, json_t *k)
            "Tokens per second of running work (from profiles).",
            jnum(tpw, "tokens_per_s"));
     gauge1(o, "trustplace_running_power_watts",
-           "Power of the nodes running work (observed draw, else modelled).",
+           "Power of the nodes running work: observed draw where above the "
+           "estimate, else the estimate (idle + profile watts).",
            jnum(tpw, "watts"));
     gauge1(o, "trustplace_tokens_per_joule",
            "Fleet tokens per second over watts (= tokens per joule).",

@@ -283,6 +283,11 @@ c.check("the request histogram is labelled by route (the KPI reads show as /v1/k
         "never by a workload id",
         'trustplace_http_request_duration_seconds_count{route="/v1/kpis",method="GET",code="200"}'
         in text and "w-pub" not in text, text[:600])
+graf = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                         "grafana-dashboard.json")).read()
+used = set(re.findall(r"trustplace_[a-z_]+", graf))
+c.check("every metric the Grafana dashboard (docs/grafana-dashboard.json) uses is exposed",
+        used and all(n in text for n in used), sorted(n for n in used if n not in text))
 if shutil.which("promtool"):
     r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                        text=True)
