@@ -24,6 +24,12 @@ $(REDOCLY):
 	    echo "trustplace: npm could not install @redocly/cli; the OpenAPI lint will fail" >&2; \
 	else echo "trustplace: no npm: the OpenAPI lint is skipped" >&2; fi
 
+# ---- `make bench-serve`: wrk against the service on a 10,000-node fleet ----------------
+BENCH_TARGETS += bench-serve
+.PHONY: bench-serve
+bench-serve: $(BUILD)/trustplace
+	sh scheduler/bench/bench-serve.sh $(BUILD)
+
 # The dashboard page (issue 15): scheduler/dashboard.html becomes a C string in
 # $(BUILD)/gen/dashboard_html.c (backslashes, quotes and '?' escaped; one
 # literal per line), linked into the library.

@@ -487,7 +487,7 @@ static void do_power(job_t *j)
     j->commit_ok = true;
     op->ev.started = now_starts;
     op_answer(op, now_starts ? 201 : 202,
-              json_pack("{s:I,s:s,s:f,s:I,s:I,s:s,s:o?}", "event",
+              json_pack("{s:I,s:s,s:f,s:I,s:I,s:s,s:o*}", "event",
                         (json_int_t)op->event_id, "domain", op->ev.domain_id, "cap_w",
                         op->ev.cap_w, "start", (json_int_t)op->ev.start, "end",
                         (json_int_t)op->ev.end, "state",
@@ -742,13 +742,17 @@ static void run_job(uv_work_t *w)
 
 static void swap_world(svc_t *s, job_t *j)
 {
+    for (int i = 0; i < s->nviews; i++)
+        free(s->views[i].json);
+    free(s->views);
+    s->views = NULL;
+    s->nviews = 0;
     /* the old fleet may still be borrowed by a closing collector: serve.c
      * retires it */
     svc_retire_fleet(s, s->fleet);
     tp_state_free(s->state);
     tp_workloads_free(s->running);
-    tp_load_free(s->load);
-    s->load = NULL;
+    svc_invalidate(s);
     s->fleet = j->nf;
     s->state = j->nstate;
     s->running = j->nrun;
@@ -789,6 +793,8 @@ static void apply(svc_t *s, job_t *j)
         swap_world(s, j);
         return;
     }
+    int n0 = s->running->n;
+    bool *gone = calloc((size_t)n0 + 1, sizeof *gone);
     for (int k = 0; k < j->nch; k++) {
         change_t *c = &j->ch[k];
         rec_t *r = rec_upsert(s, c->id);
@@ -807,17 +813,21 @@ static void apply(svc_t *s, job_t *j)
         int i = was_running ? tp_workloads_find(s->running, c->id) : -1;
         if (i >= 0 && c->st == REC_RUNNING)
             s->running->w[i].node = c->node; /* moved by a cap */
-        else if (i >= 0)
-            wl_remove(s->running, c->id);
+        else if (i >= 0 && i < n0 && gone)
+            gone[i] = true;
     }
+    if (gone)
+        wl_remove_marked(s->running, gone, n0);
+    free(gone);
     size_t i;
     json_t *e;
     json_array_foreach (j->preempted, i, e)
         json_array_append(s->preemptions, e);
     if (j->nch) {
-        tp_load_free(s->load);
-        s->load = NULL;
+        svc_invalidate(s);
     }
+    if (j->kind == OP_POWER || j->kind == OP_POWER_END)
+        s->version++; /* caps changed: eligibility did */
     if (j->kind == OP_POWER) {
         op_t *op = j->ops;
         pevent_t *ev = NULL;
@@ -845,6 +855,11 @@ static void after_job(uv_work_t *w, int status)
         apply(s, j);
     for (op_t *op = j->ops, *next; op; op = next) {
         next = op->next;
+        if (op->kind == OP_POWER ||
+            op->kind == OP_POWER_END) /* done or failed: next tick */
+            for (int k = 0; k < s->nevents; k++)
+                if (s->events[k].id == op->event_id)
+                    s->events[k].queued = false;
         if (op->idem) {
             if (op->answer && op->status < 500 && j->commit_ok) {
                 op->idem->status = op->status;
