@@ -284,13 +284,19 @@ int tp_audit_append(tp_audit_t *a, int64_t seq, int64_t at, const char *body,
     if (!line)
         return tp_error_set(err, TP_ENOMEM, "out of memory");
     size_t n = strlen(line);
-    line[n++] = '\n'; /* replaces the NUL; json_dumps left room for neither */
+    line[n++] = '\n'; /* replaces the NUL */
+    off_t end = lseek(a->fd, 0, SEEK_END);
     ssize_t w = 0;
     for (size_t off = 0; off < n; off += (size_t)w)
         if ((w = write(a->fd, line + off, n - off)) <= 0) {
+            int e = errno;
             free(line);
+            /* no torn record in the middle of the chain: the journal keeps the
+             * row and the next flush writes it again */
+            if (end >= 0 && ftruncate(a->fd, end) != 0)
+                e = errno;
             return tp_error_set(err, TP_EIO, "%s: %s", a->path,
-                                w < 0 ? strerror(errno) : "short write");
+                                w < 0 ? strerror(e) : "short write");
         }
     free(line);
     memcpy(a->last, h, 32);

@@ -63,6 +63,11 @@ static char *facts(void *arg, const char *node)
     return json_text(doc);
 }
 
+int obs_audit_on(svc_t *s, tp_error_t *err)
+{
+    return tp_journal_audit_on(s->journal, facts, s, err);
+}
+
 static int flush_row(void *arg, int64_t seq, int64_t at, const char *body)
 {
     svc_t *s = arg;
@@ -139,8 +144,7 @@ int obs_start(svc_t *s, tp_error_t *err)
     char path[4096];
     snprintf(path, sizeof path, "%s/audit.jsonl", s->o.data_dir);
     int rc;
-    if ((rc = tp_journal_audit_on(s->journal, facts, s, err)) < 0 ||
-        (rc = tp_audit_open(path, s->o.audit_key, &o->audit, err)) < 0 ||
+    if ((rc = tp_audit_open(path, s->o.audit_key, &o->audit, err)) < 0 ||
         (rc = tp_journal_audit_since(s->journal, 0, hist_row, o->hist, err)) < 0)
         return rc;
     /* rows committed before a crash that never reached the file */

@@ -325,6 +325,8 @@ static int recover(svc_t *s, tp_error_t *err)
     int rc;
     if ((rc = tp_journal_open(s->o.data_dir, &s->journal, err)) < 0)
         return rc;
+    if ((rc = obs_audit_on(s, err)) < 0) /* recovery's evictions are audited too */
+        return rc;
     if ((rc = tp_journal_load(s->journal, &cb, err)) < 0)
         return rc;
     if ((rc = tp_file_read(s->o.config, 64 << 20, &text, &len, err)) < 0)

@@ -212,6 +212,8 @@ void respond_json(tp_httpd_req_t *req, int status, json_t *doc);
 /* After recovery: audit triggers on the journal, DATA/audit.jsonl (rows the
  * journal holds beyond the file are appended: crash recovery), KPI history. */
 int obs_start(svc_t *s, tp_error_t *err);
+/* Right after the journal opens: its writes from then on leave audit rows. */
+int obs_audit_on(svc_t *s, tp_error_t *err);
 void obs_free(svc_t *s);
 /* Journal audit rows not yet in audit.jsonl → the file (fsync) and the KPI
  * history; on the thread that writes the journal. */

@@ -204,6 +204,15 @@ subprocess.run(["openssl", "pkey", "-in", other, "-pubout", "-out", other + ".pu
                capture_output=True)
 rc, out = verify("--pubkey", other + ".pub")
 c.check("a wrong public key is refused at record 1", rc == 1 and ":1: record seq 1:" in out, out)
+srv.p.send_signal(c.signal.SIGHUP)
+deadline = time.time() + 10
+while time.time() < deadline and not any(
+        x.get("change") == "fleet_reload" for x in records()):
+    time.sleep(0.05)
+rl = [x for x in records() if x.get("change") == "fleet_reload"]
+c.check("SIGHUP: the fleet reload is a policy_change record with the file's SHA-256",
+        rl and rl[0]["kind"] == "policy_change" and
+        re.fullmatch(r"[0-9a-f]{64}", rl[0]["config_sha256"] or ""), rl)
 k_before = k
 c.check("SIGTERM exits 0", srv.stop() == 0)
 
