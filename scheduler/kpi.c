@@ -19,7 +19,8 @@ typedef struct {
 
 typedef struct {
     char *workload;
-    int open; /* span index, -1 when not running */
+    int open;   /* span index, -1 when not running */
+    char *node; /* of the open span (a move's preemption row names the old one) */
 } slot_t;
 
 struct tp_kpi_hist {
@@ -49,8 +50,10 @@ void tp_kpi_hist_free(tp_kpi_hist_t *h)
         return;
     for (int i = 0; i < h->nspans; i++)
         free(h->spans[i].sens);
-    for (int i = 0; i < h->nslots; i++)
+    for (int i = 0; i < h->nslots; i++) {
         free(h->slots[i].workload);
+        free(h->slots[i].node);
+    }
     free(h->spans);
     free(h->slots);
     tp_strmap_free(h->ix);
@@ -75,6 +78,7 @@ static slot_t *slot_of(tp_kpi_hist_t *h, const char *id)
     if (!(s->workload = strdup(id)))
         return NULL;
     s->open = -1;
+    s->node = NULL;
     if (tp_strmap_put(h->ix, s->workload, h->nslots) < 0) {
         free(s->workload);
         return NULL;
@@ -108,12 +112,20 @@ static int add_locked(tp_kpi_hist_t *h, int64_t at, json_t *row)
     slot_t *s = slot_of(h, wl);
     if (!s)
         return TP_ENOMEM;
+    const char *node = json_string_value(json_object_get(row, "node"));
+    /* a move journals the new placement, then the preemption on the old node */
+    if (!strcmp(kind, "preemption") && node && s->node && strcmp(node, s->node))
+        return 0;
     if (s->open >= 0) {
         h->spans[s->open].end = at;
         s->open = -1;
     }
+    free(s->node);
+    s->node = NULL;
     if (!start)
         return 0;
+    if (node && !(s->node = strdup(node)))
+        return TP_ENOMEM;
     if (h->nspans == h->capspans) {
         int cap = h->capspans ? 2 * h->capspans : 256;
         span_t *n = realloc(h->spans, (size_t)cap * sizeof *n);

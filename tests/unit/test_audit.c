@@ -363,7 +363,7 @@ TP_TEST(audit_syslog_export)
     socklen_t sl = sizeof sa;
     TP_ASSERT(bind(ls, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(ls, 1) == 0 &&
               getsockname(ls, (struct sockaddr *)&sa, &sl) == 0);
-    char target[96];
+    char target[160];
     snprintf(target, sizeof target, "syslog+tcp:127.0.0.1:%d", ntohs(sa.sin_port));
     TP_CHECK_EQ_INT(tp_audit_export(f.log, target, 1040, &sent, &err), 0);
     TP_CHECK_EQ_INT(sent, 3); /* at 1040, 1050, 1060 */
