@@ -31,7 +31,12 @@ struct tp_kpi_hist {
     int nslots, capslots;
     tp_strmap_t *ix;
     int64_t seen;
+    int adds; /* since the last prune */
 };
+
+/* Spans that ended this long before the newest row matter to no window. */
+#define PRUNE_AFTER_S (8 * 86400)
+#define PRUNE_EVERY 4096
 
 tp_kpi_hist_t *tp_kpi_hist_new(void)
 {
@@ -98,8 +103,36 @@ static bool facts_tee(json_t *facts, int64_t at)
            strcmp(tee, "unknown") && json_is_integer(exp) && json_integer_value(exp) > at;
 }
 
+/* Drops spans that ended before at - PRUNE_AFTER_S; open spans move down and
+ * their slots follow. */
+static void prune(tp_kpi_hist_t *h, int64_t at)
+{
+    int *to = malloc(((size_t)h->nspans + 1) * sizeof *to), k = 0;
+    if (!to)
+        return; /* keep everything: correct, only larger */
+    for (int i = 0; i < h->nspans; i++) {
+        span_t *sp = &h->spans[i];
+        if (sp->end && sp->end < at - PRUNE_AFTER_S) {
+            free(sp->sens);
+            to[i] = -1;
+            continue;
+        }
+        to[i] = k;
+        h->spans[k++] = *sp;
+    }
+    for (int i = 0; i < h->nslots; i++)
+        if (h->slots[i].open >= 0)
+            h->slots[i].open = to[h->slots[i].open];
+    h->nspans = k;
+    free(to);
+}
+
 static int add_locked(tp_kpi_hist_t *h, int64_t at, json_t *row)
 {
+    if (++h->adds >= PRUNE_EVERY) {
+        h->adds = 0;
+        prune(h, at);
+    }
     const char *kind = json_string_value(json_object_get(row, "kind"));
     const char *wl = json_string_value(json_object_get(row, "workload"));
     if (!kind || !wl)
@@ -163,6 +196,14 @@ int tp_kpi_hist_add(tp_kpi_hist_t *h, int64_t seq, int64_t at, const char *body)
     pthread_mutex_unlock(&h->mu);
     json_decref(row);
     return rc;
+}
+
+int tp_kpi_hist_spans(tp_kpi_hist_t *h)
+{
+    pthread_mutex_lock(&h->mu);
+    int n = h->nspans;
+    pthread_mutex_unlock(&h->mu);
+    return n;
 }
 
 bool tp_kpi_node_tee(const tp_state_t *st, int n, int64_t now)

@@ -25,6 +25,9 @@ void tp_kpi_hist_free(tp_kpi_hist_t *h);
 /* One audit row (seq, at, body JSON). Rows at or below the last seq seen are
  * ignored, so a row may be offered twice. 0, or TP_ENOMEM. */
 int tp_kpi_hist_add(tp_kpi_hist_t *h, int64_t seq, int64_t at, const char *body);
+/* Spans held: running work, and work that ended within 8 days of the newest
+ * row (older spans are dropped every 4096 rows; no window reaches them). */
+int tp_kpi_hist_spans(tp_kpi_hist_t *h);
 
 /* Whether the observed facts of node n make it an attested TEE at now:
  * attestation affirming, unexpired, and its cpu_tee a TEE (not none/unknown). */

@@ -402,5 +402,30 @@ c.check("kill -9 ×3 under load: each of %d acknowledged decisions has its audit
 rc, out = verify("--pubkey", pub)
 c.check("after the kills the chain verifies with every signature", rc == 0, out)
 c.check("SIGTERM exits 0", srv.stop() == 0)
+
+# ---- with --tokens: KPIs and metrics need a token, the page does not ----
+tok = subprocess.run([BIN, "token", "add", "--tokens", d + "/tokens.json", "--name", "exec",
+                      "--role", "viewer"], capture_output=True, text=True).stdout.strip()
+srv = c.Server(d, "--audit-key", key, "--tokens", d + "/tokens.json")
+port = srv.port
+
+
+def status(path, token=None):
+    hc = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    hc.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})
+    rr = hc.getresponse()
+    rr.read()
+    hc.close()
+    return rr.status
+
+
+c.check("--tokens: /v1/kpis and /metrics answer 401 without a token, 200 with a viewer's; "
+        "/ is served without one",
+        tok and status("/v1/kpis") == 401 and status("/metrics") == 401 and
+        status("/v1/kpis", tok) == 200 and status("/metrics", tok) == 200 and
+        status("/") == 200, tok)
+c.check("POST /v1/kpis is 405", c.request(port, "POST", "/v1/kpis", {},
+                                          {"Authorization": "Bearer " + tok})[0] == 405)
+c.check("SIGTERM exits 0", srv.stop() == 0)
 shutil.rmtree(d, ignore_errors=True)
 c.done()

@@ -124,3 +124,67 @@ TP_TEST(kpi_windows_from_a_fixed_history)
     tp_state_free(st);
     tp_fleet_free(f);
 }
+
+TP_TEST(kpi_history_prunes_old_spans_without_losing_open_ones)
+{
+    tp_fleet_t *f = NULL;
+    tp_error_t err = {0};
+    TP_ASSERT(tp_fleet_load_buffer("fleet.json", FLEET, strlen(FLEET), &f, &err) == 0);
+    tp_state_t *st = tp_state_new_empty(f);
+    tp_workloads_t *run = tp_workloads_new_empty();
+    tp_kpi_hist_t *h = tp_kpi_hist_new();
+    json_t *none = json_array();
+    TP_ASSERT(st && run && h && none);
+    /* c1 opened 30 days ago and still running; 2500 short jobs a month ago;
+     * 2100 zero-length jobs two days ago (their rows trigger a prune that drops
+     * the month-old spans); then 3 one-hour jobs of 2 GPUs in the last day */
+    int64_t seq = 1, t0 = NOW - 30 * 86400;
+    row(h, seq++, t0, DECISION, "c1", "t1", "confidential", 1, TEE_FACTS);
+    for (int i = 0; i < 2500; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "old%d", i);
+        row(h, seq++, t0 + 10 * i, DECISION, id, "p1", "public", 8, PLAIN_FACTS);
+        row(h, seq++, t0 + 10 * i + 5, RELEASE, id, "p1", "x", 0, "0");
+    }
+    TP_CHECK_EQ_INT(tp_kpi_hist_spans(h), 2501);
+    for (int i = 0; i < 2100; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "mid%d", i);
+        row(h, seq++, NOW - 2 * 86400, DECISION, id, "p1", "public", 8, PLAIN_FACTS);
+        row(h, seq++, NOW - 2 * 86400, RELEASE, id, "p1", "x", 0, "0");
+    }
+    /* the prune at row 8192 kept c1 and the mid spans seen by then */
+    TP_CHECK(tp_kpi_hist_spans(h) <= 1 + 2100);
+    for (int i = 0; i < 3; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "new%d", i);
+        row(h, seq++, NOW - 20 * 3600 + i * 3600, DECISION, id, "p1", "public", 2,
+            PLAIN_FACTS);
+        row(h, seq++, NOW - 19 * 3600 + i * 3600, RELEASE, id, "p1", "x", 0, "0");
+    }
+    tp_kpi_in_t in = {.fleet = f,
+                      .state = st,
+                      .running = run,
+                      .pending = none,
+                      .preemptions = none,
+                      .hist = h,
+                      .now = NOW};
+    json_t *k = tp_kpi_compute(&in);
+    json_t *win = json_object_get(json_object_get(k, "tee_share"), "windows");
+    /* 7 d: c1 1×168 h (TEE) + 3×2×1 h = 174 GPU-h, 168 on TEE */
+    TP_CHECK_EQ_DBL(num(win, "7d", "gpu_hours", NULL, NULL), 174.0, 1e-9);
+    TP_CHECK_EQ_DBL(num(win, "7d", "tee_gpu_hours", NULL, NULL), 168.0, 1e-9);
+    TP_CHECK_EQ_DBL(num(win, "24h", "gpu_hours", NULL, NULL), 24.0 + 6.0, 1e-9);
+    json_decref(k);
+    /* c1's span survived the prune and still closes on its release */
+    row(h, seq++, NOW - 3600, RELEASE, "c1", "t1", "x", 0, "0");
+    k = tp_kpi_compute(&in);
+    win = json_object_get(json_object_get(k, "tee_share"), "windows");
+    TP_CHECK_EQ_DBL(num(win, "7d", "tee_gpu_hours", NULL, NULL), 167.0, 1e-9);
+    json_decref(k);
+    json_decref(none);
+    tp_kpi_hist_free(h);
+    tp_workloads_free(run);
+    tp_state_free(st);
+    tp_fleet_free(f);
+}
