@@ -57,16 +57,51 @@ static double num(json_t *doc, const char *a, const char *b, const char *c, cons
     return json_number_value(doc);
 }
 
+/* The fleet above, an empty observed state and running set, an empty history
+ * and KPI input at NOW. */
+typedef struct {
+    tp_fleet_t *f;
+    tp_state_t *st;
+    tp_workloads_t *run;
+    tp_kpi_hist_t *h;
+    json_t *none;
+    tp_kpi_in_t in;
+} fx_t;
+
+static int fx_new(fx_t *x)
+{
+    tp_error_t err = {0};
+    memset(x, 0, sizeof *x);
+    if (tp_fleet_load_buffer("fleet.json", FLEET, strlen(FLEET), &x->f, &err) < 0)
+        return -1;
+    x->st = tp_state_new_empty(x->f);
+    x->run = tp_workloads_new_empty();
+    x->h = tp_kpi_hist_new();
+    x->none = json_array();
+    x->in = (tp_kpi_in_t){.fleet = x->f,
+                          .state = x->st,
+                          .running = x->run,
+                          .pending = x->none,
+                          .preemptions = x->none,
+                          .hist = x->h,
+                          .now = NOW};
+    return x->st && x->run && x->h && x->none ? 0 : -1;
+}
+
+static void fx_free(fx_t *x)
+{
+    json_decref(x->none);
+    tp_kpi_hist_free(x->h);
+    tp_workloads_free(x->run);
+    tp_state_free(x->st);
+    tp_fleet_free(x->f);
+}
+
 TP_TEST(kpi_windows_from_a_fixed_history)
 {
-    tp_fleet_t *f = NULL;
-    tp_error_t err = {0};
-    TP_ASSERT(tp_fleet_load_buffer("fleet.json", FLEET, strlen(FLEET), &f, &err) == 0);
-    tp_state_t *st = tp_state_new_empty(f);
-    tp_workloads_t *run = tp_workloads_new_empty();
-    tp_kpi_hist_t *h = tp_kpi_hist_new();
-    json_t *none = json_array();
-    TP_ASSERT(st && run && h && none);
+    fx_t x;
+    TP_ASSERT(fx_new(&x) == 0);
+    tp_kpi_hist_t *h = x.h;
     /* c1: confidential, 4 GPUs on the TEE node t1 since NOW-2h (still running)
      * p1: public, 2 GPUs on plain node p1 from NOW-30h to NOW-1800s (released)
      * m1: public, 1 GPU, on p1 from NOW-3h, moved to t1 at NOW-1h (still running):
@@ -79,14 +114,7 @@ TP_TEST(kpi_windows_from_a_fixed_history)
     row(h, 3, NOW - 2 * 3600, DECISION, "c1", "t1", "confidential", 99,
         TEE_FACTS); /* again */
     row(h, 6, NOW - 1800, RELEASE, "p1", "p1", "x", 0, "0");
-    tp_kpi_in_t in = {.fleet = f,
-                      .state = st,
-                      .running = run,
-                      .pending = none,
-                      .preemptions = none,
-                      .hist = h,
-                      .now = NOW};
-    json_t *k = tp_kpi_compute(&in);
+    json_t *k = tp_kpi_compute(&x.in);
     TP_ASSERT(k);
     json_t *win = json_object_get(json_object_get(k, "tee_share"), "windows");
     /* 1 h: c1 4×1 = 4 (TEE); m1 on t1 1×1 = 1 (TEE); p1 2×0.5 = 1 → 6 GPU-h, 5 on TEE */
@@ -118,23 +146,14 @@ TP_TEST(kpi_windows_from_a_fixed_history)
     TP_CHECK(json_is_null(json_object_get(
         json_object_get(json_object_get(k, "tee_share"), "now"), "share")));
     json_decref(k);
-    json_decref(none);
-    tp_kpi_hist_free(h);
-    tp_workloads_free(run);
-    tp_state_free(st);
-    tp_fleet_free(f);
+    fx_free(&x);
 }
 
 TP_TEST(kpi_history_prunes_old_spans_without_losing_open_ones)
 {
-    tp_fleet_t *f = NULL;
-    tp_error_t err = {0};
-    TP_ASSERT(tp_fleet_load_buffer("fleet.json", FLEET, strlen(FLEET), &f, &err) == 0);
-    tp_state_t *st = tp_state_new_empty(f);
-    tp_workloads_t *run = tp_workloads_new_empty();
-    tp_kpi_hist_t *h = tp_kpi_hist_new();
-    json_t *none = json_array();
-    TP_ASSERT(st && run && h && none);
+    fx_t x;
+    TP_ASSERT(fx_new(&x) == 0);
+    tp_kpi_hist_t *h = x.h;
     /* c1 opened 30 days ago and still running; 2500 short jobs a month ago;
      * 2100 zero-length jobs two days ago (their rows trigger a prune that drops
      * the month-old spans); then 3 one-hour jobs of 2 GPUs in the last day */
@@ -162,14 +181,7 @@ TP_TEST(kpi_history_prunes_old_spans_without_losing_open_ones)
             PLAIN_FACTS);
         row(h, seq++, NOW - 19 * 3600 + i * 3600, RELEASE, id, "p1", "x", 0, "0");
     }
-    tp_kpi_in_t in = {.fleet = f,
-                      .state = st,
-                      .running = run,
-                      .pending = none,
-                      .preemptions = none,
-                      .hist = h,
-                      .now = NOW};
-    json_t *k = tp_kpi_compute(&in);
+    json_t *k = tp_kpi_compute(&x.in);
     json_t *win = json_object_get(json_object_get(k, "tee_share"), "windows");
     /* 7 d: c1 1×168 h (TEE) + 3×2×1 h = 174 GPU-h, 168 on TEE */
     TP_CHECK_EQ_DBL(num(win, "7d", "gpu_hours", NULL, NULL), 174.0, 1e-9);
@@ -178,13 +190,9 @@ TP_TEST(kpi_history_prunes_old_spans_without_losing_open_ones)
     json_decref(k);
     /* c1's span survived the prune and still closes on its release */
     row(h, seq++, NOW - 3600, RELEASE, "c1", "t1", "x", 0, "0");
-    k = tp_kpi_compute(&in);
+    k = tp_kpi_compute(&x.in);
     win = json_object_get(json_object_get(k, "tee_share"), "windows");
     TP_CHECK_EQ_DBL(num(win, "7d", "tee_gpu_hours", NULL, NULL), 167.0, 1e-9);
     json_decref(k);
-    json_decref(none);
-    tp_kpi_hist_free(h);
-    tp_workloads_free(run);
-    tp_state_free(st);
-    tp_fleet_free(f);
+    fx_free(&x);
 }
