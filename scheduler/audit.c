@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -316,8 +317,11 @@ int tp_audit_sync(tp_audit_t *a, tp_error_t *err)
 typedef int (*line_fn)(void *arg, int lineno, const char *line, json_t *rec,
                        tp_error_t *err);
 
-/* Calls fn for every line (rec NULL when the line is not a JSON object). */
-static int each_line(const char *path, line_fn fn, void *arg, tp_error_t *err)
+/* Calls fn for every line (rec NULL when the line is not a JSON object).
+ * complete_only: a last line without its newline (a record being written) is
+ * left for later. */
+static int lines_of(const char *path, bool complete_only, line_fn fn, void *arg,
+                    tp_error_t *err)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -330,6 +334,8 @@ static int each_line(const char *path, line_fn fn, void *arg, tp_error_t *err)
         lineno++;
         if (n > 0 && line[n - 1] == '\n')
             line[--n] = '\0';
+        else if (complete_only)
+            break;
         json_error_t je;
         json_t *rec = json_loads(line, JSON_REJECT_DUPLICATES, &je);
         if (rec && !json_is_object(rec)) {
@@ -342,6 +348,11 @@ static int each_line(const char *path, line_fn fn, void *arg, tp_error_t *err)
     free(line);
     fclose(f);
     return rc;
+}
+
+static int each_line(const char *path, line_fn fn, void *arg, tp_error_t *err)
+{
+    return lines_of(path, false, fn, arg, err);
 }
 
 typedef struct {
@@ -546,7 +557,7 @@ typedef struct {
     int fd;
     FILE *file;
     bool framed; /* stream socket: octet counting */
-    int64_t since;
+    int64_t since, after_seq, last_seq;
     int sent;
     char host[256];
     const char *path;
@@ -558,8 +569,10 @@ static int export_line(void *arg, int lineno, const char *line, json_t *rec,
     export_t *x = arg;
     if (!rec)
         return tp_error_set(err, TP_EPARSE, "%s:%d: not a JSON object", x->path, lineno);
-    if (json_integer_value(json_object_get(rec, "at")) < x->since)
+    int64_t seq = json_integer_value(json_object_get(rec, "seq"));
+    if (json_integer_value(json_object_get(rec, "at")) < x->since || seq <= x->after_seq)
         return 0;
+    x->last_seq = seq;
     if (x->file) {
         if (fprintf(x->file, "%s\n", line) < 0)
             return tp_error_set(err, TP_EIO, "export: %s", strerror(errno));
@@ -583,6 +596,13 @@ static int export_line(void *arg, int lineno, const char *line, json_t *rec,
     return rc;
 }
 
+/* A SIEM that stops reading fails the send after this long, not never. */
+static void send_timeout(int fd)
+{
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
 static int connect_unix(const char *path, export_t *x, tp_error_t *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -592,6 +612,8 @@ static int connect_unix(const char *path, export_t *x, tp_error_t *err)
     int types[2] = {SOCK_DGRAM, SOCK_STREAM};
     for (int i = 0; i < 2; i++) {
         int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
+        if (fd >= 0)
+            send_timeout(fd);
         if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
             x->fd = fd;
             x->framed = types[i] == SOCK_STREAM;
@@ -618,6 +640,8 @@ static int connect_tcp(const char *hostport, export_t *x, tp_error_t *err)
     int rc = TP_EIO;
     for (struct addrinfo *ai = res; ai && rc; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd >= 0)
+            send_timeout(fd); /* also bounds a blocking connect on Linux */
         if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
             x->fd = fd;
             x->framed = true;
@@ -631,10 +655,26 @@ static int connect_tcp(const char *hostport, export_t *x, tp_error_t *err)
               : 0;
 }
 
+bool tp_audit_target_valid(const char *t)
+{
+    return (!strncmp(t, "jsonl:", 6) && t[6]) ||
+           (!strncmp(t, "syslog+unix:", 12) && t[12]) ||
+           (!strncmp(t, "syslog+tcp:", 11) && strrchr(t + 11, ':'));
+}
+
 int tp_audit_export(const char *path, const char *target, int64_t since, int *sent,
                     tp_error_t *err)
 {
-    export_t x = {.fd = -1, .since = since, .path = path};
+    int64_t last;
+    return tp_audit_export_after(path, target, since, 0, sent, &last, err);
+}
+
+int tp_audit_export_after(const char *path, const char *target, int64_t since,
+                          int64_t after_seq, int *sent, int64_t *last_seq,
+                          tp_error_t *err)
+{
+    export_t x = {.fd = -1, .since = since, .after_seq = after_seq, .path = path};
+    *last_seq = after_seq;
     int rc;
     *sent = 0;
     if (gethostname(x.host, sizeof x.host - 1) != 0)
@@ -655,11 +695,13 @@ int tp_audit_export(const char *path, const char *target, int64_t since, int *se
                             target);
     }
     if (!rc)
-        rc = each_line(path, export_line, &x, err);
+        rc = lines_of(path, true, export_line, &x, err);
     if (x.file && fclose(x.file) != 0 && !rc)
         rc = tp_error_set(err, TP_EIO, "export: %s", strerror(errno));
     if (x.fd >= 0)
         close(x.fd);
     *sent = x.sent;
+    if (x.sent)
+        *last_seq = x.last_seq; /* the records before a failure did go out */
     return rc;
 }

@@ -63,6 +63,13 @@ int tp_audit_query(const char *path, const tp_audit_filter_t *f, FILE *out, int 
  * *sent gets the number of records sent. */
 int tp_audit_export(const char *path, const char *target, int64_t since, int *sent,
                     tp_error_t *err);
+/* Whether target has one of the forms above (nothing is connected). */
+bool tp_audit_target_valid(const char *target);
+/* Same, only records with seq > after_seq; *last_seq gets the seq of the last
+ * record sent (after_seq when none), also when a send failed part-way. */
+int tp_audit_export_after(const char *path, const char *target, int64_t since,
+                          int64_t after_seq, int *sent, int64_t *last_seq,
+                          tp_error_t *err);
 /* The RFC 5424 message of one record line (malloc'd; NULL on bad input). */
 char *tp_audit_syslog_line(const char *record, const char *hostname, int pid);
 

@@ -16,15 +16,31 @@
 
 #include <math.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+/* --audit-export: a thread that sends what audit.jsonl gained to the SIEM,
+ * woken after each flush (or every 2 s, which also retries after a failure),
+ * remembering the last seq sent in DATA/audit.export so a restart resumes. */
+typedef struct {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, kick, started;
+    char *target, *log, *state;
+    int64_t sent_seq;
+    svc_t *s;
+} exporter_t;
 
 struct tp_obs {
     tp_audit_t *audit;
     tp_kpi_hist_t *hist;
     tp_metrics_t *metrics;
+    exporter_t *exp;
 };
 
 static char *file_sha256(const char *path);
@@ -92,6 +108,118 @@ void obs_flush(svc_t *s)
     if (tp_audit_last_seq(s->obs->audit) != last &&
         tp_audit_sync(s->obs->audit, &err) < 0)
         svc_log(s, "audit: %s", err.text);
+    exporter_t *x = s->obs->exp;
+    if (x && tp_audit_last_seq(s->obs->audit) != last) {
+        pthread_mutex_lock(&x->mu);
+        x->kick = true;
+        pthread_cond_signal(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+    }
+}
+
+static void save_seq(exporter_t *x)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", x->state);
+    FILE *f = fopen(tmp, "w");
+    if (f && fprintf(f, "%lld\n", (long long)x->sent_seq) > 0 && fflush(f) == 0 &&
+        fsync(fileno(f)) == 0) {
+        if (fclose(f) == 0)
+            rename(tmp, x->state);
+        return;
+    }
+    if (f)
+        fclose(f);
+}
+
+static void *export_main(void *arg)
+{
+    exporter_t *x = arg;
+    bool failing = false;
+    pthread_mutex_lock(&x->mu);
+    while (!x->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 2;
+        while (!x->kick && !x->stop &&
+               pthread_cond_timedwait(&x->cv, &x->mu, &until) == 0)
+            ;
+        x->kick = false;
+        if (x->stop)
+            break;
+        pthread_mutex_unlock(&x->mu);
+        tp_error_t err = {0};
+        int sent = 0;
+        int64_t last = x->sent_seq;
+        int rc =
+            tp_audit_export_after(x->log, x->target, 0, x->sent_seq, &sent, &last, &err);
+        if (last != x->sent_seq) {
+            x->sent_seq = last;
+            save_seq(x);
+        }
+        if (rc < 0 && !failing) /* logged once per outage */
+            svc_log(x->s, "audit export to %s: %s (retrying every 2 s)", x->target,
+                    err.text);
+        else if (rc == 0 && failing)
+            svc_log(x->s, "audit export to %s: resumed", x->target);
+        failing = rc < 0;
+        pthread_mutex_lock(&x->mu);
+    }
+    pthread_mutex_unlock(&x->mu);
+    return NULL;
+}
+
+static void exporter_free(exporter_t *x)
+{
+    if (!x)
+        return;
+    if (x->started) {
+        pthread_mutex_lock(&x->mu);
+        x->stop = true;
+        pthread_cond_signal(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+        pthread_join(x->th, NULL);
+    }
+    pthread_mutex_destroy(&x->mu);
+    pthread_cond_destroy(&x->cv);
+    free(x->target);
+    free(x->log);
+    free(x->state);
+    free(x);
+}
+
+static int exporter_start(svc_t *s, const char *log, tp_error_t *err)
+{
+    if (!tp_audit_target_valid(s->o.audit_export))
+        return tp_error_set(err, TP_EUSAGE,
+                            "--audit-export: expected jsonl:PATH, syslog+unix:PATH or "
+                            "syslog+tcp:HOST:PORT, got \"%s\"",
+                            s->o.audit_export);
+    exporter_t *x = calloc(1, sizeof *x);
+    if (!x)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    pthread_mutex_init(&x->mu, NULL);
+    pthread_cond_init(&x->cv, NULL);
+    x->s = s;
+    x->kick = true; /* what the file holds beyond the saved seq goes at once */
+    size_t n = strlen(s->o.data_dir) + 16;
+    x->target = strdup(s->o.audit_export);
+    x->log = strdup(log);
+    x->state = malloc(n);
+    s->obs->exp = x;
+    if (!x->target || !x->log || !x->state)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    snprintf(x->state, n, "%s/audit.export", s->o.data_dir);
+    FILE *f = fopen(x->state, "r");
+    long long v = 0;
+    if (f && fscanf(f, "%lld", &v) == 1 && v >= 0)
+        x->sent_seq = v;
+    if (f)
+        fclose(f);
+    if (pthread_create(&x->th, NULL, export_main, x) != 0)
+        return tp_error_set(err, TP_ENOMEM, "--audit-export: cannot start its thread");
+    x->started = true;
+    return 0;
 }
 
 int obs_note(svc_t *s, int64_t at, const char *kind, const char *change, tp_error_t *err)
@@ -153,6 +281,8 @@ int obs_start(svc_t *s, tp_error_t *err)
     if (tp_audit_last_seq(o->audit) > before && before > 0)
         svc_log(s, "audit: recovered %lld record(s) from the journal",
                 (long long)(tp_audit_last_seq(o->audit) - before));
+    if (s->o.audit_export && (rc = exporter_start(s, path, err)) < 0)
+        return rc;
     if ((rc = obs_note(s, (int64_t)time(NULL), "service_start", "start", err)) < 0)
         return rc;
     obs_flush(s);
@@ -163,6 +293,7 @@ void obs_free(svc_t *s)
 {
     if (!s->obs)
         return;
+    exporter_free(s->obs->exp); /* first: it reads the log */
     tp_audit_close(s->obs->audit);
     tp_kpi_hist_free(s->obs->hist);
     tp_metrics_free(s->obs->metrics);
