@@ -16,12 +16,18 @@ static void usage(FILE *out)
         "usage: trustplace serve --config FLEET [--state FILE] [--data DIR]\n"
         "                        [--listen HOST:PORT] [--tokens FILE] [--port-file F]\n"
         "                        [--max-connections N] [--max-body BYTES] [-q]\n"
+        "                        [--audit-key PEM] [--audit-export TARGET]\n"
         "Runs the placement service (docs/serve.md): the HTTP API on --listen\n"
         "(default 127.0.0.1:8750; port 0 picks a free one, written to --port-file),\n"
         "the collectors the fleet file configures, and a durable journal in --data\n"
         "(default ./trustplace-data; SQLite, WAL). Without --tokens every request\n"
         "is accepted: use it on loopback only. SIGHUP reloads the fleet file;\n"
         "SIGTERM or SIGINT drains the requests in flight, then exits 0.\n"
+        "Every decision is also recorded in DATA/audit.jsonl (hash-chained; signed\n"
+        "with --audit-key, an Ed25519 or EC private key; `trustplace audit verify`);\n"
+        "--audit-export streams it to a SIEM: jsonl:PATH, syslog+unix:PATH or\n"
+        "syslog+tcp:HOST:PORT (RFC 5424), resuming after restarts.\n"
+        "GET / is a dashboard, GET /v1/kpis the KPIs, GET /metrics for Prometheus.\n"
         "  --ceiling  answer every request with {} (the benchmark's ceiling)\n");
 }
 
@@ -36,6 +42,8 @@ int tp_cmd_serve(int argc, char **argv)
                                          {"max-connections", required_argument, 0, 'C'},
                                          {"max-body", required_argument, 0, 'B'},
                                          {"ceiling", no_argument, 0, 'X'},
+                                         {"audit-key", required_argument, 0, 'K'},
+                                         {"audit-export", required_argument, 0, 'E'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -66,6 +74,12 @@ int tp_cmd_serve(int argc, char **argv)
             break;
         case 'X':
             o.ceiling = 1;
+            break;
+        case 'K':
+            o.audit_key = optarg;
+            break;
+        case 'E':
+            o.audit_export = optarg;
             break;
         case 'q':
             o.quiet = 1;

@@ -826,6 +826,11 @@ void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v)
             goto method;
         if (authorize(s, req, v, TP_ACT_PROFILES))
             post_profiles(s, req, v);
+    } else if (obs_path(p)) {
+        if (!get)
+            goto method;
+        if (!strcmp(p, "/") || authorize(s, req, v, TP_ACT_READ))
+            obs_route(s, req, v);
     } else {
         tp_httpd_error(req, 404, "not_found", NULL, "no route %s %s", m, p);
     }

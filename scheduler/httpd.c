@@ -33,6 +33,9 @@ typedef struct {
 struct tp_httpd_req {
     h2o_req_t *req;
     bool responded, disposed;
+    tp_httpd_t *h;
+    uint64_t t0_ns;           /* for the observe hook */
+    char method[8], path[64]; /* copies (truncated) for the observe hook */
 };
 
 static void req_dispose(void *p)
@@ -83,16 +86,19 @@ static const char *reason(int status)
     }
 }
 
-void tp_httpd_respond_hdr(tp_httpd_req_t *r, int status, const char *json, size_t len,
-                          const char *extra_header, const char *extra_value)
+static void respond(tp_httpd_req_t *r, int status, const char *ctype, const char *json,
+                    size_t len, const char *extra_header, const char *extra_value)
 {
     h2o_req_t *req = r->req;
     r->responded = true;
+    if (r->h && r->h->o.observe)
+        r->h->o.observe(r->h->o.arg, r->method, r->path, status,
+                        (double)(uv_hrtime() - r->t0_ns) / 1e9);
     if (req) {
         req->res.status = status;
         req->res.reason = reason(status);
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                       H2O_STRLIT("application/json"));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype,
+                       strlen(ctype));
         if (status == 401)
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE,
                            NULL, H2O_STRLIT("Bearer"));
@@ -104,6 +110,18 @@ void tp_httpd_respond_hdr(tp_httpd_req_t *r, int status, const char *json, size_
     }
     if (r->disposed)
         free(r);
+}
+
+void tp_httpd_respond_hdr(tp_httpd_req_t *r, int status, const char *json, size_t len,
+                          const char *extra_header, const char *extra_value)
+{
+    respond(r, status, "application/json", json, len, extra_header, extra_value);
+}
+
+void tp_httpd_respond_typed(tp_httpd_req_t *r, int status, const char *content_type,
+                            const char *body, size_t len)
+{
+    respond(r, status, content_type, body, len, NULL, NULL);
 }
 
 void tp_httpd_respond(tp_httpd_req_t *r, int status, const char *json, size_t len)
@@ -154,6 +172,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     r->req = req;
     *slot = r;
+    r->h = h;
+    r->t0_ns = uv_hrtime();
+    snprintf(r->method, sizeof r->method, "%.*s", (int)req->method.len, req->method.base);
+    snprintf(r->path, sizeof r->path, "%.*s",
+             (int)(req->query_at == SIZE_MAX ? req->path.len : req->query_at),
+             req->path.base);
 
     size_t hdr_bytes = 0;
     for (size_t i = 0; i < req->headers.size; i++)
@@ -179,6 +203,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     v.authorization = header(req, "authorization");
     v.idempotency_key = header(req, "idempotency-key");
+    v.accept = header(req, "accept");
     h->o.handler(h->o.arg, r, &v);
     return 0;
 }

@@ -30,6 +30,7 @@ typedef struct {
     size_t body_len;
     const char *authorization;   /* the Authorization header, or NULL */
     const char *idempotency_key; /* the Idempotency-Key header, or NULL */
+    const char *accept;          /* the Accept header, or NULL */
 } tp_httpd_view_t;
 
 typedef void (*tp_httpd_handler_fn)(void *arg, tp_httpd_req_t *req,
@@ -45,6 +46,10 @@ typedef struct {
     int idle_timeout_ms;    /* HTTP/2 idle (default 30000) */
     tp_httpd_handler_fn handler;
     void *arg;
+    /* Optional: called (with arg) as each request is answered; path has no
+     * query and may be truncated to 63 bytes. */
+    void (*observe)(void *arg, const char *method, const char *path, int status,
+                    double seconds);
 } tp_httpd_opts_t;
 
 /* Binds and listens on loop. NULL with err set on failure. */
@@ -63,6 +68,9 @@ void tp_httpd_free(tp_httpd_t *h);
 void tp_httpd_respond(tp_httpd_req_t *req, int status, const char *json, size_t len);
 void tp_httpd_respond_hdr(tp_httpd_req_t *req, int status, const char *json, size_t len,
                           const char *extra_header, const char *extra_value);
+/* Same with another Content-Type (metrics text, the dashboard's HTML). */
+void tp_httpd_respond_typed(tp_httpd_req_t *req, int status, const char *content_type,
+                            const char *body, size_t len);
 /* {"error": {"code", "message", "path"}} with status; path may be NULL. */
 void tp_httpd_error(tp_httpd_req_t *req, int status, const char *code, const char *path,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));

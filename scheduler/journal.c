@@ -17,6 +17,8 @@
 struct tp_journal {
     sqlite3 *db;
     char *path;
+    tp_journal_facts_fn facts;
+    void *facts_arg;
     /* prepared statements, keyed by the address of their (static) SQL text */
     struct {
         const char *sql;
@@ -38,7 +40,9 @@ static const char SCHEMA[] =
     " node TEXT NOT NULL, why TEXT NOT NULL, event INTEGER NOT NULL, at INTEGER NOT "
     "NULL);"
     "CREATE TABLE IF NOT EXISTS profiles(id INTEGER PRIMARY KEY, body TEXT NOT NULL,"
-    " at INTEGER NOT NULL);";
+    " at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
+    " body TEXT NOT NULL);";
 
 static int fail(tp_journal_t *j, tp_error_t *err, const char *what)
 {
@@ -294,5 +298,93 @@ int tp_journal_load(tp_journal_t *j, const tp_journal_load_t *cb, tp_error_t *er
     if (!rc && cb->preemption)
         rc = walk(j, "SELECT workload, node, why, event, at FROM preemptions ORDER BY id",
                   3, cb, err);
+    return rc;
+}
+
+/* ---- the audit outbox (docs/observability.md) ----
+ * TEMP triggers (this connection only) turn every journal write that is a
+ * decision, release, preemption, power event or profile change into an audit
+ * row in the same transaction; tp_audit_facts(node) asks the service for the
+ * observed facts the decision relied on. */
+
+static void facts_sql(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    tp_journal_t *j = sqlite3_user_data(cx);
+    const char *node = argc == 1 ? (const char *)sqlite3_value_text(argv[0]) : NULL;
+    char *t = node && j->facts ? j->facts(j->facts_arg, node) : NULL;
+    if (t)
+        sqlite3_result_text(cx, t, -1, free);
+    else
+        sqlite3_result_null(cx);
+}
+
+#define NOW_S "CAST(strftime('%s','now') AS INTEGER)"
+static const char AUDIT_TRIGGERS[] =
+    "CREATE TEMP TRIGGER IF NOT EXISTS audit_decision AFTER INSERT ON main.placements"
+    " BEGIN INSERT INTO audit(at, body) VALUES(NEW.updated_at, json_object("
+    " 'kind', 'decision', 'workload', NEW.workload, 'tenant', NEW.tenant,"
+    " 'state', NEW.state, 'node', NEW.node, 'gpus', NEW.gpus,"
+    " 'decision', json(NEW.decision), 'spec', json(NEW.spec),"
+    " 'facts', json(tp_audit_facts(NEW.node)))); END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS audit_release AFTER UPDATE OF state ON "
+    "main.placements WHEN NEW.state = 'released' AND OLD.state <> 'released'"
+    " BEGIN INSERT INTO audit(at, body) VALUES(NEW.updated_at, json_object("
+    " 'kind', 'release', 'workload', NEW.workload, 'tenant', NEW.tenant,"
+    " 'node', OLD.node, 'gpus', OLD.gpus)); END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS audit_preemption AFTER INSERT ON "
+    "main.preemptions BEGIN INSERT INTO audit(at, body) VALUES(NEW.at, json_object("
+    " 'kind', 'preemption', 'workload', NEW.workload, 'node', NEW.node,"
+    " 'why', NEW.why, 'event', NEW.event,"
+    " 'facts', json(tp_audit_facts(NEW.node)))); END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS audit_power AFTER INSERT ON main.power_events"
+    " BEGIN INSERT INTO audit(at, body) VALUES(" NOW_S ", json_object("
+    " 'kind', 'power_event', 'event', NEW.id, 'state', NEW.state,"
+    " 'start', NEW.start_at, 'end', NEW.end_at, 'request', json(NEW.body))); END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS audit_power_state AFTER UPDATE OF state ON "
+    "main.power_events WHEN NEW.state <> OLD.state"
+    " BEGIN INSERT INTO audit(at, body) VALUES(" NOW_S ", json_object("
+    " 'kind', 'power_event', 'event', NEW.id, 'state', NEW.state,"
+    " 'plan', json(NEW.plan))); END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS audit_profiles AFTER INSERT ON main.profiles"
+    " BEGIN INSERT INTO audit(at, body) VALUES(NEW.at, json_object("
+    " 'kind', 'policy_change', 'change', 'profiles', 'profiles', json(NEW.body)));"
+    " END;";
+
+int tp_journal_audit_on(tp_journal_t *j, tp_journal_facts_fn facts, void *arg,
+                        tp_error_t *err)
+{
+    j->facts = facts;
+    j->facts_arg = arg;
+    if (sqlite3_create_function(j->db, "tp_audit_facts", 1, SQLITE_UTF8, j, facts_sql,
+                                NULL, NULL) != SQLITE_OK)
+        return fail(j, err, "tp_audit_facts");
+    return exec(j, AUDIT_TRIGGERS, err);
+}
+
+int tp_journal_add_audit(tp_journal_t *j, int64_t at, const char *body, tp_error_t *err)
+{
+    return run(j, err, "INSERT INTO audit(at, body) VALUES(?, json(?))", "is", at, body);
+}
+
+int tp_journal_audit_since(tp_journal_t *j, int64_t after_seq,
+                           int (*row)(void *arg, int64_t seq, int64_t at,
+                                      const char *body),
+                           void *arg, tp_error_t *err)
+{
+    sqlite3_stmt *st;
+    int rc = 0, s;
+    if (sqlite3_prepare_v2(j->db,
+                           "SELECT seq, at, body FROM audit WHERE seq > ? ORDER BY seq",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(j, err, "prepare");
+    sqlite3_bind_int64(st, 1, after_seq);
+    while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
+        rc = row(arg, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                 col(st, 2));
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = fail(j, err, "read");
+    else if (rc < 0 && err && !err->code)
+        tp_error_set(err, rc, "%s: an audit row was refused", j->path);
+    sqlite3_finalize(st);
     return rc;
 }

@@ -66,4 +66,20 @@ typedef struct {
 } tp_journal_load_t;
 int tp_journal_load(tp_journal_t *j, const tp_journal_load_t *cb, tp_error_t *err);
 
+/* The audit outbox (table audit: seq, at, body JSON). After tp_journal_audit_on
+ * every decision, release, preemption, power event and profile change written
+ * to this journal also writes its audit row in the same transaction; facts(arg,
+ * node) returns the observed facts of node as malloc'd JSON text (or NULL) and
+ * runs on the thread that writes. tp_journal_add_audit adds a row by hand
+ * (config reloads, service start). tp_journal_audit_since walks rows with
+ * seq > after_seq in order (body borrowed for the call). */
+typedef char *(*tp_journal_facts_fn)(void *arg, const char *node);
+int tp_journal_audit_on(tp_journal_t *j, tp_journal_facts_fn facts, void *arg,
+                        tp_error_t *err);
+int tp_journal_add_audit(tp_journal_t *j, int64_t at, const char *body, tp_error_t *err);
+int tp_journal_audit_since(tp_journal_t *j, int64_t after_seq,
+                           int (*row)(void *arg, int64_t seq, int64_t at,
+                                      const char *body),
+                           void *arg, tp_error_t *err);
+
 #endif

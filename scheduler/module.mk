@@ -29,3 +29,19 @@ BENCH_TARGETS += bench-serve
 .PHONY: bench-serve
 bench-serve: $(BUILD)/trustplace
 	sh scheduler/bench/bench-serve.sh $(BUILD)
+
+# The dashboard page (issue 15): scheduler/dashboard.html becomes a C string in
+# $(BUILD)/gen/dashboard_html.c (backslashes, quotes and '?' escaped; one
+# literal per line), linked into the library.
+DASHBOARD_C := $(BUILD)/gen/dashboard_html.c
+EXTRA_OBJS += $(BUILD)/obj/$(DASHBOARD_C:.c=.o)
+$(DASHBOARD_C): scheduler/dashboard.html scheduler/module.mk
+	@mkdir -p $(@D)
+	@{ echo '#include "scheduler/dashboard.h"'; echo 'const char tp_dashboard_html[] ='; \
+	   sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	   echo ';'; echo 'const size_t tp_dashboard_html_len = sizeof tp_dashboard_html - 1;'; } > $@
+
+# The audit log signs with OpenSSL's EVP (Ed25519, ECDSA); libcrypto is linked
+# already. `make test` checks /metrics with promtool (Debian's prometheus) and
+# the dashboard in headless Chromium (Debian's chromium); both suites skip
+# visibly when the tool is missing.

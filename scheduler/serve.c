@@ -78,6 +78,7 @@ static void cycle_done(tp_collector_t *c, void *arg)
     if (copy && !copy->observed_at)
         copy->observed_at = (int64_t)time(NULL);
     s->last_cycle_end = (int64_t)time(NULL);
+    obs_time(s, 1, tp_collector_stats(c)->wall_s); /* TP_M_COLLECT */
     if (copy) {
         tp_state_free(s->next_state);
         s->next_state = copy;
@@ -324,6 +325,8 @@ static int recover(svc_t *s, tp_error_t *err)
     int rc;
     if ((rc = tp_journal_open(s->o.data_dir, &s->journal, err)) < 0)
         return rc;
+    if ((rc = obs_audit_on(s, err)) < 0) /* recovery's evictions are audited too */
+        return rc;
     if ((rc = tp_journal_load(s->journal, &cb, err)) < 0)
         return rc;
     if ((rc = tp_file_read(s->o.config, 64 << 20, &text, &len, err)) < 0)
@@ -390,6 +393,7 @@ static void svc_free(svc_t *s)
         next = op->next;
         op_free(op);
     }
+    obs_free(s);
     tp_journal_close(s->journal);
     tp_tokens_free(s->tokens);
     tp_k8s_free(s->k8s);
@@ -459,6 +463,8 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
         return tp_error_set(err, TP_ENOMEM, "out of memory");
     if (!o->ceiling && (rc = recover(s, err)) < 0)
         return rc;
+    if (!o->ceiling && (rc = obs_start(s, err)) < 0)
+        return rc;
     if (o->tokens && (rc = tp_tokens_load(o->tokens, &s->tokens, err)) < 0)
         return rc;
     if (!(s->k8s = tp_k8s_new(NULL)))
@@ -475,7 +481,8 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
                           .max_body = o->max_body ? o->max_body : 4u << 20,
                           .request_timeout_ms = o->request_timeout_ms,
                           .handler = o->ceiling ? api_ceiling : api_handle,
-                          .arg = s};
+                          .arg = s,
+                          .observe = o->ceiling ? NULL : obs_request};
     if (!(s->http = tp_httpd_new(s->loop, &ho, err)))
         return err->code;
     tp_serve_httpd_ = s->http;

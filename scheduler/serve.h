@@ -26,6 +26,8 @@ typedef struct {
     int batch_max;          /* workloads per solve; 0: 512 */
     int reconcile_s;        /* re-check running work every this many seconds; 0: 5 */
     bool ceiling;           /* answer every request with {} (benchmark ceiling) */
+    const char *audit_key;  /* PEM private key signing audit records, or NULL */
+    const char *audit_export; /* SIEM target streamed to (scheduler/audit.h), or NULL */
     bool quiet;
 } tp_serve_opts_t;
 

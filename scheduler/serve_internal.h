@@ -113,6 +113,7 @@ typedef struct svc {
     bool draining;
 
     uint64_t auth_refused, requests;
+    struct tp_obs *obs; /* observe.c: audit log, KPI history, metrics */
 } svc_t;
 
 /* ---- world.c ---- */
@@ -206,6 +207,27 @@ void api_ceiling(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v);
 /* The JSON text of doc (compact); NULL on ENOMEM. Steals doc. */
 char *json_text(json_t *doc);
 void respond_json(tp_httpd_req_t *req, int status, json_t *doc);
+
+/* ---- observe.c (docs/observability.md) ---- */
+/* After recovery: audit triggers on the journal, DATA/audit.jsonl (rows the
+ * journal holds beyond the file are appended: crash recovery), KPI history. */
+int obs_start(svc_t *s, tp_error_t *err);
+/* Right after the journal opens: its writes from then on leave audit rows. */
+int obs_audit_on(svc_t *s, tp_error_t *err);
+void obs_free(svc_t *s);
+/* Journal audit rows not yet in audit.jsonl → the file (fsync) and the KPI
+ * history; on the thread that writes the journal. */
+void obs_flush(svc_t *s);
+/* A hand-written audit row (config reloads, start) in the caller's transaction. */
+int obs_note(svc_t *s, int64_t at, const char *kind, const char *change, tp_error_t *err);
+json_t *obs_kpis(svc_t *s, int64_t now);
+/* GET /, /v1/kpis, /metrics (obs_route answers a GET of an obs_path). */
+bool obs_path(const char *path);
+void obs_route(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v);
+/* tp_httpd_opts_t.observe, and the solver / collector timings. */
+void obs_request(void *arg, const char *method, const char *path, int status,
+                 double seconds);
+void obs_time(svc_t *s, int which, double seconds);
 
 /* ---- serve.c ---- */
 void svc_after_job(svc_t *s);

@@ -309,7 +309,10 @@ static void do_place(job_t *j)
             where[item] = j->pending->n - 1;
         }
     tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 2000};
-    if (tp_solve(s->fleet, eff, j->pending, s->running, &so, &sol, &err) < 0) {
+    uint64_t t0 = uv_hrtime();
+    int solved = tp_solve(s->fleet, eff, j->pending, s->running, &so, &sol, &err);
+    obs_time(s, 0, (double)(uv_hrtime() - t0) / 1e9); /* TP_M_SOLVE */
+    if (solved < 0) {
         fail_all(j, 503, "solver_failed", err.text);
         goto out;
     }
@@ -696,6 +699,8 @@ static void do_reload(job_t *j)
         j->commit_ok = false;
         return;
     }
+    if (obs_note(s, j->now, "policy_change", "fleet_reload", &err) < 0)
+        svc_log(s, "audit: %s", err.text);
     j->commit_ok = true;
 }
 
@@ -732,6 +737,7 @@ static void run_job(uv_work_t *w)
         do_bind(j);
         break;
     }
+    obs_flush(j->s); /* this job's audit rows → audit.jsonl */
 }
 
 static void swap_world(svc_t *s, job_t *j)

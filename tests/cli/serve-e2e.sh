@@ -6,5 +6,5 @@ tp_plan 8
 if ! command -v python3 >/dev/null 2>&1; then
     tp_skip_rest "needs python3"
 fi
-export TP_BIN
+export TP_BIN TP_PLAN
 exec python3 "$TP_SRC/tests/serve/e2e.py"

@@ -33,6 +33,13 @@ def check(name, cond, detail=""):
 
 
 def done():
+    # The plan the calling tests/cli script declared (tp_plan N): a check that
+    # silently records nothing is caught here, as in tests/cli/lib.sh.
+    plan, ran = os.environ.get("TP_PLAN", ""), P + F + S
+    if not plan:
+        fail("plan", "the calling script declares no plan (tp_plan N)")
+    elif int(plan) != ran:
+        fail("plan", "planned %s checks, %d recorded a result" % (plan, ran))
     print("%d passed, %d failed, %d skipped" % (P, F, S))
     sys.exit(1 if F else 0)
 
