@@ -421,9 +421,8 @@ static void get_node(svc_t *s, tp_httpd_req_t *req, const char *id)
     }
     state_effective_free(eff);
     json_t *running = json_array();
-    for (int i = 0; i < s->running->n; i++)
-        if (s->running->w[i].node == n)
-            json_array_append_new(running, json_string(s->running->w[i].id));
+    for (int i = l ? s->run_first[n] : -1; i >= 0; i = s->run_next[i])
+        json_array_append_new(running, json_string(s->running->w[i].id));
     respond_json(req, 200,
                  json_pack("{s:s,s:o,s:o,s:i,s:f,s:o,s:o}", "id", nd->id, "declared",
                            declared, "observed", observed, "gpus_used",

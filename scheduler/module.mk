@@ -23,3 +23,9 @@ $(REDOCLY):
 	    npm install --no-audit --no-fund --loglevel=error @redocly/cli@$(REDOCLY_VERSION) >&2 || \
 	    echo "trustplace: npm could not install @redocly/cli; the OpenAPI lint will fail" >&2; \
 	else echo "trustplace: no npm: the OpenAPI lint is skipped" >&2; fi
+
+# ---- `make bench-serve`: wrk against the service on a 10,000-node fleet ----------------
+BENCH_TARGETS += bench-serve
+.PHONY: bench-serve
+bench-serve: $(BUILD)/trustplace
+	sh scheduler/bench/bench-serve.sh $(BUILD)

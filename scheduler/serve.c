@@ -117,8 +117,7 @@ void svc_after_job(svc_t *s)
         tp_state_free(s->state);
         s->state = s->next_state;
         s->next_state = NULL;
-        tp_load_free(s->load);
-        s->load = NULL;
+        svc_invalidate(s);
         if (s->running->n) /* fresh observations: does running work still fit? */
             enqueue_simple(s, OP_RECONCILE);
     }
@@ -402,7 +401,7 @@ static void svc_free(svc_t *s)
     tp_state_free(s->state);
     tp_state_free(s->next_state);
     tp_workloads_free(s->running);
-    tp_load_free(s->load);
+    svc_invalidate(s);
     for (int i = 0; i < s->nrecs; i++) {
         free(s->recs[i].id);
         free(s->recs[i].tenant);

@@ -76,6 +76,8 @@ typedef struct svc {
     tp_state_t *next_state; /* a collector cycle's result waiting for the worker */
     tp_workloads_t *running;
     tp_load_t *load; /* of running; NULL when stale */
+    int *run_first,
+        *run_next; /* per node / per running index: its running work, -1 ends */
 
     rec_t *recs;
     int nrecs, caprecs;
@@ -113,8 +115,9 @@ int rec_set(rec_t *r, const char *tenant, rec_state_t st, const char *node, int 
             const char *spec, const char *decision);
 /* Appends a deep copy of w, running on node, to ws. */
 int wl_append(tp_workloads_t *ws, const tp_workload_t *w, int node);
-/* Removes workload id from ws (swap with the last, rebuild the index). */
-int wl_remove(tp_workloads_t *ws, const char *id);
+/* Removes the workloads i < n with gone[i] from ws in one pass (order kept,
+ * the index rebuilt once). */
+int wl_remove_marked(tp_workloads_t *ws, const bool *gone, int n);
 tp_state_t *state_copy(const tp_fleet_t *f, const tp_state_t *src);
 /* src (observed against fleet from) mapped by node and domain id onto fleet to. */
 tp_state_t *state_remap(const tp_fleet_t *from, const tp_state_t *src,
@@ -138,6 +141,8 @@ int parse_workload(const tp_fleet_t *f, const json_t *obj, const char *prefix,
                    bool with_node, tp_workloads_t **out, tp_error_t *err, char *path,
                    size_t pathlen);
 const tp_load_t *svc_load(svc_t *s);
+/* The running work changed: the load and the per-node lists are rebuilt on use. */
+void svc_invalidate(svc_t *s);
 /* The workload as a docs/formats.md object (for work that came without one,
  * e.g. from a pod); new reference. */
 json_t *wl_spec(const tp_fleet_t *f, const tp_workload_t *w);

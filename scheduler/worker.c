@@ -741,8 +741,7 @@ static void swap_world(svc_t *s, job_t *j)
     svc_retire_fleet(s, s->fleet);
     tp_state_free(s->state);
     tp_workloads_free(s->running);
-    tp_load_free(s->load);
-    s->load = NULL;
+    svc_invalidate(s);
     s->fleet = j->nf;
     s->state = j->nstate;
     s->running = j->nrun;
@@ -783,6 +782,8 @@ static void apply(svc_t *s, job_t *j)
         swap_world(s, j);
         return;
     }
+    int n0 = s->running->n;
+    bool *gone = calloc((size_t)n0 + 1, sizeof *gone);
     for (int k = 0; k < j->nch; k++) {
         change_t *c = &j->ch[k];
         rec_t *r = rec_upsert(s, c->id);
@@ -801,16 +802,18 @@ static void apply(svc_t *s, job_t *j)
         int i = was_running ? tp_workloads_find(s->running, c->id) : -1;
         if (i >= 0 && c->st == REC_RUNNING)
             s->running->w[i].node = c->node; /* moved by a cap */
-        else if (i >= 0)
-            wl_remove(s->running, c->id);
+        else if (i >= 0 && i < n0 && gone)
+            gone[i] = true;
     }
+    if (gone)
+        wl_remove_marked(s->running, gone, n0);
+    free(gone);
     size_t i;
     json_t *e;
     json_array_foreach (j->preempted, i, e)
         json_array_append(s->preemptions, e);
     if (j->nch) {
-        tp_load_free(s->load);
-        s->load = NULL;
+        svc_invalidate(s);
     }
     if (j->kind == OP_POWER) {
         op_t *op = j->ops;

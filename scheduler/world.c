@@ -119,24 +119,34 @@ int wl_append(tp_workloads_t *ws, const tp_workload_t *w, int node)
     return tp_strmap_put(ws->ix, c->id, ws->n - 1);
 }
 
-int wl_remove(tp_workloads_t *ws, const char *id)
+int wl_remove_marked(tp_workloads_t *ws, const bool *gone, int n)
 {
-    int i = tp_workloads_find(ws, id);
-    if (i < 0)
-        return TP_ENOENT;
-    tp_workload_t *w = &ws->w[i];
-    free(w->id);
-    free(w->tenant);
-    free(w->model_name);
-    free(w->gpu_models);
-    free(w->residency);
-    ws->w[i] = ws->w[ws->n - 1];
-    ws->n--;
+    int k = 0, removed = 0, any = 0;
+    for (int i = 0; i < n && !any; i++)
+        any = gone[i];
+    if (!any)
+        return 0;
+    for (int i = 0; i < ws->n; i++) {
+        tp_workload_t *w = &ws->w[i];
+        if (i < n && gone[i]) {
+            free(w->id);
+            free(w->tenant);
+            free(w->model_name);
+            free(w->gpu_models);
+            free(w->residency);
+            removed++;
+            continue;
+        }
+        ws->w[k++] = *w;
+    }
+    ws->n = k;
+    if (!removed)
+        return 0;
     tp_strmap_t *ix = tp_strmap_new((size_t)ws->n);
     if (!ix)
         return TP_ENOMEM;
-    for (int k = 0; k < ws->n; k++)
-        tp_strmap_put(ix, ws->w[k].id, k);
+    for (int i = 0; i < ws->n; i++)
+        tp_strmap_put(ix, ws->w[i].id, i);
     tp_strmap_free(ws->ix);
     ws->ix = ix;
     return 0;
@@ -361,10 +371,33 @@ int running_build_tolerant(const svc_t *s, const tp_fleet_t *f, tp_workloads_t *
     return build(s, f, out, misfits, err);
 }
 
+void svc_invalidate(svc_t *s)
+{
+    tp_load_free(s->load);
+    s->load = NULL;
+    free(s->run_first);
+    free(s->run_next);
+    s->run_first = s->run_next = NULL;
+}
+
 const tp_load_t *svc_load(svc_t *s)
 {
-    if (!s->load)
-        s->load = tp_load_new(s->fleet, s->state, s->running);
+    if (s->load)
+        return s->load;
+    s->load = tp_load_new(s->fleet, s->state, s->running);
+    s->run_first = malloc(((size_t)s->fleet->nnodes + 1) * sizeof *s->run_first);
+    s->run_next = malloc(((size_t)s->running->n + 1) * sizeof *s->run_next);
+    if (!s->load || !s->run_first || !s->run_next) {
+        svc_invalidate(s);
+        return NULL;
+    }
+    for (int n = 0; n < s->fleet->nnodes; n++)
+        s->run_first[n] = -1;
+    for (int i = s->running->n - 1; i >= 0; i--) {
+        int n = s->running->w[i].node;
+        s->run_next[i] = s->run_first[n];
+        s->run_first[n] = i;
+    }
     return s->load;
 }
 
