@@ -165,7 +165,7 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
     return add;
 }
 
-static uint64_t now_us(void)
+uint64_t tp_etcd_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -194,10 +194,10 @@ static int exchange(tp_etcd_t *e, const char *method, const char *path, const ch
     } else if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     }
-    uint64_t t0 = now_us();
+    uint64_t t0 = tp_etcd_now_us();
     CURLcode rc = curl_easy_perform(c);
     e->requests++;
-    e->usec += now_us() - t0;
+    e->usec += tp_etcd_now_us() - t0;
     curl_off_t connected = 0;
     curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected);
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
@@ -421,6 +421,8 @@ static json_t *range_req(const char *key, const char *range_end,
                                        : b64("\0", 1));
     if (o && o->limit)
         json_object_set_new(req, "limit", i64s(o->limit));
+    if (o && o->revision)
+        json_object_set_new(req, "revision", i64s(o->revision));
     if (o && o->min_mod_revision)
         json_object_set_new(req, "min_mod_revision", i64s(o->min_mod_revision));
     if (o && o->sort_by_create) {

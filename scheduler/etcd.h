@@ -56,6 +56,7 @@ void tp_etcd_range_free(tp_etcd_range_t *r);
 typedef struct {
     int64_t limit;            /* 0: all */
     int64_t min_mod_revision; /* 0: any */
+    int64_t revision;         /* read as of this revision; 0: the latest */
     bool sort_by_create;      /* ascending create_revision (else key order) */
     bool serializable;        /* local read of the member (no quorum) */
 } tp_etcd_range_opts_t;
@@ -116,6 +117,9 @@ int tp_etcd_lease_revoke(tp_etcd_t *e, int64_t id, tp_error_t *err);
 /* Member health: GET /health of the current endpoint ("true" only with a
  * raft leader). 0 when healthy. */
 int tp_etcd_health(tp_etcd_t *e, tp_error_t *err);
+
+/* Monotonic microseconds (latency figures, keep-alive timing). */
+uint64_t tp_etcd_now_us(void);
 
 /* ---- base64 (exposed for the tests) ---- */
 /* Standard base64 with padding (malloc'd, NUL-terminated). */

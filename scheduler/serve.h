@@ -26,6 +26,14 @@ typedef struct {
     int batch_max;          /* workloads per solve; 0: 512 */
     int reconcile_s;        /* re-check running work every this many seconds; 0: 5 */
     bool ceiling;           /* answer every request with {} (benchmark ceiling) */
+    /* the store (scheduler/store.h) and, with etcd, the election (leader.h) */
+    const char *store; /* "sqlite:DIR" | "etcd:URL[,URL...]"; NULL: sqlite:data_dir */
+    const char *replica_name; /* required with etcd */
+    const char *advertise;    /* URL writes are redirected to; NULL: http://listen */
+    const char *store_prefix; /* etcd key prefix; NULL: "/trustplace/" */
+    int lease_ttl_s;          /* leader lease TTL; 0: 10 */
+    int keepalive_ms;         /* lease keep-alive period; 0: TTL/3 */
+    int poll_ms;              /* follower feed and campaign period; 0: 200 */
     bool quiet;
 } tp_serve_opts_t;
 
