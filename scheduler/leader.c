@@ -537,10 +537,16 @@ json_t *tp_leader_status(const svc_t *s, bool *healthy)
     if (!l)
         return json_pack("{s:s,s:{s:s,s:b}}", "role", "single", "store", "kind",
                          tp_store_kind(s->journal), "healthy", 1);
+    tp_leader_metrics_t m;
+    tp_leader_metrics(s, &m);
     pthread_mutex_lock(&l->mu);
     bool ok = l->store_ok;
-    json_t *st = json_pack("{s:s,s:b,s:s?}", "kind", "etcd", "healthy", ok, "error",
-                           ok ? NULL : l->store_err);
+    json_t *st = json_pack(
+        "{s:s,s:b,s:s?,s:I,s:I,s:I,s:f}", "kind", "etcd", "healthy", ok, "error",
+        ok ? NULL : l->store_err, "commits", (json_int_t)m.store_commits, "failed",
+        (json_int_t)m.store_failed, "fenced", (json_int_t)m.store_fenced, "commit_ms_avg",
+        m.store_commits ? (double)m.store_commit_usec / 1000.0 / (double)m.store_commits
+                        : 0.0);
     json_t *doc =
         json_pack("{s:s,s:s,s:s?,s:s?,s:I,s:I,s:o}", "role",
                   l->role == ROLE_LEADER        ? "leader"
@@ -549,6 +555,8 @@ json_t *tp_leader_status(const svc_t *s, bool *healthy)
                   "replica", l->name, "leader", l->leader_name[0] ? l->leader_name : NULL,
                   "leader_url", l->leader_url[0] ? l->leader_url : NULL, "term",
                   (json_int_t)l->term, "revision", (json_int_t)l->rev, "store", st);
+    json_object_set_new(doc, "elections_won", json_integer((json_int_t)l->elections_won));
+    json_object_set_new(doc, "lease_losses", json_integer((json_int_t)l->lease_losses));
     pthread_mutex_unlock(&l->mu);
     *healthy = ok;
     return doc;
@@ -557,7 +565,7 @@ json_t *tp_leader_status(const svc_t *s, bool *healthy)
 void tp_leader_metrics(const svc_t *s, tp_leader_metrics_t *m)
 {
     memset(m, 0, sizeof *m);
-    tp_store_stats(s->journal, &m->store_commits, &m->store_failed,
+    tp_store_stats(s->journal, &m->store_commits, &m->store_failed, &m->store_fenced,
                    &m->store_commit_usec);
     tp_leader_t *l = s->leader;
     if (!l)

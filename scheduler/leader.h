@@ -65,7 +65,7 @@ json_t *tp_leader_status(const struct svc *s, bool *healthy);
 /* Counters for the metrics (the observe branch owns /metrics). */
 typedef struct {
     uint64_t elections_won, lease_losses, campaigns;
-    uint64_t store_commits, store_failed, store_commit_usec;
+    uint64_t store_commits, store_failed, store_fenced, store_commit_usec;
     uint64_t polls, poll_usec, changes_applied;
     int64_t term;
     bool leader;

@@ -179,10 +179,11 @@ int tp_store_poll_apply(tp_store_t *st, tp_store_changes_t *c, const tp_store_lo
 }
 
 void tp_store_stats(const tp_store_t *st, uint64_t *commits, uint64_t *failed,
-                    uint64_t *usec)
+                    uint64_t *fenced, uint64_t *usec)
 {
+    *fenced = 0;
     if (st->e) {
-        estore_stats(st->e, commits, failed, usec);
+        estore_stats(st->e, commits, failed, fenced, usec);
         return;
     }
     *commits = st->commits;

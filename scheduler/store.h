@@ -94,9 +94,10 @@ int tp_store_poll_apply(tp_store_t *st, tp_store_changes_t *c, const tp_store_lo
                         tp_error_t *err);
 void tp_store_changes_free(tp_store_changes_t *c);
 
-/* Commits, failed commits and the time commits took (microseconds), for the
+/* Commits, failed commits, those refused by the fence (etcd) and the time
+ * commits took (microseconds), for the
  * metrics (read racily from any thread: counters only). */
 void tp_store_stats(const tp_store_t *st, uint64_t *commits, uint64_t *failed,
-                    uint64_t *usec);
+                    uint64_t *fenced, uint64_t *usec);
 
 #endif

@@ -46,7 +46,7 @@ struct estore {
     int64_t power_id, pre_seq, prof_seq;
     int64_t saved[3]; /* the counters at begin (restored by rollback) */
 
-    uint64_t commits, failed, usec;
+    uint64_t commits, failed, fenced, usec;
     int64_t loaded_rev; /* of the last estore_load */
 };
 
@@ -113,8 +113,10 @@ static int64_t fence(estore_t *e, char *key, size_t cap)
     return t;
 }
 
-void estore_stats(const estore_t *e, uint64_t *commits, uint64_t *failed, uint64_t *usec)
+void estore_stats(const estore_t *e, uint64_t *commits, uint64_t *failed,
+                  uint64_t *fenced, uint64_t *usec)
 {
+    *fenced = e->fenced;
     *commits = e->commits;
     *failed = e->failed;
     *usec = e->usec;
@@ -186,12 +188,15 @@ int estore_commit(estore_t *e, tp_error_t *err)
                           "not the leader: this replica holds no leader lease");
     else if (!(tx = build_txn(e, key, term)))
         rc = tp_error_set(err, TP_ENOMEM, "out of memory");
-    else if ((rc = tp_etcd_txn_commit(e->w, tx, &ok, NULL, NULL, NULL, err)) == 0 && !ok)
+    else if ((rc = tp_etcd_txn_commit(e->w, tx, &ok, NULL, NULL, NULL, err)) == 0 &&
+             !ok) {
+        e->fenced++;
         rc = tp_error_set(
             err, TP_EIO,
             "fenced: the leader key %s is no longer this replica's (term %" PRId64
             "); nothing was written",
             key, term);
+    }
     e->usec += tp_etcd_now_us() - t0;
     tp_etcd_txn_free(tx);
     end_tx(e, rc < 0);

@@ -6,7 +6,8 @@ placement that got a 2xx is present exactly once, with the decision answered,
 on the leader, on the followers' copies and in etcd itself; nothing else is;
 never two leaders committing (rows sorted by their etcd mod_revision carry
 nondecreasing leader terms, each term a leader key's create_revision); a
-follower answers a write with 307 to the leader."""
+follower answers a write with 307 to the leader; a leader paused (SIGSTOP)
+past its lease is replaced and, resumed, commits nothing."""
 import json
 import random
 import sys
@@ -20,7 +21,7 @@ import etcd
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 ETCD_ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-TTL = 2
+TTL = 3
 PREFIX = "/tp-ha-test/"
 
 if not etcd.available():
@@ -165,6 +166,32 @@ for rnd in range(ROUNDS + ETCD_ROUNDS):
     leader.start()  # the killed replica comes back as a follower
     if member is not None:
         cluster.restart(member)
+# a leader paused past its lease (SIGSTOP) is deposed; resumed, it must not commit
+paused_ok = False
+leader = find_leader(4 * TTL)
+if leader is not None:
+    fenced_before = leader.role()[1]["store"]["fenced"]
+    leader.p.send_signal(c.signal.SIGSTOP)
+    t0 = time.time()
+    nxt = None
+    while time.time() - t0 < 4 * TTL and nxt is None:
+        for r in replicas:
+            if r is not leader and r.role()[0] == "leader":
+                nxt = r
+        time.sleep(0.02)
+    time.sleep(0.5)
+    leader.p.send_signal(c.signal.SIGCONT)
+    back = None
+    for _ in range(100):
+        back = leader.role()[0]
+        if back == "follower":
+            break
+        time.sleep(0.05)
+    fenced = leader.role()[1]["store"]["fenced"] - fenced_before
+    paused_ok = nxt is not None and back == "follower"
+    c.check("a leader paused past its lease is replaced (%s) and comes back a follower "
+            "(%d late commit(s) fenced by etcd)" % (nxt.name if nxt else None, fenced),
+            paused_ok, back)
 stop.set()
 for t in threads:
     t.join(timeout=30)
