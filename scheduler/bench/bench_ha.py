@@ -37,9 +37,11 @@ procs = []
 
 def start(name, *store):
     pf = "%s/%s.port" % (d, name)
+    if os.path.exists(pf):  # a killed instance's port
+        os.unlink(pf)
     p = subprocess.Popen([c.BIN, "serve", "--config", d + "/fleet.json", "--state",
                           d + "/state.json", "--listen", "127.0.0.1:0", "--port-file", pf,
-                          "-q", *store], stdout=subprocess.DEVNULL,
+                          *store], stdout=subprocess.DEVNULL,
                          stderr=open("%s/%s.log" % (d, name), "a"))
     procs.append(p)
     for _ in range(600):
@@ -100,6 +102,9 @@ try:
         reps[n][0].wait()
         m = leader()
         times.append(time.time() - t0)
+        if os.environ.get("VERBOSE"):
+            print("   killed %s, %s leader after %.2f s" % (n, m, times[-1]))
+
         reps[n] = start(n, *etcd_store(n))
     print("== failover (kill -9 of the leader → another replica leader), lease TTL %d s, "
           "%d times: mean %.2f s, max %.2f s" % (TTL, len(times), sum(times) / len(times),
