@@ -384,7 +384,8 @@ static int scan(estore_t *e, tp_etcd_t *c, int64_t min_mod, tp_store_changes_t *
             out->kvs = k;
             cap = nc;
         }
-        memcpy(out->kvs + out->n, r.kvs, (size_t)r.n * sizeof *r.kvs);
+        if (r.n)
+            memcpy(out->kvs + out->n, r.kvs, (size_t)r.n * sizeof *r.kvs);
         out->n += r.n;
         bool more = r.more && r.n > 0;
         if (more) { /* the next page starts just after the last key: "key\x01" (keys
@@ -544,7 +545,8 @@ int estore_load(estore_t *e, const tp_store_load_t *cb, tp_error_t *err)
     int rc = scan(e, e->w, 0, &c, err);
     e->loaded_rev = c.revision;
     if (!rc) {
-        qsort(c.kvs, (size_t)c.n, sizeof *c.kvs, by_create);
+        if (c.n)
+            qsort(c.kvs, (size_t)c.n, sizeof *c.kvs, by_create);
         /* the SQLite journal's order: profiles, placements, keys, events, preemptions */
         static const char order[] = "fpiex";
         for (int pass = 0; pass < 5 && !rc; pass++)
@@ -571,7 +573,8 @@ int estore_poll(estore_t *e, int64_t since, tp_store_changes_t **out, tp_error_t
         tp_store_changes_free(c);
         return rc;
     }
-    qsort(c->kvs, (size_t)c->n, sizeof *c->kvs, by_mod);
+    if (c->n)
+        qsort(c->kvs, (size_t)c->n, sizeof *c->kvs, by_mod);
     *out = c;
     return 0;
 }

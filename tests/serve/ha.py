@@ -62,7 +62,8 @@ class Replica:
             except (OSError, ValueError):
                 time.sleep(0.05)
         if not self.port:
-            raise RuntimeError("replica %s did not start" % self.name)
+            raise RuntimeError("replica %s did not start: %s" % (
+                self.name, open("%s/%s.log" % (d, self.name)).read()[-2000:]))
 
     def alive(self):
         return self.p.poll() is None
