@@ -161,6 +161,40 @@ static bool good_key(const char *k)
     return true;
 }
 
+/* The workloads of a body: {"workloads": [1..BATCH_MAX_ITEMS]} when many, else
+ * one workload object. A new array, or NULL after answering 422. */
+static json_t *workload_items(tp_httpd_req_t *req, const json_t *doc, bool many)
+{
+    tp_error_t err = {0};
+    json_t *items;
+    if (many) {
+        static const char *const keys[] = {"workloads", NULL};
+        jr_t r = {"body", &err};
+        if (jr_object(&r, doc, "$", keys) < 0 ||
+            jr_array(&r, json_object_get(doc, "workloads"), "$.workloads") < 0) {
+            reject_schema(req, &err);
+            return NULL;
+        }
+        items = json_incref(json_object_get(doc, "workloads"));
+        if (json_array_size(items) == 0 || json_array_size(items) > BATCH_MAX_ITEMS) {
+            tp_httpd_error(req, 422, "invalid_request", "$.workloads",
+                           "expected 1..%d workloads, got %zu", BATCH_MAX_ITEMS,
+                           json_array_size(items));
+            json_decref(items);
+            return NULL;
+        }
+        return items;
+    }
+    if (!json_is_object(doc)) {
+        tp_httpd_error(req, 422, "invalid_request", "$",
+                       "expected a workload object, got %s", jr_type_name(doc));
+        return NULL;
+    }
+    items = json_array();
+    json_array_append(items, (json_t *)doc);
+    return items;
+}
+
 /* ---- placements ---- */
 
 static void post_placements(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v,
@@ -176,30 +210,8 @@ static void post_placements(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t
     if (!op)
         goto oom;
     op->batch = batch;
-    if (batch) {
-        static const char *const keys[] = {"workloads", NULL};
-        jr_t r = {"body", &err};
-        if (jr_object(&r, doc, "$", keys) < 0 ||
-            jr_array(&r, json_object_get(doc, "workloads"), "$.workloads") < 0) {
-            reject_schema(req, &err);
-            goto done;
-        }
-        items = json_incref(json_object_get(doc, "workloads"));
-        if (json_array_size(items) == 0 || json_array_size(items) > BATCH_MAX_ITEMS) {
-            tp_httpd_error(req, 422, "invalid_request", "$.workloads",
-                           "expected 1..%d workloads, got %zu", BATCH_MAX_ITEMS,
-                           json_array_size(items));
-            goto done;
-        }
-    } else {
-        if (!json_is_object(doc)) {
-            tp_httpd_error(req, 422, "invalid_request", "$",
-                           "expected a workload object, got %s", jr_type_name(doc));
-            goto done;
-        }
-        items = json_array();
-        json_array_append(items, doc);
-    }
+    if (!(items = workload_items(req, doc, batch)))
+        goto done;
     if (v->idempotency_key && !good_key(v->idempotency_key)) {
         tp_httpd_error(req, 400, "invalid_idempotency_key", NULL,
                        "Idempotency-Key must be 1..255 printable ASCII characters");
@@ -374,6 +386,13 @@ static void get_node(svc_t *s, tp_httpd_req_t *req, const char *id)
         return;
     }
     const tp_fleet_t *f = s->fleet;
+    if (!s->views && (s->views = calloc((size_t)f->nnodes, sizeof *s->views)))
+        s->nviews = f->nnodes;
+    struct node_view *cv = n < s->nviews ? &s->views[n] : NULL;
+    if (cv && cv->json && cv->at == now && cv->version == s->version) {
+        tp_httpd_respond(req, 200, cv->json, strlen(cv->json));
+        return;
+    }
     const tp_node_t *nd = &f->nodes[n];
     const tp_node_obs_t *o = &s->state->nodes[n];
     const tp_load_t *l = svc_load(s);
@@ -424,12 +443,24 @@ static void get_node(svc_t *s, tp_httpd_req_t *req, const char *id)
     json_t *running = json_array();
     for (int i = l ? s->run_first[n] : -1; i >= 0; i = s->run_next[i])
         json_array_append_new(running, json_string(s->running->w[i].id));
-    respond_json(req, 200,
-                 json_pack("{s:s,s:o,s:o,s:i,s:f,s:o,s:o}", "id", nd->id, "declared",
-                           declared, "observed", observed, "gpus_used",
-                           l ? l->gpus_used[n] : -1, "planned_draw_w",
-                           l ? l->node_w[n] : 0.0, "running", running, "eligibility",
-                           elig));
+    char *text = json_text(json_pack(
+        "{s:s,s:o,s:o,s:i,s:f,s:o,s:o}", "id", nd->id, "declared", declared, "observed",
+        observed, "gpus_used", l ? l->gpus_used[n] : -1, "planned_draw_w",
+        l ? l->node_w[n] : 0.0, "running", running, "eligibility", elig));
+    if (!text) {
+        tp_httpd_error(req, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    tp_httpd_respond(req, 200, text, strlen(text));
+    if (cv) { /* the answer stands for the rest of this second, unless the model changes
+               */
+        free(cv->json);
+        cv->json = text;
+        cv->at = now;
+        cv->version = s->version;
+    } else {
+        free(text);
+    }
 }
 
 static void list_nodes(svc_t *s, tp_httpd_req_t *req)
@@ -452,27 +483,8 @@ static void explain(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v)
     if (!doc)
         return;
     bool many = json_is_object(doc) && json_object_get(doc, "workloads");
-    if (many) {
-        static const char *const keys[] = {"workloads", NULL};
-        jr_t r = {"body", &err};
-        if (jr_object(&r, doc, "$", keys) < 0 ||
-            jr_array(&r, json_object_get(doc, "workloads"), "$.workloads") < 0) {
-            reject_schema(req, &err);
-            goto done;
-        }
-        items = json_incref(json_object_get(doc, "workloads"));
-    } else if (json_is_object(doc)) {
-        items = json_array();
-        json_array_append(items, doc);
-    } else {
-        tp_httpd_error(req, 422, "invalid_request", "$", "expected a workload object");
+    if (!(items = workload_items(req, doc, many)))
         goto done;
-    }
-    if (json_array_size(items) > BATCH_MAX_ITEMS) {
-        tp_httpd_error(req, 422, "invalid_request", "$.workloads", "at most %d workloads",
-                       BATCH_MAX_ITEMS);
-        goto done;
-    }
     out = json_array();
     tp_state_t *eff = state_effective(s, now);
     const tp_load_t *l = svc_load(s);

@@ -5,15 +5,23 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#define NCACHE 16
+
 struct tp_journal {
     sqlite3 *db;
     char *path;
+    /* prepared statements, keyed by the address of their (static) SQL text */
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } cache[NCACHE];
 };
 
 static const char SCHEMA[] =
@@ -86,6 +94,8 @@ void tp_journal_close(tp_journal_t *j)
 {
     if (!j)
         return;
+    for (int i = 0; i < NCACHE; i++)
+        sqlite3_finalize(j->cache[i].st);
     sqlite3_close(j->db);
     free(j->path);
     free(j);
@@ -106,13 +116,33 @@ void tp_journal_rollback(tp_journal_t *j)
     sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* The prepared statement of sql (a string literal: cached by its address). */
+static sqlite3_stmt *prepared(tp_journal_t *j, const char *sql)
+{
+    int i;
+    for (i = 0; i < NCACHE && j->cache[i].sql; i++)
+        if (j->cache[i].sql == sql)
+            return j->cache[i].st;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    if (i < NCACHE) {
+        j->cache[i].sql = sql;
+        j->cache[i].st = st;
+    }
+    return st;
+}
+
 /* Binds "s" text (NULL → SQL NULL), "i" int64 per fmt, then steps once. */
 static int run(tp_journal_t *j, tp_error_t *err, const char *sql, const char *fmt, ...)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = prepared(j, sql);
+    bool cached = false;
     va_list ap;
-    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (!st)
         return fail(j, err, "prepare");
+    for (int i = 0; i < NCACHE; i++)
+        cached |= j->cache[i].st == st;
     va_start(ap, fmt);
     for (int i = 0; fmt[i]; i++) {
         if (fmt[i] == 's') {
@@ -127,10 +157,14 @@ static int run(tp_journal_t *j, tp_error_t *err, const char *sql, const char *fm
     }
     va_end(ap);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return fail(j, err, "write");
-    return 0;
+    int out = rc == SQLITE_DONE ? 0 : fail(j, err, "write");
+    if (cached) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    } else {
+        sqlite3_finalize(st);
+    }
+    return out;
 }
 
 int tp_journal_put_placement(tp_journal_t *j, const char *workload, const char *tenant,

@@ -415,6 +415,9 @@ static void svc_free(svc_t *s)
     tp_state_free(s->next_state);
     tp_workloads_free(s->running);
     svc_invalidate(s);
+    for (int i = 0; i < s->nviews; i++)
+        free(s->views[i].json);
+    free(s->views);
     for (int i = 0; i < s->nrecs; i++) {
         free(s->recs[i].id);
         free(s->recs[i].tenant);

@@ -77,8 +77,16 @@ typedef struct svc {
     tp_state_t *next_state; /* a collector cycle's result waiting for the worker */
     tp_workloads_t *running;
     tp_load_t *load; /* of running; NULL when stale */
-    int *run_first,
-        *run_next; /* per node / per running index: its running work, -1 ends */
+    /* per node / per running index: its running work, -1 ends */
+    int *run_first, *run_next;
+    /* GET /v1/nodes/{id} answers, reused within the same second while nothing changed */
+    uint64_t version; /* bumped by every change to the model */
+    struct node_view {
+        char *json;
+        int64_t at;
+        uint64_t version;
+    } * views;
+    int nviews;
 
     rec_t *recs;
     int nrecs, caprecs;

@@ -484,7 +484,7 @@ static void do_power(job_t *j)
     j->commit_ok = true;
     op->ev.started = now_starts;
     op_answer(op, now_starts ? 201 : 202,
-              json_pack("{s:I,s:s,s:f,s:I,s:I,s:s,s:o?}", "event",
+              json_pack("{s:I,s:s,s:f,s:I,s:I,s:s,s:o*}", "event",
                         (json_int_t)op->event_id, "domain", op->ev.domain_id, "cap_w",
                         op->ev.cap_w, "start", (json_int_t)op->ev.start, "end",
                         (json_int_t)op->ev.end, "state",
@@ -736,6 +736,11 @@ static void run_job(uv_work_t *w)
 
 static void swap_world(svc_t *s, job_t *j)
 {
+    for (int i = 0; i < s->nviews; i++)
+        free(s->views[i].json);
+    free(s->views);
+    s->views = NULL;
+    s->nviews = 0;
     /* the old fleet may still be borrowed by a closing collector: serve.c
      * retires it */
     svc_retire_fleet(s, s->fleet);
@@ -815,6 +820,8 @@ static void apply(svc_t *s, job_t *j)
     if (j->nch) {
         svc_invalidate(s);
     }
+    if (j->kind == OP_POWER || j->kind == OP_POWER_END)
+        s->version++; /* caps changed: eligibility did */
     if (j->kind == OP_POWER) {
         op_t *op = j->ops;
         pevent_t *ev = NULL;
@@ -842,6 +849,11 @@ static void after_job(uv_work_t *w, int status)
         apply(s, j);
     for (op_t *op = j->ops, *next; op; op = next) {
         next = op->next;
+        if (op->kind == OP_POWER ||
+            op->kind == OP_POWER_END) /* done or failed: next tick */
+            for (int k = 0; k < s->nevents; k++)
+                if (s->events[k].id == op->event_id)
+                    s->events[k].queued = false;
         if (op->idem) {
             if (op->answer && op->status < 500 && j->commit_ok) {
                 op->idem->status = op->status;

@@ -373,6 +373,7 @@ int running_build_tolerant(const svc_t *s, const tp_fleet_t *f, tp_workloads_t *
 
 void svc_invalidate(svc_t *s)
 {
+    s->version++;
     tp_load_free(s->load);
     s->load = NULL;
     free(s->run_first);

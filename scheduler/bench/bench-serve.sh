@@ -17,20 +17,7 @@ D=$(mktemp -d)
 SP="" CP=""
 trap '[ -n "$SP" ] && kill $SP 2>/dev/null; [ -n "$CP" ] && kill $CP 2>/dev/null; rm -rf "$D"' EXIT
 T=$B/trustplace
-$T gen-fleet --nodes "$NODES" --seed 7 --out "$D/gen.json" >/dev/null
-$T gen-state --config "$D/gen.json" --now "$(date +%s)" --seed 7 --out "$D/state.json" >/dev/null
-python3 - "$D" <<'PY'
-import json, sys
-d = sys.argv[1]
-f = json.load(open(d + "/gen.json"))
-for n in f["nodes"]:
-    n.pop("bmc", None); n.pop("verifier", None)
-f.pop("collectors", None)
-json.dump(f, open(d + "/fleet.json", "w"))
-open(d + "/nodes.txt", "w").write("\n".join(n["id"] for n in f["nodes"]) + "\n")
-print("fleet: %d nodes, %d GPUs, %d power domains" % (len(f["nodes"]),
-      sum(n["gpus"] for n in f["nodes"]), len(f["power_domains"])))
-PY
+TP_BIN=$T python3 "$H/../../tests/serve/common.py" fleet "$D" "$NODES" 7
 $T serve --config "$D/fleet.json" --state "$D/state.json" --data "$D/data" -q \
     --listen 127.0.0.1:0 --port-file "$D/port" --max-body 67108864 &
 SP=$!

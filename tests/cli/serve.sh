@@ -16,21 +16,10 @@ SPID=""
 stop_srv() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null; SPID=""; }
 trap 'stop_srv; [ -n "${SLOW:-}" ] && kill "$SLOW" 2>/dev/null; rm -rf "$TP_TMP"' EXIT
 D=$TP_TMP
-NOW=$(date +%s)
 
 # A 64-node fleet without BMCs (the state file is the observed state) and a
-# state observed now, in which node A's attestation is fresh.
-"$TP_BIN" gen-fleet --nodes 64 --seed 5 --out "$D/gen.json" >/dev/null 2>&1
-"$TP_BIN" gen-state --config "$D/gen.json" --now "$NOW" --seed 5 --out "$D/state.json" >/dev/null 2>&1
-python3 - "$D" <<'PY'
-import json, sys
-d = sys.argv[1]
-f = json.load(open(d + "/gen.json"))
-for n in f["nodes"]:
-    n.pop("bmc", None); n.pop("verifier", None)
-f.pop("collectors", None)
-json.dump(f, open(d + "/fleet.json", "w"))
-PY
+# state observed now.
+TP_BIN="$TP_BIN" python3 "$TP_SRC/tests/serve/common.py" fleet "$D" 64 5 >/dev/null
 
 # start_srv [extra options…]: starts the service on a free port; sets P and SPID.
 start_srv() {
@@ -198,6 +187,25 @@ while [ $i -lt 120 ]; do
 done
 check "the cap is restored at its end" 200 'j["events"][0]["state"] == "ended"'
 
+# a scheduled event: answered 202, in force at its start, over at its end
+S=$(( $(date +%s) + 2 )); E=$(( S + 2 ))
+req POST /v1/power/events "{\"domain\":\"$DOM\",\"cap_w\":2,\"start\":$S,\"end\":$E}"
+check "a later event is scheduled (202, no plan yet)" 202 'j["state"] == "scheduled" and "plan" not in j'
+EV=$(printf '%s' "$BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["event"])')
+seen_active=0 i=0
+while [ $i -lt 150 ]; do
+    req GET /v1/power/events
+    st=$(printf '%s' "$BODY" | python3 -c "import json,sys; print([e['state'] for e in json.load(sys.stdin)['events'] if e['event'] == $EV][0])")
+    [ "$st" = active ] && seen_active=1
+    [ "$st" = ended ] && break
+    sleep 0.1; i=$((i + 1))
+done
+if [ "$seen_active" = 1 ] && [ "$st" = ended ]; then
+    tp_ok "a scheduled event starts, then ends"
+else
+    tp_fail "a scheduled event starts, then ends" "active seen: $seen_active, last state: $st"
+fi
+
 # profiles
 req POST /v1/profiles '[{"model":"new-model","gpu_model":"H100-SXM","tokens_per_s":1234,"watts":600}]'
 check "profiles accepted" 200 'j["accepted"] == 1 and j["profiles"] >= 1'
@@ -264,6 +272,28 @@ done
 check "lost attestation while down: work reported for eviction" 200 'j["state"] == "preempted"'
 req GET /v1/preemptions
 check "the eviction names why" 200 "any(p['workload'] == 'secret' and p['why'] == 'eviction:attestation_missing' for p in j['preemptions'])"
+stop_srv
+
+# --max-connections: a connection over the limit is closed at accept; others go on
+rm -rf "$D/data"
+start_srv --max-connections 2
+python3 - "$P" <<'PY' &
+import socket, sys, time
+held = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(2)]
+time.sleep(3)
+PY
+HOLD=$!
+sleep 0.8
+req GET /healthz "" --max-time 3
+OVER=$CODE
+wait "$HOLD"
+sleep 0.2
+req GET /healthz
+if [ "$OVER" = 000 ] && [ "$CODE" = 200 ]; then
+    tp_ok "over --max-connections: refused at accept; served again once below"
+else
+    tp_fail "over --max-connections: refused at accept; served again once below" "over: $OVER after: $CODE"
+fi
 stop_srv
 
 # bad starts

@@ -100,3 +100,15 @@ def request(port, method, path, body=None, headers=None, timeout=20, conn=None):
     if not conn:
         c.close()
     return r.status, (json.loads(raw) if raw else None)
+
+
+if __name__ == "__main__":
+    # common.py fleet DIR NODES [SEED]: fleet.json (no BMCs), state.json observed
+    # now, nodes.txt (one id a line) in DIR — for the shell tests and bench-serve.
+    if len(sys.argv) < 4 or sys.argv[1] != "fleet":
+        sys.exit("usage: common.py fleet DIR NODES [SEED]")
+    fl = make_fleet(sys.argv[2], int(sys.argv[3]), int(time.time()),
+                    int(sys.argv[4]) if len(sys.argv) > 4 else 5)
+    open(sys.argv[2] + "/nodes.txt", "w").write("\n".join(n["id"] for n in fl["nodes"]) + "\n")
+    print("fleet: %d nodes, %d GPUs, %d power domains" % (
+        len(fl["nodes"]), sum(n["gpus"] for n in fl["nodes"]), len(fl["power_domains"])))

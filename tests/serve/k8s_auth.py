@@ -74,6 +74,30 @@ c.check("planner posts profiles", st == 200, (st, j))
 st, j = call("GET", "/healthz")
 c.check("healthz needs no token; refusals are counted", st == 200 and j["auth_refused"] == 7,
         j)
+# trustplace bench --report-to: the measured profile reaches the service
+stub = os.path.join(os.path.dirname(c.BIN), "libnvidia-ml-stub.so")
+if not os.path.exists(stub):
+    c.S += 1
+    print("skip bench --report-to: no " + stub)
+else:
+    gm = fleet["nodes"][0]["gpu_model"]
+    args = [c.BIN, "bench", "--shape", "tiny", "--batch", "1", "--gen", "4", "--meter", "nvml",
+            "--cache", d + "/cache", "--no-copy-bandwidth", "--out", d + "/p.json",
+            "--gpu-model", gm, "--model-name", "reported-model", "--report-to",
+            "http://127.0.0.1:%d" % srv.port]
+    env = dict(os.environ, TP_NVML_LIB=stub)
+    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    c.check("bench --report-to without a token: refused (exit 1, HTTP 401)",
+            r.returncode == 1 and "HTTP 401" in r.stderr, r.stdout + r.stderr)
+    open(d + "/tok", "w").write(tok["planner"] + "\n")
+    r = subprocess.run(args + ["--token-file", d + "/tok"], env=env, capture_output=True,
+                       text=True, timeout=300)
+    c.check("bench --report-to with a planner token: the profile is accepted",
+            r.returncode == 0 and "HTTP 200" in r.stdout and tok["planner"] not in r.stdout
+            + r.stderr, r.stdout + r.stderr)
+    st, j = call("POST", "/v1/placements", {"id": "rep", "gpus": 1, "sensitivity": "public",
+                                            "model": "reported-model"}, role="orchestrator")
+    c.check("work of the reported model is placed", st == 201, (st, j))
 srv.stop()
 log = open(d + "/serve.log").read()
 c.check("no secret in the log", not any(t[3:] in log for t in tok.values()))
