@@ -5,7 +5,9 @@ on loopback, same fleet, same machine; then the failover time (kill -9 of the
 leader until another replica answers /readyz as leader), FAILOVERS times.
 Prints figures; asserts nothing. NODES, DURATION, CONNS, FAILOVERS, TTL
 override."""
+import atexit
 import json
+import shutil
 import os
 import re
 import subprocess
@@ -30,6 +32,7 @@ if not etcd.available():
     print("bench-serve (etcd): skipped, no etcd binary (tools/deps.sh installs etcd-server)")
     sys.exit(0)
 d = tempfile.mkdtemp()
+atexit.register(shutil.rmtree, d, True)  # registered first: runs after the cluster stops
 c.make_fleet(d, NODES, int(time.time()), seed=7)
 cluster = etcd.Cluster(d)
 procs = []

@@ -8,7 +8,9 @@ never two leaders committing (rows sorted by their etcd mod_revision carry
 nondecreasing leader terms, each term a leader key's create_revision); a
 follower answers a write with 307 to the leader; a leader paused (SIGSTOP)
 past its lease is replaced and, resumed, commits nothing."""
+import atexit
 import json
+import shutil
 import random
 import sys
 import tempfile
@@ -30,6 +32,7 @@ if not etcd.available():
     sys.exit(0)
 
 d = tempfile.mkdtemp()
+atexit.register(shutil.rmtree, d, True)  # registered first: runs after the cluster stops
 cluster = etcd.Cluster(d)
 c.make_fleet(d, 256, int(time.time()))
 rng = random.Random(int(time.time()))
@@ -76,7 +79,17 @@ class Replica:
             return None, None
 
 
-replicas = [Replica("r%d" % i) for i in range(3)]
+replicas = []
+
+
+@atexit.register
+def _kill_replicas():  # runs before the cluster stops and the directory goes
+    for r in replicas:
+        if r.p.poll() is None:
+            r.p.kill()
+
+
+replicas.extend(Replica("r%d" % i) for i in range(3))
 acked = {}        # workload → (state, node) answered with a 2xx
 inflight = set()  # sent, no answer: may or may not have been committed
 redirects = [0]
