@@ -185,6 +185,7 @@ static void check_drained(svc_t *s)
         return;
     stopping = true;
     svc_log(s, "drained: every accepted request was answered; stopping");
+    tp_leader_stop(s->leader); /* hands the lease back: a follower takes over now */
     /* let the last answers reach their sockets */
     uv_timer_stop(&s->tick_timer);
     uv_timer_start(&s->tick_timer, stop_now, 200, 0);
@@ -204,7 +205,6 @@ static void on_signal(uv_signal_t *h, int sig)
     svc_log(s, "%s: draining %d request(s) in flight",
             sig == SIGTERM ? "SIGTERM" : "SIGINT", s->inflight_requests);
     tp_httpd_stop_accepting(s->http);
-    tp_leader_stop(s->leader); /* hands the lease back: a follower takes over now */
     uv_timer_stop(&s->cycle_timer);
     uv_timer_stop(&s->tick_timer);
     uv_signal_stop(&s->sighup);

@@ -269,8 +269,15 @@ for r in replicas:
     compare(seen, "%s (%s) serves every 2xx placement exactly once"
             % (r.name, r.role()[0]))
     c.check("%s lists no workload twice" % r.name, not dup, dup[:5])
+leader = find_leader(4 * TTL)
+if leader is not None:  # SIGTERM: drain, then hand the lease back (no TTL to wait)
+    rc = leader.p.send_signal(c.signal.SIGTERM) or leader.p.wait(timeout=30)
+    held = [json.loads(v)["name"] for k, v, cr, m in cluster.range(PREFIX + "leader")]
+    c.check("the leader stops on SIGTERM with exit 0 and its leader key is gone at exit",
+            rc == 0 and leader.name not in held, (rc, held))
 for r in replicas:
-    c.check("%s stops on SIGTERM with exit 0" % r.name,
-            (r.p.send_signal(c.signal.SIGTERM) or r.p.wait(timeout=30)) == 0)
+    if r.p.poll() is None:
+        c.check("%s stops on SIGTERM with exit 0" % r.name,
+                (r.p.send_signal(c.signal.SIGTERM) or r.p.wait(timeout=30)) == 0)
 cluster.stop()
 c.done()
