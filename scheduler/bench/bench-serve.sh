@@ -12,7 +12,15 @@ RUNNING=${RUNNING:-40000}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-32}
 H=$(cd "$(dirname "$0")" && pwd)
-command -v wrk >/dev/null || { echo "bench-serve: wrk is not installed (apt-get install wrk)"; exit 1; }
+# wrk (Debian) is a benchmark-only dependency: installed here, not by tools/deps.sh.
+if ! command -v wrk >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "bench-serve: installing wrk" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2 ||
+            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2; }
+    fi
+    command -v wrk >/dev/null || { echo "bench-serve: wrk is not installed: apt-get install -y wrk"; exit 1; }
+fi
 D=$(mktemp -d)
 SP="" CP=""
 trap '[ -n "$SP" ] && kill $SP 2>/dev/null; [ -n "$CP" ] && kill $CP 2>/dev/null; rm -rf "$D"' EXIT
