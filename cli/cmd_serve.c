@@ -28,7 +28,37 @@ static void usage(FILE *out)
         "--audit-export streams it to a SIEM: jsonl:PATH, syslog+unix:PATH or\n"
         "syslog+tcp:HOST:PORT (RFC 5424), resuming after restarts.\n"
         "GET / is a dashboard, GET /v1/kpis the KPIs, GET /metrics for Prometheus.\n"
-        "  --ceiling  answer every request with {} (the benchmark's ceiling)\n");
+        "  --ceiling  answer every request with {} (the benchmark's ceiling)\n"
+        "Several replicas (docs/ha.md): --store etcd:URL[,URL...] --replica-name NAME\n"
+        "  [--advertise URL] [--store-prefix P] [--lease-ttl S] [--keepalive-ms MS]\n"
+        "  [--poll-ms MS]; --store sqlite:DIR (the default: --data) keeps one "
+        "instance.\n");
+}
+
+/* --lease-ttl S, --keepalive-ms MS, --poll-ms MS (docs/ha.md). */
+static int ha_number(int opt, const char *arg, tp_serve_opts_t *o)
+{
+    static const struct {
+        int opt;
+        const char *name;
+        long long lo, hi;
+    } lim[] = {{'L', "--lease-ttl", 2, 3600},
+               {'k', "--keepalive-ms", 100, 3600000},
+               {'O', "--poll-ms", 10, 60000}};
+    for (size_t i = 0; i < sizeof lim / sizeof *lim; i++) {
+        if (lim[i].opt != opt)
+            continue;
+        long long v = tp_parse_count(arg);
+        if (v < lim[i].lo || v > lim[i].hi) {
+            fprintf(stderr, "trustplace serve: %s: expected %lld..%lld, got \"%s\"\n",
+                    lim[i].name, lim[i].lo, lim[i].hi, arg);
+            return -1;
+        }
+        *(opt == 'L'   ? &o->lease_ttl_s
+          : opt == 'k' ? &o->keepalive_ms
+                       : &o->poll_ms) = (int)v;
+    }
+    return 0;
 }
 
 int tp_cmd_serve(int argc, char **argv)
@@ -46,6 +76,13 @@ int tp_cmd_serve(int argc, char **argv)
                                          {"audit-export", required_argument, 0, 'E'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
+                                         {"store", required_argument, 0, 'S'},
+                                         {"replica-name", required_argument, 0, 'R'},
+                                         {"advertise", required_argument, 0, 'A'},
+                                         {"store-prefix", required_argument, 0, 'P'},
+                                         {"lease-ttl", required_argument, 0, 'L'},
+                                         {"keepalive-ms", required_argument, 0, 'k'},
+                                         {"poll-ms", required_argument, 0, 'O'},
                                          {0, 0, 0, 0}};
     tp_serve_opts_t o = {0};
     tp_error_t err = {0};
@@ -100,6 +137,24 @@ int tp_cmd_serve(int argc, char **argv)
             }
             o.max_body = (size_t)v;
             break;
+        case 'S':
+            o.store = optarg;
+            break;
+        case 'R':
+            o.replica_name = optarg;
+            break;
+        case 'A':
+            o.advertise = optarg;
+            break;
+        case 'P':
+            o.store_prefix = optarg;
+            break;
+        case 'L':
+        case 'k':
+        case 'O':
+            if (ha_number(c, optarg, &o) < 0)
+                return TP_EXIT_INPUT;
+            break;
         case 'h':
             usage(stdout);
             return TP_EXIT_OK;
@@ -107,6 +162,10 @@ int tp_cmd_serve(int argc, char **argv)
             usage(stderr);
             return TP_EXIT_INPUT;
         }
+    }
+    if (o.replica_name && (!o.store || strncmp(o.store, "etcd:", 5) != 0)) {
+        fprintf(stderr, "trustplace serve: --replica-name goes with --store etcd:URL\n");
+        return TP_EXIT_INPUT;
     }
     if ((!o.config && !o.ceiling) || optind != argc) {
         fprintf(stderr, "trustplace serve: --config is required\n");

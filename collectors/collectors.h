@@ -15,8 +15,9 @@
  *     exponential backoff, Redfish sessions, a staleness clock per fact;
  *   - tp_state_t out (see model/state_json.h to write it).
  *
- * Only collectors/ includes curl.h. Facts that are missing, null, malformed or
- * from a failed request are "unknown" (NAN, -1, ""), never zero.
+ * Only collectors/ (and scheduler/etcd.c, the etcd client) include curl.h.
+ * Facts that are missing, null, malformed or from a failed request are
+ * "unknown" (NAN, -1, ""), never zero.
  */
 #ifndef TP_COLLECTORS_H
 #define TP_COLLECTORS_H

@@ -3,6 +3,7 @@
  * parsing (400 malformed JSON, 422 with the JSON path), reads answered on the
  * loop from the model, writes queued for the worker (scheduler/worker.c).
  */
+#include "scheduler/leader.h"
 #include "scheduler/serve_internal.h"
 #include "scheduler/k8s.h"
 #include "util/json_in.h"
@@ -716,10 +717,13 @@ static void readyz(svc_t *s, tp_httpd_req_t *req)
             json_array_append_new(stale, json_pack("{s:s,s:s}", "fact", "attestation",
                                                    "node", s->fleet->nodes[n].id));
     }
-    bool ready = fresh && !s->draining;
+    bool store_ok;
+    json_t *ha = tp_leader_status(s, &store_ok); /* role, leader, store health */
+    bool ready = fresh && !s->draining && store_ok;
     respond_json(req, ready ? 200 : 503,
-                 json_pack("{s:b,s:b,s:i,s:o}", "ready", ready, "draining", s->draining,
-                           "expired_attestations", expired, "stale", stale));
+                 json_pack("{s:b,s:b,s:i,s:o,s:o}", "ready", ready, "draining",
+                           s->draining, "expired_attestations", expired, "stale", stale,
+                           "ha", ha));
 }
 
 /* ---- routing ---- */
@@ -745,6 +749,9 @@ void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v)
         tp_httpd_error(req, 503, "draining", NULL, "the service is shutting down");
         return;
     }
+    if (!get &&
+        tp_leader_redirect(s, req, p, v->query)) /* a follower: 307 to the leader */
+        return;
     if (!strcmp(p, "/readyz")) {
         if (!get)
             goto method;

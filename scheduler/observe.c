@@ -81,7 +81,10 @@ static char *facts(void *arg, const char *node)
 
 int obs_audit_on(svc_t *s, tp_error_t *err)
 {
-    return tp_journal_audit_on(s->journal, facts, s, err);
+    tp_journal_t *j = tp_store_journal(s->journal);
+    /* The audit rows ride in the SQLite journal's transactions; the etcd store has
+     * no audit log yet (docs/ha.md). */
+    return j ? tp_journal_audit_on(j, facts, s, err) : 0;
 }
 
 static int flush_row(void *arg, int64_t seq, int64_t at, const char *body)
@@ -102,7 +105,7 @@ void obs_flush(svc_t *s)
     if (!s->obs || !s->obs->audit)
         return;
     int64_t last = tp_audit_last_seq(s->obs->audit);
-    if (tp_journal_audit_since(s->journal, last, flush_row, s, &err) < 0)
+    if (tp_journal_audit_since(tp_store_journal(s->journal), last, flush_row, s, &err) < 0)
         svc_log(s, "audit: %s (the journal keeps the rows; retried after the next job)",
                 err.text);
     if (tp_audit_last_seq(s->obs->audit) != last &&
@@ -229,8 +232,10 @@ int obs_note(svc_t *s, int64_t at, const char *kind, const char *change, tp_erro
                           s->o.config, "config_sha256", sha);
     char *t = json_text(b);
     free(sha);
-    int rc = t ? tp_journal_add_audit(s->journal, at, t, err)
-               : tp_error_set(err, TP_ENOMEM, "out of memory");
+    tp_journal_t *j = tp_store_journal(s->journal);
+    int rc = !t ? tp_error_set(err, TP_ENOMEM, "out of memory")
+           : j  ? tp_journal_add_audit(j, at, t, err)
+                : 0; /* no audit log on the etcd store */
     free(t);
     return rc;
 }
@@ -269,11 +274,18 @@ int obs_start(svc_t *s, tp_error_t *err)
         return tp_error_set(err, TP_ENOMEM, "out of memory");
     }
     s->obs = o;
+    tp_journal_t *j = tp_store_journal(s->journal);
+    if (!j) {
+        svc_log(s, "audit: the audit log and the KPIs' GPU-hour windows need the SQLite "
+                   "store; with --store %s they are off (docs/ha.md)",
+                tp_store_kind(s->journal));
+        return 0;
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s/audit.jsonl", s->o.data_dir);
     int rc;
     if ((rc = tp_audit_open(path, s->o.audit_key, &o->audit, err)) < 0 ||
-        (rc = tp_journal_audit_since(s->journal, 0, hist_row, o->hist, err)) < 0)
+        (rc = tp_journal_audit_since(j, 0, hist_row, o->hist, err)) < 0)
         return rc;
     /* rows committed before a crash that never reached the file */
     int64_t before = tp_audit_last_seq(o->audit);

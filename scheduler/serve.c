@@ -2,6 +2,7 @@
  * scheduler/serve.c — the service's life: load the fleet, recover the journal,
  * listen, run the collectors, reconcile, reload on SIGHUP, drain on SIGTERM.
  */
+#include "scheduler/leader.h"
 #include "scheduler/serve_internal.h"
 #include "util/file.h"
 #include "util/json_in.h"
@@ -119,7 +120,7 @@ void svc_after_job(svc_t *s)
         s->state = s->next_state;
         s->next_state = NULL;
         svc_invalidate(s);
-        if (s->running->n) /* fresh observations: does running work still fit? */
+        if (s->running->n && tp_leader_may_write(s)) /* does running work still fit? */
             enqueue_simple(s, OP_RECONCILE);
     }
     if (!s->collector && s->has_collectors && !s->draining) {
@@ -138,7 +139,7 @@ static void on_tick(uv_timer_t *t)
     svc_t *s = t->data;
     static int ticks;
     int64_t now = (int64_t)time(NULL);
-    if (s->draining)
+    if (s->draining || !tp_leader_may_write(s)) /* a follower leaves it to the leader */
         return;
     for (int i = 0; i < s->nevents; i++) {
         pevent_t *e = &s->events[i];
@@ -185,6 +186,7 @@ static void check_drained(svc_t *s)
         return;
     stopping = true;
     svc_log(s, "drained: every accepted request was answered; stopping");
+    tp_leader_stop(s->leader); /* hands the lease back: a follower takes over now */
     /* let the last answers reach their sockets */
     uv_timer_stop(&s->tick_timer);
     uv_timer_start(&s->tick_timer, stop_now, 200, 0);
@@ -298,36 +300,46 @@ static int evict_misfits(svc_t *s, json_t *misfits, tp_error_t *err)
     int64_t now = (int64_t)time(NULL);
     if (!json_array_size(misfits))
         return 0;
-    if (tp_journal_begin(s->journal, err) < 0)
+    if (tp_store_begin(s->journal, err) < 0)
         return err->code;
     json_array_foreach (misfits, i, e) {
         rec_t *r = rec_find(s, json_string_value(e));
-        if (tp_journal_set_state(s->journal, r->id, "preempted", now, err) < 0 ||
-            tp_journal_add_preemption(s->journal, r->id, r->node ? r->node : "?",
-                                      "eviction:no_longer_in_fleet", 0, now, err) < 0) {
-            tp_journal_rollback(s->journal);
+        if (tp_store_set_state(s->journal, r->id, "preempted", now, err) < 0 ||
+            tp_store_add_preemption(s->journal, r->id, r->node ? r->node : "?",
+                                    "eviction:no_longer_in_fleet", 0, now, err) < 0) {
+            tp_store_rollback(s->journal);
             return err->code;
         }
         rec_preemption(s, r->id, r->node ? r->node : "?", "eviction:no_longer_in_fleet",
                        0, now);
         rec_set(r, r->tenant, REC_PREEMPTED, NULL, 0, NULL, NULL);
     }
-    return tp_journal_commit(s->journal, err);
+    return tp_store_commit(s->journal, err);
+}
+
+void svc_load_callbacks(svc_t *s, tp_store_load_t *cb)
+{
+    *cb = (tp_store_load_t){s,         rec_placement,  rec_idem,
+                            rec_event, rec_preemption, rec_profiles};
 }
 
 static int recover(svc_t *s, tp_error_t *err)
 {
-    tp_journal_load_t cb = {s,         rec_placement,  rec_idem,
-                            rec_event, rec_preemption, rec_profiles};
+    tp_store_load_t cb;
+    svc_load_callbacks(s, &cb);
+    tp_store_opts_t so = {.spec = s->o.store,
+                          .data_dir = s->o.data_dir,
+                          .prefix = s->o.store_prefix,
+                          .replica = s->o.replica_name};
     char *text = NULL;
     size_t len;
     jr_t r = {s->o.config, err};
     int rc;
-    if ((rc = tp_journal_open(s->o.data_dir, &s->journal, err)) < 0)
+    if ((rc = tp_store_open(&so, &s->journal, err)) < 0)
         return rc;
     if ((rc = obs_audit_on(s, err)) < 0) /* recovery's evictions are audited too */
         return rc;
-    if ((rc = tp_journal_load(s->journal, &cb, err)) < 0)
+    if ((rc = tp_store_load(s->journal, &cb, err)) < 0)
         return rc;
     if ((rc = tp_file_read(s->o.config, 64 << 20, &text, &len, err)) < 0)
         return rc;
@@ -347,7 +359,7 @@ static int recover(svc_t *s, tp_error_t *err)
     }
     json_t *misfits = json_array();
     rc = running_build_tolerant(s, s->fleet, &s->running, misfits, err);
-    if (!rc)
+    if (!rc && !tp_store_shared(s->journal)) /* shared: only a leader may write */
         rc = evict_misfits(s, misfits, err);
     json_decref(misfits);
     if (rc < 0)
@@ -362,7 +374,8 @@ static int recover(svc_t *s, tp_error_t *err)
     svc_log(s,
             "recovered %d running and %d pending workload(s), %d power event(s), %zu "
             "profile(s) from %s",
-            running, pending, s->nevents, json_array_size(s->profiles), s->o.data_dir);
+            running, pending, s->nevents, json_array_size(s->profiles),
+            s->o.store ? s->o.store : s->o.data_dir);
     return 0;
 }
 
@@ -394,7 +407,7 @@ static void svc_free(svc_t *s)
         op_free(op);
     }
     obs_free(s);
-    tp_journal_close(s->journal);
+    tp_store_close(s->journal);
     tp_tokens_free(s->tokens);
     tp_k8s_free(s->k8s);
     json_decref(s->fleet_doc);
@@ -433,6 +446,23 @@ static void svc_free(svc_t *s)
 
 static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err);
 
+/* With a shared store: campaign, and follow the leader meanwhile. */
+static int start_leader(svc_t *s, const char *host, tp_error_t *err)
+{
+    char url[300];
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(url, sizeof url, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "",
+             tp_httpd_port(s->http));
+    tp_leader_opts_t lo = {.urls = s->o.store + 5,
+                           .prefix = s->o.store_prefix,
+                           .name = s->o.replica_name,
+                           .advertise = s->o.advertise ? s->o.advertise : url,
+                           .ttl_s = s->o.lease_ttl_s,
+                           .keepalive_ms = s->o.keepalive_ms,
+                           .poll_ms = s->o.poll_ms};
+    return tp_leader_start(s, &lo, err) ? 0 : err->code;
+}
+
 int tp_serve_run(const tp_serve_opts_t *o, tp_error_t *err)
 {
     svc_t *s = calloc(1, sizeof *s);
@@ -465,6 +495,8 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
         return rc;
     if (!o->ceiling && (rc = obs_start(s, err)) < 0)
         return rc;
+    if (!o->ceiling && tp_store_shared(s->journal) && !s->o.batch_max)
+        s->o.batch_max = 40; /* one etcd txn per batch: within etcd's --max-txn-ops 128 */
     if (o->tokens && (rc = tp_tokens_load(o->tokens, &s->tokens, err)) < 0)
         return rc;
     if (!(s->k8s = tp_k8s_new(NULL)))
@@ -510,6 +542,9 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
             fclose(pf);
         }
     }
+    if (!o->ceiling && tp_store_shared(s->journal) &&
+        (rc = start_leader(s, host, err)) < 0)
+        return rc;
     svc_log(s, "listening on http://%s:%d%s", host, tp_httpd_port(s->http),
             o->ceiling ? " (ceiling: every request answered {})" : "");
     uv_run(s->loop, UV_RUN_DEFAULT);

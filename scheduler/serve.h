@@ -28,6 +28,14 @@ typedef struct {
     bool ceiling;           /* answer every request with {} (benchmark ceiling) */
     const char *audit_key;  /* PEM private key signing audit records, or NULL */
     const char *audit_export; /* SIEM target streamed to (scheduler/audit.h), or NULL */
+    /* the store (scheduler/store.h) and, with etcd, the election (leader.h) */
+    const char *store; /* "sqlite:DIR" | "etcd:URL[,URL...]"; NULL: sqlite:data_dir */
+    const char *replica_name; /* required with etcd */
+    const char *advertise;    /* URL writes are redirected to; NULL: http://listen */
+    const char *store_prefix; /* etcd key prefix; NULL: "/trustplace/" */
+    int lease_ttl_s;          /* leader lease TTL; 0: 10 */
+    int keepalive_ms;         /* lease keep-alive period; 0: TTL/3 */
+    int poll_ms;              /* follower feed and campaign period; 0: 200 */
     bool quiet;
 } tp_serve_opts_t;
 

@@ -20,7 +20,7 @@
 #include "policy/policy.h"
 #include "scheduler/access.h"
 #include "scheduler/httpd.h"
-#include "scheduler/journal.h"
+#include "scheduler/store.h"
 #include "scheduler/k8s.h"
 #include "scheduler/serve.h"
 
@@ -65,7 +65,8 @@ typedef struct svc {
     tp_serve_opts_t o;
     uv_loop_t *loop;
     tp_httpd_t *http;
-    tp_journal_t *journal;
+    tp_store_t *journal;      /* scheduler/store.h: SQLite or etcd */
+    struct tp_leader *leader; /* scheduler/leader.h: with etcd only */
     tp_tokens_t *tokens;
     tp_k8s_t *k8s;
 
@@ -230,6 +231,8 @@ void obs_request(void *arg, const char *method, const char *path, int status,
 void obs_time(svc_t *s, int which, double seconds);
 
 /* ---- serve.c ---- */
+/* The recovery callbacks (rows → records), also used by the follower feed. */
+void svc_load_callbacks(svc_t *s, tp_store_load_t *cb);
 void svc_after_job(svc_t *s);
 /* The fleet is being replaced: stop the collectors that borrow it, free it once
  * they are closed. */

@@ -179,18 +179,18 @@ static int journal_running(job_t *j, tp_error_t *err)
                 json_pack("{s:s,s:s,s:s,s:i}", "workload", c->id, "state", "placed",
                           "node", s->fleet->nodes[c->node].id, "gpus", c->gpus);
             c->decision = json_text(d);
-            rc = tp_journal_put_placement(s->journal, c->id, r ? r->tenant : NULL,
-                                          "running", s->fleet->nodes[c->node].id, c->gpus,
-                                          r ? r->spec : "{}", c->decision, j->now, err);
+            rc = tp_store_put_placement(s->journal, c->id, r ? r->tenant : NULL,
+                                        "running", s->fleet->nodes[c->node].id, c->gpus,
+                                        r ? r->spec : "{}", c->decision, j->now, err);
         } else {
-            rc = tp_journal_set_state(s->journal, c->id, rec_state_name(c->st), j->now,
-                                      err);
+            rc =
+                tp_store_set_state(s->journal, c->id, rec_state_name(c->st), j->now, err);
         }
         if (rc < 0)
             return rc;
     }
     json_array_foreach (j->preempted, i, e) {
-        int rc = tp_journal_add_preemption(
+        int rc = tp_store_add_preemption(
             s->journal, json_string_value(json_object_get(e, "workload")),
             json_string_value(json_object_get(e, "node")),
             json_string_value(json_object_get(e, "why")),
@@ -375,7 +375,7 @@ static void do_place(job_t *j)
         item += op->wl->n;
     }
     /* one transaction: decisions, running-work changes, idempotency keys */
-    if (tp_journal_begin(s->journal, &err) < 0)
+    if (tp_store_begin(s->journal, &err) < 0)
         goto jfail;
     item = 0;
     for (op_t *op = j->ops; op; op = op->next) {
@@ -386,7 +386,7 @@ static void do_place(job_t *j)
             const tp_workload_t *w = &j->pending->w[k];
             char *dtext = json_text(json_incref(dec[item]));
             int pl = status[item] == 201;
-            int rc = tp_journal_put_placement(
+            int rc = tp_store_put_placement(
                 s->journal, w->id, w->tenant, pl ? "running" : "pending",
                 pl ? json_string_value(json_object_get(dec[item], "node")) : NULL,
                 pl ? (int)json_integer_value(json_object_get(dec[item], "gpus")) : 0,
@@ -396,16 +396,16 @@ static void do_place(job_t *j)
                 goto jfail_tx;
         }
         if (op->idem &&
-            tp_journal_put_idempotency(s->journal, op->idem->key, op->idem->hash,
-                                       op->status, op->answer, &err) < 0)
+            tp_store_put_idempotency(s->journal, op->idem->key, op->idem->hash,
+                                     op->status, op->answer, &err) < 0)
             goto jfail_tx;
     }
-    if (journal_running(j, &err) < 0 || tp_journal_commit(s->journal, &err) < 0)
+    if (journal_running(j, &err) < 0 || tp_store_commit(s->journal, &err) < 0)
         goto jfail_tx;
     j->commit_ok = true;
     goto out;
 jfail_tx:
-    tp_journal_rollback(s->journal);
+    tp_store_rollback(s->journal);
 jfail:
     fail_all(j, 503, "journal_unavailable", err.text);
 out:
@@ -445,17 +445,17 @@ static void do_power(job_t *j)
     tp_state_t *eff = NULL;
     json_t *plan = NULL;
     bool now_starts = op->ev.start <= j->now;
-    if (tp_journal_begin(s->journal, &err) < 0)
+    if (tp_store_begin(s->journal, &err) < 0)
         goto jfail;
-    if (!op->event_id && tp_journal_add_power_event(s->journal, op->body, op->ev.start,
-                                                    op->ev.end, &op->event_id, &err) < 0)
+    if (!op->event_id && tp_store_add_power_event(s->journal, op->body, op->ev.start,
+                                                  op->ev.end, &op->event_id, &err) < 0)
         goto jfail_tx;
     op->ev.id = op->event_id;
     if (now_starts) {
         eff = state_effective(s, j->now);
         int d = eff ? tp_strmap_get(s->fleet->domain_ix, op->ev.domain_id) : -1;
         if (d < 0) {
-            tp_journal_rollback(s->journal);
+            tp_store_rollback(s->journal);
             op_error(op, 422, "invalid_event", "$.domain", "no such power domain");
             goto out;
         }
@@ -471,18 +471,18 @@ static void do_power(job_t *j)
             rc = running_changes(j, sol->result, none, op->event_id);
         tp_workloads_free(none);
         if (rc < 0) {
-            tp_journal_rollback(s->journal);
+            tp_store_rollback(s->journal);
             op_error(op, rc == TP_EVIOLATION ? 500 : 503, "plan_failed", NULL, err.text);
             goto out;
         }
         plan = plan_json(j, sol);
         char *ptext = json_text(json_incref(plan));
-        rc = tp_journal_set_power_event(s->journal, op->event_id, "active", ptext, &err);
+        rc = tp_store_set_power_event(s->journal, op->event_id, "active", ptext, &err);
         free(ptext);
         if (rc < 0 || journal_running(j, &err) < 0)
             goto jfail_tx;
     }
-    if (tp_journal_commit(s->journal, &err) < 0)
+    if (tp_store_commit(s->journal, &err) < 0)
         goto jfail_tx;
     j->commit_ok = true;
     op->ev.started = now_starts;
@@ -495,7 +495,7 @@ static void do_power(job_t *j)
     plan = NULL;
     goto out;
 jfail_tx:
-    tp_journal_rollback(s->journal);
+    tp_store_rollback(s->journal);
 jfail:
     op_error(op, 503, "journal_unavailable", NULL, err.text);
 out:
@@ -508,7 +508,7 @@ static void do_power_end(job_t *j)
 {
     tp_error_t err = {0};
     op_t *op = j->ops;
-    if (tp_journal_set_power_event(j->s->journal, op->event_id, "ended", NULL, &err) < 0)
+    if (tp_store_set_power_event(j->s->journal, op->event_id, "ended", NULL, &err) < 0)
         op_error(op, 503, "journal_unavailable", NULL, err.text);
     else
         j->commit_ok = true;
@@ -561,9 +561,9 @@ static void do_bind(job_t *j)
     json_t *d = json_pack("{s:s,s:s,s:s,s:i}", "workload", w->id, "state", "placed",
                           "node", s->fleet->nodes[op->node].id, "gpus", w->gpus);
     char *dtext = json_text(json_incref(d));
-    int rc = tp_journal_put_placement(s->journal, w->id, w->tenant, "running",
-                                      s->fleet->nodes[op->node].id, w->gpus, op->specs[0],
-                                      dtext ? dtext : "{}", j->now, &err);
+    int rc = tp_store_put_placement(s->journal, w->id, w->tenant, "running",
+                                    s->fleet->nodes[op->node].id, w->gpus, op->specs[0],
+                                    dtext ? dtext : "{}", j->now, &err);
     free(dtext);
     if (rc < 0) {
         json_decref(d);
@@ -592,7 +592,7 @@ static void do_release(job_t *j)
                  r ? "the workload is not running" : "no such workload");
         return;
     }
-    if (tp_journal_set_state(s->journal, op->workload, "released", j->now, &err) < 0) {
+    if (tp_store_set_state(s->journal, op->workload, "released", j->now, &err) < 0) {
         op_error(op, 503, "journal_unavailable", NULL, err.text);
         return;
     }
@@ -632,10 +632,10 @@ static void do_reconcile(job_t *j)
     }
     if (!j->nch)
         return;
-    if (tp_journal_begin(s->journal, &err) < 0)
+    if (tp_store_begin(s->journal, &err) < 0)
         return;
-    if (journal_running(j, &err) < 0 || tp_journal_commit(s->journal, &err) < 0) {
-        tp_journal_rollback(s->journal);
+    if (journal_running(j, &err) < 0 || tp_store_commit(s->journal, &err) < 0) {
+        tp_store_rollback(s->journal);
         svc_log(s, "reconcile: %s (will retry)", err.text);
         return;
     }
@@ -670,7 +670,7 @@ static void do_profiles(job_t *j)
         op_error(op, 422, "invalid_profiles", "$", err.text);
         return;
     }
-    if (tp_journal_add_profiles(s->journal, op->body, j->now, &err) < 0) {
+    if (tp_store_add_profiles(s->journal, op->body, j->now, &err) < 0) {
         op_error(op, 503, "journal_unavailable", NULL, err.text);
         return;
     }

@@ -3,11 +3,12 @@
 # As root it installs what is missing (one apt-get update first); otherwise it
 # prints the one command to run and fails.
 set -u
-PKGS="pkg-config libjansson-dev libglpk-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libjose-dev libssl-dev openssl libh2o-dev jq curl python3"
+PKGS="pkg-config libjansson-dev libglpk-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libjose-dev libssl-dev openssl libh2o-dev jq curl python3 etcd-server etcd-client"
 # jq: the CLI tests check JSON output with it; curl, python3: the service's
 # integration tests (HTTP round trips, concurrent load, kill -9 drivers); npm:
 # installs the OpenAPI linter into build/npm (any npm will do: Debian's package
-# is added only when no npm is on the PATH).
+# is added only when no npm is on the PATH); etcd-server, etcd-client: the HA
+# tests start a real 3-member etcd cluster on loopback.
 # Test-only tools (issue 15): promtool (prometheus) checks GET /metrics, chromium
 # renders the dashboard. Installed when root; never required: their suites skip
 # visibly without them.

@@ -83,3 +83,4 @@ print("power event on %s: HTTP %d, plan answered in %.3f s: %d preemptions, %d m
       "(%d running before)" % (site, r.status, dt, len(plan.get("preemptions", [])),
                                len(plan.get("moves", [])), running))
 PY
+python3 "$H/bench_ha.py" "$B"
