@@ -16,13 +16,19 @@ static void usage(FILE *out)
         "usage: trustplace serve --config FLEET [--state FILE] [--data DIR]\n"
         "                        [--listen HOST:PORT] [--tokens FILE] [--port-file F]\n"
         "                        [--max-connections N] [--max-body BYTES] [-q]\n"
+        "                        [--kube-api URL --kube-token-file F [--kube-ca F]\n"
+        "                         [--kube-proxy URL] [--kube-timeout-ms MS]]\n"
         "Runs the placement service (docs/serve.md): the HTTP API on --listen\n"
         "(default 127.0.0.1:8750; port 0 picks a free one, written to --port-file),\n"
         "the collectors the fleet file configures, and a durable journal in --data\n"
         "(default ./trustplace-data; SQLite, WAL). Without --tokens every request\n"
         "is accepted: use it on loopback only. SIGHUP reloads the fleet file;\n"
         "SIGTERM or SIGINT drains the requests in flight, then exits 0.\n"
-        "  --ceiling  answer every request with {} (the benchmark's ceiling)\n");
+        "  --ceiling  answer every request with {} (the benchmark's ceiling)\n"
+        "/k8s/bind creates the pod's Binding in the Kubernetes API server --kube-api\n"
+        "(https only) with the bearer token in --kube-token-file; in a pod, the\n"
+        "in-cluster server and service account are used when --kube-api is absent\n"
+        "(docs/k8s.md). --kube-insecure-http allows an http:// server (tests only).\n");
 }
 
 int tp_cmd_serve(int argc, char **argv)
@@ -36,6 +42,12 @@ int tp_cmd_serve(int argc, char **argv)
                                          {"max-connections", required_argument, 0, 'C'},
                                          {"max-body", required_argument, 0, 'B'},
                                          {"ceiling", no_argument, 0, 'X'},
+                                         {"kube-api", required_argument, 0, 'K'},
+                                         {"kube-token-file", required_argument, 0, 'T'},
+                                         {"kube-ca", required_argument, 0, 'A'},
+                                         {"kube-proxy", required_argument, 0, 'P'},
+                                         {"kube-timeout-ms", required_argument, 0, 'M'},
+                                         {"kube-insecure-http", no_argument, 0, 'I'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -66,6 +78,29 @@ int tp_cmd_serve(int argc, char **argv)
             break;
         case 'X':
             o.ceiling = 1;
+            break;
+        case 'K':
+            o.kube.server = optarg;
+            break;
+        case 'T':
+            o.kube.token_file = optarg;
+            break;
+        case 'A':
+            o.kube.ca_file = optarg;
+            break;
+        case 'P':
+            o.kube.proxy = optarg;
+            break;
+        case 'I':
+            o.kube.allow_http = 1;
+            break;
+        case 'M':
+            if ((v = tp_parse_count(optarg)) < 100 || v > 60000) {
+                fprintf(stderr,
+                        "trustplace serve: --kube-timeout-ms: expected 100..60000\n");
+                return TP_EXIT_INPUT;
+            }
+            o.kube.timeout_ms = (int)v;
             break;
         case 'q':
             o.quiet = 1;

@@ -8,6 +8,7 @@
 #ifndef TP_SCHEDULER_SERVE_H
 #define TP_SCHEDULER_SERVE_H
 
+#include "collectors/kubeapi.h"
 #include "util/error.h"
 
 #include <stdbool.h>
@@ -27,6 +28,8 @@ typedef struct {
     int reconcile_s;        /* re-check running work every this many seconds; 0: 5 */
     bool ceiling;           /* answer every request with {} (benchmark ceiling) */
     bool quiet;
+    /* the Kubernetes API server /k8s/bind creates Bindings in (docs/k8s.md) */
+    tp_kubeapi_opts_t kube;
 } tp_serve_opts_t;
 
 /* 0 after a clean drain; a negative TP_E* code with err set when the service

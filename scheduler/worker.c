@@ -60,6 +60,7 @@ void op_free(op_t *op)
     tp_workloads_free(op->wl);
     free(op->workload);
     free(op->body);
+    free(op->kpath);
     free(op->ev.domain_id);
     json_decref(op->doc);
     free(op->answer);
@@ -553,6 +554,12 @@ static void do_bind(job_t *j)
     }
     if (validate(j, eff, j->pending, r, &err) < 0) {
         op_answer(op, 500, tp_k8s_bind_result(err.text));
+        goto out;
+    }
+    /* the pod is bound before its placement is journaled (scheduler/kubebind.c) */
+    if (op->kpath &&
+        kube_bind(s, op, s->fleet->nodes[op->node].id, msg, sizeof msg) < 0) {
+        op_answer(op, 200, tp_k8s_bind_result(msg));
         goto out;
     }
     json_t *d = json_pack("{s:s,s:s,s:s,s:i}", "workload", w->id, "state", "placed",
