@@ -16,12 +16,15 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The API server's Status.message (at most 200 bytes), or "". */
+/* ": " and the API server's Status.message (at most 200 bytes), or "". */
 static void status_message(const char *answer, char *out, size_t n)
 {
     json_t *doc = answer ? json_loads(answer, 0, NULL) : NULL;
     const char *m = json_string_value(json_object_get(doc, "message"));
     snprintf(out, n, "%s%.200s", m ? ": " : "", m ? m : "");
+    for (char *c = out; *c; c++) /* it reaches the log: one line, no terminal codes */
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     json_decref(doc);
 }
 

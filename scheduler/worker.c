@@ -571,6 +571,9 @@ static void do_bind(job_t *j)
     free(dtext);
     if (rc < 0) {
         json_decref(d);
+        if (op->kpath) /* bound already: say so, it runs untracked (docs/k8s.md) */
+            svc_log(s, "pod of %s is bound to %s but not journaled: %s", w->id,
+                    s->fleet->nodes[op->node].id, err.text);
         op_answer(op, 503, tp_k8s_bind_result(err.text));
         goto out;
     }

@@ -87,7 +87,7 @@ class Api(BaseHTTPRequestHandler):
                                     % (name, pod["node"])})
         if how == "fail":
             return self.reply(500, {"kind": "Status", "code": 500,
-                                    "message": "etcdserver: request timed out"})
+                                    "message": "etcdserver: request timed out\n\x1b[2Jfake log line"})
         if how == "denied":
             return self.reply(403, {"kind": "Status", "code": 403, "message":
                                     "pods \"%s\" is forbidden: cannot create pods/binding" % name})
@@ -196,7 +196,9 @@ else:
     c.check("500 from the API server: Error set, the answer's message kept",
             st == 200 and "500" in j["Error"] and "etcdserver" in j["Error"], (st, j))
     st2, _ = placement(srv, "bind-fail")
-    c.check("500: nothing journaled", st2 == 404, st2)
+    c.check("500: nothing journaled; the message reaches the log on one line",
+            st2 == 404 and "request timed out?" in open(d + "/serve.log").read() and
+            "\nfake log line" not in open(d + "/serve.log").read(), st2)
     st, j = c.request(srv.port, "POST", "/k8s/bind", bind_args("bind-slow", "gpu-node-a"))
     c.check("no answer within --kube-timeout-ms, pod not bound: Error set, nothing journaled",
             st == 200 and "imeout" in j["Error"] and placement(srv, "bind-slow")[0] == 404,

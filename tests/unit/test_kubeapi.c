@@ -152,3 +152,25 @@ TP_TEST(kubeapi_config)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     TP_CHECK(system(cmd) == 0);
 }
+
+/* config/kube-rbac.yaml grants exactly what scheduler/kubebind.c calls: create
+ * on pods/binding (the POST) and get on pods (the read-back). */
+TP_TEST(kubeapi_rbac_example)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/../config/kube-rbac.yaml", tp_test_srcdir());
+    char *text = tp_test_slurp(path, NULL);
+    TP_ASSERT(text != NULL);
+    TP_CHECK_CONTAINS(text, "kind: ClusterRole\n");
+    TP_CHECK_CONTAINS(text, "kind: ClusterRoleBinding\n");
+    TP_CHECK_CONTAINS(text, "kind: ServiceAccount\n");
+    const char *b = strstr(text, "resources: [\"pods/binding\"]");
+    TP_ASSERT(b != NULL);
+    TP_CHECK(!strncmp(strstr(b, "verbs:"), "verbs: [\"create\"]", 17));
+    const char *p = strstr(text, "resources: [\"pods\"]");
+    TP_ASSERT(p != NULL);
+    TP_CHECK(!strncmp(strstr(p, "verbs:"), "verbs: [\"get\"]", 14));
+    TP_CHECK(!strstr(text, "\"*\"") && !strstr(text, "\"list\"") &&
+             !strstr(text, "\"watch\"") && !strstr(text, "\"secrets\""));
+    free(text);
+}
