@@ -3,7 +3,7 @@
 # Kubernetes API server on loopback (tests/serve/k8s_bind.py): 201, 409, 500,
 # 403, timeouts, TLS with --kube-ca, http only with --kube-insecure-http.
 . "$(dirname "$0")/lib.sh"
-tp_plan 24
+tp_plan 25
 if ! command -v python3 >/dev/null 2>&1; then
     tp_skip_rest "needs python3"
 fi

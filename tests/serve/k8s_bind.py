@@ -10,6 +10,7 @@ what the journal holds, that a failed binding leaves the capacity free, and
 that the API token never reaches the log."""
 import copy
 import json
+import re
 import os
 import secrets
 import ssl
@@ -129,7 +130,7 @@ have_tls = (openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_cu
 
 fx = os.path.join(os.environ.get("TP_SHARED", "../shared"), "fixtures", "k8s-extender")
 if not os.path.isdir(fx):
-    for _ in range(24):
+    for _ in range(25):
         c.S += 1
         print("skip no " + fx)
     c.done()
@@ -297,4 +298,6 @@ log = open(d + "/serve.log").read()
 c.check("--kube-insecure-http is logged as a warning", "WARNING: --kube-insecure-http" in log,
         log[-2000:])
 c.check("the API token never reaches the log", KTOK not in log and KTOK[5:] not in log)
+c.check("no sanitizer report from any of the service's runs",
+        not re.search(r"ERROR: (Address|Leak)Sanitizer|runtime error: ", log), log[-3000:])
 c.done()
