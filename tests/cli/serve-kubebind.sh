@@ -1,9 +1,10 @@
 #!/bin/sh
 # tests/cli/serve-kubebind.sh — /k8s/bind creates the pod's Binding in a fake
 # Kubernetes API server on loopback (tests/serve/k8s_bind.py): 201, 409, 500,
-# 403, timeouts, TLS with --kube-ca, http only with --kube-insecure-http.
+# 403, timeouts, TLS with --kube-ca, http only with --kube-insecure-http, the
+# loop answering while a Binding POST is held.
 . "$(dirname "$0")/lib.sh"
-tp_plan 25
+tp_plan 26
 if ! command -v python3 >/dev/null 2>&1; then
     tp_skip_rest "needs python3"
 fi

@@ -36,6 +36,7 @@ SEEN = []          # (method, path, headers, body)
 PODS = {}          # name -> {"uid", "node"}
 ANSWER = {}        # name -> behaviour
 LOCK = threading.Lock()
+HELD, RELEASE = threading.Event(), threading.Event()  # the "hold" behaviour
 
 
 class Api(BaseHTTPRequestHandler):
@@ -79,6 +80,10 @@ class Api(BaseHTTPRequestHandler):
             target = json.loads(body)["target"]["name"]
         except (ValueError, KeyError, TypeError):
             return self.reply(400, {"kind": "Status", "message": "bad binding"})
+        if how == "hold":  # keep the POST until the test lets it go (bounded)
+            HELD.set()
+            RELEASE.wait(20)
+            how = "ok"
         if how == "ok":
             pod["node"] = target
             return self.reply(201, {"kind": "Status", "status": "Success", "code": 201})
@@ -130,7 +135,7 @@ have_tls = (openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_cu
 
 fx = os.path.join(os.environ.get("TP_SHARED", "../shared"), "fixtures", "k8s-extender")
 if not os.path.isdir(fx):
-    for _ in range(25):
+    for _ in range(26):
         c.S += 1
         print("skip no " + fx)
     c.done()
@@ -287,9 +292,28 @@ r = subprocess.run([c.BIN, "serve", "--config", d + "/fleet.json", "--data", d +
 c.check("a URL with userinfo: refused at start", r.returncode != 0 and "user" in r.stderr,
         r.stderr)
 srv = c.Server(d, "--kube-api", url, "--kube-token-file", d + "/kube-token",
-               "--kube-insecure-http")
+               "--kube-insecure-http", "--kube-timeout-ms", "30000")
 c.request(srv.port, "POST", "/k8s/filter", pod("bind-http", 1))
-st, j = c.request(srv.port, "POST", "/k8s/bind", bind_args("bind-http", "gpu-node-b"))
+ANSWER["bind-http"] = "hold"
+out = {}
+
+
+def bind_in_thread():
+    out["r"] = c.request(srv.port, "POST", "/k8s/bind", bind_args("bind-http", "gpu-node-b"),
+                         timeout=60)
+
+
+t = threading.Thread(target=bind_in_thread, daemon=True)
+t.start()
+held = HELD.wait(20)
+st, j = c.request(srv.port, "GET", "/healthz")
+st2, _ = c.request(srv.port, "GET", "/v1/nodes/gpu-node-a")
+c.check("while the API server holds the Binding POST, the loop still answers",
+        held and st == 200 and st2 == 200 and t.is_alive() and "r" not in out,
+        (held, st, st2))
+RELEASE.set()
+t.join(60)
+st, j = out.get("r", (0, None))
 c.check("--kube-insecure-http: bound over http", st == 200 and j == {"Error": ""} and
         len(posts("bind-http")) == 1, (st, j))
 srv.stop()
