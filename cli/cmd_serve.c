@@ -31,23 +31,26 @@ static void usage(FILE *out)
         "(docs/k8s.md). --kube-insecure-http allows an http:// server (tests only).\n");
 }
 
+/* The --kube-* options are long-only: codes above every short option letter. */
+enum { K_API = 0x100, K_TOK, K_CA, K_PRX, K_TMO, K_HTTP };
+
 int tp_cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"state", required_argument, 0, 's'},
                                          {"data", required_argument, 0, 'd'},
+                                         {"kube-api", required_argument, 0, K_API},
+                                         {"kube-token-file", required_argument, 0, K_TOK},
+                                         {"kube-ca", required_argument, 0, K_CA},
+                                         {"kube-proxy", required_argument, 0, K_PRX},
+                                         {"kube-timeout-ms", required_argument, 0, K_TMO},
+                                         {"kube-insecure-http", no_argument, 0, K_HTTP},
                                          {"listen", required_argument, 0, 'l'},
                                          {"tokens", required_argument, 0, 't'},
                                          {"port-file", required_argument, 0, 'p'},
                                          {"max-connections", required_argument, 0, 'C'},
                                          {"max-body", required_argument, 0, 'B'},
                                          {"ceiling", no_argument, 0, 'X'},
-                                         {"kube-api", required_argument, 0, 'K'},
-                                         {"kube-token-file", required_argument, 0, 'T'},
-                                         {"kube-ca", required_argument, 0, 'A'},
-                                         {"kube-proxy", required_argument, 0, 'P'},
-                                         {"kube-timeout-ms", required_argument, 0, 'M'},
-                                         {"kube-insecure-http", no_argument, 0, 'I'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -67,6 +70,29 @@ int tp_cmd_serve(int argc, char **argv)
         case 'd':
             o.data_dir = optarg;
             break;
+        case K_API:
+            o.kube.server = optarg;
+            break;
+        case K_TOK:
+            o.kube.token_file = optarg;
+            break;
+        case K_CA:
+            o.kube.ca_file = optarg;
+            break;
+        case K_PRX:
+            o.kube.proxy = optarg;
+            break;
+        case K_HTTP:
+            o.kube.allow_http = 1;
+            break;
+        case K_TMO:
+            if ((v = tp_parse_count(optarg)) < 100 || v > 60000) {
+                fprintf(stderr,
+                        "trustplace serve: --kube-timeout-ms: expected 100..60000\n");
+                return TP_EXIT_INPUT;
+            }
+            o.kube.timeout_ms = (int)v;
+            break;
         case 'l':
             o.listen = optarg;
             break;
@@ -78,29 +104,6 @@ int tp_cmd_serve(int argc, char **argv)
             break;
         case 'X':
             o.ceiling = 1;
-            break;
-        case 'K':
-            o.kube.server = optarg;
-            break;
-        case 'T':
-            o.kube.token_file = optarg;
-            break;
-        case 'A':
-            o.kube.ca_file = optarg;
-            break;
-        case 'P':
-            o.kube.proxy = optarg;
-            break;
-        case 'I':
-            o.kube.allow_http = 1;
-            break;
-        case 'M':
-            if ((v = tp_parse_count(optarg)) < 100 || v > 60000) {
-                fprintf(stderr,
-                        "trustplace serve: --kube-timeout-ms: expected 100..60000\n");
-                return TP_EXIT_INPUT;
-            }
-            o.kube.timeout_ms = (int)v;
             break;
         case 'q':
             o.quiet = 1;

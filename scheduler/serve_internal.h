@@ -202,19 +202,19 @@ void op_enqueue(svc_t *s, op_t *op);
 void op_free(op_t *op);
 void worker_kick(svc_t *s);
 
-/* ---- api.c ---- */
-void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v);
-void api_ceiling(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v);
-/* The JSON text of doc (compact); NULL on ENOMEM. Steals doc. */
-char *json_text(json_t *doc);
-void respond_json(tp_httpd_req_t *req, int status, json_t *doc);
-
 /* ---- kubebind.c ---- */
 /* Creates op's v1.Binding (op->kpath, op->body) in the API server (worker
  * thread; blocks it for at most two API calls). 0 when the pod is bound to
  * node: 201, or — after a 409, a 5xx or no answer — the pod found bound to
  * that node. Otherwise a negative code and the reason in msg. */
 int kube_bind(const svc_t *s, const op_t *op, const char *node, char *msg, size_t n);
+
+/* ---- api.c ---- */
+void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v);
+void api_ceiling(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v);
+/* The JSON text of doc (compact); NULL on ENOMEM. Steals doc. */
+char *json_text(json_t *doc);
+void respond_json(tp_httpd_req_t *req, int status, json_t *doc);
 
 /* ---- serve.c ---- */
 void svc_after_job(svc_t *s);
