@@ -8,7 +8,7 @@ tp_plan 26
 if ! command -v python3 >/dev/null 2>&1; then
     tp_skip_rest "needs python3"
 fi
-export TP_BIN
+export TP_BIN TP_PLAN  # common.py checks the plan too, where it does
 python3 "$TP_SRC/tests/serve/k8s_bind.py" >"$TP_TMP/out" 2>&1
 rc=$?
 while IFS= read -r line; do
