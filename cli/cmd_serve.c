@@ -17,6 +17,8 @@ static void usage(FILE *out)
         "                        [--listen HOST:PORT] [--tokens FILE] [--port-file F]\n"
         "                        [--max-connections N] [--max-body BYTES] [-q]\n"
         "                        [--audit-key PEM] [--audit-export TARGET]\n"
+        "                        [--kube-api URL --kube-token-file F [--kube-ca F]\n"
+        "                         [--kube-proxy URL] [--kube-timeout-ms MS]]\n"
         "Runs the placement service (docs/serve.md): the HTTP API on --listen\n"
         "(default 127.0.0.1:8750; port 0 picks a free one, written to --port-file),\n"
         "the collectors the fleet file configures, and a durable journal in --data\n"
@@ -32,7 +34,11 @@ static void usage(FILE *out)
         "Several replicas (docs/ha.md): --store etcd:URL[,URL...] --replica-name NAME\n"
         "  [--advertise URL] [--store-prefix P] [--lease-ttl S] [--keepalive-ms MS]\n"
         "  [--poll-ms MS]; --store sqlite:DIR (the default: --data) keeps one "
-        "instance.\n");
+        "instance.\n"
+        "/k8s/bind creates the pod's Binding in the Kubernetes API server --kube-api\n"
+        "(https only) with the bearer token in --kube-token-file; in a pod, the\n"
+        "in-cluster server and service account are used when --kube-api is absent\n"
+        "(docs/k8s.md). --kube-insecure-http allows an http:// server (tests only).\n");
 }
 
 /* --lease-ttl S, --keepalive-ms MS, --poll-ms MS (docs/ha.md). */
@@ -61,11 +67,20 @@ static int ha_number(int opt, const char *arg, tp_serve_opts_t *o)
     return 0;
 }
 
+/* The --kube-* options are long-only: codes above every short option letter. */
+enum { K_API = 0x100, K_TOK, K_CA, K_PRX, K_TMO, K_HTTP };
+
 int tp_cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"state", required_argument, 0, 's'},
                                          {"data", required_argument, 0, 'd'},
+                                         {"kube-api", required_argument, 0, K_API},
+                                         {"kube-token-file", required_argument, 0, K_TOK},
+                                         {"kube-ca", required_argument, 0, K_CA},
+                                         {"kube-proxy", required_argument, 0, K_PRX},
+                                         {"kube-timeout-ms", required_argument, 0, K_TMO},
+                                         {"kube-insecure-http", no_argument, 0, K_HTTP},
                                          {"listen", required_argument, 0, 'l'},
                                          {"tokens", required_argument, 0, 't'},
                                          {"port-file", required_argument, 0, 'p'},
@@ -99,6 +114,29 @@ int tp_cmd_serve(int argc, char **argv)
             break;
         case 'd':
             o.data_dir = optarg;
+            break;
+        case K_API:
+            o.kube.server = optarg;
+            break;
+        case K_TOK:
+            o.kube.token_file = optarg;
+            break;
+        case K_CA:
+            o.kube.ca_file = optarg;
+            break;
+        case K_PRX:
+            o.kube.proxy = optarg;
+            break;
+        case K_HTTP:
+            o.kube.allow_http = 1;
+            break;
+        case K_TMO:
+            if ((v = tp_parse_count(optarg)) < 100 || v > 60000) {
+                fprintf(stderr,
+                        "trustplace serve: --kube-timeout-ms: expected 100..60000\n");
+                return TP_EXIT_INPUT;
+            }
+            o.kube.timeout_ms = (int)v;
             break;
         case 'l':
             o.listen = optarg;

@@ -4,39 +4,19 @@
  * service. collectors/ stays the only module that includes curl.h.
  */
 #include "collectors/collectors.h"
+#include "collectors/kubeapi.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char *buf;
-    size_t len;
-} sink_t;
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    sink_t *s = arg;
-    size_t add = size * n;
-    if (s->len + add > (1u << 20))
-        return 0; /* an answer over 1 MiB is not ours */
-    char *b = realloc(s->buf, s->len + add + 1);
-    if (!b)
-        return 0;
-    memcpy(b + s->len, p, add);
-    s->len += add;
-    b[s->len] = '\0';
-    s->buf = b;
-    return add;
-}
-
 int tp_post_json(const char *url, const char *bearer, const char *body, int timeout_ms,
                  int *status, char **response, tp_error_t *err)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
-    sink_t s = {0};
+    tp_curl_sink_t s = {.max = 1u << 20}; /* an answer over 1 MiB is not ours */
     char auth[512];
     int rc = 0;
     *status = 0;
@@ -59,7 +39,7 @@ int tp_post_json(const char *url, const char *bearer, const char *body, int time
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tp_curl_sink);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {

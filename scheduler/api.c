@@ -681,14 +681,26 @@ static void k8s_bind(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v)
         json_decref(args);
         return;
     }
+    char kpath[512];
+    json_t *binding = s->kube ? tp_k8s_binding(args, kpath, sizeof kpath, &err) : NULL;
+    if (s->kube && !binding) {
+        tp_k8s_workload_clear(&w);
+        respond_json(req, 200, tp_k8s_bind_result(err.text));
+        json_decref(args);
+        return;
+    }
     tp_k8s_forget(s->k8s, json_string_value(json_object_get(args, "PodUID")));
     json_decref(args);
     op_t *op = op_new(OP_BIND, req);
-    if (op && (op->wl = tp_workloads_new_empty()) &&
-        (op->specs = calloc(2, sizeof *op->specs)) && wl_append(op->wl, &w, -1) == 0)
-        op->specs[0] = json_text(wl_spec(s->fleet, &w));
+    bool ok = op && (op->wl = tp_workloads_new_empty()) &&
+              (op->specs = calloc(2, sizeof *op->specs)) &&
+              wl_append(op->wl, &w, -1) == 0 &&
+              (op->specs[0] = json_text(wl_spec(s->fleet, &w)));
+    if (ok && binding)
+        ok = (op->kpath = strdup(kpath)) && (op->body = json_text(json_incref(binding)));
+    json_decref(binding);
     tp_k8s_workload_clear(&w);
-    if (!op || !op->specs || !op->specs[0]) {
+    if (!ok) {
         op_free(op);
         respond_json(req, 500, tp_k8s_bind_result("out of memory"));
         return;

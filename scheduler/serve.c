@@ -400,6 +400,30 @@ static int split_listen(const char *listen, char *host, size_t cap, int *port)
     return 0;
 }
 
+/* The API server /k8s/bind creates Bindings in (collectors/kubeapi.h); says
+ * which, never the token. */
+static int kube_start(svc_t *s, tp_error_t *err)
+{
+    int rc = tp_kubeapi_new(&s->o.kube, &s->kube, err);
+    if (rc < 0)
+        return rc;
+    if (!s->kube) {
+        svc_log(s, "no Kubernetes API server (--kube-api, or in a cluster): /k8s/bind "
+                   "journals placements but binds no pod");
+        return 0;
+    }
+    if (s->o.kube.allow_http && !strncmp(tp_kubeapi_server(s->kube), "http:", 5))
+        svc_log(s,
+                "WARNING: --kube-insecure-http: the API server token travels in clear "
+                "text to %s; for tests only, never in a cluster",
+                tp_kubeapi_server(s->kube));
+    svc_log(s, "binding pods through the Kubernetes API server %s%s (token read from %s)",
+            tp_kubeapi_server(s->kube),
+            tp_kubeapi_in_cluster(s->kube) ? ", in-cluster" : "",
+            tp_kubeapi_token_file(s->kube));
+    return 0;
+}
+
 static void svc_free(svc_t *s)
 {
     for (op_t *op = s->qhead, *next; op; op = next) {
@@ -410,6 +434,7 @@ static void svc_free(svc_t *s)
     tp_store_close(s->journal);
     tp_tokens_free(s->tokens);
     tp_k8s_free(s->k8s);
+    tp_kubeapi_free(s->kube);
     json_decref(s->fleet_doc);
     json_decref(s->profiles);
     json_decref(s->preemptions);
@@ -501,6 +526,8 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
         return rc;
     if (!(s->k8s = tp_k8s_new(NULL)))
         return tp_error_set(err, TP_ENOMEM, "out of memory");
+    if (!o->ceiling && (rc = kube_start(s, err)) < 0)
+        return rc;
     if (!o->tokens && !o->ceiling)
         svc_log(s, "warning: no --tokens: every request is accepted without a token");
 

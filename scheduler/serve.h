@@ -8,6 +8,7 @@
 #ifndef TP_SCHEDULER_SERVE_H
 #define TP_SCHEDULER_SERVE_H
 
+#include "collectors/kubeapi.h"
 #include "util/error.h"
 
 #include <stdbool.h>
@@ -37,6 +38,8 @@ typedef struct {
     int keepalive_ms;         /* lease keep-alive period; 0: TTL/3 */
     int poll_ms;              /* follower feed and campaign period; 0: 200 */
     bool quiet;
+    /* the Kubernetes API server /k8s/bind creates Bindings in (docs/k8s.md) */
+    tp_kubeapi_opts_t kube;
 } tp_serve_opts_t;
 
 /* 0 after a clean drain; a negative TP_E* code with err set when the service

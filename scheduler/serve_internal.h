@@ -69,6 +69,7 @@ typedef struct svc {
     struct tp_leader *leader; /* scheduler/leader.h: with etcd only */
     tp_tokens_t *tokens;
     tp_k8s_t *k8s;
+    tp_kubeapi_t *kube; /* NULL: /k8s/bind journals but binds no pod */
 
     json_t *fleet_doc; /* the fleet file as parsed (profiles merged on top) */
     json_t *profiles;  /* journaled profile entries, in order */
@@ -184,7 +185,8 @@ struct op {
     idem_t *idem;
     /* OP_RELEASE */
     char *workload;
-    int node; /* OP_BIND: the node kube-scheduler chose */
+    int node;    /* OP_BIND: the node kube-scheduler chose */
+    char *kpath; /* OP_BIND with an API server: the Binding's path; body: the Binding */
     /* OP_POWER / OP_POWER_END */
     int64_t event_id;
     char *body;
@@ -201,6 +203,13 @@ struct op {
 void op_enqueue(svc_t *s, op_t *op);
 void op_free(op_t *op);
 void worker_kick(svc_t *s);
+
+/* ---- kubebind.c ---- */
+/* Creates op's v1.Binding (op->kpath, op->body) in the API server (worker
+ * thread; blocks it for at most two API calls). 0 when the pod is bound to
+ * node: 201, or — after a 409, a 5xx or no answer — the pod found bound to
+ * that node. Otherwise a negative code and the reason in msg. */
+int kube_bind(const svc_t *s, const op_t *op, const char *node, char *msg, size_t n);
 
 /* ---- api.c ---- */
 void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v);

@@ -60,6 +60,7 @@ void op_free(op_t *op)
     tp_workloads_free(op->wl);
     free(op->workload);
     free(op->body);
+    free(op->kpath);
     free(op->ev.domain_id);
     json_decref(op->doc);
     free(op->answer);
@@ -558,6 +559,12 @@ static void do_bind(job_t *j)
         op_answer(op, 500, tp_k8s_bind_result(err.text));
         goto out;
     }
+    /* the pod is bound before its placement is journaled (scheduler/kubebind.c) */
+    if (op->kpath &&
+        kube_bind(s, op, s->fleet->nodes[op->node].id, msg, sizeof msg) < 0) {
+        op_answer(op, 200, tp_k8s_bind_result(msg));
+        goto out;
+    }
     json_t *d = json_pack("{s:s,s:s,s:s,s:i}", "workload", w->id, "state", "placed",
                           "node", s->fleet->nodes[op->node].id, "gpus", w->gpus);
     char *dtext = json_text(json_incref(d));
@@ -567,6 +574,9 @@ static void do_bind(job_t *j)
     free(dtext);
     if (rc < 0) {
         json_decref(d);
+        if (op->kpath) /* bound already: say so, it runs untracked (docs/k8s.md) */
+            svc_log(s, "pod of %s is bound to %s but not journaled: %s", w->id,
+                    s->fleet->nodes[op->node].id, err.text);
         op_answer(op, 503, tp_k8s_bind_result(err.text));
         goto out;
     }

@@ -58,6 +58,22 @@ def make_fleet(d, nodes, now, seed=5):
     return f
 
 
+K8S_NODES = ["gpu-node-a", "gpu-node-b", "gpu-node-c"]
+
+
+def make_k8s_fleet(d, nodes, now):
+    """make_fleet with its first nodes renamed to the extender fixtures' node names."""
+    fleet = make_fleet(d, nodes, now)
+    state = json.load(open(d + "/state.json"))
+    for i, nm in enumerate(K8S_NODES):
+        old = fleet["nodes"][i]["id"]
+        fleet["nodes"][i]["id"] = nm
+        state["nodes"][nm] = state["nodes"].pop(old)
+    json.dump(fleet, open(d + "/fleet.json", "w"))
+    json.dump(state, open(d + "/state.json", "w"))
+    return fleet
+
+
 class Server:
     def __init__(self, d, *extra):
         self.d = d

@@ -17,16 +17,8 @@ import common as c
 
 d = tempfile.mkdtemp()
 now = int(time.time())
-fleet = c.make_fleet(d, 16, now)
-state = json.load(open(d + "/state.json"))
-# the fixtures' node names, as fleet nodes
-names = ["gpu-node-a", "gpu-node-b", "gpu-node-c"]
-for i, nm in enumerate(names):
-    old = fleet["nodes"][i]["id"]
-    fleet["nodes"][i]["id"] = nm
-    state["nodes"][nm] = state["nodes"].pop(old)
-json.dump(fleet, open(d + "/fleet.json", "w"))
-json.dump(state, open(d + "/state.json", "w"))
+fleet = c.make_k8s_fleet(d, 16, now)
+names = c.K8S_NODES
 
 tok = {}
 for name, role in (("argo", "orchestrator"), ("plan", "planner"), ("dash", "viewer")):
