@@ -571,7 +571,6 @@ void tp_leader_metrics(const svc_t *s, tp_leader_metrics_t *m)
     m->leader = !l;
     if (!l)
         return;
-    m->ha = true;
     pthread_mutex_lock(&l->mu);
     m->elections_won = l->elections_won;
     m->lease_losses = l->lease_losses;

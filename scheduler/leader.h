@@ -63,11 +63,11 @@ bool tp_leader_redirect(struct svc *s, struct tp_httpd_req *req, const char *pat
  * /readyz; *healthy false when the store is unreachable. New reference. */
 json_t *tp_leader_status(const struct svc *s, bool *healthy);
 
-/* Counters for /metrics (scheduler/metrics.c). ha: the store is shared (the
- * election fields are zero otherwise); leader: this replica writes now (a
- * single instance always does). */
+/* Counters for /metrics (scheduler/metrics.c). Without etcd the election and
+ * feed fields are zero; leader: this replica writes now (a single instance
+ * always does). */
 typedef struct {
-    bool ha, leader;
+    bool leader;
     uint64_t elections_won, lease_losses, campaigns;
     tp_store_stats_t store;
     uint64_t polls, poll_usec, poll_failures, changes_applied;
