@@ -543,10 +543,11 @@ json_t *tp_leader_status(const svc_t *s, bool *healthy)
     bool ok = l->store_ok;
     json_t *st = json_pack(
         "{s:s,s:b,s:s?,s:I,s:I,s:I,s:f}", "kind", "etcd", "healthy", ok, "error",
-        ok ? NULL : l->store_err, "commits", (json_int_t)m.store_commits, "failed",
-        (json_int_t)m.store_failed, "fenced", (json_int_t)m.store_fenced, "commit_ms_avg",
-        m.store_commits ? (double)m.store_commit_usec / 1000.0 / (double)m.store_commits
-                        : 0.0);
+        ok ? NULL : l->store_err, "commits", (json_int_t)m.store.commits, "failed",
+        (json_int_t)m.store.failed, "fenced", (json_int_t)m.store.fenced, "commit_ms_avg",
+        m.store.commits + m.store.failed
+            ? (double)m.store.usec / 1000.0 / (double)(m.store.commits + m.store.failed)
+            : 0.0);
     json_t *doc =
         json_pack("{s:s,s:s,s:s?,s:s?,s:I,s:I,s:o}", "role",
                   l->role == ROLE_LEADER        ? "leader"
@@ -565,9 +566,9 @@ json_t *tp_leader_status(const svc_t *s, bool *healthy)
 void tp_leader_metrics(const svc_t *s, tp_leader_metrics_t *m)
 {
     memset(m, 0, sizeof *m);
-    tp_store_stats(s->journal, &m->store_commits, &m->store_failed, &m->store_fenced,
-                   &m->store_commit_usec);
+    tp_store_stats(s->journal, &m->store);
     tp_leader_t *l = s->leader;
+    m->leader = !l;
     if (!l)
         return;
     pthread_mutex_lock(&l->mu);
@@ -577,6 +578,7 @@ void tp_leader_metrics(const svc_t *s, tp_leader_metrics_t *m)
     pthread_mutex_unlock(&l->mu);
     m->polls = l->polls;
     m->poll_usec = l->poll_usec;
+    m->poll_failures = l->poll_failures;
     m->changes_applied = l->applied;
     m->term = l->term;
     m->leader = l->role == ROLE_LEADER;

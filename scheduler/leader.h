@@ -24,6 +24,7 @@
 #ifndef TP_SCHEDULER_LEADER_H
 #define TP_SCHEDULER_LEADER_H
 
+#include "scheduler/store.h"
 #include "util/error.h"
 
 #include <jansson.h>
@@ -62,13 +63,15 @@ bool tp_leader_redirect(struct svc *s, struct tp_httpd_req *req, const char *pat
  * /readyz; *healthy false when the store is unreachable. New reference. */
 json_t *tp_leader_status(const struct svc *s, bool *healthy);
 
-/* Counters for the metrics (the observe branch owns /metrics). */
+/* Counters for /metrics (scheduler/metrics.c). Without etcd the election and
+ * feed fields are zero; leader: this replica writes now (a single instance
+ * always does). */
 typedef struct {
-    uint64_t elections_won, lease_losses, campaigns;
-    uint64_t store_commits, store_failed, store_fenced, store_commit_usec;
-    uint64_t polls, poll_usec, changes_applied;
-    int64_t term;
     bool leader;
+    uint64_t elections_won, lease_losses, campaigns;
+    tp_store_stats_t store;
+    uint64_t polls, poll_usec, poll_failures, changes_applied;
+    int64_t term;
 } tp_leader_metrics_t;
 void tp_leader_metrics(const struct svc *s, tp_leader_metrics_t *m);
 

@@ -354,6 +354,61 @@ static void kpi_gauges(out_t *o, json_t *k)
              json_object_get(pend, "by_reason"), "reason", "workloads");
 }
 
+/* A counter family of one unlabelled sample. */
+static void counter1(out_t *o, const char *name, const char *help, double v)
+{
+    family(o, name, "counter", help);
+    sample(o, name, NULL, v);
+}
+
+/* Election and store families (docs/ha.md). */
+static void ha_families(out_t *o, const tp_leader_metrics_t *h)
+{
+    gauge1(o, "trustplace_leader",
+           "1 when this replica writes (the leader, or a single instance), else 0.",
+           h->leader ? 1 : 0);
+    gauge1(o, "trustplace_leader_term",
+           "The leader term (create revision of the etcd leader key) this replica "
+           "holds; 0 on a follower and without etcd.",
+           (double)h->term);
+    counter1(o, "trustplace_leader_campaigns_total",
+             "Campaigns for the leader key this replica made.", (double)h->campaigns);
+    counter1(o, "trustplace_leader_elections_total",
+             "Elections this replica won (it became the leader).",
+             (double)h->elections_won);
+    counter1(o, "trustplace_leader_lease_losses_total",
+             "Times this replica lost its lease while leader (stepped down).",
+             (double)h->lease_losses);
+    const tp_store_stats_t *st = &h->store;
+    counter1(o, "trustplace_store_commits_total", "Store transactions committed.",
+             (double)st->commits);
+    counter1(o, "trustplace_store_commit_failures_total",
+             "Store transactions that failed (nothing was written).", (double)st->failed);
+    counter1(o, "trustplace_store_fenced_commits_total",
+             "Failed store transactions that the leader fence refused (etcd: the writer "
+             "was no longer the leader).",
+             (double)st->fenced);
+    family(o, "trustplace_store_commit_duration_seconds", "histogram",
+           "Time of one store commit attempt (SQLite commit, or etcd txn to quorum).");
+    hist_t hs = {.le = tp_store_commit_le, .nle = TP_STORE_LAT_N, .n = 0};
+    for (int b = 0; b <= TP_STORE_LAT_N; b++) {
+        hs.counts[b] = st->lat[b];
+        hs.n += st->lat[b];
+    }
+    hs.sum = (double)st->usec / 1e6;
+    hist_samples(o, "trustplace_store_commit_duration_seconds", NULL, &hs);
+    counter1(o, "trustplace_store_feed_polls_total",
+             "Reads of the store's changes (etcd followers and a new leader).",
+             (double)h->polls);
+    counter1(o, "trustplace_store_feed_poll_failures_total",
+             "Reads of the store's changes that failed.", (double)h->poll_failures);
+    counter1(o, "trustplace_store_feed_poll_seconds_total",
+             "Time spent reading the store's changes.", (double)h->poll_usec / 1e6);
+    counter1(o, "trustplace_store_feed_changes_total",
+             "Changed keys applied from the store to this replica's copy.",
+             (double)h->changes_applied);
+}
+
 int tp_metrics_render(tp_metrics_t *m, const tp_metrics_extra_t *x, bool openmetrics,
                       char **text, size_t *len)
 {
@@ -399,6 +454,8 @@ int tp_metrics_render(tp_metrics_t *m, const tp_metrics_extra_t *x, bool openmet
            (double)x->collector_failures);
     family(&o, "trustplace_workloads_running", "gauge", "Running workloads.");
     sample(&o, "trustplace_workloads_running", NULL, x->running);
+    if (x->ha)
+        ha_families(&o, x->ha);
     if (x->kpis)
         kpi_gauges(&o, x->kpis);
     if (o.om)

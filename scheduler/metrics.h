@@ -8,6 +8,8 @@
 #ifndef TP_SCHEDULER_METRICS_H
 #define TP_SCHEDULER_METRICS_H
 
+#include "scheduler/leader.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,6 +39,7 @@ typedef struct {
     int connections;
     uint64_t collector_requests, collector_failures;
     int running;
+    const tp_leader_metrics_t *ha; /* leader and store counters, or NULL */
 } tp_metrics_extra_t;
 
 /* The exposition (malloc'd, *len bytes). openmetrics: OpenMetrics 1.0 text

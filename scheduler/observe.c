@@ -409,13 +409,16 @@ static void metrics(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v)
     int64_t now = (int64_t)time(NULL);
     json_t *k = obs_kpis(s, now);
     const tp_collect_stats_t *cs = s->collector ? tp_collector_stats(s->collector) : NULL;
+    tp_leader_metrics_t ha;
+    tp_leader_metrics(s, &ha);
     tp_metrics_extra_t x = {.kpis = k,
                             .requests = s->requests,
                             .auth_refused = s->auth_refused,
                             .connections = tp_httpd_connections(s->http),
                             .collector_requests = cs ? cs->requests : 0,
                             .collector_failures = cs ? cs->failures : 0,
-                            .running = s->running->n};
+                            .running = s->running->n,
+                            .ha = &ha};
     char *text = NULL;
     size_t len = 0;
     if (!k || tp_metrics_render(s->obs->metrics, &x, om, &text, &len) < 0) {

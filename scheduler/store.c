@@ -7,6 +7,7 @@
 #include "scheduler/etcd.h"
 #include "scheduler/store_etcd.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,8 +15,25 @@
 struct tp_store {
     tp_journal_t *j; /* exactly one of j, e */
     estore_t *e;
-    uint64_t commits, failed, usec; /* SQLite's; etcd keeps its own */
+    pthread_mutex_t mu;     /* stats */
+    tp_store_stats_t stats; /* SQLite's; etcd keeps its own */
 };
+
+const double tp_store_commit_le[TP_STORE_LAT_N] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+
+void tp_store_stats_note(tp_store_stats_t *acc, uint64_t usec, int rc, bool fenced)
+{
+    double s = (double)usec / 1e6;
+    int b = 0;
+    while (b < TP_STORE_LAT_N && s > tp_store_commit_le[b])
+        b++;
+    acc->lat[b]++;
+    acc->usec += usec;
+    acc->commits += rc >= 0;
+    acc->failed += rc < 0;
+    acc->fenced += rc < 0 && fenced;
+}
 
 tp_journal_t *tp_store_journal(tp_store_t *st)
 {
@@ -29,6 +47,7 @@ int tp_store_open(const tp_store_opts_t *o, tp_store_t **out, tp_error_t *err)
     tp_store_t *st = calloc(1, sizeof *st);
     if (!st)
         return tp_error_set(err, TP_ENOMEM, "out of memory");
+    pthread_mutex_init(&st->mu, NULL);
     int rc;
     if (!spec || !strncmp(spec, "sqlite:", 7)) {
         const char *dir = spec ? spec + 7 : o->data_dir;
@@ -47,6 +66,7 @@ int tp_store_open(const tp_store_opts_t *o, tp_store_t **out, tp_error_t *err)
                           spec);
     }
     if (rc < 0) {
+        pthread_mutex_destroy(&st->mu);
         free(st);
         return rc;
     }
@@ -60,6 +80,7 @@ void tp_store_close(tp_store_t *st)
         return;
     tp_journal_close(st->j);
     estore_close(st->e);
+    pthread_mutex_destroy(&st->mu);
     free(st);
 }
 
@@ -84,9 +105,10 @@ int tp_store_commit(tp_store_t *st, tp_error_t *err)
         return estore_commit(st->e, err);
     uint64_t t0 = tp_etcd_now_us();
     int rc = tp_journal_commit(st->j, err);
-    st->usec += tp_etcd_now_us() - t0;
-    st->commits += rc == 0;
-    st->failed += rc != 0;
+    uint64_t usec = tp_etcd_now_us() - t0;
+    pthread_mutex_lock(&st->mu);
+    tp_store_stats_note(&st->stats, usec, rc, false);
+    pthread_mutex_unlock(&st->mu);
     return rc;
 }
 
@@ -183,15 +205,13 @@ int tp_store_poll_apply(tp_store_t *st, tp_store_changes_t *c, const tp_store_lo
     return estore_poll_apply(st->e, c, cb, err);
 }
 
-void tp_store_stats(const tp_store_t *st, uint64_t *commits, uint64_t *failed,
-                    uint64_t *fenced, uint64_t *usec)
+void tp_store_stats(tp_store_t *st, tp_store_stats_t *out)
 {
-    *fenced = 0;
     if (st->e) {
-        estore_stats(st->e, commits, failed, fenced, usec);
+        estore_stats(st->e, out);
         return;
     }
-    *commits = st->commits;
-    *failed = st->failed;
-    *usec = st->usec;
+    pthread_mutex_lock(&st->mu);
+    *out = st->stats;
+    pthread_mutex_unlock(&st->mu);
 }

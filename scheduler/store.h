@@ -97,10 +97,21 @@ int tp_store_poll_apply(tp_store_t *st, tp_store_changes_t *c, const tp_store_lo
                         tp_error_t *err);
 void tp_store_changes_free(tp_store_changes_t *c);
 
-/* Commits, failed commits, those refused by the fence (etcd) and the time
- * commits took (microseconds), for the
- * metrics (read racily from any thread: counters only). */
-void tp_store_stats(const tp_store_t *st, uint64_t *commits, uint64_t *failed,
-                    uint64_t *fenced, uint64_t *usec);
+/* The metrics' view of commits (scheduler/metrics.c): successful commits,
+ * failed ones, those of the failed that the fence refused (etcd), and every
+ * attempt's duration — total microseconds and a histogram whose bucket upper
+ * bounds (seconds) are tp_store_commit_le (lat[i]: attempts in bucket i, not
+ * cumulative; lat[TP_STORE_LAT_N]: above the last bound). */
+#define TP_STORE_LAT_N 12
+extern const double tp_store_commit_le[TP_STORE_LAT_N];
+typedef struct {
+    uint64_t commits, failed, fenced, usec;
+    uint64_t lat[TP_STORE_LAT_N + 1];
+} tp_store_stats_t;
+/* Adds one attempt (rc < 0: failed) that took usec to *acc (the caller holds
+ * whatever lock guards acc). */
+void tp_store_stats_note(tp_store_stats_t *acc, uint64_t usec, int rc, bool fenced);
+/* A consistent snapshot of st's counters (any thread). */
+void tp_store_stats(tp_store_t *st, tp_store_stats_t *out);
 
 #endif

@@ -46,8 +46,8 @@ struct estore {
     int64_t power_id, pre_seq, prof_seq;
     int64_t saved[3]; /* the counters at begin (restored by rollback) */
 
-    uint64_t commits, failed, fenced, usec;
-    int64_t loaded_rev; /* of the last estore_load */
+    tp_store_stats_t stats; /* under mu */
+    int64_t loaded_rev;     /* of the last estore_load */
 };
 
 struct tp_store_changes {
@@ -113,13 +113,11 @@ static int64_t fence(estore_t *e, char *key, size_t cap)
     return t;
 }
 
-void estore_stats(const estore_t *e, uint64_t *commits, uint64_t *failed,
-                  uint64_t *fenced, uint64_t *usec)
+void estore_stats(estore_t *e, tp_store_stats_t *out)
 {
-    *fenced = e->fenced;
-    *commits = e->commits;
-    *failed = e->failed;
-    *usec = e->usec;
+    pthread_mutex_lock(&e->mu);
+    *out = e->stats;
+    pthread_mutex_unlock(&e->mu);
 }
 
 /* ---- writes ---- */
@@ -180,7 +178,7 @@ int estore_commit(estore_t *e, tp_error_t *err)
     char key[512];
     int64_t term = fence(e, key, sizeof key);
     int rc = 0;
-    bool ok = false;
+    bool ok = false, fenced = false;
     uint64_t t0 = tp_etcd_now_us();
     tp_etcd_txn_t *tx = NULL;
     if (!term)
@@ -190,22 +188,20 @@ int estore_commit(estore_t *e, tp_error_t *err)
         rc = tp_error_set(err, TP_ENOMEM, "out of memory");
     else if ((rc = tp_etcd_txn_commit(e->w, tx, &ok, NULL, NULL, NULL, err)) == 0 &&
              !ok) {
-        e->fenced++;
+        fenced = true;
         rc = tp_error_set(
             err, TP_EIO,
             "fenced: the leader key %s is no longer this replica's (term %" PRId64
             "); nothing was written",
             key, term);
     }
-    e->usec += tp_etcd_now_us() - t0;
+    uint64_t usec = tp_etcd_now_us() - t0;
+    pthread_mutex_lock(&e->mu);
+    tp_store_stats_note(&e->stats, usec, rc, fenced);
+    pthread_mutex_unlock(&e->mu);
     tp_etcd_txn_free(tx);
     end_tx(e, rc < 0);
-    if (rc < 0) {
-        e->failed++;
-        return rc;
-    }
-    e->commits++;
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 /* Adds row (stolen) under P+kind+name to the open txn, or commits it alone. */

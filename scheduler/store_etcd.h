@@ -35,7 +35,6 @@ void estore_set_fence(estore_t *e, const char *key, int64_t term);
 int estore_poll(estore_t *e, int64_t since, tp_store_changes_t **out, tp_error_t *err);
 int estore_poll_apply(estore_t *e, tp_store_changes_t *c, const tp_store_load_t *cb,
                       tp_error_t *err);
-void estore_stats(const estore_t *e, uint64_t *commits, uint64_t *failed,
-                  uint64_t *fenced, uint64_t *usec);
+void estore_stats(estore_t *e, tp_store_stats_t *out);
 
 #endif

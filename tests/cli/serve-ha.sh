@@ -3,7 +3,7 @@
 # the leader under POST load (tests/serve/ha.py); skipped visibly without etcd.
 . "$(dirname "$0")/lib.sh"
 # The plan holds for the default rounds (TP_HA_ROUNDS=10, TP_HA_ETCD_ROUNDS=3).
-tp_plan 18
+tp_plan 22
 if ! command -v python3 >/dev/null 2>&1; then
     tp_skip_rest "needs python3"
 fi

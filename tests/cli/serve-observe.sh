@@ -4,7 +4,7 @@
 # scenario, /metrics through promtool, the dashboard in headless Chromium
 # (tests/serve/observe.py; the screenshot lands in BUILD/artifacts/).
 . "$(dirname "$0")/lib.sh"
-tp_plan 51
+tp_plan 52
 if ! command -v python3 >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
     tp_skip_rest "needs python3 and openssl"
 fi

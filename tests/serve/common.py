@@ -125,6 +125,20 @@ def request(port, method, path, body=None, headers=None, timeout=20, conn=None):
     return r.status, (json.loads(raw) if raw else None)
 
 
+def metrics(port, timeout=20):
+    """GET /metrics: (text, {"name" or "name{labels}": float}) of the 0.0.4 text."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    vals = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            vals[k] = float(v)
+    return text, vals
+
+
 if __name__ == "__main__":
     # common.py fleet DIR NODES [SEED]: fleet.json (no BMCs), state.json observed
     # now, nodes.txt (one id a line) in DIR — for the shell tests and bench-serve.

@@ -7,7 +7,8 @@ on the leader, on the followers' copies and in etcd itself; nothing else is;
 never two leaders committing (rows sorted by their etcd mod_revision carry
 nondecreasing leader terms, each term a leader key's create_revision); a
 follower answers a write with 307 to the leader; a leader paused (SIGSTOP)
-past its lease is replaced and, resumed, commits nothing."""
+past its lease is replaced and, resumed, commits nothing; /metrics on the
+leader, a follower and the deposed one agrees with /readyz and promtool."""
 import atexit
 import json
 import shutil
@@ -182,7 +183,7 @@ for rnd in range(ROUNDS + ETCD_ROUNDS):
         cluster.restart(member)
 # a leader paused past its lease (SIGSTOP) is deposed; resumed, it must not commit
 paused_ok = False
-leader = find_leader(4 * TTL)
+paused = leader = find_leader(4 * TTL)
 if leader is not None:
     fenced_before = leader.role()[1]["store"]["fenced"]
     leader.p.send_signal(c.signal.SIGSTOP)
@@ -269,7 +270,47 @@ for r in replicas:
     compare(seen, "%s (%s) serves every 2xx placement exactly once"
             % (r.name, r.role()[0]))
     c.check("%s lists no workload twice" % r.name, not dup, dup[:5])
+# /metrics: elections, lease losses, store latency, agreeing with /readyz
 leader = find_leader(4 * TTL)
+if leader is not None:
+    text, m = c.metrics(leader.port)
+    ha = leader.role()[1]
+    st = ha["store"]
+    attempts = st["commits"] + st["failed"]
+    c.check("leader /metrics: trustplace_leader 1, its term, elections won %d, store commits "
+            "%d (failed %d, fenced %d) = /readyz, latency histogram counts every attempt"
+            % (ha["elections_won"], st["commits"], st["failed"], st["fenced"]),
+            m.get("trustplace_leader") == 1 and m.get("trustplace_leader_term") == ha["term"]
+            and m.get("trustplace_leader_elections_total") == ha["elections_won"] >= 1
+            and m.get("trustplace_store_commits_total") == st["commits"] > 0
+            and m.get("trustplace_store_commit_failures_total") == st["failed"]
+            and m.get("trustplace_store_fenced_commits_total") == st["fenced"]
+            and m.get("trustplace_store_commit_duration_seconds_count") == attempts
+            and m.get('trustplace_store_commit_duration_seconds_bucket{le="+Inf"}') == attempts
+            and m.get("trustplace_store_commit_duration_seconds_sum", 0) > 0,
+            (ha, {k: v for k, v in m.items() if "leader" in k or "store" in k}))
+    fol = next((r for r in replicas if r is not leader and r is not paused and r.alive()),
+               None)
+    _, fm = c.metrics(fol.port) if fol else ("", {})
+    c.check("follower /metrics: trustplace_leader 0, no term, feed polls and changes "
+            "applied counted",
+            fol and fm.get("trustplace_leader") == 0 and fm.get("trustplace_leader_term")
+            == 0 and fm.get("trustplace_store_feed_polls_total", 0) > 0 and
+            fm.get("trustplace_store_feed_changes_total", 0) > 0, fm)
+    pm = c.metrics(paused.port)[1] if paused_ok and paused.alive() else {}
+    c.check("the replica paused past its lease counts the loss in "
+            "trustplace_leader_lease_losses_total (%s)"
+            % pm.get("trustplace_leader_lease_losses_total"),
+            pm.get("trustplace_leader_lease_losses_total", 0) >= 1 and
+            pm.get("trustplace_leader") == 0, pm)
+    if shutil.which("promtool"):
+        r = c.subprocess.run(["promtool", "check", "metrics"], input=text,
+                             capture_output=True, text=True)
+        c.check("promtool check metrics: clean on the leader",
+                r.returncode == 0 and not r.stdout.strip(), r.stdout + r.stderr)
+    else:
+        c.S += 1
+        print("skip promtool check metrics: promtool not installed (Debian package prometheus)")
 if leader is not None:  # SIGTERM: drain, then hand the lease back (no TTL to wait)
     rc = leader.p.send_signal(c.signal.SIGTERM) or leader.p.wait(timeout=30)
     held = [json.loads(v)["name"] for k, v, cr, m in cluster.range(PREFIX + "leader")]

@@ -476,6 +476,19 @@ c.check("--audit-export: the decision reaches the SIEM as an RFC 5424 message wi
         mine and mine[0].startswith("<85>1 ") and " trustplace " in mine[0] and
         " decision [origin " in mine[0], fr[-3:])
 first_seqs = [json.loads(f[f.index("] ") + 2:])["seq"] for f in fr]
+sv = {}
+for line in c.metrics(port)[0].splitlines():
+    if line.startswith(("trustplace_leader", "trustplace_store_")):
+        sv[line.rpartition(" ")[0]] = float(line.rpartition(" ")[2])
+c.check("a single instance on SQLite: trustplace_leader 1, term 0, no elections; store "
+        "commits counted (%s) and each attempt in the commit latency histogram"
+        % sv.get("trustplace_store_commits_total"),
+        sv.get("trustplace_leader") == 1 and sv.get("trustplace_leader_term") == 0 and
+        sv.get("trustplace_leader_elections_total") == 0 and
+        sv.get("trustplace_store_commits_total", 0) > 0 and
+        sv.get("trustplace_store_commit_duration_seconds_count") ==
+        sv["trustplace_store_commits_total"] + sv.get("trustplace_store_commit_failures_total", -1)
+        == sv.get('trustplace_store_commit_duration_seconds_bucket{le="+Inf"}'), sv)
 c.check("SIGTERM exits 0", srv.stop() == 0)
 srv = c.Server(d, "--audit-key", key, "--audit-export", target)
 port = srv.port

@@ -193,10 +193,14 @@ TP_TEST(store_etcd_roundtrip_fence_and_feed)
     TP_ASSERT(tp_etcd_range(e, "/t-store/j/p/w3", NULL, NULL, &r, &err) == 0);
     TP_CHECK_EQ_INT(r.n, 0);
     tp_etcd_range_free(&r);
-    uint64_t commits, failed, fenced, usec;
-    tp_store_stats(st, &commits, &failed, &fenced, &usec);
-    TP_CHECK(commits >= 3 && failed == 2);
-    TP_CHECK_EQ_INT(fenced, 1); /* the other failure: no fence held at all */
+    tp_store_stats_t ss;
+    tp_store_stats(st, &ss);
+    TP_CHECK(ss.commits >= 3 && ss.failed == 2);
+    TP_CHECK_EQ_INT(ss.fenced, 1); /* the other failure: no fence held at all */
+    uint64_t attempts = 0;
+    for (int b = 0; b <= TP_STORE_LAT_N; b++)
+        attempts += ss.lat[b];
+    TP_CHECK_EQ_INT(attempts, ss.commits + ss.failed); /* every attempt timed once */
 
     char *end = tp_etcd_prefix_end("/t-store/");
     tp_etcd_delete(e, "/t-store/", end, NULL, &err);
