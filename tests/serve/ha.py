@@ -273,6 +273,10 @@ for r in replicas:
 # /metrics: elections, lease losses, store latency, agreeing with /readyz
 leader = find_leader(4 * TTL)
 if leader is not None:
+    # A leader elected by the last kill may not have committed anything yet: one
+    # decision makes its commit counters and histogram non-empty.
+    c.request(leader.port, "POST", "/v1/placements",
+              {"id": "metrics-probe", "gpus": 1, "sensitivity": "public"}, timeout=10)
     text, m = c.metrics(leader.port)
     ha = leader.role()[1]
     st = ha["store"]
