@@ -1,0 +1,450 @@
+/*
+ * solver/gang.c — the work the class model does not place itself: gangs
+ * (multi-node work, all members or none, together under one domain of a kind)
+ * and tenant limits (policy.tenants), with reclaim of borrowed capacity.
+ *
+ * The phases, around the class model's solve (solver.c):
+ *   side_before, after preemption and before the candidates are made:
+ *     1. GPUs in use per tenant (running work, less what preemption stopped;
+ *        a tenant's use counts toward every group above it);
+ *     2. reclaim: single-node pending work of a tenant under its quota that
+ *        fits nowhere on the free capacity may stop borrowed, preemptible
+ *        running work of tenants over their quota — on the one node where that
+ *        stops the fewest GPUs, lowest priority first, each victim's tenant
+ *        still above its quota before the stop — and is placed there;
+ *     3. gangs, most important first (priority, then the tenant furthest below
+ *        its quota, then id): on the first domain of the `together` kind (by id;
+ *        the whole fleet without one) that has `nodes` distinct eligible nodes
+ *        each fitting its member's GPUs and draw with every cap — best fit
+ *        inside the domain — all members are placed at once, or none;
+ *     4. admission: single-node work (pending, and running work a cap moves)
+ *        of tenants with a limit is admitted in the same order while the
+ *        tenant and its groups have room; the rest is held back.
+ *   side_after, on the class model's final plan:
+ *     5. held-back work is placed where it now fits, in the same order, when
+ *        the tenant's room allows (admitted work that found no node left it);
+ *     6. reasons for every side item left pending, against the final load:
+ *        each member predicate as for single-node work; gang_topology counts
+ *        the nodes a member could use that no domain of the kind could combine
+ *        into a whole gang; tenant_limit counts every node.
+ *
+ * Fairness (docs/solver.md): the share of a tenant is GPUs in use ÷ quota_gpus
+ * (GPU share; no quota: infinite); among equal priority the lower share goes
+ * first. The class model itself keeps its order by id.
+ */
+#include "solver/solver_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double share(const ctx_t *c, int t)
+{
+    if (t < 0)
+        return INFINITY;
+    const tp_tenant_t *tn = &c->f->tenants[t];
+    return tn->quota_gpus > 0 ? (double)c->side.use[t] / tn->quota_gpus : INFINITY;
+}
+
+/* GPUs the tenant (and every group above it) may still take; INT_MAX-ish when
+ * no limit applies. */
+static long room(const ctx_t *c, int t)
+{
+    long r = 1L << 40;
+    for (; t >= 0; t = c->f->tenants[t].parent)
+        if (c->f->tenants[t].limit_gpus >= 0 &&
+            c->f->tenants[t].limit_gpus - c->side.use[t] < r)
+            r = c->f->tenants[t].limit_gpus - c->side.use[t];
+    return r;
+}
+
+static void charge(ctx_t *c, int t, long gpus)
+{
+    for (; t >= 0; t = c->f->tenants[t].parent)
+        c->side.use[t] += gpus;
+}
+
+/* Side items: workloads of the result the class model does not place. */
+static int push_item(ctx_t *c, const tp_workload_t *w, int res, int flag)
+{
+    side_t *sd = &c->side;
+    if (sd->n == sd->cap) {
+        int cap = sd->cap ? 2 * sd->cap : 64;
+        const tp_workload_t **nw = realloc(sd->w, (size_t)cap * sizeof *nw);
+        if (!nw)
+            return TP_ENOMEM;
+        sd->w = nw;
+        int *nr = realloc(sd->res, (size_t)cap * sizeof *nr);
+        if (!nr)
+            return TP_ENOMEM;
+        sd->res = nr;
+        int *nf = realloc(sd->flag, (size_t)cap * sizeof *nf);
+        if (!nf)
+            return TP_ENOMEM;
+        sd->flag = nf;
+        sd->cap = cap;
+    }
+    sd->w[sd->n] = w;
+    sd->res[sd->n] = res;
+    sd->flag[sd->n] = flag;
+    return sd->n++;
+}
+
+/* Order of work across tenants: priority, then share, then gangs' size, id. */
+typedef struct {
+    const ctx_t *c;
+    const tp_workload_t *w;
+    int res;
+    double share;
+} ord_t;
+
+static int by_order(const void *a, const void *b)
+{
+    const ord_t *x = a, *y = b;
+    if (x->w->priority != y->w->priority)
+        return y->w->priority - x->w->priority;
+    if (x->share != y->share)
+        return x->share < y->share ? -1 : 1;
+    int r = strcmp(x->w->id, y->w->id);
+    return r ? r : x->res - y->res;
+}
+
+static int domain_of(const ctx_t *c, int n, int kind)
+{
+    return kind < 0 ? -1 : tp_fleet_node_domain_of_kind(c->f, n, kind);
+}
+
+/* Places gang w (result index res) whole on c->base, or not at all. elig[n]:
+ * member w may use node n (every static predicate). Returns true when placed. */
+static bool place_gang(ctx_t *c, const tp_workload_t *w, const char *elig, int *members,
+                       int *ndom_tried)
+{
+    const tp_fleet_t *f = c->f;
+    int kind = tp_wl_together(w), need = tp_wl_nodes(w);
+    double gw;
+    *ndom_tried = 0;
+    /* Candidate domains, by id: each domain of the kind, or the whole fleet. */
+    for (int di = 0; di < (kind < 0 ? 1 : f->ndomains); di++) {
+        int d = kind < 0 ? -1 : c->dord[di];
+        if (kind >= 0 && f->domains[d].kind != kind)
+            continue;
+        (*ndom_tried)++;
+        int got = 0;
+        /* Best fit: repeatedly the fullest eligible node that still fits. */
+        while (got < need) {
+            int best = -1, best_left = 0;
+            for (int r = 0; r < f->nnodes; r++) {
+                int n = c->nord[r];
+                if (!elig[n] || (kind >= 0 && domain_of(c, n, kind) != d))
+                    continue;
+                bool used = false;
+                for (int j = 0; j < got && !used; j++)
+                    used = members[j] == n;
+                if (used || !ctx_fits(c, c->base, w, n))
+                    continue;
+                int left = c->healthy[n] - c->base->gpus_used[n] - w->gpus;
+                if (best < 0 || left < best_left) {
+                    best = n;
+                    best_left = left;
+                }
+            }
+            if (best < 0)
+                break;
+            members[got++] = best;
+            gw = tp_fleet_gpu_watts(f, best, w->model);
+            tp_load_apply(c->base, f, best, w->gpus, gw, +1);
+        }
+        if (got == need)
+            return true;
+        while (got > 0) { /* undo: none of the gang stays */
+            int n = members[--got];
+            tp_load_apply(c->base, f, n, w->gpus, tp_fleet_gpu_watts(f, n, w->model), -1);
+        }
+    }
+    return false;
+}
+
+/* Reclaim for single-node work w of tenant t under its quota: the node where
+ * stopping borrowed preemptible work makes w fit with the fewest GPUs stopped.
+ * Stops it (preemptions "reclaim:<tenant>") and returns the node, or -1. */
+static int reclaim(ctx_t *c, tp_result_t *res, const tp_workload_t *w, const char *elig,
+                   int *victims)
+{
+    const tp_fleet_t *f = c->f;
+    const tp_workloads_t *run = c->running;
+    int best = -1, best_gpus = 0, best_nv = 0;
+    long *use = malloc(((size_t)f->ntenants + 1) * sizeof *use);
+    int *cand = malloc(((size_t)run->n + 1) * sizeof *cand);
+    tp_load_t *l = tp_load_copy(c->base);
+    if (!use || !cand || !l) {
+        free(use);
+        free(cand);
+        tp_load_free(l);
+        return TP_ENOMEM;
+    }
+    for (int r = 0; r < f->nnodes; r++) {
+        int n = c->nord[r], nc = 0, stopped = 0;
+        if (!elig[n] || c->healthy[n] < w->gpus)
+            continue;
+        /* Victims on n: preemptible, not a gang member, tenant over its quota. */
+        for (int i = 0; i < run->n; i++) {
+            const tp_workload_t *v = &run->w[i];
+            if (v->node == n && !c->preempted[i] && v->preemptible && !v->gang &&
+                tp_wl_tenant(v) >= 0 && tp_wl_tenant(v) != tp_wl_tenant(w))
+                cand[nc++] = i;
+        }
+        if (!nc)
+            continue;
+        /* Lowest priority first, then fewest GPUs, then id. */
+        for (int i = 1; i < nc; i++)
+            for (int j = i; j > 0; j--) {
+                const tp_workload_t *a = &run->w[cand[j - 1]], *b = &run->w[cand[j]];
+                int cmp = a->priority != b->priority ? a->priority - b->priority
+                          : a->gpus != b->gpus       ? a->gpus - b->gpus
+                                                     : strcmp(a->id, b->id);
+                if (cmp <= 0)
+                    break;
+                int t = cand[j];
+                cand[j] = cand[j - 1];
+                cand[j - 1] = t;
+            }
+        memcpy(use, c->side.use, (size_t)f->ntenants * sizeof *use);
+        int nl = 0;
+        int *list = victims + run->n; /* scratch half */
+        for (int i = 0; i < nc && !ctx_fits(c, l, w, n); i++) {
+            const tp_workload_t *v = &run->w[cand[i]];
+            int t = tp_wl_tenant(v);
+            if (use[t] <= f->tenants[t].quota_gpus)
+                continue; /* within its quota: not borrowed */
+            for (int u = t; u >= 0; u = f->tenants[u].parent)
+                use[u] -= v->gpus;
+            tp_load_apply(l, f, n, v->gpus, tp_fleet_gpu_watts(f, n, v->model), -1);
+            list[nl++] = cand[i];
+            stopped += v->gpus;
+        }
+        bool fits = ctx_fits(c, l, w, n);
+        for (int i = 0; i < nl; i++) { /* restore l */
+            const tp_workload_t *v = &run->w[list[i]];
+            tp_load_apply(l, f, n, v->gpus, tp_fleet_gpu_watts(f, n, v->model), +1);
+        }
+        if (fits && nl > 0 && (best < 0 || stopped < best_gpus)) {
+            best = n;
+            best_gpus = stopped;
+            best_nv = nl;
+            memcpy(victims, list, (size_t)nl * sizeof *victims);
+        }
+    }
+    for (int i = 0; best >= 0 && i < best_nv; i++) {
+        int ri = victims[i];
+        const tp_workload_t *v = &run->w[ri];
+        char why[96];
+        snprintf(why, sizeof why, "reclaim:%s",
+                 tp_wl_tenant(w) >= 0 ? f->tenants[tp_wl_tenant(w)].name : "?");
+        c->preempted[ri] = 2; /* stopped by reclaim: waits, not moved */
+        charge(c, tp_wl_tenant(v), -v->gpus);
+        tp_load_apply(c->base, f, v->node, v->gpus,
+                      tp_fleet_gpu_watts(f, v->node, v->model), -1);
+        if (tp_result_add_preemption(res, ri, v->node, why) < 0)
+            best = TP_ENOMEM;
+    }
+    free(use);
+    free(cand);
+    tp_load_free(l);
+    return best;
+}
+
+static int static_row(const ctx_t *c, const tp_workload_t *w, char *elig)
+{
+    int any = 0;
+    for (int n = 0; n < c->f->nnodes; n++)
+        any += (elig[n] = tp_policy_static(c->f, c->s, n, w, c->now) == 0);
+    return any;
+}
+
+int side_before(ctx_t *c, tp_result_t *res)
+{
+    const tp_fleet_t *f = c->f;
+    const tp_workloads_t *pend = c->pending, *run = c->running;
+    side_t *sd = &c->side;
+    int np = pend->n, nr = run->n, no = 0, rc = TP_ENOMEM;
+    sd->use = calloc((size_t)f->ntenants + 1, sizeof *sd->use);
+    sd->skip = calloc((size_t)np + (size_t)nr + 1, 1);
+    ord_t *o = malloc(((size_t)np + (size_t)nr + 1) * sizeof *o);
+    char *elig = malloc((size_t)f->nnodes + 1);
+    int *members = malloc(((size_t)f->nnodes + 1) * sizeof *members);
+    int *victims = malloc((2 * (size_t)nr + 1) * sizeof *victims);
+    if (!sd->use || !sd->skip || !o || !elig || !members || !victims)
+        goto out;
+    for (int i = 0; i < nr; i++) {
+        if (!c->preempted[i])
+            charge(c, tp_wl_tenant(&run->w[i]), run->w[i].gpus);
+        if (run->w[i].gang)
+            sd->skip[np + i] = 1; /* a stopped gang waits whole; never moved */
+    }
+    /* 2. Reclaim, for work of tenants under their quota (priority order). */
+    for (int i = 0; i < np && f->ntenants > 0; i++) {
+        const tp_workload_t *w = &pend->w[i];
+        int t = tp_wl_tenant(w);
+        if (tp_wl_nodes(w) == 1 && t >= 0 &&
+            sd->use[t] + w->gpus <= f->tenants[t].quota_gpus)
+            o[no++] = (ord_t){c, w, i, share(c, t)};
+    }
+    qsort(o, (size_t)no, sizeof *o, by_order);
+    for (int k = 0; k < no; k++) {
+        const tp_workload_t *w = o[k].w;
+        int t = tp_wl_tenant(w), fits = 0;
+        if (sd->use[t] + w->gpus > f->tenants[t].quota_gpus || room(c, t) < w->gpus ||
+            !static_row(c, w, elig))
+            continue;
+        for (int n = 0; n < f->nnodes && !fits; n++)
+            fits = elig[n] && ctx_fits(c, c->base, w, n);
+        if (fits)
+            continue;
+        int n = reclaim(c, res, w, elig, victims);
+        if (n == TP_ENOMEM)
+            goto out;
+        if (n < 0)
+            continue;
+        int it = push_item(c, w, o[k].res, 0);
+        if (it < 0 || tp_result_add_placement(res, o[k].res, n, w->gpus) < 0)
+            goto out;
+        tp_load_apply(c->base, f, n, w->gpus, tp_fleet_gpu_watts(f, n, w->model), +1);
+        charge(c, t, w->gpus);
+        sd->skip[o[k].res] = 1;
+        sd->placed_gpus += w->gpus;
+        sd->weighted += (1.0 + w->priority) * w->gpus;
+    }
+    for (int i = 0; i < nr; i++)
+        if (c->preempted[i] == 2)
+            sd->skip[np + i] = 1;
+    /* 3. Gangs. */
+    no = 0;
+    for (int i = 0; i < np; i++)
+        if (tp_wl_nodes(&pend->w[i]) > 1)
+            o[no++] = (ord_t){c, &pend->w[i], i, share(c, tp_wl_tenant(&pend->w[i]))};
+    qsort(o, (size_t)no, sizeof *o, by_order);
+    for (int k = 0; k < no; k++) {
+        const tp_workload_t *w = o[k].w;
+        int need = tp_wl_nodes(w), tried = 0;
+        long gpus = (long)need * w->gpus;
+        sd->skip[o[k].res] = 1;
+        bool ok = room(c, tp_wl_tenant(w)) >= gpus && static_row(c, w, elig) >= need &&
+                  place_gang(c, w, elig, members, &tried);
+        int it = push_item(c, w, o[k].res,
+                           ok                                ? 0
+                           : room(c, tp_wl_tenant(w)) < gpus ? 2
+                                                             : 1);
+        if (it < 0)
+            goto out;
+        if (!ok)
+            continue;
+        for (int j = 0; j < need; j++)
+            if (tp_result_add_placement(res, o[k].res, members[j], w->gpus) < 0)
+                goto out;
+        charge(c, tp_wl_tenant(w), gpus);
+        sd->placed_gpus += gpus;
+        sd->weighted += (1.0 + w->priority) * gpus;
+    }
+    /* 4. Admission of single-node work under tenant limits. */
+    no = 0;
+    for (int i = 0; i < np + nr && f->ntenants > 0; i++) {
+        const tp_workload_t *w = i < np ? &pend->w[i] : &run->w[i - np];
+        if (sd->skip[i] || (i >= np && !c->preempted[i - np]) || tp_wl_tenant(w) < 0)
+            continue;
+        o[no++] = (ord_t){c, w, i, share(c, tp_wl_tenant(w))};
+    }
+    qsort(o, (size_t)no, sizeof *o, by_order);
+    for (int k = 0; k < no; k++) {
+        const tp_workload_t *w = o[k].w;
+        if (room(c, tp_wl_tenant(w)) >= w->gpus) {
+            charge(c, tp_wl_tenant(w), w->gpus); /* released in side_after if unplaced */
+            continue;
+        }
+        sd->skip[o[k].res] = 1;
+        if (push_item(c, w, o[k].res, 2) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(o);
+    free(elig);
+    free(members);
+    free(victims);
+    return rc;
+}
+
+/* Reasons of side item `it` against load l. */
+static int side_reasons(const ctx_t *c, const tp_load_t *l, int it, tp_result_t *res)
+{
+    const tp_workload_t *w = c->side.w[it];
+    int counts[TP_PRED_COUNT] = {0};
+    int ok = tp_policy_count(c->f, c->s, l, w, c->now, counts);
+    if (c->side.flag[it] == 2)
+        counts[TP_PRED_TENANT_LIMIT] = c->f->nnodes;
+    else if (tp_wl_nodes(w) > 1 && ok > 0)
+        counts[TP_PRED_GANG_TOPOLOGY] = ok;
+    else if (tp_wl_nodes(w) > 1) {
+        /* No node takes a member now: those that could on the static rules. */
+        for (int n = 0; n < c->f->nnodes; n++)
+            counts[TP_PRED_GANG_TOPOLOGY] +=
+                tp_policy_static(c->f, c->s, n, w, c->now) == 0;
+    }
+    return tp_result_add_pending(res, c->side.res[it], counts);
+}
+
+int side_after(ctx_t *c, plan_t *p, tp_result_t *res)
+{
+    const tp_fleet_t *f = c->f;
+    side_t *sd = &c->side;
+    /* Release the admission charge of admitted work the plan left unplaced. */
+    for (int ci = 0; ci < c->nc && f->ntenants > 0; ci++)
+        if (p->cnode[ci] < 0 && tp_wl_tenant(c->cw[ci]) >= 0 && sd->use)
+            charge(c, tp_wl_tenant(c->cw[ci]), -c->cw[ci]->gpus);
+    /* 5. Held-back single-node work, where it now fits. */
+    for (int it = 0; it < sd->n; it++) {
+        const tp_workload_t *w = sd->w[it];
+        if (sd->flag[it] != 2 || tp_wl_nodes(w) > 1 || room(c, tp_wl_tenant(w)) < w->gpus)
+            continue;
+        int best = -1, best_left = 0;
+        for (int r = 0; r < f->nnodes; r++) {
+            int n = c->nord[r];
+            if (tp_policy_check(f, c->s, p->load, n, w, c->now) != 0 ||
+                !ctx_fits(c, p->load, w, n))
+                continue;
+            int left = c->healthy[n] - p->load->gpus_used[n] - w->gpus;
+            if (best < 0 || left < best_left) {
+                best = n;
+                best_left = left;
+            }
+        }
+        if (best < 0)
+            continue;
+        if (tp_result_add_placement(res, sd->res[it], best, w->gpus) < 0)
+            return TP_ENOMEM;
+        tp_load_apply(p->load, f, best, w->gpus, tp_fleet_gpu_watts(f, best, w->model),
+                      +1);
+        charge(c, tp_wl_tenant(w), w->gpus);
+        sd->flag[it] = 0;
+        sd->placed_gpus += w->gpus;
+        sd->weighted += (1.0 + w->priority) * w->gpus;
+    }
+    /* 6. Reasons for what waits. */
+    for (int it = 0; it < sd->n; it++) {
+        if (sd->flag[it] == 0)
+            continue;
+        if (side_reasons(c, p->load, it, res) < 0)
+            return TP_ENOMEM;
+    }
+    return 0;
+}
+
+void side_fini(ctx_t *c)
+{
+    free(c->side.w);
+    free(c->side.res);
+    free(c->side.flag);
+    free(c->side.use);
+    free(c->side.skip);
+    memset(&c->side, 0, sizeof c->side);
+}
