@@ -50,7 +50,7 @@ TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 DEPS_OK  := $(BUILD)/.deps-ok
 
-.PHONY: all run test tests check-deps bench soak format format-check clean
+.PHONY: all run test tests check-deps bench soak format format-check clean mutants
 all: $(BUILD)/trustplace
 
 $(DEPS_OK): tools/deps.sh
@@ -90,10 +90,15 @@ run: all
 # The plain build, then the sanitizer build, then every suite against both.
 test:
 	@$(MAKE) --no-print-directory tests
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
-	@sh tests/run.sh build build/asan
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 tests
+	@sh tests/run.sh $(BUILD) $(BUILD)/asan
 
 bench: all $(BENCH_TARGETS)
+
+# Deliberate bugs, one at a time in a scratch copy, that the suite must catch
+# (tests/mutants/); long (run it with nice), not part of `make test`.
+mutants:
+	sh tests/mutants/run.sh
 
 # The property tests with 50× the random instances (fresh seeds); not run by CI.
 SOAK ?= 50

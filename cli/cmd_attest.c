@@ -26,14 +26,22 @@ static void usage(FILE *out)
         "                                [--roots PEM] [--max-age S] [--require "
         "cpu,gpu]\n"
         "                                [--verifier NAME] [--deny-test-keys] "
-        "TOKEN_FILE\n"
+        "[--format F]\n"
+        "                                [--node ID [--node-claim C] [--id X]... | "
+        "--bind none]\n"
+        "                                [--bind claim|ueid|none] [--nonce N] "
+        "[--developer D] TOKEN_FILE\n"
         "Verifies an attestation result (compact JWS, JSON carrying one, or NVIDIA NRAS\n"
         "[[\"JWT\", overall], {\"GPU-0\": …}]) against the pinned JWKS (or one JWK) and\n"
         "prints the normalised attestation object as JSON. TOKEN_FILE - reads stdin.\n"
         "Default algorithms: all of ES256/384/512, PS256/384/512, RS256/384/512, each "
         "bound\n"
-        "to its key type and curve. Exit 0 accepted, 1 rejected (reason on stderr),\n"
-        "2 unusable input.\n");
+        "to its key type and curve. A result must name the node it is for (--node: the\n"
+        "claim --node-claim, default \"sub\", or with --bind ueid every ueid, is the "
+        "node\n"
+        "id or one of the --id values); without --node or --bind none it is status\n"
+        "none. --format ear|nras|ita|maa|keylime (default: NRAS array or EAR).\n"
+        "Exit 0 accepted, 1 rejected (reason on stderr), 2 unusable input.\n");
 }
 
 static char *read_all(const char *path, size_t *len)
@@ -114,6 +122,13 @@ static int verify(int argc, char **argv)
                                          {"require", required_argument, 0, 'q'},
                                          {"verifier", required_argument, 0, 'v'},
                                          {"deny-test-keys", no_argument, 0, 'd'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"node", required_argument, 0, 'N'},
+                                         {"node-claim", required_argument, 0, 'C'},
+                                         {"id", required_argument, 0, 'I'},
+                                         {"bind", required_argument, 0, 'b'},
+                                         {"nonce", required_argument, 0, 'o'},
+                                         {"developer", required_argument, 0, 'D'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *jwks_path = NULL, *roots_path = NULL;
@@ -125,7 +140,9 @@ static int verify(int argc, char **argv)
     size_t len = 0;
     long long v;
     int c, rc = TP_EXIT_INPUT;
+    const char *ids[64];
     tp_att_opts_init(&o);
+    o.node_ids = ids;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -133,8 +150,10 @@ static int verify(int argc, char **argv)
             jwks_path = optarg;
             break;
         case 'n':
-            if ((v = tp_parse_count(optarg)) < 0) {
-                fprintf(stderr, "trustplace attest verify: --now wants Unix seconds\n");
+            /* Bounded, so that now ± skew and iat + max-age cannot overflow. */
+            if ((v = tp_parse_count(optarg)) < 0 || v > (1LL << 40)) {
+                fprintf(stderr, "trustplace attest verify: --now wants Unix seconds "
+                                "(0..1099511627776)\n");
                 return TP_EXIT_INPUT;
             }
             o.now = v;
@@ -154,8 +173,9 @@ static int verify(int argc, char **argv)
             roots_path = optarg;
             break;
         case 'm':
-            if ((v = tp_parse_count(optarg)) < 1) {
-                fprintf(stderr, "trustplace attest verify: --max-age wants seconds\n");
+            if ((v = tp_parse_count(optarg)) < 1 || v > 31622400) {
+                fprintf(stderr, "trustplace attest verify: --max-age wants seconds "
+                                "(1..31622400, at most 366 days)\n");
                 return TP_EXIT_INPUT;
             }
             o.max_age_s = v;
@@ -172,6 +192,48 @@ static int verify(int argc, char **argv)
         case 'd':
             o.deny_test_keys = true;
             break;
+        case 'f':
+            if ((c = tp_att_format_parse(optarg)) < 0) {
+                fprintf(stderr,
+                        "trustplace attest verify: --format: auto, ear, nras, ita, "
+                        "maa or keylime\n");
+                return TP_EXIT_INPUT;
+            }
+            o.format = (tp_att_format_t)c;
+            if (o.format == TP_ATT_FMT_KEYLIME && o.bind == TP_ATT_BIND_CLAIM)
+                o.bind = TP_ATT_BIND_URL; /* unsigned: bound by the request */
+            break;
+        case 'N':
+            o.node_id = optarg;
+            break;
+        case 'C':
+            o.node_claim = optarg;
+            break;
+        case 'I':
+            if (o.n_node_ids == 64) {
+                fprintf(stderr, "trustplace attest verify: at most 64 --id\n");
+                return TP_EXIT_INPUT;
+            }
+            ids[o.n_node_ids++] = optarg;
+            break;
+        case 'b':
+            if (!strcmp(optarg, "claim"))
+                o.bind = TP_ATT_BIND_CLAIM;
+            else if (!strcmp(optarg, "ueid"))
+                o.bind = TP_ATT_BIND_UEID;
+            else if (!strcmp(optarg, "none"))
+                o.bind = TP_ATT_BIND_NONE;
+            else {
+                fprintf(stderr, "trustplace attest verify: --bind claim, ueid or none\n");
+                return TP_EXIT_INPUT;
+            }
+            break;
+        case 'o':
+            o.nonce = optarg;
+            break;
+        case 'D':
+            o.verifier_developer = optarg;
+            break;
         case 'h':
             usage(stdout);
             return TP_EXIT_OK;
@@ -180,15 +242,20 @@ static int verify(int argc, char **argv)
             return TP_EXIT_INPUT;
         }
     }
-    if (!jwks_path || optind != argc - 1) {
+    if ((!jwks_path && o.format != TP_ATT_FMT_KEYLIME) || optind != argc - 1) {
         usage(stderr);
         return TP_EXIT_INPUT;
     }
-    if (!(text = read_all(jwks_path, &len))) {
+    if (o.bind == TP_ATT_BIND_NONE)
+        fprintf(stderr, "trustplace attest verify: WARNING: --bind none: the result is "
+                        "not checked against any node\n");
+    if (!jwks_path) {
+        /* Keylime: unsigned JSON, no keys. */
+    } else if (!(text = read_all(jwks_path, &len))) {
         fprintf(stderr, "trustplace attest verify: %s: %s\n", jwks_path, strerror(errno));
         goto done;
     }
-    if (!(jwks = tp_jwks_parse(text, len, jwks_path, &err))) {
+    if (jwks_path && !(jwks = tp_jwks_parse(text, len, jwks_path, &err))) {
         fprintf(stderr, "trustplace attest verify: %s\n", err.text);
         goto done;
     }
@@ -216,6 +283,11 @@ static int verify(int argc, char **argv)
             fprintf(stderr,
                     "trustplace attest verify: WARNING: signed with a published TEST "
                     "key; never trust it in production\n");
+        if (res.unbound)
+            fprintf(stderr,
+                    "trustplace attest verify: the result names no node%s: "
+                    "status none\n",
+                    o.node_id ? "" : " checked (no --node)");
         tp_att_result_fini(&res);
         rc = TP_EXIT_OK;
         break;

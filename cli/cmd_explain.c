@@ -151,7 +151,12 @@ int tp_cmd_check_config(int argc, char **argv)
     in.config = argv[optind];
     if (tp_inputs_load(&in) < 0)
         return TP_EXIT_INPUT;
+    if ((c = tp_check_collectors(in.fleet)) != TP_EXIT_OK) {
+        tp_inputs_fini(&in);
+        return c;
+    }
     summarise(in.fleet);
+    tp_check_collectors_summary(in.fleet);
     if (in.state_path)
         printf("  state        %s: valid\n", in.state_path);
     if (in.workloads_path)

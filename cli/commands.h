@@ -8,6 +8,8 @@
 #ifndef TP_CLI_COMMANDS_H
 #define TP_CLI_COMMANDS_H
 
+#include "model/model.h"
+
 #define TP_VERSION "0.1.0"
 
 /* Exit statuses shared by every command. */
@@ -23,5 +25,11 @@ int tp_cmd_collect(int argc, char **argv); /* collectors/: cli/cmd_collect.c */
 int tp_cmd_attest(int argc, char **argv);  /* collectors/: cli/cmd_attest.c */
 int tp_cmd_bench(int argc, char **argv);   /* workload/: cli/cmd_bench.c */
 int tp_cmd_sim(int argc, char **argv);     /* sim/: cli/cmd_sim.c */
+
+/* check-config's collectors section (cli/cmd_check.c): validate prints the
+ * error on stderr and returns TP_EXIT_INPUT; summary prints what is configured
+ * (and warnings) once it is valid. */
+int tp_check_collectors(const tp_fleet_t *f);
+void tp_check_collectors_summary(const tp_fleet_t *f);
 
 #endif

@@ -1,5 +1,6 @@
 /* cli/inputs.c — loading the common inputs and small output helpers. */
 #include "cli/inputs.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -113,30 +114,53 @@ const char *tp_fmt_int(char *buf, long long v)
     return buf;
 }
 
+/* The temporaries of the outputs now open (a command writes one or two). */
+static struct {
+    FILE *f;
+    char *tmp;
+} outs[4];
+
 FILE *tp_out_open(const char *path)
 {
-    char tmp[4096];
+    tp_error_t err = {0};
+    char *tmp;
     FILE *f;
+    size_t i = 0;
     if (!path || !strcmp(path, "-"))
         return stdout;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (!(f = fopen(tmp, "w")))
-        fprintf(stderr, "trustplace: %s: %s\n", tmp, strerror(errno));
+    while (i < sizeof outs / sizeof outs[0] && outs[i].f)
+        i++;
+    if (i == sizeof outs / sizeof outs[0]) {
+        fprintf(stderr, "trustplace: %s: too many outputs open\n", path);
+        return NULL;
+    }
+    if (!(f = tp_file_replace_open(path, &tmp, &err))) {
+        fprintf(stderr, "trustplace: %s\n", err.text);
+        return NULL;
+    }
+    outs[i].f = f;
+    outs[i].tmp = tmp;
     return f;
 }
 
 int tp_out_close(FILE *f, const char *path)
 {
-    char tmp[4096];
-    int bad;
+    tp_error_t err = {0};
+    char *tmp = NULL;
     if (f == stdout)
         return fflush(stdout) == 0 && !ferror(stdout) ? 0 : TP_EIO;
-    bad = ferror(f);
-    bad |= fclose(f) != 0;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (bad || rename(tmp, path) != 0) {
-        fprintf(stderr, "trustplace: cannot write %s: %s\n", path, strerror(errno));
-        remove(tmp);
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
+        if (outs[i].f == f) {
+            tmp = outs[i].tmp;
+            outs[i].f = NULL;
+            outs[i].tmp = NULL;
+        }
+    if (!tmp) { /* not ours: close it, report nothing written */
+        fclose(f);
+        return TP_EIO;
+    }
+    if (tp_file_replace_close(f, tmp, path, true, &err) < 0) {
+        fprintf(stderr, "trustplace: cannot write %s\n", err.text);
         return TP_EIO;
     }
     return 0;

@@ -47,8 +47,8 @@ long long tp_parse_count(const char *s);
 const char *tp_fmt_int(char *buf, long long v);
 
 /* Opens --out (or stdout when path is NULL / "-"); tp_out_close() closes it and
- * reports write errors. Files are written to PATH.tmp then renamed, so a reader
- * never sees half a file. */
+ * reports write errors. Files are written to a mkstemp() temporary beside PATH
+ * then renamed, so a reader never sees half a file (util/file.h). */
 FILE *tp_out_open(const char *path);
 int tp_out_close(FILE *f, const char *path);
 

@@ -17,6 +17,8 @@
 #include <jose/jose.h>
 #include <jose/openssl.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
@@ -191,8 +193,85 @@ static bool is_test_key(const json_t *k)
     return false;
 }
 
-/* Does the header's x5c chain to a configured root, with the leaf's key equal
- * to jwk? */
+/* Decodes an x5c array (standard base64 DER, leaf first) into certs[]; the
+ * number decoded, or 0 when any entry is not a certificate. */
+static size_t load_x5c(const json_t *x5c, X509 *certs[MAX_X5C])
+{
+    size_t n = json_array_size(x5c);
+    if (!json_is_array(x5c) || n == 0 || n > MAX_X5C)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *b64 = json_string_value(json_array_get(x5c, i));
+        size_t len = b64 ? strlen(b64) : 0;
+        unsigned char *der;
+        const unsigned char *p;
+        int dl;
+        if (!len || len > 64 * 1024 || len % 4 != 0)
+            goto fail;
+        der = malloc(len);
+        if (!der)
+            goto fail;
+        dl = EVP_DecodeBlock(der, (const unsigned char *)b64, (int)len);
+        /* EVP_DecodeBlock counts the padding as zero bytes; d2i stops at the
+         * end of the DER structure, and trailing bytes are refused below. */
+        p = der;
+        if (dl > 0)
+            certs[i] = d2i_X509(NULL, &p, dl);
+        if (certs[i] && (p - der) < dl - 2)
+            X509_free(certs[i]), certs[i] = NULL;
+        free(der);
+        if (!certs[i])
+            goto fail;
+    }
+    return n;
+fail:
+    for (size_t i = 0; i < MAX_X5C; i++) {
+        X509_free(certs[i]);
+        certs[i] = NULL;
+    }
+    return 0;
+}
+
+static void free_x5c(X509 *certs[MAX_X5C])
+{
+    for (size_t i = 0; i < MAX_X5C; i++) {
+        X509_free(certs[i]);
+        certs[i] = NULL;
+    }
+}
+
+/* Whether a certificate may stand for a signing key: keyUsage, when present,
+ * includes digitalSignature (leaf only); an extendedKeyUsage, when present,
+ * names a signing purpose (any, code signing, e-mail protection, time
+ * stamping or document signing), so a TLS-only (serverAuth/clientAuth)
+ * certificate never signs attestation results. */
+static bool cert_may_sign(X509 *x, bool leaf)
+{
+    uint32_t flags = X509_get_extension_flags(x);
+    EXTENDED_KEY_USAGE *eku;
+    bool ok = false;
+    if (flags & EXFLAG_INVALID)
+        return false;
+    if (leaf && (flags & EXFLAG_KUSAGE) &&
+        !(X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE))
+        return false;
+    if (!(flags & EXFLAG_XKUSAGE))
+        return true;
+    if (X509_get_extended_key_usage(x) &
+        (XKU_ANYEKU | XKU_CODE_SIGN | XKU_SMIME | XKU_TIMESTAMP))
+        return true;
+    eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
+    for (int i = 0; eku && !ok && i < sk_ASN1_OBJECT_num(eku); i++) {
+        char oid[64];
+        OBJ_obj2txt(oid, sizeof oid, sk_ASN1_OBJECT_value(eku, i), 1);
+        ok = !strcmp(oid, "1.3.6.1.5.5.7.3.36"); /* id-kp-documentSigning */
+    }
+    sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+    return ok;
+}
+
+/* Does the header's x5c chain to a configured root, for a signing purpose,
+ * with the leaf's key equal to jwk? */
 static bool chains_to_root(jose_cfg_t *cfg, const json_t *x5c, const json_t *jwk,
                            const tp_att_opts_t *o)
 {
@@ -200,29 +279,10 @@ static bool chains_to_root(jose_cfg_t *cfg, const json_t *x5c, const json_t *jwk
     STACK_OF(X509) *untrusted = NULL;
     X509_STORE_CTX *ctx = NULL;
     EVP_PKEY *want = NULL;
-    size_t n = json_array_size(x5c);
+    size_t n;
     bool ok = false;
-    if (!o->roots || !json_is_array(x5c) || n == 0 || n > MAX_X5C || !jwk)
+    if (!o->roots || !jwk || (n = load_x5c(x5c, certs)) == 0)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        const char *b64 = json_string_value(json_array_get(x5c, i));
-        size_t len = b64 ? strlen(b64) : 0;
-        unsigned char *der;
-        const unsigned char *p;
-        int dl;
-        if (!len || len > 64 * 1024)
-            goto out;
-        der = malloc(len);
-        if (!der)
-            goto out;
-        dl = EVP_DecodeBlock(der, (const unsigned char *)b64, (int)len);
-        p = der;
-        if (dl > 0)
-            certs[i] = d2i_X509(NULL, &p, dl);
-        free(der);
-        if (!certs[i])
-            goto out;
-    }
     untrusted = sk_X509_new_null();
     for (size_t i = 1; untrusted && i < n; i++)
         sk_X509_push(untrusted, certs[i]);
@@ -232,25 +292,156 @@ static bool chains_to_root(jose_cfg_t *cfg, const json_t *x5c, const json_t *jwk
     X509_STORE_CTX_set_time(ctx, 0, (time_t)o->now);
     if (X509_verify_cert(ctx) != 1)
         goto out;
+    {
+        STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+        int len = sk_X509_num(chain);
+        /* Every certificate below the anchor must allow signing. */
+        for (int i = 0; i < len - 1; i++)
+            if (!cert_may_sign(sk_X509_value(chain, i), i == 0))
+                goto out;
+    }
     want = jose_openssl_jwk_to_EVP_PKEY(cfg, jwk);
     ok = want && EVP_PKEY_eq(X509_get0_pubkey(certs[0]), want) == 1;
 out:
     EVP_PKEY_free(want);
     X509_STORE_CTX_free(ctx);
     sk_X509_free(untrusted);
-    for (size_t i = 0; i < MAX_X5C; i++)
-        X509_free(certs[i]);
+    free_x5c(certs);
     return ok;
 }
 
-/* Chooses the one key that may verify this token. */
-static int select_key(jose_cfg_t *cfg, const json_t *hdr, const tp_att_opts_t *o,
-                      tp_att_result_t *res, const json_t **key)
+/* A pinned JWK as it may be used: when it carries x5c, the leaf certificate
+ * must allow signing and, where the JWK also gives n/e or x/y, hold the same
+ * key; a JWK given only as x5c gets its key from the leaf. New reference, or
+ * NULL with res set. */
+static json_t *materialise_key(jose_cfg_t *cfg, const json_t *k, tp_att_result_t *res)
+{
+    const json_t *x5c = json_object_get(k, "x5c");
+    const char *kty = json_string_value(json_object_get(k, "kty"));
+    X509 *certs[MAX_X5C] = {NULL};
+    json_t *leafk = NULL, *out = NULL;
+    bool has_pub;
+    if (!x5c)
+        return json_deep_copy(k);
+    if (!load_x5c(x5c, certs)) {
+        reject(res, TP_ATT_R_KEY_MISMATCH,
+               "the pinned key's x5c is not a certificate list");
+        return NULL;
+    }
+    if (!cert_may_sign(certs[0], true)) {
+        reject(res, TP_ATT_R_KEY_MISMATCH,
+               "the pinned key's certificate does not allow digital signatures "
+               "(keyUsage/extendedKeyUsage)");
+        goto out;
+    }
+    leafk = jose_openssl_jwk_from_EVP_PKEY(cfg, X509_get0_pubkey(certs[0]));
+    if (!leafk) {
+        reject(res, TP_ATT_R_KEY_MISMATCH,
+               "the pinned key's certificate holds no usable key");
+        goto out;
+    }
+    has_pub = kty && !strcmp(kty, "RSA")
+                  ? json_object_get(k, "n") || json_object_get(k, "e")
+                  : json_object_get(k, "x") || json_object_get(k, "y");
+    if (has_pub) {
+        if (!same_key(cfg, k, leafk)) {
+            reject(res, TP_ATT_R_KEY_MISMATCH,
+                   "the pinned key differs from the key of its own x5c certificate");
+            goto out;
+        }
+        out = json_deep_copy(k);
+    } else {
+        const char *lkty = json_string_value(json_object_get(leafk, "kty"));
+        if (kty && (!lkty || strcmp(kty, lkty) != 0)) {
+            reject(res, TP_ATT_R_KEY_MISMATCH,
+                   "kty %s, but the certificate holds a %s key", kty,
+                   lkty ? lkty : "other");
+            goto out;
+        }
+        out = json_deep_copy(k);
+        if (out && json_object_update(out, leafk) < 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+    if (!out)
+        reject(res, TP_ATT_R_MALFORMED, "out of memory");
+out:
+    json_decref(leafk);
+    free_x5c(certs);
+    return out;
+}
+
+/* Whether a pinned key is listed for this algorithm: its own alg (when set)
+ * names it, and its kty/crv suit it. */
+static bool key_for_alg(const json_t *k, int alg)
+{
+    const char *kty = json_string_value(json_object_get(k, "kty"));
+    const char *crv = json_string_value(json_object_get(k, "crv"));
+    const char *kalg = json_string_value(json_object_get(k, "alg"));
+    if (kalg && strcmp(kalg, alg_table[alg].name) != 0)
+        return false;
+    if (!kty || strcmp(kty, alg_table[alg].kty) != 0)
+        return false;
+    return !alg_table[alg].crv || (crv && !strcmp(crv, alg_table[alg].crv));
+}
+
+/* The pinned keys listed under kid (any kid when kid is NULL) that suit alg,
+ * materialised; when they are all one key, *key is it (new reference). Real
+ * JWKS list one key once per algorithm under one kid: that is one key. Two
+ * different keys are ambiguous and refused. */
+static int pick_pinned(jose_cfg_t *cfg, const json_t *keys, const char *kid, int alg,
+                       tp_att_result_t *res, json_t **key, size_t *named)
+{
+    size_t i;
+    const json_t *k, *only = NULL;
+    *named = 0;
+    json_array_foreach (keys, i, k) {
+        const char *kk = json_string_value(json_object_get(k, "kid"));
+        json_t *m;
+        if (kid && (!kk || strcmp(kk, kid) != 0))
+            continue;
+        (*named)++;
+        only = k;
+        if (!key_for_alg(k, alg))
+            continue;
+        if (!(m = materialise_key(cfg, k, res))) {
+            json_decref(*key);
+            *key = NULL;
+            return 1;
+        }
+        if (!*key) {
+            *key = m;
+        } else {
+            bool same = same_key(cfg, *key, m);
+            json_decref(m);
+            if (!same) {
+                json_decref(*key);
+                *key = NULL;
+                if (kid)
+                    return reject(res, TP_ATT_R_KID_UNKNOWN,
+                                  "kid \"%.64s\" names different pinned keys for %s", kid,
+                                  alg_table[alg].name);
+                return reject(res, TP_ATT_R_KID_MISSING,
+                              "no kid in the header and several pinned keys for %s",
+                              alg_table[alg].name);
+            }
+        }
+    }
+    /* One key under that name that does not suit alg: say why (bind_key). */
+    if (!*key && *named == 1 && !(*key = materialise_key(cfg, only, res)))
+        return 1;
+    return 0;
+}
+
+/* Chooses the one key that may verify this token (*key: new reference). */
+static int select_key(jose_cfg_t *cfg, const json_t *hdr, int alg, const tp_att_opts_t *o,
+                      tp_att_result_t *res, json_t **key)
 {
     const json_t *kidv = json_object_get(hdr, "kid"), *hjwk = json_object_get(hdr, "jwk");
     const json_t *keys = json_object_get(o->jwks, "keys"), *k, *x5c;
     const char *kid = json_string_value(kidv);
-    size_t i, matches = 0;
+    size_t i, named = 0;
     *key = NULL;
     if (kidv && !kid)
         return reject(res, TP_ATT_R_MALFORMED, "header kid is not a string");
@@ -261,57 +452,63 @@ static int select_key(jose_cfg_t *cfg, const json_t *hdr, const tp_att_opts_t *o
         x5c = json_object_get(hjwk, "x5c");
     if (kid) {
         snprintf(res->kid, sizeof res->kid, "%s", kid);
-        json_array_foreach (keys, i, k) {
-            const char *kk = json_string_value(json_object_get(k, "kid"));
-            if (kk && !strcmp(kk, kid)) {
-                matches++;
-                *key = k;
-            }
-        }
-        if (matches > 1)
-            return reject(res, TP_ATT_R_KID_UNKNOWN,
-                          "kid \"%.64s\" names %zu pinned keys", kid, matches);
-        if (matches == 0) {
+        if (pick_pinned(cfg, keys, kid, alg, res, key, &named))
+            return 1;
+        if (named == 0) {
             if (hjwk && chains_to_root(cfg, x5c, hjwk, o)) {
-                *key = hjwk;
+                *key = json_deep_copy(hjwk);
                 return 0;
             }
             if (hjwk)
                 return reject(
                     res, TP_ATT_R_HEADER_KEY_UNTRUSTED,
                     "kid \"%.64s\" is not pinned and the header key does not chain "
-                    "to a configured root",
+                    "to a configured root (for signing)",
                     kid);
             return reject(res, TP_ATT_R_KID_UNKNOWN, "kid \"%.64s\" is not in the JWKS",
                           kid);
         }
-        if (hjwk && !same_key(cfg, hjwk, *key))
+        if (!*key)
+            return reject(res, TP_ATT_R_KEY_MISMATCH,
+                          "no key under kid \"%.64s\" suits %s", kid,
+                          alg_table[alg].name);
+        if (hjwk && !same_key(cfg, hjwk, *key)) {
+            json_decref(*key);
+            *key = NULL;
             return reject(res, TP_ATT_R_HEADER_KEY_UNTRUSTED,
                           "header jwk differs from the pinned key \"%.64s\"", kid);
+        }
         return 0;
     }
     if (hjwk) {
-        json_array_foreach (keys, i, k)
-            if (same_key(cfg, hjwk, k)) {
-                *key = k;
+        json_array_foreach (keys, i, k) {
+            json_t *m = materialise_key(cfg, k, res);
+            if (m && same_key(cfg, hjwk, m)) {
+                *key = m;
+                res->reason = TP_ATT_R_OK;
+                res->detail[0] = '\0';
                 return 0;
             }
+            json_decref(m);
+        }
+        res->reason = TP_ATT_R_OK;
         if (chains_to_root(cfg, x5c, hjwk, o)) {
-            *key = hjwk;
+            *key = json_deep_copy(hjwk);
             return 0;
         }
         return reject(res, TP_ATT_R_HEADER_KEY_UNTRUSTED,
                       "the header carries a key that is neither pinned nor chained to a "
-                      "configured root");
-    }
-    if (json_array_size(keys) == 1) {
-        *key = json_array_get(keys, 0);
-        return 0;
+                      "configured root (for signing)");
     }
     if (json_array_size(keys) == 0)
         return reject(res, TP_ATT_R_KID_UNKNOWN, "no pinned keys");
-    return reject(res, TP_ATT_R_KID_MISSING, "no kid in the header and %zu pinned keys",
-                  json_array_size(keys));
+    if (pick_pinned(cfg, keys, NULL, alg, res, key, &named))
+        return 1;
+    if (!*key)
+        return reject(res, TP_ATT_R_KID_MISSING,
+                      "no kid in the header and no pinned key suits %s",
+                      alg_table[alg].name);
+    return 0;
 }
 
 /* The key must suit the algorithm: ES256↔P-256, ES384↔P-384, ES512↔P-521,
@@ -344,10 +541,14 @@ static int bind_key(const json_t *key, int alg, tp_att_result_t *res)
             return reject(res, TP_ATT_R_KEY_MISMATCH, "the key's key_ops exclude verify");
     }
     if (!strcmp(kty, "RSA")) {
-        const json_t *n = json_object_get(key, "n");
-        size_t bytes = n ? jose_b64_dec(n, NULL, 0) : 0;
-        if (bytes == SIZE_MAX || bytes < 256)
-            return reject(res, TP_ATT_R_KEY_MISMATCH, "RSA key shorter than 2048 bits");
+        /* Bits of the modulus, not bytes: a 2041-bit modulus still takes 256
+         * bytes. */
+        EVP_PKEY *pk = jose_openssl_jwk_to_EVP_PKEY(NULL, key);
+        int bits = pk ? EVP_PKEY_get_bits(pk) : 0;
+        EVP_PKEY_free(pk);
+        if (bits < 2048)
+            return reject(res, TP_ATT_R_KEY_MISMATCH,
+                          "RSA key of %d bits; at least 2048 are required", bits);
     }
     return 0;
 }
@@ -358,7 +559,8 @@ static int verify_compact(const char *tok, size_t len, const tp_att_opts_t *o,
 {
     const char *d1, *d2;
     json_t *hdr = NULL, *flat = NULL;
-    const json_t *key = NULL, *crit;
+    json_t *key = NULL;
+    const json_t *crit;
     const char *alg;
     int a, rc = 1;
     jerr_t je = {{0}};
@@ -407,7 +609,7 @@ static int verify_compact(const char *tok, size_t len, const tp_att_opts_t *o,
         reject(res, TP_ATT_R_MALFORMED, "out of memory");
         goto out;
     }
-    if (select_key(cfg, hdr, o, res, &key) || bind_key(key, a, res))
+    if (select_key(cfg, hdr, a, o, res, &key) || bind_key(key, a, res))
         goto out;
     res->test_key = is_test_key(key);
     if (res->test_key && o->deny_test_keys) {
@@ -430,6 +632,7 @@ static int verify_compact(const char *tok, size_t len, const tp_att_opts_t *o,
     }
     rc = 0;
 out:
+    json_decref(key);
     json_decref(flat);
     json_decref(hdr);
     if (cfg)
@@ -620,51 +823,263 @@ static comp_t classify(const char *name, const json_t *sm, int *tee, bool *gpu_o
     return C_OTHER;
 }
 
-/* One submodule's status: the worse of ear.status and its trust vector. */
-static int submod_status(const char *name, const json_t *sm, tp_att_result_t *res,
-                         tp_att_status_t *out)
+/* One status source: a status name or an EAR tier. 0, or 1 with res set. */
+static int status_value(const char *name, const json_t *st, tp_att_result_t *res,
+                        tp_att_status_t *out)
 {
-    const json_t *st = either(sm, "ear.status", "ear_status");
-    const json_t *tv =
-        either(sm, "ear.trustworthiness-vector", "ear_trustworthiness_vector");
-    tp_att_status_t s = TP_ATT_NONE;
-    const char *k;
-    const json_t *v;
-    bool any = false;
+    int p;
     if (json_is_string(st)) {
-        int p = tp_att_status_parse(json_string_value(st));
+        p = tp_att_status_parse(json_string_value(st));
         if (p < 0)
             return reject(res, TP_ATT_R_CLAIMS_INVALID,
                           "submod \"%.40s\": status \"%.32s\"", name,
                           json_string_value(st));
-        s = (tp_att_status_t)p;
-        any = true;
     } else if (json_is_integer(st)) {
-        int p = tier_of(json_integer_value(st));
+        p = tier_of(json_integer_value(st));
         if (p < 0)
             return reject(res, TP_ATT_R_CLAIMS_INVALID,
                           "submod \"%.40s\": status tier %lld", name,
                           (long long)json_integer_value(st));
-        s = (tp_att_status_t)p;
-        any = true;
-    } else if (st) {
+    } else {
         return reject(res, TP_ATT_R_CLAIMS_INVALID,
                       "submod \"%.40s\": status of wrong type", name);
     }
-    if (tv && !json_is_object(tv))
-        return reject(res, TP_ATT_R_CLAIMS_INVALID, "submod \"%.40s\": trust vector",
-                      name);
-    json_object_foreach ((json_t *)tv, k, v) {
-        int p = json_is_integer(v) ? tier_of(json_integer_value(v)) : -1;
-        if (p < 0)
-            return reject(res, TP_ATT_R_CLAIMS_INVALID,
-                          "submod \"%.40s\": trust claim \"%.40s\" out of range", name,
-                          k);
-        s = any ? worse(s, (tp_att_status_t)p) : (tp_att_status_t)p;
-        any = true;
+    *out = (tp_att_status_t)p;
+    return 0;
+}
+
+/* One submodule's status: the worst of every status source it carries, in
+ * either spelling (ear.status and ear_status, both trust vectors), never the
+ * first one found. */
+static int submod_status(const char *name, const json_t *sm, tp_att_result_t *res,
+                         tp_att_status_t *out)
+{
+    static const char *const st_keys[] = {"ear.status", "ear_status"};
+    static const char *const tv_keys[] = {"ear.trustworthiness-vector",
+                                          "ear_trustworthiness_vector"};
+    tp_att_status_t s = TP_ATT_AFFIRMING, p = TP_ATT_NONE;
+    const char *k;
+    const json_t *v;
+    bool any = false;
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *st = json_object_get(sm, st_keys[i]);
+        const json_t *tv = json_object_get(sm, tv_keys[i]);
+        if (st) {
+            if (status_value(name, st, res, &p))
+                return 1;
+            s = any ? worse(s, p) : p;
+            any = true;
+        }
+        if (tv && !json_is_object(tv))
+            return reject(res, TP_ATT_R_CLAIMS_INVALID, "submod \"%.40s\": trust vector",
+                          name);
+        json_object_foreach ((json_t *)tv, k, v) {
+            int t = json_is_integer(v) ? tier_of(json_integer_value(v)) : -1;
+            if (t < 0)
+                return reject(res, TP_ATT_R_CLAIMS_INVALID,
+                              "submod \"%.40s\": trust claim \"%.40s\" out of range",
+                              name, k);
+            s = any ? worse(s, (tp_att_status_t)t) : (tp_att_status_t)t;
+            any = true;
+        }
     }
     *out = any ? s : TP_ATT_NONE;
     return 0;
+}
+
+/* EAR profiles whose claims this normaliser reads. */
+static const char *const ear_profiles[] = {
+    "tag:github.com,2022:veraison/ear", "tag:github.com,2023:veraison/ear",
+    "tag:github.com,2024:confidential-containers/Trustee",
+    "tag:ietf.org,2026:rats/ear#03", NULL};
+
+/* An EAR names its profile and its verifier; pinned ones must match. */
+static int check_ear_identity(const json_t *claims, const tp_att_opts_t *o,
+                              tp_att_result_t *res)
+{
+    const char *prof = json_string_value(json_object_get(claims, "eat_profile"));
+    const json_t *vid = either(claims, "ear.verifier-id", "ear_verifier_id");
+    const char *dev = json_string_value(json_object_get(vid, "developer"));
+    const char *build = json_string_value(json_object_get(vid, "build"));
+    bool known = false;
+    if (json_object_get(claims, "ear.verifier-id") &&
+        json_object_get(claims, "ear_verifier_id"))
+        return reject(res, TP_ATT_R_CLAIMS_INVALID,
+                      "both ear.verifier-id and ear_verifier_id: which verifier?");
+    for (int i = 0; prof && ear_profiles[i]; i++)
+        known |= !strcmp(prof, ear_profiles[i]);
+    if (!known)
+        return reject(res, TP_ATT_R_PROFILE,
+                      prof ? "eat_profile \"%.80s\" is not a known EAR profile"
+                           : "no eat_profile: not an EAR%.0s",
+                      prof ? prof : "");
+    if (!json_is_object(vid) || !dev || !build)
+        return reject(res, TP_ATT_R_PROFILE,
+                      "no ear.verifier-id {developer, build}: which verifier?");
+    if (o->verifier_developer && strcmp(dev, o->verifier_developer) != 0)
+        return reject(res, TP_ATT_R_ISSUER,
+                      "verifier developer \"%.80s\" is not the pinned one", dev);
+    if (o->verifier_build && strcmp(build, o->verifier_build) != 0)
+        return reject(res, TP_ATT_R_ISSUER,
+                      "verifier build \"%.80s\" is not the pinned one", build);
+    return 0;
+}
+
+/* The relying-party nonce, when one was sent, must come back. */
+static int check_nonce(const json_t *claims, const tp_att_opts_t *o, tp_att_result_t *res)
+{
+    const json_t *n = json_object_get(claims, "eat_nonce");
+    if (!n)
+        n = json_object_get(claims, "nonce");
+    if (!o->nonce)
+        return 0;
+    if (!json_is_string(n))
+        return reject(res, TP_ATT_R_NONCE, "a nonce was sent and none came back");
+    if (strcmp(json_string_value(n), o->nonce) != 0)
+        return reject(res, TP_ATT_R_NONCE,
+                      "the nonce that came back is not the one sent");
+    return 0;
+}
+
+/* A claim by name, or by JSON pointer ("/a/b", ~0 and ~1 escapes). */
+static const json_t *claim_at(const json_t *claims, const char *path)
+{
+    const json_t *v = claims;
+    char seg[128];
+    if (!path || path[0] != '/')
+        return json_object_get(claims, path ? path : "sub");
+    while (v && *path == '/') {
+        size_t n = 0;
+        path++;
+        while (*path && *path != '/' && n + 1 < sizeof seg) {
+            if (path[0] == '~' && (path[1] == '0' || path[1] == '1')) {
+                seg[n++] = path[1] == '0' ? '~' : '/';
+                path += 2;
+            } else {
+                seg[n++] = *path++;
+            }
+        }
+        if (*path && *path != '/')
+            return NULL; /* segment too long */
+        seg[n] = '\0';
+        v = json_is_object(v) ? json_object_get(v, seg) : NULL;
+    }
+    return v;
+}
+
+/* Whether id names the node: one of its identities, or (by_name) its id. */
+static bool node_names(const tp_att_opts_t *o, const char *id, bool by_name)
+{
+    if (by_name && o->node_id && !strcmp(id, o->node_id))
+        return true;
+    for (size_t i = 0; i < o->n_node_ids; i++)
+        if (o->node_ids[i] && !strcmp(id, o->node_ids[i]))
+            return true;
+    return false;
+}
+
+/* UEIDs named in a claims-set: top-level and in EAR submods (copied: the
+ * claims of an NRAS GPU token are freed before the binding is decided). */
+typedef struct {
+    char v[MAX_NRAS_GPUS + 16][128];
+    size_t n;
+    bool bad;
+    bool missing; /* an NRAS GPU token named no UEID: the node is not named */
+} ueids_t;
+
+static void collect_ueids(const json_t *claims, ueids_t *u, int depth)
+{
+    const json_t *top = json_object_get(claims, "ueid"), *sm;
+    const char *name;
+    if (top) {
+        if (!json_is_string(top) || json_string_length(top) >= sizeof u->v[0] ||
+            u->n == sizeof u->v / sizeof u->v[0])
+            u->bad = true;
+        else
+            snprintf(u->v[u->n++], sizeof u->v[0], "%s", json_string_value(top));
+    }
+    if (depth > 2) {
+        u->bad = u->bad || json_object_get(claims, "submods") != NULL;
+        return;
+    }
+    json_object_foreach ((json_t *)json_object_get(claims, "submods"), name, sm)
+        if (json_is_object(sm))
+            collect_ueids(sm, u, depth + 1);
+}
+
+/* Binds a normalised result to the node it was fetched for: 0 bound (or
+ * nothing to bind with, res->unbound set), 1 rejected (another node). */
+static int bind_node(const json_t *claims, const ueids_t *extra, const tp_att_opts_t *o,
+                     tp_att_result_t *res)
+{
+    if (o->bind == TP_ATT_BIND_NONE || o->bind == TP_ATT_BIND_URL)
+        return 0;
+    if (!o->node_id) {
+        res->unbound = true;
+        return 0;
+    }
+    if (o->bind == TP_ATT_BIND_CLAIM) {
+        const json_t *v = claim_at(claims, o->node_claim);
+        const char *name = o->node_claim ? o->node_claim : "sub";
+        if (!v) {
+            res->unbound = true;
+            return 0;
+        }
+        if (!json_is_string(v))
+            return reject(res, TP_ATT_R_NODE, "claim %.60s is not a string", name);
+        if (!node_names(o, json_string_value(v), true))
+            return reject(res, TP_ATT_R_NODE,
+                          "claim %.60s is \"%.60s\": issued for another node, not %.60s",
+                          name, json_string_value(v), o->node_id);
+        return 0;
+    }
+    {
+        ueids_t own;
+        const ueids_t *u = extra;
+        if (!u) {
+            own.n = 0;
+            own.bad = own.missing = false;
+            collect_ueids(claims, &own, 0);
+            u = &own;
+        }
+        if (u->bad)
+            return reject(res, TP_ATT_R_NODE,
+                          "a ueid claim is not a string (or too many)");
+        if (u->n == 0 || u->missing) {
+            res->unbound = true;
+            return 0;
+        }
+        for (size_t i = 0; i < u->n; i++)
+            if (!node_names(o, u->v[i], false))
+                return reject(res, TP_ATT_R_NODE, "ueid %.60s is not one of node %.60s's",
+                              u->v[i], o->node_id);
+    }
+    return 0;
+}
+
+/* Writes the accepted result. A none or contraindicated status attests no TEE
+ * and no CC (nothing is copied out of it); an unbound result is none. */
+static void finish(tp_att_result_t *res, const tp_att_opts_t *o, tp_att_status_t status,
+                   int cpu_tee, int gpu_cc, const times_t *t, const json_t *claims,
+                   const char *tok, size_t len)
+{
+    if (res->unbound)
+        status = worse(status, TP_ATT_NONE);
+    res->att.present = true;
+    res->att.status = status;
+    if (bad(status) >= 2) {
+        cpu_tee = TP_TEE_UNKNOWN;
+        gpu_cc = gpu_cc < 0 ? -1 : 0;
+        if (res->unbound)
+            gpu_cc = -1;
+    }
+    res->att.cpu_tee = (tp_tee_t)cpu_tee;
+    res->att.gpu_cc = gpu_cc;
+    res->att.issued_at = t->iat;
+    res->att.expires_at = t->expires_at;
+    set_evidence(res, claims, tok, len);
+    if (o->verifier)
+        res->att.verifier = strdup(o->verifier);
 }
 
 static int ear_normalise(const json_t *claims, const char *tok, size_t len,
@@ -676,7 +1091,8 @@ static int ear_normalise(const json_t *claims, const char *tok, size_t len,
     tp_att_status_t status = TP_ATT_AFFIRMING;
     int cpu_tee = TP_TEE_UNKNOWN, ncpu = 0, ngpu = 0, gpu_cc = 1;
     bool tee_conflict = false;
-    if (check_times(claims, o, res, &t) || check_issuer(claims, o, res))
+    if (check_times(claims, o, res, &t) || check_issuer(claims, o, res) ||
+        check_ear_identity(claims, o, res) || check_nonce(claims, o, res))
         return 1;
     if (!json_is_object(submods) || json_object_size(submods) == 0)
         return reject(res, TP_ATT_R_CLAIMS_INVALID,
@@ -717,27 +1133,26 @@ static int ear_normalise(const json_t *claims, const char *tok, size_t len,
         status = worse(status, TP_ATT_NONE);
     if ((o->require & TP_ATT_REQ_GPU) && ngpu == 0)
         status = worse(status, TP_ATT_NONE);
-    res->att.present = true;
-    res->att.status = status;
-    res->att.cpu_tee = tee_conflict ? TP_TEE_UNKNOWN : (tp_tee_t)cpu_tee;
-    res->att.gpu_cc = ngpu ? gpu_cc : -1;
-    res->att.issued_at = t.iat;
-    res->att.expires_at = t.expires_at;
-    set_evidence(res, claims, tok, len);
-    if (o->verifier)
-        res->att.verifier = strdup(o->verifier);
+    if (bind_node(claims, NULL, o, res))
+        return 1;
+    finish(res, o, status, tee_conflict ? TP_TEE_UNKNOWN : cpu_tee, ngpu ? gpu_cc : -1,
+           &t, claims, tok, len);
     return 0;
 }
 
 /* ---- NVIDIA NRAS
  * ------------------------------------------------------------------------------ */
 
-/* Any member (at any depth) named *-signature-verified, *-nonce-match or
- * *-arch-check that is false. */
+/* Any member (at any depth) named like one of NRAS's checks (*-verified,
+ * *-match, *-arch-check, *-validated, *-fetched, *-no-conflict, *-available,
+ * *-parsed) that is not true. */
 static bool nras_any_false(const json_t *obj, int depth)
 {
-    static const char *const sfx[] = {"-signature-verified", "-nonce-match",
-                                      "-arch-check"};
+    /* Every check NRAS reports: "-match" covers nonce, version, fwid and
+     * measurements (measres alone is not trusted to say so). */
+    static const char *const sfx[] = {"-verified",  "-match",   "-arch-check",
+                                      "-validated", "-fetched", "-no-conflict",
+                                      "-available", "-parsed"};
     const char *k;
     const json_t *v;
     if (depth > 4)
@@ -763,8 +1178,12 @@ static tp_att_status_t nras_gpu_status(const json_t *c)
         !json_is_true(json_object_get(c, "secboot")) || !dbg ||
         strcmp(dbg, "disabled") != 0 || nras_any_false(c, 0))
         return TP_ATT_CONTRAINDICATED;
-    if (json_object_get(c, "x-nvidia-attestation-warning"))
-        return TP_ATT_WARNING;
+    /* Real NRAS tokens carry the key with null: only a value is a warning. */
+    {
+        const json_t *w = json_object_get(c, "x-nvidia-attestation-warning");
+        if (w && !json_is_null(w) && !(json_is_string(w) && json_string_length(w) == 0))
+            return TP_ATT_WARNING;
+    }
     return TP_ATT_AFFIRMING;
 }
 
@@ -776,7 +1195,10 @@ static int nras_verify(const json_t *arr, const tp_att_opts_t *o, tp_att_result_
     json_t *oc = NULL;
     times_t t;
     tp_att_status_t status = TP_ATT_AFFIRMING;
+    ueids_t u;
     int rc = 1;
+    u.n = 0;
+    u.bad = u.missing = false;
     if (json_array_size(arr) != 2 || json_array_size(head) != 2 ||
         strcmp(json_string_value(json_array_get(head, 0))
                    ? json_string_value(json_array_get(head, 0))
@@ -788,7 +1210,8 @@ static int nras_verify(const json_t *arr, const tp_att_opts_t *o, tp_att_result_
     if (json_object_size(gpus) == 0 || json_object_size(gpus) > MAX_NRAS_GPUS)
         return reject(res, TP_ATT_R_MALFORMED, "%zu GPU tokens", json_object_size(gpus));
     if (verify_compact(overall, strlen(overall), o, res, &oc) ||
-        check_times(oc, o, res, &t) || check_issuer(oc, o, res))
+        check_times(oc, o, res, &t) || check_issuer(oc, o, res) ||
+        check_nonce(oc, o, res))
         goto out;
     nonce = json_string_value(json_object_get(oc, "eat_nonce"));
     digests = json_object_get(oc, "submods");
@@ -835,6 +1258,9 @@ static int nras_verify(const json_t *arr, const tp_att_opts_t *o, tp_att_result_
             goto out;
         }
         status = worse(status, nras_gpu_status(gc));
+        if (!json_object_get(gc, "ueid"))
+            u.missing = true;
+        collect_ueids(gc, &u, 2);
         if (gt.expires_at < t.expires_at)
             t.expires_at = gt.expires_at;
         res->components++;
@@ -842,26 +1268,281 @@ static int nras_verify(const json_t *arr, const tp_att_opts_t *o, tp_att_result_
     }
     if (o->require & TP_ATT_REQ_CPU)
         status = worse(status, TP_ATT_NONE); /* NRAS says nothing about the CPU */
-    res->att.present = true;
-    res->att.status = status;
-    res->att.cpu_tee = TP_TEE_UNKNOWN;
-    res->att.gpu_cc = bad(status) == 3 ? 0 : 1;
-    res->att.issued_at = t.iat;
-    res->att.expires_at = t.expires_at;
-    set_evidence(res, oc, overall, strlen(overall));
-    if (o->verifier)
-        res->att.verifier = strdup(o->verifier);
+    /* The node is named by its GPUs' UEIDs (the overall token names none). */
+    if (bind_node(oc, &u, o, res))
+        goto out;
+    finish(res, o, status, TP_TEE_UNKNOWN, bad(status) == 3 ? 0 : 1, &t, oc, overall,
+           strlen(overall));
     rc = 0;
 out:
     json_decref(oc);
     return rc;
 }
 
+/* ---- Intel Trust Authority, Microsoft Azure Attestation, Keylime
+ * -------------------------------------------------------------------------------- */
+
+/* Intel Trust Authority (TDX): the TDX claims sit under "tdx" (composite
+ * tokens, with "nvgpu" beside them) or at the top (TDX-only tokens).
+ * attester_tcb_status decides: UpToDate affirming; the *Needed states (the
+ * TCB is current but needs configuration or software hardening) warning;
+ * OutOfDate*, Revoked and anything unknown contraindicated; a debuggable TD,
+ * or a policy listed in policy_ids_unmatched, is contraindicated. */
+static tp_att_status_t ita_tcb_status(const char *tcb)
+{
+    static const char *const warn[] = {"SWHardeningNeeded", "ConfigurationNeeded",
+                                       "ConfigurationAndSWHardeningNeeded", NULL};
+    if (!tcb)
+        return TP_ATT_NONE;
+    if (!strcmp(tcb, "UpToDate"))
+        return TP_ATT_AFFIRMING;
+    for (int i = 0; warn[i]; i++)
+        if (!strcmp(tcb, warn[i]))
+            return TP_ATT_WARNING;
+    return TP_ATT_CONTRAINDICATED;
+}
+
+static int ita_normalise(const json_t *claims, const char *tok, size_t len,
+                         const tp_att_opts_t *o, tp_att_result_t *res)
+{
+    const json_t *tdx = json_object_get(claims, "tdx"),
+                 *gpu = json_object_get(claims, "nvgpu");
+    const json_t *dbg, *attrs;
+    const char *type, *dbgstat;
+    times_t t;
+    tp_att_status_t status;
+    int gpu_cc = -1;
+    if (check_times(claims, o, res, &t) || check_issuer(claims, o, res) ||
+        check_nonce(claims, o, res))
+        return 1;
+    if (tdx && !json_is_object(tdx))
+        return reject(res, TP_ATT_R_CLAIMS_INVALID, "tdx is not an object");
+    if (!tdx)
+        tdx = claims;
+    type = json_string_value(json_object_get(tdx, "attester_type"));
+    if (!type || strcasecmp(type, "TDX") != 0)
+        return reject(res, TP_ATT_R_CLAIMS_INVALID,
+                      "attester_type \"%.32s\": not an Intel Trust Authority TDX token",
+                      type ? type : "(none)");
+    status =
+        ita_tcb_status(json_string_value(json_object_get(tdx, "attester_tcb_status")));
+    dbg = json_object_get(tdx, "tdx_is_debuggable");
+    dbgstat = json_string_value(json_object_get(tdx, "dbgstat"));
+    attrs = json_object_get(tdx, "tdx_td_attributes_debug");
+    if ((dbg && !json_is_false(dbg)) || (attrs && !json_is_false(attrs)) ||
+        (json_object_get(tdx, "dbgstat") && (!dbgstat || strcmp(dbgstat, "disabled"))))
+        status = TP_ATT_CONTRAINDICATED;
+    /* An appraisal policy the relying party asked for that the TD failed. */
+    for (int i = 0; i < 2; i++) {
+        const json_t *un = json_object_get(i ? tdx : claims, "policy_ids_unmatched");
+        if (un && !json_is_null(un) && !(json_is_array(un) && json_array_size(un) == 0))
+            status = TP_ATT_CONTRAINDICATED;
+    }
+    res->components = 1;
+    if (gpu) {
+        tp_att_status_t g;
+        if (!json_is_object(gpu))
+            return reject(res, TP_ATT_R_CLAIMS_INVALID, "nvgpu is not an object");
+        g = nras_gpu_status(gpu);
+        status = worse(status, g);
+        gpu_cc = bad(g) >= 2 ? 0 : 1;
+        res->components++;
+    } else if (o->require & TP_ATT_REQ_GPU) {
+        status = worse(status, TP_ATT_NONE);
+    }
+    if (bind_node(claims, NULL, o, res))
+        return 1;
+    finish(res, o, status, TP_TEE_TDX, gpu_cc, &t, claims, tok, len);
+    return 0;
+}
+
+/* Microsoft Azure Attestation. Three shapes: a confidential VM's guest
+ * attestation ("x-ms-attestation-type": "azurevm", the TEE under
+ * x-ms-isolation-tee), and SEV-SNP or TDX evidence attested directly
+ * ("sevsnpvm" / "tdxvm" at the top). Affirming when Azure calls the TEE
+ * compliant ("azure-compliant-cvm"), warning otherwise (or, for a VM, without
+ * secure boot); a debuggable TEE, enabled debuggers or a TCB status that is
+ * not current (TDX, as for Intel Trust Authority) lower it further. A VM with
+ * no isolation TEE (trusted launch) attests nothing a placement needs: none. */
+static int maa_normalise(const json_t *claims, const char *tok, size_t len,
+                         const tp_att_opts_t *o, tp_att_result_t *res)
+{
+    const char *type =
+        json_string_value(json_object_get(claims, "x-ms-attestation-type"));
+    const json_t *tee_c = claims, *v;
+    const char *itype, *comp, *dbgstat;
+    times_t t;
+    tp_att_status_t status = TP_ATT_AFFIRMING;
+    int tee = TP_TEE_UNKNOWN;
+    bool vm;
+    if (check_times(claims, o, res, &t) || check_issuer(claims, o, res) ||
+        check_nonce(claims, o, res))
+        return 1;
+    vm = type && !strcmp(type, "azurevm");
+    if (!type || (!vm && strcmp(type, "sevsnpvm") != 0 && strcmp(type, "tdxvm") != 0))
+        return reject(res, TP_ATT_R_CLAIMS_INVALID,
+                      "x-ms-attestation-type \"%.32s\": not a confidential VM token",
+                      type ? type : "(none)");
+    if (vm) {
+        tee_c = json_object_get(claims, "x-ms-isolation-tee");
+        if (tee_c && !json_is_object(tee_c))
+            return reject(res, TP_ATT_R_CLAIMS_INVALID,
+                          "x-ms-isolation-tee is not an object");
+    }
+    itype = json_string_value(json_object_get(tee_c, "x-ms-attestation-type"));
+    if (itype && !strcmp(itype, "sevsnpvm"))
+        tee = TP_TEE_SEV_SNP;
+    else if (itype && !strcmp(itype, "tdxvm"))
+        tee = TP_TEE_TDX;
+    else
+        status = TP_ATT_NONE;
+    comp = json_string_value(json_object_get(tee_c, "x-ms-compliance-status"));
+    if (!comp || strcmp(comp, "azure-compliant-cvm") != 0)
+        status = worse(status, TP_ATT_WARNING);
+    if (json_object_get(tee_c, "attester_tcb_status"))
+        status = worse(status, ita_tcb_status(json_string_value(
+                                   json_object_get(tee_c, "attester_tcb_status"))));
+    v = json_object_get(tee_c, "x-ms-sevsnpvm-is-debuggable");
+    if (v && !json_is_false(v))
+        status = TP_ATT_CONTRAINDICATED;
+    v = json_object_get(tee_c, "tdx_td_attributes_debug");
+    if (v && !json_is_false(v))
+        status = TP_ATT_CONTRAINDICATED;
+    dbgstat = json_string_value(json_object_get(tee_c, "dbgstat"));
+    if (json_object_get(tee_c, "dbgstat") && (!dbgstat || strcmp(dbgstat, "disabled")))
+        status = TP_ATT_CONTRAINDICATED;
+    if (vm) {
+        if (!json_is_true(json_object_get(claims, "secureboot")))
+            status = worse(status, TP_ATT_WARNING);
+        v = json_object_get(claims, "x-ms-azurevm-debuggersdisabled");
+        if (v && !json_is_true(v))
+            status = TP_ATT_CONTRAINDICATED;
+        for (int i = 0; i < 2; i++) {
+            v = json_object_get(claims, i ? "x-ms-azurevm-kerneldebug-enabled"
+                                          : "x-ms-azurevm-bootdebug-enabled");
+            if (v && !json_is_false(v))
+                status = TP_ATT_CONTRAINDICATED;
+        }
+    }
+    res->components = 1;
+    if (o->require & TP_ATT_REQ_GPU)
+        status = worse(status, TP_ATT_NONE);
+    if (bind_node(claims, NULL, o, res))
+        return 1;
+    finish(res, o, status, tee, -1, &t, claims, tok, len);
+    return 0;
+}
+
+/* Keylime verifier GET /v2.x/agents/{id}: unsigned JSON over TLS, TPM-based
+ * (no TEE, no GPU CC). attestation_status PASS with operational_state 3 (Get
+ * Quote) affirming, 4 (Get Quote, retrying) warning; FAIL or a failed state
+ * (7, 9, 10) contraindicated, and so is any disagreement between the two;
+ * PENDING, a state before quoting (0-2, 5, 6) or Terminated (8) none. The
+ * result is as old as last_successful_attestation (PASS) or last_received_quote. */
+static int keylime_normalise(const json_t *doc, const char *body, size_t len,
+                             const tp_att_opts_t *o, tp_att_result_t *res)
+{
+    const json_t *r = json_object_get(doc, "results"),
+                 *code = json_object_get(doc, "code");
+    const char *ast;
+    json_int_t st;
+    tp_att_status_t status;
+    json_t *tc;
+    times_t t;
+    int rc;
+    if (code && (!json_is_integer(code) || json_integer_value(code) != 200))
+        return reject(res, TP_ATT_R_CLAIMS_INVALID, "Keylime response code is not 200");
+    if (!json_is_object(r))
+        return reject(res, TP_ATT_R_MALFORMED,
+                      "not a Keylime agent status {\"results\": …}");
+    ast = json_string_value(json_object_get(r, "attestation_status"));
+    if (!json_is_integer(json_object_get(r, "operational_state")))
+        return reject(res, TP_ATT_R_CLAIMS_INVALID,
+                      "operational_state is not an integer");
+    st = json_integer_value(json_object_get(r, "operational_state"));
+    if (!ast)
+        return reject(res, TP_ATT_R_CLAIMS_INVALID,
+                      "no attestation_status (Keylime API 2.5 or later is required)");
+    if (!strcmp(ast, "PASS"))
+        status = st == 3   ? TP_ATT_AFFIRMING
+                 : st == 4 ? TP_ATT_WARNING
+                           : TP_ATT_CONTRAINDICATED;
+    else if (!strcmp(ast, "FAIL"))
+        status = TP_ATT_CONTRAINDICATED;
+    else if (!strcmp(ast, "PENDING"))
+        status = st == 7 || st == 9 || st == 10 ? TP_ATT_CONTRAINDICATED : TP_ATT_NONE;
+    else
+        return reject(res, TP_ATT_R_CLAIMS_INVALID, "attestation_status \"%.32s\"", ast);
+    tc = json_pack(
+        "{s:O?}", "iat",
+        json_object_get(r, status == TP_ATT_AFFIRMING || status == TP_ATT_WARNING
+                               ? "last_successful_attestation"
+                               : "last_received_quote"));
+    if (!tc)
+        return reject(res, TP_ATT_R_MALFORMED, "out of memory");
+    if (!json_object_get(tc, "iat"))
+        json_object_set_new(tc, "iat", json_integer(o->now));
+    rc = check_times(tc, o, res, &t);
+    json_decref(tc);
+    if (rc || check_nonce(doc, o, res))
+        return 1;
+    res->components = 1;
+    if (o->require)
+        status = worse(status, TP_ATT_NONE); /* a TPM says nothing of TEE or CC */
+    if (bind_node(doc, NULL, o, res))
+        return 1;
+    finish(res, o, status, TP_TEE_UNKNOWN, -1, &t, doc, body, len);
+    return 0;
+}
+
 /* ---- entry points
  * ------------------------------------------------------------------------------ */
 
+static const char *const format_names[TP_ATT_FMT_COUNT] = {"auto", "ear", "nras",
+                                                           "ita",  "maa", "keylime"};
+
+const char *tp_att_format_name(tp_att_format_t f)
+{
+    return f >= 0 && f < TP_ATT_FMT_COUNT ? format_names[f] : "?";
+}
+
+int tp_att_format_parse(const char *s)
+{
+    for (int i = 0; s && i < TP_ATT_FMT_COUNT; i++)
+        if (!strcmp(s, format_names[i]))
+            return i;
+    return -1;
+}
+
+int tp_att_nonce_new(char out[33])
+{
+    unsigned char r[16];
+    if (RAND_bytes(r, sizeof r) != 1)
+        return TP_EIO;
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+    return 0;
+}
+
 static const char *const carrier_keys[] = {
     "token", "jwt", "ear", "eat", "attestation_result", NULL};
+
+static int normalise_jws(const json_t *claims, const char *tok, size_t len,
+                         const tp_att_opts_t *o, tp_att_result_t *res)
+{
+    switch (o->format) {
+    case TP_ATT_FMT_ITA:
+        return ita_normalise(claims, tok, len, o, res);
+    case TP_ATT_FMT_MAA:
+        return maa_normalise(claims, tok, len, o, res);
+    case TP_ATT_FMT_NRAS:
+    case TP_ATT_FMT_KEYLIME:
+        return reject(res, TP_ATT_R_MALFORMED, "a single token is not a %s result",
+                      tp_att_format_name(o->format));
+    default:
+        return ear_normalise(claims, tok, len, o, res);
+    }
+}
 
 int tp_att_verify(const char *body, size_t len, const tp_att_opts_t *o,
                   tp_att_result_t *res)
@@ -889,9 +1570,24 @@ int tp_att_verify(const char *body, size_t len, const tp_att_opts_t *o,
                      jerr.text, jerr.line);
             return TP_EINVAL;
         }
-        if (json_is_array(doc)) {
-            rc = nras_verify(doc, o, res);
+        if (o->format == TP_ATT_FMT_KEYLIME) {
+            rc = json_is_object(doc) ? keylime_normalise(doc, body + b, e - b, o, res)
+                                     : reject(res, TP_ATT_R_MALFORMED,
+                                              "a Keylime agent status is an object");
             json_decref(doc);
+            if (rc)
+                tp_att_result_fini(res);
+            return rc;
+        }
+        if (json_is_array(doc)) {
+            if (o->format == TP_ATT_FMT_AUTO || o->format == TP_ATT_FMT_NRAS)
+                rc = nras_verify(doc, o, res);
+            else
+                rc = reject(res, TP_ATT_R_MALFORMED, "an array is not a %s result",
+                            tp_att_format_name(o->format));
+            json_decref(doc);
+            if (rc)
+                tp_att_result_fini(res);
             return rc;
         }
         for (int i = 0; carrier_keys[i]; i++) {
@@ -915,7 +1611,7 @@ int tp_att_verify(const char *body, size_t len, const tp_att_opts_t *o,
     }
     if (verify_compact(body + b, e - b, o, res, &claims))
         return 1;
-    rc = ear_normalise(claims, body + b, e - b, o, res);
+    rc = normalise_jws(claims, body + b, e - b, o, res);
     json_decref(claims);
     if (rc)
         tp_att_result_fini(res);

@@ -10,6 +10,16 @@
  * result carries its own expiry; a verifier that cannot be reached leaves the
  * last accepted result in place (it expires on its own), a result that fails
  * verification removes it.
+ *
+ * Steady state: a BMC's first walk discovers its tree; a clean walk (every
+ * request answered) is kept as the BMC's map, and later cycles poll only the
+ * documents its changing facts (power limit, draw, GPU health) were decided
+ * by (tp_rf_poll_new). A poll that fails or finds the tree changed
+ * (tp_rf_poll_ok) is thrown away and the BMC is walked again in the same
+ * cycle, so its facts are exactly what a walk gives; the whole tree is walked
+ * again anyway every bmc.rediscover_s. Each BMC's walk (and poll) in a cycle
+ * has a budget, bmc.walk_timeout_ms: past it the walk is abandoned (late
+ * responses are dropped), its facts age, and the cycle goes on.
  */
 #include "collectors/collectors.h"
 #include "collectors/http.h"
@@ -49,24 +59,35 @@ typedef struct bmc {
     char first_error[192]; /* of this walk, for the log: "GET /path: reason" */
     waiting_t waiting[MAX_WAITING];
     int nwaiting;
+    tp_rf_walk_t *map;    /* the last clean discovery: what polls fetch */
+    uint64_t map_ms;      /* loop time of that discovery */
+    int64_t map_at;       /* and its wall-clock time: when the location was read */
+    uint64_t deadline_ms; /* loop time when this cycle's walk budget ends */
+    unsigned walk_gen;    /* bumped when a walk is abandoned: late answers dropped */
+    bool polling;         /* b->walk polls b->map */
+    int slots;            /* of the cycle's walk slots, what this walk holds */
+    int inflight;         /* GETs of this walk in flight */
 } bmc_t;
 
 typedef struct {
     bmc_t *b;
     int id;
     const char *path;
-    unsigned gen; /* b->token_gen when queued */
+    unsigned gen;      /* b->token_gen when queued */
+    unsigned walk_gen; /* b->walk_gen when queued */
 } get_t;
 
 typedef struct {
     tp_collector_t *c;
     int node;
+    char nonce[33]; /* attestation requests: the nonce sent, "" when none */
 } node_rq_t;
 
 typedef struct {
     char *body;
     size_t len;
     int node;
+    char nonce[33];
 } stash_t;
 
 typedef struct {
@@ -108,11 +129,16 @@ struct tp_collector {
     tp_state_t *state;
     tp_collect_stats_t stats;
     uv_timer_t defer;
+    uv_timer_t sweep; /* cuts off walks past bmc.walk_timeout_ms */
     int units;
-    /* BMC walks run at most max_walks at a time, so that each walk keeps its
-     * connections alive from request to request instead of all 10,000 BMCs
+    /* BMC walks run at most max_walks at a time (polls, which hold one
+     * connection each, bmc.concurrency times as many), so that each walk keeps
+     * its connections alive from request to request instead of all 10,000 BMCs
      * advancing together and evicting each other's connections. */
     int next_walk, active_walks, max_walks;
+    /* A walk holds bmc.concurrency slots of max_walks * bmc.concurrency, a poll
+     * one (its requests go one after the other, on one connection). */
+    int used_slots;
     int only_bmc; /* tp_collector_restrict: walk this BMC only; -1 all */
     uint64_t cycle_no;
     bool running, closing;
@@ -295,6 +321,7 @@ static void on_defer(uv_timer_t *t)
     c->stats.latency_sum_s = hs->latency_sum_s;
     c->stats.max_inflight = hs->max_inflight;
     c->running = false;
+    uv_timer_stop(&c->sweep);
     if (c->done)
         c->done(c, c->done_arg);
 }
@@ -320,18 +347,78 @@ static void issue_get(bmc_t *b, int id, const char *path)
         tp_rf_walk_feed_doc(b->walk, id, 0, NULL);
         return;
     }
-    *q = (get_t){b, id, path, b->token_gen};
+    *q = (get_t){b, id, path, b->token_gen, b->walk_gen};
+    b->inflight++;
 }
 
 static void start_walks(tp_collector_t *c);
+
+/* Whether b's next walk polls its map: there is one, younger than
+ * rediscover_s, and young enough that the location it holds (read by that
+ * walk, not by polls) cannot go stale before this cycle's walk budget ends. */
+static bool will_poll(const bmc_t *b)
+{
+    const tp_collector_t *c = b->c;
+    int64_t limit = (int64_t)c->cfg->rediscover_s * 1000;
+    int64_t fresh = (int64_t)c->cfg->stale_after_s * 1000 - c->cfg->walk_timeout_ms;
+    if (fresh < limit)
+        limit = fresh;
+    return b->map && uv_now(c->loop) - b->map_ms < (uint64_t)(limit > 0 ? limit : 0);
+}
+
+/* A walk for b: a poll of its map (will_poll), else a discovery. False on
+ * ENOMEM. */
+static bool new_walk(bmc_t *b)
+{
+    b->polling = false;
+    if (will_poll(b))
+        b->walk = tp_rf_poll_new(b->map);
+    if (b->walk)
+        b->polling = true;
+    else
+        b->walk = tp_rf_walk_new();
+    return b->walk != NULL;
+}
+
+/* The end of b's part of the cycle (after its facts are taken, or not). */
+static void bmc_done(bmc_t *b)
+{
+    tp_collector_t *c = b->c;
+    b->finished = true;
+    c->active_walks--;
+    c->used_slots -= b->slots;
+    c->stats.bmcs++;
+    start_walks(c);
+    unit_done(c);
+}
 
 static void finish_bmc(bmc_t *b)
 {
     tp_collector_t *c = b->c;
     int64_t now = now_s();
+    if (b->polling && !tp_rf_poll_ok(b->walk)) {
+        /* A poll request failed or the tree changed: its answers are not used;
+         * the BMC is walked again now, within the same budget. */
+        cllog(c, TP_LOG_INFO, "BMC %s: poll: %s; walking its tree again", b->origin,
+              b->first_error[0] ? b->first_error : "its sources changed");
+        c->stats.rediscoveries++;
+        tp_rf_walk_free(b->walk);
+        b->walk = NULL;
+        tp_rf_walk_free(b->map);
+        b->map = NULL;
+        b->polling = false;
+        c->used_slots += c->cfg->bmc_concurrency - b->slots;
+        b->slots = c->cfg->bmc_concurrency;
+        b->first_error[0] = '\0';
+        if (!(b->walk = tp_rf_walk_new())) {
+            cllog(c, TP_LOG_ERROR, "out of memory");
+            bmc_done(b);
+            return;
+        }
+        pump(b);
+        return;
+    }
     b->finished = true;
-    c->active_walks--;
-    c->stats.bmcs++;
     if (tp_rf_walk_root_ok(b->walk))
         c->stats.bmcs_ok++;
     else
@@ -371,15 +458,64 @@ static void finish_bmc(bmc_t *b)
                       c->f->nodes[n].id, rf.gpus_healthy);
         }
         memcpy(nf->country, rf.country, 3);
-        nf->country_at = now;
+        /* The location comes from the map when polling: as old as the map. */
+        nf->country_at = b->polling ? b->map_at : now;
     }
     if (tp_rf_walk_failures(b->walk))
         cllog(c, TP_LOG_DEBUG, "BMC %s: %d of %d requests failed", b->origin,
               tp_rf_walk_failures(b->walk), tp_rf_walk_requests(b->walk));
+    if (b->polling) {
+        c->stats.bmcs_polled++;
+        tp_rf_walk_free(b->walk);
+    } else {
+        /* A clean discovery becomes the map; any other drops the old one. */
+        tp_rf_walk_free(b->map);
+        b->map = NULL;
+        if (c->cfg->rediscover_s > 0 && tp_rf_walk_root_ok(b->walk) &&
+            tp_rf_walk_failures(b->walk) == 0) {
+            b->map = b->walk;
+            b->map_ms = uv_now(c->loop);
+            b->map_at = now;
+        } else {
+            tp_rf_walk_free(b->walk);
+        }
+    }
+    b->walk = NULL;
+    bmc_done(b);
+}
+
+/* b's walk ran past bmc.walk_timeout_ms: abandoned, its facts age. */
+static void abort_walk(bmc_t *b)
+{
+    tp_collector_t *c = b->c;
+    cllog(c, TP_LOG_WARN,
+          "BMC %s: %s longer than bmc.walk_timeout_ms (%d ms); stopped, its facts "
+          "age%s%s",
+          b->origin, b->polling ? "polling took" : "the walk took",
+          c->cfg->walk_timeout_ms, b->first_error[0] ? "; first failure: " : "",
+          b->first_error);
+    b->walk_gen++;
     tp_rf_walk_free(b->walk);
     b->walk = NULL;
-    start_walks(c);
-    unit_done(c);
+    b->nwaiting = 0;
+    if (!b->polling) { /* a discovery cut short: discover again next time */
+        tp_rf_walk_free(b->map);
+        b->map = NULL;
+    }
+    b->polling = false;
+    c->stats.walks_timed_out++;
+    bmc_done(b);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    tp_collector_t *c = t->data;
+    uint64_t now = uv_now(c->loop);
+    for (int i = 0; i < c->nbmcs && !c->closing; i++) {
+        bmc_t *b = &c->bmcs[i];
+        if (b->walk && !b->finished && now >= b->deadline_ms)
+            abort_walk(b);
+    }
 }
 
 static int on_login(void *arg, const tp_http_resp_t *r)
@@ -396,13 +532,20 @@ static int on_login(void *arg, const tp_http_resp_t *r)
         tp_http_host_set_token(b->host, b->token);
         free(b->session_uri);
         b->session_uri = NULL;
-        if (r->location && (r->location[0] == '/' ||
-                            !strncmp(r->location, b->origin, strlen(b->origin))))
+        /* The session is deleted at logout, with the token: only on this origin. */
+        if (r->location && ((r->location[0] == '/' && r->location[1] != '/') ||
+                            tp_http_same_origin(r->location, b->origin)))
             b->session_uri = strdup(r->location);
+        else if (r->location)
+            cllog(c, TP_LOG_WARN,
+                  "BMC %s: session Location is on another origin; it gets no token "
+                  "(no logout)",
+                  b->origin);
     } else {
+        char why[32];
         b->login = LOGIN_FAILED;
-        cllog(c, TP_LOG_ERROR, "BMC %s: session login failed (%s%d); its facts age",
-              b->origin, r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+        cllog(c, TP_LOG_ERROR, "BMC %s: session login failed (%s); its facts age",
+              b->origin, tp_http_why(r, why, sizeof why));
     }
     while (b->nwaiting > 0) {
         waiting_t w = b->waiting[--b->nwaiting];
@@ -453,6 +596,9 @@ static void pump_once(bmc_t *b)
             if (b->login == LOGIN_RUNNING)
                 return;
         }
+        /* A poll's few requests go one after the other: one connection. */
+        if (b->polling && b->inflight > 0)
+            return;
         id = tp_rf_walk_next(b->walk, &path);
         if (id < 0)
             return;
@@ -462,6 +608,8 @@ static void pump_once(bmc_t *b)
 
 static void pump(bmc_t *b)
 {
+    if (!b->walk || b->finished) /* abandoned (walk_timeout_ms), or over */
+        return;
     if (b->pumping) {
         b->repump = true;
         return;
@@ -482,10 +630,11 @@ static int on_get(void *arg, const tp_http_resp_t *r)
     bmc_t *b = q->b;
     tp_collector_t *c = b->c;
     json_t *doc = NULL;
-    if (r->cancelled || c->closing) {
-        free(q);
+    if (r->cancelled || c->closing || q->walk_gen != b->walk_gen || !b->walk) {
+        free(q); /* the walk it was for was abandoned */
         return TP_HTTP_DONE;
     }
+    b->inflight--;
     if (r->status == 401 && c->cfg->auth == TP_BMC_AUTH_SESSION && b->cred &&
         b->login == LOGIN_OK && q->gen != b->token_gen) {
         /* Sent with the token a re-login has since replaced: send it again (once:
@@ -523,8 +672,9 @@ static int on_get(void *arg, const tp_http_resp_t *r)
             return TP_HTTP_RETRY;
     }
     if (!doc) {
-        cllog(c, TP_LOG_DEBUG, "BMC %s: GET %s: %s%d", b->origin, q->path,
-              r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+        char why[32];
+        cllog(c, TP_LOG_DEBUG, "BMC %s: GET %s: %s", b->origin, q->path,
+              tp_http_why(r, why, sizeof why));
         if (!b->first_error[0]) {
             if (r->error)
                 snprintf(b->first_error, sizeof b->first_error, "GET %s: %s", q->path,
@@ -544,20 +694,22 @@ static int on_get(void *arg, const tp_http_resp_t *r)
 
 static void start_bmc(bmc_t *b)
 {
-    b->walk = tp_rf_walk_new();
     b->finished = b->relogged = false;
     b->nwaiting = 0;
     b->first_error[0] = '\0';
     if (b->login == LOGIN_FAILED || b->login == LOGIN_RUNNING)
         b->login = b->token ? LOGIN_OK : LOGIN_NONE;
     b->c->active_walks++;
-    if (!b->walk) {
+    b->inflight = 0;
+    b->slots = 0;
+    b->deadline_ms = uv_now(b->c->loop) + (uint64_t)b->c->cfg->walk_timeout_ms;
+    if (!new_walk(b)) {
         cllog(b->c, TP_LOG_ERROR, "out of memory");
-        b->finished = true;
-        b->c->active_walks--;
-        unit_done(b->c);
+        bmc_done(b);
         return;
     }
+    b->slots = b->polling ? 1 : b->c->cfg->bmc_concurrency;
+    b->c->used_slots += b->slots;
     pump(b);
 }
 
@@ -565,8 +717,15 @@ static void start_bmc(bmc_t *b)
  * cycle's start, so the cycle cannot end with walks still waiting. */
 static void start_walks(tp_collector_t *c)
 {
-    while (!c->closing && c->active_walks < c->max_walks && c->next_walk < c->nbmcs)
-        start_bmc(&c->bmcs[c->next_walk++]);
+    int cap = c->max_walks * c->cfg->bmc_concurrency;
+    while (!c->closing && c->next_walk < c->nbmcs) {
+        bmc_t *b = &c->bmcs[c->next_walk];
+        int cost = will_poll(b) ? 1 : c->cfg->bmc_concurrency;
+        if (c->used_slots > 0 && c->used_slots + cost > cap)
+            break;
+        c->next_walk++;
+        start_bmc(b);
+    }
 }
 
 /* ---- attestation
@@ -575,7 +734,7 @@ static void start_walks(tp_collector_t *c)
 static void issue_att(tp_collector_t *c, int n);
 
 static void verify_body(tp_collector_t *c, int n, const char *body, size_t len,
-                        bool may_refresh);
+                        const char *nonce, bool may_refresh);
 
 static void fetch_jwks(tp_collector_t *c, vstate_t *vs);
 
@@ -585,7 +744,8 @@ static void att_fail(tp_collector_t *c, int n)
     unit_done(c);
 }
 
-static int stash_push(vstate_t *vs, int n, const char *body, size_t len)
+static int stash_push(vstate_t *vs, int n, const char *body, size_t len,
+                      const char *nonce)
 {
     if (vs->nstash == vs->cap_stash) {
         int cap = vs->cap_stash ? 2 * vs->cap_stash : 8;
@@ -602,21 +762,36 @@ static int stash_push(vstate_t *vs, int n, const char *body, size_t len)
     vs->stash[vs->nstash].body[len] = '\0';
     vs->stash[vs->nstash].len = len;
     vs->stash[vs->nstash].node = n;
+    snprintf(vs->stash[vs->nstash].nonce, sizeof vs->stash[vs->nstash].nonce, "%s",
+             nonce ? nonce : "");
     vs->nstash++;
     return 0;
 }
 
 static void verify_body(tp_collector_t *c, int n, const char *body, size_t len,
-                        bool may_refresh)
+                        const char *nonce, bool may_refresh)
 {
     const tp_node_t *nd = &c->f->nodes[n];
     vstate_t *vs = &c->vs[c->cfg->node_verifier[n]];
     const tp_verifier_cfg_t *v = vs->cfg;
     facts_t *nf = &c->facts[n];
+    const json_t *ids = json_object_get(v->identities, nd->id);
+    const char *idv[64];
     tp_att_opts_t o;
     tp_att_result_t res;
     int rc;
     tp_att_opts_init(&o);
+    /* The result must name this node (docs/collectors.md, binding). */
+    o.format = v->format;
+    o.bind = v->bind;
+    o.node_claim = v->node_claim;
+    o.node_id = nd->id;
+    for (size_t i = 0; i < json_array_size(ids) && i < 64; i++)
+        idv[o.n_node_ids++] = json_string_value(json_array_get(ids, i));
+    o.node_ids = o.n_node_ids ? idv : NULL;
+    o.nonce = v->nonce ? nonce : NULL;
+    o.verifier_developer = v->verifier_developer;
+    o.verifier_build = v->verifier_build;
     o.algs = v->algs;
     o.jwks = vs->jwks;
     o.roots = v->roots;
@@ -634,7 +809,7 @@ static void verify_body(tp_collector_t *c, int n, const char *body, size_t len,
          * jwks_refresh_s, then decide once with what came back. Within the
          * interval an unknown kid is rejected without a request, so a stream of
          * them costs one fetch per interval at most. */
-        if (stash_push(vs, n, body, len) == 0) {
+        if (stash_push(vs, n, body, len, nonce) == 0) {
             if (!vs->fetching) {
                 cllog(c, TP_LOG_INFO, "verifier %s: unknown kid \"%s\"; refetching %s",
                       v->name, res.kid, v->jwks_url);
@@ -657,6 +832,11 @@ static void verify_body(tp_collector_t *c, int n, const char *body, size_t len,
                   v->name);
         }
         c->stats.nodes_attested++;
+        if (res.unbound)
+            cllog(c, TP_LOG_WARN,
+                  "node %s: the result from %s does not name its node; taken as status "
+                  "none",
+                  nd->id, v->name);
         if (res.test_key)
             cllog(c, TP_LOG_WARN, "node %s: result signed with a published TEST key",
                   nd->id);
@@ -676,27 +856,41 @@ static int on_att(void *arg, const tp_http_resp_t *r)
     node_rq_t *q = arg;
     tp_collector_t *c = q->c;
     int n = q->node;
+    char nonce[33];
+    memcpy(nonce, q->nonce, sizeof nonce);
     free(q);
     if (r->cancelled || c->closing)
         return TP_HTTP_DONE;
     if (r->status != 200) {
+        char why[32];
         cllog(c, TP_LOG_WARN,
-              "node %s: verifier unreachable (%s%d); the last result stands until "
+              "node %s: verifier unreachable (%s); the last result stands until "
               "it expires",
-              c->f->nodes[n].id, r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+              c->f->nodes[n].id, tp_http_why(r, why, sizeof why));
         att_fail(c, n);
         return TP_HTTP_DONE;
     }
-    verify_body(c, n, r->body, r->len, true);
+    verify_body(c, n, r->body, r->len, nonce, true);
     return TP_HTTP_DONE;
 }
 
 static void issue_att(tp_collector_t *c, int n)
 {
     vstate_t *vs = &c->vs[c->cfg->node_verifier[n]];
-    node_rq_t *q = malloc(sizeof *q);
-    char *url = expand(vs->cfg->url, c->f->nodes[n].id, NULL);
-    if (!q || !url || tp_http_request(vs->host, TP_HTTP_GET, url, NULL, on_att, q) < 0) {
+    node_rq_t *q = calloc(1, sizeof *q);
+    char *url = expand(vs->cfg->url, c->f->nodes[n].id, NULL), *np;
+    /* A fresh relying-party nonce per request ({nonce}: 32 hex characters). */
+    if (q && url && vs->cfg->nonce && tp_att_nonce_new(q->nonce) == 0 &&
+        (np = strstr(url, "{nonce}")) != NULL) {
+        char *u2 = malloc(strlen(url) + 32);
+        if (u2) {
+            sprintf(u2, "%.*s%s%s", (int)(np - url), url, q->nonce, np + 7);
+            free(url);
+            url = u2;
+        }
+    }
+    if (!q || !url || (vs->cfg->nonce && strstr(url, "{nonce}")) ||
+        tp_http_request(vs->host, TP_HTTP_GET, url, NULL, on_att, q) < 0) {
         free(q);
         free(url);
         att_fail(c, n);
@@ -736,7 +930,7 @@ static int on_jwks(void *arg, const tp_http_resp_t *r)
     }
     while (vs->nstash > 0) {
         stash_t st = vs->stash[--vs->nstash];
-        verify_body(c, st.node, st.body, st.len, false);
+        verify_body(c, st.node, st.body, st.len, st.nonce, false);
         free(st.body);
     }
     return TP_HTTP_DONE;
@@ -846,7 +1040,8 @@ static void free_all(tp_collector_t *c)
         free(b->origin);
         free(b->hostport);
         free(b->nodes);
-        tp_rf_walk_free(b->walk);
+        tp_rf_walk_free(b->walk); /* a poll borrows from the map: freed first */
+        tp_rf_walk_free(b->map);
         free(b->token);
         free(b->session_uri);
     }
@@ -893,6 +1088,8 @@ tp_collector_t *tp_collector_new(uv_loop_t *loop, const tp_fleet_t *f,
                           cfg->backoff_max_ms, cfg->max_body, cfg->seed, err);
     if (!c->http)
         goto fail;
+    if (tp_http_set_proxy(c->http, cfg->proxy) < 0)
+        goto nomem;
     for (int n = 0; n < f->nnodes; n++) {
         const tp_node_t *nd = &f->nodes[n];
         char *origin = NULL, *hostport = NULL;
@@ -975,6 +1172,8 @@ tp_collector_t *tp_collector_new(uv_loop_t *loop, const tp_fleet_t *f,
         c->max_walks = 1;
     uv_timer_init(loop, &c->defer);
     c->defer.data = c;
+    uv_timer_init(loop, &c->sweep);
+    c->sweep.data = c;
     return c;
 nomem:
     tp_error_set(err, TP_ENOMEM, "out of memory");
@@ -999,13 +1198,31 @@ static void warn_insecure(tp_collector_t *c)
                   "TLS VERIFICATION IS OFF for BMC %s (node %s sets bmc.insecure): "
                   "anyone on the path can forge its facts",
                   b->origin, c->f->nodes[b->nodes[0]].id);
+        if (b->cred && !strncmp(b->origin, "http://", 7) &&
+            (c->only_bmc < 0 || c->only_bmc == i))
+            cllog(c, TP_LOG_WARN,
+                  "CREDENTIALS GO IN CLEAR TEXT to BMC %s (node %s: bmc.url is "
+                  "http://): anyone on the path can read and reuse them",
+                  b->origin, c->f->nodes[b->nodes[0]].id);
     }
-    for (int i = 0; c->only_bmc < 0 && i < c->cfg->nverifiers; i++)
-        if (c->cfg->verifiers[i].insecure)
+    for (int i = 0; c->only_bmc < 0 && i < c->cfg->nverifiers; i++) {
+        const tp_verifier_cfg_t *v = &c->cfg->verifiers[i];
+        if (v->insecure)
             cllog(c, TP_LOG_WARN,
                   "TLS VERIFICATION IS OFF for verifier %s (insecure): anyone on the "
                   "path can forge its results",
-                  c->cfg->verifiers[i].name);
+                  v->name);
+        if (v->allow_http)
+            cllog(c, TP_LOG_WARN,
+                  "PLAIN HTTP ALLOWED for verifier %s (allow_http): its results and keys "
+                  "can be replaced by anyone on the path",
+                  v->name);
+        if (v->bind == TP_ATT_BIND_NONE)
+            cllog(c, TP_LOG_WARN,
+                  "RESULTS NOT BOUND TO NODES for verifier %s (bind \"none\"): a result "
+                  "issued for one node is accepted for another",
+                  v->name);
+    }
 }
 
 void tp_collector_set_log(tp_collector_t *c, tp_log_fn fn, void *arg)
@@ -1024,9 +1241,18 @@ int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg)
     memset(&c->stats, 0, sizeof c->stats);
     tp_http_stats_reset(c->http);
     c->cycle_start = uv_hrtime();
+    /* The loop's clock is cached: a caller that has not run the loop for a
+     * while would otherwise start every walk's budget in the past. */
+    uv_update_time(c->loop);
     if (++c->cycle_no == 1)
         warn_insecure(c);
-    c->active_walks = 0;
+    c->active_walks = c->used_slots = 0;
+    {
+        /* Checks the walks' budgets ten times per budget (10 ms .. 0.5 s). */
+        uint64_t every = (uint64_t)c->cfg->walk_timeout_ms / 10;
+        every = every < 10 ? 10 : every > 500 ? 500 : every;
+        uv_timer_start(&c->sweep, on_sweep, every, every);
+    }
     if (c->only_bmc >= 0) { /* one BMC's walk, nothing else */
         c->units = 2;
         c->next_walk = c->nbmcs;
@@ -1092,10 +1318,16 @@ static void defer_closed(uv_handle_t *h)
         done(arg);
 }
 
+static void sweep_closed(uv_handle_t *h)
+{
+    tp_collector_t *c = h->data;
+    uv_close((uv_handle_t *)&c->defer, defer_closed);
+}
+
 static void http_closed(void *arg)
 {
     tp_collector_t *c = arg;
-    uv_close((uv_handle_t *)&c->defer, defer_closed);
+    uv_close((uv_handle_t *)&c->sweep, sweep_closed);
 }
 
 static void logout_done(tp_collector_t *c)
@@ -1107,9 +1339,10 @@ static void logout_done(tp_collector_t *c)
 static int on_logout(void *arg, const tp_http_resp_t *r)
 {
     bmc_t *b = arg;
+    char why[32];
     if (!r->cancelled && r->status != 200 && r->status != 204)
-        cllog(b->c, TP_LOG_WARN, "BMC %s: session logout failed (%s%d)", b->origin,
-              r->error ? r->error : "HTTP ", r->error ? 0 : r->status);
+        cllog(b->c, TP_LOG_WARN, "BMC %s: session logout failed (%s)", b->origin,
+              tp_http_why(r, why, sizeof why));
     logout_done(b->c);
     return TP_HTTP_DONE;
 }
@@ -1120,6 +1353,7 @@ void tp_collector_close(tp_collector_t *c, void (*done)(void *arg), void *arg)
     c->close_done = done;
     c->close_arg = arg;
     uv_timer_stop(&c->defer);
+    uv_timer_stop(&c->sweep);
     c->logouts = 1;
     for (int i = 0; i < c->nbmcs; i++) {
         bmc_t *b = &c->bmcs[i];

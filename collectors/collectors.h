@@ -54,6 +54,13 @@ typedef enum {
 
 const char *tp_rf_source_name(tp_rf_source_t s); /* "control", …, "none" */
 
+/* Where a GPU count came from. */
+typedef enum {
+    TP_RF_GPUS_UNKNOWN = 0, /* no GPU listed anywhere: the count is unknown */
+    TP_RF_GPUS_PROCESSORS,  /* Processors with ProcessorType GPU */
+    TP_RF_GPUS_PCIE         /* PCIe devices with a display/accelerator function */
+} tp_rf_gpus_source_t;
+
 /* What one ComputerSystem of a BMC says about its node. */
 typedef struct {
     char system_id[64];
@@ -62,9 +69,10 @@ typedef struct {
     tp_rf_source_t cap_source;
     double draw_w; /* NAN when unknown */
     tp_rf_source_t draw_source;
-    int gpus;          /* ProcessorType GPU present; -1 unknown */
+    int gpus;          /* GPUs present; -1 unknown (none listed anywhere) */
     int gpus_healthy;  /* of those, Status.Health "OK"; -1 unknown */
-    bool gpus_partial; /* a processor member failed: the counts are lower bounds */
+    bool gpus_partial; /* a member failed: the counts are lower bounds */
+    tp_rf_gpus_source_t gpus_source;
     char gpu_model[64];
     char country[3]; /* ISO alpha-2, "" unknown */
 } tp_rf_facts_t;
@@ -100,6 +108,19 @@ int tp_rf_walk_nsystems(const tp_rf_walk_t *w);
 int tp_rf_walk_facts(const tp_rf_walk_t *w, const char *system_id, tp_rf_facts_t *out,
                      tp_error_t *err);
 void tp_rf_facts_init(tp_rf_facts_t *f); /* everything unknown */
+
+/* Steady state. A finished walk is its BMC's map: tp_rf_poll_new returns a walk
+ * (driven like any other: next / feed / done / facts) that fetches only the
+ * documents the map's changing facts were decided by (power sources, GPU
+ * health) and borrows the rest (links, location) from the map, which must
+ * outlive it. NULL when the map cannot be polled (its walk had failures or
+ * read no changing fact; walk the tree again) or on ENOMEM. The first call
+ * frees the map's request list. tp_rf_poll_ok: every poll request came back
+ * and the facts were decided by the same sources as in the map; false means
+ * the tree changed (or a request failed) and the poll's facts must not be
+ * used: walk again. */
+tp_rf_walk_t *tp_rf_poll_new(tp_rf_walk_t *map);
+bool tp_rf_poll_ok(const tp_rf_walk_t *poll);
 
 /* ---- attestation results ------------------------------------------------------------
  */
@@ -139,7 +160,9 @@ int tp_jws_alg_parse(const char *s); /* tp_jws_alg_t or -1 */
     X(ISSUER, "issuer_mismatch")                                                         \
     X(DIGEST, "digest_mismatch")                                                         \
     X(NONCE, "nonce_mismatch")                                                           \
-    X(TEST_TEE, "test_tee")
+    X(TEST_TEE, "test_tee")                                                              \
+    X(NODE, "node_mismatch")                                                             \
+    X(PROFILE, "profile_rejected")
 
 typedef enum {
 #define TP_ATT_R_ENUM(n, s) TP_ATT_R_##n,
@@ -153,6 +176,27 @@ const char *tp_att_reason_name(tp_att_reason_t r);
 #define TP_ATT_REQ_CPU 1u
 #define TP_ATT_REQ_GPU 2u
 
+/* Result formats (what the verifier returns). AUTO: an NRAS array or an EAR. */
+typedef enum {
+    TP_ATT_FMT_AUTO = 0,
+    TP_ATT_FMT_EAR,     /* IETF RATS EAR (Veraison, Trustee) */
+    TP_ATT_FMT_NRAS,    /* NVIDIA NRAS [["JWT", overall], {"GPU-0": …}] */
+    TP_ATT_FMT_ITA,     /* Intel Trust Authority token (TDX) */
+    TP_ATT_FMT_MAA,     /* Microsoft Azure Attestation token (confidential VM) */
+    TP_ATT_FMT_KEYLIME, /* Keylime verifier GET /agents/{id} (unsigned JSON) */
+    TP_ATT_FMT_COUNT
+} tp_att_format_t;
+const char *tp_att_format_name(tp_att_format_t f);
+int tp_att_format_parse(const char *s); /* tp_att_format_t or -1 */
+
+/* How a result names the node it was issued for. */
+typedef enum {
+    TP_ATT_BIND_CLAIM = 0, /* a claim (node_claim) equals the node id or one of ids */
+    TP_ATT_BIND_UEID,      /* every ueid in the result is one of ids (at least one) */
+    TP_ATT_BIND_URL,       /* unsigned results: bound by the request URL (Keylime) */
+    TP_ATT_BIND_NONE       /* not bound (configured explicitly, logged loudly) */
+} tp_att_bind_t;
+
 typedef struct {
     unsigned algs;        /* allowed algorithms; 0 = none allowed */
     const json_t *jwks;   /* borrowed: {"keys": [JWK, …]} (public keys) */
@@ -164,6 +208,16 @@ typedef struct {
     int64_t max_age_s;    /* lifetime cap and expiry of results without exp (3600) */
     unsigned require;     /* TP_ATT_REQ_* */
     bool deny_test_keys;  /* reject the published test keys (production) */
+    tp_att_format_t format;
+    /* Binding (see tp_att_bind_t). node_id NULL: nothing to bind to, so the
+     * result is status none unless bind is TP_ATT_BIND_NONE. */
+    tp_att_bind_t bind;
+    const char *node_claim;      /* claim name, or a JSON pointer "/a/b"; NULL: "sub" */
+    const char *node_id;         /* the node the result was fetched for */
+    const char *const *node_ids; /* identities of that node (UEIDs, names), or NULL */
+    size_t n_node_ids;
+    const char *nonce; /* sent to the verifier; must come back, or NULL */
+    const char *verifier_developer, *verifier_build; /* pinned EAR verifier id */
 } tp_att_opts_t;
 
 void tp_att_opts_init(tp_att_opts_t *o); /* algs all, skew 60, max age 3600, now time() */
@@ -176,7 +230,11 @@ typedef struct {
     char kid[128];  /* the key used, when known */
     bool test_key;  /* signed by a published test key */
     int components; /* submodules (EAR) or GPU tokens (NRAS) appraised */
+    bool unbound;   /* no node identity in the result: status forced to none */
 } tp_att_result_t;
+
+/* A fresh relying-party nonce: 32 hex characters from the OpenSSL RNG. */
+int tp_att_nonce_new(char out[33]);
 
 /* Verifies a body from a verifier: a compact JWS, a JSON object carrying one
  * ("token", "jwt", "ear", "eat", "attestation_result"), or NVIDIA NRAS's
@@ -251,6 +309,13 @@ typedef struct {
     int64_t jwks_refresh_s; /* at most one refetch per this many seconds (60) */
     int concurrency;
     bool allow_test_keys;
+    bool allow_http; /* http:// url / jwks_url allowed (logged loudly) */
+    tp_att_format_t format;
+    tp_att_bind_t bind;
+    char *node_claim; /* TP_ATT_BIND_CLAIM: claim name or JSON pointer ("sub") */
+    char *verifier_developer, *verifier_build; /* pinned EAR verifier id, or NULL */
+    bool nonce;         /* url carries {nonce}: a fresh nonce per request */
+    json_t *identities; /* {node: [id, …]} (owned), or NULL */
 } tp_verifier_cfg_t;
 
 typedef struct {
@@ -267,11 +332,17 @@ typedef struct {
     int backoff_ms;         /* first backoff; doubles, ±50% jitter (200) */
     int backoff_max_ms;     /* (5000) */
     int interval_s;         /* continuous mode: one cycle per interval (60) */
+    int walk_timeout_ms;    /* a BMC's walk (or poll) in one cycle, in all (60000) */
+    int rediscover_s;       /* walk a BMC's whole tree again after this (240; 0:
+                               every cycle); between, poll its map. Capped at
+                               stale_after_s - walk_timeout_ms: the map's location
+                               must not go stale */
     int stale_after_s;      /* a BMC fact older than this becomes unknown (300) */
     long max_body;          /* bytes per response (4 MiB) */
     char *ca_file;          /* TLS CA file; NULL: the system's */
     char *telemetry;        /* dcgm-exporter URL template, or NULL */
-    char **node_system;     /* [node] Redfish System Id, or NULL */
+    char *proxy; /* every request's HTTP proxy; NULL: none (the environment's ignored) */
+    char **node_system; /* [node] Redfish System Id, or NULL */
     int nnodes;
     uint64_t seed; /* jitter */
     /* index into creds / verifiers per node, -1 when the node has none */
@@ -303,7 +374,10 @@ typedef struct {
     uint64_t bytes;       /* response bodies */
     double latency_sum_s; /* sum of attempt durations */
     int max_inflight;
-    int jwks_fetches; /* JWKS URL fetches started this cycle (first load, unknown kid) */
+    int jwks_fetches;  /* JWKS URL fetches started this cycle (first load, unknown kid) */
+    int bmcs_polled;   /* BMCs read by polling their map */
+    int rediscoveries; /* polls that failed or found the tree changed: walked again */
+    int walks_timed_out; /* BMCs cut off by bmc.walk_timeout_ms */
 } tp_collect_stats_t;
 
 typedef struct tp_collector tp_collector_t;

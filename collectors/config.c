@@ -6,6 +6,7 @@
  * are errors that name the JSON path. Schema: docs/collectors.md.
  */
 #include "collectors/collectors.h"
+#include "collectors/http.h"
 #include "util/file.h"
 
 #include <errno.h>
@@ -29,6 +30,8 @@ static void cfg_init(tp_collect_cfg_t *c)
     c->backoff_max_ms = 5000;
     c->interval_s = 60;
     c->stale_after_s = 300;
+    c->walk_timeout_ms = 60000;
+    c->rediscover_s = 240;
     c->max_body = 4L << 20;
     c->seed = 1;
 }
@@ -57,10 +60,15 @@ void tp_collect_config_free(tp_collect_cfg_t *c)
         free(v->roots_file);
         tp_att_roots_free(v->roots);
         free(v->ca_file);
+        free(v->node_claim);
+        free(v->verifier_developer);
+        free(v->verifier_build);
+        json_decref(v->identities);
     }
     free(c->verifiers);
     free(c->ca_file);
     free(c->telemetry);
+    free(c->proxy);
     for (int i = 0; c->node_system && i < c->nnodes; i++)
         free(c->node_system[i]);
     free(c->node_system);
@@ -120,6 +128,23 @@ static bool http_url(const char *u)
 {
     return u && (!strncmp(u, "https://", 8) || !strncmp(u, "http://", 7)) &&
            !strchr(u, ' ');
+}
+
+/* A URL with a user name or password in it would carry them into every log line
+ * that names the URL: refused wherever a URL is configured. */
+static int no_userinfo(tp_error_t *err, const tp_fleet_t *f, const char *path,
+                       const char *url)
+{
+    tp_http_url_t u;
+    const char *a = url ? strstr(url, "://") : NULL;
+    /* libcurl's parser, and for templates it cannot parse ({bmc_host}) an '@'
+     * anywhere in the authority. */
+    if (url && ((tp_http_url_parts(url, &u) == 0 && u.userinfo) ||
+                (a && memchr(a + 3, '@', strcspn(a + 3, "/?#")))))
+        return bad(err, f, path,
+                   "a user name or password in the URL is not allowed (it would end up "
+                   "in logs); use credentials");
+    return 0;
 }
 
 static int range(tp_error_t *err, const tp_fleet_t *f, const char *path, const char *key,
@@ -187,34 +212,111 @@ static int load_creds(const tp_fleet_t *f, tp_collect_cfg_t *c, json_t *creds,
     return 0;
 }
 
+/* A verifier URL: https:// (http:// only with allow_http), no userinfo (it
+ * would end up in logs), no spaces. NULL when fine, else why not. */
+static const char *verifier_url_problem(const char *u, bool allow_http)
+{
+    const char *host, *end;
+    if (!u || strchr(u, ' ') || strchr(u, '\n'))
+        return "expected an https:// URL";
+    if (!strncmp(u, "https://", 8))
+        host = u + 8;
+    else if (!strncmp(u, "http://", 7) && allow_http)
+        host = u + 7;
+    else if (!strncmp(u, "http://", 7))
+        return "plain http:// for a trust anchor: anyone on the path could forge results "
+               "(https:// required; \"allow_http\": true for test beds)";
+    else
+        return "expected an https:// URL";
+    end = host + strcspn(host, "/?#\\");
+    if (*end == '\\')
+        return "a backslash in a URL's authority is not allowed";
+    if (memchr(host, '@', (size_t)(end - host)))
+        return "user:password@ in a URL is not allowed (it would be logged)";
+    if (end == host)
+        return "the URL names no host";
+    return NULL;
+}
+
+static int load_identities(const tp_fleet_t *f, tp_verifier_cfg_t *vc, const char *path,
+                           json_t *ids, tp_error_t *err)
+{
+    const char *node;
+    json_t *list, *x;
+    size_t i;
+    if (!json_is_object(ids))
+        return bad(err, f, path, "identities: expected {\"node\": [\"id\", …]}");
+    json_object_foreach (ids, node, list) {
+        if (tp_fleet_node(f, node) < 0)
+            return bad(err, f, path, "identities: no node \"%s\" in the fleet", node);
+        if (!json_is_array(list) || json_array_size(list) == 0 ||
+            json_array_size(list) > 64)
+            return bad(err, f, path, "identities.%s: expected a list of 1-64 strings",
+                       node);
+        json_array_foreach (list, i, x)
+            if (!json_is_string(x) || json_string_length(x) == 0 ||
+                json_string_length(x) > 256)
+                return bad(err, f, path,
+                           "identities.%s[%zu]: expected a non-empty string", node, i);
+    }
+    vc->identities = json_incref(ids);
+    return 0;
+}
+
 static int load_verifier(const tp_fleet_t *f, tp_verifier_cfg_t *vc, const char *name,
                          json_t *v, tp_error_t *err)
 {
-    char path[256];
+    char path[256], sub[300];
     const char *url = NULL, *jf = NULL, *ju = NULL, *iss = NULL, *roots = NULL,
-               *ca = NULL;
-    json_t *algs = NULL, *req = NULL, *a;
+               *ca = NULL, *fmt = NULL, *bind = NULL, *claim = NULL, *why;
+    json_t *algs = NULL, *req = NULL, *a, *vid = NULL, *ids = NULL;
     json_int_t max_age = 3600, refresh = 60, conc = 16;
-    int insecure = 0, allow_test = 0;
+    int insecure = 0, allow_test = 0, allow_http = 0, nonce = 0;
     size_t i;
     snprintf(path, sizeof path, "$.collectors.verifiers.%s", name);
-    if (unpack(err, f, path, v, "{s:s,s?s,s?s,s:o,s?s,s?s,s?s,s?b,s?o,s?I,s?I,s?I,s?b}",
+    if (unpack(err, f, path, v,
+               "{s:s,s?s,s?s,s?o,s?s,s?s,s?s,s?b,s?o,s?I,s?I,s?I,s?b,s?b,s?s,s?s,s?s,s?o,"
+               "s?b,s?o}",
                "url", &url, "jwks_file", &jf, "jwks_url", &ju, "algs", &algs, "issuer",
                &iss, "roots_file", &roots, "ca_file", &ca, "insecure", &insecure,
                "require", &req, "max_age_s", &max_age, "jwks_refresh_s", &refresh,
-               "concurrency", &conc, "allow_test_keys", &allow_test) < 0)
+               "concurrency", &conc, "allow_test_keys", &allow_test, "allow_http",
+               &allow_http, "format", &fmt, "bind", &bind, "node_claim", &claim,
+               "verifier_id", &vid, "nonce", &nonce, "identities", &ids) < 0)
         return err->code;
     vc->name = strdup(name);
     if (!vc->name)
         return tp_error_set(err, TP_ENOMEM, "out of memory");
-    if (!http_url(url) || !strstr(url, "{node}"))
-        return bad(err, f, path, "url must be an http(s) URL template containing {node}");
-    if (!jf == !ju)
-        return bad(err, f, path, "give exactly one of jwks_file and jwks_url");
-    if (ju && !http_url(ju))
-        return bad(err, f, path, "jwks_url must be an http(s) URL");
-    if (!json_is_array(algs) || json_array_size(algs) == 0)
-        return bad(err, f, path, "algs must be a non-empty list, e.g. [\"ES256\"]");
+    vc->allow_http = allow_http;
+    if (fmt) {
+        int fm = tp_att_format_parse(fmt);
+        if (fm < 0)
+            return bad(err, f, path,
+                       "format \"%s\": expected \"ear\", \"nras\", \"ita\", \"maa\", "
+                       "\"keylime\" or \"auto\"",
+                       fmt);
+        vc->format = (tp_att_format_t)fm;
+    }
+    snprintf(sub, sizeof sub, "%s.url", path);
+    if ((why = verifier_url_problem(url, allow_http)) != NULL)
+        return bad(err, f, sub, "%s", why);
+    if (!strstr(url, "{node}"))
+        return bad(err, f, sub, "url must be a URL template containing {node}");
+    if (vc->format == TP_ATT_FMT_KEYLIME) {
+        /* Unsigned: TLS to the verifier is all that protects the result. */
+        if (jf || ju || algs || roots || iss || vid)
+            return bad(err, f, path,
+                       "a keylime verifier returns unsigned JSON: no jwks_file, "
+                       "jwks_url, algs, roots_file, issuer or verifier_id");
+    } else {
+        if (!jf == !ju)
+            return bad(err, f, path, "give exactly one of jwks_file and jwks_url");
+        snprintf(sub, sizeof sub, "%s.jwks_url", path);
+        if (ju && (why = verifier_url_problem(ju, allow_http)) != NULL)
+            return bad(err, f, sub, "%s", why);
+        if (!json_is_array(algs) || json_array_size(algs) == 0)
+            return bad(err, f, path, "algs must be a non-empty list, e.g. [\"ES256\"]");
+    }
     json_array_foreach (algs, i, a) {
         int al = tp_jws_alg_parse(json_string_value(a));
         if (al < 0)
@@ -236,6 +338,60 @@ static int load_verifier(const tp_fleet_t *f, tp_verifier_cfg_t *vc, const char 
             else
                 return bad(err, f, path, "require[%zu]: expected \"cpu\" or \"gpu\"", i);
         }
+    }
+    /* Binding: how a result names its node. */
+    vc->bind = vc->format == TP_ATT_FMT_KEYLIME ? TP_ATT_BIND_URL : TP_ATT_BIND_CLAIM;
+    if (bind) {
+        if (!strcmp(bind, "claim"))
+            vc->bind = TP_ATT_BIND_CLAIM;
+        else if (!strcmp(bind, "ueid"))
+            vc->bind = TP_ATT_BIND_UEID;
+        else if (!strcmp(bind, "url") && vc->format == TP_ATT_FMT_KEYLIME)
+            vc->bind = TP_ATT_BIND_URL;
+        else if (!strcmp(bind, "none"))
+            vc->bind = TP_ATT_BIND_NONE;
+        else
+            return bad(err, f, path,
+                       "bind \"%s\": expected \"claim\", \"ueid\" or \"none\" (\"url\" "
+                       "for keylime)",
+                       bind);
+    }
+    if (vc->format == TP_ATT_FMT_KEYLIME && vc->bind != TP_ATT_BIND_URL &&
+        vc->bind != TP_ATT_BIND_NONE)
+        return bad(err, f, path,
+                   "a keylime result names no node: bind \"url\" or \"none\"");
+    if (vc->format == TP_ATT_FMT_NRAS && vc->bind == TP_ATT_BIND_CLAIM)
+        return bad(err, f, path,
+                   "NRAS tokens name their GPUs, not the node: bind \"ueid\" with "
+                   "identities");
+    if (claim && vc->bind != TP_ATT_BIND_CLAIM)
+        return bad(err, f, path, "node_claim is only used with bind \"claim\"");
+    if (claim && (!claim[0] || strlen(claim) > 200))
+        return bad(err, f, path, "node_claim: a claim name or a JSON pointer \"/a/b\"");
+    if (claim && !(vc->node_claim = strdup(claim)))
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    if (ids && load_identities(f, vc, path, ids, err) < 0)
+        return err->code;
+    if (vc->bind == TP_ATT_BIND_UEID && !ids)
+        return bad(err, f, path, "bind \"ueid\" needs identities {\"node\": [ueid, …]}");
+    /* Relying-party nonce: sent as {nonce} in the URL, required back. */
+    if (nonce != (strstr(url, "{nonce}") != NULL))
+        return bad(err, f, path,
+                   "\"nonce\": true and {nonce} in url go together (a fresh nonce per "
+                   "request, required back in the result)");
+    if (nonce && vc->format == TP_ATT_FMT_KEYLIME)
+        return bad(err, f, path, "a keylime result carries no nonce");
+    vc->nonce = nonce;
+    if (vid) {
+        const char *dev = NULL, *build = NULL;
+        snprintf(sub, sizeof sub, "%s.verifier_id", path);
+        if (vc->format != TP_ATT_FMT_AUTO && vc->format != TP_ATT_FMT_EAR)
+            return bad(err, f, sub, "only EAR results carry a verifier id");
+        if (unpack(err, f, sub, vid, "{s:s,s?s}", "developer", &dev, "build", &build) < 0)
+            return err->code;
+        if (!(vc->verifier_developer = strdup(dev)) ||
+            (build && !(vc->verifier_build = strdup(build))))
+            return tp_error_set(err, TP_ENOMEM, "out of memory");
     }
     if (max_age < 60 || max_age > 7 * 86400 || refresh < 1 || refresh > 86400 ||
         conc < 1 || conc > 1024)
@@ -278,13 +434,15 @@ static int load_bmc(const tp_fleet_t *f, tp_collect_cfg_t *c, json_t *bmc,
     const char *auth = NULL;
     json_int_t conc = c->bmc_concurrency, tmo = c->timeout_ms,
                ctmo = c->connect_timeout_ms, retries = c->retries, bo = c->backoff_ms,
-               bomax = c->backoff_max_ms, stale = c->stale_after_s, maxb = c->max_body;
+               bomax = c->backoff_max_ms, stale = c->stale_after_s, maxb = c->max_body,
+               walk = c->walk_timeout_ms, redisc = c->rediscover_s;
     const char *p = "$.collectors.bmc";
     int tmp = 0;
-    if (unpack(err, f, p, bmc, "{s?s,s?I,s?I,s?I,s?I,s?I,s?I,s?I,s?I}", "auth", &auth,
-               "concurrency", &conc, "timeout_ms", &tmo, "connect_timeout_ms", &ctmo,
-               "retries", &retries, "backoff_ms", &bo, "backoff_max_ms", &bomax,
-               "stale_after_s", &stale, "max_body_bytes", &maxb) < 0)
+    if (unpack(err, f, p, bmc, "{s?s,s?I,s?I,s?I,s?I,s?I,s?I,s?I,s?I,s?I,s?I}", "auth",
+               &auth, "concurrency", &conc, "timeout_ms", &tmo, "connect_timeout_ms",
+               &ctmo, "retries", &retries, "backoff_ms", &bo, "backoff_max_ms", &bomax,
+               "stale_after_s", &stale, "max_body_bytes", &maxb, "walk_timeout_ms", &walk,
+               "rediscover_s", &redisc) < 0)
         return err->code;
     if (auth) {
         if (!strcmp(auth, "session"))
@@ -304,7 +462,10 @@ static int load_bmc(const tp_fleet_t *f, tp_collect_cfg_t *c, json_t *bmc,
         range(err, f, p, "backoff_ms", bo, 1, 600000, &c->backoff_ms) < 0 ||
         range(err, f, p, "backoff_max_ms", bomax, 1, 600000, &c->backoff_max_ms) < 0 ||
         range(err, f, p, "stale_after_s", stale, 1, 7 * 86400, &c->stale_after_s) < 0 ||
-        range(err, f, p, "max_body_bytes", maxb, 4096, 64 << 20, &tmp) < 0)
+        range(err, f, p, "max_body_bytes", maxb, 4096, 64 << 20, &tmp) < 0 ||
+        range(err, f, p, "walk_timeout_ms", walk, 100, 3600000, &c->walk_timeout_ms) <
+            0 ||
+        range(err, f, p, "rediscover_s", redisc, 0, 7 * 86400, &c->rediscover_s) < 0)
         return err->code;
     c->max_body = tmp;
     return 0;
@@ -326,13 +487,61 @@ static int find_verifier(const tp_collect_cfg_t *c, const char *name)
     return -1;
 }
 
+/* Every node's bmc.url parses, carries no user name or password, and nodes that
+ * share a BMC origin (scheme, host and port, compared exactly) agree on its
+ * settings: the collector keeps one connection set per origin, so a node must not
+ * inherit another's insecure flag or credentials. */
+static int check_bmc_urls(const tp_fleet_t *f, tp_error_t *err)
+{
+    tp_http_url_t *u = calloc((size_t)f->nnodes + 1, sizeof *u);
+    char path[96], first[96];
+    int rc = 0;
+    if (!u)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    for (int n = 0; n < f->nnodes && rc == 0; n++) {
+        const tp_node_t *nd = &f->nodes[n];
+        if (!nd->bmc_url)
+            continue;
+        snprintf(path, sizeof path, "$.nodes[%d].bmc.url", n);
+        if (tp_http_url_parts(nd->bmc_url, &u[n]) < 0) {
+            rc = bad(err, f, path, "not a URL libcurl can use");
+            break;
+        }
+        if ((rc = no_userinfo(err, f, path, nd->bmc_url)) < 0)
+            break;
+        for (int m = 0; m < n; m++) {
+            const tp_node_t *o = &f->nodes[m];
+            const char *what = NULL;
+            if (!o->bmc_url || strcmp(u[m].origin, u[n].origin) != 0)
+                continue;
+            if (o->bmc_insecure != nd->bmc_insecure)
+                what = "insecure";
+            else if ((o->bmc_credentials == NULL) != (nd->bmc_credentials == NULL) ||
+                     (o->bmc_credentials &&
+                      strcmp(o->bmc_credentials, nd->bmc_credentials) != 0))
+                what = "credentials";
+            if (what) {
+                snprintf(path, sizeof path, "$.nodes[%d].bmc.%s", n, what);
+                snprintf(first, sizeof first, "$.nodes[%d].bmc.%s", m, what);
+                rc = bad(err, f, path,
+                         "conflicts with %s: both nodes' BMC is %s, and one origin has "
+                         "one setting",
+                         first, u[n].origin);
+                break;
+            }
+        }
+    }
+    free(u);
+    return rc;
+}
+
 int tp_collect_config_load(const tp_fleet_t *f, tp_collect_cfg_t **out, tp_error_t *err)
 {
     tp_collect_cfg_t *c = calloc(1, sizeof *c);
     json_t *sec = f->collectors, *creds = NULL, *vers = NULL, *bmc = NULL, *tls = NULL,
            *tel = NULL, *sys = NULL;
     json_int_t gc = 1024, iv = 60, seed = 1;
-    const char *name;
+    const char *name, *proxy = NULL;
     json_t *v;
     tp_error_clear(err);
     *out = NULL;
@@ -348,11 +557,22 @@ int tp_collect_config_load(const tp_fleet_t *f, tp_collect_cfg_t **out, tp_error
         goto fail;
     }
     if (sec) {
-        if (unpack(err, f, "$.collectors", sec, "{s?o,s?o,s?o,s?I,s?I,s?o,s?o,s?o,s?I}",
-                   "credentials", &creds, "verifiers", &vers, "bmc", &bmc,
-                   "global_concurrency", &gc, "interval_s", &iv, "tls", &tls, "telemetry",
-                   &tel, "systems", &sys, "seed", &seed) < 0)
+        if (unpack(err, f, "$.collectors", sec,
+                   "{s?o,s?o,s?o,s?I,s?I,s?o,s?o,s?o,s?I,s?s}", "credentials", &creds,
+                   "verifiers", &vers, "bmc", &bmc, "global_concurrency", &gc,
+                   "interval_s", &iv, "tls", &tls, "telemetry", &tel, "systems", &sys,
+                   "seed", &seed, "proxy", &proxy) < 0)
             goto fail;
+        if (proxy &&
+            (!http_url(proxy) || no_userinfo(err, f, "$.collectors.proxy", proxy) < 0)) {
+            if (!err->code)
+                bad(err, f, "$.collectors.proxy", "expected an http(s) proxy URL");
+            goto fail;
+        }
+        if (proxy && !(c->proxy = strdup(proxy))) {
+            tp_error_set(err, TP_ENOMEM, "out of memory");
+            goto fail;
+        }
         if (range(err, f, "$.collectors", "global_concurrency", gc, 1, 65536,
                   &c->global_concurrency) < 0 ||
             range(err, f, "$.collectors", "interval_s", iv, 1, 86400, &c->interval_s) < 0)
@@ -396,6 +616,8 @@ int tp_collect_config_load(const tp_fleet_t *f, tp_collect_cfg_t **out, tp_error
                     "an http(s) URL template with {node} or {bmc_host}");
                 goto fail;
             }
+            if (no_userinfo(err, f, "$.collectors.telemetry.url", url) < 0)
+                goto fail;
             if (!(c->telemetry = strdup(url))) {
                 tp_error_set(err, TP_ENOMEM, "out of memory");
                 goto fail;
@@ -426,6 +648,8 @@ int tp_collect_config_load(const tp_fleet_t *f, tp_collect_cfg_t **out, tp_error
             }
         }
     }
+    if (check_bmc_urls(f, err) < 0)
+        goto fail;
     for (int n = 0; n < f->nnodes; n++) {
         const tp_node_t *nd = &f->nodes[n];
         c->node_cred[n] = -1;
@@ -447,12 +671,23 @@ int tp_collect_config_load(const tp_fleet_t *f, tp_collect_cfg_t **out, tp_error
             goto fail;
         }
         if (nd->verifier) {
+            const tp_verifier_cfg_t *vc;
             c->node_verifier[n] = find_verifier(c, nd->verifier);
             if (c->node_verifier[n] < 0) {
                 tp_error_set(err, TP_EREF,
                              "%s: $.nodes[%d].verifier: \"%s\" is not in "
                              "$.collectors.verifiers",
                              f->source, n, nd->verifier);
+                goto fail;
+            }
+            vc = &c->verifiers[c->node_verifier[n]];
+            if (vc->bind == TP_ATT_BIND_UEID &&
+                !json_object_get(vc->identities, nd->id)) {
+                tp_error_set(err, TP_EREF,
+                             "%s: $.nodes[%d].verifier: \"%s\" binds results by UEID and "
+                             "$.collectors.verifiers.%s.identities has none for node "
+                             "\"%s\"",
+                             f->source, n, nd->verifier, nd->verifier, nd->id);
                 goto fail;
             }
         }

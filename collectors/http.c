@@ -46,6 +46,7 @@ struct req {
     req_t *next; /* host queue */
     tp_http_method_t method;
     char *url, *body;
+    bool own_origin; /* a path on the host's origin (credentials may go with it) */
     tp_http_cb cb;
     void *arg;
     int attempt;
@@ -74,6 +75,7 @@ struct tp_http {
     uv_timer_t retry_timer;
     int global_limit, backoff_ms, backoff_max_ms;
     long max_body;
+    char *proxy; /* NULL: no proxy at all, whatever the environment says */
     tp_rng_t rng;
     tp_http_host_t **hosts;
     int nhosts, cap_hosts;
@@ -426,7 +428,11 @@ static int start(tp_http_t *h, req_t *r)
     hd = curl_slist_append(hd, "OData-Version: 4.0");
     if (r->method == TP_HTTP_POST)
         hd = curl_slist_append(hd, "Content-Type: application/json");
-    if (host->token) {
+    /* Credentials go only to the host's own origin: never to an absolute URL
+     * elsewhere (a session Location, a link) that a BMC handed us. */
+    if (!r->own_origin && (host->token || host->user))
+        r->own_origin = tp_http_same_origin(r->url, host->origin);
+    if (r->own_origin && host->token) {
         size_t tl = strlen(host->token) + 16;
         char *line = malloc(tl);
         if (line) {
@@ -434,7 +440,7 @@ static int start(tp_http_t *h, req_t *r)
             hd = curl_slist_append(hd, line);
             free(line);
         }
-    } else if (host->user) {
+    } else if (r->own_origin && host->user) {
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(e, CURLOPT_USERNAME, host->user);
         curl_easy_setopt(e, CURLOPT_PASSWORD, host->password ? host->password : "");
@@ -450,6 +456,11 @@ static int start(tp_http_t *h, req_t *r)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* No proxy from the environment (http_proxy, ALL_PROXY …): BMC credentials
+     * and attestation results go through a proxy only when one is configured. */
+    curl_easy_setopt(e, CURLOPT_PROXY, h->proxy ? h->proxy : "");
+    if (!h->proxy)
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
     /* libcurl prunes its DNS cache, one entry per host:port, on every resolve: with
      * thousands of BMCs that scan dominated the CPU profile. Connections are kept
      * alive, so a cache buys little; resolve afresh (asynchronously) instead. */
@@ -730,6 +741,63 @@ const char *tp_http_host_origin(const tp_http_host_t *host)
     return host->origin;
 }
 
+int tp_http_set_proxy(tp_http_t *h, const char *proxy)
+{
+    char *p = proxy ? strdup(proxy) : NULL;
+    if (proxy && !p)
+        return TP_ENOMEM;
+    free(h->proxy);
+    h->proxy = p;
+    return 0;
+}
+
+int tp_http_url_parts(const char *url, tp_http_url_t *out)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL, *pass = NULL;
+    int rc = -1;
+    memset(out, 0, sizeof *out);
+    /* Non-ASCII or spaces are refused by curl's parser: the URL is not usable. */
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+        (!strcmp(scheme, "http") || !strcmp(scheme, "https"))) {
+        for (char *c = host; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        if ((size_t)snprintf(out->origin, sizeof out->origin, "%s://%s:%s", scheme, host,
+                             port) < sizeof out->origin) {
+            out->https = !strcmp(scheme, "https");
+            out->userinfo = curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+                            curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK;
+            rc = 0;
+        }
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(user);
+    curl_free(pass);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+bool tp_http_same_origin(const char *url, const char *origin)
+{
+    tp_http_url_t a, b;
+    return tp_http_url_parts(url, &a) == 0 && tp_http_url_parts(origin, &b) == 0 &&
+           !strcmp(a.origin, b.origin);
+}
+
+const char *tp_http_why(const tp_http_resp_t *r, char *buf, size_t len)
+{
+    if (r->error)
+        return r->error;
+    snprintf(buf, len, "HTTP %d", r->status);
+    return buf;
+}
+
 int tp_http_request(tp_http_host_t *host, tp_http_method_t m, const char *target,
                     const char *body, tp_http_cb cb, void *arg)
 {
@@ -750,6 +818,7 @@ int tp_http_request(tp_http_host_t *host, tp_http_method_t m, const char *target
     }
     memcpy(r->url, host->origin, ol);
     memcpy(r->url + ol, target, tl + 1);
+    r->own_origin = ol > 0; /* an absolute URL is judged in start(), if it matters */
     r->host = host;
     r->method = m;
     r->cb = cb;
@@ -828,6 +897,8 @@ void tp_http_close(tp_http_t *h, void (*done)(void *arg), void *arg)
         free(host);
     }
     free(h->hosts);
+    free(h->proxy);
+    h->proxy = NULL;
     free(h->heap);
     free(h->pool);
     free(h->running);

@@ -62,7 +62,9 @@ tp_http_t *tp_http_new(uv_loop_t *loop, int global_limit, int backoff_ms,
  * belongs to the client. NULL on ENOMEM. */
 tp_http_host_t *tp_http_host_new(tp_http_t *h, const char *origin,
                                  const tp_http_host_opts_t *o);
-/* X-Auth-Token sent instead of Basic auth (copied; NULL clears). */
+/* X-Auth-Token sent instead of Basic auth (copied; NULL clears). The token and
+ * the Basic credentials go only with requests to the host's own origin: an
+ * absolute URL on another scheme, host or port gets neither. */
 void tp_http_host_set_token(tp_http_host_t *host, const char *token);
 const char *tp_http_host_origin(const tp_http_host_t *host);
 /* Queues a request; `target` is a path ("/redfish/v1") or an absolute URL. body
@@ -70,6 +72,24 @@ const char *tp_http_host_origin(const tp_http_host_t *host);
 int tp_http_request(tp_http_host_t *host, tp_http_method_t m, const char *target,
                     const char *body, tp_http_cb cb, void *arg);
 const tp_http_stats_t *tp_http_stats(const tp_http_t *h);
+/* Every later request goes through this proxy (copied; NULL: none). Without one,
+ * no request uses a proxy, whatever http_proxy / ALL_PROXY say. TP_ENOMEM. */
+int tp_http_set_proxy(tp_http_t *h, const char *proxy);
+
+/* An absolute http(s) URL, taken apart by libcurl's URL parser. */
+typedef struct {
+    char origin[300]; /* "scheme://host:port": lower case, the port always given */
+    bool https;
+    bool userinfo; /* a user name or password in the URL */
+} tp_http_url_t;
+/* 0, or -1 when url is not an absolute http(s) URL libcurl accepts. */
+int tp_http_url_parts(const char *url, tp_http_url_t *out);
+/* Do url and origin name the same scheme, host and port, exactly? False when
+ * either does not parse. */
+bool tp_http_same_origin(const char *url, const char *origin);
+/* Why a response is not usable, for log lines: the transport error, or
+ * "HTTP <status>" formatted into buf. */
+const char *tp_http_why(const tp_http_resp_t *r, char *buf, size_t len);
 void tp_http_stats_reset(tp_http_t *h);
 /* Cancels everything (callbacks see cancelled), closes every handle and, once
  * the loop has released them, frees the client and calls done(arg). */

@@ -21,7 +21,8 @@ $(BUILD)/unit-tests: $(TB_OBJS)
 # ---- fuzzing: `make fuzz` (libFuzzer, clang from Debian) -------------------------------
 # Builds the harnesses of tests/fuzz/ with the collectors' readers under
 # ASan+UBSan and runs each for FUZZ_SECONDS (default 60) on a corpus seeded
-# from ../shared/fixtures (when present). Findings land in $(FUZZ_DIR)/<name>/.
+# from ../shared/fixtures (when present). Findings land in $(FUZZ_DIR)/<name>.findings/,
+# the output in $(FUZZ_DIR)/<name>.log; a harness that crashes fails `make fuzz`.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR     ?= build/fuzz
@@ -46,13 +47,19 @@ fuzz: fuzz-build
 	    i=0; for f in $$(find $(TP_SHARED)/fixtures/redfish -name index.json); do \
 	        i=$$((i+1)); cp $$f $(FUZZ_DIR)/fuzz_redfish.corpus/seed$$i.json; done; \
 	    cp $(TP_SHARED)/fixtures/attestation/veraison-ear/tokens/*.jwt $(FUZZ_DIR)/fuzz_token.corpus/; \
+	    tests/fuzz/token_seeds.sh $(TP_SHARED) $(FUZZ_DIR)/fuzz_token.corpus; \
 	    cp $(TP_SHARED)/fixtures/dcgm-exporter/*.txt $(FUZZ_DIR)/fuzz_prom.corpus/; \
 	fi
 	@for t in fuzz_redfish fuzz_token fuzz_prom; do \
 	    echo "== $$t ($(FUZZ_SECONDS) s)"; \
 	    $(FUZZ_DIR)/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	        -artifact_prefix=$(FUZZ_DIR)/$$t.findings/ $(FUZZ_DIR)/$$t.corpus 2>&1 | \
-	        grep -E '^#[0-9]+.*(DONE|pulse)|ERROR|SUMMARY' | tail -3 || exit 1; \
+	        -artifact_prefix=$(FUZZ_DIR)/$$t.findings/ $(FUZZ_DIR)/$$t.corpus \
+	        >$(FUZZ_DIR)/$$t.log 2>&1; rc=$$?; \
+	    grep -E '^#[0-9]+.*(DONE|pulse)|ERROR|SUMMARY' $(FUZZ_DIR)/$$t.log | tail -3; \
+	    if [ $$rc -ne 0 ]; then \
+	        echo "$$t failed (exit $$rc): $(FUZZ_DIR)/$$t.log, findings in $(FUZZ_DIR)/$$t.findings/"; \
+	        exit 1; \
+	    fi; \
 	done
 
 # ---- the collector benchmark: `make bench-collect` ----------------------------------------

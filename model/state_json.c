@@ -4,6 +4,7 @@
  * facts that are known, and the observed power-domain caps.
  */
 #include "model/state_json.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -164,29 +165,15 @@ io:
 int tp_state_save(const char *path, const tp_fleet_t *f, const tp_state_t *s,
                   tp_error_t *err)
 {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 5);
-    FILE *out;
+    char *tmp;
+    FILE *out = tp_file_replace_open(path, &tmp, err);
     int rc;
-    if (!tmp)
-        return tp_error_set(err, TP_ENOMEM, "out of memory");
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
-    out = fopen(tmp, "w");
-    if (!out) {
-        rc = tp_error_set(err, TP_EIO, "%s: %s", tmp, strerror(errno));
-        free(tmp);
+    if (!out)
+        return err->code;
+    rc = tp_state_write(out, f, s, err);
+    if (rc < 0) {
+        tp_file_replace_close(out, tmp, path, false, err);
         return rc;
     }
-    rc = tp_state_write(out, f, s, err);
-    if (rc == 0 && (fflush(out) != 0 || fsync(fileno(out)) != 0))
-        rc = tp_error_set(err, TP_EIO, "%s: %s", tmp, strerror(errno));
-    if (fclose(out) != 0 && rc == 0)
-        rc = tp_error_set(err, TP_EIO, "%s: %s", tmp, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = tp_error_set(err, TP_EIO, "rename %s → %s: %s", tmp, path, strerror(errno));
-    if (rc != 0)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    return tp_file_replace_close(out, tmp, path, true, err);
 }

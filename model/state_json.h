@@ -16,7 +16,8 @@
 json_t *tp_state_to_json(const tp_fleet_t *f, const tp_state_t *s);
 /* Writes it to out, one node per line; TP_EIO / TP_ENOMEM with err set. */
 int tp_state_write(FILE *out, const tp_fleet_t *f, const tp_state_t *s, tp_error_t *err);
-/* Writes it to path atomically: PATH.tmp, fsync, rename. */
+/* Writes it to path atomically: a mkstemp() temporary beside it, fsync, rename
+ * (util/file.h: no predictable name, no symlink followed). */
 int tp_state_save(const char *path, const tp_fleet_t *f, const tp_state_t *s,
                   tp_error_t *err);
 

@@ -160,12 +160,15 @@ tp_predset_t tp_policy_static(const tp_fleet_t *f, const tp_state_t *s, int node
     if (w->gpus <= n->gpus && tp_policy_gpus_healthy(f, s, node) < w->gpus)
         fail |= TP_PRED_BIT(TP_PRED_NODE_UNHEALTHY);
 
+    /* TEE and GPU CC are facts only when a usable result that attests anything
+     * (not none, not contraindicated) says so; the fleet file's claim never counts. */
+    bool attests = usable && tp_att_rank(o->att.status) > 0;
     if (req->tee_mask) {
-        tp_tee_t tee = usable ? o->att.cpu_tee : n->cpu_tee;
+        tp_tee_t tee = attests ? o->att.cpu_tee : TP_TEE_UNKNOWN;
         if (tee == TP_TEE_UNKNOWN || !(req->tee_mask & (1u << tee)))
             fail |= TP_PRED_BIT(TP_PRED_CPU_TEE);
     }
-    if (req->gpu_cc && !(usable ? o->att.gpu_cc == 1 : n->gpu_cc))
+    if (req->gpu_cc && !(attests && o->att.gpu_cc == 1))
         fail |= TP_PRED_BIT(TP_PRED_GPU_CC);
     if (req->attestation) {
         if (!o->known || !o->att.present)

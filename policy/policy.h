@@ -8,11 +8,12 @@
  *   - capacity predicates: free GPUs and node/domain power against a tp_load_t.
  *
  * Fail closed: a fact that is missing, expired, too old, from the future or
- * unknown fails every predicate that depends on it. When a requirement needs
- * attestation, only a usable attestation result supplies the TEE and GPU-CC
- * facts; the fleet file's declared cpu_tee/gpu_cc are claims, consulted only
- * when no usable result exists — and then the attestation predicates have
- * already failed, so a claim never makes a node eligible for such work.
+ * unknown fails every predicate that depends on it. A cpu_tee or gpu_cc
+ * requirement (with or without an attestation requirement) is met only by a
+ * usable attestation result whose status is neither none nor contraindicated
+ * and which attests that TEE / CC mode. The fleet file's declared cpu_tee and
+ * gpu_cc are claims for planning; no predicate here reads them. So expiry,
+ * revocation or loss of a result never makes a node eligible for anything.
  *
  * Depends on model/ only. Nothing here allocates except tp_load_new().
  */

@@ -93,14 +93,21 @@ static const char *security_breach(const tp_fleet_t *f, const tp_state_t *s, int
         if (have < need)
             return "attestation status too weak";
     }
+    /* A TEE or CC requirement wants a fresh result that vouches for something:
+     * affirming or warning. The fleet file's cpu_tee/gpu_cc are never read. */
+    bool vouches =
+        fresh && (a->status == TP_ATT_AFFIRMING || a->status == TP_ATT_WARNING);
     if (w->req.tee_mask) {
-        int tee = fresh ? (int)a->cpu_tee : (int)node->cpu_tee;
+        if (!vouches)
+            return "cpu_tee not attested (no fresh affirming or warning result)";
+        int tee = (int)a->cpu_tee;
         if (tee < 0 || !((w->req.tee_mask >> tee) & 1))
             return "cpu_tee not allowed";
     }
     if (w->req.gpu_cc) {
-        bool cc = fresh ? a->gpu_cc == 1 : node->gpu_cc;
-        if (!cc)
+        if (!vouches)
+            return "gpu_cc not attested (no fresh affirming or warning result)";
+        if (a->gpu_cc != 1)
             return "gpu_cc not on";
     }
     if (w->req.residency != TP_RESIDENCY_NONE) {

@@ -1023,7 +1023,8 @@ static int renew_round(world_t *w)
 }
 
 /* Evicts running work on node u that its facts no longer allow (GPU failure: the
- * newest work beyond the healthy GPUs; revocation: work needing attestation). */
+ * newest work beyond the healthy GPUs; revocation: work needing attestation, a TEE
+ * or GPU CC). */
 static int evict(world_t *w, int u, int why)
 {
     for (int i = w->nrun - 1; i >= 0; i--) {
@@ -1035,8 +1036,10 @@ static int evict(world_t *w, int u, int why)
             out = w->gpus_used[u] > healthy(w, u);
         else if (why == EVICT_RETIRED)
             out = true;
-        else
-            out = w->U->classes[j->cls].req.attestation;
+        else { /* a contraindicated result attests no TEE and no CC either */
+            const tp_req_t *q = &w->U->classes[j->cls].req;
+            out = q->attestation || q->tee_mask || q->gpu_cc;
+        }
         if (out) {
             w->evictions[why]++;
             if (stop_job(w, j, STOP_EVICT) < 0)

@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define MAX_SHARD_BYTES ((size_t)1 << 30) /* one shard's summary.json or timeseries.csv  \
-                                           */
+/* One shard's summary.json or timeseries.csv. */
+#define MAX_SHARD_BYTES ((size_t)1 << 30)
 
 struct tp_sim_out {
     json_t *summary;

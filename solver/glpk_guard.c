@@ -71,25 +71,3 @@ int glpk_guarded(int (*fn)(void *arg), void *arg, char *msg, size_t msglen)
     free(g);
     return rc;
 }
-
-typedef struct {
-    glp_prob *P;
-} fault_t;
-
-static int fault(void *arg)
-{
-    fault_t *a = arg;
-    a->P = glp_create_prob();
-    glp_add_cols(a->P, 1);
-    glp_set_col_bnds(a->P, 2, GLP_LO, 0, 0); /* column 2 does not exist: GLPK error */
-    return 0;
-}
-
-int glpk_fault_selftest(char *msg, size_t msglen)
-{
-    fault_t a = {NULL};
-    int rc = glpk_guarded(fault, &a, msg, msglen);
-    if (rc != TP_ESOLVER && a.P)
-        glp_delete_prob(a.P);
-    return rc;
-}

@@ -238,8 +238,6 @@ void side_fini(ctx_t *c);
  * GLPK object fn made; otherwise fn's return value, which must be 0 or
  * TP_ENOMEM (fn reports solver outcomes through arg, never as TP_ESOLVER). */
 int glpk_guarded(int (*fn)(void *arg), void *arg, char *msg, size_t msglen);
-/* Provokes a GLPK error inside the guard (tests). Returns TP_ESOLVER. */
-int glpk_fault_selftest(char *msg, size_t msglen);
 
 /* preempt.c: stops the least-priority preemptible running work until every cap
  * holds (or nothing preemptible is left), then restarts in place what fits

@@ -1,6 +1,7 @@
 #!/bin/sh
-# tests/run.sh BUILD_DIR... — runs every suite against each build directory
-# (plain, then sanitizers) and ends with one line "N passed, N failed, N skipped".
+# tests/run.sh [BUILD_DIR...] — runs every suite against each build directory
+# (plain, then sanitizers; default: $BUILD, else build) and ends with one line
+# "N passed, N failed, N skipped".
 # A suite is build/unit-tests, any extra test binary a module lists in
 # BUILD/test-bins.txt, or a tests/cli/*.sh script (given TP_BIN). Every suite
 # ends its output with its own "N passed, N failed[, N skipped]" line.
@@ -9,8 +10,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 export TP_SHARED="${TP_SHARED:-$root/../shared}"
 export TP_SRCDIR="$root/tests"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# The sanitizers exit with their own statuses (ASan/LSan 86, UBSan 87), never
+# with 1 or 2, which are trustplace's "rejected" and "bad input": a leak or UB
+# on a rejection path must not pass a check that expects exit 1.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}:exitcode=86"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-}:exitcode=86"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:exitcode=87"
 P=0 F=0 S=0
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
@@ -38,21 +43,27 @@ run_suite() { # name cmd...
         grep -vE '^(ok|skip) ' "$out"
     fi
     grep -E '^skip ' "$out" | sed "s|^|[$name] |"
-    echo "suite $name: $line"
+    if [ "$rc" -ne 0 ]; then
+        echo "suite $name: $line (exit $rc)"
+    else
+        echo "suite $name: $line"
+    fi
     P=$((P + p)) F=$((F + f)) S=$((S + s))
 }
 
+[ $# -gt 0 ] || set -- "${BUILD:-build}"
 for b in "$@"; do
-    run_suite "$b/unit-tests" "$b/unit-tests"
-    if [ -f "$b/test-bins.txt" ]; then
+    case $b in /*) bdir=$b ;; *) bdir=$root/$b ;; esac
+    run_suite "$b/unit-tests" "$bdir/unit-tests"
+    if [ -f "$bdir/test-bins.txt" ]; then
         while read -r bin; do
             [ -n "$bin" ] && run_suite "$bin" "$bin"
-        done <"$b/test-bins.txt"
+        done <"$bdir/test-bins.txt"
     fi
     for t in "$here"/cli/*.sh; do
         [ -f "$t" ] || continue
         case $(basename "$t") in lib.sh) continue ;; esac
-        TP_BIN="$root/$b/trustplace" run_suite "$b:$(basename "$t")" sh "$t"
+        TP_BIN="$bdir/trustplace" run_suite "$b:$(basename "$t")" sh "$t"
     done
 done
 echo "$P passed, $F failed, $S skipped"

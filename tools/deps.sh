@@ -3,7 +3,8 @@
 # As root it installs what is missing (one apt-get update first); otherwise it
 # prints the one command to run and fails.
 set -u
-PKGS="pkg-config libjansson-dev libglpk-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libjose-dev libssl-dev openssl"
+PKGS="pkg-config libjansson-dev libglpk-dev libuv1-dev libcurl4-openssl-dev libsqlite3-dev libjose-dev libssl-dev openssl jq"
+# jq: the CLI tests check JSON output with it.
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -98,7 +98,11 @@ stop:;
     r->energy_measured = measured;
     if (measured) {
         r->joules = j;
-        r->watts = j / r->total_s;
+        /* Over the interval the energy was measured over (the meter's first to
+         * last reading), not t0..t2: under load, starting and stopping the
+         * polling thread can take longer than a short run. */
+        double win = tp_meter_window_s(meter);
+        r->watts = j / (win > 0 ? win : r->total_s);
         r->j_per_token = j / (double)r->tokens;
         r->tokens_per_j = j > 0 ? (double)r->tokens / j : 0;
     }

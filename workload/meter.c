@@ -65,7 +65,8 @@ struct tp_meter {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     double joules, last_w, last_t;
-    tp_error_t fail; /* first failure while polling */
+    double t_first, t_read; /* when the window's first and latest readings were taken */
+    tp_error_t fail;        /* first failure while polling */
 };
 
 static double now_s(void)
@@ -301,13 +302,16 @@ static int poll_once(tp_meter_t *m, tp_error_t *err)
     double dj = 0;
     int rc;
     if (m->counter) {
+        double t = now_s(); /* just before the counter is read */
         rc = m->kind == TP_METER_RAPL ? rapl_poll(m, &dj, err) : nvml_poll(m, &dj, err);
+        if (rc == 0)
+            m->t_read = t;
     } else {
         double w, t = now_s();
         if ((rc = read_watts(m, &w, err)) == 0) {
             dj = 0.5 * (w + m->last_w) * (t - m->last_t); /* trapezoid */
             m->last_w = w;
-            m->last_t = t;
+            m->last_t = m->t_read = t;
         }
     }
     if (rc == 0)
@@ -444,6 +448,11 @@ double tp_meter_resolution_j(const tp_meter_t *m)
     return m->resolution_j;
 }
 
+double tp_meter_window_s(const tp_meter_t *m)
+{
+    return m->kind == TP_METER_NONE ? 0 : m->t_read - m->t_first;
+}
+
 int tp_meter_begin(tp_meter_t *m, tp_error_t *err)
 {
     if (m->running)
@@ -454,13 +463,14 @@ int tp_meter_begin(tp_meter_t *m, tp_error_t *err)
         return 0;
     int rc = 0;
     double dj;
+    m->t_first = m->t_read = now_s();
     if (m->counter) /* re-read the baselines */
         rc = m->kind == TP_METER_RAPL ? rapl_poll(m, &dj, err) : nvml_poll(m, &dj, err);
     else {
         /* The window starts when the sample is in hand, i.e. when the caller
          * starts its work: a slow sample (a BMC walk) must not widen it. */
         rc = read_watts(m, &m->last_w, err);
-        m->last_t = now_s();
+        m->t_first = m->t_read = m->last_t = now_s();
     }
     if (rc)
         return rc;

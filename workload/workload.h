@@ -203,6 +203,10 @@ int tp_meter_begin(tp_meter_t *m, tp_error_t *err);
 /* Stops and returns the energy since begin in joules; *measured is false (and
  * *joules 0) for the none meter. */
 int tp_meter_end(tp_meter_t *m, double *joules, bool *measured, tp_error_t *err);
+/* The interval the last begin..end measured over (s): from the first reading to
+ * the last. Energy per second over any other interval (the caller's own timing,
+ * which the polling thread's start and stop fall outside of) is not power. */
+double tp_meter_window_s(const tp_meter_t *m);
 
 /* ---- the benchmark ---------------------------------------------------------- */
 

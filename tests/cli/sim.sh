@@ -4,6 +4,7 @@
 # job-array index comes from the environment, and bad input is refused with the
 # file and JSON path.
 . "$(dirname "$0")/lib.sh"
+tp_plan 14
 T="$TP_TMP"
 
 # A small self-contained scenario: the demo fleet and a list of jobs, plus a

@@ -8,18 +8,8 @@
 # pid and stops by itself after 60 s.
 . "$(dirname "$0")/lib.sh"
 TB="$(dirname "$TP_BIN")/tp-testbed"
-if [ ! -x "$TB" ]; then
-    tp_skip tls "no $TB (make tests builds it)"
-    tp_done
-    exit $?
-fi
-for tool in openssl jq; do
-    if ! command -v $tool >/dev/null; then
-        tp_skip tls "$tool not installed"
-        tp_done
-        exit $?
-    fi
-done
+tp_plan 7
+[ -x "$TB" ] || tp_skip_rest "no $TB (make tests builds it)"
 TBPID=""
 stop_tb() { [ -n "$TBPID" ] && kill "$TBPID" 2>/dev/null && wait "$TBPID" 2>/dev/null; TBPID=""; }
 trap 'stop_tb; rm -rf "$TP_TMP"' EXIT

@@ -91,7 +91,8 @@ struct tb {
     bmc_rt_t *rt;
     idx_t *by_id; /* bmcs sorted by id */
     uint64_t rng;
-    /* key_mu guards key_good, kid and jwks_text: tb_rotate_key swaps them from
+    /* key_mu guards key_good, kid and jwks_text (tb_rotate_key swaps them), and
+     * the BMCs' cap, draw, failed GPUs and fault (tb_set changes them) from
      * another thread. */
     uv_mutex_t key_mu;
     json_t *key_good, *key_wrong, *key_unknown, *jwks;
@@ -267,20 +268,23 @@ static char *generated(struct tb *tb, const tb_bmc_t *b, const char *rel, size_t
                        "{\"@odata.id\":\"/redfish/v1/Chassis/C1\",\"Id\":\"C1\","
                        "\"ChassisType\":\"RackMount\",%s"
                        "\"EnvironmentMetrics\":{\"@odata.id\":"
-                       "\"/redfish/v1/Chassis/C1/EnvironmentMetrics\"},"
+                       "\"/redfish/v1/Chassis/C1/EnvironmentMetrics%s\"},"
                        "\"Controls\":{\"@odata.id\":\"/redfish/v1/Chassis/C1/Controls\"},"
                        "\"Power\":{\"@odata.id\":\"/redfish/v1/Chassis/C1/Power\"},"
                        "\"Links\":{\"ComputerSystems\":[{\"@odata.id\":\"/redfish/v1/"
                        "Systems/S1\"}]}}",
-                       loc);
+                       loc, b->fault == TB_FAULT_MOVED ? "2" : "");
     }
-    if (!strcmp(rel, "Chassis/C1/EnvironmentMetrics"))
+    /* TB_FAULT_MOVED: a firmware update moved the resource; the old URI is gone. */
+    if (!strcmp(rel, b->fault == TB_FAULT_MOVED ? "Chassis/C1/EnvironmentMetrics2"
+                                                : "Chassis/C1/EnvironmentMetrics"))
         return xprintf(
             len,
-            "{\"@odata.id\":\"/redfish/v1/Chassis/C1/EnvironmentMetrics\","
+            "{\"@odata.id\":\"/redfish/v1/Chassis/C1/EnvironmentMetrics%s\","
             "\"PowerWatts\":{\"Reading\":%.0f},"
-            "\"PowerLimitWatts\":{\"SetPoint\":%.0f,\"ControlMode\":\"Automatic\"}}",
-            b->draw_w, cap);
+            "\"PowerLimitWatts\":{\"SetPoint\":%.0f,\"ControlMode\":\"Automatic\","
+            "\"DataSourceUri\":\"/redfish/v1/Chassis/C1/Controls/NodePowerLimit\"}}",
+            b->fault == TB_FAULT_MOVED ? "2" : "", b->draw_w, cap);
     if (!strcmp(rel, "Chassis/C1/Controls"))
         return xprintf(len, "{\"@odata.id\":\"/redfish/v1/Chassis/C1/Controls\","
                             "\"Members\":[{\"@odata.id\":"
@@ -342,8 +346,8 @@ static char *generated(struct tb *tb, const tb_bmc_t *b, const char *rel, size_t
                        "{\"@odata.id\":\"/redfish/v1/Systems/S1/Processors/GPU%d\","
                        "\"ProcessorType\":\"GPU\",\"Model\":\"NVIDIA H100 80GB HBM3\","
                        "\"Manufacturer\":\"NVIDIA\","
-                       "\"Status\":{\"State\":\"Enabled\",\"Health\":\"OK\"}}",
-                       gpu);
+                       "\"Status\":{\"State\":\"Enabled\",\"Health\":\"%s\"}}",
+                       gpu, gpu < b->gpus_failed ? "Critical" : "OK");
     }
     *status = 404;
     return xprintf(len, "{\"error\":{\"code\":\"Base.1.0.ResourceMissingAtURI\"}}");
@@ -402,7 +406,7 @@ static void url_decode(char *s)
     *o = '\0';
 }
 
-static char *token_for(struct tb *tb, const tb_bmc_t *b, size_t *len)
+static char *token_for(struct tb *tb, const tb_bmc_t *b, const char *nonce, size_t *len)
 {
     int64_t now = (int64_t)time(NULL), iat = now, exp = now + 300;
     const char *status = "affirming", *kid;
@@ -438,6 +442,16 @@ static char *token_for(struct tb *tb, const tb_bmc_t *b, size_t *len)
     snprintf(jti, sizeof jti, "tb-%s-%" PRIu64, b->id, ++tb->stats.tokens);
     claims =
         tb_ear_claims(b->cpu_tee ? b->cpu_tee : "tdx", b->gpu_cc, status, iat, exp, jti);
+    /* The node the result is for (verifiers bind by "sub"). */
+    /* A relying-party nonce (?nonce=) comes back as eat_nonce. */
+    if (claims && nonce)
+        json_object_set_new(
+            claims, "eat_nonce",
+            json_string(b->att == TB_ATT_BAD_NONCE ? "not-the-nonce-sent" : nonce));
+    if (claims && b->att != TB_ATT_UNNAMED)
+        json_object_set_new(
+            claims, "sub",
+            json_string(b->att == TB_ATT_OTHER_NODE ? "another-node" : b->id));
     payload = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
     json_decref(claims);
     snprintf(header, sizeof header, "{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"%s\"}",
@@ -612,6 +626,8 @@ static void respond(conn_t *c, int status, const char *ctype, char *body, size_t
     size_t hl;
     char head[512];
     double delay = lat + jit * (2 * urand(tb) - 1);
+    if (c->bmc >= 0 && tb->o.bmcs[c->bmc].fault == TB_FAULT_SLOW)
+        delay += 1000;
     hl = (size_t)snprintf(
         head, sizeof head,
         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
@@ -651,8 +667,20 @@ static bool authorised(struct tb *tb, int bi, const http_req_t *r)
            !memcmp(r->auth, tb->basic, r->auth_len);
 }
 
+/* A token that another BMC of the farm issued, sent here: a leak. */
+static void count_foreign(struct tb *tb, int bi, const http_req_t *r)
+{
+    for (int j = 0; j < tb->o.nbmcs; j++)
+        if (j != bi && tb->rt[j].token[0] && r->token_len == strlen(tb->rt[j].token) &&
+            !memcmp(r->token, tb->rt[j].token, r->token_len)) {
+            tb->stats.foreign_tokens++;
+            return;
+        }
+}
+
 /* The document at rel (relative to /redfish/v1) of BMC bi; *status 200 or 404. */
-static char *lookup(struct tb *tb, int bi, const char *rel, size_t *len, int *status)
+static char *lookup(struct tb *tb, int bi, const tb_bmc_t *b, const char *rel,
+                    size_t *len, int *status)
 {
     char *body = NULL;
     *status = 200;
@@ -668,11 +696,11 @@ static char *lookup(struct tb *tb, int bi, const char *rel, size_t *len, int *st
         *status = 404;
         return xprintf(len, "{\"error\":{\"code\":\"Base.1.0.ResourceMissingAtURI\"}}");
     }
-    return generated(tb, &tb->o.bmcs[bi], rel, len, status);
+    return generated(tb, b, rel, len, status);
 }
 
 /* $expand=.($levels=1) on a collection: each member's document inline. */
-static char *expand(struct tb *tb, int bi, char *body, size_t *len)
+static char *expand(struct tb *tb, int bi, const tb_bmc_t *b, char *body, size_t *len)
 {
     json_t *doc = json_loadb(body, *len, 0, NULL), *m, *e;
     size_t i;
@@ -682,6 +710,51 @@ static char *expand(struct tb *tb, int bi, char *body, size_t *len)
         json_decref(doc);
         return body;
     }
+    if (tb->bmc_mockup[bi] < 0) {
+        /* A generated tree's documents are well-formed objects: spliced in as
+         * text, which keeps the farm's CPU (on the collector's cores) low. */
+        size_t cap = 256, o = 0;
+        char *s = malloc(cap), *p;
+        const char *self = json_string_value(json_object_get(doc, "@odata.id"));
+        int k = snprintf(s ? s : "", s ? cap : 0, "{\"@odata.id\":\"%s\",\"Members\":[",
+                         self ? self : "");
+        o = s ? (size_t)k : 0;
+        json_array_foreach (m, i, e) {
+            const char *id = json_string_value(json_object_get(e, "@odata.id"));
+            size_t ml = 0;
+            int st = 0;
+            char *mb = id && !strncmp(id, "/redfish/v1/", 12)
+                           ? lookup(tb, bi, b, id + 12, &ml, &st)
+                           : NULL;
+            char *link = mb && st == 200 ? NULL : json_dumps(e, JSON_COMPACT);
+            const char *piece = link ? link : mb;
+            size_t pl = piece ? (link ? strlen(link) : ml) : 0;
+            if (s && o + pl + 4 > cap) {
+                cap = 2 * (o + pl + 4);
+                if (!(p = realloc(s, cap))) {
+                    free(s);
+                    s = NULL;
+                } else {
+                    s = p;
+                }
+            }
+            if (s && piece) {
+                if (i)
+                    s[o++] = ',';
+                memcpy(s + o, piece, pl);
+                o += pl;
+            }
+            free(mb);
+            free(link);
+        }
+        json_decref(doc);
+        if (!s)
+            return body;
+        memcpy(s + o, "]}", 3);
+        free(body);
+        *len = o + 2;
+        return s;
+    }
     json_array_foreach (m, i, e) {
         const char *id = json_string_value(json_object_get(e, "@odata.id"));
         size_t ml = 0;
@@ -690,7 +763,7 @@ static char *expand(struct tb *tb, int bi, char *body, size_t *len)
         json_t *md;
         if (!id || strncmp(id, "/redfish/v1/", 12) != 0)
             continue;
-        mb = lookup(tb, bi, id + 12, &ml, &st);
+        mb = lookup(tb, bi, b, id + 12, &ml, &st);
         md = mb && st == 200 ? json_loadb(mb, ml, 0, NULL) : NULL;
         free(mb);
         if (json_is_object(md))
@@ -710,7 +783,8 @@ static char *expand(struct tb *tb, int bi, char *body, size_t *len)
 static void serve_bmc(conn_t *c, http_req_t *r)
 {
     struct tb *tb = c->tb;
-    tb_bmc_t *b = &tb->o.bmcs[c->bmc];
+    tb_bmc_t snap;
+    const tb_bmc_t *b = &snap;
     bmc_rt_t *rt = &tb->rt[c->bmc];
     char *path = r->target, *body = NULL, extra[256] = "";
     size_t len = 0, pl;
@@ -721,6 +795,9 @@ static void serve_bmc(conn_t *c, http_req_t *r)
     while (pl > 11 && path[pl - 1] == '/')
         path[--pl] = '\0';
     root = !strcmp(path, "/redfish/v1");
+    uv_mutex_lock(&tb->key_mu);
+    snap = tb->o.bmcs[c->bmc];
+    uv_mutex_unlock(&tb->key_mu);
     if (b->fault == TB_FAULT_HANG || urand(tb) < tb->o.hang_rate) {
         c->hung = true;
         tb->stats.hangs++;
@@ -750,10 +827,17 @@ static void serve_bmc(conn_t *c, http_req_t *r)
         rt->login_ms = uv_now(&tb->loop);
         snprintf(rt->token, sizeof rt->token, "tb%08x%08x", rt->session,
                  (unsigned)(urand(tb) * 4294967295.0));
-        snprintf(
-            extra, sizeof extra,
-            "X-Auth-Token: %s\r\nLocation: /redfish/v1/SessionService/Sessions/%u\r\n",
-            rt->token, rt->session);
+        if (b->fault == TB_FAULT_XORIGIN)
+            snprintf(extra, sizeof extra,
+                     "X-Auth-Token: %s\r\nLocation: http://127.0.0.1:%u@127.0.0.1:%u"
+                     "/redfish/v1/SessionService/Sessions/%u\r\n",
+                     rt->token, b->port, tb->o.bmcs[(c->bmc + 1) % tb->o.nbmcs].port,
+                     rt->session);
+        else
+            snprintf(extra, sizeof extra,
+                     "X-Auth-Token: %s\r\nLocation: "
+                     "/redfish/v1/SessionService/Sessions/%u\r\n",
+                     rt->token, rt->session);
         body = xprintf(
             &len,
             "{\"@odata.id\":\"/redfish/v1/SessionService/Sessions/%u\",\"Id\":\"%u\"}",
@@ -793,9 +877,9 @@ static void serve_bmc(conn_t *c, http_req_t *r)
         respond(c, 404, "application/json", xprintf(&len, "{}"), len, NULL);
         return;
     }
-    body = lookup(tb, c->bmc, path[11] == '/' ? path + 12 : path + 11, &len, &status);
+    body = lookup(tb, c->bmc, b, path[11] == '/' ? path + 12 : path + 11, &len, &status);
     if (body && status == 200 && want_expand)
-        body = expand(tb, c->bmc, body, &len);
+        body = expand(tb, c->bmc, b, body, &len);
     if (status == 200 && !root &&
         (b->fault == TB_FAULT_TRUNCATED || urand(tb) < tb->o.malformed_rate)) {
         len /= 2;
@@ -808,7 +892,8 @@ static void serve_verifier(conn_t *c, http_req_t *r)
 {
     struct tb *tb = c->tb;
     size_t len = 0;
-    char *body;
+    char *body, *q;
+    const char *nonce = NULL;
     int bi;
     if (!strcmp(r->target, "/.well-known/jwks.json")) {
         uv_mutex_lock(&tb->key_mu);
@@ -822,6 +907,11 @@ static void serve_verifier(conn_t *c, http_req_t *r)
         respond(c, 404, "application/json", xprintf(&len, "{}"), len, NULL);
         return;
     }
+    if ((q = strchr(r->target, '?')) != NULL) {
+        *q = '\0';
+        if (!strncmp(q + 1, "nonce=", 6))
+            nonce = q + 7;
+    }
     url_decode(r->target + 13);
     bi = find_node(tb, r->target + 13);
     if (bi < 0 || tb->o.bmcs[bi].att == TB_ATT_MISSING) {
@@ -829,7 +919,7 @@ static void serve_verifier(conn_t *c, http_req_t *r)
                 len, NULL);
         return;
     }
-    body = token_for(tb, &tb->o.bmcs[bi], &len);
+    body = token_for(tb, &tb->o.bmcs[bi], nonce, &len);
     if (!body)
         respond(c, 500, "application/json", xprintf(&len, "{}"), len, NULL);
     else
@@ -907,6 +997,8 @@ static void process(conn_t *c)
     r.body_len = clen;
     c->busy = true;
     c->tb->stats.requests++;
+    if (r.token && c->bmc >= 0)
+        count_foreign(c->tb, c->bmc, &r);
     if (c->bmc < 0)
         serve_verifier(c, &r);
     else
@@ -1110,6 +1202,21 @@ static SSL_CTX *tls_context(const char *cert, const char *key, char *err, size_t
         return NULL;
     }
     return ctx;
+}
+
+int tb_set(tb_t *tb, int bmc, const tb_bmc_t *v)
+{
+    tb_bmc_t *b;
+    if (!tb || bmc < 0 || bmc >= tb->o.nbmcs)
+        return -1;
+    b = &tb->o.bmcs[bmc];
+    uv_mutex_lock(&tb->key_mu);
+    b->cap_w = v->cap_w;
+    b->draw_w = v->draw_w;
+    b->gpus_failed = v->gpus_failed;
+    b->fault = v->fault;
+    uv_mutex_unlock(&tb->key_mu);
+    return 0;
 }
 
 int tb_rotate_key(tb_t *tb, const char *kid)

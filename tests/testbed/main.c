@@ -38,14 +38,18 @@ static void usage(FILE *f)
         "  --hang-rate P        random requests never answered\n"
         "  --auth               require credentials (admin/secret; Basic or sessions)\n"
         "  --cap-change S       generated caps drop by 10%% steps every S seconds\n"
-        "  --fault NODE=KIND    hang|500|truncated|404member|login|down|stale "
-        "(repeatable;\n"
-        "                       stale: logins succeed, every token is answered 401)\n"
+        "  --fault NODE=KIND    hang|500|truncated|404member|login|down|stale|xorigin|"
+        "slow|moved\n"
+        "                       (repeatable; stale: logins succeed, every token is\n"
+        "                       answered 401; xorigin: the session Location is the\n"
+        "                       next BMC's; slow: every answer 1 s late; moved:\n"
+        "                       EnvironmentMetrics at a new URI, the old one 404)\n"
         "  --session-ttl MS     a session's token is answered 401 MS after its login\n"
         "  --tls CERT[,KEY]     the BMCs speak HTTPS with this PEM chain and key\n"
         "                       (OUT's bmc URLs are https://127.0.0.1:PORT)\n"
         "  --att NODE=KIND      "
-        "expired|wrongkey|unknownkid|contraindicated|warning|missing\n"
+        "expired|wrongkey|unknownkid|contraindicated|warning|missing|\n"
+        "                       othernode|unnamed|badnonce\n"
         "  --no-verifier        no emulated verifier\n"
         "  --no-expand          generated trees neither advertise nor honour $expand\n"
         "  --collect-timeout-ms MS, --global-concurrency N, --retries N: written into\n"
@@ -59,9 +63,10 @@ static void usage(FILE *f)
 
 static int parse_fault(const char *s)
 {
-    static const char *const names[] = {"none",      "hang",  "500",  "truncated",
-                                        "404member", "login", "down", "stale"};
-    for (int i = 0; i < 8; i++)
+    static const char *const names[] = {"none",      "hang",  "500",     "truncated",
+                                        "404member", "login", "down",    "stale",
+                                        "xorigin",   "slow",  "moved"};
+    for (int i = 0; i < 11; i++)
         if (!strcmp(s, names[i]))
             return i;
     return -1;
@@ -69,10 +74,10 @@ static int parse_fault(const char *s)
 
 static int parse_att(const char *s)
 {
-    static const char *const names[] = {"good",       "expired",         "wrongkey",
-                                        "unknownkid", "contraindicated", "warning",
-                                        "missing"};
-    for (int i = 0; i < 7; i++)
+    static const char *const names[] = {
+        "good",    "expired", "wrongkey",  "unknownkid", "contraindicated",
+        "warning", "missing", "othernode", "unnamed",    "badnonce"};
+    for (int i = 0; i < 10; i++)
         if (!strcmp(s, names[i]))
             return i;
     return -1;
@@ -329,9 +334,9 @@ int main(int argc, char **argv)
             snprintf(vurl, sizeof vurl, "http://127.0.0.1:%u/attestation/{node}",
                      tb_verifier_port(tb));
             json_object_set_new(vers, ver,
-                                json_pack("{s:s,s:s,s:[s],s:i}", "url", vurl, "jwks_file",
-                                          base_name(jwks_path), "algs", "ES256",
-                                          "concurrency", 256));
+                                json_pack("{s:s,s:s,s:[s],s:i,s:b}", "url", vurl,
+                                          "jwks_file", base_name(jwks_path), "algs",
+                                          "ES256", "concurrency", 256, "allow_http", 1));
         } else if (ver && !o.verifier) {
             json_object_del(node, "verifier");
         }
@@ -367,13 +372,14 @@ int main(int argc, char **argv)
                 "tp-testbed: %s; %llu requests, %llu responses, %llu errors, %llu hangs, "
                 "%llu "
                 "truncated, %llu logins, %llu logouts, %llu tokens, %llu stale tokens, "
-                "%llu TLS failures, %d connections at most\n",
+                "%llu TLS failures, %llu foreign tokens, %d connections at most\n",
                 sig > 0 ? "signal" : "duration over", (unsigned long long)st.requests,
                 (unsigned long long)st.responses, (unsigned long long)st.errors,
                 (unsigned long long)st.hangs, (unsigned long long)st.malformed,
                 (unsigned long long)st.logins, (unsigned long long)st.logouts,
                 (unsigned long long)st.tokens, (unsigned long long)st.expired_tokens,
-                (unsigned long long)st.tls_failures, st.max_connections);
+                (unsigned long long)st.tls_failures,
+                (unsigned long long)st.foreign_tokens, st.max_connections);
     }
     rc = 0;
 out:

@@ -33,7 +33,12 @@ typedef enum {
     TB_FAULT_404_MEMBER, /* the first GPU processor answers 404 */
     TB_FAULT_LOGIN,      /* session login refused (401) */
     TB_FAULT_DOWN,       /* nothing listens on its port */
-    TB_FAULT_STALE       /* logins succeed, but every token is answered 401 */
+    TB_FAULT_STALE,      /* logins succeed, but every token is answered 401 */
+    TB_FAULT_XORIGIN,    /* the session Location names the next BMC's origin,
+                            spelled to pass a prefix check:
+                            http://127.0.0.1:OWN@127.0.0.1:NEXT/… */
+    TB_FAULT_SLOW,       /* every response 1 s late */
+    TB_FAULT_MOVED       /* EnvironmentMetrics moved to a new URI (the old one 404s) */
 } tb_fault_t;
 
 typedef enum {
@@ -43,7 +48,10 @@ typedef enum {
     TB_ATT_UNKNOWN_KID,
     TB_ATT_CONTRAINDICATED,
     TB_ATT_WARNING,
-    TB_ATT_MISSING /* 404 */
+    TB_ATT_MISSING,    /* 404 */
+    TB_ATT_OTHER_NODE, /* a good token whose "sub" names another node */
+    TB_ATT_UNNAMED,    /* a good token that names no node */
+    TB_ATT_BAD_NONCE   /* asked for a nonce (?nonce=), returns another */
 } tb_att_t;
 
 typedef struct {
@@ -51,6 +59,7 @@ typedef struct {
     const char *mockup; /* mockup directory name under mockup_root, or NULL: generated */
     char country[4];    /* generated tree: Location country ("" none; may be alpha-3) */
     int gpus;           /* generated tree */
+    int gpus_failed;    /* generated tree: the first N GPUs report Health Critical */
     double cap_w, draw_w;
     const char *cpu_tee; /* verifier: "tdx", "sev-snp" (NULL: "tdx") */
     bool gpu_cc;         /* verifier: add an NVIDIA gpu0 submodule */
@@ -85,6 +94,7 @@ typedef struct {
 typedef struct {
     uint64_t requests, responses, errors, hangs, malformed, logins, logouts, tokens;
     uint64_t expired_tokens; /* requests answered 401 for a stale session token */
+    uint64_t foreign_tokens; /* requests carrying a session token another BMC issued */
     uint64_t jwks_fetches;   /* GET /.well-known/jwks.json */
     uint64_t tls_failures;   /* TLS handshakes that failed */
     int max_connections;
@@ -101,6 +111,9 @@ uint16_t tb_verifier_port(const tb_t *tb);
 const json_t *tb_jwks(const tb_t *tb);
 /* A copy of the counters (thread-safe enough for tests: read after the fact). */
 tb_stats_t tb_stats(const tb_t *tb);
+/* Changes BMC bmc's cap_w, draw_w, gpus_failed and fault to v's while the farm
+ * serves (thread-safe). 0, or -1 for a BMC out of range. */
+int tb_set(tb_t *tb, int bmc, const tb_bmc_t *v);
 /* Key rotation at the verifier: a new ES256 signing key with kid `kid` signs
  * every later token; the published JWKS holds the new key and the previous
  * one. Thread-safe (called from a test's thread while the farm serves). 0, or
@@ -119,5 +132,14 @@ char *tb_sign(const json_t *jwk, const char *header, const char *payload);
 /* An EAR claims-set (Trustee style) for a node: new reference. */
 json_t *tb_ear_claims(const char *tee, bool gpu, const char *status, int64_t iat,
                       int64_t exp, const char *jti);
+/* A new RSA private JWK of exactly `bits` bits (OpenSSL), kid may be NULL. */
+json_t *tb_rsa_key_new(int bits, const char *kid);
+/* A certificate for subject's public key signed by issuer (issuer == subject:
+ * self-signed), valid [nb, na], as base64 DER (an x5c entry; caller frees).
+ * ca: basicConstraints CA; ku / eku: OpenSSL extension values ("digitalSignature",
+ * "serverAuth") or NULL for none. */
+char *tb_cert_new(const json_t *subject, const json_t *issuer, const char *cn,
+                  const char *issuer_cn, bool ca, const char *ku, const char *eku,
+                  int64_t nb, int64_t na);
 
 #endif

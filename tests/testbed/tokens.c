@@ -6,9 +6,14 @@
 #include "tests/testbed/testbed.h"
 
 #include <jose/jose.h>
+#include <jose/openssl.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 json_t *tb_key_new(const char *crv, const char *kid)
 {
@@ -95,4 +100,71 @@ json_t *tb_ear_claims(const char *tee, bool gpu, const char *status, int64_t iat
                        "ear.verifier-id", "developer", "https://trustplace.test", "build",
                        "tp-testbed", "submods", submods);
     return claims;
+}
+
+json_t *tb_rsa_key_new(int bits, const char *kid)
+{
+    EVP_PKEY *pk = EVP_RSA_gen((unsigned)bits);
+    json_t *jwk = pk ? jose_openssl_jwk_from_EVP_PKEY(NULL, pk) : NULL;
+    EVP_PKEY_free(pk);
+    if (jwk && kid)
+        json_object_set_new(jwk, "kid", json_string(kid));
+    return jwk;
+}
+
+static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509_EXTENSION *e;
+    int ok;
+    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+    e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    ok = e && X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+    return ok ? 0 : -1;
+}
+
+char *tb_cert_new(const json_t *subject, const json_t *issuer, const char *cn,
+                  const char *issuer_cn, bool ca, const char *ku, const char *eku,
+                  int64_t nb, int64_t na)
+{
+    EVP_PKEY *sk = jose_openssl_jwk_to_EVP_PKEY(NULL, subject);
+    EVP_PKEY *ik = jose_openssl_jwk_to_EVP_PKEY(NULL, issuer);
+    X509 *x = X509_new();
+    X509_NAME *sn = X509_NAME_new(), *in = X509_NAME_new();
+    unsigned char *der = NULL;
+    char *out = NULL;
+    int len;
+    static long serial = 1;
+    if (!sk || !ik || !x || !sn || !in)
+        goto done;
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+    X509_NAME_add_entry_by_txt(sn, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
+                               0);
+    X509_NAME_add_entry_by_txt(in, "CN", MBSTRING_ASC, (const unsigned char *)issuer_cn,
+                               -1, -1, 0);
+    X509_set_subject_name(x, sn);
+    X509_set_issuer_name(x, in);
+    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb);
+    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na);
+    X509_set_pubkey(x, sk);
+    if (add_ext(x, x, NID_basic_constraints, ca ? "critical,CA:TRUE" : "CA:FALSE") < 0 ||
+        add_ext(x, x, NID_subject_key_identifier, "hash") < 0 ||
+        (ku && add_ext(x, x, NID_key_usage, ku) < 0) ||
+        (eku && add_ext(x, x, NID_ext_key_usage, eku) < 0))
+        goto done;
+    if (!X509_sign(x, ik, EVP_sha256()))
+        goto done;
+    len = i2d_X509(x, &der);
+    if (len > 0 && (out = malloc(((size_t)len + 2) / 3 * 4 + 1)) != NULL)
+        EVP_EncodeBlock((unsigned char *)out, der, len);
+done:
+    OPENSSL_free(der);
+    X509_NAME_free(sn);
+    X509_NAME_free(in);
+    X509_free(x);
+    EVP_PKEY_free(sk);
+    EVP_PKEY_free(ik);
+    return out;
 }

@@ -55,6 +55,7 @@ TP_TEST(attest_fixture_tokens_match_manifest)
         char *tok;
         int rc;
         tp_att_opts_init(&o);
+        o.bind = TP_ATT_BIND_NONE; /* binding: test_attest_bind.c */
         o.jwks = jwks;
         o.now = 1666091373 + 30; /* the tokens' iat: fresh */
         snprintf(path, sizeof path, "%s/fixtures/attestation/veraison-ear/%s", shared,
@@ -152,6 +153,7 @@ TP_TEST(attest_trustee_style_normalised)
     json_t *j;
     kit_init(&k, "P-256", "k1");
     tp_att_opts_init(&o);
+    o.bind = TP_ATT_BIND_NONE; /* binding: test_attest_bind.c */
     o.jwks = k.jwks;
     o.now = NOW;
     o.verifier = "trustee-eu";
@@ -176,7 +178,7 @@ TP_TEST(attest_trustee_style_normalised)
     t = ear_token(&k, H256, "sev-snp", false, "affirming", NOW, NOW + 300);
     TP_ASSERT(verify_str(t, &o, &res) == 0);
     TP_CHECK_EQ_INT(res.att.status, TP_ATT_NONE);
-    TP_CHECK_EQ_INT(res.att.cpu_tee, TP_TEE_SEV_SNP);
+    TP_CHECK_EQ_INT(res.att.cpu_tee, TP_TEE_UNKNOWN); /* none attests no TEE */
     TP_CHECK_EQ_INT(res.att.gpu_cc, -1);
     tp_att_result_fini(&res);
     free(t);
@@ -224,17 +226,22 @@ TP_TEST(attest_rejections)
     tp_att_opts_t o;
     tp_att_result_t res;
     char *t;
+#define PROFILE                                                                          \
+    "\"eat_profile\":\"tag:github.com,2023:veraison/ear\",\"ear.verifier-id\":{"         \
+    "\"developer\":\"d\",\"build\":\"b\"},"
     static const char *const claims_dup =
-        "{\"iat\":1795000000,\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear.status\":"
-        "\"affirming\"}}}";
+        "{" PROFILE "\"iat\":1795000000,\"iat\":1795000000,\"submods\":{\"cpu0\":{"
+        "\"ear.status\":\"affirming\"}}}";
     static const char *const claims_float =
-        "{\"iat\":1.795e9,\"submods\":{\"cpu0\":{\"ear.status\":\"affirming\"}}}";
+        "{" PROFILE
+        "\"iat\":1.795e9,\"submods\":{\"cpu0\":{\"ear.status\":\"affirming\"}}}";
     static const char *const claims_ok =
-        "{\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear_status\":\"affirming\","
-        "\"ear_trustworthiness_vector\":{\"hardware\":2}}}}";
+        "{" PROFILE "\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear_status\":"
+        "\"affirming\",\"ear_trustworthiness_vector\":{\"hardware\":2}}}}";
     kit_init(&k, "P-256", "k1");
     kit_init(&other, "P-256", "k1");
     tp_att_opts_init(&o);
+    o.bind = TP_ATT_BIND_NONE; /* binding: test_attest_bind.c */
     o.jwks = k.jwks;
     o.now = NOW;
 #define EXPECT(tok, why)                                                                 \
@@ -283,7 +290,8 @@ TP_TEST(attest_rejections)
     /* A 'sample' TEE never passes. */
     {
         char *p = strdup(
-            "{\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear.status\":\"affirming\","
+            "{" PROFILE
+            "\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear.status\":\"affirming\","
             "\"ear.veraison.annotated-evidence\":{\"sample\":{}}}}}");
         EXPECT(tb_sign(k.key, H256, p), TP_ATT_R_TEST_TEE);
         free(p);
@@ -314,6 +322,7 @@ TP_TEST(attest_rejections)
     TP_CHECK_EQ_INT(res.reason, TP_ATT_R_MALFORMED);
     TP_CHECK_EQ_INT(verify_str("a=.b.c", &o, &res), 1);
 #undef EXPECT
+#undef PROFILE
     kit_fini(&k);
     kit_fini(&other);
 }
@@ -339,6 +348,7 @@ TP_TEST(attest_ietf_draft_claims_underscore)
         TP_ASSERT(claims != NULL);
         t = tb_sign(k.key, H256, claims);
         tp_att_opts_init(&o);
+        o.bind = TP_ATT_BIND_NONE; /* binding: test_attest_bind.c */
         o.jwks = k.jwks;
         o.now = 1666529400;
         TP_ASSERT(verify_str(t, &o, &res) == 0);
@@ -368,6 +378,7 @@ TP_TEST(attest_trustee_example_contraindicated)
     kit_init(&k, "P-256", "k1");
     t = tb_sign(k.key, H256, claims);
     tp_att_opts_init(&o);
+    o.bind = TP_ATT_BIND_NONE; /* binding: test_attest_bind.c */
     o.jwks = k.jwks;
     o.now = 1760426134 + 10;
     TP_ASSERT(verify_str(t, &o, &res) == 0);
@@ -394,7 +405,9 @@ TP_TEST(attest_header_key_chains_to_root)
     tp_att_result_t res;
     tp_error_t err = {0};
     static const char *const claims =
-        "{\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear.status\":\"affirming\","
+        "{\"eat_profile\":\"tag:github.com,2024:confidential-containers/Trustee\","
+        "\"ear.verifier-id\":{\"developer\":\"d\",\"build\":\"b\"},"
+        "\"iat\":1795000000,\"submods\":{\"cpu0\":{\"ear.status\":\"affirming\","
         "\"ear.veraison.annotated-evidence\":{\"tdx\":{}}}}}";
     if (!shared)
         TP_SKIP("../shared absent: no Trustee JWKS fixture");
@@ -424,6 +437,7 @@ TP_TEST(attest_header_key_chains_to_root)
     TP_ASSERT(t != NULL);
     empty = json_pack("{s:[]}", "keys");
     tp_att_opts_init(&o);
+    o.bind = TP_ATT_BIND_NONE; /* binding: test_attest_bind.c */
     o.jwks = empty;
     o.now = NOW;
     TP_CHECK_EQ_INT(verify_str(t, &o, &res), 1);
@@ -482,6 +496,7 @@ TP_TEST(attest_nras_array)
     arr = json_pack("[[s,s],{s:s}]", "JWT", overall_tok, "GPU-0", gpu_tok);
     body = json_dumps(arr, 0);
     tp_att_opts_init(&o);
+    o.bind = TP_ATT_BIND_NONE; /* binding: test_attest_bind.c */
     o.jwks = k.jwks;
     o.now = 1727387975 + 100;
     o.verifier = "nras";

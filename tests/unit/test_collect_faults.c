@@ -57,10 +57,14 @@ typedef struct {
     bool jwks_url;      /* the verifier's JWKS from its URL, refreshed at most once a
                            second, instead of a file */
     int stale_after_s;  /* the collector's staleness clock (0: 300 s) */
+    int timeout_ms;     /* per request (0: 400 ms) */
+    const char *bmc;    /* more keys of collectors.bmc (", \"k\": v"), or NULL */
+    bool nonce;         /* the verifier is sent a nonce and must return it */
 } knobs_t;
 
 /* A fleet of the given nodes, each with a virtual BMC; verifier_port 0 uses the
- * test bed's verifier, another value points the verifier at that port. */
+ * test bed's verifier, another value points the verifier at that port. Callers
+ * TP_ASSERT it succeeds: a bed that does not start fails the test. */
 static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
                      const char *extra, uint16_t verifier_port, const knobs_t *knobs)
 {
@@ -137,8 +141,9 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
     {
         char vurl[96], coll[2048];
         json_t *c;
-        snprintf(vurl, sizeof vurl, "http://127.0.0.1:%u/attestation/{node}",
-                 verifier_port ? verifier_port : tb_verifier_port(b->tb));
+        snprintf(vurl, sizeof vurl, "http://127.0.0.1:%u/attestation/{node}%s",
+                 verifier_port ? verifier_port : tb_verifier_port(b->tb),
+                 knobs && knobs->nonce ? "?nonce={nonce}" : "");
         if (knobs && knobs->jwks_url)
             snprintf(jwks_src, sizeof jwks_src,
                      "\"jwks_url\": \"http://127.0.0.1:%u/.well-known/jwks.json\","
@@ -150,14 +155,16 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
         snprintf(
             coll, sizeof coll,
             "{\"credentials\": {\"bmc\": {\"file\": \"%s/cred.json\"}},"
-            " \"verifiers\": {\"v1\": {\"url\": \"%s\", %s,"
-            " \"algs\": [\"ES256\"], \"require\": [\"cpu\", \"gpu\"]}},"
-            " \"bmc\": {\"auth\": \"%s\", \"timeout_ms\": 400, \"connect_timeout_ms\": "
+            " \"verifiers\": {\"v1\": {\"url\": \"%s\", %s%s,"
+            " \"algs\": [\"ES256\"], \"require\": [\"cpu\", \"gpu\"],"
+            " \"allow_http\": true}},"
+            " \"bmc\": {\"auth\": \"%s\", \"timeout_ms\": %d, \"connect_timeout_ms\": "
             "400,"
-            " \"retries\": 1, \"backoff_ms\": 5, \"stale_after_s\": %d}%s}",
-            b->dir, vurl, jwks_src, auth ? "session" : "none",
+            " \"retries\": 1, \"backoff_ms\": 5, \"stale_after_s\": %d%s}%s}",
+            b->dir, vurl, jwks_src, knobs && knobs->nonce ? ", \"nonce\": true" : "",
+            auth ? "session" : "none", knobs && knobs->timeout_ms ? knobs->timeout_ms : 400,
             knobs && knobs->stale_after_s ? knobs->stale_after_s : 300,
-            extra ? extra : "");
+            knobs && knobs->bmc ? knobs->bmc : "", extra ? extra : "");
         c = json_loads(coll, 0, NULL);
         if (!c)
             return -1;
@@ -286,10 +293,9 @@ TP_TEST(collect_faults_bmcs)
     tp_collect_stats_t st;
     int64_t now = (int64_t)time(NULL);
     int counts[TP_PRED_COUNT], tel = 0;
-    if (bed_start(&b, nodes, 9, true,
-                  ", \"telemetry\": {\"url\": \"http://{bmc_host}/metrics\"}", 0,
-                  NULL) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 9, true,
+                        ", \"telemetry\": {\"url\": \"http://{bmc_host}/metrics\"}", 0,
+                        NULL) == 0);
     s = run_cycle(&b, &st, 1, &tel, 0);
     TP_ASSERT(s != NULL);
     TP_CHECK_EQ_INT(tel, 8);
@@ -347,18 +353,23 @@ TP_TEST(collect_faults_attestation)
         {"contra", "eu-de", TB_FAULT_NONE, TB_ATT_CONTRAINDICATED, NULL, NULL},
         {"warn", "eu-de", TB_FAULT_NONE, TB_ATT_WARNING, NULL, NULL},
         {"missing", "eu-de", TB_FAULT_NONE, TB_ATT_MISSING, NULL, NULL},
+        {"othernode", "eu-de", TB_FAULT_NONE, TB_ATT_OTHER_NODE, NULL, NULL},
+        {"unnamed", "eu-de", TB_FAULT_NONE, TB_ATT_UNNAMED, NULL, NULL},
     };
     bed_t b;
     tp_state_t *s;
     tp_workloads_t *ws;
     tp_collect_stats_t st;
     int64_t now = (int64_t)time(NULL);
-    if (bed_start(&b, nodes, 7, false, NULL, 0, NULL) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 9, false, NULL, 0, NULL) == 0);
     s = run_cycle(&b, &st, 1, NULL, 0);
     TP_ASSERT(s != NULL);
-    TP_CHECK_EQ_INT(st.nodes_attested, 3);
-    TP_CHECK_EQ_INT(st.nodes_rejected, 3);
+    TP_CHECK_EQ_INT(st.nodes_attested, 4);
+    TP_CHECK_EQ_INT(st.nodes_rejected, 4);
+    /* Issued for another node: rejected; naming no node: none, no TEE. */
+    TP_CHECK(!s->nodes[7].att.present);
+    TP_CHECK(s->nodes[8].att.present && s->nodes[8].att.status == TP_ATT_NONE &&
+             s->nodes[8].att.cpu_tee == TP_TEE_UNKNOWN);
     TP_CHECK(s->nodes[0].att.present && s->nodes[0].att.status == TP_ATT_AFFIRMING);
     for (int n = 1; n <= 3; n++)
         TP_CHECK(!s->nodes[n].att.present);
@@ -368,12 +379,37 @@ TP_TEST(collect_faults_attestation)
     ws = strict_workload(b.f);
     TP_ASSERT(ws != NULL);
     TP_CHECK_EQ_INT(tp_policy_static(b.f, s, 0, &ws->w[0], now), 0);
-    for (int n = 1; n <= 6; n++) {
+    for (int n = 1; n <= 8; n++) {
         tp_predset_t p = tp_policy_static(b.f, s, n, &ws->w[0], now);
         if (!(p & TP_PREDS_ATTESTATION))
             tp_test_fail(__FILE__, __LINE__, "node %s stays eligible", b.f->nodes[n].id);
     }
     tp_workloads_free(ws);
+    tp_state_free(s);
+    bed_stop(&b);
+}
+
+/* A relying-party nonce per request: the one sent must come back. */
+TP_TEST(collect_attestation_nonce)
+{
+    static const node_spec_t nodes[] = {
+        {"good", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL},
+        {"badnonce", "eu-de", TB_FAULT_NONE, TB_ATT_BAD_NONCE, NULL, NULL},
+    };
+    knobs_t k = {0};
+    bed_t b;
+    tp_state_t *s;
+    tp_collect_stats_t st;
+    k.nonce = true;
+    if (bed_start(&b, nodes, 2, false, NULL, 0, &k) < 0)
+        return;
+    TP_CHECK(b.cfg->verifiers[0].nonce);
+    s = run_cycle(&b, &st, 1, NULL, 0);
+    TP_ASSERT(s != NULL);
+    TP_CHECK_EQ_INT(st.nodes_attested, 1);
+    TP_CHECK_EQ_INT(st.nodes_rejected, 1);
+    TP_CHECK(s->nodes[0].att.present && s->nodes[0].att.status == TP_ATT_AFFIRMING);
+    TP_CHECK(!s->nodes[1].att.present);
     tp_state_free(s);
     bed_stop(&b);
 }
@@ -391,8 +427,7 @@ TP_TEST(collect_faults_verifier_down)
     int counts[TP_PRED_COUNT];
     tp_workloads_t *ws;
     /* The verifier URL points at a closed port: the down BMC's. */
-    if (bed_start(&b, nodes, 3, false, NULL, 1, NULL) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 3, false, NULL, 1, NULL) == 0);
     tb_stop(b.tb);
     b.tb = NULL;
     s = run_cycle(&b, &st, 2, NULL, 0);
@@ -423,8 +458,7 @@ TP_TEST(collect_mockup_over_http)
     tp_collect_stats_t st;
     if (!tp_test_shared())
         TP_SKIP("../shared absent: no Redfish mockups");
-    if (bed_start(&b, nodes, 3, true, NULL, 0, NULL) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 3, true, NULL, 0, NULL) == 0);
     s = run_cycle(&b, &st, 1, NULL, 0);
     TP_ASSERT(s != NULL);
     TP_CHECK_EQ_DBL(s->nodes[0].cap_w, 1045, 0);
@@ -504,8 +538,7 @@ TP_TEST(collect_jwks_url_key_rotation)
     bed_t b;
     live_t l;
     tp_collect_stats_t st;
-    if (bed_start(&b, nodes, 3, false, NULL, 0, &knobs) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 3, false, NULL, 0, &knobs) == 0);
     TP_CHECK(b.cfg->verifiers[0].jwks == NULL && b.cfg->verifiers[0].jwks_url != NULL);
     if (live_open(&l, &b) < 0) {
         bed_stop(&b);
@@ -562,8 +595,7 @@ TP_TEST(collect_session_expiry_relogin)
     live_t l;
     tp_collect_stats_t st;
     tb_stats_t ts;
-    if (bed_start(&b, nodes, 1, true, NULL, 0, &knobs) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 1, true, NULL, 0, &knobs) == 0);
     if (live_open(&l, &b) < 0) {
         bed_stop(&b);
         return;
@@ -603,8 +635,7 @@ TP_TEST(collect_session_always_401)
     bed_t b;
     live_t l;
     tp_collect_stats_t st;
-    if (bed_start(&b, nodes, 2, true, NULL, 0, NULL) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 2, true, NULL, 0, NULL) == 0);
     if (live_open(&l, &b) < 0) {
         bed_stop(&b);
         return;
@@ -638,8 +669,7 @@ TP_TEST(collect_power_sampler)
     tp_power_sampler_t *ps = NULL;
     tp_error_t err = {0};
     double w = -1;
-    if (bed_start(&b, nodes, 2, true, NULL, 0, NULL) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 2, true, NULL, 0, NULL) == 0);
     TP_CHECK_EQ_INT(tp_power_sampler_new(b.f, b.cfg, "nope", NULL, NULL, &ps, &err),
                     TP_ENOENT);
     TP_ASSERT(tp_power_sampler_new(b.f, b.cfg, "n1", NULL, NULL, &ps, &err) == 0);
@@ -674,8 +704,7 @@ TP_TEST(collect_bmc_outage_never_widens)
     const knobs_t knobs = {0, false, 1};
     bed_t b;
     live_t l;
-    if (bed_start(&b, nodes, 2, true, NULL, 0, &knobs) < 0)
-        return;
+    TP_ASSERT(bed_start(&b, nodes, 2, true, NULL, 0, &knobs) == 0);
     if (live_open(&l, &b) < 0) {
         bed_stop(&b);
         return;
@@ -712,6 +741,253 @@ TP_TEST(collect_bmc_outage_never_widens)
     TP_CHECK(tp_policy_static(b.f, s, home, &ws->w[0], s->observed_at) &
              TP_PRED_BIT(TP_PRED_RESIDENCY_UNVERIFIED));
     tp_workloads_free(ws);
+    live_close(&l);
+    bed_stop(&b);
+}
+
+/* BMC requests of a cycle: every HTTP attempt but the verifier's (one per node). */
+static int bmc_requests(const tp_collect_stats_t *st, int nodes)
+{
+    return (int)st->requests - nodes;
+}
+
+/* Steady state: the first cycle discovers each BMC's tree, later ones poll
+ * only what decides the changing facts — far fewer requests — and still read
+ * values that change between cycles exactly; a poll that 404s (the firmware
+ * moved a resource) walks that BMC again in the same cycle, with correct
+ * facts, and the next cycle polls again. */
+TP_TEST(collect_steady_state_polls_and_rediscovers)
+{
+    static const node_spec_t nodes[] = {
+        {"a", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+        {"b", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    const tp_state_t *s;
+    tb_bmc_t v;
+    int disc, poll;
+    if (bed_start(&b, nodes, 2, true, NULL, 0, NULL) < 0)
+        return;
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    /* 1: discovery. */
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_ok, 2);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 0);
+    disc = bmc_requests(&st, 2);
+    /* 2: polls, same facts. */
+    st = live_cycle(&l);
+    poll = bmc_requests(&st, 2);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 2);
+    TP_CHECK_EQ_INT(st.rediscoveries, 0);
+    TP_CHECK(poll > 0 && 2 * poll <= disc);
+    s = tp_collector_state(l.c);
+    for (int n = 0; n < 2; n++) {
+        TP_CHECK_EQ_DBL(s->nodes[n].cap_w, 9800, 0);
+        TP_CHECK_EQ_DBL(s->nodes[n].draw_w, 6100, 0);
+        TP_CHECK_EQ_INT(s->nodes[n].gpus_healthy, 8);
+        TP_CHECK_STR(s->nodes[n].country, "DE");
+    }
+    /* 3: a's cap, draw and GPU health change at the BMC: the poll reads them. */
+    v = b.bmcs[0];
+    v.cap_w = 8000;
+    v.draw_w = 5000;
+    v.gpus_failed = 3;
+    TP_ASSERT(tb_set(b.tb, 0, &v) == 0);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 2);
+    s = tp_collector_state(l.c);
+    TP_CHECK_EQ_DBL(s->nodes[0].cap_w, 8000, 0);
+    TP_CHECK_EQ_DBL(s->nodes[0].draw_w, 5000, 0);
+    TP_CHECK_EQ_DBL(tp_collector_draw_now(l.c, 0), 5000, 0);
+    TP_CHECK_EQ_INT(s->nodes[0].gpus_healthy, 5);
+    TP_CHECK_EQ_DBL(s->nodes[1].cap_w, 9800, 0);
+    /* 4: b's EnvironmentMetrics moves; its poll 404s: b is walked again. */
+    v = b.bmcs[1];
+    v.fault = TB_FAULT_MOVED;
+    v.draw_w = 5500;
+    TP_ASSERT(tb_set(b.tb, 1, &v) == 0);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.rediscoveries, 1);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 1);
+    TP_CHECK(bmc_requests(&st, 2) > poll);
+    s = tp_collector_state(l.c);
+    TP_CHECK_EQ_DBL(s->nodes[1].draw_w, 5500, 0);
+    TP_CHECK_EQ_DBL(tp_collector_draw_now(l.c, 1), 5500, 0);
+    TP_CHECK_EQ_DBL(s->nodes[1].cap_w, 9800, 0);
+    TP_CHECK_EQ_INT(s->nodes[1].gpus_healthy, 8);
+    TP_CHECK_STR(s->nodes[1].country, "DE");
+    /* 5: both poll again, the new map included. */
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 2);
+    TP_CHECK_EQ_INT(st.rediscoveries, 0);
+    TP_CHECK_EQ_INT(bmc_requests(&st, 2), poll);
+    TP_CHECK_EQ_DBL(tp_collector_state(l.c)->nodes[1].draw_w, 5500, 0);
+    live_close(&l);
+    bed_stop(&b);
+}
+
+/* A poll that fails never keeps old facts alive longer than a failed walk
+ * would: a BMC that goes down after its map was made is walked again (the
+ * root fails) and its facts age exactly as before. rediscover_s 0 walks every
+ * cycle (no map kept). */
+TP_TEST(collect_steady_state_failed_poll_is_a_failed_walk)
+{
+    static const node_spec_t nodes[] = {
+        {"x", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    const knobs_t every = {0, false, 0, 0, ", \"rediscover_s\": 0"};
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    tb_bmc_t v;
+    int first;
+    if (bed_start(&b, nodes, 1, false, NULL, 0, NULL) < 0)
+        return;
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    live_cycle(&l);
+    v = b.bmcs[0];
+    v.fault = TB_FAULT_500; /* the root still answers, nothing else does */
+    TP_ASSERT(tb_set(b.tb, 0, &v) == 0);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.rediscoveries, 1);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 0);
+    TP_CHECK(isnan(tp_collector_draw_now(l.c, 0)));
+    live_close(&l);
+    bed_stop(&b);
+
+    if (bed_start(&b, nodes, 1, false, NULL, 0, &every) < 0)
+        return;
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    st = live_cycle(&l);
+    first = bmc_requests(&st, 1);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 0);
+    TP_CHECK_EQ_INT(bmc_requests(&st, 1), first);
+    live_close(&l);
+    bed_stop(&b);
+}
+
+/* bmc.walk_timeout_ms: a BMC that answers slowly (1 s a response) and one that
+ * never answers are cut off at the walk's budget (300 ms), long before their
+ * requests would time out (5 s, one retry); their facts are unknown, the
+ * healthy BMC's are read, and the cycle ends. */
+TP_TEST(collect_walk_timeout)
+{
+    static const node_spec_t nodes[] = {
+        {"ok", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+        {"slow", "eu-de", TB_FAULT_SLOW, TB_ATT_GOOD, NULL, NULL, 0},
+        {"hang", "eu-de", TB_FAULT_HANG, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    const knobs_t knobs = {0, false, 0, 5000, ", \"walk_timeout_ms\": 300"};
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    const tp_state_t *s;
+    if (bed_start(&b, nodes, 3, true, NULL, 0, &knobs) < 0)
+        return;
+    TP_CHECK_EQ_INT(b.cfg->walk_timeout_ms, 300);
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    for (int cycle = 0; cycle < 2; cycle++) {
+        st = live_cycle(&l);
+        TP_CHECK_EQ_INT(st.bmcs, 3);
+        TP_CHECK_EQ_INT(st.walks_timed_out, 2);
+        s = tp_collector_state(l.c);
+        TP_CHECK_EQ_DBL(s->nodes[0].draw_w, 6100, 0);
+        for (int n = 1; n < 3; n++)
+            if (!isnan(s->nodes[n].cap_w) || !isnan(s->nodes[n].draw_w) ||
+                s->nodes[n].gpus_healthy != -1 || s->nodes[n].country[0])
+                tp_test_fail(__FILE__, __LINE__, "node %s: facts should be unknown",
+                             b.f->nodes[n].id);
+    }
+    live_close(&l);
+    bed_stop(&b);
+}
+
+TP_TEST(collect_config_walk_keys)
+{
+    static const node_spec_t nodes[] = {
+        {"x", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    static const struct {
+        const char *key;
+        int value;
+    } bad[] = {
+        {"walk_timeout_ms", 5}, {"walk_timeout_ms", 3600001}, {"rediscover_s", -1}};
+    bed_t b;
+    char path[300];
+    if (bed_start(&b, nodes, 1, false, NULL, 0, NULL) < 0)
+        return;
+    TP_CHECK_EQ_INT(b.cfg->walk_timeout_ms, 60000); /* the defaults */
+    TP_CHECK_EQ_INT(b.cfg->rediscover_s, 240);
+    snprintf(path, sizeof path, "%s/fleet.json", b.dir);
+    json_t *orig = json_load_file(path, 0, NULL);
+    TP_ASSERT(orig != NULL);
+    /* Out of range: refused, naming the key. */
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        tp_collect_cfg_t *cfg = NULL;
+        tp_fleet_t *f = NULL;
+        tp_error_t err = {0};
+        json_t *fleet = json_deep_copy(orig);
+        TP_ASSERT(fleet != NULL);
+        json_object_set_new(json_object_get(json_object_get(fleet, "collectors"), "bmc"),
+                            bad[k].key, json_integer(bad[k].value));
+        TP_ASSERT(json_dump_file(fleet, path, 0) == 0);
+        json_decref(fleet);
+        TP_ASSERT(tp_fleet_load(path, &f, &err) == 0);
+        TP_CHECK(tp_collect_config_load(f, &cfg, &err) < 0);
+        TP_CHECK(strstr(err.text, bad[k].key) != NULL);
+        tp_collect_config_free(cfg);
+        tp_fleet_free(f);
+    }
+    json_decref(orig);
+    bed_stop(&b);
+}
+
+/* The location is not polled: it is as old as the map. Maps are walked again
+ * before it could go stale (here stale_after_s 2 and a 500 ms walk budget: a
+ * map polls for 1.5 s), so a polled BMC's country never lapses into unknown,
+ * nor is it ever presented as fresher than the walk that read it. */
+TP_TEST(collect_steady_state_location_never_stale)
+{
+    static const node_spec_t nodes[] = {
+        {"x", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    const knobs_t knobs = {0, false, 2, 0, ", \"walk_timeout_ms\": 500"};
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    if (bed_start(&b, nodes, 1, false, NULL, 0, &knobs) < 0)
+        return;
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    live_cycle(&l);
+    st = live_cycle(&l);
+    TP_CHECK_EQ_INT(st.bmcs_polled, 1);
+    TP_CHECK_STR(tp_collector_state(l.c)->nodes[0].country, "DE");
+    sleep_ms(1600);
+    st = live_cycle(&l); /* the map is 1.6 s old: walked again */
+    TP_CHECK_EQ_INT(st.bmcs_polled, 0);
+    TP_CHECK_STR(tp_collector_state(l.c)->nodes[0].country, "DE");
+    sleep_ms(1100);
+    st = live_cycle(&l); /* polled; the walk that read DE is 1.1 s old: fresh */
+    TP_CHECK_EQ_INT(st.bmcs_polled, 1);
+    TP_CHECK_STR(tp_collector_state(l.c)->nodes[0].country, "DE");
     live_close(&l);
     bed_stop(&b);
 }

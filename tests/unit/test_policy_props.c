@@ -12,6 +12,7 @@
 
 #include "model/model.h"
 #include "policy/policy.h"
+#include "policy/validator.h"
 #include "util/rng.h"
 
 #include <jansson.h>
@@ -396,13 +397,15 @@ static unsigned reference(const world_t *W, int ni, const rwl_t *w)
     int unhealthy = w->gpus <= n->gpus && healthy < w->gpus;
     if (unhealthy)
         FAIL(TP_PRED_NODE_UNHEALTHY);
+    /* Only a usable warning or affirming result attests a TEE or CC mode; the
+     * fleet file's n->tee and n->cc are claims and play no part. */
+    int attests = usable && rank_of(o->status) > 0;
     if (ntl) {
-        const char *tee =
-            usable ? (o->att_tee >= 0 ? tees[o->att_tee] : NULL) : tees[n->tee];
+        const char *tee = attests && o->att_tee >= 0 ? tees[o->att_tee] : NULL;
         if (!tee || !in_list(tee_list, tee))
             FAIL(TP_PRED_CPU_TEE);
     }
-    if (need_cc && !(usable ? o->att_cc == 1 : n->cc))
+    if (need_cc && !(attests && o->att_cc == 1))
         FAIL(TP_PRED_GPU_CC);
     if (need_att) {
         if (!has)
@@ -695,4 +698,234 @@ TP_TEST(policy_unusable_attestation_never_eligible)
         unload(&L);
     }
     TP_CHECK(cases > 1000);
+}
+
+/* ---- degradation never widens eligibility ------------------------------------------
+ * The facts below are changed in the loaded state, the way a collector cycle would
+ * change them: a result expires, is replaced by a contraindicated or `none` one
+ * (which may carry any TEE / CC claim: a verifier that copies the node's claims),
+ * or vanishes. None of these may add an eligible (node, workload) pair. */
+
+typedef char elig_t[NNODES][NWL];
+
+static void eligible_set(const loaded_t *L, int64_t now, elig_t e)
+{
+    for (int ni = 0; ni < NNODES; ni++)
+        for (int wi = 0; wi < NWL; wi++)
+            e[ni][wi] = tp_policy_check(L->f, L->s, L->load, ni, &L->ws->w[wi], now) == 0;
+}
+
+static bool needs_security(const tp_workload_t *w)
+{
+    return w->req.tee_mask || w->req.gpu_cc || w->req.attestation;
+}
+
+/* Counts the pairs of `after` that `before` lacks, reporting the first few. */
+static long added_pairs(const char *what, int round, const elig_t before,
+                        const elig_t after, const loaded_t *L)
+{
+    long added = 0;
+    for (int ni = 0; ni < NNODES; ni++)
+        for (int wi = 0; wi < NWL; wi++)
+            if (after[ni][wi] && !before[ni][wi] && added++ < 3) {
+                const tp_attestation_t *a = &L->s->nodes[ni].att;
+                tp_test_fail(__FILE__, __LINE__,
+                             "%s made n%d eligible for w%d (class %s, round %d); now: "
+                             "present %d status %s tee %d cc %d iat %lld exp %lld",
+                             what, ni, wi, L->f->classes[L->ws->w[wi].cls].name, round,
+                             a->present, tp_att_status_name(a->status), (int)a->cpu_tee,
+                             a->gpu_cc, (long long)a->issued_at,
+                             (long long)a->expires_at);
+            }
+    return added;
+}
+
+/* A result whose status attests nothing, with whatever claims and times. */
+static void contraindicate(tp_node_obs_t *o, tp_rng_t *g)
+{
+    if (!o->att.present || tp_rng_chance(g, 0.5)) {
+        o->att.issued_at = NOW - (int64_t)tp_rng_below(g, 100);
+        o->att.expires_at = NOW + 1 + (int64_t)tp_rng_below(g, 7200);
+    }
+    o->known = o->att.present = true;
+    o->att.status = tp_rng_chance(g, 0.7) ? TP_ATT_CONTRAINDICATED : TP_ATT_NONE;
+    o->att.cpu_tee = tp_rng_chance(g, 0.7) ? TP_TEE_TDX : (tp_tee_t)tp_rng_below(g, 4);
+    o->att.gpu_cc = tp_rng_chance(g, 0.8) ? 1 : 0;
+}
+
+static void expire(tp_node_obs_t *o, tp_rng_t *g)
+{
+    static const int64_t ago[] = {0, 1, 59, 3600};
+    o->att.expires_at = NOW - ago[tp_rng_below(g, 4)];
+    if (o->att.issued_at >= o->att.expires_at)
+        o->att.issued_at = o->att.expires_at - 1;
+}
+
+TP_TEST(policy_expiry_never_adds_eligible)
+{
+    tp_rng_t g;
+    long expiries = 0, clocks = 0, pairs = 0, removed = 0, added = 0;
+    tp_rng_init(&g, 9001);
+    for (int round = 0; round < ROUNDS * tp_test_soak(); round++) {
+        static world_t W;
+        static elig_t before, after;
+        loaded_t L = {0};
+        random_world(&g, &W);
+        TP_ASSERT(load_world(&W, &L) == 0);
+        eligible_set(&L, NOW, before);
+        /* Each result in turn expires: as the verifier's exp passing. */
+        for (int ni = 0; ni < NNODES; ni++) {
+            tp_node_obs_t *o = &L.s->nodes[ni], saved = *o;
+            if (!o->known || !o->att.present)
+                continue;
+            expire(o, &g);
+            eligible_set(&L, NOW, after);
+            added += added_pairs("expiry", round, before, after, &L);
+            for (int wi = 0; wi < NWL; wi++)
+                removed += before[ni][wi] && !after[ni][wi];
+            *o = saved;
+            expiries++;
+            pairs += NNODES * NWL;
+        }
+        /* The clock moves on: every result not dated in the future only ages. */
+        static const int64_t steps[] = {1, 60, 601, 3601, 100000};
+        for (int k = 0; k < 5; k++) {
+            eligible_set(&L, NOW + steps[k], after);
+            for (int ni = 0; ni < NNODES; ni++) {
+                const tp_attestation_t *a = &L.s->nodes[ni].att;
+                if (L.s->nodes[ni].known && a->present && a->issued_at > NOW + 60)
+                    memset(after[ni], 0, NWL); /* from the future: may become usable */
+            }
+            added += added_pairs("the clock", round, before, after, &L);
+            clocks++;
+            pairs += NNODES * NWL;
+        }
+        unload(&L);
+    }
+    fprintf(stderr,
+            "  %d random worlds: %ld single expiries, %ld clock advances, %ld pairs "
+            "compared, %ld pairs lost eligibility\n",
+            ROUNDS * tp_test_soak(), expiries, clocks, pairs, removed);
+    TP_CHECK_EQ_INT(added, 0);
+    TP_CHECK(removed > 100); /* expiry really does exclude work */
+}
+
+TP_TEST(policy_contraindicated_never_adds_eligible)
+{
+    tp_rng_t g;
+    long instances = 0, removed = 0, added = 0, secure_fail = 0;
+    tp_rng_init(&g, 9002);
+    for (int round = 0; round < ROUNDS * tp_test_soak(); round++) {
+        static world_t W;
+        static elig_t before, bare, after;
+        loaded_t L = {0};
+        random_world(&g, &W);
+        TP_ASSERT(load_world(&W, &L) == 0);
+        eligible_set(&L, NOW, before);
+        for (int ni = 0; ni < NNODES; ni++) {
+            tp_node_obs_t *o = &L.s->nodes[ni], saved = *o;
+            /* No result at all, then a contraindicated / none one in its place. */
+            o->att.present = false;
+            eligible_set(&L, NOW, bare);
+            contraindicate(o, &g);
+            eligible_set(&L, NOW, after);
+            added += added_pairs("a contraindicated result", round, before, after, &L);
+            added +=
+                added_pairs("a contraindicated result (vs none)", round, bare, after, &L);
+            for (int wi = 0; wi < NWL; wi++) {
+                removed += before[ni][wi] && !after[ni][wi];
+                if (needs_security(&L.ws->w[wi])) {
+                    secure_fail++;
+                    TP_CHECK(!after[ni][wi]);
+                }
+            }
+            *o = saved;
+            instances++;
+        }
+        unload(&L);
+    }
+    fprintf(stderr, "  %ld contraindicated/none results, %ld pairs lost eligibility\n",
+            instances, removed);
+    TP_CHECK_EQ_INT(added, 0);
+    TP_CHECK(removed > 100);
+    TP_CHECK(secure_fail > 1000);
+}
+
+/* One placement of workload wi on node ni, checked by the validator alone. */
+static bool validator_allows(const loaded_t *L, int ni, int wi)
+{
+    tp_workloads_t one = {&L->ws->w[wi], 1, NULL};
+    tp_result_t *r = tp_result_new();
+    tp_result_add_placement(r, 0, ni, L->ws->w[wi].gpus);
+    int nv = tp_validate(L->f, L->s, &one, L->run, r, NOW, NULL);
+    tp_result_free(r);
+    return nv == 0;
+}
+
+/* Random walks of degradation over random fleets and states: after every step
+ * (an expiry, a flip to contraindicated or none, a result vanishing) the set of
+ * eligible pairs is a subset of the one before, for the policy and, on the changed
+ * node, for the validator too. */
+#define WALK_STEPS 24
+TP_TEST(policy_degrading_state_never_grows_eligible_set)
+{
+    tp_rng_t g;
+    long steps = 0, pairs = 0, shrunk = 0, added = 0, vchecked = 0, vadded = 0;
+    tp_rng_init(&g, 9003);
+    for (int round = 0; round < ROUNDS * tp_test_soak(); round++) {
+        static world_t W;
+        static elig_t before, after;
+        static char vbefore[NWL];
+        loaded_t L = {0};
+        random_world(&g, &W);
+        TP_ASSERT(load_world(&W, &L) == 0);
+        eligible_set(&L, NOW, before);
+        for (int k = 0; k < WALK_STEPS; k++) {
+            int ni = (int)tp_rng_below(&g, NNODES);
+            tp_node_obs_t *o = &L.s->nodes[ni];
+            for (int wi = 0; wi < NWL; wi++)
+                vbefore[wi] = validator_allows(&L, ni, wi);
+            const char *what;
+            switch (tp_rng_below(&g, 3)) {
+            case 0:
+                what = "expiry";
+                if (o->att.present)
+                    expire(o, &g);
+                break;
+            case 1:
+                what = "a flip to contraindicated";
+                contraindicate(o, &g);
+                break;
+            default:
+                what = "a vanishing result";
+                o->att.present = false;
+                break;
+            }
+            eligible_set(&L, NOW, after);
+            long a = added_pairs(what, round, before, after, &L);
+            added += a;
+            for (int n2 = 0; n2 < NNODES; n2++)
+                for (int wi = 0; wi < NWL; wi++)
+                    shrunk += before[n2][wi] && !after[n2][wi];
+            for (int wi = 0; wi < NWL; wi++) {
+                bool v = validator_allows(&L, ni, wi);
+                vchecked++;
+                if (v && !vbefore[wi] && vadded++ < 3)
+                    tp_test_fail(__FILE__, __LINE__,
+                                 "validator: %s made n%d valid for w%d (round %d)", what,
+                                 ni, wi, round);
+            }
+            memcpy(before, after, sizeof before);
+            steps++;
+            pairs += NNODES * NWL;
+        }
+        unload(&L);
+    }
+    fprintf(stderr,
+            "  %d random worlds, %ld degradation steps, %ld pairs compared, %ld lost "
+            "eligibility; %ld validator verdicts\n",
+            ROUNDS * tp_test_soak(), steps, pairs, shrunk, vchecked);
+    TP_CHECK_EQ_INT(added, 0);
+    TP_CHECK_EQ_INT(vadded, 0);
+    TP_CHECK(shrunk > 100);
 }

@@ -9,6 +9,7 @@
 #include "solver/solver.h"
 #include "solver/solver_internal.h"
 
+#include <glpk.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -256,6 +257,30 @@ TP_TEST(solver_adversarial_cap_unmet_by_nonpreemptible)
     json_decref(doc);
     tp_solution_free(sol);
     unload(&in);
+}
+
+/* A GLPK error provoked inside the guard: column 2 of a one-column problem.
+ * Test code only; the shipped library has no way to trigger it. */
+typedef struct {
+    glp_prob *P;
+} fault_t;
+
+static int fault(void *arg)
+{
+    fault_t *a = arg;
+    a->P = glp_create_prob();
+    glp_add_cols(a->P, 1);
+    glp_set_col_bnds(a->P, 2, GLP_LO, 0, 0); /* column 2 does not exist: GLPK error */
+    return 0;
+}
+
+static int glpk_fault_selftest(char *msg, size_t msglen)
+{
+    fault_t a = {NULL};
+    int rc = glpk_guarded(fault, &a, msg, msglen);
+    if (rc != TP_ESOLVER && a.P)
+        glp_delete_prob(a.P);
+    return rc;
 }
 
 TP_TEST(solver_glpk_error_hook_does_not_abort)

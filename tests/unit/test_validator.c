@@ -1,7 +1,8 @@
 /*
  * tests/unit/test_validator.c — the validator accepts what the policy allows and
  * refuses, with a precise message, every kind of violation; and it agrees with
- * the policy (written separately) on thousands of random single placements.
+ * the policy (written separately) on thousands of random single placements,
+ * over many generated worlds with running work and preemptions.
  */
 #include "tests/unit/tp_test.h"
 
@@ -10,6 +11,7 @@
 #include "policy/validator.h"
 #include "util/rng.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -236,37 +238,226 @@ TP_TEST(validator_preemption_rules)
     unload(&w);
 }
 
-/* Two implementations, one verdict: a single placement is valid exactly when the
- * policy finds the node eligible. */
+/* Running work for w: a fresh generated set (ids prefixed "run-", every third
+ * one not preemptible), each placed first fit through the policy from a random
+ * node, so the running load itself is valid; what fits nowhere is dropped. */
+static int add_running(world_t *w, uint64_t seed, int count)
+{
+    tp_error_t err;
+    tp_rng_t g;
+    tp_workloads_t *cand = NULL;
+    json_t *wj = tp_gen_workloads(w->f, count, seed, &err), *out = json_array();
+    char *wt = wj ? json_dumps(wj, 0) : NULL;
+    int rc = wt ? tp_workloads_load_buffer("gen-running", wt, strlen(wt), w->f,
+                                           TP_WL_PENDING, &cand, &err)
+                : -1;
+    free(wt);
+    tp_load_t *l = rc == 0 ? tp_load_new(w->f, w->s, NULL) : NULL;
+    tp_rng_init(&g, seed);
+    for (int i = 0; l && i < cand->n; i++) {
+        const tp_workload_t *wl = &cand->w[i];
+        int start = (int)tp_rng_below(&g, (uint64_t)w->f->nnodes);
+        for (int k = 0; k < w->f->nnodes; k++) {
+            int n = (start + k) % w->f->nnodes;
+            if (tp_policy_check(w->f, w->s, l, n, wl, w->now))
+                continue;
+            tp_load_apply(l, w->f, n, wl->gpus, tp_fleet_gpu_watts(w->f, n, wl->model),
+                          1);
+            json_t *o = json_deep_copy(json_array_get(wj, (size_t)i));
+            char id[96];
+            snprintf(id, sizeof id, "run-%s", wl->id);
+            json_object_set_new(o, "id", json_string(id));
+            json_object_set_new(o, "node", json_string(w->f->nodes[n].id));
+            json_object_set_new(o, "preemptible", json_boolean(i % 3 != 0));
+            json_array_append_new(out, o);
+            break;
+        }
+    }
+    char *rt = json_dumps(out, 0);
+    tp_workloads_free(w->running);
+    w->running = NULL;
+    if (rc == 0 && l && rt)
+        rc = tp_workloads_load_buffer("gen-running", rt, strlen(rt), w->f, TP_WL_RUNNING,
+                                      &w->running, &err);
+    else
+        rc = -1;
+    if (rc < 0)
+        fprintf(stderr, "  running: %s\n", err.text);
+    if (!w->running)
+        w->running = tp_workloads_new_empty();
+    free(rt);
+    json_decref(out);
+    json_decref(wj);
+    tp_load_free(l);
+    tp_workloads_free(cand);
+    return rc;
+}
+
+/* Two implementations, one verdict: a single placement, next to a random set of
+ * preemptions of running work, is valid exactly when the policy finds the node
+ * eligible under the load that remains. Over many generated worlds (sizes and
+ * seeds; TP_SOAK multiplies them), each with running work. */
 TP_TEST(validator_agrees_with_policy)
 {
-    world_t w = {0};
-    tp_rng_t g;
-    int agree = 0, valid = 0, trials = 4000;
-    TP_ASSERT(load_generated(&w, 300, 200, 99) == 0);
-    tp_load_t *l = tp_load_new(w.f, w.s, w.running);
-    tp_rng_init(&g, 99);
+    int agree = 0, valid = 0, trials = 0, preempted = 0, freed = 0;
+    int worlds = 24 * tp_test_soak();
     int zero[TP_PRED_COUNT] = {1}; /* a pending entry with one reason */
-    for (int t = 0; t < trials; t++) {
-        int i = (int)tp_rng_below(&g, (uint64_t)w.pending->n);
-        int n = (int)tp_rng_below(&g, (uint64_t)w.f->nnodes);
-        tp_result_t *r = tp_result_new();
-        tp_result_add_placement(r, i, n, w.pending->w[i].gpus);
-        for (int k = 0; k < w.pending->n; k++)
-            if (k != i)
-                tp_result_add_pending(r, k, zero);
-        int nv = tp_validate(w.f, w.s, w.pending, w.running, r, w.now, NULL);
-        int ok = tp_policy_check(w.f, w.s, l, n, &w.pending->w[i], w.now) == 0;
-        agree += (nv == 0) == ok;
-        valid += ok;
-        if ((nv == 0) != ok && agree > t - 3)
-            fprintf(stderr, "  disagree: %s on %s: validator %d, policy %s\n",
-                    w.pending->w[i].id, w.f->nodes[n].id, nv,
-                    ok ? "eligible" : "ineligible");
-        tp_result_free(r);
+    for (int wi = 0; wi < worlds; wi++) {
+        uint64_t seed = 99 + (uint64_t)wi * 7919;
+        world_t w = {0};
+        TP_ASSERT(load_generated(&w, 20 + (int)(seed % 181), 120, seed) == 0);
+        TP_ASSERT(add_running(&w, seed + 1, 40 + (int)(seed % 60)) == 0);
+        TP_CHECK(w.running->n > 0);
+        tp_rng_t g;
+        tp_rng_init(&g, seed);
+        tp_load_t *all = tp_load_new(w.f, w.s, w.running); /* nothing preempted */
+        for (int t = 0; t < 200; t++, trials++) {
+            tp_result_t *r = tp_result_new();
+            tp_load_t *l = tp_load_new(w.f, w.s, w.running);
+            int npre = 0;
+            for (int k = 0; k < w.running->n; k++) {
+                const tp_workload_t *rw = &w.running->w[k];
+                if (t % 3 == 0 || !rw->preemptible || tp_rng_below(&g, 4) != 0)
+                    continue;
+                tp_result_add_preemption(r, k, rw->node, "test");
+                tp_load_apply(l, w.f, rw->node, rw->gpus,
+                              tp_fleet_gpu_watts(w.f, rw->node, rw->model), -1);
+                npre++;
+            }
+            preempted += npre > 0;
+            int i = (int)tp_rng_below(&g, (uint64_t)w.pending->n);
+            int n = (int)tp_rng_below(&g, (uint64_t)w.f->nnodes);
+            if (t % 2 && w.running->n) /* often where running work sits */
+                n = w.running->w[tp_rng_below(&g, (uint64_t)w.running->n)].node;
+            tp_result_add_placement(r, i, n, w.pending->w[i].gpus);
+            for (int k = 0; k < w.pending->n; k++)
+                if (k != i)
+                    tp_result_add_pending(r, k, zero);
+            int nv = tp_validate(w.f, w.s, w.pending, w.running, r, w.now, NULL);
+            int ok = tp_policy_check(w.f, w.s, l, n, &w.pending->w[i], w.now) == 0;
+            agree += (nv == 0) == ok;
+            valid += ok;
+            /* valid only because of what was preempted */
+            freed +=
+                ok && tp_policy_check(w.f, w.s, all, n, &w.pending->w[i], w.now) != 0;
+            if ((nv == 0) != ok && agree > trials - 3)
+                fprintf(stderr,
+                        "  disagree: %s on %s (%d preempted): validator %d, policy %s\n",
+                        w.pending->w[i].id, w.f->nodes[n].id, npre, nv,
+                        ok ? "eligible" : "ineligible");
+            tp_load_free(l);
+            tp_result_free(r);
+        }
+        tp_load_free(all);
+        unload(&w);
     }
     TP_CHECK_EQ_INT(agree, trials);
     TP_CHECK(valid > trials / 20);
-    tp_load_free(l);
+    TP_CHECK(preempted > trials / 2 && preempted < trials);
+    TP_CHECK(freed > trials / 100);
+}
+
+/* The fleet file's cpu_tee / gpu_cc are claims: every node below claims TDX and GPU
+ * CC, but only a usable warning or affirming result that attests them meets a TEE
+ * or CC requirement — with or without an attestation requirement. Policy and
+ * validator are asked separately, per class and node. */
+TP_TEST(validator_and_policy_never_trust_claims)
+{
+    static const struct {
+        const char *node, *att; /* att: the state's attestation object, or NULL */
+        bool ok;
+    } nodes[] = {
+        {"claim-only", NULL, false},
+        {"contraindicated",
+         "{\"status\":\"contraindicated\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,"
+         "\"issued_at\":1794999900,\"expires_at\":1795003500}",
+         false},
+        {"status-none",
+         "{\"status\":\"none\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,"
+         "\"issued_at\":1794999900,\"expires_at\":1795003500}",
+         false},
+        {"expired",
+         "{\"status\":\"affirming\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,"
+         "\"issued_at\":1794990000,\"expires_at\":1795000000}",
+         false},
+        {"expired-said-none",
+         "{\"status\":\"affirming\",\"cpu_tee\":\"none\",\"gpu_cc\":false,"
+         "\"issued_at\":1794990000,\"expires_at\":1794999999}",
+         false},
+        {"future",
+         "{\"status\":\"affirming\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,"
+         "\"issued_at\":1795000600,\"expires_at\":1795004200}",
+         false},
+        {"unsaid",
+         "{\"status\":\"affirming\",\"issued_at\":1794999900,\"expires_at\":1795003500}",
+         false},
+        {"affirming",
+         "{\"status\":\"affirming\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,"
+         "\"issued_at\":1794999900,\"expires_at\":1795003500}",
+         true},
+        {"warning",
+         "{\"status\":\"warning\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,"
+         "\"issued_at\":1794999900,\"expires_at\":1795003500}",
+         true},
+    };
+    static const char *const classes[] = {"tee", "cc", "tee-att", "cc-att"};
+    enum { NN = sizeof nodes / sizeof nodes[0], NC = 4 };
+    char fleet[8192], state[8192], wl[1024];
+    int fl = snprintf(fleet, sizeof fleet,
+                      "{\"version\":1,\"regions\":{\"eu-de\":{\"countries\":[\"DE\"]}},"
+                      "\"power_domains\":[{\"id\":\"site\",\"cap_w\":1e6}],\"nodes\":[");
+    int sl = snprintf(state, sizeof state, "{\"observed_at\":1795000000,\"nodes\":{");
+    for (int i = 0; i < NN; i++) {
+        fl += snprintf(fleet + fl, sizeof fleet - (size_t)fl,
+                       "%s{\"id\":\"%s\",\"power_domain\":\"site\",\"region\":\"eu-de\","
+                       "\"gpu_model\":\"H100\",\"gpus\":8,\"cpu_tee\":\"tdx\","
+                       "\"gpu_cc\":true,\"cap_w\":10000,\"idle_w\":100,\"gpu_w\":500}",
+                       i ? "," : "", nodes[i].node);
+        if (nodes[i].att)
+            sl += snprintf(state + sl, sizeof state - (size_t)sl,
+                           "%s\"%s\":{\"attestation\":%s}", sl > 40 ? "," : "",
+                           nodes[i].node, nodes[i].att);
+    }
+    snprintf(fleet + fl, sizeof fleet - (size_t)fl,
+             "],\"policy\":{\"classes\":{\"tee\":{\"cpu_tee\":[\"tdx\"]},"
+             "\"cc\":{\"gpu_cc\":true},"
+             "\"tee-att\":{\"cpu_tee\":[\"tdx\"],\"attestation\":{\"min_status\":"
+             "\"warning\"}},"
+             "\"cc-att\":{\"gpu_cc\":true,\"attestation\":{\"min_status\":\"warning\"}}"
+             "}}}");
+    snprintf(state + sl, sizeof state - (size_t)sl, "}}");
+    snprintf(wl, sizeof wl,
+             "[{\"id\":\"w-tee\",\"gpus\":1,\"sensitivity\":\"tee\"},"
+             "{\"id\":\"w-cc\",\"gpus\":1,\"sensitivity\":\"cc\"},"
+             "{\"id\":\"w-tee-att\",\"gpus\":1,\"sensitivity\":\"tee-att\"},"
+             "{\"id\":\"w-cc-att\",\"gpus\":1,\"sensitivity\":\"cc-att\"}]");
+    world_t w = {0};
+    tp_error_t err;
+    TP_ASSERT(tp_fleet_load_buffer("fleet", fleet, strlen(fleet), &w.f, &err) == 0);
+    TP_ASSERT(tp_state_load_buffer("state", state, strlen(state), w.f, &w.s, &err) == 0);
+    TP_ASSERT(tp_workloads_load_buffer("wl", wl, strlen(wl), w.f, TP_WL_PENDING,
+                                       &w.pending, &err) == 0);
+    w.running = tp_workloads_new_empty();
+    w.now = TP_GEN_DEFAULT_NOW;
+    for (int c = 0; c < NC; c++)
+        for (int n = 0; n < NN; n++) {
+            const tp_workload_t *wk = &w.pending->w[c];
+            tp_workloads_t one = {w.pending->w + c, 1, NULL};
+            tp_result_t *r = tp_result_new();
+            tp_result_add_placement(r, 0, n, wk->gpus);
+            tp_violations_t v;
+            tp_violations_init(&v);
+            int nv = tp_validate(w.f, w.s, &one, w.running, r, w.now, &v);
+            tp_predset_t fail = tp_policy_static(w.f, w.s, n, wk, w.now);
+            if ((nv == 0) != nodes[n].ok || (fail == 0) != nodes[n].ok)
+                tp_test_fail(__FILE__, __LINE__,
+                             "class %s on %s: validator %d violation(s)%s%s, policy "
+                             "fails 0x%x; want %s",
+                             classes[c], nodes[n].node, nv, v.n ? ": " : "",
+                             v.n ? v.msgs[0] : "", fail,
+                             nodes[n].ok ? "eligible" : "refused");
+            tp_violations_fini(&v);
+            tp_result_free(r);
+        }
     unload(&w);
 }

@@ -1,39 +1,120 @@
 /*
  * tests/unit/test_workload_decoder.c — the CPU decoder against a second,
  * deliberately plain implementation written here: double precision, one loop
- * per formula, no threads, no SIMD, weights read straight from the
- * safetensors file. Logits must agree to 1e-5 relative (to each row's largest
- * |logit|) at every prefill and decode step, for every dtype and every kernel
- * set this CPU has.
+ * per formula, no threads, no SIMD, weights decoded here straight from the
+ * bytes of the safetensors file (its header parsed with jansson, BF16/F16/F32
+ * converted by hand), not through production's loader. Logits must agree to 1e-5 relative
+ * (to each row's largest |logit|) at every prefill and decode step, for every dtype and
+ * every kernel set this CPU has.
  */
 #include "tests/unit/tp_test.h"
 #include "workload/workload.h"
 #include "workload/workload_internal.h"
 
+#include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 /* ---- the plain implementation ---- */
 
 typedef struct {
-    const tp_model_t *m;
-    const tp_safetensors_t *st;
-    double *kc, *vc; /* [layer][seq][pos][kv_heads * head_dim] */
+    const tp_model_t *m; /* its config only */
+    char *file;          /* the whole model.safetensors */
+    size_t file_len;
+    json_t *hdr;               /* its JSON header */
+    const unsigned char *body; /* where data_offsets count from */
+    double *kc, *vc;           /* [layer][seq][pos][kv_heads * head_dim] */
     int max_seq, max_batch;
 } naive_t;
 
-static double w_at(const naive_t *n, const char *name, size_t i)
+/* A tensor as the file describes it: element size 2 or 4, its bytes. */
+typedef struct {
+    int esz;
+    char kind; /* 'b' BF16, 'h' F16, 'f' F32 */
+    const unsigned char *data;
+    size_t n;
+} ntensor_t;
+
+/* Reads dir/model.safetensors: 8-byte little-endian header length, the JSON
+ * header, the data. */
+static int n_open(naive_t *n, const char *dir)
 {
-    const tp_tensor_t *t = tp_safetensors_find(n->st, name);
-    return t ? tp_load_elem(t->data, t->dtype, i) : NAN;
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    n->file = tp_test_slurp(path, &n->file_len);
+    if (!n->file || n->file_len < 8)
+        return -1;
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | (unsigned char)n->file[i];
+    if (hl > n->file_len - 8)
+        return -1;
+    n->hdr = json_loadb(n->file + 8, (size_t)hl, 0, NULL);
+    n->body = (const unsigned char *)n->file + 8 + hl;
+    return n->hdr ? 0 : -1;
 }
 
-static const tp_tensor_t *tensor(const naive_t *n, const char *fmt, int l)
+static ntensor_t n_find(const naive_t *n, const char *name)
+{
+    ntensor_t t = {0};
+    json_t *e = json_object_get(n->hdr, name);
+    const char *dt = json_string_value(json_object_get(e, "dtype"));
+    json_t *off = json_object_get(e, "data_offsets");
+    if (!dt || json_array_size(off) != 2)
+        return t;
+    t.kind = !strcmp(dt, "BF16")  ? 'b'
+             : !strcmp(dt, "F16") ? 'h'
+             : !strcmp(dt, "F32") ? 'f'
+                                  : 0;
+    t.esz = t.kind == 'f' ? 4 : 2;
+    size_t a = (size_t)json_integer_value(json_array_get(off, 0));
+    size_t b = (size_t)json_integer_value(json_array_get(off, 1));
+    if (!t.kind || a > b ||
+        (size_t)(n->body - (const unsigned char *)n->file) + b > n->file_len) {
+        t.kind = 0;
+        return t;
+    }
+    t.data = n->body + a;
+    t.n = (b - a) / (size_t)t.esz;
+    return t;
+}
+
+/* Element i, decoded from its little-endian bytes; NaN outside the tensor. */
+static double n_elem(const ntensor_t *t, size_t i)
+{
+    if (!t->kind || i >= t->n)
+        return NAN;
+    const unsigned char *p = t->data + i * (size_t)t->esz;
+    uint32_t u = t->esz == 4 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 |
+                                   (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+                             : (uint32_t)p[0] | (uint32_t)p[1] << 8;
+    float f;
+    if (t->kind == 'h') { /* sign, 5 exponent bits (bias 15), 10 mantissa bits */
+        int e = (int)(u >> 10 & 31), m = (int)(u & 1023);
+        double v = e == 0    ? ldexp(m, -24)
+                   : e == 31 ? (m ? NAN : INFINITY)
+                             : ldexp(m + 1024, e - 25);
+        return u >> 15 ? -v : v;
+    }
+    if (t->kind == 'b') /* the high half of an F32 */
+        u <<= 16;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static double w_at(const naive_t *n, const char *name, size_t i)
+{
+    ntensor_t t = n_find(n, name);
+    return n_elem(&t, i);
+}
+
+static ntensor_t tensor(const naive_t *n, const char *fmt, int l)
 {
     char name[128];
     snprintf(name, sizeof name, fmt, l);
-    return tp_safetensors_find(n->st, name);
+    return n_find(n, name);
 }
 
 static void n_rmsnorm(const naive_t *n, const double *x, const char *fmt, int l,
@@ -44,21 +125,20 @@ static void n_rmsnorm(const naive_t *n, const double *x, const char *fmt, int l,
     for (int i = 0; i < h; i++)
         ss += x[i] * x[i];
     double inv = 1.0 / sqrt(ss / h + n->m->cfg.rms_eps);
-    const tp_tensor_t *t = tensor(n, fmt, l);
+    ntensor_t t = tensor(n, fmt, l);
     for (int i = 0; i < h; i++)
-        o[i] = x[i] * inv * tp_load_elem(t->data, t->dtype, (size_t)i);
+        o[i] = x[i] * inv * n_elem(&t, (size_t)i);
 }
 
 /* o[r] = sum_c W[r][c] x[c] */
 static void n_matvec(const naive_t *n, const char *fmt, int l, int rows, int cols,
                      const double *x, double *o)
 {
-    const tp_tensor_t *t = tensor(n, fmt, l);
+    ntensor_t t = tensor(n, fmt, l);
     for (int r = 0; r < rows; r++) {
         double s = 0;
         for (int c = 0; c < cols; c++)
-            s += tp_load_elem(t->data, t->dtype, (size_t)r * (size_t)cols + (size_t)c) *
-                 x[c];
+            s += n_elem(&t, (size_t)r * (size_t)cols + (size_t)c) * x[c];
         o[r] = s;
     }
 }
@@ -188,8 +268,8 @@ static double rel_row(const float *a, const double *ref, int n)
 
 /* Runs the decoder (batch B, prompt P, G steps) with isa and compares every
  * step's logits with the plain implementation; returns the worst error. */
-static double compare(const tp_model_t *m, const char *isa, int B, int P, int G,
-                      float temperature, int32_t *gen_out)
+static double compare(const tp_model_t *m, const char *dir, const char *isa, int B, int P,
+                      int G, float temperature, int32_t *gen_out)
 {
     const tp_llama_config_t *c = &m->cfg;
     tp_decoder_opts_t o = {.max_batch = B,
@@ -206,7 +286,14 @@ static double compare(const tp_model_t *m, const char *isa, int B, int P, int G,
         tp_test_fail(__FILE__, __LINE__, "decoder: %s", err.text);
         return INFINITY;
     }
-    naive_t n = {.m = m, .st = m->st, .max_seq = P + G + 1, .max_batch = B};
+    naive_t n = {.m = m, .max_seq = P + G + 1, .max_batch = B};
+    if (n_open(&n, dir) < 0) {
+        tp_test_fail(__FILE__, __LINE__, "%s/model.safetensors: cannot read it", dir);
+        free(n.file);
+        json_decref(n.hdr);
+        tp_decoder_free(d);
+        return INFINITY;
+    }
     size_t cache = (size_t)c->layers * (size_t)B * (size_t)n.max_seq *
                    (size_t)(c->kv_heads * c->head_dim);
     n.kc = calloc(cache, sizeof(double));
@@ -236,7 +323,8 @@ static double compare(const tp_model_t *m, const char *isa, int B, int P, int G,
                 fmax(worst, rel_row(lg + (size_t)b * (size_t)c->vocab, ref, c->vocab));
         }
     }
-    free(tok), free(lg), free(ref), free(n.kc), free(n.vc);
+    free(tok), free(lg), free(ref), free(n.kc), free(n.vc), free(n.file);
+    json_decref(n.hdr);
     tp_decoder_free(d);
     return worst;
 }
@@ -279,7 +367,7 @@ static void check_all_isas(tp_dtype_t dt, bool tied, bool rope3)
             if (tp_decoder_new(m, TP_BACKEND_CPU, &probe, &d, NULL) == TP_EUNSUPPORTED)
                 continue; /* this CPU lacks it */
             tp_decoder_free(d);
-            double e = compare(m, isas[i], 3, 5, 4, 0, NULL);
+            double e = compare(m, dir, isas[i], 3, 5, 4, 0, NULL);
             if (!(e <= 1e-5))
                 tp_test_fail(__FILE__, __LINE__, "%s %s: relative error %.3g > 1e-5",
                              tp_dtype_name(dt), isas[i], e);
@@ -312,7 +400,7 @@ TP_TEST(workload_cpu_chunked_prefill)
     TP_ASSERT(dir);
     tp_model_t *m = make_model(dir, TP_DT_BF16, false, false);
     if (m) {
-        double e = compare(m, NULL, 3, 90, 2, 0, NULL);
+        double e = compare(m, dir, NULL, 3, 90, 2, 0, NULL);
         if (!(e <= 1e-5))
             tp_test_fail(__FILE__, __LINE__, "relative error %.3g > 1e-5", e);
     }
@@ -329,8 +417,8 @@ TP_TEST(workload_cpu_sampling_is_seeded)
     tp_model_t *m = make_model(dir, TP_DT_F32, false, false);
     if (m) {
         int32_t a[2 * 6], b[2 * 6];
-        double e1 = compare(m, "generic", 2, 3, 6, 1.0f, a);
-        double e2 = compare(m, NULL, 2, 3, 6, 1.0f, b);
+        double e1 = compare(m, dir, "generic", 2, 3, 6, 1.0f, a);
+        double e2 = compare(m, dir, NULL, 2, 3, 6, 1.0f, b);
         TP_CHECK(e1 <= 1e-5 && e2 <= 1e-5);
         TP_CHECK(memcmp(a, b, sizeof a) == 0);
         for (int i = 0; i < 12; i++)

@@ -31,6 +31,15 @@ int tp_test_soak(void);
 /* Directory of the source tree's tests/ (for corpus files). */
 const char *tp_test_srcdir(void);
 
+#define TP_IS_FLOAT_(x) _Generic((x), float : 1, double : 1, long double : 1, default : 0)
+/* For TP_CHECK_EQ_INT: an integer type, or a floating value that is a whole number
+ * within long long's range (so never NaN). */
+static inline bool tp_test_int_ok_(int is_float, double v)
+{
+    return !is_float ||
+           (v == v && v >= -9.2e18 && v <= 9.2e18 && v == (double)(long long)v);
+}
+
 #define TP_TEST(name)                                                                    \
     static void name(void);                                                              \
     __attribute__((constructor)) static void name##_register(void)                       \
@@ -51,9 +60,19 @@ const char *tp_test_srcdir(void);
             return;                                                                      \
         }                                                                                \
     } while (0)
+/* Both sides must be integers: a floating value that is NaN (a missing KPI, say),
+ * out of range or not whole fails the check instead of being cast. */
 #define TP_CHECK_EQ_INT(a, b)                                                            \
     do {                                                                                 \
-        long long a_ = (long long)(a), b_ = (long long)(b);                              \
+        __typeof__(a) ta_ = (a);                                                         \
+        __typeof__(b) tb_ = (b);                                                         \
+        if (!tp_test_int_ok_(TP_IS_FLOAT_(ta_), (double)ta_) ||                          \
+            !tp_test_int_ok_(TP_IS_FLOAT_(tb_), (double)tb_)) {                          \
+            tp_test_fail(__FILE__, __LINE__, "%s == %s: %.17g, %.17g: not integers", #a, \
+                         #b, (double)ta_, (double)tb_);                                  \
+            break;                                                                       \
+        }                                                                                \
+        long long a_ = (long long)ta_, b_ = (long long)tb_;                              \
         if (a_ != b_)                                                                    \
             tp_test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, a_, b_);  \
     } while (0)
