@@ -110,33 +110,100 @@ static int by_order(const void *a, const void *b)
     return r ? r : x->res - y->res;
 }
 
-static int domain_of(const ctx_t *c, int n, int kind)
+/* The nodes under each domain of `kind` (kind < 0: one list, the whole
+ * fleet), in canonical order, as CSR over the domains in id order; built once
+ * per kind. */
+static int kind_lists(ctx_t *c, int kind)
 {
-    return kind < 0 ? -1 : tp_fleet_node_domain_of_kind(c->f, n, kind);
+    const tp_fleet_t *f = c->f;
+    side_t *sd = &c->side;
+    int slot = kind + 1;
+    if (!sd->k_off) {
+        sd->k_off = calloc((size_t)f->nkinds + 1, sizeof *sd->k_off);
+        sd->k_mem = calloc((size_t)f->nkinds + 1, sizeof *sd->k_mem);
+        sd->k_dom = calloc((size_t)f->nkinds + 1, sizeof *sd->k_dom);
+        sd->k_n = calloc((size_t)f->nkinds + 1, sizeof *sd->k_n);
+        if (!sd->k_off || !sd->k_mem || !sd->k_dom || !sd->k_n)
+            return TP_ENOMEM;
+    }
+    if (sd->k_off[slot])
+        return 0;
+    int nd = 0, *pos = malloc(((size_t)f->ndomains + 1) * sizeof *pos);
+    int *off = calloc((size_t)f->ndomains + 2, sizeof *off);
+    int *mem = malloc(((size_t)f->nnodes + 1) * sizeof *mem);
+    int *dom = malloc(((size_t)f->ndomains + 1) * sizeof *dom);
+    if (!pos || !off || !mem || !dom) {
+        free(pos);
+        free(off);
+        free(mem);
+        free(dom);
+        return TP_ENOMEM;
+    }
+    for (int i = 0; i < f->ndomains; i++) {
+        int d = c->dord[i];
+        pos[d] = -1;
+        if (kind >= 0 && f->domains[d].kind == kind) {
+            pos[d] = nd;
+            dom[nd++] = d;
+        }
+    }
+    if (kind < 0)
+        dom[nd++] = -1;
+    for (int n = 0; n < f->nnodes; n++) {
+        int d = kind < 0 ? -1 : tp_fleet_node_domain_of_kind(f, n, kind);
+        int g = kind < 0 ? 0 : d >= 0 ? pos[d] : -1;
+        if (g >= 0)
+            off[g + 1]++;
+    }
+    for (int g = 0; g < nd; g++)
+        off[g + 1] += off[g];
+    int *fill = malloc(((size_t)nd + 1) * sizeof *fill);
+    if (!fill) {
+        free(pos);
+        free(off);
+        free(mem);
+        free(dom);
+        return TP_ENOMEM;
+    }
+    memcpy(fill, off, (size_t)nd * sizeof *fill);
+    for (int r = 0; r < f->nnodes; r++) {
+        int n = c->nord[r];
+        int d = kind < 0 ? -1 : tp_fleet_node_domain_of_kind(f, n, kind);
+        int g = kind < 0 ? 0 : d >= 0 ? pos[d] : -1;
+        if (g >= 0)
+            mem[fill[g]++] = n;
+    }
+    free(fill);
+    free(pos);
+    sd->k_off[slot] = off;
+    sd->k_mem[slot] = mem;
+    sd->k_dom[slot] = dom;
+    sd->k_n[slot] = nd;
+    return 0;
 }
 
 /* Places gang w (result index res) whole on c->base, or not at all. elig[n]:
  * member w may use node n (every static predicate). Returns true when placed. */
-static bool place_gang(ctx_t *c, const tp_workload_t *w, const char *elig, int *members,
-                       int *ndom_tried)
+static bool place_gang(ctx_t *c, const tp_workload_t *w, const char *elig, int *members)
 {
     const tp_fleet_t *f = c->f;
-    int kind = tp_wl_together(w), need = tp_wl_nodes(w);
+    const side_t *sd = &c->side;
+    int kind = tp_wl_together(w), need = tp_wl_nodes(w), slot = kind + 1;
     double gw;
-    *ndom_tried = 0;
     /* Candidate domains, by id: each domain of the kind, or the whole fleet. */
-    for (int di = 0; di < (kind < 0 ? 1 : f->ndomains); di++) {
-        int d = kind < 0 ? -1 : c->dord[di];
-        if (kind >= 0 && f->domains[d].kind != kind)
-            continue;
-        (*ndom_tried)++;
-        int got = 0;
+    for (int g = 0; g < sd->k_n[slot]; g++) {
+        const int *off = sd->k_off[slot], *mem = sd->k_mem[slot];
+        int got = 0, ok = 0;
+        for (int i = off[g]; i < off[g + 1] && ok < need; i++)
+            ok += elig[mem[i]] && ctx_fits(c, c->base, w, mem[i]);
+        if (ok < need)
+            continue; /* not enough nodes fit one member even alone */
         /* Best fit: repeatedly the fullest eligible node that still fits. */
         while (got < need) {
             int best = -1, best_left = 0;
-            for (int r = 0; r < f->nnodes; r++) {
-                int n = c->nord[r];
-                if (!elig[n] || (kind >= 0 && domain_of(c, n, kind) != d))
+            for (int i = off[g]; i < off[g + 1]; i++) {
+                int n = mem[i];
+                if (!elig[n])
                     continue;
                 bool used = false;
                 for (int j = 0; j < got && !used; j++)
@@ -188,10 +255,11 @@ static int reclaim(ctx_t *c, tp_result_t *res, const tp_workload_t *w, const cha
         if (!elig[n] || c->healthy[n] < w->gpus)
             continue;
         /* Victims on n: preemptible, not a gang member, tenant over its quota. */
-        for (int i = 0; i < run->n; i++) {
+        for (int j = c->side.r_off[n]; j < c->side.r_off[n + 1]; j++) {
+            int i = c->side.r_mem[j];
             const tp_workload_t *v = &run->w[i];
-            if (v->node == n && !c->preempted[i] && v->preemptible && !v->gang &&
-                tp_wl_tenant(v) >= 0 && tp_wl_tenant(v) != tp_wl_tenant(w))
+            if (!c->preempted[i] && v->preemptible && !v->gang && tp_wl_tenant(v) >= 0 &&
+                tp_wl_tenant(v) != tp_wl_tenant(w))
                 cand[nc++] = i;
         }
         if (!nc)
@@ -274,8 +342,19 @@ int side_before(ctx_t *c, tp_result_t *res)
     char *elig = malloc((size_t)f->nnodes + 1);
     int *members = malloc(((size_t)f->nnodes + 1) * sizeof *members);
     int *victims = malloc((2 * (size_t)nr + 1) * sizeof *victims);
-    if (!sd->use || !sd->skip || !o || !elig || !members || !victims)
+    sd->r_off = calloc((size_t)f->nnodes + 2, sizeof *sd->r_off);
+    sd->r_mem = malloc(((size_t)nr + 1) * sizeof *sd->r_mem);
+    if (!sd->use || !sd->skip || !o || !elig || !members || !victims || !sd->r_off ||
+        !sd->r_mem)
         goto out;
+    /* Running work by node (CSR, input order within a node). */
+    for (int i = 0; i < nr; i++)
+        sd->r_off[run->w[i].node + 1]++;
+    for (int n = 0; n < f->nnodes; n++)
+        sd->r_off[n + 1] += sd->r_off[n];
+    memcpy(members, sd->r_off, (size_t)f->nnodes * sizeof *members); /* fill cursors */
+    for (int i = 0; i < nr; i++)
+        sd->r_mem[members[run->w[i].node]++] = i;
     for (int i = 0; i < nr; i++) {
         if (!c->preempted[i])
             charge(c, tp_wl_tenant(&run->w[i]), run->w[i].gpus);
@@ -326,11 +405,13 @@ int side_before(ctx_t *c, tp_result_t *res)
     qsort(o, (size_t)no, sizeof *o, by_order);
     for (int k = 0; k < no; k++) {
         const tp_workload_t *w = o[k].w;
-        int need = tp_wl_nodes(w), tried = 0;
+        int need = tp_wl_nodes(w);
         long gpus = (long)need * w->gpus;
         sd->skip[o[k].res] = 1;
+        if (kind_lists(c, tp_wl_together(w)) < 0)
+            goto out;
         bool ok = room(c, tp_wl_tenant(w)) >= gpus && static_row(c, w, elig) >= need &&
-                  place_gang(c, w, elig, members, &tried);
+                  place_gang(c, w, elig, members);
         int it = push_item(c, w, o[k].res,
                            ok                                ? 0
                            : room(c, tp_wl_tenant(w)) < gpus ? 2
@@ -441,6 +522,17 @@ int side_after(ctx_t *c, plan_t *p, tp_result_t *res)
 
 void side_fini(ctx_t *c)
 {
+    for (int k = 0; c->side.k_off && k <= c->f->nkinds; k++) {
+        free(c->side.k_off[k]);
+        free(c->side.k_mem[k]);
+        free(c->side.k_dom[k]);
+    }
+    free(c->side.k_off);
+    free(c->side.k_mem);
+    free(c->side.k_dom);
+    free(c->side.k_n);
+    free(c->side.r_off);
+    free(c->side.r_mem);
     free(c->side.w);
     free(c->side.res);
     free(c->side.flag);

@@ -65,6 +65,11 @@ typedef struct {
     long *use;  /* [tenant] GPUs in use, sub-tenants included */
     char *skip; /* [result index]: the class model must not take it */
     double placed_gpus, weighted;
+    /* Per kind (index kind + 1; 0: the whole fleet), built on first use: the
+     * domains of that kind in id order (k_dom), and their nodes, canonical
+     * order (CSR k_off/k_mem over k_n domains). */
+    int **k_off, **k_mem, **k_dom, *k_n;
+    int *r_off, *r_mem; /* running work by node (CSR) */
 } side_t;
 
 typedef struct {

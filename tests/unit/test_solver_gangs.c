@@ -18,6 +18,7 @@
  */
 #include "tests/unit/tp_test.h"
 
+#include "gen/gen.h"
 #include "policy/policy.h"
 #include "policy/validator.h"
 #include "solver/solver.h"
@@ -606,5 +607,55 @@ TP_TEST(validator_refuses_bad_gangs_and_tenants)
         tp_violations_fini(&v);
         tp_result_free(r);
     }
+    inst_free(&in);
+}
+
+/* Generated gangs and tenants load through the strict loaders; share 0 is
+ * exactly the plain generator; a generated mixed instance solves clean. */
+TP_TEST(gen_gangs_and_tenants)
+{
+    tp_error_t err;
+    tp_gen_fleet_opts_t fo = {.nodes = 160, .seed = 3, .tenants = 7};
+    inst_t in = {0};
+    TP_CHECK(load_doc(tp_gen_fleet(&fo, &err), "gen-fleet", NULL, 0, &in.f) == 0);
+    if (!in.f)
+        return;
+    TP_CHECK_EQ_INT(in.f->ntenants, 7 + 2); /* two groups of ≤ 5 */
+    TP_CHECK(tp_fleet_kind(in.f, "rack") >= 0 && tp_fleet_kind(in.f, "row") >= 0);
+    json_t *a = tp_gen_workloads(in.f, 300, 5, &err),
+           *b = tp_gen_workloads_gangs(in.f, 300, 5, 0, &err);
+    TP_CHECK(a && b && json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    TP_CHECK(load_doc(tp_gen_workloads_gangs(in.f, 300, 5, 0.2, &err), "gen-workloads",
+                      in.f, 2, &in.pending) == 0);
+    int gangs = 0, rack = 0, row = 0, big = 0;
+    for (int i = 0; in.pending && i < in.pending->n; i++) {
+        const tp_workload_t *w = &in.pending->w[i];
+        TP_CHECK(tp_wl_tenant(w) >= 0 && in.f->tenants[tp_wl_tenant(w)].parent >= 0);
+        if (tp_wl_nodes(w) < 2)
+            continue;
+        gangs++;
+        big += tp_wl_nodes(w) > 8;
+        TP_CHECK(tp_wl_nodes(w) <= 16);
+        rack += tp_wl_together(w) == tp_fleet_kind(in.f, "rack");
+        row += tp_wl_together(w) == tp_fleet_kind(in.f, "row");
+    }
+    TP_CHECK(gangs > 40 && gangs < 80);
+    TP_CHECK(rack > 0 && row > 0 && big > 0);
+    TP_CHECK(load_doc(tp_gen_state(in.f, 7, NOW, &err), "gen-state", in.f, 1, &in.s) ==
+             0);
+    in.running = tp_workloads_new_empty();
+    tp_solution_t *sol = in.s ? solve(&in, TP_SOLVER_AUTO) : NULL;
+    TP_CHECK(sol != NULL);
+    if (sol) {
+        TP_CHECK_EQ_INT(check(&in, sol->result), 0);
+        int members = 0;
+        for (int i = 0; i < sol->result->nplacements; i++)
+            members +=
+                tp_wl_nodes(&in.pending->w[sol->result->placements[i].workload]) > 1;
+        TP_CHECK(members > 0);
+    }
+    tp_solution_free(sol);
     inst_free(&in);
 }
