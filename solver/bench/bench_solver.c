@@ -94,11 +94,12 @@ static int load_wl(json_t *doc, const tp_fleet_t *f, tp_wl_kind_t kind,
     return rc;
 }
 
-/* Running work that fits: generated workloads (like
- * inference replicas: one GPU each) dealt to random eligible nodes within every cap. */
-/* Running one-GPU work dealt to random eligible nodes within every cap; with
- * tenants, the j-th workload goes to the first tenant still under its quota,
- * so every tenant runs exactly at its quota when count = Σ quotas. */
+/* Running work that fits, dealt to random eligible nodes within every cap:
+ * without tenants, `count` one-GPU workloads (like inference replicas); with
+ * tenants (the mixed case), generated sizes (1/2/4/8 GPUs) on the fullest of
+ * the eligible nodes probed, as a packing scheduler left them, each to the
+ * first tenant it still fits under the quota of, until `count` GPUs run — every
+ * tenant exactly at its quota when count = Σ quotas. */
 static json_t *gen_running(const tp_fleet_t *f, const tp_state_t *s, int count,
                            uint64_t seed, tp_error_t *err)
 {
@@ -107,7 +108,7 @@ static json_t *gen_running(const tp_fleet_t *f, const tp_state_t *s, int count,
     tp_workloads_t *ws = NULL;
     tp_load_t *l = tp_load_new(f, s, NULL);
     tp_rng_t rng;
-    int made = 0;
+    int made = 0, nmade = 0; /* GPUs, workloads */
     tp_rng_init(&rng, seed);
     if (!cand || !out || !l || !left)
         goto done;
@@ -117,33 +118,43 @@ static json_t *gen_running(const tp_fleet_t *f, const tp_state_t *s, int count,
             group |= f->tenants[u].parent == t;
         left[t] = group ? 0 : f->tenants[t].quota_gpus;
     }
-    for (size_t i = 0; i < json_array_size(cand); i++)
+    for (size_t i = 0; i < json_array_size(cand) && f->ntenants == 0; i++)
         json_object_set_new(json_array_get(cand, i), "gpus", json_integer(1));
     if (load_wl(json_copy(cand), f, TP_WL_PENDING, &ws, err) < 0)
         goto done;
     for (int i = 0; i < ws->n && made < count; i++) {
         const tp_workload_t *w = &ws->w[i];
-        int start = (int)tp_rng_below(&rng, (uint64_t)f->nnodes);
+        int start = (int)tp_rng_below(&rng, (uint64_t)f->nnodes), best = -1;
+        int t = tcur;
+        while (t < f->ntenants && left[t] < w->gpus)
+            t++;
+        if (f->ntenants && t >= f->ntenants)
+            continue; /* no tenant has room for this size */
         for (int k = 0; k < 256; k++) {
             int n = (start + k) % f->nnodes;
             if (tp_policy_check(f, s, l, n, w, NOW))
                 continue;
-            tp_load_apply(l, f, n, w->gpus, tp_fleet_gpu_watts(f, n, w->model), +1);
-            json_t *o = json_deep_copy(json_array_get(cand, (size_t)i));
-            char id[32];
-            snprintf(id, sizeof id, "r-%06d", made + 1);
-            json_object_set_new(o, "id", json_string(id));
-            json_object_set_new(o, "node", json_string(f->nodes[n].id));
+            if (best < 0 || l->gpus_used[n] > l->gpus_used[best])
+                best = n;
+            if (!f->ntenants)
+                break; /* one-GPU work: the first that fits */
+        }
+        if (best < 0)
+            continue;
+        tp_load_apply(l, f, best, w->gpus, tp_fleet_gpu_watts(f, best, w->model), +1);
+        json_t *o = json_deep_copy(json_array_get(cand, (size_t)i));
+        char id[32];
+        snprintf(id, sizeof id, "r-%06d", ++nmade);
+        json_object_set_new(o, "id", json_string(id));
+        json_object_set_new(o, "node", json_string(f->nodes[best].id));
+        if (f->ntenants) {
+            json_object_set_new(o, "tenant", json_string(f->tenants[t].name));
+            left[t] -= w->gpus;
             while (tcur < f->ntenants && left[tcur] == 0)
                 tcur++;
-            if (tcur < f->ntenants) {
-                json_object_set_new(o, "tenant", json_string(f->tenants[tcur].name));
-                left[tcur]--;
-            }
-            json_array_append_new(out, o);
-            made++;
-            break;
         }
+        json_array_append_new(out, o);
+        made += w->gpus;
     }
 done:
     free(left);
@@ -186,10 +197,11 @@ static int make_generated(inst_t *in, int nodes, int pending, int running, int t
         for (int t = 0; t < in->f->ntenants; t++)
             if (in->f->tenants[t].parent >= 0)
                 running += in->f->tenants[t].quota_gpus;
-        snprintf(in->name, sizeof in->name,
-                 "mixed: %dk nodes x %d (%.0f%% gangs of 2-16, together rack|row) + %dk "
-                 "running, %d tenants at quota",
-                 nodes / 1000, pending, 100 * gangs, running / 1000, tenants);
+        snprintf(
+            in->name, sizeof in->name,
+            "mixed: %dk nodes x %d (%.0f%% gangs of 2-16, together rack|row) + %dk GPUs "
+            "running, %d tenants at quota",
+            nodes / 1000, pending, 100 * gangs, running / 1000, tenants);
     }
     if (running) {
         json_t *r = gen_running(in->f, in->s, running, 13, err);
