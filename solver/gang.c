@@ -303,6 +303,21 @@ static int reclaim(ctx_t *c, tp_result_t *res, const tp_workload_t *w, const cha
             memcpy(victims, list, (size_t)nl * sizeof *victims);
         }
     }
+    /* Stop the victims on the real load; should the scratch load's rounding
+     * have judged differently, they run on and nothing is reclaimed. */
+    for (int i = 0; best >= 0 && i < best_nv; i++) {
+        const tp_workload_t *v = &run->w[victims[i]];
+        tp_load_apply(c->base, f, v->node, v->gpus,
+                      tp_fleet_gpu_watts(f, v->node, v->model), -1);
+    }
+    if (best >= 0 && !ctx_fits(c, c->base, w, best)) {
+        for (int i = 0; i < best_nv; i++) {
+            const tp_workload_t *v = &run->w[victims[i]];
+            tp_load_apply(c->base, f, v->node, v->gpus,
+                          tp_fleet_gpu_watts(f, v->node, v->model), +1);
+        }
+        best = -1;
+    }
     for (int i = 0; best >= 0 && i < best_nv; i++) {
         int ri = victims[i];
         const tp_workload_t *v = &run->w[ri];
@@ -311,8 +326,6 @@ static int reclaim(ctx_t *c, tp_result_t *res, const tp_workload_t *w, const cha
                  tp_wl_tenant(w) >= 0 ? f->tenants[tp_wl_tenant(w)].name : "?");
         c->preempted[ri] = 2; /* stopped by reclaim: waits, not moved */
         charge(c, tp_wl_tenant(v), -v->gpus);
-        tp_load_apply(c->base, f, v->node, v->gpus,
-                      tp_fleet_gpu_watts(f, v->node, v->model), -1);
         if (tp_result_add_preemption(res, ri, v->node, why) < 0)
             best = TP_ENOMEM;
     }
