@@ -663,3 +663,32 @@ TP_TEST(gen_gangs_and_tenants)
     tp_solution_free(sol);
     inst_free(&in);
 }
+
+/* Fairness: two gangs of equal priority, room for one; the tenant furthest
+ * below its quota (GPU share: in use ÷ quota) goes first, whatever the ids. */
+TP_TEST(solver_gangs_fair_share)
+{
+    inst_t in = {0};
+    /* b runs 8 of its quota 8 (share 1) on b0; a runs nothing (share 0). Five
+     * nodes are free: one 3-node gang fits (rack-0 or the rest of rack-1). */
+    TP_CHECK(fixed(&in,
+                   "[{\"id\":\"x\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"b0\","
+                   "\"sensitivity\":\"public\"},"
+                   "{\"id\":\"y\",\"gpus\":8,\"node\":\"a0\",\"sensitivity\":\"public\"}]",
+                   "[{\"id\":\"g-b\",\"tenant\":\"b\",\"gpus\":8,\"nodes\":3,"
+                   "\"sensitivity\":\"public\",\"priority\":3},"
+                   "{\"id\":\"z-a\",\"tenant\":\"a\",\"gpus\":8,\"nodes\":3,"
+                   "\"sensitivity\":\"public\",\"priority\":3}]",
+                   1e5) == 0);
+    tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO);
+    TP_CHECK(sol != NULL);
+    if (sol) {
+        const tp_result_t *r = sol->result;
+        TP_CHECK_EQ_INT(r->nplacements, 3);
+        for (int i = 0; i < r->nplacements; i++)
+            TP_CHECK(!strcmp(in.pending->w[r->placements[i].workload].id, "z-a"));
+        TP_CHECK_EQ_INT(check(&in, r), 0);
+    }
+    tp_solution_free(sol);
+    inst_free(&in);
+}
