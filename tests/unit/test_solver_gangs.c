@@ -148,9 +148,11 @@ static int make(tp_rng_t *r, inst_t *in)
         json_t *w =
             json_pack("{s:s, s:s, s:s, s:i, s:b}", "id", id, "tenant", ten, "sensitivity",
                       "public", "priority", pick(r, 10), "preemptible", pick(r, 4) != 0);
-        if (pick(r, 4) == 0) { /* a running gang of 2 inside one rack */
-            int n0 = pick(r, f->nnodes), n1 = n0 + 1;
-            if (n1 >= f->nnodes || f->nodes[n0].domain != f->nodes[n1].domain ||
+        if (pick(r, 4) == 0) { /* a running gang of 2: in one rack, or anywhere */
+            bool spread = pick(r, 2);
+            int n0 = pick(r, f->nnodes), n1 = spread ? pick(r, f->nnodes) : n0 + 1;
+            if (n1 >= f->nnodes || n1 == n0 ||
+                (!spread && f->nodes[n0].domain != f->nodes[n1].domain) ||
                 free_g[n0] < 4 || free_g[n1] < 4) {
                 json_decref(w);
                 continue;
@@ -159,7 +161,8 @@ static int make(tp_rng_t *r, inst_t *in)
             free_g[n1] -= 4;
             json_object_set_new(w, "gpus", json_integer(4));
             json_object_set_new(w, "nodes", json_integer(2));
-            json_object_set_new(w, "together", json_string("rack"));
+            if (!spread)
+                json_object_set_new(w, "together", json_string("rack"));
             json_object_set_new(w, "members",
                                 json_pack("[s, s]", f->nodes[n0].id, f->nodes[n1].id));
         } else {
@@ -241,8 +244,16 @@ static int check(const inst_t *in, const tp_result_t *res)
             BAD("running gang %s stopped in part", R->w[i].id);
     for (int i = 0; i < res->nplacements; i++) {
         const tp_placement_t *p = &res->placements[i];
-        if (p->workload >= np)
-            continue; /* moved running work: single-node by construction */
+        if (p->workload >= np) { /* moved running work: single-node; counts */
+            const tp_workload_t *m = &R->w[p->workload - np];
+            if (m->gang)
+                BAD("running gang member %s moved", m->id);
+            for (int t = tp_wl_tenant(m); t >= 0; t = f->tenants[t].parent) {
+                use[t] += p->gpus;
+                grew[t] = 1;
+            }
+            continue;
+        }
         const tp_workload_t *w = &P->w[p->workload];
         cnt[p->workload]++;
         if (tp_policy_static(f, in->s, p->node, w, NOW) != 0)
@@ -310,7 +321,7 @@ TP_TEST(solver_gangs_random)
 {
     tp_rng_t r;
     int gangs_placed = 0, gangs_waiting = 0, held = 0, topo = 0, failures = 0,
-        reclaims = 0;
+        reclaims = 0, moved = 0, stops = 0;
     tp_rng_init(&r, 0x6a6e67ULL);
     for (int round = 0; round < ROUNDS && failures < 5; round++) {
         inst_t in = {0};
@@ -349,8 +360,12 @@ TP_TEST(solver_gangs_random)
                         tp_wl_nodes(&in.pending->w[p->workload]) > 1)
                         gangs_waiting++;
                 }
-                for (int i = 0; m == 0 && i < a->result->npreemptions; i++)
+                for (int i = 0; m == 0 && i < a->result->npreemptions; i++) {
                     reclaims += !strncmp(a->result->preemptions[i].why, "reclaim:", 8);
+                    stops += !strncmp(a->result->preemptions[i].why, "gang:", 5);
+                }
+                for (int i = 0; m == 0 && i < a->result->nplacements; i++)
+                    moved += a->result->placements[i].workload >= in.pending->n;
                 for (int i = 0; m == 0 && i < a->result->nplacements; i++) {
                     const tp_placement_t *p = &a->result->placements[i];
                     gangs_placed += p->workload < in.pending->n &&
@@ -362,11 +377,14 @@ TP_TEST(solver_gangs_random)
         }
         inst_free(&in);
     }
-    fprintf(stderr,
-            "  %d gang members placed, %d gangs waiting (%d gang_topology), %d "
-            "held by tenant_limit, %d reclaims\n",
-            gangs_placed, gangs_waiting, topo, held, reclaims);
+    fprintf(
+        stderr,
+        "  %d gang members placed, %d gangs waiting (%d gang_topology), %d "
+        "held by tenant_limit, %d reclaims, %d gang members stopped with their gang, %d "
+        "moved\n",
+        gangs_placed, gangs_waiting, topo, held, reclaims, stops, moved);
     TP_CHECK(reclaims > 5);
+    TP_CHECK(stops > 5); /* a cap on one member's rack stopped the other too */
     TP_CHECK_EQ_INT(failures, 0);
     /* The random fleets must exercise every outcome, or the test proves little. */
     TP_CHECK(gangs_placed > 100);
@@ -671,15 +689,16 @@ TP_TEST(solver_gangs_fair_share)
     inst_t in = {0};
     /* b runs 8 of its quota 8 (share 1) on b0; a runs nothing (share 0). Five
      * nodes are free: one 3-node gang fits (rack-0 or the rest of rack-1). */
-    TP_CHECK(fixed(&in,
-                   "[{\"id\":\"x\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"b0\","
-                   "\"sensitivity\":\"public\"},"
-                   "{\"id\":\"y\",\"gpus\":8,\"node\":\"a0\",\"sensitivity\":\"public\"}]",
-                   "[{\"id\":\"g-b\",\"tenant\":\"b\",\"gpus\":8,\"nodes\":3,"
-                   "\"sensitivity\":\"public\",\"priority\":3},"
-                   "{\"id\":\"z-a\",\"tenant\":\"a\",\"gpus\":8,\"nodes\":3,"
-                   "\"sensitivity\":\"public\",\"priority\":3}]",
-                   1e5) == 0);
+    TP_CHECK(
+        fixed(&in,
+              "[{\"id\":\"x\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"b0\","
+              "\"sensitivity\":\"public\"},"
+              "{\"id\":\"y\",\"gpus\":8,\"node\":\"a0\",\"sensitivity\":\"public\"}]",
+              "[{\"id\":\"g-b\",\"tenant\":\"b\",\"gpus\":8,\"nodes\":3,"
+              "\"sensitivity\":\"public\",\"priority\":3},"
+              "{\"id\":\"z-a\",\"tenant\":\"a\",\"gpus\":8,\"nodes\":3,"
+              "\"sensitivity\":\"public\",\"priority\":3}]",
+              1e5) == 0);
     tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO);
     TP_CHECK(sol != NULL);
     if (sol) {
