@@ -476,14 +476,8 @@ static int side_reasons(const ctx_t *c, const tp_load_t *l, int it, tp_result_t 
     int ok = tp_policy_count(c->f, c->s, l, w, c->now, counts);
     if (c->side.flag[it] == 2)
         counts[TP_PRED_TENANT_LIMIT] = c->f->nnodes;
-    else if (tp_wl_nodes(w) > 1 && ok > 0)
+    else if (tp_wl_nodes(w) > 1 && ok > 0) /* else every node fails a predicate */
         counts[TP_PRED_GANG_TOPOLOGY] = ok;
-    else if (tp_wl_nodes(w) > 1) {
-        /* No node takes a member now: those that could on the static rules. */
-        for (int n = 0; n < c->f->nnodes; n++)
-            counts[TP_PRED_GANG_TOPOLOGY] +=
-                tp_policy_static(c->f, c->s, n, w, c->now) == 0;
-    }
     return tp_result_add_pending(res, c->side.res[it], counts);
 }
 
