@@ -16,7 +16,9 @@
  *        its quota, then id): on the first domain of the `together` kind (by id;
  *        the whole fleet without one) that has `nodes` distinct eligible nodes
  *        each fitting its member's GPUs and draw with every cap — best fit
- *        inside the domain — all members are placed at once, or none;
+ *        inside the domain — all members are placed at once, or none; a gang of
+ *        a tenant under its quota that finds none may reclaim, member by member
+ *        on the node that stops the fewest borrowed GPUs (gang_reclaim);
  *     4. admission: single-node work (pending, and running work a cap moves)
  *        of tenants with a limit is admitted in the same order while the
  *        tenant and its groups have room; the rest is held back.
@@ -232,106 +234,203 @@ static bool place_gang(ctx_t *c, const tp_workload_t *w, const char *elig, int *
     return false;
 }
 
-/* Reclaim for single-node work w of tenant t under its quota: the node where
- * stopping borrowed preemptible work makes w fit with the fewest GPUs stopped.
- * Stops it (preemptions "reclaim:<tenant>") and returns the node, or -1. */
+/* Borrowed work on node n that stopping, lowest priority first (then fewest
+ * GPUs, id), lets w fit on n under load l: stops it on l and su (tenants' use)
+ * and returns how many (in list, GPUs in *stopped); -1 (l and su as before)
+ * when even that does not make w fit. Victims: running, preemptible, not a gang
+ * member, of another tenant whose use is above its quota at each stop. */
+static int node_victims(const ctx_t *c, tp_load_t *l, long *su, const tp_workload_t *w,
+                        int n, int *cand, int *list, int *stopped)
+{
+    const tp_fleet_t *f = c->f;
+    const tp_workloads_t *run = c->running;
+    int nc = 0, nl = 0;
+    *stopped = 0;
+    if (c->healthy[n] < w->gpus)
+        return -1;
+    for (int j = c->side.r_off[n]; j < c->side.r_off[n + 1]; j++) {
+        int i = c->side.r_mem[j];
+        const tp_workload_t *v = &run->w[i];
+        if (!c->preempted[i] && v->preemptible && !v->gang && tp_wl_tenant(v) >= 0 &&
+            tp_wl_tenant(v) != tp_wl_tenant(w))
+            cand[nc++] = i;
+    }
+    for (int i = 1; i < nc; i++)
+        for (int j = i; j > 0; j--) {
+            const tp_workload_t *a = &run->w[cand[j - 1]], *b = &run->w[cand[j]];
+            int cmp = a->priority != b->priority ? a->priority - b->priority
+                      : a->gpus != b->gpus       ? a->gpus - b->gpus
+                                                 : strcmp(a->id, b->id);
+            if (cmp <= 0)
+                break;
+            int t = cand[j];
+            cand[j] = cand[j - 1];
+            cand[j - 1] = t;
+        }
+    for (int i = 0; i < nc && !ctx_fits(c, l, w, n); i++) {
+        const tp_workload_t *v = &run->w[cand[i]];
+        int t = tp_wl_tenant(v);
+        if (su[t] <= f->tenants[t].quota_gpus)
+            continue; /* within its quota: not borrowed */
+        for (int u = t; u >= 0; u = f->tenants[u].parent)
+            su[u] -= v->gpus;
+        tp_load_apply(l, f, n, v->gpus, tp_fleet_gpu_watts(f, n, v->model), -1);
+        list[nl++] = cand[i];
+        *stopped += v->gpus;
+    }
+    if (ctx_fits(c, l, w, n))
+        return nl;
+    for (int i = 0; i < nl; i++) { /* undo */
+        const tp_workload_t *v = &run->w[list[i]];
+        for (int u = tp_wl_tenant(v); u >= 0; u = f->tenants[u].parent)
+            su[u] += v->gpus;
+        tp_load_apply(l, f, n, v->gpus, tp_fleet_gpu_watts(f, n, v->model), +1);
+    }
+    return -1;
+}
+
+static void restart_victims(const ctx_t *c, tp_load_t *l, long *su, const int *list,
+                            int nl)
+{
+    for (int i = 0; i < nl; i++) {
+        const tp_workload_t *v = &c->running->w[list[i]];
+        for (int u = tp_wl_tenant(v); su && u >= 0; u = c->f->tenants[u].parent)
+            su[u] += v->gpus;
+        tp_load_apply(l, c->f, v->node, v->gpus,
+                      tp_fleet_gpu_watts(c->f, v->node, v->model), +1);
+    }
+}
+
+/* Records the stop of victims (already off c->base): preemptions
+ * "reclaim:<tenant of w>", tenants' use. */
+static int commit_victims(ctx_t *c, tp_result_t *res, const tp_workload_t *w,
+                          const int *list, int nl)
+{
+    const tp_fleet_t *f = c->f;
+    char why[96];
+    snprintf(why, sizeof why, "reclaim:%s",
+             tp_wl_tenant(w) >= 0 ? f->tenants[tp_wl_tenant(w)].name : "?");
+    for (int i = 0; i < nl; i++) {
+        const tp_workload_t *v = &c->running->w[list[i]];
+        c->preempted[list[i]] = 2; /* stopped by reclaim: waits, not moved */
+        charge(c, tp_wl_tenant(v), -v->gpus);
+        for (int u = tp_wl_tenant(v); u >= 0; u = f->tenants[u].parent)
+            c->side.ruse[u] -= v->gpus;
+        if (tp_result_add_preemption(res, list[i], v->node, why) < 0)
+            return TP_ENOMEM;
+    }
+    return 0;
+}
+
+/* Reclaim for gang w of a tenant under its quota: in the first domain of its
+ * kind (by id) where every member finds a node — each time the node that
+ * stops the fewest GPUs (0 where a member fits already), ties to the fuller
+ * node then id — the victims stop and the members are placed (members[]).
+ * Returns true when placed. */
+static int gang_reclaim(ctx_t *c, tp_result_t *res, const tp_workload_t *w,
+                        const char *elig, int *members, int *victims)
+{
+    const tp_fleet_t *f = c->f;
+    const side_t *sd = &c->side;
+    int need = tp_wl_nodes(w), slot = tp_wl_together(w) + 1, nr = c->running->n;
+    int *cand = malloc(((size_t)nr + 1) * sizeof *cand);
+    int *list = malloc(((size_t)nr + 1) * sizeof *list);
+    long *su = malloc(((size_t)f->ntenants + 1) * sizeof *su);
+    int placed = 0;
+    if (!cand || !list || !su) {
+        placed = TP_ENOMEM;
+        goto out;
+    }
+    memcpy(su, sd->ruse, (size_t)f->ntenants * sizeof *su);
+    for (int g = 0; g < sd->k_n[slot] && !placed; g++) {
+        const int *off = sd->k_off[slot], *mem = sd->k_mem[slot];
+        int got = 0, nv = 0;
+        while (got < need) {
+            int best = -1, best_cost = 0, best_used = 0;
+            for (int i = off[g]; i < off[g + 1]; i++) {
+                int n = mem[i], cost = 0, k;
+                bool used = !elig[n];
+                for (int j = 0; j < got && !used; j++)
+                    used = members[j] == n;
+                if (used ||
+                    (k = node_victims(c, c->base, su, w, n, cand, list, &cost)) < 0)
+                    continue;
+                restart_victims(c, c->base, su, list, k); /* a trial only */
+                if (best < 0 || cost < best_cost ||
+                    (cost == best_cost && c->base->gpus_used[n] > best_used)) {
+                    best = n;
+                    best_cost = cost;
+                    best_used = c->base->gpus_used[n];
+                }
+            }
+            if (best < 0)
+                break;
+            int cost,
+                k = node_victims(c, c->base, su, w, best, cand, victims + nv, &cost);
+            if (k < 0)
+                break;
+            nv += k;
+            tp_load_apply(c->base, f, best, w->gpus,
+                          tp_fleet_gpu_watts(f, best, w->model), +1);
+            members[got++] = best;
+        }
+        if (got == need) {
+            placed = commit_victims(c, res, w, victims, nv) < 0 ? TP_ENOMEM : 1;
+            continue;
+        }
+        for (int j = 0; j < got; j++) /* undo the domain: none of the gang stays */
+            tp_load_apply(c->base, f, members[j], w->gpus,
+                          tp_fleet_gpu_watts(f, members[j], w->model), -1);
+        restart_victims(c, c->base, su, victims, nv);
+    }
+out:
+    free(cand);
+    free(list);
+    free(su);
+    return placed;
+}
+
+/* Reclaim for single-node work w of a tenant under its quota: the node where
+ * stopping borrowed work (node_victims) makes w fit with the fewest GPUs
+ * stopped (ties: node id). Stops it and returns the node, or -1. */
 static int reclaim(ctx_t *c, tp_result_t *res, const tp_workload_t *w, const char *elig,
                    int *victims)
 {
     const tp_fleet_t *f = c->f;
-    const tp_workloads_t *run = c->running;
-    int best = -1, best_gpus = 0, best_nv = 0;
-    long *use = malloc(((size_t)f->ntenants + 1) * sizeof *use);
-    int *cand = malloc(((size_t)run->n + 1) * sizeof *cand);
-    tp_load_t *l = tp_load_copy(c->base);
-    if (!use || !cand || !l) {
-        free(use);
-        free(cand);
-        tp_load_free(l);
-        return TP_ENOMEM;
+    int nr = c->running->n, best = -1, best_gpus = 0, best_nv = 0;
+    long *su = malloc(((size_t)f->ntenants + 1) * sizeof *su);
+    int *cand = malloc(((size_t)nr + 1) * sizeof *cand);
+    int *list = malloc(((size_t)nr + 1) * sizeof *list);
+    if (!su || !cand || !list) {
+        best = TP_ENOMEM;
+        goto out;
     }
+    memcpy(su, c->side.ruse, (size_t)f->ntenants * sizeof *su);
     for (int r = 0; r < f->nnodes; r++) {
-        int n = c->nord[r], nc = 0, stopped = 0;
-        if (!elig[n] || c->healthy[n] < w->gpus)
+        int n = c->nord[r], stopped, nl;
+        if (!elig[n] ||
+            (nl = node_victims(c, c->base, su, w, n, cand, list, &stopped)) < 0)
             continue;
-        /* Victims on n: preemptible, not a gang member, tenant over its quota. */
-        for (int j = c->side.r_off[n]; j < c->side.r_off[n + 1]; j++) {
-            int i = c->side.r_mem[j];
-            const tp_workload_t *v = &run->w[i];
-            if (!c->preempted[i] && v->preemptible && !v->gang && tp_wl_tenant(v) >= 0 &&
-                tp_wl_tenant(v) != tp_wl_tenant(w))
-                cand[nc++] = i;
-        }
-        if (!nc)
-            continue;
-        /* Lowest priority first, then fewest GPUs, then id. */
-        for (int i = 1; i < nc; i++)
-            for (int j = i; j > 0; j--) {
-                const tp_workload_t *a = &run->w[cand[j - 1]], *b = &run->w[cand[j]];
-                int cmp = a->priority != b->priority ? a->priority - b->priority
-                          : a->gpus != b->gpus       ? a->gpus - b->gpus
-                                                     : strcmp(a->id, b->id);
-                if (cmp <= 0)
-                    break;
-                int t = cand[j];
-                cand[j] = cand[j - 1];
-                cand[j - 1] = t;
-            }
-        memcpy(use, c->side.use, (size_t)f->ntenants * sizeof *use);
-        int nl = 0;
-        int *list = victims + run->n; /* scratch half */
-        for (int i = 0; i < nc && !ctx_fits(c, l, w, n); i++) {
-            const tp_workload_t *v = &run->w[cand[i]];
-            int t = tp_wl_tenant(v);
-            if (use[t] <= f->tenants[t].quota_gpus)
-                continue; /* within its quota: not borrowed */
-            for (int u = t; u >= 0; u = f->tenants[u].parent)
-                use[u] -= v->gpus;
-            tp_load_apply(l, f, n, v->gpus, tp_fleet_gpu_watts(f, n, v->model), -1);
-            list[nl++] = cand[i];
-            stopped += v->gpus;
-        }
-        bool fits = ctx_fits(c, l, w, n);
-        for (int i = 0; i < nl; i++) { /* restore l */
-            const tp_workload_t *v = &run->w[list[i]];
-            tp_load_apply(l, f, n, v->gpus, tp_fleet_gpu_watts(f, n, v->model), +1);
-        }
-        if (fits && nl > 0 && (best < 0 || stopped < best_gpus)) {
+        restart_victims(c, c->base, su, list, nl); /* a trial only */
+        if (nl > 0 && (best < 0 || stopped < best_gpus)) {
             best = n;
             best_gpus = stopped;
             best_nv = nl;
             memcpy(victims, list, (size_t)nl * sizeof *victims);
         }
     }
-    /* Stop the victims on the real load; should the scratch load's rounding
-     * have judged differently, they run on and nothing is reclaimed. */
-    for (int i = 0; best >= 0 && i < best_nv; i++) {
-        const tp_workload_t *v = &run->w[victims[i]];
-        tp_load_apply(c->base, f, v->node, v->gpus,
-                      tp_fleet_gpu_watts(f, v->node, v->model), -1);
-    }
-    if (best >= 0 && !ctx_fits(c, c->base, w, best)) {
-        for (int i = 0; i < best_nv; i++) {
-            const tp_workload_t *v = &run->w[victims[i]];
-            tp_load_apply(c->base, f, v->node, v->gpus,
-                          tp_fleet_gpu_watts(f, v->node, v->model), +1);
-        }
-        best = -1;
-    }
-    for (int i = 0; best >= 0 && i < best_nv; i++) {
-        int ri = victims[i];
-        const tp_workload_t *v = &run->w[ri];
-        char why[96];
-        snprintf(why, sizeof why, "reclaim:%s",
-                 tp_wl_tenant(w) >= 0 ? f->tenants[tp_wl_tenant(w)].name : "?");
-        c->preempted[ri] = 2; /* stopped by reclaim: waits, not moved */
-        charge(c, tp_wl_tenant(v), -v->gpus);
-        if (tp_result_add_preemption(res, ri, v->node, why) < 0)
+    if (best >= 0) {
+        int stopped, nl = node_victims(c, c->base, su, w, best, cand, list, &stopped);
+        if (nl < 0) /* rounding judged differently: nothing is reclaimed */
+            best = -1;
+        else if (commit_victims(c, res, w, list, nl) < 0)
             best = TP_ENOMEM;
     }
-    free(use);
+    (void)best_nv;
+out:
+    free(su);
     free(cand);
-    tp_load_free(l);
+    free(list);
     return best;
 }
 
@@ -350,6 +449,7 @@ int side_before(ctx_t *c, tp_result_t *res)
     side_t *sd = &c->side;
     int np = pend->n, nr = run->n, no = 0, rc = TP_ENOMEM;
     sd->use = calloc((size_t)f->ntenants + 1, sizeof *sd->use);
+    sd->ruse = calloc((size_t)f->ntenants + 1, sizeof *sd->ruse);
     sd->skip = calloc((size_t)np + (size_t)nr + 1, 1);
     ord_t *o = malloc(((size_t)np + (size_t)nr + 1) * sizeof *o);
     char *elig = malloc((size_t)f->nnodes + 1);
@@ -357,8 +457,8 @@ int side_before(ctx_t *c, tp_result_t *res)
     int *victims = malloc((2 * (size_t)nr + 1) * sizeof *victims);
     sd->r_off = calloc((size_t)f->nnodes + 2, sizeof *sd->r_off);
     sd->r_mem = malloc(((size_t)nr + 1) * sizeof *sd->r_mem);
-    if (!sd->use || !sd->skip || !o || !elig || !members || !victims || !sd->r_off ||
-        !sd->r_mem)
+    if (!sd->use || !sd->ruse || !sd->skip || !o || !elig || !members || !victims ||
+        !sd->r_off || !sd->r_mem)
         goto out;
     /* Running work by node (CSR, input order within a node). */
     for (int i = 0; i < nr; i++)
@@ -369,8 +469,11 @@ int side_before(ctx_t *c, tp_result_t *res)
     for (int i = 0; i < nr; i++)
         sd->r_mem[members[run->w[i].node]++] = i;
     for (int i = 0; i < nr; i++) {
-        if (!c->preempted[i])
+        if (!c->preempted[i]) {
             charge(c, tp_wl_tenant(&run->w[i]), run->w[i].gpus);
+            for (int u = tp_wl_tenant(&run->w[i]); u >= 0; u = f->tenants[u].parent)
+                sd->ruse[u] += run->w[i].gpus;
+        }
         if (run->w[i].gang)
             sd->skip[np + i] = 1; /* a stopped gang waits whole; never moved */
     }
@@ -407,9 +510,6 @@ int side_before(ctx_t *c, tp_result_t *res)
         sd->placed_gpus += w->gpus;
         sd->weighted += (1.0 + w->priority) * w->gpus;
     }
-    for (int i = 0; i < nr; i++)
-        if (c->preempted[i] == 2)
-            sd->skip[np + i] = 1;
     /* 3. Gangs. */
     no = 0;
     for (int i = 0; i < np; i++)
@@ -423,8 +523,17 @@ int side_before(ctx_t *c, tp_result_t *res)
         sd->skip[o[k].res] = 1;
         if (kind_lists(c, tp_wl_together(w)) < 0)
             goto out;
-        bool ok = room(c, tp_wl_tenant(w)) >= gpus && static_row(c, w, elig) >= need &&
+        int t = tp_wl_tenant(w);
+        bool ok = room(c, t) >= gpus && static_row(c, w, elig) >= need &&
                   place_gang(c, w, elig, members);
+        if (!ok && t >= 0 && room(c, t) >= gpus &&
+            sd->use[t] + gpus <= f->tenants[t].quota_gpus &&
+            static_row(c, w, elig) >= need) {
+            int rr = gang_reclaim(c, res, w, elig, members, victims);
+            if (rr < 0)
+                goto out;
+            ok = rr > 0;
+        }
         int it = push_item(c, w, o[k].res,
                            ok                                ? 0
                            : room(c, tp_wl_tenant(w)) < gpus ? 2
@@ -440,6 +549,9 @@ int side_before(ctx_t *c, tp_result_t *res)
         sd->placed_gpus += gpus;
         sd->weighted += (1.0 + w->priority) * gpus;
     }
+    for (int i = 0; i < nr; i++) /* reclaimed work waits; it is not moved */
+        if (c->preempted[i] == 2)
+            sd->skip[np + i] = 1;
     /* 4. Admission of single-node work under tenant limits. */
     no = 0;
     for (int i = 0; i < np + nr && f->ntenants > 0; i++) {
@@ -544,6 +656,7 @@ void side_fini(ctx_t *c)
     free(c->side.res);
     free(c->side.flag);
     free(c->side.use);
+    free(c->side.ruse);
     free(c->side.skip);
     memset(&c->side, 0, sizeof c->side);
 }

@@ -63,6 +63,7 @@ typedef struct {
     const tp_workload_t **w;
     int *res, *flag, n, cap;
     long *use;  /* [tenant] GPUs in use, sub-tenants included */
+    long *ruse; /* [tenant] the same, of running work alone (what is borrowed) */
     char *skip; /* [result index]: the class model must not take it */
     double placed_gpus, weighted;
     /* Per kind (index kind + 1; 0: the whole fleet), built on first use: the

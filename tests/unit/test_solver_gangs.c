@@ -711,3 +711,40 @@ TP_TEST(solver_gangs_fair_share)
     tp_solution_free(sol);
     inst_free(&in);
 }
+
+/* A gang of a tenant under its quota reclaims borrowed work on as many nodes of
+ * one rack as it has members, never the non-preemptible node. */
+TP_TEST(solver_gang_reclaims_borrowed)
+{
+    inst_t in = {0};
+    TP_CHECK(fixed(&in,
+                   "[{\"id\":\"b-a0\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"a0\","
+                   "\"sensitivity\":\"public\",\"preemptible\":false},"
+                   "{\"id\":\"b-a1\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"a1\","
+                   "\"sensitivity\":\"public\"},"
+                   "{\"id\":\"b-a2\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"a2\","
+                   "\"sensitivity\":\"public\"},"
+                   "{\"id\":\"b-b0\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"b0\","
+                   "\"sensitivity\":\"public\"},"
+                   "{\"id\":\"b-b1\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"b1\","
+                   "\"sensitivity\":\"public\"},"
+                   "{\"id\":\"b-b2\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"b2\","
+                   "\"sensitivity\":\"public\"}]",
+                   "[{\"id\":\"train\",\"tenant\":\"a\",\"gpus\":8,\"nodes\":2,"
+                   "\"together\":\"rack\",\"sensitivity\":\"public\"}]",
+                   1e5) == 0);
+    tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO);
+    TP_CHECK(sol != NULL);
+    if (sol) {
+        const tp_result_t *r = sol->result;
+        TP_CHECK_EQ_INT(r->npreemptions, 2);
+        const char *w1 = pre_why(&in, r, "b-a1", "a1"),
+                   *w2 = pre_why(&in, r, "b-a2", "a2");
+        TP_CHECK(w1 && !strcmp(w1, "reclaim:a") && w2 && !strcmp(w2, "reclaim:a"));
+        TP_CHECK_EQ_INT(r->nplacements, 2);
+        TP_CHECK_EQ_INT(r->npending, 0);
+        TP_CHECK_EQ_INT(check(&in, r), 0);
+    }
+    tp_solution_free(sol);
+    inst_free(&in);
+}
