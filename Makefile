@@ -78,14 +78,10 @@ $(BUILD)/unit-tests: $(TEST_OBJS) $(BUILD)/libtrustplace.a
 
 tests: $(BUILD)/trustplace $(BUILD)/unit-tests $(EXTRA_TEST_BINS)
 
-# The main job on the embedded demo (the service will take its place): why each
-# workload may or may not run where, then where it does run.
-DEMO := --config config/demo-fleet.json --state config/demo-state.json \
-        --workloads config/demo-workloads.json --running config/demo-running.json
-run: all
-	$(BUILD)/trustplace explain $(DEMO)
-	@echo
-	$(BUILD)/trustplace place $(DEMO)
+# The main job: the placement service against the test bed's emulated fleet
+# (config/demo-fleet.json) on loopback; Ctrl-C stops both (tools/serve-demo.sh).
+run: all $(BUILD)/tp-testbed
+	@sh tools/serve-demo.sh $(BUILD)
 
 # The plain build, then the sanitizer build, then every suite against both.
 test:

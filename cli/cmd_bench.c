@@ -23,6 +23,7 @@
 
 typedef struct {
     const char *model_dir, *shape, *dtype, *cache, *out, *report, *write_ckpt;
+    const char *report_to, *token_file; /* --report-to URL: POST the profile to serve */
     const char *model_name, *gpu_model, *isa;
     const char *fleet, *node; /* --meter redfish: the fleet config and the node */
     int meter_ms;             /* --meter-interval: sampling / poll period */
@@ -66,6 +67,9 @@ static void usage(FILE *f)
         "  --meter-interval MS meter poll / sampling period (default: the meter's;\n"
         "                      1000 for redfish)\n"
         "  --out FILE          write a fleet `profiles` array (needs a meter)\n"
+        "  --report-to URL     POST that array to `trustplace serve` (URL of the\n"
+        "                      service; /v1/profiles is appended) with the bearer\n"
+        "                      token in --token-file F or $TRUSTPLACE_TOKEN\n"
         "  --profile-batch N   batch size whose figures go in --out (default: the\n"
         "                      one with the most tokens per joule)\n"
         "  --model-name NAME   profile `model` (default: shape or directory name)\n"
@@ -174,6 +178,10 @@ static int parse_args(int argc, char **argv, opts_t *o)
             o->out = v;
         else if (!strcmp(name, "--report"))
             o->report = v;
+        else if (!strcmp(name, "--report-to"))
+            o->report_to = v;
+        else if (!strcmp(name, "--token-file"))
+            o->token_file = v;
         else if (!strcmp(name, "--write-checkpoint"))
             o->write_ckpt = v;
         else if (!strcmp(name, "--model-name"))
@@ -249,6 +257,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
                    "", "");
     if ((o->fleet || o->node) && o->meter != TP_METER_REDFISH)
         return bad("--config and --node go with --meter redfish%s%s", "", "");
+    if ((o->report_to || o->token_file) && !o->out)
+        return bad("--report-to and --token-file send the --out profile: give --out%s%s",
+                   "", "");
     if (o->out && o->meter == TP_METER_NONE)
         return bad("--out writes measured watts, which --meter none cannot give; pick a "
                    "meter%s%s",
@@ -364,6 +375,7 @@ static json_t *result_json(const tp_bench_result_t *r, double peak)
     if (r->energy_measured) {
         json_object_set_new(o, "joules", json_real(r->joules));
         json_object_set_new(o, "watts", json_real(r->watts));
+        json_object_set_new(o, "meter_readings", json_integer(r->meter_readings));
         json_object_set_new(o, "j_per_token", json_real(r->j_per_token));
         json_object_set_new(o, "tokens_per_j", json_real(r->tokens_per_j));
     }
@@ -378,6 +390,61 @@ static int write_json(const char *path, json_t *j)
         return -1;
     int rc = json_dump_file(j, path, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
     json_decref(j);
+    return rc;
+}
+
+/* --report-to: POST the profile array to the service's /v1/profiles with the
+ * bearer token from --token-file or $TRUSTPLACE_TOKEN (never from argv, never
+ * printed). */
+static int report_to(const opts_t *o, const json_t *prof)
+{
+    char url[1024], token[256] = "", *text = NULL, *resp = NULL;
+    int status = 0, rc = TP_EXIT_OK;
+    tp_error_t err = {0};
+    size_t n = strlen(o->report_to);
+    while (n && o->report_to[n - 1] == '/')
+        n--;
+    const char *suffix = "/v1/profiles";
+    if (n >= strlen(suffix) &&
+        !strncmp(o->report_to + n - strlen(suffix), suffix, strlen(suffix)))
+        suffix = "";
+    if (snprintf(url, sizeof url, "%.*s%s", (int)n, o->report_to, suffix) >=
+        (int)sizeof url) {
+        fprintf(stderr, "trustplace bench: --report-to: URL too long\n");
+        return TP_EXIT_INPUT;
+    }
+    if (o->token_file) {
+        FILE *f = fopen(o->token_file, "r");
+        if (!f || !fgets(token, sizeof token, f)) {
+            fprintf(stderr, "trustplace bench: --token-file %s: cannot read a token\n",
+                    o->token_file);
+            if (f)
+                fclose(f);
+            return TP_EXIT_INPUT;
+        }
+        fclose(f);
+        token[strcspn(token, "\r\n")] = '\0';
+    } else if (getenv("TRUSTPLACE_TOKEN")) {
+        snprintf(token, sizeof token, "%s", getenv("TRUSTPLACE_TOKEN"));
+    }
+    if (!(text = json_dumps(prof, JSON_COMPACT | JSON_REAL_PRECISION(12)))) {
+        fprintf(stderr, "trustplace bench: out of memory\n");
+        return TP_EXIT_NO;
+    }
+    if (tp_post_json(url, token[0] ? token : NULL, text, 30000, &status, &resp, &err) <
+        0) {
+        fprintf(stderr, "trustplace bench: --report-to: %s\n", err.text);
+        rc = TP_EXIT_NO;
+    } else if (status < 200 || status > 299) {
+        fprintf(stderr, "trustplace bench: --report-to %s: HTTP %d: %s\n", url, status,
+                resp);
+        rc = TP_EXIT_NO;
+    } else {
+        printf("reported %s: HTTP %d %s\n", url, status, resp);
+    }
+    explicit_bzero(token, sizeof token);
+    free(text);
+    free(resp);
     return rc;
 }
 
@@ -607,12 +674,15 @@ int tp_cmd_bench(int argc, char **argv)
         json_t *prof = json_pack("[{s:s, s:s, s:f, s:f}]", "model", model_name,
                                  "gpu_model", gpu_model, "tokens_per_s",
                                  res[best].tokens_per_s, "watts", res[best].watts);
-        if (write_json(o.out, prof)) {
+        if (write_json(o.out, json_incref(prof))) {
             fprintf(stderr, "trustplace bench: cannot write %s\n", o.out);
             status = TP_EXIT_NO;
         } else
             printf("profile  %s: batch %d, %.2f tokens/s at %.1f W\n", o.out,
                    res[best].batch, res[best].tokens_per_s, res[best].watts);
+        if (o.report_to && status == TP_EXIT_OK)
+            status = report_to(&o, prof);
+        json_decref(prof);
     }
     goto done;
 fail:

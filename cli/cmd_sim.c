@@ -11,32 +11,69 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char usage_text[] =
     "usage: trustplace sim SCENARIO [--policy P,...] [--out DIR] [--seed S]\n"
-    "                      [--shard i/n] [--quiet] [--no-validate]\n"
+    "                      [--seeds A-B|S,...] [--shard i/n] [--quiet]\n"
+    "                      [--progress-every SECONDS] [--no-validate]\n"
     "       trustplace sim merge --out DIR SHARD_DIR...\n\n"
     "Simulates the scenario (docs/sim.md) under each policy — trustplace,\n"
     "capacity-first, first-fit, efficiency-greedy — and prints a summary table.\n"
     "  --policy P,...  policies to compare (default: the scenario's list)\n"
     "  --out DIR       write DIR/summary.json, DIR/timeseries.csv, DIR/report.html\n"
     "  --seed S        override the scenario's seed\n"
-    "  --shard i/n     run the variants v of the scenario's grid with v % n == i;\n"
+    "  --seeds 1-10    run every variant with each seed (also \"1,4,9\"; the\n"
+    "                  scenario's \"seeds\" by default) and report the mean and a\n"
+    "                  95% confidence interval of every KPI\n"
+    "  --shard i/n     run the runs u (variant v, seed k: u = v·seeds + k) with\n"
+    "                  u % n == i;\n"
     "                  \"--shard n\" reads i from SLURM_ARRAY_TASK_ID (minus\n"
     "                  SLURM_ARRAY_TASK_MIN) or JOB_COMPLETION_INDEX\n"
-    "  --quiet         no table, no progress bar\n"
+    "  --quiet         no table, no progress\n"
+    "  --progress-every S  when stderr is not a terminal, a log line every S\n"
+    "                  seconds (default 30; 0: none): simulated time, events/s, ETA\n"
     "  --no-validate   skip re-checking every decision with the validator\n"
     "merge combines shard output directories into one summary and report, byte\n"
     "for byte what the unsharded run writes.\n";
 
 typedef struct {
-    int last; /* per mille shown */
+    int last;         /* per mille shown */
+    double every_s;   /* log lines: their interval */
+    double t0, t_log; /* wall clock: the start, the last line */
 } progress_t;
 
-static void progress(void *arg, double done, const char *what)
+static double now_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Not a terminal (Slurm, Kubernetes logs): one line every every_s seconds. */
+static void progress_log(void *arg, double done, const char *what, long long events)
 {
     progress_t *p = arg;
+    double t = now_wall();
+    if (t - p->t_log < p->every_s && done < 1)
+        return;
+    p->t_log = t;
+    double el = t - p->t0;
+    char eta[32] = "?";
+    if (done > 0.001)
+        snprintf(eta, sizeof eta, "%.0f s", el * (1 - done) / done);
+    fprintf(stderr,
+            "trustplace sim: progress %.1f%%, %s, %lld events, %.0f events/s, %.0f s "
+            "elapsed, ETA %s\n",
+            done * 100, what, events, el > 0 ? events / el : 0, el, eta);
+    fflush(stderr);
+}
+
+static void progress(void *arg, double done, const char *what, long long events)
+{
+    progress_t *p = arg;
+    (void)events;
     int pm = (int)(done * 1000);
     if (pm == p->last && done < 1)
         return;
@@ -136,11 +173,17 @@ static int merge(int argc, char **argv)
 
 int tp_cmd_sim(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"policy", required_argument, 0, 'p'}, {"out", required_argument, 0, 'o'},
-        {"seed", required_argument, 0, 's'},   {"shard", required_argument, 0, 'S'},
-        {"quiet", no_argument, 0, 'q'},        {"no-validate", no_argument, 0, 'V'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"policy", required_argument, 0, 'p'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"shard", required_argument, 0, 'S'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"no-validate", no_argument, 0, 'V'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"seeds", required_argument, 0, 'E'},
+                                         {"progress-every", required_argument, 0, 'P'},
+                                         {0, 0, 0, 0}};
+    double every = 30;
     tp_sim_opts_t o = {0};
     const char *out = NULL;
     int c, quiet = 0;
@@ -188,6 +231,21 @@ int tp_cmd_sim(int argc, char **argv)
             }
             break;
         }
+        case 'E':
+            o.seeds = optarg;
+            break;
+        case 'P': {
+            char *e;
+            every = strtod(optarg, &e);
+            if (*e || e == optarg || !(every >= 0 && every <= 86400)) {
+                fprintf(stderr,
+                        "trustplace sim: --progress-every: expected seconds in 0..86400, "
+                        "got \"%s\"\n",
+                        optarg);
+                return TP_EXIT_INPUT;
+            }
+            break;
+        }
         case 'q':
             quiet = 1;
             break;
@@ -209,16 +267,19 @@ int tp_cmd_sim(int argc, char **argv)
         fprintf(stderr, "trustplace sim: %s\n", err.text);
         return TP_EXIT_INPUT;
     }
-    progress_t pr = {-1};
+    progress_t pr = {-1, every, now_wall(), now_wall()};
     if (!quiet && isatty(STDERR_FILENO)) {
         o.progress = progress;
+        o.progress_arg = &pr;
+    } else if (!quiet && every > 0) {
+        o.progress = progress_log;
         o.progress_arg = &pr;
     }
     tp_sim_out_t *res;
     int rc = tp_sim_run(sc, &o, &res, &err);
     tp_scenario_free(sc);
     if (rc < 0) {
-        if (o.progress)
+        if (o.progress == progress)
             fputc('\n', stderr);
         fprintf(stderr, "trustplace sim: %s\n", err.text);
         return rc == TP_EVIOLATION ? TP_EXIT_NO : TP_EXIT_INPUT;

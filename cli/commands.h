@@ -25,6 +25,9 @@ int tp_cmd_collect(int argc, char **argv); /* collectors/: cli/cmd_collect.c */
 int tp_cmd_attest(int argc, char **argv);  /* collectors/: cli/cmd_attest.c */
 int tp_cmd_bench(int argc, char **argv);   /* workload/: cli/cmd_bench.c */
 int tp_cmd_sim(int argc, char **argv);     /* sim/: cli/cmd_sim.c */
+int tp_cmd_serve(int argc, char **argv);   /* scheduler/: cli/cmd_serve.c */
+int tp_cmd_token(int argc, char **argv);   /* scheduler/: cli/cmd_token.c */
+int tp_cmd_audit(int argc, char **argv);   /* scheduler/: cli/cmd_audit.c */
 
 /* check-config's collectors section (cli/cmd_check.c): validate prints the
  * error on stderr and returns TP_EXIT_INPUT; summary prints what is configured

@@ -21,6 +21,9 @@ static const struct {
     {"attest", tp_cmd_attest, "verify an attestation result (attest verify …)"},
     {"bench", tp_cmd_bench, "measure tokens per watt with the reference decoder"},
     {"sim", tp_cmd_sim, "what-if simulation of policies over traces and events"},
+    {"serve", tp_cmd_serve, "run the placement service (HTTP API, journal, collectors)"},
+    {"token", tp_cmd_token, "manage the bearer tokens of `serve` (token add …)"},
+    {"audit", tp_cmd_audit, "verify, query or export the service's audit log"},
 };
 
 static void usage(FILE *f)

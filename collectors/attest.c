@@ -879,6 +879,13 @@ static int submod_status(const char *name, const json_t *sm, tp_att_result_t *re
                 return reject(res, TP_ATT_R_CLAIMS_INVALID,
                               "submod \"%.40s\": trust claim \"%.40s\" out of range",
                               name, k);
+            /* 0 is "no claim" (Trustee writes it for every claim its policy
+             * leaves unset; Veraison's UpdateStatusFromTrustVector skips the
+             * none tier): it cannot lower the status. The other none-tier
+             * values, -1 (verifier malfunction) and 1 (unexpected evidence),
+             * still do. */
+            if (json_integer_value(v) == 0)
+                continue;
             s = any ? worse(s, (tp_att_status_t)t) : (tp_att_status_t)t;
             any = true;
         }

@@ -15,8 +15,9 @@
  *     exponential backoff, Redfish sessions, a staleness clock per fact;
  *   - tp_state_t out (see model/state_json.h to write it).
  *
- * Only collectors/ includes curl.h. Facts that are missing, null, malformed or
- * from a failed request are "unknown" (NAN, -1, ""), never zero.
+ * Only collectors/ (and scheduler/etcd.c, the etcd client) include curl.h.
+ * Facts that are missing, null, malformed or from a failed request are
+ * "unknown" (NAN, -1, ""), never zero.
  */
 #ifndef TP_COLLECTORS_H
 #define TP_COLLECTORS_H
@@ -433,5 +434,15 @@ int tp_power_sampler_new(const tp_fleet_t *f, const tp_collect_cfg_t *cfg,
 int tp_power_sampler_read(void *ctx, double *watts, tp_error_t *err);
 /* Logs out of the BMC's session and frees; NULL is fine. */
 void tp_power_sampler_free(tp_power_sampler_t *s);
+
+/* ---- one-shot POST (bench --report-to) ------------------------------------------------
+ */
+
+/* POSTs body (JSON) to url with "Authorization: Bearer <bearer>" (NULL: none),
+ * blocking for at most timeout_ms. 0 with *status (HTTP) and *response (new
+ * NUL-terminated string, caller frees) when an answer came; TP_EIO with err when
+ * none did. The token is never written to err. */
+int tp_post_json(const char *url, const char *bearer, const char *body, int timeout_ms,
+                 int *status, char **response, tp_error_t *err);
 
 #endif

@@ -235,6 +235,25 @@ static const char *verifier_url_problem(const char *u, bool allow_http)
         return "user:password@ in a URL is not allowed (it would be logged)";
     if (end == host)
         return "the URL names no host";
+    {
+        /* The template as the collector will fill it must parse: a port in
+         * 1..65535, a host libcurl accepts. */
+        char filled[2048];
+        size_t n = 0;
+        tp_http_url_t parts;
+        for (const char *p = u; *p && n + 2 < sizeof filled; p++) {
+            const char *close = *p == '{' ? strchr(p, '}') : NULL;
+            filled[n++] = close ? 'x' : *p;
+            if (close)
+                p = close;
+        }
+        filled[n] = '\0';
+        if (strlen(u) >= sizeof filled || tp_http_url_parts(filled, &parts) < 0)
+            return "not a URL libcurl can use (port 1-65535; a valid host, an IDN host "
+                   "in its xn-- form)";
+        if (parts.userinfo)
+            return "user:password@ in a URL is not allowed (it would be logged)";
+    }
     return NULL;
 }
 
@@ -242,25 +261,59 @@ static int load_identities(const tp_fleet_t *f, tp_verifier_cfg_t *vc, const cha
                            json_t *ids, tp_error_t *err)
 {
     const char *node;
-    json_t *list, *x;
+    json_t *list, *x, *seen;
     size_t i;
+    int rc = 0;
     if (!json_is_object(ids))
         return bad(err, f, path, "identities: expected {\"node\": [\"id\", …]}");
+    if (!(seen = json_object()))
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
     json_object_foreach (ids, node, list) {
-        if (tp_fleet_node(f, node) < 0)
-            return bad(err, f, path, "identities: no node \"%s\" in the fleet", node);
+        if (tp_fleet_node(f, node) < 0) {
+            rc = bad(err, f, path, "identities: no node \"%s\" in the fleet", node);
+            goto out;
+        }
         if (!json_is_array(list) || json_array_size(list) == 0 ||
-            json_array_size(list) > 64)
-            return bad(err, f, path, "identities.%s: expected a list of 1-64 strings",
-                       node);
-        json_array_foreach (list, i, x)
+            json_array_size(list) > 64) {
+            rc =
+                bad(err, f, path, "identities.%s: expected a list of 1-64 strings", node);
+            goto out;
+        }
+        json_array_foreach (list, i, x) {
+            const char *s = json_string_value(x);
+            const json_t *first;
             if (!json_is_string(x) || json_string_length(x) == 0 ||
-                json_string_length(x) > 256)
-                return bad(err, f, path,
-                           "identities.%s[%zu]: expected a non-empty string", node, i);
+                json_string_length(x) > 256) {
+                rc = bad(err, f, path, "identities.%s[%zu]: expected a non-empty string",
+                         node, i);
+                goto out;
+            }
+            /* One identity, one node: a result naming it must bind to that node
+             * only (a node's id binds with bind "claim" as well). */
+            if (tp_fleet_node(f, s) >= 0 && strcmp(s, node) != 0) {
+                rc = bad(err, f, path,
+                         "identities.%s[%zu]: \"%s\" is another node's id: its results "
+                         "would bind to both",
+                         node, i, s);
+                goto out;
+            }
+            if ((first = json_object_get(seen, s)) != NULL) {
+                rc = bad(err, f, path,
+                         "identities.%s[%zu]: \"%s\" is also listed for %s: one identity "
+                         "names one node",
+                         node, i, s, json_string_value(first));
+                goto out;
+            }
+            if (json_object_set_new(seen, s, json_string(node)) < 0) {
+                rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+                goto out;
+            }
+        }
     }
     vc->identities = json_incref(ids);
-    return 0;
+out:
+    json_decref(seen);
+    return rc;
 }
 
 static int load_verifier(const tp_fleet_t *f, tp_verifier_cfg_t *vc, const char *name,
@@ -504,7 +557,10 @@ static int check_bmc_urls(const tp_fleet_t *f, tp_error_t *err)
             continue;
         snprintf(path, sizeof path, "$.nodes[%d].bmc.url", n);
         if (tp_http_url_parts(nd->bmc_url, &u[n]) < 0) {
-            rc = bad(err, f, path, "not a URL libcurl can use");
+            rc = bad(err, f, path,
+                     "not a URL libcurl can use (port 1-65535; a valid host, an IDN host "
+                     "in its "
+                     "xn-- form)");
             break;
         }
         if ((rc = no_userinfo(err, f, path, nd->bmc_url)) < 0)

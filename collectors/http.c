@@ -751,22 +751,39 @@ int tp_http_set_proxy(tp_http_t *h, const char *proxy)
     return 0;
 }
 
+/* An IDN host compares in its one ASCII spelling (bücher.example and
+ * xn--bcher-kva.example are one origin). */
+#ifdef CURLU_PUNYCODE
+#define PUNYCODE CURLU_PUNYCODE
+#else
+#define PUNYCODE 0
+#endif
+
 int tp_http_url_parts(const char *url, tp_http_url_t *out)
 {
     CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL, *pass = NULL;
+    char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL, *pass = NULL,
+         *zone = NULL;
     int rc = -1;
     memset(out, 0, sizeof *out);
     /* Non-ASCII or spaces are refused by curl's parser: the URL is not usable. */
     if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, PUNYCODE) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+        strcmp(port, "0") != 0 && /* no server listens there: a typo */
         (!strcmp(scheme, "http") || !strcmp(scheme, "https"))) {
         for (char *c = host; *c; c++)
             if (*c >= 'A' && *c <= 'Z')
                 *c = (char)(*c - 'A' + 'a');
-        if ((size_t)snprintf(out->origin, sizeof out->origin, "%s://%s:%s", scheme, host,
+        /* An IPv6 zone (fe80::1%25eth0) is part of the host: the same address
+         * on another interface is another machine. */
+        size_t hl = strlen(host);
+        bool zoned = curl_url_get(u, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK && zone &&
+                     hl > 2 && host[hl - 1] == ']';
+        if ((size_t)snprintf(out->origin, sizeof out->origin, "%s://%.*s%s%s%s:%s",
+                             scheme, (int)(zoned ? hl - 1 : hl), host, zoned ? "%25" : "",
+                             zoned ? zone : "", zoned ? "]" : "",
                              port) < sizeof out->origin) {
             out->https = !strcmp(scheme, "https");
             out->userinfo = curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
@@ -779,6 +796,7 @@ int tp_http_url_parts(const char *url, tp_http_url_t *out)
     curl_free(port);
     curl_free(user);
     curl_free(pass);
+    curl_free(zone);
     curl_url_cleanup(u);
     return rc;
 }

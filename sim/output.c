@@ -88,13 +88,60 @@ static char **split_policies(const char *list, int *n, tp_error_t *err)
     return out;
 }
 
+/* The aggregate over seeds of each variant: {"variant", "params", "seeds",
+ * "policies": {name: sim_aggregate of its per-seed KPIs}}, variants in order. */
+static json_t *aggregates(const json_t *results)
+{
+    json_t *out = json_array();
+    size_t n = json_array_size(results);
+    json_t **runs = calloc(n + 1, sizeof *runs);
+    if (!out || !runs) {
+        json_decref(out);
+        free(runs);
+        return NULL;
+    }
+    for (size_t i = 0; i < n;) {
+        const json_t *first = json_array_get(results, i);
+        json_int_t v = json_integer_value(json_object_get(first, "variant"));
+        size_t end = i;
+        json_t *seeds = json_array(), *pols = json_object();
+        while (end < n && json_integer_value(json_object_get(json_array_get(results, end),
+                                                             "variant")) == v) {
+            json_array_append(seeds,
+                              json_object_get(json_array_get(results, end), "seed"));
+            end++;
+        }
+        const char *pname;
+        json_t *pk;
+        json_object_foreach (json_object_get((json_t *)first, "policies"), pname, pk) {
+            int m = 0;
+            for (size_t k = i; k < end; k++) {
+                json_t *x = json_object_get(
+                    json_object_get(json_array_get(results, k), "policies"), pname);
+                if (x)
+                    runs[m++] = x;
+            }
+            json_t *agg = sim_aggregate(runs, m);
+            if (agg)
+                json_object_set_new(pols, pname, agg);
+        }
+        json_array_append_new(out, json_pack("{s:I, s:O, s:o, s:o}", "variant", v,
+                                             "params", json_object_get(first, "params"),
+                                             "seeds", seeds, "policies", pols));
+        i = end;
+    }
+    free(runs);
+    return out;
+}
+
 int tp_sim_run(const tp_scenario_t *sc_c, const tp_sim_opts_t *o, tp_sim_out_t **out,
                tp_error_t *err)
 {
     struct tp_scenario *sc = (struct tp_scenario *)sc_c;
     tp_sim_out_t *r = calloc(1, sizeof *r);
     char **pols = NULL;
-    int npols = 0, rc = 0, V = sc->nvariants;
+    uint64_t *seeds = NULL;
+    int npols = 0, rc = 0, V = sc->nvariants, S = 0;
     int si = o->shard_count > 0 ? o->shard_index : 0,
         sn = o->shard_count > 0 ? o->shard_count : 1;
     double t0 = wall();
@@ -110,13 +157,37 @@ int tp_sim_run(const tp_scenario_t *sc_c, const tp_sim_opts_t *o, tp_sim_out_t *
         free(r);
         return err->code;
     }
+    /* Seeds: --seeds, else the scenario's "seeds" unless --seed names one. */
+    if (o->seeds) {
+        if ((rc = sim_seeds_parse(o->seeds, &seeds, &S, err)) < 0) {
+            free(pols);
+            free(r);
+            return rc;
+        }
+    } else if (!o->seed_set && sc->nseeds) {
+        if (!(seeds = malloc((size_t)sc->nseeds * sizeof *seeds))) {
+            free(pols);
+            free(r);
+            return tp_error_set(err, TP_ENOMEM, "out of memory");
+        }
+        memcpy(seeds, sc->seeds, (size_t)sc->nseeds * sizeof *seeds);
+        S = sc->nseeds;
+    }
+    /* Runs: variant v with seed k is run v·S + k; a shard owns runs ≡ its index. */
+    int S1 = S ? S : 1, runs = V * S1;
     int mine = 0;
-    for (int v = si; v < V; v += sn)
+    for (int u = si; u < runs; u += sn)
         mine++;
     json_t *results = json_array();
     r->summary = json_object();
     json_object_set_new(r->summary, "scenario", json_string(sc->name));
     json_object_set_new(r->summary, "variants", json_integer(V));
+    if (S) {
+        json_t *sl = json_array();
+        for (int k = 0; k < S; k++)
+            json_array_append_new(sl, json_integer((json_int_t)seeds[k]));
+        json_object_set_new(r->summary, "seeds", sl);
+    }
     json_object_set_new(r->summary, "trustplace",
                         json_string(tp_sim_trustplace_uses_solver()
                                         ? "solver"
@@ -127,9 +198,11 @@ int tp_sim_run(const tp_scenario_t *sc_c, const tp_sim_opts_t *o, tp_sim_out_t *
                             json_pack("{s:i, s:i}", "index", si, "count", sn));
     rc = sim_buf_put(&r->csv, sim_csv_header());
     int done = 0;
-    for (int v = si; v < V && rc == 0; v += sn) {
+    for (int u = si; u < runs && rc == 0; u += sn) {
+        int v = u / S1;
         sim_setup_t *s = NULL;
-        if ((rc = sim_setup_new(sc, v, o->seed_set, o->seed, &s, err)) < 0)
+        if ((rc = sim_setup_new(sc, v, S ? true : o->seed_set,
+                                S ? seeds[u % S1] : o->seed, &s, err)) < 0)
             break;
         char **use = pols ? pols : s->policies;
         int nuse = pols ? npols : s->npolicies;
@@ -147,13 +220,19 @@ int tp_sim_run(const tp_scenario_t *sc_c, const tp_sim_opts_t *o, tp_sim_out_t *
         json_object_set_new(res, "nodes", json_integer(present));
         json_object_set_new(res, "nodes_added", json_integer(s->fleet->nnodes - present));
         json_object_set_new(res, "solver_method", json_string(s->solver.method));
+        json_object_set_new(
+            res, "batch",
+            json_pack("{s:s, s:s}", "duration", s->wall_time_jobs ? "wall_time" : "work",
+                      "reference",
+                      s->ref_gpu >= 0 ? s->fleet->gpu_models[s->ref_gpu]
+                                      : "GPU-weighted mean profile of each model"));
         json_object_set_new(res, "events", events_json(s));
         json_object_set_new(res, "policies", pj);
         json_array_append_new(results, res);
         for (int p = 0; p < nuse && rc == 0; p++) {
-            sim_run_opts_t ro = {o->progress, o->progress_arg,
-                                 (double)done / (mine * nuse), 1.0 / (mine * nuse),
-                                 o->no_validate};
+            sim_run_opts_t ro = {
+                o->progress,         o->progress_arg, (double)done / (mine * nuse),
+                1.0 / (mine * nuse), o->no_validate,  r->events};
             json_t *k = NULL;
             long long ev = 0;
             rc = sim_simulate(s, v, use[p], &ro, &r->csv, &k, &ev, err);
@@ -165,13 +244,22 @@ int tp_sim_run(const tp_scenario_t *sc_c, const tp_sim_opts_t *o, tp_sim_out_t *
         sim_setup_free(s);
     }
     free(pols);
+    free(seeds);
+    /* Aggregates over the seeds, when every run is here (a shard's come at merge). */
+    if (rc == 0 && S && sn == 1) {
+        json_t *ag = aggregates(results);
+        if (!ag)
+            rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+        else
+            json_object_set_new(r->summary, "aggregates", ag);
+    }
     r->wall_s = wall() - t0;
     if (rc < 0) {
         tp_sim_out_free(r);
         return rc;
     }
     if (o->progress)
-        o->progress(o->progress_arg, 1.0, "done");
+        o->progress(o->progress_arg, 1.0, "done", r->events);
     *out = r;
     return 0;
 }
@@ -277,85 +365,142 @@ static double jnum(const json_t *o, const char *path)
     return o ? json_number_value(o) : 0;
 }
 
-/* The worst p95 job wait over the classes with sensitive names in the table. */
-static double worst_p95(const json_t *k, const char **cls)
+/* A KPI of a run (a number) or of an aggregate ({"mean", "ci95"}); ci NAN for a
+ * single run. */
+double sim_kv(const json_t *k, const char *path, double *ci)
 {
-    const json_t *bc = json_object_get(json_object_get(k, "wait"), "by_class"), *h;
-    const char *name;
-    double worst = 0;
-    *cls = "-";
-    json_object_foreach ((json_t *)bc, name, h) {
-        double p = json_number_value(json_object_get(h, "p95_s"));
-        if (json_integer_value(json_object_get(h, "n")) && p >= worst) {
-            worst = p;
-            *cls = name;
-        }
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *t = strtok_r(buf, ".", &save); t && k; t = strtok_r(NULL, ".", &save))
+        k = json_object_get(k, t);
+    *ci = NAN;
+    if (json_is_object(k)) {
+        *ci = json_number_value(json_object_get(k, "ci95"));
+        return json_number_value(json_object_get(k, "mean"));
     }
-    return worst;
+    return k ? json_number_value(k) : 0;
 }
 
-static double total_pending(const json_t *k)
+/* The table's columns: header, KPI path, scale, decimals. Completed work leads
+ * next to violations; tokens per joule only per kind (served requests, batch). */
+const sim_col_t sim_table_cols[SIM_TABLE_NCOLS] = {
+    {"viol", "security_violations.placements", 1, 0},
+    {"viol-GPUh", "security_violations.gpu_hours", 1, 1},
+    {"sensTEE%", "sensitive_in_tee", 100, 1},
+    {"work-GPUh", "jobs.completed_work_gpu_h", 1, 0},
+    {"jobs-done", "jobs.completed", 1, 0},
+    {"pend-GPUh", "pending_gpu_hours.total", 1, 1},
+    {"job-p95-s", "wait.jobs_p95_worst_s", 1, 0},
+    {"req-p95-s", "wait.requests_p95_worst_s", 1, 1},
+    {"req-tok/J", "tokens_per_j_requests", 1, 3},
+    {"batch-tok/J", "tokens_per_j_batch", 1, 3},
+    {"energy-kWh", "energy_kwh", 1, 0},
+    {"util%", "gpu_util", 100, 1},
+    {"preempt", "preemptions", 1, 0},
+};
+_Static_assert(sizeof sim_table_cols / sizeof sim_table_cols[0] == SIM_TABLE_NCOLS,
+               "SIM_TABLE_NCOLS");
+#define NCOLS SIM_TABLE_NCOLS
+#define cols sim_table_cols
+
+static void print_table(FILE *f, const json_t *pols)
 {
-    const json_t *pc =
-                     json_object_get(json_object_get(k, "pending_gpu_hours"), "by_class"),
-                 *v;
-    const char *name;
-    double s = 0;
-    json_object_foreach ((json_t *)pc, name, v)
-        s += json_number_value(v);
-    return s;
+    const char *pname;
+    const json_t *k;
+    char cell[NCOLS][48];
+    int width[NCOLS];
+    for (int c = 0; c < NCOLS; c++)
+        width[c] = (int)strlen(cols[c].head);
+    /* Two passes: widths, then the rows. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) {
+            fprintf(f, "%-18s", "policy");
+            for (int c = 0; c < NCOLS; c++)
+                fprintf(f, " %*s", width[c], cols[c].head);
+            fputc('\n', f);
+        }
+        json_object_foreach ((json_t *)pols, pname, k) {
+            for (int c = 0; c < NCOLS; c++) {
+                double ci, m = sim_kv(k, cols[c].path, &ci) * cols[c].scale;
+                if (isnan(ci))
+                    snprintf(cell[c], sizeof cell[c], "%.*f", cols[c].prec, m);
+                else
+                    snprintf(cell[c], sizeof cell[c], "%.*f±%.*f", cols[c].prec, m,
+                             cols[c].prec, ci * cols[c].scale);
+                int len = (int)strlen(cell[c]) - (isnan(ci) ? 0 : 1); /* ± is 2 bytes */
+                if (len > width[c])
+                    width[c] = len;
+            }
+            if (!pass)
+                continue;
+            fprintf(f, "%-18s", pname);
+            for (int c = 0; c < NCOLS; c++) {
+                int pad =
+                    width[c] - ((int)strlen(cell[c]) - (strstr(cell[c], "±") ? 1 : 0));
+                fprintf(f, " %*s%s", pad > 0 ? pad : 0, "", cell[c]);
+            }
+            fputc('\n', f);
+        }
+    }
+}
+
+/* Where the tokens came from: the share from traces, per kind. */
+static void print_origin(FILE *f, const json_t *pols)
+{
+    const json_t *k = json_object_iter_value(json_object_iter((json_t *)pols));
+    double ci;
+    if (!k)
+        return;
+    double rt = sim_kv(k, "tokens_by_origin.requests_trace", &ci),
+           rg = sim_kv(k, "tokens_by_origin.requests_generated", &ci),
+           bt = sim_kv(k, "tokens_by_origin.batch_trace", &ci),
+           bg = sim_kv(k, "tokens_by_origin.batch_generated", &ci);
+    fprintf(f,
+            "tokens (%s): requests %.3g from traces, %.3g generated; batch %.3g from "
+            "traces, %.3g generated — %.2f%% of all tokens from traces\n",
+            json_object_iter_key(json_object_iter((json_t *)pols)), rt, rg, bt, bg,
+            rt + rg + bt + bg > 0 ? 100 * (rt + bt) / (rt + rg + bt + bg) : 0);
 }
 
 void tp_sim_out_print(const tp_sim_out_t *o, FILE *f)
 {
     const json_t *results = json_object_get(o->summary, "results"), *res;
+    const json_t *aggs = json_object_get(o->summary, "aggregates");
     size_t i;
     fprintf(f, "scenario %s — trustplace policy: %s\n",
             json_string_value(json_object_get(o->summary, "scenario")),
             json_string_value(json_object_get(o->summary, "trustplace")));
-    json_array_foreach (results, i, res) {
-        const json_t *params = json_object_get(res, "params"), *pv, *k;
+    json_array_foreach (aggs ? aggs : results, i, res) {
+        const json_t *params = json_object_get(res, "params"), *pv;
         const char *pname;
-        fprintf(f, "\nvariant %lld (seed %lld",
-                (long long)json_integer_value(json_object_get(res, "variant")),
-                (long long)json_integer_value(json_object_get(res, "seed")));
+        const json_t *run = res;
+        if (aggs) { /* the variant's first run, for its settings */
+            size_t r;
+            json_array_foreach (results, r, run)
+                if (json_equal(json_object_get(run, "variant"),
+                               json_object_get(res, "variant")))
+                    break;
+            fprintf(f, "\nvariant %lld (%zu seeds: mean ± 95%% CI",
+                    (long long)json_integer_value(json_object_get(res, "variant")),
+                    json_array_size(json_object_get(res, "seeds")));
+        } else {
+            fprintf(f, "\nvariant %lld (seed %lld",
+                    (long long)json_integer_value(json_object_get(res, "variant")),
+                    (long long)json_integer_value(json_object_get(res, "seed")));
+        }
         json_object_foreach ((json_t *)params, pname, pv) {
             char *t = json_dumps(pv, JSON_ENCODE_ANY | JSON_COMPACT);
             fprintf(f, ", %s=%s", pname, t ? t : "?");
             free(t);
         }
-        fprintf(f, "; %.0f h, %lld nodes", jnum(res, "duration_s") / 3600,
-                (long long)json_integer_value(json_object_get(res, "nodes")));
-        if (json_integer_value(json_object_get(res, "nodes_added")))
+        fprintf(f, "; %.0f h, %lld nodes", jnum(run, "duration_s") / 3600,
+                (long long)json_integer_value(json_object_get(run, "nodes")));
+        if (json_integer_value(json_object_get(run, "nodes_added")))
             fprintf(f, " + up to %lld added",
-                    (long long)json_integer_value(json_object_get(res, "nodes_added")));
+                    (long long)json_integer_value(json_object_get(run, "nodes_added")));
         fprintf(f, ")\n");
-        fprintf(f, "%-18s %6s %8s %6s %6s %8s %10s %6s %9s %16s %8s %7s %9s\n", "policy",
-                "viol", "viol-GPUh", "TEE%", "sensTEE", "tok/J", "energy-kWh", "util%",
-                "pend-GPUh", "p95-wait(worst)", "req-p95", "preempt", "site-hr-kW");
-        json_object_foreach ((json_t *)json_object_get(res, "policies"), pname, k) {
-            const char *wc;
-            double p95 = worst_p95(k, &wc);
-            char wbuf[40];
-            const json_t *rq = json_object_get(json_object_get(k, "wait"),
-                                               "requests_by_class"),
-                         *h;
-            const char *rn;
-            double rp = 0;
-            json_object_foreach ((json_t *)rq, rn, h)
-                if (json_number_value(json_object_get(h, "p95_s")) > rp)
-                    rp = json_number_value(json_object_get(h, "p95_s"));
-            snprintf(wbuf, sizeof wbuf, "%.0fs %.9s", p95, wc);
-            fprintf(f,
-                    "%-18s %6lld %8.1f %5.1f%% %6.1f%% %8.3f %10.1f %5.1f%% %9.1f %16s "
-                    "%7.1fs %7lld %9.1f\n",
-                    pname, (long long)jnum(k, "security_violations.placements"),
-                    jnum(k, "security_violations.gpu_hours"), 100 * jnum(k, "tee_share"),
-                    100 * jnum(k, "sensitive_in_tee"), jnum(k, "tokens_per_j"),
-                    jnum(k, "energy_kwh"), 100 * jnum(k, "gpu_util"), total_pending(k),
-                    wbuf, rp, (long long)jnum(k, "preemptions"),
-                    jnum(k, "power.min_headroom_kw"));
-        }
+        print_table(f, json_object_get(res, "policies"));
+        print_origin(f, json_object_get(res, "policies"));
     }
 }
 
@@ -370,16 +515,32 @@ static char *read_text(const char *path, tp_error_t *err)
     return tp_file_read(path, MAX_SHARD_BYTES, &text, &len, err) < 0 ? NULL : text;
 }
 
-static int cmp_variant(const void *a, const void *b)
+/* Run index of a result: variant · |seeds| + the seed's position in seeds (-1
+ * when the seed is not in the list). */
+static long run_of(const json_t *seeds, long variant, json_int_t seed)
 {
-    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    json_int_t vx = json_integer_value(json_object_get(x, "variant"));
-    json_int_t vy = json_integer_value(json_object_get(y, "variant"));
-    return vx < vy ? -1 : vx > vy;
+    size_t n = json_array_size(seeds);
+    if (!n)
+        return variant;
+    for (size_t k = 0; k < n; k++)
+        if (json_integer_value(json_array_get(seeds, k)) == seed)
+            return variant * (long)n + (long)k;
+    return -1;
 }
 
 typedef struct {
-    long variant;
+    long run;
+    json_t *res;
+} res_t;
+
+static int cmp_res(const void *a, const void *b)
+{
+    const res_t *x = a, *y = b;
+    return x->run < y->run ? -1 : x->run > y->run;
+}
+
+typedef struct {
+    long unit; /* variant · seeds + the seed's position */
     size_t order;
     const char *line;
     size_t len;
@@ -388,15 +549,25 @@ typedef struct {
 static int cmp_row(const void *a, const void *b)
 {
     const row_t *x = a, *y = b;
-    if (x->variant != y->variant)
-        return x->variant < y->variant ? -1 : 1;
+    if (x->unit != y->unit)
+        return x->unit < y->unit ? -1 : 1;
     return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The seed of a timeseries row: its last field. */
+static json_int_t row_seed(const char *line, size_t len)
+{
+    size_t i = len;
+    while (i > 0 && line[i - 1] != ',')
+        i--;
+    return strtoll(line + i, NULL, 10);
 }
 
 int tp_sim_merge(const char *const *dirs, int ndirs, tp_sim_out_t **out, tp_error_t *err)
 {
     tp_sim_out_t *r = calloc(1, sizeof *r);
-    json_t **res = NULL, *first = NULL;
+    res_t *res = NULL;
+    json_t *first = NULL;
     char **csvs = calloc((size_t)ndirs + 1, sizeof *csvs);
     row_t *rows = NULL;
     size_t nres = 0, nrows = 0, caprows = 0;
@@ -427,26 +598,32 @@ int tp_sim_merge(const char *const *dirs, int ndirs, tp_sim_out_t **out, tp_erro
         if (!first) {
             first = doc;
         } else {
-            if (!json_equal(json_object_get(doc, "scenario"),
-                            json_object_get(first, "scenario")) ||
-                !json_equal(json_object_get(doc, "variants"),
-                            json_object_get(first, "variants")) ||
-                !json_equal(json_object_get(doc, "trustplace"),
-                            json_object_get(first, "trustplace")))
-                rc = tp_error_set(
-                    err, TP_EINVAL,
-                    "%s: from another scenario or build than %s/summary.json", path,
-                    dirs[0]);
+            static const char *const same[] = {"scenario", "variants", "trustplace",
+                                               "seeds"};
+            for (size_t k = 0; k < sizeof same / sizeof same[0] && rc == 0; k++) {
+                const json_t *a = json_object_get(doc, same[k]),
+                             *b = json_object_get(first, same[k]);
+                if ((a || b) && !(a && b && json_equal(a, b)))
+                    rc =
+                        tp_error_set(err, TP_EINVAL,
+                                     "%s: from another scenario, seed list or build than "
+                                     "%s/summary.json (\"%s\" differs)",
+                                     path, dirs[0], same[k]);
+            }
         }
+        const json_t *seeds = json_object_get(first, "seeds");
         size_t i;
         const json_t *x;
-        json_t **g = realloc(res, (nres + json_array_size(rs) + 1) * sizeof *g);
+        res_t *g = realloc(res, (nres + json_array_size(rs) + 1) * sizeof *g);
         if (!g) {
             rc = tp_error_set(err, TP_ENOMEM, "out of memory");
         } else {
             res = g;
             json_array_foreach (rs, i, x)
-                res[nres++] = json_incref((json_t *)x);
+                res[nres++] = (res_t){
+                    run_of(seeds, (long)json_integer_value(json_object_get(x, "variant")),
+                           json_integer_value(json_object_get(x, "seed"))),
+                    json_incref((json_t *)x)};
         }
         if (doc != first)
             json_decref(doc);
@@ -456,7 +633,7 @@ int tp_sim_merge(const char *const *dirs, int ndirs, tp_sim_out_t **out, tp_erro
         if (rc == 0 && strncmp(csvs[d], sim_csv_header(), strlen(sim_csv_header())))
             rc = tp_error_set(err, TP_EPARSE,
                               "%s:1: not the timeseries header of this build", path);
-        /* Rows after the header, tagged with their variant. */
+        /* Rows after the header, tagged with their run. */
         for (const char *p = csvs[d] + (rc == 0 ? strlen(sim_csv_header()) : 0);
              rc == 0 && *p;) {
             const char *nl = strchr(p, '\n');
@@ -470,7 +647,9 @@ int tp_sim_merge(const char *const *dirs, int ndirs, tp_sim_out_t **out, tp_erro
                 }
                 rows = gr;
             }
-            rows[nrows] = (row_t){strtol(p, NULL, 10), nrows, p, len};
+            rows[nrows] = (row_t){
+                run_of(seeds, strtol(p, NULL, 10), row_seed(p, nl ? len - 1 : len)),
+                nrows, p, len};
             nrows++;
             p += len;
         }
@@ -478,42 +657,60 @@ int tp_sim_merge(const char *const *dirs, int ndirs, tp_sim_out_t **out, tp_erro
     if (rc == 0 && !first)
         rc = tp_error_set(err, TP_EUSAGE, "sim merge: no directories given");
     if (rc == 0) {
-        qsort(res, nres, sizeof *res, cmp_variant);
-        long long V = json_integer_value(json_object_get(first, "variants"));
-        for (size_t i = 0; i < nres && rc == 0; i++) {
-            long long v = json_integer_value(json_object_get(res[i], "variant"));
-            if (v != (long long)i)
-                rc = tp_error_set(err, TP_EINVAL,
-                                  v < (long long)i
-                                      ? "variant %lld appears in two shards"
-                                      : "variant %lld is missing (a shard did "
-                                        "not finish?)",
-                                  v < (long long)i ? v : (long long)i);
+        qsort(res, nres, sizeof *res, cmp_res);
+        size_t S = json_array_size(json_object_get(first, "seeds"));
+        long long R = json_integer_value(json_object_get(first, "variants")) *
+                      (long long)(S ? S : 1);
+        const json_t *sl = json_object_get(first, "seeds");
+        char what[96];
+        for (size_t i = 0; i <= nres && i < (size_t)R && rc == 0; i++) {
+            long long u = i < nres ? res[i].run : (long long)R;
+            if (u == (long long)i)
+                continue;
+            if (u < 0) {
+                rc = tp_error_set(err, TP_EINVAL, "a result's seed is not in \"seeds\"");
+                break;
+            }
+            long long x = u < (long long)i ? u : (long long)i; /* the run at fault */
+            if (S)
+                snprintf(what, sizeof what, "variant %lld seed %lld", x / (long long)S,
+                         (long long)json_integer_value(
+                             json_array_get(sl, (size_t)(x % (long long)S))));
+            else
+                snprintf(what, sizeof what, "variant %lld", x);
+            rc =
+                tp_error_set(err, TP_EINVAL,
+                             u < (long long)i ? "%s appears in two shards"
+                                              : "%s is missing (a shard did not finish?)",
+                             what);
         }
-        if (rc == 0 && (long long)nres + 1 == V)
-            rc = tp_error_set(err, TP_EINVAL,
-                              "variant %lld is missing (a shard did not "
-                              "finish?)",
-                              V - 1);
-        else if (rc == 0 && (long long)nres != V)
-            rc = tp_error_set(err, TP_EINVAL, "variants %zu..%lld are missing", nres,
-                              V - 1);
+        if (rc == 0 && (long long)nres > R)
+            rc = tp_error_set(err, TP_EINVAL, "more results than runs");
     }
     if (rc == 0) {
-        /* The same document as an unsharded run: its keys in order, minus "shard". */
+        /* The same document as an unsharded run: its keys in order, minus "shard",
+         * plus the aggregates over seeds. */
         const char *key;
         json_t *val, *arr = json_array();
         r->summary = json_object();
         for (size_t i = 0; i < nres; i++)
-            json_array_append(arr, res[i]);
+            json_array_append(arr, res[i].res);
         json_object_foreach (first, key, val) {
-            if (!strcmp(key, "shard"))
+            if (!strcmp(key, "shard") || !strcmp(key, "aggregates"))
                 continue;
             json_object_set(r->summary, key, strcmp(key, "results") ? val : arr);
         }
+        if (json_object_get(first, "seeds")) {
+            json_t *ag = aggregates(arr);
+            if (!ag)
+                rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+            else
+                json_object_set_new(r->summary, "aggregates", ag);
+        }
         json_decref(arr);
         qsort(rows, nrows, sizeof *rows, cmp_row);
-        rc = sim_buf_put(&r->csv, sim_csv_header());
+        if (rc == 0)
+            rc = sim_buf_put(&r->csv, sim_csv_header());
         for (size_t i = 0; i < nrows && rc == 0; i++) {
             char *line = strndup(rows[i].line, rows[i].len);
             rc = line ? sim_buf_put(&r->csv, line) : TP_ENOMEM;
@@ -521,7 +718,7 @@ int tp_sim_merge(const char *const *dirs, int ndirs, tp_sim_out_t **out, tp_erro
         }
     }
     for (size_t i = 0; i < nres; i++)
-        json_decref(res[i]);
+        json_decref(res[i].res);
     free(res);
     json_decref(first);
     for (int d = 0; d < ndirs; d++)

@@ -164,30 +164,45 @@ static void fmt_tick(char *buf, size_t n, double v, double step)
         snprintf(buf, n, "%.2f", v);
 }
 
-/* One line chart of column col (× scale) for variant v, one line per policy. */
-static void chart(sim_buf_t *b, const table_t *t, int v, const char *col, double scale,
-                  const char *title, const char *unit, const json_t *events,
-                  const json_t *policies)
+/* Is row i of the run (variant v, seed)? */
+static bool row_of(const table_t *t, int i, int v, double seed)
 {
-    int c = table_col(t, col), ct = table_col(t, "t_s");
-    if (c < 0 || ct < 0)
+    int cs = table_col(t, "seed");
+    return t->variant[i] == v && (cs < 0 || t->val[(size_t)i * t->ncols + cs] == seed);
+}
+
+/* One line of a chart: column col of the rows of policy. */
+typedef struct {
+    const char *col, *policy, *label, *color;
+} series_t;
+
+/* A line chart of the series (× scale) for the run (variant v, seed). */
+static void chart_gen(sim_buf_t *b, const table_t *t, int v, double seed,
+                      const series_t *sr, int ns, double scale, const char *title,
+                      const char *unit, const json_t *events)
+{
+    int ct = table_col(t, "t_s");
+    if (ct < 0 || ns < 1)
         return;
     double xmax = 0, ymin = 0, ymax = 0;
     bool any = false;
-    for (int i = 0; i < t->n; i++) {
-        if (t->variant[i] != v)
-            continue;
-        double x = t->val[(size_t)i * t->ncols + ct] / 3600,
-               y = t->val[(size_t)i * t->ncols + c] * scale;
-        if (x > xmax)
-            xmax = x;
-        if (isnan(y))
-            continue;
-        if (!any || y > ymax)
-            ymax = y;
-        if (!any || y < ymin)
-            ymin = y;
-        any = true;
+    for (int s = 0; s < ns; s++) {
+        int c = table_col(t, sr[s].col);
+        for (int i = 0; c >= 0 && i < t->n; i++) {
+            if (!row_of(t, i, v, seed) || strcmp(t->policy[i], sr[s].policy))
+                continue;
+            double x = t->val[(size_t)i * t->ncols + ct] / 3600,
+                   y = t->val[(size_t)i * t->ncols + c] * scale;
+            if (x > xmax)
+                xmax = x;
+            if (isnan(y))
+                continue;
+            if (!any || y > ymax)
+                ymax = y;
+            if (!any || y < ymin)
+                ymin = y;
+            any = true;
+        }
     }
     if (ymin > 0)
         ymin = 0;
@@ -247,13 +262,12 @@ static void chart(sim_buf_t *b, const table_t *t, int v, const char *col, double
         esc(b, json_string_value(json_object_get(e, "label")));
         sim_buf_put(b, "</title></line>");
     }
-    /* One polyline per policy; gaps where the value is undefined. */
-    const char *pname;
-    const json_t *pv;
-    json_object_foreach ((json_t *)policies, pname, pv) {
+    /* One polyline per series; gaps where the value is undefined. */
+    for (int s = 0; s < ns; s++) {
+        int c = table_col(t, sr[s].col);
         bool open = false;
-        for (int i = 0; i < t->n; i++) {
-            if (t->variant[i] != v || strcmp(t->policy[i], pname))
+        for (int i = 0; c >= 0 && i < t->n; i++) {
+            if (!row_of(t, i, v, seed) || strcmp(t->policy[i], sr[s].policy))
                 continue;
             double x = t->val[(size_t)i * t->ncols + ct] / 3600,
                    y = t->val[(size_t)i * t->ncols + c] * scale;
@@ -265,7 +279,7 @@ static void chart(sim_buf_t *b, const table_t *t, int v, const char *col, double
             }
             if (!open)
                 sim_buf_printf(b, "<polyline class=\"series\" stroke=\"%s\" points=\"",
-                               color(pname));
+                               sr[s].color);
             sim_buf_printf(b, "%.1f,%.1f ", X(x), Y(y));
             open = true;
         }
@@ -274,7 +288,53 @@ static void chart(sim_buf_t *b, const table_t *t, int v, const char *col, double
     }
 #undef X
 #undef Y
-    sim_buf_put(b, "</svg></figure>\n");
+    sim_buf_put(b, "</svg>");
+    if (sr[0].label) { /* series named by label, not by policy: a caption */
+        sim_buf_put(b, "<figcaption class=\"legend\">");
+        for (int s = 0; s < ns; s++) {
+            sim_buf_printf(b,
+                           "<span><span class=\"dot\" style=\"background:%s\">"
+                           "</span>",
+                           sr[s].color);
+            esc(b, sr[s].label);
+            sim_buf_put(b, "</span>");
+        }
+        sim_buf_put(b, "</figcaption>");
+    }
+    sim_buf_put(b, "</figure>\n");
+}
+
+/* One line chart of column col (× scale), one line per policy. */
+static void chart(sim_buf_t *b, const table_t *t, int v, double seed, const char *col,
+                  double scale, const char *title, const char *unit, const json_t *events,
+                  const json_t *policies)
+{
+    series_t sr[8];
+    int ns = 0;
+    const char *pname;
+    const json_t *pv;
+    json_object_foreach ((json_t *)policies, pname, pv)
+        if (ns < 8)
+            sr[ns++] = (series_t){col, pname, NULL, color(pname)};
+    chart_gen(b, t, v, seed, sr, ns, scale, title, unit, events);
+}
+
+/* Pending work of one policy by the reason it waits (docs/sim.md). */
+static void reasons_chart(sim_buf_t *b, const table_t *t, int v, double seed,
+                          const char *policy, const json_t *events)
+{
+    const series_t sr[] = {
+        {"pending_security", policy, "security", "#cf222e"},
+        {"pending_residency", policy, "residency", "#8250df"},
+        {"pending_hardware", policy, "hardware", "#6e7781"},
+        {"pending_capacity", policy, "capacity", "#0969da"},
+        {"pending_power", policy, "power", "#bf8700"},
+        {"pending_new", policy, "new (next tick)", "#1a7f37"},
+    };
+    char title[96];
+    snprintf(title, sizeof title, "Pending work by reason — %s", policy);
+    chart_gen(b, t, v, seed, sr, (int)(sizeof sr / sizeof sr[0]), 1, title, "GPUs",
+              events);
 }
 
 static double jget(const json_t *o, const char *path)
@@ -286,88 +346,101 @@ static double jget(const json_t *o, const char *path)
     return o ? json_number_value(o) : 0;
 }
 
-static void cell(sim_buf_t *b, const char *cls, const char *fmt, double v)
-{
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, fmt, v);
-    sim_buf_printf(b, "<td class=\"%s\">%s</td>", cls, tmp);
-}
-
+/* The summary table of a run or of an aggregate over seeds (mean ± 95% CI). */
 static void summary_table(sim_buf_t *b, const json_t *res)
 {
     const json_t *pols = json_object_get(res, "policies"), *k;
     const char *pname;
-    sim_buf_put(
-        b, "<table><thead><tr><th>policy</th><th>security violations</th>"
-           "<th>violating GPU-h</th><th>TEE share</th><th>sensitive work in TEEs</th>"
-           "<th>tokens / J</th><th>energy kWh</th><th>GPU util</th>"
-           "<th>pending GPU-h</th><th>p95 wait by class</th><th>request p95 wait</th>"
-           "<th>preemptions</th><th>min site headroom kW</th><th>decisions "
-           "validated</th></tr></thead><tbody>\n");
+    sim_buf_put(b, "<table><thead><tr><th>policy</th>");
+    for (int c = 0; c < SIM_TABLE_NCOLS; c++) {
+        sim_buf_put(b, "<th>");
+        esc(b, sim_table_cols[c].head);
+        sim_buf_put(b, "</th>");
+    }
+    sim_buf_put(b, "<th>p95 wait by class</th><th>decisions validated</th></tr></thead>"
+                   "<tbody>\n");
     json_object_foreach ((json_t *)pols, pname, k) {
-        double viol = jget(k, "security_violations.placements");
         sim_buf_printf(
             b,
             "<tr><td class=\"pol\"><span class=\"dot\" style=\"background:%s\">"
             "</span>%s</td>",
             color(pname), pname);
-        cell(b, viol > 0 ? "num bad" : "num good", "%.0f", viol);
-        cell(b, "num", "%.1f", jget(k, "security_violations.gpu_hours"));
-        cell(b, "num", "%.1f%%", 100 * jget(k, "tee_share"));
-        cell(b, "num", "%.1f%%", 100 * jget(k, "sensitive_in_tee"));
-        cell(b, "num", "%.3f", jget(k, "tokens_per_j"));
-        cell(b, "num", "%.1f", jget(k, "energy_kwh"));
-        cell(b, "num", "%.1f%%", 100 * jget(k, "gpu_util"));
-        double pend = 0;
-        const json_t *pc = json_object_get(json_object_get(k, "pending_gpu_hours"),
-                                           "by_class"),
-                     *x;
-        const char *cn;
-        json_object_foreach ((json_t *)pc, cn, x)
-            pend += json_number_value(x);
-        cell(b, "num", "%.1f", pend);
+        for (int c = 0; c < SIM_TABLE_NCOLS; c++) {
+            const sim_col_t *col = &sim_table_cols[c];
+            double ci, m = sim_kv(k, col->path, &ci);
+            bool bad = c == 0 && m > 0;
+            if (isnan(ci))
+                sim_buf_printf(b, "<td class=\"num%s\">%.*f</td>", bad ? " bad" : "",
+                               col->prec, m * col->scale);
+            else
+                sim_buf_printf(b, "<td class=\"num%s\">%.*f ± %.*f</td>",
+                               bad ? " bad" : "", col->prec, m * col->scale, col->prec,
+                               ci * col->scale);
+        }
         sim_buf_put(b, "<td class=\"small\">");
-        const json_t *bc = json_object_get(json_object_get(k, "wait"), "by_class");
-        json_object_foreach ((json_t *)bc, cn, x)
-            if (json_integer_value(json_object_get(x, "n")))
-                sim_buf_printf(b, "%s %.0fs<br>", cn,
-                               json_number_value(json_object_get(x, "p95_s")));
-        sim_buf_put(b, "</td><td class=\"small\">");
-        const json_t *rq =
-            json_object_get(json_object_get(k, "wait"), "requests_by_class");
-        json_object_foreach ((json_t *)rq, cn, x)
-            sim_buf_printf(b, "%s %.1fs<br>", cn,
-                           json_number_value(json_object_get(x, "p95_s")));
-        sim_buf_put(b, "</td>");
-        cell(b, "num", "%.0f", jget(k, "preemptions"));
-        cell(b, jget(k, "power.site_min_headroom_kw") < 0 ? "num bad" : "num", "%.1f",
-             jget(k, "power.site_min_headroom_kw"));
-        sim_buf_printf(b, "<td class=\"num\">%.0f / %.0f</td></tr>\n",
-                       jget(k, "validated"), jget(k, "decisions"));
+        const json_t *bc = json_object_get(json_object_get(k, "wait"), "by_class"), *x;
+        const char *cn;
+        json_object_foreach ((json_t *)bc, cn, x) {
+            double ci, p95 = sim_kv(x, "p95_s", &ci), n = sim_kv(x, "n", &ci);
+            if (n > 0)
+                sim_buf_printf(b, "%s %.0fs<br>", cn, p95);
+        }
+        double ci;
+        sim_buf_printf(b, "</td><td class=\"num\">%.0f / %.0f</td></tr>\n",
+                       sim_kv(k, "validated", &ci), sim_kv(k, "decisions", &ci));
     }
     sim_buf_put(b, "</tbody></table>\n");
 }
 
-/* The headline: what trustplace avoided, in one sentence per result. */
+/* Where the tokens come from: never a mostly synthetic figure without saying so. */
+static void provenance(sim_buf_t *b, const json_t *res)
+{
+    const json_t *pols = json_object_get(res, "policies");
+    const json_t *k = json_object_iter_value(json_object_iter((json_t *)pols));
+    double ci;
+    if (!k)
+        return;
+    double rt = sim_kv(k, "tokens_by_origin.requests_trace", &ci),
+           rg = sim_kv(k, "tokens_by_origin.requests_generated", &ci),
+           bt = sim_kv(k, "tokens_by_origin.batch_trace", &ci),
+           bg = sim_kv(k, "tokens_by_origin.batch_generated", &ci),
+           all = rt + rg + bt + bg;
+    sim_buf_printf(
+        b,
+        "<p class=\"events\"><b>Where the numbers come from</b> (%s): "
+        "%.2f%% of the tokens come from traces — served requests %.3g from "
+        "traces and %.3g from generators; batch work %.3g from traces and "
+        "%.3g from generators. Tokens per joule are reported apart for served "
+        "requests and for batch work; the fleet-wide figure (chart below) is "
+        "dominated by whichever is larger. Violations, waits, pending work and "
+        "energy are simulated over all of it.</p>\n",
+        json_object_iter_key(json_object_iter((json_t *)pols)),
+        all > 0 ? 100 * (rt + bt) / all : 0, rt, rg, bt, bg);
+}
+
+/* The headline: what trustplace avoided, and the work each policy got done. */
 static void headline(sim_buf_t *b, const json_t *res)
 {
     const json_t *pols = json_object_get(res, "policies");
     const json_t *tp = json_object_get(pols, "trustplace"),
                  *cf = json_object_get(pols, "capacity-first");
+    double ci;
     sim_buf_put(b, "<div class=\"cards\">");
     const char *pname;
     const json_t *k;
     json_object_foreach ((json_t *)pols, pname, k) {
-        double viol = jget(k, "security_violations.placements");
+        double viol = sim_kv(k, "security_violations.placements", &ci);
         sim_buf_printf(
             b,
             "<div class=\"card\" style=\"border-top-color:%s\"><div "
             "class=\"cname\">%s</div><div class=\"big %s\">%.0f</div><div "
-            "class=\"lab\">security violations</div><div class=\"kv\">TEE share "
-            "<b>%.0f%%</b> · tokens/J <b>%.2f</b> · util <b>%.0f%%</b></div></div>",
+            "class=\"lab\">security violations</div><div class=\"kv\">completed work "
+            "<b>%.0f GPU-h</b> · jobs done <b>%.0f</b> · pending <b>%.0f GPU-h</b> · "
+            "served tokens/J <b>%.2f</b></div></div>",
             color(pname), pname, viol > 0 ? "bad" : "good", viol,
-            100 * jget(k, "tee_share"), jget(k, "tokens_per_j"),
-            100 * jget(k, "gpu_util"));
+            sim_kv(k, "jobs.completed_work_gpu_h", &ci), sim_kv(k, "jobs.completed", &ci),
+            sim_kv(k, "pending_gpu_hours.total", &ci),
+            sim_kv(k, "tokens_per_j_requests", &ci));
     }
     sim_buf_put(b, "</div>");
     if (tp && cf) {
@@ -377,10 +450,63 @@ static void headline(sim_buf_t *b, const json_t *res)
             "breach of their security or residency requirements (%.1f GPU-hours "
             "of exposed sensitive work); trustplace placed <b>%.0f</b> and held "
             "the work pending with its reasons instead.</p>",
-            jget(cf, "security_violations.placements"),
-            jget(cf, "security_violations.gpu_hours"),
-            jget(tp, "security_violations.placements"));
+            sim_kv(cf, "security_violations.placements", &ci),
+            sim_kv(cf, "security_violations.gpu_hours", &ci),
+            sim_kv(tp, "security_violations.placements", &ci));
     }
+}
+
+/* Grid variants side by side: one row per variant, for each policy its
+ * completed work, pending GPU-hours and violations ("how many nodes do we
+ * need?" in one table). */
+static void side_by_side(sim_buf_t *b, const json_t *rows)
+{
+    static const sim_col_t cols[] = {
+        {"work GPU-h", "jobs.completed_work_gpu_h", 1, 0},
+        {"pending GPU-h", "pending_gpu_hours.total", 1, 1},
+        {"violations", "security_violations.placements", 1, 0},
+    };
+    const json_t *first = json_array_get(rows, 0), *row, *pv;
+    const char *pname, *param;
+    size_t i;
+    sim_buf_put(b, "<h2>Variants side by side</h2>\n<table><thead><tr><th>variant</th>");
+    json_object_foreach (json_object_get((json_t *)first, "params"), param, pv) {
+        sim_buf_put(b, "<th>");
+        esc(b, param);
+        sim_buf_put(b, "</th>");
+    }
+    json_object_foreach (json_object_get((json_t *)first, "policies"), pname, pv)
+        for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++)
+            sim_buf_printf(b,
+                           "<th><span class=\"dot\" style=\"background:%s\"></span>%s "
+                           "%s</th>",
+                           color(pname), pname, cols[c].head);
+    sim_buf_put(b, "</tr></thead><tbody>\n");
+    json_array_foreach (rows, i, row) {
+        sim_buf_printf(b, "<tr><td class=\"num\">%lld</td>",
+                       (long long)json_integer_value(json_object_get(row, "variant")));
+        json_object_foreach (json_object_get((json_t *)row, "params"), param, pv) {
+            char *txt = json_dumps(pv, JSON_ENCODE_ANY | JSON_COMPACT);
+            sim_buf_put(b, "<td class=\"num\">");
+            esc(b, txt ? txt : "?");
+            sim_buf_put(b, "</td>");
+            free(txt);
+        }
+        const json_t *k;
+        json_object_foreach (json_object_get((json_t *)first, "policies"), pname, pv) {
+            k = json_object_get(json_object_get(row, "policies"), pname);
+            for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
+                double ci, m = sim_kv(k, cols[c].path, &ci);
+                if (isnan(ci))
+                    sim_buf_printf(b, "<td class=\"num\">%.*f</td>", cols[c].prec, m);
+                else
+                    sim_buf_printf(b, "<td class=\"num\">%.*f ± %.*f</td>", cols[c].prec,
+                                   m, cols[c].prec, ci);
+            }
+        }
+        sim_buf_put(b, "</tr>\n");
+    }
+    sim_buf_put(b, "</tbody></table>\n");
 }
 
 char *tp_sim_report_html(const json_t *summary, const char *csv)
@@ -439,12 +565,23 @@ char *tp_sim_report_html(const json_t *summary, const char *csv)
     esc(&b, name ? name : "");
     sim_buf_put(&b, "</h1>\n");
     const json_t *results = json_object_get(summary, "results"), *res;
+    const json_t *aggs = json_object_get(summary, "aggregates");
     size_t i;
-    json_array_foreach (results, i, res) {
+    if (json_integer_value(json_object_get(summary, "variants")) > 1)
+        side_by_side(&b, aggs ? aggs : results);
+    json_array_foreach (aggs ? aggs : results, i, res) {
         int v = (int)json_integer_value(json_object_get(res, "variant"));
         const json_t *params = json_object_get(res, "params"), *pv;
+        const json_t *run = res; /* with seeds: the variant's first run */
         const char *pn;
-        if (json_array_size(results) > 1) {
+        if (aggs) {
+            size_t r;
+            json_array_foreach (results, r, run)
+                if (json_integer_value(json_object_get(run, "variant")) == v)
+                    break;
+        }
+        double seed = (double)json_integer_value(json_object_get(run, "seed"));
+        if (json_integer_value(json_object_get(summary, "variants")) > 1) {
             sim_buf_printf(&b, "<h2>Variant %d", v);
             json_object_foreach ((json_t *)params, pn, pv) {
                 char *txt = json_dumps(pv, JSON_ENCODE_ANY | JSON_COMPACT);
@@ -457,24 +594,30 @@ char *tp_sim_report_html(const json_t *summary, const char *csv)
             sim_buf_put(&b, "</h2>\n");
         }
         sim_buf_printf(&b, "<p class=\"sub\">%.0f simulated hours · %lld nodes",
-                       jget(res, "duration_s") / 3600,
-                       (long long)json_integer_value(json_object_get(res, "nodes")));
-        if (jget(res, "nodes_added") > 0)
-            sim_buf_printf(&b, " (+ up to %.0f added)", jget(res, "nodes_added"));
-        sim_buf_printf(&b,
-                       " · scheduling tick %g s · seed %lld · trustplace policy: %s, %s "
-                       "method</p>\n",
-                       jget(res, "tick_s"),
-                       (long long)json_integer_value(json_object_get(res, "seed")),
+                       jget(run, "duration_s") / 3600,
+                       (long long)json_integer_value(json_object_get(run, "nodes")));
+        if (jget(run, "nodes_added") > 0)
+            sim_buf_printf(&b, " (+ up to %.0f added)", jget(run, "nodes_added"));
+        if (aggs)
+            sim_buf_printf(&b,
+                           " · scheduling tick %g s · <b>%zu seeds: every figure is the "
+                           "mean ± the half-width of its 95%% confidence interval</b>; "
+                           "charts show seed %.0f",
+                           jget(run, "tick_s"),
+                           json_array_size(json_object_get(res, "seeds")), seed);
+        else
+            sim_buf_printf(&b,
+                           " · scheduling tick %g s · seed %.0f (one seed: no error "
+                           "bars; run with --seeds for them)",
+                           jget(run, "tick_s"), seed);
+        sim_buf_printf(&b, " · trustplace policy: %s, %s method</p>\n",
                        json_string_value(json_object_get(summary, "trustplace")),
-                       json_string_value(json_object_get(res, "solver_method")));
+                       json_string_value(json_object_get(run, "solver_method")));
         headline(&b, res);
         summary_table(&b, res);
-        const json_t *events = json_object_get(res, "events");
-        const json_t *pols = json_object_get(res, "policies");
-        if (i >= 4) { /* a big sweep: charts for the first variants only */
-            continue;
-        }
+        provenance(&b, res);
+        const json_t *events = json_object_get(run, "events");
+        const json_t *pols = json_object_get(run, "policies");
         sim_buf_put(&b, "<p class=\"legend\">");
         json_object_foreach ((json_t *)pols, pn, pv)
             sim_buf_printf(&b,
@@ -483,25 +626,31 @@ char *tp_sim_report_html(const json_t *summary, const char *csv)
                            color(pn), pn);
         sim_buf_put(&b, "<span style=\"color:#8250df\">┆ scenario event</span></p>\n"
                         "<div class=\"charts\">\n");
-        chart(&b, &t, v, "violations", 1, "Security violations (cumulative)",
+        chart(&b, &t, v, seed, "violations", 1, "Security violations (cumulative)",
               "placements", events, pols);
-        chart(&b, &t, v, "pending_sensitive_gpus", 1, "Sensitive work waiting", "GPUs",
-              events, pols);
-        chart(&b, &t, v, "tee_share", 100, "Share of busy GPUs in attested TEEs", "%",
-              events, pols);
-        chart(&b, &t, v, "sensitive_in_tee", 100, "Sensitive work running in TEEs", "%",
-              events, pols);
-        chart(&b, &t, v, "tokens_per_j", 1, "Tokens per joule", "tokens/J", events, pols);
-        chart(&b, &t, v, "gpu_util", 100, "GPU utilisation", "% of healthy GPUs", events,
+        chart(&b, &t, v, seed, "pending_sensitive_gpus", 1, "Sensitive work waiting",
+              "GPUs", events, pols);
+        chart(&b, &t, v, seed, "tee_share", 100, "Share of busy GPUs in attested TEEs",
+              "%", events, pols);
+        chart(&b, &t, v, seed, "sensitive_in_tee", 100, "Sensitive work running in TEEs",
+              "%", events, pols);
+        chart(&b, &t, v, seed, "tokens_per_j", 1,
+              "Tokens per joule, all work (see where they come from)", "tokens/J", events,
               pols);
-        chart(&b, &t, v, "power_kw", 1, "Estimated power draw", "kW", events, pols);
-        chart(&b, &t, v, "site_headroom_kw", 1, "Site power headroom (tightest site)",
-              "kW", events, pols);
-        chart(&b, &t, v, "pending_gpus", 1, "All pending work", "GPUs", events, pols);
-        chart(&b, &t, v, "queued_requests", 1, "Queued inference requests", "requests",
+        chart(&b, &t, v, seed, "gpu_util", 100, "GPU utilisation", "% of healthy GPUs",
               events, pols);
-        chart(&b, &t, v, "energy_kwh", 1, "Energy (cumulative)", "kWh", events, pols);
-        chart(&b, &t, v, "preemptions", 1, "Preemptions (cumulative)", "workloads",
+        chart(&b, &t, v, seed, "power_kw", 1, "Estimated power draw", "kW", events, pols);
+        chart(&b, &t, v, seed, "site_headroom_kw", 1,
+              "Site power headroom (tightest site)", "kW", events, pols);
+        json_object_foreach ((json_t *)pols, pn, pv)
+            reasons_chart(&b, &t, v, seed, pn, events);
+        chart(&b, &t, v, seed, "pending_gpus", 1, "All pending work", "GPUs", events,
+              pols);
+        chart(&b, &t, v, seed, "queued_requests", 1, "Queued inference requests",
+              "requests", events, pols);
+        chart(&b, &t, v, seed, "energy_kwh", 1, "Energy (cumulative)", "kWh", events,
+              pols);
+        chart(&b, &t, v, seed, "preemptions", 1, "Preemptions (cumulative)", "workloads",
               events, pols);
         sim_buf_put(&b, "</div>\n");
         if (json_array_size(events)) {

@@ -69,14 +69,29 @@ static char *resolve(const char *base_dir, const char *name)
 
 /* ---- the trace cache ------------------------------------------------------------ */
 
+/* A trace by path (and, for request traces, by its column mapping), read once. */
 static const void *trace_get(struct tp_scenario *sc, const char *path, int kind,
-                             tp_error_t *err)
+                             const void *spec_v, tp_error_t *err)
 {
+    char key[4096];
+    const tp_req_trace_spec_t *spec = spec_v;
+    const tp_job_trace_spec_t *js = spec_v;
+    if (kind == 0)
+        snprintf(key, sizeof key, "%s\n%d\n%s\n%s\n%s\n%d", path, (int)spec->format,
+                 spec->time, spec->context, spec->generated, (int)spec->unit);
+    else if (kind == 2)
+        snprintf(key, sizeof key, "%s\n%d\n%s\n%s\n%s\n%s\n%s\n%s\n%d\n%d", path,
+                 (int)js->format, js->submit, js->gpus, js->duration,
+                 js->sensitivity ? js->sensitivity : "", js->tenant ? js->tenant : "",
+                 js->model ? js->model : "", (int)js->unit, (int)js->duration_unit);
+    else
+        snprintf(key, sizeof key, "%s", path);
     for (int i = 0; i < sc->ntraces; i++)
-        if (sc->trace_kind[i] == kind && !strcmp(sc->trace_paths[i], path))
+        if (sc->trace_kind[i] == kind && !strcmp(sc->trace_paths[i], key))
             return sc->traces[i];
-    void *t = kind == 0 ? calloc(1, sizeof(tp_azure_trace_t))
-                        : calloc(1, sizeof(tp_pod_list_t));
+    void *t = kind == 0   ? calloc(1, sizeof(tp_azure_trace_t))
+              : kind == 2 ? calloc(1, sizeof(tp_job_trace_t))
+                          : calloc(1, sizeof(tp_pod_list_t));
     char **paths = realloc(sc->trace_paths, (size_t)(sc->ntraces + 1) * sizeof *paths);
     if (paths)
         sc->trace_paths = paths;
@@ -91,12 +106,14 @@ static const void *trace_get(struct tp_scenario *sc, const char *path, int kind,
         tp_error_set(err, TP_ENOMEM, "out of memory");
         return NULL;
     }
-    int rc = kind == 0 ? tp_sim_azure_load(path, t, err) : tp_sim_pods_load(path, t, err);
+    int rc = kind == 0   ? tp_sim_request_trace_load(path, spec, t, err)
+             : kind == 2 ? tp_sim_job_trace_load(path, js, t, err)
+                         : tp_alibaba_pod_list(path, t, NULL, err);
     if (rc < 0) {
         free(t);
         return NULL;
     }
-    sc->trace_paths[sc->ntraces] = strdup(path);
+    sc->trace_paths[sc->ntraces] = strdup(key);
     sc->traces[sc->ntraces] = t;
     sc->trace_kind[sc->ntraces] = kind;
     sc->ntraces++;
@@ -588,11 +605,177 @@ static int load_list(jr_t *j, const json_t *v, const char *path, sim_setup_t *s,
     return 0;
 }
 
+/* The column mapping of a "trace" source: format, columns, time_unit. */
+static int request_spec(jr_t *j, const json_t *v, const char *path,
+                        tp_req_trace_spec_t *sp)
+{
+    static const char *const k_cols[] = {"time", "context", "generated", NULL};
+    static const char *const units[] = {"s", "ms", "us", "datetime", NULL};
+    const char *fmt = NULL, *unit = NULL;
+    const json_t *c = json_object_get(v, "columns");
+    char p[JR_PATH];
+    if (str(j, v, path, "format", true, &fmt) < 0 ||
+        str(j, v, path, "time_unit", true, &unit) < 0)
+        return TP_EINVAL;
+    if (strcmp(fmt, "csv") && strcmp(fmt, "jsonl")) {
+        jr_key_path(p, path, "format");
+        return jr_fail(j, TP_EINVAL, p, "expected \"csv\" or \"jsonl\"");
+    }
+    sp->format = fmt[0] == 'c' ? TP_TRACE_CSV : TP_TRACE_JSONL;
+    int u = 0;
+    while (units[u] && strcmp(units[u], unit))
+        u++;
+    if (!units[u]) {
+        jr_key_path(p, path, "time_unit");
+        return jr_fail(j, TP_EINVAL, p, "expected \"s\", \"ms\", \"us\" or \"datetime\"");
+    }
+    sp->unit = (tp_time_unit_t)u;
+    jr_key_path(p, path, "columns");
+    if (!c)
+        return jr_fail(
+            j, TP_EINVAL, p,
+            "required: {\"time\": NAME, \"context\": NAME, \"generated\": NAME}");
+    if (jr_object(j, c, p, k_cols) < 0 || str(j, c, p, "time", true, &sp->time) < 0 ||
+        str(j, c, p, "context", true, &sp->context) < 0 ||
+        str(j, c, p, "generated", true, &sp->generated) < 0)
+        return TP_EINVAL;
+    return 0;
+}
+
+static int unit_of(jr_t *j, const json_t *v, const char *path, const char *key,
+                   bool datetime, tp_time_unit_t *out)
+{
+    static const char *const units[] = {"s", "ms", "us", "datetime", NULL};
+    const char *u = NULL;
+    char p[JR_PATH];
+    if (str(j, v, path, key, false, &u) < 0)
+        return TP_EINVAL;
+    if (!u)
+        return 0;
+    int k = 0;
+    while (units[k] && strcmp(units[k], u))
+        k++;
+    if (!units[k] || (k == 3 && !datetime)) {
+        jr_key_path(p, path, key);
+        return jr_fail(j, TP_EINVAL, p, "expected \"s\", \"ms\", \"us\"%s",
+                       datetime ? " or \"datetime\"" : "");
+    }
+    *out = (tp_time_unit_t)k;
+    return 0;
+}
+
+/* A "job_trace" source: a CSV/JSONL job log with a column mapping; rows without
+ * sensitivity or model draw them from the mixes, like residency, priority and
+ * preemptibility. */
+static int load_job_trace(jr_t *j, struct tp_scenario *sc, const json_t *v,
+                          const char *path, sim_setup_t *s, sim_source_t *src)
+{
+    static const char *const k[] = {"type",      "format",        "file",      "columns",
+                                    "time_unit", "duration_unit", "speedup",   "offset_s",
+                                    "limit",     "sensitivity",   "residency", "models",
+                                    "priority",  "preemptible",   NULL};
+    static const char *const kc[] = {"submit", "gpus",  "duration", "sensitivity",
+                                     "tenant", "model", NULL};
+    const json_t *c = json_object_get(v, "columns"), *pr = json_object_get(v, "priority");
+    const char *fmt = NULL, *file = NULL;
+    char p[JR_PATH];
+    long long limit = 0;
+    tp_job_trace_spec_t sp = {0};
+    sp.unit = TP_TU_S;
+    sp.duration_unit = TP_TU_S;
+    src->kind = SRC_JOBTRACE;
+    src->prio_lo = 0;
+    src->prio_hi = 10;
+    src->preemptible = 0.8;
+    if (jr_object(j, v, path, k) < 0 || str(j, v, path, "format", true, &fmt) < 0 ||
+        str(j, v, path, "file", true, &file) < 0 ||
+        unit_of(j, v, path, "time_unit", true, &sp.unit) < 0 ||
+        unit_of(j, v, path, "duration_unit", false, &sp.duration_unit) < 0 ||
+        jr_number(j, v, path, "speedup", false, 1e-6, 1e9, &src->speedup) < 0 ||
+        secs(j, v, path, "offset_s", false, 0, 1e9, &src->offset_us) < 0 ||
+        jr_int(j, v, path, "limit", false, 0, INT64_MAX, &limit) < 0 ||
+        jr_number(j, v, path, "preemptible", false, 0, 1, &src->preemptible) < 0 ||
+        job_mixes(j, v, path, s, src) < 0)
+        return TP_EINVAL;
+    src->limit = limit;
+    if (strcmp(fmt, "csv") && strcmp(fmt, "jsonl")) {
+        jr_key_path(p, path, "format");
+        return jr_fail(j, TP_EINVAL, p, "expected \"csv\" or \"jsonl\"");
+    }
+    sp.format = fmt[0] == 'c' ? TP_TRACE_CSV : TP_TRACE_JSONL;
+    jr_key_path(p, path, "columns");
+    if (!c)
+        return jr_fail(j, TP_EINVAL, p,
+                       "required: {\"submit\", \"gpus\", \"duration\", and optional "
+                       "\"sensitivity\", \"tenant\", \"model\"}");
+    if (jr_object(j, c, p, kc) < 0 || str(j, c, p, "submit", true, &sp.submit) < 0 ||
+        str(j, c, p, "gpus", true, &sp.gpus) < 0 ||
+        str(j, c, p, "duration", true, &sp.duration) < 0 ||
+        str(j, c, p, "sensitivity", false, &sp.sensitivity) < 0 ||
+        str(j, c, p, "tenant", false, &sp.tenant) < 0 ||
+        str(j, c, p, "model", false, &sp.model) < 0)
+        return TP_EINVAL;
+    if (pr) {
+        jr_key_path(p, path, "priority");
+        if (!json_is_array(pr) || json_array_size(pr) != 2 ||
+            !json_is_integer(json_array_get(pr, 0)) ||
+            !json_is_integer(json_array_get(pr, 1)) ||
+            json_integer_value(json_array_get(pr, 0)) < 0 ||
+            json_integer_value(json_array_get(pr, 1)) > 100 ||
+            json_integer_value(json_array_get(pr, 0)) >
+                json_integer_value(json_array_get(pr, 1)))
+            return jr_fail(j, TP_EINVAL, p, "expected [lowest, highest] in 0..100");
+        src->prio_lo = (int)json_integer_value(json_array_get(pr, 0));
+        src->prio_hi = (int)json_integer_value(json_array_get(pr, 1));
+    }
+    char *fpath = resolve(sc->base_dir, file);
+    tp_error_t te;
+    const tp_job_trace_t *t = fpath ? trace_get(sc, fpath, 2, &sp, &te) : NULL;
+    if (!t) {
+        free(fpath);
+        jr_key_path(p, path, "file");
+        return tp_error_set(j->err, te.code ? te.code : TP_ENOMEM, "%s: %s: %s", j->file,
+                            p, te.text);
+    }
+    src->jtrace = t;
+    src->jt_cls = calloc(t->n + 1, sizeof *src->jt_cls);
+    src->jt_model = calloc(t->n + 1, sizeof *src->jt_model);
+    if (!src->jt_cls || !src->jt_model) {
+        free(fpath);
+        return tp_error_set(j->err, TP_ENOMEM, "out of memory");
+    }
+    /* Names in the rows must be the fleet's: refused with the trace's line. */
+    for (size_t i = 0; i < t->n; i++) {
+        const tp_trace_job_t *r = &t->job[i];
+        src->jt_cls[i] =
+            r->sensitivity[0] ? tp_strmap_get(s->fleet->class_ix, r->sensitivity) : -1;
+        src->jt_model[i] = r->model[0] ? tp_strmap_get(s->fleet->model_ix, r->model) : -1;
+        const char *bad = r->sensitivity[0] && src->jt_cls[i] < 0 ? "sensitivity"
+                          : r->model[0] && src->jt_model[i] < 0   ? "model"
+                                                                  : NULL;
+        if (bad) {
+            int rc =
+                tp_error_set(j->err, TP_EINVAL,
+                             "%s:%d: column \"%s\" (%s): \"%s\" is not a %s of the fleet",
+                             fpath, r->line, bad[0] == 's' ? sp.sensitivity : sp.model,
+                             bad, bad[0] == 's' ? r->sensitivity : r->model,
+                             bad[0] == 's' ? "policy class" : "model with profiles");
+            free(fpath);
+            return rc;
+        }
+    }
+    free(fpath);
+    return 0;
+}
+
 static int load_source(jr_t *j, struct tp_scenario *sc, const json_t *v, const char *path,
                        sim_setup_t *s, sim_source_t *src)
 {
     static const char *const k_azure[] = {"type",     "file",  "speedup",     "repeat",
                                           "offset_s", "limit", "deployments", NULL};
+    static const char *const k_trace[] = {
+        "type",   "format",   "file",  "columns",     "time_unit", "speedup",
+        "repeat", "offset_s", "limit", "deployments", NULL};
     static const char *const k_ali[] = {
         "type",        "file",      "speedup", "duration_scale", "offset_s", "limit",
         "sensitivity", "residency", "models",  "gpu_map",        NULL};
@@ -611,11 +794,17 @@ static int load_source(jr_t *j, struct tp_scenario *sc, const json_t *v, const c
         return TP_EINVAL;
     src->speedup = 1;
     src->duration_scale = 1;
-    if (!strcmp(type, "azure") || !strcmp(type, "alibaba")) {
+    if (!strcmp(type, "azure") || !strcmp(type, "alibaba") || !strcmp(type, "trace")) {
         long long repeat = 1, limit = 0;
-        bool azure = type[1] == 'z';
+        bool azure = type[0] != 'a' || type[1] == 'z'; /* a request trace */
+        tp_req_trace_spec_t spec = tp_azure_preset;
         src->kind = azure ? SRC_AZURE : SRC_ALIBABA;
-        if (jr_object(j, v, path, azure ? k_azure : k_ali) < 0 ||
+        if (type[0] == 't' && request_spec(j, v, path, &spec) < 0)
+            return TP_EINVAL;
+        if (jr_object(j, v, path,
+                      type[0] == 't' ? k_trace
+                      : azure        ? k_azure
+                                     : k_ali) < 0 ||
             str(j, v, path, "file", true, &file) < 0 ||
             jr_number(j, v, path, "speedup", false, 1e-6, 1e9, &src->speedup) < 0 ||
             secs(j, v, path, "offset_s", false, 0, 1e9, &src->offset_us) < 0 ||
@@ -624,7 +813,7 @@ static int load_source(jr_t *j, struct tp_scenario *sc, const json_t *v, const c
         src->limit = limit;
         char *fpath = resolve(sc->base_dir, file);
         tp_error_t te;
-        const void *t = fpath ? trace_get(sc, fpath, azure ? 0 : 1, &te) : NULL;
+        const void *t = fpath ? trace_get(sc, fpath, azure ? 0 : 1, &spec, &te) : NULL;
         snprintf(label, sizeof label, "%s:%s", type,
                  strrchr(file, '/') ? strrchr(file, '/') + 1 : file);
         free(fpath);
@@ -744,6 +933,13 @@ static int load_source(jr_t *j, struct tp_scenario *sc, const json_t *v, const c
             if (src->prio_lo < 0 || src->prio_hi > 100 || src->prio_lo > src->prio_hi)
                 return jr_fail(j, TP_EINVAL, p, "expected 0 ≤ lowest ≤ highest ≤ 100");
         }
+    } else if (!strcmp(type, "job_trace")) {
+        if (load_job_trace(j, sc, v, path, s, src) < 0)
+            return TP_EINVAL;
+        snprintf(label, sizeof label, "job_trace:%s",
+                 strrchr(json_string_value(json_object_get(v, "file")), '/')
+                     ? strrchr(json_string_value(json_object_get(v, "file")), '/') + 1
+                     : json_string_value(json_object_get(v, "file")));
     } else if (!strcmp(type, "list")) {
         src->kind = SRC_LIST;
         snprintf(label, sizeof label, "list");
@@ -753,7 +949,8 @@ static int load_source(jr_t *j, struct tp_scenario *sc, const json_t *v, const c
         jr_key_path(p, path, "type");
         return jr_fail(
             j, TP_EINVAL, p,
-            "expected \"azure\", \"alibaba\", \"requests\", \"jobs\" or \"list\", "
+            "expected \"trace\", \"job_trace\", \"azure\", \"alibaba\", \"requests\", "
+            "\"jobs\" or \"list\", "
             "got \"%s\"",
             type);
     }
@@ -1077,22 +1274,72 @@ static int assign_added(jr_t *j, const json_t *events, sim_setup_t *s)
     return 0;
 }
 
+/* The reference GPU of batch work: a GPU model of the fleet on which every model
+ * a job source can emit has a profile (else a job's work has no stated speed). */
+static int reference_gpu(jr_t *j, sim_setup_t *s, const char *name)
+{
+    const tp_fleet_t *f = s->fleet;
+    s->ref_gpu = tp_strmap_get(f->gpu_model_ix, name);
+    if (s->ref_gpu < 0)
+        return jr_fail(j, TP_EINVAL, "$.batch.reference_gpu",
+                       "no GPU model \"%s\" in the fleet", name);
+    for (int i = 0; i < s->nsrcs; i++) {
+        const sim_source_t *src = &s->srcs[i];
+        for (int m = 0; m < f->nmodels; m++) {
+            bool used = src->model_w && src->model_w[m] > 0;
+            for (int k = 0; k < src->njobs; k++)
+                used |= src->jobs[k].model == m;
+            for (size_t k = 0; src->jtrace && k < src->jtrace->n; k++)
+                used |= src->jt_model[k] == m;
+            if (used && !tp_fleet_profile(f, m, s->ref_gpu))
+                return jr_fail(j, TP_EINVAL, "$.batch.reference_gpu",
+                               "model \"%s\" (a job source's) has no profile on %s",
+                               f->models[m], name);
+        }
+    }
+    return 0;
+}
+
+double sim_mean_tps(const sim_setup_t *s, int model)
+{
+    const tp_fleet_t *f = s->fleet;
+    double sum = 0, n = 0;
+    for (int u = 0; u < f->nnodes; u++) {
+        const tp_profile_t *p = tp_fleet_profile(f, model, f->nodes[u].gpu_model);
+        if (p && s->present0[u]) {
+            sum += f->nodes[u].gpus * p->tokens_per_s;
+            n += f->nodes[u].gpus;
+        }
+    }
+    return n > 0 ? sum / n : 0;
+}
+
+double sim_reference_tps(const sim_setup_t *s, int model)
+{
+    if (s->ref_gpu >= 0) {
+        const tp_profile_t *p = tp_fleet_profile(s->fleet, model, s->ref_gpu);
+        return p ? p->tokens_per_s : 0;
+    }
+    return sim_mean_tps(s, model);
+}
+
 /* ---- the document --------------------------------------------------------------------
  */
 
 static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setup_t *s)
 {
     static const char *const k[] = {
-        "version",  "name",        "description", "fleet",       "state",
-        "start",    "duration_s",  "tick_s",      "sample_s",    "seed",
-        "policies", "attestation", "autoscaler",  "deployments", "sources",
-        "events",   "grid",        "solver",      NULL};
+        "version",    "name",        "description", "fleet",  "state",    "start",
+        "duration_s", "tick_s",      "sample_s",    "seed",   "policies", "attestation",
+        "autoscaler", "deployments", "sources",     "events", "grid",     "solver",
+        "batch",      "seeds",       "warmup_s",    NULL};
+    static const char *const k_batch[] = {"duration", "reference_gpu", NULL};
     static const char *const k_sol[] = {"method", "time_limit_ms", NULL};
     static const char *const k_att[] = {"renew_s", "ttl_s", NULL};
     static const char *const k_as[] = {"target_util", "window_s", "drain_s", "cooldown_s",
                                        NULL};
     long long version = 0, seed = 1, start = TP_GEN_DEFAULT_NOW;
-    const char *name = NULL;
+    const char *name = NULL, *ref_name = NULL;
     const json_t *a, *x;
     size_t i;
     if (jr_object(j, root, "$", k) < 0 ||
@@ -1116,8 +1363,11 @@ static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
     s->drain_s = 120;
     s->cooldown_s = 600;
     if (secs(j, root, "$", "duration_s", true, 1, 366 * 86400.0, &s->duration_us) < 0 ||
+        secs(j, root, "$", "warmup_s", false, 0, 366 * 86400.0, &s->warmup_us) < 0 ||
         secs(j, root, "$", "tick_s", false, 0.001, 86400, &s->tick_us) < 0)
         return TP_EINVAL;
+    if (s->warmup_us >= s->duration_us)
+        return jr_fail(j, TP_EINVAL, "$.warmup_s", "expected less than duration_s");
     s->sample_us = s->duration_us / 288;
     if (s->sample_us < s->tick_us)
         s->sample_us = s->tick_us;
@@ -1141,6 +1391,18 @@ static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
              0))
         return TP_EINVAL;
     s->solver.method = "aggregate";
+    s->ref_gpu = -1;
+    if ((a = json_object_get(root, "batch"))) {
+        const char *d = NULL;
+        if (jr_object(j, a, "$.batch", k_batch) < 0 ||
+            str(j, a, "$.batch", "duration", false, &d) < 0 ||
+            str(j, a, "$.batch", "reference_gpu", false, &ref_name) < 0)
+            return TP_EINVAL;
+        if (d && strcmp(d, "work") && strcmp(d, "wall_time"))
+            return jr_fail(j, TP_EINVAL, "$.batch.duration",
+                           "expected \"work\" or \"wall_time\"");
+        s->wall_time_jobs = d && !strcmp(d, "wall_time");
+    }
     if ((a = json_object_get(root, "solver"))) {
         const char *m = NULL;
         if (jr_object(j, a, "$.solver", k_sol) < 0 ||
@@ -1220,7 +1482,7 @@ static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
     for (int e = 0; e < s->nevents; e++)
         if (s->events[e].kind == EV_RETIRE_NODES)
             s->fleet_changes = true;
-    return 0;
+    return ref_name ? reference_gpu(j, s, ref_name) : 0;
 }
 
 void sim_setup_free(sim_setup_t *s)
@@ -1241,6 +1503,8 @@ void sim_setup_free(sim_setup_t *s)
         free(s->srcs[i].label);
         free(s->srcs[i].dep_w);
         free(s->srcs[i].model_w);
+        free(s->srcs[i].jt_cls);
+        free(s->srcs[i].jt_model);
         for (int g = 0; g < s->srcs[i].ngpu_map; g++)
             free(s->srcs[i].gpu_map_from[g]);
         free(s->srcs[i].gpu_map_from);
@@ -1395,6 +1659,40 @@ static int check_grid(jr_t *j, struct tp_scenario *sc)
     return 0;
 }
 
+/* "seeds": "1-10" (or "1,4,9"), or an array of seeds. */
+static int load_seeds(jr_t *j, struct tp_scenario *sc)
+{
+    const json_t *s = json_object_get(sc->doc, "seeds"), *x;
+    size_t i;
+    tp_error_t e;
+    if (!s)
+        return 0;
+    if (json_is_string(s)) {
+        if (sim_seeds_parse(json_string_value(s), &sc->seeds, &sc->nseeds, &e) < 0)
+            return jr_fail(j, TP_EINVAL, "$.seeds", "%s", e.text);
+        return 0;
+    }
+    if (!json_is_array(s) || !json_array_size(s) || json_array_size(s) > SIM_MAX_SEEDS)
+        return jr_fail(j, TP_EINVAL, "$.seeds",
+                       "expected \"A-B\" or an array of 1..%d seeds", SIM_MAX_SEEDS);
+    char spec[32 * SIM_MAX_SEEDS / 4] = "";
+    size_t used = 0;
+    json_array_foreach (s, i, x) {
+        char p[JR_PATH];
+        jr_index_path(p, "$.seeds", i);
+        if (!json_is_integer(x) || json_integer_value(x) < 0)
+            return jr_fail(j, TP_EINVAL, p, "expected a seed (an integer ≥ 0)");
+        used +=
+            (size_t)snprintf(spec + used, used < sizeof spec ? sizeof spec - used : 0,
+                             "%s%lld", i ? "," : "", (long long)json_integer_value(x));
+        if (used >= sizeof spec)
+            return jr_fail(j, TP_EINVAL, p, "too many seeds");
+    }
+    if (sim_seeds_parse(spec, &sc->seeds, &sc->nseeds, &e) < 0)
+        return jr_fail(j, TP_EINVAL, "$.seeds", "%s", e.text);
+    return 0;
+}
+
 static int finish(struct tp_scenario *sc, json_t *doc, tp_error_t *err)
 {
     jr_t j = {sc->source, err};
@@ -1404,7 +1702,7 @@ static int finish(struct tp_scenario *sc, json_t *doc, tp_error_t *err)
         return jr_fail(&j, TP_EINVAL, "$", "expected an object");
     name = json_object_get(doc, "name");
     sc->name = strdup(json_is_string(name) ? json_string_value(name) : "scenario");
-    if (check_grid(&j, sc) < 0)
+    if (check_grid(&j, sc) < 0 || load_seeds(&j, sc) < 0)
         return TP_EINVAL;
     /* Compile every variant once so that a bad one fails now, not hours in (the
      * traces are read once and cached). */
@@ -1480,13 +1778,16 @@ void tp_scenario_free(tp_scenario_t *sc)
         free(sc->trace_paths[i]);
         if (sc->trace_kind[i] == 0)
             tp_sim_azure_fini(sc->traces[i]);
+        else if (sc->trace_kind[i] == 2)
+            tp_sim_job_trace_fini(sc->traces[i]);
         else
-            tp_sim_pods_fini(sc->traces[i]);
+            tp_alibaba_pod_list_fini(sc->traces[i]);
         free(sc->traces[i]);
     }
     free(sc->trace_paths);
     free(sc->traces);
     free(sc->trace_kind);
+    free(sc->seeds);
     free(sc);
 }
 

@@ -89,10 +89,14 @@ typedef struct {
     const char *policies; /* "a,b,…"; NULL: the scenario's list */
     bool seed_set;
     uint64_t seed;                /* with seed_set: overrides the scenario's */
+    const char *seeds;            /* "1-10", "1,3,5": replicas over these seeds, reported
+                                     with mean and 95% CI (overrides seed and the
+                                     scenario's "seeds"); NULL: none */
     int shard_index, shard_count; /* run variants v with v % count == index; 0/1 */
     bool no_validate;             /* skip tp_validate on every decision */
-    /* Called now and then with the fraction done; NULL: silent. */
-    void (*progress)(void *arg, double done, const char *what);
+    /* Called at every KPI sample with the fraction done, what runs ("policy
+     * t=12.5h", simulated time) and the events processed so far; NULL: silent. */
+    void (*progress)(void *arg, double done, const char *what, long long events);
     void *progress_arg;
 } tp_sim_opts_t;
 

@@ -14,7 +14,8 @@
 #define SIM_MAX_CLASSES 16
 #define SIM_MAX_REGIONS 32
 #define SIM_MAX_SIZES 8
-#define SIM_HIST_BINS 96
+#define SIM_HIST_BINS 1200
+#define SIM_MAX_SEEDS 1000
 
 /* Security predicates: a placement failing any of these is a security violation. */
 #define SIM_PREDS_SECURITY                                                               \
@@ -33,7 +34,14 @@ typedef struct {
     double prefill_weight; /* decode-token cost of one context token */
 } sim_deployment_t;
 
-typedef enum { SRC_AZURE, SRC_ALIBABA, SRC_REQUESTS, SRC_JOBS, SRC_LIST } sim_src_kind_t;
+typedef enum {
+    SRC_AZURE, /* a request trace: "azure" or "trace" */
+    SRC_ALIBABA,
+    SRC_REQUESTS,
+    SRC_JOBS,
+    SRC_LIST,
+    SRC_JOBTRACE /* "job_trace" */
+} sim_src_kind_t;
 
 /* One job of a "list" source. */
 typedef struct {
@@ -85,6 +93,10 @@ typedef struct {
     /* list */
     sim_listjob_t *jobs;
     int njobs;
+    /* job_trace: the trace and, per row, its class and model (-1: drawn from the
+     * mixes) */
+    const tp_job_trace_t *jtrace;
+    int *jt_cls, *jt_model;
 } sim_source_t;
 
 typedef enum {
@@ -123,6 +135,12 @@ typedef struct {
     int state_mode;     /* 0 attested, 1 generated, 2 file */
     tp_state_t *state0; /* for state_mode 2 (and 1): against the union fleet */
     double target_util, window_s, drain_s, cooldown_s;
+    /* Batch jobs: work at a reference speed (default) or wall time. ref_gpu:
+     * the union GPU model whose profile is the reference; -1: the GPU-weighted
+     * mean profile of each job's model (sim_reference_tps). */
+    bool wall_time_jobs;
+    int ref_gpu;
+    int64_t warmup_us;  /* KPIs exclude [0, warmup) (0: none) */
     tp_fleet_t *fleet;  /* the union fleet: every node any event adds */
     json_t *fleet_doc;  /* its document */
     bool *present0;     /* [union node] present at the start */
@@ -147,15 +165,50 @@ struct tp_scenario {
     /* Trace cache: each file read once, shared by the variants. */
     char **trace_paths;
     void **traces;
-    int *trace_kind; /* 0 azure, 1 pods */
+    int *trace_kind; /* 0 request trace, 1 pods, 2 job trace */
     int ntraces;
+    uint64_t *seeds; /* the scenario's "seeds" (nseeds 0: none) */
+    int nseeds;
 };
+
+/* ---- seeds (sim/seeds.c) */
+/* "N", "A-B", or a comma-separated list of those → distinct seeds in order
+ * (caller frees *out); TP_EUSAGE with a message on a bad spec. */
+int sim_seeds_parse(const char *spec, uint64_t **out, int *n, tp_error_t *err);
+/* Two-sided 95% Student-t quantile for df degrees of freedom. */
+double sim_t975(int df);
+/* The aggregate of n per-seed values of one KPI tree: numbers → {"mean", "ci95",
+ * "n"}, objects recursed key by key over the runs that have the key, anything
+ * else dropped. A new reference, or NULL when nothing is numeric. */
+json_t *sim_aggregate(json_t *const *runs, int n);
+/* v rounded to six significant digits (0 for NaN and infinities): every number
+ * summary.json holds, so that it is the same on every platform. */
+double sim_r6(double v);
+
+/* The summary table's columns (sim/output.c), shared by the text table and the
+ * report: header, KPI path in a policy's object, scale, decimals. */
+typedef struct {
+    const char *head, *path;
+    double scale;
+    int prec;
+} sim_col_t;
+#define SIM_TABLE_NCOLS 13
+extern const sim_col_t sim_table_cols[SIM_TABLE_NCOLS];
+/* A KPI of a run (a number; *ci NAN) or of an aggregate ({"mean", "ci95"}). */
+double sim_kv(const json_t *k, const char *path, double *ci);
 
 /* Compiles variant v of the scenario (0 ≤ v < nvariants), with the seed override.
  * Caller frees with sim_setup_free(). */
 int sim_setup_new(struct tp_scenario *sc, int v, bool seed_set, uint64_t seed,
                   sim_setup_t **out, tp_error_t *err);
 void sim_setup_free(sim_setup_t *s);
+/* The reference speed of batch work of a model, tokens/s per GPU: its profile on
+ * batch.reference_gpu, else the GPU-weighted mean of its profiles over the GPUs
+ * present at the start that have one (0: none). */
+double sim_reference_tps(const sim_setup_t *s, int model);
+/* The GPU-weighted mean of a model's profiles over the GPUs present at the start
+ * that have one (0: none). */
+double sim_mean_tps(const sim_setup_t *s, int model);
 
 /* KPIs of one (variant, policy) run; see docs/sim.md. */
 typedef struct {
@@ -178,10 +231,11 @@ int sim_buf_printf(sim_buf_t *b, const char *fmt, ...)
 int sim_buf_put(sim_buf_t *b, const char *s);
 
 typedef struct {
-    void (*progress)(void *arg, double done, const char *what);
+    void (*progress)(void *arg, double done, const char *what, long long events);
     void *progress_arg;
     double done0, done_span; /* the share of the whole run this simulation is */
     bool no_validate;
+    long long events0; /* events of the simulations before this one */
 } sim_run_opts_t;
 
 int sim_simulate(const sim_setup_t *s, int variant, const char *policy,

@@ -1,7 +1,7 @@
 /*
- * sim/traces.c — the Azure LLM and Alibaba pod-list CSV readers of
- * sim/traces.h. Strict: the header must be exactly the published one, every
- * field is range-checked, and the first bad row fails the whole file with its
+ * sim/traces.c — the Azure LLM CSV reader of sim/traces.h (the Alibaba pod
+ * list is read by traces/alibaba.c). Strict: the header must be exactly the published
+ * one, every field is range-checked, and the first bad row fails the whole file with its
  * line number. CRLF line endings (as the Azure files have) are accepted.
  */
 #include "sim/traces.h"
@@ -10,48 +10,14 @@
 #include "util/file.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_TRACE_BYTES (1LL << 31)
-
-/* A decimal integer in [lo, hi] filling the whole field. */
-static int field_int(tp_csv_t *c, int i, const char *col, long long lo, long long hi,
-                     long long *out, tp_error_t *err)
-{
-    const char *s = c->field[i];
-    char *e;
-    errno = 0;
-    long long v = strtoll(s, &e, 10);
-    if (!*s || *e || errno || v < lo || v > hi || *s == '+' || *s == ' ')
-        return tp_error_set(err, TP_EPARSE,
-                            "%s:%d: %s: expected an integer in %lld..%lld, got \"%s\"",
-                            c->name, c->line, col, lo, hi, s);
-    *out = v;
-    return 0;
-}
-
-static int check_header(tp_csv_t *c, const char *want, tp_error_t *err)
-{
-    int rc = tp_csv_next(c, err);
-    if (rc < 0)
-        return rc;
-    if (rc == 0)
-        return tp_error_set(err, TP_EPARSE, "%s:1: empty file (expected the header %s)",
-                            c->name, want);
-    /* Rebuild the joined header to compare with the published one. */
-    char joined[1024] = "";
-    size_t used = 0;
-    for (int i = 0; i < c->nfield; i++)
-        used += (size_t)snprintf(joined + used, sizeof joined - used, "%s%s",
-                                 i ? "," : "", c->field[i]);
-    if (strcmp(joined, want) != 0)
-        return tp_error_set(err, TP_EPARSE,
-                            "%s:1: expected the header \"%s\", got \"%s\"", c->name, want,
-                            joined);
-    return 0;
-}
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
 static int64_t days_from_civil(int64_t y, int m, int d)
@@ -114,66 +80,268 @@ static int64_t parse_timestamp(const char *s)
     return ((days * 86400 + h * 3600 + mi * 60 + se) * 1000000) + frac;
 }
 
-int tp_sim_azure_parse(const char *name, const char *text, size_t len,
-                       tp_azure_trace_t *out, tp_error_t *err)
+const tp_req_trace_spec_t tp_azure_preset = {TP_TRACE_CSV, "TIMESTAMP", "ContextTokens",
+                                             "GeneratedTokens", TP_TU_DATETIME};
+
+static const char *const unit_names[] = {"s", "ms", "us", "datetime"};
+
+#define MAX_ROLES 8
+
+/* Reading rows of a mapped trace: each role (time, context, …) names a column of
+ * the CSV header or a key of the JSONL objects; val[k] is its text in the row
+ * (NULL for an optional role the trace lacks). */
+typedef struct {
+    const char *name;
+    int line;
+    tp_error_t *err;
+    int nroles;
+    const char *const *roles; /* "time", "context", … */
+    const char *col[MAX_ROLES];
+    bool optional[MAX_ROLES];
+    const char *val[MAX_ROLES];
+    char buf[MAX_ROLES][128];
+} rows_t;
+
+typedef int (*row_fn)(void *ctx, rows_t *r);
+
+static int read_csv(rows_t *r, const char *text, size_t len, row_fn fn, void *ctx)
 {
     tp_csv_t c;
-    tp_csv_init(&c, name, text, len);
-    size_t cap = 1024;
-    int rc;
-    int64_t last = -1;
-    memset(out, 0, sizeof *out);
-    tp_error_clear(err);
-    if ((rc = check_header(&c, "TIMESTAMP,ContextTokens,GeneratedTokens", err)) < 0)
+    tp_csv_init(&c, r->name, text, len);
+    int rc = tp_csv_next(&c, r->err), ncol, ix[MAX_ROLES];
+    if (rc < 0)
         return rc;
-    out->req = malloc(cap * sizeof *out->req);
-    if (!out->req)
-        return tp_error_set(err, TP_ENOMEM, "%s: out of memory", name);
-    while ((rc = tp_csv_next(&c, err)) > 0) {
-        long long ctx, gen;
+    if (rc == 0)
+        return tp_error_set(r->err, TP_EPARSE, "%s:1: empty file (expected a header)",
+                            r->name);
+    /* The header names the columns; the mapping must find each once. */
+    ncol = c.nfield;
+    for (int k = 0; k < r->nroles; k++) {
+        ix[k] = -1;
+        for (int f = 0; r->col[k] && f < c.nfield; f++)
+            if (!strcmp(c.field[f], r->col[k])) {
+                if (ix[k] >= 0)
+                    return tp_error_set(r->err, TP_EPARSE,
+                                        "%s:1: column mapping %s=\"%s\": the header "
+                                        "names it twice",
+                                        r->name, r->roles[k], r->col[k]);
+                ix[k] = f;
+            }
+        if (ix[k] < 0 && r->col[k] && !r->optional[k]) {
+            char cols[512] = "";
+            size_t used = 0;
+            for (int f = 0; f < c.nfield && used < sizeof cols; f++)
+                used += (size_t)snprintf(cols + used, sizeof cols - used, "%s\"%s\"",
+                                         f ? ", " : "", c.field[f]);
+            return tp_error_set(r->err, TP_EPARSE,
+                                "%s:1: column mapping %s=\"%s\": no such column in the "
+                                "header (%s)",
+                                r->name, r->roles[k], r->col[k], cols);
+        }
+        if (ix[k] < 0 && r->col[k])
+            return tp_error_set(r->err, TP_EPARSE,
+                                "%s:1: column mapping %s=\"%s\": no such column in the "
+                                "header",
+                                r->name, r->roles[k], r->col[k]);
+    }
+    while ((rc = tp_csv_next(&c, r->err)) > 0) {
+        r->line = c.line;
         if (tp_csv_blank(&c) && tp_csv_at_end(&c))
             break; /* a trailing empty line */
-        if (c.nfield != 3) {
-            rc = tp_error_set(err, TP_EPARSE, "%s:%d: expected 3 fields, got %d", name,
-                              c.line, c.nfield);
-            break;
-        }
-        int64_t t = parse_timestamp(c.field[0]);
-        if (t < 0) {
-            rc = tp_error_set(
-                err, TP_EPARSE,
-                "%s:%d: TIMESTAMP: expected \"YYYY-MM-DD HH:MM:SS.fffffff\", "
-                "got \"%s\"",
-                name, c.line, c.field[0]);
-            break;
-        }
-        if (last >= 0 && t < last) {
-            rc = tp_error_set(err, TP_EPARSE,
-                              "%s:%d: TIMESTAMP: \"%s\" is earlier than the row before "
-                              "(the trace must be sorted)",
-                              name, c.line, c.field[0]);
-            break;
-        }
-        if ((rc = field_int(&c, 1, "ContextTokens", 0, 10000000, &ctx, err)) < 0 ||
-            (rc = field_int(&c, 2, "GeneratedTokens", 0, 10000000, &gen, err)) < 0)
-            break;
-        if (out->n == cap) {
-            tp_azure_req_t *g = realloc(out->req, 2 * cap * sizeof *g);
-            if (!g) {
-                rc = tp_error_set(err, TP_ENOMEM, "%s: out of memory", name);
-                break;
-            }
-            out->req = g;
-            cap *= 2;
-        }
-        if (last < 0)
-            out->epoch_us = t;
-        last = t;
-        out->req[out->n++] =
-            (tp_azure_req_t){t - out->epoch_us, (int32_t)ctx, (int32_t)gen};
+        if (c.nfield != ncol)
+            return tp_error_set(r->err, TP_EPARSE,
+                                "%s:%d: expected %d fields (as the header), got %d",
+                                r->name, c.line, ncol, c.nfield);
+        for (int k = 0; k < r->nroles; k++)
+            r->val[k] = ix[k] >= 0 ? c.field[ix[k]] : NULL;
+        if ((rc = fn(ctx, r)) < 0)
+            return rc;
     }
+    return rc;
+}
+
+static int read_jsonl(rows_t *r, const char *text, size_t len, row_fn fn, void *ctx)
+{
+    const char *p = text, *end = text + len;
+    for (r->line = 1; p < end; r->line++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        const char *next = nl ? nl + 1 : end;
+        size_t k = 0;
+        while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
+            k++;
+        if (k == n) { /* blank lines are allowed */
+            p = next;
+            continue;
+        }
+        json_error_t je;
+        json_t *row = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je);
+        if (!row)
+            return tp_error_set(r->err, TP_EPARSE, "%s:%d:%d: invalid JSON: %s", r->name,
+                                r->line, je.column, je.text);
+        int rc = 0;
+        if (!json_is_object(row))
+            rc = tp_error_set(r->err, TP_EPARSE, "%s:%d: expected a JSON object", r->name,
+                              r->line);
+        for (int q = 0; rc == 0 && q < r->nroles; q++) {
+            const json_t *v = r->col[q] ? json_object_get(row, r->col[q]) : NULL;
+            r->val[q] = NULL;
+            if (!v && r->col[q] && !r->optional[q])
+                rc = tp_error_set(
+                    r->err, TP_EPARSE,
+                    "%s:%d: column mapping %s=\"%s\": no such key in the row", r->name,
+                    r->line, r->roles[q], r->col[q]);
+            else if (json_is_string(v))
+                snprintf(r->buf[q], sizeof r->buf[q], "%s", json_string_value(v));
+            else if (json_is_integer(v))
+                snprintf(r->buf[q], sizeof r->buf[q], "%lld",
+                         (long long)json_integer_value(v));
+            else if (json_is_real(v))
+                snprintf(r->buf[q], sizeof r->buf[q], "%.17g", json_real_value(v));
+            else if (v)
+                rc = tp_error_set(r->err, TP_EPARSE,
+                                  "%s:%d: column \"%s\" (%s): expected a number or a "
+                                  "string, got a JSON %s",
+                                  r->name, r->line, r->col[q], r->roles[q],
+                                  json_is_object(v)  ? "object"
+                                  : json_is_array(v) ? "array"
+                                  : json_is_null(v)  ? "null"
+                                                     : "boolean");
+            if (v && rc == 0)
+                r->val[q] = r->buf[q];
+        }
+        json_decref(row);
+        if (rc == 0)
+            rc = fn(ctx, r);
+        if (rc < 0)
+            return rc;
+        p = next;
+    }
+    return 0;
+}
+
+static int read_rows(rows_t *r, tp_trace_format_t f, const char *text, size_t len,
+                     row_fn fn, void *ctx)
+{
+    /* A UTF-8 byte-order mark (spreadsheet exports) is not part of the header. */
+    if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) {
+        text += 3;
+        len -= 3;
+    }
+    return f == TP_TRACE_JSONL ? read_jsonl(r, text, len, fn, ctx)
+                               : read_csv(r, text, len, fn, ctx);
+}
+
+/* A time in unit (a number ≥ 0, or a datetime) → µs. */
+static int take_time(rows_t *r, int k, tp_time_unit_t unit, int64_t *us)
+{
+    const char *s = r->val[k];
+    if (unit == TP_TU_DATETIME) {
+        *us = parse_timestamp(s);
+        if (*us >= 0)
+            return 0;
+        return tp_error_set(r->err, TP_EPARSE,
+                            "%s:%d: column \"%s\" (%s, time_unit datetime): expected "
+                            "\"YYYY-MM-DD HH:MM:SS[.fffffff][Z|+00:00]\", got \"%s\"",
+                            r->name, r->line, r->col[k], r->roles[k], s);
+    }
+    char *e;
+    errno = 0;
+    double v = strtod(s, &e);
+    static const double per[] = {1e6, 1e3, 1};
+    if (!*s || *e || errno || !(v >= 0) || v * per[unit] > 4e18 || *s == ' ')
+        return tp_error_set(r->err, TP_EPARSE,
+                            "%s:%d: column \"%s\" (%s, %s %s): expected a number ≥ 0, "
+                            "got \"%s\"",
+                            r->name, r->line, r->col[k], r->roles[k],
+                            k == 0 ? "time_unit" : "duration_unit", unit_names[unit], s);
+    *us = (int64_t)llround(v * per[unit]);
+    return 0;
+}
+
+static int take_int(rows_t *r, int k, long long lo, long long hi, long long *out)
+{
+    const char *s = r->val[k];
+    char *e;
+    errno = 0;
+    long long v = strtoll(s, &e, 10);
+    if (!*s || *e || errno || v < lo || v > hi || *s == '+' || *s == ' ')
+        return tp_error_set(r->err, TP_EPARSE,
+                            "%s:%d: column \"%s\" (%s): expected an integer in "
+                            "%lld..%lld, got \"%s\"",
+                            r->name, r->line, r->col[k], r->roles[k], lo, hi, s);
+    *out = v;
+    return 0;
+}
+
+/* Room for element n of *arr (capacity *cap, elements of size bytes). */
+static int room(rows_t *r, void **arr, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? 2 * *cap : 1024;
+    void *g = realloc(*arr, nc * size);
+    if (!g)
+        return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->name);
+    *arr = g;
+    *cap = nc;
+    return 0;
+}
+
+/* Rows must come sorted by time. */
+static int check_sorted(rows_t *r, int k, int64_t t, int64_t *last)
+{
+    if (*last != INT64_MIN && t < *last)
+        return tp_error_set(r->err, TP_EPARSE,
+                            "%s:%d: column \"%s\" (%s): earlier than the row before "
+                            "(the trace must be sorted by time)",
+                            r->name, r->line, r->col[k], r->roles[k]);
+    *last = t;
+    return 0;
+}
+
+typedef struct {
+    const tp_req_trace_spec_t *spec;
+    int64_t last;
+    size_t cap;
+    tp_azure_trace_t *out;
+} req_ctx_t;
+
+static int req_row(void *ctx, rows_t *r)
+{
+    req_ctx_t *q = ctx;
+    tp_azure_trace_t *o = q->out;
+    int64_t t;
+    long long c, g;
+    int rc;
+    if ((rc = take_time(r, 0, q->spec->unit, &t)) < 0 ||
+        (rc = take_int(r, 1, 0, 10000000, &c)) < 0 ||
+        (rc = take_int(r, 2, 0, 10000000, &g)) < 0 ||
+        (rc = check_sorted(r, 0, t, &q->last)) < 0)
+        return rc;
+    if ((rc = room(r, (void **)&o->req, &q->cap, o->n, sizeof *o->req)) < 0)
+        return rc;
+    if (o->n == 0)
+        o->epoch_us = t;
+    o->req[o->n++] = (tp_azure_req_t){t - o->epoch_us, (int32_t)c, (int32_t)g};
+    return 0;
+}
+
+int tp_sim_request_trace_parse(const char *name, const char *text, size_t len,
+                               const tp_req_trace_spec_t *spec, tp_azure_trace_t *out,
+                               tp_error_t *err)
+{
+    static const char *const roles[] = {"time", "context", "generated"};
+    rows_t r = {.name = name, .line = 1, .err = err, .nroles = 3, .roles = roles};
+    r.col[0] = spec->time;
+    r.col[1] = spec->context;
+    r.col[2] = spec->generated;
+    req_ctx_t q = {spec, INT64_MIN, 0, out};
+    memset(out, 0, sizeof *out);
+    tp_error_clear(err);
+    int rc = read_rows(&r, spec->format, text, len, req_row, &q);
     if (rc == 0 && out->n == 0)
-        rc = tp_error_set(err, TP_EPARSE, "%s:2: no requests after the header", name);
+        rc = tp_error_set(err, TP_EPARSE, "%s: no requests in the trace", name);
     if (rc < 0) {
         tp_sim_azure_fini(out);
         return rc;
@@ -181,7 +349,84 @@ int tp_sim_azure_parse(const char *name, const char *text, size_t len,
     return 0;
 }
 
-int tp_sim_azure_load(const char *path, tp_azure_trace_t *out, tp_error_t *err)
+/* ---- job traces */
+
+typedef struct {
+    const tp_job_trace_spec_t *spec;
+    int64_t last;
+    size_t cap;
+    tp_job_trace_t *out;
+} job_ctx_t;
+
+static int job_row(void *ctx, rows_t *r)
+{
+    job_ctx_t *q = ctx;
+    tp_job_trace_t *o = q->out;
+    int64_t t, d;
+    long long g;
+    int rc;
+    if ((rc = take_time(r, 0, q->spec->unit, &t)) < 0 ||
+        (rc = take_int(r, 1, 1, 64, &g)) < 0 ||
+        (rc = take_time(r, 2, q->spec->duration_unit, &d)) < 0 ||
+        (rc = check_sorted(r, 0, t, &q->last)) < 0)
+        return rc;
+    if ((rc = room(r, (void **)&o->job, &q->cap, o->n, sizeof *o->job)) < 0)
+        return rc;
+    if (o->n == 0)
+        o->epoch_us = t;
+    tp_trace_job_t *j = &o->job[o->n];
+    memset(j, 0, sizeof *j);
+    j->t_us = t - o->epoch_us;
+    j->dur_us = d;
+    j->gpus = (int)g;
+    j->line = r->line;
+    for (int k = 3; k < 6; k++) {
+        char *dst = k == 3 ? j->sensitivity : k == 4 ? j->tenant : j->model;
+        const char *s = r->val[k];
+        if (!s || !*s) /* not mapped, no such key, or an empty cell: absent */
+            continue;
+        bool ok = *s && strlen(s) < sizeof j->model;
+        for (const char *c = s; ok && *c; c++)
+            ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                 (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.';
+        if (!ok)
+            return tp_error_set(r->err, TP_EPARSE,
+                                "%s:%d: column \"%s\" (%s): expected a name of 1..%zu of "
+                                "[A-Za-z0-9._-], got \"%s\"",
+                                r->name, r->line, r->col[k], r->roles[k],
+                                sizeof j->model - 1, s);
+        snprintf(dst, sizeof j->model, "%s", s);
+    }
+    o->n++;
+    return 0;
+}
+
+int tp_sim_job_trace_parse(const char *name, const char *text, size_t len,
+                           const tp_job_trace_spec_t *spec, tp_job_trace_t *out,
+                           tp_error_t *err)
+{
+    static const char *const roles[] = {"submit",      "gpus",   "duration",
+                                        "sensitivity", "tenant", "model"};
+    rows_t r = {.name = name, .line = 1, .err = err, .nroles = 6, .roles = roles};
+    const char *cols[] = {spec->submit,      spec->gpus,   spec->duration,
+                          spec->sensitivity, spec->tenant, spec->model};
+    for (int k = 0; k < 6; k++)
+        r.col[k] = cols[k];
+    job_ctx_t q = {spec, INT64_MIN, 0, out};
+    memset(out, 0, sizeof *out);
+    tp_error_clear(err);
+    int rc = read_rows(&r, spec->format, text, len, job_row, &q);
+    if (rc == 0 && out->n == 0)
+        rc = tp_error_set(err, TP_EPARSE, "%s: no jobs in the trace", name);
+    if (rc < 0) {
+        tp_sim_job_trace_fini(out);
+        return rc;
+    }
+    return 0;
+}
+
+int tp_sim_job_trace_load(const char *path, const tp_job_trace_spec_t *spec,
+                          tp_job_trace_t *out, tp_error_t *err)
 {
     char *text;
     size_t len;
@@ -189,164 +434,44 @@ int tp_sim_azure_load(const char *path, tp_azure_trace_t *out, tp_error_t *err)
     int rc = tp_file_read(path, MAX_TRACE_BYTES, &text, &len, err);
     if (rc < 0)
         return rc;
-    rc = tp_sim_azure_parse(path, text, len, out, err);
+    rc = tp_sim_job_trace_parse(path, text, len, spec, out, err);
     free(text);
     return rc;
+}
+
+void tp_sim_job_trace_fini(tp_job_trace_t *t)
+{
+    free(t->job);
+    memset(t, 0, sizeof *t);
+}
+
+int tp_sim_request_trace_load(const char *path, const tp_req_trace_spec_t *spec,
+                              tp_azure_trace_t *out, tp_error_t *err)
+{
+    char *text;
+    size_t len;
+    memset(out, 0, sizeof *out);
+    int rc = tp_file_read(path, MAX_TRACE_BYTES, &text, &len, err);
+    if (rc < 0)
+        return rc;
+    rc = tp_sim_request_trace_parse(path, text, len, spec, out, err);
+    free(text);
+    return rc;
+}
+
+int tp_sim_azure_parse(const char *name, const char *text, size_t len,
+                       tp_azure_trace_t *out, tp_error_t *err)
+{
+    return tp_sim_request_trace_parse(name, text, len, &tp_azure_preset, out, err);
+}
+
+int tp_sim_azure_load(const char *path, tp_azure_trace_t *out, tp_error_t *err)
+{
+    return tp_sim_request_trace_load(path, &tp_azure_preset, out, err);
 }
 
 void tp_sim_azure_fini(tp_azure_trace_t *t)
 {
     free(t->req);
     memset(t, 0, sizeof *t);
-}
-
-static const char pod_header[] =
-    "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,"
-    "pod_phase,creation_time,deletion_time,scheduled_time";
-
-static int parse_pod(tp_csv_t *c, tp_pod_t *p, tp_error_t *err)
-{
-    const char *name = c->name;
-    long long v;
-    int rc;
-    if (c->nfield != 11)
-        return tp_error_set(err, TP_EPARSE, "%s:%d: expected 11 fields, got %d", name,
-                            c->line, c->nfield);
-    size_t nl = strlen(c->field[0]);
-    if (nl == 0 || nl >= sizeof p->name)
-        return tp_error_set(err, TP_EPARSE, "%s:%d: name: expected 1..%zu characters",
-                            name, c->line, sizeof p->name - 1);
-    memcpy(p->name, c->field[0], nl + 1);
-    if ((rc = field_int(c, 1, "cpu_milli", 0, 100000000, &v, err)) < 0 ||
-        (rc = field_int(c, 2, "memory_mib", 0, 1LL << 40, &v, err)) < 0)
-        return rc;
-    if ((rc = field_int(c, 3, "num_gpu", 0, 64, &v, err)) < 0)
-        return rc;
-    p->num_gpu = (int)v;
-    if ((rc = field_int(c, 4, "gpu_milli", 0, 1000, &v, err)) < 0)
-        return rc;
-    p->gpu_milli = (int)v;
-    if (p->num_gpu > 1 && p->gpu_milli != 1000)
-        return tp_error_set(
-            err, TP_EPARSE,
-            "%s:%d: gpu_milli: expected 1000 for a pod with %d GPUs, got %d", name,
-            c->line, p->num_gpu, p->gpu_milli);
-    size_t sl = strlen(c->field[5]);
-    if (sl >= sizeof p->gpu_spec)
-        return tp_error_set(err, TP_EPARSE, "%s:%d: gpu_spec: longer than %zu characters",
-                            name, c->line, sizeof p->gpu_spec - 1);
-    for (const char *s = c->field[5]; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-              (*s >= '0' && *s <= '9') || *s == '|' || *s == '-' || *s == '_'))
-            return tp_error_set(err, TP_EPARSE,
-                                "%s:%d: gpu_spec: expected GPU type names joined by '|', "
-                                "got \"%s\"",
-                                name, c->line, c->field[5]);
-    memcpy(p->gpu_spec, c->field[5], sl + 1);
-    const char *q = c->field[6];
-    if (!strcmp(q, "LS"))
-        p->qos = TP_QOS_LS;
-    else if (!strcmp(q, "Burstable"))
-        p->qos = TP_QOS_BURSTABLE;
-    else if (!strcmp(q, "BE"))
-        p->qos = TP_QOS_BE;
-    else if (!strcmp(q, "Guaranteed"))
-        p->qos = TP_QOS_GUARANTEED;
-    else
-        return tp_error_set(err, TP_EPARSE,
-                            "%s:%d: qos: expected LS, Burstable, BE or Guaranteed, got "
-                            "\"%s\"",
-                            name, c->line, q);
-    const char *ph = c->field[7];
-    if (strcmp(ph, "Running") && strcmp(ph, "Succeeded") && strcmp(ph, "Failed") &&
-        strcmp(ph, "Pending"))
-        return tp_error_set(err, TP_EPARSE,
-                            "%s:%d: pod_phase: expected Running, Succeeded, Failed or "
-                            "Pending, got \"%s\"",
-                            name, c->line, ph);
-    if ((rc = field_int(c, 8, "creation_time", 0, 1LL << 40, &v, err)) < 0)
-        return rc;
-    p->creation_s = v;
-    if ((rc = field_int(c, 9, "deletion_time", 0, 1LL << 40, &v, err)) < 0)
-        return rc;
-    p->deletion_s = v;
-    if (p->deletion_s < p->creation_s)
-        return tp_error_set(
-            err, TP_EPARSE, "%s:%d: deletion_time: %lld is before creation_time %lld",
-            name, c->line, (long long)p->deletion_s, (long long)p->creation_s);
-    p->scheduled_s = -1;
-    if (c->field[10][0]) {
-        if ((rc = field_int(c, 10, "scheduled_time", 0, 1LL << 40, &v, err)) < 0)
-            return rc;
-        if (v < p->creation_s || v > p->deletion_s)
-            return tp_error_set(
-                err, TP_EPARSE,
-                "%s:%d: scheduled_time: %lld is outside creation..deletion "
-                "(%lld..%lld)",
-                name, c->line, v, (long long)p->creation_s, (long long)p->deletion_s);
-        p->scheduled_s = v;
-    } else if (!strcmp(ph, "Running") || !strcmp(ph, "Succeeded")) {
-        return tp_error_set(err, TP_EPARSE,
-                            "%s:%d: scheduled_time: empty, but the pod is %s", name,
-                            c->line, ph);
-    }
-    return 0;
-}
-
-int tp_sim_pods_parse(const char *name, const char *text, size_t len, tp_pod_list_t *out,
-                      tp_error_t *err)
-{
-    tp_csv_t c;
-    tp_csv_init(&c, name, text, len);
-    size_t cap = 1024;
-    int rc;
-    memset(out, 0, sizeof *out);
-    tp_error_clear(err);
-    if ((rc = check_header(&c, pod_header, err)) < 0)
-        return rc;
-    out->pod = malloc(cap * sizeof *out->pod);
-    if (!out->pod)
-        return tp_error_set(err, TP_ENOMEM, "%s: out of memory", name);
-    while ((rc = tp_csv_next(&c, err)) > 0) {
-        if (tp_csv_blank(&c) && tp_csv_at_end(&c))
-            break;
-        if (out->n == cap) {
-            tp_pod_t *g = realloc(out->pod, 2 * cap * sizeof *g);
-            if (!g) {
-                rc = tp_error_set(err, TP_ENOMEM, "%s: out of memory", name);
-                break;
-            }
-            out->pod = g;
-            cap *= 2;
-        }
-        if ((rc = parse_pod(&c, &out->pod[out->n], err)) < 0)
-            break;
-        out->n++;
-    }
-    if (rc == 0 && out->n == 0)
-        rc = tp_error_set(err, TP_EPARSE, "%s:2: no pods after the header", name);
-    if (rc < 0) {
-        tp_sim_pods_fini(out);
-        return rc;
-    }
-    return 0;
-}
-
-int tp_sim_pods_load(const char *path, tp_pod_list_t *out, tp_error_t *err)
-{
-    char *text;
-    size_t len;
-    memset(out, 0, sizeof *out);
-    int rc = tp_file_read(path, MAX_TRACE_BYTES, &text, &len, err);
-    if (rc < 0)
-        return rc;
-    rc = tp_sim_pods_parse(path, text, len, out, err);
-    free(text);
-    return rc;
-}
-
-void tp_sim_pods_fini(tp_pod_list_t *p)
-{
-    free(p->pod);
-    memset(p, 0, sizeof *p);
 }

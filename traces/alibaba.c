@@ -308,138 +308,239 @@ static int in_set(const char *s, const char *const *set)
     return -1;
 }
 
-int tp_alibaba_pods_buffer(const char *name, const char *text, size_t len, json_t **out,
-                           tp_alibaba_stats_t *st, tp_error_t *err)
+static const char *const qos_names[] = {"Guaranteed", "LS", "Burstable", "BE", NULL};
+
+int tp_alibaba_qos_priority(tp_qos_t q)
+{
+    static const int prio[] = {90, 70, 40, 10};
+    return q >= TP_QOS_GUARANTEED && q <= TP_QOS_BE ? prio[q] : 0;
+}
+
+bool tp_alibaba_qos_preemptible(tp_qos_t q)
+{
+    return q == TP_QOS_BE;
+}
+
+/* One data row into *p (c holds it); names are checked unique through seen. */
+static int parse_pod(csv_t *c, seen_t *seen, tp_pod_t *p)
+{
+    static const char *const phases[] = {"Running", "Pending", "Succeeded", "Failed",
+                                         NULL};
+    const char *name = c->in.name;
+    long long v, gpus, milli, created, deleted, sched = -1;
+    int rc;
+    if ((rc = row_fields(c, 11)) < 0 || (rc = id_field(c, 0, "name")) < 0 ||
+        (rc = int_field(c, 1, "cpu_milli", 0, 100000000, &v)) < 0 ||
+        (rc = int_field(c, 2, "memory_mib", 0, 1LL << 40, &v)) < 0 ||
+        (rc = int_field(c, 3, "num_gpu", 0, 64, &gpus)) < 0 ||
+        (rc = int_field(c, 4, "gpu_milli", 0, 1000, &milli)) < 0 ||
+        (rc = int_field(c, 8, "creation_time", 0, 1LL << 40, &created)) < 0 ||
+        (rc = int_field(c, 9, "deletion_time", 0, 1LL << 40, &deleted)) < 0 ||
+        (c->in.field[10][0] &&
+         (rc = int_field(c, 10, "scheduled_time", 0, 1LL << 40, &sched)) < 0) ||
+        (rc = seen_add(seen, c, c->in.field[0], "name")) < 0)
+        return rc;
+    int q = in_set(c->in.field[6], qos_names);
+    if (q < 0)
+        return tp_error_set(
+            c->err, TP_EPARSE,
+            "%s:%d: column \"qos\": expected Guaranteed, LS, Burstable or "
+            "BE, got \"%s\"",
+            name, c->in.line, c->in.field[6]);
+    int ph = in_set(c->in.field[7], phases);
+    if (ph < 0)
+        return tp_error_set(c->err, TP_EPARSE,
+                            "%s:%d: column \"pod_phase\": expected Running, Pending, "
+                            "Succeeded or Failed, got \"%s\"",
+                            name, c->in.line, c->in.field[7]);
+    if (deleted < created || (sched >= 0 && (sched < created || sched > deleted)))
+        return tp_error_set(c->err, TP_ERANGE,
+                            "%s:%d: times out of order (creation %lld, deletion %lld, "
+                            "scheduled %lld)",
+                            name, c->in.line, created, deleted, sched);
+    if (sched < 0 && ph != 1 && ph != 3) /* Running or Succeeded pods were scheduled */
+        return tp_error_set(c->err, TP_EPARSE,
+                            "%s:%d: column \"scheduled_time\": empty, but the pod is %s",
+                            name, c->in.line, c->in.field[7]);
+    if ((gpus == 0) != (milli == 0) || (gpus > 1 && milli != 1000))
+        return tp_error_set(
+            c->err, TP_EPARSE,
+            "%s:%d: column \"gpu_milli\": %lld does not match num_gpu %lld "
+            "(0 with 0 GPUs, 1000 per GPU for several)",
+            name, c->in.line, milli, gpus);
+    if (gpus == 0 && c->in.field[5][0])
+        return tp_error_set(c->err, TP_EPARSE,
+                            "%s:%d: column \"gpu_spec\": given for a pod without GPUs",
+                            name, c->in.line);
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", c->in.field[0]);
+    p->num_gpu = (int)gpus;
+    p->gpu_milli = (int)milli;
+    p->qos = (tp_qos_t)q;
+    p->priority = tp_alibaba_qos_priority(p->qos);
+    p->preemptible = tp_alibaba_qos_preemptible(p->qos);
+    p->creation_s = created;
+    p->deletion_s = deleted;
+    p->scheduled_s = sched;
+    /* gpu_spec: model names joined by '|', each an identifier, duplicates dropped. */
+    char spec[sizeof p->gpu_spec * 2];
+    if (strlen(c->in.field[5]) >= sizeof p->gpu_spec)
+        return tp_error_set(c->err, TP_EPARSE,
+                            "%s:%d: column \"gpu_spec\": longer than %zu characters",
+                            name, c->in.line, sizeof p->gpu_spec - 1);
+    snprintf(spec, sizeof spec, "%s", c->in.field[5]);
+    for (char *s = spec, *bar; spec[0]; s = bar + 1) {
+        bar = strchr(s, '|');
+        if (bar)
+            *bar = '\0';
+        if (!ident(s))
+            return tp_error_set(c->err, TP_EPARSE,
+                                "%s:%d: column \"gpu_spec\": expected GPU model names "
+                                "separated by '|', got an empty or bad name \"%s\"",
+                                name, c->in.line, s);
+        if (!tp_alibaba_spec_has(p->gpu_spec, s)) {
+            size_t used = strlen(p->gpu_spec);
+            snprintf(p->gpu_spec + used, sizeof p->gpu_spec - used, "%s%s",
+                     used ? "|" : "", s);
+        }
+        if (!bar)
+            break;
+    }
+    return 0;
+}
+
+bool tp_alibaba_spec_has(const char *spec, const char *model)
+{
+    size_t n = strlen(model);
+    for (const char *s = spec; *s;) {
+        const char *bar = strchr(s, '|');
+        size_t len = bar ? (size_t)(bar - s) : strlen(s);
+        if (len == n && !strncmp(s, model, n))
+            return true;
+        if (!bar)
+            break;
+        s = bar + 1;
+    }
+    return false;
+}
+
+int tp_alibaba_pod_list_buffer(const char *name, const char *text, size_t len,
+                               tp_pod_list_t *out, tp_alibaba_stats_t *st,
+                               tp_error_t *err)
 {
     static const char *const cols[] = {"name",          "cpu_milli",     "memory_mib",
                                        "num_gpu",       "gpu_milli",     "gpu_spec",
                                        "qos",           "pod_phase",     "creation_time",
                                        "deletion_time", "scheduled_time"};
-    static const char *const qos[] = {"Guaranteed", "LS", "Burstable", "BE", NULL};
-    static const int prio[] = {90, 70, 40, 10};
-    static const char *const phases[] = {"Running", "Pending", "Succeeded", "Failed",
-                                         NULL};
     csv_t c = {.err = err};
     tp_csv_init(&c.in, name, text, len);
     seen_t seen = {tp_strmap_new(16384), NULL, 0, 0};
     tp_alibaba_stats_t s = {0};
-    json_t *list = json_array();
+    size_t cap = 0;
     int rc;
     tp_error_clear(err);
-    *out = NULL;
-    if (!seen.map || !list) {
+    memset(out, 0, sizeof *out);
+    if (!seen.map) {
         rc = tp_error_set(err, TP_ENOMEM, "out of memory");
         goto out;
     }
     if ((rc = expect_header(&c, cols, 11)) < 0)
         goto out;
     while ((rc = csv_next(&c)) > 0) {
-        long long v, gpus, milli, created, deleted, sched = -1;
         s.rows++;
-        if ((rc = row_fields(&c, 11)) < 0 || (rc = id_field(&c, 0, "name")) < 0 ||
-            (rc = int_field(&c, 1, "cpu_milli", 0, 100000000, &v)) < 0 ||
-            (rc = int_field(&c, 2, "memory_mib", 0, 1LL << 40, &v)) < 0 ||
-            (rc = int_field(&c, 3, "num_gpu", 0, 64, &gpus)) < 0 ||
-            (rc = int_field(&c, 4, "gpu_milli", 0, 1000, &milli)) < 0 ||
-            (rc = int_field(&c, 8, "creation_time", 0, 1LL << 40, &created)) < 0 ||
-            (rc = int_field(&c, 9, "deletion_time", 0, 1LL << 40, &deleted)) < 0 ||
-            (c.in.field[10][0] &&
-             (rc = int_field(&c, 10, "scheduled_time", 0, 1LL << 40, &sched)) < 0) ||
-            (rc = seen_add(&seen, &c, c.in.field[0], "name")) < 0)
-            goto out;
-        int q = in_set(c.in.field[6], qos);
-        if (q < 0) {
-            rc = tp_error_set(
-                err, TP_EPARSE,
-                "%s:%d: column \"qos\": expected Guaranteed, LS, Burstable or "
-                "BE, got \"%s\"",
-                name, c.in.line, c.in.field[6]);
-            goto out;
-        }
-        if (in_set(c.in.field[7], phases) < 0) {
-            rc = tp_error_set(err, TP_EPARSE,
-                              "%s:%d: column \"pod_phase\": expected Running, Pending, "
-                              "Succeeded or Failed, got \"%s\"",
-                              name, c.in.line, c.in.field[7]);
-            goto out;
-        }
-        if (deleted < created || (sched >= 0 && sched < created)) {
-            rc = tp_error_set(err, TP_ERANGE,
-                              "%s:%d: times out of order (creation %lld, deletion %lld, "
-                              "scheduled %lld)",
-                              name, c.in.line, created, deleted, sched);
-            goto out;
-        }
-        if ((gpus == 0) != (milli == 0) || (gpus > 1 && milli != 1000)) {
-            rc = tp_error_set(
-                err, TP_EPARSE,
-                "%s:%d: column \"gpu_milli\": %lld does not match num_gpu %lld "
-                "(0 with 0 GPUs, 1000 per GPU for several)",
-                name, c.in.line, milli, gpus);
-            goto out;
-        }
-        if (gpus == 0) {
-            if (c.in.field[5][0]) {
-                rc = tp_error_set(
-                    err, TP_EPARSE,
-                    "%s:%d: column \"gpu_spec\": given for a pod without GPUs", name,
-                    c.in.line);
-                goto out;
-            }
-            s.skipped++;
-            continue;
-        }
-        json_t *w = json_pack("{s:s, s:s, s:I, s:s, s:i, s:b}", "id", c.in.field[0],
-                              "tenant", "openb", "gpus", (json_int_t)gpus, "sensitivity",
-                              "public", "priority", prio[q], "preemptible", q == 3);
-        if (!w || json_array_append_new(list, w)) {
-            rc = tp_error_set(err, TP_ENOMEM, "out of memory");
-            goto out;
-        }
-        if (c.in.field[5][0]) {
-            json_t *gm = json_array();
-            if (!gm || json_object_set_new(w, "gpu_models", gm)) {
+        if (out->n == cap) {
+            size_t nc = cap ? 2 * cap : 1024;
+            tp_pod_t *g = realloc(out->pod, nc * sizeof *g);
+            if (!g) {
                 rc = tp_error_set(err, TP_ENOMEM, "out of memory");
                 goto out;
             }
-            for (char *spec = c.in.field[5], *bar;; spec = bar + 1) {
-                bar = strchr(spec, '|');
-                if (bar)
-                    *bar = '\0';
-                if (!ident(spec)) {
-                    rc = tp_error_set(
-                        err, TP_EPARSE,
-                        "%s:%d: column \"gpu_spec\": expected GPU model names "
-                        "separated by '|', got an empty or bad name \"%s\"",
-                        name, c.in.line, spec);
-                    goto out;
-                }
-                bool dup = false;
-                for (size_t i = 0; i < json_array_size(gm); i++)
-                    dup |= !strcmp(json_string_value(json_array_get(gm, i)), spec);
-                if (!dup && json_array_append_new(gm, json_string(spec))) {
-                    rc = tp_error_set(err, TP_ENOMEM, "out of memory");
-                    goto out;
-                }
-                if (!bar)
-                    break;
-            }
+            out->pod = g;
+            cap = nc;
+        }
+        tp_pod_t *p = &out->pod[out->n];
+        if ((rc = parse_pod(&c, &seen, p)) < 0)
+            goto out;
+        out->n++;
+        if (p->num_gpu == 0) {
+            s.skipped++;
+            continue;
         }
         s.kept++;
-        s.gpus += gpus;
-        s.fractional += milli < 1000;
+        s.gpus += p->num_gpu;
+        s.fractional += p->gpu_milli < 1000;
     }
-    if (rc < 0)
-        goto out;
-    *out = list;
-    list = NULL;
-    if (st)
+    if (rc == 0 && out->n == 0)
+        rc = tp_error_set(err, TP_EPARSE, "%s:2: no pods after the header", name);
+    if (rc == 0 && st)
         *st = s;
-    rc = 0;
 out:
-    json_decref(list);
     seen_fini(&seen);
+    if (rc < 0)
+        tp_alibaba_pod_list_fini(out);
+    return rc < 0 ? rc : 0;
+}
+
+int tp_alibaba_pod_list(const char *path, tp_pod_list_t *out, tp_alibaba_stats_t *st,
+                        tp_error_t *err)
+{
+    char *text;
+    size_t len;
+    memset(out, 0, sizeof *out);
+    int rc = tp_file_read(path, MAX_TRACE_BYTES, &text, &len, err);
+    if (rc < 0)
+        return rc;
+    rc = tp_alibaba_pod_list_buffer(path, text, len, out, st, err);
+    free(text);
     return rc;
+}
+
+void tp_alibaba_pod_list_fini(tp_pod_list_t *p)
+{
+    free(p->pod);
+    memset(p, 0, sizeof *p);
+}
+
+int tp_alibaba_pods_buffer(const char *name, const char *text, size_t len, json_t **out,
+                           tp_alibaba_stats_t *st, tp_error_t *err)
+{
+    tp_pod_list_t pl;
+    int rc = tp_alibaba_pod_list_buffer(name, text, len, &pl, st, err);
+    *out = NULL;
+    if (rc < 0)
+        return rc;
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < pl.n; i++) {
+        const tp_pod_t *p = &pl.pod[i];
+        if (p->num_gpu == 0)
+            continue;
+        json_t *w = json_pack("{s:s, s:s, s:i, s:s, s:i, s:b}", "id", p->name, "tenant",
+                              "openb", "gpus", p->num_gpu, "sensitivity", "public",
+                              "priority", p->priority, "preemptible", p->preemptible);
+        if (!w || json_array_append_new(list, w))
+            goto oom;
+        if (p->gpu_spec[0]) {
+            json_t *gm = json_array();
+            if (!gm || json_object_set_new(w, "gpu_models", gm))
+                goto oom;
+            char spec[sizeof p->gpu_spec];
+            snprintf(spec, sizeof spec, "%s", p->gpu_spec);
+            char *save = NULL;
+            for (char *tok = strtok_r(spec, "|", &save); tok;
+                 tok = strtok_r(NULL, "|", &save))
+                if (json_array_append_new(gm, json_string(tok)))
+                    goto oom;
+        }
+    }
+    if (!list)
+        goto oom;
+    tp_alibaba_pod_list_fini(&pl);
+    *out = list;
+    return 0;
+oom:
+    json_decref(list);
+    tp_alibaba_pod_list_fini(&pl);
+    return tp_error_set(err, TP_ENOMEM, "out of memory");
 }
 
 int tp_alibaba_pods(const char *path, json_t **out, tp_alibaba_stats_t *st,

@@ -103,6 +103,7 @@ stop:;
          * polling thread can take longer than a short run. */
         double win = tp_meter_window_s(meter);
         r->watts = j / (win > 0 ? win : r->total_s);
+        r->meter_readings = tp_meter_readings(meter);
         r->j_per_token = j / (double)r->tokens;
         r->tokens_per_j = j > 0 ? (double)r->tokens / j : 0;
     }

@@ -66,6 +66,7 @@ struct tp_meter {
     pthread_cond_t cv;
     double joules, last_w, last_t;
     double t_first, t_read; /* when the window's first and latest readings were taken */
+    long readings;          /* readings taken in the window, its first and last included */
     tp_error_t fail;        /* first failure while polling */
 };
 
@@ -314,8 +315,10 @@ static int poll_once(tp_meter_t *m, tp_error_t *err)
             m->last_t = m->t_read = t;
         }
     }
-    if (rc == 0)
+    if (rc == 0) {
         m->joules += dj;
+        m->readings++;
+    }
     return rc;
 }
 
@@ -448,6 +451,11 @@ double tp_meter_resolution_j(const tp_meter_t *m)
     return m->resolution_j;
 }
 
+long tp_meter_readings(const tp_meter_t *m)
+{
+    return m->kind == TP_METER_NONE ? 0 : m->readings;
+}
+
 double tp_meter_window_s(const tp_meter_t *m)
 {
     return m->kind == TP_METER_NONE ? 0 : m->t_read - m->t_first;
@@ -464,6 +472,7 @@ int tp_meter_begin(tp_meter_t *m, tp_error_t *err)
     int rc = 0;
     double dj;
     m->t_first = m->t_read = now_s();
+    m->readings = 1;
     if (m->counter) /* re-read the baselines */
         rc = m->kind == TP_METER_RAPL ? rapl_poll(m, &dj, err) : nvml_poll(m, &dj, err);
     else {

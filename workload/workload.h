@@ -207,6 +207,8 @@ int tp_meter_end(tp_meter_t *m, double *joules, bool *measured, tp_error_t *err)
  * the last. Energy per second over any other interval (the caller's own timing,
  * which the polling thread's start and stop fall outside of) is not power. */
 double tp_meter_window_s(const tp_meter_t *m);
+/* How many readings the last window took, its first and last included (0: none). */
+long tp_meter_readings(const tp_meter_t *m);
 
 /* ---- the benchmark ---------------------------------------------------------- */
 
@@ -219,6 +221,7 @@ typedef struct {
     double tokens_per_s;        /* tokens / total_s */
     double decode_tokens_per_s; /* batch × (gen - 1) / decode_s */
     bool energy_measured;
+    long meter_readings; /* readings the meter took over the run (0 without one) */
     double joules, watts, j_per_token, tokens_per_j;
     double bytes_per_step; /* weights + KV cache read by one decode step */
     double achieved_bw;    /* bytes_per_step × steps / decode_s (bytes/s) */

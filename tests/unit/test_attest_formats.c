@@ -398,6 +398,47 @@ TP_TEST(attest_keylime_agent_status)
     o.now = 1676644462 + 3600 + 61;
     TP_CHECK_EQ_INT(tp_att_verify(body, strlen(body), &o, &res), 1);
     TP_CHECK_EQ_INT(res.reason, TP_ATT_R_EXPIRED);
+    /* A PASS that does not say when it passed could be of any age: refused, as
+     * is a wrong-typed or zero timestamp. */
+    {
+        static const char *const stamps[] = {NULL, "\"1676644462\"", "0", "1676644462.5",
+                                             "null"};
+        for (size_t i = 0; i < sizeof stamps / sizeof stamps[0]; i++) {
+            json_t *d = json_deep_copy(doc), *r = json_object_get(d, "results");
+            char *b;
+            json_object_del(r, "last_successful_attestation");
+            if (stamps[i])
+                json_object_set_new(r, "last_successful_attestation",
+                                    json_loads(stamps[i], JSON_DECODE_ANY, NULL));
+            b = json_dumps(d, 0);
+            o.now = 1676644582 + 5;
+            if (tp_att_verify(b, strlen(b), &o, &res) == 0) {
+                tp_test_fail(__FILE__, __LINE__, "stamp %zu: accepted as %s", i,
+                             tp_att_status_name(res.att.status));
+                tp_att_result_fini(&res);
+            }
+            TP_CHECK_EQ_INT(res.reason, TP_ATT_R_CLAIMS_INVALID);
+            free(b);
+            json_decref(d);
+        }
+    }
+    /* Extra fields claiming a TEE or CC change nothing: a TPM attests neither. */
+    {
+        json_t *d = json_deep_copy(doc), *r = json_object_get(d, "results");
+        char *b;
+        json_object_set_new(r, "cpu_tee", json_string("tdx"));
+        json_object_set_new(r, "gpu_cc", json_true());
+        json_object_set_new(r, "tee", json_string("tdx"));
+        b = json_dumps(d, 0);
+        o.now = 1676644582 + 5;
+        TP_ASSERT(tp_att_verify(b, strlen(b), &o, &res) == 0);
+        TP_CHECK_EQ_INT(res.att.status, TP_ATT_AFFIRMING);
+        TP_CHECK_EQ_INT(res.att.cpu_tee, TP_TEE_UNKNOWN);
+        TP_CHECK_EQ_INT(res.att.gpu_cc, -1);
+        tp_att_result_fini(&res);
+        free(b);
+        json_decref(d);
+    }
     /* A TEE or GPU requirement is never met by a TPM: none. */
     o.now = 1676644582 + 5;
     o.require = TP_ATT_REQ_CPU;

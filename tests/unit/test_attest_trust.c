@@ -231,6 +231,113 @@ TP_TEST(attest_nras_bound_by_ueid)
     json_decref(key);
 }
 
+/* NRAS responses mixed up by an adversary on the path (or a confused proxy):
+ * GPU tokens moved between labels or responses, relabelled, re-signed with
+ * another key, with their own nonce, expired or in debug mode. */
+TP_TEST(attest_nras_spliced_responses)
+{
+    const char *shared = tp_test_shared();
+    json_t *key, *evil, *jwks, *g0, *g1, *a, *b, *spliced;
+    tp_att_opts_t o;
+    tp_att_result_t res;
+    char *ta, *tb, *t;
+    if (!shared)
+        TP_SKIP("../shared absent: no NRAS claims");
+    key = tb_key_new("P-384", "nv1");
+    evil = tb_key_new("P-384", "nv1");
+    jwks = jwks_of(key);
+    g0 = nras_gpu_fixture(shared);
+    TP_ASSERT(g0 != NULL);
+    g1 = json_deep_copy(g0);
+    json_object_set_new(g1, "hwmodel", json_string("GH100 A01 GSP BROM (other)"));
+    opts(&o, jwks);
+    o.now = 1727387975 + 100;
+    {
+        json_t *two[2] = {g0, g1};
+        ta = nras_body_n(key, two, 2, shared);
+        tb = nras_body_n(key, &g1, 1, shared);
+    }
+    TP_ASSERT(ta && tb);
+    a = json_loads(ta, 0, NULL);
+    b = json_loads(tb, 0, NULL);
+    TP_ASSERT(verify_s(ta, &o, &res) == 0);
+    TP_CHECK_EQ_INT(res.att.status, TP_ATT_AFFIRMING);
+    tp_att_result_fini(&res);
+    /* The two GPU tokens swapped between their labels. */
+    spliced = json_deep_copy(a);
+    {
+        json_t *toks = json_array_get(spliced, 1), *x = json_object_get(toks, "GPU-0");
+        json_incref(x);
+        json_object_set(toks, "GPU-0", json_object_get(toks, "GPU-1"));
+        json_object_set_new(toks, "GPU-1", x);
+    }
+    t = json_dumps(spliced, 0);
+    TP_CHECK_EQ_INT(verify_s(t, &o, &res), 1);
+    TP_CHECK_EQ_INT(res.reason, TP_ATT_R_DIGEST);
+    free(t);
+    json_decref(spliced);
+    /* Response A's overall token with response B's GPU token. */
+    spliced = json_pack("[O,O]", json_array_get(a, 0), json_array_get(b, 1));
+    t = json_dumps(spliced, 0);
+    TP_CHECK_EQ_INT(verify_s(t, &o, &res), 1);
+    TP_CHECK_EQ_INT(res.reason, TP_ATT_R_DIGEST);
+    free(t);
+    json_decref(spliced);
+    /* One GPU dropped, or relabelled. */
+    spliced = json_deep_copy(a);
+    json_object_del(json_array_get(spliced, 1), "GPU-1");
+    t = json_dumps(spliced, 0);
+    TP_CHECK_EQ_INT(verify_s(t, &o, &res), 1);
+    TP_CHECK_EQ_INT(res.reason, TP_ATT_R_DIGEST);
+    free(t);
+    json_object_set(json_array_get(spliced, 1), "GPU-9",
+                    json_object_get(json_array_get(a, 1), "GPU-1"));
+    t = json_dumps(spliced, 0);
+    TP_CHECK_EQ_INT(verify_s(t, &o, &res), 1);
+    TP_CHECK_EQ_INT(res.reason, TP_ATT_R_DIGEST);
+    free(t);
+    json_decref(spliced);
+    /* A GPU token with a nonce of its own, expired, in debug mode, or signed
+     * (consistently, digests and all) by a key that is not pinned. */
+    {
+        for (int m = 0; m < 4; m++) {
+            json_t *g = json_deep_copy(g0);
+            char *body;
+            if (m == 0)
+                json_object_set_new(g, "eat_nonce",
+                                    json_string("00112233445566778899aabb"));
+            else if (m == 1)
+                json_object_set_new(g, "exp", json_integer(1727387975 + 1));
+            else if (m == 2)
+                json_object_set_new(g, "dbgstat", json_string("enabled"));
+            body = nras_body(m == 3 ? evil : key, g, shared);
+            TP_ASSERT(body != NULL);
+            if (m == 2) {
+                TP_CHECK_EQ_INT(verify_s(body, &o, &res), 0);
+                TP_CHECK_EQ_INT(res.att.status, TP_ATT_CONTRAINDICATED);
+                TP_CHECK_EQ_INT(res.att.gpu_cc, 0);
+                tp_att_result_fini(&res);
+            } else {
+                TP_CHECK_EQ_INT(verify_s(body, &o, &res), 1);
+                TP_CHECK_EQ_INT(res.reason, m == 0   ? TP_ATT_R_NONCE
+                                            : m == 1 ? TP_ATT_R_EXPIRED
+                                                     : TP_ATT_R_SIG_INVALID);
+            }
+            free(body);
+            json_decref(g);
+        }
+    }
+    json_decref(a);
+    json_decref(b);
+    free(ta);
+    free(tb);
+    json_decref(g1);
+    json_decref(g0);
+    json_decref(jwks);
+    json_decref(evil);
+    json_decref(key);
+}
+
 /* ---- EAR claims ----------------------------------------------------------------- */
 
 /* A contraindicated or none result attests no TEE and no CC. */

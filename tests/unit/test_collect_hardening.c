@@ -86,22 +86,44 @@ static int load_cfg(const char *dir, const char *bmc_a, const char *bmc_b,
     return rc;
 }
 
-TP_TEST(collect_config_refuses_userinfo_and_origin_conflicts)
+typedef struct {
+    const char *a, *b, *extra;
+    const char *want; /* NULL: loads; else a substring of the error */
+} cfg_case_t;
+
+/* Loads each case's two-node fleet (with a credentials file c1/c2 point at)
+ * and checks it loads or fails with the wanted error. */
+static void check_cfg_cases(const cfg_case_t *cases, size_t n)
 {
     char dir[] = "/tmp/tp-harden-XXXXXX", path[128];
-    TP_ASSERT(mkdtemp(dir));
+    FILE *fp;
+    if (!mkdtemp(dir)) {
+        tp_test_fail(__FILE__, __LINE__, "mkdtemp");
+        return;
+    }
     snprintf(path, sizeof path, "%s/cred.json", dir);
-    FILE *fp = fopen(path, "w");
-    TP_ASSERT(fp);
-    fputs("{\"username\": \"admin\", \"password\": \"secret\"}", fp);
-    fclose(fp);
+    if ((fp = fopen(path, "w")) != NULL) {
+        fputs("{\"username\": \"admin\", \"password\": \"secret\"}", fp);
+        fclose(fp);
+    }
+    for (size_t i = 0; i < n; i++) {
+        tp_error_t err = {0};
+        int rc = load_cfg(dir, cases[i].a, cases[i].b, cases[i].extra, &err);
+        bool ok = cases[i].want ? rc < 0 && strstr(err.text, cases[i].want) : rc == 0;
+        if (!ok)
+            tp_test_fail(__FILE__, __LINE__, "case %zu: rc %d, \"%s\"; want %s", i, rc,
+                         err.text, cases[i].want ? cases[i].want : "it loads");
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
+TP_TEST(collect_config_refuses_userinfo_and_origin_conflicts)
+{
     static const char verifier[] =
         ",\"verifiers\":{\"v\":{\"url\":\"https://u:p@v.example/{node}\","
         "\"jwks_url\":\"https://v.example/jwks\",\"algs\":[\"ES256\"]}}";
-    const struct {
-        const char *a, *b, *extra;
-        const char *want; /* NULL: loads; else a substring of the error */
-    } cases[] = {
+    const cfg_case_t cases[] = {
         /* fine: distinct origins, or one origin with one setting */
         {"{\"url\":\"https://10.0.0.1\",\"credentials\":\"c1\",\"insecure\":true}",
          "{\"url\":\"https://10.0.0.2\",\"credentials\":\"c1\"}", "", NULL},
@@ -147,16 +169,88 @@ TP_TEST(collect_config_refuses_userinfo_and_origin_conflicts)
          "{\"url\":\"https://10.0.0.2\",\"credentials\":\"c1\"}",
          ",\"proxy\":\"socks5://proxy.example\"", "$.collectors.proxy: expected"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        tp_error_t err = {0};
-        int rc = load_cfg(dir, cases[i].a, cases[i].b, cases[i].extra, &err);
-        bool ok = cases[i].want ? rc < 0 && strstr(err.text, cases[i].want) : rc == 0;
-        if (!ok)
-            tp_test_fail(__FILE__, __LINE__, "case %zu: rc %d, \"%s\"; want %s", i, rc,
-                         err.text, cases[i].want ? cases[i].want : "it loads");
+    check_cfg_cases(cases, sizeof cases / sizeof cases[0]);
+}
+
+/* URL spellings an adversary (or a typo) might use: one origin however it is
+ * written (default port, IPv6 zeros, IDN or punycode), userinfo however it is
+ * encoded, '@' where it is not userinfo, ports no server listens on, and
+ * verifier identities that would bind one node's result to another. */
+TP_TEST(collect_config_url_forms_attack)
+{
+#define V(url, more)                                                                     \
+    ",\"verifiers\":{\"v\":{\"url\":\"" url "\",\"jwks_url\":\"https://v.example/j\","   \
+    "\"algs\":[\"ES256\"]" more "}}"
+#define B(url, more) "{\"url\":\"" url "\",\"credentials\":\"c1\"" more "}"
+    const cfg_case_t cases[] = {
+        /* one origin, however spelled: the insecure settings must agree */
+        {B("https://[::1]", ",\"insecure\":true"),
+         B("https://[0:0::1]:443/redfish/v1", ""), "", "$.nodes[1].bmc.insecure"},
+        {B("https://xn--bcher-kva.example", ",\"insecure\":true"),
+         B("https://XN--BCHER-KVA.example:443", ""), "", "$.nodes[1].bmc.insecure"},
+        /* an IDN host is refused (libidn2 cannot convert it in the C locale,
+         * so it could never be reached either): the xn-- form is one spelling */
+        {B("https://bücher.example", ""), B("https://10.0.0.2", ""), "",
+         "$.nodes[0].bmc.url: not a URL"},
+        /* an upper-case scheme is refused outright, never compared */
+        {B("HTTPS://bmc.example", ""), B("https://10.0.0.2", ""), "",
+         "$.nodes[0].bmc.url: expected an http:// or https:// URL"},
+        /* ports no server listens on */
+        {B("https://10.0.0.1:0", ""), B("https://10.0.0.2", ""), "",
+         "$.nodes[0].bmc.url: not a URL"},
+        {B("https://10.0.0.1:65536", ""), B("https://10.0.0.2", ""), "",
+         "$.nodes[0].bmc.url: not a URL"},
+        /* userinfo percent-encoded is still userinfo; '@' in the query is not */
+        {B("https://ro%6Ft:pw@10.0.0.1", ""), B("https://10.0.0.2", ""), "",
+         "$.nodes[0].bmc.url: a user name or password"},
+        {B("https://10.0.0.1/redfish/v1?x=@y", ""), B("https://10.0.0.2/#@z", ""), "",
+         NULL},
+        /* verifier URLs: https only, parsed as libcurl will */
+        {B("https://10.0.0.1", ""), B("https://10.0.0.2", ""),
+         V("HTTPS://v.example/{node}", ""), "expected an https:// URL"},
+        {B("https://10.0.0.1", ""), B("https://10.0.0.2", ""),
+         V("https:/v.example/{node}", ""), "expected an https:// URL"},
+        {B("https://10.0.0.1", ""), B("https://10.0.0.2", ""),
+         V("https://v.example:0/{node}", ""), "v.url: not a URL libcurl can use"},
+        {B("https://10.0.0.1", ""), B("https://10.0.0.2", ""),
+         V("https://v.example:65536/{node}", ""), "v.url: not a URL libcurl can use"},
+        {B("https://10.0.0.1", ""), B("https://10.0.0.2", ""),
+         V("https://v.example/{node}?q=@x", ""), NULL},
+        {B("https://10.0.0.1", ""), B("https://10.0.0.2", ""),
+         V("https://[2001:db8::1]:8443/{node}", ""), NULL},
+        {B("https://10.0.0.1", ""), B("https://10.0.0.2", ""),
+         V("https://{node}.v.example/r", ""), NULL},
+        {B("https://10.0.0.1", ""), B("https://10.0.0.2", ""),
+         V("https://v%2eexample%40evil.example/{node}", ""), "v.url: not a URL"},
+        /* identities: one identity names one node */
+        {B("https://10.0.0.1", ""), B("https://10.0.0.2", ""),
+         V("https://v.example/{node}",
+           ",\"bind\":\"ueid\",\"identities\":{\"a\":[\"u1\"],\"b\":[\"u1\"]}"),
+         "\"u1\" is also listed for a"},
+        {B("https://10.0.0.1", ""), B("https://10.0.0.2", ""),
+         V("https://v.example/{node}", ",\"identities\":{\"a\":[\"b\"]}"),
+         "\"b\" is another node's id"},
+        {B("https://10.0.0.1", ""), B("https://10.0.0.2", ""),
+         V("https://v.example/{node}",
+           ",\"identities\":{\"a\":[\"a\",\"u1\"],\"b\":[\"u2\"]}"),
+         NULL},
+    };
+#undef V
+#undef B
+    check_cfg_cases(cases, sizeof cases / sizeof cases[0]);
+    {
+        tp_http_url_t u;
+        TP_CHECK(tp_http_url_parts("https://bücher.example/x", &u) < 0 ||
+                 tp_http_same_origin("https://bücher.example/x",
+                                     "https://xn--bcher-kva.example"));
     }
-    unlink(path);
-    rmdir(dir);
+    TP_CHECK(!tp_http_same_origin("https://h:0/x", "https://h:0"));
+    /* A link-local address on another interface is another machine. */
+    TP_CHECK(
+        !tp_http_same_origin("https://[fe80::1%25eth1]/x", "https://[fe80::1%25eth0]"));
+    TP_CHECK(!tp_http_same_origin("https://[fe80::1]/x", "https://[fe80::1%25eth0]"));
+    TP_CHECK(tp_http_same_origin("https://[fe80::1%25eth0]:443/x",
+                                 "https://[fe80::1%25eth0]"));
 }
 
 /* The old writer opened PATH.tmp with fopen(): a symlink planted there made it

@@ -486,7 +486,7 @@ TP_TEST(sim_every_event_kind)
         commas += *p == ',';
     }
     TP_CHECK_EQ_INT(rows, 1 + 4 * 25);
-    TP_CHECK_EQ_INT(commas, rows * 24);
+    TP_CHECK_EQ_INT(commas, rows * 25);
     tp_sim_out_free(out);
     tp_scenario_free(sc);
 }

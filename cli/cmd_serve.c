@@ -1,0 +1,180 @@
+/*
+ * cli/cmd_serve.c — `trustplace serve`: options, then scheduler/serve.h.
+ */
+#include "cli/commands.h"
+#include "cli/inputs.h"
+#include "scheduler/serve.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: trustplace serve --config FLEET [--state FILE] [--data DIR]\n"
+        "                        [--listen HOST:PORT] [--tokens FILE] [--port-file F]\n"
+        "                        [--max-connections N] [--max-body BYTES] [-q]\n"
+        "                        [--audit-key PEM] [--audit-export TARGET]\n"
+        "Runs the placement service (docs/serve.md): the HTTP API on --listen\n"
+        "(default 127.0.0.1:8750; port 0 picks a free one, written to --port-file),\n"
+        "the collectors the fleet file configures, and a durable journal in --data\n"
+        "(default ./trustplace-data; SQLite, WAL). Without --tokens every request\n"
+        "is accepted: use it on loopback only. SIGHUP reloads the fleet file;\n"
+        "SIGTERM or SIGINT drains the requests in flight, then exits 0.\n"
+        "Every decision is also recorded in DATA/audit.jsonl (hash-chained; signed\n"
+        "with --audit-key, an Ed25519 or EC private key; `trustplace audit verify`);\n"
+        "--audit-export streams it to a SIEM: jsonl:PATH, syslog+unix:PATH or\n"
+        "syslog+tcp:HOST:PORT (RFC 5424), resuming after restarts.\n"
+        "GET / is a dashboard, GET /v1/kpis the KPIs, GET /metrics for Prometheus.\n"
+        "  --ceiling  answer every request with {} (the benchmark's ceiling)\n"
+        "Several replicas (docs/ha.md): --store etcd:URL[,URL...] --replica-name NAME\n"
+        "  [--advertise URL] [--store-prefix P] [--lease-ttl S] [--keepalive-ms MS]\n"
+        "  [--poll-ms MS]; --store sqlite:DIR (the default: --data) keeps one "
+        "instance.\n");
+}
+
+/* --lease-ttl S, --keepalive-ms MS, --poll-ms MS (docs/ha.md). */
+static int ha_number(int opt, const char *arg, tp_serve_opts_t *o)
+{
+    static const struct {
+        int opt;
+        const char *name;
+        long long lo, hi;
+    } lim[] = {{'L', "--lease-ttl", 2, 3600},
+               {'k', "--keepalive-ms", 100, 3600000},
+               {'O', "--poll-ms", 10, 60000}};
+    for (size_t i = 0; i < sizeof lim / sizeof *lim; i++) {
+        if (lim[i].opt != opt)
+            continue;
+        long long v = tp_parse_count(arg);
+        if (v < lim[i].lo || v > lim[i].hi) {
+            fprintf(stderr, "trustplace serve: %s: expected %lld..%lld, got \"%s\"\n",
+                    lim[i].name, lim[i].lo, lim[i].hi, arg);
+            return -1;
+        }
+        *(opt == 'L'   ? &o->lease_ttl_s
+          : opt == 'k' ? &o->keepalive_ms
+                       : &o->poll_ms) = (int)v;
+    }
+    return 0;
+}
+
+int tp_cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"state", required_argument, 0, 's'},
+                                         {"data", required_argument, 0, 'd'},
+                                         {"listen", required_argument, 0, 'l'},
+                                         {"tokens", required_argument, 0, 't'},
+                                         {"port-file", required_argument, 0, 'p'},
+                                         {"max-connections", required_argument, 0, 'C'},
+                                         {"max-body", required_argument, 0, 'B'},
+                                         {"ceiling", no_argument, 0, 'X'},
+                                         {"audit-key", required_argument, 0, 'K'},
+                                         {"audit-export", required_argument, 0, 'E'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"store", required_argument, 0, 'S'},
+                                         {"replica-name", required_argument, 0, 'R'},
+                                         {"advertise", required_argument, 0, 'A'},
+                                         {"store-prefix", required_argument, 0, 'P'},
+                                         {"lease-ttl", required_argument, 0, 'L'},
+                                         {"keepalive-ms", required_argument, 0, 'k'},
+                                         {"poll-ms", required_argument, 0, 'O'},
+                                         {0, 0, 0, 0}};
+    tp_serve_opts_t o = {0};
+    tp_error_t err = {0};
+    long long v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o.config = optarg;
+            break;
+        case 's':
+            o.state_path = optarg;
+            break;
+        case 'd':
+            o.data_dir = optarg;
+            break;
+        case 'l':
+            o.listen = optarg;
+            break;
+        case 't':
+            o.tokens = optarg;
+            break;
+        case 'p':
+            o.port_file = optarg;
+            break;
+        case 'X':
+            o.ceiling = 1;
+            break;
+        case 'K':
+            o.audit_key = optarg;
+            break;
+        case 'E':
+            o.audit_export = optarg;
+            break;
+        case 'q':
+            o.quiet = 1;
+            break;
+        case 'C':
+            if ((v = tp_parse_count(optarg)) < 1 || v > 100000) {
+                fprintf(stderr,
+                        "trustplace serve: --max-connections: expected 1..100000\n");
+                return TP_EXIT_INPUT;
+            }
+            o.max_connections = (int)v;
+            break;
+        case 'B':
+            if ((v = tp_parse_count(optarg)) < 1024 || v > (1LL << 30)) {
+                fprintf(stderr,
+                        "trustplace serve: --max-body: expected 1024..2^30 bytes\n");
+                return TP_EXIT_INPUT;
+            }
+            o.max_body = (size_t)v;
+            break;
+        case 'S':
+            o.store = optarg;
+            break;
+        case 'R':
+            o.replica_name = optarg;
+            break;
+        case 'A':
+            o.advertise = optarg;
+            break;
+        case 'P':
+            o.store_prefix = optarg;
+            break;
+        case 'L':
+        case 'k':
+        case 'O':
+            if (ha_number(c, optarg, &o) < 0)
+                return TP_EXIT_INPUT;
+            break;
+        case 'h':
+            usage(stdout);
+            return TP_EXIT_OK;
+        default:
+            usage(stderr);
+            return TP_EXIT_INPUT;
+        }
+    }
+    if (o.replica_name && (!o.store || strncmp(o.store, "etcd:", 5) != 0)) {
+        fprintf(stderr, "trustplace serve: --replica-name goes with --store etcd:URL\n");
+        return TP_EXIT_INPUT;
+    }
+    if ((!o.config && !o.ceiling) || optind != argc) {
+        fprintf(stderr, "trustplace serve: --config is required\n");
+        usage(stderr);
+        return TP_EXIT_INPUT;
+    }
+    if (tp_serve_run(&o, &err) < 0) {
+        fprintf(stderr, "trustplace serve: %s\n", err.text);
+        return TP_EXIT_INPUT;
+    }
+    return TP_EXIT_OK;
+}

@@ -1,0 +1,343 @@
+/*
+ * scheduler/httpd.c — H2O on libuv: accept with a connection limit, hand each
+ * request to the service's handler, answer it now or later.
+ */
+#include "scheduler/httpd.h"
+
+#include <h2o.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tp_httpd {
+    uv_loop_t *loop;
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    uv_tcp_t listener;
+    bool listening;
+    int port;
+    int nconn;
+    tp_httpd_opts_t o;
+};
+
+typedef struct {
+    h2o_handler_t super;
+    tp_httpd_t *http;
+} handler_t;
+
+/* Outlives the h2o request: the pool's dispose hook clears req when the client
+ * goes away; whichever of respond and dispose comes second frees it. */
+struct tp_httpd_req {
+    h2o_req_t *req;
+    bool responded, disposed;
+    tp_httpd_t *h;
+    uint64_t t0_ns;           /* for the observe hook */
+    char method[8], path[64]; /* copies (truncated) for the observe hook */
+};
+
+static void req_dispose(void *p)
+{
+    tp_httpd_req_t *r = *(tp_httpd_req_t **)p;
+    r->req = NULL;
+    r->disposed = true;
+    if (r->responded)
+        free(r);
+}
+
+bool tp_httpd_alive(const tp_httpd_req_t *r)
+{
+    return r->req != NULL;
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Content";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Status";
+    }
+}
+
+static void respond(tp_httpd_req_t *r, int status, const char *ctype, const char *json,
+                    size_t len, const char *extra_header, const char *extra_value)
+{
+    h2o_req_t *req = r->req;
+    r->responded = true;
+    if (r->h && r->h->o.observe)
+        r->h->o.observe(r->h->o.arg, r->method, r->path, status,
+                        (double)(uv_hrtime() - r->t0_ns) / 1e9);
+    if (req) {
+        req->res.status = status;
+        req->res.reason = reason(status);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype,
+                       strlen(ctype));
+        if (status == 401)
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE,
+                           NULL, H2O_STRLIT("Bearer"));
+        if (extra_header && extra_value)
+            h2o_add_header_by_str(&req->pool, &req->res.headers, extra_header,
+                                  strlen(extra_header), 0, NULL, extra_value,
+                                  strlen(extra_value));
+        h2o_send_inline(req, json, len); /* copies */
+    }
+    if (r->disposed)
+        free(r);
+}
+
+void tp_httpd_respond_hdr(tp_httpd_req_t *r, int status, const char *json, size_t len,
+                          const char *extra_header, const char *extra_value)
+{
+    respond(r, status, "application/json", json, len, extra_header, extra_value);
+}
+
+void tp_httpd_respond_typed(tp_httpd_req_t *r, int status, const char *content_type,
+                            const char *body, size_t len)
+{
+    respond(r, status, content_type, body, len, NULL, NULL);
+}
+
+void tp_httpd_respond(tp_httpd_req_t *r, int status, const char *json, size_t len)
+{
+    tp_httpd_respond_hdr(r, status, json, len, NULL, NULL);
+}
+
+void tp_httpd_error(tp_httpd_req_t *r, int status, const char *code, const char *path,
+                    const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *doc = json_pack("{s:{s:s,s:s,s:s?}}", "error", "code", code, "message", msg,
+                            "path", path);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (text)
+        tp_httpd_respond(r, status, text, strlen(text));
+    else
+        tp_httpd_respond(r, 500,
+                         "{\"error\":{\"code\":\"internal\",\"message\":\"out of "
+                         "memory\"}}",
+                         strlen("{\"error\":{\"code\":\"internal\",\"message\":\"out of "
+                                "memory\"}}"));
+    free(text);
+    json_decref(doc);
+}
+
+static const char *header(h2o_req_t *req, const char *name)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+    if (i < 0)
+        return NULL;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    return h2o_strdup(&req->pool, v.base, v.len).base;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    tp_httpd_t *h = ((handler_t *)self)->http;
+    tp_httpd_req_t *r = calloc(1, sizeof *r);
+    tp_httpd_req_t **slot;
+    if (!r || !(slot = h2o_mem_alloc_shared(&req->pool, sizeof *slot, req_dispose))) {
+        free(r);
+        return -1;
+    }
+    r->req = req;
+    *slot = r;
+    r->h = h;
+    r->t0_ns = uv_hrtime();
+    snprintf(r->method, sizeof r->method, "%.*s", (int)req->method.len, req->method.base);
+    snprintf(r->path, sizeof r->path, "%.*s",
+             (int)(req->query_at == SIZE_MAX ? req->path.len : req->query_at),
+             req->path.base);
+
+    size_t hdr_bytes = 0;
+    for (size_t i = 0; i < req->headers.size; i++)
+        hdr_bytes +=
+            req->headers.entries[i].name->len + req->headers.entries[i].value.len;
+    if (hdr_bytes + req->path.len > h->o.max_headers) {
+        tp_httpd_error(r, 413, "headers_too_large", NULL,
+                       "request line and headers are %zu bytes; the limit is %zu",
+                       hdr_bytes + req->path.len, h->o.max_headers);
+        return 0;
+    }
+    size_t plen = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
+    tp_httpd_view_t v = {0};
+    v.method = h2o_strdup(&req->pool, req->method.base, req->method.len).base;
+    v.path = h2o_strdup(&req->pool, req->path.base, plen).base;
+    if (req->query_at != SIZE_MAX)
+        v.query =
+            h2o_strdup(&req->pool, req->path.base + plen + 1, req->path.len - plen - 1)
+                .base;
+    if (req->entity.base) {
+        v.body = h2o_strdup(&req->pool, req->entity.base, req->entity.len).base;
+        v.body_len = req->entity.len;
+    }
+    v.authorization = header(req, "authorization");
+    v.idempotency_key = header(req, "idempotency-key");
+    v.accept = header(req, "accept");
+    h->o.handler(h->o.arg, r, &v);
+    return 0;
+}
+
+/* H2O owns the handle's data pointer; the server is found through this. */
+typedef struct {
+    uv_tcp_t tcp; /* first: the close callback gets &conn->tcp */
+    tp_httpd_t *h;
+} conn_t;
+
+static void on_conn_close(uv_handle_t *hd)
+{
+    conn_t *c = (conn_t *)hd;
+    c->h->nconn--;
+    free(c);
+}
+
+static void on_reject_close(uv_handle_t *hd)
+{
+    free(hd);
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    tp_httpd_t *h = listener->data;
+    if (status != 0)
+        return;
+    conn_t *conn = malloc(sizeof *conn);
+    if (!conn)
+        return;
+    uv_tcp_init(h->loop, &conn->tcp);
+    if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0 ||
+        h->nconn >= h->o.max_connections || !h->listening) {
+        uv_close((uv_handle_t *)&conn->tcp,
+                 on_reject_close); /* over the limit: refused */
+        return;
+    }
+    uv_tcp_nodelay(&conn->tcp, 1);
+    conn->h = h;
+    h->nconn++;
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&conn->tcp, on_conn_close);
+    h2o_accept(&h->accept_ctx, sock);
+}
+
+tp_httpd_t *tp_httpd_new(uv_loop_t *loop, const tp_httpd_opts_t *o, tp_error_t *err)
+{
+    tp_httpd_t *h = calloc(1, sizeof *h);
+    struct sockaddr_storage addr;
+    int rc;
+    if (!h) {
+        tp_error_set(err, TP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    h->loop = loop;
+    h->o = *o;
+    if (h->o.max_connections <= 0)
+        h->o.max_connections = 1024;
+    if (!h->o.max_body)
+        h->o.max_body = 1 << 20;
+    if (!h->o.max_headers)
+        h->o.max_headers = 16 << 10;
+    if (h->o.request_timeout_ms <= 0)
+        h->o.request_timeout_ms = 10000;
+    if (h->o.idle_timeout_ms <= 0)
+        h->o.idle_timeout_ms = 30000;
+
+    if (uv_ip4_addr(o->host, o->port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&addr) != 0) {
+        tp_error_set(err, TP_EINVAL, "--listen: \"%s\" is not a numeric IP address",
+                     o->host);
+        free(h);
+        return NULL;
+    }
+    h2o_config_init(&h->config);
+    h->config.max_request_entity_size = h->o.max_body;
+    h->config.http1.req_timeout = (uint64_t)h->o.request_timeout_ms;
+    h->config.http2.idle_timeout = (uint64_t)h->o.idle_timeout_ms;
+    h->config.server_name = h2o_iovec_init(H2O_STRLIT("trustplace"));
+    h2o_hostconf_t *host = h2o_config_register_host(
+        &h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
+    handler_t *hd = (handler_t *)h2o_create_handler(pc, sizeof *hd);
+    hd->super.on_req = on_req;
+    hd->http = h;
+    h2o_context_init(&h->ctx, loop, &h->config);
+    h->accept_ctx.ctx = &h->ctx;
+    h->accept_ctx.hosts = h->config.hosts;
+
+    uv_tcp_init(loop, &h->listener);
+    h->listener.data = h;
+    if ((rc = uv_tcp_bind(&h->listener, (struct sockaddr *)&addr, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&h->listener, 511, on_accept)) != 0) {
+        tp_error_set(err, TP_EIO, "cannot listen on %s:%d: %s", o->host, o->port,
+                     uv_strerror(rc));
+        uv_close((uv_handle_t *)&h->listener, NULL);
+        h2o_context_dispose(&h->ctx);
+        h2o_config_dispose(&h->config);
+        uv_run(loop, UV_RUN_NOWAIT);
+        free(h);
+        return NULL;
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_tcp_getsockname(&h->listener, (struct sockaddr *)&bound, &blen);
+    h->port =
+        ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                          : ((struct sockaddr_in *)&bound)->sin_port);
+    h->listening = true;
+    return h;
+}
+
+int tp_httpd_port(const tp_httpd_t *h)
+{
+    return h->port;
+}
+
+int tp_httpd_connections(const tp_httpd_t *h)
+{
+    return h->nconn;
+}
+
+void tp_httpd_stop_accepting(tp_httpd_t *h)
+{
+    if (!h->listening)
+        return;
+    h->listening = false;
+    uv_close((uv_handle_t *)&h->listener, NULL);
+    h2o_context_request_shutdown(&h->ctx);
+}
+
+void tp_httpd_free(tp_httpd_t *h)
+{
+    /* Open keep-alive connections still reference the context; the process is
+     * exiting, so the context and configuration are left to it rather than torn
+     * down under live sockets. */
+    (void)h;
+}

@@ -1,0 +1,241 @@
+/*
+ * scheduler/serve_internal.h — what the service's files share (not an API).
+ *
+ * Threads and ownership. Everything below belongs to the loop thread. The one
+ * worker job in flight (svc_t.busy) may READ fleet, state, running, records and
+ * power events while it runs; the loop only reads them meanwhile, and applies
+ * every change (a job's outcome, a collector cycle, a fleet reload) when no job
+ * is in flight — so neither side ever locks or waits on the other.
+ *
+ *   serve.c   start, recovery from the journal, signals, collectors, drain
+ *   world.c   the in-memory model: records, running set, state copies, fleets
+ *   worker.c  the operations queue, batching, solve + validate + commit
+ *   api.c     routes, request parsing and the JSON views
+ */
+#ifndef TP_SCHEDULER_SERVE_INTERNAL_H
+#define TP_SCHEDULER_SERVE_INTERNAL_H
+
+#include "collectors/collectors.h"
+#include "model/model.h"
+#include "policy/policy.h"
+#include "scheduler/access.h"
+#include "scheduler/httpd.h"
+#include "scheduler/store.h"
+#include "scheduler/k8s.h"
+#include "scheduler/serve.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef enum { REC_RUNNING, REC_PENDING, REC_RELEASED, REC_PREEMPTED } rec_state_t;
+const char *rec_state_name(rec_state_t s);
+int rec_state_parse(const char *s); /* -1 when unknown */
+
+/* One workload the service has decided on (ids unique; never removed). */
+typedef struct {
+    char *id, *tenant; /* tenant may be NULL */
+    rec_state_t state;
+    char *node; /* node id while running, else NULL */
+    int gpus;
+    char *spec;     /* the workload as submitted, compact JSON (no "node") */
+    char *decision; /* the decision answered, compact JSON */
+} rec_t;
+
+/* An active or scheduled power event. */
+typedef struct {
+    int64_t id;
+    char *domain_id;
+    double cap_w;       /* resolved cap */
+    int64_t start, end; /* end 0: open-ended */
+    bool started, ended;
+    bool queued; /* an operation for its start or end is queued */
+} pevent_t;
+
+typedef struct {
+    char *key, *hash;
+    int status;
+    char *response; /* NULL while its request is in flight */
+    struct op *inflight;
+} idem_t;
+
+typedef struct op op_t;
+
+typedef struct svc {
+    tp_serve_opts_t o;
+    uv_loop_t *loop;
+    tp_httpd_t *http;
+    tp_store_t *journal;      /* scheduler/store.h: SQLite or etcd */
+    struct tp_leader *leader; /* scheduler/leader.h: with etcd only */
+    tp_tokens_t *tokens;
+    tp_k8s_t *k8s;
+
+    json_t *fleet_doc; /* the fleet file as parsed (profiles merged on top) */
+    json_t *profiles;  /* journaled profile entries, in order */
+    tp_fleet_t *fleet;
+    tp_state_t *state;      /* observed; owned copy */
+    tp_state_t *next_state; /* a collector cycle's result waiting for the worker */
+    tp_workloads_t *running;
+    tp_load_t *load; /* of running; NULL when stale */
+    /* per node / per running index: its running work, -1 ends */
+    int *run_first, *run_next;
+    /* GET /v1/nodes/{id} answers, reused within the same second while nothing changed */
+    uint64_t version; /* bumped by every change to the model */
+    struct node_view {
+        char *json;
+        int64_t at;
+        uint64_t version;
+    } * views;
+    int nviews;
+
+    rec_t *recs;
+    int nrecs, caprecs;
+    tp_strmap_t *rec_ix;
+
+    idem_t *idem;
+    int nidem, capidem;
+    tp_strmap_t *idem_ix;
+
+    pevent_t *events;
+    int nevents, capevents;
+    json_t *preemptions; /* array of {workload, node, why, event, at} */
+
+    /* the operations queue and the job in flight */
+    op_t *qhead, *qtail;
+    bool busy;
+    int inflight_requests;
+
+    tp_collect_cfg_t *ccfg;
+    tp_collector_t *collector;
+    int64_t last_cycle_end;
+    bool has_collectors;
+    uv_timer_t cycle_timer, tick_timer;
+    uv_signal_t sighup, sigterm, sigint;
+    bool draining;
+
+    uint64_t auth_refused, requests;
+    struct tp_obs *obs; /* observe.c: audit log, KPI history, metrics */
+} svc_t;
+
+/* ---- world.c ---- */
+void svc_log(const svc_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+rec_t *rec_find(svc_t *s, const char *id);
+rec_t *rec_upsert(svc_t *s, const char *id); /* NULL on ENOMEM */
+int rec_set(rec_t *r, const char *tenant, rec_state_t st, const char *node, int gpus,
+            const char *spec, const char *decision);
+/* Appends a deep copy of w, running on node, to ws. */
+int wl_append(tp_workloads_t *ws, const tp_workload_t *w, int node);
+/* Removes the workloads i < n with gone[i] from ws in one pass (order kept,
+ * the index rebuilt once). */
+int wl_remove_marked(tp_workloads_t *ws, const bool *gone, int n);
+tp_state_t *state_copy(const tp_fleet_t *f, const tp_state_t *src);
+/* src (observed against fleet from) mapped by node and domain id onto fleet to. */
+tp_state_t *state_remap(const tp_fleet_t *from, const tp_state_t *src,
+                        const tp_fleet_t *to);
+/* The state solves see: observed caps lowered by the power events in force. */
+tp_state_t *state_effective(const svc_t *s, int64_t now);
+void state_effective_free(tp_state_t *e);
+/* The fleet of doc with profile entries merged over its "profiles". */
+int fleet_build(const svc_t *s, const json_t *doc, const json_t *profiles,
+                tp_fleet_t **out, tp_error_t *err);
+/* The running set of recs against fleet f; workloads whose spec or node no
+ * longer fit are reported in err and make it fail. */
+int running_build(const svc_t *s, const tp_fleet_t *f, tp_workloads_t **out,
+                  tp_error_t *err);
+/* Same, skipping what does not fit; the skipped ids are appended to misfits. */
+int running_build_tolerant(const svc_t *s, const tp_fleet_t *f, tp_workloads_t **out,
+                           json_t *misfits, tp_error_t *err);
+/* One workload object (or an array element) → a tp_workloads_t of one, with the
+ * error path rewritten to `prefix`. */
+int parse_workload(const tp_fleet_t *f, const json_t *obj, const char *prefix,
+                   bool with_node, tp_workloads_t **out, tp_error_t *err, char *path,
+                   size_t pathlen);
+const tp_load_t *svc_load(svc_t *s);
+/* The running work changed: the load and the per-node lists are rebuilt on use. */
+void svc_invalidate(svc_t *s);
+/* The workload as a docs/formats.md object (for work that came without one,
+ * e.g. from a pod); new reference. */
+json_t *wl_spec(const tp_fleet_t *f, const tp_workload_t *w);
+idem_t *idem_find(svc_t *s, const char *key);
+idem_t *idem_add(svc_t *s, const char *key, const char *hash);
+int64_t pevent_add(svc_t *s, int64_t id, const char *domain, double cap_w, int64_t start,
+                   int64_t end);
+
+/* ---- worker.c ---- */
+typedef enum {
+    OP_PLACE,
+    OP_RELEASE,
+    OP_POWER,
+    OP_POWER_END,
+    OP_PROFILES,
+    OP_RELOAD,
+    OP_RECONCILE,
+    OP_BIND
+} op_kind_t;
+
+struct op {
+    op_kind_t kind;
+    op_t *next;
+    tp_httpd_req_t *req; /* NULL for timer-driven work */
+    /* OP_PLACE */
+    tp_workloads_t *wl; /* parsed, owned */
+    char **specs;       /* [wl->n] compact JSON */
+    bool batch;
+    idem_t *idem;
+    /* OP_RELEASE */
+    char *workload;
+    int node; /* OP_BIND: the node kube-scheduler chose */
+    /* OP_POWER / OP_POWER_END */
+    int64_t event_id;
+    char *body;
+    pevent_t ev;
+    /* OP_PROFILES / OP_RELOAD */
+    json_t *doc;
+    /* outcome (worker → loop) */
+    int status;
+    char *answer;
+    char *extra_hdr, *extra_val;
+    void *result; /* kind-specific outcome, applied on the loop */
+};
+
+void op_enqueue(svc_t *s, op_t *op);
+void op_free(op_t *op);
+void worker_kick(svc_t *s);
+
+/* ---- api.c ---- */
+void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v);
+void api_ceiling(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v);
+/* The JSON text of doc (compact); NULL on ENOMEM. Steals doc. */
+char *json_text(json_t *doc);
+void respond_json(tp_httpd_req_t *req, int status, json_t *doc);
+
+/* ---- observe.c (docs/observability.md) ---- */
+/* After recovery: audit triggers on the journal, DATA/audit.jsonl (rows the
+ * journal holds beyond the file are appended: crash recovery), KPI history. */
+int obs_start(svc_t *s, tp_error_t *err);
+/* Right after the journal opens: its writes from then on leave audit rows. */
+int obs_audit_on(svc_t *s, tp_error_t *err);
+void obs_free(svc_t *s);
+/* Journal audit rows not yet in audit.jsonl → the file (fsync) and the KPI
+ * history; on the thread that writes the journal. */
+void obs_flush(svc_t *s);
+/* A hand-written audit row (config reloads, start) in the caller's transaction. */
+int obs_note(svc_t *s, int64_t at, const char *kind, const char *change, tp_error_t *err);
+json_t *obs_kpis(svc_t *s, int64_t now);
+/* GET /, /v1/kpis, /metrics (obs_route answers a GET of an obs_path). */
+bool obs_path(const char *path);
+void obs_route(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v);
+/* tp_httpd_opts_t.observe, and the solver / collector timings. */
+void obs_request(void *arg, const char *method, const char *path, int status,
+                 double seconds);
+void obs_time(svc_t *s, int which, double seconds);
+
+/* ---- serve.c ---- */
+/* The recovery callbacks (rows → records), also used by the follower feed. */
+void svc_load_callbacks(svc_t *s, tp_store_load_t *cb);
+void svc_after_job(svc_t *s);
+/* The fleet is being replaced: stop the collectors that borrow it, free it once
+ * they are closed. */
+void svc_retire_fleet(svc_t *s, tp_fleet_t *f);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * scheduler/store.c — scheduler/store.h: picks the implementation named by
+ * --store and forwards to it (SQLite: scheduler/journal.c; etcd:
+ * scheduler/store_etcd.c).
+ */
+#include "scheduler/store.h"
+#include "scheduler/etcd.h"
+#include "scheduler/store_etcd.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct tp_store {
+    tp_journal_t *j; /* exactly one of j, e */
+    estore_t *e;
+    uint64_t commits, failed, usec; /* SQLite's; etcd keeps its own */
+};
+
+tp_journal_t *tp_store_journal(tp_store_t *st)
+{
+    return st ? st->j : NULL;
+}
+
+int tp_store_open(const tp_store_opts_t *o, tp_store_t **out, tp_error_t *err)
+{
+    const char *spec = o->spec;
+    *out = NULL;
+    tp_store_t *st = calloc(1, sizeof *st);
+    if (!st)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    int rc;
+    if (!spec || !strncmp(spec, "sqlite:", 7)) {
+        const char *dir = spec ? spec + 7 : o->data_dir;
+        rc = dir && *dir
+                 ? tp_journal_open(dir, &st->j, err)
+                 : tp_error_set(err, TP_EUSAGE, "--store sqlite:DIR: no directory");
+    } else if (!strncmp(spec, "etcd:", 5)) {
+        if (!o->replica || !*o->replica)
+            rc = tp_error_set(err, TP_EUSAGE, "--store etcd: needs --replica-name NAME");
+        else
+            rc = estore_open(spec + 5, o->prefix ? o->prefix : "/trustplace/", o->replica,
+                             o->timeout_ms, &st->e, err);
+    } else {
+        rc = tp_error_set(err, TP_EUSAGE,
+                          "--store: expected sqlite:DIR or etcd:URL[,URL...], got \"%s\"",
+                          spec);
+    }
+    if (rc < 0) {
+        free(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+void tp_store_close(tp_store_t *st)
+{
+    if (!st)
+        return;
+    tp_journal_close(st->j);
+    estore_close(st->e);
+    free(st);
+}
+
+const char *tp_store_kind(const tp_store_t *st)
+{
+    return st->j ? "sqlite" : "etcd";
+}
+
+bool tp_store_shared(const tp_store_t *st)
+{
+    return st->e != NULL;
+}
+
+int tp_store_begin(tp_store_t *st, tp_error_t *err)
+{
+    return st->j ? tp_journal_begin(st->j, err) : estore_begin(st->e, err);
+}
+
+int tp_store_commit(tp_store_t *st, tp_error_t *err)
+{
+    if (st->e)
+        return estore_commit(st->e, err);
+    uint64_t t0 = tp_etcd_now_us();
+    int rc = tp_journal_commit(st->j, err);
+    st->usec += tp_etcd_now_us() - t0;
+    st->commits += rc == 0;
+    st->failed += rc != 0;
+    return rc;
+}
+
+void tp_store_rollback(tp_store_t *st)
+{
+    if (st->j)
+        tp_journal_rollback(st->j);
+    else
+        estore_rollback(st->e);
+}
+
+int tp_store_put_placement(tp_store_t *st, const char *workload, const char *tenant,
+                           const char *state, const char *node, int gpus,
+                           const char *spec, const char *decision, int64_t at,
+                           tp_error_t *err)
+{
+    return st->j ? tp_journal_put_placement(st->j, workload, tenant, state, node, gpus,
+                                            spec, decision, at, err)
+                 : estore_put_placement(st->e, workload, tenant, state, node, gpus, spec,
+                                        decision, at, err);
+}
+
+int tp_store_set_state(tp_store_t *st, const char *workload, const char *state,
+                       int64_t at, tp_error_t *err)
+{
+    return st->j ? tp_journal_set_state(st->j, workload, state, at, err)
+                 : estore_set_state(st->e, workload, state, at, err);
+}
+
+int tp_store_put_idempotency(tp_store_t *st, const char *key, const char *hash,
+                             int status, const char *response, tp_error_t *err)
+{
+    return st->j ? tp_journal_put_idempotency(st->j, key, hash, status, response, err)
+                 : estore_put_idempotency(st->e, key, hash, status, response, err);
+}
+
+int tp_store_add_power_event(tp_store_t *st, const char *body, int64_t start, int64_t end,
+                             int64_t *id, tp_error_t *err)
+{
+    return st->j ? tp_journal_add_power_event(st->j, body, start, end, id, err)
+                 : estore_add_power_event(st->e, body, start, end, id, err);
+}
+
+int tp_store_set_power_event(tp_store_t *st, int64_t id, const char *state,
+                             const char *plan, tp_error_t *err)
+{
+    return st->j ? tp_journal_set_power_event(st->j, id, state, plan, err)
+                 : estore_set_power_event(st->e, id, state, plan, err);
+}
+
+int tp_store_add_preemption(tp_store_t *st, const char *workload, const char *node,
+                            const char *why, int64_t event, int64_t at, tp_error_t *err)
+{
+    return st->j ? tp_journal_add_preemption(st->j, workload, node, why, event, at, err)
+                 : estore_add_preemption(st->e, workload, node, why, event, at, err);
+}
+
+int tp_store_add_profiles(tp_store_t *st, const char *body, int64_t at, tp_error_t *err)
+{
+    return st->j ? tp_journal_add_profiles(st->j, body, at, err)
+                 : estore_add_profiles(st->e, body, at, err);
+}
+
+int tp_store_load(tp_store_t *st, const tp_store_load_t *cb, tp_error_t *err)
+{
+    return st->j ? tp_journal_load(st->j, cb, err) : estore_load(st->e, cb, err);
+}
+
+int64_t tp_store_revision(const tp_store_t *st)
+{
+    return st->e ? estore_revision(st->e) : 0;
+}
+
+void tp_store_set_fence(tp_store_t *st, const char *fence_key, int64_t term)
+{
+    if (st->e)
+        estore_set_fence(st->e, fence_key, term);
+}
+
+int tp_store_poll(tp_store_t *st, int64_t since, tp_store_changes_t **out,
+                  tp_error_t *err)
+{
+    *out = NULL;
+    if (!st->e)
+        return tp_error_set(err, TP_EUNSUPPORTED, "the SQLite store is not shared");
+    return estore_poll(st->e, since, out, err);
+}
+
+int tp_store_poll_apply(tp_store_t *st, tp_store_changes_t *c, const tp_store_load_t *cb,
+                        tp_error_t *err)
+{
+    if (!st->e)
+        return tp_error_set(err, TP_EUNSUPPORTED, "the SQLite store is not shared");
+    return estore_poll_apply(st->e, c, cb, err);
+}
+
+void tp_store_stats(const tp_store_t *st, uint64_t *commits, uint64_t *failed,
+                    uint64_t *fenced, uint64_t *usec)
+{
+    *fenced = 0;
+    if (st->e) {
+        estore_stats(st->e, commits, failed, fenced, usec);
+        return;
+    }
+    *commits = st->commits;
+    *failed = st->failed;
+    *usec = st->usec;
+}

@@ -1,0 +1,106 @@
+/*
+ * scheduler/store.h — the service's durable record behind one small interface,
+ * with two implementations chosen at start (docs/ha.md):
+ *
+ *   sqlite:DIR            scheduler/store_sqlite.c, the embedded journal
+ *                         (scheduler/journal.h; the default, one instance)
+ *   etcd:URL[,URL...]     scheduler/store_etcd.c, rows as JSON values under a
+ *                         key prefix in etcd; every commit is one etcd txn,
+ *                         fenced by the leader key (see tp_store_set_fence)
+ *
+ * The operations are journal.h's: begin/commit/rollback group writes into one
+ * atomic commit; a write outside begin..commit commits on its own. Every
+ * acknowledged decision is committed (on disk, or in etcd's raft log) before
+ * the caller answers. A store is used by one thread at a time (the worker; the
+ * main thread at start); tp_store_set_fence and tp_store_poll are the
+ * exceptions noted below.
+ *
+ * Strings passed in are copied; strings handed to load callbacks are borrowed
+ * for the call.
+ */
+#ifndef TP_SCHEDULER_STORE_H
+#define TP_SCHEDULER_STORE_H
+
+#include "scheduler/journal.h"
+#include "util/error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct tp_store tp_store_t;
+typedef tp_journal_load_t tp_store_load_t;
+
+typedef struct {
+    const char *spec;     /* "sqlite:DIR" or "etcd:URL[,URL...]"; NULL: sqlite:data_dir */
+    const char *data_dir; /* for a NULL spec */
+    const char *prefix;   /* etcd key prefix ("/trustplace/") */
+    const char *replica;  /* this replica's name (written into etcd rows as "_by") */
+    int timeout_ms;       /* etcd request timeout (0: 5000) */
+} tp_store_opts_t;
+
+int tp_store_open(const tp_store_opts_t *o, tp_store_t **out, tp_error_t *err);
+void tp_store_close(tp_store_t *st);
+/* "sqlite" or "etcd". */
+const char *tp_store_kind(const tp_store_t *st);
+/* The SQLite journal under a sqlite: store (its audit rows live there); NULL with
+ * etcd. Owned by the store. */
+tp_journal_t *tp_store_journal(tp_store_t *st);
+/* Whether several replicas share it (etcd): then only the leader writes. */
+bool tp_store_shared(const tp_store_t *st);
+
+int tp_store_begin(tp_store_t *st, tp_error_t *err);
+int tp_store_commit(tp_store_t *st, tp_error_t *err);
+void tp_store_rollback(tp_store_t *st);
+
+int tp_store_put_placement(tp_store_t *st, const char *workload, const char *tenant,
+                           const char *state, const char *node, int gpus,
+                           const char *spec, const char *decision, int64_t at,
+                           tp_error_t *err);
+int tp_store_set_state(tp_store_t *st, const char *workload, const char *state,
+                       int64_t at, tp_error_t *err);
+int tp_store_put_idempotency(tp_store_t *st, const char *key, const char *hash,
+                             int status, const char *response, tp_error_t *err);
+int tp_store_add_power_event(tp_store_t *st, const char *body, int64_t start, int64_t end,
+                             int64_t *id, tp_error_t *err);
+int tp_store_set_power_event(tp_store_t *st, int64_t id, const char *state,
+                             const char *plan, tp_error_t *err);
+int tp_store_add_preemption(tp_store_t *st, const char *workload, const char *node,
+                            const char *why, int64_t event, int64_t at, tp_error_t *err);
+int tp_store_add_profiles(tp_store_t *st, const char *body, int64_t at, tp_error_t *err);
+
+/* Everything, in insertion order (the start of a replica). */
+int tp_store_load(tp_store_t *st, const tp_store_load_t *cb, tp_error_t *err);
+/* etcd: the revision the last tp_store_load read (0 for SQLite). */
+int64_t tp_store_revision(const tp_store_t *st);
+
+/* ---- shared stores only (etcd) ---- */
+
+/* The fence every commit is checked against: the commit succeeds only while
+ * fence_key exists with create_revision == term (the leader key of this
+ * replica's term). term 0: no fence is held and every write fails at once
+ * (a follower). Safe to call from any thread; a commit sees the value current
+ * when it starts. fence_key is copied. */
+void tp_store_set_fence(tp_store_t *st, const char *fence_key, int64_t term);
+
+/* The changes since revision *since (exclusive), read as one snapshot,
+ * then delivered to cb in revision order; *since becomes the snapshot's
+ * revision. Rows this store wrote or delivered before (preemptions, profiles)
+ * are not delivered twice. The read may run on any thread while nothing else
+ * uses the store (it has its own etcd connection); the delivery (cb) runs
+ * where tp_store_poll_apply is called. */
+typedef struct tp_store_changes tp_store_changes_t;
+int tp_store_poll(tp_store_t *st, int64_t since, tp_store_changes_t **out,
+                  tp_error_t *err);
+int64_t tp_store_changes_revision(const tp_store_changes_t *c);
+int tp_store_changes_count(const tp_store_changes_t *c);
+int tp_store_poll_apply(tp_store_t *st, tp_store_changes_t *c, const tp_store_load_t *cb,
+                        tp_error_t *err);
+void tp_store_changes_free(tp_store_changes_t *c);
+
+/* Commits, failed commits, those refused by the fence (etcd) and the time
+ * commits took (microseconds), for the
+ * metrics (read racily from any thread: counters only). */
+void tp_store_stats(const tp_store_t *st, uint64_t *commits, uint64_t *failed,
+                    uint64_t *fenced, uint64_t *usec);
+
+#endif

@@ -1,0 +1,593 @@
+/*
+ * scheduler/store_etcd.c — the journal in etcd (scheduler/store.h).
+ *
+ * Keys under the prefix P (docs/ha.md):
+ *   P j/p/<workload>   placement row {workload, tenant, state, node, gpus, spec,
+ *                      decision, at}
+ *   P j/i/<key>        idempotency key {key, hash, status, response}
+ *   P j/e/<id>         power event {id, body, start, end, state, plan}
+ *   P j/x/<seq>        preemption {workload, node, why, event, at}
+ *   P j/f/<seq>        profiles {body, at}
+ * ids and seqs are zero-padded decimals, so key order is numeric order. Every
+ * row also carries "_by" (the replica) and "_term" (the create_revision of the
+ * leader key it was written under): a check can prove no two leaders
+ * interleaved commits. Values are compact JSON.
+ *
+ * Writes between begin and commit collect in one txn whose compare is the
+ * fence (create_revision(fence key) == term); etcd applies it atomically or
+ * not at all. A write outside begin..commit is a txn of its own.
+ */
+#include "scheduler/store_etcd.h"
+#include "scheduler/etcd.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PAGE 2000
+
+struct estore {
+    tp_etcd_t *w; /* the worker's connection */
+    tp_etcd_t *r; /* the follower feed's connection (tp_store_poll) */
+    char *prefix, *replica;
+    size_t plen;
+
+    pthread_mutex_t mu; /* guards fence_key, term */
+    char *fence_key;
+    int64_t term;
+
+    bool in_tx;      /* between begin and commit */
+    json_t *pending; /* key → row written in the open txn (etcd refuses a key
+                        twice in one txn: a later write replaces the earlier) */
+    int64_t power_id, pre_seq, prof_seq;
+    int64_t saved[3]; /* the counters at begin (restored by rollback) */
+
+    uint64_t commits, failed, fenced, usec;
+    int64_t loaded_rev; /* of the last estore_load */
+};
+
+struct tp_store_changes {
+    tp_etcd_kv_t *kvs;
+    int n;
+    int64_t revision;
+};
+
+int estore_open(const char *urls, const char *prefix, const char *replica, int timeout_ms,
+                estore_t **out, tp_error_t *err)
+{
+    *out = NULL;
+    estore_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    pthread_mutex_init(&e->mu, NULL);
+    e->prefix = strdup(prefix);
+    e->replica = strdup(replica);
+    if (!e->prefix || !e->replica || !(e->pending = json_object())) {
+        estore_close(e);
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    }
+    e->plen = strlen(prefix);
+    if (!(e->w = tp_etcd_new(urls, timeout_ms, err)) ||
+        !(e->r = tp_etcd_new(urls, timeout_ms, err))) {
+        estore_close(e);
+        return err->code;
+    }
+    *out = e;
+    return 0;
+}
+
+void estore_close(estore_t *e)
+{
+    if (!e)
+        return;
+    tp_etcd_free(e->w);
+    tp_etcd_free(e->r);
+    json_decref(e->pending);
+    free(e->prefix);
+    free(e->replica);
+    free(e->fence_key);
+    pthread_mutex_destroy(&e->mu);
+    free(e);
+}
+
+void estore_set_fence(estore_t *e, const char *key, int64_t term)
+{
+    char *k = key ? strdup(key) : NULL;
+    pthread_mutex_lock(&e->mu);
+    free(e->fence_key);
+    e->fence_key = k;
+    e->term = k ? term : 0;
+    pthread_mutex_unlock(&e->mu);
+}
+
+static int64_t fence(estore_t *e, char *key, size_t cap)
+{
+    pthread_mutex_lock(&e->mu);
+    int64_t t = e->term;
+    snprintf(key, cap, "%s", e->fence_key ? e->fence_key : "");
+    pthread_mutex_unlock(&e->mu);
+    return t;
+}
+
+void estore_stats(const estore_t *e, uint64_t *commits, uint64_t *failed,
+                  uint64_t *fenced, uint64_t *usec)
+{
+    *fenced = e->fenced;
+    *commits = e->commits;
+    *failed = e->failed;
+    *usec = e->usec;
+}
+
+/* ---- writes ---- */
+
+int estore_begin(estore_t *e, tp_error_t *err)
+{
+    if (e->in_tx)
+        return tp_error_set(err, TP_EINVAL, "etcd store: a transaction is already open");
+    e->in_tx = true;
+    e->saved[0] = e->power_id;
+    e->saved[1] = e->pre_seq;
+    e->saved[2] = e->prof_seq;
+    return 0;
+}
+
+static void end_tx(estore_t *e, bool undo)
+{
+    e->in_tx = false;
+    json_object_clear(e->pending);
+    if (undo) {
+        e->power_id = e->saved[0];
+        e->pre_seq = e->saved[1];
+        e->prof_seq = e->saved[2];
+    }
+}
+
+void estore_rollback(estore_t *e)
+{
+    if (e->in_tx)
+        end_tx(e, true);
+}
+
+/* The txn: the fence compare, then one put per pending row. */
+static tp_etcd_txn_t *build_txn(estore_t *e, const char *fence_key, int64_t term)
+{
+    tp_etcd_txn_t *tx = tp_etcd_txn_new();
+    const char *k;
+    json_t *row;
+    int rc =
+        tx ? tp_etcd_txn_compare(tx, fence_key, TP_ETCD_CREATE, TP_ETCD_EQUAL, term, NULL)
+           : TP_ENOMEM;
+    json_object_foreach (e->pending, k, row) {
+        char *text = rc ? NULL : json_dumps(row, JSON_COMPACT);
+        rc = text ? tp_etcd_txn_put(tx, true, k, text, strlen(text), 0) : TP_ENOMEM;
+        free(text);
+    }
+    if (rc) {
+        tp_etcd_txn_free(tx);
+        return NULL;
+    }
+    return tx;
+}
+
+int estore_commit(estore_t *e, tp_error_t *err)
+{
+    if (!e->in_tx)
+        return tp_error_set(err, TP_EINVAL, "etcd store: no transaction is open");
+    char key[512];
+    int64_t term = fence(e, key, sizeof key);
+    int rc = 0;
+    bool ok = false;
+    uint64_t t0 = tp_etcd_now_us();
+    tp_etcd_txn_t *tx = NULL;
+    if (!term)
+        rc = tp_error_set(err, TP_EIO,
+                          "not the leader: this replica holds no leader lease");
+    else if (!(tx = build_txn(e, key, term)))
+        rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+    else if ((rc = tp_etcd_txn_commit(e->w, tx, &ok, NULL, NULL, NULL, err)) == 0 &&
+             !ok) {
+        e->fenced++;
+        rc = tp_error_set(
+            err, TP_EIO,
+            "fenced: the leader key %s is no longer this replica's (term %" PRId64
+            "); nothing was written",
+            key, term);
+    }
+    e->usec += tp_etcd_now_us() - t0;
+    tp_etcd_txn_free(tx);
+    end_tx(e, rc < 0);
+    if (rc < 0) {
+        e->failed++;
+        return rc;
+    }
+    e->commits++;
+    return 0;
+}
+
+/* Adds row (stolen) under P+kind+name to the open txn, or commits it alone. */
+static int put_row(estore_t *e, const char *kind, const char *name, json_t *row,
+                   tp_error_t *err)
+{
+    char key[1024];
+    if (!row)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    if ((size_t)snprintf(key, sizeof key, "%s%s%s", e->prefix, kind, name) >=
+        sizeof key) {
+        json_decref(row);
+        return tp_error_set(err, TP_EINVAL, "etcd store: key too long: %s%s", kind, name);
+    }
+    int64_t term = fence(e, (char[8]){0}, 8);
+    json_object_set_new(row, "_by", json_string(e->replica));
+    json_object_set_new(row, "_term", json_integer(term));
+    bool alone = !e->in_tx;
+    if (alone && estore_begin(e, err) < 0) {
+        json_decref(row);
+        return err->code;
+    }
+    if (json_object_set_new(e->pending, key, row)) {
+        if (alone)
+            estore_rollback(e);
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    }
+    return alone ? estore_commit(e, err) : 0;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+int estore_put_placement(estore_t *e, const char *workload, const char *tenant,
+                         const char *state, const char *node, int gpus, const char *spec,
+                         const char *decision, int64_t at, tp_error_t *err)
+{
+    return put_row(e, "j/p/", workload,
+                   json_pack("{s:s,s:o,s:s,s:o,s:i,s:s,s:s,s:I}", "workload", workload,
+                             "tenant", str_or_null(tenant), "state", state, "node",
+                             str_or_null(node), "gpus", gpus, "spec", spec, "decision",
+                             decision, "at", (json_int_t)at),
+                   err);
+}
+
+/* The row at P+kind+name as this txn would leave it (new reference); NULL when
+ * there is none (*rc 0) or on error (*rc < 0). */
+static json_t *read_row(estore_t *e, const char *kind, const char *name, int *rc,
+                        tp_error_t *err)
+{
+    char key[1024];
+    snprintf(key, sizeof key, "%s%s%s", e->prefix, kind, name);
+    json_t *row = json_object_get(e->pending, key);
+    *rc = 0;
+    if (row)
+        return json_deep_copy(row);
+    tp_etcd_range_t r;
+    if ((*rc = tp_etcd_range(e->w, key, NULL, NULL, &r, err)) < 0)
+        return NULL;
+    if (r.n == 1)
+        row = json_loads(r.kvs[0].value, 0, NULL);
+    tp_etcd_range_free(&r);
+    if (!json_is_object(row)) {
+        json_decref(row);
+        return NULL; /* like SQL's UPDATE of no row */
+    }
+    return row;
+}
+
+int estore_set_state(estore_t *e, const char *workload, const char *state, int64_t at,
+                     tp_error_t *err)
+{
+    int rc;
+    json_t *row = read_row(e, "j/p/", workload, &rc, err);
+    if (!row)
+        return rc;
+    json_object_set_new(row, "state", json_string(state));
+    json_object_set_new(row, "at", json_integer(at));
+    return put_row(e, "j/p/", workload, row, err);
+}
+
+int estore_put_idempotency(estore_t *e, const char *key, const char *hash, int status,
+                           const char *response, tp_error_t *err)
+{
+    return put_row(e, "j/i/", key,
+                   json_pack("{s:s,s:s,s:i,s:s}", "key", key, "hash", hash, "status",
+                             status, "response", response),
+                   err);
+}
+
+static void seq_name(char *buf, size_t cap, int64_t n)
+{
+    snprintf(buf, cap, "%020" PRId64, n);
+}
+
+int estore_add_power_event(estore_t *e, const char *body, int64_t start, int64_t end,
+                           int64_t *id, tp_error_t *err)
+{
+    char name[32];
+    *id = ++e->power_id;
+    seq_name(name, sizeof name, *id);
+    return put_row(e, "j/e/", name,
+                   json_pack("{s:I,s:s,s:I,s:I,s:s,s:n}", "id", (json_int_t)*id, "body",
+                             body, "start", (json_int_t)start, "end", (json_int_t)end,
+                             "state", "scheduled", "plan"),
+                   err);
+}
+
+int estore_set_power_event(estore_t *e, int64_t id, const char *state, const char *plan,
+                           tp_error_t *err)
+{
+    char name[32];
+    int rc;
+    seq_name(name, sizeof name, id);
+    json_t *row = read_row(e, "j/e/", name, &rc, err);
+    if (!row)
+        return rc;
+    json_object_set_new(row, "state", json_string(state));
+    if (plan)
+        json_object_set_new(row, "plan", json_string(plan));
+    return put_row(e, "j/e/", name, row, err);
+}
+
+int estore_add_preemption(estore_t *e, const char *workload, const char *node,
+                          const char *why, int64_t event, int64_t at, tp_error_t *err)
+{
+    char name[32];
+    seq_name(name, sizeof name, ++e->pre_seq);
+    return put_row(e, "j/x/", name,
+                   json_pack("{s:s,s:s,s:s,s:I,s:I}", "workload", workload, "node", node,
+                             "why", why, "event", (json_int_t)event, "at",
+                             (json_int_t)at),
+                   err);
+}
+
+int estore_add_profiles(estore_t *e, const char *body, int64_t at, tp_error_t *err)
+{
+    char name[32];
+    seq_name(name, sizeof name, ++e->prof_seq);
+    return put_row(e, "j/f/", name,
+                   json_pack("{s:s,s:I}", "body", body, "at", (json_int_t)at), err);
+}
+
+/* ---- reads ---- */
+
+/* Every key under P j/ changed after min_mod (0: all), read page by page at one
+ * revision. */
+static int scan(estore_t *e, tp_etcd_t *c, int64_t min_mod, tp_store_changes_t *out,
+                tp_error_t *err)
+{
+    char start[1024];
+    snprintf(start, sizeof start, "%sj/", e->prefix);
+    char *end = tp_etcd_prefix_end(start);
+    if (!end)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    tp_etcd_range_opts_t o = {.limit = PAGE, .min_mod_revision = min_mod};
+    int rc = 0, cap = 0;
+    for (;;) {
+        tp_etcd_range_t r;
+        if ((rc = tp_etcd_range(c, start, end, &o, &r, err)) < 0)
+            break;
+        if (!o.revision)
+            o.revision = out->revision = r.revision;
+        if (out->n + r.n > cap) {
+            int nc = cap ? cap * 2 : 256;
+            while (nc < out->n + r.n)
+                nc *= 2;
+            tp_etcd_kv_t *k = realloc(out->kvs, (size_t)nc * sizeof *k);
+            if (!k) {
+                tp_etcd_range_free(&r);
+                rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+                break;
+            }
+            out->kvs = k;
+            cap = nc;
+        }
+        if (r.n)
+            memcpy(out->kvs + out->n, r.kvs, (size_t)r.n * sizeof *r.kvs);
+        out->n += r.n;
+        bool more = r.more && r.n > 0;
+        if (more) { /* the next page starts just after the last key: "key\x01" (keys
+                       are C strings of ids without control characters) */
+            size_t l = strlen(r.kvs[r.n - 1].key);
+            if (l + 2 > sizeof start) {
+                free(r.kvs);
+                rc = tp_error_set(err, TP_EINVAL, "etcd store: key too long");
+                break;
+            }
+            memcpy(start, r.kvs[r.n - 1].key, l);
+            start[l] = '\x01';
+            start[l + 1] = '\0';
+        }
+        free(r.kvs);
+        if (!more)
+            break;
+    }
+    free(end);
+    return rc;
+}
+
+void tp_store_changes_free(tp_store_changes_t *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->n; i++) {
+        free(c->kvs[i].key);
+        free(c->kvs[i].value);
+    }
+    free(c->kvs);
+    free(c);
+}
+
+int64_t tp_store_changes_revision(const tp_store_changes_t *c)
+{
+    return c->revision;
+}
+
+int tp_store_changes_count(const tp_store_changes_t *c)
+{
+    return c->n;
+}
+
+static int by_mod(const void *a, const void *b)
+{
+    const tp_etcd_kv_t *x = a, *y = b;
+    if (x->mod_revision != y->mod_revision)
+        return x->mod_revision < y->mod_revision ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+static int by_create(const void *a, const void *b)
+{
+    const tp_etcd_kv_t *x = a, *y = b;
+    if (x->create_revision != y->create_revision)
+        return x->create_revision < y->create_revision ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+static const char *s_of(const json_t *row, const char *name)
+{
+    return json_string_value(json_object_get(row, name));
+}
+
+static int64_t i_of(const json_t *row, const char *name)
+{
+    return json_integer_value(json_object_get(row, name));
+}
+
+/* Delivers one row to cb. Immutable rows (preemptions, profiles) already known
+ * (seq at or below the counter) are skipped. kind: 'p', 'i', 'e', 'x', 'f'. */
+static int deliver(estore_t *e, const tp_etcd_kv_t *kv, char kind,
+                   const tp_store_load_t *cb, tp_error_t *err)
+{
+    json_error_t je;
+    json_t *row = json_loadb(kv->value, kv->value_len, 0, &je);
+    int rc = 0;
+    const char *name = kv->key + e->plen + 4;
+    int64_t seq = kind == 'e' || kind == 'x' || kind == 'f' ? strtoll(name, NULL, 10) : 0;
+    if (!json_is_object(row)) {
+        json_decref(row);
+        return tp_error_set(err, TP_EPARSE, "etcd store: %s: not a JSON object", kv->key);
+    }
+    switch (kind) {
+    case 'p':
+        if (!s_of(row, "workload") || !s_of(row, "state") || !s_of(row, "spec") ||
+            !s_of(row, "decision"))
+            rc = TP_EPARSE;
+        else if (cb->placement)
+            rc = cb->placement(cb->arg, s_of(row, "workload"), s_of(row, "state"),
+                               s_of(row, "node"), (int)i_of(row, "gpus"),
+                               s_of(row, "spec"), s_of(row, "decision"));
+        break;
+    case 'i':
+        if (!s_of(row, "key") || !s_of(row, "hash") || !s_of(row, "response"))
+            rc = TP_EPARSE;
+        else if (cb->idempotency)
+            rc = cb->idempotency(cb->arg, s_of(row, "key"), s_of(row, "hash"),
+                                 (int)i_of(row, "status"), s_of(row, "response"));
+        break;
+    case 'e':
+        if (seq > e->power_id)
+            e->power_id = seq;
+        if (!s_of(row, "body") || !s_of(row, "state"))
+            rc = TP_EPARSE;
+        else if (cb->power_event)
+            rc = cb->power_event(cb->arg, seq, s_of(row, "body"), i_of(row, "start"),
+                                 i_of(row, "end"), s_of(row, "state"), s_of(row, "plan"));
+        break;
+    case 'x':
+        if (seq <= e->pre_seq)
+            break;
+        e->pre_seq = seq;
+        if (!s_of(row, "workload") || !s_of(row, "node") || !s_of(row, "why"))
+            rc = TP_EPARSE;
+        else if (cb->preemption)
+            rc = cb->preemption(cb->arg, s_of(row, "workload"), s_of(row, "node"),
+                                s_of(row, "why"), i_of(row, "event"), i_of(row, "at"));
+        break;
+    case 'f':
+        if (seq <= e->prof_seq)
+            break;
+        e->prof_seq = seq;
+        if (!s_of(row, "body"))
+            rc = TP_EPARSE;
+        else if (cb->profiles)
+            rc = cb->profiles(cb->arg, s_of(row, "body"));
+        break;
+    }
+    json_decref(row);
+    if (rc == TP_EPARSE)
+        return tp_error_set(err, TP_EPARSE, "etcd store: %s: a field is missing",
+                            kv->key);
+    if (rc < 0 && !err->code)
+        tp_error_set(err, rc, "etcd store: %s: the row was refused", kv->key);
+    return rc;
+}
+
+static char kind_of(const estore_t *e, const char *key)
+{
+    const char *k = key + e->plen;
+    if (strlen(key) < e->plen + 4 || k[0] != 'j' || k[1] != '/' || k[3] != '/')
+        return 0;
+    return strchr("piexf", k[2]) ? k[2] : 0;
+}
+
+int64_t estore_revision(const estore_t *e)
+{
+    return e->loaded_rev;
+}
+
+int estore_load(estore_t *e, const tp_store_load_t *cb, tp_error_t *err)
+{
+    tp_store_changes_t c = {0};
+    tp_error_clear(err);
+    int rc = scan(e, e->w, 0, &c, err);
+    e->loaded_rev = c.revision;
+    if (!rc) {
+        if (c.n)
+            qsort(c.kvs, (size_t)c.n, sizeof *c.kvs, by_create);
+        /* the SQLite journal's order: profiles, placements, keys, events, preemptions */
+        static const char order[] = "fpiex";
+        for (int pass = 0; pass < 5 && !rc; pass++)
+            for (int i = 0; i < c.n && !rc; i++)
+                if (kind_of(e, c.kvs[i].key) == order[pass])
+                    rc = deliver(e, &c.kvs[i], order[pass], cb, err);
+    }
+    for (int i = 0; i < c.n; i++) {
+        free(c.kvs[i].key);
+        free(c.kvs[i].value);
+    }
+    free(c.kvs);
+    return rc;
+}
+
+int estore_poll(estore_t *e, int64_t since, tp_store_changes_t **out, tp_error_t *err)
+{
+    tp_store_changes_t *c = calloc(1, sizeof *c);
+    *out = NULL;
+    if (!c)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    int rc = scan(e, e->r, since + 1, c, err);
+    if (rc < 0) {
+        tp_store_changes_free(c);
+        return rc;
+    }
+    if (c->n)
+        qsort(c->kvs, (size_t)c->n, sizeof *c->kvs, by_mod);
+    *out = c;
+    return 0;
+}
+
+int estore_poll_apply(estore_t *e, tp_store_changes_t *c, const tp_store_load_t *cb,
+                      tp_error_t *err)
+{
+    tp_error_clear(err);
+    for (int i = 0; i < c->n; i++) {
+        char k = kind_of(e, c->kvs[i].key);
+        int rc = k ? deliver(e, &c->kvs[i], k, cb, err) : 0;
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,926 @@
+/*
+ * scheduler/worker.c — the operations queue and the one job in flight.
+ *
+ * Hand-off: the loop queues operations (op_enqueue) and, when no job runs,
+ * takes the head of the queue — every consecutive placement request (up to
+ * batch_max workloads, one solve), or one other operation — into a job for the
+ * libuv thread pool (uv_queue_work). The job decides (solver, then the
+ * independent validator on the whole result), commits the outcome to the
+ * journal in one transaction, and formats the answers; it only reads the
+ * service's model. Back on the loop, after_job applies the committed outcome to
+ * the model and answers the requests. Nothing is answered before its commit.
+ */
+#include "scheduler/serve_internal.h"
+#include "model/result_json.h"
+#include "policy/validator.h"
+#include "solver/solver.h"
+#include "util/file.h"
+#include "util/json_in.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A change to running work the loop applies by workload id. */
+typedef struct {
+    char *id;
+    rec_state_t st;
+    int node; /* fleet index when running */
+    int gpus;
+    int pending_ix; /* new work: index into job->pending; -1 for running work */
+    char *decision;
+} change_t;
+
+typedef struct {
+    uv_work_t w;
+    svc_t *s;
+    op_t *ops; /* linked by next */
+    op_kind_t kind;
+    int64_t now;
+    tp_workloads_t *pending; /* OP_PLACE: the batch's workloads */
+    change_t *ch;
+    int nch, capch;
+    bool commit_ok;
+    /* OP_PROFILES / OP_RELOAD: the new world */
+    tp_fleet_t *nf;
+    json_t *ndoc, *nprofiles;
+    tp_workloads_t *nrun;
+    tp_state_t *nstate;
+    json_t *preempted; /* [{workload, node, why, event, at}] journaled */
+} job_t;
+
+void op_free(op_t *op)
+{
+    if (!op)
+        return;
+    for (int i = 0; op->specs && op->wl && i < op->wl->n; i++)
+        free(op->specs[i]);
+    free(op->specs);
+    tp_workloads_free(op->wl);
+    free(op->workload);
+    free(op->body);
+    free(op->ev.domain_id);
+    json_decref(op->doc);
+    free(op->answer);
+    free(op->extra_hdr);
+    free(op->extra_val);
+    free(op);
+}
+
+void op_enqueue(svc_t *s, op_t *op)
+{
+    op->next = NULL;
+    if (s->qtail)
+        s->qtail->next = op;
+    else
+        s->qhead = op;
+    s->qtail = op;
+    if (op->req)
+        s->inflight_requests++;
+    worker_kick(s);
+}
+
+static void op_answer(op_t *op, int status, json_t *doc)
+{
+    op->status = status;
+    free(op->answer);
+    op->answer = json_text(doc);
+}
+
+static void op_error(op_t *op, int status, const char *code, const char *path,
+                     const char *msg)
+{
+    op_answer(op, status,
+              json_pack("{s:{s:s,s:s,s:s?}}", "error", "code", code, "message", msg,
+                        "path", path));
+}
+
+static int add_change(job_t *j, const char *id, rec_state_t st, int node, int gpus,
+                      int pix, json_t *decision)
+{
+    if (j->nch == j->capch) {
+        int cap = j->capch ? 2 * j->capch : 64;
+        change_t *n = realloc(j->ch, (size_t)cap * sizeof *n);
+        if (!n) {
+            json_decref(decision);
+            return TP_ENOMEM;
+        }
+        j->ch = n;
+        j->capch = cap;
+    }
+    change_t *c = &j->ch[j->nch++];
+    c->id = strdup(id);
+    c->st = st;
+    c->node = node;
+    c->gpus = gpus;
+    c->pending_ix = pix;
+    c->decision = decision ? json_text(decision) : NULL;
+    return c->id ? 0 : TP_ENOMEM;
+}
+
+static json_t *reasons_json(const int *reasons)
+{
+    json_t *r = json_object();
+    for (int p = 0; p < TP_PRED_COUNT; p++)
+        if (reasons[p])
+            json_object_set_new(r, tp_pred_name((tp_pred_t)p), json_integer(reasons[p]));
+    return r;
+}
+
+/* Preemptions and moves of running work in a result become changes; the
+ * preemptions also go into j->preempted (journaled with event). */
+static int running_changes(job_t *j, const tp_result_t *r, const tp_workloads_t *pending,
+                           int64_t event)
+{
+    const svc_t *s = j->s;
+    const tp_fleet_t *f = s->fleet;
+    int base = pending ? pending->n : 0;
+    for (int i = 0; i < r->npreemptions; i++) {
+        const tp_preemption_t *p = &r->preemptions[i];
+        const tp_workload_t *w = &s->running->w[p->workload];
+        json_array_append_new(
+            j->preempted, json_pack("{s:s,s:s,s:s,s:I,s:I}", "workload", w->id, "node",
+                                    f->nodes[p->node].id, "why", p->why, "event",
+                                    (json_int_t)event, "at", (json_int_t)j->now));
+        if (add_change(j, w->id, REC_PREEMPTED, -1, 0, -1, NULL) < 0)
+            return TP_ENOMEM;
+    }
+    for (int i = 0; i < r->nplacements; i++) {
+        const tp_placement_t *p = &r->placements[i];
+        if (p->workload < base)
+            continue;
+        const tp_workload_t *w = &s->running->w[p->workload - base];
+        /* a move: it was preempted above; it now runs on p->node */
+        for (int k = 0; k < j->nch; k++)
+            if (!strcmp(j->ch[k].id, w->id)) {
+                j->ch[k].st = REC_RUNNING;
+                j->ch[k].node = p->node;
+                j->ch[k].gpus = p->gpus;
+            }
+    }
+    return 0;
+}
+
+/* Writes the running-work changes and preemption rows. */
+static int journal_running(job_t *j, tp_error_t *err)
+{
+    svc_t *s = j->s;
+    size_t i;
+    json_t *e;
+    for (int k = 0; k < j->nch; k++) {
+        change_t *c = &j->ch[k];
+        if (c->pending_ix >= 0)
+            continue;
+        rec_t *r = rec_find(s, c->id);
+        int rc;
+        if (c->st == REC_RUNNING) {
+            json_t *d =
+                json_pack("{s:s,s:s,s:s,s:i}", "workload", c->id, "state", "placed",
+                          "node", s->fleet->nodes[c->node].id, "gpus", c->gpus);
+            c->decision = json_text(d);
+            rc = tp_store_put_placement(s->journal, c->id, r ? r->tenant : NULL,
+                                        "running", s->fleet->nodes[c->node].id, c->gpus,
+                                        r ? r->spec : "{}", c->decision, j->now, err);
+        } else {
+            rc =
+                tp_store_set_state(s->journal, c->id, rec_state_name(c->st), j->now, err);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    json_array_foreach (j->preempted, i, e) {
+        int rc = tp_store_add_preemption(
+            s->journal, json_string_value(json_object_get(e, "workload")),
+            json_string_value(json_object_get(e, "node")),
+            json_string_value(json_object_get(e, "why")),
+            json_integer_value(json_object_get(e, "event")), j->now, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The independent re-check of a whole result (policy/validator.h). Moved
+ * running work (result index pending->n + running index) is shown to the
+ * validator as extra candidates after the pending work, as the solver does. */
+static int validate(job_t *j, const tp_state_t *eff, const tp_workloads_t *pending,
+                    const tp_result_t *r, tp_error_t *err)
+{
+    const tp_workloads_t *run = j->s->running;
+    int np = pending->n, nc = np, rc = TP_ENOMEM, n = 0;
+    tp_workload_t *w = malloc(
+        ((size_t)np + (size_t)r->nplacements + (size_t)r->npending + 1) * sizeof *w);
+    int *cand = malloc(((size_t)run->n + 1) * sizeof *cand); /* running → candidate */
+    tp_result_t *vr = tp_result_new();
+    tp_violations_t v;
+    tp_violations_init(&v);
+    if (!w || !cand || !vr)
+        goto out;
+    for (int i = 0; i < np; i++)
+        w[i] = pending->w[i];
+    for (int i = 0; i < run->n; i++)
+        cand[i] = -1;
+#define CAND(ix)                                                                         \
+    ((ix) < np ? (ix)                                                                    \
+               : (cand[(ix)-np] < 0 ? (w[nc] = run->w[(ix)-np], cand[(ix)-np] = nc++)    \
+                                    : cand[(ix)-np]))
+    for (int i = 0; i < r->nplacements; i++)
+        if (tp_result_add_placement(vr, CAND(r->placements[i].workload),
+                                    r->placements[i].node, r->placements[i].gpus) < 0)
+            goto out;
+    for (int i = 0; i < r->npending; i++)
+        if (tp_result_add_pending(vr, CAND(r->pending[i].workload),
+                                  r->pending[i].reasons) < 0)
+            goto out;
+#undef CAND
+    for (int i = 0; i < r->npreemptions; i++)
+        if (tp_result_add_preemption(vr, r->preemptions[i].workload,
+                                     r->preemptions[i].node, r->preemptions[i].why) < 0)
+            goto out;
+    tp_workloads_t ext = {.w = w, .n = nc};
+    n = tp_validate(j->s->fleet, eff, &ext, run, vr, j->now, &v);
+    if (n > 0)
+        rc = tp_error_set(err, TP_EVIOLATION, "the validator refused the decision: %s",
+                          v.n ? v.msgs[0] : "?");
+    else if (n < 0)
+        rc = tp_error_set(err, n, "validator: %s", tp_strerror(n));
+    else
+        rc = 0;
+out:
+    tp_violations_fini(&v);
+    tp_result_free(vr);
+    free(w);
+    free(cand);
+    return rc;
+}
+
+/* ---- placement batches ---- */
+
+static void fail_all(job_t *j, int status, const char *code, const char *msg)
+{
+    for (op_t *op = j->ops; op; op = op->next)
+        op_error(op, status, code, NULL, msg);
+}
+
+static void do_place(job_t *j)
+{
+    svc_t *s = j->s;
+    tp_error_t err = {0};
+    tp_solution_t *sol = NULL;
+    tp_state_t *eff = state_effective(s, j->now);
+    json_t **dec = NULL; /* per pending index */
+    int *status = NULL;
+    j->pending = tp_workloads_new_empty();
+    int total = 0;
+    for (op_t *op = j->ops; op; op = op->next)
+        total += op->wl->n;
+    dec = calloc((size_t)total + 1, sizeof *dec);
+    status = calloc((size_t)total + 1, sizeof *status);
+    int *where =
+        calloc((size_t)total + 1, sizeof *where); /* item → pending index or -1 */
+    if (!eff || !j->pending || !dec || !status || !where) {
+        fail_all(j, 503, "unavailable", "out of memory");
+        goto out;
+    }
+    /* conflicts: work already running, or twice in this batch */
+    int item = 0;
+    for (op_t *op = j->ops; op; op = op->next)
+        for (int i = 0; i < op->wl->n; i++, item++) {
+            const tp_workload_t *w = &op->wl->w[i];
+            rec_t *r = rec_find(s, w->id);
+            where[item] = -1;
+            if ((r && r->state == REC_RUNNING) ||
+                tp_workloads_find(j->pending, w->id) >= 0) {
+                char msg[300];
+                snprintf(
+                    msg, sizeof msg,
+                    "workload \"%s\" is already %s; DELETE it first to place it again",
+                    w->id, r && r->state == REC_RUNNING ? "running" : "in this batch");
+                dec[item] = json_pack("{s:s,s:{s:s,s:s}}", "workload", w->id, "error",
+                                      "code", "conflict", "message", msg);
+                status[item] = 409;
+                continue;
+            }
+            if (wl_append(j->pending, w, -1) < 0) {
+                fail_all(j, 503, "unavailable", "out of memory");
+                goto out;
+            }
+            where[item] = j->pending->n - 1;
+        }
+    tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 2000};
+    uint64_t t0 = uv_hrtime();
+    int solved = tp_solve(s->fleet, eff, j->pending, s->running, &so, &sol, &err);
+    obs_time(s, 0, (double)(uv_hrtime() - t0) / 1e9); /* TP_M_SOLVE */
+    if (solved < 0) {
+        fail_all(j, 503, "solver_failed", err.text);
+        goto out;
+    }
+    /* The independent re-check of everything the result decides. */
+    if (validate(j, eff, j->pending, sol->result, &err) < 0) {
+        fail_all(j, 500, "validator_refused", err.text);
+        goto out;
+    }
+    const tp_result_t *r = sol->result;
+    int *placed_at = malloc(((size_t)j->pending->n + 1) * sizeof *placed_at);
+    if (!placed_at) {
+        fail_all(j, 503, "unavailable", "out of memory");
+        goto out;
+    }
+    for (int k = 0; k < j->pending->n; k++)
+        placed_at[k] = -1;
+    for (int i = 0; i < r->nplacements; i++)
+        if (r->placements[i].workload < j->pending->n)
+            placed_at[r->placements[i].workload] = i;
+    for (int k = 0; k < j->pending->n; k++) {
+        const tp_workload_t *w = &j->pending->w[k];
+        json_t *d;
+        if (placed_at[k] >= 0) {
+            const tp_placement_t *p = &r->placements[placed_at[k]];
+            d = json_pack("{s:s,s:s,s:s,s:i}", "workload", w->id, "state", "placed",
+                          "node", s->fleet->nodes[p->node].id, "gpus", p->gpus);
+            add_change(j, w->id, REC_RUNNING, p->node, p->gpus, k, json_incref(d));
+        } else {
+            const int *reasons = NULL;
+            for (int i = 0; i < r->npending; i++)
+                if (r->pending[i].workload == k)
+                    reasons = r->pending[i].reasons;
+            int zero[TP_PRED_COUNT] = {0};
+            d = json_pack("{s:s,s:s,s:o}", "workload", w->id, "state", "pending",
+                          "reasons", reasons_json(reasons ? reasons : zero));
+            add_change(j, w->id, REC_PENDING, -1, 0, k, json_incref(d));
+        }
+        for (int it = 0; it < total; it++)
+            if (where[it] == k) {
+                dec[it] = d;
+                status[it] = placed_at[k] >= 0 ? 201 : 200;
+            }
+    }
+    free(placed_at);
+    if (running_changes(j, r, j->pending, 0) < 0) {
+        fail_all(j, 503, "unavailable", "out of memory");
+        goto out;
+    }
+    /* answers */
+    item = 0;
+    for (op_t *op = j->ops; op; op = op->next) {
+        if (op->batch) {
+            json_t *arr = json_array();
+            for (int i = 0; i < op->wl->n; i++)
+                json_array_append(arr, dec[item + i]);
+            op_answer(op, 200, json_pack("{s:o}", "decisions", arr));
+        } else {
+            op_answer(op, status[item], json_incref(dec[item]));
+        }
+        item += op->wl->n;
+    }
+    /* one transaction: decisions, running-work changes, idempotency keys */
+    if (tp_store_begin(s->journal, &err) < 0)
+        goto jfail;
+    item = 0;
+    for (op_t *op = j->ops; op; op = op->next) {
+        for (int i = 0; i < op->wl->n; i++, item++) {
+            int k = where[item];
+            if (k < 0)
+                continue;
+            const tp_workload_t *w = &j->pending->w[k];
+            char *dtext = json_text(json_incref(dec[item]));
+            int pl = status[item] == 201;
+            int rc = tp_store_put_placement(
+                s->journal, w->id, w->tenant, pl ? "running" : "pending",
+                pl ? json_string_value(json_object_get(dec[item], "node")) : NULL,
+                pl ? (int)json_integer_value(json_object_get(dec[item], "gpus")) : 0,
+                op->specs[i], dtext ? dtext : "{}", j->now, &err);
+            free(dtext);
+            if (rc < 0)
+                goto jfail_tx;
+        }
+        if (op->idem &&
+            tp_store_put_idempotency(s->journal, op->idem->key, op->idem->hash,
+                                     op->status, op->answer, &err) < 0)
+            goto jfail_tx;
+    }
+    if (journal_running(j, &err) < 0 || tp_store_commit(s->journal, &err) < 0)
+        goto jfail_tx;
+    j->commit_ok = true;
+    goto out;
+jfail_tx:
+    tp_store_rollback(s->journal);
+jfail:
+    fail_all(j, 503, "journal_unavailable", err.text);
+out:
+    for (int i = 0; dec && i < total; i++)
+        json_decref(dec[i]);
+    free(dec);
+    free(status);
+    free(where);
+    tp_solution_free(sol);
+    state_effective_free(eff);
+}
+
+/* ---- power events ---- */
+
+static json_t *plan_json(job_t *j, const tp_solution_t *sol)
+{
+    json_t *pre = json_deep_copy(j->preempted), *moves = json_array(),
+           *unmet = json_array();
+    for (int k = 0; k < j->nch; k++)
+        if (j->ch[k].st == REC_RUNNING)
+            json_array_append_new(moves,
+                                  json_pack("{s:s,s:s,s:i}", "workload", j->ch[k].id,
+                                            "node", j->s->fleet->nodes[j->ch[k].node].id,
+                                            "gpus", j->ch[k].gpus));
+    for (int i = 0; sol && i < sol->ncaps_unmet; i++)
+        json_array_append_new(unmet, json_string(sol->caps_unmet[i]));
+    return json_pack("{s:o,s:o,s:o}", "preemptions", pre, "moves", moves, "caps_unmet",
+                     unmet);
+}
+
+static void do_power(job_t *j)
+{
+    svc_t *s = j->s;
+    op_t *op = j->ops;
+    tp_error_t err = {0};
+    tp_solution_t *sol = NULL;
+    tp_state_t *eff = NULL;
+    json_t *plan = NULL;
+    bool now_starts = op->ev.start <= j->now;
+    if (tp_store_begin(s->journal, &err) < 0)
+        goto jfail;
+    if (!op->event_id && tp_store_add_power_event(s->journal, op->body, op->ev.start,
+                                                  op->ev.end, &op->event_id, &err) < 0)
+        goto jfail_tx;
+    op->ev.id = op->event_id;
+    if (now_starts) {
+        eff = state_effective(s, j->now);
+        int d = eff ? tp_strmap_get(s->fleet->domain_ix, op->ev.domain_id) : -1;
+        if (d < 0) {
+            tp_store_rollback(s->journal);
+            op_error(op, 422, "invalid_event", "$.domain", "no such power domain");
+            goto out;
+        }
+        if (isnan(eff->domain_cap_w[d]) || op->ev.cap_w < eff->domain_cap_w[d])
+            eff->domain_cap_w[d] = op->ev.cap_w;
+        tp_workloads_t *none = tp_workloads_new_empty();
+        tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 800};
+        int rc =
+            none ? tp_solve(s->fleet, eff, none, s->running, &so, &sol, &err) : TP_ENOMEM;
+        if (!rc)
+            rc = validate(j, eff, none, sol->result, &err);
+        if (!rc)
+            rc = running_changes(j, sol->result, none, op->event_id);
+        tp_workloads_free(none);
+        if (rc < 0) {
+            tp_store_rollback(s->journal);
+            op_error(op, rc == TP_EVIOLATION ? 500 : 503, "plan_failed", NULL, err.text);
+            goto out;
+        }
+        plan = plan_json(j, sol);
+        char *ptext = json_text(json_incref(plan));
+        rc = tp_store_set_power_event(s->journal, op->event_id, "active", ptext, &err);
+        free(ptext);
+        if (rc < 0 || journal_running(j, &err) < 0)
+            goto jfail_tx;
+    }
+    if (tp_store_commit(s->journal, &err) < 0)
+        goto jfail_tx;
+    j->commit_ok = true;
+    op->ev.started = now_starts;
+    op_answer(op, now_starts ? 201 : 202,
+              json_pack("{s:I,s:s,s:f,s:I,s:I,s:s,s:o*}", "event",
+                        (json_int_t)op->event_id, "domain", op->ev.domain_id, "cap_w",
+                        op->ev.cap_w, "start", (json_int_t)op->ev.start, "end",
+                        (json_int_t)op->ev.end, "state",
+                        now_starts ? "active" : "scheduled", "plan", plan));
+    plan = NULL;
+    goto out;
+jfail_tx:
+    tp_store_rollback(s->journal);
+jfail:
+    op_error(op, 503, "journal_unavailable", NULL, err.text);
+out:
+    json_decref(plan);
+    tp_solution_free(sol);
+    state_effective_free(eff);
+}
+
+static void do_power_end(job_t *j)
+{
+    tp_error_t err = {0};
+    op_t *op = j->ops;
+    if (tp_store_set_power_event(j->s->journal, op->event_id, "ended", NULL, &err) < 0)
+        op_error(op, 503, "journal_unavailable", NULL, err.text);
+    else
+        j->commit_ok = true;
+}
+
+/* ---- Kubernetes bind: the node is kube-scheduler's choice, re-checked ---- */
+
+static void do_bind(job_t *j)
+{
+    svc_t *s = j->s;
+    op_t *op = j->ops;
+    const tp_workload_t *w = &op->wl->w[0];
+    tp_error_t err = {0};
+    tp_state_t *eff = state_effective(s, j->now);
+    tp_load_t *load = eff ? tp_load_new(s->fleet, eff, s->running) : NULL;
+    tp_result_t *r = tp_result_new();
+    rec_t *rec = rec_find(s, w->id);
+    char msg[512];
+    op->status = 200;
+    if (!eff || !load || !r) {
+        op_answer(op, 500, tp_k8s_bind_result("out of memory"));
+        goto out;
+    }
+    if (rec && rec->state == REC_RUNNING) {
+        snprintf(msg, sizeof msg, "workload %s already runs on %s", w->id, rec->node);
+        op_answer(op, 200, tp_k8s_bind_result(msg));
+        goto out;
+    }
+    tp_predset_t p = tp_policy_check(s->fleet, eff, load, op->node, w, j->now);
+    if (p) {
+        size_t o = (size_t)snprintf(msg, sizeof msg, "node %s may not run %s:",
+                                    s->fleet->nodes[op->node].id, w->id);
+        for (int i = 0; i < TP_PRED_COUNT && o < sizeof msg; i++)
+            if (p & TP_PRED_BIT(i))
+                o += (size_t)snprintf(msg + o, sizeof msg - o, " %s",
+                                      tp_pred_name((tp_pred_t)i));
+        op_answer(op, 200, tp_k8s_bind_result(msg));
+        goto out;
+    }
+    j->pending = tp_workloads_new_empty();
+    if (!j->pending || wl_append(j->pending, w, -1) < 0 ||
+        tp_result_add_placement(r, 0, op->node, w->gpus) < 0) {
+        op_answer(op, 500, tp_k8s_bind_result("out of memory"));
+        goto out;
+    }
+    if (validate(j, eff, j->pending, r, &err) < 0) {
+        op_answer(op, 500, tp_k8s_bind_result(err.text));
+        goto out;
+    }
+    json_t *d = json_pack("{s:s,s:s,s:s,s:i}", "workload", w->id, "state", "placed",
+                          "node", s->fleet->nodes[op->node].id, "gpus", w->gpus);
+    char *dtext = json_text(json_incref(d));
+    int rc = tp_store_put_placement(s->journal, w->id, w->tenant, "running",
+                                    s->fleet->nodes[op->node].id, w->gpus, op->specs[0],
+                                    dtext ? dtext : "{}", j->now, &err);
+    free(dtext);
+    if (rc < 0) {
+        json_decref(d);
+        op_answer(op, 503, tp_k8s_bind_result(err.text));
+        goto out;
+    }
+    add_change(j, w->id, REC_RUNNING, op->node, w->gpus, 0, d);
+    j->commit_ok = true;
+    op_answer(op, 200, tp_k8s_bind_result(NULL));
+out:
+    tp_result_free(r);
+    tp_load_free(load);
+    state_effective_free(eff);
+}
+
+/* ---- release ---- */
+
+static void do_release(job_t *j)
+{
+    svc_t *s = j->s;
+    op_t *op = j->ops;
+    tp_error_t err = {0};
+    rec_t *r = rec_find(s, op->workload);
+    if (!r || r->state != REC_RUNNING) {
+        op_error(op, r ? 409 : 404, r ? "conflict" : "not_found", NULL,
+                 r ? "the workload is not running" : "no such workload");
+        return;
+    }
+    if (tp_store_set_state(s->journal, op->workload, "released", j->now, &err) < 0) {
+        op_error(op, 503, "journal_unavailable", NULL, err.text);
+        return;
+    }
+    add_change(j, op->workload, REC_RELEASED, -1, 0, -1, NULL);
+    j->commit_ok = true;
+    op_answer(op, 200,
+              json_pack("{s:s,s:s}", "workload", op->workload, "state", "released"));
+}
+
+/* ---- reconciliation: running work a node may no longer hold ---- */
+
+#define EVICT_PREDS                                                                      \
+    (TP_PRED_BIT(TP_PRED_CPU_TEE) | TP_PRED_BIT(TP_PRED_GPU_CC) | TP_PREDS_ATTESTATION | \
+     TP_PRED_BIT(TP_PRED_RESIDENCY) | TP_PRED_BIT(TP_PRED_RESIDENCY_MISMATCH) |          \
+     TP_PRED_BIT(TP_PRED_RESIDENCY_UNVERIFIED))
+
+static void do_reconcile(job_t *j)
+{
+    svc_t *s = j->s;
+    tp_error_t err = {0};
+    for (int i = 0; i < s->running->n; i++) {
+        const tp_workload_t *w = &s->running->w[i];
+        tp_predset_t p =
+            tp_policy_static(s->fleet, s->state, w->node, w, j->now) & EVICT_PREDS;
+        if (!p)
+            continue;
+        char why[96];
+        int first = 0;
+        while (!(p & (1u << first)))
+            first++;
+        snprintf(why, sizeof why, "eviction:%s", tp_pred_name((tp_pred_t)first));
+        json_array_append_new(j->preempted,
+                              json_pack("{s:s,s:s,s:s,s:I,s:I}", "workload", w->id,
+                                        "node", s->fleet->nodes[w->node].id, "why", why,
+                                        "event", 0, "at", (json_int_t)j->now));
+        add_change(j, w->id, REC_PREEMPTED, -1, 0, -1, NULL);
+    }
+    if (!j->nch)
+        return;
+    if (tp_store_begin(s->journal, &err) < 0)
+        return;
+    if (journal_running(j, &err) < 0 || tp_store_commit(s->journal, &err) < 0) {
+        tp_store_rollback(s->journal);
+        svc_log(s, "reconcile: %s (will retry)", err.text);
+        return;
+    }
+    j->commit_ok = true;
+}
+
+/* ---- profiles and fleet reloads: a new world built off the loop ---- */
+
+static int rebuild(job_t *j, const json_t *doc, json_t *profiles, tp_error_t *err)
+{
+    svc_t *s = j->s;
+    if (fleet_build(s, doc, profiles, &j->nf, err) < 0)
+        return err->code;
+    if (running_build(s, j->nf, &j->nrun, err) < 0)
+        return err->code;
+    if (!(j->nstate = state_remap(s->fleet, s->state, j->nf)))
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    return 0;
+}
+
+static void do_profiles(job_t *j)
+{
+    svc_t *s = j->s;
+    op_t *op = j->ops;
+    tp_error_t err = {0};
+    j->nprofiles = json_deep_copy(s->profiles);
+    size_t i;
+    json_t *e;
+    json_array_foreach (op->doc, i, e)
+        json_array_append(j->nprofiles, e);
+    if (rebuild(j, s->fleet_doc, j->nprofiles, &err) < 0) {
+        op_error(op, 422, "invalid_profiles", "$", err.text);
+        return;
+    }
+    if (tp_store_add_profiles(s->journal, op->body, j->now, &err) < 0) {
+        op_error(op, 503, "journal_unavailable", NULL, err.text);
+        return;
+    }
+    j->commit_ok = true;
+    op_answer(op, 200,
+              json_pack("{s:i,s:i}", "accepted", (int)json_array_size(op->doc),
+                        "profiles", j->nf->nprofiles));
+}
+
+static void do_reload(job_t *j)
+{
+    svc_t *s = j->s;
+    tp_error_t err = {0};
+    char *text = NULL;
+    size_t len;
+    jr_t r = {s->o.config, &err};
+    if (tp_file_read(s->o.config, 64 << 20, &text, &len, &err) == 0) {
+        j->ndoc = jr_parse_buffer(&r, text, len);
+        if (j->ndoc)
+            rebuild(j, j->ndoc, s->profiles, &err);
+    }
+    free(text);
+    if (err.code) {
+        svc_log(s, "SIGHUP: %s is not usable; keeping the fleet loaded before: %s",
+                s->o.config, err.text);
+        j->commit_ok = false;
+        return;
+    }
+    if (obs_note(s, j->now, "policy_change", "fleet_reload", &err) < 0)
+        svc_log(s, "audit: %s", err.text);
+    j->commit_ok = true;
+}
+
+/* ---- the job ---- */
+
+static void run_job(uv_work_t *w)
+{
+    job_t *j = w->data;
+    j->now = (int64_t)time(NULL);
+    j->preempted = json_array();
+    switch (j->kind) {
+    case OP_PLACE:
+        do_place(j);
+        break;
+    case OP_RELEASE:
+        do_release(j);
+        break;
+    case OP_POWER:
+        do_power(j);
+        break;
+    case OP_POWER_END:
+        do_power_end(j);
+        break;
+    case OP_PROFILES:
+        do_profiles(j);
+        break;
+    case OP_RELOAD:
+        do_reload(j);
+        break;
+    case OP_RECONCILE:
+        do_reconcile(j);
+        break;
+    case OP_BIND:
+        do_bind(j);
+        break;
+    }
+    obs_flush(j->s); /* this job's audit rows → audit.jsonl */
+}
+
+static void swap_world(svc_t *s, job_t *j)
+{
+    for (int i = 0; i < s->nviews; i++)
+        free(s->views[i].json);
+    free(s->views);
+    s->views = NULL;
+    s->nviews = 0;
+    /* the old fleet may still be borrowed by a closing collector: serve.c
+     * retires it */
+    svc_retire_fleet(s, s->fleet);
+    tp_state_free(s->state);
+    tp_workloads_free(s->running);
+    svc_invalidate(s);
+    s->fleet = j->nf;
+    s->state = j->nstate;
+    s->running = j->nrun;
+    j->nf = NULL;
+    j->nstate = NULL;
+    j->nrun = NULL;
+    if (j->ndoc) {
+        json_decref(s->fleet_doc);
+        s->fleet_doc = j->ndoc;
+        j->ndoc = NULL;
+    }
+    if (j->nprofiles) {
+        json_decref(s->profiles);
+        s->profiles = j->nprofiles;
+        j->nprofiles = NULL;
+    }
+    if (s->next_state) { /* a cycle of the old collector: map it over */
+        tp_state_free(s->next_state);
+        s->next_state = NULL;
+    }
+}
+
+/* The submitted spec of new work id in this job. */
+static const char *spec_of(const job_t *j, const char *id)
+{
+    const char *spec = NULL;
+    for (op_t *op = j->ops; op; op = op->next)
+        for (int i = 0; i < op->wl->n; i++)
+            if (!spec && !strcmp(op->wl->w[i].id, id))
+                spec = op->specs[i];
+    return spec;
+}
+
+/* Applies a committed job to the model (loop thread). */
+static void apply(svc_t *s, job_t *j)
+{
+    if (j->kind == OP_PROFILES || j->kind == OP_RELOAD) {
+        swap_world(s, j);
+        return;
+    }
+    int n0 = s->running->n;
+    bool *gone = calloc((size_t)n0 + 1, sizeof *gone);
+    for (int k = 0; k < j->nch; k++) {
+        change_t *c = &j->ch[k];
+        rec_t *r = rec_upsert(s, c->id);
+        if (!r)
+            continue;
+        bool was_running = r->state == REC_RUNNING;
+        const char *node = c->st == REC_RUNNING ? s->fleet->nodes[c->node].id : NULL;
+        if (c->pending_ix >= 0) {
+            const tp_workload_t *w = &j->pending->w[c->pending_ix];
+            rec_set(r, w->tenant, c->st, node, c->gpus, spec_of(j, c->id), c->decision);
+            if (c->st == REC_RUNNING)
+                wl_append(s->running, w, c->node);
+            continue;
+        }
+        rec_set(r, r->tenant, c->st, node, c->gpus, NULL, c->decision);
+        int i = was_running ? tp_workloads_find(s->running, c->id) : -1;
+        if (i >= 0 && c->st == REC_RUNNING)
+            s->running->w[i].node = c->node; /* moved by a cap */
+        else if (i >= 0 && i < n0 && gone)
+            gone[i] = true;
+    }
+    if (gone)
+        wl_remove_marked(s->running, gone, n0);
+    free(gone);
+    size_t i;
+    json_t *e;
+    json_array_foreach (j->preempted, i, e)
+        json_array_append(s->preemptions, e);
+    if (j->nch) {
+        svc_invalidate(s);
+    }
+    if (j->kind == OP_POWER || j->kind == OP_POWER_END)
+        s->version++; /* caps changed: eligibility did */
+    if (j->kind == OP_POWER) {
+        op_t *op = j->ops;
+        pevent_t *ev = NULL;
+        for (int k = 0; k < s->nevents; k++)
+            if (s->events[k].id == op->ev.id)
+                ev = &s->events[k];
+        if (!ev && pevent_add(s, op->ev.id, op->ev.domain_id, op->ev.cap_w, op->ev.start,
+                              op->ev.end) > 0)
+            ev = &s->events[s->nevents - 1];
+        if (ev)
+            ev->started = op->ev.started;
+    } else if (j->kind == OP_POWER_END) {
+        for (int k = 0; k < s->nevents; k++)
+            if (s->events[k].id == j->ops->event_id)
+                s->events[k].ended = true;
+    }
+}
+
+static void after_job(uv_work_t *w, int status)
+{
+    job_t *j = w->data;
+    svc_t *s = j->s;
+    (void)status;
+    if (j->commit_ok)
+        apply(s, j);
+    for (op_t *op = j->ops, *next; op; op = next) {
+        next = op->next;
+        if (op->kind == OP_POWER ||
+            op->kind == OP_POWER_END) /* done or failed: next tick */
+            for (int k = 0; k < s->nevents; k++)
+                if (s->events[k].id == op->event_id)
+                    s->events[k].queued = false;
+        if (op->idem) {
+            if (op->answer && op->status < 500 && j->commit_ok) {
+                op->idem->status = op->status;
+                op->idem->response = strdup(op->answer);
+            }
+            op->idem->inflight = NULL;
+        }
+        if (op->req) {
+            if (op->answer)
+                tp_httpd_respond(op->req, op->status, op->answer, strlen(op->answer));
+            else
+                tp_httpd_error(op->req, 500, "internal", NULL, "no answer");
+            s->inflight_requests--;
+        }
+        op_free(op);
+    }
+    for (int k = 0; k < j->nch; k++) {
+        free(j->ch[k].id);
+        free(j->ch[k].decision);
+    }
+    free(j->ch);
+    tp_workloads_free(j->pending);
+    tp_fleet_free(j->nf);
+    tp_workloads_free(j->nrun);
+    tp_state_free(j->nstate);
+    json_decref(j->ndoc);
+    json_decref(j->nprofiles);
+    json_decref(j->preempted);
+    free(j);
+    s->busy = false;
+    svc_after_job(s);
+    worker_kick(s);
+}
+
+void worker_kick(svc_t *s)
+{
+    if (s->busy || !s->qhead)
+        return;
+    job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    j->s = s;
+    j->kind = s->qhead->kind;
+    j->w.data = j;
+    /* take the head; consecutive placements share one solve */
+    op_t *tail = s->qhead;
+    int n = tail->kind == OP_PLACE ? tail->wl->n : 0;
+    int max = s->o.batch_max > 0 ? s->o.batch_max : 512;
+    while (tail->kind == OP_PLACE && tail->next && tail->next->kind == OP_PLACE &&
+           n + tail->next->wl->n <= max) {
+        tail = tail->next;
+        n += tail->wl->n;
+    }
+    j->ops = s->qhead;
+    s->qhead = tail->next;
+    if (!s->qhead)
+        s->qtail = NULL;
+    tail->next = NULL;
+    s->busy = true;
+    if (uv_queue_work(s->loop, &j->w, run_job, after_job) != 0) {
+        run_job(&j->w); /* cannot happen with a live loop; never drop work */
+        after_job(&j->w, 0);
+    }
+}

@@ -1,0 +1,11 @@
+#!/bin/sh
+# tests/cli/serve-crash.sh — kill -9 `trustplace serve` 20 times under steady
+# POST load; every acknowledged placement survives exactly once
+# (tests/serve/crash.py).
+. "$(dirname "$0")/lib.sh"
+tp_plan 4
+if ! command -v python3 >/dev/null 2>&1; then
+    tp_skip_rest "needs python3"
+fi
+export TP_BIN TP_PLAN
+exec python3 "$TP_SRC/tests/serve/crash.py" "${TP_CRASH_ROUNDS:-20}"
