@@ -198,9 +198,15 @@ static void explain_text(const tp_inputs_t *in, int wi, int eligible, const int 
             order[j] = order[j - 1];
             order[j - 1] = t;
         }
-    printf("%s (%s, %d GPU%s): %s/%s nodes eligible", w->id,
-           in->fleet->classes[w->cls].name, w->gpus, w->gpus == 1 ? "" : "s",
-           tp_fmt_int(a, eligible), tp_fmt_int(b, in->fleet->nnodes));
+    if (tp_wl_nodes(w) > 1)
+        printf("%s (%s, gang of %d nodes × %d GPU%s): %s/%s nodes eligible per member",
+               w->id, in->fleet->classes[w->cls].name, tp_wl_nodes(w), w->gpus,
+               w->gpus == 1 ? "" : "s", tp_fmt_int(a, eligible),
+               tp_fmt_int(b, in->fleet->nnodes));
+    else
+        printf("%s (%s, %d GPU%s): %s/%s nodes eligible", w->id,
+               in->fleet->classes[w->cls].name, w->gpus, w->gpus == 1 ? "" : "s",
+               tp_fmt_int(a, eligible), tp_fmt_int(b, in->fleet->nnodes));
     for (int i = 0; i < k; i++)
         printf("%s %s %s", i ? "," : ":", tp_fmt_int(a, counts[order[i]]),
                tp_pred_name((tp_pred_t)order[i]));
@@ -216,9 +222,44 @@ static json_t *explain_json(const tp_inputs_t *in, int wi, int eligible,
         if (counts[p])
             json_object_set_new(reasons, tp_pred_name((tp_pred_t)p),
                                 json_integer(counts[p]));
-    return json_pack("{s:s, s:s, s:i, s:i, s:i, s:o}", "workload", w->id, "sensitivity",
-                     in->fleet->classes[w->cls].name, "gpus", w->gpus, "eligible",
-                     eligible, "nodes", in->fleet->nnodes, "reasons", reasons);
+    json_t *o =
+        json_pack("{s:s, s:s, s:i, s:i, s:i, s:o}", "workload", w->id, "sensitivity",
+                  in->fleet->classes[w->cls].name, "gpus", w->gpus, "eligible", eligible,
+                  "nodes", in->fleet->nnodes, "reasons", reasons);
+    if (o && tp_wl_nodes(w) > 1)
+        json_object_set_new(o, "members", json_integer(tp_wl_nodes(w)));
+    return o;
+}
+
+/* Workload-level reasons on top of the per-node counts: a gang whose eligible
+ * nodes no single domain of its `together` kind holds enough of
+ * (gang_topology), and a tenant already at its limit (tenant_limit), both
+ * against the running work alone. */
+static void explain_side(const tp_inputs_t *in, const tp_load_t *load, const long *use,
+                         const tp_workload_t *w, int eligible, int *counts)
+{
+    const tp_fleet_t *f = in->fleet;
+    int need = tp_wl_nodes(w), kind = tp_wl_together(w);
+    long room = 1L << 40;
+    for (int t = tp_wl_tenant(w); t >= 0; t = f->tenants[t].parent)
+        if (f->tenants[t].limit_gpus >= 0 && f->tenants[t].limit_gpus - use[t] < room)
+            room = f->tenants[t].limit_gpus - use[t];
+    if (room < (long)need * w->gpus)
+        counts[TP_PRED_TENANT_LIMIT] = f->nnodes;
+    if (need < 2 || eligible == 0)
+        return;
+    bool fits = kind < 0 && eligible >= need;
+    for (int d = 0; kind >= 0 && d < f->ndomains && !fits; d++) {
+        int k = 0;
+        if (f->domains[d].kind != kind)
+            continue;
+        for (int n = 0; n < f->nnodes; n++)
+            k += tp_fleet_node_domain_of_kind(f, n, kind) == d &&
+                 tp_policy_check(f, in->state, load, n, w, in->now) == 0;
+        fits = k >= need;
+    }
+    if (!fits)
+        counts[TP_PRED_GANG_TOPOLOGY] = eligible;
 }
 
 int tp_cmd_explain(int argc, char **argv)
@@ -232,6 +273,7 @@ int tp_cmd_explain(int argc, char **argv)
     const char *only = NULL;
     int c, json = 0, rc = TP_EXIT_OK, with = 0, shown = 0;
     tp_load_t *load = NULL;
+    long *use = NULL;
     json_t *list = NULL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -266,17 +308,23 @@ int tp_cmd_explain(int argc, char **argv)
         goto out;
     }
     if (!(load = tp_load_new(in.fleet, in.state, in.running)) ||
+        !(use = calloc((size_t)in.fleet->ntenants + 1, sizeof *use)) ||
         (json && !(list = json_array()))) {
         fprintf(stderr, "trustplace: out of memory\n");
         rc = TP_EXIT_INPUT;
         goto out;
     }
+    for (int i = 0; in.running && i < in.running->n; i++)
+        for (int t = tp_wl_tenant(&in.running->w[i]); t >= 0;
+             t = in.fleet->tenants[t].parent)
+            use[t] += in.running->w[i].gpus;
     for (int i = 0; i < in.pending->n; i++) {
         int counts[TP_PRED_COUNT];
         if (only && strcmp(only, in.pending->w[i].id) != 0)
             continue;
         int eligible =
             tp_policy_count(in.fleet, in.state, load, &in.pending->w[i], in.now, counts);
+        explain_side(&in, load, use, &in.pending->w[i], eligible, counts);
         with += eligible > 0;
         shown++;
         if (json)
@@ -300,6 +348,7 @@ int tp_cmd_explain(int argc, char **argv)
     }
 out:
     json_decref(list);
+    free(use);
     tp_load_free(load);
     tp_inputs_fini(&in);
     return rc;

@@ -12,7 +12,7 @@
 
 typedef struct {
     const char *config, *out, *regions, *now;
-    long long nodes, count, seed;
+    long long nodes, count, seed, tenants, gang_pct;
 } gen_args_t;
 
 /* Parses the options a generator accepts (`allowed` lists their letters). */
@@ -26,6 +26,8 @@ static int parse(int argc, char **argv, const char *allowed, const char *usage,
                                          {"count", required_argument, 0, 'k'},
                                          {"seed", required_argument, 0, 's'},
                                          {"now", required_argument, 0, 't'},
+                                         {"tenants", required_argument, 0, 'T'},
+                                         {"gang-percent", required_argument, 0, 'g'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -44,7 +46,7 @@ static int parse(int argc, char **argv, const char *allowed, const char *usage,
             return -1;
         }
         long long v = 0;
-        if (strchr("nks", c) && (v = tp_parse_count(optarg)) < 0) {
+        if (strchr("nksTg", c) && (v = tp_parse_count(optarg)) < 0) {
             fprintf(stderr,
                     "trustplace %s: expected a non-negative integer, got \"%s\"\n",
                     argv[0], optarg);
@@ -71,6 +73,12 @@ static int parse(int argc, char **argv, const char *allowed, const char *usage,
             break;
         case 't':
             a->now = optarg;
+            break;
+        case 'T':
+            a->tenants = v;
+            break;
+        case 'g':
+            a->gang_pct = v;
             break;
         }
     }
@@ -102,47 +110,59 @@ static int emit(json_t *doc, const char *out, const tp_error_t *err)
 int tp_cmd_gen_fleet(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: trustplace gen-fleet --nodes N [--seed S] [--regions R1,R2,…] [--out F]\n"
+        "usage: trustplace gen-fleet --nodes N [--seed S] [--regions R1,R2,…] "
+        "[--tenants T] [--out F]\n"
         "A synthetic fleet: one site per region, rows of 8 racks, 8 nodes per rack of\n"
         "one server type (H100, H200, A100, L40S, MI300X), caps that bind, a mix of\n"
         "TEEs and GPU CC, the four standard policy classes and efficiency profiles.\n"
         "Regions: eu-de eu-fr eu-nl eu-se uk-south us-east us-west ap-jp ap-sg\n"
-        "ca-central, or NAME:CC. Default eu-de,eu-fr,us-east; seed 1.\n";
+        "ca-central, or NAME:CC. Default eu-de,eu-fr,us-east; seed 1. Domains carry\n"
+        "their kind (site, row, rack). --tenants T: policy.tenants, T tenants in\n"
+        "groups of five, quotas sharing half the GPUs, limits 1.5 x quota.\n";
     gen_args_t a = {0};
     tp_error_t err = {0};
-    int rc = parse(argc, argv, "onrs", usage, &a);
+    int rc = parse(argc, argv, "onrsT", usage, &a);
     if (rc)
         return rc > 0 ? TP_EXIT_OK : TP_EXIT_INPUT;
     if (a.nodes < 1 || a.nodes > 1000000) {
         fprintf(stderr, "trustplace gen-fleet: --nodes N (1..1000000) is required\n");
         return TP_EXIT_INPUT;
     }
-    tp_gen_fleet_opts_t o = {(int)a.nodes, (uint64_t)a.seed, a.regions};
+    if (a.tenants > 1000) {
+        fprintf(stderr, "trustplace gen-fleet: --tenants: expected 0..1000\n");
+        return TP_EXIT_INPUT;
+    }
+    tp_gen_fleet_opts_t o = {(int)a.nodes, (uint64_t)a.seed, a.regions, (int)a.tenants};
     return emit(tp_gen_fleet(&o, &err), a.out, &err);
 }
 
 int tp_cmd_gen_workloads(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: trustplace gen-workloads --config F --count N [--seed S] [--out F]\n"
+        "usage: trustplace gen-workloads --config F --count N [--seed S] "
+        "[--gang-percent P] [--out F]\n"
         "Pending workloads for the fleet F: sizes 1/2/4/8 GPUs, every policy class,\n"
-        "residency for residency-bound classes, some GPU-model restrictions.\n";
+        "residency for residency-bound classes, some GPU-model restrictions, the\n"
+        "fleet's tenants when it declares some. --gang-percent P: P% are gangs of\n"
+        "2-16 nodes x 8 (or 4) GPUs, together: rack (row above the largest rack).\n";
     gen_args_t a = {0};
     tp_error_t err = {0};
     tp_fleet_t *f;
-    int rc = parse(argc, argv, "cks o", usage, &a);
+    int rc = parse(argc, argv, "cks og", usage, &a);
     if (rc)
         return rc > 0 ? TP_EXIT_OK : TP_EXIT_INPUT;
-    if (!a.config || a.count < 0 || a.count > 10000000) {
-        fprintf(stderr,
-                "trustplace gen-workloads: --config F and --count N are required\n");
+    if (!a.config || a.count < 0 || a.count > 10000000 || a.gang_pct > 100) {
+        fprintf(stderr, "trustplace gen-workloads: --config F and --count N are required "
+                        "(--gang-percent 0..100)\n");
         return TP_EXIT_INPUT;
     }
     if (tp_fleet_load(a.config, &f, &err) < 0) {
         fprintf(stderr, "trustplace: %s\n", err.text);
         return TP_EXIT_INPUT;
     }
-    rc = emit(tp_gen_workloads(f, (int)a.count, (uint64_t)a.seed, &err), a.out, &err);
+    rc = emit(tp_gen_workloads_gangs(f, (int)a.count, (uint64_t)a.seed,
+                                     a.gang_pct / 100.0, &err),
+              a.out, &err);
     tp_fleet_free(f);
     return rc;
 }

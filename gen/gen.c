@@ -12,6 +12,7 @@
 #include "util/rng.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,6 +156,7 @@ json_t *tp_gen_fleet(const tp_gen_fleet_opts_t *o, tp_error_t *err)
     /* Nodes are dealt to regions round-robin by rack, so every region gets a share. */
     int racks = (o->nodes + NODES_PER_RACK - 1) / NODES_PER_RACK;
     int made = 0;
+    long total_gpus = 0;
     if (!doc) {
         tp_error_set(err, TP_ENOMEM, "out of memory");
         return NULL;
@@ -162,7 +164,8 @@ json_t *tp_gen_fleet(const tp_gen_fleet_opts_t *o, tp_error_t *err)
     for (int r = 0; r < nreg; r++) {
         char id[96];
         snprintf(id, sizeof id, "site-%.63s", regions[r].name);
-        json_array_append_new(domains, json_pack("{s:s, s:f}", "id", id, "cap_w", 0.0));
+        json_array_append_new(domains, json_pack("{s:s, s:f, s:s}", "id", id, "cap_w",
+                                                 0.0, "kind", "site"));
     }
     for (int k = 0; k < racks; k++) {
         int r = k % nreg, kr = k / nreg; /* k-th rack overall, kr-th in its region */
@@ -175,14 +178,17 @@ json_t *tp_gen_fleet(const tp_gen_fleet_opts_t *o, tp_error_t *err)
         if (slot == 0) {
             char site[96];
             snprintf(site, sizeof site, "site-%.63s", regions[r].name);
-            json_array_append_new(domains, json_pack("{s:s, s:s, s:f}", "id", row_id,
-                                                     "parent", site, "cap_w", 0.0));
+            json_array_append_new(domains,
+                                  json_pack("{s:s, s:s, s:f, s:s}", "id", row_id,
+                                            "parent", site, "cap_w", 0.0, "kind", "row"));
         }
         int in_rack = o->nodes - made < NODES_PER_RACK ? o->nodes - made : NODES_PER_RACK;
         double full = in_rack * (sv->idle_w + sv->gpus * sv->gpu_w);
         double rack_cap = round_w(0.8 * full);
-        json_array_append_new(domains, json_pack("{s:s, s:s, s:f}", "id", rack_id,
-                                                 "parent", row_id, "cap_w", rack_cap));
+        json_array_append_new(domains,
+                              json_pack("{s:s, s:s, s:f, s:s}", "id", rack_id, "parent",
+                                        row_id, "cap_w", rack_cap, "kind", "rack"));
+        total_gpus += (long)in_rack * sv->gpus;
         for (int i = 0; i < in_rack; i++) {
             char id[128], url[192], cred[96], ver[96];
             int tee = tp_rng_pick(&rng, sv->tee, TP_TEE_COUNT);
@@ -241,7 +247,29 @@ json_t *tp_gen_fleet(const tp_gen_fleet_opts_t *o, tp_error_t *err)
                         "max_age_s", 3600, "regulated", "cpu_tee", "tdx", "sev-snp",
                         "gpu_cc", 1, "attestation", "min_status", "affirming",
                         "max_age_s", 600, "residency", 1);
-    json_object_set_new(doc, "policy", json_pack("{s:o}", "classes", classes));
+    json_t *policy = json_pack("{s:o}", "classes", classes);
+    if (o->tenants > 0) {
+        json_t *ten = json_object();
+        int quota = (int)(total_gpus / 2 / o->tenants);
+        for (int g = 0; g < (o->tenants + 4) / 5; g++) {
+            char name[32];
+            int members = o->tenants - 5 * g < 5 ? o->tenants - 5 * g : 5;
+            snprintf(name, sizeof name, "org-%d", g + 1);
+            json_object_set_new(ten, name,
+                                json_pack("{s:i, s:i}", "quota_gpus", members * quota,
+                                          "limit_gpus", members * quota * 5 / 4));
+        }
+        for (int t = 0; t < o->tenants; t++) {
+            char name[32], org[32];
+            snprintf(name, sizeof name, "tenant-%02d", t + 1);
+            snprintf(org, sizeof org, "org-%d", t / 5 + 1);
+            json_object_set_new(ten, name,
+                                json_pack("{s:i, s:i, s:s}", "quota_gpus", quota,
+                                          "limit_gpus", quota * 3 / 2, "parent", org));
+        }
+        json_object_set_new(policy, "tenants", ten);
+    }
+    json_object_set_new(doc, "policy", policy);
     jprof = json_array();
     for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
         json_array_append_new(
@@ -254,6 +282,40 @@ json_t *tp_gen_fleet(const tp_gen_fleet_opts_t *o, tp_error_t *err)
 
 json_t *tp_gen_workloads(const tp_fleet_t *f, int count, uint64_t seed, tp_error_t *err)
 {
+    return tp_gen_workloads_gangs(f, count, seed, 0, err);
+}
+
+/* Tenants work can name: those no other tenant has as parent. */
+static int leaf_tenants(const tp_fleet_t *f, int *out)
+{
+    int n = 0;
+    for (int t = 0; t < f->ntenants; t++) {
+        bool parent = false;
+        for (int u = 0; u < f->ntenants && !parent; u++)
+            parent = f->tenants[u].parent == t;
+        if (!parent)
+            out[n++] = t;
+    }
+    return n;
+}
+
+/* The largest number of nodes under one domain of kind k; 0: no such kind. */
+static int largest_of_kind(const tp_fleet_t *f, const char *kind)
+{
+    int k = tp_fleet_kind(f, kind), best = 0;
+    int *cnt = k >= 0 ? calloc((size_t)f->ndomains + 1, sizeof *cnt) : NULL;
+    for (int n = 0; cnt && n < f->nnodes; n++) {
+        int d = tp_fleet_node_domain_of_kind(f, n, k);
+        if (d >= 0 && ++cnt[d] > best)
+            best = cnt[d];
+    }
+    free(cnt);
+    return best;
+}
+
+json_t *tp_gen_workloads_gangs(const tp_fleet_t *f, int count, uint64_t seed,
+                               double gang_share, tp_error_t *err)
+{
     static const int sizes[] = {1, 2, 4, 8};
     static const double size_w[] = {0.40, 0.25, 0.20, 0.15};
     tp_rng_t rng;
@@ -263,10 +325,18 @@ json_t *tp_gen_workloads(const tp_fleet_t *f, int count, uint64_t seed, tp_error
         tp_error_set(err, TP_EUSAGE, "--count: expected 0..10000000, got %d", count);
         return NULL;
     }
+    if (!(gang_share >= 0 && gang_share <= 1)) {
+        tp_error_set(err, TP_EUSAGE, "gang share: expected 0..1, got %g", gang_share);
+        return NULL;
+    }
     tp_rng_init(&rng, seed ^ 0x776f726b6c6f6164ULL);
     class_w = calloc((size_t)f->nclasses, sizeof *class_w);
     list = json_array();
-    if (!class_w || !list) {
+    int *leaves = malloc(((size_t)f->ntenants + 1) * sizeof *leaves);
+    int nleaves = leaves ? leaf_tenants(f, leaves) : 0;
+    int rack = largest_of_kind(f, "rack"), row = largest_of_kind(f, "row");
+    if (!class_w || !list || !leaves) {
+        free(leaves);
         free(class_w);
         json_decref(list);
         tp_error_set(err, TP_ENOMEM, "out of memory");
@@ -287,7 +357,12 @@ json_t *tp_gen_workloads(const tp_fleet_t *f, int count, uint64_t seed, tp_error
         int gpus = sizes[tp_rng_pick(&rng, size_w, 4)];
         json_t *w;
         snprintf(id, sizeof id, "w-%06d", i + 1);
-        snprintf(tenant, sizeof tenant, "tenant-%02d", (int)tp_rng_below(&rng, 24) + 1);
+        if (nleaves > 0)
+            snprintf(tenant, sizeof tenant, "%.31s",
+                     f->tenants[leaves[tp_rng_below(&rng, (uint64_t)nleaves)]].name);
+        else
+            snprintf(tenant, sizeof tenant, "tenant-%02d",
+                     (int)tp_rng_below(&rng, 24) + 1);
         w = json_pack("{s:s, s:s, s:i, s:s, s:i, s:b}", "id", id, "tenant", tenant,
                       "gpus", gpus, "sensitivity", f->classes[c].name, "priority",
                       (int)(tp_rng_unit(&rng) * tp_rng_unit(&rng) * 10), "preemptible",
@@ -314,9 +389,20 @@ json_t *tp_gen_workloads(const tp_fleet_t *f, int count, uint64_t seed, tp_error
                     gm, json_string(f->gpu_models[(first + 1) % f->ngpu_models]));
             json_object_set_new(w, "gpu_models", gm);
         }
+        if (gang_share > 0 && tp_rng_chance(&rng, gang_share)) {
+            int nodes = 2 + (int)tp_rng_below(&rng, 15);
+            json_object_set_new(w, "nodes", json_integer(nodes));
+            json_object_set_new(w, "gpus",
+                                json_integer(tp_rng_chance(&rng, 0.25) ? 4 : 8));
+            if (rack > 0 && nodes <= rack)
+                json_object_set_new(w, "together", json_string("rack"));
+            else if (row > 0 && nodes <= row)
+                json_object_set_new(w, "together", json_string("row"));
+        }
         json_array_append_new(list, w);
     }
     free(class_w);
+    free(leaves);
     return list;
 }
 

@@ -18,12 +18,23 @@ typedef struct {
     int nodes; /* ≥ 1 */
     uint64_t seed;
     const char *regions; /* "eu-de,eu-fr,us-east" or "name:CC,…"; NULL: that default */
+    /* > 0: policy.tenants with that many tenants "tenant-01"…, in groups of five
+     * under "org-1"…; quotas share half the fleet's GPUs equally, limits are
+     * 1.5 × the quota (groups: 1.25 × the sum of their members' quotas). */
+    int tenants;
 } tp_gen_fleet_opts_t;
 
 /* NULL with err set on bad options (unknown region without ":CC", …) or ENOMEM. */
 json_t *tp_gen_fleet(const tp_gen_fleet_opts_t *o, tp_error_t *err);
-/* `count` pending workloads for fleet f (its regions, GPU models, classes, models). */
+/* `count` pending workloads for fleet f (its regions, GPU models, classes, models;
+ * its tenants when it declares some, those without sub-tenants). */
 json_t *tp_gen_workloads(const tp_fleet_t *f, int count, uint64_t seed, tp_error_t *err);
+/* The same, with a share of gangs: gang_share of the workloads (0..1) ask for
+ * 2–16 nodes of 8 GPUs (4 GPUs for one in four), `together: rack` up to the
+ * fleet's largest rack, `row` above (when the fleet has those kinds).
+ * gang_share 0 gives exactly tp_gen_workloads(). */
+json_t *tp_gen_workloads_gangs(const tp_fleet_t *f, int count, uint64_t seed,
+                               double gang_share, tp_error_t *err);
 /* An observed state of fleet f at time `now`: mostly healthy and attested, with
  * some stale, contraindicated and missing attestations, failed GPUs, lowered caps,
  * BMCs without a country and a few countries contradicting the declared region. */

@@ -144,7 +144,7 @@ static int load_regions(jr_t *r, tp_fleet_t *f, const json_t *regions)
 
 static int load_domains(jr_t *r, tp_fleet_t *f, const json_t *domains)
 {
-    static const char *const keys[] = {"id", "parent", "cap_w", NULL};
+    static const char *const keys[] = {"id", "parent", "cap_w", "kind", NULL};
     const json_t *v;
     size_t i;
     if (jr_array(r, domains, "$.power_domains") < 0)
@@ -161,12 +161,15 @@ static int load_domains(jr_t *r, tp_fleet_t *f, const json_t *domains)
     json_array_foreach (domains, i, v) {
         tp_domain_t *d = &f->domains[i];
         char path[JR_PATH], ipath[JR_PATH];
-        const char *id = NULL;
+        const char *id = NULL, *kind = NULL;
         jr_index_path(path, "$.power_domains", i);
         d->parent = -1;
+        d->kind = -1;
         if (jr_object(r, v, path, keys) < 0 || jr_id(r, v, path, "id", true, &id) < 0 ||
             jr_number(r, v, path, "cap_w", true, 1, MAX_W, &d->cap_w) < 0 ||
-            jr_strdup(r, id, &d->id) < 0)
+            jr_id(r, v, path, "kind", false, &kind) < 0 || jr_strdup(r, id, &d->id) < 0)
+            return r->err->code;
+        if (kind && (d->kind = intern(r, &f->kinds, &f->nkinds, f->kind_ix, kind)) < 0)
             return r->err->code;
         if (tp_strmap_put(f->domain_ix, d->id, (int)i) == TP_EDUP) {
             jr_key_path(ipath, path, "id");
@@ -201,6 +204,20 @@ static int load_domains(jr_t *r, tp_fleet_t *f, const json_t *domains)
         }
         f->domains[d].depth = depth;
     }
+    /* A kind names one level of the topology: no domain of a kind lies beneath
+     * another of the same kind (else "together" would be ambiguous). */
+    for (int d = 0; d < f->ndomains; d++)
+        for (int p = f->domains[d].parent; p >= 0 && f->domains[d].kind >= 0;
+             p = f->domains[p].parent)
+            if (f->domains[p].kind == f->domains[d].kind) {
+                char path[JR_PATH], kpath[JR_PATH];
+                jr_index_path(path, "$.power_domains", (size_t)d);
+                jr_key_path(kpath, path, "kind");
+                return jr_fail(r, TP_EINVAL, kpath,
+                               "kind \"%s\" is also the kind of its ancestor \"%s\"; a "
+                               "kind names one level of the topology",
+                               f->kinds[f->domains[d].kind], f->domains[p].id);
+            }
     return 0;
 }
 
@@ -326,9 +343,72 @@ static int load_class(jr_t *r, tp_class_t *c, const json_t *v, const char *path)
     return 0;
 }
 
+/* policy.tenants: {"name": {"quota_gpus": Q, "limit_gpus": L, "parent": "group"}}. */
+static int load_tenants(jr_t *r, tp_fleet_t *f, const json_t *tenants)
+{
+    static const char *const keys[] = {"quota_gpus", "limit_gpus", "parent", NULL};
+    const char *name;
+    json_t *v;
+    int i = 0;
+    if (jr_object(r, tenants, "$.policy.tenants", NULL) < 0)
+        return r->err->code;
+    f->ntenants = (int)json_object_size(tenants);
+    f->tenants = calloc((size_t)f->ntenants + 1, sizeof *f->tenants);
+    if (!f->tenants)
+        return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
+    json_object_foreach ((json_t *)tenants, name, v) {
+        tp_tenant_t *t = &f->tenants[i];
+        char path[JR_PATH];
+        long long quota = 0, limit = -1;
+        jr_key_path(path, "$.policy.tenants", name);
+        t->parent = -1;
+        if (jr_check_id(r, path, name) < 0 || jr_object(r, v, path, keys) < 0 ||
+            jr_int(r, v, path, "quota_gpus", true, 0, 100000000, &quota) < 0 ||
+            jr_int(r, v, path, "limit_gpus", false, 0, 100000000, &limit) < 0 ||
+            jr_strdup(r, name, &t->name) < 0)
+            return r->err->code;
+        t->quota_gpus = (int)quota;
+        t->limit_gpus = (int)limit;
+        if (t->limit_gpus >= 0 && t->limit_gpus < t->quota_gpus) {
+            char lpath[JR_PATH];
+            jr_key_path(lpath, path, "limit_gpus");
+            return jr_fail(r, TP_ERANGE, lpath,
+                           "limit_gpus %d is below quota_gpus %d (the limit is the quota "
+                           "plus what the tenant may borrow)",
+                           t->limit_gpus, t->quota_gpus);
+        }
+        if (tp_strmap_put(f->tenant_ix, t->name, i) < 0)
+            return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
+        i++;
+    }
+    i = 0;
+    json_object_foreach ((json_t *)tenants, name, v) {
+        char path[JR_PATH], ppath[JR_PATH];
+        const char *parent = NULL;
+        jr_key_path(path, "$.policy.tenants", name);
+        if (jr_id(r, v, path, "parent", false, &parent) < 0)
+            return r->err->code;
+        if (parent) {
+            jr_key_path(ppath, path, "parent");
+            if ((f->tenants[i].parent = tp_strmap_get(f->tenant_ix, parent)) < 0)
+                return jr_fail(r, TP_EREF, ppath, "no tenant \"%s\" in $.policy.tenants",
+                               parent);
+            int depth = 0;
+            for (int p = f->tenants[i].parent; p >= 0; p = f->tenants[p].parent)
+                if (++depth > f->ntenants)
+                    return jr_fail(r, TP_ECYCLE, ppath,
+                                   "tenant \"%s\" is its own ancestor (cycle in the "
+                                   "parent links)",
+                                   name);
+        }
+        i++;
+    }
+    return 0;
+}
+
 static int load_policy(jr_t *r, tp_fleet_t *f, const json_t *policy)
 {
-    static const char *const keys[] = {"classes", NULL};
+    static const char *const keys[] = {"classes", "tenants", NULL};
     const json_t *classes, *v;
     const char *name;
     int i = 0;
@@ -356,6 +436,8 @@ static int load_policy(jr_t *r, tp_fleet_t *f, const json_t *policy)
         tp_strmap_put(f->class_ix, f->classes[i].name, i);
         i++;
     }
+    if (json_object_get(policy, "tenants"))
+        return load_tenants(r, f, json_object_get(policy, "tenants"));
     return 0;
 }
 
@@ -429,7 +511,9 @@ static int load_root(jr_t *r, tp_fleet_t *f, const json_t *root)
         }
     f->gpu_model_ix = tp_strmap_new(16);
     f->model_ix = tp_strmap_new(16);
-    if (!f->gpu_model_ix || !f->model_ix)
+    f->kind_ix = tp_strmap_new(8);
+    f->tenant_ix = tp_strmap_new(16);
+    if (!f->gpu_model_ix || !f->model_ix || !f->kind_ix || !f->tenant_ix)
         return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
     if (load_regions(r, f, json_object_get(root, "regions")) < 0 ||
         load_domains(r, f, json_object_get(root, "power_domains")) < 0 ||
@@ -524,6 +608,12 @@ void tp_fleet_free(tp_fleet_t *f)
     free(f->profile_of);
     free_names(f->gpu_models, f->ngpu_models);
     free_names(f->models, f->nmodels);
+    free_names(f->kinds, f->nkinds);
+    for (int i = 0; f->tenants && i < f->ntenants; i++)
+        free(f->tenants[i].name);
+    free(f->tenants);
+    tp_strmap_free(f->kind_ix);
+    tp_strmap_free(f->tenant_ix);
     tp_strmap_free(f->node_ix);
     tp_strmap_free(f->region_ix);
     tp_strmap_free(f->domain_ix);
@@ -570,4 +660,22 @@ bool tp_region_has_country(const tp_region_t *r, const char *country)
         if (r->countries[i] && !strcmp(r->countries[i], country))
             return true;
     return false;
+}
+
+int tp_fleet_kind(const tp_fleet_t *f, const char *kind)
+{
+    return tp_strmap_get(f->kind_ix, kind);
+}
+
+int tp_fleet_tenant(const tp_fleet_t *f, const char *name)
+{
+    return tp_strmap_get(f->tenant_ix, name);
+}
+
+int tp_fleet_node_domain_of_kind(const tp_fleet_t *f, int node, int kind)
+{
+    for (int d = f->nodes[node].domain; d >= 0 && kind >= 0; d = f->domains[d].parent)
+        if (f->domains[d].kind == kind)
+            return d;
+    return -1;
 }

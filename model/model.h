@@ -65,7 +65,9 @@ typedef enum {
     X(RESIDENCY_MISMATCH, "residency_mismatch")                                          \
     X(RESIDENCY_UNVERIFIED, "residency_unverified")                                      \
     X(POWER_NODE, "power_node")                                                          \
-    X(POWER_DOMAIN, "power_domain")
+    X(POWER_DOMAIN, "power_domain")                                                      \
+    X(GANG_TOPOLOGY, "gang_topology")                                                    \
+    X(TENANT_LIMIT, "tenant_limit")
 
 typedef enum {
 #define TP_PRED_ENUM(name, str) TP_PRED_##name,
@@ -109,7 +111,18 @@ typedef struct {
     int parent; /* index into fleet->domains, -1 for a root */
     double cap_w;
     int depth; /* 0 for a root */
+    int kind;  /* index into fleet->kinds ("rack", "row", …); -1 when not given */
 } tp_domain_t;
+
+/* A tenant of policy.tenants: a guaranteed quota and an optional limit (quota
+ * plus what it may borrow), in GPUs; a tenant may belong to a parent group whose
+ * quota and limit bound the sum of its members' use. */
+typedef struct {
+    char *name;
+    int quota_gpus;
+    int limit_gpus; /* -1: no limit */
+    int parent;     /* index into fleet->tenants, -1 for a top-level tenant */
+} tp_tenant_t;
 
 typedef struct {
     char *id;
@@ -148,10 +161,15 @@ typedef struct {
     char **models; /* interned AI model names from profiles */
     int nmodels;
     int *profile_of; /* [model * ngpu_models + gpu_model] → profile index or -1 */
+    char **kinds;    /* interned domain kinds ("rack", "row", "site", …) */
+    int nkinds;
+    tp_tenant_t *tenants; /* policy.tenants; none: no quotas apply */
+    int ntenants;
     /* The "collectors" section (BMC credentials, verifiers, TLS), owned by the fleet
      * and validated by collectors/, which alone knows its schema; NULL if absent. */
     json_t *collectors;
     tp_strmap_t *node_ix, *region_ix, *domain_ix, *class_ix, *gpu_model_ix, *model_ix;
+    tp_strmap_t *kind_ix, *tenant_ix;
 } tp_fleet_t;
 
 /* Loads and validates a fleet file. On success *out is a new fleet the caller
@@ -171,6 +189,10 @@ const tp_profile_t *tp_fleet_profile(const tp_fleet_t *f, int model, int gpu_mod
  * the matching profile's watts, else the node's gpu_w. */
 double tp_fleet_gpu_watts(const tp_fleet_t *f, int node, int model);
 bool tp_region_has_country(const tp_region_t *r, const char *country);
+int tp_fleet_kind(const tp_fleet_t *f, const char *kind);   /* index or -1 */
+int tp_fleet_tenant(const tp_fleet_t *f, const char *name); /* index or -1 */
+/* The ancestor of node n's domain (or that domain) whose kind is `kind`; -1. */
+int tp_fleet_node_domain_of_kind(const tp_fleet_t *f, int node, int kind);
 
 /* ---- observed state --------------------------------------------------------------- */
 
@@ -227,12 +249,40 @@ typedef struct {
     int priority; /* 0..100 */
     bool preemptible;
     int node; /* running work: its node; pending work: -1 */
+    /* Gangs (multi-node work): `nodes` members of `gpus` GPUs each, all placed
+     * in one decision or none, each on its own node; with a `together` kind all
+     * under one domain of that kind. A pending gang is one entry; a running gang
+     * is loaded as `nodes` consecutive entries, one per member (same id, node
+     * set), so every load sees each member's draw. Zero means single-node work
+     * (producers that memset a workload get plain work): read the fields below
+     * with the accessors after this struct. */
+    int nodes;     /* ≥ 2: a gang; 0 or 1: single-node */
+    int together;  /* 1 + fleet->kinds index; 0: none */
+    int gang;      /* running gang member: 1 + the first member's index; 0: none */
+    int tenant_ix; /* 1 + fleet->tenants index; 0: no declared tenant */
 } tp_workload_t;
+
+static inline int tp_wl_nodes(const tp_workload_t *w)
+{
+    return w->nodes > 1 ? w->nodes : 1;
+}
+static inline int tp_wl_together(const tp_workload_t *w) /* kind index or -1 */
+{
+    return w->together - 1;
+}
+static inline int tp_wl_gang_first(const tp_workload_t *w) /* entry index or -1 */
+{
+    return w->gang - 1;
+}
+static inline int tp_wl_tenant(const tp_workload_t *w) /* tenant index or -1 */
+{
+    return w->tenant_ix - 1;
+}
 
 typedef struct {
     tp_workload_t *w;
-    int n;
-    tp_strmap_t *ix;
+    int n;           /* entries: a running gang counts once per member */
+    tp_strmap_t *ix; /* id → first entry */
 } tp_workloads_t;
 
 typedef enum { TP_WL_PENDING, TP_WL_RUNNING } tp_wl_kind_t;
@@ -253,6 +303,8 @@ int tp_workloads_check_disjoint(const tp_workloads_t *pending,
 /* ---- placement result ----------------------------------------------------------------
  */
 
+/* A gang is placed as `nodes` placements with the same workload index, one per
+ * member node (distinct nodes). */
 typedef struct {
     int workload; /* pending index */
     int node;

@@ -5,6 +5,7 @@
 #include "model/result_json.h"
 
 #include <math.h>
+#include <stdbool.h>
 
 const char *tp_result_workload_id(const tp_workloads_t *pending,
                                   const tp_workloads_t *running, int index)
@@ -81,8 +82,28 @@ json_t *tp_result_to_json(const tp_fleet_t *f, const tp_workloads_t *pending,
         const char *id = tp_result_workload_id(pending, running, p->workload);
         if (!id || p->node < 0 || p->node >= f->nnodes)
             goto fail;
+        bool gang = p->workload < np && tp_wl_nodes(&pending->w[p->workload]) > 1;
+        bool seen = false;
+        for (int j = 0; gang && j < i && !seen; j++)
+            seen = r->placements[j].workload == p->workload;
+        if (seen)
+            continue; /* a gang is one entry, written at its first member */
         json_t *o = json_pack("{s:s, s:s, s:i}", "workload", id, "node",
                               f->nodes[p->node].id, "gpus", p->gpus);
+        if (o && gang) {
+            json_t *mem = json_array();
+            rc |= json_object_set_new(o, "members", mem);
+            for (int j = i; mem && j < r->nplacements; j++) {
+                const tp_placement_t *q = &r->placements[j];
+                if (q->workload != p->workload)
+                    continue;
+                if (q->node < 0 || q->node >= f->nnodes) {
+                    json_decref(o);
+                    goto fail;
+                }
+                rc |= add(mem, json_string(f->nodes[q->node].id));
+            }
+        }
         if (o && p->workload >= np) {
             int from = running->w[p->workload - np].node;
             rc |= json_object_set_new(o, "from", json_string(f->nodes[from].id));

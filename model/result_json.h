@@ -15,6 +15,13 @@
  * extra "from": the node it was preempted on (the preemption itself is listed
  * under "preemptions"), and such a pending entry means the preempted work now
  * waits. Preemptions always name running indices.
+ *
+ * Gangs. A pending gang's members are placements sharing its index, one per
+ * node; they are written as one entry at the first member, with "node" that
+ * member's node, "gpus" per member, and "members" the nodes of all of them:
+ *   {"workload": "train-1", "node": "a1-n01", "gpus": 8,
+ *    "members": ["a1-n01", "a1-n02"]}
+ * A running gang is stopped whole: one preemption per member node.
  */
 #ifndef TP_MODEL_RESULT_JSON_H
 #define TP_MODEL_RESULT_JSON_H

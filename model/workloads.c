@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define MAX_GPUS 64
+#define MAX_GANG_NODES 4096
 
 tp_workloads_t *tp_workloads_new_empty(void)
 {
@@ -152,18 +153,20 @@ static int load_one(jr_t *r, const tp_fleet_t *f, tp_wl_kind_t kind, tp_workload
     static const char *const pending_keys[] = {
         "id",          "tenant",      "model",    "gpus",        "gpu_models",
         "sensitivity", "residency",   "priority", "preemptible", "cpu_tee",
-        "gpu_cc",      "attestation", NULL};
+        "gpu_cc",      "attestation", "nodes",    "together",    NULL};
     static const char *const running_keys[] = {
-        "id",          "tenant",      "model",    "gpus",        "gpu_models",
-        "sensitivity", "residency",   "priority", "preemptible", "cpu_tee",
-        "gpu_cc",      "attestation", "node",     NULL};
-    const char *id = NULL, *tenant = NULL, *model = NULL, *sens = NULL, *node = NULL;
-    long long gpus = 0, prio = 0;
+        "id",        "tenant",   "model",       "gpus",    "gpu_models", "sensitivity",
+        "residency", "priority", "preemptible", "cpu_tee", "gpu_cc",     "attestation",
+        "node",      "nodes",    "together",    "members", NULL};
+    const char *id = NULL, *tenant = NULL, *model = NULL, *sens = NULL, *node = NULL,
+               *together = NULL;
+    long long gpus = 0, prio = 0, nodes = 1;
     char kpath[JR_PATH];
     const tp_class_t *c;
 
     w->node = -1;
     w->model = -1;
+    w->nodes = 1;
     w->preemptible = true;
     w->any_gpu_model = true;
     if (jr_object(r, v, path, kind == TP_WL_RUNNING ? running_keys : pending_keys) < 0 ||
@@ -173,9 +176,33 @@ static int load_one(jr_t *r, const tp_fleet_t *f, tp_wl_kind_t kind, tp_workload
         jr_int(r, v, path, "gpus", true, 1, MAX_GPUS, &gpus) < 0 ||
         jr_id(r, v, path, "sensitivity", true, &sens) < 0 ||
         jr_int(r, v, path, "priority", false, 0, 100, &prio) < 0 ||
-        jr_bool(r, v, path, "preemptible", false, &w->preemptible) < 0)
+        jr_bool(r, v, path, "preemptible", false, &w->preemptible) < 0 ||
+        jr_int(r, v, path, "nodes", false, 2, MAX_GANG_NODES, &nodes) < 0 ||
+        jr_id(r, v, path, "together", false, &together) < 0)
         return r->err->code;
     w->gpus = (int)gpus;
+    w->nodes = (int)nodes;
+    if (together && nodes < 2) {
+        jr_key_path(kpath, path, "together");
+        return jr_fail(r, TP_EINVAL, kpath,
+                       "\"together\" applies to multi-node work: give \"nodes\" (2 or "
+                       "more) too");
+    }
+    if (together && (w->together = 1 + tp_fleet_kind(f, together)) == 0) {
+        jr_key_path(kpath, path, "together");
+        return jr_fail(r, TP_EREF, kpath,
+                       "no power domain of kind \"%s\" in the fleet (a domain's "
+                       "\"kind\")",
+                       together);
+    }
+    if (tenant && f->ntenants > 0 &&
+        (w->tenant_ix = 1 + tp_fleet_tenant(f, tenant)) == 0) {
+        jr_key_path(kpath, path, "tenant");
+        return jr_fail(r, TP_EREF, kpath,
+                       "no tenant \"%s\" in the fleet's policy.tenants (quotas would "
+                       "not apply)",
+                       tenant);
+    }
     w->priority = (int)prio;
     if ((tenant && jr_strdup(r, tenant, &w->tenant) < 0) ||
         (model && jr_strdup(r, model, &w->model_name) < 0))
@@ -212,6 +239,19 @@ static int load_one(jr_t *r, const tp_fleet_t *f, tp_wl_kind_t kind, tp_workload
             "its data may live in",
             c->name);
     }
+    if (kind == TP_WL_RUNNING && w->nodes > 1) {
+        if (json_object_get(v, "node")) {
+            jr_key_path(kpath, path, "node");
+            return jr_fail(r, TP_EINVAL, kpath,
+                           "a running gang lists its nodes in \"members\", not \"node\"");
+        }
+        return 0; /* members: load_root expands them */
+    }
+    if (kind == TP_WL_RUNNING && json_object_get(v, "members")) {
+        jr_key_path(kpath, path, "members");
+        return jr_fail(r, TP_EINVAL, kpath,
+                       "\"members\" belongs to a running gang (\"nodes\" of 2 or more)");
+    }
     if (kind == TP_WL_RUNNING) {
         if (jr_id(r, v, path, "node", true, &node) < 0)
             return r->err->code;
@@ -223,32 +263,123 @@ static int load_one(jr_t *r, const tp_fleet_t *f, tp_wl_kind_t kind, tp_workload
     return 0;
 }
 
+/* A deep copy of a loaded entry (a running gang's further members). */
+static int dup_entry(jr_t *r, tp_workload_t *dst, const tp_workload_t *src)
+{
+    *dst = *src;
+    dst->id = dst->tenant = dst->model_name = NULL;
+    dst->gpu_models = dst->residency = NULL;
+    if (jr_strdup(r, src->id, &dst->id) < 0 ||
+        (src->tenant && jr_strdup(r, src->tenant, &dst->tenant) < 0) ||
+        (src->model_name && jr_strdup(r, src->model_name, &dst->model_name) < 0))
+        return r->err->code;
+    dst->gpu_models = malloc(((size_t)src->ngpu_models + 1) * sizeof *dst->gpu_models);
+    dst->residency = malloc(((size_t)src->nresidency + 1) * sizeof *dst->residency);
+    if (!dst->gpu_models || !dst->residency)
+        return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
+    if (src->ngpu_models)
+        memcpy(dst->gpu_models, src->gpu_models,
+               (size_t)src->ngpu_models * sizeof *dst->gpu_models);
+    if (src->nresidency)
+        memcpy(dst->residency, src->residency,
+               (size_t)src->nresidency * sizeof *dst->residency);
+    return 0;
+}
+
+/* A running gang's "members": exactly `nodes` distinct node ids, which become
+ * entries at ws->w[at .. at + nodes) (ws->w[at] is already loaded). */
+static int expand_members(jr_t *r, const tp_fleet_t *f, tp_workloads_t *ws, int at,
+                          const json_t *v, const char *path)
+{
+    const json_t *arr = json_object_get(v, "members"), *e;
+    tp_workload_t *w0 = &ws->w[at];
+    char apath[JR_PATH], epath[JR_PATH];
+    size_t k;
+    jr_key_path(apath, path, "members");
+    if (!arr)
+        return jr_fail(r, TP_EINVAL, apath,
+                       "missing required key (a running gang lists its member nodes)");
+    if (jr_array(r, arr, apath) < 0)
+        return r->err->code;
+    if ((int)json_array_size(arr) != w0->nodes)
+        return jr_fail(r, TP_EINVAL, apath,
+                       "expected %d member nodes (\"nodes\"), got %zu", w0->nodes,
+                       json_array_size(arr));
+    json_array_foreach (arr, k, e) {
+        jr_index_path(epath, apath, k);
+        if (!json_is_string(e))
+            return jr_fail(r, TP_EINVAL, epath, "expected a node id");
+        int n = tp_fleet_node(f, json_string_value(e));
+        if (n < 0)
+            return jr_fail(r, TP_EREF, epath, "no node \"%s\" in the fleet",
+                           json_string_value(e));
+        for (size_t j = 0; j < k; j++)
+            if (ws->w[at + (int)j].node == n)
+                return jr_fail(r, TP_EDUP, epath,
+                               "node \"%s\" listed twice: a gang's members run on "
+                               "distinct nodes",
+                               json_string_value(e));
+        if (k > 0) {
+            ws->n = at + (int)k + 1; /* so that free() sees it */
+            if (dup_entry(r, &ws->w[at + (int)k], w0) < 0)
+                return r->err->code;
+        }
+        ws->w[at + (int)k].node = n;
+        ws->w[at + (int)k].gang = at + 1;
+    }
+    int kind = tp_wl_together(w0);
+    if (kind >= 0) {
+        int d0 = tp_fleet_node_domain_of_kind(f, ws->w[at].node, kind);
+        for (int j = 0; j < w0->nodes; j++)
+            if (d0 < 0 ||
+                tp_fleet_node_domain_of_kind(f, ws->w[at + j].node, kind) != d0) {
+                jr_index_path(epath, apath, (size_t)j);
+                return jr_fail(r, TP_EINVAL, epath,
+                               "member node \"%s\" is not under the same \"%s\" domain "
+                               "as the first member",
+                               f->nodes[ws->w[at + j].node].id, f->kinds[kind]);
+            }
+    }
+    return 0;
+}
+
 static int load_root(jr_t *r, const tp_fleet_t *f, tp_wl_kind_t kind, tp_workloads_t *ws,
                      const json_t *root)
 {
     const json_t *v;
-    size_t i;
+    size_t i, total = 0;
     if (jr_array(r, root, "$") < 0)
         return r->err->code;
-    ws->w = calloc(json_array_size(root) + 1, sizeof *ws->w);
+    /* Room for every member of every running gang. */
+    json_array_foreach (root, i, v) {
+        const json_t *nodes = json_object_get(v, "nodes");
+        long long k = json_is_integer(nodes) ? json_integer_value(nodes) : 1;
+        total += kind == TP_WL_RUNNING && k > 1 && k <= MAX_GANG_NODES ? (size_t)k : 1;
+    }
+    ws->w = calloc(total + 1, sizeof *ws->w);
     if (!ws->w)
         return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
+    int at = 0;
     json_array_foreach (root, i, v) {
         char path[JR_PATH];
         jr_index_path(path, "$", i);
-        ws->n = (int)i + 1; /* so that free() sees the partly loaded entry */
-        if (load_one(r, f, kind, &ws->w[i], v, path) < 0)
+        ws->n = at + 1; /* so that free() sees the partly loaded entry */
+        if (load_one(r, f, kind, &ws->w[at], v, path) < 0)
             return r->err->code;
-        int rc = tp_strmap_put(ws->ix, ws->w[i].id, (int)i);
+        if (kind == TP_WL_RUNNING && ws->w[at].nodes > 1 &&
+            expand_members(r, f, ws, at, v, path) < 0)
+            return r->err->code;
+        int rc = tp_strmap_put(ws->ix, ws->w[at].id, at);
         if (rc == TP_EDUP) {
             char ipath[JR_PATH];
             jr_key_path(ipath, path, "id");
-            return jr_fail(r, TP_EDUP, ipath,
-                           "duplicate workload id \"%s\" (first at $[%d])", ws->w[i].id,
-                           tp_strmap_get(ws->ix, ws->w[i].id));
+            return jr_fail(r, TP_EDUP, ipath, "duplicate workload id \"%s\"",
+                           ws->w[at].id);
         }
         if (rc < 0)
             return tp_error_set(r->err, rc, "%s: out of memory", r->file);
+        at += ws->w[at].gang ? ws->w[at].nodes : 1;
+        ws->n = at;
     }
     return 0;
 }

@@ -125,10 +125,110 @@ static const char *security_breach(const tp_fleet_t *f, const tp_state_t *s, int
     return NULL;
 }
 
+/* The domain of kind `kind` above node n (or n's own), restated; -1: none. */
+static int domain_of_kind(const tp_fleet_t *f, int n, int kind)
+{
+    for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
+        if (f->domains[d].kind == kind)
+            return d;
+    return -1;
+}
+
+/* Gangs: all members or none, each on its own node, together under one domain
+ * of the asked kind; a running gang stopped in part is a violation too. */
+static void check_gangs(const tp_fleet_t *f, const tp_workloads_t *pending,
+                        const tp_workloads_t *running, const tp_result_t *res,
+                        report_t *r, const int *placed, const char *preempted)
+{
+    for (int i = 0; i < running->n; i++) {
+        int g = running->w[i].gang - 1;
+        if (g >= 0 && g < running->n && preempted[i] != preempted[g])
+            violation(r, "running gang %s stopped in part (member on %s %s)",
+                      running->w[i].id, f->nodes[running->w[i].node].id,
+                      preempted[i] ? "stopped, another kept" : "kept, another stopped");
+    }
+    for (int wi = 0; wi < pending->n; wi++) {
+        const tp_workload_t *w = &pending->w[wi];
+        int want = w->nodes > 1 ? w->nodes : 1, kind = w->together - 1, dom = -2;
+        if (!placed[wi])
+            continue;
+        if (placed[wi] != want) {
+            violation(r, "workload %s placed on %d node%s, needs all %d or none", w->id,
+                      placed[wi], placed[wi] == 1 ? "" : "s", want);
+            continue;
+        }
+        if (want == 1)
+            continue;
+        for (int i = 0; i < res->nplacements; i++) {
+            const tp_placement_t *p = &res->placements[i];
+            if (p->workload != wi || p->node < 0 || p->node >= f->nnodes)
+                continue;
+            for (int j = i + 1; j < res->nplacements; j++)
+                if (res->placements[j].workload == wi &&
+                    res->placements[j].node == p->node)
+                    violation(r, "gang %s has two members on node %s", w->id,
+                              f->nodes[p->node].id);
+            if (kind < 0)
+                continue;
+            int d = domain_of_kind(f, p->node, kind);
+            if (d < 0)
+                violation(r, "gang %s: node %s is under no \"%s\" domain", w->id,
+                          f->nodes[p->node].id, f->kinds[kind]);
+            else if (dom == -2)
+                dom = d;
+            else if (d != dom)
+                violation(r, "gang %s spans %s domains %s and %s", w->id, f->kinds[kind],
+                          f->domains[dom].id, f->domains[d].id);
+        }
+    }
+}
+
+/* Tenants: GPUs in use per tenant, its own work and its sub-tenants', after the
+ * result; a tenant over its limit where the result placed work of it (or of a
+ * sub-tenant) is a violation. A "reclaim:" preemption must stop borrowed work:
+ * its tenant held more than its quota just before. */
+static void check_tenants(const tp_fleet_t *f, const tp_workloads_t *pending,
+                          const tp_workloads_t *running, const tp_result_t *res,
+                          report_t *r, long *use, char *grew)
+{
+    if (f->ntenants <= 0)
+        return;
+    for (int i = 0; i < running->n; i++)
+        for (int t = running->w[i].tenant_ix - 1; t >= 0; t = f->tenants[t].parent)
+            use[t] += running->w[i].gpus;
+    for (int i = 0; i < res->npreemptions; i++) {
+        const tp_preemption_t *p = &res->preemptions[i];
+        if (p->workload < 0 || p->workload >= running->n)
+            continue;
+        const tp_workload_t *w = &running->w[p->workload];
+        int t0 = w->tenant_ix - 1;
+        if (!strncmp(p->why, "reclaim:", 8) &&
+            (t0 < 0 || use[t0] <= f->tenants[t0].quota_gpus))
+            violation(r, "reclaim preempted %s, which ran within its tenant's quota",
+                      w->id);
+        for (int t = t0; t >= 0; t = f->tenants[t].parent)
+            use[t] -= w->gpus;
+    }
+    for (int i = 0; i < res->nplacements; i++) {
+        const tp_placement_t *p = &res->placements[i];
+        if (p->workload < 0 || p->workload >= pending->n)
+            continue;
+        for (int t = pending->w[p->workload].tenant_ix - 1; t >= 0;
+             t = f->tenants[t].parent) {
+            use[t] += p->gpus;
+            grew[t] = 1;
+        }
+    }
+    for (int t = 0; t < f->ntenants; t++)
+        if (grew[t] && f->tenants[t].limit_gpus >= 0 && use[t] > f->tenants[t].limit_gpus)
+            violation(r, "tenant %s uses %ld GPUs, over its limit %d", f->tenants[t].name,
+                      use[t], f->tenants[t].limit_gpus);
+}
+
 static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pending,
                const tp_workloads_t *running, const tp_result_t *res, int64_t now,
                report_t *r, int *used, double *node_w, double *dom_w, char *placed_on,
-               char *dom_placed, char *placed, char *preempted, char *listed)
+               char *dom_placed, int *placed, char *preempted, char *listed)
 {
     /* Running work, with the BMC's draw where it is higher, then minus preemptions. */
     for (int n = 0; n < f->nnodes; n++)
@@ -169,7 +269,7 @@ static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *p
         }
         const tp_workload_t *w = &pending->w[p->workload];
         const tp_node_t *n = &f->nodes[p->node];
-        if (placed[p->workload]++) {
+        if (placed[p->workload]++ && (w->nodes < 2 || placed[p->workload] > w->nodes)) {
             violation(r, "workload %s placed twice", w->id);
             continue;
         }
@@ -239,6 +339,7 @@ static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *p
     for (int i = 0; i < pending->n; i++)
         if (!placed[i] && !listed[i])
             violation(r, "workload %s neither placed nor pending", pending->w[i].id);
+    check_gangs(f, pending, running, res, r, placed, preempted);
     return 0;
 }
 
@@ -251,15 +352,21 @@ int tp_validate(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *
     size_t np = (size_t)pending->n + 1;
     int *used = calloc(nn, sizeof *used);
     double *node_w = calloc(nn, sizeof *node_w), *dom_w = calloc(nd, sizeof *dom_w);
-    char *placed_on = calloc(nn, 1), *dom_placed = calloc(nd, 1), *placed = calloc(np, 1);
+    char *placed_on = calloc(nn, 1), *dom_placed = calloc(nd, 1);
+    int *placed = calloc(np, sizeof *placed);
     char *preempted = calloc((size_t)running->n + 1, 1), *listed = calloc(np, 1);
+    long *use = calloc((size_t)f->ntenants + 1, sizeof *use);
+    char *grew = calloc((size_t)f->ntenants + 1, 1);
     int rc = TP_ENOMEM;
     if (used && node_w && dom_w && placed_on && dom_placed && placed && preempted &&
-        listed) {
+        listed && use && grew) {
         run(f, s, pending, running, res, now, &r, used, node_w, dom_w, placed_on,
             dom_placed, placed, preempted, listed);
+        check_tenants(f, pending, running, res, &r, use, grew);
         rc = r.oom ? TP_ENOMEM : r.count;
     }
+    free(use);
+    free(grew);
     free(used);
     free(node_w);
     free(dom_w);

@@ -310,6 +310,17 @@ int parse_workload(const tp_fleet_t *f, const json_t *obj, const char *prefix,
         tp_workloads_load_buffer("request", text, strlen(text), f,
                                  with_node ? TP_WL_RUNNING : TP_WL_PENDING, out, err);
     free(text);
+    if (rc == 0 && tp_wl_nodes(&(*out)->w[0]) > 1) {
+        /* The service journals one node per workload: gangs (issue 12) are
+         * placed by `place` and the solver, not yet by serve — refused, never
+         * half-recorded. */
+        tp_workloads_free(*out);
+        *out = NULL;
+        rc = tp_error_set(
+            err, TP_EINVAL,
+            "request: $[0].nodes: multi-node work (gangs) is not accepted by "
+            "serve yet; use `trustplace place`");
+    }
     if (rc < 0)
         rewrite_error(err, "request", prefix, path, pathlen);
     return rc;

@@ -306,7 +306,10 @@ static void why(const pre_t *P, const tp_load_t *orig, int ri, char *buf, size_t
             snprintf(buf, len, "power_domain:%s", f->domains[d].id);
             return;
         }
-    snprintf(buf, len, "power_node:%s", f->nodes[n].id);
+    if (P->run->w[ri].gang) /* stopped because another member had to stop */
+        snprintf(buf, len, "gang:%s", P->run->w[ri].id);
+    else
+        snprintf(buf, len, "power_node:%s", f->nodes[n].id);
 }
 
 static const char *running_id(const void *run, int i)
@@ -386,6 +389,18 @@ int preempt_run(ctx_t *c, tp_result_t *r, char ***unmet, int *nunmet)
             if (ctx_fits(c, P.l, w, w->node))
                 stop(&P, P.v[i].idx, +1);
         }
+    }
+    /* A gang that lost a member is stopped whole (stopping more only lowers
+     * every draw, so the caps still hold). */
+    for (int i = 0; i < nr; i++) {
+        int g = run->w[i].gang - 1;
+        if (g >= 0 && c->preempted[i] && !c->preempted[g])
+            stop(&P, g, -1);
+    }
+    for (int i = 0; i < nr; i++) {
+        int g = run->w[i].gang - 1;
+        if (g >= 0 && c->preempted[g] && !c->preempted[i])
+            stop(&P, i, -1);
     }
     for (int i = 0; i < nr; i++) {
         int ri = rord[i];

@@ -123,6 +123,7 @@ static int ctx_init(ctx_t *c)
 static void ctx_fini(ctx_t *c)
 {
     ctx_free_classes(c);
+    side_fini(c);
     free(c->ncap);
     free(c->dcap);
     free(c->healthy);
@@ -153,9 +154,10 @@ static int make_candidates(ctx_t *c)
         return TP_ENOMEM;
     }
     for (int i = 0; i < np; i++)
-        o[k++] = (idord_t){c->pending->w[i].id, 0, i};
+        if (!c->side.skip[i])
+            o[k++] = (idord_t){c->pending->w[i].id, 0, i};
     for (int i = 0; i < nr; i++)
-        if (c->preempted[i])
+        if (c->preempted[i] && !c->side.skip[np + i])
             o[k++] = (idord_t){c->running->w[i].id, 1, np + i};
     qsort(o, (size_t)k, sizeof *o, by_id);
     double gpus = 0;
@@ -439,7 +441,8 @@ out:
 static int validate(const ctx_t *c, const plan_t *p, const tp_result_t *r,
                     const tp_workloads_t *running, tp_error_t *err)
 {
-    tp_workload_t *w = malloc(((size_t)c->nc + 1) * sizeof *w);
+    int next = c->nc + c->side.n;
+    tp_workload_t *w = malloc(((size_t)next + 1) * sizeof *w);
     tp_result_t *vr = tp_result_new();
     tp_violations_t v;
     int rc = TP_ENOMEM;
@@ -448,6 +451,8 @@ static int validate(const ctx_t *c, const plan_t *p, const tp_result_t *r,
         goto out;
     for (int i = 0; i < c->nc; i++)
         w[i] = *c->cw[i];
+    for (int i = 0; i < c->side.n; i++)
+        w[c->nc + i] = *c->side.w[i];
     for (int i = 0; i < r->nplacements; i++)
         if (tp_result_add_placement(vr, r->placements[i].workload, r->placements[i].node,
                                     r->placements[i].gpus) < 0)
@@ -469,13 +474,15 @@ static int validate(const ctx_t *c, const plan_t *p, const tp_result_t *r,
             ci_of[i] = -1;
         for (int ci = 0; ci < c->nc; ci++)
             ci_of[c->cres[ci]] = ci;
+        for (int i = 0; i < c->side.n; i++)
+            ci_of[c->side.res[i]] = c->nc + i;
         for (int i = 0; i < vr->nplacements; i++)
             vr->placements[i].workload = ci_of[vr->placements[i].workload];
         for (int i = 0; i < vr->npending; i++)
             vr->pending[i].workload = ci_of[vr->pending[i].workload];
         free(ci_of);
     }
-    tp_workloads_t ext = {.w = w, .n = c->nc};
+    tp_workloads_t ext = {.w = w, .n = next};
     int nv = tp_validate(c->f, c->s, &ext, running, vr, c->now, &v);
     if (nv < 0)
         rc = nv;
@@ -510,6 +517,8 @@ static void sums(const ctx_t *c, const plan_t *p, tp_solution_t *sol)
         tok += pr ? w->gpus * pr->tokens_per_s : 0;
         watts += w->gpus * tp_fleet_gpu_watts(c->f, n, w->model);
     }
+    sol->placed_gpus += c->side.placed_gpus;
+    sol->weighted_gpus += c->side.weighted;
     sol->tokens_per_j = watts > 0 ? tok / watts : 0;
 }
 
@@ -575,8 +584,9 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
         ctx_init(&c) < 0)
         goto fail;
     if ((rc = preempt_run(&c, sol->result, &sol->caps_unmet, &sol->ncaps_unmet)) < 0 ||
-        (rc = make_candidates(&c)) < 0 || (rc = ctx_build_static(&c)) < 0 ||
-        (rc = ctx_build_classes(&c)) < 0 || (rc = plan_init(&best, &c)) < 0)
+        (rc = side_before(&c, sol->result)) < 0 || (rc = make_candidates(&c)) < 0 ||
+        (rc = ctx_build_static(&c)) < 0 || (rc = ctx_build_classes(&c)) < 0 ||
+        (rc = plan_init(&best, &c)) < 0)
         goto fail;
     sol->node_groups = c.ng;
     sol->workload_classes = c.nk;
@@ -671,10 +681,13 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
             (rc = tp_result_add_placement(sol->result, c.cres[ci], best.cnode[ci],
                                           c.cw[ci]->gpus)) < 0)
             goto fail;
-    if ((rc = add_pending(&c, &best, sol->result)) < 0)
+    if ((rc = side_after(&c, &best, sol->result)) < 0 ||
+        (rc = add_pending(&c, &best, sol->result)) < 0)
         goto fail;
     sums(&c, &best, sol);
     tp_result_t *r = sol->result;
+    /* The class model's objective and bound cover its candidates; the side
+     * work (gangs, reclaim, held-back work) adds its term (1) to both. */
     r->objective = plan_objective(&c, &best, NULL);
     if (sol->optimal)
         bound = r->objective;
@@ -682,6 +695,8 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
         double cb = fmin(candidate_bound(&c), domain_bound(&c));
         bound = isnan(bound) || cb < bound ? cb : bound;
     }
+    r->objective += c.side.weighted;
+    bound += c.side.weighted;
     if (!isnan(bound) && isfinite(bound)) {
         r->bound = bound < r->objective ? r->objective : bound;
         r->gap = r->bound > 0 ? (r->bound - r->objective) / r->bound : 0;

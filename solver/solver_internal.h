@@ -57,6 +57,22 @@ int u64map_intern(u64map_t *m, uint64_t key);
 
 /* ---- the solving context -------------------------------------------------------- */
 
+/* gang.c's work outside the class model: items w[i] with result index res[i]
+ * and flag[i] (0 placed, 1 a gang that waits, 2 held back by a tenant limit). */
+typedef struct {
+    const tp_workload_t **w;
+    int *res, *flag, n, cap;
+    long *use;  /* [tenant] GPUs in use, sub-tenants included */
+    long *ruse; /* [tenant] the same, of running work alone (what is borrowed) */
+    char *skip; /* [result index]: the class model must not take it */
+    double placed_gpus, weighted;
+    /* Per kind (index kind + 1; 0: the whole fleet), built on first use: the
+     * domains of that kind in id order (k_dom), and their nodes, canonical
+     * order (CSR k_off/k_mem over k_n domains). */
+    int **k_off, **k_mem, **k_dom, *k_n;
+    int *r_off, *r_mem; /* running work by node (CSR) */
+} side_t;
+
 typedef struct {
     /* Inputs, borrowed. */
     const tp_fleet_t *f;
@@ -103,6 +119,7 @@ typedef struct {
     int ng, *node_g, *g_off, *g_mem, *g_anchor, group_level;
     /* Per AI model (index model + 1): every group, best GPU model first. */
     int **g_by_model;
+    side_t side;
 } ctx_t;
 
 #define TP_SOLVER_MAX_GROUPS 512
@@ -212,6 +229,14 @@ int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, const plan_t *inc, double
                milp_out_t *out, char *msg, size_t msglen);
 /* Eligible pairs (static and fitting alone), counting up to limit + 1. */
 long milp_count_pairs(const ctx_t *c, const plan_t *p, long limit);
+
+/* gang.c: gangs, tenant limits and reclaim (see the file's header). side_before
+ * runs after preempt_run, before make_candidates: it places gangs and reclaiming
+ * work on c->base, marks side.skip; side_after places held-back work on the
+ * final plan and adds reasons for every side item that waits. */
+int side_before(ctx_t *c, tp_result_t *r);
+int side_after(ctx_t *c, plan_t *p, tp_result_t *r);
+void side_fini(ctx_t *c);
 
 /* glpk_guard.c: runs fn(arg) with GLPK's error hook installed: a GLPK error
  * frees every GLPK object of this thread (glp_free_env) and returns

@@ -15,7 +15,10 @@
  * running, 4 = the Alibaba fleet and pods, 5 = a contended tenth of them;
  * contended (demand exceeds supply): 6 = 10,000 × 10,000, 7 = 10,000 × 30,000,
  * 8 = 50,000 × 150,000, 9 = demand response: 10,000 nodes with 10,000 running
- * and 10,000 pending, every row's observed cap at 75% of its declared cap.
+ * and 10,000 pending, every row's observed cap at 75% of its declared cap;
+ * 10 = mixed: 10,000 nodes, 2,000 pending of which 10% are gangs of 2–16 nodes
+ * (together: rack up to the 8-node rack, row above), 20 tenants (4 groups)
+ * each running exactly its quota (one-GPU work), limits 1.5 × quota.
  * --only N runs instance N (or "generated" / "alibaba" / "contended");
  * --runs R; --time-limit-ms T.
  *
@@ -91,42 +94,70 @@ static int load_wl(json_t *doc, const tp_fleet_t *f, tp_wl_kind_t kind,
     return rc;
 }
 
-/* Running work that fits: generated workloads (like
- * inference replicas: one GPU each) dealt to random eligible nodes within every cap. */
+/* Running work that fits, dealt to random eligible nodes within every cap:
+ * without tenants, `count` one-GPU workloads (like inference replicas); with
+ * tenants (the mixed case), generated sizes (1/2/4/8 GPUs) on the fullest of
+ * the eligible nodes probed, as a packing scheduler left them, each to the
+ * first tenant it still fits under the quota of, until `count` GPUs run — every
+ * tenant exactly at its quota when count = Σ quotas. */
 static json_t *gen_running(const tp_fleet_t *f, const tp_state_t *s, int count,
                            uint64_t seed, tp_error_t *err)
 {
+    int *left = calloc((size_t)f->ntenants + 1, sizeof *left), tcur = 0;
     json_t *cand = tp_gen_workloads(f, count * 2, seed, err), *out = json_array();
     tp_workloads_t *ws = NULL;
     tp_load_t *l = tp_load_new(f, s, NULL);
     tp_rng_t rng;
-    int made = 0;
+    int made = 0, nmade = 0; /* GPUs, workloads */
     tp_rng_init(&rng, seed);
-    if (!cand || !out || !l)
+    if (!cand || !out || !l || !left)
         goto done;
-    for (size_t i = 0; i < json_array_size(cand); i++)
+    for (int t = 0; t < f->ntenants; t++) {
+        bool group = false;
+        for (int u = 0; u < f->ntenants; u++)
+            group |= f->tenants[u].parent == t;
+        left[t] = group ? 0 : f->tenants[t].quota_gpus;
+    }
+    for (size_t i = 0; i < json_array_size(cand) && f->ntenants == 0; i++)
         json_object_set_new(json_array_get(cand, i), "gpus", json_integer(1));
     if (load_wl(json_copy(cand), f, TP_WL_PENDING, &ws, err) < 0)
         goto done;
     for (int i = 0; i < ws->n && made < count; i++) {
         const tp_workload_t *w = &ws->w[i];
-        int start = (int)tp_rng_below(&rng, (uint64_t)f->nnodes);
+        int start = (int)tp_rng_below(&rng, (uint64_t)f->nnodes), best = -1;
+        int t = tcur;
+        while (t < f->ntenants && left[t] < w->gpus)
+            t++;
+        if (f->ntenants && t >= f->ntenants)
+            continue; /* no tenant has room for this size */
         for (int k = 0; k < 256; k++) {
             int n = (start + k) % f->nnodes;
             if (tp_policy_check(f, s, l, n, w, NOW))
                 continue;
-            tp_load_apply(l, f, n, w->gpus, tp_fleet_gpu_watts(f, n, w->model), +1);
-            json_t *o = json_deep_copy(json_array_get(cand, (size_t)i));
-            char id[32];
-            snprintf(id, sizeof id, "r-%06d", made + 1);
-            json_object_set_new(o, "id", json_string(id));
-            json_object_set_new(o, "node", json_string(f->nodes[n].id));
-            json_array_append_new(out, o);
-            made++;
-            break;
+            if (best < 0 || l->gpus_used[n] > l->gpus_used[best])
+                best = n;
+            if (!f->ntenants)
+                break; /* one-GPU work: the first that fits */
         }
+        if (best < 0)
+            continue;
+        tp_load_apply(l, f, best, w->gpus, tp_fleet_gpu_watts(f, best, w->model), +1);
+        json_t *o = json_deep_copy(json_array_get(cand, (size_t)i));
+        char id[32];
+        snprintf(id, sizeof id, "r-%06d", ++nmade);
+        json_object_set_new(o, "id", json_string(id));
+        json_object_set_new(o, "node", json_string(f->nodes[best].id));
+        if (f->ntenants) {
+            json_object_set_new(o, "tenant", json_string(f->tenants[t].name));
+            left[t] -= w->gpus;
+            while (tcur < f->ntenants && left[tcur] == 0)
+                tcur++;
+        }
+        json_array_append_new(out, o);
+        made += w->gpus;
     }
 done:
+    free(left);
     json_decref(cand);
     tp_workloads_free(ws);
     tp_load_free(l);
@@ -137,10 +168,10 @@ done:
     return out;
 }
 
-static int make_generated(inst_t *in, int nodes, int pending, int running,
-                          tp_error_t *err)
+static int make_generated(inst_t *in, int nodes, int pending, int running, int tenants,
+                          double gangs, tp_error_t *err)
 {
-    tp_gen_fleet_opts_t fo = {.nodes = nodes, .seed = 42};
+    tp_gen_fleet_opts_t fo = {.nodes = nodes, .seed = 42, .tenants = tenants};
     char *text;
     int rc;
     snprintf(in->name, sizeof in->name, "%d nodes x %d pending%s", nodes, pending,
@@ -158,9 +189,20 @@ static int make_generated(inst_t *in, int nodes, int pending, int running,
     free(text);
     if (rc < 0)
         return fail("state", err);
-    if (load_wl(tp_gen_workloads(in->f, pending, 11, err), in->f, TP_WL_PENDING,
-                &in->pending, err) < 0)
+    if (load_wl(tp_gen_workloads_gangs(in->f, pending, 11, gangs, err), in->f,
+                TP_WL_PENDING, &in->pending, err) < 0)
         return fail("workloads", err);
+    if (tenants) { /* every tenant runs at its quota */
+        running = 0;
+        for (int t = 0; t < in->f->ntenants; t++)
+            if (in->f->tenants[t].parent >= 0)
+                running += in->f->tenants[t].quota_gpus;
+        snprintf(
+            in->name, sizeof in->name,
+            "mixed: %dk nodes x %d (%.0f%% gangs of 2-16, together rack|row) + %dk GPUs "
+            "running, %d tenants at quota",
+            nodes / 1000, pending, 100 * gangs, running / 1000, tenants);
+    }
     if (running) {
         json_t *r = gen_running(in->f, in->s, running, 13, err);
         if (!r) {
@@ -390,17 +432,20 @@ int main(int argc, char **argv)
     struct {
         int id, nodes, pending, running;
         bool dr;
-    } gen[] = {{1, 1000, 200, 0, false},      {2, 10000, 2000, 0, false},
-               {3, 10000, 1, 40000, false},   {6, 10000, 10000, 0, false},
-               {7, 10000, 30000, 0, false},   {8, 50000, 150000, 0, false},
-               {9, 10000, 10000, 10000, true}};
+        int tenants;
+        double gangs;
+    } gen[] = {{1, 1000, 200, 0, false, 0, 0},     {2, 10000, 2000, 0, false, 0, 0},
+               {3, 10000, 1, 40000, false, 0, 0},  {10, 10000, 2000, 0, false, 20, 0.1},
+               {6, 10000, 10000, 0, false, 0, 0},  {7, 10000, 30000, 0, false, 0, 0},
+               {8, 50000, 150000, 0, false, 0, 0}, {9, 10000, 10000, 10000, true, 0, 0}};
     for (size_t i = 0; i < sizeof gen / sizeof gen[0]; i++) {
         inst_t in = {0};
-        bool contended = gen[i].id >= 6;
+        bool contended = gen[i].id >= 6 && gen[i].id <= 9;
         if (only && !(strstr("generated", only) && !contended) &&
             !(contended && strstr("contended", only)) && atoi(only) != gen[i].id)
             continue;
-        if (make_generated(&in, gen[i].nodes, gen[i].pending, gen[i].running, &err) < 0)
+        if (make_generated(&in, gen[i].nodes, gen[i].pending, gen[i].running,
+                           gen[i].tenants, gen[i].gangs, &err) < 0)
             return 1;
         if (gen[i].dr)
             cap_rows(&in, 0.75);

@@ -1,6 +1,8 @@
 /* tests/unit/test_solver_fixture.c — see test_solver_fixture.h. */
 #include "tests/unit/test_solver_fixture.h"
 
+#include "tests/unit/tp_test.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,4 +220,16 @@ void sf_free(sf_inst_t *in)
     tp_workloads_free(in->pending);
     tp_workloads_free(in->running);
     memset(in, 0, sizeof *in);
+}
+
+tp_solution_t *sf_solve(const sf_inst_t *in, tp_solver_method_t m)
+{
+    tp_solver_opts_t o = {.now = SF_NOW, .time_limit_ms = 20000, .method = m};
+    tp_solution_t *sol = NULL;
+    tp_error_t err;
+    if (tp_solve(in->f, in->s, in->pending, in->running, &o, &sol, &err) < 0) {
+        tp_test_fail(__FILE__, __LINE__, "tp_solve (method %d): %s", (int)m, err.text);
+        return NULL;
+    }
+    return sol;
 }

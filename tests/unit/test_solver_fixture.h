@@ -31,5 +31,9 @@ typedef struct {
 /* 0, or -1 with a message printed. */
 int sf_make(tp_rng_t *r, const sf_opts_t *o, sf_inst_t *in);
 void sf_free(sf_inst_t *in);
+/* tp_solve at SF_NOW with a generous time limit; NULL (and a test failure
+ * recorded) when it fails. */
+#include "solver/solver.h"
+tp_solution_t *sf_solve(const sf_inst_t *in, tp_solver_method_t m);
 
 #endif

@@ -31,14 +31,7 @@
 
 static tp_solution_t *solve(const sf_inst_t *in, tp_solver_method_t m)
 {
-    tp_solver_opts_t o = {.now = SF_NOW, .time_limit_ms = 20000, .method = m};
-    tp_solution_t *sol = NULL;
-    tp_error_t err;
-    if (tp_solve(in->f, in->s, in->pending, in->running, &o, &sol, &err) < 0) {
-        tp_test_fail(__FILE__, __LINE__, "tp_solve (method %d): %s", (int)m, err.text);
-        return NULL;
-    }
-    return sol;
+    return sf_solve(in, m);
 }
 
 static bool same_result(const tp_result_t *a, const tp_result_t *b)

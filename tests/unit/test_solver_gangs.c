@@ -1,0 +1,750 @@
+/*
+ * tests/unit/test_solver_gangs.c — gangs (multi-node work) and tenant quotas,
+ * checked by this file's own code over many random fleets (racks of kind
+ * "rack" in rows of kind "row" under a site, nested tenants with quotas and
+ * limits, running gangs, caps that bind, attestation that varies):
+ *   - no partial gang in any result, and none after any preemption (a running
+ *     gang is stopped whole or kept whole);
+ *   - every member on its own node, all under one domain of the asked kind;
+ *   - every member passes every predicate on its node (tp_policy_static);
+ *   - tenant limits hold wherever the result adds work of a tenant;
+ *   - reclaim stops only borrowed (tenant over quota), preemptible work;
+ *   - every pending workload carries reasons, and every DESIGN.md invariant
+ *     the validator restates holds (the validator, run again here);
+ *   - the same input gives the same result, for every method.
+ * And fixed cases: a gang that fits only in one rack goes there; reclaim for a
+ * tenant under quota stops the over-quota tenant's lowest-priority work, never
+ * a non-preemptible one; a cap that stops one member stops the gang.
+ */
+#include "tests/unit/tp_test.h"
+
+#include "gen/gen.h"
+#include "policy/policy.h"
+#include "policy/validator.h"
+#include "solver/solver.h"
+#include "tests/unit/test_solver_fixture.h"
+#include "util/rng.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOW SF_NOW
+#define ROUNDS 250
+
+typedef sf_inst_t inst_t;
+
+static int pick(tp_rng_t *r, int n)
+{
+    return (int)tp_rng_below(r, (uint64_t)n);
+}
+
+static void inst_free(inst_t *in)
+{
+    sf_free(in);
+}
+
+static int load_doc(json_t *doc, const char *what, const tp_fleet_t *f, int kind,
+                    void *out)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    tp_error_t err;
+    int rc;
+    json_decref(doc);
+    if (!text)
+        return -1;
+    if (kind == 0)
+        rc = tp_fleet_load_buffer(what, text, strlen(text), out, &err);
+    else if (kind == 1)
+        rc = tp_state_load_buffer(what, text, strlen(text), f, out, &err);
+    else
+        rc = tp_workloads_load_buffer(what, text, strlen(text), f,
+                                      kind == 2 ? TP_WL_PENDING : TP_WL_RUNNING, out,
+                                      &err);
+    free(text);
+    if (rc < 0)
+        fprintf(stderr, "  %s: %s\n", what, err.text);
+    return rc;
+}
+
+/* Random instance: rows × racks × nodes, tenants t0..t3 (t0, t1 in group g). */
+static int make(tp_rng_t *r, inst_t *in)
+{
+    int rows = 1 + pick(r, 2), racks = 2 + pick(r, 2), per = 2 + pick(r, 4);
+    bool tight = tp_rng_chance(r, 0.5);
+    json_t *doms = json_array(), *nodes = json_array();
+    json_array_append_new(
+        doms, json_pack("{s:s, s:f, s:s}", "id", "site", "cap_w", 1e7, "kind", "site"));
+    int nn = 0;
+    for (int w = 0; w < rows; w++) {
+        char row[24];
+        snprintf(row, sizeof row, "row-%d", w);
+        json_array_append_new(doms, json_pack("{s:s, s:s, s:f, s:s}", "id", row, "parent",
+                                              "site", "cap_w", 1e7, "kind", "row"));
+        for (int k = 0; k < racks; k++) {
+            char rack[40];
+            double full = 0;
+            snprintf(rack, sizeof rack, "rack-%d-%d", w, k);
+            for (int i = 0; i < per; i++, nn++) {
+                char id[24];
+                int gpus = (int[]){4, 8, 8}[pick(r, 3)];
+                double idle = 800, gw = 500 + 100 * pick(r, 3);
+                snprintf(id, sizeof id, "n%03d", nn);
+                full += idle + gpus * gw;
+                json_array_append_new(
+                    nodes,
+                    json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:b, s:f, s:f, s:f}", "id",
+                              id, "power_domain", rack, "region", "eu", "gpu_model",
+                              pick(r, 4) ? "H100" : "L40S", "gpus", gpus, "cpu_tee",
+                              pick(r, 2) ? "tdx" : "none", "gpu_cc", pick(r, 2), "cap_w",
+                              idle + gpus * gw + 1, "idle_w", idle, "gpu_w", gw));
+            }
+            json_array_append_new(
+                doms,
+                json_pack("{s:s, s:s, s:f, s:s}", "id", rack, "parent", row, "cap_w",
+                          tight ? full * (0.5 + 0.1 * pick(r, 4)) : full + 1, "kind",
+                          "rack"));
+        }
+    }
+    int q = 8 * (1 + pick(r, 4));
+    json_t *tenants = json_pack(
+        "{s:{s:i, s:i}, s:{s:i, s:i, s:s}, s:{s:i, s:s}, s:{s:i, s:i}, s:{s:i}}", "g",
+        "quota_gpus", 2 * q, "limit_gpus", 3 * q, "t0", "quota_gpus", q, "limit_gpus",
+        2 * q, "parent", "g", "t1", "quota_gpus", q, "parent", "g", "t2", "quota_gpus", q,
+        "limit_gpus", q + 8 * pick(r, 3), "t3", "quota_gpus", 0);
+    json_t *fleet =
+        json_pack("{s:i, s:{s:{s:[s]}}, s:o, s:o, s:{s:{s:{}, s:{s:[s], s:{s:s}}}, s:o}}",
+                  "version", 1, "regions", "eu", "countries", "DE", "power_domains", doms,
+                  "nodes", nodes, "policy", "classes", "public", "secure", "cpu_tee",
+                  "tdx", "attestation", "min_status", "affirming", "tenants", tenants);
+    if (load_doc(fleet, "fleet", NULL, 0, &in->f) < 0)
+        return -1;
+    const tp_fleet_t *f = in->f;
+    /* State: some nodes attested. */
+    json_t *sn = json_object();
+    for (int n = 0; n < f->nnodes; n++)
+        if (pick(r, 3))
+            json_object_set_new(
+                sn, f->nodes[n].id,
+                json_pack("{s:{s:s, s:s, s:b, s:I, s:I}}", "attestation", "status",
+                          pick(r, 5) ? "affirming" : "warning", "cpu_tee",
+                          f->nodes[n].cpu_tee == TP_TEE_TDX ? "tdx" : "none", "gpu_cc",
+                          f->nodes[n].gpu_cc, "issued_at", (json_int_t)(NOW - 100),
+                          "expires_at", (json_int_t)(NOW + 3600)));
+    if (load_doc(json_pack("{s:I, s:o}", "observed_at", (json_int_t)NOW, "nodes", sn),
+                 "state", f, 1, &in->s) < 0)
+        return -1;
+    /* Running work: singles and gangs, on nodes with room (GPUs only). */
+    int *free_g = malloc(sizeof *free_g * (size_t)f->nnodes);
+    json_t *run = json_array();
+    for (int n = 0; n < f->nnodes; n++)
+        free_g[n] = f->nodes[n].gpus;
+    for (int i = 0, nr = pick(r, 2 * f->nnodes); i < nr; i++) {
+        char id[16];
+        const char *ten = (const char *[]){"t0", "t1", "t2", "t3"}[pick(r, 4)];
+        snprintf(id, sizeof id, "r%03d", i);
+        json_t *w =
+            json_pack("{s:s, s:s, s:s, s:i, s:b}", "id", id, "tenant", ten, "sensitivity",
+                      "public", "priority", pick(r, 10), "preemptible", pick(r, 4) != 0);
+        if (pick(r, 4) == 0) { /* a running gang of 2: in one rack, or anywhere */
+            bool spread = pick(r, 2);
+            int n0 = pick(r, f->nnodes), n1 = spread ? pick(r, f->nnodes) : n0 + 1;
+            if (n1 >= f->nnodes || n1 == n0 ||
+                (!spread && f->nodes[n0].domain != f->nodes[n1].domain) ||
+                free_g[n0] < 4 || free_g[n1] < 4) {
+                json_decref(w);
+                continue;
+            }
+            free_g[n0] -= 4;
+            free_g[n1] -= 4;
+            json_object_set_new(w, "gpus", json_integer(4));
+            json_object_set_new(w, "nodes", json_integer(2));
+            if (!spread)
+                json_object_set_new(w, "together", json_string("rack"));
+            json_object_set_new(w, "members",
+                                json_pack("[s, s]", f->nodes[n0].id, f->nodes[n1].id));
+        } else {
+            int n = pick(r, f->nnodes), g = 1 << pick(r, 3);
+            if (free_g[n] < g) {
+                json_decref(w);
+                continue;
+            }
+            free_g[n] -= g;
+            json_object_set_new(w, "gpus", json_integer(g));
+            json_object_set_new(w, "node", json_string(f->nodes[n].id));
+        }
+        json_array_append_new(run, w);
+    }
+    free(free_g);
+    if (load_doc(run, "running", f, 3, &in->running) < 0)
+        return -1;
+    /* Pending: singles and gangs of 2..5, together rack / row / none. */
+    json_t *pend = json_array();
+    for (int i = 0, np = 1 + pick(r, 2 * f->nnodes); i < np; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "p%03d", i);
+        const char *ten = (const char *[]){"t0", "t1", "t2", "t3", NULL}[pick(r, 5)];
+        json_t *w = json_pack("{s:s, s:s, s:i, s:i, s:b}", "id", id, "sensitivity",
+                              pick(r, 4) ? "public" : "secure", "gpus", 1 << pick(r, 4),
+                              "priority", pick(r, 10), "preemptible", pick(r, 3) != 0);
+        if (ten)
+            json_object_set_new(w, "tenant", json_string(ten));
+        if (pick(r, 3) == 0) {
+            json_object_set_new(w, "nodes", json_integer(2 + pick(r, 4)));
+            const char *k = (const char *[]){"rack", "row", NULL}[pick(r, 3)];
+            if (k)
+                json_object_set_new(w, "together", json_string(k));
+        }
+        json_array_append_new(pend, w);
+    }
+    return load_doc(pend, "pending", f, 2, &in->pending);
+}
+
+static tp_solution_t *solve(const inst_t *in, tp_solver_method_t m)
+{
+    return sf_solve(in, m);
+}
+
+/* This file's own restatement of the gang and tenant rules. Returns failures. */
+static int check(const inst_t *in, const tp_result_t *res)
+{
+    const tp_fleet_t *f = in->f;
+    const tp_workloads_t *P = in->pending, *R = in->running;
+    int np = P->n, bad = 0;
+    int *cnt = calloc((size_t)np + 1, sizeof *cnt),
+        *listed = calloc((size_t)np + 1, sizeof *listed);
+    char *stopped = calloc((size_t)R->n + 1, 1);
+    long *use = calloc((size_t)f->ntenants + 1, sizeof *use);
+    char *grew = calloc((size_t)f->ntenants + 1, 1);
+#define BAD(...)                                                                         \
+    do {                                                                                 \
+        tp_test_fail(__FILE__, __LINE__, __VA_ARGS__);                                   \
+        bad++;                                                                           \
+    } while (0)
+    for (int i = 0; i < R->n; i++)
+        for (int t = tp_wl_tenant(&R->w[i]); t >= 0; t = f->tenants[t].parent)
+            use[t] += R->w[i].gpus;
+    for (int i = 0; i < res->npreemptions; i++) {
+        int ri = res->preemptions[i].workload;
+        const tp_workload_t *w = &R->w[ri];
+        int t = tp_wl_tenant(w);
+        stopped[ri] = 1;
+        if (!w->preemptible)
+            BAD("non-preemptible %s preempted", w->id);
+        if (!strncmp(res->preemptions[i].why, "reclaim:", 8) &&
+            (t < 0 || use[t] <= f->tenants[t].quota_gpus))
+            BAD("reclaim stopped %s, not borrowed", w->id);
+        for (; t >= 0; t = f->tenants[t].parent)
+            use[t] -= w->gpus;
+    }
+    for (int i = 0; i < R->n; i++) /* running gangs: whole or not at all */
+        if (R->w[i].gang && stopped[i] != stopped[tp_wl_gang_first(&R->w[i])])
+            BAD("running gang %s stopped in part", R->w[i].id);
+    for (int i = 0; i < res->nplacements; i++) {
+        const tp_placement_t *p = &res->placements[i];
+        if (p->workload >= np) { /* moved running work: single-node; counts */
+            const tp_workload_t *m = &R->w[p->workload - np];
+            if (m->gang)
+                BAD("running gang member %s moved", m->id);
+            for (int t = tp_wl_tenant(m); t >= 0; t = f->tenants[t].parent) {
+                use[t] += p->gpus;
+                grew[t] = 1;
+            }
+            continue;
+        }
+        const tp_workload_t *w = &P->w[p->workload];
+        cnt[p->workload]++;
+        if (tp_policy_static(f, in->s, p->node, w, NOW) != 0)
+            BAD("%s member on %s fails a static predicate", w->id, f->nodes[p->node].id);
+        for (int t = tp_wl_tenant(w); t >= 0; t = f->tenants[t].parent) {
+            use[t] += p->gpus;
+            grew[t] = 1;
+        }
+        for (int j = 0; j < i; j++)
+            if (res->placements[j].workload == p->workload) {
+                if (res->placements[j].node == p->node)
+                    BAD("%s: two members on %s", w->id, f->nodes[p->node].id);
+                int k = tp_wl_together(w);
+                if (k >= 0 &&
+                    tp_fleet_node_domain_of_kind(f, p->node, k) !=
+                        tp_fleet_node_domain_of_kind(f, res->placements[j].node, k))
+                    BAD("%s: members in two %s domains", w->id, f->kinds[k]);
+            }
+    }
+    for (int i = 0; i < np; i++)
+        if (cnt[i] && cnt[i] != tp_wl_nodes(&P->w[i]))
+            BAD("partial gang %s: %d of %d members", P->w[i].id, cnt[i],
+                tp_wl_nodes(&P->w[i]));
+    for (int t = 0; t < f->ntenants; t++)
+        if (grew[t] && f->tenants[t].limit_gpus >= 0 && use[t] > f->tenants[t].limit_gpus)
+            BAD("tenant %s at %ld GPUs, limit %d", f->tenants[t].name, use[t],
+                f->tenants[t].limit_gpus);
+    for (int i = 0; i < res->npending; i++) {
+        int x = res->pending[i].workload, sum = 0;
+        for (int k = 0; k < TP_PRED_COUNT; k++)
+            sum += res->pending[i].reasons[k];
+        if (sum <= 0)
+            BAD("pending entry without reasons");
+        if (x < np)
+            listed[x]++;
+    }
+    for (int i = 0; i < np; i++)
+        if ((cnt[i] > 0) + listed[i] != 1)
+            BAD("%s placed %d times and listed pending %d times", P->w[i].id, cnt[i],
+                listed[i]);
+    /* The validator, again, where the result names only pending indices. */
+    bool moved = false;
+    for (int i = 0; i < res->nplacements; i++)
+        moved |= res->placements[i].workload >= np;
+    for (int i = 0; i < res->npending; i++)
+        moved |= res->pending[i].workload >= np;
+    if (!moved) {
+        tp_violations_t v;
+        tp_violations_init(&v);
+        int nv = tp_validate(f, in->s, P, R, res, NOW, &v);
+        if (nv != 0)
+            BAD("validator: %d: %s", nv, v.n ? v.msgs[0] : "?");
+        tp_violations_fini(&v);
+    }
+#undef BAD
+    free(cnt);
+    free(listed);
+    free(stopped);
+    free(use);
+    free(grew);
+    return bad;
+}
+
+TP_TEST(solver_gangs_random)
+{
+    tp_rng_t r;
+    int gangs_placed = 0, gangs_waiting = 0, held = 0, topo = 0, failures = 0,
+        reclaims = 0, moved = 0, stops = 0;
+    tp_rng_init(&r, 0x6a6e67ULL);
+    for (int round = 0; round < ROUNDS && failures < 5; round++) {
+        inst_t in = {0};
+        if (make(&r, &in) < 0) {
+            tp_test_fail(__FILE__, __LINE__, "round %d: instance did not load", round);
+            inst_free(&in);
+            failures++;
+            continue;
+        }
+        static const tp_solver_method_t ms[] = {TP_SOLVER_AUTO, TP_SOLVER_AGGREGATE,
+                                                TP_SOLVER_GREEDY};
+        for (int m = 0; m < 3; m++) {
+            tp_solution_t *a = solve(&in, ms[m]), *b = solve(&in, ms[m]);
+            if (!a || !b) {
+                failures++;
+            } else {
+                int bad = check(&in, a->result);
+                if (bad)
+                    fprintf(stderr, "  round %d method %d: %d failures\n", round, m, bad);
+                failures += bad;
+                if (a->result->nplacements != b->result->nplacements ||
+                    a->result->npending != b->result->npending ||
+                    (a->result->nplacements &&
+                     memcmp(a->result->placements, b->result->placements,
+                            (size_t)a->result->nplacements *
+                                sizeof *a->result->placements))) {
+                    tp_test_fail(__FILE__, __LINE__, "round %d: not deterministic",
+                                 round);
+                    failures++;
+                }
+                for (int i = 0; m == 0 && i < a->result->npending; i++) {
+                    const tp_pending_t *p = &a->result->pending[i];
+                    held += p->reasons[TP_PRED_TENANT_LIMIT] > 0;
+                    topo += p->reasons[TP_PRED_GANG_TOPOLOGY] > 0;
+                    if (p->workload < in.pending->n &&
+                        tp_wl_nodes(&in.pending->w[p->workload]) > 1)
+                        gangs_waiting++;
+                }
+                for (int i = 0; m == 0 && i < a->result->npreemptions; i++) {
+                    reclaims += !strncmp(a->result->preemptions[i].why, "reclaim:", 8);
+                    stops += !strncmp(a->result->preemptions[i].why, "gang:", 5);
+                }
+                for (int i = 0; m == 0 && i < a->result->nplacements; i++)
+                    moved += a->result->placements[i].workload >= in.pending->n;
+                for (int i = 0; m == 0 && i < a->result->nplacements; i++) {
+                    const tp_placement_t *p = &a->result->placements[i];
+                    gangs_placed += p->workload < in.pending->n &&
+                                    tp_wl_nodes(&in.pending->w[p->workload]) > 1;
+                }
+            }
+            tp_solution_free(a);
+            tp_solution_free(b);
+        }
+        inst_free(&in);
+    }
+    fprintf(
+        stderr,
+        "  %d gang members placed, %d gangs waiting (%d gang_topology), %d "
+        "held by tenant_limit, %d reclaims, %d gang members stopped with their gang, %d "
+        "moved\n",
+        gangs_placed, gangs_waiting, topo, held, reclaims, stops, moved);
+    TP_CHECK(reclaims > 5);
+    TP_CHECK(stops > 5); /* a cap on one member's rack stopped the other too */
+    TP_CHECK_EQ_INT(failures, 0);
+    /* The random fleets must exercise every outcome, or the test proves little. */
+    TP_CHECK(gangs_placed > 100);
+    TP_CHECK(gangs_waiting > 20);
+    TP_CHECK(topo > 10);
+    TP_CHECK(held > 10);
+}
+
+/* A fixed fleet: 2 racks of 3 nodes × 8 GPUs; tenants a (quota 16) and b
+ * (quota 8, limit 48). */
+static int fixed(inst_t *in, const char *running, const char *pending, double rack0_cap)
+{
+    char fleet[2048];
+    tp_error_t err;
+    snprintf(fleet, sizeof fleet,
+             "{\"version\":1,\"regions\":{\"eu\":{\"countries\":[\"DE\"]}},"
+             "\"power_domains\":[{\"id\":\"site\",\"cap_w\":1e6},"
+             "{\"id\":\"rack-0\",\"parent\":\"site\",\"cap_w\":%g,\"kind\":\"rack\"},"
+             "{\"id\":\"rack-1\",\"parent\":\"site\",\"cap_w\":1e5,\"kind\":\"rack\"}],"
+             "\"nodes\":["
+             "{\"id\":\"a0\",\"power_domain\":\"rack-0\"},"
+             "{\"id\":\"a1\",\"power_domain\":\"rack-0\"},"
+             "{\"id\":\"a2\",\"power_domain\":\"rack-0\"},"
+             "{\"id\":\"b0\",\"power_domain\":\"rack-1\"},"
+             "{\"id\":\"b1\",\"power_domain\":\"rack-1\"},"
+             "{\"id\":\"b2\",\"power_domain\":\"rack-1\"}],"
+             "\"policy\":{\"classes\":{\"public\":{}},\"tenants\":{"
+             "\"a\":{\"quota_gpus\":16},\"b\":{\"quota_gpus\":8,\"limit_gpus\":48}}}}",
+             rack0_cap);
+    /* Nodes: merge the common fields in (the format above keeps ids readable). */
+    json_error_t je;
+    json_t *doc = json_loads(fleet, 0, &je);
+    if (!doc)
+        return -1;
+    size_t i;
+    json_t *n;
+    json_array_foreach (json_object_get(doc, "nodes"), i, n) {
+        json_t *common = json_pack("{s:s, s:s, s:i, s:f, s:f, s:f}", "region", "eu",
+                                   "gpu_model", "H100", "gpus", 8, "cap_w", 10000.0,
+                                   "idle_w", 1000.0, "gpu_w", 700.0);
+        json_object_update(n, common);
+        json_decref(common);
+    }
+    if (load_doc(doc, "fixed-fleet", NULL, 0, &in->f) < 0)
+        return -1;
+    in->s = tp_state_new_empty(in->f);
+    if (tp_workloads_load_buffer("running", running, strlen(running), in->f,
+                                 TP_WL_RUNNING, &in->running, &err) < 0 ||
+        tp_workloads_load_buffer("pending", pending, strlen(pending), in->f,
+                                 TP_WL_PENDING, &in->pending, &err) < 0) {
+        fprintf(stderr, "  %s\n", err.text);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *pre_why(const inst_t *in, const tp_result_t *r, const char *id,
+                           const char *node)
+{
+    for (int i = 0; i < r->npreemptions; i++)
+        if (!strcmp(in->running->w[r->preemptions[i].workload].id, id) &&
+            !strcmp(in->f->nodes[r->preemptions[i].node].id, node))
+            return r->preemptions[i].why;
+    return NULL;
+}
+
+TP_TEST(solver_gang_fits_only_in_one_rack)
+{
+    inst_t in = {0};
+    /* rack-1 has 2 free nodes, rack-0 all 3: a 3-node gang goes to rack-0. */
+    TP_CHECK(
+        fixed(&in,
+              "[{\"id\":\"x\",\"gpus\":8,\"node\":\"b0\",\"sensitivity\":\"public\"}]",
+              "[{\"id\":\"g\",\"gpus\":8,\"nodes\":3,\"together\":\"rack\","
+              "\"sensitivity\":\"public\"},"
+              "{\"id\":\"h\",\"gpus\":8,\"nodes\":3,\"together\":\"rack\","
+              "\"sensitivity\":\"public\"}]",
+              1e5) == 0);
+    tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO);
+    TP_CHECK(sol != NULL);
+    if (sol) {
+        const tp_result_t *r = sol->result;
+        TP_CHECK_EQ_INT(r->nplacements, 3);
+        for (int i = 0; i < r->nplacements; i++)
+            TP_CHECK(in.f->nodes[r->placements[i].node].id[0] == 'a');
+        TP_CHECK_EQ_INT(r->npending, 1);
+        TP_CHECK(r->npending == 1 && r->pending[0].reasons[TP_PRED_GANG_TOPOLOGY] == 2);
+        TP_CHECK_EQ_INT(check(&in, r), 0);
+    }
+    tp_solution_free(sol);
+    inst_free(&in);
+}
+
+TP_TEST(solver_reclaim_borrowed_only)
+{
+    inst_t in = {0};
+    /* b runs 48 GPUs (quota 8): 40 borrowed; one node's work is not
+     * preemptible. a (quota 16, using 0) asks for 8: b's lowest-priority
+     * preemptible work on one node is reclaimed. */
+    TP_CHECK(
+        fixed(&in,
+              "[{\"id\":\"b-a0\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"a0\","
+              "\"sensitivity\":\"public\",\"preemptible\":false},"
+              "{\"id\":\"b-a1\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"a1\","
+              "\"sensitivity\":\"public\",\"priority\":9},"
+              "{\"id\":\"b-a2\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"a2\","
+              "\"sensitivity\":\"public\",\"priority\":1},"
+              "{\"id\":\"b-b0\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"b0\","
+              "\"sensitivity\":\"public\",\"priority\":5},"
+              "{\"id\":\"b-b1a\",\"tenant\":\"b\",\"gpus\":4,\"node\":\"b1\","
+              "\"sensitivity\":\"public\",\"priority\":0},"
+              "{\"id\":\"b-b1b\",\"tenant\":\"b\",\"gpus\":4,\"node\":\"b1\","
+              "\"sensitivity\":\"public\",\"priority\":0},"
+              "{\"id\":\"b-b2\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"b2\","
+              "\"sensitivity\":\"public\",\"priority\":3}]",
+              "[{\"id\":\"a-1\",\"tenant\":\"a\",\"gpus\":4,\"sensitivity\":\"public\"}]",
+              1e5) == 0);
+    tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO);
+    TP_CHECK(sol != NULL);
+    if (sol) {
+        const tp_result_t *r = sol->result;
+        /* Fewest GPUs: one 4-GPU priority-0 job on b1, nothing else. */
+        TP_CHECK_EQ_INT(r->npreemptions, 1);
+        const char *why = pre_why(&in, r, "b-b1a", "b1");
+        TP_CHECK(why && !strcmp(why, "reclaim:a"));
+        TP_CHECK(pre_why(&in, r, "b-a0", "a0") == NULL);
+        TP_CHECK_EQ_INT(r->nplacements, 1);
+        TP_CHECK(r->nplacements == 1 &&
+                 !strcmp(in.f->nodes[r->placements[0].node].id, "b1"));
+        TP_CHECK_EQ_INT(check(&in, r), 0);
+    }
+    tp_solution_free(sol);
+    inst_free(&in);
+    /* Only non-preemptible borrowed work: nothing is reclaimed; a waits. */
+    TP_CHECK(
+        fixed(&in,
+              "[{\"id\":\"b-0\",\"tenant\":\"b\",\"gpus\":8,\"nodes\":6,"
+              "\"members\":[\"a0\",\"a1\",\"a2\",\"b0\",\"b1\",\"b2\"],"
+              "\"sensitivity\":\"public\",\"preemptible\":false}]",
+              "[{\"id\":\"a-1\",\"tenant\":\"a\",\"gpus\":4,\"sensitivity\":\"public\"}]",
+              1e5) == 0);
+    sol = solve(&in, TP_SOLVER_AUTO);
+    TP_CHECK(sol != NULL);
+    if (sol) {
+        TP_CHECK_EQ_INT(sol->result->npreemptions, 0);
+        TP_CHECK_EQ_INT(sol->result->npending, 1);
+        TP_CHECK_EQ_INT(check(&in, sol->result), 0);
+    }
+    tp_solution_free(sol);
+    inst_free(&in);
+}
+
+TP_TEST(solver_gang_stopped_whole)
+{
+    inst_t in = {0};
+    /* rack-0's cap fits idle draw and one busy node: the gang a0+b0 must stop
+     * whole when its a0 member is shed (a1's work is not preemptible). */
+    TP_CHECK(fixed(&in,
+                   "[{\"id\":\"g\",\"gpus\":8,\"nodes\":2,\"members\":[\"a0\",\"b0\"],"
+                   "\"sensitivity\":\"public\",\"priority\":0},"
+                   "{\"id\":\"k\",\"gpus\":8,\"node\":\"a1\",\"sensitivity\":\"public\","
+                   "\"preemptible\":false}]",
+                   "[]", 3 * 1000.0 + 8 * 700 + 100) == 0);
+    tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO);
+    TP_CHECK(sol != NULL);
+    if (sol) {
+        const char *w0 = pre_why(&in, sol->result, "g", "a0"),
+                   *w1 = pre_why(&in, sol->result, "g", "b0");
+        TP_CHECK(w0 && !strcmp(w0, "power_domain:rack-0"));
+        TP_CHECK(w1 && !strcmp(w1, "gang:g"));
+        TP_CHECK(pre_why(&in, sol->result, "k", "a1") == NULL);
+        TP_CHECK_EQ_INT(check(&in, sol->result), 0);
+    }
+    tp_solution_free(sol);
+    inst_free(&in);
+}
+
+/* The validator on its own: hand-made results that break each gang and tenant
+ * rule are refused. */
+TP_TEST(validator_refuses_bad_gangs_and_tenants)
+{
+    inst_t in = {0};
+    TP_CHECK(
+        fixed(&in,
+              "[{\"id\":\"g\",\"gpus\":8,\"nodes\":2,\"members\":[\"a0\",\"b0\"],"
+              "\"sensitivity\":\"public\",\"tenant\":\"b\"},"
+              "{\"id\":\"h\",\"gpus\":8,\"node\":\"a0\",\"sensitivity\":\"public\","
+              "\"tenant\":\"b\"}]",
+              "[{\"id\":\"p\",\"gpus\":8,\"nodes\":2,\"together\":\"rack\","
+              "\"sensitivity\":\"public\"},"
+              "{\"id\":\"q\",\"gpus\":8,\"tenant\":\"a\",\"sensitivity\":\"public\"},"
+              "{\"id\":\"t\",\"gpus\":8,\"nodes\":4,\"tenant\":\"b\","
+              "\"sensitivity\":\"public\"}]",
+              1e5) == 0);
+    int reasons[TP_PRED_COUNT] = {[TP_PRED_GPU_CAPACITY] = 1};
+    for (int bug = 0; bug < 6; bug++) {
+        tp_result_t *r = tp_result_new();
+        tp_violations_t v;
+        int nq = tp_workloads_find(in.pending, "q"),
+            np = tp_workloads_find(in.pending, "p"),
+            nt = tp_workloads_find(in.pending, "t");
+        int a1 = tp_fleet_node(in.f, "a1"), a2 = tp_fleet_node(in.f, "a2"),
+            b1 = tp_fleet_node(in.f, "b1"), b2 = tp_fleet_node(in.f, "b2");
+        tp_result_add_pending(r, nq, reasons);
+        if (bug != 5)
+            tp_result_add_pending(r, nt, reasons);
+        if (bug == 0) /* correct: both members in rack-0 */
+            tp_result_add_placement(r, np, a1, 8), tp_result_add_placement(r, np, a2, 8);
+        else if (bug == 1) /* partial */
+            tp_result_add_placement(r, np, a1, 8);
+        else if (bug == 2) /* two racks */
+            tp_result_add_placement(r, np, a1, 8), tp_result_add_placement(r, np, b1, 8);
+        else if (bug == 3) /* one node twice */
+            tp_result_add_placement(r, np, a1, 4), tp_result_add_placement(r, np, a1, 4);
+        else if (bug == 4) /* a running gang stopped in part */
+            tp_result_add_pending(r, np, reasons),
+                tp_result_add_preemption(r, 0, tp_fleet_node(in.f, "a0"),
+                                         "power_node:a0");
+        else { /* tenant b (limit 48, 24 in use) gets 4 × 8 more: over its limit */
+            tp_result_add_pending(r, np, reasons);
+            tp_result_add_placement(r, nt, a1, 8);
+            tp_result_add_placement(r, nt, a2, 8);
+            tp_result_add_placement(r, nt, b1, 8);
+            tp_result_add_placement(r, nt, b2, 8);
+        }
+        tp_violations_init(&v);
+        int nv = tp_validate(in.f, in.s, in.pending, in.running, r, NOW, &v);
+        static const char *const want[] = {"",
+                                           "needs all 2 or none",
+                                           "spans rack domains",
+                                           "two members on node a1",
+                                           "running gang g stopped in part",
+                                           "tenant b uses 56 GPUs, over its limit 48"};
+        bool found = bug == 0;
+        for (int i = 0; i < v.n && !found; i++)
+            found = strstr(v.msgs[i], want[bug]) != NULL;
+        if (bug == 0)
+            TP_CHECK_EQ_INT(nv, 0);
+        else if (nv <= 0 || !found)
+            tp_test_fail(__FILE__, __LINE__, "bug %d not refused with \"%s\" (%d: %s)",
+                         bug, want[bug], nv, v.n ? v.msgs[0] : "");
+        tp_violations_fini(&v);
+        tp_result_free(r);
+    }
+    inst_free(&in);
+}
+
+/* Generated gangs and tenants load through the strict loaders; share 0 is
+ * exactly the plain generator; a generated mixed instance solves clean. */
+TP_TEST(gen_gangs_and_tenants)
+{
+    tp_error_t err;
+    tp_gen_fleet_opts_t fo = {.nodes = 160, .seed = 3, .tenants = 7};
+    inst_t in = {0};
+    TP_CHECK(load_doc(tp_gen_fleet(&fo, &err), "gen-fleet", NULL, 0, &in.f) == 0);
+    if (!in.f)
+        return;
+    TP_CHECK_EQ_INT(in.f->ntenants, 7 + 2); /* two groups of ≤ 5 */
+    TP_CHECK(tp_fleet_kind(in.f, "rack") >= 0 && tp_fleet_kind(in.f, "row") >= 0);
+    json_t *a = tp_gen_workloads(in.f, 300, 5, &err),
+           *b = tp_gen_workloads_gangs(in.f, 300, 5, 0, &err);
+    TP_CHECK(a && b && json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    TP_CHECK(load_doc(tp_gen_workloads_gangs(in.f, 300, 5, 0.2, &err), "gen-workloads",
+                      in.f, 2, &in.pending) == 0);
+    int gangs = 0, rack = 0, row = 0, big = 0;
+    for (int i = 0; in.pending && i < in.pending->n; i++) {
+        const tp_workload_t *w = &in.pending->w[i];
+        TP_CHECK(tp_wl_tenant(w) >= 0 && in.f->tenants[tp_wl_tenant(w)].parent >= 0);
+        if (tp_wl_nodes(w) < 2)
+            continue;
+        gangs++;
+        big += tp_wl_nodes(w) > 8;
+        TP_CHECK(tp_wl_nodes(w) <= 16);
+        rack += tp_wl_together(w) == tp_fleet_kind(in.f, "rack");
+        row += tp_wl_together(w) == tp_fleet_kind(in.f, "row");
+    }
+    TP_CHECK(gangs > 40 && gangs < 80);
+    TP_CHECK(rack > 0 && row > 0 && big > 0);
+    TP_CHECK(load_doc(tp_gen_state(in.f, 7, NOW, &err), "gen-state", in.f, 1, &in.s) ==
+             0);
+    in.running = tp_workloads_new_empty();
+    tp_solution_t *sol = in.s ? solve(&in, TP_SOLVER_AUTO) : NULL;
+    TP_CHECK(sol != NULL);
+    if (sol) {
+        TP_CHECK_EQ_INT(check(&in, sol->result), 0);
+        int members = 0;
+        for (int i = 0; i < sol->result->nplacements; i++)
+            members +=
+                tp_wl_nodes(&in.pending->w[sol->result->placements[i].workload]) > 1;
+        TP_CHECK(members > 0);
+    }
+    tp_solution_free(sol);
+    inst_free(&in);
+}
+
+/* Fairness: two gangs of equal priority, room for one; the tenant furthest
+ * below its quota (GPU share: in use ÷ quota) goes first, whatever the ids. */
+TP_TEST(solver_gangs_fair_share)
+{
+    inst_t in = {0};
+    /* b runs 8 of its quota 8 (share 1) on b0; a runs nothing (share 0). Five
+     * nodes are free: one 3-node gang fits (rack-0 or the rest of rack-1). */
+    TP_CHECK(
+        fixed(&in,
+              "[{\"id\":\"x\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"b0\","
+              "\"sensitivity\":\"public\"},"
+              "{\"id\":\"y\",\"gpus\":8,\"node\":\"a0\",\"sensitivity\":\"public\"}]",
+              "[{\"id\":\"g-b\",\"tenant\":\"b\",\"gpus\":8,\"nodes\":3,"
+              "\"sensitivity\":\"public\",\"priority\":3},"
+              "{\"id\":\"z-a\",\"tenant\":\"a\",\"gpus\":8,\"nodes\":3,"
+              "\"sensitivity\":\"public\",\"priority\":3}]",
+              1e5) == 0);
+    tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO);
+    TP_CHECK(sol != NULL);
+    if (sol) {
+        const tp_result_t *r = sol->result;
+        TP_CHECK_EQ_INT(r->nplacements, 3);
+        for (int i = 0; i < r->nplacements; i++)
+            TP_CHECK(!strcmp(in.pending->w[r->placements[i].workload].id, "z-a"));
+        TP_CHECK_EQ_INT(check(&in, r), 0);
+    }
+    tp_solution_free(sol);
+    inst_free(&in);
+}
+
+/* A gang of a tenant under its quota reclaims borrowed work on as many nodes of
+ * one rack as it has members, never the non-preemptible node. */
+TP_TEST(solver_gang_reclaims_borrowed)
+{
+    inst_t in = {0};
+    TP_CHECK(fixed(&in,
+                   "[{\"id\":\"b-a0\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"a0\","
+                   "\"sensitivity\":\"public\",\"preemptible\":false},"
+                   "{\"id\":\"b-a1\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"a1\","
+                   "\"sensitivity\":\"public\"},"
+                   "{\"id\":\"b-a2\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"a2\","
+                   "\"sensitivity\":\"public\"},"
+                   "{\"id\":\"b-b0\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"b0\","
+                   "\"sensitivity\":\"public\"},"
+                   "{\"id\":\"b-b1\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"b1\","
+                   "\"sensitivity\":\"public\"},"
+                   "{\"id\":\"b-b2\",\"tenant\":\"b\",\"gpus\":8,\"node\":\"b2\","
+                   "\"sensitivity\":\"public\"}]",
+                   "[{\"id\":\"train\",\"tenant\":\"a\",\"gpus\":8,\"nodes\":2,"
+                   "\"together\":\"rack\",\"sensitivity\":\"public\"}]",
+                   1e5) == 0);
+    tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO);
+    TP_CHECK(sol != NULL);
+    if (sol) {
+        const tp_result_t *r = sol->result;
+        TP_CHECK_EQ_INT(r->npreemptions, 2);
+        const char *w1 = pre_why(&in, r, "b-a1", "a1"),
+                   *w2 = pre_why(&in, r, "b-a2", "a2");
+        TP_CHECK(w1 && !strcmp(w1, "reclaim:a") && w2 && !strcmp(w2, "reclaim:a"));
+        TP_CHECK_EQ_INT(r->nplacements, 2);
+        TP_CHECK_EQ_INT(r->npending, 0);
+        TP_CHECK_EQ_INT(check(&in, r), 0);
+    }
+    tp_solution_free(sol);
+    inst_free(&in);
+}
