@@ -10,7 +10,7 @@ batch placements (every class, GPU-model and residency lists), releases,
 idempotent retries and power events, while some nodes' attestations expire;
 then a restart on a state where more attestations have expired. Every placed
 answer, and everything running at the end, is checked against the fleet's own
-policy by an independent checker written here from docs/formats.md (declared
+policy by an independent checker written here from docs/formats.md (attested
 TEE and GPU CC, attestation tier, expiry and age at the time the request was
 sent, residency, GPU models) and against each node's GPU count."""
 import json
@@ -47,13 +47,15 @@ def violations(spec, node, t, st):
     n, o = NODES[node], st["nodes"].get(node, {})
     cls = CLASSES[spec["sensitivity"]]
     v = []
-    if "cpu_tee" in cls and n.get("cpu_tee") not in cls["cpu_tee"]:
+    # TEE and GPU CC count only as a usable result attests them (docs/formats.md)
+    a = o.get("attestation")
+    usable = a and RANK.get(a["status"], 0) > 0 and a["expires_at"] > t
+    if "cpu_tee" in cls and not (usable and a.get("cpu_tee") in cls["cpu_tee"]):
         v.append("cpu_tee")
-    if cls.get("gpu_cc") and not n.get("gpu_cc"):
+    if cls.get("gpu_cc") and not (usable and a.get("gpu_cc") is True):
         v.append("gpu_cc")
     req = cls.get("attestation")
     if req:
-        a = o.get("attestation")
         if not a or RANK.get(a["status"], 0) < RANK[req["min_status"]]:
             v.append("attestation_status")
         elif a["expires_at"] <= t:
