@@ -626,7 +626,7 @@ static void post_profiles(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *
         if (jr_object(&r, e, p, keys) < 0 || jr_id(&r, e, p, "model", true, &m) < 0 ||
             jr_id(&r, e, p, "gpu_model", true, &g) < 0 ||
             jr_number(&r, e, p, "tokens_per_s", true, 0, 1e9, &t) < 0 ||
-            jr_number(&r, e, p, "watts", true, 1e-9, 1e6, &w) < 0) {
+            jr_number(&r, e, p, "watts", true, 1e-3, 1e5, &w) < 0) {
             reject_schema(req, &err);
             goto done;
         }

@@ -129,6 +129,20 @@ void tp_httpd_respond(tp_httpd_req_t *r, int status, const char *json, size_t le
     tp_httpd_respond_hdr(r, status, json, len, NULL, NULL);
 }
 
+/* s itself when it is valid UTF-8; else every byte >= 0x80 replaced by '?'. */
+static char *utf8_or_ascii(char *s)
+{
+    json_t *probe = json_string(s);
+    if (probe) {
+        json_decref(probe);
+        return s;
+    }
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    return s;
+}
+
 void tp_httpd_error(tp_httpd_req_t *r, int status, const char *code, const char *path,
                     const char *fmt, ...)
 {
@@ -137,8 +151,14 @@ void tp_httpd_error(tp_httpd_req_t *r, int status, const char *code, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    char pbuf[256];
+    if (path)
+        snprintf(pbuf, sizeof pbuf, "%s", path);
+    /* Messages quote client bytes (ids, paths), possibly not UTF-8 or cut
+     * mid-character: JSON cannot carry those, so they become '?'. */
+    utf8_or_ascii(msg);
     json_t *doc = json_pack("{s:{s:s,s:s,s:s?}}", "error", "code", code, "message", msg,
-                            "path", path);
+                            "path", path ? utf8_or_ascii(pbuf) : NULL);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     if (text)
         tp_httpd_respond(r, status, text, strlen(text));

@@ -534,6 +534,13 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up is not fatal */
     uv_loop_init(&g_loop);
     s->loop = &g_loop;
+    /* Recovered work on nodes that lost their attestation meanwhile is evicted
+     * before the first request can see it running (the loop only runs this). */
+    if (!o->ceiling && !s->has_collectors && s->running->n &&
+        !tp_store_shared(s->journal)) {
+        enqueue_simple(s, OP_RECONCILE);
+        uv_run(s->loop, UV_RUN_DEFAULT);
+    }
     tp_httpd_opts_t ho = {.host = host,
                           .port = port,
                           .max_connections = o->max_connections,
@@ -559,7 +566,7 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
         uv_timer_start(&s->tick_timer, on_tick, 1000, 1000);
         if ((rc = collectors_start(s, err)) < 0)
             return rc;
-        if (!s->has_collectors && s->running->n)
+        if (!s->has_collectors && s->running->n && tp_store_shared(s->journal))
             enqueue_simple(s, OP_RECONCILE); /* against the seed state */
     }
     if (o->port_file) {
