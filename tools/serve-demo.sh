@@ -38,6 +38,7 @@ trustplace serve is running at $URL against the test bed's $(grep -o '"bmcs": [0
 and its attestation verifier (config/demo-fleet.json). Logs: $D/serve.log
 
 demo token (orchestrator): $TOKEN
+dashboard (KPIs, power headroom, attestation freshness): $URL/#token=$TOKEN
 
   curl -s -H "Authorization: Bearer $TOKEN" $URL/v1/nodes/fra1-n1
   curl -s -H "Authorization: Bearer $TOKEN" -X POST $URL/v1/placements \\
