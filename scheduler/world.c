@@ -373,6 +373,13 @@ int running_build_tolerant(const svc_t *s, const tp_fleet_t *f, tp_workloads_t *
 
 void svc_invalidate(svc_t *s)
 {
+    tp_vtally_free(s->vtally);
+    s->vtally = NULL;
+    svc_running_changed(s);
+}
+
+void svc_running_changed(svc_t *s)
+{
     s->version++;
     tp_load_free(s->load);
     s->load = NULL;
