@@ -84,6 +84,8 @@ typedef struct svc {
      * worker when NULL, kept current by worker.c's apply() as work starts and
      * stops, dropped by svc_invalidate() (fleet, state or running replaced). */
     tp_vtally_t *vtally;
+    /* The solver's cache for this fleet (solver/solver.h): the same life. */
+    struct tp_solver_cache_s *solver_cache;
     /* GET /v1/nodes/{id} answers, reused within the same second while nothing changed */
     uint64_t version; /* bumped by every change to the model */
     struct node_view {

@@ -260,6 +260,25 @@ out:
     return rc;
 }
 
+/* The validator's tally of the running work, built on first use (serve_internal.h). */
+static const tp_vtally_t *tally(svc_t *s)
+{
+    if (!s->vtally)
+        s->vtally = tp_vtally_new(s->fleet, s->state, s->running);
+    return s->vtally;
+}
+
+/* The solver's cache for this fleet with the current tally; NULL (solve without
+ * one) when out of memory. */
+static const tp_solver_cache_t *solver_cache(svc_t *s)
+{
+    if (!s->solver_cache)
+        s->solver_cache = tp_solver_cache_new(s->fleet);
+    if (s->solver_cache)
+        s->solver_cache->tally = tally(s);
+    return s->solver_cache;
+}
+
 /* The same re-check for a result that only places or pends the batch's new
  * work: against s->vtally (built here, on first use, from the running set). */
 static int validate_new(job_t *j, const tp_state_t *eff, const tp_result_t *r,
@@ -267,7 +286,7 @@ static int validate_new(job_t *j, const tp_state_t *eff, const tp_result_t *r,
 {
     svc_t *s = j->s;
     tp_violations_t v;
-    if (!s->vtally && !(s->vtally = tp_vtally_new(s->fleet, s->state, s->running)))
+    if (!tally(s))
         return tp_error_set(err, TP_ENOMEM, "validator: out of memory");
     tp_violations_init(&v);
     int rc = verdict(tp_validate_new(s->fleet, eff, s->vtally, j->pending, r, j->now, &v),
@@ -331,7 +350,8 @@ static void do_place(job_t *j)
         }
     tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 2000};
     uint64_t t0 = uv_hrtime();
-    int solved = tp_solve(s->fleet, eff, j->pending, s->running, &so, &sol, &err);
+    int solved = tp_solve_cached(s->fleet, eff, j->pending, s->running, solver_cache(s),
+                                 &so, &sol, &err);
     obs_time(s, 0, (double)(uv_hrtime() - t0) / 1e9); /* TP_M_SOLVE */
     if (solved < 0) {
         fail_all(j, 503, "solver_failed", err.text);
@@ -488,8 +508,9 @@ static void do_power(job_t *j)
             eff->domain_cap_w[d] = op->ev.cap_w;
         tp_workloads_t *none = tp_workloads_new_empty();
         tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 800};
-        int rc =
-            none ? tp_solve(s->fleet, eff, none, s->running, &so, &sol, &err) : TP_ENOMEM;
+        int rc = none ? tp_solve_cached(s->fleet, eff, none, s->running, solver_cache(s),
+                                        &so, &sol, &err)
+                      : TP_ENOMEM;
         if (!rc)
             rc = validate(j, eff, none, sol->result, &err);
         if (!rc)

@@ -3,6 +3,7 @@
  * running set, copies of the observed state, fleets rebuilt with profiles.
  */
 #include "scheduler/serve_internal.h"
+#include "solver/solver.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -375,6 +376,8 @@ void svc_invalidate(svc_t *s)
 {
     tp_vtally_free(s->vtally);
     s->vtally = NULL;
+    tp_solver_cache_free(s->solver_cache);
+    s->solver_cache = NULL;
     svc_running_changed(s);
 }
 

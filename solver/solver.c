@@ -93,8 +93,17 @@ static int ctx_init(ctx_t *c)
     c->healthy = malloc(((size_t)f->nnodes + 1) * sizeof *c->healthy);
     c->trust = malloc(((size_t)f->nnodes + 1) * sizeof *c->trust);
     c->nrank = malloc(((size_t)f->nnodes + 1) * sizeof *c->nrank);
-    c->nord = ctx_order_by_id(f->nnodes, node_id, f);
-    c->dord = ctx_order_by_id(f->ndomains, domain_id, f);
+    if (c->cache) { /* the orders made once for this fleet */
+        c->nord = malloc(((size_t)f->nnodes + 1) * sizeof *c->nord);
+        c->dord = malloc(((size_t)f->ndomains + 1) * sizeof *c->dord);
+        if (c->nord && c->dord) {
+            memcpy(c->nord, c->cache->nord, (size_t)f->nnodes * sizeof *c->nord);
+            memcpy(c->dord, c->cache->dord, (size_t)f->ndomains * sizeof *c->dord);
+        }
+    } else {
+        c->nord = ctx_order_by_id(f->nnodes, node_id, f);
+        c->dord = ctx_order_by_id(f->ndomains, domain_id, f);
+    }
     if (!c->ncap || !c->dcap || !c->healthy || !c->trust || !c->nrank || !c->nord ||
         !c->dord)
         return TP_ENOMEM;
@@ -476,7 +485,10 @@ static int validate(const ctx_t *c, const plan_t *p, const tp_result_t *r,
         free(ci_of);
     }
     tp_workloads_t ext = {.w = w, .n = c->nc};
-    int nv = tp_validate(c->f, c->s, &ext, running, vr, c->now, &v);
+    const struct tp_vtally *t = c->cache ? c->cache->tally : NULL;
+    int nv = t && vr->npreemptions == 0
+                 ? tp_validate_new(c->f, c->s, t, &ext, vr, c->now, &v)
+                 : tp_validate(c->f, c->s, &ext, running, vr, c->now, &v);
     if (nv < 0)
         rc = nv;
     else if (nv > 0)
@@ -540,9 +552,41 @@ void tp_solution_meta(const tp_solution_t *sol, const tp_fleet_t *f,
     m->ncaps_unmet = sol->ncaps_unmet;
 }
 
+tp_solver_cache_t *tp_solver_cache_new(const tp_fleet_t *f)
+{
+    tp_solver_cache_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->f = f;
+    c->nord = ctx_order_by_id(f->nnodes, node_id, f);
+    c->dord = ctx_order_by_id(f->ndomains, domain_id, f);
+    if (!c->nord || !c->dord) {
+        tp_solver_cache_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void tp_solver_cache_free(tp_solver_cache_t *c)
+{
+    if (!c)
+        return;
+    free(c->nord);
+    free(c->dord);
+    free(c);
+}
+
 int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pending,
              const tp_workloads_t *running, const tp_solver_opts_t *o,
              tp_solution_t **out, tp_error_t *err)
+{
+    return tp_solve_cached(f, s, pending, running, NULL, o, out, err);
+}
+
+int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
+                    const tp_workloads_t *pending, const tp_workloads_t *running,
+                    const tp_solver_cache_t *cache, const tp_solver_opts_t *o,
+                    tp_solution_t **out, tp_error_t *err)
 {
     static const tp_workloads_t none = {0};
     ctx_t c = {0};
@@ -556,7 +600,10 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
     if (!f || !pending || !o || f->nnodes < 1)
         return tp_error_set(err, TP_EINVAL,
                             "tp_solve: missing fleet, workloads or options");
+    if (cache && cache->f != f)
+        return tp_error_set(err, TP_EINVAL, "tp_solve: the cache is for another fleet");
     running = running ? running : &none;
+    c.cache = cache;
     c.f = f;
     c.s = s;
     c.pending = pending;
