@@ -190,46 +190,89 @@ static int make_candidates(ctx_t *c)
 }
 
 /* Could some unplaced candidate of the plan be placed alone on the base load?
- * If not, term (1) is already the most any plan can reach. */
+ * If not, term (1) is already the most any plan can reach. The first unplaced
+ * candidate of each class is tried; whether one fits anywhere depends only on
+ * its static class, GPUs and AI model, so each such key is scanned once. */
 static bool improvable(const ctx_t *c, const plan_t *p)
 {
     char *seen = calloc((size_t)c->nk + 1, 1);
+    keytab_t tried;
     bool any = false;
-    if (!seen)
+    if (!seen || keytab_init(&tried, 64) < 0) {
+        free(seen);
         return true;
+    }
     for (int ci = 0; ci < c->nc && !any; ci++) {
         int k = c->cand_k[ci];
         if (p->cnode[ci] >= 0 || seen[k])
             continue;
         seen[k] = 1;
+        int key[3] = {c->cand_wsc[ci], c->cw[ci]->gpus, c->cw[ci]->model}, n0 = tried.n;
+        int id = keytab_intern(&tried, key, 3);
+        if (id < 0) {
+            any = true; /* out of memory: assume it could */
+            break;
+        }
+        if (id < n0)
+            continue; /* scanned already, fit nowhere */
         for (int n = 0; n < c->f->nnodes && !any; n++)
             any = ctx_static_ok(c, ci, n) && ctx_fits(c, c->base, c->cw[ci], n);
     }
+    keytab_fini(&tried);
     free(seen);
     return any;
 }
 
 /* Σ over candidates of the best value any eligible node could give it alone:
- * a bound on every plan (the LP's can exceed it where it double-counts). */
+ * a bound on every plan (the LP's can exceed it where it double-counts).
+ * Whether some node of a group fits a candidate on the base load depends only
+ * on its GPUs and AI model: answered once per (GPUs, model, group). */
 static double candidate_bound(const ctx_t *c)
 {
     double b = 0;
+    keytab_t keys;
+    char *fits = NULL; /* [key * ng + group]: 0 unknown, 1 fits, 2 does not */
+    if (keytab_init(&keys, 16) < 0)
+        return INFINITY;
     for (int k = 0; k < c->nk; k++) {
         int ci = c->k_mem[c->k_off[k]];
+        int key[2] = {c->cw[ci]->gpus, c->cw[ci]->model}, n0 = keys.n;
+        int id = keytab_intern(&keys, key, 2);
+        if (id < 0) {
+            b = INFINITY;
+            break;
+        }
+        if (id == n0) {
+            char *m = realloc(fits, ((size_t)keys.n * (size_t)c->ng + 1));
+            if (!m) {
+                b = INFINITY;
+                break;
+            }
+            fits = m;
+            memset(fits + (size_t)id * (size_t)c->ng, 0, (size_t)c->ng);
+        }
+        char *memo = fits + (size_t)id * (size_t)c->ng;
         double best = 0;
         for (int j = 0; j < c->ng; j++) {
             int n = c->g_mem[c->g_off[j]];
             double v = ctx_value(c, ci, n);
             if (v <= best || !ctx_static_ok(c, ci, n))
                 continue;
-            for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++)
-                if (ctx_fits(c, c->base, c->cw[ci], c->g_mem[i])) {
-                    best = v;
-                    break;
-                }
+            if (!memo[j]) {
+                memo[j] = 2;
+                for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++)
+                    if (ctx_fits(c, c->base, c->cw[ci], c->g_mem[i])) {
+                        memo[j] = 1;
+                        break;
+                    }
+            }
+            if (memo[j] == 1)
+                best = v;
         }
         b += best * (c->k_off[k + 1] - c->k_off[k]);
     }
+    free(fits);
+    keytab_fini(&keys);
     return b;
 }
 
