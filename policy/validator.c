@@ -346,21 +346,20 @@ int tp_validate_new(const tp_fleet_t *f, const tp_state_t *s, const tp_vtally_t 
 {
     report_t r = {out, 0, 0};
     size_t np = (size_t)pending->n + 1, nq = (size_t)res->nplacements + 1;
+    size_t nn = (size_t)f->nnodes + 1, nd = (size_t)f->ndomains + 1;
+    if (t->nnodes != f->nnodes || t->ndomains != f->ndomains)
+        return TP_EINVAL;
     char *placed = calloc(np, 1), *listed = calloc(np, 1);
-    /* The nodes the placements touch, each once, with what they add. */
-    int *nodes = malloc(nq * sizeof *nodes), *gpus = calloc(nq, sizeof *gpus);
-    double *add_w = calloc(nq, sizeof *add_w);
-    int nt = 0;
-    if (!placed || !listed || !nodes || !gpus || !add_w || t->nnodes != f->nnodes ||
-        t->ndomains != f->ndomains) {
-        free(placed);
-        free(listed);
-        free(nodes);
-        free(gpus);
-        free(add_w);
-        return t->nnodes != f->nnodes || t->ndomains != f->ndomains ? TP_EINVAL
-                                                                    : TP_ENOMEM;
-    }
+    /* The nodes the placements touch, each once (slot: its index + 1), with
+     * what they add; then the domains above them, each once. */
+    int *slot = calloc(nn, sizeof *slot), *nodes = malloc(nq * sizeof *nodes);
+    int *gpus = calloc(nq, sizeof *gpus), *doms = malloc(nd * sizeof *doms);
+    double *add_w = calloc(nq, sizeof *add_w), *dom_add = calloc(nd, sizeof *dom_add);
+    char *dom_hit = calloc(nd, 1);
+    int nt = 0, ntd = 0, rc = TP_ENOMEM;
+    if (!placed || !listed || !slot || !nodes || !gpus || !doms || !add_w || !dom_add ||
+        !dom_hit)
+        goto out;
     if (res->npreemptions > 0)
         violation(&r,
                   "%d preemption(s): a result that stops running work is checked "
@@ -384,13 +383,12 @@ int tp_validate_new(const tp_fleet_t *f, const tp_state_t *s, const tp_vtally_t 
         const char *why = security_breach(f, s, p->node, w, now);
         if (why)
             violation(&r, "workload %s on node %s: %s", w->id, f->nodes[p->node].id, why);
-        int k = 0;
-        while (k < nt && nodes[k] != p->node)
-            k++;
-        if (k == nt)
+        if (!slot[p->node]) {
             nodes[nt++] = p->node;
-        gpus[k] += w->gpus;
-        add_w[k] += w->gpus * watts(f, p->node, w);
+            slot[p->node] = nt;
+        }
+        gpus[slot[p->node] - 1] += w->gpus;
+        add_w[slot[p->node] - 1] += w->gpus * watts(f, p->node, w);
     }
     /* Capacity and power of every touched node, then of every domain above one:
      * its tallied draw plus what the touched nodes beneath it add. */
@@ -409,37 +407,32 @@ int tp_validate_new(const tp_fleet_t *f, const tp_state_t *s, const tp_vtally_t 
         if (draw > cap * (1 + 1e-9))
             violation(&r, "node %s: estimated draw %.1f W over its cap %.1f W",
                       f->nodes[n].id, draw, cap);
-        add_w[k] = draw - node_draw(t, n); /* now: what the domains above gain */
-    }
-    for (int k = 0; k < nt; k++) {
-        for (int d = f->nodes[nodes[k]].domain; d >= 0; d = f->domains[d].parent) {
-            /* Each domain once: at the first touched node beneath it. */
-            bool first = true;
-            for (int j = 0; j < k && first; j++)
-                for (int e = f->nodes[nodes[j]].domain; e >= 0; e = f->domains[e].parent)
-                    if (e == d)
-                        first = false;
-            if (!first)
-                continue;
-            double dw = t->dom_w[d];
-            for (int j = k; j < nt; j++)
-                for (int e = f->nodes[nodes[j]].domain; e >= 0; e = f->domains[e].parent)
-                    if (e == d)
-                        dw += add_w[j];
-            double cap = f->domains[d].cap_w;
-            if (s && !isnan(s->domain_cap_w[d]) && s->domain_cap_w[d] < cap)
-                cap = s->domain_cap_w[d];
-            if (dw > cap * (1 + 1e-9))
-                violation(&r,
-                          "power domain %s: estimated draw %.1f W over its cap %.1f W",
-                          f->domains[d].id, dw, cap);
+        for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent) {
+            if (!dom_hit[d]++)
+                doms[ntd++] = d;
+            dom_add[d] += draw - node_draw(t, n);
         }
     }
+    for (int k = 0; k < ntd; k++) {
+        int d = doms[k];
+        double dw = t->dom_w[d] + dom_add[d], cap = f->domains[d].cap_w;
+        if (s && !isnan(s->domain_cap_w[d]) && s->domain_cap_w[d] < cap)
+            cap = s->domain_cap_w[d];
+        if (dw > cap * (1 + 1e-9))
+            violation(&r, "power domain %s: estimated draw %.1f W over its cap %.1f W",
+                      f->domains[d].id, dw, cap);
+    }
     check_pending(pending, res, placed, listed, &r);
+    rc = r.oom ? TP_ENOMEM : r.count;
+out:
     free(placed);
     free(listed);
+    free(slot);
     free(nodes);
     free(gpus);
+    free(doms);
     free(add_w);
-    return r.oom ? TP_ENOMEM : r.count;
+    free(dom_add);
+    free(dom_hit);
+    return rc;
 }

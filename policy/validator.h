@@ -60,7 +60,8 @@ void tp_vtally_move(tp_vtally_t *t, const tp_fleet_t *f, int node, const tp_work
  * security, residency, GPU model and count, GPU capacity and node and domain
  * power of the nodes and domains it touches, and that every pending workload is
  * placed or pending with reasons. Same return values as tp_validate(); costs
- * O(pending + placements × domain depth), not O(fleet + running).
+ * O(pending + placements × domain depth), plus zeroing a word per node and per
+ * domain, not O(fleet + running).
  * out->over_cap_by_running stays 0 (untouched nodes and domains are not looked at). */
 int tp_validate_new(const tp_fleet_t *f, const tp_state_t *s, const tp_vtally_t *t,
                     const tp_workloads_t *pending, const tp_result_t *res, int64_t now,
