@@ -225,6 +225,32 @@ static void check_tenants(const tp_fleet_t *f, const tp_workloads_t *pending,
                       use[t], f->tenants[t].limit_gpus);
 }
 
+/* Every pending workload is placed or listed as pending, with reasons. */
+static void check_pending(const tp_workloads_t *pending, const tp_result_t *res,
+                          const int *placed, char *listed, report_t *r)
+{
+    for (int i = 0; i < res->npending; i++) {
+        const tp_pending_t *p = &res->pending[i];
+        int sum = 0;
+        if (p->workload < 0 || p->workload >= pending->n) {
+            violation(r, "pending entry %d names no pending workload", i);
+            continue;
+        }
+        if (placed[p->workload])
+            violation(r, "workload %s both placed and pending",
+                      pending->w[p->workload].id);
+        listed[p->workload] = 1;
+        for (int k = 0; k < TP_PRED_COUNT; k++)
+            sum += p->reasons[k];
+        if (sum == 0)
+            violation(r, "pending workload %s carries no reasons",
+                      pending->w[p->workload].id);
+    }
+    for (int i = 0; i < pending->n; i++)
+        if (!placed[i] && !listed[i])
+            violation(r, "workload %s neither placed nor pending", pending->w[i].id);
+}
+
 static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pending,
                const tp_workloads_t *running, const tp_result_t *res, int64_t now,
                report_t *r, int *used, double *node_w, double *dom_w, char *placed_on,
@@ -318,27 +344,7 @@ static int run(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *p
                 r->out->over_cap_by_running++;
         }
     }
-    /* Every pending workload is placed or listed as pending, with reasons. */
-    for (int i = 0; i < res->npending; i++) {
-        const tp_pending_t *p = &res->pending[i];
-        int sum = 0;
-        if (p->workload < 0 || p->workload >= pending->n) {
-            violation(r, "pending entry %d names no pending workload", i);
-            continue;
-        }
-        if (placed[p->workload])
-            violation(r, "workload %s both placed and pending",
-                      pending->w[p->workload].id);
-        listed[p->workload] = 1;
-        for (int k = 0; k < TP_PRED_COUNT; k++)
-            sum += p->reasons[k];
-        if (sum == 0)
-            violation(r, "pending workload %s carries no reasons",
-                      pending->w[p->workload].id);
-    }
-    for (int i = 0; i < pending->n; i++)
-        if (!placed[i] && !listed[i])
-            violation(r, "workload %s neither placed nor pending", pending->w[i].id);
+    check_pending(pending, res, placed, listed, r);
     check_gangs(f, pending, running, res, r, placed, preempted);
     return 0;
 }
@@ -375,5 +381,181 @@ int tp_validate(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *
     free(placed);
     free(preempted);
     free(listed);
+    return rc;
+}
+
+/* ---- the incremental entry point: new decisions against a kept tally ---- */
+
+static double node_draw(const tp_vtally_t *t, int n)
+{
+    if (!isnan(t->draw_w[n]) && t->draw_w[n] > t->run_w[n])
+        return t->draw_w[n];
+    return t->run_w[n];
+}
+
+tp_vtally_t *tp_vtally_new(const tp_fleet_t *f, const tp_state_t *s,
+                           const tp_workloads_t *running)
+{
+    tp_vtally_t *t = calloc(1, sizeof *t);
+    size_t nn = (size_t)f->nnodes + 1, nd = (size_t)f->ndomains + 1;
+    if (!t)
+        return NULL;
+    t->nnodes = f->nnodes;
+    t->ndomains = f->ndomains;
+    t->used = calloc(nn, sizeof *t->used);
+    t->run_w = calloc(nn, sizeof *t->run_w);
+    t->draw_w = calloc(nn, sizeof *t->draw_w);
+    t->dom_w = calloc(nd, sizeof *t->dom_w);
+    if (!t->used || !t->run_w || !t->draw_w || !t->dom_w) {
+        tp_vtally_free(t);
+        return NULL;
+    }
+    for (int n = 0; n < f->nnodes; n++) {
+        t->run_w[n] = f->nodes[n].idle_w;
+        t->draw_w[n] = s ? s->nodes[n].draw_w : NAN;
+    }
+    for (int i = 0; running && i < running->n; i++) {
+        const tp_workload_t *w = &running->w[i];
+        t->used[w->node] += w->gpus;
+        t->run_w[w->node] += w->gpus * watts(f, w->node, w);
+    }
+    for (int n = 0; n < f->nnodes; n++)
+        for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
+            t->dom_w[d] += node_draw(t, n);
+    return t;
+}
+
+void tp_vtally_free(tp_vtally_t *t)
+{
+    if (!t)
+        return;
+    free(t->used);
+    free(t->run_w);
+    free(t->draw_w);
+    free(t->dom_w);
+    free(t);
+}
+
+void tp_vtally_move(tp_vtally_t *t, const tp_fleet_t *f, int node, const tp_workload_t *w,
+                    int sign)
+{
+    double before = node_draw(t, node);
+    t->used[node] += sign * w->gpus;
+    t->run_w[node] += sign * w->gpus * watts(f, node, w);
+    double delta = node_draw(t, node) - before;
+    for (int d = f->nodes[node].domain; d >= 0; d = f->domains[d].parent)
+        t->dom_w[d] += delta;
+}
+
+bool tp_validate_new_applies(const tp_fleet_t *f, const tp_workloads_t *pending,
+                             const tp_result_t *res)
+{
+    if (res->npreemptions > 0 || f->ntenants > 0)
+        return false;
+    for (int i = 0; i < pending->n; i++)
+        if (pending->w[i].nodes > 1)
+            return false;
+    return true;
+}
+
+int tp_validate_new(const tp_fleet_t *f, const tp_state_t *s, const tp_vtally_t *t,
+                    const tp_workloads_t *pending, const tp_result_t *res, int64_t now,
+                    tp_violations_t *out)
+{
+    report_t r = {out, 0, 0};
+    size_t np = (size_t)pending->n + 1, nq = (size_t)res->nplacements + 1;
+    size_t nn = (size_t)f->nnodes + 1, nd = (size_t)f->ndomains + 1;
+    if (t->nnodes != f->nnodes || t->ndomains != f->ndomains)
+        return TP_EINVAL;
+    int *placed = calloc(np, sizeof *placed);
+    char *listed = calloc(np, 1);
+    /* The nodes the placements touch, each once (slot: its index + 1), with
+     * what they add; then the domains above them, each once. */
+    int *slot = calloc(nn, sizeof *slot), *nodes = malloc(nq * sizeof *nodes);
+    int *gpus = calloc(nq, sizeof *gpus), *doms = malloc(nd * sizeof *doms);
+    double *add_w = calloc(nq, sizeof *add_w), *dom_add = calloc(nd, sizeof *dom_add);
+    char *dom_hit = calloc(nd, 1);
+    int nt = 0, ntd = 0, rc = TP_ENOMEM;
+    if (!placed || !listed || !slot || !nodes || !gpus || !doms || !add_w || !dom_add ||
+        !dom_hit)
+        goto out;
+    if (res->npreemptions > 0)
+        violation(&r,
+                  "%d preemption(s): a result that stops running work is checked "
+                  "whole, not against the tally",
+                  res->npreemptions);
+    if (f->ntenants > 0)
+        violation(&r, "tenant quotas are checked whole, not against the tally");
+    for (int i = 0; i < res->nplacements; i++) {
+        const tp_placement_t *p = &res->placements[i];
+        if (p->workload < 0 || p->workload >= pending->n || p->node < 0 ||
+            p->node >= f->nnodes) {
+            violation(&r, "placement %d names no pending workload or no node", i);
+            continue;
+        }
+        const tp_workload_t *w = &pending->w[p->workload];
+        if (w->nodes > 1)
+            violation(&r, "gang %s is checked whole, not against the tally", w->id);
+        if (placed[p->workload]++) {
+            violation(&r, "workload %s placed twice", w->id);
+            continue;
+        }
+        if (p->gpus != w->gpus)
+            violation(&r, "workload %s placed with %d GPUs, needs %d", w->id, p->gpus,
+                      w->gpus);
+        const char *why = security_breach(f, s, p->node, w, now);
+        if (why)
+            violation(&r, "workload %s on node %s: %s", w->id, f->nodes[p->node].id, why);
+        if (!slot[p->node]) {
+            nodes[nt++] = p->node;
+            slot[p->node] = nt;
+        }
+        gpus[slot[p->node] - 1] += w->gpus;
+        add_w[slot[p->node] - 1] += w->gpus * watts(f, p->node, w);
+    }
+    /* Capacity and power of every touched node, then of every domain above one:
+     * its tallied draw plus what the touched nodes beneath it add. */
+    for (int k = 0; k < nt; k++) {
+        int n = nodes[k];
+        int healthy = s && s->nodes[n].gpus_healthy >= 0 ? s->nodes[n].gpus_healthy
+                                                         : f->nodes[n].gpus;
+        double cap = f->nodes[n].cap_w;
+        if (s && !isnan(s->nodes[n].cap_w) && s->nodes[n].cap_w < cap)
+            cap = s->nodes[n].cap_w;
+        double run_w = t->run_w[n] + add_w[k];
+        double draw = !isnan(t->draw_w[n]) && t->draw_w[n] > run_w ? t->draw_w[n] : run_w;
+        if (t->used[n] + gpus[k] > healthy)
+            violation(&r, "node %s: %d GPUs in use, %d healthy", f->nodes[n].id,
+                      t->used[n] + gpus[k], healthy);
+        if (draw > cap * (1 + 1e-9))
+            violation(&r, "node %s: estimated draw %.1f W over its cap %.1f W",
+                      f->nodes[n].id, draw, cap);
+        for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent) {
+            if (!dom_hit[d]++)
+                doms[ntd++] = d;
+            dom_add[d] += draw - node_draw(t, n);
+        }
+    }
+    for (int k = 0; k < ntd; k++) {
+        int d = doms[k];
+        double dw = t->dom_w[d] + dom_add[d], cap = f->domains[d].cap_w;
+        if (s && !isnan(s->domain_cap_w[d]) && s->domain_cap_w[d] < cap)
+            cap = s->domain_cap_w[d];
+        if (dw > cap * (1 + 1e-9))
+            violation(&r, "power domain %s: estimated draw %.1f W over its cap %.1f W",
+                      f->domains[d].id, dw, cap);
+    }
+    check_pending(pending, res, placed, listed, &r);
+    rc = r.oom ? TP_ENOMEM : r.count;
+out:
+    free(placed);
+    free(listed);
+    free(slot);
+    free(nodes);
+    free(gpus);
+    free(doms);
+    free(add_w);
+    free(dom_add);
+    free(dom_hit);
     return rc;
 }

@@ -18,6 +18,7 @@
 #include "collectors/collectors.h"
 #include "model/model.h"
 #include "policy/policy.h"
+#include "policy/validator.h"
 #include "scheduler/access.h"
 #include "scheduler/httpd.h"
 #include "scheduler/store.h"
@@ -80,6 +81,12 @@ typedef struct svc {
     tp_load_t *load; /* of running; NULL when stale */
     /* per node / per running index: its running work, -1 ends */
     int *run_first, *run_next;
+    /* The validator's tally of running (policy/validator.h): built by the
+     * worker when NULL, kept current by worker.c's apply() as work starts and
+     * stops, dropped by svc_invalidate() (fleet, state or running replaced). */
+    tp_vtally_t *vtally;
+    /* The solver's cache for this fleet (solver/solver.h): the same life. */
+    struct tp_solver_cache_s *solver_cache;
     /* GET /v1/nodes/{id} answers, reused within the same second while nothing changed */
     uint64_t version; /* bumped by every change to the model */
     struct node_view {
@@ -152,8 +159,12 @@ int parse_workload(const tp_fleet_t *f, const json_t *obj, const char *prefix,
                    bool with_node, tp_workloads_t **out, tp_error_t *err, char *path,
                    size_t pathlen);
 const tp_load_t *svc_load(svc_t *s);
-/* The running work changed: the load and the per-node lists are rebuilt on use. */
+/* The fleet, the observed state or the running set was replaced: the load, the
+ * per-node lists and the validator's tally are rebuilt on use. */
 void svc_invalidate(svc_t *s);
+/* Running work started or stopped and s->vtally already follows it: the load
+ * and the per-node lists are rebuilt on use, the tally is kept. */
+void svc_running_changed(svc_t *s);
 /* The workload as a docs/formats.md object (for work that came without one,
  * e.g. from a pod); new reference. */
 json_t *wl_spec(const tp_fleet_t *f, const tp_workload_t *w);

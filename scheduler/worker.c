@@ -202,6 +202,17 @@ static int journal_running(job_t *j, tp_error_t *err)
     return 0;
 }
 
+/* A validator's count (or TP_E* code) as the job's error. */
+static int verdict(int n, const tp_violations_t *v, tp_error_t *err)
+{
+    if (n > 0)
+        return tp_error_set(err, TP_EVIOLATION, "the validator refused the decision: %s",
+                            v->n ? v->msgs[0] : "?");
+    if (n < 0)
+        return tp_error_set(err, n, "validator: %s", tp_strerror(n));
+    return 0;
+}
+
 /* The independent re-check of a whole result (policy/validator.h). Moved
  * running work (result index pending->n + running index) is shown to the
  * validator as extra candidates after the pending work, as the solver does. */
@@ -241,18 +252,47 @@ static int validate(job_t *j, const tp_state_t *eff, const tp_workloads_t *pendi
             goto out;
     tp_workloads_t ext = {.w = w, .n = nc};
     n = tp_validate(j->s->fleet, eff, &ext, run, vr, j->now, &v);
-    if (n > 0)
-        rc = tp_error_set(err, TP_EVIOLATION, "the validator refused the decision: %s",
-                          v.n ? v.msgs[0] : "?");
-    else if (n < 0)
-        rc = tp_error_set(err, n, "validator: %s", tp_strerror(n));
-    else
-        rc = 0;
+    rc = verdict(n, &v, err);
 out:
     tp_violations_fini(&v);
     tp_result_free(vr);
     free(w);
     free(cand);
+    return rc;
+}
+
+/* The validator's tally of the running work, built on first use (serve_internal.h). */
+static const tp_vtally_t *tally(svc_t *s)
+{
+    if (!s->vtally)
+        s->vtally = tp_vtally_new(s->fleet, s->state, s->running);
+    return s->vtally;
+}
+
+/* The solver's cache for this fleet with the current tally; NULL (solve without
+ * one) when out of memory. */
+static const tp_solver_cache_t *solver_cache(svc_t *s)
+{
+    if (!s->solver_cache)
+        s->solver_cache = tp_solver_cache_new(s->fleet);
+    if (s->solver_cache)
+        s->solver_cache->tally = tally(s);
+    return s->solver_cache;
+}
+
+/* The same re-check for a result that only places or pends the batch's new
+ * work: against s->vtally (built here, on first use, from the running set). */
+static int validate_new(job_t *j, const tp_state_t *eff, const tp_result_t *r,
+                        tp_error_t *err)
+{
+    svc_t *s = j->s;
+    tp_violations_t v;
+    if (!tally(s))
+        return tp_error_set(err, TP_ENOMEM, "validator: out of memory");
+    tp_violations_init(&v);
+    int rc = verdict(tp_validate_new(s->fleet, eff, s->vtally, j->pending, r, j->now, &v),
+                     &v, err);
+    tp_violations_fini(&v);
     return rc;
 }
 
@@ -311,14 +351,20 @@ static void do_place(job_t *j)
         }
     tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 2000};
     uint64_t t0 = uv_hrtime();
-    int solved = tp_solve(s->fleet, eff, j->pending, s->running, &so, &sol, &err);
+    int solved = tp_solve_cached(s->fleet, eff, j->pending, s->running, solver_cache(s),
+                                 &so, &sol, &err);
     obs_time(s, 0, (double)(uv_hrtime() - t0) / 1e9); /* TP_M_SOLVE */
     if (solved < 0) {
         fail_all(j, 503, "solver_failed", err.text);
         goto out;
     }
-    /* The independent re-check of everything the result decides. */
-    if (validate(j, eff, j->pending, sol->result, &err) < 0) {
+    /* The independent re-check of everything the result decides: the new
+     * decisions against the validator's kept tally of the running work, or,
+     * when the result also stops or moves running work (or holds a gang, or the
+     * fleet has tenant quotas), the whole result. */
+    if ((tp_validate_new_applies(s->fleet, j->pending, sol->result)
+             ? validate_new(j, eff, sol->result, &err)
+             : validate(j, eff, j->pending, sol->result, &err)) < 0) {
         fail_all(j, 500, "validator_refused", err.text);
         goto out;
     }
@@ -464,8 +510,9 @@ static void do_power(job_t *j)
             eff->domain_cap_w[d] = op->ev.cap_w;
         tp_workloads_t *none = tp_workloads_new_empty();
         tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 800};
-        int rc =
-            none ? tp_solve(s->fleet, eff, none, s->running, &so, &sol, &err) : TP_ENOMEM;
+        int rc = none ? tp_solve_cached(s->fleet, eff, none, s->running, solver_cache(s),
+                                        &so, &sol, &err)
+                      : TP_ENOMEM;
         if (!rc)
             rc = validate(j, eff, none, sol->result, &err);
         if (!rc)
@@ -805,6 +852,8 @@ static void apply(svc_t *s, job_t *j)
     }
     int n0 = s->running->n;
     bool *gone = calloc((size_t)n0 + 1, sizeof *gone);
+    tp_vtally_t *t = s->vtally; /* follows every start, stop and move below */
+    bool tally_ok = gone != NULL;
     for (int k = 0; k < j->nch; k++) {
         change_t *c = &j->ch[k];
         rec_t *r = rec_upsert(s, c->id);
@@ -815,16 +864,28 @@ static void apply(svc_t *s, job_t *j)
         if (c->pending_ix >= 0) {
             const tp_workload_t *w = &j->pending->w[c->pending_ix];
             rec_set(r, w->tenant, c->st, node, c->gpus, spec_of(j, c->id), c->decision);
-            if (c->st == REC_RUNNING)
-                wl_append(s->running, w, c->node);
+            if (c->st == REC_RUNNING) {
+                if (wl_append(s->running, w, c->node) < 0)
+                    tally_ok = false;
+                else if (t)
+                    tp_vtally_move(t, s->fleet, c->node, w, 1);
+            }
             continue;
         }
         rec_set(r, r->tenant, c->st, node, c->gpus, NULL, c->decision);
         int i = was_running ? tp_workloads_find(s->running, c->id) : -1;
-        if (i >= 0 && c->st == REC_RUNNING)
-            s->running->w[i].node = c->node; /* moved by a cap */
-        else if (i >= 0 && i < n0 && gone)
+        tp_workload_t *rw = i >= 0 ? &s->running->w[i] : NULL;
+        if (rw && c->st == REC_RUNNING) { /* moved by a cap */
+            if (t) {
+                tp_vtally_move(t, s->fleet, rw->node, rw, -1);
+                tp_vtally_move(t, s->fleet, c->node, rw, 1);
+            }
+            rw->node = c->node;
+        } else if (rw && i < n0 && gone) {
+            if (t && !gone[i])
+                tp_vtally_move(t, s->fleet, rw->node, rw, -1);
             gone[i] = true;
+        }
     }
     if (gone)
         wl_remove_marked(s->running, gone, n0);
@@ -834,7 +895,10 @@ static void apply(svc_t *s, job_t *j)
     json_array_foreach (j->preempted, i, e)
         json_array_append(s->preemptions, e);
     if (j->nch) {
-        svc_invalidate(s);
+        if (tally_ok)
+            svc_running_changed(s);
+        else
+            svc_invalidate(s);
     }
     if (j->kind == OP_POWER || j->kind == OP_POWER_END)
         s->version++; /* caps changed: eligibility did */

@@ -3,6 +3,7 @@
  * running set, copies of the observed state, fleets rebuilt with profiles.
  */
 #include "scheduler/serve_internal.h"
+#include "solver/solver.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -383,6 +384,15 @@ int running_build_tolerant(const svc_t *s, const tp_fleet_t *f, tp_workloads_t *
 }
 
 void svc_invalidate(svc_t *s)
+{
+    tp_vtally_free(s->vtally);
+    s->vtally = NULL;
+    tp_solver_cache_free(s->solver_cache);
+    s->solver_cache = NULL;
+    svc_running_changed(s);
+}
+
+void svc_running_changed(svc_t *s)
 {
     s->version++;
     tp_load_free(s->load);

@@ -93,8 +93,17 @@ static int ctx_init(ctx_t *c)
     c->healthy = malloc(((size_t)f->nnodes + 1) * sizeof *c->healthy);
     c->trust = malloc(((size_t)f->nnodes + 1) * sizeof *c->trust);
     c->nrank = malloc(((size_t)f->nnodes + 1) * sizeof *c->nrank);
-    c->nord = ctx_order_by_id(f->nnodes, node_id, f);
-    c->dord = ctx_order_by_id(f->ndomains, domain_id, f);
+    if (c->cache) { /* the orders made once for this fleet */
+        c->nord = malloc(((size_t)f->nnodes + 1) * sizeof *c->nord);
+        c->dord = malloc(((size_t)f->ndomains + 1) * sizeof *c->dord);
+        if (c->nord && c->dord) {
+            memcpy(c->nord, c->cache->nord, (size_t)f->nnodes * sizeof *c->nord);
+            memcpy(c->dord, c->cache->dord, (size_t)f->ndomains * sizeof *c->dord);
+        }
+    } else {
+        c->nord = ctx_order_by_id(f->nnodes, node_id, f);
+        c->dord = ctx_order_by_id(f->ndomains, domain_id, f);
+    }
     if (!c->ncap || !c->dcap || !c->healthy || !c->trust || !c->nrank || !c->nord ||
         !c->dord)
         return TP_ENOMEM;
@@ -183,46 +192,89 @@ static int make_candidates(ctx_t *c)
 }
 
 /* Could some unplaced candidate of the plan be placed alone on the base load?
- * If not, term (1) is already the most any plan can reach. */
+ * If not, term (1) is already the most any plan can reach. The first unplaced
+ * candidate of each class is tried; whether one fits anywhere depends only on
+ * its static class, GPUs and AI model, so each such key is scanned once. */
 static bool improvable(const ctx_t *c, const plan_t *p)
 {
     char *seen = calloc((size_t)c->nk + 1, 1);
+    keytab_t tried;
     bool any = false;
-    if (!seen)
+    if (!seen || keytab_init(&tried, 64) < 0) {
+        free(seen);
         return true;
+    }
     for (int ci = 0; ci < c->nc && !any; ci++) {
         int k = c->cand_k[ci];
         if (p->cnode[ci] >= 0 || seen[k])
             continue;
         seen[k] = 1;
+        int key[3] = {c->cand_wsc[ci], c->cw[ci]->gpus, c->cw[ci]->model}, n0 = tried.n;
+        int id = keytab_intern(&tried, key, 3);
+        if (id < 0) {
+            any = true; /* out of memory: assume it could */
+            break;
+        }
+        if (id < n0)
+            continue; /* scanned already, fit nowhere */
         for (int n = 0; n < c->f->nnodes && !any; n++)
             any = ctx_static_ok(c, ci, n) && ctx_fits(c, c->base, c->cw[ci], n);
     }
+    keytab_fini(&tried);
     free(seen);
     return any;
 }
 
 /* Σ over candidates of the best value any eligible node could give it alone:
- * a bound on every plan (the LP's can exceed it where it double-counts). */
+ * a bound on every plan (the LP's can exceed it where it double-counts).
+ * Whether some node of a group fits a candidate on the base load depends only
+ * on its GPUs and AI model: answered once per (GPUs, model, group). */
 static double candidate_bound(const ctx_t *c)
 {
     double b = 0;
+    keytab_t keys;
+    char *fits = NULL; /* [key * ng + group]: 0 unknown, 1 fits, 2 does not */
+    if (keytab_init(&keys, 16) < 0)
+        return INFINITY;
     for (int k = 0; k < c->nk; k++) {
         int ci = c->k_mem[c->k_off[k]];
+        int key[2] = {c->cw[ci]->gpus, c->cw[ci]->model}, n0 = keys.n;
+        int id = keytab_intern(&keys, key, 2);
+        if (id < 0) {
+            b = INFINITY;
+            break;
+        }
+        if (id == n0) {
+            char *m = realloc(fits, ((size_t)keys.n * (size_t)c->ng + 1));
+            if (!m) {
+                b = INFINITY;
+                break;
+            }
+            fits = m;
+            memset(fits + (size_t)id * (size_t)c->ng, 0, (size_t)c->ng);
+        }
+        char *memo = fits + (size_t)id * (size_t)c->ng;
         double best = 0;
         for (int j = 0; j < c->ng; j++) {
             int n = c->g_mem[c->g_off[j]];
             double v = ctx_value(c, ci, n);
             if (v <= best || !ctx_static_ok(c, ci, n))
                 continue;
-            for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++)
-                if (ctx_fits(c, c->base, c->cw[ci], c->g_mem[i])) {
-                    best = v;
-                    break;
-                }
+            if (!memo[j]) {
+                memo[j] = 2;
+                for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++)
+                    if (ctx_fits(c, c->base, c->cw[ci], c->g_mem[i])) {
+                        memo[j] = 1;
+                        break;
+                    }
+            }
+            if (memo[j] == 1)
+                best = v;
         }
         b += best * (c->k_off[k + 1] - c->k_off[k]);
     }
+    free(fits);
+    keytab_fini(&keys);
     return b;
 }
 
@@ -483,7 +535,10 @@ static int validate(const ctx_t *c, const plan_t *p, const tp_result_t *r,
         free(ci_of);
     }
     tp_workloads_t ext = {.w = w, .n = next};
-    int nv = tp_validate(c->f, c->s, &ext, running, vr, c->now, &v);
+    const struct tp_vtally *t = c->cache ? c->cache->tally : NULL;
+    int nv = t && tp_validate_new_applies(c->f, &ext, vr)
+                 ? tp_validate_new(c->f, c->s, t, &ext, vr, c->now, &v)
+                 : tp_validate(c->f, c->s, &ext, running, vr, c->now, &v);
     if (nv < 0)
         rc = nv;
     else if (nv > 0)
@@ -549,9 +604,41 @@ void tp_solution_meta(const tp_solution_t *sol, const tp_fleet_t *f,
     m->ncaps_unmet = sol->ncaps_unmet;
 }
 
+tp_solver_cache_t *tp_solver_cache_new(const tp_fleet_t *f)
+{
+    tp_solver_cache_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->f = f;
+    c->nord = ctx_order_by_id(f->nnodes, node_id, f);
+    c->dord = ctx_order_by_id(f->ndomains, domain_id, f);
+    if (!c->nord || !c->dord) {
+        tp_solver_cache_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void tp_solver_cache_free(tp_solver_cache_t *c)
+{
+    if (!c)
+        return;
+    free(c->nord);
+    free(c->dord);
+    free(c);
+}
+
 int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pending,
              const tp_workloads_t *running, const tp_solver_opts_t *o,
              tp_solution_t **out, tp_error_t *err)
+{
+    return tp_solve_cached(f, s, pending, running, NULL, o, out, err);
+}
+
+int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
+                    const tp_workloads_t *pending, const tp_workloads_t *running,
+                    const tp_solver_cache_t *cache, const tp_solver_opts_t *o,
+                    tp_solution_t **out, tp_error_t *err)
 {
     static const tp_workloads_t none = {0};
     ctx_t c = {0};
@@ -565,7 +652,10 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
     if (!f || !pending || !o || f->nnodes < 1)
         return tp_error_set(err, TP_EINVAL,
                             "tp_solve: missing fleet, workloads or options");
+    if (cache && cache->f != f)
+        return tp_error_set(err, TP_EINVAL, "tp_solve: the cache is for another fleet");
     running = running ? running : &none;
+    c.cache = cache;
     c.f = f;
     c.s = s;
     c.pending = pending;

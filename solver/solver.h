@@ -97,6 +97,28 @@ int tp_solve(const tp_fleet_t *f, const tp_state_t *s, const tp_workloads_t *pen
              tp_solution_t **out, tp_error_t *err);
 void tp_solution_free(tp_solution_t *sol);
 
+/* What a long-running caller (the service) keeps between solves so that a solve
+ * costs in proportion to its request, not to the fleet: the canonical node and
+ * domain orders of one fleet (made once), and, per solve, the validator's tally
+ * of the running work (policy/validator.h) that the caller keeps current — a
+ * result that stops no running work is then validated against it
+ * (tp_validate_new), one that does is validated whole as always. */
+typedef struct tp_solver_cache_s {
+    const tp_fleet_t *f;           /* the fleet the orders are for */
+    int *nord, *dord;              /* owned: nodes and domains by id */
+    const struct tp_vtally *tally; /* borrowed, may be NULL: of `running` on s */
+} tp_solver_cache_t;
+
+/* NULL on ENOMEM. Valid while f lives and is not changed. */
+tp_solver_cache_t *tp_solver_cache_new(const tp_fleet_t *f);
+void tp_solver_cache_free(tp_solver_cache_t *c);
+/* tp_solve() with a cache (NULL: none); TP_EINVAL when it is for another fleet.
+ * Same answer as tp_solve() on the same input. */
+int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
+                    const tp_workloads_t *pending, const tp_workloads_t *running,
+                    const tp_solver_cache_t *cache, const tp_solver_opts_t *o,
+                    tp_solution_t **out, tp_error_t *err);
+
 /* Fills meta (borrowing from sol) for tp_result_to_json(). */
 void tp_solution_meta(const tp_solution_t *sol, const tp_fleet_t *f,
                       const tp_workloads_t *pending, const tp_workloads_t *running,

@@ -81,6 +81,7 @@ typedef struct {
     int64_t now;
     double t0, deadline; /* monotonic milliseconds; deadline: safety net only */
     long it_budget;      /* simplex iterations of the aggregated LP */
+    const tp_solver_cache_t *cache; /* may be NULL (solver.h) */
 
     /* Effective caps (lower of declared and observed) and usable GPUs. */
     double *ncap, *dcap;

@@ -403,3 +403,65 @@ TP_TEST(solver_order_independent)
         sf_free(&b);
     }
 }
+
+/* tp_solve_cached() (the service's path: the canonical orders made once per
+ * fleet, the validator's kept tally) answers exactly what tp_solve() answers,
+ * tight caps (preemptions: validated whole) included; and refuses a cache made
+ * for another fleet. */
+TP_TEST(solver_cached_same_answer)
+{
+    tp_rng_t rng;
+    tp_rng_init(&rng, 777);
+    int rounds = 300 * tp_test_soak(), agree = 0, preempting = 0, placing = 0;
+    for (int round = 0; round < rounds; round++) {
+        sf_opts_t o = {.nodes = 2 + (int)tp_rng_below(&rng, 14),
+                       .pending = 1 + (int)tp_rng_below(&rng, 16),
+                       .running = (int)tp_rng_below(&rng, 10),
+                       .tight = tp_rng_chance(&rng, 0.5)};
+        sf_inst_t in;
+        TP_ASSERT(sf_make(&rng, &o, &in) == 0);
+        tp_solver_opts_t so = {.now = SF_NOW, .time_limit_ms = 20000};
+        tp_solution_t *x = NULL, *y = NULL;
+        tp_error_t e1, e2;
+        tp_solver_cache_t *c = tp_solver_cache_new(in.f);
+        tp_vtally_t *t = tp_vtally_new(in.f, in.s, in.running);
+        TP_ASSERT(c && t);
+        c->tally = t;
+        int r1 = tp_solve(in.f, in.s, in.pending, in.running, &so, &x, &e1);
+        int r2 = tp_solve_cached(in.f, in.s, in.pending, in.running, c, &so, &y, &e2);
+        TP_CHECK_EQ_INT(r1, r2);
+        if (r1 == 0 && r2 == 0) {
+            agree += same_result(x->result, y->result);
+            preempting += x->result->npreemptions > 0;
+            placing += x->result->nplacements > 0;
+        }
+        tp_solution_free(x);
+        tp_solution_free(y);
+        tp_solver_cache_free(c);
+        tp_vtally_free(t);
+        sf_free(&in);
+    }
+    TP_CHECK_EQ_INT(agree, rounds);
+    TP_CHECK(preempting > 0 && placing > rounds / 2);
+}
+
+TP_TEST(solver_cached_refuses_another_fleet)
+{
+    tp_rng_t rng;
+    tp_rng_init(&rng, 778);
+    sf_opts_t o = {.nodes = 4, .pending = 3, .running = 2};
+    sf_inst_t a, b;
+    TP_ASSERT(sf_make(&rng, &o, &a) == 0);
+    TP_ASSERT(sf_make(&rng, &o, &b) == 0);
+    tp_solver_cache_t *c = tp_solver_cache_new(b.f);
+    TP_ASSERT(c != NULL);
+    tp_solver_opts_t so = {.now = SF_NOW, .time_limit_ms = 2000};
+    tp_solution_t *x = NULL;
+    tp_error_t err;
+    TP_CHECK_EQ_INT(tp_solve_cached(a.f, a.s, a.pending, a.running, c, &so, &x, &err),
+                    TP_EINVAL);
+    TP_CHECK(x == NULL);
+    tp_solver_cache_free(c);
+    sf_free(&a);
+    sf_free(&b);
+}

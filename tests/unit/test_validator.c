@@ -461,3 +461,93 @@ TP_TEST(validator_and_policy_never_trust_claims)
         }
     unload(&w);
 }
+
+/* The incremental entry point (tp_validate_new against a kept tally) and the
+ * whole check (tp_validate) give the same verdict and the same number of
+ * violations on random results: several placements at once (often where work
+ * already runs, sometimes twice the same workload), pending entries sometimes
+ * missing or without reasons — over worlds whose tally was kept through random
+ * starts and stops of running work, as the service keeps it. */
+TP_TEST(validator_new_agrees_with_whole)
+{
+    int trials = 0, same = 0, valid = 0, invalid = 0;
+    int worlds = 16 * tp_test_soak();
+    int one[TP_PRED_COUNT] = {1}, none[TP_PRED_COUNT] = {0};
+    for (int wi = 0; wi < worlds; wi++) {
+        uint64_t seed = 4242 + (uint64_t)wi * 104729;
+        world_t w = {0};
+        TP_ASSERT(load_generated(&w, 20 + (int)(seed % 151), 60, seed) == 0);
+        TP_ASSERT(add_running(&w, seed + 3, 60 + (int)(seed % 80)) == 0);
+        tp_rng_t g;
+        tp_rng_init(&g, seed);
+        /* The tally starts from nothing and follows starts and stops. */
+        tp_vtally_t *t = tp_vtally_new(w.f, w.s, NULL);
+        TP_ASSERT(t != NULL);
+        int nr = w.running->n;
+        tp_workload_t *kept = malloc(((size_t)nr + 1) * sizeof *kept);
+        char *on = calloc((size_t)nr + 1, 1);
+        for (int k = 0; k < nr; k++) {
+            tp_vtally_move(t, w.f, w.running->w[k].node, &w.running->w[k], 1);
+            on[k] = 1;
+        }
+        for (int trial = 0; trial < 120; trial++, trials++) {
+            for (int m = 0; m < 3 && nr; m++) { /* some work stops, some restarts */
+                int k = (int)tp_rng_below(&g, (uint64_t)nr);
+                on[k] = !on[k];
+                tp_vtally_move(t, w.f, w.running->w[k].node, &w.running->w[k],
+                               on[k] ? 1 : -1);
+            }
+            int nk = 0;
+            for (int k = 0; k < nr; k++)
+                if (on[k])
+                    kept[nk++] = w.running->w[k];
+            tp_workloads_t run = {.w = kept, .n = nk};
+            tp_result_t *r = tp_result_new();
+            char *placed = calloc((size_t)w.pending->n + 1, 1);
+            int np = 1 + (int)tp_rng_below(&g, 6);
+            for (int q = 0; q < np; q++) {
+                int i = (int)tp_rng_below(&g, (uint64_t)w.pending->n);
+                int n = (int)tp_rng_below(&g, (uint64_t)w.f->nnodes);
+                if (q % 2 && nk)
+                    n = kept[tp_rng_below(&g, (uint64_t)nk)].node;
+                if (placed[i] && tp_rng_below(&g, 8) != 0)
+                    continue;
+                tp_result_add_placement(r, i, n, w.pending->w[i].gpus);
+                placed[i] = 1;
+            }
+            for (int k = 0; k < w.pending->n; k++) {
+                if (placed[k] || tp_rng_below(&g, 200) == 0)
+                    continue;
+                tp_result_add_pending(r, k, tp_rng_below(&g, 300) ? one : none);
+            }
+            int whole = tp_validate(w.f, w.s, w.pending, &run, r, w.now, NULL);
+            int part = tp_validate_new(w.f, w.s, t, w.pending, r, w.now, NULL);
+            /* The same verdict (the counts may differ: the whole check also
+             * reports a doubly placed workload as a gang of the wrong size). */
+            same += (whole > 0) == (part > 0) && whole >= 0 && part >= 0;
+            valid += whole == 0;
+            invalid += whole > 0;
+            if ((whole > 0) != (part > 0) && same > trials - 3)
+                fprintf(stderr, "  disagree: whole %d, new %d (%d placements)\n", whole,
+                        part, r->nplacements);
+            free(placed);
+            tp_result_free(r);
+        }
+        /* A result that stops running work is never taken on the tally's word. */
+        if (nr) {
+            tp_result_t *r = tp_result_new();
+            tp_result_add_preemption(r, 0, w.running->w[0].node, "test");
+            for (int k = 0; k < w.pending->n; k++)
+                tp_result_add_pending(r, k, one);
+            TP_CHECK(tp_validate_new(w.f, w.s, t, w.pending, r, w.now, NULL) > 0);
+            tp_result_free(r);
+        }
+        tp_vtally_free(t);
+        free(kept);
+        free(on);
+        unload(&w);
+    }
+    TP_CHECK_EQ_INT(same, trials);
+    TP_CHECK(valid > trials / 20);
+    TP_CHECK(invalid > trials / 5);
+}
