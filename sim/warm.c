@@ -113,7 +113,9 @@ int sim_warm_start(world_t *w)
         job_t *j = sim_job_new(w);
         if (!j)
             return tp_error_set(w->err, TP_ENOMEM, "out of memory");
-        snprintf(j->id, sizeof j->id, "warm:%s", x->id);
+        /* Unique even when long ids are cut to fit. */
+        if (snprintf(j->id, sizeof j->id, "warm%d:%.30s", i, x->id) >= (int)sizeof j->id)
+            j->id[sizeof j->id - 1] = '\0';
         j->kind = JOB_BATCH;
         j->cls = x->cls;
         j->gpus = x->gpus;
