@@ -105,6 +105,9 @@ static int request_arrival(world_t *w, const sim_source_t *src, int si, int ctx,
         (req_t){w->now_us, d->arrived, gen, src->kind != SRC_REQUESTS};
     d->qn++;
     d->arrived += size;
+    d->arrived_w += size;
+    if (src->kind != SRC_REQUESTS)
+        d->arrived_trace_w += size;
     double win = w->s->window_s;
     d->rate =
         d->rate * exp(-(double)(w->now_us - d->rate_us) / SIM_US / win) + size / win;

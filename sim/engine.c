@@ -188,6 +188,9 @@ static int world_init(world_t *w)
         w->dr[d].per_replica = s->deps[d].gpus * (mean > 0 ? mean : 1000);
         w->dr[d].last_scale_us = -(int64_t)(s->cooldown_s * SIM_US) - 1;
     }
+    /* Warm-start work runs from t = 0 (at the speeds just set). */
+    if ((rc = sim_warm_start(w)) < 0)
+        return rc;
     for (int i = 0; i < s->nsrcs; i++) {
         tp_rng_init(&w->rng[i], s->seed ^ (0xa5a5a5a5ULL * (uint64_t)(i + 1)));
         if ((rc = sim_first_arrival(w, i)) < 0)

@@ -15,6 +15,7 @@
  *   inference.c  deployments: each one's fluid FIFO request queue served at its
  *                replicas' capacity, and the autoscaler;
  *   arrivals.c   the request and job sources (traces, generators) → work;
+ *   warm.c       a warm start: the scenario's running work, checked and started at 0;
  *   tick.c       the scheduling tick: one policy call for the whole pending set,
  *                validated, then applied;
  *   kpi.c        wait histograms, the periodic sample (timeseries.csv rows,
@@ -109,6 +110,7 @@ typedef struct sim_job {
     uint32_t gen;
     bool violating, moving;
     bool trace; /* from a trace or an explicit list (else a generator) */
+    bool warm;  /* warm start: running at t = 0, not a placement until it restarts */
     int reason;
     double watts, tok_rate, cap;
 } job_t;
@@ -128,6 +130,10 @@ typedef struct {
     int running, pending, next_id;
     double per_replica; /* gpus × the fleet's GPU-weighted mean profile */
     double need;        /* tokens/s the autoscaler last sized for */
+    /* GPU-seconds its replicas ran (integrated when their number changes) and the
+     * work that arrived from traces: the GPU-hours split by origin (docs/sim.md). */
+    double gpu_s, arrived_trace_w, arrived_w;
+    int64_t gpu_us;
 } dep_rt_t;
 
 typedef struct {
@@ -176,6 +182,8 @@ typedef struct {
     /* Draw of running work by kind (replicas, batch) and batch token rates by
      * origin: served-request and batch tokens per joule are reported apart. */
     double replica_w, batch_w, batch_rate_trace, batch_rate_gen;
+    int batch_gpus_trace, batch_gpus_gen;
+    double batch_gpu_s_trace, batch_gpu_s_gen;
     int busy_gpus, healthy_gpus, viol_gpus;
     int pend_gpus_cls[SIM_MAX_CLASSES];
     int ndom_over;
@@ -242,11 +250,16 @@ void sim_pend_compact(world_t *w);
 /* sim/inference.c */
 double sim_replica_cap(const world_t *w, const sim_deployment_t *d, int u);
 void sim_dep_advance(world_t *w, int di, int64_t t);
+/* Integrates deployment di's replica GPU-seconds up to now. */
+void sim_dep_gpu_advance(world_t *w, int di);
 int sim_autoscale(world_t *w);
 
 /* sim/arrivals.c */
 int sim_arrival(world_t *w, int si);
 int sim_first_arrival(world_t *w, int si);
+
+/* sim/warm.c */
+int sim_warm_start(world_t *w);
 
 /* sim/tick.c */
 int sim_tick(world_t *w);

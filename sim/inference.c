@@ -144,3 +144,11 @@ int sim_autoscale(world_t *w)
     }
     return 0;
 }
+
+void sim_dep_gpu_advance(world_t *w, int di)
+{
+    dep_rt_t *d = &w->dr[di];
+    d->gpu_s += (double)d->running * w->s->deps[di].gpus *
+                (double)(w->now_us - d->gpu_us) / SIM_US;
+    d->gpu_us = w->now_us;
+}

@@ -105,11 +105,13 @@ void sim_load_add(world_t *w, job_t *j, int sign)
         w->batch_w += sign * j->watts;
         w->work_rate += sign * j->gpus * j->speed;
         *(j->trace ? &w->batch_rate_trace : &w->batch_rate_gen) += sign * j->tok_rate;
+        *(j->trace ? &w->batch_gpus_trace : &w->batch_gpus_gen) += sign * j->gpus;
     }
     if (j->violating)
         w->viol_gpus += sign * j->gpus;
     if (j->kind == JOB_REPLICA) {
         sim_dep_advance(w, j->dep, w->now_us);
+        sim_dep_gpu_advance(w, j->dep);
         w->dr[j->dep].cap += sign * j->cap;
         if (w->dr[j->dep].cap < 1e-9)
             w->dr[j->dep].cap = 0;
@@ -193,9 +195,14 @@ int sim_start_job(world_t *w, job_t *j, int n)
             if (bad & TP_PRED_BIT(p))
                 w->viol_pred[p]++;
     }
-    double wait = (double)(w->now_us - j->queued_us) / SIM_US;
-    sim_hist_add(&w->wait_cls[j->cls], wait);
-    sim_hist_add(&w->wait_reason[j->reason], wait);
+    /* Warm-start work was running before t = 0: no wait, no placement. */
+    if (!j->warm) {
+        double wait = (double)(w->now_us - j->queued_us) / SIM_US;
+        sim_hist_add(&w->wait_cls[j->cls], wait);
+        sim_hist_add(&w->wait_reason[j->reason], wait);
+        w->placements++;
+    }
+    j->warm = false;
     w->pend_gpus_cls[j->cls] -= j->gpus;
     j->node_u = u;
     j->state = JS_RUNNING;
@@ -224,7 +231,6 @@ int sim_start_job(world_t *w, job_t *j, int n)
     sim_fill_wl(w, j, &w->run_w[w->nrun]);
     w->nrun++;
     sim_load_add(w, j, +1);
-    w->placements++;
     if (j->kind == JOB_BATCH)
         return sim_push(w, w->now_us + (int64_t)ceil((double)j->remaining_us / j->speed),
                         CLS_COMPLETE, K_COMPLETE, 0, j, j->gen);

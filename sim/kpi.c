@@ -346,6 +346,24 @@ json_t *sim_summary(world_t *w)
                   sim_r6(treq + tbat > 0
                              ? (w->tok_req_trace + w->tok_batch_trace) / (treq + tbat)
                              : 0)));
+    /* GPU-hours by origin: batch jobs by their source; each deployment's replicas
+     * by the share of its arrived work that came from traces. */
+    double rep_t = 0, rep_g = 0;
+    for (int d = 0; d < w->s->ndeps; d++) {
+        dep_rt_t *r = &w->dr[d];
+        sim_dep_gpu_advance(w, d);
+        double sh = r->arrived_w > 0 ? r->arrived_trace_w / r->arrived_w : 0;
+        rep_t += r->gpu_s * sh;
+        rep_g += r->gpu_s * (1 - sh);
+    }
+    double gall = rep_t + rep_g + w->batch_gpu_s_trace + w->batch_gpu_s_gen;
+    json_object_set_new(
+        o, "gpu_hours_by_origin",
+        json_pack("{s:f, s:f, s:f, s:f, s:f}", "replicas_trace", sim_r6(rep_t / 3600),
+                  "replicas_generated", sim_r6(rep_g / 3600), "batch_trace",
+                  sim_r6(w->batch_gpu_s_trace / 3600), "batch_generated",
+                  sim_r6(w->batch_gpu_s_gen / 3600), "trace_share",
+                  sim_r6(gall > 0 ? (rep_t + w->batch_gpu_s_trace) / gall : 0)));
     long long run_end = 0, pend_end = 0;
     for (int i = 0; i < w->nrun; i++)
         run_end += w->run[i]->kind == JOB_BATCH;

@@ -457,9 +457,11 @@ static void print_origin(FILE *f, const json_t *pols)
            bg = sim_kv(k, "tokens_by_origin.batch_generated", &ci);
     fprintf(f,
             "tokens (%s): requests %.3g from traces, %.3g generated; batch %.3g from "
-            "traces, %.3g generated — %.2f%% of all tokens from traces\n",
+            "traces, %.3g generated — %.2f%% of all tokens from traces; %.2f%% of the "
+            "busy GPU-hours\n",
             json_object_iter_key(json_object_iter((json_t *)pols)), rt, rg, bt, bg,
-            rt + rg + bt + bg > 0 ? 100 * (rt + bt) / (rt + rg + bt + bg) : 0);
+            rt + rg + bt + bg > 0 ? 100 * (rt + bt) / (rt + rg + bt + bg) : 0,
+            100 * sim_kv(k, "gpu_hours_by_origin.trace_share", &ci));
 }
 
 void tp_sim_out_print(const tp_sim_out_t *o, FILE *f)

@@ -37,6 +37,8 @@ void sim_advance(world_t *w, int64_t t)
     w->energy_batch_j += w->batch_w * dt;
     w->tok_batch_trace += w->batch_rate_trace * dt;
     w->tok_batch_gen += w->batch_rate_gen * dt;
+    w->batch_gpu_s_trace += w->batch_gpus_trace * dt;
+    w->batch_gpu_s_gen += w->batch_gpus_gen * dt;
     w->busy_gpu_s += w->busy_gpus * dt;
     w->healthy_gpu_s += w->healthy_gpus * dt;
     w->viol_gpu_s += w->viol_gpus * dt;

@@ -410,12 +410,15 @@ static void provenance(sim_buf_t *b, const json_t *res)
         "<p class=\"events\"><b>Where the numbers come from</b> (%s): "
         "%.2f%% of the tokens come from traces — served requests %.3g from "
         "traces and %.3g from generators; batch work %.3g from traces and "
-        "%.3g from generators. Tokens per joule are reported apart for served "
+        "%.3g from generators — and %.2f%% of the busy GPU-hours (inference "
+        "replicas sized for trace requests, batch jobs from traces). Tokens per joule "
+        "are reported apart for served "
         "requests and for batch work; the fleet-wide figure (chart below) is "
         "dominated by whichever is larger. Violations, waits, pending work and "
         "energy are simulated over all of it.</p>\n",
         json_object_iter_key(json_object_iter((json_t *)pols)),
-        all > 0 ? 100 * (rt + bt) / all : 0, rt, rg, bt, bg);
+        all > 0 ? 100 * (rt + bt) / all : 0, rt, rg, bt, bg,
+        100 * sim_kv(k, "gpu_hours_by_origin.trace_share", &ci));
 }
 
 /* The headline: what trustplace avoided, and the work each policy got done. */

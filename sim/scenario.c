@@ -1329,10 +1329,11 @@ double sim_reference_tps(const sim_setup_t *s, int model)
 static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setup_t *s)
 {
     static const char *const k[] = {
-        "version",    "name",        "description", "fleet",  "state",    "start",
-        "duration_s", "tick_s",      "sample_s",    "seed",   "policies", "attestation",
-        "autoscaler", "deployments", "sources",     "events", "grid",     "solver",
-        "batch",      "seeds",       "warmup_s",    NULL};
+        "version",  "name",        "description", "fleet",       "state",
+        "start",    "duration_s",  "tick_s",      "sample_s",    "seed",
+        "policies", "attestation", "autoscaler",  "deployments", "sources",
+        "events",   "grid",        "solver",      "batch",       "seeds",
+        "warmup_s", "warm_start",  NULL};
     static const char *const k_batch[] = {"duration", "reference_gpu", NULL};
     static const char *const k_sol[] = {"method", "time_limit_ms", NULL};
     static const char *const k_att[] = {"renew_s", "ttl_s", NULL};
@@ -1482,6 +1483,20 @@ static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
     for (int e = 0; e < s->nevents; e++)
         if (s->events[e].kind == EV_RETIRE_NODES)
             s->fleet_changes = true;
+    if ((a = json_object_get(root, "warm_start"))) {
+        const char *file = NULL;
+        if (!json_is_object(a))
+            return jr_fail(j, TP_EINVAL, "$.warm_start",
+                           "expected {\"running\": FILE, \"remaining_s\": …}");
+        if (str(j, a, "$.warm_start", "running", true, &file) < 0)
+            return TP_EINVAL;
+        char *path = resolve(sc->base_dir, file);
+        int rc = path ? sim_warm_load(j, a, path, s)
+                      : tp_error_set(j->err, TP_ENOMEM, "out of memory");
+        free(path);
+        if (rc < 0)
+            return rc;
+    }
     return ref_name ? reference_gpu(j, s, ref_name) : 0;
 }
 
@@ -1494,6 +1509,9 @@ void sim_setup_free(sim_setup_t *s)
     tp_fleet_free(s->fleet);
     json_decref(s->fleet_doc);
     free(s->present0);
+    tp_workloads_free(s->warm);
+    free(s->warm_file);
+    free(s->warm_rem_us);
     for (int i = 0; s->deps && i < s->ndeps; i++) {
         free(s->deps[i].id);
         free(s->deps[i].res);

@@ -8,6 +8,7 @@
 #include "policy/policy.h"
 #include "sim/sim.h"
 #include "sim/traces.h"
+#include "util/json_in.h"
 #include "util/rng.h"
 
 #define SIM_US 1000000LL
@@ -140,11 +141,15 @@ typedef struct {
      * mean profile of each job's model (sim_reference_tps). */
     bool wall_time_jobs;
     int ref_gpu;
-    int64_t warmup_us;  /* KPIs exclude [0, warmup) (0: none) */
-    tp_fleet_t *fleet;  /* the union fleet: every node any event adds */
-    json_t *fleet_doc;  /* its document */
-    bool *present0;     /* [union node] present at the start */
-    bool fleet_changes; /* any add/retire event */
+    int64_t warmup_us; /* KPIs exclude [0, warmup) (0: none) */
+    /* warm_start: running work at t = 0 (sim/warm.c); warm NULL: none */
+    tp_workloads_t *warm;
+    char *warm_file;      /* "SCENARIO: $.warm_start.running: FILE" */
+    int64_t *warm_rem_us; /* [warm->n] the work left of each */
+    tp_fleet_t *fleet;    /* the union fleet: every node any event adds */
+    json_t *fleet_doc;    /* its document */
+    bool *present0;       /* [union node] present at the start */
+    bool fleet_changes;   /* any add/retire event */
     sim_deployment_t *deps;
     int ndeps;
     sim_source_t *srcs;
@@ -202,6 +207,9 @@ double sim_kv(const json_t *k, const char *path, double *ci);
 int sim_setup_new(struct tp_scenario *sc, int v, bool seed_set, uint64_t seed,
                   sim_setup_t **out, tp_error_t *err);
 void sim_setup_free(sim_setup_t *s);
+/* Reads $.warm_start (v) with its running file at path (resolved) into s: the
+ * fleet, present0 and state0 must be set (sim/warm.c). */
+int sim_warm_load(jr_t *j, const json_t *v, const char *path, sim_setup_t *s);
 /* The reference speed of batch work of a model, tokens/s per GPU: its profile on
  * batch.reference_gpu, else the GPU-weighted mean of its profiles over the GPUs
  * present at the start that have one (0: none). */

@@ -123,6 +123,11 @@ void sim_warmup_end(world_t *w)
     w->tee_n = w->sens_tee_n = 0;
     w->energy_replica_j = w->energy_batch_j = 0;
     w->tok_req_trace = w->tok_req_gen = w->tok_batch_trace = w->tok_batch_gen = 0;
+    w->batch_gpu_s_trace = w->batch_gpu_s_gen = 0;
+    for (int d = 0; d < w->s->ndeps; d++) {
+        sim_dep_gpu_advance(w, d);
+        w->dr[d].gpu_s = w->dr[d].arrived_trace_w = w->dr[d].arrived_w = 0;
+    }
     w->last_tokens = w->last_energy = 0;
     for (int d = 0; d < w->U->ndomains; d++) {
         w->dom_min[d] = INFINITY;

@@ -4,7 +4,7 @@
 # job-array index comes from the environment, and bad input is refused with the
 # file and JSON path.
 . "$(dirname "$0")/lib.sh"
-tp_plan 14
+tp_plan 16
 T="$TP_TMP"
 
 # A small self-contained scenario: the demo fleet and a list of jobs, plus a
@@ -94,6 +94,25 @@ cat >"$T/tr.json" <<JSON
 JSON
 tp_run "$t" 2 "$TP_BIN" sim "$T/tr.json" &&
     { echo "$ERR" | grep -q 't.csv:3: column "ContextTokens" (context): expected an integer' && tp_ok "$t" || tp_fail "$t" "$ERR"; }
+
+t="warm start: the running file's work runs from t = 0"
+cat >"$T/running.json" <<JSON
+[{"id": "train-7", "gpus": 8, "sensitivity": "confidential", "model": "llama-8b",
+  "node": "fra1-n1", "priority": 40},
+ {"id": "etl", "gpus": 4, "sensitivity": "public", "node": "fra1-n4"}]
+JSON
+cat >"$T/warm.json" <<JSON
+{"version": 1, "name": "warm", "fleet": "$TP_SRC/config/demo-fleet.json", "duration_s": 600,
+ "policies": ["trustplace"], "warm_start": {"running": "running.json", "remaining_s": 3600}}
+JSON
+if tp_run "$t" 0 "$TP_BIN" sim "$T/warm.json" --out "$T/w" --quiet; then
+    grep -q '"running_end": 2' "$T/w/summary.json" && grep -q '"placements": 0' "$T/w/summary.json" &&
+        tp_ok "$t" || tp_fail "$t" "$(cat "$T/w/summary.json")"
+fi
+t="warm start: work over a node's GPUs is refused with the file and path"
+sed 's/"gpus": 4/"gpus": 12/' "$T/running.json" >"$T/running2.json"
+sed 's/running.json/running2.json/' "$T/warm.json" >"$T/warm2.json"
+tp_run "$t" 2 "$TP_BIN" sim "$T/warm2.json" && { echo "$ERR" | grep -q 'warm2.json: \$.warm_start.running: .*running2.json: \$\[1\].gpus: node "fra1-n4" has 8 healthy GPUs' && tp_ok "$t" || tp_fail "$t" "$ERR"; }
 
 t="shipped scenarios are valid"
 if [ -d "${TP_SHARED:-../shared}/traces" ]; then

@@ -390,7 +390,8 @@ TP_TEST(sim_scenario_rejects_bad_input_with_paths)
 TP_TEST(sim_shipped_scenarios_load)
 {
     static const char *const names[] = {"demand-response", "verifier-outage",
-                                        "add-tee-capacity", "residency-tightening"};
+                                        "add-tee-capacity", "residency-tightening",
+                                        "grid-field-trial"};
     char path[512];
     if (!tp_test_shared())
         TP_SKIP("../shared (TP_SHARED) is absent: the scenarios replay its traces");
