@@ -503,6 +503,9 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     char host[128];
     int port, rc;
     s->o = *o;
+    /* --store sqlite:DIR is --data DIR: the audit log lives beside the journal. */
+    if (s->o.store && !strncmp(s->o.store, "sqlite:", 7) && s->o.store[7])
+        s->o.data_dir = s->o.store + 7;
     if (!s->o.data_dir)
         s->o.data_dir = "./trustplace-data";
     if (!s->o.listen)

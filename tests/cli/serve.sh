@@ -7,7 +7,7 @@
 # its attestation, SIGHUP with a bad fleet. Loopback only, free ports, every
 # wait bounded.
 . "$(dirname "$0")/lib.sh"
-tp_plan 59
+tp_plan 60
 if ! command -v curl >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
     tp_skip_rest "needs curl and python3"
 fi
@@ -295,6 +295,16 @@ if [ "$OVER" = 000 ] && [ "$CODE" = 200 ]; then
     tp_ok "over --max-connections: refused at accept; served again once below"
 else
     tp_fail "over --max-connections: refused at accept; served again once below" "over: $OVER after: $CODE"
+fi
+stop_srv
+
+# --store sqlite:DIR is --data DIR: the journal and the audit log side by side.
+t="--store sqlite:DIR keeps the journal and the audit log there"
+if start_srv --store "sqlite:$D/st" && req GET /healthz && [ "$CODE" = 200 ] &&
+    [ -f "$D/st/journal.db" ] && [ -s "$D/st/audit.jsonl" ]; then
+    tp_ok "$t"
+else
+    tp_fail "$t" "$(ls -la "$D/st" 2>&1; tail -3 "$D/serve.log")"
 fi
 stop_srv
 
