@@ -291,7 +291,8 @@ static void apply_pending(tp_leader_t *l)
     l->pending = NULL;
     int n = tp_store_changes_count(c);
     int rc = tp_store_poll_apply(s->journal, c, &cb, &err);
-    if (rc < 0 && l->poll_failures++ % 50 == 0) /* retried every poll: say it now and then */
+    if (rc < 0 &&
+        l->poll_failures++ % 50 == 0) /* retried every poll: say it now and then */
         svc_log(s, "follower feed: %s", err.text);
     if (n) {
         tp_workloads_t *nr = NULL;

@@ -105,7 +105,8 @@ void obs_flush(svc_t *s)
     if (!s->obs || !s->obs->audit)
         return;
     int64_t last = tp_audit_last_seq(s->obs->audit);
-    if (tp_journal_audit_since(tp_store_journal(s->journal), last, flush_row, s, &err) < 0)
+    if (tp_journal_audit_since(tp_store_journal(s->journal), last, flush_row, s, &err) <
+        0)
         svc_log(s, "audit: %s (the journal keeps the rows; retried after the next job)",
                 err.text);
     if (tp_audit_last_seq(s->obs->audit) != last &&
@@ -233,9 +234,9 @@ int obs_note(svc_t *s, int64_t at, const char *kind, const char *change, tp_erro
     char *t = json_text(b);
     free(sha);
     tp_journal_t *j = tp_store_journal(s->journal);
-    int rc = !t ? tp_error_set(err, TP_ENOMEM, "out of memory")
-           : j  ? tp_journal_add_audit(j, at, t, err)
-                : 0; /* no audit log on the etcd store */
+    int rc = !t  ? tp_error_set(err, TP_ENOMEM, "out of memory")
+             : j ? tp_journal_add_audit(j, at, t, err)
+                 : 0; /* no audit log on the etcd store */
     free(t);
     return rc;
 }
@@ -276,8 +277,9 @@ int obs_start(svc_t *s, tp_error_t *err)
     s->obs = o;
     tp_journal_t *j = tp_store_journal(s->journal);
     if (!j) {
-        svc_log(s, "audit: the audit log and the KPIs' GPU-hour windows need the SQLite "
-                   "store; with --store %s they are off (docs/ha.md)",
+        svc_log(s,
+                "audit: the audit log and the KPIs' GPU-hour windows need the SQLite "
+                "store; with --store %s they are off (docs/ha.md)",
                 tp_store_kind(s->journal));
         return 0;
     }

@@ -66,8 +66,8 @@ struct tp_meter {
     pthread_cond_t cv;
     double joules, last_w, last_t;
     double t_first, t_read; /* when the window's first and latest readings were taken */
-    long readings;          /* readings taken in the window, its first and last included */
-    tp_error_t fail;        /* first failure while polling */
+    long readings;   /* readings taken in the window, its first and last included */
+    tp_error_t fail; /* first failure while polling */
 };
 
 static double now_s(void)

@@ -63,8 +63,8 @@ static void usage(FILE *f)
 
 static int parse_fault(const char *s)
 {
-    static const char *const names[] = {"none",      "hang",  "500",     "truncated",
-                                        "404member", "login", "down",    "stale",
+    static const char *const names[] = {"none",      "hang",  "500",  "truncated",
+                                        "404member", "login", "down", "stale",
                                         "xorigin",   "slow",  "moved"};
     for (int i = 0; i < 11; i++)
         if (!strcmp(s, names[i]))

@@ -162,7 +162,8 @@ static int bed_start(bed_t *b, const node_spec_t *nodes, int n, bool auth,
             "400,"
             " \"retries\": 1, \"backoff_ms\": 5, \"stale_after_s\": %d%s}%s}",
             b->dir, vurl, jwks_src, knobs && knobs->nonce ? ", \"nonce\": true" : "",
-            auth ? "session" : "none", knobs && knobs->timeout_ms ? knobs->timeout_ms : 400,
+            auth ? "session" : "none",
+            knobs && knobs->timeout_ms ? knobs->timeout_ms : 400,
             knobs && knobs->stale_after_s ? knobs->stale_after_s : 300,
             knobs && knobs->bmc ? knobs->bmc : "", extra ? extra : "");
         c = json_loads(coll, 0, NULL);
