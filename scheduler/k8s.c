@@ -99,37 +99,33 @@ static int need_string(jr_t *r, const json_t *obj, const char *path, const char 
     return 0;
 }
 
-/* Optional object member: absent or null → *out NULL. */
-static int opt_object(jr_t *r, const json_t *obj, const char *path, const char *key,
-                      const json_t **out)
+/* Optional member of one JSON type: absent or null → *out NULL. */
+static int opt_typed(jr_t *r, const json_t *obj, const char *path, const char *key,
+                     json_type want, const char *what, const json_t **out)
 {
     const json_t *v = json_object_get(obj, key);
     char kpath[JR_PATH];
     *out = NULL;
     if (!v || json_is_null(v))
         return 0;
-    if (!json_is_object(v)) {
+    if (json_typeof(v) != want) {
         jr_key_path(kpath, path, key);
-        return jr_fail(r, TP_EINVAL, kpath, "expected an object, got %s", type_name(v));
+        return jr_fail(r, TP_EINVAL, kpath, "expected %s, got %s", what, type_name(v));
     }
     *out = v;
     return 0;
 }
 
+static int opt_object(jr_t *r, const json_t *obj, const char *path, const char *key,
+                      const json_t **out)
+{
+    return opt_typed(r, obj, path, key, JSON_OBJECT, "an object", out);
+}
+
 static int opt_array(jr_t *r, const json_t *obj, const char *path, const char *key,
                      const json_t **out)
 {
-    const json_t *v = json_object_get(obj, key);
-    char kpath[JR_PATH];
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_array(v)) {
-        jr_key_path(kpath, path, key);
-        return jr_fail(r, TP_EINVAL, kpath, "expected an array, got %s", type_name(v));
-    }
-    *out = v;
-    return 0;
+    return opt_typed(r, obj, path, key, JSON_ARRAY, "an array", out);
 }
 
 /* ---- the pod -------------------------------------------------------------------- */
