@@ -121,19 +121,14 @@ void obs_flush(svc_t *s)
     }
 }
 
+/* Best effort: a lost position only re-sends records the sink already has. */
 static void save_seq(exporter_t *x)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", x->state);
-    FILE *f = fopen(tmp, "w");
-    if (f && fprintf(f, "%lld\n", (long long)x->sent_seq) > 0 && fflush(f) == 0 &&
-        fsync(fileno(f)) == 0) {
-        if (fclose(f) == 0)
-            rename(tmp, x->state);
-        return;
-    }
+    char *tmp;
+    FILE *f = tp_file_replace_open(x->state, &tmp, NULL);
     if (f)
-        fclose(f);
+        tp_file_replace_close(f, tmp, x->state,
+                              fprintf(f, "%lld\n", (long long)x->sent_seq) > 0, NULL);
 }
 
 static void *export_main(void *arg)

@@ -296,20 +296,13 @@ void tp_sim_out_perf(const tp_sim_out_t *o, double *wall_s, long long *events)
 static int write_file(const char *dir, const char *name, const char *text,
                       tp_error_t *err)
 {
-    char path[4096], tmp[4200];
+    char path[4096], *tmp;
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = tp_file_replace_open(path, &tmp, err);
     if (!f)
-        return tp_error_set(err, TP_EIO, "%s: %s", tmp, strerror(errno));
+        return TP_EIO;
     fputs(text, f);
-    int bad = ferror(f);
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        return tp_error_set(err, TP_EIO, "cannot write %s", path);
-    }
-    return 0;
+    return tp_file_replace_close(f, tmp, path, !ferror(f), err);
 }
 
 static int mkdir_p(const char *dir, tp_error_t *err)

@@ -4,6 +4,7 @@
  * config) and writing seeded synthetic ones of a given shape in the same format.
  */
 #include "workload/workload_internal.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -315,9 +316,8 @@ int tp_checkpoint_write_synthetic(const char *dir, const tp_llama_config_t *c,
     char *htext = NULL;
     void *buf = NULL;
     FILE *f = NULL;
-    char path[4096], tmp[4200];
+    char path[4096], *tmp = NULL;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if (!specs || !hdr) {
         rc = tp_error_set(err, TP_ENOMEM, "out of memory");
         goto out;
@@ -357,8 +357,8 @@ int tp_checkpoint_write_synthetic(const char *dir, const tp_llama_config_t *c,
         rc = tp_error_set(err, TP_ENOMEM, "out of memory");
         goto out;
     }
-    if (!(f = fopen(tmp, "wb"))) {
-        rc = tp_error_set(err, TP_EIO, "%s: %s", tmp, strerror(errno));
+    if (!(f = tp_file_replace_open(path, &tmp, err))) {
+        rc = TP_EIO;
         goto out;
     }
     bool ok = fwrite(lenb, 1, 8, f) == 8 && fwrite(htext, 1, hlen, f) == hlen;
@@ -366,23 +366,17 @@ int tp_checkpoint_write_synthetic(const char *dir, const tp_llama_config_t *c,
         ok = fputc(' ', f) != EOF;
     for (size_t i = 0; ok && i < n; i++)
         ok = write_tensor(f, &specs[i], c->dtype, seed, i, buf, CHUNK) == 0;
-    if (fclose(f) != 0)
-        ok = false;
+    if (!ok)
+        tp_error_set(err, TP_EIO, "%s: write failed: %s", path, strerror(errno));
+    rc = tp_file_replace_close(f, tmp, path, ok, ok ? err : NULL);
     f = NULL;
-    if (!ok) {
-        unlink(tmp);
-        rc = tp_error_set(err, TP_EIO, "%s: write failed: %s", tmp, strerror(errno));
+    if (rc)
         goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = tp_error_set(err, TP_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
     snprintf(path, sizeof path, "%s/config.json", dir);
     rc = write_config(path, c, err);
 out:
     if (f)
-        fclose(f);
+        tp_file_replace_close(f, tmp, path, false, NULL);
     free(buf);
     free(htext);
     json_decref(hdr);

@@ -14,6 +14,7 @@
  */
 #include "model/model.h"
 #include "tests/testbed/testbed.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -119,11 +120,15 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* Through a mkstemp() temporary and rename(): never a predictable name, never
+ * through a symlink, and a reader polling for the file sees it whole. */
 static int write_file(const char *path, const char *text)
 {
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-        fprintf(stderr, "tp-testbed: %s: %s\n", path, strerror(errno));
+    tp_error_t err = {0};
+    char *tmp;
+    FILE *f = tp_file_replace_open(path, &tmp, &err);
+    if (!f || tp_file_replace_close(f, tmp, path, fputs(text, f) >= 0, &err) != 0) {
+        fprintf(stderr, "tp-testbed: %s\n", err.text);
         return -1;
     }
     return 0;
@@ -352,12 +357,11 @@ int main(int argc, char **argv)
         goto out;
     }
     if (ready) {
-        char text[256], tmp[1100];
+        char text[256];
         snprintf(text, sizeof text,
                  "{\"pid\": %ld, \"verifier_port\": %u, \"bmcs\": %d}\n", (long)getpid(),
                  o.verifier ? tb_verifier_port(tb) : 0u, o.nbmcs);
-        snprintf(tmp, sizeof tmp, "%s.tmp", ready);
-        if (write_file(tmp, text) < 0 || rename(tmp, ready) != 0)
+        if (write_file(ready, text) < 0)
             goto out;
     }
     fprintf(stderr,
