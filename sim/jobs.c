@@ -250,8 +250,11 @@ int sim_start_job(world_t *w, job_t *j, int n)
     j->speed = 1;
     if (j->kind == JOB_BATCH && p && !w->s->wall_time_jobs && w->ref_tps[j->model] > 0)
         j->speed = p->tokens_per_s / w->ref_tps[j->model];
-    if (j->nodes > 1 || j->leader) /* a gang: its slowest member's speed */
+    if (j->nodes > 1 || j->leader) { /* a gang: its slowest member's speed */
         j->speed = (j->leader ? j->leader : j)->gang_speed;
+        if (p && !w->s->wall_time_jobs && w->ref_tps[j->model] > 0) /* and tokens */
+            j->tok_rate = j->gpus * w->ref_tps[j->model] * j->speed;
+    }
     if (j->kind == JOB_REPLICA) {
         const sim_deployment_t *d = &w->s->deps[j->dep];
         j->cap = sim_replica_cap(w, d, u);

@@ -5,7 +5,7 @@
 # released whole, restored whole after kill -9, never seen or journaled in part
 # (tests/serve/gangs.py).
 . "$(dirname "$0")/lib.sh"
-tp_plan 8
+tp_plan 9
 if ! command -v python3 >/dev/null 2>&1; then
     tp_skip_rest "needs python3"
 fi

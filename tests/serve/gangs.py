@@ -148,6 +148,28 @@ def main():
           and all("train-5" not in v["running"] for v in views5),
           "%s %s / %s %s / %s" % (s5, d5, se, ev, after5))
 
+    # Reconciliation: one member's node turns contraindicated while the
+    # service is down; on restart the gang is evicted whole, a row per member.
+    g6 = gang(6, 3)
+    g6["sensitivity"] = "internal"
+    s6, d6 = request(port, "POST", "/v1/placements", g6)
+    m6 = d6.get("members", [])
+    srv.stop()
+    state = json.load(open(d + "/state.json"))
+    if m6:
+        state["nodes"][m6[1]]["attestation"]["status"] = "contraindicated"
+    json.dump(state, open(d + "/state.json", "w"))
+    srv = Server(d)
+    port = srv.port
+    _, after6 = request(port, "GET", "/v1/placements/train-6")
+    _, pre = request(port, "GET", "/v1/preemptions")
+    rows6 = sorted(p["node"] for p in pre["preemptions"] if p["workload"] == "train-6")
+    views6 = [request(port, "GET", "/v1/nodes/" + m)[1] for m in m6]
+    check("gang: a member's node no longer trusted evicts the gang whole on recovery",
+          s6 == 201 and after6["state"] == "preempted" and rows6 == sorted(m6) and
+          all("train-6" not in v["running"] for v in views6),
+          "%s %s / %s / %s" % (s6, d6, after6, pre))
+
     # Gangs of 2–8 members and single-node work from four clients while the
     # service is killed twice: every acknowledged gang comes back whole, and no
     # listing or journal row ever holds a gang in part.
