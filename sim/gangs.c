@@ -289,7 +289,7 @@ json_t *sim_gangs_json(const world_t *w, json_t **tenants)
             pend += w->pend[i]->nodes > 1;
         for (int n = 2; n <= SIM_MAX_GANG; n++)
             if (w->gang_wait[n].n) {
-                char k[8];
+                char k[16];
                 snprintf(k, sizeof k, "%d", n);
                 json_object_set_new(by, k, sim_hist_json(&w->gang_wait[n]));
             }

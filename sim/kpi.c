@@ -369,7 +369,7 @@ json_t *sim_summary(world_t *w)
                   sim_r6(gall > 0 ? (rep_t + w->batch_gpu_s_trace) / gall : 0)));
     long long run_end = 0, pend_end = 0;
     for (int i = 0; i < w->nrun; i++)
-        run_end += w->run[i]->kind == JOB_BATCH;
+        run_end += w->run[i]->kind == JOB_BATCH && !w->run[i]->leader; /* a gang once */
     for (int i = 0; i < w->npend; i++)
         pend_end += w->pend[i]->kind == JOB_BATCH;
     /* Work of batch jobs, in GPU-hours at the reference speed: of the completed
