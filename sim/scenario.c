@@ -262,6 +262,12 @@ static int load_fleet(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_s
     int rc = text ? tp_fleet_load_buffer("fleet", text, strlen(text), &s->fleet, &fe)
                   : TP_ENOMEM;
     free(text);
+    const char *tp = ten ? strstr(fe.text, "$.policy.tenants") : NULL;
+    if (rc < 0 && tp) { /* the scenario's own "tenants": name its path */
+        json_decref(doc);
+        return tp_error_set(j->err, rc, "%s: $.tenants%s", j->file,
+                            tp + strlen("$.policy.tenants"));
+    }
     if (rc < 0) {
         json_decref(doc);
         return tp_error_set(j->err, rc, "%s: $.fleet (with the nodes events add): %s",

@@ -7,7 +7,7 @@
 # run is deterministic for a seed; bad training sources are refused with their
 # JSON path.
 . "$(dirname "$0")/lib.sh"
-tp_plan 7
+tp_plan 8
 T="$TP_TMP"
 
 # 48 nodes in racks of 12; gangs of 2–8 members under one rack; four tenants,
@@ -87,4 +87,9 @@ if tp_run "$t" 2 "$TP_BIN" sim "$T/bad2.json"; then
             echo "$ERR" | grep -q '\$.sources\[1\].tenants.opz: no tenant "opz" in the fleet' &&
             tp_ok "$t" || tp_fail "$t" "$e2 / $ERR"; }
 fi
+
+t="a bad tenant of the scenario's \"tenants\" is refused with its JSON path"
+sed 's/"ops": {"quota_gpus": 30, "limit_gpus": 40}/"ops": {"quota_gpus": 30, "limit_gpus": 40, "parent": "ops"}/' "$T/g.json" >"$T/bad4.json"
+tp_run "$t" 2 "$TP_BIN" sim "$T/bad4.json" &&
+    { echo "$ERR" | grep -q 'bad4.json: \$.tenants.ops.parent: tenant "ops" is its own ancestor' && tp_ok "$t" || tp_fail "$t" "$ERR"; }
 tp_done
