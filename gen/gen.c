@@ -154,7 +154,8 @@ json_t *tp_gen_fleet(const tp_gen_fleet_opts_t *o, tp_error_t *err)
                             json_pack("{s:[s]}", "countries", regions[r].country));
 
     /* Nodes are dealt to regions round-robin by rack, so every region gets a share. */
-    int racks = (o->nodes + NODES_PER_RACK - 1) / NODES_PER_RACK;
+    int per_rack = o->rack_nodes > 0 ? o->rack_nodes : NODES_PER_RACK;
+    int racks = (o->nodes + per_rack - 1) / per_rack;
     int made = 0;
     long total_gpus = 0;
     if (!doc) {
@@ -182,7 +183,7 @@ json_t *tp_gen_fleet(const tp_gen_fleet_opts_t *o, tp_error_t *err)
                                   json_pack("{s:s, s:s, s:f, s:s}", "id", row_id,
                                             "parent", site, "cap_w", 0.0, "kind", "row"));
         }
-        int in_rack = o->nodes - made < NODES_PER_RACK ? o->nodes - made : NODES_PER_RACK;
+        int in_rack = o->nodes - made < per_rack ? o->nodes - made : per_rack;
         double full = in_rack * (sv->idle_w + sv->gpus * sv->gpu_w);
         double rack_cap = round_w(0.8 * full);
         json_array_append_new(domains,

@@ -22,6 +22,7 @@ typedef struct {
      * under "org-1"…; quotas share half the fleet's GPUs equally, limits are
      * 1.5 × the quota (groups: 1.25 × the sum of their members' quotas). */
     int tenants;
+    int rack_nodes; /* nodes per rack; 0: 8 */
 } tp_gen_fleet_opts_t;
 
 /* NULL with err set on bad options (unknown region without ":CC", …) or ENOMEM. */

@@ -291,10 +291,26 @@ done:
 
 static json_t *rec_json(const rec_t *r)
 {
-    json_t *d = r->decision ? json_loads(r->decision, 0, NULL) : NULL;
-    return json_pack("{s:s,s:s?,s:s,s:s?,s:i,s:o?}", "workload", r->id, "tenant",
+    json_t *d = r->decision ? json_loads(r->decision, 0, NULL) : NULL, *m = NULL;
+    if (r->nmembers > 1) { /* a running gang: every member node, GPUs per member */
+        m = json_array();
+        for (int i = 0; i < r->nmembers; i++)
+            json_array_append_new(m, json_string(r->members[i]));
+    }
+    return json_pack("{s:s,s:s?,s:s,s:s?,s:i,s:o*,s:o?}", "workload", r->id, "tenant",
                      r->tenant, "state", rec_state_name(r->state), "node", r->node,
-                     "gpus", r->gpus, "decision", d);
+                     "gpus", r->gpus, "members", m, "decision", d);
+}
+
+/* Does record r run on node (any member of a gang)? */
+static bool rec_on(const rec_t *r, const char *node)
+{
+    if (r->node && !strcmp(node, r->node))
+        return true;
+    for (int i = 0; i < r->nmembers; i++)
+        if (!strcmp(node, r->members[i]))
+            return true;
+    return false;
 }
 
 static void list_placements(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v)
@@ -334,7 +350,7 @@ static void list_placements(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t
     json_t *arr = json_array();
     for (int i = 0; i < s->nrecs; i++) {
         const rec_t *r = &s->recs[i];
-        if ((*node && (!r->node || strcmp(node, r->node))) ||
+        if ((*node && !rec_on(r, node)) ||
             (*state && strcmp(state, rec_state_name(r->state))) ||
             (*tenant && (!r->tenant || strcmp(tenant, r->tenant))))
             continue;

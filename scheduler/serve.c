@@ -447,13 +447,8 @@ static void svc_free(svc_t *s)
     for (int i = 0; i < s->nviews; i++)
         free(s->views[i].json);
     free(s->views);
-    for (int i = 0; i < s->nrecs; i++) {
-        free(s->recs[i].id);
-        free(s->recs[i].tenant);
-        free(s->recs[i].node);
-        free(s->recs[i].spec);
-        free(s->recs[i].decision);
-    }
+    for (int i = 0; i < s->nrecs; i++)
+        rec_free(&s->recs[i]);
     free(s->recs);
     tp_strmap_free(s->rec_ix);
     for (int i = 0; i < s->nidem; i++) {

@@ -37,8 +37,12 @@ int rec_state_parse(const char *s); /* -1 when unknown */
 typedef struct {
     char *id, *tenant; /* tenant may be NULL */
     rec_state_t state;
-    char *node; /* node id while running, else NULL */
-    int gpus;
+    char *node; /* node id while running, else NULL (a gang: its first member) */
+    int gpus;   /* per member for a gang */
+    /* A running gang: its member node ids, from the decision's "members"
+     * (rec_set keeps them; none while not running). */
+    char **members;
+    int nmembers;
     char *spec;     /* the workload as submitted, compact JSON (no "node") */
     char *decision; /* the decision answered, compact JSON */
 } rec_t;
@@ -129,10 +133,18 @@ typedef struct svc {
 void svc_log(const svc_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 rec_t *rec_find(svc_t *s, const char *id);
 rec_t *rec_upsert(svc_t *s, const char *id); /* NULL on ENOMEM */
+/* Sets a record (copies); a running gang's members come from its decision. */
 int rec_set(rec_t *r, const char *tenant, rec_state_t st, const char *node, int gpus,
             const char *spec, const char *decision);
+void rec_free(rec_t *r);
 /* Appends a deep copy of w, running on node, to ws. */
 int wl_append(tp_workloads_t *ws, const tp_workload_t *w, int node);
+/* Appends gang w (pending or a running entry) running on nodes[0..tp_wl_nodes(w)):
+ * one entry per member, consecutive, `gang` set (model/model.h). */
+int wl_append_gang(tp_workloads_t *ws, const tp_workload_t *w, const int *nodes);
+/* The entries of running workload id in ws: *first, returns their count (a gang:
+ * its members; 0: none). */
+int wl_entries(const tp_workloads_t *ws, const char *id, int *first);
 /* Removes the workloads i < n with gone[i] from ws in one pass (order kept,
  * the index rebuilt once). */
 int wl_remove_marked(tp_workloads_t *ws, const bool *gone, int n);

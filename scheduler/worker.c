@@ -30,6 +30,8 @@ typedef struct {
     int gpus;
     int pending_ix; /* new work: index into job->pending; -1 for running work */
     char *decision;
+    int *members; /* a gang placed: its nodes (fleet indices), nodes[0] == node */
+    int nmembers;
 } change_t;
 
 typedef struct {
@@ -117,7 +119,17 @@ static int add_change(job_t *j, const char *id, rec_state_t st, int node, int gp
     c->gpus = gpus;
     c->pending_ix = pix;
     c->decision = decision ? json_text(decision) : NULL;
+    c->members = NULL;
+    c->nmembers = 0;
     return c->id ? 0 : TP_ENOMEM;
+}
+
+static bool has_change(const job_t *j, const char *id)
+{
+    for (int k = 0; k < j->nch; k++)
+        if (!strcmp(j->ch[k].id, id))
+            return true;
+    return false;
 }
 
 static json_t *reasons_json(const int *reasons)
@@ -144,7 +156,9 @@ static int running_changes(job_t *j, const tp_result_t *r, const tp_workloads_t 
             j->preempted, json_pack("{s:s,s:s,s:s,s:I,s:I}", "workload", w->id, "node",
                                     f->nodes[p->node].id, "why", p->why, "event",
                                     (json_int_t)event, "at", (json_int_t)j->now));
-        if (add_change(j, w->id, REC_PREEMPTED, -1, 0, -1, NULL) < 0)
+        /* a gang is preempted once per member: one change stops it whole */
+        if (!has_change(j, w->id) &&
+            add_change(j, w->id, REC_PREEMPTED, -1, 0, -1, NULL) < 0)
             return TP_ENOMEM;
     }
     for (int i = 0; i < r->nplacements; i++) {
@@ -152,6 +166,8 @@ static int running_changes(job_t *j, const tp_result_t *r, const tp_workloads_t 
         if (p->workload < base)
             continue;
         const tp_workload_t *w = &s->running->w[p->workload - base];
+        if (w->gang) /* a gang stops whole and is never moved: refuse the plan */
+            return TP_EVIOLATION;
         /* a move: it was preempted above; it now runs on p->node */
         for (int k = 0; k < j->nch; k++)
             if (!strcmp(j->ch[k].id, w->id)) {
@@ -382,7 +398,32 @@ static void do_place(job_t *j)
     for (int k = 0; k < j->pending->n; k++) {
         const tp_workload_t *w = &j->pending->w[k];
         json_t *d;
-        if (placed_at[k] >= 0) {
+        if (placed_at[k] >= 0 && tp_wl_nodes(w) > 1) {
+            /* a gang: every member in this one decision (the validator checked
+             * all or none), listed in result order, the first as "node" */
+            int *mem = malloc((size_t)tp_wl_nodes(w) * sizeof *mem), nm = 0;
+            json_t *ids = json_array();
+            for (int i = 0; mem && i < r->nplacements; i++)
+                if (r->placements[i].workload == k && nm < tp_wl_nodes(w)) {
+                    mem[nm++] = r->placements[i].node;
+                    json_array_append_new(
+                        ids, json_string(s->fleet->nodes[r->placements[i].node].id));
+                }
+            if (!mem || nm != tp_wl_nodes(w)) {
+                free(mem);
+                json_decref(ids);
+                free(placed_at);
+                fail_all(j, mem ? 500 : 503, mem ? "validator_refused" : "unavailable",
+                         mem ? "a gang placed in part" : "out of memory");
+                goto out;
+            }
+            d = json_pack("{s:s,s:s,s:s,s:i,s:o}", "workload", w->id, "state", "placed",
+                          "node", s->fleet->nodes[mem[0]].id, "gpus", w->gpus, "members",
+                          ids);
+            add_change(j, w->id, REC_RUNNING, mem[0], w->gpus, k, json_incref(d));
+            j->ch[j->nch - 1].members = mem;
+            j->ch[j->nch - 1].nmembers = nm;
+        } else if (placed_at[k] >= 0) {
             const tp_placement_t *p = &r->placements[placed_at[k]];
             d = json_pack("{s:s,s:s,s:s,s:i}", "workload", w->id, "state", "placed",
                           "node", s->fleet->nodes[p->node].id, "gpus", p->gpus);
@@ -404,8 +445,12 @@ static void do_place(job_t *j)
             }
     }
     free(placed_at);
-    if (running_changes(j, r, j->pending, 0) < 0) {
-        fail_all(j, 503, "unavailable", "out of memory");
+    int rcc = running_changes(j, r, j->pending, 0);
+    if (rcc < 0) {
+        fail_all(j, rcc == TP_EVIOLATION ? 500 : 503,
+                 rcc == TP_EVIOLATION ? "validator_refused" : "unavailable",
+                 rcc == TP_EVIOLATION ? "the plan moves a running gang"
+                                      : "out of memory");
         goto out;
     }
     /* answers */
@@ -681,10 +726,16 @@ static void do_reconcile(job_t *j)
         while (!(p & (1u << first)))
             first++;
         snprintf(why, sizeof why, "eviction:%s", tp_pred_name((tp_pred_t)first));
-        json_array_append_new(j->preempted,
-                              json_pack("{s:s,s:s,s:s,s:I,s:I}", "workload", w->id,
-                                        "node", s->fleet->nodes[w->node].id, "why", why,
-                                        "event", 0, "at", (json_int_t)j->now));
+        if (has_change(j, w->id))
+            continue;
+        /* a gang member: the gang stops whole, one row per member */
+        int g0, ng = wl_entries(s->running, w->id, &g0);
+        for (int m = g0; m < g0 + ng; m++)
+            json_array_append_new(
+                j->preempted,
+                json_pack("{s:s,s:s,s:s,s:I,s:I}", "workload", w->id, "node",
+                          s->fleet->nodes[s->running->w[m].node].id, "why", why, "event",
+                          0, "at", (json_int_t)j->now));
         add_change(j, w->id, REC_PREEMPTED, -1, 0, -1, NULL);
     }
     if (!j->nch)
@@ -865,17 +916,28 @@ static void apply(svc_t *s, job_t *j)
             const tp_workload_t *w = &j->pending->w[c->pending_ix];
             rec_set(r, w->tenant, c->st, node, c->gpus, spec_of(j, c->id), c->decision);
             if (c->st == REC_RUNNING) {
-                if (wl_append(s->running, w, c->node) < 0)
+                int n1 = s->running->n;
+                if ((c->members ? wl_append_gang(s->running, w, c->members)
+                                : wl_append(s->running, w, c->node)) < 0)
                     tally_ok = false;
-                else if (t)
-                    tp_vtally_move(t, s->fleet, c->node, w, 1);
+                else
+                    for (int m = n1; t && m < s->running->n; m++)
+                        tp_vtally_move(t, s->fleet, s->running->w[m].node,
+                                       &s->running->w[m], 1);
             }
             continue;
         }
         rec_set(r, r->tenant, c->st, node, c->gpus, NULL, c->decision);
-        int i = was_running ? tp_workloads_find(s->running, c->id) : -1;
-        tp_workload_t *rw = i >= 0 ? &s->running->w[i] : NULL;
-        if (rw && c->st == REC_RUNNING) { /* moved by a cap */
+        int i = -1, ng = was_running ? wl_entries(s->running, c->id, &i) : 0;
+        tp_workload_t *rw = ng > 0 ? &s->running->w[i] : NULL;
+        if (rw && ng > 1) { /* a gang stops whole */
+            for (int m = i; m < i + ng && m < n0 && gone; m++) {
+                if (t && !gone[m])
+                    tp_vtally_move(t, s->fleet, s->running->w[m].node, &s->running->w[m],
+                                   -1);
+                gone[m] = true;
+            }
+        } else if (rw && c->st == REC_RUNNING) { /* moved by a cap */
             if (t) {
                 tp_vtally_move(t, s->fleet, rw->node, rw, -1);
                 tp_vtally_move(t, s->fleet, c->node, rw, 1);
@@ -953,6 +1015,7 @@ static void after_job(uv_work_t *w, int status)
     for (int k = 0; k < j->nch; k++) {
         free(j->ch[k].id);
         free(j->ch[k].decision);
+        free(j->ch[k].members);
     }
     free(j->ch);
     tp_workloads_free(j->pending);

@@ -80,6 +80,48 @@ static int repl(char **dst, const char *src)
     return 0;
 }
 
+static void members_free(rec_t *r)
+{
+    for (int i = 0; i < r->nmembers; i++)
+        free(r->members[i]);
+    free(r->members);
+    r->members = NULL;
+    r->nmembers = 0;
+}
+
+void rec_free(rec_t *r)
+{
+    members_free(r);
+    free(r->id);
+    free(r->tenant);
+    free(r->node);
+    free(r->spec);
+    free(r->decision);
+}
+
+/* A running gang's members: the "members" of its decision. */
+static int members_set(rec_t *r)
+{
+    members_free(r);
+    if (r->state != REC_RUNNING || !r->decision || !strstr(r->decision, "\"members\""))
+        return 0;
+    json_t *d = json_loads(r->decision, 0, NULL), *m = json_object_get(d, "members"), *e;
+    size_t i;
+    int rc = 0;
+    if (json_is_array(m) && json_array_size(m) > 1 &&
+        !(r->members = calloc(json_array_size(m), sizeof *r->members)))
+        rc = TP_ENOMEM;
+    json_array_foreach (r->members ? m : NULL, i, e) {
+        if (!json_is_string(e) || !(r->members[i] = strdup(json_string_value(e)))) {
+            rc = json_is_string(e) ? TP_ENOMEM : TP_EPARSE;
+            break;
+        }
+        r->nmembers++;
+    }
+    json_decref(d);
+    return rc;
+}
+
 int rec_set(rec_t *r, const char *tenant, rec_state_t st, const char *node, int gpus,
             const char *spec, const char *decision)
 {
@@ -88,7 +130,7 @@ int rec_set(rec_t *r, const char *tenant, rec_state_t st, const char *node, int 
         return TP_ENOMEM;
     r->state = st;
     r->gpus = gpus;
-    return 0;
+    return members_set(r);
 }
 
 static int *dup_ints(const int *a, int n)
@@ -120,6 +162,30 @@ int wl_append(tp_workloads_t *ws, const tp_workload_t *w, int node)
     return tp_strmap_put(ws->ix, c->id, ws->n - 1);
 }
 
+int wl_append_gang(tp_workloads_t *ws, const tp_workload_t *w, const int *nodes)
+{
+    int base = ws->n, rc = 0;
+    for (int m = 0; m < tp_wl_nodes(w) && rc >= 0; m++) {
+        rc = wl_append(ws, w, nodes[m]);
+        if (rc == TP_EDUP && m > 0) /* the id names the first member */
+            rc = 0;
+        ws->w[ws->n - 1].gang = tp_wl_nodes(w) > 1 ? base + 1 : 0;
+    }
+    return rc;
+}
+
+int wl_entries(const tp_workloads_t *ws, const char *id, int *first)
+{
+    int i = tp_workloads_find(ws, id);
+    *first = i;
+    if (i < 0)
+        return 0;
+    int n = 1;
+    while (ws->w[i].gang == i + 1 && i + n < ws->n && ws->w[i + n].gang == i + 1)
+        n++;
+    return n;
+}
+
 int wl_remove_marked(tp_workloads_t *ws, const bool *gone, int n)
 {
     int k = 0, removed = 0, any = 0;
@@ -127,6 +193,16 @@ int wl_remove_marked(tp_workloads_t *ws, const bool *gone, int n)
         any = gone[i];
     if (!any)
         return 0;
+    /* Gangs leave whole; those that stay get their first member's new index. */
+    int *to = malloc(((size_t)ws->n + 1) * sizeof *to);
+    if (!to)
+        return TP_ENOMEM;
+    for (int i = 0, m = 0; i < ws->n; i++)
+        to[i] = i < n && gone[i] ? -1 : m++;
+    for (int i = 0; i < ws->n; i++)
+        if (ws->w[i].gang > 0 && to[i] >= 0)
+            ws->w[i].gang = to[ws->w[i].gang - 1] + 1;
+    free(to);
     for (int i = 0; i < ws->n; i++) {
         tp_workload_t *w = &ws->w[i];
         if (i < n && gone[i]) {
@@ -311,17 +387,6 @@ int parse_workload(const tp_fleet_t *f, const json_t *obj, const char *prefix,
         tp_workloads_load_buffer("request", text, strlen(text), f,
                                  with_node ? TP_WL_RUNNING : TP_WL_PENDING, out, err);
     free(text);
-    if (rc == 0 && tp_wl_nodes(&(*out)->w[0]) > 1) {
-        /* The service journals one node per workload: gangs (issue 12) are
-         * placed by `place` and the solver, not yet by serve — refused, never
-         * half-recorded. */
-        tp_workloads_free(*out);
-        *out = NULL;
-        rc = tp_error_set(
-            err, TP_EINVAL,
-            "request: $[0].nodes: multi-node work (gangs) is not accepted by "
-            "serve yet; use `trustplace place`");
-    }
     if (rc < 0)
         rewrite_error(err, "request", prefix, path, pathlen);
     return rc;
@@ -341,15 +406,27 @@ static int build(const svc_t *s, const tp_fleet_t *f, tp_workloads_t **out,
             continue;
         json_t *spec = json_loads(r->spec, JSON_REJECT_DUPLICATES, NULL);
         tp_workloads_t *one = NULL;
-        int rc = spec && r->node ? json_object_set_new(spec, "node", json_string(r->node))
-                                 : TP_EPARSE;
+        int rc = spec && r->node ? 0 : TP_EPARSE;
+        if (!rc && r->nmembers > 1) { /* a gang: "members", every one checked */
+            json_t *m = json_array();
+            for (int k = 0; k < r->nmembers; k++)
+                json_array_append_new(m, json_string(r->members[k]));
+            rc = json_object_set_new(spec, "members", m);
+        } else if (!rc) {
+            rc = json_object_set_new(spec, "node", json_string(r->node));
+        }
         if (!rc)
             rc = parse_workload(f, spec, "$", true, &one, err, path, sizeof path);
         else
             tp_error_set(err, TP_EPARSE, "stored spec is not a JSON object");
         json_decref(spec);
-        if (!rc)
-            rc = wl_append(ws, &one->w[0], one->w[0].node);
+        if (!rc) {
+            int *nodes = malloc((size_t)one->n * sizeof *nodes);
+            for (int k = 0; nodes && k < one->n; k++)
+                nodes[k] = one->w[k].node;
+            rc = nodes ? wl_append_gang(ws, &one->w[0], nodes) : TP_ENOMEM;
+            free(nodes);
+        }
         tp_workloads_free(one);
         if (rc < 0 && rc != TP_ENOMEM && misfits) {
             svc_log(s, "running workload \"%s\" on \"%s\" no longer fits the fleet: %s",

@@ -50,9 +50,12 @@ static int64_t poisson_next(world_t *w, int si, double rate_per_s,
     return INT64_MAX;
 }
 
+/* A gang when nodes > 1 (members of gpus each, under one domain of kind
+ * together − 1); tenant −1: none. */
 static int new_batch_job(world_t *w, int si, int64_t dur_us, int gpus, int cls,
                          int origin, int model, int prio, bool preempt, const int *gm,
-                         int ngm, bool any_gm, const char *name)
+                         int ngm, bool any_gm, const char *name, int nodes, int together,
+                         int tenant)
 {
     job_t *j = sim_job_new(w);
     if (!j)
@@ -75,7 +78,13 @@ static int new_batch_job(world_t *w, int si, int64_t dur_us, int gpus, int cls,
     sim_apply_rules(w, j);
     if (sim_job_gpu_models(w, j, gm, ngm, any_gm) < 0)
         return TP_ENOMEM;
-    j->trace = w->s->srcs[si].kind != SRC_JOBS;
+    j->trace = w->s->srcs[si].kind != SRC_JOBS && w->s->srcs[si].kind != SRC_TRAINING;
+    j->tenant = tenant;
+    if (nodes > 1) {
+        if (sim_gang_new(w, j, nodes, together) < 0)
+            return TP_ENOMEM;
+        w->gangs_arrived++;
+    }
     w->jobs_arrived++;
     return sim_pend_add(w, j);
 }
@@ -154,7 +163,8 @@ int sim_arrival(world_t *w, int si)
         next = poisson_next(w, si, src->rate_per_s, &src->diurnal, w->now_us);
         break;
     }
-    case SRC_JOBS: {
+    case SRC_JOBS:
+    case SRC_TRAINING: {
         int cls = pick(r, src->class_w, U->nclasses);
         int origin = pick(r, src->region_w, U->nregions);
         int model = pick(r, src->model_w, U->nmodels);
@@ -163,11 +173,17 @@ int sim_arrival(world_t *w, int si)
         double dur = exp(mu + sg * normal(r));
         int prio = (int)tp_rng_range(r, src->prio_lo, src->prio_hi);
         bool pre = tp_rng_unit(r) < src->preemptible;
-        if (snprintf(name, sizeof name, "s%d-j%lld", si, ++w->src_count[si]) >=
-            (int)sizeof name)
+        /* Drawn after the jobs' own draws, so adding tenants or gangs keeps them. */
+        int nodes = src->kind == SRC_TRAINING
+                        ? src->gnodes[pick(r, src->gnodes_w, src->ngnodes)]
+                        : 0;
+        int tenant = src->tenant_w ? pick(r, src->tenant_w, U->ntenants) : -1;
+        if (snprintf(name, sizeof name, "s%d-%s%lld", si,
+                     src->kind == SRC_TRAINING ? "g" : "j",
+                     ++w->src_count[si]) >= (int)sizeof name)
             name[sizeof name - 1] = '\0';
         rc = new_batch_job(w, si, (int64_t)(dur * SIM_US), gpus, cls, origin, model, prio,
-                           pre, NULL, 0, true, name);
+                           pre, NULL, 0, true, name, nodes, src->together, tenant);
         next = poisson_next(w, si, src->rate_per_h / 3600, &src->diurnal, w->now_us);
         break;
     }
@@ -188,7 +204,7 @@ int sim_arrival(world_t *w, int si)
         if (snprintf(name, sizeof name, "s%d-row%d", si, tj->line) >= (int)sizeof name)
             name[sizeof name - 1] = '\0';
         rc = new_batch_job(w, si, tj->dur_us, tj->gpus, cls, origin, model, prio, pre,
-                           NULL, 0, true, name);
+                           NULL, 0, true, name, 0, 0, -1);
         w->src_count[si]++;
         if (w->src_pos[si] < src->jtrace->n &&
             (!src->limit || w->src_count[si] < src->limit))
@@ -201,7 +217,7 @@ int sim_arrival(world_t *w, int si)
         const sim_listjob_t *lj = &src->jobs[w->src_pos[si]++];
         rc = new_batch_job(w, si, lj->dur_us, lj->gpus, lj->cls, -1, lj->model,
                            lj->priority, lj->preemptible, lj->gm, lj->ngm, lj->ngm == 0,
-                           lj->id);
+                           lj->id, 0, 0, -1);
         if (rc == 0 && lj->nres) {
             job_t *j = w->pend[w->npend - 1];
             memcpy(j->res, lj->res, (size_t)lj->nres * sizeof *lj->res);
@@ -249,7 +265,7 @@ int sim_arrival(world_t *w, int si)
             any = ngm == 0; /* no type maps onto the fleet: unconstrained */
         }
         rc = new_batch_job(w, si, dur, p->num_gpu, cls, origin, model, p->priority,
-                           p->preemptible, gm, ngm, any, p->name);
+                           p->preemptible, gm, ngm, any, p->name, 0, 0, -1);
         w->src_count[si]++;
         /* The next pod with GPUs. */
         size_t nk = k + 1;
@@ -318,6 +334,7 @@ int sim_first_arrival(world_t *w, int si)
         t = poisson_next(w, si, src->rate_per_s, &src->diurnal, 0);
         break;
     case SRC_JOBS:
+    case SRC_TRAINING:
         t = poisson_next(w, si, src->rate_per_h / 3600, &src->diurnal, 0);
         break;
     case SRC_ALIBABA: {

@@ -28,6 +28,7 @@ static void world_fini(world_t *w)
     for (size_t i = 0; i < w->nall; i++) {
         free(w->all[i]->gm_u);
         free(w->all[i]->gm_cur);
+        free(w->all[i]->mem);
         free(w->all[i]);
     }
     free(w->all);
@@ -73,6 +74,7 @@ static void world_fini(world_t *w)
     free(w->src_count);
     free(w->dom_min);
     free(w->dom_sum);
+    sim_gangs_fini(w);
     tp_heap_fini(&w->heap);
 }
 
@@ -150,7 +152,7 @@ static int world_init(world_t *w)
             sim_node_power_add(w, u, n->idle_w);
     }
     int rc = sim_rebuild_view(w);
-    if (rc < 0)
+    if (rc < 0 || (rc = sim_gangs_init(w)) < 0)
         return rc;
     /* Random node picks of events ("count"): seeded, the same for every policy. */
     for (int e = 0; e < s->nevents; e++) {

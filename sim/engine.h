@@ -113,6 +113,14 @@ typedef struct sim_job {
     bool warm;  /* warm start: running at t = 0, not a placement until it restarts */
     int reason;
     double watts, tok_rate, cap;
+    /* Gangs (sim/gangs.c): the leader is the pending entry and runs member 0;
+     * mem[] its further members (allocated at arrival, reused at every start),
+     * each a running job on its own node with leader set. A gang starts and
+     * stops whole. tenant: union fleet tenant index, -1: none. */
+    int nodes, together, tenant; /* nodes 0: single-node; together: 1 + kind */
+    struct sim_job *leader;
+    struct sim_job **mem;
+    double gang_speed;
 } job_t;
 
 typedef struct {
@@ -217,6 +225,17 @@ typedef struct {
     sim_buf_t *csv;
     int variant;
     tp_error_t *err;
+    /* gangs and tenants (sim/gangs.c) */
+    tp_workload_t *view_w; /* the running list the policy sees: gang members */
+    job_t **view_j;        /* consecutive, gang set (model.h) */
+    int cap_view_w, cap_view_j, nview;
+    int gangs_running;
+    long long gangs_arrived, gangs_started, gangs_stopped, gangs_done;
+    sim_hist_t *gang_wait; /* [SIM_MAX_GANG + 1] by size; NULL: no gangs */
+    long *ten_use, *ten_use_prev, *ten_max; /* [tenant] GPUs, groups include members */
+    double *ten_gpu_s;   /* [tenant × nhours] integrated use (GPU-seconds) */
+    double *ten_q_gpu_s; /* [tenant × 4] the same per quarter of the run */
+    int nhours;
 } world_t;
 
 /* sim/engine.c */
@@ -260,6 +279,29 @@ int sim_first_arrival(world_t *w, int si);
 
 /* sim/warm.c */
 int sim_warm_start(world_t *w);
+
+/* sim/gangs.c */
+/* GPUs of a job in all: a gang's members together. */
+static inline int sim_job_gpus(const job_t *j)
+{
+    return j->nodes > 1 ? j->nodes * j->gpus : j->gpus;
+}
+int sim_gangs_init(world_t *w);
+void sim_gangs_fini(world_t *w);
+/* Makes pending job j a gang of `nodes` members (its mem[]). */
+int sim_gang_new(world_t *w, job_t *j, int nodes, int together);
+/* Starts gang leader j on nodes[0..j->nodes): every member or none. */
+int sim_gang_start(world_t *w, job_t *j, const int *nodes, int n);
+/* The running list for the policy: *vw its entries, *vj their jobs, w->nview
+ * of them (borrowed: run_w/run themselves while no gang runs). */
+int sim_running_view(world_t *w, tp_workload_t **vw, job_t ***vj);
+/* A tenant's GPUs change by delta (each group above it too). */
+void sim_tenant_add(world_t *w, int t, int delta);
+void sim_tenants_advance(world_t *w, int64_t from_us, int64_t to_us);
+/* After a decision: no partial gang, no tenant that grew over its limit. */
+int sim_gangs_check(world_t *w);
+/* The "gangs" and "tenants" KPIs; NULL when the scenario has neither. */
+json_t *sim_gangs_json(const world_t *w, json_t **tenants);
 
 /* sim/tick.c */
 int sim_tick(world_t *w);

@@ -11,14 +11,26 @@
 
 void sim_fill_wl(const world_t *w, job_t *j, tp_workload_t *wl)
 {
+    const job_t *g = j->leader ? j->leader : j; /* a gang member: its leader's lists */
     memset(wl, 0, sizeof *wl);
     wl->id = j->id;
     wl->model = j->model;
     wl->model_name = j->model >= 0 ? w->U->models[j->model] : NULL;
     wl->gpus = j->gpus;
-    wl->any_gpu_model = j->any_gm;
-    wl->gpu_models = j->gm_cur;
-    wl->ngpu_models = j->ngm_cur;
+    wl->any_gpu_model = g->any_gm;
+    wl->gpu_models = g->gm_cur;
+    wl->ngpu_models = g->ngm_cur;
+    if (j->tenant >= 0) {
+        wl->tenant = w->U->tenants[j->tenant].name;
+        wl->tenant_ix = j->tenant + 1;
+    }
+    if (g->nodes > 1) {
+        wl->nodes = g->nodes;
+        int k = g->together - 1;
+        wl->together = k < 0          ? 0
+                       : w->F == w->U ? k + 1
+                                      : tp_fleet_kind(w->F, w->U->kinds[k]) + 1;
+    }
     wl->cls = j->cls;
     wl->req = w->U->classes[j->cls].req;
     if (j->nres && j->res_mode > wl->req.residency)
@@ -65,7 +77,7 @@ int sim_pend_add(world_t *w, job_t *j)
     j->reason = R_TICK;
     j->ix = w->npend;
     w->pend[w->npend++] = j;
-    w->pend_gpus_cls[j->cls] += j->gpus;
+    w->pend_gpus_cls[j->cls] += sim_job_gpus(j);
     w->changed = true;
     return 0;
 }
@@ -88,6 +100,7 @@ job_t *sim_job_new(world_t *w)
     j->origin = -1;
     j->any_gm = true;
     j->node_u = -1;
+    j->tenant = -1;
     return j;
 }
 
@@ -97,6 +110,8 @@ void sim_load_add(world_t *w, job_t *j, int sign)
     w->gpus_used[u] += sign * j->gpus;
     w->work_w[u] += sign * j->watts;
     w->busy_gpus += sign * j->gpus;
+    if (j->tenant >= 0)
+        sim_tenant_add(w, j->tenant, sign * j->gpus);
     sim_node_power_add(w, u, sign * j->watts);
     w->token_rate += sign * j->tok_rate;
     if (j->kind == JOB_REPLICA) {
@@ -131,9 +146,25 @@ static int run_remove(world_t *w, job_t *j)
     return 0;
 }
 
-/* Stops running job j. Batch work that did not complete goes back to pending. */
+/* Stops running job j. Batch work that did not complete goes back to pending. A
+ * gang stops whole: a member stops its leader, the leader its members first. */
 int sim_stop_job(world_t *w, job_t *j, int why)
 {
+    if (j->leader)
+        return j->leader->state == JS_RUNNING ? sim_stop_job(w, j->leader, why) : 0;
+    if (j->mem) {
+        for (int k = 0; k < j->nodes - 1; k++) {
+            job_t *m = j->mem[k];
+            if (m->state != JS_RUNNING)
+                continue;
+            sim_load_add(w, m, -1);
+            run_remove(w, m);
+            m->gen++;
+            m->state = JS_DONE;
+        }
+        w->gangs_running--;
+        *(why == STOP_COMPLETE ? &w->gangs_done : &w->gangs_stopped) += 1;
+    }
     sim_load_add(w, j, -1);
     run_remove(w, j);
     j->gen++;
@@ -150,8 +181,8 @@ int sim_stop_job(world_t *w, job_t *j, int why)
         return sim_pend_add(w, j);
     }
     if (why == STOP_COMPLETE) {
-        w->work_done_gpu_s += (double)j->gpus * (double)j->remaining_us / SIM_US;
-        w->work_completed_gpu_s += (double)j->gpus * (double)j->work_us / SIM_US;
+        w->work_done_gpu_s += (double)sim_job_gpus(j) * (double)j->remaining_us / SIM_US;
+        w->work_completed_gpu_s += (double)sim_job_gpus(j) * (double)j->work_us / SIM_US;
         j->remaining_us = 0;
         j->state = JS_DONE;
         w->jobs_done++;
@@ -161,7 +192,7 @@ int sim_stop_job(world_t *w, job_t *j, int why)
     int64_t done = (int64_t)((double)(w->now_us - j->started_us) * j->speed);
     if (done > j->remaining_us - 1)
         done = j->remaining_us - 1;
-    w->work_done_gpu_s += (double)j->gpus * (double)done / SIM_US;
+    w->work_done_gpu_s += (double)sim_job_gpus(j) * (double)done / SIM_US;
     j->remaining_us -= done;
     j->violating = false;
     sim_apply_rules(w, j);
@@ -195,15 +226,17 @@ int sim_start_job(world_t *w, job_t *j, int n)
             if (bad & TP_PRED_BIT(p))
                 w->viol_pred[p]++;
     }
-    /* Warm-start work was running before t = 0: no wait, no placement. */
-    if (!j->warm) {
+    /* Warm-start work was running before t = 0: no wait, no placement; a gang
+     * counts once, at its leader. */
+    if (!j->warm && !j->leader) {
         double wait = (double)(w->now_us - j->queued_us) / SIM_US;
         sim_hist_add(&w->wait_cls[j->cls], wait);
         sim_hist_add(&w->wait_reason[j->reason], wait);
         w->placements++;
     }
     j->warm = false;
-    w->pend_gpus_cls[j->cls] -= j->gpus;
+    if (!j->leader)
+        w->pend_gpus_cls[j->cls] -= sim_job_gpus(j);
     j->node_u = u;
     j->state = JS_RUNNING;
     j->started_us = w->now_us;
@@ -217,6 +250,11 @@ int sim_start_job(world_t *w, job_t *j, int n)
     j->speed = 1;
     if (j->kind == JOB_BATCH && p && !w->s->wall_time_jobs && w->ref_tps[j->model] > 0)
         j->speed = p->tokens_per_s / w->ref_tps[j->model];
+    if (j->nodes > 1 || j->leader) { /* a gang: its slowest member's speed */
+        j->speed = (j->leader ? j->leader : j)->gang_speed;
+        if (p && !w->s->wall_time_jobs && w->ref_tps[j->model] > 0) /* and tokens */
+            j->tok_rate = j->gpus * w->ref_tps[j->model] * j->speed;
+    }
     if (j->kind == JOB_REPLICA) {
         const sim_deployment_t *d = &w->s->deps[j->dep];
         j->cap = sim_replica_cap(w, d, u);
@@ -231,7 +269,7 @@ int sim_start_job(world_t *w, job_t *j, int n)
     sim_fill_wl(w, j, &w->run_w[w->nrun]);
     w->nrun++;
     sim_load_add(w, j, +1);
-    if (j->kind == JOB_BATCH)
+    if (j->kind == JOB_BATCH && !j->leader) /* a gang completes at its leader */
         return sim_push(w, w->now_us + (int64_t)ceil((double)j->remaining_us / j->speed),
                         CLS_COMPLETE, K_COMPLETE, 0, j, j->gen);
     return 0;

@@ -123,12 +123,12 @@ static int classify_pending(world_t *w, int counts[R_COUNT])
         job_t *j = w->pend[i];
         /* Consecutive jobs of one shape (replicas of a deployment) share a verdict. */
         if (prev && prev->kind == j->kind && prev->cls == j->cls &&
-            prev->gpus == j->gpus && prev->model == j->model &&
+            prev->gpus == j->gpus && prev->nodes == j->nodes && prev->model == j->model &&
             ((prev->any_gm && j->any_gm) || (prev->gm_from_model && j->gm_from_model)) &&
             prev->nres == j->nres && (!j->nres || prev->res[0] == j->res[0]) &&
             prev->res_mode == j->res_mode) {
             j->reason = prev->reason;
-            counts[j->reason] += j->gpus;
+            counts[j->reason] += sim_job_gpus(j);
             continue;
         }
         tp_workload_t wl;
@@ -164,7 +164,7 @@ static int classify_pending(world_t *w, int counts[R_COUNT])
         /* A job that arrived since the last tick has not been decided yet. */
         if (j->queued_us > w->now_us - w->s->tick_us && fit_static)
             j->reason = R_TICK;
-        counts[j->reason] += j->gpus;
+        counts[j->reason] += sim_job_gpus(j);
         prev = j;
     }
     tp_load_free(l);
@@ -181,6 +181,9 @@ static void fmt_num(char *buf, size_t n, double v)
 
 int sim_sample(world_t *w, bool final)
 {
+    int rc = sim_gangs_check(w); /* at every sample too: never a partial gang */
+    if (rc < 0)
+        return rc;
     int64_t now = sim_now_s(w);
     int tee = 0, sens = 0, sens_tee = 0, counts[R_COUNT], pend = 0, pend_sens = 0;
     for (int i = 0; i < w->nrun; i++) {
@@ -195,9 +198,9 @@ int sim_sample(world_t *w, bool final)
     if (classify_pending(w, counts) < 0)
         return tp_error_set(w->err, TP_ENOMEM, "out of memory");
     for (int i = 0; i < w->npend; i++) {
-        pend += w->pend[i]->gpus;
+        pend += sim_job_gpus(w->pend[i]);
         if (sensitive(w, w->pend[i]->cls))
-            pend_sens += w->pend[i]->gpus;
+            pend_sens += sim_job_gpus(w->pend[i]);
     }
     double dt = final ? 0 : (double)w->s->sample_us / SIM_US;
     for (int r = 0; r < R_COUNT; r++)
@@ -251,7 +254,7 @@ int sim_sample(world_t *w, bool final)
             if (*q == ',' || *q == '"')
                 *q = ';';
     }
-    int rc = sim_buf_printf(
+    rc = sim_buf_printf(
         w->csv,
         "%d,%s,%.0f,%s,%s,%s,%s,%s,%s,%lld,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%lld,%lld,%s,%s,"
         "%s,%llu\n",
@@ -285,7 +288,7 @@ double sim_r6(double v)
     return strtod(b, NULL);
 }
 
-static json_t *hist_json(const sim_hist_t *h)
+json_t *sim_hist_json(const sim_hist_t *h)
 {
     return json_pack("{s:I, s:f, s:f, s:f, s:f}", "n", (json_int_t)h->n, "mean_s",
                      sim_r6(h->n ? h->sum / h->n : 0), "p50_s",
@@ -366,7 +369,7 @@ json_t *sim_summary(world_t *w)
                   sim_r6(gall > 0 ? (rep_t + w->batch_gpu_s_trace) / gall : 0)));
     long long run_end = 0, pend_end = 0;
     for (int i = 0; i < w->nrun; i++)
-        run_end += w->run[i]->kind == JOB_BATCH;
+        run_end += w->run[i]->kind == JOB_BATCH && !w->run[i]->leader; /* a gang once */
     for (int i = 0; i < w->npend; i++)
         pend_end += w->pend[i]->kind == JOB_BATCH;
     /* Work of batch jobs, in GPU-hours at the reference speed: of the completed
@@ -409,15 +412,16 @@ json_t *sim_summary(world_t *w)
             worst_job = fmax(worst_job, sim_hist_quantile(&w->wait_cls[c], 0.95));
         if (w->req_wait_cls[c].n)
             worst_req = fmax(worst_req, sim_hist_quantile(&w->req_wait_cls[c], 0.95));
-        json_object_set_new(bc, U->classes[c].name, hist_json(&w->wait_cls[c]));
+        json_object_set_new(bc, U->classes[c].name, sim_hist_json(&w->wait_cls[c]));
         if (w->req_wait_cls[c].n)
-            json_object_set_new(rq, U->classes[c].name, hist_json(&w->req_wait_cls[c]));
+            json_object_set_new(rq, U->classes[c].name,
+                                sim_hist_json(&w->req_wait_cls[c]));
         json_object_set_new(pc, U->classes[c].name,
                             json_real(sim_r6(w->pend_gpu_s_cls[c] / 3600)));
     }
     for (int r = 0; r < R_COUNT; r++) {
         if (w->wait_reason[r].n)
-            json_object_set_new(br, reason_names[r], hist_json(&w->wait_reason[r]));
+            json_object_set_new(br, reason_names[r], sim_hist_json(&w->wait_reason[r]));
         json_object_set_new(pr, reason_names[r],
                             json_real(sim_r6(w->pend_gpu_s_reason[r] / 3600)));
     }
@@ -447,5 +451,10 @@ json_t *sim_summary(world_t *w)
                           sim_r6(w->nsamples ? w->dom_sum[d] / w->nsamples / 1000 : 0)));
     json_object_set_new(pw, "domains", doms);
     json_object_set_new(o, "power", pw);
+    json_t *ten, *gangs = sim_gangs_json(w, &ten);
+    if (gangs)
+        json_object_set_new(o, "gangs", gangs);
+    if (ten)
+        json_object_set_new(o, "tenants", ten);
     return o;
 }

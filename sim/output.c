@@ -457,6 +457,61 @@ static void print_origin(FILE *f, const json_t *pols)
             100 * sim_kv(k, "gpu_hours_by_origin.trace_share", &ci));
 }
 
+/* Gangs and tenants, when the scenario has them: each tenant's GPUs in use ÷ its
+ * quota over the run and per quarter of it, its most GPUs at once vs its limit;
+ * the p95 wait of gangs by members. */
+static void print_gangs(FILE *f, const json_t *pols)
+{
+    const json_t *k0 = json_object_iter_value(json_object_iter((json_t *)pols)), *k;
+    const json_t *ten = json_object_get(k0, "tenants"), *t, *q;
+    const json_t *by = json_object_get(json_object_get(k0, "gangs"), "wait_by_size");
+    const char *pname, *tname, *qname;
+    double ci;
+    if (ten) {
+        fprintf(f,
+                "\nper-tenant GPUs in use ÷ quota (mean over the run, then by quarter "
+                "of it); most GPUs at once vs limit\n%-12s %6s %6s  %-18s %6s",
+                "tenant", "quota", "limit", "policy", "mean");
+        json_object_foreach ((json_t *)json_object_get(
+                                 json_object_iter_value(json_object_iter((json_t *)ten)),
+                                 "share_of_quota_by_quarter"),
+                             qname, q)
+            fprintf(f, " %9s", qname);
+        fprintf(f, " %6s\n", "max");
+        json_object_foreach ((json_t *)ten, tname, t) {
+            json_object_foreach ((json_t *)pols, pname, k) {
+                char p[160];
+                const json_t *x = json_object_get(json_object_get(k, "tenants"), tname);
+                fprintf(f, "%-12s %6.0f %6.0f  %-18s", tname,
+                        sim_kv(x, "quota_gpus", &ci), sim_kv(x, "limit_gpus", &ci),
+                        pname);
+                fprintf(f, " %6.2f", sim_kv(x, "share_of_quota", &ci));
+                json_object_foreach (
+                    (json_t *)json_object_get(x, "share_of_quota_by_quarter"), qname, q) {
+                    snprintf(p, sizeof p, "share_of_quota_by_quarter.%s", qname);
+                    fprintf(f, " %9.2f", sim_kv(x, p, &ci));
+                }
+                fprintf(f, " %6.0f\n", sim_kv(x, "max_gpus", &ci));
+            }
+        }
+    }
+    if (by) {
+        fprintf(f, "\ngang wait p95 (s) by members:\n%-18s", "policy");
+        json_object_foreach ((json_t *)by, qname, q)
+            fprintf(f, " %8s", qname);
+        fputc('\n', f);
+        json_object_foreach ((json_t *)pols, pname, k) {
+            fprintf(f, "%-18s", pname);
+            json_object_foreach ((json_t *)by, qname, q) {
+                char p[96];
+                snprintf(p, sizeof p, "gangs.wait_by_size.%s.p95_s", qname);
+                fprintf(f, " %8.0f", sim_kv(k, p, &ci));
+            }
+            fputc('\n', f);
+        }
+    }
+}
+
 void tp_sim_out_print(const tp_sim_out_t *o, FILE *f)
 {
     const json_t *results = json_object_get(o->summary, "results"), *res;
@@ -496,6 +551,7 @@ void tp_sim_out_print(const tp_sim_out_t *o, FILE *f)
         fprintf(f, ")\n");
         print_table(f, json_object_get(res, "policies"));
         print_origin(f, json_object_get(res, "policies"));
+        print_gangs(f, json_object_get(res, "policies"));
     }
 }
 

@@ -13,7 +13,11 @@
  *
  * All of them respect GPU capacity, GPU model, health and power caps (policy.c's
  * capacity predicates), answer cap drops with the same simple preemption rule,
- * and give every pending workload its reasons (tp_policy_count).
+ * and give every pending workload its reasons (tp_policy_count). The baselines
+ * place a gang on the first domain of its `together` kind (by index) where every
+ * member finds an eligible node, all members or none (never spilled), stop a
+ * running gang whole, and hold back work of a tenant at its limit
+ * (`tenant_limit`); they do not reclaim borrowed capacity.
  */
 #include "sim/sim_internal.h"
 
@@ -26,10 +30,10 @@ const char *const tp_sim_policy_names[] = {"trustplace", "capacity-first", "firs
 /* A key for "identical" workloads: same requirements, size, model and lists. */
 static void shape_key(const tp_workload_t *w, char *buf, size_t n)
 {
-    int k =
-        snprintf(buf, n, "%d/%d/%d/%u/%d/%d/%d/%lld/%d/%d:", w->cls, w->gpus, w->model,
-                 w->req.tee_mask, w->req.gpu_cc, w->req.attestation, w->req.min_status,
-                 (long long)w->req.max_age_s, w->req.residency, w->any_gpu_model);
+    int k = snprintf(buf, n, "%d/%d/%d/%u/%d/%d/%d/%lld/%d/%d/%d/%d:", w->cls, w->gpus,
+                     w->model, w->req.tee_mask, w->req.gpu_cc, w->req.attestation,
+                     w->req.min_status, (long long)w->req.max_age_s, w->req.residency,
+                     w->any_gpu_model, tp_wl_nodes(w), w->together);
     for (int i = 0; i < w->ngpu_models && k < (int)n - 8; i++)
         k += snprintf(buf + k, n - (size_t)k, "g%d", w->gpu_models[i]);
     for (int i = 0; i < w->nresidency && k < (int)n - 8; i++)
@@ -79,31 +83,43 @@ static void memo_fini(memo_t *m)
     tp_strmap_free(m->map);
 }
 
+/* placed[i]: 0 waits, 1 placed, 2 held back by its tenant's limit. A gang that
+ * waits while nodes pass for its members says gang_topology (those nodes). */
 int sim_policy_pending_reasons(const tp_sim_view_t *v, const tp_load_t *l,
                                const char *placed, tp_result_t *r)
 {
+    typedef struct {
+        int why[TP_PRED_COUNT], eligible;
+    } verdict_t;
     memo_t memo = {0};
-    int(*cache)[TP_PRED_COUNT] = NULL;
+    verdict_t *cache = NULL;
     int ncache = 0, rc = 0;
     char key[512];
     for (int i = 0; i < v->pending->n && rc == 0; i++) {
-        if (placed[i])
+        if (placed[i] == 1)
             continue;
         const tp_workload_t *w = &v->pending->w[i];
         int c = memo_get(&memo, w, key, sizeof key);
         if (c < 0) {
-            int(*g)[TP_PRED_COUNT] = realloc(cache, (size_t)(ncache + 1) * sizeof *g);
+            verdict_t *g = realloc(cache, (size_t)(ncache + 1) * sizeof *g);
             if (!g) {
                 rc = TP_ENOMEM;
                 break;
             }
             cache = g;
-            tp_policy_count(v->fleet, v->state, l, w, v->now, cache[ncache]);
+            cache[ncache].eligible =
+                tp_policy_count(v->fleet, v->state, l, w, v->now, cache[ncache].why);
             c = ncache++;
             if ((rc = memo_put(&memo, key, c)) < 0)
                 break;
         }
-        rc = tp_result_add_pending(r, i, cache[c]);
+        int why[TP_PRED_COUNT];
+        memcpy(why, cache[c].why, sizeof why);
+        if (placed[i] == 2)
+            why[TP_PRED_TENANT_LIMIT] = v->fleet->nnodes;
+        else if (tp_wl_nodes(w) > 1 && cache[c].eligible > 0)
+            why[TP_PRED_GANG_TOPOLOGY] = cache[c].eligible;
+        rc = tp_result_add_pending(r, i, why);
     }
     free(cache);
     memo_fini(&memo);
@@ -136,6 +152,28 @@ static int victim(const tp_sim_view_t *v, const char *gone, int node, int dom)
     return best;
 }
 
+/* Stops running entry k, and every other member of its gang with it. */
+static int stop_whole(const tp_sim_view_t *v, tp_load_t *l, tp_result_t *r, char *gone,
+                      int k, const char *why)
+{
+    const tp_fleet_t *f = v->fleet;
+    int g = v->running->w[k].gang, lo = k, hi = k + 1, rc = 0;
+    if (g > 0) { /* members are consecutive from entry g − 1 */
+        lo = g - 1;
+        hi = lo + tp_wl_nodes(&v->running->w[lo]);
+    }
+    for (int x = lo; x < hi && x < v->running->n && rc == 0; x++) {
+        const tp_workload_t *w = &v->running->w[x];
+        if (gone[x])
+            continue;
+        gone[x] = 1;
+        tp_load_apply(l, f, w->node, w->gpus, tp_fleet_gpu_watts(f, w->node, w->model),
+                      -1);
+        rc = tp_result_add_preemption(r, x, w->node, why);
+    }
+    return rc;
+}
+
 int sim_policy_preempt_over_cap(const tp_sim_view_t *v, tp_load_t *l, tp_result_t *r)
 {
     const tp_fleet_t *f = v->fleet;
@@ -149,12 +187,9 @@ int sim_policy_preempt_over_cap(const tp_sim_view_t *v, tp_load_t *l, tp_result_
             int k = victim(v, gone, n, -1);
             if (k < 0)
                 break;
-            const tp_workload_t *w = &v->running->w[k];
             char why[96];
             snprintf(why, sizeof why, "power_node:%.80s", f->nodes[n].id);
-            gone[k] = 1;
-            tp_load_apply(l, f, n, w->gpus, tp_fleet_gpu_watts(f, n, w->model), -1);
-            if ((rc = tp_result_add_preemption(r, k, n, why)) < 0)
+            if ((rc = stop_whole(v, l, r, gone, k, why)) < 0)
                 break;
         }
     }
@@ -172,13 +207,9 @@ int sim_policy_preempt_over_cap(const tp_sim_view_t *v, tp_load_t *l, tp_result_
                 int k = victim(v, gone, -1, d);
                 if (k < 0)
                     break;
-                const tp_workload_t *w = &v->running->w[k];
                 char why[96];
                 snprintf(why, sizeof why, "power_domain:%.80s", f->domains[d].id);
-                gone[k] = 1;
-                tp_load_apply(l, f, w->node, w->gpus,
-                              tp_fleet_gpu_watts(f, w->node, w->model), -1);
-                if ((rc = tp_result_add_preemption(r, k, w->node, why)) < 0)
+                if ((rc = stop_whole(v, l, r, gone, k, why)) < 0)
                     break;
             }
         }
@@ -265,6 +296,80 @@ static int greedy_order(greedy_t *g, const tp_fleet_t *f)
     return 0;
 }
 
+/* GPUs in use per tenant (a group counts its sub-tenants), of running work that
+ * no preemption of r stops; NULL when the fleet has no tenants (or ENOMEM: *oom). */
+static long *tenant_use(const tp_sim_view_t *v, const tp_result_t *r, bool *oom)
+{
+    const tp_fleet_t *f = v->fleet;
+    *oom = false;
+    if (f->ntenants <= 0)
+        return NULL;
+    long *use = calloc((size_t)f->ntenants, sizeof *use);
+    char *gone = calloc((size_t)v->running->n + 1, 1);
+    if (!use || !gone) {
+        free(use);
+        free(gone);
+        *oom = true;
+        return NULL;
+    }
+    for (int i = 0; i < r->npreemptions; i++)
+        if (r->preemptions[i].workload >= 0 && r->preemptions[i].workload < v->running->n)
+            gone[r->preemptions[i].workload] = 1;
+    for (int i = 0; i < v->running->n; i++)
+        for (int t = tp_wl_tenant(&v->running->w[i]); t >= 0 && !gone[i];
+             t = f->tenants[t].parent)
+            use[t] += v->running->w[i].gpus;
+    free(gone);
+    return use;
+}
+
+/* May tenant t (and every group above it) take gpus more? Charges them if so. */
+static bool tenant_admit(const tp_fleet_t *f, long *use, int t, long gpus)
+{
+    if (!use)
+        return true;
+    for (int x = t; x >= 0; x = f->tenants[x].parent)
+        if (f->tenants[x].limit_gpus >= 0 && use[x] + gpus > f->tenants[x].limit_gpus)
+            return false;
+    for (int x = t; x >= 0; x = f->tenants[x].parent)
+        use[x] += gpus;
+    return true;
+}
+
+/* Gang w: the first domain of its kind (the fleet without one), in index order,
+ * where `nodes` distinct nodes of `order` pass every predicate with the members
+ * placed before them; the members go into l and nodes[]. false: none (l as before). */
+static bool gang_fit(const tp_sim_view_t *v, tp_load_t *l, const int *order,
+                     const tp_workload_t *w, int *nodes)
+{
+    const tp_fleet_t *f = v->fleet;
+    int kind = tp_wl_together(w), want = tp_wl_nodes(w);
+    for (int d = kind >= 0 ? 0 : -1; d < f->ndomains; d++) {
+        if (kind >= 0 && f->domains[d].kind != kind)
+            continue;
+        int got = 0;
+        for (int q = 0; q < f->nnodes && got < want; q++) {
+            int n = order[q];
+            if (kind >= 0 && tp_fleet_node_domain_of_kind(f, n, kind) != d)
+                continue;
+            if (tp_policy_capacity(f, v->state, l, n, w) ||
+                tp_policy_static(f, v->state, n, w, v->now))
+                continue;
+            tp_load_apply(l, f, n, w->gpus, tp_fleet_gpu_watts(f, n, w->model), +1);
+            nodes[got++] = n;
+        }
+        if (got == want)
+            return true;
+        while (got > 0) {
+            int n = nodes[--got];
+            tp_load_apply(l, f, n, w->gpus, tp_fleet_gpu_watts(f, n, w->model), -1);
+        }
+        if (kind < 0)
+            break;
+    }
+    return false;
+}
+
 static int greedy_run(greedy_t *g, const tp_sim_view_t *v, tp_result_t **out,
                       tp_error_t *err)
 {
@@ -277,12 +382,18 @@ static int greedy_run(greedy_t *g, const tp_sim_view_t *v, tp_result_t **out,
     char *placed = calloc((size_t)np + 1, 1);
     memo_t failed = {0};
     char key[512];
+    long *use = NULL;
+    int *gnodes = malloc(((size_t)f->nnodes + 1) * sizeof *gnodes);
+    bool oom_use = false;
     *out = NULL;
-    if (!r || !l || !ix || !placed || greedy_order(g, f) < 0) {
+    if (!r || !l || !ix || !placed || !gnodes || greedy_order(g, f) < 0) {
         rc = tp_error_set(err, TP_ENOMEM, "out of memory");
         goto done;
     }
     if ((rc = sim_policy_preempt_over_cap(v, l, r)) < 0)
+        goto oom;
+    use = tenant_use(v, r, &oom_use);
+    if (oom_use)
         goto oom;
     for (int i = 0; i < np; i++)
         ix[i] = i;
@@ -291,6 +402,25 @@ static int greedy_run(greedy_t *g, const tp_sim_view_t *v, tp_result_t **out,
         if (memo_get(&failed, w, key, sizeof key) >= 0)
             continue; /* load only grows within a decision: it still fits nowhere */
         const int *order = g->order[g->efficient && w->model >= 0 ? w->model + 1 : 0];
+        if (tp_wl_tenant(w) >= 0 &&
+            !tenant_admit(f, use, tp_wl_tenant(w), (long)w->gpus * tp_wl_nodes(w))) {
+            placed[ix[k]] = 2; /* held back: its tenant is at its limit */
+            continue;
+        }
+        if (tp_wl_nodes(w) > 1) {
+            if (!gang_fit(v, l, order, w, gnodes)) {
+                if ((rc = memo_put(&failed, key, 1)) < 0)
+                    goto oom;
+                tenant_admit(f, use, tp_wl_tenant(w), -(long)w->gpus * tp_wl_nodes(w));
+                continue;
+            }
+            for (int m = 0; m < tp_wl_nodes(w) && rc == 0; m++)
+                rc = tp_result_add_placement(r, ix[k], gnodes[m], w->gpus);
+            if (rc < 0)
+                goto oom;
+            placed[ix[k]] = 1;
+            continue;
+        }
         int best = -1;
         for (int q = 0; q < f->nnodes && best < 0; q++) {
             int n = order[q];
@@ -307,6 +437,7 @@ static int greedy_run(greedy_t *g, const tp_sim_view_t *v, tp_result_t **out,
         if (best < 0) {
             if ((rc = memo_put(&failed, key, 1)) < 0)
                 goto oom;
+            tenant_admit(f, use, tp_wl_tenant(w), -(long)w->gpus);
             continue;
         }
         if ((rc = tp_result_add_placement(r, ix[k], best, w->gpus)) < 0)
@@ -326,6 +457,8 @@ done:
     tp_load_free(l);
     free(ix);
     free(placed);
+    free(use);
+    free(gnodes);
     memo_fini(&failed);
     return rc;
 }

@@ -30,6 +30,7 @@ void sim_advance(world_t *w, int64_t t)
     double dt = (double)(t - w->last_us) / SIM_US;
     if (dt <= 0)
         return;
+    sim_tenants_advance(w, w->last_us, t);
     w->energy_j += w->total_w * dt;
     w->tokens += w->token_rate * dt;
     w->energy_replica_j += w->replica_w * dt;

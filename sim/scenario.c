@@ -214,9 +214,9 @@ static int load_fleet(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_s
         free(path);
     } else {
         static const char *const k1[] = {"generate", NULL};
-        static const char *const k2[] = {"nodes", "regions", "seed", NULL};
+        static const char *const k2[] = {"nodes", "regions", "seed", "rack_nodes", NULL};
         const json_t *g = json_object_get(fv, "generate");
-        long long nodes = 0, seed = 1;
+        long long nodes = 0, seed = 1, rack_nodes = 0;
         const char *regions = NULL;
         if (jr_object(j, fv, "$.fleet", k1) < 0)
             return TP_EINVAL;
@@ -226,12 +226,28 @@ static int load_fleet(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_s
         if (jr_object(j, g, "$.fleet.generate", k2) < 0 ||
             jr_int(j, g, "$.fleet.generate", "nodes", true, 1, 200000, &nodes) < 0 ||
             str(j, g, "$.fleet.generate", "regions", false, &regions) < 0 ||
-            jr_int(j, g, "$.fleet.generate", "seed", false, 0, INT64_MAX, &seed) < 0)
+            jr_int(j, g, "$.fleet.generate", "seed", false, 0, INT64_MAX, &seed) < 0 ||
+            jr_int(j, g, "$.fleet.generate", "rack_nodes", false, 1, 1000, &rack_nodes) <
+                0)
             return TP_EINVAL;
         tp_gen_fleet_opts_t o = {(int)nodes, (uint64_t)seed, regions};
+        o.rack_nodes = (int)rack_nodes;
         tp_error_t ge;
         if (!(doc = tp_gen_fleet(&o, &ge)))
             return jr_fail(j, TP_EINVAL, "$.fleet.generate", "%s", ge.text);
+    }
+    /* "tenants": the fleet's policy.tenants, replaced (checked by the fleet's loader). */
+    const json_t *ten = json_object_get(root, "tenants");
+    if (ten) {
+        json_t *pol = json_object_get(doc, "policy");
+        if (!json_is_object(ten)) {
+            json_decref(doc);
+            return jr_fail(j, TP_EINVAL, "$.tenants",
+                           "expected an object: tenant → {\"quota_gpus\", …}");
+        }
+        if (!json_is_object(pol))
+            json_object_set_new(doc, "policy", pol = json_object());
+        json_object_set_new(pol, "tenants", json_deep_copy(ten));
     }
     base_nodes = json_is_array(json_object_get(doc, "nodes"))
                      ? (int)json_array_size(json_object_get(doc, "nodes"))
@@ -246,6 +262,12 @@ static int load_fleet(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_s
     int rc = text ? tp_fleet_load_buffer("fleet", text, strlen(text), &s->fleet, &fe)
                   : TP_ENOMEM;
     free(text);
+    const char *tp = ten ? strstr(fe.text, "$.policy.tenants") : NULL;
+    if (rc < 0 && tp) { /* the scenario's own "tenants": name its path */
+        json_decref(doc);
+        return tp_error_set(j->err, rc, "%s: $.tenants%s", j->file,
+                            tp + strlen("$.policy.tenants"));
+    }
     if (rc < 0) {
         json_decref(doc);
         return tp_error_set(j->err, rc, "%s: $.fleet (with the nodes events add): %s",
@@ -510,6 +532,83 @@ static int job_mixes(jr_t *j, const json_t *v, const char *path, sim_setup_t *s,
             src->region_w[r] = 1;
     return mix(j, v, path, "models", f->model_ix, "model", src->model_w, f->nmodels,
                NULL);
+}
+
+/* obj[key]: {"N": weight, …} with integer keys 1..max (at most SIM_MAX_SIZES);
+ * absent: *n stays 0. */
+static int size_mix(jr_t *j, const json_t *obj, const char *path, const char *key,
+                    int max, int *sizes, double *w, int *n)
+{
+    const json_t *g = json_object_get(obj, key), *x;
+    const char *name;
+    char p[JR_PATH];
+    *n = 0;
+    if (!g)
+        return 0;
+    jr_key_path(p, path, key);
+    if (jr_object(j, g, p, NULL) < 0)
+        return TP_EINVAL;
+    json_object_foreach ((json_t *)g, name, x) {
+        char p2[JR_PATH], *e;
+        long v = strtol(name, &e, 10);
+        jr_key_path(p2, p, name);
+        if (*e || v < 1 || v > max)
+            return jr_fail(j, TP_EINVAL, p2, "expected a count 1..%d as the key", max);
+        if (*n == SIM_MAX_SIZES)
+            return jr_fail(j, TP_EINVAL, p2, "at most %d sizes", SIM_MAX_SIZES);
+        if (!json_is_number(x) || json_number_value(x) < 0)
+            return jr_fail(j, TP_EINVAL, p2, "expected a non-negative weight");
+        sizes[*n] = (int)v;
+        w[(*n)++] = json_number_value(x);
+    }
+    if (*n == 0)
+        return jr_fail(j, TP_EINVAL, p, "expected at least one size");
+    return 0;
+}
+
+/* "tenants": {name: weight} of the fleet's policy.tenants; absent: no tenant. */
+static int tenant_mix(jr_t *j, const json_t *v, const char *path, sim_setup_t *s,
+                      sim_source_t *src)
+{
+    const tp_fleet_t *f = s->fleet;
+    if (!json_object_get(v, "tenants"))
+        return 0;
+    if (f->ntenants <= 0) {
+        char p[JR_PATH];
+        jr_key_path(p, path, "tenants");
+        return jr_fail(j, TP_EINVAL, p,
+                       "the fleet declares no policy.tenants (give the scenario "
+                       "\"tenants\")");
+    }
+    if (!(src->tenant_w = calloc((size_t)f->ntenants, sizeof *src->tenant_w)))
+        return tp_error_set(j->err, TP_ENOMEM, "out of memory");
+    return mix(j, v, path, "tenants", f->tenant_ix, "tenant", src->tenant_w, f->ntenants,
+               NULL);
+}
+
+/* "together": a domain kind of the fleet, or null for none; default "rack" when
+ * the fleet has racks. */
+static int together(jr_t *j, const json_t *v, const char *path, sim_setup_t *s,
+                    sim_source_t *src)
+{
+    const json_t *t = json_object_get(v, "together");
+    char p[JR_PATH];
+    jr_key_path(p, path, "together");
+    src->together = 0;
+    if (!t) {
+        src->together = tp_fleet_kind(s->fleet, "rack") + 1;
+        return 0;
+    }
+    if (json_is_null(t))
+        return 0;
+    if (!json_is_string(t))
+        return jr_fail(j, TP_EINVAL, p, "expected a domain kind or null");
+    int k = tp_fleet_kind(s->fleet, json_string_value(t));
+    if (k < 0)
+        return jr_fail(j, TP_EINVAL, p, "no power domain of kind \"%s\" in the fleet",
+                       json_string_value(t));
+    src->together = k + 1;
+    return 0;
 }
 
 /* "jobs": [{"id", "at_s", "gpus", "duration_s", "sensitivity", …}] in time order. */
@@ -784,7 +883,11 @@ static int load_source(jr_t *j, struct tp_scenario *sc, const json_t *v, const c
         "deployments", NULL};
     static const char *const k_jobs[] = {
         "type",      "rate_per_h", "diurnal",  "gpus",        "duration_s", "sensitivity",
-        "residency", "models",     "priority", "preemptible", NULL};
+        "residency", "models",     "priority", "preemptible", "tenants",    NULL};
+    static const char *const k_train[] = {
+        "type",        "rate_per_h", "diurnal",  "gpus",     "duration_s",
+        "sensitivity", "residency",  "models",   "priority", "preemptible",
+        "tenants",     "nodes",      "together", NULL};
     static const char *const k_list[] = {"type", "jobs", NULL};
     const char *type = NULL, *file = NULL;
     char p[JR_PATH], label[512];
@@ -872,44 +975,52 @@ static int load_source(jr_t *j, struct tp_scenario *sc, const json_t *v, const c
                 0 ||
             dep_mix(j, v, path, s, src) < 0)
             return TP_EINVAL;
-    } else if (!strcmp(type, "jobs")) {
+    } else if (!strcmp(type, "jobs") || !strcmp(type, "training")) {
         static const char *const kd[] = {"mean", "sigma", NULL};
-        const json_t *g = json_object_get(v, "gpus"),
-                     *d = json_object_get(v, "duration_s"),
-                     *pr = json_object_get(v, "priority"), *x;
-        const char *name;
-        src->kind = SRC_JOBS;
-        src->dur_mean_s = 3600;
+        const json_t *d = json_object_get(v, "duration_s"),
+                     *pr = json_object_get(v, "priority");
+        bool train = type[0] == 't';
+        src->kind = train ? SRC_TRAINING : SRC_JOBS;
+        src->dur_mean_s = train ? 4 * 3600 : 3600;
         src->dur_sigma = 1;
-        src->prio_lo = 0;
-        src->prio_hi = 10;
-        src->preemptible = 0.8;
-        snprintf(label, sizeof label, "jobs");
-        if (jr_object(j, v, path, k_jobs) < 0 ||
+        src->prio_lo = train ? 20 : 0;
+        src->prio_hi = train ? 40 : 10;
+        src->preemptible = train ? 1 : 0.8;
+        snprintf(label, sizeof label, "%s", type);
+        if (jr_object(j, v, path, train ? k_train : k_jobs) < 0 ||
             jr_number(j, v, path, "rate_per_h", true, 0, 1e9, &src->rate_per_h) < 0 ||
             diurnal(j, v, path, &src->diurnal) < 0 ||
             jr_number(j, v, path, "preemptible", false, 0, 1, &src->preemptible) < 0 ||
-            job_mixes(j, v, path, s, src) < 0)
+            job_mixes(j, v, path, s, src) < 0 || tenant_mix(j, v, path, s, src) < 0 ||
+            size_mix(j, v, path, "gpus", 64, src->sizes, src->size_w, &src->nsizes) < 0)
             return TP_EINVAL;
-        if (g) {
-            jr_key_path(p, path, "gpus");
-            if (jr_object(j, g, p, NULL) < 0)
+        if (train) {
+            if (size_mix(j, v, path, "nodes", SIM_MAX_GANG, src->gnodes, src->gnodes_w,
+                         &src->ngnodes) < 0 ||
+                together(j, v, path, s, src) < 0)
                 return TP_EINVAL;
-            json_object_foreach ((json_t *)g, name, x) {
-                char p2[JR_PATH], *e;
-                long n = strtol(name, &e, 10);
-                jr_key_path(p2, p, name);
-                if (*e || n < 1 || n > 64)
-                    return jr_fail(j, TP_EINVAL, p2,
-                                   "expected a GPU count 1..64 as the key");
-                if (src->nsizes == SIM_MAX_SIZES)
-                    return jr_fail(j, TP_EINVAL, p2, "at most %d sizes", SIM_MAX_SIZES);
-                if (!json_is_number(x) || json_number_value(x) < 0)
-                    return jr_fail(j, TP_EINVAL, p2, "expected a non-negative weight");
-                src->sizes[src->nsizes] = (int)n;
-                src->size_w[src->nsizes++] = json_number_value(x);
+            if (!src->ngnodes) { /* 2–16 members, smaller gangs more often */
+                static const int gn[] = {2, 4, 8, 16};
+                static const double gw[] = {0.4, 0.3, 0.2, 0.1};
+                memcpy(src->gnodes, gn, sizeof gn);
+                memcpy(src->gnodes_w, gw, sizeof gw);
+                src->ngnodes = 4;
             }
-        } else {
+            for (int k = 0; k < src->ngnodes; k++)
+                if (src->gnodes[k] < 2) {
+                    jr_key_path(p, path, "nodes");
+                    return jr_fail(j, TP_EINVAL, p,
+                                   "expected gang sizes of 2..%d members (single-node "
+                                   "work is a \"jobs\" source)",
+                                   SIM_MAX_GANG);
+                }
+            if (!src->nsizes) { /* whole 8-GPU nodes */
+                src->sizes[0] = 8;
+                src->size_w[0] = 1;
+                src->nsizes = 1;
+            }
+        }
+        if (!src->nsizes) {
             src->sizes[0] = 1, src->sizes[1] = 2, src->sizes[2] = 4, src->sizes[3] = 8;
             src->size_w[0] = 0.4, src->size_w[1] = 0.25, src->size_w[2] = 0.2,
             src->size_w[3] = 0.15;
@@ -950,7 +1061,7 @@ static int load_source(jr_t *j, struct tp_scenario *sc, const json_t *v, const c
         return jr_fail(
             j, TP_EINVAL, p,
             "expected \"trace\", \"job_trace\", \"azure\", \"alibaba\", \"requests\", "
-            "\"jobs\" or \"list\", "
+            "\"jobs\", \"training\" or \"list\", "
             "got \"%s\"",
             type);
     }
@@ -1333,7 +1444,7 @@ static int compile(jr_t *j, struct tp_scenario *sc, const json_t *root, sim_setu
         "start",    "duration_s",  "tick_s",      "sample_s",    "seed",
         "policies", "attestation", "autoscaler",  "deployments", "sources",
         "events",   "grid",        "solver",      "batch",       "seeds",
-        "warmup_s", "warm_start",  NULL};
+        "warmup_s", "warm_start",  "tenants",     NULL};
     static const char *const k_batch[] = {"duration", "reference_gpu", NULL};
     static const char *const k_sol[] = {"method", "time_limit_ms", NULL};
     static const char *const k_att[] = {"renew_s", "ttl_s", NULL};
@@ -1521,6 +1632,7 @@ void sim_setup_free(sim_setup_t *s)
         free(s->srcs[i].label);
         free(s->srcs[i].dep_w);
         free(s->srcs[i].model_w);
+        free(s->srcs[i].tenant_w);
         free(s->srcs[i].jt_cls);
         free(s->srcs[i].jt_model);
         for (int g = 0; g < s->srcs[i].ngpu_map; g++)

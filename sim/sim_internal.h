@@ -17,6 +17,7 @@
 #define SIM_MAX_SIZES 8
 #define SIM_HIST_BINS 1200
 #define SIM_MAX_SEEDS 1000
+#define SIM_MAX_GANG 64 /* members of a generated gang */
 
 /* Security predicates: a placement failing any of these is a security violation. */
 #define SIM_PREDS_SECURITY                                                               \
@@ -41,7 +42,8 @@ typedef enum {
     SRC_REQUESTS,
     SRC_JOBS,
     SRC_LIST,
-    SRC_JOBTRACE /* "job_trace" */
+    SRC_JOBTRACE, /* "job_trace" */
+    SRC_TRAINING  /* "training": generated gangs (sim/gangs.c) */
 } sim_src_kind_t;
 
 /* One job of a "list" source. */
@@ -87,6 +89,13 @@ typedef struct {
     double dur_mean_s, dur_sigma;
     int prio_lo, prio_hi;
     double preemptible;
+    /* training: members per gang (a mix like sizes) and the kind they stay
+     * under (1 + union fleet kind index; 0: none) */
+    int gnodes[SIM_MAX_SIZES];
+    double gnodes_w[SIM_MAX_SIZES];
+    int ngnodes, together;
+    /* jobs and training: tenant weights [ntenants]; NULL: no tenant */
+    double *tenant_w;
     /* jobs and alibaba: the mixes (weights; all-zero model_w: no model) */
     double class_w[SIM_MAX_CLASSES];
     double region_w[SIM_MAX_REGIONS];
@@ -226,6 +235,8 @@ typedef struct {
 } sim_hist_t;
 
 void sim_hist_add(sim_hist_t *h, double v);
+/* {"n", "mean_s", "p50_s", "p95_s", "max_s"} (sim/kpi.c). */
+json_t *sim_hist_json(const sim_hist_t *h);
 double sim_hist_quantile(const sim_hist_t *h, double q);
 
 /* One simulation: setup under one policy. Appends its timeseries rows to csv

@@ -84,8 +84,12 @@ int sim_tick(world_t *w)
         return tp_error_set(w->err, TP_ENOMEM, "out of memory");
     for (int i = 0; i < w->npend; i++)
         sim_fill_wl(w, w->pend[i], &w->pend_w[i]);
-    tp_workloads_t pending = {w->pend_w, w->npend, NULL},
-                   running = {w->run_w, w->nrun, NULL};
+    tp_workload_t *vw;
+    job_t **vj;
+    if ((rc = sim_running_view(w, &vw, &vj)) < 0)
+        return rc;
+    int nview = w->nview;
+    tp_workloads_t pending = {w->pend_w, w->npend, NULL}, running = {vw, nview, NULL};
     tp_sim_view_t v = {w->F, w->S, &pending, &running, sim_now_s(w)};
     tp_result_t *res = NULL;
     w->S->observed_at = sim_now_s(w);
@@ -128,27 +132,51 @@ int sim_tick(world_t *w)
     }
     for (int i = 0; i < res->npreemptions; i++) {
         int k = res->preemptions[i].workload;
-        pre[i] = k >= 0 && k < w->nrun ? w->run[k] : NULL;
+        pre[i] = k >= 0 && k < nview ? vj[k] : NULL;
     }
     for (int i = 0; i < res->nplacements; i++) {
         int k = res->placements[i].workload;
         plc[i] = k >= 0 && k < w->npend ? w->pend[k] : NULL;
-        if (k >= w->npend && k < w->npend + w->nrun) { /* running work moved */
-            plc[i] = w->run[k - w->npend];
+        if (k >= w->npend && k < w->npend + nview) { /* running work moved */
+            plc[i] = vj[k - w->npend];
+            if (plc[i]->nodes > 1 || plc[i]->leader) {
+                rc = tp_error_set(w->err, TP_EVIOLATION,
+                                  "policy %s moved a member of running gang %s (a gang "
+                                  "stops whole)",
+                                  w->policy_name, plc[i]->id);
+                break;
+            }
             plc[i]->moving = true;
         }
     }
+    /* A gang's members: the nodes of every placement naming it, in order. */
+    int *gnodes = calloc((size_t)res->nplacements + 1, sizeof *gnodes);
+    char *gdone = calloc((size_t)w->npend + 1, 1); /* gangs started this tick */
+    if ((!gnodes || !gdone) && rc == 0)
+        rc = tp_error_set(w->err, TP_ENOMEM, "out of memory");
     int npend0 = w->npend;
     for (int i = 0; i < res->npreemptions && rc == 0; i++)
         if (pre[i] && pre[i]->state == JS_RUNNING)
             rc = sim_stop_job(w, pre[i], STOP_PREEMPT);
     for (int i = 0; i < res->nplacements && rc == 0; i++) {
+        int k = res->placements[i].workload;
+        if (plc[i] && plc[i]->nodes > 1 && k < w->npend && gdone[k])
+            continue; /* a further member of a gang started whole below */
         if (!plc[i] || plc[i]->state != JS_PENDING ||
             (plc[i]->ix >= npend0 && !plc[i]->moving)) {
             rc = tp_error_set(w->err, TP_EVIOLATION,
                               "policy %s placed a workload that is not pending",
                               w->policy_name);
             break;
+        }
+        if (plc[i]->nodes > 1) { /* every member at once, or the run ends */
+            int n = 0;
+            for (int q = i; q < res->nplacements; q++)
+                if (res->placements[q].workload == k)
+                    gnodes[n++] = res->placements[q].node;
+            gdone[k] = 1;
+            rc = sim_gang_start(w, plc[i], gnodes, n);
+            continue;
         }
         rc = sim_start_job(w, plc[i], res->placements[i].node);
         plc[i]->moving = false;
@@ -158,9 +186,11 @@ int sim_tick(world_t *w)
             plc[i]->moving = false;
     free(pre);
     free(plc);
+    free(gnodes);
+    free(gdone);
     tp_result_free(res);
     sim_pend_compact(w);
     sim_check_caps(w);
     w->changed = false;
-    return rc;
+    return rc < 0 ? rc : sim_gangs_check(w);
 }

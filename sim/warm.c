@@ -65,7 +65,12 @@ int sim_warm_load(jr_t *j, const json_t *v, const char *path, sim_setup_t *s)
         if (s->state0 && s->state0->nodes[x->node].gpus_healthy >= 0)
             healthy = s->state0->nodes[x->node].gpus_healthy;
         used[x->node] += x->gpus;
-        if (!s->present0[x->node])
+        if (x->nodes > 1) /* members would start and stop apart: refused, not split */
+            rc = tp_error_set(j->err, TP_EINVAL,
+                              "%s: $.warm_start.running: %s: $[%d].nodes: a running gang "
+                              "cannot warm-start the simulation (single-node work only)",
+                              j->file, path, i);
+        else if (!s->present0[x->node])
             rc = tp_error_set(j->err, TP_EINVAL,
                               "%s: $.warm_start.running: %s: $[%d].node: \"%s\" is not "
                               "in the fleet at the start (an add_nodes event adds it)",
@@ -122,6 +127,7 @@ int sim_warm_start(world_t *w)
         j->model = x->model;
         j->priority = x->priority;
         j->preemptible = x->preemptible;
+        j->tenant = tp_wl_tenant(x);
         j->remaining_us = j->work_us = s->warm_rem_us[i];
         if (x->nresidency) {
             int nr = x->nresidency < SIM_MAX_REGIONS ? x->nresidency : SIM_MAX_REGIONS;

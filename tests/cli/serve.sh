@@ -7,7 +7,7 @@
 # its attestation, SIGHUP with a bad fleet. Loopback only, free ports, every
 # wait bounded.
 . "$(dirname "$0")/lib.sh"
-tp_plan 60
+tp_plan 61
 if ! command -v curl >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
     tp_skip_rest "needs curl and python3"
 fi
@@ -115,8 +115,10 @@ req POST /v1/placements '{"id":"x","gpus":2,"sensitivity":"public","colour":1}'
 check "unknown key: 422 at \$.colour" 422 'j["error"]["path"] == "$.colour"'
 req POST /v1/placements '{"id":"x","gpus":2,"sensitivity":"secret"}'
 check "unknown class: 422 at \$.sensitivity" 422 'j["error"]["path"] == "$.sensitivity"'
-req POST /v1/placements '{"id":"g","gpus":2,"nodes":2,"sensitivity":"public"}'
-check "a gang: 422 at \$.nodes (serve journals one node per workload)" 422 'j["error"]["path"] == "$.nodes"'
+req POST /v1/placements '{"id":"g","gpus":2,"nodes":1,"sensitivity":"public"}'
+check "a gang of one member: 422 at \$.nodes" 422 'j["error"]["path"] == "$.nodes"'
+req POST /v1/placements '{"id":"g","gpus":2,"nodes":2,"together":"hall","sensitivity":"public"}'
+check "a gang under an unknown domain kind: 422 at \$.together" 422 'j["error"]["path"] == "$.together"'
 req POST /v1/placements '[1]'
 check "not an object: 422" 422 'j["error"]["path"] == "$"'
 req POST /v1/placements:batch '{"workloads":[{"id":"b1","gpus":1,"sensitivity":"public"},{"id":"b2","gpus":0,"sensitivity":"public"}]}'
