@@ -37,7 +37,11 @@
 #define MAX_ROUNDS 400
 #define RC_TOL 1e-9
 #define VIOL_TOL 1e-6
-#define LP_GAP_STOP 5e-3 /* column generation stops at this proven relative gap */
+#define LP_GAP_STOP                                                                      \
+    5e-3 /* column generation stops at this proven relative gap */ /* column generation  \
+                                                                      stops at this      \
+                                                                      proven relative    \
+                                                                      gap */
 
 typedef struct {
     int k, j;
@@ -61,6 +65,8 @@ typedef struct {
     /* groups */
     int *gfree, *gmaxfree, *gnsc, *ggm, *gcnt; /* gcnt[j * nsz + s] */
     double *ghead, *gmaxhead, *gminw;
+    int *gfree_rel; /* relaxed capacities (measure): for the bound only */
+    double *ghead_rel;
     int *grow, *gcol; /* first row of the group's block (0: none); first column */
     int nsz, sizes[MAX_SIZES];
     /* domains */
@@ -76,6 +82,8 @@ typedef struct {
     size_t capind;
     double *x;  /* primal values of the columns */
     long iters; /* simplex iterations so far (the work budget) */
+    double *m;  /* the class rows' duals at the last optimum */
+    bool have_m;
     struct kord *ko;
 } lp_t;
 
@@ -241,32 +249,39 @@ static int add_domain_row(lp_t *L, int d)
     return 0;
 }
 
-/* Group and domain capacities under the plan's (base) load. A group's power
- * capacity sums, over the leaf domains its nodes hang from, the nodes' own
- * headroom capped by the tightest domain above that leaf: valid even though the
- * domains deeper than the group level get no row of their own. */
+/* Group and domain capacities under the plan's (base) load, twice.
+ *
+ * Relaxed (gfree_rel, ghead_rel): a group's power capacity sums, over the leaf
+ * domains its nodes hang from, the nodes' own headroom capped bottom up by
+ * every domain deeper than the group level — what passes through a domain is
+ * at most its headroom (and the GPUs that headroom can run) — and by the
+ * tightest domain above. Each group alone respects every domain, so these are
+ * valid inequalities of the real problem; groups that share a rack or row each
+ * count its headroom. They enter the proven bound (fine_bound), never the LP.
+ *
+ * Shared (gfree, ghead, what the LP's rows use): the same, but a domain deeper
+ * than the group level gives each group only its share of the headroom, in
+ * proportion to the node headroom the group has beneath it. The LP then no
+ * longer promises a rack's or row's headroom to several groups at once, so its
+ * plan packs; it is a restriction, not a relaxation — its value is no bound. */
 static int measure(lp_t *L)
 {
     const ctx_t *c = L->c;
     const tp_fleet_t *f = c->f;
     const tp_load_t *l = L->p->load;
-    double *minanc = malloc(((size_t)f->ndomains + 1) * sizeof *minanc);
-    double *acc = malloc(((size_t)f->ndomains + 1) * sizeof *acc);
-    int *stamp = calloc((size_t)f->ndomains + 1, sizeof *stamp);
-    int *leaves = malloc(((size_t)f->ndomains + 1) * sizeof *leaves);
-    int *accg = malloc(((size_t)f->ndomains + 1) * sizeof *accg);
-    double *wleaf = malloc(((size_t)f->ndomains + 1) * sizeof *wleaf);
+    size_t nd = (size_t)f->ndomains + 1;
+    double *minanc = malloc(nd * sizeof *minanc);
+    double *acc = malloc(nd * sizeof *acc), *acc2 = malloc(nd * sizeof *acc2);
+    double *raw = malloc(nd * sizeof *raw), *all = calloc(nd, sizeof *all);
+    int *stamp = calloc(nd, sizeof *stamp);
+    int *leaves = malloc(nd * sizeof *leaves);
+    int *accg = malloc(nd * sizeof *accg), *accg2 = malloc(nd * sizeof *accg2);
+    double *wleaf = malloc(nd * sizeof *wleaf);
     double *pmin = malloc(((size_t)f->ngpu_models + 1) * sizeof *pmin);
-    if (!minanc || !acc || !stamp || !leaves || !accg || !wleaf || !pmin) {
-        free(minanc);
-        free(acc);
-        free(stamp);
-        free(leaves);
-        free(accg);
-        free(wleaf);
-        free(pmin);
-        return TP_ENOMEM;
-    }
+    int rc = TP_ENOMEM;
+    if (!minanc || !acc || !acc2 || !raw || !all || !stamp || !leaves || !accg ||
+        !accg2 || !wleaf || !pmin)
+        goto out;
     for (int d = 0; d < f->ndomains; d++) {
         double h = c->dcap[d] - l->domain_w[d];
         L->dhead[d] = h > 0 ? h : 0;
@@ -276,6 +291,13 @@ static int measure(lp_t *L)
         for (int a = d; a >= 0; a = f->domains[a].parent)
             if (L->dhead[a] < minanc[d])
                 minanc[d] = L->dhead[a];
+    }
+    /* The node headroom beneath every domain, in canonical node order. */
+    for (int r = 0; r < f->nnodes; r++) {
+        int n = c->nord[r];
+        double h = fmax(0, c->ncap[n] - l->node_w[n]);
+        for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
+            all[d] += h;
     }
 
     /* The fewest watts a GPU of each model can draw (any profile, else gpu_w):
@@ -303,19 +325,22 @@ static int measure(lp_t *L)
             for (int d = dom; d >= 0; d = f->domains[d].parent) {
                 if (stamp[d] != j + 1) {
                     stamp[d] = j + 1;
-                    acc[d] = 0;
-                    accg[d] = 0;
+                    acc[d] = acc2[d] = raw[d] = 0;
+                    accg[d] = accg2[d] = 0;
                     wleaf[d] = INFINITY;
                     leaves[nl++] = d;
                     if (f->domains[d].depth > maxd)
                         maxd = f->domains[d].depth;
                 }
                 wleaf[d] = fmin(wleaf[d], wn);
+                raw[d] += h;
                 if (d != dom && f->domains[d].depth <= c->group_level)
                     break;
             }
             acc[dom] += h;
+            acc2[dom] += h;
             accg[dom] += u;
+            accg2[dom] += u;
             if (u > L->gmaxfree[j])
                 L->gmaxfree[j] = u;
             if (fmin(h, minanc[dom]) > L->gmaxhead[j])
@@ -326,38 +351,53 @@ static int measure(lp_t *L)
                 L->gcnt[(size_t)j * L->nsz + s] += u / L->sizes[s];
         }
         /* Bottom up: what passes through a domain is at most its headroom (and
-         * the GPUs that headroom can run); the group's capacity is what reaches
-         * the group level, capped by the tightest domain above. Each group
-         * alone respects every domain; groups that share one each count it. */
+         * the GPUs that headroom can run) — relaxed: all of it; shared: the
+         * group's share, for domains deeper than the group level — and the
+         * group's capacity is what reaches the group level, capped by the
+         * tightest domain above. */
         for (int depth = maxd; depth >= 0; depth--)
             for (int a = 0; a < nl; a++) {
                 int d = leaves[a], par = f->domains[d].parent;
                 if (f->domains[d].depth != depth)
                     continue;
-                double v = fmin(acc[d], L->dhead[d]);
-                double g =
-                    wleaf[d] > 0 && isfinite(wleaf[d])
-                        ? fmin(accg[d], floor(L->dhead[d] / wleaf[d] * (1 + 1e-9) + 1e-9))
-                        : accg[d];
+                double sh =
+                    depth > c->group_level && all[d] > 0 ? fmin(1, raw[d] / all[d]) : 1;
+                double h1 = L->dhead[d], h2 = L->dhead[d] * sh;
+                double v1 = fmin(acc[d], h1), v2 = fmin(acc2[d], h2);
+                double g1 = accg[d], g2 = accg2[d];
+                if (wleaf[d] > 0 && isfinite(wleaf[d])) {
+                    g1 = fmin(g1, floor(h1 / wleaf[d] * (1 + 1e-9) + 1e-9));
+                    g2 = fmin(g2, floor(h2 / wleaf[d] * (1 + 1e-9) + 1e-9));
+                }
                 bool top = depth <= c->group_level || par < 0 ||
                            f->domains[par].depth < c->group_level || stamp[par] != j + 1;
                 if (!top && depth > c->group_level) {
-                    acc[par] += v;
-                    accg[par] += (int)g;
+                    acc[par] += v1;
+                    acc2[par] += v2;
+                    accg[par] += (int)g1;
+                    accg2[par] += (int)g2;
                 } else {
-                    L->ghead[j] += fmin(v, minanc[d]);
-                    L->gfree[j] += (int)g;
+                    L->ghead_rel[j] += fmin(v1, minanc[d]);
+                    L->gfree_rel[j] += (int)g1;
+                    L->ghead[j] += fmin(v2, minanc[d]);
+                    L->gfree[j] += (int)g2;
                 }
             }
     }
+    rc = 0;
+out:
     free(minanc);
     free(acc);
+    free(acc2);
+    free(raw);
+    free(all);
     free(stamp);
     free(leaves);
     free(accg);
+    free(accg2);
     free(wleaf);
     free(pmin);
-    return 0;
+    return rc;
 }
 
 typedef struct kord {
@@ -480,6 +520,173 @@ static int separate(lp_t *L)
         }
     }
     return added;
+}
+
+typedef struct {
+    double b, a;
+    int k; /* super-class; -1: the origin */
+} pt_t;
+
+static int by_pt(const void *x, const void *y)
+{
+    const pt_t *p = x, *q = y;
+    if (p->b != q->b)
+        return p->b < q->b ? -1 : 1;
+    if (p->a != q->a)
+        return p->a > q->a ? -1 : 1;
+    return p->k - q->k;
+}
+
+typedef struct {
+    double slope;
+    int j, h; /* group, hull edge */
+} edge_t;
+
+static int by_edge(const void *x, const void *y)
+{
+    const edge_t *p = x, *q = y;
+    if (p->slope != q->slope)
+        return p->slope > q->slope ? -1 : 1;
+    if (p->j != q->j)
+        return p->j - q->j;
+    return p->h - q->h;
+}
+
+/* What tree_bound needs besides the multipliers, computed once per solve. */
+typedef struct {
+    double *ev,
+        *bw;    /* [K * ng + j]: terms (2)+(3) per unit; watts per GPU; NAN: unusable */
+    pt_t *hull; /* [ng * (nK + 1)] */
+    int *nh;    /* [ng] */
+    edge_t *edge;
+    double *rem, *nrem;
+} tree_t;
+
+static void tree_fini(tree_t *t)
+{
+    free(t->ev);
+    free(t->bw);
+    free(t->hull);
+    free(t->nh);
+    free(t->edge);
+    free(t->rem);
+    free(t->nrem);
+}
+
+static int tree_init(lp_t *L, tree_t *t)
+{
+    const ctx_t *c = L->c;
+    size_t np = (size_t)L->nK * (size_t)c->ng + 1;
+    memset(t, 0, sizeof *t);
+    t->ev = malloc(np * sizeof *t->ev);
+    t->bw = malloc(np * sizeof *t->bw);
+    t->hull = malloc(((size_t)c->ng + 1) * ((size_t)L->nK + 2) * sizeof *t->hull);
+    t->nh = calloc((size_t)c->ng + 1, sizeof *t->nh);
+    t->edge = malloc(((size_t)c->ng + 1) * ((size_t)L->nK + 2) * sizeof *t->edge);
+    t->rem = malloc(((size_t)c->f->ndomains + 1) * sizeof *t->rem);
+    t->nrem = malloc(((size_t)c->f->nnodes + 1) * sizeof *t->nrem);
+    if (!t->ev || !t->bw || !t->hull || !t->nh || !t->edge || !t->rem || !t->nrem)
+        return TP_ENOMEM;
+    for (int k = 0; k < L->nK; k++)
+        for (int j = 0; j < c->ng; j++) {
+            size_t i = (size_t)k * (size_t)c->ng + (size_t)j;
+            double w = pair_watts(L, k, j);
+            bool ok = usable(L, k, j, w);
+            t->ev[i] = ok ? pair_value(L, k, j) : NAN;
+            t->bw[i] = w / L->kg[k];
+        }
+    return 0;
+}
+
+/* A proven upper bound over the whole power tree from class multipliers m_K
+ * (any values give one). Relax every plan to fractional GPUs per node (the
+ * whole-node fit dropped) and move the rows "K places at most n_K" into the
+ * objective with m_K:
+ *   B(m) = Σ_k n_k max(0, (1 + p_k) g_k − m_K) + max Σ_n f_n(P_n)
+ * where P_n are the watts given to node n, under its own headroom and every
+ * domain's (each counted once, at every depth), and f_n(P) is the most node n
+ * earns with P watts and its u_n free GPUs when a GPU of K earns
+ * a_K = (e + m_K) / g_K and draws b_K = w / g_K: u_n times the upper concave
+ * hull of the points (b_K, a_K) at P / u_n. Separable concave functions over
+ * nested (laminar) capacities: taking hull edges greedily by value per watt,
+ * each as far as every capacity above its node allows, is optimal — B(m) is
+ * exact for its m. */
+static double tree_bound(lp_t *L, tree_t *t, const double *m)
+{
+    const ctx_t *c = L->c;
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = L->p->load;
+    size_t stride = (size_t)L->nK + 2;
+    double b = 0;
+    int ne = 0;
+    for (int k = 0; k < c->nk; k++) {
+        const tp_workload_t *w = c->cw[c->k_mem[c->k_off[k]]];
+        double v = (1.0 + w->priority) * w->gpus - m[L->kof[k]];
+        if (v > 0)
+            b += (c->k_off[k + 1] - c->k_off[k]) * v;
+    }
+    for (int j = 0; j < c->ng; j++) {
+        pt_t *pt = t->hull + (size_t)j * stride;
+        int np = 0, nh = 1;
+        for (int k = 0; k < L->nK; k++) {
+            size_t i = (size_t)k * (size_t)c->ng + (size_t)j;
+            if (isnan(t->ev[i]))
+                continue;
+            double a = (t->ev[i] + m[k]) / L->kg[k];
+            if (a > 0 && t->bw[i] > 0)
+                pt[1 + np++] = (pt_t){t->bw[i], a, k};
+        }
+        qsort(pt + 1, (size_t)np, sizeof *pt, by_pt);
+        pt[0] = (pt_t){0, 0, -1};
+        /* Upper concave hull from the origin, in place. */
+        for (int i = 1; i <= np; i++) {
+            pt_t q = pt[i];
+            if (q.a <= pt[nh - 1].a)
+                continue; /* more watts for no more value */
+            while (nh >= 2 && (pt[nh - 1].a - pt[nh - 2].a) * (q.b - pt[nh - 2].b) <=
+                                  (q.a - pt[nh - 2].a) * (pt[nh - 1].b - pt[nh - 2].b))
+                nh--;
+            pt[nh++] = q;
+        }
+        t->nh[j] = nh;
+        for (int h = 1; h < nh; h++)
+            t->edge[ne++] =
+                (edge_t){(pt[h].a - pt[h - 1].a) / (pt[h].b - pt[h - 1].b), j, h};
+    }
+    qsort(t->edge, (size_t)ne, sizeof *t->edge, by_edge);
+    for (int d = 0; d < f->ndomains; d++)
+        t->rem[d] = L->dhead[d];
+    for (int n = 0; n < f->nnodes; n++)
+        t->nrem[n] = fmax(0, c->ncap[n] - l->node_w[n]);
+    for (int e = 0; e < ne; e++) {
+        int j = t->edge[e].j, h = t->edge[e].h;
+        const pt_t *p0 = t->hull + (size_t)j * stride + h - 1, *p1 = p0 + 1;
+        double db = p1->b - p0->b;
+        for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++) {
+            int n = c->g_mem[i], u = c->healthy[n] - l->gpus_used[n];
+            if (u <= 0)
+                continue;
+            double take = fmin(u * db, t->nrem[n]);
+            for (int d = f->nodes[n].domain; d >= 0 && take > 0; d = f->domains[d].parent)
+                take = fmin(take, t->rem[d]);
+            if (take <= 0)
+                continue;
+            b += take * t->edge[e].slope;
+            t->nrem[n] -= take;
+            for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
+                t->rem[d] -= take;
+        }
+    }
+    return b;
+}
+
+/* tree_bound at the class duals of the LP's last optimum. */
+static double tree_at(lp_t *L, const double *m)
+{
+    tree_t t = {0};
+    double b = tree_init(L, &t) < 0 ? INFINITY : tree_bound(L, &t, m);
+    tree_fini(&t);
+    return b;
 }
 
 /* Prices every eligible pair; adds the best KADD columns of each class with a
@@ -627,13 +834,13 @@ static int run(void *arg)
             continue;
         }
         double z = glp_get_obj_val(L->P), lagr;
+        for (int k = 0; k < L->nK; k++)
+            L->m[k] = glp_get_row_dual(L->P, k + 1);
+        L->have_m = true;
         if ((n = price(L, z, &lagr)) < 0)
             goto out;
-        if (lagr < L->out->bound)
-            L->out->bound = lagr;
         if (n == 0) {
             L->out->optimal = true;
-            L->out->bound = z;
             break;
         }
         if (lagr - z <= LP_GAP_STOP * fabs(z)) {
@@ -641,6 +848,11 @@ static int run(void *arg)
             break;
         }
         meth = GLP_PRIMAL;
+    }
+    if (L->have_m) {
+        double tb = tree_at(L, L->m);
+        if (tb < L->out->bound)
+            L->out->bound = tb;
     }
     rc = 0;
 out:
@@ -681,7 +893,44 @@ static int by_pack(const void *a, const void *b)
     return (p->ci > q->ci) - (p->ci < q->ci);
 }
 
-/* ⌊x⌋ candidates of each class to each group, then best-fit packing per group. */
+/* The node of group g for candidate ci in packing: the one whose tightest
+ * enclosing power domain keeps the largest share of its cap free (the LP
+ * counts a shared rack or row per group, so packing spreads the load over the
+ * racks and rows of a group instead of filling them in id order — scarce
+ * nodes then keep their rack's headroom), the fullest node on ties (best fit
+ * among the nodes of one rack), then the first in canonical order. -1: none. */
+static int spread_fit(const ctx_t *c, const plan_t *p, int ci, int g)
+{
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = p->load;
+    int best = -1, best_left = 0;
+    double best_slack = -1;
+    if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[g]]) || plan_group_full(c, p, ci, g))
+        return -1;
+    for (int i = c->g_off[g]; i < c->g_off[g + 1]; i++) {
+        int n = c->g_mem[i];
+        int left = c->healthy[n] - l->gpus_used[n] - c->cw[ci]->gpus;
+        if (left < 0)
+            continue;
+        double slack = INFINITY;
+        for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
+            if (c->dcap[d] > 0)
+                slack = fmin(slack, (c->dcap[d] - l->domain_w[d]) / c->dcap[d]);
+        /* Shares within 1% of each other count as equal: best fit decides. */
+        slack = floor(slack * 100);
+        if (best >= 0 &&
+            (slack < best_slack || (slack == best_slack && left >= best_left)))
+            continue;
+        if (plan_fits(c, p, ci, n)) {
+            best = n;
+            best_left = left;
+            best_slack = slack;
+        }
+    }
+    return best;
+}
+
+/* ⌊x⌋ candidates of each class to each group, then packing per group. */
 static int round_and_pack(lp_t *L)
 {
     const ctx_t *c = L->c;
@@ -720,7 +969,7 @@ static int round_and_pack(lp_t *L)
             pk[np++] = (pk_t){c->cw[i]->gpus, 1.0 + c->cw[i]->priority, i};
     qsort(pk, (size_t)np, sizeof *pk, by_pack);
     for (int a = 0; a < np; a++) {
-        int n = plan_best_fit(c, L->p, pk[a].ci, tgt[pk[a].ci]);
+        int n = spread_fit(c, L->p, pk[a].ci, tgt[pk[a].ci]);
         if (n >= 0)
             plan_place(c, L->p, pk[a].ci, n);
     }
@@ -745,6 +994,8 @@ static void lp_free(lp_t *L)
     free(L->kmodel);
     free(L->khead);
     free(L->gfree);
+    free(L->gfree_rel);
+    free(L->ghead_rel);
     free(L->gmaxfree);
     free(L->gnsc);
     free(L->ggm);
@@ -769,6 +1020,7 @@ static void lp_free(lp_t *L)
     free(L->val);
     free(L->x);
     free(L->ko);
+    free(L->m);
 }
 
 typedef struct {
@@ -787,22 +1039,50 @@ static int by_bucket(const void *a, const void *b)
     return x->k - y->k;
 }
 
-/* Super-classes: ctx's classes of one static class and AI model. */
+/* Candidate static classes the nodes cannot tell apart: the same GPU count and
+ * the same eligibility on every node static class. esig[wsc] → its id. */
+static int elig_sigs(const ctx_t *c, int *esig)
+{
+    keytab_t t;
+    int rc = 0, *key = malloc(((size_t)c->nnsc + 2) * sizeof *key);
+    if (!key || keytab_init(&t, 64) < 0) {
+        free(key);
+        return TP_ENOMEM;
+    }
+    for (int w = 0; w < c->nwsc && rc == 0; w++) {
+        key[0] = c->cw[c->wsc_rep[w]]->gpus;
+        for (int n = 0; n < c->nnsc; n++)
+            key[n + 1] = c->stat[(size_t)w * (size_t)c->nnsc + (size_t)n] == 0;
+        if ((esig[w] = keytab_intern(&t, key, c->nnsc + 1)) < 0)
+            rc = TP_ENOMEM;
+    }
+    keytab_fini(&t);
+    free(key);
+    return rc;
+}
+
+/* Super-classes: ctx's classes of one AI model whose static classes no node
+ * can tell apart (elig_sigs): one size, eligibility and value per group. */
 static int super_classes(lp_t *L)
 {
     const ctx_t *c = L->c;
     keytab_t t;
     bucket_t *bk = malloc(((size_t)c->nk + 1) * sizeof *bk);
+    int *esig = malloc(((size_t)c->nwsc + 1) * sizeof *esig);
     int rc = TP_ENOMEM;
-    if (!bk)
+    if (!bk || !esig || elig_sigs(c, esig) < 0) {
+        free(bk);
+        free(esig);
         return TP_ENOMEM;
+    }
     if (keytab_init(&t, 64) < 0) {
         free(bk);
+        free(esig);
         return TP_ENOMEM;
     }
     for (int k = 0; k < c->nk; k++) {
         int ci = c->k_mem[c->k_off[k]];
-        int key[2] = {c->cand_wsc[ci], c->cw[ci]->model};
+        int key[2] = {esig[c->cand_wsc[ci]], c->cw[ci]->model};
         if ((L->kof[k] = keytab_intern(&t, key, 2)) < 0)
             goto out;
         bk[k] = (bucket_t){L->kof[k], c->cw[ci]->priority, c->corigin[ci] >= 0, k};
@@ -830,6 +1110,7 @@ static int super_classes(lp_t *L)
     rc = 0;
 out:
     keytab_fini(&t);
+    free(esig);
     free(bk);
     return rc;
 }
@@ -877,6 +1158,8 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     L.kmodel = malloc(nk * sizeof *L.kmodel);
     L.khead = malloc(nk * sizeof *L.khead);
     L.gfree = calloc(ng, sizeof *L.gfree);
+    L.gfree_rel = calloc(ng, sizeof *L.gfree_rel);
+    L.ghead_rel = calloc(ng, sizeof *L.ghead_rel);
     L.gmaxfree = calloc(ng, sizeof *L.gmaxfree);
     L.gnsc = calloc(ng, sizeof *L.gnsc);
     L.ggm = calloc(ng, sizeof *L.ggm);
@@ -897,11 +1180,12 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     L.ps = calloc(ng * nsz, sizeof *L.ps);
     L.mark = calloc(ng, sizeof *L.mark);
     L.ko = malloc(nk * sizeof *L.ko);
-    if (!L.kof || !L.b_off || !L.b_mem || !L.krep || !L.ko || !L.kn || !L.kg ||
-        !L.kprio || !L.kmodel || !L.khead || !L.gfree || !L.gmaxfree || !L.gnsc ||
-        !L.ggm || !L.gcnt || !L.ghead || !L.gmaxhead || !L.gminw || !L.grow || !L.gcol ||
-        !L.drow || !L.dhead || !L.ug || !L.uw || !L.us || !L.ud || !L.pg || !L.pw ||
-        !L.ps || !L.mark)
+    L.m = malloc(nk * sizeof *L.m);
+    if (!L.m || !L.kof || !L.b_off || !L.b_mem || !L.krep || !L.ko || !L.kn || !L.kg ||
+        !L.kprio || !L.kmodel || !L.khead || !L.gfree || !L.gfree_rel || !L.ghead_rel ||
+        !L.gmaxfree || !L.gnsc || !L.ggm || !L.gcnt || !L.ghead || !L.gmaxhead ||
+        !L.gminw || !L.grow || !L.gcol || !L.drow || !L.dhead || !L.ug || !L.uw ||
+        !L.us || !L.ud || !L.pg || !L.pw || !L.ps || !L.mark)
         goto out;
     if (super_classes(&L) < 0)
         goto out;
