@@ -680,10 +680,14 @@ static double tree_bound(lp_t *L, tree_t *t, const double *m)
     return b;
 }
 
-/* tree_bound at the class duals of the LP's last optimum. */
-static double tree_at(lp_t *L, const double *m)
+/* tree_bound at the class duals of the LP's last optimum, each at most the
+ * value of its super-class's top bucket: above it the first sum of B is 0
+ * either way and the nodes' earnings only grow, so the cap never loosens B. */
+static double tree_at(lp_t *L, double *m)
 {
     tree_t t = {0};
+    for (int k = 0; k < L->nK; k++)
+        m[k] = fmin(m[k], (1.0 + L->kprio[k]) * L->kg[k]);
     double b = tree_init(L, &t) < 0 ? INFINITY : tree_bound(L, &t, m);
     tree_fini(&t);
     return b;
