@@ -80,9 +80,10 @@ typedef struct {
     int *mark, *ind;
     double *val;
     size_t capind;
-    double *x;  /* primal values of the columns */
-    long iters; /* simplex iterations so far (the work budget) */
-    double *m;  /* the class rows' duals at the last optimum */
+    double *x;       /* primal values of the columns */
+    long iters;      /* simplex iterations so far (the work budget) */
+    double *tv, *tw; /* pair_table(); NULL: none */
+    double *m;       /* the class rows' duals at the last optimum */
     bool have_m;
     struct kord *ko;
 } lp_t;
@@ -122,6 +123,39 @@ static bool usable(const lp_t *L, int k, int j, double w)
     int wsc = c->cand_wsc[L->krep[k]];
     return c->stat[(size_t)wsc * (size_t)c->nnsc + (size_t)L->gnsc[j]] == 0 &&
            L->kg[k] <= L->gmaxfree[j] && w <= L->gmaxhead[j] * (1 + 1e-9);
+}
+
+/* Pricing and the bound read every (K, group) pair each round: their value
+ * and watts are tabulated once (when the table stays small) after measure(). */
+#define PAIR_TABLE_MAX 4000000
+
+static void pair_table(lp_t *L)
+{
+    size_t n = (size_t)L->nK * (size_t)L->c->ng;
+    if (n > PAIR_TABLE_MAX || !(L->tv = malloc((n + 1) * sizeof *L->tv)) ||
+        !(L->tw = malloc((n + 1) * sizeof *L->tw))) {
+        free(L->tv);
+        L->tv = NULL;
+        return; /* computed on demand instead */
+    }
+    for (int k = 0; k < L->nK; k++)
+        for (int j = 0; j < L->c->ng; j++) {
+            size_t i = (size_t)k * (size_t)L->c->ng + (size_t)j;
+            L->tw[i] = pair_watts(L, k, j);
+            L->tv[i] = usable(L, k, j, L->tw[i]) ? pair_value(L, k, j) : NAN;
+        }
+}
+
+/* pair_value of a usable pair, NAN when K may not use group j; *w its watts. */
+static double pair_at(const lp_t *L, int k, int j, double *w)
+{
+    if (L->tv) {
+        size_t i = (size_t)k * (size_t)L->c->ng + (size_t)j;
+        *w = L->tw[i];
+        return L->tv[i];
+    }
+    *w = pair_watts(L, k, j);
+    return usable(L, k, j, *w) ? pair_value(L, k, j) : NAN;
 }
 
 static int grow_ind(lp_t *L, size_t need)
@@ -171,8 +205,7 @@ static int add_col(lp_t *L, int k, int j)
     col_t *col = &L->cols[L->ncols];
     col->k = k;
     col->j = j;
-    col->w = pair_watts(L, k, j);
-    col->c = pair_value(L, k, j);
+    col->c = pair_at(L, k, j, &col->w);
     L->x[L->ncols] = 0;
     col->knext = L->khead[k];
     col->gnext = L->gcol[j];
@@ -435,8 +468,8 @@ static int seed(lp_t *L, const kord_t *ko)
         const int *groups = c->g_by_model[L->kmodel[k] + 1];
         for (int b = 0; b < c->ng && left > 0; b++) {
             int j = groups[b];
-            double w = pair_watts(L, k, j);
-            if (!usable(L, k, j, w))
+            double w;
+            if (isnan(pair_at(L, k, j, &w)))
                 continue;
             double avail = floor(fmin(rfree[j] / L->kg[k], w > 0 ? rhead[j] / w : 1e18));
             if (avail < 1 && added)
@@ -590,9 +623,8 @@ static int tree_init(lp_t *L, tree_t *t)
     for (int k = 0; k < L->nK; k++)
         for (int j = 0; j < c->ng; j++) {
             size_t i = (size_t)k * (size_t)c->ng + (size_t)j;
-            double w = pair_watts(L, k, j);
-            bool ok = usable(L, k, j, w);
-            t->ev[i] = ok ? pair_value(L, k, j) : NAN;
+            double w;
+            t->ev[i] = pair_at(L, k, j, &w);
             t->bw[i] = w / L->kg[k];
         }
     return 0;
@@ -722,10 +754,10 @@ static int price(lp_t *L, double z, double *lagr)
             L->mark[L->cols[i].j] = k + 1;
         for (int b = 0; b < c->ng; b++) {
             int j = groups[b];
-            double w = pair_watts(L, k, j);
-            if (!usable(L, k, j, w))
+            double w, v = pair_at(L, k, j, &w);
+            if (isnan(v))
                 continue;
-            double rc = pair_value(L, k, j) - mu - L->kg[k] * L->pg[j] - w * L->pw[j];
+            double rc = v - mu - L->kg[k] * L->pg[j] - w * L->pw[j];
             for (int s = 0; s < L->nsz; s++)
                 if (L->kg[k] >= L->sizes[s])
                     rc -= L->ps[(size_t)j * L->nsz + s];
@@ -911,17 +943,22 @@ static int spread_fit(const ctx_t *c, const plan_t *p, int ci, int g)
     double best_slack = -1;
     if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[g]]) || plan_group_full(c, p, ci, g))
         return -1;
+    int leaf = -1; /* nodes of one rack come together in canonical order */
+    double slack = 0;
     for (int i = c->g_off[g]; i < c->g_off[g + 1]; i++) {
         int n = c->g_mem[i];
         int left = c->healthy[n] - l->gpus_used[n] - c->cw[ci]->gpus;
         if (left < 0)
             continue;
-        double slack = INFINITY;
-        for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
-            if (c->dcap[d] > 0)
-                slack = fmin(slack, (c->dcap[d] - l->domain_w[d]) / c->dcap[d]);
-        /* Shares within 1% of each other count as equal: best fit decides. */
-        slack = floor(slack * 100);
+        if (f->nodes[n].domain != leaf) {
+            leaf = f->nodes[n].domain;
+            slack = INFINITY;
+            for (int d = leaf; d >= 0; d = f->domains[d].parent)
+                if (c->dcap[d] > 0)
+                    slack = fmin(slack, (c->dcap[d] - l->domain_w[d]) / c->dcap[d]);
+            /* Shares within 1% of each other count as equal: best fit decides. */
+            slack = floor(slack * 100);
+        }
         if (best >= 0 &&
             (slack < best_slack || (slack == best_slack && left >= best_left)))
             continue;
@@ -1025,6 +1062,8 @@ static void lp_free(lp_t *L)
     free(L->x);
     free(L->ko);
     free(L->m);
+    free(L->tv);
+    free(L->tw);
 }
 
 typedef struct {
@@ -1197,6 +1236,7 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
         L.gcol[j] = -1;
     if (measure(&L) < 0)
         goto out;
+    pair_table(&L);
     if (c->nk > 0) {
         rc = glpk_guarded(run, &L, msg, msglen);
         if (rc < 0)
