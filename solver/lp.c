@@ -1,28 +1,30 @@
 /*
  * solver/lp.c — the aggregated model, solved as an LP with GLPK by column and
- * row generation, then rounded and packed onto concrete nodes.
+ * row generation, then rounded and packed onto concrete nodes; and the proven
+ * bound, from the LP's duals over the whole power tree.
  *
- * Variables x[k][j] ≥ 0: how many candidates of class k go to group j; one per
- * eligible (class, group) pair — ineligible pairs never get a column.
- *   max  Σ c[k][j] x[k][j]           c = (1 + priority) gpus + ε gpus eff / eff_max
- *   Σ_j x[k][j]               ≤ n_k          every class            (count)
- *   Σ_k g_k x[k][j]           ≤ F_j          free GPUs of group j   (gpus)
- *   Σ_{k: g_k ≥ s} x[k][j]    ≤ Σ_n ⌊free_n / s⌋   for each size s > 1 (whole-node fit)
- *   Σ_k w[k][j] x[k][j]       ≤ Σ_n headroom_n     node caps, summed  (power)
- *   Σ_{j under d} Σ_k w x     ≤ cap_d − draw_d     every domain       (power)
- * Every row is a sum of true per-node constraints, so the LP is a relaxation of
- * the real problem and its optimum bounds the objective from above.
+ * Variables x[K][j] ≥ 0: how many candidates of super-class K go to group j;
+ * one per eligible (K, group) pair — ineligible pairs never get a column.
+ *   max  Σ (1 + p_k) g z[k] + Σ e[K][j] x[K][j]
+ *   Σ_k z[k] − Σ_j x[K][j]    = 0            every super-class  (z[k] ≤ n_k)
+ *   Σ_K g_K x[K][j]           ≤ F_j          GPUs of group j    (gpus)
+ *   Σ_{K: g_K ≥ s} x[K][j]    ≤ Σ_n ⌊u_n / s⌋      each size s > 1 (whole-node fit)
+ *   Σ_K w[K][j] x[K][j]       ≤ H_j          the group's share of its power
+ *   Σ_{j under d} Σ_K w x     ≤ cap_d − draw_d     domains at depth ≤ L
+ * A rack or row deeper than the group level gives each group beneath it a
+ * share of its headroom (measure()), so the LP is a restriction: its plan
+ * packs, and its value is no bound. tree_bound() gives the bound instead.
  *
  * Only the columns and rows that matter are ever built: classes start with the
  * groups a greedy reservation would use; rows are added when the LP's solution
  * breaks them (cutting planes) and columns when their reduced cost is positive
- * (pricing over every eligible pair). Each round also yields a Lagrangian bound
- * z + Σ_k n_k max(0, max_j rc[k][j]), valid even when the time limit stops the
- * generation early.
+ * (pricing over every eligible pair); generation stops once the LP's own
+ * Lagrangian bound z + Σ_K n_K max(0, max_j rc[K][j]) is within LP_GAP_STOP.
  *
- * Rounding takes ⌊x⌋ of each column; packing puts each candidate on the
- * fullest node of its group that fits exactly (GPUs, node cap, every ancestor
- * domain cap); what is left goes to plan_repair() in the caller.
+ * Rounding takes ⌊x⌋ of each column; packing puts each candidate on a node of
+ * its group that fits exactly (GPUs, node cap, every ancestor domain cap),
+ * spreading over racks and rows (spread_fit); what is left goes to
+ * plan_repair() in the caller.
  */
 #include "solver/solver_internal.h"
 
@@ -571,8 +573,8 @@ static int by_pt(const void *x, const void *y)
 }
 
 typedef struct {
-    double slope;
-    int j, h; /* group, hull edge */
+    double slope, db; /* value per watt; watts per GPU along the edge */
+    int j, h;         /* group, edge index in its hull */
 } edge_t;
 
 static int by_edge(const void *x, const void *y)
@@ -585,22 +587,17 @@ static int by_edge(const void *x, const void *y)
     return p->h - q->h;
 }
 
-/* What tree_bound needs besides the multipliers, computed once per solve. */
+/* tree_bound's scratch. */
 typedef struct {
-    double *ev,
-        *bw;    /* [K * ng + j]: terms (2)+(3) per unit; watts per GPU; NAN: unusable */
-    pt_t *hull; /* [ng * (nK + 1)] */
-    int *nh;    /* [ng] */
+    pt_t *pt; /* [nK + 2]: one group's points, then its hull */
     edge_t *edge;
+    size_t ne, cape;
     double *rem, *nrem;
 } tree_t;
 
 static void tree_fini(tree_t *t)
 {
-    free(t->ev);
-    free(t->bw);
-    free(t->hull);
-    free(t->nh);
+    free(t->pt);
     free(t->edge);
     free(t->rem);
     free(t->nrem);
@@ -609,25 +606,11 @@ static void tree_fini(tree_t *t)
 static int tree_init(lp_t *L, tree_t *t)
 {
     const ctx_t *c = L->c;
-    size_t np = (size_t)L->nK * (size_t)c->ng + 1;
     memset(t, 0, sizeof *t);
-    t->ev = malloc(np * sizeof *t->ev);
-    t->bw = malloc(np * sizeof *t->bw);
-    t->hull = malloc(((size_t)c->ng + 1) * ((size_t)L->nK + 2) * sizeof *t->hull);
-    t->nh = calloc((size_t)c->ng + 1, sizeof *t->nh);
-    t->edge = malloc(((size_t)c->ng + 1) * ((size_t)L->nK + 2) * sizeof *t->edge);
+    t->pt = malloc(((size_t)L->nK + 2) * sizeof *t->pt);
     t->rem = malloc(((size_t)c->f->ndomains + 1) * sizeof *t->rem);
     t->nrem = malloc(((size_t)c->f->nnodes + 1) * sizeof *t->nrem);
-    if (!t->ev || !t->bw || !t->hull || !t->nh || !t->edge || !t->rem || !t->nrem)
-        return TP_ENOMEM;
-    for (int k = 0; k < L->nK; k++)
-        for (int j = 0; j < c->ng; j++) {
-            size_t i = (size_t)k * (size_t)c->ng + (size_t)j;
-            double w;
-            t->ev[i] = pair_at(L, k, j, &w);
-            t->bw[i] = w / L->kg[k];
-        }
-    return 0;
+    return t->pt && t->rem && t->nrem ? 0 : TP_ENOMEM;
 }
 
 /* A proven upper bound over the whole power tree from class multipliers m_K
@@ -648,25 +631,24 @@ static double tree_bound(lp_t *L, tree_t *t, const double *m)
     const ctx_t *c = L->c;
     const tp_fleet_t *f = c->f;
     const tp_load_t *l = L->p->load;
-    size_t stride = (size_t)L->nK + 2;
     double b = 0;
-    int ne = 0;
     for (int k = 0; k < c->nk; k++) {
         const tp_workload_t *w = c->cw[c->k_mem[c->k_off[k]]];
         double v = (1.0 + w->priority) * w->gpus - m[L->kof[k]];
         if (v > 0)
             b += (c->k_off[k + 1] - c->k_off[k]) * v;
     }
+    t->ne = 0;
     for (int j = 0; j < c->ng; j++) {
-        pt_t *pt = t->hull + (size_t)j * stride;
+        pt_t *pt = t->pt;
         int np = 0, nh = 1;
         for (int k = 0; k < L->nK; k++) {
-            size_t i = (size_t)k * (size_t)c->ng + (size_t)j;
-            if (isnan(t->ev[i]))
+            double w, e = pair_at(L, k, j, &w);
+            if (isnan(e))
                 continue;
-            double a = (t->ev[i] + m[k]) / L->kg[k];
-            if (a > 0 && t->bw[i] > 0)
-                pt[1 + np++] = (pt_t){t->bw[i], a, k};
+            double a = (e + m[k]) / L->kg[k], bw = w / L->kg[k];
+            if (a > 0 && bw > 0)
+                pt[1 + np++] = (pt_t){bw, a, k};
         }
         qsort(pt + 1, (size_t)np, sizeof *pt, by_pt);
         pt[0] = (pt_t){0, 0, -1};
@@ -680,20 +662,28 @@ static double tree_bound(lp_t *L, tree_t *t, const double *m)
                 nh--;
             pt[nh++] = q;
         }
-        t->nh[j] = nh;
+        if (t->ne + (size_t)nh > t->cape) {
+            size_t cap = t->cape ? 2 * t->cape : 1024;
+            while (cap < t->ne + (size_t)nh)
+                cap *= 2;
+            edge_t *ne = realloc(t->edge, cap * sizeof *ne);
+            if (!ne)
+                return INFINITY;
+            t->edge = ne;
+            t->cape = cap;
+        }
         for (int h = 1; h < nh; h++)
-            t->edge[ne++] =
-                (edge_t){(pt[h].a - pt[h - 1].a) / (pt[h].b - pt[h - 1].b), j, h};
+            t->edge[t->ne++] = (edge_t){(pt[h].a - pt[h - 1].a) / (pt[h].b - pt[h - 1].b),
+                                        pt[h].b - pt[h - 1].b, j, h};
     }
-    qsort(t->edge, (size_t)ne, sizeof *t->edge, by_edge);
+    qsort(t->edge, t->ne, sizeof *t->edge, by_edge);
     for (int d = 0; d < f->ndomains; d++)
         t->rem[d] = L->dhead[d];
     for (int n = 0; n < f->nnodes; n++)
         t->nrem[n] = fmax(0, c->ncap[n] - l->node_w[n]);
-    for (int e = 0; e < ne; e++) {
-        int j = t->edge[e].j, h = t->edge[e].h;
-        const pt_t *p0 = t->hull + (size_t)j * stride + h - 1, *p1 = p0 + 1;
-        double db = p1->b - p0->b;
+    for (size_t e = 0; e < t->ne; e++) {
+        int j = t->edge[e].j;
+        double db = t->edge[e].db;
         for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++) {
             int n = c->g_mem[i], u = c->healthy[n] - l->gpus_used[n];
             if (u <= 0)

@@ -296,7 +296,7 @@ static int by_kw(const void *a, const void *b)
  * the classes eligible on some node beneath it, most valuable per GPU first,
  * into the GPUs its nodes can run within their own and every domain's power
  * headroom at the lowest per-GPU draw there. Σ over the domains bounds every
- * plan without counting a shared rack or row twice (the LP's weakness). The
+ * plan without counting a shared rack or row twice. The
  * smallest over the depths; INFINITY when no depth covers every node. */
 static double domain_bound(const ctx_t *c)
 {
