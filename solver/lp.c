@@ -39,11 +39,7 @@
 #define MAX_ROUNDS 400
 #define RC_TOL 1e-9
 #define VIOL_TOL 1e-6
-#define LP_GAP_STOP                                                                      \
-    5e-3 /* column generation stops at this proven relative gap */ /* column generation  \
-                                                                      stops at this      \
-                                                                      proven relative    \
-                                                                      gap */
+#define LP_GAP_STOP 5e-3 /* column generation stops at this proven relative gap */
 
 typedef struct {
     int k, j;
@@ -67,8 +63,6 @@ typedef struct {
     /* groups */
     int *gfree, *gmaxfree, *gnsc, *ggm, *gcnt; /* gcnt[j * nsz + s] */
     double *ghead, *gmaxhead, *gminw;
-    int *gfree_rel; /* relaxed capacities (measure): for the bound only */
-    double *ghead_rel;
     int *grow, *gcol; /* first row of the group's block (0: none); first column */
     int nsz, sizes[MAX_SIZES];
     /* domains */
@@ -284,21 +278,15 @@ static int add_domain_row(lp_t *L, int d)
     return 0;
 }
 
-/* Group and domain capacities under the plan's (base) load, twice.
- *
- * Relaxed (gfree_rel, ghead_rel): a group's power capacity sums, over the leaf
- * domains its nodes hang from, the nodes' own headroom capped bottom up by
- * every domain deeper than the group level — what passes through a domain is
- * at most its headroom (and the GPUs that headroom can run) — and by the
- * tightest domain above. Each group alone respects every domain, so these are
- * valid inequalities of the real problem; groups that share a rack or row each
- * count its headroom. They enter the proven bound (fine_bound), never the LP.
- *
- * Shared (gfree, ghead, what the LP's rows use): the same, but a domain deeper
- * than the group level gives each group only its share of the headroom, in
- * proportion to the node headroom the group has beneath it. The LP then no
- * longer promises a rack's or row's headroom to several groups at once, so its
- * plan packs; it is a restriction, not a relaxation — its value is no bound. */
+/* Group and domain capacities under the plan's (base) load. A group's power
+ * capacity sums, over the leaf domains its nodes hang from, the nodes' own
+ * headroom capped bottom up by every domain deeper than the group level —
+ * what passes through a domain is at most the group's share of its headroom
+ * (and the GPUs that share can run) — and by the tightest domain above. The
+ * share of a domain deeper than the group level is in proportion to the node
+ * headroom the group has beneath it, so the groups' rows never promise a
+ * rack's or row's headroom twice and the LP's plan packs; it is a
+ * restriction, not a relaxation — its value is no bound (tree_bound is). */
 static int measure(lp_t *L)
 {
     const ctx_t *c = L->c;
@@ -306,16 +294,15 @@ static int measure(lp_t *L)
     const tp_load_t *l = L->p->load;
     size_t nd = (size_t)f->ndomains + 1;
     double *minanc = malloc(nd * sizeof *minanc);
-    double *acc = malloc(nd * sizeof *acc), *acc2 = malloc(nd * sizeof *acc2);
+    double *acc = malloc(nd * sizeof *acc);
     double *raw = malloc(nd * sizeof *raw), *all = calloc(nd, sizeof *all);
     int *stamp = calloc(nd, sizeof *stamp);
     int *leaves = malloc(nd * sizeof *leaves);
-    int *accg = malloc(nd * sizeof *accg), *accg2 = malloc(nd * sizeof *accg2);
+    int *accg = malloc(nd * sizeof *accg);
     double *wleaf = malloc(nd * sizeof *wleaf);
     double *pmin = malloc(((size_t)f->ngpu_models + 1) * sizeof *pmin);
     int rc = TP_ENOMEM;
-    if (!minanc || !acc || !acc2 || !raw || !all || !stamp || !leaves || !accg ||
-        !accg2 || !wleaf || !pmin)
+    if (!minanc || !acc || !raw || !all || !stamp || !leaves || !accg || !wleaf || !pmin)
         goto out;
     for (int d = 0; d < f->ndomains; d++) {
         double h = c->dcap[d] - l->domain_w[d];
@@ -360,8 +347,8 @@ static int measure(lp_t *L)
             for (int d = dom; d >= 0; d = f->domains[d].parent) {
                 if (stamp[d] != j + 1) {
                     stamp[d] = j + 1;
-                    acc[d] = acc2[d] = raw[d] = 0;
-                    accg[d] = accg2[d] = 0;
+                    acc[d] = raw[d] = 0;
+                    accg[d] = 0;
                     wleaf[d] = INFINITY;
                     leaves[nl++] = d;
                     if (f->domains[d].depth > maxd)
@@ -373,9 +360,7 @@ static int measure(lp_t *L)
                     break;
             }
             acc[dom] += h;
-            acc2[dom] += h;
             accg[dom] += u;
-            accg2[dom] += u;
             if (u > L->gmaxfree[j])
                 L->gmaxfree[j] = u;
             if (fmin(h, minanc[dom]) > L->gmaxhead[j])
@@ -385,11 +370,11 @@ static int measure(lp_t *L)
             for (int s = 0; s < L->nsz; s++)
                 L->gcnt[(size_t)j * L->nsz + s] += u / L->sizes[s];
         }
-        /* Bottom up: what passes through a domain is at most its headroom (and
-         * the GPUs that headroom can run) — relaxed: all of it; shared: the
-         * group's share, for domains deeper than the group level — and the
-         * group's capacity is what reaches the group level, capped by the
-         * tightest domain above. */
+        /* Bottom up: what passes through a domain is at most the group's
+         * share of its headroom (all of it at or above the group level, where
+         * the LP has exact rows), and the GPUs that can run; the group's
+         * capacity is what reaches the group level, capped by the tightest
+         * domain above. */
         for (int depth = maxd; depth >= 0; depth--)
             for (int a = 0; a < nl; a++) {
                 int d = leaves[a], par = f->domains[d].parent;
@@ -397,25 +382,17 @@ static int measure(lp_t *L)
                     continue;
                 double sh =
                     depth > c->group_level && all[d] > 0 ? fmin(1, raw[d] / all[d]) : 1;
-                double h1 = L->dhead[d], h2 = L->dhead[d] * sh;
-                double v1 = fmin(acc[d], h1), v2 = fmin(acc2[d], h2);
-                double g1 = accg[d], g2 = accg2[d];
-                if (wleaf[d] > 0 && isfinite(wleaf[d])) {
-                    g1 = fmin(g1, floor(h1 / wleaf[d] * (1 + 1e-9) + 1e-9));
-                    g2 = fmin(g2, floor(h2 / wleaf[d] * (1 + 1e-9) + 1e-9));
-                }
+                double h = L->dhead[d] * sh, v = fmin(acc[d], h), g = accg[d];
+                if (wleaf[d] > 0 && isfinite(wleaf[d]))
+                    g = fmin(g, floor(h / wleaf[d] * (1 + 1e-9) + 1e-9));
                 bool top = depth <= c->group_level || par < 0 ||
                            f->domains[par].depth < c->group_level || stamp[par] != j + 1;
                 if (!top && depth > c->group_level) {
-                    acc[par] += v1;
-                    acc2[par] += v2;
-                    accg[par] += (int)g1;
-                    accg2[par] += (int)g2;
+                    acc[par] += v;
+                    accg[par] += (int)g;
                 } else {
-                    L->ghead_rel[j] += fmin(v1, minanc[d]);
-                    L->gfree_rel[j] += (int)g1;
-                    L->ghead[j] += fmin(v2, minanc[d]);
-                    L->gfree[j] += (int)g2;
+                    L->ghead[j] += fmin(v, minanc[d]);
+                    L->gfree[j] += (int)g;
                 }
             }
     }
@@ -423,13 +400,11 @@ static int measure(lp_t *L)
 out:
     free(minanc);
     free(acc);
-    free(acc2);
     free(raw);
     free(all);
     free(stamp);
     free(leaves);
     free(accg);
-    free(accg2);
     free(wleaf);
     free(pmin);
     return rc;
@@ -1025,8 +1000,6 @@ static void lp_free(lp_t *L)
     free(L->kmodel);
     free(L->khead);
     free(L->gfree);
-    free(L->gfree_rel);
-    free(L->ghead_rel);
     free(L->gmaxfree);
     free(L->gnsc);
     free(L->ggm);
@@ -1191,8 +1164,6 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     L.kmodel = malloc(nk * sizeof *L.kmodel);
     L.khead = malloc(nk * sizeof *L.khead);
     L.gfree = calloc(ng, sizeof *L.gfree);
-    L.gfree_rel = calloc(ng, sizeof *L.gfree_rel);
-    L.ghead_rel = calloc(ng, sizeof *L.ghead_rel);
     L.gmaxfree = calloc(ng, sizeof *L.gmaxfree);
     L.gnsc = calloc(ng, sizeof *L.gnsc);
     L.ggm = calloc(ng, sizeof *L.ggm);
@@ -1215,10 +1186,10 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     L.ko = malloc(nk * sizeof *L.ko);
     L.m = malloc(nk * sizeof *L.m);
     if (!L.m || !L.kof || !L.b_off || !L.b_mem || !L.krep || !L.ko || !L.kn || !L.kg ||
-        !L.kprio || !L.kmodel || !L.khead || !L.gfree || !L.gfree_rel || !L.ghead_rel ||
-        !L.gmaxfree || !L.gnsc || !L.ggm || !L.gcnt || !L.ghead || !L.gmaxhead ||
-        !L.gminw || !L.grow || !L.gcol || !L.drow || !L.dhead || !L.ug || !L.uw ||
-        !L.us || !L.ud || !L.pg || !L.pw || !L.ps || !L.mark)
+        !L.kprio || !L.kmodel || !L.khead || !L.gfree || !L.gmaxfree || !L.gnsc ||
+        !L.ggm || !L.gcnt || !L.ghead || !L.gmaxhead || !L.gminw || !L.grow || !L.gcol ||
+        !L.drow || !L.dhead || !L.ug || !L.uw || !L.us || !L.ud || !L.pg || !L.pw ||
+        !L.ps || !L.mark)
         goto out;
     if (super_classes(&L) < 0)
         goto out;
