@@ -242,7 +242,35 @@ static int anchor(const tp_fleet_t *f, int n, int level)
     return d;
 }
 
-/* Groups are (static class, domain at depth L): the deepest L that keeps their
+/* LP node classes: static classes that no candidate of this solve can tell
+ * apart — the same eligibility for every candidate static class — and that
+ * have the same GPU model and trust (what terms (2) and (3) read) share one.
+ * Groups of such nodes are as exact for the LP and packing as groups of one
+ * static class, and there are far fewer of them. lsc[nsc] → LP class. */
+static int lp_node_classes(const ctx_t *c, int *lsc)
+{
+    keytab_t t;
+    int *key = malloc(((size_t)c->nwsc + 3) * sizeof *key);
+    if (!key || keytab_init(&t, 64) < 0) {
+        free(key);
+        return TP_ENOMEM;
+    }
+    int rc = 0;
+    for (int n = 0; n < c->nnsc && rc == 0; n++) {
+        int rep = c->nsc_rep[n], k = 0;
+        key[k++] = c->f->nodes[rep].gpu_model;
+        key[k++] = c->trust[rep];
+        for (int w = 0; w < c->nwsc; w++)
+            key[k++] = c->stat[(size_t)w * (size_t)c->nnsc + (size_t)n] == 0;
+        if ((lsc[n] = keytab_intern(&t, key, k)) < 0)
+            rc = TP_ENOMEM;
+    }
+    keytab_fini(&t);
+    free(key);
+    return rc;
+}
+
+/* Groups are (LP node class, domain at depth L): the deepest L that keeps their
  * number at most TP_SOLVER_MAX_GROUPS. Domains at depth ≤ L contain whole
  * groups and get exact rows in the LP; deeper ones bound each group's power
  * (lp.c) and bind exactly in packing. Fills c->node_g and c->ng. */
@@ -253,17 +281,25 @@ static int build_groups(ctx_t *c)
     for (int d = 0; d < f->ndomains; d++)
         if (f->domains[d].depth > maxdepth)
             maxdepth = f->domains[d].depth;
+    int *lsc = malloc(((size_t)c->nnsc + 1) * sizeof *lsc);
+    if (!lsc || lp_node_classes(c, lsc) < 0) {
+        free(lsc);
+        return TP_ENOMEM;
+    }
     for (int level = maxdepth; level >= 0; level--) {
         u64map_t m;
-        if (u64map_init(&m, 1024) < 0)
+        if (u64map_init(&m, 1024) < 0) {
+            free(lsc);
             return TP_ENOMEM;
+        }
         int n = 0;
         for (; n < f->nnodes && (m.n <= TP_SOLVER_MAX_GROUPS || level == 0); n++) {
             int node = c->nord[n];
             uint64_t key =
-                (uint64_t)c->node_sc[node] << 32 | (uint32_t)anchor(f, node, level);
+                (uint64_t)lsc[c->node_sc[node]] << 32 | (uint32_t)anchor(f, node, level);
             if ((c->node_g[node] = u64map_intern(&m, key)) < 0) {
                 u64map_fini(&m);
+                free(lsc);
                 return TP_ENOMEM;
             }
         }
@@ -272,9 +308,11 @@ static int build_groups(ctx_t *c)
         if (n == f->nnodes && (groups <= TP_SOLVER_MAX_GROUPS || level == 0)) {
             c->group_level = level;
             c->ng = groups;
+            free(lsc);
             return 0;
         }
     }
+    free(lsc);
     return TP_EINVAL; /* not reached: level 0 always succeeds */
 }
 
@@ -329,11 +367,16 @@ int ctx_build_classes(ctx_t *c)
         free(fill);
     }
     c->g_anchor = malloc(((size_t)c->ng + 1) * sizeof *c->g_anchor);
-    if (!c->g_anchor)
+    c->g_minw = malloc(((size_t)c->ng + 1) * sizeof *c->g_minw);
+    if (!c->g_anchor || !c->g_minw)
         goto out;
     for (int g = 0; g < c->ng; g++) {
         g_gm[g] = f->nodes[c->g_mem[c->g_off[g]]].gpu_model;
         c->g_anchor[g] = anchor(f, c->g_mem[c->g_off[g]], c->group_level);
+        c->g_minw[g] = f->nodes[c->g_mem[c->g_off[g]]].gpu_w;
+        for (int i = c->g_off[g]; i < c->g_off[g + 1]; i++)
+            if (f->nodes[c->g_mem[i]].gpu_w < c->g_minw[g])
+                c->g_minw[g] = f->nodes[c->g_mem[i]].gpu_w;
     }
     rc = build_by_model(c, g_gm);
 out:
@@ -356,6 +399,7 @@ void ctx_free_classes(ctx_t *c)
     free(c->g_off);
     free(c->g_mem);
     free(c->g_anchor);
+    free(c->g_minw);
     if (c->g_by_model)
         for (int m = 0; m <= c->f->nmodels; m++)
             free(c->g_by_model[m]);

@@ -80,10 +80,26 @@ void plan_place(const ctx_t *c, plan_t *p, int ci, int n)
     tp_load_apply(p->load, c->f, n, w->gpus, tp_fleet_gpu_watts(c->f, n, w->model), +1);
 }
 
+bool plan_group_full(const ctx_t *c, const plan_t *p, int ci, int g)
+{
+    /* Every node of g lies beneath g's anchor: when the anchor or a domain
+     * above it cannot take ci at the group's lowest draw, no node can. */
+    const tp_workload_t *w = c->cw[ci];
+    const tp_profile_t *pr =
+        w->model >= 0 ? tp_fleet_profile(c->f, w->model,
+                                         c->f->nodes[c->g_mem[c->g_off[g]]].gpu_model)
+                      : NULL;
+    double add = w->gpus * (pr ? pr->watts : c->g_minw[g]);
+    for (int d = c->g_anchor[g]; d >= 0; d = c->f->domains[d].parent)
+        if (over(p->load->domain_w[d] + add, c->dcap[d]))
+            return true;
+    return false;
+}
+
 int plan_best_fit(const ctx_t *c, const plan_t *p, int ci, int g)
 {
     int best = -1, best_left = 0;
-    if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[g]]))
+    if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[g]]) || plan_group_full(c, p, ci, g))
         return -1;
     for (int i = c->g_off[g]; i < c->g_off[g + 1]; i++) {
         int n = c->g_mem[i];
@@ -98,16 +114,41 @@ int plan_best_fit(const ctx_t *c, const plan_t *p, int ci, int g)
     return best;
 }
 
+/* Cursors per demand: classes of one static class and AI model (any priority)
+ * ask the same GPUs and watts of every node. [k] → demand; NULL on ENOMEM. */
+static int *demands(const ctx_t *c)
+{
+    keytab_t t;
+    int *dem = malloc(((size_t)c->nk + 1) * sizeof *dem);
+    if (!dem || keytab_init(&t, 64) < 0) {
+        free(dem);
+        return NULL;
+    }
+    for (int k = 0; k < c->nk; k++) {
+        int ci = c->k_mem[c->k_off[k]], key[2] = {c->cand_wsc[ci], c->cw[ci]->model};
+        if ((dem[k] = keytab_intern(&t, key, 2)) < 0) {
+            free(dem);
+            dem = NULL;
+            break;
+        }
+    }
+    keytab_fini(&t);
+    return dem;
+}
+
 int plan_repair(const ctx_t *c, plan_t *p, const int *list, int n)
 {
-    /* Identical candidates (one class) make identical demands and loads only
-     * grow, so where one found no room the next will not either: each class
-     * keeps a cursor into its group order and gives up once it fails. */
-    int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor);
-    if (!cursor)
+    /* Identical demands (demands()) and loads that only grow: where one
+     * candidate found no room the next will not either, so each demand keeps
+     * a cursor into its group order and gives up once it fails. */
+    int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor), *dem = demands(c);
+    if (!cursor || !dem) {
+        free(cursor);
+        free(dem);
         return TP_ENOMEM;
+    }
     for (int i = 0; i < n; i++) {
-        int ci = list[i], k = c->cand_k[ci];
+        int ci = list[i], k = dem[c->cand_k[ci]];
         const int *groups = c->g_by_model[c->cw[ci]->model + 1];
         if (p->cnode[ci] >= 0 || cursor[k] < 0)
             continue;
@@ -122,6 +163,7 @@ int plan_repair(const ctx_t *c, plan_t *p, const int *list, int n)
         cursor[k] = j < c->ng ? j : -1;
     }
     free(cursor);
+    free(dem);
     return 0;
 }
 
@@ -163,13 +205,16 @@ int *plan_unplaced_by_weight(const ctx_t *c, const plan_t *p, int *n)
 
 int plan_first_fit(const ctx_t *c, plan_t *p)
 {
-    /* The cursor only skips nodes that an identical candidate already found full;
+    /* The cursor only skips nodes that an identical demand already found full;
      * the outcome is exactly first fit in input order. */
-    int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor);
-    if (!cursor)
+    int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor), *dem = demands(c);
+    if (!cursor || !dem) {
+        free(cursor);
+        free(dem);
         return TP_ENOMEM;
+    }
     for (int ci = 0; ci < c->nc; ci++) {
-        int k = c->cand_k[ci], n = cursor[k];
+        int k = dem[c->cand_k[ci]], n = cursor[k];
         if (p->cnode[ci] >= 0 || n < 0)
             continue;
         for (; n < c->f->nnodes; n++)
@@ -180,6 +225,7 @@ int plan_first_fit(const ctx_t *c, plan_t *p)
         cursor[k] = n < c->f->nnodes ? n : -1;
     }
     free(cursor);
+    free(dem);
     return 0;
 }
 

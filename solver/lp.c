@@ -1,28 +1,30 @@
 /*
  * solver/lp.c — the aggregated model, solved as an LP with GLPK by column and
- * row generation, then rounded and packed onto concrete nodes.
+ * row generation, then rounded and packed onto concrete nodes; and the proven
+ * bound, from the LP's duals over the whole power tree.
  *
- * Variables x[k][j] ≥ 0: how many candidates of class k go to group j; one per
- * eligible (class, group) pair — ineligible pairs never get a column.
- *   max  Σ c[k][j] x[k][j]           c = (1 + priority) gpus + ε gpus eff / eff_max
- *   Σ_j x[k][j]               ≤ n_k          every class            (count)
- *   Σ_k g_k x[k][j]           ≤ F_j          free GPUs of group j   (gpus)
- *   Σ_{k: g_k ≥ s} x[k][j]    ≤ Σ_n ⌊free_n / s⌋   for each size s > 1 (whole-node fit)
- *   Σ_k w[k][j] x[k][j]       ≤ Σ_n headroom_n     node caps, summed  (power)
- *   Σ_{j under d} Σ_k w x     ≤ cap_d − draw_d     every domain       (power)
- * Every row is a sum of true per-node constraints, so the LP is a relaxation of
- * the real problem and its optimum bounds the objective from above.
+ * Variables x[K][j] ≥ 0: how many candidates of super-class K go to group j;
+ * one per eligible (K, group) pair — ineligible pairs never get a column.
+ *   max  Σ (1 + p_k) g z[k] + Σ e[K][j] x[K][j]
+ *   Σ_k z[k] − Σ_j x[K][j]    = 0            every super-class  (z[k] ≤ n_k)
+ *   Σ_K g_K x[K][j]           ≤ F_j          GPUs of group j    (gpus)
+ *   Σ_{K: g_K ≥ s} x[K][j]    ≤ Σ_n ⌊u_n / s⌋      each size s > 1 (whole-node fit)
+ *   Σ_K w[K][j] x[K][j]       ≤ H_j          the group's share of its power
+ *   Σ_{j under d} Σ_K w x     ≤ cap_d − draw_d     domains at depth ≤ L
+ * A rack or row deeper than the group level gives each group beneath it a
+ * share of its headroom (measure()), so the LP is a restriction: its plan
+ * packs, and its value is no bound. tree_bound() gives the bound instead.
  *
  * Only the columns and rows that matter are ever built: classes start with the
  * groups a greedy reservation would use; rows are added when the LP's solution
  * breaks them (cutting planes) and columns when their reduced cost is positive
- * (pricing over every eligible pair). Each round also yields a Lagrangian bound
- * z + Σ_k n_k max(0, max_j rc[k][j]), valid even when the time limit stops the
- * generation early.
+ * (pricing over every eligible pair); generation stops once the LP's own
+ * Lagrangian bound z + Σ_K n_K max(0, max_j rc[K][j]) is within LP_GAP_STOP.
  *
- * Rounding takes ⌊x⌋ of each column; packing puts each candidate on the
- * fullest node of its group that fits exactly (GPUs, node cap, every ancestor
- * domain cap); what is left goes to plan_repair() in the caller.
+ * Rounding takes ⌊x⌋ of each column; packing puts each candidate on a node of
+ * its group that fits exactly (GPUs, node cap, every ancestor domain cap),
+ * spreading over racks and rows (spread_fit); what is left goes to
+ * plan_repair() in the caller.
  */
 #include "solver/solver_internal.h"
 
@@ -74,8 +76,11 @@ typedef struct {
     int *mark, *ind;
     double *val;
     size_t capind;
-    double *x;  /* primal values of the columns */
-    long iters; /* simplex iterations so far (the work budget) */
+    double *x;       /* primal values of the columns */
+    long iters;      /* simplex iterations so far (the work budget) */
+    double *tv, *tw; /* pair_table(); NULL: none */
+    double *m;       /* the class rows' duals at the last optimum */
+    bool have_m;
     struct kord *ko;
 } lp_t;
 
@@ -114,6 +119,39 @@ static bool usable(const lp_t *L, int k, int j, double w)
     int wsc = c->cand_wsc[L->krep[k]];
     return c->stat[(size_t)wsc * (size_t)c->nnsc + (size_t)L->gnsc[j]] == 0 &&
            L->kg[k] <= L->gmaxfree[j] && w <= L->gmaxhead[j] * (1 + 1e-9);
+}
+
+/* Pricing and the bound read every (K, group) pair each round: their value
+ * and watts are tabulated once (when the table stays small) after measure(). */
+#define PAIR_TABLE_MAX 4000000
+
+static void pair_table(lp_t *L)
+{
+    size_t n = (size_t)L->nK * (size_t)L->c->ng;
+    if (n > PAIR_TABLE_MAX || !(L->tv = malloc((n + 1) * sizeof *L->tv)) ||
+        !(L->tw = malloc((n + 1) * sizeof *L->tw))) {
+        free(L->tv);
+        L->tv = NULL;
+        return; /* computed on demand instead */
+    }
+    for (int k = 0; k < L->nK; k++)
+        for (int j = 0; j < L->c->ng; j++) {
+            size_t i = (size_t)k * (size_t)L->c->ng + (size_t)j;
+            L->tw[i] = pair_watts(L, k, j);
+            L->tv[i] = usable(L, k, j, L->tw[i]) ? pair_value(L, k, j) : NAN;
+        }
+}
+
+/* pair_value of a usable pair, NAN when K may not use group j; *w its watts. */
+static double pair_at(const lp_t *L, int k, int j, double *w)
+{
+    if (L->tv) {
+        size_t i = (size_t)k * (size_t)L->c->ng + (size_t)j;
+        *w = L->tw[i];
+        return L->tv[i];
+    }
+    *w = pair_watts(L, k, j);
+    return usable(L, k, j, *w) ? pair_value(L, k, j) : NAN;
 }
 
 static int grow_ind(lp_t *L, size_t need)
@@ -163,8 +201,7 @@ static int add_col(lp_t *L, int k, int j)
     col_t *col = &L->cols[L->ncols];
     col->k = k;
     col->j = j;
-    col->w = pair_watts(L, k, j);
-    col->c = pair_value(L, k, j);
+    col->c = pair_at(L, k, j, &col->w);
     L->x[L->ncols] = 0;
     col->knext = L->khead[k];
     col->gnext = L->gcol[j];
@@ -243,30 +280,30 @@ static int add_domain_row(lp_t *L, int d)
 
 /* Group and domain capacities under the plan's (base) load. A group's power
  * capacity sums, over the leaf domains its nodes hang from, the nodes' own
- * headroom capped by the tightest domain above that leaf: valid even though the
- * domains deeper than the group level get no row of their own. */
+ * headroom capped bottom up by every domain deeper than the group level —
+ * what passes through a domain is at most the group's share of its headroom
+ * (and the GPUs that share can run) — and by the tightest domain above. The
+ * share of a domain deeper than the group level is in proportion to the node
+ * headroom the group has beneath it, so the groups' rows never promise a
+ * rack's or row's headroom twice and the LP's plan packs; it is a
+ * restriction, not a relaxation — its value is no bound (tree_bound is). */
 static int measure(lp_t *L)
 {
     const ctx_t *c = L->c;
     const tp_fleet_t *f = c->f;
     const tp_load_t *l = L->p->load;
-    double *minanc = malloc(((size_t)f->ndomains + 1) * sizeof *minanc);
-    double *acc = malloc(((size_t)f->ndomains + 1) * sizeof *acc);
-    int *stamp = calloc((size_t)f->ndomains + 1, sizeof *stamp);
-    int *leaves = malloc(((size_t)f->ndomains + 1) * sizeof *leaves);
-    int *accg = malloc(((size_t)f->ndomains + 1) * sizeof *accg);
-    double *wleaf = malloc(((size_t)f->ndomains + 1) * sizeof *wleaf);
+    size_t nd = (size_t)f->ndomains + 1;
+    double *minanc = malloc(nd * sizeof *minanc);
+    double *acc = malloc(nd * sizeof *acc);
+    double *raw = malloc(nd * sizeof *raw), *all = calloc(nd, sizeof *all);
+    int *stamp = calloc(nd, sizeof *stamp);
+    int *leaves = malloc(nd * sizeof *leaves);
+    int *accg = malloc(nd * sizeof *accg);
+    double *wleaf = malloc(nd * sizeof *wleaf);
     double *pmin = malloc(((size_t)f->ngpu_models + 1) * sizeof *pmin);
-    if (!minanc || !acc || !stamp || !leaves || !accg || !wleaf || !pmin) {
-        free(minanc);
-        free(acc);
-        free(stamp);
-        free(leaves);
-        free(accg);
-        free(wleaf);
-        free(pmin);
-        return TP_ENOMEM;
-    }
+    int rc = TP_ENOMEM;
+    if (!minanc || !acc || !raw || !all || !stamp || !leaves || !accg || !wleaf || !pmin)
+        goto out;
     for (int d = 0; d < f->ndomains; d++) {
         double h = c->dcap[d] - l->domain_w[d];
         L->dhead[d] = h > 0 ? h : 0;
@@ -276,6 +313,13 @@ static int measure(lp_t *L)
         for (int a = d; a >= 0; a = f->domains[a].parent)
             if (L->dhead[a] < minanc[d])
                 minanc[d] = L->dhead[a];
+    }
+    /* The node headroom beneath every domain, in canonical node order. */
+    for (int r = 0; r < f->nnodes; r++) {
+        int n = c->nord[r];
+        double h = fmax(0, c->ncap[n] - l->node_w[n]);
+        for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
+            all[d] += h;
     }
 
     /* The fewest watts a GPU of each model can draw (any profile, else gpu_w):
@@ -303,7 +347,7 @@ static int measure(lp_t *L)
             for (int d = dom; d >= 0; d = f->domains[d].parent) {
                 if (stamp[d] != j + 1) {
                     stamp[d] = j + 1;
-                    acc[d] = 0;
+                    acc[d] = raw[d] = 0;
                     accg[d] = 0;
                     wleaf[d] = INFINITY;
                     leaves[nl++] = d;
@@ -311,6 +355,7 @@ static int measure(lp_t *L)
                         maxd = f->domains[d].depth;
                 }
                 wleaf[d] = fmin(wleaf[d], wn);
+                raw[d] += h;
                 if (d != dom && f->domains[d].depth <= c->group_level)
                     break;
             }
@@ -325,20 +370,21 @@ static int measure(lp_t *L)
             for (int s = 0; s < L->nsz; s++)
                 L->gcnt[(size_t)j * L->nsz + s] += u / L->sizes[s];
         }
-        /* Bottom up: what passes through a domain is at most its headroom (and
-         * the GPUs that headroom can run); the group's capacity is what reaches
-         * the group level, capped by the tightest domain above. Each group
-         * alone respects every domain; groups that share one each count it. */
+        /* Bottom up: what passes through a domain is at most the group's
+         * share of its headroom (all of it at or above the group level, where
+         * the LP has exact rows), and the GPUs that can run; the group's
+         * capacity is what reaches the group level, capped by the tightest
+         * domain above. */
         for (int depth = maxd; depth >= 0; depth--)
             for (int a = 0; a < nl; a++) {
                 int d = leaves[a], par = f->domains[d].parent;
                 if (f->domains[d].depth != depth)
                     continue;
-                double v = fmin(acc[d], L->dhead[d]);
-                double g =
-                    wleaf[d] > 0 && isfinite(wleaf[d])
-                        ? fmin(accg[d], floor(L->dhead[d] / wleaf[d] * (1 + 1e-9) + 1e-9))
-                        : accg[d];
+                double sh =
+                    depth > c->group_level && all[d] > 0 ? fmin(1, raw[d] / all[d]) : 1;
+                double h = L->dhead[d] * sh, v = fmin(acc[d], h), g = accg[d];
+                if (wleaf[d] > 0 && isfinite(wleaf[d]))
+                    g = fmin(g, floor(h / wleaf[d] * (1 + 1e-9) + 1e-9));
                 bool top = depth <= c->group_level || par < 0 ||
                            f->domains[par].depth < c->group_level || stamp[par] != j + 1;
                 if (!top && depth > c->group_level) {
@@ -350,14 +396,18 @@ static int measure(lp_t *L)
                 }
             }
     }
+    rc = 0;
+out:
     free(minanc);
     free(acc);
+    free(raw);
+    free(all);
     free(stamp);
     free(leaves);
     free(accg);
     free(wleaf);
     free(pmin);
-    return 0;
+    return rc;
 }
 
 typedef struct kord {
@@ -395,8 +445,8 @@ static int seed(lp_t *L, const kord_t *ko)
         const int *groups = c->g_by_model[L->kmodel[k] + 1];
         for (int b = 0; b < c->ng && left > 0; b++) {
             int j = groups[b];
-            double w = pair_watts(L, k, j);
-            if (!usable(L, k, j, w))
+            double w;
+            if (isnan(pair_at(L, k, j, &w)))
                 continue;
             double avail = floor(fmin(rfree[j] / L->kg[k], w > 0 ? rhead[j] / w : 1e18));
             if (avail < 1 && added)
@@ -482,6 +532,164 @@ static int separate(lp_t *L)
     return added;
 }
 
+typedef struct {
+    double b, a;
+    int k; /* super-class; -1: the origin */
+} pt_t;
+
+static int by_pt(const void *x, const void *y)
+{
+    const pt_t *p = x, *q = y;
+    if (p->b != q->b)
+        return p->b < q->b ? -1 : 1;
+    if (p->a != q->a)
+        return p->a > q->a ? -1 : 1;
+    return p->k - q->k;
+}
+
+typedef struct {
+    double slope, db; /* value per watt; watts per GPU along the edge */
+    int j, h;         /* group, edge index in its hull */
+} edge_t;
+
+static int by_edge(const void *x, const void *y)
+{
+    const edge_t *p = x, *q = y;
+    if (p->slope != q->slope)
+        return p->slope > q->slope ? -1 : 1;
+    if (p->j != q->j)
+        return p->j - q->j;
+    return p->h - q->h;
+}
+
+/* tree_bound's scratch. */
+typedef struct {
+    pt_t *pt; /* [nK + 2]: one group's points, then its hull */
+    edge_t *edge;
+    size_t ne, cape;
+    double *rem, *nrem;
+} tree_t;
+
+static void tree_fini(tree_t *t)
+{
+    free(t->pt);
+    free(t->edge);
+    free(t->rem);
+    free(t->nrem);
+}
+
+static int tree_init(lp_t *L, tree_t *t)
+{
+    const ctx_t *c = L->c;
+    memset(t, 0, sizeof *t);
+    t->pt = malloc(((size_t)L->nK + 2) * sizeof *t->pt);
+    t->rem = malloc(((size_t)c->f->ndomains + 1) * sizeof *t->rem);
+    t->nrem = malloc(((size_t)c->f->nnodes + 1) * sizeof *t->nrem);
+    return t->pt && t->rem && t->nrem ? 0 : TP_ENOMEM;
+}
+
+/* A proven upper bound over the whole power tree from class multipliers m_K
+ * (any values give one). Relax every plan to fractional GPUs per node (the
+ * whole-node fit dropped) and move the rows "K places at most n_K" into the
+ * objective with m_K:
+ *   B(m) = Σ_k n_k max(0, (1 + p_k) g_k − m_K) + max Σ_n f_n(P_n)
+ * where P_n are the watts given to node n, under its own headroom and every
+ * domain's (each counted once, at every depth), and f_n(P) is the most node n
+ * earns with P watts and its u_n free GPUs when a GPU of K earns
+ * a_K = (e + m_K) / g_K and draws b_K = w / g_K: u_n times the upper concave
+ * hull of the points (b_K, a_K) at P / u_n. Separable concave functions over
+ * nested (laminar) capacities: taking hull edges greedily by value per watt,
+ * each as far as every capacity above its node allows, is optimal — B(m) is
+ * exact for its m. */
+static double tree_bound(lp_t *L, tree_t *t, const double *m)
+{
+    const ctx_t *c = L->c;
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = L->p->load;
+    double b = 0;
+    for (int k = 0; k < c->nk; k++) {
+        const tp_workload_t *w = c->cw[c->k_mem[c->k_off[k]]];
+        double v = (1.0 + w->priority) * w->gpus - m[L->kof[k]];
+        if (v > 0)
+            b += (c->k_off[k + 1] - c->k_off[k]) * v;
+    }
+    t->ne = 0;
+    for (int j = 0; j < c->ng; j++) {
+        pt_t *pt = t->pt;
+        int np = 0, nh = 1;
+        for (int k = 0; k < L->nK; k++) {
+            double w, e = pair_at(L, k, j, &w);
+            if (isnan(e))
+                continue;
+            double a = (e + m[k]) / L->kg[k], bw = w / L->kg[k];
+            if (a > 0 && bw > 0)
+                pt[1 + np++] = (pt_t){bw, a, k};
+        }
+        qsort(pt + 1, (size_t)np, sizeof *pt, by_pt);
+        pt[0] = (pt_t){0, 0, -1};
+        /* Upper concave hull from the origin, in place. */
+        for (int i = 1; i <= np; i++) {
+            pt_t q = pt[i];
+            if (q.a <= pt[nh - 1].a)
+                continue; /* more watts for no more value */
+            while (nh >= 2 && (pt[nh - 1].a - pt[nh - 2].a) * (q.b - pt[nh - 2].b) <=
+                                  (q.a - pt[nh - 2].a) * (pt[nh - 1].b - pt[nh - 2].b))
+                nh--;
+            pt[nh++] = q;
+        }
+        if (t->ne + (size_t)nh > t->cape) {
+            size_t cap = t->cape ? 2 * t->cape : 1024;
+            while (cap < t->ne + (size_t)nh)
+                cap *= 2;
+            edge_t *ne = realloc(t->edge, cap * sizeof *ne);
+            if (!ne)
+                return INFINITY;
+            t->edge = ne;
+            t->cape = cap;
+        }
+        for (int h = 1; h < nh; h++)
+            t->edge[t->ne++] = (edge_t){(pt[h].a - pt[h - 1].a) / (pt[h].b - pt[h - 1].b),
+                                        pt[h].b - pt[h - 1].b, j, h};
+    }
+    qsort(t->edge, t->ne, sizeof *t->edge, by_edge);
+    for (int d = 0; d < f->ndomains; d++)
+        t->rem[d] = L->dhead[d];
+    for (int n = 0; n < f->nnodes; n++)
+        t->nrem[n] = fmax(0, c->ncap[n] - l->node_w[n]);
+    for (size_t e = 0; e < t->ne; e++) {
+        int j = t->edge[e].j;
+        double db = t->edge[e].db;
+        for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++) {
+            int n = c->g_mem[i], u = c->healthy[n] - l->gpus_used[n];
+            if (u <= 0)
+                continue;
+            double take = fmin(u * db, t->nrem[n]);
+            for (int d = f->nodes[n].domain; d >= 0 && take > 0; d = f->domains[d].parent)
+                take = fmin(take, t->rem[d]);
+            if (take <= 0)
+                continue;
+            b += take * t->edge[e].slope;
+            t->nrem[n] -= take;
+            for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
+                t->rem[d] -= take;
+        }
+    }
+    return b;
+}
+
+/* tree_bound at the class duals of the LP's last optimum, each at most the
+ * value of its super-class's top bucket: above it the first sum of B is 0
+ * either way and the nodes' earnings only grow, so the cap never loosens B. */
+static double tree_at(lp_t *L, double *m)
+{
+    tree_t t = {0};
+    for (int k = 0; k < L->nK; k++)
+        m[k] = fmin(m[k], (1.0 + L->kprio[k]) * L->kg[k]);
+    double b = tree_init(L, &t) < 0 ? INFINITY : tree_bound(L, &t, m);
+    tree_fini(&t);
+    return b;
+}
+
 /* Prices every eligible pair; adds the best KADD columns of each class with a
  * positive reduced cost. Returns how many were added; *lagr gets the
  * Lagrangian bound. */
@@ -511,10 +719,10 @@ static int price(lp_t *L, double z, double *lagr)
             L->mark[L->cols[i].j] = k + 1;
         for (int b = 0; b < c->ng; b++) {
             int j = groups[b];
-            double w = pair_watts(L, k, j);
-            if (!usable(L, k, j, w))
+            double w, v = pair_at(L, k, j, &w);
+            if (isnan(v))
                 continue;
-            double rc = pair_value(L, k, j) - mu - L->kg[k] * L->pg[j] - w * L->pw[j];
+            double rc = v - mu - L->kg[k] * L->pg[j] - w * L->pw[j];
             for (int s = 0; s < L->nsz; s++)
                 if (L->kg[k] >= L->sizes[s])
                     rc -= L->ps[(size_t)j * L->nsz + s];
@@ -627,13 +835,13 @@ static int run(void *arg)
             continue;
         }
         double z = glp_get_obj_val(L->P), lagr;
+        for (int k = 0; k < L->nK; k++)
+            L->m[k] = glp_get_row_dual(L->P, k + 1);
+        L->have_m = true;
         if ((n = price(L, z, &lagr)) < 0)
             goto out;
-        if (lagr < L->out->bound)
-            L->out->bound = lagr;
         if (n == 0) {
             L->out->optimal = true;
-            L->out->bound = z;
             break;
         }
         if (lagr - z <= LP_GAP_STOP * fabs(z)) {
@@ -641,6 +849,11 @@ static int run(void *arg)
             break;
         }
         meth = GLP_PRIMAL;
+    }
+    if (L->have_m) {
+        double tb = tree_at(L, L->m);
+        if (tb < L->out->bound)
+            L->out->bound = tb;
     }
     rc = 0;
 out:
@@ -681,7 +894,49 @@ static int by_pack(const void *a, const void *b)
     return (p->ci > q->ci) - (p->ci < q->ci);
 }
 
-/* ⌊x⌋ candidates of each class to each group, then best-fit packing per group. */
+/* The node of group g for candidate ci in packing: the one whose tightest
+ * enclosing power domain keeps the largest share of its cap free (the LP
+ * counts a shared rack or row per group, so packing spreads the load over the
+ * racks and rows of a group instead of filling them in id order — scarce
+ * nodes then keep their rack's headroom), the fullest node on ties (best fit
+ * among the nodes of one rack), then the first in canonical order. -1: none. */
+static int spread_fit(const ctx_t *c, const plan_t *p, int ci, int g)
+{
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = p->load;
+    int best = -1, best_left = 0;
+    double best_slack = -1;
+    if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[g]]) || plan_group_full(c, p, ci, g))
+        return -1;
+    int leaf = -1; /* nodes of one rack come together in canonical order */
+    double slack = 0;
+    for (int i = c->g_off[g]; i < c->g_off[g + 1]; i++) {
+        int n = c->g_mem[i];
+        int left = c->healthy[n] - l->gpus_used[n] - c->cw[ci]->gpus;
+        if (left < 0)
+            continue;
+        if (f->nodes[n].domain != leaf) {
+            leaf = f->nodes[n].domain;
+            slack = INFINITY;
+            for (int d = leaf; d >= 0; d = f->domains[d].parent)
+                if (c->dcap[d] > 0)
+                    slack = fmin(slack, (c->dcap[d] - l->domain_w[d]) / c->dcap[d]);
+            /* Shares within 1% of each other count as equal: best fit decides. */
+            slack = floor(slack * 100);
+        }
+        if (best >= 0 &&
+            (slack < best_slack || (slack == best_slack && left >= best_left)))
+            continue;
+        if (plan_fits(c, p, ci, n)) {
+            best = n;
+            best_left = left;
+            best_slack = slack;
+        }
+    }
+    return best;
+}
+
+/* ⌊x⌋ candidates of each class to each group, then packing per group. */
 static int round_and_pack(lp_t *L)
 {
     const ctx_t *c = L->c;
@@ -720,7 +975,7 @@ static int round_and_pack(lp_t *L)
             pk[np++] = (pk_t){c->cw[i]->gpus, 1.0 + c->cw[i]->priority, i};
     qsort(pk, (size_t)np, sizeof *pk, by_pack);
     for (int a = 0; a < np; a++) {
-        int n = plan_best_fit(c, L->p, pk[a].ci, tgt[pk[a].ci]);
+        int n = spread_fit(c, L->p, pk[a].ci, tgt[pk[a].ci]);
         if (n >= 0)
             plan_place(c, L->p, pk[a].ci, n);
     }
@@ -769,6 +1024,9 @@ static void lp_free(lp_t *L)
     free(L->val);
     free(L->x);
     free(L->ko);
+    free(L->m);
+    free(L->tv);
+    free(L->tw);
 }
 
 typedef struct {
@@ -787,22 +1045,50 @@ static int by_bucket(const void *a, const void *b)
     return x->k - y->k;
 }
 
-/* Super-classes: ctx's classes of one static class and AI model. */
+/* Candidate static classes the nodes cannot tell apart: the same GPU count and
+ * the same eligibility on every node static class. esig[wsc] → its id. */
+static int elig_sigs(const ctx_t *c, int *esig)
+{
+    keytab_t t;
+    int rc = 0, *key = malloc(((size_t)c->nnsc + 2) * sizeof *key);
+    if (!key || keytab_init(&t, 64) < 0) {
+        free(key);
+        return TP_ENOMEM;
+    }
+    for (int w = 0; w < c->nwsc && rc == 0; w++) {
+        key[0] = c->cw[c->wsc_rep[w]]->gpus;
+        for (int n = 0; n < c->nnsc; n++)
+            key[n + 1] = c->stat[(size_t)w * (size_t)c->nnsc + (size_t)n] == 0;
+        if ((esig[w] = keytab_intern(&t, key, c->nnsc + 1)) < 0)
+            rc = TP_ENOMEM;
+    }
+    keytab_fini(&t);
+    free(key);
+    return rc;
+}
+
+/* Super-classes: ctx's classes of one AI model whose static classes no node
+ * can tell apart (elig_sigs): one size, eligibility and value per group. */
 static int super_classes(lp_t *L)
 {
     const ctx_t *c = L->c;
     keytab_t t;
     bucket_t *bk = malloc(((size_t)c->nk + 1) * sizeof *bk);
+    int *esig = malloc(((size_t)c->nwsc + 1) * sizeof *esig);
     int rc = TP_ENOMEM;
-    if (!bk)
+    if (!bk || !esig || elig_sigs(c, esig) < 0) {
+        free(bk);
+        free(esig);
         return TP_ENOMEM;
+    }
     if (keytab_init(&t, 64) < 0) {
         free(bk);
+        free(esig);
         return TP_ENOMEM;
     }
     for (int k = 0; k < c->nk; k++) {
         int ci = c->k_mem[c->k_off[k]];
-        int key[2] = {c->cand_wsc[ci], c->cw[ci]->model};
+        int key[2] = {esig[c->cand_wsc[ci]], c->cw[ci]->model};
         if ((L->kof[k] = keytab_intern(&t, key, 2)) < 0)
             goto out;
         bk[k] = (bucket_t){L->kof[k], c->cw[ci]->priority, c->corigin[ci] >= 0, k};
@@ -830,6 +1116,7 @@ static int super_classes(lp_t *L)
     rc = 0;
 out:
     keytab_fini(&t);
+    free(esig);
     free(bk);
     return rc;
 }
@@ -897,7 +1184,8 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     L.ps = calloc(ng * nsz, sizeof *L.ps);
     L.mark = calloc(ng, sizeof *L.mark);
     L.ko = malloc(nk * sizeof *L.ko);
-    if (!L.kof || !L.b_off || !L.b_mem || !L.krep || !L.ko || !L.kn || !L.kg ||
+    L.m = malloc(nk * sizeof *L.m);
+    if (!L.m || !L.kof || !L.b_off || !L.b_mem || !L.krep || !L.ko || !L.kn || !L.kg ||
         !L.kprio || !L.kmodel || !L.khead || !L.gfree || !L.gmaxfree || !L.gnsc ||
         !L.ggm || !L.gcnt || !L.ghead || !L.gmaxhead || !L.gminw || !L.grow || !L.gcol ||
         !L.drow || !L.dhead || !L.ug || !L.uw || !L.us || !L.ud || !L.pg || !L.pw ||
@@ -909,6 +1197,7 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
         L.gcol[j] = -1;
     if (measure(&L) < 0)
         goto out;
+    pair_table(&L);
     if (c->nk > 0) {
         rc = glpk_guarded(run, &L, msg, msglen);
         if (rc < 0)

@@ -296,7 +296,7 @@ static int by_kw(const void *a, const void *b)
  * the classes eligible on some node beneath it, most valuable per GPU first,
  * into the GPUs its nodes can run within their own and every domain's power
  * headroom at the lowest per-GPU draw there. Σ over the domains bounds every
- * plan without counting a shared rack or row twice (the LP's weakness). The
+ * plan without counting a shared rack or row twice. The
  * smallest over the depths; INFINITY when no depth covers every node. */
 static double domain_bound(const ctx_t *c)
 {
@@ -425,6 +425,39 @@ static int repair_all(const ctx_t *c, plan_t *p)
 /* Reasons of every unplaced candidate against the plan's final load: the static
  * predicates from the class table, the capacity ones from tp_policy_capacity —
  * together exactly tp_policy_check — computed once per identical candidate. */
+#define HIST_VALS 16 /* distinct capacity bit sets a histogram keeps apart */
+
+/* Nodes by (static class, capacity bits) for one capacity key: counting the
+ * reasons of a candidate class then visits these cells, not every node. */
+typedef struct {
+    tp_predset_t val[HIST_VALS];
+    int nv;
+    int *cnt; /* [nsc * HIST_VALS + v]; NULL: too many distinct bit sets */
+} hist_t;
+
+static int hist_build(const ctx_t *c, const tp_predset_t *bits, hist_t *h)
+{
+    h->nv = 0;
+    h->cnt = calloc((size_t)c->nnsc * HIST_VALS + 1, sizeof *h->cnt);
+    if (!h->cnt)
+        return TP_ENOMEM;
+    for (int n = 0; n < c->f->nnodes; n++) {
+        int v = 0;
+        while (v < h->nv && h->val[v] != bits[n])
+            v++;
+        if (v == h->nv) {
+            if (h->nv == HIST_VALS) {
+                free(h->cnt);
+                h->cnt = NULL;
+                return 0;
+            }
+            h->val[h->nv++] = bits[n];
+        }
+        h->cnt[(size_t)c->node_sc[n] * HIST_VALS + (size_t)v]++;
+    }
+    return 0;
+}
+
 static int add_pending(const ctx_t *c, const plan_t *p, tp_result_t *r)
 {
     const tp_fleet_t *f = c->f;
@@ -432,6 +465,7 @@ static int add_pending(const ctx_t *c, const plan_t *p, tp_result_t *r)
     int rc = TP_ENOMEM, ncnt = 0, ncap = 0;
     int(*counts)[TP_PRED_COUNT] = NULL;
     tp_predset_t **capbits = NULL;
+    hist_t *hist = NULL;
     if (keytab_init(&rk, 64) < 0)
         return TP_ENOMEM;
     if (keytab_init(&ck, 64) < 0) {
@@ -455,11 +489,18 @@ static int add_pending(const ctx_t *c, const plan_t *p, tp_result_t *r)
                 if (!cb)
                     goto out;
                 capbits = cb;
+                hist_t *hb = realloc(hist, ((size_t)ncap + 1) * sizeof *hb);
+                if (!hb)
+                    goto out;
+                hist = hb;
+                hist[ncap].cnt = NULL;
                 if (!(capbits[ncap] = malloc(((size_t)f->nnodes + 1) * sizeof **cb)))
                     goto out;
                 ncap++;
                 for (int n = 0; n < f->nnodes; n++)
                     capbits[cid][n] = tp_policy_capacity(f, c->s, p->load, n, w);
+                if (hist_build(c, capbits[cid], &hist[cid]) < 0)
+                    goto out;
             }
             int(*cn)[TP_PRED_COUNT] = realloc(counts, ((size_t)ncnt + 1) * sizeof *cn);
             if (!cn)
@@ -467,10 +508,21 @@ static int add_pending(const ctx_t *c, const plan_t *p, tp_result_t *r)
             counts = cn;
             memset(counts[ncnt], 0, sizeof counts[ncnt]);
             const tp_predset_t *st = c->stat + (size_t)c->cand_wsc[ci] * (size_t)c->nnsc;
-            for (int n = 0; n < f->nnodes; n++) {
-                tp_predset_t bits = st[c->node_sc[n]] | capbits[cid][n];
-                for (int q = 0; bits; q++, bits >>= 1)
-                    counts[ncnt][q] += bits & 1;
+            const hist_t *h = &hist[cid];
+            if (h->cnt) {
+                for (int nsc = 0; nsc < c->nnsc; nsc++)
+                    for (int v = 0; v < h->nv; v++) {
+                        int m = h->cnt[(size_t)nsc * HIST_VALS + (size_t)v];
+                        tp_predset_t bits = st[nsc] | h->val[v];
+                        for (int q = 0; bits && m; q++, bits >>= 1)
+                            counts[ncnt][q] += (int)(bits & 1) * m;
+                    }
+            } else {
+                for (int n = 0; n < f->nnodes; n++) {
+                    tp_predset_t bits = st[c->node_sc[n]] | capbits[cid][n];
+                    for (int q = 0; bits; q++, bits >>= 1)
+                        counts[ncnt][q] += bits & 1;
+                }
             }
             ncnt++;
         }
@@ -479,9 +531,12 @@ static int add_pending(const ctx_t *c, const plan_t *p, tp_result_t *r)
     }
     rc = 0;
 out:
-    for (int i = 0; i < ncap; i++)
+    for (int i = 0; i < ncap; i++) {
         free(capbits[i]);
+        free(hist[i].cnt);
+    }
     free(capbits);
+    free(hist);
     free(counts);
     keytab_fini(&rk);
     keytab_fini(&ck);

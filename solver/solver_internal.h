@@ -118,6 +118,7 @@ typedef struct {
     /* Groups: (node static class, domain at depth group_level), nodes ascending
      * (CSR); g_anchor: that domain. */
     int ng, *node_g, *g_off, *g_mem, *g_anchor, group_level;
+    double *g_minw; /* the lowest gpu_w of a group's nodes */
     /* Per AI model (index model + 1): every group, best GPU model first. */
     int **g_by_model;
     side_t side;
@@ -161,6 +162,9 @@ bool ctx_fits(const ctx_t *c, const tp_load_t *l, const tp_workload_t *w, int n)
 /* draw > cap, with policy.c's tolerance. */
 bool ctx_over(double draw, double cap);
 void plan_place(const ctx_t *c, plan_t *p, int ci, int n);
+/* True when no node of group g can fit ci for power at g's anchor domain or
+ * above (a quick test; false does not mean one fits). */
+bool plan_group_full(const ctx_t *c, const plan_t *p, int ci, int g);
 /* The fullest node of group g where ci is eligible and fits; -1: none. */
 int plan_best_fit(const ctx_t *c, const plan_t *p, int ci, int g);
 /* Places candidates list[0..n) in that order, each on the best-valued group's
