@@ -266,12 +266,14 @@ int tp_tokens_load(const char *path, tp_tokens_t **out, tp_error_t *err)
     struct stat st;
     tp_error_clear(err);
     *out = NULL;
-    /* Whoever can write the file can grant themselves any role. */
-    if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH))
+    /* Whoever can write the file can grant themselves any role: like ssh with
+     * authorized_keys, a file other users may write is refused. */
+    if (stat(path, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)))
         return tp_error_set(err, TP_EINVAL,
-                            "%s: writable by every user, so anyone could add a token; "
-                            "refusing it (chmod o-w)",
-                            path);
+                            "%s: mode %04o is writable by %s, so they could add a "
+                            "token; refusing it (chmod go-w)",
+                            path, (unsigned)(st.st_mode & 07777),
+                            st.st_mode & S_IWOTH ? "every user" : "its group");
     return load_root(&r, jr_parse_file(&r, path), out);
 }
 

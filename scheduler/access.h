@@ -59,9 +59,9 @@ const char *tp_action_name(tp_action_t a);
 
 /* An empty set (for `token add` on a new file). NULL on ENOMEM. */
 tp_tokens_t *tp_tokens_new(void);
-/* Loads and validates a tokens file (refused when writable by every user). On success
- * *out is a new set the caller frees with tp_tokens_free(); on failure *out is NULL and
- * err says why. */
+/* Loads and validates a tokens file (refused when its group or every user may
+ * write it). On success *out is a new set the caller frees with
+ * tp_tokens_free(); on failure *out is NULL and err says why. */
 int tp_tokens_load(const char *path, tp_tokens_t **out, tp_error_t *err);
 /* Same, from a JSON text in memory; name is used in messages. */
 int tp_tokens_load_buffer(const char *name, const char *text, size_t len,

@@ -711,7 +711,21 @@ static void k8s_bind(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v)
 
 /* ---- health ---- */
 
-static void readyz(svc_t *s, tp_httpd_req_t *req)
+/* Whether v carries a credential that may read (always, without --tokens);
+ * unlike authorize() it neither answers nor counts a refusal. */
+static bool may_read(const svc_t *s, const tp_httpd_view_t *v)
+{
+    return !s->tokens ||
+           tp_role_allows(tp_tokens_check(s->tokens, v->authorization,
+                                          v->authorization ? strlen(v->authorization) : 0,
+                                          NULL),
+                          TP_ACT_READ);
+}
+
+/* Kubernetes probes send no token: without one (with --tokens) the answer
+ * says ready or not and names the stale kinds of fact, never a node, a count
+ * or the replicas; a reader's token gets the detail. */
+static void readyz(svc_t *s, tp_httpd_req_t *req, bool detail)
 {
     int64_t now = (int64_t)time(NULL);
     int stale_after = s->ccfg ? s->ccfg->stale_after_s : 300;
@@ -732,6 +746,21 @@ static void readyz(svc_t *s, tp_httpd_req_t *req)
     bool store_ok;
     json_t *ha = tp_leader_status(s, &store_ok); /* role, leader, store health */
     bool ready = fresh && !s->draining && store_ok;
+    if (!detail) {
+        json_t *kinds = json_array();
+        if (!fresh)
+            json_array_append_new(kinds, json_string("observed_state"));
+        if (expired)
+            json_array_append_new(kinds, json_string("attestation"));
+        if (!store_ok)
+            json_array_append_new(kinds, json_string("store"));
+        json_decref(stale);
+        json_decref(ha);
+        respond_json(req, ready ? 200 : 503,
+                     json_pack("{s:b,s:b,s:o}", "ready", ready, "draining", s->draining,
+                               "stale_facts", kinds));
+        return;
+    }
     respond_json(req, ready ? 200 : 503,
                  json_pack("{s:b,s:b,s:i,s:o,s:o}", "ready", ready, "draining",
                            s->draining, "expired_attestations", expired, "stale", stale,
@@ -767,8 +796,7 @@ void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v)
     if (!strcmp(p, "/readyz")) {
         if (!get)
             goto method;
-        if (authorize(s, req, v, TP_ACT_READ))
-            readyz(s, req);
+        readyz(s, req, may_read(s, v));
     } else if (!strcmp(p, "/v1/placements")) {
         if (post && authorize(s, req, v, TP_ACT_PLACE))
             post_placements(s, req, v, false);

@@ -231,7 +231,12 @@ TP_TEST(access_issue_save_load)
     tp_tokens_t *ww = NULL;
     TP_ASSERT(chmod(path, 0666) == 0);
     TP_CHECK(tp_tokens_load(path, &ww, &err) == TP_EINVAL);
-    TP_CHECK_CONTAINS(err.text, "writable by every user");
+    TP_CHECK_CONTAINS(err.text, "mode 0666 is writable by every user");
+    TP_CHECK(ww == NULL);
+    /* So is a group-writable one (as ssh refuses such an authorized_keys). */
+    TP_ASSERT(chmod(path, 0620) == 0);
+    TP_CHECK(tp_tokens_load(path, &ww, &err) == TP_EINVAL);
+    TP_CHECK_CONTAINS(err.text, "mode 0620 is writable by its group");
     TP_CHECK(ww == NULL);
     TP_ASSERT(chmod(path, 0640) == 0);
     TP_CHECK(tp_tokens_load(path, &ww, &err) == 0);
