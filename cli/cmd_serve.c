@@ -17,6 +17,8 @@ static void usage(FILE *out)
         "                        [--listen HOST:PORT] [--tokens FILE] [--port-file F]\n"
         "                        [--max-connections N] [--max-body BYTES] [-q]\n"
         "                        [--audit-key PEM] [--audit-export TARGET]\n"
+        "                        [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM\n"
+        "                         [--tls-clients FILE]]]\n"
         "                        [--kube-api URL --kube-token-file F [--kube-ca F]\n"
         "                         [--kube-proxy URL] [--kube-timeout-ms MS]]\n"
         "Runs the placement service (docs/serve.md): the HTTP API on --listen\n"
@@ -30,6 +32,9 @@ static void usage(FILE *out)
         "--audit-export streams it to a SIEM: jsonl:PATH, syslog+unix:PATH or\n"
         "syslog+tcp:HOST:PORT (RFC 5424), resuming after restarts.\n"
         "GET / is a dashboard, GET /v1/kpis the KPIs, GET /metrics for Prometheus.\n"
+        "--tls-cert/--tls-key serve HTTPS only (TLS 1.2+, HTTP/2 by ALPN); with\n"
+        "--tls-client-ca every client must present a certificate that CA issued;\n"
+        "--tls-clients pins certificates (SHA-256) to names and roles.\n"
         "  --ceiling  answer every request with {} (the benchmark's ceiling)\n"
         "Several replicas (docs/ha.md): --store etcd:URL[,URL...] --replica-name NAME\n"
         "  [--advertise URL] [--store-prefix P] [--lease-ttl S] [--keepalive-ms MS]\n"
@@ -68,7 +73,7 @@ static int ha_number(int opt, const char *arg, tp_serve_opts_t *o)
 }
 
 /* The --kube-* options are long-only: codes above every short option letter. */
-enum { K_API = 0x100, K_TOK, K_CA, K_PRX, K_TMO, K_HTTP };
+enum { K_API = 0x100, K_TOK, K_CA, K_PRX, K_TMO, K_HTTP, T_CERT, T_KEY, T_CCA, T_CLI };
 
 int tp_cmd_serve(int argc, char **argv)
 {
@@ -82,6 +87,10 @@ int tp_cmd_serve(int argc, char **argv)
                                          {"kube-timeout-ms", required_argument, 0, K_TMO},
                                          {"kube-insecure-http", no_argument, 0, K_HTTP},
                                          {"listen", required_argument, 0, 'l'},
+                                         {"tls-cert", required_argument, 0, T_CERT},
+                                         {"tls-key", required_argument, 0, T_KEY},
+                                         {"tls-client-ca", required_argument, 0, T_CCA},
+                                         {"tls-clients", required_argument, 0, T_CLI},
                                          {"tokens", required_argument, 0, 't'},
                                          {"port-file", required_argument, 0, 'p'},
                                          {"max-connections", required_argument, 0, 'C'},
@@ -140,6 +149,18 @@ int tp_cmd_serve(int argc, char **argv)
             break;
         case 'l':
             o.listen = optarg;
+            break;
+        case T_CERT:
+            o.tls_cert = optarg;
+            break;
+        case T_KEY:
+            o.tls_key = optarg;
+            break;
+        case T_CCA:
+            o.tls_client_ca = optarg;
+            break;
+        case T_CLI:
+            o.tls_clients = optarg;
             break;
         case 't':
             o.tokens = optarg;

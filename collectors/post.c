@@ -11,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tp_post_json(const char *url, const char *bearer, const char *body, int timeout_ms,
-                 int *status, char **response, tp_error_t *err)
+int tp_post_json(const char *url, const char *bearer, const tp_post_tls_t *tls,
+                 const char *body, int timeout_ms, int *status, char **response,
+                 tp_error_t *err)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
@@ -39,6 +40,13 @@ int tp_post_json(const char *url, const char *bearer, const char *body, int time
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (tls && tls->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, tls->ca_file);
+    if (tls && tls->cert_file) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, tls->cert_file);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, tls->key_file);
+    }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tp_curl_sink);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     CURLcode cc = curl_easy_perform(c);

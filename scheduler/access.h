@@ -83,6 +83,19 @@ tp_role_t tp_tokens_role(const tp_tokens_t *t, int i);
 tp_role_t tp_tokens_check(const tp_tokens_t *t, const char *hv, size_t len,
                           const char **name_out);
 
+/* Client certificates for mTLS (docs/serve.md, "TLS"): a file of the same
+ * shape and rules with "clients" in place of "tokens", each sha256 the SHA-256
+ * fingerprint of a client certificate's DER encoding (`openssl x509 -in C
+ * -outform DER | sha256sum`): {"version": 1, "clients": [{"name": "argo",
+ * "role": "orchestrator", "sha256": "<64 lower-case hex>"}]}. Refused when its
+ * group or every user may write it. */
+int tp_clients_load(const char *path, tp_tokens_t **out, tp_error_t *err);
+/* The role pinned to the certificate whose fingerprint is sha256 (32 bytes), or
+ * TP_ROLE_NONE; *name_out as tp_tokens_check's. Fingerprints are public: no
+ * constant-time comparison is needed. */
+tp_role_t tp_clients_check(const tp_tokens_t *t, const unsigned char sha256[32],
+                           const char **name_out);
+
 /* Creates a fresh secret for token `name` with role r (replacing the secret and
  * role when the name exists, adding it otherwise) and writes the secret,
  * NUL-terminated, into secret_out (at least TP_TOKEN_SECRET_LEN + 1 bytes). The

@@ -80,19 +80,28 @@ static const char *tail_id(const char *path, const char *prefix, char *buf, size
     return pct_decode(path + n, strlen(path + n), buf, cap) == 0 ? buf : NULL;
 }
 
+/* The role of the request's credential: its connection's client certificate
+ * when --tls-clients pins it, else its bearer token. */
+static tp_role_t credential(const svc_t *s, const tp_httpd_view_t *v)
+{
+    tp_role_t r = tp_clients_check(s->clients, v->client_sha256, NULL);
+    if (r != TP_ROLE_NONE)
+        return r;
+    return tp_tokens_check(s->tokens, v->authorization,
+                           v->authorization ? strlen(v->authorization) : 0, NULL);
+}
+
 static bool authorize(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v,
                       tp_action_t a)
 {
-    if (!s->tokens)
+    if (!s->tokens && !s->clients)
         return true;
-    const char *name = NULL;
-    tp_role_t role =
-        tp_tokens_check(s->tokens, v->authorization,
-                        v->authorization ? strlen(v->authorization) : 0, &name);
+    tp_role_t role = credential(s, v);
     if (role == TP_ROLE_NONE) {
         s->auth_refused++;
         tp_httpd_error(req, 401, "unauthenticated", NULL,
-                       "a valid bearer token is required (Authorization: Bearer …)");
+                       "a valid bearer token%s is required (Authorization: Bearer …)",
+                       s->clients ? " or a pinned client certificate" : "");
         return false;
     }
     if (!tp_role_allows(role, a)) {
@@ -715,11 +724,7 @@ static void k8s_bind(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v)
  * unlike authorize() it neither answers nor counts a refusal. */
 static bool may_read(const svc_t *s, const tp_httpd_view_t *v)
 {
-    return !s->tokens ||
-           tp_role_allows(tp_tokens_check(s->tokens, v->authorization,
-                                          v->authorization ? strlen(v->authorization) : 0,
-                                          NULL),
-                          TP_ACT_READ);
+    return (!s->tokens && !s->clients) || tp_role_allows(credential(s, v), TP_ACT_READ);
 }
 
 /* Kubernetes probes send no token: without one (with --tokens) the answer
@@ -780,9 +785,10 @@ void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v)
         if (!get)
             goto method;
         respond_json(req, 200,
-                     json_pack("{s:s,s:I,s:I,s:i}", "status", "alive", "requests",
+                     json_pack("{s:s,s:I,s:I,s:I,s:i}", "status", "alive", "requests",
                                (json_int_t)s->requests, "auth_refused",
-                               (json_int_t)s->auth_refused, "connections",
+                               (json_int_t)s->auth_refused, "tls_refused",
+                               (json_int_t)tp_httpd_tls_refused(s->http), "connections",
                                tp_httpd_connections(s->http)));
         return;
     }

@@ -433,6 +433,7 @@ static void svc_free(svc_t *s)
     obs_free(s);
     tp_store_close(s->journal);
     tp_tokens_free(s->tokens);
+    tp_tokens_free(s->clients);
     tp_k8s_free(s->k8s);
     tp_kubeapi_free(s->kube);
     json_decref(s->fleet_doc);
@@ -476,8 +477,8 @@ static int start_leader(svc_t *s, const char *host, tp_error_t *err)
 {
     char url[300];
     bool v6 = strchr(host, ':') != NULL;
-    snprintf(url, sizeof url, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "",
-             tp_httpd_port(s->http));
+    snprintf(url, sizeof url, "%s://%s%s%s:%d", s->o.tls_cert ? "https" : "http",
+             v6 ? "[" : "", host, v6 ? "]" : "", tp_httpd_port(s->http));
     tp_leader_opts_t lo = {.urls = s->o.store + 5,
                            .prefix = s->o.store_prefix,
                            .name = s->o.replica_name,
@@ -527,12 +528,19 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
         s->o.batch_max = 40; /* one etcd txn per batch: within etcd's --max-txn-ops 128 */
     if (o->tokens && (rc = tp_tokens_load(o->tokens, &s->tokens, err)) < 0)
         return rc;
+    if (o->tls_clients && !o->tls_client_ca)
+        return tp_error_set(err, TP_EUSAGE, "--tls-clients needs --tls-client-ca");
+    if (o->tls_clients && (rc = tp_clients_load(o->tls_clients, &s->clients, err)) < 0)
+        return rc;
     if (!(s->k8s = tp_k8s_new(NULL)))
         return tp_error_set(err, TP_ENOMEM, "out of memory");
     if (!o->ceiling && (rc = kube_start(s, err)) < 0)
         return rc;
-    if (!o->tokens && !o->ceiling)
-        svc_log(s, "warning: no --tokens: every request is accepted without a token");
+    if (!o->tokens && !o->tls_clients && !o->ceiling)
+        svc_log(s, "warning: no --tokens%s: every request is accepted without a token",
+                o->tls_client_ca ? " or --tls-clients (a certificate the client CA "
+                                   "issued is enough)"
+                                 : "");
 
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up is not fatal */
     uv_loop_init(&g_loop);
@@ -549,6 +557,9 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
                           .max_connections = o->max_connections,
                           .max_body = o->max_body ? o->max_body : 4u << 20,
                           .request_timeout_ms = o->request_timeout_ms,
+                          .tls_cert = o->tls_cert,
+                          .tls_key = o->tls_key,
+                          .tls_client_ca = o->tls_client_ca,
                           .handler = o->ceiling ? api_ceiling : api_handle,
                           .arg = s,
                           .observe = o->ceiling ? NULL : obs_request};
@@ -582,7 +593,9 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     if (!o->ceiling && tp_store_shared(s->journal) &&
         (rc = start_leader(s, host, err)) < 0)
         return rc;
-    svc_log(s, "listening on http://%s:%d%s", host, tp_httpd_port(s->http),
+    svc_log(s, "listening on %s://%s:%d%s%s", o->tls_cert ? "https" : "http", host,
+            tp_httpd_port(s->http),
+            o->tls_client_ca ? " (client certificates required)" : "",
             o->ceiling ? " (ceiling: every request answered {})" : "");
     uv_run(s->loop, UV_RUN_DEFAULT);
     return 0;
