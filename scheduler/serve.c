@@ -168,6 +168,8 @@ static void on_tick(uv_timer_t *t)
     int every = s->o.reconcile_s > 0 ? s->o.reconcile_s : 5;
     if (++ticks % every == 0 && s->running->n)
         enqueue_simple(s, OP_RECONCILE);
+    if (prune_due(s))
+        enqueue_simple(s, OP_PRUNE);
 }
 
 /* ---- signals and drain ---- */

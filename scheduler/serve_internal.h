@@ -123,6 +123,8 @@ typedef struct svc {
     bool draining;
 
     uint64_t auth_refused, requests;
+    bool prune_queued;  /* an OP_PRUNE waits or runs (retention.c) */
+    int64_t last_prune; /* when the last one was queued */
     struct tp_obs *obs; /* observe.c: audit log, KPI history, metrics */
 } svc_t;
 
@@ -183,7 +185,8 @@ typedef enum {
     OP_PROFILES,
     OP_RELOAD,
     OP_RECONCILE,
-    OP_BIND
+    OP_BIND,
+    OP_PRUNE /* retention.c */
 } op_kind_t;
 
 struct op {
@@ -215,6 +218,15 @@ struct op {
 void op_enqueue(svc_t *s, op_t *op);
 void op_free(op_t *op);
 void worker_kick(svc_t *s);
+
+/* ---- retention.c (docs/serve.md, "Retention") ---- */
+/* Whether a prune is due this tick (loop; called once a second). */
+bool prune_due(svc_t *s);
+/* OP_PRUNE on the worker: deletes what the retention lets go from the journal;
+ * the deleted keys go into op->doc. */
+void prune_run(svc_t *s, op_t *op, int64_t now);
+/* On the loop after it: the same idempotency keys and placements leave memory. */
+void prune_apply(svc_t *s, const op_t *op);
 
 /* ---- kubebind.c ---- */
 /* Creates op's v1.Binding (op->kpath, op->body) in the API server (worker

@@ -793,6 +793,10 @@ static void run_job(uv_work_t *w)
     case OP_BIND:
         do_bind(j);
         break;
+    case OP_PRUNE:
+        prune_run(j->s, j->ops, j->now);
+        j->commit_ok = true; /* prune_apply also ends a failed prune */
+        break;
     }
     obs_flush(j->s); /* this job's audit rows → audit.jsonl */
 }
@@ -848,6 +852,10 @@ static void apply(svc_t *s, job_t *j)
 {
     if (j->kind == OP_PROFILES || j->kind == OP_RELOAD) {
         swap_world(s, j);
+        return;
+    }
+    if (j->kind == OP_PRUNE) {
+        prune_apply(s, j->ops);
         return;
     }
     int n0 = s->running->n;
