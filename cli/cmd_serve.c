@@ -36,6 +36,7 @@ static void usage(FILE *out)
         "--tls-client-ca every client must present a certificate that CA issued;\n"
         "--tls-clients pins certificates (SHA-256) to names and roles.\n"
         "  --ceiling  answer every request with {} (the benchmark's ceiling)\n"
+        "  --openadr FILE  poll an OpenADR 3 VTN for capacity limits (power events)\n"
         "  --idempotency-retention S  forget Idempotency-Keys after S seconds\n"
         "  --released-retention S     forget released or preempted placements after\n"
         "                             S seconds (both default to 86400)\n"
@@ -88,7 +89,8 @@ enum {
     T_CCA,
     T_CLI,
     R_IDEM,
-    R_DONE
+    R_DONE,
+    ADR
 };
 
 int tp_cmd_serve(int argc, char **argv)
@@ -110,6 +112,7 @@ int tp_cmd_serve(int argc, char **argv)
         {"tls-clients", required_argument, 0, T_CLI},
         {"idempotency-retention", required_argument, 0, R_IDEM},
         {"released-retention", required_argument, 0, R_DONE},
+        {"openadr", required_argument, 0, ADR},
         {"tokens", required_argument, 0, 't'},
         {"port-file", required_argument, 0, 'p'},
         {"max-connections", required_argument, 0, 'C'},
@@ -180,6 +183,9 @@ int tp_cmd_serve(int argc, char **argv)
             break;
         case T_CLI:
             o.tls_clients = optarg;
+            break;
+        case ADR:
+            o.openadr = optarg;
             break;
         case R_IDEM:
         case R_DONE:

@@ -210,6 +210,7 @@ static void on_signal(uv_signal_t *h, int sig)
     tp_httpd_stop_accepting(s->http);
     uv_timer_stop(&s->cycle_timer);
     uv_timer_stop(&s->tick_timer);
+    adr_stop(s);
     uv_signal_stop(&s->sighup);
     if (s->collector) {
         tp_collector_t *c = s->collector;
@@ -258,6 +259,9 @@ static int rec_event(void *arg, int64_t id, const char *body, int64_t start, int
     const char *domain = json_string_value(json_object_get(b, "domain"));
     double cap = json_number_value(json_object_get(b, "cap_w"));
     int rc = domain ? (int)pevent_add(s, id, domain, cap, start, end) : TP_EPARSE;
+    const char *src = json_string_value(json_object_get(b, "source"));
+    if (rc > 0 && src) /* an order from the OpenADR VTN: never ordered twice */
+        json_object_set_new(s->adr_orders, src, json_integer(id));
     if (rc > 0) {
         s->events[s->nevents - 1].started = strcmp(state, "scheduled") != 0;
         s->events[s->nevents - 1].ended = !strcmp(state, "ended");
@@ -433,6 +437,8 @@ static void svc_free(svc_t *s)
         op_free(op);
     }
     obs_free(s);
+    adr_free(s);
+    json_decref(s->adr_orders);
     tp_store_close(s->journal);
     tp_tokens_free(s->tokens);
     tp_tokens_free(s->clients);
@@ -520,7 +526,8 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     s->preemptions = json_array();
     s->rec_ix = tp_strmap_new(1024);
     s->idem_ix = tp_strmap_new(1024);
-    if (!s->profiles || !s->preemptions || !s->rec_ix || !s->idem_ix)
+    s->adr_orders = json_object();
+    if (!s->profiles || !s->preemptions || !s->rec_ix || !s->idem_ix || !s->adr_orders)
         return tp_error_set(err, TP_ENOMEM, "out of memory");
     if (!o->ceiling && (rc = recover(s, err)) < 0)
         return rc;
@@ -580,7 +587,7 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     if (!o->ceiling) {
         uv_timer_start(&s->tick_timer, on_tick, 1000, 1000);
-        if ((rc = collectors_start(s, err)) < 0)
+        if ((rc = collectors_start(s, err)) < 0 || (rc = adr_start(s, err)) < 0)
             return rc;
         if (!s->has_collectors && s->running->n && tp_store_shared(s->journal))
             enqueue_simple(s, OP_RECONCILE); /* against the seed state */

@@ -33,7 +33,8 @@ typedef struct {
     /* retention (docs/serve.md): idempotency keys, and placements released or
      * preempted, are forgotten this many seconds later; 0: 86400 */
     int idempotency_retention_s, released_retention_s;
-    bool ceiling;             /* answer every request with {} (benchmark ceiling) */
+    const char *openadr; /* OpenADR 3 VTN poller config (collectors/openadr.h), or NULL */
+    bool ceiling;        /* answer every request with {} (benchmark ceiling) */
     const char *audit_key;    /* PEM private key signing audit records, or NULL */
     const char *audit_export; /* SIEM target streamed to (scheduler/audit.h), or NULL */
     /* the store (scheduler/store.h) and, with etcd, the election (leader.h) */

@@ -125,6 +125,9 @@ typedef struct svc {
     uint64_t auth_refused, requests;
     bool prune_queued;  /* an OP_PRUNE waits or runs (retention.c) */
     int64_t last_prune; /* when the last one was queued */
+    struct adr *adr;    /* openadr.c: the VTN poller, or NULL */
+    json_t
+        *adr_orders; /* order source "openadr:EV/IV@MOD" → power event id (0: queued) */
     struct tp_obs *obs; /* observe.c: audit log, KPI history, metrics */
 } svc_t;
 
@@ -227,6 +230,13 @@ bool prune_due(svc_t *s);
 void prune_run(svc_t *s, op_t *op, int64_t now);
 /* On the loop after it: the same idempotency keys and placements leave memory. */
 void prune_apply(svc_t *s, const op_t *op);
+
+/* ---- openadr.c (docs/serve.md, "OpenADR 3") ---- */
+int adr_start(svc_t *s, tp_error_t *err); /* with --openadr: load, check, poll */
+void adr_stop(svc_t *s);                  /* draining: no more polls */
+void adr_free(svc_t *s);
+/* A power event op was journaled: remember its VTN source (if any). */
+void adr_note(svc_t *s, const op_t *op);
 
 /* ---- kubebind.c ---- */
 /* Creates op's v1.Binding (op->kpath, op->body) in the API server (worker

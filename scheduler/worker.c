@@ -921,6 +921,7 @@ static void apply(svc_t *s, job_t *j)
             ev = &s->events[s->nevents - 1];
         if (ev)
             ev->started = op->ev.started;
+        adr_note(s, op); /* an order from the VTN: its source is now journaled */
     } else if (j->kind == OP_POWER_END) {
         for (int k = 0; k < s->nevents; k++)
             if (s->events[k].id == j->ops->event_id)
