@@ -18,8 +18,19 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define PAGE 50      /* the spec's maximum `limit` */
-#define MAX_PAGES 40 /* 2000 events per poll at most */
+#define PAGE 50              /* the spec's maximum `limit` */
+#define MAX_PAGES 40         /* 2000 events per poll at most */
+#define MAX_ORDERS 1000      /* more orders than this from one poll: refused */
+#define TIME_MAX (1LL << 40) /* as POST /v1/power/events */
+
+/* The spec's objectID: 1..128 of [a-zA-Z0-9_-] (it goes into a query). */
+static bool object_id(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n >= 1 && n <= 128 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789_-") == n;
+}
 #define SECRET_MAX 4096
 
 struct tp_adr {
@@ -149,6 +160,12 @@ int tp_adr_load(const char *path, tp_adr_t **out, tp_error_t *err)
     if (!pid == !pname) {
         rc = jr_fail(&r, TP_EINVAL, "$",
                      "expected exactly one of \"program_id\" and \"program_name\"");
+        goto out;
+    }
+    if (pid && !object_id(pid)) {
+        rc = jr_fail(
+            &r, TP_EINVAL, "$.program_id",
+            "expected an OpenADR objectID (1..128 of [a-zA-Z0-9_-]), got \"%.80s\"", pid);
         goto out;
     }
     if (pname && (!*pname || strlen(pname) > 128)) {
@@ -479,6 +496,9 @@ static int one_event(const tp_adr_t *a, jr_t *r, const json_t *ev, const char *p
         if (!has_dur)
             dur = ev_dur;
         int64_t end = dur == INT64_MAX ? 0 : start + dur;
+        if (start > TIME_MAX || end > TIME_MAX)
+            return jr_fail(r, TP_EPARSE, q, "expected a window that ends before %lld",
+                           TIME_MAX);
         prev_end = end ? end : INT64_MAX;
         const json_t *pls = json_object_get(iv, "payloads"), *pl;
         jr_key_path(q, ip, "payloads");
@@ -519,6 +539,10 @@ static int one_event(const tp_adr_t *a, jr_t *r, const json_t *ev, const char *p
                                   "interval", (json_int_t)iid);
             if (!o || json_array_append_new(orders, o) < 0)
                 return tp_error_set(r->err, TP_ENOMEM, "out of memory");
+            if (json_array_size(orders) > MAX_ORDERS)
+                return jr_fail(r, TP_ERANGE, pp,
+                               "more than %d capacity limits in force or ahead: refused",
+                               MAX_ORDERS);
         }
     }
     return 0;
@@ -694,8 +718,10 @@ static int resolve_program(tp_adr_t *a, tp_error_t *err)
             char ipath[JR_PATH];
             jr_index_path(ipath, "$", i);
             strcat(ipath, ".id");
-            if ((rc = jr_check_id(&r, ipath, id)) == 0 &&
-                !(a->resolved_program = strdup(id)))
+            if (!object_id(id))
+                rc = jr_fail(&r, TP_EPARSE, ipath,
+                             "expected an OpenADR objectID (1..128 of [a-zA-Z0-9_-])");
+            else if (!(a->resolved_program = strdup(id)))
                 rc = tp_error_set(err, TP_ENOMEM, "out of memory");
             break;
         }

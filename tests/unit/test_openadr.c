@@ -189,4 +189,10 @@ TP_TEST(openadr_orders)
     }
     json_decref(orders);
     tp_adr_free(a);
+    /* A program id goes into the query: only the spec's objectID characters. */
+    TP_CHECK(config("{\"vtn\": \"https://v.example\", \"token_file\": \"t\", "
+                    "\"program_id\": \"44&programID=45\", \"default_domain\": \"s\"}") ==
+             NULL);
+    TP_CHECK(config("{\"vtn\": \"http://v.example\", \"token_file\": \"t\", "
+                    "\"program_id\": \"44\", \"default_domain\": \"s\"}") == NULL);
 }
