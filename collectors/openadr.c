@@ -467,9 +467,9 @@ static int one_event(const tp_adr_t *a, jr_t *r, const json_t *ev, const char *p
     if (period(r, json_object_get(ev, "intervalPeriod"), p, &ev_has_start, &ev_start,
                &ev_now, &ev_has_dur, &ev_dur) < 0)
         return r->err->code;
-    const json_t *ivs = json_object_get(ev, "intervals");
+    const json_t *ivs = json_object_get(ev, "intervals"); /* optional in the spec */
     jr_key_path(p, path, "intervals");
-    if (jr_array(r, ivs, p) < 0)
+    if (ivs && !json_is_null(ivs) && jr_array(r, ivs, p) < 0)
         return r->err->code;
     const char *domain = event_domain(a, targets);
     int64_t prev_end = ev_has_start && !ev_now ? ev_start : now;
@@ -495,8 +495,13 @@ static int one_event(const tp_adr_t *a, jr_t *r, const json_t *ev, const char *p
                            "intervalPeriod.duration");
         if (!has_dur)
             dur = ev_dur;
-        int64_t end = dur == INT64_MAX ? 0 : start + dur;
-        if (start > TIME_MAX || end > TIME_MAX)
+        if (start > TIME_MAX) /* also: after an open-ended (P9999Y) interval */
+            return jr_fail(r, TP_EPARSE, q,
+                           "expected a start before %lld (does it follow an open-ended "
+                           "interval?)",
+                           TIME_MAX);
+        int64_t end = dur == INT64_MAX ? 0 : start + dur; /* both <= 2^40: no overflow */
+        if (end > TIME_MAX)
             return jr_fail(r, TP_EPARSE, q, "expected a window that ends before %lld",
                            TIME_MAX);
         prev_end = end ? end : INT64_MAX;

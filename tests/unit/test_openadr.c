@@ -177,6 +177,22 @@ TP_TEST(openadr_orders)
         {"[{\"id\": \"e\", \"programID\": \"44\", \"modificationDateTime\": "
          "\"2023-02-09T00:00:00Z\", \"targets\": \"group-1\", \"intervals\": []}]",
          "$[0].targets: expected an array or null"},
+        /* found by tests/fuzz/fuzz_openadr.c: an interval after an open-ended one
+         * (its start would overflow), a valuesMap without values, no payloads */
+        {"[{\"id\": \"e\", \"programID\": \"44\", \"modificationDateTime\": "
+         "\"2023-02-09T00:00:00Z\", \"intervalPeriod\": {\"duration\": \"P9999Y\"}, "
+         "\"intervals\": [{\"id\": 0, \"payloads\": []}, {\"id\": 1, \"payloads\": "
+         "[]}]}]",
+         "$[0].intervals[1].intervalPeriod: expected a start before"},
+        {"[{\"id\": \"e\", \"programID\": \"44\", \"modificationDateTime\": "
+         "\"2023-02-09T00:00:00Z\", \"intervalPeriod\": {\"duration\": \"PT1H\"}, "
+         "\"intervals\": [{\"id\": 0, \"payloads\": [{\"type\": "
+         "\"IMPORT_CAPACITY_LIMIT\"}]}]}]",
+         "$[0].intervals[0].payloads[0].values: expected an array, got nothing"},
+        {"[{\"id\": \"e\", \"programID\": \"44\", \"modificationDateTime\": "
+         "\"2023-02-09T00:00:00Z\", \"intervalPeriod\": {\"duration\": \"PT1H\"}, "
+         "\"intervals\": [{\"id\": 0}]}]",
+         "$[0].intervals[0].payloads: expected an array, got nothing"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         json_t *doc = json_loads(bad[i].doc, 0, &je);
