@@ -24,6 +24,7 @@
 typedef struct {
     const char *model_dir, *shape, *dtype, *cache, *out, *report, *write_ckpt;
     const char *report_to, *token_file; /* --report-to URL: POST the profile to serve */
+    tp_post_tls_t report_tls;           /* --report-ca/-cert/-key (mTLS) */
     const char *model_name, *gpu_model, *isa;
     const char *fleet, *node; /* --meter redfish: the fleet config and the node */
     int meter_ms;             /* --meter-interval: sampling / poll period */
@@ -70,6 +71,10 @@ static void usage(FILE *f)
         "  --report-to URL     POST that array to `trustplace serve` (URL of the\n"
         "                      service; /v1/profiles is appended) with the bearer\n"
         "                      token in --token-file F or $TRUSTPLACE_TOKEN\n"
+        "  --report-ca PEM     --report-to https: trust this CA (default: the\n"
+        "                      system's)\n"
+        "  --report-cert PEM --report-key PEM  present this client certificate\n"
+        "                      (a service with --tls-client-ca requires one)\n"
         "  --profile-batch N   batch size whose figures go in --out (default: the\n"
         "                      one with the most tokens per joule)\n"
         "  --model-name NAME   profile `model` (default: shape or directory name)\n"
@@ -182,6 +187,12 @@ static int parse_args(int argc, char **argv, opts_t *o)
             o->report_to = v;
         else if (!strcmp(name, "--token-file"))
             o->token_file = v;
+        else if (!strcmp(name, "--report-ca"))
+            o->report_tls.ca_file = v;
+        else if (!strcmp(name, "--report-cert"))
+            o->report_tls.cert_file = v;
+        else if (!strcmp(name, "--report-key"))
+            o->report_tls.key_file = v;
         else if (!strcmp(name, "--write-checkpoint"))
             o->write_ckpt = v;
         else if (!strcmp(name, "--model-name"))
@@ -257,6 +268,11 @@ static int parse_args(int argc, char **argv, opts_t *o)
                    "", "");
     if ((o->fleet || o->node) && o->meter != TP_METER_REDFISH)
         return bad("--config and --node go with --meter redfish%s%s", "", "");
+    if (!o->report_tls.cert_file != !o->report_tls.key_file)
+        return bad("--report-cert and --report-key go together%s%s", "", "");
+    if ((o->report_tls.ca_file || o->report_tls.cert_file) && !o->report_to)
+        return bad("--report-ca, --report-cert and --report-key go with --report-to%s%s",
+                   "", "");
     if ((o->report_to || o->token_file) && !o->out)
         return bad("--report-to and --token-file send the --out profile: give --out%s%s",
                    "", "");
@@ -431,8 +447,8 @@ static int report_to(const opts_t *o, const json_t *prof)
         fprintf(stderr, "trustplace bench: out of memory\n");
         return TP_EXIT_NO;
     }
-    if (tp_post_json(url, token[0] ? token : NULL, text, 30000, &status, &resp, &err) <
-        0) {
+    if (tp_post_json(url, token[0] ? token : NULL, &o->report_tls, text, 30000, &status,
+                     &resp, &err) < 0) {
         fprintf(stderr, "trustplace bench: --report-to: %s\n", err.text);
         rc = TP_EXIT_NO;
     } else if (status < 200 || status > 299) {

@@ -17,6 +17,8 @@ static void usage(FILE *out)
         "                        [--listen HOST:PORT] [--tokens FILE] [--port-file F]\n"
         "                        [--max-connections N] [--max-body BYTES] [-q]\n"
         "                        [--audit-key PEM] [--audit-export TARGET]\n"
+        "                        [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM\n"
+        "                         [--tls-clients FILE]]]\n"
         "                        [--kube-api URL --kube-token-file F [--kube-ca F]\n"
         "                         [--kube-proxy URL] [--kube-timeout-ms MS]]\n"
         "Runs the placement service (docs/serve.md): the HTTP API on --listen\n"
@@ -30,7 +32,14 @@ static void usage(FILE *out)
         "--audit-export streams it to a SIEM: jsonl:PATH, syslog+unix:PATH or\n"
         "syslog+tcp:HOST:PORT (RFC 5424), resuming after restarts.\n"
         "GET / is a dashboard, GET /v1/kpis the KPIs, GET /metrics for Prometheus.\n"
+        "--tls-cert/--tls-key serve HTTPS only (TLS 1.2+, HTTP/2 by ALPN); with\n"
+        "--tls-client-ca every client must present a certificate that CA issued;\n"
+        "--tls-clients pins certificates (SHA-256) to names and roles.\n"
         "  --ceiling  answer every request with {} (the benchmark's ceiling)\n"
+        "  --openadr FILE  poll an OpenADR 3 VTN for capacity limits (power events)\n"
+        "  --idempotency-retention S  forget Idempotency-Keys after S seconds\n"
+        "  --released-retention S     forget released or preempted placements after\n"
+        "                             S seconds (both default to 86400)\n"
         "Several replicas (docs/ha.md): --store etcd:URL[,URL...] --replica-name NAME\n"
         "  [--advertise URL] [--store-prefix P] [--lease-ttl S] [--keepalive-ms MS]\n"
         "  [--poll-ms MS]; --store sqlite:DIR (the default: --data) keeps one "
@@ -68,37 +77,59 @@ static int ha_number(int opt, const char *arg, tp_serve_opts_t *o)
 }
 
 /* The --kube-* options are long-only: codes above every short option letter. */
-enum { K_API = 0x100, K_TOK, K_CA, K_PRX, K_TMO, K_HTTP };
+enum {
+    K_API = 0x100,
+    K_TOK,
+    K_CA,
+    K_PRX,
+    K_TMO,
+    K_HTTP,
+    T_CERT,
+    T_KEY,
+    T_CCA,
+    T_CLI,
+    R_IDEM,
+    R_DONE,
+    ADR
+};
 
 int tp_cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"state", required_argument, 0, 's'},
-                                         {"data", required_argument, 0, 'd'},
-                                         {"kube-api", required_argument, 0, K_API},
-                                         {"kube-token-file", required_argument, 0, K_TOK},
-                                         {"kube-ca", required_argument, 0, K_CA},
-                                         {"kube-proxy", required_argument, 0, K_PRX},
-                                         {"kube-timeout-ms", required_argument, 0, K_TMO},
-                                         {"kube-insecure-http", no_argument, 0, K_HTTP},
-                                         {"listen", required_argument, 0, 'l'},
-                                         {"tokens", required_argument, 0, 't'},
-                                         {"port-file", required_argument, 0, 'p'},
-                                         {"max-connections", required_argument, 0, 'C'},
-                                         {"max-body", required_argument, 0, 'B'},
-                                         {"ceiling", no_argument, 0, 'X'},
-                                         {"audit-key", required_argument, 0, 'K'},
-                                         {"audit-export", required_argument, 0, 'E'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {"store", required_argument, 0, 'S'},
-                                         {"replica-name", required_argument, 0, 'R'},
-                                         {"advertise", required_argument, 0, 'A'},
-                                         {"store-prefix", required_argument, 0, 'P'},
-                                         {"lease-ttl", required_argument, 0, 'L'},
-                                         {"keepalive-ms", required_argument, 0, 'k'},
-                                         {"poll-ms", required_argument, 0, 'O'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},
+        {"state", required_argument, 0, 's'},
+        {"data", required_argument, 0, 'd'},
+        {"kube-api", required_argument, 0, K_API},
+        {"kube-token-file", required_argument, 0, K_TOK},
+        {"kube-ca", required_argument, 0, K_CA},
+        {"kube-proxy", required_argument, 0, K_PRX},
+        {"kube-timeout-ms", required_argument, 0, K_TMO},
+        {"kube-insecure-http", no_argument, 0, K_HTTP},
+        {"listen", required_argument, 0, 'l'},
+        {"tls-cert", required_argument, 0, T_CERT},
+        {"tls-key", required_argument, 0, T_KEY},
+        {"tls-client-ca", required_argument, 0, T_CCA},
+        {"tls-clients", required_argument, 0, T_CLI},
+        {"idempotency-retention", required_argument, 0, R_IDEM},
+        {"released-retention", required_argument, 0, R_DONE},
+        {"openadr", required_argument, 0, ADR},
+        {"tokens", required_argument, 0, 't'},
+        {"port-file", required_argument, 0, 'p'},
+        {"max-connections", required_argument, 0, 'C'},
+        {"max-body", required_argument, 0, 'B'},
+        {"ceiling", no_argument, 0, 'X'},
+        {"audit-key", required_argument, 0, 'K'},
+        {"audit-export", required_argument, 0, 'E'},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {"store", required_argument, 0, 'S'},
+        {"replica-name", required_argument, 0, 'R'},
+        {"advertise", required_argument, 0, 'A'},
+        {"store-prefix", required_argument, 0, 'P'},
+        {"lease-ttl", required_argument, 0, 'L'},
+        {"keepalive-ms", required_argument, 0, 'k'},
+        {"poll-ms", required_argument, 0, 'O'},
+        {0, 0, 0, 0}};
     tp_serve_opts_t o = {0};
     tp_error_t err = {0};
     long long v;
@@ -140,6 +171,34 @@ int tp_cmd_serve(int argc, char **argv)
             break;
         case 'l':
             o.listen = optarg;
+            break;
+        case T_CERT:
+            o.tls_cert = optarg;
+            break;
+        case T_KEY:
+            o.tls_key = optarg;
+            break;
+        case T_CCA:
+            o.tls_client_ca = optarg;
+            break;
+        case T_CLI:
+            o.tls_clients = optarg;
+            break;
+        case ADR:
+            o.openadr = optarg;
+            break;
+        case R_IDEM:
+        case R_DONE:
+            if ((v = tp_parse_count(optarg)) < 1 || v > 315360000) {
+                fprintf(stderr,
+                        "trustplace serve: --%s: expected 1..315360000 seconds, got "
+                        "\"%s\"\n",
+                        c == R_IDEM ? "idempotency-retention" : "released-retention",
+                        optarg);
+                return TP_EXIT_INPUT;
+            }
+            *(c == R_IDEM ? &o.idempotency_retention_s : &o.released_retention_s) =
+                (int)v;
             break;
         case 't':
             o.tokens = optarg;

@@ -438,11 +438,32 @@ void tp_power_sampler_free(tp_power_sampler_t *s);
 /* ---- one-shot POST (bench --report-to) ------------------------------------------------
  */
 
+/* For https: the CA to trust (NULL: the system's) and a client certificate and
+ * its key to present (PEM files; NULL: none). */
+typedef struct {
+    const char *ca_file, *cert_file, *key_file;
+} tp_post_tls_t;
+
+/* One blocking request: GET, or POST of body (content_type, default JSON). */
+typedef struct {
+    const char *url, *bearer; /* bearer NULL: no Authorization */
+    const char *body, *content_type;
+    const tp_post_tls_t *tls; /* NULL: the defaults */
+    int timeout_ms;           /* 0: 15000 */
+    bool https_only;
+    size_t max_body; /* larger answers fail; 0: 1 MiB */
+} tp_http_once_t;
+/* 0 with *status and *response (new string, caller frees) when an answer came;
+ * TP_EIO with err when none did. Never writes the token into err. */
+int tp_http_once(const tp_http_once_t *q, int *status, char **response, tp_error_t *err);
+
 /* POSTs body (JSON) to url with "Authorization: Bearer <bearer>" (NULL: none),
- * blocking for at most timeout_ms. 0 with *status (HTTP) and *response (new
- * NUL-terminated string, caller frees) when an answer came; TP_EIO with err when
- * none did. The token is never written to err. */
-int tp_post_json(const char *url, const char *bearer, const char *body, int timeout_ms,
-                 int *status, char **response, tp_error_t *err);
+ * with tls (NULL: the defaults), blocking for at most timeout_ms. 0 with
+ * *status (HTTP) and *response (new NUL-terminated string, caller frees) when
+ * an answer came; TP_EIO with err when none did. The token is never written to
+ * err. */
+int tp_post_json(const char *url, const char *bearer, const tp_post_tls_t *tls,
+                 const char *body, int timeout_ms, int *status, char **response,
+                 tp_error_t *err);
 
 #endif

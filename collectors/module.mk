@@ -37,12 +37,21 @@ $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_LIBSRC) collectors/collectors.h | $(DEPS_OK
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIBSRC) $(PKG_LIBS) $(EXTRA_LIBS)
 
+# tests/fuzz/fuzz_openadr.c: the OpenADR 3 event reader of `serve --openadr`.
+FUZZ_ADR_SRC := collectors/openadr.c collectors/post.c collectors/http.c collectors/kubeapi.c \
+                util/json_in.c util/error.c util/file.c util/rng.c
+FUZZ_TARGETS += $(FUZZ_DIR)/fuzz_openadr
+$(FUZZ_DIR)/fuzz_openadr: tests/fuzz/fuzz_openadr.c $(FUZZ_ADR_SRC) collectors/openadr.h | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_ADR_SRC) $(PKG_LIBS) $(EXTRA_LIBS)
+
 .PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_TARGETS)
 fuzz: fuzz-build
-	@for t in fuzz_redfish fuzz_token fuzz_prom; do \
+	@for t in fuzz_redfish fuzz_token fuzz_prom fuzz_openadr; do \
 	    mkdir -p $(FUZZ_DIR)/$$t.corpus $(FUZZ_DIR)/$$t.findings; \
 	done
+	@cp tests/fuzz/openadr_seed.json $(FUZZ_DIR)/fuzz_openadr.corpus/
 	@if [ -d "$(TP_SHARED)/fixtures" ]; then \
 	    i=0; for f in $$(find $(TP_SHARED)/fixtures/redfish -name index.json); do \
 	        i=$$((i+1)); cp $$f $(FUZZ_DIR)/fuzz_redfish.corpus/seed$$i.json; done; \
@@ -50,7 +59,7 @@ fuzz: fuzz-build
 	    tests/fuzz/token_seeds.sh $(TP_SHARED) $(FUZZ_DIR)/fuzz_token.corpus; \
 	    cp $(TP_SHARED)/fixtures/dcgm-exporter/*.txt $(FUZZ_DIR)/fuzz_prom.corpus/; \
 	fi
-	@for t in fuzz_redfish fuzz_token fuzz_prom; do \
+	@for t in fuzz_redfish fuzz_token fuzz_prom fuzz_openadr; do \
 	    echo "== $$t ($(FUZZ_SECONDS) s)"; \
 	    $(FUZZ_DIR)/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        -artifact_prefix=$(FUZZ_DIR)/$$t.findings/ $(FUZZ_DIR)/$$t.corpus \

@@ -1,7 +1,8 @@
 /*
- * collectors/post.c — one blocking JSON POST with a bearer token (libcurl's easy
- * interface): how `trustplace bench --report-to` hands its profiles to the
- * service. collectors/ stays the only module that includes curl.h.
+ * collectors/post.c — one blocking request with a bearer token (libcurl's easy
+ * interface), off any loop: how `trustplace bench --report-to` hands its
+ * profiles to the service and how the OpenADR poller (on a pool thread) reads
+ * its VTN. collectors/ stays the only module that includes curl.h.
  */
 #include "collectors/collectors.h"
 #include "collectors/kubeapi.h"
@@ -11,21 +12,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tp_post_json(const char *url, const char *bearer, const char *body, int timeout_ms,
-                 int *status, char **response, tp_error_t *err)
+int tp_http_once(const tp_http_once_t *q, int *status, char **response, tp_error_t *err)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
-    tp_curl_sink_t s = {.max = 1u << 20}; /* an answer over 1 MiB is not ours */
-    char auth[512];
+    tp_curl_sink_t s = {.max = q->max_body ? q->max_body : 1u << 20};
+    char auth[4200], ctype[128];
     int rc = 0;
     *status = 0;
     *response = NULL;
     if (!c)
         return tp_error_set(err, TP_ENOMEM, "curl: out of memory");
-    h = curl_slist_append(h, "Content-Type: application/json");
-    if (bearer) {
-        if (snprintf(auth, sizeof auth, "Authorization: Bearer %s", bearer) >=
+    h = curl_slist_append(h, "Accept: application/json");
+    if (q->body) {
+        snprintf(ctype, sizeof ctype, "Content-Type: %s",
+                 q->content_type ? q->content_type : "application/json");
+        h = curl_slist_append(h, ctype);
+    }
+    if (q->bearer) {
+        if (snprintf(auth, sizeof auth, "Authorization: Bearer %s", q->bearer) >=
             (int)sizeof auth) {
             curl_easy_cleanup(c);
             curl_slist_free_all(h);
@@ -33,17 +38,28 @@ int tp_post_json(const char *url, const char *bearer, const char *body, int time
         }
         h = curl_slist_append(h, auth);
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_URL, q->url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, q->https_only ? "https" : "http,https");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    if (q->body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                     (long)(q->timeout_ms > 0 ? q->timeout_ms : 15000));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (q->tls && q->tls->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, q->tls->ca_file);
+    if (q->tls && q->tls->cert_file) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, q->tls->cert_file);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, q->tls->key_file);
+    }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tp_curl_sink);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        rc = tp_error_set(err, TP_EIO, "POST %s: %s", url, curl_easy_strerror(cc));
+        rc = tp_error_set(err, TP_EIO, "%s %s: %s", q->body ? "POST" : "GET", q->url,
+                          curl_easy_strerror(cc));
     } else {
         long code = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -56,4 +72,13 @@ int tp_post_json(const char *url, const char *bearer, const char *body, int time
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return rc;
+}
+
+int tp_post_json(const char *url, const char *bearer, const tp_post_tls_t *tls,
+                 const char *body, int timeout_ms, int *status, char **response,
+                 tp_error_t *err)
+{
+    tp_http_once_t q = {
+        .url = url, .bearer = bearer, .body = body, .tls = tls, .timeout_ms = timeout_ms};
+    return tp_http_once(&q, status, response, err);
 }

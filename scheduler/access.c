@@ -175,7 +175,15 @@ static int append(tp_tokens_t *t, const char *name, tp_role_t role,
     return 0;
 }
 
-static int load_one(jr_t *r, tp_tokens_t *t, const json_t *e, const char *path)
+/* What the sha256 member of each entry is: of a secret, or of a certificate. */
+static const char *what_digest(const char *member)
+{
+    return !strcmp(member, "clients") ? "the SHA-256 of the certificate (DER)"
+                                      : "the SHA-256 of the secret";
+}
+
+static int load_one(jr_t *r, tp_tokens_t *t, const json_t *e, const char *path,
+                    const char *member)
 {
     static const char *const keys[] = {"name", "role", "sha256", NULL};
     const char *name = NULL, *role = NULL, *hex = NULL;
@@ -194,8 +202,8 @@ static int load_one(jr_t *r, tp_tokens_t *t, const json_t *e, const char *path)
                        TP_TOKEN_NAME_MAX, name);
     int first = find(t, name);
     if (first >= 0)
-        return jr_fail(r, TP_EDUP, kpath,
-                       "duplicate token name \"%s\" (first at $.tokens[%d])", name,
+        return jr_fail(r, TP_EDUP, kpath, "duplicate %s name \"%s\" (first at $.%s[%d])",
+                       strcmp(member, "clients") ? "token" : "client", name, member,
                        first);
     jr_key_path(kpath, path, "role");
     if ((ro = tp_role_parse(role)) == TP_ROLE_NONE)
@@ -212,17 +220,21 @@ static int load_one(jr_t *r, tp_tokens_t *t, const json_t *e, const char *path)
     }
     if (!ok)
         return jr_fail(r, TP_EINVAL, kpath,
-                       "expected the SHA-256 of the secret as 64 lower-case hex digits, "
-                       "got %zu characters",
-                       strlen(hex));
+                       "expected %s as 64 lower-case hex digits, got %zu characters",
+                       what_digest(member), strlen(hex));
+    for (int k = 0; !strcmp(member, "clients") && k < t->n; k++)
+        if (!memcmp(t->v[k].digest, digest, DIGEST_LEN))
+            return jr_fail(r, TP_EDUP, kpath, "the same digest as $.%s[%d]", member, k);
     if (append(t, name, ro, digest) < 0)
         return tp_error_set(r->err, TP_ENOMEM, "%s: out of memory", r->file);
     return 0;
 }
 
-static int load_root(jr_t *r, json_t *root, tp_tokens_t **out)
+/* {"version": 1, member: [entries]}; member is "tokens" or "clients". */
+static int load_root(jr_t *r, json_t *root, const char *member, tp_tokens_t **out)
 {
-    static const char *const keys[] = {"version", "tokens", NULL};
+    const char *const keys[] = {"version", member, NULL};
+    char apath[32];
     long long version = 0;
     const json_t *arr, *e;
     size_t i;
@@ -233,11 +245,12 @@ static int load_root(jr_t *r, json_t *root, tp_tokens_t **out)
     if ((rc = jr_object(r, root, "$", keys)) < 0 ||
         (rc = jr_int(r, root, "$", "version", true, 1, 1, &version)) < 0)
         goto out;
-    arr = json_object_get(root, "tokens");
-    if ((rc = jr_array(r, arr, "$.tokens")) < 0)
+    snprintf(apath, sizeof apath, "$.%s", member);
+    arr = json_object_get(root, member);
+    if ((rc = jr_array(r, arr, apath)) < 0)
         goto out;
     if (json_array_size(arr) > TOKENS_MAX) {
-        rc = jr_fail(r, TP_ERANGE, "$.tokens", "expected at most %d tokens, got %zu",
+        rc = jr_fail(r, TP_ERANGE, apath, "expected at most %d entries, got %zu",
                      TOKENS_MAX, json_array_size(arr));
         goto out;
     }
@@ -247,8 +260,8 @@ static int load_root(jr_t *r, json_t *root, tp_tokens_t **out)
     }
     json_array_foreach (arr, i, e) {
         char path[JR_PATH];
-        jr_index_path(path, "$.tokens", i);
-        if ((rc = load_one(r, t, e, path)) < 0)
+        jr_index_path(path, apath, i);
+        if ((rc = load_one(r, t, e, path, member)) < 0)
             goto out;
     }
     *out = t;
@@ -260,19 +273,46 @@ out:
     return rc;
 }
 
-int tp_tokens_load(const char *path, tp_tokens_t **out, tp_error_t *err)
+static int load_file(const char *path, const char *member, tp_tokens_t **out,
+                     tp_error_t *err)
 {
     jr_t r = {path, err};
     struct stat st;
     tp_error_clear(err);
     *out = NULL;
-    /* Whoever can write the file can grant themselves any role. */
-    if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH))
+    /* Whoever can write the file can grant themselves any role: like ssh with
+     * authorized_keys, a file other users may write is refused. */
+    if (stat(path, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)))
         return tp_error_set(err, TP_EINVAL,
-                            "%s: writable by every user, so anyone could add a token; "
-                            "refusing it (chmod o-w)",
-                            path);
-    return load_root(&r, jr_parse_file(&r, path), out);
+                            "%s: mode %04o is writable by %s, so they could add a "
+                            "token; refusing it (chmod go-w)",
+                            path, (unsigned)(st.st_mode & 07777),
+                            st.st_mode & S_IWOTH ? "every user" : "its group");
+    return load_root(&r, jr_parse_file(&r, path), member, out);
+}
+
+int tp_tokens_load(const char *path, tp_tokens_t **out, tp_error_t *err)
+{
+    return load_file(path, "tokens", out, err);
+}
+
+int tp_clients_load(const char *path, tp_tokens_t **out, tp_error_t *err)
+{
+    return load_file(path, "clients", out, err);
+}
+
+tp_role_t tp_clients_check(const tp_tokens_t *t, const unsigned char sha256[32],
+                           const char **name_out)
+{
+    if (name_out)
+        *name_out = NULL;
+    for (int k = 0; t && sha256 && k < t->n; k++)
+        if (!memcmp(sha256, t->v[k].digest, DIGEST_LEN)) {
+            if (name_out)
+                *name_out = t->v[k].name;
+            return t->v[k].role;
+        }
+    return TP_ROLE_NONE;
 }
 
 int tp_tokens_load_buffer(const char *name, const char *text, size_t len,
@@ -281,7 +321,7 @@ int tp_tokens_load_buffer(const char *name, const char *text, size_t len,
     jr_t r = {name, err};
     tp_error_clear(err);
     *out = NULL;
-    return load_root(&r, jr_parse_buffer(&r, text, len), out);
+    return load_root(&r, jr_parse_buffer(&r, text, len), "tokens", out);
 }
 
 static int sha256(const void *data, size_t len, unsigned char out[DIGEST_LEN])

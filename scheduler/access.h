@@ -59,9 +59,9 @@ const char *tp_action_name(tp_action_t a);
 
 /* An empty set (for `token add` on a new file). NULL on ENOMEM. */
 tp_tokens_t *tp_tokens_new(void);
-/* Loads and validates a tokens file (refused when writable by every user). On success
- * *out is a new set the caller frees with tp_tokens_free(); on failure *out is NULL and
- * err says why. */
+/* Loads and validates a tokens file (refused when its group or every user may
+ * write it). On success *out is a new set the caller frees with
+ * tp_tokens_free(); on failure *out is NULL and err says why. */
 int tp_tokens_load(const char *path, tp_tokens_t **out, tp_error_t *err);
 /* Same, from a JSON text in memory; name is used in messages. */
 int tp_tokens_load_buffer(const char *name, const char *text, size_t len,
@@ -82,6 +82,19 @@ tp_role_t tp_tokens_role(const tp_tokens_t *t, int i);
  * while t lives; on failure it is set to NULL. Constant time in the secret. */
 tp_role_t tp_tokens_check(const tp_tokens_t *t, const char *hv, size_t len,
                           const char **name_out);
+
+/* Client certificates for mTLS (docs/serve.md, "TLS"): a file of the same
+ * shape and rules with "clients" in place of "tokens", each sha256 the SHA-256
+ * fingerprint of a client certificate's DER encoding (`openssl x509 -in C
+ * -outform DER | sha256sum`): {"version": 1, "clients": [{"name": "argo",
+ * "role": "orchestrator", "sha256": "<64 lower-case hex>"}]}. Refused when its
+ * group or every user may write it. */
+int tp_clients_load(const char *path, tp_tokens_t **out, tp_error_t *err);
+/* The role pinned to the certificate whose fingerprint is sha256 (32 bytes), or
+ * TP_ROLE_NONE; *name_out as tp_tokens_check's. Fingerprints are public: no
+ * constant-time comparison is needed. */
+tp_role_t tp_clients_check(const tp_tokens_t *t, const unsigned char sha256[32],
+                           const char **name_out);
 
 /* Creates a fresh secret for token `name` with role r (replacing the secret and
  * role when the name exists, adding it otherwise) and writes the secret,

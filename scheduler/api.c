@@ -80,19 +80,28 @@ static const char *tail_id(const char *path, const char *prefix, char *buf, size
     return pct_decode(path + n, strlen(path + n), buf, cap) == 0 ? buf : NULL;
 }
 
+/* The role of the request's credential: its connection's client certificate
+ * when --tls-clients pins it, else its bearer token. */
+static tp_role_t credential(const svc_t *s, const tp_httpd_view_t *v)
+{
+    tp_role_t r = tp_clients_check(s->clients, v->client_sha256, NULL);
+    if (r != TP_ROLE_NONE)
+        return r;
+    return tp_tokens_check(s->tokens, v->authorization,
+                           v->authorization ? strlen(v->authorization) : 0, NULL);
+}
+
 static bool authorize(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v,
                       tp_action_t a)
 {
-    if (!s->tokens)
+    if (!s->tokens && !s->clients)
         return true;
-    const char *name = NULL;
-    tp_role_t role =
-        tp_tokens_check(s->tokens, v->authorization,
-                        v->authorization ? strlen(v->authorization) : 0, &name);
+    tp_role_t role = credential(s, v);
     if (role == TP_ROLE_NONE) {
         s->auth_refused++;
         tp_httpd_error(req, 401, "unauthenticated", NULL,
-                       "a valid bearer token is required (Authorization: Bearer …)");
+                       "a valid bearer token%s is required (Authorization: Bearer …)",
+                       s->clients ? " or a pinned client certificate" : "");
         return false;
     }
     if (!tp_role_allows(role, a)) {
@@ -727,7 +736,17 @@ static void k8s_bind(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v)
 
 /* ---- health ---- */
 
-static void readyz(svc_t *s, tp_httpd_req_t *req)
+/* Whether v carries a credential that may read (always, without --tokens);
+ * unlike authorize() it neither answers nor counts a refusal. */
+static bool may_read(const svc_t *s, const tp_httpd_view_t *v)
+{
+    return (!s->tokens && !s->clients) || tp_role_allows(credential(s, v), TP_ACT_READ);
+}
+
+/* Kubernetes probes send no token: without one (with --tokens) the answer
+ * says ready or not and names the stale kinds of fact, never a node, a count
+ * or the replicas; a reader's token gets the detail. */
+static void readyz(svc_t *s, tp_httpd_req_t *req, bool detail)
 {
     int64_t now = (int64_t)time(NULL);
     int stale_after = s->ccfg ? s->ccfg->stale_after_s : 300;
@@ -748,6 +767,21 @@ static void readyz(svc_t *s, tp_httpd_req_t *req)
     bool store_ok;
     json_t *ha = tp_leader_status(s, &store_ok); /* role, leader, store health */
     bool ready = fresh && !s->draining && store_ok;
+    if (!detail) {
+        json_t *kinds = json_array();
+        if (!fresh)
+            json_array_append_new(kinds, json_string("observed_state"));
+        if (expired)
+            json_array_append_new(kinds, json_string("attestation"));
+        if (!store_ok)
+            json_array_append_new(kinds, json_string("store"));
+        json_decref(stale);
+        json_decref(ha);
+        respond_json(req, ready ? 200 : 503,
+                     json_pack("{s:b,s:b,s:o}", "ready", ready, "draining", s->draining,
+                               "stale_facts", kinds));
+        return;
+    }
     respond_json(req, ready ? 200 : 503,
                  json_pack("{s:b,s:b,s:i,s:o,s:o}", "ready", ready, "draining",
                            s->draining, "expired_attestations", expired, "stale", stale,
@@ -767,9 +801,10 @@ void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v)
         if (!get)
             goto method;
         respond_json(req, 200,
-                     json_pack("{s:s,s:I,s:I,s:i}", "status", "alive", "requests",
+                     json_pack("{s:s,s:I,s:I,s:I,s:i}", "status", "alive", "requests",
                                (json_int_t)s->requests, "auth_refused",
-                               (json_int_t)s->auth_refused, "connections",
+                               (json_int_t)s->auth_refused, "tls_refused",
+                               (json_int_t)tp_httpd_tls_refused(s->http), "connections",
                                tp_httpd_connections(s->http)));
         return;
     }
@@ -783,8 +818,7 @@ void api_handle(void *arg, tp_httpd_req_t *req, const tp_httpd_view_t *v)
     if (!strcmp(p, "/readyz")) {
         if (!get)
             goto method;
-        if (authorize(s, req, v, TP_ACT_READ))
-            readyz(s, req);
+        readyz(s, req, may_read(s, v));
     } else if (!strcmp(p, "/v1/placements")) {
         if (post && authorize(s, req, v, TP_ACT_PLACE))
             post_placements(s, req, v, false);

@@ -1,11 +1,15 @@
 /*
  * scheduler/httpd.c — H2O on libuv: accept with a connection limit, hand each
- * request to the service's handler, answer it now or later.
+ * request to the service's handler, answer it now or later; optionally over
+ * TLS with verified client certificates (OpenSSL under H2O's TLS layer).
  */
 #include "scheduler/httpd.h"
 
 #include <h2o.h>
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,8 @@ struct tp_httpd {
     int port;
     int nconn;
     tp_httpd_opts_t o;
+    SSL_CTX *ssl_ctx; /* NULL: cleartext */
+    unsigned long long tls_refused;
 };
 
 typedef struct {
@@ -181,6 +187,40 @@ static const char *header(h2o_req_t *req, const char *name)
     return h2o_strdup(&req->pool, v.base, v.len).base;
 }
 
+/* The SSL object under req's connection, or NULL. libh2o 2.2 has no accessor
+ * for it; its struct st_h2o_socket_ssl_t begins {SSL_CTX *ssl_ctx; SSL *ossl;}
+ * (lib/common/socket.c), which is checked against our context before use, so a
+ * different layout yields NULL (no client identity: fail closed), not a wrong
+ * one. */
+static SSL *req_ssl(const tp_httpd_t *h, h2o_req_t *req)
+{
+    const struct {
+        SSL_CTX *ctx;
+        SSL *ossl;
+    } * head;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket
+                             ? req->conn->callbacks->get_socket(req->conn)
+                             : NULL;
+    if (!h->ssl_ctx || !sock || !sock->ssl)
+        return NULL;
+    head = (const void *)sock->ssl;
+    if (head->ctx != h->ssl_ctx || !head->ossl ||
+        SSL_get_SSL_CTX(head->ossl) != h->ssl_ctx)
+        return NULL;
+    return head->ossl;
+}
+
+/* The SHA-256 of the verified client certificate of req's connection into
+ * out; false when there is none (or it did not verify). */
+static bool client_digest(const tp_httpd_t *h, h2o_req_t *req, unsigned char out[32])
+{
+    unsigned int n = 0;
+    SSL *ssl = h->o.tls_client_ca ? req_ssl(h, req) : NULL;
+    X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+    return peer && SSL_get_verify_result(ssl) == X509_V_OK &&
+           X509_digest(peer, EVP_sha256(), out, &n) == 1 && n == 32;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     tp_httpd_t *h = ((handler_t *)self)->http;
@@ -224,6 +264,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     v.authorization = header(req, "authorization");
     v.idempotency_key = header(req, "idempotency-key");
     v.accept = header(req, "accept");
+    unsigned char fp[32];
+    if (client_digest(h, req, fp)) {
+        unsigned char *copy = h2o_mem_alloc_pool(&req->pool, sizeof fp);
+        memcpy(copy, fp, sizeof fp);
+        v.client_sha256 = copy;
+    }
     h->o.handler(h->o.arg, r, &v);
     return 0;
 }
@@ -268,6 +314,78 @@ static void on_accept(uv_stream_t *listener, int status)
     h2o_accept(&h->accept_ctx, sock);
 }
 
+/* Counts handshakes this side ends with a fatal alert. */
+static void on_tls_info(const SSL *ssl, int where, int ret)
+{
+    if ((where & SSL_CB_ALERT) && (where & SSL_CB_WRITE) && (ret >> 8) == SSL3_AL_FATAL) {
+        tp_httpd_t *h = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+        if (h)
+            h->tls_refused++;
+    }
+}
+
+/* The first OpenSSL error's text after what. */
+static int tls_fail(tp_error_t *err, const char *what, const char *file)
+{
+    char buf[256] = "no detail";
+    unsigned long e = ERR_peek_last_error();
+    if (e)
+        ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    return tp_error_set(err, TP_EINVAL, "%s %s: %s", what, file, buf);
+}
+
+static SSL_CTX *tls_context(tp_httpd_t *h, tp_error_t *err)
+{
+    const tp_httpd_opts_t *o = &h->o;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        tls_fail(err, "TLS:", "cannot create a context");
+        return NULL;
+    }
+    SSL_CTX_set_app_data(ctx, h);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+    /* No resumption: every connection presents and proves its certificate. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_info_callback(ctx, on_tls_info);
+    if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1) {
+        tls_fail(err, "--tls-cert", o->tls_cert);
+        goto error;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1) {
+        tls_fail(err, "--tls-key", o->tls_key);
+        goto error;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        tls_fail(err, "--tls-key does not match --tls-cert:", o->tls_key);
+        goto error;
+    }
+    if (o->tls_client_ca) {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->tls_client_ca);
+        if (!names || SSL_CTX_load_verify_locations(ctx, o->tls_client_ca, NULL) != 1) {
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            tls_fail(err, "--tls-client-ca", o->tls_client_ca);
+            goto error;
+        }
+        SSL_CTX_set_client_CA_list(ctx, names); /* steals names */
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        SSL_CTX_set_verify_depth(ctx, 4);
+    }
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    return ctx;
+error:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+unsigned long long tp_httpd_tls_refused(const tp_httpd_t *h)
+{
+    return h->tls_refused;
+}
+
 tp_httpd_t *tp_httpd_new(uv_loop_t *loop, const tp_httpd_opts_t *o, tp_error_t *err)
 {
     tp_httpd_t *h = calloc(1, sizeof *h);
@@ -297,6 +415,17 @@ tp_httpd_t *tp_httpd_new(uv_loop_t *loop, const tp_httpd_opts_t *o, tp_error_t *
         free(h);
         return NULL;
     }
+    if (!o->tls_cert != !o->tls_key || (o->tls_client_ca && !o->tls_cert)) {
+        tp_error_set(err, TP_EUSAGE,
+                     "--tls-cert and --tls-key go together, and --tls-client-ca needs "
+                     "them");
+        free(h);
+        return NULL;
+    }
+    if (o->tls_cert && !(h->ssl_ctx = tls_context(h, err))) {
+        free(h);
+        return NULL;
+    }
     h2o_config_init(&h->config);
     h->config.max_request_entity_size = h->o.max_body;
     h->config.http1.req_timeout = (uint64_t)h->o.request_timeout_ms;
@@ -311,6 +440,7 @@ tp_httpd_t *tp_httpd_new(uv_loop_t *loop, const tp_httpd_opts_t *o, tp_error_t *
     h2o_context_init(&h->ctx, loop, &h->config);
     h->accept_ctx.ctx = &h->ctx;
     h->accept_ctx.hosts = h->config.hosts;
+    h->accept_ctx.ssl_ctx = h->ssl_ctx;
 
     uv_tcp_init(loop, &h->listener);
     h->listener.data = h;
@@ -322,6 +452,7 @@ tp_httpd_t *tp_httpd_new(uv_loop_t *loop, const tp_httpd_opts_t *o, tp_error_t *
         h2o_context_dispose(&h->ctx);
         h2o_config_dispose(&h->config);
         uv_run(loop, UV_RUN_NOWAIT);
+        SSL_CTX_free(h->ssl_ctx);
         free(h);
         return NULL;
     }

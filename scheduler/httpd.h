@@ -9,6 +9,15 @@
  * once or later, from the loop thread, with exactly one tp_httpd_respond(); a
  * client that went away in between is handled here (the answer is dropped).
  * Only scheduler/httpd.c includes h2o.h. Everything runs on the loop thread.
+ *
+ * TLS (optional): with a certificate and key the listener speaks only TLS 1.2
+ * or 1.3 (OpenSSL's defaults for ciphers, no compression, no renegotiation, no
+ * session resumption, so each connection's client certificate is checked
+ * afresh), HTTP/2 chosen by ALPN ("h2") or HTTP/1.1. With a client CA a
+ * client certificate is required and verified against it (chain, validity
+ * dates); a connection without one, or with one the CA did not issue or that
+ * has expired, fails in the handshake and is counted (tp_httpd_tls_refused).
+ * Each request carries the SHA-256 of its connection's verified certificate.
  */
 #ifndef TP_SCHEDULER_HTTPD_H
 #define TP_SCHEDULER_HTTPD_H
@@ -31,19 +40,25 @@ typedef struct {
     const char *authorization;   /* the Authorization header, or NULL */
     const char *idempotency_key; /* the Idempotency-Key header, or NULL */
     const char *accept;          /* the Accept header, or NULL */
+    /* The SHA-256 of the DER of the client certificate this connection's
+     * handshake verified (32 bytes), or NULL (no TLS, no client CA). */
+    const unsigned char *client_sha256;
 } tp_httpd_view_t;
 
 typedef void (*tp_httpd_handler_fn)(void *arg, tp_httpd_req_t *req,
                                     const tp_httpd_view_t *v);
 
 typedef struct {
-    const char *host;       /* numeric IPv4/IPv6 address to bind */
-    int port;               /* 0: any free port (see tp_httpd_port) */
-    int max_connections;    /* more are closed at accept (default 1024) */
-    size_t max_body;        /* bytes (default 1 MiB); larger gets 413 */
-    size_t max_headers;     /* total header bytes (default 16 KiB); larger gets 413 */
-    int request_timeout_ms; /* HTTP/1 time to receive a request (default 10000) */
-    int idle_timeout_ms;    /* HTTP/2 idle (default 30000) */
+    const char *host;          /* numeric IPv4/IPv6 address to bind */
+    int port;                  /* 0: any free port (see tp_httpd_port) */
+    int max_connections;       /* more are closed at accept (default 1024) */
+    size_t max_body;           /* bytes (default 1 MiB); larger gets 413 */
+    size_t max_headers;        /* total header bytes (default 16 KiB); larger gets 413 */
+    int request_timeout_ms;    /* HTTP/1 time to receive a request (default 10000) */
+    int idle_timeout_ms;       /* HTTP/2 idle (default 30000) */
+    const char *tls_cert;      /* PEM certificate chain: TLS on; NULL: cleartext */
+    const char *tls_key;       /* PEM private key of tls_cert */
+    const char *tls_client_ca; /* PEM CA(s): client certificates required; or NULL */
     tp_httpd_handler_fn handler;
     void *arg;
     /* Optional: called (with arg) as each request is answered; path has no
@@ -56,6 +71,9 @@ typedef struct {
 tp_httpd_t *tp_httpd_new(uv_loop_t *loop, const tp_httpd_opts_t *o, tp_error_t *err);
 int tp_httpd_port(const tp_httpd_t *h); /* the bound port */
 int tp_httpd_connections(const tp_httpd_t *h);
+/* TLS handshakes this server ended with a fatal alert (no, unknown or expired
+ * client certificate, no common protocol …). */
+unsigned long long tp_httpd_tls_refused(const tp_httpd_t *h);
 /* Stops accepting; open connections are asked to finish (keep-alive ends after
  * the request in flight). */
 void tp_httpd_stop_accepting(tp_httpd_t *h);

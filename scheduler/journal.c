@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define NCACHE 16
 
@@ -31,7 +32,7 @@ static const char SCHEMA[] =
     " state TEXT NOT NULL, node TEXT, gpus INTEGER NOT NULL, spec TEXT NOT NULL,"
     " decision TEXT NOT NULL, updated_at INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS idempotency(key TEXT PRIMARY KEY, hash TEXT NOT NULL,"
-    " status INTEGER NOT NULL, response TEXT NOT NULL);"
+    " status INTEGER NOT NULL, response TEXT NOT NULL, at INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS power_events(id INTEGER PRIMARY KEY, body TEXT NOT NULL,"
     " start_at INTEGER NOT NULL, end_at INTEGER NOT NULL, state TEXT NOT NULL,"
     " plan TEXT);"
@@ -60,6 +61,25 @@ static int exec(tp_journal_t *j, const char *sql, tp_error_t *err)
     return 0;
 }
 
+/* Journals from before idempotency.at: the column is added, and their keys'
+ * retention starts now (they are kept at least that long, never less). */
+static int migrate(tp_journal_t *j, tp_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[96];
+    if (sqlite3_prepare_v2(j->db, "SELECT at FROM idempotency LIMIT 0", -1, &st, NULL) !=
+        SQLITE_OK) {
+        int rc = exec(
+            j, "ALTER TABLE idempotency ADD COLUMN at INTEGER NOT NULL DEFAULT 0", err);
+        if (rc)
+            return rc;
+    }
+    sqlite3_finalize(st);
+    snprintf(sql, sizeof sql, "UPDATE idempotency SET at = %lld WHERE at = 0",
+             (long long)time(NULL));
+    return exec(j, sql, err);
+}
+
 int tp_journal_open(const char *dir, tp_journal_t **out, tp_error_t *err)
 {
     *out = NULL;
@@ -86,6 +106,8 @@ int tp_journal_open(const char *dir, tp_journal_t **out, tp_error_t *err)
     int rc = exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err);
     if (!rc)
         rc = exec(j, SCHEMA, err);
+    if (!rc)
+        rc = migrate(j, err);
     if (rc) {
         tp_journal_close(j);
         return rc;
@@ -195,8 +217,48 @@ int tp_journal_put_idempotency(tp_journal_t *j, const char *key, const char *has
                                int status, const char *response, tp_error_t *err)
 {
     return run(j, err,
-               "INSERT INTO idempotency(key, hash, status, response) VALUES(?,?,?,?)",
-               "ssis", key, hash, (int64_t)status, response);
+               "INSERT INTO idempotency(key, hash, status, response, at) "
+               "VALUES(?,?,?,?,?)",
+               "ssisi", key, hash, (int64_t)status, response, (int64_t)time(NULL));
+}
+
+/* Runs a DELETE … RETURNING key with one int64 parameter; each key → cb. */
+static int delete_returning(tp_journal_t *j, const char *sql, int64_t before, int table,
+                            tp_journal_pruned_fn cb, void *arg, tp_error_t *err)
+{
+    sqlite3_stmt *st;
+    int s, rc = 0;
+    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return fail(j, err, "prepare");
+    sqlite3_bind_int64(st, 1, before);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        if (rc == 0 && cb)
+            rc = cb(arg, table, (const char *)sqlite3_column_text(st, 0));
+    if (s != SQLITE_DONE)
+        rc = fail(j, err, "prune");
+    else if (rc < 0)
+        tp_error_set(err, rc, "%s: prune: out of memory", j->path);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int tp_journal_prune(tp_journal_t *j, int64_t idem_before, int64_t done_before,
+                     tp_journal_pruned_fn cb, void *arg, tp_error_t *err)
+{
+    int rc = tp_journal_begin(j, err);
+    if (!rc)
+        rc = delete_returning(j, "DELETE FROM idempotency WHERE at < ? RETURNING key",
+                              idem_before, 0, cb, arg, err);
+    if (!rc)
+        rc = delete_returning(j,
+                              "DELETE FROM placements WHERE state IN ('released', "
+                              "'preempted') AND updated_at < ? RETURNING workload",
+                              done_before, 1, cb, arg, err);
+    if (!rc)
+        rc = tp_journal_commit(j, err);
+    if (rc)
+        tp_journal_rollback(j);
+    return rc;
 }
 
 int tp_journal_add_power_event(tp_journal_t *j, const char *body, int64_t start,

@@ -37,8 +37,16 @@ int tp_journal_put_placement(tp_journal_t *j, const char *workload, const char *
 /* Changes the state of an existing row (release, preemption). */
 int tp_journal_set_state(tp_journal_t *j, const char *workload, const char *state,
                          int64_t at, tp_error_t *err);
+/* The row remembers when it was written (idempotency.at, for the retention). */
 int tp_journal_put_idempotency(tp_journal_t *j, const char *key, const char *hash,
                                int status, const char *response, tp_error_t *err);
+/* Retention, in one transaction: deletes the idempotency keys written before
+ * idem_before and the placements released or preempted before done_before
+ * (unix seconds), calling cb(arg, 0, key) and cb(arg, 1, workload) for each
+ * row deleted (borrowed; cb < 0 rolls everything back). */
+typedef int (*tp_journal_pruned_fn)(void *arg, int table, const char *key);
+int tp_journal_prune(tp_journal_t *j, int64_t idem_before, int64_t done_before,
+                     tp_journal_pruned_fn cb, void *arg, tp_error_t *err);
 /* New power event; *id gets its row id. end 0: none. */
 int tp_journal_add_power_event(tp_journal_t *j, const char *body, int64_t start,
                                int64_t end, int64_t *id, tp_error_t *err);

@@ -442,6 +442,9 @@ int tp_metrics_render(tp_metrics_t *m, const tp_metrics_extra_t *x, bool openmet
     family(&o, "trustplace_http_auth_refused_total", "counter",
            "Requests refused with 401 or 403.");
     sample(&o, "trustplace_http_auth_refused_total", NULL, (double)x->auth_refused);
+    family(&o, "trustplace_http_tls_refused_total", "counter",
+           "TLS handshakes refused (no, unknown or expired client certificate, ...).");
+    sample(&o, "trustplace_http_tls_refused_total", NULL, (double)x->tls_refused);
     family(&o, "trustplace_http_connections", "gauge", "Open HTTP connections.");
     sample(&o, "trustplace_http_connections", NULL, x->connections);
     family(&o, "trustplace_collector_requests_total", "counter",

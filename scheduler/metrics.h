@@ -36,6 +36,7 @@ void tp_metrics_count(tp_metrics_t *m, tp_metric_t which, uint64_t n);
 typedef struct {
     json_t *kpis; /* tp_kpi_compute's document, or NULL */
     uint64_t requests, auth_refused;
+    uint64_t tls_refused; /* TLS handshakes refused (scheduler/httpd.h) */
     int connections;
     uint64_t collector_requests, collector_failures;
     int running;

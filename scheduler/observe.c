@@ -411,6 +411,7 @@ static void metrics(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v)
     tp_metrics_extra_t x = {.kpis = k,
                             .requests = s->requests,
                             .auth_refused = s->auth_refused,
+                            .tls_refused = tp_httpd_tls_refused(s->http),
                             .connections = tp_httpd_connections(s->http),
                             .collector_requests = cs ? cs->requests : 0,
                             .collector_failures = cs ? cs->failures : 0,

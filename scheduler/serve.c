@@ -168,6 +168,8 @@ static void on_tick(uv_timer_t *t)
     int every = s->o.reconcile_s > 0 ? s->o.reconcile_s : 5;
     if (++ticks % every == 0 && s->running->n)
         enqueue_simple(s, OP_RECONCILE);
+    if (prune_due(s))
+        enqueue_simple(s, OP_PRUNE);
 }
 
 /* ---- signals and drain ---- */
@@ -208,6 +210,7 @@ static void on_signal(uv_signal_t *h, int sig)
     tp_httpd_stop_accepting(s->http);
     uv_timer_stop(&s->cycle_timer);
     uv_timer_stop(&s->tick_timer);
+    adr_stop(s);
     uv_signal_stop(&s->sighup);
     if (s->collector) {
         tp_collector_t *c = s->collector;
@@ -256,6 +259,9 @@ static int rec_event(void *arg, int64_t id, const char *body, int64_t start, int
     const char *domain = json_string_value(json_object_get(b, "domain"));
     double cap = json_number_value(json_object_get(b, "cap_w"));
     int rc = domain ? (int)pevent_add(s, id, domain, cap, start, end) : TP_EPARSE;
+    const char *src = json_string_value(json_object_get(b, "source"));
+    if (rc > 0 && src) /* an order from the OpenADR VTN: never ordered twice */
+        json_object_set_new(s->adr_orders, src, json_integer(id));
     if (rc > 0) {
         s->events[s->nevents - 1].started = strcmp(state, "scheduled") != 0;
         s->events[s->nevents - 1].ended = !strcmp(state, "ended");
@@ -431,8 +437,11 @@ static void svc_free(svc_t *s)
         op_free(op);
     }
     obs_free(s);
+    adr_free(s);
+    json_decref(s->adr_orders);
     tp_store_close(s->journal);
     tp_tokens_free(s->tokens);
+    tp_tokens_free(s->clients);
     tp_k8s_free(s->k8s);
     tp_kubeapi_free(s->kube);
     json_decref(s->fleet_doc);
@@ -471,8 +480,8 @@ static int start_leader(svc_t *s, const char *host, tp_error_t *err)
 {
     char url[300];
     bool v6 = strchr(host, ':') != NULL;
-    snprintf(url, sizeof url, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "",
-             tp_httpd_port(s->http));
+    snprintf(url, sizeof url, "%s://%s%s%s:%d", s->o.tls_cert ? "https" : "http",
+             v6 ? "[" : "", host, v6 ? "]" : "", tp_httpd_port(s->http));
     tp_leader_opts_t lo = {.urls = s->o.store + 5,
                            .prefix = s->o.store_prefix,
                            .name = s->o.replica_name,
@@ -512,7 +521,8 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     s->preemptions = json_array();
     s->rec_ix = tp_strmap_new(1024);
     s->idem_ix = tp_strmap_new(1024);
-    if (!s->profiles || !s->preemptions || !s->rec_ix || !s->idem_ix)
+    s->adr_orders = json_object();
+    if (!s->profiles || !s->preemptions || !s->rec_ix || !s->idem_ix || !s->adr_orders)
         return tp_error_set(err, TP_ENOMEM, "out of memory");
     if (!o->ceiling && (rc = recover(s, err)) < 0)
         return rc;
@@ -522,12 +532,19 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
         s->o.batch_max = 40; /* one etcd txn per batch: within etcd's --max-txn-ops 128 */
     if (o->tokens && (rc = tp_tokens_load(o->tokens, &s->tokens, err)) < 0)
         return rc;
+    if (o->tls_clients && !o->tls_client_ca)
+        return tp_error_set(err, TP_EUSAGE, "--tls-clients needs --tls-client-ca");
+    if (o->tls_clients && (rc = tp_clients_load(o->tls_clients, &s->clients, err)) < 0)
+        return rc;
     if (!(s->k8s = tp_k8s_new(NULL)))
         return tp_error_set(err, TP_ENOMEM, "out of memory");
     if (!o->ceiling && (rc = kube_start(s, err)) < 0)
         return rc;
-    if (!o->tokens && !o->ceiling)
-        svc_log(s, "warning: no --tokens: every request is accepted without a token");
+    if (!o->tokens && !o->tls_clients && !o->ceiling)
+        svc_log(s, "warning: no --tokens%s: every request is accepted without a token",
+                o->tls_client_ca ? " or --tls-clients (a certificate the client CA "
+                                   "issued is enough)"
+                                 : "");
 
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up is not fatal */
     uv_loop_init(&g_loop);
@@ -544,6 +561,9 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
                           .max_connections = o->max_connections,
                           .max_body = o->max_body ? o->max_body : 4u << 20,
                           .request_timeout_ms = o->request_timeout_ms,
+                          .tls_cert = o->tls_cert,
+                          .tls_key = o->tls_key,
+                          .tls_client_ca = o->tls_client_ca,
                           .handler = o->ceiling ? api_ceiling : api_handle,
                           .arg = s,
                           .observe = o->ceiling ? NULL : obs_request};
@@ -562,7 +582,7 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     if (!o->ceiling) {
         uv_timer_start(&s->tick_timer, on_tick, 1000, 1000);
-        if ((rc = collectors_start(s, err)) < 0)
+        if ((rc = collectors_start(s, err)) < 0 || (rc = adr_start(s, err)) < 0)
             return rc;
         if (!s->has_collectors && s->running->n && tp_store_shared(s->journal))
             enqueue_simple(s, OP_RECONCILE); /* against the seed state */
@@ -577,7 +597,9 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     if (!o->ceiling && tp_store_shared(s->journal) &&
         (rc = start_leader(s, host, err)) < 0)
         return rc;
-    svc_log(s, "listening on http://%s:%d%s", host, tp_httpd_port(s->http),
+    svc_log(s, "listening on %s://%s:%d%s%s", o->tls_cert ? "https" : "http", host,
+            tp_httpd_port(s->http),
+            o->tls_client_ca ? " (client certificates required)" : "",
             o->ceiling ? " (ceiling: every request answered {})" : "");
     uv_run(s->loop, UV_RUN_DEFAULT);
     return 0;

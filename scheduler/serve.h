@@ -20,14 +20,22 @@ typedef struct {
     const char *data_dir;   /* journal directory ("./trustplace-data") */
     const char *listen;     /* "HOST:PORT" ("127.0.0.1:8750"); port 0: any free one */
     const char *tokens;     /* tokens file, or NULL: no access control (loopback only) */
+    /* TLS (scheduler/httpd.h): certificate and key; a client CA makes client
+     * certificates required; tls_clients pins certificates to roles
+     * (scheduler/access.h tp_clients_load). NULL: off. */
+    const char *tls_cert, *tls_key, *tls_client_ca, *tls_clients;
     const char *port_file;  /* write the bound port here once listening, or NULL */
     int max_connections;    /* 0: 1024 */
     size_t max_body;        /* 0: 4 MiB */
     int request_timeout_ms; /* 0: 10000 */
     int batch_max;          /* workloads per solve; 0: 512 */
     int reconcile_s;        /* re-check running work every this many seconds; 0: 5 */
-    bool ceiling;           /* answer every request with {} (benchmark ceiling) */
-    const char *audit_key;  /* PEM private key signing audit records, or NULL */
+    /* retention (docs/serve.md): idempotency keys, and placements released or
+     * preempted, are forgotten this many seconds later; 0: 86400 */
+    int idempotency_retention_s, released_retention_s;
+    const char *openadr; /* OpenADR 3 VTN poller config (collectors/openadr.h), or NULL */
+    bool ceiling;        /* answer every request with {} (benchmark ceiling) */
+    const char *audit_key;    /* PEM private key signing audit records, or NULL */
     const char *audit_export; /* SIEM target streamed to (scheduler/audit.h), or NULL */
     /* the store (scheduler/store.h) and, with etcd, the election (leader.h) */
     const char *store; /* "sqlite:DIR" | "etcd:URL[,URL...]"; NULL: sqlite:data_dir */

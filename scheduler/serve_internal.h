@@ -73,6 +73,7 @@ typedef struct svc {
     tp_store_t *journal;      /* scheduler/store.h: SQLite or etcd */
     struct tp_leader *leader; /* scheduler/leader.h: with etcd only */
     tp_tokens_t *tokens;
+    tp_tokens_t *clients; /* --tls-clients: certificate fingerprint → role */
     tp_k8s_t *k8s;
     tp_kubeapi_t *kube; /* NULL: /k8s/bind journals but binds no pod */
 
@@ -126,6 +127,11 @@ typedef struct svc {
     bool draining;
 
     uint64_t auth_refused, requests;
+    bool prune_queued;  /* an OP_PRUNE waits or runs (retention.c) */
+    int64_t last_prune; /* when the last one was queued */
+    struct adr *adr;    /* openadr.c: the VTN poller, or NULL */
+    json_t
+        *adr_orders; /* order source "openadr:EV/IV@MOD" → power event id (0: queued) */
     struct tp_obs *obs; /* observe.c: audit log, KPI history, metrics */
 } svc_t;
 
@@ -194,7 +200,8 @@ typedef enum {
     OP_PROFILES,
     OP_RELOAD,
     OP_RECONCILE,
-    OP_BIND
+    OP_BIND,
+    OP_PRUNE /* retention.c */
 } op_kind_t;
 
 struct op {
@@ -226,6 +233,22 @@ struct op {
 void op_enqueue(svc_t *s, op_t *op);
 void op_free(op_t *op);
 void worker_kick(svc_t *s);
+
+/* ---- retention.c (docs/serve.md, "Retention") ---- */
+/* Whether a prune is due this tick (loop; called once a second). */
+bool prune_due(svc_t *s);
+/* OP_PRUNE on the worker: deletes what the retention lets go from the journal;
+ * the deleted keys go into op->doc. */
+void prune_run(svc_t *s, op_t *op, int64_t now);
+/* On the loop after it: the same idempotency keys and placements leave memory. */
+void prune_apply(svc_t *s, const op_t *op);
+
+/* ---- openadr.c (docs/serve.md, "OpenADR 3") ---- */
+int adr_start(svc_t *s, tp_error_t *err); /* with --openadr: load, check, poll */
+void adr_stop(svc_t *s);                  /* draining: no more polls */
+void adr_free(svc_t *s);
+/* A power event op was journaled: remember its VTN source (if any). */
+void adr_note(svc_t *s, const op_t *op);
 
 /* ---- kubebind.c ---- */
 /* Creates op's v1.Binding (op->kpath, op->body) in the API server (worker

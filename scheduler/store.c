@@ -145,6 +145,12 @@ int tp_store_put_idempotency(tp_store_t *st, const char *key, const char *hash,
                  : estore_put_idempotency(st->e, key, hash, status, response, err);
 }
 
+int tp_store_prune(tp_store_t *st, int64_t idem_before, int64_t done_before,
+                   tp_journal_pruned_fn cb, void *arg, tp_error_t *err)
+{
+    return st->j ? tp_journal_prune(st->j, idem_before, done_before, cb, arg, err) : 0;
+}
+
 int tp_store_add_power_event(tp_store_t *st, const char *body, int64_t start, int64_t end,
                              int64_t *id, tp_error_t *err)
 {

@@ -60,6 +60,9 @@ int tp_store_set_state(tp_store_t *st, const char *workload, const char *state,
                        int64_t at, tp_error_t *err);
 int tp_store_put_idempotency(tp_store_t *st, const char *key, const char *hash,
                              int status, const char *response, tp_error_t *err);
+/* Retention (journal.h tp_journal_prune). etcd: nothing is pruned yet (0). */
+int tp_store_prune(tp_store_t *st, int64_t idem_before, int64_t done_before,
+                   tp_journal_pruned_fn cb, void *arg, tp_error_t *err);
 int tp_store_add_power_event(tp_store_t *st, const char *body, int64_t start, int64_t end,
                              int64_t *id, tp_error_t *err);
 int tp_store_set_power_event(tp_store_t *st, int64_t id, const char *state,

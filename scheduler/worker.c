@@ -844,6 +844,10 @@ static void run_job(uv_work_t *w)
     case OP_BIND:
         do_bind(j);
         break;
+    case OP_PRUNE:
+        prune_run(j->s, j->ops, j->now);
+        j->commit_ok = true; /* prune_apply also ends a failed prune */
+        break;
     }
     obs_flush(j->s); /* this job's audit rows → audit.jsonl */
 }
@@ -899,6 +903,10 @@ static void apply(svc_t *s, job_t *j)
 {
     if (j->kind == OP_PROFILES || j->kind == OP_RELOAD) {
         swap_world(s, j);
+        return;
+    }
+    if (j->kind == OP_PRUNE) {
+        prune_apply(s, j->ops);
         return;
     }
     int n0 = s->running->n;
@@ -975,6 +983,7 @@ static void apply(svc_t *s, job_t *j)
             ev = &s->events[s->nevents - 1];
         if (ev)
             ev->started = op->ev.started;
+        adr_note(s, op); /* an order from the VTN: its source is now journaled */
     } else if (j->kind == OP_POWER_END) {
         for (int k = 0; k < s->nevents; k++)
             if (s->events[k].id == j->ops->event_id)

@@ -64,6 +64,8 @@ void jr_index_path(char *out, const char *parent, size_t i)
 
 const char *jr_type_name(const json_t *v)
 {
+    if (!v) /* an absent member */
+        return "nothing";
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         return "an object";

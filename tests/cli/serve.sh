@@ -21,16 +21,7 @@ D=$TP_TMP
 TP_BIN="$TP_BIN" python3 "$TP_SRC/tests/serve/common.py" fleet "$D" 64 5 >/dev/null
 
 # start_srv [extra options…]: starts the service on a free port; sets P and SPID.
-start_srv() {
-    rm -f "$D/port"
-    "$TP_BIN" serve --config "$D/fleet.json" --state "$D/state.json" --data "$D/data" \
-        --listen 127.0.0.1:0 --port-file "$D/port" "$@" 2>>"$D/serve.log" &
-    SPID=$!
-    i=0
-    while [ ! -s "$D/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    P=$(cat "$D/port" 2>/dev/null)
-    [ -n "$P" ]
-}
+start_srv() { tp_serve_start "$D" "$@"; }
 # req METHOD PATH [BODY] [curl options…]: sets CODE and BODY (and headers in $D/h).
 req() {
     m=$1 p=$2; shift 2
@@ -281,13 +272,17 @@ stop_srv
 # --max-connections: a connection over the limit is closed at accept; others go on
 rm -rf "$D/data"
 start_srv --max-connections 2
-python3 - "$P" <<'PY' &
+rm -f "$D/held"
+python3 - "$P" "$D/held" <<'PY' &
 import socket, sys, time
 held = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(2)]
+time.sleep(0.5)  # both accepted by the service
+open(sys.argv[2], "w").close()
 time.sleep(3)
 PY
 HOLD=$!
-sleep 0.8
+i=0
+while [ ! -f "$D/held" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 req GET /healthz "" --max-time 3
 OVER=$CODE
 wait "$HOLD"

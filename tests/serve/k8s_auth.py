@@ -63,9 +63,23 @@ st, j = call("POST", "/v1/profiles",
              [{"model": "m", "gpu_model": fleet["nodes"][0]["gpu_model"], "tokens_per_s": 5,
                "watts": 500}], role="planner")
 c.check("planner posts profiles", st == 200, (st, j))
+# Kubernetes probes send no token: /readyz answers them, with no node names
+st, full = call("GET", "/readyz", role="viewer")
+expired = [e["node"] for e in full.get("stale", []) if e.get("fact") == "attestation"]
+c.check("readyz with a viewer token: the detail, nodes with expired attestation named",
+        st == 200 and full["ha"]["role"] == "single" and len(expired) >= 1 and
+        full["expired_attestations"] == len(expired), (st, full))
+st, j = call("GET", "/readyz")
+c.check("readyz needs no token and says only ready, draining and the stale kinds",
+        st == 200 and set(j) == {"ready", "draining", "stale_facts"} and
+        j["ready"] == full["ready"] and j["stale_facts"] == ["attestation"] and
+        not any(n in json.dumps(j) for n in expired), (st, j))
+st, j = call("GET", "/readyz", raw_auth="Bearer tp_" + "A" * 43)
+c.check("readyz with a bad token: the summary, not refused", st == 200 and
+        "ha" not in j, (st, j))
 st, j = call("GET", "/healthz")
-c.check("healthz needs no token; refusals are counted", st == 200 and j["auth_refused"] == 7,
-        j)
+c.check("healthz needs no token; refusals are counted (readyz's are none)",
+        st == 200 and j["auth_refused"] == 7, j)
 # trustplace bench --report-to: the measured profile reaches the service
 stub = os.path.join(os.path.dirname(c.BIN), "libnvidia-ml-stub.so")
 if not os.path.exists(stub):

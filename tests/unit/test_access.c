@@ -231,7 +231,12 @@ TP_TEST(access_issue_save_load)
     tp_tokens_t *ww = NULL;
     TP_ASSERT(chmod(path, 0666) == 0);
     TP_CHECK(tp_tokens_load(path, &ww, &err) == TP_EINVAL);
-    TP_CHECK_CONTAINS(err.text, "writable by every user");
+    TP_CHECK_CONTAINS(err.text, "mode 0666 is writable by every user");
+    TP_CHECK(ww == NULL);
+    /* So is a group-writable one (as ssh refuses such an authorized_keys). */
+    TP_ASSERT(chmod(path, 0620) == 0);
+    TP_CHECK(tp_tokens_load(path, &ww, &err) == TP_EINVAL);
+    TP_CHECK_CONTAINS(err.text, "mode 0620 is writable by its group");
     TP_CHECK(ww == NULL);
     TP_ASSERT(chmod(path, 0640) == 0);
     TP_CHECK(tp_tokens_load(path, &ww, &err) == 0);
@@ -256,4 +261,62 @@ TP_TEST(access_issue_save_load)
     tp_tokens_free(u);
     unlink(path);
     TP_CHECK_EQ_INT(rmdir(dir), 0); /* no temporary file was left */
+}
+
+/* The --tls-clients file: fingerprints pinned to roles, strict like tokens. */
+TP_TEST(access_clients_pinning)
+{
+    char dir[] = "/tmp/tp-clients-XXXXXX", path[64];
+    tp_error_t err;
+    TP_ASSERT(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/clients.json", dir);
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"{\"version\":1,\"clients\":[{\"name\":\"a\",\"role\":\"viewer\",\"sha256\":"
+         "\"ab\"}]}",
+         "$.clients[0].sha256: expected the SHA-256 of the certificate (DER) as 64 "
+         "lower-case hex digits, got 2 characters"},
+        {"{\"version\":1,\"clients\":[{\"name\":\"a\",\"role\":\"viewer\",\"sha256\":"
+         "\"1111111111111111111111111111111111111111111111111111111111111111\"},"
+         "{\"name\":\"b\",\"role\":\"planner\",\"sha256\":"
+         "\"1111111111111111111111111111111111111111111111111111111111111111\"}]}",
+         "$.clients[1].sha256: the same digest as $.clients[0]"},
+        {"{\"version\":1,\"tokens\":[]}",
+         "$.tokens: unknown key \"tokens\" (expected one of: version, clients)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        FILE *f = fopen(path, "w");
+        TP_ASSERT(f != NULL);
+        fputs(bad[i].text, f);
+        fclose(f);
+        chmod(path, 0600);
+        tp_tokens_t *t = (tp_tokens_t *)1;
+        TP_CHECK(tp_clients_load(path, &t, &err) < 0);
+        TP_CHECK(t == NULL);
+        TP_CHECK_CONTAINS(err.text, bad[i].want);
+    }
+    FILE *f = fopen(path, "w");
+    TP_ASSERT(f != NULL);
+    fputs("{\"version\":1,\"clients\":[{\"name\":\"argo\",\"role\":\"orchestrator\","
+          "\"sha256\":"
+          "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"}]}",
+          f);
+    fclose(f);
+    tp_tokens_t *t = NULL;
+    TP_ASSERT(tp_clients_load(path, &t, &err) == 0);
+    unsigned char fp[32];
+    for (int i = 0; i < 32; i++)
+        fp[i] = (unsigned char)((i % 16) * 0x11);
+    const char *name = NULL;
+    TP_CHECK_EQ_INT(tp_clients_check(t, fp, &name), TP_ROLE_ORCHESTRATOR);
+    TP_CHECK_STR(name, "argo");
+    fp[31] ^= 1;
+    TP_CHECK_EQ_INT(tp_clients_check(t, fp, &name), TP_ROLE_NONE);
+    TP_CHECK(name == NULL);
+    TP_CHECK_EQ_INT(tp_clients_check(t, NULL, NULL), TP_ROLE_NONE);
+    TP_CHECK_EQ_INT(tp_clients_check(NULL, fp, NULL), TP_ROLE_NONE);
+    tp_tokens_free(t);
+    unlink(path);
+    TP_CHECK_EQ_INT(rmdir(dir), 0);
 }
