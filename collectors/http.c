@@ -14,6 +14,11 @@
 #include <strings.h>
 
 #define MAX_HEADER_VALUE 1024
+/* Response buffers start at this size; buffers of it are kept for the next
+ * response (at most MAX_SPARE_BUFS), so that a steady stream of small Redfish
+ * documents does not allocate and free one per response. */
+#define BUF_SIZE 4096
+#define MAX_SPARE_BUFS 1024
 
 typedef struct req req_t;
 
@@ -21,7 +26,7 @@ typedef struct req req_t;
  * cache once per finished transfer; with thousands of BMC connections that walk
  * dominated the CPU. Hosts are therefore spread over several multi handles
  * (shards), each with its own cache, all driven by the one loop. */
-#define NSHARDS 32
+#define NSHARDS 128
 
 typedef struct shard {
     tp_http_t *h;
@@ -84,6 +89,8 @@ struct tp_http {
     int nheap, cap_heap;
     CURL **pool; /* idle easy handles */
     int npool, cap_pool;
+    char *spare[MAX_SPARE_BUFS]; /* response buffers of BUF_SIZE bytes, unused */
+    int nspare;
     req_t **running; /* started, for cancellation */
     int nrunning, cap_running;
     sock_t *socks;
@@ -196,9 +203,13 @@ static req_t *queue_pop(tp_http_host_t *host)
 
 static void req_free(req_t *r)
 {
+    tp_http_t *h = r->host ? r->host->h : NULL;
     free(r->url);
     free(r->body);
-    free(r->buf);
+    if (h && r->buf && r->cap == BUF_SIZE && h->nspare < MAX_SPARE_BUFS)
+        h->spare[h->nspare++] = r->buf;
+    else
+        free(r->buf);
     free(r->token_hdr);
     free(r->location_hdr);
     free(r);
@@ -330,8 +341,12 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
         r->too_big = true;
         return 0;
     }
+    if (!r->buf && r->host->h->nspare && add + 1 <= BUF_SIZE) {
+        r->buf = r->host->h->spare[--r->host->h->nspare];
+        r->cap = BUF_SIZE;
+    }
     if (r->len + add + 1 > r->cap) {
-        size_t nc = r->cap ? r->cap : 4096;
+        size_t nc = r->cap ? r->cap : BUF_SIZE;
         char *nb;
         while (nc < r->len + add + 1)
             nc *= 2;
@@ -654,7 +669,7 @@ tp_http_t *tp_http_new(uv_loop_t *loop, int global_limit, int backoff_ms,
     tp_http_t *h;
     /* Walks are admitted so that about global_limit connections are busy at a
      * time (see collect.c); the caches hold those for reuse between requests. */
-    long maxconn = (long)global_limit * 5 / 4 / NSHARDS + 16;
+    long maxconn = (long)global_limit * 5 / 4 / NSHARDS + 4;
     if (!global_init) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             tp_error_set(err, TP_EIO, "curl_global_init failed");
@@ -896,6 +911,8 @@ void tp_http_close(tp_http_t *h, void (*done)(void *arg), void *arg)
     for (int i = 0; i < h->npool; i++)
         curl_easy_cleanup(h->pool[i]);
     h->npool = 0;
+    while (h->nspare)
+        free(h->spare[--h->nspare]);
     for (int i = 0; i < NSHARDS; i++) {
         curl_multi_cleanup(h->shards[i].multi);
         h->shards[i].multi = NULL;
