@@ -324,6 +324,7 @@ static void on_defer(uv_timer_t *t)
     c->stats.bytes = hs->bytes;
     c->stats.latency_sum_s = hs->latency_sum_s;
     c->stats.max_inflight = hs->max_inflight;
+    c->stats.connects = hs->connects;
     c->running = false;
     uv_timer_stop(&c->sweep);
     if (c->done)

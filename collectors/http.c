@@ -607,12 +607,15 @@ static void finish(tp_http_t *h, CURLM *multi, CURLMsg *m)
     req_t *r = NULL;
     CURL *e = m->easy_handle;
     CURLcode code = m->data.result;
-    long status = 0;
+    long status = 0, connects = 0;
     tp_http_host_t *host;
     bool retriable, last;
     tp_http_resp_t resp;
     curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK &&
+        connects > 0)
+        h->stats.connects += (uint64_t)connects;
     curl_multi_remove_handle(multi, e);
     running_remove(h, r);
     curl_slist_free_all(r->headers);

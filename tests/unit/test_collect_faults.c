@@ -857,6 +857,10 @@ TP_TEST(collect_cycles_alternate_the_bmc_order)
         st = live_cycle(&l);
         TP_CHECK_EQ_INT(st.bmcs_ok, 3);
         TP_CHECK_EQ_INT(st.bmcs_polled, cycle == 1 ? 0 : 3);
+        /* The connections the first cycle opened (as many as the farm
+         * accepted) are kept alive and reused by the later ones. */
+        TP_CHECK_EQ_INT((int)st.connects, cycle == 1 ? (int)tb_stats(b.tb).accepted : 0);
+        TP_CHECK(tb_stats(b.tb).accepted >= 4); /* three BMCs and the verifier */
         for (int i = 0; i < 3; i++)
             last[i] = tb_last_request(b.tb, i);
         TP_CHECK(last[0] > 0 && last[1] > 0 && last[2] > 0);
