@@ -24,8 +24,10 @@ typedef struct req req_t;
 
 /* libcurl 7.88's curl_multi_remove_handle() walks the multi's whole connection
  * cache once per finished transfer; with thousands of BMC connections that walk
- * dominated the CPU. Hosts are therefore spread over several multi handles
- * (shards), each with its own cache, all driven by the one loop. */
+ * dominated the CPU, and so does the walk that picks the oldest idle connection
+ * to close when the cache is full (once per new connection). Hosts are
+ * therefore spread over several multi handles (shards), each with its own
+ * cache, all driven by the one loop. */
 #define NSHARDS 128
 
 typedef struct shard {
@@ -201,12 +203,13 @@ static req_t *queue_pop(tp_http_host_t *host)
     return r;
 }
 
-static void req_free(req_t *r)
+/* h: the client, for the spare buffers; never r->host->h, which a callback
+ * may have freed (tp_http_close from inside a callback). */
+static void req_free(tp_http_t *h, req_t *r)
 {
-    tp_http_t *h = r->host ? r->host->h : NULL;
     free(r->url);
     free(r->body);
-    if (h && r->buf && r->cap == BUF_SIZE && h->nspare < MAX_SPARE_BUFS)
+    if (!h->closing && r->buf && r->cap == BUF_SIZE && h->nspare < MAX_SPARE_BUFS)
         h->spare[h->nspare++] = r->buf;
     else
         free(r->buf);
@@ -599,7 +602,7 @@ static void deliver(tp_http_t *h, req_t *r, const tp_http_resp_t *resp)
         schedule_retry(h, r);
         return;
     }
-    req_free(r);
+    req_free(h, r);
 }
 
 static void finish(tp_http_t *h, CURLM *multi, CURLMsg *m)
@@ -849,7 +852,7 @@ int tp_http_request(tp_http_host_t *host, tp_http_method_t m, const char *target
     tl = strlen(target);
     r->url = malloc(ol + tl + 1);
     if (!r->url || (body && !(r->body = strdup(body)))) {
-        req_free(r);
+        req_free(h, r);
         return TP_ENOMEM;
     }
     memcpy(r->url, host->origin, ol);
@@ -884,11 +887,11 @@ static void timer_closed(uv_handle_t *handle)
     maybe_finish(h);
 }
 
-static void cancel(req_t *r)
+static void cancel(tp_http_t *h, req_t *r)
 {
     tp_http_resp_t resp = {0, "cancelled", "", 0, NULL, NULL, r->attempt, true, true};
     r->cb(r->arg, &resp);
-    req_free(r);
+    req_free(h, r);
 }
 
 void tp_http_close(tp_http_t *h, void (*done)(void *arg), void *arg)
@@ -902,15 +905,15 @@ void tp_http_close(tp_http_t *h, void (*done)(void *arg), void *arg)
         curl_multi_remove_handle(r->host->shard->multi, r->easy);
         curl_easy_cleanup(r->easy);
         curl_slist_free_all(r->headers);
-        cancel(r);
+        cancel(h, r);
     }
     for (int i = 0; i < h->nhosts; i++) {
         req_t *r;
         while ((r = queue_pop(h->hosts[i])))
-            cancel(r);
+            cancel(h, r);
     }
     while (h->nheap)
-        cancel(heap_pop(h));
+        cancel(h, heap_pop(h));
     for (int i = 0; i < h->npool; i++)
         curl_easy_cleanup(h->pool[i]);
     h->npool = 0;
