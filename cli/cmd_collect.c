@@ -79,15 +79,16 @@ static void print_stats(run_t *r)
             "collect: cycle %.2f s wall, %.2f s CPU (process), peak RSS %.1f MB\n"
             "collect: %d BMCs (%d answered), %.1f requests per BMC, %llu requests, %llu "
             "failed, "
-            "%llu retries, %.1f MB, at most %d in flight\n"
+            "%llu retries, %.1f MB, at most %d in flight, %llu new connections\n"
             "collect: attestation: %d accepted, %d rejected\n"
             "collect: mean request latency %.0f ms; naive sequential estimate "
             "(requests x mean latency) %.0f s = %.1f h, i.e. %.0fx slower\n",
             s->wall_s, cpu, (double)ru.ru_maxrss / 1024.0, s->bmcs, s->bmcs_ok, per_bmc,
             (unsigned long long)s->requests, (unsigned long long)s->failures,
             (unsigned long long)s->retries, (double)s->bytes / 1e6, s->max_inflight,
-            s->nodes_attested, s->nodes_rejected, mean * 1000, s->latency_sum_s,
-            s->latency_sum_s / 3600, s->wall_s > 0 ? s->latency_sum_s / s->wall_s : 0);
+            (unsigned long long)s->connects, s->nodes_attested, s->nodes_rejected,
+            mean * 1000, s->latency_sum_s, s->latency_sum_s / 3600,
+            s->wall_s > 0 ? s->latency_sum_s / s->wall_s : 0);
 }
 
 static int write_telemetry(run_t *r)

@@ -136,6 +136,10 @@ struct tp_collector {
      * its connections alive from request to request instead of all 10,000 BMCs
      * advancing together and evicting each other's connections. */
     int next_walk, active_walks, max_walks;
+    /* Odd cycles take the BMCs in order, even ones in reverse: a cycle starts
+     * with the BMCs the last one ended with, whose connections the client's
+     * cache (most recently used kept) still holds. */
+    bool reverse;
     /* A walk holds bmc.concurrency slots of max_walks * bmc.concurrency, a poll
      * one (its requests go one after the other, on one connection). */
     int used_slots;
@@ -320,6 +324,7 @@ static void on_defer(uv_timer_t *t)
     c->stats.bytes = hs->bytes;
     c->stats.latency_sum_s = hs->latency_sum_s;
     c->stats.max_inflight = hs->max_inflight;
+    c->stats.connects = hs->connects;
     c->running = false;
     uv_timer_stop(&c->sweep);
     if (c->done)
@@ -719,7 +724,7 @@ static void start_walks(tp_collector_t *c)
 {
     int cap = c->max_walks * c->cfg->bmc_concurrency;
     while (!c->closing && c->next_walk < c->nbmcs) {
-        bmc_t *b = &c->bmcs[c->next_walk];
+        bmc_t *b = &c->bmcs[c->reverse ? c->nbmcs - 1 - c->next_walk : c->next_walk];
         int cost = will_poll(b) ? 1 : c->cfg->bmc_concurrency;
         if (c->used_slots > 0 && c->used_slots + cost > cap)
             break;
@@ -1262,6 +1267,7 @@ int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg)
     }
     c->units = 1 + c->nbmcs; /* one held until everything is started */
     c->next_walk = 0;
+    c->reverse = c->cycle_no % 2 == 0;
     start_walks(c);
     for (int n = 0; n < c->f->nnodes; n++) {
         if (c->cfg->node_verifier[n] >= 0)

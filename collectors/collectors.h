@@ -375,6 +375,7 @@ typedef struct {
     uint64_t bytes;       /* response bodies */
     double latency_sum_s; /* sum of attempt durations */
     int max_inflight;
+    uint64_t connects; /* connections opened (the others reused a kept one) */
     int jwks_fetches;  /* JWKS URL fetches started this cycle (first load, unknown kid) */
     int bmcs_polled;   /* BMCs read by polling their map */
     int rediscoveries; /* polls that failed or found the tree changed: walked again */

@@ -14,14 +14,21 @@
 #include <strings.h>
 
 #define MAX_HEADER_VALUE 1024
+/* Response buffers start at this size; buffers of it are kept for the next
+ * response (at most MAX_SPARE_BUFS), so that a steady stream of small Redfish
+ * documents does not allocate and free one per response. */
+#define BUF_SIZE 4096
+#define MAX_SPARE_BUFS 1024
 
 typedef struct req req_t;
 
 /* libcurl 7.88's curl_multi_remove_handle() walks the multi's whole connection
  * cache once per finished transfer; with thousands of BMC connections that walk
- * dominated the CPU. Hosts are therefore spread over several multi handles
- * (shards), each with its own cache, all driven by the one loop. */
-#define NSHARDS 32
+ * dominated the CPU, and so does the walk that picks the oldest idle connection
+ * to close when the cache is full (once per new connection). Hosts are
+ * therefore spread over several multi handles (shards), each with its own
+ * cache, all driven by the one loop. */
+#define NSHARDS 128
 
 typedef struct shard {
     tp_http_t *h;
@@ -84,6 +91,8 @@ struct tp_http {
     int nheap, cap_heap;
     CURL **pool; /* idle easy handles */
     int npool, cap_pool;
+    char *spare[MAX_SPARE_BUFS]; /* response buffers of BUF_SIZE bytes, unused */
+    int nspare;
     req_t **running; /* started, for cancellation */
     int nrunning, cap_running;
     sock_t *socks;
@@ -194,11 +203,16 @@ static req_t *queue_pop(tp_http_host_t *host)
     return r;
 }
 
-static void req_free(req_t *r)
+/* h: the client, for the spare buffers; never r->host->h, which a callback
+ * may have freed (tp_http_close from inside a callback). */
+static void req_free(tp_http_t *h, req_t *r)
 {
     free(r->url);
     free(r->body);
-    free(r->buf);
+    if (!h->closing && r->buf && r->cap == BUF_SIZE && h->nspare < MAX_SPARE_BUFS)
+        h->spare[h->nspare++] = r->buf;
+    else
+        free(r->buf);
     free(r->token_hdr);
     free(r->location_hdr);
     free(r);
@@ -330,8 +344,12 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
         r->too_big = true;
         return 0;
     }
+    if (!r->buf && r->host->h->nspare && add + 1 <= BUF_SIZE) {
+        r->buf = r->host->h->spare[--r->host->h->nspare];
+        r->cap = BUF_SIZE;
+    }
     if (r->len + add + 1 > r->cap) {
-        size_t nc = r->cap ? r->cap : 4096;
+        size_t nc = r->cap ? r->cap : BUF_SIZE;
         char *nb;
         while (nc < r->len + add + 1)
             nc *= 2;
@@ -584,7 +602,7 @@ static void deliver(tp_http_t *h, req_t *r, const tp_http_resp_t *resp)
         schedule_retry(h, r);
         return;
     }
-    req_free(r);
+    req_free(h, r);
 }
 
 static void finish(tp_http_t *h, CURLM *multi, CURLMsg *m)
@@ -592,12 +610,15 @@ static void finish(tp_http_t *h, CURLM *multi, CURLMsg *m)
     req_t *r = NULL;
     CURL *e = m->easy_handle;
     CURLcode code = m->data.result;
-    long status = 0;
+    long status = 0, connects = 0;
     tp_http_host_t *host;
     bool retriable, last;
     tp_http_resp_t resp;
     curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK &&
+        connects > 0)
+        h->stats.connects += (uint64_t)connects;
     curl_multi_remove_handle(multi, e);
     running_remove(h, r);
     curl_slist_free_all(r->headers);
@@ -654,7 +675,7 @@ tp_http_t *tp_http_new(uv_loop_t *loop, int global_limit, int backoff_ms,
     tp_http_t *h;
     /* Walks are admitted so that about global_limit connections are busy at a
      * time (see collect.c); the caches hold those for reuse between requests. */
-    long maxconn = (long)global_limit * 5 / 4 / NSHARDS + 16;
+    long maxconn = (long)global_limit * 5 / 4 / NSHARDS + 4;
     if (!global_init) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             tp_error_set(err, TP_EIO, "curl_global_init failed");
@@ -831,7 +852,7 @@ int tp_http_request(tp_http_host_t *host, tp_http_method_t m, const char *target
     tl = strlen(target);
     r->url = malloc(ol + tl + 1);
     if (!r->url || (body && !(r->body = strdup(body)))) {
-        req_free(r);
+        req_free(h, r);
         return TP_ENOMEM;
     }
     memcpy(r->url, host->origin, ol);
@@ -866,11 +887,11 @@ static void timer_closed(uv_handle_t *handle)
     maybe_finish(h);
 }
 
-static void cancel(req_t *r)
+static void cancel(tp_http_t *h, req_t *r)
 {
     tp_http_resp_t resp = {0, "cancelled", "", 0, NULL, NULL, r->attempt, true, true};
     r->cb(r->arg, &resp);
-    req_free(r);
+    req_free(h, r);
 }
 
 void tp_http_close(tp_http_t *h, void (*done)(void *arg), void *arg)
@@ -884,18 +905,20 @@ void tp_http_close(tp_http_t *h, void (*done)(void *arg), void *arg)
         curl_multi_remove_handle(r->host->shard->multi, r->easy);
         curl_easy_cleanup(r->easy);
         curl_slist_free_all(r->headers);
-        cancel(r);
+        cancel(h, r);
     }
     for (int i = 0; i < h->nhosts; i++) {
         req_t *r;
         while ((r = queue_pop(h->hosts[i])))
-            cancel(r);
+            cancel(h, r);
     }
     while (h->nheap)
-        cancel(heap_pop(h));
+        cancel(h, heap_pop(h));
     for (int i = 0; i < h->npool; i++)
         curl_easy_cleanup(h->pool[i]);
     h->npool = 0;
+    while (h->nspare)
+        free(h->spare[--h->nspare]);
     for (int i = 0; i < NSHARDS; i++) {
         curl_multi_cleanup(h->shards[i].multi);
         h->shards[i].multi = NULL;

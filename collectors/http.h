@@ -52,6 +52,7 @@ typedef struct {
 
 typedef struct {
     uint64_t requests, failures, retries, bytes;
+    uint64_t connects; /* new connections (CURLINFO_NUM_CONNECTS) */
     double latency_sum_s;
     int inflight, max_inflight;
 } tp_http_stats_t;

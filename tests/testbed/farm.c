@@ -69,7 +69,8 @@ typedef struct conn {
 typedef struct {
     char token[40];
     unsigned session;
-    uint64_t login_ms; /* loop time of the login, for session_ttl_ms */
+    uint64_t login_ms;     /* loop time of the login, for session_ttl_ms */
+    uint64_t last_request; /* stats.requests at its latest request */
 } bmc_rt_t;
 
 typedef struct {
@@ -670,6 +671,10 @@ static bool authorised(struct tb *tb, int bi, const http_req_t *r)
 /* A token that another BMC of the farm issued, sent here: a leak. */
 static void count_foreign(struct tb *tb, int bi, const http_req_t *r)
 {
+    /* Tokens carry the farm-wide session number: the BMC's own is no other's. */
+    if (tb->rt[bi].token[0] && r->token_len == strlen(tb->rt[bi].token) &&
+        !memcmp(r->token, tb->rt[bi].token, r->token_len))
+        return;
     for (int j = 0; j < tb->o.nbmcs; j++)
         if (j != bi && tb->rt[j].token[0] && r->token_len == strlen(tb->rt[j].token) &&
             !memcmp(r->token, tb->rt[j].token, r->token_len)) {
@@ -997,6 +1002,8 @@ static void process(conn_t *c)
     r.body_len = clen;
     c->busy = true;
     c->tb->stats.requests++;
+    if (c->bmc >= 0)
+        c->tb->rt[c->bmc].last_request = c->tb->stats.requests;
     if (r.token && c->bmc >= 0)
         count_foreign(c->tb, c->bmc, &r);
     if (c->bmc < 0)
@@ -1077,8 +1084,10 @@ static void on_connection(uv_stream_t *server, int status)
     listener_t *l = server->data;
     struct tb *tb = l->tb;
     conn_t *c;
-    if (status < 0)
+    if (status < 0) {
+        tb->stats.accept_failures++;
         return;
+    }
     c = calloc(1, sizeof *c);
     if (!c)
         return;
@@ -1107,6 +1116,7 @@ static void on_connection(uv_stream_t *server, int status)
     if (tb->conns)
         tb->conns->prev = c;
     tb->conns = c;
+    tb->stats.accepted++;
     if (++tb->nconns > tb->stats.max_connections)
         tb->stats.max_connections = tb->nconns;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || uv_tcp_nodelay(&c->tcp, 1) < 0 ||
@@ -1249,10 +1259,21 @@ int tb_rotate_key(tb_t *tb, const char *kid)
     return rc;
 }
 
-static void raise_nofile(void)
+/* A listener per BMC, and a connection per BMC that a client keeps alive, and
+ * as many again in flight: a real BMC has a descriptor table of its own. The
+ * hard limit is raised where the process may (root); else the soft one is. */
+static void raise_nofile(int nbmcs)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rlim_t want = (rlim_t)nbmcs * 3 + 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+        struct rlimit more = {want, want};
+        if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+            return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
@@ -1278,7 +1299,7 @@ int tb_start(const tb_opts_t *o, tb_t **out, char *err, size_t errlen)
     snprintf(tb->kid, sizeof tb->kid, "tb-1");
     tb->rng = o->seed ? o->seed : 0x9e3779b97f4a7c15ULL;
     tb->t0 = (int64_t)time(NULL);
-    raise_nofile();
+    raise_nofile(o->nbmcs);
     if (uv_loop_init(&tb->loop) < 0) {
         snprintf(err, errlen, "uv_loop_init failed");
         uv_mutex_destroy(&tb->key_mu);
@@ -1383,4 +1404,9 @@ const json_t *tb_jwks(const tb_t *tb)
 tb_stats_t tb_stats(const tb_t *tb)
 {
     return tb->stats;
+}
+
+uint64_t tb_last_request(const tb_t *tb, int bmc)
+{
+    return tb && bmc >= 0 && bmc < tb->o.nbmcs ? tb->rt[bmc].last_request : 0;
 }

@@ -376,14 +376,16 @@ int main(int argc, char **argv)
                 "tp-testbed: %s; %llu requests, %llu responses, %llu errors, %llu hangs, "
                 "%llu "
                 "truncated, %llu logins, %llu logouts, %llu tokens, %llu stale tokens, "
-                "%llu TLS failures, %llu foreign tokens, %d connections at most\n",
+                "%llu TLS failures, %llu foreign tokens, %d connections at most, %llu "
+                "accepted, %llu refused\n",
                 sig > 0 ? "signal" : "duration over", (unsigned long long)st.requests,
                 (unsigned long long)st.responses, (unsigned long long)st.errors,
                 (unsigned long long)st.hangs, (unsigned long long)st.malformed,
                 (unsigned long long)st.logins, (unsigned long long)st.logouts,
                 (unsigned long long)st.tokens, (unsigned long long)st.expired_tokens,
                 (unsigned long long)st.tls_failures,
-                (unsigned long long)st.foreign_tokens, st.max_connections);
+                (unsigned long long)st.foreign_tokens, st.max_connections,
+                (unsigned long long)st.accepted, (unsigned long long)st.accept_failures);
     }
     rc = 0;
 out:

@@ -93,10 +93,12 @@ typedef struct {
 
 typedef struct {
     uint64_t requests, responses, errors, hangs, malformed, logins, logouts, tokens;
-    uint64_t expired_tokens; /* requests answered 401 for a stale session token */
-    uint64_t foreign_tokens; /* requests carrying a session token another BMC issued */
-    uint64_t jwks_fetches;   /* GET /.well-known/jwks.json */
-    uint64_t tls_failures;   /* TLS handshakes that failed */
+    uint64_t expired_tokens;  /* requests answered 401 for a stale session token */
+    uint64_t foreign_tokens;  /* requests carrying a session token another BMC issued */
+    uint64_t jwks_fetches;    /* GET /.well-known/jwks.json */
+    uint64_t tls_failures;    /* TLS handshakes that failed */
+    uint64_t accepted;        /* connections accepted by the BMCs and the verifier */
+    uint64_t accept_failures; /* connections refused (out of file descriptors …) */
     int max_connections;
 } tb_stats_t;
 
@@ -111,6 +113,9 @@ uint16_t tb_verifier_port(const tb_t *tb);
 const json_t *tb_jwks(const tb_t *tb);
 /* A copy of the counters (thread-safe enough for tests: read after the fact). */
 tb_stats_t tb_stats(const tb_t *tb);
+/* The farm's request count (tb_stats().requests) when BMC bmc got its latest
+ * request: which BMC was served after which. 0: none yet, or bmc out of range. */
+uint64_t tb_last_request(const tb_t *tb, int bmc);
 /* Changes BMC bmc's cap_w, draw_w, gpus_failed and fault to v's while the farm
  * serves (thread-safe). 0, or -1 for a BMC out of range. */
 int tb_set(tb_t *tb, int bmc, const tb_bmc_t *v);

@@ -832,6 +832,47 @@ TP_TEST(collect_steady_state_polls_and_rediscovers)
     bed_stop(&b);
 }
 
+/* Cycles alternate the order in which BMCs are walked, so that a cycle starts
+ * with the BMCs whose connections the last one left in the client's cache. One
+ * walk at a time (global_concurrency 1): the farm sees the BMCs in the order
+ * the collector took them. */
+TP_TEST(collect_cycles_alternate_the_bmc_order)
+{
+    static const node_spec_t nodes[] = {
+        {"a", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+        {"b", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+        {"c", "eu-de", TB_FAULT_NONE, TB_ATT_GOOD, NULL, NULL, 0},
+    };
+    const knobs_t k = {0, false, 0, 0, ", \"concurrency\": 1", false};
+    bed_t b;
+    live_t l;
+    tp_collect_stats_t st;
+    uint64_t last[3];
+    TP_ASSERT(bed_start(&b, nodes, 3, true, ", \"global_concurrency\": 1", 0, &k) == 0);
+    if (live_open(&l, &b) < 0) {
+        bed_stop(&b);
+        return;
+    }
+    for (int cycle = 1; cycle <= 3; cycle++) {
+        st = live_cycle(&l);
+        TP_CHECK_EQ_INT(st.bmcs_ok, 3);
+        TP_CHECK_EQ_INT(st.bmcs_polled, cycle == 1 ? 0 : 3);
+        /* The connections the first cycle opened (as many as the farm
+         * accepted) are kept alive and reused by the later ones. */
+        TP_CHECK_EQ_INT((int)st.connects, cycle == 1 ? (int)tb_stats(b.tb).accepted : 0);
+        TP_CHECK(tb_stats(b.tb).accepted >= 4); /* three BMCs and the verifier */
+        for (int i = 0; i < 3; i++)
+            last[i] = tb_last_request(b.tb, i);
+        TP_CHECK(last[0] > 0 && last[1] > 0 && last[2] > 0);
+        if (cycle % 2) /* a, b, c */
+            TP_CHECK(last[0] < last[1] && last[1] < last[2]);
+        else /* c, b, a */
+            TP_CHECK(last[2] < last[1] && last[1] < last[0]);
+    }
+    live_close(&l);
+    bed_stop(&b);
+}
+
 /* A poll that fails never keeps old facts alive longer than a failed walk
  * would: a BMC that goes down after its map was made is walked again (the
  * root fails) and its facts age exactly as before. rediscover_s 0 walks every
