@@ -699,9 +699,8 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
             (rc = repair_all(&c, &agg)) < 0 ||
             (improvable(&c, &agg) && ((rc = try_plan(&c, &agg, true)) < 0 ||
                                       (rc = try_plan(&c, &agg, false)) < 0)) ||
-            (small &&
-             ((rc = milp_pairs(&c, &best, true, NULL, 0, &mo, msg, sizeof msg)) < 0 ||
-              (rc = repair_all(&c, &best)) < 0))) {
+            (small && ((rc = milp_exact(&c, &best, &agg, &mo, msg, sizeof msg)) < 0 ||
+                       (rc = repair_all(&c, &best)) < 0))) {
             plan_fini(&agg);
             goto fail;
         }
@@ -733,8 +732,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     } else if (method == TP_SOLVER_EXACT) { /* the naive baseline: no help */
         milp_out_t mo;
         sol->method = "milp-naive";
-        if ((rc = milp_pairs(&c, &best, false, NULL, o->mip_gap, &mo, msg, sizeof msg)) <
-            0)
+        if ((rc = milp_pairs(&c, &best, o->mip_gap, &mo, msg, sizeof msg)) < 0)
             goto fail;
         if (!mo.found) {
             rc = tp_error_set(err, TP_ESOLVER,

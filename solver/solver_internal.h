@@ -185,9 +185,12 @@ typedef struct {
 } lp_out_t;
 int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msglen);
 
-/* milp.c: a lexicographic MILP over a GLPK problem whose columns are binaries:
- * maximises obj[0]·x, fixes it at its optimum with a row, then obj[1], …;
- * presolve and cuts on; all stages together stop after node_budget
+/* milp.c: a lexicographic MILP over a GLPK problem (GLP_MAX) whose columns
+ * are all integer: maximises obj[0]·x, fixes it at its optimum with a row,
+ * then obj[1], …; the start (or x = 0), which must be feasible, is the
+ * incumbent, passed as a cutoff row so that GLPK's MIP presolver stays on in
+ * every stage; reduced-cost fixing from each stage's LP carries over to the
+ * later ones; cuts on; all stages together stop after node_budget
  * branch-and-bound nodes (0: no budget) — a deterministic work limit — or at
  * the deadline (safety net, time_limited). Runs inside glpk_guarded(). */
 typedef struct {
@@ -210,13 +213,18 @@ int lex_solve(glp_prob_t *P, lex_t *lx);
  * for a MILP of nbin binaries: a deterministic budget. */
 long milp_node_budget(const ctx_t *c, int nbin);
 
-/* The per-pair MILP from p's load over p's unplaced candidates. lexico (AUTO):
- * the objective's terms one after another, stopped by a budget of about a
- * second's worth of branch-and-bound nodes (MILP_PAIR_NODES_PER_MS); else
- * (the naive baseline) the weighted objective in one solve, stopped by the
- * time limit or mip_gap. inc (or NULL): a complete plan on p's load that
- * starts the search (then GLPK's presolver is off: it cannot take a start).
- * Places the answer into p. */
+/* A constraint matrix in GLPK's triplet form (1-based), grown by mat_push. */
+typedef struct {
+    int *ia, *ja;
+    double *ar;
+    size_t nnz, cap;
+} mat_t;
+int mat_push(mat_t *m, int i, int j, double a); /* TP_ENOMEM on failure */
+void mat_fini(mat_t *m);
+
+/* The naive baseline (TP_SOLVER_EXACT): the per-pair MILP — one binary per
+ * eligible (candidate, node) from p's load — with the weighted objective in
+ * one solve, stopped by the time limit or mip_gap. Places the answer into p. */
 #define MILP_MAX_MS 1000.0
 #define MILP_PAIR_NODES_PER_MS 400.0
 typedef struct {
@@ -226,8 +234,16 @@ typedef struct {
     bool stopped;       /* the node budget ended the search early */
     int pairs, nodes;
 } milp_out_t;
-int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, const plan_t *inc, double mip_gap,
-               milp_out_t *out, char *msg, size_t msglen);
+int milp_pairs(const ctx_t *c, plan_t *p, double mip_gap, milp_out_t *out, char *msg,
+               size_t msglen);
+/* lx's outcome as a milp_out_t (bound: Σ of the stages' bounds, weighted by
+ * 1, ε_s, ε_e when there are several). */
+void lex_report(const lex_t *lx, const ctx_t *c, milp_out_t *out);
+/* exact.c: AUTO's exact model — the per-pair MILP with identical candidates
+ * aggregated into one integer per (type, node), lexicographic, inc (or NULL)
+ * as incumbent (a complete plan on p's load). Places the answer into p. */
+int milp_exact(const ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *msg,
+               size_t msglen);
 /* Eligible pairs (static and fitting alone), counting up to limit + 1. */
 long milp_count_pairs(const ctx_t *c, const plan_t *p, long limit);
 
