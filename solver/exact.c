@@ -338,6 +338,7 @@ int milp_exact(const ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, ch
 {
     ex_t m = {0};
     keytab_t kt;
+    double *comb = NULL;
     int rc = TP_ENOMEM;
     memset(out, 0, sizeof *out);
     out->bound = INFINITY;
@@ -394,29 +395,57 @@ int milp_exact(const ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, ch
         }
         free(tof);
     }
-    m.lx = (lex_t){.nstages = m.nstages,
-                   .integral = {true, true, false},
-                   .node_budget = milp_node_budget(c, m.ncol),
-                   .deadline = c->deadline,
-                   .start = m.start,
-                   .x = m.x};
+    /* Terms (1) and (2) are integers and (2) is at most triv[1]: maximising
+     * M (1) + (2) with M = triv[1] + 1 is exactly lexicographic, in one
+     * search that never has to fix (1) by a row to look at (2). */
+    double triv[3] = {0, 0, 0};
     for (int s = 0; s < m.nstages; s++)
-        m.lx.obj[s] = m.obj[s];
-    rc = glpk_guarded(run, &m, msg, msglen);
-    if (rc < 0)
-        goto out;
-    /* A stage not proven is bounded by every member at its best column too. */
-    for (int s = m.lx.solved; s < m.nstages; s++) {
-        double triv = 0;
         for (int t = 0; t < m.nt; t++) {
             double best = 0;
             for (int j = m.t_col[t]; j < m.t_col[t + 1]; j++)
                 best = fmax(best, m.obj[s][j + 1]);
-            triv += best * (m.t_off[t + 1] - m.t_off[t]);
+            triv[s] += best * (m.t_off[t + 1] - m.t_off[t]);
         }
-        m.lx.bound[s] = fmin(m.lx.bound[s], triv);
+    double M = triv[1] + 1;
+    if (!(comb = calloc((size_t)m.ncol + 1, sizeof *comb)))
+        goto out;
+    for (int j = 1; j <= m.ncol; j++)
+        comb[j] = M * m.obj[0][j] + m.obj[1][j];
+    m.lx = (lex_t){.nstages = m.nstages - 1,
+                   .obj = {comb, m.obj[2]},
+                   .integral = {true, false},
+                   .node_budget = milp_node_budget(c, m.ncol),
+                   .deadline = c->deadline,
+                   .start = m.start,
+                   .x = m.x};
+    rc = glpk_guarded(run, &m, msg, msglen);
+    if (rc < 0)
+        goto out;
+    {
+        double v1 = 0, v2 = 0, b1, b2, b3 = 0;
+        for (int j = 1; j <= m.ncol; j++) {
+            v1 += m.obj[0][j] * m.x[j];
+            v2 += m.obj[1][j] * m.x[j];
+        }
+        if (m.lx.solved >= 1) {
+            b1 = v1;
+            b2 = v2;
+        } else {
+            double B = m.lx.bound[0];
+            b1 = isfinite(B) ? fmin(triv[0], floor(B / M + 1e-9)) : triv[0];
+            b2 = b1 <= v1 && isfinite(B) ? fmin(triv[1], B - M * v1) : triv[1];
+            b1 = fmax(b1, v1);
+        }
+        if (m.nstages > 2)
+            b3 = m.lx.solved >= 2 ? m.lx.value[1] : fmin(m.lx.bound[1], triv[2]);
+        out->found = m.lx.found;
+        out->time_limited = m.lx.time_limited;
+        out->stopped = m.lx.stopped;
+        out->nodes = (int)(m.lx.nodes < INT_MAX ? m.lx.nodes : INT_MAX);
+        out->optimal = m.lx.solved == m.lx.nstages;
+        out->term1_optimal = b1 <= v1;
+        out->bound = b1 + c->eps_s * fmax(b2, v2) + c->eps_e * b3;
     }
-    lex_report(&m.lx, c, out);
     /* Members of each type to its columns' nodes, in canonical order. */
     for (int t = 0; t < m.nt; t++) {
         int next = m.t_off[t];
@@ -432,6 +461,7 @@ int milp_exact(const ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, ch
     rc = 0;
 out:
     keytab_fini(&kt);
+    free(comb);
     for (int s = 0; s < 3; s++)
         free(m.obj[s]);
     free(m.x);
