@@ -44,9 +44,15 @@ typedef struct {
     plan_t *p;
     /* Types: members (candidates, canonical order) as CSR. */
     int nt, *t_off, *t_mem;
-    /* Columns: (type, node), by type then node rank; ub its upper bound. */
-    int ncol, *col_t, *col_n, *t_col; /* t_col: first column of each type (CSR) */
-    double *ub, *w;                   /* watts of one unit */
+    /* Columns: (type, node), by type then node rank, then gang members
+     * (gang, node) from nsc on, col_t = nt + gang; ub its upper bound. */
+    int ncol, nsc, *col_t, *col_n, *t_col; /* t_col: first column of each type */
+    double *ub, *w, *gp;                   /* watts and GPUs of one unit */
+    /* Gangs the model decides: side items gi[g]; y columns (ncol + k) per
+     * domain of the gang's kind that could seat it (CSR g_y over gangs),
+     * y_dom[k] its domain (-1: the whole fleet); col_y: a member column's y. */
+    int ng, *gi, *g_y, *y_dom, *col_y, ny;
+    long *tfix; /* [tenant]: GPUs in use that the model does not decide */
     double *obj[3], *x, *start;
     int nstages, nrows;
     mat_t mat;
@@ -66,7 +72,7 @@ static int build_types(ex_t *m, keytab_t *kt)
     const tp_fleet_t *f = c->f;
     const tp_load_t *l = m->p->load;
     int nn = f->nnodes, rc = TP_ENOMEM;
-    int *key = malloc(((size_t)nn + 4) * sizeof *key);
+    int *key = malloc(((size_t)nn + 5) * sizeof *key);
     int *tof = malloc(((size_t)c->nc + 1) * sizeof *tof);
     if (!key || !tof)
         goto out;
@@ -110,12 +116,15 @@ static int build_types(ex_t *m, keytab_t *kt)
                 m->t_mem[fill[tof[ci]]++] = ci;
         free(fill);
     }
-    m->ncol = m->t_col[m->nt];
-    m->col_t = malloc(((size_t)m->ncol + 1) * sizeof *m->col_t);
-    m->col_n = malloc(((size_t)m->ncol + 1) * sizeof *m->col_n);
-    m->ub = malloc(((size_t)m->ncol + 1) * sizeof *m->ub);
-    m->w = malloc(((size_t)m->ncol + 1) * sizeof *m->w);
-    if (!m->col_t || !m->col_n || !m->ub || !m->w)
+    m->ncol = m->nsc = m->t_col[m->nt];
+    size_t room = (size_t)m->ncol + (size_t)m->ng * (size_t)nn + 1;
+    m->col_t = malloc(room * sizeof *m->col_t);
+    m->col_n = malloc(room * sizeof *m->col_n);
+    m->col_y = malloc(room * sizeof *m->col_y);
+    m->ub = malloc(room * sizeof *m->ub);
+    m->w = malloc(room * sizeof *m->w);
+    m->gp = malloc(room * sizeof *m->gp);
+    if (!m->col_t || !m->col_n || !m->col_y || !m->ub || !m->w || !m->gp)
         goto out;
     for (int t = 0; t < m->nt; t++) {
         const int *k = kt->pool + kt->off[t] + 1;
@@ -132,6 +141,8 @@ static int build_types(ex_t *m, keytab_t *kt)
             m->col_n[j] = n;
             m->ub[j] = ub > 0 ? ub : 0;
             m->w[j] = ww;
+            m->gp[j] = w->gpus;
+            m->col_y[j] = -1;
         }
     }
     rc = 0;
@@ -139,6 +150,71 @@ out:
     free(key);
     free(tof);
     return rc;
+}
+
+/* Gang g's workload. */
+static const tp_workload_t *gw(const ex_t *m, int g)
+{
+    return m->c->side.w[m->gi[g]];
+}
+
+/* Member columns and y columns of every gang: per domain of its kind (the
+ * whole fleet without one) that has at least `nodes` nodes each eligible for a
+ * member and fitting one alone. */
+static int build_gangs(ex_t *m)
+{
+    const ctx_t *c = m->c;
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = m->p->load;
+    m->g_y = calloc((size_t)m->ng + 2, sizeof *m->g_y);
+    m->y_dom = malloc(((size_t)m->ng * ((size_t)f->ndomains + 1) + 1) * sizeof *m->y_dom);
+    char *ok = malloc((size_t)f->nnodes + 1);
+    if (!m->g_y || !m->y_dom || !ok) {
+        free(ok);
+        return TP_ENOMEM;
+    }
+    for (int g = 0; g < m->ng; g++) {
+        const tp_workload_t *w = gw(m, g);
+        const side_t *sd = &c->side;
+        int slot = tp_wl_together(w) + 1, need = tp_wl_nodes(w);
+        for (int n = 0; n < f->nnodes; n++)
+            ok[n] = tp_policy_static(f, c->s, n, w, c->now) == 0 && ctx_fits(c, l, w, n);
+        for (int dd = 0; sd->k_off && sd->k_off[slot] && dd < sd->k_n[slot]; dd++) {
+            const int *off = sd->k_off[slot], *mem = sd->k_mem[slot];
+            int cnt = 0;
+            for (int i = off[dd]; i < off[dd + 1]; i++)
+                cnt += ok[mem[i]];
+            if (cnt < need)
+                continue;
+            int k = m->ny++;
+            m->y_dom[k] = slot ? sd->k_dom[slot][dd] : -1;
+            for (int i = off[dd]; i < off[dd + 1]; i++) {
+                int n = mem[i], j = m->ncol++;
+                if (!ok[n]) {
+                    m->ncol--;
+                    continue;
+                }
+                m->col_t[j] = m->nt + g;
+                m->col_n[j] = n;
+                m->col_y[j] = k;
+                m->ub[j] = 1;
+                m->w[j] = tp_policy_work_w(f, n, w);
+                m->gp[j] = w->gpus;
+            }
+        }
+        m->g_y[g + 1] = m->ny;
+    }
+    free(ok);
+    return 0;
+}
+
+/* Is tenant u t or beneath it? */
+static bool under(const tp_fleet_t *f, int u, int t)
+{
+    for (; u >= 0; u = f->tenants[u].parent)
+        if (u == t)
+            return true;
+    return false;
 }
 
 /* Rows and matrix; runs inside glpk_guarded(). */
@@ -166,12 +242,14 @@ static int run(void *arg)
     int *n_col = malloc(((size_t)m->ncol + 1) * sizeof *n_col);
     int *key = malloc(((size_t)4 * m->ncol + 16) * sizeof *key);
     int *last = malloc(((size_t)m->ncol + nn + 1) * sizeof *last);
+    int ntn = f->ntenants, *tnrow = calloc((size_t)ntn + 1, sizeof *tnrow);
+    double *tnsum = calloc((size_t)ntn + 1, sizeof *tnsum);
     keytab_t nk = {0};
     bool nk_ok = false;
     glp_prob *P = glp_create_prob();
     if (!trow || !grow || !wrow || !drow || !gsum || !wsum || !dsum || !nwmin || !dwmin ||
-        !gcap || !dgsum || !dgrow || !n_off || !n_col || !key || !last ||
-        keytab_init(&nk, 64) < 0)
+        !gcap || !dgsum || !dgrow || !n_off || !n_col || !key || !last || !tnrow ||
+        !tnsum || keytab_init(&nk, 64) < 0)
         goto out;
     nk_ok = true;
     glp_set_obj_dir(P, GLP_MAX);
@@ -180,8 +258,8 @@ static int run(void *arg)
     for (int d = 0; d < nd; d++)
         dwmin[d] = INFINITY;
     for (int j = 0; j < m->ncol; j++) {
-        int t = m->col_t[j], n = m->col_n[j];
-        double g = c->cw[m->t_mem[m->t_off[t]]]->gpus;
+        int n = m->col_n[j];
+        double g = m->gp[j];
         gsum[n] += g * m->ub[j];
         wsum[n] += m->w[j] * m->ub[j];
         nwmin[n] = fmin(nwmin[n], m->w[j] / g);
@@ -201,6 +279,19 @@ static int run(void *arg)
             s += m->ub[j];
         if (s > m->t_off[t + 1] - m->t_off[t])
             trow[t] = ++rows;
+    }
+    /* Gangs: Σ members − nodes·y = 0 per domain, Σ y ≤ 1 per gang. */
+    int yrow0 = rows, grow0 = rows + m->ny;
+    rows += m->ny + m->ng;
+    /* Tenant limits over what the model decides. */
+    for (int t = 0; t < ntn; t++) {
+        if (f->tenants[t].limit_gpus < 0)
+            continue;
+        for (int g = 0; g < m->ng; g++)
+            if (under(f, tp_wl_tenant(gw(m, g)), t))
+                tnsum[t] += (double)tp_wl_nodes(gw(m, g)) * gw(m, g)->gpus;
+        if (tnsum[t] > f->tenants[t].limit_gpus - m->tfix[t])
+            tnrow[t] = ++rows;
     }
     for (int r = 0; r < nn; r++) {
         int n = c->nord[r];
@@ -225,17 +316,33 @@ static int run(void *arg)
         for (int j = 0; j < m->ncol; j++)
             n_col[fill[m->col_n[j]]++] = j;
     }
-    glp_add_cols(P, m->ncol);
+    glp_add_cols(P, m->ncol + m->ny);
+    for (int k = 0; k < m->ny; k++) {
+        int col = m->ncol + k + 1, g = 0;
+        while (m->g_y[g + 1] <= k)
+            g++;
+        glp_set_col_kind(P, col, GLP_BV);
+        double gpus = (double)tp_wl_nodes(gw(m, g)) * gw(m, g)->gpus;
+        if (mat_push(&m->mat, yrow0 + k + 1, col, -tp_wl_nodes(gw(m, g))) < 0 ||
+            mat_push(&m->mat, grow0 + g + 1, col, 1) < 0)
+            goto out;
+        for (int t = 0; t < ntn; t++)
+            if (tnrow[t] && under(f, tp_wl_tenant(gw(m, g)), t) &&
+                mat_push(&m->mat, tnrow[t], col, gpus) < 0)
+                goto out;
+    }
     for (int j = 0; j < m->ncol; j++) {
         int t = m->col_t[j], n = m->col_n[j];
-        double g = c->cw[m->t_mem[m->t_off[t]]]->gpus;
+        double g = m->gp[j];
+        if (m->col_y[j] >= 0 && mat_push(&m->mat, yrow0 + m->col_y[j] + 1, j + 1, 1) < 0)
+            goto out;
         if (m->ub[j] == 1) {
             glp_set_col_kind(P, j + 1, GLP_BV);
         } else {
             glp_set_col_kind(P, j + 1, GLP_IV);
             glp_set_col_bnds(P, j + 1, m->ub[j] > 0 ? GLP_DB : GLP_FX, 0, m->ub[j]);
         }
-        if ((trow[t] && mat_push(&m->mat, trow[t], j + 1, 1) < 0) ||
+        if ((t < m->nt && trow[t] && mat_push(&m->mat, trow[t], j + 1, 1) < 0) ||
             (grow[n] && mat_push(&m->mat, grow[n], j + 1, g) < 0) ||
             (wrow[n] && mat_push(&m->mat, wrow[n], j + 1, m->w[j]) < 0))
             goto out;
@@ -279,12 +386,10 @@ static int run(void *arg)
             continue;
         int row = ++rows; /* used(prev) − used(n) ≥ 0 */
         for (int i = n_off[prev]; i < n_off[prev + 1]; i++)
-            if (mat_push(&m->mat, row, n_col[i] + 1,
-                         c->cw[m->t_mem[m->t_off[m->col_t[n_col[i]]]]]->gpus) < 0)
+            if (mat_push(&m->mat, row, n_col[i] + 1, m->gp[n_col[i]]) < 0)
                 goto out;
         for (int i = n_off[n]; i < n_off[n + 1]; i++)
-            if (mat_push(&m->mat, row, n_col[i] + 1,
-                         -c->cw[m->t_mem[m->t_off[m->col_t[n_col[i]]]]]->gpus) < 0)
+            if (mat_push(&m->mat, row, n_col[i] + 1, -m->gp[n_col[i]]) < 0)
                 goto out;
     }
     if (rows)
@@ -294,6 +399,14 @@ static int run(void *arg)
     for (int t = 0; t < m->nt; t++)
         if (trow[t])
             glp_set_row_bnds(P, trow[t], GLP_UP, 0, m->t_off[t + 1] - m->t_off[t]);
+    for (int k = 0; k < m->ny; k++)
+        glp_set_row_bnds(P, yrow0 + k + 1, GLP_FX, 0, 0);
+    for (int g = 0; g < m->ng; g++)
+        glp_set_row_bnds(P, grow0 + g + 1, GLP_UP, 0, 1);
+    for (int t = 0; t < ntn; t++)
+        if (tnrow[t])
+            glp_set_row_bnds(P, tnrow[t], GLP_UP, 0,
+                             fmax(0, (double)f->tenants[t].limit_gpus - m->tfix[t]));
     for (int n = 0; n < nn; n++) {
         if (grow[n])
             glp_set_row_bnds(P, grow[n], GLP_UP, 0, gcap[n]);
@@ -330,27 +443,102 @@ out:
     free(n_col);
     free(key);
     free(last);
+    free(tnrow);
+    free(tnsum);
     return rc;
 }
 
-int milp_exact(const ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *msg,
+/* Term (1) of the gangs the model decides that are placed now. */
+static double gangs_weighted(const ctx_t *c, const int *gi, int ng)
+{
+    double v = 0;
+    for (int g = 0; g < ng; g++) {
+        const tp_workload_t *w = c->side.w[gi[g]];
+        if (c->side.flag[gi[g]] == 0)
+            v += (1.0 + w->priority) * w->gpus * tp_wl_nodes(w);
+    }
+    return v;
+}
+
+/* Moves or drops gang g of the model to the members chosen (NULL: none). */
+static int gang_commit(ctx_t *c, int it, const int *chosen)
+{
+    side_t *sd = &c->side;
+    const tp_workload_t *w = sd->w[it];
+    int need = tp_wl_nodes(w);
+    long gpus = (long)need * w->gpus;
+    double val = (1.0 + w->priority) * gpus;
+    if (sd->flag[it] == 0) {
+        side_charge(c, tp_wl_tenant(w), -gpus);
+        sd->placed_gpus -= gpus;
+        sd->weighted -= val;
+    }
+    free(sd->mem[it]);
+    sd->mem[it] = NULL;
+    sd->flag[it] = 1;
+    if (!chosen)
+        return 0;
+    if (!(sd->mem[it] = malloc((size_t)need * sizeof *sd->mem[it])))
+        return TP_ENOMEM;
+    memcpy(sd->mem[it], chosen, (size_t)need * sizeof *chosen);
+    sd->flag[it] = 0;
+    side_charge(c, tp_wl_tenant(w), gpus);
+    sd->placed_gpus += gpus;
+    sd->weighted += val;
+    return 0;
+}
+
+int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *msg,
                size_t msglen)
 {
+    const tp_fleet_t *f = c->f;
+    side_t *sd = &c->side;
     ex_t m = {0};
     keytab_t kt;
+    plan_t q = {0};
     double *comb = NULL;
-    int rc = TP_ENOMEM;
+    int rc = TP_ENOMEM, *chosen = NULL;
     memset(out, 0, sizeof *out);
     out->bound = INFINITY;
     m.c = c;
-    m.p = p;
+    m.p = &q;
     if (keytab_init(&kt, 64) < 0)
         return TP_ENOMEM;
-    if ((rc = build_types(&m, &kt)) < 0)
+    if (plan_copy(&q, p, c) < 0)
+        goto out;
+    /* Gangs the model decides: placed greedily (not by reclaim) or waiting
+     * for room; their load leaves q while the model decides. */
+    m.gi = malloc(((size_t)sd->n + 1) * sizeof *m.gi);
+    m.tfix = calloc((size_t)f->ntenants + 1, sizeof *m.tfix);
+    chosen = malloc(((size_t)f->nnodes + 1) * sizeof *chosen);
+    if (!m.gi || !m.tfix || !chosen)
+        goto out;
+    for (int it = 0; it < sd->n; it++) {
+        const tp_workload_t *w = sd->w[it];
+        if (tp_wl_nodes(w) < 2 || sd->flag[it] == 2 || sd->fixed[it])
+            continue;
+        m.gi[m.ng++] = it;
+        for (int j = 0; sd->flag[it] == 0 && j < tp_wl_nodes(w); j++)
+            tp_load_apply(q.load, f, sd->mem[it][j], w->gpus,
+                          tp_fleet_gpu_watts(f, sd->mem[it][j], w->model), -1);
+    }
+    /* GPUs per tenant the model's gangs may not take: the use side_before
+     * counted (running work, reclaims, every admitted candidate — admission
+     * reserved room for each) less the placed gangs above. So any plan of
+     * the candidates stays within the limits, and gangs take only room that
+     * admission left (docs/solver.md, Limits). */
+    for (int t = 0; t < f->ntenants; t++) {
+        m.tfix[t] = sd->use ? sd->use[t] : 0;
+        for (int g = 0; g < m.ng; g++)
+            if (sd->flag[m.gi[g]] == 0 && under(f, tp_wl_tenant(sd->w[m.gi[g]]), t))
+                m.tfix[t] -= (long)tp_wl_nodes(sd->w[m.gi[g]]) * sd->w[m.gi[g]]->gpus;
+    }
+    if ((rc = build_types(&m, &kt)) < 0 || (rc = build_gangs(&m)) < 0)
         goto out;
     rc = TP_ENOMEM;
     out->pairs = m.ncol;
-    if (m.ncol == 0) {
+    int nv = m.ncol + m.ny; /* columns: singles, gang members, then y */
+    if (nv == 0) {
         out->found = out->optimal = out->term1_optimal = true;
         out->bound = 0;
         rc = 0;
@@ -358,22 +546,27 @@ int milp_exact(const ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, ch
     }
     m.nstages = c->emax > 0 ? 3 : 2;
     for (int s = 0; s < m.nstages; s++)
-        if (!(m.obj[s] = calloc((size_t)m.ncol + 1, sizeof *m.obj[s])))
+        if (!(m.obj[s] = calloc((size_t)nv + 1, sizeof *m.obj[s])))
             goto out;
-    m.x = calloc((size_t)m.ncol + 1, sizeof *m.x);
-    m.start = calloc((size_t)m.ncol + 1, sizeof *m.start);
+    m.x = calloc((size_t)nv + 1, sizeof *m.x);
+    m.start = calloc((size_t)nv + 1, sizeof *m.start);
     if (!m.x || !m.start)
         goto out;
     for (int j = 0; j < m.ncol; j++) {
-        const tp_workload_t *w = c->cw[m.t_mem[m.t_off[m.col_t[j]]]];
-        int n = m.col_n[j];
-        m.obj[0][j + 1] = (1.0 + w->priority) * w->gpus;
+        int t = m.col_t[j], n = m.col_n[j];
+        const tp_workload_t *w = t < m.nt ? c->cw[m.t_mem[m.t_off[t]]] : gw(&m, t - m.nt);
+        m.obj[0][j + 1] = t < m.nt ? (1.0 + w->priority) * w->gpus : 0;
         m.obj[1][j + 1] = (double)w->gpus * (TP_TRUST_MAX - c->trust[n]);
         if (m.nstages > 2)
             m.obj[2][j + 1] =
-                w->gpus * ctx_eff(c->f, w->model, c->f->nodes[n].gpu_model) / c->emax;
+                w->gpus * ctx_eff(f, w->model, f->nodes[n].gpu_model) / c->emax;
     }
-    /* The incumbent: how many of each type inc runs on each node. */
+    for (int g = 0; g < m.ng; g++)
+        for (int k = m.g_y[g]; k < m.g_y[g + 1]; k++)
+            m.obj[0][m.ncol + k + 1] =
+                (1.0 + gw(&m, g)->priority) * gw(&m, g)->gpus * tp_wl_nodes(gw(&m, g));
+    /* The incumbent: how many of each type inc runs on each node, and the
+     * gangs where the greedy pass put them. */
     if (inc) {
         int *tof = malloc(((size_t)c->nc + 1) * sizeof *tof);
         if (!tof)
@@ -395,73 +588,163 @@ int milp_exact(const ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, ch
         }
         free(tof);
     }
+    for (int g = 0; g < m.ng; g++) {
+        int it = m.gi[g], need = tp_wl_nodes(gw(&m, g)), got = 0, y = -1;
+        if (sd->flag[it] != 0)
+            continue;
+        for (int j = m.nsc; j < m.ncol; j++)
+            if (m.col_t[j] == m.nt + g)
+                for (int i = 0; i < need; i++)
+                    if (m.col_n[j] == sd->mem[it][i] && (y < 0 || m.col_y[j] == y)) {
+                        y = m.col_y[j];
+                        chosen[got++] = j;
+                    }
+        if (got != need)
+            continue; /* not representable: the start leaves it out */
+        for (int i = 0; i < need; i++)
+            m.start[chosen[i] + 1] = 1;
+        m.start[m.ncol + y + 1] = 1;
+    }
     /* Terms (1) and (2) are integers and (2) is at most triv[1]: maximising
      * M (1) + (2) with M = triv[1] + 1 is exactly lexicographic, in one
-     * search that never has to fix (1) by a row to look at (2). */
+     * search that never has to fix (1) by a row to look at (2). triv: every
+     * candidate at its best column, every gang at its best members. */
     double triv[3] = {0, 0, 0};
-    for (int s = 0; s < m.nstages; s++)
+    for (int s = 0; s < m.nstages; s++) {
         for (int t = 0; t < m.nt; t++) {
             double best = 0;
             for (int j = m.t_col[t]; j < m.t_col[t + 1]; j++)
                 best = fmax(best, m.obj[s][j + 1]);
             triv[s] += best * (m.t_off[t + 1] - m.t_off[t]);
         }
+        for (int g = 0; g < m.ng; g++) {
+            double best = 0;
+            for (int j = m.nsc; j < m.ncol; j++)
+                if (m.col_t[j] == m.nt + g)
+                    best = fmax(best, m.obj[s][j + 1]);
+            for (int k = m.g_y[g]; k < m.g_y[g + 1]; k++)
+                best = fmax(best, m.obj[s][m.ncol + k + 1] / tp_wl_nodes(gw(&m, g)));
+            triv[s] += best * tp_wl_nodes(gw(&m, g));
+        }
+    }
     double M = triv[1] + 1;
-    if (!(comb = calloc((size_t)m.ncol + 1, sizeof *comb)))
+    if (!(comb = calloc((size_t)nv + 1, sizeof *comb)))
         goto out;
-    for (int j = 1; j <= m.ncol; j++)
+    for (int j = 1; j <= nv; j++)
         comb[j] = M * m.obj[0][j] + m.obj[1][j];
     m.lx = (lex_t){.nstages = m.nstages - 1,
                    .obj = {comb, m.obj[2]},
                    .integral = {true, false},
-                   .node_budget = milp_node_budget(c, m.ncol),
+                   .node_budget = milp_node_budget(c, nv),
                    .deadline = c->deadline,
                    .start = m.start,
                    .x = m.x};
     rc = glpk_guarded(run, &m, msg, msglen);
     if (rc < 0)
         goto out;
-    {
-        double v1 = 0, v2 = 0, b1, b2, b3 = 0;
-        for (int j = 1; j <= m.ncol; j++) {
-            v1 += m.obj[0][j] * m.x[j];
-            v2 += m.obj[1][j] * m.x[j];
-        }
-        if (m.lx.solved >= 1) {
-            b1 = v1;
-            b2 = v2;
-        } else {
-            double B = m.lx.bound[0];
-            b1 = isfinite(B) ? fmin(triv[0], floor(B / M + 1e-9)) : triv[0];
-            b2 = b1 <= v1 && isfinite(B) ? fmin(triv[1], B - M * v1) : triv[1];
-            b1 = fmax(b1, v1);
-        }
-        if (m.nstages > 2)
-            b3 = m.lx.solved >= 2 ? m.lx.value[1] : fmin(m.lx.bound[1], triv[2]);
-        out->found = m.lx.found;
-        out->time_limited = m.lx.time_limited;
-        out->stopped = m.lx.stopped;
-        out->nodes = (int)(m.lx.nodes < INT_MAX ? m.lx.nodes : INT_MAX);
-        out->optimal = m.lx.solved == m.lx.nstages;
-        out->term1_optimal = b1 <= v1;
-        out->bound = b1 + c->eps_s * fmax(b2, v2) + c->eps_e * b3;
+    rc = TP_ENOMEM;
+    double v1 = 0, v2 = 0, b1, b2, b3 = 0;
+    for (int j = 1; j <= nv; j++) {
+        v1 += m.obj[0][j] * m.x[j];
+        v2 += m.obj[1][j] * m.x[j];
     }
-    /* Members of each type to its columns' nodes, in canonical order. */
+    if (m.lx.solved >= 1) {
+        b1 = v1;
+        b2 = v2;
+    } else {
+        double B = m.lx.bound[0];
+        b1 = isfinite(B) ? fmin(triv[0], floor(B / M + 1e-9)) : triv[0];
+        b2 = b1 <= v1 && isfinite(B) ? fmin(triv[1], B - M * v1) : triv[1];
+        b1 = fmax(b1, v1);
+    }
+    if (m.nstages > 2)
+        b3 = m.lx.solved >= 2 ? m.lx.value[1] : fmin(m.lx.bound[1], triv[2]);
+    out->found = m.lx.found;
+    out->time_limited = m.lx.time_limited;
+    out->stopped = m.lx.stopped;
+    out->nodes = (int)(m.lx.nodes < INT_MAX ? m.lx.nodes : INT_MAX);
+    out->optimal = m.lx.solved == m.lx.nstages;
+    out->term1_optimal = b1 <= v1;
+    out->bound = b1 + c->eps_s * fmax(b2, v2) + c->eps_e * b3;
+    /* The answer into q: gangs first (whole, each member checked exactly),
+     * then the members of each type to its columns' nodes, canonical order. */
+    int *pick = calloc((size_t)m.ng + 1, sizeof *pick); /* 1 + its y, 0: none */
+    if (!pick)
+        goto out;
+    for (int g = 0; g < m.ng; g++)
+        for (int k = m.g_y[g]; k < m.g_y[g + 1]; k++)
+            if (m.x[m.ncol + k + 1] > 0.5)
+                pick[g] = k + 1;
+    for (int g = 0; g < m.ng; g++) {
+        const tp_workload_t *w = gw(&m, g);
+        int got = 0;
+        for (int j = m.nsc; j < m.ncol && pick[g]; j++)
+            if (m.col_t[j] == m.nt + g && m.col_y[j] == pick[g] - 1 && m.x[j + 1] > 0.5 &&
+                got < tp_wl_nodes(w) && ctx_fits(c, q.load, w, m.col_n[j])) {
+                chosen[got++] = m.col_n[j];
+                tp_load_apply(q.load, f, m.col_n[j], w->gpus,
+                              tp_fleet_gpu_watts(f, m.col_n[j], w->model), +1);
+            }
+        if (got == tp_wl_nodes(w))
+            continue;
+        if (pick[g])
+            out->optimal = out->term1_optimal = false; /* tolerance */
+        while (got > 0) {
+            int n = chosen[--got];
+            tp_load_apply(q.load, f, n, w->gpus, tp_fleet_gpu_watts(f, n, w->model), -1);
+        }
+        pick[g] = 0;
+    }
     for (int t = 0; t < m.nt; t++) {
         int next = m.t_off[t];
         for (int j = m.t_col[t]; j < m.t_col[t + 1]; j++)
             for (int k = 0; k < (int)m.x[j + 1] && next < m.t_off[t + 1]; k++) {
                 int ci = m.t_mem[next++];
-                if (plan_fits(c, p, ci, m.col_n[j]))
-                    plan_place(c, p, ci, m.col_n[j]);
+                if (plan_fits(c, &q, ci, m.col_n[j]))
+                    plan_place(c, &q, ci, m.col_n[j]);
                 else
                     out->optimal = out->term1_optimal = false; /* tolerance */
             }
     }
+    /* Keep it only when it is no worse than the incumbent, gangs included
+     * (the incumbent: inc's candidates with the greedy pass's gangs). */
+    double newg = 0;
+    for (int g = 0; g < m.ng; g++)
+        if (pick[g])
+            newg +=
+                (1.0 + gw(&m, g)->priority) * gw(&m, g)->gpus * tp_wl_nodes(gw(&m, g));
+    double was = (inc ? plan_objective(c, inc, NULL) : plan_objective(c, p, NULL)) +
+                 gangs_weighted(c, m.gi, m.ng);
+    if (plan_objective(c, &q, NULL) + newg < was - 1e-9) {
+        free(pick);
+        out->optimal = out->term1_optimal = false;
+        rc = 0;
+        goto out;
+    }
+    rc = 0;
+    for (int g = 0; g < m.ng; g++) {
+        int got = 0;
+        for (int j = m.nsc; j < m.ncol && pick[g]; j++)
+            if (m.col_t[j] == m.nt + g && m.col_y[j] == pick[g] - 1 && m.x[j + 1] > 0.5 &&
+                got < tp_wl_nodes(gw(&m, g)))
+                chosen[got++] = m.col_n[j];
+        if ((rc = gang_commit(c, m.gi[g], pick[g] ? chosen : NULL)) < 0)
+            break;
+    }
+    free(pick);
+    if (rc < 0)
+        goto out;
+    plan_fini(p);
+    *p = q;
+    q = (plan_t){0};
+    out->gangs = m.ng;
+    out->bound -= gangs_weighted(c, m.gi, m.ng); /* solver.c adds every gang's */
     rc = 0;
 out:
+    plan_fini(&q);
     keytab_fini(&kt);
     free(comb);
+    free(chosen);
     for (int s = 0; s < 3; s++)
         free(m.obj[s]);
     free(m.x);
@@ -471,8 +754,14 @@ out:
     free(m.t_col);
     free(m.col_t);
     free(m.col_n);
+    free(m.col_y);
     free(m.ub);
     free(m.w);
+    free(m.gp);
+    free(m.gi);
+    free(m.g_y);
+    free(m.y_dom);
+    free(m.tfix);
     mat_fini(&m.mat);
     return rc;
 }

@@ -646,6 +646,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     tp_solution_t *sol = NULL;
     char msg[256] = "";
     double bound = NAN;
+    bool joint = false; /* the exact model decided gangs too */
     int rc;
     tp_error_clear(err);
     *out = NULL;
@@ -707,14 +708,17 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         sol->lp_rounds = lo.rounds;
         bound = lo.bound;
         sol->time_limited = lo.time_limited;
+        /* With gangs inside (mo.gangs), only the exact model's bound covers
+         * them; the others assume the greedy pass's gangs. */
+        joint = small && mo.gangs > 0;
         if (small) {
-            if (mo.bound < bound)
+            if (mo.bound < bound || joint)
                 bound = mo.bound;
             sol->optimal = mo.optimal;
             sol->time_limited |= mo.time_limited;
         }
-        if (!small ||
-            plan_objective(&c, &agg, NULL) > plan_objective(&c, &best, NULL) + 1e-12) {
+        if (!small || (!joint && plan_objective(&c, &agg, NULL) >
+                                     plan_objective(&c, &best, NULL) + 1e-12)) {
             plan_t t = best;
             best = agg;
             agg = t;
@@ -779,7 +783,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     r->objective = plan_objective(&c, &best, NULL);
     if (sol->optimal)
         bound = r->objective;
-    if (method != TP_SOLVER_GREEDY) {
+    if (method != TP_SOLVER_GREEDY && !joint) {
         double cb = fmin(candidate_bound(&c), domain_bound(&c));
         bound = isnan(bound) || cb < bound ? cb : bound;
     }

@@ -62,9 +62,11 @@ int u64map_intern(u64map_t *m, uint64_t key);
 typedef struct {
     const tp_workload_t **w;
     int *res, *flag, n, cap;
-    long *use;  /* [tenant] GPUs in use, sub-tenants included */
-    long *ruse; /* [tenant] the same, of running work alone (what is borrowed) */
-    char *skip; /* [result index]: the class model must not take it */
+    int **mem;   /* [item]: a placed gang's member nodes (owned), else NULL */
+    char *fixed; /* [item]: placed by reclaim — the exact model leaves it */
+    long *use;   /* [tenant] GPUs in use, sub-tenants included */
+    long *ruse;  /* [tenant] the same, of running work alone (what is borrowed) */
+    char *skip;  /* [result index]: the class model must not take it */
     double placed_gpus, weighted;
     /* Per kind (index kind + 1; 0: the whole fleet), built on first use: the
      * domains of that kind in id order (k_dom), and their nodes, canonical
@@ -233,6 +235,7 @@ typedef struct {
     bool term1_optimal; /* term (1) of the answer is proven optimal */
     bool stopped;       /* the node budget ended the search early */
     int pairs, nodes;
+    int gangs; /* gangs the exact model decided (then bound covers them) */
 } milp_out_t;
 int milp_pairs(const ctx_t *c, plan_t *p, double mip_gap, milp_out_t *out, char *msg,
                size_t msglen);
@@ -240,9 +243,14 @@ int milp_pairs(const ctx_t *c, plan_t *p, double mip_gap, milp_out_t *out, char 
  * 1, ε_s, ε_e when there are several). */
 void lex_report(const lex_t *lx, const ctx_t *c, milp_out_t *out);
 /* exact.c: AUTO's exact model — the per-pair MILP with identical candidates
- * aggregated into one integer per (type, node), lexicographic, inc (or NULL)
- * as incumbent (a complete plan on p's load). Places the answer into p. */
-int milp_exact(const ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *msg,
+ * aggregated into one integer per (type, node), gangs (side items placed by
+ * the greedy pass or waiting for room) as one binary per domain of their kind
+ * plus member binaries, tenant limits as rows; lexicographic, inc (or NULL)
+ * with the greedy pass's gangs as incumbent (inc: a complete plan on p's
+ * load). When its answer is no worse than the incumbent, gangs included, it
+ * replaces p and the gangs' side items (flags, members, tenants' use);
+ * out->bound then covers the decided gangs less their final term (1). */
+int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *msg,
                size_t msglen);
 /* Eligible pairs (static and fitting alone), counting up to limit + 1. */
 long milp_count_pairs(const ctx_t *c, const plan_t *p, long limit);
@@ -254,6 +262,8 @@ long milp_count_pairs(const ctx_t *c, const plan_t *p, long limit);
 int side_before(ctx_t *c, tp_result_t *r);
 int side_after(ctx_t *c, plan_t *p, tp_result_t *r);
 void side_fini(ctx_t *c);
+/* Adds gpus (may be negative) to tenant t's use and every group above it. */
+void side_charge(ctx_t *c, int t, long gpus);
 
 /* glpk_guard.c: runs fn(arg) with GLPK's error hook installed: a GLPK error
  * frees every GLPK object of this thread (glp_free_env) and returns
