@@ -513,7 +513,11 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
     chosen = malloc(((size_t)f->nnodes + 1) * sizeof *chosen);
     if (!m.gi || !m.tfix || !chosen)
         goto out;
-    for (int it = 0; it < sd->n; it++) {
+    long ngang = 0; /* gangs join while their member columns stay few */
+    for (int it = 0; it < sd->n; it++)
+        ngang += tp_wl_nodes(sd->w[it]) > 1;
+    for (int it = 0; it < sd->n && ngang * f->nnodes <= TP_SOLVER_DEFAULT_EXACT_PAIRS;
+         it++) {
         const tp_workload_t *w = sd->w[it];
         if (tp_wl_nodes(w) < 2 || sd->flag[it] == 2 || sd->fixed[it])
             continue;
@@ -627,18 +631,22 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
             triv[s] += best * tp_wl_nodes(gw(&m, g));
         }
     }
+    /* Combined only while GLPK's relative tolerances (1e-7) stay below half
+     * a unit of term (2); else (1), (2), (3) one after another. */
     double M = triv[1] + 1;
+    bool comb1 = M * (triv[0] + 1) < 4e6;
     if (!(comb = calloc((size_t)nv + 1, sizeof *comb)))
         goto out;
     for (int j = 1; j <= nv; j++)
         comb[j] = M * m.obj[0][j] + m.obj[1][j];
-    m.lx = (lex_t){.nstages = m.nstages - 1,
-                   .obj = {comb, m.obj[2]},
-                   .integral = {true, false},
-                   .node_budget = milp_node_budget(c, nv),
-                   .deadline = c->deadline,
-                   .start = m.start,
-                   .x = m.x};
+    m.lx =
+        (lex_t){.nstages = comb1 ? m.nstages - 1 : m.nstages,
+                .obj = {comb1 ? comb : m.obj[0], comb1 ? m.obj[2] : m.obj[1], m.obj[2]},
+                .integral = {true, !comb1, false},
+                .node_budget = milp_node_budget(c, nv),
+                .deadline = c->deadline,
+                .start = m.start,
+                .x = m.x};
     rc = glpk_guarded(run, &m, msg, msglen);
     if (rc < 0)
         goto out;
@@ -648,7 +656,11 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
         v1 += m.obj[0][j] * m.x[j];
         v2 += m.obj[1][j] * m.x[j];
     }
-    if (m.lx.solved >= 1) {
+    int s3 = comb1 ? 1 : 2; /* the stage of term (3) */
+    if (!comb1) {
+        b1 = m.lx.solved >= 1 ? v1 : fmax(v1, fmin(m.lx.bound[0], triv[0]));
+        b2 = m.lx.solved >= 2 ? v2 : fmin(m.lx.bound[1], triv[1]);
+    } else if (m.lx.solved >= 1) {
         b1 = v1;
         b2 = v2;
     } else {
@@ -658,7 +670,7 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
         b1 = fmax(b1, v1);
     }
     if (m.nstages > 2)
-        b3 = m.lx.solved >= 2 ? m.lx.value[1] : fmin(m.lx.bound[1], triv[2]);
+        b3 = m.lx.solved > s3 ? m.lx.value[s3] : fmin(m.lx.bound[s3], triv[2]);
     out->found = m.lx.found;
     out->time_limited = m.lx.time_limited;
     out->stopped = m.lx.stopped;

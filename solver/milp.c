@@ -8,17 +8,11 @@
  *   Σ_w watts[w][n] x[w][n] ≤ cap_n − draw_n
  *   Σ_{n under d} Σ_w watts x ≤ cap_d − draw_d   every domain (where it can bind)
  *
- * AUTO on small inputs solves it lexicographically (lex_solve()): first term
- * (1) alone — integer coefficients, so GLPK rounds its bounds and proves the
- * optimum fast — then, with term (1) fixed at that optimum by a row, term (2)
- * (integer too), then term (3). GLPK's presolver and cuts are on. A weighted
- * sum with ε weights would ask GLPK to tell apart objective values closer than
- * its tolerances. The exactness tests compare the result with an exhaustive
- * search that scores plans from the formula in docs/solver.md.
- *
- * The naive baseline (TP_SOLVER_EXACT) is the same model with the weighted
- * objective in one solve, presolve and cuts on, stopped by the time limit
- * alone: what a plain GLPK MILP does.
+ * This is the naive baseline (TP_SOLVER_EXACT): the weighted objective in one
+ * solve, presolve and cuts on, stopped by the time limit alone — what a plain
+ * GLPK MILP does. AUTO's exact model on small inputs (exact.c) aggregates
+ * identical candidates and adds gangs; both run through lex_solve() below,
+ * the lexicographic driver (also used by preempt.c).
  *
  * Rows and columns are built in canonical order (candidates as ctx_t orders
  * them, nodes and domains by id), so GLPK sees the same model whatever the
@@ -101,19 +95,23 @@ static double lex_step(const lex_t *lx, int s, double v)
  * from (and receive the result). */
 static void rc_fix(glp_prob *P, int n, double z, double target, double *lb, double *ub)
 {
-    double gain = z - target;
-    if (gain < 0)
-        gain = 0;
+    /* The slack keeps GLPK's tolerances (reduced costs of the wrong sign up
+     * to 1e-7 elsewhere) on the safe side. */
+    double gain = fmax(0, z - target) + 1e-6 * (1 + fabs(z));
     for (int j = 1; j <= n; j++) {
-        double d = fabs(glp_get_col_dual(P, j));
+        double d = glp_get_col_dual(P, j);
         int st = glp_get_col_stat(P, j);
-        if (d < 1e-7 || lb[j] >= ub[j])
+        if (lb[j] >= ub[j])
             continue;
-        double move = floor(gain / d + 1e-6);
-        if (st == GLP_NL && lb[j] + move < ub[j])
-            ub[j] = lb[j] + move;
-        else if (st == GLP_NU && ub[j] - move > lb[j])
-            lb[j] = ub[j] - move;
+        if (st == GLP_NL && d < -1e-7) {
+            double move = floor(gain / -d + 1e-6);
+            if (lb[j] + move < ub[j])
+                ub[j] = lb[j] + move;
+        } else if (st == GLP_NU && d > 1e-7) {
+            double move = floor(gain / d + 1e-6);
+            if (ub[j] - move > lb[j])
+                lb[j] = ub[j] - move;
+        }
     }
 }
 
