@@ -43,8 +43,8 @@ static int load(json_t *doc, const char *what, tp_fleet_t **f, const tp_fleet_t 
     else if (s)
         rc = tp_state_load_buffer(what, text, strlen(text), fl, s, err);
     else
-        rc = tp_workloads_load_buffer(what, text, strlen(text), fl, TP_WL_PENDING, w,
-                                      err);
+        rc =
+            tp_workloads_load_buffer(what, text, strlen(text), fl, TP_WL_PENDING, w, err);
     free(text);
     return rc;
 }
@@ -77,7 +77,8 @@ int main(int argc, char **argv)
             return 2;
     }
     if (nodes < 1 || nwl < 1 || seeds < 1) {
-        fprintf(stderr, "bench-solver-exact: --nodes, --workloads, --seeds must be >= 1\n");
+        fprintf(stderr,
+                "bench-solver-exact: --nodes, --workloads, --seeds must be >= 1\n");
         return 2;
     }
     printf("exact when small: %d nodes x %d pending (gang share %.2f), AUTO, default "
