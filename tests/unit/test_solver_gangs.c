@@ -760,12 +760,12 @@ static int make_tiny(tp_rng_t *r, inst_t *in)
     json_array_append_new(
         doms, json_pack("{s:s, s:f, s:s}", "id", "site", "cap_w", 1e7, "kind", "site"));
     for (int k = 0, nn = 0; k < 2; k++) {
-        char rack[16];
+        char rack[24];
         int per = 2 + pick(r, 2);
         double full = 0;
         snprintf(rack, sizeof rack, "rack-%d", k);
         for (int i = 0; i < per; i++, nn++) {
-            char id[16];
+            char id[24];
             int gpus = pick(r, 2) ? 8 : 4;
             double gw = 500 + 100 * pick(r, 3);
             snprintf(id, sizeof id, "n%02d", nn);
