@@ -67,6 +67,11 @@ static void charge(ctx_t *c, int t, long gpus)
         c->side.use[t] += gpus;
 }
 
+void side_charge(ctx_t *c, int t, long gpus)
+{
+    charge(c, t, gpus);
+}
+
 /* Side items: workloads of the result the class model does not place. */
 static int push_item(ctx_t *c, const tp_workload_t *w, int res, int flag)
 {
@@ -85,11 +90,21 @@ static int push_item(ctx_t *c, const tp_workload_t *w, int res, int flag)
         if (!nf)
             return TP_ENOMEM;
         sd->flag = nf;
+        int **nm = realloc(sd->mem, (size_t)cap * sizeof *nm);
+        if (!nm)
+            return TP_ENOMEM;
+        sd->mem = nm;
+        char *nx = realloc(sd->fixed, (size_t)cap);
+        if (!nx)
+            return TP_ENOMEM;
+        sd->fixed = nx;
         sd->cap = cap;
     }
     sd->w[sd->n] = w;
     sd->res[sd->n] = res;
     sd->flag[sd->n] = flag;
+    sd->mem[sd->n] = NULL;
+    sd->fixed[sd->n] = 0;
     return sd->n++;
 }
 
@@ -525,14 +540,15 @@ int side_before(ctx_t *c, tp_result_t *res)
             goto out;
         int t = tp_wl_tenant(w);
         bool ok = room(c, t) >= gpus && static_row(c, w, elig) >= need &&
-                  place_gang(c, w, elig, members);
+                  place_gang(c, w, elig, members),
+             fixed = false;
         if (!ok && t >= 0 && room(c, t) >= gpus &&
             sd->use[t] + gpus <= f->tenants[t].quota_gpus &&
             static_row(c, w, elig) >= need) {
             int rr = gang_reclaim(c, res, w, elig, members, victims);
             if (rr < 0)
                 goto out;
-            ok = rr > 0;
+            ok = fixed = rr > 0;
         }
         int it = push_item(c, w, o[k].res,
                            ok                                ? 0
@@ -542,9 +558,12 @@ int side_before(ctx_t *c, tp_result_t *res)
             goto out;
         if (!ok)
             continue;
-        for (int j = 0; j < need; j++)
-            if (tp_result_add_placement(res, o[k].res, members[j], w->gpus) < 0)
-                goto out;
+        /* Members go into the result in side_after: the exact model may
+         * still move or drop the gang (exact.c). */
+        if (!(sd->mem[it] = malloc((size_t)need * sizeof *sd->mem[it])))
+            goto out;
+        memcpy(sd->mem[it], members, (size_t)need * sizeof *members);
+        sd->fixed[it] = fixed;
         charge(c, tp_wl_tenant(w), gpus);
         sd->placed_gpus += gpus;
         sd->weighted += (1.0 + w->priority) * gpus;
@@ -629,8 +648,13 @@ int side_after(ctx_t *c, plan_t *p, tp_result_t *res)
         sd->placed_gpus += w->gpus;
         sd->weighted += (1.0 + w->priority) * w->gpus;
     }
-    /* 6. Reasons for what waits. */
+    /* 6. Placed gangs' members; reasons for what waits. */
     for (int it = 0; it < sd->n; it++) {
+        if (sd->flag[it] == 0 && sd->mem[it])
+            for (int j = 0; j < tp_wl_nodes(sd->w[it]); j++)
+                if (tp_result_add_placement(res, sd->res[it], sd->mem[it][j],
+                                            sd->w[it]->gpus) < 0)
+                    return TP_ENOMEM;
         if (sd->flag[it] == 0)
             continue;
         if (side_reasons(c, p->load, it, res) < 0)
@@ -655,6 +679,10 @@ void side_fini(ctx_t *c)
     free(c->side.w);
     free(c->side.res);
     free(c->side.flag);
+    for (int it = 0; it < c->side.n; it++)
+        free(c->side.mem[it]);
+    free(c->side.mem);
+    free(c->side.fixed);
     free(c->side.use);
     free(c->side.ruse);
     free(c->side.skip);

@@ -8,17 +8,11 @@
  *   Σ_w watts[w][n] x[w][n] ≤ cap_n − draw_n
  *   Σ_{n under d} Σ_w watts x ≤ cap_d − draw_d   every domain (where it can bind)
  *
- * AUTO on small inputs solves it lexicographically (lex_solve()): first term
- * (1) alone — integer coefficients, so GLPK rounds its bounds and proves the
- * optimum fast — then, with term (1) fixed at that optimum by a row, term (2)
- * (integer too), then term (3). GLPK's presolver and cuts are on. A weighted
- * sum with ε weights would ask GLPK to tell apart objective values closer than
- * its tolerances. The exactness tests compare the result with an exhaustive
- * search that scores plans from the formula in docs/solver.md.
- *
- * The naive baseline (TP_SOLVER_EXACT) is the same model with the weighted
- * objective in one solve, presolve and cuts on, stopped by the time limit
- * alone: what a plain GLPK MILP does.
+ * This is the naive baseline (TP_SOLVER_EXACT): the weighted objective in one
+ * solve, presolve and cuts on, stopped by the time limit alone — what a plain
+ * GLPK MILP does. AUTO's exact model on small inputs (exact.c) aggregates
+ * identical candidates and adds gangs; both run through lex_solve() below,
+ * the lexicographic driver (also used by preempt.c).
  *
  * Rows and columns are built in canonical order (candidates as ctx_t orders
  * them, nodes and domains by id), so GLPK sees the same model whatever the
@@ -36,20 +30,37 @@
 
 /* ---- lexicographic MILP over a built problem ------------------------------------- */
 
+/* Every stage of lex_solve():
+ *   1. the LP relaxation (simplex, no presolve) of the problem as it stands —
+ *      earlier stages fixed by rows — gives a bound z; for an integral stage
+ *      ⌊z⌋ ≤ the incumbent's value proves the incumbent optimal at once;
+ *   2. reduced-cost fixing, our presolve across stages: a column at a bound
+ *      with reduced cost d cannot move more than (z − target) / |d| from it in
+ *      any solution worth at least target; the bounds for "better than the
+ *      incumbent" hold during this stage's search, those for "as good as the
+ *      stage's optimum" stay for every later stage (which keep it by a row);
+ *   3. branch and cut with GLPK's MIP presolver and cuts, the incumbent passed
+ *      as a cutoff row (this stage ≥ incumbent + one step): GLPK's presolver
+ *      cannot take a start, a cutoff it can. No solution beyond the cutoff
+ *      proves the incumbent optimal; one found and proven is the optimum.
+ * The cutoff row then becomes the row that fixes the stage at its optimum. */
+
 typedef struct {
     lex_t *lx;
+    glp_iocp *ip;
     long before; /* nodes of earlier stages */
     double cb_bound;
-    bool offer; /* offer lx->x as an incumbent (presolve off only) */
 } lexcb_t;
 
 static void lex_callback(glp_tree *T, void *info)
 {
     lexcb_t *cb = info;
-    if (glp_ios_reason(T) == GLP_IHEUR && cb->offer) {
-        cb->offer = false;
-        glp_ios_heur_sol(T, cb->lx->x);
-    }
+    /* GLPK 5.0's cut generators call glp_add_cols(pool, n) and fail on n = 0:
+     * when the presolver leaves rows but no column, switch them off before
+     * the root initialises them (T's parameters are cb->ip itself). */
+    if (glp_ios_reason(T) == GLP_ISELECT && glp_get_num_cols(glp_ios_get_prob(T)) == 0)
+        cb->ip->gmi_cuts = cb->ip->mir_cuts = cb->ip->cov_cuts = cb->ip->clq_cuts =
+            GLP_OFF;
     int b = glp_ios_best_node(T);
     if (b) {
         double nb = glp_ios_node_bound(T, b);
@@ -73,19 +84,61 @@ static double dot(const double *a, const double *x, int n)
     return v;
 }
 
+/* One step of a stage: 1 when its values are integers, else a relative hair. */
+static double lex_step(const lex_t *lx, int s, double v)
+{
+    return lx->integral[s] ? 1 : 1e-7 * (1 + fabs(v));
+}
+
+/* Tightens the bounds of P's columns by reduced-cost fixing against the LP
+ * optimum z: every solution worth ≥ target. lb/ub are the bounds to tighten
+ * from (and receive the result). */
+static void rc_fix(glp_prob *P, int n, double z, double target, double *lb, double *ub)
+{
+    /* The slack keeps GLPK's tolerances (reduced costs of the wrong sign up
+     * to 1e-7 elsewhere) on the safe side. */
+    double gain = fmax(0, z - target) + 1e-6 * (1 + fabs(z));
+    for (int j = 1; j <= n; j++) {
+        double d = glp_get_col_dual(P, j);
+        int st = glp_get_col_stat(P, j);
+        if (lb[j] >= ub[j])
+            continue;
+        if (st == GLP_NL && d < -1e-7) {
+            double move = floor(gain / -d + 1e-6);
+            if (lb[j] + move < ub[j])
+                ub[j] = lb[j] + move;
+        } else if (st == GLP_NU && d > 1e-7) {
+            double move = floor(gain / d + 1e-6);
+            if (ub[j] - move > lb[j])
+                lb[j] = ub[j] - move;
+        }
+    }
+}
+
+static void set_bounds(glp_prob *P, int n, const double *lb, const double *ub)
+{
+    for (int j = 1; j <= n; j++)
+        glp_set_col_bnds(P, j, lb[j] == ub[j] ? GLP_FX : GLP_DB, lb[j], ub[j]);
+}
+
 int lex_solve(glp_prob *P, lex_t *lx)
 {
-    int n = glp_get_num_cols(P);
+    int n = glp_get_num_cols(P), rc = TP_ENOMEM;
     double *x = malloc(((size_t)n + 1) * sizeof *x);
     int *ind = malloc(((size_t)n + 1) * sizeof *ind);
-    if (!x || !ind) {
-        free(x);
-        free(ind);
-        return TP_ENOMEM;
-    }
+    double *lb = malloc(((size_t)n + 1) * sizeof *lb);
+    double *ub = malloc(((size_t)n + 1) * sizeof *ub);
+    double *tlb = malloc(((size_t)n + 1) * sizeof *tlb);
+    double *tub = malloc(((size_t)n + 1) * sizeof *tub);
+    if (!x || !ind || !lb || !ub || !tlb || !tub)
+        goto out;
     for (int j = 0; j <= n; j++) {
         lx->x[j] = lx->start ? lx->start[j] : 0;
         ind[j] = j;
+        if (j) {
+            lb[j] = glp_get_col_lb(P, j);
+            ub[j] = glp_get_col_ub(P, j);
+        }
     }
     lx->solved = 0;
     lx->found = true; /* x = 0 (or the start) is always feasible */
@@ -94,59 +147,20 @@ int lex_solve(glp_prob *P, lex_t *lx)
     for (int s = 0; s < lx->nstages; s++) {
         for (int j = 1; j <= n; j++)
             glp_set_obj_coef(P, j, lx->obj[s][j]);
-        lexcb_t cb = {lx, lx->nodes, INFINITY};
-        glp_iocp ip;
-        glp_init_iocp(&ip);
-        ip.msg_lev = GLP_MSG_OFF;
-        /* GLPK 5.0's MIP presolver fails ("glp_add_cols: ncs = 0") on a problem
-         * that carries a stage-fixing row and presolves to nothing; later stages
-         * start from the LP optimum instead (the fixing row keeps them small). */
-        ip.presolve = s == 0 && !lx->start ? GLP_ON : GLP_OFF;
-        cb.offer = !ip.presolve;
-        if (!ip.presolve) {
-            glp_smcp sp;
-            glp_init_smcp(&sp);
-            sp.msg_lev = GLP_MSG_OFF;
-            double lft = lx->deadline - tp_now_ms();
-            sp.tm_lim = lft > 1 ? (int)lft : 1;
-            if (glp_simplex(P, &sp) != 0 || glp_get_status(P) != GLP_OPT)
-                break;
-        }
-        ip.gmi_cuts = ip.mir_cuts = ip.cov_cuts = GLP_ON;
-        ip.mip_gap = lx->mip_gap;
-        ip.cb_func = lex_callback;
-        ip.cb_info = &cb;
-        double left = lx->deadline - tp_now_ms();
-        ip.tm_lim = left > 1 ? (int)left : 1;
-        int ret = glp_intopt(P, &ip), st = glp_mip_status(P);
-        if (ret == GLP_ETMLIM)
-            lx->time_limited = true;
-        bool ok = (ret == 0 || ret == GLP_ETMLIM || ret == GLP_ESTOP) &&
-                  (st == GLP_OPT || st == GLP_FEAS);
-        bool proven = ret == 0 && st == GLP_OPT && lx->mip_gap == 0;
-        if (ok) {
-            for (int j = 1; j <= n; j++)
-                x[j] = glp_mip_col_val(P, j) > 0.5;
-            /* Earlier stages are fixed by rows: the new answer is no worse in
-             * them; take it when it is no worse in this stage either. */
-            if (dot(lx->obj[s], x, n) >= lx->value[s] - 1e-9)
-                memcpy(lx->x, x, ((size_t)n + 1) * sizeof *x);
-            for (int q = 0; q < lx->nstages; q++)
-                lx->value[q] = dot(lx->obj[q], lx->x, n);
-        }
-        if (!proven) {
-            lx->bound[s] = fmax(lx->value[s], fmin(cb.cb_bound, INFINITY));
+        /* 1. The LP relaxation. */
+        glp_smcp sp;
+        glp_init_smcp(&sp);
+        sp.msg_lev = GLP_MSG_OFF;
+        double lft = lx->deadline - tp_now_ms();
+        sp.tm_lim = lft > 1 ? (int)lft : 1;
+        if (glp_simplex(P, &sp) != 0 || glp_get_status(P) != GLP_OPT) {
+            lx->time_limited |= tp_now_ms() >= lx->deadline;
             break;
         }
-        lx->bound[s] = lx->value[s];
-        lx->solved++;
-        if (s + 1 == lx->nstages)
-            break;
-        /* Fix this stage at its optimum. */
-        int r = glp_add_rows(P, 1);
-        double lo = lx->integral[s] ? lx->value[s] - 0.5
-                                    : lx->value[s] - 1e-7 * (1 + fabs(lx->value[s]));
-        glp_set_row_bnds(P, r, GLP_LO, lo, 0);
+        double z = glp_get_obj_val(P), v = lx->value[s];
+        double zb = lx->integral[s] ? floor(z + 1e-6) : z;
+        double step = lex_step(lx, s, v);
+        int r = glp_add_rows(P, 1); /* the cutoff, then the stage's fixing row */
         int len = 0;
         for (int j = 1; j <= n; j++)
             if (lx->obj[s][j] != 0) {
@@ -154,10 +168,73 @@ int lex_solve(glp_prob *P, lex_t *lx)
                 x[len] = lx->obj[s][j];
             }
         glp_set_mat_row(P, r, len, ind, x);
+        bool proven = zb < v + step - 1e-9;
+        double bound = fmax(v, zb);
+        if (!proven) {
+            /* 2. Reduced-cost fixing for a better solution, 3. branch and cut. */
+            memcpy(tlb, lb, ((size_t)n + 1) * sizeof *lb);
+            memcpy(tub, ub, ((size_t)n + 1) * sizeof *ub);
+            rc_fix(P, n, z, v + step, tlb, tub);
+            set_bounds(P, n, tlb, tub);
+            glp_set_row_bnds(P, r, GLP_LO, v + step - (lx->integral[s] ? 0.5 : 0), 0);
+            glp_iocp ip;
+            glp_init_iocp(&ip);
+            lexcb_t cb = {lx, &ip, lx->nodes, INFINITY};
+            ip.msg_lev = GLP_MSG_OFF;
+            ip.presolve = GLP_ON;
+            ip.gmi_cuts = ip.mir_cuts = ip.cov_cuts = ip.clq_cuts = GLP_ON;
+            ip.mip_gap = lx->mip_gap;
+            ip.cb_func = lex_callback;
+            ip.cb_info = &cb;
+            double left = lx->deadline - tp_now_ms();
+            ip.tm_lim = left > 1 ? (int)left : 1;
+            int ret = glp_intopt(P, &ip), st = glp_mip_status(P);
+            if (ret == GLP_ETMLIM)
+                lx->time_limited = true;
+            if ((ret == 0 || ret == GLP_ETMLIM || ret == GLP_ESTOP) &&
+                (st == GLP_OPT || st == GLP_FEAS)) {
+                for (int j = 1; j <= n; j++)
+                    x[j] = floor(glp_mip_col_val(P, j) + 0.5);
+                /* Earlier stages are fixed by rows: the new answer is no
+                 * worse in them; take it when it is better in this one. */
+                if (dot(lx->obj[s], x, n) > v) {
+                    memcpy(lx->x, x, ((size_t)n + 1) * sizeof *x);
+                    for (int q = 0; q < lx->nstages; q++)
+                        lx->value[q] = dot(lx->obj[q], lx->x, n);
+                }
+            }
+            bool nofeas = ret == GLP_ENOPFS || (ret == 0 && st == GLP_NOFEAS);
+            proven = lx->mip_gap == 0 && (nofeas || (ret == 0 && st == GLP_OPT));
+            bound = fmax(lx->value[s], fmin(cb.cb_bound, zb));
+        }
+        if (proven)
+            bound = lx->value[s];
+        lx->bound[s] = bound;
+        if (!proven)
+            break;
+        lx->solved++;
+        if (s + 1 == lx->nstages)
+            break;
+        /* Fix this stage at its optimum; keep the fixings that hold for it. */
+        v = lx->value[s];
+        glp_set_row_bnds(P, r, GLP_LO, lx->integral[s] ? v - 0.5 : v - step, 0);
+        set_bounds(P, n, lb, ub);
+        for (int j = 1; j <= n; j++)
+            glp_set_obj_coef(P, j, lx->obj[s][j]);
+        if (glp_simplex(P, &sp) == 0 && glp_get_status(P) == GLP_OPT) {
+            rc_fix(P, n, glp_get_obj_val(P), lx->integral[s] ? v : v - step, lb, ub);
+            set_bounds(P, n, lb, ub);
+        }
     }
+    rc = 0;
+out:
     free(x);
     free(ind);
-    return 0;
+    free(lb);
+    free(ub);
+    free(tlb);
+    free(tub);
+    return rc;
 }
 
 /* ---- the per-pair model ----------------------------------------------------------- */
@@ -166,15 +243,11 @@ typedef struct {
     const ctx_t *c;
     plan_t *p;
     milp_out_t *out;
-    bool lexico;
     double mip_gap;
     int npairs, *pc, *pn;
-    int *ia, *ja;
-    double *ar;
-    size_t nnz;
-    double *obj[3]; /* 1-based coefficients per stage */
+    mat_t mat;
+    double *obj; /* 1-based coefficients */
     double *x;
-    int nstages;
     lex_t lx;
     /* Row numbers (0: no row) and sums telling which rows can bind. */
     int *crow, *gsum, *grow, *wrow, *drow;
@@ -194,10 +267,10 @@ long milp_count_pairs(const ctx_t *c, const plan_t *p, long limit)
     return n;
 }
 
-static int push(mp_t *m, size_t *cap, int i, int j, double a)
+int mat_push(mat_t *m, int i, int j, double a)
 {
-    if (m->nnz + 2 > *cap) {
-        size_t nc = *cap ? 2 * *cap : 4096;
+    if (m->nnz + 2 > m->cap) {
+        size_t nc = m->cap ? 2 * m->cap : 4096;
         int *ia = realloc(m->ia, nc * sizeof *ia);
         if (ia)
             m->ia = ia;
@@ -209,7 +282,7 @@ static int push(mp_t *m, size_t *cap, int i, int j, double a)
             m->ar = ar;
         if (!ia || !ja || !ar)
             return TP_ENOMEM;
-        *cap = nc;
+        m->cap = nc;
     }
     m->nnz++;
     m->ia[m->nnz] = i;
@@ -218,13 +291,19 @@ static int push(mp_t *m, size_t *cap, int i, int j, double a)
     return 0;
 }
 
+void mat_fini(mat_t *m)
+{
+    free(m->ia);
+    free(m->ja);
+    free(m->ar);
+}
+
 static int run(void *arg)
 {
     mp_t *m = arg;
     const ctx_t *c = m->c;
     const tp_fleet_t *f = c->f;
     const tp_load_t *l = m->p->load;
-    size_t cap = 0;
     int rows = 0, rc = TP_ENOMEM;
     int *crow = m->crow, *gsum = m->gsum, *grow = m->grow, *wrow = m->wrow,
         *drow = m->drow;
@@ -280,38 +359,19 @@ static int run(void *arg)
         int n = m->pn[i], j = i + 1;
         double ww = tp_policy_work_w(f, n, w);
         glp_set_col_kind(P, j, GLP_BV);
-        if (push(m, &cap, crow[m->pc[i]], j, 1) < 0 ||
-            (grow[n] && push(m, &cap, grow[n], j, w->gpus) < 0) ||
-            (wrow[n] && push(m, &cap, wrow[n], j, ww) < 0))
+        if (mat_push(&m->mat, crow[m->pc[i]], j, 1) < 0 ||
+            (grow[n] && mat_push(&m->mat, grow[n], j, w->gpus) < 0) ||
+            (wrow[n] && mat_push(&m->mat, wrow[n], j, ww) < 0))
             goto out;
         for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
-            if (drow[d] && push(m, &cap, drow[d], j, ww) < 0)
+            if (drow[d] && mat_push(&m->mat, drow[d], j, ww) < 0)
                 goto out;
     }
-    glp_load_matrix(P, (int)m->nnz, m->ia, m->ja, m->ar);
+    glp_load_matrix(P, (int)m->mat.nnz, m->mat.ia, m->mat.ja, m->mat.ar);
     rc = lex_solve(P, &m->lx);
 out:
     glp_delete_prob(P);
     return rc;
-}
-
-/* Coefficients of the stages: lexicographic (1), (2), (3), or the weighted sum. */
-static void fill_objectives(mp_t *m)
-{
-    const ctx_t *c = m->c;
-    for (int i = 0; i < m->npairs; i++) {
-        const tp_workload_t *w = c->cw[m->pc[i]];
-        int n = m->pn[i], j = i + 1;
-        if (!m->lexico) {
-            m->obj[0][j] = ctx_value(c, m->pc[i], n);
-            continue;
-        }
-        m->obj[0][j] = (1.0 + w->priority) * w->gpus;
-        m->obj[1][j] = (double)w->gpus * (TP_TRUST_MAX - c->trust[n]);
-        if (m->nstages > 2)
-            m->obj[2][j] =
-                w->gpus * ctx_eff(c->f, w->model, c->f->nodes[n].gpu_model) / c->emax;
-    }
 }
 
 /* Branch-and-bound nodes for AUTO's MILP: the work of a node grows with the
@@ -323,25 +383,9 @@ long milp_node_budget(const ctx_t *c, int npairs)
     return (long)fmax(50, ms * MILP_PAIR_NODES_PER_MS / (npairs > 0 ? npairs : 1));
 }
 
-/* The most each stage's objective can reach: every candidate at its best pair. */
-static double trivial_bound(const mp_t *m, int s)
+int milp_pairs(const ctx_t *c, plan_t *p, double mip_gap, milp_out_t *out, char *msg,
+               size_t msglen)
 {
-    double b = 0, best = 0;
-    for (int i = 0; i < m->npairs; i++) {
-        if (m->obj[s][i + 1] > best)
-            best = m->obj[s][i + 1];
-        if (i + 1 == m->npairs || m->pc[i + 1] != m->pc[i]) {
-            b += best;
-            best = 0;
-        }
-    }
-    return b;
-}
-
-int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, const plan_t *inc, double mip_gap,
-               milp_out_t *out, char *msg, size_t msglen)
-{
-    double *start = NULL;
     mp_t m = {0};
     int rc = TP_ENOMEM;
     size_t cap = 1024;
@@ -350,7 +394,6 @@ int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, const plan_t *inc, double
     m.c = c;
     m.p = p;
     m.out = out;
-    m.lexico = lexico;
     m.mip_gap = mip_gap;
     m.pc = malloc(cap * sizeof *m.pc);
     m.pn = malloc(cap * sizeof *m.pn);
@@ -385,10 +428,7 @@ int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, const plan_t *inc, double
         rc = 0;
         goto out;
     }
-    m.nstages = lexico ? (c->emax > 0 ? 3 : 2) : 1;
-    for (int s = 0; s < m.nstages; s++)
-        if (!(m.obj[s] = calloc((size_t)m.npairs + 1, sizeof *m.obj[s])))
-            goto out;
+    m.obj = calloc((size_t)m.npairs + 1, sizeof *m.obj);
     m.x = calloc((size_t)m.npairs + 1, sizeof *m.x);
     m.crow = calloc((size_t)c->nc + 1, sizeof *m.crow);
     m.gsum = calloc((size_t)c->f->nnodes + 1, sizeof *m.gsum);
@@ -397,63 +437,31 @@ int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, const plan_t *inc, double
     m.grow = calloc((size_t)c->f->nnodes + 1, sizeof *m.grow);
     m.wrow = calloc((size_t)c->f->nnodes + 1, sizeof *m.wrow);
     m.drow = calloc((size_t)c->f->ndomains + 1, sizeof *m.drow);
-    if (!m.x || !m.crow || !m.gsum || !m.wsum || !m.dsum || !m.grow || !m.wrow || !m.drow)
+    if (!m.obj || !m.x || !m.crow || !m.gsum || !m.wsum || !m.dsum || !m.grow ||
+        !m.wrow || !m.drow)
         goto out;
-    fill_objectives(&m);
-    if (inc) {
-        if (!(start = calloc((size_t)m.npairs + 1, sizeof *start)))
-            goto out;
-        for (int i = 0; i < m.npairs; i++)
-            start[i + 1] = inc->cnode[m.pc[i]] == m.pn[i];
-    }
-    m.lx = (lex_t){.nstages = m.nstages,
-                   .integral = {lexico, lexico, false},
+    for (int i = 0; i < m.npairs; i++)
+        m.obj[i + 1] = ctx_value(c, m.pc[i], m.pn[i]);
+    m.lx = (lex_t){.nstages = 1,
+                   .obj = {m.obj},
                    .mip_gap = mip_gap,
-                   .node_budget = lexico ? milp_node_budget(c, m.npairs) : 0,
                    .deadline = c->deadline,
-                   .start = start,
                    .x = m.x};
-    for (int s = 0; s < m.nstages; s++)
-        m.lx.obj[s] = m.obj[s];
     rc = glpk_guarded(run, &m, msg, msglen);
     if (rc < 0)
         goto out;
-    out->found = m.lx.found;
-    out->time_limited = m.lx.time_limited;
-    out->stopped = m.lx.stopped;
-    out->nodes = (int)(m.lx.nodes < INT_MAX ? m.lx.nodes : INT_MAX);
-    out->optimal = m.lx.solved == m.nstages;
-    out->term1_optimal = m.lx.solved >= 1;
-    /* The bound of the weighted objective, stage by stage: a proven value, the
-     * stopped stage's bound, or what every candidate at its best pair gives. */
-    {
-        double w[3] = {1, c->eps_s, c->eps_e}, b = 0;
-        for (int s = 0; s < (lexico ? 3 : 1); s++) {
-            double sb = s < m.nstages && isfinite(m.lx.bound[s])
-                            ? m.lx.bound[s]
-                            : (s < m.nstages ? trivial_bound(&m, s) : 0);
-            if (s < m.nstages && isfinite(m.lx.bound[s]) && s >= m.lx.solved &&
-                trivial_bound(&m, s) < sb)
-                sb = trivial_bound(&m, s);
-            b += (lexico ? w[s] : 1) * sb;
-        }
-        out->bound = b;
-    }
+    lex_report(&m.lx, c, out);
     for (int i = 0; i < m.npairs; i++)
         if (m.x[i + 1] > 0.5 && p->cnode[m.pc[i]] < 0 &&
             plan_fits(c, p, m.pc[i], m.pn[i]))
             plan_place(c, p, m.pc[i], m.pn[i]);
     rc = 0;
 out:
-    free(start);
     free(m.pc);
     free(m.pn);
-    for (int s = 0; s < 3; s++)
-        free(m.obj[s]);
+    free(m.obj);
     free(m.x);
-    free(m.ia);
-    free(m.ja);
-    free(m.ar);
+    mat_fini(&m.mat);
     free(m.crow);
     free(m.gsum);
     free(m.wsum);
@@ -462,4 +470,22 @@ out:
     free(m.wrow);
     free(m.drow);
     return rc;
+}
+
+/* What lex_solve found, as a milp_out_t: the bound of the weighted objective
+ * is, stage by stage, the proven value or the stopped stage's bound, and for
+ * a stage not reached, what every column at its most gives
+ * (lx->bound is INFINITY there: the caller's trivial bounds apply). */
+void lex_report(const lex_t *lx, const ctx_t *c, milp_out_t *out)
+{
+    double w[3] = {1, c->eps_s, c->eps_e}, b = 0;
+    out->found = lx->found;
+    out->time_limited = lx->time_limited;
+    out->stopped = lx->stopped;
+    out->nodes = (int)(lx->nodes < INT_MAX ? lx->nodes : INT_MAX);
+    out->optimal = lx->solved == lx->nstages;
+    out->term1_optimal = lx->solved >= 1;
+    for (int s = 0; s < lx->nstages; s++)
+        b += (lx->nstages > 1 ? w[s] : 1) * lx->bound[s];
+    out->bound = b;
 }

@@ -701,6 +701,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     tp_solution_t *sol = NULL;
     char msg[256] = "";
     double bound = NAN;
+    bool joint = false; /* the exact model decided gangs too */
     int rc;
     tp_error_clear(err);
     *out = NULL;
@@ -754,23 +755,25 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
             (rc = repair_all(&c, &agg)) < 0 ||
             (improvable(&c, &agg) && ((rc = try_plan(&c, &agg, true)) < 0 ||
                                       (rc = try_plan(&c, &agg, false)) < 0)) ||
-            (small &&
-             ((rc = milp_pairs(&c, &best, true, NULL, 0, &mo, msg, sizeof msg)) < 0 ||
-              (rc = repair_all(&c, &best)) < 0))) {
+            (small && ((rc = milp_exact(&c, &best, &agg, &mo, msg, sizeof msg)) < 0 ||
+                       (rc = repair_all(&c, &best)) < 0))) {
             plan_fini(&agg);
             goto fail;
         }
         sol->lp_rounds = lo.rounds;
         bound = lo.bound;
         sol->time_limited = lo.time_limited;
+        /* With gangs inside (mo.gangs), only the exact model's bound covers
+         * them; the others assume the greedy pass's gangs. */
+        joint = small && mo.gangs > 0;
         if (small) {
-            if (mo.bound < bound)
+            if (mo.bound < bound || joint)
                 bound = mo.bound;
             sol->optimal = mo.optimal;
             sol->time_limited |= mo.time_limited;
         }
-        if (!small ||
-            plan_objective(&c, &agg, NULL) > plan_objective(&c, &best, NULL) + 1e-12) {
+        if (!small || (!joint && plan_objective(&c, &agg, NULL) >
+                                     plan_objective(&c, &best, NULL) + 1e-12)) {
             plan_t t = best;
             best = agg;
             agg = t;
@@ -788,8 +791,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     } else if (method == TP_SOLVER_EXACT) { /* the naive baseline: no help */
         milp_out_t mo;
         sol->method = "milp-naive";
-        if ((rc = milp_pairs(&c, &best, false, NULL, o->mip_gap, &mo, msg, sizeof msg)) <
-            0)
+        if ((rc = milp_pairs(&c, &best, o->mip_gap, &mo, msg, sizeof msg)) < 0)
             goto fail;
         if (!mo.found) {
             rc = tp_error_set(err, TP_ESOLVER,
@@ -836,7 +838,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     r->objective = plan_objective(&c, &best, NULL);
     if (sol->optimal)
         bound = r->objective;
-    if (method != TP_SOLVER_GREEDY) {
+    if (method != TP_SOLVER_GREEDY && !joint) {
         double cb = fmin(candidate_bound(&c), domain_bound(&c));
         bound = isnan(bound) || cb < bound ? cb : bound;
     }

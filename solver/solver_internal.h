@@ -62,9 +62,11 @@ int u64map_intern(u64map_t *m, uint64_t key);
 typedef struct {
     const tp_workload_t **w;
     int *res, *flag, n, cap;
-    long *use;  /* [tenant] GPUs in use, sub-tenants included */
-    long *ruse; /* [tenant] the same, of running work alone (what is borrowed) */
-    char *skip; /* [result index]: the class model must not take it */
+    int **mem;   /* [item]: a placed gang's member nodes (owned), else NULL */
+    char *fixed; /* [item]: placed by reclaim — the exact model leaves it */
+    long *use;   /* [tenant] GPUs in use, sub-tenants included */
+    long *ruse;  /* [tenant] the same, of running work alone (what is borrowed) */
+    char *skip;  /* [result index]: the class model must not take it */
     double placed_gpus, weighted;
     /* Per kind (index kind + 1; 0: the whole fleet), built on first use: the
      * domains of that kind in id order (k_dom), and their nodes, canonical
@@ -189,9 +191,12 @@ typedef struct {
 } lp_out_t;
 int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msglen);
 
-/* milp.c: a lexicographic MILP over a GLPK problem whose columns are binaries:
- * maximises obj[0]·x, fixes it at its optimum with a row, then obj[1], …;
- * presolve and cuts on; all stages together stop after node_budget
+/* milp.c: a lexicographic MILP over a GLPK problem (GLP_MAX) whose columns
+ * are all integer: maximises obj[0]·x, fixes it at its optimum with a row,
+ * then obj[1], …; the start (or x = 0), which must be feasible, is the
+ * incumbent, passed as a cutoff row so that GLPK's MIP presolver stays on in
+ * every stage; reduced-cost fixing from each stage's LP carries over to the
+ * later ones; cuts on; all stages together stop after node_budget
  * branch-and-bound nodes (0: no budget) — a deterministic work limit — or at
  * the deadline (safety net, time_limited). Runs inside glpk_guarded(). */
 typedef struct {
@@ -214,13 +219,18 @@ int lex_solve(glp_prob_t *P, lex_t *lx);
  * for a MILP of nbin binaries: a deterministic budget. */
 long milp_node_budget(const ctx_t *c, int nbin);
 
-/* The per-pair MILP from p's load over p's unplaced candidates. lexico (AUTO):
- * the objective's terms one after another, stopped by a budget of about a
- * second's worth of branch-and-bound nodes (MILP_PAIR_NODES_PER_MS); else
- * (the naive baseline) the weighted objective in one solve, stopped by the
- * time limit or mip_gap. inc (or NULL): a complete plan on p's load that
- * starts the search (then GLPK's presolver is off: it cannot take a start).
- * Places the answer into p. */
+/* A constraint matrix in GLPK's triplet form (1-based), grown by mat_push. */
+typedef struct {
+    int *ia, *ja;
+    double *ar;
+    size_t nnz, cap;
+} mat_t;
+int mat_push(mat_t *m, int i, int j, double a); /* TP_ENOMEM on failure */
+void mat_fini(mat_t *m);
+
+/* The naive baseline (TP_SOLVER_EXACT): the per-pair MILP — one binary per
+ * eligible (candidate, node) from p's load — with the weighted objective in
+ * one solve, stopped by the time limit or mip_gap. Places the answer into p. */
 #define MILP_MAX_MS 1000.0
 #define MILP_PAIR_NODES_PER_MS 400.0
 typedef struct {
@@ -229,9 +239,23 @@ typedef struct {
     bool term1_optimal; /* term (1) of the answer is proven optimal */
     bool stopped;       /* the node budget ended the search early */
     int pairs, nodes;
+    int gangs; /* gangs the exact model decided (then bound covers them) */
 } milp_out_t;
-int milp_pairs(const ctx_t *c, plan_t *p, bool lexico, const plan_t *inc, double mip_gap,
-               milp_out_t *out, char *msg, size_t msglen);
+int milp_pairs(const ctx_t *c, plan_t *p, double mip_gap, milp_out_t *out, char *msg,
+               size_t msglen);
+/* lx's outcome as a milp_out_t (bound: Σ of the stages' bounds, weighted by
+ * 1, ε_s, ε_e when there are several). */
+void lex_report(const lex_t *lx, const ctx_t *c, milp_out_t *out);
+/* exact.c: AUTO's exact model — the per-pair MILP with identical candidates
+ * aggregated into one integer per (type, node), gangs (side items placed by
+ * the greedy pass or waiting for room) as one binary per domain of their kind
+ * plus member binaries, tenant limits as rows; lexicographic, inc (or NULL)
+ * with the greedy pass's gangs as incumbent (inc: a complete plan on p's
+ * load). When its answer is no worse than the incumbent, gangs included, it
+ * replaces p and the gangs' side items (flags, members, tenants' use);
+ * out->bound then covers the decided gangs less their final term (1). */
+int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *msg,
+               size_t msglen);
 /* Eligible pairs (static and fitting alone), counting up to limit + 1. */
 long milp_count_pairs(const ctx_t *c, const plan_t *p, long limit);
 
@@ -242,6 +266,8 @@ long milp_count_pairs(const ctx_t *c, const plan_t *p, long limit);
 int side_before(ctx_t *c, tp_result_t *r);
 int side_after(ctx_t *c, plan_t *p, tp_result_t *r);
 void side_fini(ctx_t *c);
+/* Adds gpus (may be negative) to tenant t's use and every group above it. */
+void side_charge(ctx_t *c, int t, long gpus);
 
 /* glpk_guard.c: runs fn(arg) with GLPK's error hook installed: a GLPK error
  * frees every GLPK object of this thread (glp_free_env) and returns

@@ -1,0 +1,779 @@
+/*
+ * solver/exact.c — AUTO's exact model on small inputs: the per-pair MILP with
+ * identical candidates aggregated, solved lexicographically (milp.c's
+ * lex_solve) from the aggregated path's plan as incumbent.
+ *
+ * Types: unplaced candidates alike in everything the model sees — GPUs, AI
+ * model (watts and tokens/J per node), priority and the exact set of nodes
+ * each is eligible for and fits alone — are one type t with n_t members.
+ * Instead of one binary per (candidate, node) there is one integer per
+ * (type, node): how many of the type run there. That removes the symmetry
+ * between identical workloads that makes branch and bound enumerate their
+ * permutations.
+ *
+ *   max  term (1), then (2), then (3)         (lexicographic, lex_solve)
+ *   0 ≤ y[t][n] ≤ min(n_t, ⌊free_n / g_t⌋, ⌊headroom / watts⌋ of n and
+ *                  of every domain above it)
+ *   Σ_n y[t][n] ≤ n_t                            every type (where it binds)
+ *   Σ_t g_t y[t][n] ≤ free_n                     every node (where it binds)
+ *   Σ_t w[t][n] y[t][n] ≤ cap_n − draw_n
+ *   Σ_{n under d} Σ_t w y ≤ cap_d − draw_d       every domain (where it binds)
+ *   used(a) ≥ used(b)                            identical nodes a < b (by id)
+ *
+ * Identical nodes — under the same domain, same trust, GPU model and draw per
+ * GPU, free GPUs and headroom, the same types with the same bounds — are
+ * interchangeable in every stage, so any plan can be permuted to have their
+ * GPU use in descending order: the last rows cut nothing but symmetric copies.
+ *
+ * The incumbent (the aggregated path's plan) enters as a cutoff (lex_solve),
+ * so GLPK's presolver stays on. The search stops on a node budget
+ * (milp_node_budget: a deterministic work limit), the clock only as a safety
+ * net. Members of a type go to nodes in canonical order: the answer is the
+ * same whatever the order of the input files.
+ */
+#include "solver/solver_internal.h"
+
+#include <glpk.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const ctx_t *c;
+    plan_t *p;
+    /* Types: members (candidates, canonical order) as CSR. */
+    int nt, *t_off, *t_mem;
+    /* Columns: (type, node), by type then node rank, then gang members
+     * (gang, node) from nsc on, col_t = nt + gang; ub its upper bound. */
+    int ncol, nsc, *col_t, *col_n, *t_col; /* t_col: first column of each type */
+    double *ub, *w, *gp;                   /* watts and GPUs of one unit */
+    /* Gangs the model decides: side items gi[g]; y columns (ncol + k) per
+     * domain of the gang's kind that could seat it (CSR g_y over gangs),
+     * y_dom[k] its domain (-1: the whole fleet); col_y: a member column's y. */
+    int ng, *gi, *g_y, *y_dom, *col_y, ny;
+    long *tfix; /* [tenant]: GPUs in use that the model does not decide */
+    double *obj[3], *x, *start;
+    int nstages, nrows;
+    mat_t mat;
+    lex_t lx;
+} ex_t;
+
+/* Units of w that fit headroom h: ⌊h / w⌋ (w > 0). */
+static double units(double h, double w)
+{
+    return w > 0 ? floor(fmax(0, h) / w + 1e-9) : INFINITY;
+}
+
+/* Types and columns. */
+static int build_types(ex_t *m, keytab_t *kt)
+{
+    const ctx_t *c = m->c;
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = m->p->load;
+    int nn = f->nnodes, rc = TP_ENOMEM;
+    int *key = malloc(((size_t)nn + 5) * sizeof *key);
+    int *tof = malloc(((size_t)c->nc + 1) * sizeof *tof);
+    if (!key || !tof)
+        goto out;
+    for (int ci = 0; ci < c->nc; ci++) {
+        tof[ci] = -1;
+        if (m->p->cnode[ci] >= 0)
+            continue;
+        const tp_workload_t *w = c->cw[ci];
+        int len = 3;
+        key[0] = w->gpus;
+        key[1] = w->model;
+        key[2] = w->priority;
+        for (int r = 0; r < nn; r++)
+            if (ctx_static_ok(c, ci, c->nord[r]) && plan_fits(c, m->p, ci, c->nord[r]))
+                key[len++] = c->nord[r];
+        if (len == 3)
+            continue;
+        if ((tof[ci] = keytab_intern(kt, key, len)) < 0)
+            goto out;
+    }
+    m->nt = kt->n;
+    m->t_off = calloc((size_t)m->nt + 2, sizeof *m->t_off);
+    m->t_mem = malloc(((size_t)c->nc + 1) * sizeof *m->t_mem);
+    m->t_col = calloc((size_t)m->nt + 2, sizeof *m->t_col);
+    if (!m->t_off || !m->t_mem || !m->t_col)
+        goto out;
+    for (int ci = 0; ci < c->nc; ci++)
+        if (tof[ci] >= 0)
+            m->t_off[tof[ci] + 1]++;
+    for (int t = 0; t < m->nt; t++) {
+        m->t_off[t + 1] += m->t_off[t];
+        m->t_col[t + 1] = m->t_col[t] + kt->pool[kt->off[t]] - 3;
+    }
+    {
+        int *fill = malloc(((size_t)m->nt + 1) * sizeof *fill);
+        if (!fill)
+            goto out;
+        memcpy(fill, m->t_off, (size_t)m->nt * sizeof *fill);
+        for (int ci = 0; ci < c->nc; ci++)
+            if (tof[ci] >= 0)
+                m->t_mem[fill[tof[ci]]++] = ci;
+        free(fill);
+    }
+    m->ncol = m->nsc = m->t_col[m->nt];
+    size_t room = (size_t)m->ncol + (size_t)m->ng * (size_t)nn + 1;
+    m->col_t = malloc(room * sizeof *m->col_t);
+    m->col_n = malloc(room * sizeof *m->col_n);
+    m->col_y = malloc(room * sizeof *m->col_y);
+    m->ub = malloc(room * sizeof *m->ub);
+    m->w = malloc(room * sizeof *m->w);
+    m->gp = malloc(room * sizeof *m->gp);
+    if (!m->col_t || !m->col_n || !m->col_y || !m->ub || !m->w || !m->gp)
+        goto out;
+    for (int t = 0; t < m->nt; t++) {
+        const int *k = kt->pool + kt->off[t] + 1;
+        const tp_workload_t *w = c->cw[m->t_mem[m->t_off[t]]];
+        for (int j = m->t_col[t]; j < m->t_col[t + 1]; j++) {
+            int n = k[3 + j - m->t_col[t]];
+            double ww = tp_policy_work_w(f, n, w);
+            double ub = m->t_off[t + 1] - m->t_off[t];
+            ub = fmin(ub, floor((c->healthy[n] - l->gpus_used[n]) / (double)w->gpus));
+            ub = fmin(ub, units(c->ncap[n] - l->node_w[n], ww));
+            for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
+                ub = fmin(ub, units(c->dcap[d] - l->domain_w[d], ww));
+            m->col_t[j] = t;
+            m->col_n[j] = n;
+            m->ub[j] = ub > 0 ? ub : 0;
+            m->w[j] = ww;
+            m->gp[j] = w->gpus;
+            m->col_y[j] = -1;
+        }
+    }
+    rc = 0;
+out:
+    free(key);
+    free(tof);
+    return rc;
+}
+
+/* Gang g's workload. */
+static const tp_workload_t *gw(const ex_t *m, int g)
+{
+    return m->c->side.w[m->gi[g]];
+}
+
+/* Member columns and y columns of every gang: per domain of its kind (the
+ * whole fleet without one) that has at least `nodes` nodes each eligible for a
+ * member and fitting one alone. */
+static int build_gangs(ex_t *m)
+{
+    const ctx_t *c = m->c;
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = m->p->load;
+    m->g_y = calloc((size_t)m->ng + 2, sizeof *m->g_y);
+    m->y_dom = malloc(((size_t)m->ng * ((size_t)f->ndomains + 1) + 1) * sizeof *m->y_dom);
+    char *ok = malloc((size_t)f->nnodes + 1);
+    if (!m->g_y || !m->y_dom || !ok) {
+        free(ok);
+        return TP_ENOMEM;
+    }
+    for (int g = 0; g < m->ng; g++) {
+        const tp_workload_t *w = gw(m, g);
+        const side_t *sd = &c->side;
+        int slot = tp_wl_together(w) + 1, need = tp_wl_nodes(w);
+        for (int n = 0; n < f->nnodes; n++)
+            ok[n] = tp_policy_static(f, c->s, n, w, c->now) == 0 && ctx_fits(c, l, w, n);
+        for (int dd = 0; sd->k_off && sd->k_off[slot] && dd < sd->k_n[slot]; dd++) {
+            const int *off = sd->k_off[slot], *mem = sd->k_mem[slot];
+            int cnt = 0;
+            for (int i = off[dd]; i < off[dd + 1]; i++)
+                cnt += ok[mem[i]];
+            if (cnt < need)
+                continue;
+            int k = m->ny++;
+            m->y_dom[k] = slot ? sd->k_dom[slot][dd] : -1;
+            for (int i = off[dd]; i < off[dd + 1]; i++) {
+                int n = mem[i], j = m->ncol++;
+                if (!ok[n]) {
+                    m->ncol--;
+                    continue;
+                }
+                m->col_t[j] = m->nt + g;
+                m->col_n[j] = n;
+                m->col_y[j] = k;
+                m->ub[j] = 1;
+                m->w[j] = tp_policy_work_w(f, n, w);
+                m->gp[j] = w->gpus;
+            }
+        }
+        m->g_y[g + 1] = m->ny;
+    }
+    free(ok);
+    return 0;
+}
+
+/* Is tenant u t or beneath it? */
+static bool under(const tp_fleet_t *f, int u, int t)
+{
+    for (; u >= 0; u = f->tenants[u].parent)
+        if (u == t)
+            return true;
+    return false;
+}
+
+/* Rows and matrix; runs inside glpk_guarded(). */
+static int run(void *arg)
+{
+    ex_t *m = arg;
+    const ctx_t *c = m->c;
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = m->p->load;
+    int nn = f->nnodes, nd = f->ndomains, rows = 0, rc = TP_ENOMEM;
+    int *trow = calloc((size_t)m->nt + 1, sizeof *trow);
+    int *grow = calloc((size_t)nn + 1, sizeof *grow);
+    int *wrow = calloc((size_t)nn + 1, sizeof *wrow);
+    int *drow = calloc((size_t)nd + 1, sizeof *drow);
+    double *gsum = calloc((size_t)nn + 1, sizeof *gsum);
+    double *wsum = calloc((size_t)nn + 1, sizeof *wsum);
+    double *dsum = calloc((size_t)nd + 1, sizeof *dsum);
+    /* Power folded into GPU counts: Σ g y ≤ ⌊headroom / least watts per GPU⌋. */
+    double *gcap = malloc(((size_t)nn + 1) * sizeof *gcap);
+    double *nwmin = malloc(((size_t)nn + 1) * sizeof *nwmin);
+    double *dwmin = malloc(((size_t)nd + 1) * sizeof *dwmin);
+    double *dgsum = calloc((size_t)nd + 1, sizeof *dgsum);
+    int *dgrow = calloc((size_t)nd + 1, sizeof *dgrow);
+    int *n_off = calloc((size_t)nn + 2, sizeof *n_off);
+    int *n_col = malloc(((size_t)m->ncol + 1) * sizeof *n_col);
+    int *key = malloc(((size_t)4 * m->ncol + 16) * sizeof *key);
+    int *last = malloc(((size_t)m->ncol + nn + 1) * sizeof *last);
+    int ntn = f->ntenants, *tnrow = calloc((size_t)ntn + 1, sizeof *tnrow);
+    double *tnsum = calloc((size_t)ntn + 1, sizeof *tnsum);
+    keytab_t nk = {0};
+    bool nk_ok = false;
+    glp_prob *P = glp_create_prob();
+    if (!trow || !grow || !wrow || !drow || !gsum || !wsum || !dsum || !nwmin || !dwmin ||
+        !gcap || !dgsum || !dgrow || !n_off || !n_col || !key || !last || !tnrow ||
+        !tnsum || keytab_init(&nk, 64) < 0)
+        goto out;
+    nk_ok = true;
+    glp_set_obj_dir(P, GLP_MAX);
+    for (int n = 0; n < nn; n++)
+        nwmin[n] = INFINITY;
+    for (int d = 0; d < nd; d++)
+        dwmin[d] = INFINITY;
+    for (int j = 0; j < m->ncol; j++) {
+        int n = m->col_n[j];
+        double g = m->gp[j];
+        gsum[n] += g * m->ub[j];
+        wsum[n] += m->w[j] * m->ub[j];
+        nwmin[n] = fmin(nwmin[n], m->w[j] / g);
+        for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent) {
+            dsum[d] += m->w[j] * m->ub[j];
+            dgsum[d] += g * m->ub[j];
+            dwmin[d] = fmin(dwmin[d], m->w[j] / g);
+        }
+        n_off[n + 1]++;
+    }
+    for (int n = 0; n < nn; n++)
+        gcap[n] = fmin(fmax(0, c->healthy[n] - l->gpus_used[n]),
+                       units(c->ncap[n] - l->node_w[n], nwmin[n]));
+    for (int t = 0; t < m->nt; t++) {
+        double s = 0;
+        for (int j = m->t_col[t]; j < m->t_col[t + 1]; j++)
+            s += m->ub[j];
+        if (s > m->t_off[t + 1] - m->t_off[t])
+            trow[t] = ++rows;
+    }
+    /* Gangs: Σ members − nodes·y = 0 per domain, Σ y ≤ 1 per gang. */
+    int yrow0 = rows, grow0 = rows + m->ny;
+    rows += m->ny + m->ng;
+    /* Tenant limits over what the model decides. */
+    for (int t = 0; t < ntn; t++) {
+        if (f->tenants[t].limit_gpus < 0)
+            continue;
+        for (int g = 0; g < m->ng; g++)
+            if (under(f, tp_wl_tenant(gw(m, g)), t))
+                tnsum[t] += (double)tp_wl_nodes(gw(m, g)) * gw(m, g)->gpus;
+        if (tnsum[t] > f->tenants[t].limit_gpus - m->tfix[t])
+            tnrow[t] = ++rows;
+    }
+    for (int r = 0; r < nn; r++) {
+        int n = c->nord[r];
+        if (gsum[n] > gcap[n])
+            grow[n] = ++rows;
+        if (wsum[n] > c->ncap[n] - l->node_w[n])
+            wrow[n] = ++rows;
+    }
+    for (int r = 0; r < nd; r++) {
+        int d = c->dord[r];
+        if (dsum[d] > c->dcap[d] - l->domain_w[d])
+            drow[d] = ++rows;
+        if (dgsum[d] > units(c->dcap[d] - l->domain_w[d], dwmin[d]))
+            dgrow[d] = ++rows;
+    }
+    /* Columns by node (CSR), in column order. */
+    for (int n = 0; n < nn; n++)
+        n_off[n + 1] += n_off[n];
+    {
+        int *fill = last; /* scratch */
+        memcpy(fill, n_off, (size_t)nn * sizeof *fill);
+        for (int j = 0; j < m->ncol; j++)
+            n_col[fill[m->col_n[j]]++] = j;
+    }
+    glp_add_cols(P, m->ncol + m->ny);
+    for (int k = 0; k < m->ny; k++) {
+        int col = m->ncol + k + 1, g = 0;
+        while (m->g_y[g + 1] <= k)
+            g++;
+        glp_set_col_kind(P, col, GLP_BV);
+        double gpus = (double)tp_wl_nodes(gw(m, g)) * gw(m, g)->gpus;
+        if (mat_push(&m->mat, yrow0 + k + 1, col, -tp_wl_nodes(gw(m, g))) < 0 ||
+            mat_push(&m->mat, grow0 + g + 1, col, 1) < 0)
+            goto out;
+        for (int t = 0; t < ntn; t++)
+            if (tnrow[t] && under(f, tp_wl_tenant(gw(m, g)), t) &&
+                mat_push(&m->mat, tnrow[t], col, gpus) < 0)
+                goto out;
+    }
+    for (int j = 0; j < m->ncol; j++) {
+        int t = m->col_t[j], n = m->col_n[j];
+        double g = m->gp[j];
+        if (m->col_y[j] >= 0 && mat_push(&m->mat, yrow0 + m->col_y[j] + 1, j + 1, 1) < 0)
+            goto out;
+        if (m->ub[j] == 1) {
+            glp_set_col_kind(P, j + 1, GLP_BV);
+        } else {
+            glp_set_col_kind(P, j + 1, GLP_IV);
+            glp_set_col_bnds(P, j + 1, m->ub[j] > 0 ? GLP_DB : GLP_FX, 0, m->ub[j]);
+        }
+        if ((t < m->nt && trow[t] && mat_push(&m->mat, trow[t], j + 1, 1) < 0) ||
+            (grow[n] && mat_push(&m->mat, grow[n], j + 1, g) < 0) ||
+            (wrow[n] && mat_push(&m->mat, wrow[n], j + 1, m->w[j]) < 0))
+            goto out;
+        for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
+            if ((drow[d] && mat_push(&m->mat, drow[d], j + 1, m->w[j]) < 0) ||
+                (dgrow[d] && mat_push(&m->mat, dgrow[d], j + 1, g) < 0))
+                goto out;
+    }
+    /* Symmetry: identical nodes in canonical order, GPU use descending. */
+    for (int i = 0; i < m->ncol + nn; i++)
+        last[i] = -1;
+    for (int r = 0; r < nn; r++) {
+        int n = c->nord[r], len = 0;
+        if (n_off[n] == n_off[n + 1])
+            continue;
+        double head = c->ncap[n] - l->node_w[n];
+        int64_t hb;
+        memcpy(&hb, &head, sizeof hb);
+        key[len++] = f->nodes[n].domain;
+        key[len++] = c->trust[n];
+        key[len++] = f->nodes[n].gpu_model;
+        key[len++] = c->healthy[n] - l->gpus_used[n];
+        key[len++] = (int)(hb >> 32);
+        key[len++] = (int)(hb & 0xffffffff);
+        for (int i = n_off[n]; i < n_off[n + 1]; i++) {
+            int j = n_col[i];
+            double wr = m->w[j];
+            int64_t wb;
+            memcpy(&wb, &wr, sizeof wb);
+            key[len++] = m->col_t[j];
+            key[len++] = (int)m->ub[j];
+            key[len++] = (int)(wb >> 32);
+            key[len++] = (int)(wb & 0xffffffff);
+        }
+        int id = keytab_intern(&nk, key, len);
+        if (id < 0)
+            goto out;
+        int prev = last[id];
+        last[id] = n;
+        if (prev < 0)
+            continue;
+        int row = ++rows; /* used(prev) − used(n) ≥ 0 */
+        for (int i = n_off[prev]; i < n_off[prev + 1]; i++)
+            if (mat_push(&m->mat, row, n_col[i] + 1, m->gp[n_col[i]]) < 0)
+                goto out;
+        for (int i = n_off[n]; i < n_off[n + 1]; i++)
+            if (mat_push(&m->mat, row, n_col[i] + 1, -m->gp[n_col[i]]) < 0)
+                goto out;
+    }
+    if (rows)
+        glp_add_rows(P, rows);
+    for (int i = 1; i <= rows; i++)
+        glp_set_row_bnds(P, i, GLP_LO, 0, 0); /* symmetry rows; the rest below */
+    for (int t = 0; t < m->nt; t++)
+        if (trow[t])
+            glp_set_row_bnds(P, trow[t], GLP_UP, 0, m->t_off[t + 1] - m->t_off[t]);
+    for (int k = 0; k < m->ny; k++)
+        glp_set_row_bnds(P, yrow0 + k + 1, GLP_FX, 0, 0);
+    for (int g = 0; g < m->ng; g++)
+        glp_set_row_bnds(P, grow0 + g + 1, GLP_UP, 0, 1);
+    for (int t = 0; t < ntn; t++)
+        if (tnrow[t])
+            glp_set_row_bnds(P, tnrow[t], GLP_UP, 0,
+                             fmax(0, (double)f->tenants[t].limit_gpus - m->tfix[t]));
+    for (int n = 0; n < nn; n++) {
+        if (grow[n])
+            glp_set_row_bnds(P, grow[n], GLP_UP, 0, gcap[n]);
+        if (wrow[n])
+            glp_set_row_bnds(P, wrow[n], GLP_UP, 0, fmax(0, c->ncap[n] - l->node_w[n]));
+    }
+    for (int d = 0; d < nd; d++) {
+        if (drow[d])
+            glp_set_row_bnds(P, drow[d], GLP_UP, 0, fmax(0, c->dcap[d] - l->domain_w[d]));
+        if (dgrow[d])
+            glp_set_row_bnds(P, dgrow[d], GLP_UP, 0,
+                             units(c->dcap[d] - l->domain_w[d], dwmin[d]));
+    }
+    m->nrows = rows;
+    glp_load_matrix(P, (int)m->mat.nnz, m->mat.ia, m->mat.ja, m->mat.ar);
+    rc = lex_solve(P, &m->lx);
+out:
+    glp_delete_prob(P);
+    if (nk_ok)
+        keytab_fini(&nk);
+    free(trow);
+    free(grow);
+    free(wrow);
+    free(drow);
+    free(gsum);
+    free(wsum);
+    free(dsum);
+    free(nwmin);
+    free(dwmin);
+    free(dgsum);
+    free(dgrow);
+    free(gcap);
+    free(n_off);
+    free(n_col);
+    free(key);
+    free(last);
+    free(tnrow);
+    free(tnsum);
+    return rc;
+}
+
+/* Term (1) of the gangs the model decides that are placed now. */
+static double gangs_weighted(const ctx_t *c, const int *gi, int ng)
+{
+    double v = 0;
+    for (int g = 0; g < ng; g++) {
+        const tp_workload_t *w = c->side.w[gi[g]];
+        if (c->side.flag[gi[g]] == 0)
+            v += (1.0 + w->priority) * w->gpus * tp_wl_nodes(w);
+    }
+    return v;
+}
+
+/* Moves or drops gang g of the model to the members chosen (NULL: none). */
+static int gang_commit(ctx_t *c, int it, const int *chosen)
+{
+    side_t *sd = &c->side;
+    const tp_workload_t *w = sd->w[it];
+    int need = tp_wl_nodes(w);
+    long gpus = (long)need * w->gpus;
+    double val = (1.0 + w->priority) * gpus;
+    if (sd->flag[it] == 0) {
+        side_charge(c, tp_wl_tenant(w), -gpus);
+        sd->placed_gpus -= gpus;
+        sd->weighted -= val;
+    }
+    free(sd->mem[it]);
+    sd->mem[it] = NULL;
+    sd->flag[it] = 1;
+    if (!chosen)
+        return 0;
+    if (!(sd->mem[it] = malloc((size_t)need * sizeof *sd->mem[it])))
+        return TP_ENOMEM;
+    memcpy(sd->mem[it], chosen, (size_t)need * sizeof *chosen);
+    sd->flag[it] = 0;
+    side_charge(c, tp_wl_tenant(w), gpus);
+    sd->placed_gpus += gpus;
+    sd->weighted += val;
+    return 0;
+}
+
+int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *msg,
+               size_t msglen)
+{
+    const tp_fleet_t *f = c->f;
+    side_t *sd = &c->side;
+    ex_t m = {0};
+    keytab_t kt;
+    plan_t q = {0};
+    double *comb = NULL;
+    int rc = TP_ENOMEM, *chosen = NULL;
+    memset(out, 0, sizeof *out);
+    out->bound = INFINITY;
+    m.c = c;
+    m.p = &q;
+    if (keytab_init(&kt, 64) < 0)
+        return TP_ENOMEM;
+    if (plan_copy(&q, p, c) < 0)
+        goto out;
+    /* Gangs the model decides: placed greedily (not by reclaim) or waiting
+     * for room; their load leaves q while the model decides. */
+    m.gi = malloc(((size_t)sd->n + 1) * sizeof *m.gi);
+    m.tfix = calloc((size_t)f->ntenants + 1, sizeof *m.tfix);
+    chosen = malloc(((size_t)f->nnodes + 1) * sizeof *chosen);
+    if (!m.gi || !m.tfix || !chosen)
+        goto out;
+    long ngang = 0; /* gangs join while their member columns stay few */
+    for (int it = 0; it < sd->n; it++)
+        ngang += tp_wl_nodes(sd->w[it]) > 1;
+    for (int it = 0; it < sd->n && ngang * f->nnodes <= TP_SOLVER_DEFAULT_EXACT_PAIRS;
+         it++) {
+        const tp_workload_t *w = sd->w[it];
+        if (tp_wl_nodes(w) < 2 || sd->flag[it] == 2 || sd->fixed[it])
+            continue;
+        m.gi[m.ng++] = it;
+        for (int j = 0; sd->flag[it] == 0 && j < tp_wl_nodes(w); j++)
+            tp_load_apply(q.load, f, sd->mem[it][j], w->gpus,
+                          tp_fleet_gpu_watts(f, sd->mem[it][j], w->model), -1);
+    }
+    /* GPUs per tenant the model's gangs may not take: the use side_before
+     * counted (running work, reclaims, every admitted candidate — admission
+     * reserved room for each) less the placed gangs above. So any plan of
+     * the candidates stays within the limits, and gangs take only room that
+     * admission left (docs/solver.md, Limits). */
+    for (int t = 0; t < f->ntenants; t++) {
+        m.tfix[t] = sd->use ? sd->use[t] : 0;
+        for (int g = 0; g < m.ng; g++)
+            if (sd->flag[m.gi[g]] == 0 && under(f, tp_wl_tenant(sd->w[m.gi[g]]), t))
+                m.tfix[t] -= (long)tp_wl_nodes(sd->w[m.gi[g]]) * sd->w[m.gi[g]]->gpus;
+    }
+    if ((rc = build_types(&m, &kt)) < 0 || (rc = build_gangs(&m)) < 0)
+        goto out;
+    rc = TP_ENOMEM;
+    out->pairs = m.ncol;
+    int nv = m.ncol + m.ny; /* columns: singles, gang members, then y */
+    if (nv == 0) {
+        out->found = out->optimal = out->term1_optimal = true;
+        out->bound = 0;
+        rc = 0;
+        goto out;
+    }
+    m.nstages = c->emax > 0 ? 3 : 2;
+    for (int s = 0; s < m.nstages; s++)
+        if (!(m.obj[s] = calloc((size_t)nv + 1, sizeof *m.obj[s])))
+            goto out;
+    m.x = calloc((size_t)nv + 1, sizeof *m.x);
+    m.start = calloc((size_t)nv + 1, sizeof *m.start);
+    if (!m.x || !m.start)
+        goto out;
+    for (int j = 0; j < m.ncol; j++) {
+        int t = m.col_t[j], n = m.col_n[j];
+        const tp_workload_t *w = t < m.nt ? c->cw[m.t_mem[m.t_off[t]]] : gw(&m, t - m.nt);
+        m.obj[0][j + 1] = t < m.nt ? (1.0 + w->priority) * w->gpus : 0;
+        m.obj[1][j + 1] = (double)w->gpus * (TP_TRUST_MAX - c->trust[n]);
+        if (m.nstages > 2)
+            m.obj[2][j + 1] =
+                w->gpus * ctx_eff(f, w->model, f->nodes[n].gpu_model) / c->emax;
+    }
+    for (int g = 0; g < m.ng; g++)
+        for (int k = m.g_y[g]; k < m.g_y[g + 1]; k++)
+            m.obj[0][m.ncol + k + 1] =
+                (1.0 + gw(&m, g)->priority) * gw(&m, g)->gpus * tp_wl_nodes(gw(&m, g));
+    /* The incumbent: how many of each type inc runs on each node, and the
+     * gangs where the greedy pass put them. */
+    if (inc) {
+        int *tof = malloc(((size_t)c->nc + 1) * sizeof *tof);
+        if (!tof)
+            goto out;
+        for (int ci = 0; ci < c->nc; ci++)
+            tof[ci] = -1;
+        for (int t = 0; t < m.nt; t++)
+            for (int i = m.t_off[t]; i < m.t_off[t + 1]; i++)
+                tof[m.t_mem[i]] = t;
+        for (int ci = 0; ci < c->nc; ci++) {
+            int t = tof[ci], n = inc->cnode[ci];
+            if (t < 0 || n < 0)
+                continue;
+            for (int j = m.t_col[t]; j < m.t_col[t + 1]; j++)
+                if (m.col_n[j] == n && m.start[j + 1] < m.ub[j]) {
+                    m.start[j + 1]++;
+                    break;
+                }
+        }
+        free(tof);
+    }
+    for (int g = 0; g < m.ng; g++) {
+        int it = m.gi[g], need = tp_wl_nodes(gw(&m, g)), got = 0, y = -1;
+        if (sd->flag[it] != 0)
+            continue;
+        for (int j = m.nsc; j < m.ncol; j++)
+            if (m.col_t[j] == m.nt + g)
+                for (int i = 0; i < need; i++)
+                    if (m.col_n[j] == sd->mem[it][i] && (y < 0 || m.col_y[j] == y)) {
+                        y = m.col_y[j];
+                        chosen[got++] = j;
+                    }
+        if (got != need)
+            continue; /* not representable: the start leaves it out */
+        for (int i = 0; i < need; i++)
+            m.start[chosen[i] + 1] = 1;
+        m.start[m.ncol + y + 1] = 1;
+    }
+    /* Terms (1) and (2) are integers and (2) is at most triv[1]: maximising
+     * M (1) + (2) with M = triv[1] + 1 is exactly lexicographic, in one
+     * search that never has to fix (1) by a row to look at (2). triv: every
+     * candidate at its best column, every gang at its best members. */
+    double triv[3] = {0, 0, 0};
+    for (int s = 0; s < m.nstages; s++) {
+        for (int t = 0; t < m.nt; t++) {
+            double best = 0;
+            for (int j = m.t_col[t]; j < m.t_col[t + 1]; j++)
+                best = fmax(best, m.obj[s][j + 1]);
+            triv[s] += best * (m.t_off[t + 1] - m.t_off[t]);
+        }
+        for (int g = 0; g < m.ng; g++) {
+            double best = 0;
+            for (int j = m.nsc; j < m.ncol; j++)
+                if (m.col_t[j] == m.nt + g)
+                    best = fmax(best, m.obj[s][j + 1]);
+            for (int k = m.g_y[g]; k < m.g_y[g + 1]; k++)
+                best = fmax(best, m.obj[s][m.ncol + k + 1] / tp_wl_nodes(gw(&m, g)));
+            triv[s] += best * tp_wl_nodes(gw(&m, g));
+        }
+    }
+    /* Combined only while GLPK's relative tolerances (1e-7) stay below half
+     * a unit of term (2); else (1), (2), (3) one after another. */
+    double M = triv[1] + 1;
+    bool comb1 = M * (triv[0] + 1) < 4e6;
+    if (!(comb = calloc((size_t)nv + 1, sizeof *comb)))
+        goto out;
+    for (int j = 1; j <= nv; j++)
+        comb[j] = M * m.obj[0][j] + m.obj[1][j];
+    m.lx =
+        (lex_t){.nstages = comb1 ? m.nstages - 1 : m.nstages,
+                .obj = {comb1 ? comb : m.obj[0], comb1 ? m.obj[2] : m.obj[1], m.obj[2]},
+                .integral = {true, !comb1, false},
+                .node_budget = milp_node_budget(c, nv),
+                .deadline = c->deadline,
+                .start = m.start,
+                .x = m.x};
+    rc = glpk_guarded(run, &m, msg, msglen);
+    if (rc < 0)
+        goto out;
+    rc = TP_ENOMEM;
+    double v1 = 0, v2 = 0, b1, b2, b3 = 0;
+    for (int j = 1; j <= nv; j++) {
+        v1 += m.obj[0][j] * m.x[j];
+        v2 += m.obj[1][j] * m.x[j];
+    }
+    int s3 = comb1 ? 1 : 2; /* the stage of term (3) */
+    if (!comb1) {
+        b1 = m.lx.solved >= 1 ? v1 : fmax(v1, fmin(m.lx.bound[0], triv[0]));
+        b2 = m.lx.solved >= 2 ? v2 : fmin(m.lx.bound[1], triv[1]);
+    } else if (m.lx.solved >= 1) {
+        b1 = v1;
+        b2 = v2;
+    } else {
+        double B = m.lx.bound[0];
+        b1 = isfinite(B) ? fmin(triv[0], floor(B / M + 1e-9)) : triv[0];
+        b2 = b1 <= v1 && isfinite(B) ? fmin(triv[1], B - M * v1) : triv[1];
+        b1 = fmax(b1, v1);
+    }
+    if (m.nstages > 2)
+        b3 = m.lx.solved > s3 ? m.lx.value[s3] : fmin(m.lx.bound[s3], triv[2]);
+    out->found = m.lx.found;
+    out->time_limited = m.lx.time_limited;
+    out->stopped = m.lx.stopped;
+    out->nodes = (int)(m.lx.nodes < INT_MAX ? m.lx.nodes : INT_MAX);
+    out->optimal = m.lx.solved == m.lx.nstages;
+    out->term1_optimal = b1 <= v1;
+    out->bound = b1 + c->eps_s * fmax(b2, v2) + c->eps_e * b3;
+    /* The answer into q: gangs first (whole, each member checked exactly),
+     * then the members of each type to its columns' nodes, canonical order. */
+    int *pick = calloc((size_t)m.ng + 1, sizeof *pick); /* 1 + its y, 0: none */
+    if (!pick)
+        goto out;
+    for (int g = 0; g < m.ng; g++)
+        for (int k = m.g_y[g]; k < m.g_y[g + 1]; k++)
+            if (m.x[m.ncol + k + 1] > 0.5)
+                pick[g] = k + 1;
+    for (int g = 0; g < m.ng; g++) {
+        const tp_workload_t *w = gw(&m, g);
+        int got = 0;
+        for (int j = m.nsc; j < m.ncol && pick[g]; j++)
+            if (m.col_t[j] == m.nt + g && m.col_y[j] == pick[g] - 1 && m.x[j + 1] > 0.5 &&
+                got < tp_wl_nodes(w) && ctx_fits(c, q.load, w, m.col_n[j])) {
+                chosen[got++] = m.col_n[j];
+                tp_load_apply(q.load, f, m.col_n[j], w->gpus,
+                              tp_fleet_gpu_watts(f, m.col_n[j], w->model), +1);
+            }
+        if (got == tp_wl_nodes(w))
+            continue;
+        if (pick[g])
+            out->optimal = out->term1_optimal = false; /* tolerance */
+        while (got > 0) {
+            int n = chosen[--got];
+            tp_load_apply(q.load, f, n, w->gpus, tp_fleet_gpu_watts(f, n, w->model), -1);
+        }
+        pick[g] = 0;
+    }
+    for (int t = 0; t < m.nt; t++) {
+        int next = m.t_off[t];
+        for (int j = m.t_col[t]; j < m.t_col[t + 1]; j++)
+            for (int k = 0; k < (int)m.x[j + 1] && next < m.t_off[t + 1]; k++) {
+                int ci = m.t_mem[next++];
+                if (plan_fits(c, &q, ci, m.col_n[j]))
+                    plan_place(c, &q, ci, m.col_n[j]);
+                else
+                    out->optimal = out->term1_optimal = false; /* tolerance */
+            }
+    }
+    /* Keep it only when it is no worse than the incumbent, gangs included
+     * (the incumbent: inc's candidates with the greedy pass's gangs). */
+    double newg = 0;
+    for (int g = 0; g < m.ng; g++)
+        if (pick[g])
+            newg +=
+                (1.0 + gw(&m, g)->priority) * gw(&m, g)->gpus * tp_wl_nodes(gw(&m, g));
+    double was = (inc ? plan_objective(c, inc, NULL) : plan_objective(c, p, NULL)) +
+                 gangs_weighted(c, m.gi, m.ng);
+    if (plan_objective(c, &q, NULL) + newg < was - 1e-9) {
+        free(pick);
+        out->optimal = out->term1_optimal = false;
+        rc = 0;
+        goto out;
+    }
+    rc = 0;
+    for (int g = 0; g < m.ng; g++) {
+        int got = 0;
+        for (int j = m.nsc; j < m.ncol && pick[g]; j++)
+            if (m.col_t[j] == m.nt + g && m.col_y[j] == pick[g] - 1 && m.x[j + 1] > 0.5 &&
+                got < tp_wl_nodes(gw(&m, g)))
+                chosen[got++] = m.col_n[j];
+        if ((rc = gang_commit(c, m.gi[g], pick[g] ? chosen : NULL)) < 0)
+            break;
+    }
+    free(pick);
+    if (rc < 0)
+        goto out;
+    plan_fini(p);
+    *p = q;
+    q = (plan_t){0};
+    out->gangs = m.ng;
+    out->bound -= gangs_weighted(c, m.gi, m.ng); /* solver.c adds every gang's */
+    rc = 0;
+out:
+    plan_fini(&q);
+    keytab_fini(&kt);
+    free(comb);
+    free(chosen);
+    for (int s = 0; s < 3; s++)
+        free(m.obj[s]);
+    free(m.x);
+    free(m.start);
+    free(m.t_off);
+    free(m.t_mem);
+    free(m.t_col);
+    free(m.col_t);
+    free(m.col_n);
+    free(m.col_y);
+    free(m.ub);
+    free(m.w);
+    free(m.gp);
+    free(m.gi);
+    free(m.g_y);
+    free(m.y_dom);
+    free(m.tfix);
+    mat_fini(&m.mat);
+    return rc;
+}
