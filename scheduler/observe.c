@@ -400,7 +400,7 @@ void obs_request(void *arg, const char *method, const char *path, int status,
 void obs_time(svc_t *s, int which, double seconds)
 {
     if (s->obs)
-        tp_metrics_observe(s->obs->metrics, which ? TP_M_COLLECT : TP_M_SOLVE, seconds);
+        tp_metrics_observe(s->obs->metrics, (tp_metric_t)which, seconds);
 }
 
 /* ---- routes ---- */

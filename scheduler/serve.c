@@ -3,6 +3,7 @@
  * listen, run the collectors, reconcile, reload on SIGHUP, drain on SIGTERM.
  */
 #include "scheduler/leader.h"
+#include "scheduler/metrics.h"
 #include "scheduler/serve_internal.h"
 #include "util/file.h"
 #include "util/json_in.h"
@@ -79,7 +80,7 @@ static void cycle_done(tp_collector_t *c, void *arg)
     if (copy && !copy->observed_at)
         copy->observed_at = (int64_t)time(NULL);
     s->last_cycle_end = (int64_t)time(NULL);
-    obs_time(s, 1, tp_collector_stats(c)->wall_s); /* TP_M_COLLECT */
+    obs_time(s, TP_M_COLLECT, tp_collector_stats(c)->wall_s);
     if (copy) {
         tp_state_free(s->next_state);
         s->next_state = copy;

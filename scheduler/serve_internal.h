@@ -78,7 +78,10 @@ typedef struct svc {
     tp_state_t *state;      /* observed; owned copy */
     tp_state_t *next_state; /* a collector cycle's result waiting for the worker */
     tp_workloads_t *running;
-    tp_load_t *load; /* of running; NULL when stale */
+    /* of running on state (tp_load_new bit for bit); NULL when dropped. Kept
+     * current by apply() (svc_running_changed), built on the loop before a job
+     * that solves; the job borrows it (the solver's cache) */
+    tp_load_t *load;
     /* per node / per running index: its running work, -1 ends */
     int *run_first, *run_next;
     /* The validator's tally of running (policy/validator.h): built by the
@@ -162,9 +165,11 @@ const tp_load_t *svc_load(svc_t *s);
 /* The fleet, the observed state or the running set was replaced: the load, the
  * per-node lists and the validator's tally are rebuilt on use. */
 void svc_invalidate(svc_t *s);
-/* Running work started or stopped and s->vtally already follows it: the load
- * and the per-node lists are rebuilt on use, the tally is kept. */
-void svc_running_changed(svc_t *s);
+/* Running work started or stopped and s->vtally already follows it: the tally
+ * is kept; the load is brought up to date on the nodes marked in changed
+ * (tp_load_refresh; NULL: dropped, rebuilt on use); the per-node lists are
+ * rebuilt on use. */
+void svc_running_changed(svc_t *s, const bool *changed);
 /* The workload as a docs/formats.md object (for work that came without one,
  * e.g. from a pod); new reference. */
 json_t *wl_spec(const tp_fleet_t *f, const tp_workload_t *w);
@@ -188,6 +193,7 @@ typedef enum {
 struct op {
     op_kind_t kind;
     op_t *next;
+    uint64_t t_enq;      /* uv_hrtime() when queued (the phase metrics) */
     tp_httpd_req_t *req; /* NULL for timer-driven work */
     /* OP_PLACE */
     tp_workloads_t *wl; /* parsed, owned */
@@ -248,6 +254,7 @@ void obs_route(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v);
 /* tp_httpd_opts_t.observe, and the solver / collector timings. */
 void obs_request(void *arg, const char *method, const char *path, int status,
                  double seconds);
+/* which: a tp_metric_t histogram (scheduler/metrics.h) */
 void obs_time(svc_t *s, int which, double seconds);
 
 /* ---- serve.c ---- */

@@ -13,6 +13,7 @@
 #include "scheduler/serve_internal.h"
 #include "model/result_json.h"
 #include "policy/validator.h"
+#include "scheduler/metrics.h"
 #include "solver/solver.h"
 #include "util/file.h"
 #include "util/json_in.h"
@@ -48,6 +49,10 @@ typedef struct {
     tp_workloads_t *nrun;
     tp_state_t *nstate;
     json_t *preempted; /* [{workload, node, why, event, at}] journaled */
+    /* uv_hrtime() at the job's start, after its solve, after the validator,
+     * at its end: the placement phase metrics (scheduler/metrics.h) */
+    uint64_t t_start, t_solved, t_valid, t_end;
+    const tp_load_t *load; /* s->load as the job began (borrowed), or NULL */
 } job_t;
 
 void op_free(op_t *op)
@@ -72,6 +77,7 @@ void op_free(op_t *op)
 void op_enqueue(svc_t *s, op_t *op)
 {
     op->next = NULL;
+    op->t_enq = uv_hrtime();
     if (s->qtail)
         s->qtail->next = op;
     else
@@ -269,14 +275,17 @@ static const tp_vtally_t *tally(svc_t *s)
     return s->vtally;
 }
 
-/* The solver's cache for this fleet with the current tally; NULL (solve without
- * one) when out of memory. */
-static const tp_solver_cache_t *solver_cache(svc_t *s)
+/* The solver's cache for this fleet with the current tally and the job's kept
+ * load; NULL (solve without one) when out of memory. */
+static const tp_solver_cache_t *solver_cache(const job_t *j)
 {
+    svc_t *s = j->s;
     if (!s->solver_cache)
         s->solver_cache = tp_solver_cache_new(s->fleet);
-    if (s->solver_cache)
+    if (s->solver_cache) {
         s->solver_cache->tally = tally(s);
+        s->solver_cache->load = j->load;
+    }
     return s->solver_cache;
 }
 
@@ -297,6 +306,8 @@ static int validate_new(job_t *j, const tp_state_t *eff, const tp_result_t *r,
 }
 
 /* ---- placement batches ---- */
+
+#define SERVE_EXACT_PAIRS 1000
 
 static void fail_all(job_t *j, int status, const char *code, const char *msg)
 {
@@ -349,11 +360,19 @@ static void do_place(job_t *j)
             }
             where[item] = j->pending->n - 1;
         }
-    tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 2000};
+    /* The per-pair MILP only where it is small: a lone 1-GPU request on a
+     * 10,000-node fleet has thousands of eligible pairs, and for one workload
+     * (or a few) the aggregated LP over node groups, then best fit, already
+     * finds the best-valued node that fits (docs/serve.md, Benchmark). */
+    tp_solver_opts_t so = {.now = j->now,
+                           .time_limit_ms = 2000,
+                           .exact_max_pairs = SERVE_EXACT_PAIRS,
+                           .no_bound = true};
     uint64_t t0 = uv_hrtime();
-    int solved = tp_solve_cached(s->fleet, eff, j->pending, s->running, solver_cache(s),
+    int solved = tp_solve_cached(s->fleet, eff, j->pending, s->running, solver_cache(j),
                                  &so, &sol, &err);
-    obs_time(s, 0, (double)(uv_hrtime() - t0) / 1e9); /* TP_M_SOLVE */
+    j->t_solved = uv_hrtime();
+    obs_time(s, TP_M_SOLVE, (double)(j->t_solved - t0) / 1e9);
     if (solved < 0) {
         fail_all(j, 503, "solver_failed", err.text);
         goto out;
@@ -368,6 +387,7 @@ static void do_place(job_t *j)
         fail_all(j, 500, "validator_refused", err.text);
         goto out;
     }
+    j->t_valid = uv_hrtime();
     const tp_result_t *r = sol->result;
     int *placed_at = malloc(((size_t)j->pending->n + 1) * sizeof *placed_at);
     if (!placed_at) {
@@ -509,8 +529,8 @@ static void do_power(job_t *j)
         if (isnan(eff->domain_cap_w[d]) || op->ev.cap_w < eff->domain_cap_w[d])
             eff->domain_cap_w[d] = op->ev.cap_w;
         tp_workloads_t *none = tp_workloads_new_empty();
-        tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 800};
-        int rc = none ? tp_solve_cached(s->fleet, eff, none, s->running, solver_cache(s),
+        tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 800, .no_bound = true};
+        int rc = none ? tp_solve_cached(s->fleet, eff, none, s->running, solver_cache(j),
                                         &so, &sol, &err)
                       : TP_ENOMEM;
         if (!rc)
@@ -767,6 +787,7 @@ static void run_job(uv_work_t *w)
 {
     job_t *j = w->data;
     j->now = (int64_t)time(NULL);
+    j->t_start = uv_hrtime();
     j->preempted = json_array();
     switch (j->kind) {
     case OP_PLACE:
@@ -795,6 +816,19 @@ static void run_job(uv_work_t *w)
         break;
     }
     obs_flush(j->s); /* this job's audit rows → audit.jsonl */
+    j->t_end = uv_hrtime();
+}
+
+/* Where an answered placement request's time went (scheduler/metrics.h). */
+static void observe_phases(svc_t *s, const job_t *j, const op_t *op, uint64_t answered)
+{
+    if (!j->t_valid) /* refused before its commit: not a decision */
+        return;
+    uint64_t t[] = {op->t_enq, j->t_start, j->t_solved, j->t_valid, j->t_end, answered};
+    for (int i = 0; i < TP_M_PH_TOTAL - TP_M_PH_QUEUE; i++)
+        obs_time(s, TP_M_PH_QUEUE + i,
+                 t[i + 1] > t[i] ? (double)(t[i + 1] - t[i]) / 1e9 : 0);
+    obs_time(s, TP_M_PH_TOTAL, (double)(answered - op->t_enq) / 1e9);
 }
 
 static void swap_world(svc_t *s, job_t *j)
@@ -852,6 +886,8 @@ static void apply(svc_t *s, job_t *j)
     }
     int n0 = s->running->n;
     bool *gone = calloc((size_t)n0 + 1, sizeof *gone);
+    /* the nodes whose running work changes: their load is summed again */
+    bool *changed = calloc((size_t)s->fleet->nnodes + 1, sizeof *changed);
     tp_vtally_t *t = s->vtally; /* follows every start, stop and move below */
     bool tally_ok = gone != NULL;
     for (int k = 0; k < j->nch; k++) {
@@ -869,12 +905,19 @@ static void apply(svc_t *s, job_t *j)
                     tally_ok = false;
                 else if (t)
                     tp_vtally_move(t, s->fleet, c->node, w, 1);
+                if (changed)
+                    changed[c->node] = true;
             }
             continue;
         }
         rec_set(r, r->tenant, c->st, node, c->gpus, NULL, c->decision);
         int i = was_running ? tp_workloads_find(s->running, c->id) : -1;
         tp_workload_t *rw = i >= 0 ? &s->running->w[i] : NULL;
+        if (rw && changed) {
+            changed[rw->node] = true;
+            if (c->st == REC_RUNNING)
+                changed[c->node] = true;
+        }
         if (rw && c->st == REC_RUNNING) { /* moved by a cap */
             if (t) {
                 tp_vtally_move(t, s->fleet, rw->node, rw, -1);
@@ -896,10 +939,11 @@ static void apply(svc_t *s, job_t *j)
         json_array_append(s->preemptions, e);
     if (j->nch) {
         if (tally_ok)
-            svc_running_changed(s);
+            svc_running_changed(s, changed);
         else
             svc_invalidate(s);
     }
+    free(changed);
     if (j->kind == OP_POWER || j->kind == OP_POWER_END)
         s->version++; /* caps changed: eligibility did */
     if (j->kind == OP_POWER) {
@@ -947,6 +991,8 @@ static void after_job(uv_work_t *w, int status)
             else
                 tp_httpd_error(op->req, 500, "internal", NULL, "no answer");
             s->inflight_requests--;
+            if (op->kind == OP_PLACE && j->commit_ok)
+                observe_phases(s, j, op, uv_hrtime());
         }
         op_free(op);
     }
@@ -987,6 +1033,8 @@ void worker_kick(svc_t *s)
         tail = tail->next;
         n += tail->wl->n;
     }
+    if (j->kind == OP_PLACE || j->kind == OP_POWER)
+        j->load = svc_load(s); /* built here, on the loop; the job only reads it */
     j->ops = s->qhead;
     s->qhead = tail->next;
     if (!s->qhead)

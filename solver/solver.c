@@ -116,7 +116,10 @@ static int ctx_init(ctx_t *c)
     }
     for (int d = 0; d < f->ndomains; d++)
         c->dcap[d] = tp_policy_domain_cap(f, c->s, d);
-    c->base = tp_load_new(f, c->s, c->running);
+    const tp_load_t *kept = c->cache ? c->cache->load : NULL;
+    c->base = kept && kept->nnodes == f->nnodes && kept->ndomains == f->ndomains
+                  ? tp_load_copy(kept)
+                  : tp_load_new(f, c->s, c->running);
     if (!c->base)
         return TP_ENOMEM;
     /* The domain sums again, in canonical order: floating-point addition is not
@@ -781,7 +784,9 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     r->objective = plan_objective(&c, &best, NULL);
     if (sol->optimal)
         bound = r->objective;
-    if (method != TP_SOLVER_GREEDY) {
+    if (o->no_bound) {
+        bound = NAN;
+    } else if (method != TP_SOLVER_GREEDY) {
         double cb = fmin(candidate_bound(&c), domain_bound(&c));
         bound = isnan(bound) || cb < bound ? cb : bound;
     }
