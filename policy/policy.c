@@ -51,7 +51,8 @@ tp_load_t *tp_load_new(const tp_fleet_t *f, const tp_state_t *s,
 }
 
 void tp_load_refresh(tp_load_t *l, const tp_fleet_t *f, const tp_state_t *s,
-                     const tp_workloads_t *running, const bool *changed)
+                     const tp_workloads_t *running, const int *node_of,
+                     const bool *changed)
 {
     for (int n = 0; n < f->nnodes; n++)
         if (changed[n]) {
@@ -59,9 +60,9 @@ void tp_load_refresh(tp_load_t *l, const tp_fleet_t *f, const tp_state_t *s,
             l->node_w[n] = f->nodes[n].idle_w;
         }
     for (int i = 0; running && i < running->n; i++) {
-        const tp_workload_t *w = &running->w[i];
-        if (!changed[w->node])
+        if (!changed[node_of ? node_of[i] : running->w[i].node])
             continue;
+        const tp_workload_t *w = &running->w[i];
         l->gpus_used[w->node] += w->gpus;
         l->node_w[w->node] += tp_policy_work_w(f, w->node, w);
     }

@@ -33,8 +33,10 @@ static const double SOLVE_LE[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                   0.25,  0.5,    1,     2,    5,     10};
 static const double PHASE_LE[] = {0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015,
                                   0.02,   0.03,  0.05,  0.075, 0.1,   0.25,   1};
-static const char *const PHASE_NAME[TP_M_NPHASES] = {"queue",  "solve",   "validate",
-                                                     "commit", "respond", "total"};
+static const char *const PHASE_NAME[] = {"queue", "solve",   "validate", "commit",
+                                         "audit", "respond", "total"};
+_Static_assert(sizeof PHASE_NAME / sizeof PHASE_NAME[0] == TP_M_NPHASES,
+               "a name for every placement phase");
 static const double CYCLE_LE[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define N(a) ((int)(sizeof a / sizeof a[0]))
 

@@ -180,7 +180,7 @@ static void stop_now(uv_timer_t *t)
 
 static void check_drained(svc_t *s)
 {
-    if (s->busy || s->qhead || s->inflight_requests)
+    if (s->busy || s->qhead || s->inflight_requests || obs_syncing(s))
         return;
     static bool stopping;
     if (stopping)

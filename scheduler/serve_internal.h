@@ -82,6 +82,9 @@ typedef struct svc {
      * current by apply() (svc_running_changed), built on the loop before a job
      * that solves; the job borrows it (the solver's cache) */
     tp_load_t *load;
+    /* [running index]: its node, while load is kept (tp_load_refresh's node_of);
+     * apply() follows every start, stop and move */
+    int *run_node, caprun_node;
     /* per node / per running index: its running work, -1 ends */
     int *run_first, *run_next;
     /* The validator's tally of running (policy/validator.h): built by the
@@ -161,7 +164,10 @@ int running_build_tolerant(const svc_t *s, const tp_fleet_t *f, tp_workloads_t *
 int parse_workload(const tp_fleet_t *f, const json_t *obj, const char *prefix,
                    bool with_node, tp_workloads_t **out, tp_error_t *err, char *path,
                    size_t pathlen);
+/* s->load, built when dropped (NULL on ENOMEM). */
 const tp_load_t *svc_load(svc_t *s);
+/* The same, with s->run_first / run_next (running work per node) built too. */
+const tp_load_t *svc_load_lists(svc_t *s);
 /* The fleet, the observed state or the running set was replaced: the load, the
  * per-node lists and the validator's tally are rebuilt on use. */
 void svc_invalidate(svc_t *s);
@@ -245,6 +251,14 @@ void obs_free(svc_t *s);
 /* Journal audit rows not yet in audit.jsonl → the file (fsync) and the KPI
  * history; on the thread that writes the journal. */
 void obs_flush(svc_t *s);
+/* The same without the fsync (a job: its answers need not wait for it); true
+ * when rows were appended — then the loop calls obs_sync_start(). */
+bool obs_append(svc_t *s);
+/* Loop thread: fdatasync audit.jsonl on the libuv pool, beside the next job
+ * (the journal, committed before every answer, holds every row: a start
+ * appends what a power loss took from the file). obs_syncing: one in flight. */
+void obs_sync_start(svc_t *s);
+bool obs_syncing(const svc_t *s);
 /* A hand-written audit row (config reloads, start) in the caller's transaction. */
 int obs_note(svc_t *s, int64_t at, const char *kind, const char *change, tp_error_t *err);
 json_t *obs_kpis(svc_t *s, int64_t now);

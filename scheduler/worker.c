@@ -50,9 +50,10 @@ typedef struct {
     tp_state_t *nstate;
     json_t *preempted; /* [{workload, node, why, event, at}] journaled */
     /* uv_hrtime() at the job's start, after its solve, after the validator,
-     * at its end: the placement phase metrics (scheduler/metrics.h) */
-    uint64_t t_start, t_solved, t_valid, t_end;
+     * after its commit, at its end: the placement phase metrics (scheduler/metrics.h) */
+    uint64_t t_start, t_solved, t_valid, t_committed, t_end;
     const tp_load_t *load; /* s->load as the job began (borrowed), or NULL */
+    bool audit_appended;   /* audit.jsonl gained rows: fdatasync it */
 } job_t;
 
 void op_free(op_t *op)
@@ -815,7 +816,10 @@ static void run_job(uv_work_t *w)
         do_bind(j);
         break;
     }
-    obs_flush(j->s); /* this job's audit rows → audit.jsonl */
+    j->t_committed = uv_hrtime();
+    /* this job's audit rows → audit.jsonl; its fdatasync runs beside the next
+     * job (obs_sync_start, after the answers) */
+    j->audit_appended = obs_append(j->s);
     j->t_end = uv_hrtime();
 }
 
@@ -824,7 +828,8 @@ static void observe_phases(svc_t *s, const job_t *j, const op_t *op, uint64_t an
 {
     if (!j->t_valid) /* refused before its commit: not a decision */
         return;
-    uint64_t t[] = {op->t_enq, j->t_start, j->t_solved, j->t_valid, j->t_end, answered};
+    uint64_t t[] = {op->t_enq,      j->t_start, j->t_solved, j->t_valid,
+                    j->t_committed, j->t_end,   answered};
     for (int i = 0; i < TP_M_PH_TOTAL - TP_M_PH_QUEUE; i++)
         obs_time(s, TP_M_PH_QUEUE + i,
                  t[i + 1] > t[i] ? (double)(t[i + 1] - t[i]) / 1e9 : 0);
@@ -877,6 +882,55 @@ static const char *spec_of(const job_t *j, const char *id)
     return spec;
 }
 
+/* TP_SERVE_SELF_CHECK set (the serve tests): after every applied job, the
+ * kept load and node list must be what a fresh tp_load_new says, bit for bit;
+ * a difference is a bug in the delta bookkeeping and stops the service. */
+static void self_check(svc_t *s)
+{
+    static int on = -1;
+    if (on < 0)
+        on = getenv("TP_SERVE_SELF_CHECK") != NULL;
+    if (!on || !s->load)
+        return;
+    tp_load_t *fresh = tp_load_new(s->fleet, s->state, s->running);
+    const tp_load_t *l = s->load;
+    if (!fresh)
+        return;
+    int bad = -1;
+    for (int n = 0; n < l->nnodes && bad < 0; n++)
+        if (l->gpus_used[n] != fresh->gpus_used[n] ||
+            memcmp(&l->node_w[n], &fresh->node_w[n], sizeof l->node_w[n]))
+            bad = n;
+    for (int d = 0; d < l->ndomains && bad < 0; d++)
+        if (memcmp(&l->domain_w[d], &fresh->domain_w[d], sizeof l->domain_w[d]))
+            bad = l->nnodes + d;
+    for (int i = 0; s->run_node && i < s->running->n && bad < 0; i++)
+        if (s->run_node[i] != s->running->w[i].node)
+            bad = l->nnodes + l->ndomains + i;
+    tp_load_free(fresh);
+    if (bad >= 0) {
+        svc_log(s, "self-check: the kept load differs from tp_load_new (entry %d)", bad);
+        abort();
+    }
+}
+
+/* s->run_node follows an append to s->running (false: out of memory). */
+static bool run_node_push(svc_t *s, int node)
+{
+    if (!s->run_node)
+        return true; /* no kept load: nothing to follow */
+    if (s->running->n > s->caprun_node) {
+        int cap = 2 * s->running->n;
+        int *n = realloc(s->run_node, (size_t)cap * sizeof *n);
+        if (!n)
+            return false;
+        s->run_node = n;
+        s->caprun_node = cap;
+    }
+    s->run_node[s->running->n - 1] = node;
+    return true;
+}
+
 /* Applies a committed job to the model (loop thread). */
 static void apply(svc_t *s, job_t *j)
 {
@@ -888,7 +942,8 @@ static void apply(svc_t *s, job_t *j)
     bool *gone = calloc((size_t)n0 + 1, sizeof *gone);
     /* the nodes whose running work changes: their load is summed again */
     bool *changed = calloc((size_t)s->fleet->nnodes + 1, sizeof *changed);
-    tp_vtally_t *t = s->vtally; /* follows every start, stop and move below */
+    bool changed_ok = changed != NULL; /* else the load is dropped, rebuilt on use */
+    tp_vtally_t *t = s->vtally;        /* follows every start, stop and move below */
     bool tally_ok = gone != NULL;
     for (int k = 0; k < j->nch; k++) {
         change_t *c = &j->ch[k];
@@ -907,6 +962,8 @@ static void apply(svc_t *s, job_t *j)
                     tp_vtally_move(t, s->fleet, c->node, w, 1);
                 if (changed)
                     changed[c->node] = true;
+                if (tally_ok && !run_node_push(s, c->node))
+                    changed_ok = false;
             }
             continue;
         }
@@ -924,14 +981,23 @@ static void apply(svc_t *s, job_t *j)
                 tp_vtally_move(t, s->fleet, c->node, rw, 1);
             }
             rw->node = c->node;
+            if (s->run_node)
+                s->run_node[i] = c->node;
         } else if (rw && i < n0 && gone) {
             if (t && !gone[i])
                 tp_vtally_move(t, s->fleet, rw->node, rw, -1);
             gone[i] = true;
         }
     }
-    if (gone)
+    if (gone) {
+        if (s->run_node) { /* the same compaction as wl_remove_marked's */
+            int k = 0;
+            for (int i = 0; i < s->running->n; i++)
+                if (i >= n0 || !gone[i])
+                    s->run_node[k++] = s->run_node[i];
+        }
         wl_remove_marked(s->running, gone, n0);
+    }
     free(gone);
     size_t i;
     json_t *e;
@@ -939,11 +1005,12 @@ static void apply(svc_t *s, job_t *j)
         json_array_append(s->preemptions, e);
     if (j->nch) {
         if (tally_ok)
-            svc_running_changed(s, changed);
+            svc_running_changed(s, changed_ok ? changed : NULL);
         else
             svc_invalidate(s);
     }
     free(changed);
+    self_check(s);
     if (j->kind == OP_POWER || j->kind == OP_POWER_END)
         s->version++; /* caps changed: eligibility did */
     if (j->kind == OP_POWER) {
@@ -1008,7 +1075,10 @@ static void after_job(uv_work_t *w, int status)
     json_decref(j->ndoc);
     json_decref(j->nprofiles);
     json_decref(j->preempted);
+    bool sync = j->audit_appended;
     free(j);
+    if (sync) /* the answers are out: audit.jsonl's fdatasync beside the next job */
+        obs_sync_start(s);
     s->busy = false;
     svc_after_job(s);
     worker_kick(s);

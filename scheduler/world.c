@@ -395,11 +395,14 @@ void svc_invalidate(svc_t *s)
 void svc_running_changed(svc_t *s, const bool *changed)
 {
     s->version++;
-    if (changed && s->load)
-        tp_load_refresh(s->load, s->fleet, s->state, s->running, changed);
-    else {
+    if (changed && s->load && s->run_node) {
+        tp_load_refresh(s->load, s->fleet, s->state, s->running, s->run_node, changed);
+    } else {
         tp_load_free(s->load);
         s->load = NULL;
+        free(s->run_node);
+        s->run_node = NULL;
+        s->caprun_node = 0;
     }
     free(s->run_first);
     free(s->run_next);
@@ -408,7 +411,25 @@ void svc_running_changed(svc_t *s, const bool *changed)
 
 const tp_load_t *svc_load(svc_t *s)
 {
-    if (!s->load && !(s->load = tp_load_new(s->fleet, s->state, s->running)))
+    if (s->load)
+        return s->load;
+    int cap = s->running->n + 64;
+    s->run_node = malloc((size_t)cap * sizeof *s->run_node);
+    s->load = s->run_node ? tp_load_new(s->fleet, s->state, s->running) : NULL;
+    if (!s->load) {
+        free(s->run_node);
+        s->run_node = NULL;
+        return NULL;
+    }
+    s->caprun_node = cap;
+    for (int i = 0; i < s->running->n; i++)
+        s->run_node[i] = s->running->w[i].node;
+    return s->load;
+}
+
+const tp_load_t *svc_load_lists(svc_t *s)
+{
+    if (!svc_load(s))
         return NULL;
     if (s->run_first)
         return s->load;

@@ -62,7 +62,7 @@ def main():
     before = old["h"]
     n = 0
     print("   phase       mean    p50    p99  (ms, per placement request, from /metrics)")
-    for phase in ("queue", "solve", "validate", "commit", "respond", "total"):
+    for phase in ("queue", "solve", "validate", "commit", "audit", "respond", "total"):
         a, b = now.get(phase), before.get(phase, {"buckets": [], "sum": 0, "count": 0})
         if not a:
             continue

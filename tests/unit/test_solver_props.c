@@ -502,7 +502,12 @@ TP_TEST(load_refresh_is_tp_load_new_bit_for_bit)
                     changed[w->node] = true;
                 }
             }
-            tp_load_refresh(l, in.f, in.s, run, changed);
+            int *node_of = malloc(((size_t)run->n + 1) * sizeof *node_of);
+            TP_ASSERT(node_of != NULL);
+            for (int i = 0; i < run->n; i++)
+                node_of[i] = run->w[i].node;
+            tp_load_refresh(l, in.f, in.s, run, step % 2 ? node_of : NULL, changed);
+            free(node_of);
             tp_load_t *fresh = tp_load_new(in.f, in.s, run);
             TP_ASSERT(fresh != NULL);
             agree += same_load(l, fresh);
