@@ -124,6 +124,7 @@ typedef struct svc {
     int64_t last_cycle_end;
     bool has_collectors;
     uv_timer_t cycle_timer, tick_timer;
+    uv_timer_t event_timer; /* the next power event's start or end (serve.c) */
     uv_signal_t sighup, sigterm, sigint;
     bool draining;
 

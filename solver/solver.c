@@ -685,7 +685,14 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     sol->workload_classes = c.nk;
 
     tp_solver_method_t method = o->method;
-    if (method == TP_SOLVER_AUTO) {
+    if (method == TP_SOLVER_AUTO && !improvable(&c, &best)) {
+        /* No candidate fits anywhere alone on the base load (a full fleet): no
+         * plan places any, and the per-pair MILP over its zero eligible pairs is
+         * trivially optimal — AUTO's answer, without building either model. */
+        sol->method = "milp";
+        sol->optimal = true;
+        bound = 0;
+    } else if (method == TP_SOLVER_AUTO) {
         /* The aggregated path first (milliseconds, never worse than the greedy
          * orders); then, when small, the per-pair MILP starting from that plan as
          * its incumbent — so AUTO is never worse than AGGREGATE — and stopping once

@@ -93,4 +93,25 @@ print("power event on %s: HTTP %d, plan answered in %.3f s (service CPU %.3f s):
           site, r.status, dt, dc, len(plan.get("preemptions", [])),
           len(plan.get("moves", [])), running))
 PY
+echo "== a scheduled power event: its start second to its plan in force"
+python3 - "$P" "$D/fleet.json" <<'PY'
+import http.client, json, sys, time
+port = int(sys.argv[1])
+f = json.load(open(sys.argv[2]))
+racks = [d for d in f["power_domains"] if "parent" in d]
+rack = min(racks, key=lambda d: d["id"])["id"]
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+start = int(time.time()) + 2
+c.request("POST", "/v1/power/events", json.dumps({"domain": rack, "factor": 0.9, "start": start}),
+          {"Content-Type": "application/json"})
+r = c.getresponse(); ev = json.loads(r.read())
+state = ev.get("state")
+while state != "active" and time.time() < start + 10:
+    time.sleep(0.005)
+    c.request("GET", "/v1/power/events")
+    state = [e["state"] for e in json.loads(c.getresponse().read())["events"]
+             if e["event"] == ev.get("event")][0]
+print("scheduled event on %s (HTTP %d): in force %.3f s after its start second" % (
+    rack, r.status, time.time() - start))
+PY
 python3 "$H/bench_ha.py" "$B"

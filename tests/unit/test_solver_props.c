@@ -542,6 +542,45 @@ TP_TEST(load_refresh_is_tp_load_new_bit_for_bit)
     TP_CHECK(solved > rounds / 2);
 }
 
+/* When no candidate fits anywhere alone (a full fleet, or work larger than any
+ * node), AUTO skips building its models: its answer — nothing placed, every
+ * candidate pending with the same reasons, the same objective — is what the
+ * aggregated path and the per-pair MILP answer. */
+TP_TEST(solver_nothing_fits_fast_path_same_answer)
+{
+    tp_rng_t rng;
+    tp_rng_init(&rng, 780);
+    int rounds = 40 * tp_test_soak(), agree = 0, nothing = 0;
+    for (int round = 0; round < rounds; round++) {
+        sf_opts_t o = {.nodes = 2 + (int)tp_rng_below(&rng, 10),
+                       .pending = 1 + (int)tp_rng_below(&rng, 8),
+                       .running = (int)tp_rng_below(&rng, 8),
+                       .tight = tp_rng_chance(&rng, 0.5)};
+        sf_inst_t in;
+        TP_ASSERT(sf_make(&rng, &o, &in) == 0);
+        for (int i = 0; i < in.pending->n; i++) /* more than any node has */
+            in.pending->w[i].gpus = 64 + (int)tp_rng_below(&rng, 3);
+        tp_solution_t *a = sf_solve(&in, TP_SOLVER_AUTO);
+        tp_solution_t *g = sf_solve(&in, TP_SOLVER_AGGREGATE);
+        tp_solution_t *x = sf_solve(&in, TP_SOLVER_EXACT);
+        TP_ASSERT(a && g && x);
+        /* The per-pair MILP places nothing exactly when nothing fits alone
+         * (moved running work may fit: then every path builds its models). */
+        if (x->result->nplacements == 0) {
+            nothing++;
+            agree += same_result(a->result, g->result) &&
+                     same_result(a->result, x->result) && a->optimal &&
+                     !strcmp(a->method, "milp");
+        }
+        tp_solution_free(a);
+        tp_solution_free(g);
+        tp_solution_free(x);
+        sf_free(&in);
+    }
+    TP_CHECK_EQ_INT(agree, nothing);
+    TP_CHECK(nothing > rounds / 2);
+}
+
 TP_TEST(solver_cached_refuses_another_fleet)
 {
     tp_rng_t rng;
