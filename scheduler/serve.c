@@ -168,28 +168,30 @@ static void due_events(svc_t *s, int64_t now)
 
 static void on_event_timer(uv_timer_t *t);
 
-/* Arms event_timer for the next start or end of a power event, to the
- * millisecond of its second (the 1 s tick is only the safety net): a plan is
- * computed when its event starts, not up to a second later. */
+/* Arms event_timer for the next start or end of a power event still ahead,
+ * to the millisecond of its second: a plan is computed when its event starts,
+ * not up to a second later. What is already due (a start that failed, say) is
+ * the 1 s tick's to retry, so a failing start is not retried in a busy loop. */
 static void arm_events(svc_t *s)
 {
-    int64_t due = INT64_MAX;
+    int64_t due = INT64_MAX, now_ms;
     if (s->draining || !tp_leader_may_write(s) || !s->event_timer.data)
         return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     for (int i = 0; i < s->nevents; i++) {
         const pevent_t *e = &s->events[i];
         if (e->queued || e->ended)
             continue;
         int64_t at = !e->started ? e->start : e->end ? e->end : INT64_MAX;
-        due = at < due ? at : due;
+        if (at != INT64_MAX && at * 1000 > now_ms && at < due)
+            due = at;
     }
     uv_timer_stop(&s->event_timer);
-    if (due == INT64_MAX)
-        return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t ms = due * 1000 - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-    uv_timer_start(&s->event_timer, on_event_timer, ms > 0 ? (uint64_t)ms + 1 : 0, 0);
+    if (due != INT64_MAX)
+        uv_timer_start(&s->event_timer, on_event_timer,
+                       (uint64_t)(due * 1000 - now_ms) + 1, 0);
 }
 
 static void on_event_timer(uv_timer_t *t)
@@ -614,7 +616,9 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     if (!o->ceiling) {
         uv_timer_start(&s->tick_timer, on_tick, 1000, 1000);
-        arm_events(s); /* recovered events that start or end soon */
+        if (tp_leader_may_write(s)) /* recovered events due now: at once */
+            due_events(s, (int64_t)time(NULL));
+        arm_events(s); /* and those that start or end later */
         if ((rc = collectors_start(s, err)) < 0)
             return rc;
         if (!s->has_collectors && s->running->n && tp_store_shared(s->journal))
