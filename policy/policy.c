@@ -50,6 +50,33 @@ tp_load_t *tp_load_new(const tp_fleet_t *f, const tp_state_t *s,
     return l;
 }
 
+void tp_load_refresh(tp_load_t *l, const tp_fleet_t *f, const tp_state_t *s,
+                     const tp_workloads_t *running, const int *node_of,
+                     const bool *changed)
+{
+    for (int n = 0; n < f->nnodes; n++)
+        if (changed[n]) {
+            l->gpus_used[n] = 0;
+            l->node_w[n] = f->nodes[n].idle_w;
+        }
+    for (int i = 0; running && i < running->n; i++) {
+        if (!changed[node_of ? node_of[i] : running->w[i].node])
+            continue;
+        const tp_workload_t *w = &running->w[i];
+        l->gpus_used[w->node] += w->gpus;
+        l->node_w[w->node] += tp_policy_work_w(f, w->node, w);
+    }
+    for (int d = 0; d < f->ndomains; d++)
+        l->domain_w[d] = 0;
+    for (int n = 0; n < f->nnodes; n++) {
+        double seen = s ? s->nodes[n].draw_w : NAN;
+        if (changed[n] && !isnan(seen) && seen > l->node_w[n])
+            l->node_w[n] = seen;
+        for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
+            l->domain_w[d] += l->node_w[n];
+    }
+}
+
 tp_load_t *tp_load_copy(const tp_load_t *src)
 {
     tp_load_t *l = calloc(1, sizeof *l);

@@ -48,6 +48,16 @@ typedef struct {
 tp_load_t *tp_load_new(const tp_fleet_t *f, const tp_state_t *s,
                        const tp_workloads_t *running);
 tp_load_t *tp_load_copy(const tp_load_t *l);
+/* Brings l, the load of an earlier running set, to tp_load_new(f, s, running)
+ * bit for bit, when only the nodes with changed[n] gained, lost or swapped work
+ * since (and s is the same): those nodes are summed again in running order, the
+ * domains in node order, as tp_load_new does. node_of (may be NULL) is
+ * running's nodes as a compact array (node_of[i] == running->w[i].node), which
+ * spares the scan over the workloads: O(running) integers + O(nodes × depth),
+ * with no power lookups beyond the changed nodes' work. */
+void tp_load_refresh(tp_load_t *l, const tp_fleet_t *f, const tp_state_t *s,
+                     const tp_workloads_t *running, const int *node_of,
+                     const bool *changed);
 void tp_load_free(tp_load_t *l);
 /* Adds (sign +1) or removes (sign -1) `gpus` GPUs drawing `watts_per_gpu` each on
  * node n, updating every domain above it. */

@@ -420,7 +420,7 @@ static void get_node(svc_t *s, tp_httpd_req_t *req, const char *id)
     }
     const tp_node_t *nd = &f->nodes[n];
     const tp_node_obs_t *o = &s->state->nodes[n];
-    const tp_load_t *l = svc_load(s);
+    const tp_load_t *l = svc_load_lists(s);
     json_t *declared =
         json_pack("{s:s,s:s,s:s,s:i,s:s,s:b,s:f,s:f,s:f}", "power_domain",
                   f->domains[nd->domain].id, "region", f->regions[nd->region].id,

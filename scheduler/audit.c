@@ -257,16 +257,22 @@ static int sign(tp_audit_t *a, const unsigned char hash[32], json_t *rec)
 int tp_audit_append(tp_audit_t *a, int64_t seq, int64_t at, const char *body,
                     tp_error_t *err)
 {
+    json_error_t je;
+    json_t *rec = json_loads(body, 0, &je);
+    int rc = tp_audit_append_json(a, seq, at, rec, err);
+    json_decref(rec);
+    return rc;
+}
+
+int tp_audit_append_json(tp_audit_t *a, int64_t seq, int64_t at, json_t *rec,
+                         tp_error_t *err)
+{
     if (seq <= a->last_seq)
         return tp_error_set(err, TP_EINVAL, "%s: seq %lld is not after %lld", a->path,
                             (long long)seq, (long long)a->last_seq);
-    json_error_t je;
-    json_t *rec = json_loads(body, 0, &je);
-    if (!json_is_object(rec)) {
-        json_decref(rec);
+    if (!json_is_object(rec))
         return tp_error_set(err, TP_EPARSE, "audit row %lld: not a JSON object",
                             (long long)seq);
-    }
     char ph[65], hh[65];
     unsigned char h[32];
     hex(a->last, 32, ph);
@@ -281,7 +287,6 @@ int tp_audit_append(tp_audit_t *a, int64_t seq, int64_t at, const char *body,
             rc = sign(a, h, rec);
     }
     char *line = rc ? NULL : json_dumps(rec, CANON);
-    json_decref(rec);
     if (!line)
         return tp_error_set(err, TP_ENOMEM, "out of memory");
     size_t n = strlen(line);

@@ -17,6 +17,7 @@
 
 #include "util/error.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +35,10 @@ int64_t tp_audit_last_seq(const tp_audit_t *a); /* 0 when empty */
  * at added. seq must be above the last. Not synced: call tp_audit_sync. */
 int tp_audit_append(tp_audit_t *a, int64_t seq, int64_t at, const char *body,
                     tp_error_t *err);
+/* The same for a body already parsed (rec, borrowed, gains the record's
+ * fields): one parse serves the audit log and the KPI history. */
+int tp_audit_append_json(tp_audit_t *a, int64_t seq, int64_t at, json_t *rec,
+                         tp_error_t *err);
 int tp_audit_sync(tp_audit_t *a, tp_error_t *err);
 
 /* Checks the chain of path and, with pubkey_path (PEM), every signature. 0 when

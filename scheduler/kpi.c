@@ -184,6 +184,13 @@ int tp_kpi_hist_add(tp_kpi_hist_t *h, int64_t seq, int64_t at, const char *body)
 {
     json_error_t je;
     json_t *row = json_loads(body, 0, &je);
+    int rc = tp_kpi_hist_add_json(h, seq, at, row);
+    json_decref(row);
+    return rc;
+}
+
+int tp_kpi_hist_add_json(tp_kpi_hist_t *h, int64_t seq, int64_t at, json_t *row)
+{
     if (!row)
         return 0; /* not ours to judge: the audit log refuses it */
     pthread_mutex_lock(&h->mu);
@@ -194,7 +201,6 @@ int tp_kpi_hist_add(tp_kpi_hist_t *h, int64_t seq, int64_t at, const char *body)
             h->seen = seq;
     }
     pthread_mutex_unlock(&h->mu);
-    json_decref(row);
     return rc;
 }
 

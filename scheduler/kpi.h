@@ -25,6 +25,8 @@ void tp_kpi_hist_free(tp_kpi_hist_t *h);
 /* One audit row (seq, at, body JSON). Rows at or below the last seq seen are
  * ignored, so a row may be offered twice. 0, or TP_ENOMEM. */
 int tp_kpi_hist_add(tp_kpi_hist_t *h, int64_t seq, int64_t at, const char *body);
+/* The same for a row already parsed (borrowed; may be NULL: ignored). */
+int tp_kpi_hist_add_json(tp_kpi_hist_t *h, int64_t seq, int64_t at, json_t *row);
 /* Spans held: running work, and work that ended within 8 days of the newest
  * row (older spans are dropped every 4096 rows; no window reaches them). */
 int tp_kpi_hist_spans(tp_kpi_hist_t *h);

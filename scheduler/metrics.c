@@ -31,6 +31,12 @@ static const double REQ_LE[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 static const double SOLVE_LE[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                   0.25,  0.5,    1,     2,    5,     10};
+static const double PHASE_LE[] = {0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015,
+                                  0.02,   0.03,  0.05,  0.075, 0.1,   0.25,   1};
+static const char *const PHASE_NAME[] = {"queue", "solve",   "validate", "commit",
+                                         "audit", "respond", "total"};
+_Static_assert(sizeof PHASE_NAME / sizeof PHASE_NAME[0] == TP_M_NPHASES,
+               "a name for every placement phase");
 static const double CYCLE_LE[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define N(a) ((int)(sizeof a / sizeof a[0]))
 
@@ -38,7 +44,7 @@ struct tp_metrics {
     pthread_mutex_t mu;
     req_series_t req[MAX_SERIES];
     int nreq;
-    hist_t solve, cycle;
+    hist_t solve, cycle, phase[TP_M_NPHASES];
     uint64_t audit_records;
 };
 
@@ -52,6 +58,10 @@ tp_metrics_t *tp_metrics_new(void)
     m->solve.nle = N(SOLVE_LE);
     m->cycle.le = CYCLE_LE;
     m->cycle.nle = N(CYCLE_LE);
+    for (int i = 0; i < TP_M_NPHASES; i++) {
+        m->phase[i].le = PHASE_LE;
+        m->phase[i].nle = N(PHASE_LE);
+    }
     return m;
 }
 
@@ -104,7 +114,10 @@ void tp_metrics_request(tp_metrics_t *m, const char *route, const char *method,
 void tp_metrics_observe(tp_metrics_t *m, tp_metric_t which, double seconds)
 {
     pthread_mutex_lock(&m->mu);
-    hist_add(which == TP_M_SOLVE ? &m->solve : &m->cycle, seconds);
+    if (which >= TP_M_PH_QUEUE && which <= TP_M_PH_TOTAL)
+        hist_add(&m->phase[which - TP_M_PH_QUEUE], seconds);
+    else if (which == TP_M_SOLVE || which == TP_M_COLLECT)
+        hist_add(which == TP_M_SOLVE ? &m->solve : &m->cycle, seconds);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -432,6 +445,13 @@ int tp_metrics_render(tp_metrics_t *m, const tp_metrics_extra_t *x, bool openmet
     family(&o, "trustplace_collector_cycle_duration_seconds", "histogram",
            "Time of one collector cycle (Redfish walks, attestation, telemetry).");
     hist_samples(&o, "trustplace_collector_cycle_duration_seconds", NULL, &m->cycle);
+    family(&o, "trustplace_placement_phase_seconds", "histogram",
+           "Where a placement request's time went: queue, solve, validate, commit, "
+           "respond, total.");
+    for (int i = 0; i < TP_M_NPHASES; i++) {
+        const char *l[] = {"phase", PHASE_NAME[i], NULL};
+        hist_samples(&o, "trustplace_placement_phase_seconds", l, &m->phase[i]);
+    }
     family(&o, "trustplace_audit_records_total", "counter",
            "Audit records appended to audit.jsonl since the service started.");
     sample(&o, "trustplace_audit_records_total", NULL, (double)m->audit_records);

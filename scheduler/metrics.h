@@ -18,10 +18,20 @@
 typedef struct tp_metrics tp_metrics_t;
 
 typedef enum {
-    TP_M_SOLVE,        /* histogram: one solve, seconds */
-    TP_M_COLLECT,      /* histogram: one collector cycle, seconds */
-    TP_M_AUDIT_RECORDS /* counter */
+    TP_M_SOLVE,         /* histogram: one solve, seconds */
+    TP_M_COLLECT,       /* histogram: one collector cycle, seconds */
+    TP_M_AUDIT_RECORDS, /* counter */
+    /* histograms, per placement request (POST /v1/placements[:batch]): where
+     * its time went, seconds — docs/observability.md */
+    TP_M_PH_QUEUE,    /* queued until its job started (behind the job in flight) */
+    TP_M_PH_SOLVE,    /* its batch's solve */
+    TP_M_PH_VALIDATE, /* the validator's re-check of the batch */
+    TP_M_PH_COMMIT,   /* answers formatted, the journal transaction (fsync) */
+    TP_M_PH_AUDIT,    /* the audit rows appended to audit.jsonl (scheduler/audit.h) */
+    TP_M_PH_RESPOND,  /* job done until its answer was handed to the connection */
+    TP_M_PH_TOTAL     /* queued until answered */
 } tp_metric_t;
+#define TP_M_NPHASES (TP_M_PH_TOTAL - TP_M_PH_QUEUE + 1)
 
 tp_metrics_t *tp_metrics_new(void);
 void tp_metrics_free(tp_metrics_t *m);

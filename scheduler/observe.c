@@ -3,9 +3,11 @@
  * the journal's audit rows, GET /v1/kpis, GET /metrics and the dashboard page
  * GET / (docs/observability.md).
  *
- * Threads: obs_flush runs wherever journal writes run (the worker's job, or the
- * main thread at start) and is the only user of the audit writer; the KPI
- * history and the histograms carry their own locks; the routes run on the loop.
+ * Threads: obs_flush and obs_append run wherever journal writes run (the
+ * worker's job, or the main thread at start) and are the only users of the
+ * audit writer besides obs_sync_start's fdatasync of its file descriptor on the
+ * libuv pool (a syscall, safe beside appends); the KPI history and the
+ * histograms carry their own locks; the routes run on the loop.
  */
 #include "scheduler/serve_internal.h"
 #include "scheduler/audit.h"
@@ -41,6 +43,11 @@ struct tp_obs {
     tp_kpi_hist_t *hist;
     tp_metrics_t *metrics;
     exporter_t *exp;
+    /* obs_sync_start's fdatasync of audit.jsonl on the libuv pool: one at a
+     * time; another asked for meanwhile runs when it ends (loop thread) */
+    uv_work_t sync_req;
+    bool syncing, sync_again;
+    svc_t *s;
 };
 
 static char *file_sha256(const char *path);
@@ -91,27 +98,36 @@ static int flush_row(void *arg, int64_t seq, int64_t at, const char *body)
 {
     svc_t *s = arg;
     tp_error_t err = {0};
-    if (tp_audit_append(s->obs->audit, seq, at, body, &err) < 0) {
-        svc_log(s, "audit: %s", err.text);
-        return err.code;
+    json_error_t je;
+    json_t *rec = json_loads(body, 0, &je); /* one parse for the KPIs and the log */
+    /* The KPI history first, on the row as the journal holds it (the log adds
+     * seq, prev, hash and sig); a row the log then fails to take is offered
+     * again by the next flush, which the history ignores (kpi.h). */
+    int rc = json_is_object(rec) ? tp_kpi_hist_add_json(s->obs->hist, seq, at, rec) : 0;
+    if (rc == 0)
+        rc = tp_audit_append_json(s->obs->audit, seq, at, rec, &err);
+    json_decref(rec);
+    if (rc < 0) {
+        if (err.code)
+            svc_log(s, "audit: %s", err.text);
+        return rc;
     }
     tp_metrics_count(s->obs->metrics, TP_M_AUDIT_RECORDS, 1);
-    return tp_kpi_hist_add(s->obs->hist, seq, at, body);
+    return 0;
 }
 
-void obs_flush(svc_t *s)
+bool obs_append(svc_t *s)
 {
     tp_error_t err = {0};
     if (!s->obs || !s->obs->audit)
-        return;
+        return false;
     int64_t last = tp_audit_last_seq(s->obs->audit);
     if (tp_journal_audit_since(tp_store_journal(s->journal), last, flush_row, s, &err) <
         0)
         svc_log(s, "audit: %s (the journal keeps the rows; retried after the next job)",
                 err.text);
-    if (tp_audit_last_seq(s->obs->audit) != last &&
-        tp_audit_sync(s->obs->audit, &err) < 0)
-        svc_log(s, "audit: %s", err.text);
+    if (tp_audit_last_seq(s->obs->audit) == last)
+        return false;
     exporter_t *x = s->obs->exp;
     if (x && tp_audit_last_seq(s->obs->audit) != last) {
         pthread_mutex_lock(&x->mu);
@@ -119,6 +135,58 @@ void obs_flush(svc_t *s)
         pthread_cond_signal(&x->cv);
         pthread_mutex_unlock(&x->mu);
     }
+    return true;
+}
+
+void obs_flush(svc_t *s)
+{
+    tp_error_t err = {0};
+    if (obs_append(s) && tp_audit_sync(s->obs->audit, &err) < 0)
+        svc_log(s, "audit: %s", err.text);
+}
+
+static void sync_work(uv_work_t *w)
+{
+    struct tp_obs *o = w->data;
+    tp_error_t err = {0};
+    if (tp_audit_sync(o->audit, &err) < 0)
+        svc_log(o->s, "audit: %s (the journal keeps the rows)", err.text);
+}
+
+static void sync_done(uv_work_t *w, int status)
+{
+    struct tp_obs *o = w->data;
+    (void)status;
+    o->syncing = false;
+    if (o->sync_again) {
+        o->sync_again = false;
+        obs_sync_start(o->s);
+    } else {
+        svc_after_job(o->s); /* a drain may wait for it */
+    }
+}
+
+void obs_sync_start(svc_t *s)
+{
+    struct tp_obs *o = s->obs;
+    if (!o || !o->audit)
+        return;
+    if (o->syncing) {
+        o->sync_again = true;
+        return;
+    }
+    o->s = s;
+    o->sync_req.data = o;
+    o->syncing = true;
+    if (uv_queue_work(s->loop, &o->sync_req, sync_work, sync_done) != 0) {
+        sync_work(&o->sync_req); /* cannot happen with a live loop */
+        o->syncing = false;
+    }
+}
+
+bool obs_syncing(const svc_t *s)
+{
+    return s->obs && s->obs->syncing;
 }
 
 /* Best effort: a lost position only re-sends records the sink already has. */
@@ -303,6 +371,9 @@ void obs_free(svc_t *s)
     if (!s->obs)
         return;
     exporter_free(s->obs->exp); /* first: it reads the log */
+    tp_error_t err = {0};
+    if (s->obs->audit && tp_audit_sync(s->obs->audit, &err) < 0)
+        svc_log(s, "audit: %s", err.text);
     tp_audit_close(s->obs->audit);
     tp_kpi_hist_free(s->obs->hist);
     tp_metrics_free(s->obs->metrics);
@@ -395,7 +466,7 @@ void obs_request(void *arg, const char *method, const char *path, int status,
 void obs_time(svc_t *s, int which, double seconds)
 {
     if (s->obs)
-        tp_metrics_observe(s->obs->metrics, which ? TP_M_COLLECT : TP_M_SOLVE, seconds);
+        tp_metrics_observe(s->obs->metrics, (tp_metric_t)which, seconds);
 }
 
 /* ---- routes ---- */

@@ -3,6 +3,7 @@
  * listen, run the collectors, reconcile, reload on SIGHUP, drain on SIGTERM.
  */
 #include "scheduler/leader.h"
+#include "scheduler/metrics.h"
 #include "scheduler/serve_internal.h"
 #include "util/file.h"
 #include "util/json_in.h"
@@ -79,7 +80,7 @@ static void cycle_done(tp_collector_t *c, void *arg)
     if (copy && !copy->observed_at)
         copy->observed_at = (int64_t)time(NULL);
     s->last_cycle_end = (int64_t)time(NULL);
-    obs_time(s, 1, tp_collector_stats(c)->wall_s); /* TP_M_COLLECT */
+    obs_time(s, TP_M_COLLECT, tp_collector_stats(c)->wall_s);
     if (copy) {
         tp_state_free(s->next_state);
         s->next_state = copy;
@@ -112,9 +113,11 @@ static int collectors_start(svc_t *s, tp_error_t *err)
 /* ---- between jobs ---- */
 
 static void check_drained(svc_t *s);
+static void arm_events(svc_t *s);
 
 void svc_after_job(svc_t *s)
 {
+    arm_events(s); /* a job may have added, started or ended an event */
     if (s->next_state && !s->busy) {
         tp_state_free(s->state);
         s->state = s->next_state;
@@ -134,13 +137,9 @@ void svc_after_job(svc_t *s)
 
 /* ---- timers: power events, periodic reconciliation ---- */
 
-static void on_tick(uv_timer_t *t)
+/* Queues the start or end of every power event that is due at now. */
+static void due_events(svc_t *s, int64_t now)
 {
-    svc_t *s = t->data;
-    static int ticks;
-    int64_t now = (int64_t)time(NULL);
-    if (s->draining || !tp_leader_may_write(s)) /* a follower leaves it to the leader */
-        return;
     for (int i = 0; i < s->nevents; i++) {
         pevent_t *e = &s->events[i];
         if (e->queued || e->ended)
@@ -165,6 +164,54 @@ static void on_tick(uv_timer_t *t)
         e->queued = true;
         op_enqueue(s, op);
     }
+}
+
+static void on_event_timer(uv_timer_t *t);
+
+/* Arms event_timer for the next start or end of a power event still ahead,
+ * to the millisecond of its second: a plan is computed when its event starts,
+ * not up to a second later. What is already due (a start that failed, say) is
+ * the 1 s tick's to retry, so a failing start is not retried in a busy loop. */
+static void arm_events(svc_t *s)
+{
+    int64_t due = INT64_MAX, now_ms;
+    if (s->draining || !tp_leader_may_write(s) || !s->event_timer.data)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    for (int i = 0; i < s->nevents; i++) {
+        const pevent_t *e = &s->events[i];
+        if (e->queued || e->ended)
+            continue;
+        int64_t at = !e->started ? e->start : e->end ? e->end : INT64_MAX;
+        if (at != INT64_MAX && at * 1000 > now_ms && at < due)
+            due = at;
+    }
+    uv_timer_stop(&s->event_timer);
+    if (due != INT64_MAX)
+        uv_timer_start(&s->event_timer, on_event_timer,
+                       (uint64_t)(due * 1000 - now_ms) + 1, 0);
+}
+
+static void on_event_timer(uv_timer_t *t)
+{
+    svc_t *s = t->data;
+    if (s->draining || !tp_leader_may_write(s))
+        return;
+    due_events(s, (int64_t)time(NULL));
+    arm_events(s);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    svc_t *s = t->data;
+    static int ticks;
+    int64_t now = (int64_t)time(NULL);
+    if (s->draining || !tp_leader_may_write(s)) /* a follower leaves it to the leader */
+        return;
+    due_events(s, now);
+    arm_events(s);
     int every = s->o.reconcile_s > 0 ? s->o.reconcile_s : 5;
     if (++ticks % every == 0 && s->running->n)
         enqueue_simple(s, OP_RECONCILE);
@@ -181,7 +228,7 @@ static void stop_now(uv_timer_t *t)
 
 static void check_drained(svc_t *s)
 {
-    if (s->busy || s->qhead || s->inflight_requests)
+    if (s->busy || s->qhead || s->inflight_requests || obs_syncing(s))
         return;
     static bool stopping;
     if (stopping)
@@ -211,6 +258,7 @@ static void on_signal(uv_signal_t *h, int sig)
     uv_timer_stop(&s->cycle_timer);
     uv_timer_stop(&s->tick_timer);
     adr_stop(s);
+    uv_timer_stop(&s->event_timer);
     uv_signal_stop(&s->sighup);
     if (s->collector) {
         tp_collector_t *c = s->collector;
@@ -572,7 +620,8 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     tp_serve_httpd_ = s->http;
     uv_timer_init(s->loop, &s->cycle_timer);
     uv_timer_init(s->loop, &s->tick_timer);
-    s->cycle_timer.data = s->tick_timer.data = s;
+    uv_timer_init(s->loop, &s->event_timer);
+    s->cycle_timer.data = s->tick_timer.data = s->event_timer.data = s;
     uv_signal_init(s->loop, &s->sighup);
     uv_signal_init(s->loop, &s->sigterm);
     uv_signal_init(s->loop, &s->sigint);
@@ -582,6 +631,9 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     if (!o->ceiling) {
         uv_timer_start(&s->tick_timer, on_tick, 1000, 1000);
+        if (tp_leader_may_write(s)) /* recovered events due now: at once */
+            due_events(s, (int64_t)time(NULL));
+        arm_events(s); /* and those that start or end later */
         if ((rc = collectors_start(s, err)) < 0 || (rc = adr_start(s, err)) < 0)
             return rc;
         if (!s->has_collectors && s->running->n && tp_store_shared(s->journal))

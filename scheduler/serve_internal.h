@@ -83,7 +83,13 @@ typedef struct svc {
     tp_state_t *state;      /* observed; owned copy */
     tp_state_t *next_state; /* a collector cycle's result waiting for the worker */
     tp_workloads_t *running;
-    tp_load_t *load; /* of running; NULL when stale */
+    /* of running on state (tp_load_new bit for bit); NULL when dropped. Kept
+     * current by apply() (svc_running_changed), built on the loop before a job
+     * that solves; the job borrows it (the solver's cache) */
+    tp_load_t *load;
+    /* [running index]: its node, while load is kept (tp_load_refresh's node_of);
+     * apply() follows every start, stop and move */
+    int *run_node, caprun_node;
     /* per node / per running index: its running work, -1 ends */
     int *run_first, *run_next;
     /* The validator's tally of running (policy/validator.h): built by the
@@ -123,6 +129,7 @@ typedef struct svc {
     int64_t last_cycle_end;
     bool has_collectors;
     uv_timer_t cycle_timer, tick_timer;
+    uv_timer_t event_timer; /* the next power event's start or end (serve.c) */
     uv_signal_t sighup, sigterm, sigint;
     bool draining;
 
@@ -176,13 +183,18 @@ int running_build_tolerant(const svc_t *s, const tp_fleet_t *f, tp_workloads_t *
 int parse_workload(const tp_fleet_t *f, const json_t *obj, const char *prefix,
                    bool with_node, tp_workloads_t **out, tp_error_t *err, char *path,
                    size_t pathlen);
+/* s->load, built when dropped (NULL on ENOMEM). */
 const tp_load_t *svc_load(svc_t *s);
+/* The same, with s->run_first / run_next (running work per node) built too. */
+const tp_load_t *svc_load_lists(svc_t *s);
 /* The fleet, the observed state or the running set was replaced: the load, the
  * per-node lists and the validator's tally are rebuilt on use. */
 void svc_invalidate(svc_t *s);
-/* Running work started or stopped and s->vtally already follows it: the load
- * and the per-node lists are rebuilt on use, the tally is kept. */
-void svc_running_changed(svc_t *s);
+/* Running work started or stopped and s->vtally already follows it: the tally
+ * is kept; the load is brought up to date on the nodes marked in changed
+ * (tp_load_refresh; NULL: dropped, rebuilt on use); the per-node lists are
+ * rebuilt on use. */
+void svc_running_changed(svc_t *s, const bool *changed);
 /* The workload as a docs/formats.md object (for work that came without one,
  * e.g. from a pod); new reference. */
 json_t *wl_spec(const tp_fleet_t *f, const tp_workload_t *w);
@@ -207,6 +219,7 @@ typedef enum {
 struct op {
     op_kind_t kind;
     op_t *next;
+    uint64_t t_enq;      /* uv_hrtime() when queued (the phase metrics) */
     tp_httpd_req_t *req; /* NULL for timer-driven work */
     /* OP_PLACE */
     tp_workloads_t *wl; /* parsed, owned */
@@ -274,6 +287,14 @@ void obs_free(svc_t *s);
 /* Journal audit rows not yet in audit.jsonl → the file (fsync) and the KPI
  * history; on the thread that writes the journal. */
 void obs_flush(svc_t *s);
+/* The same without the fsync (a job: its answers need not wait for it); true
+ * when rows were appended — then the loop calls obs_sync_start(). */
+bool obs_append(svc_t *s);
+/* Loop thread: fdatasync audit.jsonl on the libuv pool, beside the next job
+ * (the journal, committed before every answer, holds every row: a start
+ * appends what a power loss took from the file). obs_syncing: one in flight. */
+void obs_sync_start(svc_t *s);
+bool obs_syncing(const svc_t *s);
 /* A hand-written audit row (config reloads, start) in the caller's transaction. */
 int obs_note(svc_t *s, int64_t at, const char *kind, const char *change, tp_error_t *err);
 json_t *obs_kpis(svc_t *s, int64_t now);
@@ -283,6 +304,7 @@ void obs_route(svc_t *s, tp_httpd_req_t *req, const tp_httpd_view_t *v);
 /* tp_httpd_opts_t.observe, and the solver / collector timings. */
 void obs_request(void *arg, const char *method, const char *path, int status,
                  double seconds);
+/* which: a tp_metric_t histogram (scheduler/metrics.h) */
 void obs_time(svc_t *s, int which, double seconds);
 
 /* ---- serve.c ---- */

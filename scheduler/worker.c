@@ -13,6 +13,7 @@
 #include "scheduler/serve_internal.h"
 #include "model/result_json.h"
 #include "policy/validator.h"
+#include "scheduler/metrics.h"
 #include "solver/solver.h"
 #include "util/file.h"
 #include "util/json_in.h"
@@ -50,6 +51,11 @@ typedef struct {
     tp_workloads_t *nrun;
     tp_state_t *nstate;
     json_t *preempted; /* [{workload, node, why, event, at}] journaled */
+    /* uv_hrtime() at the job's start, after its solve, after the validator,
+     * after its commit, at its end: the placement phase metrics (scheduler/metrics.h) */
+    uint64_t t_start, t_solved, t_valid, t_committed, t_end;
+    const tp_load_t *load; /* s->load as the job began (borrowed), or NULL */
+    bool audit_appended;   /* audit.jsonl gained rows: fdatasync it */
 } job_t;
 
 void op_free(op_t *op)
@@ -74,6 +80,7 @@ void op_free(op_t *op)
 void op_enqueue(svc_t *s, op_t *op)
 {
     op->next = NULL;
+    op->t_enq = uv_hrtime();
     if (s->qtail)
         s->qtail->next = op;
     else
@@ -285,14 +292,17 @@ static const tp_vtally_t *tally(svc_t *s)
     return s->vtally;
 }
 
-/* The solver's cache for this fleet with the current tally; NULL (solve without
- * one) when out of memory. */
-static const tp_solver_cache_t *solver_cache(svc_t *s)
+/* The solver's cache for this fleet with the current tally and the job's kept
+ * load; NULL (solve without one) when out of memory. */
+static const tp_solver_cache_t *solver_cache(const job_t *j)
 {
+    svc_t *s = j->s;
     if (!s->solver_cache)
         s->solver_cache = tp_solver_cache_new(s->fleet);
-    if (s->solver_cache)
+    if (s->solver_cache) {
         s->solver_cache->tally = tally(s);
+        s->solver_cache->load = j->load;
+    }
     return s->solver_cache;
 }
 
@@ -313,6 +323,8 @@ static int validate_new(job_t *j, const tp_state_t *eff, const tp_result_t *r,
 }
 
 /* ---- placement batches ---- */
+
+#define SERVE_EXACT_PAIRS 1000
 
 static void fail_all(job_t *j, int status, const char *code, const char *msg)
 {
@@ -365,11 +377,19 @@ static void do_place(job_t *j)
             }
             where[item] = j->pending->n - 1;
         }
-    tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 2000};
+    /* The per-pair MILP only where it is small: a lone 1-GPU request on a
+     * 10,000-node fleet has thousands of eligible pairs, and for one workload
+     * (or a few) the aggregated LP over node groups, then best fit, already
+     * finds the best-valued node that fits (docs/serve.md, Benchmark). */
+    tp_solver_opts_t so = {.now = j->now,
+                           .time_limit_ms = 2000,
+                           .exact_max_pairs = SERVE_EXACT_PAIRS,
+                           .no_bound = true};
     uint64_t t0 = uv_hrtime();
-    int solved = tp_solve_cached(s->fleet, eff, j->pending, s->running, solver_cache(s),
+    int solved = tp_solve_cached(s->fleet, eff, j->pending, s->running, solver_cache(j),
                                  &so, &sol, &err);
-    obs_time(s, 0, (double)(uv_hrtime() - t0) / 1e9); /* TP_M_SOLVE */
+    j->t_solved = uv_hrtime();
+    obs_time(s, TP_M_SOLVE, (double)(j->t_solved - t0) / 1e9);
     if (solved < 0) {
         fail_all(j, 503, "solver_failed", err.text);
         goto out;
@@ -384,6 +404,7 @@ static void do_place(job_t *j)
         fail_all(j, 500, "validator_refused", err.text);
         goto out;
     }
+    j->t_valid = uv_hrtime();
     const tp_result_t *r = sol->result;
     int *placed_at = malloc(((size_t)j->pending->n + 1) * sizeof *placed_at);
     if (!placed_at) {
@@ -554,8 +575,8 @@ static void do_power(job_t *j)
         if (isnan(eff->domain_cap_w[d]) || op->ev.cap_w < eff->domain_cap_w[d])
             eff->domain_cap_w[d] = op->ev.cap_w;
         tp_workloads_t *none = tp_workloads_new_empty();
-        tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 800};
-        int rc = none ? tp_solve_cached(s->fleet, eff, none, s->running, solver_cache(s),
+        tp_solver_opts_t so = {.now = j->now, .time_limit_ms = 800, .no_bound = true};
+        int rc = none ? tp_solve_cached(s->fleet, eff, none, s->running, solver_cache(j),
                                         &so, &sol, &err)
                       : TP_ENOMEM;
         if (!rc)
@@ -818,6 +839,7 @@ static void run_job(uv_work_t *w)
 {
     job_t *j = w->data;
     j->now = (int64_t)time(NULL);
+    j->t_start = uv_hrtime();
     j->preempted = json_array();
     switch (j->kind) {
     case OP_PLACE:
@@ -849,7 +871,24 @@ static void run_job(uv_work_t *w)
         j->commit_ok = true; /* prune_apply also ends a failed prune */
         break;
     }
-    obs_flush(j->s); /* this job's audit rows → audit.jsonl */
+    j->t_committed = uv_hrtime();
+    /* this job's audit rows → audit.jsonl; its fdatasync runs beside the next
+     * job (obs_sync_start, after the answers) */
+    j->audit_appended = obs_append(j->s);
+    j->t_end = uv_hrtime();
+}
+
+/* Where an answered placement request's time went (scheduler/metrics.h). */
+static void observe_phases(svc_t *s, const job_t *j, const op_t *op, uint64_t answered)
+{
+    if (!j->t_valid) /* refused before its commit: not a decision */
+        return;
+    uint64_t t[] = {op->t_enq,      j->t_start, j->t_solved, j->t_valid,
+                    j->t_committed, j->t_end,   answered};
+    for (int i = 0; i < TP_M_PH_TOTAL - TP_M_PH_QUEUE; i++)
+        obs_time(s, TP_M_PH_QUEUE + i,
+                 t[i + 1] > t[i] ? (double)(t[i + 1] - t[i]) / 1e9 : 0);
+    obs_time(s, TP_M_PH_TOTAL, (double)(answered - op->t_enq) / 1e9);
 }
 
 static void swap_world(svc_t *s, job_t *j)
@@ -898,6 +937,56 @@ static const char *spec_of(const job_t *j, const char *id)
     return spec;
 }
 
+/* TP_SERVE_SELF_CHECK set (the serve tests): after every applied job, the
+ * kept load and node list must be what a fresh tp_load_new says, bit for bit;
+ * a difference is a bug in the delta bookkeeping and stops the service. */
+static void self_check(svc_t *s)
+{
+    static int on = -1;
+    if (on < 0)
+        on = getenv("TP_SERVE_SELF_CHECK") != NULL;
+    if (!on || !s->load)
+        return;
+    tp_load_t *fresh = tp_load_new(s->fleet, s->state, s->running);
+    const tp_load_t *l = s->load;
+    if (!fresh)
+        return;
+    int bad = -1;
+    for (int n = 0; n < l->nnodes && bad < 0; n++)
+        if (l->gpus_used[n] != fresh->gpus_used[n] ||
+            memcmp(&l->node_w[n], &fresh->node_w[n], sizeof l->node_w[n]))
+            bad = n;
+    for (int d = 0; d < l->ndomains && bad < 0; d++)
+        if (memcmp(&l->domain_w[d], &fresh->domain_w[d], sizeof l->domain_w[d]))
+            bad = l->nnodes + d;
+    for (int i = 0; s->run_node && i < s->running->n && bad < 0; i++)
+        if (s->run_node[i] != s->running->w[i].node)
+            bad = l->nnodes + l->ndomains + i;
+    tp_load_free(fresh);
+    if (bad >= 0) {
+        svc_log(s, "self-check: the kept load differs from tp_load_new (entry %d)", bad);
+        abort();
+    }
+}
+
+/* s->run_node follows an append to s->running: entry i (appended, so
+ * i < s->running->n) runs on node (false: out of memory). */
+static bool run_node_push(svc_t *s, int i, int node)
+{
+    if (!s->run_node)
+        return true; /* no kept load: nothing to follow */
+    if (s->running->n > s->caprun_node) {
+        int cap = 2 * s->running->n;
+        int *n = realloc(s->run_node, (size_t)cap * sizeof *n);
+        if (!n)
+            return false;
+        s->run_node = n;
+        s->caprun_node = cap;
+    }
+    s->run_node[i] = node;
+    return true;
+}
+
 /* Applies a committed job to the model (loop thread). */
 static void apply(svc_t *s, job_t *j)
 {
@@ -911,7 +1000,10 @@ static void apply(svc_t *s, job_t *j)
     }
     int n0 = s->running->n;
     bool *gone = calloc((size_t)n0 + 1, sizeof *gone);
-    tp_vtally_t *t = s->vtally; /* follows every start, stop and move below */
+    /* the nodes whose running work changes: their load is summed again */
+    bool *changed = calloc((size_t)s->fleet->nnodes + 1, sizeof *changed);
+    bool changed_ok = changed != NULL; /* else the load is dropped, rebuilt on use */
+    tp_vtally_t *t = s->vtally;        /* follows every start, stop and move below */
     bool tally_ok = gone != NULL;
     for (int k = 0; k < j->nch; k++) {
         change_t *c = &j->ch[k];
@@ -929,15 +1021,25 @@ static void apply(svc_t *s, job_t *j)
                                 : wl_append(s->running, w, c->node)) < 0)
                     tally_ok = false;
                 else
-                    for (int m = n1; t && m < s->running->n; m++)
-                        tp_vtally_move(t, s->fleet, s->running->w[m].node,
-                                       &s->running->w[m], 1);
+                    for (int m = n1; m < s->running->n; m++) { /* a gang: each member */
+                        int nd = s->running->w[m].node;
+                        if (t)
+                            tp_vtally_move(t, s->fleet, nd, &s->running->w[m], 1);
+                        if (changed)
+                            changed[nd] = true;
+                        if (!run_node_push(s, m, nd))
+                            changed_ok = false;
+                    }
             }
             continue;
         }
         rec_set(r, r->tenant, c->st, node, c->gpus, NULL, c->decision);
         int i = -1, ng = was_running ? wl_entries(s->running, c->id, &i) : 0;
         tp_workload_t *rw = ng > 0 ? &s->running->w[i] : NULL;
+        for (int m = i; rw && changed && m < i + ng; m++)
+            changed[s->running->w[m].node] = true;
+        if (rw && changed && c->st == REC_RUNNING)
+            changed[c->node] = true;
         if (rw && ng > 1) { /* a gang stops whole */
             for (int m = i; m < i + ng && m < n0 && gone; m++) {
                 if (t && !gone[m])
@@ -951,14 +1053,23 @@ static void apply(svc_t *s, job_t *j)
                 tp_vtally_move(t, s->fleet, c->node, rw, 1);
             }
             rw->node = c->node;
+            if (s->run_node)
+                s->run_node[i] = c->node;
         } else if (rw && i < n0 && gone) {
             if (t && !gone[i])
                 tp_vtally_move(t, s->fleet, rw->node, rw, -1);
             gone[i] = true;
         }
     }
-    if (gone)
+    if (gone) {
+        if (s->run_node) { /* the same compaction as wl_remove_marked's */
+            int k = 0;
+            for (int i = 0; i < s->running->n; i++)
+                if (i >= n0 || !gone[i])
+                    s->run_node[k++] = s->run_node[i];
+        }
         wl_remove_marked(s->running, gone, n0);
+    }
     free(gone);
     size_t i;
     json_t *e;
@@ -966,10 +1077,12 @@ static void apply(svc_t *s, job_t *j)
         json_array_append(s->preemptions, e);
     if (j->nch) {
         if (tally_ok)
-            svc_running_changed(s);
+            svc_running_changed(s, changed_ok ? changed : NULL);
         else
             svc_invalidate(s);
     }
+    free(changed);
+    self_check(s);
     if (j->kind == OP_POWER || j->kind == OP_POWER_END)
         s->version++; /* caps changed: eligibility did */
     if (j->kind == OP_POWER) {
@@ -1018,6 +1131,8 @@ static void after_job(uv_work_t *w, int status)
             else
                 tp_httpd_error(op->req, 500, "internal", NULL, "no answer");
             s->inflight_requests--;
+            if (op->kind == OP_PLACE && j->commit_ok)
+                observe_phases(s, j, op, uv_hrtime());
         }
         op_free(op);
     }
@@ -1034,7 +1149,10 @@ static void after_job(uv_work_t *w, int status)
     json_decref(j->ndoc);
     json_decref(j->nprofiles);
     json_decref(j->preempted);
+    bool sync = j->audit_appended;
     free(j);
+    if (sync) /* the answers are out: audit.jsonl's fdatasync beside the next job */
+        obs_sync_start(s);
     s->busy = false;
     svc_after_job(s);
     worker_kick(s);
@@ -1059,6 +1177,8 @@ void worker_kick(svc_t *s)
         tail = tail->next;
         n += tail->wl->n;
     }
+    if (j->kind == OP_PLACE || j->kind == OP_POWER)
+        j->load = svc_load(s); /* built here, on the loop; the job only reads it */
     j->ops = s->qhead;
     s->qhead = tail->next;
     if (!s->qhead)

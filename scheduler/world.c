@@ -466,14 +466,21 @@ void svc_invalidate(svc_t *s)
     s->vtally = NULL;
     tp_solver_cache_free(s->solver_cache);
     s->solver_cache = NULL;
-    svc_running_changed(s);
+    svc_running_changed(s, NULL);
 }
 
-void svc_running_changed(svc_t *s)
+void svc_running_changed(svc_t *s, const bool *changed)
 {
     s->version++;
-    tp_load_free(s->load);
-    s->load = NULL;
+    if (changed && s->load && s->run_node) {
+        tp_load_refresh(s->load, s->fleet, s->state, s->running, s->run_node, changed);
+    } else {
+        tp_load_free(s->load);
+        s->load = NULL;
+        free(s->run_node);
+        s->run_node = NULL;
+        s->caprun_node = 0;
+    }
     free(s->run_first);
     free(s->run_next);
     s->run_first = s->run_next = NULL;
@@ -483,11 +490,32 @@ const tp_load_t *svc_load(svc_t *s)
 {
     if (s->load)
         return s->load;
-    s->load = tp_load_new(s->fleet, s->state, s->running);
+    int cap = s->running->n + 64;
+    s->run_node = malloc((size_t)cap * sizeof *s->run_node);
+    s->load = s->run_node ? tp_load_new(s->fleet, s->state, s->running) : NULL;
+    if (!s->load) {
+        free(s->run_node);
+        s->run_node = NULL;
+        return NULL;
+    }
+    s->caprun_node = cap;
+    for (int i = 0; i < s->running->n; i++)
+        s->run_node[i] = s->running->w[i].node;
+    return s->load;
+}
+
+const tp_load_t *svc_load_lists(svc_t *s)
+{
+    if (!svc_load(s))
+        return NULL;
+    if (s->run_first)
+        return s->load;
     s->run_first = malloc(((size_t)s->fleet->nnodes + 1) * sizeof *s->run_first);
     s->run_next = malloc(((size_t)s->running->n + 1) * sizeof *s->run_next);
-    if (!s->load || !s->run_first || !s->run_next) {
-        svc_invalidate(s);
+    if (!s->run_first || !s->run_next) {
+        free(s->run_first);
+        free(s->run_next);
+        s->run_first = s->run_next = NULL;
         return NULL;
     }
     for (int n = 0; n < s->fleet->nnodes; n++)

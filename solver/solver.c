@@ -116,7 +116,10 @@ static int ctx_init(ctx_t *c)
     }
     for (int d = 0; d < f->ndomains; d++)
         c->dcap[d] = tp_policy_domain_cap(f, c->s, d);
-    c->base = tp_load_new(f, c->s, c->running);
+    const tp_load_t *kept = c->cache ? c->cache->load : NULL;
+    c->base = kept && kept->nnodes == f->nnodes && kept->ndomains == f->ndomains
+                  ? tp_load_copy(kept)
+                  : tp_load_new(f, c->s, c->running);
     if (!c->base)
         return TP_ENOMEM;
     /* The domain sums again, in canonical order: floating-point addition is not
@@ -738,7 +741,14 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     sol->workload_classes = c.nk;
 
     tp_solver_method_t method = o->method;
-    if (method == TP_SOLVER_AUTO) {
+    if (method == TP_SOLVER_AUTO && !improvable(&c, &best)) {
+        /* No candidate fits anywhere alone on the base load (a full fleet): no
+         * plan places any, and the per-pair MILP over its zero eligible pairs is
+         * trivially optimal — AUTO's answer, without building either model. */
+        sol->method = "milp";
+        sol->optimal = true;
+        bound = 0;
+    } else if (method == TP_SOLVER_AUTO) {
         /* The aggregated path first (milliseconds, never worse than the greedy
          * orders); then, when small, the per-pair MILP starting from that plan as
          * its incumbent — so AUTO is never worse than AGGREGATE — and stopping once
@@ -838,7 +848,9 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     r->objective = plan_objective(&c, &best, NULL);
     if (sol->optimal)
         bound = r->objective;
-    if (method != TP_SOLVER_GREEDY && !joint) {
+    if (o->no_bound) {
+        bound = NAN;
+    } else if (method != TP_SOLVER_GREEDY && !joint) {
         double cb = fmin(candidate_bound(&c), domain_bound(&c));
         bound = isnan(bound) || cb < bound ? cb : bound;
     }

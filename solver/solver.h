@@ -48,6 +48,7 @@
 
 #include "model/model.h"
 #include "model/result_json.h"
+#include "policy/policy.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -66,6 +67,8 @@ typedef struct {
     tp_solver_method_t method;
     int exact_max_pairs; /* AUTO: per-pair MILP up to this many eligible pairs;
                             0: TP_SOLVER_DEFAULT_EXACT_PAIRS */
+    bool no_bound;       /* skip the O(fleet) proven bound: result bound and gap
+                            are NAN (the service answers decisions, not bounds) */
 } tp_solver_opts_t;
 
 #define TP_SOLVER_DEFAULT_LIMIT_MS 10000.0
@@ -99,14 +102,19 @@ void tp_solution_free(tp_solution_t *sol);
 
 /* What a long-running caller (the service) keeps between solves so that a solve
  * costs in proportion to its request, not to the fleet: the canonical node and
- * domain orders of one fleet (made once), and, per solve, the validator's tally
- * of the running work (policy/validator.h) that the caller keeps current — a
+ * domain orders of one fleet (made once), and, per solve, the load of the
+ * running work and the validator's tally of it (policy/validator.h) that the
+ * caller keeps current — a
  * result that stops no running work is then validated against it
  * (tp_validate_new), one that does is validated whole as always. */
 typedef struct tp_solver_cache_s {
     const tp_fleet_t *f;           /* the fleet the orders are for */
     int *nord, *dord;              /* owned: nodes and domains by id */
     const struct tp_vtally *tally; /* borrowed, may be NULL: of `running` on s */
+    /* borrowed, may be NULL: tp_load_new(f, s, running) of the solve, bit for
+     * bit (policy.h's tp_load_refresh keeps one so); its domain sums are not
+     * read (the solver sums them again in canonical order) */
+    const tp_load_t *load;
 } tp_solver_cache_t;
 
 /* NULL on ENOMEM. Valid while f lives and is not changed. */

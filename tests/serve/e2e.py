@@ -6,6 +6,7 @@ expiry has passed, and once the event's plan is answered the rack's planned
 draw stays within the cap — the validator runs on every decision; this checks
 its outcome from outside. Work left on expired nodes is evicted (reconcile)."""
 import json
+import os
 import random
 import tempfile
 import threading
@@ -29,6 +30,8 @@ json.dump(state, open(d + "/state.json", "w"))
 c.check("the fleet has attested nodes to expire (%d of %d)" % (len(expiring), len(attested)),
         len(expiring) >= 3)
 
+# every job checks its kept load against a fresh one (scheduler/worker.c)
+os.environ["TP_SERVE_SELF_CHECK"] = "1"
 srv = c.Server(d, "-q")
 rng = random.Random(now)
 answers = []  # (sent_at, body, status, answer)
@@ -111,5 +114,6 @@ c.check("attested work on expired nodes is evicted, never silently kept", not le
 st, pre = c.request(srv.port, "GET", "/v1/preemptions")
 c.check("evictions name the lost attestation",
         all(p["why"].startswith(("eviction:", "power_")) for p in pre["preemptions"]))
-c.check("SIGTERM exits 0", srv.stop() == 0)
+c.check("SIGTERM exits 0 (the kept load matched a fresh one after every job)",
+        srv.stop() == 0 and "self-check" not in open(d + "/serve.log").read())
 c.done()

@@ -25,6 +25,9 @@ TP_TEST(metrics_histograms_and_formats)
     tp_metrics_request(m, "/v1/kpis", "GET", 200, 20);
     tp_metrics_request(m, "/x\"y", "POST", 404, 0.01);
     tp_metrics_observe(m, TP_M_SOLVE, 0.2);
+    tp_metrics_observe(m, TP_M_PH_QUEUE, 0.004);
+    tp_metrics_observe(m, TP_M_PH_QUEUE, 0.04);
+    tp_metrics_observe(m, TP_M_PH_TOTAL, 0.05);
     tp_metrics_count(m, TP_M_AUDIT_RECORDS, 3);
     json_t *k =
         json_pack("{s:{s:{s:n,s:{s:f}}},s:{s:[{s:s,s:f,s:f,s:f}]}}", "tee_share", "now",
@@ -52,6 +55,15 @@ TP_TEST(metrics_histograms_and_formats)
     TP_CHECK_CONTAINS(t, "trustplace_solver_duration_seconds_count 1\n");
     TP_CHECK_CONTAINS(t, "trustplace_audit_records_total 3\n");
     TP_CHECK_CONTAINS(t, "# TYPE trustplace_audit_records_total counter\n");
+    /* where placement requests' time went, one series per phase */
+    TP_CHECK_CONTAINS(t, "trustplace_placement_phase_seconds_bucket{phase=\"queue\","
+                         "le=\"0.005\"} 1\n");
+    TP_CHECK_CONTAINS(t, "trustplace_placement_phase_seconds_count{phase=\"queue\"} 2\n");
+    TP_CHECK_CONTAINS(t, "trustplace_placement_phase_seconds_bucket{phase=\"total\","
+                         "le=\"0.075\"} 1\n");
+    TP_CHECK_CONTAINS(t, "trustplace_placement_phase_seconds_count{phase=\"audit\"} 0\n");
+    TP_CHECK_CONTAINS(t,
+                      "trustplace_placement_phase_seconds_count{phase=\"respond\"} 0\n");
     TP_CHECK_CONTAINS(t, "trustplace_tee_share_ratio NaN\n");
     TP_CHECK_CONTAINS(t, "trustplace_sensitive_tee_share_ratio 1\n");
     TP_CHECK_CONTAINS(

@@ -425,8 +425,10 @@ TP_TEST(solver_cached_same_answer)
         tp_error_t e1, e2;
         tp_solver_cache_t *c = tp_solver_cache_new(in.f);
         tp_vtally_t *t = tp_vtally_new(in.f, in.s, in.running);
-        TP_ASSERT(c && t);
+        tp_load_t *l = tp_load_new(in.f, in.s, in.running);
+        TP_ASSERT(c && t && l);
         c->tally = t;
+        c->load = round % 2 ? l : NULL; /* the kept load, or none */
         int r1 = tp_solve(in.f, in.s, in.pending, in.running, &so, &x, &e1);
         int r2 = tp_solve_cached(in.f, in.s, in.pending, in.running, c, &so, &y, &e2);
         TP_CHECK_EQ_INT(r1, r2);
@@ -439,10 +441,144 @@ TP_TEST(solver_cached_same_answer)
         tp_solution_free(y);
         tp_solver_cache_free(c);
         tp_vtally_free(t);
+        tp_load_free(l);
         sf_free(&in);
     }
     TP_CHECK_EQ_INT(agree, rounds);
     TP_CHECK(preempting > 0 && placing > rounds / 2);
+}
+
+static bool same_load(const tp_load_t *a, const tp_load_t *b)
+{
+    return a->nnodes == b->nnodes && a->ndomains == b->ndomains &&
+           !memcmp(a->gpus_used, b->gpus_used,
+                   (size_t)a->nnodes * sizeof *a->gpus_used) &&
+           !memcmp(a->node_w, b->node_w, (size_t)a->nnodes * sizeof *a->node_w) &&
+           !memcmp(a->domain_w, b->domain_w, (size_t)a->ndomains * sizeof *a->domain_w);
+}
+
+/* The service keeps the load of its running work by deltas (tp_load_refresh on
+ * the nodes a job changed) and lends it to the solver: on random sequences of
+ * starts, stops and moves it stays tp_load_new's bit for bit, and a solve with
+ * it answers what tp_solve answers. A refresh that forgets a changed node, or
+ * sums in another order, fails here. */
+TP_TEST(load_refresh_is_tp_load_new_bit_for_bit)
+{
+    tp_rng_t rng;
+    tp_rng_init(&rng, 779);
+    int rounds = 60 * tp_test_soak(), steps = 0, agree = 0, solves = 0, solved = 0;
+    for (int round = 0; round < rounds; round++) {
+        sf_opts_t o = {.nodes = 2 + (int)tp_rng_below(&rng, 14),
+                       .pending = 1 + (int)tp_rng_below(&rng, 8),
+                       .running = 4 + (int)tp_rng_below(&rng, 12),
+                       .tight = tp_rng_chance(&rng, 0.5)};
+        sf_inst_t in;
+        TP_ASSERT(sf_make(&rng, &o, &in) == 0);
+        tp_workloads_t *run = in.running;
+        int nall = run->n; /* w[run->n .. nall): stopped, may start again */
+        tp_load_t *l = tp_load_new(in.f, in.s, run);
+        bool *changed = calloc((size_t)in.f->nnodes, sizeof *changed);
+        TP_ASSERT(l && changed);
+        for (int step = 0; step < 12; step++, steps++) {
+            memset(changed, 0, (size_t)in.f->nnodes * sizeof *changed);
+            for (int k = 1 + (int)tp_rng_below(&rng, 3); k > 0; k--) {
+                int what = (int)tp_rng_below(&rng, 3);
+                if (what == 0 && run->n > 0) { /* stop one: order kept */
+                    int i = (int)tp_rng_below(&rng, (uint64_t)run->n);
+                    tp_workload_t w = run->w[i];
+                    changed[w.node] = true;
+                    memmove(&run->w[i], &run->w[i + 1],
+                            (size_t)(nall - i - 1) * sizeof *run->w);
+                    run->w[nall - 1] = w;
+                    run->n--;
+                } else if (what == 1 && run->n < nall) { /* start one at the end */
+                    tp_workload_t *w = &run->w[run->n++];
+                    w->node = (int)tp_rng_below(&rng, (uint64_t)in.f->nnodes);
+                    changed[w->node] = true;
+                } else if (run->n > 0) { /* move one */
+                    tp_workload_t *w = &run->w[tp_rng_below(&rng, (uint64_t)run->n)];
+                    changed[w->node] = true;
+                    w->node = (int)tp_rng_below(&rng, (uint64_t)in.f->nnodes);
+                    changed[w->node] = true;
+                }
+            }
+            int *node_of = malloc(((size_t)run->n + 1) * sizeof *node_of);
+            TP_ASSERT(node_of != NULL);
+            for (int i = 0; i < run->n; i++)
+                node_of[i] = run->w[i].node;
+            tp_load_refresh(l, in.f, in.s, run, step % 2 ? node_of : NULL, changed);
+            free(node_of);
+            tp_load_t *fresh = tp_load_new(in.f, in.s, run);
+            TP_ASSERT(fresh != NULL);
+            agree += same_load(l, fresh);
+            tp_load_free(fresh);
+        }
+        /* the kept load in the solver's cache: the same answer as without */
+        tp_solver_cache_t *c = tp_solver_cache_new(in.f);
+        TP_ASSERT(c != NULL);
+        c->load = l;
+        tp_solver_opts_t so = {.now = SF_NOW, .time_limit_ms = 20000};
+        tp_solution_t *x = NULL, *y = NULL;
+        tp_error_t e1, e2;
+        int r1 = tp_solve(in.f, in.s, in.pending, run, &so, &x, &e1);
+        int r2 = tp_solve_cached(in.f, in.s, in.pending, run, c, &so, &y, &e2);
+        TP_CHECK_EQ_INT(r1, r2);
+        if (r1 == 0 && r2 == 0) {
+            solves += same_result(x->result, y->result);
+            solved++;
+        } else {
+            solves++;
+        }
+        tp_solution_free(x);
+        tp_solution_free(y);
+        tp_solver_cache_free(c);
+        run->n = nall; /* sf_free frees every workload it made */
+        tp_load_free(l);
+        free(changed);
+        sf_free(&in);
+    }
+    TP_CHECK_EQ_INT(agree, steps);
+    TP_CHECK_EQ_INT(solves, rounds);
+    TP_CHECK(solved > rounds / 2);
+}
+
+/* When no candidate fits anywhere alone (a full fleet, or work larger than any
+ * node), AUTO skips building its models: its answer — nothing placed, every
+ * candidate pending with the same reasons, the same objective — is what the
+ * aggregated path and the per-pair MILP answer. */
+TP_TEST(solver_nothing_fits_fast_path_same_answer)
+{
+    tp_rng_t rng;
+    tp_rng_init(&rng, 780);
+    int rounds = 40 * tp_test_soak(), agree = 0, nothing = 0;
+    for (int round = 0; round < rounds; round++) {
+        sf_opts_t o = {.nodes = 2 + (int)tp_rng_below(&rng, 10),
+                       .pending = 1 + (int)tp_rng_below(&rng, 8),
+                       .running = (int)tp_rng_below(&rng, 8),
+                       .tight = tp_rng_chance(&rng, 0.5)};
+        sf_inst_t in;
+        TP_ASSERT(sf_make(&rng, &o, &in) == 0);
+        for (int i = 0; i < in.pending->n; i++) /* more than any node has */
+            in.pending->w[i].gpus = 64 + (int)tp_rng_below(&rng, 3);
+        tp_solution_t *a = sf_solve(&in, TP_SOLVER_AUTO);
+        tp_solution_t *g = sf_solve(&in, TP_SOLVER_AGGREGATE);
+        tp_solution_t *x = sf_solve(&in, TP_SOLVER_EXACT);
+        TP_ASSERT(a && g && x);
+        /* The per-pair MILP places nothing exactly when nothing fits alone
+         * (moved running work may fit: then every path builds its models). */
+        if (x->result->nplacements == 0) {
+            nothing++;
+            agree += same_result(a->result, g->result) &&
+                     same_result(a->result, x->result) && a->optimal &&
+                     !strcmp(a->method, "milp");
+        }
+        tp_solution_free(a);
+        tp_solution_free(g);
+        tp_solution_free(x);
+        sf_free(&in);
+    }
+    TP_CHECK_EQ_INT(agree, nothing);
+    TP_CHECK(nothing > rounds / 2);
 }
 
 TP_TEST(solver_cached_refuses_another_fleet)
