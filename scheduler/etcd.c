@@ -700,3 +700,63 @@ int tp_etcd_health(tp_etcd_t *e, tp_error_t *err)
     json_decref(ans);
     return rc;
 }
+
+int tp_etcd_scan(tp_etcd_t *e, const char *prefix, int64_t min_mod, int page,
+                 tp_etcd_kv_t **kvs, int *n, int64_t *revision, tp_error_t *err)
+{
+    char start[1024];
+    char *end = tp_etcd_prefix_end(prefix);
+    tp_etcd_range_opts_t o = {.limit = page, .min_mod_revision = min_mod};
+    int rc = 0, cap = 0;
+    *kvs = NULL;
+    *n = 0;
+    *revision = 0;
+    if (!end)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    if (strlen(prefix) + 2 > sizeof start) {
+        free(end);
+        return tp_error_set(err, TP_EINVAL, "etcd: key prefix too long");
+    }
+    snprintf(start, sizeof start, "%s", prefix);
+    for (;;) {
+        tp_etcd_range_t r;
+        if ((rc = tp_etcd_range(e, start, end, &o, &r, err)) < 0)
+            break;
+        if (!o.revision)
+            o.revision = *revision = r.revision;
+        if (*n + r.n > cap) {
+            int nc = cap ? cap * 2 : 256;
+            while (nc < *n + r.n)
+                nc *= 2;
+            tp_etcd_kv_t *k = realloc(*kvs, (size_t)nc * sizeof *k);
+            if (!k) {
+                tp_etcd_range_free(&r);
+                rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+                break;
+            }
+            *kvs = k;
+            cap = nc;
+        }
+        if (r.n)
+            memcpy(*kvs + *n, r.kvs, (size_t)r.n * sizeof *r.kvs);
+        *n += r.n;
+        bool more = r.more && r.n > 0;
+        if (more) { /* the next page starts just after the last key: "key\x01" (keys
+                       are C strings of ids without control characters) */
+            size_t l = strlen(r.kvs[r.n - 1].key);
+            if (l + 2 > sizeof start) {
+                free(r.kvs);
+                rc = tp_error_set(err, TP_EINVAL, "etcd: key too long");
+                break;
+            }
+            memcpy(start, r.kvs[r.n - 1].key, l);
+            start[l] = '\x01';
+            start[l + 1] = '\0';
+        }
+        free(r.kvs);
+        if (!more)
+            break;
+    }
+    free(end);
+    return rc;
+}

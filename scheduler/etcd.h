@@ -67,6 +67,12 @@ int tp_etcd_range(tp_etcd_t *e, const char *key, const char *range_end,
                   const tp_etcd_range_opts_t *o, tp_etcd_range_t *out, tp_error_t *err);
 /* The range_end that covers every key starting with prefix (malloc'd). */
 char *tp_etcd_prefix_end(const char *prefix);
+/* Every key starting with prefix whose mod_revision is at least min_mod (0:
+ * all), read `page` keys at a time, all pages at the first page's revision
+ * (*revision): one snapshot. *kvs: the keys in key order (free each key and
+ * value, then the array), *n of them. On error *kvs holds what was read. */
+int tp_etcd_scan(tp_etcd_t *e, const char *prefix, int64_t min_mod, int page,
+                 tp_etcd_kv_t **kvs, int *n, int64_t *revision, tp_error_t *err);
 int tp_etcd_put(tp_etcd_t *e, const char *key, const char *value, size_t len,
                 int64_t lease, int64_t *revision, tp_error_t *err);
 int tp_etcd_delete(tp_etcd_t *e, const char *key, const char *range_end, int64_t *deleted,

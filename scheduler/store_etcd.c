@@ -356,52 +356,7 @@ static int scan(estore_t *e, tp_etcd_t *c, int64_t min_mod, tp_store_changes_t *
 {
     char start[1024];
     snprintf(start, sizeof start, "%sj/", e->prefix);
-    char *end = tp_etcd_prefix_end(start);
-    if (!end)
-        return tp_error_set(err, TP_ENOMEM, "out of memory");
-    tp_etcd_range_opts_t o = {.limit = PAGE, .min_mod_revision = min_mod};
-    int rc = 0, cap = 0;
-    for (;;) {
-        tp_etcd_range_t r;
-        if ((rc = tp_etcd_range(c, start, end, &o, &r, err)) < 0)
-            break;
-        if (!o.revision)
-            o.revision = out->revision = r.revision;
-        if (out->n + r.n > cap) {
-            int nc = cap ? cap * 2 : 256;
-            while (nc < out->n + r.n)
-                nc *= 2;
-            tp_etcd_kv_t *k = realloc(out->kvs, (size_t)nc * sizeof *k);
-            if (!k) {
-                tp_etcd_range_free(&r);
-                rc = tp_error_set(err, TP_ENOMEM, "out of memory");
-                break;
-            }
-            out->kvs = k;
-            cap = nc;
-        }
-        if (r.n)
-            memcpy(out->kvs + out->n, r.kvs, (size_t)r.n * sizeof *r.kvs);
-        out->n += r.n;
-        bool more = r.more && r.n > 0;
-        if (more) { /* the next page starts just after the last key: "key\x01" (keys
-                       are C strings of ids without control characters) */
-            size_t l = strlen(r.kvs[r.n - 1].key);
-            if (l + 2 > sizeof start) {
-                free(r.kvs);
-                rc = tp_error_set(err, TP_EINVAL, "etcd store: key too long");
-                break;
-            }
-            memcpy(start, r.kvs[r.n - 1].key, l);
-            start[l] = '\x01';
-            start[l + 1] = '\0';
-        }
-        free(r.kvs);
-        if (!more)
-            break;
-    }
-    free(end);
-    return rc;
+    return tp_etcd_scan(c, start, min_mod, PAGE, &out->kvs, &out->n, &out->revision, err);
 }
 
 void tp_store_changes_free(tp_store_changes_t *c)
