@@ -552,6 +552,66 @@ static int queue_row(tp_share_t *sh, const char *id, const char *value)
     return 0;
 }
 
+/* Facts that only narrow eligibility outlive staleness (collectors.h), and
+ * also a change of owner: what the row in etcd holds of them (the previous
+ * owner's reading) is kept until this replica has read the fact itself. */
+static void carry_narrowing(tp_share_t *sh, int n, json_t *obs, tp_fact_times_t *t)
+{
+    const tp_fleet_t *f = sh->s->fleet;
+    int i = tp_strmap_get(sh->ix, f->nodes[n].id);
+    if (i < 0 || !sh->rows[i].have)
+        return;
+    const row_t *r = &sh->rows[i];
+    if (!t->cap && !isnan(r->obs.cap_w) &&
+        !json_object_set_new(obs, "cap_w", json_real(r->obs.cap_w)))
+        t->cap = r->t.cap;
+    if (!t->gpus && r->obs.gpus_healthy >= 0 &&
+        !json_object_set_new(obs, "gpus_healthy", json_integer(r->obs.gpus_healthy)))
+        t->gpus = r->t.gpus;
+    if (!t->country && r->obs.country[0] &&
+        !tp_region_has_country(&f->regions[f->nodes[n].region], r->obs.country) &&
+        !json_object_set_new(obs, "country", json_string(r->obs.country)))
+        t->country = r->t.country;
+}
+
+/* Whether a row whose facts did not change is written anyway: last is
+ * [facts, written at, attestation expiry, read times of cap, draw, gpus,
+ * country] as written; t the read times now. Every refresh period; sooner
+ * when the written result would expire within two periods, or when a fact was
+ * read again while the written reading is a period old (so a row's read times
+ * lag the owner's by at most about one period). */
+static bool due(const json_t *last, const tp_fact_times_t *t, int64_t now,
+                int64_t refresh)
+{
+    json_int_t at = json_integer_value(json_array_get(last, 1));
+    json_int_t last_expires = json_integer_value(json_array_get(last, 2));
+    const int64_t cur[4] = {t->cap, t->draw, t->gpus, t->country};
+    if (now - at >= refresh || (last_expires && last_expires - now <= 2 * refresh))
+        return true;
+    for (int k = 0; k < 4; k++) {
+        json_int_t w = json_integer_value(json_array_get(last, (size_t)k + 3));
+        if (cur[k] > w && now - w >= refresh)
+            return true;
+    }
+    return false;
+}
+
+/* What a row is compared by: the node's facts without the attestation's times
+ * and evidence digest, which every fetch renews. A renewed result is written
+ * at the next refresh (stale_after_s / 3), or at once when the written one
+ * would expire before two refreshes have passed. Malloc'd; NULL on ENOMEM. */
+static char *significant(const json_t *obs)
+{
+    json_t *c = json_deep_copy(obs);
+    json_t *att = json_object_get(c, "attestation");
+    json_object_del(att, "issued_at");
+    json_object_del(att, "expires_at");
+    json_object_del(att, "evidence");
+    char *text = c ? json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(c);
+    return text;
+}
+
 void tp_share_cycle_done(tp_share_t *sh)
 {
     if (!sh || sh->closing)
@@ -579,16 +639,20 @@ void tp_share_cycle_done(tp_share_t *sh)
         json_t *obs = json_object_get(nodes, id), *empty = obs ? NULL : json_object();
         if (!obs)
             obs = empty; /* nothing known: the row says so */
-        char *text = obs ? json_dumps(obs, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        tp_fact_times_t t;
+        tp_collector_fact_times(s->collector, n, &t);
+        if (obs)
+            carry_narrowing(sh, n, obs, &t);
+        char *text = obs ? significant(obs) : NULL;
         json_t *last = json_object_get(sh->last, id);
+        json_int_t expires = json_integer_value(
+            json_object_get(json_object_get(obs, "attestation"), "expires_at"));
         if (text && last && !strcmp(json_string_value(json_array_get(last, 0)), text) &&
-            now - json_integer_value(json_array_get(last, 1)) < refresh) {
+            !due(last, &t, now, refresh)) {
             free(text); /* unchanged and recently written */
             json_decref(empty);
             continue;
         }
-        tp_fact_times_t t;
-        tp_collector_fact_times(s->collector, n, &t);
         json_t *row =
             text ? json_pack("{s:s,s:I,s:{s:I,s:I,s:I,s:I},s:O}", "by", sh->name, "at",
                              (json_int_t)now, "t", "cap", (json_int_t)t.cap, "draw",
@@ -597,8 +661,10 @@ void tp_share_cycle_done(tp_share_t *sh)
                  : NULL;
         char *value = row ? json_dumps(row, JSON_COMPACT) : NULL;
         if (!value || queue_row(sh, id, value) < 0 ||
-            json_object_set_new(sh->last, id, json_pack("[s,I]", text, (json_int_t)now)) <
-                0)
+            json_object_set_new(sh->last, id,
+                                json_pack("[s,I,I,I,I,I,I]", text, (json_int_t)now,
+                                          expires, (json_int_t)t.cap, (json_int_t)t.draw,
+                                          (json_int_t)t.gpus, (json_int_t)t.country)) < 0)
             logf_(sh, "out of memory queueing facts");
         else
             queued++;

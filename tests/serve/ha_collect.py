@@ -105,11 +105,11 @@ def _port(pf):
 
 
 def rows():
-    """node → (by, at, obs) of the P o/ rows in etcd"""
+    """node → (by, at, obs, t) of the P o/ rows in etcd"""
     out = {}
     for k, v, _, _ in cluster.range(PREFIX + "o/", prefix=True):
         j = json.loads(v)
-        out[k[len(PREFIX) + 2:]] = (j["by"], j["at"], j["obs"])
+        out[k[len(PREFIX) + 2:]] = (j["by"], j["at"], j["obs"], j["t"])
     return out
 
 
@@ -134,7 +134,7 @@ def settled():
     if sum(h["collection"]["owned"] for h in hs) != NODES:
         return None
     rs = rows()
-    if len(rs) != NODES or any("draw_w" not in o for _, _, o in rs.values()):
+    if len(rs) != NODES or any("draw_w" not in r[2] for r in rs.values()):
         return None
     if any(rs[n][0] != owner(names, n) for n in ids):  # the owners' own rows
         return None
@@ -153,17 +153,22 @@ c.check("each replica owns a share (%s)" % "/".join(map(str, owned)),
 # steady state (cycles started under the old member sets are over): a window of
 # several cycles
 time.sleep(3)
+w0 = sum(r.ha()["collection"]["written"] for r in reps)
 c0 = counts()
 t0 = time.time()
-time.sleep(6)
+time.sleep(float(os.environ.get("TP_HA_COLLECT_WINDOW", "6")))
 c1 = counts()
 window = time.time() - t0
+w1 = sum(r.ha()["collection"]["written"] for r in reps)
+print("    steady state: %d fact rows written to etcd in %.1f s (%.1f rows/s for %d nodes, "
+      "interval_s 1, stale_after_s 30)" % (w1 - w0, window, (w1 - w0) / window, NODES),
+      flush=True)
 rs = rows()
 # The test bed holds one Redfish session per BMC: a login ends the previous
 # session, so two replicas walking one BMC would log each other out and log in
 # again every cycle. No new login in a window of several cycles: one walker.
 relog = {n: c1["logins"][n] - c0["logins"][n] for n in ids}
-c.check("each BMC was walked by exactly one replica (no session churn in %.1f s)" % 6,
+c.check("each BMC was walked by exactly one replica (no session churn in %.1f s)" % window,
         all(v == 0 for v in relog.values()), {n: v for n, v in relog.items() if v})
 polled = {n: c1["bmc"][n] - c0["bmc"][n] for n in ids}
 c.check("every BMC was polled in the window", all(v > 0 for v in polled.values()), polled)
@@ -183,9 +188,8 @@ leader = wait_for("leader", lambda: next((r for r in reps if (r.ha() or {}).get(
                                           "leader"), None), 20)
 
 
-def leader_fresh(after=0, rep=None):
-    rep = rep or leader
-    st, j = c.request(rep.port, "GET", "/v1/nodes", timeout=5)
+def leader_fresh(after=0, fresh_ids=()):
+    st, j = c.request(leader.port, "GET", "/v1/nodes", timeout=5)
     if st != 200:
         return None
     rs = rows()
@@ -193,7 +197,8 @@ def leader_fresh(after=0, rep=None):
     good = all(ns[i]["draw_w"] is not None and ns[i]["attestation"] and
                ns[i]["attestation"]["status"] == "affirming" and
                not ns[i]["attestation"]["expired"] and
-               abs(ns[i]["draw_w"] - rs[i][2]["draw_w"]) < 1e-6 and rs[i][1] >= after
+               abs(ns[i]["draw_w"] - rs[i][2].get("draw_w", -1)) < 1e-6 and
+               (i not in fresh_ids or rs[i][3].get("draw", 0) >= after)
                for i in ids)
     return ns if good else None
 
@@ -216,7 +221,10 @@ alive = [r for r in reps if r is not victim]
 def moved():
     rs = rows()
     survivors = [r.name for r in alive]
-    if all(rs[n][0] == owner(survivors, n) and rs[n][1] >= int(t_kill) for n in lost):
+    # the new owner's own reading, made after the kill (its collector may still
+    # hold older facts of the node, which it writes with their read times)
+    if all(rs[n][0] == owner(survivors, n) and rs[n][3].get("draw", 0) >= int(t_kill) and
+           "draw_w" in rs[n][2] for n in lost):
         return time.time() - t_kill
     return None
 
@@ -224,19 +232,20 @@ def moved():
 took = wait_for("moved", moved, 2 * TTL + 10)
 print("    ownership move after kill -9 of %s (%d nodes): %s s (TTL %d s)" %
       (victim.name, len(lost), "%.2f" % took if took else "never", TTL), flush=True)
-c.check("the killed replica's %d nodes are collected by the others within 2 x TTL + 4 s" %
+c.check("the killed replica's %d nodes are read by the others within 2 x TTL + 4 s" %
         len(lost), took is not None and took <= 2 * TTL + 4, took)
 after = counts()["logins"]
-c.check("only the killed replica's BMCs were taken over (one new login each)",
-        all(after[n] == before[n] + (1 if n in lost else 0) for n in ids),
+c.check("only the killed replica's BMCs were taken over (new logins there only)",
+        all((after[n] > before[n]) == (n in lost) for n in ids),
         {n: (before[n], after[n], n in lost) for n in ids
-         if after[n] != before[n] + (n in lost)})
+         if (after[n] > before[n]) != (n in lost)})
 hs = [r.ha() for r in alive]
 c.check("the survivors see two members and split every node",
         all(h and sorted(h["collection"]["members"]) == sorted(r.name for r in alive)
             for h in hs) and sum(h["collection"]["owned"] for h in hs) == NODES, hs)
-ns = wait_for("leader facts after", lambda: leader_fresh(after=int(t_kill)), 10)
-c.check("the leader shows facts written after the kill for all nodes", ns is not None)
+ns = wait_for("leader facts after", lambda: leader_fresh(int(t_kill), lost), 10)
+c.check("the leader shows fresh facts for all nodes, the moved ones read after the kill",
+        ns is not None)
 w = sum(h["collection"]["written"] for h in hs)
 print("    facts rows written by the survivors so far: %d" % w, flush=True)
 c.done()
