@@ -704,6 +704,13 @@ int tp_etcd_health(tp_etcd_t *e, tp_error_t *err)
 int tp_etcd_scan(tp_etcd_t *e, const char *prefix, int64_t min_mod, int page,
                  tp_etcd_kv_t **kvs, int *n, int64_t *revision, tp_error_t *err)
 {
+    return tp_etcd_scan_from(e, prefix, prefix, min_mod, page, kvs, n, revision, err);
+}
+
+int tp_etcd_scan_from(tp_etcd_t *e, const char *from, const char *prefix, int64_t min_mod,
+                      int page, tp_etcd_kv_t **kvs, int *n, int64_t *revision,
+                      tp_error_t *err)
+{
     char start[1024];
     char *end = tp_etcd_prefix_end(prefix);
     tp_etcd_range_opts_t o = {.limit = page, .min_mod_revision = min_mod};
@@ -713,11 +720,11 @@ int tp_etcd_scan(tp_etcd_t *e, const char *prefix, int64_t min_mod, int page,
     *revision = 0;
     if (!end)
         return tp_error_set(err, TP_ENOMEM, "out of memory");
-    if (strlen(prefix) + 2 > sizeof start) {
+    if (strlen(from) + 2 > sizeof start) {
         free(end);
         return tp_error_set(err, TP_EINVAL, "etcd: key prefix too long");
     }
-    snprintf(start, sizeof start, "%s", prefix);
+    snprintf(start, sizeof start, "%s", from);
     for (;;) {
         tp_etcd_range_t r;
         if ((rc = tp_etcd_range(e, start, end, &o, &r, err)) < 0)

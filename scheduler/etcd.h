@@ -73,6 +73,10 @@ char *tp_etcd_prefix_end(const char *prefix);
  * value, then the array), *n of them. On error *kvs holds what was read. */
 int tp_etcd_scan(tp_etcd_t *e, const char *prefix, int64_t min_mod, int page,
                  tp_etcd_kv_t **kvs, int *n, int64_t *revision, tp_error_t *err);
+/* Same, from key `from` (≥ prefix) to the end of prefix's range. */
+int tp_etcd_scan_from(tp_etcd_t *e, const char *from, const char *prefix, int64_t min_mod,
+                      int page, tp_etcd_kv_t **kvs, int *n, int64_t *revision,
+                      tp_error_t *err);
 int tp_etcd_put(tp_etcd_t *e, const char *key, const char *value, size_t len,
                 int64_t lease, int64_t *revision, tp_error_t *err);
 int tp_etcd_delete(tp_etcd_t *e, const char *key, const char *range_end, int64_t *deleted,

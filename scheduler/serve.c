@@ -528,6 +528,7 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     /* --store sqlite:DIR is --data DIR: the audit log lives beside the journal. */
     if (s->o.store && !strncmp(s->o.store, "sqlite:", 7) && s->o.store[7])
         s->o.data_dir = s->o.store + 7;
+    s->data_given = s->o.data_dir != NULL;
     if (!s->o.data_dir)
         s->o.data_dir = "./trustplace-data";
     if (!s->o.listen)
@@ -546,7 +547,8 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     if (!o->ceiling && (rc = obs_start(s, err)) < 0)
         return rc;
     if (!o->ceiling && tp_store_shared(s->journal) && !s->o.batch_max)
-        s->o.batch_max = 40; /* one etcd txn per batch: within etcd's --max-txn-ops 128 */
+        s->o.batch_max = s->data_given ? 30 : 40; /* one etcd txn per batch, within
+            etcd's --max-txn-ops 128 (with the audit log: 3 puts per decision) */
     if (o->tokens && (rc = tp_tokens_load(o->tokens, &s->tokens, err)) < 0)
         return rc;
     if (!(s->k8s = tp_k8s_new(NULL)))

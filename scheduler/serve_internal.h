@@ -69,6 +69,7 @@ typedef struct svc {
     tp_store_t *journal;      /* scheduler/store.h: SQLite or etcd */
     struct tp_leader *leader; /* scheduler/leader.h: with etcd only */
     struct tp_share *share;   /* scheduler/share.h: etcd with collectors */
+    bool data_given;          /* --data or --store sqlite:DIR named a directory */
     tp_tokens_t *tokens;
     tp_k8s_t *k8s;
     tp_kubeapi_t *kube; /* NULL: /k8s/bind journals but binds no pod */

@@ -82,7 +82,7 @@ class Replica:
             [c.BIN, "serve", "--config", d + "/fleet.json", "--listen", "127.0.0.1:0",
              "--port-file", pf, "--store", "etcd:" + cluster.urls, "--replica-name", name,
              "--store-prefix", PREFIX, "--lease-ttl", str(TTL), "--keepalive-ms", "500",
-             "--poll-ms", "100"],
+             "--poll-ms", "100", "--data", "%s/%s-data" % (d, name)],
             stdout=subprocess.DEVNULL, stderr=open("%s/%s.log" % (d, name), "a"))
         procs.append(self.p)
         self.port = wait_for(name, lambda: _port(pf), 30)
@@ -248,4 +248,51 @@ c.check("the leader shows fresh facts for all nodes, the moved ones read after t
         ns is not None)
 w = sum(h["collection"]["written"] for h in hs)
 print("    facts rows written by the survivors so far: %d" % w, flush=True)
+
+# The audit log on etcd: a decision on this leader, kill -9 it, one on the next;
+# the new leader's audit.jsonl holds both in one chain, the old one's the same
+# prefix byte for byte.
+def place(rep, wid):
+    body = {"id": wid, "gpus": 1, "sensitivity": "public", "priority": 10}
+    for _ in range(50):
+        try:
+            st, j = c.request(rep.port, "POST", "/v1/placements", body, timeout=10)
+        except Exception:
+            st = 0
+        if st in (200, 201, 202):
+            return st
+        time.sleep(0.2)
+    return st
+
+
+def audit_lines(rep):
+    try:
+        return [ln for ln in open("%s/%s-data/audit.jsonl" % (d, rep.name)).read().splitlines()
+                if ln]
+    except OSError:
+        return []
+
+
+def has_decision(rep, wid):
+    return any(json.loads(ln).get("kind") == "decision" and json.loads(ln).get("workload") ==
+               wid for ln in audit_lines(rep))
+
+
+st1 = place(leader, "audited-1")
+old = audit_lines(leader)
+c.check("the leader journals a decision's audit record on etcd (%s)" % st1,
+        st1 in (200, 201, 202) and has_decision(leader, "audited-1"), old[-3:])
+leader.p.send_signal(signal.SIGKILL)
+leader.p.wait()
+last = next(r for r in alive if r is not leader)
+newl = wait_for("new leader", lambda: (last.ha() or {}).get("role") == "leader", 4 * TTL)
+st2 = place(last, "audited-2") if newl else 0
+new = audit_lines(last)
+vr = subprocess.run([c.BIN, "audit", "verify", "%s/%s-data/audit.jsonl" % (d, last.name)],
+                    capture_output=True, text=True)
+c.check("the next leader's audit.jsonl continues the chain: both decisions, verified, "
+        "the old leader's records as its first ones",
+        st2 in (200, 201, 202) and has_decision(last, "audited-2") and
+        has_decision(last, "audited-1") and vr.returncode == 0 and len(old) > 0 and
+        new[:len(old)] == old, (st2, vr.stdout, vr.stderr, len(old), len(new)))
 c.done()
