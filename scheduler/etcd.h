@@ -117,6 +117,31 @@ int tp_etcd_txn_commit(tp_etcd_t *e, const tp_etcd_txn_t *t, bool *succeeded,
                        int64_t *revision, tp_etcd_range_t **gets, int *ngets,
                        tp_error_t *err);
 
+/* Drops the history before revision (what `--auto-compaction-retention` does). */
+int tp_etcd_compact(tp_etcd_t *e, int64_t revision, tp_error_t *err);
+
+/* ---- watch ---- */
+/* A watch stream (POST /v3/watch: the gateway's newline-delimited JSON) on
+ * [key, range_end) (range_end NULL: the key alone) from start_revision, on
+ * the calling thread until cb->stop returns true (polled by libcurl about once
+ * a second, and at every chunk). event gets each change (kv borrowed for the
+ * call; deleted: a DELETE, value empty) and may return < 0 to end the watch
+ * with that code; progress gets each message's header revision after its
+ * events. Returns 0 when stopped; TP_EIO when the stream broke or ended (the
+ * next call tries the next member: resume from the last revision + 1) or etcd
+ * canceled it: *compacted > 0 when start_revision was compacted away (read
+ * everything again, then watch from that read's revision + 1). The client
+ * must not be used by another thread meanwhile. */
+typedef struct {
+    int (*event)(void *arg, const tp_etcd_kv_t *kv, bool deleted);
+    void (*progress)(void *arg, int64_t revision);
+    bool (*stop)(void *arg);
+    void *arg;
+} tp_etcd_watch_cb_t;
+int tp_etcd_watch(tp_etcd_t *e, const char *key, const char *range_end,
+                  int64_t start_revision, const tp_etcd_watch_cb_t *cb,
+                  int64_t *compacted, tp_error_t *err);
+
 /* ---- leases ---- */
 int tp_etcd_lease_grant(tp_etcd_t *e, int64_t ttl_s, int64_t *id, int64_t *granted_ttl,
                         tp_error_t *err);

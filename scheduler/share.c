@@ -12,6 +12,8 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 
 #define TXN_PUTS 100 /* under etcd's default --max-txn-ops 128 */
 #define PAGE 1000
+#define RESYNC 30 /* with the watch running, P o/ is also read every 30 ticks */
 
 typedef struct {
     char *id;
@@ -26,6 +29,7 @@ typedef struct {
     tp_node_obs_t obs;
     tp_fact_times_t t;
     int64_t at;
+    int64_t mod; /* the etcd mod_revision taken: older copies are ignored */
     char by[64];
 } row_t;
 
@@ -75,6 +79,20 @@ struct tp_share {
     bool dirty;          /* rows changed since the state was built */
     int64_t next_expiry; /* a fact turns stale then: rebuild */
     uint64_t written, write_failures, bad_rows, ownership_changes, rows_read;
+    bool scan_rows; /* the job reads P o/ (a full read, or the periodic check) */
+    bool scan_full; /* … all of it (then the watch starts after its revision) */
+    int since_scan; /* ticks since the last read of P o/ */
+
+    /* the watch of P o/: its own thread and client; wmu guards what follows */
+    tp_etcd_t *we;
+    pthread_t wth;
+    bool watching;
+    pthread_mutex_t wmu;
+    bool wstop, wfull; /* stop / the watch was compacted away: read everything */
+    int64_t wfrom;     /* watch after this revision (0: not before a full read) */
+    tp_etcd_kv_t *wq;  /* changes waiting for the loop */
+    int nwq, capwq;
+    uint64_t wbreaks;
     int owned;
 };
 
@@ -181,10 +199,90 @@ static void job(uv_work_t *w)
     }
     kvs_free(m, nm);
     tp_error_clear(&err);
-    sh->rc = tp_etcd_scan(sh->e, sh->opre, sh->rev ? sh->rev + 1 : 0, PAGE, &sh->got,
-                          &sh->ngot, &sh->got_rev, &err);
+    sh->rc = !sh->scan_rows ? 0
+                            : tp_etcd_scan(sh->e, sh->opre, sh->rev ? sh->rev + 1 : 0,
+                                           PAGE, &sh->got, &sh->ngot, &sh->got_rev, &err);
     if (sh->rc < 0)
         snprintf(sh->err, sizeof sh->err, "reading facts: %s", err.text);
+}
+
+static int grow(void **arr, int *cap, int n, size_t sz);
+
+/* ---- the watch thread ---- */
+
+static int w_event(void *arg, const tp_etcd_kv_t *kv, bool deleted)
+{
+    tp_share_t *sh = arg;
+    int rc = 0;
+    if (deleted) /* rows are overwritten, never deleted (an operator's delete: the
+                    facts age as they are) */
+        return 0;
+    pthread_mutex_lock(&sh->wmu);
+    if (grow((void **)&sh->wq, &sh->capwq, sh->nwq, sizeof *sh->wq) < 0) {
+        rc = TP_ENOMEM;
+    } else {
+        tp_etcd_kv_t *c = &sh->wq[sh->nwq];
+        *c = *kv;
+        c->key = strdup(kv->key);
+        c->value = strdup(kv->value ? kv->value : "");
+        if (c->key && c->value)
+            sh->nwq++;
+        else {
+            free(c->key);
+            free(c->value);
+            rc = TP_ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&sh->wmu);
+    return rc; /* ENOMEM ends the stream: it resumes from the last revision */
+}
+
+static void w_progress(void *arg, int64_t rev)
+{
+    tp_share_t *sh = arg;
+    pthread_mutex_lock(&sh->wmu);
+    if (sh->wfrom && rev > sh->wfrom)
+        sh->wfrom = rev;
+    pthread_mutex_unlock(&sh->wmu);
+}
+
+static bool w_stop(void *arg)
+{
+    tp_share_t *sh = arg;
+    pthread_mutex_lock(&sh->wmu);
+    bool stop = sh->wstop;
+    pthread_mutex_unlock(&sh->wmu);
+    return stop;
+}
+
+static void *watch_main(void *arg)
+{
+    tp_share_t *sh = arg;
+    tp_etcd_watch_cb_t cb = {w_event, w_progress, w_stop, sh};
+    char *end = tp_etcd_prefix_end(sh->opre);
+    while (end && !w_stop(sh)) {
+        pthread_mutex_lock(&sh->wmu);
+        int64_t from = sh->wfull ? 0 : sh->wfrom;
+        pthread_mutex_unlock(&sh->wmu);
+        if (!from) { /* waiting for a full read */
+            usleep(100000);
+            continue;
+        }
+        tp_error_t err = {0};
+        int64_t compacted = 0;
+        int rc = tp_etcd_watch(sh->we, sh->opre, end, from + 1, &cb, &compacted, &err);
+        if (rc == 0)
+            break; /* stopped */
+        pthread_mutex_lock(&sh->wmu);
+        sh->wbreaks++;
+        if (compacted)
+            sh->wfull = true;
+        pthread_mutex_unlock(&sh->wmu);
+        for (int i = 0; i < 5 && !w_stop(sh); i++) /* 0.5 s before the next stream */
+            usleep(100000);
+    }
+    free(end);
+    return NULL;
 }
 
 /* ---- the loop side ---- */
@@ -210,6 +308,8 @@ static void share_free(tp_share_t *sh)
     free(sh->mask);
     json_decref(sh->last);
     tp_etcd_free(sh->e);
+    tp_etcd_free(sh->we);
+    kvs_free(sh->wq, sh->nwq);
     free(sh->urls);
     free(sh->name);
     free(sh->mkey);
@@ -351,6 +451,9 @@ static void take_row(tp_share_t *sh, const tp_etcd_kv_t *kv)
         logf_(sh, "out of memory");
         return;
     }
+    if (kv->mod_revision && kv->mod_revision <= r->mod)
+        return; /* the watch and a read can deliver a change twice, in any order */
+    r->mod = kv->mod_revision;
     free(r->obs.att.verifier);
     free(r->obs.att.evidence);
     r->obs.att.verifier = r->obs.att.evidence = NULL;
@@ -444,6 +547,23 @@ static void rebuild(tp_share_t *sh, int64_t now)
 
 static void tick(tp_share_t *sh);
 
+/* The changes the watch queued, into the merged view. */
+static void take_watched(tp_share_t *sh)
+{
+    pthread_mutex_lock(&sh->wmu);
+    tp_etcd_kv_t *q = sh->wq;
+    int n = sh->nwq;
+    int64_t at = sh->wfrom;
+    sh->wq = NULL;
+    sh->nwq = sh->capwq = 0;
+    pthread_mutex_unlock(&sh->wmu);
+    for (int i = 0; i < n; i++)
+        take_row(sh, &q[i]);
+    kvs_free(q, n);
+    if (at > sh->rev)
+        sh->rev = at;
+}
+
 static void job_done(uv_work_t *w, int status)
 {
     tp_share_t *sh = w->data;
@@ -485,11 +605,20 @@ static void job_done(uv_work_t *w, int status)
         sh->got_members = NULL;
         sh->ngot_members = 0;
     }
-    if (status == 0 && sh->rc == 0) {
+    if (status == 0 && sh->rc == 0 && sh->scan_rows) {
         for (int i = 0; i < sh->ngot; i++)
             take_row(sh, &sh->got[i]);
-        sh->rev = sh->got_rev;
+        if (sh->got_rev > sh->rev)
+            sh->rev = sh->got_rev;
+        sh->since_scan = 0;
+        if (sh->scan_full) { /* the first read, or one after a compaction: watch on */
+            pthread_mutex_lock(&sh->wmu);
+            sh->wfrom = sh->got_rev;
+            sh->wfull = false;
+            pthread_mutex_unlock(&sh->wmu);
+        }
     }
+    take_watched(sh);
     kvs_free(sh->got, sh->ngot);
     sh->got = NULL;
     sh->ngot = 0;
@@ -502,6 +631,19 @@ static void tick(tp_share_t *sh)
 {
     if (sh->busy || sh->closing)
         return;
+    /* P o/ is read in full at first and after the watch lost its history; with
+     * the watch running only every RESYNC ticks (a stalled stream that never
+     * broke is caught there); without it every tick */
+    pthread_mutex_lock(&sh->wmu);
+    bool full = sh->wfull || !sh->wfrom;
+    pthread_mutex_unlock(&sh->wmu);
+    if (full && sh->rev) {
+        sh->rev = 0;
+        for (int i = 0; i < sh->nrows; i++)
+            sh->rows[i].mod = 0; /* the full read's copies are taken as they are */
+    }
+    sh->scan_rows = !sh->watching || full || ++sh->since_scan >= RESYNC;
+    sh->scan_full = full;
     sh->in = sh->queue;
     sh->nin = sh->nqueue;
     sh->queue = NULL;
@@ -719,6 +861,12 @@ tp_share_t *tp_share_start(svc_t *s, const tp_share_opts_t *o, tp_error_t *err)
         share_free(sh);
         return NULL;
     }
+    pthread_mutex_init(&sh->wmu, NULL);
+    sh->we = tp_etcd_new(sh->urls, timeout, err);
+    sh->watching = sh->we && pthread_create(&sh->wth, NULL, watch_main, sh) == 0;
+    if (!sh->watching)
+        svc_log(s, "shared collection: no watch of %s; reading it every period",
+                sh->opre);
     s->share = g_share = sh;
     uv_timer_init(s->loop, &sh->timer);
     sh->timer.data = sh;
@@ -742,6 +890,13 @@ void tp_share_stop(tp_share_t *sh)
         return;
     sh->closing = true;
     sh->s->share = NULL;
+    if (sh->watching) { /* libcurl polls the stop flag about once a second */
+        pthread_mutex_lock(&sh->wmu);
+        sh->wstop = true;
+        pthread_mutex_unlock(&sh->wmu);
+        pthread_join(sh->wth, NULL);
+        sh->watching = false;
+    }
     if (!sh->busy && sh->lease) {
         tp_error_t err = {0};
         tp_etcd_lease_revoke(sh->e, sh->lease, &err);
@@ -761,9 +916,13 @@ json_t *tp_share_status(const tp_share_t *sh)
     int have = 0;
     for (int i = 0; i < sh->nrows; i++)
         have += sh->rows[i].have;
-    return json_pack("{s:o,s:i,s:i,s:I,s:I,s:I,s:I,s:I}", "members", m, "owned",
+    pthread_mutex_lock((pthread_mutex_t *)&sh->wmu);
+    json_int_t breaks = (json_int_t)sh->wbreaks;
+    pthread_mutex_unlock((pthread_mutex_t *)&sh->wmu);
+    return json_pack("{s:o,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:b,s:I}", "members", m, "owned",
                      sh->owned, "rows", have, "written", (json_int_t)sh->written,
                      "write_failures", (json_int_t)sh->write_failures, "bad_rows",
                      (json_int_t)sh->bad_rows, "ownership_changes",
-                     (json_int_t)sh->ownership_changes, "revision", (json_int_t)sh->rev);
+                     (json_int_t)sh->ownership_changes, "revision", (json_int_t)sh->rev,
+                     "watch", sh->watching, "watch_breaks", breaks);
 }

@@ -147,8 +147,9 @@ c.check("three replicas register, split the %d nodes and write every node's fact
 if not hs:
     c.done()
 owned = [h["collection"]["owned"] for h in hs]
-c.check("each replica owns a share (%s)" % "/".join(map(str, owned)),
-        all(o > 0 for o in owned), owned)
+c.check("each replica owns a share (%s) and watches the facts rows" %
+        "/".join(map(str, owned)),
+        all(o > 0 for o in owned) and all(h["collection"]["watch"] for h in hs), hs)
 
 # steady state (cycles started under the old member sets are over): a window of
 # several cycles
