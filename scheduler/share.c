@@ -425,13 +425,17 @@ static row_t *row_for(tp_share_t *sh, const char *id)
     return r;
 }
 
-static int64_t opt_time(const json_t *t, const char *k, bool *ok)
+#define SKEW_S 60 /* a replica's clock may be this far ahead */
+
+/* A read time of the row: absent 0 (never read); not after now + SKEW_S (a
+ * clock far ahead would keep facts fresh too long). */
+static int64_t opt_time(const json_t *t, const char *k, int64_t now, bool *ok)
 {
     const json_t *v = json_object_get(t, k);
     if (!v)
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > (1LL << 40)) {
+        json_integer_value(v) > now + SKEW_S) {
         *ok = false;
         return 0;
     }
@@ -446,6 +450,7 @@ static void take_row(tp_share_t *sh, const tp_etcd_kv_t *kv)
     const char *id = kv->key + strlen(sh->opre);
     char msg[TP_ERROR_TEXT + 1200];
     tp_error_t err = {0};
+    int64_t now = (int64_t)time(NULL);
     row_t *r = row_for(sh, id);
     if (!r) {
         logf_(sh, "out of memory");
@@ -473,18 +478,21 @@ static void take_row(tp_share_t *sh, const tp_etcd_kv_t *kv)
         snprintf(msg, sizeof msg, "%s: not JSON: %s (line %d, column %d)", kv->key,
                  je.text, je.line, je.column);
     } else if (!json_is_object(v) || !json_is_object(t) || !json_is_object(obs) || !by ||
-               !json_is_integer(at) || json_integer_value(at) <= 0) {
+               !json_is_integer(at) || json_integer_value(at) <= 0 ||
+               json_integer_value(at) > now + SKEW_S) {
         snprintf(msg, sizeof msg,
-                 "%s: $: expected {\"by\": string, \"at\": integer > 0, \"t\": object, "
-                 "\"obs\": object}",
+                 "%s: $: expected {\"by\": string, \"at\": Unix seconds not in the "
+                 "future, \"t\": object, \"obs\": object}",
                  kv->key);
     } else {
-        r->t.cap = opt_time(t, "cap", &ok);
-        r->t.draw = opt_time(t, "draw", &ok);
-        r->t.gpus = opt_time(t, "gpus", &ok);
-        r->t.country = opt_time(t, "country", &ok);
+        r->t.cap = opt_time(t, "cap", now, &ok);
+        r->t.draw = opt_time(t, "draw", now, &ok);
+        r->t.gpus = opt_time(t, "gpus", now, &ok);
+        r->t.country = opt_time(t, "country", now, &ok);
         if (!ok)
-            snprintf(msg, sizeof msg, "%s: $.t: expected Unix seconds", kv->key);
+            snprintf(msg, sizeof msg,
+                     "%s: $.t: expected Unix seconds, none more than %d s in the future",
+                     kv->key, SKEW_S);
         else if (tp_state_node_from_json(s->fleet, n, obs, kv->key, "$.obs", &r->obs,
                                          &err) < 0)
             snprintf(msg, sizeof msg, "%s", err.text);

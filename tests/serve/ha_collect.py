@@ -7,6 +7,7 @@ collected by the others within 2 x TTL + a few periods, and no other node moves.
 
 usage: ha_collect.py NODES   (TP_BIN set; tests/cli/serve-ha-collect.sh runs it)"""
 import atexit
+import base64
 import hashlib
 import json
 import os
@@ -208,6 +209,27 @@ ns = wait_for("leader facts", leader_fresh, 10)
 others = [n for n in ids if by[n] != leader.name]
 c.check("the leader (%s) shows fresh facts for all nodes, %d collected by followers" %
         (leader.name, len(others)), ns is not None and len(others) > 0)
+
+# A row that does not validate (here: written "in the future") drops the node's
+# facts on the leader instead of keeping the old ones (fail closed).
+bad_node = ids[0]
+bad0 = leader.ha()["collection"]["bad_rows"]
+cluster.call("/v3/kv/put", {
+    "key": base64.b64encode((PREFIX + "o/" + bad_node).encode()).decode(),
+    "value": base64.b64encode(json.dumps({"by": "evil", "at": int(time.time()) + 3600,
+                                          "t": {"draw": int(time.time()) + 3600},
+                                          "obs": {"draw_w": 1}}).encode()).decode()})
+
+
+def dropped():
+    st, j = c.request(leader.port, "GET", "/v1/nodes", timeout=5)
+    n = next(x for x in j["nodes"] if x["id"] == bad_node)
+    return n["draw_w"] is None and n["attestation"] is None and \
+        leader.ha()["collection"]["bad_rows"] > bad0
+
+
+c.check("a facts row from the future is refused and the node's facts dropped",
+        wait_for("dropped", dropped, 10) is not None)
 
 # kill -9 a follower: its nodes move to the others, nothing else moves
 victim = next(r for r in reps if r is not leader)
