@@ -144,6 +144,11 @@ struct tp_collector {
      * one (its requests go one after the other, on one connection). */
     int used_slots;
     int only_bmc; /* tp_collector_restrict: walk this BMC only; -1 all */
+    /* tp_collector_set_owned: the mask the next cycle takes (NULL: every node),
+     * and the running cycle's copy (NULL: every node); bmc_owned[b]: whether
+     * this cycle walks BMC b (one of its nodes is owned) */
+    bool *owned_next, *owned, *bmc_owned;
+    bool has_owned, cycle_owned; /* a mask is set / the running cycle has one */
     uint64_t cycle_no;
     bool running, closing;
     uint64_t cycle_start;
@@ -724,7 +729,13 @@ static void start_walks(tp_collector_t *c)
 {
     int cap = c->max_walks * c->cfg->bmc_concurrency;
     while (!c->closing && c->next_walk < c->nbmcs) {
-        bmc_t *b = &c->bmcs[c->reverse ? c->nbmcs - 1 - c->next_walk : c->next_walk];
+        int bi = c->reverse ? c->nbmcs - 1 - c->next_walk : c->next_walk;
+        bmc_t *b = &c->bmcs[bi];
+        if (c->cycle_owned && !c->bmc_owned[bi]) { /* another replica's */
+            c->next_walk++;
+            c->units--; /* its unit, held since the cycle's start */
+            continue;
+        }
         int cost = will_poll(b) ? 1 : c->cfg->bmc_concurrency;
         if (c->used_slots > 0 && c->used_slots + cost > cap)
             break;
@@ -1065,6 +1076,9 @@ static void free_all(tp_collector_t *c)
         tp_dcgm_fini(&c->facts[n].tel);
     }
     free(c->facts);
+    free(c->owned_next);
+    free(c->owned);
+    free(c->bmc_owned);
     free(c->node_bmc);
     tp_state_free(c->state);
     free(c);
@@ -1236,6 +1250,8 @@ void tp_collector_set_log(tp_collector_t *c, tp_log_fn fn, void *arg)
     c->log_arg = arg;
 }
 
+static void take_owned(tp_collector_t *c);
+
 int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg)
 {
     if (c->running || c->closing)
@@ -1268,8 +1284,11 @@ int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg)
     c->units = 1 + c->nbmcs; /* one held until everything is started */
     c->next_walk = 0;
     c->reverse = c->cycle_no % 2 == 0;
+    take_owned(c);
     start_walks(c);
     for (int n = 0; n < c->f->nnodes; n++) {
+        if (c->cycle_owned && !c->owned[n])
+            continue;
         if (c->cfg->node_verifier[n] >= 0)
             start_att(c, n);
         if (c->tel_host && c->node_bmc[n] >= 0)
@@ -1277,6 +1296,67 @@ int tp_collector_cycle(tp_collector_t *c, tp_collect_done_fn done, void *arg)
     }
     unit_done(c);
     return 0;
+}
+
+/* The cycle starting now takes the mask last set. */
+static void take_owned(tp_collector_t *c)
+{
+    c->cycle_owned = c->has_owned;
+    if (!c->has_owned)
+        return;
+    memcpy(c->owned, c->owned_next, (size_t)c->f->nnodes);
+    memset(c->bmc_owned, 0, (size_t)c->nbmcs + 1);
+    for (int n = 0; n < c->f->nnodes; n++)
+        if (c->owned[n] && c->node_bmc[n] >= 0)
+            c->bmc_owned[c->node_bmc[n]] = true;
+}
+
+int tp_collector_set_owned(tp_collector_t *c, const bool *owned)
+{
+    if (!owned) {
+        c->has_owned = false;
+        return 0;
+    }
+    size_t n = (size_t)c->f->nnodes + 1;
+    if ((!c->owned_next && !(c->owned_next = calloc(n, 1))) ||
+        (!c->owned && !(c->owned = calloc(n, 1))) ||
+        (!c->bmc_owned && !(c->bmc_owned = calloc((size_t)c->nbmcs + 1, 1))))
+        return TP_ENOMEM;
+    memcpy(c->owned_next, owned, n - 1);
+    c->has_owned = true;
+    return 0;
+}
+
+void tp_collector_fact_times(const tp_collector_t *c, int node, tp_fact_times_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (node < 0 || node >= c->f->nnodes)
+        return;
+    const facts_t *nf = &c->facts[node];
+    out->cap = nf->cap_at;
+    out->draw = nf->draw_at;
+    out->gpus = nf->gpus_at;
+    out->country = nf->country_at;
+}
+
+void tp_obs_age(const tp_fleet_t *f, int node, tp_node_obs_t *o, const tp_fact_times_t *t,
+                int64_t now, int stale_after_s)
+{
+    /* build_state's rule, on facts that were read elsewhere: what only narrows
+     * eligibility (a set cap, the healthy-GPU count, a country that contradicts
+     * the region) is kept; the draw and a country that verifies the region
+     * expire; an attestation keeps its own expiry. */
+    bool left = false;
+    if (!fresh(t->draw, now, stale_after_s))
+        o->draw_w = NAN;
+    if (o->country[0] && !fresh(t->country, now, stale_after_s) &&
+        tp_region_has_country(&f->regions[f->nodes[node].region], o->country))
+        o->country[0] = '\0';
+    if (o->gpus_healthy > f->nodes[node].gpus)
+        o->gpus_healthy = f->nodes[node].gpus;
+    left = !isnan(o->cap_w) || !isnan(o->draw_w) || o->gpus_healthy >= 0 ||
+           o->country[0] || o->att.present || fresh(t->cap, now, stale_after_s);
+    o->known = o->known && left;
 }
 
 int tp_collector_restrict(tp_collector_t *c, int node)

@@ -402,6 +402,27 @@ const tp_state_t *tp_collector_state(const tp_collector_t *c);
  * node -1 lifts the restriction. TP_EINVAL while a cycle runs, for a node out
  * of range or without a bmc.url. */
 int tp_collector_restrict(tp_collector_t *c, int node);
+/* Shared collection (several `serve` replicas, docs/ha.md): later cycles walk
+ * only the BMCs of nodes with owned[n] true and fetch attestation results and
+ * telemetry only for those (owned: fleet->nnodes flags, copied; NULL: every
+ * node again). Callable while a cycle runs: the next cycle takes it. Facts of
+ * nodes no longer owned stay in the state and age as usual. TP_ENOMEM. */
+int tp_collector_set_owned(tp_collector_t *c, const bool *owned);
+/* When each BMC fact of node was last read (Unix seconds, 0: never), so that
+ * facts handed to another process keep their age. */
+typedef struct {
+    int64_t cap, draw, gpus, country;
+} tp_fact_times_t;
+void tp_collector_fact_times(const tp_collector_t *c, int node, tp_fact_times_t *out);
+/* Applies the collector's staleness rule as of now to node's facts o read at
+ * times t (elsewhere, e.g. by another replica): the draw and a country that
+ * verifies the node's region expire after stale_after_s; a set cap, the
+ * healthy-GPU count (capped at the declared GPUs) and a country that
+ * contradicts the region are kept (they only narrow eligibility); the
+ * attestation keeps its own expiry. o->known becomes false when nothing is
+ * left. */
+void tp_obs_age(const tp_fleet_t *f, int node, tp_node_obs_t *o, const tp_fact_times_t *t,
+                int64_t now, int stale_after_s);
 /* Node's power draw (W) as read by the last finished cycle; NAN when that cycle
  * did not read it (whatever older reading the state may still hold). */
 double tp_collector_draw_now(const tp_collector_t *c, int node);

@@ -227,6 +227,12 @@ int tp_state_load(const char *path, const tp_fleet_t *f, tp_state_t **out,
                   tp_error_t *err);
 int tp_state_load_buffer(const char *name, const char *text, size_t len,
                          const tp_fleet_t *f, tp_state_t **out, tp_error_t *err);
+/* One node's entry of a state document (v, at JSON path `path`; name is used
+ * in messages) checked as tp_state_load checks it, into *o (initialised here;
+ * free its att.verifier / att.evidence). On error *o holds unknowns. */
+int tp_state_node_from_json(const tp_fleet_t *f, int node, const json_t *v,
+                            const char *name, const char *path, tp_node_obs_t *o,
+                            tp_error_t *err);
 /* A state in which nothing is known about any node. NULL on ENOMEM. */
 tp_state_t *tp_state_new_empty(const tp_fleet_t *f);
 void tp_state_free(tp_state_t *s);

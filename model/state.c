@@ -169,6 +169,22 @@ static int load_node(jr_t *r, const tp_node_t *n, tp_node_obs_t *o, const json_t
     return 0;
 }
 
+int tp_state_node_from_json(const tp_fleet_t *f, int node, const json_t *v,
+                            const char *name, const char *path, tp_node_obs_t *o,
+                            tp_error_t *err)
+{
+    jr_t r = {name, err};
+    tp_error_clear(err);
+    obs_init(o);
+    int rc = load_node(&r, &f->nodes[node], o, v, path);
+    if (rc < 0) {
+        free(o->att.verifier);
+        free(o->att.evidence);
+        obs_init(o);
+    }
+    return rc;
+}
+
 /* "power_domains": {"rack-a1": {"cap_w": 50000}}: caps observed or imposed now (a
  * demand-response event, a lost feed). Lower than the declared cap wins. */
 static int load_domains(jr_t *r, const tp_fleet_t *f, tp_state_t *s, const json_t *doms)

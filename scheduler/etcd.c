@@ -340,6 +340,20 @@ void tp_etcd_range_free(tp_etcd_range_t *r)
     memset(r, 0, sizeof *r);
 }
 
+/* One mvccpb.KeyValue; on error k holds what was read (free key, value). */
+static int read_kv(const json_t *kv, tp_etcd_kv_t *k, tp_error_t *err)
+{
+    size_t klen;
+    if (!json_is_object(kv) || !(k->key = get_bytes(kv, "key", &klen, err)) ||
+        !(k->value = get_bytes(kv, "value", &k->value_len, err)) ||
+        get_i64(kv, "create_revision", &k->create_revision, err) < 0 ||
+        get_i64(kv, "mod_revision", &k->mod_revision, err) < 0 ||
+        get_i64(kv, "version", &k->version, err) < 0 ||
+        get_i64(kv, "lease", &k->lease, err) < 0)
+        return err->code ? err->code : TP_EPARSE;
+    return 0;
+}
+
 static int read_range(const json_t *ans, tp_etcd_range_t *out, tp_error_t *err)
 {
     memset(out, 0, sizeof *out);
@@ -354,16 +368,8 @@ static int read_range(const json_t *ans, tp_etcd_range_t *out, tp_error_t *err)
     if (n && !(out->kvs = calloc(n, sizeof *out->kvs)))
         return tp_error_set(err, TP_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        const json_t *kv = json_array_get(kvs, i);
-        tp_etcd_kv_t *k = &out->kvs[i];
-        size_t klen;
         out->n++;
-        if (!json_is_object(kv) || !(k->key = get_bytes(kv, "key", &klen, err)) ||
-            !(k->value = get_bytes(kv, "value", &k->value_len, err)) ||
-            get_i64(kv, "create_revision", &k->create_revision, err) < 0 ||
-            get_i64(kv, "mod_revision", &k->mod_revision, err) < 0 ||
-            get_i64(kv, "version", &k->version, err) < 0 ||
-            get_i64(kv, "lease", &k->lease, err) < 0) {
+        if (read_kv(json_array_get(kvs, i), &out->kvs[i], err) < 0) {
             if (!err->code)
                 tp_error_set(err, TP_EPARSE, "etcd answer: kvs[%zu]: expected an object",
                              i);
@@ -678,6 +684,15 @@ int tp_etcd_lease_keepalive(tp_etcd_t *e, int64_t id, int64_t *ttl, tp_error_t *
     return rc;
 }
 
+int tp_etcd_compact(tp_etcd_t *e, int64_t revision, tp_error_t *err)
+{
+    json_t *ans;
+    int rc = call(e, "/v3/kv/compaction", json_pack("{so}", "revision", i64s(revision)),
+                  &ans, err);
+    json_decref(ans);
+    return rc;
+}
+
 int tp_etcd_lease_revoke(tp_etcd_t *e, int64_t id, tp_error_t *err)
 {
     json_t *ans;
@@ -699,4 +714,203 @@ int tp_etcd_health(tp_etcd_t *e, tp_error_t *err)
                             h ? h : "no answer");
     json_decref(ans);
     return rc;
+}
+
+int tp_etcd_scan(tp_etcd_t *e, const char *prefix, int64_t min_mod, int page,
+                 tp_etcd_kv_t **kvs, int *n, int64_t *revision, tp_error_t *err)
+{
+    return tp_etcd_scan_from(e, prefix, prefix, min_mod, page, kvs, n, revision, err);
+}
+
+int tp_etcd_scan_from(tp_etcd_t *e, const char *from, const char *prefix, int64_t min_mod,
+                      int page, tp_etcd_kv_t **kvs, int *n, int64_t *revision,
+                      tp_error_t *err)
+{
+    char start[1024];
+    char *end = tp_etcd_prefix_end(prefix);
+    tp_etcd_range_opts_t o = {.limit = page, .min_mod_revision = min_mod};
+    int rc = 0, cap = 0;
+    *kvs = NULL;
+    *n = 0;
+    *revision = 0;
+    if (!end)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    if (strlen(from) + 2 > sizeof start) {
+        free(end);
+        return tp_error_set(err, TP_EINVAL, "etcd: key prefix too long");
+    }
+    snprintf(start, sizeof start, "%s", from);
+    for (;;) {
+        tp_etcd_range_t r;
+        if ((rc = tp_etcd_range(e, start, end, &o, &r, err)) < 0)
+            break;
+        if (!o.revision)
+            o.revision = *revision = r.revision;
+        if (*n + r.n > cap) {
+            int nc = cap ? cap * 2 : 256;
+            while (nc < *n + r.n)
+                nc *= 2;
+            tp_etcd_kv_t *k = realloc(*kvs, (size_t)nc * sizeof *k);
+            if (!k) {
+                tp_etcd_range_free(&r);
+                rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+                break;
+            }
+            *kvs = k;
+            cap = nc;
+        }
+        if (r.n)
+            memcpy(*kvs + *n, r.kvs, (size_t)r.n * sizeof *r.kvs);
+        *n += r.n;
+        bool more = r.more && r.n > 0;
+        if (more) { /* the next page starts just after the last key: "key\x01" (keys
+                       are C strings of ids without control characters) */
+            size_t l = strlen(r.kvs[r.n - 1].key);
+            if (l + 2 > sizeof start) {
+                free(r.kvs);
+                rc = tp_error_set(err, TP_EINVAL, "etcd: key too long");
+                break;
+            }
+            memcpy(start, r.kvs[r.n - 1].key, l);
+            start[l] = '\x01';
+            start[l + 1] = '\0';
+        }
+        free(r.kvs);
+        if (!more)
+            break;
+    }
+    free(end);
+    return rc;
+}
+
+/* ---- watch ---- */
+
+typedef struct {
+    const tp_etcd_watch_cb_t *cb;
+    sink_t line; /* the message being received */
+    int64_t *compacted;
+    bool created;
+    int rc;
+    tp_error_t *err;
+} wstate_t;
+
+/* One message of the stream: {"result": WatchResponse} or {"error": …}. */
+static int watch_message(wstate_t *w, const char *text, size_t len)
+{
+    json_error_t je;
+    json_t *m = json_loadb(text, len, 0, &je);
+    json_t *res = json_object_get(m, "result");
+    int64_t rev = 0, compact = 0;
+    int rc = 0;
+    if (!json_is_object(res)) {
+        json_t *e = json_object_get(m, "error");
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        rc = tp_error_set(w->err, TP_EIO, "etcd watch: %s",
+                          msg ? msg
+                          : m ? "expected {\"result\": …}"
+                              : je.text);
+        json_decref(m);
+        return rc;
+    }
+    if (read_header_rev(res, &rev, w->err) < 0 ||
+        get_i64(res, "compact_revision", &compact, w->err) < 0) {
+        json_decref(m);
+        return w->err->code;
+    }
+    if (get_bool(res, "canceled")) {
+        *w->compacted = compact;
+        json_decref(m);
+        return tp_error_set(w->err, TP_EIO, "etcd watch canceled%s",
+                            compact ? " (the revision was compacted)" : "");
+    }
+    w->created |= get_bool(res, "created");
+    const json_t *evs = json_object_get(res, "events");
+    for (size_t i = 0; rc == 0 && i < json_array_size(evs); i++) {
+        const json_t *ev = json_array_get(evs, i);
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        tp_etcd_kv_t kv = {0};
+        if (read_kv(json_object_get(ev, "kv"), &kv, w->err) < 0)
+            rc = w->err->code ? w->err->code
+                              : tp_error_set(w->err, TP_EPARSE, "etcd watch: bad event");
+        else
+            rc = w->cb->event(w->cb->arg, &kv, type && !strcmp(type, "DELETE"));
+        free(kv.key);
+        free(kv.value);
+    }
+    if (rc == 0 && rev && w->cb->progress)
+        w->cb->progress(w->cb->arg, rev);
+    json_decref(m);
+    return rc;
+}
+
+static size_t on_watch_data(char *ptr, size_t size, size_t n, void *arg)
+{
+    wstate_t *w = arg;
+    size_t add = size * n;
+    for (size_t i = 0; i < add; i++) {
+        if (ptr[i] != '\n') {
+            if (on_data(ptr + i, 1, 1, &w->line) != 1) /* bounded by MAX_ANSWER */
+                return 0;
+            continue;
+        }
+        if (w->line.len && (w->rc = watch_message(w, w->line.buf, w->line.len)) < 0)
+            return 0;
+        w->line.len = 0;
+    }
+    return add;
+}
+
+static int on_watch_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+                             curl_off_t un)
+{
+    wstate_t *w = arg;
+    (void)dt, (void)dn, (void)ut, (void)un;
+    return w->cb->stop && w->cb->stop(w->cb->arg) ? 1 : 0;
+}
+
+int tp_etcd_watch(tp_etcd_t *e, const char *key, const char *range_end,
+                  int64_t start_revision, const tp_etcd_watch_cb_t *cb,
+                  int64_t *compacted, tp_error_t *err)
+{
+    json_t *req = json_pack("{s:{s:o,s:o,s:o}}", "create_request", "key",
+                            b64(key, strlen(key)), "range_end",
+                            range_end ? b64(range_end, strlen(range_end)) : json_null(),
+                            "start_revision", i64s(start_revision));
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    *compacted = 0;
+    if (!body)
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    char url[512];
+    snprintf(url, sizeof url, "%s/v3/watch", e->urls[e->cur]);
+    wstate_t w = {.cb = cb, .compacted = compacted, .err = err};
+    CURL *c = e->curl;
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(e->timeout_ms < 1000 ? e->timeout_ms : 1000));
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_watch_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &w);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_watch_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &w);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    free(body);
+    free(w.line.buf);
+    if (w.rc < 0)
+        return w.rc; /* a message said why (compaction, an error) */
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+        return 0;                     /* stopped */
+    e->cur = (e->cur + 1) % e->nurls; /* the next stream tries the next member */
+    if (rc != CURLE_OK)
+        return tp_error_set(err, TP_EIO, "etcd watch %s: %s", url,
+                            curl_easy_strerror(rc));
+    return tp_error_set(err, TP_EIO, "etcd watch %s: the stream ended (HTTP %ld)", url,
+                        status);
 }

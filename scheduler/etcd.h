@@ -67,6 +67,16 @@ int tp_etcd_range(tp_etcd_t *e, const char *key, const char *range_end,
                   const tp_etcd_range_opts_t *o, tp_etcd_range_t *out, tp_error_t *err);
 /* The range_end that covers every key starting with prefix (malloc'd). */
 char *tp_etcd_prefix_end(const char *prefix);
+/* Every key starting with prefix whose mod_revision is at least min_mod (0:
+ * all), read `page` keys at a time, all pages at the first page's revision
+ * (*revision): one snapshot. *kvs: the keys in key order (free each key and
+ * value, then the array), *n of them. On error *kvs holds what was read. */
+int tp_etcd_scan(tp_etcd_t *e, const char *prefix, int64_t min_mod, int page,
+                 tp_etcd_kv_t **kvs, int *n, int64_t *revision, tp_error_t *err);
+/* Same, from key `from` (≥ prefix) to the end of prefix's range. */
+int tp_etcd_scan_from(tp_etcd_t *e, const char *from, const char *prefix, int64_t min_mod,
+                      int page, tp_etcd_kv_t **kvs, int *n, int64_t *revision,
+                      tp_error_t *err);
 int tp_etcd_put(tp_etcd_t *e, const char *key, const char *value, size_t len,
                 int64_t lease, int64_t *revision, tp_error_t *err);
 int tp_etcd_delete(tp_etcd_t *e, const char *key, const char *range_end, int64_t *deleted,
@@ -106,6 +116,31 @@ int tp_etcd_txn_ops(const tp_etcd_txn_t *t);
 int tp_etcd_txn_commit(tp_etcd_t *e, const tp_etcd_txn_t *t, bool *succeeded,
                        int64_t *revision, tp_etcd_range_t **gets, int *ngets,
                        tp_error_t *err);
+
+/* Drops the history before revision (what `--auto-compaction-retention` does). */
+int tp_etcd_compact(tp_etcd_t *e, int64_t revision, tp_error_t *err);
+
+/* ---- watch ---- */
+/* A watch stream (POST /v3/watch: the gateway's newline-delimited JSON) on
+ * [key, range_end) (range_end NULL: the key alone) from start_revision, on
+ * the calling thread until cb->stop returns true (polled by libcurl about once
+ * a second, and at every chunk). event gets each change (kv borrowed for the
+ * call; deleted: a DELETE, value empty) and may return < 0 to end the watch
+ * with that code; progress gets each message's header revision after its
+ * events. Returns 0 when stopped; TP_EIO when the stream broke or ended (the
+ * next call tries the next member: resume from the last revision + 1) or etcd
+ * canceled it: *compacted > 0 when start_revision was compacted away (read
+ * everything again, then watch from that read's revision + 1). The client
+ * must not be used by another thread meanwhile. */
+typedef struct {
+    int (*event)(void *arg, const tp_etcd_kv_t *kv, bool deleted);
+    void (*progress)(void *arg, int64_t revision);
+    bool (*stop)(void *arg);
+    void *arg;
+} tp_etcd_watch_cb_t;
+int tp_etcd_watch(tp_etcd_t *e, const char *key, const char *range_end,
+                  int64_t start_revision, const tp_etcd_watch_cb_t *cb,
+                  int64_t *compacted, tp_error_t *err);
 
 /* ---- leases ---- */
 int tp_etcd_lease_grant(tp_etcd_t *e, int64_t ttl_s, int64_t *id, int64_t *granted_ttl,

@@ -10,6 +10,7 @@
  * flight, so the in-memory copy has a single writer at a time.
  */
 #include "scheduler/leader.h"
+#include "scheduler/share.h"
 #include "scheduler/etcd.h"
 #include "scheduler/serve_internal.h"
 
@@ -560,6 +561,8 @@ json_t *tp_leader_status(const svc_t *s, bool *healthy)
     json_object_set_new(doc, "elections_won", json_integer((json_int_t)l->elections_won));
     json_object_set_new(doc, "lease_losses", json_integer((json_int_t)l->lease_losses));
     pthread_mutex_unlock(&l->mu);
+    if (s->share)
+        json_object_set_new(doc, "collection", tp_share_status(s->share));
     *healthy = ok;
     return doc;
 }

@@ -10,12 +10,14 @@
  * histograms carry their own locks; the routes run on the loop.
  */
 #include "scheduler/serve_internal.h"
+#include "scheduler/leader.h"
 #include "scheduler/audit.h"
 #include "scheduler/dashboard.h"
 #include "scheduler/kpi.h"
 #include "scheduler/metrics.h"
 #include "util/file.h"
 
+#include <errno.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* --audit-export: a thread that sends what audit.jsonl gained to the SIEM,
@@ -86,12 +89,19 @@ static char *facts(void *arg, const char *node)
     return json_text(doc);
 }
 
+/* SQLite: always (DATA is the journal's directory). etcd: when --data names
+ * this replica's own directory for audit.jsonl (replicas sharing a working
+ * directory must not share the default one). */
+static bool audit_wanted(const svc_t *s)
+{
+    return tp_store_journal(s->journal) || s->data_given;
+}
+
 int obs_audit_on(svc_t *s, tp_error_t *err)
 {
-    tp_journal_t *j = tp_store_journal(s->journal);
-    /* The audit rows ride in the SQLite journal's transactions; the etcd store has
-     * no audit log yet (docs/ha.md). */
-    return j ? tp_journal_audit_on(j, facts, s, err) : 0;
+    /* The audit rows ride in the store's transactions: SQLite triggers, or
+     * P a/<seq> rows in the etcd txn (scheduler/store_etcd.c). */
+    return audit_wanted(s) ? tp_store_audit_on(s->journal, facts, s, err) : 0;
 }
 
 static int flush_row(void *arg, int64_t seq, int64_t at, const char *body)
@@ -122,8 +132,7 @@ bool obs_append(svc_t *s)
     if (!s->obs || !s->obs->audit)
         return false;
     int64_t last = tp_audit_last_seq(s->obs->audit);
-    if (tp_journal_audit_since(tp_store_journal(s->journal), last, flush_row, s, &err) <
-        0)
+    if (tp_store_audit_since(s->journal, last, flush_row, s, &err) < 0)
         svc_log(s, "audit: %s (the journal keeps the rows; retried after the next job)",
                 err.text);
     if (tp_audit_last_seq(s->obs->audit) == last)
@@ -296,10 +305,13 @@ int obs_note(svc_t *s, int64_t at, const char *kind, const char *change, tp_erro
                           s->o.config, "config_sha256", sha);
     char *t = json_text(b);
     free(sha);
-    tp_journal_t *j = tp_store_journal(s->journal);
-    int rc = !t  ? tp_error_set(err, TP_ENOMEM, "out of memory")
-             : j ? tp_journal_add_audit(j, at, t, err)
-                 : 0; /* no audit log on the etcd store */
+    /* shared store: only the leader writes (a follower's start and reloads are
+     * its own, not the service's) */
+    bool skip = !audit_wanted(s) ||
+                (tp_store_shared(s->journal) && (!s->leader || !tp_leader_may_write(s)));
+    int rc = !t     ? tp_error_set(err, TP_ENOMEM, "out of memory")
+             : skip ? 0
+                    : tp_store_add_audit(s->journal, at, t, err);
     free(t);
     return rc;
 }
@@ -338,19 +350,21 @@ int obs_start(svc_t *s, tp_error_t *err)
         return tp_error_set(err, TP_ENOMEM, "out of memory");
     }
     s->obs = o;
-    tp_journal_t *j = tp_store_journal(s->journal);
-    if (!j) {
+    if (!audit_wanted(s)) {
         svc_log(s,
-                "audit: the audit log and the KPIs' GPU-hour windows need the SQLite "
-                "store; with --store %s they are off (docs/ha.md)",
-                tp_store_kind(s->journal));
+                "audit: with --store etcd the audit log and the KPIs' GPU-hour windows "
+                "need --data DIR (this replica's own directory for audit.jsonl); they "
+                "are off (docs/ha.md)");
         return 0;
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/audit.jsonl", s->o.data_dir);
+    /* the SQLite journal made it; with etcd it may be new */
+    if (mkdir(s->o.data_dir, 0700) != 0 && errno != EEXIST)
+        return tp_error_set(err, TP_EIO, "%s: %s", s->o.data_dir, strerror(errno));
     int rc;
     if ((rc = tp_audit_open(path, s->o.audit_key, &o->audit, err)) < 0 ||
-        (rc = tp_journal_audit_since(j, 0, hist_row, o->hist, err)) < 0)
+        (rc = tp_store_audit_since(s->journal, 0, hist_row, o->hist, err)) < 0)
         return rc;
     /* rows committed before a crash that never reached the file */
     int64_t before = tp_audit_last_seq(o->audit);

@@ -5,6 +5,7 @@
 #include "scheduler/leader.h"
 #include "scheduler/metrics.h"
 #include "scheduler/serve_internal.h"
+#include "scheduler/share.h"
 #include "util/file.h"
 #include "util/json_in.h"
 
@@ -75,6 +76,12 @@ static void enqueue_simple(svc_t *s, op_kind_t kind)
 static void cycle_done(tp_collector_t *c, void *arg)
 {
     svc_t *s = arg;
+    if (s->share) { /* shared collection: the state comes back through etcd */
+        s->last_cycle_end = (int64_t)time(NULL);
+        obs_time(s, 1, tp_collector_stats(c)->wall_s); /* TP_M_COLLECT */
+        tp_share_cycle_done(s->share);
+        return;
+    }
     const tp_state_t *st = tp_collector_state(c);
     tp_state_t *copy = st ? state_copy(s->fleet, st) : NULL;
     if (copy && !copy->observed_at)
@@ -89,11 +96,15 @@ static void cycle_done(tp_collector_t *c, void *arg)
         svc_after_job(s);
 }
 
-static void on_cycle_timer(uv_timer_t *t)
+void svc_collect_now(svc_t *s)
 {
-    svc_t *s = t->data;
     if (s->collector && !s->draining)
         tp_collector_cycle(s->collector, cycle_done, s); /* EINVAL: one still runs */
+}
+
+static void on_cycle_timer(uv_timer_t *t)
+{
+    svc_collect_now(t->data);
 }
 
 static int collectors_start(svc_t *s, tp_error_t *err)
@@ -105,6 +116,7 @@ static int collectors_start(svc_t *s, tp_error_t *err)
     if (!(s->collector = tp_collector_new(s->loop, s->fleet, s->ccfg, err)))
         return err->code;
     tp_collector_set_log(s->collector, log_fn, s);
+    tp_share_collector(s->share); /* shared: only the owned nodes (none until known) */
     uv_timer_start(&s->cycle_timer, on_cycle_timer, 0,
                    (uint64_t)(s->ccfg->interval_s > 0 ? s->ccfg->interval_s : 60) * 1000);
     return 0;
@@ -236,6 +248,7 @@ static void check_drained(svc_t *s)
     stopping = true;
     svc_log(s, "drained: every accepted request was answered; stopping");
     tp_leader_stop(s->leader); /* hands the lease back: a follower takes over now */
+    tp_share_stop(s->share);   /* and the nodes this replica collected */
     /* let the last answers reach their sockets */
     uv_timer_stop(&s->tick_timer);
     uv_timer_start(&s->tick_timer, stop_now, 200, 0);
@@ -537,7 +550,16 @@ static int start_leader(svc_t *s, const char *host, tp_error_t *err)
                            .ttl_s = s->o.lease_ttl_s,
                            .keepalive_ms = s->o.keepalive_ms,
                            .poll_ms = s->o.poll_ms};
-    return tp_leader_start(s, &lo, err) ? 0 : err->code;
+    if (!tp_leader_start(s, &lo, err))
+        return err->code;
+    if (!s->has_collectors)
+        return 0;
+    tp_share_opts_t so = {.urls = lo.urls,
+                          .prefix = lo.prefix,
+                          .name = lo.name,
+                          .ttl_s = lo.ttl_s,
+                          .keepalive_ms = lo.keepalive_ms};
+    return tp_share_start(s, &so, err) ? 0 : err->code;
 }
 
 int tp_serve_run(const tp_serve_opts_t *o, tp_error_t *err)
@@ -558,6 +580,7 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     /* --store sqlite:DIR is --data DIR: the audit log lives beside the journal. */
     if (s->o.store && !strncmp(s->o.store, "sqlite:", 7) && s->o.store[7])
         s->o.data_dir = s->o.store + 7;
+    s->data_given = s->o.data_dir != NULL;
     if (!s->o.data_dir)
         s->o.data_dir = "./trustplace-data";
     if (!s->o.listen)
@@ -577,7 +600,8 @@ static int serve(svc_t *s, const tp_serve_opts_t *o, tp_error_t *err)
     if (!o->ceiling && (rc = obs_start(s, err)) < 0)
         return rc;
     if (!o->ceiling && tp_store_shared(s->journal) && !s->o.batch_max)
-        s->o.batch_max = 40; /* one etcd txn per batch: within etcd's --max-txn-ops 128 */
+        s->o.batch_max = s->data_given ? 30 : 40; /* one etcd txn per batch, within
+            etcd's --max-txn-ops 128 (with the audit log: 3 puts per decision) */
     if (o->tokens && (rc = tp_tokens_load(o->tokens, &s->tokens, err)) < 0)
         return rc;
     if (o->tls_clients && !o->tls_client_ca)

@@ -72,6 +72,8 @@ typedef struct svc {
     tp_httpd_t *http;
     tp_store_t *journal;      /* scheduler/store.h: SQLite or etcd */
     struct tp_leader *leader; /* scheduler/leader.h: with etcd only */
+    struct tp_share *share;   /* scheduler/share.h: etcd with collectors */
+    bool data_given;          /* --data or --store sqlite:DIR named a directory */
     tp_tokens_t *tokens;
     tp_tokens_t *clients; /* --tls-clients: certificate fingerprint → role */
     tp_k8s_t *k8s;
@@ -314,5 +316,7 @@ void svc_after_job(svc_t *s);
 /* The fleet is being replaced: stop the collectors that borrow it, free it once
  * they are closed. */
 void svc_retire_fleet(svc_t *s, tp_fleet_t *f);
+/* Starts a collector cycle now unless one runs (shared collection gained nodes). */
+void svc_collect_now(svc_t *s);
 
 #endif

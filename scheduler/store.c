@@ -94,6 +94,29 @@ bool tp_store_shared(const tp_store_t *st)
     return st->e != NULL;
 }
 
+int tp_store_audit_on(tp_store_t *st, tp_journal_facts_fn facts, void *arg,
+                      tp_error_t *err)
+{
+    if (st->j)
+        return tp_journal_audit_on(st->j, facts, arg, err);
+    estore_audit_on(st->e, facts, arg);
+    return 0;
+}
+
+int tp_store_add_audit(tp_store_t *st, int64_t at, const char *body, tp_error_t *err)
+{
+    return st->j ? tp_journal_add_audit(st->j, at, body, err)
+                 : estore_add_audit(st->e, at, body, err);
+}
+
+int tp_store_audit_since(tp_store_t *st, int64_t after_seq,
+                         int (*row)(void *arg, int64_t seq, int64_t at, const char *body),
+                         void *arg, tp_error_t *err)
+{
+    return st->j ? tp_journal_audit_since(st->j, after_seq, row, arg, err)
+                 : estore_audit_since(st->e, after_seq, row, arg, err);
+}
+
 int tp_store_begin(tp_store_t *st, tp_error_t *err)
 {
     return st->j ? tp_journal_begin(st->j, err) : estore_begin(st->e, err);

@@ -76,6 +76,18 @@ int tp_store_load(tp_store_t *st, const tp_store_load_t *cb, tp_error_t *err);
 /* etcd: the revision the last tp_store_load read (0 for SQLite). */
 int64_t tp_store_revision(const tp_store_t *st);
 
+/* The audit outbox on either store (journal.h's tp_journal_audit_on,
+ * _add_audit and _audit_since). With etcd the records are P a/<seq> rows
+ * written in the txn of the write they record (a fenced txn writes none), seq
+ * counted by P aseq, so every replica reads the same gapless sequence and the
+ * hash chain each one's audit.jsonl builds from it is the same. */
+int tp_store_audit_on(tp_store_t *st, tp_journal_facts_fn facts, void *arg,
+                      tp_error_t *err);
+int tp_store_add_audit(tp_store_t *st, int64_t at, const char *body, tp_error_t *err);
+int tp_store_audit_since(tp_store_t *st, int64_t after_seq,
+                         int (*row)(void *arg, int64_t seq, int64_t at, const char *body),
+                         void *arg, tp_error_t *err);
+
 /* ---- shared stores only (etcd) ---- */
 
 /* The fence every commit is checked against: the commit succeeds only while

@@ -8,6 +8,12 @@
  *   P j/e/<id>         power event {id, body, start, end, state, plan}
  *   P j/x/<seq>        preemption {workload, node, why, event, at}
  *   P j/f/<seq>        profiles {body, at}
+ *   P a/<seq>          audit record {seq, at, body} (after estore_audit_on): the
+ *                      SQLite journal's audit triggers, here written by hand into
+ *                      the txn of the write they record
+ *   P aseq             the last audit seq; the txn compares its mod_revision
+ *                      with the one this replica read, so seqs stay gapless
+ *                      across leaders and a fenced txn writes none
  * ids and seqs are zero-padded decimals, so key order is numeric order. Every
  * row also carries "_by" (the replica) and "_term" (the create_revision of the
  * leader key it was written under): a check can prove no two leaders
@@ -48,7 +54,17 @@ struct estore {
 
     tp_store_stats_t stats; /* under mu */
     int64_t loaded_rev;     /* of the last estore_load */
+
+    /* the audit outbox */
+    tp_journal_facts_fn facts;
+    void *facts_arg;
+    bool audit;
+    json_t *audit_pending; /* [[at, body], …] of the open txn */
+    bool audit_known;      /* audit_seq / audit_mod are P aseq's as read */
+    int64_t audit_seq, audit_mod;
 };
+
+static void seq_name(char *buf, size_t cap, int64_t n);
 
 struct tp_store_changes {
     tp_etcd_kv_t *kvs;
@@ -66,7 +82,8 @@ int estore_open(const char *urls, const char *prefix, const char *replica, int t
     pthread_mutex_init(&e->mu, NULL);
     e->prefix = strdup(prefix);
     e->replica = strdup(replica);
-    if (!e->prefix || !e->replica || !(e->pending = json_object())) {
+    if (!e->prefix || !e->replica || !(e->pending = json_object()) ||
+        !(e->audit_pending = json_array())) {
         estore_close(e);
         return tp_error_set(err, TP_ENOMEM, "out of memory");
     }
@@ -87,6 +104,7 @@ void estore_close(estore_t *e)
     tp_etcd_free(e->w);
     tp_etcd_free(e->r);
     json_decref(e->pending);
+    json_decref(e->audit_pending);
     free(e->prefix);
     free(e->replica);
     free(e->fence_key);
@@ -100,6 +118,8 @@ void estore_set_fence(estore_t *e, const char *key, int64_t term)
     pthread_mutex_lock(&e->mu);
     free(e->fence_key);
     e->fence_key = k;
+    if (e->term != (k ? term : 0))
+        e->audit_known = false; /* another term: P aseq is read again (worker) */
     e->term = k ? term : 0;
     pthread_mutex_unlock(&e->mu);
 }
@@ -137,6 +157,7 @@ static void end_tx(estore_t *e, bool undo)
 {
     e->in_tx = false;
     json_object_clear(e->pending);
+    json_array_clear(e->audit_pending);
     if (undo) {
         e->power_id = e->saved[0];
         e->pre_seq = e->saved[1];
@@ -148,6 +169,64 @@ void estore_rollback(estore_t *e)
 {
     if (e->in_tx)
         end_tx(e, true);
+}
+
+/* P aseq's value and mod_revision, read when not known. */
+static int audit_counter(estore_t *e, tp_error_t *err)
+{
+    char key[1024];
+    tp_etcd_range_t r;
+    if (e->audit_known)
+        return 0;
+    snprintf(key, sizeof key, "%saseq", e->prefix);
+    if (tp_etcd_range(e->w, key, NULL, NULL, &r, err) < 0)
+        return err->code;
+    e->audit_seq = e->audit_mod = 0;
+    if (r.n == 1) {
+        char *end;
+        long long v = strtoll(r.kvs[0].value, &end, 10);
+        if (*end || v < 0) {
+            tp_etcd_range_free(&r);
+            return tp_error_set(err, TP_EINVAL,
+                                "etcd store: %s is not a count: \"%.40s\"", key,
+                                r.kvs[0].value);
+        }
+        e->audit_seq = v;
+        e->audit_mod = r.kvs[0].mod_revision;
+    }
+    tp_etcd_range_free(&r);
+    e->audit_known = true;
+    return 0;
+}
+
+/* The open txn's audit records as P a/<seq> puts, and P aseq guarded by its
+ * mod_revision (0: absent). */
+static int audit_ops(estore_t *e, tp_etcd_txn_t *tx, int64_t term)
+{
+    size_t n = json_array_size(e->audit_pending);
+    char key[1024], val[32];
+    int rc = 0;
+    if (!n)
+        return 0;
+    snprintf(key, sizeof key, "%saseq", e->prefix);
+    rc = tp_etcd_txn_compare(tx, key, TP_ETCD_MOD, TP_ETCD_EQUAL, e->audit_mod, NULL);
+    for (size_t i = 0; !rc && i < n; i++) {
+        json_t *a = json_array_get(e->audit_pending, i);
+        char name[32];
+        int64_t seq = e->audit_seq + (int64_t)i + 1;
+        seq_name(name, sizeof name, seq);
+        snprintf(key, sizeof key, "%sa/%s", e->prefix, name);
+        json_t *row = json_pack("{s:I,s:O,s:O,s:s,s:I}", "seq", (json_int_t)seq, "at",
+                                json_array_get(a, 0), "body", json_array_get(a, 1), "_by",
+                                e->replica, "_term", (json_int_t)term);
+        char *text = row ? json_dumps(row, JSON_COMPACT) : NULL;
+        rc = text ? tp_etcd_txn_put(tx, true, key, text, strlen(text), 0) : TP_ENOMEM;
+        free(text);
+        json_decref(row);
+    }
+    snprintf(key, sizeof key, "%saseq", e->prefix);
+    snprintf(val, sizeof val, "%" PRId64, e->audit_seq + (int64_t)n);
+    return rc ? rc : tp_etcd_txn_put(tx, true, key, val, strlen(val), 0);
 }
 
 /* The txn: the fence compare, then one put per pending row. */
@@ -164,6 +243,8 @@ static tp_etcd_txn_t *build_txn(estore_t *e, const char *fence_key, int64_t term
         rc = text ? tp_etcd_txn_put(tx, true, k, text, strlen(text), 0) : TP_ENOMEM;
         free(text);
     }
+    if (!rc)
+        rc = audit_ops(e, tx, term);
     if (rc) {
         tp_etcd_txn_free(tx);
         return NULL;
@@ -181,12 +262,16 @@ int estore_commit(estore_t *e, tp_error_t *err)
     bool ok = false, fenced = false;
     uint64_t t0 = tp_etcd_now_us();
     tp_etcd_txn_t *tx = NULL;
+    int64_t rev = 0;
+    size_t naudit = json_array_size(e->audit_pending);
     if (!term)
         rc = tp_error_set(err, TP_EIO,
                           "not the leader: this replica holds no leader lease");
+    else if (naudit && (rc = audit_counter(e, err)) < 0)
+        ;
     else if (!(tx = build_txn(e, key, term)))
         rc = tp_error_set(err, TP_ENOMEM, "out of memory");
-    else if ((rc = tp_etcd_txn_commit(e->w, tx, &ok, NULL, NULL, NULL, err)) == 0 &&
+    else if ((rc = tp_etcd_txn_commit(e->w, tx, &ok, &rev, NULL, NULL, err)) == 0 &&
              !ok) {
         fenced = true;
         rc = tp_error_set(
@@ -194,6 +279,12 @@ int estore_commit(estore_t *e, tp_error_t *err)
             "fenced: the leader key %s is no longer this replica's (term %" PRId64
             "); nothing was written",
             key, term);
+    }
+    if (rc < 0) {
+        e->audit_known = false; /* whatever happened, read P aseq again */
+    } else if (naudit) {
+        e->audit_seq += (int64_t)naudit;
+        e->audit_mod = rev;
     }
     uint64_t usec = tp_etcd_now_us() - t0;
     pthread_mutex_lock(&e->mu);
@@ -237,16 +328,76 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+/* A JSON text as a value (SQL's json()); null when absent or not JSON. */
+static json_t *json_or_null(const char *text)
+{
+    json_t *v = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    return v ? v : json_null();
+}
+
+/* The observed facts of node a decision relied on (the service's callback). */
+static json_t *facts_of(estore_t *e, const char *node)
+{
+    char *t = node && e->facts ? e->facts(e->facts_arg, node) : NULL;
+    json_t *v = json_or_null(t);
+    free(t);
+    return v;
+}
+
+/* put_row with the audit record rec (stolen; NULL: none) of the write in the same
+ * txn; the record's seq is given at commit. */
+static int put_audited(estore_t *e, const char *kind, const char *name, json_t *row,
+                       int64_t at, json_t *rec, tp_error_t *err)
+{
+    if (!e->audit) {
+        json_decref(rec);
+        return put_row(e, kind, name, row, err);
+    }
+    bool alone = !e->in_tx;
+    int rc = 0;
+    if (!rec || !row) {
+        json_decref(rec);
+        json_decref(row);
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    }
+    if (alone && estore_begin(e, err) < 0) {
+        json_decref(rec);
+        json_decref(row);
+        return err->code;
+    }
+    if (json_array_append_new(e->audit_pending,
+                              json_pack("[I,o]", (json_int_t)at, rec))) {
+        json_decref(row);
+        rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+    } else {
+        rc = put_row(e, kind, name, row, err);
+    }
+    if (alone) {
+        if (rc < 0)
+            estore_rollback(e);
+        else
+            rc = estore_commit(e, err);
+    }
+    return rc;
+}
+
 int estore_put_placement(estore_t *e, const char *workload, const char *tenant,
                          const char *state, const char *node, int gpus, const char *spec,
                          const char *decision, int64_t at, tp_error_t *err)
 {
-    return put_row(e, "j/p/", workload,
-                   json_pack("{s:s,s:o,s:s,s:o,s:i,s:s,s:s,s:I}", "workload", workload,
-                             "tenant", str_or_null(tenant), "state", state, "node",
-                             str_or_null(node), "gpus", gpus, "spec", spec, "decision",
-                             decision, "at", (json_int_t)at),
-                   err);
+    json_t *rec =
+        e->audit ? json_pack("{s:s,s:s,s:o,s:s,s:o,s:i,s:o,s:o,s:o}", "kind", "decision",
+                             "workload", workload, "tenant", str_or_null(tenant), "state",
+                             state, "node", str_or_null(node), "gpus", gpus, "decision",
+                             json_or_null(decision), "spec", json_or_null(spec), "facts",
+                             facts_of(e, node))
+                 : NULL;
+    return put_audited(e, "j/p/", workload,
+                       json_pack("{s:s,s:o,s:s,s:o,s:i,s:s,s:s,s:I}", "workload",
+                                 workload, "tenant", str_or_null(tenant), "state", state,
+                                 "node", str_or_null(node), "gpus", gpus, "spec", spec,
+                                 "decision", decision, "at", (json_int_t)at),
+                       at, rec, err);
 }
 
 /* The row at P+kind+name as this txn would leave it (new reference); NULL when
@@ -280,9 +431,17 @@ int estore_set_state(estore_t *e, const char *workload, const char *state, int64
     json_t *row = read_row(e, "j/p/", workload, &rc, err);
     if (!row)
         return rc;
+    const char *old = json_string_value(json_object_get(row, "state"));
+    json_t *rec = NULL;
+    if (e->audit && !strcmp(state, "released") && (!old || strcmp(old, "released") != 0))
+        rec =
+            json_pack("{s:s,s:s,s:O,s:O,s:O}", "kind", "release", "workload", workload,
+                      "tenant", json_object_get(row, "tenant"), "node",
+                      json_object_get(row, "node"), "gpus", json_object_get(row, "gpus"));
     json_object_set_new(row, "state", json_string(state));
     json_object_set_new(row, "at", json_integer(at));
-    return put_row(e, "j/p/", workload, row, err);
+    return rec ? put_audited(e, "j/p/", workload, row, at, rec, err)
+               : put_row(e, "j/p/", workload, row, err);
 }
 
 int estore_put_idempotency(estore_t *e, const char *key, const char *hash, int status,
@@ -305,11 +464,16 @@ int estore_add_power_event(estore_t *e, const char *body, int64_t start, int64_t
     char name[32];
     *id = ++e->power_id;
     seq_name(name, sizeof name, *id);
-    return put_row(e, "j/e/", name,
-                   json_pack("{s:I,s:s,s:I,s:I,s:s,s:n}", "id", (json_int_t)*id, "body",
-                             body, "start", (json_int_t)start, "end", (json_int_t)end,
-                             "state", "scheduled", "plan"),
-                   err);
+    json_t *rec = e->audit ? json_pack("{s:s,s:I,s:s,s:I,s:I,s:o}", "kind", "power_event",
+                                       "event", (json_int_t)*id, "state", "scheduled",
+                                       "start", (json_int_t)start, "end", (json_int_t)end,
+                                       "request", json_or_null(body))
+                           : NULL;
+    return put_audited(e, "j/e/", name,
+                       json_pack("{s:I,s:s,s:I,s:I,s:s,s:n}", "id", (json_int_t)*id,
+                                 "body", body, "start", (json_int_t)start, "end",
+                                 (json_int_t)end, "state", "scheduled", "plan"),
+                       (int64_t)time(NULL), rec, err);
 }
 
 int estore_set_power_event(estore_t *e, int64_t id, const char *state, const char *plan,
@@ -321,10 +485,19 @@ int estore_set_power_event(estore_t *e, int64_t id, const char *state, const cha
     json_t *row = read_row(e, "j/e/", name, &rc, err);
     if (!row)
         return rc;
+    const char *old = json_string_value(json_object_get(row, "state"));
+    bool changed = !old || strcmp(old, state) != 0;
     json_object_set_new(row, "state", json_string(state));
     if (plan)
         json_object_set_new(row, "plan", json_string(plan));
-    return put_row(e, "j/e/", name, row, err);
+    json_t *rec =
+        e->audit && changed
+            ? json_pack("{s:s,s:I,s:s,s:o}", "kind", "power_event", "event",
+                        (json_int_t)id, "state", state, "plan",
+                        json_or_null(json_string_value(json_object_get(row, "plan"))))
+            : NULL;
+    return rec ? put_audited(e, "j/e/", name, row, (int64_t)time(NULL), rec, err)
+               : put_row(e, "j/e/", name, row, err);
 }
 
 int estore_add_preemption(estore_t *e, const char *workload, const char *node,
@@ -332,19 +505,101 @@ int estore_add_preemption(estore_t *e, const char *workload, const char *node,
 {
     char name[32];
     seq_name(name, sizeof name, ++e->pre_seq);
-    return put_row(e, "j/x/", name,
-                   json_pack("{s:s,s:s,s:s,s:I,s:I}", "workload", workload, "node", node,
-                             "why", why, "event", (json_int_t)event, "at",
-                             (json_int_t)at),
-                   err);
+    json_t *rec = e->audit
+                      ? json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "kind", "preemption",
+                                  "workload", workload, "node", node, "why", why, "event",
+                                  (json_int_t)event, "facts", facts_of(e, node))
+                      : NULL;
+    return put_audited(e, "j/x/", name,
+                       json_pack("{s:s,s:s,s:s,s:I,s:I}", "workload", workload, "node",
+                                 node, "why", why, "event", (json_int_t)event, "at",
+                                 (json_int_t)at),
+                       at, rec, err);
 }
 
 int estore_add_profiles(estore_t *e, const char *body, int64_t at, tp_error_t *err)
 {
     char name[32];
     seq_name(name, sizeof name, ++e->prof_seq);
-    return put_row(e, "j/f/", name,
-                   json_pack("{s:s,s:I}", "body", body, "at", (json_int_t)at), err);
+    json_t *rec = e->audit ? json_pack("{s:s,s:s,s:o}", "kind", "policy_change", "change",
+                                       "profiles", "profiles", json_or_null(body))
+                           : NULL;
+    return put_audited(e, "j/f/", name,
+                       json_pack("{s:s,s:I}", "body", body, "at", (json_int_t)at), at,
+                       rec, err);
+}
+
+/* ---- the audit outbox ---- */
+
+void estore_audit_on(estore_t *e, tp_journal_facts_fn facts, void *arg)
+{
+    e->facts = facts;
+    e->facts_arg = arg;
+    e->audit = true;
+}
+
+int estore_add_audit(estore_t *e, int64_t at, const char *body, tp_error_t *err)
+{
+    json_t *rec = json_loads(body, 0, NULL);
+    bool alone = !e->in_tx;
+    if (!json_is_object(rec)) {
+        json_decref(rec);
+        return tp_error_set(err, TP_EINVAL,
+                            "etcd store: an audit body must be a JSON object");
+    }
+    if (alone && estore_begin(e, err) < 0) {
+        json_decref(rec);
+        return err->code;
+    }
+    if (json_array_append_new(e->audit_pending,
+                              json_pack("[I,o]", (json_int_t)at, rec))) {
+        if (alone)
+            estore_rollback(e);
+        return tp_error_set(err, TP_ENOMEM, "out of memory");
+    }
+    return alone ? estore_commit(e, err) : 0;
+}
+
+int estore_audit_since(estore_t *e, int64_t after_seq,
+                       int (*row)(void *arg, int64_t seq, int64_t at, const char *body),
+                       void *arg, tp_error_t *err)
+{
+    char pre[1024], from[1100], name[32];
+    tp_etcd_kv_t *kv = NULL;
+    int n = 0, rc;
+    int64_t rev = 0;
+    snprintf(pre, sizeof pre, "%sa/", e->prefix);
+    seq_name(name, sizeof name, after_seq + 1);
+    snprintf(from, sizeof from, "%s%s", pre, name);
+    rc = tp_etcd_scan_from(e->w, from, pre, 0, PAGE, &kv, &n, &rev, err);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        json_t *v = json_loads(kv[i].value, 0, NULL);
+        json_t *seq = json_object_get(v, "seq"), *at = json_object_get(v, "at");
+        json_t *body = json_object_get(v, "body");
+        char want[32];
+        seq_name(want, sizeof want, json_integer_value(seq));
+        char *text = json_is_object(body) ? json_dumps(body, JSON_COMPACT) : NULL;
+        if (!json_is_integer(seq) || !json_is_integer(at) || !text ||
+            json_integer_value(seq) <= after_seq || strcmp(kv[i].key + strlen(pre), want))
+            rc = tp_error_set(err, TP_EINVAL,
+                              "etcd store: %s: expected {\"seq\": the key's number, "
+                              "\"at\": integer, \"body\": object}",
+                              kv[i].key);
+        else if ((rc = row(arg, json_integer_value(seq), json_integer_value(at), text)) <
+                     0 &&
+                 !err->code)
+            tp_error_set(err, rc,
+                         "etcd store: an audit record (seq %" PRId64 ") was refused",
+                         (int64_t)json_integer_value(seq));
+        free(text);
+        json_decref(v);
+    }
+    for (int i = 0; i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].value);
+    }
+    free(kv);
+    return rc;
 }
 
 /* ---- reads ---- */
@@ -356,52 +611,7 @@ static int scan(estore_t *e, tp_etcd_t *c, int64_t min_mod, tp_store_changes_t *
 {
     char start[1024];
     snprintf(start, sizeof start, "%sj/", e->prefix);
-    char *end = tp_etcd_prefix_end(start);
-    if (!end)
-        return tp_error_set(err, TP_ENOMEM, "out of memory");
-    tp_etcd_range_opts_t o = {.limit = PAGE, .min_mod_revision = min_mod};
-    int rc = 0, cap = 0;
-    for (;;) {
-        tp_etcd_range_t r;
-        if ((rc = tp_etcd_range(c, start, end, &o, &r, err)) < 0)
-            break;
-        if (!o.revision)
-            o.revision = out->revision = r.revision;
-        if (out->n + r.n > cap) {
-            int nc = cap ? cap * 2 : 256;
-            while (nc < out->n + r.n)
-                nc *= 2;
-            tp_etcd_kv_t *k = realloc(out->kvs, (size_t)nc * sizeof *k);
-            if (!k) {
-                tp_etcd_range_free(&r);
-                rc = tp_error_set(err, TP_ENOMEM, "out of memory");
-                break;
-            }
-            out->kvs = k;
-            cap = nc;
-        }
-        if (r.n)
-            memcpy(out->kvs + out->n, r.kvs, (size_t)r.n * sizeof *r.kvs);
-        out->n += r.n;
-        bool more = r.more && r.n > 0;
-        if (more) { /* the next page starts just after the last key: "key\x01" (keys
-                       are C strings of ids without control characters) */
-            size_t l = strlen(r.kvs[r.n - 1].key);
-            if (l + 2 > sizeof start) {
-                free(r.kvs);
-                rc = tp_error_set(err, TP_EINVAL, "etcd store: key too long");
-                break;
-            }
-            memcpy(start, r.kvs[r.n - 1].key, l);
-            start[l] = '\x01';
-            start[l + 1] = '\0';
-        }
-        free(r.kvs);
-        if (!more)
-            break;
-    }
-    free(end);
-    return rc;
+    return tp_etcd_scan(c, start, min_mod, PAGE, &out->kvs, &out->n, &out->revision, err);
 }
 
 void tp_store_changes_free(tp_store_changes_t *c)

@@ -36,5 +36,10 @@ int estore_poll(estore_t *e, int64_t since, tp_store_changes_t **out, tp_error_t
 int estore_poll_apply(estore_t *e, tp_store_changes_t *c, const tp_store_load_t *cb,
                       tp_error_t *err);
 void estore_stats(estore_t *e, tp_store_stats_t *out);
+void estore_audit_on(estore_t *e, tp_journal_facts_fn facts, void *arg);
+int estore_add_audit(estore_t *e, int64_t at, const char *body, tp_error_t *err);
+int estore_audit_since(estore_t *e, int64_t after_seq,
+                       int (*row)(void *arg, int64_t seq, int64_t at, const char *body),
+                       void *arg, tp_error_t *err);
 
 #endif

@@ -69,8 +69,10 @@ typedef struct conn {
 typedef struct {
     char token[40];
     unsigned session;
-    uint64_t login_ms;     /* loop time of the login, for session_ttl_ms */
-    uint64_t last_request; /* stats.requests at its latest request */
+    uint64_t login_ms;               /* loop time of the login, for session_ttl_ms */
+    uint64_t last_request;           /* stats.requests at its latest request */
+    uint64_t requests, att_requests; /* to this BMC / to the verifier for its node */
+    uint64_t logins;                 /* sessions created */
 } bmc_rt_t;
 
 typedef struct {
@@ -848,6 +850,7 @@ static void serve_bmc(conn_t *c, http_req_t *r)
             "{\"@odata.id\":\"/redfish/v1/SessionService/Sessions/%u\",\"Id\":\"%u\"}",
             rt->session, rt->session);
         tb->stats.logins++;
+        rt->logins++;
         respond(c, 201, "application/json", body, len, extra);
         return;
     }
@@ -908,6 +911,22 @@ static void serve_verifier(conn_t *c, http_req_t *r)
         respond(c, 200, "application/json", body, body ? strlen(body) : 0, NULL);
         return;
     }
+    if (!strcmp(r->target, "/_testbed/counts")) { /* who polled what (HA tests) */
+        json_t *doc = json_pack("{s:{},s:{},s:{}}", "bmc", "att", "logins");
+        for (int i = 0; doc && i < tb->o.nbmcs; i++) {
+            json_object_set_new(json_object_get(doc, "bmc"), tb->o.bmcs[i].id,
+                                json_integer((json_int_t)tb->rt[i].requests));
+            json_object_set_new(json_object_get(doc, "att"), tb->o.bmcs[i].id,
+                                json_integer((json_int_t)tb->rt[i].att_requests));
+            json_object_set_new(json_object_get(doc, "logins"), tb->o.bmcs[i].id,
+                                json_integer((json_int_t)tb->rt[i].logins));
+        }
+        body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
+        respond(c, body ? 200 : 500, "application/json", body, body ? strlen(body) : 0,
+                NULL);
+        return;
+    }
     if (strncmp(r->target, "/attestation/", 13) != 0) {
         respond(c, 404, "application/json", xprintf(&len, "{}"), len, NULL);
         return;
@@ -919,6 +938,8 @@ static void serve_verifier(conn_t *c, http_req_t *r)
     }
     url_decode(r->target + 13);
     bi = find_node(tb, r->target + 13);
+    if (bi >= 0)
+        tb->rt[bi].att_requests++;
     if (bi < 0 || tb->o.bmcs[bi].att == TB_ATT_MISSING) {
         respond(c, 404, "application/json", xprintf(&len, "{\"error\":\"no result\"}"),
                 len, NULL);
@@ -1002,8 +1023,10 @@ static void process(conn_t *c)
     r.body_len = clen;
     c->busy = true;
     c->tb->stats.requests++;
-    if (c->bmc >= 0)
+    if (c->bmc >= 0) {
         c->tb->rt[c->bmc].last_request = c->tb->stats.requests;
+        c->tb->rt[c->bmc].requests++;
+    }
     if (r.token && c->bmc >= 0)
         count_foreign(c->tb, c->bmc, &r);
     if (c->bmc < 0)

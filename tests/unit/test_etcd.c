@@ -6,6 +6,7 @@
 #include "tests/unit/etcd_cluster.h"
 #include "tests/unit/tp_test.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,5 +261,103 @@ TP_TEST(etcd_survives_a_member_kill)
     TP_CHECK(ok);
     TP_CHECK(strcmp(tp_etcd_endpoint(e), first) != 0); /* moved to a live member */
     TP_CHECK(tp_etcd_cluster_restart(c, 0) == 0);
+    tp_etcd_free(e);
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    bool stop;
+    int n;
+    char keys[8][32], values[8][32];
+    bool deleted[8];
+    int64_t rev;
+    int rc;
+    int64_t compacted;
+    tp_etcd_t *e;
+    int64_t from;
+} wseen_t;
+
+static int w_event(void *arg, const tp_etcd_kv_t *kv, bool deleted)
+{
+    wseen_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    if (w->n < 8) {
+        snprintf(w->keys[w->n], 32, "%s", kv->key);
+        snprintf(w->values[w->n], 32, "%s", kv->value ? kv->value : "");
+        w->deleted[w->n] = deleted;
+    }
+    w->n++;
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+static void w_progress(void *arg, int64_t rev)
+{
+    wseen_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->rev = rev;
+    pthread_mutex_unlock(&w->mu);
+}
+static bool w_stop(void *arg)
+{
+    wseen_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    bool s = w->stop;
+    pthread_mutex_unlock(&w->mu);
+    return s;
+}
+static void *w_main(void *arg)
+{
+    wseen_t *w = arg;
+    tp_error_t err = {0};
+    tp_etcd_watch_cb_t cb = {w_event, w_progress, w_stop, w};
+    char *end = tp_etcd_prefix_end("t4/");
+    w->rc = tp_etcd_watch(w->e, "t4/", end, w->from, &cb, &w->compacted, &err);
+    free(end);
+    return NULL;
+}
+
+TP_TEST(etcd_watch_streams_changes_and_reports_compaction)
+{
+    tp_etcd_t *e = client();
+    if (!e)
+        return;
+    tp_error_t err = {0};
+    int64_t r1 = 0;
+    TP_ASSERT(tp_etcd_put(e, "t4/a", "1", 1, 0, &r1, &err) == 0);
+    wseen_t w = {.mu = PTHREAD_MUTEX_INITIALIZER, .from = r1};
+    TP_ASSERT((w.e = tp_etcd_new(tp_etcd_endpoint(e), 2000, &err)) != NULL);
+    pthread_t th;
+    TP_ASSERT(pthread_create(&th, NULL, w_main, &w) == 0);
+    TP_CHECK(tp_etcd_put(e, "t4/b", "2", 1, 0, NULL, &err) == 0);
+    TP_CHECK(tp_etcd_put(e, "t5/x", "outside", 7, 0, NULL, &err) == 0);
+    int64_t last = 0;
+    TP_CHECK(tp_etcd_delete(e, "t4/a", NULL, NULL, &err) == 0);
+    TP_CHECK(tp_etcd_put(e, "t4/c", "3", 1, 0, &last, &err) == 0);
+    for (int i = 0; i < 100 && !w_stop(&w); i++) { /* at most 10 s */
+        pthread_mutex_lock(&w.mu);
+        w.stop = w.rev >= last;
+        pthread_mutex_unlock(&w.mu);
+        usleep(100000);
+    }
+    pthread_mutex_lock(&w.mu);
+    w.stop = true;
+    pthread_mutex_unlock(&w.mu);
+    pthread_join(th, NULL);
+    TP_CHECK_EQ_INT(w.rc, 0); /* stopped, not broken */
+    TP_CHECK_EQ_INT(w.n, 4);  /* the past PUT from r1 on, then three; t5/ not */
+    TP_CHECK(!strcmp(w.keys[0], "t4/a") && !strcmp(w.values[0], "1") && !w.deleted[0]);
+    TP_CHECK(!strcmp(w.keys[1], "t4/b") && !strcmp(w.values[1], "2") && !w.deleted[1]);
+    TP_CHECK(!strcmp(w.keys[2], "t4/a") && w.deleted[2]);
+    TP_CHECK(!strcmp(w.keys[3], "t4/c") && !w.deleted[3]);
+    TP_CHECK(w.rev >= last);
+
+    /* history compacted away: the watch is canceled and says from where */
+    TP_ASSERT(tp_etcd_compact(e, last, &err) == 0);
+    wseen_t w2 = {.mu = PTHREAD_MUTEX_INITIALIZER, .from = r1, .e = w.e};
+    w_main(&w2);
+    TP_CHECK(w2.rc < 0);
+    TP_CHECK_EQ_INT(w2.compacted, last);
+    TP_CHECK_EQ_INT(w2.n, 0);
+    tp_etcd_free(w.e);
     tp_etcd_free(e);
 }

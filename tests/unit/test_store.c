@@ -2,11 +2,13 @@
  * tests/unit/test_store.c — scheduler/store.h: both implementations keep and
  * give back the same rows; the etcd one is fenced by the leader key.
  */
+#include "scheduler/audit.h"
 #include "scheduler/etcd.h"
 #include "scheduler/store.h"
 #include "tests/unit/etcd_cluster.h"
 #include "tests/unit/tp_test.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,4 +210,139 @@ TP_TEST(store_etcd_roundtrip_fence_and_feed)
     tp_etcd_free(e);
     tp_store_close(st);
     tp_store_close(other);
+}
+
+/* ---- the audit outbox on etcd ---- */
+
+static char *node_facts(void *arg, const char *node)
+{
+    (void)arg;
+    char *t = malloc(64);
+    if (t)
+        snprintf(t, 64, "{\"n\":\"%s\"}", node);
+    return t;
+}
+
+typedef struct {
+    tp_audit_t *file;
+    int n;
+    int64_t seqs[8];
+    char kinds[8][32], nodes[8][32];
+} arows_t;
+
+static int on_arow(void *arg, int64_t seq, int64_t at, const char *body)
+{
+    arows_t *a = arg;
+    tp_error_t err = {0};
+    json_t *b = json_loads(body, 0, NULL);
+    if (a->n < 8) {
+        a->seqs[a->n] = seq;
+        snprintf(a->kinds[a->n], 32, "%s", json_string_value(json_object_get(b, "kind")));
+        const char *fn =
+            json_string_value(json_object_get(json_object_get(b, "facts"), "n"));
+        snprintf(a->nodes[a->n], 32, "%s", fn ? fn : "");
+    }
+    a->n++;
+    json_decref(b);
+    return a->file ? tp_audit_append(a->file, seq, at, body, &err) : 0;
+}
+
+TP_TEST(store_etcd_audit_chain_across_leaders)
+{
+    const char *why = NULL;
+    tp_etcd_cluster_t *c = tp_etcd_cluster(&why);
+    if (!c)
+        TP_SKIP(why);
+    char spec[600], dir[] = "/tmp/tp-audit-etcd-XXXXXX", pa[128], pb[128];
+    TP_ASSERT(mkdtemp(dir) != NULL);
+    snprintf(pa, sizeof pa, "%s/a.jsonl", dir);
+    snprintf(pb, sizeof pb, "%s/b.jsonl", dir);
+    snprintf(spec, sizeof spec, "etcd:%s", c->urls);
+    tp_store_opts_t oa = {.spec = spec, .prefix = "/t-audit/", .replica = "r1"};
+    tp_store_opts_t ob = {.spec = spec, .prefix = "/t-audit/", .replica = "r2"};
+    tp_store_t *a = NULL, *b = NULL;
+    tp_error_t err = {0};
+    TP_ASSERT(tp_store_open(&oa, &a, &err) == 0);
+    TP_ASSERT(tp_store_open(&ob, &b, &err) == 0);
+    TP_ASSERT(tp_store_audit_on(a, node_facts, NULL, &err) == 0);
+    TP_ASSERT(tp_store_audit_on(b, node_facts, NULL, &err) == 0);
+    tp_etcd_t *e = tp_etcd_new(c->urls, 3000, &err);
+    TP_ASSERT(e != NULL);
+    int64_t term = 0;
+    TP_ASSERT(tp_etcd_put(e, "/t-audit/leader", "r1", 2, 0, &term, &err) == 0);
+    tp_store_set_fence(a, "/t-audit/leader", term);
+
+    /* leader r1: a decision (with its idempotency key) in one txn, a release
+     * alone, a hand-written record */
+    TP_ASSERT(tp_store_begin(a, &err) == 0);
+    TP_CHECK(tp_store_put_placement(a, "w1", "t", "running", "n1", 2, "{\"id\":\"w1\"}",
+                                    "{\"ok\":true}", 10, &err) == 0);
+    TP_CHECK(tp_store_put_idempotency(a, "k1", "h", 201, "{}", &err) == 0);
+    TP_CHECK(tp_store_commit(a, &err) == 0);
+    TP_CHECK(tp_store_set_state(a, "w1", "released", 11, &err) == 0);
+    TP_CHECK(tp_store_set_state(a, "w1", "released", 12, &err) == 0); /* no 2nd record */
+    TP_CHECK(tp_store_add_audit(a, 13, "{\"kind\":\"policy_change\"}", &err) == 0);
+    TP_CHECK(tp_store_add_audit(a, 13, "[1]", &err) < 0); /* not an object */
+    tp_audit_t *fa = NULL, *fb = NULL;
+    TP_ASSERT(tp_audit_open(pa, NULL, &fa, &err) == 0);
+    arows_t ra = {.file = fa};
+    TP_CHECK(tp_store_audit_since(a, 0, on_arow, &ra, &err) == 0);
+    TP_CHECK_EQ_INT(ra.n, 3);
+    TP_CHECK(ra.seqs[0] == 1 && ra.seqs[1] == 2 && ra.seqs[2] == 3);
+    TP_CHECK_STR(ra.kinds[0], "decision");
+    TP_CHECK_STR(ra.nodes[0], "n1"); /* the facts the decision relied on */
+    TP_CHECK_STR(ra.kinds[1], "release");
+    TP_CHECK_STR(ra.kinds[2], "policy_change");
+    TP_CHECK(tp_audit_sync(fa, &err) == 0);
+
+    /* r2 wins the next term: its first record continues the sequence */
+    TP_ASSERT(tp_etcd_delete(e, "/t-audit/leader", NULL, NULL, &err) == 0);
+    TP_ASSERT(tp_etcd_put(e, "/t-audit/leader", "r2", 2, 0, &term, &err) == 0);
+    tp_store_set_fence(b, "/t-audit/leader", term);
+    TP_CHECK(tp_store_put_placement(b, "w2", NULL, "running", "n2", 1, "{}", "{}", 20,
+                                    &err) == 0);
+    /* the deposed r1 commits nothing, and no audit record either */
+    TP_CHECK(tp_store_put_placement(a, "w3", NULL, "running", "n3", 1, "{}", "{}", 21,
+                                    &err) < 0);
+    TP_CHECK_CONTAINS(err.text, "fenced");
+    TP_CHECK(tp_store_add_profiles(b, "[]", 22, &err) == 0);
+
+    /* r2's own file, from the start; r1's file, continued: the same chain */
+    TP_ASSERT(tp_audit_open(pb, NULL, &fb, &err) == 0);
+    arows_t rb = {.file = fb};
+    TP_CHECK(tp_store_audit_since(b, 0, on_arow, &rb, &err) == 0);
+    TP_CHECK_EQ_INT(rb.n, 5);
+    TP_CHECK(rb.seqs[3] == 4 && rb.seqs[4] == 5);
+    TP_CHECK_STR(rb.nodes[3], "n2");
+    TP_CHECK_STR(rb.kinds[4], "policy_change");
+    arows_t ra2 = {.file = fa};
+    TP_CHECK(tp_store_audit_since(a, tp_audit_last_seq(fa), on_arow, &ra2, &err) == 0);
+    TP_CHECK_EQ_INT(ra2.n, 2);
+    TP_CHECK(tp_audit_sync(fa, &err) == 0 && tp_audit_sync(fb, &err) == 0);
+    tp_audit_close(fa);
+    tp_audit_close(fb);
+    tp_audit_report_t rep;
+    TP_CHECK(tp_audit_verify(pb, NULL, &rep, &err) == 0);
+    TP_CHECK_EQ_INT(rep.records, 5);
+    char *ta = tp_test_slurp(pa, NULL), *tb = tp_test_slurp(pb, NULL);
+    TP_CHECK(ta && tb && !strcmp(ta, tb)); /* hashes and all */
+    free(ta);
+    free(tb);
+
+    /* a row that is not a record is refused with its key */
+    TP_ASSERT(tp_etcd_put(e, "/t-audit/a/00000000000000000006", "{\"seq\":7}", 9, 0, NULL,
+                          &err) == 0);
+    arows_t rx = {0};
+    TP_CHECK(tp_store_audit_since(b, 5, on_arow, &rx, &err) < 0);
+    TP_CHECK_CONTAINS(err.text, "/t-audit/a/00000000000000000006");
+
+    char *end = tp_etcd_prefix_end("/t-audit/");
+    tp_etcd_delete(e, "/t-audit/", end, NULL, &err);
+    free(end);
+    tp_etcd_free(e);
+    tp_store_close(a);
+    tp_store_close(b);
+    unlink(pa);
+    unlink(pb);
+    rmdir(dir);
 }
