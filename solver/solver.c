@@ -198,6 +198,18 @@ static int make_candidates(ctx_t *c)
  * If not, term (1) is already the most any plan can reach. The first unplaced
  * candidate of each class is tried; whether one fits anywhere depends only on
  * its static class, GPUs and AI model, so each such key is scanned once. */
+/* Whether the exact model could still move or seat a gang the greedy pass
+ * decided (placed or waiting, not placed by reclaim): then a full fleet for
+ * single-node work is no proof that nothing better exists. */
+static bool open_gangs(const ctx_t *c)
+{
+    for (int i = 0; i < c->side.n; i++)
+        if (c->side.w[i]->nodes > 1 && !(c->side.fixed && c->side.fixed[i]) &&
+            c->side.flag[i] != 2)
+            return true;
+    return false;
+}
+
 static bool improvable(const ctx_t *c, const plan_t *p)
 {
     char *seen = calloc((size_t)c->nk + 1, 1);
@@ -741,7 +753,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     sol->workload_classes = c.nk;
 
     tp_solver_method_t method = o->method;
-    if (method == TP_SOLVER_AUTO && !improvable(&c, &best)) {
+    if (method == TP_SOLVER_AUTO && !open_gangs(&c) && !improvable(&c, &best)) {
         /* No candidate fits anywhere alone on the base load (a full fleet): no
          * plan places any, and the per-pair MILP over its zero eligible pairs is
          * trivially optimal — AUTO's answer, without building either model. */
