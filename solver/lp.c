@@ -767,8 +767,9 @@ static int solve_lp(lp_t *L, int meth)
     parm.msg_lev = GLP_MSG_OFF;
     parm.meth = meth;
     parm.presolve = GLP_OFF;
-    double left = L->c->deadline - tp_now_ms();
-    parm.tm_lim = left > 1 ? (int)left : 1; /* safety net */
+    /* No tm_lim: the iteration budget alone (c->it_budget, from the time limit)
+     * decides where the LP stops, so a loaded machine gives the same answer as
+     * an idle one (docs/solver.md, Determinism). */
     int ret;
     for (int tries = 0;; tries++) {
         long budget = L->c->it_budget - L->iters;
@@ -780,12 +781,9 @@ static int solve_lp(lp_t *L, int meth)
         int before = glp_get_it_cnt(L->P);
         ret = glp_simplex(L->P, &parm);
         L->iters += glp_get_it_cnt(L->P) - before;
-        if (ret == GLP_ETMLIM)
-            L->out->time_limited = true;
         if (ret == GLP_EITLIM)
             L->out->stopped = true;
-        if (ret == 0 || tries > 0 || parm.meth == GLP_PRIMAL || ret == GLP_ETMLIM ||
-            ret == GLP_EITLIM)
+        if (ret == 0 || tries > 0 || parm.meth == GLP_PRIMAL || ret == GLP_EITLIM)
             break;
         parm.meth = GLP_PRIMAL;
     }
@@ -1129,7 +1127,7 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     int rc = TP_ENOMEM;
     out->bound = INFINITY;
     out->rounds = 0;
-    out->time_limited = out->optimal = out->stopped = out->gap_stop = false;
+    out->optimal = out->stopped = out->gap_stop = false;
     L.c = c;
     L.p = p;
     L.out = out;

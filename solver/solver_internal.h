@@ -79,7 +79,7 @@ typedef struct {
     const tp_state_t *s;
     const tp_workloads_t *pending, *running;
     int64_t now;
-    double t0, deadline; /* monotonic milliseconds; deadline: safety net only */
+    double t0, deadline; /* monotonic milliseconds; deadline: the MILPs' safety net */
     long it_budget;      /* simplex iterations of the aggregated LP */
     const tp_solver_cache_t *cache; /* may be NULL (solver.h) */
 
@@ -182,10 +182,9 @@ double plan_objective(const ctx_t *c, const plan_t *p, double *weighted);
 typedef struct {
     double bound; /* valid upper bound on the objective; INFINITY when none */
     int rounds;
-    bool time_limited; /* the safety-net clock cut it short */
-    bool stopped;      /* the iteration budget (c->it_budget) cut it short */
-    bool gap_stop;     /* column generation stopped on a proven gap (LP_GAP_STOP) */
-    bool optimal;      /* LP solved to optimality (bound is the LP's optimum) */
+    bool stopped;  /* the iteration budget (c->it_budget) cut it short */
+    bool gap_stop; /* column generation stopped on a proven gap (LP_GAP_STOP) */
+    bool optimal;  /* LP solved to optimality (bound is the LP's optimum) */
 } lp_out_t;
 int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msglen);
 

@@ -13,7 +13,9 @@
  * most with caps that bind, the objective equals an exhaustive search written
  * here that scores plans from the formula in docs/solver.md (its own code, not
  * the solver's). And order independence: the same instance with nodes, domains
- * and workloads shuffled gives the same placements by id.
+ * and workloads shuffled gives the same placements by id. And determinism under
+ * load: a time limit far too short for the LP gives the same answer with and
+ * without threads competing for the CPU (work budgets, not the clock, decide).
  */
 #include "tests/unit/tp_test.h"
 
@@ -23,6 +25,8 @@
 #include "tests/unit/test_solver_fixture.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -464,4 +468,77 @@ TP_TEST(solver_cached_refuses_another_fleet)
     tp_solver_cache_free(c);
     sf_free(&a);
     sf_free(&b);
+}
+
+/* Determinism under load: with a 1 ms time limit (the least simplex budget,
+ * TP_SOLVER_MIN_ITERS, which cuts the LP on many of these instances) the
+ * aggregated path answers the same with two threads burning the CPU as without
+ * — a wall-clock check would cut the loaded run at a different point. */
+static atomic_int burn_stop;
+
+static void *burn(void *arg)
+{
+    volatile double x = 1;
+    (void)arg;
+    while (!atomic_load(&burn_stop))
+        for (int i = 0; i < 100000; i++)
+            x = x * 1.0000001 + 1e-9;
+    return NULL;
+}
+
+static tp_solution_t *solve_limit(const sf_inst_t *in, double ms)
+{
+    tp_solver_opts_t o = {
+        .now = SF_NOW, .time_limit_ms = ms, .method = TP_SOLVER_AGGREGATE};
+    tp_solution_t *sol = NULL;
+    tp_error_t err;
+    if (tp_solve(in->f, in->s, in->pending, in->running, &o, &sol, &err) < 0)
+        tp_test_fail(__FILE__, __LINE__, "tp_solve: %s", err.text);
+    return sol;
+}
+
+TP_TEST(solver_budget_not_clock)
+{
+    tp_rng_t rng;
+    tp_rng_init(&rng, 9191);
+    int rounds = 40 * tp_test_soak(), cut = 0;
+    for (int round = 0; round < rounds; round++) {
+        sf_opts_t o = {.nodes = 30 + (int)tp_rng_below(&rng, 20),
+                       .pending = 80 + (int)tp_rng_below(&rng, 40),
+                       .running = (int)tp_rng_below(&rng, 6),
+                       .tight = true};
+        sf_inst_t in;
+        TP_ASSERT(sf_make(&rng, &o, &in) == 0);
+        tp_solution_t *x = solve_limit(&in, 1), *y = NULL, *z = solve_limit(&in, 20000);
+        pthread_t th[2];
+        atomic_store(&burn_stop, 0);
+        for (int t = 0; t < 2; t++)
+            TP_ASSERT(pthread_create(&th[t], NULL, burn, NULL) == 0);
+        y = solve_limit(&in, 1);
+        atomic_store(&burn_stop, 1);
+        for (int t = 0; t < 2; t++)
+            pthread_join(th[t], NULL);
+        if (x && y && z) {
+            char *tx = placement_text(&in, x->result),
+                 *ty = placement_text(&in, y->result);
+            if (strcmp(tx, ty) || x->result->objective != y->result->objective ||
+                x->time_limited != y->time_limited || x->lp_rounds != y->lp_rounds ||
+                !(x->result->bound == y->result->bound ||
+                  (isnan(x->result->bound) && isnan(y->result->bound))))
+                tp_test_fail(__FILE__, __LINE__,
+                             "round %d: load changed the answer: %.12f %s vs %.12f %s",
+                             round, x->result->objective, tx, y->result->objective, ty);
+            /* The budget, not the clock: 20 s of budget never cuts these. */
+            TP_CHECK(!z->time_limited);
+            cut += x->time_limited;
+            free(tx);
+            free(ty);
+        }
+        tp_solution_free(x);
+        tp_solution_free(y);
+        tp_solution_free(z);
+        sf_free(&in);
+    }
+    printf("  %d of %d rounds cut by the least budget\n", cut, rounds);
+    TP_CHECK(cut > 0); /* the least budget did cut the LP short somewhere */
 }
