@@ -176,6 +176,12 @@ int *plan_unplaced_by_weight(const ctx_t *c, const plan_t *p, int *n);
 /* First fit (the naive baseline): each candidate, in canonical order, on the
  * first eligible node with room in canonical (id) order. */
 int plan_first_fit(const ctx_t *c, plan_t *p);
+/* skip[i] == i: position i is open; otherwise it links towards the next open
+ * one. Returns the first open position ≥ i (halving the paths it walks); the
+ * caller keeps a never-closed sentinel at the end. */
+int plan_next_open(int *skip, int i);
+/* The least watts candidate ci draws on any node of group g. */
+double plan_least_watts(const ctx_t *c, int ci, int g);
 double plan_objective(const ctx_t *c, const plan_t *p, double *weighted);
 
 /* lp.c: aggregated LP (column and row generation), rounding, packing. */
