@@ -80,16 +80,21 @@ void plan_place(const ctx_t *c, plan_t *p, int ci, int n)
     tp_load_apply(p->load, c->f, n, w->gpus, tp_fleet_gpu_watts(c->f, n, w->model), +1);
 }
 
-bool plan_group_full(const ctx_t *c, const plan_t *p, int ci, int g)
+double plan_least_watts(const ctx_t *c, int ci, int g)
 {
-    /* Every node of g lies beneath g's anchor: when the anchor or a domain
-     * above it cannot take ci at the group's lowest draw, no node can. */
     const tp_workload_t *w = c->cw[ci];
     const tp_profile_t *pr =
         w->model >= 0 ? tp_fleet_profile(c->f, w->model,
                                          c->f->nodes[c->g_mem[c->g_off[g]]].gpu_model)
                       : NULL;
-    double add = w->gpus * (pr ? pr->watts : c->g_minw[g]);
+    return w->gpus * (pr ? pr->watts : c->g_minw[g]);
+}
+
+bool plan_group_full(const ctx_t *c, const plan_t *p, int ci, int g)
+{
+    /* Every node of g lies beneath g's anchor: when the anchor or a domain
+     * above it cannot take ci at the group's lowest draw, no node can. */
+    double add = plan_least_watts(c, ci, g);
     for (int d = c->g_anchor[g]; d >= 0; d = c->f->domains[d].parent)
         if (over(p->load->domain_w[d] + add, c->dcap[d]))
             return true;
@@ -203,29 +208,48 @@ int *plan_unplaced_by_weight(const ctx_t *c, const plan_t *p, int *n)
     return list;
 }
 
+int plan_next_open(int *skip, int i)
+{
+    while (skip[i] != i) {
+        skip[i] = skip[skip[i]];
+        i = skip[i];
+    }
+    return i;
+}
+
 int plan_first_fit(const ctx_t *c, plan_t *p)
 {
-    /* The cursor only skips nodes that an identical demand already found full;
-     * the outcome is exactly first fit in input order. */
-    int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor), *dem = demands(c);
-    if (!cursor || !dem) {
+    /* The cursor only skips nodes that an identical demand already found full,
+     * and skip[] the ranks of nodes with no free GPU (they take nothing; loads
+     * only grow): the outcome is exactly first fit in input order. */
+    int nn = c->f->nnodes, *cursor = calloc((size_t)c->nk + 1, sizeof *cursor),
+        *dem = demands(c), *skip = malloc(((size_t)nn + 1) * sizeof *skip);
+    if (!cursor || !dem || !skip) {
         free(cursor);
         free(dem);
+        free(skip);
         return TP_ENOMEM;
     }
+    for (int r = 0; r <= nn; r++)
+        skip[r] = r < nn && c->healthy[c->nord[r]] - p->load->gpus_used[c->nord[r]] <= 0
+                      ? r + 1
+                      : r;
     for (int ci = 0; ci < c->nc; ci++) {
         int k = dem[c->cand_k[ci]], n = cursor[k];
         if (p->cnode[ci] >= 0 || n < 0)
             continue;
-        for (; n < c->f->nnodes; n++)
+        for (n = plan_next_open(skip, n); n < nn; n = plan_next_open(skip, n + 1))
             if (ctx_static_ok(c, ci, c->nord[n]) && plan_fits(c, p, ci, c->nord[n])) {
                 plan_place(c, p, ci, c->nord[n]);
+                if (c->healthy[c->nord[n]] - p->load->gpus_used[c->nord[n]] <= 0)
+                    skip[n] = n + 1;
                 break;
             }
-        cursor[k] = n < c->f->nnodes ? n : -1;
+        cursor[k] = n < nn ? n : -1;
     }
     free(cursor);
     free(dem);
+    free(skip);
     return 0;
 }
 

@@ -767,8 +767,9 @@ static int solve_lp(lp_t *L, int meth)
     parm.msg_lev = GLP_MSG_OFF;
     parm.meth = meth;
     parm.presolve = GLP_OFF;
-    double left = L->c->deadline - tp_now_ms();
-    parm.tm_lim = left > 1 ? (int)left : 1; /* safety net */
+    /* No tm_lim: the iteration budget alone (c->it_budget, from the time limit)
+     * decides where the LP stops, so a loaded machine gives the same answer as
+     * an idle one (docs/solver.md, Determinism). */
     int ret;
     for (int tries = 0;; tries++) {
         long budget = L->c->it_budget - L->iters;
@@ -780,12 +781,9 @@ static int solve_lp(lp_t *L, int meth)
         int before = glp_get_it_cnt(L->P);
         ret = glp_simplex(L->P, &parm);
         L->iters += glp_get_it_cnt(L->P) - before;
-        if (ret == GLP_ETMLIM)
-            L->out->time_limited = true;
         if (ret == GLP_EITLIM)
             L->out->stopped = true;
-        if (ret == 0 || tries > 0 || parm.meth == GLP_PRIMAL || ret == GLP_ETMLIM ||
-            ret == GLP_EITLIM)
+        if (ret == 0 || tries > 0 || parm.meth == GLP_PRIMAL || ret == GLP_EITLIM)
             break;
         parm.meth = GLP_PRIMAL;
     }
@@ -894,13 +892,25 @@ static int by_pack(const void *a, const void *b)
     return (p->ci > q->ci) - (p->ci < q->ci);
 }
 
+/* Positions in c->g_mem of the nodes packing may still use: a node with no
+ * free GPU is linked to the next position (plan_next_open; nodes only fill up
+ * while packing), so a group of thousands of nodes, most of them full, is not
+ * scanned whole per candidate. Position nnodes is a sentinel, never closed. */
+static void close_if_full(const ctx_t *c, const plan_t *p, int *skip, const int *pos,
+                          int n)
+{
+    if (c->healthy[n] - p->load->gpus_used[n] <= 0)
+        skip[pos[n]] = pos[n] + 1;
+}
+
 /* The node of group g for candidate ci in packing: the one whose tightest
  * enclosing power domain keeps the largest share of its cap free (the LP
  * counts a shared rack or row per group, so packing spreads the load over the
  * racks and rows of a group instead of filling them in id order — scarce
  * nodes then keep their rack's headroom), the fullest node on ties (best fit
  * among the nodes of one rack), then the first in canonical order. -1: none. */
-static int spread_fit(const ctx_t *c, const plan_t *p, int ci, int g)
+static int spread_fit(const ctx_t *c, const plan_t *p, int *skip, const int *run_end,
+                      const int *pleaf, int ci, int g)
 {
     const tp_fleet_t *f = c->f;
     const tp_load_t *l = p->load;
@@ -909,29 +919,37 @@ static int spread_fit(const ctx_t *c, const plan_t *p, int ci, int g)
     if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[g]]) || plan_group_full(c, p, ci, g))
         return -1;
     int leaf = -1; /* nodes of one rack come together in canonical order */
-    double slack = 0;
-    for (int i = c->g_off[g]; i < c->g_off[g + 1]; i++) {
+    double slack = 0, add = plan_least_watts(c, ci, g);
+    bool blocked = false;
+    for (int i = plan_next_open(skip, c->g_off[g]); i < c->g_off[g + 1];) {
         int n = c->g_mem[i];
-        int left = c->healthy[n] - l->gpus_used[n] - c->cw[ci]->gpus;
-        if (left < 0)
-            continue;
-        if (f->nodes[n].domain != leaf) {
-            leaf = f->nodes[n].domain;
+        if (pleaf[i] != leaf) {
+            leaf = pleaf[i];
+            /* A rack (or a domain above it) that cannot take ci at the group's
+             * lowest draw cannot on any of its nodes (plan_group_full). */
+            blocked = false;
+            for (int d = leaf; d >= 0 && !blocked; d = f->domains[d].parent)
+                blocked = ctx_over(l->domain_w[d] + add, c->dcap[d]);
             slack = INFINITY;
-            for (int d = leaf; d >= 0; d = f->domains[d].parent)
+            for (int d = leaf; d >= 0 && !blocked; d = f->domains[d].parent)
                 if (c->dcap[d] > 0)
                     slack = fmin(slack, (c->dcap[d] - l->domain_w[d]) / c->dcap[d]);
             /* Shares within 1% of each other count as equal: best fit decides. */
             slack = floor(slack * 100);
         }
-        if (best >= 0 &&
-            (slack < best_slack || (slack == best_slack && left >= best_left)))
+        /* The whole rack loses: it cannot take ci, or a freer one was found. */
+        if (blocked || (best >= 0 && slack < best_slack)) {
+            i = plan_next_open(skip, run_end[i]);
             continue;
-        if (plan_fits(c, p, ci, n)) {
+        }
+        int left = c->healthy[n] - l->gpus_used[n] - c->cw[ci]->gpus;
+        if (left >= 0 && (best < 0 || slack > best_slack || left < best_left) &&
+            plan_fits(c, p, ci, n)) {
             best = n;
             best_left = left;
             best_slack = slack;
         }
+        i = plan_next_open(skip, i + 1);
     }
     return best;
 }
@@ -944,8 +962,29 @@ static int round_and_pack(lp_t *L)
     int *cnt = calloc((size_t)c->ng + 1, sizeof *cnt);
     take_t *t = malloc(((size_t)L->ncols + 1) * sizeof *t);
     pk_t *pk = malloc(((size_t)c->nc + 1) * sizeof *pk);
-    if (!tgt || !cnt || !t || !pk)
+    int nn = c->f->nnodes, *skip = malloc(((size_t)nn + 1) * sizeof *skip),
+        *pos = malloc(((size_t)nn + 1) * sizeof *pos),
+        *run_end = malloc(((size_t)nn + 1) * sizeof *run_end),
+        *pleaf = malloc(((size_t)nn + 1) * sizeof *pleaf);
+    if (!tgt || !cnt || !t || !pk || !skip || !pos || !run_end || !pleaf)
         goto out;
+    for (int i = 0; i < nn; i++)
+        pleaf[i] = c->f->nodes[c->g_mem[i]].domain; /* compact: scanned per candidate */
+    /* run_end[i]: the first position after i's run — the nodes of one group
+     * under one leaf domain, consecutive in canonical order. */
+    for (int i = nn - 1; i >= 0; i--) {
+        int n = c->g_mem[i], m = i + 1 < nn ? c->g_mem[i + 1] : -1;
+        run_end[i] = m >= 0 && c->node_g[m] == c->node_g[n] &&
+                             c->f->nodes[m].domain == c->f->nodes[n].domain
+                         ? run_end[i + 1]
+                         : i + 1;
+    }
+    for (int i = 0; i <= nn; i++)
+        skip[i] = i;
+    for (int i = 0; i < nn; i++)
+        pos[c->g_mem[i]] = i;
+    for (int n = 0; n < nn; n++)
+        close_if_full(c, L->p, skip, pos, n);
     for (int i = 0; i < c->nc; i++)
         tgt[i] = -1;
     for (int k = 0; k < L->nK; k++) {
@@ -975,9 +1014,11 @@ static int round_and_pack(lp_t *L)
             pk[np++] = (pk_t){c->cw[i]->gpus, 1.0 + c->cw[i]->priority, i};
     qsort(pk, (size_t)np, sizeof *pk, by_pack);
     for (int a = 0; a < np; a++) {
-        int n = spread_fit(c, L->p, pk[a].ci, tgt[pk[a].ci]);
-        if (n >= 0)
+        int n = spread_fit(c, L->p, skip, run_end, pleaf, pk[a].ci, tgt[pk[a].ci]);
+        if (n >= 0) {
             plan_place(c, L->p, pk[a].ci, n);
+            close_if_full(c, L->p, skip, pos, n);
+        }
     }
     rc = 0;
 out:
@@ -985,6 +1026,10 @@ out:
     free(cnt);
     free(t);
     free(pk);
+    free(skip);
+    free(pos);
+    free(run_end);
+    free(pleaf);
     return rc;
 }
 
@@ -1129,7 +1174,7 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     int rc = TP_ENOMEM;
     out->bound = INFINITY;
     out->rounds = 0;
-    out->time_limited = out->optimal = out->stopped = out->gap_stop = false;
+    out->optimal = out->stopped = out->gap_stop = false;
     L.c = c;
     L.p = p;
     L.out = out;

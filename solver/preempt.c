@@ -212,7 +212,9 @@ static int comp_run(void *arg)
                 .obj = {m->obj0, m->obj1},
                 .integral = {true, false},
                 .node_budget = m->budget,
-                .deadline = c->deadline,
+                /* The node budget decides, never the clock (determinism):
+                 * the deadline is a day away, well inside tm_lim's int. */
+                .deadline = c->t0 + 864e5,
                 .start = m->start,
                 .x = m->x};
     rc = lex_solve(G, &lx);

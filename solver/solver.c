@@ -738,7 +738,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         c.deadline = c.t0 + lim;
         /* Work budgets from the time limit: they, not the clock, decide where a
          * solve stops, so a cut-short solve is still reproducible. */
-        c.it_budget = (long)fmax(1000, lim * TP_SOLVER_ITERS_PER_MS);
+        c.it_budget = (long)fmax(TP_SOLVER_MIN_ITERS, lim * TP_SOLVER_ITERS_PER_MS);
     }
     rc = TP_ENOMEM;
     if (!(sol = calloc(1, sizeof *sol)) || !(sol->result = tp_result_new()) ||
@@ -784,7 +784,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         }
         sol->lp_rounds = lo.rounds;
         bound = lo.bound;
-        sol->time_limited = lo.time_limited;
+        sol->time_limited = lo.stopped;
         /* With gangs inside (mo.gangs), only the exact model's bound covers
          * them; the others assume the greedy pass's gangs. */
         joint = small && mo.gangs > 0;
@@ -837,7 +837,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
             goto fail;
         bound = lo.bound;
         sol->lp_rounds = lo.rounds;
-        sol->time_limited = lo.time_limited;
+        sol->time_limited = lo.stopped;
     }
     if (o->method == TP_SOLVER_AGGREGATE && improvable(&c, &best)) {
         /* Safety net: never worse than the greedy orders. */

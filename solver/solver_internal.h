@@ -81,7 +81,7 @@ typedef struct {
     const tp_state_t *s;
     const tp_workloads_t *pending, *running;
     int64_t now;
-    double t0, deadline; /* monotonic milliseconds; deadline: safety net only */
+    double t0, deadline; /* monotonic milliseconds; deadline: the MILPs' safety net */
     long it_budget;      /* simplex iterations of the aggregated LP */
     const tp_solver_cache_t *cache; /* may be NULL (solver.h) */
 
@@ -178,16 +178,21 @@ int *plan_unplaced_by_weight(const ctx_t *c, const plan_t *p, int *n);
 /* First fit (the naive baseline): each candidate, in canonical order, on the
  * first eligible node with room in canonical (id) order. */
 int plan_first_fit(const ctx_t *c, plan_t *p);
+/* skip[i] == i: position i is open; otherwise it links towards the next open
+ * one. Returns the first open position ≥ i (halving the paths it walks); the
+ * caller keeps a never-closed sentinel at the end. */
+int plan_next_open(int *skip, int i);
+/* The least watts candidate ci draws on any node of group g. */
+double plan_least_watts(const ctx_t *c, int ci, int g);
 double plan_objective(const ctx_t *c, const plan_t *p, double *weighted);
 
 /* lp.c: aggregated LP (column and row generation), rounding, packing. */
 typedef struct {
     double bound; /* valid upper bound on the objective; INFINITY when none */
     int rounds;
-    bool time_limited; /* the safety-net clock cut it short */
-    bool stopped;      /* the iteration budget (c->it_budget) cut it short */
-    bool gap_stop;     /* column generation stopped on a proven gap (LP_GAP_STOP) */
-    bool optimal;      /* LP solved to optimality (bound is the LP's optimum) */
+    bool stopped;  /* the iteration budget (c->it_budget) cut it short */
+    bool gap_stop; /* column generation stopped on a proven gap (LP_GAP_STOP) */
+    bool optimal;  /* LP solved to optimality (bound is the LP's optimum) */
 } lp_out_t;
 int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msglen);
 

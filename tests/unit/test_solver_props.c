@@ -13,7 +13,10 @@
  * most with caps that bind, the objective equals an exhaustive search written
  * here that scores plans from the formula in docs/solver.md (its own code, not
  * the solver's). And order independence: the same instance with nodes, domains
- * and workloads shuffled gives the same placements by id.
+ * and workloads shuffled gives the same placements by id. And determinism under
+ * load: a time limit far too short for the LP gives the same answer with and
+ * without threads competing for the CPU (work budgets, not the clock, decide).
+ * And greedy is first fit, checked against a first fit written here.
  */
 #include "tests/unit/tp_test.h"
 
@@ -23,6 +26,8 @@
 #include "tests/unit/test_solver_fixture.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -600,4 +605,170 @@ TP_TEST(solver_cached_refuses_another_fleet)
     tp_solver_cache_free(c);
     sf_free(&a);
     sf_free(&b);
+}
+
+/* Determinism under load: with a 1 ms time limit (the least simplex budget,
+ * TP_SOLVER_MIN_ITERS, which cuts the LP on many of these instances) the
+ * aggregated path answers the same with two threads burning the CPU as without
+ * — a wall-clock check would cut the loaded run at a different point. */
+static atomic_int burn_stop;
+
+static void *burn(void *arg)
+{
+    volatile double x = 1;
+    (void)arg;
+    while (!atomic_load(&burn_stop))
+        for (int i = 0; i < 100000; i++)
+            x = x * 1.0000001 + 1e-9;
+    return NULL;
+}
+
+static tp_solution_t *solve_limit(const sf_inst_t *in, double ms)
+{
+    tp_solver_opts_t o = {
+        .now = SF_NOW, .time_limit_ms = ms, .method = TP_SOLVER_AGGREGATE};
+    tp_solution_t *sol = NULL;
+    tp_error_t err;
+    if (tp_solve(in->f, in->s, in->pending, in->running, &o, &sol, &err) < 0)
+        tp_test_fail(__FILE__, __LINE__, "tp_solve: %s", err.text);
+    return sol;
+}
+
+TP_TEST(solver_budget_not_clock)
+{
+    tp_rng_t rng;
+    tp_rng_init(&rng, 9191);
+    int rounds = 40 * tp_test_soak(), cut = 0;
+    for (int round = 0; round < rounds; round++) {
+        sf_opts_t o = {.nodes = 30 + (int)tp_rng_below(&rng, 20),
+                       .pending = 80 + (int)tp_rng_below(&rng, 40),
+                       .running = (int)tp_rng_below(&rng, 6),
+                       .tight = true};
+        sf_inst_t in;
+        TP_ASSERT(sf_make(&rng, &o, &in) == 0);
+        tp_solution_t *x = solve_limit(&in, 1), *y = NULL, *z = solve_limit(&in, 20000);
+        pthread_t th[2];
+        atomic_store(&burn_stop, 0);
+        for (int t = 0; t < 2; t++)
+            TP_ASSERT(pthread_create(&th[t], NULL, burn, NULL) == 0);
+        y = solve_limit(&in, 1);
+        atomic_store(&burn_stop, 1);
+        for (int t = 0; t < 2; t++)
+            pthread_join(th[t], NULL);
+        if (x && y && z) {
+            char *tx = placement_text(&in, x->result),
+                 *ty = placement_text(&in, y->result);
+            if (strcmp(tx, ty) || x->result->objective != y->result->objective ||
+                x->time_limited != y->time_limited || x->lp_rounds != y->lp_rounds ||
+                !(x->result->bound == y->result->bound ||
+                  (isnan(x->result->bound) && isnan(y->result->bound))))
+                tp_test_fail(__FILE__, __LINE__,
+                             "round %d: load changed the answer: %.12f %s vs %.12f %s",
+                             round, x->result->objective, tx, y->result->objective, ty);
+            /* The budget, not the clock: 20 s of budget never cuts these. */
+            TP_CHECK(!z->time_limited);
+            cut += x->time_limited;
+            free(tx);
+            free(ty);
+        }
+        tp_solution_free(x);
+        tp_solution_free(y);
+        tp_solution_free(z);
+        sf_free(&in);
+    }
+    printf("  %d of %d rounds cut by the least budget\n", cut, rounds);
+    TP_CHECK(cut > 0); /* the least budget did cut the LP short somewhere */
+}
+
+/* Greedy is first fit, checked by code written here: each pending workload in
+ * id order on the first node in id order that tp_policy_check accepts against
+ * the load so far (no running work, so nothing is preempted). Catches a
+ * shortcut in plan_first_fit (the skip of full nodes) that changes its answer. */
+static int by_id_at(const void *a, const void *b, const char *const *ids)
+{
+    return strcmp(ids[*(const int *)a], ids[*(const int *)b]);
+}
+
+static void sort_ids(int *ix, int n, const char *const *ids)
+{
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && by_id_at(&ix[j], &ix[j - 1], ids) < 0; j--) {
+            int t = ix[j];
+            ix[j] = ix[j - 1];
+            ix[j - 1] = t;
+        }
+}
+
+TP_TEST(solver_greedy_is_first_fit)
+{
+    tp_rng_t rng;
+    tp_rng_init(&rng, 3131);
+    int rounds = 200 * tp_test_soak(), placed = 0;
+    for (int round = 0; round < rounds; round++) {
+        sf_opts_t o = {.nodes = 2 + (int)tp_rng_below(&rng, 30),
+                       .pending = 1 + (int)tp_rng_below(&rng, 60),
+                       .tight = tp_rng_chance(&rng, 0.6)};
+        sf_inst_t in;
+        TP_ASSERT(sf_make(&rng, &o, &in) == 0);
+        const tp_fleet_t *f = in.f;
+        const tp_workloads_t *P = in.pending;
+        int *wi = malloc(sizeof(int) * (size_t)P->n),
+            *ni = malloc(sizeof(int) * (size_t)f->nnodes);
+        const char **wid = malloc(sizeof(char *) * (size_t)P->n),
+                   **nid = malloc(sizeof(char *) * (size_t)f->nnodes);
+        int *want = malloc(sizeof(int) * (size_t)P->n);
+        TP_ASSERT(wi && ni && wid && nid && want);
+        for (int i = 0; i < P->n; i++) {
+            wi[i] = i;
+            wid[i] = P->w[i].id;
+            want[i] = -1;
+        }
+        for (int n = 0; n < f->nnodes; n++) {
+            ni[n] = n;
+            nid[n] = f->nodes[n].id;
+        }
+        sort_ids(wi, P->n, wid);
+        sort_ids(ni, f->nnodes, nid);
+        tp_load_t *l = tp_load_new(f, in.s, in.running);
+        TP_ASSERT(l);
+        for (int a = 0; a < P->n; a++) {
+            const tp_workload_t *w = &P->w[wi[a]];
+            for (int b = 0; b < f->nnodes; b++)
+                if (!tp_policy_check(f, in.s, l, ni[b], w, SF_NOW)) {
+                    tp_load_apply(l, f, ni[b], w->gpus,
+                                  tp_fleet_gpu_watts(f, ni[b], w->model), +1);
+                    want[wi[a]] = ni[b];
+                    break;
+                }
+        }
+        tp_load_free(l);
+        tp_solution_t *x = solve(&in, TP_SOLVER_GREEDY);
+        if (x) {
+            int *got = malloc(sizeof(int) * (size_t)P->n);
+            TP_ASSERT(got);
+            for (int i = 0; i < P->n; i++)
+                got[i] = -1;
+            for (int i = 0; i < x->result->nplacements; i++)
+                got[x->result->placements[i].workload] = x->result->placements[i].node;
+            for (int i = 0; i < P->n; i++) {
+                placed += got[i] >= 0;
+                if (got[i] != want[i]) {
+                    tp_test_fail(__FILE__, __LINE__, "round %d: %s on %s, first fit: %s",
+                                 round, P->w[i].id,
+                                 got[i] >= 0 ? f->nodes[got[i]].id : "-",
+                                 want[i] >= 0 ? f->nodes[want[i]].id : "-");
+                    break;
+                }
+            }
+            free(got);
+        }
+        tp_solution_free(x);
+        free(wi);
+        free(ni);
+        free(wid);
+        free(nid);
+        free(want);
+        sf_free(&in);
+    }
+    TP_CHECK(placed > rounds); /* the instances place work */
 }
