@@ -820,7 +820,7 @@ void tp_leader_metrics(const svc_t *s, tp_leader_metrics_t *m)
     m->poll_failures = l->poll_failures;
     m->changes_applied = l->applied;
     pthread_mutex_lock((pthread_mutex_t *)&l->wmu);
-    m->feed_watching = l->watching && l->wlive;
+    m->feed_watching = l->watching && l->wlive && !l->feed_bad;
     m->feed_watch_events = l->wevents;
     m->feed_watch_breaks = l->wbreaks;
     pthread_mutex_unlock((pthread_mutex_t *)&l->wmu);
