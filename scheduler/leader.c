@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef enum { ROLE_FOLLOWER, ROLE_CATCHING_UP, ROLE_LEADER } role_t;
 
@@ -53,15 +54,42 @@ struct tp_leader {
     int64_t poll_term; /* the term won when the poll in flight started */
     tp_store_changes_t *got, *pending;
     int64_t pending_term;
+    bool pending_read; /* pending came from a read of P j/ (else the watch) */
     int poll_rc;
     char poll_err[TP_ERROR_TEXT];
     uint64_t polls, poll_usec, applied, poll_failures;
+    uint64_t next_read_ms; /* with the watch on: the next safety re-read */
+    bool feed_bad;         /* a change failed to apply: read (poll) until a read
+                              at or after discarded_to succeeds */
+    int64_t discarded_to;  /* watched changes dropped meanwhile reach this */
+
+    /* the watch of P j/: its own thread and etcd client; wmu guards what follows */
+    tp_etcd_t *we;
+    char *jpre, *jend;
+    pthread_t wth;
+    bool watching; /* the thread runs */
+    pthread_mutex_t wmu;
+    bool wstop;
+    int64_t wfrom;          /* watch after this revision (0: wait for a read) */
+    bool wlive;             /* a stream is open (etcd answered "created") */
+    bool wbroke;            /* a stream ended: the loop reads at once */
+    tp_store_changes_t *wq; /* changes waiting for the loop (NULL: none) */
+    int64_t wmax;           /* the highest mod_revision this stream delivered */
+    int64_t wqmax;          /* … and of the changes in wq */
+    uint64_t wbreaks, wevents;
 };
 
 static uint64_t now_ms(void)
 {
     return tp_etcd_now_us() / 1000u;
 }
+
+/* With the watch on, P j/ is still read in full this often: a stream that
+ * stalled without breaking is caught there (share.c does the same). */
+#define RESYNC_MS 30000u
+/* A stream that broke resumes after a read; that read is tried this often
+ * (etcd may be down a while) — or every --poll-ms if that is shorter. */
+#define RESUME_MS 500u
 
 /* ---- the election thread ---- */
 
@@ -210,6 +238,105 @@ static void *election(void *arg)
     return NULL;
 }
 
+/* ---- the watch thread: P j/ as it changes ---- */
+
+static int w_event(void *arg, const tp_etcd_kv_t *kv, bool deleted)
+{
+    tp_leader_t *l = arg;
+    int rc = 0;
+    if (deleted) /* journal rows are never deleted by a replica (an operator's
+                    delete: the copy keeps the row, as a read would) */
+        return 0;
+    pthread_mutex_lock(&l->wmu);
+    if (!l->wq)
+        l->wq = tp_store_changes_new();
+    rc = l->wq ? tp_store_changes_add(l->wq, kv->key, kv->value ? kv->value : "",
+                                      kv->value ? kv->value_len : 0, kv->mod_revision)
+               : TP_ENOMEM;
+    if (rc == 0) {
+        l->wevents++;
+        if (kv->mod_revision > l->wmax)
+            l->wmax = kv->mod_revision;
+        if (kv->mod_revision > l->wqmax)
+            l->wqmax = kv->mod_revision;
+    }
+    pthread_mutex_unlock(&l->wmu);
+    return rc; /* ENOMEM ends the stream: the loop reads again, then it resumes */
+}
+
+/* After each message's events. The header revision is NOT how far the events
+ * reach: a stream catching up on history is answered "created", and sends its
+ * events in batches, with the store's current revision in every header. What
+ * the stream has delivered is complete up to the highest mod_revision of its
+ * events (a revision's events come in one message), so that is where the copy
+ * and a resumed stream stand. */
+static void w_progress(void *arg, int64_t rev)
+{
+    tp_leader_t *l = arg;
+    (void)rev;
+    pthread_mutex_lock(&l->wmu);
+    l->wlive = true;
+    if (l->wfrom && l->wmax > l->wfrom) {
+        l->wfrom = l->wmax;
+        if (!l->wq)
+            l->wq = tp_store_changes_new();
+        if (l->wq)
+            tp_store_changes_reach(l->wq, l->wmax);
+    }
+    bool wake = l->wq && tp_store_changes_count(l->wq);
+    pthread_mutex_unlock(&l->wmu);
+    if (wake)
+        uv_async_send(&l->async);
+}
+
+static bool w_stop(void *arg)
+{
+    tp_leader_t *l = arg;
+    pthread_mutex_lock(&l->wmu);
+    bool stop = l->wstop;
+    pthread_mutex_unlock(&l->wmu);
+    return stop;
+}
+
+static void *watch_main(void *arg)
+{
+    tp_leader_t *l = arg;
+    tp_etcd_watch_cb_t cb = {w_event, w_progress, w_stop, l};
+    while (!w_stop(l)) {
+        pthread_mutex_lock(&l->wmu);
+        int64_t from = l->wfrom;
+        pthread_mutex_unlock(&l->wmu);
+        if (!from) { /* waiting for the loop's read (the first, or after a break) */
+            usleep(20000);
+            continue;
+        }
+        tp_error_t err = {0};
+        int64_t compacted = 0;
+        pthread_mutex_lock(&l->wmu);
+        l->wmax = from; /* this stream delivers from + 1 on */
+        pthread_mutex_unlock(&l->wmu);
+        int rc = tp_etcd_watch(l->we, l->jpre, l->jend, from + 1, &cb, &compacted, &err);
+        if (rc == 0)
+            break; /* stopped */
+        /* broken, ended or compacted away: the loop reads P j/ again from the
+         * revision its copy reflects (a range read: compaction cannot stop it),
+         * and the next stream starts after that read */
+        pthread_mutex_lock(&l->wmu);
+        l->wbreaks++;
+        l->wlive = false;
+        l->wfrom = 0;
+        l->wbroke = true;
+        pthread_mutex_unlock(&l->wmu);
+        uv_async_send(&l->async);
+        for (int i = 0; i < 5 && !w_stop(l); i++) /* 0.5 s before the next stream */
+            usleep(100000);
+    }
+    pthread_mutex_lock(&l->wmu);
+    l->wlive = false;
+    pthread_mutex_unlock(&l->wmu);
+    return NULL;
+}
+
 /* ---- the loop side: applying the feed ---- */
 
 static int cb_placement(void *arg, const char *workload, const char *state,
@@ -290,6 +417,7 @@ static void apply_pending(tp_leader_t *l)
     tp_error_t err = {0};
     tp_store_load_t cb = {s, cb_placement, cb_idem, cb_event, cb_preemption, cb_profiles};
     l->pending = NULL;
+    tp_store_changes_skip(c, l->rev); /* the copy has these, or newer */
     int n = tp_store_changes_count(c);
     int rc = tp_store_poll_apply(s->journal, c, &cb, &err);
     if (rc < 0 &&
@@ -306,10 +434,32 @@ static void apply_pending(tp_leader_t *l)
         json_decref(misfits);
     }
     l->applied += (uint64_t)n;
-    if (rc == 0)
-        l->rev = tp_store_changes_revision(c);
+    int64_t reached = tp_store_changes_revision(c);
+    if (rc == 0 && reached > l->rev)
+        l->rev = reached;
     tp_store_changes_free(c);
-    if (rc == 0 && l->role == ROLE_CATCHING_UP && l->pending_term == l->term && l->term)
+    if (rc < 0) { /* retried by reads from l->rev (not advanced), every poll
+                     period; the first at once when the watch's batch failed */
+        if (!l->pending_read)
+            l->next_read_ms = 0;
+        l->feed_bad = true;
+    } else if (l->pending_read && l->feed_bad) {
+        /* a read that started before the last dropped change: once more */
+        l->feed_bad = reached < l->discarded_to;
+        if (l->feed_bad)
+            l->next_read_ms = 0;
+    }
+    if (rc == 0 && l->pending_read) {
+        pthread_mutex_lock(&l->wmu);
+        if (l->watching && !l->wfrom) /* the watch (re)starts after this read */
+            l->wfrom = l->rev;
+        pthread_mutex_unlock(&l->wmu);
+    }
+    /* A new leader writes only once it has read at or after its own term: the
+     * read's header revision says how far it reached, whether or not anything
+     * under P j/ changed since (a watch could not tell that). */
+    if (rc == 0 && l->role == ROLE_CATCHING_UP && l->pending_term == l->term && l->term &&
+        reached >= l->term)
         become_leader(l);
 }
 
@@ -334,6 +484,7 @@ static void poll_done(uv_work_t *w, int status)
     if (status == 0 && l->poll_rc == 0) {
         l->pending = l->got;
         l->pending_term = l->poll_term;
+        l->pending_read = true;
     } else if (l->poll_failures++ % 50 == 0) {
         svc_log(l->s, "follower feed: %s", l->poll_err);
     }
@@ -344,6 +495,30 @@ static void poll_done(uv_work_t *w, int status)
         return;
     }
     step(l);
+}
+
+/* The changes the watch queued become the pending batch (on a follower). */
+static void take_watched(tp_leader_t *l)
+{
+    pthread_mutex_lock(&l->wmu);
+    if (l->wq && !l->pending && !l->poll_busy) {
+        if (l->feed_bad) { /* a read after these replaces them */
+            int64_t r = tp_store_changes_revision(l->wq);
+            r = r > l->wqmax ? r : l->wqmax;
+            l->discarded_to = r > l->discarded_to ? r : l->discarded_to;
+            tp_store_changes_free(l->wq);
+        } else if (l->role == ROLE_LEADER) { /* the leader's copy is the source:
+                                                its own commits come back here */
+            tp_store_changes_free(l->wq);
+        } else {
+            l->pending = l->wq;
+            l->pending_term = 0;
+            l->pending_read = false;
+        }
+        l->wq = NULL;
+        l->wqmax = 0;
+    }
+    pthread_mutex_unlock(&l->wmu);
 }
 
 static void step(tp_leader_t *l)
@@ -359,6 +534,7 @@ static void step(tp_leader_t *l)
         svc_log(s, "lost the leader lease (term %" PRId64 "): follower", l->term);
         l->role = ROLE_FOLLOWER;
         l->term = 0;
+        l->next_read_ms = 0; /* read what the next leader wrote at once */
     }
     if (won && (l->role == ROLE_FOLLOWER || l->term != won)) {
         if (l->role == ROLE_LEADER)
@@ -367,9 +543,30 @@ static void step(tp_leader_t *l)
         l->term = won;
         svc_log(s, "won the election (term %" PRId64 "); catching up", won);
     }
-    if (l->pending && !s->busy)
-        apply_pending(l);
-    if (!l->poll_busy && !l->pending && l->role != ROLE_LEADER) {
+    /* twice: changes the watch queued while a read's were waiting come next */
+    for (int pass = 0; pass < 2; pass++) {
+        take_watched(l);
+        if (l->pending && !s->busy)
+            apply_pending(l);
+    }
+    pthread_mutex_lock(&l->wmu);
+    /* a stream runs (or resumes at once) and its changes apply */
+    bool live = l->watching && l->wfrom && !l->feed_bad;
+    bool resuming = l->watching && !l->wfrom; /* the stream waits for a read */
+    if (l->wbroke)
+        l->next_read_ms = 0;
+    l->wbroke = false;
+    pthread_mutex_unlock(&l->wmu);
+    /* A read of P j/: on winning an election (the catch-up read), at once when
+     * a stream broke or a change failed to apply, then every poll period while
+     * no watch runs and every RESYNC_MS while one does */
+    uint64_t now = now_ms();
+    if (!l->poll_busy && !l->pending && l->role != ROLE_LEADER &&
+        (l->role == ROLE_CATCHING_UP || now >= l->next_read_ms)) {
+        uint64_t period = live ? RESYNC_MS : (uint64_t)l->poll_ms;
+        if (resuming && period > RESUME_MS)
+            period = RESUME_MS;
+        l->next_read_ms = now + period;
         l->poll_busy = true;
         l->poll_term = l->role == ROLE_CATCHING_UP ? l->term : 0;
         l->work.data = l;
@@ -392,6 +589,11 @@ static void on_async(uv_async_t *a)
 
 static void leader_free(tp_leader_t *l)
 {
+    tp_store_changes_free(l->wq);
+    tp_etcd_free(l->we);
+    free(l->jpre);
+    free(l->jend);
+    pthread_mutex_destroy(&l->wmu);
     tp_store_changes_free(l->pending);
     tp_store_changes_free(l->got);
     pthread_mutex_destroy(&l->mu);
@@ -412,6 +614,7 @@ tp_leader_t *tp_leader_start(svc_t *s, const tp_leader_opts_t *o, tp_error_t *er
         return NULL;
     }
     pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->wmu, NULL);
     pthread_cond_init(&l->cv, NULL);
     l->s = s;
     l->ttl_s = o->ttl_s > 0 ? o->ttl_s : 10;
@@ -425,14 +628,16 @@ tp_leader_t *tp_leader_start(svc_t *s, const tp_leader_opts_t *o, tp_error_t *er
     l->name = strdup(o->name);
     l->advertise = strdup(o->advertise);
     l->key = malloc(kn);
+    l->jpre = malloc(kn);
     l->value = v ? json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
-    if (!l->urls || !l->name || !l->advertise || !l->key || !l->value) {
+    if (!l->urls || !l->name || !l->advertise || !l->key || !l->value || !l->jpre) {
         leader_free(l);
         tp_error_set(err, TP_ENOMEM, "out of memory");
         return NULL;
     }
     snprintf(l->key, kn, "%sleader", prefix);
+    snprintf(l->jpre, kn, "%sj/", prefix);
     if (l->keepalive_ms >= l->ttl_s * 1000) {
         tp_error_set(err, TP_EUSAGE,
                      "--keepalive-ms %d must be shorter than the lease TTL (%d s)",
@@ -446,7 +651,10 @@ tp_leader_t *tp_leader_start(svc_t *s, const tp_leader_opts_t *o, tp_error_t *er
     uv_async_init(s->loop, &l->async, on_async);
     l->timer.data = l->async.data = l;
     l->open_handles = 2;
-    uv_timer_start(&l->timer, on_timer, (uint64_t)l->poll_ms, (uint64_t)l->poll_ms);
+    /* the loop looks at the feed every poll period, or every RESUME_MS if that
+     * is shorter (a read that lets a broken stream resume) */
+    uint64_t tick = (uint64_t)l->poll_ms < RESUME_MS ? (uint64_t)l->poll_ms : RESUME_MS;
+    uv_timer_start(&l->timer, on_timer, tick, tick);
     if (pthread_create(&l->th, NULL, election, l) != 0) {
         tp_error_set(err, TP_ENOMEM, "cannot start the election thread");
         s->leader = NULL;
@@ -454,6 +662,16 @@ tp_leader_t *tp_leader_start(svc_t *s, const tp_leader_opts_t *o, tp_error_t *er
         return NULL; /* the handles stay with the loop; the process exits */
     }
     l->started = true;
+    /* The feed's watch: its own client (a stream holds it), from the revision
+     * the start's load read. Without it the feed reads every poll period. */
+    tp_error_t werr = {0};
+    l->jend = tp_etcd_prefix_end(l->jpre);
+    l->we = l->jend ? tp_etcd_new(l->urls, 2000, &werr) : NULL;
+    l->wfrom = l->rev;
+    l->watching = l->we && pthread_create(&l->wth, NULL, watch_main, l) == 0;
+    if (!l->watching)
+        svc_log(s, "follower feed: no watch of %s (%s); reading it every %d ms", l->jpre,
+                werr.text[0] ? werr.text : "out of memory", l->poll_ms);
     return l;
 }
 
@@ -476,6 +694,13 @@ void tp_leader_stop(tp_leader_t *l)
     pthread_mutex_unlock(&l->mu);
     if (l->started)
         pthread_join(l->th, NULL);
+    if (l->watching) { /* libcurl polls the stop flag about once a second */
+        pthread_mutex_lock(&l->wmu);
+        l->wstop = true;
+        pthread_mutex_unlock(&l->wmu);
+        pthread_join(l->wth, NULL);
+        l->watching = false;
+    }
     l->s->leader = NULL;
     uv_timer_stop(&l->timer);
     uv_close((uv_handle_t *)&l->timer, handle_closed);
@@ -483,6 +708,12 @@ void tp_leader_stop(tp_leader_t *l)
 }
 
 /* ---- what the rest of the service asks ---- */
+
+void tp_leader_kick(tp_leader_t *l)
+{
+    if (l && !l->closing && l->pending)
+        uv_async_send(&l->async);
+}
 
 bool tp_leader_may_write(const svc_t *s)
 {
@@ -561,6 +792,10 @@ json_t *tp_leader_status(const svc_t *s, bool *healthy)
     json_object_set_new(doc, "elections_won", json_integer((json_int_t)l->elections_won));
     json_object_set_new(doc, "lease_losses", json_integer((json_int_t)l->lease_losses));
     pthread_mutex_unlock(&l->mu);
+    json_object_set_new(doc, "feed",
+                        json_string(m.feed_watching ? "watching" : "polling"));
+    json_object_set_new(doc, "feed_watch_breaks",
+                        json_integer((json_int_t)m.feed_watch_breaks));
     if (s->share)
         json_object_set_new(doc, "collection", tp_share_status(s->share));
     *healthy = ok;
@@ -584,6 +819,11 @@ void tp_leader_metrics(const svc_t *s, tp_leader_metrics_t *m)
     m->poll_usec = l->poll_usec;
     m->poll_failures = l->poll_failures;
     m->changes_applied = l->applied;
+    pthread_mutex_lock((pthread_mutex_t *)&l->wmu);
+    m->feed_watching = l->watching && l->wlive && !l->feed_bad;
+    m->feed_watch_events = l->wevents;
+    m->feed_watch_breaks = l->wbreaks;
+    pthread_mutex_unlock((pthread_mutex_t *)&l->wmu);
     m->term = l->term;
     m->leader = l->role == ROLE_LEADER;
 }

@@ -14,11 +14,15 @@
  * the writer's term (tp_store_set_fence), so a deposed leader's commit fails
  * in etcd itself even if it has not noticed yet.
  *
- * On the loop thread (tp_leader_* functions below, from serve.c and api.c):
- * a follower polls the store for changes every --poll-ms and applies them to
- * its in-memory copy (reads are served from it); a replica that won becomes
- * the writer only after one more poll read at or after its term (then it has
- * every commit of the leaders before it). Writes reaching a follower are
+ * The follower feed: a watch of P j/ (its own thread and etcd connection)
+ * from the revision the copy reflects + 1; the loop applies its events to the
+ * in-memory copy (reads are served from it) within milliseconds of a commit.
+ * P j/ is also read every 30 s (a stalled stream), at once after a broken or
+ * compacted-away stream (the next stream starts after that read), and every
+ * --poll-ms while no stream runs. A replica that won becomes the writer only
+ * after one range read of P j/ whose header revision is at or after its term
+ * (then it has every commit of the leaders before it, whether or not anything
+ * changed since). Writes reaching a follower are
  * answered 307 with Location: the leader's advertised URL (not forwarded).
  */
 #ifndef TP_SCHEDULER_LEADER_H
@@ -51,6 +55,9 @@ tp_leader_t *tp_leader_start(struct svc *s, const tp_leader_opts_t *o, tp_error_
  * closes the handles. Call on the loop thread; frees once they are closed. */
 void tp_leader_stop(tp_leader_t *l);
 
+/* After a worker job (svc_after_job): the feed's changes that waited for the
+ * job apply now rather than at the next poll period. NULL: nothing. */
+void tp_leader_kick(tp_leader_t *l);
 /* Whether this replica may write now (no leader object: always). */
 bool tp_leader_may_write(const struct svc *s);
 /* For a write request on a replica that may not write: answers it 307 (with
@@ -71,6 +78,8 @@ typedef struct {
     uint64_t elections_won, lease_losses, campaigns;
     tp_store_stats_t store;
     uint64_t polls, poll_usec, poll_failures, changes_applied;
+    bool feed_watching; /* a watch stream of P j/ is open (else: polling) */
+    uint64_t feed_watch_events, feed_watch_breaks;
     int64_t term;
 } tp_leader_metrics_t;
 void tp_leader_metrics(const struct svc *s, tp_leader_metrics_t *m);

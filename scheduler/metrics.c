@@ -420,6 +420,17 @@ static void ha_families(out_t *o, const tp_leader_metrics_t *h)
     counter1(o, "trustplace_store_feed_changes_total",
              "Changed keys applied from the store to this replica's copy.",
              (double)h->changes_applied);
+    gauge1(o, "trustplace_store_feed_watching",
+           "1 while the follower feed's watch of the journal keys is open (changes "
+           "arrive within milliseconds), 0 while it reads every --poll-ms.",
+           h->feed_watching ? 1 : 0);
+    counter1(o, "trustplace_store_feed_watch_events_total",
+             "Journal key changes the feed's watch received.",
+             (double)h->feed_watch_events);
+    counter1(o, "trustplace_store_feed_watch_breaks_total",
+             "Watch streams of the journal keys that broke, ended or were compacted "
+             "away (each followed by a read of the keys).",
+             (double)h->feed_watch_breaks);
 }
 
 int tp_metrics_render(tp_metrics_t *m, const tp_metrics_extra_t *x, bool openmetrics,

@@ -111,6 +111,18 @@ int tp_store_changes_count(const tp_store_changes_t *c);
 int tp_store_poll_apply(tp_store_t *st, tp_store_changes_t *c, const tp_store_load_t *cb,
                         tp_error_t *err);
 void tp_store_changes_free(tp_store_changes_t *c);
+/* The follower feed's watch of P j/ (scheduler/leader.c) gathers changes one
+ * at a time: key (under the store's prefix; others are ignored when applied),
+ * value (copied), its etcd mod_revision; then how far they reach. Add returns
+ * 0 or TP_ENOMEM. */
+tp_store_changes_t *tp_store_changes_new(void);
+int tp_store_changes_add(tp_store_changes_t *c, const char *key, const char *value,
+                         size_t len, int64_t mod_revision);
+void tp_store_changes_reach(tp_store_changes_t *c, int64_t revision);
+/* Drops the changes at or below revision rev (the copy already reflects them
+ * or a later version of the same row): a watch and a read may deliver a row
+ * twice and in either order, and an older copy must not replace a newer. */
+void tp_store_changes_skip(tp_store_changes_t *c, int64_t rev);
 
 /* The metrics' view of commits (scheduler/metrics.c): successful commits,
  * failed ones, those of the failed that the fence refused (etcd), and every

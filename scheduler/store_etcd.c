@@ -626,6 +626,55 @@ void tp_store_changes_free(tp_store_changes_t *c)
     free(c);
 }
 
+tp_store_changes_t *tp_store_changes_new(void)
+{
+    return calloc(1, sizeof(tp_store_changes_t));
+}
+
+int tp_store_changes_add(tp_store_changes_t *c, const char *key, const char *value,
+                         size_t len, int64_t mod_revision)
+{
+    tp_etcd_kv_t *kvs = realloc(c->kvs, (size_t)(c->n + 1) * sizeof *kvs);
+    if (!kvs)
+        return TP_ENOMEM;
+    c->kvs = kvs;
+    tp_etcd_kv_t *kv = &kvs[c->n];
+    memset(kv, 0, sizeof *kv);
+    kv->key = strdup(key);
+    kv->value = malloc(len + 1);
+    if (!kv->key || !kv->value) {
+        free(kv->key);
+        free(kv->value);
+        return TP_ENOMEM;
+    }
+    memcpy(kv->value, value, len);
+    kv->value[len] = '\0';
+    kv->value_len = len;
+    kv->mod_revision = mod_revision;
+    c->n++;
+    return 0;
+}
+
+void tp_store_changes_reach(tp_store_changes_t *c, int64_t revision)
+{
+    if (revision > c->revision)
+        c->revision = revision;
+}
+
+void tp_store_changes_skip(tp_store_changes_t *c, int64_t rev)
+{
+    int k = 0;
+    for (int i = 0; i < c->n; i++) {
+        if (c->kvs[i].mod_revision > rev) {
+            c->kvs[k++] = c->kvs[i];
+            continue;
+        }
+        free(c->kvs[i].key);
+        free(c->kvs[i].value);
+    }
+    c->n = k;
+}
+
 int64_t tp_store_changes_revision(const tp_store_changes_t *c)
 {
     return c->revision;

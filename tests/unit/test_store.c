@@ -183,6 +183,29 @@ TP_TEST(store_etcd_roundtrip_fence_and_feed)
     TP_CHECK_EQ_INT(s.profiles, 0);
     tp_store_changes_free(ch);
 
+    /* the watch's changes: copies at or below the revision the replica's copy
+     * reflects are dropped, so an older row never replaces a newer one */
+    static const char stale[] =
+        "{\"workload\":\"w2\",\"state\":\"stale\",\"spec\":\"{}\",\"decision\":\"{}\"}";
+    static const char fresh[] =
+        "{\"workload\":\"w2\",\"state\":\"running\",\"spec\":\"{}\",\"decision\":\"{}\"}";
+    ch = tp_store_changes_new();
+    TP_ASSERT(ch != NULL);
+    TP_ASSERT(tp_store_changes_add(ch, "/t-store/j/p/w2", fresh, sizeof fresh - 1, 12) ==
+              0);
+    TP_ASSERT(tp_store_changes_add(ch, "/t-store/j/p/w2", stale, sizeof stale - 1, 10) ==
+              0);
+    tp_store_changes_reach(ch, 15);
+    tp_store_changes_reach(ch, 14); /* never goes back */
+    tp_store_changes_skip(ch, 10);
+    TP_CHECK_EQ_INT(tp_store_changes_count(ch), 1);
+    TP_CHECK_EQ_INT((int)tp_store_changes_revision(ch), 15);
+    memset(&s, 0, sizeof s);
+    TP_CHECK(tp_store_poll_apply(other, ch, &cb, &err) == 0);
+    TP_CHECK_EQ_INT(s.placements, 1);
+    TP_CHECK_STR(s.last_state, "running");
+    tp_store_changes_free(ch);
+
     /* a new leader key (another term): the old term's commit is fenced in etcd */
     TP_ASSERT(tp_etcd_delete(e, "/t-store/leader", NULL, NULL, &err) == 0);
     TP_ASSERT(tp_etcd_put(e, "/t-store/leader", "r2", 2, 0, NULL, &err) == 0);
