@@ -214,10 +214,18 @@ static int w_event(void *arg, const tp_etcd_kv_t *kv, bool deleted)
 {
     tp_share_t *sh = arg;
     int rc = 0;
-    if (deleted) /* rows are overwritten, never deleted (an operator's delete: the
-                    facts age as they are) */
-        return 0;
     pthread_mutex_lock(&sh->wmu);
+    /* How far the copy has got: the newest event delivered, never a message
+     * header's revision — a stream catching up on history carries etcd's
+     * current revision in every header while its events arrive in later
+     * messages, and resuming after that header would skip them. */
+    if (sh->wfrom && kv->mod_revision > sh->wfrom)
+        sh->wfrom = kv->mod_revision;
+    if (deleted) { /* rows are overwritten, never deleted (an operator's delete:
+                      the facts age as they are) */
+        pthread_mutex_unlock(&sh->wmu);
+        return 0;
+    }
     if (grow((void **)&sh->wq, &sh->capwq, sh->nwq, sizeof *sh->wq) < 0) {
         rc = TP_ENOMEM;
     } else {
@@ -237,15 +245,6 @@ static int w_event(void *arg, const tp_etcd_kv_t *kv, bool deleted)
     return rc; /* ENOMEM ends the stream: it resumes from the last revision */
 }
 
-static void w_progress(void *arg, int64_t rev)
-{
-    tp_share_t *sh = arg;
-    pthread_mutex_lock(&sh->wmu);
-    if (sh->wfrom && rev > sh->wfrom)
-        sh->wfrom = rev;
-    pthread_mutex_unlock(&sh->wmu);
-}
-
 static bool w_stop(void *arg)
 {
     tp_share_t *sh = arg;
@@ -258,7 +257,9 @@ static bool w_stop(void *arg)
 static void *watch_main(void *arg)
 {
     tp_share_t *sh = arg;
-    tp_etcd_watch_cb_t cb = {w_event, w_progress, w_stop, sh};
+    /* no progress hook: a header's revision says nothing about which events
+     * have arrived (see w_event); the position moves with the events alone */
+    tp_etcd_watch_cb_t cb = {w_event, NULL, w_stop, sh};
     char *end = tp_etcd_prefix_end(sh->opre);
     while (end && !w_stop(sh)) {
         pthread_mutex_lock(&sh->wmu);
