@@ -143,6 +143,18 @@ for bad, want in (
         ([dict(EVENT, payloadDescriptors=[{"payloadType": "IMPORT_CAPACITY_LIMIT",
                                            "units": "KWH"}])],
          '$[0].payloadDescriptors[0].units: expected the units W, KW or MW'),
+        # forged numbers and durations (huge, negative, a string, strtod's exponent)
+        ([dict(EVENT, intervals=[{"id": 0, "payloads": [
+            {"type": "IMPORT_CAPACITY_LIMIT", "values": [1e300]}]}])],
+         "$[0].intervals[0].payloads[0].values: expected one non-negative number"),
+        ([dict(EVENT, intervals=[{"id": 0, "payloads": [
+            {"type": "IMPORT_CAPACITY_LIMIT", "values": [-5]}]}])],
+         "$[0].intervals[0].payloads[0].values: expected one non-negative number"),
+        ([dict(EVENT, intervals=[{"id": 0, "payloads": [
+            {"type": "IMPORT_CAPACITY_LIMIT", "values": ["NaN"]}]}])],
+         "$[0].intervals[0].payloads[0].values: expected one non-negative number (IMPORT_CAPACITY_LIMIT is a float), got a string"),
+        ([dict(EVENT, intervalPeriod={"start": iso(T0), "duration": "P1e3D"})],
+         '$[0].intervalPeriod.duration: expected an ISO 8601 duration (e.g. PT1H), got "P1e3D"'),
         ('[{"id": "ev-cap-1",', "VTN GET /events (skip 0):1:"),
         ({"events": []}, "VTN GET /events (skip 0): $: expected an array")):
     write("events.json", bad)
@@ -153,6 +165,23 @@ for bad, want in (
     c.check("malformed VTN document logged precisely (%s), nothing changed" % want[:40],
             want in open(d + "/serve.log").read() and len(ev) == 2 and
             all(e["state"] != "ended" for e in ev), (ev, open(d + "/serve.log").read()[-600:]))
+
+# a redirect to another origin is not followed: the bearer token never leaves
+# for it, the poll fails and nothing changes
+port = open(d + "/vtn.port").read()
+write("redirect", "http://localhost:%s/stolen" % port)
+deadline = time.time() + 20
+while time.time() < deadline and "HTTP 302" not in open(d + "/serve.log").read():
+    time.sleep(0.2)
+os.unlink(d + "/redirect")
+ev = events(srv)
+c.check("a 302 to another origin is not followed (no request reaches it), nothing changed",
+        "HTTP 302" in open(d + "/serve.log").read() and
+        "/stolen" not in open(d + "/vtn.log").read() and len(ev) == 2 and
+        all(e["state"] != "ended" for e in ev), (ev, open(d + "/serve.log").read()[-600:]))
+tok_log = [t for t in ("tok-1", "tok-2", "s3cret-ven") if t in open(d + "/serve.log").read()]
+c.check("neither the bearer token nor the client secret is in the service log", not tok_log,
+        tok_log)
 
 # a restart against the same announcement orders nothing twice
 write("events.json", [EVENT, OTHER])
