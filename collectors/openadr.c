@@ -319,10 +319,17 @@ int tp_adr_duration(const char *s, int64_t *out)
             p++;
             continue;
         }
-        char *end;
-        if (*p < '0' || *p > '9')
+        /* ISO 8601: decimal digits, a fraction only on seconds; strtod alone
+         * would also take "1e3", "0x10" and "1." */
+        size_t nd = strspn(p, "0123456789"), nf = 0;
+        if (!nd || nd > 12)
             return -1;
+        if (p[nd] == '.' && !(nf = strspn(p + nd + 1, "0123456789")))
+            return -1;
+        char *end;
         double v = strtod(p, &end);
+        if (end != p + nd + (nf ? nf + 1 : 0))
+            return -1;
         if (end == p || !isfinite(v) || v > 1e7)
             return -1;
         size_t u = next;

@@ -40,6 +40,8 @@ int tp_http_once(const tp_http_once_t *q, int *status, char **response, tp_error
     }
     curl_easy_setopt(c, CURLOPT_URL, q->url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, q->https_only ? "https" : "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION,
+                     0L); /* a redirect would carry the bearer token */
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     if (q->body)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);

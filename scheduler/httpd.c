@@ -189,23 +189,30 @@ static const char *header(h2o_req_t *req, const char *name)
 
 /* The SSL object under req's connection, or NULL. libh2o 2.2 has no accessor
  * for it; its struct st_h2o_socket_ssl_t begins {SSL_CTX *ssl_ctx; SSL *ossl;}
- * (lib/common/socket.c), which is checked against our context before use, so a
- * different layout yields NULL (no client identity: fail closed), not a wrong
- * one. */
+ * (lib/common/socket.c). tp_httpd_ssl_of() checks what it finds there. */
 static SSL *req_ssl(const tp_httpd_t *h, h2o_req_t *req)
 {
-    const struct {
-        SSL_CTX *ctx;
-        SSL *ossl;
-    } * head;
     h2o_socket_t *sock = req->conn->callbacks->get_socket
                              ? req->conn->callbacks->get_socket(req->conn)
                              : NULL;
     if (!h->ssl_ctx || !sock || !sock->ssl)
         return NULL;
-    head = (const void *)sock->ssl;
-    if (head->ctx != h->ssl_ctx || !head->ossl ||
-        SSL_get_SSL_CTX(head->ossl) != h->ssl_ctx)
+    return tp_httpd_ssl_of(sock->ssl, sock, h->ssl_ctx);
+}
+
+SSL *tp_httpd_ssl_of(const void *head_, const void *sock, const SSL_CTX *ctx)
+{
+    const struct {
+        SSL_CTX *ctx;
+        SSL *ossl;
+    } *head = head_;
+    /* Our context alone would also match another connection's SSL (they all
+     * share it); H2O's setup_bio() gives each SSL a BIO whose data is its own
+     * socket, so that proves the SSL is this connection's. */
+    BIO *rb;
+    if (!head || !ctx || !sock || head->ctx != ctx || !head->ossl ||
+        SSL_get_SSL_CTX(head->ossl) != ctx || !(rb = SSL_get_rbio(head->ossl)) ||
+        BIO_get_data(rb) != sock)
         return NULL;
     return head->ossl;
 }

@@ -95,4 +95,15 @@ void tp_httpd_error(tp_httpd_req_t *req, int status, const char *code, const cha
 /* False once the client is gone (answering is then a no-op). */
 bool tp_httpd_alive(const tp_httpd_req_t *req);
 
+/* The SSL of one H2O socket from its private TLS state head (H2O's struct
+ * st_h2o_socket_ssl_t, which begins {SSL_CTX *, SSL *}), or NULL unless that
+ * SSL is of ctx and its BIO's data is sock — what H2O's setup_bio() sets on
+ * each connection's SSL. A layout other than the one assumed, or another connection's
+ * SSL, yields NULL (no client identity: fail closed), never a wrong one. Exposed for the
+ * unit tests; the pointers are borrowed. */
+struct ssl_st;
+struct ssl_ctx_st;
+struct ssl_st *tp_httpd_ssl_of(const void *head, const void *sock,
+                               const struct ssl_ctx_st *ctx);
+
 #endif

@@ -452,6 +452,13 @@ static void take_row(tp_share_t *sh, const tp_etcd_kv_t *kv)
     char msg[TP_ERROR_TEXT + 1200];
     tp_error_t err = {0};
     int64_t now = (int64_t)time(NULL);
+    int n = tp_fleet_node(s->fleet, id);
+    if (n < 0) { /* nothing held for it: forged keys cannot grow the rows */
+        snprintf(msg, sizeof msg, "%s: no node \"%s\" in the fleet", kv->key, id);
+        sh->bad_rows++;
+        logf_(sh, msg);
+        return;
+    }
     row_t *r = row_for(sh, id);
     if (!r) {
         logf_(sh, "out of memory");
@@ -466,16 +473,13 @@ static void take_row(tp_share_t *sh, const tp_etcd_kv_t *kv)
     r->have = false;
     sh->dirty = true;
     sh->rows_read++;
-    int n = tp_fleet_node(s->fleet, id);
     json_error_t je;
     json_t *v = json_loadb(kv->value, kv->value_len, JSON_REJECT_DUPLICATES, &je);
     const json_t *t = json_object_get(v, "t"), *obs = json_object_get(v, "obs");
     const char *by = json_string_value(json_object_get(v, "by"));
     const json_t *at = json_object_get(v, "at");
     bool ok = true;
-    if (n < 0) {
-        snprintf(msg, sizeof msg, "%s: no node \"%s\" in the fleet", kv->key, id);
-    } else if (!v) {
+    if (!v) {
         snprintf(msg, sizeof msg, "%s: not JSON: %s (line %d, column %d)", kv->key,
                  je.text, je.line, je.column);
     } else if (!json_is_object(v) || !json_is_object(t) || !json_is_object(obs) || !by ||
@@ -928,10 +932,10 @@ json_t *tp_share_status(const tp_share_t *sh)
     pthread_mutex_lock((pthread_mutex_t *)&sh->wmu);
     json_int_t breaks = (json_int_t)sh->wbreaks;
     pthread_mutex_unlock((pthread_mutex_t *)&sh->wmu);
-    return json_pack("{s:o,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:b,s:I}", "members", m, "owned",
-                     sh->owned, "rows", have, "written", (json_int_t)sh->written,
-                     "write_failures", (json_int_t)sh->write_failures, "bad_rows",
-                     (json_int_t)sh->bad_rows, "ownership_changes",
-                     (json_int_t)sh->ownership_changes, "revision", (json_int_t)sh->rev,
-                     "watch", sh->watching, "watch_breaks", breaks);
+    return json_pack("{s:o,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:b,s:I}", "members", m,
+                     "owned", sh->owned, "rows", have, "rows_held", sh->nrows, "written",
+                     (json_int_t)sh->written, "write_failures",
+                     (json_int_t)sh->write_failures, "bad_rows", (json_int_t)sh->bad_rows,
+                     "ownership_changes", (json_int_t)sh->ownership_changes, "revision",
+                     (json_int_t)sh->rev, "watch", sh->watching, "watch_breaks", breaks);
 }

@@ -4,7 +4,7 @@
 # check of every answer and of running work across expiry and a restart
 # (tests/serve/attack.py).
 . "$(dirname "$0")/lib.sh"
-tp_plan 14
+tp_plan 20
 if ! command -v python3 >/dev/null 2>&1; then
     tp_skip_rest "needs python3"
 fi

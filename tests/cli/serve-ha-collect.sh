@@ -3,7 +3,7 @@
 # 3-member etcd cluster split the test bed's BMCs; kill -9 one, its BMCs move
 # (tests/serve/ha_collect.py); skipped visibly without etcd or the test bed.
 . "$(dirname "$0")/lib.sh"
-tp_plan 14
+tp_plan 15
 if ! command -v python3 >/dev/null 2>&1; then
     tp_skip_rest "needs python3"
 fi

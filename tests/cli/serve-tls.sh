@@ -11,7 +11,7 @@
 # with a precise error. `trustplace bench --report-to` presents its
 # certificate. Loopback only, free ports, every wait bounded.
 . "$(dirname "$0")/lib.sh"
-tp_plan 24
+tp_plan 29
 if ! command -v curl >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1 ||
     ! command -v openssl >/dev/null 2>&1; then
     tp_skip_rest "needs curl, python3 and openssl"
@@ -59,6 +59,7 @@ chmod 600 "$D/clients.json"
 
 TP_BIN="$TP_BIN" python3 "$TP_SRC/tests/serve/common.py" fleet "$D" 16 2 >/dev/null
 "$TP_BIN" token add --tokens "$D/tokens.json" --name viewer --role viewer >"$D/viewer.tok" 2>>"$D/serve.log"
+"$TP_BIN" token add --tokens "$D/tokens.json" --name boss --role orchestrator >"$D/boss.tok" 2>>"$D/serve.log"
 
 start_srv() { tp_serve_start "$D" "$@"; }
 # req CLIENT METHOD PATH [BODY] [curl options…]: CLIENT is a certificate name or
@@ -158,6 +159,41 @@ if printf '%s' "$BODY" | grep -qE '^trustplace_http_tls_refused_total [4-9]' &&
 else
     tp_fail "/metrics counts refusals" "$(printf '%s' "$BODY" | grep refused)"
 fi
+
+# ---- attacks on the certificate → role binding ----
+# A token and a certificate with different roles: the pinned certificate wins
+# (docs/serve.md), so an orchestrator token does not lift a viewer certificate.
+req dash POST /v1/placements '{"id":"m3","gpus":1,"sensitivity":"public"}' -H "Authorization: Bearer $(cat "$D/boss.tok")"
+check "a viewer certificate with an orchestrator token may not place: 403" 403 'j["error"]["code"] == "forbidden"'
+req plain POST /v1/placements '{"id":"m4","gpus":1,"sensitivity":"public"}' -H "Authorization: Bearer $(cat "$D/boss.tok")"
+check "an unpinned certificate with an orchestrator token places" 201 'j["state"] == "placed"'
+# Two HTTP/2 connections at once, each with 12 multiplexed streams: every
+# stream gets its own connection's role, never the other's.
+u="https://127.0.0.1:$P/v1/placements/m1"
+set -- ; for i in 1 2 3 4 5 6 7 8 9 10 11 12; do set -- "$@" -o /dev/null "$u"; done
+curl -s --max-time 30 --http2 --parallel --parallel-max 12 --cacert "$D/ca.pem" --cert "$D/dash.pem" \
+    --key "$D/dash.key" -X POST -H 'Content-Type: application/json' \
+    --data-binary '{"id":"m5","gpus":1,"sensitivity":"public"}' -w '%{http_code} %{http_version} %{num_connects}\n' 2>>"$D/curl.log" \
+    $(for i in 1 2 3 4 5 6 7 8 9 10 11 12; do printf -- '-o /dev/null %s ' "https://127.0.0.1:$P/v1/placements"; done) >"$D/h2-dash" &
+DP=$!
+curl -s --max-time 30 --http2 --parallel --parallel-max 12 --cacert "$D/ca.pem" --cert "$D/argo.pem" \
+    --key "$D/argo.key" -w '%{http_code} %{http_version}\n' "$@" >"$D/h2-argo" 2>>"$D/curl.log"
+wait $DP
+[ "$(grep -c '^403 2 ' "$D/h2-dash")" = 12 ] && [ "$(grep -c '^200 2$' "$D/h2-argo")" = 12 ] &&
+    [ "$(awk '{s += $3} END {print s}' "$D/h2-dash")" -le 2 ] &&
+    tp_ok "HTTP/2, 2 connections x 12 streams at once: the viewer's 12 POSTs 403, the orchestrator's 12 GETs 200" ||
+    tp_fail "HTTP/2 streams keep their connection's role" "viewer: $(cat "$D/h2-dash") orchestrator: $(cat "$D/h2-argo")"
+req argo GET /v1/placements/m5
+check "... and no viewer stream placed anything" 404 'j["error"]["code"] == "not_found"'
+# Renegotiation (TLS 1.2) is refused: no second handshake can swap the
+# certificate under a connection that already has a role.
+(printf 'R\n'; sleep 2) | timeout 15 openssl s_client -tls1_2 -connect "127.0.0.1:$P" -CAfile "$D/ca.pem" \
+    -cert "$D/dash.pem" -key "$D/dash.key" >"$D/reneg.log" 2>&1
+sed -n '/RENEGOTIATING/,$p' "$D/reneg.log" >"$D/reneg.after"
+grep -q RENEGOTIATING "$D/reneg.after" && grep -qE 'SSL routines|alert' "$D/reneg.after" &&
+    ! grep -q 'Verify return code' "$D/reneg.after" &&
+    tp_ok "TLS 1.2 renegotiation: refused by the service" ||
+    tp_fail "renegotiation refused" "$(tail -20 "$D/reneg.log")"
 
 # trustplace bench --report-to presents its client certificate (planner)
 STUB="$(dirname "$TP_BIN")/libnvidia-ml-stub.so"

@@ -15,6 +15,7 @@ TEE and GPU CC, attestation tier, expiry and age at the time the request was
 sent, residency, GPU models) and against each node's GPU count."""
 import json
 import random
+import shutil
 import socket
 import tempfile
 import time
@@ -256,4 +257,49 @@ evicted = {p["workload"] for p in pre["preemptions"] if p["why"].startswith("evi
 c.check("the %d workload(s) that relied on a lost attestation are reported for eviction"
         % len(lost), set(lost) <= evicted, (lost[:5], sorted(evicted)[:5]))
 c.check("SIGTERM exits 0 after the restart", srv.stop() == 0)
+
+# ---- gangs through the API (a fresh fleet: the one above is full) ----
+dg = tempfile.mkdtemp()
+c.make_fleet(dg, 32, int(time.time()), seed=11)
+srv = c.Server(dg, "-q")
+P = srv.port
+
+
+def gang(gid, n):
+    return {"id": gid, "gpus": 8, "nodes": n, "sensitivity": "public", "priority": 10}
+
+
+st, j = c.request(P, "POST", "/v1/placements", gang("huge", 10 ** 9))
+c.check("a gang of 10^9 nodes is refused by the schema (422 $.nodes)",
+        st == 422 and j["error"]["path"] == "$.nodes", (st, j))
+t0 = time.time()
+st, j = c.request(P, "POST", "/v1/placements:batch",
+                  {"workloads": [gang("g%d" % i, 4096) for i in range(1000)]}, timeout=120)
+c.check("a batch of 1000 gangs of 4096 nodes (more than any domain holds) is answered, "
+        "every one pending, none placed in part",
+        st == 200 and len(j["decisions"]) == 1000 and
+        all(x["state"] == "pending" and "members" not in x for x in j["decisions"]), (st, str(j)[:300]))
+print("    1000 gangs of 4096 nodes: answered in %.2f s" % (time.time() - t0), flush=True)
+st, j = c.request(P, "POST", "/v1/placements:batch", {"workloads": [
+    gang("mixed-g", 2), {"id": "mixed-s", "gpus": 1, "sensitivity": "public"}]})
+ok_mix = st == 200 and [x["state"] for x in j["decisions"]] == ["placed", "placed"]
+members = j["decisions"][0].get("members", []) if ok_mix else []
+c.check("a batch with a gang and a single places both, the gang with 2 members",
+        ok_mix and len(members) == 2, (st, j))
+k = {"Idempotency-Key": "gang-key-1"}
+st1, j1 = c.request(P, "POST", "/v1/placements", gang("idem-g", 2), headers=k)
+st2, j2 = c.request(P, "POST", "/v1/placements", gang("idem-g", 2), headers=k)
+st3, j3 = c.request(P, "POST", "/v1/placements", gang("idem-g", 3), headers=k)
+c.check("a gang replayed by its Idempotency-Key answers the same members; another size "
+        "under the key is refused",
+        st1 == 201 and (st2, j2) == (st1, j1) and st3 == 422 and
+        j3["error"]["code"] == "idempotency_key_reused", (st1, j1, st2, j2, st3, j3))
+gone = [c.request(P, "DELETE", "/v1/placements/" + m)[0] for m in members]
+st, j = c.request(P, "GET", "/v1/placements/mixed-g")
+c.check("DELETE by a member's node id releases nothing: 404, the gang still runs whole",
+        gone == [404] * len(members) and st == 200 and j["state"] == "running" and
+        j["members"] == members, (gone, st, j))
+c.check("SIGTERM exits 0 after the gang attacks", srv.stop() == 0)
+shutil.rmtree(d, ignore_errors=True)
+shutil.rmtree(dg, ignore_errors=True)
 c.done()

@@ -234,6 +234,34 @@ def refused():
 c.check("a facts row from the future is refused, its facts never taken",
         wait_for("refused", refused, 10) is not None and not taken, taken[:1])
 
+# Forged rows that would widen eligibility are refused and counted: wrong
+# types, an attestation status that is not one, and a row for a node the fleet
+# does not have (held nowhere, so such keys cannot grow the replica's rows).
+def plant(node, doc):
+    cluster.call("/v3/kv/put", {
+        "key": base64.b64encode((PREFIX + "o/" + node).encode()).decode(),
+        "value": base64.b64encode((doc if isinstance(doc, str) else json.dumps(doc))
+                                  .encode()).decode()})
+
+
+bad1 = leader.ha()["collection"]["bad_rows"]
+t_now = int(time.time())
+plant(ids[1], {"by": "evil", "at": t_now, "t": {"draw": t_now}, "obs": {"draw_w": "1"}})
+plant(ids[2], {"by": "evil", "at": t_now, "t": {}, "obs": {"attestation": {
+    "status": "trusted", "issued_at": t_now, "expires_at": t_now + 10 ** 6}}})
+for k in range(20):
+    plant("ghost-%d" % k, {"by": "evil", "at": t_now, "t": {}, "obs": {}})
+
+
+def forged_refused():
+    h = leader.ha()["collection"]
+    return h["bad_rows"] >= bad1 + 22 and h["rows_held"] <= len(ids)
+
+
+c.check("forged rows (a string draw, status \"trusted\", 20 unknown nodes) are refused, "
+        "no row held for an unknown node",
+        wait_for("forged", forged_refused, 10) is not None, leader.ha()["collection"])
+
 # kill -9 a follower: its nodes move to the others, nothing else moves
 victim = next(r for r in reps if r is not leader)
 lost = [n for n in ids if by[n] == victim.name]

@@ -143,6 +143,18 @@ for bad, want in (
         ([dict(EVENT, payloadDescriptors=[{"payloadType": "IMPORT_CAPACITY_LIMIT",
                                            "units": "KWH"}])],
          '$[0].payloadDescriptors[0].units: expected the units W, KW or MW'),
+        # forged numbers and durations (huge, negative, a string, strtod's exponent)
+        ([dict(EVENT, intervals=[{"id": 0, "payloads": [
+            {"type": "IMPORT_CAPACITY_LIMIT", "values": [1e300]}]}])],
+         "$[0].intervals[0].payloads[0].values: expected one non-negative number"),
+        ([dict(EVENT, intervals=[{"id": 0, "payloads": [
+            {"type": "IMPORT_CAPACITY_LIMIT", "values": [-5]}]}])],
+         "$[0].intervals[0].payloads[0].values: expected one non-negative number"),
+        ([dict(EVENT, intervals=[{"id": 0, "payloads": [
+            {"type": "IMPORT_CAPACITY_LIMIT", "values": ["NaN"]}]}])],
+         "$[0].intervals[0].payloads[0].values: expected one non-negative number (IMPORT_CAPACITY_LIMIT is a float), got a string"),
+        ([dict(EVENT, intervalPeriod={"start": iso(T0), "duration": "P1e3D"})],
+         '$[0].intervalPeriod.duration: expected an ISO 8601 duration (e.g. PT1H), got "P1e3D"'),
         ('[{"id": "ev-cap-1",', "VTN GET /events (skip 0):1:"),
         ({"events": []}, "VTN GET /events (skip 0): $: expected an array")):
     write("events.json", bad)
@@ -153,6 +165,23 @@ for bad, want in (
     c.check("malformed VTN document logged precisely (%s), nothing changed" % want[:40],
             want in open(d + "/serve.log").read() and len(ev) == 2 and
             all(e["state"] != "ended" for e in ev), (ev, open(d + "/serve.log").read()[-600:]))
+
+# a redirect to another origin is not followed: the bearer token never leaves
+# for it, the poll fails and nothing changes
+port = open(d + "/vtn.port").read()
+write("redirect", "http://localhost:%s/stolen" % port)
+deadline = time.time() + 20
+while time.time() < deadline and "HTTP 302" not in open(d + "/serve.log").read():
+    time.sleep(0.2)
+os.unlink(d + "/redirect")
+ev = events(srv)
+c.check("a 302 to another origin is not followed (no request reaches it), nothing changed",
+        "HTTP 302" in open(d + "/serve.log").read() and
+        "/stolen" not in open(d + "/vtn.log").read() and len(ev) == 2 and
+        all(e["state"] != "ended" for e in ev), (ev, open(d + "/serve.log").read()[-600:]))
+tok_log = [t for t in ("tok-1", "tok-2", "s3cret-ven") if t in open(d + "/serve.log").read()]
+c.check("neither the bearer token nor the client secret is in the service log", not tok_log,
+        tok_log)
 
 # a restart against the same announcement orders nothing twice
 write("events.json", [EVENT, OTHER])
@@ -170,6 +199,47 @@ write("events.json", [OTHER])
 ev = wait_for(lambda e: all(x["state"] == "ended" for x in e), srv)
 c.check("a deleted event ends both its orders", len(ev) == 2 and
         all(e["state"] == "ended" for e in ev), ev)
+
+
+# A VTN cannot raise a cap above the fleet's declared one: a limit of 1 GW on the
+# domain is journaled, but the cap in force stays the declared cap; an
+# overlapping lower limit on the same domain then wins.
+def dom_cap(srv):
+    st, j = c.request(srv.port, "GET", "/v1/kpis")
+    found = []
+
+    def walk(x):
+        if isinstance(x, dict):
+            if x.get("domain") == DOMAIN and "cap_w" in x:
+                found.append(x["cap_w"])
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+    walk(j)
+    return found[0] if st == 200 and found else None
+
+
+declared = next(x["cap_w"] for x in json.load(open(d + "/fleet.json"))["power_domains"]
+                if x["id"] == DOMAIN)
+RAISE = dict(EVENT, id="ev-raise", intervalPeriod={"start": iso(now - 5), "duration": "PT1H"},
+             intervals=[{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT",
+                                                 "values": [1e6]}]}])
+write("events.json", [OTHER, RAISE])
+ev = wait_for(lambda e: any(x["cap_w"] == 1e9 and x["state"] == "active" for x in e), srv)
+cap = dom_cap(srv)
+c.check("a VTN limit of 1 GW is taken, but the cap in force stays the declared %g W" % declared,
+        any(x["cap_w"] == 1e9 for x in ev) and cap is not None and cap <= declared, (cap, ev))
+LOW = dict(RAISE, id="ev-low", intervals=[{"id": 0, "payloads": [
+    {"type": "IMPORT_CAPACITY_LIMIT", "values": [5.0]}]}])
+write("events.json", [OTHER, RAISE, LOW])
+ev = wait_for(lambda e: any(x["cap_w"] == 5000 and x["state"] == "active" for x in e), srv)
+deadline = time.time() + 10
+while time.time() < deadline and dom_cap(srv) != 5000:
+    time.sleep(0.2)
+c.check("an overlapping lower limit on the same domain wins (5 kW)", dom_cap(srv) == 5000,
+        (dom_cap(srv), ev))
 c.check("SIGTERM exits 0", srv.stop() == 0)
 vtn.send_signal(signal.SIGTERM)
 vtn.wait(timeout=10)

@@ -89,6 +89,10 @@ c.check("the journal lost the released placement, kept the running one",
 st3, d3, rep3 = post(srv.port, W1, "k1")
 c.check("past the window the same key and body are decided afresh (not replayed)",
         st3 == 201 and rep3 is None and d3["node"], (st3, d3, rep3))
+st, j = c.request(srv.port, "POST", "/v1/placements", W2, headers={"Idempotency-Key": "k2"})
+c.check("past the window a forgotten key cannot place running work twice (409), one row",
+        st == 409 and j["error"]["code"] == "conflict" and
+        rows("SELECT count(*) FROM placements WHERE workload = 'w2'") == [(1,)], (st, j))
 log = open(d + "/serve.log").read()
 c.check("the service says what it forgot",
         "retention: forgot" in log and "released or preempted placement(s)" in log, log[-800:])
@@ -103,4 +107,20 @@ st5, d5, rep5 = post(srv.port, W3, "k3")
 c.check("after kill -9 the key within its window replays the same decision",
         st4 == 201 and st5 == 201 and rep5 == "true" and d4 == d5, (st4, d4, st5, d5, rep5))
 c.check("SIGTERM exits 0", srv.stop() == 0)
+
+# Keys kept longer than released placements: the replay of a key whose
+# placement was released and pruned answers its decision and places nothing.
+srv = c.Server(d, "--idempotency-retention", "3600", "--released-retention", "1")
+W4 = {"id": "w4", "gpus": 1, "sensitivity": "public"}
+st6, d6, _ = post(srv.port, W4, "k4")
+c.request(srv.port, "DELETE", "/v1/placements/w4")
+deadline = time.time() + 20
+while time.time() < deadline and c.request(srv.port, "GET", "/v1/placements/w4")[0] != 404:
+    time.sleep(0.25)
+st7, d7, rep7 = post(srv.port, W4, "k4")
+st8, j8 = c.request(srv.port, "GET", "/v1/placements/w4")
+c.check("a key outliving its pruned placement replays the decision and places nothing",
+        st6 == 201 and st7 == 201 and rep7 == "true" and d6 == d7 and st8 == 404,
+        (st6, d6, st7, d7, rep7, st8, j8))
+c.check("SIGTERM exits 0 (second run)", srv.stop() == 0)
 c.done()

@@ -6,7 +6,8 @@ OpenADR 3.1.1 OpenAPI spec says (grid-coordination/openadr3-specification,
 intervalPeriod, valuesMap, clientCredentialResponse).
 
 It serves whatever DIR/events.json holds at each request (the test rewrites
-it), so documents can change between polls; DIR/vtn.log gets one line per
+it), so documents can change between polls (while DIR/redirect exists, GET
+/events answers 302 to the URL it holds); DIR/vtn.log gets one line per
 request. It binds 127.0.0.1 on a free port (written to DIR/vtn.port), answers
 at most 2000 requests and stops by itself after 180 s."""
 import json
@@ -70,6 +71,12 @@ class H(BaseHTTPRequestHandler):
             return self.answer(401, {"title": "unauthorized"})
         if u.path == "/programs":
             return self.answer(200, [dict(meta("PROGRAM", "44"), programName="Capacity")])
+        if u.path == "/events" and os.path.exists(os.path.join(D, "redirect")):
+            # a VTN (or something on its path) redirecting the VEN elsewhere
+            self.send_response(302)
+            self.send_header("Location", open(os.path.join(D, "redirect")).read().strip())
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
         if u.path == "/events":
             raw = open(os.path.join(D, "events.json"), "rb").read()
             try:
