@@ -2,7 +2,8 @@
 # scheduler/bench/bench-serve.sh BUILD — `make bench-serve`: the service on a
 # generated 10,000-node fleet with 40,000 running workloads, measured with wrk
 # on loopback against `serve --ceiling` (same HTTP stack, answers {}) in the
-# same run: GET /v1/nodes/{id}, POST /v1/placements (journal commits), and
+# same run: GET /v1/nodes/{id}, POST /v1/placements with releases (steady
+# state) and without (until the fleet is full; journal commits), and
 # the time to answer a power event's preemption plan. Prints figures; asserts
 # nothing (targets: docs/serve.md). NODES, RUNNING, DURATION, CONNS,
 # POST_CONNS (the connection counts of the POST runs) override.
@@ -62,6 +63,14 @@ echo "== GET /v1/nodes/{id} (10,000 nodes, $RUNNING running)"
 NODES_FILE="$D/nodes.txt"
 NODES="$NODES_FILE" wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$H/get_node.lua" \
     "http://127.0.0.1:$P" | grep -E "Requests/sec|^ +50%|^ +99%|Non-2xx"
+# Steady state first (the runs below fill the fleet until every answer is
+# "pending"): each thread releases what it placed once 8 are waiting, so most
+# POSTs place. Latency covers both kinds of request; both commit to the journal.
+echo "== POST /v1/placements + DELETE (steady state), $CONNS connections; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+BENCH_PID=$SP python3 "$H/phases.py" "$P" snap "$D/phases.json"
+RUN=$$ wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$H/place_release.lua" "http://127.0.0.1:$P" |
+    grep -E "Requests/sec|^ +50%|^ +99%|answers|Non-2xx"
+BENCH_PID=$SP python3 "$H/phases.py" "$P" diff "$D/phases.json"
 for PC in $POST_CONNS; do
     echo "== POST /v1/placements, $PC connections (each answer after its journal commit); load average $(cut -d' ' -f1-3 /proc/loadavg)"
     BENCH_PID=$SP python3 "$H/phases.py" "$P" snap "$D/phases.json"
