@@ -3,6 +3,7 @@
  */
 #include "cli/commands.h"
 #include "cli/inputs.h"
+#include "scheduler/etcd.h"
 #include "scheduler/serve.h"
 
 #include <getopt.h>
@@ -42,8 +43,9 @@ static void usage(FILE *out)
         "                             S seconds (both default to 86400)\n"
         "Several replicas (docs/ha.md): --store etcd:URL[,URL...] --replica-name NAME\n"
         "  [--advertise URL] [--store-prefix P] [--lease-ttl S] [--keepalive-ms MS]\n"
-        "  [--poll-ms MS]; --store sqlite:DIR (the default: --data) keeps one "
-        "instance.\n"
+        "  [--poll-ms MS] [--etcd-cacert CA] [--etcd-cert PEM --etcd-key PEM]\n"
+        "  (TLS to etcd: its CA, our client certificate for --client-cert-auth);\n"
+        "  --store sqlite:DIR (the default: --data) keeps one instance.\n"
         "/k8s/bind creates the pod's Binding in the Kubernetes API server --kube-api\n"
         "(https only) with the bearer token in --kube-token-file; in a pod, the\n"
         "in-cluster server and service account are used when --kube-api is absent\n"
@@ -90,7 +92,10 @@ enum {
     T_CLI,
     R_IDEM,
     R_DONE,
-    ADR
+    ADR,
+    E_CA,
+    E_CERT,
+    E_KEY
 };
 
 int tp_cmd_serve(int argc, char **argv)
@@ -129,7 +134,11 @@ int tp_cmd_serve(int argc, char **argv)
         {"lease-ttl", required_argument, 0, 'L'},
         {"keepalive-ms", required_argument, 0, 'k'},
         {"poll-ms", required_argument, 0, 'O'},
+        {"etcd-cacert", required_argument, 0, E_CA},
+        {"etcd-cert", required_argument, 0, E_CERT},
+        {"etcd-key", required_argument, 0, E_KEY},
         {0, 0, 0, 0}};
+    const char *etcd_tls[3] = {NULL, NULL, NULL}; /* CA, certificate, key */
     tp_serve_opts_t o = {0};
     tp_error_t err = {0};
     long long v;
@@ -246,6 +255,11 @@ int tp_cmd_serve(int argc, char **argv)
         case 'P':
             o.store_prefix = optarg;
             break;
+        case E_CA:
+        case E_CERT:
+        case E_KEY:
+            etcd_tls[c - E_CA] = optarg;
+            break;
         case 'L':
         case 'k':
         case 'O':
@@ -263,6 +277,17 @@ int tp_cmd_serve(int argc, char **argv)
     if (o.replica_name && (!o.store || strncmp(o.store, "etcd:", 5) != 0)) {
         fprintf(stderr, "trustplace serve: --replica-name goes with --store etcd:URL\n");
         return TP_EXIT_INPUT;
+    }
+    if (etcd_tls[0] || etcd_tls[1] || etcd_tls[2]) {
+        if (!o.store || strncmp(o.store, "etcd:", 5) != 0) {
+            fprintf(stderr, "trustplace serve: --etcd-cacert/--etcd-cert/--etcd-key go "
+                            "with --store etcd:URL\n");
+            return TP_EXIT_INPUT;
+        }
+        if (tp_etcd_tls(etcd_tls[0], etcd_tls[1], etcd_tls[2], &err) < 0) {
+            fprintf(stderr, "trustplace serve: %s\n", err.text);
+            return TP_EXIT_INPUT;
+        }
     }
     if ((!o.config && !o.ceiling) || optind != argc) {
         fprintf(stderr, "trustplace serve: --config is required\n");

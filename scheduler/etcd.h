@@ -28,6 +28,14 @@
 
 typedef struct tp_etcd tp_etcd_t;
 
+/* TLS to etcd, process-wide (one service talks to one etcd cluster): a CA file
+ * that verifies the members' certificates instead of the system's CAs, and a
+ * client certificate and key (both or neither) for etcd's --client-cert-auth.
+ * Call before the first tp_etcd_new; the paths are copied. Refuses unreadable
+ * files. With a client certificate, tp_etcd_new refuses http:// endpoints. */
+int tp_etcd_tls(const char *ca_file, const char *cert_file, const char *key_file,
+                tp_error_t *err);
+
 /* urls: "http://127.0.0.1:2379[,http://...]" (at most 16). timeout_ms bounds
  * each request (0: 5000). NULL with err set on a bad list. */
 tp_etcd_t *tp_etcd_new(const char *urls, int timeout_ms, tp_error_t *err);
