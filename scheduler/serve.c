@@ -129,7 +129,7 @@ static void arm_events(svc_t *s);
 
 void svc_after_job(svc_t *s)
 {
-    arm_events(s); /* a job may have added, started or ended an event */
+    arm_events(s);             /* a job may have added, started or ended an event */
     tp_leader_kick(s->leader); /* the follower feed's changes waited for the job */
     if (s->next_state && !s->busy) {
         tp_state_free(s->state);
