@@ -23,8 +23,10 @@ trap 'rm -rf "$log"' EXIT
 run_suite() { # name cmd...
     name=$1; shift
     out="$log/out"
+    t0=$(date +%s)
     "$@" >"$out" 2>&1
     rc=$?
+    took=$(($(date +%s) - t0))
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
     if [ -z "$line" ]; then
         cat "$out"
@@ -44,9 +46,9 @@ run_suite() { # name cmd...
     fi
     grep -E '^skip ' "$out" | sed "s|^|[$name] |"
     if [ "$rc" -ne 0 ]; then
-        echo "suite $name: $line (exit $rc)"
+        echo "suite $name: $line (exit $rc) [${took} s]"
     else
-        echo "suite $name: $line"
+        echo "suite $name: $line [${took} s]"
     fi
     P=$((P + p)) F=$((F + f)) S=$((S + s))
 }
