@@ -219,13 +219,19 @@ size_t tp_curl_sink(char *p, size_t size, size_t n, void *sink)
     size_t add = size * n;
     if (a->len + add > a->max)
         return 0;
-    char *b = realloc(a->buf, a->len + add + 1);
-    if (!b)
-        return 0;
-    memcpy(b + a->len, p, add);
+    if (a->len + add + 1 > a->cap) {
+        size_t cap = a->cap ? a->cap : 4096;
+        while (cap < a->len + add + 1)
+            cap *= 2;
+        char *b = realloc(a->buf, cap);
+        if (!b)
+            return 0;
+        a->buf = b;
+        a->cap = cap;
+    }
+    memcpy(a->buf + a->len, p, add);
     a->len += add;
-    b[a->len] = '\0';
-    a->buf = b;
+    a->buf[a->len] = '\0';
     return add;
 }
 

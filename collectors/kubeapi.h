@@ -61,11 +61,12 @@ bool tp_kubeapi_in_cluster(const tp_kubeapi_t *k);
 int tp_kubeapi_call(const tp_kubeapi_t *k, const char *method, const char *path,
                     const char *body, int *status, char **response, tp_error_t *err);
 
-/* For collectors/ only: a libcurl write callback collecting an answer of at
- * most max bytes into buf (malloc'd, NUL-terminated; the caller frees it). */
+/* A libcurl write callback (collectors/, scheduler/etcd.c) collecting an answer
+ * of at most max bytes into buf (malloc'd, grown geometrically, NUL-terminated;
+ * the caller frees it). Setting len to 0 reuses buf for the next answer. */
 typedef struct {
     char *buf;
-    size_t len, max;
+    size_t len, cap, max;
 } tp_curl_sink_t;
 size_t tp_curl_sink(char *p, size_t size, size_t n, void *sink);
 

@@ -3,6 +3,7 @@
  * OpenSSL base64). See etcd.h for the wire rules it follows.
  */
 #include "scheduler/etcd.h"
+#include "collectors/kubeapi.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -186,33 +187,6 @@ void tp_etcd_stats(const tp_etcd_t *e, uint64_t *requests, uint64_t *usec)
     *usec = e->usec;
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} sink_t;
-
-static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
-{
-    sink_t *s = arg;
-    size_t add = size * n;
-    if (s->len + add + 1 > MAX_ANSWER)
-        return 0;
-    if (s->len + add + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + add + 1)
-            cap *= 2;
-        char *b = realloc(s->buf, cap);
-        if (!b)
-            return 0;
-        s->buf = b;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, ptr, add);
-    s->len += add;
-    s->buf[s->len] = '\0';
-    return add;
-}
-
 uint64_t tp_etcd_now_us(void)
 {
     struct timespec ts;
@@ -222,7 +196,7 @@ uint64_t tp_etcd_now_us(void)
 
 /* One exchange with one endpoint. 1: could not connect (try another). */
 static int exchange(tp_etcd_t *e, const char *method, const char *path, const char *body,
-                    long *status, sink_t *sink, tp_error_t *err)
+                    long *status, tp_curl_sink_t *sink, tp_error_t *err)
 {
     char url[512];
     snprintf(url, sizeof url, "%s%s", e->urls[e->cur], path);
@@ -235,7 +209,7 @@ static int exchange(tp_etcd_t *e, const char *method, const char *path, const ch
                      (long)(e->timeout_ms < 1000 ? e->timeout_ms : 1000));
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     tls_opts(c);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tp_curl_sink);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -274,7 +248,7 @@ static int call(tp_etcd_t *e, const char *path, json_t *body, json_t **answer,
     json_decref(body);
     if (body && !text)
         return tp_error_set(err, TP_ENOMEM, "out of memory");
-    sink_t sink = {0};
+    tp_curl_sink_t sink = {.max = MAX_ANSWER - 1};
     long status = 0;
     int rc = 1;
     for (int tries = 0; tries < e->nurls && rc == 1; tries++) {
@@ -836,7 +810,7 @@ int tp_etcd_scan_from(tp_etcd_t *e, const char *from, const char *prefix, int64_
 
 typedef struct {
     const tp_etcd_watch_cb_t *cb;
-    sink_t line; /* the message being received */
+    tp_curl_sink_t line; /* the message being received */
     int64_t *compacted;
     bool created;
     int rc;
@@ -896,12 +870,15 @@ static size_t on_watch_data(char *ptr, size_t size, size_t n, void *arg)
 {
     wstate_t *w = arg;
     size_t add = size * n;
-    for (size_t i = 0; i < add; i++) {
-        if (ptr[i] != '\n') {
-            if (on_data(ptr + i, 1, 1, &w->line) != 1) /* bounded by MAX_ANSWER */
-                return 0;
-            continue;
-        }
+    for (size_t i = 0; i < add;) { /* one message per line */
+        const char *nl = memchr(ptr + i, '\n', add - i);
+        size_t run = nl ? (size_t)(nl - (ptr + i)) : add - i;
+        if (run && tp_curl_sink(ptr + i, 1, run, &w->line) != run) /* bounded */
+            return 0;
+        i += run;
+        if (!nl)
+            break;
+        i++; /* the newline */
         if (w->line.len && (w->rc = watch_message(w, w->line.buf, w->line.len)) < 0)
             return 0;
         w->line.len = 0;
@@ -932,7 +909,8 @@ int tp_etcd_watch(tp_etcd_t *e, const char *key, const char *range_end,
         return tp_error_set(err, TP_ENOMEM, "out of memory");
     char url[512];
     snprintf(url, sizeof url, "%s/v3/watch", e->urls[e->cur]);
-    wstate_t w = {.cb = cb, .compacted = compacted, .err = err};
+    wstate_t w = {
+        .cb = cb, .compacted = compacted, .err = err, .line = {.max = MAX_ANSWER - 1}};
     CURL *c = e->curl;
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
