@@ -52,32 +52,6 @@ static void usage(FILE *out)
         "(docs/k8s.md). --kube-insecure-http allows an http:// server (tests only).\n");
 }
 
-/* --lease-ttl S, --keepalive-ms MS, --poll-ms MS (docs/ha.md). */
-static int ha_number(int opt, const char *arg, tp_serve_opts_t *o)
-{
-    static const struct {
-        int opt;
-        const char *name;
-        long long lo, hi;
-    } lim[] = {{'L', "--lease-ttl", 2, 3600},
-               {'k', "--keepalive-ms", 100, 3600000},
-               {'O', "--poll-ms", 10, 60000}};
-    for (size_t i = 0; i < sizeof lim / sizeof *lim; i++) {
-        if (lim[i].opt != opt)
-            continue;
-        long long v = tp_parse_count(arg);
-        if (v < lim[i].lo || v > lim[i].hi) {
-            fprintf(stderr, "trustplace serve: %s: expected %lld..%lld, got \"%s\"\n",
-                    lim[i].name, lim[i].lo, lim[i].hi, arg);
-            return -1;
-        }
-        *(opt == 'L'   ? &o->lease_ttl_s
-          : opt == 'k' ? &o->keepalive_ms
-                       : &o->poll_ms) = (int)v;
-    }
-    return 0;
-}
-
 /* The --kube-* options are long-only: codes above every short option letter. */
 enum {
     K_API = 0x100,
@@ -97,6 +71,60 @@ enum {
     E_CERT,
     E_KEY
 };
+
+/* The numeric options, each with its bounds: one check and one message. */
+static int number_opt(int opt, const char *arg, tp_serve_opts_t *o)
+{
+    static const struct {
+        int opt;
+        const char *name, *unit;
+        long long lo, hi;
+    } lim[] = {{K_TMO, "--kube-timeout-ms", "", 100, 60000},
+               {R_IDEM, "--idempotency-retention", " seconds", 1, 315360000},
+               {R_DONE, "--released-retention", " seconds", 1, 315360000},
+               {'C', "--max-connections", "", 1, 100000},
+               {'B', "--max-body", " bytes", 1024, 1LL << 30},
+               {'L', "--lease-ttl", "", 2, 3600},
+               {'k', "--keepalive-ms", "", 100, 3600000},
+               {'O', "--poll-ms", "", 10, 60000}};
+    for (size_t i = 0; i < sizeof lim / sizeof *lim; i++) {
+        if (lim[i].opt != opt)
+            continue;
+        long long v = tp_parse_count(arg);
+        if (v < lim[i].lo || v > lim[i].hi) {
+            fprintf(stderr, "trustplace serve: %s: expected %lld..%lld%s, got \"%s\"\n",
+                    lim[i].name, lim[i].lo, lim[i].hi, lim[i].unit, arg);
+            return -1;
+        }
+        switch (opt) {
+        case K_TMO:
+            o->kube.timeout_ms = (int)v;
+            break;
+        case R_IDEM:
+            o->idempotency_retention_s = (int)v;
+            break;
+        case R_DONE:
+            o->released_retention_s = (int)v;
+            break;
+        case 'C':
+            o->max_connections = (int)v;
+            break;
+        case 'B':
+            o->max_body = (size_t)v;
+            break;
+        case 'L':
+            o->lease_ttl_s = (int)v;
+            break;
+        case 'k':
+            o->keepalive_ms = (int)v;
+            break;
+        default:
+            o->poll_ms = (int)v;
+            break;
+        }
+    }
+    return 0;
+}
 
 int tp_cmd_serve(int argc, char **argv)
 {
@@ -141,7 +169,6 @@ int tp_cmd_serve(int argc, char **argv)
     const char *etcd_tls[3] = {NULL, NULL, NULL}; /* CA, certificate, key */
     tp_serve_opts_t o = {0};
     tp_error_t err = {0};
-    long long v;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
@@ -170,14 +197,6 @@ int tp_cmd_serve(int argc, char **argv)
         case K_HTTP:
             o.kube.allow_http = 1;
             break;
-        case K_TMO:
-            if ((v = tp_parse_count(optarg)) < 100 || v > 60000) {
-                fprintf(stderr,
-                        "trustplace serve: --kube-timeout-ms: expected 100..60000\n");
-                return TP_EXIT_INPUT;
-            }
-            o.kube.timeout_ms = (int)v;
-            break;
         case 'l':
             o.listen = optarg;
             break;
@@ -195,19 +214,6 @@ int tp_cmd_serve(int argc, char **argv)
             break;
         case ADR:
             o.openadr = optarg;
-            break;
-        case R_IDEM:
-        case R_DONE:
-            if ((v = tp_parse_count(optarg)) < 1 || v > 315360000) {
-                fprintf(stderr,
-                        "trustplace serve: --%s: expected 1..315360000 seconds, got "
-                        "\"%s\"\n",
-                        c == R_IDEM ? "idempotency-retention" : "released-retention",
-                        optarg);
-                return TP_EXIT_INPUT;
-            }
-            *(c == R_IDEM ? &o.idempotency_retention_s : &o.released_retention_s) =
-                (int)v;
             break;
         case 't':
             o.tokens = optarg;
@@ -227,22 +233,6 @@ int tp_cmd_serve(int argc, char **argv)
         case 'q':
             o.quiet = 1;
             break;
-        case 'C':
-            if ((v = tp_parse_count(optarg)) < 1 || v > 100000) {
-                fprintf(stderr,
-                        "trustplace serve: --max-connections: expected 1..100000\n");
-                return TP_EXIT_INPUT;
-            }
-            o.max_connections = (int)v;
-            break;
-        case 'B':
-            if ((v = tp_parse_count(optarg)) < 1024 || v > (1LL << 30)) {
-                fprintf(stderr,
-                        "trustplace serve: --max-body: expected 1024..2^30 bytes\n");
-                return TP_EXIT_INPUT;
-            }
-            o.max_body = (size_t)v;
-            break;
         case 'S':
             o.store = optarg;
             break;
@@ -260,10 +250,15 @@ int tp_cmd_serve(int argc, char **argv)
         case E_KEY:
             etcd_tls[c - E_CA] = optarg;
             break;
+        case K_TMO:
+        case R_IDEM:
+        case R_DONE:
+        case 'C':
+        case 'B':
         case 'L':
         case 'k':
         case 'O':
-            if (ha_number(c, optarg, &o) < 0)
+            if (number_opt(c, optarg, &o) < 0)
                 return TP_EXIT_INPUT;
             break;
         case 'h':
