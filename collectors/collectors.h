@@ -465,6 +465,9 @@ void tp_power_sampler_free(tp_power_sampler_t *s);
 typedef struct {
     const char *ca_file, *cert_file, *key_file;
 } tp_post_tls_t;
+/* Sets those on a libcurl handle (NULL or NULL members: libcurl's defaults);
+ * scheduler/etcd.c uses it for its own TLS settings too. */
+void tp_curl_tls(void *curl, const tp_post_tls_t *tls);
 
 /* One blocking request: GET, or POST of body (content_type, default JSON). */
 typedef struct {

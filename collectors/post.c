@@ -12,6 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+void tp_curl_tls(void *curl, const tp_post_tls_t *tls)
+{
+    if (tls && tls->ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, tls->ca_file);
+    if (tls && tls->cert_file) {
+        curl_easy_setopt(curl, CURLOPT_SSLCERT, tls->cert_file);
+        curl_easy_setopt(curl, CURLOPT_SSLKEY, tls->key_file);
+    }
+}
+
 int tp_http_once(const tp_http_once_t *q, int *status, char **response, tp_error_t *err)
 {
     CURL *c = curl_easy_init();
@@ -50,12 +60,7 @@ int tp_http_once(const tp_http_once_t *q, int *status, char **response, tp_error
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    if (q->tls && q->tls->ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, q->tls->ca_file);
-    if (q->tls && q->tls->cert_file) {
-        curl_easy_setopt(c, CURLOPT_SSLCERT, q->tls->cert_file);
-        curl_easy_setopt(c, CURLOPT_SSLKEY, q->tls->key_file);
-    }
+    tp_curl_tls(c, q->tls);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tp_curl_sink);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     CURLcode cc = curl_easy_perform(c);

@@ -3,6 +3,7 @@
  * OpenSSL base64). See etcd.h for the wire rules it follows.
  */
 #include "scheduler/etcd.h"
+#include "collectors/collectors.h"
 #include "collectors/kubeapi.h"
 
 #include <curl/curl.h>
@@ -71,9 +72,8 @@ char *tp_etcd_b64_decode(const char *text, size_t *len)
 
 /* ---- the client ---- */
 
-static struct {
-    char *ca, *cert, *key;
-} tls; /* tp_etcd_tls: set once at start, read by every request */
+/* tp_etcd_tls: set once at start (borrowed), read by every request */
+static tp_post_tls_t tls;
 
 int tp_etcd_tls(const char *ca_file, const char *cert_file, const char *key_file,
                 tp_error_t *err)
@@ -90,25 +90,8 @@ int tp_etcd_tls(const char *ca_file, const char *cert_file, const char *key_file
         if (f)
             fclose(f);
     }
-    char **to[3] = {&tls.ca, &tls.cert, &tls.key};
-    for (int i = 0; i < 3; i++) {
-        free(*to[i]);
-        *to[i] = files[i] ? strdup(files[i]) : NULL;
-        if (files[i] && !*to[i])
-            return tp_error_set(err, TP_ENOMEM, "out of memory");
-    }
+    tls = (tp_post_tls_t){ca_file, cert_file, key_file};
     return 0;
-}
-
-/* Every request, the watch's too: etcd's CA and our client certificate. */
-static void tls_opts(CURL *c)
-{
-    if (tls.ca)
-        curl_easy_setopt(c, CURLOPT_CAINFO, tls.ca);
-    if (tls.cert) {
-        curl_easy_setopt(c, CURLOPT_SSLCERT, tls.cert);
-        curl_easy_setopt(c, CURLOPT_SSLKEY, tls.key);
-    }
 }
 
 tp_etcd_t *tp_etcd_new(const char *urls, int timeout_ms, tp_error_t *err)
@@ -123,7 +106,7 @@ tp_etcd_t *tp_etcd_new(const char *urls, int timeout_ms, tp_error_t *err)
     while (*p) {
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (tls.cert && n > 0 && strncmp(p, "http://", 7) == 0) {
+        if (tls.cert_file && n > 0 && strncmp(p, "http://", 7) == 0) {
             tp_error_set(err, TP_EUSAGE,
                          "etcd endpoints: a client certificate is configured, so "
                          "every endpoint must be https://, got \"%s\"",
@@ -208,7 +191,7 @@ static int exchange(tp_etcd_t *e, const char *method, const char *path, const ch
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)(e->timeout_ms < 1000 ? e->timeout_ms : 1000));
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    tls_opts(c);
+    tp_curl_tls(c, &tls); /* etcd's CA and our client certificate */
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tp_curl_sink);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
     if (body) {
@@ -918,7 +901,7 @@ int tp_etcd_watch(tp_etcd_t *e, const char *key, const char *range_end,
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)(e->timeout_ms < 1000 ? e->timeout_ms : 1000));
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    tls_opts(c);
+    tp_curl_tls(c, &tls); /* etcd's CA and our client certificate */
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_watch_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &w);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);

@@ -31,7 +31,8 @@ typedef struct tp_etcd tp_etcd_t;
 /* TLS to etcd, process-wide (one service talks to one etcd cluster): a CA file
  * that verifies the members' certificates instead of the system's CAs, and a
  * client certificate and key (both or neither) for etcd's --client-cert-auth.
- * Call before the first tp_etcd_new; the paths are copied. Refuses unreadable
+ * Call before the first tp_etcd_new; the paths are borrowed and must outlive
+ * every client (the command line's do). Refuses unreadable
  * files. With a client certificate, tp_etcd_new refuses http:// endpoints. */
 int tp_etcd_tls(const char *ca_file, const char *cert_file, const char *key_file,
                 tp_error_t *err);
