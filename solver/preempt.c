@@ -5,14 +5,23 @@
  *
  * Minimal: the over-cap nodes and domains fall into independent components
  * (everything under the highest over-cap domain, or one node). Per component,
- * a small lexicographic MILP (milp.c's lex_solve) over one binary per
- * preemptible running workload beneath it:
+ * a small lexicographic MILP (milp.c's lex_solve) over the preemptible running
+ * workloads beneath it, y_i ∈ {0, 1}:
  *   min  Σ (1 + priority) gpus y       then   min  Σ watts y
  *   Σ_{i under e} watts_i y_i ≥ draw_e − cap_e     every over-cap node or domain e
  * i.e. the fewest priority-weighted GPUs that restore every cap, then the
  * fewest watts removed beyond need. Non-preemptible work gets no variable.
  * Where even stopping everything preemptible cannot restore a cap, the row
  * asks for what is possible and the cap is reported unmet.
+ *
+ * The model is solved aggregated, which is exact: workloads with the same
+ * weight, the same watts and the same deepest over-cap node or domain above
+ * them (hence the same set of rows) are interchangeable in every row and
+ * both objectives, so one integer column 0 ≤ x_k ≤ |class k| per class
+ * stands for them — the same optimum, with a few hundred columns where a
+ * site-wide event on a 10,000-node fleet has tens of thousands of workloads.
+ * A class's x_k stops its first members: gang members last (stopping one
+ * stops its gang whole, below), then priority, then id.
  *
  * The greedy of earlier versions (nodes first, then domains deepest first;
  * victims by priority ascending, draw descending, id) provides the MILP's
@@ -164,6 +173,9 @@ typedef struct {
     const tp_load_t *orig;
     int *ents, nents; /* over-cap entities of the component */
     int nv;           /* victims: P->v[0..nv) */
+    /* classes of interchangeable victims (CSR over P->v indices, each class
+     * in the order it stops its members) */
+    int ncls, *cls_off, *cls_mem;
     double *obj0, *obj1, *start, *x;
     long budget, nodes;
     bool stopped, time_limited;
@@ -185,26 +197,31 @@ static int comp_run(void *arg)
     comp_t *m = arg;
     const ctx_t *c = m->P->c;
     int nn = c->f->nnodes, rc = TP_ENOMEM;
-    int *ind = malloc(((size_t)m->nv + 1) * sizeof *ind);
-    double *val = malloc(((size_t)m->nv + 1) * sizeof *val);
+    int *ind = malloc(((size_t)m->ncls + 1) * sizeof *ind);
+    double *val = malloc(((size_t)m->ncls + 1) * sizeof *val);
     glp_prob *G = glp_create_prob();
     if (!ind || !val)
         goto out;
     glp_set_obj_dir(G, GLP_MAX);
-    glp_add_cols(G, m->nv);
-    for (int j = 1; j <= m->nv; j++)
-        glp_set_col_kind(G, j, GLP_BV);
+    glp_add_cols(G, m->ncls);
+    for (int k = 0; k < m->ncls; k++) {
+        int size = m->cls_off[k + 1] - m->cls_off[k];
+        glp_set_col_kind(G, k + 1, size == 1 ? GLP_BV : GLP_IV);
+        glp_set_col_bnds(G, k + 1, GLP_DB, 0, size);
+    }
     glp_add_rows(G, m->nents);
     for (int r = 0; r < m->nents; r++) {
         int e = m->ents[r], len = 0;
         double draw = e < nn ? m->orig->node_w[e] : m->orig->domain_w[e - nn];
         double cap = e < nn ? c->ncap[e] : c->dcap[e - nn], avail = 0;
-        for (int k = 0; k < m->nv; k++)
-            if (beneath(c, m->P->run->w[m->P->v[k].idx].node, e)) {
+        for (int k = 0; k < m->ncls; k++) {
+            const victim_t *v = &m->P->v[m->cls_mem[m->cls_off[k]]];
+            if (beneath(c, m->P->run->w[v->idx].node, e)) {
                 ind[++len] = k + 1;
-                val[len] = m->P->v[k].watts;
-                avail += m->P->v[k].watts;
+                val[len] = v->watts;
+                avail += v->watts * (m->cls_off[k + 1] - m->cls_off[k]);
             }
+        }
         glp_set_row_bnds(G, r + 1, GLP_LO, fmin(draw - cap, avail), 0);
         glp_set_mat_row(G, r + 1, len, ind, val);
     }
@@ -228,6 +245,71 @@ out:
     return rc;
 }
 
+/* A victim's class key: its deepest over-cap entity (which fixes its rows),
+ * weight and watts; then the order a class stops its members in. */
+typedef struct {
+    int ent, gang, pos; /* pos: the victim's index in P->v (canonical order) */
+    double weight, watts;
+} vkey_t;
+
+static int by_class(const void *a, const void *b)
+{
+    const vkey_t *x = a, *y = b;
+    if (x->ent != y->ent)
+        return x->ent < y->ent ? -1 : 1;
+    if (x->weight != y->weight)
+        return x->weight < y->weight ? -1 : 1;
+    if (x->watts != y->watts)
+        return x->watts < y->watts ? -1 : 1;
+    if (x->gang != y->gang)
+        return x->gang < y->gang ? -1 : 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* The classes of P->v[0..m->nv) (top: the component's entity of each
+ * over-cap entity), ordered by their first member, i.e. canonically. */
+static int classify(comp_t *m, const int *top, int t, vkey_t *key, int *first)
+{
+    const ctx_t *c = m->P->c;
+    const tp_fleet_t *f = c->f;
+    int nn = f->nnodes;
+    for (int k = 0; k < m->nv; k++) {
+        const tp_workload_t *w = &m->P->run->w[m->P->v[k].idx];
+        int ent = w->node;
+        for (int d = f->nodes[w->node].domain; top[ent] != t && d >= 0;
+             d = f->domains[d].parent)
+            ent = nn + d;
+        key[k] = (vkey_t){ent, w->gang != 0, k, (1.0 + w->priority) * w->gpus,
+                          m->P->v[k].watts};
+    }
+    qsort(key, (size_t)m->nv, sizeof *key, by_class);
+    /* class starts in key order, then reordered by their first member */
+    int nc = 0;
+    for (int k = 0; k < m->nv; k++)
+        if (k == 0 || key[k].ent != key[k - 1].ent ||
+            key[k].weight != key[k - 1].weight || key[k].watts != key[k - 1].watts)
+            first[nc++] = k;
+    first[nc] = m->nv;
+    /* first[] follows the key; the columns follow the classes' first members */
+    victim_t *order = malloc(((size_t)nc + 1) * sizeof *order);
+    if (!order)
+        return TP_ENOMEM;
+    for (int q = 0; q < nc; q++)
+        order[q] = (victim_t){0, 0, key[first[q]].pos, q};
+    qsort(order, (size_t)nc, sizeof *order, by_readmit); /* by rank: pos ascending */
+    int at = 0;
+    m->ncls = nc;
+    for (int q = 0; q < nc; q++) {
+        int g = order[q].idx;
+        m->cls_off[q] = at;
+        for (int k = first[g]; k < first[g + 1]; k++)
+            m->cls_mem[at++] = key[k].pos;
+    }
+    m->cls_off[nc] = at;
+    free(order);
+    return 0;
+}
+
 /* Replaces the greedy's choice in every component by the MILP's. */
 static int minimise(pre_t *P, const tp_load_t *orig)
 {
@@ -238,11 +320,16 @@ static int minimise(pre_t *P, const tp_load_t *orig)
     int *ents = malloc(((size_t)ne + 1) * sizeof *ents);
     comp_t m = {.P = P, .orig = orig, .ents = ents};
     size_t vcap = (size_t)P->nr + 1;
+    vkey_t *key = malloc(vcap * sizeof *key);
+    int *first = malloc((vcap + 1) * sizeof *first);
+    m.cls_off = malloc((vcap + 1) * sizeof *m.cls_off);
+    m.cls_mem = malloc(vcap * sizeof *m.cls_mem);
     m.obj0 = malloc((vcap + 1) * sizeof *m.obj0);
     m.obj1 = malloc((vcap + 1) * sizeof *m.obj1);
     m.start = malloc((vcap + 1) * sizeof *m.start);
     m.x = malloc((vcap + 1) * sizeof *m.x);
-    if (!top || !ents || !m.obj0 || !m.obj1 || !m.start || !m.x)
+    if (!top || !ents || !key || !first || !m.cls_off || !m.cls_mem || !m.obj0 ||
+        !m.obj1 || !m.start || !m.x)
         goto out;
     /* The component of every over-cap entity: its highest over-cap ancestor. */
     for (int e = 0; e < ne; e++) {
@@ -265,28 +352,40 @@ static int minimise(pre_t *P, const tp_load_t *orig)
         m.nv = gather(P, t, true);
         if (m.nv == 0)
             continue;
-        qsort(P->v, (size_t)m.nv, sizeof *P->v, by_victim); /* canonical columns */
-        for (int k = 0; k < m.nv; k++) {
-            const tp_workload_t *w = &P->run->w[P->v[k].idx];
+        qsort(P->v, (size_t)m.nv, sizeof *P->v, by_victim); /* canonical order */
+        if (classify(&m, top, t, key, first) < 0)
+            goto out;
+        for (int k = 0; k < m.ncls; k++) {
+            const victim_t *v = &P->v[m.cls_mem[m.cls_off[k]]];
+            const tp_workload_t *w = &P->run->w[v->idx];
             m.obj0[k + 1] = -(1.0 + w->priority) * w->gpus;
-            m.obj1[k + 1] = -P->v[k].watts;
-            m.start[k + 1] = c->preempted[P->v[k].idx];
+            m.obj1[k + 1] = -v->watts;
+            m.start[k + 1] = 0;
+            for (int a = m.cls_off[k]; a < m.cls_off[k + 1]; a++)
+                m.start[k + 1] += c->preempted[P->v[m.cls_mem[a]].idx];
         }
-        m.budget = milp_node_budget(c, m.nv);
+        m.budget = milp_node_budget(c, m.ncls);
         char msg[256];
         if ((rc = glpk_guarded(comp_run, &m, msg, sizeof msg)) < 0)
             goto out;
-        for (int k = 0; k < m.nv; k++) {
-            int ri = P->v[k].idx;
-            bool want = m.x[k + 1] > 0.5;
-            if (want != (bool)c->preempted[ri])
-                stop(P, ri, want ? -1 : +1);
+        for (int k = 0; k < m.ncls; k++) {
+            int stopping = (int)floor(m.x[k + 1] + 0.5);
+            for (int a = m.cls_off[k]; a < m.cls_off[k + 1]; a++) {
+                int ri = P->v[m.cls_mem[a]].idx;
+                bool want = a - m.cls_off[k] < stopping;
+                if (want != (bool)c->preempted[ri])
+                    stop(P, ri, want ? -1 : +1);
+            }
         }
     }
     rc = 0;
 out:
     free(top);
     free(ents);
+    free(key);
+    free(first);
+    free(m.cls_off);
+    free(m.cls_mem);
     free(m.obj0);
     free(m.obj1);
     free(m.start);

@@ -16,17 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static tp_solution_t *solve_json(const char *nodes, const char *state,
-                                 const char *running, sf_inst_t *in)
+/* Loads the instance (fleet as a whole document) and solves it; NULL (and a
+ * test failure) when either fails. */
+static tp_solution_t *solve_fleet(const char *fleet, const char *state,
+                                  const char *running, sf_inst_t *in)
 {
-    char fleet[4096];
     tp_error_t err;
     memset(in, 0, sizeof *in);
-    snprintf(fleet, sizeof fleet,
-             "{\"version\": 1, \"regions\": {\"r-de\": {\"countries\": [\"DE\"]}}, "
-             "\"power_domains\": [{\"id\": \"rack\", \"cap_w\": 100000}], "
-             "\"nodes\": %s, \"policy\": {\"classes\": {\"public\": {}}}}",
-             nodes);
     if (tp_fleet_load_buffer("fleet", fleet, strlen(fleet), &in->f, &err) < 0 ||
         tp_state_load_buffer("state", state, strlen(state), in->f, &in->s, &err) < 0 ||
         tp_workloads_load_buffer("pending", "[]", 2, in->f, TP_WL_PENDING, &in->pending,
@@ -41,6 +37,18 @@ static tp_solution_t *solve_json(const char *nodes, const char *state,
     if (tp_solve(in->f, in->s, in->pending, in->running, &o, &sol, &err) < 0)
         tp_test_fail(__FILE__, __LINE__, "tp_solve: %s", err.text);
     return sol;
+}
+
+static tp_solution_t *solve_json(const char *nodes, const char *state,
+                                 const char *running, sf_inst_t *in)
+{
+    char fleet[4096];
+    snprintf(fleet, sizeof fleet,
+             "{\"version\": 1, \"regions\": {\"r-de\": {\"countries\": [\"DE\"]}}, "
+             "\"power_domains\": [{\"id\": \"rack\", \"cap_w\": 100000}], "
+             "\"nodes\": %s, \"policy\": {\"classes\": {\"public\": {}}}}",
+             nodes);
+    return solve_fleet(fleet, state, running, in);
 }
 
 /* idle 1,000 W, 500 W per GPU, 8 GPUs. */
@@ -162,6 +170,43 @@ static void weigh(const sf_inst_t *in, unsigned set, double *wg, double *watts)
         }
 }
 
+/* The preemptible work of in as a set; false when there is nothing to do or
+ * nothing helps (no minimal answer to compare). */
+static bool worth_checking(const sf_inst_t *in, unsigned *pre)
+{
+    *pre = 0;
+    for (int i = 0; i < in->running->n; i++)
+        *pre |= (unsigned)in->running->w[i].preemptible << i;
+    return !caps_hold(in, 0) && caps_hold(in, *pre);
+}
+
+/* sol's preemptions against every subset of the preemptible work pre: they
+ * restore every cap and stop the fewest weighted GPUs, then the fewest watts. */
+static void check_minimal(const sf_inst_t *in, unsigned pre, const tp_solution_t *sol,
+                          int round)
+{
+    double best_g = INFINITY, best_w = INFINITY, g, w;
+    for (unsigned set = 0; set < 1u << in->running->n; set++) {
+        if ((set & ~pre) || !caps_hold(in, set))
+            continue;
+        weigh(in, set, &g, &w);
+        if (g < best_g - 1e-9 || (g < best_g + 1e-9 && w < best_w - 1e-6)) {
+            best_g = g;
+            best_w = w;
+        }
+    }
+    unsigned set = 0;
+    for (int i = 0; i < sol->result->npreemptions; i++)
+        set |= 1u << sol->result->preemptions[i].workload;
+    weigh(in, set, &g, &w);
+    if ((set & ~pre) || !caps_hold(in, set) || sol->ncaps_unmet)
+        tp_test_fail(__FILE__, __LINE__, "round %d: a cap is left exceeded", round);
+    if (fabs(g - best_g) > 1e-9 || fabs(w - best_w) > 1e-6)
+        tp_test_fail(__FILE__, __LINE__,
+                     "round %d: stopped %g weighted GPUs / %g W, least is %g / %g", round,
+                     g, w, best_g, best_w);
+}
+
 TP_TEST(solver_preempt_minimal_vs_exhaustive)
 {
     tp_rng_t rng;
@@ -174,23 +219,10 @@ TP_TEST(solver_preempt_minimal_vs_exhaustive)
                        .tight = true};
         sf_inst_t in;
         TP_ASSERT(sf_make(&rng, &o, &in) == 0);
-        unsigned pre = 0, all = 1u << in.running->n;
-        for (int i = 0; i < in.running->n; i++)
-            pre |= (unsigned)in.running->w[i].preemptible << i;
-        if (caps_hold(&in, 0) || !caps_hold(&in, pre)) { /* nothing to do, or hopeless */
+        unsigned pre;
+        if (!worth_checking(&in, &pre)) { /* nothing to do, or hopeless */
             sf_free(&in);
             continue;
-        }
-        double best_g = INFINITY, best_w = INFINITY;
-        for (unsigned set = 0; set < all; set++) {
-            if ((set & ~pre) || !caps_hold(&in, set))
-                continue;
-            double g, w;
-            weigh(&in, set, &g, &w);
-            if (g < best_g - 1e-9 || (g < best_g + 1e-9 && w < best_w - 1e-6)) {
-                best_g = g;
-                best_w = w;
-            }
         }
         tp_solver_opts_t so = {.now = SF_NOW, .time_limit_ms = 20000};
         tp_solution_t *sol = NULL;
@@ -198,21 +230,102 @@ TP_TEST(solver_preempt_minimal_vs_exhaustive)
         if (tp_solve(in.f, in.s, in.pending, in.running, &so, &sol, &err) < 0) {
             tp_test_fail(__FILE__, __LINE__, "round %d: %s", round, err.text);
         } else {
-            unsigned set = 0;
-            for (int i = 0; i < sol->result->npreemptions; i++)
-                set |= 1u << sol->result->preemptions[i].workload;
-            double g, w;
-            weigh(&in, set, &g, &w);
-            if ((set & ~pre) || !caps_hold(&in, set) || sol->ncaps_unmet)
-                tp_test_fail(__FILE__, __LINE__, "round %d: preemption infeasible",
-                             round);
-            if (fabs(g - best_g) > 1e-9 || fabs(w - best_w) > 1e-6)
-                tp_test_fail(
-                    __FILE__, __LINE__,
-                    "round %d: stopped %g weighted GPUs / %g W, least is %g / %g", round,
-                    g, w, best_g, best_w);
+            check_minimal(&in, pre, sol, round);
             checked++;
         }
+        tp_solution_free(sol);
+        sf_free(&in);
+    }
+    TP_CHECK(checked >= 100);
+}
+
+/* ---- many interchangeable workloads under nested caps ---------------------------
+ * The solver aggregates workloads of equal weight, watts and deepest over-cap
+ * node or domain into one integer column: instances where most workloads are
+ * alike (1 or 2 GPUs, priority 0 or 1, two GPU wattages), on nodes under two
+ * racks under a site, with node, rack and site caps cut at random. */
+
+typedef struct {
+    char fleet[8192], running[8192];
+    int nrun;
+} classes_t;
+
+static void classes_make(tp_rng_t *r, int nodes, int nrun, classes_t *out)
+{
+    double draw[16] = {0}, rack[2] = {0}, site = 0;
+    int used[16] = {0}, gw[16];
+    char buf[2048];
+    size_t at = 0;
+    out->nrun = 0;
+    at += (size_t)snprintf(out->running + at, sizeof out->running - at, "[");
+    for (int n = 0; n < nodes; n++) {
+        gw[n] = tp_rng_chance(r, 0.5) ? 500 : 300;
+        draw[n] = 1000;
+    }
+    for (int i = 0; i < nrun; i++) {
+        int g = 1 + (int)tp_rng_below(r, 2), n = (int)tp_rng_below(r, (uint64_t)nodes);
+        if (used[n] + g > 8)
+            continue;
+        used[n] += g;
+        draw[n] += g * gw[n];
+        at += (size_t)snprintf(
+            out->running + at, sizeof out->running - at,
+            "%s{\"id\": \"w%02d\", \"gpus\": %d, \"sensitivity\": \"public\", "
+            "\"node\": \"n%d\", \"priority\": %d, \"preemptible\": %s}",
+            out->nrun ? ", " : "", i, g, n, (int)tp_rng_below(r, 2),
+            tp_rng_chance(r, 0.9) ? "true" : "false");
+        out->nrun++;
+    }
+    snprintf(out->running + at, sizeof out->running - at, "]");
+    at = 0;
+    for (int n = 0; n < nodes; n++) {
+        double cap = tp_rng_chance(r, 0.3)
+                         ? fmax(1100, draw[n] - 250 * (double)tp_rng_below(r, 6))
+                         : 20000;
+        rack[n % 2] += draw[n];
+        site += draw[n];
+        at += (size_t)snprintf(
+            buf + at, sizeof buf - at,
+            "%s{\"id\": \"n%d\", \"power_domain\": \"rack-%c\", \"region\": \"r-de\", "
+            "\"gpu_model\": \"H100\", \"gpus\": 8, \"cap_w\": %.0f, \"idle_w\": 1000, "
+            "\"gpu_w\": %d}",
+            n ? ", " : "", n, n % 2 ? 'b' : 'a', cap, gw[n]);
+    }
+    snprintf(out->fleet, sizeof out->fleet,
+             "{\"version\": 1, \"regions\": {\"r-de\": {\"countries\": [\"DE\"]}}, "
+             "\"power_domains\": [{\"id\": \"site\", \"cap_w\": %.0f}, "
+             "{\"id\": \"rack-a\", \"parent\": \"site\", \"cap_w\": %.0f}, "
+             "{\"id\": \"rack-b\", \"parent\": \"site\", \"cap_w\": %.0f}], "
+             "\"nodes\": [%s], \"policy\": {\"classes\": {\"public\": {}}}}",
+             site * (0.7 + 0.35 * tp_rng_unit(r)),
+             rack[0] * (0.7 + 0.35 * tp_rng_unit(r)),
+             rack[1] * (0.7 + 0.35 * tp_rng_unit(r)), buf);
+}
+
+TP_TEST(solver_preempt_classes_vs_exhaustive)
+{
+    tp_rng_t rng;
+    int checked = 0;
+    tp_rng_init(&rng, 4242);
+    for (int round = 0; round < 300 * tp_test_soak(); round++) {
+        classes_t cl;
+        sf_inst_t in;
+        classes_make(&rng, 2 + (int)tp_rng_below(&rng, 4), 6 + (int)tp_rng_below(&rng, 7),
+                     &cl);
+        tp_solution_t *sol = solve_fleet(
+            cl.fleet, "{\"observed_at\": 1795000000, \"nodes\": {}}", cl.running, &in);
+        if (!sol) {
+            sf_free(&in);
+            continue;
+        }
+        unsigned pre;
+        if (!worth_checking(&in, &pre)) {
+            tp_solution_free(sol);
+            sf_free(&in);
+            continue;
+        }
+        check_minimal(&in, pre, sol, round);
+        checked++;
         tp_solution_free(sol);
         sf_free(&in);
     }
