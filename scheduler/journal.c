@@ -2,6 +2,7 @@
  * scheduler/journal.c — SQLite (WAL, synchronous=FULL) behind the journal API.
  */
 #include "scheduler/journal.h"
+#include "util/strmap.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,7 +26,52 @@ struct tp_journal {
         const char *sql;
         sqlite3_stmt *st;
     } cache[NCACHE];
+    /* tp_audit_facts of each node asked for in the open transaction: the
+     * facts cannot change inside one (a job's, or the start's), and a power
+     * event's plan asks for the same nodes again and again */
+    tp_strmap_t *memo;
+    char **memo_node, **memo_facts;
+    int nmemo, capmemo;
 };
+
+static void memo_clear(tp_journal_t *j)
+{
+    for (int i = 0; i < j->nmemo; i++) {
+        free(j->memo_node[i]);
+        free(j->memo_facts[i]);
+    }
+    j->nmemo = 0;
+    tp_strmap_free(j->memo);
+    j->memo = NULL;
+}
+
+/* Keeps facts (NULL: none) of node for the transaction; false when out of
+ * memory (then the caller keeps its own copy and nothing is kept). */
+static bool memo_put(tp_journal_t *j, const char *node, const char *facts)
+{
+    if (!j->memo && !(j->memo = tp_strmap_new(64)))
+        return false;
+    if (j->nmemo == j->capmemo) {
+        int cap = j->capmemo ? 2 * j->capmemo : 64;
+        char **a = realloc(j->memo_node, (size_t)cap * sizeof *a);
+        if (a)
+            j->memo_node = a;
+        char **b = a ? realloc(j->memo_facts, (size_t)cap * sizeof *b) : NULL;
+        if (!b)
+            return false;
+        j->memo_facts = b;
+        j->capmemo = cap;
+    }
+    char *n = strdup(node), *t = facts ? strdup(facts) : NULL;
+    if (!n || (facts && !t) || tp_strmap_put(j->memo, n, j->nmemo) < 0) {
+        free(n);
+        free(t);
+        return false;
+    }
+    j->memo_node[j->nmemo] = n;
+    j->memo_facts[j->nmemo++] = t;
+    return true;
+}
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS placements(workload TEXT PRIMARY KEY, tenant TEXT,"
@@ -122,6 +168,9 @@ void tp_journal_close(tp_journal_t *j)
         return;
     for (int i = 0; i < NCACHE; i++)
         sqlite3_finalize(j->cache[i].st);
+    memo_clear(j);
+    free(j->memo_node);
+    free(j->memo_facts);
     sqlite3_close(j->db);
     free(j->path);
     free(j);
@@ -129,16 +178,19 @@ void tp_journal_close(tp_journal_t *j)
 
 int tp_journal_begin(tp_journal_t *j, tp_error_t *err)
 {
+    memo_clear(j);
     return exec(j, "BEGIN IMMEDIATE", err);
 }
 
 int tp_journal_commit(tp_journal_t *j, tp_error_t *err)
 {
+    memo_clear(j);
     return exec(j, "COMMIT", err);
 }
 
 void tp_journal_rollback(tp_journal_t *j)
 {
+    memo_clear(j);
     sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
@@ -373,7 +425,19 @@ static void facts_sql(sqlite3_context *cx, int argc, sqlite3_value **argv)
 {
     tp_journal_t *j = sqlite3_user_data(cx);
     const char *node = argc == 1 ? (const char *)sqlite3_value_text(argv[0]) : NULL;
+    /* inside a transaction: each node's facts once (memo_clear ends it) */
+    bool tx = node && !sqlite3_get_autocommit(j->db);
+    int m = tx ? tp_strmap_get(j->memo, node) : -1;
+    if (m >= 0) {
+        if (j->memo_facts[m])
+            sqlite3_result_text(cx, j->memo_facts[m], -1, SQLITE_TRANSIENT);
+        else
+            sqlite3_result_null(cx);
+        return;
+    }
     char *t = node && j->facts ? j->facts(j->facts_arg, node) : NULL;
+    if (tx)
+        memo_put(j, node, t); /* best effort: out of memory only asks again */
     if (t)
         sqlite3_result_text(cx, t, -1, free);
     else

@@ -78,7 +78,9 @@ int tp_journal_load(tp_journal_t *j, const tp_journal_load_t *cb, tp_error_t *er
  * every decision, release, preemption, power event and profile change written
  * to this journal also writes its audit row in the same transaction; facts(arg,
  * node) returns the observed facts of node as malloc'd JSON text (or NULL) and
- * runs on the thread that writes. tp_journal_add_audit adds a row by hand
+ * runs on the thread that writes, once per node and transaction (the facts a
+ * transaction's rows rely on are those of its first ask; outside a transaction
+ * every row asks). tp_journal_add_audit adds a row by hand
  * (config reloads, service start). tp_journal_audit_since walks rows with
  * seq > after_seq in order (body borrowed for the call). */
 typedef char *(*tp_journal_facts_fn)(void *arg, const char *node);

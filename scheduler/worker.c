@@ -56,6 +56,7 @@ typedef struct {
     uint64_t t_start, t_solved, t_valid, t_committed, t_end;
     const tp_load_t *load; /* s->load as the job began (borrowed), or NULL */
     bool audit_appended;   /* audit.jsonl gained rows: fdatasync it */
+    bool audit_after;      /* the rows go to audit.jsonl after the answers */
 } job_t;
 
 void op_free(op_t *op)
@@ -155,7 +156,14 @@ static int running_changes(job_t *j, const tp_result_t *r, const tp_workloads_t 
 {
     const svc_t *s = j->s;
     const tp_fleet_t *f = s->fleet;
-    int base = pending ? pending->n : 0;
+    int base = pending ? pending->n : 0, rc = TP_ENOMEM;
+    /* the job's changes by workload id (ids live in j->ch[k].id) */
+    tp_strmap_t *ix = tp_strmap_new((size_t)(j->nch + r->npreemptions) + 1);
+    if (!ix)
+        return TP_ENOMEM;
+    for (int k = 0; k < j->nch; k++)
+        if (tp_strmap_put(ix, j->ch[k].id, k) == TP_ENOMEM)
+            goto out;
     for (int i = 0; i < r->npreemptions; i++) {
         const tp_preemption_t *p = &r->preemptions[i];
         const tp_workload_t *w = &s->running->w[p->workload];
@@ -164,26 +172,33 @@ static int running_changes(job_t *j, const tp_result_t *r, const tp_workloads_t 
                                     f->nodes[p->node].id, "why", p->why, "event",
                                     (json_int_t)event, "at", (json_int_t)j->now));
         /* a gang is preempted once per member: one change stops it whole */
-        if (!has_change(j, w->id) &&
-            add_change(j, w->id, REC_PREEMPTED, -1, 0, -1, NULL) < 0)
-            return TP_ENOMEM;
+        if (tp_strmap_get(ix, w->id) >= 0)
+            continue;
+        if (add_change(j, w->id, REC_PREEMPTED, -1, 0, -1, NULL) < 0 ||
+            tp_strmap_put(ix, j->ch[j->nch - 1].id, j->nch - 1) == TP_ENOMEM)
+            goto out;
     }
     for (int i = 0; i < r->nplacements; i++) {
         const tp_placement_t *p = &r->placements[i];
         if (p->workload < base)
             continue;
         const tp_workload_t *w = &s->running->w[p->workload - base];
-        if (w->gang) /* a gang stops whole and is never moved: refuse the plan */
-            return TP_EVIOLATION;
+        if (w->gang) { /* a gang stops whole and is never moved: refuse the plan */
+            rc = TP_EVIOLATION;
+            goto out;
+        }
         /* a move: it was preempted above; it now runs on p->node */
-        for (int k = 0; k < j->nch; k++)
-            if (!strcmp(j->ch[k].id, w->id)) {
-                j->ch[k].st = REC_RUNNING;
-                j->ch[k].node = p->node;
-                j->ch[k].gpus = p->gpus;
-            }
+        int k = tp_strmap_get(ix, w->id);
+        if (k >= 0) {
+            j->ch[k].st = REC_RUNNING;
+            j->ch[k].node = p->node;
+            j->ch[k].gpus = p->gpus;
+        }
     }
-    return 0;
+    rc = 0;
+out:
+    tp_strmap_free(ix);
+    return rc;
 }
 
 /* Writes the running-work changes and preemption rows. */
@@ -873,8 +888,12 @@ static void run_job(uv_work_t *w)
     }
     j->t_committed = uv_hrtime();
     /* this job's audit rows → audit.jsonl; its fdatasync runs beside the next
-     * job (obs_sync_start, after the answers) */
-    j->audit_appended = obs_append(j->s);
+     * job (obs_sync_start, after the answers). A power event's plan has a row
+     * per preemption: they are appended after its answer (audit_after; the
+     * journal, committed before the answer, holds them). */
+    j->audit_after = j->kind == OP_POWER;
+    if (!j->audit_after)
+        j->audit_appended = obs_append(j->s);
     j->t_end = uv_hrtime();
 }
 
@@ -1104,6 +1123,32 @@ static void apply(svc_t *s, job_t *j)
     }
 }
 
+/* The end of a job: the audit file's sync, then the next job. */
+static void job_done(svc_t *s, job_t *j)
+{
+    bool sync = j->audit_appended;
+    free(j);
+    if (sync) /* the answers are out: audit.jsonl's fdatasync beside the next job */
+        obs_sync_start(s);
+    s->busy = false;
+    svc_after_job(s);
+    worker_kick(s);
+}
+
+/* A power event's audit rows, after its answer (run_job's audit_after). */
+static void audit_work(uv_work_t *w)
+{
+    job_t *j = w->data;
+    j->audit_appended = obs_append(j->s);
+}
+
+static void audit_done(uv_work_t *w, int status)
+{
+    job_t *j = w->data;
+    (void)status;
+    job_done(j->s, j);
+}
+
 static void after_job(uv_work_t *w, int status)
 {
     job_t *j = w->data;
@@ -1149,13 +1194,11 @@ static void after_job(uv_work_t *w, int status)
     json_decref(j->ndoc);
     json_decref(j->nprofiles);
     json_decref(j->preempted);
-    bool sync = j->audit_appended;
-    free(j);
-    if (sync) /* the answers are out: audit.jsonl's fdatasync beside the next job */
-        obs_sync_start(s);
-    s->busy = false;
-    svc_after_job(s);
-    worker_kick(s);
+    if (j->audit_after && uv_queue_work(s->loop, &j->w, audit_work, audit_done) == 0)
+        return; /* the worker stays busy until the rows are in audit.jsonl */
+    if (j->audit_after)
+        audit_work(&j->w); /* cannot happen with a live loop */
+    job_done(s, j);
 }
 
 void worker_kick(svc_t *s)

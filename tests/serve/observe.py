@@ -186,6 +186,11 @@ c.check("a release is recorded (before it was acknowledged)",
         rel)
 st, _ = c.request(port, "POST", "/v1/power/events",
                   {"domain": "rack-a", "cap_w": 9000})
+# a power event's records follow its answer (the journal holds them before it)
+deadline = time.time() + 10
+while time.time() < deadline and not any(
+        x["kind"] == "power_event" and x.get("state") == "active" for x in records()):
+    time.sleep(0.02)
 pe = [x for x in records() if x["kind"] == "power_event"]
 pre = [x for x in records() if x["kind"] == "preemption"]
 c.check("a power event and the preemptions it caused are recorded",

@@ -95,22 +95,37 @@ static void check_loaded(tp_store_t *st)
     TP_CHECK_EQ_INT(s.profiles, 1);
 }
 
+/* A SQLite store in a fresh directory dir (a "/tmp/tp-store-XXXXXX" buffer);
+ * NULL (and a failure recorded) when it cannot be opened. */
+static tp_store_t *tmp_store(char *dir)
+{
+    tp_error_t err = {0};
+    tp_store_t *st = NULL;
+    if (!mkdtemp(dir) ||
+        tp_store_open(&(tp_store_opts_t){.data_dir = dir}, &st, &err) < 0)
+        tp_test_fail(__FILE__, __LINE__, "store in %s: %s", dir, err.text);
+    return st;
+}
+
+static void tmp_store_close(tp_store_t *st, const char *dir)
+{
+    char cmd[128];
+    tp_store_close(st);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    TP_CHECK(system(cmd) == 0);
+}
+
 TP_TEST(store_sqlite_roundtrip)
 {
     char dir[] = "/tmp/tp-store-XXXXXX";
-    TP_ASSERT(mkdtemp(dir) != NULL);
-    tp_store_opts_t o = {.data_dir = dir};
-    tp_store_t *st = NULL;
+    tp_store_t *st = tmp_store(dir);
     tp_error_t err = {0};
-    TP_ASSERT(tp_store_open(&o, &st, &err) == 0);
+    TP_ASSERT(st);
     TP_CHECK_STR(tp_store_kind(st), "sqlite");
     TP_CHECK(!tp_store_shared(st));
     TP_CHECK(write_all(st, &err) == 0);
     check_loaded(st);
-    tp_store_close(st);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    TP_CHECK(system(cmd) == 0);
+    tmp_store_close(st, dir);
 }
 
 TP_TEST(store_open_refuses_bad_specs)
@@ -368,4 +383,89 @@ TP_TEST(store_etcd_audit_chain_across_leaders)
     unlink(pa);
     unlink(pb);
     rmdir(dir);
+}
+
+/* ---- the facts of a node: asked once per transaction ----------------------------- */
+
+typedef struct {
+    int calls;
+    int version; /* what the facts say: changes between transactions */
+} facts_src_t;
+
+static char *counted_facts(void *arg, const char *node)
+{
+    facts_src_t *f = arg;
+    char *t = malloc(64);
+    f->calls++;
+    if (t)
+        snprintf(t, 64, "{\"n\":\"%s\",\"v\":%d}", node, f->version);
+    return t;
+}
+
+typedef struct {
+    int rows, v[8];
+    char node[8][8];
+} frows_t;
+
+static int on_frow(void *arg, int64_t seq, int64_t at, const char *body)
+{
+    frows_t *r = arg;
+    (void)seq, (void)at;
+    json_t *doc = json_loads(body, 0, NULL), *facts = json_object_get(doc, "facts");
+    if (r->rows < 8 && json_is_object(facts)) {
+        r->v[r->rows] = (int)json_integer_value(json_object_get(facts, "v"));
+        snprintf(r->node[r->rows], sizeof r->node[0], "%s",
+                 json_string_value(json_object_get(facts, "n")));
+        r->rows++;
+    }
+    json_decref(doc);
+    return 0;
+}
+
+TP_TEST(store_sqlite_audit_facts_once_per_transaction)
+{
+    char dir[] = "/tmp/tp-store-XXXXXX";
+    tp_store_t *st = tmp_store(dir);
+    tp_error_t err = {0};
+    facts_src_t src = {0, 1};
+    TP_ASSERT(st);
+    TP_ASSERT(tp_store_audit_on(st, counted_facts, &src, &err) == 0);
+    /* one transaction: three rows on n1, one on n2 → two asks */
+    TP_CHECK(tp_store_begin(st, &err) == 0);
+    TP_CHECK(tp_store_put_placement(st, "w1", NULL, "running", "n1", 1, "{}", "{}", 1,
+                                    &err) == 0);
+    TP_CHECK(tp_store_add_preemption(st, "w0", "n1", "power_node:n1", 1, 1, &err) == 0);
+    TP_CHECK(tp_store_put_placement(st, "w2", NULL, "running", "n2", 1, "{}", "{}", 1,
+                                    &err) == 0);
+    TP_CHECK(tp_store_add_preemption(st, "w9", "n1", "power_node:n1", 1, 1, &err) == 0);
+    TP_CHECK(tp_store_commit(st, &err) == 0);
+    TP_CHECK_EQ_INT(src.calls, 2);
+    /* the next transaction asks again and sees what changed since */
+    src.version = 2;
+    TP_CHECK(tp_store_begin(st, &err) == 0);
+    TP_CHECK(tp_store_put_placement(st, "w3", NULL, "running", "n1", 1, "{}", "{}", 2,
+                                    &err) == 0);
+    TP_CHECK(tp_store_commit(st, &err) == 0);
+    TP_CHECK_EQ_INT(src.calls, 3);
+    /* a rolled back transaction's answers are not kept either */
+    src.version = 3;
+    TP_CHECK(tp_store_begin(st, &err) == 0);
+    TP_CHECK(tp_store_put_placement(st, "w4", NULL, "running", "n2", 1, "{}", "{}", 3,
+                                    &err) == 0);
+    tp_store_rollback(st);
+    TP_CHECK(tp_store_begin(st, &err) == 0);
+    TP_CHECK(tp_store_put_placement(st, "w5", NULL, "running", "n2", 1, "{}", "{}", 3,
+                                    &err) == 0);
+    TP_CHECK(tp_store_commit(st, &err) == 0);
+    TP_CHECK_EQ_INT(src.calls, 5);
+    frows_t r = {0};
+    TP_CHECK(tp_store_audit_since(st, 0, on_frow, &r, &err) == 0);
+    TP_CHECK_EQ_INT(r.rows, 6);
+    const char *nodes[] = {"n1", "n1", "n2", "n1", "n1", "n2"};
+    int v[] = {1, 1, 1, 1, 2, 3};
+    for (int i = 0; i < 6 && i < r.rows; i++) {
+        TP_CHECK_STR(r.node[i], nodes[i]);
+        TP_CHECK_EQ_INT(r.v[i], v[i]);
+    }
+    tmp_store_close(st, dir);
 }
