@@ -139,6 +139,28 @@ TP_TEST(solver_preempt_unexplained_draw_stays)
     sf_free(&in);
 }
 
+TP_TEST(solver_preempt_spares_gangs_among_equals)
+{
+    /* n1 draws 1,000 + 2 × 500 = 2,000 W under a 1,600 W cap: one 1-GPU
+     * workload must stop. "a-gang" (a member on n1 and one on n2) and "solo"
+     * weigh the same and draw the same; stopping the gang's member would stop
+     * the gang whole, so solo stops (though a-gang comes first by id). */
+    sf_inst_t in;
+    char buf[256];
+    tp_solution_t *sol = solve_json(
+        "[" NODE("n1", "1600") ", " NODE("n2", "9000") "]",
+        "{\"observed_at\": 1795000000, \"nodes\": {}}",
+        "[{\"id\": \"a-gang\", \"gpus\": 1, \"nodes\": 2, \"members\": [\"n1\", "
+        "\"n2\"], \"sensitivity\": \"public\", \"priority\": 0}, " RUN("solo", "1", "0",
+                                                                       "true") "]",
+        &in);
+    TP_ASSERT(sol);
+    TP_CHECK_STR(stopped_ids(&in, sol->result, buf, sizeof buf), "solo ");
+    TP_CHECK_EQ_INT(sol->ncaps_unmet, 0);
+    tp_solution_free(sol);
+    sf_free(&in);
+}
+
 /* ---- exhaustive: every subset of the running work -------------------------------- */
 
 static bool caps_hold(const sf_inst_t *in, unsigned set)
