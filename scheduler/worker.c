@@ -938,14 +938,37 @@ static const char *spec_of(const job_t *j, const char *id)
 }
 
 /* TP_SERVE_SELF_CHECK set (the serve tests): after every applied job, the
- * kept load and node list must be what a fresh tp_load_new says, bit for bit;
- * a difference is a bug in the delta bookkeeping and stops the service. */
+ * running set's id index must name each workload's first entry and nothing
+ * else, and the kept load and node list must be what a fresh tp_load_new says,
+ * bit for bit; a difference is a bug in the delta bookkeeping and stops the
+ * service. */
 static void self_check(svc_t *s)
 {
     static int on = -1;
     if (on < 0)
         on = getenv("TP_SERVE_SELF_CHECK") != NULL;
-    if (!on || !s->load)
+    if (!on)
+        return;
+    /* the running set's id index, kept entry by entry by wl_remove_marked: each
+     * workload's first entry, and nothing else */
+    int firsts = 0;
+    for (int i = 0; i < s->running->n; i++) {
+        const tp_workload_t *w = &s->running->w[i];
+        if (w->gang && w->gang != i + 1)
+            continue;
+        firsts++;
+        if (tp_strmap_get(s->running->ix, w->id) != i) {
+            svc_log(s, "self-check: the running index has \"%s\" at %d, not %d", w->id,
+                    tp_strmap_get(s->running->ix, w->id), i);
+            abort();
+        }
+    }
+    if (tp_strmap_count(s->running->ix) != (size_t)firsts) {
+        svc_log(s, "self-check: the running index holds %zu ids for %d workloads",
+                tp_strmap_count(s->running->ix), firsts);
+        abort();
+    }
+    if (!s->load)
         return;
     tp_load_t *fresh = tp_load_new(s->fleet, s->state, s->running);
     const tp_load_t *l = s->load;
@@ -987,6 +1010,21 @@ static bool run_node_push(svc_t *s, int i, int node)
     return true;
 }
 
+/* Appends running index i to *list (false: out of memory). */
+static bool mark_gone(int **list, int *n, int *cap, int i)
+{
+    if (*n == *cap) {
+        int c = *cap ? 2 * *cap : 64;
+        int *l = realloc(*list, (size_t)c * sizeof *l);
+        if (!l)
+            return false;
+        *list = l;
+        *cap = c;
+    }
+    (*list)[(*n)++] = i;
+    return true;
+}
+
 /* Applies a committed job to the model (loop thread). */
 static void apply(svc_t *s, job_t *j)
 {
@@ -1005,6 +1043,9 @@ static void apply(svc_t *s, job_t *j)
     bool changed_ok = changed != NULL; /* else the load is dropped, rebuilt on use */
     tp_vtally_t *t = s->vtally;        /* follows every start, stop and move below */
     bool tally_ok = gone != NULL;
+    /* the indices marked in gone, for wl_remove_marked */
+    int *glist = NULL, ngone = 0, capgone = 0;
+    bool list_ok = true; /* else wl_remove_marked takes its order-keeping pass */
     for (int k = 0; k < j->nch; k++) {
         change_t *c = &j->ch[k];
         rec_t *r = rec_upsert(s, c->id);
@@ -1045,6 +1086,8 @@ static void apply(svc_t *s, job_t *j)
                 if (t && !gone[m])
                     tp_vtally_move(t, s->fleet, s->running->w[m].node, &s->running->w[m],
                                    -1);
+                if (!gone[m] && !mark_gone(&glist, &ngone, &capgone, m))
+                    list_ok = false;
                 gone[m] = true;
             }
         } else if (rw && c->st == REC_RUNNING) { /* moved by a cap */
@@ -1058,19 +1101,16 @@ static void apply(svc_t *s, job_t *j)
         } else if (rw && i < n0 && gone) {
             if (t && !gone[i])
                 tp_vtally_move(t, s->fleet, rw->node, rw, -1);
+            if (!gone[i] && !mark_gone(&glist, &ngone, &capgone, i))
+                list_ok = false;
             gone[i] = true;
         }
     }
-    if (gone) {
-        if (s->run_node) { /* the same compaction as wl_remove_marked's */
-            int k = 0;
-            for (int i = 0; i < s->running->n; i++)
-                if (i >= n0 || !gone[i])
-                    s->run_node[k++] = s->run_node[i];
-        }
-        wl_remove_marked(s->running, gone, n0);
-    }
+    if (gone && wl_remove_marked(s->running, gone, list_ok ? glist : NULL,
+                                 list_ok ? ngone : n0, n0, s->run_node, changed) < 0)
+        tally_ok = false;
     free(gone);
+    free(glist);
     size_t i;
     json_t *e;
     json_array_foreach (j->preempted, i, e)
