@@ -160,9 +160,16 @@ int wl_append_gang(tp_workloads_t *ws, const tp_workload_t *w, const int *nodes)
 /* The entries of running workload id in ws: *first, returns their count (a gang:
  * its members; 0: none). */
 int wl_entries(const tp_workloads_t *ws, const char *id, int *first);
-/* Removes the workloads i < n with gone[i] from ws in one pass (order kept,
- * the index rebuilt once). */
-int wl_remove_marked(tp_workloads_t *ws, const bool *gone, int n);
+/* Removes the entries i < n with gone[i] from ws; list holds those k indices
+ * (any order, each once; a gang: all its members). Single-node work leaves in
+ * O(k): the last entries that stay fill the holes (running order is not kept)
+ * and the id index follows entry by entry; the nodes of moved entries are
+ * marked in changed (may be NULL: their order among a node's work changed).
+ * When a gang leaves or would have to move: one order-keeping pass, the index
+ * rebuilt (also when list is NULL: then k only needs to be > 0). follow (may
+ * be NULL) is an int per entry that moves with them. */
+int wl_remove_marked(tp_workloads_t *ws, const bool *gone, const int *list, int k, int n,
+                     int *follow, bool *changed);
 tp_state_t *state_copy(const tp_fleet_t *f, const tp_state_t *src);
 /* src (observed against fleet from) mapped by node and domain id onto fleet to. */
 tp_state_t *state_remap(const tp_fleet_t *from, const tp_state_t *src,

@@ -2,13 +2,15 @@
  * scheduler/worker.c — the operations queue and the one job in flight.
  *
  * Hand-off: the loop queues operations (op_enqueue) and, when no job runs,
- * takes the head of the queue — every consecutive placement request (up to
- * batch_max workloads, one solve), or one other operation — into a job for the
- * libuv thread pool (uv_queue_work). The job decides (solver, then the
- * independent validator on the whole result), commits the outcome to the
- * journal in one transaction, and formats the answers; it only reads the
- * service's model. Back on the loop, after_job applies the committed outcome to
- * the model and answers the requests. Nothing is answered before its commit.
+ * takes the head of the queue — the placement requests and releases queued one
+ * after another (up to batch_max workloads: one solve, one commit; a batch
+ * decides its placements first, then its releases), or one other operation —
+ * into a job for the libuv thread pool (uv_queue_work). The job decides
+ * (solver, then the independent validator on the whole result), commits the
+ * outcome to the journal in one transaction, and formats the answers; it only
+ * reads the service's model. Back on the loop, after_job applies the committed
+ * outcome to the model and answers the requests. Nothing is answered before
+ * its commit.
  */
 #include "scheduler/serve_internal.h"
 #include "model/result_json.h"
@@ -347,6 +349,71 @@ static void fail_all(job_t *j, int status, const char *code, const char *msg)
         op_error(op, status, code, NULL, msg);
 }
 
+/* The batch's placement requests fail (its releases still go ahead). */
+static void fail_places(job_t *j, int status, const char *code, const char *msg)
+{
+    for (op_t *op = j->ops; op; op = op->next)
+        if (op->kind == OP_PLACE)
+            op_error(op, status, code, NULL, msg);
+}
+
+/* The journal refused the batch: every request that would have changed
+ * something fails (a release already answered 404 or 409 keeps its answer). */
+static void fail_journal(job_t *j, const char *msg)
+{
+    for (op_t *op = j->ops; op; op = op->next)
+        if (op->kind != OP_RELEASE || op->status == 200)
+            op_error(op, 503, "journal_unavailable", NULL, msg);
+}
+
+static void drop_changes(job_t *j)
+{
+    for (int k = 0; k < j->nch; k++) {
+        free(j->ch[k].id);
+        free(j->ch[k].decision);
+        free(j->ch[k].members);
+    }
+    j->nch = 0;
+    json_array_clear(j->preempted);
+}
+
+static const change_t *change_of(const job_t *j, const char *id)
+{
+    for (int k = 0; k < j->nch; k++)
+        if (!strcmp(j->ch[k].id, id))
+            return &j->ch[k];
+    return NULL;
+}
+
+/* The job's releases become changes, answered once they commit (before that,
+ * 404 or 409 where there is nothing to release). A batch decides its
+ * placements first, then its releases (its requests were all in flight
+ * together; worker_kick keeps each workload to one request of a batch): work
+ * the batch's solve preempted is no longer running, work it moved is released
+ * from its new node. */
+static int release_changes(job_t *j)
+{
+    for (op_t *op = j->ops; op; op = op->next) {
+        if (op->kind != OP_RELEASE)
+            continue;
+        rec_t *r = rec_find(j->s, op->workload);
+        const change_t *c = change_of(j, op->workload);
+        if (!r || r->state != REC_RUNNING || (c && c->st != REC_RUNNING)) {
+            op_error(op, r ? 409 : 404, r ? "conflict" : "not_found", NULL,
+                     r ? "the workload is not running" : "no such workload");
+            continue;
+        }
+        if (add_change(j, op->workload, REC_RELEASED, -1, 0, -1, NULL) < 0)
+            return TP_ENOMEM;
+        op_answer(op, 200,
+                  json_pack("{s:s,s:s}", "workload", op->workload, "state", "released"));
+    }
+    return 0;
+}
+
+static void do_release(job_t *j);
+
+/* A batch: placement requests (one solve) and releases, in one transaction. */
 static void do_place(job_t *j)
 {
     svc_t *s = j->s;
@@ -354,23 +421,24 @@ static void do_place(job_t *j)
     tp_solution_t *sol = NULL;
     tp_state_t *eff = state_effective(s, j->now);
     json_t **dec = NULL; /* per pending index */
+    bool failed_tx = false;
     int *status = NULL;
     j->pending = tp_workloads_new_empty();
     int total = 0;
     for (op_t *op = j->ops; op; op = op->next)
-        total += op->wl->n;
+        total += op->kind == OP_PLACE ? op->wl->n : 0;
     dec = calloc((size_t)total + 1, sizeof *dec);
     status = calloc((size_t)total + 1, sizeof *status);
     int *where =
         calloc((size_t)total + 1, sizeof *where); /* item → pending index or -1 */
     if (!eff || !j->pending || !dec || !status || !where) {
-        fail_all(j, 503, "unavailable", "out of memory");
+        fail_places(j, 503, "unavailable", "out of memory");
         goto out;
     }
     /* conflicts: work already running, or twice in this batch */
     int item = 0;
     for (op_t *op = j->ops; op; op = op->next)
-        for (int i = 0; i < op->wl->n; i++, item++) {
+        for (int i = 0; op->kind == OP_PLACE && i < op->wl->n; i++, item++) {
             const tp_workload_t *w = &op->wl->w[i];
             rec_t *r = rec_find(s, w->id);
             where[item] = -1;
@@ -387,7 +455,7 @@ static void do_place(job_t *j)
                 continue;
             }
             if (wl_append(j->pending, w, -1) < 0) {
-                fail_all(j, 503, "unavailable", "out of memory");
+                fail_places(j, 503, "unavailable", "out of memory");
                 goto out;
             }
             where[item] = j->pending->n - 1;
@@ -406,7 +474,7 @@ static void do_place(job_t *j)
     j->t_solved = uv_hrtime();
     obs_time(s, TP_M_SOLVE, (double)(j->t_solved - t0) / 1e9);
     if (solved < 0) {
-        fail_all(j, 503, "solver_failed", err.text);
+        fail_places(j, 503, "solver_failed", err.text);
         goto out;
     }
     /* The independent re-check of everything the result decides: the new
@@ -416,14 +484,14 @@ static void do_place(job_t *j)
     if ((tp_validate_new_applies(s->fleet, j->pending, sol->result)
              ? validate_new(j, eff, sol->result, &err)
              : validate(j, eff, j->pending, sol->result, &err)) < 0) {
-        fail_all(j, 500, "validator_refused", err.text);
+        fail_places(j, 500, "validator_refused", err.text);
         goto out;
     }
     j->t_valid = uv_hrtime();
     const tp_result_t *r = sol->result;
     int *placed_at = malloc(((size_t)j->pending->n + 1) * sizeof *placed_at);
     if (!placed_at) {
-        fail_all(j, 503, "unavailable", "out of memory");
+        fail_places(j, 503, "unavailable", "out of memory");
         goto out;
     }
     for (int k = 0; k < j->pending->n; k++)
@@ -449,8 +517,8 @@ static void do_place(job_t *j)
                 free(mem);
                 json_decref(ids);
                 free(placed_at);
-                fail_all(j, mem ? 500 : 503, mem ? "validator_refused" : "unavailable",
-                         mem ? "a gang placed in part" : "out of memory");
+                fail_places(j, mem ? 500 : 503, mem ? "validator_refused" : "unavailable",
+                            mem ? "a gang placed in part" : "out of memory");
                 goto out;
             }
             d = json_pack("{s:s,s:s,s:s,s:i,s:o}", "workload", w->id, "state", "placed",
@@ -483,15 +551,22 @@ static void do_place(job_t *j)
     free(placed_at);
     int rcc = running_changes(j, r, j->pending, 0);
     if (rcc < 0) {
-        fail_all(j, rcc == TP_EVIOLATION ? 500 : 503,
-                 rcc == TP_EVIOLATION ? "validator_refused" : "unavailable",
-                 rcc == TP_EVIOLATION ? "the plan moves a running gang"
-                                      : "out of memory");
+        fail_places(j, rcc == TP_EVIOLATION ? 500 : 503,
+                    rcc == TP_EVIOLATION ? "validator_refused" : "unavailable",
+                    rcc == TP_EVIOLATION ? "the plan moves a running gang"
+                                         : "out of memory");
         goto out;
     }
     /* answers */
+    if (release_changes(j) < 0) {
+        fail_all(j, 503, "unavailable", "out of memory");
+        failed_tx = true;
+        goto out;
+    }
     item = 0;
     for (op_t *op = j->ops; op; op = op->next) {
+        if (op->kind != OP_PLACE)
+            continue;
         if (op->batch) {
             json_t *arr = json_array();
             for (int i = 0; i < op->wl->n; i++)
@@ -507,7 +582,7 @@ static void do_place(job_t *j)
         goto jfail;
     item = 0;
     for (op_t *op = j->ops; op; op = op->next) {
-        for (int i = 0; i < op->wl->n; i++, item++) {
+        for (int i = 0; op->kind == OP_PLACE && i < op->wl->n; i++, item++) {
             int k = where[item];
             if (k < 0)
                 continue;
@@ -535,8 +610,13 @@ static void do_place(job_t *j)
 jfail_tx:
     tp_store_rollback(s->journal);
 jfail:
-    fail_all(j, 503, "journal_unavailable", err.text);
+    fail_journal(j, err.text);
+    failed_tx = true;
 out:
+    if (!j->commit_ok && !failed_tx) { /* no placements: the releases alone */
+        drop_changes(j);
+        do_release(j);
+    }
     for (int i = 0; dec && i < total; i++)
         json_decref(dec[i]);
     free(dec);
@@ -719,25 +799,33 @@ out:
 
 /* ---- release ---- */
 
+/* Releases alone (also a batch whose placements failed before its commit). */
 static void do_release(job_t *j)
 {
     svc_t *s = j->s;
-    op_t *op = j->ops;
     tp_error_t err = {0};
-    rec_t *r = rec_find(s, op->workload);
-    if (!r || r->state != REC_RUNNING) {
-        op_error(op, r ? 409 : 404, r ? "conflict" : "not_found", NULL,
-                 r ? "the workload is not running" : "no such workload");
+    if (release_changes(j) < 0) {
+        drop_changes(j);
+        for (op_t *op = j->ops; op; op = op->next)
+            if (op->kind == OP_RELEASE)
+                op_error(op, 503, "unavailable", NULL, "out of memory");
         return;
     }
-    if (tp_store_set_state(s->journal, op->workload, "released", j->now, &err) < 0) {
-        op_error(op, 503, "journal_unavailable", NULL, err.text);
+    if (!j->nch)
         return;
+    if (tp_store_begin(s->journal, &err) < 0)
+        goto fail;
+    if (journal_running(j, &err) < 0 || tp_store_commit(s->journal, &err) < 0) {
+        tp_store_rollback(s->journal);
+        goto fail;
     }
-    add_change(j, op->workload, REC_RELEASED, -1, 0, -1, NULL);
     j->commit_ok = true;
-    op_answer(op, 200,
-              json_pack("{s:s,s:s}", "workload", op->workload, "state", "released"));
+    return;
+fail:
+    drop_changes(j);
+    for (op_t *op = j->ops; op; op = op->next)
+        if (op->kind == OP_RELEASE && op->status == 200)
+            op_error(op, 503, "journal_unavailable", NULL, err.text);
 }
 
 /* ---- reconciliation: running work a node may no longer hold ---- */
@@ -950,21 +1038,44 @@ static const char *spec_of(const job_t *j, const char *id)
 {
     const char *spec = NULL;
     for (op_t *op = j->ops; op; op = op->next)
-        for (int i = 0; i < op->wl->n; i++)
+        for (int i = 0; op->kind == OP_PLACE && i < op->wl->n; i++)
             if (!spec && !strcmp(op->wl->w[i].id, id))
                 spec = op->specs[i];
     return spec;
 }
 
 /* TP_SERVE_SELF_CHECK set (the serve tests): after every applied job, the
- * kept load and node list must be what a fresh tp_load_new says, bit for bit;
- * a difference is a bug in the delta bookkeeping and stops the service. */
+ * running set's id index must name each workload's first entry and nothing
+ * else, and the kept load and node list must be what a fresh tp_load_new says,
+ * bit for bit; a difference is a bug in the delta bookkeeping and stops the
+ * service. */
 static void self_check(svc_t *s)
 {
     static int on = -1;
     if (on < 0)
         on = getenv("TP_SERVE_SELF_CHECK") != NULL;
-    if (!on || !s->load)
+    if (!on)
+        return;
+    /* the running set's id index, kept entry by entry by wl_remove_marked: each
+     * workload's first entry, and nothing else */
+    int firsts = 0;
+    for (int i = 0; i < s->running->n; i++) {
+        const tp_workload_t *w = &s->running->w[i];
+        if (w->gang && w->gang != i + 1)
+            continue;
+        firsts++;
+        if (tp_strmap_get(s->running->ix, w->id) != i) {
+            svc_log(s, "self-check: the running index has \"%s\" at %d, not %d", w->id,
+                    tp_strmap_get(s->running->ix, w->id), i);
+            abort();
+        }
+    }
+    if (tp_strmap_count(s->running->ix) != (size_t)firsts) {
+        svc_log(s, "self-check: the running index holds %zu ids for %d workloads",
+                tp_strmap_count(s->running->ix), firsts);
+        abort();
+    }
+    if (!s->load)
         return;
     tp_load_t *fresh = tp_load_new(s->fleet, s->state, s->running);
     const tp_load_t *l = s->load;
@@ -1006,6 +1117,21 @@ static bool run_node_push(svc_t *s, int i, int node)
     return true;
 }
 
+/* Appends running index i to *list (false: out of memory). */
+static bool mark_gone(int **list, int *n, int *cap, int i)
+{
+    if (*n == *cap) {
+        int c = *cap ? 2 * *cap : 64;
+        int *l = realloc(*list, (size_t)c * sizeof *l);
+        if (!l)
+            return false;
+        *list = l;
+        *cap = c;
+    }
+    (*list)[(*n)++] = i;
+    return true;
+}
+
 /* Applies a committed job to the model (loop thread). */
 static void apply(svc_t *s, job_t *j)
 {
@@ -1024,6 +1150,9 @@ static void apply(svc_t *s, job_t *j)
     bool changed_ok = changed != NULL; /* else the load is dropped, rebuilt on use */
     tp_vtally_t *t = s->vtally;        /* follows every start, stop and move below */
     bool tally_ok = gone != NULL;
+    /* the indices marked in gone, for wl_remove_marked */
+    int *glist = NULL, ngone = 0, capgone = 0;
+    bool list_ok = true; /* else wl_remove_marked takes its order-keeping pass */
     for (int k = 0; k < j->nch; k++) {
         change_t *c = &j->ch[k];
         rec_t *r = rec_upsert(s, c->id);
@@ -1064,6 +1193,8 @@ static void apply(svc_t *s, job_t *j)
                 if (t && !gone[m])
                     tp_vtally_move(t, s->fleet, s->running->w[m].node, &s->running->w[m],
                                    -1);
+                if (!gone[m] && !mark_gone(&glist, &ngone, &capgone, m))
+                    list_ok = false;
                 gone[m] = true;
             }
         } else if (rw && c->st == REC_RUNNING) { /* moved by a cap */
@@ -1077,19 +1208,16 @@ static void apply(svc_t *s, job_t *j)
         } else if (rw && i < n0 && gone) {
             if (t && !gone[i])
                 tp_vtally_move(t, s->fleet, rw->node, rw, -1);
+            if (!gone[i] && !mark_gone(&glist, &ngone, &capgone, i))
+                list_ok = false;
             gone[i] = true;
         }
     }
-    if (gone) {
-        if (s->run_node) { /* the same compaction as wl_remove_marked's */
-            int k = 0;
-            for (int i = 0; i < s->running->n; i++)
-                if (i >= n0 || !gone[i])
-                    s->run_node[k++] = s->run_node[i];
-        }
-        wl_remove_marked(s->running, gone, n0);
-    }
+    if (gone && wl_remove_marked(s->running, gone, list_ok ? glist : NULL,
+                                 list_ok ? ngone : n0, n0, s->run_node, changed) < 0)
+        tally_ok = false;
     free(gone);
+    free(glist);
     size_t i;
     json_t *e;
     json_array_foreach (j->preempted, i, e)
@@ -1201,6 +1329,54 @@ static void after_job(uv_work_t *w, int status)
     job_done(s, j);
 }
 
+/* Whether op may join a batch whose placed and released ids are in pl and rel
+ * (then it is added): a release shares its workload with no other request of
+ * its batch, since the batch decides its placements before its releases. */
+static bool joins(tp_strmap_t *pl, tp_strmap_t *rel, const op_t *op)
+{
+    if (op->kind == OP_RELEASE) {
+        if (tp_strmap_get(pl, op->workload) >= 0 || tp_strmap_get(rel, op->workload) >= 0)
+            return false;
+        return tp_strmap_put(rel, op->workload, 0) == 0;
+    }
+    for (int i = 0; i < op->wl->n; i++)
+        if (tp_strmap_get(rel, op->wl->w[i].id) >= 0)
+            return false;
+    for (int i = 0; i < op->wl->n; i++)
+        if (tp_strmap_put(pl, op->wl->w[i].id, 0) == TP_ENOMEM)
+            return false;
+    return true;
+}
+
+/* The last operation of the job that starts at the head of the queue: the
+ * placement requests (up to batch_max workloads) and releases queued one after
+ * another, or the head alone. */
+static op_t *batch_tail(svc_t *s)
+{
+    op_t *tail = s->qhead;
+    if (tail->kind != OP_PLACE && tail->kind != OP_RELEASE)
+        return tail;
+    int max = s->o.batch_max > 0 ? s->o.batch_max : 512;
+    tp_strmap_t *pl = tp_strmap_new(64), *rel = tp_strmap_new(64);
+    int n = 0;
+    for (op_t *op = tail; op && (op->kind == OP_PLACE || op->kind == OP_RELEASE);
+         op = op->next) {
+        int add = op->kind == OP_PLACE ? op->wl->n : 1;
+        if (op != s->qhead && n + add > max)
+            break;
+        if (!pl || !rel || !joins(pl, rel, op)) {
+            if (op == s->qhead) /* out of memory: the head alone */
+                tail = op;
+            break;
+        }
+        n += add;
+        tail = op;
+    }
+    tp_strmap_free(pl);
+    tp_strmap_free(rel);
+    return tail;
+}
+
 void worker_kick(svc_t *s)
 {
     if (s->busy || !s->qhead)
@@ -1211,15 +1387,12 @@ void worker_kick(svc_t *s)
     j->s = s;
     j->kind = s->qhead->kind;
     j->w.data = j;
-    /* take the head; consecutive placements share one solve */
-    op_t *tail = s->qhead;
-    int n = tail->kind == OP_PLACE ? tail->wl->n : 0;
-    int max = s->o.batch_max > 0 ? s->o.batch_max : 512;
-    while (tail->kind == OP_PLACE && tail->next && tail->next->kind == OP_PLACE &&
-           n + tail->next->wl->n <= max) {
-        tail = tail->next;
-        n += tail->wl->n;
-    }
+    /* take the head; the placement requests and releases queued after it
+     * share one solve and one commit */
+    op_t *tail = batch_tail(s);
+    for (op_t *op = s->qhead; op != tail->next; op = op->next)
+        if (op->kind == OP_PLACE) /* else releases alone, or another kind alone */
+            j->kind = OP_PLACE;
     if (j->kind == OP_PLACE || j->kind == OP_POWER)
         j->load = svc_load(s); /* built here, on the loop; the job only reads it */
     j->ops = s->qhead;

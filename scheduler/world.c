@@ -186,13 +186,25 @@ int wl_entries(const tp_workloads_t *ws, const char *id, int *first)
     return n;
 }
 
-int wl_remove_marked(tp_workloads_t *ws, const bool *gone, int n)
+static void wl_entry_free(tp_workload_t *w)
 {
-    int k = 0, removed = 0, any = 0;
-    for (int i = 0; i < n && !any; i++)
-        any = gone[i];
-    if (!any)
-        return 0;
+    free(w->id);
+    free(w->tenant);
+    free(w->model_name);
+    free(w->gpu_models);
+    free(w->residency);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* The order-keeping pass: every entry after a removed one shifts down, the
+ * index is rebuilt once. */
+static int remove_compact(tp_workloads_t *ws, const bool *gone, int n, int *follow)
+{
     /* Gangs leave whole; those that stay get their first member's new index. */
     int *to = malloc(((size_t)ws->n + 1) * sizeof *to);
     if (!to)
@@ -203,22 +215,17 @@ int wl_remove_marked(tp_workloads_t *ws, const bool *gone, int n)
         if (ws->w[i].gang > 0 && to[i] >= 0)
             ws->w[i].gang = to[ws->w[i].gang - 1] + 1;
     free(to);
+    int k = 0;
     for (int i = 0; i < ws->n; i++) {
-        tp_workload_t *w = &ws->w[i];
         if (i < n && gone[i]) {
-            free(w->id);
-            free(w->tenant);
-            free(w->model_name);
-            free(w->gpu_models);
-            free(w->residency);
-            removed++;
+            wl_entry_free(&ws->w[i]);
             continue;
         }
-        ws->w[k++] = *w;
+        if (follow)
+            follow[k] = follow[i];
+        ws->w[k++] = ws->w[i];
     }
     ws->n = k;
-    if (!removed)
-        return 0;
     tp_strmap_t *ix = tp_strmap_new((size_t)ws->n);
     if (!ix)
         return TP_ENOMEM;
@@ -226,6 +233,70 @@ int wl_remove_marked(tp_workloads_t *ws, const bool *gone, int n)
         tp_strmap_put(ix, ws->w[i].id, i);
     tp_strmap_free(ws->ix);
     ws->ix = ix;
+    return 0;
+}
+
+int wl_remove_marked(tp_workloads_t *ws, const bool *gone, const int *list, int k, int n,
+                     int *follow, bool *changed)
+{
+    if (k <= 0)
+        return 0;
+    if (!list)
+        return remove_compact(ws, gone, n, follow);
+    int *hole = malloc((size_t)k * sizeof *hole), *src = malloc((size_t)k * sizeof *src);
+    if (!hole || !src) {
+        free(hole);
+        free(src);
+        return remove_compact(ws, gone, n, follow);
+    }
+    memcpy(hole, list, (size_t)k * sizeof *hole);
+    qsort(hole, (size_t)k, sizeof *hole, cmp_int);
+    /* Plan: each hole, lowest first, takes the last entry that stays; holes at
+     * or past the new end are simply cut off. A gang leaving, or one that would
+     * have to move, takes the order-keeping pass instead (gangs stay whole and
+     * in place). */
+    bool fast = true;
+    int end = ws->n, nm = 0;
+    for (int q = 0; q < k && fast; q++)
+        fast = ws->w[hole[q]].gang == 0;
+    for (int q = 0; q < k && fast; q++) {
+        int h = hole[q];
+        if (h >= end)
+            break;
+        while (end - 1 > h && end - 1 < n && gone[end - 1])
+            end--;
+        if (end - 1 == h) {
+            end = h;
+            break;
+        }
+        if (ws->w[end - 1].gang > 0) {
+            fast = false;
+            break;
+        }
+        src[q] = --end;
+        nm = q + 1;
+    }
+    if (!fast) {
+        free(hole);
+        free(src);
+        return remove_compact(ws, gone, n, follow);
+    }
+    for (int q = 0; q < k; q++) /* every removed id leaves the index first */
+        tp_strmap_del(ws->ix, ws->w[hole[q]].id);
+    for (int q = 0; q < k; q++)
+        wl_entry_free(&ws->w[hole[q]]);
+    for (int q = 0; q < nm; q++) {
+        tp_workload_t *w = &ws->w[hole[q]];
+        *w = ws->w[src[q]];
+        tp_strmap_set(ws->ix, w->id, hole[q]);
+        if (follow)
+            follow[hole[q]] = follow[src[q]];
+        if (changed) /* its place among its node's work changed */
+            changed[w->node] = true;
+    }
+    ws->n = end;
+    free(hole);
+    free(src);
     return 0;
 }
 

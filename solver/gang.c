@@ -475,23 +475,27 @@ int side_before(ctx_t *c, tp_result_t *res)
     if (!sd->use || !sd->ruse || !sd->skip || !o || !elig || !members || !victims ||
         !sd->r_off || !sd->r_mem)
         goto out;
-    /* Running work by node (CSR, input order within a node). */
-    for (int i = 0; i < nr; i++)
-        sd->r_off[run->w[i].node + 1]++;
+    /* Running work by node (CSR, input order within a node) and the tenants'
+     * use, in one pass over the running entries (a large running set: each
+     * pass is a walk through memory); their nodes noted in victims, which
+     * reclaim only uses later. */
+    for (int i = 0; i < nr; i++) {
+        const tp_workload_t *w = &run->w[i];
+        victims[i] = w->node;
+        sd->r_off[w->node + 1]++;
+        if (!c->preempted[i]) {
+            charge(c, tp_wl_tenant(w), w->gpus);
+            for (int u = tp_wl_tenant(w); u >= 0; u = f->tenants[u].parent)
+                sd->ruse[u] += w->gpus;
+        }
+        if (w->gang)
+            sd->skip[np + i] = 1; /* a stopped gang waits whole; never moved */
+    }
     for (int n = 0; n < f->nnodes; n++)
         sd->r_off[n + 1] += sd->r_off[n];
     memcpy(members, sd->r_off, (size_t)f->nnodes * sizeof *members); /* fill cursors */
     for (int i = 0; i < nr; i++)
-        sd->r_mem[members[run->w[i].node]++] = i;
-    for (int i = 0; i < nr; i++) {
-        if (!c->preempted[i]) {
-            charge(c, tp_wl_tenant(&run->w[i]), run->w[i].gpus);
-            for (int u = tp_wl_tenant(&run->w[i]); u >= 0; u = f->tenants[u].parent)
-                sd->ruse[u] += run->w[i].gpus;
-        }
-        if (run->w[i].gang)
-            sd->skip[np + i] = 1; /* a stopped gang waits whole; never moved */
-    }
+        sd->r_mem[members[victims[i]]++] = i;
     /* 2. Reclaim, for work of tenants under their quota (priority order). */
     for (int i = 0; i < np && f->ntenants > 0; i++) {
         const tp_workload_t *w = &pend->w[i];

@@ -3,6 +3,7 @@
 
 #include "util/error.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,4 +111,36 @@ int tp_strmap_get(const tp_strmap_t *m, const char *key)
 size_t tp_strmap_count(const tp_strmap_t *m)
 {
     return m ? m->count : 0;
+}
+
+int tp_strmap_set(tp_strmap_t *m, const char *key, int value)
+{
+    size_t i = find(m, key);
+    if (!m->keys[i])
+        return -1;
+    m->vals[i] = value;
+    return 0;
+}
+
+/* Linear probing without tombstones: the entries after the hole, up to the next
+ * empty slot, move back into it when their home slot does not lie in between
+ * (so every key stays reachable from its home). */
+int tp_strmap_del(tp_strmap_t *m, const char *key)
+{
+    size_t mask = m->cap - 1, i = find(m, key);
+    if (!m->keys[i])
+        return -1;
+    for (size_t j = (i + 1) & mask; m->keys[j]; j = (j + 1) & mask) {
+        size_t home = (size_t)hash(m->keys[j]) & mask;
+        /* j's key may fill hole i unless its home lies cyclically in (i, j] */
+        bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (stays)
+            continue;
+        m->keys[i] = m->keys[j];
+        m->vals[i] = m->vals[j];
+        i = j;
+    }
+    m->keys[i] = NULL;
+    m->count--;
+    return 0;
 }

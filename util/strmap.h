@@ -19,5 +19,9 @@ int tp_strmap_put(tp_strmap_t *m, const char *key, int value);
 /* The value, or -1 when absent (m may be NULL). */
 int tp_strmap_get(const tp_strmap_t *m, const char *key);
 size_t tp_strmap_count(const tp_strmap_t *m);
+/* Points present key at value: 0, or -1 when key is absent. */
+int tp_strmap_set(tp_strmap_t *m, const char *key, int value);
+/* Removes key (its string may be freed afterwards): 0, or -1 when absent. */
+int tp_strmap_del(tp_strmap_t *m, const char *key);
 
 #endif

@@ -2,10 +2,12 @@
 
 Each round restarts the service on the same journal, checks that every
 placement acknowledged with a 2xx so far is present exactly once with the
-decision that was answered, and that nothing else is — except a request that
-was in flight at the kill (its answer may have been lost after the commit);
-then four clients post workloads until a random moment when the service is
-killed with SIGKILL."""
+decision that was answered, every acknowledged release is released, and that
+nothing else is — except a request that was in flight at the kill (its answer
+may have been lost after the commit); then four clients post workloads and
+release about half of what was placed (releases and placements share batches)
+until a random moment when the service is killed with SIGKILL."""
+import os
 import random
 import sys
 import tempfile
@@ -14,11 +16,15 @@ import time
 
 import common as c
 
+# the service re-checks its kept load and running index after every job
+os.environ["TP_SERVE_SELF_CHECK"] = "1"
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 d = tempfile.mkdtemp()
 c.make_fleet(d, 256, int(time.time()))
 acked = {}      # workload → (state, node) answered with a 2xx
 inflight = set()  # sent, no answer: may or may not have been committed
+released = set()  # workloads whose DELETE was answered 200
+rel_inflight = set()  # DELETE sent, no answer
 lock = threading.Lock()
 rng = random.Random(int(time.time()))
 
@@ -46,6 +52,21 @@ def load(port, stop, tid, rnd):
             elif st != 503:
                 c.fail("unexpected answer %d" % st, j)
                 return
+        if st != 201 or rng.random() < 0.5:
+            continue
+        with lock:
+            rel_inflight.add(wid)
+        try:
+            st, j = c.request(port, "DELETE", "/v1/placements/" + wid, conn=conn)
+        except Exception:
+            return
+        with lock:
+            rel_inflight.discard(wid)
+            if st == 200:
+                released.add(wid)
+            elif st != 503:
+                c.fail("unexpected release answer %d" % st, j)
+                return
 
 
 def verify(port, label):
@@ -59,8 +80,16 @@ def verify(port, label):
         if p["workload"] in seen:
             dup.append(p["workload"])
         seen[p["workload"]] = p
-    missing = [w for w, (s, n) in acked.items()
-               if w not in seen or seen[w]["decision"]["state"] != s or seen[w].get("node") != n]
+    def as_answered(w, s, n):
+        p = seen.get(w)
+        if p is None:
+            return False
+        if w in released:
+            return p["state"] == "released"
+        kept = p["state"] != "released" and p["decision"]["state"] == s and p.get("node") == n
+        return kept or (w in rel_inflight and p["state"] == "released")
+
+    missing = [w for w, (s, n) in acked.items() if not as_answered(w, s, n)]
     extra = [w for w in seen if w not in acked and w not in inflight]
     good = not dup and not missing and not extra
     if not good:
@@ -70,6 +99,8 @@ def verify(port, label):
         if w in seen:
             acked[w] = (seen[w]["decision"]["state"], seen[w].get("node"))
     inflight.clear()
+    released.update(w for w in rel_inflight if w in seen and seen[w]["state"] == "released")
+    rel_inflight.clear()
     return good
 
 
@@ -94,6 +125,7 @@ final = verify(srv.port, "after the last kill")
 c.check("%d kill -9 under load: every 2xx placement present exactly once, nothing else "
         "(%d acknowledged)" % (total_kills, len(acked)), final and bad == 0)
 c.check("load was real: placements were acknowledged between kills", len(acked) > ROUNDS)
+c.check("releases were acknowledged between kills (%d)" % len(released), len(released) > 0)
 st, nodes = c.request(srv.port, "GET", "/v1/nodes")
 used = sum(n["gpus_used"] for n in nodes["nodes"])
 st, pl = c.request(srv.port, "GET", "/v1/placements?state=running")
