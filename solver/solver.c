@@ -5,7 +5,8 @@
  *   2. candidates = pending work + preempted work (to restart elsewhere);
  *   3. aggregation (classes.c): static classes, classes, groups;
  *   4. the placement: the aggregated LP with rounding and packing (lp.c), then
- *      repair (heur.c); AUTO on small inputs then runs the per-pair MILP (milp.c)
+ *      repair (heur.c), then ruin and recreate by value per watt (improve.c);
+ *      AUTO on small inputs then runs the per-pair MILP (milp.c)
  *      from that plan; the greedy baselines are kept as a safety net — the
  *      better plan wins;
  *   5. reasons for everything left pending, against the final load;
