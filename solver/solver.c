@@ -5,7 +5,8 @@
  *   2. candidates = pending work + preempted work (to restart elsewhere);
  *   3. aggregation (classes.c): static classes, classes, groups;
  *   4. the placement: the aggregated LP with rounding and packing (lp.c), then
- *      repair (heur.c); AUTO on small inputs then runs the per-pair MILP (milp.c)
+ *      repair (heur.c), then ruin and recreate by value per watt (improve.c);
+ *      AUTO on small inputs then runs the per-pair MILP (milp.c)
  *      from that plan; the greedy baselines are kept as a safety net — the
  *      better plan wins;
  *   5. reasons for everything left pending, against the final load;
@@ -771,11 +772,13 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         plan_t agg = {0};
         lp_out_t lo;
         milp_out_t mo;
+        int tries = 0;
         if ((rc = plan_copy(&agg, &best, &c)) < 0)
             goto fail;
         if ((rc = lp_aggregate(&c, &agg, &lo, msg, sizeof msg)) < 0 ||
             (rc = repair_all(&c, &agg)) < 0 ||
-            (improvable(&c, &agg) && ((rc = try_plan(&c, &agg, true)) < 0 ||
+            (improvable(&c, &agg) && ((rc = plan_improve(&c, &agg, &tries)) < 0 ||
+                                      (rc = try_plan(&c, &agg, true)) < 0 ||
                                       (rc = try_plan(&c, &agg, false)) < 0)) ||
             (small && ((rc = milp_exact(&c, &best, &agg, &mo, msg, sizeof msg)) < 0 ||
                        (rc = repair_all(&c, &best)) < 0))) {
@@ -840,8 +843,11 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         sol->time_limited = lo.stopped;
     }
     if (o->method == TP_SOLVER_AGGREGATE && improvable(&c, &best)) {
-        /* Safety net: never worse than the greedy orders. */
-        if ((rc = try_plan(&c, &best, true)) < 0 || (rc = try_plan(&c, &best, false)) < 0)
+        /* Ruin and recreate by value per watt (improve.c), then the safety
+         * net: never worse than the greedy orders. */
+        int tries;
+        if ((rc = plan_improve(&c, &best, &tries)) < 0 ||
+            (rc = try_plan(&c, &best, true)) < 0 || (rc = try_plan(&c, &best, false)) < 0)
             goto fail;
     }
 

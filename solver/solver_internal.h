@@ -186,6 +186,10 @@ int plan_next_open(int *skip, int i);
 double plan_least_watts(const ctx_t *c, int ci, int g);
 double plan_objective(const ctx_t *c, const plan_t *p, double *weighted);
 
+/* improve.c: ruin and recreate by value per watt; p only ever gets a plan of
+ * higher objective. *tries: how many ruins were tried. */
+int plan_improve(const ctx_t *c, plan_t *p, int *tries);
+
 /* lp.c: aggregated LP (column and row generation), rounding, packing. */
 typedef struct {
     double bound; /* valid upper bound on the objective; INFINITY when none */
