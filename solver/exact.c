@@ -25,11 +25,14 @@
  * interchangeable in every stage, so any plan can be permuted to have their
  * GPU use in descending order: the last rows cut nothing but symmetric copies.
  *
- * The incumbent (the aggregated path's plan) enters as a cutoff (lex_solve),
- * so GLPK's presolver stays on. The search stops on a node budget
- * (milp_node_budget: a deterministic work limit), the clock only as a safety
- * net. Members of a type go to nodes in canonical order: the answer is the
- * same whatever the order of the input files.
+ * The incumbent (the aggregated path's plan, or the better answer of three
+ * LP-guided dives from the root LP, dive()) enters as a cutoff (lex_solve),
+ * so GLPK's presolver stays on. The dives stop on a simplex-iteration budget,
+ * the search on a node budget (milp_node_budget), both deterministic work
+ * limits, the clock only as a safety net; below EXACT_MIN_NODES there is no
+ * search (it never paid at that size). Members of a type go to nodes in
+ * canonical order: the answer is the same whatever the order of the input
+ * files.
  */
 #include "solver/solver_internal.h"
 
