@@ -25,11 +25,14 @@
  * interchangeable in every stage, so any plan can be permuted to have their
  * GPU use in descending order: the last rows cut nothing but symmetric copies.
  *
- * The incumbent (the aggregated path's plan) enters as a cutoff (lex_solve),
- * so GLPK's presolver stays on. The search stops on a node budget
- * (milp_node_budget: a deterministic work limit), the clock only as a safety
- * net. Members of a type go to nodes in canonical order: the answer is the
- * same whatever the order of the input files.
+ * The incumbent (the aggregated path's plan, or the better answer of three
+ * LP-guided dives from the root LP, dive()) enters as a cutoff (lex_solve),
+ * so GLPK's presolver stays on. The dives stop on a simplex-iteration budget,
+ * the search on a node budget (milp_node_budget), both deterministic work
+ * limits, the clock only as a safety net; below EXACT_MIN_NODES there is no
+ * search (it never paid at that size). Members of a type go to nodes in
+ * canonical order: the answer is the same whatever the order of the input
+ * files.
  */
 #include "solver/solver_internal.h"
 
@@ -38,6 +41,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Simplex iterations of the dive (all steps together): a work budget. */
+#define EXACT_DIVE_ITERS 10000
+/* Below this many branch-and-bound nodes in the budget (milp_node_budget:
+ * about 2,000 columns and up under the default limit) the search is skipped:
+ * at 60 nodes x 150 workloads its ~115 nodes cost 1-2 s CPU and improved no
+ * seed of bench-solver-exact, where the dives did. */
+#define EXACT_MIN_NODES 200
 
 typedef struct {
     const ctx_t *c;
@@ -57,6 +68,8 @@ typedef struct {
     int nstages, nrows;
     mat_t mat;
     lex_t lx;
+    int dive_gain; /* 1 + the dive that improved the start last; 0: none */
+    long dive_iters;
 } ex_t;
 
 /* Units of w that fit headroom h: ⌊h / w⌋ (w > 0). */
@@ -215,6 +228,208 @@ static bool under(const tp_fleet_t *f, int u, int t)
         if (u == t)
             return true;
     return false;
+}
+
+/* Is a lexicographically better than b in the stages of lx (GLPK's
+ * tolerances aside: integral stages by half a unit)? */
+static bool lex_better(const lex_t *lx, const double *a, const double *b, int n)
+{
+    for (int s = 0; s < lx->nstages; s++) {
+        double va = 0, vb = 0;
+        for (int j = 1; j <= n; j++) {
+            va += lx->obj[s][j] * a[j];
+            vb += lx->obj[s][j] * b[j];
+        }
+        double tol = lx->integral[s] ? 0.5 : 1e-9 * (1 + fabs(vb));
+        if (va > vb + tol)
+            return true;
+        if (va < vb - tol)
+            return false;
+    }
+    return false;
+}
+
+/* Runs the simplex warm from P's basis; its iterations add to *iters. True
+ * when the LP is solved to optimality. */
+static bool resolve(glp_prob *P, const lex_t *lx, int meth, long *iters)
+{
+    glp_smcp sp;
+    glp_init_smcp(&sp);
+    double left = lx->deadline - tp_now_ms();
+    if (*iters >= EXACT_DIVE_ITERS || left < 1)
+        return false;
+    sp.msg_lev = GLP_MSG_OFF;
+    sp.meth = meth;
+    sp.tm_lim = (int)fmin(left, 1e9);
+    sp.it_lim = (int)(EXACT_DIVE_ITERS - *iters);
+    int before = glp_get_it_cnt(P), ret = glp_simplex(P, &sp);
+    *iters += glp_get_it_cnt(P) - before;
+    return ret == 0 && glp_get_status(P) == GLP_OPT;
+}
+
+static void set_col(glp_prob *P, int j, double lo, double hi)
+{
+    glp_set_col_bnds(P, j, lo >= hi ? GLP_FX : GLP_DB, lo, lo >= hi ? lo : hi);
+}
+
+typedef struct {
+    double key;
+    int j;
+} kcol_t;
+
+static int by_key_desc(const void *a, const void *b)
+{
+    const kcol_t *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key > y->key ? -1 : 1;
+    return (x->j > y->j) - (x->j < y->j);
+}
+
+/* Greedy completion of an integral x of P: columns by their first-stage
+ * coefficient, highest first (lowest column on ties), each raised by whole
+ * units while every row it is in stays within its bounds. Columns in an
+ * equality row (gangs) stay as they are. */
+static int fill(glp_prob *P, const lex_t *lx, double *x)
+{
+    int n = glp_get_num_cols(P), nr = glp_get_num_rows(P), rc = TP_ENOMEM;
+    double *act = calloc((size_t)nr + 1, sizeof *act);
+    double *val = malloc(((size_t)nr + 1) * sizeof *val);
+    int *ind = malloc(((size_t)nr + 1) * sizeof *ind);
+    kcol_t *ord = malloc(((size_t)n + 1) * sizeof *ord);
+    if (!act || !val || !ind || !ord)
+        goto out;
+    for (int j = 1; j <= n; j++) {
+        ord[j - 1] = (kcol_t){lx->obj[0][j], j};
+        int len = glp_get_mat_col(P, j, ind, val);
+        for (int k = 1; k <= len; k++)
+            act[ind[k]] += val[k] * x[j];
+    }
+    qsort(ord, (size_t)n, sizeof *ord, by_key_desc);
+    for (int o = 0; o < n && ord[o].key > 0; o++) {
+        int j = ord[o].j, len = glp_get_mat_col(P, j, ind, val);
+        for (bool more = true; more && x[j] + 1 <= glp_get_col_ub(P, j) + 1e-9;) {
+            for (int k = 1; k <= len && more; k++) {
+                int i = ind[k], t = glp_get_row_type(P, i);
+                double a = act[i] + val[k];
+                bool up = t == GLP_UP || t == GLP_DB, lo = t == GLP_LO || t == GLP_DB;
+                more = t != GLP_FX && (!up || a <= glp_get_row_ub(P, i) + 1e-9) &&
+                       (!lo || a >= glp_get_row_lb(P, i) - 1e-9);
+            }
+            if (!more)
+                break;
+            x[j]++;
+            for (int k = 1; k <= len; k++)
+                act[ind[k]] += val[k];
+        }
+    }
+    rc = 0;
+out:
+    free(act);
+    free(val);
+    free(ind);
+    free(ord);
+    return rc;
+}
+
+/* One dive from P's LP optimum (the root's), each column's bounds lb/ub:
+ * step by step, every column's lower bound is raised to the integer part of
+ * its LP value and the fractional column with the largest fraction (the lowest
+ * on ties) is rounded up — down when up leaves the LP infeasible — and the LP
+ * re-solved warm (dual simplex). The LP moves work between columns as it
+ * goes, so after `steps` steps the rest is rounded down at once. The integral
+ * answer, completed by fill(), goes into x; false when none was reached. */
+static bool dive_once(glp_prob *P, ex_t *m, int steps, const double *lb, const double *ub,
+                      double *x, long *iters)
+{
+    const lex_t *lx = &m->lx;
+    int n = glp_get_num_cols(P);
+    bool solved = true, ok = false;
+    for (int step = 0; solved; step++) {
+        int pick = 0;
+        double most = 1e-6;
+        for (int j = 1; j <= n; j++) {
+            double v = glp_get_col_prim(P, j);
+            x[j] = floor(v + 1e-6);
+            if (v - x[j] > most) {
+                most = v - x[j];
+                pick = j;
+            }
+        }
+        if (!pick) {
+            ok = true;
+            break;
+        }
+        if (step >= steps) { /* the rest down, every column fixed */
+            for (int j = 1; j <= n; j++)
+                set_col(P, j, x[j], x[j]);
+            solved = resolve(P, lx, GLP_DUALP, iters);
+            continue; /* integral now, or not feasible */
+        }
+        for (int j = 1; j <= n; j++)
+            if (x[j] > glp_get_col_lb(P, j))
+                set_col(P, j, x[j], glp_get_col_ub(P, j));
+        set_col(P, pick, x[pick] + 1, glp_get_col_ub(P, pick));
+        if (!(solved = resolve(P, lx, GLP_DUALP, iters)) &&
+            glp_get_status(P) == GLP_NOFEAS) {
+            set_col(P, pick, x[pick], x[pick]);
+            solved = resolve(P, lx, GLP_DUALP, iters);
+        }
+    }
+    for (int j = 1; j <= n; j++)
+        set_col(P, j, lb[j], ub[j]);
+    return ok && fill(P, lx, x) == 0;
+}
+
+/* LP-guided dives for a better start than the aggregated path's plan: the
+ * first stage's LP relaxation, then one dive per entry of dive_steps from its
+ * optimal basis. All of them share EXACT_DIVE_ITERS simplex iterations (a
+ * work budget: deterministic; the deadline only as a safety net). The best
+ * integral answer, when lexicographically better than the start, replaces
+ * it. P's bounds and objective are as lex_solve() expects them after. */
+static void dive(glp_prob *P, ex_t *m)
+{
+    static const int dive_steps[] = {25, 50, 100};
+    lex_t *lx = &m->lx;
+    int n = glp_get_num_cols(P), nr = glp_get_num_rows(P);
+    long iters = 0;
+    double *lb = malloc(((size_t)n + 1) * sizeof *lb);
+    double *ub = malloc(((size_t)n + 1) * sizeof *ub);
+    double *x = calloc((size_t)n + 1, sizeof *x);
+    int *cst = malloc(((size_t)n + 1) * sizeof *cst);
+    int *rst = malloc(((size_t)nr + 1) * sizeof *rst);
+    if (!lb || !ub || !x || !cst || !rst)
+        goto out;
+    for (int j = 1; j <= n; j++) {
+        lb[j] = glp_get_col_lb(P, j);
+        ub[j] = glp_get_col_ub(P, j);
+        glp_set_obj_coef(P, j, lx->obj[0][j]);
+    }
+    if (!resolve(P, lx, GLP_PRIMAL, &iters))
+        goto out;
+    for (int j = 1; j <= n; j++)
+        cst[j] = glp_get_col_stat(P, j);
+    for (int i = 1; i <= nr; i++)
+        rst[i] = glp_get_row_stat(P, i);
+    for (size_t k = 0; k < sizeof dive_steps / sizeof *dive_steps; k++) {
+        for (int j = 1; j <= n; j++)
+            glp_set_col_stat(P, j, cst[j]);
+        for (int i = 1; i <= nr; i++)
+            glp_set_row_stat(P, i, rst[i]);
+        if (!resolve(P, lx, GLP_PRIMAL, &iters))
+            break;
+        if (dive_once(P, m, dive_steps[k], lb, ub, x, &iters) &&
+            lex_better(lx, x, m->start, n)) {
+            memcpy(m->start, x, ((size_t)n + 1) * sizeof *x);
+            m->dive_gain = (int)k + 1;
+        }
+    }
+out:
+    m->dive_iters = iters;
+    free(lb);
+    free(ub);
+    free(x);
+    free(cst);
+    free(rst);
 }
 
 /* Rows and matrix; runs inside glpk_guarded(). */
@@ -422,6 +637,7 @@ static int run(void *arg)
     }
     m->nrows = rows;
     glp_load_matrix(P, (int)m->mat.nnz, m->mat.ia, m->mat.ja, m->mat.ar);
+    dive(P, m);
     rc = lex_solve(P, &m->lx);
 out:
     glp_delete_prob(P);
@@ -644,6 +860,7 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
                 .obj = {comb1 ? comb : m.obj[0], comb1 ? m.obj[2] : m.obj[1], m.obj[2]},
                 .integral = {true, !comb1, false},
                 .node_budget = milp_node_budget(c, nv),
+                .no_search = milp_node_budget(c, nv) < EXACT_MIN_NODES,
                 .deadline = c->deadline,
                 .start = m.start,
                 .x = m.x};

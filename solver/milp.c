@@ -39,7 +39,8 @@
  *      any solution worth at least target; the bounds for "better than the
  *      incumbent" hold during this stage's search, those for "as good as the
  *      stage's optimum" stay for every later stage (which keep it by a row);
- *   3. branch and cut with GLPK's MIP presolver and cuts, the incumbent passed
+ *   3. unless the caller's budget rules out a search (no_search), branch
+ *      and cut with GLPK's MIP presolver and cuts, the incumbent passed
  *      as a cutoff row (this stage ≥ incumbent + one step): GLPK's presolver
  *      cannot take a start, a cutoff it can. No solution beyond the cutoff
  *      proves the incumbent optimal; one found and proven is the optimum.
@@ -170,7 +171,9 @@ int lex_solve(glp_prob *P, lex_t *lx)
         glp_set_mat_row(P, r, len, ind, x);
         bool proven = zb < v + step - 1e-9;
         double bound = fmax(v, zb);
-        if (!proven) {
+        if (!proven && lx->no_search)
+            lx->stopped = true; /* the budget allows no search at all */
+        else if (!proven) {
             /* 2. Reduced-cost fixing for a better solution, 3. branch and cut. */
             memcpy(tlb, lb, ((size_t)n + 1) * sizeof *lb);
             memcpy(tub, ub, ((size_t)n + 1) * sizeof *ub);

@@ -214,6 +214,7 @@ typedef struct {
     bool integral[3];     /* the stage's values are integers */
     double mip_gap;
     long node_budget;
+    bool no_search; /* LP bounds only: no branch and cut (stopped when not proven) */
     double deadline;
     const double *start; /* [ncols + 1]: a feasible start, or NULL (x = 0) */
     double *x;           /* [ncols + 1]: the answer */

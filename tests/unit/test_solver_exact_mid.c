@@ -1,0 +1,163 @@
+/*
+ * tests/unit/test_solver_exact_mid.c — the exact model at the sizes of
+ * bench-solver-exact, where it cannot prove the optimum but must not lose:
+ * generated fleets (racks capped at 80% of full draw, so power binds) of 20 ×
+ * 40 and 60 × 150, with and without gangs. On each: AUTO is never below the
+ * aggregated path (the heuristic it starts from) in term (1) or in the
+ * objective; the bound is not below the objective; the result passes the
+ * validator, run here; and the same input with nodes, power domains and
+ * workloads in reverse order gives the same objective.
+ */
+#include "tests/unit/tp_test.h"
+
+#include "gen/gen.h"
+#include "model/model.h"
+#include "policy/validator.h"
+#include "solver/solver.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOW TP_GEN_DEFAULT_NOW
+
+typedef struct {
+    tp_fleet_t *f;
+    tp_state_t *s;
+    tp_workloads_t *w, *none;
+} mid_t;
+
+/* The array at key reversed in place. */
+static void reverse(json_t *doc, const char *key)
+{
+    json_t *a = key ? json_object_get(doc, key) : doc;
+    size_t n = json_array_size(a);
+    for (size_t i = 0; i < n / 2; i++) {
+        json_t *x = json_incref(json_array_get(a, i));
+        json_t *y = json_incref(json_array_get(a, n - 1 - i));
+        json_array_set_new(a, i, y);
+        json_array_set_new(a, n - 1 - i, x);
+    }
+}
+
+static char *text_of(json_t *doc)
+{
+    char *t = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return t;
+}
+
+/* Fleet seed s, state 100 + s, workloads 200 + s (as bench-solver-exact),
+ * all generated from the fleet in its generated order; reversed: then the
+ * fleet's nodes and power domains and the workloads in the other order (the
+ * state names nodes by id). */
+static int make(int nodes, int nwl, int s, double gangs, bool reversed, mid_t *m)
+{
+    tp_error_t err = {0};
+    tp_gen_fleet_opts_t fo = {.nodes = nodes, .seed = (uint64_t)s};
+    tp_fleet_t *f0 = NULL;
+    char *ft = NULL, *st = NULL, *wt = NULL;
+    int rc = -1;
+    memset(m, 0, sizeof *m);
+    json_t *fdoc = tp_gen_fleet(&fo, &err), *wdoc = NULL;
+    if (!fdoc || !(ft = json_dumps(fdoc, JSON_COMPACT)) ||
+        tp_fleet_load_buffer("fleet", ft, strlen(ft), &f0, &err) < 0 ||
+        !(st = text_of(tp_gen_state(f0, 100 + (uint64_t)s, NOW, &err))) ||
+        !(wdoc = tp_gen_workloads_gangs(f0, nwl, 200 + (uint64_t)s, gangs, &err)))
+        goto out;
+    if (reversed) {
+        reverse(fdoc, "nodes");
+        reverse(fdoc, "power_domains");
+        reverse(wdoc, NULL);
+        free(ft);
+        if (!(ft = json_dumps(fdoc, JSON_COMPACT)))
+            goto out;
+    }
+    if (!(wt = json_dumps(wdoc, JSON_COMPACT)) ||
+        tp_fleet_load_buffer("fleet", ft, strlen(ft), &m->f, &err) < 0 ||
+        tp_state_load_buffer("state", st, strlen(st), m->f, &m->s, &err) < 0 ||
+        tp_workloads_load_buffer("workloads", wt, strlen(wt), m->f, TP_WL_PENDING, &m->w,
+                                 &err) < 0 ||
+        !(m->none = tp_workloads_new_empty()))
+        goto out;
+    rc = 0;
+out:
+    if (rc < 0)
+        tp_test_fail(__FILE__, __LINE__, "instance %d x %d seed %d: %s", nodes, nwl, s,
+                     err.text);
+    json_decref(fdoc);
+    json_decref(wdoc);
+    tp_fleet_free(f0);
+    free(ft);
+    free(st);
+    free(wt);
+    return rc;
+}
+
+static void mid_free(mid_t *m)
+{
+    tp_workloads_free(m->w);
+    tp_workloads_free(m->none);
+    tp_state_free(m->s);
+    tp_fleet_free(m->f);
+}
+
+static tp_solution_t *solve(const mid_t *m, tp_solver_method_t method)
+{
+    tp_solver_opts_t o = {.now = NOW, .method = method};
+    tp_solution_t *sol = NULL;
+    tp_error_t err;
+    if (tp_solve(m->f, m->s, m->w, m->none, &o, &sol, &err) < 0) {
+        tp_test_fail(__FILE__, __LINE__, "tp_solve (method %d): %s", (int)method,
+                     err.text);
+        return NULL;
+    }
+    return sol;
+}
+
+static void check(int nodes, int nwl, int s, double gangs)
+{
+    mid_t a, b;
+    TP_ASSERT(make(nodes, nwl, s, gangs, false, &a) == 0);
+    TP_ASSERT(make(nodes, nwl, s, gangs, true, &b) == 0);
+    tp_solution_t *x = solve(&a, TP_SOLVER_AUTO), *agg = solve(&a, TP_SOLVER_AGGREGATE);
+    tp_solution_t *y = solve(&b, TP_SOLVER_AUTO);
+    if (x && agg && y) {
+        const tp_result_t *r = x->result;
+        if (x->weighted_gpus + 1e-9 < agg->weighted_gpus ||
+            r->objective + 1e-9 < agg->result->objective)
+            tp_test_fail(__FILE__, __LINE__,
+                         "%d x %d seed %d: AUTO %.6f (%g weighted GPUs) below the "
+                         "aggregated path %.6f (%g)",
+                         nodes, nwl, s, r->objective, x->weighted_gpus,
+                         agg->result->objective, agg->weighted_gpus);
+        if (!(r->bound >= r->objective - 1e-9))
+            tp_test_fail(__FILE__, __LINE__,
+                         "%d x %d seed %d: bound %.6f < objective %.6f", nodes, nwl, s,
+                         r->bound, r->objective);
+        if (fabs(r->objective - y->result->objective) > 1e-9 * (1 + r->objective))
+            tp_test_fail(__FILE__, __LINE__,
+                         "%d x %d seed %d: reversed input %.9f, input %.9f", nodes, nwl,
+                         s, y->result->objective, r->objective);
+        tp_violations_t v;
+        tp_violations_init(&v);
+        int nv = tp_validate(a.f, a.s, a.w, a.none, r, NOW, &v);
+        if (nv != 0)
+            tp_test_fail(__FILE__, __LINE__, "%d x %d seed %d: %d violations: %s", nodes,
+                         nwl, s, nv, v.n ? v.msgs[0] : "");
+        tp_violations_fini(&v);
+    }
+    tp_solution_free(x);
+    tp_solution_free(agg);
+    tp_solution_free(y);
+    mid_free(&a);
+    mid_free(&b);
+}
+
+TP_TEST(solver_exact_mid_never_below_heuristic)
+{
+    for (int s = 1; s <= 4; s++)
+        check(20, 40, s, s % 2 ? 0 : 0.1);
+    for (int s = 5; s <= 7; s += 2) /* seeds where the dives beat the aggregated path */
+        check(60, 150, s, 0);
+}
