@@ -23,6 +23,12 @@
  * A class's x_k stops its first members: gang members last (stopping one
  * stops its gang whole, below), then priority, then id.
  *
+ * A gang stops whole: its members beneath the component are one binary
+ * column that costs the whole gang (every member's weight and watts, also
+ * members elsewhere), with the watts of its members beneath each row; the
+ * components a gang's members fall into are solved as one (else each would
+ * price the gang in full and might stop other work beside it).
+ *
  * The greedy of earlier versions (nodes first, then domains deepest first;
  * victims by priority ascending, draw descending, id) provides the MILP's
  * start — so the answer is never worse than it — and closes any gap left by
@@ -130,11 +136,12 @@ static bool entity_over(const pre_t *P, const tp_load_t *l, int e)
                   : ctx_over(l->domain_w[e - nn], P->c->dcap[e - nn]);
 }
 
-/* The preemptible, still running work beneath entity e, into P->v. */
-static int gather(pre_t *P, int e, bool all)
+/* The preemptible, still running work beneath entity e, into P->v from nv on;
+ * returns the new count. */
+static int gather_at(pre_t *P, int e, bool all, int nv)
 {
     const ctx_t *c = P->c;
-    int nn = c->f->nnodes, nv = 0;
+    int nn = c->f->nnodes;
     int lo = e < nn ? e : c->dn_off[e - nn], hi = e < nn ? e + 1 : c->dn_off[e - nn + 1];
     for (int a = lo; a < hi; a++) {
         int n = e < nn ? a : c->dn[a];
@@ -159,7 +166,7 @@ static void greedy(pre_t *P)
         int e = i < nn ? c->nord[i] : nn + P->dorder[i - nn];
         if (!entity_over(P, P->l, e))
             continue;
-        int nv = gather(P, e, false);
+        int nv = gather_at(P, e, false, 0);
         qsort(P->v, (size_t)nv, sizeof *P->v, by_victim);
         for (int k = 0; k < nv && entity_over(P, P->l, e); k++)
             stop(P, P->v[k].idx, -1);
@@ -176,6 +183,9 @@ typedef struct {
     /* classes of interchangeable victims (CSR over P->v indices, each class
      * in the order it stops its members) */
     int ncls, *cls_off, *cls_mem;
+    /* by a gang's first running entry: its weight and watts, all members
+     * together (a gang's members under over-cap entities share a component) */
+    double *gweight, *gwatts;
     double *obj0, *obj1, *start, *x;
     long budget, nodes;
     bool stopped, time_limited;
@@ -205,7 +215,8 @@ static int comp_run(void *arg)
     glp_set_obj_dir(G, GLP_MAX);
     glp_add_cols(G, m->ncls);
     for (int k = 0; k < m->ncls; k++) {
-        int size = m->cls_off[k + 1] - m->cls_off[k];
+        const tp_workload_t *w = &m->P->run->w[m->P->v[m->cls_mem[m->cls_off[k]]].idx];
+        int size = w->gang ? 1 : m->cls_off[k + 1] - m->cls_off[k];
         glp_set_col_kind(G, k + 1, size == 1 ? GLP_BV : GLP_IV);
         glp_set_col_bnds(G, k + 1, GLP_DB, 0, size);
     }
@@ -216,10 +227,21 @@ static int comp_run(void *arg)
         double cap = e < nn ? c->ncap[e] : c->dcap[e - nn], avail = 0;
         for (int k = 0; k < m->ncls; k++) {
             const victim_t *v = &m->P->v[m->cls_mem[m->cls_off[k]]];
-            if (beneath(c, m->P->run->w[v->idx].node, e)) {
-                ind[++len] = k + 1;
-                val[len] = v->watts;
+            double coef = 0;
+            if (m->P->run->w[v->idx].gang) { /* a gang: its members beneath e */
+                for (int a = m->cls_off[k]; a < m->cls_off[k + 1]; a++) {
+                    const victim_t *u = &m->P->v[m->cls_mem[a]];
+                    if (beneath(c, m->P->run->w[u->idx].node, e))
+                        coef += u->watts;
+                }
+                avail += coef;
+            } else if (beneath(c, m->P->run->w[v->idx].node, e)) {
+                coef = v->watts;
                 avail += v->watts * (m->cls_off[k + 1] - m->cls_off[k]);
+            }
+            if (coef > 0) {
+                ind[++len] = k + 1;
+                val[len] = coef;
             }
         }
         glp_set_row_bnds(G, r + 1, GLP_LO, fmin(draw - cap, avail), 0);
@@ -268,7 +290,7 @@ static int by_class(const void *a, const void *b)
 
 /* The classes of P->v[0..m->nv) (top: the component's entity of each
  * over-cap entity), ordered by their first member, i.e. canonically. */
-static int classify(comp_t *m, const int *top, int t, vkey_t *key, int *first)
+static int classify(comp_t *m, const int *top, vkey_t *key, int *first)
 {
     const ctx_t *c = m->P->c;
     const tp_fleet_t *f = c->f;
@@ -276,11 +298,14 @@ static int classify(comp_t *m, const int *top, int t, vkey_t *key, int *first)
     for (int k = 0; k < m->nv; k++) {
         const tp_workload_t *w = &m->P->run->w[m->P->v[k].idx];
         int ent = w->node;
-        for (int d = f->nodes[w->node].domain; top[ent] != t && d >= 0;
+        for (int d = f->nodes[w->node].domain; top[ent] < 0 && d >= 0;
              d = f->domains[d].parent)
             ent = nn + d;
         key[k] = (vkey_t){ent, w->gang != 0, k, (1.0 + w->priority) * w->gpus,
                           m->P->v[k].watts};
+        if (w->gang) /* a gang stops whole: its members here are one column */
+            key[k] = (vkey_t){nn + f->ndomains + w->gang - 1, 1, k,
+                              m->gweight[w->gang - 1], m->gwatts[w->gang - 1]};
     }
     qsort(key, (size_t)m->nv, sizeof *key, by_class);
     /* class starts in key order, then reordered by their first member */
@@ -310,6 +335,13 @@ static int classify(comp_t *m, const int *top, int t, vkey_t *key, int *first)
     return 0;
 }
 
+static int uf_find(int *uf, int e)
+{
+    while (uf[e] != e)
+        e = uf[e] = uf[uf[e]];
+    return e;
+}
+
 /* Replaces the greedy's choice in every component by the MILP's. */
 static int minimise(pre_t *P, const tp_load_t *orig)
 {
@@ -328,9 +360,21 @@ static int minimise(pre_t *P, const tp_load_t *orig)
     m.obj1 = malloc((vcap + 1) * sizeof *m.obj1);
     m.start = malloc((vcap + 1) * sizeof *m.start);
     m.x = malloc((vcap + 1) * sizeof *m.x);
+    m.gweight = calloc(vcap, sizeof *m.gweight);
+    m.gwatts = calloc(vcap, sizeof *m.gwatts);
+    int *uf = malloc(((size_t)ne + 1) * sizeof *uf),
+        *gcomp = malloc(vcap * sizeof *gcomp);
     if (!top || !ents || !key || !first || !m.cls_off || !m.cls_mem || !m.obj0 ||
-        !m.obj1 || !m.start || !m.x)
+        !m.obj1 || !m.start || !m.x || !m.gweight || !m.gwatts || !uf || !gcomp)
         goto out;
+    /* What stopping a gang costs: every member, wherever it runs. */
+    for (int i = 0; i < P->nr; i++) {
+        const tp_workload_t *w = &P->run->w[i];
+        if (w->gang) {
+            m.gweight[w->gang - 1] += (1.0 + w->priority) * w->gpus;
+            m.gwatts[w->gang - 1] += tp_policy_work_w(f, w->node, w);
+        }
+    }
     /* The component of every over-cap entity: its highest over-cap ancestor. */
     for (int e = 0; e < ne; e++) {
         top[e] = -1;
@@ -342,18 +386,46 @@ static int minimise(pre_t *P, const tp_load_t *orig)
             if (entity_over(P, orig, nn + d))
                 top[e] = nn + d;
     }
+    /* A gang with members in two components joins them: stopping it is one
+     * decision for both (uf: union-find over the components' top entities). */
+    for (int e = 0; e < ne; e++)
+        uf[e] = e;
+    for (int i = 0; i < P->nr; i++)
+        gcomp[i] = -1;
+    for (int i = 0; i < P->nr; i++) {
+        const tp_workload_t *w = &P->run->w[i];
+        int t = -1, e = w->node;
+        if (!w->gang || !w->preemptible)
+            continue;
+        for (int d = f->nodes[w->node].domain; top[e] < 0 && d >= 0;
+             d = f->domains[d].parent)
+            e = nn + d;
+        if ((t = top[e]) < 0)
+            continue;
+        int *g = &gcomp[w->gang - 1];
+        if (*g < 0) {
+            *g = t;
+            continue;
+        }
+        int a = uf_find(uf, *g), b = uf_find(uf, t);
+        if (a != b) /* the smaller entity stays the root: a canonical order */
+            uf[a > b ? a : b] = a < b ? a : b;
+    }
     for (int t = 0; t < ne; t++) {
-        if (top[t] != t)
+        if (top[t] != t || uf_find(uf, t) != t)
             continue;
         m.nents = 0;
+        m.nv = 0;
         for (int e = 0; e < ne; e++)
-            if (top[e] == t)
+            if (top[e] >= 0 && uf_find(uf, top[e]) == t)
                 ents[m.nents++] = e;
-        m.nv = gather(P, t, true);
+        for (int u = t; u < ne; u++)
+            if (top[u] == u && uf_find(uf, u) == t)
+                m.nv = gather_at(P, u, true, m.nv);
         if (m.nv == 0)
             continue;
         qsort(P->v, (size_t)m.nv, sizeof *P->v, by_victim); /* canonical order */
-        if (classify(&m, top, t, key, first) < 0)
+        if (classify(&m, top, key, first) < 0)
             goto out;
         for (int k = 0; k < m.ncls; k++) {
             const victim_t *v = &P->v[m.cls_mem[m.cls_off[k]]];
@@ -363,6 +435,11 @@ static int minimise(pre_t *P, const tp_load_t *orig)
             m.start[k + 1] = 0;
             for (int a = m.cls_off[k]; a < m.cls_off[k + 1]; a++)
                 m.start[k + 1] += c->preempted[P->v[m.cls_mem[a]].idx];
+            if (w->gang) { /* the whole gang's cost, once */
+                m.obj0[k + 1] = -m.gweight[w->gang - 1];
+                m.obj1[k + 1] = -m.gwatts[w->gang - 1];
+                m.start[k + 1] = m.start[k + 1] > 0;
+            }
         }
         m.budget = milp_node_budget(c, m.ncls);
         char msg[256];
@@ -370,6 +447,9 @@ static int minimise(pre_t *P, const tp_load_t *orig)
             goto out;
         for (int k = 0; k < m.ncls; k++) {
             int stopping = (int)floor(m.x[k + 1] + 0.5);
+            int g = P->run->w[P->v[m.cls_mem[m.cls_off[k]]].idx].gang;
+            if (g && stopping > 0) /* every member of the column */
+                stopping = m.cls_off[k + 1] - m.cls_off[k];
             for (int a = m.cls_off[k]; a < m.cls_off[k + 1]; a++) {
                 int ri = P->v[m.cls_mem[a]].idx;
                 bool want = a - m.cls_off[k] < stopping;
@@ -390,6 +470,10 @@ out:
     free(m.obj1);
     free(m.start);
     free(m.x);
+    free(m.gweight);
+    free(m.gwatts);
+    free(uf);
+    free(gcomp);
     return rc;
 }
 

@@ -161,6 +161,28 @@ TP_TEST(solver_preempt_spares_gangs_among_equals)
     sf_free(&in);
 }
 
+TP_TEST(solver_preempt_counts_a_gang_whole)
+{
+    /* n1 draws 1,000 + 3 × 500 = 2,500 W under a 2,100 W cap: one GPU's
+     * 500 W must go. "g" (a 1-GPU member on each of n1, n2, n3) stops whole:
+     * 3 weighted GPUs; "solo" (2 GPUs, same priority) costs 2. Stopping the
+     * gang's member looks cheaper per member, but the least is solo. */
+    sf_inst_t in;
+    char buf[256];
+    tp_solution_t *sol = solve_json(
+        "[" NODE("n1", "2100") ", " NODE("n2", "9000") ", " NODE("n3", "9000") "]",
+        "{\"observed_at\": 1795000000, \"nodes\": {}}",
+        "[{\"id\": \"g\", \"gpus\": 1, \"nodes\": 3, \"members\": [\"n1\", \"n2\", "
+        "\"n3\"], \"sensitivity\": \"public\", \"priority\": 0, \"preemptible\": "
+        "true}, " RUN("solo", "2", "0", "true") "]",
+        &in);
+    TP_ASSERT(sol);
+    TP_CHECK_STR(stopped_ids(&in, sol->result, buf, sizeof buf), "solo ");
+    TP_CHECK_EQ_INT(sol->ncaps_unmet, 0);
+    tp_solution_free(sol);
+    sf_free(&in);
+}
+
 /* ---- exhaustive: every subset of the running work -------------------------------- */
 
 static bool caps_hold(const sf_inst_t *in, unsigned set)
@@ -202,6 +224,17 @@ static bool worth_checking(const sf_inst_t *in, unsigned *pre)
     return !caps_hold(in, 0) && caps_hold(in, *pre);
 }
 
+/* Whether set stops every gang whole or not at all. */
+static bool gang_whole(const sf_inst_t *in, unsigned set)
+{
+    for (int i = 0; i < in->running->n; i++) {
+        int g = in->running->w[i].gang - 1;
+        if (g >= 0 && (set >> i & 1) != (set >> g & 1))
+            return false;
+    }
+    return true;
+}
+
 /* sol's preemptions against every subset of the preemptible work pre: they
  * restore every cap and stop the fewest weighted GPUs, then the fewest watts. */
 static void check_minimal(const sf_inst_t *in, unsigned pre, const tp_solution_t *sol,
@@ -209,7 +242,7 @@ static void check_minimal(const sf_inst_t *in, unsigned pre, const tp_solution_t
 {
     double best_g = INFINITY, best_w = INFINITY, g, w;
     for (unsigned set = 0; set < 1u << in->running->n; set++) {
-        if ((set & ~pre) || !caps_hold(in, set))
+        if ((set & ~pre) || !gang_whole(in, set) || !caps_hold(in, set))
             continue;
         weigh(in, set, &g, &w);
         if (g < best_g - 1e-9 || (g < best_g + 1e-9 && w < best_w - 1e-6)) {
@@ -221,7 +254,7 @@ static void check_minimal(const sf_inst_t *in, unsigned pre, const tp_solution_t
     for (int i = 0; i < sol->result->npreemptions; i++)
         set |= 1u << sol->result->preemptions[i].workload;
     weigh(in, set, &g, &w);
-    if ((set & ~pre) || !caps_hold(in, set) || sol->ncaps_unmet)
+    if ((set & ~pre) || !gang_whole(in, set) || !caps_hold(in, set) || sol->ncaps_unmet)
         tp_test_fail(__FILE__, __LINE__, "round %d: a cap is left exceeded", round);
     if (fabs(g - best_g) > 1e-9 || fabs(w - best_w) > 1e-6)
         tp_test_fail(__FILE__, __LINE__,
@@ -286,6 +319,22 @@ static void classes_make(tp_rng_t *r, int nodes, int nrun, classes_t *out)
     }
     for (int i = 0; i < nrun; i++) {
         int g = 1 + (int)tp_rng_below(r, 2), n = (int)tp_rng_below(r, (uint64_t)nodes);
+        int n2 = (n + 1 + (int)tp_rng_below(r, (uint64_t)nodes - 1)) % nodes;
+        if (tp_rng_chance(r, 0.2) && used[n] + g <= 8 && used[n2] + g <= 8) {
+            /* a gang: one member on n, one on n2; it stops whole */
+            used[n] += g;
+            used[n2] += g;
+            draw[n] += g * gw[n];
+            draw[n2] += g * gw[n2];
+            at += (size_t)snprintf(
+                out->running + at, sizeof out->running - at,
+                "%s{\"id\": \"w%02d\", \"gpus\": %d, \"sensitivity\": \"public\", "
+                "\"nodes\": 2, \"members\": [\"n%d\", \"n%d\"], \"priority\": %d, "
+                "\"preemptible\": true}",
+                out->nrun ? ", " : "", i, g, n, n2, (int)tp_rng_below(r, 2));
+            out->nrun++;
+            continue;
+        }
         if (used[n] + g > 8)
             continue;
         used[n] += g;
@@ -341,7 +390,7 @@ TP_TEST(solver_preempt_classes_vs_exhaustive)
             continue;
         }
         unsigned pre;
-        if (!worth_checking(&in, &pre)) {
+        if (in.running->n > 14 || !worth_checking(&in, &pre)) { /* gangs: 2 entries */
             tp_solution_free(sol);
             sf_free(&in);
             continue;
