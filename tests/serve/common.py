@@ -149,3 +149,9 @@ if __name__ == "__main__":
     open(sys.argv[2] + "/nodes.txt", "w").write("\n".join(n["id"] for n in fl["nodes"]) + "\n")
     print("fleet: %d nodes, %d GPUs, %d power domains" % (
         len(fl["nodes"]), sum(n["gpus"] for n in fl["nodes"]), len(fl["power_domains"])))
+
+
+def placement_states(port):
+    """GET /v1/placements as {workload: state}."""
+    st, j = request(port, "GET", "/v1/placements")
+    return {p["workload"]: p["state"] for p in j["placements"]}
