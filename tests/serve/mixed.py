@@ -203,11 +203,17 @@ c.check("after a restart the journal gives the same states", again == got,
 
 # kill -9 right after a power event's answer (its audit rows follow the answer)
 def audit_consistent():
-    db = sqlite3.connect(d + "/data/journal.db")
-    seqs = [r[0] for r in db.execute("SELECT seq FROM audit ORDER BY seq")]
-    db.close()
-    logged = [c.json.loads(ln)["seq"] for ln in open(d + "/data/audit.jsonl")
-              if ln.strip()]
+    """The journal's audit seqs, audit.jsonl's, and audit verify's run: the live
+    service may be between a commit and its append, so until both agree (5 s)."""
+    for _ in range(50):
+        db = sqlite3.connect(d + "/data/journal.db")
+        seqs = [r[0] for r in db.execute("SELECT seq FROM audit ORDER BY seq")]
+        db.close()
+        logged = [c.json.loads(ln)["seq"] for ln in open(d + "/data/audit.jsonl")
+                  if ln.strip()]
+        if logged == seqs:
+            break
+        time.sleep(0.1)
     vr = subprocess.run([c.BIN, "audit", "verify", d + "/data/audit.jsonl"],
                         capture_output=True, text=True)
     return seqs, logged, vr
