@@ -19,6 +19,13 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:exitc
 P=0 F=0 S=0
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
+# The suites call python3 hundreds of times: the interpreter PATH's python3
+# resolves to is put first on PATH, so that a version manager's shim (pyenv's
+# is a bash script that execs pyenv) runs once here, not on every call.
+py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+if [ -n "$py" ] && [ -x "$py" ]; then
+    mkdir -p "$log/bin" && ln -s "$py" "$log/bin/python3" && export PATH="$log/bin:$PATH"
+fi
 
 run_suite() { # name cmd...
     name=$1; shift
