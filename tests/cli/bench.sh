@@ -3,7 +3,6 @@
 # unmeasured energy with --meter none, the --out profile file (through the stub
 # NVML the test build makes), a checkpoint directory round trip, and usage
 # errors (exit 2) and an unavailable CUDA backend (exit 1).
-# tp: parallel (tests/run.sh: no server, no check that depends on timing)
 . "$(dirname "$0")/lib.sh"
 C="$TP_TMP/cache"
 STUB="$(dirname "$TP_BIN")/libnvidia-ml-stub.so"
