@@ -84,9 +84,12 @@ run: all $(BUILD)/tp-testbed
 	@sh tools/serve-demo.sh $(BUILD)
 
 # The plain build, then the sanitizer build, then every suite against both.
+# Each build compiles with one job per core (TEST_JOBS) unless make was given -j.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+TEST_J = $(if $(findstring -j,$(MAKEFLAGS)),,-j$(TEST_JOBS))
 test:
-	@$(MAKE) --no-print-directory tests
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 tests
+	@$(MAKE) --no-print-directory $(TEST_J) tests
+	@$(MAKE) --no-print-directory $(TEST_J) BUILD=$(BUILD)/asan SAN=1 tests
 	@sh tests/run.sh $(BUILD) $(BUILD)/asan
 
 bench: all $(BENCH_TARGETS)

@@ -8,6 +8,7 @@
 #include "collectors/collectors.h"
 #include "collectors/http.h"
 #include "util/file.h"
+#include "util/strmap.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -547,10 +548,15 @@ static int find_verifier(const tp_collect_cfg_t *c, const char *name)
 static int check_bmc_urls(const tp_fleet_t *f, tp_error_t *err)
 {
     tp_http_url_t *u = calloc((size_t)f->nnodes + 1, sizeof *u);
+    /* origin → the first node with a BMC there (keys live in u) */
+    tp_strmap_t *seen = tp_strmap_new((size_t)f->nnodes);
     char path[96], first[96];
     int rc = 0;
-    if (!u)
+    if (!u || !seen) {
+        free(u);
+        tp_strmap_free(seen);
         return tp_error_set(err, TP_ENOMEM, "out of memory");
+    }
     for (int n = 0; n < f->nnodes && rc == 0; n++) {
         const tp_node_t *nd = &f->nodes[n];
         if (!nd->bmc_url)
@@ -565,28 +571,34 @@ static int check_bmc_urls(const tp_fleet_t *f, tp_error_t *err)
         }
         if ((rc = no_userinfo(err, f, path, nd->bmc_url)) < 0)
             break;
-        for (int m = 0; m < n; m++) {
-            const tp_node_t *o = &f->nodes[m];
-            const char *what = NULL;
-            if (!o->bmc_url || strcmp(u[m].origin, u[n].origin) != 0)
-                continue;
-            if (o->bmc_insecure != nd->bmc_insecure)
-                what = "insecure";
-            else if ((o->bmc_credentials == NULL) != (nd->bmc_credentials == NULL) ||
-                     (o->bmc_credentials &&
-                      strcmp(o->bmc_credentials, nd->bmc_credentials) != 0))
-                what = "credentials";
-            if (what) {
-                snprintf(path, sizeof path, "$.nodes[%d].bmc.%s", n, what);
-                snprintf(first, sizeof first, "$.nodes[%d].bmc.%s", m, what);
-                rc = bad(err, f, path,
-                         "conflicts with %s: both nodes' BMC is %s, and one origin has "
-                         "one setting",
-                         first, u[n].origin);
-                break;
-            }
+        /* Every earlier node of this origin has the first one's settings (a
+         * difference was refused when it came), so the first stands for them all:
+         * one look-up per node, not a scan of the nodes before it. */
+        int m = tp_strmap_get(seen, u[n].origin);
+        if (m < 0) {
+            if (tp_strmap_put(seen, u[n].origin, n) < 0)
+                rc = tp_error_set(err, TP_ENOMEM, "out of memory");
+            continue;
+        }
+        const tp_node_t *o = &f->nodes[m];
+        const char *what = NULL;
+        if (o->bmc_insecure != nd->bmc_insecure)
+            what = "insecure";
+        else if ((o->bmc_credentials == NULL) != (nd->bmc_credentials == NULL) ||
+                 (o->bmc_credentials &&
+                  strcmp(o->bmc_credentials, nd->bmc_credentials) != 0))
+            what = "credentials";
+        if (what) {
+            snprintf(path, sizeof path, "$.nodes[%d].bmc.%s", n, what);
+            snprintf(first, sizeof first, "$.nodes[%d].bmc.%s", m, what);
+            rc = bad(err, f, path,
+                     "conflicts with %s: both nodes' BMC is %s, and one origin has "
+                     "one setting",
+                     first, u[n].origin);
+            break;
         }
     }
+    tp_strmap_free(seen);
     free(u);
     return rc;
 }

@@ -39,7 +39,7 @@ struct tp_adr {
     char *token_file, *secret_file;
     json_t *domains; /* target → domain */
     bool allow_http;
-    int poll_s;
+    int poll_ms;
     /* the poll thread's cache */
     char token[SECRET_MAX + 1];
     int64_t token_expires; /* 0: does not expire (token_file) */
@@ -66,9 +66,9 @@ void tp_adr_free(tp_adr_t *a)
     free(a);
 }
 
-int tp_adr_poll_s(const tp_adr_t *a)
+int tp_adr_poll_ms(const tp_adr_t *a)
 {
-    return a->poll_s;
+    return a->poll_ms;
 }
 
 const char *tp_adr_vtn(const tp_adr_t *a)
@@ -120,7 +120,7 @@ int tp_adr_load(const char *path, tp_adr_t **out, tp_error_t *err)
     jr_t r = {path, err};
     const char *vtn = NULL, *ca = NULL, *tf = NULL, *cid = NULL, *sf = NULL, *turl = NULL,
                *pid = NULL, *pname = NULL, *payload = "IMPORT_CAPACITY_LIMIT", *dd = NULL;
-    long long poll = 30;
+    double poll = 30;
     bool allow_http = false;
     int rc;
     tp_adr_t *a = NULL;
@@ -140,7 +140,7 @@ int tp_adr_load(const char *path, tp_adr_t **out, tp_error_t *err)
         (rc = jr_string(&r, root, "$", "program_name", false, &pname)) < 0 ||
         (rc = jr_id(&r, root, "$", "payload", false, &payload)) < 0 ||
         (rc = jr_id(&r, root, "$", "default_domain", false, &dd)) < 0 ||
-        (rc = jr_int(&r, root, "$", "poll_s", false, 1, 86400, &poll)) < 0)
+        (rc = jr_number(&r, root, "$", "poll_s", false, 0.1, 86400, &poll)) < 0)
         goto out;
     if ((rc = check_url(&r, "$.vtn", vtn, allow_http)) < 0 ||
         (turl && (rc = check_url(&r, "$.token_url", turl, allow_http)) < 0))
@@ -225,7 +225,7 @@ int tp_adr_load(const char *path, tp_adr_t **out, tp_error_t *err)
         goto out;
     a->domains = dm ? json_incref(dm) : json_object();
     a->allow_http = allow_http;
-    a->poll_s = (int)poll;
+    a->poll_ms = (int)(poll * 1000 + 0.5);
     *out = a;
     a = NULL;
     rc = 0;

@@ -16,7 +16,7 @@
  *    "payload": "IMPORT_CAPACITY_LIMIT",            the limit that becomes a cap
  *    "domains": {"group-1": "site-a/row-1"},        event target → power domain
  *    "default_domain": "site-a",                    events without targets
- *    "poll_s": 30}
+ *    "poll_s": 30}                                   0.1..86400 s
  *
  * Strict like every trustplace file (unknown keys and bad values refused with
  * FILE: $.json.path). The VTN's documents are outside input too, but the spec
@@ -50,8 +50,8 @@ typedef struct tp_adr tp_adr_t;
 
 /* Loads and checks the configuration. *out: caller frees with tp_adr_free. */
 int tp_adr_load(const char *path, tp_adr_t **out, tp_error_t *err);
-void tp_adr_free(tp_adr_t *a); /* accepts NULL */
-int tp_adr_poll_s(const tp_adr_t *a);
+void tp_adr_free(tp_adr_t *a);         /* accepts NULL */
+int tp_adr_poll_ms(const tp_adr_t *a); /* poll_s in milliseconds */
 const char *tp_adr_vtn(const tp_adr_t *a);
 /* The power domains the configuration names (for checking them against the
  * fleet): a new array of strings. */

@@ -180,9 +180,9 @@ int adr_start(svc_t *s, tp_error_t *err)
     s->adr = a;
     uv_timer_init(s->loop, &a->timer);
     a->timer.data = s;
-    uv_timer_start(&a->timer, on_timer, 0, (uint64_t)tp_adr_poll_s(a->cfg) * 1000);
-    svc_log(s, "openadr: polling %s every %d s", tp_adr_vtn(a->cfg),
-            tp_adr_poll_s(a->cfg));
+    uv_timer_start(&a->timer, on_timer, 0, (uint64_t)tp_adr_poll_ms(a->cfg));
+    svc_log(s, "openadr: polling %s every %g s", tp_adr_vtn(a->cfg),
+            tp_adr_poll_ms(a->cfg) / 1000.0);
     return 0;
 }
 

@@ -2,6 +2,7 @@
 # tests/cli/attest.sh — `trustplace attest verify` on every token of
 # ../shared/fixtures/attestation/veraison-ear with the MANIFEST's outcome, plus
 # the exit statuses for unusable input.
+# tp: parallel (tests/run.sh: no server, no check that depends on timing)
 . "$(dirname "$0")/lib.sh"
 D="${TP_SHARED:-$TP_SRC/../shared}/fixtures/attestation/veraison-ear"
 ntok=$(ls "$D"/tokens/*.jwt 2>/dev/null | wc -l)

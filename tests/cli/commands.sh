@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/cli/commands.sh — the trustplace command: version, help, check-config,
 # explain (text and JSON), gen-* determinism, --now, and usage errors.
+# tp: parallel (tests/run.sh: no server, no check that depends on timing)
 . "$(dirname "$0")/lib.sh"
 D="$TP_SRC/config"
 tp_plan 17

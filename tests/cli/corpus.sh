@@ -3,6 +3,7 @@
 # precise error (file:line:col or JSON path, and what was expected), and nothing
 # else: no crash, no sanitizer report, no leak (the ASan build exits non-zero on
 # a leak, so "exit 2 exactly" also proves there is none).
+# tp: parallel (tests/run.sh: no server, no check that depends on timing)
 . "$(dirname "$0")/lib.sh"
 C="$TP_SRC/tests/corpus"
 base="$C/base-fleet.json"

@@ -4,6 +4,7 @@
 # per gang with all its members on distinct nodes of one rack (or row), pending
 # gangs and held-back work carry gang_topology / tenant_limit, and `explain`
 # names the gang's size.
+# tp: parallel (tests/run.sh: no server, no check that depends on timing)
 . "$(dirname "$0")/lib.sh"
 tp_plan 4
 F="$TP_TMP/fleet.json" W="$TP_TMP/w.json" S="$TP_TMP/s.json"

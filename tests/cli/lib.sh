@@ -76,7 +76,7 @@ tp_tb_start() {
 # tp_serve_start DIR [serve option…] — starts `trustplace serve` on a free loopback
 # port with DIR/fleet.json, DIR/state.json and the journal DIR/data, its log
 # appended to DIR/serve.log; sets P (the port) and SPID; status 1 when no port
-# was written within 10 s.
+# was written within 10 s (at once when serve exits first: a refused start).
 tp_serve_start() {
     sd=$1; shift
     rm -f "$sd/port"
@@ -84,7 +84,9 @@ tp_serve_start() {
         --listen 127.0.0.1:0 --port-file "$sd/port" "$@" 2>>"$sd/serve.log" &
     SPID=$!
     i=0
-    while [ ! -s "$sd/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    while [ ! -s "$sd/port" ] && [ $i -lt 100 ] && kill -0 "$SPID" 2>/dev/null; do
+        sleep 0.1; i=$((i + 1))
+    done
     P=$(cat "$sd/port" 2>/dev/null)
     [ -n "$P" ]
 }

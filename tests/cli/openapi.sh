@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/cli/openapi.sh — docs/openapi.yaml is valid OpenAPI 3.1 with no warning
 # under Redocly CLI's recommended rules, and names every route the service has.
+# tp: parallel (tests/run.sh: no server, no check that depends on timing)
 . "$(dirname "$0")/lib.sh"
 tp_plan 2
 R="$TP_SRC/build/npm/node_modules/.bin/redocly"

@@ -3,6 +3,7 @@
 # checkpoint) go through a mkstemp() temporary beside them: a symlink planted at
 # the old predictable NAME.tmp is neither followed nor replaced, and no
 # temporary is left behind.
+# tp: parallel (tests/run.sh: no server, no check that depends on timing)
 . "$(dirname "$0")/lib.sh"
 tp_plan 2
 T="$TP_TMP"

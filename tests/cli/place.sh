@@ -2,6 +2,7 @@
 # tests/cli/place.sh — `trustplace place` end to end: the table, the JSON shape
 # of FORMATS.md, determinism, exit codes, a cap drop with preemptions, and a
 # generated fleet whose result the JSON must keep consistent.
+# tp: parallel (tests/run.sh: no server, no check that depends on timing)
 . "$(dirname "$0")/lib.sh"
 C="$TP_SRC/config"
 tp_plan 8

@@ -12,7 +12,8 @@ command -v openssl >/dev/null 2>&1 || tp_skip_rest "needs openssl"
 command -v etcd >/dev/null 2>&1 || tp_skip_rest "no etcd binary (tools/deps.sh installs etcd-server)"
 D=$TP_TMP
 EPID=""
-trap '[ -n "$SPID" ] && kill -9 "$SPID" 2>/dev/null; [ -n "$EPID" ] && kill -9 "$EPID" 2>/dev/null; rm -rf "$TP_TMP"' EXIT
+# TERM to timeout(1), which hands it to etcd: a KILL would leave etcd running.
+trap '[ -n "$SPID" ] && kill -9 "$SPID" 2>/dev/null; [ -n "$EPID" ] && kill "$EPID" 2>/dev/null && wait "$EPID" 2>/dev/null; rm -rf "$TP_TMP"' EXIT
 
 cert() { # NAME CA [SAN]: a key and a certificate NAME signed by CA (self-signed: CA = -)
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \

@@ -272,19 +272,22 @@ stop_srv
 # --max-connections: a connection over the limit is closed at accept; others go on
 rm -rf "$D/data"
 start_srv --max-connections 2
-rm -f "$D/held"
-python3 - "$P" "$D/held" <<'PY' &
-import socket, sys, time
+rm -f "$D/held" "$D/release"
+python3 - "$P" "$D/held" "$D/release" <<'PY' &
+import os, socket, sys, time
 held = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(2)]
 time.sleep(0.5)  # both accepted by the service
 open(sys.argv[2], "w").close()
-time.sleep(3)
+end = time.time() + 3  # held until the over-limit request is answered (at most 3 s)
+while not os.path.exists(sys.argv[3]) and time.time() < end:
+    time.sleep(0.05)
 PY
 HOLD=$!
 i=0
 while [ ! -f "$D/held" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 req GET /healthz "" --max-time 3
 OVER=$CODE
+touch "$D/release"
 wait "$HOLD"
 sleep 0.2
 req GET /healthz

@@ -6,6 +6,7 @@
 # every tenant's most GPUs at once stay within its limit under every policy; the
 # run is deterministic for a seed; bad training sources are refused with their
 # JSON path.
+# tp: parallel (tests/run.sh: no server, no check that depends on timing)
 . "$(dirname "$0")/lib.sh"
 tp_plan 8
 T="$TP_TMP"

@@ -3,6 +3,7 @@
 # seed gives the same summary.json, shards merge into the unsharded result, the
 # job-array index comes from the environment, and bad input is refused with the
 # file and JSON path.
+# tp: parallel (tests/run.sh: no server, no check that depends on timing)
 . "$(dirname "$0")/lib.sh"
 tp_plan 16
 T="$TP_TMP"

@@ -2,6 +2,7 @@
 # tests/cli/token.sh — `trustplace token add|list|remove`: the secret is printed
 # once and only its SHA-256 is stored (mode 0600, atomic replace); list shows no
 # secret; bad input exits 2 and leaves the file unchanged.
+# tp: parallel (tests/run.sh: no server, no check that depends on timing)
 . "$(dirname "$0")/lib.sh"
 tp_plan 20
 F="$TP_TMP/tokens.json"

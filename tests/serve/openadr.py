@@ -64,7 +64,7 @@ VTN = "http://127.0.0.1:%s" % open(d + "/vtn.port").read()
 secret = write("secret", "s3cret-ven\n")
 CFG = {"vtn": VTN, "allow_http": True, "client_id": "ven-trustplace",
        "client_secret_file": secret, "program_name": "Capacity",
-       "domains": {"group-1": DOMAIN}, "poll_s": 1}
+       "domains": {"group-1": DOMAIN}, "poll_s": 0.2}
 
 
 def serve_fails(cfg, want, name):
@@ -83,6 +83,8 @@ serve_fails(dict(CFG, domains={"group-1": "nowhere"}),
             "a domain the fleet lacks is refused")
 serve_fails(dict(CFG, poll_s="1"), "bad.json: $.poll_s: expected",
             "a poll_s of the wrong type is refused with its path")
+serve_fails(dict(CFG, poll_s=0.05), "bad.json: $.poll_s: expected a number in 0.1..86400",
+            "a poll_s under 0.1 s is refused with its path")
 serve_fails(dict(CFG, program_id="44"), 'exactly one of "program_id" and "program_name"',
             "program_id and program_name together are refused")
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define MAX_TESTS 1024
 
@@ -84,17 +85,43 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const struct test *)a)->name, ((const struct test *)b)->name);
 }
 
+/* Arguments are filters on test names (substrings): with one or more plain
+ * ones, a test runs when it matches any; "-S" leaves out every test whose name
+ * holds S (tests/run.sh splits the tests into disjoint groups this way). */
+static bool selected(const char *name, int argc, char **argv)
+{
+    bool any_in = false, in = false;
+    for (int a = 1; a < argc; a++) {
+        if (argv[a][0] == '-') {
+            if (strstr(name, argv[a] + 1))
+                return false;
+        } else {
+            any_in = true;
+            in = in || strstr(name, argv[a]);
+        }
+    }
+    return in || !any_in;
+}
+
 int main(int argc, char **argv)
 {
     int passed = 0, failed = 0, skipped = 0;
-    const char *filter = argc > 1 ? argv[1] : NULL;
+    /* TP_TEST_TIMES=1: each test's line ends with its wall-clock seconds (to find
+     * the slow ones; nothing asserts them). */
+    int times = getenv("TP_TEST_TIMES") != NULL;
 
     qsort(tests, (size_t)ntests, sizeof tests[0], by_name);
     for (int i = 0; i < ntests; i++) {
-        if (filter && !strstr(tests[i].name, filter))
+        if (!selected(tests[i].name, argc, argv))
             continue;
         cur_failed = cur_skipped = 0;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         tests[i].fn();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (times)
+            fprintf(stderr, "time %s %.3f\n", tests[i].name,
+                    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
         if (cur_failed) {
             failed++;
             printf("FAIL %s\n", tests[i].name);

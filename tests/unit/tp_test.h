@@ -4,7 +4,9 @@
  *   TP_TEST(name) { TP_CHECK(x == 1); TP_CHECK_EQ_INT(a, b); TP_ASSERT(p != NULL); }
  *
  * Tests register themselves at start-up; build/unit-tests runs them all (or those
- * whose name contains argv[1]) and prints "N passed, N failed, N skipped".
+ * whose name contains one of its arguments, less those whose name contains an
+ * argument "-S"; TP_TEST_TIMES=1 prints each test's seconds on stderr) and prints
+ * "N passed, N failed, N skipped".
  * TP_CHECK records a failure and goes on; TP_ASSERT records it and returns.
  * TP_SKIP(reason) ends a test as skipped (use only for absent ../shared data).
  */
