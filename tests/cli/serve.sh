@@ -159,7 +159,8 @@ import json; print(json.dumps({'workloads': [{'id': 'r%d' % i, 'gpus': 1, 'sensi
 check "more work to preempt" 200 'all(d["state"] == "placed" for d in j["decisions"])'
 req GET /v1/nodes/"$(printf '%s' "$BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["decisions"][0]["node"])')"
 DOM=$(printf '%s' "$BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["declared"]["power_domain"])')
-END=$(( $(date +%s) + 6 ))
+# long enough that the checks below run while it is active, even under ASan at load 10
+END=$(( $(date +%s) + 12 ))
 req POST /v1/power/events "{\"domain\":\"$DOM\",\"cap_w\":1,\"end\":$END}"
 check "power event: 201 with its preemption plan" 201 "j['state'] == 'active' and j['domain'] == '$DOM' and len(j['plan']['preemptions']) > 0"
 NPRE=$(printf '%s' "$BODY" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["plan"]["preemptions"]))')
@@ -174,7 +175,7 @@ check "power event for an unknown domain: 422" 422 'j["error"]["path"] == "$.dom
 req POST /v1/power/events "{\"domain\":\"$DOM\",\"cap_w\":5,\"factor\":0.5}"
 check "cap_w and factor together: 422" 422 'True'
 i=0
-while [ $i -lt 120 ]; do
+while [ $i -lt 200 ]; do
     req GET /v1/power/events
     printf '%s' "$BODY" | grep -q '"ended"' && break
     sleep 0.1; i=$((i + 1))
