@@ -135,6 +135,7 @@ static int ctx_init(ctx_t *c)
 static void ctx_fini(ctx_t *c)
 {
     ctx_free_classes(c);
+    gang_lp_free(c);
     side_fini(c);
     free(c->ncap);
     free(c->dcap);
@@ -407,7 +408,7 @@ out:
 }
 
 /* Replaces *best with the plan `fresh` would produce when that is better. */
-static int try_plan(const ctx_t *c, plan_t *best, bool first_fit)
+int ctx_try_plan(const ctx_t *c, plan_t *best, bool first_fit)
 {
     plan_t q;
     int rc = plan_init(&q, c);
@@ -716,7 +717,8 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     tp_solution_t *sol = NULL;
     char msg[256] = "";
     double bound = NAN;
-    bool joint = false; /* the exact model decided gangs too */
+    double gcb = INFINITY; /* with gangs in the LP: candidate bound + their value */
+    bool joint = false;    /* the exact model decided gangs too */
     int rc;
     tp_error_clear(err);
     *out = NULL;
@@ -771,12 +773,19 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         plan_t agg = {0};
         lp_out_t lo;
         milp_out_t mo;
-        if ((rc = plan_copy(&agg, &best, &c)) < 0)
+        if ((rc = plan_copy(&agg, &best, &c)) < 0 ||
+            (!small && (rc = gang_lp_begin(&c, &agg)) < 0)) {
+            plan_fini(&agg);
             goto fail;
+        }
+        if (c.gl && !o->no_bound) /* on the load without the open gangs */
+            gcb = fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c);
         if ((rc = lp_aggregate(&c, &agg, &lo, msg, sizeof msg)) < 0 ||
             (rc = repair_all(&c, &agg)) < 0 ||
-            (improvable(&c, &agg) && ((rc = try_plan(&c, &agg, true)) < 0 ||
-                                      (rc = try_plan(&c, &agg, false)) < 0)) ||
+            (c.gl && (rc = gang_lp_end(&c, &agg)) < 0) ||
+            (improvable(&c, &agg) && ((rc = ctx_try_plan(&c, &agg, true)) < 0 ||
+                                      (rc = ctx_try_plan(&c, &agg, false)) < 0)) ||
+            (c.gl && (rc = gang_lp_finish(&c, &agg)) < 0) ||
             (small && ((rc = milp_exact(&c, &best, &agg, &mo, msg, sizeof msg)) < 0 ||
                        (rc = repair_all(&c, &best)) < 0))) {
             plan_fini(&agg);
@@ -832,8 +841,13 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     } else if (method == TP_SOLVER_AGGREGATE) {
         lp_out_t lo;
         sol->method = "lp+pack";
+        if ((rc = gang_lp_begin(&c, &best)) < 0)
+            goto fail;
+        if (c.gl && !o->no_bound)
+            gcb = fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c);
         if ((rc = lp_aggregate(&c, &best, &lo, msg, sizeof msg)) < 0 ||
-            (rc = repair_all(&c, &best)) < 0)
+            (rc = repair_all(&c, &best)) < 0 ||
+            (c.gl && (rc = gang_lp_end(&c, &best)) < 0))
             goto fail;
         bound = lo.bound;
         sol->lp_rounds = lo.rounds;
@@ -841,9 +855,12 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     }
     if (o->method == TP_SOLVER_AGGREGATE && improvable(&c, &best)) {
         /* Safety net: never worse than the greedy orders. */
-        if ((rc = try_plan(&c, &best, true)) < 0 || (rc = try_plan(&c, &best, false)) < 0)
+        if ((rc = ctx_try_plan(&c, &best, true)) < 0 ||
+            (rc = ctx_try_plan(&c, &best, false)) < 0)
             goto fail;
     }
+    if (o->method == TP_SOLVER_AGGREGATE && c.gl && (rc = gang_lp_finish(&c, &best)) < 0)
+        goto fail;
 
     for (int ci = 0; ci < c.nc; ci++)
         if (best.cnode[ci] >= 0 &&
@@ -856,18 +873,19 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     sums(&c, &best, sol);
     tp_result_t *r = sol->result;
     /* The class model's objective and bound cover its candidates; the side
-     * work (gangs, reclaim, held-back work) adds its term (1) to both. */
+     * work (gangs, reclaim, held-back work) adds its term (1) to both — but
+     * with gangs in the LP (c.gl) its bound covers the open gangs already. */
     r->objective = plan_objective(&c, &best, NULL);
     if (sol->optimal)
         bound = r->objective;
     if (o->no_bound) {
         bound = NAN;
     } else if (method != TP_SOLVER_GREEDY && !joint) {
-        double cb = fmin(candidate_bound(&c), domain_bound(&c));
+        double cb = c.gl ? gcb : fmin(candidate_bound(&c), domain_bound(&c));
         bound = isnan(bound) || cb < bound ? cb : bound;
     }
     r->objective += c.side.weighted;
-    bound += c.side.weighted;
+    bound += c.side.weighted - gang_lp_placed(&c);
     if (!isnan(bound) && isfinite(bound)) {
         r->bound = bound < r->objective ? r->objective : bound;
         r->gap = r->bound > 0 ? (r->bound - r->objective) / r->bound : 0;
