@@ -44,11 +44,13 @@
 #include <string.h>
 
 #define GKADD 4 /* columns added per class per pricing round */
-/* Gang columns are priced in the first rounds only: later rounds of a warm
- * LP with hundreds of gang columns took thousands of degenerate simplex
- * iterations each (10k nodes: 0.55 s of CPU at 3 rounds, 2.2 s at 6, for
- * 1% more objective). */
-#define GANG_PRICE_ROUNDS 3
+/* With gangs, column generation ends at this pricing round (gang columns
+ * are added in the rounds before it): later warm re-solves with hundreds of
+ * gang columns took thousands of degenerate simplex iterations each, and the
+ * rounded plans were no better (mixed benchmark: 0.36 s of CPU and 15,872
+ * weighted at 2 rounds; 0.39 s and 15,548 at 3; 1.3 s and 15,407 running to
+ * the end). */
+#define GANG_PRICE_ROUNDS 2
 #define RC_TOL 1e-9
 #define VIOL_TOL 1e-6
 
@@ -89,6 +91,7 @@ struct gang_lp {
     double *es, *ew;
     size_t ne_, cape;
     double *y, *mu;
+    char *full; /* [G]: no domain seats a gang of G on the load of this pass */
     bool have_mu;
     int prounds;
     int *ind;
@@ -216,6 +219,7 @@ static int build(ctx_t *c)
     gl->ycol = calloc((size_t)nG + 1, sizeof *gl->ycol);
     gl->Grow = calloc((size_t)nG + 1, sizeof *gl->Grow);
     gl->mu = calloc((size_t)nG + 1, sizeof *gl->mu);
+    gl->full = calloc((size_t)nG + 1, 1);
     gl->tw = malloc(((size_t)nG * (size_t)ngr + 1) * sizeof *gl->tw);
     gl->ta = malloc(((size_t)nG + 1) * sizeof *gl->ta);
     gl->tb = malloc(((size_t)nG + 1) * sizeof *gl->tb);
@@ -225,8 +229,8 @@ static int build(ctx_t *c)
     gl->dacc = calloc((size_t)f->ndomains + 1, sizeof *gl->dacc);
     if (!gl->Gg || !gl->Gmodel || !gl->GN || !gl->Gslot || !gl->Gelig || !gl->Gfit ||
         !gl->Gn || !gl->Gfirst || !gl->b_off || !gl->b_prio || !gl->b_cnt || !gl->cap ||
-        !gl->rwmin || !gl->ycol || !gl->Grow || !gl->mu || !gl->tw || !gl->ta ||
-        !gl->tb || !gl->rfree || !gl->rhead || !gl->rrow || !gl->dacc)
+        !gl->rwmin || !gl->ycol || !gl->Grow || !gl->mu || !gl->full || !gl->tw ||
+        !gl->ta || !gl->tb || !gl->rfree || !gl->rhead || !gl->rrow || !gl->dacc)
         goto fail;
     for (int G = 0; G < nG; G++) {
         const int *k = Gk + (size_t)G * fields;
@@ -745,7 +749,7 @@ int gang_lp_price(const ctx_t *c, const lp_view_t *v, double *lagr)
     if (!gl)
         return 0;
     int added = 0;
-    bool more = ++gl->prounds <= GANG_PRICE_ROUNDS;
+    bool more = ++gl->prounds < GANG_PRICE_ROUNDS;
     for (int G = 0; G < gl->nG; G++) {
         int slot = gl->Gslot[G], nd = sd->k_n[slot], N = gl->GN[G], g = gl->Gg[G];
         const char *el = gl->elig[gl->Gelig[G]], *ft = gl->fit[gl->Gfit[G]];
@@ -805,6 +809,8 @@ int gang_lp_price(const ctx_t *c, const lp_view_t *v, double *lagr)
         }
     }
     gl->have_mu = true;
+    if (!more) /* run()'s gap test then ends column generation */
+        *lagr = -INFINITY;
     return added;
 }
 
@@ -898,19 +904,25 @@ double gang_lp_tree_const(const ctx_t *c, int mode)
 
 /* ---- rounding, the greedy rest, commit ----------------------------------------- */
 
-/* Places open gang i in domain r of its kind on l when its tenant has room. */
+/* Places open gang i in domain r of its kind (r < 0: the first domain, id
+ * order, that seats it) on l when its tenant has room. A class that found no
+ * domain is marked full (gl->full) and not tried again while l only grows. */
 static int try_gang(const ctx_t *c, tp_load_t *l, int i, int r, int *members)
 {
     struct gang_lp *gl = c->gl;
     const tp_workload_t *w = gw(c, i);
     long gpus = (long)tp_wl_nodes(w) * w->gpus;
-    if (gl->mem[i] || side_room(c, gl->use, tp_wl_tenant(w)) < gpus)
+    if (gl->mem[i] || (r < 0 && gl->full[gl->cls[i]]) ||
+        side_room(c, gl->use, tp_wl_tenant(w)) < gpus)
         return 0;
     const char *el = gl->elig[gl->Gelig[gl->cls[i]]];
     bool ok = r >= 0 ? side_gang_in(c, l, w, el, r, members)
                      : side_place_gang(c, l, w, el, members);
-    if (!ok)
+    if (!ok) {
+        if (r < 0)
+            gl->full[gl->cls[i]] = 1;
         return 0;
+    }
     if (!(gl->mem[i] = malloc((size_t)tp_wl_nodes(w) * sizeof *gl->mem[i])))
         return TP_ENOMEM;
     memcpy(gl->mem[i], members, (size_t)tp_wl_nodes(w) * sizeof *members);
@@ -953,8 +965,10 @@ int gang_lp_round(const ctx_t *c, plan_t *p)
     gtake_t *t = malloc(((size_t)gl->ncols + 1) * sizeof *t);
     int *members = malloc(((size_t)c->f->nnodes + 1) * sizeof *members);
     int *next = calloc((size_t)gl->nG + 1, sizeof *next);
-    if (!t || !members || !next)
+    int *want = calloc((size_t)gl->nG + 1, sizeof *want);
+    if (!t || !members || !next || !want)
         goto out;
+    memset(gl->full, 0, (size_t)gl->nG);
     /* Per class: ⌊y⌋ per domain, then the rounded sum of the fractions to the
      * domains with the largest ones. */
     for (int G = 0; G < gl->nG; G++) {
@@ -978,6 +992,8 @@ int gang_lp_round(const ctx_t *c, plan_t *p)
             }
     }
     qsort(t, (size_t)nt, sizeof *t, by_gtake);
+    for (int a = 0; a < nt; a++)
+        want[t[a].G] += t[a].n;
     for (int a = 0; a < nt; a++) {
         int G = t[a].G;
         /* The class's gangs, priority then id; a failure ends the domain. */
@@ -994,15 +1010,30 @@ int gang_lp_round(const ctx_t *c, plan_t *p)
             }
             if (!placed)
                 break;
+            want[G]--;
             while (next[G] < gl->ng && (gl->cls[next[G]] != G || gl->mem[next[G]]))
                 next[G]++;
         }
+    }
+    /* What the LP wanted placed but its domains could not seat (its capacity
+     * model is coarser than the nodes): any domain of the kind, in id order,
+     * still before the single-node packing — the LP preferred these gangs. */
+    for (int a = 0; a < nt; a++) {
+        int G = t[a].G;
+        for (int i = next[G]; i < gl->ng && want[G] > 0; i++) {
+            int placed = gl->cls[i] == G ? try_gang(c, p->load, i, -1, members) : 0;
+            if (placed < 0)
+                goto out;
+            want[G] -= placed;
+        }
+        want[G] = 0;
     }
     rc = 0;
 out:
     free(t);
     free(members);
     free(next);
+    free(want);
     return rc;
 }
 
@@ -1013,6 +1044,7 @@ int gang_lp_end(ctx_t *c, plan_t *p)
     if (!members)
         return TP_ENOMEM;
     /* The rest: the greedy pass's rule, every domain of the kind in id order. */
+    memset(gl->full, 0, (size_t)gl->nG);
     for (int i = 0; i < gl->ng; i++)
         if (!gl->mem[i] && try_gang(c, p->load, i, -1, members) < 0) {
             free(members);
@@ -1144,6 +1176,7 @@ void gang_lp_free(ctx_t *c)
     free(gl->ew);
     free(gl->y);
     free(gl->mu);
+    free(gl->full);
     free(gl->ind);
     free(gl->val);
     free(gl->dacc);
