@@ -970,7 +970,7 @@ TP_TEST(solver_gang_lp_trades_against_singles)
 TP_TEST(solver_gangs_lp_bound_vs_exhaustive)
 {
     tp_rng_t r;
-    int checked = 0, optimal = 0, lost = 0;
+    int checked = 0, optimal = 0, lost = 0, low = 0;
     tp_rng_init(&r, 0x676c70ULL);
     for (int round = 0; round < 150; round++) {
         inst_t in = {0};
@@ -983,6 +983,7 @@ TP_TEST(solver_gangs_lp_bound_vs_exhaustive)
             if (!sol[m])
                 continue;
             const tp_result_t *res = sol[m]->result;
+            low += !(res->bound >= x.best - 1e-6);
             if (!(res->bound >= x.best - 1e-6))
                 tp_test_fail(__FILE__, __LINE__,
                              "round %d method %d: bound %.9g below the exhaustive "
@@ -1003,7 +1004,7 @@ TP_TEST(solver_gangs_lp_bound_vs_exhaustive)
         inst_free(&in);
     }
     printf("  %d large-path solves of tiny instances with gangs: %d at the exhaustive "
-           "optimum, %d below it; every bound at or above it\n",
-           checked, optimal, lost);
+           "optimum, %d below it; %d bounds below it\n",
+           checked, optimal, lost, low);
     TP_CHECK(checked >= 280);
 }
