@@ -895,6 +895,16 @@ double gang_lp_tree_const(const ctx_t *c, int mode)
     double v = 0;
     for (int G = 0; gl && G < gl->nG; G++) {
         double m = member_mult(gl, G, mode);
+        /* Members that draw no watts (gpu_w 0, no profile) are no item of the
+         * greedy: each counts at its multiplier, as many as could exist. */
+        bool free_w = false;
+        for (int j = 0; gl->Gslot[G] == 0 && j < c->ng; j++)
+            free_w |= gl->tw[(size_t)G * (size_t)c->ng + (size_t)j] <= 0;
+        if (free_w)
+            v += (double)gl->Gn[G] * gl->GN[G] * m;
+        for (int r = 0; gl->Gslot[G] != 0 && r < c->side.k_n[gl->Gslot[G]]; r++)
+            if (gl->cap[G][r] > 0 && !(gl->rwmin[G][r] > 0))
+                v += (double)gl->cap[G][r] * gl->GN[G] * m;
         for (int b = gl->b_off[G]; b < gl->b_off[G + 1]; b++)
             v += (double)gl->b_cnt[b] * gl->GN[G] *
                  fmax(0, (1.0 + gl->b_prio[b]) * gl->Gg[G] - m);

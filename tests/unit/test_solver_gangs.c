@@ -965,6 +965,38 @@ TP_TEST(solver_gang_lp_trades_against_singles)
     inst_free(&in);
 }
 
+/* Gangs alone (no single-node candidate) on the large path: the LP has gang
+ * classes only. rack-1 has 2 free nodes, rack-0 all 3: one 3-node gang goes
+ * to rack-0, the other waits with gang_topology. */
+TP_TEST(solver_gang_lp_gangs_only)
+{
+    inst_t in = {0};
+    TP_CHECK(
+        fixed(&in,
+              "[{\"id\":\"x\",\"gpus\":8,\"node\":\"b0\",\"sensitivity\":\"public\"}]",
+              "[{\"id\":\"g\",\"gpus\":8,\"nodes\":3,\"together\":\"rack\","
+              "\"sensitivity\":\"public\"},"
+              "{\"id\":\"h\",\"gpus\":8,\"nodes\":3,\"together\":\"rack\","
+              "\"sensitivity\":\"public\"}]",
+              1e5) == 0);
+    tp_solution_t *sol[2] = {solve(&in, TP_SOLVER_AGGREGATE), solve_large(&in)};
+    for (int m = 0; m < 2; m++) {
+        TP_CHECK(sol[m] != NULL);
+        if (!sol[m])
+            continue;
+        const tp_result_t *r = sol[m]->result;
+        TP_CHECK_EQ_INT(r->nplacements, 3);
+        for (int i = 0; i < r->nplacements; i++)
+            TP_CHECK(in.f->nodes[r->placements[i].node].id[0] == 'a');
+        TP_CHECK(r->npending == 1 && r->pending[0].reasons[TP_PRED_GANG_TOPOLOGY] == 2);
+        TP_CHECK(r->bound >= r->objective - 1e-9 && r->bound <= 2 * r->objective + 1e-9);
+        TP_CHECK_EQ_INT(check(&in, r), 0);
+    }
+    tp_solution_free(sol[0]);
+    tp_solution_free(sol[1]);
+    inst_free(&in);
+}
+
 /* The large path on the tiny instances: never a partial gang, never below
  * the greedy method, and a bound never below the exhaustive optimum. */
 TP_TEST(solver_gangs_lp_bound_vs_exhaustive)
