@@ -490,18 +490,25 @@ TP_TEST(solver_gang_fits_only_in_one_rack)
               "{\"id\":\"h\",\"gpus\":8,\"nodes\":3,\"together\":\"rack\","
               "\"sensitivity\":\"public\"}]",
               1e5) == 0);
-    tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO);
-    TP_CHECK(sol != NULL);
-    if (sol) {
+    /* AUTO (the exact model), and the large path with gang classes only in
+     * the LP: AGGREGATE and AUTO forced onto it. */
+    tp_solution_t *sols[3] = {solve(&in, TP_SOLVER_AUTO), solve(&in, TP_SOLVER_AGGREGATE),
+                              solve_large(&in)};
+    for (int m = 0; m < 3; m++) {
+        tp_solution_t *sol = sols[m];
+        TP_CHECK(sol != NULL);
+        if (!sol)
+            continue;
         const tp_result_t *r = sol->result;
         TP_CHECK_EQ_INT(r->nplacements, 3);
         for (int i = 0; i < r->nplacements; i++)
             TP_CHECK(in.f->nodes[r->placements[i].node].id[0] == 'a');
         TP_CHECK_EQ_INT(r->npending, 1);
         TP_CHECK(r->npending == 1 && r->pending[0].reasons[TP_PRED_GANG_TOPOLOGY] == 2);
+        TP_CHECK(r->bound >= r->objective - 1e-9 && r->bound <= 2 * r->objective + 1e-9);
         TP_CHECK_EQ_INT(check(&in, r), 0);
+        tp_solution_free(sol);
     }
-    tp_solution_free(sol);
     inst_free(&in);
 }
 
@@ -962,38 +969,6 @@ TP_TEST(solver_gang_lp_trades_against_singles)
     tp_solution_free(g);
     tp_solution_free(a);
     tp_solution_free(l);
-    inst_free(&in);
-}
-
-/* Gangs alone (no single-node candidate) on the large path: the LP has gang
- * classes only. rack-1 has 2 free nodes, rack-0 all 3: one 3-node gang goes
- * to rack-0, the other waits with gang_topology. */
-TP_TEST(solver_gang_lp_gangs_only)
-{
-    inst_t in = {0};
-    TP_CHECK(
-        fixed(&in,
-              "[{\"id\":\"x\",\"gpus\":8,\"node\":\"b0\",\"sensitivity\":\"public\"}]",
-              "[{\"id\":\"g\",\"gpus\":8,\"nodes\":3,\"together\":\"rack\","
-              "\"sensitivity\":\"public\"},"
-              "{\"id\":\"h\",\"gpus\":8,\"nodes\":3,\"together\":\"rack\","
-              "\"sensitivity\":\"public\"}]",
-              1e5) == 0);
-    tp_solution_t *sol[2] = {solve(&in, TP_SOLVER_AGGREGATE), solve_large(&in)};
-    for (int m = 0; m < 2; m++) {
-        TP_CHECK(sol[m] != NULL);
-        if (!sol[m])
-            continue;
-        const tp_result_t *r = sol[m]->result;
-        TP_CHECK_EQ_INT(r->nplacements, 3);
-        for (int i = 0; i < r->nplacements; i++)
-            TP_CHECK(in.f->nodes[r->placements[i].node].id[0] == 'a');
-        TP_CHECK(r->npending == 1 && r->pending[0].reasons[TP_PRED_GANG_TOPOLOGY] == 2);
-        TP_CHECK(r->bound >= r->objective - 1e-9 && r->bound <= 2 * r->objective + 1e-9);
-        TP_CHECK_EQ_INT(check(&in, r), 0);
-    }
-    tp_solution_free(sol[0]);
-    tp_solution_free(sol[1]);
     inst_free(&in);
 }
 
