@@ -676,34 +676,6 @@ static double gangs_weighted(const ctx_t *c, const int *gi, int ng)
     return v;
 }
 
-/* Moves or drops gang g of the model to the members chosen (NULL: none). */
-static int gang_commit(ctx_t *c, int it, const int *chosen)
-{
-    side_t *sd = &c->side;
-    const tp_workload_t *w = sd->w[it];
-    int need = tp_wl_nodes(w);
-    long gpus = (long)need * w->gpus;
-    double val = (1.0 + w->priority) * gpus;
-    if (sd->flag[it] == 0) {
-        side_charge(c, tp_wl_tenant(w), -gpus);
-        sd->placed_gpus -= gpus;
-        sd->weighted -= val;
-    }
-    free(sd->mem[it]);
-    sd->mem[it] = NULL;
-    sd->flag[it] = 1;
-    if (!chosen)
-        return 0;
-    if (!(sd->mem[it] = malloc((size_t)need * sizeof *sd->mem[it])))
-        return TP_ENOMEM;
-    memcpy(sd->mem[it], chosen, (size_t)need * sizeof *chosen);
-    sd->flag[it] = 0;
-    side_charge(c, tp_wl_tenant(w), gpus);
-    sd->placed_gpus += gpus;
-    sd->weighted += val;
-    return 0;
-}
-
 int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *msg,
                size_t msglen)
 {
@@ -957,7 +929,7 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
             if (m.col_t[j] == m.nt + g && m.col_y[j] == pick[g] - 1 && m.x[j + 1] > 0.5 &&
                 got < tp_wl_nodes(gw(&m, g)))
                 chosen[got++] = m.col_n[j];
-        if ((rc = gang_commit(c, m.gi[g], pick[g] ? chosen : NULL)) < 0)
+        if ((rc = side_gang_set(c, m.gi[g], pick[g] ? chosen : NULL)) < 0)
             break;
     }
     free(pick);

@@ -51,14 +51,18 @@ static double share(const ctx_t *c, int t)
 
 /* GPUs the tenant (and every group above it) may still take; INT_MAX-ish when
  * no limit applies. */
-static long room(const ctx_t *c, int t)
+long side_room(const ctx_t *c, const long *use, int t)
 {
     long r = 1L << 40;
     for (; t >= 0; t = c->f->tenants[t].parent)
-        if (c->f->tenants[t].limit_gpus >= 0 &&
-            c->f->tenants[t].limit_gpus - c->side.use[t] < r)
-            r = c->f->tenants[t].limit_gpus - c->side.use[t];
+        if (c->f->tenants[t].limit_gpus >= 0 && c->f->tenants[t].limit_gpus - use[t] < r)
+            r = c->f->tenants[t].limit_gpus - use[t];
     return r;
+}
+
+static long room(const ctx_t *c, int t)
+{
+    return side_room(c, c->side.use, t);
 }
 
 static void charge(ctx_t *c, int t, long gpus)
@@ -70,6 +74,33 @@ static void charge(ctx_t *c, int t, long gpus)
 void side_charge(ctx_t *c, int t, long gpus)
 {
     charge(c, t, gpus);
+}
+
+int side_gang_set(ctx_t *c, int it, const int *members)
+{
+    side_t *sd = &c->side;
+    const tp_workload_t *w = sd->w[it];
+    int need = tp_wl_nodes(w);
+    long gpus = (long)need * w->gpus;
+    double val = (1.0 + w->priority) * gpus;
+    if (sd->flag[it] == 0) {
+        charge(c, tp_wl_tenant(w), -gpus);
+        sd->placed_gpus -= gpus;
+        sd->weighted -= val;
+    }
+    free(sd->mem[it]);
+    sd->mem[it] = NULL;
+    sd->flag[it] = 1;
+    if (!members)
+        return 0;
+    if (!(sd->mem[it] = malloc((size_t)need * sizeof *sd->mem[it])))
+        return TP_ENOMEM;
+    memcpy(sd->mem[it], members, (size_t)need * sizeof *members);
+    sd->flag[it] = 0;
+    charge(c, tp_wl_tenant(w), gpus);
+    sd->placed_gpus += gpus;
+    sd->weighted += val;
+    return 0;
 }
 
 /* Side items: workloads of the result the class model does not place. */
@@ -199,53 +230,57 @@ static int kind_lists(ctx_t *c, int kind)
     return 0;
 }
 
-/* Places gang w (result index res) whole on c->base, or not at all. elig[n]:
- * member w may use node n (every static predicate). Returns true when placed. */
-static bool place_gang(ctx_t *c, const tp_workload_t *w, const char *elig, int *members)
+bool side_gang_in(const ctx_t *c, tp_load_t *l, const tp_workload_t *w, const char *elig,
+                  int g, int *members)
 {
     const tp_fleet_t *f = c->f;
     const side_t *sd = &c->side;
-    int kind = tp_wl_together(w), need = tp_wl_nodes(w), slot = kind + 1;
-    double gw;
-    /* Candidate domains, by id: each domain of the kind, or the whole fleet. */
-    for (int g = 0; g < sd->k_n[slot]; g++) {
-        const int *off = sd->k_off[slot], *mem = sd->k_mem[slot];
-        int got = 0, ok = 0;
-        for (int i = off[g]; i < off[g + 1] && ok < need; i++)
-            ok += elig[mem[i]] && ctx_fits(c, c->base, w, mem[i]);
-        if (ok < need)
-            continue; /* not enough nodes fit one member even alone */
-        /* Best fit: repeatedly the fullest eligible node that still fits. */
-        while (got < need) {
-            int best = -1, best_left = 0;
-            for (int i = off[g]; i < off[g + 1]; i++) {
-                int n = mem[i];
-                if (!elig[n])
-                    continue;
-                bool used = false;
-                for (int j = 0; j < got && !used; j++)
-                    used = members[j] == n;
-                if (used || !ctx_fits(c, c->base, w, n))
-                    continue;
-                int left = c->healthy[n] - c->base->gpus_used[n] - w->gpus;
-                if (best < 0 || left < best_left) {
-                    best = n;
-                    best_left = left;
-                }
+    int need = tp_wl_nodes(w), slot = tp_wl_together(w) + 1, got = 0, ok = 0;
+    const int *off = sd->k_off[slot], *mem = sd->k_mem[slot];
+    for (int i = off[g]; i < off[g + 1] && ok < need; i++)
+        ok += elig[mem[i]] && ctx_fits(c, l, w, mem[i]);
+    if (ok < need)
+        return false; /* not enough nodes fit one member even alone */
+    /* Best fit: repeatedly the fullest eligible node that still fits. */
+    while (got < need) {
+        int best = -1, best_left = 0;
+        for (int i = off[g]; i < off[g + 1]; i++) {
+            int n = mem[i];
+            if (!elig[n])
+                continue;
+            bool used = false;
+            for (int j = 0; j < got && !used; j++)
+                used = members[j] == n;
+            if (used || !ctx_fits(c, l, w, n))
+                continue;
+            int left = c->healthy[n] - l->gpus_used[n] - w->gpus;
+            if (best < 0 || left < best_left) {
+                best = n;
+                best_left = left;
             }
-            if (best < 0)
-                break;
-            members[got++] = best;
-            gw = tp_fleet_gpu_watts(f, best, w->model);
-            tp_load_apply(c->base, f, best, w->gpus, gw, +1);
         }
-        if (got == need)
-            return true;
-        while (got > 0) { /* undo: none of the gang stays */
-            int n = members[--got];
-            tp_load_apply(c->base, f, n, w->gpus, tp_fleet_gpu_watts(f, n, w->model), -1);
-        }
+        if (best < 0)
+            break;
+        members[got++] = best;
+        tp_load_apply(l, f, best, w->gpus, tp_fleet_gpu_watts(f, best, w->model), +1);
     }
+    if (got == need)
+        return true;
+    while (got > 0) { /* undo: none of the gang stays */
+        int n = members[--got];
+        tp_load_apply(l, f, n, w->gpus, tp_fleet_gpu_watts(f, n, w->model), -1);
+    }
+    return false;
+}
+
+bool side_place_gang(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
+                     const char *elig, int *members)
+{
+    int slot = tp_wl_together(w) + 1;
+    /* Candidate domains, by id: each domain of the kind, or the whole fleet. */
+    for (int g = 0; g < c->side.k_n[slot]; g++)
+        if (side_gang_in(c, l, w, elig, g, members))
+            return true;
     return false;
 }
 
@@ -449,7 +484,7 @@ out:
     return best;
 }
 
-static int static_row(const ctx_t *c, const tp_workload_t *w, char *elig)
+int side_static_row(const ctx_t *c, const tp_workload_t *w, char *elig)
 {
     int any = 0;
     for (int n = 0; n < c->f->nnodes; n++)
@@ -509,7 +544,7 @@ int side_before(ctx_t *c, tp_result_t *res)
         const tp_workload_t *w = o[k].w;
         int t = tp_wl_tenant(w), fits = 0;
         if (sd->use[t] + w->gpus > f->tenants[t].quota_gpus || room(c, t) < w->gpus ||
-            !static_row(c, w, elig))
+            !side_static_row(c, w, elig))
             continue;
         for (int n = 0; n < f->nnodes && !fits; n++)
             fits = elig[n] && ctx_fits(c, c->base, w, n);
@@ -543,12 +578,12 @@ int side_before(ctx_t *c, tp_result_t *res)
         if (kind_lists(c, tp_wl_together(w)) < 0)
             goto out;
         int t = tp_wl_tenant(w);
-        bool ok = room(c, t) >= gpus && static_row(c, w, elig) >= need &&
-                  place_gang(c, w, elig, members),
+        bool ok = room(c, t) >= gpus && side_static_row(c, w, elig) >= need &&
+                  side_place_gang(c, c->base, w, elig, members),
              fixed = false;
         if (!ok && t >= 0 && room(c, t) >= gpus &&
             sd->use[t] + gpus <= f->tenants[t].quota_gpus &&
-            static_row(c, w, elig) >= need) {
+            side_static_row(c, w, elig) >= need) {
             int rr = gang_reclaim(c, res, w, elig, members, victims);
             if (rr < 0)
                 goto out;

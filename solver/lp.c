@@ -45,6 +45,7 @@ typedef struct {
     int k, j;
     double c, w;
     int knext, gnext; /* next column of the same class / group, -1 */
+    int jcol;         /* its GLPK column (gang columns interleave, gang_lp.c) */
 } col_t;
 
 typedef struct {
@@ -83,6 +84,7 @@ typedef struct {
     double *m;       /* the class rows' duals at the last optimum */
     bool have_m;
     struct kord *ko;
+    int gmode; /* tree_bound: the gang members' multipliers (gang_lp.c) */
 } lp_t;
 
 static int brow(const lp_t *L)
@@ -90,10 +92,17 @@ static int brow(const lp_t *L)
     return 2 + L->nsz; /* rows in a group's block */
 }
 
-/* GLPK column of x column i (the z columns come first). */
+/* GLPK column of x column i. */
 static int xcol(const lp_t *L, int i)
 {
-    return L->nz + i + 1;
+    return L->cols[i].jcol;
+}
+
+/* What gang_lp.c's hooks read and write of the LP. */
+static lp_view_t view(lp_t *L)
+{
+    return (lp_view_t){L->P,  L->grow, L->drow, L->nsz, L->sizes, L->ug,
+                       L->uw, L->us,   L->pg,   L->pw,  L->ps};
 }
 
 static double pair_watts(const lp_t *L, int k, int j)
@@ -230,6 +239,7 @@ static int add_col(lp_t *L, int k, int j)
             L->val[len] = col->w;
         }
     int cj = glp_add_cols(L->P, 1);
+    col->jcol = cj;
     glp_set_col_bnds(L->P, cj, GLP_LO, 0, 0);
     glp_set_obj_coef(L->P, cj, col->c);
     glp_set_mat_col(L->P, cj, len, L->ind, L->val);
@@ -260,7 +270,8 @@ static int add_group_rows(lp_t *L, int j)
         }
         glp_set_mat_row(L->P, r + q, len, L->ind, L->val);
     }
-    return 0;
+    lp_view_t v = view(L);
+    return gang_lp_group_rows(L->c, &v, j);
 }
 
 static int add_domain_row(lp_t *L, int d)
@@ -276,7 +287,8 @@ static int add_domain_row(lp_t *L, int d)
             L->val[len] = L->cols[i].w;
         }
     glp_set_mat_row(L->P, r, len, L->ind, L->val);
-    return 0;
+    lp_view_t v = view(L);
+    return gang_lp_domain_row(L->c, &v, d);
 }
 
 /* Group and domain capacities under the plan's (base) load. A group's power
@@ -505,6 +517,9 @@ static int separate(lp_t *L)
             if (L->kg[col->k] >= L->sizes[s])
                 L->us[(size_t)col->j * L->nsz + s] += x;
     }
+    lp_view_t v = view(L);
+    if ((added = gang_lp_separate(c, &v)) < 0)
+        return added;
     for (int j = 0; j < c->ng; j++) {
         if (L->uw[j] > 0)
             for (int d = c->g_anchor[j]; d >= 0; d = f->domains[d].parent)
@@ -583,7 +598,7 @@ static int tree_init(lp_t *L, tree_t *t)
 {
     const ctx_t *c = L->c;
     memset(t, 0, sizeof *t);
-    t->pt = malloc(((size_t)L->nK + 2) * sizeof *t->pt);
+    t->pt = malloc(((size_t)L->nK + (size_t)gang_lp_nclasses(c) + 2) * sizeof *t->pt);
     t->rem = malloc(((size_t)c->f->ndomains + 1) * sizeof *t->rem);
     t->nrem = malloc(((size_t)c->f->nnodes + 1) * sizeof *t->nrem);
     return t->pt && t->rem && t->nrem ? 0 : TP_ENOMEM;
@@ -614,6 +629,7 @@ static double tree_bound(lp_t *L, tree_t *t, const double *m)
         if (v > 0)
             b += (c->k_off[k + 1] - c->k_off[k]) * v;
     }
+    b += gang_lp_tree_const(c, L->gmode);
     t->ne = 0;
     for (int j = 0; j < c->ng; j++) {
         pt_t *pt = t->pt;
@@ -626,6 +642,9 @@ static double tree_bound(lp_t *L, tree_t *t, const double *m)
             if (a > 0 && bw > 0)
                 pt[1 + np++] = (pt_t){bw, a, k};
         }
+        const double *gb, *ga; /* gang members (gang_lp.c) */
+        for (int i = 0, n = gang_lp_points(c, j, L->gmode, &gb, &ga); i < n; i++)
+            pt[1 + np++] = (pt_t){gb[i], ga[i], L->nK + i};
         qsort(pt + 1, (size_t)np, sizeof *pt, by_pt);
         pt[0] = (pt_t){0, 0, -1};
         /* Upper concave hull from the origin, in place. */
@@ -652,6 +671,20 @@ static double tree_bound(lp_t *L, tree_t *t, const double *m)
             t->edge[t->ne++] = (edge_t){(pt[h].a - pt[h - 1].a) / (pt[h].b - pt[h - 1].b),
                                         pt[h].b - pt[h - 1].b, j, h};
     }
+    const double *gs, *gw; /* whole gangs of a kind, in their domains (gang_lp.c) */
+    const int *gd;
+    int ni = gang_lp_items(c, L->gmode, &gs, &gw, &gd);
+    if (ni < 0)
+        return INFINITY;
+    if (t->ne + (size_t)ni > t->cape) {
+        edge_t *ne = realloc(t->edge, (t->ne + (size_t)ni) * sizeof *ne);
+        if (!ne)
+            return INFINITY;
+        t->edge = ne;
+        t->cape = t->ne + (size_t)ni;
+    }
+    for (int i = 0; i < ni; i++)
+        t->edge[t->ne++] = (edge_t){gs[i], gw[i], -1 - i, 0};
     qsort(t->edge, t->ne, sizeof *t->edge, by_edge);
     for (int d = 0; d < f->ndomains; d++)
         t->rem[d] = L->dhead[d];
@@ -660,6 +693,17 @@ static double tree_bound(lp_t *L, tree_t *t, const double *m)
     for (size_t e = 0; e < t->ne; e++) {
         int j = t->edge[e].j;
         double db = t->edge[e].db;
+        if (j < 0) { /* a gang item: its watts in its domain and above */
+            double take = db;
+            for (int d = gd[-1 - j]; d >= 0; d = f->domains[d].parent)
+                take = fmin(take, t->rem[d]);
+            if (take <= 0)
+                continue;
+            b += take * t->edge[e].slope;
+            for (int d = gd[-1 - j]; d >= 0; d = f->domains[d].parent)
+                t->rem[d] -= take;
+            continue;
+        }
         for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++) {
             int n = c->g_mem[i], u = c->healthy[n] - l->gpus_used[n];
             if (u <= 0)
@@ -687,6 +731,11 @@ static double tree_at(lp_t *L, double *m)
     for (int k = 0; k < L->nK; k++)
         m[k] = fmin(m[k], (1.0 + L->kprio[k]) * L->kg[k]);
     double b = tree_init(L, &t) < 0 ? INFINITY : tree_bound(L, &t, m);
+    if (gang_lp_nclasses(L->c) > 0 && isfinite(b)) { /* members at full value too */
+        L->gmode = 1;
+        b = fmin(b, tree_bound(L, &t, m));
+        L->gmode = 0;
+    }
     tree_fini(&t);
     return b;
 }
@@ -757,8 +806,12 @@ static int price(lp_t *L, double z, double *lagr)
             added++;
         }
     }
+    lp_view_t v = view(L);
+    int ga = gang_lp_price(c, &v, &bound);
+    if (ga < 0)
+        return ga;
     *lagr = bound;
-    return added;
+    return added + ga;
 }
 
 static int solve_lp(lp_t *L, int meth)
@@ -805,7 +858,8 @@ static int run(void *arg)
      * moved, which rounding reads, not the LP) are one column: identical
      * columns only slow the simplex (5,543 buckets, 4,369 columns at
      * 10,000 × 30,000). */
-    glp_add_rows(L->P, L->nK);
+    if (L->nK > 0) /* none: only gang classes (gang_lp.c) */
+        glp_add_rows(L->P, L->nK);
     for (int k = 0; k < L->nK; k++) {
         glp_set_row_bnds(L->P, k + 1, GLP_FX, 0, 0);
         ko[k] = (kord_t){1.0 + L->kprio[k], k};
@@ -829,9 +883,13 @@ static int run(void *arg)
     qsort(ko, (size_t)L->nK, sizeof *ko, by_kord);
     if (seed(L, ko) < 0)
         goto out;
+    lp_view_t v = view(L);
+    int gcols = gang_lp_seed(c, &v);
+    if (gcols < 0)
+        goto out;
     /* Column generation stops once the LP is within LP_GAP_STOP of its
      * Lagrangian bound: packing loses more than that anyway. */
-    for (L->out->rounds = 0; L->out->rounds < MAX_ROUNDS && L->ncols > 0;
+    for (L->out->rounds = 0; L->out->rounds < MAX_ROUNDS && L->ncols + gcols > 0;
          L->out->rounds++) {
         if (solve_lp(L, meth) != 0)
             break; /* the last optimal x stands */
@@ -978,7 +1036,8 @@ static int round_and_pack(lp_t *L)
         *pos = malloc(((size_t)nn + 1) * sizeof *pos),
         *run_end = malloc(((size_t)nn + 1) * sizeof *run_end),
         *pleaf = malloc(((size_t)nn + 1) * sizeof *pleaf);
-    if (!tgt || !cnt || !t || !pk || !skip || !pos || !run_end || !pleaf)
+    if (!tgt || !cnt || !t || !pk || !skip || !pos || !run_end || !pleaf ||
+        gang_lp_round(c, L->p) < 0) /* gangs first, from the LP's counts */
         goto out;
     for (int i = 0; i < nn; i++)
         pleaf[i] = c->f->nodes[c->g_mem[i]].domain; /* compact: scanned per candidate */
@@ -1255,7 +1314,7 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     if (measure(&L) < 0)
         goto out;
     pair_table(&L);
-    if (c->nk > 0) {
+    if (c->nk > 0 || gang_lp_nclasses(c) > 0) {
         rc = glpk_guarded(run, &L, msg, msglen);
         if (rc < 0)
             goto out;

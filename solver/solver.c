@@ -136,6 +136,7 @@ static int ctx_init(ctx_t *c)
 static void ctx_fini(ctx_t *c)
 {
     ctx_free_classes(c);
+    gang_lp_free(c);
     side_fini(c);
     free(c->ncap);
     free(c->dcap);
@@ -408,7 +409,7 @@ out:
 }
 
 /* Replaces *best with the plan `fresh` would produce when that is better. */
-static int try_plan(const ctx_t *c, plan_t *best, bool first_fit)
+int ctx_try_plan(const ctx_t *c, plan_t *best, bool first_fit)
 {
     plan_t q;
     int rc = plan_init(&q, c);
@@ -717,7 +718,8 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     tp_solution_t *sol = NULL;
     char msg[256] = "";
     double bound = NAN;
-    bool joint = false; /* the exact model decided gangs too */
+    double gcb = INFINITY; /* with gangs in the LP: candidate bound + their value */
+    bool joint = false;    /* the exact model decided gangs too */
     int rc;
     tp_error_clear(err);
     *out = NULL;
@@ -773,13 +775,20 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         lp_out_t lo;
         milp_out_t mo;
         int tries = 0;
-        if ((rc = plan_copy(&agg, &best, &c)) < 0)
+        if ((rc = plan_copy(&agg, &best, &c)) < 0 ||
+            (!small && (rc = gang_lp_begin(&c, &agg)) < 0)) {
+            plan_fini(&agg);
             goto fail;
+        }
+        if (c.gl && !o->no_bound) /* on the load without the open gangs */
+            gcb = fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c);
         if ((rc = lp_aggregate(&c, &agg, &lo, msg, sizeof msg)) < 0 ||
             (rc = repair_all(&c, &agg)) < 0 ||
+            (c.gl && (rc = gang_lp_end(&c, &agg)) < 0) ||
             (improvable(&c, &agg) && ((rc = plan_improve(&c, &agg, &tries)) < 0 ||
-                                      (rc = try_plan(&c, &agg, true)) < 0 ||
-                                      (rc = try_plan(&c, &agg, false)) < 0)) ||
+                                      (rc = ctx_try_plan(&c, &agg, true)) < 0 ||
+                                      (rc = ctx_try_plan(&c, &agg, false)) < 0)) ||
+            (c.gl && (rc = gang_lp_finish(&c, &agg)) < 0) ||
             (small && ((rc = milp_exact(&c, &best, &agg, &mo, msg, sizeof msg)) < 0 ||
                        (rc = repair_all(&c, &best)) < 0))) {
             plan_fini(&agg);
@@ -835,8 +844,13 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     } else if (method == TP_SOLVER_AGGREGATE) {
         lp_out_t lo;
         sol->method = "lp+pack";
+        if ((rc = gang_lp_begin(&c, &best)) < 0)
+            goto fail;
+        if (c.gl && !o->no_bound)
+            gcb = fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c);
         if ((rc = lp_aggregate(&c, &best, &lo, msg, sizeof msg)) < 0 ||
-            (rc = repair_all(&c, &best)) < 0)
+            (rc = repair_all(&c, &best)) < 0 ||
+            (c.gl && (rc = gang_lp_end(&c, &best)) < 0))
             goto fail;
         bound = lo.bound;
         sol->lp_rounds = lo.rounds;
@@ -847,9 +861,12 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
          * net: never worse than the greedy orders. */
         int tries;
         if ((rc = plan_improve(&c, &best, &tries)) < 0 ||
-            (rc = try_plan(&c, &best, true)) < 0 || (rc = try_plan(&c, &best, false)) < 0)
+            (rc = ctx_try_plan(&c, &best, true)) < 0 ||
+            (rc = ctx_try_plan(&c, &best, false)) < 0)
             goto fail;
     }
+    if (o->method == TP_SOLVER_AGGREGATE && c.gl && (rc = gang_lp_finish(&c, &best)) < 0)
+        goto fail;
 
     for (int ci = 0; ci < c.nc; ci++)
         if (best.cnode[ci] >= 0 &&
@@ -862,18 +879,19 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     sums(&c, &best, sol);
     tp_result_t *r = sol->result;
     /* The class model's objective and bound cover its candidates; the side
-     * work (gangs, reclaim, held-back work) adds its term (1) to both. */
+     * work (gangs, reclaim, held-back work) adds its term (1) to both — but
+     * with gangs in the LP (c.gl) its bound covers the open gangs already. */
     r->objective = plan_objective(&c, &best, NULL);
     if (sol->optimal)
         bound = r->objective;
     if (o->no_bound) {
         bound = NAN;
     } else if (method != TP_SOLVER_GREEDY && !joint) {
-        double cb = fmin(candidate_bound(&c), domain_bound(&c));
+        double cb = c.gl ? gcb : fmin(candidate_bound(&c), domain_bound(&c));
         bound = isnan(bound) || cb < bound ? cb : bound;
     }
     r->objective += c.side.weighted;
-    bound += c.side.weighted;
+    bound += c.side.weighted - gang_lp_placed(&c);
     if (!isnan(bound) && isfinite(bound)) {
         r->bound = bound < r->objective ? r->objective : bound;
         r->gap = r->bound > 0 ? (r->bound - r->objective) / r->bound : 0;

@@ -124,6 +124,7 @@ typedef struct {
     /* Per AI model (index model + 1): every group, best GPU model first. */
     int **g_by_model;
     side_t side;
+    struct gang_lp *gl; /* gangs inside the aggregated LP (gang_lp.c); NULL: none */
 } ctx_t;
 
 #define TP_SOLVER_MAX_GROUPS 512
@@ -185,6 +186,9 @@ int plan_next_open(int *skip, int i);
 /* The least watts candidate ci draws on any node of group g. */
 double plan_least_watts(const ctx_t *c, int ci, int g);
 double plan_objective(const ctx_t *c, const plan_t *p, double *weighted);
+/* solver.c: replaces *best with first fit (first_fit) or the priority greedy
+ * from c->base when that plan is better. */
+int ctx_try_plan(const ctx_t *c, plan_t *best, bool first_fit);
 
 /* improve.c: ruin and recreate by value per watt; p only ever gets a plan of
  * higher objective. *tries: how many ruins were tried. */
@@ -278,6 +282,68 @@ int side_after(ctx_t *c, plan_t *p, tp_result_t *r);
 void side_fini(ctx_t *c);
 /* Adds gpus (may be negative) to tenant t's use and every group above it. */
 void side_charge(ctx_t *c, int t, long gpus);
+
+/* gang.c, shared with gang_lp.c: GPUs tenant t (and every group above it) may
+ * still take under the use counts `use`; whether gang w fits whole in the
+ * g-th domain of its kind (side.k_*) on l — best fit, members applied to l and
+ * listed in members — or in any (id order); w's static eligibility per node;
+ * side item it's members (NULL: it waits), with tenants' use and term (1). */
+long side_room(const ctx_t *c, const long *use, int t);
+bool side_gang_in(const ctx_t *c, tp_load_t *l, const tp_workload_t *w, const char *elig,
+                  int g, int *members);
+bool side_place_gang(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
+                     const char *elig, int *members);
+int side_static_row(const ctx_t *c, const tp_workload_t *w, char *elig);
+int side_gang_set(ctx_t *c, int it, const int *members);
+
+/* gang_lp.c: gang classes inside the aggregated LP on large inputs (see the
+ * file's header). solver.c: gang_lp_begin takes the gangs the greedy pass
+ * decided (placed or waiting for room; not reclaim's, not those a limit holds)
+ * off c->base, keeps the greedy pass's plan (gangs plus the greedy orders) as
+ * a safety net and re-initialises p on the lifted load; returns 1 when c->gl
+ * is set (then gang_lp_end after the LP's plan and repair: the rest of the
+ * gangs greedily, all chosen gangs onto c->base; gang_lp_finish after the
+ * safety nets: keeps the better of that and the greedy pass's plan, commits
+ * the side items; gang_lp_free always). gang_lp_value: term (1) of every open
+ * gang that could be placed at all (a bound); gang_lp_placed: of those placed. */
+struct gang_lp;
+int gang_lp_begin(ctx_t *c, plan_t *p);
+int gang_lp_end(ctx_t *c, plan_t *p);
+int gang_lp_finish(ctx_t *c, plan_t *p);
+double gang_lp_value(const ctx_t *c);
+double gang_lp_placed(const ctx_t *c);
+void gang_lp_free(ctx_t *c);
+
+/* lp.c's view for the hooks of gang_lp.c: its problem, rows and duals. */
+typedef struct {
+    glp_prob_t *P;
+    const int *grow; /* [group] first row of its block (GPUs, sizes, watts); 0: none */
+    const int *drow; /* [domain] its row; 0: none */
+    int nsz;
+    const int *sizes;
+    double *ug, *uw, *us;       /* separate: use per group (added to) */
+    const double *pg, *pw, *ps; /* price: duals per group (pw: with the domains') */
+} lp_view_t;
+/* Hooks: seed columns; after lp.c built a group block (first row r) or a domain
+ * row, add the gang columns' coefficients; in separate, add the gangs' use and
+ * add violated rows of gang domains (returns rows added); in price, add
+ * columns (returns how many) and raise *lagr; the tree bound's extra points
+ * (b: watts per GPU, a: value per GPU) of group j under mode (0: the duals'
+ * multipliers, 1: full value) and its constant part; rounding places gangs on
+ * p from the LP's counts. */
+int gang_lp_seed(const ctx_t *c, const lp_view_t *v);
+int gang_lp_group_rows(const ctx_t *c, const lp_view_t *v, int j);
+int gang_lp_domain_row(const ctx_t *c, const lp_view_t *v, int d);
+int gang_lp_separate(const ctx_t *c, const lp_view_t *v);
+int gang_lp_price(const ctx_t *c, const lp_view_t *v, double *lagr);
+int gang_lp_nclasses(const ctx_t *c);
+int gang_lp_points(const ctx_t *c, int j, int mode, const double **b, const double **a);
+/* Whole gangs of a kind in the tree bound: n items, each worth slope per
+ * watt for up to `watts` watts, drawn in domain dom and every domain above. */
+int gang_lp_items(const ctx_t *c, int mode, const double **slope, const double **watts,
+                  const int **dom);
+double gang_lp_tree_const(const ctx_t *c, int mode);
+int gang_lp_round(const ctx_t *c, plan_t *p);
 
 /* glpk_guard.c: runs fn(arg) with GLPK's error hook installed: a GLPK error
  * frees every GLPK object of this thread (glp_free_env) and returns

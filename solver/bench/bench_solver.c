@@ -18,7 +18,8 @@
  * and 10,000 pending, every row's observed cap at 75% of its declared cap;
  * 10 = mixed: 10,000 nodes, 2,000 pending of which 10% are gangs of 2–16 nodes
  * (together: rack up to the 8-node rack, row above), 20 tenants (4 groups)
- * each running exactly its quota (one-GPU work), limits 1.5 × quota.
+ * each running exactly its quota (one-GPU work), limits 1.5 × quota; 11 = the
+ * same, gang-heavy: 50% of the pending workloads are gangs.
  * --only N runs instance N (or "generated" / "alibaba" / "contended");
  * --runs R; --time-limit-ms T.
  *
@@ -481,10 +482,11 @@ int main(int argc, char **argv)
         bool dr;
         int tenants;
         double gangs;
-    } gen[] = {{1, 1000, 200, 0, false, 0, 0},     {2, 10000, 2000, 0, false, 0, 0},
-               {3, 10000, 1, 40000, false, 0, 0},  {10, 10000, 2000, 0, false, 20, 0.1},
-               {6, 10000, 10000, 0, false, 0, 0},  {7, 10000, 30000, 0, false, 0, 0},
-               {8, 50000, 150000, 0, false, 0, 0}, {9, 10000, 10000, 10000, true, 0, 0}};
+    } gen[] = {{1, 1000, 200, 0, false, 0, 0},       {2, 10000, 2000, 0, false, 0, 0},
+               {3, 10000, 1, 40000, false, 0, 0},    {10, 10000, 2000, 0, false, 20, 0.1},
+               {11, 10000, 2000, 0, false, 20, 0.5}, {6, 10000, 10000, 0, false, 0, 0},
+               {7, 10000, 30000, 0, false, 0, 0},    {8, 50000, 150000, 0, false, 0, 0},
+               {9, 10000, 10000, 10000, true, 0, 0}};
     for (size_t i = 0; i < sizeof gen / sizeof gen[0]; i++) {
         inst_t in = {0};
         bool contended = gen[i].id >= 6 && gen[i].id <= 9;

@@ -207,6 +207,23 @@ static tp_solution_t *solve(const inst_t *in, tp_solver_method_t m)
     return sf_solve(in, m);
 }
 
+/* AUTO on its large path (gangs inside the aggregated LP, gang_lp.c), however
+ * small the instance: at most one eligible pair counts as small. */
+static tp_solution_t *solve_large(const inst_t *in)
+{
+    tp_solver_opts_t o = {.now = NOW,
+                          .time_limit_ms = 20000,
+                          .method = TP_SOLVER_AUTO,
+                          .exact_max_pairs = 1};
+    tp_solution_t *sol = NULL;
+    tp_error_t err;
+    if (tp_solve(in->f, in->s, in->pending, in->running, &o, &sol, &err) < 0) {
+        tp_test_fail(__FILE__, __LINE__, "tp_solve (large): %s", err.text);
+        return NULL;
+    }
+    return sol;
+}
+
 /* This file's own restatement of the gang and tenant rules. Returns failures. */
 static int check(const inst_t *in, const tp_result_t *res)
 {
@@ -331,14 +348,24 @@ TP_TEST(solver_gangs_random)
             failures++;
             continue;
         }
+        /* Method 3: AUTO forced onto its large path (gangs in the LP). */
         static const tp_solver_method_t ms[] = {TP_SOLVER_AUTO, TP_SOLVER_AGGREGATE,
-                                                TP_SOLVER_GREEDY};
-        for (int m = 0; m < 3; m++) {
-            tp_solution_t *a = solve(&in, ms[m]), *b = solve(&in, ms[m]);
+                                                TP_SOLVER_GREEDY, TP_SOLVER_AUTO};
+        for (int m = 0; m < 4; m++) {
+            tp_solution_t *a = m == 3 ? solve_large(&in) : solve(&in, ms[m]),
+                          *b = m == 3 ? solve_large(&in) : solve(&in, ms[m]);
             if (!a || !b) {
                 failures++;
             } else {
                 int bad = check(&in, a->result);
+                if (!(a->result->bound >= a->result->objective - 1e-9) &&
+                    ms[m] != TP_SOLVER_GREEDY) {
+                    tp_test_fail(__FILE__, __LINE__,
+                                 "round %d method %d: bound %.9g < "
+                                 "objective %.9g",
+                                 round, m, a->result->bound, a->result->objective);
+                    bad++;
+                }
                 if (bad)
                     fprintf(stderr, "  round %d method %d: %d failures\n", round, m, bad);
                 failures += bad;
@@ -463,18 +490,25 @@ TP_TEST(solver_gang_fits_only_in_one_rack)
               "{\"id\":\"h\",\"gpus\":8,\"nodes\":3,\"together\":\"rack\","
               "\"sensitivity\":\"public\"}]",
               1e5) == 0);
-    tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO);
-    TP_CHECK(sol != NULL);
-    if (sol) {
+    /* AUTO (the exact model), and the large path with gang classes only in
+     * the LP: AGGREGATE and AUTO forced onto it. */
+    tp_solution_t *sols[3] = {solve(&in, TP_SOLVER_AUTO), solve(&in, TP_SOLVER_AGGREGATE),
+                              solve_large(&in)};
+    for (int m = 0; m < 3; m++) {
+        tp_solution_t *sol = sols[m];
+        TP_CHECK(sol != NULL);
+        if (!sol)
+            continue;
         const tp_result_t *r = sol->result;
         TP_CHECK_EQ_INT(r->nplacements, 3);
         for (int i = 0; i < r->nplacements; i++)
             TP_CHECK(in.f->nodes[r->placements[i].node].id[0] == 'a');
         TP_CHECK_EQ_INT(r->npending, 1);
         TP_CHECK(r->npending == 1 && r->pending[0].reasons[TP_PRED_GANG_TOPOLOGY] == 2);
+        TP_CHECK(r->bound >= r->objective - 1e-9 && r->bound <= 2 * r->objective + 1e-9);
         TP_CHECK_EQ_INT(check(&in, r), 0);
+        tp_solution_free(sol);
     }
-    tp_solution_free(sol);
     inst_free(&in);
 }
 
@@ -848,6 +882,20 @@ static void gdfs(gx_t *x, int i, double value)
     gdfs(x, i + 1, value); /* not placed */
 }
 
+/* A tiny instance and its exhaustive optimum (x->best); -1: did not load. */
+static int tiny_with_optimum(tp_rng_t *r, inst_t *in, gx_t *x, int round)
+{
+    if (make_tiny(r, in) < 0) {
+        tp_test_fail(__FILE__, __LINE__, "round %d: instance did not load", round);
+        inst_free(in);
+        return -1;
+    }
+    *x = (gx_t){.in = in, .l = tp_load_new(in->f, in->s, in->running)};
+    gdfs(x, 0, 0);
+    tp_load_free(x->l);
+    return 0;
+}
+
 TP_TEST(solver_gangs_exact_vs_exhaustive)
 {
     tp_rng_t r;
@@ -855,14 +903,9 @@ TP_TEST(solver_gangs_exact_vs_exhaustive)
     tp_rng_init(&r, 0x676578ULL);
     for (int round = 0; round < 150; round++) {
         inst_t in = {0};
-        if (make_tiny(&r, &in) < 0) {
-            tp_test_fail(__FILE__, __LINE__, "round %d: instance did not load", round);
-            inst_free(&in);
+        gx_t x;
+        if (tiny_with_optimum(&r, &in, &x, round) < 0)
             break;
-        }
-        gx_t x = {.in = &in, .l = tp_load_new(in.f, in.s, in.running)};
-        gdfs(&x, 0, 0);
-        tp_load_free(x.l);
         /* With the greedy gang pass alone (gangs before any single-node
          * work), 23 of these 150 instances miss the optimum. */
         tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO);
@@ -886,4 +929,89 @@ TP_TEST(solver_gangs_exact_vs_exhaustive)
            "%d gang members placed\n",
            checked, gangs_placed);
     TP_CHECK(checked >= 140);
+}
+
+/* ---- gangs inside the aggregated LP (gang_lp.c) ------------------------------------ */
+
+/* A low-priority gang the greedy pass would place first, against
+ * high-priority single-node work that fills the same nodes: the LP gives the
+ * nodes to the singles. 2 racks of 3 × 8 GPUs; gang g: 3 × 8 GPUs, priority 0
+ * (24 weighted); s0..s5: 8 GPUs, priority 9 (80 each). */
+TP_TEST(solver_gang_lp_trades_against_singles)
+{
+    inst_t in = {0};
+    char pend[2048];
+    int at = snprintf(pend, sizeof pend,
+                      "[{\"id\":\"g\",\"gpus\":8,\"nodes\":3,\"together\":\"rack\","
+                      "\"priority\":0,\"sensitivity\":\"public\"}");
+    for (int i = 0; i < 6; i++)
+        at += snprintf(pend + at, sizeof pend - (size_t)at,
+                       ",{\"id\":\"s%d\",\"gpus\":8,\"priority\":9,"
+                       "\"sensitivity\":\"public\"}",
+                       i);
+    snprintf(pend + at, sizeof pend - (size_t)at, "]");
+    TP_CHECK(fixed(&in, "[]", pend, 1e5) == 0);
+    tp_solution_t *g = solve(&in, TP_SOLVER_GREEDY), *a = solve(&in, TP_SOLVER_AGGREGATE),
+                  *l = solve_large(&in);
+    TP_CHECK(g && a && l);
+    if (g && a && l) {
+        /* The greedy pass: the gang first, then three singles. */
+        TP_CHECK(fabs(g->weighted_gpus - (24 + 3 * 80)) < 1e-9);
+        TP_CHECK(fabs(a->weighted_gpus - 6 * 80) < 1e-9);
+        TP_CHECK(fabs(l->weighted_gpus - 6 * 80) < 1e-9);
+        TP_CHECK_EQ_INT(check(&in, a->result), 0);
+        TP_CHECK_EQ_INT(check(&in, l->result), 0);
+        /* The bound covers the gang's choice: at least the optimum. */
+        TP_CHECK(a->result->bound >= 6 * 80 - 1e-9);
+        TP_CHECK(l->result->bound >= 6 * 80 - 1e-9);
+        TP_CHECK(a->result->bound <= 6 * 80 + 24 + 1);
+    }
+    tp_solution_free(g);
+    tp_solution_free(a);
+    tp_solution_free(l);
+    inst_free(&in);
+}
+
+/* The large path on the tiny instances: never a partial gang, never below
+ * the greedy method, and a bound never below the exhaustive optimum. */
+TP_TEST(solver_gangs_lp_bound_vs_exhaustive)
+{
+    tp_rng_t r;
+    int checked = 0, optimal = 0, lost = 0, low = 0;
+    tp_rng_init(&r, 0x676c70ULL);
+    for (int round = 0; round < 150; round++) {
+        inst_t in = {0};
+        gx_t x;
+        if (tiny_with_optimum(&r, &in, &x, round) < 0)
+            break;
+        tp_solution_t *sol[2] = {solve(&in, TP_SOLVER_AGGREGATE), solve_large(&in)},
+                      *g = solve(&in, TP_SOLVER_GREEDY);
+        for (int m = 0; m < 2 && g; m++) {
+            if (!sol[m])
+                continue;
+            const tp_result_t *res = sol[m]->result;
+            low += !(res->bound >= x.best - 1e-6);
+            if (!(res->bound >= x.best - 1e-6))
+                tp_test_fail(__FILE__, __LINE__,
+                             "round %d method %d: bound %.9g below the exhaustive "
+                             "optimum %.9g",
+                             round, m, res->bound, x.best);
+            if (sol[m]->weighted_gpus < g->weighted_gpus - 1e-9)
+                tp_test_fail(__FILE__, __LINE__,
+                             "round %d method %d: weighted %.1f below greedy %.1f", round,
+                             m, sol[m]->weighted_gpus, g->weighted_gpus);
+            TP_CHECK_EQ_INT(check(&in, res), 0);
+            optimal += fabs(sol[m]->weighted_gpus - x.best) < 1e-9;
+            lost += sol[m]->weighted_gpus < x.best - 1e-9;
+            checked++;
+        }
+        tp_solution_free(sol[0]);
+        tp_solution_free(sol[1]);
+        tp_solution_free(g);
+        inst_free(&in);
+    }
+    printf("  %d large-path solves of tiny instances with gangs: %d at the exhaustive "
+           "optimum, %d below it; %d bounds below it\n",
+           checked, optimal, lost, low);
+    TP_CHECK(checked >= 280);
 }
