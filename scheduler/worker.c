@@ -59,6 +59,8 @@ typedef struct {
     const tp_load_t *load; /* s->load as the job began (borrowed), or NULL */
     bool audit_appended;   /* audit.jsonl gained rows: fdatasync it */
     bool audit_after;      /* the rows go to audit.jsonl after the answers */
+    int nanswered;         /* placement requests answered after their commit */
+    uint64_t t_audit;      /* audit_after: the append's duration */
 } job_t;
 
 void op_free(op_t *op)
@@ -975,13 +977,14 @@ static void run_job(uv_work_t *w)
         break;
     }
     j->t_committed = uv_hrtime();
-    /* this job's audit rows → audit.jsonl; its fdatasync runs beside the next
-     * job (obs_sync_start, after the answers). A power event's plan has a row
-     * per preemption: they are appended after its answer (audit_after; the
-     * journal, committed before the answer, holds them). */
-    j->audit_after = j->kind == OP_POWER;
-    if (!j->audit_after)
-        j->audit_appended = obs_append(j->s);
+    /* this job's audit rows → audit.jsonl right after its answers (audit_after:
+     * a follow-up pool task; the worker stays busy until they are in, so the
+     * next job starts after them, and a drain waits for them). The journal,
+     * committed before the answers, holds every row (and a start appends what
+     * the file lacks). The file's fdatasync runs beside the next job
+     * (obs_sync_start). Meanwhile the answered clients' next requests queue
+     * and join the next batch. */
+    j->audit_after = true;
     j->t_end = uv_hrtime();
 }
 
@@ -993,8 +996,9 @@ static void observe_phases(svc_t *s, const job_t *j, const op_t *op, uint64_t an
     uint64_t t[] = {op->t_enq,      j->t_start, j->t_solved, j->t_valid,
                     j->t_committed, j->t_end,   answered};
     for (int i = 0; i < TP_M_PH_TOTAL - TP_M_PH_QUEUE; i++)
-        obs_time(s, TP_M_PH_QUEUE + i,
-                 t[i + 1] > t[i] ? (double)(t[i + 1] - t[i]) / 1e9 : 0);
+        if (TP_M_PH_QUEUE + i != TP_M_PH_AUDIT || !j->audit_after) /* audit_done's */
+            obs_time(s, TP_M_PH_QUEUE + i,
+                     t[i + 1] > t[i] ? (double)(t[i + 1] - t[i]) / 1e9 : 0);
     obs_time(s, TP_M_PH_TOTAL, (double)(answered - op->t_enq) / 1e9);
 }
 
@@ -1267,13 +1271,18 @@ static void job_done(svc_t *s, job_t *j)
 static void audit_work(uv_work_t *w)
 {
     job_t *j = w->data;
+    uint64_t t0 = uv_hrtime();
     j->audit_appended = obs_append(j->s);
+    j->t_audit = uv_hrtime() - t0;
 }
 
 static void audit_done(uv_work_t *w, int status)
 {
     job_t *j = w->data;
     (void)status;
+    /* the audit phase of the placement requests it answered: after their answers */
+    for (int i = 0; i < j->nanswered; i++)
+        obs_time(j->s, TP_M_PH_AUDIT, (double)j->t_audit / 1e9);
     job_done(j->s, j);
 }
 
@@ -1304,8 +1313,10 @@ static void after_job(uv_work_t *w, int status)
             else
                 tp_httpd_error(op->req, 500, "internal", NULL, "no answer");
             s->inflight_requests--;
-            if (op->kind == OP_PLACE && j->commit_ok)
+            if (op->kind == OP_PLACE && j->commit_ok && j->t_valid) {
                 observe_phases(s, j, op, uv_hrtime());
+                j->nanswered++;
+            }
         }
         op_free(op);
     }

@@ -333,6 +333,8 @@ def has_decision(rep, wid):
 
 
 st1 = place(leader, "audited-1")
+# a job's records follow its answers into audit.jsonl (the journal holds them before)
+wait_for("audit record", lambda: has_decision(leader, "audited-1"), 10)
 old = audit_lines(leader)
 c.check("the leader journals a decision's audit record on etcd (%s)" % st1,
         st1 in (200, 201, 202) and has_decision(leader, "audited-1"), old[-3:])
@@ -341,6 +343,7 @@ leader.p.wait()
 last = next(r for r in alive if r is not leader)
 newl = wait_for("new leader", lambda: (last.ha() or {}).get("role") == "leader", 4 * TTL)
 st2 = place(last, "audited-2") if newl else 0
+wait_for("audit record", lambda: has_decision(last, "audited-2"), 10)
 new = audit_lines(last)
 vr = subprocess.run([c.BIN, "audit", "verify", "%s/%s-data/audit.jsonl" % (d, last.name)],
                     capture_output=True, text=True)
