@@ -27,9 +27,9 @@ typedef enum {
     TP_M_PH_SOLVE,    /* its batch's solve */
     TP_M_PH_VALIDATE, /* the validator's re-check of the batch */
     TP_M_PH_COMMIT,   /* answers formatted, the journal transaction (fsync) */
-    TP_M_PH_AUDIT,    /* its job's audit rows appended to audit.jsonl, after the answers */
-    TP_M_PH_RESPOND,  /* job done until its answer was handed to the connection */
-    TP_M_PH_TOTAL     /* queued until answered */
+    TP_M_PH_AUDIT,   /* its job's audit rows appended to audit.jsonl, after the answers */
+    TP_M_PH_RESPOND, /* job done until its answer was handed to the connection */
+    TP_M_PH_TOTAL    /* queued until answered */
 } tp_metric_t;
 #define TP_M_NPHASES (TP_M_PH_TOTAL - TP_M_PH_QUEUE + 1)
 

@@ -121,7 +121,8 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (times)
             fprintf(stderr, "time %s %.3f\n", tests[i].name,
-                    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+                    (double)(t1.tv_sec - t0.tv_sec) +
+                        (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
         if (cur_failed) {
             failed++;
             printf("FAIL %s\n", tests[i].name);
