@@ -613,7 +613,9 @@ static int tree_init(lp_t *L, tree_t *t)
  * domain's (each counted once, at every depth), and f_n(P) is the most node n
  * earns with P watts and its u_n free GPUs when a GPU of K earns
  * a_K = (e + m_K) / g_K and draws b_K = w / g_K: u_n times the upper concave
- * hull of the points (b_K, a_K) at P / u_n. Separable concave functions over
+ * hull of the points (b_K, a_K) at P / u_n. A pair that draws no watts (gpu_w
+ * 0, no profile) is a point (0, a_K): the hull starts at the best of them, so
+ * f_n(0) = u_n max a_K, earned for no watts. Separable concave functions over
  * nested (laminar) capacities: taking hull edges greedily by value per watt,
  * each as far as every capacity above its node allows, is optimal — B(m) is
  * exact for its m. */
@@ -634,6 +636,7 @@ static double tree_bound(lp_t *L, tree_t *t, const double *m)
     for (int j = 0; j < c->ng; j++) {
         pt_t *pt = t->pt;
         int np = 0, nh = 1;
+        double a0 = 0; /* the most a GPU earns here drawing no watts */
         for (int k = 0; k < L->nK; k++) {
             double w, e = pair_at(L, k, j, &w);
             if (isnan(e))
@@ -641,12 +644,20 @@ static double tree_bound(lp_t *L, tree_t *t, const double *m)
             double a = (e + m[k]) / L->kg[k], bw = w / L->kg[k];
             if (a > 0 && bw > 0)
                 pt[1 + np++] = (pt_t){bw, a, k};
+            else if (a > 0) /* gpu_w 0, no profile: no edge of the greedy */
+                a0 = fmax(a0, a);
         }
+        if (a0 > 0) /* each free GPU earns a0 for no watts: the hull starts at (0, a0) */
+            for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++) {
+                int n = c->g_mem[i], u = c->healthy[n] - l->gpus_used[n];
+                if (u > 0)
+                    b += u * a0;
+            }
         const double *gb, *ga; /* gang members (gang_lp.c) */
         for (int i = 0, n = gang_lp_points(c, j, L->gmode, &gb, &ga); i < n; i++)
             pt[1 + np++] = (pt_t){gb[i], ga[i], L->nK + i};
         qsort(pt + 1, (size_t)np, sizeof *pt, by_pt);
-        pt[0] = (pt_t){0, 0, -1};
+        pt[0] = (pt_t){0, a0, -1};
         /* Upper concave hull from the origin, in place. */
         for (int i = 1; i <= np; i++) {
             pt_t q = pt[i];

@@ -4,7 +4,7 @@
 # acknowledged release stays released
 # (tests/serve/crash.py).
 . "$(dirname "$0")/lib.sh"
-tp_plan 5
+tp_plan 9
 if ! command -v python3 >/dev/null 2>&1; then
     tp_skip_rest "needs python3"
 fi

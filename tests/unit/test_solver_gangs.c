@@ -1015,3 +1015,56 @@ TP_TEST(solver_gangs_lp_bound_vs_exhaustive)
            checked, optimal, lost, low);
     TP_CHECK(checked >= 280);
 }
+
+/* gpu_w 0 and no profiles (FORMATS.md allows both): every pair draws no watts.
+ * The large path's tree bound took only hull points that draw watts, so those
+ * pairs earned nothing in it and the reported bound fell to the LP's own
+ * objective (gap 0) below what the per-pair MILP places. Single-node work only
+ * (150 workloads), then with gangs: the LP's bound must cover the MILP's
+ * objective (and, single-node, the MILP's bound the LP's), and each result must
+ * pass this file's checks. */
+TP_TEST(solver_lp_bound_zero_watt_fleet)
+{
+    static const double share[] = {0, 0.1};
+    for (int s = 0; s < 2; s++) {
+        tp_error_t err;
+        tp_gen_fleet_opts_t fo = {.nodes = 64, .seed = 3};
+        json_t *fd = tp_gen_fleet(&fo, &err);
+        TP_ASSERT(fd != NULL);
+        size_t i;
+        json_t *nd;
+        json_array_foreach (json_object_get(fd, "nodes"), i, nd)
+            json_object_set_new(nd, "gpu_w", json_real(0));
+        json_object_set_new(fd, "profiles", json_array());
+        inst_t in = {0};
+        TP_CHECK(load_doc(fd, "gen-fleet", NULL, 0, &in.f) == 0);
+        if (!in.f)
+            return;
+        TP_CHECK(
+            load_doc(tp_gen_state(in.f, 1, NOW, &err), "gen-state", in.f, 1, &in.s) == 0);
+        TP_CHECK(load_doc(tp_gen_workloads_gangs(in.f, 150, 1, share[s], &err),
+                          "gen-workloads", in.f, 2, &in.pending) == 0);
+        in.running = tp_workloads_new_empty();
+        tp_solution_t *lp = in.s && in.pending ? solve(&in, TP_SOLVER_AGGREGATE) : NULL,
+                      *ex = lp ? solve(&in, TP_SOLVER_EXACT) : NULL;
+        TP_CHECK(lp && ex);
+        if (lp && ex) {
+            double b = lp->result->bound, o = ex->result->objective;
+            if (!(b >= o - 1e-6))
+                tp_test_fail(__FILE__, __LINE__,
+                             "share %.1f: LP bound %.6f < MILP objective %.6f", share[s],
+                             b, o);
+            /* With gangs, EXACT's bound assumes the greedy pass's gangs (solver.c):
+             * no bound over the LP's plan. */
+            if (share[s] == 0 && !(ex->result->bound >= lp->result->objective - 1e-6))
+                tp_test_fail(__FILE__, __LINE__,
+                             "share %.1f: MILP bound %.6f < LP objective %.6f", share[s],
+                             ex->result->bound, lp->result->objective);
+            TP_CHECK_EQ_INT(check(&in, lp->result), 0);
+            TP_CHECK_EQ_INT(check(&in, ex->result), 0);
+        }
+        tp_solution_free(lp);
+        tp_solution_free(ex);
+        inst_free(&in);
+    }
+}
