@@ -107,17 +107,11 @@ c.check("two DELETEs of one workload: one 200, one 409", not bad_two_del, bad_tw
 c.check("two POSTs of one new workload: one 201, one 409", not bad_two_post, bad_two_post[:3])
 
 
-def accounting(port):
-    st, nodes = c.request(port, "GET", "/v1/nodes")
-    st, pl = c.request(port, "GET", "/v1/placements?state=running")
-    return sum(n["gpus_used"] for n in nodes["nodes"]), sum(p["gpus"] for p in pl["placements"])
-
-
 got = c.placement_states(srv.port)
 wrong = [(w, s, got.get(w)) for w, s in expect.items() if got.get(w) != s]
 c.check("every raced workload ends in the state its answers say (%d)" % len(expect), not wrong,
         wrong[:5])
-used, want = accounting(srv.port)
+used, want = c.gpu_accounting(srv.port)
 c.check("GPU accounting matches the running work", used == want, "%d vs %d" % (used, want))
 c.check("SIGTERM exits 0", srv.stop() == 0)
 srv = c.Server(d, "-q")
@@ -125,7 +119,7 @@ again = c.placement_states(srv.port)
 c.check("after a restart the journal gives the same states", again == got,
         [(w, got.get(w), again.get(w)) for w in set(got) | set(again)
          if got.get(w) != again.get(w)][:5])
-used, want = accounting(srv.port)
+used, want = c.gpu_accounting(srv.port)
 c.check("after a restart the GPU accounting matches too", used == want,
         "%d vs %d" % (used, want))
 c.check("SIGTERM after the restart exits 0", srv.stop() == 0)

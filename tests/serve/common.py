@@ -155,3 +155,12 @@ def placement_states(port):
     """GET /v1/placements as {workload: state}."""
     st, j = request(port, "GET", "/v1/placements")
     return {p["workload"]: p["state"] for p in j["placements"]}
+
+
+def gpu_accounting(port):
+    """(GPUs the nodes report in use, GPUs of the running placements): equal when
+    the service's books balance; a gang's placement counts gpus per member."""
+    st, nodes = request(port, "GET", "/v1/nodes")
+    st, pl = request(port, "GET", "/v1/placements?state=running")
+    return sum(n["gpus_used"] for n in nodes["nodes"]), sum(
+        p["gpus"] * max(1, len(p.get("members", []))) for p in pl["placements"])

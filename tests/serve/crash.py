@@ -134,10 +134,7 @@ c.check("%d kill -9 under load: every 2xx placement present exactly once, nothin
         "(%d acknowledged)" % (total_kills, len(acked)), final and bad == 0)
 c.check("load was real: placements were acknowledged between kills", len(acked) > ROUNDS)
 c.check("releases were acknowledged between kills (%d)" % len(released), len(released) > 0)
-st, nodes = c.request(srv.port, "GET", "/v1/nodes")
-used = sum(n["gpus_used"] for n in nodes["nodes"])
-st, pl = c.request(srv.port, "GET", "/v1/placements?state=running")
-want = sum(p["gpus"] for p in pl["placements"])
+used, want = c.gpu_accounting(srv.port)
 c.check("GPU accounting after recovery matches the running work (%d GPUs)" % want,
         used == want, "%d used vs %d running" % (used, want))
 audit = d + "/data/audit.jsonl"

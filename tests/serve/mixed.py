@@ -180,18 +180,11 @@ c.check("the self-check never stopped the service", srv.p.poll() is None,
         open(d + "/serve.log").read()[-1500:])
 
 
-def accounting(port):
-    st, nodes = c.request(port, "GET", "/v1/nodes")
-    st, pl = c.request(port, "GET", "/v1/placements?state=running")
-    return sum(n["gpus_used"] for n in nodes["nodes"]), sum(
-        p["gpus"] * max(1, len(p.get("members", []))) for p in pl["placements"])
-
-
 got = c.placement_states(srv.port)
 wrong = [(w, s, got.get(w)) for w, s in expect.items() if got.get(w) not in s]
 c.check("every workload ends in a state its answers allow (%d)" % len(expect), not wrong,
         wrong[:5])
-used, want = accounting(srv.port)
+used, want = c.gpu_accounting(srv.port)
 c.check("GPU accounting matches the running work", used == want, "%d vs %d" % (used, want))
 c.check("SIGTERM exits 0", srv.stop() == 0)
 srv = c.Server(d, "-q")
