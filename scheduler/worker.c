@@ -136,12 +136,13 @@ static int add_change(job_t *j, const char *id, rec_state_t st, int node, int gp
     return c->id ? 0 : TP_ENOMEM;
 }
 
-static bool has_change(const job_t *j, const char *id)
+/* The job's change of workload id, or NULL. */
+static const change_t *change_of(const job_t *j, const char *id)
 {
     for (int k = 0; k < j->nch; k++)
         if (!strcmp(j->ch[k].id, id))
-            return true;
-    return false;
+            return &j->ch[k];
+    return NULL;
 }
 
 static json_t *reasons_json(const int *reasons)
@@ -377,14 +378,6 @@ static void drop_changes(job_t *j)
     }
     j->nch = 0;
     json_array_clear(j->preempted);
-}
-
-static const change_t *change_of(const job_t *j, const char *id)
-{
-    for (int k = 0; k < j->nch; k++)
-        if (!strcmp(j->ch[k].id, id))
-            return &j->ch[k];
-    return NULL;
 }
 
 /* The job's releases become changes, answered once they commit (before that,
@@ -852,7 +845,7 @@ static void do_reconcile(job_t *j)
         while (!(p & (1u << first)))
             first++;
         snprintf(why, sizeof why, "eviction:%s", tp_pred_name((tp_pred_t)first));
-        if (has_change(j, w->id))
+        if (change_of(j, w->id))
             continue;
         /* a gang member: the gang stops whole, one row per member */
         int g0, ng = wl_entries(s->running, w->id, &g0);
