@@ -65,10 +65,15 @@ static long room(const ctx_t *c, int t)
     return side_room(c, c->side.use, t);
 }
 
-static void charge(ctx_t *c, int t, long gpus)
+void side_use_add(const ctx_t *c, long *use, int t, long gpus)
 {
     for (; t >= 0; t = c->f->tenants[t].parent)
-        c->side.use[t] += gpus;
+        use[t] += gpus;
+}
+
+static void charge(ctx_t *c, int t, long gpus)
+{
+    side_use_add(c, c->side.use, t, gpus);
 }
 
 void side_charge(ctx_t *c, int t, long gpus)

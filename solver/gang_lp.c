@@ -149,12 +149,6 @@ static void apply_gang(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
                       tp_fleet_gpu_watts(c->f, mem[j], w->model), sign);
 }
 
-static void charge(const ctx_t *c, long *use, int t, long gpus)
-{
-    for (; t >= 0; t = c->f->tenants[t].parent)
-        use[t] += gpus;
-}
-
 /* Classes, eligibility, fit and capacities on the lifted base. */
 static int build(ctx_t *c)
 {
@@ -399,7 +393,7 @@ int gang_lp_begin(ctx_t *c, plan_t *p)
         if (sd->flag[it] != 0)
             continue;
         apply_gang(c, c->base, w, sd->mem[it], -1);
-        charge(c, gl->use, tp_wl_tenant(w), -(long)tp_wl_nodes(w) * w->gpus);
+        side_use_add(c, gl->use, tp_wl_tenant(w), -(long)tp_wl_nodes(w) * w->gpus);
     }
     if ((rc = build(c)) < 0)
         goto out;
@@ -936,7 +930,7 @@ static int try_gang(const ctx_t *c, tp_load_t *l, int i, int r, int *members)
     if (!(gl->mem[i] = malloc((size_t)tp_wl_nodes(w) * sizeof *gl->mem[i])))
         return TP_ENOMEM;
     memcpy(gl->mem[i], members, (size_t)tp_wl_nodes(w) * sizeof *members);
-    charge(c, gl->use, tp_wl_tenant(w), gpus);
+    side_use_add(c, gl->use, tp_wl_tenant(w), gpus);
     return 1;
 }
 

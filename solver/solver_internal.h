@@ -289,6 +289,8 @@ void side_charge(ctx_t *c, int t, long gpus);
  * listed in members — or in any (id order); w's static eligibility per node;
  * side item it's members (NULL: it waits), with tenants' use and term (1). */
 long side_room(const ctx_t *c, const long *use, int t);
+/* Adds gpus (may be negative) to use[] of tenant t and every group above it. */
+void side_use_add(const ctx_t *c, long *use, int t, long gpus);
 bool side_gang_in(const ctx_t *c, tp_load_t *l, const tp_workload_t *w, const char *elig,
                   int g, int *members);
 bool side_place_gang(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
