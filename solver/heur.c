@@ -7,6 +7,7 @@
  */
 #include "solver/solver_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,17 +218,67 @@ int plan_next_open(int *skip, int i)
     return i;
 }
 
+/* The least any candidate adds to node n: the fewest GPUs any asks for at the
+ * lowest per-GPU draw of any AI model among them on n. [n]; NULL on ENOMEM. */
+static double *least_adds(const ctx_t *c)
+{
+    const tp_fleet_t *f = c->f;
+    int ming = 0, nm = 0;
+    int *models = malloc(((size_t)c->nk + 1) * sizeof *models);
+    double *add = malloc(((size_t)f->nnodes + 1) * sizeof *add);
+    if (!models || !add) {
+        free(models);
+        free(add);
+        return NULL;
+    }
+    for (int k = 0; k < c->nk; k++) {
+        const tp_workload_t *w = c->cw[c->k_mem[c->k_off[k]]];
+        int m = 0;
+        ming = k == 0 || w->gpus < ming ? w->gpus : ming;
+        while (m < nm && models[m] != w->model)
+            m++;
+        if (m == nm)
+            models[nm++] = w->model;
+    }
+    for (int n = 0; n < f->nnodes; n++) {
+        double least = INFINITY;
+        for (int m = 0; m < nm; m++) {
+            double watts = tp_fleet_gpu_watts(f, n, models[m]);
+            least = watts < least ? watts : least;
+        }
+        add[n] = nm > 0 ? ming * least : 0;
+    }
+    free(models);
+    return add;
+}
+
+/* Can node n take no candidate at all, now or later (loads only grow)? */
+static bool dead(const ctx_t *c, const plan_t *p, const double *least, int n)
+{
+    if (c->healthy[n] - p->load->gpus_used[n] <= 0 ||
+        over(p->load->node_w[n] + least[n], c->ncap[n]))
+        return true;
+    for (int d = c->f->nodes[n].domain; d >= 0; d = c->f->domains[d].parent)
+        if (over(p->load->domain_w[d] + least[n], c->dcap[d]))
+            return true;
+    return false;
+}
+
 int plan_first_fit(const ctx_t *c, plan_t *p)
 {
     /* The cursor only skips nodes that an identical demand already found full,
-     * and skip[] the ranks of nodes with no free GPU (they take nothing; loads
-     * only grow): the outcome is exactly first fit in input order. */
+     * and skip[] the ranks of nodes that can take no candidate any more (no
+     * free GPU, or no power for the least any candidate adds, at the node or
+     * a domain above; loads only grow), found when an eligible candidate's
+     * scan meets them: the outcome is exactly first fit in input order. */
     int nn = c->f->nnodes, *cursor = calloc((size_t)c->nk + 1, sizeof *cursor),
         *dem = demands(c), *skip = malloc(((size_t)nn + 1) * sizeof *skip);
-    if (!cursor || !dem || !skip) {
+    double *least = least_adds(c);
+    if (!cursor || !dem || !skip || !least) {
         free(cursor);
         free(dem);
         free(skip);
+        free(least);
         return TP_ENOMEM;
     }
     for (int r = 0; r <= nn; r++)
@@ -238,18 +289,24 @@ int plan_first_fit(const ctx_t *c, plan_t *p)
         int k = dem[c->cand_k[ci]], n = cursor[k];
         if (p->cnode[ci] >= 0 || n < 0)
             continue;
-        for (n = plan_next_open(skip, n); n < nn; n = plan_next_open(skip, n + 1))
-            if (ctx_static_ok(c, ci, c->nord[n]) && plan_fits(c, p, ci, c->nord[n])) {
-                plan_place(c, p, ci, c->nord[n]);
-                if (c->healthy[c->nord[n]] - p->load->gpus_used[c->nord[n]] <= 0)
-                    skip[n] = n + 1;
+        for (n = plan_next_open(skip, n); n < nn; n = plan_next_open(skip, n + 1)) {
+            int node = c->nord[n];
+            if (!ctx_static_ok(c, ci, node))
+                continue;
+            bool fits = plan_fits(c, p, ci, node);
+            if (fits)
+                plan_place(c, p, ci, node);
+            if (dead(c, p, least, node))
+                skip[n] = n + 1;
+            if (fits)
                 break;
-            }
+        }
         cursor[k] = n < nn ? n : -1;
     }
     free(cursor);
     free(dem);
     free(skip);
+    free(least);
     return 0;
 }
 
