@@ -274,8 +274,10 @@ static double candidate_bound(const ctx_t *c)
         double best = 0;
         for (int j = 0; j < c->ng; j++) {
             int n = c->g_mem[c->g_off[j]];
+            if (!ctx_static_ok(c, ci, n))
+                continue;
             double v = ctx_value(c, ci, n);
-            if (v <= best || !ctx_static_ok(c, ci, n))
+            if (v <= best)
                 continue;
             if (!memo[j]) {
                 memo[j] = 2;
@@ -296,8 +298,9 @@ static double candidate_bound(const ctx_t *c)
 }
 
 typedef struct {
-    double w; /* (1 + priority): value per GPU of term (1) */
-    int k;
+    double w;    /* (1 + priority): value per GPU of term (1) */
+    double gpus; /* of the whole class */
+    int k, wsc;  /* class, its candidates' static class */
 } kw_t;
 
 static int by_kw(const void *a, const void *b)
@@ -338,8 +341,12 @@ static double domain_bound(const ctx_t *c)
     for (int i = 0; i < f->nprofiles; i++)
         if (f->profiles[i].watts < pmin[f->profiles[i].gpu_model])
             pmin[f->profiles[i].gpu_model] = f->profiles[i].watts;
-    for (int k = 0; k < c->nk; k++)
-        kw[k] = (kw_t){1.0 + c->cw[c->k_mem[c->k_off[k]]]->priority, k};
+    for (int k = 0; k < c->nk; k++) {
+        int ci = c->k_mem[c->k_off[k]];
+        kw[k] = (kw_t){1.0 + c->cw[ci]->priority,
+                       (double)c->cw[ci]->gpus * (c->k_off[k + 1] - c->k_off[k]), k,
+                       c->cand_wsc[ci]};
+    }
     qsort(kw, (size_t)c->nk, sizeof *kw, by_kw);
     for (int level = 0; level <= maxd; level++) {
         bool covered = true;
@@ -384,12 +391,11 @@ static double domain_bound(const ctx_t *c)
             double cap = gpus[d];
             if (wmin[d] > 0 && isfinite(wmin[d]))
                 cap = fmin(cap, floor(head[d] / wmin[d] * (1 + 1e-9) + 1e-9));
-            for (int a = 0; a < c->nk && cap > 0; a++) {
-                int k = kw[a].k, ci = c->k_mem[c->k_off[k]];
-                if (!elig[(size_t)d * (size_t)c->nwsc + (size_t)c->cand_wsc[ci]])
+            const char *el = elig + (size_t)d * (size_t)c->nwsc;
+            for (int a = 0; a < c->nk && cap > 0; a++) { /* one flat array: hot */
+                if (!el[kw[a].wsc])
                     continue;
-                double take =
-                    fmin(cap, (double)c->cw[ci]->gpus * (c->k_off[k + 1] - c->k_off[k]));
+                double take = fmin(cap, kw[a].gpus);
                 total += take * (kw[a].w + per_gpu_eps);
                 cap -= take;
             }
