@@ -20,6 +20,8 @@
  * breaks them (cutting planes) and columns when their reduced cost is positive
  * (pricing over every eligible pair); generation stops once the LP's own
  * Lagrangian bound z + Σ_K n_K max(0, max_j rc[K][j]) is within LP_GAP_STOP.
+ * Columns priced well below zero are retired between rounds (retire()) and
+ * come back when pricing wants them.
  *
  * Rounding takes ⌊x⌋ of each column; packing puts each candidate on a node of
  * its group that fits exactly (GPUs, node cap, every ancestor domain cap),
@@ -39,6 +41,10 @@
 #define MAX_ROUNDS 400
 #define RC_TOL 1e-9
 #define VIOL_TOL 1e-6
+/* A column priced this far below zero is retired (retire()): well above what
+ * terms (2) and (3) move a column's price, so a column that only loses a
+ * tie-break stays in the LP. */
+#define RETIRE_TOL 1e-3
 #define LP_GAP_STOP 5e-3 /* column generation stops at this proven relative gap */
 
 typedef struct {
@@ -46,6 +52,7 @@ typedef struct {
     double c, w;
     int knext, gnext; /* next column of the same class / group, -1 */
     int jcol;         /* its GLPK column (gang columns interleave, gang_lp.c) */
+    bool off;         /* retired: fixed at 0 until pricing wants it again */
 } col_t;
 
 typedef struct {
@@ -75,7 +82,7 @@ typedef struct {
     int ncols, capcols;
     /* scratch */
     double *ug, *uw, *us, *ud, *pg, *pw, *ps;
-    int *mark, *ind;
+    int *mark, *slot, *ind; /* slot[j]: class mark[j] - 1's column in group j */
     double *val;
     size_t capind;
     double *x;       /* primal values of the columns */
@@ -211,6 +218,7 @@ static int add_col(lp_t *L, int k, int j)
     col_t *col = &L->cols[L->ncols];
     col->k = k;
     col->j = j;
+    col->off = false;
     col->c = pair_at(L, k, j, &col->w);
     L->x[L->ncols] = 0;
     col->knext = L->khead[k];
@@ -776,8 +784,10 @@ static int price(lp_t *L, double z, double *lagr)
         double mu = -glp_get_row_dual(L->P, k + 1), best[KADD], delta = 0;
         int bj[KADD], nb = 0;
         const int *groups = c->g_by_model[L->kmodel[k] + 1];
-        for (int i = L->khead[k]; i >= 0; i = L->cols[i].knext)
+        for (int i = L->khead[k]; i >= 0; i = L->cols[i].knext) {
             L->mark[L->cols[i].j] = k + 1;
+            L->slot[L->cols[i].j] = i;
+        }
         for (int b = 0; b < c->ng; b++) {
             int j = groups[b];
             double w, v = pair_at(L, k, j, &w);
@@ -789,6 +799,13 @@ static int price(lp_t *L, double z, double *lagr)
                     rc -= L->ps[(size_t)j * L->nsz + s];
             if (rc > delta)
                 delta = rc;
+            if (rc > RC_TOL && L->mark[j] == k + 1 && L->cols[L->slot[j]].off) {
+                col_t *col = &L->cols[L->slot[j]]; /* retired: back in */
+                col->off = false;
+                glp_set_col_bnds(L->P, col->jcol, GLP_LO, 0, 0);
+                added++;
+                continue;
+            }
             if (rc <= RC_TOL || L->mark[j] == k + 1)
                 continue;
             /* Keep the KADD best, ties to the earlier group in the order. */
@@ -823,6 +840,28 @@ static int price(lp_t *L, double z, double *lagr)
         return ga;
     *lagr = bound;
     return added + ga;
+}
+
+/* Retires the x columns the last optimum prices below -RETIRE_TOL: fixed at 0,
+ * GLPK leaves them out of the simplex (glp_smcp.excl, on by default), whose
+ * every iteration scans all non-basic columns (at 10,000 × 30,000 about 3,800
+ * of the last round's 13,000); price() brings one back once its reduced cost
+ * turns positive, so the LP's optimum over all columns is unchanged. Only
+ * where column generation runs to its own stop: with gangs in the LP their
+ * pricing rounds are capped (gang_lp.c) and end it, and a column retired
+ * before the last round could not come back. */
+static void retire(lp_t *L)
+{
+    if (L->c->gl)
+        return;
+    for (int i = 0; i < L->ncols; i++) {
+        col_t *col = &L->cols[i];
+        if (!col->off && glp_get_col_stat(L->P, col->jcol) == GLP_NL &&
+            glp_get_col_dual(L->P, col->jcol) < -RETIRE_TOL) {
+            col->off = true;
+            glp_set_col_bnds(L->P, col->jcol, GLP_FX, 0, 0);
+        }
+    }
 }
 
 static int solve_lp(lp_t *L, int meth)
@@ -914,6 +953,7 @@ static int run(void *arg)
             continue;
         }
         double z = glp_get_obj_val(L->P), lagr;
+        retire(L);
         for (int k = 0; k < L->nK; k++)
             L->m[k] = glp_get_row_dual(L->P, k + 1);
         L->have_m = true;
@@ -1147,6 +1187,7 @@ static void lp_free(lp_t *L)
     free(L->pw);
     free(L->ps);
     free(L->mark);
+    free(L->slot);
     free(L->ind);
     free(L->val);
     free(L->x);
@@ -1310,13 +1351,14 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     L.pw = calloc(ng, sizeof *L.pw);
     L.ps = calloc(ng * nsz, sizeof *L.ps);
     L.mark = calloc(ng, sizeof *L.mark);
+    L.slot = calloc(ng, sizeof *L.slot);
     L.ko = malloc(nk * sizeof *L.ko);
     L.m = malloc(nk * sizeof *L.m);
     if (!L.m || !L.kof || !L.b_off || !L.b_mem || !L.krep || !L.ko || !L.kn || !L.kg ||
         !L.kprio || !L.kmodel || !L.khead || !L.gfree || !L.gmaxfree || !L.gnsc ||
         !L.ggm || !L.gcnt || !L.ghead || !L.gmaxhead || !L.gminw || !L.grow || !L.gcol ||
         !L.drow || !L.dhead || !L.ug || !L.uw || !L.us || !L.ud || !L.pg || !L.pw ||
-        !L.ps || !L.mark)
+        !L.ps || !L.mark || !L.slot)
         goto out;
     if (super_classes(&L) < 0)
         goto out;
