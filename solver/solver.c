@@ -333,9 +333,14 @@ static double domain_bound(const ctx_t *c)
     int *unit = malloc(((size_t)f->nnodes + 1) * sizeof *unit);
     int *stamp = calloc((size_t)c->nnsc + 1, sizeof *stamp);
     char *elig = malloc(((size_t)c->nwsc + 1) * ((size_t)nd + 1));
+    char *ok = malloc((size_t)c->nnsc * (size_t)c->nwsc + 1); /* [nsc * nwsc + w] */
     kw_t *kw = malloc(((size_t)c->nk + 1) * sizeof *kw);
-    if (!pmin || !head || !gpus || !wmin || !unit || !stamp || !elig || !kw)
+    if (!pmin || !head || !gpus || !wmin || !unit || !stamp || !elig || !ok || !kw)
         goto out;
+    for (int w = 0; w < c->nwsc; w++)
+        for (int n = 0; n < c->nnsc; n++)
+            ok[(size_t)n * (size_t)c->nwsc + (size_t)w] =
+                c->stat[(size_t)w * (size_t)c->nnsc + (size_t)n] == 0;
     for (int g = 0; g < f->ngpu_models; g++)
         pmin[g] = INFINITY;
     for (int i = 0; i < f->nprofiles; i++)
@@ -380,9 +385,10 @@ static double domain_bound(const ctx_t *c)
             if (stamp[nsc] == (level + 1) * (nd + 1) + d + 1)
                 continue;
             stamp[nsc] = (level + 1) * (nd + 1) + d + 1;
+            char *e = elig + (size_t)d * (size_t)c->nwsc;
+            const char *o = ok + (size_t)nsc * (size_t)c->nwsc;
             for (int w = 0; w < c->nwsc; w++)
-                if (c->stat[(size_t)w * (size_t)c->nnsc + (size_t)nsc] == 0)
-                    elig[(size_t)d * (size_t)c->nwsc + (size_t)w] = 1;
+                e[w] |= o[w];
         }
         double total = 0, per_gpu_eps = TP_TRUST_MAX * c->eps_s + c->eps_e;
         for (int d = 0; d < nd; d++) {
@@ -410,6 +416,7 @@ out:
     free(unit);
     free(stamp);
     free(elig);
+    free(ok);
     free(kw);
     return best;
 }
