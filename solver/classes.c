@@ -378,7 +378,8 @@ int ctx_build_classes(ctx_t *c)
             if (f->nodes[c->g_mem[i]].gpu_w < c->g_minw[g])
                 c->g_minw[g] = f->nodes[c->g_mem[i]].gpu_w;
     }
-    rc = build_by_model(c, g_gm);
+    if ((rc = build_by_model(c, g_gm)) == 0 && !(c->by_weight = plan_weight_order(c)))
+        rc = TP_ENOMEM;
 out:
     free(g_gm);
     keytab_fini(&kt);
@@ -395,6 +396,7 @@ void ctx_free_classes(ctx_t *c)
     free(c->cand_k);
     free(c->k_off);
     free(c->k_mem);
+    free(c->by_weight);
     free(c->node_g);
     free(c->g_off);
     free(c->g_mem);

@@ -188,23 +188,35 @@ static int by_weight(const void *a, const void *b)
     return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-int *plan_unplaced_by_weight(const ctx_t *c, const plan_t *p, int *n)
+int *plan_weight_order(const ctx_t *c)
 {
     order_t *o = malloc(((size_t)c->nc + 1) * sizeof *o);
-    int *list = malloc(((size_t)c->nc + 1) * sizeof *list), k = 0;
+    int *list = malloc(((size_t)c->nc + 1) * sizeof *list);
     if (!o || !list) {
         free(o);
         free(list);
         return NULL;
     }
     for (int i = 0; i < c->nc; i++)
-        if (p->cnode[i] < 0)
-            o[k++] = (order_t){(1.0 + c->cw[i]->priority) * c->cw[i]->gpus,
-                               c->corigin[i] >= 0, i};
-    qsort(o, (size_t)k, sizeof *o, by_weight);
-    for (int i = 0; i < k; i++)
+        o[i] =
+            (order_t){(1.0 + c->cw[i]->priority) * c->cw[i]->gpus, c->corigin[i] >= 0, i};
+    qsort(o, (size_t)c->nc, sizeof *o, by_weight);
+    for (int i = 0; i < c->nc; i++)
         list[i] = o[i].idx;
     free(o);
+    return list;
+}
+
+int *plan_unplaced_by_weight(const ctx_t *c, const plan_t *p, int *n)
+{
+    /* The order is a total one (index last): filtering the sorted whole is
+     * sorting the unplaced ones, without a sort per call. */
+    int *list = malloc(((size_t)c->nc + 1) * sizeof *list), k = 0;
+    if (!list)
+        return NULL;
+    for (int i = 0; i < c->nc; i++)
+        if (p->cnode[c->by_weight[i]] < 0)
+            list[k++] = c->by_weight[i];
     *n = k;
     return list;
 }

@@ -65,6 +65,7 @@ typedef struct {
     int *gorder; /* [k * ng + b]: the groups class k may use, least watts first */
     int *gcount; /* [k] */
     double *key; /* [k]: value per watt on the first of them */
+    int *order;  /* every candidate in recreate's order (by_vw on key, weight) */
 } rec_t;
 
 static void rec_fini(rec_t *R)
@@ -72,17 +73,21 @@ static void rec_fini(rec_t *R)
     free(R->gorder);
     free(R->gcount);
     free(R->key);
+    free(R->order);
 }
 
 static int rec_init(const ctx_t *c, rec_t *R)
 {
     gw_t *gw = malloc(((size_t)c->ng + 1) * sizeof *gw);
+    vw_t *o = malloc(((size_t)c->nc + 1) * sizeof *o);
     R->ng = (size_t)c->ng;
+    R->order = malloc(((size_t)c->nc + 1) * sizeof *R->order);
     R->gorder = malloc(((size_t)c->nk * R->ng + 1) * sizeof *R->gorder);
     R->gcount = calloc((size_t)c->nk + 1, sizeof *R->gcount);
     R->key = calloc((size_t)c->nk + 1, sizeof *R->key);
-    if (!gw || !R->gorder || !R->gcount || !R->key) {
+    if (!gw || !o || !R->order || !R->gorder || !R->gcount || !R->key) {
         free(gw);
+        free(o);
         return TP_ENOMEM;
     }
     for (int k = 0; k < c->nk; k++) {
@@ -102,30 +107,30 @@ static int rec_init(const ctx_t *c, rec_t *R)
                         ? ctx_value(c, ci, c->g_mem[c->g_off[gw[0].g]]) / gw[0].w
                         : INFINITY;
     }
+    /* The order is total (index last) and the keys fixed: sorted once, each
+     * rung filters it. */
+    for (int ci = 0; ci < c->nc; ci++)
+        o[ci] = (vw_t){R->key[c->cand_k[ci]],
+                       (1.0 + c->cw[ci]->priority) * c->cw[ci]->gpus, ci};
+    qsort(o, (size_t)c->nc, sizeof *o, by_vw);
+    for (int a = 0; a < c->nc; a++)
+        R->order[a] = o[a].ci;
     free(gw);
+    free(o);
     return 0;
 }
 
 /* Places p's unplaced candidates by value per watt (see the top). */
 static int recreate(const ctx_t *c, const rec_t *R, plan_t *p)
 {
-    vw_t *o = malloc(((size_t)c->nc + 1) * sizeof *o);
-    int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor), n = 0;
-    if (!o || !cursor) {
-        free(o);
-        free(cursor);
+    int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor);
+    if (!cursor)
         return TP_ENOMEM;
-    }
-    for (int ci = 0; ci < c->nc; ci++)
-        if (p->cnode[ci] < 0)
-            o[n++] = (vw_t){R->key[c->cand_k[ci]],
-                            (1.0 + c->cw[ci]->priority) * c->cw[ci]->gpus, ci};
-    qsort(o, (size_t)n, sizeof *o, by_vw);
     /* Members of one class ask the same of every node and loads only grow:
      * where one found no room the next will not either (as in repair). */
-    for (int a = 0; a < n; a++) {
-        int ci = o[a].ci, k = c->cand_k[ci], b = cursor[k];
-        if (b < 0)
+    for (int a = 0; a < c->nc; a++) {
+        int ci = R->order[a], k = c->cand_k[ci], b = cursor[k];
+        if (p->cnode[ci] >= 0 || b < 0)
             continue;
         for (; b < R->gcount[k]; b++) {
             int node = plan_best_fit(c, p, ci, R->gorder[(size_t)k * R->ng + (size_t)b]);
@@ -136,7 +141,6 @@ static int recreate(const ctx_t *c, const rec_t *R, plan_t *p)
         }
         cursor[k] = b < R->gcount[k] ? b : -1;
     }
-    free(o);
     free(cursor);
     return 0;
 }

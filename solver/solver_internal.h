@@ -117,6 +117,7 @@ typedef struct {
 
     /* Classes: (static class, model, priority, moved), members ascending (CSR). */
     int nk, *cand_k, *k_off, *k_mem;
+    int *by_weight; /* every candidate in plan_unplaced_by_weight's order */
     /* Groups: (node static class, domain at depth group_level), nodes ascending
      * (CSR); g_anchor: that domain. */
     int ng, *node_g, *g_off, *g_mem, *g_anchor, group_level;
@@ -176,6 +177,9 @@ int plan_repair(const ctx_t *c, plan_t *p, const int *list, int n);
 /* All unplaced candidates, by weight (1 + priority) × gpus descending, moved
  * running work first among equals, then index. Caller frees. NULL on ENOMEM. */
 int *plan_unplaced_by_weight(const ctx_t *c, const plan_t *p, int *n);
+/* Every candidate in that order (sorted once per solve; ctx_build_classes
+ * keeps it in c->by_weight). Caller frees. NULL on ENOMEM. */
+int *plan_weight_order(const ctx_t *c);
 /* First fit (the naive baseline): each candidate, in canonical order, on the
  * first eligible node with room in canonical (id) order. */
 int plan_first_fit(const ctx_t *c, plan_t *p);
