@@ -463,11 +463,16 @@ typedef struct {
     tp_predset_t val[HIST_VALS];
     int nv;
     int *cnt; /* [nsc * HIST_VALS + v]; NULL: too many distinct bit sets */
+    /* A node fails predicate q when its capacity bits or its static class's
+     * do: all[q] nodes by their capacity bits, and off[nsc * TP_PRED_COUNT + q]
+     * of class nsc's nodes only when the class fails q statically. */
+    int all[TP_PRED_COUNT], *off;
 } hist_t;
 
 static int hist_build(const ctx_t *c, const tp_predset_t *bits, hist_t *h)
 {
     h->nv = 0;
+    h->off = NULL;
     h->cnt = calloc((size_t)c->nnsc * HIST_VALS + 1, sizeof *h->cnt);
     if (!h->cnt)
         return TP_ENOMEM;
@@ -485,6 +490,18 @@ static int hist_build(const ctx_t *c, const tp_predset_t *bits, hist_t *h)
         }
         h->cnt[(size_t)c->node_sc[n] * HIST_VALS + (size_t)v]++;
     }
+    memset(h->all, 0, sizeof h->all);
+    if (!(h->off = calloc((size_t)c->nnsc * TP_PRED_COUNT + 1, sizeof *h->off)))
+        return TP_ENOMEM;
+    for (int nsc = 0; nsc < c->nnsc; nsc++)
+        for (int v = 0; v < h->nv; v++) {
+            int m = h->cnt[(size_t)nsc * HIST_VALS + (size_t)v];
+            for (int q = 0; q < TP_PRED_COUNT && m; q++)
+                if (h->val[v] >> q & 1)
+                    h->all[q] += m;
+                else
+                    h->off[(size_t)nsc * TP_PRED_COUNT + (size_t)q] += m;
+        }
     return 0;
 }
 
@@ -524,6 +541,7 @@ static int add_pending(const ctx_t *c, const plan_t *p, tp_result_t *r)
                     goto out;
                 hist = hb;
                 hist[ncap].cnt = NULL;
+                hist[ncap].off = NULL;
                 if (!(capbits[ncap] = malloc(((size_t)f->nnodes + 1) * sizeof **cb)))
                     goto out;
                 ncap++;
@@ -540,12 +558,12 @@ static int add_pending(const ctx_t *c, const plan_t *p, tp_result_t *r)
             const tp_predset_t *st = c->stat + (size_t)c->cand_wsc[ci] * (size_t)c->nnsc;
             const hist_t *h = &hist[cid];
             if (h->cnt) {
-                for (int nsc = 0; nsc < c->nnsc; nsc++)
-                    for (int v = 0; v < h->nv; v++) {
-                        int m = h->cnt[(size_t)nsc * HIST_VALS + (size_t)v];
-                        tp_predset_t bits = st[nsc] | h->val[v];
-                        for (int q = 0; bits && m; q++, bits >>= 1)
-                            counts[ncnt][q] += (int)(bits & 1) * m;
+                memcpy(counts[ncnt], h->all, sizeof h->all);
+                for (int nsc = 0; nsc < c->nnsc; nsc++) /* most pass statically */
+                    for (tp_predset_t bits = st[nsc]; bits; bits &= bits - 1) {
+                        int q = __builtin_ctz(bits);
+                        counts[ncnt][q] +=
+                            h->off[(size_t)nsc * TP_PRED_COUNT + (size_t)q];
                     }
             } else {
                 for (int n = 0; n < f->nnodes; n++) {
@@ -564,6 +582,7 @@ out:
     for (int i = 0; i < ncap; i++) {
         free(capbits[i]);
         free(hist[i].cnt);
+        free(hist[i].off);
     }
     free(capbits);
     free(hist);
