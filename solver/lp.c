@@ -845,7 +845,7 @@ static int price(lp_t *L, double z, double *lagr)
 /* Retires the x columns the last optimum prices below -RETIRE_TOL: fixed at 0,
  * GLPK leaves them out of the simplex (glp_smcp.excl, on by default), whose
  * every iteration scans all non-basic columns (at 10,000 × 30,000 about 3,800
- * of the last round's 13,000); price() brings one back once its reduced cost
+ * of the last round's 8,800); price() brings one back once its reduced cost
  * turns positive, so the LP's optimum over all columns is unchanged. Only
  * where column generation runs to its own stop: with gangs in the LP their
  * pricing rounds are capped (gang_lp.c) and end it, and a column retired
