@@ -49,10 +49,11 @@
  * at 60 nodes x 150 workloads its ~115 nodes cost 1-2 s CPU and improved no
  * seed of bench-solver-exact, where the dives did. */
 #define EXACT_MIN_NODES 200
-/* Branch-and-bound nodes of one RINS sub-MILP (rins()), and how many run
- * while each improves the start. */
+/* Branch-and-bound nodes of one RINS sub-MILP (rins()), how many run while
+ * each improves the start, and the nodes of each rack's sub-MILP after. */
 #define EXACT_RINS_NODES 600
 #define EXACT_RINS_ROUNDS 6
+#define EXACT_RACK_NODES 30
 
 typedef struct {
     const ctx_t *c;
@@ -463,12 +464,15 @@ static void sub_callback(glp_tree *T, void *info)
 
 /* A sub-MILP around the start (RINS: relaxation-induced neighbourhood
  * search): every column where the start agrees with the root LP's optimum
- * is fixed there, the rest is free within its bounds, and GLPK's branch and
- * cut (presolver on) looks for a point better than the start in the first
- * stage — a cutoff row, as in lex_solve — for at most `budget` nodes. A
- * better point becomes the start. P's bounds and rows are restored after. */
-static bool rins(glp_prob *P, ex_t *m, long budget)
+ * is fixed there — except, with dom ≥ 0, the columns of nodes directly under
+ * domain dom — the rest is free within its bounds, and GLPK's branch and
+ * cut (presolver and cuts on) looks for a point better than the start in
+ * the first stage — a cutoff row, as in lex_solve — for at most `budget`
+ * nodes (a work limit; the deadline as safety net). A better point becomes
+ * the start; true then. P's bounds and rows are restored after. */
+static bool rins(glp_prob *P, ex_t *m, long budget, int dom)
 {
+    const tp_fleet_t *f = m->c->f;
     lex_t *lx = &m->lx;
     int n = glp_get_num_cols(P), nfree = 0;
     double v = 0;
@@ -488,7 +492,8 @@ static bool rins(glp_prob *P, ex_t *m, long budget)
             ind[++len] = j;
             val[len] = lx->obj[0][j];
         }
-        if (fabs(m->xlp[j] - m->start[j]) < 1e-6)
+        bool in = dom >= 0 && j <= m->ncol && f->nodes[m->col_n[j - 1]].domain == dom;
+        if (!in && fabs(m->xlp[j] - m->start[j]) < 1e-6)
             set_col(P, j, m->start[j], m->start[j]);
         else
             nfree++;
@@ -509,6 +514,7 @@ static bool rins(glp_prob *P, ex_t *m, long budget)
     double left = lx->deadline - tp_now_ms();
     ip.tm_lim = left > 1 ? (int)left : 1;
     int ret = glp_intopt(P, &ip), st = glp_mip_status(P);
+    lx->time_limited |= ret == GLP_ETMLIM;
     if ((ret == 0 || ret == GLP_ETMLIM || ret == GLP_ESTOP) &&
         (st == GLP_OPT || st == GLP_FEAS)) {
         for (int j = 1; j <= n; j++)
@@ -532,12 +538,24 @@ out:
     return better;
 }
 
-/* RINS rounds while they improve the start (after dive()). */
+/* RINS rounds while they improve the start (after dive()), then one
+ * sub-MILP per rack — every domain that holds nodes directly, in canonical
+ * order — with that rack's columns freed as well. */
 static void polish(glp_prob *P, ex_t *m)
 {
-    for (int k = 0; m->lp_ok && k < EXACT_RINS_ROUNDS && rins(P, m, EXACT_RINS_NODES);
-         k++)
+    const tp_fleet_t *f = m->c->f;
+    if (!m->lp_ok)
+        return;
+    for (int k = 0; k < EXACT_RINS_ROUNDS && rins(P, m, EXACT_RINS_NODES, -1); k++)
         ;
+    for (int r = 0; r < f->ndomains; r++) {
+        int d = m->c->dord[r];
+        bool rack = false;
+        for (int j = 0; j < m->ncol && !rack; j++)
+            rack = f->nodes[m->col_n[j]].domain == d;
+        if (rack)
+            rins(P, m, EXACT_RACK_NODES, d);
+    }
 }
 
 /* After a search that stopped short of proving the first stage: P back as it
@@ -612,12 +630,15 @@ static int run(void *arg)
     int *last = malloc(((size_t)m->ncol + nn + 1) * sizeof *last);
     int ntn = f->ntenants, *tnrow = calloc((size_t)ntn + 1, sizeof *tnrow);
     double *tnsum = calloc((size_t)ntn + 1, sizeof *tnsum);
+    /* Column bounds before lex_solve, for polish_answer(). */
+    size_t nv = (size_t)m->ncol + (size_t)m->ny + 1;
+    double *lb0 = malloc(nv * sizeof *lb0), *ub0 = malloc(nv * sizeof *ub0);
     keytab_t nk = {0};
     bool nk_ok = false;
     glp_prob *P = glp_create_prob();
     if (!trow || !grow || !wrow || !drow || !gsum || !wsum || !dsum || !nwmin || !dwmin ||
         !gcap || !dgsum || !dgrow || !n_off || !n_col || !key || !last || !tnrow ||
-        !tnsum || keytab_init(&nk, 64) < 0)
+        !tnsum || !lb0 || !ub0 || keytab_init(&nk, 64) < 0)
         goto out;
     nk_ok = true;
     glp_set_obj_dir(P, GLP_MAX);
@@ -798,13 +819,6 @@ static int run(void *arg)
     if (m->lx.no_search)
         polish(P, m);
     int nr0 = glp_get_num_rows(P), nc = glp_get_num_cols(P);
-    double *lb0 = malloc(((size_t)nc + 1) * sizeof *lb0);
-    double *ub0 = malloc(((size_t)nc + 1) * sizeof *ub0);
-    if (!lb0 || !ub0) {
-        free(lb0);
-        free(ub0);
-        goto out;
-    }
     for (int j = 1; j <= nc; j++) {
         lb0[j] = glp_get_col_lb(P, j);
         ub0[j] = glp_get_col_ub(P, j);
@@ -812,8 +826,6 @@ static int run(void *arg)
     rc = lex_solve(P, &m->lx);
     if (rc == 0 && !m->lx.no_search && m->lx.solved == 0)
         rc = polish_answer(P, m, nr0, lb0, ub0);
-    free(lb0);
-    free(ub0);
 out:
     glp_delete_prob(P);
     if (nk_ok)
@@ -836,6 +848,8 @@ out:
     free(last);
     free(tnrow);
     free(tnsum);
+    free(lb0);
+    free(ub0);
     return rc;
 }
 
