@@ -27,10 +27,14 @@
  *
  * The incumbent (the aggregated path's plan, or the better answer of three
  * LP-guided dives from the root LP, dive()) enters as a cutoff (lex_solve),
- * so GLPK's presolver stays on. The dives stop on a simplex-iteration budget,
- * the search on a node budget (milp_node_budget), both deterministic work
- * limits, the clock only as a safety net; below EXACT_MIN_NODES there is no
- * search (it never paid at that size). Members of a type go to nodes in
+ * so GLPK's presolver stays on. Sub-MILPs around it (RINS, rins(): columns
+ * where it agrees with the root LP fixed, then rack by rack) improve it —
+ * before lex_solve when there is no search, after it on its answer when the
+ * search left the first stage open. The dives stop on a simplex-iteration
+ * budget, the search and the sub-MILPs on node budgets (milp_node_budget,
+ * EXACT_RINS_NODES, EXACT_RACK_NODES), all deterministic work limits, the
+ * clock only as a safety net; below EXACT_MIN_NODES there is no search (it
+ * never paid at that size). Members of a type go to nodes in
  * canonical order: the answer is the same whatever the order of the input
  * files.
  */
