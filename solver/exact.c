@@ -27,10 +27,14 @@
  *
  * The incumbent (the aggregated path's plan, or the better answer of three
  * LP-guided dives from the root LP, dive()) enters as a cutoff (lex_solve),
- * so GLPK's presolver stays on. The dives stop on a simplex-iteration budget,
- * the search on a node budget (milp_node_budget), both deterministic work
- * limits, the clock only as a safety net; below EXACT_MIN_NODES there is no
- * search (it never paid at that size). Members of a type go to nodes in
+ * so GLPK's presolver stays on. Sub-MILPs around it (RINS, rins(): columns
+ * where it agrees with the root LP fixed, then rack by rack) improve it —
+ * before lex_solve when there is no search, after it on its answer when the
+ * search left the first stage open. The dives stop on a simplex-iteration
+ * budget, the search and the sub-MILPs on node budgets (milp_node_budget,
+ * EXACT_RINS_NODES, EXACT_RACK_NODES), all deterministic work limits, the
+ * clock only as a safety net; below EXACT_MIN_NODES there is no search (it
+ * never paid at that size). Members of a type go to nodes in
  * canonical order: the answer is the same whatever the order of the input
  * files.
  */
@@ -43,12 +47,17 @@
 #include <string.h>
 
 /* Simplex iterations of the dive (all steps together): a work budget. */
-#define EXACT_DIVE_ITERS 10000
+#define EXACT_DIVE_ITERS 2000
 /* Below this many branch-and-bound nodes in the budget (milp_node_budget:
  * about 2,000 columns and up under the default limit) the search is skipped:
  * at 60 nodes x 150 workloads its ~115 nodes cost 1-2 s CPU and improved no
  * seed of bench-solver-exact, where the dives did. */
 #define EXACT_MIN_NODES 200
+/* Branch-and-bound nodes of one RINS sub-MILP (rins()), how many run while
+ * each improves the start, and the nodes of each rack's sub-MILP after. */
+#define EXACT_RINS_NODES 600
+#define EXACT_RINS_ROUNDS 6
+#define EXACT_RACK_NODES 30
 
 typedef struct {
     const ctx_t *c;
@@ -70,6 +79,9 @@ typedef struct {
     lex_t lx;
     int dive_gain; /* 1 + the dive that improved the start last; 0: none */
     long dive_iters;
+    double *xlp; /* the root LP's optimum (first stage), when lp_ok */
+    bool lp_ok;
+    int sub_gain; /* RINS sub-MILPs that improved the start */
 } ex_t;
 
 /* Units of w that fit headroom h: ⌊h / w⌋ (w > 0). */
@@ -406,8 +418,11 @@ static void dive(glp_prob *P, ex_t *m)
     }
     if (!resolve(P, lx, GLP_PRIMAL, &iters))
         goto out;
-    for (int j = 1; j <= n; j++)
+    for (int j = 1; j <= n; j++) {
         cst[j] = glp_get_col_stat(P, j);
+        m->xlp[j] = glp_get_col_prim(P, j);
+    }
+    m->lp_ok = true;
     for (int i = 1; i <= nr; i++)
         rst[i] = glp_get_row_stat(P, i);
     for (size_t k = 0; k < sizeof dive_steps / sizeof *dive_steps; k++) {
@@ -430,6 +445,166 @@ out:
     free(x);
     free(cst);
     free(rst);
+}
+
+typedef struct {
+    glp_iocp *ip;
+    long budget, nodes;
+} subcb_t;
+
+static void sub_callback(glp_tree *T, void *info)
+{
+    subcb_t *cb = info;
+    /* GLPK 5.0's cut generators fail when the presolver leaves rows but no
+     * column (milp.c's lex_callback): off before the root in that case. */
+    if (glp_ios_reason(T) == GLP_ISELECT && glp_get_num_cols(glp_ios_get_prob(T)) == 0)
+        cb->ip->mir_cuts = cb->ip->cov_cuts = cb->ip->clq_cuts = GLP_OFF;
+    int active, current, total;
+    glp_ios_tree_size(T, &active, &current, &total);
+    cb->nodes = total;
+    if (total >= cb->budget)
+        glp_ios_terminate(T);
+}
+
+/* A sub-MILP around the start (RINS: relaxation-induced neighbourhood
+ * search): every column where the start agrees with the root LP's optimum
+ * is fixed there — except, with dom ≥ 0, the columns of nodes directly under
+ * domain dom — the rest is free within its bounds, and GLPK's branch and
+ * cut (presolver and cuts on) looks for a point better than the start in
+ * the first stage — a cutoff row, as in lex_solve — for at most `budget`
+ * nodes (a work limit; the deadline as safety net). A better point becomes
+ * the start; true then. P's bounds and rows are restored after. */
+static bool rins(glp_prob *P, ex_t *m, long budget, int dom)
+{
+    const tp_fleet_t *f = m->c->f;
+    lex_t *lx = &m->lx;
+    int n = glp_get_num_cols(P), nfree = 0;
+    double v = 0;
+    bool better = false;
+    int *ind = malloc(((size_t)n + 1) * sizeof *ind);
+    double *val = malloc(((size_t)n + 1) * sizeof *val);
+    double *lb = malloc(((size_t)n + 1) * sizeof *lb);
+    double *ub = malloc(((size_t)n + 1) * sizeof *ub);
+    if (!ind || !val || !lb || !ub)
+        goto out;
+    int len = 0;
+    for (int j = 1; j <= n; j++) {
+        lb[j] = glp_get_col_lb(P, j);
+        ub[j] = glp_get_col_ub(P, j);
+        v += lx->obj[0][j] * m->start[j];
+        if (lx->obj[0][j] != 0) {
+            ind[++len] = j;
+            val[len] = lx->obj[0][j];
+        }
+        bool in = dom >= 0 && j <= m->ncol && f->nodes[m->col_n[j - 1]].domain == dom;
+        if (!in && fabs(m->xlp[j] - m->start[j]) < 1e-6)
+            set_col(P, j, m->start[j], m->start[j]);
+        else
+            nfree++;
+    }
+    if (nfree == 0)
+        goto restore;
+    int r = glp_add_rows(P, 1);
+    glp_set_mat_row(P, r, len, ind, val);
+    glp_set_row_bnds(P, r, GLP_LO, v + 0.5, 0);
+    glp_iocp ip;
+    glp_init_iocp(&ip);
+    subcb_t cb = {&ip, budget, 0};
+    ip.msg_lev = GLP_MSG_OFF;
+    ip.presolve = GLP_ON;
+    ip.mir_cuts = ip.cov_cuts = ip.clq_cuts = GLP_ON;
+    ip.cb_func = sub_callback;
+    ip.cb_info = &cb;
+    double left = lx->deadline - tp_now_ms();
+    ip.tm_lim = left > 1 ? (int)left : 1;
+    int ret = glp_intopt(P, &ip), st = glp_mip_status(P);
+    lx->time_limited |= ret == GLP_ETMLIM;
+    if ((ret == 0 || ret == GLP_ETMLIM || ret == GLP_ESTOP) &&
+        (st == GLP_OPT || st == GLP_FEAS)) {
+        for (int j = 1; j <= n; j++)
+            val[j] = floor(glp_mip_col_val(P, j) + 0.5);
+        if (lex_better(lx, val, m->start, n)) {
+            memcpy(m->start, val, ((size_t)n + 1) * sizeof *val);
+            better = true;
+            m->sub_gain++;
+        }
+    }
+    ind[1] = r;
+    glp_del_rows(P, 1, ind);
+restore:
+    for (int j = 1; j <= n; j++)
+        set_col(P, j, lb[j], ub[j]);
+out:
+    free(ind);
+    free(val);
+    free(lb);
+    free(ub);
+    return better;
+}
+
+/* RINS rounds while they improve the start (after dive()), then one
+ * sub-MILP per rack — every domain that holds nodes directly, in canonical
+ * order — with that rack's columns freed as well. */
+static void polish(glp_prob *P, ex_t *m)
+{
+    const tp_fleet_t *f = m->c->f;
+    if (!m->lp_ok)
+        return;
+    for (int k = 0; k < EXACT_RINS_ROUNDS && rins(P, m, EXACT_RINS_NODES, -1); k++)
+        ;
+    for (int r = 0; r < f->ndomains; r++) {
+        int d = m->c->dord[r];
+        bool rack = false;
+        for (int j = 0; j < m->ncol && !rack; j++)
+            rack = f->nodes[m->col_n[j]].domain == d;
+        if (rack)
+            rins(P, m, EXACT_RACK_NODES, d);
+    }
+}
+
+/* After a search that stopped short of proving the first stage: P back as it
+ * was before lex_solve (its nr0 rows, column bounds lb/ub; lex_solve's cutoff
+ * row and reduced-cost fixings go), then RINS rounds from lex_solve's answer;
+ * a better point replaces that answer and its stage values. Every stage's
+ * bound stands: RINS only finds points. */
+static int polish_answer(glp_prob *P, ex_t *m, int nr0, const double *lb,
+                         const double *ub)
+{
+    lex_t *lx = &m->lx;
+    int n = glp_get_num_cols(P), nr = glp_get_num_rows(P);
+    int *del = malloc(((size_t)nr + 1) * sizeof *del);
+    if (!del)
+        return TP_ENOMEM;
+    for (int i = nr0 + 1; i <= nr; i++)
+        del[i - nr0] = i;
+    if (nr > nr0)
+        glp_del_rows(P, nr - nr0, del);
+    free(del);
+    for (int j = 1; j <= n; j++) {
+        set_col(P, j, lb[j], ub[j]);
+        glp_set_obj_coef(P, j, lx->obj[0][j]);
+    }
+    memcpy(m->start, lx->x, ((size_t)n + 1) * sizeof *m->start);
+    int gain = m->sub_gain;
+    polish(P, m);
+    if (m->sub_gain == gain)
+        return 0;
+    memcpy(lx->x, m->start, ((size_t)n + 1) * sizeof *m->start);
+    for (int s = 0; s < lx->nstages; s++) {
+        lx->value[s] = 0;
+        for (int j = 1; j <= n; j++)
+            lx->value[s] += lx->obj[s][j] * lx->x[j];
+    }
+    return 0;
+}
+
+/* Debugging (TP_EXACT_DUMP=file): the model as GLPK's solver sees it,
+ * term (1) as the objective, in CPLEX LP format, for glpsol or CBC. */
+static void dump(glp_prob *P, const ex_t *m, const char *file)
+{
+    for (int j = 1; j <= glp_get_num_cols(P); j++)
+        glp_set_obj_coef(P, j, m->obj[0][j]);
+    glp_write_lp(P, NULL, file);
 }
 
 /* Rows and matrix; runs inside glpk_guarded(). */
@@ -459,12 +634,15 @@ static int run(void *arg)
     int *last = malloc(((size_t)m->ncol + nn + 1) * sizeof *last);
     int ntn = f->ntenants, *tnrow = calloc((size_t)ntn + 1, sizeof *tnrow);
     double *tnsum = calloc((size_t)ntn + 1, sizeof *tnsum);
+    /* Column bounds before lex_solve, for polish_answer(). */
+    size_t nv = (size_t)m->ncol + (size_t)m->ny + 1;
+    double *lb0 = malloc(nv * sizeof *lb0), *ub0 = malloc(nv * sizeof *ub0);
     keytab_t nk = {0};
     bool nk_ok = false;
     glp_prob *P = glp_create_prob();
     if (!trow || !grow || !wrow || !drow || !gsum || !wsum || !dsum || !nwmin || !dwmin ||
         !gcap || !dgsum || !dgrow || !n_off || !n_col || !key || !last || !tnrow ||
-        !tnsum || keytab_init(&nk, 64) < 0)
+        !tnsum || !lb0 || !ub0 || keytab_init(&nk, 64) < 0)
         goto out;
     nk_ok = true;
     glp_set_obj_dir(P, GLP_MAX);
@@ -637,8 +815,21 @@ static int run(void *arg)
     }
     m->nrows = rows;
     glp_load_matrix(P, (int)m->mat.nnz, m->mat.ia, m->mat.ja, m->mat.ar);
+    if (getenv("TP_EXACT_DUMP")) /* debugging: docs/solver.md */
+        dump(P, m, getenv("TP_EXACT_DUMP"));
     dive(P, m);
+    /* RINS: on the dives' start when there is no search, else on the
+     * search's answer when it did not close the first stage. */
+    if (m->lx.no_search)
+        polish(P, m);
+    int nr0 = glp_get_num_rows(P), nc = glp_get_num_cols(P);
+    for (int j = 1; j <= nc; j++) {
+        lb0[j] = glp_get_col_lb(P, j);
+        ub0[j] = glp_get_col_ub(P, j);
+    }
     rc = lex_solve(P, &m->lx);
+    if (rc == 0 && !m->lx.no_search && m->lx.solved == 0)
+        rc = polish_answer(P, m, nr0, lb0, ub0);
 out:
     glp_delete_prob(P);
     if (nk_ok)
@@ -661,6 +852,8 @@ out:
     free(last);
     free(tnrow);
     free(tnsum);
+    free(lb0);
+    free(ub0);
     return rc;
 }
 
@@ -742,7 +935,8 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
             goto out;
     m.x = calloc((size_t)nv + 1, sizeof *m.x);
     m.start = calloc((size_t)nv + 1, sizeof *m.start);
-    if (!m.x || !m.start)
+    m.xlp = calloc((size_t)nv + 1, sizeof *m.xlp);
+    if (!m.x || !m.start || !m.xlp)
         goto out;
     for (int j = 0; j < m.ncol; j++) {
         int t = m.col_t[j], n = m.col_n[j];
@@ -950,6 +1144,7 @@ out:
         free(m.obj[s]);
     free(m.x);
     free(m.start);
+    free(m.xlp);
     free(m.t_off);
     free(m.t_mem);
     free(m.t_col);
