@@ -296,6 +296,211 @@ static double candidate_bound(const ctx_t *c)
 }
 
 typedef struct {
+    double v, w;
+} vw_t;
+
+static int by_vw(const void *a, const void *b)
+{
+    const vw_t *x = a, *y = b;
+    double l = x->v * y->w, r = y->v * x->w; /* x before y: higher v / w */
+    return (l < r) - (l > r);
+}
+
+/* Root knapsack bound. Every node lies under one root domain (a site); the
+ * watts a plan adds under root s are at most its headroom H_s, and a placed
+ * workload i draws at least w_is, its least draw on a node under s where it
+ * is eligible and fits alone on the base load (a gang: N members, each at
+ * least that; with a `together` kind all in one root, which must hold N such
+ * nodes; without, at least N such nodes anywhere and N × the cheapest
+ * root's λ w). For any λ ≥ 0 the Lagrangian of "watts under s ≤ H_s"
+ *   B(λ) = Σ_s λ_s H_s + Σ_i max(0, max_s (v_is − λ_s w_is))
+ * bounds every plan's candidates (v_is: the most ctx_value a node of s gives
+ * i) and free gangs (side items not fixed nor held; term (1), as the
+ * objective counts gangs): each placed i earns v ≤ (v − λ w) + λ w, and the
+ * λ w sum to at most Σ λ_s H_s. λ starts at the pooled knapsack's critical
+ * value per watt for every root and moves by a pattern search (each λ_s up
+ * or down by a factor while B falls). INFINITY where a node has no domain. */
+typedef struct {
+    int cnt, span; /* how many alike; span: a gang that may cross roots */
+    double *v, *w; /* [root]; w INFINITY: not placeable under that root */
+} rk_item_t;
+
+static double rk_eval(const rk_item_t *it, int ni, int nr, const double *head,
+                      const double *lam)
+{
+    double b = 0;
+    for (int s = 0; s < nr; s++)
+        b += lam[s] * head[s];
+    for (int i = 0; i < ni; i++) {
+        double best = 0;
+        if (it[i].span) { /* v is the same everywhere; the cheapest root's λ w */
+            double lw = INFINITY;
+            for (int s = 0; s < nr; s++)
+                if (isfinite(it[i].w[s]))
+                    lw = fmin(lw, lam[s] * it[i].w[s]);
+            best = isfinite(lw) ? fmax(0, it[i].v[0] - lw) : 0;
+        } else {
+            for (int s = 0; s < nr; s++)
+                if (isfinite(it[i].w[s]))
+                    best = fmax(best, it[i].v[s] - lam[s] * it[i].w[s]);
+        }
+        b += it[i].cnt * best;
+    }
+    return b;
+}
+
+static double root_knapsack(const ctx_t *c)
+{
+    const tp_fleet_t *f = c->f;
+    const side_t *sd = &c->side;
+    int nr = 0, ni = 0;
+    double b = INFINITY;
+    int *root = malloc(((size_t)f->nnodes + 1) * sizeof *root);
+    int *rix = malloc(((size_t)f->ndomains + 1) * sizeof *rix);
+    rk_item_t *it = calloc((size_t)c->nk + (size_t)sd->n + 1, sizeof *it);
+    char *elig = malloc((size_t)f->nnodes + 1);
+    double *head = NULL, *lam = NULL, *vw = NULL, *cnt = NULL;
+    if (!root || !rix || !it || !elig)
+        goto out;
+    for (int d = 0; d < f->ndomains; d++)
+        rix[d] = f->domains[d].parent < 0 ? nr++ : -1;
+    for (int n = 0; n < f->nnodes; n++) {
+        int d = f->nodes[n].domain;
+        if (d < 0)
+            goto out; /* no cap above it */
+        while (f->domains[d].parent >= 0)
+            d = f->domains[d].parent;
+        root[n] = rix[d];
+    }
+    head = calloc((size_t)nr + 1, sizeof *head);
+    lam = calloc((size_t)nr + 1, sizeof *lam);
+    vw = malloc(2 * ((size_t)c->nk + (size_t)sd->n + 1) * (size_t)nr * sizeof *vw);
+    cnt = calloc((size_t)nr + 1, sizeof *cnt);
+    if (!head || !lam || !vw || !cnt)
+        goto out;
+    for (int d = 0; d < f->ndomains; d++)
+        if (rix[d] >= 0)
+            head[rix[d]] = fmax(0, c->dcap[d] - c->base->domain_w[d]);
+    for (int k = 0; k < c->nk; k++) {
+        int ci = c->k_mem[c->k_off[k]];
+        const tp_workload_t *w = c->cw[ci];
+        rk_item_t *t = &it[ni];
+        t->v = vw + 2 * (size_t)ni * (size_t)nr;
+        t->w = t->v + nr;
+        t->cnt = c->k_off[k + 1] - c->k_off[k];
+        bool any = false;
+        for (int s = 0; s < nr; s++)
+            t->v[s] = 0, t->w[s] = INFINITY;
+        for (int j = 0; j < c->ng; j++) {
+            if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[j]]))
+                continue; /* one LP node class: the same eligibility throughout */
+            for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++) {
+                int n = c->g_mem[i], s = root[n];
+                if (!ctx_fits(c, c->base, w, n))
+                    continue;
+                t->v[s] = fmax(t->v[s], ctx_value(c, ci, n));
+                t->w[s] = fmin(t->w[s], w->gpus * tp_fleet_gpu_watts(f, n, w->model));
+                any = true;
+            }
+        }
+        ni += any;
+    }
+    for (int i = 0; i < sd->n; i++) {
+        const tp_workload_t *w = sd->w[i];
+        int need = tp_wl_nodes(w), all = 0;
+        if (need < 2 || sd->flag[i] == 2 || sd->fixed[i] ||
+            side_static_row(c, w, elig) < need)
+            continue;
+        rk_item_t *t = &it[ni];
+        t->v = vw + 2 * (size_t)ni * (size_t)nr;
+        t->w = t->v + nr;
+        t->cnt = 1;
+        t->span = tp_wl_together(w) < 0;
+        for (int s = 0; s < nr; s++)
+            t->v[s] = (1.0 + w->priority) * w->gpus * need, t->w[s] = INFINITY,
+            cnt[s] = 0;
+        for (int n = 0; n < f->nnodes; n++)
+            if (elig[n] && ctx_fits(c, c->base, w, n)) {
+                cnt[root[n]]++;
+                all++;
+                t->w[root[n]] = fmin(t->w[root[n]],
+                                     need * w->gpus * tp_fleet_gpu_watts(f, n, w->model));
+            }
+        for (int s = 0; s < nr && !t->span; s++)
+            if (cnt[s] < need)
+                t->w[s] = INFINITY;
+        bool any = false;
+        for (int s = 0; s < nr; s++)
+            any |= isfinite(t->w[s]);
+        ni += any && all >= need;
+    }
+    /* λ: the pooled knapsack's critical value per watt (items at their best
+     * value per watt over the roots), then a pattern search. */
+    {
+        vw_t *q = malloc(((size_t)ni + 1) * sizeof *q);
+        double H = 0, crit = 0;
+        if (!q)
+            goto out;
+        for (int s = 0; s < nr; s++)
+            H += head[s];
+        for (int i = 0; i < ni; i++) {
+            double v = 0, wm = INFINITY;
+            for (int s = 0; s < nr; s++)
+                if (isfinite(it[i].w[s]))
+                    v = fmax(v, it[i].v[s]), wm = fmin(wm, it[i].w[s]);
+            q[i] = (vw_t){v * it[i].cnt, wm * it[i].cnt};
+        }
+        qsort(q, (size_t)ni, sizeof *q, by_vw);
+        for (int i = 0; i < ni && H > 0; i++) {
+            if (q[i].w <= 0)
+                continue;
+            crit = q[i].v / q[i].w;
+            H -= q[i].w;
+        }
+        free(q);
+        for (int s = 0; s < nr; s++)
+            lam[s] = H > 0 ? 0 : crit;
+    }
+    b = rk_eval(it, ni, nr, head, lam);
+    for (double step = 0.5; step > 1e-3 && nr > 1 && nr <= 64; step /= 2) {
+        bool moved = true;
+        for (int sweep = 0; sweep < 20 && moved; sweep++) {
+            moved = false;
+            for (int s = 0; s < nr; s++)
+                for (int dir = -1; dir <= 1; dir += 2) {
+                    double keep = lam[s];
+                    lam[s] = keep * (1 + dir * step);
+                    double nb = rk_eval(it, ni, nr, head, lam);
+                    if (nb < b - 1e-9) {
+                        b = nb;
+                        moved = true;
+                    } else {
+                        lam[s] = keep;
+                    }
+                }
+        }
+    }
+out:
+    free(root);
+    free(rix);
+    free(it);
+    free(elig);
+    free(head);
+    free(lam);
+    free(vw);
+    free(cnt);
+    return b;
+}
+
+/* A bound on every plan (from the same preemption and reclaim) for when the
+ * class model's own bound took the greedy pass's gangs as given: the
+ * candidate and domain bounds on the base load without those gangs, plus
+ * term (1) of every side item — held back by a limit, placed by reclaim (its
+ * load stays) and every other gang, whole. Call it before any model moves
+ * a gang (it lifts the members the greedy pass chose). */
+static double lifted_bound(ctx_t *c);
+
+typedef struct {
     double w; /* (1 + priority): value per GPU of term (1) */
     int k;
 } kw_t;
@@ -649,6 +854,30 @@ static void sums(const ctx_t *c, const plan_t *p, tp_solution_t *sol)
     sol->tokens_per_j = watts > 0 ? tok / watts : 0;
 }
 
+static double lifted_bound(ctx_t *c)
+{
+    const side_t *sd = &c->side;
+    tp_load_t *base = c->base, *l = tp_load_copy(base);
+    side_sums_t ss;
+    if (!l)
+        return INFINITY;
+    for (int it = 0; it < sd->n; it++) {
+        const tp_workload_t *w = sd->w[it];
+        for (int j = 0; tp_wl_nodes(w) > 1 && sd->flag[it] == 0 && !sd->fixed[it] &&
+                        j < tp_wl_nodes(w);
+             j++)
+            tp_load_apply(l, c->f, sd->mem[it][j], w->gpus,
+                          tp_fleet_gpu_watts(c->f, sd->mem[it][j], w->model), -1);
+    }
+    c->base = l;
+    side_sums(c, &ss);
+    double b =
+        fmin(fmin(candidate_bound(c), domain_bound(c)) + ss.free_gangs, root_knapsack(c));
+    c->base = base;
+    tp_load_free(l);
+    return b + ss.held + ss.fixed;
+}
+
 void tp_solution_free(tp_solution_t *sol)
 {
     if (!sol)
@@ -719,7 +948,10 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     char msg[256] = "";
     double bound = NAN;
     double gcb = INFINITY; /* with gangs in the LP: candidate bound + their value */
-    bool joint = false;    /* the exact model decided gangs too */
+    double lb = INFINITY;  /* lifted_bound, where a model left the gangs out */
+    bool decided = false;  /* the exact model decided gangs too */
+    bool joint = false;    /* ... and no tenant row restricted them */
+    side_sums_t ss;
     int rc;
     tp_error_clear(err);
     *out = NULL;
@@ -754,6 +986,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         goto fail;
     sol->node_groups = c.ng;
     sol->workload_classes = c.nk;
+    side_sums(&c, &ss); /* before any model re-decides a gang */
 
     tp_solver_method_t method = o->method;
     if (method == TP_SOLVER_AUTO && !open_gangs(&c) && !improvable(&c, &best)) {
@@ -775,13 +1008,16 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         lp_out_t lo;
         milp_out_t mo;
         int tries = 0;
+        if (small && ss.nfree > 0 && !o->no_bound) /* if the exact model leaves them */
+            lb = lifted_bound(&c);
         if ((rc = plan_copy(&agg, &best, &c)) < 0 ||
             (!small && (rc = gang_lp_begin(&c, &agg)) < 0)) {
             plan_fini(&agg);
             goto fail;
         }
         if (c.gl && !o->no_bound) /* on the load without the open gangs */
-            gcb = fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c);
+            gcb = fmin(fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c),
+                       root_knapsack(&c));
         if ((rc = lp_aggregate(&c, &agg, &lo, msg, sizeof msg)) < 0 ||
             (rc = repair_all(&c, &agg)) < 0 ||
             (c.gl && (rc = gang_lp_end(&c, &agg)) < 0) ||
@@ -799,15 +1035,16 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         sol->time_limited = lo.stopped;
         /* With gangs inside (mo.gangs), only the exact model's bound covers
          * them; the others assume the greedy pass's gangs. */
-        joint = small && mo.gangs > 0;
+        decided = small && mo.gangs > 0;
+        joint = decided && !mo.gang_limited;
         if (small) {
-            if (mo.bound < bound || joint)
+            if (mo.bound < bound || decided)
                 bound = mo.bound;
             sol->optimal = mo.optimal;
             sol->time_limited |= mo.time_limited;
         }
-        if (!small || (!joint && plan_objective(&c, &agg, NULL) >
-                                     plan_objective(&c, &best, NULL) + 1e-12)) {
+        if (!small || (!decided && plan_objective(&c, &agg, NULL) >
+                                       plan_objective(&c, &best, NULL) + 1e-12)) {
             plan_t t = best;
             best = agg;
             agg = t;
@@ -825,6 +1062,8 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     } else if (method == TP_SOLVER_EXACT) { /* the naive baseline: no help */
         milp_out_t mo;
         sol->method = "milp-naive";
+        if (ss.nfree > 0 && !o->no_bound)
+            lb = lifted_bound(&c);
         if ((rc = milp_pairs(&c, &best, o->mip_gap, &mo, msg, sizeof msg)) < 0)
             goto fail;
         if (!mo.found) {
@@ -847,7 +1086,8 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         if ((rc = gang_lp_begin(&c, &best)) < 0)
             goto fail;
         if (c.gl && !o->no_bound)
-            gcb = fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c);
+            gcb = fmin(fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c),
+                       root_knapsack(&c));
         if ((rc = lp_aggregate(&c, &best, &lo, msg, sizeof msg)) < 0 ||
             (rc = repair_all(&c, &best)) < 0 ||
             (c.gl && (rc = gang_lp_end(&c, &best)) < 0))
@@ -880,20 +1120,36 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     tp_result_t *r = sol->result;
     /* The class model's objective and bound cover its candidates; the side
      * work (gangs, reclaim, held-back work) adds its term (1) to both — but
-     * with gangs in the LP (c.gl) its bound covers the open gangs already. */
+     * with gangs in the LP (c.gl) its bound covers the open gangs already.
+     * That sum bounds every plan only when the model decided every free gang
+     * (gangs in the LP, in the exact model without a binding tenant row, or
+     * none) — else lifted_bound stands — and it adds the term (1) of every
+     * item a limit held back, placed or not (another plan may take its room).
+     * `optimal` only where that sum meets the objective: the model proved
+     * its part and every held-back item was placed. */
+    side_sums_t end;
+    side_sums(&c, &end);
+    bool covered = ss.nfree == 0 || c.gl || joint;
     r->objective = plan_objective(&c, &best, NULL);
+    sol->optimal = sol->optimal && covered && end.held == 0;
     if (sol->optimal)
         bound = r->objective;
     if (o->no_bound) {
         bound = NAN;
-    } else if (method != TP_SOLVER_GREEDY && !joint) {
+    } else if (method != TP_SOLVER_GREEDY && !decided) {
         double cb = c.gl ? gcb : fmin(candidate_bound(&c), domain_bound(&c));
         bound = isnan(bound) || cb < bound ? cb : bound;
     }
     r->objective += c.side.weighted;
-    bound += c.side.weighted - gang_lp_placed(&c);
+    bound += c.side.weighted - gang_lp_placed(&c) + end.held;
+    if (!covered)
+        bound = lb;
     if (!isnan(bound) && isfinite(bound)) {
-        r->bound = bound < r->objective ? r->objective : bound;
+        /* Only rounding may leave a proven bound under the objective. */
+        r->bound =
+            bound < r->objective && bound > r->objective - 1e-6 * (1 + r->objective)
+                ? r->objective
+                : bound;
         r->gap = r->bound > 0 ? (r->bound - r->objective) / r->bound : 0;
     } else {
         r->bound = r->gap = NAN;
