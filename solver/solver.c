@@ -349,18 +349,58 @@ static double rk_eval(const rk_item_t *it, int ni, int nr, const double *head,
     return b;
 }
 
+/* root_knapsack's draws: per (GPUs, AI model) of a workload, its watts on
+ * every node where one fits alone on the base load (INFINITY elsewhere) —
+ * ctx_fits reads nothing else of the workload. */
+typedef struct {
+    keytab_t keys;
+    double **w;
+    int cap;
+} rk_fit_t;
+
+static const double *rk_fits(const ctx_t *c, rk_fit_t *m, const tp_workload_t *w)
+{
+    int key[2] = {w->gpus, w->model}, n0 = m->keys.n;
+    int id = keytab_intern(&m->keys, key, 2);
+    if (id < 0)
+        return NULL;
+    if (id < n0)
+        return m->w[id];
+    if (id >= m->cap) {
+        int cap = m->cap ? 2 * m->cap : 16;
+        double **nw = realloc(m->w, (size_t)cap * sizeof *nw);
+        if (!nw)
+            return NULL;
+        for (int i = m->cap; i < cap; i++)
+            nw[i] = NULL;
+        m->w = nw;
+        m->cap = cap;
+    }
+    double *a = malloc(((size_t)c->f->nnodes + 1) * sizeof *a);
+    if (!(m->w[id] = a))
+        return NULL;
+    for (int n = 0; n < c->f->nnodes; n++)
+        a[n] = ctx_fits(c, c->base, w, n)
+                   ? w->gpus * tp_fleet_gpu_watts(c->f, n, w->model)
+                   : INFINITY;
+    return a;
+}
+
 static double root_knapsack(const ctx_t *c)
 {
     const tp_fleet_t *f = c->f;
     const side_t *sd = &c->side;
-    int nr = 0, ni = 0;
+    int nr = 0, ni = 0, nkey = 0;
     double b = INFINITY;
+    rk_fit_t fm = {0};
+    bool keys = keytab_init(&fm.keys, 16) == 0;
     int *root = malloc(((size_t)f->nnodes + 1) * sizeof *root);
     int *rix = malloc(((size_t)f->ndomains + 1) * sizeof *rix);
+    int *key = malloc(((size_t)sd->n + 1) * sizeof *key); /* gangs' static keys */
     rk_item_t *it = calloc((size_t)c->nk + (size_t)sd->n + 1, sizeof *it);
     char *elig = malloc((size_t)f->nnodes + 1);
-    double *head = NULL, *lam = NULL, *vw = NULL, *cnt = NULL;
-    if (!root || !rix || !it || !elig)
+    double *head = NULL, *lam = NULL, *vw = NULL, *kc = NULL, *kw = NULL;
+    if (!keys || !root || !rix || !key || !it || !elig)
         goto out;
     for (int d = 0; d < f->ndomains; d++)
         rix[d] = f->domains[d].parent < 0 ? nr++ : -1;
@@ -375,16 +415,19 @@ static double root_knapsack(const ctx_t *c)
     head = calloc((size_t)nr + 1, sizeof *head);
     lam = calloc((size_t)nr + 1, sizeof *lam);
     vw = malloc(2 * ((size_t)c->nk + (size_t)sd->n + 1) * (size_t)nr * sizeof *vw);
-    cnt = calloc((size_t)nr + 1, sizeof *cnt);
-    if (!head || !lam || !vw || !cnt)
+    kc = malloc(((size_t)sd->n + 1) * ((size_t)nr + 1) * sizeof *kc);
+    kw = malloc(((size_t)sd->n + 1) * ((size_t)nr + 1) * sizeof *kw);
+    if (!head || !lam || !vw || !kc || !kw)
         goto out;
     for (int d = 0; d < f->ndomains; d++)
         if (rix[d] >= 0)
             head[rix[d]] = fmax(0, c->dcap[d] - c->base->domain_w[d]);
     for (int k = 0; k < c->nk; k++) {
         int ci = c->k_mem[c->k_off[k]];
-        const tp_workload_t *w = c->cw[ci];
+        const double *fw = rk_fits(c, &fm, c->cw[ci]);
         rk_item_t *t = &it[ni];
+        if (!fw)
+            goto out;
         t->v = vw + 2 * (size_t)ni * (size_t)nr;
         t->w = t->v + nr;
         t->cnt = c->k_off[k + 1] - c->k_off[k];
@@ -392,14 +435,19 @@ static double root_knapsack(const ctx_t *c)
         for (int s = 0; s < nr; s++)
             t->v[s] = 0, t->w[s] = INFINITY;
         for (int j = 0; j < c->ng; j++) {
+            /* One LP node class: the same eligibility, trust and GPU model
+             * throughout the group, so one ctx_value. */
             if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[j]]))
-                continue; /* one LP node class: the same eligibility throughout */
+                continue;
+            double v = -1;
             for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++) {
                 int n = c->g_mem[i], s = root[n];
-                if (!ctx_fits(c, c->base, w, n))
+                if (!isfinite(fw[n]))
                     continue;
-                t->v[s] = fmax(t->v[s], ctx_value(c, ci, n));
-                t->w[s] = fmin(t->w[s], w->gpus * tp_fleet_gpu_watts(f, n, w->model));
+                if (v < 0)
+                    v = ctx_value(c, ci, n);
+                t->v[s] = fmax(t->v[s], v);
+                t->w[s] = fmin(t->w[s], fw[n]);
                 any = true;
             }
         }
@@ -407,32 +455,44 @@ static double root_knapsack(const ctx_t *c)
     }
     for (int i = 0; i < sd->n; i++) {
         const tp_workload_t *w = sd->w[i];
-        int need = tp_wl_nodes(w), all = 0;
-        if (need < 2 || sd->flag[i] == 2 || sd->fixed[i] ||
-            side_static_row(c, w, elig) < need)
+        int need = tp_wl_nodes(w), e = 0;
+        if (need < 2 || sd->flag[i] == 2 || sd->fixed[i])
+            continue;
+        /* Gangs of one static key and AI model: the same nodes and draws. */
+        while (e < nkey &&
+               !(gang_same_static(sd->w[key[e]], w) && sd->w[key[e]]->model == w->model))
+            e++;
+        double *cn = kc + (size_t)e * ((size_t)nr + 1),
+               *mw = kw + (size_t)e * ((size_t)nr + 1);
+        if (e == nkey) {
+            const double *fw = rk_fits(c, &fm, w);
+            if (!fw)
+                goto out;
+            key[nkey++] = i;
+            for (int s = 0; s <= nr; s++)
+                cn[s] = 0, mw[s] = INFINITY; /* [nr]: all roots */
+            if (side_static_row(c, w, elig) >= need)
+                for (int n = 0; n < f->nnodes; n++)
+                    if (elig[n] && isfinite(fw[n])) {
+                        cn[root[n]]++;
+                        cn[nr]++;
+                        mw[root[n]] = fmin(mw[root[n]], fw[n]);
+                    }
+        }
+        if (cn[nr] < need)
             continue;
         rk_item_t *t = &it[ni];
         t->v = vw + 2 * (size_t)ni * (size_t)nr;
         t->w = t->v + nr;
         t->cnt = 1;
         t->span = tp_wl_together(w) < 0;
-        for (int s = 0; s < nr; s++)
-            t->v[s] = (1.0 + w->priority) * w->gpus * need, t->w[s] = INFINITY,
-            cnt[s] = 0;
-        for (int n = 0; n < f->nnodes; n++)
-            if (elig[n] && ctx_fits(c, c->base, w, n)) {
-                cnt[root[n]]++;
-                all++;
-                t->w[root[n]] = fmin(t->w[root[n]],
-                                     need * w->gpus * tp_fleet_gpu_watts(f, n, w->model));
-            }
-        for (int s = 0; s < nr && !t->span; s++)
-            if (cnt[s] < need)
-                t->w[s] = INFINITY;
         bool any = false;
-        for (int s = 0; s < nr; s++)
+        for (int s = 0; s < nr; s++) {
+            t->v[s] = (1.0 + w->priority) * w->gpus * need;
+            t->w[s] = t->span || cn[s] >= need ? need * mw[s] : INFINITY;
             any |= isfinite(t->w[s]);
-        ni += any && all >= need;
+        }
+        ni += any;
     }
     /* λ: the pooled knapsack's critical value per watt (items at their best
      * value per watt over the roots), then a pattern search. */
@@ -481,14 +541,21 @@ static double root_knapsack(const ctx_t *c)
         }
     }
 out:
+    for (int id = 0; keys && id < fm.keys.n && id < fm.cap; id++)
+        free(fm.w[id]);
+    if (keys)
+        keytab_fini(&fm.keys);
+    free(fm.w);
     free(root);
     free(rix);
+    free(key);
     free(it);
     free(elig);
     free(head);
     free(lam);
     free(vw);
-    free(cnt);
+    free(kc);
+    free(kw);
     return b;
 }
 

@@ -321,6 +321,8 @@ int side_gang_set(ctx_t *c, int it, const int *members);
  * the side items; gang_lp_free always). gang_lp_value: term (1) of every open
  * gang that could be placed at all (a bound); gang_lp_placed: of those placed. */
 struct gang_lp;
+/* Do the static predicates treat members of a and b alike (GPUs too)? */
+bool gang_same_static(const tp_workload_t *a, const tp_workload_t *b);
 int gang_lp_begin(ctx_t *c, plan_t *p);
 int gang_lp_end(ctx_t *c, plan_t *p);
 int gang_lp_finish(ctx_t *c, plan_t *p);
