@@ -917,6 +917,11 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
         for (int g = 0; g < m.ng; g++)
             if (sd->flag[m.gi[g]] == 0 && under(f, tp_wl_tenant(sd->w[m.gi[g]]), t))
                 m.tfix[t] -= (long)tp_wl_nodes(sd->w[m.gi[g]]) * sd->w[m.gi[g]]->gpus;
+        long want = 0; /* the row of build's tnrow binds: a restriction */
+        for (int g = 0; g < m.ng && f->tenants[t].limit_gpus >= 0; g++)
+            if (under(f, tp_wl_tenant(sd->w[m.gi[g]]), t))
+                want += (long)tp_wl_nodes(sd->w[m.gi[g]]) * sd->w[m.gi[g]]->gpus;
+        out->gang_limited |= want > f->tenants[t].limit_gpus - m.tfix[t];
     }
     if ((rc = build_types(&m, &kt)) < 0 || (rc = build_gangs(&m)) < 0)
         goto out;

@@ -108,6 +108,22 @@ int side_gang_set(ctx_t *c, int it, const int *members)
     return 0;
 }
 
+void side_sums(const ctx_t *c, side_sums_t *out)
+{
+    const side_t *sd = &c->side;
+    memset(out, 0, sizeof *out);
+    for (int it = 0; it < sd->n; it++) {
+        const tp_workload_t *w = sd->w[it];
+        double v = (1.0 + w->priority) * w->gpus * tp_wl_nodes(w);
+        if (sd->flag[it] == 2)
+            out->held += v;
+        else if (sd->fixed[it] || tp_wl_nodes(w) < 2)
+            out->fixed += sd->flag[it] == 0 ? v : 0;
+        else
+            out->free_gangs += v, out->nfree++;
+    }
+}
+
 /* Side items: workloads of the result the class model does not place. */
 static int push_item(ctx_t *c, const tp_workload_t *w, int res, int flag)
 {

@@ -109,8 +109,7 @@ static bool same_ints(const int *a, int na, const int *b, int nb)
     return na == nb && (na == 0 || !memcmp(a, b, (size_t)na * sizeof *a));
 }
 
-/* Do the static predicates treat members of a and b alike? */
-static bool same_static(const tp_workload_t *a, const tp_workload_t *b)
+bool gang_same_static(const tp_workload_t *a, const tp_workload_t *b)
 {
     return a->gpus == b->gpus && a->req.tee_mask == b->req.tee_mask &&
            a->req.gpu_cc == b->req.gpu_cc && a->req.attestation == b->req.attestation &&
@@ -168,7 +167,7 @@ static int build(ctx_t *c)
     for (int i = 0; i < ng; i++) {
         const tp_workload_t *w = gw(c, i);
         int e = 0, q = 0;
-        while (e < gl->ne && !same_static(gw(c, erep[e]), w))
+        while (e < gl->ne && !gang_same_static(gw(c, erep[e]), w))
             e++;
         if (e == gl->ne) {
             if (!(gl->elig[e] = malloc((size_t)nn + 1)))

@@ -11,6 +11,10 @@
  *      better plan wins;
  *   5. reasons for everything left pending, against the final load;
  *   6. the validator; a violation refuses the whole result.
+ * The bound is assembled here: the model's own (tree bound, exact model),
+ * the candidate, domain and root knapsack bounds, and lifted_bound where a
+ * model took the greedy pass's gangs as given; `optimal` only where the sum
+ * over the whole problem meets the objective (docs/solver.md, The bound).
  */
 #include "solver/solver_internal.h"
 
@@ -296,6 +300,278 @@ static double candidate_bound(const ctx_t *c)
     keytab_fini(&keys);
     return b;
 }
+
+typedef struct {
+    double v, w;
+} vw_t;
+
+static int by_vw(const void *a, const void *b)
+{
+    const vw_t *x = a, *y = b;
+    double l = x->v * y->w, r = y->v * x->w; /* x before y: higher v / w */
+    return (l < r) - (l > r);
+}
+
+/* Root knapsack bound. Every node lies under one root domain (a site); the
+ * watts a plan adds under root s are at most its headroom H_s, and a placed
+ * workload i draws at least w_is, its least draw on a node under s where it
+ * is eligible and fits alone on the base load (a gang: N members, each at
+ * least that; with a `together` kind all in one root, which must hold N such
+ * nodes; without, at least N such nodes anywhere and N × the cheapest
+ * root's λ w). For any λ ≥ 0 the Lagrangian of "watts under s ≤ H_s"
+ *   B(λ) = Σ_s λ_s H_s + Σ_i max(0, max_s (v_is − λ_s w_is))
+ * bounds every plan's candidates (v_is: the most ctx_value a node of s gives
+ * i) and free gangs (side items not fixed nor held; term (1), as the
+ * objective counts gangs): each placed i earns v ≤ (v − λ w) + λ w, and the
+ * λ w sum to at most Σ λ_s H_s. λ starts at the pooled knapsack's critical
+ * value per watt for every root and moves by a pattern search (each λ_s up
+ * or down by a factor while B falls). INFINITY where a node has no domain. */
+typedef struct {
+    int cnt, span; /* how many alike; span: a gang that may cross roots */
+    double *v, *w; /* [root]; w INFINITY: not placeable under that root */
+} rk_item_t;
+
+static double rk_eval(const rk_item_t *it, int ni, int nr, const double *head,
+                      const double *lam)
+{
+    double b = 0;
+    for (int s = 0; s < nr; s++)
+        b += lam[s] * head[s];
+    for (int i = 0; i < ni; i++) {
+        double best = 0;
+        if (it[i].span) { /* v is the same everywhere; the cheapest root's λ w */
+            double lw = INFINITY;
+            for (int s = 0; s < nr; s++)
+                if (isfinite(it[i].w[s]))
+                    lw = fmin(lw, lam[s] * it[i].w[s]);
+            best = isfinite(lw) ? fmax(0, it[i].v[0] - lw) : 0;
+        } else {
+            for (int s = 0; s < nr; s++)
+                if (isfinite(it[i].w[s]))
+                    best = fmax(best, it[i].v[s] - lam[s] * it[i].w[s]);
+        }
+        b += it[i].cnt * best;
+    }
+    return b;
+}
+
+/* root_knapsack's draws: per (GPUs, AI model) of a workload, its watts on
+ * every node where one fits alone on the base load (INFINITY elsewhere) —
+ * ctx_fits reads nothing else of the workload. */
+typedef struct {
+    keytab_t keys;
+    double **w;
+    int cap;
+} rk_fit_t;
+
+static const double *rk_fits(const ctx_t *c, rk_fit_t *m, const tp_workload_t *w)
+{
+    int key[2] = {w->gpus, w->model}, n0 = m->keys.n;
+    int id = keytab_intern(&m->keys, key, 2);
+    if (id < 0)
+        return NULL;
+    if (id < n0)
+        return m->w[id];
+    if (id >= m->cap) {
+        int cap = m->cap ? 2 * m->cap : 16;
+        double **nw = realloc(m->w, (size_t)cap * sizeof *nw);
+        if (!nw)
+            return NULL;
+        for (int i = m->cap; i < cap; i++)
+            nw[i] = NULL;
+        m->w = nw;
+        m->cap = cap;
+    }
+    double *a = malloc(((size_t)c->f->nnodes + 1) * sizeof *a);
+    if (!(m->w[id] = a))
+        return NULL;
+    for (int n = 0; n < c->f->nnodes; n++)
+        a[n] = ctx_fits(c, c->base, w, n)
+                   ? w->gpus * tp_fleet_gpu_watts(c->f, n, w->model)
+                   : INFINITY;
+    return a;
+}
+
+static double root_knapsack(const ctx_t *c)
+{
+    const tp_fleet_t *f = c->f;
+    const side_t *sd = &c->side;
+    int nr = 0, ni = 0, nkey = 0;
+    double b = INFINITY;
+    rk_fit_t fm = {0};
+    bool keys = keytab_init(&fm.keys, 16) == 0;
+    int *root = malloc(((size_t)f->nnodes + 1) * sizeof *root);
+    int *rix = malloc(((size_t)f->ndomains + 1) * sizeof *rix);
+    int *key = malloc(((size_t)sd->n + 1) * sizeof *key); /* gangs' static keys */
+    rk_item_t *it = calloc((size_t)c->nk + (size_t)sd->n + 1, sizeof *it);
+    char *elig = malloc((size_t)f->nnodes + 1);
+    double *head = NULL, *lam = NULL, *vw = NULL, *kc = NULL, *kw = NULL;
+    if (!keys || !root || !rix || !key || !it || !elig)
+        goto out;
+    for (int d = 0; d < f->ndomains; d++)
+        rix[d] = f->domains[d].parent < 0 ? nr++ : -1;
+    for (int n = 0; n < f->nnodes; n++) {
+        int d = f->nodes[n].domain;
+        if (d < 0)
+            goto out; /* no cap above it */
+        while (f->domains[d].parent >= 0)
+            d = f->domains[d].parent;
+        root[n] = rix[d];
+    }
+    head = calloc((size_t)nr + 1, sizeof *head);
+    lam = calloc((size_t)nr + 1, sizeof *lam);
+    vw = malloc(2 * ((size_t)c->nk + (size_t)sd->n + 1) * (size_t)nr * sizeof *vw);
+    kc = malloc(((size_t)sd->n + 1) * ((size_t)nr + 1) * sizeof *kc);
+    kw = malloc(((size_t)sd->n + 1) * ((size_t)nr + 1) * sizeof *kw);
+    if (!head || !lam || !vw || !kc || !kw)
+        goto out;
+    for (int d = 0; d < f->ndomains; d++)
+        if (rix[d] >= 0)
+            head[rix[d]] = fmax(0, c->dcap[d] - c->base->domain_w[d]);
+    for (int k = 0; k < c->nk; k++) {
+        int ci = c->k_mem[c->k_off[k]];
+        const double *fw = rk_fits(c, &fm, c->cw[ci]);
+        rk_item_t *t = &it[ni];
+        if (!fw)
+            goto out;
+        t->v = vw + 2 * (size_t)ni * (size_t)nr;
+        t->w = t->v + nr;
+        t->cnt = c->k_off[k + 1] - c->k_off[k];
+        bool any = false;
+        for (int s = 0; s < nr; s++)
+            t->v[s] = 0, t->w[s] = INFINITY;
+        for (int j = 0; j < c->ng; j++) {
+            /* One LP node class: the same eligibility, trust and GPU model
+             * throughout the group, so one ctx_value. */
+            if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[j]]))
+                continue;
+            double v = -1;
+            for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++) {
+                int n = c->g_mem[i], s = root[n];
+                if (!isfinite(fw[n]))
+                    continue;
+                if (v < 0)
+                    v = ctx_value(c, ci, n);
+                t->v[s] = fmax(t->v[s], v);
+                t->w[s] = fmin(t->w[s], fw[n]);
+                any = true;
+            }
+        }
+        ni += any;
+    }
+    for (int i = 0; i < sd->n; i++) {
+        const tp_workload_t *w = sd->w[i];
+        int need = tp_wl_nodes(w), e = 0;
+        if (need < 2 || sd->flag[i] == 2 || sd->fixed[i])
+            continue;
+        /* Gangs of one static key and AI model: the same nodes and draws. */
+        while (e < nkey &&
+               !(gang_same_static(sd->w[key[e]], w) && sd->w[key[e]]->model == w->model))
+            e++;
+        double *cn = kc + (size_t)e * ((size_t)nr + 1),
+               *mw = kw + (size_t)e * ((size_t)nr + 1);
+        if (e == nkey) {
+            const double *fw = rk_fits(c, &fm, w);
+            if (!fw)
+                goto out;
+            key[nkey++] = i;
+            for (int s = 0; s <= nr; s++)
+                cn[s] = 0, mw[s] = INFINITY; /* [nr]: all roots */
+            if (side_static_row(c, w, elig) >= need)
+                for (int n = 0; n < f->nnodes; n++)
+                    if (elig[n] && isfinite(fw[n])) {
+                        cn[root[n]]++;
+                        cn[nr]++;
+                        mw[root[n]] = fmin(mw[root[n]], fw[n]);
+                    }
+        }
+        if (cn[nr] < need)
+            continue;
+        rk_item_t *t = &it[ni];
+        t->v = vw + 2 * (size_t)ni * (size_t)nr;
+        t->w = t->v + nr;
+        t->cnt = 1;
+        t->span = tp_wl_together(w) < 0;
+        bool any = false;
+        for (int s = 0; s < nr; s++) {
+            t->v[s] = (1.0 + w->priority) * w->gpus * need;
+            t->w[s] = t->span || cn[s] >= need ? need * mw[s] : INFINITY;
+            any |= isfinite(t->w[s]);
+        }
+        ni += any;
+    }
+    /* λ: the pooled knapsack's critical value per watt (items at their best
+     * value per watt over the roots), then a pattern search. */
+    {
+        vw_t *q = malloc(((size_t)ni + 1) * sizeof *q);
+        double H = 0, crit = 0;
+        if (!q)
+            goto out;
+        for (int s = 0; s < nr; s++)
+            H += head[s];
+        for (int i = 0; i < ni; i++) {
+            double v = 0, wm = INFINITY;
+            for (int s = 0; s < nr; s++)
+                if (isfinite(it[i].w[s]))
+                    v = fmax(v, it[i].v[s]), wm = fmin(wm, it[i].w[s]);
+            q[i] = (vw_t){v * it[i].cnt, wm * it[i].cnt};
+        }
+        qsort(q, (size_t)ni, sizeof *q, by_vw);
+        for (int i = 0; i < ni && H > 0; i++) {
+            if (q[i].w <= 0)
+                continue;
+            crit = q[i].v / q[i].w;
+            H -= q[i].w;
+        }
+        free(q);
+        for (int s = 0; s < nr; s++)
+            lam[s] = H > 0 ? 0 : crit;
+    }
+    b = rk_eval(it, ni, nr, head, lam);
+    for (double step = 0.5; step > 1e-3 && nr > 1 && nr <= 64; step /= 2) {
+        bool moved = true;
+        for (int sweep = 0; sweep < 20 && moved; sweep++) {
+            moved = false;
+            for (int s = 0; s < nr; s++)
+                for (int dir = -1; dir <= 1; dir += 2) {
+                    double keep = lam[s];
+                    lam[s] = keep * (1 + dir * step);
+                    double nb = rk_eval(it, ni, nr, head, lam);
+                    if (nb < b - 1e-9) {
+                        b = nb;
+                        moved = true;
+                    } else {
+                        lam[s] = keep;
+                    }
+                }
+        }
+    }
+out:
+    for (int id = 0; keys && id < fm.keys.n && id < fm.cap; id++)
+        free(fm.w[id]);
+    if (keys)
+        keytab_fini(&fm.keys);
+    free(fm.w);
+    free(root);
+    free(rix);
+    free(key);
+    free(it);
+    free(elig);
+    free(head);
+    free(lam);
+    free(vw);
+    free(kc);
+    free(kw);
+    return b;
+}
+
+/* A bound on every plan (from the same preemption and reclaim) for when the
+ * class model's own bound took the greedy pass's gangs as given: the
+ * candidate and domain bounds on the base load without those gangs, plus
+ * term (1) of every side item — held back by a limit, placed by reclaim (its
+ * load stays) and every other gang, whole. Call it before any model moves
+ * a gang (it lifts the members the greedy pass chose). */
+static double lifted_bound(ctx_t *c);
 
 typedef struct {
     double w;    /* (1 + priority): value per GPU of term (1) */
@@ -681,6 +957,30 @@ static void sums(const ctx_t *c, const plan_t *p, tp_solution_t *sol)
     sol->tokens_per_j = watts > 0 ? tok / watts : 0;
 }
 
+static double lifted_bound(ctx_t *c)
+{
+    const side_t *sd = &c->side;
+    tp_load_t *base = c->base, *l = tp_load_copy(base);
+    side_sums_t ss;
+    if (!l)
+        return INFINITY;
+    for (int it = 0; it < sd->n; it++) {
+        const tp_workload_t *w = sd->w[it];
+        for (int j = 0; tp_wl_nodes(w) > 1 && sd->flag[it] == 0 && !sd->fixed[it] &&
+                        j < tp_wl_nodes(w);
+             j++)
+            tp_load_apply(l, c->f, sd->mem[it][j], w->gpus,
+                          tp_fleet_gpu_watts(c->f, sd->mem[it][j], w->model), -1);
+    }
+    c->base = l;
+    side_sums(c, &ss);
+    double b =
+        fmin(fmin(candidate_bound(c), domain_bound(c)) + ss.free_gangs, root_knapsack(c));
+    c->base = base;
+    tp_load_free(l);
+    return b + ss.held + ss.fixed;
+}
+
 void tp_solution_free(tp_solution_t *sol)
 {
     if (!sol)
@@ -751,7 +1051,10 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     char msg[256] = "";
     double bound = NAN;
     double gcb = INFINITY; /* with gangs in the LP: candidate bound + their value */
-    bool joint = false;    /* the exact model decided gangs too */
+    double lb = INFINITY;  /* lifted_bound, where a model left the gangs out */
+    bool decided = false;  /* the exact model decided gangs too */
+    bool joint = false;    /* ... and no tenant row restricted them */
+    side_sums_t ss;
     int rc;
     tp_error_clear(err);
     *out = NULL;
@@ -786,6 +1089,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         goto fail;
     sol->node_groups = c.ng;
     sol->workload_classes = c.nk;
+    side_sums(&c, &ss); /* before any model re-decides a gang */
 
     tp_solver_method_t method = o->method;
     if (method == TP_SOLVER_AUTO && !open_gangs(&c) && !improvable(&c, &best)) {
@@ -807,13 +1111,16 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         lp_out_t lo;
         milp_out_t mo;
         int tries = 0;
+        if (small && ss.nfree > 0 && !o->no_bound) /* if the exact model leaves them */
+            lb = lifted_bound(&c);
         if ((rc = plan_copy(&agg, &best, &c)) < 0 ||
             (!small && (rc = gang_lp_begin(&c, &agg)) < 0)) {
             plan_fini(&agg);
             goto fail;
         }
         if (c.gl && !o->no_bound) /* on the load without the open gangs */
-            gcb = fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c);
+            gcb = fmin(fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c),
+                       root_knapsack(&c));
         if ((rc = lp_aggregate(&c, &agg, &lo, msg, sizeof msg)) < 0 ||
             (rc = repair_all(&c, &agg)) < 0 ||
             (c.gl && (rc = gang_lp_end(&c, &agg)) < 0) ||
@@ -831,15 +1138,16 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         sol->time_limited = lo.stopped;
         /* With gangs inside (mo.gangs), only the exact model's bound covers
          * them; the others assume the greedy pass's gangs. */
-        joint = small && mo.gangs > 0;
+        decided = small && mo.gangs > 0;
+        joint = decided && !mo.gang_limited;
         if (small) {
-            if (mo.bound < bound || joint)
+            if (mo.bound < bound || decided)
                 bound = mo.bound;
             sol->optimal = mo.optimal;
             sol->time_limited |= mo.time_limited;
         }
-        if (!small || (!joint && plan_objective(&c, &agg, NULL) >
-                                     plan_objective(&c, &best, NULL) + 1e-12)) {
+        if (!small || (!decided && plan_objective(&c, &agg, NULL) >
+                                       plan_objective(&c, &best, NULL) + 1e-12)) {
             plan_t t = best;
             best = agg;
             agg = t;
@@ -857,6 +1165,8 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     } else if (method == TP_SOLVER_EXACT) { /* the naive baseline: no help */
         milp_out_t mo;
         sol->method = "milp-naive";
+        if (ss.nfree > 0 && !o->no_bound)
+            lb = lifted_bound(&c);
         if ((rc = milp_pairs(&c, &best, o->mip_gap, &mo, msg, sizeof msg)) < 0)
             goto fail;
         if (!mo.found) {
@@ -879,7 +1189,8 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         if ((rc = gang_lp_begin(&c, &best)) < 0)
             goto fail;
         if (c.gl && !o->no_bound)
-            gcb = fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c);
+            gcb = fmin(fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c),
+                       root_knapsack(&c));
         if ((rc = lp_aggregate(&c, &best, &lo, msg, sizeof msg)) < 0 ||
             (rc = repair_all(&c, &best)) < 0 ||
             (c.gl && (rc = gang_lp_end(&c, &best)) < 0))
@@ -912,20 +1223,36 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     tp_result_t *r = sol->result;
     /* The class model's objective and bound cover its candidates; the side
      * work (gangs, reclaim, held-back work) adds its term (1) to both — but
-     * with gangs in the LP (c.gl) its bound covers the open gangs already. */
+     * with gangs in the LP (c.gl) its bound covers the open gangs already.
+     * That sum bounds every plan only when the model decided every free gang
+     * (gangs in the LP, in the exact model without a binding tenant row, or
+     * none) — else lifted_bound stands — and it adds the term (1) of every
+     * item a limit held back, placed or not (another plan may take its room).
+     * `optimal` only where that sum meets the objective: the model proved
+     * its part and every held-back item was placed. */
+    side_sums_t end;
+    side_sums(&c, &end);
+    bool covered = ss.nfree == 0 || c.gl || joint;
     r->objective = plan_objective(&c, &best, NULL);
+    sol->optimal = sol->optimal && covered && end.held == 0;
     if (sol->optimal)
         bound = r->objective;
     if (o->no_bound) {
         bound = NAN;
-    } else if (method != TP_SOLVER_GREEDY && !joint) {
+    } else if (method != TP_SOLVER_GREEDY && !decided) {
         double cb = c.gl ? gcb : fmin(candidate_bound(&c), domain_bound(&c));
         bound = isnan(bound) || cb < bound ? cb : bound;
     }
     r->objective += c.side.weighted;
-    bound += c.side.weighted - gang_lp_placed(&c);
+    bound += c.side.weighted - gang_lp_placed(&c) + end.held;
+    if (!covered)
+        bound = lb;
     if (!isnan(bound) && isfinite(bound)) {
-        r->bound = bound < r->objective ? r->objective : bound;
+        /* Only rounding may leave a proven bound under the objective. */
+        r->bound =
+            bound < r->objective && bound > r->objective - 1e-6 * (1 + r->objective)
+                ? r->objective
+                : bound;
         r->gap = r->bound > 0 ? (r->bound - r->objective) / r->bound : 0;
     } else {
         r->bound = r->gap = NAN;

@@ -258,6 +258,9 @@ typedef struct {
     bool stopped;       /* the node budget ended the search early */
     int pairs, nodes;
     int gangs; /* gangs the exact model decided (then bound covers them) */
+    /* A tenant row held the gangs to the room admission left: the bound
+     * then covers that restriction only, not every plan. */
+    bool gang_limited;
 } milp_out_t;
 int milp_pairs(const ctx_t *c, plan_t *p, double mip_gap, milp_out_t *out, char *msg,
                size_t msglen);
@@ -293,6 +296,15 @@ void side_charge(ctx_t *c, int t, long gpus);
  * listed in members — or in any (id order); w's static eligibility per node;
  * side item it's members (NULL: it waits), with tenants' use and term (1). */
 long side_room(const ctx_t *c, const long *use, int t);
+/* Term (1) of the side items as they stand: held back by a tenant limit
+ * (flag 2, placed or not later), placed by reclaim or single-node (fixed:
+ * every method keeps them), and the other gangs (free: the greedy pass's,
+ * which a model may re-decide; nfree of them). */
+typedef struct {
+    double held, fixed, free_gangs;
+    int nfree;
+} side_sums_t;
+void side_sums(const ctx_t *c, side_sums_t *out);
 /* Adds gpus (may be negative) to use[] of tenant t and every group above it. */
 void side_use_add(const ctx_t *c, long *use, int t, long gpus);
 bool side_gang_in(const ctx_t *c, tp_load_t *l, const tp_workload_t *w, const char *elig,
@@ -313,6 +325,8 @@ int side_gang_set(ctx_t *c, int it, const int *members);
  * the side items; gang_lp_free always). gang_lp_value: term (1) of every open
  * gang that could be placed at all (a bound); gang_lp_placed: of those placed. */
 struct gang_lp;
+/* Do the static predicates treat members of a and b alike (GPUs too)? */
+bool gang_same_static(const tp_workload_t *a, const tp_workload_t *b);
 int gang_lp_begin(ctx_t *c, plan_t *p);
 int gang_lp_end(ctx_t *c, plan_t *p);
 int gang_lp_finish(ctx_t *c, plan_t *p);
