@@ -18,8 +18,10 @@
  * Only the columns and rows that matter are ever built: classes start with the
  * groups a greedy reservation would use; rows are added when the LP's solution
  * breaks them (cutting planes) and columns when their reduced cost is positive
- * (pricing over every eligible pair); generation stops once the LP's own
- * Lagrangian bound z + Σ_K n_K max(0, max_j rc[K][j]) is within LP_GAP_STOP.
+ * (pricing over every eligible pair); a bucket's z column when the greedy
+ * reservation reaches it or its reduced cost turns positive. Generation stops
+ * once the LP's own Lagrangian bound z + Σ_K n_K max(0, max_j rc[K][j]) (plus
+ * the buckets not yet in) is within LP_GAP_STOP.
  * Columns priced well below zero are retired between rounds (retire()) and
  * come back when pricing wants them.
  *
