@@ -18,8 +18,10 @@
  * Only the columns and rows that matter are ever built: classes start with the
  * groups a greedy reservation would use; rows are added when the LP's solution
  * breaks them (cutting planes) and columns when their reduced cost is positive
- * (pricing over every eligible pair); generation stops once the LP's own
- * Lagrangian bound z + Σ_K n_K max(0, max_j rc[K][j]) is within LP_GAP_STOP.
+ * (pricing over every eligible pair); a bucket's z column when the greedy
+ * reservation reaches it or its reduced cost turns positive. Generation stops
+ * once the LP's own Lagrangian bound z + Σ_K n_K max(0, max_j rc[K][j]) (plus
+ * the buckets not yet in) is within LP_GAP_STOP.
  * Columns priced well below zero are retired between rounds (retire()) and
  * come back when pricing wants them.
  *
@@ -47,6 +49,14 @@
 #define RETIRE_TOL 1e-3
 #define LP_GAP_STOP 5e-3 /* column generation stops at this proven relative gap */
 
+/* A bucket: the candidates of super-class K and one priority; its z column
+ * enters the LP when the greedy reservation reaches it or pricing wants it. */
+typedef struct zb {
+    int K, n;
+    double v; /* (1 + p) g per candidate */
+    int jcol; /* GLPK column; 0: not in the LP yet */
+} zb_t;
+
 typedef struct {
     int k, j;
     double c, w;
@@ -64,7 +74,10 @@ typedef struct {
      * size, eligibility and draw per group); ctx's classes k are their
      * priority buckets; one z column per (K, priority) (run()) */
     int nK, *kof;       /* [k] → K */
-    int nz;             /* z columns: one per (K, priority), GLPK columns 1..nz */
+    int nz;             /* buckets: one z column per (K, priority) once in the LP */
+    struct zb *zb;      /* [nz]: K ascending, priority descending within K */
+    int *zoff;          /* [nK + 1]: K's buckets zb[zoff[K] .. zoff[K + 1]) */
+    int *kres;          /* per K: candidates seed()'s greedy reservation placed */
     int *b_off, *b_mem; /* CSR: the classes k of K, priority descending */
     int *kn, *kg, *kprio, *kmodel, *krep; /* per K: count, GPUs, top priority, model,
                                              representative candidate */
@@ -252,6 +265,17 @@ static int add_col(lp_t *L, int k, int j)
     glp_set_obj_coef(L->P, cj, col->c);
     glp_set_mat_col(L->P, cj, len, L->ind, L->val);
     return 0;
+}
+
+static void add_zcol(lp_t *L, int b)
+{
+    zb_t *z = &L->zb[b];
+    int ind[2] = {0, z->K + 1};
+    double val[2] = {0, 1};
+    z->jcol = glp_add_cols(L->P, 1);
+    glp_set_col_bnds(L->P, z->jcol, GLP_DB, 0, z->n);
+    glp_set_obj_coef(L->P, z->jcol, z->v);
+    glp_set_mat_col(L->P, z->jcol, 1, ind, val);
 }
 
 static int add_group_rows(lp_t *L, int j)
@@ -486,6 +510,7 @@ static int seed(lp_t *L, const kord_t *ko)
             if (rfree[j] < L->kg[k] || rhead[j] < w)
                 full[j] = 1;
         }
+        L->kres[k] = L->kn[k] - left;
     }
     for (int j = 0; j < c->ng; j++)
         if (full[j] && L->gcol[j] >= 0 && add_group_rows(L, j) < 0)
@@ -760,7 +785,8 @@ static double tree_at(lp_t *L, double *m)
 }
 
 /* Prices every eligible pair; adds the best KADD columns of each class with a
- * positive reduced cost. Returns how many were added; *lagr gets the
+ * positive reduced cost, and every bucket (z column) not in the LP yet whose
+ * reduced cost is positive. Returns how many were added; *lagr gets the
  * Lagrangian bound. */
 static int price(lp_t *L, double z, double *lagr)
 {
@@ -828,6 +854,19 @@ static int price(lp_t *L, double z, double *lagr)
             }
         }
         bound += L->kn[k] * delta;
+        /* Buckets not in the LP yet: z's reduced cost is v − m_K, priority
+         * descending, so the first that does not pay ends the walk. */
+        for (int b = L->zoff[k]; b < L->zoff[k + 1]; b++) {
+            const zb_t *zk = &L->zb[b];
+            double rc = zk->v + mu; /* mu is −m_K */
+            if (zk->jcol)
+                continue;
+            if (rc <= RC_TOL)
+                break;
+            bound += zk->n * rc;
+            add_zcol(L, b);
+            added++;
+        }
         for (int i = 0; i < nb; i++) {
             if (add_col(L, k, bj[i]) < 0)
                 return TP_ENOMEM;
@@ -922,17 +961,27 @@ static int run(void *arg)
                c->cw[c->k_mem[c->k_off[L->b_mem[b]]]]->priority == w->priority;
              b++)
             n += c->k_off[L->b_mem[b] + 1] - c->k_off[L->b_mem[b]];
-        int ind[2] = {0, K + 1}, cj = glp_add_cols(L->P, 1);
-        double val[2] = {0, 1};
-        glp_set_col_bnds(L->P, cj, GLP_DB, 0, n);
-        glp_set_obj_coef(L->P, cj, (1.0 + w->priority) * w->gpus);
-        glp_set_mat_col(L->P, cj, 1, ind, val);
-        L->nz++;
+        L->zb[L->nz++] = (zb_t){K, n, (1.0 + w->priority) * w->gpus, 0};
+        L->zoff[K + 1] = L->nz;
+        if (c->gl) /* gang pricing is capped (retire()): every bucket from the start */
+            add_zcol(L, L->nz - 1);
         a = b;
     }
     qsort(ko, (size_t)L->nK, sizeof *ko, by_kord);
     if (seed(L, ko) < 0)
         goto out;
+    /* The buckets the greedy reservation reaches, at least the top one, those
+     * it fills whole at their upper bound; pricing adds the rest when the
+     * class's dual wants them (price()). */
+    for (int k = 0; k < L->nK && !c->gl; k++)
+        for (int b = L->zoff[k], cum = 0; b < L->zoff[k + 1]; b++) {
+            if (b > L->zoff[k] && cum >= L->kres[k])
+                break;
+            add_zcol(L, b);
+            cum += L->zb[b].n;
+            if (cum <= L->kres[k])
+                glp_set_col_stat(L->P, L->zb[b].jcol, GLP_NU);
+        }
     lp_view_t v = view(L);
     int gcols = gang_lp_seed(c, &v);
     if (gcols < 0)
@@ -1193,6 +1242,9 @@ static void lp_free(lp_t *L)
     free(L->x);
     free(L->ko);
     free(L->m);
+    free(L->zb);
+    free(L->zoff);
+    free(L->kres);
     free(L->tv);
     free(L->tw);
 }
@@ -1354,11 +1406,14 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     L.slot = calloc(ng, sizeof *L.slot);
     L.ko = malloc(nk * sizeof *L.ko);
     L.m = malloc(nk * sizeof *L.m);
-    if (!L.m || !L.kof || !L.b_off || !L.b_mem || !L.krep || !L.ko || !L.kn || !L.kg ||
-        !L.kprio || !L.kmodel || !L.khead || !L.gfree || !L.gmaxfree || !L.gnsc ||
-        !L.ggm || !L.gcnt || !L.ghead || !L.gmaxhead || !L.gminw || !L.grow || !L.gcol ||
-        !L.drow || !L.dhead || !L.ug || !L.uw || !L.us || !L.ud || !L.pg || !L.pw ||
-        !L.ps || !L.mark || !L.slot)
+    L.zb = malloc(nk * sizeof *L.zb);
+    L.zoff = calloc(nk + 1, sizeof *L.zoff);
+    L.kres = calloc(nk, sizeof *L.kres);
+    if (!L.m || !L.zb || !L.zoff || !L.kres || !L.kof || !L.b_off || !L.b_mem ||
+        !L.krep || !L.ko || !L.kn || !L.kg || !L.kprio || !L.kmodel || !L.khead ||
+        !L.gfree || !L.gmaxfree || !L.gnsc || !L.ggm || !L.gcnt || !L.ghead ||
+        !L.gmaxhead || !L.gminw || !L.grow || !L.gcol || !L.drow || !L.dhead || !L.ug ||
+        !L.uw || !L.us || !L.ud || !L.pg || !L.pw || !L.ps || !L.mark || !L.slot)
         goto out;
     if (super_classes(&L) < 0)
         goto out;
