@@ -46,11 +46,12 @@
 #define GKADD 4 /* columns added per class per pricing round */
 /* With gangs, column generation ends at this pricing round (gang columns
  * are added in the rounds before it): later warm re-solves with hundreds of
- * gang columns took thousands of degenerate simplex iterations each, and the
- * rounded plans were no better (mixed benchmark: 0.36 s of CPU and 15,872
- * weighted at 2 rounds; 0.39 s and 15,548 at 3; 1.3 s and 15,407 running to
- * the end). */
-#define GANG_PRICE_ROUNDS 2
+ * gang columns took thousands of degenerate simplex iterations each. With
+ * gangs seeded and placed where they draw least (mixed benchmark, 2 / 3 / 5
+ * rounds / to the end: 17,154 / 17,341 / 17,336 / 17,336 weighted, 0.59 /
+ * 0.60 / 0.93 / 0.98 s of CPU at load ~6; the gang-heavy variant 20,874 at
+ * 2 rounds, 20,905 at 3). */
+#define GANG_PRICE_ROUNDS 3
 #define RC_TOL 1e-9
 #define VIOL_TOL 1e-6
 
@@ -577,12 +578,18 @@ int gang_lp_seed(const ctx_t *c, const lp_view_t *v)
                              (1.0 + gl->b_prio[b]) * gl->Gg[G] * (double)gl->GN[G]);
             glp_set_mat_col(v->P, j, 1, ind, val);
         }
-        /* Columns for the GKADD domains that hold the most gangs (then id). */
+        /* Columns for the GKADD domains where a member draws the least, then
+         * that hold the most gangs, then id: site power binds on a contended
+         * fleet, and the cheapest domains are the ones pricing would add
+         * (mixed benchmark: 17,098 -> 17,154 weighted, seeded by most gangs
+         * before). */
         for (int k = 0; k < GKADD; k++) {
             int best = -1;
             for (int r = 0; r < nd; r++)
                 if (gl->cap[G][r] > 0 && !gl->ycol[G][r] &&
-                    (best < 0 || gl->cap[G][r] > gl->cap[G][best]))
+                    (best < 0 || gl->rwmin[G][r] < gl->rwmin[G][best] ||
+                     (gl->rwmin[G][r] == gl->rwmin[G][best] &&
+                      gl->cap[G][r] > gl->cap[G][best])))
                     best = r;
             if (best < 0)
                 break;
@@ -907,8 +914,31 @@ double gang_lp_tree_const(const ctx_t *c, int mode)
 
 /* ---- rounding, the greedy rest, commit ----------------------------------------- */
 
-/* Places open gang i in domain r of its kind (r < 0: the first domain, id
- * order, that seats it) on l when its tenant has room. A class that found no
+/* Places w on l in the domain of its kind where gang.c's best fit draws the
+ * least watts (ties: the first in id order): the sites' power binds on a
+ * contended fleet, so a gang on cheaper nodes leaves room for more work. */
+static bool place_cheapest(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
+                           const char *el, int *members)
+{
+    int slot = tp_wl_together(w) + 1, best = -1;
+    double bw = INFINITY;
+    for (int r = 0; r < c->side.k_n[slot]; r++) {
+        if (!side_gang_in(c, l, w, el, r, members))
+            continue;
+        double d = 0;
+        for (int j = 0; j < tp_wl_nodes(w); j++)
+            d += w->gpus * tp_fleet_gpu_watts(c->f, members[j], w->model);
+        apply_gang(c, l, w, members, -1);
+        if (d < bw) {
+            bw = d;
+            best = r;
+        }
+    }
+    return best >= 0 && side_gang_in(c, l, w, el, best, members);
+}
+
+/* Places open gang i in domain r of its kind (r < 0: the domain that seats
+ * it on the least watts) on l when its tenant has room. A class that found no
  * domain is marked full (gl->full) and not tried again while l only grows. */
 static int try_gang(const ctx_t *c, tp_load_t *l, int i, int r, int *members)
 {
@@ -920,7 +950,7 @@ static int try_gang(const ctx_t *c, tp_load_t *l, int i, int r, int *members)
         return 0;
     const char *el = gl->elig[gl->Gelig[gl->cls[i]]];
     bool ok = r >= 0 ? side_gang_in(c, l, w, el, r, members)
-                     : side_place_gang(c, l, w, el, members);
+                     : place_cheapest(c, l, w, el, members);
     if (!ok) {
         if (r < 0)
             gl->full[gl->cls[i]] = 1;

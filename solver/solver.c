@@ -318,7 +318,11 @@ static int by_vw(const void *a, const void *b)
  * is eligible and fits alone on the base load (a gang: N members, each at
  * least that; with a `together` kind all in one root, which must hold N such
  * nodes; without, at least N such nodes anywhere and N × the cheapest
- * root's λ w). For any λ ≥ 0 the Lagrangian of "watts under s ≤ H_s"
+ * root's λ w). A gang together in a kind draws at least, under s, the least
+ * over the domains r of its kind under s of the N smallest draws of distinct
+ * eligible nodes of r that fit a member alone (its members take N distinct
+ * nodes of one r) — not N × the root's least draw, which a rack of mixed
+ * GPU models may not offer N times. For any λ ≥ 0 the Lagrangian of "watts under s ≤ H_s"
  *   B(λ) = Σ_s λ_s H_s + Σ_i max(0, max_s (v_is − λ_s w_is))
  * bounds every plan's candidates (v_is: the most ctx_value a node of s gives
  * i) and free gangs (side items not fixed nor held; term (1), as the
@@ -353,6 +357,46 @@ static double rk_eval(const rk_item_t *it, int ni, int nr, const double *head,
         b += it[i].cnt * best;
     }
     return b;
+}
+
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The least draw of a gang of `need` members together in a domain of slot's
+ * kind, per root (INFINITY: no domain there seats it): the sum of the need
+ * smallest member draws fw[n] over eligible nodes of one domain. Returns
+ * false where the kind's node lists are not built (gang.c builds them when a
+ * gang of the kind is tried). */
+static bool rk_together(const ctx_t *c, int slot, int need, const char *elig,
+                        const double *fw, const int *root, int nr, double *out,
+                        double *buf)
+{
+    const side_t *sd = &c->side;
+    if (!sd->k_off || !sd->k_off[slot])
+        return false;
+    for (int s = 0; s < nr; s++)
+        out[s] = INFINITY;
+    for (int r = 0; r < sd->k_n[slot]; r++) {
+        int m = 0, s = -1;
+        for (int i = sd->k_off[slot][r]; i < sd->k_off[slot][r + 1]; i++) {
+            int n = sd->k_mem[slot][i];
+            if (elig[n] && isfinite(fw[n])) {
+                buf[m++] = fw[n];
+                s = root[n];
+            }
+        }
+        if (m < need)
+            continue;
+        qsort(buf, (size_t)m, sizeof *buf, by_double);
+        double sum = 0;
+        for (int i = 0; i < need; i++)
+            sum += buf[i];
+        out[s] = fmin(out[s], sum);
+    }
+    return true;
 }
 
 /* root_knapsack's draws: per (GPUs, AI model) of a workload, its watts on
@@ -406,7 +450,9 @@ static double root_knapsack(const ctx_t *c)
     rk_item_t *it = calloc((size_t)c->nk + (size_t)sd->n + 1, sizeof *it);
     char *elig = malloc((size_t)f->nnodes + 1);
     double *head = NULL, *lam = NULL, *vw = NULL, *kc = NULL, *kw = NULL;
-    if (!keys || !root || !rix || !key || !it || !elig)
+    double *tg = NULL, *dbuf = malloc(((size_t)f->nnodes + 1) * sizeof *dbuf);
+    int *tkey = NULL, ntg = 0; /* together draws per (static key, need, kind) */
+    if (!keys || !root || !rix || !key || !it || !elig || !dbuf)
         goto out;
     for (int d = 0; d < f->ndomains; d++)
         rix[d] = f->domains[d].parent < 0 ? nr++ : -1;
@@ -423,7 +469,9 @@ static double root_knapsack(const ctx_t *c)
     vw = malloc(2 * ((size_t)c->nk + (size_t)sd->n + 1) * (size_t)nr * sizeof *vw);
     kc = malloc(((size_t)sd->n + 1) * ((size_t)nr + 1) * sizeof *kc);
     kw = malloc(((size_t)sd->n + 1) * ((size_t)nr + 1) * sizeof *kw);
-    if (!head || !lam || !vw || !kc || !kw)
+    tg = malloc(((size_t)sd->n + 1) * ((size_t)nr + 1) * sizeof *tg);
+    tkey = malloc(3 * ((size_t)sd->n + 1) * sizeof *tkey);
+    if (!head || !lam || !vw || !kc || !kw || !tg || !tkey)
         goto out;
     for (int d = 0; d < f->ndomains; d++)
         if (rix[d] >= 0)
@@ -492,10 +540,35 @@ static double root_knapsack(const ctx_t *c)
         t->w = t->v + nr;
         t->cnt = 1;
         t->span = tp_wl_together(w) < 0;
+        const double *tw = NULL; /* together: the least draw of one domain's N */
+        if (!t->span) {
+            int q = 0, slot = tp_wl_together(w) + 1;
+            while (q < ntg && !(tkey[3 * q] == e && tkey[3 * q + 1] == need &&
+                                tkey[3 * q + 2] == slot))
+                q++;
+            tw = tg + (size_t)q * ((size_t)nr + 1);
+            if (q == ntg) {
+                const double *fw = rk_fits(c, &fm, w);
+                if (!fw)
+                    goto out;
+                side_static_row(c, w, elig);
+                if (rk_together(c, slot, need, elig, fw, root, nr,
+                                tg + (size_t)q * ((size_t)nr + 1), dbuf)) {
+                    tkey[3 * q] = e;
+                    tkey[3 * q + 1] = need;
+                    tkey[3 * q + 2] = slot;
+                    ntg++;
+                } else {
+                    tw = NULL;
+                }
+            }
+        }
         bool any = false;
         for (int s = 0; s < nr; s++) {
             t->v[s] = (1.0 + w->priority) * w->gpus * need;
             t->w[s] = t->span || cn[s] >= need ? need * mw[s] : INFINITY;
+            if (tw)
+                t->w[s] = fmax(t->w[s], tw[s]);
             any |= isfinite(t->w[s]);
         }
         ni += any;
@@ -562,6 +635,9 @@ out:
     free(vw);
     free(kc);
     free(kw);
+    free(tg);
+    free(tkey);
+    free(dbuf);
     return b;
 }
 
