@@ -854,7 +854,24 @@ typedef struct {
     const inst_t *in;
     tp_load_t *l;
     double best;
+    long *use; /* [tenant]: GPUs in use, groups included; NULL: no limits */
 } gx_t;
+
+/* Whether w fits its tenant's limit and every enclosing group's (x->use);
+ * sign +1 takes the GPUs, -1 gives them back. */
+static bool tenant_take(gx_t *x, const tp_workload_t *w, int sign)
+{
+    const tp_fleet_t *f = x->in->f;
+    long g = (long)w->gpus * tp_wl_nodes(w);
+    if (!x->use)
+        return true;
+    for (int t = tp_wl_tenant(w); sign > 0 && t >= 0; t = f->tenants[t].parent)
+        if (f->tenants[t].limit_gpus >= 0 && x->use[t] + g > f->tenants[t].limit_gpus)
+            return false;
+    for (int t = tp_wl_tenant(w); t >= 0; t = f->tenants[t].parent)
+        x->use[t] += sign * g;
+    return true;
+}
 
 static void gdfs(gx_t *x, int i, double value);
 
@@ -864,7 +881,10 @@ static void members(gx_t *x, int i, double value, int from, int got, int dom)
     const tp_workload_t *w = &x->in->pending->w[i];
     int need = tp_wl_nodes(w), kind = tp_wl_together(w);
     if (got == need) {
-        gdfs(x, i + 1, value + (1.0 + w->priority) * w->gpus * need);
+        if (tenant_take(x, w, +1)) {
+            gdfs(x, i + 1, value + (1.0 + w->priority) * w->gpus * need);
+            tenant_take(x, w, -1);
+        }
         return;
     }
     for (int n = from; n < f->nnodes; n++) {
@@ -1196,7 +1216,8 @@ TP_TEST(solver_gangs_bounds_cover_every_method)
  * one or two sites (roots), a rack that is a root of its own, GPU models whose
  * profile draw per GPU differs (and gpu_w 0), BMC draw above the estimate, an
  * observed node cap below the declared one, equal priorities, gangs with
- * `together` rack, site or nothing, and running single-node work. Checked by
+ * `together` rack, site or nothing, running single-node work, and half the
+ * time tenants t0, t1 (group g), t2 with limits that bind. Checked by
  * solver_bound_wild_vs_exhaustive: every bound at least the exhaustive
  * optimum and every other method's objective, "optimal" only at it. Seed 7
  * caught AUTO's exact model counting gang members in terms (2)/(3), which
@@ -1264,12 +1285,22 @@ static int make_wild(tp_rng_t *r, inst_t *in)
         json_pack("{s:i, s:{s:{s:[s]}}, s:o, s:o, s:{s:{s:{}}}, s:o}", "version", 1,
                   "regions", "eu", "countries", "DE", "power_domains", doms, "nodes",
                   nodes, "policy", "classes", "public", "profiles", profiles);
+    bool tenants = pick(r, 2);
+    if (tenants) /* t0, t1 in group g; limits that bind on a few GPUs */
+        json_object_set_new(
+            json_object_get(fleet, "policy"), "tenants",
+            json_pack("{s:{s:i, s:i}, s:{s:i, s:i, s:s}, s:{s:i, s:s}, s:{s:i, s:i}}",
+                      "g", "quota_gpus", 8, "limit_gpus", 8 + 4 * pick(r, 4), "t0",
+                      "quota_gpus", 4, "limit_gpus", 4 + 4 * pick(r, 3), "parent", "g",
+                      "t1", "quota_gpus", 0, "parent", "g", "t2", "quota_gpus", 4,
+                      "limit_gpus", 4 + 2 * pick(r, 3)));
     if (load_doc(fleet, "fleet", NULL, 0, &in->f) < 0)
         return -1;
     if (load_doc(json_pack("{s:I, s:o}", "observed_at", (json_int_t)NOW, "nodes", sn),
                  "state", in->f, 1, &in->s) < 0)
         return -1;
     static const char *models[] = {NULL, "m1", "m2"};
+    static const char *tn[] = {"t0", "t1", "t2"};
     for (int i = 0, nr = pick(r, 3); i < nr; i++) {
         json_t *w = json_pack("{s:s, s:s, s:i, s:i, s:s}", "id", "", "sensitivity",
                               "public", "gpus", 1 << pick(r, 2), "priority", pick(r, 3),
@@ -1279,6 +1310,8 @@ static int make_wild(tp_rng_t *r, inst_t *in)
         json_object_set_new(w, "id", json_string(id));
         if (models[pick(r, 3)])
             json_object_set_new(w, "model", json_string(models[1 + pick(r, 2)]));
+        if (tenants && pick(r, 4))
+            json_object_set_new(w, "tenant", json_string(tn[pick(r, 3)]));
         json_array_append_new(run, w);
     }
     if (load_doc(run, "running", in->f, 3, &in->running) < 0)
@@ -1292,6 +1325,8 @@ static int make_wild(tp_rng_t *r, inst_t *in)
         const char *m = models[pick(r, 3)];
         if (m)
             json_object_set_new(w, "model", json_string(m));
+        if (tenants && pick(r, 4))
+            json_object_set_new(w, "tenant", json_string(tn[pick(r, 3)]));
         if (i < ng) {
             json_object_set_new(w, "nodes", json_integer(2 + pick(r, 2)));
             int t = pick(r, 3);
@@ -1326,9 +1361,16 @@ TP_TEST(solver_bound_wild_vs_exhaustive)
         if (pre) {
             skipped++;
         } else {
-            gx_t x = {.in = &in, .l = tp_load_new(in.f, in.s, in.running)};
+            gx_t x = {.in = &in,
+                      .l = tp_load_new(in.f, in.s, in.running),
+                      .use = calloc((size_t)in.f->ntenants + 1, sizeof(long))};
+            for (int i = 0; x.use && i < in.running->n; i++)
+                for (int t = tp_wl_tenant(&in.running->w[i]); t >= 0;
+                     t = in.f->tenants[t].parent)
+                    x.use[t] += in.running->w[i].gpus;
             gdfs(&x, 0, 0);
             tp_load_free(x.l);
+            free(x.use);
             for (int m = 0; m < 5; m++) {
                 const tp_result_t *res = sol[m]->result;
                 if (m < 4 && !(res->bound >= x.best - 1e-6)) {
@@ -1409,6 +1451,59 @@ TP_TEST(solver_root_knapsack_gangs_of_one_key)
         if (!sol[m])
             continue;
         TP_CHECK(fabs(sol[m]->weighted_gpus - 6) < 1e-9); /* g0 and s */
+        for (int o = 0; o < 4; o++)
+            if (sol[o] && !(sol[o]->result->bound >= sol[m]->result->objective - 1e-9))
+                tp_test_fail(__FILE__, __LINE__,
+                             "method %d's bound %.9g below method %d's objective %.9g", o,
+                             sol[o]->result->bound, m, sol[m]->result->objective);
+    }
+    for (int m = 0; m < 4; m++)
+        tp_solution_free(sol[m]);
+    inst_free(&in);
+}
+
+/* A gang without `together` may cross roots: the root knapsack charges it the
+ * cheapest root's λ·w (rk_eval). Site A (one L40S node, room for 4 of its 8
+ * GPUs) is fought over by two 4-GPU priority-9 singles that only A can run;
+ * site B has just the room for the gang (2 × 1 GPU, priority 0). The optimum
+ * is one single and the gang (42). Charged the dearest root's λ·w (A's), the
+ * gang dropped out of the Lagrangian and the bound fell to ~40, under the
+ * plans (a deliberate bug no other test saw). */
+TP_TEST(solver_root_knapsack_gang_takes_cheapest_root)
+{
+    inst_t in = {0};
+    const char *fleet =
+        "{\"version\":1,\"regions\":{\"eu\":{\"countries\":[\"DE\"]}},"
+        "\"power_domains\":[{\"id\":\"A\",\"cap_w\":4001,\"kind\":\"site\"},"
+        "{\"id\":\"B\",\"cap_w\":2001,\"kind\":\"site\"}],"
+        "\"nodes\":[{\"id\":\"a0\",\"power_domain\":\"A\",\"region\":\"eu\","
+        "\"gpu_model\":\"L40S\",\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":1000},"
+        "{\"id\":\"b0\",\"power_domain\":\"B\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":1000},"
+        "{\"id\":\"b1\",\"power_domain\":\"B\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":1000}],"
+        "\"policy\":{\"classes\":{\"public\":{}}}}";
+    const char *pend =
+        "[{\"id\":\"g\",\"sensitivity\":\"public\",\"gpus\":1,\"priority\":0,"
+        "\"nodes\":2},{\"id\":\"s0\",\"sensitivity\":\"public\",\"gpus\":4,"
+        "\"priority\":9,\"gpu_models\":[\"L40S\"]},{\"id\":\"s1\",\"sensitivity\":"
+        "\"public\",\"gpus\":4,\"priority\":9,\"gpu_models\":[\"L40S\"]}]";
+    TP_CHECK(load_doc(json_loads(fleet, 0, NULL), "fleet", NULL, 0, &in.f) == 0);
+    if (!in.f)
+        return;
+    in.s = tp_state_new_empty(in.f);
+    in.running = tp_workloads_new_empty();
+    TP_CHECK(load_doc(json_loads(pend, 0, NULL), "pending", in.f, 2, &in.pending) == 0);
+    tp_solution_t *sol[4] = {solve(&in, TP_SOLVER_AGGREGATE), solve_large(&in),
+                             solve(&in, TP_SOLVER_AUTO), solve(&in, TP_SOLVER_EXACT)};
+    for (int m = 0; m < 4; m++) {
+        TP_CHECK(sol[m] != NULL);
+        if (!sol[m])
+            continue;
+        /* The per-pair MILP keeps the greedy pass's gang (a0 and b0): 2. */
+        if (fabs(sol[m]->weighted_gpus - (m == 3 ? 2 : 42)) > 1e-9)
+            tp_test_fail(__FILE__, __LINE__, "method %d: weighted %.1f", m,
+                         sol[m]->weighted_gpus);
         for (int o = 0; o < 4; o++)
             if (sol[o] && !(sol[o]->result->bound >= sol[m]->result->objective - 1e-9))
                 tp_test_fail(__FILE__, __LINE__,
