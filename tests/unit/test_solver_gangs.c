@@ -1219,9 +1219,11 @@ TP_TEST(solver_gangs_bounds_cover_every_method)
  * `together` rack, site or nothing, running single-node work, and half the
  * time tenants t0, t1 (group g), t2 with limits that bind. Checked by
  * solver_bound_wild_vs_exhaustive: every bound at least the exhaustive
- * optimum and every other method's objective, "optimal" only at it. Seed 7
+ * optimum and every other method's objective, "optimal" only at it. It
  * caught AUTO's exact model counting gang members in terms (2)/(3), which
- * the objective does not (rounds 217 and 548: "optimal" below the LP's plan). */
+ * the objective does not ("optimal" below the LP's plan), and catches
+ * `optimal` said with held-back work waiting, a single root per gang in the
+ * root knapsack, and its gang keys without the AI model. */
 static int make_wild(tp_rng_t *r, inst_t *in)
 {
     json_t *doms = json_array(), *nodes = json_array(), *pend = json_array(),
