@@ -1231,7 +1231,7 @@ static int make_wild(tp_rng_t *r, inst_t *in)
     int nsites = 1 + pick(r, 2), nn = 0;
     double site_all[2] = {0, 0};
     for (int s = 0; s < nsites; s++) {
-        char site[16];
+        char site[24];
         snprintf(site, sizeof site, "site-%d", s);
         json_array_append_new(
             doms, json_pack("{s:s, s:f, s:s}", "id", site, "cap_w", 1e7, "kind", "site"));
@@ -1266,7 +1266,7 @@ static int make_wild(tp_rng_t *r, inst_t *in)
                 json_object_set_new(o, "cap_w", json_real(idle + most * 0.5));
             json_object_set_new(sn, id, o);
         }
-        char parent[16];
+        char parent[24];
         snprintf(parent, sizeof parent, "site-%d", s);
         json_t *d = json_pack("{s:s, s:f, s:s}", "id", rack, "cap_w",
                               full * (0.3 + 0.2 * pick(r, 4)) + 1, "kind", "rack");
