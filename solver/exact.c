@@ -947,6 +947,8 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
         int t = m.col_t[j], n = m.col_n[j];
         const tp_workload_t *w = t < m.nt ? c->cw[m.t_mem[m.t_off[t]]] : gw(&m, t - m.nt);
         m.obj[0][j + 1] = t < m.nt ? (1.0 + w->priority) * w->gpus : 0;
+        if (t >= m.nt)
+            continue; /* the objective counts gangs by term (1) alone (on y) */
         m.obj[1][j + 1] = (double)w->gpus * (TP_TRUST_MAX - c->trust[n]);
         if (m.nstages > 2)
             m.obj[2][j + 1] =

@@ -525,7 +525,8 @@ static double root_knapsack(const ctx_t *c)
             key[nkey++] = i;
             for (int s = 0; s <= nr; s++)
                 cn[s] = 0, mw[s] = INFINITY; /* [nr]: all roots */
-            if (side_static_row(c, w, elig) >= need)
+            /* Not on `need`: another gang of this key may need fewer. */
+            if (side_static_row(c, w, elig) > 0)
                 for (int n = 0; n < f->nnodes; n++)
                     if (elig[n] && isfinite(fw[n])) {
                         cn[root[n]]++;
