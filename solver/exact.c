@@ -1109,7 +1109,7 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
             }
     }
     /* Keep it only when it is no worse than the incumbent, gangs included
-     * (the incumbent: inc's candidates with the greedy pass's gangs). */
+     * (the incumbent: inc's candidates with the side items' gangs). */
     double newg = 0;
     for (int g = 0; g < m.ng; g++)
         if (pick[g])

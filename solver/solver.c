@@ -6,9 +6,10 @@
  *   3. aggregation (classes.c): static classes, classes, groups;
  *   4. the placement: the aggregated LP with rounding and packing (lp.c), then
  *      repair (heur.c), then ruin and recreate by value per watt (improve.c);
- *      AUTO on small inputs then runs the per-pair MILP (milp.c)
- *      from that plan; the greedy baselines are kept as a safety net — the
- *      better plan wins;
+ *      AUTO on small inputs then runs the exact model (exact.c) from that
+ *      plan and, with open gangs, from the plan with the gangs in the LP
+ *      (gang_lp.c), keeping the best; the greedy baselines are kept as a
+ *      safety net — the better plan wins;
  *   5. reasons for everything left pending, against the final load;
  *   6. the validator; a violation refuses the whole result.
  * The bound is assembled here: the model's own (tree bound, exact model),
@@ -200,6 +201,15 @@ static int make_candidates(ctx_t *c)
     return 0;
 }
 
+/* Could a model move side item it: a gang the greedy pass placed or left
+ * waiting for room (not reclaim's, not one a tenant limit holds)? */
+static bool open_gang(const ctx_t *c, int it)
+{
+    const side_t *sd = &c->side;
+    return tp_wl_nodes(sd->w[it]) > 1 && !(sd->fixed && sd->fixed[it]) &&
+           sd->flag[it] != 2;
+}
+
 /* Could some unplaced candidate of the plan be placed alone on the base load?
  * If not, term (1) is already the most any plan can reach. The first unplaced
  * candidate of each class is tried; whether one fits anywhere depends only on
@@ -210,8 +220,7 @@ static int make_candidates(ctx_t *c)
 static bool open_gangs(const ctx_t *c)
 {
     for (int i = 0; i < c->side.n; i++)
-        if (c->side.w[i]->nodes > 1 && !(c->side.fixed && c->side.fixed[i]) &&
-            c->side.flag[i] != 2)
+        if (open_gang(c, i))
             return true;
     return false;
 }
@@ -1058,6 +1067,181 @@ static double lifted_bound(ctx_t *c)
     return b + ss.held + ss.fixed;
 }
 
+/* The aggregated path on p, a plan on c->base: with `gangs`, the open gangs
+ * as gang classes inside the LP (gang_lp_begin sets c->gl where there are
+ * any; the caller frees it); then the LP with rounding and packing, repair,
+ * ruin and recreate by value per watt and the greedy safety nets; with
+ * c->gl, gang_lp_finish keeps the better of that and the greedy pass's plan
+ * and commits its gangs (side items and c->base). *gcb (gcb not NULL, c->gl
+ * set): the candidate, domain and root knapsack bounds on the load without
+ * the open gangs plus their value. AUTO and AGGREGATE share it. */
+static int aggregate(ctx_t *c, plan_t *p, bool gangs, double *gcb, lp_out_t *lo,
+                     char *msg, size_t msglen)
+{
+    int rc, tries;
+    if (gangs && (rc = gang_lp_begin(c, p)) < 0)
+        return rc;
+    if (c->gl && gcb)
+        *gcb = fmin(fmin(candidate_bound(c), domain_bound(c)) + gang_lp_value(c),
+                    root_knapsack(c));
+    if ((rc = lp_aggregate(c, p, lo, msg, msglen)) < 0 || (rc = repair_all(c, p)) < 0 ||
+        (c->gl && (rc = gang_lp_end(c, p)) < 0))
+        return rc;
+    if (improvable(c, p) &&
+        ((rc = plan_improve(c, p, &tries)) < 0 || (rc = ctx_try_plan(c, p, true)) < 0 ||
+         (rc = ctx_try_plan(c, p, false)) < 0))
+        return rc;
+    return c->gl ? gang_lp_finish(c, p) : 0;
+}
+
+/* The open gangs' members (NULL: waits) and c->base, kept to be put back:
+ * gang_lp_begin/finish and milp_exact move both. */
+typedef struct {
+    int **mem;
+    tp_load_t *base;
+} gang_state_t;
+
+static void gang_state_free(const ctx_t *c, gang_state_t *g)
+{
+    for (int it = 0; g->mem && it < c->side.n; it++)
+        free(g->mem[it]);
+    free(g->mem);
+    tp_load_free(g->base);
+    *g = (gang_state_t){0};
+}
+
+static int gang_state_save(const ctx_t *c, gang_state_t *g)
+{
+    const side_t *sd = &c->side;
+    gang_state_free(c, g);
+    g->mem = calloc((size_t)sd->n + 1, sizeof *g->mem);
+    g->base = tp_load_copy(c->base);
+    if (!g->mem || !g->base)
+        return TP_ENOMEM;
+    for (int it = 0; it < sd->n; it++) {
+        size_t k = (size_t)tp_wl_nodes(sd->w[it]);
+        if (!open_gang(c, it) || sd->flag[it] != 0)
+            continue;
+        if (!(g->mem[it] = malloc(k * sizeof **g->mem)))
+            return TP_ENOMEM;
+        memcpy(g->mem[it], sd->mem[it], k * sizeof **g->mem);
+    }
+    return 0;
+}
+
+static int gang_state_put(ctx_t *c, const gang_state_t *g)
+{
+    tp_load_t *l = tp_load_copy(g->base);
+    int rc = l ? 0 : TP_ENOMEM;
+    for (int it = 0; rc == 0 && it < c->side.n; it++)
+        if (open_gang(c, it))
+            rc = side_gang_set(c, it, g->mem[it]);
+    if (rc < 0) {
+        tp_load_free(l);
+        return rc;
+    }
+    tp_load_free(c->base);
+    c->base = l;
+    return 0;
+}
+
+/* Whether two saved states seat the same gangs on the same nodes. */
+static bool gang_state_same(const ctx_t *c, const gang_state_t *a, const gang_state_t *b)
+{
+    for (int it = 0; it < c->side.n; it++)
+        if (!a->mem[it] != !b->mem[it] ||
+            (a->mem[it] &&
+             memcmp(a->mem[it], b->mem[it],
+                    (size_t)tp_wl_nodes(c->side.w[it]) * sizeof *a->mem[it])))
+            return false;
+    return true;
+}
+
+/* One run of the exact model (exact.c) from start, a complete plan on
+ * c->base with the side items' gangs: *out (any plan; made again here) gets
+ * its answer, or start where that is better and the model left the gangs
+ * as they were (then *method is "lp+pack" and mo->optimal false). */
+static int exact_run(ctx_t *c, const plan_t *start, plan_t *out, milp_out_t *mo,
+                     const char **method, char *msg, size_t msglen)
+{
+    int rc;
+    plan_fini(out);
+    if ((rc = plan_init(out, c)) < 0 ||
+        (rc = milp_exact(c, out, start, mo, msg, msglen)) < 0 ||
+        (rc = repair_all(c, out)) < 0)
+        return rc;
+    *method = "milp";
+    if (mo->gangs == 0 &&
+        plan_objective(c, start, NULL) > plan_objective(c, out, NULL) + 1e-12) {
+        plan_fini(out);
+        if ((rc = plan_copy(out, start, c)) < 0)
+            return rc;
+        *method = "lp+pack";
+        mo->optimal = false;
+    }
+    return 0;
+}
+
+/* AUTO on small inputs, after the aggregated path (*agg, with the greedy
+ * pass's gangs): the exact model from it into *best. With open gangs the
+ * aggregated path runs once more with them inside the LP (as AGGREGATE; the
+ * gang LP's plan, *stopped when its budget cut it short), and the exact
+ * model runs from each plan, gangs included, the better one first: its
+ * answer depends on its start (RINS searches around it), and a better start
+ * did not always end better (docs/solver.md, phase 4). The best answer, gangs
+ * included, is kept (ties: the first), with its mo; the side items and
+ * c->base follow it. A second run from the same plan and gangs is skipped. */
+static int auto_exact(ctx_t *c, const plan_t *agg, plan_t *best, milp_out_t *mo,
+                      const char **method, bool *stopped, char *msg, size_t msglen)
+{
+    side_sums_t ss;
+    side_sums(c, &ss);
+    if (ss.nfree == 0)
+        return exact_run(c, agg, best, mo, method, msg, msglen);
+    gang_state_t g[3] = {{0}};
+    plan_t alt = {0}, other = {0};
+    const plan_t *start[2] = {agg, &alt};
+    milp_out_t mo2;
+    const char *m2 = NULL;
+    lp_out_t lo;
+    int rc;
+    double v[2] = {plan_objective(c, agg, NULL) + c->side.weighted, 0};
+    if ((rc = gang_state_save(c, &g[0])) < 0 || (rc = plan_init(&alt, c)) < 0 ||
+        (rc = aggregate(c, &alt, true, NULL, &lo, msg, msglen)) < 0)
+        goto out;
+    gang_lp_free(c); /* the exact model decides the gangs from here */
+    *stopped = lo.stopped;
+    v[1] = plan_objective(c, &alt, NULL) + c->side.weighted;
+    int a = v[1] > v[0] + 1e-9; /* the better start; ties: the greedy pass's gangs */
+    if ((rc = gang_state_save(c, &g[1])) < 0 || (rc = gang_state_put(c, &g[a])) < 0 ||
+        (rc = exact_run(c, start[a], best, mo, method, msg, msglen)) < 0)
+        goto out;
+    if (gang_state_same(c, &g[0], &g[1]) &&
+        !memcmp(agg->cnode, alt.cnode, (size_t)c->nc * sizeof *agg->cnode))
+        goto out;
+    double va = plan_objective(c, best, NULL) + c->side.weighted;
+    if ((rc = gang_state_save(c, &g[2])) < 0 || (rc = gang_state_put(c, &g[!a])) < 0 ||
+        (rc = exact_run(c, start[!a], &other, &mo2, &m2, msg, msglen)) < 0)
+        goto out;
+    bool tl = mo->time_limited || mo2.time_limited;
+    if (plan_objective(c, &other, NULL) + c->side.weighted > va + 1e-9) {
+        plan_t t = *best;
+        *best = other;
+        other = t;
+        *mo = mo2;
+        *method = m2;
+    } else if ((rc = gang_state_put(c, &g[2])) < 0) {
+        goto out;
+    }
+    mo->time_limited = tl;
+out:
+    plan_fini(&alt);
+    plan_fini(&other);
+    for (int i = 0; i < 3; i++)
+        gang_state_free(c, &g[i]);
+    return rc;
+}
+
 void tp_solution_free(tp_solution_t *sol)
 {
     if (!sol)
@@ -1186,33 +1370,21 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         bool small = milp_count_pairs(&c, &best, limit) <= limit;
         plan_t agg = {0};
         lp_out_t lo;
-        milp_out_t mo;
-        int tries = 0;
+        milp_out_t mo = {0};
+        bool stopped = false;
         if (small && ss.nfree > 0 && !o->no_bound) /* if the exact model leaves them */
             lb = lifted_bound(&c);
         if ((rc = plan_copy(&agg, &best, &c)) < 0 ||
-            (!small && (rc = gang_lp_begin(&c, &agg)) < 0)) {
-            plan_fini(&agg);
-            goto fail;
-        }
-        if (c.gl && !o->no_bound) /* on the load without the open gangs */
-            gcb = fmin(fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c),
-                       root_knapsack(&c));
-        if ((rc = lp_aggregate(&c, &agg, &lo, msg, sizeof msg)) < 0 ||
-            (rc = repair_all(&c, &agg)) < 0 ||
-            (c.gl && (rc = gang_lp_end(&c, &agg)) < 0) ||
-            (improvable(&c, &agg) && ((rc = plan_improve(&c, &agg, &tries)) < 0 ||
-                                      (rc = ctx_try_plan(&c, &agg, true)) < 0 ||
-                                      (rc = ctx_try_plan(&c, &agg, false)) < 0)) ||
-            (c.gl && (rc = gang_lp_finish(&c, &agg)) < 0) ||
-            (small && ((rc = milp_exact(&c, &best, &agg, &mo, msg, sizeof msg)) < 0 ||
-                       (rc = repair_all(&c, &best)) < 0))) {
+            (rc = aggregate(&c, &agg, !small, o->no_bound ? NULL : &gcb, &lo, msg,
+                            sizeof msg)) < 0 ||
+            (small && (rc = auto_exact(&c, &agg, &best, &mo, &sol->method, &stopped, msg,
+                                       sizeof msg)) < 0)) {
             plan_fini(&agg);
             goto fail;
         }
         sol->lp_rounds = lo.rounds;
         bound = lo.bound;
-        sol->time_limited = lo.stopped;
+        sol->time_limited = lo.stopped || stopped;
         /* With gangs inside (mo.gangs), only the exact model's bound covers
          * them; the others assume the greedy pass's gangs. */
         decided = small && mo.gangs > 0;
@@ -1222,16 +1394,11 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
                 bound = mo.bound;
             sol->optimal = mo.optimal;
             sol->time_limited |= mo.time_limited;
-        }
-        if (!small || (!decided && plan_objective(&c, &agg, NULL) >
-                                       plan_objective(&c, &best, NULL) + 1e-12)) {
+        } else {
             plan_t t = best;
             best = agg;
             agg = t;
             sol->method = "lp+pack";
-            sol->optimal = false;
-        } else {
-            sol->method = "milp";
         }
         plan_fini(&agg);
     }
@@ -1263,30 +1430,13 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     } else if (method == TP_SOLVER_AGGREGATE) {
         lp_out_t lo;
         sol->method = "lp+pack";
-        if ((rc = gang_lp_begin(&c, &best)) < 0)
-            goto fail;
-        if (c.gl && !o->no_bound)
-            gcb = fmin(fmin(candidate_bound(&c), domain_bound(&c)) + gang_lp_value(&c),
-                       root_knapsack(&c));
-        if ((rc = lp_aggregate(&c, &best, &lo, msg, sizeof msg)) < 0 ||
-            (rc = repair_all(&c, &best)) < 0 ||
-            (c.gl && (rc = gang_lp_end(&c, &best)) < 0))
+        if ((rc = aggregate(&c, &best, true, o->no_bound ? NULL : &gcb, &lo, msg,
+                            sizeof msg)) < 0)
             goto fail;
         bound = lo.bound;
         sol->lp_rounds = lo.rounds;
         sol->time_limited = lo.stopped;
     }
-    if (o->method == TP_SOLVER_AGGREGATE && improvable(&c, &best)) {
-        /* Ruin and recreate by value per watt (improve.c), then the safety
-         * net: never worse than the greedy orders. */
-        int tries;
-        if ((rc = plan_improve(&c, &best, &tries)) < 0 ||
-            (rc = ctx_try_plan(&c, &best, true)) < 0 ||
-            (rc = ctx_try_plan(&c, &best, false)) < 0)
-            goto fail;
-    }
-    if (o->method == TP_SOLVER_AGGREGATE && c.gl && (rc = gang_lp_finish(&c, &best)) < 0)
-        goto fail;
 
     for (int ci = 0; ci < c.nc; ci++)
         if (best.cnode[ci] >= 0 &&

@@ -271,8 +271,9 @@ void lex_report(const lex_t *lx, const ctx_t *c, milp_out_t *out);
  * aggregated into one integer per (type, node), gangs (side items placed by
  * the greedy pass or waiting for room) as one binary per domain of their kind
  * plus member binaries, tenant limits as rows; lexicographic, inc (or NULL)
- * with the greedy pass's gangs as incumbent (inc: a complete plan on p's
- * load). When its answer is no worse than the incumbent, gangs included, it
+ * with the side items' gangs as they stand (the greedy pass's or, from
+ * solver.c, the gang LP's) as incumbent (inc: a complete plan on p's load).
+ * When its answer is no worse than the incumbent, gangs included, it
  * replaces p and the gangs' side items (flags, members, tenants' use);
  * out->bound then covers the decided gangs less their final term (1). */
 int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *msg,
