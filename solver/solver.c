@@ -210,10 +210,6 @@ static bool open_gang(const ctx_t *c, int it)
            sd->flag[it] != 2;
 }
 
-/* Could some unplaced candidate of the plan be placed alone on the base load?
- * If not, term (1) is already the most any plan can reach. The first unplaced
- * candidate of each class is tried; whether one fits anywhere depends only on
- * its static class, GPUs and AI model, so each such key is scanned once. */
 /* Whether the exact model could still move or seat a gang the greedy pass
  * decided (placed or waiting, not placed by reclaim): then a full fleet for
  * single-node work is no proof that nothing better exists. */
@@ -225,6 +221,10 @@ static bool open_gangs(const ctx_t *c)
     return false;
 }
 
+/* Could some unplaced candidate of the plan be placed alone on the base load?
+ * If not, term (1) is already the most any plan can reach. The first unplaced
+ * candidate of each class is tried; whether one fits anywhere depends only on
+ * its static class, GPUs and AI model, so each such key is scanned once. */
 static bool improvable(const ctx_t *c, const plan_t *p)
 {
     char *seen = calloc((size_t)c->nk + 1, 1);
