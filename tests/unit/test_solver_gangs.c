@@ -1448,6 +1448,35 @@ TP_TEST(solver_bound_wild_vs_exhaustive)
     TP_CHECK(checked >= 200);
 }
 
+/* The two root-knapsack cases below: fleet and pending documents (one
+ * region, no state, no running work) solved by AGGREGATE, the large path,
+ * AUTO and the per-pair MILP into sol. -1 when the fleet does not load. */
+static int solve_four(inst_t *in, const char *fleet, const char *pend,
+                      tp_solution_t *sol[4])
+{
+    TP_CHECK(load_doc(json_loads(fleet, 0, NULL), "fleet", NULL, 0, &in->f) == 0);
+    if (!in->f)
+        return -1;
+    in->s = tp_state_new_empty(in->f);
+    in->running = tp_workloads_new_empty();
+    TP_CHECK(load_doc(json_loads(pend, 0, NULL), "pending", in->f, 2, &in->pending) == 0);
+    sol[0] = solve(in, TP_SOLVER_AGGREGATE);
+    sol[1] = solve_large(in);
+    sol[2] = solve(in, TP_SOLVER_AUTO);
+    sol[3] = solve(in, TP_SOLVER_EXACT);
+    return 0;
+}
+
+/* Every method's bound is at least method m's objective. */
+static void bounds_cover(tp_solution_t *const sol[4], int m)
+{
+    for (int o = 0; o < 4; o++)
+        if (sol[o] && !(sol[o]->result->bound >= sol[m]->result->objective - 1e-9))
+            tp_test_fail(__FILE__, __LINE__,
+                         "method %d's bound %.9g below method %d's objective %.9g", o,
+                         sol[o]->result->bound, m, sol[m]->result->objective);
+}
+
 /* Two gangs of one static key and AI model, the first to need more nodes than
  * the fleet has: the root knapsack counted the key's nodes only when the
  * first gang could be seated, so the second (placed by every method) fell out
@@ -1472,24 +1501,15 @@ TP_TEST(solver_root_knapsack_gangs_of_one_key)
         "\"model\":\"m2\",\"nodes\":2},{\"id\":\"g1\",\"sensitivity\":\"public\","
         "\"gpus\":2,\"priority\":6,\"model\":\"m2\",\"nodes\":3},{\"id\":\"s\","
         "\"sensitivity\":\"public\",\"gpus\":2,\"model\":\"m2\"}]";
-    TP_CHECK(load_doc(json_loads(fleet, 0, NULL), "fleet", NULL, 0, &in.f) == 0);
-    if (!in.f)
+    tp_solution_t *sol[4] = {0};
+    if (solve_four(&in, fleet, pend, sol) < 0)
         return;
-    in.s = tp_state_new_empty(in.f);
-    in.running = tp_workloads_new_empty();
-    TP_CHECK(load_doc(json_loads(pend, 0, NULL), "pending", in.f, 2, &in.pending) == 0);
-    tp_solution_t *sol[4] = {solve(&in, TP_SOLVER_AGGREGATE), solve_large(&in),
-                             solve(&in, TP_SOLVER_AUTO), solve(&in, TP_SOLVER_EXACT)};
     for (int m = 0; m < 4; m++) {
         TP_CHECK(sol[m] != NULL);
         if (!sol[m])
             continue;
         TP_CHECK(fabs(sol[m]->weighted_gpus - 6) < 1e-9); /* g0 and s */
-        for (int o = 0; o < 4; o++)
-            if (sol[o] && !(sol[o]->result->bound >= sol[m]->result->objective - 1e-9))
-                tp_test_fail(__FILE__, __LINE__,
-                             "method %d's bound %.9g below method %d's objective %.9g", o,
-                             sol[o]->result->bound, m, sol[m]->result->objective);
+        bounds_cover(sol, m);
     }
     for (int m = 0; m < 4; m++)
         tp_solution_free(sol[m]);
@@ -1522,14 +1542,9 @@ TP_TEST(solver_root_knapsack_gang_takes_cheapest_root)
         "\"nodes\":2},{\"id\":\"s0\",\"sensitivity\":\"public\",\"gpus\":4,"
         "\"priority\":9,\"gpu_models\":[\"L40S\"]},{\"id\":\"s1\",\"sensitivity\":"
         "\"public\",\"gpus\":4,\"priority\":9,\"gpu_models\":[\"L40S\"]}]";
-    TP_CHECK(load_doc(json_loads(fleet, 0, NULL), "fleet", NULL, 0, &in.f) == 0);
-    if (!in.f)
+    tp_solution_t *sol[4] = {0};
+    if (solve_four(&in, fleet, pend, sol) < 0)
         return;
-    in.s = tp_state_new_empty(in.f);
-    in.running = tp_workloads_new_empty();
-    TP_CHECK(load_doc(json_loads(pend, 0, NULL), "pending", in.f, 2, &in.pending) == 0);
-    tp_solution_t *sol[4] = {solve(&in, TP_SOLVER_AGGREGATE), solve_large(&in),
-                             solve(&in, TP_SOLVER_AUTO), solve(&in, TP_SOLVER_EXACT)};
     for (int m = 0; m < 4; m++) {
         TP_CHECK(sol[m] != NULL);
         if (!sol[m])
@@ -1538,11 +1553,7 @@ TP_TEST(solver_root_knapsack_gang_takes_cheapest_root)
         if (fabs(sol[m]->weighted_gpus - (m == 3 ? 2 : 42)) > 1e-9)
             tp_test_fail(__FILE__, __LINE__, "method %d: weighted %.1f", m,
                          sol[m]->weighted_gpus);
-        for (int o = 0; o < 4; o++)
-            if (sol[o] && !(sol[o]->result->bound >= sol[m]->result->objective - 1e-9))
-                tp_test_fail(__FILE__, __LINE__,
-                             "method %d's bound %.9g below method %d's objective %.9g", o,
-                             sol[o]->result->bound, m, sol[m]->result->objective);
+        bounds_cover(sol, m);
     }
     for (int m = 0; m < 4; m++)
         tp_solution_free(sol[m]);
