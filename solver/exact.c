@@ -455,9 +455,7 @@ typedef struct {
 static void sub_callback(glp_tree *T, void *info)
 {
     subcb_t *cb = info;
-    /* GLPK 5.0's cut generators fail when the presolver leaves rows but no
-     * column (milp.c's lex_callback): off before the root in that case. */
-    if (glp_ios_reason(T) == GLP_ISELECT && glp_get_num_cols(glp_ios_get_prob(T)) == 0)
+    if (ios_cuts_would_fail(T))
         cb->ip->mir_cuts = cb->ip->cov_cuts = cb->ip->clq_cuts = GLP_OFF;
     int active, current, total;
     glp_ios_tree_size(T, &active, &current, &total);

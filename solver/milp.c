@@ -53,13 +53,16 @@ typedef struct {
     double cb_bound;
 } lexcb_t;
 
+bool ios_cuts_would_fail(glp_tree *T)
+{
+    return glp_ios_reason(T) == GLP_ISELECT && glp_get_num_cols(glp_ios_get_prob(T)) == 0;
+}
+
 static void lex_callback(glp_tree *T, void *info)
 {
     lexcb_t *cb = info;
-    /* GLPK 5.0's cut generators call glp_add_cols(pool, n) and fail on n = 0:
-     * when the presolver leaves rows but no column, switch them off before
-     * the root initialises them (T's parameters are cb->ip itself). */
-    if (glp_ios_reason(T) == GLP_ISELECT && glp_get_num_cols(glp_ios_get_prob(T)) == 0)
+    /* T's parameters are cb->ip itself: off before the root initialises them. */
+    if (ios_cuts_would_fail(T))
         cb->ip->gmi_cuts = cb->ip->mir_cuts = cb->ip->cov_cuts = cb->ip->clq_cuts =
             GLP_OFF;
     int b = glp_ios_best_node(T);

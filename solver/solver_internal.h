@@ -25,6 +25,7 @@
 
 /* glpk.h stays inside the .c files of solver/. */
 typedef struct glp_prob glp_prob_t;
+typedef struct glp_tree glp_tree_t;
 #include <stdint.h>
 
 /* ---- interning of small integer vectors (aggregation keys) ---------------------- */
@@ -233,6 +234,10 @@ typedef struct {
     long nodes;
 } lex_t;
 int lex_solve(glp_prob_t *P, lex_t *lx);
+/* GLPK 5.0's cut generators call glp_add_cols(pool, n) and fail on n = 0:
+ * true at the root when the presolver left rows but no column, so that a
+ * branch-and-cut callback switches its cuts off first (milp.c, exact.c). */
+bool ios_cuts_would_fail(glp_tree_t *T);
 /* Branch-and-bound nodes worth about a second (less under a shorter time limit)
  * for a MILP of nbin binaries: a deterministic budget. */
 long milp_node_budget(const ctx_t *c, int nbin);
