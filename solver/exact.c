@@ -39,7 +39,6 @@
  * files.
  */
 #include "solver/solver_internal.h"
-#include "solver/dw.h"
 
 #include <glpk.h>
 #include <limits.h>
@@ -821,27 +820,6 @@ static int run(void *arg)
      * search's answer when it did not close the first stage. */
     if (m->lx.no_search)
         polish(P, m);
-    if (getenv("TP_EXACT_DW")) { /* prototype */
-        int nc0 = glp_get_num_cols(P);
-        int *blk = malloc(((size_t)nc0 + 1) * sizeof *blk);
-        for (int j = 1; j <= nc0; j++)
-            blk[j] = j > m->ncol            ? -1
-                     : getenv("TP_DW_NODE") ? m->col_n[j - 1]
-                                            : f->nodes[m->col_n[j - 1]].domain;
-        double lp = 0, inc = 0;
-        for (int j = 1; j <= nc0; j++) {
-            lp += m->obj[0][j] * m->xlp[j];
-            inc += m->obj[0][j] * m->start[j];
-        }
-        dw_stats_t st;
-        double b = dw_bound(P, blk, m->obj[0], atoi(getenv("TP_EXACT_DW")), &st);
-        fprintf(stderr,
-                "DW: inc %.2f lp %.3f dw %.3f master %.3f rounds %d pricings %d cols %d "
-                "link %d ms %.0f\n",
-                inc, lp, b, st.master, st.rounds, st.pricings, st.columns, st.linking,
-                st.ms);
-        free(blk);
-    }
     int nr0 = glp_get_num_rows(P), nc = glp_get_num_cols(P);
     for (int j = 1; j <= nc; j++) {
         lb0[j] = glp_get_col_lb(P, j);
