@@ -17,7 +17,8 @@
  *
  * Only the columns and rows that matter are ever built: classes start with the
  * groups a greedy reservation would use; rows are added when the LP's solution
- * breaks them (cutting planes) and columns when their reduced cost is positive
+ * breaks them (cutting planes; each of a group's rows on its own, except with
+ * gangs in the LP) and columns when their reduced cost is positive
  * (pricing over every eligible pair); a bucket's z column when the greedy
  * reservation reaches it or its reduced cost turns positive. Generation stops
  * once the LP's own Lagrangian bound z + Σ_K n_K max(0, max_j rc[K][j]) (plus
@@ -39,7 +40,7 @@
 #include <string.h>
 
 #define MAX_SIZES 8
-#define KADD 4 /* columns added per class per pricing round */
+#define KADD 4 /* columns added per class per pricing round (at most; price()) */
 #define MAX_ROUNDS 400
 #define RC_TOL 1e-9
 #define VIOL_TOL 1e-6
@@ -86,6 +87,7 @@ typedef struct {
     int *gfree, *gmaxfree, *gnsc, *ggm, *gcnt; /* gcnt[j * nsz + s] */
     double *ghead, *gmaxhead, *gminw;
     int *grow, *gcol; /* first row of the group's block (0: none); first column */
+    int *rq;          /* [j * brow + q]: the GLPK row of group j's row q (row_coef), 0 */
     int nsz, sizes[MAX_SIZES];
     /* domains */
     int *drow;
@@ -116,6 +118,26 @@ static int brow(const lp_t *L)
 static int xcol(const lp_t *L, int i)
 {
     return L->cols[i].jcol;
+}
+
+/* Group j's row q: 0 GPUs, 1 .. nsz the sizes, nsz + 1 watts. */
+static int *rq(const lp_t *L, int j, int q)
+{
+    return &L->rq[(size_t)j * (size_t)brow(L) + (size_t)q];
+}
+
+/* The coefficient of a column of class k drawing w watts in its group's row q. */
+static double row_coef(const lp_t *L, int k, double w, int q)
+{
+    return q == 0 ? L->kg[k] : q <= L->nsz ? (L->kg[k] >= L->sizes[q - 1] ? 1 : 0) : w;
+}
+
+/* Group j's row q's right-hand side. */
+static double row_rhs(const lp_t *L, int j, int q)
+{
+    return q == 0        ? L->gfree[j]
+           : q <= L->nsz ? L->gcnt[(size_t)j * L->nsz + q - 1]
+                         : L->ghead[j];
 }
 
 /* What gang_lp.c's hooks read and write of the LP. */
@@ -242,18 +264,11 @@ static int add_col(lp_t *L, int k, int j)
     int len = 0;
     L->ind[++len] = k + 1;
     L->val[len] = -1;
-    if (L->grow[j]) {
-        int r = L->grow[j];
-        L->ind[++len] = r;
-        L->val[len] = L->kg[k];
-        for (int s = 0; s < L->nsz; s++)
-            if (L->kg[k] >= L->sizes[s]) {
-                L->ind[++len] = r + 1 + s;
-                L->val[len] = 1;
-            }
-        L->ind[++len] = r + 1 + L->nsz;
-        L->val[len] = col->w;
-    }
+    for (int q = 0; q < brow(L); q++)
+        if (*rq(L, j, q) && row_coef(L, k, col->w, q) != 0) {
+            L->ind[++len] = *rq(L, j, q);
+            L->val[len] = row_coef(L, k, col->w, q);
+        }
     for (int d = c->g_anchor[j]; d >= 0; d = c->f->domains[d].parent)
         if (L->drow[d]) {
             L->ind[++len] = L->drow[d];
@@ -278,30 +293,43 @@ static void add_zcol(lp_t *L, int b)
     glp_set_mat_col(L->P, z->jcol, 1, ind, val);
 }
 
-static int add_group_rows(lp_t *L, int j)
+/* Row q of group j as GLPK row r, over the group's columns. */
+static int set_group_row(lp_t *L, int j, int q, int r)
 {
+    int len = 0;
+    *rq(L, j, q) = r;
+    glp_set_row_bnds(L->P, r, GLP_UP, 0, row_rhs(L, j, q));
+    for (int i = L->gcol[j]; i >= 0; i = L->cols[i].gnext) {
+        const col_t *col = &L->cols[i];
+        double a = row_coef(L, col->k, col->w, q);
+        if (a == 0)
+            continue;
+        if (grow_ind(L, (size_t)len + 2) < 0)
+            return TP_ENOMEM;
+        L->ind[++len] = xcol(L, i);
+        L->val[len] = a;
+    }
+    glp_set_mat_row(L->P, r, len, L->ind, L->val);
+    return 0;
+}
+
+/* Group j's rows: with gangs in the LP its whole block at once (gang_lp.c
+ * reads it as one), else only row q — each row enters when the LP breaks it
+ * (at 10,000 × 30,000 one of the 837 size rows and 5 of the 279 watt rows
+ * bind at the optimum; rows that never bind only slow every pivot). */
+static int add_group_row(lp_t *L, int j, int q)
+{
+    if (*rq(L, j, q))
+        return 0;
+    if (!L->c->gl)
+        return set_group_row(L, j, q, glp_add_rows(L->P, 1));
+    if (L->grow[j])
+        return 0;
     int r = glp_add_rows(L->P, brow(L));
     L->grow[j] = r;
-    glp_set_row_bnds(L->P, r, GLP_UP, 0, L->gfree[j]);
-    for (int s = 0; s < L->nsz; s++)
-        glp_set_row_bnds(L->P, r + 1 + s, GLP_UP, 0, L->gcnt[(size_t)j * L->nsz + s]);
-    glp_set_row_bnds(L->P, r + 1 + L->nsz, GLP_UP, 0, L->ghead[j]);
-    for (int q = 0; q < brow(L); q++) {
-        int len = 0;
-        for (int i = L->gcol[j]; i >= 0; i = L->cols[i].gnext) {
-            const col_t *col = &L->cols[i];
-            double a = q == 0        ? L->kg[col->k]
-                       : q <= L->nsz ? (L->kg[col->k] >= L->sizes[q - 1] ? 1 : 0)
-                                     : col->w;
-            if (a == 0)
-                continue;
-            if (grow_ind(L, (size_t)len + 2) < 0)
-                return TP_ENOMEM;
-            L->ind[++len] = xcol(L, i);
-            L->val[len] = a;
-        }
-        glp_set_mat_row(L->P, r + q, len, L->ind, L->val);
-    }
+    for (q = 0; q < brow(L); q++)
+        if (set_group_row(L, j, q, r + q) < 0)
+            return TP_ENOMEM;
     lp_view_t v = view(L);
     return gang_lp_group_rows(L->c, &v, j);
 }
@@ -469,8 +497,9 @@ static int by_kord(const void *a, const void *b)
 }
 
 /* Initial columns: a greedy reservation, classes by priority, each walking its
- * groups best GPU model first; a block of rows for every group it filled up and
- * a row for every domain it brought near its cap. */
+ * groups best GPU model first; the GPU row of every group whose GPUs it filled
+ * up, the watt row of every group whose power it did, and a row for every
+ * domain it brought near its cap. */
 static int seed(lp_t *L, const kord_t *ko)
 {
     const ctx_t *c = L->c;
@@ -507,13 +536,16 @@ static int seed(lp_t *L, const kord_t *ko)
             for (int d = c->g_anchor[j]; d >= 0; d = c->f->domains[d].parent)
                 rdom[d] += take * w;
             left -= take;
-            if (rfree[j] < L->kg[k] || rhead[j] < w)
-                full[j] = 1;
+            if (rfree[j] < L->kg[k])
+                full[j] |= 1;
+            if (rhead[j] < w)
+                full[j] |= 2;
         }
         L->kres[k] = L->kn[k] - left;
     }
     for (int j = 0; j < c->ng; j++)
-        if (full[j] && L->gcol[j] >= 0 && add_group_rows(L, j) < 0)
+        if (L->gcol[j] >= 0 && (((full[j] & 1) && add_group_row(L, j, 0) < 0) ||
+                                ((full[j] & 2) && add_group_row(L, j, L->nsz + 1) < 0)))
             goto out;
     for (int r = 0; r < c->f->ndomains; r++) {
         int d = c->dord[r];
@@ -557,15 +589,16 @@ static int separate(lp_t *L)
         if (L->uw[j] > 0)
             for (int d = c->g_anchor[j]; d >= 0; d = f->domains[d].parent)
                 L->ud[d] += L->uw[j];
-        if (L->grow[j] || L->gcol[j] < 0)
+        if (L->gcol[j] < 0)
             continue;
-        bool bad = L->ug[j] > L->gfree[j] + VIOL_TOL ||
-                   L->uw[j] > L->ghead[j] * (1 + 1e-9) + VIOL_TOL;
-        for (int s = 0; s < L->nsz && !bad; s++)
-            bad = L->us[(size_t)j * L->nsz + s] >
-                  L->gcnt[(size_t)j * L->nsz + s] + VIOL_TOL;
-        if (bad) {
-            if (add_group_rows(L, j) < 0)
+        for (int q = 0; q < brow(L); q++) {
+            double u = q == 0        ? L->ug[j]
+                       : q <= L->nsz ? L->us[(size_t)j * L->nsz + q - 1]
+                                     : L->uw[j];
+            double rhs = row_rhs(L, j, q) * (q > L->nsz ? 1 + 1e-9 : 1);
+            if (*rq(L, j, q) || u <= rhs + VIOL_TOL)
+                continue;
+            if (add_group_row(L, j, q) < 0)
                 return TP_ENOMEM;
             added++;
         }
@@ -795,11 +828,14 @@ static int price(lp_t *L, double z, double *lagr)
     int added = 0;
     double bound = z;
     for (int j = 0; j < c->ng; j++) {
-        int r = L->grow[j];
+        int r = *rq(L, j, 0);
         L->pg[j] = r ? glp_get_row_dual(L->P, r) : 0;
-        for (int s = 0; s < L->nsz; s++)
-            L->ps[(size_t)j * L->nsz + s] = r ? glp_get_row_dual(L->P, r + 1 + s) : 0;
-        double pw = r ? glp_get_row_dual(L->P, r + 1 + L->nsz) : 0;
+        for (int s = 0; s < L->nsz; s++) {
+            r = *rq(L, j, 1 + s);
+            L->ps[(size_t)j * L->nsz + s] = r ? glp_get_row_dual(L->P, r) : 0;
+        }
+        r = *rq(L, j, 1 + L->nsz);
+        double pw = r ? glp_get_row_dual(L->P, r) : 0;
         for (int d = c->g_anchor[j]; d >= 0; d = f->domains[d].parent)
             if (L->drow[d])
                 pw += glp_get_row_dual(L->P, L->drow[d]);
@@ -808,7 +844,13 @@ static int price(lp_t *L, double z, double *lagr)
     for (int k = 0; k < L->nK; k++) {
         /* Row K reads Σ z − Σ x = 0: x's coefficient is −1. */
         double mu = -glp_get_row_dual(L->P, k + 1), best[KADD], delta = 0;
-        int bj[KADD], nb = 0;
+        /* KADD columns, but no more than K has candidates (at least 2): a
+         * class of one or two candidates needs few groups (at 10,000 ×
+         * 30,000 a third of the classes have one). Not with gangs in the LP,
+         * whose pricing rounds are capped (gang_lp.c). */
+        int bj[KADD], nb = 0, kadd = KADD;
+        if (!c->gl && L->kn[k] < KADD)
+            kadd = L->kn[k] < 2 ? 2 : L->kn[k];
         const int *groups = c->g_by_model[L->kmodel[k] + 1];
         for (int i = L->khead[k]; i >= 0; i = L->cols[i].knext) {
             L->mark[L->cols[i].j] = k + 1;
@@ -835,12 +877,12 @@ static int price(lp_t *L, double z, double *lagr)
             if (rc <= RC_TOL || L->mark[j] == k + 1)
                 continue;
             /* Keep the KADD best, ties to the earlier group in the order. */
-            if (nb < KADD) {
+            if (nb < kadd) {
                 best[nb] = rc;
                 bj[nb++] = j;
-            } else if (rc > best[KADD - 1]) {
-                best[KADD - 1] = rc;
-                bj[KADD - 1] = j;
+            } else if (rc > best[kadd - 1]) {
+                best[kadd - 1] = rc;
+                bj[kadd - 1] = j;
             } else {
                 continue;
             }
@@ -998,7 +1040,10 @@ static int run(void *arg)
         if (n < 0)
             goto out;
         if (n > 0) {
-            meth = GLP_DUALP;
+            /* Without gangs the primal simplex: GLPK's dual simplex took up to
+             * 25,000 iterations to re-optimise after a few rows at 50,000 ×
+             * 150,000 (and ran into the iteration budget once). */
+            meth = c->gl ? GLP_DUALP : GLP_PRIMAL;
             continue;
         }
         double z = glp_get_obj_val(L->P), lagr;
@@ -1224,6 +1269,7 @@ static void lp_free(lp_t *L)
     free(L->gmaxhead);
     free(L->gminw);
     free(L->grow);
+    free(L->rq);
     free(L->gcol);
     free(L->drow);
     free(L->dhead);
@@ -1392,6 +1438,7 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     L.gmaxhead = calloc(ng, sizeof *L.gmaxhead);
     L.gminw = calloc(ng, sizeof *L.gminw);
     L.grow = calloc(ng, sizeof *L.grow);
+    L.rq = calloc(ng * (nsz + 2), sizeof *L.rq);
     L.gcol = malloc(ng * sizeof *L.gcol);
     L.drow = calloc(nd, sizeof *L.drow);
     L.dhead = calloc(nd, sizeof *L.dhead);
@@ -1412,8 +1459,8 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     if (!L.m || !L.zb || !L.zoff || !L.kres || !L.kof || !L.b_off || !L.b_mem ||
         !L.krep || !L.ko || !L.kn || !L.kg || !L.kprio || !L.kmodel || !L.khead ||
         !L.gfree || !L.gmaxfree || !L.gnsc || !L.ggm || !L.gcnt || !L.ghead ||
-        !L.gmaxhead || !L.gminw || !L.grow || !L.gcol || !L.drow || !L.dhead || !L.ug ||
-        !L.uw || !L.us || !L.ud || !L.pg || !L.pw || !L.ps || !L.mark || !L.slot)
+        !L.gmaxhead || !L.gminw || !L.grow || !L.rq || !L.gcol || !L.drow || !L.dhead ||
+        !L.ug || !L.uw || !L.us || !L.ud || !L.pg || !L.pw || !L.ps || !L.mark || !L.slot)
         goto out;
     if (super_classes(&L) < 0)
         goto out;
