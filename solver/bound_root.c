@@ -1,0 +1,351 @@
+/*
+ * solver/bound_root.c — root_knapsack(): the Lagrangian bound over the root
+ * domains' watts and the node groups' free GPUs (docs/solver.md, The bound).
+ * solver.c assembles it with the other bounds.
+ */
+#include "solver/solver_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    double v, w;
+} vw_t;
+
+static int by_vw(const void *a, const void *b)
+{
+    const vw_t *x = a, *y = b;
+    double l = x->v * y->w, r = y->v * x->w; /* x before y: higher v / w */
+    return (l < r) - (l > r);
+}
+
+/* Root knapsack bound. Every node lies under one root domain (a site); the
+ * watts a plan adds under root s are at most its headroom H_s, and a placed
+ * workload i draws at least w_is, its least draw on a node under s where it
+ * is eligible and fits alone on the base load (a gang: N members, each at
+ * least that; with a `together` kind all in one root, which must hold N such
+ * nodes; without, at least N such nodes anywhere and N × the cheapest
+ * root's λ w). A gang together in a kind draws at least, under s, the least
+ * over the domains r of its kind under s of the N smallest draws of distinct
+ * eligible nodes of r that fit a member alone (its members take N distinct
+ * nodes of one r) — not N × the root's least draw, which a rack of mixed
+ * GPU models may not offer N times. For any λ ≥ 0 the Lagrangian of "watts under s ≤ H_s"
+ *   B(λ) = Σ_s λ_s H_s + Σ_i max(0, max_s (v_is − λ_s w_is))
+ * bounds every plan's candidates (v_is: the most ctx_value a node of s gives
+ * i) and free gangs (side items not fixed nor held; term (1), as the
+ * objective counts gangs): each placed i earns v ≤ (v − λ w) + λ w, and the
+ * λ w sum to at most Σ λ_s H_s. λ starts at the pooled knapsack's critical
+ * value per watt for every root and moves by a pattern search (each λ_s up
+ * or down by a factor while B falls). INFINITY where a node has no domain. */
+typedef struct {
+    int cnt, span; /* how many alike; span: a gang that may cross roots */
+    double *v, *w; /* [root]; w INFINITY: not placeable under that root */
+} rk_item_t;
+
+static double rk_eval(const rk_item_t *it, int ni, int nr, const double *head,
+                      const double *lam)
+{
+    double b = 0;
+    for (int s = 0; s < nr; s++)
+        b += lam[s] * head[s];
+    for (int i = 0; i < ni; i++) {
+        double best = 0;
+        if (it[i].span) { /* v is the same everywhere; the cheapest root's λ w */
+            double lw = INFINITY;
+            for (int s = 0; s < nr; s++)
+                if (isfinite(it[i].w[s]))
+                    lw = fmin(lw, lam[s] * it[i].w[s]);
+            best = isfinite(lw) ? fmax(0, it[i].v[0] - lw) : 0;
+        } else {
+            for (int s = 0; s < nr; s++)
+                if (isfinite(it[i].w[s]))
+                    best = fmax(best, it[i].v[s] - lam[s] * it[i].w[s]);
+        }
+        b += it[i].cnt * best;
+    }
+    return b;
+}
+
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The least draw of a gang of `need` members together in a domain of slot's
+ * kind, per root (INFINITY: no domain there seats it): the sum of the need
+ * smallest member draws fw[n] over eligible nodes of one domain. Returns
+ * false where the kind's node lists are not built (gang.c builds them when a
+ * gang of the kind is tried). */
+static bool rk_together(const ctx_t *c, int slot, int need, const char *elig,
+                        const double *fw, const int *root, int nr, double *out,
+                        double *buf)
+{
+    const side_t *sd = &c->side;
+    if (!sd->k_off || !sd->k_off[slot])
+        return false;
+    for (int s = 0; s < nr; s++)
+        out[s] = INFINITY;
+    for (int r = 0; r < sd->k_n[slot]; r++) {
+        int m = 0, s = -1;
+        for (int i = sd->k_off[slot][r]; i < sd->k_off[slot][r + 1]; i++) {
+            int n = sd->k_mem[slot][i];
+            if (elig[n] && isfinite(fw[n])) {
+                buf[m++] = fw[n];
+                s = root[n];
+            }
+        }
+        if (m < need)
+            continue;
+        qsort(buf, (size_t)m, sizeof *buf, by_double);
+        double sum = 0;
+        for (int i = 0; i < need; i++)
+            sum += buf[i];
+        out[s] = fmin(out[s], sum);
+    }
+    return true;
+}
+
+/* root_knapsack's draws: per (GPUs, AI model) of a workload, its watts on
+ * every node where one fits alone on the base load (INFINITY elsewhere) —
+ * ctx_fits reads nothing else of the workload. */
+typedef struct {
+    keytab_t keys;
+    double **w;
+    int cap;
+} rk_fit_t;
+
+static const double *rk_fits(const ctx_t *c, rk_fit_t *m, const tp_workload_t *w)
+{
+    int key[2] = {w->gpus, w->model}, n0 = m->keys.n;
+    int id = keytab_intern(&m->keys, key, 2);
+    if (id < 0)
+        return NULL;
+    if (id < n0)
+        return m->w[id];
+    if (id >= m->cap) {
+        int cap = m->cap ? 2 * m->cap : 16;
+        double **nw = realloc(m->w, (size_t)cap * sizeof *nw);
+        if (!nw)
+            return NULL;
+        for (int i = m->cap; i < cap; i++)
+            nw[i] = NULL;
+        m->w = nw;
+        m->cap = cap;
+    }
+    double *a = malloc(((size_t)c->f->nnodes + 1) * sizeof *a);
+    if (!(m->w[id] = a))
+        return NULL;
+    for (int n = 0; n < c->f->nnodes; n++)
+        a[n] = ctx_fits(c, c->base, w, n)
+                   ? w->gpus * tp_fleet_gpu_watts(c->f, n, w->model)
+                   : INFINITY;
+    return a;
+}
+
+double root_knapsack(const ctx_t *c)
+{
+    const tp_fleet_t *f = c->f;
+    const side_t *sd = &c->side;
+    int nr = 0, ni = 0, nkey = 0;
+    double b = INFINITY;
+    rk_fit_t fm = {0};
+    bool keys = keytab_init(&fm.keys, 16) == 0;
+    int *root = malloc(((size_t)f->nnodes + 1) * sizeof *root);
+    int *rix = malloc(((size_t)f->ndomains + 1) * sizeof *rix);
+    int *key = malloc(((size_t)sd->n + 1) * sizeof *key); /* gangs' static keys */
+    rk_item_t *it = calloc((size_t)c->nk + (size_t)sd->n + 1, sizeof *it);
+    char *elig = malloc((size_t)f->nnodes + 1);
+    double *head = NULL, *lam = NULL, *vw = NULL, *kc = NULL, *kw = NULL;
+    double *tg = NULL, *dbuf = malloc(((size_t)f->nnodes + 1) * sizeof *dbuf);
+    int *tkey = NULL, ntg = 0; /* together draws per (static key, need, kind) */
+    if (!keys || !root || !rix || !key || !it || !elig || !dbuf)
+        goto out;
+    for (int d = 0; d < f->ndomains; d++)
+        rix[d] = f->domains[d].parent < 0 ? nr++ : -1;
+    for (int n = 0; n < f->nnodes; n++) {
+        int d = f->nodes[n].domain;
+        if (d < 0)
+            goto out; /* no cap above it */
+        while (f->domains[d].parent >= 0)
+            d = f->domains[d].parent;
+        root[n] = rix[d];
+    }
+    head = calloc((size_t)nr + 1, sizeof *head);
+    lam = calloc((size_t)nr + 1, sizeof *lam);
+    vw = malloc(2 * ((size_t)c->nk + (size_t)sd->n + 1) * (size_t)nr * sizeof *vw);
+    kc = malloc(((size_t)sd->n + 1) * ((size_t)nr + 1) * sizeof *kc);
+    kw = malloc(((size_t)sd->n + 1) * ((size_t)nr + 1) * sizeof *kw);
+    tg = malloc(((size_t)sd->n + 1) * ((size_t)nr + 1) * sizeof *tg);
+    tkey = malloc(3 * ((size_t)sd->n + 1) * sizeof *tkey);
+    if (!head || !lam || !vw || !kc || !kw || !tg || !tkey)
+        goto out;
+    for (int d = 0; d < f->ndomains; d++)
+        if (rix[d] >= 0)
+            head[rix[d]] = fmax(0, c->dcap[d] - c->base->domain_w[d]);
+    for (int k = 0; k < c->nk; k++) {
+        int ci = c->k_mem[c->k_off[k]];
+        const double *fw = rk_fits(c, &fm, c->cw[ci]);
+        rk_item_t *t = &it[ni];
+        if (!fw)
+            goto out;
+        t->v = vw + 2 * (size_t)ni * (size_t)nr;
+        t->w = t->v + nr;
+        t->cnt = c->k_off[k + 1] - c->k_off[k];
+        bool any = false;
+        for (int s = 0; s < nr; s++)
+            t->v[s] = 0, t->w[s] = INFINITY;
+        for (int j = 0; j < c->ng; j++) {
+            /* One LP node class: the same eligibility, trust and GPU model
+             * throughout the group, so one ctx_value. */
+            if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[j]]))
+                continue;
+            double v = -1;
+            for (int i = c->g_off[j]; i < c->g_off[j + 1]; i++) {
+                int n = c->g_mem[i], s = root[n];
+                if (!isfinite(fw[n]))
+                    continue;
+                if (v < 0)
+                    v = ctx_value(c, ci, n);
+                t->v[s] = fmax(t->v[s], v);
+                t->w[s] = fmin(t->w[s], fw[n]);
+                any = true;
+            }
+        }
+        ni += any;
+    }
+    for (int i = 0; i < sd->n; i++) {
+        const tp_workload_t *w = sd->w[i];
+        int need = tp_wl_nodes(w), e = 0;
+        if (need < 2 || sd->flag[i] == 2 || sd->fixed[i])
+            continue;
+        /* Gangs of one static key and AI model: the same nodes and draws. */
+        while (e < nkey &&
+               !(gang_same_static(sd->w[key[e]], w) && sd->w[key[e]]->model == w->model))
+            e++;
+        double *cn = kc + (size_t)e * ((size_t)nr + 1),
+               *mw = kw + (size_t)e * ((size_t)nr + 1);
+        if (e == nkey) {
+            const double *fw = rk_fits(c, &fm, w);
+            if (!fw)
+                goto out;
+            key[nkey++] = i;
+            for (int s = 0; s <= nr; s++)
+                cn[s] = 0, mw[s] = INFINITY; /* [nr]: all roots */
+            /* Not on `need`: another gang of this key may need fewer. */
+            if (side_static_row(c, w, elig) > 0)
+                for (int n = 0; n < f->nnodes; n++)
+                    if (elig[n] && isfinite(fw[n])) {
+                        cn[root[n]]++;
+                        cn[nr]++;
+                        mw[root[n]] = fmin(mw[root[n]], fw[n]);
+                    }
+        }
+        if (cn[nr] < need)
+            continue;
+        rk_item_t *t = &it[ni];
+        t->v = vw + 2 * (size_t)ni * (size_t)nr;
+        t->w = t->v + nr;
+        t->cnt = 1;
+        t->span = tp_wl_together(w) < 0;
+        const double *tw = NULL; /* together: the least draw of one domain's N */
+        if (!t->span) {
+            int q = 0, slot = tp_wl_together(w) + 1;
+            while (q < ntg && !(tkey[3 * q] == e && tkey[3 * q + 1] == need &&
+                                tkey[3 * q + 2] == slot))
+                q++;
+            tw = tg + (size_t)q * ((size_t)nr + 1);
+            if (q == ntg) {
+                const double *fw = rk_fits(c, &fm, w);
+                if (!fw)
+                    goto out;
+                side_static_row(c, w, elig);
+                if (rk_together(c, slot, need, elig, fw, root, nr,
+                                tg + (size_t)q * ((size_t)nr + 1), dbuf)) {
+                    tkey[3 * q] = e;
+                    tkey[3 * q + 1] = need;
+                    tkey[3 * q + 2] = slot;
+                    ntg++;
+                } else {
+                    tw = NULL;
+                }
+            }
+        }
+        bool any = false;
+        for (int s = 0; s < nr; s++) {
+            t->v[s] = (1.0 + w->priority) * w->gpus * need;
+            t->w[s] = t->span || cn[s] >= need ? need * mw[s] : INFINITY;
+            if (tw)
+                t->w[s] = fmax(t->w[s], tw[s]);
+            any |= isfinite(t->w[s]);
+        }
+        ni += any;
+    }
+    /* λ: the pooled knapsack's critical value per watt (items at their best
+     * value per watt over the roots), then a pattern search. */
+    {
+        vw_t *q = malloc(((size_t)ni + 1) * sizeof *q);
+        double H = 0, crit = 0;
+        if (!q)
+            goto out;
+        for (int s = 0; s < nr; s++)
+            H += head[s];
+        for (int i = 0; i < ni; i++) {
+            double v = 0, wm = INFINITY;
+            for (int s = 0; s < nr; s++)
+                if (isfinite(it[i].w[s]))
+                    v = fmax(v, it[i].v[s]), wm = fmin(wm, it[i].w[s]);
+            q[i] = (vw_t){v * it[i].cnt, wm * it[i].cnt};
+        }
+        qsort(q, (size_t)ni, sizeof *q, by_vw);
+        for (int i = 0; i < ni && H > 0; i++) {
+            if (q[i].w <= 0)
+                continue;
+            crit = q[i].v / q[i].w;
+            H -= q[i].w;
+        }
+        free(q);
+        for (int s = 0; s < nr; s++)
+            lam[s] = H > 0 ? 0 : crit;
+    }
+    b = rk_eval(it, ni, nr, head, lam);
+    for (double step = 0.5; step > 1e-3 && nr > 1 && nr <= 64; step /= 2) {
+        bool moved = true;
+        for (int sweep = 0; sweep < 20 && moved; sweep++) {
+            moved = false;
+            for (int s = 0; s < nr; s++)
+                for (int dir = -1; dir <= 1; dir += 2) {
+                    double keep = lam[s];
+                    lam[s] = keep * (1 + dir * step);
+                    double nb = rk_eval(it, ni, nr, head, lam);
+                    if (nb < b - 1e-9) {
+                        b = nb;
+                        moved = true;
+                    } else {
+                        lam[s] = keep;
+                    }
+                }
+        }
+    }
+out:
+    for (int id = 0; keys && id < fm.keys.n && id < fm.cap; id++)
+        free(fm.w[id]);
+    if (keys)
+        keytab_fini(&fm.keys);
+    free(fm.w);
+    free(root);
+    free(rix);
+    free(key);
+    free(it);
+    free(elig);
+    free(head);
+    free(lam);
+    free(vw);
+    free(kc);
+    free(kw);
+    free(tg);
+    free(tkey);
+    free(dbuf);
+    return b;
+}
