@@ -1,7 +1,8 @@
 /*
  * solver/bound_root.c — root_knapsack(): the Lagrangian bound over the root
- * domains' watts and the node groups' free GPUs (docs/solver.md, The bound).
- * solver.c assembles it with the other bounds.
+ * domains' watts, with each gang's least draw in a domain of its `together`
+ * kind (docs/solver.md, The bound). solver.c assembles it with the other
+ * bounds.
  */
 #include "solver/solver_internal.h"
 
@@ -30,7 +31,11 @@ static int by_vw(const void *a, const void *b)
  * over the domains r of its kind under s of the N smallest draws of distinct
  * eligible nodes of r that fit a member alone (its members take N distinct
  * nodes of one r) — not N × the root's least draw, which a rack of mixed
- * GPU models may not offer N times. For any λ ≥ 0 the Lagrangian of "watts under s ≤ H_s"
+ * GPU models may not offer N times — among the sets r's headroom allows:
+ * the N draws fit the headroom of r and of every domain above it, and at
+ * most k_e members lie under a domain e below r (rk_in_domain); a domain
+ * that allows no such set does not seat the gang. For any λ ≥ 0 the
+ * Lagrangian of "watts under s ≤ H_s"
  *   B(λ) = Σ_s λ_s H_s + Σ_i max(0, max_s (v_is − λ_s w_is))
  * bounds every plan's candidates (v_is: the most ctx_value a node of s gives
  * i) and free gangs (side items not fixed nor held; term (1), as the
@@ -67,20 +72,79 @@ static double rk_eval(const rk_item_t *it, int ni, int nr, const double *head,
     return b;
 }
 
-static int by_double(const void *a, const void *b)
+/* A member draw on a node, sorted by draw, then by node. */
+typedef struct {
+    double w;
+    int n;
+} rk_draw_t;
+
+static int by_draw(const void *a, const void *b)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    const rk_draw_t *x = a, *y = b;
+    return x->w != y->w ? (x->w > y->w) - (x->w < y->w) : x->n - y->n;
+}
+
+/* The least draw of `need` members in domain dom of a gang, from its
+ * eligible nodes' member draws d[0..m) sorted (INFINITY: no such set). Each
+ * member lies under every domain e on its node's path up to dom, and the
+ * plan's draw under e stays within e's headroom; so at most k_e members lie
+ * under e, k_e the longest prefix of e's sorted draws within that headroom
+ * (kcap, indexed by domain; cnt all zero on entry and exit). Those caps are
+ * laminar: the least-draw set within them is the greedy one, cheapest
+ * first. The set must also fit the headroom of dom and of every domain
+ * above it. */
+static double rk_in_domain(const ctx_t *c, int dom, int need, const rk_draw_t *d, int m,
+                           int *kcap, int *cnt, double *sumw)
+{
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = c->base;
+    /* k_e: the draws come cheapest first, so e's prefix is its first ones. */
+    for (int i = 0; i < m; i++)
+        for (int e = f->nodes[d[i].n].domain; e >= 0 && e != dom;
+             e = f->domains[e].parent)
+            sumw[e] = 0, kcap[e] = 0;
+    for (int i = 0; i < m; i++)
+        for (int e = f->nodes[d[i].n].domain; e >= 0 && e != dom;
+             e = f->domains[e].parent)
+            if (kcap[e] == cnt[e] &&
+                !ctx_over(l->domain_w[e] + sumw[e] + d[i].w, c->dcap[e]))
+                sumw[e] += d[i].w, kcap[e]++, cnt[e]++;
+            else
+                cnt[e] = -1; /* the prefix ended */
+    for (int i = 0; i < m; i++)
+        for (int e = f->nodes[d[i].n].domain; e >= 0 && e != dom;
+             e = f->domains[e].parent)
+            cnt[e] = 0;
+    double sum = 0;
+    int took = 0;
+    for (int i = 0; i < m && took < need; i++) {
+        bool ok = true;
+        for (int e = f->nodes[d[i].n].domain; e >= 0 && e != dom && ok;
+             e = f->domains[e].parent)
+            ok = cnt[e] < kcap[e];
+        for (int e = f->nodes[d[i].n].domain; e >= 0 && e != dom && ok;
+             e = f->domains[e].parent)
+            cnt[e]++;
+        if (ok)
+            sum += d[i].w, took++;
+    }
+    for (int i = 0; i < m; i++)
+        for (int e = f->nodes[d[i].n].domain; e >= 0 && e != dom;
+             e = f->domains[e].parent)
+            cnt[e] = 0;
+    for (int e = dom; e >= 0 && took == need; e = f->domains[e].parent)
+        if (ctx_over(l->domain_w[e] + sum, c->dcap[e]))
+            took = 0;
+    return took == need ? sum : INFINITY;
 }
 
 /* The least draw of a gang of `need` members together in a domain of slot's
- * kind, per root (INFINITY: no domain there seats it): the sum of the need
- * smallest member draws fw[n] over eligible nodes of one domain. Returns
- * false where the kind's node lists are not built (gang.c builds them when a
- * gang of the kind is tried). */
+ * kind, per root (INFINITY: no domain there seats it): rk_in_domain over
+ * each domain of the kind. Returns false where the kind's node lists are not
+ * built (gang.c builds them when a gang of the kind is tried). */
 static bool rk_together(const ctx_t *c, int slot, int need, const char *elig,
                         const double *fw, const int *root, int nr, double *out,
-                        double *buf)
+                        rk_draw_t *buf, int *kcap, int *cnt, double *sumw)
 {
     const side_t *sd = &c->side;
     if (!sd->k_off || !sd->k_off[slot])
@@ -92,17 +156,15 @@ static bool rk_together(const ctx_t *c, int slot, int need, const char *elig,
         for (int i = sd->k_off[slot][r]; i < sd->k_off[slot][r + 1]; i++) {
             int n = sd->k_mem[slot][i];
             if (elig[n] && isfinite(fw[n])) {
-                buf[m++] = fw[n];
+                buf[m++] = (rk_draw_t){fw[n], n};
                 s = root[n];
             }
         }
         if (m < need)
             continue;
-        qsort(buf, (size_t)m, sizeof *buf, by_double);
-        double sum = 0;
-        for (int i = 0; i < need; i++)
-            sum += buf[i];
-        out[s] = fmin(out[s], sum);
+        qsort(buf, (size_t)m, sizeof *buf, by_draw);
+        out[s] = fmin(out[s],
+                      rk_in_domain(c, sd->k_dom[slot][r], need, buf, m, kcap, cnt, sumw));
     }
     return true;
 }
@@ -158,9 +220,13 @@ double root_knapsack(const ctx_t *c)
     rk_item_t *it = calloc((size_t)c->nk + (size_t)sd->n + 1, sizeof *it);
     char *elig = malloc((size_t)f->nnodes + 1);
     double *head = NULL, *lam = NULL, *vw = NULL, *kc = NULL, *kw = NULL;
-    double *tg = NULL, *dbuf = malloc(((size_t)f->nnodes + 1) * sizeof *dbuf);
+    double *tg = NULL, *sumw = malloc(((size_t)f->ndomains + 1) * sizeof *sumw);
+    rk_draw_t *dbuf = malloc(((size_t)f->nnodes + 1) * sizeof *dbuf);
+    int *kcap = malloc(((size_t)f->ndomains + 1) * sizeof *kcap);
+    int *dcnt = calloc((size_t)f->ndomains + 1, sizeof *dcnt);
     int *tkey = NULL, ntg = 0; /* together draws per (static key, need, kind) */
-    if (!keys || !root || !rix || !key || !it || !elig || !dbuf)
+    if (!keys || !root || !rix || !key || !it || !elig || !dbuf || !sumw || !kcap ||
+        !dcnt)
         goto out;
     for (int d = 0; d < f->ndomains; d++)
         rix[d] = f->domains[d].parent < 0 ? nr++ : -1;
@@ -262,7 +328,8 @@ double root_knapsack(const ctx_t *c)
                     goto out;
                 side_static_row(c, w, elig);
                 if (rk_together(c, slot, need, elig, fw, root, nr,
-                                tg + (size_t)q * ((size_t)nr + 1), dbuf)) {
+                                tg + (size_t)q * ((size_t)nr + 1), dbuf, kcap, dcnt,
+                                sumw)) {
                     tkey[3 * q] = e;
                     tkey[3 * q + 1] = need;
                     tkey[3 * q + 2] = slot;
@@ -347,5 +414,8 @@ out:
     free(tg);
     free(tkey);
     free(dbuf);
+    free(sumw);
+    free(kcap);
+    free(dcnt);
     return b;
 }

@@ -1559,3 +1559,81 @@ TP_TEST(solver_root_knapsack_gang_takes_cheapest_root)
         tp_solution_free(sol[m]);
     inst_free(&in);
 }
+
+/* The least-draw domain of a gang together in a kind may not seat it: the
+ * efficient domain's headroom. (a) Rack r0 takes one 100 W member alone but
+ * not two (150 W), and rack r1's two 400 W members exceed the site's 500 W.
+ * (b) Row A's racks hold one 100 W member each (150 W), so a gang of three
+ * together in a row cannot run there, and row B's three 400 W members exceed
+ * the site's 700 W. Either way the gang cannot run and the single s runs
+ * (objective 1.8). The root knapsack charged the gang its domain's N least
+ * draws (200 W, 300 W) and let it in with s under the site: 3.8 and 4.8.
+ * It now asks the N draws to fit the domain's headroom and every domain's
+ * above it (a), and at most k_e members under each domain e below it (b). */
+TP_TEST(solver_root_knapsack_gang_domain_headroom)
+{
+#define RK_NODE(id, dom, w)                                                              \
+    "{\"id\":\"" id "\",\"power_domain\":\"" dom "\",\"region\":\"eu\",\"gpu_model\":"   \
+    "\"H100\",\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":" w "}"
+    static const char *const fleets[2] = {
+        "{\"version\":1,\"regions\":{\"eu\":{\"countries\":[\"DE\"]}},"
+        "\"power_domains\":[{\"id\":\"S\",\"cap_w\":500,\"kind\":\"site\"},"
+        "{\"id\":\"r0\",\"cap_w\":150,\"kind\":\"rack\",\"parent\":\"S\"},"
+        "{\"id\":\"r1\",\"cap_w\":1e5,\"kind\":\"rack\",\"parent\":\"S\"}],"
+        "\"nodes\":[" RK_NODE("n0", "r0", "100") "," RK_NODE(
+            "n1", "r0",
+            "100") "," RK_NODE("n2", "r1",
+                               "400") "," RK_NODE("n3", "r1",
+                                                  "400") "],"
+                                                         "\"policy\":{\"classes\":{"
+                                                         "\"public\":{}}}}",
+        "{\"version\":1,\"regions\":{\"eu\":{\"countries\":[\"DE\"]}},"
+        "\"power_domains\":[{\"id\":\"S\",\"cap_w\":700,\"kind\":\"site\"},"
+        "{\"id\":\"A\",\"cap_w\":1e5,\"kind\":\"row\",\"parent\":\"S\"},"
+        "{\"id\":\"B\",\"cap_w\":1e5,\"kind\":\"row\",\"parent\":\"S\"},"
+        "{\"id\":\"a0\",\"cap_w\":150,\"kind\":\"rack\",\"parent\":\"A\"},"
+        "{\"id\":\"a1\",\"cap_w\":150,\"kind\":\"rack\",\"parent\":\"A\"},"
+        "{\"id\":\"b0\",\"cap_w\":1e5,\"kind\":\"rack\",\"parent\":\"B\"}],"
+        "\"nodes\":[" RK_NODE("n0", "a0", "100") "," RK_NODE("n1", "a0", "100") "," RK_NODE(
+            "n2", "a1",
+            "100") "," RK_NODE("n3", "a1",
+                               "100") "," RK_NODE("n4", "b0",
+                                                  "400") "," RK_NODE("n5", "b0",
+                                                                     "400") "," RK_NODE("n6",
+                                                                                        "b0",
+                                                                                        "400") "],"
+                                                                                               "\"policy\":{"
+                                                                                               "\"classes\":"
+                                                                                               "{\"public\":"
+                                                                                               "{}}}}"};
+#undef RK_NODE
+    static const char *const pends[2] = {
+        "[{\"id\":\"g\",\"sensitivity\":\"public\",\"gpus\":1,\"priority\":0,"
+        "\"nodes\":2,\"together\":\"rack\"},{\"id\":\"s\",\"sensitivity\":"
+        "\"public\",\"gpus\":1,\"priority\":0}]",
+        "[{\"id\":\"g\",\"sensitivity\":\"public\",\"gpus\":1,\"priority\":0,"
+        "\"nodes\":3,\"together\":\"row\"},{\"id\":\"s\",\"sensitivity\":"
+        "\"public\",\"gpus\":1,\"priority\":0}]"};
+    for (int k = 0; k < 2; k++) {
+        inst_t in = {0};
+        tp_solution_t *sol[4] = {0};
+        if (solve_four(&in, fleets[k], pends[k], sol) < 0)
+            return;
+        for (int m = 0; m < 4; m++) {
+            TP_CHECK(sol[m] != NULL);
+            if (!sol[m])
+                continue;
+            if (fabs(sol[m]->weighted_gpus - 1) > 1e-9 ||
+                fabs(sol[m]->result->bound - sol[m]->result->objective) > 1e-9)
+                tp_test_fail(
+                    __FILE__, __LINE__,
+                    "fleet %d method %d: weighted %.1f objective %.6f bound %.6f", k, m,
+                    sol[m]->weighted_gpus, sol[m]->result->objective,
+                    sol[m]->result->bound);
+            bounds_cover(sol, m);
+        }
+        for (int m = 0; m < 4; m++)
+            tp_solution_free(sol[m]);
+        inst_free(&in);
+    }
+}
