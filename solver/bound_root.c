@@ -1,7 +1,8 @@
 /*
  * solver/bound_root.c — root_knapsack(): the Lagrangian bound over the root
  * domains' watts, with each gang's least draw in a domain of its `together`
- * kind (docs/solver.md, The bound). solver.c assembles it with the other
+ * kind and those domains priced where the gangs compete for them
+ * (docs/solver.md, The bound). solver.c assembles it with the other
  * bounds.
  */
 #include "solver/solver_internal.h"
@@ -42,11 +43,38 @@ static int by_vw(const void *a, const void *b)
  * objective counts gangs): each placed i earns v ≤ (v − λ w) + λ w, and the
  * λ w sum to at most Σ λ_s H_s. λ starts at the pooled knapsack's critical
  * value per watt for every root and moves by a pattern search (each λ_s up
- * or down by a factor while B falls). INFINITY where a node has no domain. */
+ * or down by a factor while B falls); at that λ, rk_priced also prices the
+ * domains that the together gangs compete for. INFINITY where a node has no
+ * domain. */
 typedef struct {
     int cnt, span; /* how many alike; span: a gang that may cross roots */
+    int q;         /* a together gang's domains (rk_pairs), -1: none */
     double *v, *w; /* [root]; w INFINITY: not placeable under that root */
 } rk_item_t;
+
+/* A domain that seats a together gang, its root and the gang's least draw
+ * there (rk_in_domain). */
+typedef struct {
+    int d, s;
+    double w;
+} rk_pair_t;
+
+static double rk_item(const rk_item_t *t, int nr, const double *lam)
+{
+    double best = 0;
+    if (t->span) { /* v is the same everywhere; the cheapest root's λ w */
+        double lw = INFINITY;
+        for (int s = 0; s < nr; s++)
+            if (isfinite(t->w[s]))
+                lw = fmin(lw, lam[s] * t->w[s]);
+        best = isfinite(lw) ? fmax(0, t->v[0] - lw) : 0;
+    } else {
+        for (int s = 0; s < nr; s++)
+            if (isfinite(t->w[s]))
+                best = fmax(best, t->v[s] - lam[s] * t->w[s]);
+    }
+    return t->cnt * best;
+}
 
 static double rk_eval(const rk_item_t *it, int ni, int nr, const double *head,
                       const double *lam)
@@ -54,21 +82,8 @@ static double rk_eval(const rk_item_t *it, int ni, int nr, const double *head,
     double b = 0;
     for (int s = 0; s < nr; s++)
         b += lam[s] * head[s];
-    for (int i = 0; i < ni; i++) {
-        double best = 0;
-        if (it[i].span) { /* v is the same everywhere; the cheapest root's λ w */
-            double lw = INFINITY;
-            for (int s = 0; s < nr; s++)
-                if (isfinite(it[i].w[s]))
-                    lw = fmin(lw, lam[s] * it[i].w[s]);
-            best = isfinite(lw) ? fmax(0, it[i].v[0] - lw) : 0;
-        } else {
-            for (int s = 0; s < nr; s++)
-                if (isfinite(it[i].w[s]))
-                    best = fmax(best, it[i].v[s] - lam[s] * it[i].w[s]);
-        }
-        b += it[i].cnt * best;
-    }
+    for (int i = 0; i < ni; i++)
+        b += rk_item(&it[i], nr, lam);
     return b;
 }
 
@@ -144,7 +159,8 @@ static double rk_in_domain(const ctx_t *c, int dom, int need, const rk_draw_t *d
  * built (gang.c builds them when a gang of the kind is tried). */
 static bool rk_together(const ctx_t *c, int slot, int need, const char *elig,
                         const double *fw, const int *root, int nr, double *out,
-                        rk_draw_t *buf, int *kcap, int *cnt, double *sumw)
+                        rk_draw_t *buf, int *kcap, int *cnt, double *sumw,
+                        rk_pair_t *pairs, int *np)
 {
     const side_t *sd = &c->side;
     if (!sd->k_off || !sd->k_off[slot])
@@ -163,10 +179,121 @@ static bool rk_together(const ctx_t *c, int slot, int need, const char *elig,
         if (m < need)
             continue;
         qsort(buf, (size_t)m, sizeof *buf, by_draw);
-        out[s] = fmin(out[s],
-                      rk_in_domain(c, sd->k_dom[slot][r], need, buf, m, kcap, cnt, sumw));
+        double w = rk_in_domain(c, sd->k_dom[slot][r], need, buf, m, kcap, cnt, sumw);
+        out[s] = fmin(out[s], w);
+        if (isfinite(w))
+            pairs[(*np)++] = (rk_pair_t){sd->k_dom[slot][r], s, w};
     }
     return true;
+}
+
+typedef struct {
+    double b;
+    int i;
+} rk_ord_t;
+
+static int by_ord(const void *a, const void *b)
+{
+    const rk_ord_t *x = a, *y = b; /* b descending, then i */
+    return x->b != y->b ? (x->b < y->b) - (x->b > y->b) : x->i - y->i;
+}
+
+/* R(λ) with the together gangs priced by domain: for any ν_d ≥ 0 on "the
+ * together gangs' draw under domain d ≤ H_d" (every plan keeps it: all work
+ * under d does),
+ *   Σ_s λ_s H_s + Σ_d ν_d H_d + Σ_i (the other items' terms of R)
+ *   + Σ_g max(0, max_(g seated in r) (v_g − (λ_s + Σ_(d ⊇ r) ν_d) W_gr))
+ * bounds every plan, W_gr the gang's least draw in r (rk_pairs). ν comes
+ * from a greedy seating of the gangs, best reduced value first, each in its
+ * best domain with room left: a gang that got less than it could in r
+ * prices the lowest full domain above r at its loss per watt; B is taken
+ * at that ν scaled by 1, 1/2 and 1/4. INFINITY when out of memory. */
+static double rk_priced(const ctx_t *c, const rk_item_t *it, int ni, int nr,
+                        const double *head, const double *lam, const rk_pair_t *pr,
+                        const int *poff, const int *pcnt)
+{
+    const tp_fleet_t *f = c->f;
+    int nd = f->ndomains, ng = 0, npr = 0;
+    double out = INFINITY, base = 0;
+    for (int i = 0; i < ni; i++)
+        if (it[i].q >= 0)
+            npr += pcnt[it[i].q];
+    rk_ord_t *ord = malloc(((size_t)ni + 1) * sizeof *ord);
+    double *ach = calloc((size_t)ni + 1, sizeof *ach);
+    double *rem = malloc(((size_t)nd + 1) * sizeof *rem);
+    double *hd = malloc(((size_t)nd + 1) * sizeof *hd);
+    double *nu = calloc((size_t)nd + 1, sizeof *nu);
+    double *pn = malloc(((size_t)npr + 1) * sizeof *pn); /* Σ ν over a pair's path */
+    if (!ord || !ach || !rem || !hd || !nu || !pn)
+        goto done;
+    for (int s = 0; s < nr; s++)
+        base += lam[s] * head[s];
+    for (int i = 0; i < ni; i++) {
+        if (it[i].q < 0) {
+            base += rk_item(&it[i], nr, lam);
+            continue;
+        }
+        double best = 0;
+        for (int k = poff[it[i].q]; k < poff[it[i].q] + pcnt[it[i].q]; k++)
+            best = fmax(best, it[i].v[0] - lam[pr[k].s] * pr[k].w);
+        ord[ng++] = (rk_ord_t){best, i};
+    }
+    qsort(ord, (size_t)ng, sizeof *ord, by_ord);
+    for (int d = 0; d < nd; d++)
+        rem[d] = hd[d] = fmax(0, c->dcap[d] - c->base->domain_w[d]);
+    for (int o = 0; o < ng && ord[o].b > 0; o++) {
+        const rk_item_t *t = &it[ord[o].i];
+        int bk = -1;
+        for (int k = poff[t->q]; k < poff[t->q] + pcnt[t->q]; k++) {
+            double red = t->v[0] - lam[pr[k].s] * pr[k].w;
+            bool room = red > ach[ord[o].i];
+            for (int d = pr[k].d; d >= 0 && room; d = f->domains[d].parent)
+                room = rem[d] >= pr[k].w;
+            if (room)
+                ach[ord[o].i] = red, bk = k;
+        }
+        for (int d = bk >= 0 ? pr[bk].d : -1; d >= 0; d = f->domains[d].parent)
+            rem[d] -= pr[bk].w;
+    }
+    for (int o = 0; o < ng; o++) {
+        const rk_item_t *t = &it[ord[o].i];
+        for (int k = poff[t->q]; k < poff[t->q] + pcnt[t->q]; k++) {
+            double loss = t->v[0] - lam[pr[k].s] * pr[k].w - ach[ord[o].i];
+            int d = pr[k].d;
+            while (d >= 0 && rem[d] >= pr[k].w)
+                d = f->domains[d].parent;
+            if (loss > 1e-9 && d >= 0)
+                nu[d] = fmax(nu[d], loss / pr[k].w);
+        }
+    }
+    for (int k = 0; k < npr; k++)
+        pn[k] = 0;
+    for (int i = 0, k0 = 0; i < ni; i++) /* pn by pair, in the order of the items */
+        for (int k = it[i].q >= 0 ? poff[it[i].q] : 0;
+             it[i].q >= 0 && k < poff[it[i].q] + pcnt[it[i].q]; k++, k0++)
+            for (int d = pr[k].d; d >= 0; d = f->domains[d].parent)
+                pn[k0] += nu[d];
+    for (double scale = 1; scale > 0.2; scale /= 2) {
+        double b = base;
+        for (int d = 0; d < nd; d++)
+            b += scale * nu[d] * hd[d];
+        for (int i = 0, k0 = 0; i < ni; i++) {
+            double best = 0;
+            for (int k = it[i].q >= 0 ? poff[it[i].q] : 0;
+                 it[i].q >= 0 && k < poff[it[i].q] + pcnt[it[i].q]; k++, k0++)
+                best = fmax(best, it[i].v[0] - (lam[pr[k].s] + scale * pn[k0]) * pr[k].w);
+            b += best;
+        }
+        out = fmin(out, b);
+    }
+done:
+    free(ord);
+    free(ach);
+    free(rem);
+    free(hd);
+    free(nu);
+    free(pn);
+    return out;
 }
 
 /* root_knapsack's draws: per (GPUs, AI model) of a workload, its watts on
@@ -225,8 +352,11 @@ double root_knapsack(const ctx_t *c)
     int *kcap = malloc(((size_t)f->ndomains + 1) * sizeof *kcap);
     int *dcnt = calloc((size_t)f->ndomains + 1, sizeof *dcnt);
     int *tkey = NULL, ntg = 0; /* together draws per (static key, need, kind) */
+    rk_pair_t *pairs = NULL;   /* each tkey's domains: [poff, poff + pcnt) */
+    int *poff = malloc(((size_t)sd->n + 1) * sizeof *poff), npair = 0, pcap = 0;
+    int *pcnt = malloc(((size_t)sd->n + 1) * sizeof *pcnt);
     if (!keys || !root || !rix || !key || !it || !elig || !dbuf || !sumw || !kcap ||
-        !dcnt)
+        !dcnt || !poff || !pcnt)
         goto out;
     for (int d = 0; d < f->ndomains; d++)
         rix[d] = f->domains[d].parent < 0 ? nr++ : -1;
@@ -259,6 +389,7 @@ double root_knapsack(const ctx_t *c)
         t->v = vw + 2 * (size_t)ni * (size_t)nr;
         t->w = t->v + nr;
         t->cnt = c->k_off[k + 1] - c->k_off[k];
+        t->q = -1;
         bool any = false;
         for (int s = 0; s < nr; s++)
             t->v[s] = 0, t->w[s] = INFINITY;
@@ -315,6 +446,7 @@ double root_knapsack(const ctx_t *c)
         t->w = t->v + nr;
         t->cnt = 1;
         t->span = tp_wl_together(w) < 0;
+        t->q = -1;
         const double *tw = NULL; /* together: the least draw of one domain's N */
         if (!t->span) {
             int q = 0, slot = tp_wl_together(w) + 1;
@@ -327,9 +459,20 @@ double root_knapsack(const ctx_t *c)
                 if (!fw)
                     goto out;
                 side_static_row(c, w, elig);
+                int more = sd->k_off && sd->k_off[slot] ? sd->k_n[slot] : 0;
+                if (npair + more > pcap) {
+                    int ncap = 2 * (npair + more) + 16;
+                    rk_pair_t *np = realloc(pairs, (size_t)ncap * sizeof *np);
+                    if (!np)
+                        goto out;
+                    pairs = np;
+                    pcap = ncap;
+                }
+                poff[q] = npair;
                 if (rk_together(c, slot, need, elig, fw, root, nr,
-                                tg + (size_t)q * ((size_t)nr + 1), dbuf, kcap, dcnt,
-                                sumw)) {
+                                tg + (size_t)q * ((size_t)nr + 1), dbuf, kcap, dcnt, sumw,
+                                pairs, &npair)) {
+                    pcnt[q] = npair - poff[q];
                     tkey[3 * q] = e;
                     tkey[3 * q + 1] = need;
                     tkey[3 * q + 2] = slot;
@@ -339,6 +482,8 @@ double root_knapsack(const ctx_t *c)
                 }
             }
         }
+        if (tw)
+            t->q = (int)((tw - tg) / ((ptrdiff_t)nr + 1));
         bool any = false;
         for (int s = 0; s < nr; s++) {
             t->v[s] = (1.0 + w->priority) * w->gpus * need;
@@ -395,6 +540,7 @@ double root_knapsack(const ctx_t *c)
                 }
         }
     }
+    b = fmin(b, rk_priced(c, it, ni, nr, head, lam, pairs, poff, pcnt));
 out:
     for (int id = 0; keys && id < fm.keys.n && id < fm.cap; id++)
         free(fm.w[id]);
@@ -417,5 +563,8 @@ out:
     free(sumw);
     free(kcap);
     free(dcnt);
+    free(pairs);
+    free(poff);
+    free(pcnt);
     return b;
 }
