@@ -369,7 +369,7 @@ double root_knapsack(const ctx_t *c)
         root[n] = rix[d];
     }
     head = calloc((size_t)nr + 1, sizeof *head);
-    lam = calloc((size_t)nr + 1, sizeof *lam);
+    lam = calloc(2 * (size_t)nr + 1, sizeof *lam); /* [nr, 2 nr): a λ to try */
     vw = malloc(2 * ((size_t)c->nk + (size_t)sd->n + 1) * (size_t)nr * sizeof *vw);
     kc = malloc(((size_t)sd->n + 1) * ((size_t)nr + 1) * sizeof *kc);
     kw = malloc(((size_t)sd->n + 1) * ((size_t)nr + 1) * sizeof *kw);
@@ -540,7 +540,14 @@ double root_knapsack(const ctx_t *c)
                 }
         }
     }
-    b = fmin(b, rk_priced(c, it, ni, nr, head, lam, pairs, poff, pcnt));
+    /* Priced, at the knapsack's λ and at it scaled alike for every root
+     * (the pricing moves the best λ; any λ is valid). */
+    for (int k = 0; k < 5; k++) {
+        static const double scale[] = {1, 0.9, 0.95, 1.05, 1.1};
+        for (int s = 0; s < nr; s++)
+            lam[nr + s] = lam[s] * scale[k];
+        b = fmin(b, rk_priced(c, it, ni, nr, head, lam + nr, pairs, poff, pcnt));
+    }
 out:
     for (int id = 0; keys && id < fm.keys.n && id < fm.cap; id++)
         free(fm.w[id]);
