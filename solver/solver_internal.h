@@ -318,6 +318,10 @@ bool side_gang_in(const ctx_t *c, tp_load_t *l, const tp_workload_t *w, const ch
 bool side_place_gang(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
                      const char *elig, int *members);
 int side_static_row(const ctx_t *c, const tp_workload_t *w, char *elig);
+
+/* bound_root.c: a bound on the candidates and free gangs (side items not
+ * fixed nor held; term (1)) on c->base; INFINITY where a node has no domain. */
+double root_knapsack(const ctx_t *c);
 int side_gang_set(ctx_t *c, int it, const int *members);
 
 /* gang_lp.c: gang classes inside the aggregated LP on large inputs (see the

@@ -1559,3 +1559,122 @@ TP_TEST(solver_root_knapsack_gang_takes_cheapest_root)
         tp_solution_free(sol[m]);
     inst_free(&in);
 }
+
+/* Every method places `weighted` and proves it: its bound meets its
+ * objective (and covers every other method's). */
+static void tight_at(const char *fleet, const char *pend, double weighted, int k)
+{
+    inst_t in = {0};
+    tp_solution_t *sol[4] = {0};
+    if (solve_four(&in, fleet, pend, sol) < 0)
+        return;
+    for (int m = 0; m < 4; m++) {
+        TP_CHECK(sol[m] != NULL);
+        if (!sol[m])
+            continue;
+        if (fabs(sol[m]->weighted_gpus - weighted) > 1e-9 ||
+            fabs(sol[m]->result->bound - sol[m]->result->objective) > 1e-9)
+            tp_test_fail(__FILE__, __LINE__,
+                         "case %d method %d: weighted %.1f objective %.6f bound %.6f", k,
+                         m, sol[m]->weighted_gpus, sol[m]->result->objective,
+                         sol[m]->result->bound);
+        bounds_cover(sol, m);
+    }
+    for (int m = 0; m < 4; m++)
+        tp_solution_free(sol[m]);
+    inst_free(&in);
+}
+
+/* The least-draw domain of a gang together in a kind may not seat it: the
+ * efficient domain's headroom. (a) Rack r0 takes one 100 W member alone but
+ * not two (150 W), and rack r1's two 400 W members exceed the site's 500 W.
+ * (b) Row A's racks hold one 100 W member each (150 W), so a gang of three
+ * together in a row cannot run there, and row B's three 400 W members exceed
+ * the site's 700 W. Either way the gang cannot run and the single s runs
+ * (objective 1.8). The root knapsack charged the gang its domain's N least
+ * draws (200 W, 300 W) and let it in with s under the site: 3.8 and 4.8.
+ * It now asks the N draws to fit the domain's headroom and every domain's
+ * above it (a), and at most k_e members under each domain below it (b). */
+TP_TEST(solver_root_knapsack_gang_domain_headroom)
+{
+    static const char *const fleets[2] = {
+        "{\"version\":1,\"regions\":{\"eu\":{\"countries\":[\"DE\"]}},"
+        "\"power_domains\":[{\"id\":\"S\",\"cap_w\":500,\"kind\":\"site\"},"
+        "{\"id\":\"r0\",\"cap_w\":150,\"kind\":\"rack\",\"parent\":\"S\"},"
+        "{\"id\":\"r1\",\"cap_w\":1e5,\"kind\":\"rack\",\"parent\":\"S\"}],"
+        "\"nodes\":["
+        "{\"id\":\"n0\",\"power_domain\":\"r0\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"n1\",\"power_domain\":\"r0\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"n2\",\"power_domain\":\"r1\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":400},"
+        "{\"id\":\"n3\",\"power_domain\":\"r1\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":400}]"
+        ",\"policy\":{\"classes\":{\"public\":{}}}}",
+        "{\"version\":1,\"regions\":{\"eu\":{\"countries\":[\"DE\"]}},"
+        "\"power_domains\":[{\"id\":\"S\",\"cap_w\":700,\"kind\":\"site\"},"
+        "{\"id\":\"A\",\"cap_w\":1e5,\"kind\":\"row\",\"parent\":\"S\"},"
+        "{\"id\":\"B\",\"cap_w\":1e5,\"kind\":\"row\",\"parent\":\"S\"},"
+        "{\"id\":\"a0\",\"cap_w\":150,\"kind\":\"rack\",\"parent\":\"A\"},"
+        "{\"id\":\"a1\",\"cap_w\":150,\"kind\":\"rack\",\"parent\":\"A\"},"
+        "{\"id\":\"b0\",\"cap_w\":1e5,\"kind\":\"rack\",\"parent\":\"B\"}],"
+        "\"nodes\":["
+        "{\"id\":\"n0\",\"power_domain\":\"a0\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"n1\",\"power_domain\":\"a0\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"n2\",\"power_domain\":\"a1\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"n3\",\"power_domain\":\"a1\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"n4\",\"power_domain\":\"b0\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":400},"
+        "{\"id\":\"n5\",\"power_domain\":\"b0\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":400},"
+        "{\"id\":\"n6\",\"power_domain\":\"b0\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":400}]"
+        ",\"policy\":{\"classes\":{\"public\":{}}}}"};
+    static const char *const pends[2] = {
+        "[{\"id\":\"g\",\"sensitivity\":\"public\",\"gpus\":1,\"priority\":0,"
+        "\"nodes\":2,\"together\":\"rack\"},{\"id\":\"s\",\"sensitivity\":"
+        "\"public\",\"gpus\":1,\"priority\":0}]",
+        "[{\"id\":\"g\",\"sensitivity\":\"public\",\"gpus\":1,\"priority\":0,"
+        "\"nodes\":3,\"together\":\"row\"},{\"id\":\"s\",\"sensitivity\":"
+        "\"public\",\"gpus\":1,\"priority\":0}]"};
+    for (int k = 0; k < 2; k++)
+        tight_at(fleets[k], pends[k], 1, k);
+}
+
+/* Two gangs of two 100 W members together in a rack; only rack r0 seats
+ * one (r1's two 400 W members exceed the site's 700 W), and r0's 200 W of
+ * headroom takes one gang, not both. The root knapsack seated both gangs in
+ * r0 (4, the site has room for both); priced by domain (rk_priced: the
+ * greedy seats one, the other's loss per watt prices r0) it is the
+ * optimum, 2. */
+TP_TEST(solver_root_knapsack_gangs_compete_for_a_rack)
+{
+    tight_at(
+        "{\"version\":1,\"regions\":{\"eu\":{\"countries\":[\"DE\"]}},"
+        "\"power_domains\":[{\"id\":\"S\",\"cap_w\":700,\"kind\":\"site\"},"
+        "{\"id\":\"r0\",\"cap_w\":200,\"kind\":\"rack\",\"parent\":\"S\"},"
+        "{\"id\":\"r1\",\"cap_w\":1e5,\"kind\":\"rack\",\"parent\":\"S\"}],"
+        "\"nodes\":["
+        "{\"id\":\"n0\",\"power_domain\":\"r0\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"n1\",\"power_domain\":\"r0\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"n2\",\"power_domain\":\"r0\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"n3\",\"power_domain\":\"r0\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"n4\",\"power_domain\":\"r1\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":400},"
+        "{\"id\":\"n5\",\"power_domain\":\"r1\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":400}]"
+        ",\"policy\":{\"classes\":{\"public\":{}}}}",
+        "[{\"id\":\"g1\",\"sensitivity\":\"public\",\"gpus\":1,\"priority\":0,"
+        "\"nodes\":2,\"together\":\"rack\"},{\"id\":\"g2\",\"sensitivity\":"
+        "\"public\",\"gpus\":1,\"priority\":0,\"nodes\":2,\"together\":\"rack\"}]",
+        2, 0);
+}
