@@ -254,6 +254,12 @@ static int kind_lists(ctx_t *c, int kind)
 bool side_gang_in(const ctx_t *c, tp_load_t *l, const tp_workload_t *w, const char *elig,
                   int g, int *members)
 {
+    return side_gang_in_by(c, l, w, elig, g, members, false);
+}
+
+bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
+                     const char *elig, int g, int *members, bool cheap)
+{
     const tp_fleet_t *f = c->f;
     const side_t *sd = &c->side;
     int need = tp_wl_nodes(w), slot = tp_wl_together(w) + 1, got = 0, ok = 0;
@@ -262,23 +268,27 @@ bool side_gang_in(const ctx_t *c, tp_load_t *l, const tp_workload_t *w, const ch
         ok += elig[mem[i]] && ctx_fits(c, l, w, mem[i]);
     if (ok < need)
         return false; /* not enough nodes fit one member even alone */
-    /* Best fit: repeatedly the fullest eligible node that still fits. */
+    /* Best fit: repeatedly the fullest eligible node that still fits (cheap:
+     * the one that draws least, then the fullest). */
     while (got < need) {
         int best = -1, best_left = 0;
+        double best_w = 0;
         for (int i = off[g]; i < off[g + 1]; i++) {
             int n = mem[i];
             if (!elig[n])
+                continue;
+            double wn = cheap ? tp_fleet_gpu_watts(f, n, w->model) : 0;
+            int left = c->healthy[n] - l->gpus_used[n] - w->gpus;
+            if (best >= 0 && (wn > best_w || (wn == best_w && left >= best_left)))
                 continue;
             bool used = false;
             for (int j = 0; j < got && !used; j++)
                 used = members[j] == n;
             if (used || !ctx_fits(c, l, w, n))
                 continue;
-            int left = c->healthy[n] - l->gpus_used[n] - w->gpus;
-            if (best < 0 || left < best_left) {
-                best = n;
-                best_left = left;
-            }
+            best = n;
+            best_left = left;
+            best_w = wn;
         }
         if (best < 0)
             break;

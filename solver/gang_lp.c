@@ -27,8 +27,10 @@
  * ones; classes by value per gang, each gang (priority, then id) placed inside
  * its domain by gang.c's best fit, within its tenant's room; after the plan's
  * repair the gangs still waiting try every domain in id order (the greedy pass).
- * The greedy pass's own plan (its gangs, then first fit and the priority
- * greedy) is kept as a safety net: the better total wins.
+ * Ruin and recreate (improve.c) then moves the chosen gangs with the
+ * single-node work (gang_lp_seat, gang_lp_set: on the domain and the nodes
+ * that draw least). The greedy pass's own plan (its gangs, then first fit and
+ * the priority greedy) is kept as a safety net: the better total wins.
  *
  * The bound (lp.c's tree bound): every member of a class is a single-node
  * item of g GPUs (togetherness and all-or-nothing dropped: a relaxation), with
@@ -914,16 +916,21 @@ double gang_lp_tree_const(const ctx_t *c, int mode)
 
 /* ---- rounding, the greedy rest, commit ----------------------------------------- */
 
-/* Places w on l in the domain of its kind where gang.c's best fit draws the
- * least watts (ties: the first in id order): the sites' power binds on a
- * contended fleet, so a gang on cheaper nodes leaves room for more work. */
-static bool place_cheapest(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
-                           const char *el, int *members)
+/* Places w, of class G, on l in the domain of its kind where gang.c's best
+ * fit (cheap: its members on the nodes that draw least) draws the least watts
+ * (ties: the first in id order): the sites' power binds on a contended fleet,
+ * so a gang on cheaper nodes leaves room for more work. Loads never fall
+ * below the lifted base: a domain that seats no gang of G there (cap), or
+ * whose least draw (rwmin) cannot beat the best so far, is skipped. */
+static bool place_cheapest(const ctx_t *c, tp_load_t *l, const tp_workload_t *w, int G,
+                           const char *el, int *members, bool cheap)
 {
+    const struct gang_lp *gl = c->gl;
     int slot = tp_wl_together(w) + 1, best = -1;
     double bw = INFINITY;
     for (int r = 0; r < c->side.k_n[slot]; r++) {
-        if (!side_gang_in(c, l, w, el, r, members))
+        if (gl->cap[G][r] <= 0 || gl->rwmin[G][r] * tp_wl_nodes(w) > bw * (1 + 1e-12) ||
+            !side_gang_in_by(c, l, w, el, r, members, cheap))
             continue;
         double d = 0;
         for (int j = 0; j < tp_wl_nodes(w); j++)
@@ -934,7 +941,7 @@ static bool place_cheapest(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
             best = r;
         }
     }
-    return best >= 0 && side_gang_in(c, l, w, el, best, members);
+    return best >= 0 && side_gang_in_by(c, l, w, el, best, members, cheap);
 }
 
 /* Places open gang i in domain r of its kind (r < 0: the domain that seats
@@ -950,7 +957,7 @@ static int try_gang(const ctx_t *c, tp_load_t *l, int i, int r, int *members)
         return 0;
     const char *el = gl->elig[gl->Gelig[gl->cls[i]]];
     bool ok = r >= 0 ? side_gang_in(c, l, w, el, r, members)
-                     : place_cheapest(c, l, w, el, members);
+                     : place_cheapest(c, l, w, gl->cls[i], el, members, false);
     if (!ok) {
         if (r < 0)
             gl->full[gl->cls[i]] = 1;
@@ -1124,6 +1131,78 @@ int gang_lp_finish(ctx_t *c, plan_t *p)
     for (int i = 0; i < gl->ng; i++)
         if (side_gang_set(c, gl->it[i], gl->mem[i]) < 0)
             return TP_ENOMEM;
+    return 0;
+}
+
+/* ---- for ruin and recreate (improve.c) ----------------------------------------- */
+
+int gang_lp_count(const ctx_t *c)
+{
+    return c->gl ? c->gl->ng : 0;
+}
+
+const tp_workload_t *gang_lp_work(const ctx_t *c, int i)
+{
+    return gw(c, i);
+}
+
+const int *gang_lp_members(const ctx_t *c, int i)
+{
+    return c->gl->mem[i];
+}
+
+int gang_lp_class(const ctx_t *c, int i)
+{
+    return c->gl->cls[i];
+}
+
+const long *gang_lp_use(const ctx_t *c)
+{
+    return c->gl->use;
+}
+
+double gang_lp_least_draw(const ctx_t *c, int i)
+{
+    const struct gang_lp *gl = c->gl;
+    int G = gl->cls[i];
+    double w = INFINITY;
+    for (int r = 0; r < c->side.k_n[gl->Gslot[G]]; r++)
+        if (gl->cap[G][r] > 0)
+            w = fmin(w, gl->rwmin[G][r]);
+    return w * gl->GN[G];
+}
+
+bool gang_lp_seat(const ctx_t *c, tp_load_t *l, long *use, int i, int *members)
+{
+    const tp_workload_t *w = gw(c, i);
+    long gpus = (long)tp_wl_nodes(w) * w->gpus;
+    if (side_room(c, use, tp_wl_tenant(w)) < gpus ||
+        !place_cheapest(c, l, w, c->gl->cls[i], c->gl->elig[c->gl->Gelig[c->gl->cls[i]]],
+                        members, true))
+        return false;
+    side_use_add(c, use, tp_wl_tenant(w), gpus);
+    return true;
+}
+
+int gang_lp_set(const ctx_t *c, int i, const int *members)
+{
+    struct gang_lp *gl = c->gl;
+    const tp_workload_t *w = gw(c, i);
+    long gpus = (long)tp_wl_nodes(w) * w->gpus;
+    int *m = NULL;
+    if (members && !(m = malloc((size_t)tp_wl_nodes(w) * sizeof *m)))
+        return TP_ENOMEM;
+    if (gl->mem[i]) {
+        apply_gang(c, c->base, w, gl->mem[i], -1);
+        side_use_add(c, gl->use, tp_wl_tenant(w), -gpus);
+        free(gl->mem[i]);
+    }
+    gl->mem[i] = m;
+    if (m) {
+        memcpy(m, members, (size_t)tp_wl_nodes(w) * sizeof *m);
+        apply_gang(c, c->base, w, m, +1);
+        side_use_add(c, gl->use, tp_wl_tenant(w), gpus);
+    }
     return 0;
 }
 

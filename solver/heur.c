@@ -120,9 +120,7 @@ int plan_best_fit(const ctx_t *c, const plan_t *p, int ci, int g)
     return best;
 }
 
-/* Cursors per demand: classes of one static class and AI model (any priority)
- * ask the same GPUs and watts of every node. [k] → demand; NULL on ENOMEM. */
-static int *demands(const ctx_t *c)
+int *plan_demands(const ctx_t *c)
 {
     keytab_t t;
     int *dem = malloc(((size_t)c->nk + 1) * sizeof *dem);
@@ -144,10 +142,10 @@ static int *demands(const ctx_t *c)
 
 int plan_repair(const ctx_t *c, plan_t *p, const int *list, int n)
 {
-    /* Identical demands (demands()) and loads that only grow: where one
+    /* Identical demands (plan_demands()) and loads that only grow: where one
      * candidate found no room the next will not either, so each demand keeps
      * a cursor into its group order and gives up once it fails. */
-    int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor), *dem = demands(c);
+    int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor), *dem = plan_demands(c);
     if (!cursor || !dem) {
         free(cursor);
         free(dem);
@@ -284,7 +282,7 @@ int plan_first_fit(const ctx_t *c, plan_t *p)
      * a domain above; loads only grow), found when an eligible candidate's
      * scan meets them: the outcome is exactly first fit in input order. */
     int nn = c->f->nnodes, *cursor = calloc((size_t)c->nk + 1, sizeof *cursor),
-        *dem = demands(c), *skip = malloc(((size_t)nn + 1) * sizeof *skip);
+        *dem = plan_demands(c), *skip = malloc(((size_t)nn + 1) * sizeof *skip);
     double *least = least_adds(c);
     if (!cursor || !dem || !skip || !least) {
         free(cursor);

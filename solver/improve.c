@@ -1,23 +1,33 @@
 /*
  * solver/improve.c — ruin and recreate by value per watt: a local improvement
- * of a finished plan (after the aggregated LP's packing and repair).
+ * of a finished plan (after the aggregated LP's packing and repair), gangs
+ * included where the gang LP (gang_lp.c) decides them.
  *
  * On a contended fleet power binds (at 10,000 × 30,000 the three sites are
- * within 15 W of their caps), so the best plans fill it with the work that
- * earns the most per watt. The LP gives each group a share of a shared rack or
- * row in proportion to node headroom, not by value, and repair places by
- * weight, not per watt: the plan keeps work that earns little per watt while
- * work that earns more waits. plan_improve() removes the placed work that
- * earns least per watt — the cheapest fraction f of the plan's watts — and
- * recreates: the unplaced candidates by their best value per watt over the
- * groups they may use, highest first, each on the eligible group where it
- * draws least (then the LP's group order: least trust, best GPU model), best
- * fit, with repair's per-demand cursor; then repair by weight. It tries f up a
- * ladder (RUIN_LADDER), each rung from the same plan, keeps the best plan, and
- * stops at the first rung after the second that improves on nothing (on the
- * contended benchmark the best lies at 4% of the watts at 10,000 × 30,000 and
- * at 30–45% in the demand-response case). A plan replaces p only when its
- * objective is higher, so the result is never worse than p.
+ * within 15 W of their caps; in the mixed gang benchmark within 307 W), so the
+ * best plans fill it with the work that earns the most per watt. The LP gives
+ * each group a share of a shared rack or row in proportion to node headroom,
+ * not by value, repair places by weight, not per watt, and a gang's best fit
+ * takes the fullest nodes of its domain, not the cheapest: the plan keeps work
+ * that earns little per watt while work that earns more waits.
+ * plan_improve() removes the placed items (single-node candidates and the
+ * gang LP's open gangs, whole) that earn least per watt — the cheapest
+ * fraction f of the plan's watts — and recreates greedily by value per watt
+ * on the current load: a max-heap of the unplaced items, each keyed by an
+ * upper bound of what it earns per watt (a class of candidates: on the next
+ * group of its demand's order, least watts first, where the demand has not
+ * yet found a group full; a gang: its least draw on the lifted base), loads
+ * only growing. The top class places its next member by best fit in that
+ * group or moves to its next group, rekeyed; the top gang is seated on the
+ * domain of its kind where its members, on the nodes that draw least there,
+ * draw least in all (gang_lp_seat: all members or none, each member's
+ * predicates, its tenant's room) and kept if its real value per watt still
+ * leads, else it goes back at that value. Then repair by weight. It tries f
+ * up a ladder (RUIN_LADDER), each rung from the same plan, keeps the best
+ * plan, and stops at the first rung after the second that improves on
+ * nothing. A plan replaces p (and its gangs: gang_lp_set, which moves
+ * c->base) only when its objective, gangs included, is higher, so the result
+ * is never worse than p.
  *
  * Deterministic and order-independent: every order here is by value, then
  * canonical index; no clock is read; the ladder is fixed.
@@ -60,88 +70,282 @@ static int by_gw(const void *a, const void *b)
     return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
+/* The open gangs of the gang LP (gang_lp.c) as one trial sees them: in the
+ * ruin order item nc + i is gang i, in recreate's heap item nk + i. */
+typedef struct {
+    int *mem;  /* flat, [goff[i], goff[i + 1]): gang i's members */
+    char *on;  /* [i]: placed */
+    long *use; /* tenants' use */
+} gst_t;
+
 typedef struct {
     size_t ng;
-    int *gorder; /* [k * ng + b]: the groups class k may use, least watts first */
-    int *gcount; /* [k] */
-    double *key; /* [k]: value per watt on the first of them */
-    int *order;  /* every candidate in recreate's order (by_vw on key, weight) */
+    int *dem;     /* [k]: its demand (plan_demands): classes alike but priority */
+    int *gorder;  /* [d * ng + b]: the groups demand d may use, least watts first */
+    double *gwat; /* [d * ng + b]: the least watts it draws there */
+    int *gcount;  /* [d] */
+    int nit;      /* items: nc candidates, then nga gangs */
+    int nga, *goff, nG, ntn;
+    int *members; /* scratch for gang_lp_seat */
+    char *gfull;  /* [class]: no domain seated a gang of it in this recreate */
 } rec_t;
 
 static void rec_fini(rec_t *R)
 {
+    free(R->dem);
     free(R->gorder);
+    free(R->gwat);
     free(R->gcount);
-    free(R->key);
-    free(R->order);
+    free(R->goff);
+    free(R->members);
+    free(R->gfull);
+}
+
+/* Class k's value per watt on the b-th group of its demand's order. */
+static double class_key(const ctx_t *c, const rec_t *R, int k, int b)
+{
+    size_t at = (size_t)R->dem[k] * R->ng + (size_t)b;
+    int j = R->gorder[at];
+    return R->gwat[at] > 0
+               ? ctx_value(c, c->k_mem[c->k_off[k]], c->g_mem[c->g_off[j]]) / R->gwat[at]
+               : INFINITY;
+}
+
+static double gang_value(const tp_workload_t *w)
+{
+    return (1.0 + w->priority) * w->gpus * tp_wl_nodes(w);
+}
+
+static double gang_draw(const ctx_t *c, const tp_workload_t *w, const int *mem)
+{
+    double d = 0;
+    for (int j = 0; j < tp_wl_nodes(w); j++)
+        d += w->gpus * tp_fleet_gpu_watts(c->f, mem[j], w->model);
+    return d;
 }
 
 static int rec_init(const ctx_t *c, rec_t *R)
 {
-    gw_t *gw = malloc(((size_t)c->ng + 1) * sizeof *gw);
-    vw_t *o = malloc(((size_t)c->nc + 1) * sizeof *o);
+    R->nga = gang_lp_count(c);
+    R->nG = gang_lp_nclasses(c);
+    R->ntn = R->nga > 0 ? c->f->ntenants : 0; /* use: only for gangs */
+    R->nit = c->nc + R->nga;
     R->ng = (size_t)c->ng;
-    R->order = malloc(((size_t)c->nc + 1) * sizeof *R->order);
+    gw_t *gw = malloc(((size_t)c->ng + 1) * sizeof *gw);
+    char *done = calloc((size_t)c->nk + 1, 1);
+    R->dem = plan_demands(c);
     R->gorder = malloc(((size_t)c->nk * R->ng + 1) * sizeof *R->gorder);
+    R->gwat = malloc(((size_t)c->nk * R->ng + 1) * sizeof *R->gwat);
     R->gcount = calloc((size_t)c->nk + 1, sizeof *R->gcount);
-    R->key = calloc((size_t)c->nk + 1, sizeof *R->key);
-    if (!gw || !o || !R->order || !R->gorder || !R->gcount || !R->key) {
-        free(gw);
-        free(o);
-        return TP_ENOMEM;
-    }
+    R->goff = calloc((size_t)R->nga + 1, sizeof *R->goff);
+    R->members = malloc(((size_t)c->f->nnodes + 1) * sizeof *R->members);
+    R->gfull = calloc((size_t)R->nG + 1, 1);
+    int rc = TP_ENOMEM;
+    if (!gw || !done || !R->dem || !R->gorder || !R->gwat || !R->gcount || !R->goff ||
+        !R->members || !R->gfull)
+        goto out;
     for (int k = 0; k < c->nk; k++) {
-        int ci = c->k_mem[c->k_off[k]], m = 0;
+        int ci = c->k_mem[c->k_off[k]], d = R->dem[k], m = 0;
         const int *groups = c->g_by_model[c->cw[ci]->model + 1];
+        if (done[d])
+            continue;
+        done[d] = 1;
         for (int b = 0; b < c->ng; b++) {
             int j = groups[b];
             if (ctx_static_ok(c, ci, c->g_mem[c->g_off[j]]))
                 gw[m++] = (gw_t){plan_least_watts(c, ci, j), b, j};
         }
         qsort(gw, (size_t)m, sizeof *gw, by_gw);
-        for (int b = 0; b < m; b++)
-            R->gorder[(size_t)k * R->ng + (size_t)b] = gw[b].g;
-        R->gcount[k] = m;
-        R->key[k] = m == 0 ? 0
-                    : gw[0].w > 0
-                        ? ctx_value(c, ci, c->g_mem[c->g_off[gw[0].g]]) / gw[0].w
-                        : INFINITY;
+        for (int b = 0; b < m; b++) {
+            R->gorder[(size_t)d * R->ng + (size_t)b] = gw[b].g;
+            R->gwat[(size_t)d * R->ng + (size_t)b] = gw[b].w;
+        }
+        R->gcount[d] = m;
     }
-    /* The order is total (index last) and the keys fixed: sorted once, each
-     * rung filters it. */
-    for (int ci = 0; ci < c->nc; ci++)
-        o[ci] = (vw_t){R->key[c->cand_k[ci]],
-                       (1.0 + c->cw[ci]->priority) * c->cw[ci]->gpus, ci};
-    qsort(o, (size_t)c->nc, sizeof *o, by_vw);
-    for (int a = 0; a < c->nc; a++)
-        R->order[a] = o[a].ci;
+    for (int i = 0; i < R->nga; i++)
+        R->goff[i + 1] = R->goff[i] + tp_wl_nodes(gang_lp_work(c, i));
+    rc = 0;
+out:
     free(gw);
-    free(o);
+    free(done);
+    return rc;
+}
+
+static void gst_fini(gst_t *g)
+{
+    free(g->mem);
+    free(g->on);
+    free(g->use);
+    *g = (gst_t){0};
+}
+
+/* dst = src, or (src NULL) the gang LP's gangs as they stand. */
+static int gst_copy(const ctx_t *c, const rec_t *R, gst_t *dst, const gst_t *src)
+{
+    if (!dst->mem) {
+        dst->mem = malloc(((size_t)R->goff[R->nga] + 1) * sizeof *dst->mem);
+        dst->on = calloc((size_t)R->nga + 1, 1);
+        dst->use = calloc((size_t)R->ntn + 1, sizeof *dst->use);
+        if (!dst->mem || !dst->on || !dst->use)
+            return TP_ENOMEM;
+    }
+    if (src) {
+        memcpy(dst->mem, src->mem, (size_t)R->goff[R->nga] * sizeof *dst->mem);
+        memcpy(dst->on, src->on, (size_t)R->nga);
+        memcpy(dst->use, src->use, (size_t)R->ntn * sizeof *dst->use);
+        return 0;
+    }
+    for (int i = 0; i < R->nga; i++) {
+        const int *m = gang_lp_members(c, i);
+        dst->on[i] = m != NULL;
+        if (m)
+            memcpy(dst->mem + R->goff[i], m,
+                   (size_t)tp_wl_nodes(gang_lp_work(c, i)) * sizeof *m);
+    }
+    if (R->ntn > 0)
+        memcpy(dst->use, gang_lp_use(c), (size_t)R->ntn * sizeof *dst->use);
     return 0;
 }
 
-/* Places p's unplaced candidates by value per watt (see the top). */
-static int recreate(const ctx_t *c, const rec_t *R, plan_t *p)
+static double gst_value(const ctx_t *c, const rec_t *R, const gst_t *g)
+{
+    double v = 0;
+    for (int i = 0; i < R->nga; i++)
+        if (g->on[i])
+            v += gang_value(gang_lp_work(c, i));
+    return v;
+}
+
+/* A max-heap of items by value per watt (by_vw's order): a class k of
+ * single-node candidates (id k) or an open gang (id nk + i). */
+typedef struct {
+    vw_t *h;
+    int n;
+} heap_t;
+
+static void heap_push(heap_t *H, vw_t e)
+{
+    int i = H->n++;
+    while (i > 0 && by_vw(&e, &H->h[(i - 1) / 2]) < 0) {
+        H->h[i] = H->h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    H->h[i] = e;
+}
+
+static vw_t heap_pop(heap_t *H)
+{
+    vw_t top = H->h[0], e = H->h[--H->n];
+    int i = 0;
+    for (;;) {
+        int l = 2 * i + 1, m = l;
+        if (l >= H->n)
+            break;
+        if (l + 1 < H->n && by_vw(&H->h[l + 1], &H->h[l]) < 0)
+            m = l + 1;
+        if (by_vw(&H->h[m], &e) >= 0)
+            break;
+        H->h[i] = H->h[m];
+        i = m;
+    }
+    if (H->n > 0)
+        H->h[i] = e;
+    return top;
+}
+
+/* Places p's unplaced items (and gs's waiting gangs) by value per watt on
+ * the current load, lazily (see the top). */
+static int recreate(const ctx_t *c, rec_t *R, plan_t *p, gst_t *gs)
 {
     int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor);
-    if (!cursor)
+    int *nxt = malloc(((size_t)c->nk + 1) * sizeof *nxt);
+    int *dcur = calloc((size_t)c->nk + 1, sizeof *dcur); /* [demand]: groups full */
+    heap_t H = {malloc(((size_t)c->nk + (size_t)R->nga + 1) * sizeof *H.h), 0};
+    if (!cursor || !nxt || !dcur || !H.h) {
+        free(cursor);
+        free(dcur);
+        free(nxt);
+        free(H.h);
         return TP_ENOMEM;
-    /* Members of one class ask the same of every node and loads only grow:
-     * where one found no room the next will not either (as in repair). */
-    for (int a = 0; a < c->nc; a++) {
-        int ci = R->order[a], k = c->cand_k[ci], b = cursor[k];
-        if (p->cnode[ci] >= 0 || b < 0)
+    }
+    memset(R->gfull, 0, (size_t)R->nG);
+    for (int k = 0; k < c->nk; k++) {
+        int a = c->k_off[k];
+        while (a < c->k_off[k + 1] && p->cnode[c->k_mem[a]] >= 0)
+            a++;
+        nxt[k] = a;
+        if (a < c->k_off[k + 1] && R->gcount[R->dem[k]] > 0) {
+            int ci = c->k_mem[a];
+            heap_push(&H, (vw_t){class_key(c, R, k, 0),
+                                 (1.0 + c->cw[ci]->priority) * c->cw[ci]->gpus, k});
+        }
+    }
+    for (int i = 0; i < R->nga; i++) {
+        double d = gang_lp_least_draw(c, i);
+        const tp_workload_t *w = gang_lp_work(c, i);
+        if (!gs->on[i] && isfinite(d))
+            heap_push(&H, (vw_t){d > 0 ? gang_value(w) / d : INFINITY, gang_value(w),
+                                 c->nk + i});
+    }
+    while (H.n > 0) {
+        vw_t e = heap_pop(&H);
+        if (e.ci >= c->nk) {
+            int i = e.ci - c->nk, G = gang_lp_class(c, i);
+            const tp_workload_t *w = gang_lp_work(c, i);
+            int *m = gs->mem + R->goff[i];
+            if (R->gfull[G])
+                continue;
+            if (!gang_lp_seat(c, p->load, gs->use, i, m)) {
+                if (side_room(c, gs->use, tp_wl_tenant(w)) >=
+                    (long)tp_wl_nodes(w) * w->gpus)
+                    R->gfull[G] = 1; /* it had room: no domain has */
+                continue;
+            }
+            double d = gang_draw(c, w, m);
+            vw_t now = {d > 0 ? gang_value(w) / d : INFINITY, e.weight, e.ci};
+            if (H.n == 0 || by_vw(&now, &H.h[0]) <= 0) {
+                gs->on[i] = 1;
+                continue;
+            }
+            for (int j = 0; j < tp_wl_nodes(w); j++) /* not yet: back, at its price */
+                tp_load_apply(p->load, c->f, m[j], w->gpus,
+                              tp_fleet_gpu_watts(c->f, m[j], w->model), -1);
+            side_use_add(c, gs->use, tp_wl_tenant(w), -(long)tp_wl_nodes(w) * w->gpus);
+            heap_push(&H, now);
             continue;
-        for (; b < R->gcount[k]; b++) {
-            int node = plan_best_fit(c, p, ci, R->gorder[(size_t)k * R->ng + (size_t)b]);
-            if (node >= 0) {
+        }
+        /* Members of one class ask the same of every node and loads only
+         * grow: where one found no room the next will not either. The class
+         * goes on without the heap while it still leads. */
+        for (int k = e.ci, *dc = &dcur[R->dem[k]];;) {
+            int ci = c->k_mem[nxt[k]], node = -1;
+            if (cursor[k] >= *dc) /* else its demand found that group full */
+                node = plan_best_fit(
+                    c, p, ci, R->gorder[(size_t)R->dem[k] * R->ng + (size_t)cursor[k]]);
+            if (node < 0 && *dc <= cursor[k])
+                *dc = cursor[k] + 1;
+            if (node >= 0) { /* the next member, at the same key */
                 plan_place(c, p, ci, node);
+                int a = nxt[k] + 1;
+                while (a < c->k_off[k + 1] && p->cnode[c->k_mem[a]] >= 0)
+                    a++;
+                if ((nxt[k] = a) == c->k_off[k + 1])
+                    break;
+            } else if ((cursor[k] = *dc) < R->gcount[R->dem[k]]) {
+                e.key = class_key(c, R, k, cursor[k]);
+            } else {
+                break;
+            }
+            if (H.n > 0 && by_vw(&e, &H.h[0]) > 0) {
+                heap_push(&H, e);
                 break;
             }
         }
-        cursor[k] = b < R->gcount[k] ? b : -1;
     }
     free(cursor);
+    free(nxt);
+    free(dcur);
+    free(H.h);
     return 0;
 }
 
@@ -150,21 +354,33 @@ static double work_w(const ctx_t *c, int ci, int n)
     return c->cw[ci]->gpus * tp_fleet_gpu_watts(c->f, n, c->cw[ci]->model);
 }
 
-/* q = orig less its placed work pl[from..np) (the cheapest per watt), then
- * recreated and repaired. */
-static int ruin_one(const ctx_t *c, const rec_t *R, const plan_t *orig, const vw_t *pl,
-                    int from, int np, plan_t *q)
+/* q = orig less its placed items pl[from..np) (the cheapest per watt), then
+ * recreated and repaired; gs: the gangs of q. */
+static int ruin_one(const ctx_t *c, rec_t *R, const plan_t *orig, const gst_t *gorig,
+                    const vw_t *pl, int from, int np, plan_t *q, gst_t *gs)
 {
     int nl, *list, rc;
-    if ((rc = plan_copy(q, orig, c)) < 0)
+    if ((rc = plan_copy(q, orig, c)) < 0 || (rc = gst_copy(c, R, gs, gorig)) < 0)
         return rc;
     for (int a = from; a < np; a++) {
-        int ci = pl[a].ci, n = q->cnode[ci];
+        int ci = pl[a].ci;
+        if (ci >= c->nc) {
+            int i = ci - c->nc;
+            const tp_workload_t *w = gang_lp_work(c, i);
+            const int *m = gs->mem + R->goff[i];
+            for (int j = 0; j < tp_wl_nodes(w); j++)
+                tp_load_apply(q->load, c->f, m[j], w->gpus,
+                              tp_fleet_gpu_watts(c->f, m[j], w->model), -1);
+            side_use_add(c, gs->use, tp_wl_tenant(w), -(long)tp_wl_nodes(w) * w->gpus);
+            gs->on[i] = 0;
+            continue;
+        }
+        int n = q->cnode[ci];
         q->cnode[ci] = -1;
         tp_load_apply(q->load, c->f, n, c->cw[ci]->gpus,
                       tp_fleet_gpu_watts(c->f, n, c->cw[ci]->model), -1);
     }
-    if ((rc = recreate(c, R, q)) < 0)
+    if ((rc = recreate(c, R, q, gs)) < 0)
         return rc;
     if (!(list = plan_unplaced_by_weight(c, q, &nl)))
         return TP_ENOMEM;
@@ -173,21 +389,45 @@ static int ruin_one(const ctx_t *c, const rec_t *R, const plan_t *orig, const vw
     return rc;
 }
 
-int plan_improve(const ctx_t *c, plan_t *p, int *tries)
+/* The gang LP's gangs (and with them c->base) as in g. */
+static int gst_commit(const ctx_t *c, const rec_t *R, const gst_t *g)
 {
-    rec_t R = {0};
+    int rc = 0;
+    for (int i = 0; i < R->nga && rc == 0; i++) {
+        const int *m = gang_lp_members(c, i);
+        size_t k = (size_t)(R->goff[i + 1] - R->goff[i]);
+        if (!m != !g->on[i] || (m && memcmp(m, g->mem + R->goff[i], k * sizeof *m)))
+            rc = gang_lp_set(c, i, g->on[i] ? g->mem + R->goff[i] : NULL);
+    }
+    return rc;
+}
+
+/* One climb of the ladder from p (and the gang LP's gangs as they stand);
+ * *better: p (and the gangs, committed) were replaced by a better plan. */
+static int ladder(const ctx_t *c, rec_t *R, plan_t *p, int *tries, bool *better)
+{
     plan_t orig = {0};
-    vw_t *pl = malloc(((size_t)c->nc + 1) * sizeof *pl);
+    gst_t gorig = {0}, gbest = {0};
+    vw_t *pl = malloc(((size_t)R->nit + 1) * sizeof *pl);
     int rc = TP_ENOMEM, np = 0;
-    double total = 0, best = plan_objective(c, p, NULL);
-    *tries = 0;
-    if (!pl || rec_init(c, &R) < 0 || plan_copy(&orig, p, c) < 0)
+    double total = 0, best;
+    *better = false;
+    if (!pl || plan_copy(&orig, p, c) < 0 || gst_copy(c, R, &gorig, NULL) < 0 ||
+        gst_copy(c, R, &gbest, &gorig) < 0)
         goto out;
+    best = plan_objective(c, p, NULL) + gst_value(c, R, &gorig);
     for (int ci = 0; ci < c->nc; ci++)
         if (p->cnode[ci] >= 0) {
             double ws = work_w(c, ci, p->cnode[ci]);
             pl[np++] =
                 (vw_t){ws > 0 ? ctx_value(c, ci, p->cnode[ci]) / ws : INFINITY, ws, ci};
+            total += ws;
+        }
+    for (int i = 0; i < R->nga; i++)
+        if (gorig.on[i]) {
+            const tp_workload_t *w = gang_lp_work(c, i);
+            double ws = gang_draw(c, w, gorig.mem + R->goff[i]);
+            pl[np++] = (vw_t){ws > 0 ? gang_value(w) / ws : INFINITY, ws, c->nc + i};
             total += ws;
         }
     qsort(pl, (size_t)np, sizeof *pl, by_vw); /* the most per watt first */
@@ -198,27 +438,47 @@ int plan_improve(const ctx_t *c, plan_t *p, int *tries)
         while (from > 0 && gone < RUIN_LADDER[t] * total)
             gone += pl[--from].weight;
         plan_t q = {0};
-        if ((rc = ruin_one(c, &R, &orig, pl, from, np, &q)) < 0) {
+        gst_t gq = {0};
+        if ((rc = ruin_one(c, R, &orig, &gorig, pl, from, np, &q, &gq)) < 0) {
             plan_fini(&q);
+            gst_fini(&gq);
             goto out;
         }
-        double v = plan_objective(c, &q, NULL);
-        bool better = v > best + 1e-9;
+        double v = plan_objective(c, &q, NULL) + gst_value(c, R, &gq);
+        bool up = v > best + 1e-9;
         (*tries)++;
-        if (better) {
+        if (up) {
             plan_t tmp = *p;
             *p = q;
             q = tmp;
+            gst_t gt = gbest;
+            gbest = gq;
+            gq = gt;
             best = v;
+            *better = true;
         }
         plan_fini(&q);
-        if (!better && t > 0)
+        gst_fini(&gq);
+        if (!up && t > 0)
             break; /* past the best rung */
     }
-    rc = 0;
+    rc = *better ? gst_commit(c, R, &gbest) : 0;
 out:
     plan_fini(&orig);
+    gst_fini(&gorig);
+    gst_fini(&gbest);
     free(pl);
+    return rc;
+}
+
+int plan_improve(const ctx_t *c, plan_t *p, int *tries)
+{
+    rec_t R = {0};
+    bool better;
+    *tries = 0;
+    int rc = rec_init(c, &R) < 0 ? TP_ENOMEM : 0;
+    if (rc == 0)
+        rc = ladder(c, &R, p, tries, &better);
     rec_fini(&R);
     return rc;
 }

@@ -5,7 +5,8 @@
  *   2. candidates = pending work + preempted work (to restart elsewhere);
  *   3. aggregation (classes.c): static classes, classes, groups;
  *   4. the placement: the aggregated LP with rounding and packing (lp.c), then
- *      repair (heur.c), then ruin and recreate by value per watt (improve.c);
+ *      repair (heur.c), then ruin and recreate by value per watt (improve.c,
+ *      the gang LP's gangs too);
  *      AUTO on small inputs then runs the exact model (exact.c) from that
  *      plan and, with open gangs, from the plan with the gangs in the LP
  *      (gang_lp.c), keeping the best; the greedy baselines are kept as a
@@ -746,7 +747,7 @@ static int aggregate(ctx_t *c, plan_t *p, bool gangs, double *gcb, lp_out_t *lo,
     if ((rc = lp_aggregate(c, p, lo, msg, msglen)) < 0 || (rc = repair_all(c, p)) < 0 ||
         (c->gl && (rc = gang_lp_end(c, p)) < 0))
         return rc;
-    if (improvable(c, p) &&
+    if ((improvable(c, p) || gang_lp_count(c) > 0) && /* a gang may move */
         ((rc = plan_improve(c, p, &tries)) < 0 || (rc = ctx_try_plan(c, p, true)) < 0 ||
          (rc = ctx_try_plan(c, p, false)) < 0))
         return rc;

@@ -172,6 +172,10 @@ void plan_place(const ctx_t *c, plan_t *p, int ci, int n);
 bool plan_group_full(const ctx_t *c, const plan_t *p, int ci, int g);
 /* The fullest node of group g where ci is eligible and fits; -1: none. */
 int plan_best_fit(const ctx_t *c, const plan_t *p, int ci, int g);
+/* Demands: classes of one static class and AI model (any priority) ask the
+ * same GPUs and watts of every node. [k] → demand (< nk); NULL on ENOMEM.
+ * Caller frees. */
+int *plan_demands(const ctx_t *c);
 /* Places candidates list[0..n) in that order, each on the best-valued group's
  * best-fit node; a class that found no room once is not tried again. */
 int plan_repair(const ctx_t *c, plan_t *p, const int *list, int n);
@@ -315,6 +319,10 @@ void side_sums(const ctx_t *c, side_sums_t *out);
 void side_use_add(const ctx_t *c, long *use, int t, long gpus);
 bool side_gang_in(const ctx_t *c, tp_load_t *l, const tp_workload_t *w, const char *elig,
                   int g, int *members);
+/* side_gang_in, with cheap: each member on the node that draws least (then
+ * the fullest) instead of the fullest. */
+bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
+                     const char *elig, int g, int *members, bool cheap);
 bool side_place_gang(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
                      const char *elig, int *members);
 int side_static_row(const ctx_t *c, const tp_workload_t *w, char *elig);
@@ -343,6 +351,21 @@ int gang_lp_finish(ctx_t *c, plan_t *p);
 double gang_lp_value(const ctx_t *c);
 double gang_lp_placed(const ctx_t *c);
 void gang_lp_free(ctx_t *c);
+/* For ruin and recreate (improve.c), after gang_lp_end (chosen gangs on
+ * c->base): the open gangs 0..count), each one's work, members (NULL: waits),
+ * class and N × the least draw of one member in any domain that could seat it
+ * on the lifted base; the tenants' use with the chosen gangs. gang_lp_seat:
+ * the gang on l in the domain where its members draw least, within use's room
+ * (then charged to use); gang_lp_set: its members (NULL: waits), moving
+ * c->base and the use with it. */
+int gang_lp_count(const ctx_t *c);
+const tp_workload_t *gang_lp_work(const ctx_t *c, int i);
+const int *gang_lp_members(const ctx_t *c, int i);
+int gang_lp_class(const ctx_t *c, int i);
+const long *gang_lp_use(const ctx_t *c);
+double gang_lp_least_draw(const ctx_t *c, int i);
+bool gang_lp_seat(const ctx_t *c, tp_load_t *l, long *use, int i, int *members);
+int gang_lp_set(const ctx_t *c, int i, const int *members);
 
 /* lp.c's view for the hooks of gang_lp.c: its problem, rows and duals. */
 typedef struct {

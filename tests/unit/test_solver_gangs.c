@@ -1477,6 +1477,28 @@ static void bounds_cover(tp_solution_t *const sol[4], int m)
                          sol[o]->result->bound, m, sol[m]->result->objective);
 }
 
+/* solve_four, then per method m: weighted GPUs want[m] (NAN: any), this
+ * file's rules (check) and every method's bound covering m's objective. */
+static void expect_four(const char *fleet, const char *pend, const double want[4])
+{
+    inst_t in = {0};
+    tp_solution_t *sol[4] = {0};
+    if (solve_four(&in, fleet, pend, sol) == 0)
+        for (int m = 0; m < 4; m++) {
+            TP_CHECK(sol[m] != NULL);
+            if (!sol[m])
+                continue;
+            if (!isnan(want[m]) && fabs(sol[m]->weighted_gpus - want[m]) > 1e-9)
+                tp_test_fail(__FILE__, __LINE__, "method %d: weighted %.1f, want %.1f", m,
+                             sol[m]->weighted_gpus, want[m]);
+            TP_CHECK_EQ_INT(check(&in, sol[m]->result), 0);
+            bounds_cover(sol, m);
+        }
+    for (int m = 0; m < 4; m++)
+        tp_solution_free(sol[m]);
+    inst_free(&in);
+}
+
 /* Two gangs of one static key and AI model, the first to need more nodes than
  * the fleet has: the root knapsack counted the key's nodes only when the
  * first gang could be seated, so the second (placed by every method) fell out
@@ -1484,7 +1506,6 @@ static void bounds_cover(tp_solution_t *const sol[4], int m)
  * round 462). Every method's bound must cover every method's objective. */
 TP_TEST(solver_root_knapsack_gangs_of_one_key)
 {
-    inst_t in = {0};
     const char *fleet =
         "{\"version\":1,\"regions\":{\"eu\":{\"countries\":[\"DE\"]}},"
         "\"power_domains\":[{\"id\":\"site\",\"cap_w\":4101,\"kind\":\"site\"},"
@@ -1501,19 +1522,7 @@ TP_TEST(solver_root_knapsack_gangs_of_one_key)
         "\"model\":\"m2\",\"nodes\":2},{\"id\":\"g1\",\"sensitivity\":\"public\","
         "\"gpus\":2,\"priority\":6,\"model\":\"m2\",\"nodes\":3},{\"id\":\"s\","
         "\"sensitivity\":\"public\",\"gpus\":2,\"model\":\"m2\"}]";
-    tp_solution_t *sol[4] = {0};
-    if (solve_four(&in, fleet, pend, sol) < 0)
-        return;
-    for (int m = 0; m < 4; m++) {
-        TP_CHECK(sol[m] != NULL);
-        if (!sol[m])
-            continue;
-        TP_CHECK(fabs(sol[m]->weighted_gpus - 6) < 1e-9); /* g0 and s */
-        bounds_cover(sol, m);
-    }
-    for (int m = 0; m < 4; m++)
-        tp_solution_free(sol[m]);
-    inst_free(&in);
+    expect_four(fleet, pend, (const double[4]){6, 6, 6, 6}); /* g0 and s */
 }
 
 /* A gang without `together` may cross roots: the root knapsack charges it the
@@ -1525,7 +1534,6 @@ TP_TEST(solver_root_knapsack_gangs_of_one_key)
  * plans (a deliberate bug no other test saw). */
 TP_TEST(solver_root_knapsack_gang_takes_cheapest_root)
 {
-    inst_t in = {0};
     const char *fleet =
         "{\"version\":1,\"regions\":{\"eu\":{\"countries\":[\"DE\"]}},"
         "\"power_domains\":[{\"id\":\"A\",\"cap_w\":4001,\"kind\":\"site\"},"
@@ -1542,22 +1550,36 @@ TP_TEST(solver_root_knapsack_gang_takes_cheapest_root)
         "\"nodes\":2},{\"id\":\"s0\",\"sensitivity\":\"public\",\"gpus\":4,"
         "\"priority\":9,\"gpu_models\":[\"L40S\"]},{\"id\":\"s1\",\"sensitivity\":"
         "\"public\",\"gpus\":4,\"priority\":9,\"gpu_models\":[\"L40S\"]}]";
-    tp_solution_t *sol[4] = {0};
-    if (solve_four(&in, fleet, pend, sol) < 0)
-        return;
-    for (int m = 0; m < 4; m++) {
-        TP_CHECK(sol[m] != NULL);
-        if (!sol[m])
-            continue;
-        /* The per-pair MILP keeps the greedy pass's gang (a0 and b0): 2. */
-        if (fabs(sol[m]->weighted_gpus - (m == 3 ? 2 : 42)) > 1e-9)
-            tp_test_fail(__FILE__, __LINE__, "method %d: weighted %.1f", m,
-                         sol[m]->weighted_gpus);
-        bounds_cover(sol, m);
-    }
-    for (int m = 0; m < 4; m++)
-        tp_solution_free(sol[m]);
-    inst_free(&in);
+    /* The per-pair MILP keeps the greedy pass's gang (a0 and b0): 2. */
+    expect_four(fleet, pend, (const double[4]){42, 42, 42, 2});
+}
+
+/* Ruin and recreate moves gangs too (improve.c): in rack r (site cap 6001 W,
+ * no idle draw) node a (4 GPUs at 1000 W each) and b, c (8 at 300 W). Gang g
+ * (2 × 4 GPUs, priority 9: 80) seated by best fit takes a and b (5200 W) and
+ * leaves no room for s0, s1 (4 GPUs, priority 4: 20 each, 1200 W on b or c).
+ * The optimum (120) seats g on b and c (2400 W) and both singles beside it:
+ * the aggregated path must reach it, gang moved. */
+TP_TEST(solver_ruin_moves_gang_to_cheap_nodes)
+{
+    const char *fleet =
+        "{\"version\":1,\"regions\":{\"eu\":{\"countries\":[\"DE\"]}},"
+        "\"power_domains\":[{\"id\":\"site\",\"cap_w\":6001,\"kind\":\"site\"},"
+        "{\"id\":\"r\",\"cap_w\":1e6,\"kind\":\"rack\",\"parent\":\"site\"}],"
+        "\"nodes\":[{\"id\":\"a\",\"power_domain\":\"r\",\"region\":\"eu\","
+        "\"gpu_model\":\"H100\",\"gpus\":4,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":1000},"
+        "{\"id\":\"b\",\"power_domain\":\"r\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":300},"
+        "{\"id\":\"c\",\"power_domain\":\"r\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":300}],"
+        "\"policy\":{\"classes\":{\"public\":{}}}}";
+    const char *pend =
+        "[{\"id\":\"g\",\"sensitivity\":\"public\",\"gpus\":4,\"priority\":9,"
+        "\"nodes\":2,\"together\":\"rack\"},{\"id\":\"s0\",\"sensitivity\":\"public\","
+        "\"gpus\":4,\"priority\":4},{\"id\":\"s1\",\"sensitivity\":\"public\","
+        "\"gpus\":4,\"priority\":4}]";
+    /* The per-pair MILP keeps the greedy pass's gang: any. */
+    expect_four(fleet, pend, (const double[4]){120, 120, 120, NAN});
 }
 
 /* Every method places `weighted` and proves it: its bound meets its
