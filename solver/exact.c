@@ -54,10 +54,9 @@
  * at 60 nodes x 150 workloads its ~115 nodes cost 1-2 s CPU and improved no
  * seed of bench-solver-exact, where the dives did. */
 #define EXACT_MIN_NODES 200
-/* Branch-and-bound nodes of one RINS sub-MILP (rins()), how many run while
- * each improves the start, and the nodes of each rack's sub-MILP after. */
+/* Branch-and-bound nodes of one RINS sub-MILP (rins()) and of each rack's
+ * sub-MILP after. */
 #define EXACT_RINS_NODES 600
-#define EXACT_RINS_ROUNDS 6
 #define EXACT_RACK_NODES 30
 
 typedef struct {
@@ -552,8 +551,8 @@ out:
     return better;
 }
 
-/* A crossover with the best dive's point, RINS rounds while they improve
- * the start (after dive()), then one sub-MILP per rack — every domain that holds nodes
+/* A crossover with the best dive's point, one RINS round against the root
+ * LP (after dive()), then one sub-MILP per rack — every domain that holds nodes
  * directly, in canonical order — with that rack's columns freed as well. */
 static void polish(glp_prob *P, ex_t *m)
 {
@@ -565,8 +564,7 @@ static void polish(glp_prob *P, ex_t *m)
         rins(P, m, EXACT_RINS_NODES, -1);
     }
     m->ref = m->xlp;
-    for (int k = 0; k < EXACT_RINS_ROUNDS && rins(P, m, EXACT_RINS_NODES, -1); k++)
-        ;
+    rins(P, m, EXACT_RINS_NODES, -1); /* more rounds: no term (1) gained */
     for (int r = 0; r < f->ndomains; r++) {
         int d = m->c->dord[r];
         bool rack = false;
