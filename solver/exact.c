@@ -28,7 +28,8 @@
  * The incumbent (the aggregated path's plan, or the better answer of three
  * LP-guided dives from the root LP, dive()) enters as a cutoff (lex_solve),
  * so GLPK's presolver stays on. Sub-MILPs around it (RINS, rins(): columns
- * where it agrees with the root LP fixed, then rack by rack) improve it —
+ * where it agrees with the best dive's point fixed, then where it agrees
+ * with the root LP, then rack by rack) improve it —
  * before lex_solve when there is no search, after it on its answer when the
  * search left the first stage open. The dives stop on a simplex-iteration
  * budget, the search and the sub-MILPs on node budgets (milp_node_budget,
@@ -53,10 +54,9 @@
  * at 60 nodes x 150 workloads its ~115 nodes cost 1-2 s CPU and improved no
  * seed of bench-solver-exact, where the dives did. */
 #define EXACT_MIN_NODES 200
-/* Branch-and-bound nodes of one RINS sub-MILP (rins()), how many run while
- * each improves the start, and the nodes of each rack's sub-MILP after. */
+/* Branch-and-bound nodes of one RINS sub-MILP (rins()) and of each rack's
+ * sub-MILP after. */
 #define EXACT_RINS_NODES 600
-#define EXACT_RINS_ROUNDS 6
 #define EXACT_RACK_NODES 30
 
 typedef struct {
@@ -80,6 +80,9 @@ typedef struct {
     int dive_gain; /* 1 + the dive that improved the start last; 0: none */
     long dive_iters;
     double *xlp; /* the root LP's optimum (first stage), when lp_ok */
+    double *dx;  /* the best dive's integral point, when dx_ok */
+    bool dx_ok;
+    const double *ref; /* rins() fixes columns where the start agrees with it */
     bool lp_ok;
     int sub_gain; /* RINS sub-MILPs that improved the start */
 } ex_t;
@@ -348,7 +351,9 @@ out:
  * its LP value and the fractional column with the largest fraction (the lowest
  * on ties) is rounded up — down when up leaves the LP infeasible — and the LP
  * re-solved warm (dual simplex). The LP moves work between columns as it
- * goes, so after `steps` steps the rest is rounded down at once. The integral
+ * goes, so after `steps` steps every column is capped at its integer part,
+ * lower bounds back at lb (raised ones can clash with the symmetry rows),
+ * and the LP re-solved, capped again until integral. The integral
  * answer, completed by fill(), goes into x; false when none was reached. */
 static bool dive_once(glp_prob *P, ex_t *m, int steps, const double *lb, const double *ub,
                       double *x, long *iters)
@@ -371,11 +376,11 @@ static bool dive_once(glp_prob *P, ex_t *m, int steps, const double *lb, const d
             ok = true;
             break;
         }
-        if (step >= steps) { /* the rest down, every column fixed */
+        if (step >= steps) { /* the rest capped at its integer part */
             for (int j = 1; j <= n; j++)
-                set_col(P, j, x[j], x[j]);
+                set_col(P, j, lb[j], x[j]);
             solved = resolve(P, lx, GLP_DUALP, iters);
-            continue; /* integral now, or not feasible */
+            continue; /* integral now, capped again, or not feasible */
         }
         for (int j = 1; j <= n; j++)
             if (x[j] > glp_get_col_lb(P, j))
@@ -396,8 +401,9 @@ static bool dive_once(glp_prob *P, ex_t *m, int steps, const double *lb, const d
  * first stage's LP relaxation, then one dive per entry of dive_steps from its
  * optimal basis. All of them share EXACT_DIVE_ITERS simplex iterations (a
  * work budget: deterministic; the deadline only as a safety net). The best
- * integral answer, when lexicographically better than the start, replaces
- * it. P's bounds and objective are as lex_solve() expects them after. */
+ * integral answer goes into m->dx (crossover RINS, polish()) and, when
+ * lexicographically better than the start, replaces it. P's bounds and
+ * objective are as lex_solve() expects them after. */
 static void dive(glp_prob *P, ex_t *m)
 {
     static const int dive_steps[] = {25, 50, 100};
@@ -432,8 +438,12 @@ static void dive(glp_prob *P, ex_t *m)
             glp_set_row_stat(P, i, rst[i]);
         if (!resolve(P, lx, GLP_PRIMAL, &iters))
             break;
-        if (dive_once(P, m, dive_steps[k], lb, ub, x, &iters) &&
-            lex_better(lx, x, m->start, n)) {
+        bool got = dive_once(P, m, dive_steps[k], lb, ub, x, &iters);
+        if (got && (!m->dx_ok || lex_better(lx, x, m->dx, n))) {
+            memcpy(m->dx, x, ((size_t)n + 1) * sizeof *x);
+            m->dx_ok = true;
+        }
+        if (got && lex_better(lx, x, m->start, n)) {
             memcpy(m->start, x, ((size_t)n + 1) * sizeof *x);
             m->dive_gain = (int)k + 1;
         }
@@ -465,13 +475,14 @@ static void sub_callback(glp_tree *T, void *info)
 }
 
 /* A sub-MILP around the start (RINS: relaxation-induced neighbourhood
- * search): every column where the start agrees with the root LP's optimum
- * is fixed there — except, with dom ≥ 0, the columns of nodes directly under
- * domain dom — the rest is free within its bounds, and GLPK's branch and
- * cut (presolver and cuts on) looks for a point better than the start in
- * the first stage — a cutoff row, as in lex_solve — for at most `budget`
- * nodes (a work limit; the deadline as safety net). A better point becomes
- * the start; true then. P's bounds and rows are restored after. */
+ * search): every column where the start agrees with m->ref (the root LP's
+ * optimum, or the best dive's point for a crossover) is fixed there —
+ * except, with dom ≥ 0, the columns of nodes directly under domain dom —
+ * the rest is free within its bounds, and GLPK's branch and cut (presolver
+ * and cuts on) looks for a point better than the start in the first stage —
+ * a cutoff row, as in lex_solve — for at most `budget` nodes (a work limit;
+ * the deadline as safety net). A better point becomes the start; true then.
+ * P's bounds and rows are restored after. */
 static bool rins(glp_prob *P, ex_t *m, long budget, int dom)
 {
     const tp_fleet_t *f = m->c->f;
@@ -495,7 +506,7 @@ static bool rins(glp_prob *P, ex_t *m, long budget, int dom)
             val[len] = lx->obj[0][j];
         }
         bool in = dom >= 0 && j <= m->ncol && f->nodes[m->col_n[j - 1]].domain == dom;
-        if (!in && fabs(m->xlp[j] - m->start[j]) < 1e-6)
+        if (!in && fabs(m->ref[j] - m->start[j]) < 1e-6)
             set_col(P, j, m->start[j], m->start[j]);
         else
             nfree++;
@@ -540,16 +551,20 @@ out:
     return better;
 }
 
-/* RINS rounds while they improve the start (after dive()), then one
- * sub-MILP per rack — every domain that holds nodes directly, in canonical
- * order — with that rack's columns freed as well. */
+/* A crossover with the best dive's point, one RINS round against the root
+ * LP (after dive()), then one sub-MILP per rack — every domain that holds nodes
+ * directly, in canonical order — with that rack's columns freed as well. */
 static void polish(glp_prob *P, ex_t *m)
 {
     const tp_fleet_t *f = m->c->f;
     if (!m->lp_ok)
         return;
-    for (int k = 0; k < EXACT_RINS_ROUNDS && rins(P, m, EXACT_RINS_NODES, -1); k++)
-        ;
+    if (m->dx_ok) { /* crossover: fixed where the start and the best dive agree */
+        m->ref = m->dx;
+        rins(P, m, EXACT_RINS_NODES, -1);
+    }
+    m->ref = m->xlp;
+    rins(P, m, EXACT_RINS_NODES, -1); /* more rounds: no term (1) gained */
     for (int r = 0; r < f->ndomains; r++) {
         int d = m->c->dord[r];
         bool rack = false;
@@ -939,7 +954,8 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
     m.x = calloc((size_t)nv + 1, sizeof *m.x);
     m.start = calloc((size_t)nv + 1, sizeof *m.start);
     m.xlp = calloc((size_t)nv + 1, sizeof *m.xlp);
-    if (!m.x || !m.start || !m.xlp)
+    m.dx = calloc((size_t)nv + 1, sizeof *m.dx);
+    if (!m.x || !m.start || !m.xlp || !m.dx)
         goto out;
     for (int j = 0; j < m.ncol; j++) {
         int t = m.col_t[j], n = m.col_n[j];
@@ -1150,6 +1166,7 @@ out:
     free(m.x);
     free(m.start);
     free(m.xlp);
+    free(m.dx);
     free(m.t_off);
     free(m.t_mem);
     free(m.t_col);
