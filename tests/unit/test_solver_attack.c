@@ -101,9 +101,9 @@ static void make_docs(tp_rng_t *r, at_docs_t *d, bool gangy)
         bool pod = pick(r, 2);
         any_pod |= pod;
         snprintf(row, sizeof row, "W%d", w);
-        json_t *rowd = json_pack("{s:s, s:s, s:f, s:s}", "id", row, "parent",
-                                 (const char *[]){"S0", "S1"}[s], "cap_w", 1e9, "kind",
-                                 "row");
+        json_t *rowd =
+            json_pack("{s:s, s:s, s:f, s:s}", "id", row, "parent",
+                      (const char *[]){"S0", "S1"}[s], "cap_w", 1e9, "kind", "row");
         json_array_append_new(doms, rowd);
         double row_full = 0;
         char under[16];
@@ -122,10 +122,11 @@ static void make_docs(tp_rng_t *r, at_docs_t *d, bool gangy)
             for (int i = 0, per = 1 + pick(r, 3); i < per && nn < 7; i++, nn++) {
                 at_node_t *x = &nd[nn];
                 int gpus = huge && pick(r, 2) ? 64 : (int[]){2, 4, 8}[pick(r, 3)];
-                double idle = 100 * pick(r, 4), gw = (double[]){0, 100, 300, 500}[pick(r, 4)];
+                double idle = 100 * pick(r, 4),
+                       gw = (double[]){0, 100, 300, 500}[pick(r, 4)];
                 double most = idle + gpus * gw, cap;
                 int c = gangy ? 2 + pick(r, 4) : pick(r, 6);
-                cap = c == 0 ? fmax(1, idle) /* no headroom */
+                cap = c == 0   ? fmax(1, idle) /* no headroom */
                       : c == 1 ? idle + gw * gpus * 0.5 + 1
                                : most + 1;
                 snprintf(x->id, sizeof x->id, "n%d", nn);
@@ -136,7 +137,8 @@ static void make_docs(tp_rng_t *r, at_docs_t *d, bool gangy)
                 json_array_append_new(
                     nodes,
                     json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:b, s:f, s:f, s:f}", "id",
-                              x->id, "power_domain", !root && pick(r, 10) == 0 ? under : rack, "region",
+                              x->id, "power_domain",
+                              !root && pick(r, 10) == 0 ? under : rack, "region",
                               pick(r, 4) ? "eu" : "us", "gpu_model",
                               pick(r, 3) ? "H100" : "L40S", "gpus", gpus, "cpu_tee",
                               pick(r, 2) ? "tdx" : "none", "gpu_cc", pick(r, 2), "cap_w",
@@ -156,15 +158,16 @@ static void make_docs(tp_rng_t *r, at_docs_t *d, bool gangy)
                         json_object_set_new(o, "country",
                                             json_string(pick(r, 3) ? "DE" : "US"));
                     if (pick(r, 5) == 0) /* BMC draw above the estimate */
-                        json_object_set_new(o, "draw_w", json_real(idle + 100 * pick(r, 5)));
+                        json_object_set_new(o, "draw_w",
+                                            json_real(idle + 100 * pick(r, 5)));
                     if (pick(r, 6) == 0)
                         json_object_set_new(o, "gpus_healthy",
                                             json_integer(pick(r, gpus + 1)));
                     json_object_set_new(sn, x->id, o);
                 }
             }
-            json_t *rd = json_pack("{s:s, s:f, s:s}", "id", rack, "cap_w", 1e9, "kind",
-                                   "rack");
+            json_t *rd =
+                json_pack("{s:s, s:f, s:s}", "id", rack, "cap_w", 1e9, "kind", "rack");
             int rc = gangy ? 1 + pick(r, 3) : pick(r, 5);
             json_object_set_new(rd, "cap_w",
                                 json_real(rc == 0   ? 1 /* nothing fits beyond idle */
@@ -193,7 +196,8 @@ static void make_docs(tp_rng_t *r, at_docs_t *d, bool gangy)
             json_object_set_new(site_doc[s], "cap_w",
                                 json_real(site_full[s] * (0.2 + 0.2 * pick(r, 4)) + 1));
     json_t *tenants = json_pack(
-        "{s:{s:i, s:i}, s:{s:i, s:i, s:s}, s:{s:i, s:i, s:s}, s:{s:i, s:s}, s:{s:i, s:i}}",
+        "{s:{s:i, s:i}, s:{s:i, s:i, s:s}, s:{s:i, s:i, s:s}, s:{s:i, s:s}, s:{s:i, "
+        "s:i}}",
         "top", "quota_gpus", 8, "limit_gpus", 8 + 4 * pick(r, 5), "g", "quota_gpus", 4,
         "limit_gpus", 8 + 8 * pick(r, 3), "parent", "top", "t0", "quota_gpus", 2,
         "limit_gpus", 2 + 4 * pick(r, 4), "parent", "g", "t1", "quota_gpus", 0, "parent",
@@ -203,14 +207,14 @@ static void make_docs(tp_rng_t *r, at_docs_t *d, bool gangy)
         "m1", "gpu_model", "H100", "tokens_per_s", 9000.0, "watts", 400.0, "model", "m1",
         "gpu_model", "L40S", "tokens_per_s", 3000.0, "watts", 900.0, "model", "m2",
         "gpu_model", "H100", "tokens_per_s", 5000.0, "watts", 50.0);
-    json_t *classes = json_pack(
-        "{s:{}, s:{s:[s], s:{s:s}}, s:{s:b}}", "public", "secure", "cpu_tee", "tdx",
-        "attestation", "min_status", "affirming", "regulated", "residency", 1);
-    d->fleet = json_pack(
-        "{s:i, s:{s:{s:[s]}, s:{s:[s]}}, s:o, s:o, s:{s:o, s:o}, s:o}", "version", 1,
-        "regions", "eu", "countries", "DE", "us", "countries", "US", "power_domains",
-        doms, "nodes", nodes, "policy", "classes", classes, "tenants", tenants,
-        "profiles", profiles);
+    json_t *classes = json_pack("{s:{}, s:{s:[s], s:{s:s}}, s:{s:b}}", "public", "secure",
+                                "cpu_tee", "tdx", "attestation", "min_status",
+                                "affirming", "regulated", "residency", 1);
+    d->fleet =
+        json_pack("{s:i, s:{s:{s:[s]}, s:{s:[s]}}, s:o, s:o, s:{s:o, s:o}, s:o}",
+                  "version", 1, "regions", "eu", "countries", "DE", "us", "countries",
+                  "US", "power_domains", doms, "nodes", nodes, "policy", "classes",
+                  classes, "tenants", tenants, "profiles", profiles);
     d->state = json_pack("{s:I, s:o}", "observed_at", (json_int_t)NOW, "nodes", sn);
     static const char *tn[] = {"t0", "t1", "t2", "g", NULL};
     static const char *models[] = {NULL, "m1", "m2"};
@@ -220,9 +224,9 @@ static void make_docs(tp_rng_t *r, at_docs_t *d, bool gangy)
         char id[16];
         int a = pick(r, nn), g = 1 << pick(r, 3);
         snprintf(id, sizeof id, "r%d", i);
-        json_t *w = json_pack("{s:s, s:s, s:i, s:i, s:b}", "id", id, "sensitivity",
-                              "public", "gpus", g, "priority", pick(r, 3),
-                              "preemptible", pick(r, 2));
+        json_t *w =
+            json_pack("{s:s, s:s, s:i, s:i, s:b}", "id", id, "sensitivity", "public",
+                      "gpus", g, "priority", pick(r, 3), "preemptible", pick(r, 2));
         if (tn[pick(r, 5)])
             json_object_set_new(w, "tenant", json_string(tn[pick(r, 4)]));
         if (models[pick(r, 3)])
@@ -249,7 +253,8 @@ static void make_docs(tp_rng_t *r, at_docs_t *d, bool gangy)
     }
     /* Pending: singles and gangs of 2–4 together in every kind, or none. */
     d->pending = json_array();
-    int ng = gangy ? 2 + pick(r, 3) : pick(r, 3), ns = gangy ? pick(r, 3) : 1 + pick(r, 4);
+    int ng = gangy ? 2 + pick(r, 3) : pick(r, 3),
+        ns = gangy ? pick(r, 3) : 1 + pick(r, 4);
     static const char *kinds[] = {NULL, "rack", "row", "pod", "site"};
     for (int i = 0; i < ng + ns; i++) {
         char id[16];
@@ -258,10 +263,13 @@ static void make_docs(tp_rng_t *r, at_docs_t *d, bool gangy)
         int pr = pick(r, 4) == 0 ? 100 : pick(r, 3) * 2;
         int cl = gangy ? 2 + pick(r, 4) : pick(r, 6);
         json_t *w = json_pack("{s:s, s:s, s:i, s:i}", "id", id, "sensitivity",
-                              cl == 0 ? "secure" : cl == 1 ? "regulated" : "public",
+                              cl == 0   ? "secure"
+                              : cl == 1 ? "regulated"
+                                        : "public",
                               "gpus", gpus, "priority", pr);
         if (cl == 1)
-            json_object_set_new(w, "residency", json_pack("[s]", pick(r, 3) ? "eu" : "us"));
+            json_object_set_new(w, "residency",
+                                json_pack("[s]", pick(r, 3) ? "eu" : "us"));
         const char *m = models[pick(r, 3)];
         if (m)
             json_object_set_new(w, "model", json_string(m));
@@ -271,8 +279,8 @@ static void make_docs(tp_rng_t *r, at_docs_t *d, bool gangy)
         if (pick(r, 6) == 0)
             json_object_set_new(w, "gpu_models", json_pack("[s]", "L40S"));
         if (i < ng) {
-            json_object_set_new(w, "nodes",
-                                json_integer(!gangy && pick(r, 6) == 0 ? 8 : 2 + pick(r, 3)));
+            json_object_set_new(
+                w, "nodes", json_integer(!gangy && pick(r, 6) == 0 ? 8 : 2 + pick(r, 3)));
             const char *k = kinds[gangy ? 1 + pick(r, 4) : pick(r, 5)];
             if (k && !strcmp(k, "pod") && !any_pod)
                 k = "rack";
@@ -406,7 +414,8 @@ static opt_t exhaustive(const sf_inst_t *in, const char *stopped)
 {
     const tp_workloads_t *R = in->running;
     ax_t x = {.in = in,
-              .cand = malloc(((size_t)in->pending->n + (size_t)R->n + 1) * sizeof *x.cand),
+              .cand =
+                  malloc(((size_t)in->pending->n + (size_t)R->n + 1) * sizeof *x.cand),
               .l = tp_load_new(in->f, in->s, R),
               .use = calloc((size_t)in->f->ntenants + 1, sizeof(long))};
     double g_all = 0, g_free = 0;
@@ -477,8 +486,8 @@ static int rules(const sf_inst_t *in, const tp_result_t *res, const char *what)
         if (w->gang && st[i] != st[tp_wl_gang_first(w)])
             BAD("%s: running gang %s stopped in part", what, w->id);
         if (st[i])
-            tp_load_apply(l, f, w->node, w->gpus, tp_fleet_gpu_watts(f, w->node, w->model),
-                          -1);
+            tp_load_apply(l, f, w->node, w->gpus,
+                          tp_fleet_gpu_watts(f, w->node, w->model), -1);
     }
     for (int i = 0; i < res->nplacements; i++) {
         const tp_placement_t *p = &res->placements[i];
@@ -566,6 +575,20 @@ static tp_solution_t *solve_i(const sf_inst_t *in, int m)
     return solve_m(in, ms[m], m == 1);
 }
 
+/* With TP_ATTACK_DUMP=dir: an instance's documents as dir/<tag>-{fleet,state,
+ * running,pending}.json, for the CLI. */
+static void dump(const at_docs_t *d, const char *tag)
+{
+    const char *dir = getenv("TP_ATTACK_DUMP");
+    const json_t *doc[4] = {d->fleet, d->state, d->running, d->pending};
+    static const char *name[4] = {"fleet", "state", "running", "pending"};
+    for (int k = 0; dir && k < 4; k++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s-%s.json", dir, tag, name[k]);
+        json_dump_file(doc[k], path, JSON_COMPACT);
+    }
+}
+
 /* The placements as sorted "workload@node" ids, for comparing across
  * orders (caller frees). */
 static int by_str(const void *a, const void *b)
@@ -579,8 +602,8 @@ static char *placement_ids(const sf_inst_t *in, const tp_result_t *res)
     char **v = calloc((size_t)n + 1, sizeof *v), *out = calloc((size_t)n + 1, 64);
     for (int i = 0; v && out && i < n; i++) {
         const tp_placement_t *p = &res->placements[i];
-        const tp_workload_t *w =
-            p->workload < np ? &in->pending->w[p->workload] : &in->running->w[p->workload - np];
+        const tp_workload_t *w = p->workload < np ? &in->pending->w[p->workload]
+                                                  : &in->running->w[p->workload - np];
         if ((v[i] = malloc(64)))
             snprintf(v[i], 64, "%s@%s ", w->id, in->f->nodes[p->node].id);
     }
@@ -652,7 +675,8 @@ static void attack_one(tp_rng_t *r, int round, at_tally_t *t, bool verbose)
                              "least %.9f)",
                              round, mname[m], res->bound, best.lo);
             }
-            if (res->objective > best.hi + tol || sol[m]->weighted_gpus > best.t1 + 1e-9) {
+            if (res->objective > best.hi + tol ||
+                sol[m]->weighted_gpus > best.t1 + 1e-9) {
                 t->above++;
                 bad = true;
                 tp_test_fail(__FILE__, __LINE__,
@@ -678,10 +702,9 @@ static void attack_one(tp_rng_t *r, int round, at_tally_t *t, bool verbose)
             bad |= nb > 0;
         }
         if (bad && verbose) {
-            char *s[4] = {json_dumps(d.fleet, JSON_COMPACT),
-                          json_dumps(d.state, JSON_COMPACT),
-                          json_dumps(d.running, JSON_COMPACT),
-                          json_dumps(d.pending, JSON_COMPACT)};
+            char *s[4] = {
+                json_dumps(d.fleet, JSON_COMPACT), json_dumps(d.state, JSON_COMPACT),
+                json_dumps(d.running, JSON_COMPACT), json_dumps(d.pending, JSON_COMPACT)};
             fprintf(stderr, "fleet %s\nstate %s\nrunning %s\npending %s\n", s[0], s[1],
                     s[2], s[3]);
             for (int k = 0; k < 4; k++)
@@ -707,14 +730,19 @@ static void attack_one(tp_rng_t *r, int round, at_tally_t *t, bool verbose)
                      1e-9 * (1 + fabs(sol[m]->result->bound)) ||
                  memcmp(&b->result->bound, &sol[m]->result->bound, sizeof(double)))) {
                 t->order++;
+                char tag[32];
+                snprintf(tag, sizeof tag, "w%d", round);
+                dump(&d, tag);
+                snprintf(tag, sizeof tag, "w%d-shuffled", round);
+                dump(&sd, tag);
                 tp_test_fail(__FILE__, __LINE__,
                              "round %d %s: objective %.9f, shuffled %.9f, again %.9f; "
                              "bound %.9f, shuffled %.9f, again %.9f; placements %s| "
                              "shuffled %s| again %s",
                              round, mname[m], sol[m]->result->objective,
                              a->result->objective, b->result->objective,
-                             sol[m]->result->bound, a->result->bound, b->result->bound, p0,
-                             pa, pb);
+                             sol[m]->result->bound, a->result->bound, b->result->bound,
+                             p0, pa, pb);
             }
             free(pa);
             free(pb);
@@ -759,20 +787,6 @@ TP_TEST(solver_attack_wild_vs_exhaustive)
 
 /* ---- generated mid-size fleets: methods against each other ---------------------- */
 
-/* With TP_ATTACK_DUMP=dir: an instance's documents as dir/<tag>-{fleet,state,
- * running,pending}.json, for the CLI. */
-static void dump(const at_docs_t *d, const char *tag)
-{
-    const char *dir = getenv("TP_ATTACK_DUMP");
-    const json_t *doc[4] = {d->fleet, d->state, d->running, d->pending};
-    static const char *name[4] = {"fleet", "state", "running", "pending"};
-    for (int k = 0; dir && k < 4; k++) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s-%s.json", dir, tag, name[k]);
-        json_dump_file(doc[k], path, JSON_COMPACT);
-    }
-}
-
 /* gen-fleet (12–36 nodes, racks of 4–8, tenants or none), gen-state, and
  * 20–60 pending of which 10–40% gangs; every domain cap scaled by 0.3–1 so
  * the site or the racks bind. */
@@ -798,8 +812,9 @@ static int mid_docs(tp_rng_t *r, at_docs_t *d)
     if (sf_load(d->fleet, "fleet", -1, NULL, &tmp.f) < 0)
         return -1;
     d->state = tp_gen_state(tmp.f, 1 + (uint64_t)pick(r, 1000), NOW, &err);
-    d->pending = tp_gen_workloads_gangs(tmp.f, 20 + pick(r, 41), 1 + (uint64_t)pick(r, 1000),
-                                        0.1 * (1 + pick(r, 4)), &err);
+    d->pending =
+        tp_gen_workloads_gangs(tmp.f, 20 + pick(r, 41), 1 + (uint64_t)pick(r, 1000),
+                               0.1 * (1 + pick(r, 4)), &err);
     d->running = json_array();
     tp_fleet_free(tmp.f);
     return d->state && d->pending ? 0 : -1;
@@ -811,7 +826,7 @@ TP_TEST(solver_attack_mid_methods_agree)
     int rounds = getenv("TP_ATTACK_MID") ? atoi(getenv("TP_ATTACK_MID")) : 3, bad = 0;
     int optimal = 0, limited = 0;
     tp_rng_init(&r, getenv("TP_ATTACK_SEED") ? strtoull(getenv("TP_ATTACK_SEED"), NULL, 0)
-                                              : 0x6d6964ULL);
+                                             : 0x6d6964ULL);
     for (int round = 0; round < rounds; round++) {
         at_docs_t d, sd = {0};
         sf_inst_t in = {0}, sh = {0};
@@ -823,7 +838,7 @@ TP_TEST(solver_attack_mid_methods_agree)
         }
         char tag[32];
         snprintf(tag, sizeof tag, "r%d", round);
-        dump(&d, tag); /* with TP_ATTACK_DUMP */
+        dump(&d, tag);                       /* with TP_ATTACK_DUMP */
         if (getenv("TP_ATTACK_DUMP_ONLY")) { /* the same draws, no solve */
             shuffled(&r, &d, &sd);
             dump(&sd, "s");
@@ -845,9 +860,9 @@ TP_TEST(solver_attack_mid_methods_agree)
                 double ob = sol[b]->result->objective, tol = 1e-6 * (1 + ob);
                 if (a < 3 && !(sol[a]->result->bound >= ob - tol)) {
                     bad++;
-                    tp_test_fail(__FILE__, __LINE__, "round %d: %s's bound %.6f < %s's %.6f",
-                                 round, sol[a]->method, sol[a]->result->bound,
-                                 sol[b]->method, ob);
+                    tp_test_fail(
+                        __FILE__, __LINE__, "round %d: %s's bound %.6f < %s's %.6f",
+                        round, sol[a]->method, sol[a]->result->bound, sol[b]->method, ob);
                 }
                 if (sol[a]->optimal && sol[a]->result->objective < ob - tol) {
                     bad++;
@@ -888,4 +903,83 @@ TP_TEST(solver_attack_mid_methods_agree)
            "%d shuffles not compared (time-limited)\n",
            rounds, bad, optimal, limited);
     TP_CHECK_EQ_INT(bad, 0);
+}
+
+/* Two roots (site S0 over row W0 over rack R00, and rack R01 on its own) and
+ * two gangs together in a rack beside two singles: the root knapsack's
+ * pattern search over λ walked the roots in the fleet's order, so listing
+ * R01 before S0 gave another bound (234.738127 against 234.735734; found
+ * by solver_attack_wild_vs_exhaustive, seed 53). Every method's bound must
+ * not depend on the order of the power domains. */
+TP_TEST(solver_attack_root_order_same_bound)
+{
+    static const char *const doms[2] = {
+        "[{\"id\":\"S0\",\"cap_w\":1561,\"kind\":\"site\"},"
+        "{\"id\":\"W0\",\"parent\":\"S0\",\"cap_w\":1951,\"kind\":\"row\"},"
+        "{\"id\":\"R00\",\"cap_w\":3901,\"kind\":\"rack\",\"parent\":\"W0\"},"
+        "{\"id\":\"R01\",\"cap_w\":841,\"kind\":\"rack\"}]",
+        "[{\"id\":\"R01\",\"cap_w\":841,\"kind\":\"rack\"},"
+        "{\"id\":\"R00\",\"cap_w\":3901,\"kind\":\"rack\",\"parent\":\"W0\"},"
+        "{\"id\":\"W0\",\"parent\":\"S0\",\"cap_w\":1951,\"kind\":\"row\"},"
+        "{\"id\":\"S0\",\"cap_w\":1561,\"kind\":\"site\"}]"};
+    const char *nodes = "[{\"id\":\"n0\",\"power_domain\":\"R00\",\"region\":\"eu\","
+                        "\"gpu_model\":\"H100\","
+                        "\"gpus\":4,\"cap_w\":501,\"idle_w\":100,\"gpu_w\":100},"
+                        "{\"id\":\"n1\",\"power_domain\":\"R00\",\"region\":\"eu\",\"gpu_"
+                        "model\":\"L40S\","
+                        "\"gpus\":8,\"cap_w\":2501,\"idle_w\":100,\"gpu_w\":300},"
+                        "{\"id\":\"n2\",\"power_domain\":\"R00\",\"region\":\"us\",\"gpu_"
+                        "model\":\"L40S\","
+                        "\"gpus\":2,\"cap_w\":901,\"idle_w\":300,\"gpu_w\":300},"
+                        "{\"id\":\"n3\",\"power_domain\":\"R01\",\"region\":\"eu\",\"gpu_"
+                        "model\":\"H100\","
+                        "\"gpus\":4,\"cap_w\":1201,\"idle_w\":0,\"gpu_w\":300}]";
+    const char *rest =
+        "\"policy\":{\"classes\":{\"public\":{}}},\"profiles\":["
+        "{\"model\":\"m1\",\"gpu_model\":\"H100\",\"tokens_per_s\":9000,\"watts\":400},"
+        "{\"model\":\"m1\",\"gpu_model\":\"L40S\",\"tokens_per_s\":3000,\"watts\":900},"
+        "{\"model\":\"m2\",\"gpu_model\":\"H100\",\"tokens_per_s\":5000,\"watts\":50}]";
+    const char *state =
+        "{\"observed_at\":1795000000,\"nodes\":{\"n0\":{\"attestation\":{\"status\":"
+        "\"warning\",\"cpu_tee\":\"tdx\",\"gpu_cc\":true,\"issued_at\":1794999900,"
+        "\"expires_at\":1795003600}},\"n1\":{\"attestation\":{\"status\":\"affirming\","
+        "\"cpu_tee\":\"tdx\",\"gpu_cc\":false,\"issued_at\":1794999900,\"expires_at\":"
+        "1794999990}},\"n2\":{\"attestation\":{\"status\":\"warning\",\"cpu_tee\":"
+        "\"tdx\","
+        "\"gpu_cc\":true,\"issued_at\":1794999900,\"expires_at\":1795003600},\"country\":"
+        "\"US\",\"draw_w\":300,\"gpus_healthy\":1}}}";
+    const char *pend =
+        "[{\"id\":\"g0\",\"sensitivity\":\"public\",\"gpus\":2,\"priority\":4,\"model\":"
+        "\"m2\",\"nodes\":2,\"together\":\"rack\"},{\"id\":\"g2\",\"sensitivity\":"
+        "\"public\","
+        "\"gpus\":2,\"priority\":4,\"model\":\"m2\",\"nodes\":2,\"together\":\"rack\"},"
+        "{\"id\":\"s4\",\"sensitivity\":\"public\",\"gpus\":2,\"priority\":100},"
+        "{\"id\":\"s5\",\"sensitivity\":\"public\",\"gpus\":2,\"priority\":2,\"model\":"
+        "\"m1\"}]";
+    double bound[2][NM];
+    for (int o = 0; o < 2; o++) {
+        char fleet[4096];
+        at_docs_t d;
+        sf_inst_t in;
+        snprintf(fleet, sizeof fleet,
+                 "{\"version\":1,\"regions\":{\"eu\":{\"countries\":[\"DE\"]},\"us\":{"
+                 "\"countries\":[\"US\"]}},\"power_domains\":%s,\"nodes\":%s,%s}",
+                 doms[o], nodes, rest);
+        d.fleet = json_loads(fleet, 0, NULL);
+        d.state = json_loads(state, 0, NULL);
+        d.running = json_array();
+        d.pending = json_loads(pend, 0, NULL);
+        TP_ASSERT(d.fleet && d.state && d.pending && load_all(&d, &in) == 0);
+        for (int m = 0; m < NM; m++) {
+            tp_solution_t *sol = solve_i(&in, m);
+            bound[o][m] = sol ? sol->result->bound : NAN;
+            tp_solution_free(sol);
+        }
+        sf_free(&in);
+        docs_free(&d);
+    }
+    for (int m = 0; m < NM - 1; m++)
+        if (!(bound[0][m] == bound[1][m]))
+            tp_test_fail(__FILE__, __LINE__, "%s: bound %.9f, domains reversed %.9f",
+                         mname[m], bound[0][m], bound[1][m]);
 }
