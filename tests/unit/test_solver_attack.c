@@ -1,17 +1,24 @@
 /*
  * tests/unit/test_solver_attack.c — an adversarial pass over the solver on
  * tiny instances an exhaustive search written here can score in full (terms
- * (1)–(3) of docs/solver.md, gangs by term (1)): nested domains with an
- * operator-named kind ("pod") under only some rows, a rack that is a root of
- * its own, domains and nodes with no headroom, gangs larger than any domain,
+ * (1)–(3) of docs/solver.md, gangs by term (1)): one or two sites, nested
+ * domains with an operator-named kind ("pod") under only some rows, a rack
+ * that is a root of its own, nodes directly under a row, domains and nodes
+ * with no headroom, BMC draw above the estimate, gangs larger than the fleet,
  * `together` rack / row / pod / site / none, secure and residency-bound
  * classes with attestation that varies, nested tenants (top > g > t0, t1)
- * with limits that bind, running single-node work and running gangs, equal
- * priorities. For every method: the bound is never below the exhaustive
- * optimum, no plan is above it, `optimal` only at it, every result passes the
- * validator and this file's gang, together and tenant checks; AUTO and the
- * aggregated path give the same objective on the instance shuffled
- * (nodes, domains, workloads in another order) and on a second run.
+ * with limits that bind, running single-node work and running gangs (cap
+ * preemptions included: the search starts from what every method stopped),
+ * equal priorities. For every method: every method stops the same work, the
+ * bound is never below the exhaustive optimum, no plan is above it,
+ * `optimal` only at it, every result passes this file's gang, together,
+ * tenant, cap and preemption checks and the validator; each gives the same
+ * placements by id, objective and bound on the instance shuffled (nodes,
+ * domains, workloads in another order) and on a second run. Then generated
+ * mid-size fleets, the methods' bounds and `optimal` against each other's
+ * plans; and the fixed case the shuffles found (roots walked in input order).
+ * TP_ATTACK_SEED, TP_ATTACK_ROUNDS, TP_ATTACK_MID, TP_ATTACK_VERBOSE and
+ * TP_ATTACK_DUMP=dir (failing instances as JSON for the CLI) widen a run.
  */
 #include "tests/unit/tp_test.h"
 
