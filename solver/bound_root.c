@@ -358,8 +358,10 @@ double root_knapsack(const ctx_t *c)
     if (!keys || !root || !rix || !key || !it || !elig || !dbuf || !sumw || !kcap ||
         !dcnt || !poff || !pcnt)
         goto out;
-    for (int d = 0; d < f->ndomains; d++)
+    for (int r = 0; r < f->ndomains; r++) { /* roots by id: λ's search walks them */
+        int d = c->dord[r];
         rix[d] = f->domains[d].parent < 0 ? nr++ : -1;
+    }
     for (int n = 0; n < f->nnodes; n++) {
         int d = f->nodes[n].domain;
         if (d < 0)

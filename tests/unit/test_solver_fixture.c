@@ -130,8 +130,7 @@ static json_t *wl(tp_rng_t *r, const char *prefix, int i)
     return w;
 }
 
-/* Loads doc (borrowed). */
-static int load(json_t *doc, const char *what, int kind, const tp_fleet_t *f, void *out)
+int sf_load(json_t *doc, const char *what, int kind, const tp_fleet_t *f, void *out)
 {
     char *text = json_dumps(doc, JSON_COMPACT);
     tp_error_t err;
@@ -151,8 +150,7 @@ static int load(json_t *doc, const char *what, int kind, const tp_fleet_t *f, vo
     return rc;
 }
 
-/* Fisher-Yates on a JSON array, with its own generator. */
-static void shuffle(json_t *a, tp_rng_t *r)
+void sf_shuffle(json_t *a, tp_rng_t *r)
 {
     for (size_t i = json_array_size(a); i > 1; i--) {
         size_t j = (size_t)tp_rng_below(r, i);
@@ -167,8 +165,8 @@ int sf_make(tp_rng_t *r, const sf_opts_t *o, sf_inst_t *in)
     int rc = -1;
     memset(in, 0, sizeof *in);
     json_t *fd = fleet_doc(r, o), *sd = NULL, *p = json_array(), *run = json_array();
-    if (load(fd, "fleet", -1, NULL, &in->f) < 0 ||
-        load((sd = state_doc(r, in->f, o)), "state", 2, in->f, &in->s) < 0)
+    if (sf_load(fd, "fleet", -1, NULL, &in->f) < 0 ||
+        sf_load((sd = state_doc(r, in->f, o)), "state", 2, in->f, &in->s) < 0)
         goto out;
     for (int i = 0; i < o->pending; i++)
         json_array_append_new(p, wl(r, "p", i));
@@ -190,19 +188,19 @@ int sf_make(tp_rng_t *r, const sf_opts_t *o, sf_inst_t *in)
         /* The same documents with nodes, domains and workloads reordered. */
         tp_rng_t sr;
         tp_rng_init(&sr, o->shuffle);
-        shuffle(json_object_get(fd, "nodes"), &sr);
-        shuffle(json_object_get(fd, "power_domains"), &sr);
-        shuffle(p, &sr);
-        shuffle(run, &sr);
+        sf_shuffle(json_object_get(fd, "nodes"), &sr);
+        sf_shuffle(json_object_get(fd, "power_domains"), &sr);
+        sf_shuffle(p, &sr);
+        sf_shuffle(run, &sr);
         tp_state_free(in->s);
         tp_fleet_free(in->f);
         in->s = NULL;
-        if (load(fd, "fleet", -1, NULL, &in->f) < 0 ||
-            load(sd, "state", 2, in->f, &in->s) < 0)
+        if (sf_load(fd, "fleet", -1, NULL, &in->f) < 0 ||
+            sf_load(sd, "state", 2, in->f, &in->s) < 0)
             goto out;
     }
-    if (load(p, "pending", TP_WL_PENDING, in->f, &in->pending) < 0 ||
-        load(run, "running", TP_WL_RUNNING, in->f, &in->running) < 0)
+    if (sf_load(p, "pending", TP_WL_PENDING, in->f, &in->pending) < 0 ||
+        sf_load(run, "running", TP_WL_RUNNING, in->f, &in->running) < 0)
         goto out;
     rc = 0;
 out:
@@ -232,4 +230,38 @@ tp_solution_t *sf_solve(const sf_inst_t *in, tp_solver_method_t m)
         return NULL;
     }
     return sol;
+}
+
+int sf_trust(const sf_inst_t *in, int n)
+{
+    const tp_node_t *nd = &in->f->nodes[n];
+    const tp_node_obs_t *o = in->s && in->s->nodes[n].known ? &in->s->nodes[n] : NULL;
+    int t = 0;
+    bool att = o && o->att.present;
+    if (nd->cpu_tee != TP_TEE_NONE && nd->cpu_tee != TP_TEE_UNKNOWN)
+        t++;
+    else if (att && o->att.cpu_tee != TP_TEE_NONE && o->att.cpu_tee != TP_TEE_UNKNOWN)
+        t++;
+    if (nd->gpu_cc || (att && o->att.gpu_cc == 1))
+        t++;
+    if (att && o->att.status == TP_ATT_AFFIRMING)
+        t++;
+    if (o && o->country[0]) {
+        const tp_region_t *rg = &in->f->regions[nd->region];
+        for (int i = 0; i < rg->ncountries; i++)
+            if (!strcmp(rg->countries[i], o->country)) {
+                t++;
+                break;
+            }
+    }
+    return t;
+}
+
+double sf_eff(const tp_fleet_t *f, int model, int gm)
+{
+    for (int i = 0; i < f->nprofiles; i++)
+        if (f->profiles[i].model == model && f->profiles[i].gpu_model == gm &&
+            f->profiles[i].watts > 0)
+            return f->profiles[i].tokens_per_s / f->profiles[i].watts;
+    return 0;
 }

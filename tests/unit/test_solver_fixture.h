@@ -36,4 +36,17 @@ void sf_free(sf_inst_t *in);
 #include "solver/solver.h"
 tp_solution_t *sf_solve(const sf_inst_t *in, tp_solver_method_t m);
 
+/* Loads doc (borrowed) into *out: kind -1 a fleet, 2 a state (against f),
+ * else workloads of that tp_wl_kind_t. 0, or -1 with the error printed. */
+#include <jansson.h>
+int sf_load(json_t *doc, const char *what, int kind, const tp_fleet_t *f, void *out);
+/* Fisher–Yates on a JSON array, with its own generator. */
+void sf_shuffle(json_t *a, tp_rng_t *r);
+/* docs/solver.md's objective, restated for the tests' own scoring: trust(n)
+ * (0–4: CPU TEE declared or attested, GPU CC likewise, an affirming
+ * attestation, a BMC country in the node's region) and eff, tokens_per_s /
+ * watts of the (AI model, GPU model) profile, 0 without one. */
+int sf_trust(const sf_inst_t *in, int n);
+double sf_eff(const tp_fleet_t *f, int model, int gm);
+
 #endif

@@ -173,41 +173,8 @@ TP_TEST(solver_props_random)
  *   ε_s = 1 / (1 + 4G), ε_e = ε_s / (1 + G), G = Σ gpus of the candidates,
  *   trust(n) = [CPU TEE declared or attested] + [GPU CC declared or attested]
  *            + [attestation present and affirming] + [BMC country in the region],
- *   eff = tokens_per_s / watts of the (model, GPU model) profile, 0 without one. */
-static int doc_trust(const sf_inst_t *in, int n)
-{
-    const tp_node_t *nd = &in->f->nodes[n];
-    const tp_node_obs_t *o = in->s && in->s->nodes[n].known ? &in->s->nodes[n] : NULL;
-    int t = 0;
-    bool att = o && o->att.present;
-    if (nd->cpu_tee != TP_TEE_NONE && nd->cpu_tee != TP_TEE_UNKNOWN)
-        t++;
-    else if (att && o->att.cpu_tee != TP_TEE_NONE && o->att.cpu_tee != TP_TEE_UNKNOWN)
-        t++;
-    if (nd->gpu_cc || (att && o->att.gpu_cc == 1))
-        t++;
-    if (att && o->att.status == TP_ATT_AFFIRMING)
-        t++;
-    if (o && o->country[0]) {
-        const tp_region_t *rg = &in->f->regions[nd->region];
-        for (int i = 0; i < rg->ncountries; i++)
-            if (!strcmp(rg->countries[i], o->country)) {
-                t++;
-                break;
-            }
-    }
-    return t;
-}
-
-static double doc_eff(const tp_fleet_t *f, int model, int gm)
-{
-    for (int i = 0; i < f->nprofiles; i++)
-        if (f->profiles[i].model == model && f->profiles[i].gpu_model == gm &&
-            f->profiles[i].watts > 0)
-            return f->profiles[i].tokens_per_s / f->profiles[i].watts;
-    return 0;
-}
-
+ *   eff = tokens_per_s / watts of the (model, GPU model) profile, 0 without one
+ * (sf_trust, sf_eff: test_solver_fixture.c). */
 static double doc_value(const sf_inst_t *in, const tp_workload_t *w, int n, double G)
 {
     const tp_fleet_t *f = in->f;
@@ -216,9 +183,9 @@ static double doc_value(const sf_inst_t *in, const tp_workload_t *w, int n, doub
         if (f->profiles[i].watts > 0 &&
             f->profiles[i].tokens_per_s / f->profiles[i].watts > emax)
             emax = f->profiles[i].tokens_per_s / f->profiles[i].watts;
-    double v = (1.0 + w->priority) * w->gpus + es * w->gpus * (4 - doc_trust(in, n));
+    double v = (1.0 + w->priority) * w->gpus + es * w->gpus * (4 - sf_trust(in, n));
     if (emax > 0 && w->model >= 0)
-        v += ee * w->gpus * doc_eff(f, w->model, f->nodes[n].gpu_model) / emax;
+        v += ee * w->gpus * sf_eff(f, w->model, f->nodes[n].gpu_model) / emax;
     return v;
 }
 
