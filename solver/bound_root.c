@@ -1,7 +1,8 @@
 /*
  * solver/bound_root.c — root_knapsack(): the Lagrangian bound over the root
  * domains' watts, with each gang's least draw in a domain of its `together`
- * kind and those domains priced where the gangs compete for them
+ * kind, those domains priced where the gangs compete for them, then every
+ * capped domain priced for all the work by subgradient steps
  * (docs/solver.md, The bound). solver.c assembles it with the other
  * bounds.
  */
@@ -44,8 +45,9 @@ static int by_vw(const void *a, const void *b)
  * λ w sum to at most Σ λ_s H_s. λ starts at the pooled knapsack's critical
  * value per watt for every root and moves by a pattern search (each λ_s up
  * or down by a factor while B falls); at that λ, rk_priced also prices the
- * domains that the together gangs compete for. INFINITY where a node has no
- * domain. */
+ * domains that the together gangs compete for, and rk_subgrad, from the best
+ * of those, prices every capped domain for all the work by subgradient
+ * steps. INFINITY where a node has no domain. */
 typedef struct {
     int cnt, span; /* how many alike; span: a gang that may cross roots */
     int q;         /* a together gang's domains (rk_pairs), -1: none */
