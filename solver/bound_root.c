@@ -1,7 +1,8 @@
 /*
  * solver/bound_root.c — root_knapsack(): the Lagrangian bound over the root
  * domains' watts, with each gang's least draw in a domain of its `together`
- * kind and those domains priced where the gangs compete for them
+ * kind, those domains priced where the gangs compete for them, then every
+ * capped domain priced for all the work by subgradient steps
  * (docs/solver.md, The bound). solver.c assembles it with the other
  * bounds.
  */
@@ -44,13 +45,25 @@ static int by_vw(const void *a, const void *b)
  * λ w sum to at most Σ λ_s H_s. λ starts at the pooled knapsack's critical
  * value per watt for every root and moves by a pattern search (each λ_s up
  * or down by a factor while B falls); at that λ, rk_priced also prices the
- * domains that the together gangs compete for. INFINITY where a node has no
- * domain. */
+ * domains that the together gangs compete for, and rk_subgrad, from the best
+ * of those, prices every capped domain for all the work by subgradient
+ * steps. INFINITY where a node has no domain. */
 typedef struct {
     int cnt, span; /* how many alike; span: a gang that may cross roots */
     int q;         /* a together gang's domains (rk_pairs), -1: none */
     double *v, *w; /* [root]; w INFINITY: not placeable under that root */
+    /* A class of single-node work: its draws by node (rk_fits) and its LP
+     * groups [sp, sp + nsp) of the rk_grp_t list; fw NULL: a gang. */
+    const double *fw;
+    int sp, nsp;
 } rk_item_t;
+
+/* An LP group where a single-node class is eligible and one fits alone, and
+ * its value there (one ctx_value per group). */
+typedef struct {
+    int j;
+    double v;
+} rk_grp_t;
 
 /* A domain that seats a together gang, its root and the gang's least draw
  * there (rk_in_domain). */
@@ -192,6 +205,15 @@ typedef struct {
     int i;
 } rk_ord_t;
 
+/* The index among the roots (domains without a parent, by id) of root d. */
+static int root_ix(const ctx_t *c, int d)
+{
+    int s = 0;
+    for (int e = 0; e < d; e++)
+        s += c->f->domains[e].parent < 0;
+    return s;
+}
+
 static int by_ord(const void *a, const void *b)
 {
     const rk_ord_t *x = a, *y = b; /* b descending, then i */
@@ -210,7 +232,7 @@ static int by_ord(const void *a, const void *b)
  * at that ν scaled by 1, 1/2 and 1/4. INFINITY when out of memory. */
 static double rk_priced(const ctx_t *c, const rk_item_t *it, int ni, int nr,
                         const double *head, const double *lam, const rk_pair_t *pr,
-                        const int *poff, const int *pcnt)
+                        const int *poff, const int *pcnt, double *best_b, double *best_nu)
 {
     const tp_fleet_t *f = c->f;
     int nd = f->ndomains, ng = 0, npr = 0;
@@ -285,6 +307,12 @@ static double rk_priced(const ctx_t *c, const rk_item_t *it, int ni, int nr,
             b += best;
         }
         out = fmin(out, b);
+        if (b < *best_b) {
+            *best_b = b;
+            for (int d = 0; d < nd; d++)
+                best_nu[d] =
+                    scale * nu[d] + (f->domains[d].parent < 0 ? lam[root_ix(c, d)] : 0);
+        }
     }
 done:
     free(ord);
@@ -333,6 +361,132 @@ static const double *rk_fits(const ctx_t *c, rk_fit_t *m, const tp_workload_t *w
     return a;
 }
 
+/* Subgradient descent on R(ν): ν_d ≥ 0 on "the work's draw under domain d ≤
+ * H_d" for every domain d with a finite cap (a root's ν is its λ), from nu0:
+ *   R(ν) = Σ_d ν_d H_d + Σ_i cnt_i max(0, best reduced value of i),
+ * a class reduced by the least (Σ ν over the node's path) × draw over the
+ * nodes of an LP group where one fits, a together gang by (Σ ν over the path
+ * of its domain r) × W_gr, other gangs by their root's ν. Every term pays at
+ * most what its work's draw pays under the domains it lies in, so any ν ≥ 0
+ * bounds every plan (weak duality), as R(λ, ν) does. The step is Polyak's
+ * towards RK_SG_TARGET × the best R so far, halved after RK_SG_PATIENCE
+ * steps without a new best. Returns the least R seen; INFINITY when out of
+ * memory. */
+#define RK_SG_ITERS 60
+#define RK_SG_TARGET 0.95
+#define RK_SG_PATIENCE 5
+static double rk_subgrad(const ctx_t *c, const rk_item_t *it, int ni, int nr,
+                         const double *nu0, const rk_pair_t *pr, const int *poff,
+                         const int *pcnt, const rk_grp_t *gp)
+{
+    const tp_fleet_t *f = c->f;
+    int nd = f->ndomains, nn = f->nnodes, ng = c->ng, nk = 0, since = 0;
+    double out = INFINITY, theta = 1;
+    double *nu = malloc(((size_t)nd + 1) * sizeof *nu);
+    double *hd = malloc(((size_t)nd + 1) * sizeof *hd); /* headroom */
+    double *pd = malloc(((size_t)nd + 1) * sizeof *pd); /* Σ ν over the path */
+    double *ld = malloc(((size_t)nd + 1) * sizeof *ld); /* the best terms' draw */
+    double *pnode = malloc(((size_t)nn + 1) * sizeof *pnode);
+    const double **fk = malloc(((size_t)ni + 1) * sizeof *fk); /* the classes' draws */
+    int *ik = malloc(((size_t)ni + 1) * sizeof *ik);           /* item → fk */
+    int *rd = malloc(((size_t)nr + 1) * sizeof *rd);           /* root → domain */
+    double *cmin = NULL;                                       /* [fk][group] */
+    int *carg = NULL;
+    if (!nu || !hd || !pd || !ld || !pnode || !fk || !ik || !rd)
+        goto done;
+    for (int i = 0; i < ni; i++) {
+        ik[i] = 0;
+        while (it[i].fw && ik[i] < nk && fk[ik[i]] != it[i].fw)
+            ik[i]++;
+        if (it[i].fw && ik[i] == nk)
+            fk[nk++] = it[i].fw;
+    }
+    cmin = malloc(((size_t)nk * (size_t)ng + 1) * sizeof *cmin);
+    carg = malloc(((size_t)nk * (size_t)ng + 1) * sizeof *carg);
+    if (!cmin || !carg)
+        goto done;
+    for (int d = 0, s = 0; d < nd; d++) {
+        hd[d] = fmax(0, c->dcap[d] - c->base->domain_w[d]);
+        nu[d] = isfinite(hd[d]) ? nu0[d] : 0;
+        if (f->domains[d].parent < 0)
+            rd[s++] = d;
+    }
+    for (int step = 0; step < RK_SG_ITERS; step++) {
+        double r = 0, g2 = 0;
+        for (int d = 0; d < nd; d++) {
+            pd[d] = ld[d] = 0;
+            for (int e = d; e >= 0; e = f->domains[e].parent)
+                pd[d] += nu[e];
+            r += isfinite(hd[d]) ? nu[d] * hd[d] : 0;
+        }
+        for (int n = 0; n < nn; n++)
+            pnode[n] = pd[f->nodes[n].domain];
+        for (int k = 0; k < nk; k++)
+            for (int j = 0; j < ng; j++) {
+                size_t q = (size_t)k * (size_t)ng + (size_t)j;
+                cmin[q] = INFINITY;
+                carg[q] = -1;
+                for (int x = c->g_off[j]; x < c->g_off[j + 1]; x++) {
+                    int n = c->g_mem[x];
+                    if (isfinite(fk[k][n]) && fk[k][n] * pnode[n] < cmin[q])
+                        cmin[q] = fk[k][n] * pnode[n], carg[q] = n;
+                }
+            }
+        for (int i = 0; i < ni; i++) {
+            double bv = 0, bw = 0;
+            int bd = -1; /* the domain under which the best term draws bw */
+            if (it[i].fw) {
+                for (int x = it[i].sp; x < it[i].sp + it[i].nsp; x++) {
+                    size_t q = (size_t)ik[i] * (size_t)ng + (size_t)gp[x].j;
+                    if (gp[x].v - cmin[q] > bv)
+                        bv = gp[x].v - cmin[q], bd = f->nodes[carg[q]].domain,
+                        bw = it[i].fw[carg[q]];
+                }
+            } else if (it[i].q >= 0) {
+                for (int k = poff[it[i].q]; k < poff[it[i].q] + pcnt[it[i].q]; k++)
+                    if (it[i].v[0] - pd[pr[k].d] * pr[k].w > bv)
+                        bv = it[i].v[0] - pd[pr[k].d] * pr[k].w, bd = pr[k].d,
+                        bw = pr[k].w;
+            } else {
+                for (int s = 0; s < nr; s++) {
+                    double v = it[i].v[it[i].span ? 0 : s] - nu[rd[s]] * it[i].w[s];
+                    if (isfinite(it[i].w[s]) && v > bv)
+                        bv = v, bd = rd[s], bw = it[i].w[s];
+                }
+            }
+            r += it[i].cnt * bv;
+            for (int d = bd; d >= 0; d = f->domains[d].parent)
+                ld[d] += it[i].cnt * bw;
+        }
+        if (r < out * (1 - 1e-6))
+            since = 0;
+        else if (++since >= RK_SG_PATIENCE)
+            theta /= 2, since = 0;
+        out = fmin(out, r);
+        for (int d = 0; d < nd; d++)
+            if (isfinite(hd[d]) && (nu[d] > 0 || ld[d] > hd[d]))
+                g2 += (hd[d] - ld[d]) * (hd[d] - ld[d]);
+        if (g2 <= 0)
+            break;
+        double t = theta * (r - RK_SG_TARGET * out) / g2;
+        for (int d = 0; d < nd; d++)
+            if (isfinite(hd[d]))
+                nu[d] = fmax(0, nu[d] - t * (hd[d] - ld[d]));
+    }
+done:
+    free(nu);
+    free(hd);
+    free(pd);
+    free(ld);
+    free(pnode);
+    free(fk);
+    free(ik);
+    free(rd);
+    free(cmin);
+    free(carg);
+    return out;
+}
+
 double root_knapsack(const ctx_t *c)
 {
     const tp_fleet_t *f = c->f;
@@ -353,6 +507,8 @@ double root_knapsack(const ctx_t *c)
     int *dcnt = calloc((size_t)f->ndomains + 1, sizeof *dcnt);
     int *tkey = NULL, ntg = 0; /* together draws per (static key, need, kind) */
     rk_pair_t *pairs = NULL;   /* each tkey's domains: [poff, poff + pcnt) */
+    rk_grp_t *gp = NULL;       /* the classes' groups (rk_item_t.sp) */
+    int ngp = 0, gcap = 0;
     int *poff = malloc(((size_t)sd->n + 1) * sizeof *poff), npair = 0, pcap = 0;
     int *pcnt = malloc(((size_t)sd->n + 1) * sizeof *pcnt);
     if (!keys || !root || !rix || !key || !it || !elig || !dbuf || !sumw || !kcap ||
@@ -392,7 +548,17 @@ double root_knapsack(const ctx_t *c)
         t->w = t->v + nr;
         t->cnt = c->k_off[k + 1] - c->k_off[k];
         t->q = -1;
+        t->fw = fw;
+        t->sp = ngp;
         bool any = false;
+        if (ngp + c->ng > gcap) {
+            int ncap = 2 * (ngp + c->ng) + 16;
+            rk_grp_t *ng2 = realloc(gp, (size_t)ncap * sizeof *ng2);
+            if (!ng2)
+                goto out;
+            gp = ng2;
+            gcap = ncap;
+        }
         for (int s = 0; s < nr; s++)
             t->v[s] = 0, t->w[s] = INFINITY;
         for (int j = 0; j < c->ng; j++) {
@@ -406,12 +572,13 @@ double root_knapsack(const ctx_t *c)
                 if (!isfinite(fw[n]))
                     continue;
                 if (v < 0)
-                    v = ctx_value(c, ci, n);
+                    gp[ngp++] = (rk_grp_t){j, v = ctx_value(c, ci, n)};
                 t->v[s] = fmax(t->v[s], v);
                 t->w[s] = fmin(t->w[s], fw[n]);
                 any = true;
             }
         }
+        t->nsp = ngp - t->sp;
         ni += any;
     }
     for (int i = 0; i < sd->n; i++) {
@@ -449,6 +616,7 @@ double root_knapsack(const ctx_t *c)
         t->cnt = 1;
         t->span = tp_wl_together(w) < 0;
         t->q = -1;
+        t->fw = NULL;
         const double *tw = NULL; /* together: the least draw of one domain's N */
         if (!t->span) {
             int q = 0, slot = tp_wl_together(w) + 1;
@@ -544,12 +712,20 @@ double root_knapsack(const ctx_t *c)
     }
     /* Priced, at the knapsack's λ and at it scaled alike for every root
      * (the pricing moves the best λ; any λ is valid). */
+    double pb = b, *pnu = calloc((size_t)f->ndomains + 1, sizeof *pnu);
+    if (!pnu)
+        goto out;
+    for (int d = 0; d < f->ndomains; d++)
+        pnu[d] = rix[d] >= 0 ? lam[rix[d]] : 0;
     for (int k = 0; k < 5; k++) {
         static const double scale[] = {1, 0.9, 0.95, 1.05, 1.1};
         for (int s = 0; s < nr; s++)
             lam[nr + s] = lam[s] * scale[k];
-        b = fmin(b, rk_priced(c, it, ni, nr, head, lam + nr, pairs, poff, pcnt));
+        b = fmin(b,
+                 rk_priced(c, it, ni, nr, head, lam + nr, pairs, poff, pcnt, &pb, pnu));
     }
+    b = fmin(b, rk_subgrad(c, it, ni, nr, pnu, pairs, poff, pcnt, gp));
+    free(pnu);
 out:
     for (int id = 0; keys && id < fm.keys.n && id < fm.cap; id++)
         free(fm.w[id]);
@@ -573,6 +749,7 @@ out:
     free(kcap);
     free(dcnt);
     free(pairs);
+    free(gp);
     free(poff);
     free(pcnt);
     return b;
