@@ -9,15 +9,24 @@
 # Two phases. First what reads no clock and serves nothing runs TP_JOBS suites
 # at a time (default: one per core), every build's at once: the unit tests
 # named in PURE_TESTS (solver, policy, simulator, generators, loaders: work
-# budgets, never wall-clock limits), split in two groups, and the CLI scripts
-# with a line "# tp: parallel". Then the rest, whose checks wait on
-# servers, sockets and timers, one suite at a time with nothing else of the run
-# beside it.
+# budgets, never wall-clock limits), split in groups (each of HEAVY_TESTS alone,
+# then the others), and the CLI scripts with a line "# tp: parallel". Then the
+# rest, whose checks wait on servers, sockets and timers (they spend most of
+# their time waiting, not computing): one lane per build runs its build's
+# suites one at a time, TP_LANES lanes side by side (default 2, the plain and
+# the sanitizer build's at once; TP_LANES=1: one suite at a time in all).
+# In the sanitizer build the heaviest property tests run one in TP_SAN_STRIDE
+# (default 4) of the plain build's random instances (tp_test_stride()); the
+# plain build runs them all, the suite line says the stride.
 set -u
-if [ "${1:-}" = --job ]; then # run.sh --job DIR N: job N of the first phase
+if [ "${1:-}" = --job ]; then # run.sh --job DIR N: job N
     t0=$(date +%s)
     sh -c "$(sed -n 2p "$2/job.$3")" >"$2/job.$3.out" 2>&1
     echo "$? $(($(date +%s) - t0))" >"$2/job.$3.rc"
+    exit 0
+fi
+if [ "${1:-}" = --lane ]; then # run.sh --lane DIR N: lane N's jobs, one at a time
+    while read -r j; do sh "$0" --job "$2" "$j"; done <"$2/lane.$3"
     exit 0
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +38,7 @@ export TP_SRCDIR="$root/tests"
 # on a rejection path must not pass a check that expects exit 1.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}:exitcode=86"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-}:exitcode=86"
+export TP_SAN_STRIDE="${TP_SAN_STRIDE:-4}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:exitcode=87"
 P=0 F=0 S=0
 log=$(mktemp -d)
@@ -42,9 +52,10 @@ if [ -n "$py" ] && [ -x "$py" ]; then
 fi
 
 # The unit tests that read no clock (name filters of build/unit-tests), run in
-# two disjoint groups: HEAVY_TESTS (the gang property test, the longest by far)
-# and the other PURE_TESTS; the rest of the unit tests run in the second phase.
-HEAVY_TESTS="solver_gangs"
+# disjoint groups: each of HEAVY_TESTS (the two gang property tests, the longest
+# by far) alone, and the other PURE_TESTS; the rest of the unit tests run in the
+# second phase.
+HEAVY_TESTS="solver_gangs_random solver_gangs_bounds_cover"
 PURE_TESTS="solver_ policy_ sim_ gen_ validator_ model_ load_ workload_decoder workload_safetensors"
 
 # account NAME OUT RC TOOK: prints the suite's line and adds up its counts.
@@ -76,15 +87,7 @@ account() {
     P=$((P + p)) F=$((F + f)) S=$((S + s))
 }
 
-run_suite() { # name cmd...
-    name=$1; shift
-    t0=$(date +%s)
-    "$@" >"$log/out" 2>&1
-    rc=$?
-    account "$name" "$log/out" "$rc" $(($(date +%s) - t0))
-}
-
-# job NAME CMD...: queues a suite of the first phase in $log/job.N (its name,
+# job NAME CMD...: queues a suite in $log/job.N (its name,
 # then its command with every word quoted for sh).
 nj=0
 job() {
@@ -106,9 +109,14 @@ pure=$PURE_TESTS rest=""
 for w in $HEAVY_TESTS; do pure="$pure -$w"; done
 for w in $HEAVY_TESTS $PURE_TESTS; do rest="$rest -$w"; done
 
-# The first phase, the longest jobs first.
-for b in "$@"; do job "$b/unit-tests [$HEAVY_TESTS]" "$(absdir "$b")/unit-tests" $HEAVY_TESTS; done
+# The first phase, roughly the longest jobs first (the sanitizer build's [pure]
+# outlasts the second heavy test, cut to a stride there).
+heavy1=${HEAVY_TESTS%% *} heavy2=${HEAVY_TESTS#"$heavy1"}
+for b in "$@"; do job "$b/unit-tests [$heavy1]" "$(absdir "$b")/unit-tests" $heavy1; done
 for b in "$@"; do job "$b/unit-tests [pure]" "$(absdir "$b")/unit-tests" $pure; done
+for w in $heavy2; do
+    for b in "$@"; do job "$b/unit-tests [$w]" "$(absdir "$b")/unit-tests" $w; done
+done
 for b in "$@"; do
     for t in "$here"/cli/*.sh; do
         [ -f "$t" ] && mark parallel "$t" || continue
@@ -118,30 +126,43 @@ done
 j=0
 while [ $j -lt $nj ]; do j=$((j + 1)) && echo $j; done |
     xargs -n 1 -P "${TP_JOBS:-$(nproc 2>/dev/null || echo 2)}" sh "$here/run.sh" --job "$log"
-j=0
-while [ $j -lt $nj ]; do
-    j=$((j + 1))
-    rc=1 took=0
-    [ -f "$log/job.$j.rc" ] && read -r rc took <"$log/job.$j.rc"
-    [ -f "$log/job.$j.out" ] || echo "the job did not run" >"$log/job.$j.out"
-    account "$(sed -n 1p "$log/job.$j")" "$log/job.$j.out" "$rc" "$took"
-done
+# account_jobs FROM TO: the lines of jobs FROM..TO, in queue order.
+account_jobs() {
+    j=$1
+    while [ $j -le $2 ]; do
+        rc=1 took=0
+        [ -f "$log/job.$j.rc" ] && read -r rc took <"$log/job.$j.rc"
+        [ -f "$log/job.$j.out" ] || echo "the job did not run" >"$log/job.$j.out"
+        account "$(sed -n 1p "$log/job.$j")" "$log/job.$j.out" "$rc" "$took"
+        j=$((j + 1))
+    done
+}
+account_jobs 1 $nj
 
-# The second phase: one suite at a time.
+# The second phase: one lane per build, each running its build's suites one at
+# a time; TP_LANES lanes side by side (default 2: the plain and the sanitizer
+# build's at once; TP_LANES=1 runs one suite at a time in all).
+first=$((nj + 1)) nl=0
 for b in "$@"; do
     bdir=$(absdir "$b")
-    run_suite "$b/unit-tests [the rest]" "$bdir/unit-tests" $rest
+    nl=$((nl + 1)) && : >"$log/lane.$nl"
+    job "$b/unit-tests [the rest]" "$bdir/unit-tests" $rest && echo $nj >>"$log/lane.$nl"
     if [ -f "$bdir/test-bins.txt" ]; then
         while read -r bin; do
-            [ -n "$bin" ] && run_suite "$bin" "$bin"
+            [ -n "$bin" ] && job "$bin" "$bin" && echo $nj >>"$log/lane.$nl"
         done <"$bdir/test-bins.txt"
     fi
     for t in "$here"/cli/*.sh; do
         [ -f "$t" ] || continue
         case $(basename "$t") in lib.sh) continue ;; esac
         mark parallel "$t" && continue
-        TP_BIN="$bdir/trustplace" run_suite "$b:$(basename "$t")" sh "$t"
+        job "$b:$(basename "$t")" env TP_BIN="$bdir/trustplace" sh "$t"
+        echo $nj >>"$log/lane.$nl"
     done
 done
+l=0
+while [ $l -lt $nl ]; do l=$((l + 1)) && echo $l; done |
+    xargs -n 1 -P "${TP_LANES:-2}" sh "$here/run.sh" --lane "$log"
+account_jobs $first $nj
 echo "$P passed, $F failed, $S skipped"
 [ "$F" -eq 0 ]

@@ -74,6 +74,25 @@ int tp_test_soak(void)
     return k >= 1 ? k : 1;
 }
 
+/* Built with -fsanitize=address (GCC defines the first, clang has the second). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TP_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TP_SANITIZED 1
+#endif
+#endif
+#ifndef TP_SANITIZED
+#define TP_SANITIZED 0
+#endif
+
+int tp_test_stride(void)
+{
+    const char *s = TP_SANITIZED ? getenv("TP_SAN_STRIDE") : NULL;
+    int k = s ? atoi(s) : 1;
+    return k >= 1 ? k : 1;
+}
+
 const char *tp_test_srcdir(void)
 {
     const char *d = getenv("TP_SRCDIR");
@@ -135,7 +154,11 @@ int main(int argc, char **argv)
         }
         fflush(stdout);
     }
-    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    printf("%d passed, %d failed, %d skipped", passed, failed, skipped);
+    if (tp_test_stride() > 1)
+        printf(" (sanitizer build: 1 in %d of the heavy random instances)",
+               tp_test_stride());
+    printf("\n");
     /* Out before exit: a sanitizer that kills the process at exit (a leak) must
      * still leave the counts for tests/run.sh. */
     fflush(stdout);

@@ -338,7 +338,7 @@ TP_TEST(solver_gangs_random)
 {
     tp_rng_t r;
     int gangs_placed = 0, gangs_waiting = 0, held = 0, topo = 0, failures = 0,
-        reclaims = 0, moved = 0, stops = 0;
+        reclaims = 0, moved = 0, stops = 0, ran = 0, stride = tp_test_stride();
     tp_rng_init(&r, 0x6a6e67ULL);
     for (int round = 0; round < ROUNDS && failures < 5; round++) {
         inst_t in = {0};
@@ -348,6 +348,11 @@ TP_TEST(solver_gangs_random)
             failures++;
             continue;
         }
+        if (round % stride) { /* sanitizer build: a subset of the same instances */
+            inst_free(&in);
+            continue;
+        }
+        ran++;
         /* Method 3: AUTO forced onto its large path (gangs in the LP). */
         static const tp_solver_method_t ms[] = {TP_SOLVER_AUTO, TP_SOLVER_AGGREGATE,
                                                 TP_SOLVER_GREEDY, TP_SOLVER_AUTO};
@@ -406,18 +411,21 @@ TP_TEST(solver_gangs_random)
     }
     fprintf(
         stderr,
-        "  %d gang members placed, %d gangs waiting (%d gang_topology), %d "
-        "held by tenant_limit, %d reclaims, %d gang members stopped with their gang, %d "
-        "moved\n",
-        gangs_placed, gangs_waiting, topo, held, reclaims, stops, moved);
-    TP_CHECK(reclaims > 5);
-    TP_CHECK(stops > 5); /* a cap on one member's rack stopped the other too */
+        "  %d of %d instances: %d gang members placed, %d gangs waiting (%d "
+        "gang_topology), %d held by tenant_limit, %d reclaims, %d gang members stopped "
+        "with their gang, %d moved\n",
+        ran, ROUNDS, gangs_placed, gangs_waiting, topo, held, reclaims, stops, moved);
+    /* The floors hold for all ROUNDS instances; a subset (sanitizer build) must
+     * still see each outcome. */
+    int all = ran == ROUNDS;
+    TP_CHECK(reclaims > (all ? 5 : 0));
+    TP_CHECK(stops > (all ? 5 : 0)); /* a cap on one member's rack stopped the other */
     TP_CHECK_EQ_INT(failures, 0);
     /* The random fleets must exercise every outcome, or the test proves little. */
-    TP_CHECK(gangs_placed > 100);
-    TP_CHECK(gangs_waiting > 20);
-    TP_CHECK(topo > 10);
-    TP_CHECK(held > 10);
+    TP_CHECK(gangs_placed > (all ? 100 : 0));
+    TP_CHECK(gangs_waiting > (all ? 20 : 0));
+    TP_CHECK(topo > (all ? 10 : 0));
+    TP_CHECK(held > (all ? 10 : 0));
 }
 
 /* A fixed fleet: 2 racks of 3 nodes × 8 GPUs; tenants a (quota 16) and b
@@ -1197,7 +1205,8 @@ static int auto_not_below(const char *what, int round, const tp_solution_t *au,
 TP_TEST(solver_gangs_bounds_cover_every_method)
 {
     tp_rng_t r;
-    int failures = 0, optimal = 0, checked = 0, below = 0;
+    int failures = 0, optimal = 0, checked = 0, below = 0, ran = 0,
+        stride = tp_test_stride();
     tp_rng_init(&r, 0x63726fULL);
     for (int round = 0; round < 120 && failures < 5; round++) {
         inst_t in = {0};
@@ -1206,6 +1215,11 @@ TP_TEST(solver_gangs_bounds_cover_every_method)
             failures++;
             continue;
         }
+        if (round % stride) { /* sanitizer build: a subset of the same instances */
+            inst_free(&in);
+            continue;
+        }
+        ran++;
         tp_solution_t *sol[5] = {
             solve(&in, TP_SOLVER_AUTO), solve(&in, TP_SOLVER_AGGREGATE),
             solve(&in, TP_SOLVER_EXACT), solve_large(&in), solve(&in, TP_SOLVER_GREEDY)};
@@ -1234,12 +1248,13 @@ TP_TEST(solver_gangs_bounds_cover_every_method)
             tp_solution_free(sol[m]);
     }
     inst_free(&in);
-    printf("  %d solves cross-checked, %d of them optimal; AUTO below LP or greedy on %d "
-           "instances\n",
-           checked, optimal, below);
+    printf("  %d of 120 instances: %d solves cross-checked, %d of them optimal; AUTO "
+           "below LP or greedy on %d instances\n",
+           ran, checked, optimal, below);
     TP_CHECK_EQ_INT(failures, 0);
     TP_CHECK_EQ_INT(below, 0);
-    TP_CHECK(optimal >= 10); /* the claim is still made where it is proven (19) */
+    /* the claim is still made where it is proven (19 on all 120; a subset: some) */
+    TP_CHECK(optimal >= (ran == 120 ? 10 : 1));
 }
 
 /* ---- the bound and `optimal` on wilder tiny instances ----------------------------- */

@@ -30,6 +30,11 @@ char *tp_test_slurp(const char *path, size_t *len);
 /* How many times more random instances property tests run: TP_SOAK (default 1;
  * `make soak` sets it). Each extra round uses fresh seeds. */
 int tp_test_soak(void);
+/* In a sanitizer build, the heaviest property tests run one in TP_SAN_STRIDE of
+ * their random instances (the same instances as the plain build, which runs them
+ * all; tests/run.sh sets 4); 1 in the plain build or without the variable. The
+ * summary line says so when it is above 1. */
+int tp_test_stride(void);
 /* Directory of the source tree's tests/ (for corpus files). */
 const char *tp_test_srcdir(void);
 
