@@ -669,12 +669,13 @@ out:
     return rc;
 }
 
-/* Reasons of side item `it` against load l. */
-static int side_reasons(const ctx_t *c, const tp_load_t *l, int it, tp_result_t *res)
+/* Reasons of side item `it` from row: tp_policy_count's counts against the
+ * final load, then the eligible nodes (row[TP_PRED_COUNT]). */
+static int side_reasons(const ctx_t *c, int it, const int *row, tp_result_t *res)
 {
     const tp_workload_t *w = c->side.w[it];
-    int counts[TP_PRED_COUNT] = {0};
-    int ok = tp_policy_count(c->f, c->s, l, w, c->now, counts);
+    int counts[TP_PRED_COUNT], ok = row[TP_PRED_COUNT];
+    memcpy(counts, row, sizeof counts);
     if (c->side.flag[it] == 2)
         counts[TP_PRED_TENANT_LIMIT] = c->f->nnodes;
     else if (tp_wl_nodes(w) > 1 && ok > 0) /* else every node fails a predicate */
@@ -718,19 +719,50 @@ int side_after(ctx_t *c, plan_t *p, tp_result_t *res)
         sd->placed_gpus += w->gpus;
         sd->weighted += (1.0 + w->priority) * w->gpus;
     }
-    /* 6. Placed gangs' members; reasons for what waits. */
+    /* 6. Placed gangs' members; reasons for what waits. The load no longer
+     * changes: items of one static class and AI model (all that
+     * tp_policy_check reads of a workload) share one count over the fleet. */
+    size_t maxkey = 17; /* ctx_wl_key's 16 and the model */
     for (int it = 0; it < sd->n; it++) {
+        size_t need = 17 + (size_t)sd->w[it]->ngpu_models + (size_t)sd->w[it]->nresidency;
+        maxkey = need > maxkey ? need : maxkey;
+    }
+    keytab_t kt;
+    int rc = TP_ENOMEM, *key = malloc(maxkey * sizeof *key);
+    int *memo = malloc(((size_t)sd->n + 1) * (TP_PRED_COUNT + 1) * sizeof *memo);
+    if (keytab_init(&kt, 64) < 0) {
+        free(key);
+        free(memo);
+        return TP_ENOMEM;
+    }
+    if (!key || !memo)
+        goto out;
+    for (int it = 0; it < sd->n; it++) {
+        const tp_workload_t *w = sd->w[it];
         if (sd->flag[it] == 0 && sd->mem[it])
-            for (int j = 0; j < tp_wl_nodes(sd->w[it]); j++)
-                if (tp_result_add_placement(res, sd->res[it], sd->mem[it][j],
-                                            sd->w[it]->gpus) < 0)
-                    return TP_ENOMEM;
+            for (int j = 0; j < tp_wl_nodes(w); j++)
+                if (tp_result_add_placement(res, sd->res[it], sd->mem[it][j], w->gpus) <
+                    0)
+                    goto out;
         if (sd->flag[it] == 0)
             continue;
-        if (side_reasons(c, p->load, it, res) < 0)
-            return TP_ENOMEM;
+        int len = ctx_wl_key(w, key), n0 = kt.n;
+        key[len++] = w->model;
+        int id = keytab_intern(&kt, key, len);
+        if (id < 0)
+            goto out;
+        int *row = memo + (size_t)id * (TP_PRED_COUNT + 1);
+        if (id == n0)
+            row[TP_PRED_COUNT] = tp_policy_count(f, c->s, p->load, w, c->now, row);
+        if (side_reasons(c, it, row, res) < 0)
+            goto out;
     }
-    return 0;
+    rc = 0;
+out:
+    keytab_fini(&kt);
+    free(key);
+    free(memo);
+    return rc;
 }
 
 void side_fini(ctx_t *c)
