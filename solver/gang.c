@@ -683,6 +683,46 @@ static int side_reasons(const ctx_t *c, int it, const int *row, tp_result_t *res
     return tp_result_add_pending(res, c->side.res[it], counts);
 }
 
+/* 6. Placed gangs' members; reasons for what waits. The load no longer
+ * changes: items of one static class and AI model (all that tp_policy_check
+ * reads of a workload) share one count over the fleet. */
+static int side_members_and_reasons(const ctx_t *c, const plan_t *p, tp_result_t *res)
+{
+    const side_t *sd = &c->side;
+    size_t maxkey = 17; /* ctx_wl_key's 16 and the model */
+    for (int it = 0; it < sd->n; it++) {
+        size_t need = 17 + (size_t)sd->w[it]->ngpu_models + (size_t)sd->w[it]->nresidency;
+        maxkey = need > maxkey ? need : maxkey;
+    }
+    keytab_t kt = {0};
+    int *key = malloc(maxkey * sizeof *key);
+    int *memo = malloc(((size_t)sd->n + 1) * (TP_PRED_COUNT + 1) * sizeof *memo);
+    int rc = key && memo ? keytab_init(&kt, 64) : TP_ENOMEM;
+    for (int it = 0; it < sd->n && rc == 0; it++) {
+        const tp_workload_t *w = sd->w[it];
+        if (sd->flag[it] == 0) {
+            for (int j = 0; sd->mem[it] && j < tp_wl_nodes(w) && rc == 0; j++)
+                rc = tp_result_add_placement(res, sd->res[it], sd->mem[it][j], w->gpus);
+            continue;
+        }
+        int len = ctx_wl_key(w, key), n0 = kt.n;
+        key[len++] = w->model;
+        int id = keytab_intern(&kt, key, len);
+        if (id < 0) {
+            rc = id;
+            break;
+        }
+        int *row = memo + (size_t)id * (TP_PRED_COUNT + 1);
+        if (id == n0)
+            row[TP_PRED_COUNT] = tp_policy_count(c->f, c->s, p->load, w, c->now, row);
+        rc = side_reasons(c, it, row, res);
+    }
+    keytab_fini(&kt);
+    free(key);
+    free(memo);
+    return rc < 0 ? rc : 0;
+}
+
 int side_after(ctx_t *c, plan_t *p, tp_result_t *res)
 {
     const tp_fleet_t *f = c->f;
@@ -719,50 +759,7 @@ int side_after(ctx_t *c, plan_t *p, tp_result_t *res)
         sd->placed_gpus += w->gpus;
         sd->weighted += (1.0 + w->priority) * w->gpus;
     }
-    /* 6. Placed gangs' members; reasons for what waits. The load no longer
-     * changes: items of one static class and AI model (all that
-     * tp_policy_check reads of a workload) share one count over the fleet. */
-    size_t maxkey = 17; /* ctx_wl_key's 16 and the model */
-    for (int it = 0; it < sd->n; it++) {
-        size_t need = 17 + (size_t)sd->w[it]->ngpu_models + (size_t)sd->w[it]->nresidency;
-        maxkey = need > maxkey ? need : maxkey;
-    }
-    keytab_t kt;
-    int rc = TP_ENOMEM, *key = malloc(maxkey * sizeof *key);
-    int *memo = malloc(((size_t)sd->n + 1) * (TP_PRED_COUNT + 1) * sizeof *memo);
-    if (keytab_init(&kt, 64) < 0) {
-        free(key);
-        free(memo);
-        return TP_ENOMEM;
-    }
-    if (!key || !memo)
-        goto out;
-    for (int it = 0; it < sd->n; it++) {
-        const tp_workload_t *w = sd->w[it];
-        if (sd->flag[it] == 0 && sd->mem[it])
-            for (int j = 0; j < tp_wl_nodes(w); j++)
-                if (tp_result_add_placement(res, sd->res[it], sd->mem[it][j], w->gpus) <
-                    0)
-                    goto out;
-        if (sd->flag[it] == 0)
-            continue;
-        int len = ctx_wl_key(w, key), n0 = kt.n;
-        key[len++] = w->model;
-        int id = keytab_intern(&kt, key, len);
-        if (id < 0)
-            goto out;
-        int *row = memo + (size_t)id * (TP_PRED_COUNT + 1);
-        if (id == n0)
-            row[TP_PRED_COUNT] = tp_policy_count(f, c->s, p->load, w, c->now, row);
-        if (side_reasons(c, it, row, res) < 0)
-            goto out;
-    }
-    rc = 0;
-out:
-    keytab_fini(&kt);
-    free(key);
-    free(memo);
-    return rc;
+    return side_members_and_reasons(c, p, res);
 }
 
 void side_fini(ctx_t *c)
