@@ -95,7 +95,7 @@ static int node_key(const ctx_t *c, int n, const int64_t *ages, int nages, int *
     return k;
 }
 
-static int wl_key(const tp_workload_t *w, int *key)
+int ctx_wl_key(const tp_workload_t *w, int *key)
 {
     int k = 0;
     key[k++] = w->gpus;
@@ -161,7 +161,7 @@ int ctx_build_static(ctx_t *c)
         c->node_sc[n] = id;
     }
     for (int i = 0; i < c->nc; i++) {
-        int before = wt.n, id = keytab_intern(&wt, key, wl_key(c->cw[i], key));
+        int before = wt.n, id = keytab_intern(&wt, key, ctx_wl_key(c->cw[i], key));
         if (id < 0)
             goto out;
         if (wt.n > before)

@@ -669,17 +669,58 @@ out:
     return rc;
 }
 
-/* Reasons of side item `it` against load l. */
-static int side_reasons(const ctx_t *c, const tp_load_t *l, int it, tp_result_t *res)
+/* Reasons of side item `it` from row: tp_policy_count's counts against the
+ * final load, then the eligible nodes (row[TP_PRED_COUNT]). */
+static int side_reasons(const ctx_t *c, int it, const int *row, tp_result_t *res)
 {
     const tp_workload_t *w = c->side.w[it];
-    int counts[TP_PRED_COUNT] = {0};
-    int ok = tp_policy_count(c->f, c->s, l, w, c->now, counts);
+    int counts[TP_PRED_COUNT], ok = row[TP_PRED_COUNT];
+    memcpy(counts, row, sizeof counts);
     if (c->side.flag[it] == 2)
         counts[TP_PRED_TENANT_LIMIT] = c->f->nnodes;
     else if (tp_wl_nodes(w) > 1 && ok > 0) /* else every node fails a predicate */
         counts[TP_PRED_GANG_TOPOLOGY] = ok;
     return tp_result_add_pending(res, c->side.res[it], counts);
+}
+
+/* 6. Placed gangs' members; reasons for what waits. The load no longer
+ * changes: items of one static class and AI model (all that tp_policy_check
+ * reads of a workload) share one count over the fleet. */
+static int side_members_and_reasons(const ctx_t *c, const plan_t *p, tp_result_t *res)
+{
+    const side_t *sd = &c->side;
+    size_t maxkey = 17; /* ctx_wl_key's 16 and the model */
+    for (int it = 0; it < sd->n; it++) {
+        size_t need = 17 + (size_t)sd->w[it]->ngpu_models + (size_t)sd->w[it]->nresidency;
+        maxkey = need > maxkey ? need : maxkey;
+    }
+    keytab_t kt = {0};
+    int *key = malloc(maxkey * sizeof *key);
+    int *memo = malloc(((size_t)sd->n + 1) * (TP_PRED_COUNT + 1) * sizeof *memo);
+    int rc = key && memo ? keytab_init(&kt, 64) : TP_ENOMEM;
+    for (int it = 0; it < sd->n && rc == 0; it++) {
+        const tp_workload_t *w = sd->w[it];
+        if (sd->flag[it] == 0) {
+            for (int j = 0; sd->mem[it] && j < tp_wl_nodes(w) && rc == 0; j++)
+                rc = tp_result_add_placement(res, sd->res[it], sd->mem[it][j], w->gpus);
+            continue;
+        }
+        int len = ctx_wl_key(w, key), n0 = kt.n;
+        key[len++] = w->model;
+        int id = keytab_intern(&kt, key, len);
+        if (id < 0) {
+            rc = id;
+            break;
+        }
+        int *row = memo + (size_t)id * (TP_PRED_COUNT + 1);
+        if (id == n0)
+            row[TP_PRED_COUNT] = tp_policy_count(c->f, c->s, p->load, w, c->now, row);
+        rc = side_reasons(c, it, row, res);
+    }
+    keytab_fini(&kt);
+    free(key);
+    free(memo);
+    return rc < 0 ? rc : 0;
 }
 
 int side_after(ctx_t *c, plan_t *p, tp_result_t *res)
@@ -718,19 +759,7 @@ int side_after(ctx_t *c, plan_t *p, tp_result_t *res)
         sd->placed_gpus += w->gpus;
         sd->weighted += (1.0 + w->priority) * w->gpus;
     }
-    /* 6. Placed gangs' members; reasons for what waits. */
-    for (int it = 0; it < sd->n; it++) {
-        if (sd->flag[it] == 0 && sd->mem[it])
-            for (int j = 0; j < tp_wl_nodes(sd->w[it]); j++)
-                if (tp_result_add_placement(res, sd->res[it], sd->mem[it][j],
-                                            sd->w[it]->gpus) < 0)
-                    return TP_ENOMEM;
-        if (sd->flag[it] == 0)
-            continue;
-        if (side_reasons(c, p->load, it, res) < 0)
-            return TP_ENOMEM;
-    }
-    return 0;
+    return side_members_and_reasons(c, p, res);
 }
 
 void side_fini(ctx_t *c)

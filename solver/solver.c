@@ -730,15 +730,16 @@ static double lifted_bound(ctx_t *c)
 /* The aggregated path on p, a plan on c->base: with `gangs`, the open gangs
  * as gang classes inside the LP (gang_lp_begin sets c->gl where there are
  * any; the caller frees it); then the LP with rounding and packing, repair,
- * ruin and recreate by value per watt and the greedy safety nets; with
- * c->gl, gang_lp_finish keeps the better of that and the greedy pass's plan
- * and commits its gangs (side items and c->base). *gcb (gcb not NULL, c->gl
- * set): the candidate, domain and root knapsack bounds on the load without
- * the open gangs plus their value. AUTO and AGGREGATE share it. */
-static int aggregate(ctx_t *c, plan_t *p, bool gangs, double *gcb, lp_out_t *lo,
-                     char *msg, size_t msglen)
+ * ruin and recreate by value per watt (stopping near the LP's bound, except
+ * where the exact model starts from p: `exact_next`) and the greedy safety
+ * nets; with c->gl, gang_lp_finish keeps the better of that and the greedy
+ * pass's plan and commits its gangs (side items and c->base). *gcb (gcb not
+ * NULL, c->gl set): the candidate, domain and root knapsack bounds on the
+ * load without the open gangs plus their value. AUTO and AGGREGATE share it. */
+static int aggregate(ctx_t *c, plan_t *p, bool gangs, bool exact_next, double *gcb,
+                     lp_out_t *lo, char *msg, size_t msglen)
 {
-    int rc, tries;
+    int rc;
     if (gangs && (rc = gang_lp_begin(c, p)) < 0)
         return rc;
     if (c->gl && gcb)
@@ -747,9 +748,11 @@ static int aggregate(ctx_t *c, plan_t *p, bool gangs, double *gcb, lp_out_t *lo,
     if ((rc = lp_aggregate(c, p, lo, msg, msglen)) < 0 || (rc = repair_all(c, p)) < 0 ||
         (c->gl && (rc = gang_lp_end(c, p)) < 0))
         return rc;
+    double stop = exact_next ? INFINITY : lo->bound; /* the ladder's (improve.c) */
+    lo->ruin_tries = 0;
     if ((improvable(c, p) || gang_lp_count(c) > 0) && /* a gang may move */
-        ((rc = plan_improve(c, p, &tries)) < 0 || (rc = ctx_try_plan(c, p, true)) < 0 ||
-         (rc = ctx_try_plan(c, p, false)) < 0))
+        ((rc = plan_improve(c, p, stop, &lo->ruin_tries)) < 0 ||
+         (rc = ctx_try_plan(c, p, true)) < 0 || (rc = ctx_try_plan(c, p, false)) < 0))
         return rc;
     return c->gl ? gang_lp_finish(c, p) : 0;
 }
@@ -867,7 +870,7 @@ static int auto_exact(ctx_t *c, const plan_t *agg, plan_t *best, milp_out_t *mo,
     int rc;
     double v[2] = {plan_objective(c, agg, NULL) + c->side.weighted, 0};
     if ((rc = gang_state_save(c, &g[0])) < 0 || (rc = plan_init(&alt, c)) < 0 ||
-        (rc = aggregate(c, &alt, true, NULL, &lo, msg, msglen)) < 0)
+        (rc = aggregate(c, &alt, true, true, NULL, &lo, msg, msglen)) < 0)
         goto out;
     gang_lp_free(c); /* the exact model decides the gangs from here */
     *stopped = lo.stopped;
@@ -1035,7 +1038,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         if (small && ss.nfree > 0 && !o->no_bound) /* if the exact model leaves them */
             lb = lifted_bound(&c);
         if ((rc = plan_copy(&agg, &best, &c)) < 0 ||
-            (rc = aggregate(&c, &agg, !small, o->no_bound ? NULL : &gcb, &lo, msg,
+            (rc = aggregate(&c, &agg, !small, small, o->no_bound ? NULL : &gcb, &lo, msg,
                             sizeof msg)) < 0 ||
             (small && (rc = auto_exact(&c, &agg, &best, &mo, &sol->method, &stopped, msg,
                                        sizeof msg)) < 0)) {
@@ -1043,6 +1046,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
             goto fail;
         }
         sol->lp_rounds = lo.rounds;
+        sol->ruin_tries = lo.ruin_tries;
         bound = lo.bound;
         sol->time_limited = lo.stopped || stopped;
         /* With gangs inside (mo.gangs), only the exact model's bound covers
@@ -1090,11 +1094,12 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     } else if (method == TP_SOLVER_AGGREGATE) {
         lp_out_t lo;
         sol->method = "lp+pack";
-        if ((rc = aggregate(&c, &best, true, o->no_bound ? NULL : &gcb, &lo, msg,
+        if ((rc = aggregate(&c, &best, true, false, o->no_bound ? NULL : &gcb, &lo, msg,
                             sizeof msg)) < 0)
             goto fail;
         bound = lo.bound;
         sol->lp_rounds = lo.rounds;
+        sol->ruin_tries = lo.ruin_tries;
         sol->time_limited = lo.stopped;
     }
 

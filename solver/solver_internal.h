@@ -149,6 +149,10 @@ static inline bool ctx_static_ok(const ctx_t *c, int ci, int node)
 
 /* classes.c */
 int ctx_build_static(ctx_t *c);
+/* The key of w's static class (everything tp_policy_static reads of a
+ * workload, GPUs included) into key, which has room for 16 +
+ * w->ngpu_models + w->nresidency ints; returns its length. */
+int ctx_wl_key(const tp_workload_t *w, int *key);
 int ctx_build_classes(ctx_t *c);
 void ctx_free_classes(ctx_t *c);
 /* eff(model, gpu_model) = tokens/s per watt of the profile; 0 without one. */
@@ -200,16 +204,22 @@ double plan_objective(const ctx_t *c, const plan_t *p, double *weighted);
 int ctx_try_plan(const ctx_t *c, plan_t *best, bool first_fit);
 
 /* improve.c: ruin and recreate by value per watt; p only ever gets a plan of
- * higher objective. *tries: how many ruins were tried. */
-int plan_improve(const ctx_t *c, plan_t *p, int *tries);
+ * higher objective. bound: a valid upper bound on p's objective plus the gang
+ * LP's open gangs' term (1) (INFINITY or NaN: none); the ladder stops once
+ * plan_improve_done(its best, bound). *tries: how many ruins were tried. */
+int plan_improve(const ctx_t *c, plan_t *p, double bound, int *tries);
+/* Whether a plan of this objective is close enough to a valid bound (finite,
+ * > 0) that the ladder stops climbing. */
+bool plan_improve_done(double objective, double bound);
 
 /* lp.c: aggregated LP (column and row generation), rounding, packing. */
 typedef struct {
     double bound; /* valid upper bound on the objective; INFINITY when none */
     int rounds;
-    bool stopped;  /* the iteration budget (c->it_budget) cut it short */
-    bool gap_stop; /* column generation stopped on a proven gap (LP_GAP_STOP) */
-    bool optimal;  /* LP solved to optimality (bound is the LP's optimum) */
+    bool stopped;   /* the iteration budget (c->it_budget) cut it short */
+    bool gap_stop;  /* column generation stopped on a proven gap (LP_GAP_STOP) */
+    bool optimal;   /* LP solved to optimality (bound is the LP's optimum) */
+    int ruin_tries; /* set by solver.c's aggregate: plan_improve's *tries */
 } lp_out_t;
 int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msglen);
 
