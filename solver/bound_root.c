@@ -205,12 +205,13 @@ typedef struct {
     int i;
 } rk_ord_t;
 
-/* The index among the roots (domains without a parent, by id) of root d. */
+/* The index among the roots (domains without a parent, by id: c->dord, as
+ * root_knapsack numbers them) of root d. */
 static int root_ix(const ctx_t *c, int d)
 {
     int s = 0;
-    for (int e = 0; e < d; e++)
-        s += c->f->domains[e].parent < 0;
+    for (int r = 0; r < c->f->ndomains && c->dord[r] != d; r++)
+        s += c->f->domains[c->dord[r]].parent < 0;
     return s;
 }
 
@@ -405,12 +406,13 @@ static double rk_subgrad(const ctx_t *c, const rk_item_t *it, int ni, int nr,
     carg = malloc(((size_t)nk * (size_t)ng + 1) * sizeof *carg);
     if (!cmin || !carg)
         goto done;
-    for (int d = 0, s = 0; d < nd; d++) {
+    for (int d = 0; d < nd; d++) {
         hd[d] = fmax(0, c->dcap[d] - c->base->domain_w[d]);
         nu[d] = isfinite(hd[d]) ? nu0[d] : 0;
-        if (f->domains[d].parent < 0)
-            rd[s++] = d;
     }
+    for (int r = 0, s = 0; r < nd; r++) /* the roots by id, as root_knapsack */
+        if (f->domains[c->dord[r]].parent < 0)
+            rd[s++] = c->dord[r];
     for (int step = 0; step < RK_SG_ITERS; step++) {
         double r = 0, g2 = 0;
         for (int d = 0; d < nd; d++) {
