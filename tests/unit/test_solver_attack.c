@@ -346,18 +346,6 @@ typedef struct {
     long *use;                         /* [tenant] GPUs in use, groups included */
 } ax_t;
 
-static bool tenant_take(ax_t *x, const tp_workload_t *w, int sign)
-{
-    const tp_fleet_t *f = x->in->f;
-    long g = (long)w->gpus * tp_wl_nodes(w);
-    for (int t = tp_wl_tenant(w); sign > 0 && t >= 0; t = f->tenants[t].parent)
-        if (f->tenants[t].limit_gpus >= 0 && x->use[t] + g > f->tenants[t].limit_gpus)
-            return false;
-    for (int t = tp_wl_tenant(w); t >= 0; t = f->tenants[t].parent)
-        x->use[t] += sign * g;
-    return true;
-}
-
 static void adfs(ax_t *x, int i, score_t v);
 
 static void members(ax_t *x, int i, score_t v, int from, int got, int dom)
@@ -366,9 +354,9 @@ static void members(ax_t *x, int i, score_t v, int from, int got, int dom)
     const tp_workload_t *w = x->cand[i];
     int need = tp_wl_nodes(w), kind = tp_wl_together(w);
     if (got == need) {
-        if (tenant_take(x, w, +1)) {
+        if (sf_tenant_take(x->in->f, x->use, w, +1)) {
             adfs(x, i + 1, v);
-            tenant_take(x, w, -1);
+            sf_tenant_take(x->in->f, x->use, w, -1);
         }
         return;
     }

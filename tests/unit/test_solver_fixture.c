@@ -160,6 +160,19 @@ void sf_shuffle(json_t *a, tp_rng_t *r)
     }
 }
 
+bool sf_tenant_take(const tp_fleet_t *f, long *use, const tp_workload_t *w, int sign)
+{
+    long g = (long)w->gpus * tp_wl_nodes(w);
+    if (!use)
+        return true;
+    for (int t = tp_wl_tenant(w); sign > 0 && t >= 0; t = f->tenants[t].parent)
+        if (f->tenants[t].limit_gpus >= 0 && use[t] + g > f->tenants[t].limit_gpus)
+            return false;
+    for (int t = tp_wl_tenant(w); t >= 0; t = f->tenants[t].parent)
+        use[t] += sign * g;
+    return true;
+}
+
 int sf_make(tp_rng_t *r, const sf_opts_t *o, sf_inst_t *in)
 {
     int rc = -1;

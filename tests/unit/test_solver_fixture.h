@@ -48,5 +48,10 @@ void sf_shuffle(json_t *a, tp_rng_t *r);
  * watts of the (AI model, GPU model) profile, 0 without one. */
 int sf_trust(const sf_inst_t *in, int n);
 double sf_eff(const tp_fleet_t *f, int model, int gm);
+/* The exhaustive searches' tenant accounting: with sign > 0, false (and
+ * nothing taken) where w's GPUs would pass the limit of its tenant or of a
+ * parent; else use[t] += sign × w's GPUs up its tenant chain. use NULL (no
+ * tenants tracked): true. */
+bool sf_tenant_take(const tp_fleet_t *f, long *use, const tp_workload_t *w, int sign);
 
 #endif

@@ -867,19 +867,6 @@ typedef struct {
 
 /* Whether w fits its tenant's limit and every enclosing group's (x->use);
  * sign +1 takes the GPUs, -1 gives them back. */
-static bool tenant_take(gx_t *x, const tp_workload_t *w, int sign)
-{
-    const tp_fleet_t *f = x->in->f;
-    long g = (long)w->gpus * tp_wl_nodes(w);
-    if (!x->use)
-        return true;
-    for (int t = tp_wl_tenant(w); sign > 0 && t >= 0; t = f->tenants[t].parent)
-        if (f->tenants[t].limit_gpus >= 0 && x->use[t] + g > f->tenants[t].limit_gpus)
-            return false;
-    for (int t = tp_wl_tenant(w); t >= 0; t = f->tenants[t].parent)
-        x->use[t] += sign * g;
-    return true;
-}
 
 static void gdfs(gx_t *x, int i, double value);
 
@@ -889,9 +876,9 @@ static void members(gx_t *x, int i, double value, int from, int got, int dom)
     const tp_workload_t *w = &x->in->pending->w[i];
     int need = tp_wl_nodes(w), kind = tp_wl_together(w);
     if (got == need) {
-        if (tenant_take(x, w, +1)) {
+        if (sf_tenant_take(x->in->f, x->use, w, +1)) {
             gdfs(x, i + 1, value + (1.0 + w->priority) * w->gpus * need);
-            tenant_take(x, w, -1);
+            sf_tenant_take(x->in->f, x->use, w, -1);
         }
         return;
     }
