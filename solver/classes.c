@@ -95,6 +95,11 @@ static int node_key(const ctx_t *c, int n, const int64_t *ages, int nages, int *
     return k;
 }
 
+size_t ctx_wl_key_room(const tp_workload_t *w)
+{
+    return 16 + (size_t)w->ngpu_models + (size_t)w->nresidency;
+}
+
 int ctx_wl_key(const tp_workload_t *w, int *key)
 {
     int k = 0;
@@ -140,7 +145,7 @@ int ctx_build_static(ctx_t *c)
     if (maxkey < (size_t)nages + 16)
         maxkey = (size_t)nages + 16;
     for (int i = 0; i < c->nc; i++) {
-        size_t need = 16 + (size_t)c->cw[i]->ngpu_models + (size_t)c->cw[i]->nresidency;
+        size_t need = ctx_wl_key_room(c->cw[i]);
         if (need > maxkey)
             maxkey = need;
     }

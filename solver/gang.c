@@ -689,9 +689,9 @@ static int side_reasons(const ctx_t *c, int it, const int *row, tp_result_t *res
 static int side_members_and_reasons(const ctx_t *c, const plan_t *p, tp_result_t *res)
 {
     const side_t *sd = &c->side;
-    size_t maxkey = 17; /* ctx_wl_key's 16 and the model */
+    size_t maxkey = 1; /* ctx_wl_key's room and the model */
     for (int it = 0; it < sd->n; it++) {
-        size_t need = 17 + (size_t)sd->w[it]->ngpu_models + (size_t)sd->w[it]->nresidency;
+        size_t need = ctx_wl_key_room(sd->w[it]) + 1;
         maxkey = need > maxkey ? need : maxkey;
     }
     keytab_t kt = {0};

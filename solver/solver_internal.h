@@ -150,9 +150,10 @@ static inline bool ctx_static_ok(const ctx_t *c, int ci, int node)
 /* classes.c */
 int ctx_build_static(ctx_t *c);
 /* The key of w's static class (everything tp_policy_static reads of a
- * workload, GPUs included) into key, which has room for 16 +
- * w->ngpu_models + w->nresidency ints; returns its length. */
+ * workload, GPUs included) into key, which has room for ctx_wl_key_room(w)
+ * ints; returns its length. */
 int ctx_wl_key(const tp_workload_t *w, int *key);
+size_t ctx_wl_key_room(const tp_workload_t *w);
 int ctx_build_classes(ctx_t *c);
 void ctx_free_classes(ctx_t *c);
 /* eff(model, gpu_model) = tokens/s per watt of the profile; 0 without one. */
