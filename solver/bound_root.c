@@ -298,8 +298,8 @@ static double rk_priced(const ctx_t *c, const rk_item_t *it, int ni, int nr,
                 pn[k0] += nu[d];
     for (double scale = 1; scale > 0.2; scale /= 2) {
         double b = base;
-        for (int d = 0; d < nd; d++)
-            b += scale * nu[d] * hd[d];
+        for (int r = 0; r < nd; r++) /* by id: the same rounding in any order */
+            b += scale * nu[c->dord[r]] * hd[c->dord[r]];
         for (int i = 0, k0 = 0; i < ni; i++) {
             double best = 0;
             for (int k = it[i].q >= 0 ? poff[it[i].q] : 0;
@@ -415,7 +415,8 @@ static double rk_subgrad(const ctx_t *c, const rk_item_t *it, int ni, int nr,
             rd[s++] = c->dord[r];
     for (int step = 0; step < RK_SG_ITERS; step++) {
         double r = 0, g2 = 0;
-        for (int d = 0; d < nd; d++) {
+        for (int o = 0; o < nd; o++) {
+            int d = c->dord[o]; /* r by id: the same sum whatever the input order */
             pd[d] = ld[d] = 0;
             for (int e = d; e >= 0; e = f->domains[e].parent)
                 pd[d] += nu[e];
@@ -465,9 +466,11 @@ static double rk_subgrad(const ctx_t *c, const rk_item_t *it, int ni, int nr,
         else if (++since >= RK_SG_PATIENCE)
             theta /= 2, since = 0;
         out = fmin(out, r);
-        for (int d = 0; d < nd; d++)
+        for (int o = 0; o < nd; o++) {
+            int d = c->dord[o];
             if (isfinite(hd[d]) && (nu[d] > 0 || ld[d] > hd[d]))
                 g2 += (hd[d] - ld[d]) * (hd[d] - ld[d]);
+        }
         if (g2 <= 0)
             break;
         double t = theta * (r - RK_SG_TARGET * out) / g2;

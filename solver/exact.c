@@ -33,9 +33,10 @@
  * before lex_solve when there is no search, after it on its answer when the
  * search left the first stage open. The dives stop on a simplex-iteration
  * budget, the search and the sub-MILPs on node budgets (milp_node_budget,
- * EXACT_RINS_NODES, EXACT_RACK_NODES), all deterministic work limits, the
- * clock only as a safety net; below EXACT_MIN_NODES there is no search (it
- * never paid at that size). Members of a type go to nodes in
+ * EXACT_RINS_NODES, EXACT_RACK_NODES); all of them together on one budget of
+ * simplex iterations from the time limit (milp_iter_budget, time_limited):
+ * deterministic work limits, never the clock. Below EXACT_MIN_NODES there is
+ * no search (it never paid at that size). Members of a type go to nodes in
  * canonical order: the answer is the same whatever the order of the input
  * files.
  */
@@ -264,21 +265,24 @@ static bool lex_better(const lex_t *lx, const double *a, const double *b, int n)
     return false;
 }
 
-/* Runs the simplex warm from P's basis; its iterations add to *iters. True
+/* Runs the simplex warm from P's basis; its iterations add to *iters (the
+ * dives') and to lx->iters (time_limited when its budget runs out). True
  * when the LP is solved to optimality. */
-static bool resolve(glp_prob *P, const lex_t *lx, int meth, long *iters)
+static bool resolve(glp_prob *P, lex_t *lx, int meth, long *iters)
 {
     glp_smcp sp;
     glp_init_smcp(&sp);
-    double left = lx->deadline - tp_now_ms();
-    if (*iters >= EXACT_DIVE_ITERS || left < 1)
+    int left = lex_it_left(lx);
+    lx->time_limited |= left == 0;
+    if (*iters >= EXACT_DIVE_ITERS || left == 0)
         return false;
     sp.msg_lev = GLP_MSG_OFF;
     sp.meth = meth;
-    sp.tm_lim = (int)fmin(left, 1e9);
-    sp.it_lim = (int)(EXACT_DIVE_ITERS - *iters);
+    sp.it_lim = (int)fmin(EXACT_DIVE_ITERS - *iters, left);
     int before = glp_get_it_cnt(P), ret = glp_simplex(P, &sp);
     *iters += glp_get_it_cnt(P) - before;
+    lx->iters += glp_get_it_cnt(P) - before;
+    lx->time_limited |= ret == GLP_EITLIM && lex_it_left(lx) == 0;
     return ret == 0 && glp_get_status(P) == GLP_OPT;
 }
 
@@ -358,7 +362,7 @@ out:
 static bool dive_once(glp_prob *P, ex_t *m, int steps, const double *lb, const double *ub,
                       double *x, long *iters)
 {
-    const lex_t *lx = &m->lx;
+    lex_t *lx = &m->lx;
     int n = glp_get_num_cols(P);
     bool solved = true, ok = false;
     for (int step = 0; solved; step++) {
@@ -400,7 +404,7 @@ static bool dive_once(glp_prob *P, ex_t *m, int steps, const double *lb, const d
 /* LP-guided dives for a better start than the aggregated path's plan: the
  * first stage's LP relaxation, then one dive per entry of dive_steps from its
  * optimal basis. All of them share EXACT_DIVE_ITERS simplex iterations (a
- * work budget: deterministic; the deadline only as a safety net). The best
+ * work budget: deterministic). The best
  * integral answer goes into m->dx (crossover RINS, polish()) and, when
  * lexicographically better than the start, replaces it. P's bounds and
  * objective are as lex_solve() expects them after. */
@@ -459,6 +463,8 @@ out:
 
 typedef struct {
     glp_iocp *ip;
+    lex_t *lx;
+    int it0; /* P's iteration count when the search began */
     long budget, nodes;
 } subcb_t;
 
@@ -470,7 +476,7 @@ static void sub_callback(glp_tree *T, void *info)
     int active, current, total;
     glp_ios_tree_size(T, &active, &current, &total);
     cb->nodes = total;
-    if (total >= cb->budget)
+    if (total >= cb->budget || lex_it_over(T, cb->lx, cb->it0))
         glp_ios_terminate(T);
 }
 
@@ -480,8 +486,9 @@ static void sub_callback(glp_tree *T, void *info)
  * except, with dom ≥ 0, the columns of nodes directly under domain dom —
  * the rest is free within its bounds, and GLPK's branch and cut (presolver
  * and cuts on) looks for a point better than the start in the first stage —
- * a cutoff row, as in lex_solve — for at most `budget` nodes (a work limit;
- * the deadline as safety net). A better point becomes the start; true then.
+ * a cutoff row, as in lex_solve — for at most `budget` nodes and what is
+ * left of lx's iteration budget (work limits). A better point becomes the
+ * start; true then.
  * P's bounds and rows are restored after. */
 static bool rins(glp_prob *P, ex_t *m, long budget, int dom)
 {
@@ -511,25 +518,22 @@ static bool rins(glp_prob *P, ex_t *m, long budget, int dom)
         else
             nfree++;
     }
-    if (nfree == 0)
+    if (nfree == 0 || lex_it_left(lx) == 0)
         goto restore;
     int r = glp_add_rows(P, 1);
     glp_set_mat_row(P, r, len, ind, val);
     glp_set_row_bnds(P, r, GLP_LO, v + 0.5, 0);
     glp_iocp ip;
     glp_init_iocp(&ip);
-    subcb_t cb = {&ip, budget, 0};
+    subcb_t cb = {&ip, lx, glp_get_it_cnt(P), budget, 0};
     ip.msg_lev = GLP_MSG_OFF;
     ip.presolve = GLP_ON;
     ip.mir_cuts = ip.cov_cuts = ip.clq_cuts = GLP_ON;
     ip.cb_func = sub_callback;
     ip.cb_info = &cb;
-    double left = lx->deadline - tp_now_ms();
-    ip.tm_lim = left > 1 ? (int)left : 1;
     int ret = glp_intopt(P, &ip), st = glp_mip_status(P);
-    lx->time_limited |= ret == GLP_ETMLIM;
-    if ((ret == 0 || ret == GLP_ETMLIM || ret == GLP_ESTOP) &&
-        (st == GLP_OPT || st == GLP_FEAS)) {
+    lx->iters += glp_get_it_cnt(P) - cb.it0;
+    if ((ret == 0 || ret == GLP_ESTOP) && (st == GLP_OPT || st == GLP_FEAS)) {
         for (int j = 1; j <= n; j++)
             val[j] = floor(glp_mip_col_val(P, j) + 0.5);
         if (lex_better(lx, val, m->start, n)) {
@@ -1048,7 +1052,7 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
                 .integral = {true, !comb1, false},
                 .node_budget = milp_node_budget(c, nv),
                 .no_search = milp_node_budget(c, nv) < EXACT_MIN_NODES,
-                .deadline = c->deadline,
+                .it_budget = milp_iter_budget(c),
                 .start = m.start,
                 .x = m.x};
     rc = glpk_guarded(run, &m, msg, msglen);

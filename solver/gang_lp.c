@@ -532,12 +532,14 @@ static int add_ycol(const ctx_t *c, const lp_view_t *v, int G, int r)
             if (v->drow[d])
                 gl->dacc[d] += N * gl->ew[ee];
     }
-    for (int d = 0; d < f->ndomains; d++)
+    for (int k = 0; k < f->ndomains; k++) { /* domain rows by id */
+        int d = c->dord[k];
         if (gl->dacc[d] != 0) {
             gl->ind[++len] = v->drow[d];
             gl->val[len] = gl->dacc[d];
             gl->dacc[d] = 0;
         }
+    }
     if (gl->rrow[slot][r]) {
         gl->ind[++len] = gl->rrow[slot][r];
         gl->val[len] = (double)N * g;

@@ -9,15 +9,15 @@
  *   Σ_{n under d} Σ_w watts x ≤ cap_d − draw_d   every domain (where it can bind)
  *
  * This is the naive baseline (TP_SOLVER_EXACT): the weighted objective in one
- * solve, presolve and cuts on, stopped by the time limit alone — what a plain
- * GLPK MILP does. AUTO's exact model on small inputs (exact.c) aggregates
- * identical candidates and adds gangs; both run through lex_solve() below,
- * the lexicographic driver (also used by preempt.c).
+ * solve, presolve and cuts on, stopped by the time limit alone (as a budget
+ * of simplex iterations, milp_iter_budget) — what a plain GLPK MILP does. AUTO's exact
+ * model on small inputs (exact.c) aggregates identical candidates and adds gangs; both
+ * run through lex_solve() below, the lexicographic driver (also used by preempt.c).
  *
  * Rows and columns are built in canonical order (candidates as ctx_t orders
  * them, nodes and domains by id), so GLPK sees the same model whatever the
- * order of the input files, and its search is stopped by a node budget — a
- * deterministic work limit — with the wall clock only as a safety net.
+ * order of the input files, and its search is stopped by node and simplex-
+ * iteration budgets — deterministic work limits, never the wall clock.
  */
 #include "solver/solver_internal.h"
 
@@ -50,8 +50,41 @@ typedef struct {
     lex_t *lx;
     glp_iocp *ip;
     long before; /* nodes of earlier stages */
+    int it0;     /* P's iteration count when this search began */
     double cb_bound;
 } lexcb_t;
+
+int lex_it_left(const lex_t *lx)
+{
+    long left = lx->it_budget - lx->iters;
+    if (lx->it_budget <= 0)
+        return INT_MAX;
+    return left <= 0 ? 0 : left < INT_MAX ? (int)left : INT_MAX;
+}
+
+bool lex_it_over(glp_tree *T, lex_t *lx, int it0)
+{
+    long spent = lx->iters + glp_get_it_cnt(glp_ios_get_prob(T)) - it0;
+    if (lx->it_budget <= 0 || spent < lx->it_budget)
+        return false;
+    lx->time_limited = true;
+    return true;
+}
+
+/* Simplex warm from P's basis within what is left of lx's iteration budget
+ * (time_limited when it runs out); true when the LP is solved to optimality. */
+static bool lex_simplex(glp_prob *P, lex_t *lx, glp_smcp *sp)
+{
+    sp->it_lim = lex_it_left(lx);
+    if (sp->it_lim == 0) {
+        lx->time_limited = true;
+        return false;
+    }
+    int it0 = glp_get_it_cnt(P), ret = glp_simplex(P, sp);
+    lx->iters += glp_get_it_cnt(P) - it0;
+    lx->time_limited |= ret == GLP_EITLIM;
+    return ret == 0 && glp_get_status(P) == GLP_OPT;
+}
 
 bool ios_cuts_would_fail(glp_tree *T)
 {
@@ -76,6 +109,8 @@ static void lex_callback(glp_tree *T, void *info)
     cb->lx->nodes = cb->before + total;
     if (cb->lx->node_budget > 0 && cb->lx->nodes >= cb->lx->node_budget) {
         cb->lx->stopped = true;
+        glp_ios_terminate(T);
+    } else if (lex_it_over(T, cb->lx, cb->it0)) {
         glp_ios_terminate(T);
     }
 }
@@ -155,12 +190,8 @@ int lex_solve(glp_prob *P, lex_t *lx)
         glp_smcp sp;
         glp_init_smcp(&sp);
         sp.msg_lev = GLP_MSG_OFF;
-        double lft = lx->deadline - tp_now_ms();
-        sp.tm_lim = lft > 1 ? (int)lft : 1;
-        if (glp_simplex(P, &sp) != 0 || glp_get_status(P) != GLP_OPT) {
-            lx->time_limited |= tp_now_ms() >= lx->deadline;
+        if (!lex_simplex(P, lx, &sp))
             break;
-        }
         double z = glp_get_obj_val(P), v = lx->value[s];
         double zb = lx->integral[s] ? floor(z + 1e-6) : z;
         double step = lex_step(lx, s, v);
@@ -185,20 +216,16 @@ int lex_solve(glp_prob *P, lex_t *lx)
             glp_set_row_bnds(P, r, GLP_LO, v + step - (lx->integral[s] ? 0.5 : 0), 0);
             glp_iocp ip;
             glp_init_iocp(&ip);
-            lexcb_t cb = {lx, &ip, lx->nodes, INFINITY};
+            lexcb_t cb = {lx, &ip, lx->nodes, glp_get_it_cnt(P), INFINITY};
             ip.msg_lev = GLP_MSG_OFF;
             ip.presolve = GLP_ON;
             ip.gmi_cuts = ip.mir_cuts = ip.cov_cuts = ip.clq_cuts = GLP_ON;
             ip.mip_gap = lx->mip_gap;
             ip.cb_func = lex_callback;
             ip.cb_info = &cb;
-            double left = lx->deadline - tp_now_ms();
-            ip.tm_lim = left > 1 ? (int)left : 1;
             int ret = glp_intopt(P, &ip), st = glp_mip_status(P);
-            if (ret == GLP_ETMLIM)
-                lx->time_limited = true;
-            if ((ret == 0 || ret == GLP_ETMLIM || ret == GLP_ESTOP) &&
-                (st == GLP_OPT || st == GLP_FEAS)) {
+            lx->iters += glp_get_it_cnt(P) - cb.it0;
+            if ((ret == 0 || ret == GLP_ESTOP) && (st == GLP_OPT || st == GLP_FEAS)) {
                 for (int j = 1; j <= n; j++)
                     x[j] = floor(glp_mip_col_val(P, j) + 0.5);
                 /* Earlier stages are fixed by rows: the new answer is no
@@ -227,7 +254,7 @@ int lex_solve(glp_prob *P, lex_t *lx)
         set_bounds(P, n, lb, ub);
         for (int j = 1; j <= n; j++)
             glp_set_obj_coef(P, j, lx->obj[s][j]);
-        if (glp_simplex(P, &sp) == 0 && glp_get_status(P) == GLP_OPT) {
+        if (lex_simplex(P, lx, &sp)) {
             rc_fix(P, n, glp_get_obj_val(P), lx->integral[s] ? v : v - step, lb, ub);
             set_bounds(P, n, lb, ub);
         }
@@ -385,8 +412,13 @@ out:
  * one core (MILP_PAIR_NODES_PER_MS), less when the time limit is shorter. */
 long milp_node_budget(const ctx_t *c, int npairs)
 {
-    double ms = fmin(MILP_MAX_MS, (c->deadline - c->t0));
+    double ms = fmin(MILP_MAX_MS, c->limit_ms);
     return (long)fmax(50, ms * MILP_PAIR_NODES_PER_MS / (npairs > 0 ? npairs : 1));
+}
+
+long milp_iter_budget(const ctx_t *c)
+{
+    return (long)fmax(TP_SOLVER_MIN_ITERS, c->limit_ms * MILP_ITERS_PER_MS);
 }
 
 int milp_pairs(const ctx_t *c, plan_t *p, double mip_gap, milp_out_t *out, char *msg,
@@ -451,7 +483,7 @@ int milp_pairs(const ctx_t *c, plan_t *p, double mip_gap, milp_out_t *out, char 
     m.lx = (lex_t){.nstages = 1,
                    .obj = {m.obj},
                    .mip_gap = mip_gap,
-                   .deadline = c->deadline,
+                   .it_budget = milp_iter_budget(c),
                    .x = m.x};
     rc = glpk_guarded(run, &m, msg, msglen);
     if (rc < 0)

@@ -250,10 +250,7 @@ static int comp_run(void *arg)
     lex_t lx = {.nstages = 2,
                 .obj = {m->obj0, m->obj1},
                 .integral = {true, false},
-                .node_budget = m->budget,
-                /* The node budget decides, never the clock (determinism):
-                 * the deadline is a day away, well inside tm_lim's int. */
-                .deadline = c->t0 + 864e5,
+                .node_budget = m->budget, /* no iteration budget */
                 .start = m->start,
                 .x = m->x};
     rc = lex_solve(G, &lx);

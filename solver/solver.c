@@ -413,7 +413,8 @@ static double domain_bound(const ctx_t *c)
                 e[w] |= o[w];
         }
         double total = 0, per_gpu_eps = TP_TRUST_MAX * c->eps_s + c->eps_e;
-        for (int d = 0; d < nd; d++) {
+        for (int r = 0; r < nd; r++) { /* summed by id: fixed rounding */
+            int d = c->dord[r];
             if (f->domains[d].depth != level)
                 continue;
             double cap = gpus[d];
@@ -997,7 +998,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     c.t0 = tp_now_ms();
     {
         double lim = o->time_limit_ms > 0 ? o->time_limit_ms : TP_SOLVER_DEFAULT_LIMIT_MS;
-        c.deadline = c.t0 + lim;
+        c.limit_ms = lim;
         /* Work budgets from the time limit: they, not the clock, decide where a
          * solve stops, so a cut-short solve is still reproducible. */
         c.it_budget = (long)fmax(TP_SOLVER_MIN_ITERS, lim * TP_SOLVER_ITERS_PER_MS);

@@ -36,8 +36,7 @@
  * canonical order (by id) first, ties go to the lower id, and the time limit is
  * turned into work budgets (simplex iterations, branch-and-bound nodes) that
  * decide where a solve stops — the same input in any order gives the same
- * result. The aggregated LP and the preemption MILPs have no wall-clock limit;
- * the per-pair MILP (milp.c) keeps GLPK's as a safety net (time_limited).
+ * result. No LP or MILP has a wall-clock limit (time_limited: a budget ran out).
  *
  * Only solver/ includes glpk.h. GLPK runs with its error hook installed, so a
  * GLPK failure becomes TP_ESOLVER, never an abort(); its terminal output is
@@ -82,8 +81,8 @@ typedef struct {
     tp_result_t *result;               /* owned; stats: solve_ms, objective, bound, gap */
     const char *method;                /* "milp", "lp+pack", "greedy" (static string) */
     bool optimal;                      /* the objective is proven optimal */
-    bool time_limited;                 /* the LP's iteration budget or the MILP's
-                                          safety-net clock cut a solve short */
+    bool time_limited;                 /* an iteration budget from the time limit
+                                          cut a solve short (deterministic) */
     double placed_gpus, weighted_gpus; /* term (1) is weighted_gpus */
     double tokens_per_j;               /* Σ tokens/s ÷ Σ watts of the placed work */
     int node_groups, workload_classes; /* sizes of the aggregated model */

@@ -82,8 +82,9 @@ typedef struct {
     const tp_state_t *s;
     const tp_workloads_t *pending, *running;
     int64_t now;
-    double t0, deadline; /* monotonic milliseconds; deadline: the MILPs' safety net */
-    long it_budget;      /* simplex iterations of the aggregated LP */
+    double t0;       /* monotonic milliseconds: solve_ms only, never a path */
+    double limit_ms; /* the time limit, from which every work budget derives */
+    long it_budget;  /* simplex iterations of the aggregated LP */
     const tp_solver_cache_t *cache; /* may be NULL (solver.h) */
 
     /* Effective caps (lower of declared and observed) and usable GPUs. */
@@ -230,16 +231,18 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
  * incumbent, passed as a cutoff row so that GLPK's MIP presolver stays on in
  * every stage; reduced-cost fixing from each stage's LP carries over to the
  * later ones; cuts on; all stages together stop after node_budget
- * branch-and-bound nodes (0: no budget) — a deterministic work limit — or at
- * the deadline (safety net, time_limited). Runs inside glpk_guarded(). */
+ * branch-and-bound nodes (stopped) or when iters reaches it_budget simplex
+ * iterations (time_limited; 0: no budget) — deterministic work limits, no
+ * clock. Runs inside glpk_guarded(). */
 typedef struct {
     int nstages;
     const double *obj[3]; /* 1-based coefficients */
     bool integral[3];     /* the stage's values are integers */
     double mip_gap;
     long node_budget;
-    bool no_search; /* LP bounds only: no branch and cut (stopped when not proven) */
-    double deadline;
+    bool no_search;      /* LP bounds only: no branch and cut (stopped when not proven) */
+    long it_budget;      /* simplex iterations, LPs and searches together; 0: none */
+    long iters;          /* in/out: iterations spent (exact.c's sub-MILPs share it) */
     const double *start; /* [ncols + 1]: a feasible start, or NULL (x = 0) */
     double *x;           /* [ncols + 1]: the answer */
     /* out */
@@ -249,6 +252,11 @@ typedef struct {
     long nodes;
 } lex_t;
 int lex_solve(glp_prob_t *P, lex_t *lx);
+/* What is left of lx's iteration budget, as GLPK's it_lim (INT_MAX: none). */
+int lex_it_left(const lex_t *lx);
+/* In a branch-and-cut callback of a search that began at P's iteration count
+ * it0: has lx's budget run out (then time_limited)? */
+bool lex_it_over(glp_tree_t *T, lex_t *lx, int it0);
 /* GLPK 5.0's cut generators call glp_add_cols(pool, n) and fail on n = 0:
  * true at the root when the presolver left rows but no column, so that a
  * branch-and-cut callback switches its cuts off first (milp.c, exact.c). */
@@ -256,6 +264,9 @@ bool ios_cuts_would_fail(glp_tree_t *T);
 /* Branch-and-bound nodes worth about a second (less under a shorter time limit)
  * for a MILP of nbin binaries: a deterministic budget. */
 long milp_node_budget(const ctx_t *c, int nbin);
+/* Simplex iterations (lex_t.it_budget) worth the time limit: the work budget
+ * that stands where GLPK's wall-clock limit was (MILP_ITERS_PER_MS). */
+long milp_iter_budget(const ctx_t *c);
 
 /* A constraint matrix in GLPK's triplet form (1-based), grown by mat_push. */
 typedef struct {
@@ -271,6 +282,10 @@ void mat_fini(mat_t *m);
  * one solve, stopped by the time limit or mip_gap. Places the answer into p. */
 #define MILP_MAX_MS 1000.0
 #define MILP_PAIR_NODES_PER_MS 400.0
+/* Simplex iterations per ms of time limit for the MILPs (milp_iter_budget):
+ * bench-solver-exact spends 5-7 per ms of CPU (cuts and presolve included),
+ * so the budget ends a solve near the limit on an idle core. */
+#define MILP_ITERS_PER_MS 10.0
 typedef struct {
     double bound;
     bool optimal, time_limited, found;

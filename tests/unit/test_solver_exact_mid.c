@@ -6,7 +6,10 @@
  * aggregated path (the heuristic it starts from) in term (1) or in the
  * objective; the bound is not below the objective; the result passes the
  * validator, run here; and the same input with nodes, power domains and
- * workloads in reverse order gives the same objective.
+ * workloads in reverse order gives the same objective (and, from the
+ * aggregated path, the same bound to the last bit). Under a short time limit
+ * AUTO answers the same with the CPU burned by other threads (work budgets,
+ * not the clock).
  */
 #include "tests/unit/tp_test.h"
 
@@ -14,8 +17,10 @@
 #include "model/model.h"
 #include "policy/validator.h"
 #include "solver/solver.h"
+#include "tests/unit/test_solver_fixture.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,4 +165,85 @@ TP_TEST(solver_exact_mid_never_below_heuristic)
         check(20, 40, s, s % 2 ? 0 : 0.1);
     for (int s = 5; s <= 7; s += 2) /* seeds where the dives beat the aggregated path */
         check(60, 150, s, 0);
+}
+
+/* Determinism under load on the exact path: under a 300 ms limit (3,000
+ * simplex iterations, milp_iter_budget, which run out on some seed) AUTO
+ * answers the same with two threads burning the CPU as without — GLPK's
+ * wall-clock limit, which the exact model had, cut the loaded run at
+ * another point. */
+static tp_solution_t *solve_ms(const mid_t *m, double ms)
+{
+    tp_solver_opts_t o = {.now = NOW, .time_limit_ms = ms, .method = TP_SOLVER_AUTO};
+    tp_solution_t *sol = NULL;
+    tp_error_t err;
+    if (tp_solve(m->f, m->s, m->w, m->none, &o, &sol, &err) < 0)
+        tp_test_fail(__FILE__, __LINE__, "tp_solve: %s", err.text);
+    return sol;
+}
+
+static bool same_answer(const tp_solution_t *x, const tp_solution_t *y)
+{
+    const tp_result_t *a = x->result, *b = y->result;
+    return a->nplacements == b->nplacements && a->npending == b->npending &&
+           !memcmp(a->placements, b->placements,
+                   (size_t)a->nplacements * sizeof *a->placements) &&
+           a->objective == b->objective && a->bound == b->bound &&
+           x->time_limited == y->time_limited && x->optimal == y->optimal &&
+           !strcmp(x->method, y->method);
+}
+
+TP_TEST(solver_exact_budget_not_clock)
+{
+    int cut = 0;
+    for (int s = 1; s <= 4; s++) {
+        mid_t a;
+        TP_ASSERT(make(20, 40, s, s % 2 ? 0 : 0.1, false, &a) == 0);
+        tp_solution_t *x = solve_ms(&a, 300), *y = NULL;
+        TP_ASSERT(sf_burn_start() == 0);
+        y = solve_ms(&a, 300);
+        sf_burn_stop();
+        if (x && y) {
+            TP_CHECK(!strcmp(x->method, "milp"));
+            if (!same_answer(x, y))
+                tp_test_fail(__FILE__, __LINE__,
+                             "seed %d: load changed the answer: %.9f (bound %.9f, "
+                             "%d placed) vs %.9f (bound %.9f, %d placed)",
+                             s, x->result->objective, x->result->bound,
+                             x->result->nplacements, y->result->objective,
+                             y->result->bound, y->result->nplacements);
+            cut += x->time_limited;
+        }
+        tp_solution_free(x);
+        tp_solution_free(y);
+        mid_free(&a);
+    }
+    printf("  %d of 4 seeds cut by the iteration budget\n", cut);
+    TP_CHECK(cut > 0); /* the budget did cut a solve short */
+}
+
+/* The bound to the last bit whatever the input order: its sums over domains
+ * run in canonical order (floating-point addition is not associative), on
+ * generated fleets with many racks, gangs in half (the root knapsack's
+ * subgradient over domains binds there). AGGREGATE: AUTO adds only time. */
+TP_TEST(solver_bound_same_bits_reversed)
+{
+    int differ = 0;
+    for (int s = 1; s <= 6; s++) {
+        mid_t a, b;
+        TP_ASSERT(make(40, 60, s, s % 2 ? 0 : 0.1, false, &a) == 0);
+        TP_ASSERT(make(40, 60, s, s % 2 ? 0 : 0.1, true, &b) == 0);
+        tp_solution_t *x = solve(&a, TP_SOLVER_AGGREGATE),
+                      *y = solve(&b, TP_SOLVER_AGGREGATE);
+        if (x && y && memcmp(&x->result->bound, &y->result->bound, sizeof(double))) {
+            differ++;
+            tp_test_fail(__FILE__, __LINE__, "seed %d: bound %.17g, reversed %.17g", s,
+                         x->result->bound, y->result->bound);
+        }
+        tp_solution_free(x);
+        tp_solution_free(y);
+        mid_free(&a);
+        mid_free(&b);
+    }
+    TP_CHECK_EQ_INT(differ, 0);
 }

@@ -4,6 +4,8 @@
 #include "tests/unit/tp_test.h"
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +173,39 @@ bool sf_tenant_take(const tp_fleet_t *f, long *use, const tp_workload_t *w, int 
     for (int t = tp_wl_tenant(w); t >= 0; t = f->tenants[t].parent)
         use[t] += sign * g;
     return true;
+}
+
+static atomic_int burn_stop;
+static pthread_t burn_th[2];
+
+static void *burn(void *arg)
+{
+    volatile double x = 1;
+    (void)arg;
+    while (!atomic_load(&burn_stop))
+        for (int i = 0; i < 100000; i++)
+            x = x * 1.0000001 + 1e-9;
+    return NULL;
+}
+
+int sf_burn_start(void)
+{
+    atomic_store(&burn_stop, 0);
+    for (int t = 0; t < 2; t++)
+        if (pthread_create(&burn_th[t], NULL, burn, NULL) != 0) {
+            atomic_store(&burn_stop, 1);
+            while (t-- > 0)
+                pthread_join(burn_th[t], NULL);
+            return -1;
+        }
+    return 0;
+}
+
+void sf_burn_stop(void)
+{
+    atomic_store(&burn_stop, 1);
+    for (int t = 0; t < 2; t++)
+        pthread_join(burn_th[t], NULL);
 }
 
 int sf_make(tp_rng_t *r, const sf_opts_t *o, sf_inst_t *in)

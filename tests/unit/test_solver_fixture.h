@@ -53,5 +53,9 @@ double sf_eff(const tp_fleet_t *f, int model, int gm);
  * parent; else use[t] += sign × w's GPUs up its tenant chain. use NULL (no
  * tenants tracked): true. */
 bool sf_tenant_take(const tp_fleet_t *f, long *use, const tp_workload_t *w, int sign);
+/* Two threads that burn the CPU until sf_burn_stop(), for the tests that a
+ * time limit is a work budget, not the clock: 0, or -1 (none started). */
+int sf_burn_start(void);
+void sf_burn_stop(void);
 
 #endif

@@ -26,8 +26,6 @@
 #include "tests/unit/test_solver_fixture.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -578,18 +576,6 @@ TP_TEST(solver_cached_refuses_another_fleet)
  * TP_SOLVER_MIN_ITERS, which cuts the LP on many of these instances) the
  * aggregated path answers the same with two threads burning the CPU as without
  * — a wall-clock check would cut the loaded run at a different point. */
-static atomic_int burn_stop;
-
-static void *burn(void *arg)
-{
-    volatile double x = 1;
-    (void)arg;
-    while (!atomic_load(&burn_stop))
-        for (int i = 0; i < 100000; i++)
-            x = x * 1.0000001 + 1e-9;
-    return NULL;
-}
-
 static tp_solution_t *solve_limit(const sf_inst_t *in, double ms)
 {
     tp_solver_opts_t o = {
@@ -614,14 +600,9 @@ TP_TEST(solver_budget_not_clock)
         sf_inst_t in;
         TP_ASSERT(sf_make(&rng, &o, &in) == 0);
         tp_solution_t *x = solve_limit(&in, 1), *y = NULL, *z = solve_limit(&in, 20000);
-        pthread_t th[2];
-        atomic_store(&burn_stop, 0);
-        for (int t = 0; t < 2; t++)
-            TP_ASSERT(pthread_create(&th[t], NULL, burn, NULL) == 0);
+        TP_ASSERT(sf_burn_start() == 0);
         y = solve_limit(&in, 1);
-        atomic_store(&burn_stop, 1);
-        for (int t = 0; t < 2; t++)
-            pthread_join(th[t], NULL);
+        sf_burn_stop();
         if (x && y && z) {
             char *tx = placement_text(&in, x->result),
                  *ty = placement_text(&in, y->result);
