@@ -17,6 +17,9 @@
  * domains, workloads in another order) and on a second run. Then generated
  * mid-size fleets, the methods' bounds and `optimal` against each other's
  * plans; and the fixed case the shuffles found (roots walked in input order).
+ * The tiny instances again with tenant limits that bind; the exhaustive
+ * search recounts every plan's tenant use (the solver's bounds ignore binding
+ * limits, so only that shows a search that ignored them).
  * TP_ATTACK_SEED, TP_ATTACK_ROUNDS, TP_ATTACK_MID, TP_ATTACK_VERBOSE and
  * TP_ATTACK_DUMP=dir (failing instances as JSON for the CLI) widen a run.
  */
@@ -344,7 +347,31 @@ typedef struct {
     double es_lo, ee_lo, es_hi, ee_hi; /* the two scores' weights */
     double best1, lo, hi;              /* maxima over plans */
     long *use;                         /* [tenant] GPUs in use, groups included */
+    long *use0;                        /* use of the running work alone */
+    char *on;                          /* [candidate] placed in the plan at hand */
+    int over;                          /* plans that pass a tenant's limit */
 } ax_t;
+
+/* The plan at hand's tenant use summed afresh from x->on (not as
+ * sf_tenant_take keeps it): does it add to a tenant past its limit? Checks
+ * the search itself: the solver's bounds ignore binding limits, so no
+ * "optimal" claim or bound would show a search that ignored them. */
+static bool over_limit(const ax_t *x)
+{
+    const tp_fleet_t *f = x->in->f;
+    bool over = false;
+    for (int t = 0; t < f->ntenants && !over; t++) {
+        long u = x->use0[t];
+        for (int i = 0; i < x->ncand; i++)
+            for (int k = tp_wl_tenant(x->cand[i]); x->on[i] && k >= 0;
+                 k = f->tenants[k].parent)
+                if (k == t)
+                    u += (long)x->cand[i]->gpus * tp_wl_nodes(x->cand[i]);
+        over = f->tenants[t].limit_gpus >= 0 && u > f->tenants[t].limit_gpus &&
+               u > x->use0[t]; /* running work alone may be over it */
+    }
+    return over;
+}
 
 static void adfs(ax_t *x, int i, score_t v);
 
@@ -355,7 +382,9 @@ static void members(ax_t *x, int i, score_t v, int from, int got, int dom)
     int need = tp_wl_nodes(w), kind = tp_wl_together(w);
     if (got == need) {
         if (sf_tenant_take(x->in->f, x->use, w, +1)) {
+            x->on[i] = 1;
             adfs(x, i + 1, v);
+            x->on[i] = 0;
             sf_tenant_take(x->in->f, x->use, w, -1);
         }
         return;
@@ -389,6 +418,7 @@ static void members(ax_t *x, int i, score_t v, int from, int got, int dom)
 static void adfs(ax_t *x, int i, score_t v)
 {
     if (i == x->ncand) {
+        x->over += x->use && over_limit(x);
         x->best1 = fmax(x->best1, v.t1);
         x->lo = fmax(x->lo, v.t1 + x->es_lo * v.lo2 + x->ee_lo * v.lo3);
         x->hi = fmax(x->hi, v.t1 + x->es_hi * v.hi2 + x->ee_hi * v.hi3);
@@ -400,19 +430,23 @@ static void adfs(ax_t *x, int i, score_t v)
 
 typedef struct {
     double t1, lo, hi; /* the most term (1); the optimum lies in [lo, hi] */
+    int over;          /* plans searched that pass a tenant limit (0) */
 } opt_t;
 
 /* The exhaustive optimum, from the load and use of the running work less
  * what the result stopped (stopped[running index], NULL: none), the stopped
- * single-node work a candidate again (a stopped gang waits whole). */
-static opt_t exhaustive(const sf_inst_t *in, const char *stopped)
+ * single-node work a candidate again (a stopped gang waits whole); with
+ * limits false, as if no tenant had a limit. */
+static opt_t exhaustive(const sf_inst_t *in, const char *stopped, bool limits)
 {
     const tp_workloads_t *R = in->running;
     ax_t x = {.in = in,
               .cand =
                   malloc(((size_t)in->pending->n + (size_t)R->n + 1) * sizeof *x.cand),
               .l = tp_load_new(in->f, in->s, R),
-              .use = calloc((size_t)in->f->ntenants + 1, sizeof(long))};
+              .use = limits ? calloc((size_t)in->f->ntenants + 1, sizeof(long)) : NULL,
+              .use0 = calloc((size_t)in->f->ntenants + 1, sizeof(long)),
+              .on = calloc((size_t)in->pending->n + (size_t)R->n + 1, 1)};
     double g_all = 0, g_free = 0;
     for (int i = 0; i < in->pending->n; i++)
         x.cand[x.ncand++] = &in->pending->w[i];
@@ -425,7 +459,8 @@ static opt_t exhaustive(const sf_inst_t *in, const char *stopped)
                 x.cand[x.ncand++] = w;
             continue;
         }
-        for (int t = tp_wl_tenant(&R->w[i]); t >= 0; t = in->f->tenants[t].parent)
+        for (int t = tp_wl_tenant(&R->w[i]); x.use && t >= 0;
+             t = in->f->tenants[t].parent)
             x.use[t] += R->w[i].gpus;
     }
     for (int i = 0; i < x.ncand; i++) {
@@ -439,11 +474,15 @@ static opt_t exhaustive(const sf_inst_t *in, const char *stopped)
     x.ee_lo = x.es_lo / (1.0 + g_all);
     x.es_hi = 1.0 / (1.0 + 4 * g_free);
     x.ee_hi = x.es_hi / (1.0 + g_free);
+    if (x.use)
+        memcpy(x.use0, x.use, (size_t)in->f->ntenants * sizeof(long));
     adfs(&x, 0, (score_t){0});
     tp_load_free(x.l);
     free(x.use);
+    free(x.use0);
+    free(x.on);
     free(x.cand);
-    return (opt_t){x.best1, x.lo, x.hi};
+    return (opt_t){x.best1, x.lo, x.hi, x.over};
 }
 
 /* ---- this file's rules on a result --------------------------------------------- */
@@ -618,15 +657,35 @@ static char *placement_ids(const sf_inst_t *in, const tp_result_t *res)
 
 typedef struct {
     int checked, skipped, low, above, wrong, claims, broken, order, tight;
+    int binding; /* instances whose tenant limits lower the exhaustive term (1) */
 } at_tally_t;
 
+/* Tenant limits that bind on these tiny instances: top 2–8, g 2–8 (nested
+ * under top), t0 1–4, t2 2–6 GPUs; quotas lowered to fit under them. */
+static void tighten(tp_rng_t *r, at_docs_t *d)
+{
+    json_t *tn = json_object_get(json_object_get(d->fleet, "policy"), "tenants");
+    static const char *const name[] = {"top", "g", "t0", "t2"};
+    static const int base[] = {2, 2, 1, 2}, step[] = {2, 2, 1, 2}, ways[] = {4, 4, 4, 3};
+    for (int k = 0; k < 4; k++) {
+        json_t *t = json_object_get(tn, name[k]);
+        int lim = base[k] + step[k] * pick(r, ways[k]);
+        int q = (int)json_integer_value(json_object_get(t, "quota_gpus"));
+        json_object_set_new(t, "limit_gpus", json_integer(lim));
+        json_object_set_new(t, "quota_gpus", json_integer(q < lim ? q : lim));
+    }
+}
+
 /* One instance: every method against the exhaustive optimum and the rules,
- * AUTO and AGGREGATE again and on a shuffled copy. */
-static void attack_one(tp_rng_t *r, int round, at_tally_t *t, bool verbose)
+ * AUTO and AGGREGATE again and on a shuffled copy; with tight, under tenant
+ * limits that bind (tighten()). */
+static void attack_one(tp_rng_t *r, int round, at_tally_t *t, bool verbose, bool tight)
 {
     at_docs_t d = {0}, sd = {0};
     sf_inst_t in, sh;
     make_docs(r, &d, round % 2);
+    if (tight)
+        tighten(r, &d);
     if (load_all(&d, &in) < 0) {
         tp_test_fail(__FILE__, __LINE__, "round %d: instance did not load", round);
         char *s = json_dumps(d.fleet, JSON_COMPACT);
@@ -657,7 +716,15 @@ static void attack_one(tp_rng_t *r, int round, at_tally_t *t, bool verbose)
     if (skip) {
         t->skipped++;
     } else {
-        opt_t best = exhaustive(&in, st[0]);
+        opt_t best = exhaustive(&in, st[0], true);
+        t->binding += tight && exhaustive(&in, st[0], false).t1 > best.t1 + 1e-9;
+        if (best.over) {
+            t->broken++;
+            tp_test_fail(__FILE__, __LINE__,
+                         "round %d: %d plans of the exhaustive search pass a tenant "
+                         "limit",
+                         round, best.over);
+        }
         double tol = 1e-6 * (1 + best.hi);
         bool bad = false;
         for (int m = 0; m < NM; m++) {
@@ -756,12 +823,12 @@ static void attack_one(tp_rng_t *r, int round, at_tally_t *t, bool verbose)
     docs_free(&sd);
 }
 
-static void attack(uint64_t seed, int rounds, at_tally_t *t)
+static void attack(uint64_t seed, int rounds, at_tally_t *t, bool tight)
 {
     tp_rng_t r;
     tp_rng_init(&r, seed);
     for (int round = 0; round < rounds; round++)
-        attack_one(&r, round, t, getenv("TP_ATTACK_VERBOSE") != NULL);
+        attack_one(&r, round, t, getenv("TP_ATTACK_VERBOSE") != NULL, tight);
     printf("  seed %llu: %d wild instances checked (%d skipped: reclaim); bounds "
            "below the optimum %d, plans above it %d, false \"optimal\" %d (of %d), "
            "rule breaks %d, order or repeat differences %d; bounds within 1e-3: %d\n",
@@ -775,9 +842,24 @@ TP_TEST(solver_attack_wild_vs_exhaustive)
     int rounds = getenv("TP_ATTACK_ROUNDS") ? atoi(getenv("TP_ATTACK_ROUNDS")) : 1000;
     uint64_t seed = getenv("TP_ATTACK_SEED") ? strtoull(getenv("TP_ATTACK_SEED"), NULL, 0)
                                              : 0x61747461ULL;
-    attack(seed, rounds, &t);
+    attack(seed, rounds, &t, false);
     TP_CHECK_EQ_INT(t.low + t.above + t.wrong + t.broken + t.order, 0);
     TP_CHECK(t.checked >= rounds / 2);
+}
+
+/* The same checks where tenant limits bind (tighten()): the exhaustive
+ * search's limit walk (sf_tenant_take) is what scores these, so a search
+ * that ignored the limits would find plans above every "optimal" claim. */
+TP_TEST(solver_attack_tenant_limits_vs_exhaustive)
+{
+    at_tally_t t = {0};
+    int rounds = 300 * tp_test_soak();
+    attack(0x6c696d6974ULL, rounds, &t, true);
+    printf("  tenant limits lowered the exhaustive term (1) on %d instances\n",
+           t.binding);
+    TP_CHECK_EQ_INT(t.low + t.above + t.wrong + t.broken + t.order, 0);
+    TP_CHECK(t.checked >= rounds / 2);
+    TP_CHECK(t.binding >= rounds / 10); /* the limits do bind */
 }
 
 /* ---- generated mid-size fleets: methods against each other ---------------------- */
