@@ -10,9 +10,10 @@
  *
  * This is the naive baseline (TP_SOLVER_EXACT): the weighted objective in one
  * solve, presolve and cuts on, stopped by the time limit alone (as a budget
- * of simplex iterations, milp_iter_budget) — what a plain GLPK MILP does. AUTO's exact
- * model on small inputs (exact.c) aggregates identical candidates and adds gangs; both
- * run through lex_solve() below, the lexicographic driver (also used by preempt.c).
+ * of simplex iterations, milp_iter_budget) — what a plain GLPK MILP does.
+ * AUTO's exact model on small inputs (exact.c) aggregates identical
+ * candidates and adds gangs; both run through lex_solve() below, the
+ * lexicographic driver (also used by preempt.c).
  *
  * Rows and columns are built in canonical order (candidates as ctx_t orders
  * them, nodes and domains by id), so GLPK sees the same model whatever the
