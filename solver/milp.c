@@ -9,16 +9,17 @@
  *   Σ_{n under d} Σ_w watts x ≤ cap_d − draw_d   every domain (where it can bind)
  *
  * This is the naive baseline (TP_SOLVER_EXACT): the weighted objective in one
- * solve, presolve and cuts on, stopped by the time limit alone (as a budget
- * of simplex iterations, milp_iter_budget) — what a plain GLPK MILP does.
+ * solve, presolve and cuts on, stopped by the time limit alone — what a
+ * plain GLPK MILP does: GLPK's own clock (its presolve and root cuts on a
+ * large model run long between callbacks) besides the iteration budget.
  * AUTO's exact model on small inputs (exact.c) aggregates identical
  * candidates and adds gangs; both run through lex_solve() below, the
  * lexicographic driver (also used by preempt.c).
  *
  * Rows and columns are built in canonical order (candidates as ctx_t orders
  * them, nodes and domains by id), so GLPK sees the same model whatever the
- * order of the input files, and its search is stopped by node and simplex-
- * iteration budgets — deterministic work limits, never the wall clock.
+ * order of the input files, and AUTO's searches are stopped by node and
+ * simplex-iteration budgets — deterministic work limits, never the clock.
  */
 #include "solver/solver_internal.h"
 
@@ -74,16 +75,24 @@ bool lex_it_over(glp_tree *T, lex_t *lx, int it0)
 
 /* Simplex warm from P's basis within what is left of lx's iteration budget
  * (time_limited when it runs out); true when the LP is solved to optimality. */
-static bool lex_simplex(glp_prob *P, lex_t *lx, glp_smcp *sp)
+static int lex_tm_left(const lex_t *lx, double t0)
+{
+    if (lx->wall_ms <= 0)
+        return INT_MAX;
+    return (int)fmax(1, lx->wall_ms - (tp_now_ms() - t0));
+}
+
+static bool lex_simplex(glp_prob *P, lex_t *lx, glp_smcp *sp, double t0)
 {
     sp->it_lim = lex_it_left(lx);
+    sp->tm_lim = lex_tm_left(lx, t0);
     if (sp->it_lim == 0) {
         lx->time_limited = true;
         return false;
     }
     int it0 = glp_get_it_cnt(P), ret = glp_simplex(P, sp);
     lx->iters += glp_get_it_cnt(P) - it0;
-    lx->time_limited |= ret == GLP_EITLIM;
+    lx->time_limited |= ret == GLP_EITLIM || ret == GLP_ETMLIM;
     return ret == 0 && glp_get_status(P) == GLP_OPT;
 }
 
@@ -164,6 +173,7 @@ static void set_bounds(glp_prob *P, int n, const double *lb, const double *ub)
 int lex_solve(glp_prob *P, lex_t *lx)
 {
     int n = glp_get_num_cols(P), rc = TP_ENOMEM;
+    double t0 = tp_now_ms();
     double *x = malloc(((size_t)n + 1) * sizeof *x);
     int *ind = malloc(((size_t)n + 1) * sizeof *ind);
     double *lb = malloc(((size_t)n + 1) * sizeof *lb);
@@ -191,7 +201,7 @@ int lex_solve(glp_prob *P, lex_t *lx)
         glp_smcp sp;
         glp_init_smcp(&sp);
         sp.msg_lev = GLP_MSG_OFF;
-        if (!lex_simplex(P, lx, &sp))
+        if (!lex_simplex(P, lx, &sp, t0))
             break;
         double z = glp_get_obj_val(P), v = lx->value[s];
         double zb = lx->integral[s] ? floor(z + 1e-6) : z;
@@ -224,9 +234,12 @@ int lex_solve(glp_prob *P, lex_t *lx)
             ip.mip_gap = lx->mip_gap;
             ip.cb_func = lex_callback;
             ip.cb_info = &cb;
+            ip.tm_lim = lex_tm_left(lx, t0);
             int ret = glp_intopt(P, &ip), st = glp_mip_status(P);
             lx->iters += glp_get_it_cnt(P) - cb.it0;
-            if ((ret == 0 || ret == GLP_ESTOP) && (st == GLP_OPT || st == GLP_FEAS)) {
+            lx->time_limited |= ret == GLP_ETMLIM;
+            if ((ret == 0 || ret == GLP_ESTOP || ret == GLP_ETMLIM) &&
+                (st == GLP_OPT || st == GLP_FEAS)) {
                 for (int j = 1; j <= n; j++)
                     x[j] = floor(glp_mip_col_val(P, j) + 0.5);
                 /* Earlier stages are fixed by rows: the new answer is no
@@ -255,7 +268,7 @@ int lex_solve(glp_prob *P, lex_t *lx)
         set_bounds(P, n, lb, ub);
         for (int j = 1; j <= n; j++)
             glp_set_obj_coef(P, j, lx->obj[s][j]);
-        if (lex_simplex(P, lx, &sp)) {
+        if (lex_simplex(P, lx, &sp, t0)) {
             rc_fix(P, n, glp_get_obj_val(P), lx->integral[s] ? v : v - step, lb, ub);
             set_bounds(P, n, lb, ub);
         }
@@ -485,6 +498,7 @@ int milp_pairs(const ctx_t *c, plan_t *p, double mip_gap, milp_out_t *out, char 
                    .obj = {m.obj},
                    .mip_gap = mip_gap,
                    .it_budget = milp_iter_budget(c),
+                   .wall_ms = c->limit_ms,
                    .x = m.x};
     rc = glpk_guarded(run, &m, msg, msglen);
     if (rc < 0)

@@ -233,16 +233,19 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
  * later ones; cuts on; all stages together stop after node_budget
  * branch-and-bound nodes (stopped) or when iters reaches it_budget simplex
  * iterations (time_limited; 0: no budget) — deterministic work limits, no
- * clock. Runs inside glpk_guarded(). */
+ * clock, except that the naive baseline (milp_pairs) also sets wall_ms: on
+ * large models GLPK's presolve and root cuts run long between callbacks, and
+ * a plain GLPK MILP stops on its time limit. Runs inside glpk_guarded(). */
 typedef struct {
     int nstages;
     const double *obj[3]; /* 1-based coefficients */
     bool integral[3];     /* the stage's values are integers */
     double mip_gap;
     long node_budget;
-    bool no_search;      /* LP bounds only: no branch and cut (stopped when not proven) */
-    long it_budget;      /* simplex iterations, LPs and searches together; 0: none */
-    long iters;          /* in/out: iterations spent (exact.c's sub-MILPs share it) */
+    bool no_search; /* LP bounds only: no branch and cut (stopped when not proven) */
+    long it_budget; /* simplex iterations, LPs and searches together; 0: none */
+    long iters;     /* in/out: iterations spent (exact.c's sub-MILPs share it) */
+    double wall_ms; /* > 0: also GLPK's own clock (tm_lim), the naive baseline only */
     const double *start; /* [ncols + 1]: a feasible start, or NULL (x = 0) */
     double *x;           /* [ncols + 1]: the answer */
     /* out */
