@@ -1186,6 +1186,25 @@ bool gang_lp_seat(const ctx_t *c, tp_load_t *l, long *use, int i, int *members)
     return true;
 }
 
+double gang_lp_domain_draw(const ctx_t *c, int i, int r)
+{
+    const struct gang_lp *gl = c->gl;
+    int G = gl->cls[i];
+    return gl->cap[G][r] > 0 ? gl->rwmin[G][r] * gl->GN[G] : INFINITY;
+}
+
+bool gang_lp_seat_in(const ctx_t *c, tp_load_t *l, long *use, int i, int r, int *members)
+{
+    const struct gang_lp *gl = c->gl;
+    const tp_workload_t *w = gw(c, i);
+    long gpus = (long)tp_wl_nodes(w) * w->gpus;
+    if (gl->cap[gl->cls[i]][r] <= 0 || side_room(c, use, tp_wl_tenant(w)) < gpus ||
+        !side_gang_in_by(c, l, w, gl->elig[gl->Gelig[gl->cls[i]]], r, members, true))
+        return false;
+    side_use_add(c, use, tp_wl_tenant(w), gpus);
+    return true;
+}
+
 int gang_lp_set(const ctx_t *c, int i, const int *members)
 {
     struct gang_lp *gl = c->gl;

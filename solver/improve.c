@@ -29,7 +29,13 @@
  * of the caller's valid bound (plan_improve_done): what the ladder could still
  * win is then below that. A plan replaces p (and its gangs: gang_lp_set, which
  * moves c->base) only when its objective, gangs included, is higher, so the
- * result is never worse than p.
+ * result is never worse than p. With the gang LP's gangs and `exchanges`
+ * (the caller's: not where AUTO's exact model follows), exchanges follow
+ * (exchange()): a gang with a kind that could draw less — placed in a
+ * dearer domain than one it could have alone, or waiting while cheaper work
+ * runs — is seated in one of its least-drawing domains after the work that
+ * earns less per watt there (and above, for the watts) leaves; the rest is
+ * recreated and repaired, the plan kept when better.
  *
  * Deterministic and order-independent: every order here is by value, then
  * canonical index; no clock is read; the ladder is fixed, and so is the bound
@@ -368,32 +374,31 @@ static double work_w(const ctx_t *c, int ci, int n)
     return c->cw[ci]->gpus * tp_fleet_gpu_watts(c->f, n, c->cw[ci]->model);
 }
 
-/* q = orig less its placed items pl[from..np) (the cheapest per watt), then
- * recreated and repaired; gs: the gangs of q. */
-static int ruin_one(const ctx_t *c, rec_t *R, const plan_t *orig, const gst_t *gorig,
-                    const vw_t *pl, int from, int np, plan_t *q, gst_t *gs)
+/* Takes placed item it (a candidate below nc, else open gang it - nc) off q
+ * and gs. */
+static void evict(const ctx_t *c, const rec_t *R, plan_t *q, gst_t *gs, int it)
+{
+    if (it >= c->nc) {
+        int i = it - c->nc;
+        const tp_workload_t *w = gang_lp_work(c, i);
+        const int *m = gs->mem + R->goff[i];
+        for (int j = 0; j < tp_wl_nodes(w); j++)
+            tp_load_apply(q->load, c->f, m[j], w->gpus,
+                          tp_fleet_gpu_watts(c->f, m[j], w->model), -1);
+        side_use_add(c, gs->use, tp_wl_tenant(w), -(long)tp_wl_nodes(w) * w->gpus);
+        gs->on[i] = 0;
+        return;
+    }
+    int n = q->cnode[it];
+    q->cnode[it] = -1;
+    tp_load_apply(q->load, c->f, n, c->cw[it]->gpus,
+                  tp_fleet_gpu_watts(c->f, n, c->cw[it]->model), -1);
+}
+
+/* Recreates q's unplaced items (and gs's waiting gangs), then repairs. */
+static int rebuild(const ctx_t *c, rec_t *R, plan_t *q, gst_t *gs)
 {
     int nl, *list, rc;
-    if ((rc = plan_copy(q, orig, c)) < 0 || (rc = gst_copy(c, R, gs, gorig)) < 0)
-        return rc;
-    for (int a = from; a < np; a++) {
-        int ci = pl[a].ci;
-        if (ci >= c->nc) {
-            int i = ci - c->nc;
-            const tp_workload_t *w = gang_lp_work(c, i);
-            const int *m = gs->mem + R->goff[i];
-            for (int j = 0; j < tp_wl_nodes(w); j++)
-                tp_load_apply(q->load, c->f, m[j], w->gpus,
-                              tp_fleet_gpu_watts(c->f, m[j], w->model), -1);
-            side_use_add(c, gs->use, tp_wl_tenant(w), -(long)tp_wl_nodes(w) * w->gpus);
-            gs->on[i] = 0;
-            continue;
-        }
-        int n = q->cnode[ci];
-        q->cnode[ci] = -1;
-        tp_load_apply(q->load, c->f, n, c->cw[ci]->gpus,
-                      tp_fleet_gpu_watts(c->f, n, c->cw[ci]->model), -1);
-    }
     if ((rc = recreate(c, R, q, gs)) < 0)
         return rc;
     if (!(list = plan_unplaced_by_weight(c, q, &nl)))
@@ -401,6 +406,37 @@ static int ruin_one(const ctx_t *c, rec_t *R, const plan_t *orig, const gst_t *g
     rc = plan_repair(c, q, list, nl);
     free(list);
     return rc;
+}
+
+/* q = orig less its placed items pl[from..np) (the cheapest per watt), then
+ * recreated and repaired; gs: the gangs of q. */
+static int ruin_one(const ctx_t *c, rec_t *R, const plan_t *orig, const gst_t *gorig,
+                    const vw_t *pl, int from, int np, plan_t *q, gst_t *gs)
+{
+    int rc;
+    if ((rc = plan_copy(q, orig, c)) < 0 || (rc = gst_copy(c, R, gs, gorig)) < 0)
+        return rc;
+    for (int a = from; a < np; a++)
+        evict(c, R, q, gs, pl[a].ci);
+    return rebuild(c, R, q, gs);
+}
+
+/* When q (gangs gq) is better than *best, it swaps with p (gangs g), and
+ * *best becomes its objective. */
+static bool keep_better(const ctx_t *c, const rec_t *R, plan_t *p, gst_t *g, plan_t *q,
+                        gst_t *gq, double *best)
+{
+    double v = plan_objective(c, q, NULL) + gst_value(c, R, gq);
+    if (!(v > *best + 1e-9))
+        return false;
+    plan_t tp = *p;
+    *p = *q;
+    *q = tp;
+    gst_t gt = *g;
+    *g = *gq;
+    *gq = gt;
+    *best = v;
+    return true;
 }
 
 /* The gang LP's gangs (and with them c->base) as in g. */
@@ -414,6 +450,31 @@ static int gst_commit(const ctx_t *c, const rec_t *R, const gst_t *g)
             rc = gang_lp_set(c, i, g->on[i] ? g->mem + R->goff[i] : NULL);
     }
     return rc;
+}
+
+/* p's placed items and g's placed gangs into pl, the most per watt first
+ * (by_vw); *total: their watts. Returns how many. */
+static int placed_items(const ctx_t *c, const rec_t *R, const plan_t *p, const gst_t *g,
+                        vw_t *pl, double *total)
+{
+    int np = 0;
+    *total = 0;
+    for (int ci = 0; ci < c->nc; ci++)
+        if (p->cnode[ci] >= 0) {
+            double ws = work_w(c, ci, p->cnode[ci]);
+            pl[np++] =
+                (vw_t){ws > 0 ? ctx_value(c, ci, p->cnode[ci]) / ws : INFINITY, ws, ci};
+            *total += ws;
+        }
+    for (int i = 0; i < R->nga; i++)
+        if (g->on[i]) {
+            const tp_workload_t *w = gang_lp_work(c, i);
+            double ws = gang_draw(c, w, g->mem + R->goff[i]);
+            pl[np++] = (vw_t){ws > 0 ? gang_value(w) / ws : INFINITY, ws, c->nc + i};
+            *total += ws;
+        }
+    qsort(pl, (size_t)np, sizeof *pl, by_vw);
+    return np;
 }
 
 /* One climb of the ladder from p (and the gang LP's gangs as they stand),
@@ -432,21 +493,7 @@ static int ladder(const ctx_t *c, rec_t *R, plan_t *p, double bound, int *tries,
         gst_copy(c, R, &gbest, &gorig) < 0)
         goto out;
     best = plan_objective(c, p, NULL) + gst_value(c, R, &gorig);
-    for (int ci = 0; ci < c->nc; ci++)
-        if (p->cnode[ci] >= 0) {
-            double ws = work_w(c, ci, p->cnode[ci]);
-            pl[np++] =
-                (vw_t){ws > 0 ? ctx_value(c, ci, p->cnode[ci]) / ws : INFINITY, ws, ci};
-            total += ws;
-        }
-    for (int i = 0; i < R->nga; i++)
-        if (gorig.on[i]) {
-            const tp_workload_t *w = gang_lp_work(c, i);
-            double ws = gang_draw(c, w, gorig.mem + R->goff[i]);
-            pl[np++] = (vw_t){ws > 0 ? gang_value(w) / ws : INFINITY, ws, c->nc + i};
-            total += ws;
-        }
-    qsort(pl, (size_t)np, sizeof *pl, by_vw); /* the most per watt first */
+    np = placed_items(c, R, p, &gorig, pl, &total);
     int from = np;
     double gone = 0;
     for (size_t t = 0; t < sizeof RUIN_LADDER / sizeof *RUIN_LADDER && from > 0 &&
@@ -462,19 +509,9 @@ static int ladder(const ctx_t *c, rec_t *R, plan_t *p, double bound, int *tries,
             gst_fini(&gq);
             goto out;
         }
-        double v = plan_objective(c, &q, NULL) + gst_value(c, R, &gq);
-        bool up = v > best + 1e-9;
+        bool up = keep_better(c, R, p, &gbest, &q, &gq, &best);
         (*tries)++;
-        if (up) {
-            plan_t tmp = *p;
-            *p = q;
-            q = tmp;
-            gst_t gt = gbest;
-            gbest = gq;
-            gq = gt;
-            best = v;
-            *better = true;
-        }
+        *better |= up;
         plan_fini(&q);
         gst_fini(&gq);
         if (!up && t > 0)
@@ -489,7 +526,196 @@ out:
     return rc;
 }
 
-int plan_improve(const ctx_t *c, plan_t *p, double bound, int *tries)
+/* Exchanges (exchange()): at most this many seated trials, each gang on at
+ * most EXCHANGE_DOMAINS domains of its kind, least draw first. */
+#define EXCHANGE_TRIALS 30
+#define EXCHANGE_DOMAINS 3
+
+static bool node_under(const tp_fleet_t *f, int n, int d)
+{
+    for (int e = f->nodes[n].domain; e >= 0; e = f->domains[e].parent)
+        if (e == d)
+            return true;
+    return false;
+}
+
+/* Does placed item it of q (a gang of gs: any member) lie under domain d? */
+static bool item_under(const ctx_t *c, const rec_t *R, const plan_t *q, const gst_t *gs,
+                       int it, int d)
+{
+    if (it < c->nc)
+        return node_under(c->f, q->cnode[it], d);
+    for (int j = R->goff[it - c->nc]; j < R->goff[it - c->nc + 1]; j++)
+        if (node_under(c->f, gs->mem[j], d))
+            return true;
+    return false;
+}
+
+/* q, gq = p, g with gang i (placed or waiting) seated in the r-th domain D
+ * of its kind, where it draws `need` alone: gang i leaves its nodes, the
+ * single-node items under D and the gangs there that earn less per watt than
+ * i would (key) go, then, at D and every domain above it, the items under it
+ * that earn least per watt (below key) until the headroom there covers need;
+ * i is seated on D's least-drawing nodes (gang_lp_seat_in), the rest is
+ * recreated and repaired. *seated: i found its nodes (else q is no plan). */
+static int exchange_one(const ctx_t *c, rec_t *R, const plan_t *p, const gst_t *g,
+                        const vw_t *pl, int np, int i, int r, double need, plan_t *q,
+                        gst_t *gq, bool *seated)
+{
+    const tp_workload_t *w = gang_lp_work(c, i);
+    int rc, D = c->side.k_dom[tp_wl_together(w) + 1][r];
+    char *gone;
+    *seated = false;
+    if ((rc = plan_copy(q, p, c)) < 0 || (rc = gst_copy(c, R, gq, g)) < 0)
+        return rc;
+    if (!(gone = calloc((size_t)np + 1, 1)))
+        return TP_ENOMEM;
+    double key = gang_value(w) / need;
+    for (int a = 0; a < np; a++)
+        if (pl[a].ci == c->nc + i) { /* a placed gang moves */
+            gone[a] = 1;
+            evict(c, R, q, gq, pl[a].ci);
+        }
+    for (int a = 0; a < np; a++)
+        if (!gone[a] && (gone[a] = (pl[a].ci < c->nc || pl[a].key < key) &&
+                                   item_under(c, R, q, gq, pl[a].ci, D)))
+            evict(c, R, q, gq, pl[a].ci);
+    for (int d = D; d >= 0; d = c->f->domains[d].parent)
+        for (int a = np - 1; a >= 0 && c->dcap[d] - q->load->domain_w[d] < need; a--)
+            if (!gone[a] && pl[a].key < key && item_under(c, R, q, gq, pl[a].ci, d)) {
+                gone[a] = 1;
+                evict(c, R, q, gq, pl[a].ci);
+            }
+    free(gone);
+    if (!gang_lp_seat_in(c, q->load, gq->use, i, r, gq->mem + R->goff[i]))
+        return 0;
+    gq->on[i] = 1;
+    *seated = true;
+    return rebuild(c, R, q, gq);
+}
+
+typedef struct {
+    double w;
+    int r;
+} dw_t;
+
+/* dr[0..EXCHANGE_DOMAINS): the domains of gang i's kind where it
+ * draws least seated alone (gang_lp_seat_in) on l, a load without any item
+ * ruin and recreate may move, with the tenants' use use0 (scratch: use); r
+ * -1 past the last. l is left as it was. */
+static void gang_domains(const ctx_t *c, const rec_t *R, tp_load_t *l, const long *use0,
+                         long *use, int i, int *mem, dw_t *dr)
+{
+    const tp_workload_t *w = gang_lp_work(c, i);
+    int nd = c->side.k_n[tp_wl_together(w) + 1];
+    for (int t = 0; t < EXCHANGE_DOMAINS; t++)
+        dr[t] = (dw_t){INFINITY, -1};
+    for (int r = 0; r < nd; r++) {
+        if (!(gang_lp_domain_draw(c, i, r) < dr[EXCHANGE_DOMAINS - 1].w))
+            continue; /* cannot seat it, or no cheaper than those kept */
+        memcpy(use, use0, (size_t)R->ntn * sizeof *use);
+        if (!gang_lp_seat_in(c, l, use, i, r, mem))
+            continue;
+        dw_t e = {gang_draw(c, w, mem), r};
+        for (int j = 0; j < tp_wl_nodes(w); j++)
+            tp_load_apply(l, c->f, mem[j], w->gpus,
+                          tp_fleet_gpu_watts(c->f, mem[j], w->model), -1);
+        for (int t = 0; t < EXCHANGE_DOMAINS; t++)
+            if (e.w < dr[t].w) { /* insert, keeping the least */
+                dw_t x = dr[t];
+                dr[t] = e;
+                e = x;
+            }
+    }
+}
+
+/* Exchanges, after the ladder: ruin and recreate seats a gang where its
+ * members draw least on the load it finds, so a gang may run in a domain that
+ * draws far more than its best, or wait while cheaper work runs. From p (and
+ * the gang LP's gangs as they stand), the gangs with a kind that could draw
+ * less — placed ones seated alone somewhere for fewer watts than they draw,
+ * waiting ones that would earn more per watt than the cheapest placed item —
+ * the most value per watt first (seated alone with nothing movable placed),
+ * each tried by exchange_one in its EXCHANGE_DOMAINS least-drawing domains
+ * (a placed gang: only those cheaper than where it runs); a better plan
+ * replaces p and the gangs (committed) at once. Stops after EXCHANGE_TRIALS
+ * seated trials or on the bound. */
+static int exchange(const ctx_t *c, rec_t *R, plan_t *p, double bound, int *tries)
+{
+    gst_t g = {0}, g0 = {0};
+    plan_t q0 = {0};
+    vw_t *pl = malloc(((size_t)R->nit + 1) * sizeof *pl);
+    vw_t *wt = malloc(((size_t)R->nga + 1) * sizeof *wt);
+    dw_t *dr = malloc(((size_t)R->nga * EXCHANGE_DOMAINS + 1) * sizeof *dr);
+    long *use = malloc(((size_t)R->ntn + 1) * sizeof *use);
+    int rc = TP_ENOMEM, nw = 0, np, trials = 0;
+    double best, total;
+    bool changed = false;
+    if (!pl || !wt || !dr || !use || gst_copy(c, R, &g, NULL) < 0 ||
+        gst_copy(c, R, &g0, &g) < 0 || plan_copy(&q0, p, c) < 0)
+        goto out;
+    best = plan_objective(c, p, NULL) + gst_value(c, R, &g);
+    np = placed_items(c, R, p, &g, pl, &total);
+    for (int a = 0; a < np; a++) /* q0, g0: nothing movable placed */
+        evict(c, R, &q0, &g0, pl[a].ci);
+    for (int i = 0; i < R->nga; i++) {
+        const tp_workload_t *w = gang_lp_work(c, i);
+        dw_t *d = dr + (size_t)i * EXCHANGE_DOMAINS;
+        double cur = g.on[i] ? gang_draw(c, w, g.mem + R->goff[i]) : INFINITY;
+        double least = gang_lp_least_draw(c, i);
+        if (tp_wl_together(w) < 0 || !(least < cur - 1e-9) ||
+            (!g.on[i] && !(np > 0 && gang_value(w) > pl[np - 1].key * least)))
+            continue; /* already at its least draw, or no gain per watt */
+        gang_domains(c, R, q0.load, g0.use, use, i, g0.mem + R->goff[i], d);
+        if (d[0].r >= 0 && d[0].w > 0 && d[0].w < cur - 1e-9)
+            wt[nw++] = (vw_t){gang_value(w) / d[0].w, gang_value(w), i};
+    }
+    qsort(wt, (size_t)nw, sizeof *wt, by_vw);
+    rc = 0;
+    for (int a = 0; a < nw && trials < EXCHANGE_TRIALS && !plan_improve_done(best, bound);
+         a++) {
+        int i = wt[a].ci;
+        const dw_t *d = dr + (size_t)i * EXCHANGE_DOMAINS;
+        double cur =
+            g.on[i] ? gang_draw(c, gang_lp_work(c, i), g.mem + R->goff[i]) : INFINITY;
+        if (!g.on[i] && (np == 0 || wt[a].key <= pl[np - 1].key))
+            continue; /* nothing placed earns less per watt */
+        for (int t = 0; t < EXCHANGE_DOMAINS && d[t].r >= 0 && d[t].w < cur - 1e-9 &&
+                        trials < EXCHANGE_TRIALS;
+             t++) {
+            plan_t q = {0};
+            gst_t gq = {0};
+            bool seated, up = false;
+            rc = exchange_one(c, R, p, &g, pl, np, i, d[t].r, d[t].w, &q, &gq, &seated);
+            if (rc == 0 && seated) {
+                trials++;
+                (*tries)++;
+                if ((up = keep_better(c, R, p, &g, &q, &gq, &best))) {
+                    changed = true;
+                    np = placed_items(c, R, p, &g, pl, &total);
+                }
+            }
+            plan_fini(&q);
+            gst_fini(&gq);
+            if (rc < 0)
+                goto out;
+            if (up)
+                break;
+        }
+    }
+    rc = changed ? gst_commit(c, R, &g) : 0;
+out:
+    gst_fini(&g);
+    gst_fini(&g0);
+    plan_fini(&q0);
+    free(pl);
+    free(wt);
+    free(dr);
+    free(use);
+    return rc;
+}
+
+int plan_improve(const ctx_t *c, plan_t *p, double bound, bool exchanges, int *tries)
 {
     rec_t R = {0};
     bool better;
@@ -497,6 +723,8 @@ int plan_improve(const ctx_t *c, plan_t *p, double bound, int *tries)
     int rc = rec_init(c, &R) < 0 ? TP_ENOMEM : 0;
     if (rc == 0)
         rc = ladder(c, &R, p, bound, tries, &better);
+    if (rc == 0 && exchanges && R.nga > 0)
+        rc = exchange(c, &R, p, bound, tries);
     rec_fini(&R);
     return rc;
 }

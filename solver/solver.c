@@ -728,17 +728,28 @@ static double lifted_bound(ctx_t *c)
     return b + ss.held + ss.fixed;
 }
 
+/* Is the problem small (AUTO's exact model takes it: at most the opts' limit
+ * of eligible pairs)? */
+static bool is_small(const ctx_t *c, const plan_t *p, const tp_solver_opts_t *o)
+{
+    long limit =
+        o->exact_max_pairs > 0 ? o->exact_max_pairs : TP_SOLVER_DEFAULT_EXACT_PAIRS;
+    return milp_count_pairs(c, p, limit) <= limit;
+}
+
 /* The aggregated path on p, a plan on c->base: with `gangs`, the open gangs
  * as gang classes inside the LP (gang_lp_begin sets c->gl where there are
  * any; the caller frees it); then the LP with rounding and packing, repair,
  * ruin and recreate by value per watt (stopping near the LP's bound, except
- * where the exact model starts from p: `exact_next`) and the greedy safety
+ * where the exact model starts from p: `exact_next`; its exchanges only when
+ * not `small`, where AUTO's exact model, which may not keep them, must not
+ * end below AGGREGATE) and the greedy safety
  * nets; with c->gl, gang_lp_finish keeps the better of that and the greedy
  * pass's plan and commits its gangs (side items and c->base). *gcb (gcb not
  * NULL, c->gl set): the candidate, domain and root knapsack bounds on the
  * load without the open gangs plus their value. AUTO and AGGREGATE share it. */
-static int aggregate(ctx_t *c, plan_t *p, bool gangs, bool exact_next, double *gcb,
-                     lp_out_t *lo, char *msg, size_t msglen)
+static int aggregate(ctx_t *c, plan_t *p, bool gangs, bool exact_next, bool small,
+                     double *gcb, lp_out_t *lo, char *msg, size_t msglen)
 {
     int rc;
     if (gangs && (rc = gang_lp_begin(c, p)) < 0)
@@ -752,7 +763,7 @@ static int aggregate(ctx_t *c, plan_t *p, bool gangs, bool exact_next, double *g
     double stop = exact_next ? INFINITY : lo->bound; /* the ladder's (improve.c) */
     lo->ruin_tries = 0;
     if ((improvable(c, p) || gang_lp_count(c) > 0) && /* a gang may move */
-        ((rc = plan_improve(c, p, stop, &lo->ruin_tries)) < 0 ||
+        ((rc = plan_improve(c, p, stop, !small, &lo->ruin_tries)) < 0 ||
          (rc = ctx_try_plan(c, p, true)) < 0 || (rc = ctx_try_plan(c, p, false)) < 0))
         return rc;
     return c->gl ? gang_lp_finish(c, p) : 0;
@@ -871,7 +882,7 @@ static int auto_exact(ctx_t *c, const plan_t *agg, plan_t *best, milp_out_t *mo,
     int rc;
     double v[2] = {plan_objective(c, agg, NULL) + c->side.weighted, 0};
     if ((rc = gang_state_save(c, &g[0])) < 0 || (rc = plan_init(&alt, c)) < 0 ||
-        (rc = aggregate(c, &alt, true, true, NULL, &lo, msg, msglen)) < 0)
+        (rc = aggregate(c, &alt, true, true, true, NULL, &lo, msg, msglen)) < 0)
         goto out;
     gang_lp_free(c); /* the exact model decides the gangs from here */
     *stopped = lo.stopped;
@@ -1029,9 +1040,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
          * orders); then, when small, the per-pair MILP starting from that plan as
          * its incumbent — so AUTO is never worse than AGGREGATE — and stopping once
          * term (1) is proven optimal (milp.c). */
-        long limit =
-            o->exact_max_pairs > 0 ? o->exact_max_pairs : TP_SOLVER_DEFAULT_EXACT_PAIRS;
-        bool small = milp_count_pairs(&c, &best, limit) <= limit;
+        bool small = is_small(&c, &best, o);
         plan_t agg = {0};
         lp_out_t lo;
         milp_out_t mo = {0};
@@ -1039,8 +1048,8 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         if (small && ss.nfree > 0 && !o->no_bound) /* if the exact model leaves them */
             lb = lifted_bound(&c);
         if ((rc = plan_copy(&agg, &best, &c)) < 0 ||
-            (rc = aggregate(&c, &agg, !small, small, o->no_bound ? NULL : &gcb, &lo, msg,
-                            sizeof msg)) < 0 ||
+            (rc = aggregate(&c, &agg, !small, small, small, o->no_bound ? NULL : &gcb,
+                            &lo, msg, sizeof msg)) < 0 ||
             (small && (rc = auto_exact(&c, &agg, &best, &mo, &sol->method, &stopped, msg,
                                        sizeof msg)) < 0)) {
             plan_fini(&agg);
@@ -1095,8 +1104,8 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     } else if (method == TP_SOLVER_AGGREGATE) {
         lp_out_t lo;
         sol->method = "lp+pack";
-        if ((rc = aggregate(&c, &best, true, false, o->no_bound ? NULL : &gcb, &lo, msg,
-                            sizeof msg)) < 0)
+        if ((rc = aggregate(&c, &best, true, false, is_small(&c, &best, o),
+                            o->no_bound ? NULL : &gcb, &lo, msg, sizeof msg)) < 0)
             goto fail;
         bound = lo.bound;
         sol->lp_rounds = lo.rounds;

@@ -87,7 +87,7 @@ typedef struct {
     double tokens_per_j;               /* Σ tokens/s ÷ Σ watts of the placed work */
     int node_groups, workload_classes; /* sizes of the aggregated model */
     int lp_rounds;                     /* column/row generation rounds */
-    int ruin_tries;    /* ruin-and-recreate rungs tried after them (improve.c) */
+    int ruin_tries;    /* ruin-and-recreate rungs and exchanges tried (improve.c) */
     char **caps_unmet; /* owned: caps running work still exceeds ("power_domain:…") */
     int ncaps_unmet;
 } tp_solution_t;

@@ -208,8 +208,9 @@ int ctx_try_plan(const ctx_t *c, plan_t *best, bool first_fit);
 /* improve.c: ruin and recreate by value per watt; p only ever gets a plan of
  * higher objective. bound: a valid upper bound on p's objective plus the gang
  * LP's open gangs' term (1) (INFINITY or NaN: none); the ladder stops once
- * plan_improve_done(its best, bound). *tries: how many ruins were tried. */
-int plan_improve(const ctx_t *c, plan_t *p, double bound, int *tries);
+ * plan_improve_done(its best, bound); exchanges: then the gang exchanges.
+ * *tries: how many ruins (and exchanges) were tried. */
+int plan_improve(const ctx_t *c, plan_t *p, double bound, bool exchanges, int *tries);
 /* Whether a plan of this objective is close enough to a valid bound (finite,
  * > 0) that the ladder stops climbing. */
 bool plan_improve_done(double objective, double bound);
@@ -395,6 +396,11 @@ const long *gang_lp_use(const ctx_t *c);
 double gang_lp_least_draw(const ctx_t *c, int i);
 bool gang_lp_seat(const ctx_t *c, tp_load_t *l, long *use, int i, int *members);
 int gang_lp_set(const ctx_t *c, int i, const int *members);
+/* improve.c's exchange: N × the least draw of one member of open gang i in
+ * the r-th domain of its kind on the lifted base (INFINITY: r cannot seat
+ * one); gang_lp_seat_in: gang_lp_seat confined to that domain. */
+double gang_lp_domain_draw(const ctx_t *c, int i, int r);
+bool gang_lp_seat_in(const ctx_t *c, tp_load_t *l, long *use, int i, int r, int *members);
 
 /* lp.c's view for the hooks of gang_lp.c: its problem, rows and duals. */
 typedef struct {
