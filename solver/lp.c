@@ -44,10 +44,6 @@
 #define MAX_ROUNDS 400
 #define RC_TOL 1e-9
 #define VIOL_TOL 1e-6
-/* A column priced this far below zero is retired (retire()): well above what
- * terms (2) and (3) move a column's price, so a column that only loses a
- * tie-break stays in the LP. */
-#define RETIRE_TOL 1e-3
 #define LP_GAP_STOP 5e-3 /* column generation stops at this proven relative gap */
 
 /* A bucket: the candidates of super-class K and one priority; its z column
@@ -104,7 +100,8 @@ typedef struct {
     long iters;      /* simplex iterations so far (the work budget) */
     double *tv, *tw; /* pair_table(); NULL: none */
     double *m;       /* the class rows' duals at the last optimum */
-    bool have_m;
+    double *mprev;   /* and at the one before (have_prev) */
+    bool have_m, have_prev;
     struct kord *ko;
     int gmode; /* tree_bound: the gang members' multipliers (gang_lp.c) */
 } lp_t;
@@ -923,11 +920,13 @@ static int price(lp_t *L, double z, double *lagr)
     return added + ga;
 }
 
-/* Retires the x columns the last optimum prices below -RETIRE_TOL: fixed at 0,
- * GLPK leaves them out of the simplex (glp_smcp.excl, on by default), whose
- * every iteration scans all non-basic columns (at 10,000 × 30,000 about 3,800
- * of the last round's 8,800); price() brings one back once its reduced cost
- * turns positive, so the LP's optimum over all columns is unchanged. Only
+/* Retires the x columns at zero that the last optimum does not price above
+ * RC_TOL (ties at a zero reduced cost too: the LP is highly dual degenerate):
+ * fixed at 0, GLPK leaves them out of the simplex (glp_smcp.excl, on by
+ * default), whose every iteration scans all non-basic columns (at 10,000 ×
+ * 30,000 about 8,700 of the last round's 10,000); price() brings one back once
+ * its reduced cost is above RC_TOL, so the LP's optimum over all columns is
+ * unchanged. Only
  * where column generation runs to its own stop: with gangs in the LP their
  * pricing rounds are capped (gang_lp.c) and end it, and a column retired
  * before the last round could not come back. */
@@ -938,7 +937,7 @@ static void retire(lp_t *L)
     for (int i = 0; i < L->ncols; i++) {
         col_t *col = &L->cols[i];
         if (!col->off && glp_get_col_stat(L->P, col->jcol) == GLP_NL &&
-            glp_get_col_dual(L->P, col->jcol) < -RETIRE_TOL) {
+            glp_get_col_dual(L->P, col->jcol) <= RC_TOL) {
             col->off = true;
             glp_set_col_bnds(L->P, col->jcol, GLP_FX, 0, 0);
         }
@@ -1048,6 +1047,9 @@ static int run(void *arg)
         }
         double z = glp_get_obj_val(L->P), lagr;
         retire(L);
+        if (L->have_m)
+            memcpy(L->mprev, L->m, (size_t)L->nK * sizeof *L->m);
+        L->have_prev = L->have_m;
         for (int k = 0; k < L->nK; k++)
             L->m[k] = glp_get_row_dual(L->P, k + 1);
         L->have_m = true;
@@ -1064,7 +1066,13 @@ static int run(void *arg)
         meth = GLP_PRIMAL;
     }
     if (L->have_m) {
+        /* The LP is highly degenerate: of its many optimal duals, the one
+         * the last basis picks can bound poorly (50,000 × 150,000: 1,020.5k
+         * from the last round's, 1,013.0k from the round before's). Any m
+         * bounds, so the better of the last two rounds'. */
         double tb = tree_at(L, L->m);
+        if (L->have_prev)
+            tb = fmin(tb, tree_at(L, L->mprev));
         if (tb < L->out->bound)
             L->out->bound = tb;
     }
@@ -1288,6 +1296,7 @@ static void lp_free(lp_t *L)
     free(L->x);
     free(L->ko);
     free(L->m);
+    free(L->mprev);
     free(L->zb);
     free(L->zoff);
     free(L->kres);
@@ -1453,12 +1462,13 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     L.slot = calloc(ng, sizeof *L.slot);
     L.ko = malloc(nk * sizeof *L.ko);
     L.m = malloc(nk * sizeof *L.m);
+    L.mprev = malloc(nk * sizeof *L.mprev);
     L.zb = malloc(nk * sizeof *L.zb);
     L.zoff = calloc(nk + 1, sizeof *L.zoff);
     L.kres = calloc(nk, sizeof *L.kres);
-    if (!L.m || !L.zb || !L.zoff || !L.kres || !L.kof || !L.b_off || !L.b_mem ||
-        !L.krep || !L.ko || !L.kn || !L.kg || !L.kprio || !L.kmodel || !L.khead ||
-        !L.gfree || !L.gmaxfree || !L.gnsc || !L.ggm || !L.gcnt || !L.ghead ||
+    if (!L.m || !L.mprev || !L.zb || !L.zoff || !L.kres || !L.kof || !L.b_off ||
+        !L.b_mem || !L.krep || !L.ko || !L.kn || !L.kg || !L.kprio || !L.kmodel ||
+        !L.khead || !L.gfree || !L.gmaxfree || !L.gnsc || !L.ggm || !L.gcnt || !L.ghead ||
         !L.gmaxhead || !L.gminw || !L.grow || !L.rq || !L.gcol || !L.drow || !L.dhead ||
         !L.ug || !L.uw || !L.us || !L.ud || !L.pg || !L.pw || !L.ps || !L.mark || !L.slot)
         goto out;
