@@ -238,6 +238,57 @@ static int build_by_model(ctx_t *c, const int *g_gm)
     return 0;
 }
 
+/* Demands (c->k_dem) and the groups each is eligible on, best first (c->dg):
+ * the scans of repair, recreate and the candidate bound skip the others. */
+static int build_demands(ctx_t *c)
+{
+    keytab_t t;
+    int *first = NULL, *gsc = NULL; /* [demand]: its first class; [group]: node class */
+    c->k_dem = malloc(((size_t)c->nk + 1) * sizeof *c->k_dem);
+    c->dg_off = calloc((size_t)c->nk + 1, sizeof *c->dg_off);
+    if (!c->k_dem || !c->dg_off || keytab_init(&t, 64) < 0)
+        return TP_ENOMEM;
+    int rc = TP_ENOMEM;
+    for (int k = 0; k < c->nk; k++) {
+        int ci = c->k_mem[c->k_off[k]], key[2] = {c->cand_wsc[ci], c->cw[ci]->model};
+        if ((c->k_dem[k] = keytab_intern(&t, key, 2)) < 0)
+            goto out;
+    }
+    c->ndem = t.n;
+    first = malloc(((size_t)c->ndem + 1) * sizeof *first);
+    gsc = malloc(((size_t)c->ng + 1) * sizeof *gsc);
+    if (!first || !gsc)
+        goto out;
+    for (int k = c->nk - 1; k >= 0; k--)
+        first[c->k_dem[k]] = k;
+    for (int j = 0; j < c->ng; j++)
+        gsc[j] = c->node_sc[c->g_mem[c->g_off[j]]];
+    for (int pass = 0; pass < 2; pass++) {
+        size_t m = 0;
+        for (int d = 0; d < c->ndem; d++) {
+            int ci = c->k_mem[c->k_off[first[d]]];
+            const int *groups = c->g_by_model[c->cw[ci]->model + 1];
+            const tp_predset_t *st = c->stat + (size_t)c->cand_wsc[ci] * (size_t)c->nnsc;
+            for (int b = 0; b < c->ng; b++)
+                if (!st[gsc[groups[b]]]) {
+                    if (pass)
+                        c->dg[m] = groups[b];
+                    m++;
+                }
+            if (!pass)
+                c->dg_off[d + 1] = (int)m;
+        }
+        if (!pass && !(c->dg = malloc((m + 1) * sizeof *c->dg)))
+            goto out;
+    }
+    rc = 0;
+out:
+    free(first);
+    free(gsc);
+    keytab_fini(&t);
+    return rc;
+}
+
 /* The domain at depth `level` above node n (its own domain when shallower). */
 static int anchor(const tp_fleet_t *f, int n, int level)
 {
@@ -383,7 +434,8 @@ int ctx_build_classes(ctx_t *c)
             if (f->nodes[c->g_mem[i]].gpu_w < c->g_minw[g])
                 c->g_minw[g] = f->nodes[c->g_mem[i]].gpu_w;
     }
-    if ((rc = build_by_model(c, g_gm)) == 0 && !(c->by_weight = plan_weight_order(c)))
+    if ((rc = build_by_model(c, g_gm)) == 0 && (rc = build_demands(c)) == 0 &&
+        !(c->by_weight = plan_weight_order(c)))
         rc = TP_ENOMEM;
 out:
     free(g_gm);
@@ -407,6 +459,9 @@ void ctx_free_classes(ctx_t *c)
     free(c->g_mem);
     free(c->g_anchor);
     free(c->g_minw);
+    free(c->k_dem);
+    free(c->dg_off);
+    free(c->dg);
     if (c->g_by_model)
         for (int m = 0; m <= c->f->nmodels; m++)
             free(c->g_by_model[m]);
