@@ -30,9 +30,15 @@ double ctx_value(const ctx_t *c, int ci, int n)
     const tp_workload_t *w = c->cw[ci];
     double v = (1.0 + w->priority) * w->gpus;
     v += c->eps_s * w->gpus * (TP_TRUST_MAX - c->trust[n]);
-    if (c->emax > 0)
-        v += c->eps_e * w->gpus * ctx_eff(c->f, w->model, c->f->nodes[n].gpu_model) /
-             c->emax;
+    if (c->emax > 0) {
+        int gm = c->f->nodes[n].gpu_model;
+        double e =
+            c->eff && gm >= 0 && gm < c->f->ngpu_models && w->model >= -1 &&
+                    w->model < c->f->nmodels
+                ? c->eff[(size_t)(w->model + 1) * (size_t)c->f->ngpu_models + (size_t)gm]
+                : ctx_eff(c->f, w->model, gm);
+        v += c->eps_e * w->gpus * e / c->emax;
+    }
     return v;
 }
 
@@ -306,7 +312,7 @@ static int anchor(const tp_fleet_t *f, int n, int level)
 static int lp_node_classes(const ctx_t *c, int *lsc)
 {
     keytab_t t;
-    int *key = malloc(((size_t)c->nwsc + 3) * sizeof *key);
+    int *key = malloc(((size_t)c->nwsc / 31 + 4) * sizeof *key);
     if (!key || keytab_init(&t, 64) < 0) {
         free(key);
         return TP_ENOMEM;
@@ -316,8 +322,12 @@ static int lp_node_classes(const ctx_t *c, int *lsc)
         int rep = c->nsc_rep[n], k = 0;
         key[k++] = c->f->nodes[rep].gpu_model;
         key[k++] = c->trust[rep];
-        for (int w = 0; w < c->nwsc; w++)
-            key[k++] = c->stat[(size_t)w * (size_t)c->nnsc + (size_t)n] == 0;
+        for (int w = 0; w < c->nwsc; w++) { /* eligibility, 31 bits an int */
+            if (w % 31 == 0)
+                key[k++] = 0;
+            key[k - 1] |= (c->stat[(size_t)w * (size_t)c->nnsc + (size_t)n] == 0)
+                          << (w % 31);
+        }
         if ((lsc[n] = keytab_intern(&t, key, k)) < 0)
             rc = TP_ENOMEM;
     }
@@ -379,6 +389,14 @@ int ctx_build_classes(ctx_t *c)
     int rc = TP_ENOMEM, *g_gm = NULL;
     if (keytab_init(&kt, 64) < 0)
         return TP_ENOMEM;
+    c->eff =
+        malloc(((size_t)(f->nmodels + 1) * (size_t)f->ngpu_models + 1) * sizeof *c->eff);
+    if (!c->eff)
+        goto out;
+    for (int m = -1; m < f->nmodels; m++)
+        for (int g = 0; g < f->ngpu_models; g++)
+            c->eff[(size_t)(m + 1) * (size_t)f->ngpu_models + (size_t)g] =
+                ctx_eff(f, m, g);
     c->cand_k = malloc(((size_t)c->nc + 1) * sizeof *c->cand_k);
     c->node_g = malloc(((size_t)f->nnodes + 1) * sizeof *c->node_g);
     if (!c->cand_k || !c->node_g)
@@ -459,6 +477,7 @@ void ctx_free_classes(ctx_t *c)
     free(c->g_mem);
     free(c->g_anchor);
     free(c->g_minw);
+    free(c->eff);
     free(c->k_dem);
     free(c->dg_off);
     free(c->dg);

@@ -44,17 +44,22 @@ int plan_copy(plan_t *dst, const plan_t *src, const ctx_t *c)
     return 0;
 }
 
-bool ctx_fits(const ctx_t *c, const tp_load_t *l, const tp_workload_t *w, int n)
+/* Node n and every domain above it can take `add` more watts. */
+static bool power_fits(const ctx_t *c, const tp_load_t *l, int n, double add)
 {
-    if (c->healthy[n] - l->gpus_used[n] < w->gpus)
-        return false;
-    double add = tp_policy_work_w(c->f, n, w);
     if (ctx_over(l->node_w[n] + add, c->ncap[n]))
         return false;
     for (int d = c->f->nodes[n].domain; d >= 0; d = c->f->domains[d].parent)
         if (ctx_over(l->domain_w[d] + add, c->dcap[d]))
             return false;
     return true;
+}
+
+bool ctx_fits(const ctx_t *c, const tp_load_t *l, const tp_workload_t *w, int n)
+{
+    if (c->healthy[n] - l->gpus_used[n] < w->gpus)
+        return false;
+    return power_fits(c, l, n, tp_policy_work_w(c->f, n, w));
 }
 
 bool plan_fits(const ctx_t *c, const plan_t *p, int ci, int n)
@@ -92,15 +97,21 @@ bool plan_group_full(const ctx_t *c, const plan_t *p, int ci, int g)
 
 int plan_best_fit(const ctx_t *c, const plan_t *p, int ci, int g)
 {
-    int best = -1, best_left = 0, gpus = c->cw[ci]->gpus;
+    /* A group's nodes share one GPU model, so one profile gives every node's
+     * draw (tp_policy_work_w's, without a lookup per node). */
+    const tp_workload_t *w = c->cw[ci];
+    const tp_node_t *nodes = c->f->nodes;
+    int best = -1, best_left = 0;
     if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[g]]) || plan_group_full(c, p, ci, g))
         return -1;
+    const tp_profile_t *pr =
+        tp_fleet_profile(c->f, w->model, nodes[c->g_mem[c->g_off[g]]].gpu_model);
     for (int i = c->g_off[g]; i < c->g_off[g + 1]; i++) {
         int n = c->g_mem[i];
-        int left = c->healthy[n] - p->load->gpus_used[n] - gpus;
+        int left = c->healthy[n] - p->load->gpus_used[n] - w->gpus;
         if (left < 0 || (best >= 0 && left >= best_left))
             continue;
-        if (plan_fits(c, p, ci, n)) {
+        if (power_fits(c, p->load, n, w->gpus * (pr ? pr->watts : nodes[n].gpu_w))) {
             best = n;
             best_left = left;
             if (left == 0)

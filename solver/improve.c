@@ -162,7 +162,16 @@ static int rec_init(const ctx_t *c, rec_t *R)
         done[d] = 1;
         for (int b = c->dg_off[d]; b < c->dg_off[d + 1]; b++) /* eligible, in order */
             gw[m++] = (gw_t){plan_least_watts(c, ci, c->dg[b]), b, c->dg[b]};
-        qsort(gw, (size_t)m, sizeof *gw, by_gw);
+        if (m > 32) {
+            qsort(gw, (size_t)m, sizeof *gw, by_gw);
+        } else { /* insertion: the same total order, without qsort's overhead */
+            for (int a = 1; a < m; a++)
+                for (int b = a; b > 0 && by_gw(&gw[b], &gw[b - 1]) < 0; b--) {
+                    gw_t t = gw[b];
+                    gw[b] = gw[b - 1];
+                    gw[b - 1] = t;
+                }
+        }
         for (int b = 0; b < m; b++) {
             R->gorder[(size_t)c->dg_off[d] + (size_t)b] = gw[b].g;
             R->gwat[(size_t)c->dg_off[d] + (size_t)b] = gw[b].w;

@@ -110,6 +110,7 @@ typedef struct {
     double eps_s; /* weight of term (2), scarce trust: 1 / (1 + TP_TRUST_MAX G) */
     double eps_e; /* weight of term (3), tokens/J: eps_s / (1 + G) */
     double emax;  /* largest tokens/s per watt of any profile; 0: none */
+    double *eff;  /* [(model + 1) * ngpu_models + gpu model]: ctx_eff, once */
 
     /* Static classes. */
     int nnsc, *node_sc, *nsc_rep;
