@@ -67,6 +67,49 @@ static int by_id(const void *a, const void *b)
     return r ? r : (x->idx > y->idx) - (x->idx < y->idx);
 }
 
+/* qsort(o, n, by_id) for o in ascending idx: a stable radix sort by (moved,
+ * pre) keeps idx order among equals, then only runs of equal prefixes that
+ * go on past it are sorted by the whole comparator. */
+static void sort_idord(idord_t *o, int n)
+{
+    idord_t *tmp = malloc(((size_t)n + 1) * sizeof *tmp), *a = o, *b = tmp;
+    size_t cnt[256];
+    if (!tmp) {
+        qsort(o, (size_t)n, sizeof *o, by_id);
+        return;
+    }
+    for (int pass = 0; pass <= 8; pass++) { /* byte 7 (last) of pre first; moved last */
+        memset(cnt, 0, sizeof cnt);
+        for (int i = 0; i < n; i++)
+            cnt[pass < 8 ? a[i].pre >> (8 * pass) & 0xff : (unsigned)(a[i].moved != 0)]++;
+        size_t at = 0;
+        bool trivial = false;
+        for (int v = 0; v < 256; v++) {
+            size_t m = cnt[v];
+            trivial |= m == (size_t)n;
+            cnt[v] = at;
+            at += m;
+        }
+        if (trivial)
+            continue; /* one bucket: this pass would not move anything */
+        for (int i = 0; i < n; i++)
+            b[cnt[pass < 8 ? a[i].pre >> (8 * pass) & 0xff
+                           : (unsigned)(a[i].moved != 0)]++] = a[i];
+        idord_t *t = a;
+        a = b;
+        b = t;
+    }
+    if (a != o)
+        memcpy(o, a, (size_t)n * sizeof *o);
+    free(tmp);
+    for (int i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && o[j].moved == o[i].moved && o[j].pre == o[i].pre; j++)
+            ;
+        if (j - i > 1 && (o[i].pre & 0xff))
+            qsort(o + i, (size_t)(j - i), sizeof *o, by_id);
+    }
+}
+
 int *ctx_order_by_id(int n, const char *(*id)(const void *, int), const void *arg)
 {
     idord_t *o = malloc(((size_t)n + 1) * sizeof *o);
@@ -78,7 +121,7 @@ int *ctx_order_by_id(int n, const char *(*id)(const void *, int), const void *ar
     }
     for (int i = 0; i < n; i++)
         o[i] = idord(id(arg, i), 0, i);
-    qsort(o, (size_t)n, sizeof *o, by_id);
+    sort_idord(o, n);
     for (int i = 0; i < n; i++)
         out[i] = o[i].idx;
     free(o);
@@ -196,7 +239,7 @@ static int make_candidates(ctx_t *c)
     for (int i = 0; i < nr; i++)
         if (c->preempted[i] && !c->side.skip[np + i])
             o[k++] = idord(c->running->w[i].id, 1, np + i);
-    qsort(o, (size_t)k, sizeof *o, by_id);
+    sort_idord(o, k);
     double gpus = 0;
     for (int i = 0; i < k; i++) {
         int r = o[i].idx;
