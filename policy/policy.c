@@ -170,25 +170,14 @@ static bool region_allowed(const tp_workload_t *w, int region)
     return false;
 }
 
-tp_predset_t tp_policy_static(const tp_fleet_t *f, const tp_state_t *s, int node,
-                              const tp_workload_t *w, int64_t now)
+/* The predicates that read the attestation: TEE, GPU CC, attestation. TEE and
+ * GPU CC are facts only when a usable result that attests anything (not none,
+ * not contraindicated) says so; the fleet file's claim never counts. */
+static tp_predset_t attested_fail(const tp_node_obs_t *o, const tp_req_t *req,
+                                  int64_t now)
 {
-    static const tp_node_obs_t unknown = {
-        .cap_w = NAN, .draw_w = NAN, .gpus_healthy = -1};
-    const tp_node_t *n = &f->nodes[node];
-    const tp_node_obs_t *o = s ? &s->nodes[node] : &unknown;
-    const tp_req_t *req = &w->req;
     tp_predset_t fail = 0;
     bool usable = tp_policy_attestation_usable(o, req, now);
-
-    if (!gpu_model_allowed(w, n->gpu_model))
-        fail |= TP_PRED_BIT(TP_PRED_GPU_MODEL);
-    /* Would fit on the node's declared GPUs, but failed GPUs leave too few. */
-    if (w->gpus <= n->gpus && tp_policy_gpus_healthy(f, s, node) < w->gpus)
-        fail |= TP_PRED_BIT(TP_PRED_NODE_UNHEALTHY);
-
-    /* TEE and GPU CC are facts only when a usable result that attests anything
-     * (not none, not contraindicated) says so; the fleet file's claim never counts. */
     bool attests = usable && tp_att_rank(o->att.status) > 0;
     if (req->tee_mask) {
         tp_tee_t tee = attests ? o->att.cpu_tee : TP_TEE_UNKNOWN;
@@ -205,6 +194,26 @@ tp_predset_t tp_policy_static(const tp_fleet_t *f, const tp_state_t *s, int node
         else if (tp_att_rank(o->att.status) < tp_att_rank(req->min_status))
             fail |= TP_PRED_BIT(TP_PRED_ATTESTATION_STATUS);
     }
+    return fail;
+}
+
+tp_predset_t tp_policy_static(const tp_fleet_t *f, const tp_state_t *s, int node,
+                              const tp_workload_t *w, int64_t now)
+{
+    static const tp_node_obs_t unknown = {
+        .cap_w = NAN, .draw_w = NAN, .gpus_healthy = -1};
+    const tp_node_t *n = &f->nodes[node];
+    const tp_node_obs_t *o = s ? &s->nodes[node] : &unknown;
+    const tp_req_t *req = &w->req;
+    tp_predset_t fail = 0;
+
+    if (!gpu_model_allowed(w, n->gpu_model))
+        fail |= TP_PRED_BIT(TP_PRED_GPU_MODEL);
+    /* Would fit on the node's declared GPUs, but failed GPUs leave too few. */
+    if (w->gpus <= n->gpus && tp_policy_gpus_healthy(f, s, node) < w->gpus)
+        fail |= TP_PRED_BIT(TP_PRED_NODE_UNHEALTHY);
+    if (req->tee_mask || req->gpu_cc || req->attestation) /* else none can fail */
+        fail |= attested_fail(o, req, now);
 
     if (req->residency != TP_RESIDENCY_NONE) {
         if (!region_allowed(w, n->region))

@@ -30,9 +30,15 @@ double ctx_value(const ctx_t *c, int ci, int n)
     const tp_workload_t *w = c->cw[ci];
     double v = (1.0 + w->priority) * w->gpus;
     v += c->eps_s * w->gpus * (TP_TRUST_MAX - c->trust[n]);
-    if (c->emax > 0)
-        v += c->eps_e * w->gpus * ctx_eff(c->f, w->model, c->f->nodes[n].gpu_model) /
-             c->emax;
+    if (c->emax > 0) {
+        int gm = c->f->nodes[n].gpu_model;
+        double e =
+            c->eff && gm >= 0 && gm < c->f->ngpu_models && w->model >= -1 &&
+                    w->model < c->f->nmodels
+                ? c->eff[(size_t)(w->model + 1) * (size_t)c->f->ngpu_models + (size_t)gm]
+                : ctx_eff(c->f, w->model, gm);
+        v += c->eps_e * w->gpus * e / c->emax;
+    }
     return v;
 }
 
@@ -238,6 +244,57 @@ static int build_by_model(ctx_t *c, const int *g_gm)
     return 0;
 }
 
+/* Demands (c->k_dem) and the groups each is eligible on, best first (c->dg):
+ * the scans of repair, recreate and the candidate bound skip the others. */
+static int build_demands(ctx_t *c)
+{
+    keytab_t t;
+    int *first = NULL, *gsc = NULL; /* [demand]: its first class; [group]: node class */
+    c->k_dem = malloc(((size_t)c->nk + 1) * sizeof *c->k_dem);
+    c->dg_off = calloc((size_t)c->nk + 1, sizeof *c->dg_off);
+    if (!c->k_dem || !c->dg_off || keytab_init(&t, 64) < 0)
+        return TP_ENOMEM;
+    int rc = TP_ENOMEM;
+    for (int k = 0; k < c->nk; k++) {
+        int ci = c->k_mem[c->k_off[k]], key[2] = {c->cand_wsc[ci], c->cw[ci]->model};
+        if ((c->k_dem[k] = keytab_intern(&t, key, 2)) < 0)
+            goto out;
+    }
+    c->ndem = t.n;
+    first = malloc(((size_t)c->ndem + 1) * sizeof *first);
+    gsc = malloc(((size_t)c->ng + 1) * sizeof *gsc);
+    if (!first || !gsc)
+        goto out;
+    for (int k = c->nk - 1; k >= 0; k--)
+        first[c->k_dem[k]] = k;
+    for (int j = 0; j < c->ng; j++)
+        gsc[j] = c->node_sc[c->g_mem[c->g_off[j]]];
+    for (int pass = 0; pass < 2; pass++) {
+        size_t m = 0;
+        for (int d = 0; d < c->ndem; d++) {
+            int ci = c->k_mem[c->k_off[first[d]]];
+            const int *groups = c->g_by_model[c->cw[ci]->model + 1];
+            const tp_predset_t *st = c->stat + (size_t)c->cand_wsc[ci] * (size_t)c->nnsc;
+            for (int b = 0; b < c->ng; b++)
+                if (!st[gsc[groups[b]]]) {
+                    if (pass)
+                        c->dg[m] = groups[b];
+                    m++;
+                }
+            if (!pass)
+                c->dg_off[d + 1] = (int)m;
+        }
+        if (!pass && !(c->dg = malloc((m + 1) * sizeof *c->dg)))
+            goto out;
+    }
+    rc = 0;
+out:
+    free(first);
+    free(gsc);
+    keytab_fini(&t);
+    return rc;
+}
+
 /* The domain at depth `level` above node n (its own domain when shallower). */
 static int anchor(const tp_fleet_t *f, int n, int level)
 {
@@ -255,7 +312,7 @@ static int anchor(const tp_fleet_t *f, int n, int level)
 static int lp_node_classes(const ctx_t *c, int *lsc)
 {
     keytab_t t;
-    int *key = malloc(((size_t)c->nwsc + 3) * sizeof *key);
+    int *key = malloc(((size_t)c->nwsc / 31 + 4) * sizeof *key);
     if (!key || keytab_init(&t, 64) < 0) {
         free(key);
         return TP_ENOMEM;
@@ -265,8 +322,12 @@ static int lp_node_classes(const ctx_t *c, int *lsc)
         int rep = c->nsc_rep[n], k = 0;
         key[k++] = c->f->nodes[rep].gpu_model;
         key[k++] = c->trust[rep];
-        for (int w = 0; w < c->nwsc; w++)
-            key[k++] = c->stat[(size_t)w * (size_t)c->nnsc + (size_t)n] == 0;
+        for (int w = 0; w < c->nwsc; w++) { /* eligibility, 31 bits an int */
+            if (w % 31 == 0)
+                key[k++] = 0;
+            key[k - 1] |= (c->stat[(size_t)w * (size_t)c->nnsc + (size_t)n] == 0)
+                          << (w % 31);
+        }
         if ((lsc[n] = keytab_intern(&t, key, k)) < 0)
             rc = TP_ENOMEM;
     }
@@ -328,6 +389,14 @@ int ctx_build_classes(ctx_t *c)
     int rc = TP_ENOMEM, *g_gm = NULL;
     if (keytab_init(&kt, 64) < 0)
         return TP_ENOMEM;
+    c->eff =
+        malloc(((size_t)(f->nmodels + 1) * (size_t)f->ngpu_models + 1) * sizeof *c->eff);
+    if (!c->eff)
+        goto out;
+    for (int m = -1; m < f->nmodels; m++)
+        for (int g = 0; g < f->ngpu_models; g++)
+            c->eff[(size_t)(m + 1) * (size_t)f->ngpu_models + (size_t)g] =
+                ctx_eff(f, m, g);
     c->cand_k = malloc(((size_t)c->nc + 1) * sizeof *c->cand_k);
     c->node_g = malloc(((size_t)f->nnodes + 1) * sizeof *c->node_g);
     if (!c->cand_k || !c->node_g)
@@ -383,7 +452,8 @@ int ctx_build_classes(ctx_t *c)
             if (f->nodes[c->g_mem[i]].gpu_w < c->g_minw[g])
                 c->g_minw[g] = f->nodes[c->g_mem[i]].gpu_w;
     }
-    if ((rc = build_by_model(c, g_gm)) == 0 && !(c->by_weight = plan_weight_order(c)))
+    if ((rc = build_by_model(c, g_gm)) == 0 && (rc = build_demands(c)) == 0 &&
+        !(c->by_weight = plan_weight_order(c)))
         rc = TP_ENOMEM;
 out:
     free(g_gm);
@@ -407,6 +477,10 @@ void ctx_free_classes(ctx_t *c)
     free(c->g_mem);
     free(c->g_anchor);
     free(c->g_minw);
+    free(c->eff);
+    free(c->k_dem);
+    free(c->dg_off);
+    free(c->dg);
     if (c->g_by_model)
         for (int m = 0; m <= c->f->nmodels; m++)
             free(c->g_by_model[m]);

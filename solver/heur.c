@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CAP_EPS 1e-9 /* as policy.c: a sum landing exactly on a cap is not over */
-
 int plan_init(plan_t *p, const ctx_t *c)
 {
     p->cnode = malloc(((size_t)c->nc + 1) * sizeof *p->cnode);
@@ -46,32 +44,27 @@ int plan_copy(plan_t *dst, const plan_t *src, const ctx_t *c)
     return 0;
 }
 
-static bool over(double draw, double cap)
+/* Node n and every domain above it can take `add` more watts. */
+static bool power_fits(const ctx_t *c, const tp_load_t *l, int n, double add)
 {
-    return draw > cap * (1 + CAP_EPS);
+    if (ctx_over(l->node_w[n] + add, c->ncap[n]))
+        return false;
+    for (int d = c->f->nodes[n].domain; d >= 0; d = c->f->domains[d].parent)
+        if (ctx_over(l->domain_w[d] + add, c->dcap[d]))
+            return false;
+    return true;
 }
 
 bool ctx_fits(const ctx_t *c, const tp_load_t *l, const tp_workload_t *w, int n)
 {
     if (c->healthy[n] - l->gpus_used[n] < w->gpus)
         return false;
-    double add = tp_policy_work_w(c->f, n, w);
-    if (over(l->node_w[n] + add, c->ncap[n]))
-        return false;
-    for (int d = c->f->nodes[n].domain; d >= 0; d = c->f->domains[d].parent)
-        if (over(l->domain_w[d] + add, c->dcap[d]))
-            return false;
-    return true;
+    return power_fits(c, l, n, tp_policy_work_w(c->f, n, w));
 }
 
 bool plan_fits(const ctx_t *c, const plan_t *p, int ci, int n)
 {
     return ctx_fits(c, p->load, c->cw[ci], n);
-}
-
-bool ctx_over(double draw, double cap)
-{
-    return over(draw, cap);
 }
 
 void plan_place(const ctx_t *c, plan_t *p, int ci, int n)
@@ -97,77 +90,62 @@ bool plan_group_full(const ctx_t *c, const plan_t *p, int ci, int g)
      * above it cannot take ci at the group's lowest draw, no node can. */
     double add = plan_least_watts(c, ci, g);
     for (int d = c->g_anchor[g]; d >= 0; d = c->f->domains[d].parent)
-        if (over(p->load->domain_w[d] + add, c->dcap[d]))
+        if (ctx_over(p->load->domain_w[d] + add, c->dcap[d]))
             return true;
     return false;
 }
 
 int plan_best_fit(const ctx_t *c, const plan_t *p, int ci, int g)
 {
+    /* A group's nodes share one GPU model, so one profile gives every node's
+     * draw (tp_policy_work_w's, without a lookup per node). */
+    const tp_workload_t *w = c->cw[ci];
+    const tp_node_t *nodes = c->f->nodes;
     int best = -1, best_left = 0;
     if (!ctx_static_ok(c, ci, c->g_mem[c->g_off[g]]) || plan_group_full(c, p, ci, g))
         return -1;
+    const tp_profile_t *pr =
+        tp_fleet_profile(c->f, w->model, nodes[c->g_mem[c->g_off[g]]].gpu_model);
     for (int i = c->g_off[g]; i < c->g_off[g + 1]; i++) {
         int n = c->g_mem[i];
-        int left = c->healthy[n] - p->load->gpus_used[n] - c->cw[ci]->gpus;
+        int left = c->healthy[n] - p->load->gpus_used[n] - w->gpus;
         if (left < 0 || (best >= 0 && left >= best_left))
             continue;
-        if (plan_fits(c, p, ci, n)) {
+        if (power_fits(c, p->load, n, w->gpus * (pr ? pr->watts : nodes[n].gpu_w))) {
             best = n;
             best_left = left;
+            if (left == 0)
+                break; /* no node can leave fewer */
         }
     }
     return best;
 }
 
-int *plan_demands(const ctx_t *c)
-{
-    keytab_t t;
-    int *dem = malloc(((size_t)c->nk + 1) * sizeof *dem);
-    if (!dem || keytab_init(&t, 64) < 0) {
-        free(dem);
-        return NULL;
-    }
-    for (int k = 0; k < c->nk; k++) {
-        int ci = c->k_mem[c->k_off[k]], key[2] = {c->cand_wsc[ci], c->cw[ci]->model};
-        if ((dem[k] = keytab_intern(&t, key, 2)) < 0) {
-            free(dem);
-            dem = NULL;
-            break;
-        }
-    }
-    keytab_fini(&t);
-    return dem;
-}
-
 int plan_repair(const ctx_t *c, plan_t *p, const int *list, int n)
 {
-    /* Identical demands (plan_demands()) and loads that only grow: where one
+    /* Identical demands (c->k_dem) and loads that only grow: where one
      * candidate found no room the next will not either, so each demand keeps
-     * a cursor into its group order and gives up once it fails. */
-    int *cursor = calloc((size_t)c->nk + 1, sizeof *cursor), *dem = plan_demands(c);
-    if (!cursor || !dem) {
-        free(cursor);
-        free(dem);
+     * a cursor into its eligible groups (c->dg) and gives up once it fails. */
+    int *cursor = calloc((size_t)c->ndem + 1, sizeof *cursor);
+    if (!cursor)
         return TP_ENOMEM;
-    }
     for (int i = 0; i < n; i++) {
-        int ci = list[i], k = dem[c->cand_k[ci]];
-        const int *groups = c->g_by_model[c->cw[ci]->model + 1];
+        int ci = list[i], k = c->k_dem[c->cand_k[ci]];
+        const int *groups = c->dg + c->dg_off[k];
+        int ng = c->dg_off[k + 1] - c->dg_off[k];
         if (p->cnode[ci] >= 0 || cursor[k] < 0)
             continue;
         int j = cursor[k];
-        for (; j < c->ng; j++) {
+        for (; j < ng; j++) {
             int node = plan_best_fit(c, p, ci, groups[j]);
             if (node >= 0) {
                 plan_place(c, p, ci, node);
                 break;
             }
         }
-        cursor[k] = j < c->ng ? j : -1;
+        cursor[k] = j < ng ? j : -1;
     }
     free(cursor);
-    free(dem);
     return 0;
 }
 
@@ -188,21 +166,53 @@ static int by_weight(const void *a, const void *b)
 
 int *plan_weight_order(const ctx_t *c)
 {
-    order_t *o = malloc(((size_t)c->nc + 1) * sizeof *o);
+    /* Few distinct (weight, moved) keys: sorted once, then a counting sort
+     * keeps the candidates of one key in index order (by_weight's last key). */
+    keytab_t t;
+    int *key_of = malloc(((size_t)c->nc + 1) * sizeof *key_of);
     int *list = malloc(((size_t)c->nc + 1) * sizeof *list);
-    if (!o || !list) {
-        free(o);
+    order_t *o = NULL;
+    int *start = NULL;
+    if (!key_of || !list || keytab_init(&t, 64) < 0) {
+        free(key_of);
         free(list);
         return NULL;
     }
+    for (int i = 0; i < c->nc; i++) {
+        long long w = (1LL + c->cw[i]->priority) * c->cw[i]->gpus;
+        int key[3] = {(int)(w >> 31), (int)(w & 0x7fffffff), c->corigin[i] >= 0};
+        if ((key_of[i] = keytab_intern(&t, key, 3)) < 0)
+            goto fail;
+    }
+    o = malloc(((size_t)t.n + 1) * sizeof *o);
+    start = calloc((size_t)t.n + 1, sizeof *start);
+    if (!o || !start)
+        goto fail;
+    for (int i = c->nc - 1; i >= 0; i--) /* each key's first candidate */
+        o[key_of[i]] = (order_t){(1.0 + c->cw[i]->priority) * c->cw[i]->gpus,
+                                 c->corigin[i] >= 0, key_of[i]};
+    qsort(o, (size_t)t.n, sizeof *o, by_weight);
     for (int i = 0; i < c->nc; i++)
-        o[i] =
-            (order_t){(1.0 + c->cw[i]->priority) * c->cw[i]->gpus, c->corigin[i] >= 0, i};
-    qsort(o, (size_t)c->nc, sizeof *o, by_weight);
+        start[key_of[i]]++;
+    for (int a = 0, at = 0; a < t.n; a++) { /* counts → starts, in key order */
+        int n = start[o[a].idx];
+        start[o[a].idx] = at;
+        at += n;
+    }
     for (int i = 0; i < c->nc; i++)
-        list[i] = o[i].idx;
+        list[start[key_of[i]]++] = i;
     free(o);
+    free(start);
+    free(key_of);
+    keytab_fini(&t);
     return list;
+fail:
+    free(o);
+    free(start);
+    free(key_of);
+    free(list);
+    keytab_fini(&t);
+    return NULL;
 }
 
 int *plan_unplaced_by_weight(const ctx_t *c, const plan_t *p, int *n)
@@ -217,15 +227,6 @@ int *plan_unplaced_by_weight(const ctx_t *c, const plan_t *p, int *n)
             list[k++] = c->by_weight[i];
     *n = k;
     return list;
-}
-
-int plan_next_open(int *skip, int i)
-{
-    while (skip[i] != i) {
-        skip[i] = skip[skip[i]];
-        i = skip[i];
-    }
-    return i;
 }
 
 /* The least any candidate adds to node n: the fewest GPUs any asks for at the
@@ -266,12 +267,69 @@ static double *least_adds(const ctx_t *c)
 static bool dead(const ctx_t *c, const plan_t *p, const double *least, int n)
 {
     if (c->healthy[n] - p->load->gpus_used[n] <= 0 ||
-        over(p->load->node_w[n] + least[n], c->ncap[n]))
+        ctx_over(p->load->node_w[n] + least[n], c->ncap[n]))
         return true;
     for (int d = c->f->nodes[n].domain; d >= 0; d = c->f->domains[d].parent)
-        if (over(p->load->domain_w[d] + least[n], c->dcap[d]))
+        if (ctx_over(p->load->domain_w[d] + least[n], c->dcap[d]))
             return true;
     return false;
+}
+
+/* Bitsets by rank, one per candidate static class: [wsc * words + r / 64]
+ * has bit r % 64 where the node of rank r is statically eligible, and bit
+ * nn (a sentinel) always; *words per class. NULL where they would take more
+ * than ELIG_MAX_WORDS (the scan then tests each node) or on ENOMEM. */
+#define ELIG_MAX_WORDS ((size_t)1 << 22)
+static uint64_t *elig_bits(const ctx_t *c, size_t *words)
+{
+    int nn = c->f->nnodes;
+    size_t W = (size_t)nn / 64 + 1;
+    if (W * (size_t)c->nwsc > ELIG_MAX_WORDS)
+        return NULL;
+    uint64_t *bits = calloc(W * (size_t)c->nwsc + 1, sizeof *bits);
+    int *off = calloc((size_t)c->nnsc + 2, sizeof *off); /* ranks by node class */
+    int *fill = malloc(((size_t)c->nnsc + 1) * sizeof *fill);
+    int *rk = malloc(((size_t)nn + 1) * sizeof *rk);
+    if (!bits || !off || !fill || !rk) {
+        free(bits);
+        free(off);
+        free(fill);
+        free(rk);
+        return NULL;
+    }
+    for (int r = 0; r < nn; r++)
+        off[c->node_sc[c->nord[r]] + 1]++;
+    for (int a = 0; a < c->nnsc; a++)
+        off[a + 1] += off[a];
+    memcpy(fill, off, (size_t)c->nnsc * sizeof *fill);
+    for (int r = 0; r < nn; r++)
+        rk[fill[c->node_sc[c->nord[r]]]++] = r;
+    for (int w = 0; w < c->nwsc; w++) {
+        uint64_t *b = bits + (size_t)w * W;
+        const tp_predset_t *st = c->stat + (size_t)w * (size_t)c->nnsc;
+        for (int a = 0; a < c->nnsc; a++) {
+            if (st[a])
+                continue;
+            for (int i = off[a]; i < off[a + 1]; i++)
+                b[rk[i] / 64] |= (uint64_t)1 << (rk[i] % 64);
+        }
+        b[nn / 64] |= (uint64_t)1 << (nn % 64);
+    }
+    free(off);
+    free(fill);
+    free(rk);
+    *words = W;
+    return bits;
+}
+
+/* The first rank ≥ r whose bit is set (the sentinel stops it). */
+static int next_bit(const uint64_t *b, int r)
+{
+    size_t w = (size_t)r / 64;
+    uint64_t x = b[w] & (~(uint64_t)0 << (r % 64));
+    while (!x)
+        x = b[++w];
+    return (int)(w * 64 + (size_t)__builtin_ctzll(x));
 }
 
 int plan_first_fit(const ctx_t *c, plan_t *p)
@@ -280,15 +338,18 @@ int plan_first_fit(const ctx_t *c, plan_t *p)
      * and skip[] the ranks of nodes that can take no candidate any more (no
      * free GPU, or no power for the least any candidate adds, at the node or
      * a domain above; loads only grow), found when an eligible candidate's
-     * scan meets them: the outcome is exactly first fit in input order. */
-    int nn = c->f->nnodes, *cursor = calloc((size_t)c->nk + 1, sizeof *cursor),
-        *dem = plan_demands(c), *skip = malloc(((size_t)nn + 1) * sizeof *skip);
+     * scan meets them, and the eligibility bitsets the ranks its static class
+     * may not use: the outcome is exactly first fit in input order. */
+    int nn = c->f->nnodes, *cursor = calloc((size_t)c->ndem + 1, sizeof *cursor),
+        *skip = malloc(((size_t)nn + 1) * sizeof *skip);
     double *least = least_adds(c);
-    if (!cursor || !dem || !skip || !least) {
+    size_t W = 0;
+    uint64_t *bits = elig_bits(c, &W);
+    if (!cursor || !skip || !least) {
         free(cursor);
-        free(dem);
         free(skip);
         free(least);
+        free(bits);
         return TP_ENOMEM;
     }
     for (int r = 0; r <= nn; r++)
@@ -296,13 +357,21 @@ int plan_first_fit(const ctx_t *c, plan_t *p)
                       ? r + 1
                       : r;
     for (int ci = 0; ci < c->nc; ci++) {
-        int k = dem[c->cand_k[ci]], n = cursor[k];
+        int k = c->k_dem[c->cand_k[ci]], n = cursor[k];
+        const uint64_t *b = bits ? bits + (size_t)c->cand_wsc[ci] * W : NULL;
         if (p->cnode[ci] >= 0 || n < 0)
             continue;
         for (n = plan_next_open(skip, n); n < nn; n = plan_next_open(skip, n + 1)) {
             int node = c->nord[n];
-            if (!ctx_static_ok(c, ci, node))
+            if (b) {
+                int e = next_bit(b, n);
+                if (e != n) { /* not eligible: on from the next that is */
+                    n = e - 1;
+                    continue;
+                }
+            } else if (!ctx_static_ok(c, ci, node)) {
                 continue;
+            }
             bool fits = plan_fits(c, p, ci, node);
             if (fits)
                 plan_place(c, p, ci, node);
@@ -314,9 +383,9 @@ int plan_first_fit(const ctx_t *c, plan_t *p)
         cursor[k] = n < nn ? n : -1;
     }
     free(cursor);
-    free(dem);
     free(skip);
     free(least);
+    free(bits);
     return 0;
 }
 

@@ -99,10 +99,9 @@ typedef struct {
 } gst_t;
 
 typedef struct {
-    size_t ng;
-    int *dem;     /* [k]: its demand (plan_demands): classes alike but priority */
-    int *gorder;  /* [d * ng + b]: the groups demand d may use, least watts first */
-    double *gwat; /* [d * ng + b]: the least watts it draws there */
+    const int *dem; /* [k]: its demand (c->k_dem): classes alike but priority */
+    int *gorder;  /* [c->dg_off[d] + b]: the groups demand d may use, least watts first */
+    double *gwat; /* [c->dg_off[d] + b]: the least watts it draws there */
     int *gcount;  /* [d] */
     int nit;      /* items: nc candidates, then nga gangs */
     int nga, *goff, nG, ntn;
@@ -112,7 +111,6 @@ typedef struct {
 
 static void rec_fini(rec_t *R)
 {
-    free(R->dem);
     free(R->gorder);
     free(R->gwat);
     free(R->gcount);
@@ -124,7 +122,7 @@ static void rec_fini(rec_t *R)
 /* Class k's value per watt on the b-th group of its demand's order. */
 static double class_key(const ctx_t *c, const rec_t *R, int k, int b)
 {
-    size_t at = (size_t)R->dem[k] * R->ng + (size_t)b;
+    size_t at = (size_t)c->dg_off[R->dem[k]] + (size_t)b;
     int j = R->gorder[at];
     return R->gwat[at] > 0
                ? ctx_value(c, c->k_mem[c->k_off[k]], c->g_mem[c->g_off[j]]) / R->gwat[at]
@@ -150,35 +148,39 @@ static int rec_init(const ctx_t *c, rec_t *R)
     R->nG = gang_lp_nclasses(c);
     R->ntn = R->nga > 0 ? c->f->ntenants : 0; /* use: only for gangs */
     R->nit = c->nc + R->nga;
-    R->ng = (size_t)c->ng;
     gw_t *gw = malloc(((size_t)c->ng + 1) * sizeof *gw);
-    char *done = calloc((size_t)c->nk + 1, 1);
-    R->dem = plan_demands(c);
-    R->gorder = malloc(((size_t)c->nk * R->ng + 1) * sizeof *R->gorder);
-    R->gwat = malloc(((size_t)c->nk * R->ng + 1) * sizeof *R->gwat);
-    R->gcount = calloc((size_t)c->nk + 1, sizeof *R->gcount);
+    char *done = calloc((size_t)c->ndem + 1, 1);
+    R->dem = c->k_dem;
+    R->gorder = malloc(((size_t)c->dg_off[c->ndem] + 1) * sizeof *R->gorder);
+    R->gwat = malloc(((size_t)c->dg_off[c->ndem] + 1) * sizeof *R->gwat);
+    R->gcount = calloc((size_t)c->ndem + 1, sizeof *R->gcount);
     R->goff = calloc((size_t)R->nga + 1, sizeof *R->goff);
     R->members = malloc(((size_t)c->f->nnodes + 1) * sizeof *R->members);
     R->gfull = calloc((size_t)R->nG + 1, 1);
     int rc = TP_ENOMEM;
-    if (!gw || !done || !R->dem || !R->gorder || !R->gwat || !R->gcount || !R->goff ||
-        !R->members || !R->gfull)
+    if (!gw || !done || !R->gorder || !R->gwat || !R->gcount || !R->goff || !R->members ||
+        !R->gfull)
         goto out;
     for (int k = 0; k < c->nk; k++) {
         int ci = c->k_mem[c->k_off[k]], d = R->dem[k], m = 0;
-        const int *groups = c->g_by_model[c->cw[ci]->model + 1];
         if (done[d])
             continue;
         done[d] = 1;
-        for (int b = 0; b < c->ng; b++) {
-            int j = groups[b];
-            if (ctx_static_ok(c, ci, c->g_mem[c->g_off[j]]))
-                gw[m++] = (gw_t){plan_least_watts(c, ci, j), b, j};
+        for (int b = c->dg_off[d]; b < c->dg_off[d + 1]; b++) /* eligible, in order */
+            gw[m++] = (gw_t){plan_least_watts(c, ci, c->dg[b]), b, c->dg[b]};
+        if (m > 32) {
+            qsort(gw, (size_t)m, sizeof *gw, by_gw);
+        } else { /* insertion: the same total order, without qsort's overhead */
+            for (int a = 1; a < m; a++)
+                for (int b = a; b > 0 && by_gw(&gw[b], &gw[b - 1]) < 0; b--) {
+                    gw_t t = gw[b];
+                    gw[b] = gw[b - 1];
+                    gw[b - 1] = t;
+                }
         }
-        qsort(gw, (size_t)m, sizeof *gw, by_gw);
         for (int b = 0; b < m; b++) {
-            R->gorder[(size_t)d * R->ng + (size_t)b] = gw[b].g;
-            R->gwat[(size_t)d * R->ng + (size_t)b] = gw[b].w;
+            R->gorder[(size_t)c->dg_off[d] + (size_t)b] = gw[b].g;
+            R->gwat[(size_t)c->dg_off[d] + (size_t)b] = gw[b].w;
         }
         R->gcount[d] = m;
     }
@@ -341,7 +343,8 @@ static int recreate(const ctx_t *c, rec_t *R, plan_t *p, gst_t *gs)
             int ci = c->k_mem[nxt[k]], node = -1;
             if (cursor[k] >= *dc) /* else its demand found that group full */
                 node = plan_best_fit(
-                    c, p, ci, R->gorder[(size_t)R->dem[k] * R->ng + (size_t)cursor[k]]);
+                    c, p, ci,
+                    R->gorder[(size_t)c->dg_off[R->dem[k]] + (size_t)cursor[k]]);
             if (node < 0 && *dc <= cursor[k])
                 *dc = cursor[k] + 1;
             if (node >= 0) { /* the next member, at the same key */

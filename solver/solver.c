@@ -35,19 +35,79 @@ double tp_now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Sorting indices by the ids they name (qsort has no context argument). */
+/* Sorting indices by the ids they name (qsort has no context argument).
+ * pre: the id's first 8 bytes, big-endian and zero-padded, so that comparing
+ * it orders as strcmp does on them; strcmp only reads past it on a tie. */
 typedef struct {
     const char *id;
+    uint64_t pre;
     int moved, idx;
 } idord_t;
+
+static idord_t idord(const char *id, int moved, int idx)
+{
+    idord_t o = {id ? id : "", 0, moved, idx};
+    bool ended = false;
+    for (int i = 0; i < 8; i++) {
+        unsigned char ch = ended ? 0 : (unsigned char)o.id[i];
+        ended = ch == 0;
+        o.pre = o.pre << 8 | ch;
+    }
+    return o;
+}
 
 static int by_id(const void *a, const void *b)
 {
     const idord_t *x = a, *y = b;
     if (x->moved != y->moved)
         return x->moved - y->moved;
-    int r = strcmp(x->id ? x->id : "", y->id ? y->id : "");
+    if (x->pre != y->pre)
+        return x->pre < y->pre ? -1 : 1;
+    int r = (x->pre & 0xff) ? strcmp(x->id + 8, y->id + 8) : 0; /* else both ended */
     return r ? r : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* qsort(o, n, by_id) for o in ascending idx: a stable radix sort by (moved,
+ * pre) keeps idx order among equals, then only runs of equal prefixes that
+ * go on past it are sorted by the whole comparator. */
+static void sort_idord(idord_t *o, int n)
+{
+    idord_t *tmp = malloc(((size_t)n + 1) * sizeof *tmp), *a = o, *b = tmp;
+    size_t cnt[256];
+    if (!tmp) {
+        qsort(o, (size_t)n, sizeof *o, by_id);
+        return;
+    }
+    for (int pass = 0; pass <= 8; pass++) { /* byte 7 (last) of pre first; moved last */
+        memset(cnt, 0, sizeof cnt);
+        for (int i = 0; i < n; i++)
+            cnt[pass < 8 ? a[i].pre >> (8 * pass) & 0xff : (unsigned)(a[i].moved != 0)]++;
+        size_t at = 0;
+        bool trivial = false;
+        for (int v = 0; v < 256; v++) {
+            size_t m = cnt[v];
+            trivial |= m == (size_t)n;
+            cnt[v] = at;
+            at += m;
+        }
+        if (trivial)
+            continue; /* one bucket: this pass would not move anything */
+        for (int i = 0; i < n; i++)
+            b[cnt[pass < 8 ? a[i].pre >> (8 * pass) & 0xff
+                           : (unsigned)(a[i].moved != 0)]++] = a[i];
+        idord_t *t = a;
+        a = b;
+        b = t;
+    }
+    if (a != o)
+        memcpy(o, a, (size_t)n * sizeof *o);
+    free(tmp);
+    for (int i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && o[j].moved == o[i].moved && o[j].pre == o[i].pre; j++)
+            ;
+        if (j - i > 1 && (o[i].pre & 0xff))
+            qsort(o + i, (size_t)(j - i), sizeof *o, by_id);
+    }
 }
 
 int *ctx_order_by_id(int n, const char *(*id)(const void *, int), const void *arg)
@@ -60,8 +120,8 @@ int *ctx_order_by_id(int n, const char *(*id)(const void *, int), const void *ar
         return NULL;
     }
     for (int i = 0; i < n; i++)
-        o[i] = (idord_t){id(arg, i), 0, i};
-    qsort(o, (size_t)n, sizeof *o, by_id);
+        o[i] = idord(id(arg, i), 0, i);
+    sort_idord(o, n);
     for (int i = 0; i < n; i++)
         out[i] = o[i].idx;
     free(o);
@@ -175,11 +235,11 @@ static int make_candidates(ctx_t *c)
     }
     for (int i = 0; i < np; i++)
         if (!c->side.skip[i])
-            o[k++] = (idord_t){c->pending->w[i].id, 0, i};
+            o[k++] = idord(c->pending->w[i].id, 0, i);
     for (int i = 0; i < nr; i++)
         if (c->preempted[i] && !c->side.skip[np + i])
-            o[k++] = (idord_t){c->running->w[i].id, 1, np + i};
-    qsort(o, (size_t)k, sizeof *o, by_id);
+            o[k++] = idord(c->running->w[i].id, 1, np + i);
+    sort_idord(o, k);
     double gpus = 0;
     for (int i = 0; i < k; i++) {
         int r = o[i].idx;
@@ -286,10 +346,9 @@ static double candidate_bound(const ctx_t *c)
         }
         char *memo = fits + (size_t)id * (size_t)c->ng;
         double best = 0;
-        for (int j = 0; j < c->ng; j++) {
-            int n = c->g_mem[c->g_off[j]];
-            if (!ctx_static_ok(c, ci, n))
-                continue;
+        int d = c->k_dem[k];
+        for (int e = c->dg_off[d]; e < c->dg_off[d + 1]; e++) { /* the eligible ones */
+            int j = c->dg[e], n = c->g_mem[c->g_off[j]];
             double v = ctx_value(c, ci, n);
             if (v <= best)
                 continue;
@@ -355,14 +414,25 @@ static double domain_bound(const ctx_t *c)
     int *unit = malloc(((size_t)f->nnodes + 1) * sizeof *unit);
     int *stamp = calloc((size_t)c->nnsc + 1, sizeof *stamp);
     char *elig = malloc(((size_t)c->nwsc + 1) * ((size_t)nd + 1));
-    char *ok = malloc((size_t)c->nnsc * (size_t)c->nwsc + 1); /* [nsc * nwsc + w] */
+    /* CSR: the candidate static classes eligible on each node static class. */
+    int *ok_off = calloc((size_t)c->nnsc + 2, sizeof *ok_off), *ok = NULL;
     kw_t *kw = malloc(((size_t)c->nk + 1) * sizeof *kw);
-    if (!pmin || !head || !gpus || !wmin || !unit || !stamp || !elig || !ok || !kw)
+    if (!pmin || !head || !gpus || !wmin || !unit || !stamp || !elig || !ok_off || !kw)
         goto out;
     for (int w = 0; w < c->nwsc; w++)
         for (int n = 0; n < c->nnsc; n++)
-            ok[(size_t)n * (size_t)c->nwsc + (size_t)w] =
-                c->stat[(size_t)w * (size_t)c->nnsc + (size_t)n] == 0;
+            ok_off[n + 1] += c->stat[(size_t)w * (size_t)c->nnsc + (size_t)n] == 0;
+    for (int n = 0; n < c->nnsc; n++)
+        ok_off[n + 1] += ok_off[n];
+    if (!(ok = malloc(((size_t)ok_off[c->nnsc] + 1) * sizeof *ok)))
+        goto out;
+    for (int w = 0; w < c->nwsc; w++) /* ok_off[n] walks to n + 1's start ... */
+        for (int n = 0; n < c->nnsc; n++)
+            if (c->stat[(size_t)w * (size_t)c->nnsc + (size_t)n] == 0)
+                ok[ok_off[n]++] = w;
+    for (int n = c->nnsc; n > 0; n--) /* ... and back */
+        ok_off[n] = ok_off[n - 1];
+    ok_off[0] = 0;
     for (int g = 0; g < f->ngpu_models; g++)
         pmin[g] = INFINITY;
     for (int i = 0; i < f->nprofiles; i++)
@@ -408,9 +478,8 @@ static double domain_bound(const ctx_t *c)
                 continue;
             stamp[nsc] = (level + 1) * (nd + 1) + d + 1;
             char *e = elig + (size_t)d * (size_t)c->nwsc;
-            const char *o = ok + (size_t)nsc * (size_t)c->nwsc;
-            for (int w = 0; w < c->nwsc; w++)
-                e[w] |= o[w];
+            for (int i = ok_off[nsc]; i < ok_off[nsc + 1]; i++)
+                e[ok[i]] = 1;
         }
         double total = 0, per_gpu_eps = TP_TRUST_MAX * c->eps_s + c->eps_e;
         for (int r = 0; r < nd; r++) { /* summed by id: fixed rounding */
@@ -439,6 +508,7 @@ out:
     free(unit);
     free(stamp);
     free(elig);
+    free(ok_off);
     free(ok);
     free(kw);
     return best;

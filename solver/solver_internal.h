@@ -111,6 +111,7 @@ typedef struct {
     double eps_s; /* weight of term (2), scarce trust: 1 / (1 + TP_TRUST_MAX G) */
     double eps_e; /* weight of term (3), tokens/J: eps_s / (1 + G) */
     double emax;  /* largest tokens/s per watt of any profile; 0: none */
+    double *eff;  /* [(model + 1) * ngpu_models + gpu model]: ctx_eff, once */
 
     /* Static classes. */
     int nnsc, *node_sc, *nsc_rep;
@@ -126,6 +127,10 @@ typedef struct {
     double *g_minw; /* the lowest gpu_w of a group's nodes */
     /* Per AI model (index model + 1): every group, best GPU model first. */
     int **g_by_model;
+    /* Demands: classes of one static class and AI model (any priority) ask
+     * the same GPUs and watts of every node; k_dem[k] < ndem. The groups a
+     * demand is statically eligible on, in g_by_model's order (CSR). */
+    int ndem, *k_dem, *dg_off, *dg;
     side_t side;
     struct gang_lp *gl; /* gangs inside the aggregated LP (gang_lp.c); NULL: none */
 } ctx_t;
@@ -170,18 +175,18 @@ int plan_copy(plan_t *dst, const plan_t *src, const ctx_t *c);
  * domain cap)? Static eligibility is not checked here. */
 bool plan_fits(const ctx_t *c, const plan_t *p, int ci, int n);
 bool ctx_fits(const ctx_t *c, const tp_load_t *l, const tp_workload_t *w, int n);
-/* draw > cap, with policy.c's tolerance. */
-bool ctx_over(double draw, double cap);
+/* draw > cap, with policy.c's tolerance: a sum landing exactly on a cap is
+ * not over (inline: the LP's packing asks it millions of times). */
+static inline bool ctx_over(double draw, double cap)
+{
+    return draw > cap * (1 + 1e-9);
+}
 void plan_place(const ctx_t *c, plan_t *p, int ci, int n);
 /* True when no node of group g can fit ci for power at g's anchor domain or
  * above (a quick test; false does not mean one fits). */
 bool plan_group_full(const ctx_t *c, const plan_t *p, int ci, int g);
 /* The fullest node of group g where ci is eligible and fits; -1: none. */
 int plan_best_fit(const ctx_t *c, const plan_t *p, int ci, int g);
-/* Demands: classes of one static class and AI model (any priority) ask the
- * same GPUs and watts of every node. [k] → demand (< nk); NULL on ENOMEM.
- * Caller frees. */
-int *plan_demands(const ctx_t *c);
 /* Places candidates list[0..n) in that order, each on the best-valued group's
  * best-fit node; a class that found no room once is not tried again. */
 int plan_repair(const ctx_t *c, plan_t *p, const int *list, int n);
@@ -197,7 +202,14 @@ int plan_first_fit(const ctx_t *c, plan_t *p);
 /* skip[i] == i: position i is open; otherwise it links towards the next open
  * one. Returns the first open position ≥ i (halving the paths it walks); the
  * caller keeps a never-closed sentinel at the end. */
-int plan_next_open(int *skip, int i);
+static inline int plan_next_open(int *skip, int i)
+{
+    while (skip[i] != i) {
+        skip[i] = skip[skip[i]];
+        i = skip[i];
+    }
+    return i;
+}
 /* The least watts candidate ci draws on any node of group g. */
 double plan_least_watts(const ctx_t *c, int ci, int g);
 double plan_objective(const ctx_t *c, const plan_t *p, double *weighted);
