@@ -9,15 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Caps are compared with a relative tolerance so that float sums of watts that
- * land exactly on a cap are not rejected by rounding. */
-#define CAP_EPS 1e-9
-
-static bool over_cap(double draw, double cap)
-{
-    return draw > cap * (1 + CAP_EPS);
-}
-
 tp_load_t *tp_load_new(const tp_fleet_t *f, const tp_state_t *s,
                        const tp_workloads_t *running)
 {
@@ -238,10 +229,10 @@ tp_predset_t tp_policy_capacity(const tp_fleet_t *f, const tp_state_t *s,
     bool unhealthy = w->gpus <= n->gpus && healthy < w->gpus;
     if (!unhealthy && healthy - l->gpus_used[node] < w->gpus)
         fail |= TP_PRED_BIT(TP_PRED_GPU_CAPACITY);
-    if (over_cap(l->node_w[node] + add, tp_policy_node_cap(f, s, node)))
+    if (tp_policy_over_cap(l->node_w[node] + add, tp_policy_node_cap(f, s, node)))
         fail |= TP_PRED_BIT(TP_PRED_POWER_NODE);
     for (int d = n->domain; d >= 0; d = f->domains[d].parent)
-        if (over_cap(l->domain_w[d] + add, tp_policy_domain_cap(f, s, d))) {
+        if (tp_policy_over_cap(l->domain_w[d] + add, tp_policy_domain_cap(f, s, d))) {
             fail |= TP_PRED_BIT(TP_PRED_POWER_DOMAIN);
             break;
         }

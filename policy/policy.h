@@ -34,6 +34,15 @@ typedef unsigned tp_predset_t; /* bit (1u << tp_pred_t) per failed predicate */
     (TP_PRED_BIT(TP_PRED_GPU_CAPACITY) | TP_PRED_BIT(TP_PRED_POWER_NODE) |               \
      TP_PRED_BIT(TP_PRED_POWER_DOMAIN))
 
+/* Caps are compared with a relative tolerance so that float sums of watts that
+ * land exactly on a cap are not rejected by rounding. The policy's rule, which
+ * the solver asks too (ctx_over); the validator restates it on its own. */
+#define TP_POLICY_CAP_EPS 1e-9
+static inline bool tp_policy_over_cap(double draw, double cap)
+{
+    return draw > cap * (1 + TP_POLICY_CAP_EPS);
+}
+
 /* Work on the fleet: GPUs in use and estimated draw per node and per domain. */
 typedef struct {
     int nnodes, ndomains;

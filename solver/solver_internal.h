@@ -175,11 +175,12 @@ int plan_copy(plan_t *dst, const plan_t *src, const ctx_t *c);
  * domain cap)? Static eligibility is not checked here. */
 bool plan_fits(const ctx_t *c, const plan_t *p, int ci, int n);
 bool ctx_fits(const ctx_t *c, const tp_load_t *l, const tp_workload_t *w, int n);
-/* draw > cap, with policy.c's tolerance: a sum landing exactly on a cap is
- * not over (inline: the LP's packing asks it millions of times). */
+/* draw > cap, by the policy's rule (tp_policy_over_cap): a sum landing
+ * exactly on a cap is not over (inline: the LP's packing asks it millions of
+ * times). */
 static inline bool ctx_over(double draw, double cap)
 {
-    return draw > cap * (1 + 1e-9);
+    return tp_policy_over_cap(draw, cap);
 }
 void plan_place(const ctx_t *c, plan_t *p, int ci, int n);
 /* True when no node of group g can fit ci for power at g's anchor domain or
