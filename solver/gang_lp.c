@@ -1163,17 +1163,6 @@ const long *gang_lp_use(const ctx_t *c)
     return c->gl->use;
 }
 
-double gang_lp_least_draw(const ctx_t *c, int i)
-{
-    const struct gang_lp *gl = c->gl;
-    int G = gl->cls[i];
-    double w = INFINITY;
-    for (int r = 0; r < c->side.k_n[gl->Gslot[G]]; r++)
-        if (gl->cap[G][r] > 0)
-            w = fmin(w, gl->rwmin[G][r]);
-    return w * gl->GN[G];
-}
-
 bool gang_lp_seat(const ctx_t *c, tp_load_t *l, long *use, int i, int *members)
 {
     const tp_workload_t *w = gw(c, i);
@@ -1191,6 +1180,14 @@ double gang_lp_domain_draw(const ctx_t *c, int i, int r)
     const struct gang_lp *gl = c->gl;
     int G = gl->cls[i];
     return gl->cap[G][r] > 0 ? gl->rwmin[G][r] * gl->GN[G] : INFINITY;
+}
+
+double gang_lp_least_draw(const ctx_t *c, int i)
+{
+    double w = INFINITY;
+    for (int r = 0; r < c->side.k_n[c->gl->Gslot[c->gl->cls[i]]]; r++)
+        w = fmin(w, gang_lp_domain_draw(c, i, r));
+    return w;
 }
 
 bool gang_lp_seat_in(const ctx_t *c, tp_load_t *l, long *use, int i, int r, int *members)
