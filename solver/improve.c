@@ -99,10 +99,8 @@ typedef struct {
 } gst_t;
 
 typedef struct {
-    const int *dem; /* [k]: its demand (c->k_dem): classes alike but priority */
     int *gorder;  /* [c->dg_off[d] + b]: the groups demand d may use, least watts first */
     double *gwat; /* [c->dg_off[d] + b]: the least watts it draws there */
-    int *gcount;  /* [d] */
     int nit;      /* items: nc candidates, then nga gangs */
     int nga, *goff, nG, ntn;
     int *members; /* scratch for gang_lp_seat */
@@ -113,16 +111,21 @@ static void rec_fini(rec_t *R)
 {
     free(R->gorder);
     free(R->gwat);
-    free(R->gcount);
     free(R->goff);
     free(R->members);
     free(R->gfull);
 }
 
+/* How many groups class k's demand is statically eligible on (c->dg). */
+static int dem_groups(const ctx_t *c, int k)
+{
+    return c->dg_off[c->k_dem[k] + 1] - c->dg_off[c->k_dem[k]];
+}
+
 /* Class k's value per watt on the b-th group of its demand's order. */
 static double class_key(const ctx_t *c, const rec_t *R, int k, int b)
 {
-    size_t at = (size_t)c->dg_off[R->dem[k]] + (size_t)b;
+    size_t at = (size_t)c->dg_off[c->k_dem[k]] + (size_t)b;
     int j = R->gorder[at];
     return R->gwat[at] > 0
                ? ctx_value(c, c->k_mem[c->k_off[k]], c->g_mem[c->g_off[j]]) / R->gwat[at]
@@ -150,19 +153,16 @@ static int rec_init(const ctx_t *c, rec_t *R)
     R->nit = c->nc + R->nga;
     gw_t *gw = malloc(((size_t)c->ng + 1) * sizeof *gw);
     char *done = calloc((size_t)c->ndem + 1, 1);
-    R->dem = c->k_dem;
     R->gorder = malloc(((size_t)c->dg_off[c->ndem] + 1) * sizeof *R->gorder);
     R->gwat = malloc(((size_t)c->dg_off[c->ndem] + 1) * sizeof *R->gwat);
-    R->gcount = calloc((size_t)c->ndem + 1, sizeof *R->gcount);
     R->goff = calloc((size_t)R->nga + 1, sizeof *R->goff);
     R->members = malloc(((size_t)c->f->nnodes + 1) * sizeof *R->members);
     R->gfull = calloc((size_t)R->nG + 1, 1);
     int rc = TP_ENOMEM;
-    if (!gw || !done || !R->gorder || !R->gwat || !R->gcount || !R->goff || !R->members ||
-        !R->gfull)
+    if (!gw || !done || !R->gorder || !R->gwat || !R->goff || !R->members || !R->gfull)
         goto out;
     for (int k = 0; k < c->nk; k++) {
-        int ci = c->k_mem[c->k_off[k]], d = R->dem[k], m = 0;
+        int ci = c->k_mem[c->k_off[k]], d = c->k_dem[k], m = 0;
         if (done[d])
             continue;
         done[d] = 1;
@@ -182,7 +182,6 @@ static int rec_init(const ctx_t *c, rec_t *R)
             R->gorder[(size_t)c->dg_off[d] + (size_t)b] = gw[b].g;
             R->gwat[(size_t)c->dg_off[d] + (size_t)b] = gw[b].w;
         }
-        R->gcount[d] = m;
     }
     for (int i = 0; i < R->nga; i++)
         R->goff[i + 1] = R->goff[i] + tp_wl_nodes(gang_lp_work(c, i));
@@ -296,7 +295,7 @@ static int recreate(const ctx_t *c, rec_t *R, plan_t *p, gst_t *gs)
         while (a < c->k_off[k + 1] && p->cnode[c->k_mem[a]] >= 0)
             a++;
         nxt[k] = a;
-        if (a < c->k_off[k + 1] && R->gcount[R->dem[k]] > 0) {
+        if (a < c->k_off[k + 1] && dem_groups(c, k) > 0) {
             int ci = c->k_mem[a];
             heap_push(&H, (vw_t){class_key(c, R, k, 0),
                                  (1.0 + c->cw[ci]->priority) * c->cw[ci]->gpus, k});
@@ -339,12 +338,12 @@ static int recreate(const ctx_t *c, rec_t *R, plan_t *p, gst_t *gs)
         /* Members of one class ask the same of every node and loads only
          * grow: where one found no room the next will not either. The class
          * goes on without the heap while it still leads. */
-        for (int k = e.ci, *dc = &dcur[R->dem[k]];;) {
+        for (int k = e.ci, *dc = &dcur[c->k_dem[k]];;) {
             int ci = c->k_mem[nxt[k]], node = -1;
             if (cursor[k] >= *dc) /* else its demand found that group full */
                 node = plan_best_fit(
                     c, p, ci,
-                    R->gorder[(size_t)c->dg_off[R->dem[k]] + (size_t)cursor[k]]);
+                    R->gorder[(size_t)c->dg_off[c->k_dem[k]] + (size_t)cursor[k]]);
             if (node < 0 && *dc <= cursor[k])
                 *dc = cursor[k] + 1;
             if (node >= 0) { /* the next member, at the same key */
@@ -354,7 +353,7 @@ static int recreate(const ctx_t *c, rec_t *R, plan_t *p, gst_t *gs)
                     a++;
                 if ((nxt[k] = a) == c->k_off[k + 1])
                     break;
-            } else if ((cursor[k] = *dc) < R->gcount[R->dem[k]]) {
+            } else if ((cursor[k] = *dc) < dem_groups(c, k)) {
                 e.key = class_key(c, R, k, cursor[k]);
             } else {
                 break;
