@@ -133,13 +133,17 @@ int plan_repair(const ctx_t *c, plan_t *p, const int *list, int n)
         int ci = list[i], k = c->k_dem[c->cand_k[ci]];
         const int *groups = c->dg + c->dg_off[k];
         int ng = c->dg_off[k + 1] - c->dg_off[k];
-        if (p->cnode[ci] >= 0 || cursor[k] < 0)
+        int t = tp_wl_tenant(c->cw[ci]);
+        if (p->cnode[ci] >= 0 || cursor[k] < 0 ||
+            (c->tn_use && t >= 0 && side_room(c, c->tn_use, t) < c->cw[ci]->gpus))
             continue;
         int j = cursor[k];
         for (; j < ng; j++) {
             int node = plan_best_fit(c, p, ci, groups[j]);
             if (node >= 0) {
                 plan_place(c, p, ci, node);
+                if (c->tn_use && t >= 0)
+                    side_use_add(c, c->tn_use, t, c->cw[ci]->gpus);
                 break;
             }
         }
