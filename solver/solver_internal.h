@@ -380,6 +380,10 @@ bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
 bool side_place_gang(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
                      const char *elig, int *members);
 int side_static_row(const ctx_t *c, const tp_workload_t *w, char *elig);
+/* heur.c: first fit's eligibility bitsets are skipped (each node tested
+ * instead) above this many 64-bit words; 4M. Tests lower it to reach that
+ * path on small fleets; nothing else writes it. */
+extern size_t tp_solver_elig_max_words;
 /* Builds side.k_* for kind (kind < 0: the whole fleet) on first use. */
 int side_kind_lists(ctx_t *c, int kind);
 
