@@ -406,6 +406,7 @@ static int by_kw(const void *a, const void *b)
  * headroom at the lowest per-GPU draw there. Σ over the domains bounds every
  * plan without counting a shared rack or row twice. The
  * smallest over the depths; INFINITY when no depth covers every node. */
+double *tp_solver_domain_bound_probe;
 static double domain_bound(const ctx_t *c)
 {
     const tp_fleet_t *f = c->f;
@@ -507,6 +508,8 @@ static double domain_bound(const ctx_t *c)
         }
         best = fmin(best, total);
     }
+    if (tp_solver_domain_bound_probe)
+        *tp_solver_domain_bound_probe = best;
 out:
     free(pmin);
     free(head);

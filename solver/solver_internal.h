@@ -384,6 +384,10 @@ int side_static_row(const ctx_t *c, const tp_workload_t *w, char *elig);
  * instead) above this many 64-bit words; 4M. Tests lower it to reach that
  * path on small fleets; nothing else writes it. */
 extern size_t tp_solver_elig_max_words;
+/* solver.c: where a test sets it, domain_bound stores there each value it
+ * computes (its bits are otherwise hidden: the LP's bound is nearly always
+ * below it). NULL outside the tests; solves never read it. */
+extern double *tp_solver_domain_bound_probe;
 /* Builds side.k_* for kind (kind < 0: the whole fleet) on first use. */
 int side_kind_lists(ctx_t *c, int kind);
 
