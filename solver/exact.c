@@ -933,30 +933,42 @@ static int pick_items(ctx_t *c, ex_t *m, milp_out_t *out)
     int ntn = f->ntenants;
     long nold = 0, nfull = 0, *tf = calloc((size_t)ntn + 1, sizeof *tf),
          *want = calloc((size_t)ntn + 1, sizeof *want);
-    if (!tf || !want) {
+    char *in = calloc((size_t)sd->n + 1, 1); /* joins the full model */
+    if (!tf || !want || !in) {
         free(tf);
         free(want);
+        free(in);
         return TP_ENOMEM;
-    }
-    for (int it = 0; it < sd->n; it++) {
-        nold += tp_wl_nodes(sd->w[it]) > 1;
-        nfull += model_item(sd, it, true);
     }
     bool full = false, sane = sd->use != NULL;
     for (int t = 0; t < ntn && sane; t++) {
         tf[t] = sd->use[t]; /* every candidate was charged by admission */
         for (int ci = 0; ci < c->nc; ci++)
-            if (under(f, tp_wl_tenant(c->cw[ci]), t)) {
+            if (under(f, tp_wl_tenant(c->cw[ci]), t))
                 tf[t] -= c->cw[ci]->gpus;
-                want[t] += c->cw[ci]->gpus;
-            }
         for (int it = 0; it < sd->n; it++)
-            if (model_item(sd, it, true) && under(f, tp_wl_tenant(sd->w[it]), t)) {
-                long g = (long)tp_wl_nodes(sd->w[it]) * sd->w[it]->gpus;
-                tf[t] -= sd->flag[it] == 0 ? g : 0;
-                want[t] += g;
-            }
+            if (model_item(sd, it, true) && sd->flag[it] == 0 &&
+                under(f, tp_wl_tenant(sd->w[it]), t))
+                tf[t] -= (long)tp_wl_nodes(sd->w[it]) * sd->w[it]->gpus;
         sane = tf[t] >= 0;
+    }
+    for (int it = 0; it < sd->n; it++) {
+        long g = (long)tp_wl_nodes(sd->w[it]) * sd->w[it]->gpus;
+        nold += tp_wl_nodes(sd->w[it]) > 1;
+        /* Held-back work larger than its tenant's room beside what the model
+         * does not decide fits no plan: it stays out. */
+        in[it] =
+            model_item(sd, it, true) &&
+            (!sd->held[it] || !sane || side_room(c, tf, tp_wl_tenant(sd->w[it])) >= g);
+        nfull += in[it];
+    }
+    for (int t = 0; t < ntn && sane; t++) {
+        for (int ci = 0; ci < c->nc; ci++)
+            if (under(f, tp_wl_tenant(c->cw[ci]), t))
+                want[t] += c->cw[ci]->gpus;
+        for (int it = 0; it < sd->n; it++)
+            if (in[it] && under(f, tp_wl_tenant(sd->w[it]), t))
+                want[t] += (long)tp_wl_nodes(sd->w[it]) * sd->w[it]->gpus;
         full |=
             f->tenants[t].limit_gpus >= 0 && want[t] > f->tenants[t].limit_gpus - tf[t];
     }
@@ -968,11 +980,12 @@ static int pick_items(ctx_t *c, ex_t *m, milp_out_t *out)
     out->held_in = full;
     for (int it = 0; it < sd->n && any; it++) {
         const tp_workload_t *w = sd->w[it];
-        if (!model_item(sd, it, full))
+        if (full ? !in[it] : !model_item(sd, it, false))
             continue;
         if (side_kind_lists(c, tp_wl_together(w)) < 0) {
             free(tf);
             free(want);
+            free(in);
             return TP_ENOMEM;
         }
         m->gi[m->ng++] = it;
@@ -1001,6 +1014,7 @@ static int pick_items(ctx_t *c, ex_t *m, milp_out_t *out)
     }
     free(tf);
     free(want);
+    free(in);
     return 0;
 }
 
