@@ -20,6 +20,11 @@
  *   Σ_{n under d} Σ_t w y ≤ cap_d − draw_d       every domain (where it binds)
  *   used(a) ≥ used(b)                            identical nodes a < b (by id)
  *
+ * Gangs (side items) join as one binary per domain of their kind plus member
+ * binaries; tenant limits are rows (pick_items: over the gangs within the
+ * room admission left, or, where admission could matter, over everything the
+ * model decides with held-back work in it).
+ *
  * Identical nodes — under the same domain, same trust, GPU model and draw per
  * GPU, free GPUs and headroom, the same types with the same bounds — are
  * interchangeable in every stage, so any plan can be permuted to have their
@@ -74,6 +79,11 @@ typedef struct {
      * y_dom[k] its domain (-1: the whole fleet); col_y: a member column's y. */
     int ng, *gi, *g_y, *y_dom, *col_y, ny;
     long *tfix; /* [tenant]: GPUs in use that the model does not decide */
+    /* full: the tenant rows count the candidates too (their type keys then
+     * hold the tenant, kb = 4 leading entries, else 3) and the work admission
+     * held back is in the model as gangs of one or more members. */
+    bool full;
+    int kb;
     double *obj[3], *x, *start;
     int nstages, nrows;
     mat_t mat;
@@ -110,14 +120,15 @@ static int build_types(ex_t *m, keytab_t *kt)
         if (m->p->cnode[ci] >= 0)
             continue;
         const tp_workload_t *w = c->cw[ci];
-        int len = 3;
+        int len = m->kb;
         key[0] = w->gpus;
         key[1] = w->model;
         key[2] = w->priority;
+        key[3] = tp_wl_tenant(w); /* read only when kb is 4 */
         for (int r = 0; r < nn; r++)
             if (ctx_static_ok(c, ci, c->nord[r]) && plan_fits(c, m->p, ci, c->nord[r]))
                 key[len++] = c->nord[r];
-        if (len == 3)
+        if (len == m->kb)
             continue;
         if ((tof[ci] = keytab_intern(kt, key, len)) < 0)
             goto out;
@@ -133,7 +144,7 @@ static int build_types(ex_t *m, keytab_t *kt)
             m->t_off[tof[ci] + 1]++;
     for (int t = 0; t < m->nt; t++) {
         m->t_off[t + 1] += m->t_off[t];
-        m->t_col[t + 1] = m->t_col[t] + kt->pool[kt->off[t]] - 3;
+        m->t_col[t + 1] = m->t_col[t] + kt->pool[kt->off[t]] - m->kb;
     }
     {
         int *fill = malloc(((size_t)m->nt + 1) * sizeof *fill);
@@ -159,7 +170,7 @@ static int build_types(ex_t *m, keytab_t *kt)
         const int *k = kt->pool + kt->off[t] + 1;
         const tp_workload_t *w = c->cw[m->t_mem[m->t_off[t]]];
         for (int j = m->t_col[t]; j < m->t_col[t + 1]; j++) {
-            int n = k[3 + j - m->t_col[t]];
+            int n = k[m->kb + j - m->t_col[t]];
             double ww = tp_policy_work_w(f, n, w);
             double ub = m->t_off[t + 1] - m->t_off[t];
             ub = fmin(ub, floor((c->healthy[n] - l->gpus_used[n]) / (double)w->gpus));
@@ -700,6 +711,11 @@ static int run(void *arg)
         for (int g = 0; g < m->ng; g++)
             if (under(f, tp_wl_tenant(gw(m, g)), t))
                 tnsum[t] += (double)tp_wl_nodes(gw(m, g)) * gw(m, g)->gpus;
+        for (int k = 0; m->full && k < m->nt; k++) {
+            const tp_workload_t *w = c->cw[m->t_mem[m->t_off[k]]];
+            if (under(f, tp_wl_tenant(w), t))
+                tnsum[t] += (double)w->gpus * (m->t_off[k + 1] - m->t_off[k]);
+        }
         if (tnsum[t] > f->tenants[t].limit_gpus - m->tfix[t])
             tnrow[t] = ++rows;
     }
@@ -756,6 +772,10 @@ static int run(void *arg)
             (grow[n] && mat_push(&m->mat, grow[n], j + 1, g) < 0) ||
             (wrow[n] && mat_push(&m->mat, wrow[n], j + 1, m->w[j]) < 0))
             goto out;
+        for (int u = 0; m->full && t < m->nt && u < ntn; u++)
+            if (tnrow[u] && under(f, tp_wl_tenant(c->cw[m->t_mem[m->t_off[t]]]), u) &&
+                mat_push(&m->mat, tnrow[u], j + 1, g) < 0)
+                goto out;
         for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
             if ((drow[d] && mat_push(&m->mat, drow[d], j + 1, m->w[j]) < 0) ||
                 (dgrow[d] && mat_push(&m->mat, dgrow[d], j + 1, g) < 0))
@@ -886,6 +906,118 @@ static double gangs_weighted(const ctx_t *c, const int *gi, int ng)
     return v;
 }
 
+/* Could the model decide side item it? Gangs the greedy pass placed or left
+ * waiting for room (not reclaim's); with `full`, work held back by a limit
+ * too (single-node work as a gang of one). */
+static bool model_item(const side_t *sd, int it, bool full)
+{
+    if (full && sd->held[it])
+        return true;
+    return tp_wl_nodes(sd->w[it]) > 1 && sd->flag[it] != 2 && !sd->fixed[it];
+}
+
+/* The side items the model decides (m->gi; their load leaves m->p while it
+ * does) and the tenant rows' fixed use (m->tfix). Where admission could
+ * matter — some tenant's candidates and items together exceed its room —
+ * the rows count everything the model decides against the use of what it
+ * does not (running work, reclaims), and held-back work joins (m->full):
+ * the model then finds the optimum under the limits. Else (or with too many
+ * items: gangs × nodes ≤ TP_SOLVER_DEFAULT_EXACT_PAIRS) the rows cover the
+ * gangs within the room admission left after reserving every admitted
+ * candidate, so any plan of the candidates keeps the limits (docs/solver.md,
+ * Limits). */
+static int pick_items(ctx_t *c, ex_t *m, milp_out_t *out)
+{
+    const tp_fleet_t *f = c->f;
+    side_t *sd = &c->side;
+    int ntn = f->ntenants;
+    long nold = 0, nfull = 0, *tf = calloc((size_t)ntn + 1, sizeof *tf),
+         *want = calloc((size_t)ntn + 1, sizeof *want);
+    char *in = calloc((size_t)sd->n + 1, 1); /* joins the full model */
+    if (!tf || !want || !in) {
+        free(tf);
+        free(want);
+        free(in);
+        return TP_ENOMEM;
+    }
+    bool full = false, sane = sd->use != NULL;
+    for (int t = 0; t < ntn && sane; t++) {
+        tf[t] = sd->use[t]; /* every candidate was charged by admission */
+        for (int ci = 0; ci < c->nc; ci++)
+            if (under(f, tp_wl_tenant(c->cw[ci]), t))
+                tf[t] -= c->cw[ci]->gpus;
+        for (int it = 0; it < sd->n; it++)
+            if (model_item(sd, it, true) && sd->flag[it] == 0 &&
+                under(f, tp_wl_tenant(sd->w[it]), t))
+                tf[t] -= (long)tp_wl_nodes(sd->w[it]) * sd->w[it]->gpus;
+        sane = tf[t] >= 0;
+    }
+    for (int it = 0; it < sd->n; it++) {
+        long g = (long)tp_wl_nodes(sd->w[it]) * sd->w[it]->gpus;
+        nold += tp_wl_nodes(sd->w[it]) > 1;
+        /* Held-back work larger than its tenant's room beside what the model
+         * does not decide fits no plan: it stays out. */
+        in[it] =
+            model_item(sd, it, true) &&
+            (!sd->held[it] || !sane || side_room(c, tf, tp_wl_tenant(sd->w[it])) >= g);
+        nfull += in[it];
+    }
+    for (int t = 0; t < ntn && sane; t++) {
+        for (int ci = 0; ci < c->nc; ci++)
+            if (under(f, tp_wl_tenant(c->cw[ci]), t))
+                want[t] += c->cw[ci]->gpus;
+        for (int it = 0; it < sd->n; it++)
+            if (in[it] && under(f, tp_wl_tenant(sd->w[it]), t))
+                want[t] += (long)tp_wl_nodes(sd->w[it]) * sd->w[it]->gpus;
+        full |=
+            f->tenants[t].limit_gpus >= 0 && want[t] > f->tenants[t].limit_gpus - tf[t];
+    }
+    full = full && sane && nfull * f->nnodes <= TP_SOLVER_DEFAULT_EXACT_PAIRS;
+    bool any = full || nold * f->nnodes <= TP_SOLVER_DEFAULT_EXACT_PAIRS;
+    m->full = full;
+    m->kb = full ? 4 : 3;
+    c->tn_rows = full;
+    out->held_in = full;
+    for (int it = 0; it < sd->n && any; it++) {
+        const tp_workload_t *w = sd->w[it];
+        if (full ? !in[it] : !model_item(sd, it, false))
+            continue;
+        if (side_kind_lists(c, tp_wl_together(w)) < 0) {
+            free(tf);
+            free(want);
+            free(in);
+            return TP_ENOMEM;
+        }
+        m->gi[m->ng++] = it;
+        for (int j = 0; sd->flag[it] == 0 && j < tp_wl_nodes(w); j++)
+            tp_load_apply(m->p->load, f, sd->mem[it][j], w->gpus,
+                          tp_fleet_gpu_watts(f, sd->mem[it][j], w->model), -1);
+    }
+    for (int t = 0; t < ntn; t++) {
+        if (full) {
+            m->tfix[t] = tf[t];
+            continue;
+        }
+        /* GPUs the model's gangs may not take: the use side_before counted
+         * (running work, reclaims, every admitted candidate) less the placed
+         * gangs above. */
+        m->tfix[t] = sd->use ? sd->use[t] : 0;
+        long g = 0; /* the gangs' GPUs: a row that binds is a restriction */
+        for (int k = 0; k < m->ng; k++)
+            if (under(f, tp_wl_tenant(gw(m, k)), t)) {
+                long v = (long)tp_wl_nodes(gw(m, k)) * gw(m, k)->gpus;
+                m->tfix[t] -= sd->flag[m->gi[k]] == 0 ? v : 0;
+                g += v;
+            }
+        out->gang_limited |=
+            f->tenants[t].limit_gpus >= 0 && g > f->tenants[t].limit_gpus - m->tfix[t];
+    }
+    free(tf);
+    free(want);
+    free(in);
+    return 0;
+}
+
 int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *msg,
                size_t msglen)
 {
@@ -904,42 +1036,13 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
         return TP_ENOMEM;
     if (plan_copy(&q, p, c) < 0)
         goto out;
-    /* Gangs the model decides: placed greedily (not by reclaim) or waiting
-     * for room; their load leaves q while the model decides. */
     m.gi = malloc(((size_t)sd->n + 1) * sizeof *m.gi);
     m.tfix = calloc((size_t)f->ntenants + 1, sizeof *m.tfix);
     chosen = malloc(((size_t)f->nnodes + 1) * sizeof *chosen);
     if (!m.gi || !m.tfix || !chosen)
         goto out;
-    long ngang = 0; /* gangs join while their member columns stay few */
-    for (int it = 0; it < sd->n; it++)
-        ngang += tp_wl_nodes(sd->w[it]) > 1;
-    for (int it = 0; it < sd->n && ngang * f->nnodes <= TP_SOLVER_DEFAULT_EXACT_PAIRS;
-         it++) {
-        const tp_workload_t *w = sd->w[it];
-        if (tp_wl_nodes(w) < 2 || sd->flag[it] == 2 || sd->fixed[it])
-            continue;
-        m.gi[m.ng++] = it;
-        for (int j = 0; sd->flag[it] == 0 && j < tp_wl_nodes(w); j++)
-            tp_load_apply(q.load, f, sd->mem[it][j], w->gpus,
-                          tp_fleet_gpu_watts(f, sd->mem[it][j], w->model), -1);
-    }
-    /* GPUs per tenant the model's gangs may not take: the use side_before
-     * counted (running work, reclaims, every admitted candidate — admission
-     * reserved room for each) less the placed gangs above. So any plan of
-     * the candidates stays within the limits, and gangs take only room that
-     * admission left (docs/solver.md, Limits). */
-    for (int t = 0; t < f->ntenants; t++) {
-        m.tfix[t] = sd->use ? sd->use[t] : 0;
-        for (int g = 0; g < m.ng; g++)
-            if (sd->flag[m.gi[g]] == 0 && under(f, tp_wl_tenant(sd->w[m.gi[g]]), t))
-                m.tfix[t] -= (long)tp_wl_nodes(sd->w[m.gi[g]]) * sd->w[m.gi[g]]->gpus;
-        long want = 0; /* the row of build's tnrow binds: a restriction */
-        for (int g = 0; g < m.ng && f->tenants[t].limit_gpus >= 0; g++)
-            if (under(f, tp_wl_tenant(sd->w[m.gi[g]]), t))
-                want += (long)tp_wl_nodes(sd->w[m.gi[g]]) * sd->w[m.gi[g]]->gpus;
-        out->gang_limited |= want > f->tenants[t].limit_gpus - m.tfix[t];
-    }
+    if ((rc = pick_items(c, &m, out)) < 0)
+        goto out;
     if ((rc = build_types(&m, &kt)) < 0 || (rc = build_gangs(&m)) < 0)
         goto out;
     rc = TP_ENOMEM;

@@ -21,7 +21,8 @@
  *        on the node that stops the fewest borrowed GPUs (gang_reclaim);
  *     4. admission: single-node work (pending, and running work a cap moves)
  *        of tenants with a limit is admitted in the same order while the
- *        tenant and its groups have room; the rest is held back.
+ *        tenant and its groups have room; the rest is held back (side.held:
+ *        on small inputs the exact model may seat it, exact.c).
  *   side_after, on the class model's final plan:
  *     5. held-back work is placed where it now fits, in the same order, when
  *        the tenant's room allows (admitted work that found no node left it);
@@ -95,7 +96,7 @@ int side_gang_set(ctx_t *c, int it, const int *members)
     }
     free(sd->mem[it]);
     sd->mem[it] = NULL;
-    sd->flag[it] = 1;
+    sd->flag[it] = sd->held[it] ? 2 : 1; /* waits: held back, or for room */
     if (!members)
         return 0;
     if (!(sd->mem[it] = malloc((size_t)need * sizeof *sd->mem[it])))
@@ -150,6 +151,10 @@ static int push_item(ctx_t *c, const tp_workload_t *w, int res, int flag)
         if (!nx)
             return TP_ENOMEM;
         sd->fixed = nx;
+        char *nh = realloc(sd->held, (size_t)cap);
+        if (!nh)
+            return TP_ENOMEM;
+        sd->held = nh;
         sd->cap = cap;
     }
     sd->w[sd->n] = w;
@@ -157,6 +162,7 @@ static int push_item(ctx_t *c, const tp_workload_t *w, int res, int flag)
     sd->flag[sd->n] = flag;
     sd->mem[sd->n] = NULL;
     sd->fixed[sd->n] = 0;
+    sd->held[sd->n] = flag == 2;
     return sd->n++;
 }
 
@@ -182,7 +188,7 @@ static int by_order(const void *a, const void *b)
 /* The nodes under each domain of `kind` (kind < 0: one list, the whole
  * fleet), in canonical order, as CSR over the domains in id order; built once
  * per kind. */
-static int kind_lists(ctx_t *c, int kind)
+int side_kind_lists(ctx_t *c, int kind)
 {
     const tp_fleet_t *f = c->f;
     side_t *sd = &c->side;
@@ -606,7 +612,7 @@ int side_before(ctx_t *c, tp_result_t *res)
         int need = tp_wl_nodes(w);
         long gpus = (long)need * w->gpus;
         sd->skip[o[k].res] = 1;
-        if (kind_lists(c, tp_wl_together(w)) < 0)
+        if (side_kind_lists(c, tp_wl_together(w)) < 0)
             goto out;
         int t = tp_wl_tenant(w);
         bool ok = room(c, t) >= gpus && side_static_row(c, w, elig) >= need &&
@@ -782,6 +788,7 @@ void side_fini(ctx_t *c)
         free(c->side.mem[it]);
     free(c->side.mem);
     free(c->side.fixed);
+    free(c->side.held);
     free(c->side.use);
     free(c->side.ruse);
     free(c->side.skip);

@@ -133,13 +133,17 @@ int plan_repair(const ctx_t *c, plan_t *p, const int *list, int n)
         int ci = list[i], k = c->k_dem[c->cand_k[ci]];
         const int *groups = c->dg + c->dg_off[k];
         int ng = c->dg_off[k + 1] - c->dg_off[k];
-        if (p->cnode[ci] >= 0 || cursor[k] < 0)
+        int t = tp_wl_tenant(c->cw[ci]);
+        if (p->cnode[ci] >= 0 || cursor[k] < 0 ||
+            (c->tn_use && t >= 0 && side_room(c, c->tn_use, t) < c->cw[ci]->gpus))
             continue;
         int j = cursor[k];
         for (; j < ng; j++) {
             int node = plan_best_fit(c, p, ci, groups[j]);
             if (node >= 0) {
                 plan_place(c, p, ci, node);
+                if (c->tn_use && t >= 0)
+                    side_use_add(c, c->tn_use, t, c->cw[ci]->gpus);
                 break;
             }
         }
@@ -278,13 +282,15 @@ static bool dead(const ctx_t *c, const plan_t *p, const double *least, int n)
 /* Bitsets by rank, one per candidate static class: [wsc * words + r / 64]
  * has bit r % 64 where the node of rank r is statically eligible, and bit
  * nn (a sentinel) always; *words per class. NULL where they would take more
- * than ELIG_MAX_WORDS (the scan then tests each node) or on ENOMEM. */
+ * than tp_solver_elig_max_words (ELIG_MAX_WORDS; the scan then tests each
+ * node) or on ENOMEM. */
 #define ELIG_MAX_WORDS ((size_t)1 << 22)
+size_t tp_solver_elig_max_words = ELIG_MAX_WORDS;
 static uint64_t *elig_bits(const ctx_t *c, size_t *words)
 {
     int nn = c->f->nnodes;
     size_t W = (size_t)nn / 64 + 1;
-    if (W * (size_t)c->nwsc > ELIG_MAX_WORDS)
+    if (W * (size_t)c->nwsc > tp_solver_elig_max_words)
         return NULL;
     uint64_t *bits = calloc(W * (size_t)c->nwsc + 1, sizeof *bits);
     int *off = calloc((size_t)c->nnsc + 2, sizeof *off); /* ranks by node class */

@@ -271,6 +271,13 @@ static bool open_gang(const ctx_t *c, int it)
            sd->flag[it] != 2;
 }
 
+/* open_gang, or work a tenant limit held back: the exact model may seat it
+ * (exact.c, full rows), so AUTO's runs save and restore it too. */
+static bool movable_item(const ctx_t *c, int it)
+{
+    return open_gang(c, it) || c->side.held[it];
+}
+
 /* Whether the exact model could still move or seat a gang the greedy pass
  * decided (placed or waiting, not placed by reclaim): then a full fleet for
  * single-node work is no proof that nothing better exists. */
@@ -399,6 +406,7 @@ static int by_kw(const void *a, const void *b)
  * headroom at the lowest per-GPU draw there. Σ over the domains bounds every
  * plan without counting a shared rack or row twice. The
  * smallest over the depths; INFINITY when no depth covers every node. */
+double *tp_solver_domain_bound_probe;
 static double domain_bound(const ctx_t *c)
 {
     const tp_fleet_t *f = c->f;
@@ -500,6 +508,8 @@ static double domain_bound(const ctx_t *c)
         }
         best = fmin(best, total);
     }
+    if (tp_solver_domain_bound_probe)
+        *tp_solver_domain_bound_probe = best;
 out:
     free(pmin);
     free(head);
@@ -667,7 +677,14 @@ static int add_pending(const ctx_t *c, const plan_t *p, tp_result_t *r)
             }
             ncnt++;
         }
-        if (tp_result_add_pending(r, c->cres[ci], counts[id]) < 0)
+        int row[TP_PRED_COUNT];
+        memcpy(row, counts[id], sizeof row);
+        /* With the exact model's full tenant rows a candidate may wait for
+         * its tenant's room (admission reserved none): tenant_limit. */
+        if (c->tn_rows && tp_wl_tenant(w) >= 0 &&
+            side_room(c, c->side.use, tp_wl_tenant(w)) < w->gpus)
+            row[TP_PRED_TENANT_LIMIT] = f->nnodes;
+        if (tp_result_add_pending(r, c->cres[ci], row) < 0)
             goto out;
     }
     rc = 0;
@@ -865,7 +882,7 @@ static int gang_state_save(const ctx_t *c, gang_state_t *g)
         return TP_ENOMEM;
     for (int it = 0; it < sd->n; it++) {
         size_t k = (size_t)tp_wl_nodes(sd->w[it]);
-        if (!open_gang(c, it) || sd->flag[it] != 0)
+        if (!movable_item(c, it) || sd->flag[it] != 0)
             continue;
         if (!(g->mem[it] = malloc(k * sizeof **g->mem)))
             return TP_ENOMEM;
@@ -879,7 +896,7 @@ static int gang_state_put(ctx_t *c, const gang_state_t *g)
     tp_load_t *l = tp_load_copy(g->base);
     int rc = l ? 0 : TP_ENOMEM;
     for (int it = 0; rc == 0 && it < c->side.n; it++)
-        if (open_gang(c, it))
+        if (movable_item(c, it))
             rc = side_gang_set(c, it, g->mem[it]);
     if (rc < 0) {
         tp_load_free(l);
@@ -912,8 +929,21 @@ static int exact_run(ctx_t *c, const plan_t *start, plan_t *out, milp_out_t *mo,
     int rc;
     plan_fini(out);
     if ((rc = plan_init(out, c)) < 0 ||
-        (rc = milp_exact(c, out, start, mo, msg, msglen)) < 0 ||
-        (rc = repair_all(c, out)) < 0)
+        (rc = milp_exact(c, out, start, mo, msg, msglen)) < 0)
+        return rc;
+    if (c->tn_rows) { /* admission's reserve no longer holds: repair counts use */
+        const side_t *sd = &c->side;
+        if (!(c->tn_use = malloc(((size_t)c->f->ntenants + 1) * sizeof *c->tn_use)))
+            return TP_ENOMEM;
+        memcpy(c->tn_use, sd->use, (size_t)c->f->ntenants * sizeof *c->tn_use);
+        for (int ci = 0; ci < c->nc; ci++) /* admission charged every candidate */
+            if (out->cnode[ci] < 0)
+                side_use_add(c, c->tn_use, tp_wl_tenant(c->cw[ci]), -c->cw[ci]->gpus);
+    }
+    rc = repair_all(c, out);
+    free(c->tn_use);
+    c->tn_use = NULL;
+    if (rc < 0)
         return rc;
     *method = "milp";
     if (mo->gangs == 0 &&
@@ -1060,6 +1090,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     double lb = INFINITY;  /* lifted_bound, where a model left the gangs out */
     bool decided = false;  /* the exact model decided gangs too */
     bool joint = false;    /* ... and no tenant row restricted them */
+    bool held_in = false;  /* ... and the work a limit held back (exact.c) */
     side_sums_t ss;
     int rc;
     tp_error_clear(err);
@@ -1133,6 +1164,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
          * them; the others assume the greedy pass's gangs. */
         decided = small && mo.gangs > 0;
         joint = decided && !mo.gang_limited;
+        held_in = decided && mo.held_in;
         if (small) {
             if (mo.bound < bound || decided)
                 bound = mo.bound;
@@ -1206,7 +1238,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     side_sums(&c, &end);
     bool covered = ss.nfree == 0 || c.gl || joint;
     r->objective = plan_objective(&c, &best, NULL);
-    sol->optimal = sol->optimal && covered && end.held == 0;
+    sol->optimal = sol->optimal && covered && (end.held == 0 || held_in);
     if (sol->optimal)
         bound = r->objective;
     if (o->no_bound) {
@@ -1216,7 +1248,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
         bound = isnan(bound) || cb < bound ? cb : bound;
     }
     r->objective += c.side.weighted;
-    bound += c.side.weighted - gang_lp_placed(&c) + end.held;
+    bound += c.side.weighted - gang_lp_placed(&c) + (held_in ? 0 : end.held);
     if (!covered)
         bound = lb;
     if (!isnan(bound) && isfinite(bound)) {

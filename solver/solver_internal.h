@@ -65,6 +65,8 @@ typedef struct {
     int *res, *flag, n, cap;
     int **mem;   /* [item]: a placed gang's member nodes (owned), else NULL */
     char *fixed; /* [item]: placed by reclaim — the exact model leaves it */
+    char *held;  /* [item]: held back by a tenant limit in side_before (flag 2
+                  * then; the exact model may seat it: exact.c) */
     long *use;   /* [tenant] GPUs in use, sub-tenants included */
     long *ruse;  /* [tenant] the same, of running work alone (what is borrowed) */
     char *skip;  /* [result index]: the class model must not take it */
@@ -133,6 +135,12 @@ typedef struct {
     int ndem, *k_dem, *dg_off, *dg;
     side_t side;
     struct gang_lp *gl; /* gangs inside the aggregated LP (gang_lp.c); NULL: none */
+    /* The exact model's tenant rows counted the candidates too (exact.c):
+     * admission no longer guarantees them room. tn_use, while set ([tenant]
+     * GPUs in use, groups included), makes plan_repair skip a candidate its
+     * tenant has no room for and count what it places. */
+    bool tn_rows;
+    long *tn_use;
 } ctx_t;
 
 #define TP_SOLVER_MAX_GROUPS 512
@@ -313,6 +321,9 @@ typedef struct {
     /* A tenant row held the gangs to the room admission left: the bound
      * then covers that restriction only, not every plan. */
     bool gang_limited;
+    /* The tenant rows counted every candidate and the work admission held
+     * back was in the model (a side item each): the bound covers it. */
+    bool held_in;
 } milp_out_t;
 int milp_pairs(const ctx_t *c, plan_t *p, double mip_gap, milp_out_t *out, char *msg,
                size_t msglen);
@@ -369,6 +380,16 @@ bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
 bool side_place_gang(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
                      const char *elig, int *members);
 int side_static_row(const ctx_t *c, const tp_workload_t *w, char *elig);
+/* heur.c: first fit's eligibility bitsets are skipped (each node tested
+ * instead) above this many 64-bit words; 4M. Tests lower it to reach that
+ * path on small fleets; nothing else writes it. */
+extern size_t tp_solver_elig_max_words;
+/* solver.c: where a test sets it, domain_bound stores there each value it
+ * computes (its bits are otherwise hidden: the LP's bound is nearly always
+ * below it). NULL outside the tests; solves never read it. */
+extern double *tp_solver_domain_bound_probe;
+/* Builds side.k_* for kind (kind < 0: the whole fleet) on first use. */
+int side_kind_lists(ctx_t *c, int kind);
 
 /* bound_root.c: a bound on the candidates and free gangs (side items not
  * fixed nor held; term (1)) on c->base; INFINITY where a node has no domain. */

@@ -409,3 +409,53 @@ TP_TEST(solver_improve_stops_on_the_lp_bound)
     }
     unload(&in);
 }
+
+/* plan_weight_order (heur.c), repair's order: weight (1 + priority) × GPUs
+ * descending, then moved running work (corigin ≥ 0) before pending work of
+ * the same weight — a preempted workload restarts before new work takes its
+ * room — then index. Checked on a hand-made context (the only fields it
+ * reads) against an insertion sort of those keys, with many ties. */
+TP_TEST(solver_weight_order_moved_first)
+{
+    enum { N = 300 };
+    static tp_workload_t w[N];
+    static const tp_workload_t *cw[N];
+    static int origin[N], want[N];
+    unsigned x = 12345;
+    for (int i = 0; i < N; i++) {
+        x = x * 1103515245u + 12345u;
+        w[i] =
+            (tp_workload_t){.gpus = 1 << ((x >> 16) % 3), .priority = (int)(x >> 20) % 3};
+        cw[i] = &w[i];
+        origin[i] = (x >> 8) % 3 == 0 ? (int)(x >> 24) % 4 : -1;
+        want[i] = i;
+    }
+    ctx_t c = {.nc = N, .cw = cw, .corigin = origin};
+    for (int i = 1; i < N; i++) /* (weight desc, moved first, index) */
+        for (int j = i; j > 0; j--) {
+            int a = want[j], b = want[j - 1];
+            long wa = (1L + w[a].priority) * w[a].gpus,
+                 wb = (1L + w[b].priority) * w[b].gpus;
+            int ma = origin[a] >= 0, mb = origin[b] >= 0;
+            if (wa > wb || (wa == wb && (ma > mb || (ma == mb && a < b)))) {
+                want[j] = b;
+                want[j - 1] = a;
+            } else {
+                break;
+            }
+        }
+    int *got = plan_weight_order(&c), moved_before = 0;
+    TP_ASSERT(got);
+    for (int i = 0; i < N; i++) {
+        if (got[i] != want[i]) {
+            tp_test_fail(__FILE__, __LINE__, "position %d: candidate %d, want %d", i,
+                         got[i], want[i]);
+            break;
+        }
+        /* the case the key exists for: moved work ahead of a lower index */
+        moved_before +=
+            i > 0 && origin[got[i - 1]] >= 0 && origin[got[i]] < 0 && got[i - 1] > got[i];
+    }
+    TP_CHECK(moved_before > 0);
+    free(got);
+}

@@ -795,8 +795,10 @@ TP_TEST(solver_gang_reclaims_borrowed)
 
 /* A tiny random instance: one site, two racks of 2–3 nodes (4 or 8 GPUs, power
  * that binds), 1–2 pending gangs of 2–3 members (together rack, or anywhere)
- * and 1–4 single-node workloads, priorities 0–9; no running work, no tenants. */
-static int make_tiny(tp_rng_t *r, inst_t *in, double site_frac)
+ * and 1–4 single-node workloads, priorities 0–9; no running work. With
+ * `tenants`, tenants a (in group grp) and b with limits of 4–28 GPUs (grp's
+ * 8–32), each workload of a, b or none; else no tenants. */
+static int make_tiny_t(tp_rng_t *r, inst_t *in, double site_frac, bool tenants)
 {
     json_t *doms = json_array(), *nodes = json_array(), *pend = json_array();
     json_t *site =
@@ -831,11 +833,18 @@ static int make_tiny(tp_rng_t *r, inst_t *in, double site_frac)
     json_t *fleet = json_pack("{s:i, s:{s:{s:[s]}}, s:o, s:o, s:{s:{s:{}}}}", "version",
                               1, "regions", "eu", "countries", "DE", "power_domains",
                               doms, "nodes", nodes, "policy", "classes", "public");
+    if (tenants)
+        json_object_set_new(
+            json_object_get(fleet, "policy"), "tenants",
+            json_pack("{s:{s:i, s:i}, s:{s:i, s:i, s:s}, s:{s:i, s:i}}", "grp",
+                      "quota_gpus", 0, "limit_gpus", 8 + 8 * pick(r, 4), "a",
+                      "quota_gpus", 0, "limit_gpus", 4 + 8 * pick(r, 4), "parent", "grp",
+                      "b", "quota_gpus", 0, "limit_gpus", 4 + 4 * pick(r, 7)));
     if (load_doc(fleet, "fleet", NULL, 0, &in->f) < 0)
         return -1;
     in->s = tp_state_new_empty(in->f);
     in->running = tp_workloads_new_empty();
-    int ng = 1 + pick(r, 2), ns = 1 + pick(r, 4);
+    int ng = 1 + pick(r, 2), ns = 1 + pick(r, 4) + (tenants ? pick(r, 3) : 0);
     for (int i = 0; i < ng + ns; i++) {
         char id[16];
         snprintf(id, sizeof id, "%c%d", i < ng ? 'g' : 's', i);
@@ -846,11 +855,19 @@ static int make_tiny(tp_rng_t *r, inst_t *in, double site_frac)
             if (pick(r, 2))
                 json_object_set_new(w, "together", json_string("rack"));
         }
+        int t = tenants ? pick(r, 3) : 0;
+        if (t)
+            json_object_set_new(w, "tenant", json_string(t == 1 ? "a" : "b"));
         json_array_append_new(pend, w);
     }
     if (!in->s || !in->running)
         return -1;
     return load_doc(pend, "pending", in->f, 2, &in->pending);
+}
+
+static int make_tiny(tp_rng_t *r, inst_t *in, double site_frac)
+{
+    return make_tiny_t(r, in, site_frac, false);
 }
 
 /* The most priority-weighted GPUs any plan places: every workload on no node
@@ -952,6 +969,62 @@ TP_TEST(solver_gangs_exact_vs_exhaustive)
            "%d gang members placed\n",
            checked, gangs_placed);
     TP_CHECK(checked >= 140);
+}
+
+/* The same with tenant limits (a in group grp, and b; no running work, so no
+ * reclaim): the exhaustive search counts each tenant's use from the formula of
+ * docs/formats.md (every placed GPU, every member of a gang, toward the
+ * tenant and each group above it) and never passes a limit. Admission
+ * (gang.c) decides before the class model; the exact model must still reach
+ * the optimum under the limits: a gang that took the room of more valuable
+ * single-node work, or admitted work that kept a better gang or single out,
+ * shows here. Every plan keeps the limits (check()); "optimal" is true. */
+TP_TEST(solver_gangs_exact_tenants_vs_exhaustive)
+{
+    tp_rng_t r;
+    int checked = 0, binding = 0, claims = 0;
+    tp_rng_init(&r, 0x74656eULL);
+    for (int round = 0; round < 200; round++) {
+        inst_t in = {0};
+        if (make_tiny_t(&r, &in, 0, true) < 0) {
+            tp_test_fail(__FILE__, __LINE__, "round %d: instance did not load", round);
+            inst_free(&in);
+            break;
+        }
+        gx_t x = {.in = &in,
+                  .l = tp_load_new(in.f, in.s, in.running),
+                  .use = calloc((size_t)in.f->ntenants + 1, sizeof(long))};
+        gdfs(&x, 0, 0);
+        double limited = x.best;
+        free(x.use);
+        x.use = NULL;
+        x.best = 0;
+        gdfs(&x, 0, 0); /* without limits: do they bind? */
+        tp_load_free(x.l);
+        binding += limited < x.best - 1e-9;
+        tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO);
+        if (sol) {
+            if (fabs(sol->weighted_gpus - limited) > 1e-9)
+                tp_test_fail(__FILE__, __LINE__,
+                             "round %d (%d nodes, %d workloads): weighted GPUs %.1f, "
+                             "exhaustive under the limits %.1f (%s)",
+                             round, in.f->nnodes, in.pending->n, sol->weighted_gpus,
+                             limited, sol->method);
+            if (!(sol->result->bound >= limited - 1e-6))
+                tp_test_fail(__FILE__, __LINE__, "round %d: bound %.9g below %.9g", round,
+                             sol->result->bound, limited);
+            TP_CHECK_EQ_INT(check(&in, sol->result), 0);
+            claims += sol->optimal;
+            checked++;
+        }
+        tp_solution_free(sol);
+        inst_free(&in);
+    }
+    printf("  %d tiny instances with gangs and tenant limits at the exhaustive "
+           "optimum; the limits bind on %d; %d say optimal\n",
+           checked, binding, claims);
+    TP_CHECK(checked >= 190);
+    TP_CHECK(binding >= 30);
 }
 
 /* ---- gangs inside the aggregated LP (gang_lp.c) ------------------------------------ */
