@@ -103,7 +103,8 @@ typedef struct {
     double *mprev;   /* and at the one before (have_prev) */
     bool have_m, have_prev;
     struct kord *ko;
-    int gmode; /* tree_bound: the gang members' multipliers (gang_lp.c) */
+    bool crash; /* round 0 from the crash basis (run()) */
+    int gmode;  /* tree_bound: the gang members' multipliers (gang_lp.c) */
 } lp_t;
 
 static int brow(const lp_t *L)
@@ -962,6 +963,11 @@ static int solve_lp(lp_t *L, int meth)
             return -1;
         }
         parm.it_lim = budget < INT_MAX ? (int)budget : INT_MAX;
+        /* With the crash basis (run()), the primal's phase 1 (round 0, rows
+         * added by separate()) with the long-step ratio test, which passes
+         * breakpoints of the infeasibility sum in one iteration. */
+        if (parm.meth == GLP_PRIMAL && L->crash)
+            parm.r_test = GLP_RT_FLIP;
         int before = glp_get_it_cnt(L->P);
         ret = glp_simplex(L->P, &parm);
         L->iters += glp_get_it_cnt(L->P) - before;
@@ -1014,7 +1020,10 @@ static int run(void *arg)
     /* The buckets the greedy reservation reaches, at least the top one, those
      * it fills whole at their upper bound; pricing adds the rest when the
      * class's dual wants them (price()). */
-    for (int k = 0; k < L->nK && !c->gl; k++)
+    long nres = 0, nall = 0;
+    for (int k = 0; k < L->nK && !c->gl; k++) {
+        nres += L->kres[k];
+        nall += L->kn[k];
         for (int b = L->zoff[k], cum = 0; b < L->zoff[k + 1]; b++) {
             if (b > L->zoff[k] && cum >= L->kres[k])
                 break;
@@ -1023,10 +1032,21 @@ static int run(void *arg)
             if (cum <= L->kres[k])
                 glp_set_col_stat(L->P, L->zb[b].jcol, GLP_NU);
         }
+    }
     lp_view_t v = view(L);
     int gcols = gang_lp_seed(c, &v);
     if (gcols < 0)
         goto out;
+    /* Where the reservation leaves over a tenth of the candidates out, round 0
+     * starts from GLPK's crash basis (a triangular basis of structurals) and
+     * the primal uses the long-step ratio test (solve_lp()): at 10,000 ×
+     * 30,000 (55% reserved) 1,658 simplex iterations there instead of 2,445;
+     * at 10,000 × 10,000 (96%) the full buckets' start is near the optimum
+     * (1,041 against 3,388). Not with gangs in the LP: their rounds are
+     * capped and re-optimise with the dual (left as they were). */
+    L->crash = !c->gl && (double)nres < 0.9 * (double)nall;
+    if (L->crash)
+        glp_adv_basis(L->P, 0);
     /* Column generation stops once the LP is within LP_GAP_STOP of its
      * Lagrangian bound: packing loses more than that anyway. */
     for (L->out->rounds = 0; L->out->rounds < MAX_ROUNDS && L->ncols + gcols > 0;
