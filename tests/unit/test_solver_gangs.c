@@ -1042,8 +1042,9 @@ TP_TEST(solver_gangs_exact_tenants_vs_exhaustive)
  * grp over a and c whose limit may be below the sum of theirs, c with a quota
  * and no limit, b with a limit of 0 at times, d with a quota only, and work
  * without a tenant. shuffle ≠ 0: the same instance with every array in an
- * order drawn from it. */
-static int make_tiny_run(uint64_t seed, inst_t *in, uint64_t shuffle)
+ * order drawn from it. reclaim: a has a quota (4) too and the running work
+ * (4 more tries) is preemptible: pending work under its quota may reclaim. */
+static int make_tiny_run(uint64_t seed, inst_t *in, uint64_t shuffle, bool reclaim)
 {
     tp_rng_t rr, *r = &rr, sr;
     tp_rng_init(r, seed);
@@ -1080,12 +1081,12 @@ static int make_tiny_run(uint64_t seed, inst_t *in, uint64_t shuffle)
                               doms, "nodes", nodes, "policy", "classes", "public");
     json_t *tn = json_pack(
         "{s:{s:i, s:i}, s:{s:i, s:i, s:s}, s:{s:i, s:s}, s:{s:i, s:i}, s:{s:i}}", "grp",
-        "quota_gpus", 0, "limit_gpus", 4 * pick(r, 6), "a", "quota_gpus", 0, "limit_gpus",
-        4 + 8 * pick(r, 3), "parent", "grp", "c", "quota_gpus", 4, "parent", "grp", "b",
-        "quota_gpus", 0, "limit_gpus", 4 * pick(r, 4), "d", "quota_gpus", 8);
+        "quota_gpus", 0, "limit_gpus", 4 * pick(r, 6), "a", "quota_gpus", reclaim ? 4 : 0,
+        "limit_gpus", 4 + 8 * pick(r, 3), "parent", "grp", "c", "quota_gpus", 4, "parent",
+        "grp", "b", "quota_gpus", 0, "limit_gpus", 4 * pick(r, 4), "d", "quota_gpus", 8);
     json_object_set_new(json_object_get(fleet, "policy"), "tenants", tn);
     static const char *tname[] = {NULL, "a", "b", "c", "d"};
-    for (int i = 0, nr = pick(r, 4); i < nr; i++) {
+    for (int i = 0, nr = pick(r, 4) + (reclaim ? 4 : 0); i < nr; i++) {
         int n = pick(r, nn), g = 1 << pick(r, 3), t = pick(r, 5);
         char id[16];
         snprintf(id, sizeof id, "r%d", i);
@@ -1094,7 +1095,7 @@ static int make_tiny_run(uint64_t seed, inst_t *in, uint64_t shuffle)
         free_g[n] -= g;
         json_t *w = json_pack("{s:s, s:s, s:i, s:i, s:b, s:s}", "id", id, "sensitivity",
                               "public", "gpus", g, "priority", pick(r, 10), "preemptible",
-                              0, "node", ids[n]);
+                              reclaim, "node", ids[n]);
         if (tname[t])
             json_object_set_new(w, "tenant", json_string(tname[t]));
         json_array_append_new(run, w);
@@ -1144,7 +1145,8 @@ TP_TEST(solver_gangs_exact_tenants_running_vs_exhaustive)
     for (int round = 0; round < 300; round++) {
         inst_t in = {0}, sh = {0};
         uint64_t seed = 0x72756eULL + (uint64_t)round;
-        if (make_tiny_run(seed, &in, 0) < 0 || make_tiny_run(seed, &sh, 99 + round) < 0) {
+        if (make_tiny_run(seed, &in, 0, false) < 0 ||
+            make_tiny_run(seed, &sh, 99 + round, false) < 0) {
             tp_test_fail(__FILE__, __LINE__, "round %d: instance did not load", round);
             inst_free(&in);
             inst_free(&sh);
@@ -1589,6 +1591,60 @@ TP_TEST(solver_gangs_bounds_cover_every_method)
     TP_CHECK_EQ_INT(below, 0);
     /* the claim is still made where it is proven (19 on all 120; a subset: some) */
     TP_CHECK(optimal >= (ran == 120 ? 10 : 1));
+}
+
+/* make_tiny_run with reclaim (preemptible running work, tenants a, c, d with
+ * quotas): every method shares the stops, so each bound covers every other
+ * method's plan and "optimal" is never below one; the plans keep the limits
+ * (check()), and the shuffled copy gives AUTO's values to the bit. */
+TP_TEST(solver_gangs_exact_tenants_reclaim_cross)
+{
+    int failures = 0, reclaims = 0, ran = 0, diff = 0;
+    for (int round = 0; round < 400 && failures < 5; round++) {
+        inst_t in = {0}, sh = {0};
+        uint64_t seed = 0x72636cULL + (uint64_t)round;
+        if (make_tiny_run(seed, &in, 0, true) < 0 ||
+            make_tiny_run(seed, &sh, 7 + round, true) < 0) {
+            tp_test_fail(__FILE__, __LINE__, "round %d: instance did not load", round);
+            inst_free(&in);
+            inst_free(&sh);
+            break;
+        }
+        tp_solution_t *sol[5] = {
+            solve(&in, TP_SOLVER_AUTO), solve(&in, TP_SOLVER_AGGREGATE),
+            solve(&in, TP_SOLVER_EXACT), solve_large(&in), solve(&in, TP_SOLVER_GREEDY)};
+        tp_solution_t *s2 = solve(&sh, TP_SOLVER_AUTO);
+        failures += cross_check("reclaim", round, sol, 5);
+        failures += auto_not_below("reclaim", round, sol[0], sol[1], sol[4]);
+        for (int m = 0; m < 5; m++)
+            if (sol[m])
+                failures += check(&in, sol[m]->result) != 0;
+        if (sol[0] && s2) {
+            const tp_result_t *a = sol[0]->result, *b = s2->result;
+            for (int i = 0; i < a->npreemptions; i++)
+                reclaims += !strncmp(a->preemptions[i].why, "reclaim:", 8);
+            if (memcmp(&a->objective, &b->objective, sizeof(double)) ||
+                memcmp(&a->bound, &b->bound, sizeof(double)) ||
+                sol[0]->optimal != s2->optimal) {
+                diff++;
+                tp_test_fail(__FILE__, __LINE__,
+                             "round %d: shuffled %.9g/%.9g/%d, in order %.9g/%.9g/%d",
+                             round, b->objective, b->bound, s2->optimal, a->objective,
+                             a->bound, sol[0]->optimal);
+            }
+        }
+        ran++;
+        for (int m = 0; m < 5; m++)
+            tp_solution_free(sol[m]);
+        tp_solution_free(s2);
+        inst_free(&in);
+        inst_free(&sh);
+    }
+    printf("  %d tiny instances with reclaim and nested limits: %d reclaim stops; %d "
+           "differ shuffled\n",
+           ran, reclaims, diff);
+    TP_CHECK_EQ_INT(failures, 0);
+    TP_CHECK(reclaims >= 25);
 }
 
 /* ---- the bound and `optimal` on wilder tiny instances ----------------------------- */
