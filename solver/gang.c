@@ -29,7 +29,8 @@
  *     6. reasons for every side item left pending, against the final load:
  *        each member predicate as for single-node work; gang_topology counts
  *        the nodes a member could use that no domain of the kind could combine
- *        into a whole gang; tenant_limit counts every node.
+ *        into a whole gang; tenant_limit counts every node where the tenant
+ *        or a group above it lacks the room on the final use.
  *
  * Fairness (docs/solver.md): the share of a tenant is GPUs in use ÷ quota_gpus
  * (GPU share; no quota: infinite); among equal priority the lower share goes
@@ -680,12 +681,18 @@ out:
 static int side_reasons(const ctx_t *c, int it, const int *row, tp_result_t *res)
 {
     const tp_workload_t *w = c->side.w[it];
-    int counts[TP_PRED_COUNT], ok = row[TP_PRED_COUNT];
+    int counts[TP_PRED_COUNT], ok = row[TP_PRED_COUNT], any = 0;
     memcpy(counts, row, sizeof counts);
-    if (c->side.flag[it] == 2)
+    for (int q = 0; q < TP_PRED_COUNT; q++)
+        any |= counts[q];
+    /* tenant_limit where its tenant (or a group) lacks the room on the final
+     * use — held back or not: the exact model's full tenant rows judge both
+     * — and for held-back work where nothing else keeps it out. */
+    bool limited = room(c, tp_wl_tenant(w)) < (long)tp_wl_nodes(w) * w->gpus;
+    if (limited || (c->side.flag[it] == 2 && !any && (tp_wl_nodes(w) < 2 || ok == 0)))
         counts[TP_PRED_TENANT_LIMIT] = c->f->nnodes;
-    else if (tp_wl_nodes(w) > 1 && ok > 0) /* else every node fails a predicate */
-        counts[TP_PRED_GANG_TOPOLOGY] = ok;
+    if (tp_wl_nodes(w) > 1 && ok > 0 && (c->side.flag[it] != 2 || !limited))
+        counts[TP_PRED_GANG_TOPOLOGY] = ok; /* else every node fails a predicate */
     return tp_result_add_pending(res, c->side.res[it], counts);
 }
 

@@ -793,6 +793,23 @@ TP_TEST(solver_gang_reclaims_borrowed)
 
 /* ---- gangs inside the exact model, against an exhaustive search ------------------ */
 
+/* Pending workload i of a tiny instance: a gang g<i> of 2–3 members (half
+ * the time together in a rack) where i < ng, else single s<i>; 1–8 GPUs,
+ * priority 0–9. */
+static json_t *tiny_work(tp_rng_t *r, int i, int ng)
+{
+    char id[16];
+    snprintf(id, sizeof id, "%c%d", i < ng ? 'g' : 's', i);
+    json_t *w = json_pack("{s:s, s:s, s:i, s:i}", "id", id, "sensitivity", "public",
+                          "gpus", 1 << pick(r, 4), "priority", pick(r, 10));
+    if (i < ng) {
+        json_object_set_new(w, "nodes", json_integer(2 + pick(r, 2)));
+        if (pick(r, 2))
+            json_object_set_new(w, "together", json_string("rack"));
+    }
+    return w;
+}
+
 /* A tiny random instance: one site, two racks of 2–3 nodes (4 or 8 GPUs, power
  * that binds), 1–2 pending gangs of 2–3 members (together rack, or anywhere)
  * and 1–4 single-node workloads, priorities 0–9; no running work. With
@@ -846,15 +863,7 @@ static int make_tiny_t(tp_rng_t *r, inst_t *in, double site_frac, bool tenants)
     in->running = tp_workloads_new_empty();
     int ng = 1 + pick(r, 2), ns = 1 + pick(r, 4) + (tenants ? pick(r, 3) : 0);
     for (int i = 0; i < ng + ns; i++) {
-        char id[16];
-        snprintf(id, sizeof id, "%c%d", i < ng ? 'g' : 's', i);
-        json_t *w = json_pack("{s:s, s:s, s:i, s:i}", "id", id, "sensitivity", "public",
-                              "gpus", 1 << pick(r, 4), "priority", pick(r, 10));
-        if (i < ng) {
-            json_object_set_new(w, "nodes", json_integer(2 + pick(r, 2)));
-            if (pick(r, 2))
-                json_object_set_new(w, "together", json_string("rack"));
-        }
+        json_t *w = tiny_work(r, i, ng);
         int t = tenants ? pick(r, 3) : 0;
         if (t)
             json_object_set_new(w, "tenant", json_string(t == 1 ? "a" : "b"));
@@ -1025,6 +1034,206 @@ TP_TEST(solver_gangs_exact_tenants_vs_exhaustive)
            checked, binding, claims);
     TP_CHECK(checked >= 190);
     TP_CHECK(binding >= 30);
+}
+
+/* Tiny instances like make_tiny_t with what admission and the exact model's
+ * full tenant rows must survive: running single-node work of the tenants
+ * (non-preemptible: no reclaim, no preemption; at times past a limit), group
+ * grp over a and c whose limit may be below the sum of theirs, c with a quota
+ * and no limit, b with a limit of 0 at times, d with a quota only, and work
+ * without a tenant. shuffle ≠ 0: the same instance with every array in an
+ * order drawn from it. reclaim: a has a quota (4) too and the running work
+ * (4 more tries) is preemptible: pending work under its quota may reclaim. */
+static int make_tiny_run(uint64_t seed, inst_t *in, uint64_t shuffle, bool reclaim)
+{
+    tp_rng_t rr, *r = &rr, sr;
+    tp_rng_init(r, seed);
+    tp_rng_init(&sr, shuffle);
+    json_t *doms = json_array(), *nodes = json_array(), *pend = json_array(),
+           *run = json_array();
+    json_array_append_new(
+        doms, json_pack("{s:s, s:f, s:s}", "id", "site", "cap_w", 1e7, "kind", "site"));
+    int free_g[8], nn = 0;
+    char ids[8][16];
+    for (int k = 0; k < 2; k++) {
+        char rack[24];
+        int per = 2 + pick(r, 2);
+        double full = 0;
+        snprintf(rack, sizeof rack, "rack-%d", k);
+        for (int i = 0; i < per; i++, nn++) {
+            int gpus = pick(r, 2) ? 8 : 4;
+            double gw = 500 + 100 * pick(r, 3);
+            snprintf(ids[nn], sizeof ids[nn], "n%02d", nn);
+            free_g[nn] = gpus;
+            full += 800 + gpus * gw;
+            json_array_append_new(
+                nodes, json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:f, s:f}", "id",
+                                 ids[nn], "power_domain", rack, "region", "eu",
+                                 "gpu_model", "H100", "gpus", gpus, "cap_w",
+                                 800 + gpus * gw + 1, "idle_w", 800.0, "gpu_w", gw));
+        }
+        json_array_append_new(
+            doms, json_pack("{s:s, s:s, s:f, s:s}", "id", rack, "parent", "site", "cap_w",
+                            full * (0.5 + 0.25 * pick(r, 3)), "kind", "rack"));
+    }
+    json_t *fleet = json_pack("{s:i, s:{s:{s:[s]}}, s:o, s:o, s:{s:{s:{}}}}", "version",
+                              1, "regions", "eu", "countries", "DE", "power_domains",
+                              doms, "nodes", nodes, "policy", "classes", "public");
+    json_t *tn = json_pack(
+        "{s:{s:i, s:i}, s:{s:i, s:i, s:s}, s:{s:i, s:s}, s:{s:i, s:i}, s:{s:i}}", "grp",
+        "quota_gpus", 0, "limit_gpus", 4 * pick(r, 6), "a", "quota_gpus", reclaim ? 4 : 0,
+        "limit_gpus", 4 + 8 * pick(r, 3), "parent", "grp", "c", "quota_gpus", 4, "parent",
+        "grp", "b", "quota_gpus", 0, "limit_gpus", 4 * pick(r, 4), "d", "quota_gpus", 8);
+    json_object_set_new(json_object_get(fleet, "policy"), "tenants", tn);
+    static const char *tname[] = {NULL, "a", "b", "c", "d"};
+    for (int i = 0, nr = pick(r, 4) + (reclaim ? 4 : 0); i < nr; i++) {
+        int n = pick(r, nn), g = 1 << pick(r, 3), t = pick(r, 5);
+        char id[16];
+        snprintf(id, sizeof id, "r%d", i);
+        if (free_g[n] < g)
+            continue;
+        free_g[n] -= g;
+        json_t *w = json_pack("{s:s, s:s, s:i, s:i, s:b, s:s}", "id", id, "sensitivity",
+                              "public", "gpus", g, "priority", pick(r, 10), "preemptible",
+                              reclaim, "node", ids[n]);
+        if (tname[t])
+            json_object_set_new(w, "tenant", json_string(tname[t]));
+        json_array_append_new(run, w);
+    }
+    int ng = pick(r, 3), ns = 1 + pick(r, 5);
+    for (int i = 0; i < ng + ns; i++) {
+        json_t *w = tiny_work(r, i, ng);
+        int t = pick(r, 5);
+        if (tname[t])
+            json_object_set_new(w, "tenant", json_string(tname[t]));
+        json_array_append_new(pend, w);
+    }
+    if (shuffle) {
+        sf_shuffle(json_object_get(fleet, "nodes"), &sr);
+        sf_shuffle(json_object_get(fleet, "power_domains"), &sr);
+        sf_shuffle(run, &sr);
+        sf_shuffle(pend, &sr);
+    }
+    if (load_doc(fleet, "fleet", NULL, 0, &in->f) < 0)
+        return -1;
+    in->s = tp_state_new_empty(in->f);
+    if (!in->s || load_doc(run, "running", in->f, 3, &in->running) < 0)
+        return -1;
+    return load_doc(pend, "pending", in->f, 2, &in->pending);
+}
+
+/* The final use of each tenant (groups included) in res: running work less
+ * what it stops, plus every placed GPU. */
+static void final_use(const inst_t *in, const tp_result_t *res, long *use)
+{
+    const tp_fleet_t *f = in->f;
+    int np = in->pending->n;
+    for (int i = 0; i < in->running->n; i++)
+        for (int t = tp_wl_tenant(&in->running->w[i]); t >= 0; t = f->tenants[t].parent)
+            use[t] += in->running->w[i].gpus;
+    for (int i = 0; i < res->nplacements; i++) {
+        int x = res->placements[i].workload;
+        const tp_workload_t *w = x < np ? &in->pending->w[x] : &in->running->w[x - np];
+        for (int t = tp_wl_tenant(w); t >= 0; t = f->tenants[t].parent)
+            use[t] += res->placements[i].gpus;
+    }
+}
+
+TP_TEST(solver_gangs_exact_tenants_running_vs_exhaustive)
+{
+    int checked = 0, binding = 0, claims = 0, over = 0, tl = 0, missing = 0, diff = 0;
+    for (int round = 0; round < 300; round++) {
+        inst_t in = {0}, sh = {0};
+        uint64_t seed = 0x72756eULL + (uint64_t)round;
+        if (make_tiny_run(seed, &in, 0, false) < 0 ||
+            make_tiny_run(seed, &sh, 99 + round, false) < 0) {
+            tp_test_fail(__FILE__, __LINE__, "round %d: instance did not load", round);
+            inst_free(&in);
+            inst_free(&sh);
+            break;
+        }
+        const tp_fleet_t *f = in.f;
+        gx_t x = {.in = &in,
+                  .l = tp_load_new(in.f, in.s, in.running),
+                  .use = calloc((size_t)f->ntenants + 1, sizeof(long))};
+        for (int i = 0; i < in.running->n; i++)
+            for (int t = tp_wl_tenant(&in.running->w[i]); t >= 0;
+                 t = f->tenants[t].parent)
+                x.use[t] += in.running->w[i].gpus;
+        for (int t = 0; t < f->ntenants; t++)
+            over += f->tenants[t].limit_gpus >= 0 && x.use[t] > f->tenants[t].limit_gpus;
+        gdfs(&x, 0, 0);
+        double limited = x.best;
+        free(x.use);
+        x.use = NULL;
+        x.best = 0;
+        gdfs(&x, 0, 0);
+        tp_load_free(x.l);
+        binding += limited < x.best - 1e-9;
+        tp_solution_t *sol = solve(&in, TP_SOLVER_AUTO), *s2 = solve(&sh, TP_SOLVER_AUTO);
+        if (sol && s2 && sol->result->npreemptions == 0 && sol->ncaps_unmet == 0) {
+            const tp_result_t *res = sol->result;
+            if (fabs(sol->weighted_gpus - limited) > 1e-9)
+                tp_test_fail(__FILE__, __LINE__,
+                             "round %d: weighted GPUs %.1f, exhaustive under the limits "
+                             "%.1f (%s)",
+                             round, sol->weighted_gpus, limited, sol->method);
+            if (!(res->bound >= limited - 1e-6))
+                tp_test_fail(__FILE__, __LINE__, "round %d: bound %.9g below %.9g", round,
+                             res->bound, limited);
+            if (sol->optimal && fabs(sol->weighted_gpus - limited) > 1e-9)
+                tp_test_fail(__FILE__, __LINE__, "round %d: false optimal", round);
+            TP_CHECK_EQ_INT(check(&in, res), 0);
+            /* tenant_limit only where the tenant (or a group) has no room */
+            long *use = calloc((size_t)f->ntenants + 1, sizeof(long));
+            TP_ASSERT(use);
+            final_use(&in, res, use);
+            for (int i = 0; i < res->npending; i++) {
+                int k = res->pending[i].workload;
+                const tp_workload_t *w = &in.pending->w[k];
+                long room = 1L << 40;
+                for (int t = tp_wl_tenant(w); t >= 0; t = f->tenants[t].parent)
+                    if (f->tenants[t].limit_gpus >= 0)
+                        room = fmin(room, f->tenants[t].limit_gpus - use[t]);
+                bool lim = res->pending[i].reasons[TP_PRED_TENANT_LIMIT] > 0;
+                if (lim && room >= (long)w->gpus * tp_wl_nodes(w))
+                    tp_test_fail(__FILE__, __LINE__,
+                                 "round %d: %s carries tenant_limit with room %ld", round,
+                                 w->id, room);
+                if (!lim && room < (long)w->gpus * tp_wl_nodes(w)) {
+                    missing++;
+                    tp_test_fail(__FILE__, __LINE__,
+                                 "round %d: %s lacks tenant_limit with room %ld", round,
+                                 w->id, room);
+                }
+            }
+            free(use);
+            tl += sol->time_limited;
+            claims += sol->optimal;
+            /* the shuffled copy: the same values to the bit */
+            if (memcmp(&sol->weighted_gpus, &s2->weighted_gpus, sizeof(double)) ||
+                memcmp(&res->objective, &s2->result->objective, sizeof(double)) ||
+                memcmp(&res->bound, &s2->result->bound, sizeof(double)) ||
+                sol->optimal != s2->optimal || strcmp(sol->method, s2->method)) {
+                diff++;
+                tp_test_fail(__FILE__, __LINE__,
+                             "round %d: shuffled %.9g/%.9g/%d, in order %.9g/%.9g/%d",
+                             round, s2->result->objective, s2->result->bound, s2->optimal,
+                             res->objective, res->bound, sol->optimal);
+            }
+            checked++;
+        }
+        tp_solution_free(sol);
+        tp_solution_free(s2);
+        inst_free(&in);
+        inst_free(&sh);
+    }
+    printf("  %d tiny instances with running work and nested limits: the limits bind on "
+           "%d, running work past a limit on %d; %d say optimal, %d time-limited; %d "
+           "pending without tenant_limit where the room is short; %d differ shuffled\n",
+           checked, binding, over, claims, tl, missing, diff);
+    TP_CHECK(checked >= 250);
+    TP_CHECK(binding >= 50);
 }
 
 /* ---- gangs inside the aggregated LP (gang_lp.c) ------------------------------------ */
@@ -1382,6 +1591,60 @@ TP_TEST(solver_gangs_bounds_cover_every_method)
     TP_CHECK_EQ_INT(below, 0);
     /* the claim is still made where it is proven (19 on all 120; a subset: some) */
     TP_CHECK(optimal >= (ran == 120 ? 10 : 1));
+}
+
+/* make_tiny_run with reclaim (preemptible running work, tenants a, c, d with
+ * quotas): every method shares the stops, so each bound covers every other
+ * method's plan and "optimal" is never below one; the plans keep the limits
+ * (check()), and the shuffled copy gives AUTO's values to the bit. */
+TP_TEST(solver_gangs_exact_tenants_reclaim_cross)
+{
+    int failures = 0, reclaims = 0, ran = 0, diff = 0;
+    for (int round = 0; round < 400 && failures < 5; round++) {
+        inst_t in = {0}, sh = {0};
+        uint64_t seed = 0x72636cULL + (uint64_t)round;
+        if (make_tiny_run(seed, &in, 0, true) < 0 ||
+            make_tiny_run(seed, &sh, 7 + round, true) < 0) {
+            tp_test_fail(__FILE__, __LINE__, "round %d: instance did not load", round);
+            inst_free(&in);
+            inst_free(&sh);
+            break;
+        }
+        tp_solution_t *sol[5] = {
+            solve(&in, TP_SOLVER_AUTO), solve(&in, TP_SOLVER_AGGREGATE),
+            solve(&in, TP_SOLVER_EXACT), solve_large(&in), solve(&in, TP_SOLVER_GREEDY)};
+        tp_solution_t *s2 = solve(&sh, TP_SOLVER_AUTO);
+        failures += cross_check("reclaim", round, sol, 5);
+        failures += auto_not_below("reclaim", round, sol[0], sol[1], sol[4]);
+        for (int m = 0; m < 5; m++)
+            if (sol[m])
+                failures += check(&in, sol[m]->result) != 0;
+        if (sol[0] && s2) {
+            const tp_result_t *a = sol[0]->result, *b = s2->result;
+            for (int i = 0; i < a->npreemptions; i++)
+                reclaims += !strncmp(a->preemptions[i].why, "reclaim:", 8);
+            if (memcmp(&a->objective, &b->objective, sizeof(double)) ||
+                memcmp(&a->bound, &b->bound, sizeof(double)) ||
+                sol[0]->optimal != s2->optimal) {
+                diff++;
+                tp_test_fail(__FILE__, __LINE__,
+                             "round %d: shuffled %.9g/%.9g/%d, in order %.9g/%.9g/%d",
+                             round, b->objective, b->bound, s2->optimal, a->objective,
+                             a->bound, sol[0]->optimal);
+            }
+        }
+        ran++;
+        for (int m = 0; m < 5; m++)
+            tp_solution_free(sol[m]);
+        tp_solution_free(s2);
+        inst_free(&in);
+        inst_free(&sh);
+    }
+    printf("  %d tiny instances with reclaim and nested limits: %d reclaim stops; %d "
+           "differ shuffled\n",
+           ran, reclaims, diff);
+    TP_CHECK_EQ_INT(failures, 0);
+    TP_CHECK(reclaims >= 25);
 }
 
 /* ---- the bound and `optimal` on wilder tiny instances ----------------------------- */
