@@ -280,7 +280,8 @@ int lex_solve(glp_prob_t *P, lex_t *lx);
 /* What is left of lx's iteration budget, as GLPK's it_lim (INT_MAX: none). */
 int lex_it_left(const lex_t *lx);
 /* In a branch-and-cut callback of a search that began at P's iteration count
- * it0: has lx's budget run out (then time_limited)? */
+ * it0: has lx's budget run out (then time_limited)? At GLP_ICUTGEN it first
+ * charges the cut pass to lx->iters (milp.c, CUT_NNZ_PER_ITER). */
 bool lex_it_over(glp_tree_t *T, lex_t *lx, int it0);
 /* GLPK 5.0's cut generators call glp_add_cols(pool, n) and fail on n = 0:
  * true at the root when the presolver left rows but no column, so that a
