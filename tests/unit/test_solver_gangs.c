@@ -1139,19 +1139,30 @@ static void final_use(const inst_t *in, const tp_result_t *res, long *use)
     }
 }
 
+/* make_tiny_run's instance of seed in order (in) and shuffled (sh); on a
+ * failure to load, a test failure with both freed, and -1. */
+static int make_tiny_pair(uint64_t seed, uint64_t shuffle, bool reclaim, inst_t *in,
+                          inst_t *sh)
+{
+    if (make_tiny_run(seed, in, 0, reclaim) < 0 ||
+        make_tiny_run(seed, sh, shuffle, reclaim) < 0) {
+        tp_test_fail(__FILE__, __LINE__, "seed %#llx: instance did not load",
+                     (unsigned long long)seed);
+        inst_free(in);
+        inst_free(sh);
+        return -1;
+    }
+    return 0;
+}
+
 TP_TEST(solver_gangs_exact_tenants_running_vs_exhaustive)
 {
     int checked = 0, binding = 0, claims = 0, over = 0, tl = 0, missing = 0, diff = 0;
     for (int round = 0; round < 300; round++) {
         inst_t in = {0}, sh = {0};
-        uint64_t seed = 0x72756eULL + (uint64_t)round;
-        if (make_tiny_run(seed, &in, 0, false) < 0 ||
-            make_tiny_run(seed, &sh, 99 + round, false) < 0) {
-            tp_test_fail(__FILE__, __LINE__, "round %d: instance did not load", round);
-            inst_free(&in);
-            inst_free(&sh);
+        if (make_tiny_pair(0x72756eULL + (uint64_t)round, 99 + round, false, &in, &sh) <
+            0)
             break;
-        }
         const tp_fleet_t *f = in.f;
         gx_t x = {.in = &in,
                   .l = tp_load_new(in.f, in.s, in.running),
@@ -1602,14 +1613,8 @@ TP_TEST(solver_gangs_exact_tenants_reclaim_cross)
     int failures = 0, reclaims = 0, ran = 0, diff = 0;
     for (int round = 0; round < 400 && failures < 5; round++) {
         inst_t in = {0}, sh = {0};
-        uint64_t seed = 0x72636cULL + (uint64_t)round;
-        if (make_tiny_run(seed, &in, 0, true) < 0 ||
-            make_tiny_run(seed, &sh, 7 + round, true) < 0) {
-            tp_test_fail(__FILE__, __LINE__, "round %d: instance did not load", round);
-            inst_free(&in);
-            inst_free(&sh);
+        if (make_tiny_pair(0x72636cULL + (uint64_t)round, 7 + round, true, &in, &sh) < 0)
             break;
-        }
         tp_solution_t *sol[5] = {
             solve(&in, TP_SOLVER_AUTO), solve(&in, TP_SOLVER_AGGREGATE),
             solve(&in, TP_SOLVER_EXACT), solve_large(&in), solve(&in, TP_SOLVER_GREEDY)};
