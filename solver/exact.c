@@ -23,7 +23,9 @@
  * Gangs (side items) join as one binary per domain of their kind plus member
  * binaries; tenant limits are rows (pick_items: over the gangs within the
  * room admission left, or, where admission could matter, over everything the
- * model decides with held-back work in it).
+ * model decides with held-back work in it: single-node work as types of its
+ * own, split by tenant as the candidates then are, valued by term (1) alone,
+ * as the gangs are).
  *
  * Identical nodes — under the same domain, same trust, GPU model and draw per
  * GPU, free GPUs and headroom, the same types with the same bounds — are
@@ -39,7 +41,8 @@
  * search left the first stage open. The dives stop on a simplex-iteration
  * budget, the search and the sub-MILPs on node budgets (milp_node_budget,
  * EXACT_RINS_NODES, EXACT_RACK_NODES); all of them together on one budget of
- * simplex iterations from the time limit (milp_iter_budget, time_limited):
+ * simplex iterations from the time limit (milp_iter_budget, time_limited;
+ * with held-back work in, one for every run of the solve: ex_budget):
  * deterministic work limits, never the clock. Below EXACT_MIN_NODES there is
  * no search (it never paid at that size). Members of a type go to nodes in
  * canonical order: the answer is the same whatever the order of the input
@@ -80,10 +83,11 @@ typedef struct {
     int ng, *gi, *g_y, *y_dom, *col_y, ny;
     long *tfix; /* [tenant]: GPUs in use that the model does not decide */
     /* full: the tenant rows count the candidates too (their type keys then
-     * hold the tenant, kb = 4 leading entries, else 3) and the work admission
-     * held back is in the model as gangs of one or more members. */
+     * hold the tenant and whether held back, kb = 5 leading entries, else 3)
+     * and the work admission held back is in the model: single-node work as
+     * types (side items hi[h], member c->nc + h of its type), gangs as gangs. */
     bool full;
-    int kb;
+    int kb, nh, *hi;
     double *obj[3], *x, *start;
     int nstages, nrows;
     mat_t mat;
@@ -91,6 +95,7 @@ typedef struct {
     int dive_gain; /* 1 + the dive that improved the start last; 0: none */
     long dive_iters;
     double *xlp; /* the root LP's optimum (first stage), when lp_ok */
+    double lp_z; /* its value: a bound on the first stage */
     double *dx;  /* the best dive's integral point, when dx_ok */
     bool dx_ok;
     const double *ref; /* rins() fixes columns where the start agrees with it */
@@ -98,50 +103,69 @@ typedef struct {
     int sub_gain; /* RINS sub-MILPs that improved the start */
 } ex_t;
 
+/* Type t's workload (its first member's). */
+static const tp_workload_t *tw(const ex_t *m, int t)
+{
+    int v = m->t_mem[m->t_off[t]];
+    return v < m->c->nc ? m->c->cw[v] : m->c->side.w[m->hi[v - m->c->nc]];
+}
+
+/* Is type t held-back work (side items)? */
+static bool t_held(const ex_t *m, int t)
+{
+    return m->t_mem[m->t_off[t]] >= m->c->nc;
+}
+
 /* Units of w that fit headroom h: ⌊h / w⌋ (w > 0). */
 static double units(double h, double w)
 {
     return w > 0 ? floor(fmax(0, h) / w + 1e-9) : INFINITY;
 }
 
-/* Types and columns. */
+/* Types and columns: members are candidates ci, then held-back items
+ * c->nc + h (never in a candidate's type: the key says which). */
 static int build_types(ex_t *m, keytab_t *kt)
 {
     const ctx_t *c = m->c;
     const tp_fleet_t *f = c->f;
     const tp_load_t *l = m->p->load;
-    int nn = f->nnodes, rc = TP_ENOMEM;
-    int *key = malloc(((size_t)nn + 5) * sizeof *key);
-    int *tof = malloc(((size_t)c->nc + 1) * sizeof *tof);
+    int nn = f->nnodes, nm = c->nc + m->nh, rc = TP_ENOMEM;
+    int *key = malloc(((size_t)nn + 6) * sizeof *key);
+    int *tof = malloc(((size_t)nm + 1) * sizeof *tof);
     if (!key || !tof)
         goto out;
-    for (int ci = 0; ci < c->nc; ci++) {
-        tof[ci] = -1;
-        if (m->p->cnode[ci] >= 0)
+    for (int v = 0; v < nm; v++) {
+        tof[v] = -1;
+        if (v < c->nc && m->p->cnode[v] >= 0)
             continue;
-        const tp_workload_t *w = c->cw[ci];
+        const tp_workload_t *w = v < c->nc ? c->cw[v] : c->side.w[m->hi[v - c->nc]];
         int len = m->kb;
         key[0] = w->gpus;
         key[1] = w->model;
         key[2] = w->priority;
-        key[3] = tp_wl_tenant(w); /* read only when kb is 4 */
-        for (int r = 0; r < nn; r++)
-            if (ctx_static_ok(c, ci, c->nord[r]) && plan_fits(c, m->p, ci, c->nord[r]))
-                key[len++] = c->nord[r];
+        key[3] = tp_wl_tenant(w); /* read only when kb is 5 */
+        key[4] = v >= c->nc;
+        for (int r = 0; r < nn; r++) {
+            int n = c->nord[r];
+            if (v < c->nc ? ctx_static_ok(c, v, n) && plan_fits(c, m->p, v, n)
+                          : tp_policy_static(f, c->s, n, w, c->now) == 0 &&
+                                ctx_fits(c, l, w, n))
+                key[len++] = n;
+        }
         if (len == m->kb)
             continue;
-        if ((tof[ci] = keytab_intern(kt, key, len)) < 0)
+        if ((tof[v] = keytab_intern(kt, key, len)) < 0)
             goto out;
     }
     m->nt = kt->n;
     m->t_off = calloc((size_t)m->nt + 2, sizeof *m->t_off);
-    m->t_mem = malloc(((size_t)c->nc + 1) * sizeof *m->t_mem);
+    m->t_mem = malloc(((size_t)nm + 1) * sizeof *m->t_mem);
     m->t_col = calloc((size_t)m->nt + 2, sizeof *m->t_col);
     if (!m->t_off || !m->t_mem || !m->t_col)
         goto out;
-    for (int ci = 0; ci < c->nc; ci++)
-        if (tof[ci] >= 0)
-            m->t_off[tof[ci] + 1]++;
+    for (int v = 0; v < nm; v++)
+        if (tof[v] >= 0)
+            m->t_off[tof[v] + 1]++;
     for (int t = 0; t < m->nt; t++) {
         m->t_off[t + 1] += m->t_off[t];
         m->t_col[t + 1] = m->t_col[t] + kt->pool[kt->off[t]] - m->kb;
@@ -151,9 +175,9 @@ static int build_types(ex_t *m, keytab_t *kt)
         if (!fill)
             goto out;
         memcpy(fill, m->t_off, (size_t)m->nt * sizeof *fill);
-        for (int ci = 0; ci < c->nc; ci++)
-            if (tof[ci] >= 0)
-                m->t_mem[fill[tof[ci]]++] = ci;
+        for (int v = 0; v < nm; v++)
+            if (tof[v] >= 0)
+                m->t_mem[fill[tof[v]]++] = v;
         free(fill);
     }
     m->ncol = m->nsc = m->t_col[m->nt];
@@ -168,7 +192,7 @@ static int build_types(ex_t *m, keytab_t *kt)
         goto out;
     for (int t = 0; t < m->nt; t++) {
         const int *k = kt->pool + kt->off[t] + 1;
-        const tp_workload_t *w = c->cw[m->t_mem[m->t_off[t]]];
+        const tp_workload_t *w = tw(m, t);
         for (int j = m->t_col[t]; j < m->t_col[t + 1]; j++) {
             int n = k[m->kb + j - m->t_col[t]];
             double ww = tp_policy_work_w(f, n, w);
@@ -444,6 +468,7 @@ static void dive(glp_prob *P, ex_t *m)
         m->xlp[j] = glp_get_col_prim(P, j);
     }
     m->lp_ok = true;
+    m->lp_z = glp_get_obj_val(P);
     for (int i = 1; i <= nr; i++)
         rst[i] = glp_get_row_stat(P, i);
     for (size_t k = 0; k < sizeof dive_steps / sizeof *dive_steps; k++) {
@@ -712,7 +737,7 @@ static int run(void *arg)
             if (under(f, tp_wl_tenant(gw(m, g)), t))
                 tnsum[t] += (double)tp_wl_nodes(gw(m, g)) * gw(m, g)->gpus;
         for (int k = 0; m->full && k < m->nt; k++) {
-            const tp_workload_t *w = c->cw[m->t_mem[m->t_off[k]]];
+            const tp_workload_t *w = tw(m, k);
             if (under(f, tp_wl_tenant(w), t))
                 tnsum[t] += (double)w->gpus * (m->t_off[k + 1] - m->t_off[k]);
         }
@@ -773,7 +798,7 @@ static int run(void *arg)
             (wrow[n] && mat_push(&m->mat, wrow[n], j + 1, m->w[j]) < 0))
             goto out;
         for (int u = 0; m->full && t < m->nt && u < ntn; u++)
-            if (tnrow[u] && under(f, tp_wl_tenant(c->cw[m->t_mem[m->t_off[t]]]), u) &&
+            if (tnrow[u] && under(f, tp_wl_tenant(tw(m, t)), u) &&
                 mat_push(&m->mat, tnrow[u], j + 1, g) < 0)
                 goto out;
         for (int d = f->nodes[n].domain; d >= 0; d = f->domains[d].parent)
@@ -865,6 +890,11 @@ static int run(void *arg)
         ub0[j] = glp_get_col_ub(P, j);
     }
     rc = lex_solve(P, &m->lx);
+    /* Its LP ran out of budget (the dives' and RINS's iterations count): the
+     * dives' root LP is the same relaxation. */
+    if (rc == 0 && m->lp_ok && !isfinite(m->lx.bound[0]))
+        m->lx.bound[0] =
+            fmax(m->lx.value[0], m->lx.integral[0] ? floor(m->lp_z + 1e-6) : m->lp_z);
     if (rc == 0 && !m->lx.no_search && m->lx.solved == 0)
         rc = polish_answer(P, m, nr0, lb0, ub0);
 out:
@@ -894,7 +924,16 @@ out:
     return rc;
 }
 
-/* Term (1) of the gangs the model decides that are placed now. */
+/* The iteration budget of a run: with tenant rows (full), what the earlier
+ * such runs of this solve left of one budget (auto_exact's second start gets
+ * the rest of it; both are the same model). */
+static long ex_budget(const ctx_t *c, bool full)
+{
+    long b = milp_iter_budget(c) - (full ? c->ex_iters : 0);
+    return b > TP_SOLVER_MIN_ITERS ? b : TP_SOLVER_MIN_ITERS;
+}
+
+/* Term (1) of the side items gi[0..ng) that are placed now. */
 static double gangs_weighted(const ctx_t *c, const int *gi, int ng)
 {
     double v = 0;
@@ -908,7 +947,7 @@ static double gangs_weighted(const ctx_t *c, const int *gi, int ng)
 
 /* Could the model decide side item it? Gangs the greedy pass placed or left
  * waiting for room (not reclaim's); with `full`, work held back by a limit
- * too (single-node work as a gang of one). */
+ * too (single-node work as types, build_types). */
 static bool model_item(const side_t *sd, int it, bool full)
 {
     if (full && sd->held[it])
@@ -975,13 +1014,20 @@ static int pick_items(ctx_t *c, ex_t *m, milp_out_t *out)
     full = full && sane && nfull * f->nnodes <= TP_SOLVER_DEFAULT_EXACT_PAIRS;
     bool any = full || nold * f->nnodes <= TP_SOLVER_DEFAULT_EXACT_PAIRS;
     m->full = full;
-    m->kb = full ? 4 : 3;
+    m->kb = full ? 5 : 3;
     c->tn_rows = full;
     out->held_in = full;
     for (int it = 0; it < sd->n && any; it++) {
         const tp_workload_t *w = sd->w[it];
         if (full ? !in[it] : !model_item(sd, it, false))
             continue;
+        if (full && sd->held[it] && tp_wl_nodes(w) == 1) {
+            m->hi[m->nh++] = it;
+            if (sd->flag[it] == 0)
+                tp_load_apply(m->p->load, f, sd->mem[it][0], w->gpus,
+                              tp_fleet_gpu_watts(f, sd->mem[it][0], w->model), -1);
+            continue;
+        }
         if (side_kind_lists(c, tp_wl_together(w)) < 0) {
             free(tf);
             free(want);
@@ -1027,7 +1073,7 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
     keytab_t kt;
     plan_t q = {0};
     double *comb = NULL;
-    int rc = TP_ENOMEM, *chosen = NULL;
+    int rc = TP_ENOMEM, *chosen = NULL, *hnode = NULL;
     memset(out, 0, sizeof *out);
     out->bound = INFINITY;
     m.c = c;
@@ -1037,9 +1083,11 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
     if (plan_copy(&q, p, c) < 0)
         goto out;
     m.gi = malloc(((size_t)sd->n + 1) * sizeof *m.gi);
+    m.hi = malloc(((size_t)sd->n + 1) * sizeof *m.hi);
     m.tfix = calloc((size_t)f->ntenants + 1, sizeof *m.tfix);
     chosen = malloc(((size_t)f->nnodes + 1) * sizeof *chosen);
-    if (!m.gi || !m.tfix || !chosen)
+    hnode = malloc(((size_t)sd->n + 1) * sizeof *hnode);
+    if (!m.gi || !m.hi || !m.tfix || !chosen || !hnode)
         goto out;
     if ((rc = pick_items(c, &m, out)) < 0)
         goto out;
@@ -1066,10 +1114,10 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
         goto out;
     for (int j = 0; j < m.ncol; j++) {
         int t = m.col_t[j], n = m.col_n[j];
-        const tp_workload_t *w = t < m.nt ? c->cw[m.t_mem[m.t_off[t]]] : gw(&m, t - m.nt);
+        const tp_workload_t *w = t < m.nt ? tw(&m, t) : gw(&m, t - m.nt);
         m.obj[0][j + 1] = t < m.nt ? (1.0 + w->priority) * w->gpus : 0;
-        if (t >= m.nt)
-            continue; /* the objective counts gangs by term (1) alone (on y) */
+        if (t >= m.nt || t_held(&m, t))
+            continue; /* side items count by term (1) alone (gangs on y) */
         m.obj[1][j + 1] = (double)w->gpus * (TP_TRUST_MAX - c->trust[n]);
         if (m.nstages > 2)
             m.obj[2][j + 1] =
@@ -1079,19 +1127,22 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
         for (int k = m.g_y[g]; k < m.g_y[g + 1]; k++)
             m.obj[0][m.ncol + k + 1] =
                 (1.0 + gw(&m, g)->priority) * gw(&m, g)->gpus * tp_wl_nodes(gw(&m, g));
-    /* The incumbent: how many of each type inc runs on each node, and the
-     * gangs where the greedy pass put them. */
-    if (inc) {
-        int *tof = malloc(((size_t)c->nc + 1) * sizeof *tof);
+    /* The incumbent: how many of each type inc runs on each node (held-back
+     * work where it stands), and the gangs where the greedy pass put them. */
+    {
+        int nm = c->nc + m.nh, *tof = malloc(((size_t)nm + 1) * sizeof *tof);
         if (!tof)
             goto out;
-        for (int ci = 0; ci < c->nc; ci++)
-            tof[ci] = -1;
+        for (int v = 0; v < nm; v++)
+            tof[v] = -1;
         for (int t = 0; t < m.nt; t++)
             for (int i = m.t_off[t]; i < m.t_off[t + 1]; i++)
                 tof[m.t_mem[i]] = t;
-        for (int ci = 0; ci < c->nc; ci++) {
-            int t = tof[ci], n = inc->cnode[ci];
+        for (int v = 0; v < nm; v++) {
+            int t = tof[v], it = v < c->nc ? -1 : m.hi[v - c->nc];
+            int n = it < 0              ? (inc ? inc->cnode[v] : -1)
+                    : sd->flag[it] == 0 ? sd->mem[it][0]
+                                        : -1;
             if (t < 0 || n < 0)
                 continue;
             for (int j = m.t_col[t]; j < m.t_col[t + 1]; j++)
@@ -1155,10 +1206,12 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
                 .integral = {true, !comb1, false},
                 .node_budget = milp_node_budget(c, nv),
                 .no_search = milp_node_budget(c, nv) < EXACT_MIN_NODES,
-                .it_budget = milp_iter_budget(c),
+                .it_budget = ex_budget(c, m.full),
                 .start = m.start,
                 .x = m.x};
     rc = glpk_guarded(run, &m, msg, msglen);
+    if (m.full)
+        c->ex_iters += m.lx.iters;
     if (rc < 0)
         goto out;
     rc = TP_ENOMEM;
@@ -1218,15 +1271,23 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
         }
         pick[g] = 0;
     }
+    for (int h = 0; h < m.nh; h++)
+        hnode[h] = -1;
     for (int t = 0; t < m.nt; t++) {
         int next = m.t_off[t];
         for (int j = m.t_col[t]; j < m.t_col[t + 1]; j++)
             for (int k = 0; k < (int)m.x[j + 1] && next < m.t_off[t + 1]; k++) {
-                int ci = m.t_mem[next++];
-                if (plan_fits(c, &q, ci, m.col_n[j]))
-                    plan_place(c, &q, ci, m.col_n[j]);
-                else
+                int v = m.t_mem[next++], n = m.col_n[j];
+                const tp_workload_t *w = v < c->nc ? NULL : sd->w[m.hi[v - c->nc]];
+                if (w && ctx_fits(c, q.load, w, n)) {
+                    hnode[v - c->nc] = n;
+                    tp_load_apply(q.load, f, n, w->gpus,
+                                  tp_fleet_gpu_watts(f, n, w->model), +1);
+                } else if (!w && plan_fits(c, &q, v, n)) {
+                    plan_place(c, &q, v, n);
+                } else {
                     out->optimal = out->term1_optimal = false; /* tolerance */
+                }
             }
     }
     /* Keep it only when it is no worse than the incumbent, gangs included
@@ -1236,8 +1297,11 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
         if (pick[g])
             newg +=
                 (1.0 + gw(&m, g)->priority) * gw(&m, g)->gpus * tp_wl_nodes(gw(&m, g));
+    for (int h = 0; h < m.nh; h++)
+        if (hnode[h] >= 0)
+            newg += (1.0 + sd->w[m.hi[h]]->priority) * sd->w[m.hi[h]]->gpus;
     double was = (inc ? plan_objective(c, inc, NULL) : plan_objective(c, p, NULL)) +
-                 gangs_weighted(c, m.gi, m.ng);
+                 gangs_weighted(c, m.gi, m.ng) + gangs_weighted(c, m.hi, m.nh);
     if (plan_objective(c, &q, NULL) + newg < was - 1e-9) {
         free(pick);
         out->optimal = out->term1_optimal = false;
@@ -1254,20 +1318,24 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
         if ((rc = side_gang_set(c, m.gi[g], pick[g] ? chosen : NULL)) < 0)
             break;
     }
+    for (int h = 0; h < m.nh && rc == 0; h++)
+        rc = side_gang_set(c, m.hi[h], hnode[h] >= 0 ? &hnode[h] : NULL);
     free(pick);
     if (rc < 0)
         goto out;
     plan_fini(p);
     *p = q;
     q = (plan_t){0};
-    out->gangs = m.ng;
-    out->bound -= gangs_weighted(c, m.gi, m.ng); /* solver.c adds every gang's */
+    out->gangs = m.ng + m.nh;
+    /* solver.c adds every side item's */
+    out->bound -= gangs_weighted(c, m.gi, m.ng) + gangs_weighted(c, m.hi, m.nh);
     rc = 0;
 out:
     plan_fini(&q);
     keytab_fini(&kt);
     free(comb);
     free(chosen);
+    free(hnode);
     for (int s = 0; s < 3; s++)
         free(m.obj[s]);
     free(m.x);
@@ -1284,6 +1352,7 @@ out:
     free(m.w);
     free(m.gp);
     free(m.gi);
+    free(m.hi);
     free(m.g_y);
     free(m.y_dom);
     free(m.tfix);

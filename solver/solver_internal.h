@@ -141,6 +141,9 @@ typedef struct {
      * tenant has no room for and count what it places. */
     bool tn_rows;
     long *tn_use;
+    /* Simplex iterations the exact model's runs with tenant rows (exact.c)
+     * spent in this solve: they share one budget. */
+    long ex_iters;
 } ctx_t;
 
 #define TP_SOLVER_MAX_GROUPS 512
@@ -318,7 +321,7 @@ typedef struct {
     bool term1_optimal; /* term (1) of the answer is proven optimal */
     bool stopped;       /* the node budget ended the search early */
     int pairs, nodes;
-    int gangs; /* gangs the exact model decided (then bound covers them) */
+    int gangs; /* side items the exact model decided (then bound covers them) */
     /* A tenant row held the gangs to the room admission left: the bound
      * then covers that restriction only, not every plan. */
     bool gang_limited;
