@@ -598,10 +598,10 @@ static double rk_subgrad(rk_nu_t *s, const double *nu0, rk_pool_t *pool)
  * item's best column there that prices out positive joins the LP, which is
  * solved again, warm: column generation, RK_CUT_ROUNDS rounds and
  * RK_CUT_ITERS simplex iterations at most (budgets, never the clock). */
-double *tp_solver_rk_cuts_probe;
+double *tp_solver_rk_probe;
 
 #define RK_CUT_ROUNDS 8
-#define RK_CUT_ITERS 4000
+#define RK_CUT_ITERS 2000
 
 typedef struct {
     rk_nu_t *s;
@@ -951,11 +951,12 @@ double root_knapsack(const ctx_t *c)
         if (rk_nu_init(&s) == 0 && pool.head) {
             for (int i = 0; i < ni; i++)
                 pool.head[i] = -1;
-            b = fmin(b, rk_subgrad(&s, pnu, &pool));
-            double cut = rk_cuts(&s, &pool);
-            if (tp_solver_rk_cuts_probe)
-                *tp_solver_rk_cuts_probe = fmin(*tp_solver_rk_cuts_probe, cut);
-            b = fmin(b, cut);
+            double sg = rk_subgrad(&s, pnu, &pool), cut = rk_cuts(&s, &pool);
+            if (tp_solver_rk_probe) {
+                tp_solver_rk_probe[0] = fmin(tp_solver_rk_probe[0], cut);
+                tp_solver_rk_probe[1] = fmin(tp_solver_rk_probe[1], sg);
+            }
+            b = fmin(b, fmin(sg, cut));
         }
         rk_nu_free(&s);
         free(pool.head);

@@ -1860,7 +1860,7 @@ TP_TEST(solver_bound_wild_vs_exhaustive)
 }
 
 /* The root knapsack's cutting planes on R(ν) (rk_cuts, docs/solver.md, The
- * bound) on their own, through tp_solver_rk_cuts_probe: the least R at the
+ * bound) on their own, through tp_solver_rk_probe: the least R at the
  * LP's duals of any round must cover the exhaustive optimum. Wild tiny
  * instances without running work or tenants, so that AGGREGATE's root
  * knapsack (gangs in the LP) bounds the whole objective; elsewhere its value
@@ -1882,10 +1882,11 @@ TP_TEST(solver_rk_cuts_vs_exhaustive)
             inst_free(&in);
             continue;
         }
-        double cut = INFINITY;
-        tp_solver_rk_cuts_probe = &cut;
+        double probe[2] = {INFINITY, INFINITY}, cut;
+        tp_solver_rk_probe = probe;
         tp_solution_t *sol = solve(&in, TP_SOLVER_AGGREGATE);
-        tp_solver_rk_cuts_probe = NULL;
+        tp_solver_rk_probe = NULL;
+        cut = probe[0];
         if (sol && isfinite(cut)) {
             gx_t x = {.in = &in,
                       .l = tp_load_new(in.f, in.s, in.running),
