@@ -2,12 +2,14 @@
  * solver/bound_root.c — root_knapsack(): the Lagrangian bound over the root
  * domains' watts, with each gang's least draw in a domain of its `together`
  * kind, those domains priced where the gangs compete for them, then every
- * capped domain priced for all the work by subgradient steps
+ * capped domain priced for all the work by subgradient steps and then by
+ * cutting planes (column generation on R(ν)'s LP, GLPK) from their columns
  * (docs/solver.md, The bound). solver.c assembles it with the other
  * bounds.
  */
 #include "solver/solver_internal.h"
 
+#include <glpk.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +49,8 @@ static int by_vw(const void *a, const void *b)
  * or down by a factor while B falls); at that λ, rk_priced also prices the
  * domains that the together gangs compete for, and rk_subgrad, from the best
  * of those, prices every capped domain for all the work by subgradient
- * steps. INFINITY where a node has no domain. */
+ * steps, rk_cuts by an LP on their columns. INFINITY where a node has no
+ * domain. */
 typedef struct {
     int cnt, span; /* how many alike; span: a gang that may cross roots */
     int q;         /* a together gang's domains (rk_pairs), -1: none */
@@ -362,134 +365,346 @@ static const double *rk_fits(const ctx_t *c, rk_fit_t *m, const tp_workload_t *w
     return a;
 }
 
-/* Subgradient descent on R(ν): ν_d ≥ 0 on "the work's draw under domain d ≤
- * H_d" for every domain d with a finite cap (a root's ν is its λ), from nu0:
+/* R(ν) of rk_subgrad and rk_cuts: ν_d ≥ 0 on "the work's draw under domain d
+ * ≤ H_d" for every domain d with a finite cap (a root's ν is its λ):
  *   R(ν) = Σ_d ν_d H_d + Σ_i cnt_i max(0, best reduced value of i),
  * a class reduced by the least (Σ ν over the node's path) × draw over the
  * nodes of an LP group where one fits, a together gang by (Σ ν over the path
  * of its domain r) × W_gr, other gangs by their root's ν. Every term pays at
  * most what its work's draw pays under the domains it lies in, so any ν ≥ 0
- * bounds every plan (weak duality), as R(λ, ν) does. The step is Polyak's
- * towards RK_SG_TARGET × the best R so far, halved after RK_SG_PATIENCE
- * steps without a new best. Returns the least R seen; INFINITY when out of
- * memory. */
+ * bounds every plan (weak duality), as R(λ, ν) does. */
+typedef struct {
+    int dom;     /* the domain under which the column draws (-1: none) */
+    double v, w; /* its value and draw */
+} rk_col_t;
+
+typedef struct {
+    const ctx_t *c;
+    const rk_item_t *it;
+    const rk_pair_t *pr;
+    const int *poff, *pcnt;
+    const rk_grp_t *gp;
+    int ni, nr, nk;
+    double *hd;    /* headroom */
+    double *pd;    /* Σ ν over the path */
+    double *ld;    /* the best terms' draw */
+    double *pnode; /* pd by node */
+    const double **fk;
+    int *ik;      /* item → fk */
+    int *rd;      /* root → domain */
+    double *cmin; /* [fk][group] */
+    int *carg;
+    rk_col_t *bc; /* [ni]: each item's best column at the last ν (dom -1: none) */
+} rk_nu_t;
+
+static void rk_nu_free(rk_nu_t *s)
+{
+    free(s->hd);
+    free(s->pd);
+    free(s->ld);
+    free(s->pnode);
+    free(s->fk);
+    free(s->ik);
+    free(s->rd);
+    free(s->cmin);
+    free(s->carg);
+    free(s->bc);
+}
+
+static int rk_nu_init(rk_nu_t *s)
+{
+    const tp_fleet_t *f = s->c->f;
+    int nd = f->ndomains, nn = f->nnodes, ni = s->ni;
+    s->hd = malloc(((size_t)nd + 1) * sizeof *s->hd);
+    s->pd = malloc(((size_t)nd + 1) * sizeof *s->pd);
+    s->ld = malloc(((size_t)nd + 1) * sizeof *s->ld);
+    s->pnode = malloc(((size_t)nn + 1) * sizeof *s->pnode);
+    s->fk = malloc(((size_t)ni + 1) * sizeof *s->fk);
+    s->ik = malloc(((size_t)ni + 1) * sizeof *s->ik);
+    s->rd = malloc(((size_t)s->nr + 1) * sizeof *s->rd);
+    s->bc = malloc(((size_t)ni + 1) * sizeof *s->bc);
+    if (!s->hd || !s->pd || !s->ld || !s->pnode || !s->fk || !s->ik || !s->rd || !s->bc)
+        return -1;
+    s->nk = 0;
+    for (int i = 0; i < ni; i++) {
+        s->ik[i] = 0;
+        while (s->it[i].fw && s->ik[i] < s->nk && s->fk[s->ik[i]] != s->it[i].fw)
+            s->ik[i]++;
+        if (s->it[i].fw && s->ik[i] == s->nk)
+            s->fk[s->nk++] = s->it[i].fw;
+    }
+    size_t nq = (size_t)s->nk * (size_t)s->c->ng + 1;
+    s->cmin = malloc(nq * sizeof *s->cmin);
+    s->carg = malloc(nq * sizeof *s->carg);
+    if (!s->cmin || !s->carg)
+        return -1;
+    for (int d = 0; d < nd; d++)
+        s->hd[d] = fmax(0, s->c->dcap[d] - s->c->base->domain_w[d]);
+    for (int r = 0, k = 0; r < nd; r++) /* the roots by id, as root_knapsack */
+        if (f->domains[s->c->dord[r]].parent < 0)
+            s->rd[k++] = s->c->dord[r];
+    return 0;
+}
+
+/* R(ν) (ν 0 where the headroom is infinite); fills ld and bc. */
+static double rk_nu_eval(rk_nu_t *s, const double *nu)
+{
+    const ctx_t *c = s->c;
+    const tp_fleet_t *f = c->f;
+    const rk_item_t *it = s->it;
+    int nd = f->ndomains, ng = c->ng;
+    double r = 0;
+    for (int o = 0; o < nd; o++) {
+        int d = c->dord[o]; /* r by id: the same sum whatever the input order */
+        s->pd[d] = s->ld[d] = 0;
+        for (int e = d; e >= 0; e = f->domains[e].parent)
+            s->pd[d] += nu[e];
+        r += isfinite(s->hd[d]) ? nu[d] * s->hd[d] : 0;
+    }
+    for (int n = 0; n < f->nnodes; n++)
+        s->pnode[n] = s->pd[f->nodes[n].domain];
+    for (int k = 0; k < s->nk; k++)
+        for (int j = 0; j < ng; j++) {
+            size_t q = (size_t)k * (size_t)ng + (size_t)j;
+            s->cmin[q] = INFINITY;
+            s->carg[q] = -1;
+            for (int x = c->g_off[j]; x < c->g_off[j + 1]; x++) {
+                int n = c->g_mem[x];
+                if (isfinite(s->fk[k][n]) && s->fk[k][n] * s->pnode[n] < s->cmin[q])
+                    s->cmin[q] = s->fk[k][n] * s->pnode[n], s->carg[q] = n;
+            }
+        }
+    for (int i = 0; i < s->ni; i++) {
+        double bv = 0;
+        rk_col_t b = {-1, 0, 0}; /* the best term's column */
+        if (it[i].fw) {
+            for (int x = it[i].sp; x < it[i].sp + it[i].nsp; x++) {
+                size_t q = (size_t)s->ik[i] * (size_t)ng + (size_t)s->gp[x].j;
+                if (s->gp[x].v - s->cmin[q] > bv)
+                    bv = s->gp[x].v - s->cmin[q],
+                    b = (rk_col_t){f->nodes[s->carg[q]].domain, s->gp[x].v,
+                                   it[i].fw[s->carg[q]]};
+            }
+        } else if (it[i].q >= 0) {
+            const rk_pair_t *pr = s->pr;
+            for (int k = s->poff[it[i].q]; k < s->poff[it[i].q] + s->pcnt[it[i].q]; k++)
+                if (it[i].v[0] - s->pd[pr[k].d] * pr[k].w > bv)
+                    bv = it[i].v[0] - s->pd[pr[k].d] * pr[k].w,
+                    b = (rk_col_t){pr[k].d, it[i].v[0], pr[k].w};
+        } else {
+            for (int k = 0; k < s->nr; k++) {
+                double v = it[i].v[it[i].span ? 0 : k] - nu[s->rd[k]] * it[i].w[k];
+                if (isfinite(it[i].w[k]) && v > bv)
+                    bv = v,
+                    b = (rk_col_t){s->rd[k], it[i].v[it[i].span ? 0 : k], it[i].w[k]};
+            }
+        }
+        r += it[i].cnt * bv;
+        s->bc[i] = b;
+        for (int d = b.dom; d >= 0; d = f->domains[d].parent)
+            s->ld[d] += it[i].cnt * b.w;
+    }
+    return r;
+}
+
+/* The columns rk_subgrad's steps found best (each item's at each ν, alike
+ * ones once): rk_cuts' first LP. */
+typedef struct {
+    rk_col_t *col;
+    int *item, *next, *head; /* head [ni]: an item's columns, linked by next */
+    int n, cap;
+} rk_pool_t;
+
+/* Adds column b of item i unless the pool has it: 1 added, 0 had, -1 out
+ * of memory. */
+static int rk_pool_add(rk_pool_t *p, int i, rk_col_t b)
+{
+    for (int k = p->head[i]; k >= 0; k = p->next[k])
+        if (p->col[k].dom == b.dom && p->col[k].v == b.v && p->col[k].w == b.w)
+            return 0;
+    if (p->n == p->cap) {
+        int cap = 2 * p->cap + 64;
+        rk_col_t *nc = realloc(p->col, (size_t)cap * sizeof *nc);
+        if (nc)
+            p->col = nc;
+        int *ni = realloc(p->item, (size_t)cap * sizeof *ni);
+        if (ni)
+            p->item = ni;
+        int *nx = realloc(p->next, (size_t)cap * sizeof *nx);
+        if (nx)
+            p->next = nx;
+        if (!nc || !ni || !nx)
+            return -1;
+        p->cap = cap;
+    }
+    p->col[p->n] = b;
+    p->item[p->n] = i;
+    p->next[p->n] = p->head[i];
+    p->head[i] = p->n++;
+    return 1;
+}
+
+/* Subgradient descent on R(ν) from nu0. The step is Polyak's towards
+ * RK_SG_TARGET × the best R so far, halved after RK_SG_PATIENCE steps
+ * without a new best. Returns the least R seen (INFINITY when out of
+ * memory); each step's best columns go to pool (when not NULL). */
 #define RK_SG_ITERS 60
 #define RK_SG_TARGET 0.95
 #define RK_SG_PATIENCE 5
-static double rk_subgrad(const ctx_t *c, const rk_item_t *it, int ni, int nr,
-                         const double *nu0, const rk_pair_t *pr, const int *poff,
-                         const int *pcnt, const rk_grp_t *gp)
+static double rk_subgrad(rk_nu_t *s, const double *nu0, rk_pool_t *pool)
 {
-    const tp_fleet_t *f = c->f;
-    int nd = f->ndomains, nn = f->nnodes, ng = c->ng, nk = 0, since = 0;
+    const tp_fleet_t *f = s->c->f;
+    int nd = f->ndomains, since = 0;
     double out = INFINITY, theta = 1;
     double *nu = malloc(((size_t)nd + 1) * sizeof *nu);
-    double *hd = malloc(((size_t)nd + 1) * sizeof *hd); /* headroom */
-    double *pd = malloc(((size_t)nd + 1) * sizeof *pd); /* Σ ν over the path */
-    double *ld = malloc(((size_t)nd + 1) * sizeof *ld); /* the best terms' draw */
-    double *pnode = malloc(((size_t)nn + 1) * sizeof *pnode);
-    const double **fk = malloc(((size_t)ni + 1) * sizeof *fk); /* the classes' draws */
-    int *ik = malloc(((size_t)ni + 1) * sizeof *ik);           /* item → fk */
-    int *rd = malloc(((size_t)nr + 1) * sizeof *rd);           /* root → domain */
-    double *cmin = NULL;                                       /* [fk][group] */
-    int *carg = NULL;
-    if (!nu || !hd || !pd || !ld || !pnode || !fk || !ik || !rd)
-        goto done;
-    for (int i = 0; i < ni; i++) {
-        ik[i] = 0;
-        while (it[i].fw && ik[i] < nk && fk[ik[i]] != it[i].fw)
-            ik[i]++;
-        if (it[i].fw && ik[i] == nk)
-            fk[nk++] = it[i].fw;
-    }
-    cmin = malloc(((size_t)nk * (size_t)ng + 1) * sizeof *cmin);
-    carg = malloc(((size_t)nk * (size_t)ng + 1) * sizeof *carg);
-    if (!cmin || !carg)
-        goto done;
-    for (int d = 0; d < nd; d++) {
-        hd[d] = fmax(0, c->dcap[d] - c->base->domain_w[d]);
-        nu[d] = isfinite(hd[d]) ? nu0[d] : 0;
-    }
-    for (int r = 0, s = 0; r < nd; r++) /* the roots by id, as root_knapsack */
-        if (f->domains[c->dord[r]].parent < 0)
-            rd[s++] = c->dord[r];
+    if (!nu)
+        return INFINITY;
+    for (int d = 0; d < nd; d++)
+        nu[d] = isfinite(s->hd[d]) ? nu0[d] : 0;
     for (int step = 0; step < RK_SG_ITERS; step++) {
-        double r = 0, g2 = 0;
-        for (int o = 0; o < nd; o++) {
-            int d = c->dord[o]; /* r by id: the same sum whatever the input order */
-            pd[d] = ld[d] = 0;
-            for (int e = d; e >= 0; e = f->domains[e].parent)
-                pd[d] += nu[e];
-            r += isfinite(hd[d]) ? nu[d] * hd[d] : 0;
-        }
-        for (int n = 0; n < nn; n++)
-            pnode[n] = pd[f->nodes[n].domain];
-        for (int k = 0; k < nk; k++)
-            for (int j = 0; j < ng; j++) {
-                size_t q = (size_t)k * (size_t)ng + (size_t)j;
-                cmin[q] = INFINITY;
-                carg[q] = -1;
-                for (int x = c->g_off[j]; x < c->g_off[j + 1]; x++) {
-                    int n = c->g_mem[x];
-                    if (isfinite(fk[k][n]) && fk[k][n] * pnode[n] < cmin[q])
-                        cmin[q] = fk[k][n] * pnode[n], carg[q] = n;
-                }
-            }
-        for (int i = 0; i < ni; i++) {
-            double bv = 0, bw = 0;
-            int bd = -1; /* the domain under which the best term draws bw */
-            if (it[i].fw) {
-                for (int x = it[i].sp; x < it[i].sp + it[i].nsp; x++) {
-                    size_t q = (size_t)ik[i] * (size_t)ng + (size_t)gp[x].j;
-                    if (gp[x].v - cmin[q] > bv)
-                        bv = gp[x].v - cmin[q], bd = f->nodes[carg[q]].domain,
-                        bw = it[i].fw[carg[q]];
-                }
-            } else if (it[i].q >= 0) {
-                for (int k = poff[it[i].q]; k < poff[it[i].q] + pcnt[it[i].q]; k++)
-                    if (it[i].v[0] - pd[pr[k].d] * pr[k].w > bv)
-                        bv = it[i].v[0] - pd[pr[k].d] * pr[k].w, bd = pr[k].d,
-                        bw = pr[k].w;
-            } else {
-                for (int s = 0; s < nr; s++) {
-                    double v = it[i].v[it[i].span ? 0 : s] - nu[rd[s]] * it[i].w[s];
-                    if (isfinite(it[i].w[s]) && v > bv)
-                        bv = v, bd = rd[s], bw = it[i].w[s];
-                }
-            }
-            r += it[i].cnt * bv;
-            for (int d = bd; d >= 0; d = f->domains[d].parent)
-                ld[d] += it[i].cnt * bw;
-        }
+        double r = rk_nu_eval(s, nu), g2 = 0;
+        for (int i = 0; pool && i < s->ni; i++)
+            if (s->bc[i].dom >= 0 && rk_pool_add(pool, i, s->bc[i]) < 0)
+                pool = NULL; /* out of memory: no more columns */
         if (r < out * (1 - 1e-6))
             since = 0;
         else if (++since >= RK_SG_PATIENCE)
             theta /= 2, since = 0;
         out = fmin(out, r);
         for (int o = 0; o < nd; o++) {
-            int d = c->dord[o];
-            if (isfinite(hd[d]) && (nu[d] > 0 || ld[d] > hd[d]))
-                g2 += (hd[d] - ld[d]) * (hd[d] - ld[d]);
+            int d = s->c->dord[o];
+            if (isfinite(s->hd[d]) && (nu[d] > 0 || s->ld[d] > s->hd[d]))
+                g2 += (s->hd[d] - s->ld[d]) * (s->hd[d] - s->ld[d]);
         }
         if (g2 <= 0)
             break;
         double t = theta * (r - RK_SG_TARGET * out) / g2;
         for (int d = 0; d < nd; d++)
-            if (isfinite(hd[d]))
-                nu[d] = fmax(0, nu[d] - t * (hd[d] - ld[d]));
+            if (isfinite(s->hd[d]))
+                nu[d] = fmax(0, nu[d] - t * (s->hd[d] - s->ld[d]));
     }
-done:
     free(nu);
-    free(hd);
-    free(pd);
-    free(ld);
-    free(pnode);
-    free(fk);
-    free(ik);
-    free(rd);
-    free(cmin);
-    free(carg);
     return out;
+}
+
+/* Kelley's cutting planes on R(ν), warm from rk_subgrad: R(ν) is the dual
+ * of the LP
+ *   max Σ v_c x_c   Σ_(c of i) x_c ≤ cnt_i,   Σ_(c under d) w_c x_c ≤ H_d,   x ≥ 0
+ * over every column c (an item at a node of one of its groups, a together
+ * gang in a domain that seats it, another gang under a root). Solved on the
+ * pool's columns, its row duals on the domains are a ν ≥ 0; R at that ν,
+ * computed over every column by rk_nu_eval, bounds every plan whatever the
+ * LP's columns, status or accuracy (rk_subgrad's argument: any ν ≥ 0). Each
+ * item's best column there that prices out positive joins the LP, which is
+ * solved again, warm: column generation, RK_CUT_ROUNDS rounds and
+ * RK_CUT_ITERS simplex iterations at most (budgets, never the clock). */
+double *tp_solver_rk_probe;
+
+#define RK_CUT_ROUNDS 8
+#define RK_CUT_ITERS 2000
+
+typedef struct {
+    rk_nu_t *s;
+    rk_pool_t *pool;
+    int *drow; /* [domain]: its row (0: none, the headroom is infinite) */
+    int *ind;
+    double *val, *nu;
+    double out; /* the least R(ν) seen */
+} rk_cut_t;
+
+static void rk_cut_col(glp_prob *P, const rk_cut_t *a, int i, rk_col_t b)
+{
+    const tp_fleet_t *f = a->s->c->f;
+    int len = 0, j = glp_add_cols(P, 1);
+    a->ind[++len] = i + 1, a->val[len] = 1;
+    for (int e = b.dom; e >= 0; e = f->domains[e].parent)
+        if (a->drow[e] && b.w != 0)
+            a->ind[++len] = a->drow[e], a->val[len] = b.w;
+    glp_set_col_bnds(P, j, GLP_LO, 0, 0);
+    glp_set_obj_coef(P, j, b.v);
+    glp_set_mat_col(P, j, len, a->ind, a->val);
+}
+
+/* Runs inside glpk_guarded(). */
+static int rk_cut_run(void *arg)
+{
+    rk_cut_t *a = arg;
+    rk_nu_t *s = a->s;
+    rk_pool_t *pool = a->pool;
+    int nd = s->c->f->ndomains, ni = s->ni, nrow = ni, used = 0;
+    glp_prob *P = glp_create_prob();
+    glp_set_obj_dir(P, GLP_MAX);
+    for (int d = 0; d < nd; d++)
+        nrow += isfinite(s->hd[d]);
+    glp_add_rows(P, nrow);
+    nrow = ni;
+    for (int i = 0; i < ni; i++)
+        glp_set_row_bnds(P, i + 1, GLP_UP, 0, s->it[i].cnt);
+    for (int o = 0; o < nd; o++) { /* by id: the same LP whatever the input order */
+        int d = s->c->dord[o];
+        a->drow[d] = isfinite(s->hd[d]) ? ++nrow : 0;
+        if (a->drow[d])
+            glp_set_row_bnds(P, nrow, GLP_UP, 0, s->hd[d]);
+    }
+    for (int k = 0; k < pool->n; k++)
+        rk_cut_col(P, a, pool->item[k], pool->col[k]);
+    glp_smcp sm;
+    glp_init_smcp(&sm);
+    sm.msg_lev = GLP_MSG_OFF;
+    sm.presolve = GLP_OFF;
+    for (int round = 0; round < RK_CUT_ROUNDS && used < RK_CUT_ITERS; round++) {
+        sm.it_lim = RK_CUT_ITERS - used;
+        int before = glp_get_it_cnt(P);
+        int rc = glp_simplex(P, &sm);
+        used += glp_get_it_cnt(P) - before;
+        if (rc != 0 && rc != GLP_EITLIM)
+            break;
+        for (int d = 0; d < nd; d++) {
+            a->nu[d] = a->drow[d] ? fmax(0, glp_get_row_dual(P, a->drow[d])) : 0;
+            if (!isfinite(a->nu[d]))
+                a->nu[d] = 0;
+        }
+        a->out = fmin(a->out, rk_nu_eval(s, a->nu));
+        int added = 0;
+        for (int i = 0; i < ni; i++) {
+            rk_col_t b = s->bc[i];
+            double u = fmax(0, glp_get_row_dual(P, i + 1)); /* > u: prices out */
+            if (b.dom < 0 || !(b.v - s->pd[b.dom] * b.w > u + 1e-9 * (1 + fabs(b.v))))
+                continue;
+            int got = rk_pool_add(pool, i, b);
+            if (got < 0)
+                break;
+            if (got > 0)
+                rk_cut_col(P, a, i, b), added++;
+        }
+        if (!added)
+            break;
+    }
+    glp_delete_prob(P);
+    return 0;
+}
+
+/* The least R(ν) over rk_cut_run's rounds; INFINITY when out of memory, on
+ * a GLPK error or without columns. */
+static double rk_cuts(rk_nu_t *s, rk_pool_t *pool)
+{
+    int nd = s->c->f->ndomains;
+    rk_cut_t a = {s,
+                  pool,
+                  calloc((size_t)nd + 1, sizeof *a.drow),
+                  malloc(((size_t)nd + 2) * sizeof *a.ind),
+                  malloc(((size_t)nd + 2) * sizeof *a.val),
+                  malloc(((size_t)nd + 1) * sizeof *a.nu),
+                  INFINITY};
+    char msg[128];
+    if (a.drow && a.ind && a.val && a.nu && pool->n > 0 &&
+        glpk_guarded(rk_cut_run, &a, msg, sizeof msg) < 0)
+        a.out = INFINITY;
+    free(a.drow);
+    free(a.ind);
+    free(a.val);
+    free(a.nu);
+    return a.out;
 }
 
 double root_knapsack(const ctx_t *c)
@@ -729,7 +944,26 @@ double root_knapsack(const ctx_t *c)
         b = fmin(b,
                  rk_priced(c, it, ni, nr, head, lam + nr, pairs, poff, pcnt, &pb, pnu));
     }
-    b = fmin(b, rk_subgrad(c, it, ni, nr, pnu, pairs, poff, pcnt, gp));
+    {
+        rk_nu_t s = {c, it, pairs, poff, pcnt, gp, ni, nr}; /* the rest: rk_nu_init */
+        rk_pool_t pool = {0};
+        pool.head = malloc(((size_t)ni + 1) * sizeof *pool.head);
+        if (rk_nu_init(&s) == 0 && pool.head) {
+            for (int i = 0; i < ni; i++)
+                pool.head[i] = -1;
+            double sg = rk_subgrad(&s, pnu, &pool), cut = rk_cuts(&s, &pool);
+            if (tp_solver_rk_probe) {
+                tp_solver_rk_probe[0] = fmin(tp_solver_rk_probe[0], cut);
+                tp_solver_rk_probe[1] = fmin(tp_solver_rk_probe[1], sg);
+            }
+            b = fmin(b, fmin(sg, cut));
+        }
+        rk_nu_free(&s);
+        free(pool.head);
+        free(pool.col);
+        free(pool.item);
+        free(pool.next);
+    }
     free(pnu);
 out:
     for (int id = 0; keys && id < fm.keys.n && id < fm.cap; id++)

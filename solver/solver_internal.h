@@ -398,6 +398,11 @@ int side_kind_lists(ctx_t *c, int kind);
 /* bound_root.c: a bound on the candidates and free gangs (side items not
  * fixed nor held; term (1)) on c->base; INFINITY where a node has no domain. */
 double root_knapsack(const ctx_t *c);
+/* bound_root.c: where a test sets it, root_knapsack lowers [0] to the
+ * value of its cutting planes on R(ν) (rk_cuts) and [1] to its subgradient
+ * steps' (rk_subgrad): parts of the bound otherwise hidden under the min of
+ * the others. NULL outside the tests; solves never read it. */
+extern double *tp_solver_rk_probe;
 int side_gang_set(ctx_t *c, int it, const int *members);
 
 /* gang_lp.c: gang classes inside the aggregated LP on large inputs (see the
