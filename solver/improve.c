@@ -586,7 +586,7 @@ static void clear_for(const ctx_t *c, const rec_t *R, plan_t *q, gst_t *gq,
 #define CHAIN_DOMAINS 12
 #define CHAIN_DEPTH 8
 #define CHAIN_SEATS 150
-#define CHAIN_TRIALS 6
+#define CHAIN_TRIALS 4
 #define CHAIN_ROUND_TRIALS 2
 #define CHAIN_STARTS 6
 #define CHAIN_EVICT 2
