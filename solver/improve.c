@@ -652,7 +652,7 @@ typedef struct {
     int r;
 } dw_t;
 
-/* dr[0..EXCHANGE_DOMAINS): the domains of gang i's kind where it
+/* dr[0..nt): the domains of gang i's kind where it
  * draws least seated alone (gang_lp_seat_in) on l, a load without any item
  * ruin and recreate may move, with the tenants' use use0 (scratch: use); r
  * -1 past the last. l is left as it was. */
