@@ -35,7 +35,12 @@
  * dearer domain than one it could have alone, or waiting while cheaper work
  * runs — is seated in one of its least-drawing domains after the work that
  * earns less per watt there (and above, for the watts) leaves; the rest is
- * recreated and repaired, the plan kept when better.
+ * recreated and repaired, the plan kept when better. Chain exchanges follow
+ * (chain_exchange()): where a gang's cheap domain holds gangs that earn more
+ * per watt, a small depth-first search on the gangs alone (single-node work
+ * priced per watt at its site) moves them on to their own cheap domains, an
+ * ejection chain; the best chains by that price are tried on the plan the
+ * same way, kept when better.
  *
  * Deterministic and order-independent: every order here is by value, then
  * canonical index; no clock is read; the ladder is fixed, and so is the bound
@@ -553,31 +558,13 @@ static bool item_under(const ctx_t *c, const rec_t *R, const plan_t *q, const gs
     return false;
 }
 
-/* q, gq = p, g with gang i (placed or waiting) seated in the r-th domain D
- * of its kind, where it draws `need` alone: gang i leaves its nodes, the
- * single-node items under D and the gangs there that earn less per watt than
- * i would (key) go, then, at D and every domain above it, the items under it
- * that earn least per watt (below key) until the headroom there covers need;
- * i is seated on D's least-drawing nodes (gang_lp_seat_in), the rest is
- * recreated and repaired. *seated: i found its nodes (else q is no plan). */
-static int exchange_one(const ctx_t *c, rec_t *R, const plan_t *p, const gst_t *g,
-                        const vw_t *pl, int np, int i, int r, double need, plan_t *q,
-                        gst_t *gq, bool *seated)
+/* Takes off q, gq (gone: pl's items already off) the single-node items under
+ * domain D and the gangs there that earn less per watt than key, then, at D
+ * and every domain above it, the items under it that earn least per watt
+ * (below key) until the headroom there covers need. */
+static void clear_for(const ctx_t *c, const rec_t *R, plan_t *q, gst_t *gq,
+                      const vw_t *pl, int np, char *gone, int D, double key, double need)
 {
-    const tp_workload_t *w = gang_lp_work(c, i);
-    int rc, D = c->side.k_dom[tp_wl_together(w) + 1][r];
-    char *gone;
-    *seated = false;
-    if ((rc = plan_copy(q, p, c)) < 0 || (rc = gst_copy(c, R, gq, g)) < 0)
-        return rc;
-    if (!(gone = calloc((size_t)np + 1, 1)))
-        return TP_ENOMEM;
-    double key = gang_value(w) / need;
-    for (int a = 0; a < np; a++)
-        if (pl[a].ci == c->nc + i) { /* a placed gang moves */
-            gone[a] = 1;
-            evict(c, R, q, gq, pl[a].ci);
-        }
     for (int a = 0; a < np; a++)
         if (!gone[a] && (gone[a] = (pl[a].ci < c->nc || pl[a].key < key) &&
                                    item_under(c, R, q, gq, pl[a].ci, D)))
@@ -588,10 +575,74 @@ static int exchange_one(const ctx_t *c, rec_t *R, const plan_t *p, const gst_t *
                 gone[a] = 1;
                 evict(c, R, q, gq, pl[a].ci);
             }
+}
+
+/* Chain exchanges (chain_exchange()): each gang's CHAIN_DOMAINS
+ * least-drawing domains; per round at most CHAIN_STARTS gangs start a search,
+ * each within CHAIN_SEATS seatings (the work budget, no clock), chains of at
+ * most CHAIN_DEPTH moves, at most CHAIN_EVICT gangs leave a domain for one;
+ * CHAIN_TRIALS chains tried on the plan in all, CHAIN_ROUND_TRIALS a round.
+ * Tuned on the mixed and gang-heavy benchmarks (docs/solver.md). */
+#define CHAIN_DOMAINS 12
+#define CHAIN_DEPTH 8
+#define CHAIN_SEATS 150
+#define CHAIN_TRIALS 4
+#define CHAIN_ROUND_TRIALS 2
+#define CHAIN_STARTS 6
+#define CHAIN_EVICT 2
+/* The price of a site's watts: what its cheapest placed single-node work
+ * earns per watt over this many watts. */
+#define CHAIN_PRICE_W 50000.0
+
+typedef struct {
+    int g, r; /* gang g into slot r of its kind (-1: waits) */
+    double w; /* its draw there */
+} mv_t;
+
+typedef struct {
+    mv_t mv[CHAIN_DEPTH + CHAIN_EVICT];
+    int n;
+    double gain;
+} chain_t;
+
+/* q, gq = p, g with the moves of ch (an exchange: one) applied: its gangs
+ * leave, then each move seats its gang (placed or waiting) in its domain D,
+ * where it draws w, on D's least-drawing nodes (gang_lp_seat_in) after
+ * clear_for made room for it there; the rest is recreated and repaired.
+ * *seated: every move found its nodes (else q is no plan). */
+static int chain_apply(const ctx_t *c, rec_t *R, const plan_t *p, const gst_t *g,
+                       const vw_t *pl, int np, const chain_t *ch, plan_t *q, gst_t *gq,
+                       bool *seated)
+{
+    int rc;
+    char *gone;
+    *seated = false;
+    if ((rc = plan_copy(q, p, c)) < 0 || (rc = gst_copy(c, R, gq, g)) < 0)
+        return rc;
+    if (!(gone = calloc((size_t)np + 1, 1)))
+        return TP_ENOMEM;
+    for (int a = 0; a < np; a++)
+        for (int t = 0; t < ch->n; t++)
+            if (pl[a].ci == c->nc + ch->mv[t].g) {
+                gone[a] = 1;
+                evict(c, R, q, gq, pl[a].ci);
+            }
+    for (int t = 0; t < ch->n; t++) {
+        int i = ch->mv[t].g, r = ch->mv[t].r;
+        if (r < 0)
+            continue;
+        const tp_workload_t *w = gang_lp_work(c, i);
+        int D = c->side.k_dom[tp_wl_together(w) + 1][r];
+        double need = ch->mv[t].w;
+        clear_for(c, R, q, gq, pl, np, gone, D,
+                  need > 0 ? gang_value(w) / need : INFINITY, need);
+        if (!gang_lp_seat_in(c, q->load, gq->use, i, r, gq->mem + R->goff[i])) {
+            free(gone);
+            return 0;
+        }
+        gq->on[i] = 1;
+    }
     free(gone);
-    if (!gang_lp_seat_in(c, q->load, gq->use, i, r, gq->mem + R->goff[i]))
-        return 0;
-    gq->on[i] = 1;
     *seated = true;
     return rebuild(c, R, q, gq);
 }
@@ -601,19 +652,19 @@ typedef struct {
     int r;
 } dw_t;
 
-/* dr[0..EXCHANGE_DOMAINS): the domains of gang i's kind where it
+/* dr[0..nt): the domains of gang i's kind where it
  * draws least seated alone (gang_lp_seat_in) on l, a load without any item
  * ruin and recreate may move, with the tenants' use use0 (scratch: use); r
  * -1 past the last. l is left as it was. */
 static void gang_domains(const ctx_t *c, const rec_t *R, tp_load_t *l, const long *use0,
-                         long *use, int i, int *mem, dw_t *dr)
+                         long *use, int i, int *mem, dw_t *dr, int nt)
 {
     const tp_workload_t *w = gang_lp_work(c, i);
     int nd = c->side.k_n[tp_wl_together(w) + 1];
-    for (int t = 0; t < EXCHANGE_DOMAINS; t++)
+    for (int t = 0; t < nt; t++)
         dr[t] = (dw_t){INFINITY, -1};
     for (int r = 0; r < nd; r++) {
-        if (!(gang_lp_domain_draw(c, i, r) < dr[EXCHANGE_DOMAINS - 1].w))
+        if (!(gang_lp_domain_draw(c, i, r) < dr[nt - 1].w))
             continue; /* cannot seat it, or no cheaper than those kept */
         memcpy(use, use0, (size_t)R->ntn * sizeof *use);
         if (!gang_lp_seat_in(c, l, use, i, r, mem))
@@ -622,7 +673,7 @@ static void gang_domains(const ctx_t *c, const rec_t *R, tp_load_t *l, const lon
         for (int j = 0; j < tp_wl_nodes(w); j++)
             tp_load_apply(l, c->f, mem[j], w->gpus,
                           tp_fleet_gpu_watts(c->f, mem[j], w->model), -1);
-        for (int t = 0; t < EXCHANGE_DOMAINS; t++)
+        for (int t = 0; t < nt; t++)
             if (e.w < dr[t].w) { /* insert, keeping the least */
                 dw_t x = dr[t];
                 dr[t] = e;
@@ -638,7 +689,7 @@ static void gang_domains(const ctx_t *c, const rec_t *R, tp_load_t *l, const lon
  * less — placed ones seated alone somewhere for fewer watts than they draw,
  * waiting ones that would earn more per watt than the cheapest placed item —
  * the most value per watt first (seated alone with nothing movable placed),
- * each tried by exchange_one in its EXCHANGE_DOMAINS least-drawing domains
+ * each tried (chain_apply, one move) in its EXCHANGE_DOMAINS least-drawing domains
  * (a placed gang: only those cheaper than where it runs); a better plan
  * replaces p and the gangs (committed) at once. Stops after EXCHANGE_TRIALS
  * seated trials or on the bound. */
@@ -668,7 +719,8 @@ static int exchange(const ctx_t *c, rec_t *R, plan_t *p, double bound, int *trie
         if (tp_wl_together(w) < 0 || !(least < cur - 1e-9) ||
             (!g.on[i] && !(np > 0 && gang_value(w) > pl[np - 1].key * least)))
             continue; /* already at its least draw, or no gain per watt */
-        gang_domains(c, R, q0.load, g0.use, use, i, g0.mem + R->goff[i], d);
+        gang_domains(c, R, q0.load, g0.use, use, i, g0.mem + R->goff[i], d,
+                     EXCHANGE_DOMAINS);
         if (d[0].r >= 0 && d[0].w > 0 && d[0].w < cur - 1e-9)
             wt[nw++] = (vw_t){gang_value(w) / d[0].w, gang_value(w), i};
     }
@@ -688,7 +740,8 @@ static int exchange(const ctx_t *c, rec_t *R, plan_t *p, double bound, int *trie
             plan_t q = {0};
             gst_t gq = {0};
             bool seated, up = false;
-            rc = exchange_one(c, R, p, &g, pl, np, i, d[t].r, d[t].w, &q, &gq, &seated);
+            chain_t one = {{{i, d[t].r, d[t].w}}, 1, 0};
+            rc = chain_apply(c, R, p, &g, pl, np, &one, &q, &gq, &seated);
             if (rc == 0 && seated) {
                 trials++;
                 (*tries)++;
@@ -717,6 +770,342 @@ out:
     return rc;
 }
 
+/* ---- chain exchanges ------------------------------------------------------------- */
+
+typedef struct {
+    const ctx_t *c;
+    const rec_t *R;
+    tp_load_t *L;       /* the gangs alone on the plan without movable items */
+    gst_t *s;           /* the gangs during the search */
+    const gst_t *o;     /* at its start */
+    const dw_t *dr;     /* [gang * CHAIN_DOMAINS + t] */
+    const double *lam;  /* [node]: its site's price per watt */
+    const int *cur;     /* [gang]: slot of its domain at the start, -1 */
+    const int *left;    /* [gang]: the slot a kept chain took it from, -1 */
+    char *inpath;       /* [gang] */
+    chain_t path, *top; /* top: the best CHAIN_TRIALS chains, best first */
+    int ntop;
+    long seats, lim;
+    tp_load_t *l0;    /* nothing movable placed: where gang_domains looks */
+    const long *use0; /* the tenants' use there */
+    long *use;        /* scratch */
+    int *mem;         /* scratch: goff-indexed */
+    char *dk;         /* [gang]: its domains are in dr */
+} cs_t;
+
+/* Gang i's CHAIN_DOMAINS least-drawing domains into dr, once. */
+static void chain_domains(cs_t *S, int i)
+{
+    if (S->dk[i])
+        return;
+    S->dk[i] = 1;
+    gang_domains(S->c, S->R, S->l0, S->use0, S->use, i, S->mem + S->R->goff[i],
+                 (dw_t *)S->dr + (size_t)i * CHAIN_DOMAINS, CHAIN_DOMAINS);
+}
+
+static bool gang_under(const ctx_t *c, const rec_t *R, const gst_t *gs, int i, int d)
+{
+    for (int j = R->goff[i]; j < R->goff[i + 1]; j++)
+        if (node_under(c->f, gs->mem[j], d))
+            return true;
+    return false;
+}
+
+/* Gang i's term in the chain's price: its value less its watts at its
+ * site's price, 0 while it waits. */
+static double chain_term(const cs_t *S, const gst_t *g, int i)
+{
+    if (!g->on[i])
+        return 0;
+    const tp_workload_t *w = gang_lp_work(S->c, i);
+    const int *m = g->mem + S->R->goff[i];
+    return gang_value(w) - S->lam[m[0]] * gang_draw(S->c, w, m);
+}
+
+static void chain_record(cs_t *S)
+{
+    chain_t *p = &S->path;
+    p->gain = 0;
+    for (int a = 0; a < p->n; a++)
+        p->gain += chain_term(S, S->s, p->mv[a].g) - chain_term(S, S->o, p->mv[a].g);
+    if (!(p->gain > 1e-6))
+        return;
+    int at = S->ntop;
+    for (int t = 0; t < S->ntop; t++) {
+        bool same = S->top[t].n == p->n;
+        for (int a = 0; same && a < p->n; a++)
+            same = S->top[t].mv[a].g == p->mv[a].g && S->top[t].mv[a].r == p->mv[a].r;
+        if (same)
+            return;
+        if (at == S->ntop && p->gain > S->top[t].gain)
+            at = t;
+    }
+    if (at >= CHAIN_TRIALS)
+        return;
+    if (S->ntop < CHAIN_TRIALS)
+        S->ntop++;
+    memmove(S->top + at + 1, S->top + at, (size_t)(S->ntop - 1 - at) * sizeof *S->top);
+    S->top[at] = *p;
+}
+
+static void chain_off(cs_t *S, int i)
+{
+    const tp_workload_t *w = gang_lp_work(S->c, i);
+    const int *m = S->s->mem + S->R->goff[i];
+    for (int j = 0; j < tp_wl_nodes(w); j++)
+        tp_load_apply(S->L, S->c->f, m[j], w->gpus,
+                      tp_fleet_gpu_watts(S->c->f, m[j], w->model), -1);
+    side_use_add(S->c, S->s->use, tp_wl_tenant(w), -(long)tp_wl_nodes(w) * w->gpus);
+    S->s->on[i] = 0;
+}
+
+/* Gang i back on its nodes at the start. */
+static void chain_back(cs_t *S, int i)
+{
+    const tp_workload_t *w = gang_lp_work(S->c, i);
+    int *m = S->s->mem + S->R->goff[i];
+    memcpy(m, S->o->mem + S->R->goff[i], (size_t)tp_wl_nodes(w) * sizeof *m);
+    for (int j = 0; j < tp_wl_nodes(w); j++)
+        tp_load_apply(S->L, S->c->f, m[j], w->gpus,
+                      tp_fleet_gpu_watts(S->c->f, m[j], w->model), +1);
+    side_use_add(S->c, S->s->use, tp_wl_tenant(w), (long)tp_wl_nodes(w) * w->gpus);
+    S->s->on[i] = 1;
+}
+
+/* Gang i (off, in the path) into slot r of its kind: seated there after the
+ * gangs under it that earn least per watt leave (at most CHAIN_EVICT); a
+ * chain ends there (recorded) or goes on with the one gang that left. */
+static void chain_step(cs_t *S, int i, int r, int depth)
+{
+    const ctx_t *c = S->c;
+    const rec_t *R = S->R;
+    const tp_workload_t *w = gang_lp_work(c, i);
+    int D = c->side.k_dom[tp_wl_together(w) + 1][r], ev[CHAIN_EVICT], ne = 0;
+    int *m = S->s->mem + R->goff[i];
+    if (S->seats >= S->lim)
+        return;
+    S->seats++;
+    bool ok = gang_lp_seat_in(c, S->L, S->s->use, i, r, m);
+    while (!ok && ne < CHAIN_EVICT && S->seats < S->lim) {
+        int jb = -1;
+        double kb = INFINITY;
+        for (int j = 0; j < R->nga; j++)
+            if (S->s->on[j] && !S->inpath[j] && gang_under(c, R, S->s, j, D)) {
+                const tp_workload_t *x = gang_lp_work(c, j);
+                double d = gang_draw(c, x, S->s->mem + R->goff[j]);
+                double k = d > 0 ? gang_value(x) / d : INFINITY;
+                if (k < kb)
+                    kb = k, jb = j;
+            }
+        if (jb < 0)
+            break;
+        chain_off(S, jb);
+        S->inpath[jb] = 1;
+        ev[ne++] = jb;
+        S->seats++;
+        ok = gang_lp_seat_in(c, S->L, S->s->use, i, r, m);
+    }
+    if (ok) {
+        int n0 = S->path.n;
+        S->s->on[i] = 1;
+        S->path.mv[S->path.n++] = (mv_t){i, r, gang_draw(c, w, m)};
+        for (int a = 0; a < ne; a++)
+            S->path.mv[S->path.n++] = (mv_t){ev[a], -1, 0};
+        chain_record(S);
+        if (ne == 1 && depth < CHAIN_DEPTH) {
+            int j = ev[0];
+            S->path.n--; /* j moves on instead of waiting */
+            chain_domains(S, j);
+            for (int t = 0; t < CHAIN_DOMAINS; t++) {
+                int rt = S->dr[(size_t)j * CHAIN_DOMAINS + t].r;
+                if (rt < 0)
+                    break;
+                if (rt != S->cur[j] && rt != S->left[j])
+                    chain_step(S, j, rt, depth + 1);
+            }
+        }
+        S->path.n = n0;
+        chain_off(S, i);
+    }
+    for (int a = ne - 1; a >= 0; a--) {
+        chain_back(S, ev[a]);
+        S->inpath[ev[a]] = 0;
+    }
+}
+
+/* Chain exchanges, after exchange(): a gang that could draw less takes one
+ * of its least-drawing domains, the gang that earns least per watt there
+ * moves to one of its own, and so on (an ejection chain), each chain priced
+ * by the gangs' values less their watts at their sites' prices (what the
+ * cheapest CHAIN_PRICE_W of single-node work there earns per watt). The
+ * search runs on the gangs alone (single-node work out), depth first from
+ * the CHAIN_STARTS gangs with the most value per least draw that could draw
+ * less; the best chains by that price are tried on the plan (chain_apply),
+ * and the first better plan is kept, then searched again (a gang is not
+ * moved back to the domain a kept chain took it from). Stops on the trials,
+ * a round without a better plan, or the bound. */
+static int chain_exchange(const ctx_t *c, rec_t *R, plan_t *p, double bound, int *tries)
+{
+    const tp_fleet_t *f = c->f;
+    gst_t g = {0}, g0 = {0}, s = {0};
+    plan_t q0 = {0};
+    vw_t *pl = malloc(((size_t)R->nit + 1) * sizeof *pl);
+    vw_t *wt = malloc(((size_t)R->nga + 1) * sizeof *wt);
+    dw_t *dr = malloc(((size_t)R->nga * CHAIN_DOMAINS + 1) * sizeof *dr);
+    long *use = malloc(((size_t)R->ntn + 1) * sizeof *use);
+    double *lam = malloc(((size_t)f->nnodes + 1) * sizeof *lam);
+    double *dl = calloc((size_t)f->ndomains + 1, sizeof *dl); /* [root]: value */
+    double *dw = calloc((size_t)f->ndomains + 1, sizeof *dw); /* [root]: watts */
+    int *root = malloc(((size_t)f->nnodes + 1) * sizeof *root);
+    int *slot = malloc(((size_t)f->ndomains + 1) * sizeof *slot);
+    int *cur = malloc(((size_t)R->nga + 1) * sizeof *cur);
+    int *left = malloc(((size_t)R->nga + 1) * sizeof *left);
+    char *inpath = calloc((size_t)R->nga + 1, 1), *dk = calloc((size_t)R->nga + 1, 1);
+    chain_t *top = malloc(CHAIN_TRIALS * sizeof *top);
+    tp_load_t *L = NULL;
+    int rc = TP_ENOMEM, np, trials = 0;
+    double best, total;
+    bool changed = false;
+    if (!pl || !wt || !dr || !use || !lam || !dl || !dw || !root || !slot || !cur ||
+        !left || !inpath || !dk || !top || gst_copy(c, R, &g, NULL) < 0 ||
+        plan_copy(&q0, p, c) < 0 || gst_copy(c, R, &g0, &g) < 0 ||
+        gst_copy(c, R, &s, &g) < 0)
+        goto out;
+    for (int n = 0; n < f->nnodes; n++) {
+        int d = f->nodes[n].domain;
+        while (d >= 0 && f->domains[d].parent >= 0)
+            d = f->domains[d].parent;
+        root[n] = d;
+    }
+    for (int k = 1; k <= f->nkinds; k++) /* slot 0 (no kind): the whole fleet, -1 */
+        for (int r = 0; c->side.k_dom[k] && r < c->side.k_n[k]; r++)
+            slot[c->side.k_dom[k][r]] = r;
+    for (int i = 0; i < R->nga; i++)
+        left[i] = -1;
+    best = plan_objective(c, p, NULL) + gst_value(c, R, &g);
+    np = placed_items(c, R, p, &g, pl, &total);
+    for (int a = 0; a < np; a++) /* q0, g0: nothing movable placed (every round) */
+        evict(c, R, &q0, &g0, pl[a].ci);
+    for (int round = 0; trials < CHAIN_TRIALS && !plan_improve_done(best, bound);
+         round++) {
+        if (round > 0)
+            np = placed_items(c, R, p, &g, pl, &total);
+        if ((rc = gst_copy(c, R, &s, &g)) < 0)
+            goto out;
+        rc = TP_ENOMEM;
+        /* Prices: the cheapest single-node work of each site, CHAIN_PRICE_W of it. */
+        memset(dl, 0, (size_t)f->ndomains * sizeof *dl);
+        memset(dw, 0, (size_t)f->ndomains * sizeof *dw);
+        for (int a = np - 1; a >= 0; a--)
+            if (pl[a].ci < c->nc) {
+                int rt = root[p->cnode[pl[a].ci]];
+                if (rt >= 0 && dw[rt] < CHAIN_PRICE_W) {
+                    dl[rt] += pl[a].key * pl[a].weight;
+                    dw[rt] += pl[a].weight;
+                }
+            }
+        for (int n = 0; n < f->nnodes; n++)
+            lam[n] = root[n] >= 0 && dw[root[n]] > 0 && isfinite(c->dcap[root[n]])
+                         ? dl[root[n]] / dw[root[n]]
+                         : 0;
+        int nw = 0;
+        for (int i = 0; i < R->nga; i++) {
+            const tp_workload_t *w = gang_lp_work(c, i);
+            cur[i] = -1;
+            if (tp_wl_together(w) < 0)
+                continue;
+            if (g.on[i])
+                cur[i] = slot[tp_fleet_node_domain_of_kind(f, g.mem[R->goff[i]],
+                                                           tp_wl_together(w))];
+            double now = g.on[i] ? gang_draw(c, w, g.mem + R->goff[i]) : INFINITY;
+            double least = gang_lp_least_draw(c, i);
+            if (least > 0 && least < now - 1e-9)
+                wt[nw++] = (vw_t){gang_value(w) / least, gang_value(w), i};
+        }
+        qsort(wt, (size_t)nw, sizeof *wt, by_vw);
+        if (!(L = tp_load_copy(q0.load)))
+            goto out;
+        for (int i = 0; i < R->nga; i++)
+            if (g.on[i]) {
+                const tp_workload_t *w = gang_lp_work(c, i);
+                for (int j = R->goff[i]; j < R->goff[i + 1]; j++)
+                    tp_load_apply(L, f, g.mem[j], w->gpus,
+                                  tp_fleet_gpu_watts(f, g.mem[j], w->model), +1);
+            }
+        cs_t S = {
+            c,   R, L, &s, &g,      dr,     lam, cur,    left, inpath, {{{0}}, 0, 0},
+            top, 0, 0, 0,  q0.load, g0.use, use, g0.mem, dk};
+        for (int a = 0; a < nw && a < CHAIN_STARTS; a++) {
+            int i = wt[a].ci;
+            bool was = s.on[i];
+            double now =
+                was ? gang_draw(c, gang_lp_work(c, i), g.mem + R->goff[i]) : INFINITY;
+            S.lim = S.seats + CHAIN_SEATS;
+            chain_domains(&S, i);
+            if (was)
+                chain_off(&S, i);
+            inpath[i] = 1;
+            for (int t = 0; t < CHAIN_DOMAINS; t++) {
+                const dw_t *d = dr + (size_t)i * CHAIN_DOMAINS + t;
+                if (d->r < 0 || !(d->w < now - 1e-9))
+                    break;
+                if (d->r != left[i])
+                    chain_step(&S, i, d->r, 1);
+            }
+            inpath[i] = 0;
+            if (was)
+                chain_back(&S, i);
+        }
+        tp_load_free(L);
+        L = NULL;
+        bool up = false;
+        for (int t = 0;
+             t < S.ntop && t < CHAIN_ROUND_TRIALS && trials < CHAIN_TRIALS && !up; t++) {
+            plan_t q = {0};
+            gst_t gq = {0};
+            bool seated;
+            rc = chain_apply(c, R, p, &g, pl, np, &top[t], &q, &gq, &seated);
+            if (rc == 0 && seated) {
+                trials++;
+                (*tries)++;
+                if ((up = keep_better(c, R, p, &g, &q, &gq, &best))) {
+                    changed = true;
+                    for (int a = 0; a < top[t].n; a++)
+                        left[top[t].mv[a].g] = cur[top[t].mv[a].g];
+                }
+            }
+            plan_fini(&q);
+            gst_fini(&gq);
+            if (rc < 0)
+                goto out;
+        }
+        if (!up)
+            break;
+    }
+    rc = changed ? gst_commit(c, R, &g) : 0;
+out:
+    tp_load_free(L);
+    gst_fini(&g);
+    gst_fini(&g0);
+    gst_fini(&s);
+    plan_fini(&q0);
+    free(pl);
+    free(wt);
+    free(dr);
+    free(use);
+    free(lam);
+    free(dl);
+    free(dw);
+    free(root);
+    free(slot);
+    free(cur);
+    free(left);
+    free(inpath);
+    free(dk);
+    free(top);
+    return rc;
+}
+
 int plan_improve(const ctx_t *c, plan_t *p, double bound, bool exchanges, int *tries)
 {
     rec_t R = {0};
@@ -727,6 +1116,8 @@ int plan_improve(const ctx_t *c, plan_t *p, double bound, bool exchanges, int *t
         rc = ladder(c, &R, p, bound, tries, &better);
     if (rc == 0 && exchanges && R.nga > 0)
         rc = exchange(c, &R, p, bound, tries);
+    if (rc == 0 && exchanges && gang_lp_count(c) > 0)
+        rc = chain_exchange(c, &R, p, bound, tries);
     rec_fini(&R);
     return rc;
 }

@@ -232,8 +232,8 @@ int ctx_try_plan(const ctx_t *c, plan_t *best, bool first_fit);
 /* improve.c: ruin and recreate by value per watt; p only ever gets a plan of
  * higher objective. bound: a valid upper bound on p's objective plus the gang
  * LP's open gangs' term (1) (INFINITY or NaN: none); the ladder stops once
- * plan_improve_done(its best, bound); exchanges: then the gang exchanges.
- * *tries: how many ruins (and exchanges) were tried. */
+ * plan_improve_done(its best, bound); exchanges: then the gang exchanges and
+ * chain exchanges. *tries: how many ruins (and exchanges, chains) were tried. */
 int plan_improve(const ctx_t *c, plan_t *p, double bound, bool exchanges, int *tries);
 /* Whether a plan of this objective is close enough to a valid bound (finite,
  * > 0) that the ladder stops climbing. */

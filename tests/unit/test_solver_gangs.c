@@ -1454,9 +1454,9 @@ static tp_solution_t *exchange_solve(inst_t *in, uint64_t seed, int tenants)
 /* Exchanges after ruin and recreate (improve.c): the ladder seats a gang
  * where it draws least on the load it finds, and keeps it there; on the
  * generated fleet (seed 2), AGGREGATE's plan has gangs that could run on
- * fewer watts elsewhere while the sites' caps bind. Moving them (exchange_one) lifts the
- * plan from 1,884 to 1,921 weighted GPUs; the plan must keep every rule and stay under
- * its bound. */
+ * fewer watts elsewhere while the sites' caps bind. Moving them (chain_apply, one move)
+ * lifts the plan from 1,884 to 1,921 weighted GPUs; the plan must keep every rule and
+ * stay under its bound. */
 TP_TEST(solver_exchange_moves_gangs_to_cheaper_domains)
 {
     inst_t in = {0};
@@ -1464,6 +1464,27 @@ TP_TEST(solver_exchange_moves_gangs_to_cheaper_domains)
     if (sol) {
         printf("  weighted %.1f, bound %.2f\n", sol->weighted_gpus, sol->result->bound);
         TP_CHECK(sol->weighted_gpus >= 1921 - 1e-9);
+        TP_CHECK_EQ_INT(check(&in, sol->result), 0);
+        TP_CHECK(sol->result->bound >= sol->result->objective - 1e-6);
+    }
+    tp_solution_free(sol);
+    inst_free(&in);
+}
+
+/* Chain exchanges after the exchanges (improve.c, chain_exchange): on the
+ * generated fleet (seed 12) the cheap domains are held by gangs that earn
+ * more per watt than any gang that would take their place, so no single
+ * exchange moves anything; chains that move those gangs on to their own next
+ * cheapest domains lift the plan from 1,715 to 1,750 weighted GPUs. The plan
+ * must keep every rule and stay under its bound. */
+TP_TEST(solver_chain_exchange_moves_gangs_along_domains)
+{
+    inst_t in = {0};
+    tp_solution_t *sol = exchange_solve(&in, 12, 0);
+    if (sol) {
+        printf("  weighted %.1f, bound %.2f, tries %d\n", sol->weighted_gpus,
+               sol->result->bound, sol->ruin_tries);
+        TP_CHECK(sol->weighted_gpus >= 1750 - 1e-9);
         TP_CHECK_EQ_INT(check(&in, sol->result), 0);
         TP_CHECK(sol->result->bound >= sol->result->objective - 1e-6);
     }
