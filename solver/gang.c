@@ -271,8 +271,9 @@ bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
     const side_t *sd = &c->side;
     int need = tp_wl_nodes(w), slot = tp_wl_together(w) + 1, got = 0, ok = 0;
     const int *off = sd->k_off[slot], *mem = sd->k_mem[slot];
-    for (int i = off[g]; i < off[g + 1] && ok < need; i++)
-        ok += elig[mem[i]] && ctx_fits(c, l, w, mem[i]);
+    for (int i = off[g]; i < off[g + 1] && ok < need; i++) /* GPUs first: cheap */
+        ok += elig[mem[i]] && c->healthy[mem[i]] - l->gpus_used[mem[i]] >= w->gpus &&
+              ctx_fits(c, l, w, mem[i]);
     if (ok < need)
         return false; /* not enough nodes fit one member even alone */
     /* Best fit: repeatedly the fullest eligible node that still fits (cheap:
@@ -284,8 +285,10 @@ bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
             int n = mem[i];
             if (!elig[n])
                 continue;
-            double wn = cheap ? tp_fleet_gpu_watts(f, n, w->model) : 0;
             int left = c->healthy[n] - l->gpus_used[n] - w->gpus;
+            if (left < 0) /* ctx_fits would say no */
+                continue;
+            double wn = cheap ? tp_fleet_gpu_watts(f, n, w->model) : 0;
             if (best >= 0 && (wn > best_w || (wn == best_w && left >= best_left)))
                 continue;
             bool used = false;
@@ -524,10 +527,34 @@ out:
 
 int side_static_row(const ctx_t *c, const tp_workload_t *w, char *elig)
 {
-    int any = 0;
-    for (int n = 0; n < c->f->nnodes; n++)
-        any += (elig[n] = tp_policy_static(c->f, c->s, n, w, c->now) == 0);
+    const char *row;
+    int any;
+    if (!ctx_static_preds(c, w, &row, &any)) { /* out of memory: no shortcut */
+        any = 0;
+        for (int n = 0; n < c->f->nnodes; n++)
+            any += (elig[n] = tp_policy_static(c->f, c->s, n, w, c->now) == 0);
+        return any;
+    }
+    memcpy(elig, row, (size_t)c->f->nnodes);
     return any;
+}
+
+/* tp_policy_count on load l, with the static predicates from the memo. */
+static int side_count(const ctx_t *c, const tp_load_t *l, const tp_workload_t *w,
+                      int counts[TP_PRED_COUNT])
+{
+    const tp_predset_t *st = ctx_static_preds(c, w, NULL, NULL);
+    if (!st)
+        return tp_policy_count(c->f, c->s, l, w, c->now, counts);
+    int eligible = 0;
+    memset(counts, 0, TP_PRED_COUNT * sizeof counts[0]);
+    for (int n = 0; n < c->f->nnodes; n++) {
+        tp_predset_t fail = st[n] | tp_policy_capacity(c->f, c->s, l, n, w);
+        eligible += !fail;
+        for (; fail; fail &= fail - 1)
+            counts[__builtin_ctz(fail)]++;
+    }
+    return eligible;
 }
 
 int side_before(ctx_t *c, tp_result_t *res)
@@ -727,7 +754,7 @@ static int side_members_and_reasons(const ctx_t *c, const plan_t *p, tp_result_t
         }
         int *row = memo + (size_t)id * (TP_PRED_COUNT + 1);
         if (id == n0)
-            row[TP_PRED_COUNT] = tp_policy_count(c->f, c->s, p->load, w, c->now, row);
+            row[TP_PRED_COUNT] = side_count(c, p->load, w, row);
         rc = side_reasons(c, it, row, res);
     }
     keytab_fini(&kt);
@@ -750,9 +777,12 @@ int side_after(ctx_t *c, plan_t *p, tp_result_t *res)
         if (sd->flag[it] != 2 || tp_wl_nodes(w) > 1 || room(c, tp_wl_tenant(w)) < w->gpus)
             continue;
         int best = -1, best_left = 0;
+        const tp_predset_t *st = ctx_static_preds(c, w, NULL, NULL);
+        if (!st)
+            return TP_ENOMEM;
         for (int r = 0; r < f->nnodes; r++) {
             int n = c->nord[r];
-            if (tp_policy_check(f, c->s, p->load, n, w, c->now) != 0 ||
+            if (st[n] != 0 || tp_policy_capacity(f, c->s, p->load, n, w) != 0 ||
                 !ctx_fits(c, p->load, w, n))
                 continue;
             int left = c->healthy[n] - p->load->gpus_used[n] - w->gpus;
