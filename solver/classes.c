@@ -535,7 +535,8 @@ void ctx_free_classes(ctx_t *c)
  * head of this file), so the call on the first node of each is exact for all.
  * Rows are kept up to a memory budget; past it one scratch row is reused. */
 struct static_memo {
-    int nbase, *base;  /* [node] → base class; base NULL until first use */
+    bool tried, ready; /* memo_init ran, and succeeded */
+    int nbase, *base;  /* [node] → base class */
     keytab_t wt;       /* workload keys → row id */
     int nrows, cap;    /* rows [0, nrows) kept; slot cap: scratch */
     tp_predset_t **ps; /* [row][node] */
@@ -613,8 +614,9 @@ const tp_predset_t *ctx_static_preds(const ctx_t *c, const tp_workload_t *w,
 {
     const tp_fleet_t *f = c->f;
     struct static_memo *m = c->sm;
-    if (!m || (!m->base && memo_init(c, m) < 0))
+    if (!m || (!m->ready && (m->tried || (m->tried = true, memo_init(c, m) < 0))))
         return NULL;
+    m->ready = true;
     size_t room = ctx_wl_key_room(w);
     if (room > m->keyroom) {
         int *k = realloc(m->key, room * sizeof *k);
