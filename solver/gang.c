@@ -539,17 +539,19 @@ int side_static_row(const ctx_t *c, const tp_workload_t *w, char *elig)
     return any;
 }
 
-/* tp_policy_count on load l, with the static predicates from the memo. */
-static int side_count(const ctx_t *c, const tp_load_t *l, const tp_workload_t *w,
+/* tp_policy_count with the static predicates from the memo and the capacity
+ * ones from cap ([node]: tp_policy_capacity, which reads only w's GPUs and AI
+ * model, on the same load). */
+static int side_count(const ctx_t *c, const tp_predset_t *cap, const tp_workload_t *w,
                       int counts[TP_PRED_COUNT])
 {
     const tp_predset_t *st = ctx_static_preds(c, w, NULL, NULL);
     if (!st)
-        return tp_policy_count(c->f, c->s, l, w, c->now, counts);
+        return TP_ENOMEM;
     int eligible = 0;
     memset(counts, 0, TP_PRED_COUNT * sizeof counts[0]);
     for (int n = 0; n < c->f->nnodes; n++) {
-        tp_predset_t fail = st[n] | tp_policy_capacity(c->f, c->s, l, n, w);
+        tp_predset_t fail = st[n] | cap[n];
         eligible += !fail;
         for (; fail; fail &= fail - 1)
             counts[__builtin_ctz(fail)]++;
@@ -734,10 +736,12 @@ static int side_members_and_reasons(const ctx_t *c, const plan_t *p, tp_result_t
         size_t need = ctx_wl_key_room(sd->w[it]) + 1;
         maxkey = need > maxkey ? need : maxkey;
     }
-    keytab_t kt = {0};
-    int *key = malloc(maxkey * sizeof *key);
+    keytab_t kt = {0}, ct = {0}; /* ct: (GPUs, AI model) → capacity row */
+    int *key = malloc(maxkey * sizeof *key), nn = c->f->nnodes;
     int *memo = malloc(((size_t)sd->n + 1) * (TP_PRED_COUNT + 1) * sizeof *memo);
-    int rc = key && memo ? keytab_init(&kt, 64) : TP_ENOMEM;
+    tp_predset_t **cap = calloc((size_t)sd->n + 1, sizeof *cap);
+    int rc = key && memo && cap && keytab_init(&ct, 64) == 0 ? keytab_init(&kt, 64)
+                                                             : TP_ENOMEM;
     for (int it = 0; it < sd->n && rc == 0; it++) {
         const tp_workload_t *w = sd->w[it];
         if (sd->flag[it] == 0) {
@@ -753,10 +757,23 @@ static int side_members_and_reasons(const ctx_t *c, const plan_t *p, tp_result_t
             break;
         }
         int *row = memo + (size_t)id * (TP_PRED_COUNT + 1);
-        if (id == n0)
-            row[TP_PRED_COUNT] = side_count(c, p->load, w, row);
+        if (id == n0) {
+            int gm[2] = {w->gpus, w->model}, q = keytab_intern(&ct, gm, 2);
+            if (q >= 0 && !cap[q] && (cap[q] = malloc(((size_t)nn + 1) * sizeof **cap)))
+                for (int n = 0; n < nn; n++)
+                    cap[q][n] = tp_policy_capacity(c->f, c->s, p->load, n, w);
+            if (q < 0 || !cap[q] || (rc = side_count(c, cap[q], w, row)) < 0) {
+                rc = TP_ENOMEM;
+                break;
+            }
+            row[TP_PRED_COUNT] = rc;
+        }
         rc = side_reasons(c, it, row, res);
     }
+    for (int q = 0; cap && q < ct.n; q++)
+        free(cap[q]);
+    free(cap);
+    keytab_fini(&ct);
     keytab_fini(&kt);
     free(key);
     free(memo);
