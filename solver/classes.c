@@ -4,15 +4,17 @@
  * computed once per pair of classes (by policy/policy.c itself, on a
  * representative), never once per (node, workload) pair. Then the units of the
  * aggregated LP: classes of identical candidates and groups of nodes of one
- * static class under one leaf power domain.
+ * static class under one leaf power domain. Also the static predicates of side
+ * work (gang.c: no candidates), memoised per workload key (ctx_static_preds).
  *
  * Why a representative is exact: tp_policy_static reads, of a node, its GPU
  * model, GPU count, healthy GPUs, declared TEE and GPU CC, region, whether the
  * BMC's country is absent / in the region / not, and the attestation (present,
  * status, TEE, GPU CC, and whether it is usable — which depends on the times
  * only through "usable under max_age_s = A" for the few ages A the candidates
- * ask for); of a workload, its GPU count, requirements, allowed GPU models and
- * residency. The keys below are exactly those facts.
+ * ask for); of a workload, its GPU count (only for node_unhealthy),
+ * requirements, allowed GPU models and residency. The keys below are exactly
+ * those facts.
  */
 #include "solver/solver_internal.h"
 
