@@ -271,8 +271,9 @@ bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
     const side_t *sd = &c->side;
     int need = tp_wl_nodes(w), slot = tp_wl_together(w) + 1, got = 0, ok = 0;
     const int *off = sd->k_off[slot], *mem = sd->k_mem[slot];
-    for (int i = off[g]; i < off[g + 1] && ok < need; i++)
-        ok += elig[mem[i]] && ctx_fits(c, l, w, mem[i]);
+    for (int i = off[g]; i < off[g + 1] && ok < need; i++) /* GPUs first: cheap */
+        ok += elig[mem[i]] && c->healthy[mem[i]] - l->gpus_used[mem[i]] >= w->gpus &&
+              ctx_fits(c, l, w, mem[i]);
     if (ok < need)
         return false; /* not enough nodes fit one member even alone */
     /* Best fit: repeatedly the fullest eligible node that still fits (cheap:
@@ -284,8 +285,10 @@ bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
             int n = mem[i];
             if (!elig[n])
                 continue;
-            double wn = cheap ? tp_fleet_gpu_watts(f, n, w->model) : 0;
             int left = c->healthy[n] - l->gpus_used[n] - w->gpus;
+            if (left < 0) /* ctx_fits would say no */
+                continue;
+            double wn = cheap ? tp_fleet_gpu_watts(f, n, w->model) : 0;
             if (best >= 0 && (wn > best_w || (wn == best_w && left >= best_left)))
                 continue;
             bool used = false;
@@ -524,10 +527,36 @@ out:
 
 int side_static_row(const ctx_t *c, const tp_workload_t *w, char *elig)
 {
-    int any = 0;
-    for (int n = 0; n < c->f->nnodes; n++)
-        any += (elig[n] = tp_policy_static(c->f, c->s, n, w, c->now) == 0);
+    const char *row;
+    int any;
+    if (!ctx_static_preds(c, w, &row, &any)) { /* out of memory: no shortcut */
+        any = 0;
+        for (int n = 0; n < c->f->nnodes; n++)
+            any += (elig[n] = tp_policy_static(c->f, c->s, n, w, c->now) == 0);
+        return any;
+    }
+    memcpy(elig, row, (size_t)c->f->nnodes);
     return any;
+}
+
+/* tp_policy_count with the static predicates from the memo and the capacity
+ * ones from cap ([node]: tp_policy_capacity, which reads only w's GPUs and AI
+ * model, on the same load). */
+static int side_count(const ctx_t *c, const tp_predset_t *cap, const tp_workload_t *w,
+                      int counts[TP_PRED_COUNT])
+{
+    const tp_predset_t *st = ctx_static_preds(c, w, NULL, NULL);
+    if (!st)
+        return TP_ENOMEM;
+    int eligible = 0;
+    memset(counts, 0, TP_PRED_COUNT * sizeof counts[0]);
+    for (int n = 0; n < c->f->nnodes; n++) {
+        tp_predset_t fail = st[n] | cap[n];
+        eligible += !fail;
+        for (; fail; fail &= fail - 1)
+            counts[__builtin_ctz(fail)]++;
+    }
+    return eligible;
 }
 
 int side_before(ctx_t *c, tp_result_t *res)
@@ -707,10 +736,12 @@ static int side_members_and_reasons(const ctx_t *c, const plan_t *p, tp_result_t
         size_t need = ctx_wl_key_room(sd->w[it]) + 1;
         maxkey = need > maxkey ? need : maxkey;
     }
-    keytab_t kt = {0};
-    int *key = malloc(maxkey * sizeof *key);
+    keytab_t kt = {0}, ct = {0}; /* ct: (GPUs, AI model) → capacity row */
+    int *key = malloc(maxkey * sizeof *key), nn = c->f->nnodes;
     int *memo = malloc(((size_t)sd->n + 1) * (TP_PRED_COUNT + 1) * sizeof *memo);
-    int rc = key && memo ? keytab_init(&kt, 64) : TP_ENOMEM;
+    tp_predset_t **cap = calloc((size_t)sd->n + 1, sizeof *cap);
+    int rc = key && memo && cap && keytab_init(&ct, 64) == 0 ? keytab_init(&kt, 64)
+                                                             : TP_ENOMEM;
     for (int it = 0; it < sd->n && rc == 0; it++) {
         const tp_workload_t *w = sd->w[it];
         if (sd->flag[it] == 0) {
@@ -726,10 +757,23 @@ static int side_members_and_reasons(const ctx_t *c, const plan_t *p, tp_result_t
             break;
         }
         int *row = memo + (size_t)id * (TP_PRED_COUNT + 1);
-        if (id == n0)
-            row[TP_PRED_COUNT] = tp_policy_count(c->f, c->s, p->load, w, c->now, row);
+        if (id == n0) {
+            int gm[2] = {w->gpus, w->model}, q = keytab_intern(&ct, gm, 2);
+            if (q >= 0 && !cap[q] && (cap[q] = malloc(((size_t)nn + 1) * sizeof **cap)))
+                for (int n = 0; n < nn; n++)
+                    cap[q][n] = tp_policy_capacity(c->f, c->s, p->load, n, w);
+            if (q < 0 || !cap[q] || (rc = side_count(c, cap[q], w, row)) < 0) {
+                rc = TP_ENOMEM;
+                break;
+            }
+            row[TP_PRED_COUNT] = rc;
+        }
         rc = side_reasons(c, it, row, res);
     }
+    for (int q = 0; cap && q < ct.n; q++)
+        free(cap[q]);
+    free(cap);
+    keytab_fini(&ct);
     keytab_fini(&kt);
     free(key);
     free(memo);
@@ -750,9 +794,12 @@ int side_after(ctx_t *c, plan_t *p, tp_result_t *res)
         if (sd->flag[it] != 2 || tp_wl_nodes(w) > 1 || room(c, tp_wl_tenant(w)) < w->gpus)
             continue;
         int best = -1, best_left = 0;
+        const tp_predset_t *st = ctx_static_preds(c, w, NULL, NULL);
+        if (!st)
+            return TP_ENOMEM;
         for (int r = 0; r < f->nnodes; r++) {
             int n = c->nord[r];
-            if (tp_policy_check(f, c->s, p->load, n, w, c->now) != 0 ||
+            if (st[n] != 0 || tp_policy_capacity(f, c->s, p->load, n, w) != 0 ||
                 !ctx_fits(c, p->load, w, n))
                 continue;
             int left = c->healthy[n] - p->load->gpus_used[n] - w->gpus;

@@ -79,6 +79,7 @@ struct gang_lp {
     int nf;
     int **cap;      /* [G][r] */
     double **rwmin; /* [G][r]: the least draw of one member there */
+    double *Gleast; /* [G]: gang_lp_least_draw, on first use (NAN: not yet) */
     double *islope, *iwatts;
     int *idom, capit;
     double *tw; /* [G * ng + j]: least watts per GPU of an eligible node; INF: none */
@@ -1184,9 +1185,20 @@ double gang_lp_domain_draw(const ctx_t *c, int i, int r)
 
 double gang_lp_least_draw(const ctx_t *c, int i)
 {
+    /* cap and rwmin are fixed once built: one scan of the domains per class
+     * (ruin and recreate asks per gang and trial). */
+    struct gang_lp *gl = c->gl;
+    int G = gl->cls[i];
+    if (!gl->Gleast && (gl->Gleast = malloc(((size_t)gl->nG + 1) * sizeof *gl->Gleast)))
+        for (int k = 0; k < gl->nG; k++)
+            gl->Gleast[k] = NAN;
+    if (gl->Gleast && !isnan(gl->Gleast[G]))
+        return gl->Gleast[G];
     double w = INFINITY;
-    for (int r = 0; r < c->side.k_n[c->gl->Gslot[c->gl->cls[i]]]; r++)
+    for (int r = 0; r < c->side.k_n[gl->Gslot[G]]; r++)
         w = fmin(w, gang_lp_domain_draw(c, i, r));
+    if (gl->Gleast)
+        gl->Gleast[G] = w;
     return w;
 }
 
@@ -1289,6 +1301,7 @@ void gang_lp_free(ctx_t *c)
     free(gl->fit);
     free(gl->cap);
     free(gl->rwmin);
+    free(gl->Gleast);
     free(gl->islope);
     free(gl->iwatts);
     free(gl->idom);

@@ -172,7 +172,7 @@ static int ctx_init(ctx_t *c)
         c->dord = ctx_order_by_id(f->ndomains, domain_id, f);
     }
     if (!c->ncap || !c->dcap || !c->healthy || !c->trust || !c->nrank || !c->nord ||
-        !c->dord)
+        !c->dord || ctx_static_memo_new(c) < 0)
         return TP_ENOMEM;
     for (int r = 0; r < f->nnodes; r++)
         c->nrank[c->nord[r]] = r;
@@ -202,6 +202,7 @@ static int ctx_init(ctx_t *c)
 static void ctx_fini(ctx_t *c)
 {
     ctx_free_classes(c);
+    ctx_static_memo_free(c);
     gang_lp_free(c);
     side_fini(c);
     free(c->ncap);

@@ -134,7 +134,8 @@ typedef struct {
      * demand is statically eligible on, in g_by_model's order (CSR). */
     int ndem, *k_dem, *dg_off, *dg;
     side_t side;
-    struct gang_lp *gl; /* gangs inside the aggregated LP (gang_lp.c); NULL: none */
+    struct static_memo *sm; /* side work's static predicates (classes.c) */
+    struct gang_lp *gl;     /* gangs inside the aggregated LP (gang_lp.c); NULL: none */
     /* The exact model's tenant rows counted the candidates too (exact.c):
      * admission no longer guarantees them room. tn_use, while set ([tenant]
      * GPUs in use, groups included), makes plan_repair skip a candidate its
@@ -173,6 +174,13 @@ int ctx_wl_key(const tp_workload_t *w, int *key);
 size_t ctx_wl_key_room(const tp_workload_t *w);
 int ctx_build_classes(ctx_t *c);
 void ctx_free_classes(ctx_t *c);
+/* tp_policy_static(w) of every node ([node]) and, when asked, the nodes where
+ * it passes (*elig) and their count, memoised per static key of w; valid until
+ * the next call. NULL: out of memory. */
+const tp_predset_t *ctx_static_preds(const ctx_t *c, const tp_workload_t *w,
+                                     const char **elig, int *nelig);
+int ctx_static_memo_new(ctx_t *c);
+void ctx_static_memo_free(ctx_t *c);
 /* eff(model, gpu_model) = tokens/s per watt of the profile; 0 without one. */
 double ctx_eff(const tp_fleet_t *f, int model, int gpu_model);
 /* Objective value of candidate ci on node n. */
