@@ -627,17 +627,20 @@ const tp_predset_t *ctx_static_preds(const ctx_t *c, const tp_workload_t *w,
         m->key = k;
         m->keyroom = room;
     }
+    /* A new key's slot first: once interned, its row must be computed (a key
+     * interned without its row would read an unwritten one next time). */
+    int r = m->wt.n < m->cap ? m->wt.n : m->cap;
+    if (!m->ps[r])
+        m->ps[r] = malloc(((size_t)f->nnodes + 1) * sizeof *m->ps[r]);
+    if (!m->elig[r])
+        m->elig[r] = malloc((size_t)f->nnodes + 1);
+    if (!m->ps[r] || !m->elig[r])
+        return NULL;
     int id = keytab_intern(&m->wt, m->key, ctx_wl_key(w, m->key));
     if (id < 0)
         return NULL;
-    int r = id < m->cap ? id : m->cap;
+    r = id < m->cap ? id : m->cap;
     if (id >= m->nrows) { /* new, or past the budget: compute into slot r */
-        if (!m->ps[r])
-            m->ps[r] = malloc(((size_t)f->nnodes + 1) * sizeof *m->ps[r]);
-        if (!m->elig[r])
-            m->elig[r] = malloc((size_t)f->nnodes + 1);
-        if (!m->ps[r] || !m->elig[r])
-            return NULL;
         const tp_req_t *q = &w->req;
         int64_t age = q->attestation && q->max_age_s > 0 ? q->max_age_s : 0;
         tp_req_t qa = {.attestation = age > 0, .max_age_s = age};
