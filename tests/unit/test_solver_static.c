@@ -9,7 +9,10 @@
  * GPU-model restrictions, gangs, tenants with limits) and states (stale,
  * missing, failed GPUs, countries) from gen/, solved at times that age the
  * attestations past each class's max_age_s, with nodes' health, countries
- * and attestations tampered with, for AUTO on both paths and greedy.
+ * and attestations tampered with, for AUTO on both paths and greedy. And the
+ * pending reasons (side work's: the memo and the capacity rows per GPU count
+ * and AI model, gang.c side_count) against tp_policy_count on the final
+ * load.
  */
 #include "tests/unit/tp_test.h"
 
@@ -40,7 +43,8 @@ static void tamper_state(tp_rng_t *r, json_t *st, const tp_fleet_t *f)
         if (!o)
             continue;
         if (!pick(r, 4))
-            json_object_set_new(o, "gpus_healthy", json_integer(pick(r, f->nodes[n].gpus + 1)));
+            json_object_set_new(o, "gpus_healthy",
+                                json_integer(pick(r, f->nodes[n].gpus + 1)));
         if (!pick(r, 6))
             json_object_del(o, "country");
         else if (!pick(r, 8))
@@ -53,12 +57,14 @@ static void tamper_state(tp_rng_t *r, json_t *st, const tp_fleet_t *f)
         if (a && !pick(r, 4)) /* attested facts apart from the declared ones */
             json_object_set_new(a, "gpu_cc", json_boolean(pick(r, 2)));
         if (a && !pick(r, 4))
-            json_object_set_new(a, "cpu_tee",
-                                json_string((const char *[]){"none", "tdx", "sev-snp"}[pick(r, 3)]));
+            json_object_set_new(
+                a, "cpu_tee",
+                json_string((const char *[]){"none", "tdx", "sev-snp"}[pick(r, 3)]));
         if (a && !pick(r, 4))
             json_object_set_new(
                 a, "status",
-                json_string((const char *[]){"affirming", "warning", "contraindicated"}[pick(r, 3)]));
+                json_string((const char *[]){"affirming", "warning",
+                                             "contraindicated"}[pick(r, 3)]));
         if (a && !pick(r, 3)) {
             json_int_t at = SF_NOW - pick(r, 5000);
             json_object_set_new(a, "issued_at", json_integer(at));
@@ -68,8 +74,9 @@ static void tamper_state(tp_rng_t *r, json_t *st, const tp_fleet_t *f)
 }
 
 /* Classes that differ from another in one requirement each. */
-static const char *const extra[] = {"cc", "tee", "sev", "att-600", "att-warn", "att-any",
-                                    "res", "res-verified", "cc-tee-age"};
+static const char *const extra[] = {"cc",      "tee",          "sev",
+                                    "att-600", "att-warn",     "att-any",
+                                    "res",     "res-verified", "cc-tee-age"};
 
 static void add_classes(json_t *fleet)
 {
@@ -81,8 +88,8 @@ static void add_classes(json_t *fleet)
                         json_pack("{s:{s:s, s:i}}", "attestation", "min_status",
                                   "affirming", "max_age_s", 600));
     json_object_set_new(cl, "att-warn",
-                        json_pack("{s:{s:s, s:i}}", "attestation", "min_status", "warning",
-                                  "max_age_s", 600));
+                        json_pack("{s:{s:s, s:i}}", "attestation", "min_status",
+                                  "warning", "max_age_s", 600));
     json_object_set_new(cl, "att-any",
                         json_pack("{s:{s:s}}", "attestation", "min_status", "affirming"));
     json_object_set_new(cl, "res", json_pack("{s:b}", "residency", 1));
@@ -101,8 +108,7 @@ static void tamper_work(tp_rng_t *r, json_t *pend)
     static const char *const gms[] = {"H100-SXM", "H200", "A100-80G", "L40S", "MI300X"};
     size_t i;
     json_t *w;
-    json_array_foreach(pend, i, w)
-    {
+    json_array_foreach (pend, i, w) {
         if (pick(r, 2))
             continue;
         const char *cl = extra[pick(r, (int)(sizeof extra / sizeof *extra))];
@@ -137,7 +143,8 @@ static json_t *running_from(tp_rng_t *r, json_t *pend, const tp_fleet_t *f, int 
         room[n] = f->nodes[n].gpus;
     for (int i = 0; i < k && i < (int)json_array_size(pend); i++) {
         json_t *w = json_deep_copy(json_array_get(pend, (size_t)i));
-        int n = pick(r, f->nnodes), g = (int)json_integer_value(json_object_get(w, "gpus"));
+        int n = pick(r, f->nnodes),
+            g = (int)json_integer_value(json_object_get(w, "gpus"));
         if (json_object_get(w, "nodes") || room[n] < g) {
             json_decref(w);
             continue;
@@ -154,6 +161,39 @@ static json_t *running_from(tp_rng_t *r, json_t *pend, const tp_fleet_t *f, int 
     }
     free(room);
     return run;
+}
+
+/* Pending work's reasons (side work's come from the memo, gang.c side_count)
+ * against tp_policy_count on the final load, but for the two predicates only
+ * the solver judges (tenant limit, gang topology). Returns mismatches. */
+static int reasons_match(const sf_inst_t *in, const tp_result_t *r, int64_t now)
+{
+    tp_load_t *l = tp_load_new(in->f, in->s, in->running);
+    int np = in->pending->n, bad = 0;
+    for (int i = 0; i < r->npreemptions; i++) {
+        const tp_workload_t *w = &in->running->w[r->preemptions[i].workload];
+        tp_load_apply(l, in->f, w->node, w->gpus,
+                      tp_fleet_gpu_watts(in->f, w->node, w->model), -1);
+    }
+    for (int i = 0; i < r->nplacements; i++) {
+        const tp_placement_t *p = &r->placements[i];
+        const tp_workload_t *w = p->workload < np ? &in->pending->w[p->workload]
+                                                  : &in->running->w[p->workload - np];
+        tp_load_apply(l, in->f, p->node, w->gpus,
+                      tp_fleet_gpu_watts(in->f, p->node, w->model), +1);
+    }
+    for (int i = 0; i < r->npending; i++) {
+        const tp_pending_t *p = &r->pending[i];
+        const tp_workload_t *w = p->workload < np ? &in->pending->w[p->workload]
+                                                  : &in->running->w[p->workload - np];
+        int counts[TP_PRED_COUNT];
+        tp_policy_count(in->f, in->s, l, w, now, counts);
+        for (int k = 0; k < TP_PRED_COUNT; k++)
+            bad += k != TP_PRED_TENANT_LIMIT && k != TP_PRED_GANG_TOPOLOGY &&
+                   p->reasons[k] != counts[k];
+    }
+    tp_load_free(l);
+    return bad;
 }
 
 TP_TEST(solver_static_preds_match_policy)
@@ -180,15 +220,15 @@ TP_TEST(solver_static_preds_match_policy)
             continue;
         }
         json_t *st = tp_gen_state(in.f, (uint64_t)round + 7, SF_NOW, &err);
-        json_t *pend = tp_gen_workloads_gangs(in.f, 4 + pick(&rng, 2 * in.f->nnodes),
-                                              (uint64_t)round + 11,
-                                              0.1 * pick(&rng, 6), &err);
+        json_t *pend =
+            tp_gen_workloads_gangs(in.f, 4 + pick(&rng, 2 * in.f->nnodes),
+                                   (uint64_t)round + 11, 0.1 * pick(&rng, 6), &err);
         if (st)
             tamper_state(&rng, st, in.f);
         if (pend)
             tamper_work(&rng, pend);
-        json_t *run = pend && pick(&rng, 2) ? running_from(&rng, pend, in.f, 6)
-                                            : json_array();
+        json_t *run =
+            pend && pick(&rng, 2) ? running_from(&rng, pend, in.f, 6) : json_array();
         bool ok = st && pend && sf_load(st, "gen-state", 2, in.f, &in.s) == 0 &&
                   sf_load(pend, "gen-workloads", TP_WL_PENDING, in.f, &in.pending) == 0 &&
                   sf_load(run, "running", TP_WL_RUNNING, in.f, &in.running) == 0;
@@ -208,7 +248,8 @@ TP_TEST(solver_static_preds_match_policy)
             tp_solution_t *sol = NULL;
             long before = probe[0];
             if (tp_solve(in.f, in.s, in.pending, in.running, &o, &sol, &err) < 0) {
-                tp_test_fail(__FILE__, __LINE__, "round %d: tp_solve: %s", round, err.text);
+                tp_test_fail(__FILE__, __LINE__, "round %d: tp_solve: %s", round,
+                             err.text);
                 continue;
             }
             if (probe[0] > before)
@@ -216,6 +257,11 @@ TP_TEST(solver_static_preds_match_policy)
                              "round %d method %d: %ld pairs where the solver's static "
                              "predicates differ from tp_policy_static",
                              round, m, probe[0] - before);
+            int nr = reasons_match(&in, sol->result, now);
+            if (nr)
+                tp_test_fail(__FILE__, __LINE__,
+                             "round %d method %d: %d reasons differ from tp_policy_count",
+                             round, m, nr);
             solved++;
             tp_solution_free(sol);
         }
