@@ -168,20 +168,8 @@ static json_t *running_from(tp_rng_t *r, json_t *pend, const tp_fleet_t *f, int 
  * the solver judges (tenant limit, gang topology). Returns mismatches. */
 static int reasons_match(const sf_inst_t *in, const tp_result_t *r, int64_t now)
 {
-    tp_load_t *l = tp_load_new(in->f, in->s, in->running);
+    tp_load_t *l = sf_final_load(in, r);
     int np = in->pending->n, bad = 0;
-    for (int i = 0; i < r->npreemptions; i++) {
-        const tp_workload_t *w = &in->running->w[r->preemptions[i].workload];
-        tp_load_apply(l, in->f, w->node, w->gpus,
-                      tp_fleet_gpu_watts(in->f, w->node, w->model), -1);
-    }
-    for (int i = 0; i < r->nplacements; i++) {
-        const tp_placement_t *p = &r->placements[i];
-        const tp_workload_t *w = p->workload < np ? &in->pending->w[p->workload]
-                                                  : &in->running->w[p->workload - np];
-        tp_load_apply(l, in->f, p->node, w->gpus,
-                      tp_fleet_gpu_watts(in->f, p->node, w->model), +1);
-    }
     for (int i = 0; i < r->npending; i++) {
         const tp_pending_t *p = &r->pending[i];
         const tp_workload_t *w = p->workload < np ? &in->pending->w[p->workload]
