@@ -42,6 +42,10 @@ static void tamper_state(tp_rng_t *r, json_t *st, const tp_fleet_t *f)
         json_t *o = json_object_get(nodes, f->nodes[n].id);
         if (!o)
             continue;
+        if (!pick(r, 12)) { /* not observed at all */
+            json_object_del(nodes, f->nodes[n].id);
+            continue;
+        }
         if (!pick(r, 4))
             json_object_set_new(o, "gpus_healthy",
                                 json_integer(pick(r, f->nodes[n].gpus + 1)));
@@ -225,6 +229,10 @@ TP_TEST(solver_static_preds_match_policy)
         json_decref(run);
         TP_CHECK(ok);
         /* Ages past 600 s, 3,600 s (expiry) and 86,400 s in turn. */
+        if (ok && !pick(&rng, 8)) { /* no observed state at all */
+            tp_state_free(in.s);
+            in.s = NULL;
+        }
         int64_t now = SF_NOW + (int64_t[]){0, 300, 700, 3000, 4000, 90000}[pick(&rng, 6)];
         /* Half the rounds with a memo of 1-2 rows: its scratch row in use. */
         tp_solver_static_memo_rows = pick(&rng, 2) ? 0 : 1 + pick(&rng, 2);
