@@ -5,7 +5,8 @@
  * representative), never once per (node, workload) pair. Then the units of the
  * aggregated LP: classes of identical candidates and groups of nodes of one
  * static class under one leaf power domain. Also the static predicates of side
- * work (gang.c: no candidates), memoised per workload key (ctx_static_preds).
+ * work (gang.c: no candidates), memoised per workload key (ctx_static_preds),
+ * and the tests' check of both against tp_policy_static (ctx_static_audit).
  *
  * Why a representative is exact: tp_policy_static reads, of a node, its GPU
  * model, GPU count, healthy GPUs, declared TEE and GPU CC, region, whether the
