@@ -5,7 +5,8 @@
  * representative), never once per (node, workload) pair. Then the units of the
  * aggregated LP: classes of identical candidates and groups of nodes of one
  * static class under one leaf power domain. Also the static predicates of side
- * work (gang.c: no candidates), memoised per workload key (ctx_static_preds).
+ * work (gang.c: no candidates), memoised per workload key (ctx_static_preds),
+ * and the tests' check of both against tp_policy_static (ctx_static_audit).
  *
  * Why a representative is exact: tp_policy_static reads, of a node, its GPU
  * model, GPU count, healthy GPUs, declared TEE and GPU CC, region, whether the
@@ -552,6 +553,8 @@ struct static_memo {
 
 #define STATIC_MEMO_BYTES ((size_t)64 << 20)
 
+int tp_solver_static_memo_rows;
+
 int ctx_static_memo_new(ctx_t *c)
 {
     c->sm = calloc(1, sizeof *c->sm);
@@ -588,6 +591,8 @@ static int memo_init(const ctx_t *c, struct static_memo *m)
     m->cap = 1;
     while ((size_t)m->cap * 2 * row <= STATIC_MEMO_BYTES && m->cap < (1 << 16))
         m->cap *= 2;
+    if (tp_solver_static_memo_rows > 0) /* tests: the scratch row in use */
+        m->cap = tp_solver_static_memo_rows;
     m->base = malloc(((size_t)f->nnodes + 1) * sizeof *m->base);
     m->ps = calloc((size_t)m->cap + 1, sizeof *m->ps);
     m->elig = calloc((size_t)m->cap + 1, sizeof *m->elig);
@@ -627,17 +632,20 @@ const tp_predset_t *ctx_static_preds(const ctx_t *c, const tp_workload_t *w,
         m->key = k;
         m->keyroom = room;
     }
+    /* A new key's slot first: once interned, its row must be computed (a key
+     * interned without its row would read an unwritten one next time). */
+    int r = m->wt.n < m->cap ? m->wt.n : m->cap;
+    if (!m->ps[r])
+        m->ps[r] = malloc(((size_t)f->nnodes + 1) * sizeof *m->ps[r]);
+    if (!m->elig[r])
+        m->elig[r] = malloc((size_t)f->nnodes + 1);
+    if (!m->ps[r] || !m->elig[r])
+        return NULL;
     int id = keytab_intern(&m->wt, m->key, ctx_wl_key(w, m->key));
     if (id < 0)
         return NULL;
-    int r = id < m->cap ? id : m->cap;
+    r = id < m->cap ? id : m->cap;
     if (id >= m->nrows) { /* new, or past the budget: compute into slot r */
-        if (!m->ps[r])
-            m->ps[r] = malloc(((size_t)f->nnodes + 1) * sizeof *m->ps[r]);
-        if (!m->elig[r])
-            m->elig[r] = malloc((size_t)f->nnodes + 1);
-        if (!m->ps[r] || !m->elig[r])
-            return NULL;
         const tp_req_t *q = &w->req;
         int64_t age = q->attestation && q->max_age_s > 0 ? q->max_age_s : 0;
         tp_req_t qa = {.attestation = age > 0, .max_age_s = age};
@@ -663,4 +671,33 @@ const tp_predset_t *ctx_static_preds(const ctx_t *c, const tp_workload_t *w,
     if (nelig)
         *nelig = m->nelig[r];
     return m->ps[r];
+}
+
+long *tp_solver_static_probe;
+
+void ctx_static_audit(const ctx_t *c)
+{
+    const tp_fleet_t *f = c->f;
+    long bad = 0;
+    if (!tp_solver_static_probe)
+        return;
+    for (int ci = 0; ci < c->nc; ci++)
+        for (int n = 0; n < f->nnodes; n++)
+            bad += c->stat[(size_t)c->cand_wsc[ci] * (size_t)c->nnsc +
+                           (size_t)c->node_sc[n]] !=
+                   tp_policy_static(f, c->s, n, c->cw[ci], c->now);
+    for (int it = 0; it < c->side.n; it++) {
+        const tp_workload_t *w = c->side.w[it];
+        const char *elig = NULL;
+        int nelig = -1, any = 0;
+        const tp_predset_t *st = ctx_static_preds(c, w, &elig, &nelig);
+        for (int n = 0; n < f->nnodes; n++) {
+            tp_predset_t want = tp_policy_static(f, c->s, n, w, c->now);
+            any += want == 0;
+            bad += !st || st[n] != want || elig[n] != (want == 0);
+        }
+        bad += nelig != any;
+    }
+    tp_solver_static_probe[0] += bad;
+    tp_solver_static_probe[1] += (long)c->side.n * f->nnodes;
 }

@@ -1221,6 +1221,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
             (rc = tp_result_add_placement(sol->result, c.cres[ci], best.cnode[ci],
                                           c.cw[ci]->gpus)) < 0)
             goto fail;
+    ctx_static_audit(&c); /* tests only */
     if ((rc = side_after(&c, &best, sol->result)) < 0 ||
         (rc = add_pending(&c, &best, sol->result)) < 0)
         goto fail;

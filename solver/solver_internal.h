@@ -181,6 +181,15 @@ const tp_predset_t *ctx_static_preds(const ctx_t *c, const tp_workload_t *w,
                                      const char **elig, int *nelig);
 int ctx_static_memo_new(ctx_t *c);
 void ctx_static_memo_free(ctx_t *c);
+/* Where a test sets it, each solve adds to [0] the (workload, node) pairs
+ * where the candidates' static table or side work's memo (ctx_static_preds,
+ * its elig row and count) differ from tp_policy_static, and to [1] the side
+ * work's pairs it checked. NULL outside the tests. */
+extern long *tp_solver_static_probe;
+/* > 0 where a test sets it: the memo keeps that many rows (then the scratch
+ * row), whatever its memory budget. 0 outside the tests. */
+extern int tp_solver_static_memo_rows;
+void ctx_static_audit(const ctx_t *c);
 /* eff(model, gpu_model) = tokens/s per watt of the profile; 0 without one. */
 double ctx_eff(const tp_fleet_t *f, int model, int gpu_model);
 /* Objective value of candidate ci on node n. */

@@ -313,3 +313,22 @@ double sf_eff(const tp_fleet_t *f, int model, int gm)
             return f->profiles[i].tokens_per_s / f->profiles[i].watts;
     return 0;
 }
+
+tp_load_t *sf_final_load(const sf_inst_t *in, const tp_result_t *r)
+{
+    tp_load_t *l = tp_load_new(in->f, in->s, in->running);
+    int np = in->pending->n;
+    for (int i = 0; i < r->npreemptions; i++) {
+        const tp_workload_t *w = &in->running->w[r->preemptions[i].workload];
+        tp_load_apply(l, in->f, w->node, w->gpus,
+                      tp_fleet_gpu_watts(in->f, w->node, w->model), -1);
+    }
+    for (int i = 0; i < r->nplacements; i++) {
+        const tp_placement_t *p = &r->placements[i];
+        const tp_workload_t *w = p->workload < np ? &in->pending->w[p->workload]
+                                                  : &in->running->w[p->workload - np];
+        tp_load_apply(l, in->f, p->node, w->gpus,
+                      tp_fleet_gpu_watts(in->f, p->node, w->model), +1);
+    }
+    return l;
+}

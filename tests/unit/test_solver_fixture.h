@@ -36,6 +36,11 @@ void sf_free(sf_inst_t *in);
 #include "solver/solver.h"
 tp_solution_t *sf_solve(const sf_inst_t *in, tp_solver_method_t m);
 
+/* The final load of r: running work, minus preemptions, plus placements.
+ * Caller frees (tp_load_free). */
+#include "policy/policy.h"
+tp_load_t *sf_final_load(const sf_inst_t *in, const tp_result_t *r);
+
 /* Loads doc (borrowed) into *out: kind -1 a fleet, 2 a state (against f),
  * else workloads of that tp_wl_kind_t. 0, or -1 with the error printed. */
 #include <jansson.h>

@@ -57,30 +57,10 @@ static bool same_result(const tp_result_t *a, const tp_result_t *b)
     return true;
 }
 
-/* The final load: running work, minus preemptions, plus placements. */
-static tp_load_t *final_load(const sf_inst_t *in, const tp_result_t *r)
-{
-    tp_load_t *l = tp_load_new(in->f, in->s, in->running);
-    int np = in->pending->n;
-    for (int i = 0; i < r->npreemptions; i++) {
-        const tp_workload_t *w = &in->running->w[r->preemptions[i].workload];
-        tp_load_apply(l, in->f, w->node, w->gpus,
-                      tp_fleet_gpu_watts(in->f, w->node, w->model), -1);
-    }
-    for (int i = 0; i < r->nplacements; i++) {
-        const tp_placement_t *p = &r->placements[i];
-        const tp_workload_t *w = p->workload < np ? &in->pending->w[p->workload]
-                                                  : &in->running->w[p->workload - np];
-        tp_load_apply(l, in->f, p->node, w->gpus,
-                      tp_fleet_gpu_watts(in->f, p->node, w->model), +1);
-    }
-    return l;
-}
-
 static void check_result(const sf_inst_t *in, const tp_solution_t *sol, int round)
 {
     const tp_result_t *r = sol->result;
-    tp_load_t *l = final_load(in, r);
+    tp_load_t *l = sf_final_load(in, r);
     int np = in->pending->n;
     for (int i = 0; i < r->npending; i++) {
         const tp_pending_t *p = &r->pending[i];
