@@ -546,16 +546,21 @@ static bool node_under(const tp_fleet_t *f, int n, int d)
     return false;
 }
 
+/* Does gang i of gs have a member under domain d? */
+static bool gang_under(const ctx_t *c, const rec_t *R, const gst_t *gs, int i, int d)
+{
+    for (int j = R->goff[i]; j < R->goff[i + 1]; j++)
+        if (node_under(c->f, gs->mem[j], d))
+            return true;
+    return false;
+}
+
 /* Does placed item it of q (a gang of gs: any member) lie under domain d? */
 static bool item_under(const ctx_t *c, const rec_t *R, const plan_t *q, const gst_t *gs,
                        int it, int d)
 {
-    if (it < c->nc)
-        return node_under(c->f, q->cnode[it], d);
-    for (int j = R->goff[it - c->nc]; j < R->goff[it - c->nc + 1]; j++)
-        if (node_under(c->f, gs->mem[j], d))
-            return true;
-    return false;
+    return it < c->nc ? node_under(c->f, q->cnode[it], d)
+                      : gang_under(c, R, gs, it - c->nc, d);
 }
 
 /* Takes off q, gq (gone: pl's items already off) the single-node items under
@@ -801,14 +806,6 @@ static void chain_domains(cs_t *S, int i)
     S->dk[i] = 1;
     gang_domains(S->c, S->R, S->l0, S->use0, S->use, i, S->mem + S->R->goff[i],
                  (dw_t *)S->dr + (size_t)i * CHAIN_DOMAINS, CHAIN_DOMAINS);
-}
-
-static bool gang_under(const ctx_t *c, const rec_t *R, const gst_t *gs, int i, int d)
-{
-    for (int j = R->goff[i]; j < R->goff[i + 1]; j++)
-        if (node_under(c->f, gs->mem[j], d))
-            return true;
-    return false;
 }
 
 /* Gang i's term in the chain's price: its value less its watts at its
