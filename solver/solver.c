@@ -958,6 +958,16 @@ static int exact_run(ctx_t *c, const plan_t *start, plan_t *out, milp_out_t *mo,
     return 0;
 }
 
+/* The total that tp_solve reports for exact_run's bound mo on the side
+ * items as they stand: mo's bound on the model's part plus the side items'
+ * term (1), and every held-back item's unless the model held them in. */
+static double exact_total(const ctx_t *c, const milp_out_t *mo)
+{
+    side_sums_t ss;
+    side_sums(c, &ss);
+    return mo->bound + c->side.weighted + (mo->held_in ? 0 : ss.held);
+}
+
 /* AUTO on small inputs, after the aggregated path (*agg, with the greedy
  * pass's gangs): the exact model from it into *best. With open gangs the
  * aggregated path runs once more with them inside the LP (as AGGREGATE; the
@@ -995,11 +1005,12 @@ static int auto_exact(ctx_t *c, const plan_t *agg, plan_t *best, milp_out_t *mo,
     if (gang_state_same(c, &g[0], &g[1]) &&
         !memcmp(agg->cnode, alt.cnode, (size_t)c->nc * sizeof *agg->cnode))
         goto out;
-    double va = plan_objective(c, best, NULL) + c->side.weighted;
+    double va = plan_objective(c, best, NULL) + c->side.weighted, ta = exact_total(c, mo);
     if ((rc = gang_state_save(c, &g[2])) < 0 || (rc = gang_state_put(c, &g[!a])) < 0 ||
         (rc = exact_run(c, start[!a], &other, &mo2, &m2, msg, msglen)) < 0)
         goto out;
     bool tl = mo->time_limited || mo2.time_limited;
+    double tb = exact_total(c, &mo2);
     if (plan_objective(c, &other, NULL) + c->side.weighted > va + 1e-9) {
         plan_t t = *best;
         *best = other;
@@ -1009,6 +1020,11 @@ static int auto_exact(ctx_t *c, const plan_t *agg, plan_t *best, milp_out_t *mo,
     } else if ((rc = gang_state_put(c, &g[2])) < 0) {
         goto out;
     }
+    /* Each run's total bounds every plan when it decided every free gang
+     * (solver.c's `joint`): the least of the two holds, whichever plan won,
+     * as the bound of the same total that tp_solve adds back. */
+    if (mo->gangs > 0 && !mo->gang_limited && mo2.gangs > 0 && !mo2.gang_limited)
+        mo->bound += fmin(ta, tb) - exact_total(c, mo);
     mo->time_limited = tl;
 out:
     plan_fini(&alt);
