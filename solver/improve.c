@@ -40,7 +40,8 @@
  * per watt, a small depth-first search on the gangs alone (single-node work
  * priced per watt at its site) moves them on to their own cheap domains, an
  * ejection chain; the best chains by that price are tried on the plan the
- * same way, kept when better.
+ * same way, kept when better, and a kept one polished by one ladder rung
+ * (the cheapest CHAIN_POLISH of the watts), kept when better again.
  *
  * Deterministic and order-independent: every order here is by value, then
  * canonical index; no clock is read; the ladder is fixed, and so is the bound
@@ -598,6 +599,9 @@ static void clear_for(const ctx_t *c, const rec_t *R, plan_t *q, gst_t *gq,
 /* The price of a site's watts: what its cheapest placed single-node work
  * earns per watt over this many watts. */
 #define CHAIN_PRICE_W 50000.0
+/* After a kept chain: the cheapest this fraction of the plan's watts (per
+ * watt) ruined, recreated and repaired (ladder()'s third rung). */
+#define CHAIN_POLISH 0.07
 
 typedef struct {
     int g, r; /* gang g into slot r of its kind (-1: waits) */
@@ -930,6 +934,31 @@ static void chain_step(cs_t *S, int i, int r, int depth)
     }
 }
 
+/* p, g less the cheapest frac of their watts per watt, recreated and
+ * repaired (a ladder rung), replace themselves when better; *best: their
+ * objective. A chain's trial recreates only what it evicted: a kept chain
+ * leaves the rest as it was packed around the gangs' old domains. */
+static int polish(const ctx_t *c, rec_t *R, plan_t *p, gst_t *g, double frac,
+                  double *best)
+{
+    vw_t *pl = malloc(((size_t)R->nit + 1) * sizeof *pl);
+    plan_t q = {0};
+    gst_t gq = {0};
+    double total, gone = 0;
+    int rc = TP_ENOMEM;
+    if (pl) {
+        int np = placed_items(c, R, p, g, pl, &total), from = np;
+        while (from > 0 && gone < frac * total)
+            gone += pl[--from].weight;
+        if ((rc = ruin_one(c, R, p, g, pl, from, np, &q, &gq)) == 0)
+            keep_better(c, R, p, g, &q, &gq, best);
+    }
+    plan_fini(&q);
+    gst_fini(&gq);
+    free(pl);
+    return rc;
+}
+
 /* Chain exchanges, after exchange(): a gang that could draw less takes one
  * of its least-drawing domains, the gang that earns least per watt there
  * moves to one of its own, and so on (an ejection chain), each chain priced
@@ -938,9 +967,9 @@ static void chain_step(cs_t *S, int i, int r, int depth)
  * search runs on the gangs alone (single-node work out), depth first from
  * the CHAIN_STARTS gangs with the most value per least draw that could draw
  * less; the best chains by that price are tried on the plan (chain_apply),
- * and the first better plan is kept, then searched again (a gang is not
- * moved back to the domain a kept chain took it from). Stops on the trials,
- * a round without a better plan, or the bound. */
+ * and the first better plan is kept and polished (polish()), then searched
+ * again (a gang is not moved back to the domain a kept chain took it from).
+ * Stops on the trials, a round without a better plan, or the bound. */
 static int chain_exchange(const ctx_t *c, rec_t *R, plan_t *p, double bound, int *tries)
 {
     const tp_fleet_t *f = c->f;
@@ -1067,6 +1096,8 @@ static int chain_exchange(const ctx_t *c, rec_t *R, plan_t *p, double bound, int
                 (*tries)++;
                 if ((up = keep_better(c, R, p, &g, &q, &gq, &best))) {
                     changed = true;
+                    (*tries)++;
+                    rc = polish(c, R, p, &g, CHAIN_POLISH, &best);
                     for (int a = 0; a < top[t].n; a++)
                         left[top[t].mv[a].g] = cur[top[t].mv[a].g];
                 }
