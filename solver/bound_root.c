@@ -59,6 +59,7 @@ typedef struct {
      * groups [sp, sp + nsp) of the rk_grp_t list; fw NULL: a gang. */
     const double *fw;
     int sp, nsp;
+    int side; /* a gang's side item (gang_round.c); -1: a class */
 } rk_item_t;
 
 /* An LP group where a single-node class is eligible and one fits alone, and
@@ -625,6 +626,21 @@ static void rk_cut_col(glp_prob *P, const rk_cut_t *a, int i, rk_col_t b)
     glp_set_mat_col(P, j, len, a->ind, a->val);
 }
 
+/* P's columns (the pool's, in its order) to gang_round_take. */
+static void rk_round(const rk_nu_t *s, const rk_pool_t *pool, glp_prob *P)
+{
+    int n = pool->n;
+    int *a = malloc(((size_t)n + (size_t)s->ni + 1) * sizeof *a);
+    if (!a)
+        return;
+    for (int k = 0; k < n; k++)
+        a[k] = pool->col[k].dom;
+    for (int i = 0; i < s->ni; i++)
+        a[n + i] = s->it[i].side;
+    gang_round_take(s->c, P, &(gang_round_lp_t){n, pool->item, a, a + n});
+    free(a);
+}
+
 /* Runs inside glpk_guarded(). */
 static int rk_cut_run(void *arg)
 {
@@ -680,6 +696,8 @@ static int rk_cut_run(void *arg)
         if (!added)
             break;
     }
+    if (s->c->gr)
+        rk_round(s, pool, P);
     glp_delete_prob(P);
     return 0;
 }
@@ -768,6 +786,7 @@ double root_knapsack(const ctx_t *c)
         t->w = t->v + nr;
         t->cnt = c->k_off[k + 1] - c->k_off[k];
         t->q = -1;
+        t->side = -1;
         t->fw = fw;
         t->sp = ngp;
         bool any = false;
@@ -834,6 +853,7 @@ double root_knapsack(const ctx_t *c)
         t->v = vw + 2 * (size_t)ni * (size_t)nr;
         t->w = t->v + nr;
         t->cnt = 1;
+        t->side = i;
         t->span = tp_wl_together(w) < 0;
         t->q = -1;
         t->fw = NULL;

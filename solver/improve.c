@@ -41,7 +41,11 @@
  * priced per watt at its site) moves them on to their own cheap domains, an
  * ejection chain; the best chains by that price are tried on the plan the
  * same way, kept when better, and a kept one polished by one ladder rung
- * (the cheapest CHAIN_POLISH of the watts), kept when better again.
+ * (the cheapest CHAIN_POLISH of the watts), kept when better again. Last
+ * (round_seat()), where the caller's aggregate had rk_cuts round R(ν)'s LP
+ * (gang_round.c): the LP's gangs, each in its domain there, are seated on a
+ * plan emptied of every movable item, the rest recreated and repaired, the
+ * plan kept when better.
  *
  * Deterministic and order-independent: every order here is by value, then
  * canonical index; no clock is read; the ladder is fixed, and so is the bound
@@ -1134,6 +1138,63 @@ out:
     return rc;
 }
 
+/* The slot of gang i's kind that rounding R's LP (gang_round.c) gave it;
+ * -1: none (it waits there, or a gang without a kind). */
+static int round_slot(const ctx_t *c, int i)
+{
+    const side_t *sd = &c->side;
+    int D = gang_round_domain(c->gr, i), k = tp_wl_together(gang_lp_work(c, i)) + 1;
+    for (int r = 0; D >= 0 && k > 0 && sd->k_dom && sd->k_dom[k] && r < sd->k_n[k]; r++)
+        if (sd->k_dom[k][r] == D)
+            return r;
+    return -1;
+}
+
+/* R's LP's gangs on p emptied of every item ruin and recreate may move: each
+ * gang the rounding gave a domain, the most value per watt there first, in
+ * that domain on its least-drawing nodes (gang_lp_seat_in; one that does not
+ * fit is left to recreate), then the rest recreated and repaired; kept when
+ * better. */
+static int round_seat(const ctx_t *c, rec_t *R, plan_t *p, int *tries)
+{
+    gst_t g = {0}, gq = {0};
+    plan_t q = {0};
+    vw_t *pl = malloc(((size_t)R->nit + 1) * sizeof *pl);
+    vw_t *seat = malloc(((size_t)R->nga + 1) * sizeof *seat);
+    int rc = TP_ENOMEM, ns = 0, np;
+    double total, best;
+    if (!pl || !seat || gst_copy(c, R, &g, NULL) < 0 || plan_copy(&q, p, c) < 0 ||
+        gst_copy(c, R, &gq, &g) < 0)
+        goto out;
+    best = plan_objective(c, p, NULL) + gst_value(c, R, &g);
+    np = placed_items(c, R, p, &g, pl, &total);
+    for (int a = 0; a < np; a++)
+        evict(c, R, &q, &gq, pl[a].ci);
+    for (int i = 0; i < R->nga; i++) {
+        int r = round_slot(c, i);
+        double w = r >= 0 ? gang_lp_domain_draw(c, i, r) : INFINITY;
+        if (isfinite(w))
+            seat[ns++] =
+                (vw_t){w > 0 ? gang_value(gang_lp_work(c, i)) / w : INFINITY, w, i};
+    }
+    qsort(seat, (size_t)ns, sizeof *seat, by_vw);
+    for (int a = 0; a < ns; a++) {
+        int i = seat[a].ci;
+        gq.on[i] =
+            gang_lp_seat_in(c, q.load, gq.use, i, round_slot(c, i), gq.mem + R->goff[i]);
+    }
+    (*tries)++;
+    if ((rc = rebuild(c, R, &q, &gq)) == 0 && keep_better(c, R, p, &g, &q, &gq, &best))
+        rc = gst_commit(c, R, &g);
+out:
+    plan_fini(&q);
+    gst_fini(&gq);
+    gst_fini(&g);
+    free(pl);
+    free(seat);
+    return rc;
+}
+
 int plan_improve(const ctx_t *c, plan_t *p, double bound, bool exchanges, int *tries)
 {
     rec_t R = {0};
@@ -1146,6 +1207,8 @@ int plan_improve(const ctx_t *c, plan_t *p, double bound, bool exchanges, int *t
         rc = exchange(c, &R, p, bound, tries);
     if (rc == 0 && exchanges && gang_lp_count(c) > 0)
         rc = chain_exchange(c, &R, p, bound, tries);
+    if (rc == 0 && exchanges && c->gr && R.nga > 0)
+        rc = round_seat(c, &R, p, tries);
     rec_fini(&R);
     return rc;
 }

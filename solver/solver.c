@@ -842,19 +842,27 @@ static int aggregate(ctx_t *c, plan_t *p, bool gangs, bool exact_next, bool smal
     int rc;
     if (gangs && (rc = gang_lp_begin(c, p)) < 0)
         return rc;
-    if (c->gl && gcb)
+    if (c->gl && gcb) {
+        /* With the exchanges, the root knapsack's LP rounds the gangs for
+         * plan_improve (gang_round.c; NULL, out of memory: it does not). */
+        c->gr = small ? NULL : gang_round_new();
         *gcb = fmin(fmin(candidate_bound(c), domain_bound(c)) + gang_lp_value(c),
                     root_knapsack(c));
+    }
     if ((rc = lp_aggregate(c, p, lo, msg, msglen)) < 0 || (rc = repair_all(c, p)) < 0 ||
         (c->gl && (rc = gang_lp_end(c, p)) < 0))
-        return rc;
+        goto out;
     double stop = exact_next ? INFINITY : lo->bound; /* the ladder's (improve.c) */
     lo->ruin_tries = 0;
     if ((improvable(c, p) || gang_lp_count(c) > 0) && /* a gang may move */
         ((rc = plan_improve(c, p, stop, !small, &lo->ruin_tries)) < 0 ||
          (rc = ctx_try_plan(c, p, true)) < 0 || (rc = ctx_try_plan(c, p, false)) < 0))
-        return rc;
-    return c->gl ? gang_lp_finish(c, p) : 0;
+        goto out;
+    rc = c->gl ? gang_lp_finish(c, p) : 0;
+out:
+    gang_round_free(c->gr);
+    c->gr = NULL;
+    return rc;
 }
 
 /* The open gangs' members (NULL: waits) and c->base, kept to be put back:

@@ -136,6 +136,7 @@ typedef struct {
     side_t side;
     struct static_memo *sm; /* side work's static predicates (classes.c) */
     struct gang_lp *gl;     /* gangs inside the aggregated LP (gang_lp.c); NULL: none */
+    struct gang_round *gr;  /* R's LP's gangs, rounded (gang_round.c); NULL: none */
     /* The exact model's tenant rows counted the candidates too (exact.c):
      * admission no longer guarantees them room. tn_use, while set ([tenant]
      * GPUs in use, groups included), makes plan_repair skip a candidate its
@@ -461,6 +462,20 @@ int gang_lp_set(const ctx_t *c, int i, const int *members);
  * one); gang_lp_seat_in: gang_lp_seat confined to that domain. */
 double gang_lp_domain_draw(const ctx_t *c, int i, int r);
 bool gang_lp_seat_in(const ctx_t *c, tp_load_t *l, long *use, int i, int r, int *members);
+
+/* gang_round.c: where c->gr is set, gang_round_take rounds the gangs of P,
+ * R(ν)'s LP in rk_cuts (bound_root.c), once: column k + 1 is item citem[k]
+ * (side[item]: a gang's side item, -1: single-node work) in domain cdom[k].
+ * gang_round_domain: the domain it gave gang LP gang i (-1: none). */
+typedef struct gang_round gang_round_t;
+typedef struct {
+    int ncol;
+    const int *citem, *cdom, *side;
+} gang_round_lp_t;
+gang_round_t *gang_round_new(void);
+void gang_round_free(gang_round_t *r);
+void gang_round_take(const ctx_t *c, glp_prob_t *P, const gang_round_lp_t *lp);
+int gang_round_domain(const gang_round_t *r, int i);
 
 /* lp.c's view for the hooks of gang_lp.c: its problem, rows and duals. */
 typedef struct {
