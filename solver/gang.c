@@ -265,13 +265,14 @@ bool side_gang_in(const ctx_t *c, tp_load_t *l, const tp_workload_t *w, const ch
 }
 
 /* ctx_fits for a node n beneath domain D (-1: none), the checks at D and
- * above — which every node beneath D shares — kept for the last draw asked
- * (add; NAN: none) until the load changes: the same answers, a fraction of
- * the walks (place_cheapest asks every domain of a kind per gang). */
+ * above — which every node beneath D shares — asked once per draw while the
+ * load stands: "draw > cap" only turns true as the draw grows (rounding is
+ * monotone), so a draw at most one that passed there passes and one at least
+ * one that failed fails (ok_w, bad_w). The same answers, a fraction of the
+ * walks (place_cheapest asks every domain of a kind per gang). */
 typedef struct {
     int D;
-    double add;
-    bool ok;
+    double ok_w, bad_w; /* -INFINITY, INFINITY: none yet */
 } above_t;
 
 static bool fits_under(const ctx_t *c, const tp_load_t *l, const tp_workload_t *w, int n,
@@ -287,15 +288,19 @@ static bool fits_under(const ctx_t *c, const tp_load_t *l, const tp_workload_t *
     for (; d >= 0 && d != a->D; d = f->domains[d].parent)
         if (ctx_over(l->domain_w[d] + add, c->dcap[d]))
             return false;
-    if (d < 0)
+    if (d < 0 || add <= a->ok_w)
         return true;
-    if (!(add == a->add)) {
-        a->add = add;
-        a->ok = true;
-        for (; d >= 0 && a->ok; d = f->domains[d].parent)
-            a->ok = !ctx_over(l->domain_w[d] + add, c->dcap[d]);
-    }
-    return a->ok;
+    if (add >= a->bad_w)
+        return false;
+    for (; d >= 0; d = f->domains[d].parent)
+        if (ctx_over(l->domain_w[d] + add, c->dcap[d])) {
+            if (add < a->bad_w)
+                a->bad_w = add;
+            return false;
+        }
+    if (add > a->ok_w)
+        a->ok_w = add;
+    return true;
 }
 
 bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
@@ -305,7 +310,7 @@ bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
     const side_t *sd = &c->side;
     int need = tp_wl_nodes(w), slot = tp_wl_together(w) + 1, got = 0, ok = 0;
     const int *off = sd->k_off[slot], *mem = sd->k_mem[slot];
-    above_t a = {sd->k_dom[slot][g], NAN, false};
+    above_t a = {sd->k_dom[slot][g], -INFINITY, INFINITY};
     for (int i = off[g]; i < off[g + 1] && ok < need; i++) /* GPUs first: cheap */
         ok += elig[mem[i]] && c->healthy[mem[i]] - l->gpus_used[mem[i]] >= w->gpus &&
               fits_under(c, l, w, mem[i], &a);
@@ -316,7 +321,7 @@ bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
     while (got < need) {
         int best = -1, best_left = 0;
         double best_w = 0;
-        a.add = NAN; /* the load changed */
+        a.ok_w = -INFINITY, a.bad_w = INFINITY; /* the load changed */
         for (int i = off[g]; i < off[g + 1]; i++) {
             int n = mem[i];
             if (!elig[n])
