@@ -640,20 +640,6 @@ int tp_fleet_class(const tp_fleet_t *f, const char *name)
     return tp_strmap_get(f->class_ix, name);
 }
 
-const tp_profile_t *tp_fleet_profile(const tp_fleet_t *f, int model, int gpu_model)
-{
-    if (model < 0 || gpu_model < 0 || model >= f->nmodels || gpu_model >= f->ngpu_models)
-        return NULL;
-    int p = f->profile_of[model * f->ngpu_models + gpu_model];
-    return p >= 0 ? &f->profiles[p] : NULL;
-}
-
-double tp_fleet_gpu_watts(const tp_fleet_t *f, int node, int model)
-{
-    const tp_profile_t *p = tp_fleet_profile(f, model, f->nodes[node].gpu_model);
-    return p ? p->watts : f->nodes[node].gpu_w;
-}
-
 bool tp_region_has_country(const tp_region_t *r, const char *country)
 {
     for (int i = 0; i < r->ncountries; i++)

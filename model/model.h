@@ -183,11 +183,23 @@ void tp_fleet_free(tp_fleet_t *f);
 int tp_fleet_node(const tp_fleet_t *f, const char *id);   /* index or -1 */
 int tp_fleet_region(const tp_fleet_t *f, const char *id); /* index or -1 */
 int tp_fleet_class(const tp_fleet_t *f, const char *name);
-/* Profile for (AI model index, GPU model index), or NULL. model may be -1. */
-const tp_profile_t *tp_fleet_profile(const tp_fleet_t *f, int model, int gpu_model);
+/* Profile for (AI model index, GPU model index), or NULL. model may be -1.
+ * Inline, like tp_fleet_gpu_watts: the solver asks millions of times. */
+static inline const tp_profile_t *tp_fleet_profile(const tp_fleet_t *f, int model,
+                                                   int gpu_model)
+{
+    if (model < 0 || gpu_model < 0 || model >= f->nmodels || gpu_model >= f->ngpu_models)
+        return NULL;
+    int p = f->profile_of[model * f->ngpu_models + gpu_model];
+    return p >= 0 ? &f->profiles[p] : NULL;
+}
 /* Planning draw of one busy GPU of node n running AI model `model` (-1: none):
  * the matching profile's watts, else the node's gpu_w. */
-double tp_fleet_gpu_watts(const tp_fleet_t *f, int node, int model);
+static inline double tp_fleet_gpu_watts(const tp_fleet_t *f, int node, int model)
+{
+    const tp_profile_t *p = tp_fleet_profile(f, model, f->nodes[node].gpu_model);
+    return p ? p->watts : f->nodes[node].gpu_w;
+}
 bool tp_region_has_country(const tp_region_t *r, const char *country);
 int tp_fleet_kind(const tp_fleet_t *f, const char *kind);   /* index or -1 */
 int tp_fleet_tenant(const tp_fleet_t *f, const char *name); /* index or -1 */

@@ -97,21 +97,6 @@ void tp_load_free(tp_load_t *l)
     free(l);
 }
 
-void tp_load_apply(tp_load_t *l, const tp_fleet_t *f, int node, int gpus,
-                   double watts_per_gpu, int sign)
-{
-    double w = sign * gpus * watts_per_gpu;
-    l->gpus_used[node] += sign * gpus;
-    l->node_w[node] += w;
-    for (int d = f->nodes[node].domain; d >= 0; d = f->domains[d].parent)
-        l->domain_w[d] += w;
-}
-
-double tp_policy_work_w(const tp_fleet_t *f, int node, const tp_workload_t *w)
-{
-    return w->gpus * tp_fleet_gpu_watts(f, node, w->model);
-}
-
 double tp_policy_node_cap(const tp_fleet_t *f, const tp_state_t *s, int node)
 {
     double cap = f->nodes[node].cap_w, seen = s ? s->nodes[node].cap_w : NAN;

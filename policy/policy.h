@@ -69,11 +69,23 @@ void tp_load_refresh(tp_load_t *l, const tp_fleet_t *f, const tp_state_t *s,
                      const bool *changed);
 void tp_load_free(tp_load_t *l);
 /* Adds (sign +1) or removes (sign -1) `gpus` GPUs drawing `watts_per_gpu` each on
- * node n, updating every domain above it. */
-void tp_load_apply(tp_load_t *l, const tp_fleet_t *f, int node, int gpus,
-                   double watts_per_gpu, int sign);
+ * node n, updating every domain above it. Inline, like tp_policy_work_w: the
+ * solver's packing and gang seating ask millions of times. */
+static inline void tp_load_apply(tp_load_t *l, const tp_fleet_t *f, int node, int gpus,
+                                 double watts_per_gpu, int sign)
+{
+    double w = sign * gpus * watts_per_gpu;
+    l->gpus_used[node] += sign * gpus;
+    l->node_w[node] += w;
+    for (int d = f->nodes[node].domain; d >= 0; d = f->domains[d].parent)
+        l->domain_w[d] += w;
+}
 /* Draw of workload w if placed on node n. */
-double tp_policy_work_w(const tp_fleet_t *f, int node, const tp_workload_t *w);
+static inline double tp_policy_work_w(const tp_fleet_t *f, int node,
+                                      const tp_workload_t *w)
+{
+    return w->gpus * tp_fleet_gpu_watts(f, node, w->model);
+}
 
 /* Effective caps: the lower of declared and observed. */
 double tp_policy_node_cap(const tp_fleet_t *f, const tp_state_t *s, int node);

@@ -549,6 +549,9 @@ struct static_memo {
     size_t keyroom;
     tp_predset_t *pair; /* [2 * nbase]: one row's per (base, usable) predicates */
     char *have;         /* [2 * nbase] */
+    char *use;          /* [node]: attestation usable at max age use_age (use_ok) */
+    int64_t use_age;
+    bool use_ok;
 };
 
 #define STATIC_MEMO_BYTES ((size_t)64 << 20)
@@ -577,6 +580,7 @@ void ctx_static_memo_free(ctx_t *c)
     free(m->key);
     free(m->pair);
     free(m->have);
+    free(m->use);
     keytab_fini(&m->wt);
     free(m);
     c->sm = NULL;
@@ -613,7 +617,8 @@ static int memo_init(const ctx_t *c, struct static_memo *m)
     keytab_fini(&nt);
     m->pair = malloc((2 * (size_t)m->nbase + 1) * sizeof *m->pair);
     m->have = malloc(2 * (size_t)m->nbase + 1);
-    return m->pair && m->have ? 0 : TP_ENOMEM;
+    m->use = malloc((size_t)f->nnodes + 1);
+    return m->pair && m->have && m->use ? 0 : TP_ENOMEM;
 }
 
 const tp_predset_t *ctx_static_preds(const ctx_t *c, const tp_workload_t *w,
@@ -651,10 +656,15 @@ const tp_predset_t *ctx_static_preds(const ctx_t *c, const tp_workload_t *w,
         tp_req_t qa = {.attestation = age > 0, .max_age_s = age};
         int any = 0;
         memset(m->have, 0, 2 * (size_t)m->nbase);
+        if (!m->use_ok || m->use_age != age) { /* few ages: the policy classes' */
+            for (int n = 0; n < f->nnodes; n++)
+                m->use[n] =
+                    c->s && tp_policy_attestation_usable(&c->s->nodes[n], &qa, c->now);
+            m->use_age = age;
+            m->use_ok = true;
+        }
         for (int n = 0; n < f->nnodes; n++) {
-            const tp_node_obs_t *o = c->s ? &c->s->nodes[n] : NULL;
-            int u = o ? tp_policy_attestation_usable(o, &qa, c->now) : 0;
-            size_t b = 2 * (size_t)m->base[n] + (size_t)u;
+            size_t b = 2 * (size_t)m->base[n] + (size_t)m->use[n];
             if (!m->have[b]) {
                 m->pair[b] = tp_policy_static(f, c->s, n, w, c->now);
                 m->have[b] = 1;

@@ -264,6 +264,45 @@ bool side_gang_in(const ctx_t *c, tp_load_t *l, const tp_workload_t *w, const ch
     return side_gang_in_by(c, l, w, elig, g, members, false);
 }
 
+/* ctx_fits for a node n beneath domain D (-1: none), the checks at D and
+ * above — which every node beneath D shares — asked once per draw while the
+ * load stands: "draw > cap" only turns true as the draw grows (rounding is
+ * monotone), so a draw at most one that passed there passes and one at least
+ * one that failed fails (ok_w, bad_w). The same answers, a fraction of the
+ * walks (place_cheapest asks every domain of a kind per gang). */
+typedef struct {
+    int D;
+    double ok_w, bad_w; /* -INFINITY, INFINITY: none yet */
+} above_t;
+
+static bool fits_under(const ctx_t *c, const tp_load_t *l, const tp_workload_t *w, int n,
+                       above_t *a)
+{
+    const tp_fleet_t *f = c->f;
+    if (c->healthy[n] - l->gpus_used[n] < w->gpus)
+        return false;
+    double add = tp_policy_work_w(f, n, w);
+    if (ctx_over(l->node_w[n] + add, c->ncap[n]))
+        return false;
+    int d = f->nodes[n].domain;
+    for (; d >= 0 && d != a->D; d = f->domains[d].parent)
+        if (ctx_over(l->domain_w[d] + add, c->dcap[d]))
+            return false;
+    if (d < 0 || add <= a->ok_w)
+        return true;
+    if (add >= a->bad_w)
+        return false;
+    for (; d >= 0; d = f->domains[d].parent)
+        if (ctx_over(l->domain_w[d] + add, c->dcap[d])) {
+            if (add < a->bad_w)
+                a->bad_w = add;
+            return false;
+        }
+    if (add > a->ok_w)
+        a->ok_w = add;
+    return true;
+}
+
 bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
                      const char *elig, int g, int *members, bool cheap)
 {
@@ -271,9 +310,10 @@ bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
     const side_t *sd = &c->side;
     int need = tp_wl_nodes(w), slot = tp_wl_together(w) + 1, got = 0, ok = 0;
     const int *off = sd->k_off[slot], *mem = sd->k_mem[slot];
+    above_t a = {sd->k_dom[slot][g], -INFINITY, INFINITY};
     for (int i = off[g]; i < off[g + 1] && ok < need; i++) /* GPUs first: cheap */
         ok += elig[mem[i]] && c->healthy[mem[i]] - l->gpus_used[mem[i]] >= w->gpus &&
-              ctx_fits(c, l, w, mem[i]);
+              fits_under(c, l, w, mem[i], &a);
     if (ok < need)
         return false; /* not enough nodes fit one member even alone */
     /* Best fit: repeatedly the fullest eligible node that still fits (cheap:
@@ -281,6 +321,7 @@ bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
     while (got < need) {
         int best = -1, best_left = 0;
         double best_w = 0;
+        a.ok_w = -INFINITY, a.bad_w = INFINITY; /* the load changed */
         for (int i = off[g]; i < off[g + 1]; i++) {
             int n = mem[i];
             if (!elig[n])
@@ -294,7 +335,7 @@ bool side_gang_in_by(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
             bool used = false;
             for (int j = 0; j < got && !used; j++)
                 used = members[j] == n;
-            if (used || !ctx_fits(c, l, w, n))
+            if (used || !fits_under(c, l, w, n, &a))
                 continue;
             best = n;
             best_left = left;

@@ -79,6 +79,7 @@ struct gang_lp {
     int nf;
     int **cap;      /* [G][r] */
     double **rwmin; /* [G][r]: the least draw of one member there */
+    double **rwall; /* [G][r]: the least of any node there, eligible or not */
     double *Gleast; /* [G]: gang_lp_least_draw, on first use (NAN: not yet) */
     double *islope, *iwatts;
     int *idom, capit;
@@ -213,6 +214,7 @@ static int build(ctx_t *c)
     gl->b_cnt = calloc((size_t)ng + 1, sizeof *gl->b_cnt);
     gl->cap = calloc((size_t)nG + 1, sizeof *gl->cap);
     gl->rwmin = calloc((size_t)nG + 1, sizeof *gl->rwmin);
+    gl->rwall = calloc((size_t)nG + 1, sizeof *gl->rwall);
     gl->ycol = calloc((size_t)nG + 1, sizeof *gl->ycol);
     gl->Grow = calloc((size_t)nG + 1, sizeof *gl->Grow);
     gl->mu = calloc((size_t)nG + 1, sizeof *gl->mu);
@@ -226,8 +228,9 @@ static int build(ctx_t *c)
     gl->dacc = calloc((size_t)f->ndomains + 1, sizeof *gl->dacc);
     if (!gl->Gg || !gl->Gmodel || !gl->GN || !gl->Gslot || !gl->Gelig || !gl->Gfit ||
         !gl->Gn || !gl->Gfirst || !gl->b_off || !gl->b_prio || !gl->b_cnt || !gl->cap ||
-        !gl->rwmin || !gl->ycol || !gl->Grow || !gl->mu || !gl->full || !gl->tw ||
-        !gl->ta || !gl->tb || !gl->rfree || !gl->rhead || !gl->rrow || !gl->dacc)
+        !gl->rwmin || !gl->rwall || !gl->ycol || !gl->Grow || !gl->mu || !gl->full ||
+        !gl->tw || !gl->ta || !gl->tb || !gl->rfree || !gl->rhead || !gl->rrow ||
+        !gl->dacc)
         goto fail;
     for (int G = 0; G < nG; G++) {
         const int *k = Gk + (size_t)G * fields;
@@ -306,6 +309,7 @@ static int build(ctx_t *c)
         const tp_workload_t *w = gw(c, gl->Gfirst[G]);
         if (!(gl->cap[G] = calloc((size_t)nd + 1, sizeof **gl->cap)) ||
             !(gl->rwmin[G] = calloc((size_t)nd + 1, sizeof **gl->rwmin)) ||
+            !(gl->rwall[G] = calloc((size_t)nd + 1, sizeof **gl->rwall)) ||
             !(gl->ycol[G] = calloc((size_t)nd + 1, sizeof **gl->ycol)))
             goto fail;
         for (int n = 0; n < nn; n++)
@@ -316,8 +320,10 @@ static int build(ctx_t *c)
         for (int r = 0; r < nd; r++) {
             int cnt = 0;
             double slots = 0, wmin = INFINITY;
+            gl->rwall[G][r] = INFINITY;
             for (int i = sd->k_off[slot][r]; i < sd->k_off[slot][r + 1]; i++) {
                 int n = sd->k_mem[slot][i];
+                gl->rwall[G][r] = fmin(gl->rwall[G][r], tp_policy_work_w(f, n, w));
                 if (!el[n] || !ft[n])
                     continue;
                 double add = tp_policy_work_w(f, n, w);
@@ -925,6 +931,21 @@ double gang_lp_tree_const(const ctx_t *c, int mode)
  * so a gang on cheaper nodes leaves room for more work. Loads never fall
  * below the lifted base: a domain that seats no gang of G there (cap), or
  * whose least draw (rwmin) cannot beat the best so far, is skipped. */
+/* True when domain r of class G's kind, or a domain above it, cannot take
+ * even the least draw of one member on any of r's nodes on l: "draw > cap"
+ * only turns true as the draw grows, so no node there fits one and
+ * side_gang_in_by would say no (l untouched) — without walking r's nodes. */
+static bool gang_domain_full(const ctx_t *c, const tp_load_t *l, int G, int r)
+{
+    const struct gang_lp *gl = c->gl;
+    if (gl->GN[G] < 1)
+        return false;
+    for (int d = c->side.k_dom[gl->Gslot[G]][r]; d >= 0; d = c->f->domains[d].parent)
+        if (ctx_over(l->domain_w[d] + gl->rwall[G][r], c->dcap[d]))
+            return true;
+    return false;
+}
+
 static bool place_cheapest(const ctx_t *c, tp_load_t *l, const tp_workload_t *w, int G,
                            const char *el, int *members, bool cheap)
 {
@@ -933,6 +954,7 @@ static bool place_cheapest(const ctx_t *c, tp_load_t *l, const tp_workload_t *w,
     double bw = INFINITY;
     for (int r = 0; r < c->side.k_n[slot]; r++) {
         if (gl->cap[G][r] <= 0 || gl->rwmin[G][r] * tp_wl_nodes(w) > bw * (1 + 1e-12) ||
+            gang_domain_full(c, l, G, r) ||
             !side_gang_in_by(c, l, w, el, r, members, cheap))
             continue;
         double d = 0;
@@ -1208,6 +1230,7 @@ bool gang_lp_seat_in(const ctx_t *c, tp_load_t *l, long *use, int i, int r, int 
     const tp_workload_t *w = gw(c, i);
     long gpus = (long)tp_wl_nodes(w) * w->gpus;
     if (gl->cap[gl->cls[i]][r] <= 0 || side_room(c, use, tp_wl_tenant(w)) < gpus ||
+        gang_domain_full(c, l, gl->cls[i], r) ||
         !side_gang_in_by(c, l, w, gl->elig[gl->Gelig[gl->cls[i]]], r, members, true))
         return false;
     side_use_add(c, use, tp_wl_tenant(w), gpus);
@@ -1274,6 +1297,8 @@ void gang_lp_free(ctx_t *c)
             free(gl->cap[G]);
         if (gl->rwmin)
             free(gl->rwmin[G]);
+        if (gl->rwall)
+            free(gl->rwall[G]);
         if (gl->ycol)
             free(gl->ycol[G]);
     }
@@ -1301,6 +1326,7 @@ void gang_lp_free(ctx_t *c)
     free(gl->fit);
     free(gl->cap);
     free(gl->rwmin);
+    free(gl->rwall);
     free(gl->Gleast);
     free(gl->islope);
     free(gl->iwatts);

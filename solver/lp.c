@@ -103,6 +103,10 @@ typedef struct {
     double *mprev;   /* and at the one before (have_prev) */
     bool have_m, have_prev;
     struct kord *ko;
+    /* tree_bound: per group (CSR), the classes that may use it, those whose
+     * pair draws no watts per GPU first, then by watts per GPU, then class:
+     * fixed once measured, so sorted once, not per bound. NULL: not built. */
+    int *to_off, *to_k;
     bool crash; /* round 0 from the crash basis (run()) */
     int gmode;  /* tree_bound: the gang members' multipliers (gang_lp.c) */
 } lp_t;
@@ -650,7 +654,8 @@ static int by_edge(const void *x, const void *y)
 
 /* tree_bound's scratch. */
 typedef struct {
-    pt_t *pt; /* [nK + 2]: one group's points, then its hull */
+    pt_t *pt;  /* [nK + 2]: one group's points, then its hull */
+    pt_t *tmp; /* [nK + 2]: the merge of its points */
     edge_t *edge;
     size_t ne, cape;
     double *rem, *nrem;
@@ -659,19 +664,102 @@ typedef struct {
 static void tree_fini(tree_t *t)
 {
     free(t->pt);
+    free(t->tmp);
     free(t->edge);
     free(t->rem);
     free(t->nrem);
 }
 
+typedef struct {
+    double b;
+    int k;
+} tord_t;
+
+static int by_tord(const void *x, const void *y)
+{
+    const tord_t *p = x, *q = y;
+    if (p->b != q->b)
+        return p->b < q->b ? -1 : 1;
+    return p->k - q->k;
+}
+
+/* L->to_off / to_k (pair_at's table only: without it every pair would be
+ * evaluated twice). Out of memory leaves them NULL: tree_bound sorts. */
+static void tree_order(lp_t *L)
+{
+    const ctx_t *c = L->c;
+    size_t n = 0;
+    if (L->to_off || !L->tv)
+        return;
+    for (size_t i = 0; i < (size_t)L->nK * (size_t)c->ng; i++)
+        n += !isnan(L->tv[i]);
+    int *off = malloc(((size_t)c->ng + 1) * sizeof *off);
+    int *ks = malloc((n + 1) * sizeof *ks);
+    tord_t *o = malloc(((size_t)L->nK + 1) * sizeof *o);
+    if (!off || !ks || !o) {
+        free(off);
+        free(ks);
+        free(o);
+        return;
+    }
+    off[0] = 0;
+    for (int j = 0, at = 0; j < c->ng; j++) {
+        int no = 0;
+        for (int k = 0; k < L->nK; k++) {
+            double w;
+            if (isnan(pair_at(L, k, j, &w)))
+                continue;
+            double bw = w / L->kg[k];
+            if (bw > 0)
+                o[no++] = (tord_t){bw, k};
+            else
+                ks[at++] = k;
+        }
+        qsort(o, (size_t)no, sizeof *o, by_tord);
+        for (int i = 0; i < no; i++)
+            ks[at++] = o[i].k;
+        off[j + 1] = at;
+    }
+    free(o);
+    L->to_off = off;
+    L->to_k = ks;
+}
+
 static int tree_init(lp_t *L, tree_t *t)
 {
     const ctx_t *c = L->c;
+    size_t np = (size_t)L->nK + (size_t)gang_lp_nclasses(c) + 2;
     memset(t, 0, sizeof *t);
-    t->pt = malloc(((size_t)L->nK + (size_t)gang_lp_nclasses(c) + 2) * sizeof *t->pt);
+    tree_order(L);
+    t->pt = malloc(np * sizeof *t->pt);
+    t->tmp = malloc(np * sizeof *t->tmp);
     t->rem = malloc(((size_t)c->f->ndomains + 1) * sizeof *t->rem);
     t->nrem = malloc(((size_t)c->f->nnodes + 1) * sizeof *t->nrem);
-    return t->pt && t->rem && t->nrem ? 0 : TP_ENOMEM;
+    return t->pt && t->tmp && t->rem && t->nrem ? 0 : TP_ENOMEM;
+}
+
+/* pt[1 .. 1 + np) in by_pt's order, where pt[1 .. 1 + nc) are the class
+ * points in L->to_k's order (by b, then class) and the rest gang members':
+ * within each run of one b by a descending (insertion, stable: class
+ * ascending on ties), the members sorted, the two merged — by_pt is a total
+ * order (classes distinct), so this is qsort's answer. */
+static void tree_sort(tree_t *t, int nc, int np)
+{
+    pt_t *pt = t->pt + 1;
+    for (int i = 1; i < nc; i++)
+        for (int q = i; q > 0 && pt[q].b == pt[q - 1].b && pt[q].a > pt[q - 1].a; q--) {
+            pt_t x = pt[q];
+            pt[q] = pt[q - 1];
+            pt[q - 1] = x;
+        }
+    if (np == nc)
+        return;
+    qsort(pt + nc, (size_t)(np - nc), sizeof *pt, by_pt);
+    int a = 0, b = nc, o = 0;
+    while (a < nc || b < np)
+        t->tmp[o++] =
+            b >= np || (a < nc && by_pt(&pt[a], &pt[b]) < 0) ? pt[a++] : pt[b++];
+    memcpy(pt, t->tmp, (size_t)np * sizeof *pt);
 }
 
 /* A proven upper bound over the whole power tree from class multipliers m_K
@@ -707,7 +795,9 @@ static double tree_bound(lp_t *L, tree_t *t, const double *m)
         pt_t *pt = t->pt;
         int np = 0, nh = 1;
         double a0 = 0; /* the most a GPU earns here drawing no watts */
-        for (int k = 0; k < L->nK; k++) {
+        int nx = L->to_off ? L->to_off[j + 1] - L->to_off[j] : L->nK;
+        for (int x = 0; x < nx; x++) {
+            int k = L->to_off ? L->to_k[L->to_off[j] + x] : x;
             double w, e = pair_at(L, k, j, &w);
             if (isnan(e))
                 continue;
@@ -724,9 +814,13 @@ static double tree_bound(lp_t *L, tree_t *t, const double *m)
                     b += u * a0;
             }
         const double *gb, *ga; /* gang members (gang_lp.c) */
+        int nc = np;
         for (int i = 0, n = gang_lp_points(c, j, L->gmode, &gb, &ga); i < n; i++)
             pt[1 + np++] = (pt_t){gb[i], ga[i], L->nK + i};
-        qsort(pt + 1, (size_t)np, sizeof *pt, by_pt);
+        if (L->to_off)
+            tree_sort(t, nc, np);
+        else
+            qsort(pt + 1, (size_t)np, sizeof *pt, by_pt);
         pt[0] = (pt_t){0, a0, -1};
         /* Upper concave hull from the origin, in place. */
         for (int i = 1; i <= np; i++) {
@@ -1330,6 +1424,8 @@ static void lp_free(lp_t *L)
     free(L->kres);
     free(L->tv);
     free(L->tw);
+    free(L->to_off);
+    free(L->to_k);
 }
 
 typedef struct {
