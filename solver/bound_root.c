@@ -3,7 +3,8 @@
  * domains' watts, with each gang's least draw in a domain of its `together`
  * kind, those domains priced where the gangs compete for them, then every
  * capped domain priced for all the work by subgradient steps and then by
- * cutting planes (column generation on R(ν)'s LP, GLPK) from their columns
+ * cutting planes (column generation on R(ν)'s LP, GLPK) from their columns,
+ * continued with the together gangs' columns on their member nodes
  * (docs/solver.md, The bound). solver.c assembles it with the other
  * bounds.
  */
@@ -694,17 +695,17 @@ static int rk_cut_price(glp_prob *P, rk_cut_t *a, int i, double u)
  * gang's column is (gang, domain r, member nodes S): N distinct eligible
  * nodes of r that fit a member alone, at most k_e under every domain e
  * below r (rk_in_domain's caps), drawing Σ_(n ∈ S under d) w_n under every
- * domain d. Every plan's gang is such a column (a superset of them: the
- * sum of S need not fit r's headroom here), so for any ν ≥ 0
+ * domain d. Every plan's gang is one of these columns (they are more: S
+ * need not fit r's headroom here), so for any ν ≥ 0
  *   L(ν) = Σ_d ν_d H_d + Σ_i cnt_i max(0, best reduced value of i),
  * a together gang reduced by min over its domains r and sets S of
  * Σ_(n ∈ S) (Σ ν over n's path) w_n, the other items as in R(ν), bounds
  * every plan (weak duality, as R). The least S of r is the greedy one,
  * cheapest node first within the caps (laminar caps: a matroid), exact.
- * L(ν) ≤ R(ν): a node's path holds r's. The LP that L is the dual of is
- * R's with the node-level gang columns instead of R's; rk_node_run solves
- * it warm from R's last basis, generating columns, and reports L at its
- * duals, never the LP's value. */
+ * L(ν) ≤ R(ν): a node's path holds r's, and S draws at least W_gr. The LP that L is the
+ * dual of is R's with the node-level gang columns instead of R's; rk_node_run solves it
+ * warm from R's last basis, generating columns, and reports L at its duals, never the
+ * LP's value. */
 
 typedef struct {
     double cost;
