@@ -3,7 +3,8 @@
  * domains' watts, with each gang's least draw in a domain of its `together`
  * kind, those domains priced where the gangs compete for them, then every
  * capped domain priced for all the work by subgradient steps and then by
- * cutting planes (column generation on R(ν)'s LP, GLPK) from their columns
+ * cutting planes (column generation on R(ν)'s LP, GLPK) from their columns,
+ * continued with the together gangs' columns on their member nodes
  * (docs/solver.md, The bound). solver.c assembles it with the other
  * bounds.
  */
@@ -116,17 +117,10 @@ static int by_draw(const void *a, const void *b)
     return x->w != y->w ? (x->w > y->w) - (x->w < y->w) : x->n - y->n;
 }
 
-/* The least draw of `need` members in domain dom of a gang, from its
- * eligible nodes' member draws d[0..m) sorted (INFINITY: no such set). Each
- * member lies under every domain e on its node's path up to dom, and the
- * plan's draw under e stays within e's headroom; so at most k_e members lie
- * under e, k_e the longest prefix of e's sorted draws within that headroom
- * (kcap, indexed by domain; cnt all zero on entry and exit). Those caps are
- * laminar: the least-draw set within them is the greedy one, cheapest
- * first. The set must also fit the headroom of dom and of every domain
- * above it. */
-static double rk_in_domain(const ctx_t *c, int dom, int need, const rk_draw_t *d, int m,
-                           int *kcap, int *cnt, double *sumw)
+/* rk_in_domain's caps: kcap[e] = k_e for every domain e between a node of
+ * d[0..m) (sorted by draw) and dom (cnt all zero on entry and exit). */
+static void rk_caps(const ctx_t *c, int dom, const rk_draw_t *d, int m, int *kcap,
+                    int *cnt, double *sumw)
 {
     const tp_fleet_t *f = c->f;
     const tp_load_t *l = c->base;
@@ -147,6 +141,23 @@ static double rk_in_domain(const ctx_t *c, int dom, int need, const rk_draw_t *d
         for (int e = f->nodes[d[i].n].domain; e >= 0 && e != dom;
              e = f->domains[e].parent)
             cnt[e] = 0;
+}
+
+/* The least draw of `need` members in domain dom of a gang, from its
+ * eligible nodes' member draws d[0..m) sorted (INFINITY: no such set). Each
+ * member lies under every domain e on its node's path up to dom, and the
+ * plan's draw under e stays within e's headroom; so at most k_e members lie
+ * under e, k_e the longest prefix of e's sorted draws within that headroom
+ * (kcap, indexed by domain; cnt all zero on entry and exit). Those caps are
+ * laminar: the least-draw set within them is the greedy one, cheapest
+ * first. The set must also fit the headroom of dom and of every domain
+ * above it. */
+static double rk_in_domain(const ctx_t *c, int dom, int need, const rk_draw_t *d, int m,
+                           int *kcap, int *cnt, double *sumw)
+{
+    const tp_fleet_t *f = c->f;
+    const tp_load_t *l = c->base;
+    rk_caps(c, dom, d, m, kcap, cnt, sumw);
     double sum = 0;
     int took = 0;
     for (int i = 0; i < m && took < need; i++) {
@@ -396,6 +407,7 @@ typedef struct {
     double *cmin; /* [fk][group] */
     int *carg;
     rk_col_t *bc; /* [ni]: each item's best column at the last ν (dom -1: none) */
+    double *bv;   /* [ni]: its reduced value (0: none) */
 } rk_nu_t;
 
 static void rk_nu_free(rk_nu_t *s)
@@ -410,6 +422,7 @@ static void rk_nu_free(rk_nu_t *s)
     free(s->cmin);
     free(s->carg);
     free(s->bc);
+    free(s->bv);
 }
 
 static int rk_nu_init(rk_nu_t *s)
@@ -424,7 +437,9 @@ static int rk_nu_init(rk_nu_t *s)
     s->ik = malloc(((size_t)ni + 1) * sizeof *s->ik);
     s->rd = malloc(((size_t)s->nr + 1) * sizeof *s->rd);
     s->bc = malloc(((size_t)ni + 1) * sizeof *s->bc);
-    if (!s->hd || !s->pd || !s->ld || !s->pnode || !s->fk || !s->ik || !s->rd || !s->bc)
+    s->bv = malloc(((size_t)ni + 1) * sizeof *s->bv);
+    if (!s->hd || !s->pd || !s->ld || !s->pnode || !s->fk || !s->ik || !s->rd || !s->bc ||
+        !s->bv)
         return -1;
     s->nk = 0;
     for (int i = 0; i < ni; i++) {
@@ -502,6 +517,7 @@ static double rk_nu_eval(rk_nu_t *s, const double *nu)
         }
         r += it[i].cnt * bv;
         s->bc[i] = b;
+        s->bv[i] = bv;
         for (int d = b.dom; d >= 0; d = f->domains[d].parent)
             s->ld[d] += it[i].cnt * b.w;
     }
@@ -599,10 +615,18 @@ static double rk_subgrad(rk_nu_t *s, const double *nu0, rk_pool_t *pool)
  * item's best column there that prices out positive joins the LP, which is
  * solved again, warm: column generation, RK_CUT_ROUNDS rounds and
  * RK_CUT_ITERS simplex iterations at most (budgets, never the clock). */
-double *tp_solver_rk_probe;
+double *tp_solver_rk_probe, *tp_solver_rk_node_probe;
 
 #define RK_CUT_ROUNDS 8
 #define RK_CUT_ITERS 2000
+
+/* The together gangs' keys (root_knapsack's tkey: static key, need, kind
+ * slot), one gang of each (side index) and its member draws by node. */
+typedef struct {
+    int ntg;
+    const int *tkey, *tgi;
+    const double *const *tfw;
+} rk_gkeys_t;
 
 typedef struct {
     rk_nu_t *s;
@@ -610,7 +634,9 @@ typedef struct {
     int *drow; /* [domain]: its row (0: none, the headroom is infinite) */
     int *ind;
     double *val, *nu;
-    double out; /* the least R(ν) seen */
+    double out;           /* the least R(ν) seen */
+    const rk_gkeys_t *gk; /* rk_node_run's gangs (NULL: none) */
+    double node_out;      /* the least L(ν) seen (rk_node_run) */
 } rk_cut_t;
 
 static void rk_cut_col(glp_prob *P, const rk_cut_t *a, int i, rk_col_t b)
@@ -641,6 +667,432 @@ static void rk_round(const rk_nu_t *s, const rk_pool_t *pool, glp_prob *P)
     free(a);
 }
 
+/* One simplex of rk_cuts' rounds, its iterations counted in *used and
+ * cut at budget, then the domain rows' duals into a->nu; false on a GLPK
+ * error. */
+static bool rk_cut_solve(glp_prob *P, rk_cut_t *a, int budget, int *used)
+{
+    int nd = a->s->c->f->ndomains;
+    glp_smcp sm;
+    glp_init_smcp(&sm);
+    sm.msg_lev = GLP_MSG_OFF;
+    sm.presolve = GLP_OFF;
+    sm.it_lim = budget - *used;
+    int before = glp_get_it_cnt(P);
+    int rc = glp_simplex(P, &sm);
+    *used += glp_get_it_cnt(P) - before;
+    if (rc != 0 && rc != GLP_EITLIM)
+        return false;
+    for (int d = 0; d < nd; d++) {
+        a->nu[d] = a->drow[d] ? fmax(0, glp_get_row_dual(P, a->drow[d])) : 0;
+        if (!isfinite(a->nu[d]))
+            a->nu[d] = 0;
+    }
+    return true;
+}
+
+/* Item i's best column at the last ν (s->bc) joins the pool and P when it
+ * prices out against its row's dual u: 1 added, 0 not, -1 out of memory. */
+static int rk_cut_price(glp_prob *P, rk_cut_t *a, int i, double u)
+{
+    rk_col_t b = a->s->bc[i];
+    if (b.dom < 0 || !(b.v - a->s->pd[b.dom] * b.w > u + 1e-9 * (1 + fabs(b.v))))
+        return 0;
+    int got = rk_pool_add(a->pool, i, b);
+    if (got > 0)
+        rk_cut_col(P, a, i, b);
+    return got;
+}
+
+/* Node-level continuation of rk_cuts (docs/solver.md, The bound). R's LP
+ * gives a together gang in domain r one column drawing W_gr under r and
+ * above it, none under r: it lets a gang's members take the least-draw
+ * racks of r whatever the single-node work wants there. Here a together
+ * gang's column is (gang, domain r, member nodes S): N distinct eligible
+ * nodes of r that fit a member alone, at most k_e under every domain e
+ * below r (rk_in_domain's caps), drawing Σ_(n ∈ S under d) w_n under every
+ * domain d. Every plan's gang is one of these columns (they are more: S
+ * need not fit r's headroom here), so for any ν ≥ 0
+ *   L(ν) = Σ_d ν_d H_d + Σ_i cnt_i max(0, best reduced value of i),
+ * a together gang reduced by min over its domains r and sets S of
+ * Σ_(n ∈ S) (Σ ν over n's path) w_n, the other items as in R(ν), bounds
+ * every plan (weak duality, as R). The least S of r is the greedy one,
+ * cheapest node first within the caps (laminar caps: a matroid), exact.
+ * L(ν) ≤ R(ν): a node's path holds r's, and S draws at least W_gr. The LP that L is the
+ * dual of is R's with the node-level gang columns instead of R's; rk_node_run solves it
+ * warm from R's last basis, generating columns, and reports L at its duals, never the
+ * LP's value. */
+
+typedef struct {
+    double cost;
+    int rank, n;
+} rk_ncost_t;
+
+/* The pairs' nodes by cell: a cell is a (gang key, kind, domain) that the
+ * pairs of every tkey of that key and kind (root_knapsack's static key e
+ * and slot: the same eligible nodes, draws and caps, only the need
+ * differs) share, so the greedy runs once per cell, as far as the key's
+ * largest need, and each tkey takes its prefix. */
+typedef struct {
+    rk_nu_t *s;
+    const rk_gkeys_t *gk;
+    int ncell;
+    int *cellk;          /* [pair]: its cell */
+    int *cb, *ce, *node; /* cell c's nodes: node[cb[c] .. ce[c]) */
+    int *cgrp, *cso;     /* its group (key and kind); seq/pre offset */
+    int *cdom, *cq;      /* its domain; a tkey of its group */
+    int *ctook;          /* how many its greedy took at the last ν */
+    int *seq;            /* [cso[c] ..]: the nodes it took, in order */
+    double *pre;         /* [cso[c] + j - 1]: their first j's cost */
+    int *grp, *gmx;      /* [q]: its group; [group]: the largest need */
+    int *kc;             /* [group × nd + e]: k_e below its cells' domains */
+    int *cnt;            /* [nd], zero between uses */
+    rk_ncost_t *buf;     /* [nn] */
+    double *gc;          /* [q]: its least cost (INFINITY: no pair seats it) */
+    int *gcell;          /* [q]: that cost's cell */
+    double *acc;         /* [nd]: a column's draw by domain, zero between uses */
+    char *mk;            /* [nd]: acc's domains, zero between uses */
+    int *touch;          /* [nd] */
+} rk_node_t;
+
+static void rk_node_free(rk_node_t *t)
+{
+    free(t->cellk);
+    free(t->cb);
+    free(t->ce);
+    free(t->node);
+    free(t->cgrp);
+    free(t->cso);
+    free(t->cdom);
+    free(t->cq);
+    free(t->ctook);
+    free(t->seq);
+    free(t->pre);
+    free(t->grp);
+    free(t->gmx);
+    free(t->kc);
+    free(t->cnt);
+    free(t->buf);
+    free(t->gc);
+    free(t->gcell);
+    free(t->acc);
+    free(t->mk);
+    free(t->touch);
+}
+
+/* The cells: their nodes, as rk_together took them, and caps. */
+static int rk_node_init(rk_node_t *t)
+{
+    const ctx_t *c = t->s->c;
+    const tp_fleet_t *f = c->f;
+    const side_t *sd = &c->side;
+    const rk_gkeys_t *g = t->gk;
+    const rk_pair_t *pr = t->s->pr;
+    const int *poff = t->s->poff, *pcnt = t->s->pcnt, *tk = g->tkey;
+    int nd = f->ndomains, nn = f->nnodes, ntg = g->ntg, np = 0, ng = 0;
+    for (int q = 0; q < ntg; q++)
+        np = poff[q] + pcnt[q] > np ? poff[q] + pcnt[q] : np;
+    t->grp = malloc(((size_t)ntg + 1) * sizeof *t->grp);
+    t->gmx = malloc(((size_t)ntg + 1) * sizeof *t->gmx);
+    t->cellk = malloc(((size_t)np + 1) * sizeof *t->cellk);
+    int *dcell = malloc(((size_t)nd + 1) * sizeof *dcell);
+    if (!t->grp || !t->gmx || !t->cellk || !dcell) {
+        free(dcell);
+        return -1;
+    }
+    for (int q = 0; q < ntg; q++) {
+        int p = 0;
+        while (p < q && !(tk[3 * p] == tk[3 * q] && tk[3 * p + 2] == tk[3 * q + 2]))
+            p++;
+        t->grp[q] = p < q ? t->grp[p] : ng++;
+        t->gmx[t->grp[q]] = p < q && t->gmx[t->grp[q]] > tk[3 * q + 1] ? t->gmx[t->grp[q]]
+                                                                       : tk[3 * q + 1];
+    }
+    /* Cells by group, then by first pair: their domains and sizes. */
+    int ncell = 0, tot = 0, sq = 0;
+    for (int d = 0; d < nd; d++)
+        dcell[d] = -1;
+    for (int gi = 0; gi < ng; gi++) {
+        for (int q = 0; q < ntg; q++)
+            for (int k = poff[q]; t->grp[q] == gi && k < poff[q] + pcnt[q]; k++)
+                if (dcell[pr[k].d] < 0)
+                    dcell[pr[k].d] = ncell++;
+        for (int q = 0; q < ntg; q++)
+            for (int k = poff[q]; t->grp[q] == gi && k < poff[q] + pcnt[q]; k++)
+                t->cellk[k] = dcell[pr[k].d];
+        for (int q = 0; q < ntg; q++)
+            for (int k = poff[q]; t->grp[q] == gi && k < poff[q] + pcnt[q]; k++)
+                dcell[pr[k].d] = -1;
+    }
+    free(dcell);
+    t->ncell = ncell;
+    t->cb = malloc(((size_t)ncell + 1) * sizeof *t->cb);
+    t->ce = calloc((size_t)ncell + 1, sizeof *t->ce); /* 0: not yet built */
+    t->cgrp = malloc(((size_t)ncell + 1) * sizeof *t->cgrp);
+    t->cso = malloc(((size_t)ncell + 1) * sizeof *t->cso);
+    t->cdom = malloc(((size_t)ncell + 1) * sizeof *t->cdom);
+    t->cq = malloc(((size_t)ncell + 1) * sizeof *t->cq);
+    t->ctook = malloc(((size_t)ncell + 1) * sizeof *t->ctook);
+    t->kc = malloc(((size_t)ng * (size_t)nd + 1) * sizeof *t->kc);
+    t->cnt = calloc((size_t)nd + 1, sizeof *t->cnt);
+    t->buf = malloc(((size_t)nn + 1) * sizeof *t->buf);
+    t->gc = malloc(((size_t)ntg + 1) * sizeof *t->gc);
+    t->gcell = malloc(((size_t)ntg + 1) * sizeof *t->gcell);
+    t->acc = calloc((size_t)nd + 1, sizeof *t->acc);
+    t->touch = malloc(((size_t)nd + 1) * sizeof *t->touch);
+    t->mk = calloc((size_t)nd + 1, 1);
+    char *elig = malloc((size_t)nn + 1), *done = calloc((size_t)ncell + 1, 1);
+    rk_draw_t *d = malloc(((size_t)nn + 1) * sizeof *d);
+    int *kcap = malloc(((size_t)nd + 1) * sizeof *kcap);
+    double *sumw = malloc(((size_t)nd + 1) * sizeof *sumw);
+    int ok = t->cb && t->ce && t->cgrp && t->cso && t->cdom && t->cq && t->ctook &&
+             t->kc && t->cnt && t->buf && t->gc && t->gcell && t->acc && t->touch &&
+             t->mk && elig && done && d && kcap && sumw;
+    for (int q = 0; ok && q < ntg; q++) /* the cells' sizes */
+        for (int r = 0, k = poff[q], slot = tk[3 * q + 2]; r < sd->k_n[slot]; r++)
+            if (k < poff[q] + pcnt[q] && pr[k].d == sd->k_dom[slot][r]) {
+                int x = t->cellk[k++];
+                if (!done[x]) {
+                    done[x] = 1;
+                    tot += sd->k_off[slot][r + 1] - sd->k_off[slot][r];
+                    t->cgrp[x] = t->grp[q];
+                    t->cdom[x] = sd->k_dom[slot][r];
+                    t->cq[x] = q;
+                    t->cso[x] = sq;
+                    sq += t->gmx[t->grp[q]];
+                }
+            }
+    t->node = ok ? malloc(((size_t)tot + 1) * sizeof *t->node) : NULL;
+    t->seq = ok ? malloc(((size_t)sq + 1) * sizeof *t->seq) : NULL;
+    t->pre = ok ? malloc(((size_t)sq + 1) * sizeof *t->pre) : NULL;
+    ok = ok && t->node && t->seq && t->pre;
+    for (int q = 0, at = 0; ok && q < ntg; q++) {
+        int slot = tk[3 * q + 2];
+        const double *fw = g->tfw[q];
+        bool any = false;
+        for (int k = poff[q]; k < poff[q] + pcnt[q]; k++)
+            any |= t->ce[t->cellk[k]] == 0;
+        if (!any)
+            continue;
+        side_static_row(c, sd->w[g->tgi[q]], elig);
+        for (int r = 0, k = poff[q]; r < sd->k_n[slot]; r++) {
+            if (!(k < poff[q] + pcnt[q] && pr[k].d == sd->k_dom[slot][r]))
+                continue;
+            int x = t->cellk[k], dom = pr[k++].d, m = 0;
+            if (t->ce[x])
+                continue;
+            t->cb[x] = at;
+            for (int y = sd->k_off[slot][r]; y < sd->k_off[slot][r + 1]; y++) {
+                int n = sd->k_mem[slot][y];
+                if (elig[n] && isfinite(fw[n]))
+                    t->node[at++] = n, d[m++] = (rk_draw_t){fw[n], n};
+            }
+            t->ce[x] = at;
+            qsort(d, (size_t)m, sizeof *d, by_draw);
+            rk_caps(c, dom, d, m, kcap, t->cnt, sumw);
+            for (int y = 0; y < m; y++)
+                for (int e = f->nodes[d[y].n].domain; e >= 0 && e != dom;
+                     e = f->domains[e].parent)
+                    t->kc[(size_t)t->grp[q] * (size_t)nd + (size_t)e] = kcap[e];
+        }
+    }
+    free(elig);
+    free(done);
+    free(d);
+    free(kcap);
+    free(sumw);
+    return ok ? 0 : -1;
+}
+
+static bool ncost_less(const rk_ncost_t *x, const rk_ncost_t *y)
+{
+    return x->cost < y->cost || (x->cost == y->cost && x->rank < y->rank);
+}
+
+/* Restores the min-heap h[0..m) below position i. */
+static void ncost_sift(rk_ncost_t *h, int m, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, b = i;
+        if (l < m && ncost_less(&h[l], &h[b]))
+            b = l;
+        if (l + 1 < m && ncost_less(&h[l + 1], &h[b]))
+            b = l + 1;
+        if (b == i)
+            return;
+        rk_ncost_t x = h[i];
+        h[i] = h[b], h[b] = x, i = b;
+    }
+}
+
+/* Cell x's greedy at s->pnode: its nodes off a heap, cheapest (Σ ν over
+ * the path) × draw first, then by rank, each taken within the caps, as
+ * far as its group's largest need; the least set of j members is the
+ * first j taken (a matroid's greedy), of cost pre[cso + j - 1]. */
+static void rk_node_cell(rk_node_t *t, int x)
+{
+    const ctx_t *c = t->s->c;
+    const tp_fleet_t *f = c->f;
+    const double *fw = t->gk->tfw[t->cq[x]];
+    const int *kc = t->kc + (size_t)t->cgrp[x] * (size_t)f->ndomains;
+    int want = t->gmx[t->cgrp[x]], m = 0, took = 0, *out = t->seq + t->cso[x];
+    int dom = t->cdom[x];
+    double sum = 0, *pre = t->pre + t->cso[x];
+    rk_ncost_t *h = t->buf;
+    for (int y = t->cb[x]; y < t->ce[x]; y++) {
+        int n = t->node[y];
+        h[m++] = (rk_ncost_t){fw[n] * t->s->pnode[n], c->nrank[n], n};
+    }
+    for (int y = m / 2 - 1; y >= 0; y--)
+        ncost_sift(h, m, y);
+    while (m > 0 && took < want) {
+        rk_ncost_t b = h[0];
+        h[0] = h[--m];
+        ncost_sift(h, m, 0);
+        bool ok = true;
+        for (int e = f->nodes[b.n].domain; e >= 0 && e != dom && ok;
+             e = f->domains[e].parent)
+            ok = t->cnt[e] < kc[e];
+        if (!ok)
+            continue;
+        for (int e = f->nodes[b.n].domain; e >= 0 && e != dom; e = f->domains[e].parent)
+            t->cnt[e]++;
+        sum += b.cost;
+        pre[took] = sum;
+        out[took++] = b.n;
+    }
+    for (int y = 0; y < took; y++)
+        for (int e = f->nodes[out[y]].domain; e >= 0 && e != dom;
+             e = f->domains[e].parent)
+            t->cnt[e] = 0;
+    t->ctook[x] = took;
+}
+
+/* L(ν) (ν 0 where the headroom is infinite): rk_nu_eval for the other
+ * items' terms; every cell's greedy, each tkey's least cost and cell. */
+static double rk_node_eval(rk_node_t *t, const double *nu)
+{
+    rk_nu_t *s = t->s;
+    const ctx_t *c = s->c;
+    int nd = c->f->ndomains;
+    double r = 0;
+    rk_nu_eval(s, nu);
+    for (int x = 0; x < t->ncell; x++)
+        rk_node_cell(t, x);
+    for (int q = 0; q < t->gk->ntg; q++) {
+        int need = t->gk->tkey[3 * q + 1];
+        t->gc[q] = INFINITY;
+        t->gcell[q] = -1;
+        for (int k = s->poff[q]; k < s->poff[q] + s->pcnt[q]; k++) {
+            int x = t->cellk[k];
+            if (t->ctook[x] >= need && t->pre[t->cso[x] + need - 1] < t->gc[q])
+                t->gc[q] = t->pre[t->cso[x] + need - 1], t->gcell[q] = x;
+        }
+    }
+    for (int o = 0; o < nd; o++) { /* as rk_nu_eval: by id */
+        int d = c->dord[o];
+        r += isfinite(s->hd[d]) ? s->hd[d] * nu[d] : 0;
+    }
+    for (int i = 0; i < s->ni; i++) {
+        double bv = s->bv[i];
+        if (!s->it[i].fw && s->it[i].q >= 0)
+            bv = fmax(0, s->it[i].v[0] - t->gc[s->it[i].q]);
+        r += s->it[i].cnt * bv;
+    }
+    return r;
+}
+
+/* Adds gang item i's column on the first `need` nodes cell x took: its
+ * draw under every domain with a row, the rows in order. */
+static void rk_node_col(glp_prob *P, rk_node_t *t, const int *drow, int *ind, double *val,
+                        int i, int x)
+{
+    const tp_fleet_t *f = t->s->c->f;
+    const double *fw = t->gk->tfw[t->s->it[i].q];
+    const int *set = t->seq + t->cso[x];
+    int nt = 0, len = 0, need = t->gk->tkey[3 * t->s->it[i].q + 1];
+    for (int y = 0; y < need; y++)
+        for (int e = f->nodes[set[y]].domain; e >= 0; e = f->domains[e].parent) {
+            if (!drow[e])
+                continue;
+            if (!t->mk[e]) {
+                int z = nt++; /* insertion by row */
+                while (z > 0 && drow[t->touch[z - 1]] > drow[e])
+                    t->touch[z] = t->touch[z - 1], z--;
+                t->touch[z] = e;
+                t->mk[e] = 1;
+            }
+            t->acc[e] += fw[set[y]];
+        }
+    ind[++len] = i + 1, val[len] = 1;
+    for (int z = 0; z < nt; z++) {
+        int e = t->touch[z];
+        if (t->acc[e] != 0)
+            ind[++len] = drow[e], val[len] = t->acc[e];
+        t->acc[e] = 0, t->mk[e] = 0;
+    }
+    int j = glp_add_cols(P, 1);
+    glp_set_col_bnds(P, j, GLP_LO, 0, 0);
+    glp_set_obj_coef(P, j, t->s->it[i].v[0]);
+    glp_set_mat_col(P, j, len, ind, val);
+}
+
+#define RK_NODE_ROUNDS 8
+#define RK_NODE_ITERS 2000
+
+/* rk_cuts' second part, on its LP P at R's last basis: R's together-gang
+ * columns fixed at 0, node-level ones generated as rk_cut_run does R's;
+ * the least L(ν) at the duals (R's last ones first) into a->node_out.
+ * RK_NODE_ROUNDS rounds and RK_NODE_ITERS simplex iterations at most. */
+static void rk_node_run(glp_prob *P, rk_cut_t *a)
+{
+    rk_nu_t *s = a->s;
+    rk_node_t t = {.s = s, .gk = a->gk};
+    int ni = s->ni, used = 0, ncol = glp_get_num_cols(P);
+    if (!a->gk || a->gk->ntg == 0 || ncol > a->pool->n || rk_node_init(&t) < 0) {
+        rk_node_free(&t);
+        return;
+    }
+    a->node_out = rk_node_eval(&t, a->nu); /* at R's last duals */
+    for (int j = 1; j <= ncol; j++) {      /* column j: the pool's j - 1 */
+        int i = a->pool->item[j - 1], q = s->it[i].q;
+        if (s->it[i].fw || q < 0)
+            continue;
+        if (glp_get_col_prim(P, j) > 1e-9) /* its domain's least set at R's ν */
+            for (int k = s->poff[q]; k < s->poff[q] + s->pcnt[q]; k++)
+                if (s->pr[k].d == a->pool->col[j - 1].dom &&
+                    t.ctook[t.cellk[k]] >= a->gk->tkey[3 * q + 1])
+                    rk_node_col(P, &t, a->drow, a->ind, a->val, i, t.cellk[k]);
+        glp_set_col_bnds(P, j, GLP_FX, 0, 0);
+    }
+    for (int i = 0; i < ni; i++) /* every gang's least set at R's ν */
+        if (!s->it[i].fw && s->it[i].q >= 0 && t.gcell[s->it[i].q] >= 0)
+            rk_node_col(P, &t, a->drow, a->ind, a->val, i, t.gcell[s->it[i].q]);
+    for (int round = 0; round < RK_NODE_ROUNDS && used < RK_NODE_ITERS; round++) {
+        if (!rk_cut_solve(P, a, RK_NODE_ITERS, &used))
+            break;
+        a->node_out = fmin(a->node_out, rk_node_eval(&t, a->nu));
+        int added = 0;
+        for (int i = 0; i < ni; i++) {
+            const rk_item_t *it = &s->it[i];
+            double u = fmax(0, glp_get_row_dual(P, i + 1)); /* > u: prices out */
+            if (!it->fw && it->q >= 0) {
+                if (it->v[0] - t.gc[it->q] > u + 1e-9 * (1 + fabs(it->v[0])))
+                    rk_node_col(P, &t, a->drow, a->ind, a->val, i, t.gcell[it->q]),
+                        added++;
+                continue;
+            }
+            int got = rk_cut_price(P, a, i, u);
+            if (got < 0)
+                break;
+            added += got;
+        }
+        if (!added)
+            break;
+    }
+    rk_node_free(&t);
+}
+
 /* Runs inside glpk_guarded(). */
 static int rk_cut_run(void *arg)
 {
@@ -664,47 +1116,32 @@ static int rk_cut_run(void *arg)
     }
     for (int k = 0; k < pool->n; k++)
         rk_cut_col(P, a, pool->item[k], pool->col[k]);
-    glp_smcp sm;
-    glp_init_smcp(&sm);
-    sm.msg_lev = GLP_MSG_OFF;
-    sm.presolve = GLP_OFF;
     for (int round = 0; round < RK_CUT_ROUNDS && used < RK_CUT_ITERS; round++) {
-        sm.it_lim = RK_CUT_ITERS - used;
-        int before = glp_get_it_cnt(P);
-        int rc = glp_simplex(P, &sm);
-        used += glp_get_it_cnt(P) - before;
-        if (rc != 0 && rc != GLP_EITLIM)
+        if (!rk_cut_solve(P, a, RK_CUT_ITERS, &used))
             break;
-        for (int d = 0; d < nd; d++) {
-            a->nu[d] = a->drow[d] ? fmax(0, glp_get_row_dual(P, a->drow[d])) : 0;
-            if (!isfinite(a->nu[d]))
-                a->nu[d] = 0;
-        }
         a->out = fmin(a->out, rk_nu_eval(s, a->nu));
         int added = 0;
         for (int i = 0; i < ni; i++) {
-            rk_col_t b = s->bc[i];
-            double u = fmax(0, glp_get_row_dual(P, i + 1)); /* > u: prices out */
-            if (b.dom < 0 || !(b.v - s->pd[b.dom] * b.w > u + 1e-9 * (1 + fabs(b.v))))
-                continue;
-            int got = rk_pool_add(pool, i, b);
+            int got = rk_cut_price(P, a, i, fmax(0, glp_get_row_dual(P, i + 1)));
             if (got < 0)
                 break;
-            if (got > 0)
-                rk_cut_col(P, a, i, b), added++;
+            added += got;
         }
         if (!added)
             break;
     }
     if (s->c->gr)
         rk_round(s, pool, P);
+    if (isfinite(a->out))
+        rk_node_run(P, a);
     glp_delete_prob(P);
     return 0;
 }
 
-/* The least R(ν) over rk_cut_run's rounds; INFINITY when out of memory, on
- * a GLPK error or without columns. */
-static double rk_cuts(rk_nu_t *s, rk_pool_t *pool)
+/* The least R(ν) over rk_cut_run's rounds and L(ν) over rk_node_run's
+ * (gk: the together gangs' keys); INFINITY when out of memory, on a GLPK
+ * error or without columns. */
+static double rk_cuts(rk_nu_t *s, rk_pool_t *pool, const rk_gkeys_t *gk)
 {
     int nd = s->c->f->ndomains;
     rk_cut_t a = {s,
@@ -713,16 +1150,20 @@ static double rk_cuts(rk_nu_t *s, rk_pool_t *pool)
                   malloc(((size_t)nd + 2) * sizeof *a.ind),
                   malloc(((size_t)nd + 2) * sizeof *a.val),
                   malloc(((size_t)nd + 1) * sizeof *a.nu),
+                  INFINITY,
+                  gk,
                   INFINITY};
     char msg[128];
     if (a.drow && a.ind && a.val && a.nu && pool->n > 0 &&
         glpk_guarded(rk_cut_run, &a, msg, sizeof msg) < 0)
-        a.out = INFINITY;
+        a.out = a.node_out = INFINITY;
+    if (tp_solver_rk_node_probe)
+        *tp_solver_rk_node_probe = fmin(*tp_solver_rk_node_probe, a.node_out);
     free(a.drow);
     free(a.ind);
     free(a.val);
     free(a.nu);
-    return a.out;
+    return fmin(a.out, a.node_out);
 }
 
 double root_knapsack(const ctx_t *c)
@@ -744,13 +1185,15 @@ double root_knapsack(const ctx_t *c)
     int *kcap = malloc(((size_t)f->ndomains + 1) * sizeof *kcap);
     int *dcnt = calloc((size_t)f->ndomains + 1, sizeof *dcnt);
     int *tkey = NULL, ntg = 0; /* together draws per (static key, need, kind) */
-    rk_pair_t *pairs = NULL;   /* each tkey's domains: [poff, poff + pcnt) */
-    rk_grp_t *gp = NULL;       /* the classes' groups (rk_item_t.sp) */
+    int *tgi = malloc(((size_t)sd->n + 1) * sizeof *tgi); /* a gang of each tkey */
+    const double **tfw = malloc(((size_t)sd->n + 1) * sizeof *tfw); /* its draws */
+    rk_pair_t *pairs = NULL; /* each tkey's domains: [poff, poff + pcnt) */
+    rk_grp_t *gp = NULL;     /* the classes' groups (rk_item_t.sp) */
     int ngp = 0, gcap = 0;
     int *poff = malloc(((size_t)sd->n + 1) * sizeof *poff), npair = 0, pcap = 0;
     int *pcnt = malloc(((size_t)sd->n + 1) * sizeof *pcnt);
     if (!keys || !root || !rix || !key || !it || !elig || !dbuf || !sumw || !kcap ||
-        !dcnt || !poff || !pcnt)
+        !dcnt || !poff || !pcnt || !tgi || !tfw)
         goto out;
     for (int r = 0; r < f->ndomains; r++) { /* roots by id: λ's search walks them */
         int d = c->dord[r];
@@ -883,6 +1326,8 @@ double root_knapsack(const ctx_t *c)
                                 tg + (size_t)q * ((size_t)nr + 1), dbuf, kcap, dcnt, sumw,
                                 pairs, &npair)) {
                     pcnt[q] = npair - poff[q];
+                    tgi[q] = i;
+                    tfw[q] = fw;
                     tkey[3 * q] = e;
                     tkey[3 * q + 1] = need;
                     tkey[3 * q + 2] = slot;
@@ -971,7 +1416,8 @@ double root_knapsack(const ctx_t *c)
         if (rk_nu_init(&s) == 0 && pool.head) {
             for (int i = 0; i < ni; i++)
                 pool.head[i] = -1;
-            double sg = rk_subgrad(&s, pnu, &pool), cut = rk_cuts(&s, &pool);
+            rk_gkeys_t gk = {ntg, tkey, tgi, tfw};
+            double sg = rk_subgrad(&s, pnu, &pool), cut = rk_cuts(&s, &pool, &gk);
             if (tp_solver_rk_probe) {
                 tp_solver_rk_probe[0] = fmin(tp_solver_rk_probe[0], cut);
                 tp_solver_rk_probe[1] = fmin(tp_solver_rk_probe[1], sg);
@@ -1011,5 +1457,7 @@ out:
     free(gp);
     free(poff);
     free(pcnt);
+    free(tgi);
+    free(tfw);
     return b;
 }

@@ -421,6 +421,8 @@ double root_knapsack(const ctx_t *c);
  * steps' (rk_subgrad): parts of the bound otherwise hidden under the min of
  * the others. NULL outside the tests; solves never read it. */
 extern double *tp_solver_rk_probe;
+/* Tests: when not NULL, the least of rk_cuts' node-level L(ν) (bound_root.c). */
+extern double *tp_solver_rk_node_probe;
 int side_gang_set(ctx_t *c, int it, const int *members);
 
 /* gang_lp.c: gang classes inside the aggregated LP on large inputs (see the

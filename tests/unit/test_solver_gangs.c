@@ -1927,7 +1927,8 @@ TP_TEST(solver_bound_wild_vs_exhaustive)
 TP_TEST(solver_rk_cuts_vs_exhaustive)
 {
     tp_rng_t r;
-    int checked = 0, seen = 0, low = 0, tight = 0;
+    int checked = 0, seen = 0, low = 0, tight = 0, nseen = 0, nlow = 0, ntight = 0,
+        nbelow = 0;
     tp_rng_init(&r, 23);
     for (int round = 0; round < 1500; round++) {
         inst_t in = {0};
@@ -1940,10 +1941,12 @@ TP_TEST(solver_rk_cuts_vs_exhaustive)
             inst_free(&in);
             continue;
         }
-        double probe[2] = {INFINITY, INFINITY}, cut;
+        double probe[2] = {INFINITY, INFINITY}, cut, node = INFINITY;
         tp_solver_rk_probe = probe;
+        tp_solver_rk_node_probe = &node;
         tp_solution_t *sol = solve(&in, TP_SOLVER_AGGREGATE);
         tp_solver_rk_probe = NULL;
+        tp_solver_rk_node_probe = NULL;
         cut = probe[0];
         if (sol && isfinite(cut)) {
             gx_t x = {.in = &in,
@@ -1960,6 +1963,18 @@ TP_TEST(solver_rk_cuts_vs_exhaustive)
                              "round %d: rk_cuts %.9g below the exhaustive optimum %.9g",
                              round, cut, x.best);
             }
+            if (isfinite(node)) { /* the node-level part alone */
+                nseen++;
+                ntight += node < x.best + 1 - 1e-9;
+                nbelow += node < cut - 1e-6;
+                if (!(node >= x.best - 1e-6)) {
+                    nlow++;
+                    tp_test_fail(__FILE__, __LINE__,
+                                 "round %d: rk_cuts' node-level L %.9g below the "
+                                 "exhaustive optimum %.9g",
+                                 round, node, x.best);
+                }
+            }
         }
         checked += sol != NULL;
         tp_solution_free(sol);
@@ -1968,8 +1983,69 @@ TP_TEST(solver_rk_cuts_vs_exhaustive)
     printf("  %d wild tiny instances without running work or tenants; rk_cuts bounded "
            "%d: %d below the exhaustive optimum, %d within 1 of it\n",
            checked, seen, low, tight);
+    printf("  node-level L bounded %d: %d below the exhaustive optimum, %d within 1 of "
+           "it, %d below rk_cuts' R\n",
+           nseen, nlow, ntight, nbelow);
     TP_CHECK(seen >= 50);
     TP_CHECK(tight >= 10);
+    TP_CHECK(nseen >= 30);
+}
+
+/* rk_cuts' node-level part (tp_solver_rk_node_probe) where a gang and
+ * single-node work want the same racks: rack A holds two 400 W units of
+ * work, rack B one, the site any. A gang of two 4-GPU members together in
+ * the site (8) and two 4-GPU singles (4 each) want four units: the
+ * optimum is the gang and one single, 12. R's gang column draws under the
+ * site alone, so R lets the singles take A and B and the gang run too
+ * (16.97 with terms (2) and (3)); a gang column on its member nodes draws
+ * under A or B, and L at the node-level LP's duals is that LP's optimum,
+ * 12.99 (half a gang beside two singles) against the plan's 12.48. */
+TP_TEST(solver_rk_node_gang_shares_racks)
+{
+    const char *fleet =
+        "{\"version\":1,\"regions\":{\"eu\":{\"countries\":[\"DE\"]}},"
+        "\"power_domains\":[{\"id\":\"S\",\"cap_w\":1e5,\"kind\":\"site\"},"
+        "{\"id\":\"A\",\"cap_w\":801,\"kind\":\"rack\",\"parent\":\"S\"},"
+        "{\"id\":\"B\",\"cap_w\":401,\"kind\":\"rack\",\"parent\":\"S\"}],"
+        "\"nodes\":["
+        "{\"id\":\"a0\",\"power_domain\":\"A\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"a1\",\"power_domain\":\"A\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"b0\",\"power_domain\":\"B\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100},"
+        "{\"id\":\"b1\",\"power_domain\":\"B\",\"region\":\"eu\",\"gpu_model\":\"H100\","
+        "\"gpus\":8,\"cap_w\":1e5,\"idle_w\":0,\"gpu_w\":100}]"
+        ",\"policy\":{\"classes\":{\"public\":{}}}}";
+    const char *pend =
+        "[{\"id\":\"g\",\"sensitivity\":\"public\",\"gpus\":4,\"priority\":0,"
+        "\"nodes\":2,\"together\":\"site\"},{\"id\":\"s0\",\"sensitivity\":\"public\","
+        "\"gpus\":4,\"priority\":0},{\"id\":\"s1\",\"sensitivity\":\"public\","
+        "\"gpus\":4,\"priority\":0}]";
+    inst_t in = {0};
+    TP_CHECK(load_doc(json_loads(fleet, 0, NULL), "fleet", NULL, 0, &in.f) == 0);
+    if (!in.f)
+        return;
+    in.s = tp_state_new_empty(in.f);
+    in.running = tp_workloads_new_empty();
+    TP_CHECK(load_doc(json_loads(pend, 0, NULL), "pending", in.f, 2, &in.pending) == 0);
+    double probe[2] = {INFINITY, INFINITY}, node = INFINITY;
+    tp_solver_rk_probe = probe;
+    tp_solver_rk_node_probe = &node;
+    tp_solution_t *sol = solve(&in, TP_SOLVER_AGGREGATE);
+    tp_solver_rk_probe = NULL;
+    tp_solver_rk_node_probe = NULL;
+    TP_CHECK(sol != NULL);
+    if (sol) {
+        double obj = sol->result->objective;
+        if (!(fabs(sol->weighted_gpus - 12) < 1e-9 && node >= obj - 1e-6 &&
+              node < obj + 1 && probe[1] > obj + 3))
+            tp_test_fail(__FILE__, __LINE__,
+                         "weighted %.1f objective %.9g node-level L %.9g steps' R %.9g",
+                         sol->weighted_gpus, obj, node, probe[1]);
+    }
+    tp_solution_free(sol);
+    inst_free(&in);
 }
 
 /* The two root-knapsack cases below: fleet and pending documents (one
