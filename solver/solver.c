@@ -1018,6 +1018,7 @@ static int auto_exact(ctx_t *c, const plan_t *agg, plan_t *best, milp_out_t *mo,
         (rc = exact_run(c, start[!a], &other, &mo2, &m2, msg, msglen)) < 0)
         goto out;
     bool tl = mo->time_limited || mo2.time_limited;
+    bool both = mo->gangs > 0 && !mo->gang_limited && mo2.gangs > 0 && !mo2.gang_limited;
     double tb = exact_total(c, &mo2);
     if (plan_objective(c, &other, NULL) + c->side.weighted > va + 1e-9) {
         plan_t t = *best;
@@ -1030,8 +1031,9 @@ static int auto_exact(ctx_t *c, const plan_t *agg, plan_t *best, milp_out_t *mo,
     }
     /* Each run's total bounds every plan when it decided every free gang
      * (solver.c's `joint`): the least of the two holds, whichever plan won,
-     * as the bound of the same total that tp_solve adds back. */
-    if (mo->gangs > 0 && !mo->gang_limited && mo2.gangs > 0 && !mo2.gang_limited)
+     * as the bound of the same total that tp_solve adds back. Both runs'
+     * flags, read before *mo takes the winner's. */
+    if (both)
         mo->bound += fmin(ta, tb) - exact_total(c, mo);
     mo->time_limited = tl;
 out:
