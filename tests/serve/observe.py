@@ -78,7 +78,8 @@ def near(a, b, tol=1e-6):
 
 
 def records():
-    return [json.loads(l) for l in open(LOG)]
+    """The complete records: a line the service is still writing is not one."""
+    return [json.loads(l) for l in open(LOG) if l.endswith("\n")]
 
 
 def records_when(ok):
@@ -202,6 +203,12 @@ st, _ = c.request(port, "POST", "/v1/power/events",
 deadline = time.time() + 10
 while time.time() < deadline and not any(
         x["kind"] == "power_event" and x.get("state") == "active" for x in records()):
+    time.sleep(0.02)
+# the preemptions it caused (the service's own count) are recorded after the
+# event's record: wait for all of them, not just the first record
+_, kp = c.request(port, "GET", "/v1/kpis")
+npre = kp["power"]["preemptions"]["cap_changes"]
+while time.time() < deadline and sum(x["kind"] == "preemption" for x in records()) < npre:
     time.sleep(0.02)
 pe = [x for x in records() if x["kind"] == "power_event"]
 pre = [x for x in records() if x["kind"] == "preemption"]
