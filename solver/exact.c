@@ -67,6 +67,11 @@
  * sub-MILP after. */
 #define EXACT_RINS_NODES 600
 #define EXACT_RACK_NODES 30
+/* Rounds of GMI cuts on the first stage's root LP before its search
+ * (cuts.c, lex_t.cut_rounds); a test may override it (tp_exact_cut_rounds). */
+#define EXACT_CUT_ROUNDS 8
+int tp_exact_cut_rounds = EXACT_CUT_ROUNDS;
+long *tp_exact_cut_stats;
 
 typedef struct {
     const ctx_t *c;
@@ -1207,9 +1212,14 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
                 .node_budget = milp_node_budget(c, nv),
                 .no_search = milp_node_budget(c, nv) < EXACT_MIN_NODES,
                 .it_budget = ex_budget(c, m.full),
+                .cut_rounds = tp_exact_cut_rounds,
                 .start = m.start,
                 .x = m.x};
     rc = glpk_guarded(run, &m, msg, msglen);
+    if (tp_exact_cut_stats) {
+        tp_exact_cut_stats[0] += m.lx.cuts;
+        tp_exact_cut_stats[1] += m.lx.cuts_bad;
+    }
     if (m.full)
         c->ex_iters += m.lx.iters;
     if (rc < 0)
