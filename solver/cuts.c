@@ -204,7 +204,8 @@ void cut_ws_fini(cut_ws_t *w)
 int gmi_round(glp_prob *P, int m0, const double *inc, int max_cuts, cut_ws_t *w)
 {
     int m = glp_get_num_rows(P), n = glp_get_num_cols(P), added = 0;
-    if (n == 0 || m > w->cap || n > w->ncol || !glp_bf_exists(P) || glp_get_status(P) != GLP_OPT)
+    if (n == 0 || m > w->cap || n > w->ncol || !glp_bf_exists(P) ||
+        glp_get_status(P) != GLP_OPT)
         return 0;
     for (int i = 1; i <= m; i++)
         w->rint[i] = i <= m0 && row_integral(P, i, w->rind, w->rval);
@@ -221,7 +222,8 @@ int gmi_round(glp_prob *P, int m0, const double *inc, int max_cuts, cut_ws_t *w)
                 continue;
             beta = glp_get_row_prim(P, k);
         } else {
-            if (glp_get_col_kind(P, k - m) == GLP_CV || glp_get_col_stat(P, k - m) != GLP_BS)
+            if (glp_get_col_kind(P, k - m) == GLP_CV ||
+                glp_get_col_stat(P, k - m) != GLP_BS)
                 continue;
             beta = glp_get_col_prim(P, k - m);
         }

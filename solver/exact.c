@@ -72,6 +72,7 @@
 #define EXACT_CUT_ROUNDS 8
 int tp_exact_cut_rounds = EXACT_CUT_ROUNDS;
 long *tp_exact_cut_stats;
+bool tp_exact_cut_force;
 
 typedef struct {
     const ctx_t *c;
@@ -1213,6 +1214,7 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
                 .no_search = milp_node_budget(c, nv) < EXACT_MIN_NODES,
                 .it_budget = ex_budget(c, m.full),
                 .cut_rounds = tp_exact_cut_rounds,
+                .cut_force = tp_exact_cut_force,
                 .start = m.start,
                 .x = m.x};
     rc = glpk_guarded(run, &m, msg, msglen);

@@ -294,6 +294,7 @@ typedef struct {
     /* Rounds of GMI cuts (cuts.c) on the first stage's LP before its search
      * when it does not prove the incumbent; 0: none. */
     int cut_rounds;
+    bool cut_force; /* tests: the rounds run even when the LP proves it */
     /* out */
     int cuts, cuts_bad; /* cuts added; cuts the incumbent violated (dropped) */
     int solved;         /* stages proven optimal */
@@ -439,6 +440,9 @@ int side_kind_lists(ctx_t *c, int kind);
  * cuts the incumbent violated, dropped: the tests expect 0) when not NULL. */
 extern int tp_exact_cut_rounds;
 extern long *tp_exact_cut_stats;
+/* exact.c, tests: the rounds run even when the LP proves the incumbent, to
+ * check the cuts against exhaustive optima (lex_t.cut_force). */
+extern bool tp_exact_cut_force;
 
 /* bound_root.c: a bound on the candidates and free gangs (side items not
  * fixed nor held; term (1)) on c->base; INFINITY where a node has no domain. */
