@@ -36,6 +36,8 @@
  *   1. the LP relaxation (simplex, no presolve) of the problem as it stands —
  *      earlier stages fixed by rows — gives a bound z; for an integral stage
  *      ⌊z⌋ ≤ the incumbent's value proves the incumbent optimal at once;
+ *      with lx->cut_rounds (the first stage, when a search follows), z is
+ *      the LP's after rounds of GMI cuts (lex_cuts, cuts.c);
  *   2. reduced-cost fixing, our presolve across stages: a column at a bound
  *      with reduced cost d cannot move more than (z − target) / |d| from it in
  *      any solution worth at least target; the bounds for "better than the
