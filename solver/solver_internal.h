@@ -291,8 +291,13 @@ typedef struct {
     double wall_ms; /* > 0: also GLPK's own clock (tm_lim), the naive baseline only */
     const double *start; /* [ncols + 1]: a feasible start, or NULL (x = 0) */
     double *x;           /* [ncols + 1]: the answer */
+    /* Rounds of GMI cuts (cuts.c) on the first stage's LP before its search
+     * when it does not prove the incumbent; 0: none. */
+    int cut_rounds;
+    bool cut_force; /* tests: the rounds run even when the LP proves it */
     /* out */
-    int solved; /* stages proven optimal */
+    int cuts, cuts_bad; /* cuts added; cuts the incumbent violated (dropped) */
+    int solved;         /* stages proven optimal */
     bool found, time_limited, stopped;
     double value[3], bound[3];
     long nodes;
@@ -304,6 +309,23 @@ int lex_it_left(const lex_t *lx);
  * it0: has lx's budget run out (then time_limited)? At GLP_ICUTGEN it first
  * charges the cut pass to lx->iters (milp.c, CUT_NNZ_PER_ITER). */
 bool lex_it_over(glp_tree_t *T, lex_t *lx, int it0);
+/* cuts.c: Gomory mixed-integer cuts from P's optimal tableau rows, the
+ * auxiliary variables of rows 1..m0 with integer coefficients on integer
+ * columns counted as integers (GLPK's own generator does not). */
+typedef struct {
+    int *ind, *rind, *cind;
+    double *val, *rval, *cval, *pi, *x;
+    bool *rint;
+    int cap, ncol; /* rows and columns the scratch holds */
+    int cuts, bad; /* cuts added; cuts the incumbent violated (dropped) */
+} cut_ws_t;
+int cut_ws_init(cut_ws_t *w, int m, int n); /* for up to m rows, n columns */
+void cut_ws_fini(cut_ws_t *w);
+/* One round: at most max_cuts cuts that P's LP point violates, appended to P
+ * as >= rows (none that inc, a feasible integer point or NULL, violates).
+ * P: an optimal basis with its factorization. The number added. */
+int gmi_round(glp_prob_t *P, int m0, const double *inc, int max_cuts, cut_ws_t *w);
+
 /* GLPK 5.0's cut generators call glp_add_cols(pool, n) and fail on n = 0:
  * true at the root when the presolver left rows but no column, so that a
  * branch-and-cut callback switches its cuts off first (milp.c, exact.c). */
@@ -412,6 +434,15 @@ extern size_t tp_solver_elig_max_words;
 extern double *tp_solver_domain_bound_probe;
 /* Builds side.k_* for kind (kind < 0: the whole fleet) on first use. */
 int side_kind_lists(ctx_t *c, int kind);
+
+/* exact.c: rounds of GMI cuts at the exact model's root (EXACT_CUT_ROUNDS);
+ * tests set it (0: none) and read tp_exact_cut_stats ([0] cuts added, [1]
+ * cuts the incumbent violated, dropped: the tests expect 0) when not NULL. */
+extern int tp_exact_cut_rounds;
+extern long *tp_exact_cut_stats;
+/* exact.c, tests: the rounds run even when the LP proves the incumbent, to
+ * check the cuts against exhaustive optima (lex_t.cut_force). */
+extern bool tp_exact_cut_force;
 
 /* bound_root.c: a bound on the candidates and free gangs (side items not
  * fixed nor held; term (1)) on c->base; INFINITY where a node has no domain. */
