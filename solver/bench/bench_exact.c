@@ -11,10 +11,12 @@
  * objective, bound, gap, wall and CPU time of tp_solve. The last line counts
  * the seeds proven within --within-ms (1,000) and those with term (1) proven.
  *
- * Last measured (with RINS in exact.c; load 2.2, docs/solver.md, Benchmark):
- * proven 9 / 3 / 1 / 0 of 10 at 12 x 20, 20 x 40, 30 x 60, 60 x 150; term (1)
- * proven 9 / 6 / 5 / 0; at 60 x 150 gap 0.2-1.3 %, 408-1,157 ms CPU, sum of
- * objectives 9,940.54 (9,875.51 before RINS).
+ * Last measured (crossover with the aggregated plan, reduced-cost RINS in
+ * exact.c; load 2-4.5, docs/solver.md, Benchmark): proven 9 / 4 / 1 / 0 of 10
+ * at 12 x 20, 20 x 40, 30 x 60, 60 x 150; term (1) proven 9 / 6 / 4 / 0; at
+ * 60 x 150 term (1) 999, 1,021, 1,180, 1,058, 819, 822, 1,112, 826, 1,052,
+ * 1,062 (sum 9,951, was 9,919; CBC in 30 s: 9,959), gap 0.12-0.76 %,
+ * 645-1,739 ms CPU (sum 11.2 s, was 10.7 s), sum of objectives 9,953.54.
  */
 #include "gen/gen.h"
 #include "model/model.h"
