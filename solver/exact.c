@@ -37,8 +37,8 @@
  * so GLPK's presolver stays on. Sub-MILPs around it (RINS, rins(): columns
  * where it agrees with the best dive's point — with the aggregated plan when
  * it is that point — fixed, then where it agrees with the root LP, then the
- * same with the agreeing columns of least reduced cost freed as well, then
- * rack by rack after a search or with gangs) improve it —
+ * same with the agreeing columns of least reduced cost freed as well — or,
+ * after a search or with gangs, rack by rack) improve it —
  * before lex_solve when there is no search, after it on its answer when the
  * search left the first stage open. The dives stop on a simplex-iteration
  * budget, the search and the sub-MILPs on node budgets (milp_node_budget,
@@ -628,13 +628,14 @@ out:
 
 /* After dive(): a crossover — fixed where the start agrees with the best
  * dive's point, or with the aggregated path's plan when the start is that
- * point — then one RINS round against the root LP, then one per entry of
- * EXACT_RC_FREE with that many agreeing columns of least reduced cost freed
- * as well; then, after a search or with gangs in the model, one sub-MILP
- * per rack — every domain that holds nodes directly, in canonical order —
- * with that rack's columns freed as well (at 60 x 150 without gangs, where
- * there is no search, they took 60% of the CPU and gained no term (1); at
- * 20 x 40 seed 8 one, at 60 x 150 with 10% gangs 27 over seeds 1-10). */
+ * point — then one RINS round against the root LP; then, after a search or
+ * with gangs in the model, one sub-MILP per rack — every domain that holds
+ * nodes directly, in canonical order — with that rack's columns freed as
+ * well (20 x 40 seed 8: one unit of term (1); 60 x 150 with 10% gangs: 27
+ * over seeds 1-10), else one round per entry of EXACT_RC_FREE with that many
+ * agreeing columns of least reduced cost freed as well (the racks took 60%
+ * of the CPU at 60 x 150 without gangs and gained no term (1); these gain
+ * 8, and added to the racks cost 20-55% more CPU with gangs for 4). */
 static void polish(glp_prob *P, ex_t *m)
 {
     const tp_fleet_t *f = m->c->f;
@@ -648,9 +649,9 @@ static void polish(glp_prob *P, ex_t *m)
     rins(P, m, EXACT_RINS_NODES, 0, -1);
     m->ref = m->xlp;
     rins(P, m, EXACT_RINS_NODES, 0, -1);
-    for (size_t k = 0; k < sizeof EXACT_RC_FREE / sizeof *EXACT_RC_FREE; k++)
-        rins(P, m, EXACT_RC_NODES, EXACT_RC_FREE[k], -1);
     bool racks = !m->lx.no_search || m->ng > 0;
+    for (size_t k = 0; k < sizeof EXACT_RC_FREE / sizeof *EXACT_RC_FREE && !racks; k++)
+        rins(P, m, EXACT_RC_NODES, EXACT_RC_FREE[k], -1);
     for (int r = 0; r < f->ndomains && racks; r++) {
         int d = m->c->dord[r];
         bool rack = false;

@@ -12,11 +12,12 @@
  * the seeds proven within --within-ms (1,000) and those with term (1) proven.
  *
  * Last measured (crossover with the aggregated plan, reduced-cost RINS in
- * exact.c; load 2-4.5, docs/solver.md, Benchmark): proven 9 / 4 / 1 / 0 of 10
- * at 12 x 20, 20 x 40, 30 x 60, 60 x 150; term (1) proven 9 / 6 / 4 / 0; at
+ * exact.c; load 2-5, docs/solver.md, Benchmark): proven 9 / 4 / 1 / 0 of 10
+ * at 12 x 20, 20 x 40, 30 x 60, 60 x 150; term (1) proven 9 / 5 / 4 / 0; at
  * 60 x 150 term (1) 999, 1,021, 1,180, 1,058, 819, 822, 1,112, 826, 1,052,
  * 1,062 (sum 9,951, was 9,919; CBC in 30 s: 9,959), gap 0.12-0.76 %,
- * 645-1,739 ms CPU (sum 11.2 s, was 10.7 s), sum of objectives 9,953.54.
+ * 645-1,739 ms CPU (sum 10.8-11.2 s, was 9.4-10.7 s), sum of objectives
+ * 9,953.54.
  */
 #include "gen/gen.h"
 #include "model/model.h"
