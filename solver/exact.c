@@ -32,17 +32,19 @@
  * interchangeable in every stage, so any plan can be permuted to have their
  * GPU use in descending order: the last rows cut nothing but symmetric copies.
  *
- * The incumbent (the aggregated path's plan, or the better answer of three
+ * The incumbent (the aggregated path's plan, or the better answer of
  * LP-guided dives from the root LP, dive()) enters as a cutoff (lex_solve),
  * so GLPK's presolver stays on. Sub-MILPs around it (RINS, rins(): columns
- * where it agrees with the best dive's point fixed, then where it agrees
- * with the root LP, then rack by rack) improve it —
+ * where it agrees with the best dive's point — with the aggregated plan when
+ * it is that point — fixed, then where it agrees with the root LP, then the
+ * same with the agreeing columns of least reduced cost freed as well — or,
+ * after a search or with gangs, rack by rack) improve it —
  * before lex_solve when there is no search, after it on its answer when the
  * search left the first stage open. The dives stop on a simplex-iteration
  * budget, the search and the sub-MILPs on node budgets (milp_node_budget,
- * EXACT_RINS_NODES, EXACT_RACK_NODES); all of them together on one budget of
- * simplex iterations from the time limit (milp_iter_budget, time_limited;
- * with held-back work in, one for every run of the solve: ex_budget):
+ * EXACT_RINS_NODES, EXACT_RC_NODES, EXACT_RACK_NODES); all of them together
+ * on one budget of simplex iterations from the time limit (milp_iter_budget,
+ * time_limited; with held-back work in, one for every run of the solve: ex_budget):
  * deterministic work limits, never the clock. Below EXACT_MIN_NODES there is
  * no search (it never paid at that size). Members of a type go to nodes in
  * canonical order: the answer is the same whatever the order of the input
@@ -56,17 +58,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Simplex iterations of the dive (all steps together): a work budget. */
+/* Simplex iterations of the dives (all steps of all dives together): a work
+ * budget. Without a search one dive of 25 steps gets 3,000: at 60 nodes x
+ * 150 workloads it reaches an integral point within 460-2,200, and the
+ * 50- and 100-step dives that shared 2,000 with it rarely did and left it
+ * short (seed 6: no point). Before a search, three dives share 2,000 (one
+ * dive there lost a proof at 20 x 40, seed 9). */
 #define EXACT_DIVE_ITERS 2000
+#define EXACT_DIVE_ITERS_ONE 3000
 /* Below this many branch-and-bound nodes in the budget (milp_node_budget:
  * about 2,000 columns and up under the default limit) the search is skipped:
  * at 60 nodes x 150 workloads its ~115 nodes cost 1-2 s CPU and improved no
  * seed of bench-solver-exact, where the dives did. */
 #define EXACT_MIN_NODES 200
-/* Branch-and-bound nodes of one RINS sub-MILP (rins()) and of each rack's
- * sub-MILP after. */
+/* Branch-and-bound nodes of one RINS sub-MILP (rins()), of each
+ * reduced-cost one after (EXACT_RC_FREE: how many agreeing columns each frees
+ * as well, in order) and of each rack's. */
 #define EXACT_RINS_NODES 600
+#define EXACT_RC_NODES 200
 #define EXACT_RACK_NODES 30
+static const int EXACT_RC_FREE[] = {400, 200};
 /* Rounds of GMI cuts on the first stage's root LP before its search
  * (cuts.c, lex_t.cut_rounds); a test may override it (tp_exact_cut_rounds).
  * Not with gangs in the model: there the dense cut rows slowed GLPK's search
@@ -106,6 +117,8 @@ typedef struct {
     double *xlp; /* the root LP's optimum (first stage), when lp_ok */
     double lp_z; /* its value: a bound on the first stage */
     double *dx;  /* the best dive's integral point, when dx_ok */
+    double *s0;  /* the start before the dive (the aggregated path's plan) */
+    double *rc;  /* |reduced cost| of each column at the root LP, when lp_ok */
     bool dx_ok;
     const double *ref; /* rins() fixes columns where the start agrees with it */
     bool lp_ok;
@@ -318,11 +331,12 @@ static bool resolve(glp_prob *P, lex_t *lx, int meth, long *iters)
     glp_init_smcp(&sp);
     int left = lex_it_left(lx);
     lx->time_limited |= left == 0;
-    if (*iters >= EXACT_DIVE_ITERS || left == 0)
+    long most = lx->no_search ? EXACT_DIVE_ITERS_ONE : EXACT_DIVE_ITERS;
+    if (*iters >= most || left == 0)
         return false;
     sp.msg_lev = GLP_MSG_OFF;
     sp.meth = meth;
-    sp.it_lim = (int)fmin(EXACT_DIVE_ITERS - *iters, left);
+    sp.it_lim = (int)fmin(most - *iters, left);
     int before = glp_get_it_cnt(P), ret = glp_simplex(P, &sp);
     *iters += glp_get_it_cnt(P) - before;
     lx->iters += glp_get_it_cnt(P) - before;
@@ -445,18 +459,20 @@ static bool dive_once(glp_prob *P, ex_t *m, int steps, const double *lb, const d
     return ok && fill(P, lx, x) == 0;
 }
 
-/* LP-guided dives for a better start than the aggregated path's plan: the
- * first stage's LP relaxation, then one dive per entry of dive_steps from its
- * optimal basis. All of them share EXACT_DIVE_ITERS simplex iterations (a
- * work budget: deterministic). The best
- * integral answer goes into m->dx (crossover RINS, polish()) and, when
- * lexicographically better than the start, replaces it. P's bounds and
+/* LP-guided dives for a better start than the aggregated path's plan (kept
+ * in m->s0): the first stage's LP relaxation (its optimum and reduced costs
+ * kept for RINS), then one dive per entry of dive_steps from its optimal
+ * basis — the first alone without a search — within EXACT_DIVE_ITERS
+ * (EXACT_DIVE_ITERS_ONE) simplex iterations (a work budget: deterministic).
+ * The best integral answer goes into m->dx (crossover RINS, polish()) and,
+ * when lexicographically better than the start, replaces it. P's bounds and
  * objective are as lex_solve() expects them after. */
 static void dive(glp_prob *P, ex_t *m)
 {
     static const int dive_steps[] = {25, 50, 100};
     lex_t *lx = &m->lx;
     int n = glp_get_num_cols(P), nr = glp_get_num_rows(P);
+    int ndives = lx->no_search ? 1 : (int)(sizeof dive_steps / sizeof *dive_steps);
     long iters = 0;
     double *lb = malloc(((size_t)n + 1) * sizeof *lb);
     double *ub = malloc(((size_t)n + 1) * sizeof *ub);
@@ -465,6 +481,7 @@ static void dive(glp_prob *P, ex_t *m)
     int *rst = malloc(((size_t)nr + 1) * sizeof *rst);
     if (!lb || !ub || !x || !cst || !rst)
         goto out;
+    memcpy(m->s0, m->start, ((size_t)n + 1) * sizeof *m->s0);
     for (int j = 1; j <= n; j++) {
         lb[j] = glp_get_col_lb(P, j);
         ub[j] = glp_get_col_ub(P, j);
@@ -475,12 +492,13 @@ static void dive(glp_prob *P, ex_t *m)
     for (int j = 1; j <= n; j++) {
         cst[j] = glp_get_col_stat(P, j);
         m->xlp[j] = glp_get_col_prim(P, j);
+        m->rc[j] = fabs(glp_get_col_dual(P, j));
     }
     m->lp_ok = true;
     m->lp_z = glp_get_obj_val(P);
     for (int i = 1; i <= nr; i++)
         rst[i] = glp_get_row_stat(P, i);
-    for (size_t k = 0; k < sizeof dive_steps / sizeof *dive_steps; k++) {
+    for (int k = 0; k < ndives; k++) {
         for (int j = 1; j <= n; j++)
             glp_set_col_stat(P, j, cst[j]);
         for (int i = 1; i <= nr; i++)
@@ -494,7 +512,7 @@ static void dive(glp_prob *P, ex_t *m)
         }
         if (got && lex_better(lx, x, m->start, n)) {
             memcpy(m->start, x, ((size_t)n + 1) * sizeof *x);
-            m->dive_gain = (int)k + 1;
+            m->dive_gain = k + 1;
         }
     }
 out:
@@ -525,17 +543,25 @@ static void sub_callback(glp_tree *T, void *info)
         glp_ios_terminate(T);
 }
 
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* A sub-MILP around the start (RINS: relaxation-induced neighbourhood
  * search): every column where the start agrees with m->ref (the root LP's
- * optimum, or the best dive's point for a crossover) is fixed there —
- * except, with dom ≥ 0, the columns of nodes directly under domain dom —
+ * optimum, or another integral point for a crossover) is fixed there —
+ * except, with kfree > 0, the kfree such columns (not fixed by P's own
+ * bounds) of least reduced cost at the root LP (m->rc; more on ties), and
+ * with dom ≥ 0 the columns of nodes directly under domain dom —
  * the rest is free within its bounds, and GLPK's branch and cut (presolver
  * and cuts on) looks for a point better than the start in the first stage —
  * a cutoff row, as in lex_solve — for at most `budget` nodes and what is
  * left of lx's iteration budget (work limits). A better point becomes the
  * start; true then.
  * P's bounds and rows are restored after. */
-static bool rins(glp_prob *P, ex_t *m, long budget, int dom)
+static bool rins(glp_prob *P, ex_t *m, long budget, int kfree, int dom)
 {
     const tp_fleet_t *f = m->c->f;
     lex_t *lx = &m->lx;
@@ -548,7 +574,16 @@ static bool rins(glp_prob *P, ex_t *m, long budget, int dom)
     double *ub = malloc(((size_t)n + 1) * sizeof *ub);
     if (!ind || !val || !lb || !ub)
         goto out;
-    int len = 0;
+    int len = 0, na = 0;
+    double thr = -1; /* agreeing columns with m->rc ≤ thr stay free */
+    for (int j = 1; j <= n && kfree > 0; j++)
+        if (fabs(m->ref[j] - m->start[j]) < 1e-6 &&
+            glp_get_col_lb(P, j) < glp_get_col_ub(P, j))
+            val[na++] = m->rc[j];
+    if (na > 0) {
+        qsort(val, (size_t)na, sizeof *val, by_double);
+        thr = val[(na < kfree ? na : kfree) - 1];
+    }
     for (int j = 1; j <= n; j++) {
         lb[j] = glp_get_col_lb(P, j);
         ub[j] = glp_get_col_ub(P, j);
@@ -558,7 +593,7 @@ static bool rins(glp_prob *P, ex_t *m, long budget, int dom)
             val[len] = lx->obj[0][j];
         }
         bool in = dom >= 0 && j <= m->ncol && f->nodes[m->col_n[j - 1]].domain == dom;
-        if (!in && fabs(m->ref[j] - m->start[j]) < 1e-6)
+        if (!in && fabs(m->ref[j] - m->start[j]) < 1e-6 && m->rc[j] > thr)
             set_col(P, j, m->start[j], m->start[j]);
         else
             nfree++;
@@ -600,27 +635,39 @@ out:
     return better;
 }
 
-/* A crossover with the best dive's point, one RINS round against the root
- * LP (after dive()), then one sub-MILP per rack — every domain that holds nodes
- * directly, in canonical order — with that rack's columns freed as well. */
+/* After dive(): a crossover — fixed where the start agrees with the best
+ * dive's point, or with the aggregated path's plan when the start is that
+ * point — then one RINS round against the root LP; then, after a search or
+ * with gangs in the model, one sub-MILP per rack — every domain that holds
+ * nodes directly, in canonical order — with that rack's columns freed as
+ * well (20 x 40 seed 8: one unit of term (1); 60 x 150 with 10% gangs: 27
+ * over seeds 1-10), else one round per entry of EXACT_RC_FREE with that many
+ * agreeing columns of least reduced cost freed as well (the racks took 60%
+ * of the CPU at 60 x 150 without gangs and gained no term (1); these gain
+ * 8, and added to the racks cost 20-55% more CPU with gangs for 4). */
 static void polish(glp_prob *P, ex_t *m)
 {
     const tp_fleet_t *f = m->c->f;
+    int n = glp_get_num_cols(P);
     if (!m->lp_ok)
         return;
-    if (m->dx_ok) { /* crossover: fixed where the start and the best dive agree */
-        m->ref = m->dx;
-        rins(P, m, EXACT_RINS_NODES, -1);
-    }
+    bool at_dx = m->dx_ok;
+    for (int j = 1; j <= n && at_dx; j++)
+        at_dx = fabs(m->start[j] - m->dx[j]) < 1e-6;
+    m->ref = m->dx_ok && !at_dx ? m->dx : m->s0;
+    rins(P, m, EXACT_RINS_NODES, 0, -1);
     m->ref = m->xlp;
-    rins(P, m, EXACT_RINS_NODES, -1); /* more rounds: no term (1) gained */
-    for (int r = 0; r < f->ndomains; r++) {
+    rins(P, m, EXACT_RINS_NODES, 0, -1);
+    bool racks = !m->lx.no_search || m->ng > 0;
+    for (size_t k = 0; k < sizeof EXACT_RC_FREE / sizeof *EXACT_RC_FREE && !racks; k++)
+        rins(P, m, EXACT_RC_NODES, EXACT_RC_FREE[k], -1);
+    for (int r = 0; r < f->ndomains && racks; r++) {
         int d = m->c->dord[r];
         bool rack = false;
         for (int j = 0; j < m->ncol && !rack; j++)
             rack = f->nodes[m->col_n[j]].domain == d;
         if (rack)
-            rins(P, m, EXACT_RACK_NODES, d);
+            rins(P, m, EXACT_RACK_NODES, 0, d);
     }
 }
 
@@ -1119,7 +1166,9 @@ int milp_exact(ctx_t *c, plan_t *p, const plan_t *inc, milp_out_t *out, char *ms
     m.start = calloc((size_t)nv + 1, sizeof *m.start);
     m.xlp = calloc((size_t)nv + 1, sizeof *m.xlp);
     m.dx = calloc((size_t)nv + 1, sizeof *m.dx);
-    if (!m.x || !m.start || !m.xlp || !m.dx)
+    m.s0 = calloc((size_t)nv + 1, sizeof *m.s0);
+    m.rc = calloc((size_t)nv + 1, sizeof *m.rc);
+    if (!m.x || !m.start || !m.xlp || !m.dx || !m.s0 || !m.rc)
         goto out;
     for (int j = 0; j < m.ncol; j++) {
         int t = m.col_t[j], n = m.col_n[j];
@@ -1357,6 +1406,8 @@ out:
     free(m.start);
     free(m.xlp);
     free(m.dx);
+    free(m.s0);
+    free(m.rc);
     free(m.t_off);
     free(m.t_mem);
     free(m.t_col);

@@ -11,11 +11,9 @@
  * objective, bound, gap, wall and CPU time of tp_solve. The last line counts
  * the seeds proven within --within-ms (1,000) and those with term (1) proven.
  *
- * Last measured (with RINS in exact.c; load 2.2, docs/solver.md, Benchmark):
- * proven 9 / 3 / 1 / 0 of 10 at 12 x 20, 20 x 40, 30 x 60, 60 x 150; term (1)
- * proven 9 / 6 / 5 / 0; at 60 x 150 gap 0.2-1.3 %, 408-1,157 ms CPU, sum of
- * objectives 9,940.54 (9,875.51 before RINS). With the root's GMI cuts
- * (solver/cuts.c): proven 10 / 7 / 1 / 0, term (1) 10 / 9 / 7 / 0.
+ * Last measured (2026-12-03, after the root's GMI cuts, solver/cuts.c, and
+ * the crossover with the aggregated plan and reduced-cost RINS, exact.c;
+ * docs/solver.md, Benchmark): MEASURE
  */
 #include "gen/gen.h"
 #include "model/model.h"

@@ -7,7 +7,8 @@
  * objective; the bound is not below the objective; the result passes the
  * validator, run here; and the same input with nodes, power domains and
  * workloads in reverse order gives the same objective (and, from the
- * aggregated path, the same bound to the last bit). Under a short time limit
+ * aggregated path, the same bound to the last bit). At 60 x 150 the
+ * sub-MILPs around the start reach given values of term (1). Under a short time limit
  * AUTO answers the same with the CPU burned by other threads (work budgets,
  * not the clock).
  */
@@ -166,6 +167,29 @@ TP_TEST(solver_exact_mid_never_below_heuristic)
         check(20, 40, s, s % 2 ? 0 : 0.1);
     for (int s = 5; s <= 7; s += 2) /* seeds where the dives beat the aggregated path */
         check(60, 150, s, 0);
+}
+
+/* The sub-MILPs around the start (exact.c, polish()) at 60 x 150, where there
+ * is no search: seed 5's dive beats the aggregated plan, and the crossover
+ * with that plan (fixed where the two agree) lifts term (1) from 811 to 819;
+ * seed 4's reduced-cost RINS rounds (agreeing columns of least reduced cost
+ * freed as well) from 1,056 to 1,058 (CBC after 30 s: 818 and 1,056). */
+TP_TEST(solver_exact_neighbourhoods_60x150)
+{
+    static const struct {
+        int seed;
+        double t1;
+    } want[] = {{5, 819}, {4, 1058}};
+    for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+        mid_t a;
+        TP_ASSERT(make(60, 150, want[k].seed, 0, false, &a) == 0);
+        tp_solution_t *x = solve(&a, TP_SOLVER_AUTO);
+        if (x && floor(x->result->objective) < want[k].t1)
+            tp_test_fail(__FILE__, __LINE__, "seed %d: term (1) %.0f, want >= %.0f",
+                         want[k].seed, floor(x->result->objective), want[k].t1);
+        tp_solution_free(x);
+        mid_free(&a);
+    }
 }
 
 /* Determinism under load on the exact path: under a 300 ms limit (3,000
