@@ -1098,7 +1098,9 @@ static int solve_lp(lp_t *L, int meth)
  * columns generated as before, for at most RESHARE_ROUNDS optimal rounds,
  * stopping after RESHARE_PATIENCE without a lower tree bound, and
  * RESHARE_ITERS simplex iterations (budgets, never the clock): tree_bound at
- * each round's duals (any m bounds). run() tries × 1.2, then × 2: demand
+ * each round's duals (any m bounds); not when the caller reports no bound
+ * (ctx no_bound), and the ladder stops on the bound before it (lp_out_t's
+ * stop), so the plan is the same either way. run() tries × 1.2, then × 2: demand
  * response 82.2k at × 1.1 to × 1.3, none at × 1.5 or more; rows capped at
  * 40% of a 2,000-node fleet lower only from × 1.3, most at × 2 (docs/solver.md,
  * Limits). Only the bound changes: the columns' values, which rounding reads,
@@ -1295,10 +1297,13 @@ static int run(void *arg)
             tb = fmin(tb, tree_at(L, L->mprev));
         if (tb < L->out->bound)
             L->out->bound = tb;
+        L->out->stop = L->out->bound;
         bool shared = false; /* some domain lies below the group level */
         for (int d = 0; d < c->f->ndomains && !shared; d++)
             shared = c->f->domains[d].depth > c->group_level;
-        for (int i = 0; i < 2 && !c->gl && shared && tb > zm * (1 + RESHARE_GAP); i++)
+        for (int i = 0;
+             i < 2 && !c->gl && !c->no_bound && shared && tb > zm * (1 + RESHARE_GAP);
+             i++)
             if ((rc = reshare(L, i == 0 ? 1.2 : 2.0)) < 0)
                 goto out;
     }
@@ -1632,7 +1637,7 @@ int lp_aggregate(const ctx_t *c, plan_t *p, lp_out_t *out, char *msg, size_t msg
     size_t ng = (size_t)c->ng + 1, nk = (size_t)c->nk + 1,
            nd = (size_t)c->f->ndomains + 1;
     int rc = TP_ENOMEM;
-    out->bound = INFINITY;
+    out->bound = out->stop = INFINITY;
     out->rounds = 0;
     out->optimal = out->stopped = out->gap_stop = false;
     L.c = c;

@@ -852,7 +852,7 @@ static int aggregate(ctx_t *c, plan_t *p, bool gangs, bool exact_next, bool smal
     if ((rc = lp_aggregate(c, p, lo, msg, msglen)) < 0 || (rc = repair_all(c, p)) < 0 ||
         (c->gl && (rc = gang_lp_end(c, p)) < 0))
         goto out;
-    double stop = exact_next ? INFINITY : lo->bound; /* the ladder's (improve.c) */
+    double stop = exact_next ? INFINITY : lo->stop; /* the ladder's (improve.c) */
     lo->ruin_tries = 0;
     if ((improvable(c, p) || gang_lp_count(c) > 0) && /* a gang may move */
         ((rc = plan_improve(c, p, stop, !small, &lo->ruin_tries)) < 0 ||
@@ -1135,6 +1135,7 @@ int tp_solve_cached(const tp_fleet_t *f, const tp_state_t *s,
     c.running = running;
     c.now = o->now;
     c.t0 = tp_now_ms();
+    c.no_bound = o->no_bound;
     {
         double lim = o->time_limit_ms > 0 ? o->time_limit_ms : TP_SOLVER_DEFAULT_LIMIT_MS;
         c.limit_ms = lim;

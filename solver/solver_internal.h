@@ -87,6 +87,7 @@ typedef struct {
     double t0;       /* monotonic milliseconds: solve_ms only, never a path */
     double limit_ms; /* the time limit, from which every work budget derives */
     long it_budget;  /* simplex iterations of the aggregated LP */
+    bool no_bound;   /* the caller reports no bound: skip work for it alone */
     const tp_solver_cache_t *cache; /* may be NULL (solver.h) */
 
     /* Effective caps (lower of declared and observed) and usable GPUs. */
@@ -260,6 +261,9 @@ bool plan_improve_done(double objective, double bound);
 /* lp.c: aggregated LP (column and row generation), rounding, packing. */
 typedef struct {
     double bound; /* valid upper bound on the objective; INFINITY when none */
+    /* The bound before reshare() (lp.c): what the ladder stops on, so that
+     * the plan is the same whether that pass runs (no_bound: it does not). */
+    double stop;
     int rounds;
     bool stopped;   /* the iteration budget (c->it_budget) cut it short */
     bool gap_stop;  /* column generation stopped on a proven gap (LP_GAP_STOP) */

@@ -307,13 +307,15 @@ TP_TEST(solver_bound_same_bits_reversed)
  * 16,121.69, gaps 17.7% and 11.1%); the widened shares' duals bound lower
  * (11,121.63 and 15,033.15). At 30% the widened LP's own value lies below
  * the plan: the bound is never below the objective. The input in reverse
- * order gives the same objective and bound, to the bit. */
+ * order gives the same objective and bound, to the bit; without a bound
+ * asked (no_bound, as the service), no second look and the same objective. */
 TP_TEST(solver_lp_reshare_tightens_capped_rows)
 {
     static const double factor[] = {0.3, 0.4, 0.5}, most[] = {INFINITY, 11200, 15100};
     for (int i = 0; i < 3; i++) {
         mid_t m[2];
-        tp_solution_t *sol[2] = {NULL, NULL};
+        tp_solution_t *sol[3] = {NULL, NULL, NULL};
+        tp_error_t err;
         for (int r = 0; r < 2; r++) {
             TP_ASSERT(make(2000, 2000, 1, 0, r == 1, &m[r]) == 0);
             for (int d = 0; d < m[r].f->ndomains; d++)
@@ -321,7 +323,11 @@ TP_TEST(solver_lp_reshare_tightens_capped_rows)
                     m[r].s->domain_cap_w[d] = factor[i] * m[r].f->domains[d].cap_w;
             sol[r] = solve(&m[r], TP_SOLVER_AGGREGATE);
         }
-        if (sol[0] && sol[1]) {
+        /* No bound asked (the service): no second look, the same plan. */
+        tp_solver_opts_t o = {
+            .now = NOW, .method = TP_SOLVER_AGGREGATE, .no_bound = true};
+        TP_CHECK(tp_solve(m[0].f, m[0].s, m[0].w, m[0].none, &o, &sol[2], &err) == 0);
+        if (sol[0] && sol[1] && sol[2]) {
             const tp_result_t *a = sol[0]->result, *b = sol[1]->result;
             printf("  rows at %.0f%%: objective %.2f, bound %.2f, gap %.2f%%\n",
                    100 * factor[i], a->objective, a->bound, 100 * a->gap);
@@ -329,8 +335,11 @@ TP_TEST(solver_lp_reshare_tightens_capped_rows)
             TP_CHECK(a->bound >= a->objective);
             TP_CHECK(!memcmp(&a->objective, &b->objective, sizeof(double)));
             TP_CHECK(!memcmp(&a->bound, &b->bound, sizeof(double)));
+            TP_CHECK(!memcmp(&a->objective, &sol[2]->result->objective, sizeof(double)));
+            TP_CHECK(isnan(sol[2]->result->bound));
         }
-        TP_CHECK(sol[0] && sol[1]);
+        TP_CHECK(sol[0] && sol[1] && sol[2]);
+        tp_solution_free(sol[2]);
         for (int r = 0; r < 2; r++) {
             tp_solution_free(sol[r]);
             mid_free(&m[r]);
