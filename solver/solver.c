@@ -852,7 +852,7 @@ static int aggregate(ctx_t *c, plan_t *p, bool gangs, bool exact_next, bool smal
     if ((rc = lp_aggregate(c, p, lo, msg, msglen)) < 0 || (rc = repair_all(c, p)) < 0 ||
         (c->gl && (rc = gang_lp_end(c, p)) < 0))
         goto out;
-    double stop = exact_next ? INFINITY : lo->bound; /* the ladder's (improve.c) */
+    double stop = exact_next ? INFINITY : lo->ladder_bound; /* the ladder's (improve.c) */
     lo->ruin_tries = 0;
     if ((improvable(c, p) || gang_lp_count(c) > 0) && /* a gang may move */
         ((rc = plan_improve(c, p, stop, !small, &lo->ruin_tries)) < 0 ||

@@ -260,6 +260,9 @@ bool plan_improve_done(double objective, double bound);
 /* lp.c: aggregated LP (column and row generation), rounding, packing. */
 typedef struct {
     double bound; /* valid upper bound on the objective; INFINITY when none */
+    /* The bound before reshare() (lp.c): the ladder's stop (solver.c), so
+     * that reshare changes the bound alone, never the plan. */
+    double ladder_bound;
     int rounds;
     bool stopped;   /* the iteration budget (c->it_budget) cut it short */
     bool gap_stop;  /* column generation stopped on a proven gap (LP_GAP_STOP) */
