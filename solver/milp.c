@@ -37,7 +37,7 @@
  *      earlier stages fixed by rows — gives a bound z; for an integral stage
  *      ⌊z⌋ ≤ the incumbent's value proves the incumbent optimal at once;
  *      with lx->cut_rounds (the first stage, when a search follows), z is
- *      the LP's after rounds of GMI cuts (lex_cuts, cuts.c);
+ *      the LP's after rounds of GMI cuts (lex_cuts, cuts.c), which stay;
  *   2. reduced-cost fixing, our presolve across stages: a column at a bound
  *      with reduced cost d cannot move more than (z − target) / |d| from it in
  *      any solution worth at least target; the bounds for "better than the
@@ -46,9 +46,12 @@
  *   3. unless the caller's budget rules out a search (no_search), branch
  *      and cut with GLPK's MIP presolver and cuts, the incumbent passed
  *      as a cutoff row (this stage ≥ incumbent + one step): GLPK's presolver
- *      cannot take a start, a cutoff it can. No solution beyond the cutoff
- *      proves the incumbent optimal; one found and proven is the optimum.
- * The cutoff row then becomes the row that fixes the stage at its optimum. */
+ *      cannot take a start, a cutoff it can. With GMI cut rows in, no
+ *      presolver: the search starts from the LP with the cutoff. The
+ *      presolver's "infeasible" is checked by that LP, then a search
+ *      without it: GLPK 5.0's declared feasible searches infeasible. No solution beyond
+ * the cutoff proves the incumbent optimal; one found and proven is the optimum. The
+ * cutoff row then becomes the row that fixes the stage at its optimum. */
 
 typedef struct {
     lex_t *lx;
@@ -297,7 +300,8 @@ int lex_solve(glp_prob *P, lex_t *lx)
         }
     }
     lx->solved = 0;
-    lx->found = true; /* x = 0 (or the start) is always feasible */
+    lx->found = true;     /* x = 0 (or the start) is always feasible */
+    bool cuts_in = false; /* GMI cut rows in P */
     for (int s = 0; s < lx->nstages; s++)
         lx->value[s] = dot(lx->obj[s], lx->x, n), lx->bound[s] = INFINITY;
     for (int s = 0; s < lx->nstages; s++) {
@@ -309,9 +313,12 @@ int lex_solve(glp_prob *P, lex_t *lx)
         sp.msg_lev = GLP_MSG_OFF;
         if (!lex_simplex(P, lx, &sp, t0))
             break;
-        if (s == 0 && lx->cut_rounds > 0 && !lx->no_search && lx->integral[0] &&
-            !lex_cuts(P, lx, &sp, t0))
-            break;
+        if (s == 0 && lx->cut_rounds > 0 && !lx->no_search && lx->integral[0]) {
+            int m0 = glp_get_num_rows(P);
+            if (!lex_cuts(P, lx, &sp, t0))
+                break;
+            cuts_in = glp_get_num_rows(P) > m0;
+        }
         double z = glp_get_obj_val(P), v = lx->value[s];
         double zb = lx->integral[s] ? floor(z + 1e-6) : z;
         double step = lex_step(lx, s, v);
@@ -336,15 +343,48 @@ int lex_solve(glp_prob *P, lex_t *lx)
             glp_set_row_bnds(P, r, GLP_LO, v + step - (lx->integral[s] ? 0.5 : 0), 0);
             glp_iocp ip;
             glp_init_iocp(&ip);
+            /* With GMI cut rows in P, no MIP presolver: GLPK 5.0's, on cut
+             * rows of k/7 coefficients tight at the optimum, declared a
+             * feasible search infeasible, and the start was "proven" a unit
+             * below the optimum (solver_exact_cuts_not_in_presolved_search);
+             * the search starts from the LP with the cutoff instead. */
+            bool pre = !cuts_in, lp = pre || lex_simplex(P, lx, &sp, t0);
+            int ret = GLP_ESTOP, st = GLP_UNDEF; /* no search: not proven */
+            if (!lp && glp_get_status(P) == GLP_NOFEAS)
+                ret = GLP_ENOPFS; /* no LP point beyond the cutoff */
             lexcb_t cb = {lx, &ip, lx->nodes, glp_get_it_cnt(P), INFINITY};
             ip.msg_lev = GLP_MSG_OFF;
-            ip.presolve = GLP_ON;
+            ip.presolve = pre ? GLP_ON : GLP_OFF;
             ip.gmi_cuts = ip.mir_cuts = ip.cov_cuts = ip.clq_cuts = GLP_ON;
             ip.mip_gap = lx->mip_gap;
             ip.cb_func = lex_callback;
             ip.cb_info = &cb;
             ip.tm_lim = lex_tm_left(lx, t0);
-            int ret = glp_intopt(P, &ip), st = glp_mip_status(P);
+            if (lp) {
+                ret = glp_intopt(P, &ip);
+                st = glp_mip_status(P);
+            }
+            if (ret == GLP_ENOPFS && pre) {
+                /* GLPK 5.0's MIP presolver also declared feasible searches
+                 * without cut rows infeasible (term (3) a hair below the
+                 * optimum, "proven"; solver_exact_presolver_checked): its
+                 * verdict is checked by the LP with the cutoff, then by a
+                 * search without it. */
+                lx->iters += glp_get_it_cnt(P) - cb.it0;
+                ret = GLP_ESTOP, st = GLP_UNDEF;
+                if (lex_simplex(P, lx, &sp, t0)) {
+                    cb.before = lx->nodes;
+                    cb.it0 = glp_get_it_cnt(P);
+                    ip.presolve = GLP_OFF;
+                    ip.tm_lim = lex_tm_left(lx, t0);
+                    ret = glp_intopt(P, &ip);
+                    st = glp_mip_status(P);
+                } else if (glp_get_status(P) == GLP_NOFEAS) {
+                    ret = GLP_ENOPFS;
+                }
+                if (ret != GLP_ENOPFS)
+                    lx->rechecked++;
+            }
             lx->iters += glp_get_it_cnt(P) - cb.it0;
             lx->time_limited |= ret == GLP_ETMLIM;
             if ((ret == 0 || ret == GLP_ESTOP || ret == GLP_ETMLIM) &&

@@ -301,6 +301,7 @@ typedef struct {
     bool cut_force; /* tests: the rounds run even when the LP proves it */
     /* out */
     int cuts, cuts_bad; /* cuts added; cuts the incumbent violated (dropped) */
+    int rechecked;      /* presolver "infeasible" verdicts searched again */
     int solved;         /* stages proven optimal */
     bool found, time_limited, stopped;
     double value[3], bound[3];
