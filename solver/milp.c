@@ -46,12 +46,13 @@
  *   3. unless the caller's budget rules out a search (no_search), branch
  *      and cut with GLPK's MIP presolver and cuts, the incumbent passed
  *      as a cutoff row (this stage ≥ incumbent + one step): GLPK's presolver
- *      cannot take a start, a cutoff it can. With GMI cut rows in, no
- *      presolver: the search starts from the LP with the cutoff. The
- *      presolver's "infeasible" is checked by that LP, then a search
- *      without it: GLPK 5.0's declared feasible searches infeasible. No solution beyond
- * the cutoff proves the incumbent optimal; one found and proven is the optimum. The
- * cutoff row then becomes the row that fixes the stage at its optimum. */
+ *      cannot take a start, a cutoff it can. No solution beyond the cutoff
+ *      proves the incumbent optimal; one found and proven is the optimum.
+ *      With GMI cut rows in, no presolver: the search starts from the LP
+ *      with the cutoff. The presolver's "infeasible" is checked by that LP,
+ *      then a search without it (GLPK 5.0's declared feasible searches
+ *      infeasible).
+ * The cutoff row then becomes the row that fixes the stage at its optimum. */
 
 typedef struct {
     lex_t *lx;
