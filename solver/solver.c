@@ -15,7 +15,8 @@
  *   6. the validator; a violation refuses the whole result.
  * The bound is assembled here: the model's own (tree bound, exact model),
  * the candidate, domain and root knapsack bounds, and lifted_bound where a
- * model took the greedy pass's gangs as given; `optimal` only where the sum
+ * model took the greedy pass's gangs as given (and, where the exact model
+ * decided them, as a cap on its bound); `optimal` only where the sum
  * over the whole problem meets the objective (docs/solver.md, The bound).
  */
 #include "solver/solver_internal.h"
