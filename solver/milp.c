@@ -110,6 +110,27 @@ static bool lex_simplex(glp_prob *P, lex_t *lx, glp_smcp *sp, double t0)
     return ret == 0 && glp_get_status(P) == GLP_OPT;
 }
 
+/* One branch and cut of lex_solve's stage beyond its cutoff row; *st its
+ * MIP status (GLP_UNDEF: no search). With GLPK's MIP presolver (pre), or
+ * without, from the LP with the cutoff: its infeasibility is the verdict
+ * GLP_ENOPFS itself, its failure GLP_ESTOP (no search, not proven). The
+ * LP's and the search's simplex iterations are charged to lx->iters. */
+static int lex_search(glp_prob *P, lex_t *lx, glp_smcp *sp, lexcb_t *cb, double t0,
+                      bool pre, int *st)
+{
+    *st = GLP_UNDEF;
+    if (!pre && !lex_simplex(P, lx, sp, t0))
+        return glp_get_status(P) == GLP_NOFEAS ? GLP_ENOPFS : GLP_ESTOP;
+    cb->before = lx->nodes;
+    cb->it0 = glp_get_it_cnt(P);
+    cb->ip->presolve = pre ? GLP_ON : GLP_OFF;
+    cb->ip->tm_lim = lex_tm_left(lx, t0);
+    int ret = glp_intopt(P, cb->ip);
+    *st = glp_mip_status(P);
+    lx->iters += glp_get_it_cnt(P) - cb->it0;
+    return ret;
+}
+
 bool ios_cuts_would_fail(glp_tree *T)
 {
     return glp_ios_reason(T) == GLP_ISELECT && glp_get_num_cols(glp_ios_get_prob(T)) == 0;
@@ -344,49 +365,26 @@ int lex_solve(glp_prob *P, lex_t *lx)
             glp_set_row_bnds(P, r, GLP_LO, v + step - (lx->integral[s] ? 0.5 : 0), 0);
             glp_iocp ip;
             glp_init_iocp(&ip);
-            /* With GMI cut rows in P, no MIP presolver: GLPK 5.0's, on cut
-             * rows of k/7 coefficients tight at the optimum, declared a
-             * feasible search infeasible, and the start was "proven" a unit
-             * below the optimum (solver_exact_cuts_not_in_presolved_search);
-             * the search starts from the LP with the cutoff instead. */
-            bool pre = !cuts_in, lp = pre || lex_simplex(P, lx, &sp, t0);
-            int ret = GLP_ESTOP, st = GLP_UNDEF; /* no search: not proven */
-            if (!lp && glp_get_status(P) == GLP_NOFEAS)
-                ret = GLP_ENOPFS; /* no LP point beyond the cutoff */
-            lexcb_t cb = {lx, &ip, lx->nodes, glp_get_it_cnt(P), INFINITY};
+            lexcb_t cb = {lx, &ip, lx->nodes, 0, INFINITY};
             ip.msg_lev = GLP_MSG_OFF;
-            ip.presolve = pre ? GLP_ON : GLP_OFF;
             ip.gmi_cuts = ip.mir_cuts = ip.cov_cuts = ip.clq_cuts = GLP_ON;
             ip.mip_gap = lx->mip_gap;
             ip.cb_func = lex_callback;
             ip.cb_info = &cb;
-            ip.tm_lim = lex_tm_left(lx, t0);
-            if (lp) {
-                ret = glp_intopt(P, &ip);
-                st = glp_mip_status(P);
-            }
-            if (ret == GLP_ENOPFS && pre) {
-                /* GLPK 5.0's MIP presolver also declared feasible searches
-                 * without cut rows infeasible (term (3) a hair below the
-                 * optimum, "proven"; solver_exact_presolver_checked): its
-                 * verdict is checked by the LP with the cutoff, then by a
-                 * search without it. */
-                lx->iters += glp_get_it_cnt(P) - cb.it0;
-                ret = GLP_ESTOP, st = GLP_UNDEF;
-                if (lex_simplex(P, lx, &sp, t0)) {
-                    cb.before = lx->nodes;
-                    cb.it0 = glp_get_it_cnt(P);
-                    ip.presolve = GLP_OFF;
-                    ip.tm_lim = lex_tm_left(lx, t0);
-                    ret = glp_intopt(P, &ip);
-                    st = glp_mip_status(P);
-                } else if (glp_get_status(P) == GLP_NOFEAS) {
-                    ret = GLP_ENOPFS;
-                }
+            /* With GMI cut rows in P, no MIP presolver: GLPK 5.0's, on cut
+             * rows of k/7 coefficients tight at the optimum, declared a
+             * feasible search infeasible, and the start was "proven" a unit
+             * below the optimum (solver_exact_cuts_not_in_presolved_search).
+             * It also declared feasible searches without cut rows infeasible
+             * (term (3) a hair below the optimum, "proven";
+             * solver_exact_presolver_checked): its verdict is checked by a
+             * search without it. */
+            int st, ret = lex_search(P, lx, &sp, &cb, t0, !cuts_in, &st);
+            if (ret == GLP_ENOPFS && !cuts_in) {
+                ret = lex_search(P, lx, &sp, &cb, t0, false, &st);
                 if (ret != GLP_ENOPFS)
                     lx->rechecked++;
             }
-            lx->iters += glp_get_it_cnt(P) - cb.it0;
             lx->time_limited |= ret == GLP_ETMLIM;
             if ((ret == 0 || ret == GLP_ESTOP || ret == GLP_ETMLIM) &&
                 (st == GLP_OPT || st == GLP_FEAS)) {
